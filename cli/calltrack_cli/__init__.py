@@ -1,0 +1,1 @@
+"""The calltrack command line: local stack, config as code, tokens, demo."""

@@ -1,0 +1,1 @@
+"""dni_lease bounded context."""

@@ -1,0 +1,1 @@
+"""recording_ingest bounded context."""

@@ -1,0 +1,1 @@
+"""voice_webhook bounded context."""

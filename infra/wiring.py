@@ -1,0 +1,225 @@
+"""The one wiring declaration: functions, routes, queues, stream consumers and schedules.
+
+Both runtimes read this module and nothing else for wiring:
+- the CDK stack (infra/) builds the HTTP API routes, SQS event sources, DynamoDB stream
+  sources and EventBridge schedules from it;
+- the local runtime (calltrack_cli.local) serves the same routes through its local API gateway,
+  polls the same queues and streams, and runs the same scheduled jobs on demand.
+
+Add a route here and it is served locally and present in the synthesized template.
+Pure data: no CDK or AWS imports, so the local runtime and tests load it cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Auth = Literal["twilio", "token", "public"]
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    name: str  # logical name, also the CDK construct id
+    folder: str  # functions/<folder> is the asset; its package is importable as <folder>
+    handler: str  # "module.attr", e.g. "voice_webhook.handler.handler"
+    memory_mb: int = 256
+    timeout_s: int = 10
+    description: str = ""
+    tables: tuple[str, ...] = ()  # logical tables it reads/writes (least-privilege grants)
+    read_only_tables: tuple[str, ...] = ()
+    buckets: tuple[str, ...] = ()  # "recordings", "exports"
+    sends_to_queues: tuple[str, ...] = ()
+    publishes_to_ops_topic: bool = False
+    secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway path syntax: /v1/calls/{call_sid}
+    function: str
+    auth: Auth = "token"  # twilio: X-Twilio-Signature checked in the handler
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    consumer: str
+    batch_size: int = 5
+    visibility_timeout_s: int = 180
+    max_receive_count: int = 5  # then the message moves to the dead-letter queue
+
+
+@dataclass(frozen=True)
+class StreamConsumer:
+    table: str  # logical table name with a stream (see its model's Meta.stream_view_type)
+    consumer: str
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str  # job name, as in `calltrack local run-job NAME`
+    function: str
+    cron_utc: str  # EventBridge cron(...) body in UTC, e.g. "0 0 ? * MON *"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Wiring:
+    functions: tuple[LambdaFunction, ...]
+    routes: tuple[Route, ...]
+    queues: tuple[Queue, ...]
+    streams: tuple[StreamConsumer, ...]
+    schedules: tuple[Schedule, ...] = field(default=())
+
+    def function(self, name: str) -> LambdaFunction:
+        for fn in self.functions:
+            if fn.name == name:
+                return fn
+        raise KeyError(name)
+
+
+FUNCTIONS = (
+    LambdaFunction(
+        "voice_webhook",
+        "voice_webhook",
+        "voice_webhook.handler.handler",
+        memory_mb=512,
+        timeout_s=8,
+        description="Twilio voice webhooks: forward, record and attribute calls",
+        tables=("calls", "callers", "recordings"),
+        read_only_tables=("numbers", "leases", "lease_history", "accounts"),
+        sends_to_queues=("recording",),
+        secrets=("twilio_auth_token",),
+    ),
+    LambdaFunction(
+        "recording_ingest",
+        "recording_ingest",
+        "recording_ingest.handler.handler",
+        memory_mb=512,
+        timeout_s=120,
+        description="Fetch recordings from Twilio into S3",
+        tables=("calls", "recordings"),
+        read_only_tables=("accounts",),
+        buckets=("recordings",),
+        secrets=("twilio_api_secret",),
+    ),
+    LambdaFunction(
+        "recording_retention",
+        "recording_ingest",
+        "recording_ingest.retention.handler",
+        timeout_s=300,
+        description="Delete recordings past their account's retention",
+        tables=("calls", "recordings"),
+        read_only_tables=("accounts",),
+        buckets=("recordings",),
+    ),
+    LambdaFunction(
+        "dni_lease",
+        "dni_lease",
+        "dni_lease.handler.handler",
+        memory_mb=512,
+        timeout_s=5,
+        description="dni.js and per-session pool number leases",
+        tables=("leases", "lease_history"),
+        read_only_tables=("accounts", "numbers", "tokens"),
+        secrets=("admin_token",),
+    ),
+    LambdaFunction(
+        "admin",
+        "admin",
+        "admin.handler.handler",
+        timeout_s=30,
+        description="Accounts, tokens and config-as-code (calltrack apply)",
+        tables=("accounts", "numbers", "tokens", "leases"),
+        secrets=("admin_token",),
+    ),
+    LambdaFunction(
+        "report_api",
+        "report",
+        "report.handler.handler",
+        memory_mb=512,
+        timeout_s=29,
+        description="Calls, reports, CRM, spend, reviews and recordings access for marketers",
+        tables=("calls", "spend", "rollups"),
+        read_only_tables=("accounts", "tokens", "recordings", "job_runs", "callers"),
+        buckets=("recordings", "exports"),
+        secrets=("admin_token",),
+    ),
+    LambdaFunction(
+        "rollup",
+        "report",
+        "report.rollup.handler",
+        timeout_s=60,
+        description="Calls stream -> exactly-once rollup counters",
+        tables=("rollups",),
+        read_only_tables=("accounts",),
+    ),
+    LambdaFunction(
+        "report_jobs",
+        "report",
+        "report.jobs.handler",
+        memory_mb=512,
+        timeout_s=300,
+        description="Scheduled jobs: weekly alert, spike check, monthly review, daily export",
+        tables=("job_runs",),
+        read_only_tables=("accounts", "calls", "rollups", "spend", "recordings"),
+        buckets=("exports",),
+        publishes_to_ops_topic=True,
+    ),
+)
+
+_T, _P, _K = "twilio", "public", "token"
+
+ROUTES = (
+    # Twilio webhooks (signature checked in the handler)
+    Route("POST", "/twilio/voice", "voice_webhook", _T),
+    Route("POST", "/twilio/dial-status", "voice_webhook", _T),
+    Route("POST", "/twilio/call-status", "voice_webhook", _T),
+    Route("POST", "/twilio/recording", "voice_webhook", _T),
+    # DNI (browsers)
+    Route("GET", "/dni.js", "dni_lease", _P),
+    Route("POST", "/dni/lease", "dni_lease", _P),
+    Route("OPTIONS", "/dni/lease", "dni_lease", _P),
+    Route("GET", "/v1/reports/pools", "dni_lease", _K),
+    # Accounts and tokens
+    Route("GET", "/v1/accounts", "admin", _K),
+    Route("GET", "/v1/accounts/{account}", "admin", _K),
+    Route("PUT", "/v1/accounts/{account}", "admin", _K),
+    Route("POST", "/v1/accounts/{account}/tokens", "admin", _K),
+    # Calls, reports, CRM, spend, reviews
+    Route("GET", "/v1/calls", "report_api", _K),
+    Route("GET", "/v1/calls.csv", "report_api", _K),
+    Route("GET", "/v1/calls/{call_sid}", "report_api", _K),
+    Route("PATCH", "/v1/calls/{call_sid}", "report_api", _K),
+    Route("GET", "/v1/calls/{call_sid}/recording", "report_api", _K),
+    Route("GET", "/v1/reports/channels", "report_api", _K),
+    Route("GET", "/v1/reports/channels.csv", "report_api", _K),
+    Route("GET", "/v1/reports/heatmap", "report_api", _K),
+    Route("GET", "/v1/reports/agents", "report_api", _K),
+    Route("GET", "/v1/reports/trend", "report_api", _K),
+    Route("POST", "/v1/crm/leads", "report_api", _K),
+    Route("GET", "/v1/crm/tagging", "report_api", _K),
+    Route("PUT", "/v1/spend", "report_api", _K),
+    Route("GET", "/v1/reviews", "report_api", _K),
+    Route("GET", "/v1/reviews/{month}", "report_api", _K),
+    Route("GET", "/openapi.json", "report_api", _P),
+)
+
+QUEUES = (Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720),)
+
+STREAMS = (StreamConsumer("calls", consumer="rollup"),)
+
+# Cron in UTC. Accounts default to Asia/Tokyo (UTC+9): 09:00 JST is 00:00 UTC. Jobs fan out over
+# accounts and act only for accounts whose local time is due (see report.jobs).
+SCHEDULES = (
+    Schedule("weekly-unanswered-alert", "report_jobs", "0 0 ? * MON *", "Mondays 09:00 JST"),
+    Schedule("missed-call-spike-check", "report_jobs", "5 * * * ? *", "hourly"),
+    Schedule("monthly-channel-review", "report_jobs", "0 0 1 * ? *", "1st of the month 09:00 JST"),
+    Schedule("daily-calls-export", "report_jobs", "30 15 * * ? *", "00:30 JST, yesterday's calls"),
+    Schedule("recording-retention-sweep", "recording_retention", "0 18 * * ? *", "03:00 JST"),
+)
+
+WIRING = Wiring(functions=FUNCTIONS, routes=ROUTES, queues=QUEUES, streams=STREAMS, schedules=SCHEDULES)

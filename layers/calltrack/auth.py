@@ -1,0 +1,116 @@
+"""Bearer tokens: one account and one role each, stored hashed; plus the operator token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from calltrack.errors import Forbidden, NotFound, Unauthorized
+
+ROLES = ("admin", "manager", "marketer")
+OPERATOR = "operator"
+TOKEN_PREFIX = "ct_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the operator (account=None) or an account token with a role."""
+
+    account: str | None
+    role: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR
+
+    def require_role(self, *roles: str) -> None:
+        if self.is_operator:
+            return
+        if self.role not in roles:
+            raise Forbidden(f"role {self.role!r} may not do this (needs one of {', '.join(roles)})")
+
+    def require_account(self, account: str) -> None:
+        """403 when an account token touches another account (operator may touch any)."""
+        if not self.is_operator and self.account != account:
+            raise Forbidden("this token belongs to another account")
+
+    def scoped_account(self, requested: str | None = None) -> str:
+        """The account a request reads: the token's own; the operator must name one."""
+        if self.is_operator:
+            if not requested:
+                raise NotFound("operator requests must name an account (?account=...)")
+            return requested
+        if requested and requested != self.account:
+            raise Forbidden("this token belongs to another account")
+        assert self.account is not None
+        return self.account
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer(headers: Mapping[str, str] | None) -> str:
+    for key, value in (headers or {}).items():
+        if key.lower() == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    raise Unauthorized("missing bearer token (Authorization: Bearer TOKEN)")
+
+
+# Port: token hash -> (account, role) or None. The default reads the tokens table.
+TokenLookup = Callable[[str], "tuple[str, str] | None"]
+
+
+def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
+    from calltrack.models.accounts import ApiToken
+
+    try:
+        item = ApiToken.get(token_hash)
+    except ApiToken.DoesNotExist:
+        return None
+    return item.account, item.role
+
+
+def authenticate(
+    headers: Mapping[str, str] | None,
+    *,
+    operator_token: str,
+    lookup: TokenLookup = lookup_token_in_table,
+) -> Principal:
+    token = bearer(headers)
+    if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):
+        return Principal(account=None, role=OPERATOR)
+    found = lookup(hash_token(token))
+    if found is None:
+        raise Unauthorized("unknown or revoked token")
+    account, role = found
+    return Principal(account=account, role=role)
+
+
+def principal_from_app(app: object) -> Principal:
+    """Authenticate the current request of a Powertools resolver ``app``."""
+    from calltrack.settings import get_settings
+
+    settings = get_settings()
+    headers = app.current_event.headers  # type: ignore[attr-defined]
+    return authenticate(headers, operator_token=resolve_operator_token(settings))
+
+
+def resolve_operator_token(settings: object) -> str:
+    """The operator token: from env locally, from SSM/Secrets Manager when deployed."""
+    token = getattr(settings, "admin_token", "")
+    param = getattr(settings, "admin_token_param", "")
+    if token or not param:
+        return str(token)
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_parameter(param, decrypt=True, max_age=300))

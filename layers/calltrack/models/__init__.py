@@ -1,0 +1,43 @@
+"""PynamoDB models: the one declaration of every table's keys, indexes, TTL and streams.
+
+The CDK stack builds its tables from ``all_models()`` (see infra/), the local runtime creates
+the same tables in the emulator from them, and ``bind_models`` points them at the physical
+table names from settings at start-up. Functions whose cold start matters (voice_webhook) use
+raw boto3 with the same key names instead of importing PynamoDB; ``table_keys()`` documents them.
+
+Each bounded context owns one module here; add a model there and list it in its ``MODELS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calltrack.settings import Settings
+
+# Logical table name -> module that owns it; importing is deferred so callers pay only for use.
+_MODULES = ("accounts", "calls", "dni", "recordings", "reports", "jobs")
+
+
+def all_models() -> list[type[Any]]:
+    import importlib
+
+    models: list[type[Any]] = []
+    for name in _MODULES:
+        module = importlib.import_module(f"calltrack.models.{name}")
+        models.extend(module.MODELS)
+    return models
+
+
+def logical_name(model: type[Any]) -> str:
+    """The logical table name of a model (its Meta.logical_name)."""
+    return str(model.Meta.logical_name)
+
+
+def bind_models(settings: Settings, models: list[type[Any]] | None = None) -> None:
+    """Point every model at its physical table (and region) from settings."""
+    for model in models if models is not None else all_models():
+        name = settings.table_name(logical_name(model))
+        if model.Meta.table_name != name:
+            model.Meta.table_name = name
+            model._connection = None  # drop the cached TableConnection for the old name
+        model.Meta.region = settings.region

@@ -1,0 +1,63 @@
+"""Accounts, their tracking numbers and API tokens (owned by functions/admin)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from calltrack.models.base import table_meta
+
+
+class Account(Model):
+    """One business (tenant). ``config`` is the validated account YAML as JSON."""
+
+    Meta = table_meta("accounts")
+    account = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    timezone = UnicodeAttribute(default="Asia/Tokyo")
+    config = JSONAttribute()
+    config_hash = UnicodeAttribute()
+    version = NumberAttribute(default=1)
+    updated_at = UTCDateTimeAttribute()
+
+
+class TrackingNumber(Model):
+    """E.164 tracking number -> account and source. Written by apply, read by the voice webhook.
+
+    ``kind`` is "static" or "pool"; for pool numbers ``pool`` names the DNI pool.
+    """
+
+    Meta = table_meta("numbers")
+    number = UnicodeAttribute(hash_key=True)
+    account = UnicodeAttribute()
+    kind = UnicodeAttribute(default="static")
+    channel = UnicodeAttribute()
+    campaign = UnicodeAttribute(null=True)
+    medium = UnicodeAttribute(null=True)
+    pool = UnicodeAttribute(null=True)
+    # Everything the webhook needs to answer without another read (forward_to, recording, ...).
+    routing = JSONAttribute()
+
+
+class TokensByAccount(GlobalSecondaryIndex["ApiToken"]):
+    class Meta:
+        index_name = "by-account"
+        projection = AllProjection()
+
+    account = UnicodeAttribute(hash_key=True)
+
+
+class ApiToken(Model):
+    """An API token, stored as its SHA-256 hash, bound to one account and one role."""
+
+    Meta = table_meta("tokens")
+    token_hash = UnicodeAttribute(hash_key=True)
+    account = UnicodeAttribute()
+    role = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    by_account = TokensByAccount()
+
+
+MODELS = [Account, TrackingNumber, ApiToken]

@@ -1,0 +1,41 @@
+"""Logger / Metrics / Tracer factories with caller-number redaction.
+
+Every log line is JSON (Powertools) with a correlation id; anything that looks like a phone
+number is masked in the serialised line, so a careless ``logger.info(form)`` cannot leak
+caller numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+NAMESPACE = "calltrack"
+_PHONE = re.compile(r"(?<![\w.])(\+\d{7,15}|0\d{9,10})(?!\w)")
+
+
+def redact_phone_numbers(text: str) -> str:
+    return _PHONE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 7) + m.group(0)[-4:], text)
+
+
+def _serialize(obj: Any) -> str:
+    return redact_phone_numbers(json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":")))
+
+
+def make_logger(service: str) -> Logger:
+    return Logger(service=service, json_serializer=_serialize)
+
+
+def make_metrics(service: str) -> Any:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=NAMESPACE, service=service)
+
+
+def make_tracer(service: str) -> Any:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=service)

@@ -1,0 +1,112 @@
+"""One validated settings model, read from the environment at start-up (never at import).
+
+Every function and the local runtime call ``get_settings()`` inside the handler (first
+invocation) or at start-up; tests call ``reset_settings()`` after changing the environment.
+A dataclass rather than pydantic keeps the webhook's import path cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+# Documented local default for TWILIO_AUTH_TOKEN (the local stack signs and checks with it).
+LOCAL_TWILIO_AUTH_TOKEN = "calltrack-local-twilio-auth-token"
+LOCAL_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+DEFAULT_TABLE_PREFIX = "calltrack-"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
+    if not value and allow_empty:
+        return value
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Settings:
+    twilio_auth_token: str = LOCAL_TWILIO_AUTH_TOKEN
+    twilio_account_sid: str = LOCAL_TWILIO_ACCOUNT_SID
+    # Credentials for fetching recordings (API key + secret, or account SID + auth token).
+    twilio_api_key: str = ""
+    twilio_api_secret: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    public_url: str = "http://127.0.0.1:8787"
+    admin_token: str = ""
+    # Names of SSM/Secrets Manager parameters holding secrets in the deployed stack.
+    twilio_auth_token_param: str = ""
+    twilio_api_secret_param: str = ""
+    admin_token_param: str = ""
+    table_prefix: str = DEFAULT_TABLE_PREFIX
+    table_overrides: Mapping[str, str] = field(default_factory=dict)
+    recordings_bucket: str = "calltrack-recordings"
+    exports_bucket: str = "calltrack-exports"
+    recording_queue_url: str = ""
+    ops_topic_arn: str = ""
+    local_mode: bool = False
+    region: str = "us-east-1"
+
+    def table_name(self, logical: str) -> str:
+        """Physical table name for a logical table ('calls', 'numbers', ...)."""
+        return self.table_overrides.get(logical, f"{self.table_prefix}{logical}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        overrides = {
+            key[len("CALLTRACK_TABLE_") :].lower(): value
+            for key, value in env.items()
+            if key.startswith("CALLTRACK_TABLE_") and key != "CALLTRACK_TABLE_PREFIX" and value
+        }
+        local_mode = env.get("CALLTRACK_LOCAL", "").lower() in ("1", "true", "yes")
+        base = _url("TWILIO_API_BASE_URL", env.get("TWILIO_API_BASE_URL", "https://api.twilio.com"))
+        if not local_mode and not base.startswith("https://"):
+            raise SettingsError("TWILIO_API_BASE_URL must be https outside local mode")
+        sid = env.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
+        if not (sid.startswith("AC") and len(sid) == 34):
+            raise SettingsError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
+        return cls(
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN),
+            twilio_account_sid=sid,
+            twilio_api_key=env.get("TWILIO_API_KEY", ""),
+            twilio_api_secret=env.get("TWILIO_API_SECRET", ""),
+            twilio_api_base_url=base,
+            public_url=_url("CALLTRACK_PUBLIC_URL", env.get("CALLTRACK_PUBLIC_URL", "http://127.0.0.1:8787")),
+            admin_token=env.get("CALLTRACK_ADMIN_TOKEN", ""),
+            twilio_auth_token_param=env.get("TWILIO_AUTH_TOKEN_PARAM", ""),
+            twilio_api_secret_param=env.get("TWILIO_API_SECRET_PARAM", ""),
+            admin_token_param=env.get("CALLTRACK_ADMIN_TOKEN_PARAM", ""),
+            table_prefix=env.get("CALLTRACK_TABLE_PREFIX", DEFAULT_TABLE_PREFIX),
+            table_overrides=overrides,
+            recordings_bucket=env.get("CALLTRACK_RECORDINGS_BUCKET", "calltrack-recordings"),
+            exports_bucket=env.get("CALLTRACK_EXPORTS_BUCKET", "calltrack-exports"),
+            recording_queue_url=env.get("CALLTRACK_RECORDING_QUEUE_URL", ""),
+            ops_topic_arn=env.get("CALLTRACK_OPS_TOPIC_ARN", ""),
+            local_mode=local_mode,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process's settings, read and validated on first use (start-up / first invocation)."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and the local runtime after it sets the environment)."""
+    global _current
+    _current = None
