@@ -1,20 +1,75 @@
-"""Rollups, spend and CRM leads (owned by functions/report)."""
+"""Rollups, rollup markers, spend and CRM leads (owned by functions/report).
+
+Rollup counters are top-level number attributes (not a map) so the rollup consumer can
+``ADD calls :d, answered :d ...`` on an item that does not exist yet.
+"""
 
 from __future__ import annotations
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from calltrack.models.base import table_meta
 
+# Counters kept per rollup row (and per call contribution), in report order.
+COUNTERS = (
+    "calls",
+    "answered",
+    "missed",
+    "first_time",
+    "talk_seconds",
+    "leads",
+    "opportunities",
+    "won",
+    "won_value",
+)
+# Dimensions a call is counted under (one rollup row per day x dimension value).
+DIMENSIONS = (
+    "channel",
+    "campaign",
+    "keyword",
+    "landing_page",
+    "tracking_number",
+    "agent",
+    "hour_of_week",
+)
+
 
 class Rollup(Model):
-    """Counters per account x dimension x day: pk f"{account}#{dimension}", sk f"{day}#{value}"."""
+    """Counters per account x dimension x day: pk f"{account}#{dimension}", sk f"{day}#{value}".
+
+    ``day`` is YYYY-MM-DD in the account's time zone; for ``hour_of_week`` the value is
+    f"{weekday}-{hour:02d}" (weekday 0 = Monday) in that time zone.
+    """
 
     Meta = table_meta("rollups")
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
-    counters = MapAttribute(null=True)  # type: ignore[var-annotated]
+    calls = NumberAttribute(default=0)
+    answered = NumberAttribute(default=0)
+    missed = NumberAttribute(default=0)
+    first_time = NumberAttribute(default=0)
+    talk_seconds = NumberAttribute(default=0)
+    leads = NumberAttribute(default=0)
+    opportunities = NumberAttribute(default=0)
+    won = NumberAttribute(default=0)
+    won_value = NumberAttribute(default=0)
+
+
+class RollupMarker(Model):
+    """What the rollup consumer last applied for one call (exactly-once bookkeeping).
+
+    ``contribution`` maps f"{dimension}|{day}#{value}" -> {counter: amount}; ``seq`` counts the
+    marker's own writes (the optimistic-lock condition); ``call_version`` is the Call's
+    ``version`` attribute when the writer maintains one (older images are then skipped).
+    """
+
+    Meta = table_meta("rollup_markers")
+    call_sid = UnicodeAttribute(hash_key=True)
+    account = UnicodeAttribute()
+    seq = NumberAttribute()
+    call_version = NumberAttribute(null=True)
+    contribution = JSONAttribute()
 
 
 class Spend(Model):
@@ -25,4 +80,22 @@ class Spend(Model):
     currency = UnicodeAttribute(default="JPY")
 
 
-MODELS = [Rollup, Spend]
+class CrmLead(Model):
+    """A lead posted by a CRM, keyed by its external id (re-posting updates the same row)."""
+
+    Meta = table_meta("crm_leads")
+    account = UnicodeAttribute(hash_key=True)
+    external_id = UnicodeAttribute(range_key=True)
+    phone = UnicodeAttribute()  # E.164
+    created_at = UnicodeAttribute()  # ISO 8601 UTC
+    stage = UnicodeAttribute(null=True)
+    value = NumberAttribute(null=True)
+    call_sid = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute(null=True)
+    campaign = UnicodeAttribute(null=True)
+    keyword = UnicodeAttribute(null=True)
+    confidence = NumberAttribute(null=True)
+    updated_at = UnicodeAttribute()
+
+
+MODELS = [Rollup, RollupMarker, Spend, CrmLead]
