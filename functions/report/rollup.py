@@ -1,0 +1,413 @@
+"""The calls-stream consumer: exactly-once rollup counters (Lambda ``report.rollup.handler``).
+
+A call's *contribution* is derived from its current image alone: for every dimension
+(channel, campaign, keyword, landing page, tracking number, agent, hour of week) one rollup row
+key ``f"{dimension}|{day}#{value}"`` (day in the account's time zone) with the call's counters
+(calls, answered, missed, first_time, talk_seconds, leads, opportunities, won, won_value).
+
+A per-call marker row remembers the contribution last applied. Each stream record computes the
+new contribution, diffs it against the marker and writes, in ONE TransactWriteItems, the new
+marker (conditioned on the marker's previous ``seq``) together with ``ADD`` deltas on the rollup
+rows. A duplicate or replayed record therefore finds nothing to change, a call moving from
+ringing to answered to won moves its counters exactly, and two writers racing on one call
+cannot both win. When the Call carries a monotonically increasing ``version`` attribute, an
+image older than the one applied is skipped; without it, in-order replays still converge.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from calltrack.models.reports import COUNTERS, DIMENSIONS
+from calltrack.observability import make_logger
+
+logger = make_logger("rollup")
+
+NONE_VALUE = "(none)"
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+MISSED_STATUSES = frozenset({"missed", "busy", "failed", "canceled", "no-answer"})
+ANSWERED_STATUSES = frozenset({"answered", "completed"})
+# Funnel order. "lost" is a lead that did not close: it counts as a lead, not an opportunity.
+LEAD_STAGES = frozenset({"lead", "opportunity", "won", "lost"})
+OPPORTUNITY_STAGES = frozenset({"opportunity", "won"})
+
+Number = int | float
+Contribution = dict[str, dict[str, Number]]
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def _num(value: Any) -> Number:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        dec = Decimal(str(value))
+    except Exception:  # noqa: BLE001 - garbage in a number field counts as zero
+        return 0
+    if not dec.is_finite():
+        return 0
+    return int(dec) if dec == dec.to_integral_value() else float(dec)
+
+
+def _attribution(image: Mapping[str, Any]) -> dict[str, Any]:
+    raw = image.get("attribution")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return dict(raw) if isinstance(raw, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    text = str(value).strip() if value is not None else ""
+    return text[:256] if text else NONE_VALUE
+
+
+def parse_started_at(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+def zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except Exception:  # noqa: BLE001 - unknown zone names fall back to the default
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:
+    """The counters one call adds to every row it belongs to."""
+    status = str(image.get("status") or "ringing").lower()
+    stage = str(image.get("stage") or "").lower()
+    won = stage == "won"
+    return {
+        "calls": 1,
+        "answered": int(status in ANSWERED_STATUSES),
+        "missed": int(status in MISSED_STATUSES),
+        "first_time": int(bool(image.get("first_time"))),
+        "talk_seconds": _num(image.get("talk_seconds")),
+        "leads": int(stage in LEAD_STAGES),
+        "opportunities": int(stage in OPPORTUNITY_STAGES),
+        "won": int(won),
+        "won_value": _num(image.get("value")) if won else 0,
+    }
+
+
+def dimension_values(image: Mapping[str, Any], local: datetime) -> dict[str, str]:
+    attribution = _attribution(image)
+    agent = image.get("agent") or image.get("forward_to") or attribution.get("forward_to")
+    return {
+        "channel": _text(image.get("channel")),
+        "campaign": _text(image.get("campaign")),
+        "keyword": _text(image.get("keyword") or attribution.get("keyword")),
+        "landing_page": _text(attribution.get("landing_page") or image.get("landing_page")),
+        "tracking_number": _text(image.get("tracking_number")),
+        "agent": _text(agent),
+        "hour_of_week": f"{local.weekday()}-{local.hour:02d}",
+    }
+
+
+def contribution(image: Mapping[str, Any] | None, tz: str) -> Contribution:
+    """Rollup row key -> counters for one call image (empty for a deleted/unusable call)."""
+    if not image or not image.get("account"):
+        return {}
+    started = parse_started_at(image.get("started_at"))
+    if started is None:
+        return {}
+    local = started.astimezone(zone(tz))
+    day = local.date().isoformat()
+    counters = {k: v for k, v in call_counters(image).items() if v}
+    out: Contribution = {}
+    for dimension, value in dimension_values(image, local).items():
+        out[row_key(dimension, day, value)] = dict(counters)
+    return out
+
+
+def row_key(dimension: str, day: str, value: str) -> str:
+    return f"{dimension}|{day}#{value}"
+
+
+def split_row_key(key: str) -> tuple[str, str]:
+    """-> (dimension, sort key f"{day}#{value}")."""
+    dimension, _, sk = key.partition("|")
+    return dimension, sk
+
+
+def diff(old: Contribution, new: Contribution) -> Contribution:
+    """new - old per row and counter, dropping zeros."""
+    out: Contribution = {}
+    for key in set(old) | set(new):
+        before, after = old.get(key, {}), new.get(key, {})
+        delta: dict[str, Number] = {}
+        for counter in COUNTERS:
+            change = _num(Decimal(str(after.get(counter, 0))) - Decimal(str(before.get(counter, 0))))
+            if change:
+                delta[counter] = change
+        if delta:
+            out[key] = delta
+    return out
+
+
+# ---------------------------------------------------------------- the port
+
+
+@dataclass(frozen=True)
+class Marker:
+    seq: int
+    call_version: int | None
+    contribution: Contribution
+
+
+class RollupStore(Protocol):
+    def get_marker(self, call_sid: str) -> Marker | None: ...
+
+    def commit(
+        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
+    ) -> bool:
+        """Write marker + deltas atomically; False when ``previous`` is no longer current."""
+        ...
+
+
+class ConflictError(RuntimeError):
+    """The marker kept changing under us; the record is reported as failed and retried."""
+
+
+def apply_image(
+    call_sid: str,
+    image: Mapping[str, Any] | None,
+    store: RollupStore,
+    timezone_of: Callable[[str], str],
+    *,
+    account: str | None = None,
+    attempts: int = 8,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Bring the rollups in line with ``image`` (None = the call was deleted).
+
+    Returns "applied", "unchanged" or "stale" (an image older than the one already applied).
+    """
+    account = (image or {}).get("account") or account
+    version_raw = (image or {}).get("version")
+    version = int(_num(version_raw)) if version_raw is not None else None
+    new_contribution = contribution(image, timezone_of(str(account))) if account else {}
+    for attempt in range(attempts):
+        previous = store.get_marker(call_sid)
+        if previous is not None and version is not None and previous.call_version is not None:
+            if version < previous.call_version:
+                return "stale"
+        old_contribution = previous.contribution if previous else {}
+        deltas = diff(old_contribution, new_contribution)
+        new_version = version if version is not None else (previous.call_version if previous else None)
+        if not deltas and previous is not None and previous.call_version == new_version:
+            return "unchanged"
+        if not deltas and previous is None and not new_contribution:
+            return "unchanged"
+        new = Marker(seq=(previous.seq if previous else 0) + 1, call_version=new_version,
+                     contribution=new_contribution)
+        if store.commit(call_sid, str(account or ""), previous, new, deltas):
+            return "applied"
+        sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
+    raise ConflictError(f"rollup marker for {call_sid} kept changing")
+
+
+# ---------------------------------------------------------------- stream records
+
+
+def _deserialize(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if not image:
+        return None
+    from boto3.dynamodb.types import TypeDeserializer
+
+    des = TypeDeserializer()
+    return {key: des.deserialize(value) for key, value in image.items()}
+
+
+def process_records(
+    records: Iterable[Mapping[str, Any]],
+    store: RollupStore,
+    timezone_of: Callable[[str], str],
+) -> list[dict[str, str]]:
+    """Apply stream records in order; on the first failure report it (and stop).
+
+    Lambda (ReportBatchItemFailures) restarts from the lowest failed sequence number, and
+    re-applying the records after it is harmless, so stopping keeps per-call order.
+    """
+    for record in records:
+        dynamodb = record.get("dynamodb") or {}
+        sequence = str(dynamodb.get("SequenceNumber", ""))
+        try:
+            keys = _deserialize(dynamodb.get("Keys")) or {}
+            call_sid = str(keys.get("call_sid", ""))
+            if not call_sid:
+                continue
+            old = _deserialize(dynamodb.get("OldImage"))
+            new = None if record.get("eventName") == "REMOVE" else _deserialize(dynamodb.get("NewImage"))
+            account = (new or old or {}).get("account")
+            outcome = apply_image(call_sid, new, store, timezone_of, account=account)
+            logger.debug("rollup", extra={"call_sid": call_sid, "outcome": outcome})
+        except Exception:
+            logger.exception("rollup record failed", extra={"sequence": sequence})
+            return [{"itemIdentifier": sequence}]
+    return []
+
+
+# ---------------------------------------------------------------- AWS adapters
+
+
+class DynamoRollupStore:
+    """RollupStore over DynamoDB with the low-level client (one TransactWriteItems per change)."""
+
+    def __init__(self, client: Any, rollups_table: str, markers_table: str) -> None:
+        self.client = client
+        self.rollups_table = rollups_table
+        self.markers_table = markers_table
+
+    def get_marker(self, call_sid: str) -> Marker | None:
+        item = self.client.get_item(
+            TableName=self.markers_table, Key={"call_sid": {"S": call_sid}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        version = item.get("call_version", {}).get("N")
+        return Marker(
+            seq=int(item["seq"]["N"]),
+            call_version=int(Decimal(version)) if version is not None else None,
+            contribution=json.loads(item["contribution"]["S"]),
+        )
+
+    def commit(
+        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
+    ) -> bool:
+        marker_item: dict[str, Any] = {
+            "call_sid": {"S": call_sid},
+            "account": {"S": account},
+            "seq": {"N": str(new.seq)},
+            "contribution": {"S": json.dumps(new.contribution, sort_keys=True, separators=(",", ":"))},
+        }
+        if new.call_version is not None:
+            marker_item["call_version"] = {"N": str(new.call_version)}
+        put: dict[str, Any] = {"TableName": self.markers_table, "Item": marker_item}
+        if previous is None:
+            put["ConditionExpression"] = "attribute_not_exists(call_sid)"
+        else:
+            put["ConditionExpression"] = "seq = :prev"
+            put["ExpressionAttributeValues"] = {":prev": {"N": str(previous.seq)}}
+        items: list[dict[str, Any]] = [{"Put": put}]
+        for key, delta in sorted(deltas.items()):
+            dimension, sk = split_row_key(key)
+            names = {f"#c{i}": counter for i, counter in enumerate(delta)}
+            values = {f":v{i}": {"N": str(amount)} for i, amount in enumerate(delta.values())}
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.rollups_table,
+                        "Key": {"pk": {"S": f"{account}#{dimension}"}, "sk": {"S": sk}},
+                        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(delta))),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+class TimezoneCache:
+    """Account -> IANA time zone, read from Account.config, cached per process for ``ttl`` s."""
+
+    def __init__(self, lookup: Callable[[str], str | None], ttl: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lookup = lookup
+        self.ttl = ttl
+        self.clock = clock
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    def __call__(self, account: str) -> str:
+        hit = self._cache.get(account)
+        now = self.clock()
+        if hit and now - hit[0] < self.ttl:
+            return hit[1]
+        tz = self.lookup(account) or DEFAULT_TIMEZONE
+        self._cache[account] = (now, tz)
+        return tz
+
+
+def account_timezone(account: str) -> str | None:
+    """Read an account's time zone (config JSON first, then the column)."""
+    from calltrack.models.accounts import Account
+
+    try:
+        item = Account.get(account)
+    except Account.DoesNotExist:
+        return None
+    config = item.config if isinstance(item.config, dict) else {}
+    return str(config.get("timezone") or item.timezone or DEFAULT_TIMEZONE)
+
+
+_store: DynamoRollupStore | None = None
+timezones = TimezoneCache(account_timezone)
+
+
+def default_store() -> DynamoRollupStore:
+    global _store
+    if _store is None:
+        import boto3
+
+        from calltrack.settings import get_settings
+
+        settings = get_settings()
+        _store = DynamoRollupStore(
+            boto3.client("dynamodb", region_name=settings.region),
+            settings.table_name("rollups"),
+            settings.table_name("rollup_markers"),
+        )
+    return _store
+
+
+def reset() -> None:
+    """Forget cached clients/time zones (tests; the local runtime after changing env)."""
+    global _store, timezones
+    _store = None
+    timezones = TimezoneCache(account_timezone)
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    from report.runtime import ensure_started
+
+    ensure_started()
+    failures = process_records(event.get("Records") or [], default_store(), timezones)
+    return {"batchItemFailures": failures}
+
+
+__all__ = [
+    "DIMENSIONS",
+    "apply_image",
+    "contribution",
+    "diff",
+    "handler",
+    "process_records",
+]

@@ -1,0 +1,194 @@
+"""Rollup consumer: a call's contribution, and exactly-once application of its changes."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from report.rollup import (
+    Contribution,
+    Marker,
+    TimezoneCache,
+    apply_image,
+    contribution,
+    diff,
+    process_records,
+    split_row_key,
+)
+
+
+class FakeStore:
+    """In-memory RollupStore with the same optimistic-lock semantics as the DynamoDB one."""
+
+    def __init__(self) -> None:
+        self.markers: dict[str, Marker] = {}
+        self.rows: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.commits = 0
+        self.fail_next = 0
+
+    def get_marker(self, call_sid: str) -> Marker | None:
+        return self.markers.get(call_sid)
+
+    def commit(self, call_sid: str, account: str, previous: Marker | None, new: Marker,
+               deltas: Contribution) -> bool:
+        if self.fail_next:
+            self.fail_next -= 1
+            return False
+        if self.markers.get(call_sid) != previous:
+            return False
+        self.markers[call_sid] = new
+        for key, delta in deltas.items():
+            dimension, sk = split_row_key(key)
+            for counter, amount in delta.items():
+                self.rows[(f"{account}#{dimension}", sk)][counter] += amount
+        self.commits += 1
+        return True
+
+    def counters(self, account: str, dimension: str) -> dict[str, dict[str, float]]:
+        return {sk: {k: v for k, v in row.items() if v} for (pk, sk), row in self.rows.items()
+                if pk == f"{account}#{dimension}" and any(row.values())}
+
+
+def tokyo(_: str) -> str:
+    return "Asia/Tokyo"
+
+
+def call(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "call_sid": "CA1", "account": "acme", "started_at": "2026-11-02T15:30:00+00:00",
+        "status": "ringing", "channel": "flyer", "campaign": "winter", "tracking_number": "+815012340000",
+        "attribution": '{"landing_page": "/lp", "keyword": null}', "first_time": True,
+    }
+    base.update(over)
+    return base
+
+
+def test_contribution_uses_account_local_day_and_hour_of_week() -> None:
+    # Given a call at 15:30 UTC on Monday 2 Nov = 00:30 JST on Tuesday 3 Nov
+    rows = contribution(call(), "Asia/Tokyo")
+    # Then every dimension is keyed on the Tokyo day, and the hour of week is Tuesday 00h
+    assert "channel|2026-11-03#flyer" in rows
+    assert "hour_of_week|2026-11-03#1-00" in rows
+    assert "landing_page|2026-11-03#/lp" in rows
+    assert "keyword|2026-11-03#(none)" in rows
+    assert rows["channel|2026-11-03#flyer"] == {"calls": 1, "first_time": 1}
+    # And in New York it is still Monday 10:30
+    assert "hour_of_week|2026-11-02#0-10" in contribution(call(), "America/New_York")
+
+
+def test_counters_follow_status_and_stage() -> None:
+    answered_won = contribution(call(status="answered", talk_seconds=95, stage="won", value=120000), "UTC")
+    row = answered_won["channel|2026-11-02#flyer"]
+    assert row == {"calls": 1, "answered": 1, "first_time": 1, "talk_seconds": 95, "leads": 1,
+                   "opportunities": 1, "won": 1, "won_value": 120000}
+    for status in ("missed", "busy", "failed", "canceled"):
+        assert contribution(call(status=status), "UTC")["channel|2026-11-02#flyer"]["missed"] == 1
+    lost = contribution(call(stage="lost", value=5000), "UTC")["channel|2026-11-02#flyer"]
+    assert lost.get("leads") == 1 and "opportunities" not in lost and "won_value" not in lost
+
+
+def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
+    store = FakeStore()
+    images = [call(), call(status="answered", talk_seconds=60), call(status="answered", talk_seconds=60,
+              stage="lead"), call(status="answered", talk_seconds=60, stage="won", value=300)]
+    # When every image arrives (moto even sends the first twice) and then the whole batch is replayed
+    for image in [images[0], *images, *images]:
+        apply_image("CA1", image, store, tokyo)
+    # Then the rollups show exactly the final state of the call
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 1, "answered": 1, "first_time": 1, "talk_seconds": 60, "leads": 1,
+                             "opportunities": 1, "won": 1, "won_value": 300}}
+
+
+def test_duplicates_change_nothing() -> None:
+    store = FakeStore()
+    assert apply_image("CA1", call(), store, tokyo) == "applied"
+    assert apply_image("CA1", call(), store, tokyo) == "unchanged"
+    assert store.commits == 1
+
+
+def test_older_version_is_skipped_when_calls_carry_a_version() -> None:
+    store = FakeStore()
+    apply_image("CA1", call(status="answered", version=3), store, tokyo)
+    assert apply_image("CA1", call(status="ringing", version=2), store, tokyo) == "stale"
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["answered"] == 1
+
+
+def test_stage_corrected_backwards_moves_counters_back() -> None:
+    store = FakeStore()
+    apply_image("CA1", call(stage="won", value=10), store, tokyo)
+    apply_image("CA1", call(stage="lead"), store, tokyo)
+    assert store.counters("acme", "channel")["2026-11-03#flyer"] == {"calls": 1, "first_time": 1, "leads": 1}
+
+
+def test_deleted_call_is_subtracted() -> None:
+    store = FakeStore()
+    apply_image("CA1", call(), store, tokyo)
+    apply_image("CA1", None, store, tokyo, account="acme")
+    assert store.counters("acme", "channel") == {}
+
+
+def test_lost_race_is_retried_against_the_new_marker() -> None:
+    store = FakeStore()
+    store.fail_next = 2
+    assert apply_image("CA1", call(), store, tokyo, sleep=lambda _: None) == "applied"
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
+
+
+def test_stream_batch_reports_first_failure_and_stops() -> None:
+    class Boom(FakeStore):
+        def commit(self, *args: Any, **kwargs: Any) -> bool:
+            raise RuntimeError("dynamodb down")
+
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "100", "Keys": {"call_sid": {"S": "CA1"}},
+              "NewImage": {"call_sid": {"S": "CA1"}, "account": {"S": "acme"},
+                           "started_at": {"S": "2026-11-02T15:30:00+00:00"}, "status": {"S": "ringing"}}}}
+    second = copy.deepcopy(record)
+    second["dynamodb"]["SequenceNumber"] = "101"
+    assert process_records([record, second], Boom(), tokyo) == [{"itemIdentifier": "100"}]
+    store = FakeStore()
+    assert process_records([record, second], store, tokyo) == []
+    assert store.counters("acme", "channel") == {"2026-11-03#(none)": {"calls": 1}}
+
+
+def test_timezone_cache_reads_once_per_ttl() -> None:
+    reads: list[str] = []
+    now = [0.0]
+    cache = TimezoneCache(lambda a: reads.append(a) or "Europe/London", ttl=10, clock=lambda: now[0])
+    assert cache("a") == cache("a") == "Europe/London"
+    now[0] = 11
+    cache("a")
+    assert reads == ["a", "a"]
+
+
+_image = st.fixed_dictionaries({
+    "status": st.sampled_from(["ringing", "answered", "missed", "busy"]),
+    "stage": st.sampled_from([None, "lead", "opportunity", "won", "lost"]),
+    "value": st.integers(0, 10**6),
+    "talk_seconds": st.integers(0, 3600),
+    "channel": st.sampled_from(["flyer", "google-ads"]),
+    "agent": st.sampled_from([None, "sato", "tanaka"]),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_image, min_size=1, max_size=8), st.lists(st.integers(0, 7), max_size=10))
+def test_any_sequence_with_replays_ends_at_the_last_image(updates: list[dict[str, Any]],
+                                                          replays: list[int]) -> None:
+    store = FakeStore()
+    images = [call(**u) for u in updates]
+    for image in images:
+        apply_image("CA1", image, store, tokyo)
+    # replays of earlier records, followed by the tail of the batch again (Lambda retry semantics)
+    for i in replays:
+        if i < len(images):
+            for image in images[i:]:
+                apply_image("CA1", image, store, tokyo)
+    expected = {split_row_key(k)[1]: v for k, v in contribution(images[-1], "Asia/Tokyo").items()
+                if k.startswith("agent|")}
+    assert store.counters("acme", "agent") == expected
+    assert diff(store.markers["CA1"].contribution, contribution(images[-1], "Asia/Tokyo")) == {}
