@@ -1,21 +1,55 @@
-"""Recordings (owned by functions/recording_ingest): one row per RecordingSid, idempotency key."""
+"""Recordings (owned by functions/recording_ingest): one row per RecordingSid.
+
+The row is the idempotency key and the state machine of one recording:
+
+    queued -> fetching -> stored -> expired          (retention sweep)
+                 |  ^
+                 v  |
+               retrying  (last failure ``reason``; SQS retries, then the DLQ)
+    failed / absent      (Twilio said so; nothing to fetch)
+
+A ``stored`` row is never fetched again. ``fetching`` carries a short lease (``lease_until``,
+epoch seconds) so two copies of the same message can't fetch at the same time.
+GSI ``by-account`` (account, stored_at) is sparse (only stored rows have ``stored_at``) and
+drives the retention sweep.
+"""
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from calltrack.models.base import table_meta
 
 
+class RecordingsByAccount(GlobalSecondaryIndex["Recording"]):
+    class Meta:
+        index_name = "by-account"
+        projection = AllProjection()
+
+    account = UnicodeAttribute(hash_key=True)
+    stored_at = UnicodeAttribute(range_key=True)  # ISO 8601 UTC, sortable
+
+
 class Recording(Model):
-    Meta = table_meta("recordings")
+    Meta = table_meta("recordings")  # type: ignore[assignment]
     recording_sid = UnicodeAttribute(hash_key=True)
     call_sid = UnicodeAttribute()
-    account = UnicodeAttribute()
-    status = UnicodeAttribute()  # queued / stored / failed / absent / expired
+    account = UnicodeAttribute(null=True)  # known once the call is known
+    status = UnicodeAttribute()  # queued / fetching / retrying / stored / failed / absent / expired
     s3_key = UnicodeAttribute(null=True)
     size_bytes = NumberAttribute(null=True)
+    duration_seconds = NumberAttribute(null=True)
+    channels = NumberAttribute(null=True)
+    stored_at = UnicodeAttribute(null=True)
+    expired_at = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    reason = UnicodeAttribute(null=True)  # last failure reason (timeout, http-500, truncated ...)
+    lease_until = NumberAttribute(null=True)
+    twilio_deleted = BooleanAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    by_account = RecordingsByAccount()
 
 
 MODELS = [Recording]

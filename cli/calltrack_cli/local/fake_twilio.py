@@ -1,0 +1,305 @@
+"""A small fake Twilio media server for the local stack, the demo and the tests.
+
+Serves ``GET /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.mp3`` with an HTTP
+Basic auth check, and ``DELETE .../Recordings/{RecordingSid}(.json)``, like Twilio's REST API.
+Faults are programmable per recording and consumed one per media GET, in order:
+
+- ``"timeout"``   hold the connection without answering (``hang_seconds``), then close it
+- ``"500"``, ``"503"``, ``"404"``, ``"429"``  answer that status (404 = "not ready yet")
+- ``"truncate"``  announce the full Content-Length, send half the body, close the connection
+- ``"empty"``     200 with an empty body;  ``"html"``  200 text/html that is not an MP3
+- ``"redirect"``  302 to the same file on a *second* server (another host:port, like Twilio's
+  redirect to a storage host); that server needs no credentials and logs whether any arrived.
+
+Every request is logged (``requests``) with the Authorization header, so tests can assert
+"fetched once, with Basic auth, never leaked to the redirect host".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+from calltrack_cli.local.mp3 import silent_mp3
+
+_API_PATH = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Recordings/(?P<sid>RE[0-9a-fA-F]{32})(?P<ext>\.mp3|\.wav|\.json)?$"
+)
+_MEDIA_PATH = re.compile(r"^/media/(?P<sid>RE[0-9a-fA-F]{32})\.mp3$")
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    server: str  # "api" or "media" (the redirect target host)
+    method: str
+    path: str
+    authorization: str | None
+    status: int
+
+    @property
+    def recording_sid(self) -> str | None:
+        match = re.search(r"(RE[0-9a-fA-F]{32})", self.path)
+        return match.group(1) if match else None
+
+
+@dataclass
+class _Recording:
+    account_sid: str
+    body: bytes
+    content_type: str
+    deleted: bool = False
+
+
+class FakeTwilioMedia:
+    """Start with ``start()`` (or as a context manager); ``base_url`` is TWILIO_API_BASE_URL."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Iterable[tuple[str, str]] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hang_seconds: float = 5.0,
+        serve_any: bool = False,
+    ) -> None:
+        self.credentials = set(credentials)
+        self.serve_any = serve_any  # demo: any RecordingSid gets a silent MP3
+        self.hang_seconds = hang_seconds
+        self.requests: list[LoggedRequest] = []
+        self._recordings: dict[str, _Recording] = {}
+        self._faults: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._api = ThreadingHTTPServer((host, port), self._handler_class("api"))
+        self._media = ThreadingHTTPServer((host, 0), self._handler_class("media"))
+        self._api.daemon_threads = self._media.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self._api.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def media_base_url(self) -> str:
+        host, port = self._media.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeTwilioMedia:
+        for server in (self._api, self._media):
+            thread = threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for server in (self._api, self._media):
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- programming -------------------------------------------------------------------------
+    def allow(self, username: str, password: str) -> None:
+        with self._lock:
+            self.credentials.add((username, password))
+
+    def add_recording(
+        self,
+        account_sid: str,
+        recording_sid: str,
+        body: bytes | None = None,
+        *,
+        content_type: str = "audio/mpeg",
+    ) -> bytes:
+        """Serve ``body`` (default: one second of MP3 silence) for this recording; returns it."""
+        data = silent_mp3(1.0) if body is None else body
+        with self._lock:
+            self._recordings[recording_sid] = _Recording(account_sid, data, content_type)
+        return data
+
+    def fail(self, recording_sid: str, *faults: str) -> None:
+        """Queue faults for the next media GETs of this recording (one consumed per GET)."""
+        with self._lock:
+            self._faults.setdefault(recording_sid, []).extend(faults)
+
+    def fetches(self, recording_sid: str, server: str = "api") -> list[LoggedRequest]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.method == "GET" and r.server == server and r.recording_sid == recording_sid
+            ]
+
+    def is_deleted(self, recording_sid: str) -> bool:
+        with self._lock:
+            rec = self._recordings.get(recording_sid)
+            return bool(rec and rec.deleted)
+
+    # -- serving -----------------------------------------------------------------------------
+    def _authorized(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        with self._lock:
+            return (user, password) in self.credentials
+
+    def _next_fault(self, sid: str) -> str | None:
+        with self._lock:
+            queue = self._faults.get(sid)
+            return queue.pop(0) if queue else None
+
+    def _handler_class(self, server_name: str) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "FakeTwilio/1.0"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # keep test output quiet; requests are in fake.requests
+
+            def _log(self, status: int) -> None:
+                with fake._lock:
+                    fake.requests.append(
+                        LoggedRequest(
+                            server_name, self.command, self.path, self.headers.get("Authorization"), status
+                        )
+                    )
+
+            def _send(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
+                self._log(status)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                if status == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _serve_media(self, rec: _Recording, sid: str) -> None:
+                fault = fake._next_fault(sid)
+                if fault == "timeout":
+                    self._log(0)
+                    fake._stopping.wait(fake.hang_seconds)
+                    self.close_connection = True
+                    return
+                if fault and fault.isdigit():
+                    self._send(int(fault), b'{"code": 20404, "message": "fault"}')
+                    return
+                if fault == "redirect":
+                    self._log(302)
+                    self.send_response(302)
+                    self.send_header("Location", f"{fake.media_base_url}/media/{sid}.mp3")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault == "empty":
+                    self._send(200, b"", rec.content_type)
+                    return
+                if fault == "html":
+                    self._send(200, b"<html><body>not audio</body></html>", "text/html")
+                    return
+                if fault == "truncate":
+                    self._log(200)
+                    self.send_response(200)
+                    self.send_header("Content-Type", rec.content_type)
+                    self.send_header("Content-Length", str(len(rec.body)))
+                    self.end_headers()
+                    self.wfile.write(rec.body[: len(rec.body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self._send(200, rec.body, rec.content_type)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if server_name == "media":
+                    m = _MEDIA_PATH.match(path)
+                    rec = fake._recordings.get(m.group("sid")) if m else None
+                    if not m or rec is None or rec.deleted:
+                        self._send(404, b'{"message": "not found"}')
+                    else:
+                        self._send(200, rec.body, rec.content_type)
+                    return
+                m = _API_PATH.match(path)
+                if not m:
+                    self._send(404, b'{"message": "no such resource"}')
+                    return
+                if not fake._authorized(self.headers.get("Authorization")):
+                    self._send(401, b'{"code": 20003, "message": "Authenticate"}')
+                    return
+                sid = m.group("sid")
+                rec = fake._recordings.get(sid)
+                if rec is None and fake.serve_any:
+                    fake.add_recording(m.group("account"), sid)
+                    rec = fake._recordings.get(sid)
+                if rec is None or rec.deleted or rec.account_sid != m.group("account"):
+                    self._send(404, b'{"code": 20404, "message": "not found"}')
+                    return
+                if m.group("ext") == ".json":
+                    self._send(200, json.dumps({"sid": sid, "status": "completed"}).encode())
+                    return
+                self._serve_media(rec, sid)
+
+            def do_DELETE(self) -> None:
+                m = _API_PATH.match(self.path.split("?", 1)[0]) if server_name == "api" else None
+                if not m:
+                    self._send(404, b'{"message": "no such resource"}')
+                    return
+                if not fake._authorized(self.headers.get("Authorization")):
+                    self._send(401, b'{"code": 20003, "message": "Authenticate"}')
+                    return
+                with fake._lock:
+                    rec = fake._recordings.get(m.group("sid"))
+                    found = rec is not None and not rec.deleted and rec.account_sid == m.group("account")
+                    if found and rec is not None:
+                        rec.deleted = True
+                self._send(204 if found else 404)
+
+        return Handler
+
+
+def main() -> None:  # pragma: no cover - manual/demo use
+    """``python -m calltrack_cli.local.fake_twilio --port 8789``: serve until Ctrl-C.
+
+    Accepts TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (local defaults) as credentials and serves a
+    one-second silent MP3 for any recording SID requested under that account.
+    """
+    import argparse
+    import os
+
+    from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8789)
+    args = parser.parse_args()
+    sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
+    token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
+    fake = FakeTwilioMedia(credentials=[(sid, token)], port=args.port, serve_any=True)
+    fake.start()
+    print(f"fake Twilio media server at {fake.base_url}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,261 @@
+"""The recording state machine: one queue message in, the recording stored (or a retry) out.
+
+Pure domain logic over ports (repositories, object store, fetcher, clock) so unit tests hand it
+fakes; ``recording_ingest.store`` has the real adapters (PynamoDB, S3) and ``handler`` wires
+them to SQS. Idempotent by RecordingSid: a stored recording is never fetched again, a second
+copy of a message that is being fetched waits (retry) instead of fetching in parallel.
+
+Every failure raises ``RetryLater`` (the SQS message becomes visible again and, after the
+queue's maxReceiveCount, moves to the dead-letter queue) after writing the reason on the
+recordings row, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from recording_ingest.fetch import Credentials, FetchError, recording_api_url
+from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
+
+LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
+TERMINAL = ("stored", "expired")
+_ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RetryLater(Exception):
+    """Processing must be retried later; ``reason`` is recorded on the row and in metrics."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class ClaimLost(Exception):
+    """Raised by RecordingRepo.claim when another worker holds the recording (or it is done)."""
+
+
+class RecordingRepo(Protocol):
+    def get(self, recording_sid: str) -> dict[str, Any] | None: ...
+
+    def claim(
+        self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int
+    ) -> None: ...
+
+    def mark(
+        self, recording_sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime
+    ) -> None:
+        """Set status (queued/retrying/failed/absent) and reason unless the row is terminal."""
+        ...
+
+    def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None: ...
+
+    def mark_twilio_deleted(self, recording_sid: str) -> None: ...
+
+
+class CallRepo(Protocol):
+    def get(self, call_sid: str) -> dict[str, Any] | None:
+        """{"account", "started_at", "recording", ...} or None when the call isn't known yet."""
+        ...
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None: ...
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, body: bytes, *, metadata: Mapping[str, str], content_md5: str) -> None: ...
+
+    def size(self, key: str) -> int | None:
+        """Stored object size in bytes, or None when the object is absent."""
+        ...
+
+
+@dataclass
+class Ports:
+    recordings: RecordingRepo
+    calls: CallRepo
+    objects: ObjectStore
+    fetch: Callable[[str], bytes]  # url -> MP3 bytes (credentials bound), raises FetchError
+    delete_at_twilio: Callable[[str, str], bool]  # (account_sid, recording_sid) -> deleted
+    delete_from_twilio_for: Callable[[str], bool]  # account -> recording.delete_from_twilio
+    api_base_url: str
+    twilio_account_sid: str
+    now: Callable[[], datetime]
+    on_failure: Callable[[str], None] = field(default=lambda reason: None)
+
+
+def basic_credentials(
+    settings: Any, *, secret: str | None = None, auth_token: str | None = None
+) -> Credentials:
+    """API key + secret when an API key is configured, else account SID + auth token."""
+    if settings.twilio_api_key:
+        return Credentials(
+            settings.twilio_api_key, secret if secret is not None else settings.twilio_api_secret
+        )
+    token = auth_token if auth_token is not None else settings.twilio_auth_token
+    return Credentials(settings.twilio_account_sid, token)
+
+
+def s3_key(
+    account: str, started_at: str | None, call_sid: str, recording_sid: str, fallback: datetime
+) -> str:
+    """recordings/{account}/{yyyy}/{mm}/{CallSid}/{RecordingSid}.mp3 (month of the call)."""
+    if not _ACCOUNT_SAFE.match(account):
+        raise ValueError(f"account id {account!r} is not safe in an S3 key")
+    stamp = started_at or ""
+    if re.match(r"^\d{4}-\d{2}", stamp):
+        yyyy, mm = stamp[:4], stamp[5:7]
+    else:
+        yyyy, mm = f"{fallback.year:04d}", f"{fallback.month:02d}"
+    return f"recordings/{account}/{yyyy}/{mm}/{call_sid}/{recording_sid}.mp3"
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _validate(message: Mapping[str, Any], twilio_account_sid: str) -> tuple[str, str, str]:
+    sid, call_sid, account_sid = (
+        str(message.get(k) or "") for k in ("recording_sid", "call_sid", "account_sid")
+    )
+    if not RECORDING_SID.match(sid) or not CALL_SID.match(call_sid) or not ACCOUNT_SID.match(account_sid):
+        raise RetryLater("invalid-message", "ids don't match Twilio's patterns")
+    if account_sid != twilio_account_sid:
+        raise RetryLater("foreign-account", "AccountSid is not ours")
+    return sid, call_sid, account_sid
+
+
+def process(message: Mapping[str, Any], ports: Ports) -> str:
+    """Handle one queue message. Returns the outcome; raises RetryLater to retry."""
+    try:
+        sid, call_sid, account_sid = _validate(message, ports.twilio_account_sid)
+    except RetryLater as err:
+        ports.on_failure(err.reason)
+        raise
+    status = str(message.get("status") or "")
+    existing = ports.recordings.get(sid)
+    if existing and existing.get("status") in TERMINAL:
+        return _already_done(existing, account_sid, ports)
+    if status in ("failed", "absent"):
+        return _note(sid, call_sid, status, ports)
+    if status != "completed":
+        return "ignored"
+    return _ingest(message, sid, call_sid, account_sid, ports)
+
+
+def _fail(ports: Ports, sid: str, call_sid: str, reason: str, detail: str = "") -> RetryLater:
+    ports.recordings.mark(sid, call_sid=call_sid, status="retrying", reason=reason, now=ports.now())
+    ports.on_failure(reason)
+    return RetryLater(reason, detail)
+
+
+def _ingest(message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports) -> str:
+    call = ports.calls.get(call_sid)
+    if call is None:
+        # The recording callback overtook the call record (or the call webhook failed open and
+        # its status callback hasn't rebuilt the row yet). Twilio keeps the file; try later.
+        raise _fail(ports, sid, call_sid, "call-unknown", "no call row yet")
+    account = str(call["account"])
+    now = ports.now()
+    try:
+        ports.recordings.claim(sid, call_sid=call_sid, account=account, now=now, lease_s=LEASE_SECONDS)
+    except ClaimLost:
+        current = ports.recordings.get(sid)
+        if current and current.get("status") in TERMINAL:
+            return _already_done(current, account_sid, ports)
+        ports.on_failure("in-progress")
+        raise RetryLater("in-progress", "another worker is fetching this recording") from None
+    url = recording_api_url(ports.api_base_url, account_sid, sid)
+    try:
+        body = ports.fetch(url)
+    except FetchError as err:
+        raise _fail(ports, sid, call_sid, err.reason, err.detail) from None
+    key = s3_key(account, call.get("started_at"), call_sid, sid, now)
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
+    try:
+        ports.objects.put(
+            key,
+            body,
+            metadata={"call-sid": call_sid, "recording-sid": sid, "account": account},
+            content_md5=md5,
+        )
+        stored_size = ports.objects.size(key)
+    except Exception as err:  # noqa: BLE001 - any S3 failure is a retry, with its reason
+        raise _fail(ports, sid, call_sid, "s3-error", repr(err)) from None
+    if stored_size != len(body):
+        raise _fail(ports, sid, call_sid, "verify-failed", f"stored {stored_size} of {len(body)} bytes")
+    facts = {
+        "status": "stored",
+        "recording_sid": sid,
+        "s3_key": key,
+        "duration_seconds": message.get("duration_seconds"),
+        "channels": message.get("channels"),
+        "size_bytes": len(body),
+        "stored_at": iso(ports.now()),
+    }
+    ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid}, now=ports.now())
+    ports.calls.set_recording(call_sid, facts)
+    _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
+    return "stored"
+
+
+def call_recording_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``recording`` object a stored row puts on its call."""
+    return {
+        "status": row.get("status"),
+        "recording_sid": row.get("recording_sid"),
+        "s3_key": row.get("s3_key"),
+        "duration_seconds": row.get("duration_seconds"),
+        "channels": row.get("channels"),
+        "size_bytes": row.get("size_bytes"),
+        "stored_at": row.get("stored_at"),
+    }
+
+
+def _already_done(row: Mapping[str, Any], account_sid: str, ports: Ports) -> str:
+    """A duplicate (or a retry after a partial success): finish what is missing, fetch nothing."""
+    if row.get("status") != "stored":
+        return "duplicate"
+    call = ports.calls.get(str(row["call_sid"]))
+    current = (call or {}).get("recording") or {}
+    if call is not None and current.get("status") not in ("stored", "expired"):
+        ports.calls.set_recording(str(row["call_sid"]), call_recording_view(row))
+    account = row.get("account")
+    if account:
+        _maybe_delete_at_twilio(
+            str(account),
+            account_sid,
+            str(row["recording_sid"]),
+            twilio_deleted=bool(row.get("twilio_deleted")),
+            ports=ports,
+        )
+    return "duplicate"
+
+
+def _maybe_delete_at_twilio(
+    account: str, account_sid: str, sid: str, *, twilio_deleted: bool, ports: Ports
+) -> None:
+    if twilio_deleted or not ports.delete_from_twilio_for(account):
+        return
+    try:
+        deleted = ports.delete_at_twilio(account_sid, sid)
+    except FetchError as err:
+        ports.on_failure(err.reason)
+        raise RetryLater(err.reason, "stored in S3; delete at Twilio will be retried") from None
+    if deleted:
+        ports.recordings.mark_twilio_deleted(sid)
+
+
+def _note(sid: str, call_sid: str, status: str, ports: Ports) -> str:
+    call = ports.calls.get(call_sid)
+    if call is None:
+        raise _fail(ports, sid, call_sid, "call-unknown", "no call row yet")
+    ports.recordings.mark(sid, call_sid=call_sid, status=status, reason=None, now=ports.now())
+    current = call.get("recording") or {}
+    if current.get("status") not in ("stored", "expired"):
+        ports.calls.set_recording(call_sid, {"status": status, "recording_sid": sid})
+    return "noted"

@@ -1,0 +1,185 @@
+"""Real adapters for recording_ingest's ports: PynamoDB (recordings, calls, accounts) and S3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from calltrack.models.accounts import Account
+from calltrack.models.calls import Call
+from calltrack.models.recordings import Recording
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from recording_ingest.ingest import ClaimLost, iso
+
+TERMINAL = ("stored", "expired")
+DEFAULT_SSE = "aws:kms"
+
+
+def _conditional_failed(err: UpdateError) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _row(model: Any) -> dict[str, Any]:
+    return dict(model.attribute_values)
+
+
+class DynamoRecordings:
+    """recordings table: conditional status transitions keyed by RecordingSid."""
+
+    def get(self, recording_sid: str) -> dict[str, Any] | None:
+        try:
+            return _row(Recording.get(recording_sid, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def claim(self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int) -> None:
+        epoch = int(now.timestamp())
+        free = Recording.lease_until.does_not_exist() | (Recording.lease_until < epoch)
+        condition = Recording.recording_sid.does_not_exist() | (~Recording.status.is_in(*TERMINAL) & free)
+        try:
+            Recording(recording_sid).update(
+                actions=[
+                    Recording.call_sid.set(call_sid),
+                    Recording.account.set(account),
+                    Recording.status.set("fetching"),
+                    Recording.lease_until.set(epoch + lease_s),
+                    Recording.attempts.add(1),
+                    Recording.updated_at.set(iso(now)),
+                ],
+                condition=condition,
+            )
+        except UpdateError as err:
+            if _conditional_failed(err):
+                raise ClaimLost(recording_sid) from None
+            raise
+
+    def mark(
+        self, recording_sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime
+    ) -> None:
+        actions: list[Any] = [
+            Recording.call_sid.set(call_sid),
+            Recording.status.set(status),
+            Recording.lease_until.remove(),
+            Recording.updated_at.set(iso(now)),
+            Recording.reason.set(reason) if reason else Recording.reason.remove(),
+        ]
+        condition = Recording.recording_sid.does_not_exist() | ~Recording.status.is_in(*TERMINAL)
+        try:
+            Recording(recording_sid).update(actions=actions, condition=condition)
+        except UpdateError as err:
+            if not _conditional_failed(err):
+                raise
+
+    def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
+        actions: list[Any] = [
+            Recording.status.set("stored"),
+            Recording.call_sid.set(str(facts["call_sid"])),
+            Recording.account.set(str(facts["account"])),
+            Recording.s3_key.set(str(facts["s3_key"])),
+            Recording.size_bytes.set(int(facts["size_bytes"])),
+            Recording.stored_at.set(str(facts["stored_at"])),
+            Recording.lease_until.remove(),
+            Recording.reason.remove(),
+            Recording.updated_at.set(iso(now)),
+        ]
+        for name in ("duration_seconds", "channels"):
+            if facts.get(name) is not None:
+                actions.append(getattr(Recording, name).set(int(facts[name])))
+        Recording(recording_sid).update(actions=actions)
+
+    def mark_twilio_deleted(self, recording_sid: str) -> None:
+        Recording(recording_sid).update(actions=[Recording.twilio_deleted.set(True)])
+
+    def mark_expired(self, recording_sid: str, *, now: datetime) -> bool:
+        try:
+            Recording(recording_sid).update(
+                actions=[
+                    Recording.status.set("expired"),
+                    Recording.expired_at.set(iso(now)),
+                    Recording.updated_at.set(iso(now)),
+                ],
+                condition=Recording.status == "stored",
+            )
+        except UpdateError as err:
+            if _conditional_failed(err):
+                return False
+            raise
+        return True
+
+    def stored_before(self, account: str, cutoff_iso: str) -> list[dict[str, Any]]:
+        """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account)."""
+        rows = Recording.by_account.query(account, Recording.stored_at < cutoff_iso)
+        return [_row(r) for r in rows if r.status == "stored"]
+
+
+class DynamoCalls:
+    """calls table: reads the call, writes only its ``recording`` attribute."""
+
+    def get(self, call_sid: str) -> dict[str, Any] | None:
+        try:
+            return _row(Call.get(call_sid, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
+        # Only the `recording` attribute, and only on an existing call (never a half-empty row).
+        Call(call_sid).update(actions=[Call.recording.set(dict(recording))], condition=Call.call_sid.exists())
+
+
+def account_config(account: str) -> dict[str, Any]:
+    try:
+        config = Account.get(account).config
+    except DoesNotExist:
+        return {}
+    return dict(config or {})
+
+
+def delete_from_twilio_for(account: str) -> bool:
+    recording = account_config(account).get("recording") or {}
+    return bool(recording.get("delete_from_twilio"))
+
+
+class S3Objects:
+    """The recordings bucket: private objects, server-side encrypted, ids as metadata."""
+
+    def __init__(self, bucket: str, *, client: Any = None, sse: str | None = None) -> None:
+        self.bucket = bucket
+        self._client = client
+        # aws:kms in the deployed stack (bucket key); CALLTRACK_RECORDINGS_SSE=AES256 is accepted too.
+        self.sse = sse or os.environ.get("CALLTRACK_RECORDINGS_SSE") or DEFAULT_SSE
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3  # type: ignore[import-untyped,unused-ignore]
+
+            self._client = boto3.client("s3")
+        return self._client
+
+    def put(self, key: str, body: bytes, *, metadata: Mapping[str, str], content_md5: str) -> None:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType="audio/mpeg",
+            ContentMD5=content_md5,
+            ServerSideEncryption=self.sse,
+            Metadata=dict(metadata),
+        )
+
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped,unused-ignore]
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
