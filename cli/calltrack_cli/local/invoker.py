@@ -1,0 +1,80 @@
+"""Invoke a wiring function's real handler in-process, like one warm Lambda container each.
+
+Handlers are imported lazily ("module.attr" from the wiring) and cached. Each function has
+one lock: Lambda runs one event at a time per execution environment, and Powertools' resolver
+keeps per-event state on the module-level app, so concurrent calls into the same function
+would race. The in-flight counter lets ``drain()`` wait until no handler is running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from calltrack_cli.local.events import LambdaContext
+from infra.wiring import LambdaFunction, Wiring
+
+log = logging.getLogger("calltrack.local")
+
+Handler = Callable[[Any, Any], Any]
+
+
+def import_handler(dotted: str) -> Handler:
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(f"handler must be 'module.attr', got {dotted!r}")
+    module = importlib.import_module(module_name)
+    fn = getattr(module, attr)
+    if not callable(fn):
+        raise TypeError(f"{dotted} is not callable")
+    return fn
+
+
+class Invoker:
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
+        self._handlers: dict[str, Handler] = {}
+        self._locks: dict[str, threading.Lock] = {fn.name: threading.Lock() for fn in wiring.functions}
+        self._guard = threading.Lock()
+        self._in_flight = 0
+        self._idle = threading.Condition(self._guard)
+
+    @property
+    def in_flight(self) -> int:
+        with self._guard:
+            return self._in_flight
+
+    def handler_for(self, fn: LambdaFunction) -> Handler:
+        handler = self._handlers.get(fn.name)
+        if handler is None:
+            handler = import_handler(fn.handler)
+            self._handlers[fn.name] = handler
+        return handler
+
+    def invoke(self, function_name: str, event: Any, *, at: float | None = None) -> Any:
+        """Call the function's handler with ``event`` and a Lambda-like context; exceptions propagate.
+
+        ``at`` (epoch seconds) runs the invocation as if it were that instant: domain code reading
+        ``calltrack.clock`` sees it (local only: replayed demo calls, scheduled jobs).
+        """
+        fn = self.wiring.function(function_name)
+        with self._guard:
+            self._in_flight += 1
+        try:
+            lock = self._locks.setdefault(fn.name, threading.Lock())
+            with lock:
+                handler = self.handler_for(fn)
+                context = LambdaContext(fn.name, memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
+                if at is None:
+                    return handler(event, context)
+                from calltrack.clock import frozen
+
+                with frozen(at):
+                    return handler(event, context)
+        finally:
+            with self._guard:
+                self._in_flight -= 1
+                self._idle.notify_all()

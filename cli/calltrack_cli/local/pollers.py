@@ -1,0 +1,273 @@
+"""Background pollers: DynamoDB stream records and SQS messages -> the consumers' real handlers.
+
+They behave like Lambda event source mappings: batches of real-shaped events, partial batch
+responses (``{"batchItemFailures": [{"itemIdentifier": ...}]}``) honoured, failed SQS messages
+retried after a short local delay and moved to the DLQ by the queue's redrive policy, failed
+stream batches retried from the failed sequence number a few times, then skipped (logged).
+
+``poll_once()`` is guarded by a lock, so ``LocalStack.drain()`` can call it from another
+thread while the background loop runs, without ever processing a record twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from calltrack_cli.local.events import dynamodb_stream_event, sqs_event
+from calltrack_cli.local.invoker import Invoker
+from infra.wiring import Queue, StreamConsumer
+
+log = logging.getLogger("calltrack.local")
+
+LOCAL_RETRY_DELAY_S = 1  # a failed SQS message is visible again after this (AWS: the visibility timeout)
+STREAM_MAX_RETRIES = 3  # like an event source mapping's MaximumRetryAttempts
+
+
+def _failed_ids(result: Any) -> list[str] | None:
+    """Item identifiers from a partial batch response, or None when the whole batch succeeded."""
+    if isinstance(result, dict) and result.get("batchItemFailures"):
+        return [str(f.get("itemIdentifier")) for f in result["batchItemFailures"]]
+    return None
+
+
+class Poller:
+    name = "poller"
+
+    def __init__(self, invoker: Invoker, interval_s: float = 0.5) -> None:
+        self.invoker = invoker
+        self.interval_s = interval_s
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+
+    def poll_once(self, wait: bool = False) -> int:
+        """Process at most one batch per source; return how many records were handed to a handler.
+
+        ``wait`` lets a queue poller long-poll (the background loop); drain never waits.
+        """
+        with self._lock:
+            try:
+                count = self._poll(wait)
+            except Exception as exc:  # emulator down, transient errors: report and keep going
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.debug("%s: %s", self.name, self.last_error)
+                raise
+            self.last_error = None
+            return count
+
+    def pending(self) -> bool:
+        """True while the source still holds work (messages in flight, records unread)."""
+        return False
+
+    def _poll(self, wait: bool) -> int:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"calltrack-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                count = self.poll_once(wait=True)
+            except Exception:
+                count = 0
+                self._stop.wait(1.0)
+            if count == 0:
+                self._stop.wait(self.interval_s)
+
+
+class StreamPoller(Poller):
+    def __init__(
+        self, invoker: Invoker, consumer: StreamConsumer, table_name: str, client_factory: Any
+    ) -> None:
+        super().__init__(invoker)
+        self.consumer = consumer
+        self.table_name = table_name
+        self.name = f"stream-{consumer.table}"
+        self._client_factory = client_factory
+        self._stream_arn: str | None = None
+        # shard id -> next shard iterator (None = shard closed and finished)
+        self._iterators: dict[str, str | None] = {}
+        self._retries: dict[str, int] = {}
+        self._behind = False
+
+    def _clients(self) -> tuple[Any, Any]:
+        return self._client_factory("dynamodb"), self._client_factory("dynamodbstreams")
+
+    def _discover(self, ddb: Any, streams: Any) -> None:
+        if self._stream_arn is None:
+            table = ddb.describe_table(TableName=self.table_name)["Table"]
+            self._stream_arn = table.get("LatestStreamArn")
+            if not self._stream_arn:
+                raise RuntimeError(f"table {self.table_name} has no stream")
+        desc = streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
+        for shard in desc.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = streams.get_shard_iterator(
+                    StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def _poll(self, wait: bool) -> int:
+        ddb, streams = self._clients()
+        self._discover(ddb, streams)
+        assert self._stream_arn is not None
+        total = 0
+        behind = False
+        for shard_id, iterator in list(self._iterators.items()):
+            if iterator is None:
+                continue
+            resp = streams.get_records(ShardIterator=iterator, Limit=self.consumer.batch_size)
+            records = resp.get("Records", [])
+            next_iterator = resp.get("NextShardIterator")
+            if not records:
+                self._iterators[shard_id] = next_iterator
+                continue
+            total += len(records)
+            failed_seq = self._deliver(records)
+            if failed_seq is None:
+                self._iterators[shard_id] = next_iterator
+                self._retries.pop(shard_id, None)
+                behind = behind or len(records) >= self.consumer.batch_size
+                continue
+            attempts = self._retries.get(shard_id, 0) + 1
+            if attempts > STREAM_MAX_RETRIES:
+                log.error(
+                    "stream %s: giving up on batch from sequence %s after %d retries (skipped)",
+                    self.consumer.table,
+                    failed_seq,
+                    STREAM_MAX_RETRIES,
+                )
+                self._iterators[shard_id] = next_iterator
+                self._retries.pop(shard_id, None)
+            else:
+                self._retries[shard_id] = attempts
+                self._iterators[shard_id] = streams.get_shard_iterator(
+                    StreamArn=self._stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=failed_seq,
+                )["ShardIterator"]
+                behind = True
+        self._behind = behind
+        return total
+
+    def _deliver(self, records: list[dict[str, Any]]) -> str | None:
+        """Invoke the consumer; return the sequence number to retry from, or None on success."""
+        assert self._stream_arn is not None
+        event = dynamodb_stream_event(self._stream_arn, records)
+        first_seq = str(records[0]["dynamodb"]["SequenceNumber"])
+        try:
+            result = self.invoker.invoke(self.consumer.consumer, event)
+        except Exception:
+            log.exception("stream consumer %s raised; the batch will be retried", self.consumer.consumer)
+            return first_seq
+        failed = _failed_ids(result)
+        if not failed:
+            return None
+        known = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
+        # Lambda retries from the lowest failed sequence number in the batch.
+        positions = [known.index(f) for f in failed if f in known]
+        return known[min(positions)] if positions else first_seq
+
+    def pending(self) -> bool:
+        return self._behind
+
+
+class QueuePoller(Poller):
+    def __init__(
+        self, invoker: Invoker, queue: Queue, queue_url: str, queue_arn: str, client_factory: Any
+    ) -> None:
+        super().__init__(invoker, interval_s=0.0)
+        self.queue = queue
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.name = f"queue-{queue.name}"
+        self._client_factory = client_factory
+
+    def _poll(self, wait: bool) -> int:
+        sqs = self._client_factory("sqs")
+        resp = sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(10, self.queue.batch_size),
+            WaitTimeSeconds=1 if wait else 0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = resp.get("Messages", [])
+        if not messages:
+            return 0
+        event = sqs_event(self.queue_arn, messages)
+        try:
+            result = self.invoker.invoke(self.queue.consumer, event)
+            failed = set(_failed_ids(result) or [])
+        except Exception:
+            log.exception("queue consumer %s raised; the batch will be retried", self.queue.consumer)
+            failed = {m["MessageId"] for m in messages}
+        for msg in messages:
+            if msg["MessageId"] in failed:
+                sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=msg["ReceiptHandle"],
+                    VisibilityTimeout=LOCAL_RETRY_DELAY_S,
+                )
+            else:
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+        return len(messages)
+
+    def pending(self) -> bool:
+        sqs = self._client_factory("sqs")
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
+        return any(int(v) for v in attrs.values())
+
+
+def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Poll every source until a full round finds nothing and no handler runs, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    processed = 0
+    rounds = 0
+    while True:
+        rounds += 1
+        count = 0
+        busy = False
+        for poller in pollers:
+            try:
+                count += poller.poll_once()
+                busy = busy or poller.pending()
+            except Exception as exc:
+                busy = True
+                log.debug("drain: %s: %s", poller.name, exc)
+        processed += count
+        # A round that handed nothing to a handler, with nothing in flight anywhere, is idle:
+        # any work a handler produced in an earlier round would have been found in this one.
+        if count == 0 and not busy and invoker.in_flight == 0:
+            return {"status": "idle", "records": processed, "rounds": rounds}
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"drain: still busy after {timeout_s:.0f}s ({processed} records processed); "
+                "a consumer keeps failing or a source keeps producing"
+            )
+        if count == 0:
+            time.sleep(0.2)

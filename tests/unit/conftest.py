@@ -1,0 +1,17 @@
+"""Unit tier: pure logic, no network. Every unit test runs with sockets disabled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_socket import disable_socket, enable_socket
+
+
+@pytest.fixture(autouse=True)
+def _no_sockets() -> Iterator[None]:
+    disable_socket(allow_unix_socket=True)
+    try:
+        yield
+    finally:
+        enable_socket()
