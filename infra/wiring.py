@@ -179,6 +179,7 @@ ROUTES = (
     Route("POST", "/twilio/dial-status", "voice_webhook", _T),
     Route("POST", "/twilio/call-status", "voice_webhook", _T),
     Route("POST", "/twilio/recording", "voice_webhook", _T),
+    Route("POST", "/twilio/whisper", "voice_webhook", _T),
     # DNI (browsers)
     Route("GET", "/dni.js", "dni_lease", _P),
     Route("POST", "/dni/lease", "dni_lease", _P),

@@ -3,6 +3,16 @@
 Key names here are also used by voice_webhook's raw-boto3 path (it avoids importing PynamoDB
 for cold start): table ``calls`` hash key ``call_sid``; GSI ``by-account`` on
 (``account``, ``started_at``); stream NEW_AND_OLD_IMAGES feeds the rollup consumer.
+``voice_webhook.store`` writes these attributes with the same names and DynamoDB types (a unit
+test round-trips its items through this model).
+
+Status: ringing < (missed | busy | failed | canceled | answered). ``status_rank`` orders who may
+set it: 0 the voice webhook (ringing), 1 the statusCallback (the parent call's CallStatus; a call
+that ended without a <Dial> result is "missed"), 2 the <Dial> action (authoritative: answered, or
+missed with ``outcome_reason`` busy / no-answer / failed / canceled). A write with a rank not
+above the stored one leaves the status alone, so duplicates and late retries change nothing.
+``version`` is incremented by every write that changes the row (rollup ordering).
+``started_at`` is ISO 8601 UTC with seconds resolution: ``2026-11-25T01:02:03Z``.
 """
 
 from __future__ import annotations
@@ -51,6 +61,27 @@ class Call(Model):
     tags = ListAttribute(null=True)  # type: ignore[var-annotated]
     score = NumberAttribute(null=True)
     agent = UnicodeAttribute(null=True)
+    # Source details beyond channel/campaign/keyword
+    medium = UnicodeAttribute(null=True)
+    source_kind = UnicodeAttribute(null=True)  # static | pool
+    pool = UnicodeAttribute(null=True)
+    # Caller details (caller itself is E.164 or null when hidden/invalid)
+    caller_kind = UnicodeAttribute(null=True)  # number | anonymous | invalid | missing
+    caller_name = UnicodeAttribute(null=True)
+    caller_city = UnicodeAttribute(null=True)
+    caller_state = UnicodeAttribute(null=True)
+    caller_country = UnicodeAttribute(null=True)
+    # Outcome bookkeeping
+    status_rank = NumberAttribute(null=True)
+    outcome_reason = UnicodeAttribute(null=True)  # DialCallStatus / CallStatus that set the status
+    dial_status = UnicodeAttribute(null=True)
+    call_status = UnicodeAttribute(null=True)
+    call_duration = NumberAttribute(null=True)
+    answered = BooleanAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)  # voice | dial-status | call-status
+    updated_at = UnicodeAttribute(null=True)
+    version = NumberAttribute(null=True)
     by_account = CallsByAccount()
 
 

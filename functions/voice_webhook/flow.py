@@ -1,0 +1,522 @@
+"""What the voice webhook does for each Twilio request. Ports (storage, clock, metrics, logger)
+come in through ``Deps`` so unit tests hand it fakes.
+
+Forwarding is the first duty: every failure of ours on the incoming-call path is logged, counted
+(``WebhookFailures``) and answered with a <Dial> to the forward-to number — from the fresh read,
+else this process's cache of number routing, else ``CALLTRACK_FALLBACK_FORWARD_TO``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from calltrack.attribution import attribute
+from calltrack.phone import ANONYMOUS_CALLER_IDS, is_e164, mask
+from calltrack.twilio_edge import (
+    DialPlan,
+    TwilioRequest,
+    dial_twiml,
+    empty_twiml,
+    hangup_twiml,
+    say_twiml,
+    url_with_query,
+    voicemail_twiml,
+)
+
+from voice_webhook.store import Storage
+
+CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
+CACHE_MAX = 5000
+
+CHANNEL_NAMES_JA = {
+    "google-ads": "Google広告",
+    "yahoo-ads": "Yahoo!広告",
+    "facebook": "Facebook広告",
+    "instagram": "Instagram広告",
+    "microsoft-ads": "Microsoft広告",
+    "line": "LINE広告",
+    "flyer": "チラシ",
+    "newspaper": "新聞折込",
+    "signboard": "看板",
+    "radio": "ラジオ",
+    "tv": "テレビ",
+    "organic": "自然検索",
+    "direct": "直接",
+    "referral": "紹介サイト",
+}
+
+MESSAGES = {
+    "ja": {
+        "announcement": "この通話はサービス向上のため録音させていただきます。",
+        "unknown": "おかけになった電話番号は現在使われておりません。お手数ですが番号をお確かめください。",
+        "unavailable": "ただいま電話をおつなぎできません。しばらくしてからおかけ直しください。",
+        "voicemail": "ただいま電話に出ることができません。発信音のあとにメッセージをお話しください。",
+        "whisper": "{channel}からのお電話です",
+    },
+    "en": {
+        "announcement": "This call will be recorded to improve our service.",
+        "unknown": "The number you have dialled is not in service. Please check the number and try again.",
+        "unavailable": "We cannot connect your call right now. Please call again later.",
+        "voicemail": "We cannot take your call right now. Please leave a message after the tone.",
+        "whisper": "Call from {channel}",
+    },
+}
+
+
+def message(language: str, key: str) -> str:
+    return MESSAGES["ja" if language.lower().startswith("ja") else "en"][key]
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MetricSink:
+    """Counts per invocation; the handler flushes them as one EMF line (Powertools Metrics)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str, value: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+
+@dataclass
+class RoutingCache:
+    """Number rows seen by this process (warm fallback when storage is down)."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def put(self, number: str, row: dict[str, Any]) -> None:
+        if len(self.rows) >= CACHE_MAX and number not in self.rows:
+            self.rows.pop(next(iter(self.rows)))
+        self.rows[number] = row
+
+    def get(self, number: str) -> dict[str, Any] | None:
+        return self.rows.get(number)
+
+
+@dataclass
+class Deps:
+    public_url: str
+    storage: Storage | None
+    metrics: MetricSink
+    log: Any
+    cache: RoutingCache
+    now: Callable[[], float] = time.time
+    fallback_forward_to: str = ""
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def routing_of(number_row: dict[str, Any]) -> dict[str, Any]:
+    raw = number_row.get("routing")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    return raw if isinstance(raw, dict) else {}
+
+
+def caller_of(params: dict[str, str]) -> tuple[str | None, str]:
+    """(caller E.164 or None, kind: number | anonymous | invalid | missing)."""
+    raw = (params.get("From") or params.get("Caller") or "").strip()
+    if not raw:
+        return None, "missing"
+    if raw.lower() in ANONYMOUS_CALLER_IDS or raw.lstrip("+") in {
+        a.lstrip("+") for a in ANONYMOUS_CALLER_IDS
+    }:
+        return None, "anonymous"
+    if is_e164(raw):
+        return raw, "number"
+    return None, "invalid"
+
+
+def tracking_number_of(params: dict[str, str]) -> str:
+    return (params.get("To") or params.get("Called") or "").strip()
+
+
+def _clean(value: str | None, limit: int = 120) -> str | None:
+    if not value:
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip()
+    return text[:limit] or None
+
+
+def _late_window(routing: dict[str, Any]) -> float:
+    for source in (routing.get("dni"), routing):
+        if isinstance(source, dict) and source.get("late_call_window_minutes") is not None:
+            try:
+                return float(source["late_call_window_minutes"])
+            except (TypeError, ValueError):
+                pass
+    return 120.0
+
+
+def origin_fields(
+    params: dict[str, str],
+    number_row: dict[str, Any],
+    lease_row: dict[str, Any] | None,
+    *,
+    start_epoch: float,
+    created_by: str,
+) -> dict[str, Any]:
+    """The call's origin attributes (account, number, caller, source) as Call model fields."""
+    caller, caller_kind = caller_of(params)
+    routing = routing_of(number_row)
+    attr = attribute(number_row, lease_row, start_epoch, _late_window(routing))
+    return {
+        "account": number_row.get("account"),
+        "tracking_number": number_row.get("number") or tracking_number_of(params),
+        "caller": caller,
+        "caller_kind": caller_kind,
+        "caller_name": _clean(params.get("CallerName")),
+        "caller_city": _clean(params.get("FromCity") or params.get("CallerCity")),
+        "caller_state": _clean(params.get("FromState") or params.get("CallerState")),
+        "caller_country": _clean(params.get("FromCountry") or params.get("CallerCountry"), 8),
+        "started_at": iso(start_epoch),
+        "created_by": created_by,
+        "channel": attr.channel,
+        "campaign": attr.campaign,
+        "keyword": attr.keyword,
+        "medium": attr.medium,
+        "source_kind": attr.kind,
+        "pool": attr.pool,
+        "confidence": attr.confidence,
+        "attribution": attr.details(),
+    }
+
+
+def _caller_key(account: str | None, caller: str | None) -> str | None:
+    return f"{account}#{caller}" if account and caller else None
+
+
+def _read(
+    deps: Deps, number: str, caller: str | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Any, bool]:
+    """(number row, lease row, callers row or None, ok). On failure: cached row, ok False."""
+    cached = deps.cache.get(number)
+    caller_key = _caller_key(cached.get("account") if cached else None, caller)
+    if deps.storage is None:
+        return cached, None, None, False
+    try:
+        row, lease, callers = deps.storage.read_routing(number, caller_key)
+    except Exception as exc:  # storage down / slow / throttled: fail open
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning(
+            "routing read failed; failing open", extra={"error": type(exc).__name__, "cached": bool(cached)}
+        )
+        return cached, None, None, False
+    if row is not None:
+        deps.cache.put(number, row)
+    if caller_key and row is not None and row.get("account") != (cached or {}).get("account"):
+        callers = None  # the number moved to another account: the looked-up caller row is not this one
+        caller_key = None
+    return row, lease, (callers if caller_key else "unknown"), True
+
+
+def _write_origin(deps: Deps, call_sid: str, fields: dict[str, Any], first_time: bool | None) -> str:
+    if deps.storage is None:
+        return "skipped"
+    key = _caller_key(fields.get("account"), fields.get("caller"))
+    try:
+        return deps.storage.write_origin(
+            call_sid, fields, caller_key=key, first_time=first_time, now_iso=iso(deps.now())
+        )
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("call write failed; failing open", extra={"error": type(exc).__name__})
+        return "failed"
+
+
+# ------------------------------------------------------------------ routes
+
+
+def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    params = req.params
+    call_sid = params.get("CallSid", "")
+    number = tracking_number_of(params)
+    caller, caller_kind = caller_of(params)
+    now = deps.now()
+    deps.metrics.count("CallsReceived")
+
+    row: dict[str, Any] | None = None
+    lease = None
+    callers: Any = "unknown"
+    read_ok = False
+    if number:
+        row, lease, callers, read_ok = _read(deps, number, caller)
+    if row is None:
+        if read_ok:
+            deps.metrics.count("UnknownNumber")
+            deps.log.info(
+                "unknown tracking number", extra={"tracking_number": number, "outcome": "unknown-number"}
+            )
+            return 200, say_twiml(
+                message("ja", "unknown"), language="ja-JP", extra=[(message("en", "unknown"), "en-US")]
+            )
+        return 200, _last_resort(deps, number, caller)
+
+    routing = routing_of(row)
+    if call_sid and CALL_SID.match(call_sid) and read_ok:
+        fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
+        first_time: bool | None = None
+        if callers != "unknown":
+            first_time = callers is None
+        outcome = _write_origin(deps, call_sid, fields, first_time)
+        deps.log.info(
+            "incoming call",
+            extra={
+                "account": row.get("account"),
+                "tracking_number": number,
+                "caller": mask(caller),
+                "caller_kind": caller_kind,
+                "channel": fields.get("channel"),
+                "confidence": fields.get("confidence"),
+                "write": outcome,
+            },
+        )
+    elif not read_ok:
+        deps.log.warning("answering from cache; call not recorded", extra={"tracking_number": number})
+    else:
+        deps.log.warning("incoming call without a usable CallSid; not recorded")
+    return 200, _dial_for(deps, row, routing, number, caller, now)
+
+
+def _last_resort(deps: Deps, number: str, caller: str | None) -> str:
+    forward = deps.fallback_forward_to
+    if forward:
+        deps.metrics.count("FallbackForwards")
+        deps.log.warning(
+            "no routing available; forwarding to CALLTRACK_FALLBACK_FORWARD_TO",
+            extra={"tracking_number": number},
+        )
+        plan = DialPlan(forward_to=forward, caller_id=caller or (number if is_e164(number) else None))
+        return dial_twiml(plan)
+    deps.log.error(
+        "no routing and no CALLTRACK_FALLBACK_FORWARD_TO; caller told to call again",
+        extra={"tracking_number": number},
+    )
+    return say_twiml(
+        message("ja", "unavailable"), language="ja-JP", extra=[(message("en", "unavailable"), "en-US")]
+    )
+
+
+def fail_open(deps: Deps, params: dict[str, str]) -> str:
+    """TwiML for an unexpected failure on the incoming-call path: cached routing, else last resort."""
+    number = tracking_number_of(params)
+    caller, _ = caller_of(params)
+    row = deps.cache.get(number) if number else None
+    if row is not None:
+        try:
+            return _dial_for(deps, row, routing_of(row), number, caller, deps.now())
+        except Exception:
+            deps.log.exception("dial from cache failed")
+    return _last_resort(deps, number, caller)
+
+
+def whisper_text(template: Any, channel: str | None, campaign: str | None, language: str) -> str | None:
+    if not template:
+        return None
+    text = template if isinstance(template, str) else message(language, "whisper")
+    display = (
+        CHANNEL_NAMES_JA.get(channel or "", channel or "") if language.startswith("ja") else (channel or "")
+    )
+    return text.replace("{channel}", display).replace("{campaign}", campaign or "")
+
+
+def _dial_for(
+    deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None, now: float
+) -> str:
+    base = deps.public_url.rstrip("/")
+    language = str(routing.get("language") or "ja-JP")
+    rec = routing.get("recording")
+    recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
+    record = bool(recording.get("enabled"))
+    forward_to = str(routing.get("forward_to") or deps.fallback_forward_to or "")
+    if not forward_to:
+        deps.log.error("number has no forward_to", extra={"tracking_number": number})
+        return say_twiml(message(language, "unavailable"), language=language)
+    action_query = {"t": str(int(now))}
+    if routing.get("voicemail"):
+        action_query["vm"] = "1"
+        action_query["lang"] = language
+    whisper = whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language)
+    plan = DialPlan(
+        forward_to=forward_to,
+        # The business sees the caller's own number; a hidden or invalid caller id would be rejected
+        # by Twilio, so then the tracking number is shown instead.
+        caller_id=caller or (row.get("number") or number),
+        ring_timeout=int(routing.get("ring_timeout") or 20),
+        language=language,
+        announcement=(recording.get("announcement") or message(language, "announcement")) if record else None,
+        record=record,
+        whisper_url=url_with_query(f"{base}/twilio/whisper", {"say": whisper, "lang": language})
+        if whisper
+        else None,
+        action_url=url_with_query(f"{base}/twilio/dial-status", action_query),
+        recording_callback_url=f"{base}/twilio/recording",
+    )
+    return dial_twiml(plan)
+
+
+def whisper(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    query = req.query_params()
+    text = (query.get("say") or "").strip()[:200]
+    language = (query.get("lang") or "ja-JP").strip()[:10]
+    if not text:
+        return 200, empty_twiml()
+    return 200, say_twiml(text, language=language, hangup=False)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return max(0, int(float(value))) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _rebuild_if_missing(
+    req: TwilioRequest,
+    deps: Deps,
+    call_sid: str,
+    row: dict[str, Any] | None,
+    start_epoch: float,
+    created_by: str,
+) -> None:
+    """Any callback rebuilds the call's origin when the voice write never landed."""
+    if row is None or row.get("account"):
+        return
+    number = tracking_number_of(req.params)
+    if not number:
+        return
+    caller, _ = caller_of(req.params)
+    number_row, lease, callers, ok = _read(deps, number, caller)
+    if not ok or number_row is None:
+        return
+    fields = origin_fields(req.params, number_row, lease, start_epoch=start_epoch, created_by=created_by)
+    first_time = None if callers == "unknown" else callers is None
+    outcome = _write_origin(deps, call_sid, fields, first_time)
+    deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
+
+
+DIAL_ANSWERED = {"completed", "answered"}
+DIAL_MISSED = {"busy", "no-answer", "failed", "canceled"}
+
+
+def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    params = req.params
+    query = req.query_params()
+    call_sid = params.get("CallSid", "")
+    dial = (params.get("DialCallStatus") or "").strip().lower()
+    now = deps.now()
+    talk = _int(params.get("DialCallDuration"))
+    started = _int(query.get("t"))
+    answered = dial in DIAL_ANSWERED
+    language = query.get("lang") or "ja-JP"
+    if answered:
+        twiml = hangup_twiml()
+    elif query.get("vm") == "1":
+        twiml = voicemail_twiml(
+            message(language, "voicemail"),
+            language=language,
+            recording_callback_url=deps.public_url.rstrip("/") + "/twilio/recording",
+        )
+    else:
+        twiml = hangup_twiml()
+    if (
+        not (call_sid and CALL_SID.match(call_sid))
+        or dial not in DIAL_ANSWERED | DIAL_MISSED
+        or deps.storage is None
+    ):
+        deps.log.warning("dial-status not recorded", extra={"dial_status": dial[:20]})
+        return 200, twiml
+    ring = None
+    if started is not None and started <= now:
+        ring = max(0, int(now - started) - (talk or 0 if answered else 0))
+    fields: dict[str, Any] = {"dial_status": dial, "ended_at": iso(now)}
+    status_fields: dict[str, Any] = {
+        "status": "answered" if answered else "missed",
+        "outcome_reason": dial,
+        "answered": answered,
+        "talk_seconds": (talk or 0) if answered else 0,
+        "ring_seconds": ring,
+    }
+    try:
+        outcome, row = deps.storage.apply_outcome(
+            call_sid, fields, status_fields, rank=2, marker="dial_status", now_iso=iso(now)
+        )
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("dial-status write failed", extra={"error": type(exc).__name__})
+        return 200, twiml
+    if outcome == "applied":
+        deps.metrics.count("CallsAnswered" if answered else "CallsMissed")
+    deps.log.info("dial status", extra={"dial_status": dial, "talk_seconds": talk, "write": outcome})
+    start_epoch = float(started) if started is not None else now - (talk or 0)
+    _rebuild_if_missing(req, deps, call_sid, row, start_epoch, "dial-status")
+    return 200, twiml
+
+
+CALL_FINAL = {
+    "completed": "missed",
+    "busy": "busy",
+    "no-answer": "missed",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
+def _timestamp(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return default
+
+
+def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    params = req.params
+    call_sid = params.get("CallSid", "")
+    status = (params.get("CallStatus") or "").strip().lower()
+    now = deps.now()
+    if not (call_sid and CALL_SID.match(call_sid)) or deps.storage is None:
+        return 200, empty_twiml()
+    if status not in CALL_FINAL:
+        deps.log.info("call status ignored", extra={"call_status": status[:20]})  # e.g. ringing, in-progress
+        return 200, empty_twiml()
+    duration = _int(params.get("CallDuration"))
+    ended = _timestamp(params.get("Timestamp"), now)
+    fields: dict[str, Any] = {"call_status": status, "call_duration": duration, "ended_at": iso(ended)}
+    # Without a <Dial> result the call ended unanswered: the caller hung up while it rang (or the
+    # call failed). The <Dial> action (rank 2), whenever it arrives, overrides this.
+    status_fields: dict[str, Any] = {
+        "status": CALL_FINAL[status],
+        "outcome_reason": "caller-hangup" if status == "completed" else status,
+        "answered": False,
+        "talk_seconds": 0,
+        "ring_seconds": duration,
+    }
+    try:
+        outcome, row = deps.storage.apply_outcome(
+            call_sid, fields, status_fields, rank=1, marker="call_status", now_iso=iso(now)
+        )
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("call-status write failed", extra={"error": type(exc).__name__})
+        return 200, empty_twiml()
+    if outcome == "applied":
+        deps.metrics.count("CallsMissed")
+    deps.log.info("call status", extra={"call_status": status, "write": outcome})
+    _rebuild_if_missing(req, deps, call_sid, row, ended - (duration or 0), "call-status")
+    return 200, empty_twiml()

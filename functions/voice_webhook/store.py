@@ -1,0 +1,236 @@
+"""Storage port of the voice webhook: one read of number + lease, idempotent upserts of the call.
+
+Items written here use the attribute names and DynamoDB types of ``calltrack.models.calls.Call``
+(JSONAttribute = JSON text in S, BooleanAttribute = BOOL, NumberAttribute = N).
+
+Requests on the incoming-call path:
+1. ``BatchGetItem``: numbers[To] + leases[To] (+ callers[account#caller] when the number's account
+   is already known to this warm process);
+2. one write: ``TransactWriteItems`` (call upsert + conditional Put of the callers row) when the
+   caller may be new, else a single ``UpdateItem``. When the optimistic first-time transaction is
+   cancelled only because the caller row exists (a repeat caller on a cold process), one more
+   ``UpdateItem`` writes the call as a repeat call — the only case with a third request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from voice_webhook.dynamo import from_item, json_attr, to_attr
+
+# Attributes stored as PynamoDB JSONAttribute (JSON text).
+JSON_FIELDS = frozenset({"attribution", "recording"})
+
+
+class Storage(Protocol):
+    def read_routing(
+        self, number: str, caller_key: str | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]: ...
+
+    def write_origin(
+        self,
+        call_sid: str,
+        fields: dict[str, Any],
+        *,
+        caller_key: str | None,
+        first_time: bool | None,
+        now_iso: str,
+    ) -> str: ...
+
+    def apply_outcome(
+        self,
+        call_sid: str,
+        fields: dict[str, Any],
+        status_fields: dict[str, Any],
+        *,
+        rank: int,
+        marker: str,
+        now_iso: str,
+    ) -> tuple[str, dict[str, Any] | None]: ...
+
+
+@dataclass
+class _Update:
+    expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+
+
+def _value(name: str, value: Any) -> dict[str, Any]:
+    return json_attr(value) if name in JSON_FIELDS else to_attr(value)
+
+
+def _build_update(
+    sets: dict[str, Any], if_absent: dict[str, Any], now_iso: str, extra_values: dict[str, Any] | None = None
+) -> _Update:
+    names: dict[str, str] = {}
+    values: dict[str, Any] = dict(extra_values or {})
+    parts: list[str] = []
+    for i, (name, value) in enumerate(sorted(sets.items())):
+        if value is None:
+            continue
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = _value(name, value)
+        parts.append(f"#s{i} = :s{i}")
+    for i, (name, value) in enumerate(sorted(if_absent.items())):
+        if value is None:
+            continue
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = _value(name, value)
+        parts.append(f"#a{i} = if_not_exists(#a{i}, :a{i})")
+    names["#updated_at"] = "updated_at"
+    values[":updated_at"] = {"S": now_iso}
+    names["#version"] = "version"
+    values[":zero"] = {"N": "0"}
+    values[":one"] = {"N": "1"}
+    parts.append("#updated_at = :updated_at")
+    parts.append("#version = if_not_exists(#version, :zero) + :one")
+    return _Update("SET " + ", ".join(parts), names, values)
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code", ""))
+
+
+class DynamoStorage:
+    """The DynamoDB implementation over a low-level boto3 client."""
+
+    def __init__(self, client: Any, tables: dict[str, str]) -> None:
+        self.client = client
+        self.tables = tables  # logical -> physical: numbers, leases, calls, callers
+
+    # ------------------------------------------------------------ read
+    def read_routing(
+        self, number: str, caller_key: str | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+        """(number row, lease row, callers row) with one BatchGetItem; raises on storage failure."""
+        request: dict[str, Any] = {
+            self.tables["numbers"]: {"Keys": [{"number": {"S": number}}]},
+            self.tables["leases"]: {"Keys": [{"number": {"S": number}}]},
+        }
+        if caller_key:
+            request[self.tables["callers"]] = {"Keys": [{"account_caller": {"S": caller_key}}]}
+        resp = self.client.batch_get_item(RequestItems=request)
+        if (resp.get("UnprocessedKeys") or {}).get(self.tables["numbers"]):
+            raise RuntimeError("numbers read left unprocessed (throttled)")
+        found = resp.get("Responses") or {}
+
+        def first(table: str) -> dict[str, Any] | None:
+            rows = found.get(self.tables[table]) or []
+            return from_item(rows[0]) if rows else None
+
+        callers = first("callers") if caller_key else None
+        if caller_key and callers is None and (resp.get("UnprocessedKeys") or {}).get(self.tables["callers"]):
+            callers = None
+        return first("numbers"), first("leases"), callers
+
+    # ------------------------------------------------------------ writes
+    def _origin_update(self, call_sid: str, fields: dict[str, Any], now_iso: str) -> dict[str, Any]:
+        if_absent = {
+            "started_at": fields.get("started_at"),
+            "status": "ringing",
+            "status_rank": 0,
+            "created_by": fields.get("created_by"),
+        }
+        sets = {k: v for k, v in fields.items() if k not in if_absent and k != "call_sid"}
+        upd = _build_update(sets, if_absent, now_iso)
+        upd.names["#account"] = "account"
+        return {
+            "TableName": self.tables["calls"],
+            "Key": {"call_sid": {"S": call_sid}},
+            "UpdateExpression": upd.expression,
+            "ConditionExpression": "attribute_not_exists(#account)",
+            "ExpressionAttributeNames": upd.names,
+            "ExpressionAttributeValues": upd.values,
+        }
+
+    def write_origin(
+        self,
+        call_sid: str,
+        fields: dict[str, Any],
+        *,
+        caller_key: str | None,
+        first_time: bool | None,
+        now_iso: str,
+    ) -> str:
+        """Upsert the call's origin (account, source, caller) once. Returns created / duplicate."""
+        if caller_key and first_time is not False:
+            update = self._origin_update(call_sid, {**fields, "first_time": True}, now_iso)
+            put = {
+                "TableName": self.tables["callers"],
+                "Item": {
+                    "account_caller": {"S": caller_key},
+                    "first_call_sid": {"S": call_sid},
+                    "first_seen_at": {"S": str(fields.get("started_at") or now_iso)},
+                },
+                "ConditionExpression": "attribute_not_exists(account_caller)",
+            }
+            try:
+                self.client.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+                return "created"
+            except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise
+                reasons = [
+                    r.get("Code") for r in (getattr(exc, "response", {}).get("CancellationReasons") or [])
+                ]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return "duplicate"
+                if len(reasons) < 2 or reasons[1] != "ConditionalCheckFailed":
+                    raise
+            first_time = False  # the caller row exists: a repeat caller
+        payload = {**fields}
+        if caller_key:
+            payload["first_time"] = bool(first_time)
+        try:
+            self.client.update_item(**self._origin_update(call_sid, payload, now_iso))
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return "duplicate"
+            raise
+        return "created"
+
+    def apply_outcome(
+        self,
+        call_sid: str,
+        fields: dict[str, Any],
+        status_fields: dict[str, Any],
+        *,
+        rank: int,
+        marker: str,
+        now_iso: str,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
+        is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
+        attempts: list[tuple[str, dict[str, Any], bool]] = [("applied", {**fields, **status_fields}, True)]
+        attempts.append(("fields-only", dict(fields), False))
+        for outcome, sets, with_rank in attempts:
+            extra = {":rank": {"N": str(rank)}} if with_rank else {}
+            if with_rank:
+                sets = {**sets, "status_rank": rank}
+            upd = _build_update(sets, {}, now_iso, extra)
+            upd.names["#marker"] = marker
+            condition = "attribute_not_exists(#marker)"
+            if with_rank:
+                upd.names["#rank"] = "status_rank"
+                condition += " AND (attribute_not_exists(#rank) OR #rank < :rank)"
+            else:
+                upd.values.pop(":rank", None)
+            try:
+                resp = self.client.update_item(
+                    TableName=self.tables["calls"],
+                    Key={"call_sid": {"S": call_sid}},
+                    UpdateExpression=upd.expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=upd.names,
+                    ExpressionAttributeValues=upd.values,
+                    ReturnValues="ALL_NEW",
+                )
+            except Exception as exc:
+                if _error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return outcome, from_item(resp.get("Attributes"))
+        return "duplicate", None

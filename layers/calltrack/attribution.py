@@ -1,0 +1,185 @@
+"""Call attribution: which source a call to a tracking number came from, and how sure we are.
+
+A pure function over plain Python values (no AWS, no PynamoDB), shared by the voice webhook and
+the DNI tests:
+
+    attribute(number_row, lease_row, now_epoch, late_window_minutes=120) -> Attribution
+
+- static number: the number's channel / campaign / medium, confidence 1.0.
+- pool number, lease live at ``now``: the session's attribution (keyword, click ids, utm,
+  landing page, referrer), confidence 1.0 — or the lease's own ``confidence`` when the DNI
+  side marked it lower (an exhausted pool handed the number to several sessions).
+- pool number, lease ended ``gap`` minutes ago (released_at, else expires_at): still the last
+  session, confidence falling linearly from ``LATE_START`` at gap 0 to ``LATE_END`` at the
+  account's ``dni.late_call_window_minutes``.
+- beyond that window, no lease, or a lease of another account: the pool's channel / campaign
+  without session data, confidence ``POOL_ONLY``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+LATE_START = 0.9
+LATE_END = 0.5
+POOL_ONLY = 0.2
+SESSION_KEYS = (
+    "keyword",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "yclid",
+    "msclkid",
+    "landing_page",
+    "referrer",
+)
+
+
+@dataclass
+class Attribution:
+    channel: str | None = None
+    campaign: str | None = None
+    medium: str | None = None
+    keyword: str | None = None
+    gclid: str | None = None
+    gbraid: str | None = None
+    wbraid: str | None = None
+    fbclid: str | None = None
+    yclid: str | None = None
+    msclkid: str | None = None
+    utm: dict[str, str] = field(default_factory=dict)
+    landing_page: str | None = None
+    referrer: str | None = None
+    session_id: str | None = None
+    visitor_id: str | None = None
+    lease_id: str | None = None
+    pool: str | None = None
+    kind: str = "static"  # static | pool
+    basis: str = "static"  # static | lease | late | pool | unknown
+    gap_minutes: float | None = None
+    confidence: float = 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def details(self) -> dict[str, Any]:
+        """What goes into Call.attribution (JSON): everything except the top-level columns."""
+        out = {
+            k: v
+            for k, v in asdict(self).items()
+            if k not in ("channel", "campaign", "keyword", "confidence") and v not in (None, {}, "")
+        }
+        return out
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value:
+        try:
+            loaded = json.loads(value)
+        except ValueError:
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+    return {}
+
+
+def _utm(raw: Mapping[str, Any]) -> dict[str, str]:
+    utm = raw.get("utm")
+    out: dict[str, str] = {}
+    if isinstance(utm, Mapping):
+        for key, value in utm.items():
+            if value not in (None, ""):
+                name = str(key)
+                out[name[4:] if name.startswith("utm_") else name] = str(value)
+    for key in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"):
+        if raw.get(key) not in (None, "") and key[4:] not in out:
+            out[key[4:]] = str(raw[key])
+    return out
+
+
+def lease_end(lease: Mapping[str, Any]) -> float | None:
+    """When the lease stopped being live: released_at if it was released early, else expires_at."""
+    released = _num(lease.get("released_at")) or 0.0
+    expires = _num(lease.get("expires_at"))
+    if released > 0 and (expires is None or released < expires):
+        return released
+    return expires
+
+
+def attribute(
+    number_row: Mapping[str, Any],
+    lease_row: Mapping[str, Any] | None,
+    now_epoch: float,
+    late_window_minutes: float = 120,
+) -> Attribution:
+    kind = str(number_row.get("kind") or "static")
+    base = Attribution(
+        channel=number_row.get("channel"),
+        campaign=number_row.get("campaign"),
+        medium=number_row.get("medium"),
+        pool=number_row.get("pool"),
+        kind=kind,
+    )
+    if kind != "pool":
+        return base
+    base.basis, base.confidence = "pool", POOL_ONLY
+    if not lease_row or (lease_row.get("account") and lease_row.get("account") != number_row.get("account")):
+        return base
+    if not lease_row.get("session_id") and not lease_row.get("attribution"):
+        return base
+    leased_at = _num(lease_row.get("leased_at"))
+    if leased_at is not None and leased_at > now_epoch + 60:
+        return base  # a lease from the future (clock skew or a test replay): do not trust it
+    end = lease_end(lease_row)
+    if end is None:
+        return base
+    gap_minutes = max(0.0, (now_epoch - end) / 60.0)
+    if now_epoch <= end:
+        basis, confidence, gap = "lease", 1.0, None
+    elif gap_minutes <= late_window_minutes:
+        frac = gap_minutes / late_window_minutes if late_window_minutes > 0 else 1.0
+        basis, confidence, gap = "late", LATE_START - (LATE_START - LATE_END) * frac, round(gap_minutes, 2)
+    else:
+        return base
+    raw = _json(lease_row.get("attribution"))
+    own = _num(raw.get("confidence"))
+    if own is not None:
+        confidence = min(confidence, max(0.0, min(1.0, own)))
+    out = Attribution(
+        channel=base.channel,
+        campaign=base.campaign,
+        medium=base.medium,
+        pool=base.pool or lease_row.get("pool"),
+        kind=kind,
+        basis=basis,
+        gap_minutes=gap,
+        confidence=round(confidence, 3),
+        utm=_utm(raw),
+        session_id=raw.get("session_id") or lease_row.get("session_id"),
+        visitor_id=raw.get("visitor_id") or lease_row.get("visitor_id"),
+        lease_id=lease_row.get("lease_id"),
+    )
+    for key in SESSION_KEYS:
+        value = raw.get(key)
+        if value not in (None, ""):
+            setattr(out, key, str(value))
+    if not out.keyword and out.utm.get("term"):
+        out.keyword = out.utm["term"]
+    # A session attribution may name its own channel/campaign (pool rules are coarser).
+    if raw.get("channel"):
+        out.channel = str(raw["channel"])
+    if raw.get("campaign"):
+        out.campaign = str(raw["campaign"])
+    return out

@@ -1,0 +1,223 @@
+"""The Twilio edge: request parsing, signature check and TwiML, shared by everything Twilio calls.
+
+Cheap to import on purpose (the voice webhook's cold start): only the standard library at import
+time; ``twilio.request_validator`` (~27 ms) and ``twilio.twiml`` (~23 ms) load on first use and
+never ``twilio.rest``.
+
+Signatures are computed over ``settings.public_url`` + the request's raw path (+ ``?`` + raw
+query string) — the URL Twilio was configured with — never over the Host header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+SIGNATURE_HEADER = "x-twilio-signature"
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BadTwilioRequest(ValueError):
+    """The request body cannot be a Twilio webhook (400)."""
+
+
+@dataclass(frozen=True)
+class TwilioRequest:
+    """A parsed API Gateway v2.0 event carrying a Twilio webhook."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    params: dict[str, str]
+    multi: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def signature(self) -> str:
+        return self.headers.get(SIGNATURE_HEADER, "")
+
+    def url(self, public_url: str) -> str:
+        """The URL Twilio requested, as configured: public base + raw path (+ query)."""
+        base = public_url.rstrip("/") + self.path
+        return f"{base}?{self.query}" if self.query else base
+
+    def query_params(self) -> dict[str, str]:
+        return dict(parse_qsl(self.query, keep_blank_values=True))
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.params.get(name, default)
+
+
+def header_map(event: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+
+
+def parse_event(event: Mapping[str, Any]) -> TwilioRequest:
+    """Parse an API Gateway HTTP API (payload v2.0) event into a TwilioRequest.
+
+    Decodes base64 bodies (API Gateway and the local gateway may deliver form bodies encoded)
+    and form-urlencoded parameters. Raises BadTwilioRequest for bodies no Twilio request has.
+    """
+    headers = header_map(event)
+    ctx = event.get("requestContext") or {}
+    method = str((ctx.get("http") or {}).get("method") or event.get("httpMethod") or "POST").upper()
+    path = str(event.get("rawPath") or (ctx.get("http") or {}).get("path") or "/")
+    query = str(event.get("rawQueryString") or "")
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise BadTwilioRequest("body must be text")
+    raw: bytes
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadTwilioRequest("body is not valid base64") from None
+    else:
+        raw = body.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadTwilioRequest("body too large")
+    content_type = headers.get("content-type", FORM_CONTENT_TYPE).split(";")[0].strip().lower()
+    if raw and content_type != FORM_CONTENT_TYPE:
+        raise BadTwilioRequest(f"expected {FORM_CONTENT_TYPE}, got {content_type or 'nothing'}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadTwilioRequest("body is not UTF-8") from None
+    multi: dict[str, list[str]] = {}
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=200)
+    except ValueError:
+        raise BadTwilioRequest("too many form fields") from None
+    for key, value in pairs:
+        multi.setdefault(key, []).append(value)
+    params = {k: v[-1] for k, v in multi.items()}
+    return TwilioRequest(method, path, query, headers, params, multi)
+
+
+def signature_params(req: TwilioRequest) -> dict[str, Any]:
+    """The POSTed params as RequestValidator expects them (lists for repeated keys)."""
+    return {k: (v if len(v) > 1 else v[0]) for k, v in req.multi.items()}
+
+
+def check_signature(auth_token: str, url: str, params: Mapping[str, Any], signature: str) -> bool:
+    """True when ``signature`` is Twilio's signature of ``url`` + ``params`` with ``auth_token``."""
+    if not signature or not auth_token:
+        return False
+    from twilio.request_validator import RequestValidator
+
+    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
+
+
+def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
+    """Compute the X-Twilio-Signature Twilio would send (tests, the local stack, the demo)."""
+    from twilio.request_validator import RequestValidator
+
+    return str(RequestValidator(auth_token).compute_signature(url, dict(params)))
+
+
+def resolve_auth_token(settings: Any) -> str:
+    """The Twilio auth token: from SSM/Secrets Manager when a parameter name is set (cached 5 min
+    by Powertools), else the plain setting (local stack)."""
+    param = getattr(settings, "twilio_auth_token_param", "")
+    if not param:
+        return str(settings.twilio_auth_token)
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_parameter(param, decrypt=True, max_age=300))
+
+
+# ---------------------------------------------------------------- TwiML
+
+
+def twiml_response() -> Any:
+    from twilio.twiml.voice_response import VoiceResponse
+
+    return VoiceResponse()
+
+
+def empty_twiml() -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+@dataclass(frozen=True)
+class DialPlan:
+    """Everything the incoming-call TwiML needs; built by the voice webhook from the number row."""
+
+    forward_to: str
+    caller_id: str | None
+    ring_timeout: int = 20
+    language: str = "ja-JP"
+    announcement: str | None = None  # spoken before connecting when recording is on
+    record: bool = False
+    whisper_url: str | None = None
+    action_url: str | None = None
+    recording_callback_url: str | None = None
+
+
+def dial_twiml(plan: DialPlan) -> str:
+    """<Say> announcement (when recording) + <Dial callerId record action timeout><Number url>."""
+    resp = twiml_response()
+    if plan.record and plan.announcement:
+        resp.say(plan.announcement, language=plan.language)
+    dial_kwargs: dict[str, Any] = {"timeout": max(5, min(int(plan.ring_timeout or 20), 600))}
+    if plan.caller_id:
+        dial_kwargs["caller_id"] = plan.caller_id
+    if plan.action_url:
+        dial_kwargs["action"] = plan.action_url
+        dial_kwargs["method"] = "POST"
+    if plan.record:
+        dial_kwargs["record"] = "record-from-answer-dual"
+        if plan.recording_callback_url:
+            dial_kwargs["recording_status_callback"] = plan.recording_callback_url
+            dial_kwargs["recording_status_callback_event"] = "completed absent"
+            dial_kwargs["recording_status_callback_method"] = "POST"
+    dial = resp.dial(**dial_kwargs)
+    number_kwargs: dict[str, Any] = {}
+    if plan.whisper_url:
+        number_kwargs["url"] = plan.whisper_url
+        number_kwargs["method"] = "POST"
+    dial.number(plan.forward_to, **number_kwargs)
+    return str(resp.to_xml())
+
+
+def say_twiml(
+    text: str, *, language: str = "ja-JP", hangup: bool = True, extra: list[tuple[str, str]] | None = None
+) -> str:
+    """A spoken message (and more messages in other languages), then <Hangup/>."""
+    resp = twiml_response()
+    resp.say(text, language=language)
+    for other_text, other_lang in extra or []:
+        resp.say(other_text, language=other_lang)
+    if hangup:
+        resp.hangup()
+    return str(resp.to_xml())
+
+
+def hangup_twiml() -> str:
+    resp = twiml_response()
+    resp.hangup()
+    return str(resp.to_xml())
+
+
+def voicemail_twiml(prompt: str, *, language: str, recording_callback_url: str, max_length: int = 120) -> str:
+    resp = twiml_response()
+    resp.say(prompt, language=language)
+    resp.record(
+        max_length=max_length,
+        play_beep=True,
+        recording_status_callback=recording_callback_url,
+        recording_status_callback_event="completed absent",
+        recording_status_callback_method="POST",
+    )
+    resp.hangup()
+    return str(resp.to_xml())
+
+
+def url_with_query(base: str, params: Mapping[str, str]) -> str:
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"{base}?{urlencode(clean)}" if clean else base
