@@ -1,0 +1,314 @@
+"""The recording state machine over in-memory ports: store once, retry with a reason, never drop."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from calltrack_cli.local.mp3 import silent_mp3
+from recording_ingest.fetch import FetchError
+from recording_ingest.ingest import ClaimLost, Ports, RetryLater, process, s3_key
+
+OUR = "AC" + "1" * 32
+BASE = "https://api.twilio.test"
+NOW = datetime(2026, 11, 25, 3, 0, 0, tzinfo=UTC)
+
+
+class Recordings:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def get(self, sid: str) -> dict[str, Any] | None:
+        row = self.rows.get(sid)
+        return dict(row) if row else None
+
+    def claim(self, sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int) -> None:
+        row = self.rows.get(sid)
+        epoch = int(now.timestamp())
+        if row and (row["status"] in ("stored", "expired") or row.get("lease_until", 0) > epoch):
+            raise ClaimLost(sid)
+        row = self.rows.setdefault(sid, {"recording_sid": sid, "attempts": 0})
+        row.update(call_sid=call_sid, account=account, status="fetching", lease_until=epoch + lease_s)
+        row["attempts"] = row.get("attempts", 0) + 1
+
+    def mark(self, sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime) -> None:
+        row = self.rows.setdefault(sid, {"recording_sid": sid})
+        if row.get("status") in ("stored", "expired"):
+            return
+        row.update(call_sid=call_sid, status=status, reason=reason)
+        row.pop("lease_until", None)
+
+    def mark_stored(self, sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
+        row = self.rows.setdefault(sid, {"recording_sid": sid})
+        row.update(facts)
+        row.update(status="stored", reason=None)
+        row.pop("lease_until", None)
+
+    def mark_twilio_deleted(self, sid: str) -> None:
+        self.rows[sid]["twilio_deleted"] = True
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def get(self, call_sid: str) -> dict[str, Any] | None:
+        row = self.rows.get(call_sid)
+        return dict(row) if row else None
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
+        self.rows[call_sid]["recording"] = dict(recording)
+
+
+class Objects:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.short_by = 0
+
+    def put(self, key: str, body: bytes, *, metadata: Mapping[str, str], content_md5: str) -> None:
+        self.objects[key] = (body[: len(body) - self.short_by], dict(metadata))
+
+    def size(self, key: str) -> int | None:
+        return len(self.objects[key][0]) if key in self.objects else None
+
+
+class Twilio:
+    """Scripted media server: a list of outcomes (FetchError or bytes) consumed per fetch."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.fetched: list[str] = []
+        self.deleted: list[str] = []
+        self.delete_fails = 0
+
+    def fetch(self, url: str) -> bytes:
+        self.fetched.append(url)
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return bytes(outcome)
+
+    def delete(self, account_sid: str, sid: str) -> bool:
+        if self.delete_fails:
+            self.delete_fails -= 1
+            raise FetchError("delete-http-500")
+        self.deleted.append(sid)
+        return True
+
+
+class World:
+    def __init__(self, *outcomes: Any, delete_from_twilio: bool = False) -> None:
+        self.recordings, self.calls, self.objects = Recordings(), Calls(), Objects()
+        self.twilio = Twilio(*outcomes)
+        self.failures: list[str] = []
+        self.delete_from_twilio = delete_from_twilio
+        self.ports = Ports(
+            recordings=self.recordings,
+            calls=self.calls,
+            objects=self.objects,
+            fetch=self.twilio.fetch,
+            delete_at_twilio=self.twilio.delete,
+            delete_from_twilio_for=lambda account: self.delete_from_twilio,
+            api_base_url=BASE,
+            twilio_account_sid=OUR,
+            now=lambda: NOW,
+            on_failure=self.failures.append,
+        )
+
+    def add_call(self, call_sid: str, account: str = "acme") -> None:
+        self.calls.rows[call_sid] = {
+            "call_sid": call_sid,
+            "account": account,
+            "started_at": "2026-10-31T23:59:00Z",
+        }
+
+
+def message(status: str = "completed", **overrides: Any) -> dict[str, Any]:
+    base = {
+        "recording_sid": "RE" + secrets.token_hex(16),
+        "call_sid": "CA" + secrets.token_hex(16),
+        "account_sid": OUR,
+        "status": status,
+        "duration_seconds": 42,
+        "channels": 2,
+    }
+    base.update(overrides)
+    return base
+
+
+MP3 = silent_mp3(1.0)
+
+
+def test_a_completed_recording_is_fetched_from_the_api_url_stored_and_put_on_the_call() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+
+    assert process(msg, world.ports) == "stored"
+
+    sid, call_sid = msg["recording_sid"], msg["call_sid"]
+    assert world.twilio.fetched == [f"{BASE}/2010-04-01/Accounts/{OUR}/Recordings/{sid}.mp3"]
+    key = f"recordings/acme/2026/10/{call_sid}/{sid}.mp3"  # the call's month
+    body, metadata = world.objects.objects[key]
+    assert body == MP3
+    assert metadata == {"call-sid": call_sid, "recording-sid": sid, "account": "acme"}
+    recording = world.calls.rows[call_sid]["recording"]
+    assert recording == {
+        "status": "stored",
+        "recording_sid": sid,
+        "s3_key": key,
+        "duration_seconds": 42,
+        "channels": 2,
+        "size_bytes": len(MP3),
+        "stored_at": "2026-11-25T03:00:00Z",
+    }
+    assert world.recordings.rows[sid]["status"] == "stored"
+
+
+def test_a_duplicate_message_after_success_fetches_nothing_and_changes_nothing() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    process(msg, world.ports)
+    before = (dict(world.calls.rows), dict(world.objects.objects))
+
+    assert process(msg, world.ports) == "duplicate"
+    assert len(world.twilio.fetched) == 1
+    assert (dict(world.calls.rows), dict(world.objects.objects)) == before
+
+
+@pytest.mark.parametrize("reason", ["timeout", "http-500", "not-ready", "truncated", "not-mp3"])
+def test_a_fetch_fault_is_recorded_and_retried_then_stored(reason: str) -> None:
+    world = World(FetchError(reason), MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+
+    with pytest.raises(RetryLater) as err:
+        process(msg, world.ports)
+    assert err.value.reason == reason
+    row = world.recordings.rows[msg["recording_sid"]]
+    assert (row["status"], row["reason"]) == ("retrying", reason)
+    assert world.failures == [reason]
+    assert "recording" not in world.calls.rows[msg["call_sid"]]
+
+    assert process(msg, world.ports) == "stored"  # the queue's retry
+    assert world.recordings.rows[msg["recording_sid"]]["reason"] is None
+
+
+def test_a_recording_for_a_call_we_do_not_know_yet_waits_without_fetching() -> None:
+    world = World(MP3)
+    msg = message()
+    with pytest.raises(RetryLater, match="call-unknown"):
+        process(msg, world.ports)
+    assert world.twilio.fetched == []
+    assert world.recordings.rows[msg["recording_sid"]]["status"] == "retrying"
+
+    world.add_call(msg["call_sid"])  # the call record shows up
+    assert process(msg, world.ports) == "stored"
+
+
+def test_a_second_copy_while_the_first_is_fetching_waits_instead_of_fetching_again() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    world.recordings.claim(
+        msg["recording_sid"], call_sid=msg["call_sid"], account="acme", now=NOW, lease_s=150
+    )
+    with pytest.raises(RetryLater, match="in-progress"):
+        process(msg, world.ports)
+    assert world.twilio.fetched == []
+
+
+def test_an_abandoned_claim_expires_and_the_retry_fetches() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    world.recordings.claim(
+        msg["recording_sid"],
+        call_sid=msg["call_sid"],
+        account="acme",
+        now=NOW - timedelta(minutes=10),
+        lease_s=150,
+    )
+    assert process(msg, world.ports) == "stored"
+
+
+def test_a_short_write_to_s3_is_not_accepted_as_stored() -> None:
+    world = World(MP3, MP3)
+    world.objects.short_by = 10
+    msg = message()
+    world.add_call(msg["call_sid"])
+    with pytest.raises(RetryLater, match="verify-failed"):
+        process(msg, world.ports)
+    assert world.recordings.rows[msg["recording_sid"]]["status"] == "retrying"
+    world.objects.short_by = 0
+    assert process(msg, world.ports) == "stored"
+
+
+def test_delete_from_twilio_happens_only_after_the_verified_copy_and_is_retried_alone() -> None:
+    world = World(MP3, delete_from_twilio=True)
+    world.twilio.delete_fails = 1
+    msg = message()
+    world.add_call(msg["call_sid"])
+
+    with pytest.raises(RetryLater):
+        process(msg, world.ports)  # stored, but Twilio's delete failed
+    assert world.recordings.rows[msg["recording_sid"]]["status"] == "stored"
+    assert world.twilio.deleted == []
+
+    assert process(msg, world.ports) == "duplicate"  # the retry only deletes
+    assert world.twilio.deleted == [msg["recording_sid"]]
+    assert len(world.twilio.fetched) == 1
+    assert world.recordings.rows[msg["recording_sid"]]["twilio_deleted"] is True
+
+
+def test_no_delete_at_twilio_unless_the_account_asks() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    process(msg, world.ports)
+    assert world.twilio.deleted == []
+
+
+@pytest.mark.parametrize("status", ["failed", "absent"])
+def test_failed_and_absent_are_noted_on_the_call_without_fetching(status: str) -> None:
+    world = World()
+    msg = message(status)
+    world.add_call(msg["call_sid"])
+    assert process(msg, world.ports) == "noted"
+    assert world.calls.rows[msg["call_sid"]]["recording"] == {
+        "status": status,
+        "recording_sid": msg["recording_sid"],
+    }
+    assert world.twilio.fetched == []
+
+
+def test_a_late_absent_does_not_overwrite_a_stored_recording() -> None:
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    process(msg, world.ports)
+    process({**msg, "status": "absent"}, world.ports)
+    assert world.calls.rows[msg["call_sid"]]["recording"]["status"] == "stored"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"recording_sid": "RE../../x"}, {"account_sid": "AC" + "2" * 32}, {"call_sid": "nope"}]
+)
+def test_a_message_with_bad_ids_is_never_fetched(bad: dict[str, str]) -> None:
+    world = World(MP3)
+    msg = message(**bad)
+    with pytest.raises(RetryLater):
+        process(msg, world.ports)
+    assert world.twilio.fetched == []
+
+
+def test_the_s3_key_groups_by_account_and_month_and_refuses_unsafe_accounts() -> None:
+    assert s3_key("acme", "2026-01-05T00:00:00Z", "CA1", "RE1", NOW) == "recordings/acme/2026/01/CA1/RE1.mp3"
+    assert s3_key("acme", None, "CA1", "RE1", NOW) == "recordings/acme/2026/11/CA1/RE1.mp3"
+    with pytest.raises(ValueError):
+        s3_key("../other", None, "CA1", "RE1", NOW)
