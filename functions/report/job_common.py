@@ -1,0 +1,345 @@
+"""Shared pieces of the scheduled jobs: ports, call facts, account settings, time windows, fan-out.
+
+Pure logic: no AWS imports. ``report.job_ports`` provides the AWS adapters; unit tests hand in fakes.
+The fan-out runs one job over every account: for each account it decides whether the job is due
+(and for which period), claims the run key ``job#account#period`` (idempotency), acts, and records
+the decision. One account's failure is logged and counted and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger("calltrack.jobs")
+
+ANSWERED = "answered"
+UNANSWERED = frozenset({"missed", "busy", "failed", "canceled", "no-answer"})
+# A lead is a call whose stage reached "lead" or beyond (a lost deal was a lead first).
+LEAD_STAGES = frozenset({"lead", "opportunity", "won", "lost"})
+WON = "won"
+
+ALERT_DEFAULTS: dict[str, float] = {
+    "answer_rate_below": 0.85,
+    "missed_vs_baseline": 1.5,
+    "min_missed": 5,
+    "spike_missed_per_hour": 5,
+}
+REVIEW_DEFAULTS: dict[str, Any] = {
+    "lead_rate_high": 0.3,
+    "lead_rate_low": 0.1,
+    "sample_size": 5,
+    "trial_sample_calls": 50,
+    # Extensions (not in the account YAML yet; None = not used):
+    "won_value_per_call_high": None,  # quality is "high" only if won value per call also reaches it
+    "qualified_score": None,  # a call with score >= this counts as a lead
+}
+
+
+class JobConfigError(ValueError):
+    """An account's stored configuration cannot drive a job (bad time zone, bad threshold...)."""
+
+
+# --------------------------------------------------------------------------- call facts
+
+
+@dataclass(frozen=True)
+class CallFact:
+    """What the jobs need from one Call row (no caller number: jobs never need it)."""
+
+    call_sid: str
+    started_at: datetime  # aware, UTC
+    status: str
+    channel: str = "unknown"
+    campaign: str | None = None
+    stage: str | None = None
+    value: float | None = None
+    score: float | None = None
+    tags: tuple[str, ...] = ()
+    recording_stored: bool = False
+    talk_seconds: float | None = None
+    agent: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status == ANSWERED
+
+    @property
+    def ended(self) -> bool:
+        return self.status == ANSWERED or self.status in UNANSWERED
+
+    @property
+    def missed(self) -> bool:
+        """Ended and not answered (missed, busy, failed, canceled)."""
+        return self.status in UNANSWERED
+
+    def is_lead(self, qualified_score: float | None = None) -> bool:
+        if (self.stage or "") in LEAD_STAGES or "qualified" in self.tags:
+            return True
+        return qualified_score is not None and self.score is not None and self.score >= qualified_score
+
+    @property
+    def won(self) -> bool:
+        return self.stage == WON
+
+
+def parse_instant(value: str | datetime) -> datetime:
+    """An ISO 8601 instant (``Z`` or offset; naive = UTC) -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        if text.endswith("Z") or text.endswith("z"):
+            text = text[:-1] + "+00:00"
+        dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso_utc(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
+    """Build a CallFact from a plain dict of Call attributes (model.attribute_values or raw)."""
+    recording = item.get("recording") or {}
+    stored = isinstance(recording, Mapping) and recording.get("status") == "stored"
+    value = item.get("value")
+    score = item.get("score")
+    talk = item.get("talk_seconds")
+    return CallFact(
+        call_sid=str(item["call_sid"]),
+        started_at=parse_instant(str(item["started_at"])),
+        status=str(item.get("status") or "ringing"),
+        channel=str(item.get("channel") or "unknown"),
+        campaign=item.get("campaign") or None,
+        stage=item.get("stage") or None,
+        value=float(value) if value is not None else None,
+        score=float(score) if score is not None else None,
+        tags=tuple(str(t) for t in (item.get("tags") or ())),
+        recording_stored=stored,
+        talk_seconds=float(talk) if talk is not None else None,
+        agent=item.get("agent") or None,
+    )
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """An Account row as stored (config not yet validated: a broken one fails only its account)."""
+
+    account: str
+    name: str
+    timezone: str | None
+    config: Any
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    account: str
+    name: str
+    tz: ZoneInfo
+    language: str
+    alerts: dict[str, float]
+    review: dict[str, Any]
+
+    @property
+    def japanese(self) -> bool:
+        return self.language.lower().startswith("ja")
+
+
+def _number(section: str, key: str, value: Any, *, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(float(value)):
+        raise JobConfigError(f"{section}.{key} must be a number, got {value!r}")
+    if float(value) < minimum:
+        raise JobConfigError(f"{section}.{key} must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def account_info(row: AccountRow) -> AccountInfo:
+    """Validate the parts of an account's config the jobs use, filling the documented defaults."""
+    config = row.config
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise JobConfigError(f"account {row.account!r}: config is not an object")
+    tz_name = config.get("timezone") or row.timezone or "Asia/Tokyo"
+    try:
+        tz = ZoneInfo(str(tz_name))
+    except Exception as exc:  # ZoneInfoNotFoundError, ValueError for malformed keys
+        raise JobConfigError(f"account {row.account!r}: unknown timezone {tz_name!r}") from exc
+    language = str(config.get("language") or "ja-JP")
+    alerts_in = config.get("alerts") or {}
+    review_in = config.get("review") or {}
+    if not isinstance(alerts_in, Mapping) or not isinstance(review_in, Mapping):
+        raise JobConfigError(f"account {row.account!r}: alerts/review must be objects")
+    alerts = {k: _number("alerts", k, alerts_in.get(k, d)) for k, d in ALERT_DEFAULTS.items()}
+    review: dict[str, Any] = {}
+    for key, default in REVIEW_DEFAULTS.items():
+        value = review_in.get(key, default)
+        review[key] = None if value is None else _number("review", key, value)
+    review["sample_size"] = max(1, int(review["sample_size"]))
+    review["trial_sample_calls"] = max(1, int(review["trial_sample_calls"]))
+    return AccountInfo(
+        account=row.account,
+        name=str(config.get("name") or row.name or row.account),
+        tz=tz,
+        language=language,
+        alerts=alerts,
+        review=review,
+    )
+
+
+# --------------------------------------------------------------------------- time windows
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant of 00:00 local time on ``day`` (correct across DST changes)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of calendar month ``YYYY-MM`` in time zone ``tz``."""
+    first = parse_month(month)
+    nxt = date(first.year + (first.month // 12), first.month % 12 + 1, 1)
+    return local_midnight(first, tz), local_midnight(nxt, tz)
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_month(month: str) -> date:
+    m = _MONTH.match(month)
+    if not m:
+        raise ValueError(f"month must be YYYY-MM, got {month!r}")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def previous_month(month: str) -> str:
+    first = parse_month(month)
+    prev = first - timedelta(days=1)
+    return f"{prev.year:04d}-{prev.month:02d}"
+
+
+# --------------------------------------------------------------------------- ports
+
+
+class CallsReader(Protocol):
+    def __call__(self, account: str, start: datetime, end: datetime) -> list[CallFact]: ...
+
+
+class RunStore(Protocol):
+    def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
+        """Claim a run key. None when claimed; else the existing record (already decided)."""
+
+    def finish(self, run_key: str, decided: str, detail: dict[str, Any]) -> None: ...
+
+    def fail(self, run_key: str, error: str) -> None: ...
+
+
+Publisher = Callable[[str, str, dict[str, str | int | float]], str]
+
+
+class BlobStore(Protocol):
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+
+
+@dataclass
+class JobPorts:
+    accounts: Callable[[], Iterable[AccountRow]]
+    calls: CallsReader
+    runs: RunStore
+    publish: Publisher
+    spend: Callable[[str, str], dict[str, float]] = field(default=lambda account, month: {})
+    blobs: BlobStore | None = None
+
+
+# --------------------------------------------------------------------------- fan-out
+
+# due(info, at) -> the period this account's run covers now, or None when not due.
+Due = Callable[[AccountInfo, datetime], "str | None"]
+# act(info, period, at, ports) -> detail dict with at least "decided".
+Act = Callable[[AccountInfo, str, datetime, JobPorts], dict[str, Any]]
+
+
+def run_key(job: str, account: str, period: str) -> str:
+    return f"{job}#{account}#{period}"
+
+
+def fan_out(
+    job: str,
+    at: datetime,
+    force: bool,
+    ports: JobPorts,
+    due: Due,
+    act: Act,
+    *,
+    only: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Run ``act`` for every due account; returns per-account decisions and the failure count."""
+    wanted = set(only) if only else None
+    decisions: dict[str, dict[str, Any]] = {}
+    failures = 0
+    for row in ports.accounts():
+        if wanted is not None and row.account not in wanted:
+            continue
+        key: str | None = None
+        try:
+            info = account_info(row)
+            period = due(info, at)
+            if period is None:
+                decisions[row.account] = {"decided": "not-due"}
+                continue
+            key = run_key(job, row.account, period)
+            previous = ports.runs.claim(key, force=force)
+            if previous is not None:
+                decisions[row.account] = {
+                    "decided": "already-done",
+                    "period": period,
+                    "previous": previous.get("decided"),
+                }
+                continue
+            detail = act(info, period, at, ports)
+            detail.setdefault("period", period)
+            ports.runs.finish(key, str(detail["decided"]), detail)
+            decisions[row.account] = detail
+        except Exception as exc:  # one account's failure must not stop the others
+            failures += 1
+            message = f"{type(exc).__name__}: {exc}"[:500]
+            log.exception("job %s failed for account %s", job, row.account)
+            decisions[row.account] = {"decided": "failed", "error": message}
+            if key is not None:
+                try:
+                    ports.runs.fail(key, message)
+                except Exception:  # the claim stays; a later run reclaims it after the lease
+                    log.exception("could not record failure of %s", key)
+    return {"job": job, "time": iso_utc(at), "force": force, "accounts": decisions, "failures": failures}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def rate(numerator: float, denominator: float) -> float | None:
+    return None if not denominator else numerator / denominator
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{round(value * 100)}%"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def sns_subject(text: str) -> str:
+    """SNS subjects: no line breaks or control characters, fewer than 100 characters."""
+    clean = _CONTROL.sub(" ", text).strip()
+    return clean if len(clean) < 100 else clean[:98] + "…"

@@ -1,0 +1,328 @@
+"""Monthly channel review: the 1st at 09:00 account time, for the month before.
+
+Per channel: calls vs the previous month, answer/lead/close rates, won value per call, spend, CPA,
+ROMI, and the decision-flow verdict (DESIGN.md):
+
+    calls up?  no  -> review ad copy and targeting
+               yes -> quality high?  yes    -> increase spend
+                                     partly -> review recordings and improve the script
+                                     no     -> change channel or review cost-effectiveness
+
+Quality: lead rate (stage lead or beyond, tag "qualified", or score >= review.qualified_score when
+set) >= review.lead_rate_high is high (and, when review.won_value_per_call_high is set, won value
+per call must reach it too); < review.lead_rate_low is low; in between is partly.
+Plus a seeded random sample of answered calls with stored recordings for manager review, and the
+progress of campaigns on trial (first call within the last 3 weeks of the month).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from report.job_common import (
+    AccountInfo,
+    CallFact,
+    JobPorts,
+    iso_utc,
+    month_bounds,
+    parse_month,
+    percent,
+    previous_month,
+    rate,
+    sns_subject,
+)
+
+JOB = "monthly-channel-review"
+RUN_DAY = 1
+RUN_HOUR = 9
+TRIAL_WINDOW = timedelta(weeks=3)
+
+REVIEW_AD_COPY = "review ad copy and targeting"
+INCREASE_SPEND = "increase spend"
+IMPROVE_SCRIPT = "review recordings and improve the script"
+CHANGE_CHANNEL = "change channel or review cost-effectiveness"
+VERDICT_CODES = {
+    REVIEW_AD_COPY: "review_ad_copy",
+    INCREASE_SPEND: "increase_spend",
+    IMPROVE_SCRIPT: "improve_script",
+    CHANGE_CHANNEL: "change_channel",
+}
+VERDICTS_JA = {
+    REVIEW_AD_COPY: "広告文とターゲティングを見直す",
+    INCREASE_SPEND: "予算を増やす",
+    IMPROVE_SCRIPT: "録音を確認し、トークスクリプトを改善する",
+    CHANGE_CHANNEL: "チャネルの変更または費用対効果の見直し",
+}
+
+
+def due(info: AccountInfo, at: datetime) -> str | None:
+    """Due from the 1st 09:00 local until the end of that day; the period is the month before."""
+    local = at.astimezone(info.tz)
+    if local.day != RUN_DAY or local.hour < RUN_HOUR:
+        return None
+    return review_month(info, at)
+
+
+def review_month(info: AccountInfo, at: datetime) -> str:
+    local = at.astimezone(info.tz).date()
+    return previous_month(f"{local.year:04d}-{local.month:02d}")
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def figures(calls: list[CallFact], previous: int, spend: float | None, qualified_score: float | None) -> dict:
+    ended = [c for c in calls if c.ended]
+    answered = sum(1 for c in ended if c.answered)
+    leads = sum(1 for c in calls if c.is_lead(qualified_score))
+    won = [c for c in calls if c.won]
+    won_value = sum(c.value or 0.0 for c in won)
+    n = len(calls)
+    return {
+        "calls": n,
+        "previous_calls": previous,
+        "change": n - previous,
+        "answered": answered,
+        "missed": sum(1 for c in ended if c.missed),
+        "answer_rate": _round(rate(answered, len(ended))),
+        "leads": leads,
+        "lead_rate": _round(rate(leads, n)),
+        "won": len(won),
+        "close_rate": _round(rate(len(won), n)),
+        "won_value": won_value,
+        "won_value_per_call": _round(rate(won_value, n), 2),
+        "spend": spend,
+        "cost_per_call": _round(rate(spend, n), 2) if spend is not None else None,
+        "cpa": _round(rate(spend, len(won)), 2) if spend is not None else None,
+        "romi": _round(rate(won_value - spend, spend)) if spend is not None else None,
+    }
+
+
+def verdict(fig: dict[str, Any], review: dict[str, Any], previous_label: str) -> dict[str, Any]:
+    """The decision flow for one channel: verdict (the action), quality and a reason with figures."""
+    calls, prev = fig["calls"], fig["previous_calls"]
+    if calls <= prev:
+        word = "down" if calls < prev else "flat"
+        return {
+            "verdict": REVIEW_AD_COPY,
+            "verdict_code": VERDICT_CODES[REVIEW_AD_COPY],
+            "quality": None,
+            "reason": f"calls {word}: {calls} vs {prev} in {previous_label}",
+        }
+    lead_rate = fig["lead_rate"] or 0.0
+    wvpc = fig["won_value_per_call"] or 0.0
+    high, low = review["lead_rate_high"], review["lead_rate_low"]
+    wvpc_high = review.get("won_value_per_call_high")
+    up = f"calls up: {calls} vs {prev} in {previous_label}"
+    if lead_rate >= high and (wvpc_high is None or wvpc >= wvpc_high):
+        quality, action = "high", INCREASE_SPEND
+        why = f"lead rate {percent(lead_rate)} >= {percent(high)}"
+        if wvpc_high is not None:
+            why += f" and won value per call {wvpc:g} >= {wvpc_high:g}"
+    elif lead_rate < low:
+        quality, action = "low", CHANGE_CHANNEL
+        why = f"lead rate {percent(lead_rate)} < {percent(low)}"
+    else:
+        quality, action = "partly", IMPROVE_SCRIPT
+        if lead_rate >= high:
+            why = (
+                f"lead rate {percent(lead_rate)} >= {percent(high)} "
+                f"but won value per call {wvpc:g} < {wvpc_high:g}"
+            )
+        else:
+            why = f"lead rate {percent(lead_rate)} between {percent(low)} and {percent(high)}"
+    return {
+        "verdict": action,
+        "verdict_code": VERDICT_CODES[action],
+        "quality": quality,
+        "reason": f"{up}; quality {quality}: {why}",
+    }
+
+
+def sample_seed(account: str, month: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{account}#{month}".encode()).digest()[:8], "big")
+
+
+def draw_sample(info: AccountInfo, month: str, calls: list[CallFact]) -> list[dict[str, Any]]:
+    """A reproducible random sample of answered calls with stored recordings, seeded by account+month."""
+    candidates = sorted(
+        (c for c in calls if c.answered and c.recording_stored), key=lambda c: (c.started_at, c.call_sid)
+    )
+    k = min(int(info.review["sample_size"]), len(candidates))
+    drawn = random.Random(sample_seed(info.account, month)).sample(candidates, k)
+    drawn.sort(key=lambda c: (c.started_at, c.call_sid))
+    return [
+        {
+            "call_sid": c.call_sid,
+            "started_at": iso_utc(c.started_at),
+            "started_local": c.started_at.astimezone(info.tz).isoformat(timespec="seconds"),
+            "channel": c.channel,
+            "campaign": c.campaign,
+            "agent": c.agent,
+            "talk_seconds": c.talk_seconds,
+            "stage": c.stage,
+            "value": c.value,
+            "recording": f"/v1/calls/{c.call_sid}/recording",
+        }
+        for c in drawn
+    ]
+
+
+def trials(info: AccountInfo, calls: list[CallFact], end: datetime) -> list[dict[str, Any]]:
+    """Campaigns whose first call (within the calls read) falls in the 3 weeks before ``end``."""
+    target = int(info.review["trial_sample_calls"])
+    by_campaign: dict[tuple[str, str], list[CallFact]] = defaultdict(list)
+    for call in calls:
+        if call.campaign:
+            by_campaign[(call.channel, call.campaign)].append(call)
+    out = []
+    for (channel, campaign), group in sorted(by_campaign.items()):
+        first = min(c.started_at for c in group)
+        if first < end - TRIAL_WINDOW:
+            continue
+        count = len(group)
+        out.append(
+            {
+                "channel": channel,
+                "campaign": campaign,
+                "first_call_at": iso_utc(first),
+                "trial_week_ends": iso_utc(first + timedelta(weeks=1)),
+                "calls": count,
+                "target": target,
+                "progress": round(min(1.0, count / target), 4),
+                "remaining": max(0, target - count),
+                "complete": count >= target,
+            }
+        )
+    return out
+
+
+def build_review(
+    info: AccountInfo,
+    month: str,
+    calls: list[CallFact],
+    spend: dict[str, float],
+    generated_at: datetime,
+) -> dict[str, Any]:
+    """The review document (JSON-ready). ``calls`` spans the previous month and ``month``."""
+    prev = previous_month(month)
+    start, end = month_bounds(month, info.tz)
+    prev_start, _ = month_bounds(prev, info.tz)
+    this = [c for c in calls if start <= c.started_at < end]
+    before = [c for c in calls if prev_start <= c.started_at < start]
+    this_by: dict[str, list[CallFact]] = defaultdict(list)
+    prev_by: dict[str, int] = defaultdict(int)
+    for c in this:
+        this_by[c.channel].append(c)
+    for c in before:
+        prev_by[c.channel] += 1
+    qs = info.review.get("qualified_score")
+    channels = []
+    for channel in sorted(set(this_by) | set(prev_by) | set(spend)):
+        fig = figures(this_by.get(channel, []), prev_by.get(channel, 0), spend.get(channel), qs)
+        channels.append({"channel": channel, **fig, **verdict(fig, info.review, prev)})
+    channels.sort(key=lambda ch: (-ch["calls"], ch["channel"]))
+    total_spend = sum(spend.values()) if spend else None
+    sample = draw_sample(info, month, this)
+    return {
+        "account": info.account,
+        "name": info.name,
+        "month": month,
+        "previous_month": prev,
+        "timezone": info.tz.key,
+        "language": info.language,
+        "from": iso_utc(start),
+        "to": iso_utc(end),
+        "generated_at": iso_utc(generated_at),
+        "thresholds": dict(info.review),
+        "totals": figures(this, len(before), total_spend, qs),
+        "channels": channels,
+        "review_sample": sample,
+        "review_sample_target": int(info.review["sample_size"]),
+        "review_sample_shortfall": max(0, int(info.review["sample_size"]) - len(sample)),
+        "trials": trials(info, [c for c in calls if c.started_at < end], end),
+    }
+
+
+def summary(info: AccountInfo, review: dict[str, Any]) -> tuple[str, str]:
+    """(subject, body) of the SNS announcement, in the account's language."""
+    month = review["month"]
+    lines: list[str] = []
+    if info.japanese:
+        headline = f"月次チャネルレビュー {month}: 着信 {review['totals']['calls']}件"
+        lines += [headline, "", f"アカウント: {info.name} ({info.account})"]
+        for ch in review["channels"]:
+            lines.append(
+                f"- {ch['channel']}: {ch['calls']}件 (前月 {ch['previous_calls']}件), "
+                f"応答率 {percent(ch['answer_rate'])}, リード率 {percent(ch['lead_rate'])} "
+                f"→ {VERDICTS_JA[ch['verdict']]}"
+            )
+        lines.append(f"録音レビュー対象: {len(review['review_sample'])}件")
+        for t in review["trials"]:
+            lines.append(f"トライアル中: {t['channel']}/{t['campaign']} {t['calls']}/{t['target']}件")
+        lines.append(f"詳細: GET /v1/reviews/{month} (?format=html)")
+    else:
+        headline = f"Monthly channel review {month}: {review['totals']['calls']} calls"
+        lines += [headline, "", f"Account: {info.name} ({info.account})"]
+        for ch in review["channels"]:
+            lines.append(
+                f"- {ch['channel']}: {ch['calls']} calls (previous {ch['previous_calls']}), "
+                f"answer rate {percent(ch['answer_rate'])}, lead rate {percent(ch['lead_rate'])} "
+                f"-> {ch['verdict']}"
+            )
+        lines.append(f"Calls to review: {len(review['review_sample'])}")
+        for t in review["trials"]:
+            lines.append(f"On trial: {t['channel']}/{t['campaign']} {t['calls']}/{t['target']} calls")
+        lines.append(f"Details: GET /v1/reviews/{month} (?format=html)")
+    return sns_subject(f"[{info.name}] {headline}"), "\n".join(lines) + "\n"
+
+
+def review_key(account: str, month: str, ext: str) -> str:
+    return f"reviews/{account}/{month}.{ext}"
+
+
+def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
+    from report.review_render import render_html
+
+    month = period
+    parse_month(month)
+    prev_start, _ = month_bounds(previous_month(month), info.tz)
+    _, end = month_bounds(month, info.tz)
+    calls = ports.calls(info.account, prev_start, end)
+    spend = ports.spend(info.account, month)
+    review = build_review(info, month, calls, spend, at)
+    detail: dict[str, Any] = {
+        "month": month,
+        "channels": {ch["channel"]: ch["verdict"] for ch in review["channels"]},
+        "review_sample": len(review["review_sample"]),
+    }
+    if not review["channels"]:
+        detail["decided"] = "nothing-to-say"
+        return detail
+    if ports.blobs is None:
+        raise RuntimeError("no blob store configured for reviews")
+    body = json.dumps(review, ensure_ascii=False, indent=2).encode("utf-8")
+    ports.blobs.put(review_key(info.account, month, "json"), body, "application/json")
+    html = render_html(review, japanese=info.japanese).encode("utf-8")
+    ports.blobs.put(review_key(info.account, month, "html"), html, "text/html; charset=utf-8")
+    subject, text = summary(info, review)
+    detail["message_id"] = ports.publish(
+        subject,
+        text,
+        {
+            "account": info.account,
+            "kind": JOB,
+            "month": month,
+            "calls": review["totals"]["calls"],
+            "channels": len(review["channels"]),
+        },
+    )
+    detail["subject"] = subject
+    detail["decided"] = "published"
+    return detail

@@ -1,0 +1,239 @@
+"""Weekly unanswered-call alert: the rule, the message, idempotency and partial failure (fakes only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from report import weekly_alert
+from report.job_common import AccountRow, CallFact, JobPorts, fan_out
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+# Monday 2026-11-30 09:00 JST; the week reported is Mon 2026-11-23 .. Sun 2026-11-29 (local).
+RUN = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO).astimezone(UTC)
+
+
+class FakeRuns:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
+        row = self.rows.get(run_key)
+        if row is not None and not force and row["decided"] != "failed":
+            return row
+        self.rows[run_key] = {"decided": "running"}
+        return None
+
+    def finish(self, run_key: str, decided: str, detail: dict[str, Any]) -> None:
+        self.rows[run_key] = {"decided": decided, "detail": detail}
+
+    def fail(self, run_key: str, error: str) -> None:
+        self.rows[run_key] = {"decided": "failed", "error": error}
+
+
+class FakeWorld:
+    def __init__(self) -> None:
+        self.accounts: list[AccountRow] = []
+        self.calls: dict[str, list[CallFact]] = {}
+        self.published: list[tuple[str, str, dict[str, Any]]] = []
+        self.runs = FakeRuns()
+
+    def add_account(self, account: str, **config: Any) -> None:
+        self.accounts.append(AccountRow(account, account.title(), None, {"name": account.title(), **config}))
+
+    def add_call(self, account: str, local: datetime, status: str, **kw: Any) -> None:
+        calls = self.calls.setdefault(account, [])
+        calls.append(
+            CallFact(f"CA{account}{len(calls):04d}", local.astimezone(UTC), status, **kw)
+        )
+
+    def read_calls(self, account: str, start: datetime, end: datetime) -> list[CallFact]:
+        return [c for c in self.calls.get(account, []) if start <= c.started_at < end]
+
+    def publish(self, subject: str, message: str, attributes: dict[str, Any]) -> str:
+        self.published.append((subject, message, attributes))
+        return f"msg-{len(self.published)}"
+
+    def ports(self) -> JobPorts:
+        return JobPorts(
+            accounts=lambda: list(self.accounts), calls=self.read_calls, runs=self.runs, publish=self.publish
+        )
+
+    def run(self, at: datetime = RUN, force: bool = False) -> dict[str, Any]:
+        return fan_out(weekly_alert.JOB, at, force, self.ports(), weekly_alert.due, weekly_alert.act)
+
+
+def tokyo(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
+
+
+def healthy_history(world: FakeWorld, account: str, *, last_week: bool = False, per_week: int = 20) -> None:
+    """Four baseline weeks (and optionally last week) with 1 missed call each out of ``per_week``."""
+    for w in range(0 if last_week else 1, 5):
+        for i in range(per_week):
+            when = tokyo(23, 10) - timedelta(weeks=w) + timedelta(hours=i)
+            world.add_call(account, when, "missed" if i == 0 else "answered")
+
+
+def tuesday_noon_misses(world: FakeWorld, account: str) -> None:
+    """Last week: 40 calls, 12 unanswered, 8 of them on Tuesday 12:xx, answer rate 70%."""
+    for i in range(28):
+        world.add_call(account, tokyo(23 + i % 7, 10 + i % 6), "answered")
+    for i in range(8):
+        world.add_call(account, tokyo(24, 12, 5 * i), "missed" if i % 2 else "busy")
+    for day in (25, 26, 27, 28):
+        world.add_call(account, tokyo(day, 18), "canceled")
+
+
+def test_misses_concentrated_on_tuesday_noon_publish_one_japanese_alert() -> None:
+    # Given a Tokyo account whose misses cluster on Tuesday 12:00-13:00
+    world = FakeWorld()
+    world.add_account("acme", timezone="Asia/Tokyo", language="ja-JP")
+    healthy_history(world, "acme")
+    tuesday_noon_misses(world, "acme")
+    # When the weekly job runs on Monday 09:00 JST
+    result = world.run()
+    # Then exactly one message names the misses, the answer rate and the worst slot
+    assert result["accounts"]["acme"]["decided"] == "published"
+    assert len(world.published) == 1
+    subject, body, attrs = world.published[0]
+    assert subject == "[Acme] 先週の不在着信: 12件 (応答率 70%) — 火曜 12時台に集中"
+    assert "火曜 12時台 (8件)" in body
+    assert "期間: 2026-11-23 〜 2026-11-29 (Asia/Tokyo)" in body
+    assert attrs == {
+        "account": "acme",
+        "kind": "weekly-unanswered-alert",
+        "period": "2026-W48",
+        "calls": 40,
+        "missed": 12,
+        "answer_rate": 0.7,
+        "worst_slot": "Tue 12",
+    }
+
+
+def test_english_account_gets_english_text() -> None:
+    world = FakeWorld()
+    world.add_account("bob", timezone="Asia/Tokyo", language="en-US")
+    tuesday_noon_misses(world, "bob")
+    world.run()
+    subject, body, _ = world.published[0]
+    assert subject == "[Bob] Last week's missed calls: 12 (answer rate 70%) - mostly Tue 12:00-13:00"
+    assert "Missed calls by time slot: Tue 12:00-13:00 (8)" in body
+
+
+def test_healthy_account_gets_no_message_but_the_decision_is_recorded() -> None:
+    world = FakeWorld()
+    world.add_account("calm")
+    healthy_history(world, "calm", last_week=True)  # includes last week: 1 missed of 20 -> 95%
+    result = world.run()
+    assert world.published == []
+    assert result["accounts"]["calm"]["decided"] == "nothing-to-say"
+    assert world.runs.rows["weekly-unanswered-alert#calm#2026-W48"]["decided"] == "nothing-to-say"
+
+
+def test_missed_above_baseline_fires_even_with_a_good_answer_rate() -> None:
+    # Given 100 calls last week with 6 missed (94% answered) against a baseline of 1 per week
+    world = FakeWorld()
+    world.add_account("busy")
+    healthy_history(world, "busy")
+    for i in range(100):
+        world.add_call("busy", tokyo(23, 0) + timedelta(minutes=90 * i), "missed" if i < 6 else "answered")
+    result = world.run()
+    assert result["accounts"]["busy"]["reasons"] == ["missed_vs_baseline"]
+    assert len(world.published) == 1
+
+
+def test_few_misses_above_baseline_stay_quiet_below_min_missed() -> None:
+    world = FakeWorld()
+    world.add_account("small")
+    for i in range(100):
+        world.add_call("small", tokyo(23, 0) + timedelta(minutes=90 * i), "missed" if i < 4 else "answered")
+    result = world.run()
+    assert result["accounts"]["small"]["decided"] == "nothing-to-say"
+
+
+def test_thresholds_come_from_the_account_config() -> None:
+    world = FakeWorld()
+    world.add_account("strict", alerts={"answer_rate_below": 0.99})
+    healthy_history(world, "strict", last_week=True)
+    result = world.run()
+    assert result["accounts"]["strict"]["reasons"] == ["answer_rate_below"]
+
+
+def test_same_week_twice_publishes_once_unless_forced() -> None:
+    world = FakeWorld()
+    world.add_account("acme")
+    tuesday_noon_misses(world, "acme")
+    world.run()
+    second = world.run(RUN + timedelta(hours=1))
+    assert second["accounts"]["acme"]["decided"] == "already-done"
+    assert len(world.published) == 1
+    forced = world.run(force=True)
+    assert forced["accounts"]["acme"]["decided"] == "published"
+    assert len(world.published) == 2
+
+
+def test_not_due_outside_monday_morning_local_time() -> None:
+    world = FakeWorld()
+    world.add_account("acme")
+    world.add_account("ny", timezone="America/New_York")
+    tuesday_noon_misses(world, "acme")
+    sunday = world.run(tokyo(29, 9))
+    early = world.run(tokyo(30, 8))
+    assert sunday["accounts"]["acme"]["decided"] == "not-due"
+    assert early["accounts"]["acme"]["decided"] == "not-due"
+    # Monday 09:00 in Tokyo is Sunday evening in New York
+    assert world.run()["accounts"]["ny"]["decided"] == "not-due"
+    assert world.published and len(world.published) == 1
+
+
+def test_week_boundaries_follow_the_account_time_zone() -> None:
+    # A call at Sunday 23:30 JST belongs to last week; one at Monday 00:10 JST to this week.
+    world = FakeWorld()
+    world.add_account("edge", alerts={"answer_rate_below": 0.6})
+    world.add_call("edge", tokyo(29, 23, 30), "missed")
+    world.add_call("edge", tokyo(30, 0, 10), "answered")
+    world.add_call("edge", tokyo(22, 23, 59), "answered")  # previous week
+    result = world.run()
+    assert result["accounts"]["edge"]["calls"] == 1
+    assert result["accounts"]["edge"]["answer_rate"] == 0.0
+
+
+def test_one_broken_account_does_not_stop_the_others() -> None:
+    world = FakeWorld()
+    world.accounts.append(AccountRow("broken", "Broken", None, {"timezone": "Mars/Olympus"}))
+    world.accounts.append(AccountRow("garbled", "Garbled", None, "not an object"))
+    world.add_account("acme")
+    tuesday_noon_misses(world, "acme")
+    result = world.run()
+    assert result["failures"] == 2
+    assert result["accounts"]["broken"]["decided"] == "failed"
+    assert "Mars/Olympus" in result["accounts"]["broken"]["error"]
+    assert result["accounts"]["acme"]["decided"] == "published"
+
+
+def test_a_failure_while_acting_is_recorded_and_retried_next_run() -> None:
+    world = FakeWorld()
+    world.add_account("acme")
+    tuesday_noon_misses(world, "acme")
+    calls_ok = world.publish
+
+    def broken_publish(*_: Any) -> str:
+        raise ConnectionError("sns down")
+
+    world.publish = broken_publish  # type: ignore[method-assign]
+    first = world.run()
+    assert first["accounts"]["acme"]["decided"] == "failed"
+    assert world.runs.rows["weekly-unanswered-alert#acme#2026-W48"]["decided"] == "failed"
+    world.publish = calls_ok  # type: ignore[method-assign]
+    assert world.run()["accounts"]["acme"]["decided"] == "published"
+
+
+def test_subject_is_sns_safe() -> None:
+    world = FakeWorld()
+    world.add_account("x" * 120, language="en")
+    tuesday_noon_misses(world, "x" * 120)
+    world.run()
+    subject = world.published[0][0]
+    assert len(subject) < 100 and "\n" not in subject
