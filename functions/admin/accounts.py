@@ -1,0 +1,128 @@
+"""Accounts: list, read and apply (config as code). Pure logic over the AdminStore port."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from calltrack.account_config import (
+    ACCOUNT_SLUG,
+    config_hash,
+    normalize_config,
+    number_paths,
+    parse_config,
+    tracking_rows,
+)
+from calltrack.auth import Principal
+from calltrack.errors import BadRequest, Conflict, NotFound
+
+from admin.ports import AdminStore, ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+
+
+def check_slug(account: str) -> None:
+    if not ACCOUNT_SLUG.match(account or ""):
+        raise BadRequest(f"account: not an account id: {account!r}", field="account")
+
+
+def list_accounts(principal: Principal, store: AdminStore) -> dict[str, Any]:
+    if principal.is_operator:
+        accounts = sorted(store.list_accounts(), key=lambda a: a.account)
+    else:
+        assert principal.account is not None
+        own = store.get_account(principal.account)
+        accounts = [own] if own else []
+    return {"accounts": [a.summary() for a in accounts]}
+
+
+def get_account(principal: Principal, account: str, store: AdminStore) -> dict[str, Any]:
+    principal.require_account(account)
+    found = store.get_account(account)
+    if found is None:
+        raise NotFound(f"no account {account!r}")
+    return {**found.summary(), "config": found.config}
+
+
+def _empty_numbers() -> dict[str, list[str]]:
+    return {"added": [], "removed": [], "updated": []}
+
+
+def apply_account(
+    principal: Principal,
+    account: str,
+    body: Any,
+    store: AdminStore,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Create or update an account from its config; idempotent; all-or-nothing.
+
+    Returns {"account", "changed", "version", "numbers": {"added", "removed", "updated"}}.
+    """
+    principal.require_account(account)
+    principal.require_role("admin")
+    check_slug(account)
+    config = parse_config(body)
+    if config.account != account:
+        raise BadRequest(
+            f"account: {config.account!r} does not match the account in the URL ({account!r})",
+            field="account",
+        )
+    normalized = normalize_config(config)
+    digest = config_hash(normalized)
+    current = store.get_account(account)
+    if current is not None and current.config_hash == digest:
+        return {"account": account, "changed": False, "version": current.version, "numbers": _empty_numbers()}
+
+    rows = tracking_rows(normalized)
+    old_numbers = set(tracking_rows(current.config)) if current is not None else set()
+    existing = store.get_numbers(sorted(set(rows) | old_numbers))
+
+    taken = [(path, n) for path, n in number_paths(config)
+             if n in existing and existing[n].get("account") != account]
+    if taken:
+        raise Conflict(
+            "; ".join(f"{path}: {n} is already a tracking number of another account" for path, n in taken),
+            field=taken[0][0],
+        )
+
+    added = sorted(n for n in rows if n not in existing)
+    updated = sorted(n for n in rows if n in existing and _differs(existing[n], rows[n]))
+    removed = sorted(n for n in old_numbers - set(rows)
+                     if n in existing and existing[n].get("account") == account)
+    version = (current.version + 1) if current is not None else 1
+    result = {
+        "account": account,
+        "changed": True,
+        "version": version,
+        "numbers": {"added": added, "removed": removed, "updated": updated},
+    }
+    if dry_run:
+        return result
+    plan = ApplyPlan(
+        account=StoredAccount(
+            account=account, name=normalized["name"], timezone=normalized["timezone"], config=normalized,
+            config_hash=digest, version=version, updated_at=now,
+        ),
+        expected_version=current.version if current is not None else None,
+        puts=[rows[n] for n in added + updated],
+        deletes=removed,
+        previous_rows={n: existing[n] for n in set(updated) | set(removed)},
+    )
+    try:
+        store.write_apply(plan)
+    except NumberTaken as exc:
+        path = next((p for p, n in number_paths(config) if n == exc.number), "numbers")
+        raise Conflict(f"{path}: {exc.number} is already a tracking number of another account",
+                       field=path) from None
+    except ConcurrentUpdate:
+        raise Conflict(f"account {account!r} was changed by another apply at the same time; apply again",
+                       field="account") from None
+    return result
+
+
+_ROW_KEYS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")
+
+
+def _differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    return any(old.get(k) != new.get(k) for k in _ROW_KEYS)

@@ -1,0 +1,80 @@
+"""admin: accounts, tokens and config as code. Routing and Powertools decorators only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from calltrack import clock
+from calltrack.auth import principal_from_app
+from calltrack.errors import BadRequest, PayloadTooLarge
+from calltrack.http_errors import register_error_handlers
+from calltrack.observability import make_logger
+
+from admin import accounts, tokens
+from admin.runtime import store
+
+MAX_BODY_BYTES = 1_000_000
+
+logger = make_logger("admin")
+app = APIGatewayHttpResolver()
+register_error_handlers(app)
+
+
+def _json_body() -> Any:
+    raw = app.current_event.decoded_body or ""
+    if len(raw.encode("utf-8")) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        raise BadRequest("empty body: send the account config as JSON")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"body is not valid JSON ({exc.args[0] if exc.args else exc})") from None
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type="application/json",
+                    body=json.dumps(body, ensure_ascii=False))
+
+
+@app.get("/v1/accounts")
+def list_accounts() -> Response:
+    principal = principal_from_app(app)
+    return _json(200, accounts.list_accounts(principal, store()))
+
+
+@app.get("/v1/accounts/<account>")
+def get_account(account: str) -> Response:
+    principal = principal_from_app(app)
+    return _json(200, accounts.get_account(principal, account, store()))
+
+
+@app.put("/v1/accounts/<account>")
+def put_account(account: str) -> Response:
+    principal = principal_from_app(app)
+    dry_run = (app.current_event.get_query_string_value("dry_run") or "").lower() in ("1", "true", "yes")
+    principal.require_account(account)
+    principal.require_role("admin")
+    result = accounts.apply_account(principal, account, _json_body(), store(), now=clock.now(),
+                                    dry_run=dry_run)
+    logger.info("account applied", extra={"account": account, "changed": result["changed"],
+                                          "version": result["version"], "dry_run": dry_run})
+    return _json(200, result)
+
+
+@app.post("/v1/accounts/<account>/tokens")
+def post_token(account: str) -> Response:
+    principal = principal_from_app(app)
+    principal.require_account(account)
+    principal.require_role("admin")
+    result = tokens.create_token(principal, account, _json_body(), store(), now=clock.now())
+    logger.info("token created", extra={"account": account, "role": result["role"]})
+    return _json(201, result)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

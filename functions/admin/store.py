@@ -1,0 +1,137 @@
+"""AdminStore over DynamoDB (PynamoDB models from calltrack.models.accounts).
+
+``write_apply`` is one TransactWriteItems call (Account put + TrackingNumber puts/deletes, each
+conditional) whenever the plan has at most 100 items, which covers every account with fewer
+than 100 changed numbers. Larger plans are split into transactions of at most 100 items with the
+Account put in the LAST one: number rows are written first, so until the final transaction
+commits the stored config (and its hash) is still the old one and a retry re-plans. If a later
+chunk fails, the chunks already committed are rolled back to the rows read before planning
+(best effort, logged), so nothing is left half-applied in the normal failure cases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from calltrack.models.accounts import Account, ApiToken, TrackingNumber
+
+from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+
+MAX_TRANSACTION_ITEMS = 100
+_ROW_ATTRS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")
+
+
+def _stored(item: Account) -> StoredAccount:
+    return StoredAccount(
+        account=item.account, name=item.name, timezone=item.timezone, config=dict(item.config),
+        config_hash=item.config_hash, version=int(item.version), updated_at=item.updated_at,
+    )
+
+
+def _row(item: TrackingNumber) -> dict[str, Any]:
+    out: dict[str, Any] = {"number": item.number}
+    for key in _ROW_ATTRS:
+        out[key] = getattr(item, key)
+    return out
+
+
+def _number_model(row: dict[str, Any]) -> TrackingNumber:
+    attrs: dict[str, Any] = {k: row.get(k) for k in _ROW_ATTRS}
+    return TrackingNumber(row["number"], **attrs)
+
+
+class DynamoAdminStore:
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def get_account(self, account: str) -> StoredAccount | None:
+        try:
+            return _stored(Account.get(account, consistent_read=True))
+        except Account.DoesNotExist:
+            return None
+
+    def list_accounts(self) -> list[StoredAccount]:
+        return [_stored(item) for item in Account.scan()]
+
+    def get_numbers(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        if not numbers:
+            return {}
+        return {item.number: _row(item) for item in TrackingNumber.batch_get(numbers, consistent_read=True)}
+
+    def put_token(self, *, token_hash: str, account: str, role: str, label: str | None,
+                  created_at: datetime) -> None:
+        ApiToken(token_hash, account=account, role=role, label=label, created_at=created_at).save(
+            condition=ApiToken.token_hash.does_not_exist()
+        )
+
+    # ------------------------------------------------------------------ apply
+
+    def write_apply(self, plan: ApplyPlan) -> None:
+        ops: list[tuple[str, Any]] = [("delete", n) for n in plan.deletes]
+        ops += [("put", row) for row in plan.puts]
+        chunks = [ops[i:i + MAX_TRANSACTION_ITEMS - 1] for i in range(0, len(ops), MAX_TRANSACTION_ITEMS - 1)]
+        if not chunks:
+            chunks = [[]]
+        done: list[tuple[str, Any]] = []
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            try:
+                self._transact(plan, chunk, with_account=last)
+            except Exception:
+                if done:
+                    self._roll_back(plan, done)
+                raise
+            done.extend(chunk)
+
+    def _transact(self, plan: ApplyPlan, chunk: list[tuple[str, Any]], *, with_account: bool) -> None:
+        from pynamodb.connection import Connection
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        account = plan.account.account
+        # pynamodb sends deletes before puts, in call order; ``order`` mirrors the request.
+        order: list[tuple[str, Any]] = []
+        with_number = TrackingNumber.number.does_not_exist() | (TrackingNumber.account == account)
+        try:
+            with TransactWrite(connection=Connection(region=self.region)) as tx:
+                for kind, value in chunk:
+                    if kind == "delete":
+                        tx.delete(TrackingNumber(value), condition=TrackingNumber.account == account)
+                        order.append((kind, value))
+                for kind, value in chunk:
+                    if kind == "put":
+                        tx.save(_number_model(value), condition=with_number)
+                        order.append((kind, value["number"]))
+                if with_account:
+                    a = plan.account
+                    item = Account(a.account, name=a.name, timezone=a.timezone, config=a.config,
+                                   config_hash=a.config_hash, version=a.version, updated_at=a.updated_at)
+                    cond = (Account.account.does_not_exist() if plan.expected_version is None
+                            else Account.version == plan.expected_version)
+                    tx.save(item, condition=cond)
+                    order.append(("account", account))
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            for (kind, value), reason in zip(order, reasons, strict=False):
+                if reason is not None and reason.code == "ConditionalCheckFailed":
+                    if kind == "put":
+                        raise NumberTaken(value) from None
+                    raise ConcurrentUpdate() from None
+            raise
+
+    def _roll_back(self, plan: ApplyPlan, done: list[tuple[str, Any]]) -> None:
+        from calltrack.observability import make_logger
+
+        logger = make_logger("admin")
+        for kind, value in done:
+            number = value if kind == "delete" else value["number"]
+            try:
+                previous = plan.previous_rows.get(number)
+                if previous is not None:
+                    _number_model(previous).save()
+                elif kind == "put":
+                    TrackingNumber(number).delete(condition=TrackingNumber.account == plan.account.account)
+            except Exception:  # noqa: BLE001 - best effort; report and continue
+                logger.exception("apply roll-back failed for one number",
+                                 extra={"account": plan.account.account})
