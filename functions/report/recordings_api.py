@@ -1,7 +1,178 @@
-"""Routes of the report API (stub: the owning issue fills it)."""
+"""GET /v1/calls/{call_sid}/recording: a short-lived presigned S3 URL for the call's recording.
+
+Only admin and manager tokens of the call's account (and the operator) may listen; marketers
+get 403, other accounts 404 (a call of another account does not exist for them). Every grant is
+logged as an audit line (who, which call, when), never with the caller's number.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from calltrack.auth import Principal, principal_from_app
+from calltrack.errors import DomainError, NotFound
+from calltrack.observability import make_logger
 
 router = Router()
+logger = make_logger("report")
+
+URL_TTL_SECONDS = 300  # the issue: presigned URLs live at most 5 minutes
+LISTEN_ROLES = ("admin", "manager")
+_CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
+
+
+class Gone(DomainError):
+    status, code = 410, "gone"
+
+
+# Port: (s3_key, expires_in_s, content_disposition | None) -> URL
+Presigner = Callable[[str, int, "str | None"], str]
+
+
+def download_filename(call: Mapping[str, Any], timezone: str) -> str:
+    """YYYYMMDD-HHMM_{channel}_{last4}.mp3 in the account's time zone; ASCII-safe."""
+    try:
+        started = datetime.strptime(str(call.get("started_at"))[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        stamp = started.astimezone(ZoneInfo(timezone)).strftime("%Y%m%d-%H%M")
+    except (ValueError, KeyError):
+        stamp = "00000000-0000"
+    channel = (
+        re.sub(r"[^A-Za-z0-9_-]+", "-", str(call.get("channel") or "unknown")).strip("-")[:40] or "unknown"
+    )
+    digits = re.sub(r"\D", "", str(call.get("caller") or ""))
+    last4 = digits[-4:] if len(digits) >= 4 else "anon"
+    return f"{stamp}_{channel}_{last4}.mp3"
+
+
+def grant(
+    principal: Principal,
+    call_sid: str,
+    call: Mapping[str, Any] | None,
+    *,
+    timezone: str,
+    download: bool,
+    presign: Presigner,
+    now: datetime,
+) -> dict[str, Any]:
+    """Check access and return {url, expires_at}. Raises Forbidden / NotFound / Gone."""
+    principal.require_role(*LISTEN_ROLES)
+    if call is None or (not principal.is_operator and call.get("account") != principal.account):
+        raise NotFound(f"no call {call_sid}")
+    recording = call.get("recording") or {}
+    status = recording.get("status")
+    if status == "expired":
+        raise Gone("this call's recording expired under the account's retention policy and was deleted")
+    if status != "stored" or not recording.get("s3_key"):
+        detail = {
+            None: "this call has no recording",
+            "failed": "Twilio reported that this call's recording failed",
+            "absent": "Twilio reported no audio for this call's recording",
+        }.get(status, "this call's recording is not stored yet")
+        raise NotFound(detail)
+    disposition = None
+    if download:
+        disposition = f'attachment; filename="{download_filename(call, timezone)}"'
+    url = presign(str(recording["s3_key"]), URL_TTL_SECONDS, disposition)
+    expires_at = (now + timedelta(seconds=URL_TTL_SECONDS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"url": url, "expires_at": expires_at}
+
+
+_s3: Any = None
+
+
+def _presign(key: str, expires_in: int, disposition: str | None) -> str:
+    global _s3
+    if _s3 is None:
+        import boto3  # type: ignore[import-untyped,unused-ignore]
+        from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
+
+        _s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+    from calltrack.settings import get_settings
+
+    params: dict[str, Any] = {
+        "Bucket": get_settings().recordings_bucket,
+        "Key": key,
+        "ResponseContentType": "audio/mpeg",
+    }
+    if disposition:
+        params["ResponseContentDisposition"] = disposition
+    return str(_s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+
+
+def _load_call(call_sid: str) -> dict[str, Any] | None:
+    if not _CALL_SID.match(call_sid):
+        return None
+    from calltrack.models.calls import Call
+
+    try:
+        return dict(Call.get(call_sid).attribute_values)
+    except Call.DoesNotExist:
+        return None
+
+
+def _timezone(account: str) -> str:
+    from calltrack.models.accounts import Account
+
+    try:
+        item = Account.get(account)
+    except Account.DoesNotExist:
+        return "Asia/Tokyo"
+    config = item.config or {}
+    return str(config.get("timezone") or item.timezone or "Asia/Tokyo")
+
+
+@router.get(
+    "/v1/calls/<call_sid>/recording",
+    summary="A presigned URL (5 minutes) for the call's recording; admin and manager only",
+    responses={
+        200: {"description": "{url, expires_at}"},
+        403: {"description": "The token's role may not listen to recordings"},
+        404: {"description": "No such call in this account, or it has no stored recording"},
+        410: {"description": "The recording expired under the account's retention policy"},
+    },
+)
+def get_recording(
+    call_sid: Annotated[str, Path(description="Twilio CallSid")],
+    download: Annotated[str | None, Query(description="1: download as an attachment")] = None,
+) -> Response[Any]:
+    import json
+
+    from calltrack import clock
+
+    principal = principal_from_app(router)
+    principal.require_role(*LISTEN_ROLES)
+    call = _load_call(call_sid)
+    wants_download = (download or "").lower() in ("1", "true", "yes")
+    account = str(call.get("account")) if call else ""
+    now = clock.now()
+    body = grant(
+        principal,
+        call_sid,
+        call,
+        timezone=_timezone(account) if wants_download and call else "Asia/Tokyo",
+        download=wants_download,
+        presign=_presign,
+        now=now,
+    )
+    logger.info(
+        "recording access granted",
+        extra={
+            "audit": {
+                "action": "recording.url",
+                "principal_account": principal.account,
+                "principal_role": principal.role,
+                "call_sid": call_sid,
+                "account": account,
+                "download": wants_download,
+                "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        },
+    )
+    return Response(status_code=200, content_type="application/json", body=json.dumps(body))
