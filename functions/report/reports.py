@@ -1,7 +1,186 @@
-"""Routes of the report API (stub: the owning issue fills it)."""
+"""Report routes: channels (+ CSV), heatmap, agents, trend, and the calls CSV.
+
+Every figure comes from the rollups (one Query per dimension and range) plus spend; the number
+of DynamoDB items read is returned in the X-Calltrack-Items-Read header.
+"""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from calltrack.errors import BadRequest
+
+from report import figures
+from report.api_support import ERRORS, Caller, csv_response, current_caller, json_response
 
 router = Router()
+
+FromParam = Annotated[
+    str | None,
+    Query(alias="from", description="First day, YYYY-MM-DD (account time zone); default 29 days before to"),
+]
+ToParam = Annotated[str | None, Query(description="Last day, inclusive, YYYY-MM-DD; default today")]
+ByParam = Annotated[str | None, Query(description="channel|campaign|keyword|landing_page|tracking_number")]
+AccountParam = Annotated[str | None, Query(description="Operator token only: the account to read")]
+BY_CHOICES = figures.REPORT_DIMENSIONS
+
+
+def _choice(value: str | None, choices: tuple[str, ...], field: str, default: str) -> str:
+    chosen = value or default
+    if chosen not in choices:
+        raise BadRequest(f"{field}: must be one of {', '.join(choices)}", field=field)
+    return chosen
+
+
+def channel_report(
+    caller: Caller, from_: str | None, to: str | None, by: str | None
+) -> tuple[dict[str, Any], int]:
+    from report.rollup_store import prorated_spend, read_rollups, read_spend
+
+    dimension = _choice(by, BY_CHOICES, "by", "channel")
+    start, end = figures.parse_range(from_, to, today=caller.today())
+    rows = read_rollups(caller.account, dimension, start, end)
+    spend = read_spend(caller.account, start.isoformat()[:7], end.isoformat()[:7])
+    spend_by_channel = prorated_spend(spend, start, end)
+    out_rows, totals = figures.channel_report(rows, dimension, spend_by_channel)
+    body = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "by": dimension,
+        "timezone": caller.timezone,
+        "currency": spend[0].currency if spend else None,
+        "rows": out_rows,
+        "totals": totals,
+    }
+    return body, rows.items_read + spend.items_read
+
+
+@router.get("/v1/reports/channels", responses=ERRORS, summary="Calls, funnel, spend, CPA and ROMI by source")
+def get_channels(
+    from_: FromParam = None,
+    to: ToParam = None,
+    by: ByParam = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+
+    caller = current_caller(router)
+    body, items = channel_report(caller, from_, to, by)
+    return json_response(body, items_read=items)
+
+
+@router.get("/v1/reports/channels.csv", responses=ERRORS, summary="The channel report as CSV (UTF-8 BOM)")
+def get_channels_csv(
+    from_: FromParam = None,
+    to: ToParam = None,
+    by: ByParam = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+    from report.csv_out import write_csv
+
+    caller = current_caller(router)
+    body, items = channel_report(caller, from_, to, by)
+    rows = [[row[k] for k in figures.ROW_KEYS] for row in [*body["rows"], body["totals"]]]
+    text = write_csv(figures.ROW_KEYS, rows)
+    return csv_response(text, f"channels-{body['by']}-{body['from']}-{body['to']}.csv", items_read=items)
+
+
+@router.get("/v1/reports/heatmap", responses=ERRORS, summary="Day-of-week x hour grid (7 x 24)")
+def get_heatmap(
+    from_: FromParam = None,
+    to: ToParam = None,
+    metric: Annotated[str | None, Query(description="calls|missed|answer_rate")] = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+    from report.rollup_store import read_rollups
+
+    caller = current_caller(router)
+    chosen = _choice(metric, ("calls", "missed", "answer_rate"), "metric", "calls")
+    start, end = figures.parse_range(from_, to, today=caller.today())
+    rows = read_rollups(caller.account, "hour_of_week", start, end)
+    body = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "metric": chosen,
+        "timezone": caller.timezone,
+        "days": list(figures.WEEKDAYS),
+        "hours": list(range(24)),
+        "grid": figures.heatmap(rows, chosen),
+    }
+    return json_response(body, items_read=rows.items_read)
+
+
+@router.get("/v1/reports/agents", responses=ERRORS, summary="Agent (or forward-to line) KPIs")
+def get_agents(from_: FromParam = None, to: ToParam = None, account: AccountParam = None) -> Response[Any]:
+    from report.rollup_store import read_rollups
+
+    caller = current_caller(router)
+    start, end = figures.parse_range(from_, to, today=caller.today())
+    rows = read_rollups(caller.account, "agent", start, end)
+    body = {"from": start.isoformat(), "to": end.isoformat(), "rows": figures.agent_rows(rows)}
+    return json_response(body, items_read=rows.items_read)
+
+
+@router.get("/v1/reports/trend", responses=ERRORS, summary="Calls and funnel per day or week")
+def get_trend(
+    from_: FromParam = None,
+    to: ToParam = None,
+    interval: Annotated[str | None, Query(description="day|week")] = None,
+    channel: Annotated[str | None, Query(description="Only this channel")] = None,
+    change_date: Annotated[str | None, Query(description="YYYY-MM-DD: adds before/after summaries")] = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+    from report.rollup_store import read_rollups
+
+    caller = current_caller(router)
+    chosen = _choice(interval, ("day", "week"), "interval", "day")
+    start, end = figures.parse_range(from_, to, today=caller.today())
+    change = figures.parse_day(change_date, "change_date") if change_date else None
+    if change is not None and not (start < change <= end):
+        raise BadRequest("change_date: must be after from and not after to", field="change_date")
+    rows = read_rollups(caller.account, "channel", start, end)
+    selected = [r for r in rows if channel is None or r.key == channel]
+    body = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "interval": chosen,
+        "channel": channel,
+        "change_date": change.isoformat() if change else None,
+        **figures.trend(selected, start, end, chosen, change),
+    }
+    return json_response(body, items_read=rows.items_read)
+
+
+def local_day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    from report.rollup import zone
+
+    zi = zone(tz)
+    return (datetime.combine(start, time(0), zi), datetime.combine(end + timedelta(days=1), time(0), zi))
+
+
+@router.get("/v1/calls.csv", responses=ERRORS, summary="Calls as CSV (UTF-8 with BOM)")
+def get_calls_csv(
+    from_: FromParam = None,
+    to: ToParam = None,
+    channel: Annotated[str | None, Query(description="Only this channel")] = None,
+    status: Annotated[str | None, Query(description="Only this status")] = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+    from report.call_store import calls_between
+    from report.csv_out import calls_csv
+
+    caller = current_caller(router)
+    start, end = figures.parse_range(from_, to, today=caller.today())
+    lo, hi = local_day_bounds(start, end, caller.timezone)
+    counter = [0]
+    calls = [
+        c
+        for c in calls_between(caller.account, lo, hi, counter=counter)
+        if (channel is None or c.get("channel") == channel) and (status is None or c.get("status") == status)
+    ]
+    text = calls_csv(calls, tz=caller.timezone, mask_caller=caller.masks_callers)
+    return csv_response(text, f"calls-{start.isoformat()}-{end.isoformat()}.csv", items_read=counter[0])
+

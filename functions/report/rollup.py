@@ -376,7 +376,6 @@ def default_store() -> DynamoRollupStore:
     global _store
     if _store is None:
         import boto3
-
         from calltrack.settings import get_settings
 
         settings = get_settings()

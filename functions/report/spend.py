@@ -1,7 +1,53 @@
-"""Routes of the report API (stub: the owning issue fills it)."""
+"""PUT /v1/spend: ad spend per account x month x channel (admin or marketer)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from report.api_support import ERRORS, current_caller, json_response
 
 router = Router()
+
+
+class SpendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    channel: str = Field(min_length=1, max_length=64, pattern=r"^[^#\s][^#]*$")
+    amount: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+
+
+class SpendOut(BaseModel):
+    account: str
+    month: str
+    channel: str
+    amount: float
+    currency: str
+
+
+def put_spend_row(account: str, spend: SpendIn) -> dict[str, Any]:
+    from calltrack.models.reports import Spend
+
+    amount: float | int = int(spend.amount) if spend.amount == int(spend.amount) else spend.amount
+    Spend(account, f"{spend.month}#{spend.channel}", amount=amount, currency=spend.currency).save()
+    return {"account": account, "month": spend.month, "channel": spend.channel, "amount": amount,
+            "currency": spend.currency}
+
+
+@router.put(
+    "/v1/spend",
+    responses=ERRORS,
+    summary="Set the ad spend of one channel for one month (replaces the previous amount)",
+)
+def put_spend(
+    body: SpendIn,
+    account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
+) -> Response[Any]:
+    caller = current_caller(router, "admin", "marketer")
+    return json_response(put_spend_row(caller.account, body))

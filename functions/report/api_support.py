@@ -1,0 +1,88 @@
+"""What every report-API route shares: who is asking, for which account, in which time zone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from calltrack.auth import Principal, principal_from_app
+
+ITEMS_READ_HEADER = "X-Calltrack-Items-Read"
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "field": {"type": "string"},
+    },
+    "required": ["error", "message"],
+}
+
+
+def _error(description: str) -> OpenAPIResponse:
+    return cast(OpenAPIResponse, {"description": description,
+                                  "content": {"application/json": {"schema": _ERROR_SCHEMA}}})
+
+
+# Documented on every token-protected route (so the OpenAPI document says what we answer).
+ERRORS: dict[int, OpenAPIResponse] = {
+    400: _error("Bad request: the message and `field` name what is wrong"),
+    401: _error("Missing or unknown token"),
+    403: _error("The token's role or account may not do this"),
+    404: _error("No such call / account"),
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal: Principal
+    account: str
+    config: dict[str, Any]
+
+    @property
+    def timezone(self) -> str:
+        return str(self.config.get("timezone") or "Asia/Tokyo")
+
+    @property
+    def masks_callers(self) -> bool:
+        return self.principal.role == "marketer"
+
+    def today(self) -> date:
+        from calltrack import clock
+
+        from report.figures import local_today
+
+        return local_today(self.timezone, clock.now())
+
+
+def current_caller(app: Any, *roles: str) -> Caller:
+    """Authenticate, check the role, scope to one account and load its config."""
+    from report.rollup_store import load_account_config
+
+    principal = principal_from_app(app)
+    if roles:
+        principal.require_role(*roles)
+    params = app.current_event.query_string_parameters or {}
+    account = principal.scoped_account(params.get("account"))
+    return Caller(principal=principal, account=account, config=load_account_config(account))
+
+
+def json_response(body: Any, *, items_read: int | None = None, status: int = 200) -> Response:
+    headers = {ITEMS_READ_HEADER: str(items_read)} if items_read is not None else None
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, ensure_ascii=False, default=str),
+        headers=headers,
+    )
+
+
+def csv_response(text: str, filename: str, *, items_read: int | None = None) -> Response:
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if items_read is not None:
+        headers[ITEMS_READ_HEADER] = str(items_read)
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text, headers=headers)

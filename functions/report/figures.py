@@ -1,0 +1,248 @@
+"""Pure report arithmetic over rollup rows: channel rows and totals, heatmap, agents, trend.
+
+Definitions (also in docs/decisions.md):
+- answer_rate = answered / calls; lead_rate = leads / calls; close_rate = won / calls
+- avg_talk_seconds = aht_seconds = talk_seconds / answered; avg_order_value = won_value / won
+- cpa = spend / leads (null without leads or spend); romi = (won_value - spend) / spend (null
+  without spend). Every ratio is null when its denominator is zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from calltrack.errors import BadRequest
+from calltrack.models.reports import COUNTERS
+
+from report.rollup_store import RollupRow
+
+Number = int | float
+MAX_RANGE_DAYS = 400
+REPORT_DIMENSIONS = ("channel", "campaign", "keyword", "landing_page", "tracking_number")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ROW_KEYS = (
+    "key",
+    "calls",
+    "answered",
+    "missed",
+    "answer_rate",
+    "first_time_callers",
+    "talk_seconds",
+    "avg_talk_seconds",
+    "leads",
+    "opportunities",
+    "won",
+    "won_value",
+    "lead_rate",
+    "close_rate",
+    "spend",
+    "cpa",
+    "romi",
+)
+
+
+def parse_day(value: str | None, field: str) -> date:
+    if value is None or value == "":
+        raise BadRequest(f"{field}: required (YYYY-MM-DD)", field=field)
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{field}: not a date (YYYY-MM-DD): {value[:40]!r}", field=field) from None
+
+
+def parse_range(from_: str | None, to: str | None, *, today: date) -> tuple[date, date]:
+    """Inclusive day range; defaults to the 30 days ending today (account time zone)."""
+    end = parse_day(to, "to") if to else today
+    start = parse_day(from_, "from") if from_ else end - timedelta(days=29)
+    if start > end:
+        raise BadRequest("from: must not be after to", field="from")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequest(f"to: range longer than {MAX_RANGE_DAYS} days", field="to")
+    return start, end
+
+
+def local_today(tz: str, now: datetime) -> date:
+    from report.rollup import zone
+
+    return now.astimezone(zone(tz)).date()
+
+
+def ratio(numerator: Number, denominator: Number, digits: int = 4) -> float | None:
+    if not denominator:
+        return None
+    return round(float(numerator) / float(denominator), digits)
+
+
+def money(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    rounded = round(float(value), 2)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def sum_counters(rows: Iterable[Mapping[str, Number]]) -> dict[str, Number]:
+    out: dict[str, Number] = dict.fromkeys(COUNTERS, 0)
+    for row in rows:
+        for counter in COUNTERS:
+            out[counter] = out[counter] + row.get(counter, 0)
+    return out
+
+
+def group(rows: Iterable[RollupRow]) -> dict[str, dict[str, Number]]:
+    out: dict[str, dict[str, Number]] = {}
+    for row in rows:
+        acc = out.setdefault(row.key, dict.fromkeys(COUNTERS, 0))
+        for counter in COUNTERS:
+            acc[counter] += row.get(counter)
+    return out
+
+
+def report_row(key: str, c: Mapping[str, Number], spend: float | None) -> dict[str, Any]:
+    spend_m = money(spend)
+    won_value = money(c["won_value"]) or 0
+    return {
+        "key": key,
+        "calls": int(c["calls"]),
+        "answered": int(c["answered"]),
+        "missed": int(c["missed"]),
+        "answer_rate": ratio(c["answered"], c["calls"]),
+        "first_time_callers": int(c["first_time"]),
+        "talk_seconds": money(c["talk_seconds"]) or 0,
+        "avg_talk_seconds": ratio(c["talk_seconds"], c["answered"], 1),
+        "leads": int(c["leads"]),
+        "opportunities": int(c["opportunities"]),
+        "won": int(c["won"]),
+        "won_value": won_value,
+        "lead_rate": ratio(c["leads"], c["calls"]),
+        "close_rate": ratio(c["won"], c["calls"]),
+        "spend": spend_m,
+        "cpa": money(spend_m / c["leads"]) if spend_m is not None and c["leads"] else None,
+        "romi": ratio(won_value - spend_m, spend_m) if spend_m else None,
+    }
+
+
+def channel_report(
+    rows: Iterable[RollupRow], by: str, spend_by_channel: Mapping[str, float]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows per dimension value (+ channels that only have spend) and the totals row.
+
+    Spend is per channel: for by=channel every row carries its spend and the totals' spend is
+    their sum; for other dimensions rows carry null spend and the totals carry the account's.
+    """
+    grouped = group(rows)
+    if by == "channel":
+        for channel in spend_by_channel:
+            grouped.setdefault(channel, dict.fromkeys(COUNTERS, 0))
+    out = []
+    for key, counters in grouped.items():
+        spend = spend_by_channel.get(key, 0.0) if by == "channel" and spend_by_channel else None
+        if by == "channel" and spend_by_channel and key not in spend_by_channel:
+            spend = 0.0
+        out.append(report_row(key, counters, spend))
+    out.sort(key=lambda r: (-r["calls"], r["key"]))
+    total_spend: float | None = None
+    if spend_by_channel and by == "channel":
+        total_spend = sum(float(r["spend"]) for r in out if r["spend"] is not None)
+    elif spend_by_channel:
+        total_spend = sum(spend_by_channel.values())
+    totals = report_row("total", sum_counters(grouped.values()), total_spend)
+    return out, totals
+
+
+def heatmap(rows: Iterable[RollupRow], metric: str) -> list[list[Any]]:
+    calls = [[0] * 24 for _ in range(7)]
+    answered = [[0] * 24 for _ in range(7)]
+    missed = [[0] * 24 for _ in range(7)]
+    for row in rows:
+        weekday, _, hour = row.key.partition("-")
+        d, h = int(weekday), int(hour)
+        calls[d][h] += int(row.get("calls"))
+        answered[d][h] += int(row.get("answered"))
+        missed[d][h] += int(row.get("missed"))
+    if metric == "calls":
+        return calls
+    if metric == "missed":
+        return missed
+    return [[ratio(answered[d][h], calls[d][h]) for h in range(24)] for d in range(7)]
+
+
+def agent_rows(rows: Iterable[RollupRow]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for key, c in group(rows).items():
+        out.append(
+            {
+                "agent": key,
+                "calls": int(c["calls"]),
+                "answered": int(c["answered"]),
+                "missed": int(c["missed"]),
+                "answer_rate": ratio(c["answered"], c["calls"]),
+                "talk_seconds": money(c["talk_seconds"]) or 0,
+                "aht_seconds": ratio(c["talk_seconds"], c["answered"], 1),
+                "leads": int(c["leads"]),
+                "won": int(c["won"]),
+                "won_value": money(c["won_value"]) or 0,
+                "close_rate": ratio(c["won"], c["calls"]),
+                "avg_order_value": money(c["won_value"] / c["won"]) if c["won"] else None,
+            }
+        )
+    out.sort(key=lambda r: (-r["calls"], r["agent"]))
+    return out
+
+
+def summary(c: Mapping[str, Number]) -> dict[str, Any]:
+    return {
+        "calls": int(c["calls"]),
+        "answered": int(c["answered"]),
+        "missed": int(c["missed"]),
+        "leads": int(c["leads"]),
+        "opportunities": int(c["opportunities"]),
+        "won": int(c["won"]),
+        "won_value": money(c["won_value"]) or 0,
+        "answer_rate": ratio(c["answered"], c["calls"]),
+        "lead_rate": ratio(c["leads"], c["calls"]),
+        "close_rate": ratio(c["won"], c["calls"]),
+    }
+
+
+def period_start(day: date, interval: str) -> date:
+    return day - timedelta(days=day.weekday()) if interval == "week" else day
+
+
+def trend(
+    rows: Iterable[RollupRow],
+    start: date,
+    end: date,
+    interval: str,
+    change_date: date | None = None,
+) -> dict[str, Any]:
+    per_day: dict[date, dict[str, Number]] = {}
+    for row in rows:
+        day = date.fromisoformat(row.day)
+        acc = per_day.setdefault(day, dict.fromkeys(COUNTERS, 0))
+        for counter in COUNTERS:
+            acc[counter] += row.get(counter)
+    points: list[dict[str, Any]] = []
+    buckets: dict[date, list[dict[str, Number]]] = {}
+    day = start
+    while day <= end:
+        counters = per_day.get(day, dict.fromkeys(COUNTERS, 0))
+        buckets.setdefault(period_start(day, interval), []).append(counters)
+        day += timedelta(days=1)
+    for period, days in sorted(buckets.items()):
+        points.append({"period": period.isoformat(), "days": len(days), **summary(sum_counters(days))})
+    out: dict[str, Any] = {"points": points}
+    if change_date is not None:
+        before = [c for d, c in per_day.items() if start <= d < change_date]
+        after = [c for d, c in per_day.items() if change_date <= d <= end]
+        before_days, after_days = (change_date - start).days, (end - change_date).days + 1
+        out["before"] = {"from": start.isoformat(), "to": (change_date - timedelta(days=1)).isoformat(),
+                         "days": before_days, **summary(sum_counters(before)),
+                         "calls_per_day": ratio(sum(c["calls"] for c in before), before_days, 2)}
+        out["after"] = {"from": change_date.isoformat(), "to": end.isoformat(), "days": after_days,
+                        **summary(sum_counters(after)),
+                        "calls_per_day": ratio(sum(c["calls"] for c in after), after_days, 2)}
+    return out
