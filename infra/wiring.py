@@ -143,7 +143,7 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="Calls, reports, CRM, spend, reviews and recordings access for marketers",
-        tables=("calls", "spend", "rollups"),
+        tables=("calls", "spend", "rollups", "crm_leads"),
         read_only_tables=("accounts", "tokens", "recordings", "job_runs", "callers"),
         buckets=("recordings", "exports"),
         secrets=("admin_token",),
@@ -154,7 +154,7 @@ FUNCTIONS = (
         "report.rollup.handler",
         timeout_s=60,
         description="Calls stream -> exactly-once rollup counters",
-        tables=("rollups",),
+        tables=("rollups", "rollup_markers"),
         read_only_tables=("accounts",),
     ),
     LambdaFunction(
