@@ -14,6 +14,10 @@ the DNI tests:
   account's ``dni.late_call_window_minutes``.
 - beyond that window, no lease, or a lease of another account: the pool's channel / campaign
   without session data, confidence ``POOL_ONLY``.
+- an exhausted pool showed the number to other sessions too (lease row ``shared_until`` up to
+  the call plus the late window, or ``kind`` "overflow"): the session's confidence times
+  ``SHARED_CONFIDENCE`` (same value as ``calltrack.models.dni.SHARED_CONFIDENCE``, which is not
+  imported here to keep PynamoDB off the webhook's import path).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 LATE_START = 0.9
 LATE_END = 0.5
 POOL_ONLY = 0.2
+SHARED_CONFIDENCE = 0.5
 SESSION_KEYS = (
     "keyword",
     "gclid",
@@ -154,6 +159,11 @@ def attribute(
     else:
         return base
     raw = _json(lease_row.get("attribution"))
+    shared_until = _num(lease_row.get("shared_until"))
+    if lease_row.get("kind") == "overflow" or (
+        shared_until is not None and now_epoch <= shared_until + late_window_minutes * 60
+    ):
+        confidence *= SHARED_CONFIDENCE
     own = _num(raw.get("confidence"))
     if own is not None:
         confidence = min(confidence, max(0.0, min(1.0, own)))

@@ -1,0 +1,105 @@
+"""Attribution of a call from the number row and the pool number's lease row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from calltrack.attribution import LATE_END, LATE_START, POOL_ONLY, SHARED_CONFIDENCE, attribute
+
+NOW = 1_800_000_000.0
+STATIC = {
+    "number": "+815011112222",
+    "account": "acme",
+    "kind": "static",
+    "channel": "flyer",
+    "campaign": "winter",
+}
+POOL = {
+    "number": "+815033334444",
+    "account": "acme",
+    "kind": "pool",
+    "channel": "google-ads",
+    "campaign": "brand",
+    "pool": "google",
+}
+SESSION = {
+    "keyword": "歯医者 渋谷",
+    "gclid": "Cj0KCQ-test",
+    "utm": {"source": "google", "medium": "cpc", "campaign": "brand", "term": "歯医者 渋谷"},
+    "landing_page": "https://acme.example.jp/implant",
+    "referrer": "https://www.google.com/",
+    "session_id": "s-1",
+    "visitor_id": "v-1",
+}
+
+
+def lease(**over):
+    row = {
+        "number": POOL["number"],
+        "account": "acme",
+        "pool": "google",
+        "session_id": "s-1",
+        "leased_at": NOW - 600,
+        "expires_at": NOW + 600,
+        "released_at": NOW + 600,
+        "attribution": json.dumps(SESSION, ensure_ascii=False),
+    }
+    row.update(over)
+    return row
+
+
+def test_static_number_is_its_channel_and_campaign_with_full_confidence():
+    a = attribute(STATIC, None, NOW)
+    assert (a.channel, a.campaign, a.confidence, a.basis) == ("flyer", "winter", 1.0, "static")
+
+
+def test_call_during_a_live_lease_carries_the_session_attribution():
+    a = attribute(POOL, lease(), NOW)
+    assert a.basis == "lease" and a.confidence == 1.0
+    assert (a.channel, a.keyword, a.gclid) == ("google-ads", "歯医者 渋谷", "Cj0KCQ-test")
+    assert a.utm["source"] == "google" and a.landing_page.endswith("/implant")
+    assert a.session_id == "s-1"
+
+
+def test_late_call_keeps_the_last_session_with_a_confidence_falling_with_the_gap():
+    just_after = attribute(POOL, lease(expires_at=NOW - 60, released_at=NOW - 60), NOW, 120)
+    later = attribute(POOL, lease(expires_at=NOW - 100 * 60, released_at=NOW - 100 * 60), NOW, 120)
+    assert just_after.basis == later.basis == "late"
+    assert just_after.gclid == later.gclid == "Cj0KCQ-test"
+    assert LATE_START >= just_after.confidence > later.confidence >= LATE_END
+
+
+def test_beyond_the_late_window_the_pool_channel_remains_without_session():
+    a = attribute(POOL, lease(expires_at=NOW - 121 * 60, released_at=NOW - 121 * 60), NOW, 120)
+    assert (a.basis, a.channel, a.gclid, a.keyword, a.confidence) == (
+        "pool",
+        "google-ads",
+        None,
+        None,
+        POOL_ONLY,
+    )
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        None,
+        {
+            "number": POOL["number"],
+            "account": "other",
+            "session_id": "x",
+            "expires_at": NOW + 60,
+            "attribution": "{}",
+        },
+    ],
+)
+def test_no_lease_or_another_accounts_lease_gives_the_pool_channel_only(row):
+    a = attribute(POOL, row, NOW)
+    assert (a.basis, a.confidence, a.session_id) == ("pool", POOL_ONLY, None)
+
+
+def test_number_shared_by_an_exhausted_pool_lowers_confidence():
+    a = attribute(POOL, lease(shared_until=NOW - 60), NOW)
+    assert a.confidence == pytest.approx(SHARED_CONFIDENCE)
+    assert attribute(POOL, lease(kind="overflow"), NOW).confidence == pytest.approx(SHARED_CONFIDENCE)

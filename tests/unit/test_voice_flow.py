@@ -1,0 +1,269 @@
+"""The voice webhook's decisions, with fake storage: TwiML, fail-open, odd callers, callbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+from xml.etree import ElementTree as ET
+
+import pytest
+from calltrack.twilio_edge import TwilioRequest
+from voice_webhook import flow
+
+NUMBER = "+815011112222"
+FORWARD = "+81312345678"
+CALLER = "+819012345678"
+SID = "CA" + "1" * 32
+ROUTING = {
+    "forward_to": FORWARD,
+    "language": "ja-JP",
+    "timezone": "Asia/Tokyo",
+    "ring_timeout": 25,
+    "recording": {"enabled": True, "announcement": "この通話は録音されます"},
+    "whisper": "{channel}からのお電話です",
+    "voicemail": False,
+}
+ROW = {
+    "number": NUMBER,
+    "account": "acme",
+    "kind": "static",
+    "channel": "google-ads",
+    "campaign": "brand",
+    "routing": json.dumps(ROUTING, ensure_ascii=False),
+}
+
+
+class FakeStorage:
+    def __init__(self, rows=None, *, fail_read=False, fail_write=False):
+        self.rows = rows if rows is not None else {NUMBER: ROW}
+        self.fail_read, self.fail_write = fail_read, fail_write
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.callers: set[str] = set()
+        self.requests = 0
+
+    def read_routing(self, number, caller_key):
+        self.requests += 1
+        if self.fail_read:
+            raise TimeoutError("read timed out")
+        callers = (
+            ({"account_caller": caller_key} if caller_key in self.callers else None) if caller_key else None
+        )
+        return self.rows.get(number), None, callers
+
+    def write_origin(self, call_sid, fields, *, caller_key, first_time, now_iso):
+        self.requests += 1
+        if self.fail_write:
+            raise ConnectionError("down")
+        row = self.calls.setdefault(call_sid, {"call_sid": call_sid})
+        if row.get("account"):
+            return "duplicate"
+        if caller_key:
+            fields = {**fields, "first_time": caller_key not in self.callers}
+            self.callers.add(caller_key)
+        row.update({k: v for k, v in fields.items() if k not in row or k not in ("status", "started_at")})
+        row.setdefault("status", "ringing")
+        row.setdefault("status_rank", 0)
+        return "created"
+
+    def apply_outcome(self, call_sid, fields, status_fields, *, rank, marker, now_iso):
+        self.requests += 1
+        row = self.calls.setdefault(call_sid, {"call_sid": call_sid})
+        if marker in row:
+            return "duplicate", None
+        if row.get("status_rank", -1) < rank:
+            row.update({**fields, **status_fields, "status_rank": rank})
+            return "applied", dict(row)
+        row.update(fields)
+        return "fields-only", dict(row)
+
+
+def deps(storage, *, fallback="", cache=None):
+    return flow.Deps(
+        public_url="https://calls.example.jp",
+        storage=storage,
+        metrics=flow.MetricSink(),
+        log=logging.getLogger("test"),
+        cache=cache or flow.RoutingCache(),
+        now=lambda: 1_800_000_000.0,
+        fallback_forward_to=fallback,
+    )
+
+
+def req(path, params, query=""):
+    return TwilioRequest("POST", path, query, {}, params, {k: [v] for k, v in params.items()})
+
+
+def voice_params(**over):
+    params = {"CallSid": SID, "To": NUMBER, "From": CALLER, "Called": NUMBER, "Caller": CALLER}
+    params.update(over)
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def dial_of(twiml: str) -> ET.Element:
+    dial = ET.fromstring(twiml).find("Dial")
+    assert dial is not None, twiml
+    return dial
+
+
+def test_static_number_call_is_forwarded_recorded_and_whispered():
+    store = FakeStorage()
+    d = deps(store)
+    status, twiml = flow.voice(req("/twilio/voice", voice_params()), d)
+    assert status == 200
+    root = ET.fromstring(twiml)
+    assert root.find("Say").text == "この通話は録音されます"
+    dial = dial_of(twiml)
+    assert dial.get("callerId") == CALLER
+    assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("timeout") == "25"
+    assert dial.get("action").startswith("https://calls.example.jp/twilio/dial-status?t=")
+    number = dial.find("Number")
+    assert number.text == FORWARD
+    whisper = parse_qs(urlparse(number.get("url")).query)
+    assert whisper["say"] == ["Google広告からのお電話です"]
+    call = store.calls[SID]
+    assert (call["account"], call["channel"], call["confidence"], call["status"]) == (
+        "acme",
+        "google-ads",
+        1.0,
+        "ringing",
+    )
+    assert call["first_time"] is True
+    assert d.metrics.counts == {"CallsReceived": 1}
+    assert store.requests == 2  # one read, one write
+
+
+@pytest.mark.parametrize("hidden", ["anonymous", "+266696687", "Restricted", "", "not-a-number"])
+def test_hidden_or_invalid_caller_is_forwarded_showing_the_tracking_number(hidden):
+    store = FakeStorage()
+    params = voice_params(From=hidden, Caller=hidden, CallerName="ヤマダ タロウ")
+    status, twiml = flow.voice(req("/twilio/voice", params), deps(store))
+    assert status == 200
+    assert dial_of(twiml).get("callerId") == NUMBER
+    call = store.calls[SID]
+    assert call["caller"] is None and call["caller_kind"] in ("anonymous", "invalid", "missing")
+    assert call["caller_name"] == "ヤマダ タロウ"
+
+
+def test_unknown_number_gets_a_polite_message_and_hangup():
+    store = FakeStorage(rows={})
+    status, twiml = flow.voice(req("/twilio/voice", voice_params()), deps(store))
+    root = ET.fromstring(twiml)
+    assert status == 200 and root.find("Say") is not None and root.find("Hangup") is not None
+    assert root.find("Dial") is None and store.calls == {}
+
+
+def test_storage_down_with_warm_cache_still_dials_the_business():
+    cache = flow.RoutingCache()
+    flow.voice(req("/twilio/voice", voice_params()), deps(FakeStorage(), cache=cache))
+    broken = FakeStorage(fail_read=True, fail_write=True)
+    d = deps(broken, cache=cache)
+    status, twiml = flow.voice(req("/twilio/voice", voice_params(CallSid="CA" + "2" * 32)), d)
+    assert status == 200 and dial_of(twiml).find("Number").text == FORWARD
+    assert d.metrics.counts["WebhookFailures"] >= 1
+
+
+def test_storage_down_on_a_cold_process_uses_the_last_resort_forward_number():
+    d = deps(FakeStorage(fail_read=True), fallback="+81300000000")
+    status, twiml = flow.voice(req("/twilio/voice", voice_params()), d)
+    dial = dial_of(twiml)
+    assert dial.find("Number").text == "+81300000000" and dial.get("callerId") == CALLER
+
+
+def test_storage_down_cold_without_fallback_says_sorry_not_an_error():
+    status, twiml = flow.voice(req("/twilio/voice", voice_params()), deps(FakeStorage(fail_read=True)))
+    assert status == 200 and ET.fromstring(twiml).find("Say") is not None
+
+
+def test_write_failure_still_forwards():
+    d = deps(FakeStorage(fail_write=True))
+    status, twiml = flow.voice(req("/twilio/voice", voice_params()), d)
+    assert dial_of(twiml).find("Number").text == FORWARD
+    assert d.metrics.counts["WebhookFailures"] == 1
+
+
+def test_signed_request_without_to_is_forwarded_by_called_or_last_resort():
+    store = FakeStorage()
+    _, twiml = flow.voice(req("/twilio/voice", voice_params(To=None)), deps(store))
+    assert dial_of(twiml).find("Number").text == FORWARD
+    _, twiml = flow.voice(
+        req("/twilio/voice", voice_params(To=None, Called=None)), deps(store, fallback=FORWARD)
+    )
+    assert dial_of(twiml).find("Number").text == FORWARD
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("voice", "dial", "status"),
+        ("status", "dial", "voice"),
+        ("dial", "status", "voice"),
+        ("dial", "dial", "voice", "status", "status"),
+    ],
+)
+def test_callbacks_in_any_order_or_repeated_end_answered(order):
+    store = FakeStorage()
+    d = deps(store)
+    steps = {
+        "voice": lambda: flow.voice(req("/twilio/voice", voice_params()), d),
+        "dial": lambda: flow.dial_status(
+            req(
+                "/twilio/dial-status",
+                voice_params(DialCallStatus="completed", DialCallDuration="42"),
+                "t=1799999900",
+            ),
+            d,
+        ),
+        "status": lambda: flow.call_status(
+            req("/twilio/call-status", voice_params(CallStatus="completed", CallDuration="80")), d
+        ),
+    }
+    for step in order:
+        steps[step]()
+    call = store.calls[SID]
+    assert (call["status"], call["talk_seconds"], call["account"], call["channel"]) == (
+        "answered",
+        42,
+        "acme",
+        "google-ads",
+    )
+    assert call["ring_seconds"] == 100 - 42
+
+
+@pytest.mark.parametrize("dial", ["busy", "no-answer", "failed", "canceled"])
+def test_unanswered_dial_outcomes_are_missed_with_the_precise_reason(dial):
+    store = FakeStorage()
+    d = deps(store)
+    flow.voice(req("/twilio/voice", voice_params()), d)
+    _, twiml = flow.dial_status(req("/twilio/dial-status", voice_params(DialCallStatus=dial)), d)
+    assert ET.fromstring(twiml).find("Hangup") is not None
+    call = store.calls[SID]
+    assert (call["status"], call["outcome_reason"], call["talk_seconds"]) == ("missed", dial, 0)
+    assert d.metrics.counts["CallsMissed"] == 1
+
+
+def test_missed_call_gets_voicemail_when_configured():
+    _, twiml = flow.dial_status(
+        req("/twilio/dial-status", voice_params(DialCallStatus="no-answer"), "t=1&vm=1&lang=ja-JP"),
+        deps(FakeStorage()),
+    )
+    root = ET.fromstring(twiml)
+    assert root.find("Record") is not None
+    assert root.find("Record").get("recordingStatusCallback") == "https://calls.example.jp/twilio/recording"
+
+
+def test_whisper_says_the_signed_text():
+    _, twiml = flow.whisper(req("/twilio/whisper", {}, "say=Google%E5%BA%83%E5%91%8A&lang=ja-JP"), deps(None))
+    say = ET.fromstring(twiml).find("Say")
+    assert say.text == "Google広告" and say.get("language") == "ja-JP"
+
+
+def test_repeat_caller_is_not_first_time():
+    store = FakeStorage()
+    d = deps(store)
+    flow.voice(req("/twilio/voice", voice_params()), d)
+    flow.voice(req("/twilio/voice", voice_params(CallSid="CA" + "3" * 32)), d)
+    assert store.calls[SID]["first_time"] is True
+    assert store.calls["CA" + "3" * 32]["first_time"] is False

@@ -1,0 +1,183 @@
+"""DynamoStorage: request shapes and counts, and items that PynamoDB's Call model reads back."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from botocore.exceptions import ClientError
+from calltrack.attribution import attribute
+from voice_webhook import flow
+from voice_webhook.store import DynamoStorage
+
+TABLES = {"numbers": "t-numbers", "leases": "t-leases", "calls": "t-calls", "callers": "t-callers"}
+SID = "CA" + "f" * 32
+
+
+class FakeClient:
+    """Records requests; builds the item an UpdateItem would create on an empty row."""
+
+    def __init__(self, *, cancel_reasons=None, number_row=None):
+        self.requests: list[tuple[str, dict]] = []
+        self.items: dict[str, dict] = {}
+        self.cancel_reasons = cancel_reasons
+        self.number_row = number_row
+
+    def _apply(self, kwargs):
+        names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
+        item = self.items.setdefault(kwargs["Key"]["call_sid"]["S"], dict(kwargs["Key"]))
+        for name, value in re.findall(
+            r"(#\w+) = (?:if_not_exists\(#\w+, )?(:\w+)", kwargs["UpdateExpression"]
+        ):
+            if names[name] == "version":
+                item["version"] = {"N": "1"}
+            else:
+                item[names[name]] = values[value]
+        return item
+
+    def batch_get_item(self, **kwargs):
+        self.requests.append(("BatchGetItem", kwargs))
+        return {"Responses": {"t-numbers": [self.number_row] if self.number_row else [], "t-leases": []}}
+
+    def update_item(self, **kwargs):
+        self.requests.append(("UpdateItem", kwargs))
+        return {"Attributes": self._apply(kwargs)}
+
+    def transact_write_items(self, **kwargs):
+        self.requests.append(("TransactWriteItems", kwargs))
+        if self.cancel_reasons:
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "x"},
+                    "CancellationReasons": [{"Code": c} for c in self.cancel_reasons],
+                },
+                "TransactWriteItems",
+            )
+        self._apply(kwargs["TransactItems"][0]["Update"])
+
+
+ROW = {
+    "number": "+815033334444",
+    "account": "acme",
+    "kind": "pool",
+    "channel": "google-ads",
+    "campaign": "brand",
+    "pool": "google",
+    "routing": json.dumps({"forward_to": "+81312345678"}),
+}
+LEASE = {
+    "number": ROW["number"],
+    "account": "acme",
+    "session_id": "s1",
+    "leased_at": 1000,
+    "expires_at": 5000,
+    "attribution": json.dumps(
+        {
+            "keyword": "歯医者",
+            "gclid": "G1",
+            "utm": {"source": "google"},
+            "landing_page": "https://a.example/lp",
+            "referrer": "https://www.google.com/",
+        }
+    ),
+}
+PARAMS = {
+    "CallSid": SID,
+    "To": ROW["number"],
+    "From": "+819012345678",
+    "CallerName": "山田",
+    "FromCity": "渋谷区",
+}
+
+
+def test_first_time_caller_is_one_transaction_and_items_round_trip_through_the_call_model():
+    from calltrack.models.calls import Call
+
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, LEASE, start_epoch=2000, created_by="voice")
+    assert (
+        store.write_origin(
+            SID, fields, caller_key="acme#+819012345678", first_time=None, now_iso="2026-01-01T00:00:00Z"
+        )
+        == "created"
+    )
+    assert [r[0] for r in client.requests] == ["TransactWriteItems"]
+    put = client.requests[0][1]["TransactItems"][1]["Put"]
+    assert (
+        put["TableName"] == "t-callers"
+        and put["ConditionExpression"] == "attribute_not_exists(account_caller)"
+    )
+    # the outcome writes add their attributes too
+    store.apply_outcome(
+        SID,
+        {"dial_status": "completed", "ended_at": "2026-01-01T00:01:00Z"},
+        {
+            "status": "answered",
+            "talk_seconds": 42,
+            "ring_seconds": 7,
+            "answered": True,
+            "outcome_reason": "completed",
+        },
+        rank=2,
+        marker="dial_status",
+        now_iso="x",
+    )
+    store.apply_outcome(
+        SID,
+        {"call_status": "completed", "call_duration": 50, "ended_at": "x"},
+        {"status": "missed"},
+        rank=1,
+        marker="call_status",
+        now_iso="x",
+    )
+    raw = client.items[SID]
+    call = Call.from_raw_data(raw)
+    assert call.account == "acme" and call.first_time is True
+    assert call.attribution["gclid"] == "G1" and call.attribution["utm"] == {"source": "google"}
+    assert call.keyword == "歯医者" and call.confidence == 1.0
+    assert call.talk_seconds == 42 and call.answered is True and call.status_rank == 1
+    assert call.caller_city == "渋谷区" and call.version == 1
+    # every attribute written is declared on the model with the same DynamoDB type
+    declared = Call.get_attributes()
+    for name, value in raw.items():
+        assert name in declared, name
+        assert next(iter(value)) == declared[name].attr_type, name
+
+
+def test_repeat_caller_on_a_cold_process_retries_as_repeat():
+    client = FakeClient(cancel_reasons=["None", "ConditionalCheckFailed"])
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    assert (
+        store.write_origin(SID, fields, caller_key="acme#+819012345678", first_time=None, now_iso="x")
+        == "created"
+    )
+    assert [r[0] for r in client.requests] == ["TransactWriteItems", "UpdateItem"]
+    assert client.items[SID]["first_time"] == {"BOOL": False}
+
+
+def test_duplicate_voice_webhook_writes_nothing_more():
+    client = FakeClient(cancel_reasons=["ConditionalCheckFailed", "ConditionalCheckFailed"])
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    assert store.write_origin(SID, fields, caller_key="acme#x", first_time=None, now_iso="x") == "duplicate"
+    assert len(client.requests) == 1
+
+
+def test_known_repeat_caller_is_a_single_update():
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    store.write_origin(SID, fields, caller_key="acme#x", first_time=False, now_iso="x")
+    assert [r[0] for r in client.requests] == ["UpdateItem"]
+    assert "attribute_not_exists(#account)" == client.requests[0][1]["ConditionExpression"]
+
+
+def test_read_is_one_batch_get_of_number_lease_and_known_callers_row():
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()})
+    row, lease, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "acme#+819012345678")
+    assert [r[0] for r in client.requests] == ["BatchGetItem"]
+    assert set(client.requests[0][1]["RequestItems"]) == {"t-numbers", "t-leases", "t-callers"}
+    assert row["account"] == "acme" and lease is None and callers is None
+    assert attribute(row, lease, 0).basis == "pool"
