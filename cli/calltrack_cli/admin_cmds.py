@@ -1,9 +1,252 @@
-"""`calltrack apply` and `calltrack token create` (stub: the foundation fills it)."""
+"""`calltrack apply FILE.yaml` and `calltrack token create` (config as code, API tokens).
+
+Exit codes: 0 done, 2 the input or the request was refused (bad YAML, invalid config, any 4xx),
+1 the server could not be reached or failed (connection refused, 5xx). Errors are ONE line on
+stderr; `token create` prints only the token on stdout so `TOKEN=$(calltrack token create ...)` works.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
 import typer
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+TIMEOUT_S = 60.0
+
+URL_OPTION = typer.Option(
+    None, "--url", help="API base URL (env CALLTRACK_URL; default http://127.0.0.1:8787)", show_default=False
+)
+TOKEN_OPTION = typer.Option(
+    None, "--token", help="Bearer token: the operator token or an account admin token (env CALLTRACK_TOKEN)",
+    show_default=False,
+)
+
+
+class CliFailure(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    raise CliFailure(message, code)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _exit_with(err: CliFailure) -> NoReturn:
+    typer.echo(_one_line(err.message), err=True)
+    raise typer.Exit(err.code)
+
+
+def _resolve(url: str | None, token: str | None) -> tuple[str, str]:
+    base = (url or os.environ.get("CALLTRACK_URL") or DEFAULT_URL).rstrip("/")
+    tok = token if token is not None else os.environ.get("CALLTRACK_TOKEN", "")
+    if not tok:
+        _fail("error: no token: pass --token or set CALLTRACK_TOKEN", 2)
+    return base, tok
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _loader() -> type:
+    """A SafeLoader that keeps dates as text and rejects duplicate keys (with their line)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # Dates stay strings: campaign: 2026-11-01 is a label, not a date.
+    Loader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in out:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            out[key] = loader.construct_object(value_node, deep=deep)
+        return out
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Parse FILE; CliFailure(code 2) with 'FILE:LINE:COL: problem' for anything not a mapping."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        _fail(f"{path}: no such file", 2)
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: cannot read ({exc})", 2)
+    try:
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{problem} ({exc.context})"
+        _fail(f"{where}: YAML syntax error: {problem}", 2)
+    except yaml.YAMLError as exc:
+        _fail(f"{path}: YAML error: {exc}", 2)
+    if data is None:
+        _fail(f"{path}: the file is empty; expected an account config (account: ..., forward_to: ...)", 2)
+    if not isinstance(data, dict):
+        _fail(f"{path}: expected a mapping of keys to values at the top level, got {type(data).__name__}", 2)
+    return data
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _request(method: str, url: str, token: str, body: Any, params: dict[str, str] | None = None) -> Any:
+    import requests
+
+    try:
+        resp = requests.request(
+            method, url, json=body, params=params, timeout=TIMEOUT_S,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+    except requests.ConnectionError:
+        _fail(f"error: cannot connect to {url.split('/v1/')[0]} (is the stack running? see --url)", 1)
+    except requests.Timeout:
+        _fail(f"error: {url} did not answer within {TIMEOUT_S:.0f} s", 1)
+    try:
+        payload = resp.json()
+    except ValueError:
+        payload = None
+    if resp.status_code >= 400:
+        message = payload.get("message") if isinstance(payload, dict) else None
+        message = message or resp.text or resp.reason
+        _fail(f"error: {resp.status_code} {message}", 2 if resp.status_code < 500 else 1)
+    return payload
+
+
+# --------------------------------------------------------------------------- commands
+
+
+APPLY_HELP = """Create or update an account from a YAML file (config as code). Idempotent.
+
+""" + (
+    "The file is validated locally first (phone numbers, unknown keys, duplicates), then sent with "
+    "PUT /v1/accounts/{account}. Applying the same file twice changes nothing."
+) + """
+
+\b
+Examples:
+  calltrack apply examples/acme-dental.yaml --token "$CALLTRACK_ADMIN_TOKEN"
+  CALLTRACK_URL=https://api.example.com calltrack apply acme.yaml --dry-run
+
+Exit codes: 0 applied (or no changes), 2 invalid file or refused by the server, 1 server unreachable.
+"""
+
+
+def apply_cmd(
+    file: Path = typer.Argument(..., help="The account config YAML", metavar="FILE.yaml",
+                                dir_okay=False, show_default=False),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing"),
+) -> None:
+    try:
+        data = load_yaml(file)
+        _validate_locally(file, data)
+        base, tok = _resolve(url, token)
+        result = _request("PUT", f"{base}/v1/accounts/{data['account']}", tok, data,
+                          params={"dry_run": "1"} if dry_run else None)
+    except CliFailure as err:
+        _exit_with(err)
+    _print_apply(result, dry_run=dry_run)
+
+
+def _validate_locally(file: Path, data: dict[str, Any]) -> None:
+    from calltrack.account_config import ConfigError, parse_config
+
+    try:
+        parse_config(data)
+    except ConfigError as exc:
+        _fail(f"{file}: {exc.message}", 2)
+
+
+def _print_apply(result: Any, *, dry_run: bool) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not isinstance(result, dict):
+        console.print(json.dumps(result))
+        return
+    account = result.get("account")
+    if not result.get("changed"):
+        console.print(f"[bold]{account}[/]: no changes (version {result.get('version')})")
+        return
+    verb = "would apply" if dry_run else "applied"
+    console.print(f"[bold]{account}[/]: {verb} version {result.get('version')}")
+    numbers = result.get("numbers") or {}
+    for key, mark, style in (("added", "+", "green"), ("updated", "~", "yellow"), ("removed", "-", "red")):
+        for number in numbers.get(key, []):
+            console.print(f"  [{style}]{mark} {number}[/] ({key})")
+    if not any(numbers.get(k) for k in ("added", "updated", "removed")):
+        console.print("  numbers unchanged; account settings updated")
+
+
+token_app = typer.Typer(help="API tokens (bound to one account and one role, stored hashed).",
+                        no_args_is_help=True)
+
+TOKEN_HELP = """Create an API token for an account and print it (only the token, on stdout).
+
+""" + (
+    "The token is shown once; the server keeps only its SHA-256 hash. Roles: admin (config and "
+    "tokens), manager (calls, recordings, stages), marketer (reports, spend)."
+) + """
+
+\b
+Examples:
+  TOKEN=$(calltrack token create --account acme-dental --role marketer --label "agency dashboard")
+  calltrack token create --account acme-dental --role admin --url https://api.example.com
+"""
+
+
+@token_app.command("create", help=TOKEN_HELP)
+def token_create(
+    account: str = typer.Option(..., "--account", help="Account id (slug)", show_default=False),
+    role: str = typer.Option(..., "--role", help="admin | manager | marketer", show_default=False),
+    label: str | None = typer.Option(None, "--label", help="A note to recognise the token by"),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    from calltrack.auth import ROLES
+
+    try:
+        if role not in ROLES:
+            _fail(f"error: --role must be one of {', '.join(ROLES)} (got {role!r})", 2)
+        base, tok = _resolve(url, token)
+        body: dict[str, Any] = {"role": role}
+        if label:
+            body["label"] = label
+        result = _request("POST", f"{base}/v1/accounts/{account}/tokens", tok, body)
+    except CliFailure as err:
+        _exit_with(err)
+    typer.echo(result["token"])
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("apply", help=APPLY_HELP)(apply_cmd)
+    app.add_typer(token_app, name="token")
