@@ -1,0 +1,101 @@
+"""dni_lease: GET /dni.js, POST+OPTIONS /dni/lease, GET /v1/reports/pools. Routing only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from calltrack.http_errors import register_error_handlers
+from calltrack.observability import make_logger
+
+from dni_lease import service
+from dni_lease.script import script_etag, script_text
+
+logger = make_logger("dni_lease")
+app = APIGatewayHttpResolver()
+register_error_handlers(app)
+_limits = service.Limits()
+
+
+def _header(name: str) -> str | None:
+    headers = app.current_event.headers or {}
+    return headers.get(name) or headers.get(name.title())
+
+
+@app.get("/dni.js")
+def get_script() -> Response:
+    etag = script_etag()
+    headers = {
+        "Cache-Control": service.SCRIPT_CACHE_CONTROL,
+        "ETag": etag,
+        "Access-Control-Allow-Origin": "*",
+    }
+    if _header("if-none-match") == etag:
+        return Response(status_code=304, headers=headers, body="")
+    return Response(
+        status_code=200,
+        content_type="application/javascript; charset=utf-8",
+        body=script_text(),
+        headers=headers,
+    )
+
+
+@app.route("/dni/lease", method="OPTIONS")
+def preflight() -> Response:
+    return Response(status_code=204, headers=service.preflight_headers(_header("origin")), body="")
+
+
+@app.post("/dni/lease")
+def lease() -> Response:
+    import json
+
+    from calltrack.errors import DomainError
+    from calltrack.http_errors import error_response
+
+    from dni_lease.runtime import ensure_started
+
+    ports = ensure_started()
+    origin = _header("origin")
+    try:
+        body = service.handle_lease(
+            app.current_event.decoded_body,
+            origin=origin,
+            source_ip=app.current_event.request_context.http.source_ip,
+            store=ports["store"],
+            accounts=ports["accounts"],
+            limits=_limits,
+            now=time.time(),
+        )
+    except DomainError as err:
+        response = error_response(err)
+        if err.status != 403:  # a disallowed origin must not be able to read anything
+            response.headers.update(service.cors_headers(origin))
+        return response
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(body),
+        headers={**service.cors_headers(origin), "Cache-Control": "no-store"},
+    )
+
+
+@app.get("/v1/reports/pools")
+def pools_report() -> dict[str, Any]:
+    from calltrack.auth import principal_from_app
+
+    from dni_lease.runtime import ensure_started
+
+    ports = ensure_started()
+    principal = principal_from_app(app)
+    params = app.current_event.query_string_parameters or {}
+    account = principal.scoped_account(params.get("account"))
+    return service.handle_pools_report(
+        account, params, store=ports["store"], accounts=ports["accounts"], now=time.time()
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

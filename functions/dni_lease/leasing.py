@@ -1,0 +1,224 @@
+"""Leasing a pool number to a visitor session: the pure core of POST /dni/lease.
+
+``lease_number(store, config, request, now)`` takes its ports as arguments (a ``LeaseStore``
+and a clock value) and returns a ``LeaseResult`` whose ``attempts`` counts the conditional
+writes it made, which the benchmark reads.
+
+Algorithm (one batch read of the pool's leases rows, then conditional writes):
+1. match the visitor to a pool (``calltrack.dni_match``); no pool -> no number, no lease;
+2. a live lease of this session -> renew it (heartbeat: push ``expires_at``, same number);
+3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
+   own expired number, the number the page shows now (request hint), then least recently
+   released first (smallest ``released_at``). Each try is one conditional UpdateItem
+   (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure means
+   another session won that number, so move to the next. After a full round of failures the
+   rows are read again once;
+4. exhausted (every number held by a live session): hand out, WITHOUT a lease, the number the
+   page already shows if it is one of the pool's, else the overflow number, else the number
+   whose lease was renewed longest ago; mark its row ``shared_until`` so calls to it get
+   a lower confidence, write a "shared" history item and count the exhaustion.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from calltrack.dni_match import match_pool, session_attribution
+from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
+
+from dni_lease.store import LeaseStore, Row
+from dni_lease.validation import LeaseRequest
+
+MAX_ROUNDS = 2
+
+
+@dataclass
+class LeaseResult:
+    number: str | None
+    pool: str | None = None
+    channel: str | None = None
+    lease_id: str | None = None
+    expires_at: float | None = None
+    leased: bool = False  # True: this session holds the number exclusively
+    renewed: bool = False
+    shared: bool = False  # exhausted pool: number shown without a lease
+    confidence: float | None = None
+    attempts: int = 0  # conditional lease writes made (benchmark)
+    lease_seconds: int = 0
+    replace: list[str] = field(default_factory=list)
+
+
+def iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def site_numbers(config: Mapping[str, Any]) -> list[str]:
+    """The business's own numbers shown on the site (site.numbers, else forward_to)."""
+    site = config.get("site") or {}
+    numbers = [n for n in (site.get("numbers") or []) if n]
+    if not numbers and config.get("forward_to"):
+        numbers = [config["forward_to"]]
+    return list(dict.fromkeys(numbers))
+
+
+def _live(row: Row | None, now: float) -> bool:
+    return row is not None and row.get("expires_at") is not None and float(row["expires_at"]) >= now
+
+
+def _order_free(
+    numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
+) -> list[str]:
+    free = [n for n in numbers if not _live(rows.get(n), now)]
+    position = {n: i for i, n in enumerate(numbers)}
+
+    def key(n: str) -> tuple[int, float, int]:
+        row = rows.get(n) or {}
+        if row.get("session_id") == session_id:
+            rank = 0
+        elif n == hint:
+            rank = 1
+        else:
+            rank = 2
+        return rank, float(row.get("released_at") or row.get("expires_at") or 0), position[n]
+
+    return sorted(free, key=key)
+
+
+def lease_number(
+    store: LeaseStore,
+    config: Mapping[str, Any],
+    request: LeaseRequest,
+    now: float,
+    *,
+    new_id: Any = None,
+) -> LeaseResult:
+    account = str(config.get("account") or request.account)
+    replace = site_numbers(config)
+    visitor = session_attribution(request.attribution_fields())
+    pool = match_pool(config.get("pools") or [], visitor)
+    if pool is None:
+        return LeaseResult(number=None, replace=replace)
+    pool_id = str(pool.get("id"))
+    channel = pool.get("channel")
+    lease_s = int(round(float(pool.get("lease_minutes") or 30) * 60))
+    numbers = list(dict.fromkeys(pool.get("numbers") or []))
+    sid = request.session_id
+    make_id = new_id or (lambda: uuid.uuid4().hex)
+    result = LeaseResult(number=None, pool=pool_id, channel=channel, lease_seconds=lease_s, replace=replace)
+    now = round(now, 3)
+    expires = round(now + lease_s, 3)
+
+    rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
+    for _round in range(MAX_ROUNDS):
+        # 2. heartbeat: this session's live lease.
+        for n in numbers:
+            row = rows.get(n)
+            if row and row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
+                result.attempts += 1
+                if store.renew(n, sid, row["lease_id"], expires):
+                    if row.get("leased_at") is not None:
+                        store.extend_history(n, row["leased_at"], expires)
+                    result.number, result.lease_id, result.expires_at = n, row["lease_id"], expires
+                    result.leased = result.renewed = True
+                    result.confidence = 1.0
+                    return result
+        # 3. take a free number, least recently released first.
+        contested = False
+        for n in _order_free(numbers, rows, now, sid, request.number):
+            lease_id = str(make_id())
+            row = {
+                "account": account,
+                "pool": pool_id,
+                "kind": "pool",
+                "lease_id": lease_id,
+                "session_id": sid,
+                "visitor_id": request.visitor_id,
+                "leased_at": now,
+                "expires_at": expires,
+                "released_at": expires,
+                "attribution": visitor,
+            }
+            result.attempts += 1
+            if store.take(n, row, now):
+                store.put_history(
+                    {
+                        "number": n,
+                        "leased_at": now,
+                        "kind": "lease",
+                        "account": account,
+                        "pool": pool_id,
+                        "lease_id": lease_id,
+                        "session_id": sid,
+                        "ended_at": expires,
+                        "confidence": 1.0,
+                        "attribution": visitor,
+                        "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
+                    }
+                )
+                result.number, result.lease_id, result.expires_at = n, lease_id, expires
+                result.leased, result.confidence = True, 1.0
+                return result
+            contested = True
+        if not contested:
+            break
+        rows = store.get_rows(numbers)
+
+    # 4. exhausted.
+    overflow = pool.get("overflow_number")
+    if request.number and (request.number in numbers or request.number == overflow):
+        number = request.number
+    elif overflow:
+        number = str(overflow)
+    elif numbers:
+        number = min(numbers, key=lambda n: float((rows.get(n) or {}).get("expires_at") or 0))
+    else:
+        return LeaseResult(number=None, pool=pool_id, channel=channel, replace=replace)
+    until = expires
+    base: dict[str, Any] = {"account": account, "pool": pool_id}
+    if number == overflow and number not in numbers:
+        # The overflow row carries the last exhausted session (always shared).
+        base.update(
+            {
+                "kind": "overflow",
+                "session_id": sid,
+                "visitor_id": request.visitor_id,
+                "leased_at": now,
+                "expires_at": expires,
+                "released_at": expires,
+                "attribution": visitor,
+            }
+        )
+    store.mark_shared(number, until, base)
+    store.put_history(
+        {
+            "number": number,
+            "leased_at": now,
+            "kind": "shared",
+            "account": account,
+            "pool": pool_id,
+            "session_id": sid,
+            "ended_at": until,
+            "confidence": SHARED_CONFIDENCE,
+            "attribution": visitor,
+            "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
+        }
+    )
+    store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
+    result.number, result.expires_at, result.shared, result.confidence = (
+        number,
+        until,
+        True,
+        SHARED_CONFIDENCE,
+    )
+    return result
+
+
+def recommended_size(peak: int, target: float = 0.75) -> int:
+    return int(math.ceil(peak / target)) if peak > 0 else 0

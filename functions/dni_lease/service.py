@@ -1,0 +1,126 @@
+"""The HTTP-facing logic of dni_lease, with ports passed in (handler.py only routes).
+
+CORS: a browser sends a preflight only for non-simple requests; dni.js posts its JSON as
+``text/plain`` so it needs none. For other clients the preflight (which carries no account)
+reflects the Origin; the POST enforces the account's ``site.origins`` (absent: any origin) and
+answers a disallowed origin with 403 and no Access-Control-Allow-Origin.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calltrack.errors import Forbidden, TooManyRequests
+
+from dni_lease.leasing import LeaseResult, iso, lease_number
+from dni_lease.pool_report import pools_report, window
+from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter
+from dni_lease.store import LeaseStore
+from dni_lease.validation import parse_lease_request
+
+PREFLIGHT_MAX_AGE_S = 600
+SCRIPT_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
+
+
+def origin_allowed(config: Mapping[str, Any], origin: str | None) -> bool:
+    origins = [o.rstrip("/").lower() for o in ((config.get("site") or {}).get("origins") or [])]
+    if not origins:
+        return True
+    return bool(origin) and origin.rstrip("/").lower() in origins  # type: ignore[union-attr]
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def preflight_headers(origin: str | None) -> dict[str, str]:
+    headers = cors_headers(origin)
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+        }
+    )
+    return headers
+
+
+@functools.lru_cache(maxsize=512)
+def display(number: str) -> str:
+    """National format of a number, e.g. +81312340101 -> 03-1234-0101."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+
+
+def lease_body(result: LeaseResult, config: Mapping[str, Any]) -> dict[str, Any]:
+    dni = config.get("dni") or {}
+    return {
+        "number": result.number,
+        "display": display(result.number) if result.number else None,
+        "expires_at": iso(result.expires_at) if result.leased else None,
+        "pool": result.pool,
+        "lease_id": result.lease_id,
+        "shared": result.shared,
+        "confidence": result.confidence,
+        "replace": result.replace,
+        "heartbeat_seconds": max(60, result.lease_seconds // 3) if result.leased else 300,
+        "cookie_days": int(dni.get("cookie_days") or 30),
+    }
+
+
+class Limits:
+    def __init__(self) -> None:
+        self.ip = RateLimiter(IP_PER_MINUTE, IP_BURST)
+        self.visitor = RateLimiter(VISITOR_PER_MINUTE, VISITOR_BURST)
+
+    def check(self, source_ip: str | None, visitor_id: str, now: float) -> None:
+        if source_ip and not self.ip.allow(source_ip, now):
+            raise TooManyRequests("too many lease requests from this address; retry later", field="ip")
+        if not self.visitor.allow(visitor_id, now):
+            raise TooManyRequests("too many lease requests for this visitor; retry later", field="visitor_id")
+
+
+def handle_lease(
+    raw_body: str | bytes | None,
+    *,
+    origin: str | None,
+    source_ip: str | None,
+    store: LeaseStore,
+    accounts: Any,
+    limits: Limits,
+    now: float,
+) -> dict[str, Any]:
+    """Validate, rate-limit, authorise the origin, lease. Raises DomainError for client errors."""
+    request = parse_lease_request(raw_body)
+    limits.check(source_ip, request.visitor_id, now)
+    config = accounts.get(request.account)
+    if not origin_allowed(config, origin):
+        raise Forbidden("origin: this site is not allowed to use this account's numbers", field="origin")
+    return lease_body(lease_number(store, config, request, now), config)
+
+
+def handle_pools_report(
+    account: str, params: Mapping[str, str], *, store: LeaseStore, accounts: Any, now: float
+) -> dict[str, Any]:
+    config = accounts.get(account)
+    timezone = str(config.get("timezone") or "Asia/Tokyo")
+    today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
+    from_d, to_d, start, end = window(params.get("from"), params.get("to"), timezone, today)
+    return {
+        "account": account,
+        "from": from_d.isoformat(),
+        "to": to_d.isoformat(),
+        "target_utilisation": 0.75,
+        "pools": pools_report(store, config, start, end),
+    }

@@ -1,0 +1,171 @@
+/* calltrack dni.js: dynamic number insertion. Plain ES2017, no dependencies.
+ * <script src="{api}/dni.js" data-account="acme-dental" async></script>
+ * Options (data attributes): data-consent="EVENT" waits for window event EVENT (or
+ * window.calltrackConsent === true) before storing ids or calling the API;
+ * data-session-minutes (30). Storage lifetime comes from the account (dni.cookie_days).
+ * Never throws into the page; if the API is unreachable nothing changes.
+ * Edit this file, then run `python -m dni_lease.minify` to refresh dni.min.js. */
+(function () {
+  'use strict';
+  var w = window, d = document;
+  if (w.__calltrackDni) return;
+  w.__calltrackDni = 1;
+  var s = d.currentScript || d.querySelector('script[data-account][src*="dni.js"]');
+  if (!s) return;
+  var acct = s.getAttribute('data-account');
+  var api = s.src.replace(/\/dni\.js([?#].*)?$/, '');
+  var consent = s.getAttribute('data-consent');
+  var sessMs = (+s.getAttribute('data-session-minutes') || 30) * 6e4;
+  var KEY = 'ct_dni_' + acct;
+  var CLICK = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'yclid', 'msclkid'];
+  var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
+  var SEP = '[\\s().\\-\\u2010-\\u2015]*';
+  var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
+  var st = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0;
+
+  function now() { return Date.now(); }
+  function rid() {
+    var a = new Uint8Array(16), h = '';
+    try { w.crypto.getRandomValues(a); } catch (e) { for (var j = 0; j < 16; j++) a[j] = Math.random() * 256; }
+    for (var i = 0; i < 16; i++) h += (a[i] + 256).toString(16).slice(1);
+    return h;
+  }
+  function load() {
+    var raw = null;
+    try { raw = w.localStorage.getItem(KEY); } catch (e) {
+      var m = d.cookie.match(new RegExp('(?:^|;\\s*)' + KEY + '=([^;]*)'));
+      raw = m && decodeURIComponent(m[1]);
+    }
+    try { st = JSON.parse(raw) || {}; } catch (e) { st = {}; }
+    if (!st.x || st.x < now()) st = {};
+  }
+  function save() {
+    var days = st.days || 30;
+    st.x = st.x || now() + days * 864e5;
+    var raw = JSON.stringify(st);
+    try { w.localStorage.setItem(KEY, raw); } catch (e) {
+      d.cookie = KEY + '=' + encodeURIComponent(raw) + ';path=/;max-age=' + days * 86400 + ';SameSite=Lax';
+    }
+  }
+  function touch() {
+    var q = new URLSearchParams(location.search), t = { utm: {} }, any = 0, ref = d.referrer;
+    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v; any = 1; } });
+    CLICK.forEach(function (k) { var v = q.get(k); if (v) { t[k] = v; any = 1; } });
+    try { if (ref && new URL(ref).host === location.host) ref = ''; } catch (e) { ref = ''; }
+    if (ref) any = 1;
+    t.referrer = ref || null;
+    t.landing_page = location.href.slice(0, 2000);
+    var fresh = !st.s || now() - (st.t || 0) > sessMs;
+    if (fresh) { st.s = rid(); st.n = null; }
+    // A new session's ad click / referral replaces the stored touch; within a session the first wins.
+    if (!st.f || (fresh && any)) st.f = t;
+    st.v = st.v || rid();
+    st.t = now();
+  }
+
+  // Number formats: national digits and the international form of an E.164 number.
+  function cc(e) {
+    var g = e.slice(1);
+    if (/^[17]/.test(g)) return g[0];
+    return /^(2[1-689]|3[578]|42|5[09]|6[7-9]|8[5-8]|9[679])/.test(g) ? g.slice(0, 3) : g.slice(0, 2);
+  }
+  function parts(e) {
+    var c = cc(e), n = e.slice(1 + c.length);
+    return { c: c, n: n, nat: (c === '1' ? '' : '0') + n };
+  }
+  function pat(e) {
+    var p = parts(e), j = function (x) { return x.split('').join(SEP); };
+    return new RegExp('(^|[^\\d+])(\\+?' + j(p.c) + SEP + '(?:\\(0\\)' + SEP + ')?' + j(p.n) +
+      '|\\(?' + j(p.nat) + ')(?!\\d)', 'g');
+  }
+  function fmt(orig) {
+    var p = parts(lease.number), intl = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
+    var want = intl || od.length === (p.c + p.n).length && od.indexOf(p.c) === 0 && od[p.c.length] !== '0' ?
+      p.c + p.n : p.nat;
+    if (od.length === want.length) {
+      var i = 0;
+      return orig.replace(/\d/g, function () { return want[i++]; });
+    }
+    var rest = intl ? orig.replace(new RegExp('^\\s*\\+' + p.c), '') : orig, sm = rest.match(/\d([^\d()]+)\d/);
+    var sep = sm ? sm[1] : '', g = (lease.display || p.nat).split(/\D+/).filter(Boolean);
+    if (intl) { g[0] = g[0].replace(/^0/, ''); if (!g[0]) g.shift(); }
+    var out = /\(/.test(rest) && g.length > 1 ? '(' + g[0] + ') ' + g.slice(1).join(sep || '-') : g.join(sep);
+    return intl ? '+' + p.c + (/^\s*\+\d+\s/.test(orig) ? ' ' : sep) + out : out;
+  }
+  function swapText(root) {
+    if (!lease || !targets.length) return;
+    var res = targets.map(pat), tw = d.createTreeWalker(root, 4, null), nodes = [], n;
+    while ((n = tw.nextNode())) nodes.push(n);
+    nodes.forEach(function (t) {
+      for (var e = t.parentNode; e && e !== root.parentNode; e = e.parentNode) {
+        if (e.nodeType === 1 && (SKIP.test(e.nodeName) || e.isContentEditable || e.hasAttribute('data-calltrack-ignore'))) return;
+      }
+      var v = t.nodeValue, o = v;
+      res.forEach(function (re) { v = v.replace(re, function (m, pre, num) { return pre + fmt(num); }); });
+      if (v !== o) t.nodeValue = v;
+    });
+    var links = root.querySelectorAll ? root.querySelectorAll('a[href^="tel:"]') : [];
+    Array.prototype.forEach.call(links, function (a) {
+      var h = a.getAttribute('href'), num = decodeURIComponent(h.slice(4)), dg = num.replace(/\D/g, '');
+      targets.forEach(function (e) {
+        var p = parts(e);
+        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num));
+      });
+    });
+  }
+  function swap() {
+    timer = 0;
+    try { swapText(d.body); } catch (e) { /* never break the page */ }
+  }
+  function apply(r) {
+    if (!r || !r.number) return;
+    var prev = lease && lease.number;
+    targets = (r.replace || []).filter(function (x) { return x !== r.number; });
+    if (prev && prev !== r.number) targets.push(prev);
+    lease = r;
+    st.n = r.number;
+    if (r.cookie_days && r.cookie_days !== st.days) { st.days = r.cookie_days; st.x = 0; }
+    save();
+    hb = r.heartbeat_seconds || hb;
+    swap();
+  }
+  function call() {
+    if (busy) return;
+    busy = 1;
+    last = now();
+    st.t = now();
+    var f = st.f || {}, body = {
+      account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 2000),
+      landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined
+    };
+    CLICK.forEach(function (k) { if (f[k]) body[k] = f[k]; });
+    fetch(api + '/dni/lease', {
+      method: 'POST', mode: 'cors', credentials: 'omit',
+      headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
+    }).then(function (x) { return x.ok ? x.json() : null; })
+      .then(apply, function () { /* API unreachable: leave the page as it is */ })
+      .then(function () { busy = 0; });
+  }
+  function tick() {
+    if (d.visibilityState !== 'hidden' && now() - last >= hb * 1e3) call();
+  }
+  function start() {
+    load();
+    touch();
+    save();
+    call();
+    setInterval(tick, 3e4);
+    d.addEventListener('visibilitychange', tick);
+    new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
+      .observe(d.documentElement, { childList: true, subtree: true, characterData: true });
+  }
+  function go() {
+    if (consent && w.calltrackConsent !== true) {
+      w.addEventListener(consent, function once() { w.removeEventListener(consent, once); go0(); });
+    } else go0();
+  }
+  function go0() {
+    if (d.body) start(); else d.addEventListener('DOMContentLoaded', start);
+  }
+  try { go(); } catch (e) { /* never break the page */ }
+})();

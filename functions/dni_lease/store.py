@@ -1,0 +1,320 @@
+"""The lease store port: DynamoDB (boto3, conditional writes) and an in-memory twin.
+
+Both implement the same semantics, so the lease logic's unit tests and the benchmark run on
+``InMemoryLeaseStore`` while the function and the integration tests run on ``DynamoLeaseStore``.
+Rows are plain dicts with the attribute names of ``calltrack.models.dni``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+from calltrack.models.dni import HISTORY_TTL_DAYS, STATS_TTL_DAYS, stats_key
+
+Row = dict[str, Any]
+
+
+class LeaseStore(Protocol):
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, Row]:
+        """Current leases rows of ``numbers`` (absent numbers are left out); one round trip."""
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        """Write ``row`` unless another live session holds ``number``. True if taken."""
+
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+        """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``)."""
+
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+        """Record that ``number`` was handed out without a lease until ``until``."""
+
+    def put_history(self, item: Mapping[str, Any]) -> None: ...
+
+    def extend_history(self, number: str, leased_at: float, ended_at: float) -> None: ...
+
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None: ...
+
+    def history(self, number: str, start: float, end: float) -> list[Row]:
+        """History items of ``number`` with ``start <= leased_at < end``."""
+
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int: ...
+
+
+# --------------------------------------------------------------------------------------------
+# DynamoDB
+
+
+def _to_ddb(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(round(value, 3)))
+    if isinstance(value, dict):
+        return {k: _to_ddb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_ddb(v) for v in value]
+    return value
+
+
+def _from_ddb(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_ddb(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_ddb(v) for v in value]
+    return value
+
+
+class DynamoLeaseStore:
+    """Leases and history in DynamoDB via the low-level client (one request per operation)."""
+
+    def __init__(self, client: Any, leases_table: str, history_table: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.client = client
+        self.leases = leases_table
+        self.history_table = history_table
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def _item(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(_to_ddb(v)) for k, v in row.items() if v is not None}
+
+    def _row(self, item: Mapping[str, Any]) -> Row:
+        return {k: _from_ddb(self._de.deserialize(v)) for k, v in item.items()}
+
+    def _vals(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(_to_ddb(v)) for k, v in values.items()}
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, Row]:
+        keys = [{"number": {"S": n}} for n in dict.fromkeys(numbers)]
+        out: dict[str, Row] = {}
+        for i in range(0, len(keys), 100):
+            request: dict[str, Any] = {self.leases: {"Keys": keys[i : i + 100], "ConsistentRead": True}}
+            for _ in range(8):
+                resp = self.client.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self.leases, []):
+                    row = self._row(item)
+                    out[row["number"]] = row
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return out
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        fields = {k: v for k, v in row.items() if k != "number" and v is not None}
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": v for i, v in enumerate(fields.values())}
+        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        names["#n"] = "number"
+        names["#sid"] = "session_id"
+        names["#exp"] = "expires_at"
+        values[":now"] = now
+        values[":sid"] = row["session_id"]
+        try:
+            self.client.update_item(
+                TableName=self.leases,
+                Key={"number": {"S": number}},
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression="attribute_not_exists(#n) OR #exp < :now OR #sid = :sid",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=self._vals(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.leases,
+                Key={"number": {"S": number}},
+                UpdateExpression="SET expires_at = :e, released_at = :e",
+                ConditionExpression="session_id = :sid AND lease_id = :lid",
+                ExpressionAttributeValues=self._vals(
+                    {":e": expires_at, ":sid": session_id, ":lid": lease_id}
+                ),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+        fields = {k: v for k, v in base.items() if v is not None and k != "number"}
+        names = {f"#b{i}": k for i, k in enumerate(fields)}
+        values: dict[str, Any] = {f":b{i}": v for i, v in enumerate(fields.values())}
+        sets = [f"#b{i} = :b{i}" for i in range(len(fields))]
+        values.update({":u": until, ":one": 1})
+        sets.append("shared_until = :u")
+        kwargs: dict[str, Any] = {
+            "TableName": self.leases,
+            "Key": {"number": {"S": number}},
+            "UpdateExpression": f"SET {', '.join(sets)} ADD shared_count :one",
+            # Only push shared_until forward; never pull it back.
+            "ConditionExpression": "attribute_not_exists(shared_until) OR shared_until < :u",
+            "ExpressionAttributeValues": self._vals(values),
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        try:
+            self.client.update_item(**kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def put_history(self, item: Mapping[str, Any]) -> None:
+        self.client.put_item(TableName=self.history_table, Item=self._item(item))
+
+    def extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
+        try:
+            self._extend_history(number, leased_at, ended_at)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # the history item is gone (TTL): nothing to extend
+
+    def _extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
+        self.client.update_item(
+            TableName=self.history_table,
+            Key=self._item({"number": number, "leased_at": leased_at}),
+            UpdateExpression="SET ended_at = :e",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#n": "number"},
+            ExpressionAttributeValues=self._vals({":e": ended_at}),
+        )
+
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None:
+        self.client.update_item(
+            TableName=self.history_table,
+            Key=self._item({"number": stats_key(account, pool), "leased_at": bucket_start}),
+            UpdateExpression="SET kind = :k, account = :a, pool = :p, expire_at = :x ADD exhaustions :one",
+            ExpressionAttributeValues=self._vals(
+                {
+                    ":k": "stats",
+                    ":a": account,
+                    ":p": pool,
+                    ":x": bucket_start + STATS_TTL_DAYS * 86400,
+                    ":one": 1,
+                }
+            ),
+        )
+
+    def _query(self, number: str, start: float, end: float) -> list[Row]:
+        out: list[Row] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.history_table,
+            "KeyConditionExpression": "#n = :n AND leased_at BETWEEN :s AND :e",
+            "ExpressionAttributeNames": {"#n": "number"},
+            "ExpressionAttributeValues": self._vals({":n": number, ":s": start, ":e": end}),
+        }
+        while True:
+            resp = self.client.query(**kwargs)
+            out.extend(self._row(i) for i in resp.get("Items", []))
+            if not resp.get("LastEvaluatedKey"):
+                return out
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def history(self, number: str, start: float, end: float) -> list[Row]:
+        return [r for r in self._query(number, start, end) if r["leased_at"] < end]
+
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int:
+        rows = self._query(stats_key(account, pool), start_bucket, end_bucket)
+        return sum(int(r.get("exhaustions") or 0) for r in rows if r["leased_at"] < end_bucket)
+
+
+# --------------------------------------------------------------------------------------------
+# In memory (unit tests, benchmark)
+
+
+class InMemoryLeaseStore:
+    """Thread-safe twin of DynamoLeaseStore with the same conditional semantics.
+
+    ``writes`` counts conditional lease writes (take/renew), ``reads`` batch reads.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        self.history_items: dict[tuple[str, float], Row] = {}
+        self.lock = threading.Lock()
+        self.writes = 0
+        self.reads = 0
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, Row]:
+        with self.lock:
+            self.reads += 1
+            return {n: copy.deepcopy(self.rows[n]) for n in numbers if n in self.rows}
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if cur is not None and not (
+                cur.get("expires_at") is None
+                or cur["expires_at"] < now
+                or cur.get("session_id") == row["session_id"]
+            ):
+                return False
+            merged = dict(cur or {})
+            merged.update({k: copy.deepcopy(v) for k, v in row.items() if v is not None})
+            merged["number"] = number
+            self.rows[number] = merged
+            return True
+
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id:
+                return False
+            cur["expires_at"] = cur["released_at"] = expires_at
+            return True
+
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+        with self.lock:
+            cur = self.rows.setdefault(number, {"number": number})
+            if cur.get("shared_until") is not None and cur["shared_until"] >= until:
+                return
+            cur.update({k: copy.deepcopy(v) for k, v in base.items() if v is not None})
+            cur["shared_until"] = until
+            cur["shared_count"] = int(cur.get("shared_count") or 0) + 1
+
+    def put_history(self, item: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.history_items[(item["number"], item["leased_at"])] = copy.deepcopy(dict(item))
+
+    def extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
+        with self.lock:
+            item = self.history_items.get((number, leased_at))
+            if item is not None:
+                item["ended_at"] = ended_at
+
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None:
+        with self.lock:
+            key = (stats_key(account, pool), bucket_start)
+            item = self.history_items.setdefault(
+                key,
+                {
+                    "number": key[0],
+                    "leased_at": bucket_start,
+                    "kind": "stats",
+                    "exhaustions": 0,
+                    "expire_at": bucket_start + STATS_TTL_DAYS * 86400,
+                },
+            )
+            item["exhaustions"] += 1
+
+    def history(self, number: str, start: float, end: float) -> list[Row]:
+        with self.lock:
+            return [
+                copy.deepcopy(v)
+                for (n, t), v in sorted(self.history_items.items())
+                if n == number and start <= t < end
+            ]
+
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int:
+        return sum(
+            int(r.get("exhaustions") or 0)
+            for r in self.history(stats_key(account, pool), start_bucket, end_bucket)
+        )
+
+
+__all__ = ["DynamoLeaseStore", "InMemoryLeaseStore", "LeaseStore", "HISTORY_TTL_DAYS"]

@@ -1,0 +1,114 @@
+"""Validation of the browser's lease request: size caps, types, and 400s naming the field."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from calltrack.dni_match import CLICK_IDS, UTM_KEYS
+from calltrack.errors import BadRequest, PayloadTooLarge
+
+MAX_BODY_BYTES = 8 * 1024
+MAX_URL = 2048
+MAX_TEXT = 256
+MAX_CLICK_ID = 512
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass(frozen=True)
+class LeaseRequest:
+    account: str
+    visitor_id: str
+    session_id: str
+    page_url: str | None = None
+    landing_page: str | None = None
+    referrer: str | None = None
+    keyword: str | None = None
+    utm: dict[str, str | None] = field(default_factory=dict)
+    click_ids: dict[str, str | None] = field(default_factory=dict)
+    number: str | None = None  # the number the page currently shows (hint for stickiness)
+
+    def attribution_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "visitor_id": self.visitor_id,
+            "session_id": self.session_id,
+            "page_url": self.page_url,
+            "landing_page": self.landing_page,
+            "referrer": self.referrer,
+            "keyword": self.keyword,
+            "utm": dict(self.utm),
+        }
+        out.update(self.click_ids)
+        return out
+
+
+def _text(body: dict[str, Any], name: str, limit: int, *, path: str | None = None) -> str | None:
+    value = body.get(name)
+    label = path or name
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{label}: must be a string", field=label)
+    if len(value) > limit:
+        raise BadRequest(f"{label}: longer than {limit} characters", field=label)
+    if any(ord(c) < 32 for c in value):
+        raise BadRequest(f"{label}: control characters are not allowed", field=label)
+    return value.strip() or None
+
+
+def _url(body: dict[str, Any], name: str) -> str | None:
+    value = _text(body, name, MAX_URL)
+    if value is not None and not re.match(r"^https?://", value, re.I):
+        raise BadRequest(f"{name}: must be an http(s) URL", field=name)
+    return value
+
+
+def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
+    if raw is None or raw == "" or raw == b"":
+        raise BadRequest("body: a JSON object is required", field="body")
+    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: larger than {MAX_BODY_BYTES} bytes", field="body")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body: not valid JSON", field="body") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body: must be a JSON object", field="body")
+
+    account = body.get("account")
+    if not isinstance(account, str) or not _ACCOUNT.match(account):
+        raise BadRequest("account: required, lowercase letters, digits and hyphens", field="account")
+    ids: dict[str, str] = {}
+    for name in ("visitor_id", "session_id"):
+        value = body.get(name)
+        if not isinstance(value, str) or not _ID.match(value):
+            raise BadRequest(f"{name}: required, 8-128 characters of A-Z a-z 0-9 _ . : -", field=name)
+        ids[name] = value
+
+    utm_raw = body.get("utm")
+    if utm_raw is None:
+        utm_raw = {}
+    if not isinstance(utm_raw, dict):
+        raise BadRequest("utm: must be an object", field="utm")
+    utm = {key: _text(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
+    click_ids = {name: _text(body, name, MAX_CLICK_ID) for name in CLICK_IDS}
+    number = _text(body, "number", 20)
+    if number is not None and not _E164.match(number):
+        raise BadRequest("number: must be E.164", field="number")
+    return LeaseRequest(
+        account=account,
+        visitor_id=ids["visitor_id"],
+        session_id=ids["session_id"],
+        page_url=_url(body, "page_url"),
+        landing_page=_url(body, "landing_page"),
+        referrer=_text(body, "referrer", MAX_URL),
+        keyword=_text(body, "keyword", MAX_TEXT),
+        utm=utm,
+        click_ids=click_ids,
+        number=number,
+    )
