@@ -1,0 +1,125 @@
+"""The "recording-retention-sweep" scheduled job: delete recordings past their account's retention.
+
+Event (EventBridge input transformer / `calltrack local run-job`): {"job", "time", "force"}.
+For each account whose config has ``recording.retention_days`` (null = keep forever), every
+recording stored before ``time - retention_days`` is deleted from S3, its recordings row becomes
+``expired`` and the call's ``recording`` shows ``{"status": "expired", ...}`` (the API answers 410).
+Idempotent: a second run finds nothing stored before the cutoff; ``force`` changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from recording_ingest.ingest import iso
+
+JOB_NAME = "recording-retention-sweep"
+
+
+class RetentionRecordings(Protocol):
+    def stored_before(self, account: str, cutoff_iso: str) -> list[dict[str, Any]]: ...
+
+    def mark_expired(self, recording_sid: str, *, now: datetime) -> bool: ...
+
+
+class RetentionCalls(Protocol):
+    def get(self, call_sid: str) -> dict[str, Any] | None: ...
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class RetentionPorts:
+    accounts: Callable[[], Iterable[tuple[str, Mapping[str, Any]]]]  # (account, config)
+    recordings: RetentionRecordings
+    calls: RetentionCalls
+    delete_object: Callable[[str], None]
+
+
+def parse_time(value: object) -> datetime:
+    text = str(value or "").strip()
+    if not text:
+        raise ValueError("scheduled job event needs 'time'")
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def retention_days(config: Mapping[str, Any]) -> int | None:
+    recording = config.get("recording") or {}
+    days = recording.get("retention_days") if isinstance(recording, Mapping) else None
+    if days is None:
+        return None
+    try:
+        value = int(days)
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
+
+
+def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
+    """Expire what is due at ``at``. Returns a summary (per-account counts)."""
+    expired: dict[str, int] = {}
+    accounts_checked = 0
+    for account, config in ports.accounts():
+        days = retention_days(config)
+        if days is None:
+            continue
+        accounts_checked += 1
+        cutoff = iso(at - timedelta(days=days))
+        for row in ports.recordings.stored_before(account, cutoff):
+            sid, key = str(row["recording_sid"]), row.get("s3_key")
+            if key:
+                ports.delete_object(str(key))  # S3 delete is idempotent
+            if not ports.recordings.mark_expired(sid, now=at):
+                continue
+            call_sid = str(row.get("call_sid") or "")
+            call = ports.calls.get(call_sid) if call_sid else None
+            current = (call or {}).get("recording") or {}
+            if call is not None and current.get("recording_sid") in (None, sid):
+                ports.calls.set_recording(
+                    call_sid,
+                    {
+                        **current,
+                        "status": "expired",
+                        "recording_sid": sid,
+                        "s3_key": None,
+                        "expired_at": iso(at),
+                        "retention_days": days,
+                    },
+                )
+            expired[account] = expired.get(account, 0) + 1
+    return {
+        "job": JOB_NAME,
+        "time": iso(at),
+        "accounts_with_retention": accounts_checked,
+        "expired": sum(expired.values()),
+        "by_account": expired,
+    }
+
+
+def _accounts() -> Iterable[tuple[str, Mapping[str, Any]]]:
+    from calltrack.models.accounts import Account
+
+    for item in Account.scan():
+        yield item.account, dict(item.config or {})
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from calltrack.observability import make_logger
+
+    from recording_ingest import runtime
+    from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
+
+    logger = make_logger("recording_retention")
+    settings = runtime.ensure_started()
+    objects = S3Objects(settings.recordings_bucket, client=runtime.s3_client())
+    at = parse_time(event.get("time")) if event.get("time") else runtime.now()
+    ports = RetentionPorts(
+        accounts=_accounts, recordings=DynamoRecordings(), calls=DynamoCalls(), delete_object=objects.delete
+    )
+    summary = sweep(at, ports)
+    logger.info("recording retention sweep", extra={"summary": summary})
+    return summary

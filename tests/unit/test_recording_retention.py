@@ -1,0 +1,93 @@
+"""The retention sweep: only accounts with retention_days, only recordings older than that."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from recording_ingest.retention import RetentionPorts, parse_time, sweep
+
+AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+
+
+class World:
+    def __init__(self) -> None:
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.s3: set[str] = set()
+
+    def add(self, account: str, sid: str, stored_at: str) -> None:
+        key = f"recordings/{account}/{sid}.mp3"
+        self.s3.add(key)
+        call_sid = "CA" + sid
+        self.rows[sid] = {
+            "recording_sid": sid,
+            "account": account,
+            "call_sid": call_sid,
+            "status": "stored",
+            "s3_key": key,
+            "stored_at": stored_at,
+        }
+        self.calls[call_sid] = {"recording": {"status": "stored", "recording_sid": sid, "s3_key": key}}
+
+    # ports
+    def stored_before(self, account: str, cutoff: str) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self.rows.values()
+            if r["account"] == account and r["status"] == "stored" and r["stored_at"] < cutoff
+        ]
+
+    def mark_expired(self, sid: str, *, now: datetime) -> bool:
+        if self.rows[sid]["status"] != "stored":
+            return False
+        self.rows[sid]["status"] = "expired"
+        return True
+
+    def get(self, call_sid: str) -> dict[str, Any] | None:
+        return self.calls.get(call_sid)
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
+        self.calls[call_sid]["recording"] = dict(recording)
+
+    def ports(self) -> RetentionPorts:
+        return RetentionPorts(
+            accounts=lambda: list(self.configs.items()),
+            recordings=self,
+            calls=self,
+            delete_object=self.s3.discard,
+        )
+
+
+def test_recordings_older_than_the_accounts_retention_are_deleted_and_the_call_says_expired() -> None:
+    world = World()
+    world.configs = {
+        "short": {"recording": {"retention_days": 30}},
+        "forever": {"recording": {"retention_days": None}},
+    }
+    world.add("short", "old", "2026-10-01T00:00:00Z")
+    world.add("short", "new", "2026-11-20T00:00:00Z")
+    world.add("forever", "ancient", "2020-01-01T00:00:00Z")
+
+    summary = sweep(AT, world.ports())
+
+    assert summary["expired"] == 1 and summary["by_account"] == {"short": 1}
+    assert world.s3 == {"recordings/short/new.mp3", "recordings/forever/ancient.mp3"}
+    assert world.rows["old"]["status"] == "expired"
+    assert world.calls["CAold"]["recording"]["status"] == "expired"
+    assert world.calls["CAold"]["recording"]["s3_key"] is None
+    assert world.calls["CAnew"]["recording"]["status"] == "stored"
+
+
+def test_a_second_run_changes_nothing() -> None:
+    world = World()
+    world.configs = {"short": {"recording": {"retention_days": 1}}}
+    world.add("short", "old", "2026-01-01T00:00:00Z")
+    sweep(AT, world.ports())
+    assert sweep(AT, world.ports())["expired"] == 0
+
+
+def test_the_job_time_is_read_from_the_scheduled_event() -> None:
+    assert parse_time("2026-11-25T18:00:00Z") == AT
