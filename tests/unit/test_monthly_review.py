@@ -1,0 +1,286 @@
+"""Monthly channel review: decision flow, figures, sample, trials, time zones, storage (fakes only)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from report import monthly_review as mr
+from report.job_common import AccountInfo, AccountRow, CallFact, JobPorts, account_info, fan_out
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+RUN = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO).astimezone(UTC)
+
+
+def tokyo(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
+
+
+def info(account: str = "acme", **config: Any) -> AccountInfo:
+    return account_info(AccountRow(account, account.title(), None, config))
+
+
+class World:
+    def __init__(self) -> None:
+        self.accounts: list[AccountRow] = []
+        self.calls: dict[str, list[CallFact]] = {}
+        self.spend: dict[tuple[str, str], dict[str, float]] = {}
+        self.published: list[tuple[str, str, dict[str, Any]]] = []
+        self.blobs: dict[str, tuple[bytes, str]] = {}
+        self.claimed: dict[str, str] = {}
+
+    # ports
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.blobs[key] = (body, content_type)
+
+    def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
+        if run_key in self.claimed and not force and self.claimed[run_key] != "failed":
+            return {"decided": self.claimed[run_key]}
+        self.claimed[run_key] = "running"
+        return None
+
+    def finish(self, run_key: str, decided: str, detail: dict[str, Any]) -> None:
+        self.claimed[run_key] = decided
+
+    def fail(self, run_key: str, error: str) -> None:
+        self.claimed[run_key] = "failed"
+
+    def ports(self) -> JobPorts:
+        return JobPorts(
+            accounts=lambda: list(self.accounts),
+            calls=lambda a, s, e: [c for c in self.calls.get(a, []) if s <= c.started_at < e],
+            runs=self,
+            publish=lambda s, m, a: self.published.append((s, m, a)) or f"m{len(self.published)}",
+            spend=lambda a, month: self.spend.get((a, month), {}),
+            blobs=self,
+        )
+
+    def add(self, account: str, when: datetime, channel: str, status: str = "answered", **kw: Any) -> None:
+        calls = self.calls.setdefault(account, [])
+        calls.append(
+            CallFact(f"CA{account}{len(calls):05d}", when.astimezone(UTC), status, channel=channel, **kw)
+        )
+
+    def run(self, at: datetime = RUN, force: bool = False) -> dict[str, Any]:
+        return fan_out(mr.JOB, at, force, self.ports(), mr.due, mr.act)
+
+
+def three_channels(world: World, account: str = "acme") -> None:
+    """google-ads grows with high quality, flyer is flat, facebook grows with low quality."""
+    for i in range(10):
+        world.add(account, tokyo(10, 1 + i), "google-ads")
+    for i in range(20):
+        lead = {"stage": "won", "value": 50000.0} if i < 4 else ({"stage": "lead"} if i < 8 else {})
+        world.add(account, tokyo(11, 1 + i), "google-ads", recording_stored=True, **lead)
+    for month in (10, 11):
+        for i in range(6):
+            world.add(account, tokyo(month, 2 + i), "flyer", stage="lead" if i < 3 else None)
+    for i in range(5):
+        world.add(account, tokyo(10, 3 + i), "facebook")
+    for i in range(15):
+        world.add(
+            account,
+            tokyo(11, 1 + i),
+            "facebook",
+            "missed" if i % 3 == 0 else "answered",
+            stage="lead" if i == 0 else None,
+        )
+    world.spend[(account, "2026-11")] = {"google-ads": 100000.0, "facebook": 30000.0}
+
+
+def by_channel(review: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {ch["channel"]: ch for ch in review["channels"]}
+
+
+def test_decision_flow_verdicts_per_channel() -> None:
+    world = World()
+    three_channels(world)
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], world.spend[("acme", "2026-11")], RUN)
+    ch = by_channel(review)
+    assert ch["google-ads"]["verdict"] == "increase spend"
+    assert ch["google-ads"]["quality"] == "high"
+    assert ch["google-ads"]["reason"].startswith("calls up: 20 vs 10 in 2026-10; quality high")
+    assert ch["flyer"]["verdict"] == "review ad copy and targeting"
+    assert ch["flyer"]["reason"] == "calls flat: 6 vs 6 in 2026-10"
+    assert ch["facebook"]["verdict"] == "change channel or review cost-effectiveness"
+    assert ch["facebook"]["quality"] == "low"
+
+
+def test_partly_quality_means_review_recordings_and_script() -> None:
+    fig = {"calls": 20, "previous_calls": 10, "lead_rate": 0.2, "won_value_per_call": 0}
+    assert mr.verdict(fig, info().review, "2026-10")["verdict"] == "review recordings and improve the script"
+
+
+def test_calls_down_means_review_ad_copy_whatever_the_quality() -> None:
+    fig = {"calls": 5, "previous_calls": 10, "lead_rate": 0.9, "won_value_per_call": 1000}
+    out = mr.verdict(fig, info().review, "2026-10")
+    assert out["verdict"] == "review ad copy and targeting"
+    assert out["reason"] == "calls down: 5 vs 10 in 2026-10"
+
+
+def test_thresholds_come_from_the_account_review_settings() -> None:
+    fig = {"calls": 20, "previous_calls": 10, "lead_rate": 0.2, "won_value_per_call": 0}
+    strict = info(review={"lead_rate_high": 0.5, "lead_rate_low": 0.25})
+    assert (
+        mr.verdict(fig, strict.review, "2026-10")["verdict"] == "change channel or review cost-effectiveness"
+    )
+    lenient = info(review={"lead_rate_high": 0.15})
+    assert mr.verdict(fig, lenient.review, "2026-10")["verdict"] == "increase spend"
+    # optional won-value-per-call bar: a high lead rate without value is only "partly"
+    valued = info(review={"lead_rate_high": 0.15, "won_value_per_call_high": 1000})
+    assert mr.verdict(fig, valued.review, "2026-10")["quality"] == "partly"
+
+
+def test_channel_figures() -> None:
+    world = World()
+    three_channels(world)
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], world.spend[("acme", "2026-11")], RUN)
+    g = by_channel(review)["google-ads"]
+    assert g["calls"] == 20 and g["previous_calls"] == 10
+    assert g["answer_rate"] == 1.0
+    assert g["lead_rate"] == 0.4  # 4 won + 4 lead out of 20
+    assert g["close_rate"] == 0.2
+    assert g["won_value_per_call"] == 10000.0  # 200000 / 20
+    assert g["spend"] == 100000.0
+    assert g["cpa"] == 25000.0  # spend per won deal
+    assert g["romi"] == 1.0  # (200000 - 100000) / 100000
+    f = by_channel(review)["facebook"]
+    assert f["answer_rate"] == 0.6667
+    assert by_channel(review)["flyer"]["spend"] is None
+    assert review["totals"]["calls"] == 41
+
+
+def test_a_call_at_2330_on_the_last_day_in_tokyo_belongs_to_that_month() -> None:
+    world = World()
+    world.add("acme", tokyo(11, 30, 23, 30), "radio")  # 14:30 UTC on Nov 30
+    world.add("acme", tokyo(12, 1, 0, 10), "radio")  # Nov 30 15:10 UTC, but December in Tokyo
+    world.add("acme", tokyo(11, 1, 0, 5), "radio")  # Oct 31 15:05 UTC, but November in Tokyo
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], {}, RUN)
+    assert by_channel(review)["radio"]["calls"] == 2
+    assert by_channel(review)["radio"]["previous_calls"] == 0
+
+
+def test_sample_is_seeded_reproducible_and_only_answered_calls_with_recordings() -> None:
+    world = World()
+    for i in range(30):
+        world.add("acme", tokyo(11, 1 + i % 28, 10), "google-ads", recording_stored=(i % 3 != 0))
+    for i in range(5):
+        world.add("acme", tokyo(11, 2 + i), "google-ads", "missed", recording_stored=True)
+    calls = world.calls["acme"]
+    first = mr.build_review(info(), "2026-11", calls, {}, RUN)["review_sample"]
+    again = mr.build_review(info(), "2026-11", list(reversed(calls)), {}, RUN)["review_sample"]
+    other = mr.build_review(info("other"), "2026-11", calls, {}, RUN)["review_sample"]
+    assert len(first) == 5
+    assert first == again
+    assert [s["call_sid"] for s in first] != [s["call_sid"] for s in other]
+    eligible = {c.call_sid for c in calls if c.answered and c.recording_stored}
+    assert {s["call_sid"] for s in first} <= eligible
+    assert first[0]["recording"] == f"/v1/calls/{first[0]['call_sid']}/recording"
+    assert "caller" not in first[0]
+
+
+def test_sample_size_setting_and_shortfall() -> None:
+    world = World()
+    for i in range(3):
+        world.add("acme", tokyo(11, 1 + i), "flyer", recording_stored=True)
+    review = mr.build_review(info(review={"sample_size": 8}), "2026-11", world.calls["acme"], {}, RUN)
+    assert len(review["review_sample"]) == 3
+    assert review["review_sample_shortfall"] == 5
+
+
+def test_trial_progress_for_campaigns_started_in_the_last_three_weeks() -> None:
+    world = World()
+    for i in range(12):
+        world.add("acme", tokyo(11, 20) + timedelta(hours=i), "google-ads", campaign="winter-sale")
+    for i in range(4):
+        world.add("acme", tokyo(10, 5 + i), "google-ads", campaign="brand")
+        world.add("acme", tokyo(11, 25 + i), "google-ads", campaign="brand")
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], {}, RUN)
+    assert review["trials"] == [
+        {
+            "channel": "google-ads",
+            "campaign": "winter-sale",
+            "first_call_at": "2026-11-20T03:00:00Z",
+            "trial_week_ends": "2026-11-27T03:00:00Z",
+            "calls": 12,
+            "target": 50,
+            "progress": 0.24,
+            "remaining": 38,
+            "complete": False,
+        }
+    ]
+
+
+def test_run_stores_json_and_html_and_announces_once() -> None:
+    world = World()
+    world.accounts.append(AccountRow("acme", "Acme", None, {"name": "Acme Dental", "language": "ja-JP"}))
+    three_channels(world)
+    result = world.run()
+    assert result["accounts"]["acme"]["decided"] == "published"
+    assert result["accounts"]["acme"]["period"] == "2026-11"
+    body, ctype = world.blobs["reviews/acme/2026-11.json"]
+    review = json.loads(body)
+    assert ctype == "application/json"
+    assert review["month"] == "2026-11"
+    assert {
+        "channel",
+        "calls",
+        "previous_calls",
+        "answer_rate",
+        "lead_rate",
+        "close_rate",
+        "won_value_per_call",
+        "spend",
+        "cpa",
+        "romi",
+        "verdict",
+        "reason",
+    } <= set(review["channels"][0])
+    html, html_type = world.blobs["reviews/acme/2026-11.html"]
+    assert html_type.startswith("text/html")
+    assert "予算を増やす" in html.decode()
+    subject, message, attrs = world.published[0]
+    assert subject == "[Acme Dental] 月次チャネルレビュー 2026-11: 着信 41件"
+    assert "google-ads: 20件 (前月 10件)" in message
+    assert attrs == {
+        "account": "acme",
+        "kind": "monthly-channel-review",
+        "month": "2026-11",
+        "calls": 41,
+        "channels": 3,
+    }
+    # the same month again publishes nothing; forced it publishes again
+    assert world.run(RUN + timedelta(hours=2))["accounts"]["acme"]["decided"] == "already-done"
+    assert len(world.published) == 1
+    world.run(force=True)
+    assert len(world.published) == 2
+
+
+def test_account_without_calls_or_spend_is_quiet() -> None:
+    world = World()
+    world.accounts.append(AccountRow("idle", "Idle", None, {}))
+    assert world.run()["accounts"]["idle"]["decided"] == "nothing-to-say"
+    assert world.published == [] and world.blobs == {}
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO), "2026-11"),
+        (datetime(2026, 12, 1, 23, 0, tzinfo=TOKYO), "2026-11"),
+        (datetime(2026, 1, 1, 9, 0, tzinfo=TOKYO), "2025-12"),
+        (datetime(2026, 12, 1, 8, 59, tzinfo=TOKYO), None),
+        (datetime(2026, 12, 2, 9, 0, tzinfo=TOKYO), None),
+    ],
+)
+def test_due_on_the_first_from_0900_local(local: datetime, expected: str | None) -> None:
+    assert mr.due(info(), local.astimezone(UTC)) == expected
+
+
+def test_due_in_another_time_zone() -> None:
+    ny = info(timezone="America/New_York")
+    assert mr.due(ny, RUN) is None  # Nov 30 19:00 in New York
+    assert mr.due(ny, datetime(2026, 12, 1, 14, 0, tzinfo=UTC)) == "2026-11"  # 09:00 EST
