@@ -1,0 +1,115 @@
+"""Runs the whole demo: local stack (or --url), account, a simulated period, jobs, results."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from calltrack_cli.demo.player import DemoError, Player
+from calltrack_cli.demo.results import Results, collect
+from calltrack_cli.demo.scenario import Scenario, build
+from calltrack_cli.local.client import StackClient
+
+# Quiet handlers: the demo prints results, not every JSON log line and EMF blob.
+QUIET_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    calls: int = 400
+    seed: int = 7
+    days: int = 61
+    end: date = date(2026, 11, 30)
+    config: Path = Path("examples/acme-dental.yaml")
+    out: Path = Path("out/demo")
+    url: str | None = None
+    token: str | None = None
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DemoError(f"{path}: {exc}") from None
+    if not isinstance(data, dict) or "account" not in data:
+        raise DemoError(f"{path}: not an account file (no 'account' key)")
+    return data
+
+
+def job_instants(end: date, tz: str) -> tuple[str, str, str]:
+    """(weekly alert instant, monthly review instant, reviewed month) after the simulated period."""
+    zone = ZoneInfo(tz)
+    monday = end + timedelta(days=(7 - end.weekday()) % 7)
+    first = (end.replace(day=1) + timedelta(days=32)).replace(day=1)
+    weekly = datetime(monday.year, monday.month, monday.day, 9, tzinfo=zone).isoformat()
+    monthly = datetime(first.year, first.month, first.day, 9, tzinfo=zone).isoformat()
+    return weekly, monthly, end.strftime("%Y-%m")
+
+
+def _client(opts: DemoOptions, stack: ExitStack) -> StackClient:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if opts.url:
+        return StackClient(
+            opts.url,
+            admin_token=opts.token or os.environ.get("CALLTRACK_ADMIN_TOKEN", ""),
+            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN),
+        )
+    from calltrack_cli.local.fake_twilio import FakeTwilioMedia
+    from calltrack_cli.local.stack import LocalStack
+
+    sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
+    token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
+    fake = FakeTwilioMedia(serve_any=True, credentials=[(sid, token)]).start()
+    stack.callback(fake.stop)
+    local = LocalStack(env={"TWILIO_API_BASE_URL": fake.base_url}).start()
+    stack.callback(local.stop)
+    client = StackClient.for_stack(local)
+    client.stack = local
+    return client
+
+
+def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Path]:
+    config = load_config(opts.config)
+    with ExitStack() as stack:
+        with console.status("starting the local stack…"):
+            client = _client(opts, stack)
+            client.apply(config)
+            manager = client.create_token(config["account"], "manager")
+            marketer = client.create_token(config["account"], "marketer")
+        scenario = build(config, calls=opts.calls, seed=opts.seed, days=opts.days, end=opts.end)
+        player = Player(client, scenario, manager=manager, marketer=marketer)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(
+                "calls (DNI lease → Twilio webhooks → recording)", total=len(scenario.calls)
+            )
+            player.play_calls(lambda n: progress.advance(task, n))
+            progress.update(task, description="rollups and recordings (draining queues and streams)")
+            client.drain()
+            progress.update(task, description="CRM leads, stages and ad spend")
+            player.post_outcomes()
+            player.put_spend()
+            client.drain()
+            progress.update(task, description="weekly alert and monthly review jobs")
+            weekly, monthly, month = job_instants(scenario.end, scenario.timezone)
+            client.run_job("weekly-unanswered-alert", weekly)
+            client.run_job("monthly-channel-review", monthly)
+            client.drain()
+            outbox = client.outbox()
+            results = collect(
+                client, scenario, manager=manager, marketer=marketer, outbox=outbox, review_month=month
+            )
+    from calltrack_cli.demo.present import write_html
+
+    return scenario, results, write_html(results, opts.out / "report.html")

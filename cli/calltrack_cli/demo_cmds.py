@@ -1,0 +1,72 @@
+"""`calltrack demo`: the whole product on a laptop, through its own HTTP paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "demo",
+        epilog="Examples:\n\n  calltrack demo\n\n  calltrack demo --calls 2000 --seed 42 --days 61\n\n"
+        "  calltrack demo --url http://127.0.0.1:8787 --token $CALLTRACK_ADMIN_TOKEN",
+    )
+    def demo(
+        calls: int = typer.Option(400, min=10, max=100_000, help="How many calls to simulate."),
+        seed: int = typer.Option(
+            7, help="Random seed: the same seed gives the same calls and the same figures."
+        ),
+        days: int = typer.Option(
+            61,
+            min=7,
+            max=400,
+            help="Days simulated, ending 2026-11-30 (61 = Oct + Nov, "
+            "so the monthly review can compare November with October).",
+        ),
+        config: Path = typer.Option(Path("examples/acme-dental.yaml"), help="The account YAML to apply."),
+        out: Path = typer.Option(Path("out/demo"), help="Where report.html is written."),
+        url: str | None = typer.Option(
+            None,
+            help="Use a running local stack instead of starting one "
+            "(its TWILIO_API_BASE_URL must serve recordings).",
+        ),
+        token: str | None = typer.Option(
+            None, envvar="CALLTRACK_ADMIN_TOKEN", help="Operator token for --url."
+        ),
+    ) -> None:
+        """Simulate a month of a Tokyo dental clinic's calls end to end and print what calltrack reports.
+
+        It starts the local stack (moto + local API gateway) and a fake Twilio media server, applies the
+        account YAML, and plays website visits (POST /dni/lease), Twilio-signed webhooks with duplicates and
+        out-of-order callbacks, recordings, CRM leads, stages and ad spend; then runs the weekly alert and the
+        monthly review, and prints the channel report, keywords, the missed-call heatmap, the CRM tagging
+        rate, the alerts, the review's verdicts and the attribution accuracy — all read back from the API.
+        """
+        from calltrack_cli.demo.present import print_results
+        from calltrack_cli.demo.runner import DemoOptions, run_demo
+
+        console = Console()
+        opts = DemoOptions(calls=calls, seed=seed, days=days, config=config, out=out, url=url, token=token)
+        try:
+            _, results, html = run_demo(opts, console)
+        except KeyboardInterrupt:
+            console.print("[red]demo interrupted; everything it started was stopped[/]")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # one line, non-zero: the user sees why it failed
+            console.print(
+                f"[red]demo failed:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            )
+            raise typer.Exit(1) from None
+        print_results(console, results)
+        console.print(f"\nHTML report: {html.resolve()}  (open it in a browser)")
+        console.print(
+            f"OpenAPI: {results.api_url}/openapi.json (paste it into any Swagger UI) — "
+            "start `calltrack local serve` to keep the API up after the demo."
+        )
+        if results.recording_url:
+            console.print(
+                f"A recording, as a manager hears it (presigned, 5 minutes): {results.recording_url}"
+            )
