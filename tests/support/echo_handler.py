@@ -35,3 +35,10 @@ def batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if record.get("eventSource") == "aws:sqs" and "fail" in record.get("body", ""):
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def clock(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Reports calltrack.clock.now() as the handler sees it, and the headers it was given."""
+    from calltrack.clock import now
+
+    return {"now": now().isoformat(), "headers": event["headers"]}

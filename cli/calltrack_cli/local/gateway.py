@@ -97,14 +97,23 @@ class LocalGateway:
         control: LocalControl | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        bind: bool = True,
     ) -> None:
         self.wiring = wiring if wiring is not None else (invoker.wiring if invoker else WIRING)
         self.invoker = invoker if invoker is not None else Invoker(self.wiring)
         self.routes = compile_routes(self.wiring)
         self.control = control
-        self.server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._server: ThreadingHTTPServer | None = None
+        if bind:  # bind now: the port is known (and the public URL can be derived) before start()
+            self._server = ThreadingHTTPServer((host, port), _make_handler(self))
+            self._server.daemon_threads = True
+
+    @property
+    def server(self) -> ThreadingHTTPServer:
+        if self._server is None:
+            raise RuntimeError("this gateway was created with bind=False; use dispatch()")
+        return self._server
 
     @property
     def port(self) -> int:
@@ -122,8 +131,11 @@ class LocalGateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self._server is None:
+            return
+        if self._thread is not None:
+            self._server.shutdown()
+        self._server.server_close()
         if self._thread:
             self._thread.join(timeout=5)
 

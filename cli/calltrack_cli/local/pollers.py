@@ -71,6 +71,9 @@ class Poller:
         self._thread = threading.Thread(target=self._loop, name=f"calltrack-{self.name}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread:

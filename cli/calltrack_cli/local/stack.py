@@ -108,6 +108,7 @@ class LocalStack:
         self.topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{OPS_TOPIC_NAME}"
         self.started = False
         self._seen: dict[str, str] = {}
+        self.admin_token_generated = False
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -163,6 +164,8 @@ class LocalStack:
     def stop(self) -> None:
         from calltrack.settings import reset_settings
 
+        for poller in self.pollers:
+            poller.request_stop()  # all at once, then wait: each may be in a 1 s long poll
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
@@ -243,6 +246,7 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "calltrack-local",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
+        self.admin_token_generated = not merged.get("CALLTRACK_ADMIN_TOKEN")
         for key, value in defaults.items():
             self._setenv(key, merged.get(key) or value)
         for key, value in self.extra_env.items():
