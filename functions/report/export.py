@@ -1,0 +1,115 @@
+"""Daily calls export for QuickSight / Athena (job "daily-calls-export", dispatched by report.jobs).
+
+For every account, the previous day in the account's time zone (relative to the job's ``at``)
+is written to ``s3://{exports_bucket}/calls/account={account}/date={YYYY-MM-DD}/calls.csv``
+(header row, ISO dates, caller masked to the last four digits, no BOM: Athena reads it), and
+``exports/quicksight-manifest.json`` points QuickSight at the ``calls/`` prefix.
+Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from calltrack.observability import make_logger
+
+logger = make_logger("report-export")
+
+JOB = "daily-calls-export"
+MANIFEST_KEY = "exports/quicksight-manifest.json"
+CALLS_PREFIX = "calls/"
+
+
+def day_key(account: str, day: date) -> str:
+    return f"{CALLS_PREFIX}account={account}/date={day.isoformat()}/calls.csv"
+
+
+def manifest(bucket: str) -> dict[str, Any]:
+    return {
+        "fileLocations": [{"URIPrefixes": [f"s3://{bucket}/{CALLS_PREFIX}"]}],
+        "globalUploadSettings": {
+            "format": "CSV",
+            "delimiter": ",",
+            "textqualifier": '"',
+            "containsHeader": "true",
+        },
+    }
+
+
+def previous_local_day(at: datetime, tz: str) -> date:
+    from report.rollup import zone
+
+    return at.astimezone(zone(tz)).date() - timedelta(days=1)
+
+
+def export_account(
+    account: str,
+    tz: str,
+    at: datetime,
+    force: bool,
+    *,
+    exists: Callable[[str], bool],
+    put: Callable[[str, bytes, str], None],
+    calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+) -> dict[str, Any]:
+    from report.csv_out import calls_csv
+    from report.rollup import zone
+
+    day = previous_local_day(at, tz)
+    key = day_key(account, day)
+    if not force and exists(key):
+        return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
+    zi = zone(tz)
+    lo = datetime.combine(day, time(0), zi)
+    hi = datetime.combine(day + timedelta(days=1), time(0), zi)
+    calls = list(calls_between(lo, hi))
+    put(key, calls_csv(calls, tz=tz, mask_caller=True, excel=False).encode("utf-8"), "text/csv; charset=utf-8")
+    return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
+
+
+def run(at: datetime, force: bool = False) -> dict[str, Any]:
+    """Export yesterday's calls of every account; returns what was written or already there."""
+    import boto3
+
+    from calltrack.models.accounts import Account
+    from calltrack.settings import get_settings
+    from report.call_store import calls_between
+
+    settings = get_settings()
+    bucket = settings.exports_bucket
+    s3 = boto3.client("s3", region_name=settings.region)
+
+    def exists(key: str) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=key)
+        except s3.exceptions.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put(key: str, body: bytes, content_type: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                      ServerSideEncryption="AES256")
+
+    exports: list[dict[str, Any]] = []
+    failures = 0
+    for item in Account.scan():
+        config = item.config if isinstance(item.config, dict) else {}
+        tz = str(config.get("timezone") or item.timezone or "Asia/Tokyo")
+        account = str(item.account)
+        try:
+            exports.append(
+                export_account(account, tz, at, force, exists=exists, put=put,
+                               calls_between=lambda lo, hi, a=account: calls_between(a, lo, hi))
+            )
+        except Exception:  # one account's failure must not stop the others
+            failures += 1
+            logger.exception("export failed", extra={"account": account})
+            exports.append({"account": account, "status": "failed"})
+    put(MANIFEST_KEY, json.dumps(manifest(bucket), indent=2).encode("utf-8"), "application/json")
+    return {"job": JOB, "at": at.isoformat(), "bucket": bucket, "manifest": MANIFEST_KEY,
+            "exports": exports, "failures": failures}
