@@ -32,6 +32,9 @@ class LambdaFunction:
     sends_to_queues: tuple[str, ...] = ()
     publishes_to_ops_topic: bool = False
     secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
+    # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
+    # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
+    idempotency: bool = False
 
 
 @dataclass(frozen=True)

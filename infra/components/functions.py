@@ -1,0 +1,206 @@
+"""The one function builder: every Lambda in the wiring is made here, the same way.
+
+Per function: its own role (no managed policies), its own log group with retention, the
+shared layer, python3.12 on arm64, X-Ray active tracing, memory/timeout from the wiring, and
+exactly the grants and environment its wiring entry names (tables read-write / read-only,
+buckets, queues it sends to, the ops topic, the SSM parameters of its secrets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from infra import nag
+from infra.components.bundling import function_code
+from infra.wiring import LambdaFunction
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+METRICS_NAMESPACE = "calltrack"
+
+# wiring secret name -> env var holding the SSM parameter NAME (see calltrack.settings)
+SECRET_ENV = {
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN_PARAM",
+    "twilio_api_secret": "TWILIO_API_SECRET_PARAM",
+    "admin_token": "CALLTRACK_ADMIN_TOKEN_PARAM",
+}
+BUCKET_ENV = {"recordings": "CALLTRACK_RECORDINGS_BUCKET", "exports": "CALLTRACK_EXPORTS_BUCKET"}
+
+
+def construct_id(name: str) -> str:
+    return "".join(p.capitalize() for p in name.replace("-", "_").split("_"))
+
+
+def table_env(logical: str) -> str:
+    return f"CALLTRACK_TABLE_{logical.upper()}"
+
+
+def queue_env(name: str) -> str:
+    return f"CALLTRACK_{name.upper()}_QUEUE_URL"
+
+
+@dataclass
+class Resources:
+    """What the functions may be granted, by the names the wiring uses."""
+
+    tables: dict[str, dynamodb.ITable]
+    buckets: dict[str, s3.IBucket]
+    queues: dict[str, sqs.IQueue]
+    ops_topic: sns.ITopic
+    secrets: dict[str, ssm.IParameter]
+    common_env: dict[str, str] = field(default_factory=dict)
+    indexed_tables: frozenset[str] = frozenset()  # tables with GSIs (grants cover <arn>/index/*)
+
+
+class FunctionFactory(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        layer_code: lambda_.Code,
+        resources: Resources,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, id)
+        self.resources = resources
+        self.retention = retention_days(log_retention_days)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "CalltrackLayer",
+            code=layer_code,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="calltrack shared package + runtime dependencies (no boto3)",
+        )
+        self.functions: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+
+    def log_group(self, id: str) -> logs.LogGroup:
+        return logs.LogGroup(self, id, retention=self.retention, removal_policy=RemovalPolicy.DESTROY)
+
+    def role(self, id: str, log_group: logs.ILogGroup) -> iam.Role:
+        role = iam.Role(
+            self, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=f"calltrack {id}"
+        )
+        log_group.grant_write(role)  # instead of AWSLambdaBasicExecutionRole (logs:* on every group)
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.XRAY_REASON)
+        return role
+
+    def build(self, spec: LambdaFunction) -> lambda_.Function:
+        if spec.name in self.functions:
+            raise ValueError(f"function {spec.name} is declared twice in the wiring")
+        cid = construct_id(spec.name)
+        group = self.log_group(f"{cid}Logs")
+        role = self.role(f"{cid}Role", group)
+        env = {
+            **self.resources.common_env,
+            "POWERTOOLS_SERVICE_NAME": spec.name,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            # Responses/errors can carry caller numbers; keep them out of X-Ray metadata.
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        fn = lambda_.Function(
+            self,
+            cid,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=function_code(spec.folder),
+            layers=[self.layer],
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            description=spec.description or spec.name,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=group,
+            environment=env,
+        )
+        nag.acknowledge(fn, "AwsSolutions-L1", nag.L1_REASON)
+        self._grant(fn, role, spec)
+        self.functions[spec.name] = fn
+        self.log_groups[spec.name] = group
+        return fn
+
+    def _grant(self, fn: lambda_.Function, role: iam.Role, spec: LambdaFunction) -> None:
+        r = self.resources
+        rw = spec.tables + (("idempotency",) if spec.idempotency else ())
+        for logical, write in [(t, True) for t in rw] + [(t, False) for t in spec.read_only_tables]:
+            table = _lookup(r.tables, logical, spec, "table")
+            if write:
+                table.grant_read_write_data(fn)
+            else:
+                table.grant_read_data(fn)
+            if logical in r.indexed_tables:
+                nag.acknowledge_table_indexes(role, table.table_arn, logical, write)
+            fn.add_environment(table_env(logical), table.table_name)
+        for name in spec.buckets:
+            bucket = _lookup(r.buckets, name, spec, "bucket")
+            bucket.grant_read_write(fn)  # incl. delete: the retention sweep removes recordings
+            nag.acknowledge_bucket_grant(role, bucket.bucket_arn, name)
+            fn.add_environment(BUCKET_ENV.get(name, f"CALLTRACK_{name.upper()}_BUCKET"), bucket.bucket_name)
+        for name in spec.sends_to_queues:
+            queue = _lookup(r.queues, name, spec, "queue")
+            queue.grant_send_messages(fn)
+            fn.add_environment(queue_env(name), queue.queue_url)
+        if spec.publishes_to_ops_topic:
+            r.ops_topic.grant_publish(fn)
+            fn.add_environment("CALLTRACK_OPS_TOPIC_ARN", r.ops_topic.topic_arn)
+        for name in spec.secrets:
+            param = _lookup(r.secrets, name, spec, "secret")
+            param.grant_read(fn)
+            fn.add_environment(SECRET_ENV[name], param.parameter_name)
+
+
+T = TypeVar("T")
+
+
+def _lookup(registry: dict[str, T], name: str, spec: LambdaFunction, kind: str) -> T:
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry)) or "none"
+        raise KeyError(
+            f"wiring function {spec.name!r} names unknown {kind} {name!r} (known: {known})"
+        ) from None
+
+
+_RETENTION_DAYS = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1827: "FIVE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    if days not in _RETENTION_DAYS:
+        raise ValueError(f"logRetentionDays {days} is not one of {sorted(_RETENTION_DAYS)}")
+    return getattr(logs.RetentionDays, _RETENTION_DAYS[days])

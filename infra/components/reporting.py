@@ -1,0 +1,47 @@
+"""Reporting: the exports bucket (QuickSight, review reports) and the DynamoDB stream consumers."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import nag
+from infra.components.queues import DLQ_RETENTION, secure_queue
+from infra.components.storage import private_bucket
+from infra.wiring import StreamConsumer
+
+
+class Reporting(Construct):
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, logs: s3.IBucket) -> None:
+        super().__init__(scope, id)
+        # Exports are regenerated from the tables; versioning would only keep stale copies.
+        self.exports = private_bucket(self, "Exports", key=key, logs=logs, versioned=False)
+        # Records a stream consumer gave up on (after bisecting and retrying) land here.
+        self.stream_failures = secure_queue(self, "StreamFailures", retention_period=DLQ_RETENTION)
+        nag.acknowledge(self.stream_failures, "AwsSolutions-SQS3", nag.STREAM_FAILURES_REASON)
+
+    def add_stream_consumer(
+        self, consumer: StreamConsumer, table: dynamodb.ITable, fn: lambda_.IFunction, retry_attempts: int
+    ) -> None:
+        if table.table_stream_arn is None:
+            raise ValueError(
+                f"stream consumer {consumer.consumer}: table {consumer.table} has no stream "
+                "(set stream= in its model's table_meta)"
+            )
+        fn.add_event_source(
+            sources.DynamoEventSource(
+                table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=consumer.batch_size,
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                retry_attempts=retry_attempts,
+                max_record_age=Duration.days(1),
+                on_failure=sources.SqsDlq(self.stream_failures),
+            )
+        )

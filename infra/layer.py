@@ -1,0 +1,145 @@
+"""The shared Lambda layer: `layers/calltrack` plus the runtime dependencies, built without Docker.
+
+Two steps, so that synthesis never touches the network:
+
+1. ``make layer`` (run by ``make setup``) calls ``python -m infra.layer build``: one
+   ``pip install --platform manylinux2014_aarch64 --implementation cp --python-version 3.12
+   --only-binary=:all:`` of the runtime requirements into ``build/layer/<key>/python``, where
+   ``<key>`` hashes the requirements and the target platform. An existing cache dir is reused.
+2. At synth, :class:`LayerBundling` (CDK ``ILocalBundling``) copies that cache plus the
+   ``calltrack`` package into the asset output dir. No pip, no Docker, no network.
+
+boto3/botocore/s3transfer come with the Lambda runtime and are removed from the layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAYER_SOURCE = REPO_ROOT / "layers"
+CACHE_ROOT = REPO_ROOT / "build" / "layer"
+
+PLATFORM = "manylinux2014_aarch64"
+PYTHON_VERSION = "3.12"
+# Provided by the Lambda Python runtime; keeping them out saves ~100 MB unzipped.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# Dropped from the installed tree: byte-code, tests, type stubs the runtime never reads.
+PRUNE_DIRS = ("__pycache__", "tests")
+
+
+def runtime_requirements(pyproject: Path | None = None) -> list[str]:
+    """The project's run-time dependencies (pyproject ``[project].dependencies``) minus boto3."""
+    path = pyproject or REPO_ROOT / "pyproject.toml"
+    deps = tomllib.loads(path.read_text())["project"]["dependencies"]
+    return sorted(d for d in deps if _dist_name(d) not in RUNTIME_PROVIDED)
+
+
+def _dist_name(requirement: str) -> str:
+    name = requirement
+    for sep in "[<>=!~; ":
+        name = name.split(sep, 1)[0]
+    return name.strip().lower().replace("_", "-")
+
+
+def cache_key(requirements: list[str] | None = None) -> str:
+    reqs = requirements if requirements is not None else runtime_requirements()
+    blob = json.dumps({"reqs": reqs, "platform": PLATFORM, "python": PYTHON_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_dir(requirements: list[str] | None = None) -> Path:
+    """``build/layer/<key>``; its ``python/`` holds the installed dependencies when built."""
+    return CACHE_ROOT / cache_key(requirements)
+
+
+def is_built(path: Path | None = None) -> bool:
+    return ((path or cache_dir()) / ".complete").exists()
+
+
+def pip_command(target: Path, requirements: list[str]) -> list[str]:
+    """The one pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312)."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--implementation",
+        "cp",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary=:all:",
+        "--no-compile",
+        "--upgrade",
+        *requirements,
+    ]
+
+
+def build(force: bool = False) -> Path:
+    """Fill the cache (network: run at setup time only). Returns the cache dir."""
+    reqs = runtime_requirements()
+    out = cache_dir(reqs)
+    if is_built(out) and not force:
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    target = out / "python"
+    target.mkdir(parents=True)
+    subprocess.run(pip_command(target, reqs), check=True)
+    prune(target)
+    (out / ".complete").write_text(json.dumps({"requirements": reqs}, indent=2))
+    return out
+
+
+def prune(target: Path) -> None:
+    for entry in list(target.iterdir()):
+        name = entry.name.lower()
+        if any(name == p or name.startswith(p + "-") for p in RUNTIME_PROVIDED) or name == "bin":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for pattern in PRUNE_DIRS:
+        for d in sorted(target.rglob(pattern), reverse=True):
+            if d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+
+
+def source_hash(root: Path) -> str:
+    """Content hash of a source tree (ignores byte-code), for stable custom asset hashes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def copy_package(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["build"]:
+        out = build(force="--force" in argv)
+        print(out)
+        return 0
+    if argv[:1] == ["path"]:
+        print(cache_dir())
+        return 0 if is_built() else 1
+    print("usage: python -m infra.layer build [--force] | path", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
