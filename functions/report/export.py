@@ -66,7 +66,8 @@ def export_account(
     lo = datetime.combine(day, time(0), zi)
     hi = datetime.combine(day + timedelta(days=1), time(0), zi)
     calls = list(calls_between(lo, hi))
-    put(key, calls_csv(calls, tz=tz, mask_caller=True, excel=False).encode("utf-8"), "text/csv; charset=utf-8")
+    text = calls_csv(calls, tz=tz, mask_caller=True, excel=False)
+    put(key, text.encode("utf-8"), "text/csv; charset=utf-8")
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
 
@@ -101,11 +102,11 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         config = item.config if isinstance(item.config, dict) else {}
         tz = str(config.get("timezone") or item.timezone or "Asia/Tokyo")
         account = str(item.account)
+        def reader(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
+            return calls_between(a, lo, hi)
+
         try:
-            exports.append(
-                export_account(account, tz, at, force, exists=exists, put=put,
-                               calls_between=lambda lo, hi, a=account: calls_between(a, lo, hi))
-            )
+            exports.append(export_account(account, tz, at, force, exists=exists, put=put, calls_between=reader))
         except Exception:  # one account's failure must not stop the others
             failures += 1
             logger.exception("export failed", extra={"account": account})

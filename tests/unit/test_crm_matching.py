@@ -12,8 +12,8 @@ from calltrack.errors import BadRequest
 from report.crm import CallPatch, match_confidence, match_leads, patch_changes, tagging
 
 CALLS = [
-    {"call_sid": "CA-old", "caller": "+819012345678", "started_at": "2026-11-01T01:00:00Z", "channel": "flyer",
-     "campaign": "c1", "keyword": None},
+    {"call_sid": "CA-old", "caller": "+819012345678", "started_at": "2026-11-01T01:00:00Z",
+     "channel": "flyer", "campaign": "c1", "keyword": None},
     {"call_sid": "CA-near", "caller": "+819012345678", "started_at": "2026-11-05T01:00:00Z",
      "channel": "google-ads", "campaign": "c2", "keyword": "dentist", "confidence": 0.8},
     {"call_sid": "CA-after", "caller": "+819012345678", "started_at": "2026-11-06T01:00:00Z", "channel": "radio"},
