@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
 from calltrack.auth import Principal, principal_from_app
 
 ITEMS_READ_HEADER = "X-Calltrack-Items-Read"
@@ -53,7 +54,6 @@ class Caller:
 
     def today(self) -> date:
         from calltrack import clock
-
         from report.figures import local_today
 
         return local_today(self.timezone, clock.now())

@@ -17,6 +17,7 @@ from calltrack.errors import NotFound
 
 def _client() -> Any:
     import boto3
+
     from calltrack.settings import get_settings
 
     return boto3.client("dynamodb", region_name=get_settings().region)

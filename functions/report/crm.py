@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from calltrack.errors import BadRequest, DomainError
-from calltrack.phone import normalize, region_for_timezone
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from calltrack.errors import BadRequest, DomainError
+from calltrack.phone import normalize, region_for_timezone
 from report import figures
 from report.api_support import ERRORS, current_caller, json_response
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from calltrack.errors import BadRequest
 from calltrack.models.reports import COUNTERS
-
 from report.rollup_store import RollupRow
 
 Number = int | float

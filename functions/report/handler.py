@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
-
 from report import calls, crm, recordings_api, reports, reviews, spend
 
 logger = make_logger("report")

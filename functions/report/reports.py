@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from calltrack.errors import BadRequest
 
+from calltrack.errors import BadRequest
 from report import figures
 from report.api_support import ERRORS, Caller, csv_response, current_caller, json_response
 

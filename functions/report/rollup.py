@@ -376,6 +376,7 @@ def default_store() -> DynamoRollupStore:
     global _store
     if _store is None:
         import boto3
+
         from calltrack.settings import get_settings
 
         settings = get_settings()

@@ -55,6 +55,7 @@ def _num(value: Any) -> Number:
 
 def _client() -> Any:
     import boto3
+
     from calltrack.settings import get_settings
 
     return boto3.client("dynamodb", region_name=get_settings().region)
