@@ -94,7 +94,9 @@ class FakeTwilioMedia:
 
     def start(self) -> FakeTwilioMedia:
         for server in (self._api, self._media):
-            thread = threading.Thread(target=server.serve_forever, name="fake-twilio", daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-twilio", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         return self

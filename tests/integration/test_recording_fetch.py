@@ -1,0 +1,105 @@
+"""fetch_mp3 against the fake Twilio media server over real HTTP on 127.0.0.1.
+
+Basic auth goes to the API host only, redirects to another host get no credentials, faults
+surface as FetchError reasons (so the queue retries), and http is refused outside local mode.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from calltrack_cli.local.fake_twilio import FakeTwilioMedia
+from calltrack_cli.local.mp3 import silent_mp3
+from recording_ingest.fetch import Credentials, FetchError, delete_recording, fetch_mp3, recording_api_url
+
+ACCOUNT = "AC" + "3" * 32
+CREDS = Credentials(ACCOUNT, "media-secret")
+
+
+@pytest.fixture()
+def media() -> Iterator[FakeTwilioMedia]:
+    with FakeTwilioMedia(credentials=[(CREDS.username, CREDS.password)], hang_seconds=3) as fake:
+        yield fake
+
+
+def new_recording(media: FakeTwilioMedia, body: bytes | None = None) -> tuple[str, str, bytes]:
+    sid = "RE" + secrets.token_hex(16)
+    data = media.add_recording(ACCOUNT, sid, body)
+    return sid, recording_api_url(media.base_url, ACCOUNT, sid), data
+
+
+def fetch(url: str, **kwargs: object) -> bytes:
+    return fetch_mp3(url, CREDS, allow_http=True, **kwargs)  # type: ignore[arg-type]
+
+
+def test_fetches_the_mp3_with_basic_auth(media: FakeTwilioMedia) -> None:
+    sid, url, data = new_recording(media)
+    assert fetch(url, timeout_s=5) == data
+    [request] = media.fetches(sid)
+    assert request.status == 200
+    assert request.authorization == CREDS.header()
+
+
+def test_wrong_credentials_are_a_failure_not_an_empty_recording(media: FakeTwilioMedia) -> None:
+    sid, url, _ = new_recording(media)
+    with pytest.raises(FetchError) as err:
+        fetch_mp3(url, Credentials(ACCOUNT, "wrong"), allow_http=True, timeout_s=5)
+    assert err.value.reason == "http-401"
+
+
+def test_a_redirect_to_another_host_is_followed_without_the_credentials(media: FakeTwilioMedia) -> None:
+    sid, url, data = new_recording(media)
+    media.fail(sid, "redirect")
+    assert fetch(url, timeout_s=5) == data
+    [to_api] = media.fetches(sid, "api")
+    [to_media_host] = media.fetches(sid, "media")
+    assert to_api.authorization == CREDS.header() and to_api.status == 302
+    assert to_media_host.authorization is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("500", "http-500"),
+        ("503", "http-503"),
+        ("404", "not-ready"),
+        ("truncate", "truncated"),
+        ("empty", "not-mp3"),  # a 200 with no body: refused before storing anything
+        ("html", "not-mp3"),
+        ("timeout", "timeout"),
+    ],
+)
+def test_faults_are_reported_with_a_reason_and_the_next_try_succeeds(
+    media: FakeTwilioMedia, fault: str, reason: str
+) -> None:
+    sid, url, data = new_recording(media)
+    media.fail(sid, fault)
+    with pytest.raises(FetchError) as err:
+        fetch(url, timeout_s=1)
+    assert err.value.reason in (reason, "empty")
+    assert fetch(url, timeout_s=5) == data
+
+
+def test_the_size_cap_stops_a_too_large_body(media: FakeTwilioMedia) -> None:
+    _, url, _ = new_recording(media, silent_mp3(10.0))
+    with pytest.raises(FetchError) as err:
+        fetch(url, timeout_s=5, max_bytes=1000)
+    assert err.value.reason == "too-large"
+
+
+def test_http_is_refused_outside_local_mode(media: FakeTwilioMedia) -> None:
+    sid, url, _ = new_recording(media)
+    with pytest.raises(FetchError) as err:
+        fetch_mp3(url, CREDS, allow_http=False, timeout_s=5)
+    assert err.value.reason == "insecure-url"
+    assert media.fetches(sid) == []
+
+
+def test_delete_removes_the_recording_at_twilio_and_is_idempotent(media: FakeTwilioMedia) -> None:
+    sid, _, _ = new_recording(media)
+    assert delete_recording(media.base_url, ACCOUNT, sid, CREDS, allow_http=True)
+    assert media.is_deleted(sid)
+    assert delete_recording(media.base_url, ACCOUNT, sid, CREDS, allow_http=True)  # 404 = already gone
