@@ -1,7 +1,317 @@
-"""Routes of the report API (stub: the owning issue fills it)."""
+"""GET /v1/calls and GET /v1/calls/{call_sid}: the read side of the calls (issue 3).
+
+``call_to_json(call, mask_caller=...)`` is the one CALL shape; CSV, exports and CRM reuse it.
+Listing reads the calls table's ``by-account`` index between the UTC bounds of the requested
+local dates (account time zone), newest first; the cursor is the opaque (base64url JSON)
+LastEvaluatedKey of the last call returned.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from calltrack.errors import BadRequest, NotFound
+from report.api_support import ERRORS, current_caller, json_response
+
 router = Router()
+
+ROLES = ("admin", "manager", "marketer")
+STATUSES = ("ringing", "answered", "missed", "busy", "failed", "canceled")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_RANGE_DAYS = 366
+DEFAULT_RANGE_DAYS = 30
+
+CALL_KEYS = (
+    "call_sid",
+    "account",
+    "tracking_number",
+    "caller",
+    "started_at",
+    "status",
+    "ring_seconds",
+    "talk_seconds",
+    "first_time",
+    "channel",
+    "campaign",
+    "keyword",
+    "gclid",
+    "utm",
+    "landing_page",
+    "referrer",
+    "confidence",
+    "recording",
+    "stage",
+    "value",
+    "tags",
+    "agent",
+)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _plain_call(call: Any) -> dict[str, Any]:
+    """A Call model, a plain dict, or a raw DynamoDB item -> plain dict."""
+    if hasattr(call, "attribute_values"):
+        return dict(call.attribute_values)
+    data = dict(call)
+    sid = data.get("call_sid")
+    if isinstance(sid, dict) and len(sid) == 1 and next(iter(sid)) in ("S",):
+        from report.call_store import from_item
+
+        return from_item(data)
+    return data
+
+
+def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[str, Any]:
+    """The public CALL object (snake_case keys; caller masked for marketers)."""
+    from calltrack.phone import mask
+
+    c = _plain_call(call)
+    attribution = _json_value(c.get("attribution")) or {}
+    if not isinstance(attribution, dict):
+        attribution = {}
+    recording = _json_value(c.get("recording"))
+    caller = c.get("caller")
+    tags = c.get("tags")
+    out: dict[str, Any] = {
+        "call_sid": c.get("call_sid"),
+        "account": c.get("account"),
+        "tracking_number": c.get("tracking_number"),
+        "caller": (mask(caller) or None) if (mask_caller and caller) else caller,
+        "started_at": c.get("started_at"),
+        "status": c.get("status") or "ringing",
+        "ring_seconds": c.get("ring_seconds"),
+        "talk_seconds": c.get("talk_seconds"),
+        "first_time": c.get("first_time"),
+        "channel": c.get("channel"),
+        "campaign": c.get("campaign"),
+        "keyword": c.get("keyword"),
+        "gclid": attribution.get("gclid"),
+        "utm": attribution.get("utm") if isinstance(attribution.get("utm"), dict) else {},
+        "landing_page": attribution.get("landing_page"),
+        "referrer": attribution.get("referrer"),
+        "confidence": c.get("confidence"),
+        "recording": recording if isinstance(recording, dict) else None,
+        "stage": c.get("stage"),
+        "value": c.get("value"),
+        "tags": list(tags) if isinstance(tags, (list, set, tuple)) else [],
+        "agent": c.get("agent"),
+        # beyond the contract's minimum
+        "medium": c.get("medium"),
+        "gbraid": attribution.get("gbraid"),
+        "wbraid": attribution.get("wbraid"),
+        "source_kind": c.get("source_kind"),
+        "pool": c.get("pool"),
+        "attribution_basis": attribution.get("basis"),
+        "outcome_reason": c.get("outcome_reason"),
+        "ended_at": c.get("ended_at"),
+        "caller_name": None if mask_caller else c.get("caller_name"),
+        "caller_city": c.get("caller_city"),
+        "caller_state": c.get("caller_state"),
+        "caller_country": c.get("caller_country"),
+        "score": c.get("score"),
+    }
+    return out
+
+
+# ----------------------------------------------------------------------------- query parsing
+
+
+def _parse_date(value: str | None, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise BadRequest(f"{name}: expected a date YYYY-MM-DD, got {str(value)[:40]!r}", field=name) from None
+
+
+def utc_range(start: date, end: date, tz: str) -> tuple[str, str]:
+    """started_at bounds (inclusive) covering local dates start..end in time zone ``tz``."""
+    from report.rollup import zone
+
+    zi = zone(tz)
+    lo = datetime(start.year, start.month, start.day, tzinfo=zi).astimezone(UTC)
+    after = end + timedelta(days=1)
+    hi = datetime(after.year, after.month, after.day, tzinfo=zi).astimezone(UTC) - timedelta(seconds=1)
+    # 'lo' without a suffix sorts before every value of that second; '~' after every suffix of 'hi'.
+    return lo.strftime("%Y-%m-%dT%H:%M:%S"), hi.strftime("%Y-%m-%dT%H:%M:%S") + "~"
+
+
+def encode_cursor(key: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, account: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadRequest("cursor: not a cursor this API returned", field="cursor") from None
+    ok = (
+        isinstance(key, dict)
+        and set(key) == {"call_sid", "account", "started_at"}
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    )
+    if not ok or key["account"]["S"] != account:
+        raise BadRequest("cursor: not a cursor this API returned for this account", field="cursor")
+    return key
+
+
+def _limit(value: str | None) -> int:
+    if value in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        limit = int(str(value))
+    except ValueError:
+        raise BadRequest("limit: expected an integer", field="limit") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}", field="limit")
+    return limit
+
+
+def _statuses(value: str | None) -> list[str]:
+    if not value:
+        return []
+    wanted = [s.strip().lower() for s in value.split(",") if s.strip()]
+    bad = [s for s in wanted if s not in STATUSES]
+    if bad:
+        raise BadRequest(f"status: unknown {bad[0][:20]!r} (one of {', '.join(STATUSES)})", field="status")
+    return wanted
+
+
+def list_calls(
+    client: Any,
+    table: str,
+    account: str,
+    lo: str,
+    hi: str,
+    *,
+    limit: int,
+    channel: str | None = None,
+    statuses: list[str] | None = None,
+    cursor_key: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+    """Newest-first calls of one account between lo and hi: (items, next key or None, items read)."""
+    from report.call_store import from_item
+
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": "by-account",
+        "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
+        "ExpressionAttributeNames": {"#a": "account", "#s": "started_at"},
+        "ExpressionAttributeValues": {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}},
+        "ScanIndexForward": False,
+    }
+    filters = []
+    if channel:
+        filters.append("#ch = :ch")
+        kwargs["ExpressionAttributeNames"]["#ch"] = "channel"
+        kwargs["ExpressionAttributeValues"][":ch"] = {"S": channel}
+    if statuses:
+        names = []
+        for i, status in enumerate(statuses):
+            kwargs["ExpressionAttributeValues"][f":st{i}"] = {"S": status}
+            names.append(f":st{i}")
+        kwargs["ExpressionAttributeNames"]["#st"] = "status"
+        filters.append(f"#st IN ({', '.join(names)})")
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
+    if cursor_key:
+        kwargs["ExclusiveStartKey"] = cursor_key
+    items: list[dict[str, Any]] = []
+    read = 0
+    while True:
+        kwargs["Limit"] = max(limit - len(items), 1) if not filters else max(limit, 25)
+        page = client.query(**kwargs)
+        read += int(page.get("ScannedCount", 0))
+        page_items = page.get("Items", [])
+        for index, item in enumerate(page_items):
+            items.append(from_item(item))
+            if len(items) == limit:
+                more = index < len(page_items) - 1 or bool(page.get("LastEvaluatedKey"))
+                key = {k: item[k] for k in ("call_sid", "account", "started_at")}
+                return items, (key if more else None), read
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return items, None, read
+        kwargs["ExclusiveStartKey"] = last
+
+
+# ----------------------------------------------------------------------------- routes
+
+
+def _client() -> Any:
+    from report.call_store import _client as client
+
+    return client()
+
+
+@router.get("/v1/calls", responses=ERRORS)
+def get_calls() -> Any:
+    from calltrack.settings import get_settings
+
+    who = current_caller(router, *ROLES)
+    q = router.current_event.query_string_parameters or {}
+    today = who.today()
+    end = _parse_date(q.get("to"), "to") or today
+    start = _parse_date(q.get("from"), "from") or (end - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    if start > end:
+        raise BadRequest("from: must not be after to", field="from")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise BadRequest(f"to: at most {MAX_RANGE_DAYS} days per request", field="to")
+    limit = _limit(q.get("limit"))
+    statuses = _statuses(q.get("status"))
+    channel = (q.get("channel") or "").strip()[:64] or None
+    cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
+    lo, hi = utc_range(start, end, who.timezone)
+    items, next_key, read = list_calls(
+        _client(),
+        get_settings().table_name("calls"),
+        who.account,
+        lo,
+        hi,
+        limit=limit,
+        channel=channel,
+        statuses=statuses,
+        cursor_key=cursor_key,
+    )
+    body = {
+        "items": [call_to_json(c, mask_caller=who.masks_callers) for c in items],
+        "next_cursor": encode_cursor(next_key) if next_key else None,
+    }
+    return json_response(body, items_read=read)
+
+
+@router.get("/v1/calls/<call_sid>", responses=ERRORS)
+def get_call(call_sid: str) -> Any:
+    from calltrack.settings import get_settings
+
+    who = current_caller(router, *ROLES)
+    if not call_sid or len(call_sid) > 64:
+        raise NotFound("call_sid: no such call", field="call_sid")
+    item = _client().get_item(TableName=get_settings().table_name("calls"), Key={"call_sid": {"S": call_sid}})
+    raw = item.get("Item")
+    if not raw:
+        raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
+    from report.call_store import from_item
+
+    call = from_item(raw)
+    if call.get("account") != who.account:
+        raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
+    return json_response(call_to_json(call, mask_caller=who.masks_callers), items_read=1)

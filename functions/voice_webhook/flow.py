@@ -29,7 +29,6 @@ from calltrack.twilio_edge import (
     url_with_query,
     voicemail_twiml,
 )
-
 from voice_webhook.store import Storage
 
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
@@ -331,7 +330,11 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
     display = (
         CHANNEL_NAMES_JA.get(channel or "", channel or "") if language.startswith("ja") else (channel or "")
     )
-    return text.replace("{channel}", display).replace("{campaign}", campaign or "")
+    text = text.replace("{channel}", display).replace("{campaign}", campaign or "")
+    if channel and display != channel:
+        # the admin side may have rendered the template with the channel id already
+        text = text.replace(channel, display)
+    return text
 
 
 def _dial_for(

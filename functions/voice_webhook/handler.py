@@ -19,7 +19,6 @@ from calltrack.twilio_edge import (
     parse_event,
     signature_params,
 )
-
 from voice_webhook import flow
 
 SERVICE = "voice_webhook"

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 import pytest
+
 from calltrack.twilio_edge import (
     BadTwilioRequest,
     DialPlan,

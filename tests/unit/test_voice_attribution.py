@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from calltrack.attribution import LATE_END, LATE_START, POOL_ONLY, SHARED_CONFIDENCE, attribute
 
 NOW = 1_800_000_000.0

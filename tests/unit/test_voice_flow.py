@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 from xml.etree import ElementTree as ET
 
 import pytest
+
 from calltrack.twilio_edge import TwilioRequest
 from voice_webhook import flow
 

@@ -6,6 +6,7 @@ import json
 import re
 
 from botocore.exceptions import ClientError
+
 from calltrack.attribution import attribute
 from voice_webhook import flow
 from voice_webhook.store import DynamoStorage

@@ -1,0 +1,117 @@
+"""Calls API pieces: the CALL shape, local-date bounds, cursors and paging."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from calltrack.errors import BadRequest
+from report.calls import CALL_KEYS, call_to_json, decode_cursor, encode_cursor, list_calls, utc_range
+
+CALL = {
+    "call_sid": "CA" + "a" * 32,
+    "account": "acme",
+    "tracking_number": "+815011112222",
+    "caller": "+819012345678",
+    "started_at": "2026-11-25T01:02:03Z",
+    "status": "answered",
+    "ring_seconds": 7,
+    "talk_seconds": 42,
+    "first_time": True,
+    "channel": "google-ads",
+    "campaign": "brand",
+    "keyword": "歯医者",
+    "confidence": 1.0,
+    "attribution": json.dumps(
+        {
+            "gclid": "G1",
+            "utm": {"source": "google"},
+            "landing_page": "https://a/lp",
+            "referrer": "https://www.google.com/",
+        }
+    ),
+}
+
+
+def test_call_json_has_every_contract_key_and_session_fields():
+    out = call_to_json(CALL, mask_caller=False)
+    assert set(CALL_KEYS) <= set(out)
+    assert (out["gclid"], out["utm"], out["landing_page"]) == ("G1", {"source": "google"}, "https://a/lp")
+    assert out["recording"] is None and out["tags"] == [] and out["caller"] == "+819012345678"
+
+
+def test_marketers_see_the_caller_masked():
+    assert call_to_json(CALL, mask_caller=True)["caller"] == "+********5678"
+
+
+def test_call_json_reads_a_raw_dynamodb_item_too():
+    raw = {
+        "call_sid": {"S": "CA1"},
+        "account": {"S": "acme"},
+        "talk_seconds": {"N": "3"},
+        "first_time": {"BOOL": False},
+    }
+    out = call_to_json(raw, mask_caller=False)
+    assert (out["call_sid"], out["talk_seconds"], out["first_time"]) == ("CA1", 3, False)
+
+
+def test_local_dates_become_utc_bounds_in_the_account_zone():
+    lo, hi = utc_range(date(2026, 11, 25), date(2026, 11, 25), "Asia/Tokyo")
+    assert lo == "2026-11-24T15:00:00"
+    assert hi.startswith("2026-11-25T14:59:59")
+    assert lo <= "2026-11-24T15:00:00Z" <= hi and lo <= "2026-11-25T14:59:59.5Z" <= hi
+    assert not ("2026-11-25T15:00:00Z" <= hi)
+
+
+def test_cursor_round_trips_and_is_bound_to_its_account():
+    key = {"call_sid": {"S": "CA1"}, "account": {"S": "acme"}, "started_at": {"S": "2026-11-25T01:02:03Z"}}
+    assert decode_cursor(encode_cursor(key), "acme") == key
+    with pytest.raises(BadRequest) as err:
+        decode_cursor(encode_cursor(key), "other")
+    assert err.value.field == "cursor"
+    with pytest.raises(BadRequest):
+        decode_cursor("!!garbage!!", "acme")
+
+
+class PagedClient:
+    def __init__(self, items, page=2):
+        self.items, self.page, self.queries = items, page, []
+
+    def query(self, **kw):
+        self.queries.append(kw)
+        start = 0
+        if "ExclusiveStartKey" in kw:
+            start = (
+                next(
+                    i
+                    for i, it in enumerate(self.items)
+                    if it["call_sid"] == kw["ExclusiveStartKey"]["call_sid"]
+                )
+                + 1
+            )
+        chunk = self.items[start : start + min(self.page, kw["Limit"])]
+        out = {"Items": chunk, "ScannedCount": len(chunk)}
+        if start + len(chunk) < len(self.items):
+            out["LastEvaluatedKey"] = {k: chunk[-1][k] for k in ("call_sid", "account", "started_at")}
+        return out
+
+
+def test_paging_returns_limit_items_and_a_cursor_until_the_end():
+    items = [
+        {
+            "call_sid": {"S": f"CA{i}"},
+            "account": {"S": "acme"},
+            "started_at": {"S": f"2026-11-25T0{i}:00:00Z"},
+        }
+        for i in range(5)
+    ]
+    client = PagedClient(items)
+    seen, key = [], None
+    for _ in range(5):
+        got, key, _read = list_calls(client, "t", "acme", "a", "z", limit=3, cursor_key=key)
+        seen += [c["call_sid"] for c in got]
+        if key is None:
+            break
+    assert seen == [f"CA{i}" for i in range(5)]
