@@ -7,9 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
-
 from dni_lease import service
 from dni_lease.script import script_etag, script_text
 
@@ -53,7 +53,6 @@ def lease() -> Response:
 
     from calltrack.errors import DomainError
     from calltrack.http_errors import error_response
-
     from dni_lease.runtime import ensure_started
 
     ports = ensure_started()
@@ -84,7 +83,6 @@ def lease() -> Response:
 @app.get("/v1/reports/pools")
 def pools_report() -> dict[str, Any]:
     from calltrack.auth import principal_from_app
-
     from dni_lease.runtime import ensure_started
 
     ports = ensure_started()

@@ -30,7 +30,6 @@ from typing import Any
 
 from calltrack.dni_match import match_pool, session_attribution
 from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
-
 from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
 

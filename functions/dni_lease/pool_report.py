@@ -21,7 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calltrack.errors import BadRequest
-
 from dni_lease.leasing import recommended_size
 from dni_lease.store import LeaseStore, Row
 

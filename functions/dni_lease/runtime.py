@@ -73,9 +73,9 @@ def ensure_started() -> dict[str, Any]:
         if _state:
             return _state
         import boto3
+
         from calltrack.models import bind_models
         from calltrack.settings import get_settings
-
         from dni_lease.store import DynamoLeaseStore
 
         settings = get_settings()

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calltrack.errors import Forbidden, TooManyRequests
-
 from dni_lease.leasing import LeaseResult, iso, lease_number
 from dni_lease.pool_report import pools_report, window
 from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter

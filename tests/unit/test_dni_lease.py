@@ -1,0 +1,173 @@
+"""Leasing logic on the in-memory store: stickiness, LRR order, exhaustion, no double lease."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import pytest
+
+from calltrack.models.dni import SHARED_CONFIDENCE
+from dni_lease.leasing import lease_number
+from dni_lease.store import InMemoryLeaseStore
+from dni_lease.validation import LeaseRequest
+
+NUMBERS = ["+815022220001", "+815022220002", "+815022220003"]
+T0 = 1_800_000_000.0
+
+
+def config(numbers=NUMBERS, overflow=None, lease_minutes=30):
+    return {
+        "account": "acme",
+        "forward_to": "+81312345678",
+        "site": {"origins": [], "numbers": ["+81312345678"]},
+        "pools": [
+            {
+                "id": "google",
+                "channel": "google-ads",
+                "numbers": list(numbers),
+                "overflow_number": overflow,
+                "lease_minutes": lease_minutes,
+                "match": {"utm_source": "google"},
+            }
+        ],
+        "dni": {"cookie_days": 30},
+    }
+
+
+_ids = itertools.count()
+
+
+def req(session=None, number=None, **kw):
+    n = next(_ids)
+    return LeaseRequest(
+        account="acme",
+        visitor_id=f"visitor-{n:04d}",
+        session_id=session or f"session-{n:04d}",
+        utm={"source": "google", "term": "歯医者"},
+        number=number,
+        **kw,
+    )
+
+
+def test_a_matching_session_gets_a_lease_and_the_row_keeps_its_attribution():
+    store = InMemoryLeaseStore()
+    r = lease_number(store, config(), req(session="session-aaaa", click_ids={"gclid": "G-1"}), T0)
+    assert r.leased and r.number == NUMBERS[0] and r.confidence == 1.0 and r.attempts == 1
+    assert r.replace == ["+81312345678"]
+    row = store.rows[NUMBERS[0]]
+    assert row["session_id"] == "session-aaaa" and row["expires_at"] == T0 + 1800
+    assert row["attribution"]["gclid"] == "G-1" and row["attribution"]["keyword"] == "歯医者"
+    assert [h["kind"] for h in store.history(NUMBERS[0], 0, T0 + 1)] == ["lease"]
+
+
+def test_same_session_renews_the_same_number_and_pushes_expiry():
+    store = InMemoryLeaseStore()
+    first = lease_number(store, config(), req(session="session-bbbb"), T0)
+    again = lease_number(store, config(), req(session="session-bbbb"), T0 + 600)
+    assert again.number == first.number and again.renewed and again.lease_id == first.lease_id
+    assert store.rows[first.number]["expires_at"] == T0 + 600 + 1800
+    assert store.history(first.number, 0, T0 + 1)[0]["ended_at"] == T0 + 600 + 1800
+
+
+def test_least_recently_released_number_is_chosen_first():
+    store = InMemoryLeaseStore()
+    # Given numbers released at different times (2 longest ago), all now free
+    for number, released in zip(NUMBERS, (T0 - 100, T0 - 900, T0 - 500), strict=True):
+        store.rows[number] = {
+            "number": number,
+            "account": "acme",
+            "pool": "google",
+            "session_id": "old-session",
+            "lease_id": "x",
+            "expires_at": released,
+            "released_at": released,
+        }
+    got = [lease_number(store, config(), req(), T0).number for _ in range(3)]
+    assert got == [NUMBERS[1], NUMBERS[2], NUMBERS[0]]
+
+
+def test_expired_lease_keeps_last_session_until_taken_and_same_session_gets_it_back():
+    store = InMemoryLeaseStore()
+    first = lease_number(store, config(), req(session="session-cccc"), T0)
+    later = T0 + 3600  # the lease expired half an hour ago
+    assert store.rows[first.number]["session_id"] == "session-cccc"  # row kept after expiry
+    back = lease_number(store, config(), req(session="session-cccc"), later)
+    assert back.number == first.number and back.leased and not back.renewed
+
+
+def test_exhausted_pool_shares_the_least_recently_renewed_number_with_lower_confidence():
+    store = InMemoryLeaseStore()
+    for i in range(3):
+        lease_number(store, config(), req(), T0 + i)
+    extra = lease_number(store, config(), req(session="session-late"), T0 + 10)
+    assert extra.shared and not extra.leased and extra.lease_id is None
+    assert extra.number == NUMBERS[0] and extra.confidence == SHARED_CONFIDENCE
+    row = store.rows[NUMBERS[0]]
+    assert row["session_id"] != "session-late"  # the lease holder is not displaced
+    assert row["shared_until"] == T0 + 10 + 1800 and row["shared_count"] == 1
+    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 1
+    # the shared session keeps its number on the next heartbeat (number hint)
+    again = lease_number(store, config(), req(session="session-late", number=extra.number), T0 + 20)
+    assert again.number == extra.number and again.shared
+
+
+def test_exhausted_pool_with_overflow_number_hands_out_the_overflow():
+    store = InMemoryLeaseStore()
+    cfg = config(numbers=NUMBERS[:1], overflow="+815022229999")
+    lease_number(store, cfg, req(), T0)
+    extra = lease_number(store, cfg, req(session="session-over"), T0 + 1)
+    assert extra.number == "+815022229999" and extra.shared
+    row = store.rows["+815022229999"]
+    assert row["kind"] == "overflow" and row["session_id"] == "session-over" and row["shared_until"] > T0
+
+
+def test_no_pool_match_means_no_number_and_no_write():
+    store = InMemoryLeaseStore()
+    request = LeaseRequest(account="acme", visitor_id="visitor-none", session_id="session-none")
+    r = lease_number(store, config(), request, T0)
+    assert r.number is None and r.pool is None and store.writes == 0 and r.replace == ["+81312345678"]
+
+
+def test_site_numbers_default_to_forward_to():
+    cfg = config()
+    cfg["site"] = None
+    r = lease_number(InMemoryLeaseStore(), cfg, req(), T0)
+    assert r.replace == ["+81312345678"]
+
+
+@pytest.mark.parametrize("sessions,size", [(64, 16), (64, 64)])
+def test_concurrent_sessions_never_double_lease(sessions, size):
+    store = InMemoryLeaseStore()
+    numbers = [f"+8150333{i:05d}" for i in range(size)]
+    cfg = config(numbers=numbers)
+    results = []
+    barrier = threading.Barrier(sessions)
+
+    def run(i):
+        barrier.wait()
+        results.append(lease_number(store, cfg, req(session=f"session-{i:06d}"), T0))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    leased = [r for r in results if r.leased]
+    assert len({r.number for r in leased}) == len(leased) == min(sessions, size)
+    assert all(r.shared for r in results if not r.leased)
+    # every held row is the lease of exactly the session that was told it holds it
+    by_number = {r.number: r for r in leased}
+    held = {n: row for n, row in store.rows.items() if row.get("lease_id")}
+    assert set(held) == set(by_number)
+    assert all(row["lease_id"] == by_number[n].lease_id for n, row in held.items())
+
+
+def test_attempts_per_lease_at_75_percent_utilisation_is_one_when_sequential():
+    store = InMemoryLeaseStore()
+    numbers = [f"+8150444{i:05d}" for i in range(20)]
+    cfg = config(numbers=numbers)
+    for i in range(15):
+        lease_number(store, cfg, req(), T0 + i)
+    r = lease_number(store, cfg, req(), T0 + 100)
+    assert r.leased and r.attempts == 1

@@ -1,0 +1,74 @@
+"""Pool sizing report: peak concurrency, utilisation, exhaustions, recommended size."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from calltrack.errors import BadRequest
+from dni_lease.leasing import lease_number, recommended_size
+from dni_lease.pool_report import peak_concurrency, pool_stats, pools_report, window
+from dni_lease.store import InMemoryLeaseStore
+from dni_lease.validation import LeaseRequest
+
+
+def test_peak_concurrency_counts_touching_intervals_as_not_overlapping():
+    assert peak_concurrency([(0, 10), (5, 15), (10, 20)]) == 2
+    assert peak_concurrency([]) == 0
+
+
+@pytest.mark.parametrize("peak,size", [(0, 0), (3, 4), (6, 8), (7, 10), (75, 100)])
+def test_recommended_size_follows_the_75_percent_rule(peak, size):
+    assert recommended_size(peak) == size
+
+
+def test_stats_count_demand_including_shared_sessions_once_per_session():
+    pool = {"id": "g", "channel": "google-ads", "numbers": ["+1", "+2"]}
+    items = [
+        {"kind": "lease", "leased_at": 0, "ended_at": 100, "session_id": "a"},
+        {"kind": "lease", "leased_at": 10, "ended_at": 100, "session_id": "b"},
+        {"kind": "shared", "leased_at": 20, "ended_at": 60, "session_id": "c"},
+        {"kind": "shared", "leased_at": 50, "ended_at": 90, "session_id": "c"},  # heartbeat of c
+    ]
+    s = pool_stats(pool, items, exhaustions=2, start=0, end=200)
+    assert s["peak_concurrent_leases"] == 2 and s["peak_concurrent_sessions"] == 3
+    assert s["utilisation"] == 1.0 and s["average_utilisation"] == pytest.approx(190 / 400)
+    assert s["recommended_size"] == 4 and s["exhaustions"] == 2 and s["leases"] == 2
+
+
+def test_window_defaults_and_validation():
+    f, t, start, end = window(None, None, "Asia/Tokyo", date(2026, 11, 25))
+    assert (f, t) == (date(2026, 10, 27), date(2026, 11, 25)) and end - start == 30 * 86400
+    with pytest.raises(BadRequest) as err:
+        window("2026-13-01", None, "Asia/Tokyo", date(2026, 11, 25))
+    assert err.value.field == "from"
+    with pytest.raises(BadRequest):
+        window("2026-11-30", "2026-11-01", "Asia/Tokyo", date(2026, 11, 25))
+
+
+def test_report_over_the_in_memory_store():
+    store = InMemoryLeaseStore()
+    cfg = {
+        "account": "acme",
+        "pools": [
+            {
+                "id": "g",
+                "channel": "direct",
+                "numbers": ["+815055550001", "+815055550002"],
+                "match": {},
+                "lease_minutes": 30,
+            }
+        ],
+    }
+    t0 = 1_800_000_000.0
+    for i in range(3):  # two leases and one exhaustion
+        lease_number(
+            store,
+            cfg,
+            LeaseRequest(account="acme", visitor_id=f"visitor-{i:03d}", session_id=f"session-{i:03d}"),
+            t0 + i,
+        )
+    [stats] = pools_report(store, cfg, t0 - 3600, t0 + 7200)
+    assert stats["peak_concurrent_leases"] == 2 and stats["peak_concurrent_sessions"] == 3
+    assert stats["exhaustions"] == 1 and stats["recommended_size"] == 4 and stats["size"] == 2

@@ -1,0 +1,116 @@
+"""dni.js: small, in sync with its source, served with the right headers; the handler's edges."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from dni_lease.minify import MAX_BYTES, MINIFIED, SOURCE, minify
+
+
+def test_minified_script_is_under_6_kb_and_matches_its_source():
+    text = MINIFIED.read_text(encoding="utf-8")
+    assert len(text.encode("utf-8")) < MAX_BYTES
+    assert text == minify(SOURCE.read_text(encoding="utf-8")), "run: python -m dni_lease.minify"
+
+
+def test_minifier_keeps_every_string_literal_intact():
+    literal = re.compile(r"'(?:[^'\\\n]|\\.)*'")
+    src = SOURCE.read_text(encoding="utf-8")
+    src_no_comments = re.sub(r"/\*[\s*].*?\*/", "", src, flags=re.S)
+    assert literal.findall(minify(src)) == literal.findall(src_no_comments)
+
+
+def _event(method, path, headers=None, body=None):
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers or {},
+        "body": body,
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "sourceIp": "198.51.100.7",
+                "protocol": "HTTP/1.1",
+                "userAgent": "t",
+            },
+            "requestId": "r1",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+        },
+    }
+
+
+class _Ctx:
+    function_name = "dni_lease"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dni_lease"
+    aws_request_id = "req-1"
+
+
+def test_get_script_is_javascript_and_cacheable_with_etag():
+    from dni_lease.handler import handler
+
+    resp = handler(_event("GET", "/dni.js"), _Ctx())
+    assert resp["statusCode"] == 200
+    headers = {k.lower(): v for k, v in resp["headers"].items()}
+    assert headers["content-type"].startswith("application/javascript")
+    assert "max-age" in headers["cache-control"]
+    again = handler(_event("GET", "/dni.js", {"if-none-match": headers["etag"]}), _Ctx())
+    assert again["statusCode"] == 304
+
+
+def test_preflight_reflects_the_origin():
+    from dni_lease.handler import handler
+
+    resp = handler(_event("OPTIONS", "/dni/lease", {"origin": "https://acme.example.jp"}), _Ctx())
+    headers = {k.lower(): v for k, v in resp["headers"].items()}
+    assert resp["statusCode"] == 204
+    assert headers["access-control-allow-origin"] == "https://acme.example.jp"
+    assert "POST" in headers["access-control-allow-methods"]
+
+
+def test_service_rejects_disallowed_origin_and_rate_limits(monkeypatch):
+    import pytest
+
+    from calltrack.errors import Forbidden, NotFound, TooManyRequests
+    from dni_lease import service
+    from dni_lease.runtime import AccountCache
+    from dni_lease.store import InMemoryLeaseStore
+
+    configs = {
+        "acme": {
+            "account": "acme",
+            "site": {"origins": ["https://acme.example.jp"], "numbers": []},
+            "pools": [],
+        }
+    }
+    accounts = AccountCache(configs.get)
+    limits = service.Limits()
+    raw = json.dumps({"account": "acme", "visitor_id": "visitor-0001", "session_id": "session-0001"})
+    kw = {"store": InMemoryLeaseStore(), "accounts": accounts, "limits": limits, "now": 1000.0}
+    with pytest.raises(Forbidden):
+        service.handle_lease(raw, origin="https://evil.example", source_ip="1.2.3.4", **kw)
+    assert (
+        service.handle_lease(raw, origin="https://acme.example.jp", source_ip="1.2.3.4", **kw)["number"]
+        is None
+    )
+    with pytest.raises(NotFound):
+        service.handle_lease(raw.replace('"acme"', '"nope"'), origin=None, source_ip="1.2.3.4", **kw)
+    with pytest.raises(TooManyRequests) as err:
+        for _ in range(100):
+            service.handle_lease(raw, origin="https://acme.example.jp", source_ip="1.2.3.4", **kw)
+    assert err.value.field == "visitor_id"
+
+
+def test_one_address_may_make_300_leases_a_minute_but_not_unlimited():
+    from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, RateLimiter
+
+    limiter = RateLimiter(IP_PER_MINUTE, IP_BURST)
+    assert all(limiter.allow("203.0.113.9", 1000.0 + i * 0.2) for i in range(300))  # 300 in one minute
+    assert not all(limiter.allow("203.0.113.9", 1060.0) for _ in range(IP_BURST + 1))
+    assert limiter.allow("203.0.113.10", 1060.0)  # other addresses unaffected

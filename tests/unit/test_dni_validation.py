@@ -1,0 +1,64 @@
+"""The lease request: 400 naming the field, 413 for oversized bodies, absurd strings refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from calltrack.errors import BadRequest, PayloadTooLarge
+from dni_lease.validation import MAX_BODY_BYTES, parse_lease_request
+
+GOOD = {
+    "account": "acme-dental",
+    "visitor_id": "v-12345678",
+    "session_id": "s-12345678",
+    "page_url": "https://acme.example.jp/",
+    "utm": {"source": "google"},
+    "gclid": "G1",
+}
+
+
+def body(**changes):
+    data = {**GOOD, **changes}
+    return json.dumps({k: v for k, v in data.items() if v is not ...})
+
+
+def test_a_good_request_parses():
+    r = parse_lease_request(body())
+    assert r.account == "acme-dental" and r.utm["source"] == "google" and r.click_ids["gclid"] == "G1"
+
+
+@pytest.mark.parametrize(
+    "raw,field",
+    [
+        ("", "body"),
+        ("{not json", "body"),
+        ("[1, 2]", "body"),
+        (body(account=...), "account"),
+        (body(account="Bad Account!"), "account"),
+        (body(visitor_id=123), "visitor_id"),
+        (body(session_id="short"), "session_id"),
+        (body(utm="google"), "utm"),
+        (body(utm={"source": 5}), "utm.source"),
+        (body(utm={"term": "x" * 300}), "utm.term"),
+        (body(gclid="g" * 600), "gclid"),
+        (body(page_url="javascript:alert(1)"), "page_url"),
+        (body(keyword="a\u0000b"), "keyword"),
+        (body(number="03-1234"), "number"),
+    ],
+)
+def test_malformed_requests_name_the_field(raw, field):
+    with pytest.raises(BadRequest) as err:
+        parse_lease_request(raw)
+    assert err.value.field == field and err.value.status == 400
+
+
+def test_oversized_body_is_413():
+    with pytest.raises(PayloadTooLarge) as err:
+        parse_lease_request(body(keyword="x" * MAX_BODY_BYTES))
+    assert err.value.status == 413
+
+
+def test_unknown_keys_are_ignored_for_old_cached_scripts():
+    assert parse_lease_request(body(something_new=1)).account == "acme-dental"
