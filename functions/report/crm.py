@@ -61,17 +61,10 @@ def patch_changes(patch: CallPatch) -> dict[str, Any]:
 
 
 def call_json(call: Mapping[str, Any], *, mask_caller: bool) -> dict[str, Any]:
-    try:  # the voice engineer's serialiser, when present, keeps one shape for calls
-        from report.calls import call_to_json  # type: ignore[attr-defined]
+    """One shape for calls everywhere: GET /v1/calls/{sid}'s serialiser."""
+    from report.calls import call_to_json
 
-        return dict(call_to_json(call, mask_caller=mask_caller))
-    except (ImportError, AttributeError, TypeError):
-        from calltrack.phone import mask
-
-        out = {k: v for k, v in call.items() if k not in ("note",) or not mask_caller}
-        if mask_caller and out.get("caller"):
-            out["caller"] = mask(str(out["caller"]))
-        return out
+    return dict(call_to_json(call, mask_caller=mask_caller))
 
 
 @router.patch("/v1/calls/<call_sid>", responses=ERRORS, summary="Move a call through the funnel")

@@ -106,7 +106,8 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             return calls_between(a, lo, hi)
 
         try:
-            exports.append(export_account(account, tz, at, force, exists=exists, put=put, calls_between=reader))
+            result = export_account(account, tz, at, force, exists=exists, put=put, calls_between=reader)
+            exports.append(result)
         except Exception:  # one account's failure must not stop the others
             failures += 1
             logger.exception("export failed", extra={"account": account})

@@ -11,13 +11,36 @@ import pytest
 from calltrack.errors import BadRequest
 from report.crm import CallPatch, match_confidence, match_leads, patch_changes, tagging
 
-CALLS = [
-    {"call_sid": "CA-old", "caller": "+819012345678", "started_at": "2026-11-01T01:00:00Z",
-     "channel": "flyer", "campaign": "c1", "keyword": None},
-    {"call_sid": "CA-near", "caller": "+819012345678", "started_at": "2026-11-05T01:00:00Z",
-     "channel": "google-ads", "campaign": "c2", "keyword": "dentist", "confidence": 0.8},
-    {"call_sid": "CA-after", "caller": "+819012345678", "started_at": "2026-11-06T01:00:00Z", "channel": "radio"},
-    {"call_sid": "CA-other", "caller": "+819099998888", "started_at": "2026-11-05T01:00:00Z", "channel": "tv"},
+CALLS: list[dict[str, Any]] = [
+    {
+        "call_sid": "CA-old",
+        "caller": "+819012345678",
+        "started_at": "2026-11-01T01:00:00Z",
+        "channel": "flyer",
+        "campaign": "c1",
+        "keyword": None,
+    },
+    {
+        "call_sid": "CA-near",
+        "caller": "+819012345678",
+        "started_at": "2026-11-05T01:00:00Z",
+        "channel": "google-ads",
+        "campaign": "c2",
+        "keyword": "dentist",
+        "confidence": 0.8,
+    },
+    {
+        "call_sid": "CA-after",
+        "caller": "+819012345678",
+        "started_at": "2026-11-06T01:00:00Z",
+        "channel": "radio",
+    },
+    {
+        "call_sid": "CA-other",
+        "caller": "+819099998888",
+        "started_at": "2026-11-05T01:00:00Z",
+        "channel": "tv",
+    },
 ]
 
 
@@ -28,40 +51,78 @@ def run(leads: list[Any], window_days: int = 7) -> tuple[list[dict[str, Any]], l
     def between(lo: datetime, hi: datetime) -> list[dict[str, Any]]:
         return [c for c in CALLS if lo <= datetime.fromisoformat(c["started_at"].replace("Z", "+00:00")) < hi]
 
-    results = match_leads(leads, tz="Asia/Tokyo", region="JP", window_days=window_days, calls_between=between,
-                          update_call=lambda sid, ch: updates.append((sid, dict(ch))) or {},
-                          save_lead=saved.append)
+    results = match_leads(
+        leads,
+        tz="Asia/Tokyo",
+        region="JP",
+        window_days=window_days,
+        calls_between=between,
+        update_call=lambda sid, ch: updates.append((sid, dict(ch))) or {},  # type: ignore[func-returns-value]
+        save_lead=saved.append,
+    )
     return results, updates, saved
 
 
 def test_national_format_number_matches_the_closest_call_before_the_lead() -> None:
     # Given a lead created a day after two calls from 090-1234-5678 (and one call after it)
-    results, updates, saved = run([{"external_id": "L1", "phone": "090-1234-5678",
-                                    "created_at": "2026-11-05T12:00:00+09:00", "stage": "won", "value": 80000}])
+    results, updates, saved = run(
+        [
+            {
+                "external_id": "L1",
+                "phone": "090-1234-5678",
+                "created_at": "2026-11-05T12:00:00+09:00",
+                "stage": "won",
+                "value": 80000,
+            }
+        ]
+    )
     # Then it is tagged with the nearest earlier call's source, and stage/value go to that call
     assert results[0]["call_sid"] == "CA-near"
-    assert (results[0]["channel"], results[0]["campaign"], results[0]["keyword"]) == ("google-ads", "c2", "dentist")
+    assert (results[0]["channel"], results[0]["campaign"], results[0]["keyword"]) == (
+        "google-ads",
+        "c2",
+        "dentist",
+    )
     assert 0 < results[0]["confidence"] <= 0.8
     assert updates == [("CA-near", {"stage": "won", "value": 80000})]
     assert saved[0]["phone"] == "+819012345678" and saved[0]["call_sid"] == "CA-near"
 
 
 def test_calls_outside_the_window_do_not_match() -> None:
-    results, updates, _ = run([{"external_id": "L2", "phone": "+819012345678",
-                                "created_at": "2026-11-20T00:00:00Z", "stage": "lead"}])
+    results, updates, _ = run(
+        [
+            {
+                "external_id": "L2",
+                "phone": "+819012345678",
+                "created_at": "2026-11-20T00:00:00Z",
+                "stage": "lead",
+            }
+        ]
+    )
     assert results[0]["call_sid"] is None and results[0]["status"] == "unmatched"
     assert updates == []
 
 
 def test_a_batch_answers_per_lead_and_applies_the_good_ones() -> None:
-    results, updates, saved = run([
-        {"external_id": "ok", "phone": "+819099998888", "created_at": "2026-11-05T02:00:00Z", "stage": "lead"},
-        {"external_id": "bad-phone", "phone": "not a number", "created_at": "2026-11-05T02:00:00Z"},
-        {"external_id": "bad-date", "phone": "+819099998888", "created_at": "someday"},
-        {"external_id": "bad-stage", "phone": "+819099998888", "created_at": "2026-11-05T02:00:00Z",
-         "stage": "maybe"},
-        "not an object",
-    ])
+    results, updates, saved = run(
+        [
+            {
+                "external_id": "ok",
+                "phone": "+819099998888",
+                "created_at": "2026-11-05T02:00:00Z",
+                "stage": "lead",
+            },
+            {"external_id": "bad-phone", "phone": "not a number", "created_at": "2026-11-05T02:00:00Z"},
+            {"external_id": "bad-date", "phone": "+819099998888", "created_at": "someday"},
+            {
+                "external_id": "bad-stage",
+                "phone": "+819099998888",
+                "created_at": "2026-11-05T02:00:00Z",
+                "stage": "maybe",
+            },
+            "not an object",
+        ]
+    )
     assert [r["status"] for r in results] == ["matched", "error", "error", "error", "error"]
     assert [r.get("field") for r in results] == [None, "phone", "created_at", "stage", "lead"]
     assert updates == [("CA-other", {"stage": "lead"})]
@@ -76,10 +137,12 @@ def test_confidence_falls_with_the_gap() -> None:
 
 
 def test_tagging_rate_counts_leads_in_range() -> None:
-    leads = [{"created_at": "2026-11-02T00:00:00Z", "call_sid": "CA1", "channel": "flyer"},
-             {"created_at": "2026-11-03T00:00:00Z", "call_sid": "CA2", "channel": None},
-             {"created_at": "2026-11-03T00:00:00Z", "call_sid": None, "channel": None},
-             {"created_at": "2026-12-03T00:00:00Z", "call_sid": "CA3", "channel": "tv"}]
+    leads: list[dict[str, Any]] = [
+        {"created_at": "2026-11-02T00:00:00Z", "call_sid": "CA1", "channel": "flyer"},
+        {"created_at": "2026-11-03T00:00:00Z", "call_sid": "CA2", "channel": None},
+        {"created_at": "2026-11-03T00:00:00Z", "call_sid": None, "channel": None},
+        {"created_at": "2026-12-03T00:00:00Z", "call_sid": "CA3", "channel": "tv"},
+    ]
     from datetime import date
 
     out = tagging(leads, date(2026, 11, 1), date(2026, 11, 30), "Asia/Tokyo")
@@ -88,8 +151,10 @@ def test_tagging_rate_counts_leads_in_range() -> None:
 
 
 def test_patch_changes_only_named_fields_and_null_clears() -> None:
-    assert patch_changes(CallPatch.model_validate({"stage": "won", "value": 1200.0})) == {"stage": "won",
-                                                                                          "value": 1200}
+    assert patch_changes(CallPatch.model_validate({"stage": "won", "value": 1200.0})) == {
+        "stage": "won",
+        "value": 1200,
+    }
     assert patch_changes(CallPatch.model_validate({"stage": None})) == {"stage": None}
     with pytest.raises(BadRequest):
         patch_changes(CallPatch.model_validate({}))
@@ -97,20 +162,29 @@ def test_patch_changes_only_named_fields_and_null_clears() -> None:
 
 def _event(method: str, path: str, body: Any = None, token: str = "op") -> dict[str, Any]:
     return {
-        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
         "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
-                           "requestId": "r", "stage": "$default"},
-        "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False,
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
+            "requestId": "r",
+            "stage": "$default",
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
     }
 
 
-@pytest.mark.parametrize(("body", "field"), [({"stage": "maybe"}, "stage"), ({"value": -1}, "value"),
-                                             ({"colour": "red"}, "colour")])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"stage": "maybe"}, "stage"), ({"value": -1}, "value"), ({"colour": "red"}, "colour")],
+)
 def test_invalid_patch_bodies_are_400_naming_the_field(body: dict[str, Any], field: str) -> None:
     from report.handler import app
 
-    resp = app.resolve(_event("PATCH", "/v1/calls/CA123", body), None)
+    resp = app.resolve(_event("PATCH", "/v1/calls/CA123", body), None)  # type: ignore[arg-type]
     assert resp["statusCode"] == 400
     out = json.loads(resp["body"])
     assert out["field"] == field and out["error"] == "bad_request"

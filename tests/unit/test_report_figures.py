@@ -18,8 +18,19 @@ def row(day: str, key: str, **counters: float) -> RollupRow:
 
 
 ROWS = [
-    row("2026-11-01", "google-ads", calls=10, answered=8, missed=2, first_time=7, talk_seconds=800, leads=4,
-        opportunities=2, won=1, won_value=50000),
+    row(
+        "2026-11-01",
+        "google-ads",
+        calls=10,
+        answered=8,
+        missed=2,
+        first_time=7,
+        talk_seconds=800,
+        leads=4,
+        opportunities=2,
+        won=1,
+        won_value=50000,
+    ),
     row("2026-11-02", "google-ads", calls=5, answered=5, talk_seconds=300, leads=1),
     row("2026-11-02", "flyer", calls=3, answered=1, missed=2, first_time=3, talk_seconds=60),
 ]
@@ -35,9 +46,21 @@ def test_channel_rows_sum_to_totals_and_carry_spend_cpa_romi() -> None:
     assert g["cpa"] == 4000 and g["romi"] == 1.5
     # a channel with spend and no calls is a row, so rows still add up to the totals
     assert by_key["radio"]["calls"] == 0 and by_key["radio"]["spend"] == 1000
-    assert by_key["flyer"]["spend"] == 0 and by_key["flyer"]["romi"] is None and by_key["flyer"]["cpa"] is None
-    for key in ("calls", "answered", "missed", "first_time_callers", "talk_seconds", "leads", "opportunities",
-                "won", "won_value", "spend"):
+    assert (
+        by_key["flyer"]["spend"] == 0 and by_key["flyer"]["romi"] is None and by_key["flyer"]["cpa"] is None
+    )
+    for key in (
+        "calls",
+        "answered",
+        "missed",
+        "first_time_callers",
+        "talk_seconds",
+        "leads",
+        "opportunities",
+        "won",
+        "won_value",
+        "spend",
+    ):
         assert totals[key] == sum(r[key] for r in rows), key
     assert list(g) == list(figures.ROW_KEYS)
 
@@ -48,7 +71,10 @@ def test_without_spend_cpa_and_romi_are_null() -> None:
 
 
 def test_heatmap_grid_is_7_by_24() -> None:
-    rows = [row("2026-11-02", "0-09", calls=4, answered=3, missed=1), row("2026-11-09", "0-09", calls=2, answered=1)]
+    rows = [
+        row("2026-11-02", "0-09", calls=4, answered=3, missed=1),
+        row("2026-11-09", "0-09", calls=2, answered=1),
+    ]
     grid = figures.heatmap(rows, "answer_rate")
     assert len(grid) == 7 and all(len(h) == 24 for h in grid)
     assert grid[0][9] == 0.6667 and grid[3][3] is None
@@ -65,8 +91,12 @@ def test_trend_by_week_and_before_after_a_change() -> None:
 
 @pytest.mark.parametrize(
     ("from_", "to", "field"),
-    [("2026-13-01", "2026-11-02", "from"), ("2026-11-05", "2026-11-01", "from"),
-     ("2025-01-01", "2026-11-01", "to"), ("2026-11-01", "yesterday", "to")],
+    [
+        ("2026-13-01", "2026-11-02", "from"),
+        ("2026-11-05", "2026-11-01", "from"),
+        ("2025-01-01", "2026-11-01", "to"),
+        ("2026-11-01", "yesterday", "to"),
+    ],
 )
 def test_bad_ranges_name_the_field(from_: str, to: str, field: str) -> None:
     with pytest.raises(BadRequest) as err:
@@ -81,9 +111,20 @@ def test_spend_is_prorated_by_days_in_range() -> None:
 
 
 def test_csv_has_bom_header_iso_dates_masking_and_no_formulas() -> None:
-    text = calls_csv([{"call_sid": "CA1", "started_at": "2026-11-02T15:30:00Z", "caller": "+819012345678",
-                       "channel": "=HYPERLINK(1)", "status": "answered", "tags": ["a", "b"]}],
-                     tz="Asia/Tokyo", mask_caller=True)
+    text = calls_csv(
+        [
+            {
+                "call_sid": "CA1",
+                "started_at": "2026-11-02T15:30:00Z",
+                "caller": "+819012345678",
+                "channel": "=HYPERLINK(1)",
+                "status": "answered",
+                "tags": ["a", "b"],
+            }
+        ],
+        tz="Asia/Tokyo",
+        mask_caller=True,
+    )
     assert text.startswith(BOM + "call_sid,started_at,started_at_local")
     line = text.splitlines()[1]
     assert "2026-11-02T15:30:00Z" in line and "2026-11-03T00:30:00+09:00" in line
@@ -106,12 +147,18 @@ def test_export_writes_the_previous_local_day_once() -> None:
     def put(key: str, body: bytes, _: str) -> None:
         stored[key] = body
 
-    first = export_account("acme", "Asia/Tokyo", at, False, exists=stored.__contains__, put=put,
-                           calls_between=calls)
-    again = export_account("acme", "Asia/Tokyo", at, False, exists=stored.__contains__, put=put,
-                           calls_between=calls)
+    first = export_account(
+        "acme", "Asia/Tokyo", at, False, exists=stored.__contains__, put=put, calls_between=calls
+    )
+    again = export_account(
+        "acme", "Asia/Tokyo", at, False, exists=stored.__contains__, put=put, calls_between=calls
+    )
     assert first["status"] == "written" and again["status"] == "exists"
-    assert list(stored) == [day_key("acme", date(2026, 11, 25))] == ["calls/account=acme/date=2026-11-25/calls.csv"]
+    assert (
+        list(stored)
+        == [day_key("acme", date(2026, 11, 25))]
+        == ["calls/account=acme/date=2026-11-25/calls.csv"]
+    )
     assert b"+819012345678" not in stored[first["key"]] and b"5678" in stored[first["key"]]
     assert asked[0][0].isoformat() == "2026-11-25T00:00:00+09:00"
     assert manifest("b")["fileLocations"][0]["URIPrefixes"] == ["s3://b/calls/"]

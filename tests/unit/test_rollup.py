@@ -33,8 +33,9 @@ class FakeStore:
     def get_marker(self, call_sid: str) -> Marker | None:
         return self.markers.get(call_sid)
 
-    def commit(self, call_sid: str, account: str, previous: Marker | None, new: Marker,
-               deltas: Contribution) -> bool:
+    def commit(
+        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
+    ) -> bool:
         if self.fail_next:
             self.fail_next -= 1
             return False
@@ -49,8 +50,11 @@ class FakeStore:
         return True
 
     def counters(self, account: str, dimension: str) -> dict[str, dict[str, float]]:
-        return {sk: {k: v for k, v in row.items() if v} for (pk, sk), row in self.rows.items()
-                if pk == f"{account}#{dimension}" and any(row.values())}
+        return {
+            sk: {k: v for k, v in row.items() if v}
+            for (pk, sk), row in self.rows.items()
+            if pk == f"{account}#{dimension}" and any(row.values())
+        }
 
 
 def tokyo(_: str) -> str:
@@ -59,9 +63,15 @@ def tokyo(_: str) -> str:
 
 def call(**over: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "call_sid": "CA1", "account": "acme", "started_at": "2026-11-02T15:30:00+00:00",
-        "status": "ringing", "channel": "flyer", "campaign": "winter", "tracking_number": "+815012340000",
-        "attribution": '{"landing_page": "/lp", "keyword": null}', "first_time": True,
+        "call_sid": "CA1",
+        "account": "acme",
+        "started_at": "2026-11-02T15:30:00+00:00",
+        "status": "ringing",
+        "channel": "flyer",
+        "campaign": "winter",
+        "tracking_number": "+815012340000",
+        "attribution": '{"landing_page": "/lp", "keyword": null}',
+        "first_time": True,
     }
     base.update(over)
     return base
@@ -83,8 +93,16 @@ def test_contribution_uses_account_local_day_and_hour_of_week() -> None:
 def test_counters_follow_status_and_stage() -> None:
     answered_won = contribution(call(status="answered", talk_seconds=95, stage="won", value=120000), "UTC")
     row = answered_won["channel|2026-11-02#flyer"]
-    assert row == {"calls": 1, "answered": 1, "first_time": 1, "talk_seconds": 95, "leads": 1,
-                   "opportunities": 1, "won": 1, "won_value": 120000}
+    assert row == {
+        "calls": 1,
+        "answered": 1,
+        "first_time": 1,
+        "talk_seconds": 95,
+        "leads": 1,
+        "opportunities": 1,
+        "won": 1,
+        "won_value": 120000,
+    }
     for status in ("missed", "busy", "failed", "canceled"):
         assert contribution(call(status=status), "UTC")["channel|2026-11-02#flyer"]["missed"] == 1
     lost = contribution(call(stage="lost", value=5000), "UTC")["channel|2026-11-02#flyer"]
@@ -93,15 +111,28 @@ def test_counters_follow_status_and_stage() -> None:
 
 def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
     store = FakeStore()
-    images = [call(), call(status="answered", talk_seconds=60), call(status="answered", talk_seconds=60,
-              stage="lead"), call(status="answered", talk_seconds=60, stage="won", value=300)]
+    images = [
+        call(),
+        call(status="answered", talk_seconds=60),
+        call(status="answered", talk_seconds=60, stage="lead"),
+        call(status="answered", talk_seconds=60, stage="won", value=300),
+    ]
     # When every image arrives (moto even sends the first twice) and then the whole batch is replayed
     for image in [images[0], *images, *images]:
         apply_image("CA1", image, store, tokyo)
     # Then the rollups show exactly the final state of the call
     assert store.counters("acme", "channel") == {
-        "2026-11-03#flyer": {"calls": 1, "answered": 1, "first_time": 1, "talk_seconds": 60, "leads": 1,
-                             "opportunities": 1, "won": 1, "won_value": 300}}
+        "2026-11-03#flyer": {
+            "calls": 1,
+            "answered": 1,
+            "first_time": 1,
+            "talk_seconds": 60,
+            "leads": 1,
+            "opportunities": 1,
+            "won": 1,
+            "won_value": 300,
+        }
+    }
 
 
 def test_duplicates_change_nothing() -> None:
@@ -144,10 +175,20 @@ def test_stream_batch_reports_first_failure_and_stops() -> None:
         def commit(self, *args: Any, **kwargs: Any) -> bool:
             raise RuntimeError("dynamodb down")
 
-    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "100", "Keys": {"call_sid": {"S": "CA1"}},
-              "NewImage": {"call_sid": {"S": "CA1"}, "account": {"S": "acme"},
-                           "started_at": {"S": "2026-11-02T15:30:00+00:00"}, "status": {"S": "ringing"}}}}
-    second = copy.deepcopy(record)
+    record: dict[str, Any] = {
+        "eventName": "INSERT",
+        "dynamodb": {
+            "SequenceNumber": "100",
+            "Keys": {"call_sid": {"S": "CA1"}},
+            "NewImage": {
+                "call_sid": {"S": "CA1"},
+                "account": {"S": "acme"},
+                "started_at": {"S": "2026-11-02T15:30:00+00:00"},
+                "status": {"S": "ringing"},
+            },
+        },
+    }
+    second: dict[str, Any] = copy.deepcopy(record)
     second["dynamodb"]["SequenceNumber"] = "101"
     assert process_records([record, second], Boom(), tokyo) == [{"itemIdentifier": "100"}]
     store = FakeStore()
@@ -158,27 +199,34 @@ def test_stream_batch_reports_first_failure_and_stops() -> None:
 def test_timezone_cache_reads_once_per_ttl() -> None:
     reads: list[str] = []
     now = [0.0]
-    cache = TimezoneCache(lambda a: reads.append(a) or "Europe/London", ttl=10, clock=lambda: now[0])
+    def lookup(account: str) -> str:
+        reads.append(account)
+        return "Europe/London"
+
+    cache = TimezoneCache(lookup, ttl=10, clock=lambda: now[0])
     assert cache("a") == cache("a") == "Europe/London"
     now[0] = 11
     cache("a")
     assert reads == ["a", "a"]
 
 
-_image = st.fixed_dictionaries({
-    "status": st.sampled_from(["ringing", "answered", "missed", "busy"]),
-    "stage": st.sampled_from([None, "lead", "opportunity", "won", "lost"]),
-    "value": st.integers(0, 10**6),
-    "talk_seconds": st.integers(0, 3600),
-    "channel": st.sampled_from(["flyer", "google-ads"]),
-    "agent": st.sampled_from([None, "sato", "tanaka"]),
-})
+_image = st.fixed_dictionaries(
+    {
+        "status": st.sampled_from(["ringing", "answered", "missed", "busy"]),
+        "stage": st.sampled_from([None, "lead", "opportunity", "won", "lost"]),
+        "value": st.integers(0, 10**6),
+        "talk_seconds": st.integers(0, 3600),
+        "channel": st.sampled_from(["flyer", "google-ads"]),
+        "agent": st.sampled_from([None, "sato", "tanaka"]),
+    }
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_image, min_size=1, max_size=8), st.lists(st.integers(0, 7), max_size=10))
-def test_any_sequence_with_replays_ends_at_the_last_image(updates: list[dict[str, Any]],
-                                                          replays: list[int]) -> None:
+def test_any_sequence_with_replays_ends_at_the_last_image(
+    updates: list[dict[str, Any]], replays: list[int]
+) -> None:
     store = FakeStore()
     images = [call(**u) for u in updates]
     for image in images:
@@ -188,7 +236,10 @@ def test_any_sequence_with_replays_ends_at_the_last_image(updates: list[dict[str
         if i < len(images):
             for image in images[i:]:
                 apply_image("CA1", image, store, tokyo)
-    expected = {split_row_key(k)[1]: v for k, v in contribution(images[-1], "Asia/Tokyo").items()
-                if k.startswith("agent|")}
+    expected = {
+        split_row_key(k)[1]: v
+        for k, v in contribution(images[-1], "Asia/Tokyo").items()
+        if k.startswith("agent|")
+    }
     assert store.counters("acme", "agent") == expected
     assert diff(store.markers["CA1"].contribution, contribution(images[-1], "Asia/Tokyo")) == {}
