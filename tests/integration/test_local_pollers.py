@@ -1,0 +1,105 @@
+"""Pollers and drain: stream records and queue messages reach their consumers, retries, DLQ.
+
+Uses its own LocalStack whose wiring sends the calls stream and a private test queue to
+tests.support.echo_handler.batch (the shared stack's pollers never see the test queue).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from calltrack_cli.local.stack import LocalStack
+from infra.wiring import WIRING, LambdaFunction, Queue, StreamConsumer
+from tests.support import echo_handler, unique_account, unique_call_sid
+
+BATCH = LambdaFunction("echo_batch", "support", "tests.support.echo_handler.batch")
+
+
+@pytest.fixture(scope="module")
+def stack(local_stack) -> Iterator[LocalStack]:
+    # Started after the shared stack (same in-process emulator state); restores its env on stop.
+    wiring = dataclasses.replace(
+        WIRING,
+        functions=WIRING.functions + (BATCH,),
+        queues=(Queue("localtest", consumer="echo_batch", batch_size=5, max_receive_count=2),),
+        streams=(StreamConsumer("calls", consumer="echo_batch"),),
+    )
+    s = LocalStack(wiring=wiring).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _sqs_bodies() -> list[str]:
+    return [
+        r["body"]
+        for e in echo_handler.calls
+        for r in e.get("Records", [])
+        if r.get("eventSource") == "aws:sqs"
+    ]
+
+
+def test_drain_delivers_a_stream_record_and_a_queue_message(stack):
+    # Given a call written to the calls table and a message sent to the queue
+    sid, account = unique_call_sid(), unique_account()
+    stack.client("dynamodb").put_item(
+        TableName="calltrack-calls",
+        Item={"call_sid": {"S": sid}, "account": {"S": account}, "started_at": {"S": "2026-11-02T01:00:00Z"}},
+    )
+    body = json.dumps({"probe": sid})
+    stack.client("sqs").send_message(QueueUrl=stack.queue_urls["localtest"], MessageBody=body)
+    # When the stack is drained
+    result = stack.drain()
+    # Then both reached the consumer as real-shaped events, and the stack is idle
+    assert result["status"] == "idle"
+    stream_records = [
+        r for e in echo_handler.calls for r in e.get("Records", []) if r.get("eventSource") == "aws:dynamodb"
+    ]
+    mine = [r for r in stream_records if r["dynamodb"]["Keys"]["call_sid"]["S"] == sid]
+    assert mine and mine[0]["eventName"] == "INSERT"
+    assert mine[0]["dynamodb"]["NewImage"]["account"] == {"S": account}
+    assert mine[0]["dynamodb"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert mine[0]["eventSourceARN"].startswith("arn:aws:dynamodb:")
+    assert body in _sqs_bodies()
+    attrs = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_urls["localtest"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+
+
+def test_a_message_the_consumer_keeps_failing_is_retried_then_dead_lettered(stack):
+    # Given a message the consumer reports in batchItemFailures every time
+    body = json.dumps({"fail": unique_call_sid()})
+    stack.client("sqs").send_message(QueueUrl=stack.queue_urls["localtest"], MessageBody=body)
+    # When the stack is drained
+    stack.drain()
+    # Then it was delivered more than once (retried) and now sits in the dead-letter queue
+    assert _sqs_bodies().count(body) >= 2
+    sqs = stack.client("sqs")
+    dead = sqs.receive_message(
+        QueueUrl=stack.dlq_urls["localtest"], MaxNumberOfMessages=10, WaitTimeSeconds=0
+    )
+    assert body in [m["Body"] for m in dead.get("Messages", [])]
+
+
+def test_run_job_invokes_the_scheduled_function_with_the_eventbridge_input(local_stack):
+    # Given a wiring whose job function is the echo handler
+    from calltrack_cli.local.stack import LocalStack as _LS
+
+    wiring = dataclasses.replace(
+        WIRING,
+        functions=WIRING.functions + (BATCH,),
+        schedules=(dataclasses.replace(WIRING.schedules[0], function="echo_batch"),),
+        queues=(),
+        streams=(),
+    )
+    s = _LS(wiring=wiring, pollers=False)
+    # (run_job needs no servers: call it on an unstarted stack's invoker)
+    result = s.run_job(WIRING.schedules[0].name, "2026-11-30T09:00:00+09:00", force=True)
+    assert result["event"] == {"job": WIRING.schedules[0].name, "time": "2026-11-30T00:00:00Z", "force": True}
+    assert echo_handler.calls[-1] == result["event"]

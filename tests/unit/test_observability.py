@@ -1,0 +1,38 @@
+"""Logs are JSON with a correlation id, and phone numbers never reach them unmasked."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from calltrack.observability import make_logger, redact_phone_numbers
+
+
+def _capture(service: str = "test"):
+    stream = io.StringIO()
+    logger = make_logger(service)
+    logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    return logger, stream
+
+
+def test_redaction_masks_e164_and_national_numbers():
+    text = "from +81312345678 to 0312345678 ok"
+    out = redact_phone_numbers(text)
+    assert "+81312345678" not in out and "0312345678" not in out
+    assert out.endswith("5678 ok")
+
+
+def test_redaction_leaves_ids_timestamps_and_amounts_alone():
+    text = "CA0123456789abcdef call 2026-11-25T09:00:00Z value 1200000 sid=RE1234567890"
+    assert redact_phone_numbers(text) == text
+
+
+def test_log_lines_are_json_with_correlation_id_and_no_caller_number():
+    logger, stream = _capture()
+    logger.set_correlation_id("req-123")
+    logger.info("incoming call", extra={"form": {"From": "+81312345678", "CallSid": "CA1"}})
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["correlation_id"] == "req-123"
+    assert line["message"] == "incoming call"
+    assert "+81312345678" not in json.dumps(line)
+    assert line["form"]["CallSid"] == "CA1"
