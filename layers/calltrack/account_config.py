@@ -84,8 +84,10 @@ def _normalize_phone(value: str, region: str) -> str:
         parsed = phonenumbers.parse(raw, None if raw.startswith("+") else region)
     except phonenumbers.NumberParseException:
         raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"not a phone number ({raw!r} is not a valid number for its region)")
+    # "possible" (right length for the country), like calltrack.phone.normalize: the same
+    # numbers are accepted here and everywhere else numbers are read.
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"not a phone number ({raw!r} has the wrong length for its country)")
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
