@@ -1,0 +1,412 @@
+"""The voice webhook over the local stack with Twilio-signed requests (issue 3, "Done when")."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.support import unique_account, unique_call_sid, unique_number
+
+FORWARD = "+81312345678"
+
+
+def _config(account: str, static: str, pool: list[str], **over: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "account": account,
+        "name": "テスト歯科",
+        "timezone": "Asia/Tokyo",
+        "language": "ja-JP",
+        "forward_to": FORWARD,
+        "ring_timeout": 25,
+        "recording": {"enabled": True, "announcement": "この通話は録音されます。"},
+        "whisper": "{channel}からのお電話です",
+        "numbers": [
+            {"number": static, "channel": "newspaper", "campaign": "2026-12-insert", "medium": "offline"}
+        ],
+        "pools": [
+            {
+                "id": "google-ads",
+                "channel": "google-ads",
+                "campaign": "implant-search",
+                "medium": "cpc",
+                "match": {"utm_source": "google", "click_ids": ["gclid"]},
+                "numbers": pool,
+            }
+        ],
+    }
+    config.update(over)
+    return config
+
+
+@pytest.fixture(scope="module")
+def acct(local_stack) -> dict[str, Any]:
+    account = unique_account("voice")
+    static, pool = unique_number(), [unique_number(), unique_number()]
+    local_stack.apply(_config(account, static, pool))
+    return {
+        "account": account,
+        "static": static,
+        "pool": pool,
+        "manager": local_stack.create_token(account, "manager"),
+        "marketer": local_stack.create_token(account, "marketer"),
+    }
+
+
+def voice(local_stack, to: str, caller: str | None = None, sid: str | None = None, **extra: str):
+    sid = sid or unique_call_sid()
+    params = {
+        "CallSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "To": to,
+        "Called": to,
+        "From": caller or unique_number("+8190"),
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        **extra,
+    }
+    params["Caller"] = params["From"]
+    return sid, params, local_stack.twilio_post("/twilio/voice", params)
+
+
+def dial_status(local_stack, params: dict[str, str], status: str, duration: int | None = None, query=None):
+    form = {**params, "DialCallStatus": status}
+    if duration is not None:
+        form["DialCallDuration"] = str(duration)
+    return local_stack.twilio_post("/twilio/dial-status", form, query=query)
+
+
+def call_status(local_stack, params: dict[str, str], status: str, duration: int):
+    return local_stack.twilio_post(
+        "/twilio/call-status", {**params, "CallStatus": status, "CallDuration": str(duration)}
+    )
+
+
+def get_call(local_stack, sid: str, token: str):
+    return local_stack.request("GET", f"/v1/calls/{sid}", token=token)
+
+
+def dial_of(resp) -> ET.Element:
+    assert resp.status_code == 200, resp.text
+    dial = ET.fromstring(resp.text).find("Dial")
+    assert dial is not None, resp.text
+    return dial
+
+
+def put_lease(
+    local_stack, number: str, account: str, attribution: dict[str, Any], *, ends_in_s: float
+) -> None:
+    from calltrack.settings import get_settings
+
+    now = time.time()
+    local_stack.stack.client("dynamodb").put_item(
+        TableName=get_settings().table_name("leases"),
+        Item={
+            "number": {"S": number},
+            "account": {"S": account},
+            "pool": {"S": "google-ads"},
+            "kind": {"S": "pool"},
+            "lease_id": {"S": "L-1"},
+            "session_id": {"S": attribution["session_id"]},
+            "leased_at": {"N": str(int(now - 300))},
+            "expires_at": {"N": str(int(now + ends_in_s))},
+            "released_at": {"N": str(int(now + ends_in_s))},
+            "attribution": {"S": json.dumps(attribution, ensure_ascii=False)},
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------ TwiML
+
+
+def test_static_number_call_is_forwarded_with_callerid_recording_and_whisper(local_stack, acct):
+    # Given a static newspaper number; When a caller dials it
+    caller = unique_number("+8190")
+    sid, _, resp = voice(local_stack, acct["static"], caller)
+    # Then Twilio gets the announcement and a <Dial> showing the caller's own number
+    root = ET.fromstring(resp.text)
+    say = root.find("Say")
+    assert say is not None and say.text == "この通話は録音されます。" and say.get("language") == "ja-JP"
+    dial = dial_of(resp)
+    public = local_stack.public_url
+    assert dial.get("callerId") == caller
+    assert dial.get("record") == "record-from-answer-dual"
+    assert dial.get("recordingStatusCallback") == f"{public}/twilio/recording"
+    assert dial.get("action").startswith(f"{public}/twilio/dial-status")
+    assert dial.get("timeout") == "25"
+    number = dial.find("Number")
+    assert number.text == FORWARD
+    whisper_url = number.get("url")
+    assert parse_qs(urlparse(whisper_url).query)["say"] == ["新聞折込からのお電話です"]
+    # And the whisper route (signed like every Twilio request) says it to the business
+    path, _, query = whisper_url[len(public) :].partition("?")
+    spoken = local_stack.twilio_post(
+        path,
+        {"CallSid": sid},
+        query=dict(parse_qs(query, keep_blank_values=True) and {k: v[0] for k, v in parse_qs(query).items()}),
+    )
+    assert ET.fromstring(spoken.text).find("Say").text == "新聞折込からのお電話です"
+    # And the call is visible through the calls API with its source
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert (call["account"], call["tracking_number"], call["caller"]) == (
+        acct["account"],
+        acct["static"],
+        caller,
+    )
+    assert (call["channel"], call["campaign"], call["confidence"], call["status"]) == (
+        "newspaper",
+        "2026-12-insert",
+        1.0,
+        "ringing",
+    )
+
+
+def test_pool_number_call_carries_the_session_keyword_gclid_utm_and_landing_page(local_stack, acct):
+    # Given a live DNI lease of a pool number with the visitor's session attribution
+    number = acct["pool"][0]
+    session = {
+        "keyword": "インプラント 渋谷",
+        "gclid": "Cj0KCQiA-test",
+        "session_id": "sess-1",
+        "visitor_id": "v-1",
+        "utm": {"source": "google", "medium": "cpc", "campaign": "implant"},
+        "landing_page": "https://acme.example.jp/implant?gclid=Cj0KCQiA-test",
+        "referrer": "https://www.google.co.jp/",
+    }
+    put_lease(local_stack, number, acct["account"], session, ends_in_s=900)
+    # When someone calls that number
+    sid, _, resp = voice(local_stack, number)
+    # Then the call is forwarded and attributed to the session with full confidence
+    assert dial_of(resp).find("Number").text == FORWARD
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert (call["channel"], call["campaign"]) == ("google-ads", "implant-search")
+    assert (call["keyword"], call["gclid"], call["confidence"]) == ("インプラント 渋谷", "Cj0KCQiA-test", 1.0)
+    assert call["utm"] == {"source": "google", "medium": "cpc", "campaign": "implant"}
+    assert call["landing_page"].startswith("https://acme.example.jp/implant")
+    assert call["referrer"] == "https://www.google.co.jp/"
+
+
+def test_late_call_to_a_released_pool_number_keeps_the_session_with_lower_confidence(local_stack, acct):
+    number = acct["pool"][1]
+    put_lease(
+        local_stack, number, acct["account"], {"gclid": "late-1", "session_id": "s-late"}, ends_in_s=-600
+    )
+    sid, _, resp = voice(local_stack, number)
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert call["gclid"] == "late-1" and 0.5 <= call["confidence"] < 1.0
+
+
+def test_unknown_number_gets_a_polite_message_and_hangup(local_stack):
+    sid, _, resp = voice(local_stack, unique_number())
+    assert resp.status_code == 200
+    root = ET.fromstring(resp.text)
+    assert root.find("Say") is not None and root.find("Hangup") is not None and root.find("Dial") is None
+
+
+@pytest.mark.parametrize("hidden", ["anonymous", "+266696687", "restricted"])
+def test_hidden_caller_is_forwarded_showing_the_tracking_number(local_stack, acct, hidden):
+    sid, _, resp = voice(local_stack, acct["static"], hidden, CallerName="ヤマダ　ハナコ")
+    assert dial_of(resp).get("callerId") == acct["static"]
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert call["caller"] is None and call["status"] == "ringing"
+
+
+# ------------------------------------------------------------------------------- outcomes
+
+
+def test_answered_call_records_talk_time(local_stack, acct):
+    sid, params, _ = voice(local_stack, acct["static"])
+    resp = dial_status(local_stack, params, "completed", 42, query={"t": str(int(time.time()) - 50)})
+    assert resp.status_code == 200 and ET.fromstring(resp.text).find("Hangup") is not None
+    assert call_status(local_stack, params, "completed", 95).status_code == 200
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert (call["status"], call["talk_seconds"]) == ("answered", 42)
+    assert call["ring_seconds"] is not None and call["ring_seconds"] >= 0
+
+
+@pytest.mark.parametrize("dial", ["no-answer", "busy"])
+def test_unanswered_call_is_missed(local_stack, acct, dial):
+    sid, params, _ = voice(local_stack, acct["static"])
+    dial_status(local_stack, params, dial)
+    call_status(local_stack, params, "completed", 30)
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert (call["status"], call["talk_seconds"], call["outcome_reason"]) == ("missed", 0, dial)
+
+
+def test_caller_who_hangs_up_while_ringing_is_missed(local_stack, acct):
+    sid, params, _ = voice(local_stack, acct["static"])
+    call_status(local_stack, params, "completed", 12)
+    assert get_call(local_stack, sid, acct["manager"]).json()["status"] == "missed"
+
+
+# ---------------------------------------------------------------------------- signatures
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/twilio/voice", "/twilio/dial-status", "/twilio/call-status", "/twilio/recording", "/twilio/whisper"],
+)
+@pytest.mark.parametrize("how", ["forged", "unsigned"])
+def test_forged_or_unsigned_requests_are_refused_and_write_nothing(local_stack, acct, path, how):
+    sid = unique_call_sid()
+    form = {
+        "CallSid": sid,
+        "To": acct["static"],
+        "From": "+819011112222",
+        "DialCallStatus": "completed",
+        "CallStatus": "completed",
+    }
+    resp = local_stack.twilio_post(
+        path, form, signature="bad" if how == "forged" else None, unsigned=how == "unsigned"
+    )
+    assert resp.status_code == 403
+    assert get_call(local_stack, sid, acct["manager"]).status_code == 404
+
+
+def test_signature_over_another_host_is_refused(local_stack, acct):
+    from twilio.request_validator import RequestValidator
+
+    form = {"CallSid": unique_call_sid(), "To": acct["static"], "From": "+819011112222"}
+    sig = RequestValidator(local_stack.twilio_auth_token).compute_signature(
+        "https://evil.example/twilio/voice", form
+    )
+    resp = local_stack.request(
+        "POST", "/twilio/voice", data=form, headers={"X-Twilio-Signature": sig, "Host": "evil.example"}
+    )
+    assert resp.status_code == 403
+
+
+def test_unsigned_garbage_is_a_4xx_not_a_5xx(local_stack):
+    resp = local_stack.request(
+        "POST", "/twilio/voice", data=b"\xff\x00garbage", headers={"Content-Type": "application/octet-stream"}
+    )
+    assert 400 <= resp.status_code < 500
+
+
+# --------------------------------------------------------------------- idempotent, order-free
+
+
+def _final(local_stack, sid: str, token: str) -> dict[str, Any]:
+    call = get_call(local_stack, sid, token).json()
+    keep = (
+        "account",
+        "tracking_number",
+        "caller",
+        "status",
+        "talk_seconds",
+        "first_time",
+        "channel",
+        "campaign",
+        "confidence",
+        "outcome_reason",
+    )
+    return {k: call[k] for k in keep}
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("voice", "dial", "status"),
+        ("voice", "status", "dial"),
+        ("dial", "status", "voice"),
+        ("status", "voice", "dial"),
+        ("voice", "dial", "dial", "status", "voice", "status"),
+    ],
+)
+def test_duplicates_and_shuffled_callbacks_give_the_same_final_record(local_stack, acct, order):
+    caller = unique_number("+8190")
+    sid = unique_call_sid()
+    base = {
+        "CallSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "To": acct["static"],
+        "Called": acct["static"],
+        "From": caller,
+        "Caller": caller,
+    }
+    steps = {
+        "voice": lambda: local_stack.twilio_post("/twilio/voice", base),
+        "dial": lambda: dial_status(local_stack, base, "completed", 61),
+        "status": lambda: call_status(local_stack, base, "completed", 70),
+    }
+    for step in order:
+        assert steps[step]().status_code == 200
+    assert _final(local_stack, sid, acct["manager"]) == {
+        "account": acct["account"],
+        "tracking_number": acct["static"],
+        "caller": caller,
+        "status": "answered",
+        "talk_seconds": 61,
+        "first_time": True,
+        "channel": "newspaper",
+        "campaign": "2026-12-insert",
+        "confidence": 1.0,
+        "outcome_reason": "completed",
+    }
+
+
+def test_first_time_and_repeat_callers(local_stack, acct):
+    caller = unique_number("+8190")
+    first, _, _ = voice(local_stack, acct["static"], caller)
+    second, _, _ = voice(local_stack, acct["pool"][0], caller)
+    assert get_call(local_stack, first, acct["manager"]).json()["first_time"] is True
+    assert get_call(local_stack, second, acct["manager"]).json()["first_time"] is False
+
+
+# -------------------------------------------------------------------------- round trips
+
+
+def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct):
+    from calltrack.settings import get_settings
+    from voice_webhook import dynamo
+
+    voice(local_stack, acct["static"])  # warm the process (client created, routing cached)
+    client = dynamo.client(get_settings().region)
+    seen: list[str] = []
+
+    def count(request: Any, **_: Any) -> None:  # every HTTP request sent, retries included
+        target = request.headers.get("X-Amz-Target", b"")
+        seen.append((target.decode() if isinstance(target, bytes) else str(target)).rpartition(".")[2])
+
+    client.meta.events.register("before-send.dynamodb", count)
+    try:
+        caller = unique_number("+8190")
+        voice(local_stack, acct["static"], caller)  # a first-time caller
+        first_time = list(seen)
+        seen.clear()
+        voice(local_stack, acct["static"], caller)  # the same caller again, on a warm process
+        repeat = list(seen)
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", count)
+    assert first_time == ["BatchGetItem", "TransactWriteItems"]
+    assert repeat == ["BatchGetItem", "UpdateItem"]
+
+
+# --------------------------------------------------------------------------------- fail open
+
+
+def test_storage_down_still_forwards_the_call(local_stack, acct, monkeypatch, capsys):
+    import voice_webhook.handler as handler
+
+    voice(local_stack, acct["static"])  # warm: the routing of this number is cached
+    local_stack.stop_emulator()
+    try:
+        # Warm process: the cached routing answers
+        _, _, resp = voice(local_stack, acct["static"])
+        dial = dial_of(resp)
+        assert dial.find("Number").text == FORWARD
+        # Cold process (nothing cached): the documented last-resort number answers
+        handler.reset()
+        monkeypatch.setenv("CALLTRACK_FALLBACK_FORWARD_TO", "+81300000000")
+        _, _, resp = voice(local_stack, acct["static"])
+        assert dial_of(resp).find("Number").text == "+81300000000"
+    finally:
+        local_stack.start_emulator()
+        handler.reset()
+    # And the failures were counted as EMF metrics
+    out = capsys.readouterr().out
+    assert '"WebhookFailures"' in out
