@@ -186,7 +186,8 @@ class DynamoLeaseStore:
         self.client.update_item(
             TableName=self.history_table,
             Key=self._item({"number": stats_key(account, pool), "leased_at": bucket_start}),
-            UpdateExpression="SET kind = :k, account = :a, pool = :p, expire_at = :x ADD exhaustions :one",
+            UpdateExpression="SET #k = :k, #a = :a, #p = :p, expire_at = :x ADD exhaustions :one",
+            ExpressionAttributeNames={"#k": "kind", "#a": "account", "#p": "pool"},
             ExpressionAttributeValues=self._vals(
                 {
                     ":k": "stats",

@@ -1,0 +1,252 @@
+"""DNI on the local stack: leases over real HTTP, no double lease under concurrency, stickiness,
+renewal, exhaustion with lower confidence, late calls through the voice webhook, pool report."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.support import unique_account, unique_call_sid, unique_number
+
+ORIGIN = "https://acme.example.jp"
+SITE_NUMBER = "+81312345678"
+
+
+def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(ORIGIN,)):
+    account = unique_account("dni")
+    numbers = [unique_number() for _ in range(size)]
+    pool = {
+        "id": "google",
+        "channel": "google-ads",
+        "campaign": "implant",
+        "lease_minutes": lease_minutes,
+        "match": {"utm_source": "google", "click_ids": ["gclid", "gbraid", "wbraid"]},
+        "numbers": numbers,
+    }
+    if overflow:
+        pool["overflow_number"] = unique_number()
+    stack.apply(
+        {
+            "account": account,
+            "name": "DNI test clinic",
+            "timezone": "Asia/Tokyo",
+            "forward_to": "+81312345678",
+            "site": {"origins": list(origins), "numbers": [SITE_NUMBER]},
+            "pools": [pool],
+        }
+    )
+    return account, pool
+
+
+def lease(stack, account, *, session=None, visitor=None, origin=ORIGIN, ip=None, **extra):
+    body = {
+        "account": account,
+        "visitor_id": visitor or "v-" + secrets.token_hex(8),
+        "session_id": session or "s-" + secrets.token_hex(8),
+        "page_url": "https://acme.example.jp/implant?utm_source=google&gclid=G-1",
+        "referrer": "https://www.google.co.jp/",
+        "utm": {"source": "google", "medium": "cpc", "campaign": "implant", "term": "インプラント 渋谷"},
+        "gclid": "G-" + secrets.token_hex(4),
+    }
+    body.update(extra)
+    headers = {"Origin": origin} if origin else {}
+    # one visitor per test address: the per-IP bucket is shared by the whole test session
+    headers["X-Forwarded-For"] = ip or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.1"
+    return stack.request(
+        "POST", "/dni/lease", data=json.dumps(body), headers={**headers, "Content-Type": "text/plain"}
+    )
+
+
+def leases_rows(stack, numbers):
+    from calltrack.settings import get_settings
+
+    client = stack.stack.client("dynamodb")
+    table = get_settings().table_name("leases")
+    out = {}
+    for n in numbers:
+        item = client.get_item(TableName=table, Key={"number": {"S": n}}, ConsistentRead=True).get("Item")
+        if item:
+            out[n] = item
+    return out
+
+
+def test_a_google_visitor_gets_a_pool_number_with_cors_for_the_site(local_stack):
+    account, pool = make_account(local_stack)
+    resp = lease(local_stack, account)
+    assert resp.status_code == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == ORIGIN
+    body = resp.json()
+    assert body["number"] in pool["numbers"] and body["pool"] == "google" and body["lease_id"]
+    assert body["display"].startswith("050-") and body["expires_at"].endswith("Z")
+    assert body["replace"] == [SITE_NUMBER] and body["shared"] is False
+
+
+def test_same_session_is_sticky_and_renews(local_stack):
+    account, _ = make_account(local_stack)
+    first = lease(local_stack, account, session="s-sticky-" + secrets.token_hex(4), visitor="v-sticky-0001")
+    session = json.loads(first.request.body)["session_id"]
+    time.sleep(1.1)
+    second = lease(local_stack, account, session=session, visitor="v-sticky-0001").json()
+    assert second["number"] == first.json()["number"] and second["lease_id"] == first.json()["lease_id"]
+    assert second["expires_at"] > first.json()["expires_at"]
+    # another session gets another number
+    assert lease(local_stack, account).json()["number"] != second["number"]
+
+
+def test_visitor_that_no_pool_matches_gets_no_number(local_stack):
+    account, _ = make_account(local_stack)
+    body = lease(local_stack, account, utm={}, gclid=None, referrer=None).json()
+    assert body["number"] is None and body["lease_id"] is None and body["replace"] == [SITE_NUMBER]
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_64_concurrent_sessions_never_double_lease(local_stack, size):
+    account, pool = make_account(local_stack, size=size)
+    with ThreadPoolExecutor(max_workers=64) as ex:
+        responses = list(ex.map(lambda i: lease(local_stack, account), range(64)))
+    assert all(r.status_code == 200 for r in responses), {r.status_code for r in responses}
+    bodies = [r.json() for r in responses]
+    leased = [b for b in bodies if b["lease_id"]]
+    # Then every number is leased to at most one session, and as many sessions as numbers got one
+    assert len(leased) == min(64, size)
+    assert len({b["number"] for b in leased}) == len(leased)
+    assert all(b["shared"] and b["confidence"] < 1 for b in bodies if not b["lease_id"])
+    # And the table agrees: each row holds the lease the response announced
+    rows = leases_rows(local_stack, pool["numbers"])
+    announced = {b["number"]: b["lease_id"] for b in leased}
+    assert {n: r["lease_id"]["S"] for n, r in rows.items()} == announced
+
+
+def test_exhausted_pool_still_answers_and_counts_it(local_stack):
+    account, pool = make_account(local_stack, size=1, overflow=True)
+    assert lease(local_stack, account).json()["lease_id"]
+    extra = lease(local_stack, account).json()
+    assert extra["number"] == pool["overflow_number"] and extra["shared"] and extra["confidence"] == 0.5
+
+
+def test_bad_input_never_5xx(local_stack):
+    account, _ = make_account(local_stack)
+    unknown = lease(local_stack, "no-such-" + secrets.token_hex(4))
+    assert unknown.status_code == 404 and unknown.json()["field"] == "account"
+    bad = local_stack.request("POST", "/dni/lease", data='{"account": 5}', headers={"Origin": ORIGIN})
+    assert bad.status_code == 400 and bad.json()["field"] == "account"
+    big = local_stack.request("POST", "/dni/lease", data="x" * 20000, headers={"Origin": ORIGIN})
+    assert big.status_code == 413
+    evil = lease(local_stack, account, origin="https://evil.example")
+    assert evil.status_code == 403 and "Access-Control-Allow-Origin" not in evil.headers
+    pre = local_stack.request(
+        "OPTIONS", "/dni/lease", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+    assert pre.status_code == 204 and pre.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_one_visitor_hammering_gets_429(local_stack):
+    account, _ = make_account(local_stack, size=2)
+    codes = [
+        lease(local_stack, account, visitor="v-hammer-" + account[-10:], session="s-hammer-0001").status_code
+        for _ in range(35)
+    ]
+    assert codes.count(200) >= 30 and codes[-1] == 429
+
+
+def test_script_is_served_as_cacheable_javascript(local_stack):
+    resp = local_stack.request("GET", "/dni.js")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("application/javascript")
+    assert "max-age" in resp.headers["Cache-Control"] and len(resp.content) < 6 * 1024
+
+
+def _call(stack, number):
+    sid = unique_call_sid()
+    resp = stack.twilio_post(
+        "/twilio/voice",
+        {
+            "CallSid": sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": "+819012345678",
+            "To": number,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return sid
+
+
+def _get_call(stack, account, sid):
+    token = stack.create_token(account, "manager")
+    stack.drain()
+    resp = stack.request("GET", f"/v1/calls/{sid}", token=token)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_call_to_a_leased_number_carries_the_sessions_keyword_gclid_landing_page_and_utm(local_stack):
+    account, _ = make_account(local_stack)
+    leased = lease(local_stack, account, gclid="G-CALL-1", keyword="インプラント 費用")
+    number = leased.json()["number"]
+    call = _get_call(local_stack, account, _call(local_stack, number))
+    assert call["keyword"] == "インプラント 費用" and call["gclid"] == "G-CALL-1"
+    assert call["landing_page"] == "https://acme.example.jp/implant?utm_source=google&gclid=G-1"
+    assert call["utm"]["source"] == "google" and call["utm"]["campaign"] == "implant"
+    assert call["channel"] == "google-ads" and call["confidence"] == 1.0
+
+
+def _age_lease(stack, number, minutes_ago):
+    from calltrack.settings import get_settings
+
+    ended = time.time() - minutes_ago * 60
+    stack.stack.client("dynamodb").update_item(
+        TableName=get_settings().table_name("leases"),
+        Key={"number": {"S": number}},
+        UpdateExpression="SET expires_at = :e, released_at = :e",
+        ExpressionAttributeValues={":e": {"N": f"{ended:.3f}"}},
+    )
+
+
+def test_late_call_goes_to_the_last_session_with_confidence_falling_with_the_gap(local_stack):
+    account, _ = make_account(local_stack, size=3)
+    numbers = []
+    for gap in (10, 100, 500):  # minutes since the lease ended (window: 120)
+        number = lease(local_stack, account, gclid=f"G-LATE-{gap}").json()["number"]
+        _age_lease(local_stack, number, gap)
+        numbers.append(number)
+    calls = [_get_call(local_stack, account, _call(local_stack, n)) for n in numbers]
+    assert calls[0]["gclid"] == "G-LATE-10" and calls[1]["gclid"] == "G-LATE-100"
+    assert 1.0 > calls[0]["confidence"] > calls[1]["confidence"] > 0
+    assert calls[2]["gclid"] is None and calls[2]["channel"] == "google-ads"  # beyond the window
+    assert calls[2]["confidence"] < calls[1]["confidence"]
+
+
+def test_call_to_a_shared_number_of_an_exhausted_pool_has_lower_confidence(local_stack):
+    account, _ = make_account(local_stack, size=1)
+    lease(local_stack, account)
+    shared = lease(local_stack, account).json()
+    assert shared["shared"]
+    call = _get_call(local_stack, account, _call(local_stack, shared["number"]))
+    assert call["confidence"] < 1.0
+
+
+def test_pool_report_shows_peak_utilisation_exhaustion_and_recommended_size(local_stack):
+    account, _ = make_account(local_stack, size=2)
+    for _ in range(3):  # two leases, one exhaustion
+        lease(local_stack, account)
+    token = local_stack.create_token(account, "marketer")
+    resp = local_stack.request("GET", "/v1/reports/pools", token=token)
+    assert resp.status_code == 200, resp.text
+    [pool] = resp.json()["pools"]
+    assert pool["pool"] == "google" and pool["size"] == 2
+    assert pool["peak_concurrent_leases"] == 2 and pool["utilisation"] == 1.0
+    assert pool["exhaustions"] == 1 and pool["peak_concurrent_sessions"] == 3
+    assert pool["recommended_size"] == 4
+    other, _ = make_account(local_stack, size=1)
+    assert (
+        local_stack.request("GET", "/v1/reports/pools", token=token, params={"account": other}).status_code
+        == 403
+    )
+    assert local_stack.request("GET", "/v1/reports/pools").status_code == 401
