@@ -147,7 +147,7 @@ def test_static_number_call_is_forwarded_with_callerid_recording_and_whisper(loc
     spoken = local_stack.twilio_post(
         path,
         {"CallSid": sid},
-        query=dict(parse_qs(query, keep_blank_values=True) and {k: v[0] for k, v in parse_qs(query).items()}),
+        query={k: v[0] for k, v in parse_qs(query).items()},
     )
     assert ET.fromstring(spoken.text).find("Say").text == "新聞折込からのお電話です"
     # And the call is visible through the calls API with its source

@@ -1,0 +1,142 @@
+"""GET /v1/calls and GET /v1/calls/{call_sid}: account-scoped, token-protected, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support import unique_account, unique_call_sid, unique_number
+
+FORWARD = "+81312345678"
+
+
+def _apply(local_stack, account: str, numbers: dict[str, str]) -> None:
+    local_stack.apply(
+        {
+            "account": account,
+            "forward_to": FORWARD,
+            "numbers": [{"number": n, "channel": ch, "campaign": "c1"} for n, ch in numbers.items()],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def world(local_stack):
+    acct, other = unique_account("calls"), unique_account("calls-other")
+    flyer, radio, other_number = unique_number(), unique_number(), unique_number()
+    _apply(local_stack, acct, {flyer: "flyer", radio: "radio"})
+    _apply(local_stack, other, {other_number: "flyer"})
+    sids = []
+    for number, outcome in [
+        (flyer, "completed"),
+        (radio, "no-answer"),
+        (flyer, "completed"),
+        (radio, "completed"),
+    ]:
+        sid = unique_call_sid()
+        form = {"CallSid": sid, "To": number, "From": unique_number("+8190")}
+        assert local_stack.twilio_post("/twilio/voice", form).status_code == 200
+        local_stack.twilio_post(
+            "/twilio/dial-status", {**form, "DialCallStatus": outcome, "DialCallDuration": "30"}
+        )
+        sids.append(sid)
+    other_sid = unique_call_sid()
+    local_stack.twilio_post(
+        "/twilio/voice", {"CallSid": other_sid, "To": other_number, "From": "+819012340000"}
+    )
+    return {
+        "account": acct,
+        "sids": sids,
+        "other_sid": other_sid,
+        "manager": local_stack.create_token(acct, "manager"),
+        "marketer": local_stack.create_token(acct, "marketer"),
+        "other_manager": local_stack.create_token(other, "manager"),
+    }
+
+
+def _today() -> str:
+    return datetime.now(ZoneInfo("Asia/Tokyo")).date().isoformat()
+
+
+def _list(local_stack, token, **params):
+    params.setdefault("from", _today())
+    params.setdefault("to", _today())
+    return local_stack.request("GET", "/v1/calls", token=token, params=params)
+
+
+def test_list_returns_this_accounts_calls_newest_first(local_stack, world):
+    resp = _list(local_stack, world["manager"])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    sids = [c["call_sid"] for c in body["items"]]
+    assert set(sids) == set(world["sids"]) and world["other_sid"] not in sids
+    started = [c["started_at"] for c in body["items"]]
+    assert started == sorted(started, reverse=True)
+    assert body["next_cursor"] is None
+    assert {c["status"] for c in body["items"]} == {"answered", "missed"}
+
+
+def test_filters_by_channel_and_status(local_stack, world):
+    radio = _list(local_stack, world["manager"], channel="radio").json()["items"]
+    assert len(radio) == 2 and {c["channel"] for c in radio} == {"radio"}
+    missed = _list(local_stack, world["manager"], status="missed").json()["items"]
+    assert [c["call_sid"] for c in missed] == [world["sids"][1]]
+
+
+def test_cursor_pages_through_every_call_once(local_stack, world):
+    seen, cursor = [], None
+    for _ in range(10):
+        params = {"limit": "3"} | ({"cursor": cursor} if cursor else {})
+        body = _list(local_stack, world["manager"], **params).json()
+        seen += [c["call_sid"] for c in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(world["sids"])
+
+
+def test_dates_outside_the_calls_return_nothing(local_stack, world):
+    yesterday = (datetime.now(ZoneInfo("Asia/Tokyo")).date() - timedelta(days=1)).isoformat()
+    body = _list(local_stack, world["manager"], **{"from": yesterday, "to": yesterday}).json()
+    assert body == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-13-01"}, "from"),
+        ({"to": "yesterday"}, "to"),
+        ({"from": "2026-11-30", "to": "2026-11-01"}, "from"),
+        ({"limit": "0"}, "limit"),
+        ({"status": "lost"}, "status"),
+        ({"cursor": "bm9wZQ"}, "cursor"),
+    ],
+)
+def test_bad_query_is_a_400_naming_the_field(local_stack, world, params, field):
+    resp = _list(local_stack, world["manager"], **params)
+    assert resp.status_code == 400 and resp.json()["field"] == field
+
+
+def test_single_call_is_account_scoped(local_stack, world):
+    sid = world["sids"][0]
+    own = local_stack.request("GET", f"/v1/calls/{sid}", token=world["manager"])
+    assert own.status_code == 200 and own.json()["call_sid"] == sid
+    assert local_stack.request("GET", f"/v1/calls/{sid}", token=world["other_manager"]).status_code == 404
+    assert (
+        local_stack.request("GET", f"/v1/calls/{unique_call_sid()}", token=world["manager"]).status_code
+        == 404
+    )
+
+
+def test_token_is_required(local_stack, world):
+    assert local_stack.request("GET", "/v1/calls").status_code == 401
+    assert local_stack.request("GET", f"/v1/calls/{world['sids'][0]}").status_code == 401
+
+
+def test_marketers_see_callers_masked(local_stack, world):
+    call = local_stack.request("GET", f"/v1/calls/{world['sids'][0]}", token=world["marketer"]).json()
+    assert call["caller"].startswith("+") and "*" in call["caller"]
+    full = local_stack.request("GET", f"/v1/calls/{world['sids'][0]}", token=world["manager"]).json()
+    assert "*" not in full["caller"] and full["caller"][-4:] == call["caller"][-4:]
