@@ -46,8 +46,10 @@ integration: setup
 # empty tier cannot pass silently.
 test: lint unit integration
 
+# `calltrack demo` (the full scenario) once it is registered; until then a one-call smoke run.
 demo: setup
-	@$(BIN)/calltrack demo
+	@if $(BIN)/calltrack demo --help >/dev/null 2>&1; then $(BIN)/calltrack demo; \
+	else $(BIN)/python -m calltrack_cli.local.smoke examples/acme-dental.yaml; fi
 
 serve: setup
 	@$(BIN)/calltrack local serve --port 8787
