@@ -23,7 +23,7 @@ def _table(logical: str) -> str:
     return get_settings().table_name(logical)
 
 
-def _item(stack: Any, logical: str, key: dict[str, str]) -> dict[str, Any] | None:
+def _item(stack: Any, logical: str, key: dict[str, str]) -> Any:
     ddb = stack.stack.client("dynamodb")
     resp = ddb.get_item(
         TableName=_table(logical), Key={k: {"S": v} for k, v in key.items()}, ConsistentRead=True
@@ -31,11 +31,11 @@ def _item(stack: Any, logical: str, key: dict[str, str]) -> dict[str, Any] | Non
     return resp.get("Item")
 
 
-def _number_row(stack: Any, number: str) -> dict[str, Any] | None:
+def _number_row(stack: Any, number: str) -> Any:
     return _item(stack, "numbers", {"number": number})
 
 
-def _account_row(stack: Any, account: str) -> dict[str, Any] | None:
+def _account_row(stack: Any, account: str) -> Any:
     return _item(stack, "accounts", {"account": account})
 
 

@@ -1,0 +1,227 @@
+"""admin apply/list/get/tokens logic over an in-memory AdminStore (no AWS)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from admin import accounts, tokens
+from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+from calltrack.auth import OPERATOR, Principal, hash_token
+from calltrack.errors import BadRequest, Conflict, Forbidden, NotFound
+
+NOW = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
+OP = Principal(account=None, role=OPERATOR)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.accounts: dict[str, StoredAccount] = {}
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+        self.fail_with: Exception | None = None
+
+    def get_account(self, account: str) -> StoredAccount | None:
+        return self.accounts.get(account)
+
+    def list_accounts(self) -> list[StoredAccount]:
+        return list(self.accounts.values())
+
+    def get_numbers(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        return {n: copy.deepcopy(self.numbers[n]) for n in numbers if n in self.numbers}
+
+    def write_apply(self, plan: ApplyPlan) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.writes += 1
+        for number in plan.deletes:
+            del self.numbers[number]
+        for row in plan.puts:
+            self.numbers[row["number"]] = copy.deepcopy(row)
+        self.accounts[plan.account.account] = plan.account
+
+    def put_token(self, *, token_hash: str, account: str, role: str, label: str | None, created_at: datetime):
+        self.tokens[token_hash] = {"account": account, "role": role, "label": label}
+
+
+def _config(account: str = "acme", **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "account": account,
+        "forward_to": "+81312345678",
+        "numbers": [{"number": "+815011110001", "channel": "flyer"}],
+        "pools": [{"id": "g", "channel": "google-ads", "numbers": ["+815011110101"]}],
+    }
+    config.update(extra)
+    return config
+
+
+def _apply(store: FakeStore, config: dict[str, Any], principal: Principal = OP, **kw: Any) -> dict[str, Any]:
+    return accounts.apply_account(principal, config["account"], config, store, now=NOW, **kw)
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def test_first_apply_adds_every_number_and_creates_version_1():
+    store = FakeStore()
+    result = _apply(store, _config())
+    assert result == {
+        "account": "acme",
+        "changed": True,
+        "version": 1,
+        "numbers": {"added": ["+815011110001", "+815011110101"], "removed": [], "updated": []},
+    }
+    assert store.numbers["+815011110101"]["pool"] == "g"
+    assert store.accounts["acme"].config["forward_to"] == "+81312345678"
+
+
+def test_applying_the_same_config_again_writes_nothing():
+    store = FakeStore()
+    _apply(store, _config())
+    writes = store.writes
+    # Written differently but meaning the same (national format) is still the same config
+    again = _config(numbers=[{"number": "050-1111-0001", "channel": "flyer"}])
+    result = _apply(store, again)
+    assert result["changed"] is False and result["version"] == 1
+    assert store.writes == writes
+
+
+def test_a_settings_change_rewrites_the_rows_whose_routing_changed():
+    store = FakeStore()
+    _apply(store, _config())
+    result = _apply(store, _config(ring_timeout=45))
+    assert result["version"] == 2
+    assert result["numbers"] == {"added": [], "removed": [], "updated": ["+815011110001", "+815011110101"]}
+    assert store.numbers["+815011110001"]["routing"]["ring_timeout"] == 45
+
+
+def test_a_change_outside_routing_bumps_the_version_without_touching_numbers():
+    store = FakeStore()
+    _apply(store, _config())
+    result = _apply(store, _config(crm={"match_window_days": 3}))
+    assert result["changed"] is True and result["version"] == 2
+    assert result["numbers"] == {"added": [], "removed": [], "updated": []}
+
+
+def test_dropped_numbers_are_removed():
+    store = FakeStore()
+    _apply(store, _config())
+    result = _apply(store, _config(numbers=[]))
+    assert result["numbers"]["removed"] == ["+815011110001"]
+    assert "+815011110001" not in store.numbers
+
+
+def test_a_number_of_another_account_is_a_409_naming_the_field_and_nothing_is_written():
+    store = FakeStore()
+    _apply(store, _config("rival-clinic", pools=[]))
+    writes = store.writes
+    with pytest.raises(Conflict) as err:
+        _apply(store, _config())
+    assert err.value.field == "numbers[0].number"
+    assert "+815011110001" in err.value.message and "rival-clinic" not in err.value.message
+    assert store.writes == writes and "acme" not in store.accounts
+
+
+def test_losing_a_race_for_a_number_is_a_409_naming_the_field():
+    store = FakeStore()
+    store.fail_with = NumberTaken("+815011110101")
+    with pytest.raises(Conflict) as err:
+        _apply(store, _config())
+    assert err.value.field == "pools[0].numbers[0]"
+
+
+def test_a_concurrent_apply_of_the_same_account_is_a_409():
+    store = FakeStore()
+    store.fail_with = ConcurrentUpdate()
+    with pytest.raises(Conflict):
+        _apply(store, _config())
+
+
+def test_dry_run_returns_the_plan_without_writing():
+    store = FakeStore()
+    result = _apply(store, _config(), dry_run=True)
+    assert result["changed"] is True and len(result["numbers"]["added"]) == 2
+    assert store.writes == 0 and not store.numbers
+
+
+def test_the_account_in_the_body_must_match_the_path():
+    with pytest.raises(BadRequest) as err:
+        accounts.apply_account(OP, "acme", _config("other"), FakeStore(), now=NOW)
+    assert err.value.field == "account"
+
+
+@pytest.mark.parametrize("principal", [Principal("acme", "manager"), Principal("acme", "marketer")])
+def test_only_admins_apply(principal):
+    with pytest.raises(Forbidden):
+        _apply(FakeStore(), _config(), principal)
+
+
+def test_an_admin_of_another_account_may_not_apply():
+    with pytest.raises(Forbidden):
+        _apply(FakeStore(), _config(), Principal("other", "admin"))
+
+
+# --------------------------------------------------------------------------- read
+
+
+def test_account_tokens_list_and_read_only_their_own_account():
+    store = FakeStore()
+    _apply(store, _config())
+    _apply(store, _config("other", numbers=[], pools=[]))
+    me = Principal("acme", "marketer")
+    assert [a["account"] for a in accounts.list_accounts(me, store)["accounts"]] == ["acme"]
+    assert [a["account"] for a in accounts.list_accounts(OP, store)["accounts"]] == ["acme", "other"]
+    assert accounts.get_account(me, "acme", store)["config"]["account"] == "acme"
+    with pytest.raises(Forbidden):
+        accounts.get_account(me, "other", store)
+    with pytest.raises(NotFound):
+        accounts.get_account(OP, "missing", store)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def test_a_token_is_returned_once_and_stored_only_as_its_hash():
+    store = FakeStore()
+    _apply(store, _config())
+    result = tokens.create_token(
+        OP, "acme", {"role": "marketer", "label": "dash"}, store, now=NOW, make_token=lambda: "ct_secret"
+    )
+    assert result == {"token": "ct_secret", "account": "acme", "role": "marketer"}
+    assert store.tokens == {hash_token("ct_secret"): {"account": "acme", "role": "marketer", "label": "dash"}}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"role": "owner"}, "role"),
+        ({}, "role"),
+        ({"role": "admin", "scope": "x"}, "scope"),
+        ({"role": "admin", "label": 3}, "label"),
+    ],
+)
+def test_bad_token_requests_are_400_naming_the_field(body, field):
+    store = FakeStore()
+    _apply(store, _config())
+    with pytest.raises(BadRequest) as err:
+        tokens.create_token(OP, "acme", body, store, now=NOW)
+    assert err.value.field == field
+
+
+def test_tokens_need_an_admin_of_that_account_and_an_existing_account():
+    store = FakeStore()
+    _apply(store, _config())
+    with pytest.raises(Forbidden):
+        tokens.create_token(Principal("acme", "manager"), "acme", {"role": "admin"}, store, now=NOW)
+    with pytest.raises(Forbidden):
+        tokens.create_token(Principal("other", "admin"), "acme", {"role": "admin"}, store, now=NOW)
+    with pytest.raises(NotFound):
+        tokens.create_token(OP, "missing", {"role": "admin"}, store, now=NOW)
+    assert (
+        tokens.create_token(Principal("acme", "admin"), "acme", {"role": "admin"}, store, now=NOW)["role"]
+        == "admin"
+    )

@@ -1,0 +1,110 @@
+"""`calltrack apply` / `token create` input handling: one-line errors and exit codes (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from calltrack_cli.admin_cmds import CliFailure, load_yaml
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "acme-dental.yaml"
+
+
+def _cli(*args: str) -> Any:
+    from calltrack_cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "account.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("account: acme\n  name: [unclosed\n", "account.yaml:2:7: YAML syntax error"),
+        ("account: acme\nnumbers: [\n", "account.yaml:3:1: YAML syntax error"),
+        ("- just\n- a list\n", "expected a mapping of keys to values at the top level, got list"),
+        ("", "the file is empty"),
+        ("account: a\naccount: b\n", "account.yaml:2:1: YAML syntax error: duplicate key 'account'"),
+    ],
+)
+def test_unreadable_yaml_is_one_line_naming_the_problem_and_exit_2(tmp_path, text, expected):
+    result = _cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'account: acme\nforward_to: "+81312345678"\nnumbers:\n  - {number: "123", channel: flyer}\n',
+            "numbers[0].number: not a phone number",
+        ),
+        ('account: acme\nforward_to: "+81312345678"\nfax: yes\n', "fax: unknown key"),
+        ("account: acme\nforward_to: +81312345678\n", "forward_to: phone numbers must be quoted strings"),
+    ],
+)
+def test_invalid_config_is_refused_locally_naming_the_field(tmp_path, text, expected):
+    # the URL is unroutable: a local refusal never reaches the server (sockets are disabled here anyway)
+    result = _cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and expected in result.stderr
+
+
+def test_a_missing_file_is_exit_2(tmp_path):
+    result = _cli("apply", str(tmp_path / "nope.yaml"), "--token", "t")
+    assert result.exit_code == 2
+
+
+def test_without_a_token_apply_exits_2_before_sending(tmp_path, monkeypatch):
+    monkeypatch.delenv("CALLTRACK_TOKEN", raising=False)
+    result = _cli("apply", str(EXAMPLE))
+    assert result.exit_code == 2 and "CALLTRACK_TOKEN" in result.stderr
+
+
+def test_dates_stay_text_so_campaigns_can_look_like_dates(tmp_path):
+    data = load_yaml(_write(tmp_path, "campaign: 2026-11-01\n"))
+    assert data == {"campaign": "2026-11-01"}
+
+
+def test_the_example_file_is_valid():
+    from calltrack.account_config import normalize_config, parse_config, tracking_rows
+
+    config = parse_config(load_yaml(EXAMPLE))
+    rows = tracking_rows(normalize_config(config))
+    channels = {row["channel"] for row in rows.values()}
+    assert {
+        "newspaper",
+        "flyer",
+        "signboard",
+        "radio",
+        "google-ads",
+        "yahoo-ads",
+        "facebook",
+        "instagram",
+        "organic",
+        "direct",
+    } <= channels
+    assert all(n.startswith("+8150") for n in rows)
+    assert config.recording.enabled and config.recording.announcement
+
+
+def test_load_yaml_raises_a_cli_failure_not_a_traceback(tmp_path):
+    with pytest.raises(CliFailure) as err:
+        load_yaml(_write(tmp_path, "a: [\n"))
+    assert err.value.code == 2
+
+
+def test_token_create_with_an_unknown_role_exits_2_without_output(monkeypatch):
+    result = _cli("token", "create", "--account", "acme", "--role", "owner", "--token", "t")
+    assert result.exit_code == 2 and result.stdout == "" and "--role" in result.stderr
