@@ -33,8 +33,12 @@ def scan_accounts(settings: Settings) -> Iterator[AccountRow]:
     client = boto3.client("dynamodb", region_name=settings.region)
     paginator = client.get_paginator("scan")
     table = settings.table_name("accounts")
-    for page in paginator.paginate(TableName=table, ProjectionExpression="account, #n, timezone, config",
-                                   ExpressionAttributeNames={"#n": "name"}):
+    pages = paginator.paginate(
+        TableName=table,
+        ProjectionExpression="account, #n, #tz, config",
+        ExpressionAttributeNames={"#n": "name", "#tz": "timezone"},
+    )
+    for page in pages:
         for item in page.get("Items", []):
             raw = item.get("config", {}).get("S")
             config: Any

@@ -70,7 +70,7 @@ def get_reviews() -> dict[str, Any]:
 
 
 @router.get("/v1/reviews/<month>")
-def get_review(month: str) -> Response:
+def get_review(month: str) -> Response[Any]:
     from calltrack.settings import get_settings
 
     account = _account()
