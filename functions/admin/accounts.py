@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from admin.ports import AdminStore, ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
 from calltrack.account_config import (
     ACCOUNT_SLUG,
     config_hash,
@@ -16,7 +17,21 @@ from calltrack.account_config import (
 from calltrack.auth import Principal
 from calltrack.errors import BadRequest, Conflict, NotFound
 
-from admin.ports import AdminStore, ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+
+class NumbersTaken(Conflict):
+    """409: numbers of the config belong to another account; every one is listed in ``errors``."""
+
+    SHOWN = 3
+
+    def __init__(self, errors: list[str], *, field: str | None = None) -> None:
+        message = "; ".join(errors[: self.SHOWN])
+        if len(errors) > self.SHOWN:
+            message += f"; and {len(errors) - self.SHOWN} more"
+        super().__init__(message, field=field)
+        self.errors = errors
+
+    def body(self) -> dict[str, object]:
+        return {**super().body(), "errors": self.errors}
 
 
 def check_slug(account: str) -> None:
@@ -81,10 +96,8 @@ def apply_account(
     taken = [(path, n) for path, n in number_paths(config)
              if n in existing and existing[n].get("account") != account]
     if taken:
-        raise Conflict(
-            "; ".join(f"{path}: {n} is already a tracking number of another account" for path, n in taken),
-            field=taken[0][0],
-        )
+        errors = [f"{path}: {n} is already a tracking number of another account" for path, n in taken]
+        raise NumbersTaken(errors, field=taken[0][0])
 
     added = sorted(n for n in rows if n not in existing)
     updated = sorted(n for n in rows if n in existing and _differs(existing[n], rows[n]))

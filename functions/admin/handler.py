@@ -7,14 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+
+from admin import accounts, tokens
+from admin.runtime import store
 from calltrack import clock
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest, PayloadTooLarge
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
-
-from admin import accounts, tokens
-from admin.runtime import store
 
 MAX_BODY_BYTES = 1_000_000
 

@@ -11,11 +11,10 @@ def store() -> AdminStore:
     """The process's AdminStore (settings read and models bound on first use)."""
     global _store
     if _store is None:
+        from admin.store import DynamoAdminStore
         from calltrack.models import bind_models
         from calltrack.models.accounts import MODELS
         from calltrack.settings import get_settings
-
-        from admin.store import DynamoAdminStore
 
         settings = get_settings()
         bind_models(settings, list(MODELS))

@@ -14,9 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from calltrack.models.accounts import Account, ApiToken, TrackingNumber
-
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+from calltrack.models.accounts import Account, ApiToken, TrackingNumber
 
 MAX_TRANSACTION_ITEMS = 100
 _ROW_ATTRS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")

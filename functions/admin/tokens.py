@@ -6,11 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from calltrack.auth import ROLES, Principal, hash_token, new_token
-from calltrack.errors import BadRequest, NotFound
-
 from admin.accounts import check_slug
 from admin.ports import AdminStore
+from calltrack.auth import ROLES, Principal, hash_token, new_token
+from calltrack.errors import BadRequest, NotFound
 
 MAX_LABEL = 100
 

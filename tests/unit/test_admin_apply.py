@@ -225,3 +225,16 @@ def test_tokens_need_an_admin_of_that_account_and_an_existing_account():
         tokens.create_token(Principal("acme", "admin"), "acme", {"role": "admin"}, store, now=NOW)["role"]
         == "admin"
     )
+
+
+def test_many_taken_numbers_are_all_listed_in_errors_and_summarised_in_the_message():
+    store = FakeStore()
+    numbers = [f"+8150111102{i:02d}" for i in range(5)]
+    _apply(
+        store, _config("rival-clinic", numbers=[{"number": n, "channel": "flyer"} for n in numbers], pools=[])
+    )
+    with pytest.raises(Conflict) as err:
+        _apply(store, _config(numbers=[{"number": n, "channel": "radio"} for n in numbers], pools=[]))
+    body = err.value.body()
+    assert body["message"].endswith("; and 2 more")
+    assert len(body["errors"]) == 5 and body["field"] == "numbers[0].number"
