@@ -13,7 +13,6 @@ from typing import Any
 
 from calltrack import clock
 from calltrack.settings import Settings
-
 from report.job_common import AccountRow, CallFact, JobPorts, call_fact_from_item
 
 TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400}
@@ -87,8 +86,9 @@ class DynamoRunStore:
     """JobRun rows as idempotency claims (conditional put) and decision records."""
 
     def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
-        from calltrack.models.jobs import CLAIM_LEASE_SECONDS, JobRun
         from pynamodb.exceptions import PutError
+
+        from calltrack.models.jobs import CLAIM_LEASE_SECONDS, JobRun
 
         job, rest = run_key.split("#", 1)
         account, period = rest.rsplit("#", 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+
 from calltrack.observability import make_logger, make_metrics
 
 logger = make_logger("report_jobs")
@@ -57,7 +58,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return result
 
     from calltrack.settings import get_settings
-
     from report.job_ports import aws_ports
 
     module = _job_module(name)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest, NotFound
 
@@ -22,6 +23,7 @@ def _client() -> Any:
     global _s3
     if _s3 is None:
         import boto3
+
         from calltrack.settings import get_settings
 
         _s3 = boto3.client("s3", region_name=get_settings().region)

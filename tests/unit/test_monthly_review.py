@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from report import monthly_review as mr
 from report.job_common import AccountInfo, AccountRow, CallFact, JobPorts, account_info, fan_out
 
@@ -48,12 +49,16 @@ class World:
     def fail(self, run_key: str, error: str) -> None:
         self.claimed[run_key] = "failed"
 
+    def publish(self, subject: str, message: str, attributes: dict[str, Any]) -> str:
+        self.published.append((subject, message, attributes))
+        return f"m{len(self.published)}"
+
     def ports(self) -> JobPorts:
         return JobPorts(
             accounts=lambda: list(self.accounts),
             calls=lambda a, s, e: [c for c in self.calls.get(a, []) if s <= c.started_at < e],
             runs=self,
-            publish=lambda s, m, a: self.published.append((s, m, a)) or f"m{len(self.published)}",
+            publish=self.publish,
             spend=lambda a, month: self.spend.get((a, month), {}),
             blobs=self,
         )

@@ -30,6 +30,10 @@ class World:
     def fail(self, key: str, error: str) -> None:
         self.runs[key] = "failed"
 
+    def publish(self, subject: str, message: str, attributes: dict[str, Any]) -> str:
+        self.published.append((subject, message, attributes))
+        return "m"
+
     def add_calls(self, account: str, start: datetime, statuses: list[str]) -> None:
         for i, status in enumerate(statuses):
             sid = f"CA{account}{len(self.calls):04d}"
@@ -40,7 +44,7 @@ class World:
             accounts=lambda: list(self.accounts),
             calls=lambda a, s, e: [c for acct, c in self.calls if acct == a and s <= c.started_at < e],
             runs=self,
-            publish=lambda s, m, a: self.published.append((s, m, a)) or "m",
+            publish=self.publish,
         )
         return fan_out(spike_check.JOB, at, force, ports, spike_check.due, spike_check.act)
 

@@ -222,7 +222,7 @@ def test_a_failure_while_acting_is_recorded_and_retried_next_run() -> None:
     def broken_publish(*_: Any) -> str:
         raise ConnectionError("sns down")
 
-    world.publish = broken_publish  # type: ignore[method-assign]
+    world.publish = broken_publish  # type: ignore[method-assign,assignment]
     first = world.run()
     assert first["accounts"]["acme"]["decided"] == "failed"
     assert world.runs.rows["weekly-unanswered-alert#acme#2026-W48"]["decided"] == "failed"
