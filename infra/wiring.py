@@ -219,9 +219,15 @@ STREAMS = (StreamConsumer("calls", consumer="rollup"),)
 # Cron in UTC. Accounts default to Asia/Tokyo (UTC+9): 09:00 JST is 00:00 UTC. Jobs fan out over
 # accounts and act only for accounts whose local time is due (see report.jobs).
 SCHEDULES = (
-    Schedule("weekly-unanswered-alert", "report_jobs", "0 0 ? * MON *", "Mondays 09:00 JST"),
+    Schedule(
+        "weekly-unanswered-alert", "report_jobs", "0 * ? * SUN-TUE *",
+        "hourly Sun-Tue UTC; acts for accounts whose local time is Monday 09:00-23:59, once per week",
+    ),
     Schedule("missed-call-spike-check", "report_jobs", "5 * * * ? *", "hourly"),
-    Schedule("monthly-channel-review", "report_jobs", "0 0 1 * ? *", "1st of the month 09:00 JST"),
+    Schedule(
+        "monthly-channel-review", "report_jobs", "0 * * * ? *",
+        "hourly; acts for accounts whose local time is the 1st 09:00-23:59, once per month",
+    ),
     Schedule("daily-calls-export", "report_jobs", "30 15 * * ? *", "00:30 JST, yesterday's calls"),
     Schedule("recording-retention-sweep", "recording_retention", "0 18 * * ? *", "03:00 JST"),
 )
