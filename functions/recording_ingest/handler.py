@@ -13,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from calltrack.observability import make_logger, make_metrics
 
+from calltrack.observability import make_logger, make_metrics
 from recording_ingest import runtime
 from recording_ingest.ingest import RetryLater, process
 
@@ -42,6 +42,7 @@ def record_handler(record: SQSRecord) -> str:
     except RetryLater as err:
         logger.warning("recording not stored yet", extra={**context, "reason": err.reason})
         raise
+    metrics.add_metric(name="RecordingMessages", unit=MetricUnit.Count, value=1)
     if outcome == "stored":
         metrics.add_metric(name="RecordingsStored", unit=MetricUnit.Count, value=1)
     logger.info("recording message processed", extra={**context, "outcome": outcome})
