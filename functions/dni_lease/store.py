@@ -8,6 +8,7 @@ Rows are plain dicts with the attribute names of ``calltrack.models.dni``.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -57,6 +58,14 @@ def _to_ddb(value: Any) -> Any:
     return value
 
 
+def _json_out(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``attribution`` is stored as a JSON string (PynamoDB JSONAttribute in calltrack.models.dni)."""
+    out = dict(row)
+    if isinstance(out.get("attribution"), dict):
+        out["attribution"] = json.dumps(out["attribution"], ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
 def _from_ddb(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -80,10 +89,16 @@ class DynamoLeaseStore:
         self._de = TypeDeserializer()
 
     def _item(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_to_ddb(v)) for k, v in row.items() if v is not None}
+        return {k: self._ser.serialize(_to_ddb(v)) for k, v in _json_out(row).items() if v is not None}
 
     def _row(self, item: Mapping[str, Any]) -> Row:
-        return {k: _from_ddb(self._de.deserialize(v)) for k, v in item.items()}
+        row = {k: _from_ddb(self._de.deserialize(v)) for k, v in item.items()}
+        if isinstance(row.get("attribution"), str):
+            try:
+                row["attribution"] = json.loads(row["attribution"])
+            except ValueError:
+                row["attribution"] = None
+        return row
 
     def _vals(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {k: self._ser.serialize(_to_ddb(v)) for k, v in values.items()}
@@ -104,7 +119,7 @@ class DynamoLeaseStore:
         return out
 
     def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
-        fields = {k: v for k, v in row.items() if k != "number" and v is not None}
+        fields = {k: v for k, v in _json_out(row).items() if k != "number" and v is not None}
         names = {f"#f{i}": k for i, k in enumerate(fields)}
         values = {f":v{i}": v for i, v in enumerate(fields.values())}
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
@@ -142,7 +157,7 @@ class DynamoLeaseStore:
         return True
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
-        fields = {k: v for k, v in base.items() if v is not None and k != "number"}
+        fields = {k: v for k, v in _json_out(base).items() if v is not None and k != "number"}
         names = {f"#b{i}": k for i, k in enumerate(fields)}
         values: dict[str, Any] = {f":b{i}": v for i, v in enumerate(fields.values())}
         sets = [f"#b{i} = :b{i}" for i in range(len(fields))]

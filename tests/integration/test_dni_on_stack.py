@@ -250,3 +250,23 @@ def test_pool_report_shows_peak_utilisation_exhaustion_and_recommended_size(loca
         == 403
     )
     assert local_stack.request("GET", "/v1/reports/pools").status_code == 401
+
+
+def test_lease_rows_read_back_through_the_pynamodb_models(local_stack):
+    from calltrack.models import bind_models
+    from calltrack.models.dni import Lease, LeaseHistory
+    from calltrack.settings import get_settings
+
+    bind_models(get_settings(), [Lease, LeaseHistory])
+    account, _ = make_account(local_stack)
+    body = lease(local_stack, account, gclid="G-MODEL").json()
+    row = Lease.get(body["number"], consistent_read=True)
+    assert (
+        row.account == account and row.lease_id == body["lease_id"] and row.attribution["gclid"] == "G-MODEL"
+    )
+    [history] = list(LeaseHistory.query(body["number"]))
+    assert (
+        history.kind == "lease"
+        and history.session_id == row.session_id
+        and history.ended_at == row.expires_at
+    )

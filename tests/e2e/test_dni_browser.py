@@ -1,0 +1,195 @@
+"""dni.js in a real headless Chromium against the local stack (issue 4, Done when).
+
+The test page is served from its own tiny HTTP server on 127.0.0.1 (another port than the API,
+so the lease call is cross-origin and CORS is exercised). Debian's chromium at /usr/bin/chromium
+is driven by Playwright's sync API; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.support import unique_account, unique_number
+
+CHROMIUM = "/usr/bin/chromium"
+PAGES = Path(__file__).parent / "pages"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError(f"{CHROMIUM} is missing in CI: apt-get install -y chromium")
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); not in CI", allow_module_level=True)
+
+
+class _Pages(ThreadingHTTPServer):
+    daemon_threads = True
+    pages: dict[str, str]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        html = self.server.pages.get(self.path.split("?")[0])  # type: ignore[attr-defined]
+        if html is None:
+            self.send_error(404)
+            return
+        data = html.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[_Pages]:
+    server = _Pages(("127.0.0.1", 0), _Handler)
+    server.pages = {}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def _origin(site: _Pages) -> str:
+    return f"http://127.0.0.1:{site.server_address[1]}"
+
+
+def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix) -> str:
+    account = unique_account("web")
+    local_stack.apply(
+        {
+            "account": account,
+            "name": "Browser test",
+            "timezone": "Asia/Tokyo",
+            "forward_to": site_numbers[0],
+            "site": {"origins": [_origin(site)], "numbers": site_numbers},
+            "pools": [
+                {
+                    "id": "google",
+                    "channel": "google-ads",
+                    "match": {"utm_source": "google"},
+                    "numbers": [unique_number(pool_prefix) for _ in range(3)],
+                }
+            ],
+        }
+    )
+    template = string.Template((PAGES / page).read_text(encoding="utf-8"))
+    site.pages[f"/{account}.html"] = template.safe_substitute(api=local_stack.url, account=account)
+    return account
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _leased(page, account) -> str:
+    page.wait_for_function(f"() => (JSON.parse(localStorage.getItem('ct_dni_{account}') || '{{}}').n)")
+    return str(page.evaluate(f"() => JSON.parse(localStorage.getItem('ct_dni_{account}')).n"))
+
+
+def _text(page, sel):
+    return page.inner_text(sel).strip()
+
+
+def test_jp_numbers_swap_in_the_pages_own_formats_and_stick_across_page_views(site, local_stack, browser):
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&utm_term=implant&gclid=TEST-GCLID")
+    number = _leased(page, account)  # e.g. +815012345678
+    nsn = number[3:]  # 5012345678
+    a, b, c = "0" + nsn[:2], nsn[2:6], nsn[6:]  # 050 1234 5678
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    assert _text(page, "#dash") == f"{a}-{b}-{c}"
+    assert _text(page, "#paren") == f"({a}) {b}-{c}"
+    assert _text(page, "#plain") == f"{a}{b}{c}"
+    assert _text(page, "#intl") == f"+81 {a[1:]}-{b}-{c}"
+    assert _text(page, "#free") == f"{a}-{b}-{c}"
+    assert _text(page, "#other") == "03-9999-0000"  # not the business's number: untouched
+    assert page.get_attribute("#tel-intl", "href") == f"tel:{number}"
+    assert page.get_attribute("#tel-nat", "href") == f"tel:{a}-{b}-{c}"
+    assert _text(page, "#tel-nat") == f"{a}-{b}-{c}"
+    # never inside inputs, textareas or scripts
+    assert page.input_value("#input") == "03-1234-5678"
+    assert page.input_value("#textarea") == "03-1234-5678"
+    assert "03-1234-5678" in page.inner_html("#inline")
+    # numbers inserted later (popups, SPAs) are swapped too
+    page.evaluate("addLater()")
+    page.wait_for_function("() => !document.getElementById('popup').textContent.includes('03-1234-5678')")
+    assert _text(page, "#popup") == f"ポップアップ: {a}-{b}-{c}"
+
+    # The lease row carries the session's attribution for the voice webhook
+    from calltrack.settings import get_settings
+
+    item = local_stack.stack.client("dynamodb").get_item(
+        TableName=get_settings().table_name("leases"), Key={"number": {"S": number}}, ConsistentRead=True
+    )["Item"]
+    attribution = json.loads(item["attribution"]["S"])
+    assert attribution["gclid"] == "TEST-GCLID" and attribution["keyword"] == "implant"
+    assert attribution["utm"]["source"] == "google" and "utm_source=google" in attribution["landing_page"]
+
+    # Second page view in the same session, without the ad parameters: same number
+    page.goto(f"{_origin(site)}/{account}.html")
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    assert _text(page, "#dash") == f"{a}-{b}-{c}"
+    assert _leased(page, account) == number
+    context.close()
+
+
+def test_us_formats_keep_their_style(site, local_stack, browser):
+    account = _publish(site, local_stack, "dni_us.html", site_numbers=["+15551234567"], pool_prefix="+121")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=US-1")
+    number = _leased(page, account)
+    d = number[2:]  # ten digits
+    page.wait_for_function("() => document.getElementById('dots').textContent !== '555.123.4567'")
+    assert _text(page, "#paren") == f"({d[:3]}) {d[3:6]}-{d[6:]}"
+    assert _text(page, "#dots") == f"{d[:3]}.{d[3:6]}.{d[6:]}"
+    assert _text(page, "#intl") == f"+1 {d[:3]} {d[3:6]} {d[6:]}"
+    assert page.get_attribute("#tel", "href") == f"tel:{number}"
+    context.close()
+
+
+@pytest.mark.parametrize("blocked", ["**/dni/lease", "**/dni.js"])
+def test_with_the_api_unreachable_the_page_keeps_its_numbers(site, local_stack, browser, blocked):
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.route(blocked, lambda route: route.abort("connectionrefused"))
+    with page.expect_event("requestfailed", predicate=lambda r: "/dni" in r.url):
+        page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=DOWN")
+    page.wait_for_load_state("load")
+    page.evaluate("addLater()")
+    assert _text(page, "#dash") == "03-1234-5678"
+    assert _text(page, "#intl") == "+81 3-1234-5678"
+    assert page.get_attribute("#tel-intl", "href") == "tel:+81312345678"
+    assert _text(page, "#popup") == "ポップアップ: 03-1234-5678"
+    context.close()
