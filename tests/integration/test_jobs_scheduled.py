@@ -300,3 +300,9 @@ def test_review_api_errors_and_account_scoping(local_stack: Any) -> None:
     }
     cross = local_stack.request("GET", "/v1/reviews", token=token, params={"account": other})
     assert cross.status_code == 403
+
+
+def test_daily_export_is_dispatched_to_the_reports_export(local_stack: Any) -> None:
+    out = local_stack.run_job("daily-calls-export", "2026-11-26T00:30:00+09:00")
+    assert out["function"] == "report_jobs"
+    assert isinstance(out["result"], dict)
