@@ -171,3 +171,11 @@ def test_attempts_per_lease_at_75_percent_utilisation_is_one_when_sequential():
         lease_number(store, cfg, req(), T0 + i)
     r = lease_number(store, cfg, req(), T0 + 100)
     assert r.leased and r.attempts == 1
+
+
+def test_benchmark_helper_reports_attempts_at_75_percent_utilisation():
+    from dni_lease.bench_support import attempts_at_utilisation
+
+    stats = attempts_at_utilisation(pool_size=20, utilisation=0.75, leases=100, concurrency=4)
+    assert stats["leases"] == 100 and stats["shared"] == 0
+    assert 1.0 <= stats["attempts_mean"] <= stats["attempts_max"] <= 20
