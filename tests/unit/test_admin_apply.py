@@ -235,6 +235,6 @@ def test_many_taken_numbers_are_all_listed_in_errors_and_summarised_in_the_messa
     )
     with pytest.raises(Conflict) as err:
         _apply(store, _config(numbers=[{"number": n, "channel": "radio"} for n in numbers], pools=[]))
-    body = err.value.body()
+    body: dict[str, Any] = err.value.body()
     assert body["message"].endswith("; and 2 more")
     assert len(body["errors"]) == 5 and body["field"] == "numbers[0].number"
