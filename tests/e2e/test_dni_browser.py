@@ -193,3 +193,25 @@ def test_with_the_api_unreachable_the_page_keeps_its_numbers(site, local_stack, 
     assert page.get_attribute("#tel-intl", "href") == "tel:+81312345678"
     assert _text(page, "#popup") == "ポップアップ: 03-1234-5678"
     context.close()
+
+
+def test_consent_option_waits_for_the_signal_before_storing_or_calling(site, local_stack, browser):
+    account = _publish(
+        site, local_stack, "dni_consent.html", site_numbers=["+81312345678"], pool_prefix="+8150"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    leases: list[str] = []
+    page.on("request", lambda r: leases.append(r.url) if r.url.endswith("/dni/lease") else None)
+    with page.expect_response(lambda r: r.url.endswith("/dni.js")):
+        page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=CONSENT")
+    page.wait_for_load_state("load")
+    # Before consent: nothing stored, no lease call, numbers untouched
+    assert page.evaluate(f"() => localStorage.getItem('ct_dni_{account}')") is None
+    assert leases == [] and _text(page, "#dash") == "03-1234-5678"
+    # When the site's consent banner fires the configured event, the swap happens
+    page.evaluate("() => window.dispatchEvent(new Event('cookie-consent'))")
+    _leased(page, account)
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    assert len(leases) == 1
+    context.close()
