@@ -1,0 +1,87 @@
+"""The shared layer and function assets: built without Docker, small, and without boto3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import assets, layer
+
+MAKE_LAYER = "run `make layer` (.venv/bin/python -m infra.layer build) before the infra tests"
+
+
+def test_pip_command_targets_the_lambda_runtime_with_wheels_only(tmp_path):
+    command = layer.pip_command(tmp_path / "python", ["twilio>=9"])
+    joined = " ".join(command)
+    assert "--platform manylinux2014_aarch64" in joined
+    assert "--implementation cp" in joined
+    assert "--python-version 3.12" in joined
+    assert "--only-binary=:all:" in joined
+    assert f"--target {tmp_path / 'python'}" in joined
+
+
+def test_runtime_requirements_leave_boto3_to_the_runtime():
+    names = {layer._dist_name(r) for r in layer.runtime_requirements()}
+    assert "boto3" not in names
+    assert {"aws-lambda-powertools", "twilio", "pynamodb", "phonenumberslite", "pydantic", "pyyaml"} <= names
+
+
+def test_cache_key_changes_with_the_requirements():
+    assert layer.cache_key(["a==1"]) != layer.cache_key(["a==2"])
+    assert layer.cache_key(["a==1"]) == layer.cache_key(["a==1"])
+
+
+def test_prune_removes_runtime_provided_packages(tmp_path):
+    for name in ("boto3", "botocore-1.0.dist-info", "twilio", "bin"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "twilio" / "__pycache__").mkdir()
+    layer.prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["twilio"]
+    assert not (tmp_path / "twilio" / "__pycache__").exists()
+
+
+def test_function_assets_are_their_package_only(synth):
+    for size in assets.asset_sizes(synth.outdir):
+        if size.kind == "function":
+            entries = [p.name for p in size.directory.iterdir()]
+            assert len(entries) == 1 and (size.directory / entries[0] / "__init__.py").exists(), entries
+            assert not list(size.directory.rglob("__pycache__"))
+
+
+def test_layer_contains_the_calltrack_package(synth):
+    (layer_asset,) = [s for s in assets.asset_sizes(synth.outdir) if s.kind == "layer"]
+    assert (layer_asset.directory / "python" / "calltrack" / "settings.py").exists()
+    assert not (layer_asset.directory / "python" / "boto3").exists()
+    assert not (layer_asset.directory / "python" / "botocore").exists()
+
+
+def test_real_layer_has_the_runtime_dependencies_for_arm64(synth):
+    if not synth.real_layer:
+        pytest.fail(MAKE_LAYER)
+    (layer_asset,) = [s for s in assets.asset_sizes(synth.outdir) if s.kind == "layer"]
+    python = layer_asset.directory / "python"
+    for package in ("aws_lambda_powertools", "twilio", "pynamodb", "phonenumbers", "pydantic", "yaml"):
+        assert (python / package).is_dir(), package
+    cores = list(python.glob("pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so"))
+    assert cores, "binary wheels are for CPython 3.12 on aarch64"
+
+
+def test_assets_are_within_size_targets(synth):
+    sizes = assets.asset_sizes(synth.outdir)
+    assert {s.kind for s in sizes} == {"function", "layer"}
+    for size in sizes:
+        assert size.zipped <= size.limit, (size.users, size.zipped)
+    layer_unzipped = sum(s.unzipped for s in sizes if s.kind == "layer")
+    biggest_function = max(s.unzipped for s in sizes if s.kind == "function")
+    assert layer_unzipped + biggest_function < assets.LAMBDA_UNZIPPED_LIMIT
+
+
+def test_source_hash_ignores_bytecode(tmp_path: Path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    before = layer.source_hash(tmp_path)
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    assert layer.source_hash(tmp_path) == before
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert layer.source_hash(tmp_path) != before

@@ -1,0 +1,398 @@
+"""Given the synthesized stack, every resource has the properties that keep data safe and calls flowing."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aws_cdk.assertions import Match
+
+from infra.wiring import WIRING
+
+XRAY_AND_STREAM_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+
+
+def _functions_by_service(synth: Any) -> dict[str, dict[str, Any]]:
+    out = {}
+    for res in synth.resources("AWS::Lambda::Function").values():
+        env = res["Properties"].get("Environment", {}).get("Variables", {})
+        if "POWERTOOLS_SERVICE_NAME" in env:
+            out[env["POWERTOOLS_SERVICE_NAME"]] = res
+    return out
+
+
+def test_every_table_is_on_demand_with_pitr_encryption_and_deletion_protection(synth):
+    tables = synth.resources("AWS::DynamoDB::Table")
+    assert tables
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, logical_id
+        assert props["SSESpecification"]["SSEEnabled"] is True, logical_id
+        assert props["DeletionProtectionEnabled"] is True, logical_id
+        assert table["DeletionPolicy"] == "Retain", logical_id
+        assert "TableName" not in props, f"{logical_id}: names are generated and passed as env"
+
+
+def test_calls_table_streams_new_and_old_images_and_lease_history_expires(synth):
+    synth.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "call_sid", "KeyType": "HASH"}],
+            "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "GlobalSecondaryIndexes": Match.array_with(
+                [Match.object_like({"IndexName": "by-account", "Projection": {"ProjectionType": "ALL"}})]
+            ),
+        },
+    )
+    synth.assertions.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": Match.array_with([{"AttributeName": "number", "KeyType": "HASH"}]),
+            "TimeToLiveSpecification": {"AttributeName": "expire_at", "Enabled": True},
+        },
+    )
+
+
+def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
+    buckets = synth.resources("AWS::S3::Bucket")
+    assert len(buckets) == 3  # recordings, exports, access logs
+    logging_targets = set()
+    for logical_id, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical_id
+        assert bucket["DeletionPolicy"] == "Retain", logical_id
+        if "LoggingConfiguration" in props:
+            logging_targets.add(json.dumps(props["LoggingConfiguration"]["DestinationBucketName"]))
+            rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", logical_id
+            assert rule["BucketKeyEnabled"] is True
+    assert len(logging_targets) == 1, "both data buckets log to the one access-log bucket"
+    policies = synth.resources("AWS::S3::BucketPolicy")
+    tls_denied = [
+        p
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert len(tls_denied) == 3
+
+
+def test_recordings_bucket_is_versioned_with_noncurrent_expiry(synth):
+    synth.assertions.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}})]
+                )
+            },
+        },
+    )
+
+
+def test_each_wiring_queue_has_a_dlq_and_all_queues_are_encrypted_and_tls_only(synth):
+    queues = synth.resources("AWS::SQS::Queue")
+    for logical_id, queue in queues.items():
+        assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
+    with_dlq = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(with_dlq) == len(WIRING.queues)
+    for wired, queue in zip(WIRING.queues, with_dlq, strict=True):
+        assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == wired.max_receive_count
+        assert queue["Properties"]["VisibilityTimeout"] == wired.visibility_timeout_s
+    enforce = [
+        s
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+    ]
+    assert len(enforce) == len(queues)
+
+
+def test_queue_consumers_report_batch_item_failures(synth):
+    mappings = synth.resources("AWS::Lambda::EventSourceMapping").values()
+    assert len(mappings) == len(WIRING.queues) + len(WIRING.streams)
+    for mapping in mappings:
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_stream_consumer_bisects_retries_and_sends_failures_to_a_queue(synth):
+    synth.assertions.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": 5,
+            "StartingPosition": "TRIM_HORIZON",
+            "DestinationConfig": {"OnFailure": {"Destination": Match.any_value()}},
+        },
+    )
+
+
+def test_functions_are_python312_arm64_traced_with_the_layer_and_wiring_sizes(synth):
+    by_service = _functions_by_service(synth)
+    assert set(by_service) == {fn.name for fn in WIRING.functions}
+    for fn in WIRING.functions:
+        props = by_service[fn.name]["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["Handler"] == fn.handler
+        assert props["MemorySize"] == fn.memory_mb
+        assert props["Timeout"] == fn.timeout_s
+        assert len(props["Layers"]) == 1
+        assert "LoggingConfig" in props, "each function logs to its own log group"
+
+
+def test_log_groups_have_retention(synth):
+    groups = synth.resources("AWS::Logs::LogGroup")
+    assert len(groups) >= len(WIRING.functions) + 2  # + fallback + API access logs
+    for logical_id, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == 90, logical_id
+
+
+def test_each_function_gets_env_for_exactly_the_tables_it_is_wired_to(synth):
+    by_service = _functions_by_service(synth)
+    for fn in WIRING.functions:
+        env = by_service[fn.name]["Properties"]["Environment"]["Variables"]
+        tables = {k.removeprefix("CALLTRACK_TABLE_").lower() for k in env if k.startswith("CALLTRACK_TABLE_")}
+        assert tables == set(fn.tables) | set(fn.read_only_tables) | (
+            {"idempotency"} if fn.idempotency else set()
+        )
+        assert ("CALLTRACK_OPS_TOPIC_ARN" in env) == fn.publishes_to_ops_topic
+        for queue in fn.sends_to_queues:
+            assert f"CALLTRACK_{queue.upper()}_QUEUE_URL" in env
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "calltrack"
+        assert "CALLTRACK_PUBLIC_URL" in env
+        assert env["TWILIO_ACCOUNT_SID"].startswith("AC")
+        assert not any(
+            k in env for k in ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "CALLTRACK_ADMIN_TOKEN")
+        ), "secret values never reach the template; only parameter names do"
+
+
+def test_secrets_are_parameter_names_granted_per_function(synth):
+    by_service = _functions_by_service(synth)
+    env = by_service["voice_webhook"]["Properties"]["Environment"]["Variables"]
+    assert env["TWILIO_AUTH_TOKEN_PARAM"] == "/calltrack/twilio-auth-token"
+    policies = json.dumps(synth.resources("AWS::IAM::Policy"))
+    assert "parameter/calltrack/twilio-auth-token" in policies
+    assert "parameter/calltrack/twilio-api-secret" in policies
+
+
+def _statements(synth: Any) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            out.append((logical_id, statement))
+    return out
+
+
+def test_iam_has_no_star_resource_where_a_resource_name_exists(synth):
+    for logical_id, statement in _statements(synth):
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        if "*" in resources:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert set(actions) <= XRAY_AND_STREAM_ACTIONS, (logical_id, actions)
+        for action in statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]:
+            assert not action.endswith(":*"), (logical_id, action)
+    assert not synth.resources("AWS::IAM::ManagedPolicy")
+    for logical_id, role in synth.resources("AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), f"{logical_id}: no managed policies"
+
+
+def test_webhook_role_can_only_read_the_tables_it_reads(synth):
+    # Given the voice webhook is wired read-only to numbers, when we look at its policy,
+    # then no write action targets the numbers table.
+    stack = synth.stack
+    numbers_id = stack.resolve(stack.data.tables["numbers"].table_arn)["Fn::GetAtt"][0]
+    voice_policy = next(
+        p
+        for lid, p in synth.resources("AWS::IAM::Policy").items()
+        if lid.startswith("FunctionsVoiceWebhookRole")
+    )
+    for statement in voice_policy["Properties"]["PolicyDocument"]["Statement"]:
+        if numbers_id in json.dumps(statement["Resource"]):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not [a for a in actions if re.search(r"Put|Update|Delete|BatchWrite", a)], actions
+
+
+def test_http_api_stage_is_throttled_and_access_logged(synth):
+    synth.assertions.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100},
+            "AccessLogSettings": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp("requestId"),
+            },
+        },
+    )
+    for integration in synth.resources("AWS::ApiGatewayV2::Integration").values():
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+        assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+
+
+def test_routes_have_no_gateway_authorizer_consistently(synth):
+    for route in synth.resources("AWS::ApiGatewayV2::Route").values():
+        assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"
+
+
+_DOW = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+
+
+def _field_matches(field: str, value: int) -> bool:
+    """One EventBridge cron field (*, ?, n, a-b, a/b, lists, day names) against a value."""
+    for part in field.split(","):
+        if part in ("*", "?"):
+            return True
+        base, _, step = part.partition("/")
+        for name, number in _DOW.items():
+            base = base.replace(name, str(number))
+        if base == "*":
+            lo, hi = 0, 59
+        elif "-" in base:
+            lo, hi = (int(x) for x in base.split("-"))
+        else:
+            lo = hi = int(base)
+        if step:
+            hi = 59 if "-" not in base else hi
+        if lo <= value <= hi and (value - lo) % int(step or 1) == 0:
+            return True
+    return False
+
+
+def cron_fires_at(expression: str, when: datetime) -> bool:
+    """Whether an EventBridge ``cron(min hour dom month dow year)`` fires at ``when`` (UTC)."""
+    minute, hour, dom, month, dow, _year = expression.removeprefix("cron(").removesuffix(")").split()
+    return (
+        _field_matches(minute, when.minute)
+        and _field_matches(hour, when.hour)
+        and _field_matches(dom, when.day)
+        and _field_matches(month, when.month)
+        and _field_matches(dow, when.isoweekday() % 7 + 1)
+    )
+
+
+def test_cron_matcher_understands_eventbridge_fields():
+    monday_0000 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+    assert cron_fires_at("cron(0 0 ? * MON *)", monday_0000)
+    assert cron_fires_at("cron(0 * ? * SUN-TUE *)", monday_0000)
+    assert not cron_fires_at("cron(0 0 ? * TUE *)", monday_0000)
+    assert not cron_fires_at("cron(5 * * * ? *)", monday_0000)
+
+
+def test_schedules_fire_at_09_jst_on_their_day_with_the_job_input(synth):
+    # Given the weekly and monthly jobs, when it is 09:00 in Tokyo (00:00 UTC) on a Monday /
+    # on the 1st, then their rule fires and sends {"job", "time": <event time>, "force": false}.
+    rules = {}
+    for rule in synth.resources("AWS::Events::Rule").values():
+        target = rule["Properties"]["Targets"][0]
+        transformer = target["InputTransformer"]
+        assert transformer["InputPathsMap"] == {"time": "$.time"}
+        payload = json.loads(transformer["InputTemplate"].replace("<time>", '"T"'))
+        assert payload["time"] == "T" and payload["force"] is False
+        rules[payload["job"]] = rule["Properties"]["ScheduleExpression"]
+    tokyo = ZoneInfo("Asia/Tokyo")
+    monday_9_jst = datetime(2026, 11, 30, 9, 0, tzinfo=tokyo).astimezone(UTC)
+    first_9_jst = datetime(2026, 12, 1, 9, 0, tzinfo=tokyo).astimezone(UTC)
+    assert (monday_9_jst.hour, monday_9_jst.minute) == (0, 0)
+    assert cron_fires_at(rules["weekly-unanswered-alert"], monday_9_jst)
+    assert cron_fires_at(rules["monthly-channel-review"], first_9_jst)
+
+
+def test_ops_topic_is_kms_encrypted_and_tls_only(synth):
+    synth.assertions.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    synth.assertions.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    synth.assertions.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_alarms_notify_the_ops_topic(synth):
+    alarms = synth.resources("AWS::CloudWatch::Alarm")
+    by_metric = {
+        (a["Properties"].get("Namespace"), a["Properties"].get("MetricName")): a for a in alarms.values()
+    }
+    assert ("AWS/Lambda", "Errors") in by_metric
+    assert ("AWS/ApiGateway", "5xx") in by_metric
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in by_metric
+    missed = by_metric[("calltrack", "CallsMissed")]["Properties"]
+    assert missed["Dimensions"] == [{"Name": "service", "Value": "voice_webhook"}]
+    assert missed["Period"] == 3600 and missed["Statistic"] == "Sum"
+    sqs_alarms = [
+        a
+        for a in alarms.values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert len(sqs_alarms) == len(WIRING.queues) + 1  # each DLQ + the stream-failure queue
+    topic_id = next(iter(synth.resources("AWS::SNS::Topic")))
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], logical_id
+
+
+def test_outputs_give_the_twilio_and_dni_urls(synth):
+    outputs = synth.template["Outputs"]
+    by_suffix = {}
+    for key, output in outputs.items():
+        by_suffix[re.sub(r"[0-9A-F]{8}$", "", key)] = json.dumps(output["Value"])
+    for name, path in (
+        ("VoiceVoiceWebhookUrl", "/twilio/voice"),
+        ("VoiceCallStatusCallbackUrl", "/twilio/call-status"),
+        ("VoiceFallbackTwimlUrl", "/twilio/fallback"),
+        ("DniDniScriptUrl", "/dni.js"),
+    ):
+        assert name in by_suffix, sorted(by_suffix)
+        assert path in by_suffix[name]
+
+
+def test_fallback_twiml_dials_the_configured_business_number():
+    # Given the inline fallback code and a configured number, when Twilio posts to it,
+    # then it answers TwiML that dials the business directly.
+    import os
+
+    from infra.components.voice import FALLBACK_CODE
+
+    namespace: dict[str, Any] = {}
+    exec(compile(FALLBACK_CODE, "fallback", "exec"), namespace)  # noqa: S102 - our own inline source
+    os.environ["FALLBACK_FORWARD_TO"] = "+81312345678"
+    try:
+        response = namespace["handler"]({"body": "CallSid=CA1"}, None)
+    finally:
+        del os.environ["FALLBACK_FORWARD_TO"]
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"].startswith("text/xml")
+    assert "<Dial>+81312345678</Dial>" in response["body"]
+    apology = namespace["handler"]({}, None)["body"]
+    assert "<Say" in apology and "<Dial>" not in apology
+
+
+def test_fallback_function_gets_the_number_from_context(synth):
+    synth.assertions.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Handler": "index.handler", "Environment": {"Variables": {"FALLBACK_FORWARD_TO": "+81312345678"}}},
+    )
