@@ -175,6 +175,7 @@ class Marker:
     seq: int
     call_version: int | None
     contribution: Contribution
+    account: str | None = None
 
 
 class RollupStore(Protocol):
@@ -203,14 +204,20 @@ def apply_image(
 ) -> str:
     """Bring the rollups in line with ``image`` (None = the call was deleted).
 
-    Returns "applied", "unchanged" or "stale" (an image older than the one already applied).
+    Returns "applied", "unchanged", "stale" (an image older than the one already applied) or
+    "incomplete" (an image without an account: a partial write, or the emulator's key-only
+    INSERT; a call never loses its account, so such an image changes nothing).
     """
+    if image is not None and not image.get("account"):
+        return "incomplete"
     account = (image or {}).get("account") or account
     version_raw = (image or {}).get("version")
     version = int(_num(version_raw)) if version_raw is not None else None
     new_contribution = contribution(image, timezone_of(str(account))) if account else {}
     for attempt in range(attempts):
         previous = store.get_marker(call_sid)
+        if not account and previous is not None:
+            account = previous.account  # a deleted call: subtract from the account it was counted in
         if previous is not None and version is not None and previous.call_version is not None:
             if version < previous.call_version:
                 return "stale"
@@ -221,8 +228,12 @@ def apply_image(
             return "unchanged"
         if not deltas and previous is None and not new_contribution:
             return "unchanged"
-        new = Marker(seq=(previous.seq if previous else 0) + 1, call_version=new_version,
-                     contribution=new_contribution)
+        new = Marker(
+            seq=(previous.seq if previous else 0) + 1,
+            call_version=new_version,
+            contribution=new_contribution,
+            account=account,
+        )
         if store.commit(call_sid, str(account or ""), previous, new, deltas):
             return "applied"
         sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
@@ -292,6 +303,7 @@ class DynamoRollupStore:
             seq=int(item["seq"]["N"]),
             call_version=int(Decimal(version)) if version is not None else None,
             contribution=json.loads(item["contribution"]["S"]),
+            account=item.get("account", {}).get("S"),
         )
 
     def commit(

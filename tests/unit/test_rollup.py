@@ -243,3 +243,19 @@ def test_any_sequence_with_replays_ends_at_the_last_image(
     }
     assert store.counters("acme", "agent") == expected
     assert diff(store.markers["CA1"].contribution, contribution(images[-1], "Asia/Tokyo")) == {}
+
+
+def test_an_image_without_account_changes_nothing() -> None:
+    # Given a counted call, when the emulator's key-only INSERT is replayed after it
+    store = FakeStore()
+    apply_image("CA1", call(status="answered", version=3), store, tokyo)
+    assert apply_image("CA1", {"call_sid": "CA1"}, store, tokyo) == "incomplete"
+    # Then the rollups still hold the call exactly once
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
+
+
+def test_a_deleted_call_is_subtracted_from_the_account_in_its_marker() -> None:
+    store = FakeStore()
+    apply_image("CA1", call(), store, tokyo)
+    apply_image("CA1", None, store, tokyo)
+    assert store.counters("acme", "channel") == {}
