@@ -12,6 +12,9 @@ Match rules of one pool (``pools[].match``; every value may be a string or a lis
   wbraid; yahoo-ads: yclid; facebook/instagram: fbclid; microsoft-ads: msclkid);
 - ``referrer_domains``: the referrer's host is one of these domains or a subdomain of one.
 
+A visitor whose utm_source contradicts a pool's utm_source rule does not match that pool through
+its click ids or referrer (``utm_source=instagram&fbclid=...`` is not the facebook pool's).
+
 A pool matches when any of its rule kinds matches. A pool with no rules at all is a catch-all
 (useful last, e.g. for organic / direct visitors), unless its channel implies click ids: then
 it matches visitors carrying one of them.
@@ -94,6 +97,11 @@ def pool_matches(pool: Mapping[str, Any], visitor: Mapping[str, Any]) -> bool:
         return not click_ids or any(visitor.get(c) for c in click_ids)
     if utm_rules and all(str(utm.get(k) or "").strip().lower() in vals for k, vals in utm_rules.items()):
         return True
+    source = str(utm.get("source") or "").strip().lower()
+    if source and "source" in utm_rules:
+        # The visitor names another source (utm_source=instagram with an fbclid): the explicit
+        # utm_source wins over click ids and referrers, so a later pool can claim the visitor.
+        return False
     if any(visitor.get(c) for c in click_ids):
         return True
     return bool(domains) and host_matches(referrer_host(visitor.get("referrer")), domains)

@@ -85,3 +85,22 @@ def test_session_attribution_has_exactly_the_contract_keys():
         "term": "歯医者",
         "content": None,
     }
+
+
+def test_an_explicit_utm_source_beats_another_pools_click_id_rule():
+    pools = [
+        {
+            "id": "fb",
+            "channel": "facebook",
+            "numbers": ["+815011110003"],
+            "match": {"utm_source": ["facebook", "fb"], "click_ids": ["fbclid"]},
+        },
+        {
+            "id": "ig",
+            "channel": "instagram",
+            "numbers": ["+815011110006"],
+            "match": {"utm_source": "instagram"},
+        },
+    ]
+    assert match_pool(pools, _visitor(utm={"source": "instagram"}, fbclid="f1"))["id"] == "ig"
+    assert match_pool(pools, _visitor(fbclid="f1"))["id"] == "fb"
