@@ -51,6 +51,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     force = bool(event.get("force", False))
     ensure_started()
     metrics.add_dimension(name="job", value=name)
+    metrics.add_metric(name="JobRuns", unit=MetricUnit.Count, value=1)
     if name == "daily-calls-export":
         from report.export import run
 
