@@ -7,15 +7,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
 from calltrack.models.accounts import Account
 from calltrack.models.calls import Call
 from calltrack.models.recordings import Recording
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from recording_ingest.ingest import ClaimLost, iso
 
 TERMINAL = ("stored", "expired")
-DEFAULT_SSE = "aws:kms"
 
 
 def _conditional_failed(err: UpdateError) -> bool:
@@ -145,11 +144,18 @@ def delete_from_twilio_for(account: str) -> bool:
 class S3Objects:
     """The recordings bucket: private objects, server-side encrypted, ids as metadata."""
 
-    def __init__(self, bucket: str, *, client: Any = None, sse: str | None = None) -> None:
+    def __init__(
+        self, bucket: str, *, client: Any = None, sse: str | None = None, kms_key_id: str | None = None
+    ) -> None:
         self.bucket = bucket
         self._client = client
-        # aws:kms in the deployed stack (bucket key); CALLTRACK_RECORDINGS_SSE=AES256 is accepted too.
-        self.sse = sse or os.environ.get("CALLTRACK_RECORDINGS_SSE") or DEFAULT_SSE
+        # Default: no SSE header, so the bucket's default encryption applies (the deployed bucket:
+        # the stack's customer-managed KMS key with an S3 bucket key). A bare "aws:kms" header
+        # would switch to the AWS-managed aws/s3 key instead. Override only when needed.
+        self.sse = sse if sse is not None else os.environ.get("CALLTRACK_RECORDINGS_SSE", "")
+        self.kms_key_id = (
+            kms_key_id if kms_key_id is not None else os.environ.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", "")
+        )
 
     @property
     def client(self) -> Any:
@@ -160,14 +166,19 @@ class S3Objects:
         return self._client
 
     def put(self, key: str, body: bytes, *, metadata: Mapping[str, str], content_md5: str) -> None:
+        extra: dict[str, Any] = {}
+        if self.sse:
+            extra["ServerSideEncryption"] = self.sse
+        if self.kms_key_id:
+            extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=self.kms_key_id, BucketKeyEnabled=True)
         self.client.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=body,
             ContentType="audio/mpeg",
             ContentMD5=content_md5,
-            ServerSideEncryption=self.sse,
             Metadata=dict(metadata),
+            **extra,
         )
 
     def size(self, key: str) -> int | None:

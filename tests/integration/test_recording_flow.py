@@ -26,6 +26,7 @@ CALLER = "+819012345678"
 @pytest.fixture(scope="module")
 def media(local_stack: Any) -> Iterator[FakeTwilioMedia]:
     fake = FakeTwilioMedia(credentials=[(OUR, local_stack.twilio_auth_token)], hang_seconds=3).start()
+    ensure_bucket_encryption(local_stack)
     overrides = {"TWILIO_API_BASE_URL": fake.base_url, "CALLTRACK_RECORDING_FETCH_TIMEOUT_S": "1"}
     saved = {key: os.environ.get(key) for key in overrides}
     os.environ.update(overrides)
@@ -40,6 +41,20 @@ def media(local_stack: Any) -> Iterator[FakeTwilioMedia]:
                 os.environ[key] = value
         reset_settings()
         fake.stop()
+
+
+def ensure_bucket_encryption(stack: Any) -> None:
+    """As deployed, the recordings bucket encrypts by default (the stack uses its KMS key)."""
+    from calltrack.settings import get_settings
+
+    stack.stack.client("s3").put_bucket_encryption(
+        Bucket=get_settings().recordings_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}
+            ]
+        },
+    )
 
 
 class Scenario:
