@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from calltrack import clock
-
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'

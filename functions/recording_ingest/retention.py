@@ -109,7 +109,6 @@ def _accounts() -> Iterable[tuple[str, Mapping[str, Any]]]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.observability import make_logger
-
     from recording_ingest import runtime
     from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from calltrack.settings import Settings, get_settings
-
 from recording_ingest.fetch import DEFAULT_TIMEOUT_S, Credentials, delete_recording, fetch_mp3
 
 _bound: Settings | None = None
