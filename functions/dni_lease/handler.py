@@ -71,6 +71,8 @@ def lease() -> Response:
         response = error_response(err)
         if err.status != 403:  # a disallowed origin must not be able to read anything
             response.headers.update(service.cors_headers(origin))
+        if err.status == 429:
+            response.headers["Retry-After"] = "60"
         return response
     return Response(
         status_code=200,
