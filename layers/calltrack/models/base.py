@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from calltrack.settings import DEFAULT_TABLE_PREFIX
 
 
-def table_meta(logical: str, *, stream: str | None = None, ttl: str | None = None) -> type:
+def table_meta(logical: str, *, stream: str | None = None, ttl: str | None = None) -> Any:
     """A PynamoDB ``Meta`` with the default physical name; ``bind_models`` rebinds it."""
 
     class Meta:
