@@ -42,7 +42,7 @@ def stats_key(account: str, pool: str) -> str:
 
 
 class Lease(Model):
-    Meta = table_meta("leases")  # type: ignore[assignment]
+    Meta = table_meta("leases")
     number = UnicodeAttribute(hash_key=True)
     account = UnicodeAttribute()
     pool = UnicodeAttribute()
@@ -59,7 +59,7 @@ class Lease(Model):
 
 
 class LeaseHistory(Model):
-    Meta = table_meta("lease_history", ttl="expire_at")  # type: ignore[assignment]
+    Meta = table_meta("lease_history", ttl="expire_at")
     number = UnicodeAttribute(hash_key=True)
     leased_at = NumberAttribute(range_key=True)
     kind = UnicodeAttribute(default="lease")  # lease / shared / stats
