@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
 from calltrack.auth import Principal, principal_from_app
 from calltrack.errors import DomainError, NotFound
 from calltrack.observability import make_logger

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from calltrack.settings import Settings
 from recording_ingest.callback import EMPTY_TWIML, accept
 

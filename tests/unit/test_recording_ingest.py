@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from calltrack_cli.local.mp3 import silent_mp3
 from recording_ingest.fetch import FetchError
 from recording_ingest.ingest import ClaimLost, Ports, RetryLater, process, s3_key

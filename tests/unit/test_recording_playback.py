@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from calltrack.auth import Principal
 from calltrack.errors import Forbidden, NotFound
 from report.recordings_api import Gone, download_filename, grant
