@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calltrack.errors import BadRequest, DomainError
 from calltrack.phone import normalize, region_for_timezone
@@ -41,6 +41,11 @@ class CallPatch(BaseModel):
     score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     agent: str | None = Field(default=None, min_length=1, max_length=128)
     note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("value", "score")
+    @classmethod
+    def _round(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 2)  # keeps DynamoDB's number range
 
 
 def _number(value: float | None) -> float | int | None:
@@ -89,6 +94,11 @@ class LeadIn(BaseModel):
     created_at: datetime
     stage: Stage | None = None
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+
+    @field_validator("value")
+    @classmethod
+    def _round(cls, value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
 
 
 class LeadBatch(BaseModel):

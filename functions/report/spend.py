@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from report.api_support import ERRORS, current_caller, json_response
 
@@ -21,6 +21,11 @@ class SpendIn(BaseModel):
     channel: str = Field(min_length=1, max_length=64, pattern=r"^[^#\s][^#]*$")
     amount: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("amount")
+    @classmethod
+    def _cents(cls, value: float) -> float:
+        return round(value, 2)  # money; also keeps DynamoDB's number range
 
 
 class SpendOut(BaseModel):
