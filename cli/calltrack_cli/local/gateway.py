@@ -84,6 +84,14 @@ def match_route(
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of concurrent browsers/webhooks would see
+    # connection resets that API Gateway never produces.
+    request_queue_size = 256
+    daemon_threads = True
+    allow_reuse_address = True
+
+
 def _json(status: int, payload: Any) -> HttpResult:
     return HttpResult(status, [("content-type", "application/json")], json.dumps(payload).encode())
 
@@ -106,8 +114,7 @@ class LocalGateway:
         self._thread: threading.Thread | None = None
         self._server: ThreadingHTTPServer | None = None
         if bind:  # bind now: the port is known (and the public URL can be derived) before start()
-            self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-            self._server.daemon_threads = True
+            self._server = _Server((host, port), _make_handler(self))
 
     @property
     def server(self) -> ThreadingHTTPServer:

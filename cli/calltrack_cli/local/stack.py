@@ -391,12 +391,24 @@ class LocalStack:
         }
 
     def outbox(self) -> list[dict[str, Any]]:
-        """Every SNS message published so far (read from moto's data API)."""
-        import urllib.request
+        """Every SNS message published so far, oldest first.
 
-        with urllib.request.urlopen(f"{self.moto_url}/moto-api/data.json", timeout=10) as resp:  # noqa: S310
-            data = json.loads(resp.read())
-        messages = outbox_from_moto_data(data)
+        moto runs in this process, so its SNS backend is read directly: the same data as
+        ``GET {moto}/moto-api/data.json`` (see ``outbox_from_moto_data``) without serialising
+        every other service's state, which grows with every call the tests push through.
+        """
+        from moto.sns.models import sns_backends
+
+        topics = (
+            [
+                {"arn": arn, "sent_notifications": list(topic.sent_notifications)}
+                for region in sns_backends.get(ACCOUNT_ID, {}).values()
+                for arn, topic in list(region.topics.items())
+            ]
+            if ACCOUNT_ID in sns_backends
+            else []
+        )
+        messages = outbox_from_moto_data({"sns": {"Topic": topics}})
         # moto keeps no publish time: stamp each message the first time the outbox sees it.
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         for msg in messages:
