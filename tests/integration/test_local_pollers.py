@@ -103,3 +103,27 @@ def test_run_job_invokes_the_scheduled_function_with_the_eventbridge_input(local
     result = s.run_job(WIRING.schedules[0].name, "2026-11-30T09:00:00+09:00", force=True)
     assert result["event"] == {"job": WIRING.schedules[0].name, "time": "2026-11-30T00:00:00Z", "force": True}
     assert echo_handler.calls[-1] == result["event"]
+
+
+def test_a_stream_record_reported_failed_is_redelivered_from_its_sequence_number(stack):
+    # Given a call row the stream consumer fails the first time it sees it
+    sid = unique_call_sid()
+    stack.client("dynamodb").put_item(
+        TableName="calltrack-calls",
+        Item={
+            "call_sid": {"S": sid},
+            "account": {"S": unique_account()},
+            "started_at": {"S": "2026-11-02T01:00:00Z"},
+            "fail_once": {"BOOL": True},
+        },
+    )
+    # When the stack is drained
+    stack.drain()
+    # Then the consumer saw that record twice: the failed delivery and the retry from its sequence number
+    seen = [
+        r["dynamodb"]["SequenceNumber"]
+        for e in echo_handler.calls
+        for r in e.get("Records", [])
+        if r.get("eventSource") == "aws:dynamodb" and r["dynamodb"]["Keys"]["call_sid"]["S"] == sid
+    ]
+    assert len(seen) == 2 and seen[0] == seen[1]

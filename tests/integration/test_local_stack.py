@@ -76,3 +76,22 @@ def test_outbox_lists_sns_messages_published_to_the_ops_topic(local_stack):
 
 def test_drain_on_an_idle_stack_returns_idle(local_stack):
     assert local_stack.drain()["status"] == "idle"
+
+
+def test_bodies_over_api_gateways_10_mb_limit_are_refused_with_413(local_stack):
+    resp = local_stack.request(
+        "POST", "/v1/crm/leads", data=b"x" * (10 * 1024 * 1024 + 1), headers={"Content-Type": "text/plain"}
+    )
+    assert resp.status_code == 413
+
+
+def test_signed_twilio_posts_reach_the_webhook_base64_encoded(local_stack):
+    # Given an unknown tracking number (no account): the webhook still answers TwiML, never a 5xx
+    resp = local_stack.twilio_post(
+        "/twilio/voice", {"CallSid": "CA" + "1" * 32, "To": "+815000000000", "From": "+819000000000"}
+    )
+    assert resp.status_code == 200
+    assert "<Response" in resp.text
+    # And a wrong signature is refused by the handler, which sees the same form
+    bad = local_stack.twilio_post("/twilio/voice", {"CallSid": "CA" + "2" * 32}, signature="bad")
+    assert bad.status_code in (401, 403)

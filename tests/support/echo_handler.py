@@ -34,7 +34,16 @@ def batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event.get("Records", []):
         if record.get("eventSource") == "aws:sqs" and "fail" in record.get("body", ""):
             failures.append({"itemIdentifier": record["messageId"]})
+        if record.get("eventSource") == "aws:dynamodb":
+            image = record["dynamodb"].get("NewImage") or {}
+            sid = image.get("call_sid", {}).get("S", "")
+            if image.get("fail_once") and sid not in _failed_once:
+                _failed_once.add(sid)
+                failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
     return {"batchItemFailures": failures}
+
+
+_failed_once: set[str] = set()
 
 
 def clock(event: dict[str, Any], context: Any) -> dict[str, Any]:
