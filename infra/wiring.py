@@ -174,7 +174,9 @@ FUNCTIONS = (
     ),
 )
 
-_T, _P, _K = "twilio", "public", "token"
+_T: Auth = "twilio"
+_P: Auth = "public"
+_K: Auth = "token"
 
 ROUTES = (
     # Twilio webhooks (signature checked in the handler)
