@@ -35,6 +35,9 @@ def _failed_ids(result: Any) -> list[str] | None:
 
 class Poller:
     name = "poller"
+    # Stream pollers share shard iterators between the background loop and drain(), so they
+    # serialise; queue pollers need no lock (a received message is invisible to other receivers).
+    serialised = True
 
     def __init__(self, invoker: Invoker, interval_s: float = 0.5) -> None:
         self.invoker = invoker
@@ -49,15 +52,20 @@ class Poller:
 
         ``wait`` lets a queue poller long-poll (the background loop); drain never waits.
         """
+        if not self.serialised:
+            return self._poll_guarded(wait)
         with self._lock:
-            try:
-                count = self._poll(wait)
-            except Exception as exc:  # emulator down, transient errors: report and keep going
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.debug("%s: %s", self.name, self.last_error)
-                raise
-            self.last_error = None
-            return count
+            return self._poll_guarded(wait)
+
+    def _poll_guarded(self, wait: bool) -> int:
+        try:
+            count = self._poll(wait)
+        except Exception as exc:  # emulator down, transient errors: report and keep going
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.debug("%s: %s", self.name, self.last_error)
+            raise
+        self.last_error = None
+        return count
 
     def pending(self) -> bool:
         """True while the source still holds work (messages in flight, records unread)."""
@@ -193,6 +201,7 @@ class StreamPoller(Poller):
 
 
 class QueuePoller(Poller):
+    serialised = False
     def __init__(
         self, invoker: Invoker, queue: Queue, queue_url: str, queue_arn: str, client_factory: Any
     ) -> None:
