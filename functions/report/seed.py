@@ -1,0 +1,118 @@
+"""Seed N synthetic calls fast, for benchmarks (``report.seed.seed_calls``); never used by the API.
+
+Calls are written straight into the calls table (BatchWriteItem) in the shape the voice webhook
+writes. Rollups then come either from the real stream consumer (``rollups="stream"``: exact, slow
+for 100k calls) or are computed here with the consumer's own ``contribution()`` and written in
+bulk together with each call's marker (``rollups="bulk"``): the stream records that the calls
+table still emits then find nothing to change, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from report.rollup import Contribution, contribution, split_row_key
+
+CHANNELS = ("google-ads", "yahoo-ads", "facebook", "flyer", "newspaper", "radio")
+
+
+def synthetic_call(
+    account: str, rng: random.Random, start: datetime, days: int, channels: Sequence[str]
+) -> dict[str, Any]:
+    started = start + timedelta(seconds=rng.randrange(days * 86400))
+    answered = rng.random() < 0.8
+    stage = rng.choices([None, "lead", "opportunity", "won", "lost"], weights=[55, 20, 10, 8, 7])[0]
+    channel = rng.choice(list(channels))
+    return {
+        "call_sid": "CA" + secrets.token_hex(16),
+        "account": account,
+        "started_at": started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tracking_number": f"+8150{rng.randrange(10**8):08d}",
+        "caller": f"+8190{rng.randrange(10**8):08d}",
+        "status": "answered" if answered else rng.choice(["missed", "busy"]),
+        "talk_seconds": rng.randrange(20, 900) if answered else 0,
+        "first_time": rng.random() < 0.6,
+        "channel": channel,
+        "campaign": f"{channel}-c{rng.randrange(3)}",
+        "keyword": rng.choice([None, "歯医者 新宿", "dentist", "implant"]),
+        "attribution": json.dumps({"landing_page": rng.choice(["/", "/lp/implant", "/lp/whitening"])}),
+        "stage": stage,
+        "value": rng.randrange(1, 100) * 1000 if stage == "won" else None,
+        "agent": rng.choice(["sato", "tanaka", "suzuki"]),
+        "version": 1,
+    }
+
+
+def _to_item(call: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+    return {k: ser.serialize(v) for k, v in call.items() if v is not None}
+
+
+def _batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), 25):
+        request = {table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+
+def seed_calls(
+    account: str,
+    n: int,
+    *,
+    start: datetime,
+    days: int = 30,
+    timezone: str = "Asia/Tokyo",
+    channels: Sequence[str] = CHANNELS,
+    seed: int = 0,
+    rollups: Literal["stream", "bulk"] = "bulk",
+    client: Any = None,
+) -> dict[str, Any]:
+    """Write ``n`` calls of ``account`` between ``start`` and ``start + days``; returns counts."""
+    import boto3
+
+    from calltrack.settings import get_settings
+
+    settings = get_settings()
+    client = client or boto3.client("dynamodb", region_name=settings.region)
+    rng = random.Random(seed)
+    calls = [synthetic_call(account, rng, start, days, channels) for _ in range(n)]
+    markers: list[dict[str, Any]] = []
+    totals: Contribution = defaultdict(lambda: defaultdict(int))
+    if rollups == "bulk":
+        for call in calls:
+            contrib = contribution(call, timezone)
+            for key, counters in contrib.items():
+                for counter, amount in counters.items():
+                    totals[key][counter] += amount
+            markers.append(
+                {
+                    "call_sid": {"S": call["call_sid"]},
+                    "account": {"S": account},
+                    "seq": {"N": "1"},
+                    "call_version": {"N": "1"},
+                    "contribution": {"S": json.dumps(contrib, sort_keys=True, separators=(",", ":"))},
+                }
+            )
+        # markers first: the stream records of the calls below then find nothing to change
+        _batch_write(client, settings.table_name("rollup_markers"), markers)
+        for key, counters in totals.items():
+            dimension, sk = split_row_key(key)
+            names = {f"#c{i}": c for i, c in enumerate(counters)}
+            values = {f":v{i}": {"N": str(v)} for i, v in enumerate(counters.values())}
+            client.update_item(
+                TableName=settings.table_name("rollups"),
+                Key={"pk": {"S": f"{account}#{dimension}"}, "sk": {"S": sk}},
+                UpdateExpression="ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(counters))),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+    _batch_write(client, settings.table_name("calls"), [_to_item(c) for c in calls])
+    return {"account": account, "calls": n, "rollup_rows": len(totals), "rollups": rollups}
