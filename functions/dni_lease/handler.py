@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
+from calltrack import clock
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
 from dni_lease import service
@@ -65,7 +65,7 @@ def lease() -> Response:
             store=ports["store"],
             accounts=ports["accounts"],
             limits=_limits,
-            now=time.time(),
+            now=clock.epoch(),
         )
     except DomainError as err:
         response = error_response(err)
@@ -92,7 +92,7 @@ def pools_report() -> dict[str, Any]:
     params = app.current_event.query_string_parameters or {}
     account = principal.scoped_account(params.get("account"))
     return service.handle_pools_report(
-        account, params, store=ports["store"], accounts=ports["accounts"], now=time.time()
+        account, params, store=ports["store"], accounts=ports["accounts"], now=clock.epoch()
     )
 
 

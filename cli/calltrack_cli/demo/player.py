@@ -71,7 +71,9 @@ class Player:
             "utm": {k: v for k, v in session.utm.items()},
             **session.click_ids,
         }
-        resp = self.client.request("POST", "/dni/lease", json=body, headers={CLOCK_HEADER: _iso(session.at)})
+        origin = "/".join(session.page_url.split("/", 3)[:3])  # what the visitor's browser sends
+        headers = {CLOCK_HEADER: _iso(session.at), "Origin": origin}
+        resp = self.client.request("POST", "/dni/lease", json=body, headers=headers)
         lease = _check(resp, f"POST /dni/lease (session {session.session_id[:8]})").json()
         if not lease.get("number"):
             raise DemoError(f"no pool matched the {call.source.channel} visitor: {lease}")
@@ -136,7 +138,7 @@ class Player:
         for path, params, at in steps:
             self._twilio(path, params, at)
 
-    def play_calls(self, advance: Callable[[int], None], workers: int = 4) -> None:
+    def play_calls(self, advance: Callable[[int], None], workers: int = 1) -> None:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for _ in pool.map(self._play_and_advance(advance), self.scenario.calls):
                 pass

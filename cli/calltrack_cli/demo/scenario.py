@@ -130,8 +130,12 @@ def _sid(prefix: str, seed: int, *parts: object) -> str:
 
 
 def sources_from_config(config: dict[str, Any]) -> list[Source]:
+    """Static numbers (as E.164, the form Twilio sends in ``To``) and DNI pools of an account file."""
+    from calltrack.phone import normalize, region_for_timezone
+
+    region = region_for_timezone(config.get("timezone", "Asia/Tokyo"))
     sources = [
-        Source(n["channel"], n.get("campaign"), "static", number=n["number"])
+        Source(n["channel"], n.get("campaign"), "static", number=normalize(str(n["number"]), region))
         for n in config.get("numbers", [])
     ]
     for pool in config.get("pools", []):
