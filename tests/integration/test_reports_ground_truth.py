@@ -166,21 +166,25 @@ def month(local_stack: Any) -> dict[str, Any]:
     start = datetime(2026, 10, 1, tzinfo=TZ)
     moments = sorted(start + timedelta(seconds=rng.randrange(31 * 86400)) for _ in range(70))
     sids: list[str] = []
+    placed: list[tuple[Any, ...]] = []
     for at in moments:
-        sid = unique_call_sid()
         outcome = rng.choices(["answered", "no-answer", "busy"], weights=[7, 2, 1])[0]
-        number = rng.choice(list(numbers))
-        place_call(
-            local_stack,
-            sid,
+        talk = rng.randrange(20, 600) if outcome == "answered" else 0
+        args = (
+            unique_call_sid(),
             rng.choice(callers),
-            number,
+            rng.choice(list(numbers)),
             at.astimezone(UTC),
             outcome,
-            rng.randrange(20, 600) if outcome == "answered" else 0,
+            talk,
         )
-        sids.append(sid)
-    # a duplicate webhook delivery (Twilio retries) changes nothing
+        place_call(local_stack, *args)
+        placed.append(args)
+        sids.append(args[0])
+    local_stack.drain()
+    # Twilio retries: every webhook of some calls is delivered again after the rollups counted them
+    for args in rng.sample(placed, 6):
+        place_call(local_stack, *args)
     local_stack.drain()
     # managers move calls through the funnel, some corrected backwards, and name agents
     for sid in rng.sample(sids, 30):
