@@ -155,10 +155,11 @@ def _fail(ports: Ports, sid: str, call_sid: str, reason: str, detail: str = "") 
 
 def _ingest(message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports) -> str:
     call = ports.calls.get(call_sid)
-    if call is None:
+    if call is None or not call.get("account"):
         # The recording callback overtook the call record (or the call webhook failed open and
-        # its status callback hasn't rebuilt the row yet). Twilio keeps the file; try later.
-        raise _fail(ports, sid, call_sid, "call-unknown", "no call row yet")
+        # its status callback hasn't rebuilt the row yet; a status callback for a number we do not
+        # know leaves a row without an account). Twilio keeps the file; try later.
+        raise _fail(ports, sid, call_sid, "call-unknown", "no call row with an account yet")
     account = str(call["account"])
     now = ports.now()
     try:

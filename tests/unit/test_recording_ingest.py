@@ -199,6 +199,17 @@ def test_a_fetch_fault_is_recorded_and_retried_then_stored(reason: str) -> None:
     assert world.recordings.rows[msg["recording_sid"]]["reason"] is None
 
 
+def test_a_call_row_without_an_account_counts_as_unknown_and_waits() -> None:
+    # Given a status callback for an unknown number left a call row with no account
+    world = World(MP3)
+    msg = message()
+    world.calls.rows[msg["call_sid"]] = {"call_sid": msg["call_sid"], "status": "answered"}
+    # When the recording message is processed, Then it is retried later without a fetch
+    with pytest.raises(RetryLater, match="call-unknown"):
+        process(msg, world.ports)
+    assert world.twilio.fetched == []
+
+
 def test_a_recording_for_a_call_we_do_not_know_yet_waits_without_fetching() -> None:
     world = World(MP3)
     msg = message()
