@@ -1,0 +1,169 @@
+"""P4: DNI leases at 25%, 75% and 100% pool utilisation with 64 concurrent sessions.
+
+Driven through the lease logic itself (``dni_lease.leasing.lease_number`` over the function's
+``DynamoLeaseStore`` on the local emulator, pool config from ``dni_lease.bench_support``), NOT
+over HTTP: the local gateway's per-IP limit (600/min from 127.0.0.1) would throttle the burst.
+Per level: the pool is filled to the utilisation with live sessions, then ``leases`` new sessions
+arrive ``concurrency`` at a time; each leaving as soon as it is served (utilisation stays put).
+Double leases are detected by a shadow map of live holders kept by a store wrapper: a successful
+conditional take of a number another live session still holds is a double lease.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.common import FigureResult, Row, percentile, verdict
+
+TARGET_ATTEMPTS = 1.2
+LEVELS = (0.25, 0.75, 1.0)
+
+
+class ShadowStore:
+    """Wraps a LeaseStore; counts double leases (take succeeding while another live holder exists)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.holders: dict[str, str] = {}
+        self.double_leases = 0
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return dict(self.inner.get_rows(numbers))
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        ok = bool(self.inner.take(number, row, now))
+        if ok:
+            with self.lock:
+                holder = self.holders.get(number)
+                if holder is not None and holder != row["session_id"]:
+                    self.double_leases += 1
+                self.holders[number] = str(row["session_id"])
+        return ok
+
+    def release(self, number: str, session_id: str, lease_id: str, at: float) -> None:
+        # forget the holder BEFORE the release reaches the store: a later take cannot precede it
+        with self.lock:
+            if self.holders.get(number) == session_id:
+                del self.holders[number]
+        self.inner.renew(number, session_id, lease_id, at)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _client(concurrency: int) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "dynamodb", config=Config(max_pool_connections=concurrency + 4, retries={"max_attempts": 3})
+    )
+
+
+def measure_level(
+    utilisation: float, *, pool_size: int, leases: int, concurrency: int, prefix: str
+) -> dict[str, Any]:
+    from calltrack.settings import get_settings
+    from dni_lease.bench_support import pool_config
+    from dni_lease.leasing import lease_number
+    from dni_lease.store import DynamoLeaseStore
+    from dni_lease.validation import LeaseRequest
+
+    settings = get_settings()
+    inner = DynamoLeaseStore(
+        _client(concurrency), settings.table_name("leases"), settings.table_name("lease_history")
+    )
+    store = ShadowStore(inner)
+    cfg = pool_config(pool_size, account=f"bench-dni-{prefix[-3:]}", prefix=prefix)
+    counter = itertools.count()
+    lock = threading.Lock()
+    now = time.time()
+
+    def request() -> Any:
+        with lock:
+            n = next(counter)
+        return LeaseRequest(account=cfg["account"], visitor_id=f"bv-{n:08d}", session_id=f"bs-{n:08d}")
+
+    for _ in range(int(pool_size * utilisation)):
+        lease_number(store, cfg, request(), now)  # type: ignore[arg-type]
+    attempts: list[int] = []
+    latencies: list[float] = []
+    shared = 0
+
+    def one(_: int) -> None:
+        nonlocal shared
+        req = request()
+        t0 = time.perf_counter()
+        res = lease_number(store, cfg, req, now)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - t0
+        with lock:
+            latencies.append(elapsed)
+            if res.leased:
+                attempts.append(res.attempts)
+            shared += int(res.shared)
+        if res.leased and res.number:
+            store.release(res.number, req.session_id, res.lease_id or "", now - 0.001)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(one, range(leases)))
+    return {
+        "utilisation": utilisation,
+        "pool_size": pool_size,
+        "held_before": int(pool_size * utilisation),
+        "requests": leases,
+        "leased": len(attempts),
+        "shared": shared,
+        "attempts_mean": sum(attempts) / len(attempts) if attempts else None,
+        "attempts_max": max(attempts, default=0),
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "double_leases": store.double_leases,
+    }
+
+
+def run(*, pool_size: int = 256, leases: int = 256, concurrency: int = 64) -> FigureResult:
+    started = time.perf_counter()
+    result = FigureResult("P4", f"DNI leases, {concurrency} concurrent sessions, pool of {pool_size}")
+    levels = []
+    for i, utilisation in enumerate(LEVELS):
+        stats = measure_level(
+            utilisation,
+            pool_size=pool_size,
+            leases=leases,
+            concurrency=concurrency,
+            prefix=f"+815099{i}",
+        )
+        levels.append(stats)
+        pct = int(utilisation * 100)
+        mean = stats["attempts_mean"]
+        shown = f"{mean:.2f} (max {stats['attempts_max']})" if mean is not None else "n/a (no free number)"
+        target = f"<= {TARGET_ATTEMPTS}" if utilisation == 0.75 else ""
+        status = verdict(mean is not None and mean <= TARGET_ATTEMPTS) if target else "INFO"
+        result.rows.append(
+            Row(
+                f"P4 attempts/lease at {pct}%",
+                f"{shown}; leased {stats['leased']}, shared {stats['shared']}",
+                target,
+                (mean / TARGET_ATTEMPTS) if (target and mean is not None) else None,
+                status,
+            )
+        )
+        result.rows.append(
+            Row(f"P4 lease latency at {pct}%", f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms")
+        )
+    doubles = sum(s["double_leases"] for s in levels)
+    result.rows.append(Row("P4 double leases (all levels)", str(doubles), "0", None, verdict(doubles == 0)))
+    result.details = {"levels": levels, "driver": "lease_number + DynamoLeaseStore on the emulator"}
+    result.notes.append(
+        "Driven through dni_lease.leasing.lease_number + DynamoLeaseStore against the emulator (not over "
+        "HTTP: the local per-IP limit is 600/min). Attempts count conditional writes per served lease; "
+        "at 100% every new session is handed a shared number without a lease (0 writes)."
+    )
+    result.seconds = time.perf_counter() - started
+    return result
