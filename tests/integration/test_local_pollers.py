@@ -21,14 +21,14 @@ BATCH = LambdaFunction("echo_batch", "support", "tests.support.echo_handler.batc
 
 @pytest.fixture(scope="module")
 def stack(local_stack) -> Iterator[LocalStack]:
-    # Started after the shared stack (same in-process emulator state); restores its env on stop.
+    # Shares the session stack's emulator (and so its environment): handlers' cached clients stay valid.
     wiring = dataclasses.replace(
         WIRING,
         functions=WIRING.functions + (BATCH,),
         queues=(Queue("localtest", consumer="echo_batch", batch_size=5, max_receive_count=2),),
         streams=(StreamConsumer("calls", consumer="echo_batch"),),
     )
-    s = LocalStack(wiring=wiring).start()
+    s = LocalStack(wiring=wiring, emulator_port=local_stack.stack.moto_port).start()
     try:
         yield s
     finally:

@@ -3,10 +3,12 @@
 They behave like Lambda event source mappings: batches of real-shaped events, partial batch
 responses (``{"batchItemFailures": [{"itemIdentifier": ...}]}``) honoured, failed SQS messages
 retried after a short local delay and moved to the DLQ by the queue's redrive policy, failed
-stream batches retried from the failed sequence number a few times, then skipped (logged).
+stream batches retried from the lowest failed sequence number a few times, after which that one
+record is skipped (logged) and the batch continues after it.
 
-``poll_once()`` is guarded by a lock, so ``LocalStack.drain()`` can call it from another
-thread while the background loop runs, without ever processing a record twice.
+A stream poller's ``poll_once()`` is guarded by a lock, so ``LocalStack.drain()`` can call it from
+another thread while the background loop runs, without ever processing a record twice; queue
+pollers need no lock (a received message is invisible to every other receiver).
 """
 
 from __future__ import annotations
@@ -158,23 +160,26 @@ class StreamPoller(Poller):
                 continue
             attempts = self._retries.get(shard_id, 0) + 1
             if attempts > STREAM_MAX_RETRIES:
+                # Like MaximumRetryAttempts + BisectBatchOnFunctionError: drop only the record that
+                # keeps failing (logged), and carry on with the rest of the batch after it.
                 log.error(
-                    "stream %s: giving up on batch from sequence %s after %d retries (skipped)",
+                    "stream %s: record %s failed %d retries; skipped",
                     self.consumer.table,
                     failed_seq,
                     STREAM_MAX_RETRIES,
                 )
-                self._iterators[shard_id] = next_iterator
                 self._retries.pop(shard_id, None)
+                iterator_type = "AFTER_SEQUENCE_NUMBER"
             else:
                 self._retries[shard_id] = attempts
-                self._iterators[shard_id] = streams.get_shard_iterator(
-                    StreamArn=self._stream_arn,
-                    ShardId=shard_id,
-                    ShardIteratorType="AT_SEQUENCE_NUMBER",
-                    SequenceNumber=failed_seq,
-                )["ShardIterator"]
-                behind = True
+                iterator_type = "AT_SEQUENCE_NUMBER"
+            self._iterators[shard_id] = streams.get_shard_iterator(
+                StreamArn=self._stream_arn,
+                ShardId=shard_id,
+                ShardIteratorType=iterator_type,
+                SequenceNumber=failed_seq,
+            )["ShardIterator"]
+            behind = True
         self._behind = behind
         return total
 
@@ -202,6 +207,7 @@ class StreamPoller(Poller):
 
 class QueuePoller(Poller):
     serialised = False
+
     def __init__(
         self, invoker: Invoker, queue: Queue, queue_url: str, queue_arn: str, client_factory: Any
     ) -> None:

@@ -89,6 +89,7 @@ class LocalStack:
         host: str = "127.0.0.1",
         wiring: Wiring | None = None,
         pollers: bool = True,
+        emulator_port: int | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -98,7 +99,11 @@ class LocalStack:
         self.invoker = Invoker(self.wiring)
         self.gateway: LocalGateway | None = None
         self.pollers: list[Poller] = []
-        self.moto_port = 0
+        # emulator_port: share an emulator this process already runs (another LocalStack's) instead
+        # of starting one; the environment then stays pointed at it, so boto3 clients handlers
+        # cached earlier keep working after this stack stops.
+        self.moto_port = emulator_port or 0
+        self._shared_emulator = emulator_port is not None
         self._moto: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
@@ -144,8 +149,9 @@ class LocalStack:
         from calltrack.settings import reset_settings
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.moto_port = free_port(self.host)
-        self._start_moto()
+        if not self._shared_emulator:
+            self.moto_port = free_port(self.host)
+            self._start_moto()
         self.gateway = LocalGateway(self.invoker, control=self, host=self.host, port=self.requested_port)
         try:
             self._set_env()
@@ -206,12 +212,12 @@ class LocalStack:
             self._moto = None
 
     def start_emulator(self) -> None:
-        if self._moto is None:
+        if self._moto is None and not self._shared_emulator:
             self._start_moto()
 
     @property
     def emulator_up(self) -> bool:
-        return self._moto is not None
+        return self._moto is not None or self._shared_emulator
 
     def _setenv(self, key: str, value: str) -> None:
         if key not in self._saved_env:
@@ -343,7 +349,7 @@ class LocalStack:
     # -- local-only operations (LocalControl) ----------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
         emulator = "down"
-        if self._moto is not None:
+        if self.emulator_up:
             try:
                 with socket.create_connection(("127.0.0.1", self.moto_port), timeout=1):
                     emulator = "up"
