@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from calltrack_cli import admin_cmds, local_cmds
+from calltrack_cli import admin_cmds, demo_cmds, local_cmds
 
 app = typer.Typer(
     name="calltrack",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(local_cmds.app, name="local")
 admin_cmds.register(app)
+demo_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
