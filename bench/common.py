@@ -183,7 +183,7 @@ class RequestCounter:
             counter._record_send(request)
             return original_send(session, request)
 
-        URLLib3Session.send = send  # type: ignore[method-assign]
+        URLLib3Session.send = send
         if self.invoker is not None:
             original_invoke = self.invoker.invoke
             self._saved_invoke = original_invoke
@@ -210,7 +210,7 @@ class RequestCounter:
     def __exit__(self, *exc: object) -> None:
         from botocore.httpsession import URLLib3Session
 
-        URLLib3Session.send = self._saved_send  # type: ignore[method-assign]
+        URLLib3Session.send = self._saved_send
         if self.invoker is not None and self._saved_invoke is not None:
             # drop the instance attribute: the class method shows through again
             self.invoker.__dict__.pop("invoke", None)

@@ -91,7 +91,7 @@ def measure_level(
         return LeaseRequest(account=cfg["account"], visitor_id=f"bv-{n:08d}", session_id=f"bs-{n:08d}")
 
     for _ in range(int(pool_size * utilisation)):
-        lease_number(store, cfg, request(), now)  # type: ignore[arg-type]
+        lease_number(store, cfg, request(), now)
     attempts: list[int] = []
     latencies: list[float] = []
     shared = 0
@@ -100,7 +100,7 @@ def measure_level(
         nonlocal shared
         req = request()
         t0 = time.perf_counter()
-        res = lease_number(store, cfg, req, now)  # type: ignore[arg-type]
+        res = lease_number(store, cfg, req, now)
         elapsed = time.perf_counter() - t0
         with lock:
             latencies.append(elapsed)
