@@ -12,6 +12,7 @@ from calltrack.account_config import (
     normalize_config,
     number_paths,
     parse_config,
+    stored_numbers,
     tracking_rows,
 )
 from calltrack.auth import Principal
@@ -90,7 +91,7 @@ def apply_account(
         return {"account": account, "changed": False, "version": current.version, "numbers": _empty_numbers()}
 
     rows = tracking_rows(normalized)
-    old_numbers = set(tracking_rows(current.config)) if current is not None else set()
+    old_numbers = stored_numbers(current.config) if current is not None else set()
     existing = store.get_numbers(sorted(set(rows) | old_numbers))
 
     taken = [(path, n) for path, n in number_paths(config)

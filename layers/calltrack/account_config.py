@@ -441,6 +441,15 @@ def tracking_rows(normalized: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def stored_numbers(stored: Mapping[str, Any]) -> set[str]:
+    """Every tracking number of a stored config (tolerant of older stored shapes)."""
+    out = {n.get("number") for n in stored.get("numbers") or [] if isinstance(n, Mapping)}
+    for pool in stored.get("pools") or []:
+        out.update(pool.get("numbers") or [])
+        out.add(pool.get("overflow_number"))
+    return {n for n in out if isinstance(n, str) and n}
+
+
 # --------------------------------------------------------------------------- readers for others
 
 
