@@ -127,3 +127,40 @@ def test_a_stream_record_reported_failed_is_redelivered_from_its_sequence_number
         if r.get("eventSource") == "aws:dynamodb" and r["dynamodb"]["Keys"]["call_sid"]["S"] == sid
     ]
     assert len(seen) == 2 and seen[0] == seen[1]
+
+
+def _stream_sids() -> set[str]:
+    return {
+        r["dynamodb"]["Keys"]["call_sid"]["S"]
+        for e in echo_handler.calls
+        for r in e.get("Records", [])
+        if r.get("eventSource") == "aws:dynamodb"
+    }
+
+
+def test_records_written_after_a_cancelled_transaction_still_reach_the_consumer(stack):
+    # Given the stream poller has already delivered a record (so it holds a read position)
+    ddb = stack.client("dynamodb")
+    account = unique_account()
+    before, after = unique_call_sid(), unique_call_sid()
+    item = {"account": {"S": account}, "started_at": {"S": "2026-11-02T01:00:00Z"}}
+    ddb.put_item(TableName="calltrack-calls", Item={"call_sid": {"S": before}, **item})
+    stack.drain()
+    # And a transaction is cancelled (moto then swaps every table for a copy, stream shard included)
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "calltrack-calls",
+                        "Item": {"call_sid": {"S": before}, **item},
+                        "ConditionExpression": "attribute_not_exists(call_sid)",
+                    }
+                }
+            ]
+        )
+    # When another call is written and the stack drained
+    ddb.put_item(TableName="calltrack-calls", Item={"call_sid": {"S": after}, **item})
+    stack.drain()
+    # Then the consumer saw both calls: the poller did not keep reading a stale shard
+    assert {before, after} <= _stream_sids()

@@ -105,6 +105,14 @@ class Poller:
 
 
 class StreamPoller(Poller):
+    """Reads a table's stream like an event source mapping.
+
+    It remembers *positions* (shard id -> where to read next), not shard iterators, and asks
+    for a fresh iterator on every poll: moto swaps a table (and its stream shard) for a deep
+    copy whenever a transaction is cancelled, so an iterator held across polls can point at a
+    shard that no longer receives records. AWS iterators also expire after 15 minutes.
+    """
+
     def __init__(
         self, invoker: Invoker, consumer: StreamConsumer, table_name: str, client_factory: Any
     ) -> None:
@@ -114,8 +122,8 @@ class StreamPoller(Poller):
         self.name = f"stream-{consumer.table}"
         self._client_factory = client_factory
         self._stream_arn: str | None = None
-        # shard id -> next shard iterator (None = shard closed and finished)
-        self._iterators: dict[str, str | None] = {}
+        # shard id -> (iterator type, sequence number) of the next read
+        self._positions: dict[str, tuple[str, str | None]] = {}
         self._retries: dict[str, int] = {}
         self._behind = False
 
@@ -130,11 +138,14 @@ class StreamPoller(Poller):
                 raise RuntimeError(f"table {self.table_name} has no stream")
         desc = streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
         for shard in desc.get("Shards", []):
-            shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = streams.get_shard_iterator(
-                    StreamArn=self._stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+            self._positions.setdefault(shard["ShardId"], ("TRIM_HORIZON", None))
+
+    def _iterator(self, streams: Any, shard_id: str) -> str:
+        kind, seq = self._positions[shard_id]
+        args: dict[str, Any] = {"StreamArn": self._stream_arn, "ShardId": shard_id, "ShardIteratorType": kind}
+        if seq is not None:
+            args["SequenceNumber"] = seq
+        return str(streams.get_shard_iterator(**args)["ShardIterator"])
 
     def _poll(self, wait: bool) -> int:
         ddb, streams = self._clients()
@@ -142,19 +153,17 @@ class StreamPoller(Poller):
         assert self._stream_arn is not None
         total = 0
         behind = False
-        for shard_id, iterator in list(self._iterators.items()):
-            if iterator is None:
-                continue
+        for shard_id in list(self._positions):
+            iterator = self._iterator(streams, shard_id)
             resp = streams.get_records(ShardIterator=iterator, Limit=self.consumer.batch_size)
             records = resp.get("Records", [])
-            next_iterator = resp.get("NextShardIterator")
             if not records:
-                self._iterators[shard_id] = next_iterator
                 continue
             total += len(records)
             failed_seq = self._deliver(records)
             if failed_seq is None:
-                self._iterators[shard_id] = next_iterator
+                last = str(records[-1]["dynamodb"]["SequenceNumber"])
+                self._positions[shard_id] = ("AFTER_SEQUENCE_NUMBER", last)
                 self._retries.pop(shard_id, None)
                 behind = behind or len(records) >= self.consumer.batch_size
                 continue
@@ -169,16 +178,10 @@ class StreamPoller(Poller):
                     STREAM_MAX_RETRIES,
                 )
                 self._retries.pop(shard_id, None)
-                iterator_type = "AFTER_SEQUENCE_NUMBER"
+                self._positions[shard_id] = ("AFTER_SEQUENCE_NUMBER", failed_seq)
             else:
                 self._retries[shard_id] = attempts
-                iterator_type = "AT_SEQUENCE_NUMBER"
-            self._iterators[shard_id] = streams.get_shard_iterator(
-                StreamArn=self._stream_arn,
-                ShardId=shard_id,
-                ShardIteratorType=iterator_type,
-                SequenceNumber=failed_seq,
-            )["ShardIterator"]
+                self._positions[shard_id] = ("AT_SEQUENCE_NUMBER", failed_seq)
             behind = True
         self._behind = behind
         return total
