@@ -37,9 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default="", help="comma-separated figures: P1,P2,P3,P4,P5,P6,Cost")
     p.add_argument("--p1-runs", type=int, default=None, help="fresh interpreters per module (default 10)")
     p.add_argument("--p3-requests", type=int, default=None, help="requests per side (default 300)")
-    p.add_argument("--p4-pool", type=int, default=None, help="pool size (default 128)")
-    p.add_argument("--p4-leases", type=int, default=None, help="new sessions per level (default 128)")
+    p.add_argument("--p4-pool", type=int, default=None, help="pool size (default 256)")
+    p.add_argument("--p4-leases", type=int, default=None, help="new sessions per level (default 256)")
     p.add_argument("--p4-concurrency", type=int, default=64, help="concurrent sessions (default 64)")
+    p.add_argument(
+        "--p4-unserialised",
+        action="store_true",
+        help="do not serialise the emulator's DynamoDB requests (moto's conditional writes are not atomic)",
+    )
     p.add_argument("--p5-sizes", default=None, help="calls per month, e.g. 1000,10000,100000")
     p.add_argument("--cost-calls", type=int, default=None, help="whole calls measured (default 20)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
@@ -48,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     quick = args.quick
     args.p1_runs = args.p1_runs or (3 if quick else 10)
     args.p3_requests = args.p3_requests or (10 if quick else 300)
-    args.p4_pool = args.p4_pool or (16 if quick else 128)
-    args.p4_leases = args.p4_leases or (16 if quick else 128)
+    args.p4_pool = args.p4_pool or (16 if quick else 256)
+    args.p4_leases = args.p4_leases or (16 if quick else 256)
     if quick:
         args.p4_concurrency = min(args.p4_concurrency, 8)
     sizes = args.p5_sizes or ("100,1000" if quick else "1000,10000,100000")
@@ -119,7 +124,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
                     "P4",
                     "DNI leases",
                     lambda: p4_dni.run(
-                        pool_size=args.p4_pool, leases=args.p4_leases, concurrency=args.p4_concurrency
+                        pool_size=args.p4_pool,
+                        leases=args.p4_leases,
+                        concurrency=args.p4_concurrency,
+                        atomic=not args.p4_unserialised,
                     ),
                 ),
                 ("P5", "channel report", lambda: p5_reports.run(client, counter, args.p5_sizes)),

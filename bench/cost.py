@@ -95,9 +95,7 @@ def _scenario(client: Any, counter: RequestCounter, calls: int) -> None:
                     },
                 )
             )
-            posts.append(
-                ("/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": "195"})
-            )
+            posts.append(("/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": "195"}))
             for path, params in posts:
                 resp = client.twilio_post(path, params)
                 if resp.status_code != 200:
