@@ -199,6 +199,7 @@ class StreamPoller(Poller):
         failed = _failed_ids(result)
         if not failed:
             return None
+        log.warning("stream consumer %s reported %d failed record(s)", self.consumer.consumer, len(failed))
         known = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
         # Lambda retries from the lowest failed sequence number in the batch.
         positions = [known.index(f) for f in failed if f in known]
