@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,8 @@ from calltrack_cli.local.gateway import LocalGateway, compile_routes, match_rout
 from infra.wiring import WIRING, LambdaFunction, Route, Wiring
 
 
-def _event(**overrides):
-    args = dict(
+def _event(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
         method="POST",
         raw_path="/twilio/voice",
         raw_query="",
@@ -116,7 +117,9 @@ def test_no_body_means_no_body_key_and_not_base64():
 
 def test_path_parameters_come_from_the_route_template():
     routes = compile_routes(WIRING)
-    compiled, params = match_route(routes, "GET", "/v1/calls/CA123/recording")
+    found = match_route(routes, "GET", "/v1/calls/CA123/recording")
+    assert found is not None
+    compiled, params = found
     assert compiled.route_key == "GET /v1/calls/{call_sid}/recording"
     assert params == {"call_sid": "CA123"}
     event = _event(method="GET", body=b"", route_key=compiled.route_key, path_parameters=params)
@@ -125,13 +128,15 @@ def test_path_parameters_come_from_the_route_template():
 
 def test_static_paths_win_over_parameters_and_methods_must_match():
     routes = compile_routes(WIRING)
-    assert match_route(routes, "GET", "/v1/calls.csv")[0].route.path == "/v1/calls.csv"
+    found = match_route(routes, "GET", "/v1/calls.csv")
+    assert found is not None and found[0].route.path == "/v1/calls.csv"
     assert match_route(routes, "DELETE", "/v1/calls/CA1") is None
     assert match_route(routes, "GET", "/v1/calls/CA1/x/y") is None
 
 
 def test_greedy_path_parameters_match_the_rest_of_the_path():
-    assert route_pattern("/files/{proxy+}").match("/files/a/b/c").group("proxy") == "a/b/c"
+    greedy = route_pattern("/files/{proxy+}").match("/files/a/b/c")
+    assert greedy is not None and greedy.group("proxy") == "a/b/c"
     assert route_pattern("/v1/{id}").match("/v1/a/b") is None
 
 
