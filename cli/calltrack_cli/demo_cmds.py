@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -15,7 +16,7 @@ def register(app: typer.Typer) -> None:
         "  calltrack demo --url http://127.0.0.1:8787 --token $CALLTRACK_ADMIN_TOKEN",
     )
     def demo(
-        calls: int = typer.Option(400, min=10, max=100_000, help="How many calls to simulate."),
+        calls: int = typer.Option(300, min=10, max=100_000, help="How many calls to simulate."),
         seed: int = typer.Option(
             7, help="Random seed: the same seed gives the same calls and the same figures."
         ),
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
         from calltrack_cli.demo.present import print_results
         from calltrack_cli.demo.runner import DemoOptions, run_demo
 
-        console = Console()
+        console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to stack.log
         opts = DemoOptions(calls=calls, seed=seed, days=days, config=config, out=out, url=url, token=token)
         try:
             _, results, html = run_demo(opts, console)
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"[red]demo failed:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             )
+            console.print(f"  details: {out / 'stack.log'}")
             raise typer.Exit(1) from None
         print_results(console, results)
         console.print(f"\nHTML report: {html.resolve()}  (open it in a browser)")
@@ -68,5 +70,8 @@ def register(app: typer.Typer) -> None:
         )
         if results.recording_url:
             console.print(
-                f"A recording, as a manager hears it (presigned, 5 minutes): {results.recording_url}"
+                "A recording as a manager hears it (presigned, 5 minutes; served by the demo's emulator, so "
+                "it plays only while that stack runs — use `calltrack local serve` and `calltrack demo --url` "
+                f"to keep it up): {results.recording_url}"
+            )
             )

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
-
 from calltrack_cli.demo.scenario import Scenario, SimCall, national
 from calltrack_cli.local.client import StackClient
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -11,22 +11,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN
 from calltrack_cli.demo.player import DemoError, Player
 from calltrack_cli.demo.results import Results, collect
 from calltrack_cli.demo.scenario import Scenario, build
 from calltrack_cli.local.client import StackClient
 
-# Quiet handlers: the demo prints results, not every JSON log line and EMF blob.
-QUIET_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+# Quiet handlers: the demo prints results; handler logs and EMF metrics go to stack.log.
+QUIET_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING"}
+SETTLE_ROUNDS = 20  # drain() gives up after 30 s of work; a big backlog may need several rounds
 
 
 @dataclass(frozen=True)
 class DemoOptions:
-    calls: int = 400
+    calls: int = 300
     seed: int = 7
     days: int = 61
     end: date = date(2026, 11, 30)
@@ -79,9 +80,28 @@ def _client(opts: DemoOptions, stack: ExitStack) -> StackClient:
     return client
 
 
+def settle(client: StackClient) -> None:
+    """Drain streams and queues until idle, however long the backlog (each round is bounded)."""
+    from calltrack_cli.local.client import StackError
+
+    for _ in range(SETTLE_ROUNDS):
+        try:
+            client.drain()
+            return
+        except StackError as err:
+            if "still busy" not in str(err):
+                raise
+    raise DemoError(f"queues and streams still busy after {SETTLE_ROUNDS} drain rounds")
+
+
 def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Path]:
+    """Play the scenario; handler output (JSON logs, EMF metrics) goes to ``{out}/stack.log``."""
     config = load_config(opts.config)
+    opts.out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
+        log = stack.enter_context((opts.out / "stack.log").open("w", encoding="utf-8"))
+        stack.enter_context(redirect_stdout(log))
+        stack.enter_context(redirect_stderr(log))
         with console.status("starting the local stack…"):
             client = _client(opts, stack)
             client.apply(config)
@@ -96,16 +116,16 @@ def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Pa
             )
             player.play_calls(lambda n: progress.advance(task, n))
             progress.update(task, description="rollups and recordings (draining queues and streams)")
-            client.drain()
+            settle(client)
             progress.update(task, description="CRM leads, stages and ad spend")
             player.post_outcomes()
             player.put_spend()
-            client.drain()
+            settle(client)
             progress.update(task, description="weekly alert and monthly review jobs")
             weekly, monthly, month = job_instants(scenario.end, scenario.timezone)
             client.run_job("weekly-unanswered-alert", weekly)
             client.run_job("monthly-channel-review", monthly)
-            client.drain()
+            settle(client)
             outbox = client.outbox()
             results = collect(
                 client, scenario, manager=manager, marketer=marketer, outbox=outbox, review_month=month
