@@ -70,8 +70,7 @@ def register(app: typer.Typer) -> None:
         )
         if results.recording_url:
             console.print(
-                "A recording as a manager hears it (presigned, 5 minutes; served by the demo's emulator, so "
-                "it plays only while that stack runs — use `calltrack local serve` and `calltrack demo --url` "
-                f"to keep it up): {results.recording_url}"
-            )
+                "A recording as a manager hears it (presigned, 5 minutes; served by the demo's emulator, "
+                "so it plays only while that stack runs — use `calltrack local serve` and "
+                f"`calltrack demo --url` to keep it up): {results.recording_url}"
             )
