@@ -111,7 +111,7 @@ class Player:
             {**base, "CallStatus": "completed", "CallDuration": call.ring_seconds + call.talk_seconds},
             end + timedelta(seconds=1),
         )
-        steps = [voice, dial, status]
+        steps: list[tuple[str, dict[str, Any], datetime]] = [voice, dial, status]
         if call.recording_sid:
             steps.append(
                 (
@@ -182,7 +182,7 @@ class Player:
                 "POST", "/v1/crm/leads", token=self.manager, json={"leads": leads[i : i + 200]}
             )
             data = _check(resp, "POST /v1/crm/leads", ok=(200, 201, 207)).json()
-            answers += data.get("results", data.get("leads", [])) if isinstance(data, dict) else data
+            answers += list(data.get("results") or [])
         return {"posted": len(leads), "answers": answers}
 
     def put_spend(self) -> None:
