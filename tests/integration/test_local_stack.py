@@ -95,3 +95,25 @@ def test_signed_twilio_posts_reach_the_webhook_base64_encoded(local_stack):
     # And a wrong signature is refused by the handler, which sees the same form
     bad = local_stack.twilio_post("/twilio/voice", {"CallSid": "CA" + "2" * 32}, signature="bad")
     assert bad.status_code in (401, 403)
+
+
+def test_health_reports_the_emulator_down_while_it_is_stopped_and_up_again_after(local_stack):
+    local_stack.stop_emulator()
+    try:
+        down = local_stack.request("GET", "/health")
+        assert down.status_code == 503
+        assert down.json()["emulator"] == "down"
+    finally:
+        local_stack.start_emulator()
+    up = local_stack.request("GET", "/health")
+    assert up.status_code == 200
+    assert local_stack.drain()["status"] == "idle"
+
+
+def test_local_time_header_runs_the_handler_at_that_instant_without_reaching_the_event(local_stack):
+    # A wired route whose handler validates input: the header must not make it fail or leak through.
+    resp = local_stack.request("GET", "/health", headers={"X-Calltrack-Local-Time": "not a time"})
+    assert resp.status_code == 200  # local routes ignore it
+    bad = local_stack.request("GET", "/v1/calls", headers={"X-Calltrack-Local-Time": "not a time"})
+    assert bad.status_code == 400
+    assert "x-calltrack-local-time" in bad.json()["message"]
