@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--p1-runs", type=int, default=None, help="fresh interpreters per module (default 10)")
     p.add_argument("--p3-requests", type=int, default=None, help="requests per side (default 300)")
     p.add_argument("--p4-pool", type=int, default=None, help="pool size (default 256)")
-    p.add_argument("--p4-leases", type=int, default=None, help="new sessions per level (default 256)")
+    p.add_argument("--p4-leases", type=int, default=None, help="new sessions per level (default 128)")
     p.add_argument("--p4-concurrency", type=int, default=64, help="concurrent sessions (default 64)")
     p.add_argument(
         "--p4-unserialised",
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.p1_runs = args.p1_runs or (3 if quick else 10)
     args.p3_requests = args.p3_requests or (10 if quick else 300)
     args.p4_pool = args.p4_pool or (16 if quick else 256)
-    args.p4_leases = args.p4_leases or (16 if quick else 256)
+    args.p4_leases = args.p4_leases or (16 if quick else 128)
     if quick:
         args.p4_concurrency = min(args.p4_concurrency, 8)
     sizes = args.p5_sizes or ("100,1000" if quick else "1000,10000,100000")
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
                         leases=args.p4_leases,
                         concurrency=args.p4_concurrency,
                         atomic=not args.p4_unserialised,
+                        counter=counter,
                     ),
                 ),
                 ("P5", "channel report", lambda: p5_reports.run(client, counter, args.p5_sizes)),

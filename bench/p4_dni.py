@@ -19,11 +19,12 @@ import contextlib
 import itertools
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.common import FigureResult, Row, percentile, verdict
+from bench.common import FigureResult, RequestCounter, Row, percentile, verdict
 
 TARGET_ATTEMPTS = 1.2
 LEVELS = (0.25, 0.75, 1.0)
@@ -81,6 +82,35 @@ def atomic_emulator() -> Iterator[None]:
         DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
+def spread_order(original: Any) -> Any:
+    """The proposed fix, for a what-if row only (the shipped order is dni_lease.leasing._order_free):
+    keep this session's own number and the page's hint first, then start the least-recently-released
+    list at an offset derived from the session id, so simultaneous sessions try different numbers."""
+
+    def order(numbers: Any, rows: Any, now: float, session_id: str, hint: str | None) -> list[str]:
+        free = list(original(numbers, rows, now, session_id, hint))
+        head = [n for n in free[:2] if (rows.get(n) or {}).get("session_id") == session_id or n == hint]
+        rest = free[len(head) :]
+        if rest:
+            k = zlib.crc32(session_id.encode()) % len(rest)
+            rest = rest[k:] + rest[:k]
+        return head + rest
+
+    return order
+
+
+@contextlib.contextmanager
+def patched_order() -> Iterator[None]:
+    import dni_lease.leasing as leasing
+
+    original = leasing._order_free
+    leasing._order_free = spread_order(original)
+    try:
+        yield
+    finally:
+        leasing._order_free = original
+
+
 def _client(concurrency: int) -> Any:
     import boto3
     from botocore.config import Config
@@ -91,7 +121,13 @@ def _client(concurrency: int) -> Any:
 
 
 def measure_level(
-    utilisation: float, *, pool_size: int, leases: int, concurrency: int, prefix: str
+    utilisation: float,
+    *,
+    pool_size: int,
+    leases: int,
+    concurrency: int,
+    prefix: str,
+    counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
     from calltrack.settings import get_settings
     from dni_lease.bench_support import pool_config
@@ -105,13 +141,13 @@ def measure_level(
     )
     store = ShadowStore(inner)
     cfg = pool_config(pool_size, account=f"bench-dni-{prefix[-3:]}", prefix=prefix)
-    counter = itertools.count()
+    serial = itertools.count()
     lock = threading.Lock()
     now = time.time()
 
     def request() -> Any:
         with lock:
-            n = next(counter)
+            n = next(serial)
         return LeaseRequest(account=cfg["account"], visitor_id=f"bv-{n:08d}", session_id=f"bs-{n:08d}")
 
     for _ in range(int(pool_size * utilisation)):
@@ -120,11 +156,16 @@ def measure_level(
     latencies: list[float] = []
     shared = 0
 
+    label = f"p4-{prefix}"
+    if counter is not None:
+        counter.tallies.pop(label, None)
+
     def one(_: int) -> None:
         nonlocal shared
         req = request()
         t0 = time.perf_counter()
-        res = lease_number(store, cfg, req, now)
+        with counter.attribute_to(label) if counter is not None else contextlib.nullcontext():
+            res = lease_number(store, cfg, req, now)
         elapsed = time.perf_counter() - t0
         with lock:
             latencies.append(elapsed)
@@ -136,7 +177,17 @@ def measure_level(
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(one, range(leases)))
+    tally = counter.snapshot().get(label) if counter is not None else None
+    per_lease = (
+        {op.split(":", 1)[1]: round(n / leases, 2) for op, n in sorted(tally.requests.items())}
+        if tally
+        else {}
+    )
     return {
+        "requests_per_lease": per_lease,
+        "items_read_per_lease": round(tally.items.get("dynamodb:BatchGetItem", 0) / leases, 1)
+        if tally
+        else None,
         "utilisation": utilisation,
         "pool_size": pool_size,
         "held_before": int(pool_size * utilisation),
@@ -152,7 +203,13 @@ def measure_level(
 
 
 def run(
-    *, pool_size: int = 256, leases: int = 256, concurrency: int = 64, atomic: bool = True
+    *,
+    pool_size: int = 256,
+    leases: int = 128,
+    concurrency: int = 64,
+    atomic: bool = True,
+    what_if: bool = True,
+    counter: RequestCounter | None = None,
 ) -> FigureResult:
     started = time.perf_counter()
     result = FigureResult("P4", f"DNI leases, {concurrency} concurrent sessions, pool of {pool_size}")
@@ -165,6 +222,7 @@ def run(
                 leases=leases,
                 concurrency=concurrency,
                 prefix=f"+815099{i}",
+                counter=counter,
             )
         levels.append(stats)
         pct = int(utilisation * 100)
@@ -181,8 +239,35 @@ def run(
                 status,
             )
         )
+        reqs = ", ".join(f"{op} {n:g}" for op, n in stats["requests_per_lease"].items())
         result.rows.append(
-            Row(f"P4 lease latency at {pct}%", f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms")
+            Row(
+                f"P4 lease latency / requests at {pct}%",
+                f"p50 {stats['p50_ms']:.0f} ms, p99 {stats['p99_ms']:.0f} ms; per lease: {reqs or 'n/a'}; "
+                f"rows read {stats['items_read_per_lease']}",
+            )
+        )
+    if what_if:
+        with atomic_emulator() if atomic else contextlib.nullcontext(), patched_order():
+            fixed = measure_level(
+                0.75,
+                pool_size=pool_size,
+                leases=leases,
+                concurrency=concurrency,
+                prefix="+8150989",
+                counter=counter,
+            )
+        fixed["what_if"] = "candidates rotated by session hash (bench.p4_dni.spread_order)"
+        levels.append(fixed)
+        mean = fixed["attempts_mean"]
+        result.rows.append(
+            Row(
+                "P4 what-if at 75%: per-session candidate order (not shipped)",
+                f"{mean:.2f} (max {fixed['attempts_max']}); p50 {fixed['p50_ms']:.0f} ms, "
+                f"p99 {fixed['p99_ms']:.0f} ms; shared {fixed['shared']}"
+                if mean is not None
+                else "n/a",
+            )
         )
     doubles = sum(s["double_leases"] for s in levels)
     result.rows.append(Row("P4 double leases (all levels)", str(doubles), "0", None, verdict(doubles == 0)))
@@ -194,7 +279,9 @@ def run(
     result.notes.append(
         "Driven through dni_lease.leasing.lease_number + DynamoLeaseStore against the emulator (not over "
         "HTTP: the local per-IP limit is 600/min). Attempts count conditional writes per served lease; "
-        "at 100% every new session is handed a shared number without a lease (0 writes). "
+        "at 100% every new session is handed a shared number without a lease (0 writes). Latency is "
+        "queueing on the one in-process emulator (64 threads, every request serialised), not DynamoDB "
+        "latency: compare requests per lease. "
         + (
             "Emulator DynamoDB requests serialised (moto's conditional writes are not atomic)."
             if atomic
