@@ -8,7 +8,21 @@ from calltrack.errors import BadRequest
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Caller ids Twilio sends when the caller hid their number.
-ANONYMOUS_CALLER_IDS = frozenset({"anonymous", "restricted", "unknown", "private", "unavailable", "+266696687", "266696687", "+7378742833", "+2562533", "+86282452253", "+8656696"})
+ANONYMOUS_CALLER_IDS = frozenset(
+    {
+        "anonymous",
+        "restricted",
+        "unknown",
+        "private",
+        "unavailable",
+        "+266696687",
+        "266696687",
+        "+7378742833",
+        "+2562533",
+        "+86282452253",
+        "+8656696",
+    }
+)
 
 
 def is_e164(value: str) -> bool:

@@ -33,7 +33,7 @@ class RecordingsByAccount(GlobalSecondaryIndex["Recording"]):
 
 
 class Recording(Model):
-    Meta = table_meta("recordings")  # type: ignore[assignment]
+    Meta = table_meta("recordings")
     recording_sid = UnicodeAttribute(hash_key=True)
     call_sid = UnicodeAttribute()
     account = UnicodeAttribute(null=True)  # known once the call is known
