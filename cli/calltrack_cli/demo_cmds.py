@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
         from calltrack_cli.demo.runner import DemoOptions, run_demo
 
         console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to stack.log
+        if not console.is_terminal:  # piped (make, CI, tests): wide enough for the tables
+            console.width = 140
         opts = DemoOptions(calls=calls, seed=seed, days=days, config=config, out=out, url=url, token=token)
         try:
             _, results, html = run_demo(opts, console)

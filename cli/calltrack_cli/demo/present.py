@@ -46,6 +46,18 @@ def channel_table(report: dict[str, Any], title: str, limit: int | None = None) 
     return table
 
 
+def keyword_table(report: dict[str, Any], limit: int = 8) -> Table:
+    table = Table(title="Search keywords that led to calls (DNI sessions)", title_justify="left")
+    for col in ("keyword", "calls", "answer rate", "leads", "won value"):
+        table.add_column(col, justify="left" if col == "keyword" else "right")
+    rows = sorted(report["rows"], key=lambda r: -r["calls"])
+    for r in [r for r in rows if r["key"] not in ("(none)", "")][:limit]:
+        table.add_row(
+            str(r["key"]), str(r["calls"]), _pct(r["answer_rate"]), str(r["leads"]), _yen(r["won_value"])
+        )
+    return table
+
+
 def heatmap_table(heatmap: dict[str, Any]) -> Table:
     grid = heatmap["grid"]
     hours = [h for h in range(24) if any(grid[d][h] for d in range(7))] or list(range(9, 19))
@@ -83,7 +95,7 @@ def review_table(review: dict[str, Any]) -> Table:
 
 def print_results(console: Console, res: Results) -> None:
     console.print(channel_table(res.channels, f"Calls by channel, {res.month_from} .. {res.month_to}"))
-    console.print(channel_table(res.keywords, "Search keywords that led to calls", limit=8))
+    console.print(keyword_table(res.keywords))
     console.print(heatmap_table(res.heatmap))
     t = res.tagging
     console.print(

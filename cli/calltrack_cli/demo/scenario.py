@@ -30,7 +30,7 @@ KEYWORDS: dict[str, list[str]] = {
 CHANNEL_PROFILE: dict[str, tuple[float, float, float]] = {
     "google-ads": (10, 0.55, 0.45),
     "yahoo-ads": (5, 0.40, 0.35),
-    "facebook": (4, 0.12, 0.20),
+    "facebook": (4, 0.06, 0.20),
     "instagram": (3, 0.30, 0.30),
     "organic": (4, 0.45, 0.40),
     "direct": (3, 0.50, 0.40),
@@ -41,8 +41,15 @@ CHANNEL_PROFILE: dict[str, tuple[float, float, float]] = {
 }
 DEFAULT_PROFILE = (2.0, 0.3, 0.3)
 # Growth from the first to the last simulated month (multiplier on volume): drives the review.
-GROWTH: dict[str, float] = {"google-ads": 1.6, "facebook": 1.5, "radio": 0.6, "signboard": 0.8}
-HOUR_WEIGHTS = {9: 6, 10: 10, 11: 9, 12: 7, 13: 6, 14: 6, 15: 7, 16: 7, 17: 8, 18: 6}
+GROWTH: dict[str, float] = {
+    "google-ads": 1.8,
+    "facebook": 1.8,
+    "instagram": 1.6,
+    "yahoo-ads": 1.3,
+    "radio": 0.5,
+    "signboard": 0.7,
+}
+HOUR_WEIGHTS = {9: 6, 10: 10, 11: 9, 12: 9, 13: 6, 14: 6, 15: 7, 16: 7, 17: 8, 18: 6}
 WEEKDAY_WEIGHTS = [10, 9, 9, 8, 10, 8, 3]  # Mon..Sun
 SPEND_PER_CALL = {
     "google-ads": 3500,
@@ -221,7 +228,7 @@ def build(
         local = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60), tzinfo=tz)
         at = local.astimezone(UTC)
         # The lunch-hour staffing gap: most calls at 12:xx on weekdays go unanswered.
-        p_miss = 0.75 if hour == 12 and day.weekday() < 5 else 0.08
+        p_miss = 0.9 if hour == 12 and day.weekday() < 5 else 0.1
         answered = rng.random() >= p_miss
         dial_status = "completed" if answered else rng.choice(["no-answer", "no-answer", "busy"])
         caller = rng.choice(callers)

@@ -1,0 +1,119 @@
+"""The demo end to end, as a user runs it: `calltrack local serve` + `calltrack demo --url`.
+
+Both run as real subprocesses; the demo's recordings come from a fake Twilio media server this
+test starts. After the demo, the test asks the still-running stack's API itself and checks that
+what the demo printed is what the API says, and that attribution matches the simulation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN
+from calltrack_cli.local.fake_twilio import FakeTwilioMedia
+from calltrack_cli.local.stack import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLTRACK = str(Path(sys.executable).with_name("calltrack"))
+ADMIN = "ct_operator_demo_e2e_token"
+
+
+@pytest.fixture(scope="module")
+def served_stack() -> Iterator[str]:
+    fake = FakeTwilioMedia(
+        serve_any=True, credentials=[(LOCAL_TWILIO_ACCOUNT_SID, LOCAL_TWILIO_AUTH_TOKEN)]
+    ).start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CALLTRACK_ADMIN_TOKEN": ADMIN,
+        "TWILIO_API_BASE_URL": fake.base_url,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    for key in ("AWS_ENDPOINT_URL", "CALLTRACK_PUBLIC_URL"):  # the served stack sets its own
+        env.pop(key, None)
+    log = (ROOT / "out").joinpath("e2e-demo-serve.log")
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [CALLTRACK, "local", "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=sink, stderr=sink
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                assert proc.poll() is None, f"calltrack local serve exited; see {log}"
+                time.sleep(0.5)
+            else:
+                pytest.fail(f"local stack did not become healthy; see {log}")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            fake.stop()
+
+
+def _row(text: str, key: str) -> list[str]:
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line) if c.strip()]
+        if cells and cells[0] == key:
+            return cells
+    raise AssertionError(f"no row {key!r} in the demo output")
+
+
+def test_the_demo_prints_what_the_api_says_and_attributes_every_call(served_stack, tmp_path):
+    # Given a running local stack
+    env = {**os.environ, "COLUMNS": "220", "CALLTRACK_ADMIN_TOKEN": ADMIN}
+    # When the demo plays a small month through it
+    done = subprocess.run(
+        [CALLTRACK, "demo", "--url", served_stack, "--calls", "60", "--seed", "11", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    # Then the accuracy line says every call was attributed to its true source
+    accuracy = re.search(r"Attribution accuracy .*?: ([\d.]+)% \((\d+)/(\d+)", out)
+    assert accuracy, out
+    assert float(accuracy.group(1)) >= 99.0 and accuracy.group(3) == "60"
+    # And the channel table it printed equals the channel report the API serves now
+    token = requests.post(
+        f"{served_stack}/v1/accounts/acme-dental/tokens",
+        json={"role": "marketer"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+    ).json()["token"]
+    report = requests.get(
+        f"{served_stack}/v1/reports/channels",
+        params={"from": "2026-11-01", "to": "2026-11-30", "by": "channel"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    assert report["totals"]["calls"] > 0
+    assert _row(out, "TOTAL")[1:4] == [
+        str(report["totals"]["calls"]),
+        f"{100 * report['totals']['answer_rate']:.0f}%",
+        str(report["totals"]["leads"]),
+    ]
+    for row in report["rows"]:
+        assert _row(out, row["key"])[1] == str(row["calls"])
+    # And the HTML report was written
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "calltrack demo" in html and "<svg" in html
