@@ -251,8 +251,6 @@ class LocalStack:
             "POWERTOOLS_METRICS_NAMESPACE": "calltrack",
             "POWERTOOLS_SERVICE_NAME": "calltrack-local",
             "POWERTOOLS_LOG_LEVEL": "INFO",
-            # EMF metric lines are CloudWatch's input in AWS and only noise on a laptop's stdout.
-            "POWERTOOLS_METRICS_DISABLED": "true",
         }
         self.admin_token_generated = not merged.get("CALLTRACK_ADMIN_TOKEN")
         for key, value in defaults.items():
