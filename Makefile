@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The Lambda layer's dependencies for arm64 (pip --platform ... --only-binary): the one step that
 # downloads, so synth and the infra tests never touch the network. A no-op once built.
 layer: $(STAMP)
-	@$(BIN)/python -m infra.layer build
+	@$(BIN)/python -m infra.layer build >/dev/null
 
 setup: $(STAMP) layer
 	@:
