@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from calltrack.phone import mask
+from calltrack.records import json_object
 
 BOM = "\ufeff"
 CALL_COLUMNS = (
@@ -67,16 +67,6 @@ def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, excel: bo
     return buf.getvalue()
 
 
-def _attribution(call: Mapping[str, Any]) -> dict[str, Any]:
-    raw = call.get("attribution")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return dict(raw) if isinstance(raw, Mapping) else {}
-
-
 def local_iso(started_at: str | None, tz: str) -> str:
     from report.rollup import parse_started_at, zone
 
@@ -94,7 +84,7 @@ def utc_iso(started_at: str | None) -> str:
 
 
 def call_row(call: Mapping[str, Any], *, tz: str, mask_caller: bool) -> list[Any]:
-    attribution = _attribution(call)
+    attribution = json_object(call.get("attribution"))
     tags = call.get("tags") or []
     caller = call.get("caller")
     return [

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from calltrack.models.reports import COUNTERS, DIMENSIONS
 from calltrack.observability import make_logger
+from calltrack.records import json_object
 
 logger = make_logger("rollup")
 
@@ -58,16 +59,6 @@ def _num(value: Any) -> Number:
     if not dec.is_finite():
         return 0
     return int(dec) if dec == dec.to_integral_value() else float(dec)
-
-
-def _attribution(image: Mapping[str, Any]) -> dict[str, Any]:
-    raw = image.get("attribution")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return dict(raw) if isinstance(raw, Mapping) else {}
 
 
 def _text(value: Any) -> str:
@@ -113,7 +104,7 @@ def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:
 
 
 def dimension_values(image: Mapping[str, Any], local: datetime) -> dict[str, str]:
-    attribution = _attribution(image)
+    attribution = json_object(image.get("attribution"))
     agent = image.get("agent") or image.get("forward_to") or attribution.get("forward_to")
     return {
         "channel": _text(image.get("channel")),

@@ -8,7 +8,6 @@ else this process's cache of number routing, else ``CALLTRACK_FALLBACK_FORWARD_T
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -117,13 +116,9 @@ class Deps:
 
 
 def routing_of(number_row: dict[str, Any]) -> dict[str, Any]:
-    raw = number_row.get("routing")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raw = None
-    return raw if isinstance(raw, dict) else {}
+    from calltrack.records import json_object
+
+    return json_object(number_row.get("routing"))
 
 
 def caller_of(params: dict[str, str]) -> tuple[str | None, str]:
