@@ -104,6 +104,22 @@ class Poller:
                 self._stop.wait(self.interval_s)
 
 
+def _forget_shard_iterators() -> None:
+    """Drop the shard iterators the in-process moto has issued.
+
+    moto keeps every iterator ever issued, and each pins the stream shard — and through it a
+    whole copy of the table — it was made from; with a copy per cancelled transaction that grows
+    without bound. This poller is the only reader and asks for a fresh iterator on every poll.
+    """
+    try:
+        from moto.dynamodbstreams.models import dynamodbstreams_backends
+    except ImportError:  # pragma: no cover - moto is a dev dependency of the local runtime
+        return
+    from calltrack_cli.local.events import ACCOUNT_ID, REGION
+
+    dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators.clear()
+
+
 class StreamPoller(Poller):
     """Reads a table's stream like an event source mapping.
 
@@ -184,7 +200,37 @@ class StreamPoller(Poller):
                 self._positions[shard_id] = ("AT_SEQUENCE_NUMBER", failed_seq)
             behind = True
         self._behind = behind
+        _forget_shard_iterators()
+        self._trim_consumed()
         return total
+
+    TRIM_AFTER = 500  # consumed records kept before trimming them from the emulator's stream
+
+    def _trim_consumed(self) -> None:
+        """Trim records every shard has consumed from the in-process moto stream (AWS trims after 24 h).
+
+        moto deep-copies a whole table, stream records included, on every transaction that
+        touches it; without trimming, each call write gets slower as history grows.
+        """
+        try:
+            from moto.dynamodb.models import dynamodb_backends
+        except ImportError:  # pragma: no cover
+            return
+        from calltrack_cli.local.events import ACCOUNT_ID, REGION
+
+        table = dynamodb_backends[ACCOUNT_ID][REGION].tables.get(self.table_name)
+        shard = getattr(table, "stream_shard", None)
+        if shard is None or len(self._positions) != 1:
+            return
+        kind, seq = next(iter(self._positions.values()))
+        if kind != "AFTER_SEQUENCE_NUMBER" or seq is None:
+            return
+        consumed = int(seq) + 1 - shard.starting_sequence_number
+        if consumed < self.TRIM_AFTER:
+            return
+        # Item i has sequence number start + i; moving the start by the count removed keeps that true.
+        del shard.items[:consumed]
+        shard.starting_sequence_number += consumed
 
     def _deliver(self, records: list[dict[str, Any]]) -> str | None:
         """Invoke the consumer; return the sequence number to retry from, or None on success."""
