@@ -229,6 +229,8 @@ def build(
         at = local.astimezone(UTC)
         # The lunch-hour staffing gap: most calls at 12:xx on weekdays go unanswered.
         p_miss = 0.9 if hour == 12 and day.weekday() < 5 else 0.1
+        if (end - day).days < 7:  # the last week: a receptionist is out, so misses pile up (the alert)
+            p_miss = 0.95 if hour in (12, 13) else 0.3
         answered = rng.random() >= p_miss
         dial_status = "completed" if answered else rng.choice(["no-answer", "no-answer", "busy"])
         caller = rng.choice(callers)
