@@ -75,20 +75,26 @@ def _row(text: str, key: str) -> list[str]:
     raise AssertionError(f"no row {key!r} in the demo output")
 
 
-def test_the_demo_prints_what_the_api_says_and_attributes_every_call(served_stack, tmp_path):
-    # Given a running local stack
+@pytest.fixture(scope="module")
+def demo_output(served_stack, tmp_path_factory) -> str:
+    """The demo played once through the served stack (60 calls): its printed output."""
+    out_dir = tmp_path_factory.mktemp("demo")
     env = {**os.environ, "COLUMNS": "220", "CALLTRACK_ADMIN_TOKEN": ADMIN}
-    # When the demo plays a small month through it
     done = subprocess.run(
-        [CALLTRACK, "demo", "--url", served_stack, "--calls", "60", "--seed", "11", "--out", str(tmp_path)],
+        [CALLTRACK, "demo", "--url", served_stack, "--calls", "60", "--seed", "11", "--out", str(out_dir)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    out = done.stdout
-    assert done.returncode == 0, out + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (out_dir / "report.html").read_text(encoding="utf-8").count("<svg") >= 2
+    return done.stdout
+
+
+def test_the_demo_prints_what_the_api_says_and_attributes_every_call(served_stack, demo_output):
+    out = demo_output
     # Then the accuracy line says every call was attributed to its true source
     accuracy = re.search(r"Attribution accuracy .*?: ([\d.]+)% \((\d+)/(\d+)", out)
     assert accuracy, out
@@ -114,6 +120,44 @@ def test_the_demo_prints_what_the_api_says_and_attributes_every_call(served_stac
     ]
     for row in report["rows"]:
         assert _row(out, row["key"])[1] == str(row["calls"])
-    # And the HTML report was written
-    html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "calltrack demo" in html and "<svg" in html
+
+
+def _get(url: str, path: str, token: str, **params: object) -> dict:
+    resp = requests.get(url + path, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+@pytest.mark.parametrize("by, field", [("keyword", "keyword"), ("landing_page", "landing_page")])
+def test_keyword_and_landing_page_reports_equal_a_direct_count_of_the_demo_calls(
+    served_stack, demo_output, by, field
+):
+    # Given the demo's month (DNI calls carry keywords and landing pages)
+    token = requests.post(
+        f"{served_stack}/v1/accounts/acme-dental/tokens",
+        json={"role": "manager"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+    ).json()["token"]
+    month = {"from": "2026-11-01", "to": "2026-11-30"}
+    # When the report (rollups) and the calls themselves are read
+    report = _get(served_stack, "/v1/reports/channels", token, by=by, **month)
+    calls, cursor = [], None
+    while True:
+        page = _get(
+            served_stack, "/v1/calls", token, limit=200, **month, **({"cursor": cursor} if cursor else {})
+        )
+        calls += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    # Then every row equals a direct count over the calls, and some calls do carry a value
+    expected: dict[str, dict[str, int]] = {}
+    for call in calls:
+        key = call.get(field) or "(none)"
+        row = expected.setdefault(key, {"calls": 0, "answered": 0})
+        row["calls"] += 1
+        row["answered"] += call["status"] == "answered"
+    got = {r["key"]: {"calls": r["calls"], "answered": r["answered"]} for r in report["rows"]}
+    assert got == expected
+    assert any(key != "(none)" for key in got)
