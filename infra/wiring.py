@@ -35,6 +35,9 @@ class LambdaFunction:
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
     # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
     idempotency: bool = False
+    # Other function folders packaged into this function's asset, for a route whose logic belongs
+    # to another bounded context (voice_webhook's /twilio/recording hands off to recording_ingest).
+    bundles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ FUNCTIONS = (
         read_only_tables=("numbers", "leases", "lease_history", "accounts"),
         sends_to_queues=("recording",),
         secrets=("twilio_auth_token",),
+        bundles=("recording_ingest",),
     ),
     LambdaFunction(
         "recording_ingest",
@@ -107,7 +111,8 @@ FUNCTIONS = (
         tables=("calls", "recordings"),
         read_only_tables=("accounts",),
         buckets=("recordings",),
-        secrets=("twilio_api_secret",),
+        # API key + secret when configured, else account SID + auth token (runtime.credentials)
+        secrets=("twilio_api_secret", "twilio_auth_token"),
     ),
     LambdaFunction(
         "recording_retention",

@@ -30,19 +30,18 @@ Route = Callable[[TwilioRequest, flow.Deps], "tuple[int, str]"]
 
 
 def _recording(req: TwilioRequest, deps: flow.Deps) -> tuple[int, str]:
-    """Recording status callback: logic belongs to recording_ingest (imported lazily)."""
+    """Recording status callback: logic belongs to recording_ingest (bundled with this function by
+    the wiring's ``bundles``, imported lazily). Our failures answer 503 and are counted, so
+    Twilio's debugger shows them; a recording is never dropped silently."""
     try:
+        from calltrack.settings import get_settings
         from recording_ingest.callback import accept  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return 200, flow.empty_twiml()
-    from calltrack.settings import get_settings
 
-    try:
         status, body = accept(dict(req.params), get_settings())
-    except Exception as exc:  # never a 5xx to Twilio for our own failure: it would retry forever
+    except Exception as exc:  # ImportError included: a packaging error must be loud, not a 200
         deps.metrics.count("WebhookFailures")
         logger.exception("recording callback failed", extra={"error": type(exc).__name__})
-        return 500, flow.empty_twiml()
+        return 503, flow.empty_twiml()
     return int(status), body
 
 

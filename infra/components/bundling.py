@@ -29,16 +29,19 @@ class CopyTrees:
         return True
 
 
-def function_code(folder: str) -> lambda_.Code:
-    """Asset = functions/<folder> as the package <folder>/ (handler 'voice_webhook.handler.handler')."""
-    source = layer.REPO_ROOT / "functions" / folder
-    if not (source / "__init__.py").exists():
-        raise FileNotFoundError(f"functions/{folder} is not a package (wiring refers to it)")
+def function_code(folder: str, bundles: tuple[str, ...] = ()) -> lambda_.Code:
+    """Asset = functions/<folder> as the package <folder>/ (handler 'voice_webhook.handler.handler'),
+    plus any other function packages the wiring says it hands work to (``bundles``)."""
+    sources = [layer.REPO_ROOT / "functions" / name for name in (folder, *bundles)]
+    for source in sources:
+        if not (source / "__init__.py").exists():
+            raise FileNotFoundError(f"functions/{source.name} is not a package (wiring refers to it)")
+    digest = hashlib.sha256(":".join(layer.source_hash(s) for s in sources).encode()).hexdigest()[:32]
     return lambda_.Code.from_asset(
-        str(source),
+        str(sources[0]),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=f"fn-{folder}-{layer.source_hash(source)[:32]}",
-        bundling=BundlingOptions(image=NO_DOCKER, local=CopyTrees([(source, folder)])),
+        asset_hash=f"fn-{'+'.join((folder, *bundles))}-{digest}",
+        bundling=BundlingOptions(image=NO_DOCKER, local=CopyTrees([(s, s.name) for s in sources])),
     )
 
 

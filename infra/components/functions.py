@@ -120,7 +120,7 @@ class FunctionFactory(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=spec.handler,
-            code=function_code(spec.folder),
+            code=function_code(spec.folder, spec.bundles),
             layers=[self.layer],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),

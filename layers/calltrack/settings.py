@@ -74,7 +74,9 @@ class Settings:
         if not (sid.startswith("AC") and len(sid) == 34):
             raise SettingsError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex digits")
         return cls(
-            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN),
+            # The documented local token is a default only locally: deployed, the token comes from
+            # TWILIO_AUTH_TOKEN_PARAM, and an empty one fails every signature check (fail closed).
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN if local_mode else ""),
             twilio_account_sid=sid,
             twilio_api_key=env.get("TWILIO_API_KEY", ""),
             twilio_api_secret=env.get("TWILIO_API_SECRET", ""),

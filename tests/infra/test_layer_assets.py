@@ -41,12 +41,23 @@ def test_prune_removes_runtime_provided_packages(tmp_path):
     assert not (tmp_path / "twilio" / "__pycache__").exists()
 
 
-def test_function_assets_are_their_package_only(synth):
+def test_function_assets_are_their_packages_only(synth):
+    from infra.wiring import WIRING
+
+    expected = {frozenset((fn.folder, *fn.bundles)) for fn in WIRING.functions}
     for size in assets.asset_sizes(synth.outdir):
         if size.kind == "function":
-            entries = [p.name for p in size.directory.iterdir()]
-            assert len(entries) == 1 and (size.directory / entries[0] / "__init__.py").exists(), entries
+            entries = sorted(p.name for p in size.directory.iterdir())
+            assert all((size.directory / e / "__init__.py").exists() for e in entries), entries
+            assert frozenset(entries) in expected or len(entries) == 1, entries
             assert not list(size.directory.rglob("__pycache__"))
+
+
+def test_the_voice_webhook_asset_carries_the_recording_callback_it_hands_off_to(synth):
+    # Given the wiring says /twilio/recording (voice_webhook) hands off to recording_ingest.callback
+    voice = [s for s in assets.asset_sizes(synth.outdir) if (s.directory / "voice_webhook").is_dir()]
+    # Then that package is in the deployed asset, so the import cannot fail in AWS
+    assert voice and all((s.directory / "recording_ingest" / "callback.py").exists() for s in voice)
 
 
 def test_layer_contains_the_calltrack_package(synth):

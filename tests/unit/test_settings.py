@@ -10,7 +10,8 @@ from calltrack.settings import LOCAL_TWILIO_AUTH_TOKEN, Settings, SettingsError,
 
 def test_defaults_without_any_environment():
     s = Settings.from_env({})
-    assert s.twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN
+    assert s.twilio_auth_token == ""  # outside local mode there is no default Twilio token
+    assert Settings.from_env({"CALLTRACK_LOCAL": "1"}).twilio_auth_token == LOCAL_TWILIO_AUTH_TOKEN
     assert s.twilio_api_base_url == "https://api.twilio.com"
     assert s.public_url == "http://127.0.0.1:8787"
     assert s.table_name("calls") == "calltrack-calls"
