@@ -112,11 +112,18 @@ def test_dates_outside_the_calls_return_nothing(local_stack, world):
         ({"limit": "0"}, "limit"),
         ({"status": "lost"}, "status"),
         ({"cursor": "bm9wZQ"}, "cursor"),
+        ({"from": "2025-01-01", "to": "2026-02-05"}, "to"),  # 401 days: over the 400-day cap
+        ({"from": "20261101"}, "from"),  # only YYYY-MM-DD, like every report
     ],
 )
 def test_bad_query_is_a_400_naming_the_field(local_stack, world, params, field):
     resp = _list(local_stack, world["manager"], **params)
     assert resp.status_code == 400 and resp.json()["field"] == field
+
+
+def test_a_400_day_range_is_accepted_like_the_reports(local_stack, world):
+    resp = _list(local_stack, world["manager"], **{"from": "2025-01-01", "to": "2026-02-04"})
+    assert resp.status_code == 200
 
 
 def test_single_call_is_account_scoped(local_stack, world):
