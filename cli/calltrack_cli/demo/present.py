@@ -107,12 +107,18 @@ def print_results(console: Console, res: Results) -> None:
     console.print(f"Calls drawn for this month's manager review: {len(sample)}")
     console.print(f"Ops alerts published ({len(res.alerts)}):")
     for msg in res.alerts:
-        console.print(f"  • {msg.get('subject') or ''} — {str(msg.get('message', '')).splitlines()[0][:100]}")
+        subject = str(msg.get("subject") or "")
+        first = str(msg.get("message") or "").splitlines()[0][:100] if msg.get("message") else ""
+        console.print(f"  • {subject}" + (f" — {first}" if first and first not in subject else ""))
     acc = res.accuracy
     console.print(
         f"[bold]Attribution accuracy vs the simulation's ground truth: {100 * acc['rate']:.1f}% "
         f"({acc['correct']}/{acc['calls']} calls with the right channel, campaign and keyword)[/]"
     )
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _bars(rows: list[tuple[str, float]], unit: str = "", color: str = "#2b6cb0") -> str:
@@ -126,7 +132,7 @@ def _bars(rows: list[tuple[str, float]], unit: str = "", color: str = "#2b6cb0")
         out.append(
             f'<text x="0" y="{y + 15}" font-size="12">{html.escape(label)}</text>'
             f'<rect x="150" y="{y + 3}" width="{w}" height="{bar_h - 6}" fill="{fill}"/>'
-            f'<text x="{155 + w}" y="{y + 15}" font-size="12">{value:,.2f}{unit}</text>'
+            f'<text x="{155 + w}" y="{y + 15}" font-size="12">{_num(value)}{unit}</text>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -166,7 +172,7 @@ def write_html(res: Results, path: Path) -> Path:
     doc = f"""<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>calltrack demo report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}
-.heat td{{width:28px;text-align:center}}</style></head><body>
+.heat td{{width:28px;text-align:center}} .review td{{text-align:left}}</style></head><body>
 <h1>calltrack demo — {html.escape(res.month_from)} .. {html.escape(res.month_to)}</h1>
 <p>Every figure on this page was read from the calltrack API at {html.escape(res.api_url)}.
 Attribution accuracy against the simulation: {100 * res.accuracy["rate"]:.1f}%.</p>
@@ -177,7 +183,8 @@ Attribution accuracy against the simulation: {100 * res.accuracy["rate"]:.1f}%.<
 <h2>Missed calls, weekday x hour</h2>{"".join(heat)}
 <h2>Funnel</h2>{_bars([(k, float(v)) for k, v in funnel], color="#2f855a")}
 <h2>Monthly review {html.escape(str(res.review.get("month")))}</h2>
-<table><tr><th>channel</th><th>calls</th><th>previous</th><th>verdict</th><th>reason</th></tr>{review_rows}</table>
+<table class=review><tr><th>channel</th><th>calls</th><th>previous</th><th>verdict</th><th>reason</th></tr>
+{review_rows}</table>
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc, encoding="utf-8")
