@@ -104,12 +104,12 @@ class Poller:
                 self._stop.wait(self.interval_s)
 
 
-def _forget_shard_iterators() -> None:
-    """Drop the shard iterators the in-process moto has issued.
+def _forget_shard_iterators(issued: list[str]) -> None:
+    """Drop the shard iterators this poller had the in-process moto issue.
 
-    moto keeps every iterator ever issued, and each pins the stream shard — and through it a
-    whole copy of the table — it was made from; with a copy per cancelled transaction that grows
-    without bound. This poller is the only reader and asks for a fresh iterator on every poll.
+    moto keeps every iterator ever issued, and each pins the stream shard — and through it the
+    table — it was made from, so they pile up. The poller asks for a fresh iterator on every
+    poll; it forgets only its own, since tests may read the stream with theirs at the same time.
     """
     try:
         from moto.dynamodbstreams.models import dynamodbstreams_backends
@@ -117,7 +117,9 @@ def _forget_shard_iterators() -> None:
         return
     from calltrack_cli.local.events import ACCOUNT_ID, REGION
 
-    dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators.clear()
+    iterators = dynamodbstreams_backends[ACCOUNT_ID][REGION].shard_iterators
+    for arn in issued:
+        iterators.pop(arn, None)
 
 
 class StreamPoller(Poller):
@@ -169,9 +171,11 @@ class StreamPoller(Poller):
         assert self._stream_arn is not None
         total = 0
         behind = False
+        issued: list[str] = []
         for shard_id in list(self._positions):
             iterator = self._iterator(streams, shard_id)
             resp = streams.get_records(ShardIterator=iterator, Limit=self.consumer.batch_size)
+            issued += [iterator, str(resp.get("NextShardIterator") or "")]
             records = resp.get("Records", [])
             if not records:
                 continue
@@ -200,37 +204,8 @@ class StreamPoller(Poller):
                 self._positions[shard_id] = ("AT_SEQUENCE_NUMBER", failed_seq)
             behind = True
         self._behind = behind
-        _forget_shard_iterators()
-        self._trim_consumed()
+        _forget_shard_iterators(issued)
         return total
-
-    TRIM_AFTER = 500  # consumed records kept before trimming them from the emulator's stream
-
-    def _trim_consumed(self) -> None:
-        """Trim records every shard has consumed from the in-process moto stream (AWS trims after 24 h).
-
-        moto deep-copies a whole table, stream records included, on every transaction that
-        touches it; without trimming, each call write gets slower as history grows.
-        """
-        try:
-            from moto.dynamodb.models import dynamodb_backends
-        except ImportError:  # pragma: no cover
-            return
-        from calltrack_cli.local.events import ACCOUNT_ID, REGION
-
-        table = dynamodb_backends[ACCOUNT_ID][REGION].tables.get(self.table_name)
-        shard = getattr(table, "stream_shard", None)
-        if shard is None or len(self._positions) != 1:
-            return
-        kind, seq = next(iter(self._positions.values()))
-        if kind != "AFTER_SEQUENCE_NUMBER" or seq is None:
-            return
-        consumed = int(seq) + 1 - shard.starting_sequence_number
-        if consumed < self.TRIM_AFTER:
-            return
-        # Item i has sequence number start + i; moving the start by the count removed keeps that true.
-        del shard.items[:consumed]
-        shard.starting_sequence_number += consumed
 
     def _deliver(self, records: list[dict[str, Any]]) -> str | None:
         """Invoke the consumer; return the sequence number to retry from, or None on success."""
