@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +39,6 @@ class Player:
         self.manager = manager
         self.marketer = marketer
         self.account_sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
-        self.leased: dict[str, dict[str, Any]] = {}  # call_sid -> lease response
 
     # -- Twilio ----------------------------------------------------------------------------------
     def _twilio(self, path: str, params: dict[str, Any], at: datetime) -> None:
@@ -76,7 +74,6 @@ class Player:
         lease = _check(resp, f"POST /dni/lease (session {session.session_id[:8]})").json()
         if not lease.get("number"):
             raise DemoError(f"no pool matched the {call.source.channel} visitor: {lease}")
-        self.leased[call.call_sid] = lease
         return str(lease["number"])
 
     def play_call(self, call: SimCall) -> None:
@@ -137,17 +134,11 @@ class Player:
         for path, params, at in steps:
             self._twilio(path, params, at)
 
-    def play_calls(self, advance: Callable[[int], None], workers: int = 1) -> None:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(self._play_and_advance(advance), self.scenario.calls):
-                pass
-
-    def _play_and_advance(self, advance: Callable[[int], None]) -> Callable[[SimCall], None]:
-        def run(call: SimCall) -> None:
+    def play_calls(self, advance: Callable[[int], None]) -> None:
+        """One call at a time, in time order: pool leases must happen in the order visits happen."""
+        for call in self.scenario.calls:
             self.play_call(call)
             advance(1)
-
-        return run
 
     # -- outcomes, CRM and spend -----------------------------------------------------------------
     def post_outcomes(self) -> dict[str, Any]:
