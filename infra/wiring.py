@@ -152,7 +152,7 @@ FUNCTIONS = (
         timeout_s=29,
         description="Calls, reports, CRM, spend, reviews and recordings access for marketers",
         tables=("calls", "spend", "rollups", "crm_leads"),
-        read_only_tables=("accounts", "tokens", "recordings", "job_runs", "callers"),
+        read_only_tables=("accounts", "tokens", "recordings", "job_runs"),
         buckets=("recordings", "exports"),
         secrets=("admin_token",),
     ),
@@ -227,12 +227,16 @@ STREAMS = (StreamConsumer("calls", consumer="rollup"),)
 # accounts and act only for accounts whose local time is due (see report.jobs).
 SCHEDULES = (
     Schedule(
-        "weekly-unanswered-alert", "report_jobs", "0 * ? * SUN-TUE *",
+        "weekly-unanswered-alert",
+        "report_jobs",
+        "0 * ? * SUN-TUE *",
         "hourly Sun-Tue UTC; acts for accounts whose local time is Monday 09:00-23:59, once per week",
     ),
     Schedule("missed-call-spike-check", "report_jobs", "5 * * * ? *", "hourly"),
     Schedule(
-        "monthly-channel-review", "report_jobs", "0 * * * ? *",
+        "monthly-channel-review",
+        "report_jobs",
+        "0 * * * ? *",
         "hourly; acts for accounts whose local time is the 1st 09:00-23:59, once per month",
     ),
     Schedule("daily-calls-export", "report_jobs", "30 15 * * ? *", "00:30 JST, yesterday's calls"),

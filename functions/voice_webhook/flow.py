@@ -28,7 +28,7 @@ from calltrack.twilio_edge import (
     url_with_query,
     voicemail_twiml,
 )
-from voice_webhook.store import Storage
+from voice_webhook.store import Storage, is_first_call
 
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
 CACHE_MAX = 5000
@@ -190,20 +190,16 @@ def origin_fields(
     }
 
 
-def _caller_key(account: str | None, caller: str | None) -> str | None:
-    return f"{account}#{caller}" if account and caller else None
-
-
 def _read(
     deps: Deps, number: str, caller: str | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None, Any, bool]:
-    """(number row, lease row, callers row or None, ok). On failure: cached row, ok False."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool | None, bool]:
+    """(number row, lease row, first-time caller (None: not known), ok). On failure: cached row,
+    ok False."""
     cached = deps.cache.get(number)
-    caller_key = _caller_key(cached.get("account") if cached else None, caller)
     if deps.storage is None:
         return cached, None, None, False
     try:
-        row, lease, callers = deps.storage.read_routing(number, caller_key)
+        row, lease, callers = deps.storage.read_routing(number, caller)
     except Exception as exc:  # storage down / slow / throttled: fail open
         deps.metrics.count("WebhookFailures")
         deps.log.warning(
@@ -212,19 +208,15 @@ def _read(
         return cached, None, None, False
     if row is not None:
         deps.cache.put(number, row)
-    if caller_key and row is not None and row.get("account") != (cached or {}).get("account"):
-        callers = None  # the number moved to another account: the looked-up caller row is not this one
-        caller_key = None
-    return row, lease, (callers if caller_key else "unknown"), True
+    return row, lease, is_first_call(callers, (row or {}).get("account")), True
 
 
 def _write_origin(deps: Deps, call_sid: str, fields: dict[str, Any], first_time: bool | None) -> str:
     if deps.storage is None:
         return "skipped"
-    key = _caller_key(fields.get("account"), fields.get("caller"))
     try:
         return deps.storage.write_origin(
-            call_sid, fields, caller_key=key, first_time=first_time, now_iso=iso(deps.now())
+            call_sid, fields, caller=fields.get("caller"), first_time=first_time, now_iso=iso(deps.now())
         )
     except Exception as exc:
         deps.metrics.count("WebhookFailures")
@@ -245,10 +237,10 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
 
     row: dict[str, Any] | None = None
     lease = None
-    callers: Any = "unknown"
+    first_time: bool | None = None
     read_ok = False
     if number:
-        row, lease, callers, read_ok = _read(deps, number, caller)
+        row, lease, first_time, read_ok = _read(deps, number, caller)
     if row is None:
         if read_ok:
             deps.metrics.count("UnknownNumber")
@@ -263,9 +255,6 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     routing = routing_of(row)
     if call_sid and CALL_SID.match(call_sid) and read_ok:
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
-        first_time: bool | None = None
-        if callers != "unknown":
-            first_time = callers is None
         outcome = _write_origin(deps, call_sid, fields, first_time)
         deps.log.info(
             "incoming call",
@@ -398,11 +387,10 @@ def _rebuild_if_missing(
     if not number:
         return
     caller, _ = caller_of(req.params)
-    number_row, lease, callers, ok = _read(deps, number, caller)
+    number_row, lease, first_time, ok = _read(deps, number, caller)
     if not ok or number_row is None:
         return
     fields = origin_fields(req.params, number_row, lease, start_epoch=start_epoch, created_by=created_by)
-    first_time = None if callers == "unknown" else callers is None
     outcome = _write_origin(deps, call_sid, fields, first_time)
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
 

@@ -3,13 +3,15 @@
 Items written here use the attribute names and DynamoDB types of ``calltrack.models.calls.Call``
 (JSONAttribute = JSON text in S, BooleanAttribute = BOOL, NumberAttribute = N).
 
-Requests on the incoming-call path:
-1. ``BatchGetItem``: numbers[To] + leases[To] (+ callers[account#caller] when the number's account
-   is already known to this warm process);
-2. one write: ``TransactWriteItems`` (call upsert + conditional Put of the callers row) when the
-   caller may be new, else a single ``UpdateItem``. When the optimistic first-time transaction is
-   cancelled only because the caller row exists (a repeat caller on a cold process), one more
-   ``UpdateItem`` writes the call as a repeat call — the only case with a third request.
+Requests on the incoming-call path, warm or cold, new or repeat caller: two.
+1. ``BatchGetItem``: numbers[To] + leases[To] + callers[From]. The callers row is keyed by the
+   caller's number alone and holds one ``first#<account>`` attribute per account the caller has
+   called, so it joins the read before the account is known;
+2. one write: ``TransactWriteItems`` (call upsert + conditional ``SET first#<account>`` on the
+   callers row) for a first-time caller, else a single ``UpdateItem`` of the call. Only when two
+   first calls of one caller to one account race (or the callers read was throttled and the
+   optimistic transaction finds the attribute) is the transaction cancelled and one more
+   ``UpdateItem`` writes the call as a repeat call.
 """
 
 from __future__ import annotations
@@ -22,18 +24,33 @@ from voice_webhook.dynamo import from_item, json_attr, to_attr
 # Attributes stored as PynamoDB JSONAttribute (JSON text).
 JSON_FIELDS = frozenset({"attribution", "recording"})
 
+# The callers row could not be read (no caller number, or the key came back unprocessed).
+UNKNOWN = "unknown"
+
+
+def first_call_attribute(account: str) -> str:
+    """The callers-row attribute that records a caller's first call to ``account``."""
+    return f"first#{account}"
+
+
+def is_first_call(callers_row: dict[str, Any] | str | None, account: str | None) -> bool | None:
+    """True / False when the callers row was read, None when it is not known."""
+    if callers_row == UNKNOWN or not account:
+        return None
+    return first_call_attribute(account) not in (callers_row or {})
+
 
 class Storage(Protocol):
     def read_routing(
-        self, number: str, caller_key: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]: ...
+        self, number: str, caller: str | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | str | None]: ...
 
     def write_origin(
         self,
         call_sid: str,
         fields: dict[str, Any],
         *,
-        caller_key: str | None,
+        caller: str | None,
         first_time: bool | None,
         now_iso: str,
     ) -> str: ...
@@ -103,17 +120,19 @@ class DynamoStorage:
 
     # ------------------------------------------------------------ read
     def read_routing(
-        self, number: str, caller_key: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
-        """(number row, lease row, callers row) with one BatchGetItem; raises on storage failure."""
+        self, number: str, caller: str | None
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | str | None]:
+        """(number row, lease row, callers row | None | UNKNOWN) with one BatchGetItem; raises on
+        storage failure."""
         request: dict[str, Any] = {
             self.tables["numbers"]: {"Keys": [{"number": {"S": number}}]},
             self.tables["leases"]: {"Keys": [{"number": {"S": number}}]},
         }
-        if caller_key:
-            request[self.tables["callers"]] = {"Keys": [{"account_caller": {"S": caller_key}}]}
+        if caller:
+            request[self.tables["callers"]] = {"Keys": [{"caller": {"S": caller}}]}
         resp = self.client.batch_get_item(RequestItems=request)
-        if (resp.get("UnprocessedKeys") or {}).get(self.tables["numbers"]):
+        unprocessed = resp.get("UnprocessedKeys") or {}
+        if unprocessed.get(self.tables["numbers"]):
             raise RuntimeError("numbers read left unprocessed (throttled)")
         found = resp.get("Responses") or {}
 
@@ -121,9 +140,9 @@ class DynamoStorage:
             rows = found.get(self.tables[table]) or []
             return from_item(rows[0]) if rows else None
 
-        callers = first("callers") if caller_key else None
-        if caller_key and callers is None and (resp.get("UnprocessedKeys") or {}).get(self.tables["callers"]):
-            callers = None
+        callers: dict[str, Any] | str | None = UNKNOWN
+        if caller and not unprocessed.get(self.tables["callers"]):
+            callers = first("callers")
         return first("numbers"), first("leases"), callers
 
     # ------------------------------------------------------------ writes
@@ -151,24 +170,35 @@ class DynamoStorage:
         call_sid: str,
         fields: dict[str, Any],
         *,
-        caller_key: str | None,
+        caller: str | None,
         first_time: bool | None,
         now_iso: str,
     ) -> str:
-        """Upsert the call's origin (account, source, caller) once. Returns created / duplicate."""
-        if caller_key and first_time is not False:
+        """Upsert the call's origin (account, source, caller) once. Returns created / duplicate.
+
+        ``first_time`` is what the read saw (None: not known); the conditional write on the callers
+        row decides it for good, so two racing first calls cannot both count as first-time."""
+        account = fields.get("account")
+        known_caller = bool(caller and account)
+        if known_caller and first_time is not False:
             update = self._origin_update(call_sid, {**fields, "first_time": True}, now_iso)
-            put = {
+            mark_first = {
                 "TableName": self.tables["callers"],
-                "Item": {
-                    "account_caller": {"S": caller_key},
-                    "first_call_sid": {"S": call_sid},
-                    "first_seen_at": {"S": str(fields.get("started_at") or now_iso)},
+                "Key": {"caller": {"S": str(caller)}},
+                "UpdateExpression": "SET #first = :first",
+                "ConditionExpression": "attribute_not_exists(#first)",
+                "ExpressionAttributeNames": {"#first": first_call_attribute(str(account))},
+                "ExpressionAttributeValues": {
+                    ":first": {
+                        "M": {
+                            "call_sid": {"S": call_sid},
+                            "at": {"S": str(fields.get("started_at") or now_iso)},
+                        }
+                    }
                 },
-                "ConditionExpression": "attribute_not_exists(account_caller)",
             }
             try:
-                self.client.transact_write_items(TransactItems=[{"Update": update}, {"Put": put}])
+                self.client.transact_write_items(TransactItems=[{"Update": update}, {"Update": mark_first}])
                 return "created"
             except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
                 if _error_code(exc) != "TransactionCanceledException":
@@ -182,7 +212,7 @@ class DynamoStorage:
                     raise
             first_time = False  # the caller row exists: a repeat caller
         payload = {**fields}
-        if caller_key:
+        if known_caller:
             payload["first_time"] = bool(first_time)
         try:
             self.client.update_item(**self._origin_update(call_sid, payload, now_iso))

@@ -357,31 +357,57 @@ def test_first_time_and_repeat_callers(local_stack, acct):
     assert get_call(local_stack, second, acct["manager"]).json()["first_time"] is False
 
 
+def test_a_repeat_caller_of_one_account_is_first_time_at_another(local_stack, acct):
+    # Given a caller who has called this account twice
+    other = unique_account("voice-other")
+    other_static = unique_number()
+    local_stack.apply(_config(other, other_static, [unique_number()]))
+    caller = unique_number("+8190")
+    voice(local_stack, acct["static"], caller)
+    voice(local_stack, acct["static"], caller)
+    # When they call another account's number, twice
+    first, _, _ = voice(local_stack, other_static, caller)
+    second, _, _ = voice(local_stack, other_static, caller)
+    # Then that account sees a first-time caller, then a repeat one
+    other_manager = local_stack.create_token(other, "manager")
+    assert get_call(local_stack, first, other_manager).json()["first_time"] is True
+    assert get_call(local_stack, second, other_manager).json()["first_time"] is False
+
+
 # -------------------------------------------------------------------------- round trips
 
 
-def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct):
+def _requests_for_one_call(local_stack: Any, number: str, caller: str, *, cold: bool) -> list[str]:
+    """The DynamoDB operations one /twilio/voice request sends (retries included)."""
+    import voice_webhook.handler as handler
     from calltrack.settings import get_settings
     from voice_webhook import dynamo
 
-    voice(local_stack, acct["static"])  # warm the process (client created, routing cached)
+    if cold:
+        handler.reset()  # as a fresh Lambda container: no client, no cached routing
     client = dynamo.client(get_settings().region)
     seen: list[str] = []
 
-    def count(request: Any, **_: Any) -> None:  # every HTTP request sent, retries included
+    def count(request: Any, **_: Any) -> None:
         target = request.headers.get("X-Amz-Target", b"")
         seen.append((target.decode() if isinstance(target, bytes) else str(target)).rpartition(".")[2])
 
     client.meta.events.register("before-send.dynamodb", count)
     try:
-        caller = unique_number("+8190")
-        voice(local_stack, acct["static"], caller)  # a first-time caller
-        first_time = list(seen)
-        seen.clear()
-        voice(local_stack, acct["static"], caller)  # the same caller again, on a warm process
-        repeat = list(seen)
+        voice(local_stack, number, caller)
     finally:
         client.meta.events.unregister("before-send.dynamodb", count)
+    return seen
+
+
+@pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
+def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct, cold):
+    voice(local_stack, acct["static"])  # the process has served a call before
+    caller = unique_number("+8190")
+    # Given a first-time caller, then the same caller again (each on a cold or warm process)
+    first_time = _requests_for_one_call(local_stack, acct["static"], caller, cold=cold)
+    repeat = _requests_for_one_call(local_stack, acct["pool"][0], caller, cold=cold)
+    # Then each call is one read and one write
     assert first_time == ["BatchGetItem", "TransactWriteItems"]
     assert repeat == ["BatchGetItem", "UpdateItem"]
 

@@ -12,6 +12,7 @@ import pytest
 
 from calltrack.twilio_edge import TwilioRequest
 from voice_webhook import flow
+from voice_webhook import store as voice_store
 
 NUMBER = "+815011112222"
 FORWARD = "+81312345678"
@@ -41,28 +42,30 @@ class FakeStorage:
         self.rows = rows if rows is not None else {NUMBER: ROW}
         self.fail_read, self.fail_write = fail_read, fail_write
         self.calls: dict[str, dict[str, Any]] = {}
-        self.callers: set[str] = set()
+        self.callers: dict[str, dict[str, Any]] = {}  # caller -> callers row
+        self.first_time_seen: list[bool | None] = []  # what the flow passed to write_origin
         self.requests = 0
 
-    def read_routing(self, number, caller_key):
+    def read_routing(self, number, caller):
         self.requests += 1
         if self.fail_read:
             raise TimeoutError("read timed out")
-        callers = (
-            ({"account_caller": caller_key} if caller_key in self.callers else None) if caller_key else None
-        )
+        callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
         return self.rows.get(number), None, callers
 
-    def write_origin(self, call_sid, fields, *, caller_key, first_time, now_iso):
+    def write_origin(self, call_sid, fields, *, caller, first_time, now_iso):
         self.requests += 1
+        self.first_time_seen.append(first_time)
         if self.fail_write:
             raise ConnectionError("down")
         row = self.calls.setdefault(call_sid, {"call_sid": call_sid})
         if row.get("account"):
             return "duplicate"
-        if caller_key:
-            fields = {**fields, "first_time": caller_key not in self.callers}
-            self.callers.add(caller_key)
+        if caller:
+            attribute = voice_store.first_call_attribute(fields["account"])
+            callers_row = self.callers.setdefault(caller, {"caller": caller})
+            fields = {**fields, "first_time": attribute not in callers_row}
+            callers_row.setdefault(attribute, {"call_sid": call_sid})
         row.update({k: v for k, v in fields.items() if k not in row or k not in ("status", "started_at")})
         row.setdefault("status", "ringing")
         row.setdefault("status_rank", 0)
@@ -268,3 +271,18 @@ def test_repeat_caller_is_not_first_time():
     flow.voice(req("/twilio/voice", voice_params(CallSid="CA" + "3" * 32)), d)
     assert store.calls[SID]["first_time"] is True
     assert store.calls["CA" + "3" * 32]["first_time"] is False
+    assert store.first_time_seen == [True, False]  # decided by the read, before the write
+
+
+def test_a_caller_known_to_another_account_is_first_time_here():
+    # Given a caller who has called another account's tracking number
+    other = {**ROW, "number": "+815099990000", "account": "other-shop"}
+    fake = FakeStorage({NUMBER: ROW, other["number"]: other})
+    d = deps(fake)
+    flow.voice(req("/twilio/voice", voice_params(To=other["number"], Called=other["number"])), d)
+    # When they call this account's number
+    second = "CA" + "4" * 32
+    flow.voice(req("/twilio/voice", voice_params(CallSid=second)), d)
+    # Then the call is this account's first from them
+    assert fake.calls[second]["first_time"] is True
+    assert set(fake.callers[CALLER]) == {"caller", "first#other-shop", "first#" + ROW["account"]}

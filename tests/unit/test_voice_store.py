@@ -8,7 +8,7 @@ import re
 from botocore.exceptions import ClientError
 
 from calltrack.attribution import attribute
-from voice_webhook import flow
+from voice_webhook import flow, store
 from voice_webhook.store import DynamoStorage
 
 TABLES = {"numbers": "t-numbers", "leases": "t-leases", "calls": "t-calls", "callers": "t-callers"}
@@ -18,11 +18,13 @@ SID = "CA" + "f" * 32
 class FakeClient:
     """Records requests; builds the item an UpdateItem would create on an empty row."""
 
-    def __init__(self, *, cancel_reasons=None, number_row=None):
+    def __init__(self, *, cancel_reasons=None, number_row=None, callers_row=None, unprocessed=None):
         self.requests: list[tuple[str, dict]] = []
         self.items: dict[str, dict] = {}
         self.cancel_reasons = cancel_reasons
         self.number_row = number_row
+        self.callers_row = callers_row
+        self.unprocessed = unprocessed or {}
 
     def _apply(self, kwargs):
         names, values = kwargs["ExpressionAttributeNames"], kwargs["ExpressionAttributeValues"]
@@ -38,7 +40,10 @@ class FakeClient:
 
     def batch_get_item(self, **kwargs):
         self.requests.append(("BatchGetItem", kwargs))
-        return {"Responses": {"t-numbers": [self.number_row] if self.number_row else [], "t-leases": []}}
+        responses = {"t-numbers": [self.number_row] if self.number_row else [], "t-leases": []}
+        if "t-callers" in kwargs["RequestItems"]:
+            responses["t-callers"] = [self.callers_row] if self.callers_row else []
+        return {"Responses": responses, "UnprocessedKeys": self.unprocessed}
 
     def update_item(self, **kwargs):
         self.requests.append(("UpdateItem", kwargs))
@@ -99,16 +104,15 @@ def test_first_time_caller_is_one_transaction_and_items_round_trip_through_the_c
     fields = flow.origin_fields(PARAMS, ROW, LEASE, start_epoch=2000, created_by="voice")
     assert (
         store.write_origin(
-            SID, fields, caller_key="acme#+819012345678", first_time=None, now_iso="2026-01-01T00:00:00Z"
+            SID, fields, caller="+819012345678", first_time=True, now_iso="2026-01-01T00:00:00Z"
         )
         == "created"
     )
     assert [r[0] for r in client.requests] == ["TransactWriteItems"]
-    put = client.requests[0][1]["TransactItems"][1]["Put"]
-    assert (
-        put["TableName"] == "t-callers"
-        and put["ConditionExpression"] == "attribute_not_exists(account_caller)"
-    )
+    mark = client.requests[0][1]["TransactItems"][1]["Update"]
+    assert mark["TableName"] == "t-callers" and mark["Key"] == {"caller": {"S": "+819012345678"}}
+    assert mark["ConditionExpression"] == "attribute_not_exists(#first)"
+    assert mark["ExpressionAttributeNames"] == {"#first": "first#acme"}
     # the outcome writes add their attributes too
     store.apply_outcome(
         SID,
@@ -146,14 +150,12 @@ def test_first_time_caller_is_one_transaction_and_items_round_trip_through_the_c
         assert next(iter(value)) == declared[name].attr_type, name
 
 
-def test_repeat_caller_on_a_cold_process_retries_as_repeat():
+def test_a_racing_first_call_that_loses_is_written_as_a_repeat_call():
+    # Given the read saw no first call, but another call of this caller marked it meanwhile
     client = FakeClient(cancel_reasons=["None", "ConditionalCheckFailed"])
     store = DynamoStorage(client, TABLES)
     fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
-    assert (
-        store.write_origin(SID, fields, caller_key="acme#+819012345678", first_time=None, now_iso="x")
-        == "created"
-    )
+    assert store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x") == "created"
     assert [r[0] for r in client.requests] == ["TransactWriteItems", "UpdateItem"]
     assert client.items[SID]["first_time"] == {"BOOL": False}
 
@@ -162,7 +164,7 @@ def test_duplicate_voice_webhook_writes_nothing_more():
     client = FakeClient(cancel_reasons=["ConditionalCheckFailed", "ConditionalCheckFailed"])
     store = DynamoStorage(client, TABLES)
     fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
-    assert store.write_origin(SID, fields, caller_key="acme#x", first_time=None, now_iso="x") == "duplicate"
+    assert store.write_origin(SID, fields, caller="+8190", first_time=None, now_iso="x") == "duplicate"
     assert len(client.requests) == 1
 
 
@@ -170,15 +172,58 @@ def test_known_repeat_caller_is_a_single_update():
     client = FakeClient()
     store = DynamoStorage(client, TABLES)
     fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
-    store.write_origin(SID, fields, caller_key="acme#x", first_time=False, now_iso="x")
+    store.write_origin(SID, fields, caller="+8190", first_time=False, now_iso="x")
     assert [r[0] for r in client.requests] == ["UpdateItem"]
     assert "attribute_not_exists(#account)" == client.requests[0][1]["ConditionExpression"]
 
 
-def test_read_is_one_batch_get_of_number_lease_and_known_callers_row():
+def test_read_is_one_batch_get_of_number_lease_and_callers_row():
     client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()})
-    row, lease, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "acme#+819012345678")
+    row, lease, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "+819012345678")
     assert [r[0] for r in client.requests] == ["BatchGetItem"]
     assert set(client.requests[0][1]["RequestItems"]) == {"t-numbers", "t-leases", "t-callers"}
+    assert client.requests[0][1]["RequestItems"]["t-callers"] == {
+        "Keys": [{"caller": {"S": "+819012345678"}}]
+    }
     assert row["account"] == "acme" and lease is None and callers is None
+    assert store.is_first_call(callers, "acme") is True
     assert attribute(row, lease, 0).basis == "pool"
+
+
+def test_callers_row_tells_first_time_per_account():
+    # Given a caller whose row records a first call to acme only
+    seen = {"caller": {"S": "+819012345678"}, "first#acme": {"M": {"call_sid": {"S": "CA1"}}}}
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()}, callers_row=seen)
+    # When the webhook reads it
+    _, _, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "+819012345678")
+    # Then they are a repeat caller for acme and a first-time caller for any other account
+    assert store.is_first_call(callers, "acme") is False
+    assert store.is_first_call(callers, "other-shop") is True
+
+
+def test_throttled_callers_read_leaves_first_time_unknown_and_the_write_decides():
+    # Given the callers key comes back unprocessed
+    unprocessed = {"t-callers": {"Keys": [{"caller": {"S": "+819012345678"}}]}}
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()}, unprocessed=unprocessed)
+    s = DynamoStorage(client, TABLES)
+    _, _, callers = s.read_routing(ROW["number"], "+819012345678")
+    assert store.is_first_call(callers, "acme") is None
+    # When the call is written with first_time unknown
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    s.write_origin(SID, fields, caller="+819012345678", first_time=None, now_iso="x")
+    # Then the conditional write on the callers row decides it
+    assert [r[0] for r in client.requests] == ["BatchGetItem", "TransactWriteItems"]
+
+
+def test_hidden_caller_has_no_callers_row_and_a_plain_update():
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()})
+    s = DynamoStorage(client, TABLES)
+    _, _, callers = s.read_routing(ROW["number"], None)
+    assert "t-callers" not in client.requests[0][1]["RequestItems"]
+    assert store.is_first_call(callers, "acme") is None
+    fields = flow.origin_fields(
+        {**PARAMS, "From": "anonymous"}, ROW, None, start_epoch=2000, created_by="voice"
+    )
+    s.write_origin(SID, fields, caller=None, first_time=None, now_iso="x")
+    assert [r[0] for r in client.requests] == ["BatchGetItem", "UpdateItem"]
+    assert "first_time" not in client.items[SID]

@@ -86,12 +86,16 @@ class Call(Model):
 
 
 class Caller(Model):
-    """One row per (account, caller): makes first-time vs repeat a single conditional write."""
+    """One row per caller number: first-time vs repeat is a single conditional write.
+
+    Keyed by the number alone (not account + number) so the voice webhook reads it in the same
+    BatchGetItem as the tracking number, before it knows the account. Each account the caller has
+    called adds one attribute, ``first#<account>`` = ``{"call_sid": ..., "at": ...}`` (map), set once
+    with ``attribute_not_exists`` (``voice_webhook.store``); PynamoDB declares only the key.
+    """
 
     Meta = table_meta("callers")
-    account_caller = UnicodeAttribute(hash_key=True)  # f"{account}#{e164}"
-    first_call_sid = UnicodeAttribute()
-    first_seen_at = UnicodeAttribute()
+    caller = UnicodeAttribute(hash_key=True)  # E.164
 
 
 MODELS = [Call, Caller]
