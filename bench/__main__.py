@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="do not serialise the emulator's DynamoDB requests (moto's conditional writes are not atomic)",
     )
+    p.add_argument(
+        "--p4-model-ms",
+        type=float,
+        default=5.0,
+        help="round trip per request of the P4 model rows (in-memory store; default 5 ms)",
+    )
     p.add_argument("--p5-sizes", default=None, help="calls per month, e.g. 1000,10000,100000")
     p.add_argument("--cost-calls", type=int, default=None, help="whole calls measured (default 20)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
@@ -128,6 +134,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
                         leases=args.p4_leases,
                         concurrency=args.p4_concurrency,
                         atomic=not args.p4_unserialised,
+                        model_round_trip_ms=args.p4_model_ms,
                         counter=counter,
                     ),
                 ),

@@ -5,6 +5,10 @@ Driven through the lease logic itself (``dni_lease.leasing.lease_number`` over t
 over HTTP: the local gateway's per-IP limit (600/min from 127.0.0.1) would throttle the burst.
 Per level: the pool is filled to the utilisation with live sessions, then ``leases`` new sessions
 arrive ``concurrency`` at a time; each leaving as soon as it is served (utilisation stays put).
+Every lease of a level happens at one instant ``now`` (the sessions arrive together; a number a
+session leaves is free again at once): the emulator, serialised, answers in seconds rather than
+DynamoDB's milliseconds, and a real clock would make a session's ``now`` seconds older than the
+releases it competes for.
 The emulator's DynamoDB requests are serialised while P4 runs (``atomic_emulator``): moto's
 threaded server evaluates a ConditionExpression and writes without a lock, so two concurrent
 conditional writes can both pass (seen: 4 "double leases" in 384 leases unserialised), while real
@@ -19,7 +23,6 @@ import contextlib
 import itertools
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,35 +85,6 @@ def atomic_emulator() -> Iterator[None]:
         DynamoHandler.call_action = original  # type: ignore[method-assign]
 
 
-def spread_order(original: Any) -> Any:
-    """The proposed fix, for a what-if row only (the shipped order is dni_lease.leasing._order_free):
-    keep this session's own number and the page's hint first, then start the least-recently-released
-    list at an offset derived from the session id, so simultaneous sessions try different numbers."""
-
-    def order(numbers: Any, rows: Any, now: float, session_id: str, hint: str | None) -> list[str]:
-        free = list(original(numbers, rows, now, session_id, hint))
-        head = [n for n in free[:2] if (rows.get(n) or {}).get("session_id") == session_id or n == hint]
-        rest = free[len(head) :]
-        if rest:
-            k = zlib.crc32(session_id.encode()) % len(rest)
-            rest = rest[k:] + rest[:k]
-        return head + rest
-
-    return order
-
-
-@contextlib.contextmanager
-def patched_order() -> Iterator[None]:
-    import dni_lease.leasing as leasing
-
-    original = leasing._order_free
-    leasing._order_free = spread_order(original)
-    try:
-        yield
-    finally:
-        leasing._order_free = original
-
-
 def _client(concurrency: int) -> Any:
     import boto3
     from botocore.config import Config
@@ -118,6 +92,96 @@ def _client(concurrency: int) -> Any:
     return boto3.session.Session().client(
         "dynamodb", config=Config(max_pool_connections=concurrency + 4, retries={"max_attempts": 3})
     )
+
+
+def _drive(
+    store: Any, cfg: dict[str, Any], utilisation: float, leases: int, concurrency: int, scope: Any
+) -> tuple[list[int], list[float], int]:
+    """Fill the pool to ``utilisation`` with live sessions, then serve ``leases`` new sessions
+    ``concurrency`` at a time, each leaving once served. Every lease happens at one instant ``now``
+    (the sessions arrive together; a number a session leaves is free again at once). Returns the
+    attempts of each served lease, every lease's latency, and how many sessions got a shared number."""
+    from dni_lease.leasing import lease_number
+    from dni_lease.validation import LeaseRequest
+
+    serial = itertools.count()
+    lock = threading.Lock()
+    now = time.time()
+    pool_size = len(cfg["pools"][0]["numbers"])
+
+    def request() -> Any:
+        with lock:
+            n = next(serial)
+        return LeaseRequest(account=cfg["account"], visitor_id=f"bv-{n:08d}", session_id=f"bs-{n:08d}")
+
+    for _ in range(int(pool_size * utilisation)):
+        lease_number(store, cfg, request(), now)
+    attempts: list[int] = []
+    latencies: list[float] = []
+    shared = 0
+
+    def one(_: int) -> None:
+        nonlocal shared
+        req = request()
+        t0 = time.perf_counter()
+        with scope():
+            res = lease_number(store, cfg, req, now)
+        elapsed = time.perf_counter() - t0
+        with lock:
+            latencies.append(elapsed)
+            if res.leased:
+                attempts.append(res.attempts)
+            shared += int(res.shared)
+        if res.leased and res.number:
+            store.release(res.number, req.session_id, res.lease_id or "", now - 0.001)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(one, range(leases)))
+    return attempts, latencies, shared
+
+
+class ModelStore(ShadowStore):
+    """The in-memory lease store (same conditional semantics, atomic per number) with a fixed round
+    trip per request: the lease code's contention at DynamoDB-like latency, without the emulator's
+    queueing."""
+
+    def __init__(self, round_trip_s: float) -> None:
+        from dni_lease.store import InMemoryLeaseStore
+
+        super().__init__(InMemoryLeaseStore())
+        self.round_trip_s = round_trip_s
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = list(numbers)
+        time.sleep(self.round_trip_s * -(-len(wanted) // 100))  # one BatchGetItem per 100 keys
+        return super().get_rows(wanted)
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        time.sleep(self.round_trip_s)
+        return super().take(number, row, now)
+
+    def put_history(self, item: Mapping[str, Any]) -> None:
+        time.sleep(self.round_trip_s)
+        self.inner.put_history(item)
+
+
+def model_level(
+    utilisation: float, *, pool_size: int, leases: int, concurrency: int, round_trip_s: float
+) -> dict[str, Any]:
+    from dni_lease.bench_support import pool_config
+
+    store = ModelStore(round_trip_s)
+    cfg = pool_config(pool_size, account="bench-dni-model", prefix="+8150977")
+    attempts, _, shared = _drive(store, cfg, utilisation, leases, concurrency, contextlib.nullcontext)
+    return {
+        "utilisation": utilisation,
+        "round_trip_ms": round_trip_s * 1000,
+        "leased": len(attempts),
+        "shared": shared,
+        "attempts_mean": sum(attempts) / len(attempts) if attempts else None,
+        "attempts_max": max(attempts, default=0),
+        "double_leases": store.double_leases,
+    }
 
 
 def measure_level(
@@ -131,9 +195,7 @@ def measure_level(
 ) -> dict[str, Any]:
     from calltrack.settings import get_settings
     from dni_lease.bench_support import pool_config
-    from dni_lease.leasing import lease_number
     from dni_lease.store import DynamoLeaseStore
-    from dni_lease.validation import LeaseRequest
 
     settings = get_settings()
     inner = DynamoLeaseStore(
@@ -141,42 +203,11 @@ def measure_level(
     )
     store = ShadowStore(inner)
     cfg = pool_config(pool_size, account=f"bench-dni-{prefix[-3:]}", prefix=prefix)
-    serial = itertools.count()
-    lock = threading.Lock()
-    now = time.time()
-
-    def request() -> Any:
-        with lock:
-            n = next(serial)
-        return LeaseRequest(account=cfg["account"], visitor_id=f"bv-{n:08d}", session_id=f"bs-{n:08d}")
-
-    for _ in range(int(pool_size * utilisation)):
-        lease_number(store, cfg, request(), now)
-    attempts: list[int] = []
-    latencies: list[float] = []
-    shared = 0
-
     label = f"p4-{prefix}"
     if counter is not None:
         counter.tallies.pop(label, None)
-
-    def one(_: int) -> None:
-        nonlocal shared
-        req = request()
-        t0 = time.perf_counter()
-        with counter.attribute_to(label) if counter is not None else contextlib.nullcontext():
-            res = lease_number(store, cfg, req, now)
-        elapsed = time.perf_counter() - t0
-        with lock:
-            latencies.append(elapsed)
-            if res.leased:
-                attempts.append(res.attempts)
-            shared += int(res.shared)
-        if res.leased and res.number:
-            store.release(res.number, req.session_id, res.lease_id or "", now - 0.001)
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, range(leases)))
+    scope = (lambda: counter.attribute_to(label)) if counter is not None else contextlib.nullcontext
+    attempts, latencies, shared = _drive(store, cfg, utilisation, leases, concurrency, scope)
     tally = counter.snapshot().get(label) if counter is not None else None
     per_lease = (
         {op.split(":", 1)[1]: round(n / leases, 2) for op, n in sorted(tally.requests.items())}
@@ -208,7 +239,7 @@ def run(
     leases: int = 128,
     concurrency: int = 64,
     atomic: bool = True,
-    what_if: bool = True,
+    model_round_trip_ms: float = 5.0,
     counter: RequestCounter | None = None,
 ) -> FigureResult:
     started = time.perf_counter()
@@ -247,24 +278,22 @@ def run(
                 f"rows read {stats['items_read_per_lease']}",
             )
         )
-    if what_if:
-        with atomic_emulator() if atomic else contextlib.nullcontext(), patched_order():
-            fixed = measure_level(
-                0.75,
-                pool_size=pool_size,
-                leases=leases,
-                concurrency=concurrency,
-                prefix="+8150989",
-                counter=counter,
-            )
-        fixed["what_if"] = "candidates rotated by session hash (bench.p4_dni.spread_order)"
-        levels.append(fixed)
-        mean = fixed["attempts_mean"]
+    for utilisation in (0.25, 0.75):
+        model = model_level(
+            utilisation,
+            pool_size=pool_size,
+            leases=leases,
+            concurrency=concurrency,
+            round_trip_s=model_round_trip_ms / 1000,
+        )
+        model["model"] = "lease_number on the in-memory store, fixed round trip per request"
+        levels.append(model)
+        mean = model["attempts_mean"]
         result.rows.append(
             Row(
-                "P4 what-if at 75%: per-session candidate order (not shipped)",
-                f"{mean:.2f} (max {fixed['attempts_max']}); p50 {fixed['p50_ms']:.0f} ms, "
-                f"p99 {fixed['p99_ms']:.0f} ms; shared {fixed['shared']}"
+                f"P4 model at {int(utilisation * 100)}%: same code, {model_round_trip_ms:g} ms per request",
+                f"{mean:.2f} (max {model['attempts_max']}); "
+                f"leased {model['leased']}, shared {model['shared']}"
                 if mean is not None
                 else "n/a",
             )

@@ -9,10 +9,14 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
 2. a live lease of this session -> renew it (heartbeat: push ``expires_at``, same number);
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
    own expired number, the number the page shows now (request hint), then least recently
-   released first (smallest ``released_at``). Each try is one conditional UpdateItem
-   (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure means
-   another session won that number, so move to the next. After a full round of failures the
-   rows are read again once;
+   released first — never-used numbers, then by rest time (now - ``released_at``) in powers of
+   two, longest first. Numbers in the same power of two have rested about as long, so each
+   session tries them in its own pseudo-random order (a hash of session id and number): sessions
+   arriving together spread over them instead of all trying the same number first. Each try is
+   one conditional UpdateItem
+   (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure
+   means another session won that number, so move to the next. After a full round of failures
+   the rows are read again once;
 4. exhausted (every number held by a live session): hand out, WITHOUT a lease, the number the
    page already shows if it is one of the pool's, else the overflow number, else the number
    whose lease was renewed longest ago; mark its row ``shared_until`` so calls to it get
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,13 +76,24 @@ def _live(row: Row | None, now: float) -> bool:
     return row is not None and row.get("expires_at") is not None and float(row["expires_at"]) >= now
 
 
+NEVER_USED = 1 << 30  # rest class of a number no session has held
+
+
+def rest_class(row: Row | None, now: float) -> int:
+    """How long a free number has rested, as floor(log2(seconds)); NEVER_USED when never leased."""
+    released = float((row or {}).get("released_at") or (row or {}).get("expires_at") or 0)
+    if released <= 0:
+        return NEVER_USED
+    return int(math.log2(max(now - released, 1.0)))
+
+
 def _order_free(
     numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
 ) -> list[str]:
     free = [n for n in numbers if not _live(rows.get(n), now)]
-    position = {n: i for i, n in enumerate(numbers)}
+    salt = session_id.encode()
 
-    def key(n: str) -> tuple[int, float, int]:
+    def key(n: str) -> tuple[int, int, int]:
         row = rows.get(n) or {}
         if row.get("session_id") == session_id:
             rank = 0
@@ -85,7 +101,7 @@ def _order_free(
             rank = 1
         else:
             rank = 2
-        return rank, float(row.get("released_at") or row.get("expires_at") or 0), position[n]
+        return rank, -rest_class(row, now), zlib.crc32(n.encode(), zlib.crc32(salt))
 
     return sorted(free, key=key)
 

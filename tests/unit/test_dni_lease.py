@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from calltrack.models.dni import SHARED_CONFIDENCE
-from dni_lease.leasing import lease_number
+from dni_lease.leasing import NEVER_USED, _order_free, lease_number, rest_class
 from dni_lease.store import InMemoryLeaseStore
 from dni_lease.validation import LeaseRequest
 
@@ -53,12 +53,12 @@ def req(session=None, number=None, **kw):
 def test_a_matching_session_gets_a_lease_and_the_row_keeps_its_attribution():
     store = InMemoryLeaseStore()
     r = lease_number(store, config(), req(session="session-aaaa", click_ids={"gclid": "G-1"}), T0)
-    assert r.leased and r.number == NUMBERS[0] and r.confidence == 1.0 and r.attempts == 1
+    assert r.leased and r.number in NUMBERS and r.confidence == 1.0 and r.attempts == 1
     assert r.replace == ["+81312345678"]
-    row = store.rows[NUMBERS[0]]
+    row = store.rows[r.number]
     assert row["session_id"] == "session-aaaa" and row["expires_at"] == T0 + 1800
     assert row["attribution"]["gclid"] == "G-1" and row["attribution"]["keyword"] == "歯医者"
-    assert [h["kind"] for h in store.history(NUMBERS[0], 0, T0 + 1)] == ["lease"]
+    assert [h["kind"] for h in store.history(r.number, 0, T0 + 1)] == ["lease"]
 
 
 def test_same_session_renews_the_same_number_and_pushes_expiry():
@@ -87,6 +87,54 @@ def test_least_recently_released_number_is_chosen_first():
     assert got == [NUMBERS[1], NUMBERS[2], NUMBERS[0]]
 
 
+def _released(number, at):
+    return {"number": number, "session_id": "old", "lease_id": "x", "expires_at": at, "released_at": at}
+
+
+def test_sessions_arriving_together_start_on_different_numbers():
+    # Given 64 never-used numbers, all free, and 64 sessions reading the same snapshot
+    numbers = [f"+8150444{i:05d}" for i in range(64)]
+    sessions = [f"session-{i:04d}" for i in range(64)]
+    # When each orders its candidates
+    orders = [_order_free(numbers, {}, T0, sid, None) for sid in sessions]
+    # Then every order holds every free number, and the first choices spread over the pool
+    # (64 independent uniform picks hit ~40 distinct numbers; one shared order would hit 1)
+    assert all(sorted(o) == sorted(numbers) for o in orders)
+    assert len({o[0] for o in orders}) >= 30
+    # and the same session always gets the same order
+    assert _order_free(numbers, {}, T0, sessions[0], None) == orders[0]
+
+
+def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_one():
+    # Given never-used numbers, numbers rested 2 h, and numbers released 100 s ago
+    numbers = [f"+8150555{i:05d}" for i in range(12)]
+    rows = {n: _released(n, T0 - 7200) for n in numbers[4:8]}
+    rows.update({n: _released(n, T0 - 100) for n in numbers[8:]})
+    for i in range(50):
+        order = _order_free(numbers, rows, T0, f"session-{i}", None)
+        # Then every session tries them longest-rested class first
+        assert set(order[:4]) == set(numbers[:4])
+        assert set(order[4:8]) == set(numbers[4:8])
+        assert set(order[8:]) == set(numbers[8:])
+    # and the session's own expired number and the page's number still come first
+    own = {**rows[numbers[9]], "session_id": "session-own"}
+    order = _order_free(numbers, {**rows, numbers[9]: own}, T0, "session-own", numbers[10])
+    assert order[:2] == [numbers[9], numbers[10]]
+
+
+def test_rest_classes_are_powers_of_two_of_seconds():
+    assert rest_class(None, T0) == NEVER_USED
+    assert [rest_class(_released("n", T0 - s), T0) for s in (0, 1, 3, 100, 127, 128, 7200)] == [
+        0,
+        0,
+        1,
+        6,
+        6,
+        7,
+        12,
+    ]
+
+
 def test_expired_lease_keeps_last_session_until_taken_and_same_session_gets_it_back():
     store = InMemoryLeaseStore()
     first = lease_number(store, config(), req(session="session-cccc"), T0)
@@ -98,12 +146,13 @@ def test_expired_lease_keeps_last_session_until_taken_and_same_session_gets_it_b
 
 def test_exhausted_pool_shares_the_least_recently_renewed_number_with_lower_confidence():
     store = InMemoryLeaseStore()
-    for i in range(3):
+    oldest = lease_number(store, config(), req(), T0).number
+    for i in range(1, 3):
         lease_number(store, config(), req(), T0 + i)
     extra = lease_number(store, config(), req(session="session-late"), T0 + 10)
     assert extra.shared and not extra.leased and extra.lease_id is None
-    assert extra.number == NUMBERS[0] and extra.confidence == SHARED_CONFIDENCE
-    row = store.rows[NUMBERS[0]]
+    assert extra.number == oldest and extra.confidence == SHARED_CONFIDENCE
+    row = store.rows[oldest]
     assert row["session_id"] != "session-late"  # the lease holder is not displaced
     assert row["shared_until"] == T0 + 10 + 1800 and row["shared_count"] == 1
     assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 1
