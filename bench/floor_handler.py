@@ -2,9 +2,10 @@
 
 Imports only boto3, the Powertools Logger, ``twilio.twiml.voice_response`` and
 ``twilio.request_validator`` (P1 times importing this module). Per request (P3, behind the same
-local gateway as the real webhook): parse the form, one ``BatchGetItem`` of the numbers + leases
-rows of ``To``, one ``UpdateItem`` of the call keyed by CallSid, and fixed TwiML. No signature
-check, no attribution, no fail-open: the real webhook's work above this is what the ratio shows.
+local gateway as the real webhook): parse the form, one ``BatchGetItem`` of the keys the webhook
+reads (numbers + leases rows of ``To``, callers row of ``From``), one ``UpdateItem`` of the call
+keyed by CallSid, and fixed TwiML. No signature check, no attribution, no fail-open: the real
+webhook's work above this is what the ratio shows.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         RequestItems={
             _table("numbers"): {"Keys": [{"number": {"S": number}}]},
             _table("leases"): {"Keys": [{"number": {"S": number}}]},
+            _table("callers"): {"Keys": [{"caller": {"S": form.get("From", "")}}]},
         }
     )
     ddb.update_item(
