@@ -52,13 +52,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     form = {k: v[0] for k, v in parse_qs(body).items()}
     number = form.get("To", "")
     ddb = client()
-    ddb.batch_get_item(
-        RequestItems={
-            _table("numbers"): {"Keys": [{"number": {"S": number}}]},
-            _table("leases"): {"Keys": [{"number": {"S": number}}]},
-            _table("callers"): {"Keys": [{"caller": {"S": form.get("From", "")}}]},
-        }
-    )
+    keys: dict[str, Any] = {
+        _table("numbers"): {"Keys": [{"number": {"S": number}}]},
+        _table("leases"): {"Keys": [{"number": {"S": number}}]},
+    }
+    if form.get("From"):
+        keys[_table("callers")] = {"Keys": [{"caller": {"S": form["From"]}}]}
+    ddb.batch_get_item(RequestItems=keys)
     ddb.update_item(
         TableName=_table("calls"),
         Key={"call_sid": {"S": "FLOOR" + form.get("CallSid", "")}},

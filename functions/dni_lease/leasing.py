@@ -11,7 +11,7 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    own expired number, the number the page shows now (request hint), then least recently
    released first — never-used numbers, then by rest time (now - ``released_at``) in powers of
    two, longest first. Numbers in the same power of two have rested about as long, so each
-   session tries them in its own pseudo-random order (a hash of session id and number): sessions
+   session tries them in its own pseudo-random order (a keyed hash of the number): sessions
    arriving together spread over them instead of all trying the same number first. Each try is
    one conditional UpdateItem
    (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure
@@ -25,9 +25,9 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -80,18 +80,30 @@ NEVER_USED = 1 << 30  # rest class of a number no session has held
 
 
 def rest_class(row: Row | None, now: float) -> int:
-    """How long a free number has rested, as floor(log2(seconds)); NEVER_USED when never leased."""
-    released = float((row or {}).get("released_at") or (row or {}).get("expires_at") or 0)
+    """How long a free number has rested, as floor(log2(seconds)); NEVER_USED when never shown.
+
+    A number handed out as shared (exhausted pool) rests from ``shared_until``, when pages stop
+    showing it, if that is later than its last lease's release."""
+    row = row or {}
+    released = max(
+        float(row.get("released_at") or row.get("expires_at") or 0), float(row.get("shared_until") or 0)
+    )
     if released <= 0:
         return NEVER_USED
     return int(math.log2(max(now - released, 1.0)))
+
+
+def session_order(session_id: str, number: str) -> int:
+    """A per-session pseudo-random rank of a number. A keyed hash, not CRC (CRC is affine: two
+    sessions whose first picks collide would mostly collide on their second too)."""
+    digest = hashlib.blake2b(number.encode(), digest_size=8, key=session_id.encode()[:64]).digest()
+    return int.from_bytes(digest, "big")
 
 
 def _order_free(
     numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
 ) -> list[str]:
     free = [n for n in numbers if not _live(rows.get(n), now)]
-    salt = session_id.encode()
 
     def key(n: str) -> tuple[int, int, int]:
         row = rows.get(n) or {}
@@ -101,7 +113,7 @@ def _order_free(
             rank = 1
         else:
             rank = 2
-        return rank, -rest_class(row, now), zlib.crc32(n.encode(), zlib.crc32(salt))
+        return rank, -rest_class(row, now), session_order(session_id, n)
 
     return sorted(free, key=key)
 

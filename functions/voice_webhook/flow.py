@@ -380,7 +380,11 @@ def _rebuild_if_missing(
     start_epoch: float,
     created_by: str,
 ) -> None:
-    """Any callback rebuilds the call's origin when the voice write never landed."""
+    """Any callback rebuilds the call's origin when the voice write never landed.
+
+    First-time is decided now, not when the call started: if the caller's next call to the account
+    was recorded in between, this one counts as the repeat (rare: it needs the voice write to fail
+    and the caller to call again before this call's callback arrives)."""
     if row is None or row.get("account"):
         return
     number = tracking_number_of(req.params)

@@ -1,4 +1,4 @@
-"""Storage port of the voice webhook: one read of number + lease, idempotent upserts of the call.
+"""Storage port of the voice webhook: one read of number, lease and caller; idempotent upserts of the call.
 
 Items written here use the attribute names and DynamoDB types of ``calltrack.models.calls.Call``
 (JSONAttribute = JSON text in S, BooleanAttribute = BOOL, NumberAttribute = N).
@@ -8,24 +8,31 @@ Requests on the incoming-call path, warm or cold, new or repeat caller: two.
    caller's number alone and holds one ``first#<account>`` attribute per account the caller has
    called, so it joins the read before the account is known;
 2. one write: ``TransactWriteItems`` (call upsert + conditional ``SET first#<account>`` on the
-   callers row) for a first-time caller, else a single ``UpdateItem`` of the call. Only when two
-   first calls of one caller to one account race (or the callers read was throttled and the
-   optimistic transaction finds the attribute) is the transaction cancelled and one more
-   ``UpdateItem`` writes the call as a repeat call.
+   callers row) for a first-time caller, else a single ``UpdateItem`` of the call. Only when the
+   transaction is cancelled for the callers row — two first calls of one caller to one account
+   racing, the callers read throttled and the attribute there after all, or a conflict on that row
+   — does one more ``UpdateItem`` write the call (as a repeat call, or with first_time unknown).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Literal, Protocol
 
 from voice_webhook.dynamo import from_item, json_attr, to_attr
 
 # Attributes stored as PynamoDB JSONAttribute (JSON text).
 JSON_FIELDS = frozenset({"attribution", "recording"})
 
+
+class _Unknown(Enum):
+    CALLERS_ROW = "unknown"
+
+
 # The callers row could not be read (no caller number, or the key came back unprocessed).
-UNKNOWN = "unknown"
+UNKNOWN = _Unknown.CALLERS_ROW
+CallersRow = dict[str, Any] | None | Literal[_Unknown.CALLERS_ROW]
 
 
 def first_call_attribute(account: str) -> str:
@@ -33,9 +40,9 @@ def first_call_attribute(account: str) -> str:
     return f"first#{account}"
 
 
-def is_first_call(callers_row: dict[str, Any] | str | None, account: str | None) -> bool | None:
+def is_first_call(callers_row: CallersRow, account: str | None) -> bool | None:
     """True / False when the callers row was read, None when it is not known."""
-    if callers_row == UNKNOWN or not account:
+    if callers_row is UNKNOWN or not account:
         return None
     return first_call_attribute(account) not in (callers_row or {})
 
@@ -43,7 +50,7 @@ def is_first_call(callers_row: dict[str, Any] | str | None, account: str | None)
 class Storage(Protocol):
     def read_routing(
         self, number: str, caller: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | str | None]: ...
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow]: ...
 
     def write_origin(
         self,
@@ -121,7 +128,7 @@ class DynamoStorage:
     # ------------------------------------------------------------ read
     def read_routing(
         self, number: str, caller: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | str | None]:
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow]:
         """(number row, lease row, callers row | None | UNKNOWN) with one BatchGetItem; raises on
         storage failure."""
         request: dict[str, Any] = {
@@ -140,7 +147,7 @@ class DynamoStorage:
             rows = found.get(self.tables[table]) or []
             return from_item(rows[0]) if rows else None
 
-        callers: dict[str, Any] | str | None = UNKNOWN
+        callers: CallersRow = UNKNOWN
         if caller and not unprocessed.get(self.tables["callers"]):
             callers = first("callers")
         return first("numbers"), first("leases"), callers
@@ -208,12 +215,13 @@ class DynamoStorage:
                 ]
                 if reasons and reasons[0] == "ConditionalCheckFailed":
                     return "duplicate"
-                if len(reasons) < 2 or reasons[1] != "ConditionalCheckFailed":
-                    raise
-            first_time = False  # the caller row exists: a repeat caller
+                # Cancelled for the callers row: already marked (a repeat caller after all), or a
+                # conflict / throttle on it. The call is recorded anyway with one plain update.
+                marked = len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed"
+                first_time = False if marked else None
         payload = {**fields}
-        if known_caller:
-            payload["first_time"] = bool(first_time)
+        if known_caller and first_time is not None:
+            payload["first_time"] = first_time
         try:
             self.client.update_item(**self._origin_update(call_sid, payload, now_iso))
         except Exception as exc:

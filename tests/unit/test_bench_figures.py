@@ -36,10 +36,10 @@ def test_floor_handler_makes_one_read_and_one_write_and_answers_twiml(monkeypatc
     event = {"body": base64.b64encode(body.encode()).decode(), "isBase64Encoded": True}
     # When a webhook arrives
     resp = floor_handler.handler(event, None)
-    # Then it read numbers + leases once, wrote the call once, and answered with a <Dial>
+    # Then it read the webhook's keys once, wrote the call once, and answered with a <Dial>
     assert [name for name, _ in fake.calls] == ["batch_get_item", "update_item"]
     keys = fake.calls[0][1]["RequestItems"]
-    assert set(keys) == {"calltrack-numbers", "calltrack-leases"}
+    assert set(keys) == {"calltrack-numbers", "calltrack-leases", "calltrack-callers"}
     assert fake.calls[1][1]["TableName"] == "calltrack-calls"
     assert resp["statusCode"] == 200 and "<Dial" in resp["body"]
 

@@ -105,6 +105,22 @@ def test_sessions_arriving_together_start_on_different_numbers():
     assert _order_free(numbers, {}, T0, sessions[0], None) == orders[0]
 
 
+def test_sessions_that_collide_on_a_first_pick_go_separate_ways_after():
+    # Given 64 free numbers and 2,000 sessions ordering them
+    numbers = [f"+8150444{i:05d}" for i in range(64)]
+    orders = [_order_free(numbers, {}, T0, f"visitor-{i:06d}", None) for i in range(2000)]
+    # When two sessions lost a race for the same first number
+    pairs = same_second = 0
+    for i, a in enumerate(orders):
+        for b in orders[i + 1 : i + 40]:
+            if a[0] == b[0]:
+                pairs += 1
+                same_second += a[1] == b[1]
+    # Then their second choices are as independent as chance (1/63), not the same list shifted
+    assert pairs > 100
+    assert same_second / pairs < 0.1
+
+
 def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_one():
     # Given never-used numbers, numbers rested 2 h, and numbers released 100 s ago
     numbers = [f"+8150555{i:05d}" for i in range(12)]
@@ -124,6 +140,11 @@ def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_o
 
 def test_rest_classes_are_powers_of_two_of_seconds():
     assert rest_class(None, T0) == NEVER_USED
+    assert rest_class({"number": "n", "expires_at": T0 - 100}, T0) == 6  # no released_at: lease end
+    assert rest_class(_released("n", T0 + 60), T0) == 0  # released in the future: least rested
+    # shown as shared until 10 s ago: rests from then, not from its lease's end 2 h ago
+    assert rest_class({**_released("n", T0 - 7200), "shared_until": T0 - 10}, T0) == 3
+    assert rest_class({"number": "n", "shared_until": T0 - 10}, T0) == 3
     assert [rest_class(_released("n", T0 - s), T0) for s in (0, 1, 3, 100, 127, 128, 7200)] == [
         0,
         0,

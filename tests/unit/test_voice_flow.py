@@ -283,6 +283,7 @@ def test_a_caller_known_to_another_account_is_first_time_here():
     # When they call this account's number
     second = "CA" + "4" * 32
     flow.voice(req("/twilio/voice", voice_params(CallSid=second)), d)
-    # Then the call is this account's first from them
+    # Then the call is this account's first from them, as the flow read it
+    assert fake.first_time_seen == [True, True]
     assert fake.calls[second]["first_time"] is True
     assert set(fake.callers[CALLER]) == {"caller", "first#other-shop", "first#" + ROW["account"]}

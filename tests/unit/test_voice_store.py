@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from botocore.exceptions import ClientError
 
 from calltrack.attribution import attribute
@@ -47,6 +48,11 @@ class FakeClient:
 
     def update_item(self, **kwargs):
         self.requests.append(("UpdateItem", kwargs))
+        existing = self.items.get(kwargs["Key"]["call_sid"]["S"]) or {}
+        if kwargs.get("ConditionExpression") == "attribute_not_exists(#account)" and "account" in existing:
+            raise ClientError(
+                {"Error": {"Code": "ConditionalCheckFailedException", "Message": "x"}}, "UpdateItem"
+            )
         return {"Attributes": self._apply(kwargs)}
 
     def transact_write_items(self, **kwargs):
@@ -158,6 +164,43 @@ def test_a_racing_first_call_that_loses_is_written_as_a_repeat_call():
     assert store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x") == "created"
     assert [r[0] for r in client.requests] == ["TransactWriteItems", "UpdateItem"]
     assert client.items[SID]["first_time"] == {"BOOL": False}
+
+
+@pytest.mark.parametrize("reasons", [["None", "TransactionConflict"], ["TransactionConflict", "None"]])
+def test_a_conflict_on_the_transaction_still_records_the_call_without_first_time(reasons):
+    # Given the first-time transaction is cancelled by a conflict (the caller's row is being
+    # written by their call to another account, or the call row by a Twilio retry)
+    client = FakeClient(cancel_reasons=reasons)
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    # When the call is written
+    outcome = store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x")
+    # Then it is recorded with one more update, first_time left unknown rather than guessed
+    assert outcome == "created"
+    assert [r[0] for r in client.requests] == ["TransactWriteItems", "UpdateItem"]
+    assert client.items[SID]["account"] == {"S": "acme"} and "first_time" not in client.items[SID]
+
+
+def test_first_time_caller_committed_is_stored_as_first_time():
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x")
+    assert client.items[SID]["first_time"] == {"BOOL": True}
+
+
+def test_twilio_retry_of_a_recorded_call_is_a_duplicate():
+    # Given a call already written (its caller now marked for this account)
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x")
+    # When Twilio retries the webhook: the read now sees the caller, so it is a plain update
+    outcome = store.write_origin(SID, fields, caller="+819012345678", first_time=False, now_iso="y")
+    # Then nothing more is written
+    assert outcome == "duplicate"
+    assert client.items[SID]["first_time"] == {"BOOL": True}
+    assert client.items[SID]["updated_at"] == {"S": "x"} and client.items[SID]["version"] == {"N": "1"}
 
 
 def test_duplicate_voice_webhook_writes_nothing_more():
