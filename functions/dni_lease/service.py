@@ -50,20 +50,41 @@ def preflight_headers(origin: str | None) -> dict[str, str]:
     return headers
 
 
-@functools.lru_cache(maxsize=512)
 def display(number: str) -> str:
     """National format of a number, e.g. +81312340101 -> 03-1234-0101."""
+    formats = number_formats(number)
+    return formats["national"] if formats else number
+
+
+@functools.lru_cache(maxsize=512)
+def number_formats(number: str) -> dict[str, str] | None:
+    """What dni.js needs to find and write ``number`` in a page's own style (None: not a number).
+
+    +8613812345678 -> {"country_code": "86", "national_number": "13812345678",
+    "national": "138 1234 5678", "international": "+86 138 1234 5678"}. ``national_number`` is
+    the digits after the country code; the national format carries any trunk prefix (03-…).
+    """
     import phonenumbers
 
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return number
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+        return None
+    fmt = phonenumbers.PhoneNumberFormat
+    return {
+        "country_code": str(parsed.country_code),
+        "national_number": str(phonenumbers.national_significant_number(parsed)),
+        "national": str(phonenumbers.format_number(parsed, fmt.NATIONAL)),
+        "international": str(phonenumbers.format_number(parsed, fmt.INTERNATIONAL)),
+    }
 
 
 def lease_body(result: LeaseResult, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The lease response. ``formats`` (E.164 -> number_formats) covers ``number`` and every
+    number of ``replace``, so dni.js needs no numbering table of its own."""
     dni = config.get("dni") or {}
+    leased = number_formats(result.number) if result.number else None
+    formats = {n: dict(f) for n in [result.number, *result.replace] if n and (f := number_formats(n))}
     return {
         "number": result.number,
         "display": display(result.number) if result.number else None,
@@ -75,6 +96,8 @@ def lease_body(result: LeaseResult, config: Mapping[str, Any]) -> dict[str, Any]
         "replace": result.replace,
         "heartbeat_seconds": max(60, result.lease_seconds // 3) if result.leased else 300,
         "cookie_days": int(dni.get("cookie_days") or 30),
+        "country_code": leased["country_code"] if leased else None,
+        "formats": formats,
     }
 
 

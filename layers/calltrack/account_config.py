@@ -217,6 +217,10 @@ class Review(_Strict):
     lead_rate_low: float = Field(default=0.1, ge=0, le=1)
     sample_size: int = Field(default=5, ge=0, le=1000)
     trial_sample_calls: int = Field(default=50, ge=0, le=100000)
+    # None = not used (the monthly review's defaults): a CRM score (0-100) >= qualified_score makes
+    # a call a lead; quality is high only if won value per call also reaches won_value_per_call_high.
+    qualified_score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    won_value_per_call_high: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class Crm(_Strict):

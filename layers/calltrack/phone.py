@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from calltrack.errors import BadRequest
@@ -61,8 +62,52 @@ def mask(value: str | None) -> str:
     return prefix + "*" * (len(digits) - 4) + digits[-4:]
 
 
+# National-format numbers of an account whose time zone names no country (UTC, Etc/GMT-9, a zone
+# missing from tzdata) are read as Japanese: Asia/Tokyo is the default account time zone.
+DEFAULT_REGION = "JP"
+
+
 def region_for_timezone(tz: str) -> str:
-    """A default numbering region for national-format numbers, from the account time zone."""
-    return {"Asia/Tokyo": "JP", "Europe/London": "GB", "Australia/Sydney": "AU"}.get(
-        tz, "US" if tz.startswith("America/") else "JP"
-    )
+    """The numbering region (ISO 3166 country code) for national-format numbers of an account.
+
+    From tzdata's ``zone.tab`` (one country code per zone; backward links such as ``Japan`` or
+    ``US/Eastern`` are followed through ``tzdata.zi``): Europe/Paris -> FR, Asia/Tokyo -> JP,
+    America/New_York -> US. Zones of no country (UTC, Etc/*) and unknown names give
+    ``DEFAULT_REGION``.
+    """
+    zones, links = _zone_countries()
+    name = tz.strip() if isinstance(tz, str) else ""
+    for _ in range(4):  # a link's target is a zone (tzdata has no chains; be safe anyway)
+        if name in zones:
+            return zones[name]
+        if name not in links:
+            break
+        name = links[name]
+    return DEFAULT_REGION
+
+
+@functools.cache
+def _zone_countries() -> tuple[dict[str, str], dict[str, str]]:
+    """(zone -> country code from zone.tab, link name -> target zone from tzdata.zi)."""
+    from importlib import resources
+
+    zones: dict[str, str] = {}
+    links: dict[str, str] = {}
+    try:
+        base = resources.files("tzdata").joinpath("zoneinfo")
+        zone_tab = base.joinpath("zone.tab").read_text(encoding="utf-8")
+        zi = base.joinpath("tzdata.zi").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):  # no tzdata package: every zone gets the default
+        return zones, links
+    for line in zone_tab.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) >= 3:
+            zones.setdefault(fields[2], fields[0])
+    for line in zi.splitlines():
+        if line.startswith("L "):
+            parts = line.split()
+            if len(parts) == 3:
+                links[parts[2]] = parts[1]
+    return zones, links

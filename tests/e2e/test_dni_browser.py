@@ -176,6 +176,20 @@ def test_us_formats_keep_their_style(site, local_stack, browser):
     context.close()
 
 
+def test_chinese_numbers_swap_with_country_code_86_from_the_lease_response(site, local_stack, browser):
+    account = _publish(site, local_stack, "dni_cn.html", site_numbers=["+861012345678"], pool_prefix="+86138")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=CN-1")
+    number = _leased(page, account)  # +86138XXXXXXXX: a mobile number, no trunk 0
+    m = number[3:]  # 138XXXXXXXX
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '010-1234-5678'")
+    assert _text(page, "#dash") == f"{m[:3]}-{m[3:7]}-{m[7:]}"
+    assert _text(page, "#intl") == f"+86 {m[:3]} {m[3:7]} {m[7:]}"
+    assert page.get_attribute("#tel", "href") == f"tel:{number}"
+    context.close()
+
+
 @pytest.mark.parametrize("blocked", ["**/dni/lease", "**/dni.js"])
 def test_with_the_api_unreachable_the_page_keeps_its_numbers(site, local_stack, browser, blocked):
     account = _publish(

@@ -88,6 +88,8 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
         "lead_rate_low": 0.1,
         "sample_size": 5,
         "trial_sample_calls": 50,
+        "qualified_score": None,
+        "won_value_per_call_high": None,
     }
     assert stored["crm"] == {"match_window_days": 7}
 
@@ -103,6 +105,8 @@ def test_national_format_numbers_use_the_region_of_the_time_zone():
     assert jp.forward_to == "+81312345678"
     us = parse_config(_base(timezone="America/New_York", forward_to="(212) 555-0100"))
     assert us.forward_to == "+12125550100"
+    fr = parse_config(_base(timezone="Europe/Paris", forward_to="01 42 68 53 00"))
+    assert fr.forward_to == "+33142685300"
 
 
 def test_every_static_pool_and_overflow_number_becomes_a_routable_row():
@@ -128,6 +132,28 @@ def test_the_hash_ignores_how_numbers_were_written_but_not_what_they_are():
     national = config_hash(normalize_config(parse_config(_base(forward_to="03-1234-5678"))))
     other = config_hash(normalize_config(parse_config(_base(forward_to="03-1234-5679"))))
     assert e164 == national != other
+
+
+def test_the_monthly_review_keys_are_accepted():
+    review = {"qualified_score": 70, "won_value_per_call_high": 5000}
+    stored = normalize_config(parse_config(_base(review=review)))
+    assert stored["review"]["qualified_score"] == 70 and stored["review"]["won_value_per_call_high"] == 5000
+    assert stored["review"]["lead_rate_high"] == 0.3
+
+
+@pytest.mark.parametrize(
+    ("review", "field"),
+    [
+        ({"qualified_score": 101}, "review.qualified_score"),
+        ({"qualified_score": -1}, "review.qualified_score"),
+        ({"qualified_score": "high"}, "review.qualified_score"),
+        ({"won_value_per_call_high": -0.5}, "review.won_value_per_call_high"),
+        ({"won_value_per_call_high": float("inf")}, "review.won_value_per_call_high"),
+    ],
+)
+def test_out_of_range_review_keys_are_refused_naming_the_field(review, field):
+    err = _error(_base(review=review))
+    assert err.message.startswith(f"{field}: ") and err.field == field
 
 
 def test_labels_read_by_yaml_as_numbers_stay_text():

@@ -79,6 +79,27 @@ def test_first_apply_adds_every_number_and_creates_version_1():
     assert store.accounts["acme"].config["forward_to"] == "+81312345678"
 
 
+def test_a_paris_account_stores_its_national_numbers_as_french():
+    store = FakeStore()
+    config = _config("paris-dental", timezone="Europe/Paris", forward_to="01 42 68 53 00",
+                     numbers=[{"number": "01 42 68 53 01", "channel": "flyer"}],
+                     pools=[{"id": "g", "channel": "google-ads", "numbers": ["01 42 68 53 02"]}])
+    result = _apply(store, config)
+    assert result["numbers"]["added"] == ["+33142685301", "+33142685302"]
+    assert store.accounts["paris-dental"].config["forward_to"] == "+33142685300"
+
+
+def test_the_monthly_review_keys_apply_and_out_of_range_ones_are_refused():
+    store = FakeStore()
+    _apply(store, _config(review={"qualified_score": 70, "won_value_per_call_high": 5000}))
+    review = store.accounts["acme"].config["review"]
+    assert review["qualified_score"] == 70 and review["won_value_per_call_high"] == 5000
+    writes = store.writes
+    with pytest.raises(BadRequest) as err:
+        _apply(store, _config(review={"qualified_score": 150}))
+    assert "review.qualified_score" in str(err.value) and store.writes == writes
+
+
 def test_applying_the_same_config_again_writes_nothing():
     store = FakeStore()
     _apply(store, _config())

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calltrack.errors import BadRequest
-from calltrack.phone import is_e164, mask, normalize, region_for_timezone
+from calltrack.phone import DEFAULT_REGION, is_e164, mask, normalize, region_for_timezone
 from tests.support import unique_number
 
 
@@ -57,10 +57,29 @@ def test_is_e164():
     assert not is_e164("+0123456789")
 
 
-def test_region_for_timezone():
-    assert region_for_timezone("Asia/Tokyo") == "JP"
-    assert region_for_timezone("America/New_York") == "US"
-    assert region_for_timezone("Europe/London") == "GB"
+@pytest.mark.parametrize(
+    "tz,region",
+    [
+        ("Asia/Tokyo", "JP"),
+        ("America/New_York", "US"),
+        ("Europe/London", "GB"),
+        ("Europe/Paris", "FR"),  # was JP before tzdata's zone table
+        ("Asia/Shanghai", "CN"),
+        ("Japan", "JP"),  # backward links are followed
+        ("US/Eastern", "US"),
+    ],
+)
+def test_region_for_timezone_comes_from_the_tzdata_zone_table(tz, region):
+    assert region_for_timezone(tz) == region
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Etc/UTC", "Etc/GMT-9", "Not/AZone", ""])
+def test_zones_of_no_country_fall_back_to_the_default_region(tz):
+    assert region_for_timezone(tz) == DEFAULT_REGION == "JP"
+
+
+def test_a_paris_number_in_national_format_is_french():
+    assert normalize("01 42 68 53 00", region_for_timezone("Europe/Paris")) == "+33142685300"
 
 
 def test_unique_numbers_from_the_test_support_are_possible_and_distinct():

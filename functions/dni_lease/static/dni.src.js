@@ -21,7 +21,7 @@
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
   var SEP = '[\\s().\\-\\u2010-\\u2015]*';
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
-  var st = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0;
+  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0;
 
   function now() { return Date.now(); }
   function rid() {
@@ -63,53 +63,50 @@
     st.t = now();
   }
 
-  // Number formats: national digits and the international form of an E.164 number.
-  function cc(e) {
-    var g = e.slice(1);
-    if (/^[17]/.test(g)) return g[0];
-    return /^(2[1-689]|3[578]|42|5[09]|6[7-9]|8[5-8]|9[679])/.test(g) ? g.slice(0, 3) : g.slice(0, 2);
-  }
+  // Number formats come from the lease response (formats: E.164 -> country code, national
+  // number, national and international format), so this script has no numbering table.
   function parts(e) {
-    var c = cc(e), n = e.slice(1 + c.length);
-    return { c: c, n: n, nat: (c === '1' ? '' : '0') + n };
+    var f = fm[e], grp = function (x) { return x.split(/\D+/).filter(Boolean); };
+    if (!f) return null;
+    return { c: f.country_code, n: f.national_number, nat: f.national.replace(/\D/g, ''),
+      g: grp(f.national), ig: grp(f.international).slice(1) };
   }
-  function pat(e) {
-    var p = parts(e), j = function (x) { return x.split('').join(SEP); };
+  function pat(p) {
+    var j = function (x) { return x.split('').join(SEP); };
     return new RegExp('(^|[^\\d+])(\\+?' + j(p.c) + SEP + '(?:\\(0\\)' + SEP + ')?' + j(p.n) +
       '|\\(?' + j(p.nat) + ')(?!\\d)', 'g');
   }
-  function fmt(orig) {
-    var p = parts(lease.number), intl = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
-    var want = intl || od.length === (p.c + p.n).length && od.indexOf(p.c) === 0 && od[p.c.length] !== '0' ?
-      p.c + p.n : p.nat;
+  // Write the leased number in the style of orig, which shows the number of target t.
+  function fmt(orig, t) {
+    var p = parts(lease.number), plus = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
+    if (!p) return orig;
+    var intl = plus || od !== t.nat && od === t.c + t.n, want = intl ? p.c + p.n : p.nat;
     if (od.length === want.length) {
       var i = 0;
       return orig.replace(/\d/g, function () { return want[i++]; });
     }
-    var rest = intl ? orig.replace(new RegExp('^\\s*\\+' + p.c), '') : orig, sm = rest.match(/\d([^\d()]+)\d/);
-    var sep = sm ? sm[1] : '', g = (lease.display || p.nat).split(/\D+/).filter(Boolean);
-    if (intl) { g[0] = g[0].replace(/^0/, ''); if (!g[0]) g.shift(); }
+    var rest = intl ? orig.replace(new RegExp('^\\s*\\+?' + t.c), '') : orig, sm = rest.match(/\d([^\d()]+)\d/);
+    var sep = sm ? sm[1] : '', g = intl ? p.ig : p.g;
     var out = /\(/.test(rest) && g.length > 1 ? '(' + g[0] + ') ' + g.slice(1).join(sep || '-') : g.join(sep);
-    return intl ? '+' + p.c + (/^\s*\+\d+\s/.test(orig) ? ' ' : sep) + out : out;
+    return intl ? (plus ? '+' : '') + p.c + rest.match(/^[^\d(]*/)[0] + out : out;
   }
   function swapText(root) {
     if (!lease || !targets.length) return;
-    var res = targets.map(pat), tw = d.createTreeWalker(root, 4, null), nodes = [], n;
+    var ps = targets.map(parts).filter(Boolean), res = ps.map(pat), tw = d.createTreeWalker(root, 4, null), nodes = [], n;
     while ((n = tw.nextNode())) nodes.push(n);
     nodes.forEach(function (t) {
       for (var e = t.parentNode; e && e !== root.parentNode; e = e.parentNode) {
         if (e.nodeType === 1 && (SKIP.test(e.nodeName) || e.isContentEditable || e.hasAttribute('data-calltrack-ignore'))) return;
       }
       var v = t.nodeValue, o = v;
-      res.forEach(function (re) { v = v.replace(re, function (m, pre, num) { return pre + fmt(num); }); });
+      res.forEach(function (re, k) { v = v.replace(re, function (m, pre, num) { return pre + fmt(num, ps[k]); }); });
       if (v !== o) t.nodeValue = v;
     });
     var links = root.querySelectorAll ? root.querySelectorAll('a[href^="tel:"]') : [];
     Array.prototype.forEach.call(links, function (a) {
       var h = a.getAttribute('href'), num = decodeURIComponent(h.slice(4)), dg = num.replace(/\D/g, '');
-      targets.forEach(function (e) {
-        var p = parts(e);
-        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num));
+      ps.forEach(function (p) {
+        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num, p));
       });
     });
   }
@@ -122,6 +119,7 @@
     var prev = lease && lease.number;
     targets = (r.replace || []).filter(function (x) { return x !== r.number; });
     if (prev && prev !== r.number) targets.push(prev);
+    for (var k in r.formats || {}) fm[k] = r.formats[k];
     lease = r;
     st.n = r.number;
     if (r.cookie_days && r.cookie_days !== st.days) { st.days = r.cookie_days; st.x = 0; }
