@@ -1,13 +1,17 @@
 # calltrack: two commands on a fresh machine (Python 3.11, Node 20, apt): `make demo`, `make test`.
-# Setup is idempotent and quiet on a second run (the stamp is rebuilt only when pyproject.toml changes).
+# Setup is idempotent and quiet on a second run (the stamp is rebuilt only when pyproject.toml or a
+# requirements file or lock changes).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.calltrack-installed
+DEV_LOCK := requirements-dev.lock
+LAYER_LOCK := layers/requirements.lock
+UV_COMPILE := $(BIN)/uv pip compile -q --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: setup layer test lint typecheck unit integration demo bench serve clean help
+.PHONY: setup layer lock dni-js test lint typecheck unit integration demo bench serve clean help
 
 help:
 	@echo "make setup   create .venv and install calltrack with dev dependencies (idempotent)"
@@ -16,17 +20,33 @@ help:
 	@echo "make demo    setup, then run the end-to-end demo on the local stack"
 	@echo "make serve   setup, then 'calltrack local serve --port 8787'"
 	@echo "make bench   setup, then the benchmarks"
+	@echo "make lock    re-resolve $(DEV_LOCK) and $(LAYER_LOCK) (network)"
+	@echo "make dni-js  regenerate functions/dni_lease/static/dni.min.js from dni.src.js"
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The dev tools and every run-time dependency at the locked versions, then calltrack itself
+# (only the packages calltrack and calltrack_cli; functions/, infra and bench run from the checkout).
+$(STAMP): pyproject.toml $(DEV_LOCK) cli/requirements.in layers/requirements.in | $(BIN)/python
 	@echo "installing calltrack into $(VENV) ..."
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r $(DEV_LOCK)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-# The Lambda layer's dependencies for arm64 (pip --platform ... --only-binary): the one step that
-# downloads, so synth and the infra tests never touch the network. A no-op once built.
+# Re-resolve both locks from their inputs: the dev venv (pyproject.toml with the dev extra, for
+# CPython 3.11 on x86_64 Linux) and the Lambda layer (layers/requirements.in, for arm64 CPython 3.12).
+lock: $(STAMP)
+	@$(UV_COMPILE) --python-version 3.11 --python-platform x86_64-manylinux2014 --extra dev \
+		pyproject.toml -o $(DEV_LOCK)
+	@$(UV_COMPILE) --python-version 3.12 --python-platform aarch64-manylinux2014 \
+		layers/requirements.in -o $(LAYER_LOCK)
+
+dni-js: $(STAMP)
+	@$(BIN)/python -m calltrack_cli.dni_js
+
+# The Lambda layer's dependencies for arm64 from $(LAYER_LOCK) (pip --platform ... --only-binary):
+# the one step that downloads, so synth and the infra tests never touch the network. A no-op once built.
 layer: $(STAMP)
 	@$(BIN)/python -m infra.layer build >/dev/null
 

@@ -190,6 +190,9 @@ def write_json(results: list[FigureResult], args: argparse.Namespace, path: Path
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from calltrack_cli.source import use_checkout
+
+    use_checkout()  # the function packages (functions/<folder>) and infra, as the local runtime does
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -5,8 +5,10 @@ start-up itself is not counted; Lambda pays it for the floor too). Median of ``r
 The floor is ``bench.floor_handler`` (boto3, Powertools Logger, twilio.twiml.voice_response,
 twilio.request_validator). voice_webhook defers boto3 and the twilio modules to its first call,
 so its target row times the import PLUS what its first call loads and builds (the same lazies
-``functions/voice_webhook/benchmark.py`` lists, and the DynamoDB client), against the floor's
-import plus its DynamoDB client.
+twilio modules, Powertools Metrics, and the DynamoDB client), against the floor's import plus its
+DynamoDB client. A row also checks that this first use loads none of the heavy modules the webhook
+avoids (``FORBIDDEN``). Each interpreter has the checkout root and ``functions/`` on PYTHONPATH,
+as Lambda has the asset dir on its path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ VOICE_INIT = (
     "from aws_lambda_powertools.metrics import Metrics"
 )
 
+# The webhook's hot path must not load these (they belong to other functions or to the API).
+FORBIDDEN = ("twilio.rest", "pynamodb", "pydantic", "aws_lambda_powertools.event_handler")
+
 
 def handler_modules() -> list[str]:
     from infra.wiring import FUNCTIONS
@@ -47,7 +52,9 @@ def _env() -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "0",
         }
     )
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, (str(REPO), str(REPO / "functions"), env.get("PYTHONPATH")))
+    )
     return env
 
 
@@ -60,6 +67,19 @@ def time_once(code: str) -> float:
     if out.returncode != 0:
         raise RuntimeError(f"{code!r} failed: {out.stderr.strip()[-500:]}")
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def forbidden_loaded(code: str) -> list[str]:
+    """Modules under ``FORBIDDEN`` that a fresh interpreter has loaded after running ``code``."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(m for m in out.stdout.split() if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
 
 
 def time_median(code: str, runs: int) -> float:
@@ -124,6 +144,17 @@ def run(runs: int = 10, modules: list[str] | None = None) -> FigureResult:
         )
     )
     details["voice_webhook_first_use_ms"] = voice_init * 1000
+    heavy = forbidden_loaded(VOICE_INIT)
+    details["voice_webhook_forbidden_loaded"] = heavy
+    result.rows.append(
+        Row(
+            "P1 voice_webhook first use loads no twilio.rest/pynamodb/pydantic/event_handler",
+            ", ".join(heavy) or "none",
+            "none",
+            None,
+            verdict(not heavy),
+        )
+    )
     modules_ms: dict[str, float] = {}
     for module in modules or handler_modules():
         ms = time_median(f"import {module}", runs)

@@ -146,7 +146,7 @@ class ModelStore(ShadowStore):
     queueing."""
 
     def __init__(self, round_trip_s: float) -> None:
-        from dni_lease.store import InMemoryLeaseStore
+        from tests.support.lease_store import InMemoryLeaseStore
 
         super().__init__(InMemoryLeaseStore())
         self.round_trip_s = round_trip_s
@@ -168,7 +168,7 @@ class ModelStore(ShadowStore):
 def model_level(
     utilisation: float, *, pool_size: int, leases: int, concurrency: int, round_trip_s: float
 ) -> dict[str, Any]:
-    from dni_lease.bench_support import pool_config
+    from bench.dni_support import pool_config
 
     store = ModelStore(round_trip_s)
     cfg = pool_config(pool_size, account="bench-dni-model", prefix="+8150977")
@@ -193,8 +193,8 @@ def measure_level(
     prefix: str,
     counter: RequestCounter | None = None,
 ) -> dict[str, Any]:
+    from bench.dni_support import pool_config
     from calltrack.settings import get_settings
-    from dni_lease.bench_support import pool_config
     from dni_lease.store import DynamoLeaseStore
 
     settings = get_settings()

@@ -4,12 +4,16 @@ Two steps, so that synthesis never touches the network:
 
 1. ``make layer`` (run by ``make setup``) calls ``python -m infra.layer build``: one
    ``pip install --platform manylinux2014_aarch64 --implementation cp --python-version 3.12
-   --only-binary=:all:`` of the runtime requirements into ``build/layer/<key>/python``, where
-   ``<key>`` hashes the requirements and the target platform. An existing cache dir is reused.
+   --only-binary=:all: --no-deps -r layers/requirements.lock`` into ``build/layer/<key>/python``,
+   where ``<key>`` hashes the lock file's content and the target platform (so it is also the
+   layer's asset hash). An existing cache dir is reused.
 2. At synth, :class:`LayerBundling` (CDK ``ILocalBundling``) copies that cache plus the
    ``calltrack`` package into the asset output dir. No pip, no Docker, no network.
 
-boto3/botocore/s3transfer come with the Lambda runtime and are removed from the layer.
+The requirements have their own home, ``layers/requirements.in`` (what ``functions/`` and
+``layers/calltrack`` import; not the CLI's pyyaml, typer, ...), resolved by ``make lock`` into
+``layers/requirements.lock``. boto3/botocore/s3transfer come with the Lambda runtime and are
+removed from the layer.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import json
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYER_SOURCE = REPO_ROOT / "layers"
+LOCK = LAYER_SOURCE / "requirements.lock"
 CACHE_ROOT = REPO_ROOT / "build" / "layer"
 
 PLATFORM = "manylinux2014_aarch64"
@@ -34,11 +38,14 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 PRUNE_DIRS = ("__pycache__", "tests")
 
 
-def runtime_requirements(pyproject: Path | None = None) -> list[str]:
-    """The project's run-time dependencies (pyproject ``[project].dependencies``) minus boto3."""
-    path = pyproject or REPO_ROOT / "pyproject.toml"
-    deps = tomllib.loads(path.read_text())["project"]["dependencies"]
-    return sorted(d for d in deps if _dist_name(d) not in RUNTIME_PROVIDED)
+def runtime_requirements(lock: Path | None = None) -> list[str]:
+    """The layer lock's pins (``name==version``), boto3 and its runtime-provided kin left out."""
+    pins = []
+    for line in (lock or LOCK).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-") and _dist_name(line) not in RUNTIME_PROVIDED:
+            pins.append(line)
+    return sorted(pins)
 
 
 def _dist_name(requirement: str) -> str:
@@ -48,23 +55,26 @@ def _dist_name(requirement: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def cache_key(requirements: list[str] | None = None) -> str:
-    reqs = requirements if requirements is not None else runtime_requirements()
-    blob = json.dumps({"reqs": reqs, "platform": PLATFORM, "python": PYTHON_VERSION}, sort_keys=True)
+def cache_key(lock_text: str | None = None) -> str:
+    """Hash of the lock file's content and the target platform: the cache dir and the asset hash."""
+    text = lock_text if lock_text is not None else LOCK.read_text()
+    lock = hashlib.sha256(text.encode()).hexdigest()
+    blob = json.dumps({"lock": lock, "platform": PLATFORM, "python": PYTHON_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def cache_dir(requirements: list[str] | None = None) -> Path:
+def cache_dir(lock_text: str | None = None) -> Path:
     """``build/layer/<key>``; its ``python/`` holds the installed dependencies when built."""
-    return CACHE_ROOT / cache_key(requirements)
+    return CACHE_ROOT / cache_key(lock_text)
 
 
 def is_built(path: Path | None = None) -> bool:
     return ((path or cache_dir()) / ".complete").exists()
 
 
-def pip_command(target: Path, requirements: list[str]) -> list[str]:
-    """The one pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312)."""
+def pip_command(target: Path, lock: Path) -> list[str]:
+    """The one pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312):
+    exactly the lock's pins (``--no-deps``: the lock is complete)."""
     return [
         sys.executable,
         "-m",
@@ -83,23 +93,25 @@ def pip_command(target: Path, requirements: list[str]) -> list[str]:
         "--only-binary=:all:",
         "--no-compile",
         "--upgrade",
-        *requirements,
+        "--no-deps",
+        "--requirement",
+        str(lock),
     ]
 
 
 def build(force: bool = False) -> Path:
     """Fill the cache (network: run at setup time only). Returns the cache dir."""
-    reqs = runtime_requirements()
-    out = cache_dir(reqs)
+    lock_text = LOCK.read_text()
+    out = cache_dir(lock_text)
     if is_built(out) and not force:
         return out
     if out.exists():
         shutil.rmtree(out)
     target = out / "python"
     target.mkdir(parents=True)
-    subprocess.run(pip_command(target, reqs), check=True)
+    subprocess.run(pip_command(target, LOCK), check=True)
     prune(target)
-    (out / ".complete").write_text(json.dumps({"requirements": reqs}, indent=2))
+    (out / ".complete").write_text(json.dumps({"requirements": runtime_requirements()}, indent=2))
     return out
 
 

@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
         """
         from calltrack_cli.demo.present import print_results
         from calltrack_cli.demo.runner import DemoOptions, run_demo
+        from calltrack_cli.source import use_checkout
+
+        if url is None:  # it starts the local stack: infra.wiring and the functions from the checkout
+            use_checkout()
 
         console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to stack.log
         if not console.is_terminal:  # piped (make, CI, tests): wide enough for the tables

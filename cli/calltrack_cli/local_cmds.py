@@ -62,6 +62,9 @@ def serve(
     """
     import logging
 
+    from calltrack_cli.source import use_checkout
+
+    use_checkout()  # infra.wiring and the function packages come from the checkout
     from calltrack_cli.local.stack import LocalStack
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

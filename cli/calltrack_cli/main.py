@@ -1,6 +1,13 @@
-"""`calltrack` entry point: one Typer app; each command group lives in its own module."""
+"""`calltrack` entry point: one Typer app; each command group lives in its own module.
+
+Only typer, rich, requests and pyyaml (cli/requirements.in) and the ``calltrack`` package are
+needed for ``--help``, ``--version`` and the admin commands; ``local serve`` and ``demo`` also
+need a checkout of the repo (calltrack_cli.source).
+"""
 
 from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
@@ -12,6 +19,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _version() -> str:
+    try:
+        return version("calltrack")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"calltrack {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version_flag: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Self-hosted call tracking: run the local stack, apply account config, manage tokens."""
+
+
 app.add_typer(local_cmds.app, name="local")
 admin_cmds.register(app)
 demo_cmds.register(app)

@@ -11,25 +11,38 @@ from infra import assets, layer
 MAKE_LAYER = "run `make layer` (.venv/bin/python -m infra.layer build) before the infra tests"
 
 
-def test_pip_command_targets_the_lambda_runtime_with_wheels_only(tmp_path):
-    command = layer.pip_command(tmp_path / "python", ["twilio>=9"])
+def test_pip_command_installs_the_lock_for_the_lambda_runtime_with_wheels_only(tmp_path):
+    command = layer.pip_command(tmp_path / "python", layer.LOCK)
     joined = " ".join(command)
     assert "--platform manylinux2014_aarch64" in joined
     assert "--implementation cp" in joined
     assert "--python-version 3.12" in joined
     assert "--only-binary=:all:" in joined
     assert f"--target {tmp_path / 'python'}" in joined
+    assert f"--no-deps --requirement {layer.LOCK}" in joined
 
 
-def test_runtime_requirements_leave_boto3_to_the_runtime():
-    names = {layer._dist_name(r) for r in layer.runtime_requirements()}
-    assert "boto3" not in names
-    assert {"aws-lambda-powertools", "twilio", "pynamodb", "phonenumberslite", "pydantic", "pyyaml"} <= names
+def _names(lines):
+    return {layer._dist_name(r) for r in lines if r.strip() and not r.lstrip().startswith("#")}
 
 
-def test_cache_key_changes_with_the_requirements():
-    assert layer.cache_key(["a==1"]) != layer.cache_key(["a==2"])
-    assert layer.cache_key(["a==1"]) == layer.cache_key(["a==1"])
+def test_the_layer_lock_pins_every_layer_requirement_and_nothing_for_the_cli_only():
+    # Given the layer's requirements (what functions/ and layers/calltrack import) and their lock
+    wanted = _names((layer.LAYER_SOURCE / "requirements.in").read_text().splitlines())
+    pins = layer.runtime_requirements()
+    # Then every requirement is pinned to one version, boto3 is left to the runtime,
+    assert wanted <= _names(pins), "run `make lock` after editing layers/requirements.in"
+    assert all("==" in pin for pin in pins), pins
+    assert {"aws-lambda-powertools", "twilio", "pynamodb", "phonenumberslite", "pydantic", "tzdata"} <= wanted
+    assert "boto3" not in _names(pins)
+    # and the CLI's own requirements stay out of the Lambda layer
+    assert not {"pyyaml", "typer", "rich"} & _names(pins)
+
+
+def test_cache_key_is_the_lock_content():
+    assert layer.cache_key("a==1\n") != layer.cache_key("a==2\n")
+    assert layer.cache_key("a==1\n") == layer.cache_key("a==1\n")
+    assert layer.cache_key() == layer.cache_key(layer.LOCK.read_text())
 
 
 def test_prune_removes_runtime_provided_packages(tmp_path):
@@ -53,6 +66,19 @@ def test_function_assets_are_their_packages_only(synth):
             assert not list(size.directory.rglob("__pycache__"))
 
 
+NOT_PRODUCT = ("bench_support.py", "benchmark.py", "seed.py", "minify.py")
+
+
+def test_function_assets_hold_only_product_code(synth):
+    # Benchmark drivers, seeders, minifiers and in-memory fakes live in bench/, tests/ and the CLI
+    for size in assets.asset_sizes(synth.outdir):
+        if size.kind != "function":
+            continue
+        files = [p for p in size.directory.rglob("*") if p.is_file()]
+        assert not [p.name for p in files if p.name in NOT_PRODUCT], size.users
+        assert not [p for p in files if p.suffix == ".py" and "class InMemory" in p.read_text()], size.users
+
+
 def test_the_voice_webhook_asset_carries_the_recording_callback_it_hands_off_to(synth):
     # Given the wiring says /twilio/recording (voice_webhook) hands off to recording_ingest.callback
     voice = [s for s in assets.asset_sizes(synth.outdir) if (s.directory / "voice_webhook").is_dir()]
@@ -72,8 +98,9 @@ def test_real_layer_has_the_runtime_dependencies_for_arm64(synth):
         pytest.fail(MAKE_LAYER)
     (layer_asset,) = [s for s in assets.asset_sizes(synth.outdir) if s.kind == "layer"]
     python = layer_asset.directory / "python"
-    for package in ("aws_lambda_powertools", "twilio", "pynamodb", "phonenumbers", "pydantic", "yaml"):
+    for package in ("aws_lambda_powertools", "twilio", "pynamodb", "phonenumbers", "pydantic", "tzdata"):
         assert (python / package).is_dir(), package
+    assert not (python / "yaml").exists(), "pyyaml is the CLI's, not the functions'"
     cores = list(python.glob("pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so"))
     assert cores, "binary wheels are for CPython 3.12 on aarch64"
 

@@ -10,7 +10,7 @@ from tests.support import unique_account
 
 
 def test_seeded_calls_report_exactly_once(local_stack: Any) -> None:
-    from report.seed import seed_calls
+    from bench.seed import seed_calls
 
     account = unique_account("seed")
     local_stack.apply({"account": account, "name": "Seed", "forward_to": "+81312345678", "numbers": []})
@@ -26,7 +26,7 @@ def test_seeded_calls_report_exactly_once(local_stack: Any) -> None:
 
 
 def test_items_read_depend_on_days_and_channels_not_on_calls(local_stack: Any) -> None:
-    from report.seed import CHANNELS, seed_calls
+    from bench.seed import CHANNELS, seed_calls
 
     reads = {}
     for n in (60, 600):

@@ -9,8 +9,8 @@ import pytest
 
 from calltrack.models.dni import SHARED_CONFIDENCE
 from dni_lease.leasing import NEVER_USED, _order_free, lease_number, rest_class
-from dni_lease.store import InMemoryLeaseStore
 from dni_lease.validation import LeaseRequest
+from tests.support.lease_store import InMemoryLeaseStore
 
 NUMBERS = ["+815022220001", "+815022220002", "+815022220003"]
 T0 = 1_800_000_000.0
@@ -244,7 +244,7 @@ def test_attempts_per_lease_at_75_percent_utilisation_is_one_when_sequential():
 
 
 def test_benchmark_helper_reports_attempts_at_75_percent_utilisation():
-    from dni_lease.bench_support import attempts_at_utilisation
+    from bench.dni_support import attempts_at_utilisation
 
     stats = attempts_at_utilisation(pool_size=20, utilisation=0.75, leases=100, concurrency=4)
     assert stats["leases"] == 100 and stats["shared"] == 0

@@ -9,8 +9,8 @@ import pytest
 from calltrack.errors import BadRequest
 from dni_lease.leasing import lease_number, recommended_size
 from dni_lease.pool_report import peak_concurrency, pool_stats, pools_report, window
-from dni_lease.store import InMemoryLeaseStore
 from dni_lease.validation import LeaseRequest
+from tests.support.lease_store import InMemoryLeaseStore
 
 
 def test_peak_concurrency_counts_touching_intervals_as_not_overlapping():

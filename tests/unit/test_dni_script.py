@@ -5,19 +5,49 @@ from __future__ import annotations
 import json
 import re
 
-from dni_lease.minify import MAX_BYTES, MINIFIED, SOURCE, minify
+from calltrack_cli.dni_js import MAX_BYTES, minify, paths
+
+SOURCE, MINIFIED = paths()
 
 
 def test_minified_script_is_under_6_kb_and_matches_its_source():
     text = MINIFIED.read_text(encoding="utf-8")
     assert len(text.encode("utf-8")) < MAX_BYTES
-    assert text == minify(SOURCE.read_text(encoding="utf-8")), "run: python -m dni_lease.minify"
+    assert text == minify(SOURCE.read_text(encoding="utf-8")), (
+        "functions/dni_lease/static/dni.min.js is stale: run `make dni-js` "
+        "(.venv/bin/python -m calltrack_cli.dni_js) and commit it"
+    )
 
 
-def test_minifier_keeps_every_string_literal_intact():
+def test_the_function_serves_the_committed_minified_file():
+    from dni_lease import script
+
+    assert script.MINIFIED.resolve() == MINIFIED.resolve()
+
+
+def test_minifier_keeps_string_template_and_regex_literals_verbatim():
+    literals = ["'a, b: c'", '"x // y"', "/[a-z]+ \\/ ,/g", "`x ${ a } , y`", "'/* not a comment */'"]
+    src = (
+        "// a line comment\n"
+        f"var a = {literals[0]};\n"
+        f"var b = {literals[1]};  /* a block comment */\n"
+        f"var r = {literals[2]};\n"
+        f"var t = {literals[3]};\n"
+        f"var c = {literals[4]};\n"
+        "if (a) {\n  b(r, t);\n}\n"
+    )
+    out = minify(src)
+    for literal in literals:
+        assert literal in out, (literal, out)
+    assert "line comment" not in out and "a block comment" not in out
+    assert len(out) < len(src)
+
+
+def test_minifier_keeps_every_string_literal_of_the_real_script():
     literal = re.compile(r"'(?:[^'\\\n]|\\.)*'")
     src = SOURCE.read_text(encoding="utf-8")
     src_no_comments = re.sub(r"/\*[\s*].*?\*/", "", src, flags=re.S)
+    src_no_comments = re.sub(r"^\s*//.*$", "", src_no_comments, flags=re.M)
     assert literal.findall(minify(src)) == literal.findall(src_no_comments)
 
 
@@ -79,17 +109,12 @@ def test_service_rejects_disallowed_origin_and_rate_limits(monkeypatch):
 
     from calltrack.errors import Forbidden, NotFound, TooManyRequests
     from dni_lease import service
-    from dni_lease.runtime import AccountCache
-    from dni_lease.store import InMemoryLeaseStore
+    from tests.support.accounts import InMemoryAccounts, account_config
+    from tests.support.lease_store import InMemoryLeaseStore
 
-    configs = {
-        "acme": {
-            "account": "acme",
-            "site": {"origins": ["https://acme.example.jp"], "numbers": []},
-            "pools": [],
-        }
-    }
-    accounts = AccountCache(configs.get)
+    accounts = InMemoryAccounts(
+        {"acme": account_config("acme", site={"origins": ["https://acme.example.jp"], "numbers": []})}
+    )
     limits = service.Limits()
     raw = json.dumps({"account": "acme", "visitor_id": "visitor-0001", "session_id": "session-0001"})
     kw = {"store": InMemoryLeaseStore(), "accounts": accounts, "limits": limits, "now": 1000.0}

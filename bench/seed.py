@@ -1,4 +1,4 @@
-"""Seed N synthetic calls fast, for benchmarks (``report.seed.seed_calls``); never used by the API.
+"""Seed N synthetic calls fast, for benchmarks (``bench.seed.seed_calls``); never used by the API.
 
 Calls are written straight into the calls table (BatchWriteItem) in the shape the voice webhook
 writes. Rollups then come either from the real stream consumer (``rollups="stream"``: exact, slow

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dni_lease.leasing import lease_number
-from dni_lease.store import InMemoryLeaseStore, LeaseStore
+from dni_lease.store import LeaseStore
 from dni_lease.validation import LeaseRequest
+from tests.support.lease_store import InMemoryLeaseStore
 
 
 def pool_config(pool_size: int, account: str = "bench", prefix: str = "+8150900") -> dict[str, Any]:

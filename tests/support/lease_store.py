@@ -1,0 +1,106 @@
+"""In-memory twin of ``dni_lease.store.DynamoLeaseStore`` (same conditional semantics), for the
+lease logic's unit tests and the benchmark's model rows (bench/p4_dni.py, bench/dni_support.py).
+Test support, not product code: it is not in the dni_lease Lambda asset.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from calltrack.models.dni import STATS_TTL_DAYS, stats_key
+from dni_lease.store import Row
+
+
+class InMemoryLeaseStore:
+    """Thread-safe twin of DynamoLeaseStore with the same conditional semantics.
+
+    ``writes`` counts conditional lease writes (take/renew), ``reads`` batch reads.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Row] = {}
+        self.history_items: dict[tuple[str, float], Row] = {}
+        self.lock = threading.Lock()
+        self.writes = 0
+        self.reads = 0
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, Row]:
+        with self.lock:
+            self.reads += 1
+            return {n: copy.deepcopy(self.rows[n]) for n in numbers if n in self.rows}
+
+    def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if cur is not None and not (
+                cur.get("expires_at") is None
+                or cur["expires_at"] < now
+                or cur.get("session_id") == row["session_id"]
+            ):
+                return False
+            merged = dict(cur or {})
+            merged.update({k: copy.deepcopy(v) for k, v in row.items() if v is not None})
+            merged["number"] = number
+            self.rows[number] = merged
+            return True
+
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id:
+                return False
+            cur["expires_at"] = cur["released_at"] = expires_at
+            return True
+
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+        with self.lock:
+            cur = self.rows.setdefault(number, {"number": number})
+            if cur.get("shared_until") is not None and cur["shared_until"] >= until:
+                return
+            cur.update({k: copy.deepcopy(v) for k, v in base.items() if v is not None})
+            cur["shared_until"] = until
+            cur["shared_count"] = int(cur.get("shared_count") or 0) + 1
+
+    def put_history(self, item: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.history_items[(item["number"], item["leased_at"])] = copy.deepcopy(dict(item))
+
+    def extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
+        with self.lock:
+            item = self.history_items.get((number, leased_at))
+            if item is not None:
+                item["ended_at"] = ended_at
+
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None:
+        with self.lock:
+            key = (stats_key(account, pool), bucket_start)
+            item = self.history_items.setdefault(
+                key,
+                {
+                    "number": key[0],
+                    "leased_at": bucket_start,
+                    "kind": "stats",
+                    "exhaustions": 0,
+                    "expire_at": bucket_start + STATS_TTL_DAYS * 86400,
+                },
+            )
+            item["exhaustions"] += 1
+
+    def history(self, number: str, start: float, end: float) -> list[Row]:
+        with self.lock:
+            return [
+                copy.deepcopy(v)
+                for (n, t), v in sorted(self.history_items.items())
+                if n == number and start <= t < end
+            ]
+
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int:
+        return sum(
+            int(r.get("exhaustions") or 0)
+            for r in self.history(stats_key(account, pool), start_bucket, end_bucket)
+        )
