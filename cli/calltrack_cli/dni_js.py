@@ -14,7 +14,7 @@ from pathlib import Path
 
 import rjsmin
 
-from calltrack_cli.source import use_checkout
+from calltrack_cli.source import checkout
 
 MAX_BYTES = 6 * 1024
 STATIC = Path("functions") / "dni_lease" / "static"
@@ -22,7 +22,7 @@ STATIC = Path("functions") / "dni_lease" / "static"
 
 def paths(root: Path | None = None) -> tuple[Path, Path]:
     """(dni.src.js, dni.min.js) in the checkout ``root`` (found as the local runtime finds it)."""
-    static = (root or use_checkout()) / STATIC
+    static = (root or checkout()) / STATIC
     return static / "dni.src.js", static / "dni.min.js"
 
 

@@ -40,15 +40,21 @@ def find_checkout(cwd: Path | None = None) -> Path | None:
     return next((c for c in candidates if is_checkout(c)), None)
 
 
+def checkout(cwd: Path | None = None) -> Path:
+    """The checkout root; exits 2 with a one-line message when there is none."""
+    root = find_checkout(cwd)
+    if root is None:
+        print(f"error: {MISSING}", file=sys.stderr)
+        raise SystemExit(2)
+    return root
+
+
 def use_checkout(cwd: Path | None = None) -> Path:
     """Put the checkout root and its ``functions`` dir on ``sys.path`` (idempotent); return the root.
 
     Exits 2 with a one-line message when there is no checkout.
     """
-    root = find_checkout(cwd)
-    if root is None:
-        print(f"error: {MISSING}", file=sys.stderr)
-        raise SystemExit(2)
+    root = checkout(cwd)
     for entry in (root / "functions", root):
         if str(entry) not in sys.path:
             sys.path.insert(0, str(entry))
