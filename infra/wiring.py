@@ -150,32 +150,43 @@ FUNCTIONS = (
         "report.handler.handler",
         memory_mb=512,
         timeout_s=29,
-        description="Calls, reports, CRM, spend, reviews and recordings access for marketers",
+        description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
         tables=("calls", "spend", "rollups", "crm_leads"),
         read_only_tables=("accounts", "tokens", "recordings", "job_runs"),
         buckets=("recordings", "exports"),
         secrets=("admin_token",),
+        # The API composes the routers of the call records and of recording access.
+        bundles=("call_records", "recording_ingest"),
     ),
     LambdaFunction(
         "rollup",
         "report",
-        "report.rollup.handler",
+        "report.rollup_consumer.handler",
         timeout_s=60,
         description="Calls stream -> exactly-once rollup counters",
         tables=("rollups", "rollup_markers"),
         read_only_tables=("accounts",),
     ),
     LambdaFunction(
-        "report_jobs",
-        "report",
-        "report.jobs.handler",
+        "ops_jobs",
+        "ops_jobs",
+        "ops_jobs.handler.handler",
         memory_mb=512,
         timeout_s=300,
-        description="Scheduled jobs: weekly alert, spike check, monthly review, daily export",
+        description="Scheduled ops messages: weekly alert, spike check, monthly review",
         tables=("job_runs",),
         read_only_tables=("accounts", "calls", "rollups", "spend", "recordings"),
         buckets=("exports",),
         publishes_to_ops_topic=True,
+    ),
+    LambdaFunction(
+        "calls_export",
+        "call_records",
+        "call_records.export.handler",
+        timeout_s=300,
+        description="Daily calls export for QuickSight (yesterday's calls per account)",
+        read_only_tables=("accounts", "calls"),
+        buckets=("exports",),
     ),
 )
 
@@ -224,22 +235,22 @@ QUEUES = (Queue("recording", consumer="recording_ingest", batch_size=5, visibili
 STREAMS = (StreamConsumer("calls", consumer="rollup"),)
 
 # Cron in UTC. Accounts default to Asia/Tokyo (UTC+9): 09:00 JST is 00:00 UTC. Jobs fan out over
-# accounts and act only for accounts whose local time is due (see report.jobs).
+# accounts and act only for accounts whose local time is due (see ops_jobs.handler).
 SCHEDULES = (
     Schedule(
         "weekly-unanswered-alert",
-        "report_jobs",
+        "ops_jobs",
         "0 * ? * SUN-TUE *",
         "hourly Sun-Tue UTC; acts for accounts whose local time is Monday 09:00-23:59, once per week",
     ),
-    Schedule("missed-call-spike-check", "report_jobs", "5 * * * ? *", "hourly"),
+    Schedule("missed-call-spike-check", "ops_jobs", "5 * * * ? *", "hourly"),
     Schedule(
         "monthly-channel-review",
-        "report_jobs",
+        "ops_jobs",
         "0 * * * ? *",
         "hourly; acts for accounts whose local time is the 1st 09:00-23:59, once per month",
     ),
-    Schedule("daily-calls-export", "report_jobs", "30 15 * * ? *", "00:30 JST, yesterday's calls"),
+    Schedule("daily-calls-export", "calls_export", "30 15 * * ? *", "00:30 JST, yesterday's calls"),
     Schedule("recording-retention-sweep", "recording_retention", "0 18 * * ? *", "03:00 JST"),
 )
 

@@ -53,17 +53,17 @@ def lease() -> Response:
 
     from calltrack.errors import DomainError
     from calltrack.http_errors import error_response
-    from dni_lease.runtime import ensure_started
+    from dni_lease.runtime import ports as process_ports
 
-    ports = ensure_started()
+    ports = process_ports()
     origin = _header("origin")
     try:
         body = service.handle_lease(
             app.current_event.decoded_body,
             origin=origin,
             source_ip=app.current_event.request_context.http.source_ip,
-            store=ports["store"],
-            accounts=ports["accounts"],
+            store=ports.store,
+            accounts=ports.accounts,
             limits=_limits,
             now=clock.epoch(),
         )
@@ -85,14 +85,14 @@ def lease() -> Response:
 @app.get("/v1/reports/pools")
 def pools_report() -> dict[str, Any]:
     from calltrack.auth import principal_from_app
-    from dni_lease.runtime import ensure_started
+    from dni_lease.runtime import ports as process_ports
 
-    ports = ensure_started()
+    ports = process_ports()
     principal = principal_from_app(app)
     params = app.current_event.query_string_parameters or {}
     account = principal.scoped_account(params.get("account"))
     return service.handle_pools_report(
-        account, params, store=ports["store"], accounts=ports["accounts"], now=clock.epoch()
+        account, params, store=ports.store, accounts=ports.accounts, now=clock.epoch()
     )
 
 

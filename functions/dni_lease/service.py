@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calltrack.accounts import Accounts
 from calltrack.errors import Forbidden, TooManyRequests
 from dni_lease.leasing import LeaseResult, iso, lease_number
 from dni_lease.pool_report import pools_report, window
@@ -119,24 +120,24 @@ def handle_lease(
     origin: str | None,
     source_ip: str | None,
     store: LeaseStore,
-    accounts: Any,
+    accounts: Accounts,
     limits: Limits,
     now: float,
 ) -> dict[str, Any]:
     """Validate, rate-limit, authorise the origin, lease. Raises DomainError for client errors."""
     request = parse_lease_request(raw_body)
     limits.check(source_ip, request.visitor_id, now)
-    config = accounts.get(request.account)
+    config = accounts.get(request.account).model_dump(mode="json")
     if not origin_allowed(config, origin):
         raise Forbidden("origin: this site is not allowed to use this account's numbers", field="origin")
     return lease_body(lease_number(store, config, request, now), config)
 
 
 def handle_pools_report(
-    account: str, params: Mapping[str, str], *, store: LeaseStore, accounts: Any, now: float
+    account: str, params: Mapping[str, str], *, store: LeaseStore, accounts: Accounts, now: float
 ) -> dict[str, Any]:
-    config = accounts.get(account)
-    timezone = str(config.get("timezone") or "Asia/Tokyo")
+    config = accounts.get(account).model_dump(mode="json")
+    timezone = str(config["timezone"])
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
     from_d, to_d, start, end = window(params.get("from"), params.get("to"), timezone, today)
     return {

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
+from calltrack.accounts import BrokenAccount
 from recording_ingest.ingest import iso
+
+if TYPE_CHECKING:
+    from calltrack.account_config import AccountConfig
 
 JOB_NAME = "recording-retention-sweep"
 
@@ -33,38 +37,25 @@ class RetentionCalls(Protocol):
 
 @dataclass
 class RetentionPorts:
-    accounts: Callable[[], Iterable[tuple[str, Mapping[str, Any]]]]  # (account, config)
+    accounts: Callable[[], Iterable[AccountConfig | BrokenAccount]]
     recordings: RetentionRecordings
     calls: RetentionCalls
     delete_object: Callable[[str], None]
 
 
-def parse_time(value: object) -> datetime:
-    text = str(value or "").strip()
-    if not text:
-        raise ValueError("scheduled job event needs 'time'")
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def retention_days(config: Mapping[str, Any]) -> int | None:
-    recording = config.get("recording") or {}
-    days = recording.get("retention_days") if isinstance(recording, Mapping) else None
-    if days is None:
+def retention_days(config: AccountConfig | BrokenAccount) -> int | None:
+    """Days a recording is kept (None: forever; a broken stored config keeps everything)."""
+    if isinstance(config, BrokenAccount):
         return None
-    try:
-        value = int(days)
-    except (TypeError, ValueError):
-        return None
-    return value if value >= 0 else None
+    return config.recording.retention_days
 
 
 def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
     """Expire what is due at ``at``. Returns a summary (per-account counts)."""
     expired: dict[str, int] = {}
     accounts_checked = 0
-    for account, config in ports.accounts():
-        days = retention_days(config)
+    for config in ports.accounts():
+        account, days = config.account, retention_days(config)
         if days is None:
             continue
         accounts_checked += 1
@@ -100,24 +91,22 @@ def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
     }
 
 
-def _accounts() -> Iterable[tuple[str, Mapping[str, Any]]]:
-    from calltrack.models.accounts import Account
-
-    for item in Account.scan():
-        yield item.account, dict(item.config or {})
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from calltrack.accounts import account_reader
     from calltrack.observability import make_logger
+    from calltrack.schedule import job_event
     from recording_ingest import runtime
     from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
 
     logger = make_logger("recording_retention")
     settings = runtime.ensure_started()
     objects = S3Objects(settings.recordings_bucket, client=runtime.s3_client())
-    at = parse_time(event.get("time")) if event.get("time") else runtime.now()
+    at = job_event(event, now=runtime.now()).at
     ports = RetentionPorts(
-        accounts=_accounts, recordings=DynamoRecordings(), calls=DynamoCalls(), delete_object=objects.delete
+        accounts=account_reader().all,
+        recordings=DynamoRecordings(),
+        calls=DynamoCalls(),
+        delete_object=objects.delete,
     )
     summary = sweep(at, ports)
     logger.info("recording retention sweep", extra={"summary": summary})

@@ -76,8 +76,9 @@ def _parameter(name: str) -> str:
 
 
 def build_ports(settings: Settings, on_failure: Any) -> Any:
+    from calltrack.accounts import account_reader
     from recording_ingest.ingest import Ports
-    from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects, delete_from_twilio_for
+    from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
 
     creds = credentials(settings)
     timeout = fetch_timeout_s()
@@ -95,6 +96,12 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
             allow_http=allow_http,
             timeout_s=timeout,
         )
+
+    accounts = account_reader()
+
+    def delete_from_twilio_for(account: str) -> bool:
+        config = accounts.find(account)
+        return config is not None and config.recording.delete_from_twilio
 
     return Ports(
         recordings=DynamoRecordings(),

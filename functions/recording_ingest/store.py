@@ -9,7 +9,6 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from calltrack.models.accounts import Account
 from calltrack.models.calls import Call
 from calltrack.models.recordings import Recording
 from recording_ingest.ingest import ClaimLost, iso
@@ -126,19 +125,6 @@ class DynamoCalls:
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
         # Only the `recording` attribute, and only on an existing call (never a half-empty row).
         Call(call_sid).update(actions=[Call.recording.set(dict(recording))], condition=Call.call_sid.exists())
-
-
-def account_config(account: str) -> dict[str, Any]:
-    try:
-        config = Account.get(account).config
-    except DoesNotExist:
-        return {}
-    return dict(config or {})
-
-
-def delete_from_twilio_for(account: str) -> bool:
-    recording = account_config(account).get("recording") or {}
-    return bool(recording.get("delete_from_twilio"))
 
 
 class S3Objects:

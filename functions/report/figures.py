@@ -10,15 +10,13 @@ Definitions (also in docs/decisions.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from calltrack.errors import BadRequest
 from calltrack.models.reports import COUNTERS
 from report.rollup_store import RollupRow
 
 Number = int | float
-MAX_RANGE_DAYS = 400
 REPORT_DIMENSIONS = ("channel", "campaign", "keyword", "landing_page", "tracking_number")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ROW_KEYS = (
@@ -40,34 +38,6 @@ ROW_KEYS = (
     "cpa",
     "romi",
 )
-
-
-def parse_day(value: str | None, field: str) -> date:
-    if value is None or value == "":
-        raise BadRequest(f"{field}: required (YYYY-MM-DD)", field=field)
-    try:
-        if len(value) != 10:
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadRequest(f"{field}: not a date (YYYY-MM-DD): {value[:40]!r}", field=field) from None
-
-
-def parse_range(from_: str | None, to: str | None, *, today: date) -> tuple[date, date]:
-    """Inclusive day range; defaults to the 30 days ending today (account time zone)."""
-    end = parse_day(to, "to") if to else today
-    start = parse_day(from_, "from") if from_ else end - timedelta(days=29)
-    if start > end:
-        raise BadRequest("from: must not be after to", field="from")
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise BadRequest(f"to: range longer than {MAX_RANGE_DAYS} days", field="to")
-    return start, end
-
-
-def local_today(tz: str, now: datetime) -> date:
-    from report.rollup import zone
-
-    return now.astimezone(zone(tz)).date()
 
 
 def ratio(numerator: Number, denominator: Number, digits: int = 4) -> float | None:

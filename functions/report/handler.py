@@ -9,14 +9,16 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
+from call_records import calls, crm, spend
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
-from report import calls, crm, recordings_api, reports, reviews, spend
+from recording_ingest import access as recordings_access
+from report import reports, reviews
 
 logger = make_logger("report")
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
-for module in (calls, recordings_api, reports, crm, spend, reviews):
+for module in (calls, recordings_access, reports, crm, spend, reviews):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"
@@ -66,7 +68,7 @@ def get_openapi() -> Response[Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from report.runtime import ensure_started
+    from report.runtime import start_api
 
-    ensure_started()
+    start_api()
     return app.resolve(event, context)

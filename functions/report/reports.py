@@ -6,26 +6,29 @@ of DynamoDB items read is returned in the X-Calltrack-Items-Read header.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from calltrack import days
+from calltrack.api import (
+    ERRORS,
+    AccountParam,
+    Caller,
+    FromParam,
+    ToParam,
+    csv_response,
+    current_caller,
+    json_response,
+)
 from calltrack.errors import BadRequest
 from report import figures
-from report.api_support import ERRORS, Caller, csv_response, current_caller, json_response
 
 router = Router()
 
-FromParam = Annotated[
-    str | None,
-    Query(alias="from", description="First day, YYYY-MM-DD (account time zone); default 29 days before to"),
-]
-ToParam = Annotated[str | None, Query(description="Last day, inclusive, YYYY-MM-DD; default today")]
 ByParam = Annotated[str | None, Query(description="channel|campaign|keyword|landing_page|tracking_number")]
-AccountParam = Annotated[str | None, Query(description="Operator token only: the account to read")]
 BY_CHOICES = figures.REPORT_DIMENSIONS
 
 
@@ -42,7 +45,7 @@ def channel_report(
     from report.rollup_store import prorated_spend, read_rollups, read_spend
 
     dimension = _choice(by, BY_CHOICES, "by", "channel")
-    start, end = figures.parse_range(from_, to, today=caller.today())
+    start, end = days.parse_range(from_, to, today=caller.today())
     rows = read_rollups(caller.account, dimension, start, end)
     spend = read_spend(caller.account, start.isoformat()[:7], end.isoformat()[:7])
     spend_by_channel = prorated_spend(spend, start, end)
@@ -79,7 +82,7 @@ def get_channels_csv(
     by: ByParam = None,
     account: AccountParam = None,
 ) -> Response[Any]:
-    from report.csv_out import write_csv
+    from calltrack.csv_text import write_csv
 
     caller = current_caller(router)
     body, items = channel_report(caller, from_, to, by)
@@ -99,7 +102,7 @@ def get_heatmap(
 
     caller = current_caller(router)
     chosen = _choice(metric, ("calls", "missed", "answer_rate"), "metric", "calls")
-    start, end = figures.parse_range(from_, to, today=caller.today())
+    start, end = days.parse_range(from_, to, today=caller.today())
     rows = read_rollups(caller.account, "hour_of_week", start, end)
     body = {
         "from": start.isoformat(),
@@ -118,7 +121,7 @@ def get_agents(from_: FromParam = None, to: ToParam = None, account: AccountPara
     from report.rollup_store import read_rollups
 
     caller = current_caller(router)
-    start, end = figures.parse_range(from_, to, today=caller.today())
+    start, end = days.parse_range(from_, to, today=caller.today())
     rows = read_rollups(caller.account, "agent", start, end)
     body = {"from": start.isoformat(), "to": end.isoformat(), "rows": figures.agent_rows(rows)}
     return json_response(body, items_read=rows.items_read)
@@ -137,8 +140,8 @@ def get_trend(
 
     caller = current_caller(router)
     chosen = _choice(interval, ("day", "week"), "interval", "day")
-    start, end = figures.parse_range(from_, to, today=caller.today())
-    change = figures.parse_day(change_date, "change_date") if change_date else None
+    start, end = days.parse_range(from_, to, today=caller.today())
+    change = days.parse_day(change_date, "change_date") if change_date else None
     if change is not None and not (start < change <= end):
         raise BadRequest("change_date: must be after from and not after to", field="change_date")
     rows = read_rollups(caller.account, "channel", start, end)
@@ -152,35 +155,3 @@ def get_trend(
         **figures.trend(selected, start, end, chosen, change),
     }
     return json_response(body, items_read=rows.items_read)
-
-
-def local_day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
-    from report.rollup import zone
-
-    zi = zone(tz)
-    return (datetime.combine(start, time(0), zi), datetime.combine(end + timedelta(days=1), time(0), zi))
-
-
-@router.get("/v1/calls.csv", responses=ERRORS, summary="Calls as CSV (UTF-8 with BOM)")
-def get_calls_csv(
-    from_: FromParam = None,
-    to: ToParam = None,
-    channel: Annotated[str | None, Query(description="Only this channel")] = None,
-    status: Annotated[str | None, Query(description="Only this status")] = None,
-    account: AccountParam = None,
-) -> Response[Any]:
-    from report.call_store import calls_between
-    from report.csv_out import calls_csv
-
-    caller = current_caller(router)
-    start, end = figures.parse_range(from_, to, today=caller.today())
-    lo, hi = local_day_bounds(start, end, caller.timezone)
-    counter = [0]
-    calls = [
-        c
-        for c in calls_between(caller.account, lo, hi, counter=counter)
-        if (channel is None or c.get("channel") == channel) and (status is None or c.get("status") == status)
-    ]
-    text = calls_csv(calls, tz=caller.timezone, mask_caller=caller.masks_callers)
-    return csv_response(text, f"calls-{start.isoformat()}-{end.isoformat()}.csv", items_read=counter[0])
-

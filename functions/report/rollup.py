@@ -16,7 +16,6 @@ image older than the one applied is skipped; without it, in-order replays still 
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
+from calltrack.days import parse_started_at, zone
 from calltrack.models.reports import COUNTERS, DIMENSIONS
 from calltrack.observability import make_logger
 from calltrack.records import json_object
@@ -33,7 +32,6 @@ from calltrack.records import json_object
 logger = make_logger("rollup")
 
 NONE_VALUE = "(none)"
-DEFAULT_TIMEZONE = "Asia/Tokyo"
 MISSED_STATUSES = frozenset({"missed", "busy", "failed", "canceled", "no-answer"})
 ANSWERED_STATUSES = frozenset({"answered", "completed"})
 # Funnel order. "lost" is a lead that did not close: it counts as a lead, not an opportunity.
@@ -64,25 +62,6 @@ def _num(value: Any) -> Number:
 def _text(value: Any) -> str:
     text = str(value).strip() if value is not None else ""
     return text[:256] if text else NONE_VALUE
-
-
-def parse_started_at(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed
-
-
-def zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except Exception:  # noqa: BLE001 - unknown zone names fall back to the default
-        return ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:
@@ -272,145 +251,10 @@ def process_records(
     return []
 
 
-# ---------------------------------------------------------------- AWS adapters
-
-
-class DynamoRollupStore:
-    """RollupStore over DynamoDB with the low-level client (one TransactWriteItems per change)."""
-
-    def __init__(self, client: Any, rollups_table: str, markers_table: str) -> None:
-        self.client = client
-        self.rollups_table = rollups_table
-        self.markers_table = markers_table
-
-    def get_marker(self, call_sid: str) -> Marker | None:
-        item = self.client.get_item(
-            TableName=self.markers_table, Key={"call_sid": {"S": call_sid}}, ConsistentRead=True
-        ).get("Item")
-        if not item:
-            return None
-        version = item.get("call_version", {}).get("N")
-        return Marker(
-            seq=int(item["seq"]["N"]),
-            call_version=int(Decimal(version)) if version is not None else None,
-            contribution=json.loads(item["contribution"]["S"]),
-            account=item.get("account", {}).get("S"),
-        )
-
-    def commit(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
-    ) -> bool:
-        marker_item: dict[str, Any] = {
-            "call_sid": {"S": call_sid},
-            "account": {"S": account},
-            "seq": {"N": str(new.seq)},
-            "contribution": {"S": json.dumps(new.contribution, sort_keys=True, separators=(",", ":"))},
-        }
-        if new.call_version is not None:
-            marker_item["call_version"] = {"N": str(new.call_version)}
-        put: dict[str, Any] = {"TableName": self.markers_table, "Item": marker_item}
-        if previous is None:
-            put["ConditionExpression"] = "attribute_not_exists(call_sid)"
-        else:
-            put["ConditionExpression"] = "seq = :prev"
-            put["ExpressionAttributeValues"] = {":prev": {"N": str(previous.seq)}}
-        items: list[dict[str, Any]] = [{"Put": put}]
-        for key, delta in sorted(deltas.items()):
-            dimension, sk = split_row_key(key)
-            names = {f"#c{i}": counter for i, counter in enumerate(delta)}
-            values = {f":v{i}": {"N": str(amount)} for i, amount in enumerate(delta.values())}
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self.rollups_table,
-                        "Key": {"pk": {"S": f"{account}#{dimension}"}, "sk": {"S": sk}},
-                        "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(delta))),
-                        "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException:
-            return False
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
-
-class TimezoneCache:
-    """Account -> IANA time zone, read from Account.config, cached per process for ``ttl`` s."""
-
-    def __init__(self, lookup: Callable[[str], str | None], ttl: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.lookup = lookup
-        self.ttl = ttl
-        self.clock = clock
-        self._cache: dict[str, tuple[float, str]] = {}
-
-    def __call__(self, account: str) -> str:
-        hit = self._cache.get(account)
-        now = self.clock()
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
-        tz = self.lookup(account) or DEFAULT_TIMEZONE
-        self._cache[account] = (now, tz)
-        return tz
-
-
-def account_timezone(account: str) -> str | None:
-    """Read an account's time zone (config JSON first, then the column)."""
-    from calltrack.models.accounts import Account
-
-    try:
-        item = Account.get(account)
-    except Account.DoesNotExist:
-        return None
-    config = item.config if isinstance(item.config, dict) else {}
-    return str(config.get("timezone") or item.timezone or DEFAULT_TIMEZONE)
-
-
-_store: DynamoRollupStore | None = None
-timezones = TimezoneCache(account_timezone)
-
-
-def default_store() -> DynamoRollupStore:
-    global _store
-    if _store is None:
-        import boto3
-
-        from calltrack.settings import get_settings
-
-        settings = get_settings()
-        _store = DynamoRollupStore(
-            boto3.client("dynamodb", region_name=settings.region),
-            settings.table_name("rollups"),
-            settings.table_name("rollup_markers"),
-        )
-    return _store
-
-
-def reset() -> None:
-    """Forget cached clients/time zones (tests; the local runtime after changing env)."""
-    global _store, timezones
-    _store = None
-    timezones = TimezoneCache(account_timezone)
-
-
-def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    from report.runtime import ensure_started
-
-    ensure_started()
-    failures = process_records(event.get("Records") or [], default_store(), timezones)
-    return {"batchItemFailures": failures}
-
-
 __all__ = [
     "DIMENSIONS",
     "apply_image",
     "contribution",
     "diff",
-    "handler",
     "process_records",
 ]

@@ -153,16 +153,3 @@ def prorated_spend(spend: Iterable[SpendRow], from_day: date, to_day: date) -> d
         share = ((hi - lo).days + 1) / days_in_month
         out[row.channel] = out.get(row.channel, 0.0) + float(row.amount) * share
     return out
-
-
-def load_account_config(account: str) -> dict[str, Any]:
-    """The account's stored config (JSON) with its time zone; {} when the account is unknown."""
-    from calltrack.models.accounts import Account
-
-    try:
-        item = Account.get(account)
-    except Account.DoesNotExist:
-        return {}
-    config = dict(item.config) if isinstance(item.config, dict) else {}
-    config.setdefault("timezone", item.timezone or "Asia/Tokyo")
-    return config

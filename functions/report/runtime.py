@@ -1,21 +1,22 @@
-"""Start-up for the report functions: settings read and tables bound once per process."""
+"""The report functions' composition roots: what the report API and the rollup consumer use.
+
+``NEEDS`` per Lambda equals its wiring's grants (tests/infra compares them); settings are read and
+checked on the first invocation, never at import.
+"""
 
 from __future__ import annotations
 
-_started = False
+from calltrack.settings import Needs, Settings
+
+API_NEEDS = Needs(
+    tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs"),
+    buckets=("recordings", "exports"),
+    secrets=("admin_token",),
+)
+ROLLUP_NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 
-def ensure_started() -> None:
-    global _started
-    if _started:
-        return
-    from calltrack.models import bind_models
-    from calltrack.settings import get_settings
+def start_api() -> Settings:
+    from calltrack.models import start
 
-    bind_models(get_settings())
-    _started = True
-
-
-def reset() -> None:
-    global _started
-    _started = False
+    return start(API_NEEDS)

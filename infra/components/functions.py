@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from calltrack.settings import OPS_TOPIC_ENV, SECRET_ENV, bucket_env, queue_env, table_env
 from infra import nag
 from infra.components.bundling import function_code
 from infra.wiring import LambdaFunction
@@ -30,25 +31,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
 METRICS_NAMESPACE = "calltrack"
 
-# wiring secret name -> env var holding the SSM parameter NAME (see calltrack.settings)
-SECRET_ENV = {
-    "twilio_auth_token": "TWILIO_AUTH_TOKEN_PARAM",
-    "twilio_api_secret": "TWILIO_API_SECRET_PARAM",
-    "admin_token": "CALLTRACK_ADMIN_TOKEN_PARAM",
-}
-BUCKET_ENV = {"recordings": "CALLTRACK_RECORDINGS_BUCKET", "exports": "CALLTRACK_EXPORTS_BUCKET"}
-
-
 def construct_id(name: str) -> str:
     return "".join(p.capitalize() for p in name.replace("-", "_").split("_"))
-
-
-def table_env(logical: str) -> str:
-    return f"CALLTRACK_TABLE_{logical.upper()}"
-
-
-def queue_env(name: str) -> str:
-    return f"CALLTRACK_{name.upper()}_QUEUE_URL"
 
 
 @dataclass
@@ -152,14 +136,14 @@ class FunctionFactory(Construct):
             bucket = _lookup(r.buckets, name, spec, "bucket")
             bucket.grant_read_write(fn)  # incl. delete: the retention sweep removes recordings
             nag.acknowledge_bucket_grant(role, bucket.bucket_arn, name)
-            fn.add_environment(BUCKET_ENV.get(name, f"CALLTRACK_{name.upper()}_BUCKET"), bucket.bucket_name)
+            fn.add_environment(bucket_env(name), bucket.bucket_name)
         for name in spec.sends_to_queues:
             queue = _lookup(r.queues, name, spec, "queue")
             queue.grant_send_messages(fn)
             fn.add_environment(queue_env(name), queue.queue_url)
         if spec.publishes_to_ops_topic:
             r.ops_topic.grant_publish(fn)
-            fn.add_environment("CALLTRACK_OPS_TOPIC_ARN", r.ops_topic.topic_arn)
+            fn.add_environment(OPS_TOPIC_ENV, r.ops_topic.topic_arn)
         for name in spec.secrets:
             param = _lookup(r.secrets, name, spec, "secret")
             param.grant_read(fn)

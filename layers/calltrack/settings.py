@@ -22,6 +22,54 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+# The environment variable that names each kind of granted resource (the CDK stack sets exactly
+# these for what a function's wiring grants; the local runtime sets them all).
+SECRET_ENV = {
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN_PARAM",
+    "twilio_api_secret": "TWILIO_API_SECRET_PARAM",
+    "admin_token": "CALLTRACK_ADMIN_TOKEN_PARAM",
+}
+BUCKET_ENV = {"recordings": "CALLTRACK_RECORDINGS_BUCKET", "exports": "CALLTRACK_EXPORTS_BUCKET"}
+OPS_TOPIC_ENV = "CALLTRACK_OPS_TOPIC_ARN"
+
+
+def table_env(logical: str) -> str:
+    return f"CALLTRACK_TABLE_{logical.upper()}"
+
+
+def queue_env(name: str) -> str:
+    return f"CALLTRACK_{name.upper()}_QUEUE_URL"
+
+
+def bucket_env(name: str) -> str:
+    return BUCKET_ENV.get(name, f"CALLTRACK_{name.upper()}_BUCKET")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What one Lambda uses: declared beside its handler, equal to its wiring's grants (an infra
+    test compares them), checked at cold start so a missing variable fails naming it instead of
+    falling back to a ``calltrack-<name>`` default that does not exist in the deployed stack."""
+
+    tables: tuple[str, ...] = ()
+    buckets: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    ops_topic: bool = False
+
+    def env_vars(self) -> list[str]:
+        return [
+            *(table_env(t) for t in self.tables),
+            *(bucket_env(b) for b in self.buckets),
+            *(queue_env(q) for q in self.queues),
+            *(SECRET_ENV[s] for s in self.secrets),
+            *([OPS_TOPIC_ENV] if self.ops_topic else []),
+        ]
+
+    def missing(self, env: Mapping[str, str]) -> list[str]:
+        return [name for name in self.env_vars() if not env.get(name)]
+
+
 def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     if not value and allow_empty:
         return value
@@ -100,11 +148,23 @@ class Settings:
 _current: Settings | None = None
 
 
-def get_settings() -> Settings:
-    """The process's settings, read and validated on first use (start-up / first invocation)."""
+def get_settings(needs: Needs | None = None) -> Settings:
+    """The process's settings, read and validated on first use (start-up / first invocation).
+
+    With ``needs`` (a function's composition root passes its own), every variable those resources
+    are named by must be set, except in local mode, where the ``calltrack-<name>`` defaults are
+    the local stack's real names.
+    """
     global _current
     if _current is None:
         _current = Settings.from_env()
+    if needs is not None and not _current.local_mode:
+        missing = needs.missing(os.environ)
+        if missing:
+            raise SettingsError(
+                f"{missing[0]} is not set: this function is granted the resource it names "
+                f"(missing: {', '.join(missing)}); the stack sets it, or set it by hand"
+            )
     return _current
 
 

@@ -306,7 +306,7 @@ def test_review_api_errors_and_account_scoping(local_stack: Any) -> None:
     assert cross.status_code == 403
 
 
-def test_daily_export_is_dispatched_to_the_reports_export(local_stack: Any) -> None:
+def test_daily_export_runs_in_its_own_function(local_stack: Any) -> None:
     out = local_stack.run_job("daily-calls-export", "2026-11-26T00:30:00+09:00")
-    assert out["function"] == "report_jobs"
-    assert isinstance(out["result"], dict)
+    assert out["function"] == "calls_export"
+    assert out["result"]["job"] == "daily-calls-export" and out["result"]["failures"] == 0

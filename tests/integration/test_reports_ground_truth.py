@@ -82,7 +82,7 @@ def place_call(
 
 def replay_stream_into_rollups(stack: Any, call_sids: set[str]) -> int:
     """Hand every stream record of these calls to the rollup consumer again (at-least-once)."""
-    from report.rollup import handler
+    from report.rollup_consumer import handler
 
     ddb, streams = stack.stack.client("dynamodb"), stack.stack.client("dynamodbstreams")
     from calltrack.settings import get_settings
@@ -109,8 +109,8 @@ def replay_stream_into_rollups(stack: Any, call_sids: set[str]) -> int:
 
 
 def direct_calls(stack: Any, account: str) -> list[dict[str, Any]]:
+    from call_records.call_store import from_item
     from calltrack.settings import get_settings
-    from report.call_store import from_item
 
     ddb = stack.stack.client("dynamodb")
     items: list[dict[str, Any]] = []

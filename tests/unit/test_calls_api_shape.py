@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
+from call_records.calls import CALL_KEYS, call_to_json, decode_cursor, encode_cursor, list_calls, utc_range
 from calltrack.errors import BadRequest
-from report.calls import CALL_KEYS, call_to_json, decode_cursor, encode_cursor, list_calls, utc_range
 
 CALL = {
     "call_sid": "CA" + "a" * 32,

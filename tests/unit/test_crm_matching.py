@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from call_records.crm import CallPatch, match_confidence, match_leads, patch_changes, tagging
 from calltrack.errors import BadRequest
-from report.crm import CallPatch, match_confidence, match_leads, patch_changes, tagging
 
 CALLS: list[dict[str, Any]] = [
     {

@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from report import monthly_review as mr
-from report.job_common import AccountInfo, AccountRow, CallFact, JobPorts, account_info, fan_out
+from ops_jobs import monthly_review as mr
+from ops_jobs.common import AccountInfo, account_info
+from tests.support.accounts import InMemoryAccounts, account_config
+from tests.support.jobs import JobsWorld
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 RUN = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO).astimezone(UTC)
@@ -21,56 +23,16 @@ def tokyo(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
 
 
 def info(account: str = "acme", **config: Any) -> AccountInfo:
-    return account_info(AccountRow(account, account.title(), None, config))
+    accounts = InMemoryAccounts({account: account_config(account, name=account.title(), **config)})
+    return account_info(next(accounts.all()))
 
 
-class World:
-    def __init__(self) -> None:
-        self.accounts: list[AccountRow] = []
-        self.calls: dict[str, list[CallFact]] = {}
-        self.spend: dict[tuple[str, str], dict[str, float]] = {}
-        self.published: list[tuple[str, str, dict[str, Any]]] = []
-        self.blobs: dict[str, tuple[bytes, str]] = {}
-        self.claimed: dict[str, str] = {}
-
-    # ports
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        self.blobs[key] = (body, content_type)
-
-    def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
-        if run_key in self.claimed and not force and self.claimed[run_key] != "failed":
-            return {"decided": self.claimed[run_key]}
-        self.claimed[run_key] = "running"
-        return None
-
-    def finish(self, run_key: str, decided: str, detail: dict[str, Any]) -> None:
-        self.claimed[run_key] = decided
-
-    def fail(self, run_key: str, error: str) -> None:
-        self.claimed[run_key] = "failed"
-
-    def publish(self, subject: str, message: str, attributes: dict[str, Any]) -> str:
-        self.published.append((subject, message, attributes))
-        return f"m{len(self.published)}"
-
-    def ports(self) -> JobPorts:
-        return JobPorts(
-            accounts=lambda: list(self.accounts),
-            calls=lambda a, s, e: [c for c in self.calls.get(a, []) if s <= c.started_at < e],
-            runs=self,
-            publish=self.publish,
-            spend=lambda a, month: self.spend.get((a, month), {}),
-            blobs=self,
-        )
-
+class World(JobsWorld):
     def add(self, account: str, when: datetime, channel: str, status: str = "answered", **kw: Any) -> None:
-        calls = self.calls.setdefault(account, [])
-        calls.append(
-            CallFact(f"CA{account}{len(calls):05d}", when.astimezone(UTC), status, channel=channel, **kw)
-        )
+        self.add_call(account, when, status, channel=channel, **kw)
 
     def run(self, at: datetime = RUN, force: bool = False) -> dict[str, Any]:
-        return fan_out(mr.JOB, at, force, self.ports(), mr.due, mr.act)
+        return self.run_job(mr, at, force)
 
 
 def three_channels(world: World, account: str = "acme") -> None:
@@ -221,7 +183,7 @@ def test_trial_progress_for_campaigns_started_in_the_last_three_weeks() -> None:
 
 def test_run_stores_json_and_html_and_announces_once() -> None:
     world = World()
-    world.accounts.append(AccountRow("acme", "Acme", None, {"name": "Acme Dental", "language": "ja-JP"}))
+    world.add_account("acme", name="Acme Dental", language="ja-JP")
     three_channels(world)
     result = world.run()
     assert result["accounts"]["acme"]["decided"] == "published"
@@ -266,7 +228,7 @@ def test_run_stores_json_and_html_and_announces_once() -> None:
 
 def test_account_without_calls_or_spend_is_quiet() -> None:
     world = World()
-    world.accounts.append(AccountRow("idle", "Idle", None, {}))
+    world.add_account("idle")
     assert world.run()["accounts"]["idle"]["decided"] == "nothing-to-say"
     assert world.published == [] and world.blobs == {}
 

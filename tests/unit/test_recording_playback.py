@@ -9,7 +9,7 @@ import pytest
 
 from calltrack.auth import Principal
 from calltrack.errors import Forbidden, NotFound
-from report.recordings_api import Gone, download_filename, grant
+from recording_ingest.access import Gone, download_filename, grant
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 CALL_SID = "CA" + "a" * 32

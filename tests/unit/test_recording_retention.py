@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from recording_ingest.retention import RetentionPorts, parse_time, sweep
+from calltrack.schedule import parse_instant as parse_time
+from recording_ingest.retention import RetentionPorts, sweep
+from tests.support.accounts import InMemoryAccounts, account_config
 
 AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -54,7 +56,9 @@ class World:
 
     def ports(self) -> RetentionPorts:
         return RetentionPorts(
-            accounts=lambda: list(self.configs.items()),
+            accounts=lambda: InMemoryAccounts(
+                {a: account_config(a, **c) for a, c in self.configs.items()}
+            ).all(),
             recordings=self,
             calls=self,
             delete_object=self.s3.discard,

@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from call_records.csv_out import calls_csv
+from call_records.export import day_key, export_account, manifest, previous_local_day
+from calltrack import days
+from calltrack.csv_text import BOM, write_csv
 from calltrack.errors import BadRequest
 from report import figures
-from report.csv_out import BOM, calls_csv, write_csv
-from report.export import day_key, export_account, manifest, previous_local_day
 from report.rollup_store import RollupRow, SpendRow, prorated_spend
 
 
@@ -100,7 +102,7 @@ def test_trend_by_week_and_before_after_a_change() -> None:
 )
 def test_bad_ranges_name_the_field(from_: str, to: str, field: str) -> None:
     with pytest.raises(BadRequest) as err:
-        figures.parse_range(from_, to, today=date(2026, 11, 25))
+        days.parse_range(from_, to, today=date(2026, 11, 25))
     assert err.value.field == field
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from report.review_render import render_html
+from ops_jobs.review_render import render_html
 
 
 def review(**over: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from report.rollup import (
     Contribution,
     Marker,
-    TimezoneCache,
     apply_image,
     contribution,
     diff,
@@ -194,20 +193,6 @@ def test_stream_batch_reports_first_failure_and_stops() -> None:
     store = FakeStore()
     assert process_records([record, second], store, tokyo) == []
     assert store.counters("acme", "channel") == {"2026-11-03#(none)": {"calls": 1}}
-
-
-def test_timezone_cache_reads_once_per_ttl() -> None:
-    reads: list[str] = []
-    now = [0.0]
-    def lookup(account: str) -> str:
-        reads.append(account)
-        return "Europe/London"
-
-    cache = TimezoneCache(lookup, ttl=10, clock=lambda: now[0])
-    assert cache("a") == cache("a") == "Europe/London"
-    now[0] = 11
-    cache("a")
-    assert reads == ["a", "a"]
 
 
 _image = st.fixed_dictionaries(

@@ -6,62 +6,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from report import weekly_alert
-from report.job_common import AccountRow, CallFact, JobPorts, fan_out
+from ops_jobs import weekly_alert
+from tests.support.accounts import account_config
+from tests.support.jobs import JobsWorld
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 # Monday 2026-11-30 09:00 JST; the week reported is Mon 2026-11-23 .. Sun 2026-11-29 (local).
 RUN = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO).astimezone(UTC)
 
 
-class FakeRuns:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def claim(self, run_key: str, *, force: bool) -> dict[str, Any] | None:
-        row = self.rows.get(run_key)
-        if row is not None and not force and row["decided"] != "failed":
-            return row
-        self.rows[run_key] = {"decided": "running"}
-        return None
-
-    def finish(self, run_key: str, decided: str, detail: dict[str, Any]) -> None:
-        self.rows[run_key] = {"decided": decided, "detail": detail}
-
-    def fail(self, run_key: str, error: str) -> None:
-        self.rows[run_key] = {"decided": "failed", "error": error}
-
-
-class FakeWorld:
-    def __init__(self) -> None:
-        self.accounts: list[AccountRow] = []
-        self.calls: dict[str, list[CallFact]] = {}
-        self.published: list[tuple[str, str, dict[str, Any]]] = []
-        self.runs = FakeRuns()
-
-    def add_account(self, account: str, **config: Any) -> None:
-        self.accounts.append(AccountRow(account, account.title(), None, {"name": account.title(), **config}))
-
-    def add_call(self, account: str, local: datetime, status: str, **kw: Any) -> None:
-        calls = self.calls.setdefault(account, [])
-        calls.append(
-            CallFact(f"CA{account}{len(calls):04d}", local.astimezone(UTC), status, **kw)
-        )
-
-    def read_calls(self, account: str, start: datetime, end: datetime) -> list[CallFact]:
-        return [c for c in self.calls.get(account, []) if start <= c.started_at < end]
-
-    def publish(self, subject: str, message: str, attributes: dict[str, Any]) -> str:
-        self.published.append((subject, message, attributes))
-        return f"msg-{len(self.published)}"
-
-    def ports(self) -> JobPorts:
-        return JobPorts(
-            accounts=lambda: list(self.accounts), calls=self.read_calls, runs=self.runs, publish=self.publish
-        )
-
+class FakeWorld(JobsWorld):
     def run(self, at: datetime = RUN, force: bool = False) -> dict[str, Any]:
-        return fan_out(weekly_alert.JOB, at, force, self.ports(), weekly_alert.due, weekly_alert.act)
+        return self.run_job(weekly_alert, at, force)
 
 
 def tokyo(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
@@ -202,8 +158,8 @@ def test_week_boundaries_follow_the_account_time_zone() -> None:
 
 def test_one_broken_account_does_not_stop_the_others() -> None:
     world = FakeWorld()
-    world.accounts.append(AccountRow("broken", "Broken", None, {"timezone": "Mars/Olympus"}))
-    world.accounts.append(AccountRow("garbled", "Garbled", None, "not an object"))
+    world.add_raw_account("broken", account_config("broken", timezone="Mars/Olympus"))
+    world.add_raw_account("garbled", account_config("garbled", alerts="not an object"))
     world.add_account("acme")
     tuesday_noon_misses(world, "acme")
     result = world.run()
@@ -232,8 +188,8 @@ def test_a_failure_while_acting_is_recorded_and_retried_next_run() -> None:
 
 def test_subject_is_sns_safe() -> None:
     world = FakeWorld()
-    world.add_account("x" * 120, language="en")
-    tuesday_noon_misses(world, "x" * 120)
+    world.add_account("long-name", name="x" * 120 + "\n", language="en")
+    tuesday_noon_misses(world, "long-name")
     world.run()
     subject = world.published[0][0]
     assert len(subject) < 100 and "\n" not in subject

@@ -20,11 +20,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from calltrack.settings import queue_env
 from calltrack_cli.local.events import ACCOUNT_ID, REGION, parse_instant, scheduled_job_event
 from calltrack_cli.local.gateway import LocalGateway
 from calltrack_cli.local.invoker import Invoker
 from calltrack_cli.local.pollers import Poller, QueuePoller, StreamPoller, wait_idle
-from infra.wiring import WIRING, Queue, Wiring
+from infra.wiring import WIRING, Wiring
 
 log = logging.getLogger("calltrack.local")
 
@@ -38,10 +39,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def queue_env_var(queue: Queue) -> str:
-    return f"CALLTRACK_{queue.name.upper()}_QUEUE_URL"
 
 
 def create_table_request(model: type[Any], table_name: str) -> dict[str, Any]:
@@ -315,7 +312,7 @@ class LocalStack:
             )["QueueUrl"]
             self.queue_urls[queue.name] = url
             self.dlq_urls[queue.name] = dlq_url
-            self._setenv(queue_env_var(queue), url)
+            self._setenv(queue_env(queue.name), url)
         self.topic_arn = self.client("sns").create_topic(Name=OPS_TOPIC_NAME)["TopicArn"]
         self._setenv("CALLTRACK_OPS_TOPIC_ARN", self.topic_arn)
         from calltrack.settings import reset_settings

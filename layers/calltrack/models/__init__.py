@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calltrack.settings import Settings
+from calltrack.settings import Needs, Settings
 
 # Logical table name -> module that owns it; importing is deferred so callers pay only for use.
 _MODULES = ("accounts", "calls", "dni", "recordings", "reports", "jobs")
@@ -41,3 +41,20 @@ def bind_models(settings: Settings, models: list[type[Any]] | None = None) -> No
             model.Meta.table_name = name
             model._connection = None  # drop the cached TableConnection for the old name
         model.Meta.region = settings.region
+
+
+_bound_to: Settings | None = None
+
+
+def start(needs: Needs, models: list[type[Any]] | None = None) -> Settings:
+    """A PynamoDB-using function's start-up: settings read (``needs`` checked, see
+    ``calltrack.settings.get_settings``) and the models bound, once per process (again only after
+    ``reset_settings``)."""
+    global _bound_to
+    from calltrack.settings import get_settings
+
+    settings = get_settings(needs)
+    if _bound_to is not settings:
+        bind_models(settings, models)
+        _bound_to = settings
+    return settings

@@ -1,4 +1,4 @@
-"""GET /v1/calls and GET /v1/calls/{call_sid}: the read side of the calls (issue 3).
+"""GET /v1/calls, /v1/calls.csv and /v1/calls/{call_sid}: reading the calls (issue 3).
 
 ``call_to_json(call, mask_caller=...)`` is the one CALL shape; CSV, exports and CRM reuse it.
 Listing reads the calls table's ``by-account`` index between the UTC bounds of the requested
@@ -13,12 +13,23 @@ import binascii
 import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from calltrack import days
+from calltrack.api import (
+    ERRORS,
+    AccountParam,
+    FromParam,
+    ToParam,
+    csv_response,
+    current_caller,
+    json_response,
+)
 from calltrack.errors import BadRequest, NotFound
-from report.api_support import ERRORS, current_caller, json_response
 
 router = Router()
 
@@ -69,7 +80,7 @@ def _plain_call(call: Any) -> dict[str, Any]:
     data = dict(call)
     sid = data.get("call_sid")
     if isinstance(sid, dict) and len(sid) == 1 and next(iter(sid)) in ("S",):
-        from report.call_store import from_item
+        from call_records.call_store import from_item
 
         return from_item(data)
     return data
@@ -132,7 +143,7 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
 
 def utc_range(start: date, end: date, tz: str) -> tuple[str, str]:
     """started_at bounds (inclusive) covering local dates start..end in time zone ``tz``."""
-    from report.rollup import zone
+    from calltrack.days import zone
 
     zi = zone(tz)
     lo = datetime(start.year, start.month, start.day, tzinfo=zi).astimezone(UTC)
@@ -197,7 +208,7 @@ def list_calls(
     cursor_key: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
     """Newest-first calls of one account between lo and hi: (items, next key or None, items read)."""
-    from report.call_store import from_item
+    from call_records.call_store import from_item
 
     kwargs: dict[str, Any] = {
         "TableName": table,
@@ -246,7 +257,7 @@ def list_calls(
 
 
 def _client() -> Any:
-    from report.call_store import _client as client
+    from call_records.call_store import _client as client
 
     return client()
 
@@ -258,7 +269,7 @@ def get_calls() -> Any:
     who = current_caller(router, *ROLES)
     q = router.current_event.query_string_parameters or {}
     today = who.today()
-    from report.figures import parse_range  # one date-range rule for calls, CSV and reports
+    from calltrack.days import parse_range  # one date-range rule for calls, CSV and reports
 
     start, end = parse_range(q.get("from"), q.get("to"), today=today)
     limit = _limit(q.get("limit"))
@@ -295,9 +306,34 @@ def get_call(call_sid: str) -> Any:
     raw = item.get("Item")
     if not raw:
         raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
-    from report.call_store import from_item
+    from call_records.call_store import from_item
 
     call = from_item(raw)
     if call.get("account") != who.account:
         raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
     return json_response(call_to_json(call, mask_caller=who.masks_callers), items_read=1)
+
+
+@router.get("/v1/calls.csv", responses=ERRORS, summary="Calls as CSV (UTF-8 with BOM)")
+def get_calls_csv(
+    from_: FromParam = None,
+    to: ToParam = None,
+    channel: Annotated[str | None, Query(description="Only this channel")] = None,
+    status: Annotated[str | None, Query(description="Only this status")] = None,
+    account: AccountParam = None,
+) -> Response[Any]:
+    from call_records.call_store import calls_between
+    from call_records.csv_out import calls_csv
+
+    caller = current_caller(router)
+    start, end = days.parse_range(from_, to, today=caller.today())
+    lo, hi = days.local_day_bounds(start, end, caller.timezone)
+    counter = [0]
+    calls = [
+        c
+        for c in calls_between(caller.account, lo, hi, counter=counter)
+        if (channel is None or c.get("channel") == channel) and (status is None or c.get("status") == status)
+    ]
+    text = calls_csv(calls, tz=caller.timezone, mask_caller=caller.masks_callers)
+    return csv_response(text, f"calls-{start.isoformat()}-{end.isoformat()}.csv", items_read=counter[0])
+

@@ -1,4 +1,4 @@
-"""Daily calls export for QuickSight / Athena (job "daily-calls-export", dispatched by report.jobs).
+"""Daily calls export for QuickSight / Athena: the ``calls_export`` Lambda (job "daily-calls-export").
 
 For every account, the previous day in the account's time zone (relative to the job's ``at``)
 is written to ``s3://{exports_bucket}/calls/account={account}/date={YYYY-MM-DD}/calls.csv``
@@ -15,8 +15,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from calltrack.observability import make_logger
+from calltrack.settings import Needs
 
-logger = make_logger("report-export")
+logger = make_logger("calls_export")
+
+NEEDS = Needs(tables=("accounts", "calls"), buckets=("exports",))
 
 JOB = "daily-calls-export"
 MANIFEST_KEY = "exports/quicksight-manifest.json"
@@ -40,7 +43,7 @@ def manifest(bucket: str) -> dict[str, Any]:
 
 
 def previous_local_day(at: datetime, tz: str) -> date:
-    from report.rollup import zone
+    from calltrack.days import zone
 
     return at.astimezone(zone(tz)).date() - timedelta(days=1)
 
@@ -55,8 +58,8 @@ def export_account(
     put: Callable[[str, bytes, str], None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
 ) -> dict[str, Any]:
-    from report.csv_out import calls_csv
-    from report.rollup import zone
+    from call_records.csv_out import calls_csv
+    from calltrack.days import zone
 
     day = previous_local_day(at, tz)
     key = day_key(account, day)
@@ -75,11 +78,11 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     """Export yesterday's calls of every account; returns what was written or already there."""
     import boto3
 
-    from calltrack.models.accounts import Account
-    from calltrack.settings import get_settings
-    from report.call_store import calls_between
+    from call_records.call_store import calls_between
+    from calltrack.accounts import BrokenAccount, account_reader
+    from calltrack.models import start
 
-    settings = get_settings()
+    settings = start(NEEDS)
     bucket = settings.exports_bucket
     s3 = boto3.client("s3", region_name=settings.region)
 
@@ -98,15 +101,17 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
 
     exports: list[dict[str, Any]] = []
     failures = 0
-    for item in Account.scan():
-        config = item.config if isinstance(item.config, dict) else {}
-        tz = str(config.get("timezone") or item.timezone or "Asia/Tokyo")
-        account = str(item.account)
+    for config in account_reader().all():
+        account = config.account
+
         def reader(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
             return calls_between(a, lo, hi)
 
         try:
-            result = export_account(account, tz, at, force, exists=exists, put=put, calls_between=reader)
+            if isinstance(config, BrokenAccount):
+                raise ValueError(config.error)
+            result = export_account(account, config.timezone, at, force, exists=exists, put=put,
+                                    calls_between=reader)
             exports.append(result)
         except Exception:  # one account's failure must not stop the others
             failures += 1
@@ -115,3 +120,10 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     put(MANIFEST_KEY, json.dumps(manifest(bucket), indent=2).encode("utf-8"), "application/json")
     return {"job": JOB, "at": at.isoformat(), "bucket": bucket, "manifest": MANIFEST_KEY,
             "exports": exports, "failures": failures}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from calltrack.schedule import job_event
+
+    job = job_event(event)
+    return run(at=job.at, force=job.force)

@@ -101,7 +101,7 @@ def _bar(value: float, scale: float, cls: str = "") -> str:
 
 def render_html(review: dict[str, Any], *, japanese: bool = False) -> str:
     t = LABELS["ja" if japanese else "en"]
-    from report.monthly_review import VERDICTS_JA
+    from ops_jobs.monthly_review import VERDICTS_JA
 
     def verdict_text(ch: dict[str, Any]) -> str:
         return VERDICTS_JA.get(ch["verdict"], ch["verdict"]) if japanese else str(ch["verdict"])

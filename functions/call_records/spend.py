@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from report.api_support import ERRORS, current_caller, json_response
+from calltrack.api import ERRORS, current_caller, json_response
 
 router = Router()
 

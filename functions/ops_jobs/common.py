@@ -1,6 +1,6 @@
 """Shared pieces of the scheduled jobs: ports, call facts, account settings, time windows, fan-out.
 
-Pure logic: no AWS imports. ``report.job_ports`` provides the AWS adapters; unit tests hand in fakes.
+Pure logic: no AWS imports. ``ops_jobs.ports`` provides the AWS adapters; unit tests hand in fakes.
 The fan-out runs one job over every account: for each account it decides whether the job is due
 (and for which period), claims the run key ``job#account#period`` (idempotency), acts, and records
 the decision. One account's failure is logged and counted and never stops the others.
@@ -9,13 +9,18 @@ the decision. One account's failure is logged and counted and never stops the ot
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
+
+from calltrack.accounts import BrokenAccount
+from calltrack.schedule import parse_instant
+
+if TYPE_CHECKING:
+    from calltrack.account_config import AccountConfig
 
 log = logging.getLogger("calltrack.jobs")
 
@@ -24,23 +29,6 @@ UNANSWERED = frozenset({"missed", "busy", "failed", "canceled", "no-answer"})
 # A lead is a call whose stage reached "lead" or beyond (a lost deal was a lead first).
 LEAD_STAGES = frozenset({"lead", "opportunity", "won", "lost"})
 WON = "won"
-
-ALERT_DEFAULTS: dict[str, float] = {
-    "answer_rate_below": 0.85,
-    "missed_vs_baseline": 1.5,
-    "min_missed": 5,
-    "spike_missed_per_hour": 5,
-}
-REVIEW_DEFAULTS: dict[str, Any] = {
-    "lead_rate_high": 0.3,
-    "lead_rate_low": 0.1,
-    "sample_size": 5,
-    "trial_sample_calls": 50,
-    # Extensions (not in the account YAML yet; None = not used):
-    "won_value_per_call_high": None,  # quality is "high" only if won value per call also reaches it
-    "qualified_score": None,  # a call with score >= this counts as a lead
-}
-
 
 class JobConfigError(ValueError):
     """An account's stored configuration cannot drive a job (bad time zone, bad threshold...)."""
@@ -89,20 +77,6 @@ class CallFact:
         return self.stage == WON
 
 
-def parse_instant(value: str | datetime) -> datetime:
-    """An ISO 8601 instant (``Z`` or offset; naive = UTC) -> aware UTC datetime."""
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        text = value.strip()
-        if text.endswith("Z") or text.endswith("z"):
-            text = text[:-1] + "+00:00"
-        dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
-
-
 def iso_utc(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -134,16 +108,6 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
 
 
 @dataclass(frozen=True)
-class AccountRow:
-    """An Account row as stored (config not yet validated: a broken one fails only its account)."""
-
-    account: str
-    name: str
-    timezone: str | None
-    config: Any
-
-
-@dataclass(frozen=True)
 class AccountInfo:
     account: str
     name: str
@@ -157,44 +121,20 @@ class AccountInfo:
         return self.language.lower().startswith("ja")
 
 
-def _number(section: str, key: str, value: Any, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(float(value)):
-        raise JobConfigError(f"{section}.{key} must be a number, got {value!r}")
-    if float(value) < minimum:
-        raise JobConfigError(f"{section}.{key} must be >= {minimum}, got {value!r}")
-    return float(value)
-
-
-def account_info(row: AccountRow) -> AccountInfo:
-    """Validate the parts of an account's config the jobs use, filling the documented defaults."""
-    config = row.config
-    if config is None:
-        config = {}
-    if not isinstance(config, Mapping):
-        raise JobConfigError(f"account {row.account!r}: config is not an object")
-    tz_name = config.get("timezone") or row.timezone or "Asia/Tokyo"
-    try:
-        tz = ZoneInfo(str(tz_name))
-    except Exception as exc:  # ZoneInfoNotFoundError, ValueError for malformed keys
-        raise JobConfigError(f"account {row.account!r}: unknown timezone {tz_name!r}") from exc
-    language = str(config.get("language") or "ja-JP")
-    alerts_in = config.get("alerts") or {}
-    review_in = config.get("review") or {}
-    if not isinstance(alerts_in, Mapping) or not isinstance(review_in, Mapping):
-        raise JobConfigError(f"account {row.account!r}: alerts/review must be objects")
-    alerts = {k: _number("alerts", k, alerts_in.get(k, d)) for k, d in ALERT_DEFAULTS.items()}
-    review: dict[str, Any] = {}
-    for key, default in REVIEW_DEFAULTS.items():
-        value = review_in.get(key, default)
-        review[key] = None if value is None else _number("review", key, value)
+def account_info(account: AccountConfig | BrokenAccount) -> AccountInfo:
+    """What the jobs use of an account's typed config (defaults come from the model); a stored
+    config that no longer validates fails only its own account."""
+    if isinstance(account, BrokenAccount):
+        raise JobConfigError(f"account {account.account!r}: {account.error}")
+    review: dict[str, Any] = account.review.model_dump()
     review["sample_size"] = max(1, int(review["sample_size"]))
     review["trial_sample_calls"] = max(1, int(review["trial_sample_calls"]))
     return AccountInfo(
-        account=row.account,
-        name=str(config.get("name") or row.name or row.account),
-        tz=tz,
-        language=language,
-        alerts=alerts,
+        account=account.account,
+        name=account.name or account.account,
+        tz=ZoneInfo(account.timezone),
+        language=account.language,
+        alerts={k: float(v) for k, v in account.alerts.model_dump().items()},
         review=review,
     )
 
@@ -255,7 +195,7 @@ class BlobStore(Protocol):
 
 @dataclass
 class JobPorts:
-    accounts: Callable[[], Iterable[AccountRow]]
+    accounts: Callable[[], Iterable[AccountConfig | BrokenAccount]]
     calls: CallsReader
     runs: RunStore
     publish: Publisher

@@ -16,17 +16,16 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from calltrack import days
+from calltrack.api import ERRORS, current_caller, json_response
 from calltrack.errors import BadRequest, DomainError
 from calltrack.phone import normalize, region_for_timezone
-from report import figures
-from report.api_support import ERRORS, current_caller, json_response
 
 router = Router()
 
 Stage = Literal["lead", "opportunity", "won", "lost"]
 MAX_LEADS = 500
 TAGGING_TARGET = 0.7
-DEFAULT_MATCH_WINDOW_DAYS = 7
 
 
 # ------------------------------------------------------------------ PATCH /v1/calls/{call_sid}
@@ -67,14 +66,14 @@ def patch_changes(patch: CallPatch) -> dict[str, Any]:
 
 def call_json(call: Mapping[str, Any], *, mask_caller: bool) -> dict[str, Any]:
     """One shape for calls everywhere: GET /v1/calls/{sid}'s serialiser."""
-    from report.calls import call_to_json
+    from call_records.calls import call_to_json
 
     return dict(call_to_json(call, mask_caller=mask_caller))
 
 
 @router.patch("/v1/calls/<call_sid>", responses=ERRORS, summary="Move a call through the funnel")
 def patch_call(call_sid: str, body: CallPatch) -> Response[Any]:
-    from report.call_store import update_call
+    from call_records.call_store import update_call
 
     caller = current_caller(router, "admin", "manager")
     if not call_sid.startswith("CA") or len(call_sid) > 64:
@@ -134,7 +133,7 @@ def parse_lead(raw: Mapping[str, Any], *, tz: str, region: str) -> tuple[LeadIn,
     phone = normalize(lead.phone, region, field="phone")
     created = lead.created_at
     if created.tzinfo is None:
-        from report.rollup import zone
+        from calltrack.days import zone
 
         created = created.replace(tzinfo=zone(tz))
     return lead, phone, created.astimezone(UTC)
@@ -173,7 +172,7 @@ def match_leads(
     save_lead: Callable[[dict[str, Any]], None],
 ) -> list[dict[str, Any]]:
     """Match each lead to the closest call before it by the same caller; apply stage/value."""
-    from report.rollup import parse_started_at
+    from calltrack.days import parse_started_at
 
     window = timedelta(days=window_days)
     results: list[dict[str, Any] | None] = [None] * len(raw_leads)
@@ -259,18 +258,17 @@ def post_leads(
     body: Annotated[LeadIn | LeadBatch, Body(description="One lead, or {leads: [...]} up to 500")],
     account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
 ) -> Response[Any]:
-    from report.call_store import calls_between, update_call
+    from call_records.call_store import calls_between, update_call
 
     caller = current_caller(router, "admin", "manager")
     raw_event = router.current_event.json_body
     raw_leads = list(raw_event["leads"]) if isinstance(body, LeadBatch) else [raw_event]
-    crm = caller.config.get("crm") or {}
-    window_days = int(crm.get("match_window_days") or DEFAULT_MATCH_WINDOW_DAYS)
+    window_days = caller.config.crm.match_window_days
     tz = caller.timezone
     results = match_leads(
         raw_leads,
         tz=tz,
-        region=str(caller.config.get("region") or region_for_timezone(tz)),
+        region=region_for_timezone(tz),
         window_days=window_days,
         calls_between=lambda lo, hi: calls_between(caller.account, lo, hi),
         update_call=lambda sid, changes: update_call(caller.account, sid, changes),
@@ -284,7 +282,7 @@ def post_leads(
 
 
 def tagging(leads: Iterable[Mapping[str, Any]], start: Any, end: Any, tz: str) -> dict[str, Any]:
-    from report.rollup import parse_started_at, zone
+    from calltrack.days import parse_started_at, zone
 
     total = matched = tagged = 0
     for lead in leads:
@@ -296,7 +294,7 @@ def tagging(leads: Iterable[Mapping[str, Any]], start: Any, end: Any, tz: str) -
             matched += 1
             if lead.get("channel") not in (None, "", "(none)"):
                 tagged += 1
-    rate = figures.ratio(tagged, total)
+    rate = round(tagged / total, 4) if total else None
     return {
         "from": start.isoformat(), "to": end.isoformat(), "leads": total, "matched": matched,
         "tagged": tagged, "untagged": total - tagged, "tagged_rate": rate, "target": TAGGING_TARGET,
@@ -313,7 +311,7 @@ def get_tagging(
     from calltrack.models.reports import CrmLead
 
     caller = current_caller(router)
-    start, end = figures.parse_range(from_, to, today=caller.today())
+    start, end = days.parse_range(from_, to, today=caller.today())
     leads = [
         {"created_at": lead.created_at, "call_sid": lead.call_sid, "channel": lead.channel}
         for lead in CrmLead.query(caller.account)

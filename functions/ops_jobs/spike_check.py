@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from report.job_common import AccountInfo, JobPorts, iso_utc, sns_subject
+from ops_jobs.common import AccountInfo, JobPorts, iso_utc, sns_subject
 
 JOB = "missed-call-spike-check"
 

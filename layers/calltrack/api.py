@@ -1,18 +1,29 @@
-"""What every report-API route shares: who is asking, for which account, in which time zone."""
+"""What every token-protected API route shares: who is asking, for which account, in which time zone,
+the documented error responses, the shared query parameters and JSON/CSV responses."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from calltrack.auth import Principal, principal_from_app
 
+if TYPE_CHECKING:
+    from calltrack.account_config import AccountConfig
+
 ITEMS_READ_HEADER = "X-Calltrack-Items-Read"
+FromParam = Annotated[
+    str | None,
+    Query(alias="from", description="First day, YYYY-MM-DD (account time zone); default 29 days before to"),
+]
+ToParam = Annotated[str | None, Query(description="Last day, inclusive, YYYY-MM-DD; default today")]
+AccountParam = Annotated[str | None, Query(description="Operator token only: the account to read")]
 _ERROR_SCHEMA = {
     "type": "object",
     "properties": {
@@ -42,11 +53,11 @@ ERRORS: dict[int, OpenAPIResponse] = {
 class Caller:
     principal: Principal
     account: str
-    config: dict[str, Any]
+    config: AccountConfig
 
     @property
     def timezone(self) -> str:
-        return str(self.config.get("timezone") or "Asia/Tokyo")
+        return self.config.timezone
 
     @property
     def masks_callers(self) -> bool:
@@ -54,21 +65,21 @@ class Caller:
 
     def today(self) -> date:
         from calltrack import clock
-        from report.figures import local_today
+        from calltrack.days import local_today
 
         return local_today(self.timezone, clock.now())
 
 
 def current_caller(app: Any, *roles: str) -> Caller:
     """Authenticate, check the role, scope to one account and load its config."""
-    from report.rollup_store import load_account_config
+    from calltrack.accounts import account_reader
 
     principal = principal_from_app(app)
     if roles:
         principal.require_role(*roles)
     params = app.current_event.query_string_parameters or {}
     account = principal.scoped_account(params.get("account"))
-    return Caller(principal=principal, account=account, config=load_account_config(account))
+    return Caller(principal=principal, account=account, config=account_reader().get(account))
 
 
 def json_response(body: Any, *, items_read: int | None = None, status: int = 200) -> Response:

@@ -6,51 +6,14 @@ Jobs read calls for one account-period straight from the calls table's ``by-acco
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from calltrack import clock
 from calltrack.settings import Settings
-from report.job_common import AccountRow, CallFact, JobPorts, call_fact_from_item
+from ops_jobs.common import CallFact, JobPorts, call_fact_from_item
 
 TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400}
-
-
-class BrokenConfig:
-    """Stands in for an Account.config that is not valid JSON (fails only that account)."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def scan_accounts(settings: Settings) -> Iterator[AccountRow]:
-    """Every account; raw boto3 so one undecodable config cannot break the whole scan."""
-    import boto3
-
-    client = boto3.client("dynamodb", region_name=settings.region)
-    paginator = client.get_paginator("scan")
-    table = settings.table_name("accounts")
-    pages = paginator.paginate(
-        TableName=table,
-        ProjectionExpression="account, #n, #tz, config",
-        ExpressionAttributeNames={"#n": "name", "#tz": "timezone"},
-    )
-    for page in pages:
-        for item in page.get("Items", []):
-            raw = item.get("config", {}).get("S")
-            config: Any
-            try:
-                config = json.loads(raw) if raw is not None else None
-            except ValueError as exc:
-                config = BrokenConfig(str(exc))
-            yield AccountRow(
-                account=item["account"]["S"],
-                name=item.get("name", {}).get("S", ""),
-                timezone=item.get("timezone", {}).get("S"),
-                config=config,
-            )
 
 
 def _bound(dt: datetime) -> str:
@@ -186,8 +149,10 @@ class S3Blobs:
 
 
 def aws_ports(settings: Settings) -> JobPorts:
+    from calltrack.accounts import account_reader
+
     return JobPorts(
-        accounts=lambda: scan_accounts(settings),
+        accounts=account_reader().all,
         calls=read_calls,
         runs=DynamoRunStore(),
         publish=SnsPublisher(settings),

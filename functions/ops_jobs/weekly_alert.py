@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from report.job_common import (
+from ops_jobs.common import (
     AccountInfo,
     CallFact,
     JobPorts,

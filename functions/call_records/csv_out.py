@@ -7,17 +7,15 @@ reader is a marketer, and always in the export.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from calltrack.csv_text import write_csv
+from calltrack.days import local_iso, utc_iso
 from calltrack.phone import mask
 from calltrack.records import json_object
 
-BOM = "\ufeff"
 CALL_COLUMNS = (
     "call_sid",
     "started_at",
@@ -39,48 +37,6 @@ CALL_COLUMNS = (
     "tags",
     "score",
 )
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-def _cell(value: Any, *, excel: bool) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value == int(value):
-        value = int(value)
-    text = str(value)
-    # Formula injection: a cell starting with = + - @ is a formula to Excel.
-    if excel and text and text[0] in "=+-@\t\r" and not _NUMBER.match(text):
-        text = "'" + text
-    return text
-
-
-def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, excel: bool = True) -> str:
-    buf = io.StringIO()
-    if excel:
-        buf.write(BOM)
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v, excel=excel) for v in row])
-    return buf.getvalue()
-
-
-def local_iso(started_at: str | None, tz: str) -> str:
-    from report.rollup import parse_started_at, zone
-
-    parsed = parse_started_at(started_at)
-    return parsed.astimezone(zone(tz)).isoformat() if parsed else ""
-
-
-def utc_iso(started_at: str | None) -> str:
-    from datetime import UTC
-
-    from report.rollup import parse_started_at
-
-    parsed = parse_started_at(started_at)
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z") if parsed else ""
 
 
 def call_row(call: Mapping[str, Any], *, tz: str, mask_caller: bool) -> list[Any]:

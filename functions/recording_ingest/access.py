@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from calltrack.auth import Principal, principal_from_app
+from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.errors import DomainError, NotFound
 from calltrack.observability import make_logger
 
@@ -119,14 +120,10 @@ def _load_call(call_sid: str) -> dict[str, Any] | None:
 
 
 def _timezone(account: str) -> str:
-    from calltrack.models.accounts import Account
+    from calltrack.accounts import account_reader
 
-    try:
-        item = Account.get(account)
-    except Account.DoesNotExist:
-        return "Asia/Tokyo"
-    config = item.config or {}
-    return str(config.get("timezone") or item.timezone or "Asia/Tokyo")
+    config = account_reader().find(account)
+    return config.timezone if config else DEFAULT_TIMEZONE
 
 
 @router.get(
@@ -157,7 +154,7 @@ def get_recording(
         principal,
         call_sid,
         call,
-        timezone=_timezone(account) if wants_download and call else "Asia/Tokyo",
+        timezone=_timezone(account) if wants_download and call else DEFAULT_TIMEZONE,
         download=wants_download,
         presign=_presign,
         now=now,

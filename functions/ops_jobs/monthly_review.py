@@ -24,7 +24,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from report.job_common import (
+from ops_jobs.common import (
     AccountInfo,
     CallFact,
     JobPorts,
@@ -288,7 +288,7 @@ def review_key(account: str, month: str, ext: str) -> str:
 
 
 def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
-    from report.review_render import render_html
+    from ops_jobs.review_render import render_html
 
     month = period
     parse_month(month)

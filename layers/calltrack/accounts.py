@@ -1,0 +1,207 @@
+"""The one reader of account config from DynamoDB (the ``accounts`` table).
+
+Every function that needs an account's settings asks an ``AccountReader``:
+
+- ``get(account)`` -> the typed ``AccountConfig`` (``calltrack.account_config``: the pydantic model
+  is the one place defaults are declared), cached per process for ``ACCOUNT_TTL_S`` seconds, so a
+  ``calltrack apply`` reaches warm functions within that time. The one rule for a missing account:
+  ``UnknownAccount`` (a 404 naming the field ``account``); a missing account is never cached, so a
+  freshly applied account works at once.
+- ``all()`` -> every account, for scheduled fan-outs; an account whose stored config no longer
+  validates is yielded as a ``BrokenAccount`` so it fails alone.
+- ``stored(account)`` / ``stored_all()`` -> the raw rows (config as stored, hash, version) for the
+  admin context, which owns and writes them.
+
+Raw boto3 (no PynamoDB import on the read path); the client is created once per reader.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from calltrack.errors import NotFound
+
+if TYPE_CHECKING:  # pydantic loads only when a config is read
+    from calltrack.account_config import AccountConfig
+
+ACCOUNT_TTL_S = 30.0
+MAX_CACHED = 10_000
+
+
+class UnknownAccount(NotFound):
+    def __init__(self, account: str) -> None:
+        super().__init__(f"account: unknown account {account!r}", field="account")
+        self.account = account
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    """An accounts row as stored: ``config`` is the normalised account YAML (a plain dict)."""
+
+    account: str
+    name: str
+    timezone: str
+    config: dict[str, Any]
+    config_hash: str
+    version: int
+    updated_at: datetime
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "name": self.name,
+            "timezone": self.timezone,
+            "version": self.version,
+            "config_hash": self.config_hash,
+            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(frozen=True)
+class BrokenAccount:
+    """An account whose stored config does not validate any more (only that account fails)."""
+
+    account: str
+    error: str
+
+
+class Accounts(Protocol):
+    """The port every context reads account config through (``AccountReader``; tests use
+    ``tests.support.accounts.InMemoryAccounts``)."""
+
+    def get(self, account: str) -> AccountConfig: ...
+
+    def all(self) -> Iterator[AccountConfig | BrokenAccount]: ...
+
+
+def typed_config(stored: StoredAccount) -> AccountConfig:
+    """The stored config as the typed model (every default filled by the model)."""
+    from calltrack.account_config import AccountConfig
+
+    data = dict(stored.config)
+    data.setdefault("account", stored.account)
+    data.setdefault("timezone", stored.timezone)
+    return AccountConfig.model_validate(data, context={"region": "JP"})
+
+
+def _from_item(item: Mapping[str, Any]) -> StoredAccount:
+    def text(name: str, default: str = "") -> str:
+        value = item.get(name) or {}
+        return str(value.get("S", default)) if isinstance(value, Mapping) else default
+
+    raw = text("config")
+    try:
+        config = json.loads(raw) if raw else {}
+    except ValueError:
+        config = None
+    updated_at = datetime.fromtimestamp(0, UTC)
+    try:
+        # PynamoDB's UTCDateTimeAttribute: 2026-11-25T09:00:00.000000+0000
+        updated_at = datetime.strptime(text("updated_at"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        pass
+    version_attr = item.get("version") or {}
+    return StoredAccount(
+        account=text("account"),
+        name=text("name"),
+        timezone=text("timezone", "Asia/Tokyo") or "Asia/Tokyo",
+        config=config if isinstance(config, dict) else {"__broken__": raw[:200]},
+        config_hash=text("config_hash"),
+        version=int(version_attr.get("N", 1)) if isinstance(version_attr, Mapping) else 1,
+        updated_at=updated_at,
+    )
+
+
+class AccountReader:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        ttl_s: float = ACCOUNT_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.table = table
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._cache: dict[str, tuple[float, AccountConfig]] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ raw rows (admin)
+    def stored(self, account: str, *, consistent: bool = False) -> StoredAccount | None:
+        resp = self.client.get_item(TableName=self.table, Key={"account": {"S": account}},
+                                    ConsistentRead=consistent)
+        item = resp.get("Item")
+        return _from_item(item) if item else None
+
+    def stored_all(self) -> Iterator[StoredAccount]:
+        for page in self.client.get_paginator("scan").paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                yield _from_item(item)
+
+    # ------------------------------------------------------------------ typed config (everyone)
+    def get(self, account: str) -> AccountConfig:
+        now = self.clock()
+        with self._lock:
+            hit = self._cache.get(account)
+        if hit is not None and now - hit[0] <= self.ttl_s:
+            return hit[1]
+        row = self.stored(account)
+        if row is None:
+            raise UnknownAccount(account)
+        config = typed_config(row)
+        with self._lock:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[account] = (now, config)
+        return config
+
+    def find(self, account: str) -> AccountConfig | None:
+        try:
+            return self.get(account)
+        except UnknownAccount:
+            return None
+
+    def all(self) -> Iterator[AccountConfig | BrokenAccount]:
+        for row in self.stored_all():
+            try:
+                yield typed_config(row)
+            except Exception as exc:  # noqa: BLE001 - a broken stored config fails only its account
+                yield BrokenAccount(row.account, f"stored config does not validate: {str(exc)[:300]}")
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+_reader: AccountReader | None = None
+_reader_lock = threading.Lock()
+
+
+def account_reader() -> AccountReader:
+    """The process's reader (settings read, DynamoDB client made on first use)."""
+    global _reader
+    if _reader is None:
+        with _reader_lock:
+            if _reader is None:
+                import boto3
+
+                from calltrack.settings import get_settings
+
+                settings = get_settings()
+                client = boto3.session.Session().client("dynamodb", region_name=settings.region)
+                _reader = AccountReader(client, settings.table_name("accounts"))
+    return _reader
+
+
+def reset() -> None:
+    """Forget the process's reader (tests; the local runtime after changing the environment)."""
+    global _reader
+    _reader = None

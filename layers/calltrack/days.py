@@ -1,0 +1,83 @@
+"""Days in an account's time zone: the zone itself, stored timestamps, and the one date-range rule.
+
+Every context that turns a call's ``started_at`` (UTC ISO 8601) into a local day, or reads a
+``from``/``to`` range from a request, uses these (reports, call records, scheduled jobs, rollups).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from calltrack.errors import BadRequest
+
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+MAX_RANGE_DAYS = 400
+DEFAULT_RANGE_DAYS = 30
+
+
+def zone(tz: str | None) -> ZoneInfo:
+    """The IANA zone ``tz``; unknown or empty names fall back to the default (Asia/Tokyo)."""
+    try:
+        return ZoneInfo(tz or DEFAULT_TIMEZONE)
+    except Exception:  # noqa: BLE001 - unknown zone names fall back to the default
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def parse_started_at(value: Any) -> datetime | None:
+    """A stored timestamp (ISO 8601 with an offset or Z) as an aware datetime; None otherwise."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+def local_today(tz: str, now: datetime) -> date:
+    return now.astimezone(zone(tz)).date()
+
+
+def local_iso(started_at: str | None, tz: str) -> str:
+    parsed = parse_started_at(started_at)
+    return parsed.astimezone(zone(tz)).isoformat() if parsed else ""
+
+
+def utc_iso(started_at: str | None) -> str:
+    parsed = parse_started_at(started_at)
+    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z") if parsed else ""
+
+
+def local_day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
+    """[lo, hi) in UTC covering the local days start..end (inclusive) in time zone ``tz``."""
+    zi = zone(tz)
+    lo = datetime(start.year, start.month, start.day, tzinfo=zi).astimezone(UTC)
+    after = end + timedelta(days=1)
+    hi = datetime(after.year, after.month, after.day, tzinfo=zi).astimezone(UTC)
+    return lo, hi
+
+
+def parse_day(value: str | None, field: str) -> date:
+    if value is None or value == "":
+        raise BadRequest(f"{field}: required (YYYY-MM-DD)", field=field)
+    try:
+        if len(value) != 10:
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"{field}: not a date (YYYY-MM-DD): {value[:40]!r}", field=field) from None
+
+
+def parse_range(from_: str | None, to: str | None, *, today: date) -> tuple[date, date]:
+    """Inclusive day range; defaults to the 30 days ending today (account time zone)."""
+    end = parse_day(to, "to") if to else today
+    start = parse_day(from_, "from") if from_ else end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    if start > end:
+        raise BadRequest("from: must not be after to", field="from")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise BadRequest(f"to: range longer than {MAX_RANGE_DAYS} days", field="to")
+    return start, end
