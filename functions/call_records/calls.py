@@ -29,7 +29,7 @@ from calltrack.api import (
     current_caller,
     json_response,
 )
-from calltrack.errors import BadRequest, NotFound
+from calltrack.errors import BadRequest
 
 router = Router()
 
@@ -74,16 +74,10 @@ def _json_value(value: Any) -> Any:
 
 
 def _plain_call(call: Any) -> dict[str, Any]:
-    """A Call model, a plain dict, or a raw DynamoDB item -> plain dict."""
+    """A Call model or a plain dict (as ``calltrack.call_items`` reads it) -> plain dict."""
     if hasattr(call, "attribute_values"):
         return dict(call.attribute_values)
-    data = dict(call)
-    sid = data.get("call_sid")
-    if isinstance(sid, dict) and len(sid) == 1 and next(iter(sid)) in ("S",):
-        from call_records.call_store import from_item
-
-        return from_item(data)
-    return data
+    return dict(call)
 
 
 def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[str, Any]:
@@ -195,76 +189,12 @@ def _statuses(value: str | None) -> list[str]:
     return wanted
 
 
-def list_calls(
-    client: Any,
-    table: str,
-    account: str,
-    lo: str,
-    hi: str,
-    *,
-    limit: int,
-    channel: str | None = None,
-    statuses: list[str] | None = None,
-    cursor_key: dict[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
-    """Newest-first calls of one account between lo and hi: (items, next key or None, items read)."""
-    from call_records.call_store import from_item
-
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": "by-account",
-        "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
-        "ExpressionAttributeNames": {"#a": "account", "#s": "started_at"},
-        "ExpressionAttributeValues": {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}},
-        "ScanIndexForward": False,
-    }
-    filters = []
-    if channel:
-        filters.append("#ch = :ch")
-        kwargs["ExpressionAttributeNames"]["#ch"] = "channel"
-        kwargs["ExpressionAttributeValues"][":ch"] = {"S": channel}
-    if statuses:
-        names = []
-        for i, status in enumerate(statuses):
-            kwargs["ExpressionAttributeValues"][f":st{i}"] = {"S": status}
-            names.append(f":st{i}")
-        kwargs["ExpressionAttributeNames"]["#st"] = "status"
-        filters.append(f"#st IN ({', '.join(names)})")
-    if filters:
-        kwargs["FilterExpression"] = " AND ".join(filters)
-    if cursor_key:
-        kwargs["ExclusiveStartKey"] = cursor_key
-    items: list[dict[str, Any]] = []
-    read = 0
-    while True:
-        kwargs["Limit"] = max(limit - len(items), 1) if not filters else max(limit, 25)
-        page = client.query(**kwargs)
-        read += int(page.get("ScannedCount", 0))
-        page_items = page.get("Items", [])
-        for index, item in enumerate(page_items):
-            items.append(from_item(item))
-            if len(items) == limit:
-                more = index < len(page_items) - 1 or bool(page.get("LastEvaluatedKey"))
-                key = {k: item[k] for k in ("call_sid", "account", "started_at")}
-                return items, (key if more else None), read
-        last = page.get("LastEvaluatedKey")
-        if not last:
-            return items, None, read
-        kwargs["ExclusiveStartKey"] = last
-
-
 # ----------------------------------------------------------------------------- routes
-
-
-def _client() -> Any:
-    from call_records.call_store import _client as client
-
-    return client()
 
 
 @router.get("/v1/calls", responses=ERRORS)
 def get_calls() -> Any:
-    from calltrack.settings import get_settings
+    from calltrack.call_items import call_items
 
     who = current_caller(router, *ROLES)
     q = router.current_event.query_string_parameters or {}
@@ -277,9 +207,7 @@ def get_calls() -> Any:
     channel = (q.get("channel") or "").strip()[:64] or None
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     lo, hi = utc_range(start, end, who.timezone)
-    items, next_key, read = list_calls(
-        _client(),
-        get_settings().table_name("calls"),
+    items, next_key, read = call_items().newest_first(
         who.account,
         lo,
         hi,
@@ -297,20 +225,10 @@ def get_calls() -> Any:
 
 @router.get("/v1/calls/<call_sid>", responses=ERRORS)
 def get_call(call_sid: str) -> Any:
-    from calltrack.settings import get_settings
+    from calltrack.call_items import call_items
 
     who = current_caller(router, *ROLES)
-    if not call_sid or len(call_sid) > 64:
-        raise NotFound("call_sid: no such call", field="call_sid")
-    item = _client().get_item(TableName=get_settings().table_name("calls"), Key={"call_sid": {"S": call_sid}})
-    raw = item.get("Item")
-    if not raw:
-        raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
-    from call_records.call_store import from_item
-
-    call = from_item(raw)
-    if call.get("account") != who.account:
-        raise NotFound(f"call_sid: no such call {call_sid}", field="call_sid")
+    call = call_items().get_in_account(who.account, call_sid)
     return json_response(call_to_json(call, mask_caller=who.masks_callers), items_read=1)
 
 
@@ -322,8 +240,8 @@ def get_calls_csv(
     status: Annotated[str | None, Query(description="Only this status")] = None,
     account: AccountParam = None,
 ) -> Response[Any]:
-    from call_records.call_store import calls_between
     from call_records.csv_out import calls_csv
+    from calltrack.call_items import call_items
 
     caller = current_caller(router)
     start, end = days.parse_range(from_, to, today=caller.today())
@@ -331,7 +249,7 @@ def get_calls_csv(
     counter = [0]
     calls = [
         c
-        for c in calls_between(caller.account, lo, hi, counter=counter)
+        for c in call_items().between(caller.account, lo, hi, counter=counter)
         if (channel is None or c.get("channel") == channel) and (status is None or c.get("status") == status)
     ]
     text = calls_csv(calls, tz=caller.timezone, mask_caller=caller.masks_callers)

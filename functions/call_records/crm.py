@@ -73,12 +73,12 @@ def call_json(call: Mapping[str, Any], *, mask_caller: bool) -> dict[str, Any]:
 
 @router.patch("/v1/calls/<call_sid>", responses=ERRORS, summary="Move a call through the funnel")
 def patch_call(call_sid: str, body: CallPatch) -> Response[Any]:
-    from call_records.call_store import update_call
+    from calltrack.call_items import call_items
 
     caller = current_caller(router, "admin", "manager")
     if not call_sid.startswith("CA") or len(call_sid) > 64:
         raise BadRequest("call_sid: not a Twilio CallSid", field="call_sid")
-    call = update_call(caller.account, call_sid, patch_changes(body))
+    call = call_items().amend(caller.account, call_sid, patch_changes(body))
     return json_response(call_json(call, mask_caller=caller.masks_callers))
 
 
@@ -258,7 +258,7 @@ def post_leads(
     body: Annotated[LeadIn | LeadBatch, Body(description="One lead, or {leads: [...]} up to 500")],
     account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
 ) -> Response[Any]:
-    from call_records.call_store import calls_between, update_call
+    from calltrack.call_items import call_items
 
     caller = current_caller(router, "admin", "manager")
     raw_event = router.current_event.json_body
@@ -270,8 +270,8 @@ def post_leads(
         tz=tz,
         region=region_for_timezone(tz),
         window_days=window_days,
-        calls_between=lambda lo, hi: calls_between(caller.account, lo, hi),
-        update_call=lambda sid, changes: update_call(caller.account, sid, changes),
+        calls_between=lambda lo, hi: call_items().between(caller.account, lo, hi),
+        update_call=lambda sid, changes: call_items().amend(caller.account, sid, changes),
         save_lead=_save_lead_row(caller.account),
     )
     summary = {s: sum(1 for r in results if r["status"] == s) for s in ("matched", "unmatched", "error")}

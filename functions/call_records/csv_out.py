@@ -1,8 +1,10 @@
 """CSV for humans (Excel in Japan: UTF-8 with BOM, header row, ISO dates) and for Athena.
 
-``calls_csv`` is used by GET /v1/calls.csv (Excel) and the daily QuickSight export (Athena,
-no BOM, no formula escaping). Caller numbers are masked to the last four digits whenever the
-reader is a marketer, and always in the export.
+``calls_csv`` is GET /v1/calls.csv (Excel; one account per token, so no account column);
+``export_csv`` is the daily QuickSight export (Athena: no BOM, no formula escaping), the same
+columns after an ``account`` column, since QuickSight reads every account's files as one dataset.
+Caller numbers are masked to the last four digits whenever the reader is a marketer, and always
+in the export.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ CALL_COLUMNS = (
     "tags",
     "score",
 )
+EXPORT_COLUMNS = ("account", *CALL_COLUMNS)
 
 
 def call_row(call: Mapping[str, Any], *, tz: str, mask_caller: bool) -> list[Any]:
@@ -68,6 +71,12 @@ def call_row(call: Mapping[str, Any], *, tz: str, mask_caller: bool) -> list[Any
 
 def calls_csv(calls: Iterable[Mapping[str, Any]], *, tz: str, mask_caller: bool, excel: bool = True) -> str:
     return write_csv(CALL_COLUMNS, (call_row(c, tz=tz, mask_caller=mask_caller) for c in calls), excel=excel)
+
+
+def export_csv(calls: Iterable[Mapping[str, Any]], *, account: str, tz: str) -> str:
+    """One account's rows of the QuickSight/Athena export: ``account`` first, caller masked, no BOM."""
+    rows = ([account, *call_row(c, tz=tz, mask_caller=True)] for c in calls)
+    return write_csv(EXPORT_COLUMNS, rows, excel=False)
 
 
 def call_as_dict(call: Any) -> dict[str, Any]:

@@ -2,8 +2,12 @@
 
 For every account, the previous day in the account's time zone (relative to the job's ``at``)
 is written to ``s3://{exports_bucket}/calls/account={account}/date={YYYY-MM-DD}/calls.csv``
-(header row, ISO dates, caller masked to the last four digits, no BOM: Athena reads it), and
-``exports/quicksight-manifest.json`` points QuickSight at the ``calls/`` prefix.
+(header row, ``account`` as the first column, ISO dates, caller masked to the last four digits,
+no BOM: Athena reads it), and ``exports/quicksight-manifest.json`` points QuickSight at the
+``calls/`` prefix. QuickSight reads the files' rows, not the ``account=`` path segment, so the
+account column is what tells the accounts apart in the one dataset.
+Objects carry no SSE header: the exports bucket's default encryption (the stack's KMS key,
+infra/components/storage.py) applies, as for the review reports the ops jobs write there.
 Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it).
 """
 
@@ -14,10 +18,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 
 logger = make_logger("calls_export")
+tracer = make_tracer("calls_export")
 
 NEEDS = Needs(tables=("accounts", "calls"), buckets=("exports",))
 
@@ -58,7 +63,7 @@ def export_account(
     put: Callable[[str, bytes, str], None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
 ) -> dict[str, Any]:
-    from call_records.csv_out import calls_csv
+    from call_records.csv_out import export_csv
     from calltrack.days import zone
 
     day = previous_local_day(at, tz)
@@ -69,7 +74,7 @@ def export_account(
     lo = datetime.combine(day, time(0), zi)
     hi = datetime.combine(day + timedelta(days=1), time(0), zi)
     calls = list(calls_between(lo, hi))
-    text = calls_csv(calls, tz=tz, mask_caller=True, excel=False)
+    text = export_csv(calls, account=account, tz=tz)
     put(key, text.encode("utf-8"), "text/csv; charset=utf-8")
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
@@ -78,8 +83,8 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     """Export yesterday's calls of every account; returns what was written or already there."""
     import boto3
 
-    from call_records.call_store import calls_between
     from calltrack.accounts import BrokenAccount, account_reader
+    from calltrack.call_items import call_items
     from calltrack.models import start
 
     settings = start(NEEDS)
@@ -96,8 +101,7 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         return True
 
     def put(key: str, body: bytes, content_type: str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
-                      ServerSideEncryption="AES256")
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
     exports: list[dict[str, Any]] = []
     failures = 0
@@ -105,7 +109,7 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         account = config.account
 
         def reader(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
-            return calls_between(a, lo, hi)
+            return call_items().between(a, lo, hi)
 
         try:
             if isinstance(config, BrokenAccount):
@@ -122,6 +126,7 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             "exports": exports, "failures": failures}
 
 
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.schedule import job_event
 

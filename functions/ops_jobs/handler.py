@@ -9,11 +9,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calltrack.observability import make_logger, make_metrics
+from calltrack.observability import make_logger, make_metrics, make_tracer
 from ops_jobs.runtime import NEEDS as NEEDS
 
 logger = make_logger("ops_jobs")
 metrics = make_metrics("ops_jobs")
+tracer = make_tracer("ops_jobs")
 
 JOBS = ("weekly-unanswered-alert", "missed-call-spike-check", "monthly-channel-review")
 
@@ -36,6 +37,7 @@ def _job_module(name: str) -> Any:
     return monthly_review
 
 
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -16,23 +16,10 @@ from ops_jobs.common import CallFact, JobPorts, call_fact_from_item
 TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400}
 
 
-def _bound(dt: datetime) -> str:
-    """Index bound without a zone suffix: between(lo, hi) then means [lo, hi) for stored
-    'YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00)' strings."""
-    from datetime import UTC
-
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
-    from calltrack.models.calls import Call
+    from calltrack.call_items import call_items
 
-    facts = []
-    for call in Call.by_account.query(account, Call.started_at.between(_bound(start), _bound(end))):
-        fact = call_fact_from_item(call.attribute_values)
-        if start <= fact.started_at < end:
-            facts.append(fact)
-    return facts
+    return [call_fact_from_item(call) for call in call_items().between(account, start, end)]
 
 
 def read_spend(account: str, month: str) -> dict[str, float]:

@@ -111,12 +111,9 @@ def _presign(key: str, expires_in: int, disposition: str | None) -> str:
 def _load_call(call_sid: str) -> dict[str, Any] | None:
     if not _CALL_SID.match(call_sid):
         return None
-    from calltrack.models.calls import Call
+    from calltrack.call_items import call_items
 
-    try:
-        return dict(Call.get(call_sid).attribute_values)
-    except Call.DoesNotExist:
-        return None
+    return call_items().get(call_sid)
 
 
 def _timezone(account: str) -> str:

@@ -14,12 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from calltrack.observability import make_logger, make_metrics
+from calltrack.observability import make_logger, make_metrics, make_tracer
 from recording_ingest import runtime
 from recording_ingest.ingest import RetryLater, process
 
 logger = make_logger("recording_ingest")
 metrics = make_metrics("recording_ingest")
+tracer = make_tracer("recording_ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -49,6 +50,7 @@ def record_handler(record: SQSRecord) -> str:
     return outcome
 
 
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

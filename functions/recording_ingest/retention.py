@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from calltrack.accounts import BrokenAccount
+from calltrack.observability import make_tracer
 from recording_ingest.ingest import iso
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
 
 JOB_NAME = "recording-retention-sweep"
+tracer = make_tracer("recording_retention")
 
 
 class RetentionRecordings(Protocol):
@@ -91,12 +93,14 @@ def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
     }
 
 
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.accounts import account_reader
+    from calltrack.call_items import call_items
     from calltrack.observability import make_logger
     from calltrack.schedule import job_event
     from recording_ingest import runtime
-    from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
+    from recording_ingest.store import DynamoRecordings, S3Objects
 
     logger = make_logger("recording_retention")
     settings = runtime.ensure_started()
@@ -105,7 +109,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ports = RetentionPorts(
         accounts=account_reader().all,
         recordings=DynamoRecordings(),
-        calls=DynamoCalls(),
+        calls=call_items(),
         delete_object=objects.delete,
     )
     summary = sweep(at, ports)

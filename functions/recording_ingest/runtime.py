@@ -77,8 +77,9 @@ def _parameter(name: str) -> str:
 
 def build_ports(settings: Settings, on_failure: Any) -> Any:
     from calltrack.accounts import account_reader
+    from calltrack.call_items import call_items
     from recording_ingest.ingest import Ports
-    from recording_ingest.store import DynamoCalls, DynamoRecordings, S3Objects
+    from recording_ingest.store import DynamoRecordings, S3Objects
 
     creds = credentials(settings)
     timeout = fetch_timeout_s()
@@ -105,7 +106,7 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
 
     return Ports(
         recordings=DynamoRecordings(),
-        calls=DynamoCalls(),
+        calls=call_items(),
         objects=S3Objects(settings.recordings_bucket, client=s3_client()),
         fetch=fetch,
         delete_at_twilio=delete_at_twilio,

@@ -1,4 +1,7 @@
-"""Real adapters for recording_ingest's ports: PynamoDB (recordings, calls, accounts) and S3."""
+"""Real adapters for recording_ingest's ports: the recordings table (PynamoDB) and S3.
+
+Calls are read and written through ``calltrack.call_items``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from calltrack.models.calls import Call
 from calltrack.models.recordings import Recording
 from recording_ingest.ingest import ClaimLost, iso
 
@@ -111,20 +113,6 @@ class DynamoRecordings:
         """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account)."""
         rows = Recording.by_account.query(account, Recording.stored_at < cutoff_iso)
         return [_row(r) for r in rows if r.status == "stored"]
-
-
-class DynamoCalls:
-    """calls table: reads the call, writes only its ``recording`` attribute."""
-
-    def get(self, call_sid: str) -> dict[str, Any] | None:
-        try:
-            return _row(Call.get(call_sid, consistent_read=True))
-        except DoesNotExist:
-            return None
-
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
-        # Only the `recording` attribute, and only on an existing call (never a half-empty row).
-        Call(call_sid).update(actions=[Call.recording.set(dict(recording))], condition=Call.call_sid.exists())
 
 
 class S3Objects:

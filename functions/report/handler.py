@@ -11,11 +11,12 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from call_records import calls, crm, spend
 from calltrack.http_errors import register_error_handlers
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_tracer
 from recording_ingest import access as recordings_access
 from report import reports, reviews
 
 logger = make_logger("report")
+tracer = make_tracer("report")
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
 for module in (calls, recordings_access, reports, crm, spend, reviews):
@@ -66,6 +67,7 @@ def get_openapi() -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=json.dumps(openapi_document()))
 
 
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from report.runtime import start_api

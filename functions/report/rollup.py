@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from calltrack.call_items import call_from_item
 from calltrack.days import parse_started_at, zone
 from calltrack.models.reports import COUNTERS, DIMENSIONS
 from calltrack.observability import make_logger
@@ -214,12 +215,7 @@ def apply_image(
 
 
 def _deserialize(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not image:
-        return None
-    from boto3.dynamodb.types import TypeDeserializer
-
-    des = TypeDeserializer()
-    return {key: des.deserialize(value) for key, value in image.items()}
+    return call_from_item(image) if image else None
 
 
 def process_records(

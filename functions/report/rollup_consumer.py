@@ -12,8 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from calltrack.days import DEFAULT_TIMEZONE
+from calltrack.observability import make_tracer
 from report.rollup import Contribution, Marker, process_records, split_row_key
 from report.runtime import ROLLUP_NEEDS as NEEDS
+
+tracer = make_tracer("rollup")
 
 
 class DynamoRollupStore:
@@ -111,6 +114,7 @@ def reset() -> None:
     global _store
     _store = None
 
+@tracer.capture_lambda_handler
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     failures = process_records(event.get("Records") or [], default_store(), account_timezone)
     return {"batchItemFailures": failures}

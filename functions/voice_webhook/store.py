@@ -1,7 +1,7 @@
 """Storage port of the voice webhook: one read of number, lease and caller; idempotent upserts of the call.
 
-Items written here use the attribute names and DynamoDB types of ``calltrack.models.calls.Call``
-(JSONAttribute = JSON text in S, BooleanAttribute = BOOL, NumberAttribute = N).
+Call items are built and written by ``calltrack.call_items.CallItems`` (the one module that writes
+calls); this module adds the routing read and the callers row's first-call mark.
 
 Requests on the incoming-call path, warm or cold, new or repeat caller: two.
 1. ``BatchGetItem``: numbers[To] + leases[To] + callers[From]. The callers row is keyed by the
@@ -16,14 +16,10 @@ Requests on the incoming-call path, warm or cold, new or repeat caller: two.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, Protocol
 
-from voice_webhook.dynamo import from_item, json_attr, to_attr
-
-# Attributes stored as PynamoDB JSONAttribute (JSON text).
-JSON_FIELDS = frozenset({"attribution", "recording"})
+from calltrack.call_items import CallItems, error_code, from_item
 
 
 class _Unknown(Enum):
@@ -74,56 +70,13 @@ class Storage(Protocol):
     ) -> tuple[str, dict[str, Any] | None]: ...
 
 
-@dataclass
-class _Update:
-    expression: str
-    names: dict[str, str]
-    values: dict[str, Any]
-
-
-def _value(name: str, value: Any) -> dict[str, Any]:
-    return json_attr(value) if name in JSON_FIELDS else to_attr(value)
-
-
-def _build_update(
-    sets: dict[str, Any], if_absent: dict[str, Any], now_iso: str, extra_values: dict[str, Any] | None = None
-) -> _Update:
-    names: dict[str, str] = {}
-    values: dict[str, Any] = dict(extra_values or {})
-    parts: list[str] = []
-    for i, (name, value) in enumerate(sorted(sets.items())):
-        if value is None:
-            continue
-        names[f"#s{i}"] = name
-        values[f":s{i}"] = _value(name, value)
-        parts.append(f"#s{i} = :s{i}")
-    for i, (name, value) in enumerate(sorted(if_absent.items())):
-        if value is None:
-            continue
-        names[f"#a{i}"] = name
-        values[f":a{i}"] = _value(name, value)
-        parts.append(f"#a{i} = if_not_exists(#a{i}, :a{i})")
-    names["#updated_at"] = "updated_at"
-    values[":updated_at"] = {"S": now_iso}
-    names["#version"] = "version"
-    values[":zero"] = {"N": "0"}
-    values[":one"] = {"N": "1"}
-    parts.append("#updated_at = :updated_at")
-    parts.append("#version = if_not_exists(#version, :zero) + :one")
-    return _Update("SET " + ", ".join(parts), names, values)
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None) or {}
-    return str((response.get("Error") or {}).get("Code", ""))
-
-
 class DynamoStorage:
     """The DynamoDB implementation over a low-level boto3 client."""
 
     def __init__(self, client: Any, tables: dict[str, str]) -> None:
         self.client = client
         self.tables = tables  # logical -> physical: numbers, leases, calls, callers
+        self.calls = CallItems(client, tables["calls"])
 
     # ------------------------------------------------------------ read
     def read_routing(
@@ -153,25 +106,6 @@ class DynamoStorage:
         return first("numbers"), first("leases"), callers
 
     # ------------------------------------------------------------ writes
-    def _origin_update(self, call_sid: str, fields: dict[str, Any], now_iso: str) -> dict[str, Any]:
-        if_absent = {
-            "started_at": fields.get("started_at"),
-            "status": "ringing",
-            "status_rank": 0,
-            "created_by": fields.get("created_by"),
-        }
-        sets = {k: v for k, v in fields.items() if k not in if_absent and k != "call_sid"}
-        upd = _build_update(sets, if_absent, now_iso)
-        upd.names["#account"] = "account"
-        return {
-            "TableName": self.tables["calls"],
-            "Key": {"call_sid": {"S": call_sid}},
-            "UpdateExpression": upd.expression,
-            "ConditionExpression": "attribute_not_exists(#account)",
-            "ExpressionAttributeNames": upd.names,
-            "ExpressionAttributeValues": upd.values,
-        }
-
     def write_origin(
         self,
         call_sid: str,
@@ -188,7 +122,7 @@ class DynamoStorage:
         account = fields.get("account")
         known_caller = bool(caller and account)
         if known_caller and first_time is not False:
-            update = self._origin_update(call_sid, {**fields, "first_time": True}, now_iso)
+            update = self.calls.origin_update(call_sid, {**fields, "first_time": True}, now_iso)
             mark_first = {
                 "TableName": self.tables["callers"],
                 "Key": {"caller": {"S": str(caller)}},
@@ -208,7 +142,7 @@ class DynamoStorage:
                 self.client.transact_write_items(TransactItems=[{"Update": update}, {"Update": mark_first}])
                 return "created"
             except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
-                if _error_code(exc) != "TransactionCanceledException":
+                if error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = [
                     r.get("Code") for r in (getattr(exc, "response", {}).get("CancellationReasons") or [])
@@ -223,9 +157,9 @@ class DynamoStorage:
         if known_caller and first_time is not None:
             payload["first_time"] = first_time
         try:
-            self.client.update_item(**self._origin_update(call_sid, payload, now_iso))
+            self.client.update_item(**self.calls.origin_update(call_sid, payload, now_iso))
         except Exception as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return "duplicate"
             raise
         return "created"
@@ -240,35 +174,7 @@ class DynamoStorage:
         marker: str,
         now_iso: str,
     ) -> tuple[str, dict[str, Any] | None]:
-        """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
-        is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
-        attempts: list[tuple[str, dict[str, Any], bool]] = [("applied", {**fields, **status_fields}, True)]
-        attempts.append(("fields-only", dict(fields), False))
-        for outcome, sets, with_rank in attempts:
-            extra = {":rank": {"N": str(rank)}} if with_rank else {}
-            if with_rank:
-                sets = {**sets, "status_rank": rank}
-            upd = _build_update(sets, {}, now_iso, extra)
-            upd.names["#marker"] = marker
-            condition = "attribute_not_exists(#marker)"
-            if with_rank:
-                upd.names["#rank"] = "status_rank"
-                condition += " AND (attribute_not_exists(#rank) OR #rank < :rank)"
-            else:
-                upd.values.pop(":rank", None)
-            try:
-                resp = self.client.update_item(
-                    TableName=self.tables["calls"],
-                    Key={"call_sid": {"S": call_sid}},
-                    UpdateExpression=upd.expression,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=upd.names,
-                    ExpressionAttributeValues=upd.values,
-                    ReturnValues="ALL_NEW",
-                )
-            except Exception as exc:
-                if _error_code(exc) == "ConditionalCheckFailedException":
-                    continue
-                raise
-            return outcome, from_item(resp.get("Attributes"))
-        return "duplicate", None
+        """Apply a callback once (see ``CallItems.apply_outcome``)."""
+        return self.calls.apply_outcome(
+            call_sid, fields, status_fields, rank=rank, marker=marker, now_iso=now_iso
+        )

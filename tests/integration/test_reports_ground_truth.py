@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calltrack_cli.local.gateway import CLOCK_HEADER
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_call_sid, unique_number
+from tests.support.stack import apply_account
+from tests.support.twilio import play_call
 
 TZ = ZoneInfo("Asia/Tokyo")
 MONTH_FROM, MONTH_TO = "2026-10-01", "2026-10-31"
@@ -35,49 +36,6 @@ COUNTERS = (
     "won",
     "won_value",
 )
-
-
-def post_twilio(stack: Any, path: str, params: dict[str, str], at: datetime, query: str = "") -> None:
-    from twilio.request_validator import RequestValidator
-
-    form = {k: str(v) for k, v in params.items()}
-    signature = RequestValidator(stack.twilio_auth_token).compute_signature(
-        stack.public_url + path + query, form
-    )
-    resp = stack.session.post(
-        stack.url + path + query,
-        data=form,
-        headers={"X-Twilio-Signature": signature, CLOCK_HEADER: at.isoformat()},
-        timeout=30,
-    )
-    assert resp.status_code == 200, resp.text
-
-
-def place_call(
-    stack: Any, call_sid: str, caller: str, number: str, at: datetime, outcome: str, talk: int
-) -> None:
-    base = {
-        "CallSid": call_sid,
-        "AccountSid": "AC" + "0" * 32,
-        "From": caller,
-        "To": number,
-        "Direction": "inbound",
-        "CallStatus": "ringing",
-    }
-    post_twilio(stack, "/twilio/voice", base, at)
-    end = at + timedelta(seconds=15 + talk)
-    query = f"?t={int(at.timestamp())}"
-    dial = "completed" if outcome == "answered" else outcome
-    post_twilio(
-        stack,
-        "/twilio/dial-status",
-        {**base, "DialCallStatus": dial, "DialCallDuration": str(talk)},
-        end,
-        query,
-    )
-    post_twilio(
-        stack, "/twilio/call-status", {**base, "CallStatus": "completed", "CallDuration": str(15 + talk)}, end
-    )
 
 
 def replay_stream_into_rollups(stack: Any, call_sids: set[str]) -> int:
@@ -109,7 +67,7 @@ def replay_stream_into_rollups(stack: Any, call_sids: set[str]) -> int:
 
 
 def direct_calls(stack: Any, account: str) -> list[dict[str, Any]]:
-    from call_records.call_store import from_item
+    from calltrack.call_items import call_from_item as from_item
     from calltrack.settings import get_settings
 
     ddb = stack.stack.client("dynamodb")
@@ -145,20 +103,16 @@ def truth_counters(calls: list[dict[str, Any]]) -> dict[str, float]:
 @pytest.fixture(scope="module")
 def month(local_stack: Any) -> dict[str, Any]:
     rng = random.Random(20261001)
-    account = unique_account("gt")
     numbers = {unique_number(): ch for ch in ("flyer", "newspaper", "radio")}
     campaigns = {"flyer": "autumn-posting", "newspaper": "orikomi-10", "radio": "fm-q4"}
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "Ground truth clinic",
-            "timezone": "Asia/Tokyo",
-            "forward_to": "+81312345678",
-            "numbers": [
-                {"number": n, "channel": ch, "campaign": campaigns[ch], "medium": "offline"}
-                for n, ch in numbers.items()
-            ],
-        }
+    account = apply_account(
+        local_stack,
+        "gt",
+        name="Ground truth clinic",
+        numbers=[
+            {"number": n, "channel": ch, "campaign": campaigns[ch], "medium": "offline"}
+            for n, ch in numbers.items()
+        ],
     )
     manager = local_stack.create_token(account, "manager")
     marketer = local_stack.create_token(account, "marketer")
@@ -166,25 +120,25 @@ def month(local_stack: Any) -> dict[str, Any]:
     start = datetime(2026, 10, 1, tzinfo=TZ)
     moments = sorted(start + timedelta(seconds=rng.randrange(31 * 86400)) for _ in range(70))
     sids: list[str] = []
-    placed: list[tuple[Any, ...]] = []
+    placed: list[dict[str, Any]] = []
     for at in moments:
         outcome = rng.choices(["answered", "no-answer", "busy"], weights=[7, 2, 1])[0]
         talk = rng.randrange(20, 600) if outcome == "answered" else 0
-        args = (
-            unique_call_sid(),
-            rng.choice(callers),
-            rng.choice(list(numbers)),
-            at.astimezone(UTC),
-            outcome,
-            talk,
-        )
-        place_call(local_stack, *args)
-        placed.append(args)
-        sids.append(args[0])
+        call = {
+            "call_sid": unique_call_sid(),
+            "caller": rng.choice(callers),
+            "number": rng.choice(list(numbers)),
+            "at": at.astimezone(UTC),
+            "outcome": outcome,
+            "talk": talk,
+        }
+        play_call(local_stack, **call)
+        placed.append(call)
+        sids.append(call["call_sid"])
     local_stack.drain()
     # Twilio retries: every webhook of some calls is delivered again after the rollups counted them
-    for args in rng.sample(placed, 6):
-        place_call(local_stack, *args)
+    for call in rng.sample(placed, 6):
+        play_call(local_stack, **call)
     local_stack.drain()
     # managers move calls through the funnel, some corrected backwards, and name agents
     for sid in rng.sample(sids, 30):

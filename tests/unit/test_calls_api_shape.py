@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from call_records.calls import CALL_KEYS, call_to_json, decode_cursor, encode_cursor, list_calls, utc_range
+from call_records.calls import CALL_KEYS, call_to_json, decode_cursor, encode_cursor, utc_range
+from calltrack.call_items import CallItems, call_from_item
 from calltrack.errors import BadRequest
 
 CALL = {
@@ -46,15 +47,22 @@ def test_marketers_see_the_caller_masked():
     assert call_to_json(CALL, mask_caller=True)["caller"] == "+********5678"
 
 
-def test_call_json_reads_a_raw_dynamodb_item_too():
+def test_a_stored_call_item_decodes_into_the_call_shape():
+    # Given a call item as DynamoDB returns it (JSON fields as JSON text)
     raw = {
         "call_sid": {"S": "CA1"},
         "account": {"S": "acme"},
         "talk_seconds": {"N": "3"},
         "first_time": {"BOOL": False},
+        "attribution": {"S": '{"gclid":"g-1","landing_page":"/lp"}'},
+        "recording": {"S": '{"status":"stored","recording_sid":"RE1"}'},
     }
-    out = call_to_json(raw, mask_caller=False)
+    # When the one call codec reads it and the one CALL shape renders it
+    out = call_to_json(call_from_item(raw), mask_caller=False)
+    # Then numbers, booleans and the JSON fields come out typed
     assert (out["call_sid"], out["talk_seconds"], out["first_time"]) == ("CA1", 3, False)
+    assert out["gclid"] == "g-1" and out["landing_page"] == "/lp"
+    assert out["recording"] == {"status": "stored", "recording_sid": "RE1"}
 
 
 def test_local_dates_become_utc_bounds_in_the_account_zone():
@@ -110,7 +118,7 @@ def test_paging_returns_limit_items_and_a_cursor_until_the_end():
     client = PagedClient(items)
     seen, key = [], None
     for _ in range(5):
-        got, key, _read = list_calls(client, "t", "acme", "a", "z", limit=3, cursor_key=key)
+        got, key, _read = CallItems(client, "t").newest_first("acme", "a", "z", limit=3, cursor_key=key)
         seen += [c["call_sid"] for c in got]
         if key is None:
             break

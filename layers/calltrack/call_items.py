@@ -1,0 +1,403 @@
+"""The one data-access module for call items: key names, the DynamoDB value codec, every read and write.
+
+Table ``calls`` (logical name), hash key ``call_sid``, GSI ``by-account`` on (``account``,
+``started_at``); attribute names and types are those of ``calltrack.models.calls.Call`` (the one
+declaration of the table; a unit test round-trips these items through it). ``attribution`` and
+``recording`` are stored as JSON text, like PynamoDB's JSONAttribute.
+
+Who writes what, all through ``CallItems``:
+- the voice webhook: the call's origin once (``origin_update``, sent alone or in its transaction
+  with the callers row) and each callback's outcome (``apply_outcome``);
+- call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
+- recordings: the call's ``recording`` view (``set_recording``).
+Every write increments ``version`` (the rollup consumer orders a call's images by it) and sets
+``updated_at``.
+
+Import-light (no boto3, no PynamoDB): the voice webhook imports it on its cold path and passes
+its own short-timeout client; everyone else uses ``call_items()``, one client per process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from calltrack.errors import NotFound
+
+TABLE = "calls"
+KEY = "call_sid"
+BY_ACCOUNT = "by-account"
+JSON_FIELDS = frozenset({"attribution", "recording"})
+
+# --------------------------------------------------------------------------- the value codec
+
+
+def to_attr(value: Any) -> dict[str, Any]:
+    """Python -> DynamoDB attribute value (str S, bool BOOL, number N, None NULL, dict M, list L)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float | Decimal):
+        return {"N": _num_str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {str(k): to_attr(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_attr(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def json_attr(value: Any) -> dict[str, Any]:
+    """A PynamoDB JSONAttribute value: the JSON text as a string (S)."""
+    return {"S": json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)}
+
+
+def attr_for(name: str, value: Any) -> dict[str, Any]:
+    """The stored form of the call attribute ``name`` (JSON text for the JSON fields)."""
+    return json_attr(value) if name in JSON_FIELDS else to_attr(value)
+
+
+def _num_str(value: int | float | Decimal) -> str:
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        if value.is_integer():
+            return str(int(value))
+        return repr(round(value, 6))
+    return str(value)
+
+
+def from_attr(attr: Mapping[str, Any]) -> Any:
+    """DynamoDB attribute value -> Python (numbers become int or float)."""
+    ((kind, value),) = attr.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        number = Decimal(value)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: from_attr(v) for k, v in value.items()}
+    if kind == "L":
+        return [from_attr(v) for v in value]
+    if kind in ("SS", "NS", "BS"):
+        return sorted(from_attr({kind[0]: v}) for v in value)
+    return value
+
+
+def from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A low-level item (or stream image) as a plain dict; JSON fields stay JSON text."""
+    if item is None:
+        return None
+    return {k: from_attr(v) for k, v in item.items()}
+
+
+def call_from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A call item (or stream image) as a plain dict with its JSON fields parsed."""
+    call = from_item(item)
+    if call is not None:
+        for name in JSON_FIELDS:
+            if isinstance(call.get(name), str):
+                try:
+                    call[name] = json.loads(call[name])
+                except ValueError:
+                    call[name] = None
+    return call
+
+
+def utc_bound(moment: datetime) -> str:
+    """A started_at bound that sorts correctly against 'YYYY-MM-DDTHH:MM:SS(.fff)(Z|+00:00)'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def error_code(exc: Exception) -> str:
+    """A botocore ClientError's code (typed loosely to keep imports cheap)."""
+    response = getattr(exc, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code", ""))
+
+
+# --------------------------------------------------------------------------- update expressions
+
+
+class _Update:
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {"#updated_at": "updated_at", "#version": "version"}
+        self.values: dict[str, Any] = {":zero": {"N": "0"}, ":one": {"N": "1"}}
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+
+    def set(self, prefix: str, items: Mapping[str, Any], *, if_absent: bool = False) -> None:
+        for i, (name, value) in enumerate(sorted(items.items())):
+            if value is None:
+                continue
+            self.names[f"#{prefix}{i}"] = name
+            self.values[f":{prefix}{i}"] = attr_for(name, value)
+            target = f"if_not_exists(#{prefix}{i}, :{prefix}{i})" if if_absent else f":{prefix}{i}"
+            self.sets.append(f"#{prefix}{i} = {target}")
+
+    def remove(self, prefix: str, names: list[str]) -> None:
+        for i, name in enumerate(sorted(names)):
+            self.names[f"#{prefix}{i}"] = name
+            self.removes.append(f"#{prefix}{i}")
+
+    def expression(self, now_iso: str) -> str:
+        self.values[":updated_at"] = {"S": now_iso}
+        parts = [*self.sets, "#updated_at = :updated_at", "#version = if_not_exists(#version, :zero) + :one"]
+        text = "SET " + ", ".join(parts)
+        return text + (" REMOVE " + ", ".join(self.removes) if self.removes else "")
+
+
+def _now_iso() -> str:
+    from calltrack import clock
+
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- reads and writes
+
+
+class CallItems:
+    """Every read and write of the calls table, over a low-level DynamoDB client."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    # ------------------------------------------------------------------ reads
+    def get(self, call_sid: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        resp = self.client.get_item(
+            TableName=self.table, Key={KEY: {"S": call_sid}}, ConsistentRead=consistent
+        )
+        return call_from_item(resp.get("Item"))
+
+    def get_in_account(self, account: str, call_sid: str) -> dict[str, Any]:
+        """The call, or NotFound when it does not exist or belongs to another account."""
+        call = self.get(call_sid) if call_sid and len(call_sid) <= 64 else None
+        if call is None or call.get("account") != account:
+            raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid")
+        return call
+
+    def between(
+        self, account: str, start: datetime, end: datetime, *, counter: list[int] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Calls of ``account`` with start <= started_at < end, oldest first (``by-account``)."""
+        hi = utc_bound(end)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_ACCOUNT,
+            "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": {"#a": "account", "#s": "started_at"},
+            "ExpressionAttributeValues": {
+                ":a": {"S": account}, ":lo": {"S": utc_bound(start)}, ":hi": {"S": hi}
+            },
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            if counter is not None:
+                counter[0] += int(page.get("ScannedCount", 0))
+            for item in page.get("Items", []):
+                call = call_from_item(item) or {}
+                if str(call.get("started_at", ""))[:19] >= hi:
+                    continue  # exactly at the exclusive end
+                yield call
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def newest_first(
+        self,
+        account: str,
+        lo: str,
+        hi: str,
+        *,
+        limit: int,
+        channel: str | None = None,
+        statuses: list[str] | None = None,
+        cursor_key: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+        """One page of an account's calls between started_at bounds lo..hi, newest first:
+        (calls, the key to continue from or None, items read)."""
+        names = {"#a": "account", "#s": "started_at"}
+        values: dict[str, Any] = {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}}
+        filters = []
+        if channel:
+            filters.append("#ch = :ch")
+            names["#ch"] = "channel"
+            values[":ch"] = {"S": channel}
+        if statuses:
+            for i, status in enumerate(statuses):
+                values[f":st{i}"] = {"S": status}
+            names["#st"] = "status"
+            filters.append(f"#st IN ({', '.join(f':st{i}' for i in range(len(statuses)))})")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": BY_ACCOUNT,
+            "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+        }
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+        if cursor_key:
+            kwargs["ExclusiveStartKey"] = cursor_key
+        items: list[dict[str, Any]] = []
+        read = 0
+        while True:
+            kwargs["Limit"] = max(limit - len(items), 1) if not filters else max(limit, 25)
+            page = self.client.query(**kwargs)
+            read += int(page.get("ScannedCount", 0))
+            page_items = page.get("Items", [])
+            for index, item in enumerate(page_items):
+                items.append(call_from_item(item) or {})
+                if len(items) == limit:
+                    more = index < len(page_items) - 1 or bool(page.get("LastEvaluatedKey"))
+                    return items, (self.index_key(item) if more else None), read
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return items, None, read
+            kwargs["ExclusiveStartKey"] = last
+
+    @staticmethod
+    def index_key(item: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``by-account`` LastEvaluatedKey of an item (table key + index key)."""
+        return {name: item[name] for name in (KEY, "account", "started_at")}
+
+    # ------------------------------------------------------------------ the voice webhook's writes
+    def origin_update(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
+        """UpdateItem arguments that write a call's origin once (condition: no account yet).
+
+        ``started_at``, ``status`` (ringing), ``status_rank`` (0) and ``created_by`` only if absent
+        (a callback may have built the row first); the rest is set."""
+        if_absent = {
+            "started_at": fields.get("started_at"),
+            "status": "ringing",
+            "status_rank": 0,
+            "created_by": fields.get("created_by"),
+        }
+        update = _Update()
+        update.set("s", {k: v for k, v in fields.items() if k not in if_absent and k != KEY})
+        update.set("a", if_absent, if_absent=True)
+        update.names["#account"] = "account"
+        return {
+            "TableName": self.table,
+            "Key": {KEY: {"S": call_sid}},
+            "UpdateExpression": update.expression(now_iso),
+            "ConditionExpression": "attribute_not_exists(#account)",
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": update.values,
+        }
+
+    def apply_outcome(
+        self,
+        call_sid: str,
+        fields: Mapping[str, Any],
+        status_fields: Mapping[str, Any],
+        *,
+        rank: int,
+        marker: str,
+        now_iso: str,
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
+        is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
+        attempts = [("applied", {**fields, **status_fields, "status_rank": rank}, True),
+                    ("fields-only", dict(fields), False)]
+        for outcome, sets, with_rank in attempts:
+            update = _Update()
+            update.set("s", sets)
+            update.names["#marker"] = marker
+            condition = "attribute_not_exists(#marker)"
+            if with_rank:
+                update.names["#rank"] = "status_rank"
+                update.values[":rank"] = {"N": str(rank)}
+                condition += " AND (attribute_not_exists(#rank) OR #rank < :rank)"
+            try:
+                resp = self.client.update_item(
+                    TableName=self.table,
+                    Key={KEY: {"S": call_sid}},
+                    UpdateExpression=update.expression(now_iso),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=update.names,
+                    ExpressionAttributeValues=update.values,
+                    ReturnValues="ALL_NEW",
+                )
+            except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return outcome, call_from_item(resp.get("Attributes"))
+        return "duplicate", None
+
+    # ------------------------------------------------------------------ amendments
+    def amend(self, account: str, call_sid: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """SET (or REMOVE, for None) the given attributes of an existing call of ``account``;
+        returns the new call. NotFound when the call does not exist or is another account's."""
+        update = _Update()
+        update.set("f", {k: v for k, v in changes.items() if v is not None})
+        update.remove("r", [k for k, v in changes.items() if v is None])
+        update.names["#acct"] = "account"
+        update.values[":acct"] = {"S": account}
+        try:
+            out = self.client.update_item(
+                TableName=self.table,
+                Key={KEY: {"S": call_sid}},
+                UpdateExpression=update.expression(_now_iso()),
+                ConditionExpression="#acct = :acct",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
+            raise
+        return call_from_item(out["Attributes"]) or {}
+
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
+        """The call's ``recording`` view, only on an existing call (never a half-empty row)."""
+        update = _Update()
+        update.set("f", {"recording": dict(recording)})
+        update.names["#key"] = KEY
+        self.client.update_item(
+            TableName=self.table,
+            Key={KEY: {"S": call_sid}},
+            UpdateExpression=update.expression(_now_iso()),
+            ConditionExpression="attribute_exists(#key)",
+            ExpressionAttributeNames=update.names,
+            ExpressionAttributeValues=update.values,
+        )
+
+
+_items: CallItems | None = None
+_lock = threading.Lock()
+
+
+def call_items() -> CallItems:
+    """The process's CallItems (settings read, DynamoDB client made once, on first use)."""
+    global _items
+    if _items is None:
+        with _lock:
+            if _items is None:
+                import boto3
+
+                from calltrack.settings import get_settings
+
+                settings = get_settings()
+                client = boto3.session.Session().client("dynamodb", region_name=settings.region)
+                _items = CallItems(client, settings.table_name(TABLE))
+    return _items
+
+
+def reset() -> None:
+    global _items
+    _items = None
