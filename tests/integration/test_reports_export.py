@@ -60,6 +60,9 @@ def test_daily_export_writes_yesterdays_calls_once_with_a_manifest(local_stack: 
     text = s3.get_object(Bucket=bucket, Key=mine[0]["key"])["Body"].read().decode("utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["call_sid"] for r in rows} == set(inside)
+    # every account's files feed one QuickSight dataset: each row names its account, first
+    assert text.splitlines()[0].startswith("account,call_sid,")
+    assert [r["account"] for r in rows] == [account, account]
     assert all(r["caller"].endswith(caller[-4:]) and caller not in r["caller"] for r in rows)
     assert rows[0]["started_at"].endswith("Z")
     manifest = json.loads(s3.get_object(Bucket=bucket, Key="exports/quicksight-manifest.json")["Body"].read())

@@ -2,10 +2,10 @@
 
 Everything runs in this process: moto's ThreadedMotoServer on a free 127.0.0.1 port, the
 resources the deployed stack has (every table from ``calltrack.models.all_models()``, both
-buckets, each wiring queue with its DLQ, the ops topic), the gateway and one poller thread
-per stream consumer and per queue. The handlers are the real ones; they reach the emulator
-through ``AWS_ENDPOINT_URL``, which ``start()`` sets in the process environment (and ``stop()``
-restores).
+buckets with a data key as their default encryption, each wiring queue with its DLQ, the ops
+topic), the gateway and one poller thread per stream consumer and per queue. The handlers are
+the real ones; they reach the emulator through ``AWS_ENDPOINT_URL``, which ``start()`` sets in
+the process environment (and ``stop()`` restores).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from infra.wiring import WIRING, Wiring
 log = logging.getLogger("calltrack.local")
 
 OPS_TOPIC_NAME = "calltrack-ops"
+LOCAL_DATA_KEY_ALIAS = "alias/calltrack-local-data"
 DRAIN_TIMEOUT_S = 30.0
 # Variables the stack always owns (never talk to real AWS from the local stack).
 _CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
@@ -297,8 +298,25 @@ class LocalStack:
                     TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
                 )
         s3 = self.client("s3")
+        data_key = self._data_key()
         for bucket in {settings.recordings_bucket, settings.exports_bucket}:
             s3.create_bucket(Bucket=bucket)  # idempotent in us-east-1
+            # As deployed (infra/components/storage.private_bucket): SSE-KMS with the data key and
+            # a bucket key by default, so writers send no SSE headers and get the bucket's setting.
+            s3.put_bucket_encryption(
+                Bucket=bucket,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {
+                            "ApplyServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": data_key,
+                            },
+                            "BucketKeyEnabled": True,
+                        }
+                    ]
+                },
+            )
         sqs = self.client("sqs")
         for queue in self.wiring.queues:
             dlq_url = sqs.create_queue(QueueName=f"calltrack-{queue.name}-dlq")["QueueUrl"]
@@ -318,6 +336,16 @@ class LocalStack:
         from calltrack.settings import reset_settings
 
         reset_settings()
+
+    def _data_key(self) -> str:
+        """The local stand-in for the stack's data key (one per emulator, found by its alias)."""
+        kms = self.client("kms")
+        for alias in kms.list_aliases().get("Aliases", []):
+            if alias.get("AliasName") == LOCAL_DATA_KEY_ALIAS and alias.get("TargetKeyId"):
+                return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+        meta = kms.create_key(Description="calltrack local: recordings and exports")["KeyMetadata"]
+        kms.create_alias(AliasName=LOCAL_DATA_KEY_ALIAS, TargetKeyId=meta["KeyId"])
+        return str(meta["Arn"])
 
     def _bind_models(self) -> None:
         from calltrack.models import all_models, bind_models
