@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import unique_account, unique_number
+from tests.support import unique_number
+from tests.support.stack import apply_account
 
 CHROMIUM = "/usr/bin/chromium"
 PAGES = Path(__file__).parent / "pages"
@@ -72,23 +73,20 @@ def _origin(site: _Pages) -> str:
 
 
 def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix) -> str:
-    account = unique_account("web")
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "Browser test",
-            "timezone": "Asia/Tokyo",
-            "forward_to": site_numbers[0],
-            "site": {"origins": [_origin(site)], "numbers": site_numbers},
-            "pools": [
-                {
-                    "id": "google",
-                    "channel": "google-ads",
-                    "match": {"utm_source": "google"},
-                    "numbers": [unique_number(pool_prefix) for _ in range(3)],
-                }
-            ],
-        }
+    account = apply_account(
+        local_stack,
+        "web",
+        name="Browser test",
+        forward_to=site_numbers[0],
+        site={"origins": [_origin(site)], "numbers": site_numbers},
+        pools=[
+            {
+                "id": "google",
+                "channel": "google-ads",
+                "match": {"utm_source": "google"},
+                "numbers": [unique_number(pool_prefix) for _ in range(3)],
+            }
+        ],
     )
     template = string.Template((PAGES / page).read_text(encoding="utf-8"))
     site.pages[f"/{account}.html"] = template.safe_substitute(api=local_stack.url, account=account)

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.support import unique_account, unique_number
+from tests.support.accounts import account_config
+from tests.support.cli import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "acme-dental.yaml"
 
@@ -39,21 +40,20 @@ def _account_row(stack: Any, account: str) -> Any:
     return _item(stack, "accounts", {"account": account})
 
 
-def _config(
+def clinic_config(
     account: str, *, static: list[str] | None = None, pool: list[str] | None = None
 ) -> dict[str, Any]:
-    return {
-        "account": account,
-        "name": "Test Clinic",
-        "timezone": "Asia/Tokyo",
-        "forward_to": "+81312345678",
-        "recording": {"enabled": True, "announcement": "この通話は録音されます。"},
-        "whisper": "{channel}からのお電話です",
-        "numbers": [
+    """A clinic with recording and a whisper, static flyer numbers and a google-ads pool."""
+    return account_config(
+        account,
+        name="Test Clinic",
+        recording={"enabled": True, "announcement": "この通話は録音されます。"},
+        whisper="{channel}からのお電話です",
+        numbers=[
             {"number": n, "channel": "flyer", "campaign": "2026-11-insert"}
             for n in (static if static is not None else [unique_number()])
         ],
-        "pools": [
+        pools=[
             {
                 "id": "google-ads",
                 "channel": "google-ads",
@@ -61,13 +61,7 @@ def _config(
                 "numbers": pool if pool is not None else [unique_number(), unique_number()],
             }
         ],
-    }
-
-
-def _cli(*args: str) -> Any:
-    from calltrack_cli.main import app
-
-    return CliRunner().invoke(app, list(args))
+    )
 
 
 # --------------------------------------------------------------------------- the example file
@@ -77,12 +71,12 @@ def test_apply_example_file_twice_changes_nothing_the_second_time(local_stack):
     # Given the example clinic's YAML file and the operator token
     url, token = local_stack.url, local_stack.admin_token
     # When it is applied with the real CLI
-    first = _cli("apply", str(EXAMPLE), "--url", url, "--token", token)
+    first = run_cli("apply", str(EXAMPLE), "--url", url, "--token", token)
     # Then it succeeds
     assert first.exit_code == 0, first.output
     assert "acme-dental" in first.stdout
     # And applying it again reports no changes
-    second = _cli("apply", str(EXAMPLE), "--url", url, "--token", token)
+    second = run_cli("apply", str(EXAMPLE), "--url", url, "--token", token)
     assert second.exit_code == 0, second.output
     assert "no changes" in second.stdout
     # And every static and pool number is routable from one read of the numbers table
@@ -95,7 +89,7 @@ def test_apply_example_file_twice_changes_nothing_the_second_time(local_stack):
 
 def test_second_apply_of_the_same_config_reports_no_change_and_keeps_the_version(local_stack):
     account = unique_account("apply")
-    config = _config(account)
+    config = clinic_config(account)
     first = local_stack.apply(config)
     assert first["changed"] is True and first["version"] == 1
     assert sorted(first["numbers"]["added"]) == sorted(
@@ -114,7 +108,7 @@ def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_st
     # Given a config with national-format numbers and few settings
     account = unique_account("norm")
     static = unique_number()
-    config = _config(account, static=["0" + static[3:]])
+    config = clinic_config(account, static=["0" + static[3:]])
     local_stack.apply(config)
     # When the operator reads the account
     resp = local_stack.request("GET", f"/v1/accounts/{account}", token=local_stack.admin_token)
@@ -150,9 +144,9 @@ def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_st
 def test_changing_numbers_reports_added_removed_updated_and_deletes_dropped_rows(local_stack):
     account = unique_account("diff")
     keep, drop, pool_a, pool_b = unique_number(), unique_number(), unique_number(), unique_number()
-    local_stack.apply(_config(account, static=[keep, drop], pool=[pool_a]))
+    local_stack.apply(clinic_config(account, static=[keep, drop], pool=[pool_a]))
     # When the flyer number moves to a new campaign, one number is dropped and a pool number added
-    config = _config(account, static=[keep], pool=[pool_a, pool_b])
+    config = clinic_config(account, static=[keep], pool=[pool_a, pool_b])
     config["numbers"][0]["campaign"] = "2026-12-insert"
     result = local_stack.apply(config)
     # Then the response says exactly that
@@ -175,7 +169,7 @@ def _assert_nothing_written(stack: Any, account: str, numbers: list[str]) -> Non
 
 def test_bad_number_is_refused_naming_the_field_and_nothing_is_written(local_stack):
     account = unique_account("badnum")
-    config = _config(account)
+    config = clinic_config(account)
     config["numbers"].append({"number": "12345", "channel": "radio"})
     resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config)
     assert resp.status_code == 400
@@ -188,7 +182,7 @@ def test_bad_number_is_refused_naming_the_field_and_nothing_is_written(local_sta
 
 def test_unknown_key_is_refused_naming_it_and_nothing_is_written(local_stack):
     account = unique_account("unknown")
-    config = _config(account)
+    config = clinic_config(account)
     config["pools"][0]["match"]["utm_sorce"] = "google"
     resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config)
     assert resp.status_code == 400
@@ -200,10 +194,10 @@ def test_number_owned_by_another_account_is_a_conflict_and_nothing_is_written(lo
     # Given one account owns a number
     owner = unique_account("owner")
     shared = unique_number()
-    local_stack.apply(_config(owner, static=[shared]))
+    local_stack.apply(clinic_config(owner, static=[shared]))
     # When another account lists it among new numbers
     intruder = unique_account("intruder")
-    config = _config(intruder, static=[unique_number()], pool=[unique_number(), shared])
+    config = clinic_config(intruder, static=[unique_number()], pool=[unique_number(), shared])
     resp = local_stack.request("PUT", f"/v1/accounts/{intruder}", token=local_stack.admin_token, json=config)
     # Then the apply is refused naming the field and the number, without naming the other account
     assert resp.status_code == 409
@@ -220,13 +214,14 @@ def test_number_owned_by_another_account_is_a_conflict_and_nothing_is_written(lo
 def test_cli_reports_a_server_side_conflict_in_one_line_with_exit_2(local_stack, tmp_path):
     owner = unique_account("owner")
     shared = unique_number()
-    local_stack.apply(_config(owner, static=[shared]))
+    local_stack.apply(clinic_config(owner, static=[shared]))
     intruder = unique_account("intruder")
     file = tmp_path / "intruder.yaml"
     import yaml
 
-    file.write_text(yaml.safe_dump(_config(intruder, static=[shared]), allow_unicode=True), encoding="utf-8")
-    result = _cli("apply", str(file), "--url", local_stack.url, "--token", local_stack.admin_token)
+    config = clinic_config(intruder, static=[shared])
+    file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    result = run_cli("apply", str(file), "--url", local_stack.url, "--token", local_stack.admin_token)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
     assert "409" in result.stderr and "numbers[0].number" in result.stderr and shared in result.stderr
@@ -236,7 +231,7 @@ def test_cli_reports_a_server_side_conflict_in_one_line_with_exit_2(local_stack,
 def test_account_in_body_must_match_the_path(local_stack):
     account, other = unique_account("path"), unique_account("body")
     resp = local_stack.request(
-        "PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=_config(other)
+        "PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=clinic_config(other)
     )
     assert resp.status_code == 400 and resp.json()["field"] == "account"
     _assert_nothing_written(local_stack, account, [])
@@ -257,7 +252,7 @@ def test_malformed_json_body_is_a_400(local_stack):
 
 def test_dry_run_reports_the_plan_and_writes_nothing(local_stack):
     account = unique_account("dry")
-    config = _config(account)
+    config = clinic_config(account)
     resp = local_stack.request(
         "PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config, params={"dry_run": "1"}
     )
@@ -269,7 +264,7 @@ def test_dry_run_reports_the_plan_and_writes_nothing(local_stack):
 def test_more_than_one_transaction_of_numbers_is_applied_completely(local_stack):
     # Given an account with 150 pool numbers (more than one 100-item transaction)
     account = unique_account("big")
-    config = _config(account, pool=[unique_number() for _ in range(150)])
+    config = clinic_config(account, pool=[unique_number() for _ in range(150)])
     result = local_stack.apply(config)
     assert result["changed"] is True and len(result["numbers"]["added"]) == 151
     # Then every number routes to the account and re-applying changes nothing
@@ -282,7 +277,7 @@ def test_when_a_later_transaction_fails_earlier_ones_are_rolled_back(local_stack
     from admin.store import DynamoAdminStore
 
     account = unique_account("rollback")
-    config = _config(account, pool=[unique_number() for _ in range(150)])
+    config = clinic_config(account, pool=[unique_number() for _ in range(150)])
     config["pools"][0]["campaign"] = "a"
     local_stack.apply(config)
     # And the final transaction of the next apply fails (e.g. DynamoDB throttles it)
@@ -312,14 +307,14 @@ def test_when_a_later_transaction_fails_earlier_ones_are_rolled_back(local_stack
 
 def test_account_admin_may_apply_its_own_account_but_not_another(local_stack):
     account = unique_account("self")
-    config = _config(account)
+    config = clinic_config(account)
     local_stack.apply(config)
     admin = local_stack.create_token(account, "admin")
     config["ring_timeout"] = 30
     own = local_stack.request("PUT", f"/v1/accounts/{account}", token=admin, json=config)
     assert own.status_code == 200 and own.json()["changed"] is True and own.json()["version"] == 2
     other = unique_account("other")
-    resp = local_stack.request("PUT", f"/v1/accounts/{other}", token=admin, json=_config(other))
+    resp = local_stack.request("PUT", f"/v1/accounts/{other}", token=admin, json=clinic_config(other))
     assert resp.status_code == 403
     _assert_nothing_written(local_stack, other, [])
 
@@ -327,7 +322,7 @@ def test_account_admin_may_apply_its_own_account_but_not_another(local_stack):
 @pytest.mark.parametrize("role", ["manager", "marketer"])
 def test_non_admin_roles_may_not_apply(local_stack, role):
     account = unique_account(role)
-    config = _config(account)
+    config = clinic_config(account)
     local_stack.apply(config)
     token = local_stack.create_token(account, role)
     config["ring_timeout"] = 40
@@ -346,7 +341,7 @@ def test_operator_reading_a_missing_account_gets_404(local_stack):
 
 def test_tokens_are_stored_only_as_their_hash(local_stack):
     account = unique_account("hash")
-    local_stack.apply(_config(account))
+    local_stack.apply(clinic_config(account))
     token = local_stack.create_token(account, "marketer")
     digest = hashlib.sha256(token.encode()).hexdigest()
     row = _item(local_stack, "tokens", {"token_hash": digest})

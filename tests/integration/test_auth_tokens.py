@@ -5,37 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from tests.support import unique_account, unique_number
+from tests.support.accounts import account_config
+from tests.support.cli import run_cli
 
 
-def _config(account: str) -> dict[str, Any]:
-    return {
-        "account": account,
-        "forward_to": "+81312345678",
-        "numbers": [{"number": unique_number(), "channel": "flyer"}],
-    }
-
-
-def _cli(*args: str) -> Any:
-    from calltrack_cli.main import app
-
-    return CliRunner().invoke(app, list(args))
+def flyer_account(account: str) -> dict[str, Any]:
+    """An account with one flyer number."""
+    return account_config(account, numbers=[{"number": unique_number(), "channel": "flyer"}])
 
 
 @pytest.fixture
 def two_accounts(local_stack) -> tuple[str, str]:
     mine, theirs = unique_account("mine"), unique_account("theirs")
-    local_stack.apply(_config(mine))
-    local_stack.apply(_config(theirs))
+    local_stack.apply(flyer_account(mine))
+    local_stack.apply(flyer_account(theirs))
     return mine, theirs
 
 
 def test_token_created_with_the_cli_reads_its_own_account_and_not_another(local_stack, two_accounts):
     mine, theirs = two_accounts
     # When the operator creates a marketer token with the CLI
-    result = _cli(
+    result = run_cli(
         "token",
         "create",
         "--account",
@@ -96,10 +88,8 @@ def test_a_token_of_another_account_gets_403_on_every_account_route(local_stack,
     mine, theirs = two_accounts
     admin = local_stack.create_token(mine, "admin")
     assert local_stack.request("GET", f"/v1/accounts/{theirs}", token=admin).status_code == 403
-    assert (
-        local_stack.request("PUT", f"/v1/accounts/{theirs}", token=admin, json=_config(theirs)).status_code
-        == 403
-    )
+    put = local_stack.request("PUT", f"/v1/accounts/{theirs}", token=admin, json=flyer_account(theirs))
+    assert put.status_code == 403
     assert (
         local_stack.request(
             "POST", f"/v1/accounts/{theirs}/tokens", token=admin, json={"role": "admin"}
@@ -144,11 +134,11 @@ def test_tokens_for_a_missing_account_are_refused_with_404(local_stack):
 
 def test_cli_token_create_without_a_token_or_with_a_bad_role_exits_2(local_stack, two_accounts, monkeypatch):
     monkeypatch.delenv("CALLTRACK_TOKEN", raising=False)
-    no_token = _cli(
+    no_token = run_cli(
         "token", "create", "--account", two_accounts[0], "--role", "admin", "--url", local_stack.url
     )
     assert no_token.exit_code == 2 and no_token.stdout == ""
-    refused = _cli(
+    refused = run_cli(
         "token",
         "create",
         "--account",
@@ -166,7 +156,7 @@ def test_cli_token_create_without_a_token_or_with_a_bad_role_exits_2(local_stack
 def test_cli_reads_url_and_token_from_the_environment(local_stack, two_accounts, monkeypatch):
     monkeypatch.setenv("CALLTRACK_URL", local_stack.url)
     monkeypatch.setenv("CALLTRACK_TOKEN", local_stack.admin_token)
-    result = _cli("token", "create", "--account", two_accounts[0], "--role", "manager")
+    result = run_cli("token", "create", "--account", two_accounts[0], "--role", "manager")
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
     assert local_stack.request("GET", f"/v1/accounts/{two_accounts[0]}", token=token).status_code == 200

@@ -8,26 +8,26 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support.accounts import account_config
+from tests.support.stack import tokens
+from tests.support.twilio import voice_form
 
-FORWARD = "+81312345678"
 
-
-def _apply(local_stack, account: str, numbers: dict[str, str]) -> None:
+def apply_numbers(local_stack, account: str, numbers: dict[str, str]) -> None:
+    """Apply ``account`` with these tracking numbers (number -> channel), campaign c1."""
     local_stack.apply(
-        {
-            "account": account,
-            "forward_to": FORWARD,
-            "numbers": [{"number": n, "channel": ch, "campaign": "c1"} for n, ch in numbers.items()],
-        }
+        account_config(
+            account, numbers=[{"number": n, "channel": ch, "campaign": "c1"} for n, ch in numbers.items()]
+        )
     )
 
 
 @pytest.fixture(scope="module")
 def world(local_stack):
-    acct, other = unique_account("calls"), unique_account("calls-other")
+    acct, other_account = unique_account("calls"), unique_account("calls-other")
     flyer, radio, other_number = unique_number(), unique_number(), unique_number()
-    _apply(local_stack, acct, {flyer: "flyer", radio: "radio"})
-    _apply(local_stack, other, {other_number: "flyer"})
+    apply_numbers(local_stack, acct, {flyer: "flyer", radio: "radio"})
+    apply_numbers(local_stack, other_account, {other_number: "flyer"})
     sids = []
     for number, outcome in [
         (flyer, "completed"),
@@ -35,24 +35,20 @@ def world(local_stack):
         (flyer, "completed"),
         (radio, "completed"),
     ]:
-        sid = unique_call_sid()
-        form = {"CallSid": sid, "To": number, "From": unique_number("+8190")}
+        form = voice_form(number)
         assert local_stack.twilio_post("/twilio/voice", form).status_code == 200
         local_stack.twilio_post(
             "/twilio/dial-status", {**form, "DialCallStatus": outcome, "DialCallDuration": "30"}
         )
-        sids.append(sid)
-    other_sid = unique_call_sid()
-    local_stack.twilio_post(
-        "/twilio/voice", {"CallSid": other_sid, "To": other_number, "From": "+819012340000"}
-    )
+        sids.append(form["CallSid"])
+    other = voice_form(other_number, caller="+819012340000")
+    local_stack.twilio_post("/twilio/voice", other)
     return {
         "account": acct,
         "sids": sids,
-        "other_sid": other_sid,
-        "manager": local_stack.create_token(acct, "manager"),
-        "marketer": local_stack.create_token(acct, "marketer"),
-        "other_manager": local_stack.create_token(other, "manager"),
+        "other_sid": other["CallSid"],
+        **tokens(local_stack, acct, "manager", "marketer"),
+        "other_manager": local_stack.create_token(other_account, "manager"),
     }
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_reports_ground_truth import place_call
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_call_sid, unique_number
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import play_call
 
 
 def national(e164: str) -> str:
@@ -19,38 +20,30 @@ def national(e164: str) -> str:
 
 @pytest.fixture(scope="module")
 def crm(local_stack: Any) -> dict[str, Any]:
-    account = unique_account("crm")
     flyer, radio = unique_number(), unique_number()
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "CRM clinic",
-            "timezone": "Asia/Tokyo",
-            "forward_to": "+81312345678",
-            "numbers": [
-                {"number": flyer, "channel": "flyer", "campaign": "posting", "medium": "offline"},
-                {"number": radio, "channel": "radio", "campaign": "fm", "medium": "offline"},
-            ],
-        }
+    account = apply_account(
+        local_stack,
+        "crm",
+        name="CRM clinic",
+        numbers=[
+            {"number": flyer, "channel": "flyer", "campaign": "posting", "medium": "offline"},
+            {"number": radio, "channel": "radio", "campaign": "fm", "medium": "offline"},
+        ],
     )
     callers = [unique_number("+8190") for _ in range(3)]
     sids = [unique_call_sid() for _ in range(3)]
-    place_call(
-        local_stack, sids[0], callers[0], flyer, datetime(2026, 10, 5, 1, 0, tzinfo=UTC), "answered", 120
-    )
-    place_call(
-        local_stack, sids[1], callers[1], radio, datetime(2026, 10, 6, 1, 0, tzinfo=UTC), "answered", 60
-    )
-    place_call(
-        local_stack, sids[2], callers[0], radio, datetime(2026, 10, 20, 1, 0, tzinfo=UTC), "no-answer", 0
-    )
+    for sid, caller, number, at, outcome, talk in [
+        (sids[0], callers[0], flyer, datetime(2026, 10, 5, 1, 0, tzinfo=UTC), "answered", 120),
+        (sids[1], callers[1], radio, datetime(2026, 10, 6, 1, 0, tzinfo=UTC), "answered", 60),
+        (sids[2], callers[0], radio, datetime(2026, 10, 20, 1, 0, tzinfo=UTC), "no-answer", 0),
+    ]:
+        play_call(local_stack, number, at, outcome, talk, call_sid=sid, caller=caller)
     local_stack.drain()
     return {
         "account": account,
         "callers": callers,
         "sids": sids,
-        "manager": local_stack.create_token(account, "manager"),
-        "marketer": local_stack.create_token(account, "marketer"),
+        **tokens(local_stack, account, "manager", "marketer"),
     }
 
 
@@ -147,8 +140,7 @@ def test_marketers_cannot_post_leads_and_other_accounts_see_nothing(
 ) -> None:
     lead = {"external_id": "X", "phone": crm["callers"][0], "created_at": "2026-10-06T10:00:00+09:00"}
     assert post(local_stack, crm["marketer"], lead).status_code == 403
-    other = unique_account("crm-other")
-    local_stack.apply({"account": other, "name": "Other", "forward_to": "+81312345678", "numbers": []})
+    other = apply_account(local_stack, "crm-other", name="Other", numbers=[])
     stranger = local_stack.create_token(other, "manager")
     result = post(local_stack, stranger, lead).json()["results"][0]
     assert result["call_sid"] is None  # another account's calls are never matched

@@ -11,14 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_number
+from tests.support.stack import apply_account
+from tests.support.twilio import voice_form
 
 ORIGIN = "https://acme.example.jp"
 SITE_NUMBER = "+81312345678"
 
 
 def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(ORIGIN,)):
-    account = unique_account("dni")
     numbers = [unique_number() for _ in range(size)]
     pool = {
         "id": "google",
@@ -30,15 +31,12 @@ def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(OR
     }
     if overflow:
         pool["overflow_number"] = unique_number()
-    stack.apply(
-        {
-            "account": account,
-            "name": "DNI test clinic",
-            "timezone": "Asia/Tokyo",
-            "forward_to": "+81312345678",
-            "site": {"origins": list(origins), "numbers": [SITE_NUMBER]},
-            "pools": [pool],
-        }
+    account = apply_account(
+        stack,
+        "dni",
+        name="DNI test clinic",
+        site={"origins": list(origins), "numbers": [SITE_NUMBER]},
+        pools=[pool],
     )
     return account, pool
 
@@ -177,21 +175,10 @@ def test_script_is_served_as_cacheable_javascript(local_stack):
 
 
 def _call(stack, number):
-    sid = unique_call_sid()
-    resp = stack.twilio_post(
-        "/twilio/voice",
-        {
-            "CallSid": sid,
-            "AccountSid": "AC" + "0" * 32,
-            "From": "+819012345678",
-            "To": number,
-            "CallStatus": "ringing",
-            "Direction": "inbound",
-            "ApiVersion": "2010-04-01",
-        },
-    )
+    form = voice_form(number, caller="+819012345678", ApiVersion="2010-04-01")
+    resp = stack.twilio_post("/twilio/voice", form)
     assert resp.status_code == 200, resp.text
-    return sid
+    return form["CallSid"]
 
 
 def _get_call(stack, account, sid):

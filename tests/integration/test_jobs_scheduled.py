@@ -9,71 +9,31 @@ broken config; three channels growing/flat/low-quality for the monthly review.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support import unique_account, unique_number
-
-TOKYO = ZoneInfo("Asia/Tokyo")
-CLOCK_HEADER = "x-calltrack-local-time"
-
-
-def tokyo(month: int, day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
-
-
-def signed_post(stack: Any, path: str, form: dict[str, str], when: datetime) -> None:
-    from twilio.request_validator import RequestValidator
-
-    signature = RequestValidator(stack.twilio_auth_token).compute_signature(stack.public_url + path, form)
-    resp = stack.session.post(
-        stack.url + path,
-        data=form,
-        headers={"X-Twilio-Signature": signature, CLOCK_HEADER: when.isoformat()},
-        timeout=30,
-    )
-    assert resp.status_code == 200, resp.text
-
-
-def place_call(stack: Any, number: str, when: datetime, *, answered: bool) -> str:
-    """One inbound call through /twilio/voice and its /twilio/dial-status outcome."""
-    sid = "CA" + secrets.token_hex(16)
-    base = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": unique_number("+8190"), "To": number}
-    signed_post(stack, "/twilio/voice", {**base, "CallStatus": "ringing", "Direction": "inbound"}, when)
-    outcome = (
-        {"DialCallStatus": "completed", "DialCallDuration": "95"}
-        if answered
-        else {"DialCallStatus": "no-answer", "DialCallDuration": "0"}
-    )
-    signed_post(
-        stack,
-        "/twilio/dial-status",
-        {**base, "CallStatus": "in-progress", **outcome},
-        when + timedelta(seconds=100),
-    )
-    return sid
+from tests.support.accounts import account_config
+from tests.support.times import tokyo
+from tests.support.twilio import play_call
 
 
 def new_account(stack: Any, channels: tuple[str, ...], language: str = "ja-JP") -> tuple[str, dict[str, str]]:
     account = unique_account("jobs")
     numbers = {ch: unique_number() for ch in channels}
     stack.apply(
-        {
-            "account": account,
-            "name": f"Jobs {account}",
-            "timezone": "Asia/Tokyo",
-            "language": language,
-            "forward_to": "+81312345678",
-            "numbers": [
+        account_config(
+            account,
+            name=f"Jobs {account}",
+            language=language,
+            numbers=[
                 {"number": n, "channel": ch, "campaign": f"{ch}-always-on", "medium": "offline"}
                 for ch, n in numbers.items()
             ],
-        }
+        )
     )
     return account, numbers
 
@@ -130,15 +90,16 @@ def test_weekly_alert_names_the_tuesday_noon_misses_once_and_skips_healthy_accou
     number = n["google-ads"]
     for week in range(1, 5):
         for i in range(5):
-            place_call(local_stack, number, tokyo(11, 23, 10 + i) - timedelta(weeks=week), answered=i != 0)
+            outcome = "answered" if i != 0 else "no-answer"
+            play_call(local_stack, number, tokyo(11, 23, 10 + i) - timedelta(weeks=week), outcome)
     for i in range(12):
-        place_call(local_stack, number, tokyo(11, 23 + i % 7, 10 + i % 5), answered=True)
+        play_call(local_stack, number, tokyo(11, 23 + i % 7, 10 + i % 5), "answered")
     for i in range(6):
-        place_call(local_stack, number, tokyo(11, 24, 12, 5 + 8 * i), answered=False)
+        play_call(local_stack, number, tokyo(11, 24, 12, 5 + 8 * i), "no-answer")
     # And a healthy account, and one whose stored config is broken
     healthy, h = new_account(local_stack, ("flyer",))
     for i in range(10):
-        place_call(local_stack, h["flyer"], tokyo(11, 25, 9 + i), answered=True)
+        play_call(local_stack, h["flyer"], tokyo(11, 25, 9 + i), "answered")
 
     # When the weekly job runs on Monday 09:00 JST
     result = run(local_stack, "weekly-unanswered-alert", "2026-11-30T09:00:00+09:00")
@@ -174,7 +135,8 @@ def test_weekly_alert_names_the_tuesday_noon_misses_once_and_skips_healthy_accou
 def test_spike_check_publishes_once_per_account_hour(local_stack: Any) -> None:
     account, n = new_account(local_stack, ("radio",), language="en-US")
     for i in range(7):
-        place_call(local_stack, n["radio"], tokyo(11, 26, 15, 2 + 7 * i), answered=i == 0)
+        outcome = "answered" if i == 0 else "no-answer"
+        play_call(local_stack, n["radio"], tokyo(11, 26, 15, 2 + 7 * i), outcome)
     result = run(local_stack, "missed-call-spike-check", "2026-11-26T16:05:00+09:00")
     assert result["accounts"][account]["decided"] == "published"
     run(local_stack, "missed-call-spike-check", "2026-11-26T16:35:00+09:00")
@@ -202,21 +164,22 @@ def test_monthly_review_verdicts_sample_storage_api_and_idempotency(local_stack:
     manager = local_stack.create_token(account, "manager")
     marketer = local_stack.create_token(account, "marketer")
     for i in range(4):
-        place_call(local_stack, n["google-ads"], tokyo(10, 6 + i, 11), answered=True)
+        play_call(local_stack, n["google-ads"], tokyo(10, 6 + i, 11), "answered")
     for i in range(3):
-        place_call(local_stack, n["flyer"], tokyo(10, 6 + i, 14), answered=True)
-        place_call(local_stack, n["flyer"], tokyo(11, 6 + i, 14), answered=True)
+        play_call(local_stack, n["flyer"], tokyo(10, 6 + i, 14), "answered")
+        play_call(local_stack, n["flyer"], tokyo(11, 6 + i, 14), "answered")
     for i in range(2):
-        place_call(local_stack, n["facebook"], tokyo(10, 12 + i, 16), answered=True)
+        play_call(local_stack, n["facebook"], tokyo(10, 12 + i, 16), "answered")
     google = [
-        place_call(local_stack, n["google-ads"], tokyo(11, 3 + 3 * i, 11), answered=True) for i in range(7)
+        play_call(local_stack, n["google-ads"], tokyo(11, 3 + 3 * i, 11), "answered") for i in range(7)
     ]
     # a call at 23:30 on the last day of the month in Tokyo belongs to November
-    google.append(place_call(local_stack, n["google-ads"], tokyo(11, 30, 23, 30), answered=True))
+    google.append(play_call(local_stack, n["google-ads"], tokyo(11, 30, 23, 30), "answered"))
     # and one at 00:10 on December 1st in Tokyo (still November 30 in UTC) does not
-    place_call(local_stack, n["flyer"], tokyo(12, 1, 0, 10), answered=True)
+    play_call(local_stack, n["flyer"], tokyo(12, 1, 0, 10), "answered")
     for i in range(6):
-        place_call(local_stack, n["facebook"], tokyo(11, 10 + i, 16), answered=i % 2 == 0)
+        outcome = "answered" if i % 2 == 0 else "no-answer"
+        play_call(local_stack, n["facebook"], tokyo(11, 10 + i, 16), outcome)
     for sid, body in zip(
         google,
         [

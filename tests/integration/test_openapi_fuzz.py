@@ -15,22 +15,16 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.support import unique_account, unique_number
+from tests.support import unique_number
+from tests.support.stack import apply_account
 
 MAX_EXAMPLES = 25
 
 
 @pytest.fixture(scope="module")
 def fuzz_token(local_stack: Any) -> str:
-    account = unique_account("fuzz")
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "Fuzz",
-            "forward_to": "+81312345678",
-            "numbers": [{"number": unique_number(), "channel": "flyer", "campaign": "c"}],
-        }
-    )
+    flyer = {"number": unique_number(), "channel": "flyer", "campaign": "c"}
+    account = apply_account(local_stack, "fuzz", name="Fuzz", numbers=[flyer])
     return str(local_stack.create_token(account, "admin"))
 
 

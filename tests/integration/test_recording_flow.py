@@ -17,7 +17,9 @@ import requests
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, reset_settings
 from calltrack_cli.local.fake_twilio import FakeTwilioMedia
 from calltrack_cli.local.mp3 import silent_mp3
-from tests.support import unique_account, unique_call_sid, unique_number, unique_recording_sid
+from tests.support import unique_call_sid, unique_number, unique_recording_sid
+from tests.support.stack import apply_account
+from tests.support.twilio import voice_form
 
 OUR = LOCAL_TWILIO_ACCOUNT_SID
 CALLER = "+819012345678"
@@ -62,29 +64,17 @@ class Scenario:
 
     def __init__(self, stack: Any, media: FakeTwilioMedia, **recording: Any) -> None:
         self.stack, self.media = stack, media
-        self.account = unique_account("rec")
         self.number = unique_number()
-        stack.apply(
-            {
-                "account": self.account,
-                "name": "Recording test",
-                "forward_to": "+81312345678",
-                "recording": {"enabled": True, **recording},
-                "numbers": [{"number": self.number, "channel": "newspaper", "campaign": "dec-insert"}],
-            }
+        self.account = apply_account(
+            stack,
+            "rec",
+            name="Recording test",
+            recording={"enabled": True, **recording},
+            numbers=[{"number": self.number, "channel": "newspaper", "campaign": "dec-insert"}],
         )
         self.call_sid = unique_call_sid()
-        resp = stack.twilio_post(
-            "/twilio/voice",
-            {
-                "CallSid": self.call_sid,
-                "AccountSid": OUR,
-                "From": CALLER,
-                "To": self.number,
-                "CallStatus": "ringing",
-                "Direction": "inbound",
-            },
-        )
+        form = voice_form(self.number, caller=CALLER, call_sid=self.call_sid, AccountSid=OUR)
+        resp = stack.twilio_post("/twilio/voice", form)
         assert resp.status_code == 200, resp.text
 
     def recording(self, body: bytes | None = None, *faults: str) -> tuple[str, bytes]:

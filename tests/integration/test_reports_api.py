@@ -7,40 +7,26 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_reports_ground_truth import place_call
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_call_sid, unique_number
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import play_call
 
 
 @pytest.fixture(scope="module")
 def acct(local_stack: Any) -> dict[str, Any]:
-    account = unique_account("api")
     number = unique_number()
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "API clinic",
-            "timezone": "Asia/Tokyo",
-            "forward_to": "+81312345678",
-            "numbers": [{"number": number, "channel": "flyer", "campaign": "c", "medium": "offline"}],
-        }
-    )
-    sid = unique_call_sid()
-    place_call(
+    account = apply_account(
         local_stack,
-        sid,
-        unique_number("+8190"),
-        number,
-        datetime(2026, 9, 10, 2, 0, tzinfo=UTC),
-        "answered",
-        30,
+        "api",
+        name="API clinic",
+        numbers=[{"number": number, "channel": "flyer", "campaign": "c", "medium": "offline"}],
     )
+    sid = play_call(local_stack, number, datetime(2026, 9, 10, 2, 0, tzinfo=UTC), "answered", 30)
     local_stack.drain()
     return {
         "account": account,
         "sid": sid,
-        "tokens": {
-            role: local_stack.create_token(account, role) for role in ("admin", "manager", "marketer")
-        },
+        "tokens": tokens(local_stack, account, "admin", "manager", "marketer"),
     }
 
 
@@ -95,8 +81,7 @@ def test_patch_roles_unknown_call_and_bad_body(local_stack: Any, acct: dict[str,
 
 
 def test_tokens_only_see_their_own_account(local_stack: Any, acct: dict[str, Any]) -> None:
-    other = unique_account("api-other")
-    local_stack.apply({"account": other, "name": "Other", "forward_to": "+81312345678", "numbers": []})
+    other = apply_account(local_stack, "api-other", name="Other", numbers=[])
     stranger = local_stack.create_token(other, "admin")
     # another account's call is not found, and asking for another account is forbidden
     resp = local_stack.request("PATCH", f"/v1/calls/{acct['sid']}", token=stranger, json={"stage": "lead"})

@@ -8,40 +8,30 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.integration.test_reports_ground_truth import place_call
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_call_sid, unique_number
+from tests.support.stack import apply_account
+from tests.support.twilio import play_call
 
 
 def test_daily_export_writes_yesterdays_calls_once_with_a_manifest(local_stack: Any) -> None:
     from calltrack.settings import get_settings
 
-    account = unique_account("exp")
     number = unique_number()
-    local_stack.apply(
-        {
-            "account": account,
-            "name": "Export",
-            "timezone": "Asia/Tokyo",
-            "forward_to": "+81312345678",
-            "numbers": [{"number": number, "channel": "radio", "campaign": "fm", "medium": "offline"}],
-        }
+    account = apply_account(
+        local_stack,
+        "exp",
+        name="Export",
+        numbers=[{"number": number, "channel": "radio", "campaign": "fm", "medium": "offline"}],
     )
     caller = unique_number("+8190")
     inside = [unique_call_sid(), unique_call_sid()]
     # 2026-10-05 00:10 and 23:50 JST are that day; 2026-10-06 00:10 JST is not
-    place_call(
-        local_stack, inside[0], caller, number, datetime(2026, 10, 4, 15, 10, tzinfo=UTC), "answered", 40
-    )
-    place_call(local_stack, inside[1], caller, number, datetime(2026, 10, 5, 14, 50, tzinfo=UTC), "busy", 0)
-    place_call(
-        local_stack,
-        unique_call_sid(),
-        caller,
-        number,
-        datetime(2026, 10, 5, 15, 10, tzinfo=UTC),
-        "answered",
-        10,
-    )
+    for sid, when, outcome, talk in [
+        (inside[0], datetime(2026, 10, 4, 15, 10, tzinfo=UTC), "answered", 40),
+        (inside[1], datetime(2026, 10, 5, 14, 50, tzinfo=UTC), "busy", 0),
+        (unique_call_sid(), datetime(2026, 10, 5, 15, 10, tzinfo=UTC), "answered", 10),
+    ]:
+        play_call(local_stack, number, when, outcome, talk, call_sid=sid, caller=caller)
     at = "2026-10-05T15:30:00Z"  # the schedule: 00:30 JST on the 6th
 
     first = local_stack.run_job("daily-calls-export", at)["result"]

@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.support import unique_account
+from tests.support.stack import apply_account
 
 
 def test_seeded_calls_report_exactly_once(local_stack: Any) -> None:
     from bench.seed import seed_calls
 
-    account = unique_account("seed")
-    local_stack.apply({"account": account, "name": "Seed", "forward_to": "+81312345678", "numbers": []})
+    account = apply_account(local_stack, "seed", name="Seed", numbers=[])
     token = local_stack.create_token(account, "marketer")
     out = seed_calls(account, 300, start=datetime(2026, 8, 1, tzinfo=ZoneInfo("Asia/Tokyo")), days=31, seed=7)
     local_stack.drain()  # the calls table's stream records reach the real consumer too
@@ -30,8 +29,7 @@ def test_items_read_depend_on_days_and_channels_not_on_calls(local_stack: Any) -
 
     reads = {}
     for n in (60, 600):
-        account = unique_account("cost")
-        local_stack.apply({"account": account, "name": "Cost", "forward_to": "+81312345678", "numbers": []})
+        account = apply_account(local_stack, "cost", name="Cost", numbers=[])
         token = local_stack.create_token(account, "marketer")
         seed_calls(account, n, start=datetime(2026, 8, 1, tzinfo=ZoneInfo("Asia/Tokyo")), days=31, seed=n)
         resp = local_stack.request(

@@ -16,14 +16,13 @@ from calltrack.account_config import (
     parse_config,
     tracking_rows,
 )
+from tests.support.accounts import account_config
 
 
 def _base(**extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "account": "acme-dental",
+    """ACME Dental with recording, a whisper, one flyer number and a google-ads pool."""
+    defaults: dict[str, Any] = {
         "name": "ACME Dental",
-        "timezone": "Asia/Tokyo",
-        "forward_to": "+81312345678",
         "recording": {"enabled": True, "announcement": "この通話は録音されます。"},
         "whisper": "{channel}からのお電話です",
         "numbers": [{"number": "+81312340001", "channel": "flyer", "campaign": "2026-11-insert"}],
@@ -37,8 +36,7 @@ def _base(**extra: Any) -> dict[str, Any]:
             }
         ],
     }
-    config.update(extra)
-    return config
+    return account_config(**{"account": "acme-dental", **defaults, **extra})
 
 
 def _error(data: Any) -> ConfigError:

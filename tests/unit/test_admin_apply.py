@@ -12,6 +12,7 @@ from admin import accounts, tokens
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
 from calltrack.auth import OPERATOR, Principal, hash_token
 from calltrack.errors import BadRequest, Conflict, Forbidden, NotFound
+from tests.support.accounts import account_config
 
 NOW = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 OP = Principal(account=None, role=OPERATOR)
@@ -48,15 +49,13 @@ class FakeStore:
         self.tokens[token_hash] = {"account": account, "role": role, "label": label}
 
 
-def _config(account: str = "acme", **extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "account": account,
-        "forward_to": "+81312345678",
+def acme_config(account: str = "acme", **extra: Any) -> dict[str, Any]:
+    """An account with one flyer number and a one-number google-ads pool."""
+    defaults: dict[str, Any] = {
         "numbers": [{"number": "+815011110001", "channel": "flyer"}],
         "pools": [{"id": "g", "channel": "google-ads", "numbers": ["+815011110101"]}],
     }
-    config.update(extra)
-    return config
+    return account_config(account, **{**defaults, **extra})
 
 
 def _apply(store: FakeStore, config: dict[str, Any], principal: Principal = OP, **kw: Any) -> dict[str, Any]:
@@ -68,7 +67,7 @@ def _apply(store: FakeStore, config: dict[str, Any], principal: Principal = OP, 
 
 def test_first_apply_adds_every_number_and_creates_version_1():
     store = FakeStore()
-    result = _apply(store, _config())
+    result = _apply(store, acme_config())
     assert result == {
         "account": "acme",
         "changed": True,
@@ -81,7 +80,7 @@ def test_first_apply_adds_every_number_and_creates_version_1():
 
 def test_a_paris_account_stores_its_national_numbers_as_french():
     store = FakeStore()
-    config = _config("paris-dental", timezone="Europe/Paris", forward_to="01 42 68 53 00",
+    config = acme_config("paris-dental", timezone="Europe/Paris", forward_to="01 42 68 53 00",
                      numbers=[{"number": "01 42 68 53 01", "channel": "flyer"}],
                      pools=[{"id": "g", "channel": "google-ads", "numbers": ["01 42 68 53 02"]}])
     result = _apply(store, config)
@@ -91,21 +90,21 @@ def test_a_paris_account_stores_its_national_numbers_as_french():
 
 def test_the_monthly_review_keys_apply_and_out_of_range_ones_are_refused():
     store = FakeStore()
-    _apply(store, _config(review={"qualified_score": 70, "won_value_per_call_high": 5000}))
+    _apply(store, acme_config(review={"qualified_score": 70, "won_value_per_call_high": 5000}))
     review = store.accounts["acme"].config["review"]
     assert review["qualified_score"] == 70 and review["won_value_per_call_high"] == 5000
     writes = store.writes
     with pytest.raises(BadRequest) as err:
-        _apply(store, _config(review={"qualified_score": 150}))
+        _apply(store, acme_config(review={"qualified_score": 150}))
     assert "review.qualified_score" in str(err.value) and store.writes == writes
 
 
 def test_applying_the_same_config_again_writes_nothing():
     store = FakeStore()
-    _apply(store, _config())
+    _apply(store, acme_config())
     writes = store.writes
     # Written differently but meaning the same (national format) is still the same config
-    again = _config(numbers=[{"number": "050-1111-0001", "channel": "flyer"}])
+    again = acme_config(numbers=[{"number": "050-1111-0001", "channel": "flyer"}])
     result = _apply(store, again)
     assert result["changed"] is False and result["version"] == 1
     assert store.writes == writes
@@ -113,8 +112,8 @@ def test_applying_the_same_config_again_writes_nothing():
 
 def test_a_settings_change_rewrites_the_rows_whose_routing_changed():
     store = FakeStore()
-    _apply(store, _config())
-    result = _apply(store, _config(ring_timeout=45))
+    _apply(store, acme_config())
+    result = _apply(store, acme_config(ring_timeout=45))
     assert result["version"] == 2
     assert result["numbers"] == {"added": [], "removed": [], "updated": ["+815011110001", "+815011110101"]}
     assert store.numbers["+815011110001"]["routing"]["ring_timeout"] == 45
@@ -122,26 +121,26 @@ def test_a_settings_change_rewrites_the_rows_whose_routing_changed():
 
 def test_a_change_outside_routing_bumps_the_version_without_touching_numbers():
     store = FakeStore()
-    _apply(store, _config())
-    result = _apply(store, _config(crm={"match_window_days": 3}))
+    _apply(store, acme_config())
+    result = _apply(store, acme_config(crm={"match_window_days": 3}))
     assert result["changed"] is True and result["version"] == 2
     assert result["numbers"] == {"added": [], "removed": [], "updated": []}
 
 
 def test_dropped_numbers_are_removed():
     store = FakeStore()
-    _apply(store, _config())
-    result = _apply(store, _config(numbers=[]))
+    _apply(store, acme_config())
+    result = _apply(store, acme_config(numbers=[]))
     assert result["numbers"]["removed"] == ["+815011110001"]
     assert "+815011110001" not in store.numbers
 
 
 def test_a_number_of_another_account_is_a_409_naming_the_field_and_nothing_is_written():
     store = FakeStore()
-    _apply(store, _config("rival-clinic", pools=[]))
+    _apply(store, acme_config("rival-clinic", pools=[]))
     writes = store.writes
     with pytest.raises(Conflict) as err:
-        _apply(store, _config())
+        _apply(store, acme_config())
     assert err.value.field == "numbers[0].number"
     assert "+815011110001" in err.value.message and "rival-clinic" not in err.value.message
     assert store.writes == writes and "acme" not in store.accounts
@@ -151,7 +150,7 @@ def test_losing_a_race_for_a_number_is_a_409_naming_the_field():
     store = FakeStore()
     store.fail_with = NumberTaken("+815011110101")
     with pytest.raises(Conflict) as err:
-        _apply(store, _config())
+        _apply(store, acme_config())
     assert err.value.field == "pools[0].numbers[0]"
 
 
@@ -159,31 +158,31 @@ def test_a_concurrent_apply_of_the_same_account_is_a_409():
     store = FakeStore()
     store.fail_with = ConcurrentUpdate()
     with pytest.raises(Conflict):
-        _apply(store, _config())
+        _apply(store, acme_config())
 
 
 def test_dry_run_returns_the_plan_without_writing():
     store = FakeStore()
-    result = _apply(store, _config(), dry_run=True)
+    result = _apply(store, acme_config(), dry_run=True)
     assert result["changed"] is True and len(result["numbers"]["added"]) == 2
     assert store.writes == 0 and not store.numbers
 
 
 def test_the_account_in_the_body_must_match_the_path():
     with pytest.raises(BadRequest) as err:
-        accounts.apply_account(OP, "acme", _config("other"), FakeStore(), now=NOW)
+        accounts.apply_account(OP, "acme", acme_config("other"), FakeStore(), now=NOW)
     assert err.value.field == "account"
 
 
 @pytest.mark.parametrize("principal", [Principal("acme", "manager"), Principal("acme", "marketer")])
 def test_only_admins_apply(principal):
     with pytest.raises(Forbidden):
-        _apply(FakeStore(), _config(), principal)
+        _apply(FakeStore(), acme_config(), principal)
 
 
 def test_an_admin_of_another_account_may_not_apply():
     with pytest.raises(Forbidden):
-        _apply(FakeStore(), _config(), Principal("other", "admin"))
+        _apply(FakeStore(), acme_config(), Principal("other", "admin"))
 
 
 # --------------------------------------------------------------------------- read
@@ -191,8 +190,8 @@ def test_an_admin_of_another_account_may_not_apply():
 
 def test_account_tokens_list_and_read_only_their_own_account():
     store = FakeStore()
-    _apply(store, _config())
-    _apply(store, _config("other", numbers=[], pools=[]))
+    _apply(store, acme_config())
+    _apply(store, acme_config("other", numbers=[], pools=[]))
     me = Principal("acme", "marketer")
     assert [a["account"] for a in accounts.list_accounts(me, store)["accounts"]] == ["acme"]
     assert [a["account"] for a in accounts.list_accounts(OP, store)["accounts"]] == ["acme", "other"]
@@ -208,7 +207,7 @@ def test_account_tokens_list_and_read_only_their_own_account():
 
 def test_a_token_is_returned_once_and_stored_only_as_its_hash():
     store = FakeStore()
-    _apply(store, _config())
+    _apply(store, acme_config())
     result = tokens.create_token(
         OP, "acme", {"role": "marketer", "label": "dash"}, store, now=NOW, make_token=lambda: "ct_secret"
     )
@@ -227,7 +226,7 @@ def test_a_token_is_returned_once_and_stored_only_as_its_hash():
 )
 def test_bad_token_requests_are_400_naming_the_field(body, field):
     store = FakeStore()
-    _apply(store, _config())
+    _apply(store, acme_config())
     with pytest.raises(BadRequest) as err:
         tokens.create_token(OP, "acme", body, store, now=NOW)
     assert err.value.field == field
@@ -235,7 +234,7 @@ def test_bad_token_requests_are_400_naming_the_field(body, field):
 
 def test_tokens_need_an_admin_of_that_account_and_an_existing_account():
     store = FakeStore()
-    _apply(store, _config())
+    _apply(store, acme_config())
     with pytest.raises(Forbidden):
         tokens.create_token(Principal("acme", "manager"), "acme", {"role": "admin"}, store, now=NOW)
     with pytest.raises(Forbidden):
@@ -251,11 +250,10 @@ def test_tokens_need_an_admin_of_that_account_and_an_existing_account():
 def test_many_taken_numbers_are_all_listed_in_errors_and_summarised_in_the_message():
     store = FakeStore()
     numbers = [f"+8150111102{i:02d}" for i in range(5)]
-    _apply(
-        store, _config("rival-clinic", numbers=[{"number": n, "channel": "flyer"} for n in numbers], pools=[])
-    )
+    flyers = [{"number": n, "channel": "flyer"} for n in numbers]
+    _apply(store, acme_config("rival-clinic", numbers=flyers, pools=[]))
     with pytest.raises(Conflict) as err:
-        _apply(store, _config(numbers=[{"number": n, "channel": "radio"} for n in numbers], pools=[]))
+        _apply(store, acme_config(numbers=[{"number": n, "channel": "radio"} for n in numbers], pools=[]))
     body: dict[str, Any] = err.value.body()
     assert body["message"].endswith("; and 2 more")
     assert len(body["errors"]) == 5 and body["field"] == "numbers[0].number"

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from calltrack_cli.admin_cmds import CliFailure, load_yaml
+from tests.support.cli import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "acme-dental.yaml"
-
-
-def _cli(*args: str) -> Any:
-    from calltrack_cli.main import app
-
-    return CliRunner().invoke(app, list(args))
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -36,7 +29,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ],
 )
 def test_unreadable_yaml_is_one_line_naming_the_problem_and_exit_2(tmp_path, text, expected):
-    result = _cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
+    result = run_cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
@@ -56,19 +49,19 @@ def test_unreadable_yaml_is_one_line_naming_the_problem_and_exit_2(tmp_path, tex
 )
 def test_invalid_config_is_refused_locally_naming_the_field(tmp_path, text, expected):
     # the URL is unroutable: a local refusal never reaches the server (sockets are disabled here anyway)
-    result = _cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
+    result = run_cli("apply", str(_write(tmp_path, text)), "--token", "t", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and expected in result.stderr
 
 
 def test_a_missing_file_is_exit_2(tmp_path):
-    result = _cli("apply", str(tmp_path / "nope.yaml"), "--token", "t")
+    result = run_cli("apply", str(tmp_path / "nope.yaml"), "--token", "t")
     assert result.exit_code == 2
 
 
 def test_without_a_token_apply_exits_2_before_sending(tmp_path, monkeypatch):
     monkeypatch.delenv("CALLTRACK_TOKEN", raising=False)
-    result = _cli("apply", str(EXAMPLE))
+    result = run_cli("apply", str(EXAMPLE))
     assert result.exit_code == 2 and "CALLTRACK_TOKEN" in result.stderr
 
 
@@ -106,5 +99,5 @@ def test_load_yaml_raises_a_cli_failure_not_a_traceback(tmp_path):
 
 
 def test_token_create_with_an_unknown_role_exits_2_without_output(monkeypatch):
-    result = _cli("token", "create", "--account", "acme", "--role", "owner", "--token", "t")
+    result = run_cli("token", "create", "--account", "acme", "--role", "owner", "--token", "t")
     assert result.exit_code == 2 and result.stdout == "" and "--role" in result.stderr

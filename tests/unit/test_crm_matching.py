@@ -10,6 +10,7 @@ import pytest
 
 from call_records.crm import CallPatch, match_confidence, match_leads, patch_changes, tagging
 from calltrack.errors import BadRequest
+from tests.support.events import http_event
 
 CALLS: list[dict[str, Any]] = [
     {
@@ -160,23 +161,6 @@ def test_patch_changes_only_named_fields_and_null_clears() -> None:
         patch_changes(CallPatch.model_validate({}))
 
 
-def _event(method: str, path: str, body: Any = None, token: str = "op") -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"authorization": f"Bearer {token}", "content-type": "application/json"},
-        "requestContext": {
-            "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
-            "requestId": "r",
-            "stage": "$default",
-        },
-        "body": json.dumps(body) if body is not None else None,
-        "isBase64Encoded": False,
-    }
-
-
 @pytest.mark.parametrize(
     ("body", "field"),
     [({"stage": "maybe"}, "stage"), ({"value": -1}, "value"), ({"colour": "red"}, "colour")],
@@ -184,7 +168,13 @@ def _event(method: str, path: str, body: Any = None, token: str = "op") -> dict[
 def test_invalid_patch_bodies_are_400_naming_the_field(body: dict[str, Any], field: str) -> None:
     from report.handler import app
 
-    resp = app.resolve(_event("PATCH", "/v1/calls/CA123", body), None)  # type: ignore[arg-type]
+    event = http_event(
+        "PATCH",
+        "/v1/calls/CA123",
+        headers={"authorization": "Bearer op", "content-type": "application/json"},
+        body=json.dumps(body),
+    )
+    resp = app.resolve(event, None)  # type: ignore[arg-type]
     assert resp["statusCode"] == 400
     out = json.loads(resp["body"])
     assert out["field"] == field and out["error"] == "bad_request"

@@ -10,6 +10,7 @@ import pytest
 from calltrack.models.dni import SHARED_CONFIDENCE
 from dni_lease.leasing import NEVER_USED, _order_free, lease_number, rest_class
 from dni_lease.validation import LeaseRequest
+from tests.support.accounts import account_config
 from tests.support.lease_store import InMemoryLeaseStore
 
 NUMBERS = ["+815022220001", "+815022220002", "+815022220003"]
@@ -17,11 +18,10 @@ T0 = 1_800_000_000.0
 
 
 def config(numbers=NUMBERS, overflow=None, lease_minutes=30):
-    return {
-        "account": "acme",
-        "forward_to": "+81312345678",
-        "site": {"origins": [], "numbers": ["+81312345678"]},
-        "pools": [
+    return account_config(
+        "acme",
+        site={"origins": [], "numbers": ["+81312345678"]},
+        pools=[
             {
                 "id": "google",
                 "channel": "google-ads",
@@ -31,8 +31,8 @@ def config(numbers=NUMBERS, overflow=None, lease_minutes=30):
                 "match": {"utm_source": "google"},
             }
         ],
-        "dni": {"cookie_days": 30},
-    }
+        dni={"cookie_days": 30},
+    )
 
 
 _ids = itertools.count()

@@ -6,6 +6,7 @@ import json
 import re
 
 from calltrack_cli.dni_js import MAX_BYTES, minify, paths
+from tests.support.events import http_event, lambda_context
 
 SOURCE, MINIFIED = paths()
 
@@ -51,53 +52,25 @@ def test_minifier_keeps_every_string_literal_of_the_real_script():
     assert literal.findall(minify(src)) == literal.findall(src_no_comments)
 
 
-def _event(method, path, headers=None, body=None):
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers or {},
-        "body": body,
-        "isBase64Encoded": False,
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "sourceIp": "198.51.100.7",
-                "protocol": "HTTP/1.1",
-                "userAgent": "t",
-            },
-            "requestId": "r1",
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-        },
-    }
-
-
-class _Ctx:
-    function_name = "dni_lease"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:dni_lease"
-    aws_request_id = "req-1"
-
-
 def test_get_script_is_javascript_and_cacheable_with_etag():
     from dni_lease.handler import handler
 
-    resp = handler(_event("GET", "/dni.js"), _Ctx())
+    resp = handler(http_event("GET", "/dni.js"), lambda_context("dni_lease"))
     assert resp["statusCode"] == 200
     headers = {k.lower(): v for k, v in resp["headers"].items()}
     assert headers["content-type"].startswith("application/javascript")
     assert "max-age" in headers["cache-control"]
-    again = handler(_event("GET", "/dni.js", {"if-none-match": headers["etag"]}), _Ctx())
+    again = handler(
+        http_event("GET", "/dni.js", headers={"if-none-match": headers["etag"]}), lambda_context("dni_lease")
+    )
     assert again["statusCode"] == 304
 
 
 def test_preflight_reflects_the_origin():
     from dni_lease.handler import handler
 
-    resp = handler(_event("OPTIONS", "/dni/lease", {"origin": "https://acme.example.jp"}), _Ctx())
+    preflight = http_event("OPTIONS", "/dni/lease", headers={"origin": "https://acme.example.jp"})
+    resp = handler(preflight, lambda_context("dni_lease"))
     headers = {k.lower(): v for k, v in resp["headers"].items()}
     assert resp["statusCode"] == 204
     assert headers["access-control-allow-origin"] == "https://acme.example.jp"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,13 +12,9 @@ from ops_jobs import monthly_review as mr
 from ops_jobs.common import AccountInfo, account_info
 from tests.support.accounts import InMemoryAccounts, account_config
 from tests.support.jobs import JobsWorld
+from tests.support.times import TOKYO, tokyo
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 RUN = datetime(2026, 12, 1, 9, 0, tzinfo=TOKYO).astimezone(UTC)
-
-
-def tokyo(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
 
 
 def info(account: str = "acme", **config: Any) -> AccountInfo:

@@ -9,6 +9,7 @@ import pytest
 
 import recording_ingest.handler as handler_module
 from recording_ingest.ingest import RetryLater
+from tests.support.events import lambda_context
 
 
 def sqs_event(*bodies: dict[str, Any]) -> dict[str, Any]:
@@ -30,13 +31,6 @@ def sqs_event(*bodies: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class Context:
-    function_name = "recording_ingest"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:recording_ingest"
-    aws_request_id = "req-1"
-
-
 def test_only_the_failed_message_is_returned_for_retry(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_process(message: dict[str, Any], ports: Any) -> str:
         if message["recording_sid"] == "bad":
@@ -44,9 +38,10 @@ def test_only_the_failed_message_is_returned_for_retry(monkeypatch: pytest.Monke
         return "stored"
 
     monkeypatch.setattr(handler_module, "process", fake_process)
-    monkeypatch.setattr(handler_module.runtime, "ensure_started", lambda: object())
+    monkeypatch.setattr(handler_module.runtime, "ensure_started", lambda needs: object())
     monkeypatch.setattr(handler_module.runtime, "build_ports", lambda settings, on_failure: None)
 
-    result = handler_module.handler(sqs_event({"recording_sid": "good"}, {"recording_sid": "bad"}), Context())
+    event = sqs_event({"recording_sid": "good"}, {"recording_sid": "bad"})
+    result = handler_module.handler(event, lambda_context("recording_ingest"))
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}

@@ -12,6 +12,7 @@ import pytest
 from calltrack_cli.local.mp3 import silent_mp3
 from recording_ingest.fetch import FetchError
 from recording_ingest.ingest import ClaimLost, Ports, RetryLater, process, s3_key
+from tests.support.recordings import InMemoryCalls
 
 OUR = "AC" + "1" * 32
 BASE = "https://api.twilio.test"
@@ -52,18 +53,6 @@ class Recordings:
         self.rows[sid]["twilio_deleted"] = True
 
 
-class Calls:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def get(self, call_sid: str) -> dict[str, Any] | None:
-        row = self.rows.get(call_sid)
-        return dict(row) if row else None
-
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
-        self.rows[call_sid]["recording"] = dict(recording)
-
-
 class Objects:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
@@ -102,7 +91,7 @@ class Twilio:
 
 class World:
     def __init__(self, *outcomes: Any, delete_from_twilio: bool = False) -> None:
-        self.recordings, self.calls, self.objects = Recordings(), Calls(), Objects()
+        self.recordings, self.calls, self.objects = Recordings(), InMemoryCalls(), Objects()
         self.twilio = Twilio(*outcomes)
         self.failures: list[str] = []
         self.delete_from_twilio = delete_from_twilio

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from calltrack.schedule import parse_instant as parse_time
 from recording_ingest.retention import RetentionPorts, sweep
 from tests.support.accounts import InMemoryAccounts, account_config
+from tests.support.recordings import InMemoryCalls
 
 AT = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 
@@ -17,7 +17,8 @@ class World:
     def __init__(self) -> None:
         self.configs: dict[str, dict[str, Any]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
-        self.calls: dict[str, dict[str, Any]] = {}
+        self.call_repo = InMemoryCalls()
+        self.calls = self.call_repo.rows
         self.s3: set[str] = set()
 
     def add(self, account: str, sid: str, stored_at: str) -> None:
@@ -48,19 +49,13 @@ class World:
         self.rows[sid]["status"] = "expired"
         return True
 
-    def get(self, call_sid: str) -> dict[str, Any] | None:
-        return self.calls.get(call_sid)
-
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
-        self.calls[call_sid]["recording"] = dict(recording)
-
     def ports(self) -> RetentionPorts:
         return RetentionPorts(
             accounts=lambda: InMemoryAccounts(
                 {a: account_config(a, **c) for a, c in self.configs.items()}
             ).all(),
             recordings=self,
-            calls=self,
+            calls=self.call_repo,
             delete_object=self.s3.discard,
         )
 

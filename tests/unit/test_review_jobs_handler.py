@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from ops_jobs import handler as jobs
-
-
-def context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="ops_jobs",
-        memory_limit_in_mb=512,
-        invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:ops_jobs",
-        aws_request_id="req-1",
-    )
+from tests.support.events import lambda_context
 
 
 def test_unknown_job_fails_loudly_naming_the_known_ones() -> None:
+    event = {"job": "weekly-digest", "time": "2026-11-30T00:00:00Z", "force": False}
     with pytest.raises(jobs.UnknownJob) as err:
-        jobs.handler({"job": "weekly-digest", "time": "2026-11-30T00:00:00Z", "force": False}, context())
+        jobs.handler(event, lambda_context("ops_jobs"))
     assert "weekly-unanswered-alert" in str(err.value) and "monthly-channel-review" in str(err.value)
 
 

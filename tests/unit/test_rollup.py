@@ -56,7 +56,8 @@ class FakeStore:
         }
 
 
-def tokyo(_: str) -> str:
+def tokyo_timezone(_: str) -> str:
+    """The account time-zone lookup the consumer takes: every account here is in Tokyo."""
     return "Asia/Tokyo"
 
 
@@ -118,7 +119,7 @@ def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
     ]
     # When every image arrives (moto even sends the first twice) and then the whole batch is replayed
     for image in [images[0], *images, *images]:
-        apply_image("CA1", image, store, tokyo)
+        apply_image("CA1", image, store, tokyo_timezone)
     # Then the rollups show exactly the final state of the call
     assert store.counters("acme", "channel") == {
         "2026-11-03#flyer": {
@@ -136,36 +137,36 @@ def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
 
 def test_duplicates_change_nothing() -> None:
     store = FakeStore()
-    assert apply_image("CA1", call(), store, tokyo) == "applied"
-    assert apply_image("CA1", call(), store, tokyo) == "unchanged"
+    assert apply_image("CA1", call(), store, tokyo_timezone) == "applied"
+    assert apply_image("CA1", call(), store, tokyo_timezone) == "unchanged"
     assert store.commits == 1
 
 
 def test_older_version_is_skipped_when_calls_carry_a_version() -> None:
     store = FakeStore()
-    apply_image("CA1", call(status="answered", version=3), store, tokyo)
-    assert apply_image("CA1", call(status="ringing", version=2), store, tokyo) == "stale"
+    apply_image("CA1", call(status="answered", version=3), store, tokyo_timezone)
+    assert apply_image("CA1", call(status="ringing", version=2), store, tokyo_timezone) == "stale"
     assert store.counters("acme", "channel")["2026-11-03#flyer"]["answered"] == 1
 
 
 def test_stage_corrected_backwards_moves_counters_back() -> None:
     store = FakeStore()
-    apply_image("CA1", call(stage="won", value=10), store, tokyo)
-    apply_image("CA1", call(stage="lead"), store, tokyo)
+    apply_image("CA1", call(stage="won", value=10), store, tokyo_timezone)
+    apply_image("CA1", call(stage="lead"), store, tokyo_timezone)
     assert store.counters("acme", "channel")["2026-11-03#flyer"] == {"calls": 1, "first_time": 1, "leads": 1}
 
 
 def test_deleted_call_is_subtracted() -> None:
     store = FakeStore()
-    apply_image("CA1", call(), store, tokyo)
-    apply_image("CA1", None, store, tokyo, account="acme")
+    apply_image("CA1", call(), store, tokyo_timezone)
+    apply_image("CA1", None, store, tokyo_timezone, account="acme")
     assert store.counters("acme", "channel") == {}
 
 
 def test_lost_race_is_retried_against_the_new_marker() -> None:
     store = FakeStore()
     store.fail_next = 2
-    assert apply_image("CA1", call(), store, tokyo, sleep=lambda _: None) == "applied"
+    assert apply_image("CA1", call(), store, tokyo_timezone, sleep=lambda _: None) == "applied"
     assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
 
 
@@ -189,9 +190,9 @@ def test_stream_batch_reports_first_failure_and_stops() -> None:
     }
     second: dict[str, Any] = copy.deepcopy(record)
     second["dynamodb"]["SequenceNumber"] = "101"
-    assert process_records([record, second], Boom(), tokyo) == [{"itemIdentifier": "100"}]
+    assert process_records([record, second], Boom(), tokyo_timezone) == [{"itemIdentifier": "100"}]
     store = FakeStore()
-    assert process_records([record, second], store, tokyo) == []
+    assert process_records([record, second], store, tokyo_timezone) == []
     assert store.counters("acme", "channel") == {"2026-11-03#(none)": {"calls": 1}}
 
 
@@ -215,12 +216,12 @@ def test_any_sequence_with_replays_ends_at_the_last_image(
     store = FakeStore()
     images = [call(**u) for u in updates]
     for image in images:
-        apply_image("CA1", image, store, tokyo)
+        apply_image("CA1", image, store, tokyo_timezone)
     # replays of earlier records, followed by the tail of the batch again (Lambda retry semantics)
     for i in replays:
         if i < len(images):
             for image in images[i:]:
-                apply_image("CA1", image, store, tokyo)
+                apply_image("CA1", image, store, tokyo_timezone)
     expected = {
         split_row_key(k)[1]: v
         for k, v in contribution(images[-1], "Asia/Tokyo").items()
@@ -233,14 +234,14 @@ def test_any_sequence_with_replays_ends_at_the_last_image(
 def test_an_image_without_account_changes_nothing() -> None:
     # Given a counted call, when the emulator's key-only INSERT is replayed after it
     store = FakeStore()
-    apply_image("CA1", call(status="answered", version=3), store, tokyo)
-    assert apply_image("CA1", {"call_sid": "CA1"}, store, tokyo) == "incomplete"
+    apply_image("CA1", call(status="answered", version=3), store, tokyo_timezone)
+    assert apply_image("CA1", {"call_sid": "CA1"}, store, tokyo_timezone) == "incomplete"
     # Then the rollups still hold the call exactly once
     assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
 
 
 def test_a_deleted_call_is_subtracted_from_the_account_in_its_marker() -> None:
     store = FakeStore()
-    apply_image("CA1", call(), store, tokyo)
-    apply_image("CA1", None, store, tokyo)
+    apply_image("CA1", call(), store, tokyo_timezone)
+    apply_image("CA1", None, store, tokyo_timezone)
     assert store.counters("acme", "channel") == {}

@@ -17,6 +17,7 @@ from calltrack.twilio_edge import (
     sign,
     signature_params,
 )
+from tests.support.events import http_event
 
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 VECTOR_PARAMS = {
@@ -28,28 +29,10 @@ VECTOR_PARAMS = {
 }
 
 
-def _event(
-    params: dict[str, str],
-    *,
-    path: str = "/twilio/voice",
-    query: str = "",
-    b64: bool = False,
-    headers: dict[str, str] | None = None,
-) -> dict:
-    body = urlencode(params)
-    return {
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {
-            "content-type": "application/x-www-form-urlencoded",
-            "host": "evil.example",
-            **(headers or {}),
-        },
-        "requestContext": {"http": {"method": "POST", "path": path}},
-        "body": base64.b64encode(body.encode()).decode() if b64 else body,
-        "isBase64Encoded": b64,
-    }
+def form_event(params: dict[str, str], *, query: str = "", b64: bool = False) -> dict:
+    """Twilio's form POST to /twilio/voice as API Gateway hands it over, with a foreign Host header."""
+    headers = {"content-type": "application/x-www-form-urlencoded", "host": "evil.example"}
+    return http_event("POST", "/twilio/voice", headers=headers, body=urlencode(params), query=query, b64=b64)
 
 
 def test_twilio_published_test_vector_validates():
@@ -67,7 +50,7 @@ def test_test_vector_with_a_changed_param_or_token_fails():
 def test_base64_form_body_is_decoded_and_signed_url_uses_public_url_not_host():
     # Given a base64-encoded form body with a query string, sent with a foreign Host header
     params = {"CallSid": "CA" + "a" * 32, "To": "+815012345678", "CallerName": "山田太郎"}
-    event = _event(params, query="t=1&vm=1", b64=True)
+    event = form_event(params, query="t=1&vm=1", b64=True)
     # When it is parsed
     req = parse_event(event)
     # Then the params are decoded (non-ASCII intact) and the URL is the configured public one
@@ -90,7 +73,7 @@ def test_base64_form_body_is_decoded_and_signed_url_uses_public_url_not_host():
     ],
 )
 def test_bodies_no_twilio_request_has_are_refused(event_change):
-    event = {**_event({"To": "+815012345678"}), **event_change}
+    event = {**form_event({"To": "+815012345678"}), **event_change}
     with pytest.raises(BadTwilioRequest):
         parse_event(event)
 

@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from calltrack.twilio_edge import TwilioRequest
+from tests.support.twilio import dial_of
 from voice_webhook import flow
 from voice_webhook import store as voice_store
 
@@ -103,12 +104,6 @@ def voice_params(**over):
     params = {"CallSid": SID, "To": NUMBER, "From": CALLER, "Called": NUMBER, "Caller": CALLER}
     params.update(over)
     return {k: v for k, v in params.items() if v is not None}
-
-
-def dial_of(twiml: str) -> ET.Element:
-    dial = ET.fromstring(twiml).find("Dial")
-    assert dial is not None, twiml
-    return dial
 
 
 def test_static_number_call_is_forwarded_recorded_and_whispered():

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from ops_jobs import weekly_alert
 from tests.support.accounts import account_config
 from tests.support.jobs import JobsWorld
+from tests.support.times import TOKYO, tokyo
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 # Monday 2026-11-30 09:00 JST; the week reported is Mon 2026-11-23 .. Sun 2026-11-29 (local).
 RUN = datetime(2026, 11, 30, 9, 0, tzinfo=TOKYO).astimezone(UTC)
 
@@ -20,26 +19,22 @@ class FakeWorld(JobsWorld):
         return self.run_job(weekly_alert, at, force)
 
 
-def tokyo(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
-
-
 def healthy_history(world: FakeWorld, account: str, *, last_week: bool = False, per_week: int = 20) -> None:
     """Four baseline weeks (and optionally last week) with 1 missed call each out of ``per_week``."""
     for w in range(0 if last_week else 1, 5):
         for i in range(per_week):
-            when = tokyo(23, 10) - timedelta(weeks=w) + timedelta(hours=i)
+            when = tokyo(11, 23, 10) - timedelta(weeks=w) + timedelta(hours=i)
             world.add_call(account, when, "missed" if i == 0 else "answered")
 
 
 def tuesday_noon_misses(world: FakeWorld, account: str) -> None:
     """Last week: 40 calls, 12 unanswered, 8 of them on Tuesday 12:xx, answer rate 70%."""
     for i in range(28):
-        world.add_call(account, tokyo(23 + i % 7, 10 + i % 6), "answered")
+        world.add_call(account, tokyo(11, 23 + i % 7, 10 + i % 6), "answered")
     for i in range(8):
-        world.add_call(account, tokyo(24, 12, 5 * i), "missed" if i % 2 else "busy")
+        world.add_call(account, tokyo(11, 24, 12, 5 * i), "missed" if i % 2 else "busy")
     for day in (25, 26, 27, 28):
-        world.add_call(account, tokyo(day, 18), "canceled")
+        world.add_call(account, tokyo(11, day, 18), "canceled")
 
 
 def test_misses_concentrated_on_tuesday_noon_publish_one_japanese_alert() -> None:
@@ -94,7 +89,8 @@ def test_missed_above_baseline_fires_even_with_a_good_answer_rate() -> None:
     world.add_account("busy")
     healthy_history(world, "busy")
     for i in range(100):
-        world.add_call("busy", tokyo(23, 0) + timedelta(minutes=90 * i), "missed" if i < 6 else "answered")
+        status = "missed" if i < 6 else "answered"
+        world.add_call("busy", tokyo(11, 23, 0) + timedelta(minutes=90 * i), status)
     result = world.run()
     assert result["accounts"]["busy"]["reasons"] == ["missed_vs_baseline"]
     assert len(world.published) == 1
@@ -104,7 +100,8 @@ def test_few_misses_above_baseline_stay_quiet_below_min_missed() -> None:
     world = FakeWorld()
     world.add_account("small")
     for i in range(100):
-        world.add_call("small", tokyo(23, 0) + timedelta(minutes=90 * i), "missed" if i < 4 else "answered")
+        status = "missed" if i < 4 else "answered"
+        world.add_call("small", tokyo(11, 23, 0) + timedelta(minutes=90 * i), status)
     result = world.run()
     assert result["accounts"]["small"]["decided"] == "nothing-to-say"
 
@@ -135,8 +132,8 @@ def test_not_due_outside_monday_morning_local_time() -> None:
     world.add_account("acme")
     world.add_account("ny", timezone="America/New_York")
     tuesday_noon_misses(world, "acme")
-    sunday = world.run(tokyo(29, 9))
-    early = world.run(tokyo(30, 8))
+    sunday = world.run(tokyo(11, 29, 9))
+    early = world.run(tokyo(11, 30, 8))
     assert sunday["accounts"]["acme"]["decided"] == "not-due"
     assert early["accounts"]["acme"]["decided"] == "not-due"
     # Monday 09:00 in Tokyo is Sunday evening in New York
@@ -148,9 +145,9 @@ def test_week_boundaries_follow_the_account_time_zone() -> None:
     # A call at Sunday 23:30 JST belongs to last week; one at Monday 00:10 JST to this week.
     world = FakeWorld()
     world.add_account("edge", alerts={"answer_rate_below": 0.6})
-    world.add_call("edge", tokyo(29, 23, 30), "missed")
-    world.add_call("edge", tokyo(30, 0, 10), "answered")
-    world.add_call("edge", tokyo(22, 23, 59), "answered")  # previous week
+    world.add_call("edge", tokyo(11, 29, 23, 30), "missed")
+    world.add_call("edge", tokyo(11, 30, 0, 10), "answered")
+    world.add_call("edge", tokyo(11, 22, 23, 59), "answered")  # previous week
     result = world.run()
     assert result["accounts"]["edge"]["calls"] == 1
     assert result["accounts"]["edge"]["answer_rate"] == 0.0

@@ -1,0 +1,13 @@
+"""Instants on the wall clock of the tests' accounts (Asia/Tokyo), in 2026."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def tokyo(month: int, day: int, hour: int = 12, minute: int = 0) -> datetime:
+    """``2026-month-day hour:minute`` in Tokyo (noon unless an hour is given)."""
+    return datetime(2026, month, day, hour, minute, tzinfo=TOKYO)
