@@ -10,25 +10,29 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from calltrack.twilio_edge import sign
 from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support.accounts import account_config
+from tests.support.stack import tokens
+from tests.support.twilio import dial_of, voice_form
 
 FORWARD = "+81312345678"
 
 
-def _config(account: str, static: str, pool: list[str], **over: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "account": account,
-        "name": "テスト歯科",
-        "timezone": "Asia/Tokyo",
-        "language": "ja-JP",
-        "forward_to": FORWARD,
-        "ring_timeout": 25,
-        "recording": {"enabled": True, "announcement": "この通話は録音されます。"},
-        "whisper": "{channel}からのお電話です",
-        "numbers": [
+def dental_config(account: str, static: str, pool: list[str], **over: Any) -> dict[str, Any]:
+    """A Japanese clinic: recording, a whisper, a newspaper number and a google-ads pool."""
+    config = account_config(
+        account,
+        name="テスト歯科",
+        language="ja-JP",
+        forward_to=FORWARD,
+        ring_timeout=25,
+        recording={"enabled": True, "announcement": "この通話は録音されます。"},
+        whisper="{channel}からのお電話です",
+        numbers=[
             {"number": static, "channel": "newspaper", "campaign": "2026-12-insert", "medium": "offline"}
         ],
-        "pools": [
+        pools=[
             {
                 "id": "google-ads",
                 "channel": "google-ads",
@@ -38,7 +42,7 @@ def _config(account: str, static: str, pool: list[str], **over: Any) -> dict[str
                 "numbers": pool,
             }
         ],
-    }
+    )
     config.update(over)
     return config
 
@@ -47,30 +51,18 @@ def _config(account: str, static: str, pool: list[str], **over: Any) -> dict[str
 def acct(local_stack) -> dict[str, Any]:
     account = unique_account("voice")
     static, pool = unique_number(), [unique_number(), unique_number()]
-    local_stack.apply(_config(account, static, pool))
+    local_stack.apply(dental_config(account, static, pool))
     return {
         "account": account,
         "static": static,
         "pool": pool,
-        "manager": local_stack.create_token(account, "manager"),
-        "marketer": local_stack.create_token(account, "marketer"),
+        **tokens(local_stack, account, "manager", "marketer"),
     }
 
 
 def voice(local_stack, to: str, caller: str | None = None, sid: str | None = None, **extra: str):
-    sid = sid or unique_call_sid()
-    params = {
-        "CallSid": sid,
-        "AccountSid": "AC" + "0" * 32,
-        "To": to,
-        "Called": to,
-        "From": caller or unique_number("+8190"),
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        **extra,
-    }
-    params["Caller"] = params["From"]
-    return sid, params, local_stack.twilio_post("/twilio/voice", params)
+    params = voice_form(to, caller=caller, call_sid=sid, **extra)
+    return params["CallSid"], params, local_stack.twilio_post("/twilio/voice", params)
 
 
 def dial_status(local_stack, params: dict[str, str], status: str, duration: int | None = None, query=None):
@@ -88,13 +80,6 @@ def call_status(local_stack, params: dict[str, str], status: str, duration: int)
 
 def get_call(local_stack, sid: str, token: str):
     return local_stack.request("GET", f"/v1/calls/{sid}", token=token)
-
-
-def dial_of(resp) -> ET.Element:
-    assert resp.status_code == 200, resp.text
-    dial = ET.fromstring(resp.text).find("Dial")
-    assert dial is not None, resp.text
-    return dial
 
 
 def put_lease(
@@ -268,12 +253,8 @@ def test_forged_or_unsigned_requests_are_refused_and_write_nothing(local_stack, 
 
 
 def test_signature_over_another_host_is_refused(local_stack, acct):
-    from twilio.request_validator import RequestValidator
-
     form = {"CallSid": unique_call_sid(), "To": acct["static"], "From": "+819011112222"}
-    sig = RequestValidator(local_stack.twilio_auth_token).compute_signature(
-        "https://evil.example/twilio/voice", form
-    )
+    sig = sign(local_stack.twilio_auth_token, "https://evil.example/twilio/voice", form)
     resp = local_stack.request(
         "POST", "/twilio/voice", data=form, headers={"X-Twilio-Signature": sig, "Host": "evil.example"}
     )
@@ -361,7 +342,7 @@ def test_a_repeat_caller_of_one_account_is_first_time_at_another(local_stack, ac
     # Given a caller who has called this account twice
     other = unique_account("voice-other")
     other_static = unique_number()
-    local_stack.apply(_config(other, other_static, [unique_number()]))
+    local_stack.apply(dental_config(other, other_static, [unique_number()]))
     caller = unique_number("+8190")
     voice(local_stack, acct["static"], caller)
     voice(local_stack, acct["static"], caller)
