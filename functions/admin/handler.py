@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from admin import accounts, tokens
+from admin.runtime import NEEDS as NEEDS
 from admin.runtime import store
 from calltrack import clock
 from calltrack.auth import principal_from_app

@@ -6,25 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-
-@dataclass(frozen=True)
-class StoredAccount:
-    account: str
-    name: str
-    timezone: str
-    config: dict[str, Any]
-    config_hash: str
-    version: int
-    updated_at: datetime
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "name": self.name,
-            "timezone": self.timezone,
-            "version": self.version,
-            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
-        }
+from calltrack.accounts import StoredAccount
 
 
 @dataclass(frozen=True)

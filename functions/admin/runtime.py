@@ -1,24 +1,26 @@
-"""Start-up for the admin function: settings read and tables bound once per process."""
+"""The admin function's composition root: its AdminStore, built once per process."""
 
 from __future__ import annotations
 
 from admin.ports import AdminStore
+from calltrack.settings import Needs
+
+NEEDS = Needs(tables=("accounts", "numbers", "tokens", "leases"), secrets=("admin_token",))
 
 _store: AdminStore | None = None
 
 
 def store() -> AdminStore:
-    """The process's AdminStore (settings read and models bound on first use)."""
+    """The process's AdminStore (settings read and checked, models bound on first use)."""
     global _store
     if _store is None:
         from admin.store import DynamoAdminStore
-        from calltrack.models import bind_models
+        from calltrack.accounts import account_reader
+        from calltrack.models import start
         from calltrack.models.accounts import MODELS
-        from calltrack.settings import get_settings
 
-        settings = get_settings()
-        bind_models(settings, list(MODELS))
-        _store = DynamoAdminStore(settings.region)
+        settings = start(NEEDS, list(MODELS))
+        _store = DynamoAdminStore(settings.region, account_reader())
     return _store
 
 

@@ -15,17 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
+from calltrack.accounts import AccountReader
 from calltrack.models.accounts import Account, ApiToken, TrackingNumber
 
 MAX_TRANSACTION_ITEMS = 100
 _ROW_ATTRS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")
-
-
-def _stored(item: Account) -> StoredAccount:
-    return StoredAccount(
-        account=item.account, name=item.name, timezone=item.timezone, config=dict(item.config),
-        config_hash=item.config_hash, version=int(item.version), updated_at=item.updated_at,
-    )
 
 
 def _row(item: TrackingNumber) -> dict[str, Any]:
@@ -41,17 +35,17 @@ def _number_model(row: dict[str, Any]) -> TrackingNumber:
 
 
 class DynamoAdminStore:
-    def __init__(self, region: str) -> None:
+    """Writes accounts, numbers and tokens; reads stored accounts through the one account reader."""
+
+    def __init__(self, region: str, accounts: AccountReader) -> None:
         self.region = region
+        self.accounts = accounts
 
     def get_account(self, account: str) -> StoredAccount | None:
-        try:
-            return _stored(Account.get(account, consistent_read=True))
-        except Account.DoesNotExist:
-            return None
+        return self.accounts.stored(account, consistent=True)
 
     def list_accounts(self) -> list[StoredAccount]:
-        return [_stored(item) for item in Account.scan()]
+        return list(self.accounts.stored_all())
 
     def get_numbers(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
         if not numbers:

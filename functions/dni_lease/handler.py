@@ -11,6 +11,7 @@ from calltrack import clock
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
 from dni_lease import service
+from dni_lease.runtime import NEEDS as NEEDS
 from dni_lease.script import script_etag, script_text
 
 logger = make_logger("dni_lease")

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from calltrack.observability import make_logger, make_metrics, make_tracer
 from recording_ingest import runtime
 from recording_ingest.ingest import RetryLater, process
+from recording_ingest.runtime import INGEST_NEEDS as NEEDS
 
 logger = make_logger("recording_ingest")
 metrics = make_metrics("recording_ingest")
@@ -31,7 +32,7 @@ def on_failure(reason: str) -> None:
 
 def record_handler(record: SQSRecord) -> str:
     message = json.loads(record.body)
-    settings = runtime.ensure_started()
+    settings = runtime.ensure_started(NEEDS)
     ports = runtime.build_ports(settings, on_failure)
     context = {
         "recording_sid": message.get("recording_sid"),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from calltrack.accounts import BrokenAccount
 from calltrack.observability import make_tracer
 from recording_ingest.ingest import iso
+from recording_ingest.runtime import RETENTION_NEEDS as NEEDS
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
@@ -100,11 +101,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.observability import make_logger
     from calltrack.schedule import job_event
     from recording_ingest import runtime
-    from recording_ingest.store import DynamoRecordings, S3Objects
+    from recording_ingest.store import DynamoRecordings
 
     logger = make_logger("recording_retention")
-    settings = runtime.ensure_started()
-    objects = S3Objects(settings.recordings_bucket, client=runtime.s3_client())
+    settings = runtime.ensure_started(NEEDS)
+    objects = runtime.objects(settings)
     at = job_event(event, now=runtime.now()).at
     ports = RetentionPorts(
         accounts=account_reader().all,

@@ -1,31 +1,38 @@
-"""Start-up and port wiring for the recording functions (consumer and retention sweep)."""
+"""The recording functions' composition root: settings, ports and adapters for the queue consumer
+(``INGEST_NEEDS``) and the retention sweep (``RETENTION_NEEDS``), built on the first invocation."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
-from calltrack.settings import Settings, get_settings
-from recording_ingest.fetch import DEFAULT_TIMEOUT_S, Credentials, delete_recording, fetch_mp3
+from calltrack.settings import Needs, Settings
+from recording_ingest.fetch import Credentials, delete_recording, fetch_mp3
 
-_bound: Settings | None = None
 _s3: Any = None
 
+INGEST_NEEDS = Needs(
+    tables=("calls", "recordings", "accounts"),
+    buckets=("recordings",),
+    secrets=("twilio_api_secret", "twilio_auth_token"),
+)
+RETENTION_NEEDS = Needs(tables=("calls", "recordings", "accounts"), buckets=("recordings",))
 
-def ensure_started() -> Settings:
-    """Settings read and the models bound once per process (again if settings were reset)."""
-    global _bound
-    settings = get_settings()
-    if _bound is not settings:
-        from calltrack.models import bind_models
-        from calltrack.models.accounts import Account
-        from calltrack.models.calls import Call
-        from calltrack.models.recordings import Recording
 
-        bind_models(settings, [Recording, Call, Account])
-        _bound = settings
-    return settings
+def ensure_started(needs: Needs) -> Settings:
+    """Settings read and checked, the recordings model bound, once per process."""
+    from calltrack.models import start
+    from calltrack.models.recordings import Recording
+
+    return start(needs, [Recording])
+
+
+def objects(settings: Settings) -> Any:
+    """The recordings bucket with the stack's object encryption."""
+    from recording_ingest.store import S3Objects
+
+    return S3Objects(settings.recordings_bucket, client=s3_client(), sse=settings.recordings_sse,
+                     kms_key_id=settings.recordings_kms_key_id)
 
 
 def s3_client() -> Any:
@@ -38,8 +45,7 @@ def s3_client() -> Any:
 
 
 def reset() -> None:
-    global _bound, _s3
-    _bound = None
+    global _s3
     _s3 = None
 
 
@@ -49,8 +55,6 @@ def now() -> datetime:
     return clock.now()
 
 
-def fetch_timeout_s() -> float:
-    return float(os.environ.get("CALLTRACK_RECORDING_FETCH_TIMEOUT_S") or DEFAULT_TIMEOUT_S)
 
 
 def credentials(settings: Settings) -> Credentials:
@@ -79,10 +83,10 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from recording_ingest.ingest import Ports
-    from recording_ingest.store import DynamoRecordings, S3Objects
+    from recording_ingest.store import DynamoRecordings
 
     creds = credentials(settings)
-    timeout = fetch_timeout_s()
+    timeout = settings.recording_fetch_timeout_s
     allow_http = settings.local_mode  # settings already refuse an http base outside local mode
 
     def fetch(url: str) -> bytes:
@@ -107,7 +111,7 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
     return Ports(
         recordings=DynamoRecordings(),
         calls=call_items(),
-        objects=S3Objects(settings.recordings_bucket, client=s3_client()),
+        objects=objects(settings),
         fetch=fetch,
         delete_at_twilio=delete_at_twilio,
         delete_from_twilio_for=delete_from_twilio_for,

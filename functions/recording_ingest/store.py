@@ -5,7 +5,6 @@ Calls are read and written through ``calltrack.call_items``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -118,18 +117,14 @@ class DynamoRecordings:
 class S3Objects:
     """The recordings bucket: private objects, server-side encrypted, ids as metadata."""
 
-    def __init__(
-        self, bucket: str, *, client: Any = None, sse: str | None = None, kms_key_id: str | None = None
-    ) -> None:
+    def __init__(self, bucket: str, *, client: Any = None, sse: str = "", kms_key_id: str = "") -> None:
         self.bucket = bucket
         self._client = client
         # Default: no SSE header, so the bucket's default encryption applies (the deployed bucket:
         # the stack's customer-managed KMS key with an S3 bucket key). A bare "aws:kms" header
         # would switch to the AWS-managed aws/s3 key instead. Override only when needed.
-        self.sse = sse if sse is not None else os.environ.get("CALLTRACK_RECORDINGS_SSE", "")
-        self.kms_key_id = (
-            kms_key_id if kms_key_id is not None else os.environ.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", "")
-        )
+        self.sse = sse
+        self.kms_key_id = kms_key_id
 
     @property
     def client(self) -> Any:

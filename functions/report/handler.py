@@ -14,8 +14,10 @@ from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
 from recording_ingest import access as recordings_access
 from report import reports, reviews
+from report.runtime import API_NEEDS
 
 logger = make_logger("report")
+NEEDS = API_NEEDS  # what the wiring grants report_api (checked at cold start by start_api)
 tracer = make_tracer("report")
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)

@@ -7,11 +7,11 @@ modules. boto3, twilio.twiml and twilio.request_validator load on first use, Met
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from calltrack.observability import NAMESPACE, make_logger
+from calltrack.settings import Needs
 from calltrack.twilio_edge import (
     BadTwilioRequest,
     TwilioRequest,
@@ -22,6 +22,12 @@ from calltrack.twilio_edge import (
 from voice_webhook import flow
 
 SERVICE = "voice_webhook"
+# What the wiring grants this function; checked at cold start (calltrack.settings.Needs).
+NEEDS = Needs(
+    tables=("calls", "callers", "recordings", "numbers", "leases", "lease_history", "accounts"),
+    queues=("recording",),
+    secrets=("twilio_auth_token",),
+)
 logger = make_logger(SERVICE)
 _cache = flow.RoutingCache()
 _storage: Any = None
@@ -120,7 +126,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _error(400, "bad_request", str(exc))
     if req.method != "POST":
         return _error(405, "method_not_allowed", "Twilio webhooks are POST")
-    settings = get_settings()
+    settings = get_settings(NEEDS)
     call_sid = req.params.get("CallSid", "")[:64]
     logger.set_correlation_id(call_sid or None)
     logger.append_keys(route=path)
@@ -149,7 +155,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             log=logger,
             cache=_cache,
             now=clock.epoch,
-            fallback_forward_to=os.environ.get("CALLTRACK_FALLBACK_FORWARD_TO", "").strip(),
+            fallback_forward_to=settings.fallback_forward_to,
         )
         try:
             status, body = route(req, deps)

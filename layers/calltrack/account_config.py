@@ -6,7 +6,7 @@ in E.164 or national format (the default region comes from the account time zone
 E.164. ``normalize_config`` returns the stored shape (a plain dict with every default filled, see
 the shared conventions) and ``tracking_rows`` the TrackingNumber rows derived from it.
 
-Other contexts read an account's stored config with ``load_account(account_id)``.
+Other contexts read an account's stored config through ``calltrack.accounts`` (the one reader).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from calltrack.errors import BadRequest, NotFound
+from calltrack.errors import BadRequest
 from calltrack.phone import region_for_timezone
 
 # Bump when the stored shape or the derived rows change, so re-applying rewrites them.
@@ -452,20 +452,3 @@ def stored_numbers(stored: Mapping[str, Any]) -> set[str]:
         out.update(pool.get("numbers") or [])
         out.add(pool.get("overflow_number"))
     return {n for n in out if isinstance(n, str) and n}
-
-
-# --------------------------------------------------------------------------- readers for others
-
-
-def load_account(account_id: str) -> dict[str, Any]:
-    """The stored, normalised config of an account (Account.config). NotFound if none.
-
-    Call ``bind_models(get_settings())`` at start-up first, like every PynamoDB reader.
-    """
-    from calltrack.models.accounts import Account
-
-    try:
-        item = Account.get(account_id)
-    except Account.DoesNotExist:
-        raise NotFound(f"no account {account_id!r}") from None
-    return dict(item.config)

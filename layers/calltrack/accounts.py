@@ -58,7 +58,6 @@ class StoredAccount:
             "name": self.name,
             "timezone": self.timezone,
             "version": self.version,
-            "config_hash": self.config_hash,
             "updated_at": self.updated_at.isoformat().replace("+00:00", "Z"),
         }
 

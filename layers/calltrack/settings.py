@@ -79,6 +79,16 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value.rstrip("/")
 
 
+def _positive(name: str, value: str) -> float:
+    try:
+        number = float(value or "0")
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 < number <= 900:
+        raise SettingsError(f"{name} must be between 0 and 900 seconds, got {value!r}")
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     twilio_auth_token: str = LOCAL_TWILIO_AUTH_TOKEN
@@ -101,6 +111,12 @@ class Settings:
     ops_topic_arn: str = ""
     local_mode: bool = False
     region: str = "us-east-1"
+    # Last-resort business number for a cold webhook process with storage down.
+    fallback_forward_to: str = ""
+    recording_fetch_timeout_s: float = 20.0
+    # The recordings bucket's object encryption (set by the stack: aws:kms + the key's id).
+    recordings_sse: str = ""
+    recordings_kms_key_id: str = ""
 
     def table_name(self, logical: str) -> str:
         """Physical table name for a logical table ('calls', 'numbers', ...)."""
@@ -142,29 +158,40 @@ class Settings:
             ops_topic_arn=env.get("CALLTRACK_OPS_TOPIC_ARN", ""),
             local_mode=local_mode,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            fallback_forward_to=env.get("CALLTRACK_FALLBACK_FORWARD_TO", "").strip(),
+            recording_fetch_timeout_s=_positive("CALLTRACK_RECORDING_FETCH_TIMEOUT_S",
+                                                env.get("CALLTRACK_RECORDING_FETCH_TIMEOUT_S", "20")),
+            recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
+            recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
         )
 
 
 _current: Settings | None = None
 
 
+def check_needs(settings: Settings, needs: Needs, env: Mapping[str, str]) -> None:
+    """Outside local mode, every variable that names a resource in ``needs`` must be set; in local
+    mode the ``calltrack-<name>`` defaults are the local stack's real names."""
+    if settings.local_mode:
+        return
+    missing = needs.missing(env)
+    if missing:
+        raise SettingsError(
+            f"{missing[0]} is not set: this function is granted the resource it names "
+            f"(missing: {', '.join(missing)}); the stack sets it, or set it by hand"
+        )
+
+
 def get_settings(needs: Needs | None = None) -> Settings:
     """The process's settings, read and validated on first use (start-up / first invocation).
 
-    With ``needs`` (a function's composition root passes its own), every variable those resources
-    are named by must be set, except in local mode, where the ``calltrack-<name>`` defaults are
-    the local stack's real names.
+    A function's composition root passes its ``needs`` (see ``check_needs``).
     """
     global _current
     if _current is None:
         _current = Settings.from_env()
-    if needs is not None and not _current.local_mode:
-        missing = needs.missing(os.environ)
-        if missing:
-            raise SettingsError(
-                f"{missing[0]} is not set: this function is granted the resource it names "
-                f"(missing: {', '.join(missing)}); the stack sets it, or set it by hand"
-            )
+    if needs is not None:
+        check_needs(_current, needs, os.environ)
     return _current
 
 

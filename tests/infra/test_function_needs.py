@@ -1,0 +1,55 @@
+"""Each Lambda declares what it uses (``NEEDS`` beside its handler) and that equals its wiring grants,
+so the cold-start check (``calltrack.settings.get_settings(NEEDS)``) names exactly the variables the
+stack sets for it."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from calltrack.settings import Needs, Settings, SettingsError, check_needs
+from infra.wiring import FUNCTIONS, LambdaFunction
+
+
+def granted(fn: LambdaFunction) -> Needs:
+    return Needs(
+        tables=tuple(sorted({*fn.tables, *fn.read_only_tables})),
+        buckets=tuple(sorted(fn.buckets)),
+        queues=tuple(sorted(fn.sends_to_queues)),
+        secrets=tuple(sorted(fn.secrets)),
+        ops_topic=fn.publishes_to_ops_topic,
+    )
+
+
+def declared(fn: LambdaFunction) -> Needs:
+    module = importlib.import_module(fn.handler.rsplit(".", 1)[0])
+    needs = module.NEEDS
+    return Needs(
+        tables=tuple(sorted(needs.tables)),
+        buckets=tuple(sorted(needs.buckets)),
+        queues=tuple(sorted(needs.queues)),
+        secrets=tuple(sorted(needs.secrets)),
+        ops_topic=needs.ops_topic,
+    )
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda fn: fn.name)
+def test_what_a_function_declares_it_needs_is_what_its_wiring_grants(fn: LambdaFunction) -> None:
+    assert declared(fn) == granted(fn)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda fn: fn.name)
+def test_a_deployed_function_missing_a_granted_variable_fails_at_cold_start(fn: LambdaFunction) -> None:
+    # Given the deployed environment of this function with one granted variable missing
+    needs = declared(fn)
+    env = {name: "set-by-the-stack" for name in needs.env_vars()}
+    missing = needs.env_vars()[-1]
+    del env[missing]
+    # When the function checks its settings at cold start, Then the error names the variable
+    with pytest.raises(SettingsError, match=missing):
+        check_needs(Settings.from_env(env), needs, env)
+    # With every variable set it starts; in local mode the local stack's names stand in
+    check_needs(Settings.from_env({**env, missing: "x"}), needs, {**env, missing: "x"})
+    local = {**env, "CALLTRACK_LOCAL": "1"}
+    check_needs(Settings.from_env(local), needs, local)
