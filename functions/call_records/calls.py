@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from call_records.ports import ports
 from calltrack import days
 from calltrack.api import (
     ERRORS,
@@ -194,8 +195,6 @@ def _statuses(value: str | None) -> list[str]:
 
 @router.get("/v1/calls", responses=ERRORS)
 def get_calls() -> Any:
-    from calltrack.call_items import call_items
-
     who = current_caller(router, *ROLES)
     q = router.current_event.query_string_parameters or {}
     today = who.today()
@@ -207,7 +206,7 @@ def get_calls() -> Any:
     channel = (q.get("channel") or "").strip()[:64] or None
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     lo, hi = utc_range(start, end, who.timezone)
-    items, next_key, read = call_items().newest_first(
+    items, next_key, read = ports(router).calls.newest_first(
         who.account,
         lo,
         hi,
@@ -225,10 +224,8 @@ def get_calls() -> Any:
 
 @router.get("/v1/calls/<call_sid>", responses=ERRORS)
 def get_call(call_sid: str) -> Any:
-    from calltrack.call_items import call_items
-
     who = current_caller(router, *ROLES)
-    call = call_items().get_in_account(who.account, call_sid)
+    call = ports(router).calls.get_in_account(who.account, call_sid)
     return json_response(call_to_json(call, mask_caller=who.masks_callers), items_read=1)
 
 
@@ -241,7 +238,6 @@ def get_calls_csv(
     account: AccountParam = None,
 ) -> Response[Any]:
     from call_records.csv_out import calls_csv
-    from calltrack.call_items import call_items
 
     caller = current_caller(router)
     start, end = days.parse_range(from_, to, today=caller.today())
@@ -249,7 +245,7 @@ def get_calls_csv(
     counter = [0]
     calls = [
         c
-        for c in call_items().between(caller.account, lo, hi, counter=counter)
+        for c in ports(router).calls.between(caller.account, lo, hi, counter=counter)
         if (channel is None or c.get("channel") == channel) and (status is None or c.get("status") == status)
     ]
     text = calls_csv(calls, tz=caller.timezone, mask_caller=caller.masks_callers)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from call_records.ports import ports
 from calltrack import days
 from calltrack.api import ERRORS, current_caller, json_response
 from calltrack.errors import BadRequest, DomainError
@@ -73,12 +74,10 @@ def call_json(call: Mapping[str, Any], *, mask_caller: bool) -> dict[str, Any]:
 
 @router.patch("/v1/calls/<call_sid>", responses=ERRORS, summary="Move a call through the funnel")
 def patch_call(call_sid: str, body: CallPatch) -> Response[Any]:
-    from calltrack.call_items import call_items
-
     caller = current_caller(router, "admin", "manager")
     if not call_sid.startswith("CA") or len(call_sid) > 64:
         raise BadRequest("call_sid: not a Twilio CallSid", field="call_sid")
-    call = call_items().amend(caller.account, call_sid, patch_changes(body))
+    call = ports(router).calls.amend(caller.account, call_sid, patch_changes(body))
     return json_response(call_json(call, mask_caller=caller.masks_callers))
 
 
@@ -243,24 +242,13 @@ def _apply_match(
     return result
 
 
-def _save_lead_row(account: str) -> Callable[[dict[str, Any]], None]:
-    def save(row: dict[str, Any]) -> None:
-        from calltrack import clock
-        from calltrack.models.reports import CrmLead
-
-        CrmLead(account, row.pop("external_id"), updated_at=clock.now().isoformat(), **row).save()
-
-    return save
-
-
 @router.post("/v1/crm/leads", responses=ERRORS, summary="Match CRM leads to calls")
 def post_leads(
     body: Annotated[LeadIn | LeadBatch, Body(description="One lead, or {leads: [...]} up to 500")],
     account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
 ) -> Response[Any]:
-    from calltrack.call_items import call_items
-
     caller = current_caller(router, "admin", "manager")
+    calls, leads = ports(router).calls, ports(router).leads
     raw_event = router.current_event.json_body
     raw_leads = list(raw_event["leads"]) if isinstance(body, LeadBatch) else [raw_event]
     window_days = caller.config.crm.match_window_days
@@ -270,9 +258,9 @@ def post_leads(
         tz=tz,
         region=region_for_timezone(tz),
         window_days=window_days,
-        calls_between=lambda lo, hi: call_items().between(caller.account, lo, hi),
-        update_call=lambda sid, changes: call_items().amend(caller.account, sid, changes),
-        save_lead=_save_lead_row(caller.account),
+        calls_between=lambda lo, hi: calls.between(caller.account, lo, hi),
+        update_call=lambda sid, changes: calls.amend(caller.account, sid, changes),
+        save_lead=lambda row: leads.save(caller.account, row),
     )
     summary = {s: sum(1 for r in results if r["status"] == s) for s in ("matched", "unmatched", "error")}
     return json_response({"results": results, **summary})
@@ -308,12 +296,7 @@ def get_tagging(
     to: Annotated[str | None, Query(description="Last day, inclusive, YYYY-MM-DD")] = None,
     account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
 ) -> Response[Any]:
-    from calltrack.models.reports import CrmLead
-
     caller = current_caller(router)
     start, end = days.parse_range(from_, to, today=caller.today())
-    leads = [
-        {"created_at": lead.created_at, "call_sid": lead.call_sid, "channel": lead.channel}
-        for lead in CrmLead.query(caller.account)
-    ]
+    leads = ports(router).leads.of_account(caller.account)
     return json_response(tagging(leads, start, end, caller.timezone), items_read=len(leads))

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from call_records.ports import SpendBook, ports
 from calltrack.api import ERRORS, current_caller, json_response
 
 router = Router()
@@ -36,11 +37,9 @@ class SpendOut(BaseModel):
     currency: str
 
 
-def put_spend_row(account: str, spend: SpendIn) -> dict[str, Any]:
-    from calltrack.models.reports import Spend
-
+def put_spend_row(book: SpendBook, account: str, spend: SpendIn) -> dict[str, Any]:
     amount: float | int = int(spend.amount) if spend.amount == int(spend.amount) else spend.amount
-    Spend(account, f"{spend.month}#{spend.channel}", amount=amount, currency=spend.currency).save()
+    book.put(account, spend.month, spend.channel, amount, spend.currency)
     return {"account": account, "month": spend.month, "channel": spend.channel, "amount": amount,
             "currency": spend.currency}
 
@@ -55,4 +54,4 @@ def put_spend(
     account: Annotated[str | None, Query(description="Operator token only: the account")] = None,
 ) -> Response[Any]:
     caller = current_caller(router, "admin", "marketer")
-    return json_response(put_spend_row(caller.account, body))
+    return json_response(put_spend_row(ports(router).spend, caller.account, body))

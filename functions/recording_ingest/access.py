@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from calltrack.accounts import Accounts, UnknownAccount
+from calltrack.api import route_ports
 from calltrack.auth import Principal, principal_from_app
+from calltrack.call_items import CallItems
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.errors import DomainError, NotFound
 from calltrack.observability import make_logger
@@ -86,41 +89,37 @@ def grant(
     return {"url": url, "expires_at": expires_at}
 
 
-_s3: Any = None
+Presign = Callable[[str, int, "str | None"], str]  # recording key, seconds, disposition -> URL
 
 
-def _presign(key: str, expires_in: int, disposition: str | None) -> str:
-    global _s3
-    if _s3 is None:
-        import boto3  # type: ignore[import-untyped,unused-ignore]
-        from botocore.config import Config  # type: ignore[import-untyped,unused-ignore]
+class RecordingAccessPorts(Protocol):
+    @property
+    def accounts(self) -> Accounts: ...
 
-        _s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
-    from calltrack.settings import get_settings
+    @property
+    def calls(self) -> CallItems: ...
 
-    params: dict[str, Any] = {
-        "Bucket": get_settings().recordings_bucket,
-        "Key": key,
-        "ResponseContentType": "audio/mpeg",
-    }
-    if disposition:
-        params["ResponseContentDisposition"] = disposition
-    return str(_s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+    @property
+    def presign(self) -> Presign: ...
 
 
-def _load_call(call_sid: str) -> dict[str, Any] | None:
-    if not _CALL_SID.match(call_sid):
-        return None
-    from calltrack.call_items import call_items
+def presigner(s3: Any, bucket: str) -> Presign:
+    """Presigned GET URLs of the recordings bucket (an s3v4 client made by the composition root)."""
 
-    return call_items().get(call_sid)
+    def presign(key: str, expires_in: int, disposition: str | None) -> str:
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key, "ResponseContentType": "audio/mpeg"}
+        if disposition:
+            params["ResponseContentDisposition"] = disposition
+        return str(s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+
+    return presign
 
 
-def _timezone(account: str) -> str:
-    from calltrack.accounts import account_reader
-
-    config = account_reader().find(account)
-    return config.timezone if config else DEFAULT_TIMEZONE
+def _timezone(accounts: Accounts, account: str) -> str:
+    try:
+        return accounts.get(account).timezone
+    except UnknownAccount:
+        return DEFAULT_TIMEZONE
 
 
 @router.get(
@@ -143,7 +142,8 @@ def get_recording(
 
     principal = principal_from_app(router)
     principal.require_role(*LISTEN_ROLES)
-    call = _load_call(call_sid)
+    ports = cast(RecordingAccessPorts, route_ports(router))
+    call = ports.calls.get(call_sid) if _CALL_SID.match(call_sid) else None
     wants_download = (download or "").lower() in ("1", "true", "yes")
     account = str(call.get("account")) if call else ""
     now = clock.now()
@@ -151,9 +151,9 @@ def get_recording(
         principal,
         call_sid,
         call,
-        timezone=_timezone(account) if wants_download and call else DEFAULT_TIMEZONE,
+        timezone=_timezone(ports.accounts, account) if wants_download and call else DEFAULT_TIMEZONE,
         download=wants_download,
-        presign=_presign,
+        presign=ports.presign,
         now=now,
     )
     logger.info(

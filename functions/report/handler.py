@@ -72,7 +72,8 @@ def get_openapi() -> Response[Any]:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from report.runtime import start_api
+    from calltrack.api import PORTS_KEY
+    from report.runtime import api_ports
 
-    start_api()
+    app.append_context(**{PORTS_KEY: api_ports()})
     return app.resolve(event, context)

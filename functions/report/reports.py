@@ -25,6 +25,7 @@ from calltrack.api import (
 )
 from calltrack.errors import BadRequest
 from report import figures
+from report.runtime import report_ports
 
 router = Router()
 
@@ -42,12 +43,13 @@ def _choice(value: str | None, choices: tuple[str, ...], field: str, default: st
 def channel_report(
     caller: Caller, from_: str | None, to: str | None, by: str | None
 ) -> tuple[dict[str, Any], int]:
-    from report.rollup_store import prorated_spend, read_rollups, read_spend
+    from report.rollup_store import prorated_spend
 
     dimension = _choice(by, BY_CHOICES, "by", "channel")
     start, end = days.parse_range(from_, to, today=caller.today())
-    rows = read_rollups(caller.account, dimension, start, end)
-    spend = read_spend(caller.account, start.isoformat()[:7], end.isoformat()[:7])
+    rollups = report_ports(router).rollups
+    rows = rollups.rows(caller.account, dimension, start, end)
+    spend = rollups.spend(caller.account, start.isoformat()[:7], end.isoformat()[:7])
     spend_by_channel = prorated_spend(spend, start, end)
     out_rows, totals = figures.channel_report(rows, dimension, spend_by_channel)
     body = {
@@ -98,12 +100,10 @@ def get_heatmap(
     metric: Annotated[str | None, Query(description="calls|missed|answer_rate")] = None,
     account: AccountParam = None,
 ) -> Response[Any]:
-    from report.rollup_store import read_rollups
-
     caller = current_caller(router)
     chosen = _choice(metric, ("calls", "missed", "answer_rate"), "metric", "calls")
     start, end = days.parse_range(from_, to, today=caller.today())
-    rows = read_rollups(caller.account, "hour_of_week", start, end)
+    rows = report_ports(router).rollups.rows(caller.account, "hour_of_week", start, end)
     body = {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -118,11 +118,9 @@ def get_heatmap(
 
 @router.get("/v1/reports/agents", responses=ERRORS, summary="Agent (or forward-to line) KPIs")
 def get_agents(from_: FromParam = None, to: ToParam = None, account: AccountParam = None) -> Response[Any]:
-    from report.rollup_store import read_rollups
-
     caller = current_caller(router)
     start, end = days.parse_range(from_, to, today=caller.today())
-    rows = read_rollups(caller.account, "agent", start, end)
+    rows = report_ports(router).rollups.rows(caller.account, "agent", start, end)
     body = {"from": start.isoformat(), "to": end.isoformat(), "rows": figures.agent_rows(rows)}
     return json_response(body, items_read=rows.items_read)
 
@@ -136,15 +134,13 @@ def get_trend(
     change_date: Annotated[str | None, Query(description="YYYY-MM-DD: adds before/after summaries")] = None,
     account: AccountParam = None,
 ) -> Response[Any]:
-    from report.rollup_store import read_rollups
-
     caller = current_caller(router)
     chosen = _choice(interval, ("day", "week"), "interval", "day")
     start, end = days.parse_range(from_, to, today=caller.today())
     change = days.parse_day(change_date, "change_date") if change_date else None
     if change is not None and not (start < change <= end):
         raise BadRequest("change_date: must be after from and not after to", field="change_date")
-    rows = read_rollups(caller.account, "channel", start, end)
+    rows = report_ports(router).rollups.rows(caller.account, "channel", start, end)
     selected = [r for r in rows if channel is None or r.key == channel]
     body = {
         "from": start.isoformat(),

@@ -16,24 +16,25 @@ router = Router()
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 READ_ROLES = ("admin", "manager", "marketer")
-_s3: Any = None
-
-
-def _client() -> Any:
-    global _s3
-    if _s3 is None:
-        import boto3
-
-        from calltrack.settings import get_settings
-
-        _s3 = boto3.client("s3", region_name=get_settings().region)
-    return _s3
-
 
 def _account() -> str:
     principal = principal_from_app(router)
     principal.require_role(*READ_ROLES)
     return principal.scoped_account(router.current_event.get_query_string_value("account"))
+
+
+class ReviewShelf:
+    """The stored monthly reviews: ``reviews/{account}/{YYYY-MM}.json|html`` in the exports bucket."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def months(self, account: str) -> list[str]:
+        return list_months(self.s3, self.bucket, account)
+
+    def read(self, account: str, month: str, ext: str) -> bytes | None:
+        return read_review(self.s3, self.bucket, account, month, ext)
 
 
 def list_months(s3: Any, bucket: str, account: str) -> list[str]:
@@ -58,10 +59,10 @@ def read_review(s3: Any, bucket: str, account: str, month: str, ext: str) -> byt
 
 @router.get("/v1/reviews")
 def get_reviews() -> dict[str, Any]:
-    from calltrack.settings import get_settings
+    from report.runtime import report_ports
 
     account = _account()
-    months = list_months(_client(), get_settings().exports_bucket, account)
+    months = report_ports(router).reviews.months(account)
     return {
         "account": account,
         "reviews": [
@@ -73,7 +74,7 @@ def get_reviews() -> dict[str, Any]:
 
 @router.get("/v1/reviews/<month>")
 def get_review(month: str) -> Response[Any]:
-    from calltrack.settings import get_settings
+    from report.runtime import report_ports
 
     account = _account()
     if not MONTH.match(month):
@@ -81,7 +82,7 @@ def get_review(month: str) -> Response[Any]:
     fmt = (router.current_event.get_query_string_value("format") or "json").lower()
     if fmt not in ("json", "html"):
         raise BadRequest("format must be json or html", field="format")
-    body = read_review(_client(), get_settings().exports_bucket, account, month, fmt)
+    body = report_ports(router).reviews.read(account, month, fmt)
     if body is None:
         raise NotFound(f"no review for {month}")
     if fmt == "html":

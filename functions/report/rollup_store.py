@@ -1,6 +1,6 @@
 """Read side of the rollups (and spend): what every report reads instead of the calls table.
 
-``read_rollups(account, dimension, from_day, to_day)`` is one Query on the partition
+``RollupReader.rows(account, dimension, from_day, to_day)`` is one Query on the partition
 f"{account}#{dimension}" with the sort key between the two days, so its cost is
 days x distinct values, independent of how many calls there were. Every reader returns the
 number of items it read (``.items_read``) so reports can expose it (X-Calltrack-Items-Read).
@@ -53,20 +53,6 @@ def _num(value: Any) -> Number:
     return int(dec) if dec == dec.to_integral_value() else float(dec)
 
 
-def _client() -> Any:
-    import boto3
-
-    from calltrack.settings import get_settings
-
-    return boto3.client("dynamodb", region_name=get_settings().region)
-
-
-def _table(logical: str) -> str:
-    from calltrack.settings import get_settings
-
-    return get_settings().table_name(logical)
-
-
 def _query_all(client: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
     items: list[dict[str, Any]] = []
     read = 0
@@ -80,22 +66,31 @@ def _query_all(client: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], int]:
         kwargs["ExclusiveStartKey"] = last
 
 
+class RollupReader:
+    """The rollups and spend tables as reports read them (one client, made by the composition root)."""
+
+    def __init__(self, client: Any, rollups_table: str, spend_table: str) -> None:
+        self.client = client
+        self.rollups_table = rollups_table
+        self.spend_table = spend_table
+
+    def rows(self, account: str, dimension: str, from_day: date | str, to_day: date | str) -> RollupRows:
+        return read_rollups(self.client, self.rollups_table, account, dimension, from_day, to_day)
+
+    def spend(self, account: str, from_month: str, to_month: str) -> SpendRows:
+        return read_spend(self.client, self.spend_table, account, from_month, to_month)
+
+
 def read_rollups(
-    account: str,
-    dimension: str,
-    from_day: date | str,
-    to_day: date | str,
-    *,
-    client: Any = None,
-    table: str | None = None,
+    client: Any, table: str, account: str, dimension: str, from_day: date | str, to_day: date | str
 ) -> RollupRows:
     """Rollup rows of one dimension for the inclusive day range (account time zone)."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown rollup dimension {dimension!r}")
     lo, hi = str(from_day), str(to_day)
     items, read = _query_all(
-        client or _client(),
-        TableName=table or _table("rollups"),
+        client,
+        TableName=table,
         KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
         ExpressionAttributeValues={
             ":pk": {"S": f"{account}#{dimension}"},
@@ -112,12 +107,10 @@ def read_rollups(
     return rows
 
 
-def read_spend(
-    account: str, from_month: str, to_month: str, *, client: Any = None, table: str | None = None
-) -> SpendRows:
+def read_spend(client: Any, table: str, account: str, from_month: str, to_month: str) -> SpendRows:
     items, read = _query_all(
-        client or _client(),
-        TableName=table or _table("spend"),
+        client,
+        TableName=table,
         KeyConditionExpression="account = :a AND month_channel BETWEEN :lo AND :hi",
         ExpressionAttributeValues={
             ":a": {"S": account},

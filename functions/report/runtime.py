@@ -6,7 +6,19 @@ checked on the first invocation, never at import.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
 from calltrack.settings import Needs, Settings
+
+if TYPE_CHECKING:
+    from call_records.store import CrmLeads, SpendBook
+    from calltrack.accounts import Accounts
+    from calltrack.call_items import CallItems
+    from report.reviews import ReviewShelf
+    from report.rollup_store import RollupReader
 
 API_NEEDS = Needs(
     tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs"),
@@ -16,7 +28,62 @@ API_NEEDS = Needs(
 ROLLUP_NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 
-def start_api() -> Settings:
+@dataclass(frozen=True)
+class ApiPorts:
+    """Everything the report API's routes read and write (its own and the bundled contexts')."""
+
+    accounts: Accounts
+    calls: CallItems
+    leads: CrmLeads
+    spend: SpendBook
+    rollups: RollupReader
+    reviews: ReviewShelf
+    presign: Callable[[str, int, str | None], str]  # recording key, seconds, disposition -> URL
+
+
+def report_ports(router: Any) -> ApiPorts:
+    """This request's ports (see ``calltrack.api.route_ports``)."""
+    from calltrack.api import route_ports
+
+    return cast(ApiPorts, route_ports(router))
+
+
+_lock = threading.Lock()
+_built: tuple[Settings, ApiPorts] | None = None
+
+
+def api_ports() -> ApiPorts:
+    """Built on the first invocation (settings read and checked), again only after a settings reset."""
+    global _built
     from calltrack.models import start
 
-    return start(API_NEEDS)
+    settings = start(API_NEEDS)
+    with _lock:
+        if _built is None or _built[0] is not settings:
+            _built = (settings, _build(settings))
+        return _built[1]
+
+
+def _build(settings: Settings) -> ApiPorts:
+    import boto3
+    from botocore.config import Config
+
+    from call_records.store import CrmLeads, SpendBook
+    from calltrack.accounts import account_reader
+    from calltrack.call_items import call_items
+    from recording_ingest.access import presigner
+    from report.reviews import ReviewShelf
+    from report.rollup_store import RollupReader
+
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb", region_name=settings.region)
+    s3: Any = session.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
+    return ApiPorts(
+        accounts=account_reader(),
+        calls=call_items(),
+        leads=CrmLeads(),
+        spend=SpendBook(),
+        rollups=RollupReader(dynamodb, settings.table_name("rollups"), settings.table_name("spend")),
+        reviews=ReviewShelf(s3, settings.exports_bucket),
+        presign=presigner(s3, settings.recordings_bucket),
+    )

@@ -70,16 +70,23 @@ class Caller:
         return local_today(self.timezone, clock.now())
 
 
+PORTS_KEY = "ports"
+
+
+def route_ports(router: Any) -> Any:
+    """The ports the function's composition root put into this request's routing context
+    (``app.append_context(ports=...)`` in the handler); each route module types what it uses."""
+    return router.context[PORTS_KEY]
+
+
 def current_caller(app: Any, *roles: str) -> Caller:
     """Authenticate, check the role, scope to one account and load its config."""
-    from calltrack.accounts import account_reader
-
     principal = principal_from_app(app)
     if roles:
         principal.require_role(*roles)
     params = app.current_event.query_string_parameters or {}
     account = principal.scoped_account(params.get("account"))
-    return Caller(principal=principal, account=account, config=account_reader().get(account))
+    return Caller(principal=principal, account=account, config=route_ports(app).accounts.get(account))
 
 
 def json_response(body: Any, *, items_read: int | None = None, status: int = 200) -> Response:

@@ -1,0 +1,39 @@
+"""What the call records' routes use, as Protocols: the report API's composition root
+(``report.runtime.ApiPorts``) provides them in each request's routing context."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+from calltrack.accounts import Accounts
+from calltrack.api import route_ports
+from calltrack.call_items import CallItems
+
+
+class CrmLeads(Protocol):
+    def save(self, account: str, row: dict[str, Any]) -> None: ...
+
+    def of_account(self, account: str) -> list[dict[str, Any]]: ...
+
+
+class SpendBook(Protocol):
+    def put(self, account: str, month: str, channel: str, amount: float | int, currency: str) -> None: ...
+
+
+class CallRecordsPorts(Protocol):
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def calls(self) -> CallItems: ...
+
+    @property
+    def leads(self) -> CrmLeads: ...
+
+    @property
+    def spend(self) -> SpendBook: ...
+
+
+def ports(router: Any) -> CallRecordsPorts:
+    """This request's ports (see ``calltrack.api.route_ports``)."""
+    return cast(CallRecordsPorts, route_ports(router))
