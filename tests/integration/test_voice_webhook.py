@@ -398,6 +398,7 @@ def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct, cold):
 
 def test_storage_down_still_forwards_the_call(local_stack, acct, monkeypatch, capsys):
     import voice_webhook.handler as handler
+    from calltrack.settings import reset_settings
 
     voice(local_stack, acct["static"])  # warm: the routing of this number is cached
     local_stack.stop_emulator()
@@ -406,14 +407,17 @@ def test_storage_down_still_forwards_the_call(local_stack, acct, monkeypatch, ca
         _, _, resp = voice(local_stack, acct["static"])
         dial = dial_of(resp)
         assert dial.find("Number").text == FORWARD
-        # Cold process (nothing cached): the documented last-resort number answers
+        # Cold process (nothing cached, settings read anew): the documented last-resort number answers
         handler.reset()
         monkeypatch.setenv("CALLTRACK_FALLBACK_FORWARD_TO", "+81300000000")
+        reset_settings()
         _, _, resp = voice(local_stack, acct["static"])
         assert dial_of(resp).find("Number").text == "+81300000000"
     finally:
         local_stack.start_emulator()
         handler.reset()
+        monkeypatch.delenv("CALLTRACK_FALLBACK_FORWARD_TO")
+        reset_settings()
     # And the failures were counted as EMF metrics
     out = capsys.readouterr().out
     assert '"WebhookFailures"' in out
