@@ -142,6 +142,16 @@ def lease_number(
     now = round(now, 3)
     expires = round(now + lease_s, 3)
 
+    # The session's part of a number's row: on the number it leases, or on the overflow number.
+    session: Row = {
+        "session_id": sid,
+        "visitor_id": request.visitor_id,
+        "leased_at": now,
+        "expires_at": expires,
+        "released_at": expires,
+        "attribution": visitor,
+    }
+
     rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
     for _round in range(MAX_ROUNDS):
         # 2. heartbeat: this session's live lease.
@@ -160,18 +170,7 @@ def lease_number(
         contested = False
         for n in _order_free(numbers, rows, now, sid, request.number):
             lease_id = str(make_id())
-            row = {
-                "account": account,
-                "pool": pool_id,
-                "kind": "pool",
-                "lease_id": lease_id,
-                "session_id": sid,
-                "visitor_id": request.visitor_id,
-                "leased_at": now,
-                "expires_at": expires,
-                "released_at": expires,
-                "attribution": visitor,
-            }
+            row = {"account": account, "pool": pool_id, "kind": "pool", "lease_id": lease_id, **session}
             result.attempts += 1
             if store.take(n, row, now):
                 store.put_history(
@@ -211,17 +210,7 @@ def lease_number(
     base: dict[str, Any] = {"account": account, "pool": pool_id}
     if number == overflow and number not in numbers:
         # The overflow row carries the last exhausted session (always shared).
-        base.update(
-            {
-                "kind": "overflow",
-                "session_id": sid,
-                "visitor_id": request.visitor_id,
-                "leased_at": now,
-                "expires_at": expires,
-                "released_at": expires,
-                "attribution": visitor,
-            }
-        )
+        base.update({"kind": "overflow", **session})
     store.mark_shared(number, until, base)
     store.put_history(
         {

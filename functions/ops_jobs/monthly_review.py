@@ -250,36 +250,52 @@ def build_review(
     }
 
 
+# The SNS announcement's lines, per language (str.format templates).
+SUMMARY_PHRASES = {
+    "ja": {
+        "headline": "月次チャネルレビュー {month}: 着信 {calls}件",
+        "account": "アカウント: {name} ({account})",
+        "channel": "- {channel}: {calls}件 (前月 {previous_calls}件), "
+        "応答率 {answer_rate}, リード率 {lead_rate} → {verdict}",
+        "sample": "録音レビュー対象: {count}件",
+        "trial": "トライアル中: {channel}/{campaign} {calls}/{target}件",
+        "details": "詳細: GET /v1/reviews/{month} (?format=html)",
+    },
+    "en": {
+        "headline": "Monthly channel review {month}: {calls} calls",
+        "account": "Account: {name} ({account})",
+        "channel": "- {channel}: {calls} calls (previous {previous_calls}), "
+        "answer rate {answer_rate}, lead rate {lead_rate} -> {verdict}",
+        "sample": "Calls to review: {count}",
+        "trial": "On trial: {channel}/{campaign} {calls}/{target} calls",
+        "details": "Details: GET /v1/reviews/{month} (?format=html)",
+    },
+}
+
+
 def summary(info: AccountInfo, review: dict[str, Any]) -> tuple[str, str]:
     """(subject, body) of the SNS announcement, in the account's language."""
     month = review["month"]
-    lines: list[str] = []
-    if info.japanese:
-        headline = f"月次チャネルレビュー {month}: 着信 {review['totals']['calls']}件"
-        lines += [headline, "", f"アカウント: {info.name} ({info.account})"]
-        for ch in review["channels"]:
-            lines.append(
-                f"- {ch['channel']}: {ch['calls']}件 (前月 {ch['previous_calls']}件), "
-                f"応答率 {percent(ch['answer_rate'])}, リード率 {percent(ch['lead_rate'])} "
-                f"→ {VERDICTS_JA[ch['verdict']]}"
+    say = SUMMARY_PHRASES["ja" if info.japanese else "en"]
+    headline = say["headline"].format(month=month, calls=review["totals"]["calls"])
+    lines = [headline, "", say["account"].format(name=info.name, account=info.account)]
+    for ch in review["channels"]:
+        verdict = VERDICTS_JA[ch["verdict"]] if info.japanese else ch["verdict"]
+        lines.append(
+            say["channel"].format(
+                channel=ch["channel"],
+                calls=ch["calls"],
+                previous_calls=ch["previous_calls"],
+                answer_rate=percent(ch["answer_rate"]),
+                lead_rate=percent(ch["lead_rate"]),
+                verdict=verdict,
             )
-        lines.append(f"録音レビュー対象: {len(review['review_sample'])}件")
-        for t in review["trials"]:
-            lines.append(f"トライアル中: {t['channel']}/{t['campaign']} {t['calls']}/{t['target']}件")
-        lines.append(f"詳細: GET /v1/reviews/{month} (?format=html)")
-    else:
-        headline = f"Monthly channel review {month}: {review['totals']['calls']} calls"
-        lines += [headline, "", f"Account: {info.name} ({info.account})"]
-        for ch in review["channels"]:
-            lines.append(
-                f"- {ch['channel']}: {ch['calls']} calls (previous {ch['previous_calls']}), "
-                f"answer rate {percent(ch['answer_rate'])}, lead rate {percent(ch['lead_rate'])} "
-                f"-> {ch['verdict']}"
-            )
-        lines.append(f"Calls to review: {len(review['review_sample'])}")
-        for t in review["trials"]:
-            lines.append(f"On trial: {t['channel']}/{t['campaign']} {t['calls']}/{t['target']} calls")
-        lines.append(f"Details: GET /v1/reviews/{month} (?format=html)")
+        )
+    lines.append(say["sample"].format(count=len(review["review_sample"])))
+    for t in review["trials"]:
+        lines.append(say["trial"].format(channel=t["channel"], campaign=t["campaign"], calls=t["calls"],
+                                         target=t["target"]))
+    lines.append(say["details"].format(month=month))
     return sns_subject(f"[{info.name}] {headline}"), "\n".join(lines) + "\n"
 
 

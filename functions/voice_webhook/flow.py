@@ -399,6 +399,23 @@ def _rebuild_if_missing(
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
 
 
+def _apply_outcome(deps: Deps, call_sid: str, fields: dict[str, Any], status_fields: dict[str, Any], *,
+                   via: str, rank: int, now: float) -> tuple[str, dict[str, Any] | None] | None:
+    """Apply the outcome of the callback ``via`` (dial-status, call-status) once; its marker is
+    ``via`` as an attribute name (dial_status). (outcome, new row), or None when the write failed
+    (counted and logged; Twilio still gets its TwiML)."""
+    if deps.storage is None:
+        return None
+    try:
+        return deps.storage.apply_outcome(
+            call_sid, fields, status_fields, rank=rank, marker=via.replace("-", "_"), now_iso=iso(now)
+        )
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning(f"{via} write failed", extra={"error": type(exc).__name__})
+        return None
+
+
 DIAL_ANSWERED = {"completed", "answered"}
 DIAL_MISSED = {"busy", "no-answer", "failed", "canceled"}
 
@@ -441,14 +458,10 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         "talk_seconds": (talk or 0) if answered else 0,
         "ring_seconds": ring,
     }
-    try:
-        outcome, row = deps.storage.apply_outcome(
-            call_sid, fields, status_fields, rank=2, marker="dial_status", now_iso=iso(now)
-        )
-    except Exception as exc:
-        deps.metrics.count("WebhookFailures")
-        deps.log.warning("dial-status write failed", extra={"error": type(exc).__name__})
+    written = _apply_outcome(deps, call_sid, fields, status_fields, via="dial-status", rank=2, now=now)
+    if written is None:
         return 200, twiml
+    outcome, row = written
     if outcome == "applied":
         deps.metrics.count("CallsAnswered" if answered else "CallsMissed")
     deps.log.info("dial status", extra={"dial_status": dial, "talk_seconds": talk, "write": outcome})
@@ -497,14 +510,10 @@ def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         "talk_seconds": 0,
         "ring_seconds": duration,
     }
-    try:
-        outcome, row = deps.storage.apply_outcome(
-            call_sid, fields, status_fields, rank=1, marker="call_status", now_iso=iso(now)
-        )
-    except Exception as exc:
-        deps.metrics.count("WebhookFailures")
-        deps.log.warning("call-status write failed", extra={"error": type(exc).__name__})
+    written = _apply_outcome(deps, call_sid, fields, status_fields, via="call-status", rank=1, now=now)
+    if written is None:
         return 200, empty_twiml()
+    outcome, row = written
     if outcome == "applied":
         deps.metrics.count("CallsMissed")
     deps.log.info("call status", extra={"call_status": status, "write": outcome})

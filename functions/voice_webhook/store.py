@@ -77,6 +77,8 @@ class DynamoStorage:
         self.client = client
         self.tables = tables  # logical -> physical: numbers, leases, calls, callers
         self.calls = CallItems(client, tables["calls"])
+        # Apply a callback once: the call items' own write, nothing added here.
+        self.apply_outcome = self.calls.apply_outcome
 
     # ------------------------------------------------------------ read
     def read_routing(
@@ -163,18 +165,3 @@ class DynamoStorage:
                 return "duplicate"
             raise
         return "created"
-
-    def apply_outcome(
-        self,
-        call_sid: str,
-        fields: dict[str, Any],
-        status_fields: dict[str, Any],
-        *,
-        rank: int,
-        marker: str,
-        now_iso: str,
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Apply a callback once (see ``CallItems.apply_outcome``)."""
-        return self.calls.apply_outcome(
-            call_sid, fields, status_fields, rank=rank, marker=marker, now_iso=now_iso
-        )

@@ -12,11 +12,13 @@ Every function that needs an account's settings asks an ``AccountReader``:
 - ``stored(account)`` / ``stored_all()`` -> the raw rows (config as stored, hash, version) for the
   admin context, which owns and writes them.
 
-Raw boto3 (no PynamoDB import on the read path); the client is created once per reader.
+Raw boto3 (no PynamoDB import on the read path); the process's reader (``account_reader()``) uses the
+process's DynamoDB client (``calltrack.clients``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -180,27 +182,18 @@ class AccountReader:
             self._cache.clear()
 
 
-_reader: AccountReader | None = None
-_reader_lock = threading.Lock()
-
-
+@functools.cache
 def account_reader() -> AccountReader:
-    """The process's reader (settings read, DynamoDB client made on first use)."""
-    global _reader
-    if _reader is None:
-        with _reader_lock:
-            if _reader is None:
-                import boto3
+    """The process's reader (settings read, the process's DynamoDB client, on first use)."""
+    from calltrack.clients import dynamodb
+    from calltrack.settings import get_settings
 
-                from calltrack.settings import get_settings
-
-                settings = get_settings()
-                client = boto3.session.Session().client("dynamodb", region_name=settings.region)
-                _reader = AccountReader(client, settings.table_name("accounts"))
-    return _reader
+    return AccountReader(dynamodb(), get_settings().table_name("accounts"))
 
 
 def reset() -> None:
-    """Forget the process's reader (tests; the local runtime after changing the environment)."""
-    global _reader
-    _reader = None
+    """Forget the process's reader and client (tests; the local runtime after changing the environment)."""
+    from calltrack.clients import dynamodb
+
+    account_reader.cache_clear()
+    dynamodb.cache_clear()

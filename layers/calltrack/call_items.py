@@ -19,8 +19,8 @@ its own short-timeout client; everyone else uses ``call_items()``, one client pe
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -273,6 +273,19 @@ class CallItems:
         """The ``by-account`` LastEvaluatedKey of an item (table key + index key)."""
         return {name: item[name] for name in (KEY, "account", "started_at")}
 
+    # ------------------------------------------------------------------ writes
+    def _update_args(self, call_sid: str, update: _Update, condition: str, now_iso: str) -> dict[str, Any]:
+        """The UpdateItem arguments of ``update`` to the call ``call_sid`` under ``condition`` (every
+        write of a call is one of these)."""
+        return {
+            "TableName": self.table,
+            "Key": {KEY: {"S": call_sid}},
+            "UpdateExpression": update.expression(now_iso),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": update.values,
+        }
+
     # ------------------------------------------------------------------ the voice webhook's writes
     def origin_update(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
         """UpdateItem arguments that write a call's origin once (condition: no account yet).
@@ -289,14 +302,7 @@ class CallItems:
         update.set("s", {k: v for k, v in fields.items() if k not in if_absent and k != KEY})
         update.set("a", if_absent, if_absent=True)
         update.names["#account"] = "account"
-        return {
-            "TableName": self.table,
-            "Key": {KEY: {"S": call_sid}},
-            "UpdateExpression": update.expression(now_iso),
-            "ConditionExpression": "attribute_not_exists(#account)",
-            "ExpressionAttributeNames": update.names,
-            "ExpressionAttributeValues": update.values,
-        }
+        return self._update_args(call_sid, update, "attribute_not_exists(#account)", now_iso)
 
     def apply_outcome(
         self,
@@ -323,13 +329,7 @@ class CallItems:
                 condition += " AND (attribute_not_exists(#rank) OR #rank < :rank)"
             try:
                 resp = self.client.update_item(
-                    TableName=self.table,
-                    Key={KEY: {"S": call_sid}},
-                    UpdateExpression=update.expression(now_iso),
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=update.names,
-                    ExpressionAttributeValues=update.values,
-                    ReturnValues="ALL_NEW",
+                    **self._update_args(call_sid, update, condition, now_iso), ReturnValues="ALL_NEW"
                 )
             except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
                 if error_code(exc) == "ConditionalCheckFailedException":
@@ -349,13 +349,7 @@ class CallItems:
         update.values[":acct"] = {"S": account}
         try:
             out = self.client.update_item(
-                TableName=self.table,
-                Key={KEY: {"S": call_sid}},
-                UpdateExpression=update.expression(_now_iso()),
-                ConditionExpression="#acct = :acct",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-                ReturnValues="ALL_NEW",
+                **self._update_args(call_sid, update, "#acct = :acct", _now_iso()), ReturnValues="ALL_NEW"
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -368,36 +362,21 @@ class CallItems:
         update = _Update()
         update.set("f", {"recording": dict(recording)})
         update.names["#key"] = KEY
-        self.client.update_item(
-            TableName=self.table,
-            Key={KEY: {"S": call_sid}},
-            UpdateExpression=update.expression(_now_iso()),
-            ConditionExpression="attribute_exists(#key)",
-            ExpressionAttributeNames=update.names,
-            ExpressionAttributeValues=update.values,
-        )
+        self.client.update_item(**self._update_args(call_sid, update, "attribute_exists(#key)", _now_iso()))
 
 
-_items: CallItems | None = None
-_lock = threading.Lock()
-
-
+@functools.cache
 def call_items() -> CallItems:
-    """The process's CallItems (settings read, DynamoDB client made once, on first use)."""
-    global _items
-    if _items is None:
-        with _lock:
-            if _items is None:
-                import boto3
+    """The process's CallItems (settings read, the process's DynamoDB client, on first use)."""
+    from calltrack.clients import dynamodb
+    from calltrack.settings import get_settings
 
-                from calltrack.settings import get_settings
-
-                settings = get_settings()
-                client = boto3.session.Session().client("dynamodb", region_name=settings.region)
-                _items = CallItems(client, settings.table_name(TABLE))
-    return _items
+    return CallItems(dynamodb(), get_settings().table_name(TABLE))
 
 
 def reset() -> None:
-    global _items
-    _items = None
+    """Forget the process's CallItems and client (tests; the local runtime after changing the environment)."""
+    from calltrack.clients import dynamodb
+
+    call_items.cache_clear()
+    dynamodb.cache_clear()
