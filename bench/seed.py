@@ -41,7 +41,7 @@ def synthetic_call(
         "channel": channel,
         "campaign": f"{channel}-c{rng.randrange(3)}",
         "keyword": rng.choice([None, "歯医者 新宿", "dentist", "implant"]),
-        "attribution": json.dumps({"landing_page": rng.choice(["/", "/lp/implant", "/lp/whitening"])}),
+        "attribution": {"landing_page": rng.choice(["/", "/lp/implant", "/lp/whitening"])},
         "stage": stage,
         "value": rng.randrange(1, 100) * 1000 if stage == "won" else None,
         "agent": rng.choice(["sato", "tanaka", "suzuki"]),
@@ -50,10 +50,10 @@ def synthetic_call(
 
 
 def _to_item(call: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
+    """The stored form of a call (the one call codec, ``calltrack.call_items``)."""
+    from calltrack.call_items import attr_for
 
-    ser = TypeSerializer()
-    return {k: ser.serialize(v) for k, v in call.items() if v is not None}
+    return {k: attr_for(k, v) for k, v in call.items() if v is not None}
 
 
 def _batch_write(client: Any, table: str, items: list[dict[str, Any]]) -> None:

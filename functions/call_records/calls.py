@@ -20,16 +20,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from call_records.ports import ports
-from calltrack import days
-from calltrack.api import (
-    ERRORS,
-    AccountParam,
-    FromParam,
-    ToParam,
-    csv_response,
-    current_caller,
-    json_response,
-)
+from calltrack import api, days
+from calltrack.api import ERRORS, csv_response, current_caller, json_response
 from calltrack.errors import BadRequest
 
 router = Router()
@@ -231,11 +223,11 @@ def get_call(call_sid: str) -> Any:
 
 @router.get("/v1/calls.csv", responses=ERRORS, summary="Calls as CSV (UTF-8 with BOM)")
 def get_calls_csv(
-    from_: FromParam = None,
-    to: ToParam = None,
+    from_: api.FromParam = None,
+    to: api.ToParam = None,
     channel: Annotated[str | None, Query(description="Only this channel")] = None,
     status: Annotated[str | None, Query(description="Only this status")] = None,
-    account: AccountParam = None,
+    account: api.AccountParam = None,
 ) -> Response[Any]:
     from call_records.csv_out import calls_csv
 

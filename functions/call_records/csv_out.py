@@ -18,26 +18,11 @@ from calltrack.days import local_iso, utc_iso
 from calltrack.phone import mask
 from calltrack.records import json_object
 
+# The CSV contract (GET /v1/calls.csv and, after "account", the QuickSight export), in column order.
 CALL_COLUMNS = (
-    "call_sid",
-    "started_at",
-    "started_at_local",
-    "tracking_number",
-    "caller",
-    "status",
-    "ring_seconds",
-    "talk_seconds",
-    "first_time",
-    "channel",
-    "campaign",
-    "keyword",
-    "landing_page",
-    "confidence",
-    "stage",
-    "value",
-    "agent",
-    "tags",
-    "score",
+    "call_sid", "started_at", "started_at_local", "tracking_number", "caller", "status", "ring_seconds",
+    "talk_seconds", "first_time", "channel", "campaign", "keyword", "landing_page", "confidence", "stage",
+    "value", "agent", "tags", "score",
 )
 EXPORT_COLUMNS = ("account", *CALL_COLUMNS)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, cast
 
-from calltrack.accounts import Accounts
-from calltrack.api import route_ports
-from calltrack.call_items import CallItems
+from calltrack.api import RoutePorts, route_ports
 
 
 class CrmLeads(Protocol):
@@ -20,13 +18,7 @@ class SpendBook(Protocol):
     def put(self, account: str, month: str, channel: str, amount: float | int, currency: str) -> None: ...
 
 
-class CallRecordsPorts(Protocol):
-    @property
-    def accounts(self) -> Accounts: ...
-
-    @property
-    def calls(self) -> CallItems: ...
-
+class CallRecordsPorts(RoutePorts, Protocol):
     @property
     def leads(self) -> CrmLeads: ...
 

@@ -18,9 +18,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from calltrack.accounts import Accounts, UnknownAccount
-from calltrack.api import route_ports
+from calltrack.api import RoutePorts, route_ports
 from calltrack.auth import Principal, principal_from_app
-from calltrack.call_items import CallItems
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.errors import DomainError, NotFound
 from calltrack.observability import make_logger
@@ -92,13 +91,7 @@ def grant(
 Presign = Callable[[str, int, "str | None"], str]  # recording key, seconds, disposition -> URL
 
 
-class RecordingAccessPorts(Protocol):
-    @property
-    def accounts(self) -> Accounts: ...
-
-    @property
-    def calls(self) -> CallItems: ...
-
+class RecordingAccessPorts(RoutePorts, Protocol):
     @property
     def presign(self) -> Presign: ...
 

@@ -65,29 +65,20 @@ def channel_report(
 
 
 @router.get("/v1/reports/channels", responses=ERRORS, summary="Calls, funnel, spend, CPA and ROMI by source")
+@router.get("/v1/reports/channels.csv", responses=ERRORS, summary="The channel report as CSV (UTF-8 BOM)")
 def get_channels(
     from_: FromParam = None,
     to: ToParam = None,
     by: ByParam = None,
     account: AccountParam = None,
 ) -> Response[Any]:
-
-    caller = current_caller(router)
-    body, items = channel_report(caller, from_, to, by)
-    return json_response(body, items_read=items)
-
-
-@router.get("/v1/reports/channels.csv", responses=ERRORS, summary="The channel report as CSV (UTF-8 BOM)")
-def get_channels_csv(
-    from_: FromParam = None,
-    to: ToParam = None,
-    by: ByParam = None,
-    account: AccountParam = None,
-) -> Response[Any]:
+    """The channel report, as JSON or (for the ``.csv`` path) as CSV."""
     from calltrack.csv_text import write_csv
 
     caller = current_caller(router)
     body, items = channel_report(caller, from_, to, by)
+    if not router.current_event.path.endswith(".csv"):
+        return json_response(body, items_read=items)
     rows = [[row[k] for k in figures.ROW_KEYS] for row in [*body["rows"], body["totals"]]]
     text = write_csv(figures.ROW_KEYS, rows)
     return csv_response(text, f"channels-{body['by']}-{body['from']}-{body['to']}.csv", items_read=items)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -16,6 +16,8 @@ from calltrack.auth import Principal, principal_from_app
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
+    from calltrack.accounts import Accounts
+    from calltrack.call_items import CallItems
 
 ITEMS_READ_HEADER = "X-Calltrack-Items-Read"
 FromParam = Annotated[
@@ -71,6 +73,17 @@ class Caller:
 
 
 PORTS_KEY = "ports"
+
+
+class RoutePorts(Protocol):
+    """What every token-protected route may read: account config and call items. Each context
+    extends it with the ports of its own routes."""
+
+    @property
+    def accounts(self) -> Accounts: ...
+
+    @property
+    def calls(self) -> CallItems: ...
 
 
 def route_ports(router: Any) -> Any:
