@@ -36,7 +36,7 @@ class NumbersTaken(Conflict):
 
 
 def check_slug(account: str) -> None:
-    if not ACCOUNT_SLUG.match(account or ""):
+    if not ACCOUNT_SLUG.fullmatch(account or ""):
         raise BadRequest(f"account: not an account id: {account!r}", field="account")
 
 

@@ -13,7 +13,7 @@ from admin.runtime import NEEDS as NEEDS
 from admin.runtime import store
 from calltrack import clock
 from calltrack.auth import principal_from_app
-from calltrack.errors import BadRequest, PayloadTooLarge
+from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
 
@@ -25,15 +25,14 @@ register_error_handlers(app)
 
 
 def _json_body() -> Any:
-    raw = app.current_event.decoded_body or ""
-    if len(raw.encode("utf-8")) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes")
-    if not raw.strip():
-        raise BadRequest("empty body: send the account config as JSON")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"body is not valid JSON ({exc.args[0] if exc.args else exc})") from None
+    """The request's JSON object, called by each route after it authenticated the caller."""
+    from calltrack.bodies import load_json_object, raw_event_body, require_json_content_type
+
+    raw = raw_event_body(app.current_event.raw_event)
+    if not raw or not raw.strip():
+        raise BadRequest("empty body: send the account config as JSON", field="body")
+    require_json_content_type(app.current_event.headers)
+    return load_json_object(raw, max_bytes=MAX_BODY_BYTES)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

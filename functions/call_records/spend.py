@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from call_records.ports import SpendBook, ports
 from calltrack.api import ERRORS, current_caller, json_response
+from calltrack.days import MAX_YEAR, MIN_YEAR, month_start
 
 router = Router()
 
@@ -22,6 +23,13 @@ class SpendIn(BaseModel):
     channel: str = Field(min_length=1, max_length=64, pattern=r"^[^#\s][^#]*$")
     amount: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        if month_start(value) is None:
+            raise ValueError(f"must be YYYY-MM, years {MIN_YEAR}-{MAX_YEAR}")
+        return value
 
     @field_validator("amount")
     @classmethod

@@ -52,6 +52,7 @@ def preflight() -> Response:
 def lease() -> Response:
     import json
 
+    from calltrack.bodies import raw_event_body
     from calltrack.errors import DomainError
     from calltrack.http_errors import error_response
     from dni_lease.runtime import ports as process_ports
@@ -60,7 +61,7 @@ def lease() -> Response:
     origin = _header("origin")
     try:
         body = service.handle_lease(
-            app.current_event.decoded_body,
+            raw_event_body(app.current_event.raw_event),
             origin=origin,
             source_ip=app.current_event.request_context.http.source_ip,
             store=ports.store,

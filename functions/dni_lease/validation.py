@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from calltrack.bodies import load_json_object
 from calltrack.dni_match import CLICK_IDS, UTM_KEYS
-from calltrack.errors import BadRequest, PayloadTooLarge
+from calltrack.errors import BadRequest
 
 MAX_BODY_BYTES = 8 * 1024
 MAX_URL = 2048
 MAX_TEXT = 256
 MAX_CLICK_ID = 512
-_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # every pattern is used with fullmatch
+_ID = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
 @dataclass(frozen=True)
@@ -68,25 +68,15 @@ def _url(body: dict[str, Any], name: str) -> str | None:
 
 
 def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
-    if raw is None or raw == "" or raw == b"":
-        raise BadRequest("body: a JSON object is required", field="body")
-    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
-    if size > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body: larger than {MAX_BODY_BYTES} bytes", field="body")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body: not valid JSON", field="body") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body: must be a JSON object", field="body")
+    body = load_json_object(raw, max_bytes=MAX_BODY_BYTES)
 
     account = body.get("account")
-    if not isinstance(account, str) or not _ACCOUNT.match(account):
+    if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
         raise BadRequest("account: required, lowercase letters, digits and hyphens", field="account")
     ids: dict[str, str] = {}
     for name in ("visitor_id", "session_id"):
         value = body.get(name)
-        if not isinstance(value, str) or not _ID.match(value):
+        if not isinstance(value, str) or not _ID.fullmatch(value):
             raise BadRequest(f"{name}: required, 8-128 characters of A-Z a-z 0-9 _ . : -", field=name)
         ids[name] = value
 
@@ -98,7 +88,7 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
     utm = {key: _text(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
     click_ids = {name: _text(body, name, MAX_CLICK_ID) for name in CLICK_IDS}
     number = _text(body, "number", 20)
-    if number is not None and not _E164.match(number):
+    if number is not None and not _E164.fullmatch(number):
         raise BadRequest("number: must be E.164", field="number")
     return LeaseRequest(
         account=account,

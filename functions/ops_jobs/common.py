@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from calltrack.accounts import BrokenAccount
+from calltrack.days import month_start
 from calltrack.schedule import parse_instant
 
 if TYPE_CHECKING:
@@ -154,14 +155,11 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return local_midnight(first, tz), local_midnight(nxt, tz)
 
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
 def parse_month(month: str) -> date:
-    m = _MONTH.match(month)
-    if not m:
-        raise ValueError(f"month must be YYYY-MM, got {month!r}")
-    return date(int(m.group(1)), int(m.group(2)), 1)
+    first = month_start(month)
+    if first is None:
+        raise ValueError(f"month must be YYYY-MM (years 2000-2100), got {month!r}")
+    return first
 
 
 def previous_month(month: str) -> str:

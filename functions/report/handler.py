@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 
 from call_records import calls, crm, spend
+from calltrack.api import bounded_json, guard_bodies
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
 from recording_ingest import access as recordings_access
@@ -19,7 +20,8 @@ from report.runtime import API_NEEDS
 logger = make_logger("report")
 NEEDS = API_NEEDS  # what the wiring grants report_api (checked at cold start by start_api)
 tracer = make_tracer("report")
-app = APIGatewayHttpResolver(enable_validation=True)
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bounded_json)
+guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
 for module in (calls, recordings_access, reports, crm, spend, reviews):
     app.include_router(module.router)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from calltrack.auth import principal_from_app
+from calltrack.days import month_start, parse_month
 from calltrack.errors import BadRequest, NotFound
 
 router = Router()
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 READ_ROLES = ("admin", "manager", "marketer")
+
 
 def _account() -> str:
     principal = principal_from_app(router)
@@ -43,7 +43,7 @@ def list_months(s3: Any, bucket: str, account: str) -> list[str]:
     for page in paginator.paginate(Bucket=bucket, Prefix=f"reviews/{account}/"):
         for obj in page.get("Contents", []):
             name = obj["Key"].rsplit("/", 1)[-1]
-            if name.endswith(".json") and MONTH.match(name[:-5]):
+            if name.endswith(".json") and month_start(name[:-5]):
                 months.add(name[:-5])
     return sorted(months, reverse=True)
 
@@ -77,8 +77,7 @@ def get_review(month: str) -> Response[Any]:
     from report.runtime import report_ports
 
     account = _account()
-    if not MONTH.match(month):
-        raise BadRequest("month must be YYYY-MM (e.g. 2026-11)", field="month")
+    parse_month(month)
     fmt = (router.current_event.get_query_string_value("format") or "json").lower()
     if fmt not in ("json", "html"):
         raise BadRequest("format must be json or html", field="format")

@@ -35,7 +35,7 @@ from calltrack.phone import region_for_timezone
 
 # Bump when the stored shape or the derived rows change, so re-applying rewrites them.
 SCHEMA_VERSION = 1
-ACCOUNT_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+ACCOUNT_SLUG = re.compile(r"\A[a-z0-9][a-z0-9-]{1,62}\Z")  # \Z: no trailing newline
 MAX_TRACKING_NUMBERS = 1000
 WHISPER_FIELDS = ("channel", "campaign")
 DEFAULT_TIMEZONE = "Asia/Tokyo"
@@ -104,7 +104,7 @@ def _text_or_number(value: Any) -> Any:
 
 def _slug(kind: str, pattern: re.Pattern[str]) -> Any:
     def check(value: Any) -> Any:
-        if isinstance(value, str) and not pattern.match(value):
+        if isinstance(value, str) and not pattern.fullmatch(value):
             raise _err("slug", f"{kind} must be lowercase letters, digits and '-' (got {value!r})")
         return value
 
@@ -155,7 +155,7 @@ class Match(_Strict):
     def _click_ids(cls, value: list[str]) -> list[str]:
         out = [v.strip().lower() for v in value]
         for v in out:
-            if not _CLICK_ID.match(v):
+            if not _CLICK_ID.fullmatch(v):
                 raise _err("click_id", f"not a URL parameter name: {v!r}")
         return out
 
@@ -165,7 +165,7 @@ class Match(_Strict):
         out = []
         for v in value:
             domain = v.strip().lower().rstrip(".")
-            if "://" in domain or "/" in domain or not re.match(r"^[a-z0-9.-]+\.[a-z0-9-]+$", domain):
+            if "://" in domain or "/" in domain or not re.fullmatch(r"[a-z0-9.-]+\.[a-z0-9-]+", domain):
                 raise _err("domain", f"not a domain name: {v!r} (write e.g. google.com)")
             out.append(domain)
         return out
@@ -248,7 +248,7 @@ class AccountConfig(_Strict):
     @field_validator("account")
     @classmethod
     def _account(cls, value: str) -> str:
-        if not ACCOUNT_SLUG.match(value):
+        if not ACCOUNT_SLUG.fullmatch(value):
             raise _err("slug", f"must be a slug: 2-63 lowercase letters, digits and '-' (got {value!r})")
         return value
 
@@ -262,7 +262,7 @@ class AccountConfig(_Strict):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", value):
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", value):
             raise _err("language", f"not a language tag: {value!r} (e.g. ja-JP)")
         return value
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from calltrack.auth import Principal, principal_from_app
+from calltrack.bodies import API_MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
@@ -90,6 +91,46 @@ def route_ports(router: Any) -> Any:
     """The ports the function's composition root put into this request's routing context
     (``app.append_context(ports=...)`` in the handler); each route module types what it uses."""
     return router.context[PORTS_KEY]
+
+
+def guard_body(app: Any, *, max_bytes: int = API_MAX_BODY_BYTES) -> None:
+    """Auth before the body: authenticate the bearer token (401), then check the Content-Type (415),
+    size (413), UTF-8, nesting and that the body is one JSON object (400 naming ``body``) -- all
+    before Powertools' validation or a route parses it."""
+    from calltrack.bodies import load_json_object, raw_event_body, require_json_content_type
+
+    principal_from_app(app)
+    event = app.current_event
+    require_json_content_type(event.headers)
+    load_json_object(raw_event_body(event.raw_event), max_bytes=max_bytes)
+
+
+def bounded_json(text: str) -> Any:
+    """``json_body_deserializer`` for Powertools resolvers: the body limits on every ``json_body``."""
+    from calltrack.bodies import load_json
+
+    return load_json(text, max_bytes=API_MAX_BODY_BYTES)
+
+
+def guard_bodies(app: Any, *, max_bytes: int = API_MAX_BODY_BYTES) -> None:
+    """Run ``guard_body`` before Powertools' request validation on every route with a body parameter.
+
+    Powertools (3.x) always runs its OpenAPI request validation -- which parses the body -- before
+    any ``app.use`` or route middleware, so a middleware cannot come first. The resolver looks its
+    validation middleware up on ``app._request_validation_middleware``; this replaces it with one
+    that guards first (tests/unit/test_api_bodies.py pins the order)."""
+    from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+        OpenAPIRequestValidationMiddleware,
+    )
+
+    class GuardedRequestValidation(OpenAPIRequestValidationMiddleware):
+        def handler(self, app: Any, next_middleware: Any) -> Any:
+            route = app.context.get("_route")
+            if route is not None and route.dependant.body_params:
+                guard_body(app, max_bytes=max_bytes)
+            return super().handler(app, next_middleware)
+
+    app._request_validation_middleware = GuardedRequestValidation()
 
 
 def current_caller(app: Any, *roles: str) -> Caller:

@@ -96,13 +96,25 @@ def authenticate(
     return Principal(account=account, role=role)
 
 
+PRINCIPAL_KEY = "principal"
+
+
 def principal_from_app(app: object) -> Principal:
-    """Authenticate the current request of a Powertools resolver ``app``."""
+    """Authenticate the current request of a Powertools resolver ``app`` (or one of its routers),
+    once per request: the principal is kept in the request's routing context, which the resolver
+    clears after each request."""
     from calltrack.settings import get_settings
 
+    context = getattr(app, "context", None)
+    known = context.get(PRINCIPAL_KEY) if isinstance(context, dict) else None
+    if isinstance(known, Principal):
+        return known
     settings = get_settings()
     headers = app.current_event.headers  # type: ignore[attr-defined]
-    return authenticate(headers, operator_token=resolve_operator_token(settings))
+    principal = authenticate(headers, operator_token=resolve_operator_token(settings))
+    if isinstance(context, dict):
+        context[PRINCIPAL_KEY] = principal
+    return principal
 
 
 def resolve_operator_token(settings: object) -> str:

@@ -6,6 +6,7 @@ Every context that turns a call's ``started_at`` (UTC ISO 8601) into a local day
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,6 +60,26 @@ def local_day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetim
     after = end + timedelta(days=1)
     hi = datetime(after.year, after.month, after.day, tzinfo=zi).astimezone(UTC)
     return lo, hi
+
+
+MIN_YEAR, MAX_YEAR = 2000, 2100  # months and spend outside this are typos, not history
+_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+def month_start(value: str) -> date | None:
+    """The first day of calendar month ``YYYY-MM`` (years 2000-2100, the whole string), else None."""
+    m = _MONTH.fullmatch(value) if isinstance(value, str) else None
+    if m is None or not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:
+        return None
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def parse_month(value: str, field: str = "month") -> date:
+    """``month_start`` or a 400 naming ``field``."""
+    first = month_start(value)
+    if first is None:
+        raise BadRequest(f"{field}: must be YYYY-MM, years {MIN_YEAR}-{MAX_YEAR} (e.g. 2026-11)", field=field)
+    return first
 
 
 def parse_day(value: str | None, field: str) -> date:

@@ -27,7 +27,7 @@ ANONYMOUS_CALLER_IDS = frozenset(
 
 
 def is_e164(value: str) -> bool:
-    return bool(_E164.match(value or ""))
+    return bool(_E164.fullmatch(value or ""))
 
 
 def normalize(value: str, default_region: str = "JP", *, field: str = "number") -> str:

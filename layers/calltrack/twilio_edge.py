@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,44 @@ SIGNATURE_HEADER = "x-twilio-signature"
 MAX_BODY_BYTES = 64 * 1024
 
 
+# Twilio's ids: two letters and 32 lowercase hex digits; checked with fullmatch (``$`` would also
+# accept a trailing newline, and "CA…\n" is another DynamoDB key than "CA…").
+TWILIO_SIDS = {
+    "CallSid": re.compile(r"CA[0-9a-f]{32}"),
+    "AccountSid": re.compile(r"AC[0-9a-f]{32}"),
+    "RecordingSid": re.compile(r"RE[0-9a-f]{32}"),
+    "ParentCallSid": re.compile(r"CA[0-9a-f]{32}"),
+    "DialCallSid": re.compile(r"CA[0-9a-f]{32}"),
+}
+# The parameters every request Twilio sends to each webhook carries (Twilio's voice webhook docs:
+# every incoming-call request has CallSid, AccountSid, From and To; status callbacks and the
+# <Number url> whisper carry the CallSid; recording callbacks the RecordingSid too). A signature
+# covers the concatenated names and values without separators, so a request missing one of them
+# could be another request's parameters with their boundaries moved: refuse it.
+REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
+    "/twilio/voice": ("CallSid", "AccountSid", "From", "To"),
+    "/twilio/dial-status": ("CallSid",),
+    "/twilio/call-status": ("CallSid",),
+    "/twilio/whisper": ("CallSid",),
+    "/twilio/recording": ("CallSid", "RecordingSid"),
+}
+
+
 class BadTwilioRequest(ValueError):
     """The request body cannot be a Twilio webhook (400)."""
+
+
+def request_problem(path: str, params: Mapping[str, str]) -> str | None:
+    """Why these parameters cannot be a Twilio request to ``path`` (a missing parameter, a malformed
+    id), or None. Names the parameter."""
+    for name in REQUIRED_PARAMS.get(path, ()):
+        if not params.get(name):
+            return f"{name}: required (every Twilio request to {path} has it)"
+    for name, pattern in TWILIO_SIDS.items():
+        value = params.get(name)
+        if value is not None and not pattern.fullmatch(value):
+            return f"{name}: not a Twilio id ({pattern.pattern})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -61,7 +98,9 @@ def parse_event(event: Mapping[str, Any]) -> TwilioRequest:
     """Parse an API Gateway HTTP API (payload v2.0) event into a TwilioRequest.
 
     Decodes base64 bodies (API Gateway and the local gateway may deliver form bodies encoded)
-    and form-urlencoded parameters. Raises BadTwilioRequest for bodies no Twilio request has.
+    and form-urlencoded parameters. Raises BadTwilioRequest for bodies no Twilio request has,
+    including a missing required parameter or a malformed id (``request_problem``): like a body
+    that is not a form, that is a 400 before the signature is checked, and nothing is written.
     """
     headers = header_map(event)
     ctx = event.get("requestContext") or {}
@@ -96,6 +135,9 @@ def parse_event(event: Mapping[str, Any]) -> TwilioRequest:
     for key, value in pairs:
         multi.setdefault(key, []).append(value)
     params = {k: v[-1] for k, v in multi.items()}
+    problem = request_problem(path, params)
+    if problem:
+        raise BadTwilioRequest(problem)
     return TwilioRequest(method, path, query, headers, params, multi)
 
 

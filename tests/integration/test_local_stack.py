@@ -7,6 +7,7 @@ import json
 import pytest
 
 from calltrack_cli.local.client import StackError
+from tests.support.twilio import voice_form
 
 
 def test_health_reports_emulator_gateway_and_pollers_up(local_stack):
@@ -87,13 +88,11 @@ def test_bodies_over_api_gateways_10_mb_limit_are_refused_with_413(local_stack):
 
 def test_signed_twilio_posts_reach_the_webhook_base64_encoded(local_stack):
     # Given an unknown tracking number (no account): the webhook still answers TwiML, never a 5xx
-    resp = local_stack.twilio_post(
-        "/twilio/voice", {"CallSid": "CA" + "1" * 32, "To": "+815000000000", "From": "+819000000000"}
-    )
+    resp = local_stack.twilio_post("/twilio/voice", voice_form("+815000000000", call_sid="CA" + "1" * 32))
     assert resp.status_code == 200
     assert "<Response" in resp.text
     # And a wrong signature is refused by the handler, which sees the same form
-    bad = local_stack.twilio_post("/twilio/voice", {"CallSid": "CA" + "2" * 32}, signature="bad")
+    bad = local_stack.twilio_post("/twilio/voice", voice_form("+815000000000"), signature="bad")
     assert bad.status_code in (401, 403)
 
 

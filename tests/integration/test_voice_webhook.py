@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from calltrack.twilio_edge import sign
-from tests.support import unique_account, unique_call_sid, unique_number
+from tests.support import unique_account, unique_call_sid, unique_number, unique_recording_sid
 from tests.support.accounts import account_config
 from tests.support.stack import tokens
 from tests.support.twilio import dial_of, voice_form
@@ -238,10 +238,9 @@ def test_caller_who_hangs_up_while_ringing_is_missed(local_stack, acct):
 @pytest.mark.parametrize("how", ["forged", "unsigned"])
 def test_forged_or_unsigned_requests_are_refused_and_write_nothing(local_stack, acct, path, how):
     sid = unique_call_sid()
-    form = {
-        "CallSid": sid,
-        "To": acct["static"],
-        "From": "+819011112222",
+    form = {  # every parameter each route requires, so only the signature is wrong
+        **voice_form(acct["static"], caller="+819011112222", call_sid=sid),
+        "RecordingSid": unique_recording_sid(),
         "DialCallStatus": "completed",
         "CallStatus": "completed",
     }
@@ -253,7 +252,7 @@ def test_forged_or_unsigned_requests_are_refused_and_write_nothing(local_stack, 
 
 
 def test_signature_over_another_host_is_refused(local_stack, acct):
-    form = {"CallSid": unique_call_sid(), "To": acct["static"], "From": "+819011112222"}
+    form = voice_form(acct["static"], caller="+819011112222")
     sig = sign(local_stack.twilio_auth_token, "https://evil.example/twilio/voice", form)
     resp = local_stack.request(
         "POST", "/twilio/voice", data=form, headers={"X-Twilio-Signature": sig, "Host": "evil.example"}

@@ -18,3 +18,21 @@ def _no_sockets() -> Iterator[None]:
         yield
     finally:
         enable_socket()
+
+
+OPERATOR_TOKEN = "op"
+
+
+@pytest.fixture
+def operator_token(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The operator token (``CALLTRACK_ADMIN_TOKEN``) set for a test that resolves API events in
+    process: authenticating it needs no token table, so no socket."""
+    from calltrack.settings import reset_settings
+
+    monkeypatch.setenv("CALLTRACK_ADMIN_TOKEN", OPERATOR_TOKEN)
+    reset_settings()
+    try:
+        yield OPERATOR_TOKEN
+    finally:
+        monkeypatch.undo()
+        reset_settings()

@@ -165,13 +165,15 @@ def test_patch_changes_only_named_fields_and_null_clears() -> None:
     ("body", "field"),
     [({"stage": "maybe"}, "stage"), ({"value": -1}, "value"), ({"colour": "red"}, "colour")],
 )
-def test_invalid_patch_bodies_are_400_naming_the_field(body: dict[str, Any], field: str) -> None:
+def test_invalid_patch_bodies_are_400_naming_the_field(
+    body: dict[str, Any], field: str, operator_token: str
+) -> None:
     from report.handler import app
 
     event = http_event(
         "PATCH",
         "/v1/calls/CA123",
-        headers={"authorization": "Bearer op", "content-type": "application/json"},
+        headers={"authorization": f"Bearer {operator_token}", "content-type": "application/json"},
         body=json.dumps(body),
     )
     resp = app.resolve(event, None)  # type: ignore[arg-type]

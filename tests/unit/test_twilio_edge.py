@@ -14,6 +14,7 @@ from calltrack.twilio_edge import (
     check_signature,
     dial_twiml,
     parse_event,
+    request_problem,
     sign,
     signature_params,
 )
@@ -49,7 +50,8 @@ def test_test_vector_with_a_changed_param_or_token_fails():
 
 def test_base64_form_body_is_decoded_and_signed_url_uses_public_url_not_host():
     # Given a base64-encoded form body with a query string, sent with a foreign Host header
-    params = {"CallSid": "CA" + "a" * 32, "To": "+815012345678", "CallerName": "山田太郎"}
+    params = {"CallSid": "CA" + "a" * 32, "AccountSid": "AC" + "0" * 32, "To": "+815012345678",
+              "From": "+819012345678", "CallerName": "山田太郎"}
     event = form_event(params, query="t=1&vm=1", b64=True)
     # When it is parsed
     req = parse_event(event)
@@ -110,3 +112,26 @@ def test_dial_without_recording_has_no_announcement_or_record_attribute():
     assert root.find("Say") is None
     dial = root.find("Dial")
     assert dial is not None and dial.get("record") is None and dial.get("callerId") is None
+
+
+FULL_VOICE = {"CallSid": "CA" + "a" * 32, "AccountSid": "AC" + "0" * 32, "To": "+815012345678",
+              "From": "+819012345678"}
+
+
+@pytest.mark.parametrize("missing", ["CallSid", "AccountSid", "From", "To"])
+def test_a_voice_request_without_a_parameter_every_twilio_request_has_is_refused_naming_it(missing):
+    params = {k: v for k, v in FULL_VOICE.items() if k != missing}
+    with pytest.raises(BadTwilioRequest, match=missing):
+        parse_event(form_event(params))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CallSid", "CA" + "a" * 32 + "\n"), ("AccountSid", "AC" + "0" * 32 + "\n"),
+     ("CallSid", "CA" + "A" * 32), ("RecordingSid", "RE" + "0" * 32 + "\n"),
+     ("RecordingSid", "RE../../etc/passwd")],
+)
+def test_ids_are_matched_in_full(name, value):
+    with pytest.raises(BadTwilioRequest, match=name):
+        parse_event(form_event({**FULL_VOICE, name: value}))
+    assert request_problem("/twilio/voice", FULL_VOICE) is None

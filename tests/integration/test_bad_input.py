@@ -1,0 +1,197 @@
+"""Bad input on the local stack (issue 15): malformed bodies are 4xx before anything parses them
+(and 401 first on token-protected routes), ids are matched in full, Twilio requests carry the
+parameters every Twilio request has, months are real months, and storage down is a 503."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import unique_call_sid, unique_number, unique_recording_sid
+from tests.support.bodies import BAD_BODIES, headers_for
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import TWILIO_ACCOUNT_SID, voice_form
+
+# (method, path template, token-protected); {account} and {sid} are filled per test
+BODY_ROUTES = [
+    ("PATCH", "/v1/calls/{sid}", True),
+    ("POST", "/v1/crm/leads", True),
+    ("PUT", "/v1/spend", True),
+    ("PUT", "/v1/accounts/{account}", True),
+    ("POST", "/v1/accounts/{account}/tokens", True),
+    ("POST", "/dni/lease", False),
+]
+
+
+@pytest.fixture(scope="module")
+def acct(local_stack: Any) -> dict[str, Any]:
+    number = unique_number()
+    account = apply_account(
+        local_stack,
+        "bad",
+        numbers=[{"number": number, "channel": "flyer", "campaign": "c", "medium": "offline"}],
+    )
+    return {"account": account, "number": number, **tokens(local_stack, account, "admin")}
+
+
+def _send(local_stack: Any, method: str, path: str, body: tuple[str | None, bytes], token: str | None) -> Any:
+    content_type, raw = body
+    return local_stack.session.request(
+        method, local_stack.url + path, data=raw, headers=headers_for(content_type, token), timeout=30
+    )
+
+
+def _path(template: str, acct: dict[str, Any]) -> str:
+    return template.format(account=acct["account"], sid=unique_call_sid())
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BODIES))
+@pytest.mark.parametrize(("method", "template", "protected"), BODY_ROUTES)
+def test_bad_bodies_without_a_token_are_refused_before_parsing(
+    local_stack: Any, acct: dict[str, Any], method: str, template: str, protected: bool, kind: str
+) -> None:
+    resp = _send(local_stack, method, _path(template, acct), BAD_BODIES[kind], token=None)
+    assert resp.status_code < 500, resp.text
+    if protected:  # auth comes before the body is read
+        assert resp.status_code == 401, resp.text
+    else:
+        assert 400 <= resp.status_code < 500, resp.text
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BODIES))
+@pytest.mark.parametrize(("method", "template", "protected"), BODY_ROUTES)
+def test_bad_bodies_with_a_valid_token_are_4xx_naming_the_body(
+    local_stack: Any, acct: dict[str, Any], method: str, template: str, protected: bool, kind: str
+) -> None:
+    token = (
+        acct["admin"]
+        if template.startswith(("/v1/calls", "/v1/crm", "/v1/spend"))
+        else local_stack.admin_token
+    )
+    resp = _send(
+        local_stack, method, _path(template, acct), BAD_BODIES[kind], token=token if protected else None
+    )
+    assert 400 <= resp.status_code < 500, resp.text
+    if protected or kind in (
+        "nested-json",
+        "nested-objects",
+        "bad-utf8",
+        "huge",
+        "not-an-object",
+        "not-json",
+    ):
+        assert resp.json().get("field") == "body", resp.text
+    if kind == "huge":
+        assert resp.status_code == 413, resp.text
+    if protected and kind in ("multipart-no-boundary", "form", "text"):
+        assert resp.status_code == 415, resp.text
+
+
+def test_a_good_body_still_works_after_the_checks(local_stack: Any, acct: dict[str, Any]) -> None:
+    resp = local_stack.request(
+        "PUT", "/v1/spend", token=acct["admin"], json={"month": "2026-10", "channel": "flyer", "amount": 1000}
+    )
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize("month", ["0000-01", "1999-12", "2101-01", "2026-13", "2026-10\n"])
+def test_spend_month_must_be_a_real_month(local_stack: Any, acct: dict[str, Any], month: str) -> None:
+    resp = local_stack.request(
+        "PUT", "/v1/spend", token=acct["admin"], json={"month": month, "channel": "flyer", "amount": 1}
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == "month", resp.text
+
+
+@pytest.mark.parametrize("month", ["0000-01", "2026-10\n"])
+def test_review_month_must_be_a_real_month(local_stack: Any, acct: dict[str, Any], month: str) -> None:
+    resp = local_stack.request("GET", f"/v1/reviews/{month}", token=acct["admin"])
+    assert resp.status_code == 400, resp.text
+
+
+def _get_call(local_stack: Any, sid: str, token: str) -> Any:
+    return local_stack.request("GET", f"/v1/calls/{sid}", token=token)
+
+
+def test_a_trailing_newline_call_sid_is_refused_and_writes_nothing(
+    local_stack: Any, acct: dict[str, Any]
+) -> None:
+    sid = unique_call_sid()
+    resp = local_stack.twilio_post("/twilio/voice", voice_form(acct["number"], call_sid=sid + "\n"))
+    assert resp.status_code == 400, resp.text
+    assert "CallSid" in resp.text
+    local_stack.drain()
+    assert _get_call(local_stack, sid, acct["admin"]).status_code == 404
+    # the same call without the newline is answered (and is the only row)
+    assert (
+        local_stack.twilio_post("/twilio/voice", voice_form(acct["number"], call_sid=sid)).status_code == 200
+    )
+
+
+@pytest.mark.parametrize("path", ["/twilio/dial-status", "/twilio/call-status"])
+def test_a_trailing_newline_call_sid_on_status_callbacks_is_refused(
+    local_stack: Any, acct: dict[str, Any], path: str
+) -> None:
+    form = {**voice_form(acct["number"]), "DialCallStatus": "completed", "CallStatus": "completed"}
+    form["CallSid"] += "\n"
+    assert local_stack.twilio_post(path, form).status_code == 400
+
+
+def test_a_trailing_newline_recording_sid_is_refused(local_stack: Any, acct: dict[str, Any]) -> None:
+    form = {
+        "AccountSid": TWILIO_ACCOUNT_SID,
+        "CallSid": unique_call_sid(),
+        "RecordingSid": unique_recording_sid() + "\n",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "5",
+        "RecordingChannels": "2",
+    }
+    resp = local_stack.twilio_post("/twilio/recording", form)
+    assert resp.status_code == 400, resp.text  # refused before it is queued: nothing to dead-letter
+
+
+@pytest.mark.parametrize("missing", ["To", "From", "CallSid", "AccountSid"])
+def test_a_voice_request_without_a_parameter_every_twilio_request_has_is_refused(
+    local_stack: Any, acct: dict[str, Any], missing: str
+) -> None:
+    form = voice_form(acct["number"])
+    del form[missing]
+    form.pop({"To": "Called", "From": "Caller"}.get(missing, ""), None)
+    resp = local_stack.twilio_post("/twilio/voice", form)
+    assert resp.status_code == 400, resp.text
+    assert missing in resp.text
+    if missing != "CallSid":
+        local_stack.drain()
+        assert _get_call(local_stack, form["CallSid"], acct["admin"]).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "missing"),
+    [
+        ("/twilio/dial-status", "CallSid"),
+        ("/twilio/call-status", "CallSid"),
+        ("/twilio/recording", "RecordingSid"),
+    ],
+)
+def test_callbacks_need_their_ids(local_stack: Any, acct: dict[str, Any], path: str, missing: str) -> None:
+    form = {
+        **voice_form(acct["number"]),
+        "RecordingSid": unique_recording_sid(),
+        "RecordingStatus": "completed",
+    }
+    del form[missing]
+    resp = local_stack.twilio_post(path, form)
+    assert resp.status_code == 400, resp.text
+
+
+def test_storage_down_is_a_503_with_retry_after(local_stack: Any, acct: dict[str, Any]) -> None:
+    local_stack.stop_emulator()
+    try:
+        resp = local_stack.request("GET", "/v1/calls", token=acct["admin"])
+        assert resp.status_code == 503, resp.text
+        assert resp.headers.get("Retry-After"), resp.headers
+        assert resp.json()["error"] == "unavailable"
+    finally:
+        local_stack.start_emulator()
+    assert local_stack.request("GET", "/v1/calls", token=acct["admin"]).status_code == 200
