@@ -86,6 +86,28 @@ def _loader() -> type:
     return Loader
 
 
+MAX_NODES = 200_000  # an account config with 5,000 numbers is ~50,000 values; aliases can multiply
+
+
+def _check_shape(path: Path, data: Any) -> None:
+    """At most MAX_DEPTH levels and MAX_NODES values (aliases counted each time they are used, so
+    a 'billion laughs' file stops here), walked without recursion."""
+    from calltrack.bodies import MAX_DEPTH
+
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            _fail(f"{path}: YAML too large (more than {MAX_NODES} values, aliases included)", 2)
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                _fail(f"{path}: YAML nested too deeply (at most {MAX_DEPTH} levels)", 2)
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
     """Parse FILE; CliFailure(code 2) with 'FILE:LINE:COL: problem' for anything not a mapping."""
     import yaml
@@ -107,6 +129,11 @@ def load_yaml(path: Path) -> dict[str, Any]:
         _fail(f"{where}: YAML syntax error: {problem}", 2)
     except yaml.YAMLError as exc:
         _fail(f"{path}: YAML error: {exc}", 2)
+    except RecursionError:
+        from calltrack.bodies import MAX_DEPTH
+
+        _fail(f"{path}: YAML nested too deeply (at most {MAX_DEPTH} levels)", 2)
+    _check_shape(path, data)
     if data is None:
         _fail(f"{path}: the file is empty; expected an account config (account: ..., forward_to: ...)", 2)
     if not isinstance(data, dict):

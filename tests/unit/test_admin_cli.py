@@ -26,6 +26,14 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("- just\n- a list\n", "expected a mapping of keys to values at the top level, got list"),
         ("", "the file is empty"),
         ("account: a\naccount: b\n", "account.yaml:2:1: YAML syntax error: duplicate key 'account'"),
+        # nested 2,000 deep (the parser recurses) and 40 deep (parsed, but deeper than 32 levels)
+        ("account: acme\nx: " + "[" * 2000 + "1" + "]" * 2000 + "\n", "YAML nested too deeply"),
+        ("account: acme\nx: " + "[" * 40 + "1" + "]" * 40 + "\n", "YAML nested too deeply"),
+        # a 'billion laughs' of aliases
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join('*' + chr(97 + i) for _ in range(10))}]\n"
+                   for i in range(6))
+         + "account: acme\n", "YAML too large"),
     ],
 )
 def test_unreadable_yaml_is_one_line_naming_the_problem_and_exit_2(tmp_path, text, expected):
