@@ -109,6 +109,7 @@ class CalltrackStack(Stack):
                 tables=dict(self.data.tables),
                 buckets={"recordings": self.recordings_bucket, "exports": self.reporting.exports},
                 queues=dict(self.queues.queues),
+                dead_letter_queues=dict(self.queues.dlqs),
                 ops_topic=self.monitoring.topic,
                 secrets={
                     name: ssm.StringParameter.from_secure_string_parameter_attributes(

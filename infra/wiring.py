@@ -30,6 +30,9 @@ class LambdaFunction:
     read_only_tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()  # "recordings", "exports"
     sends_to_queues: tuple[str, ...] = ()
+    # Queues whose dead-letter queue it receives from and deletes in, sending the messages back to
+    # the queue (send grant + its URL too): env CALLTRACK_<NAME>_DLQ_URL and _QUEUE_URL.
+    redrives_queues: tuple[str, ...] = ()
     publishes_to_ops_topic: bool = False
     secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
@@ -115,6 +118,15 @@ FUNCTIONS = (
         secrets=("twilio_api_secret", "twilio_auth_token"),
     ),
     LambdaFunction(
+        "recording_redrive",
+        "recording_ingest",
+        "recording_ingest.redrive.handler",
+        timeout_s=300,
+        description="Move recording dead letters back to the queue until stored or gone from Twilio",
+        tables=("recordings",),
+        redrives_queues=("recording",),
+    ),
+    LambdaFunction(
         "recording_retention",
         "recording_ingest",
         "recording_ingest.retention.handler",
@@ -151,9 +163,10 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        tables=("calls", "spend", "rollups", "crm_leads"),
-        read_only_tables=("accounts", "tokens", "recordings", "job_runs"),
+        tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
+        read_only_tables=("accounts", "tokens", "job_runs"),
         buckets=("recordings", "exports"),
+        sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
         # The API composes the routers of the call records and of recording access.
         bundles=("call_records", "recording_ingest"),
@@ -217,6 +230,7 @@ ROUTES = (
     Route("GET", "/v1/calls/{call_sid}", "report_api", _K),
     Route("PATCH", "/v1/calls/{call_sid}", "report_api", _K),
     Route("GET", "/v1/calls/{call_sid}/recording", "report_api", _K),
+    Route("POST", "/v1/recordings/retry", "report_api", _K),
     Route("GET", "/v1/reports/channels", "report_api", _K),
     Route("GET", "/v1/reports/channels.csv", "report_api", _K),
     Route("GET", "/v1/reports/heatmap", "report_api", _K),
@@ -230,7 +244,13 @@ ROUTES = (
     Route("GET", "/openapi.json", "report_api", _P),
 )
 
-QUEUES = (Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720),)
+QUEUES = (
+    # Recording retries back off per message (recording_ingest.backoff, 1 min .. 12 h, ~29 h over
+    # 12 receives; an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the
+    # DLQ, which the hourly recording-dlq-redrive job moves back.
+    Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720,
+          max_receive_count=12),
+)
 
 STREAMS = (StreamConsumer("calls", consumer="rollup"),)
 
@@ -252,6 +272,12 @@ SCHEDULES = (
     ),
     Schedule("daily-calls-export", "calls_export", "30 15 * * ? *", "00:30 JST, yesterday's calls"),
     Schedule("recording-retention-sweep", "recording_retention", "0 18 * * ? *", "03:00 JST"),
+    Schedule(
+        "recording-dlq-redrive",
+        "recording_redrive",
+        "20 * * * ? *",
+        "hourly: recording dead letters back to the queue (recording_ingest.backoff.REDRIVE_MINUTE)",
+    ),
 )
 
 WIRING = Wiring(functions=FUNCTIONS, routes=ROUTES, queues=QUEUES, streams=STREAMS, schedules=SCHEDULES)

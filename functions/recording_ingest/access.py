@@ -1,4 +1,5 @@
-"""GET /v1/calls/{call_sid}/recording: a short-lived presigned S3 URL for the call's recording.
+"""GET /v1/calls/{call_sid}/recording: a short-lived presigned S3 URL for the call's recording;
+POST /v1/recordings/retry: requeue an account's failed and retrying recordings (operator or admin).
 
 Only admin and manager tokens of the call's account (and the operator) may listen; marketers
 get 403, other accounts 404 (a call of another account does not exist for them). Every grant is
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack.accounts import Accounts, UnknownAccount
 from calltrack.api import RoutePorts, route_ports
@@ -76,7 +78,9 @@ def grant(
     if status != "stored" or not recording.get("s3_key"):
         detail = {
             None: "this call has no recording",
-            "failed": "Twilio reported that this call's recording failed",
+            "failed": f"this call's recording failed: {recording['reason']}"
+            if recording.get("reason")
+            else "Twilio reported that this call's recording failed",
             "absent": "Twilio reported no audio for this call's recording",
         }.get(status, "this call's recording is not stored yet")
         raise NotFound(detail)
@@ -91,9 +95,27 @@ def grant(
 Presign = Callable[[str, int, "str | None"], str]  # recording key, seconds, disposition -> URL
 
 
+# Port: (account | None, since ISO | None) -> {"requeued": n, "skipped": n}
+RequeueRecordings = Callable[["str | None", "str | None"], dict[str, int]]
+
+
 class RecordingAccessPorts(RoutePorts, Protocol):
     @property
     def presign(self) -> Presign: ...
+
+    @property
+    def requeue_recordings(self) -> RequeueRecordings: ...
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str | None = Field(default=None, max_length=128, description="Operator token: the account")
+    since: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$",
+        description="Only recordings whose row changed at or after this date (UTC, YYYY-MM-DD)",
+    )
 
 
 def presigner(s3: Any, bucket: str) -> Presign:
@@ -164,3 +186,39 @@ def get_recording(
         },
     )
     return Response(status_code=200, content_type="application/json", body=json.dumps(body))
+
+
+@router.post(
+    "/v1/recordings/retry",
+    summary="Requeue failed and retrying recordings of an account (operator or account admin)",
+    responses={
+        200: {"description": "{account, since, requeued, skipped}"},
+        403: {"description": "The token is not the operator's or an admin's of this account"},
+    },
+)
+def retry_recordings(body: RetryIn) -> Response[Any]:
+    import json
+
+    from calltrack import clock
+
+    principal = principal_from_app(router)
+    principal.require_role("admin")
+    account = principal.scoped_account(body.account)
+    ports = cast(RecordingAccessPorts, route_ports(router))
+    counts = ports.requeue_recordings(account, body.since)
+    logger.info(
+        "recordings requeued",
+        extra={
+            "audit": {
+                "action": "recordings.retry",
+                "principal_account": principal.account,
+                "principal_role": principal.role,
+                "account": account,
+                "since": body.since,
+                "at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                **counts,
+            }
+        },
+    )
+    out = {"account": account, "since": body.since, **counts}
+    return Response(status_code=200, content_type="application/json", body=json.dumps(out))

@@ -1,8 +1,10 @@
 """recording_ingest: the recording queue's consumer (SQS, partial batch failures).
 
 Routing and Powertools decorators only; the state machine is recording_ingest.ingest.
-A failed record is reported in ``batchItemFailures``: SQS makes it visible again after the
-visibility timeout and moves it to the dead-letter queue after maxReceiveCount (infra/wiring.py).
+A failed record is reported in ``batchItemFailures`` after its visibility is set to the backoff
+delay (SQS ChangeMessageVisibility; recording_ingest.backoff): SQS delivers it again then, and moves
+it to the dead-letter queue after maxReceiveCount (infra/wiring.py), where the hourly redrive
+(recording_ingest.redrive) picks it up.
 """
 
 from __future__ import annotations
@@ -40,9 +42,13 @@ def record_handler(record: SQSRecord) -> str:
         "receive_count": record.attributes.approximate_receive_count,
     }
     try:
-        outcome = process(message, ports)
+        outcome = process(message, ports, int(record.attributes.approximate_receive_count or 1))
     except RetryLater as err:
-        logger.warning("recording not stored yet", extra={**context, "reason": err.reason})
+        logger.warning(
+            "recording not stored yet", extra={**context, "reason": err.reason, "delay_s": err.delay_s}
+        )
+        if err.delay_s is not None:
+            runtime.defer(record.event_source_arn, record.receipt_handle, err.delay_s)
         raise
     metrics.add_metric(name="RecordingMessages", unit=MetricUnit.Count, value=1)
     if outcome == "stored":

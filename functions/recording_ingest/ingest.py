@@ -5,9 +5,11 @@ fakes; ``recording_ingest.store`` has the real adapters (PynamoDB, S3) and ``han
 them to SQS. Idempotent by RecordingSid: a stored recording is never fetched again, a second
 copy of a message that is being fetched waits (retry) instead of fetching in parallel.
 
-Every failure raises ``RetryLater`` (the SQS message becomes visible again and, after the
-queue's maxReceiveCount, moves to the dead-letter queue) after writing the reason on the
-recordings row, so nothing is dropped silently.
+Every failure raises ``RetryLater`` after writing the reason and ``next_attempt_at`` on the
+recordings row (and on the call's ``recording`` view), so nothing is dropped silently: the
+handler delays the SQS message by ``RetryLater.delay_s`` (recording_ingest.backoff: 1 min, 2, 4 ...
+12 h); after the queue's maxReceiveCount it is a dead letter that the hourly redrive job brings
+back. A recording Twilio keeps answering 404 for is ``failed`` ("gone from Twilio"), not retried.
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from recording_ingest.backoff import GONE_AFTER_404S, MAX_RECEIVES, delay_s, next_redrive
 from recording_ingest.fetch import Credentials, FetchError, recording_api_url
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
 TERMINAL = ("stored", "expired")
+GONE_FROM_TWILIO = "gone from Twilio"
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 class RetryLater(Exception):
     """Processing must be retried later; ``reason`` is recorded on the row and in metrics."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, delay_s: int | None = None) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
+        self.delay_s = delay_s  # seconds until the next try (None: the queue's visibility timeout)
 
 
 class ClaimLost(Exception):
@@ -48,9 +53,17 @@ class RecordingRepo(Protocol):
     ) -> None: ...
 
     def mark(
-        self, recording_sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime
+        self,
+        recording_sid: str,
+        *,
+        call_sid: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        next_attempt_at: str | None = None,
     ) -> None:
-        """Set status (queued/retrying/failed/absent) and reason unless the row is terminal."""
+        """Set status (queued/retrying/failed/absent), reason and next_attempt_at (removed when
+        None) unless the row is terminal."""
         ...
 
     def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None: ...
@@ -129,8 +142,9 @@ def _validate(message: Mapping[str, Any], twilio_account_sid: str) -> tuple[str,
     return sid, call_sid, account_sid
 
 
-def process(message: Mapping[str, Any], ports: Ports) -> str:
-    """Handle one queue message. Returns the outcome; raises RetryLater to retry."""
+def process(message: Mapping[str, Any], ports: Ports, receive_count: int = 1) -> str:
+    """Handle one queue message (its ``receive_count``-th delivery). Returns the outcome; raises
+    RetryLater to retry."""
     try:
         sid, call_sid, account_sid = _validate(message, ports.twilio_account_sid)
     except RetryLater as err:
@@ -144,22 +158,68 @@ def process(message: Mapping[str, Any], ports: Ports) -> str:
         return _note(sid, call_sid, status, ports)
     if status != "completed":
         return "ignored"
-    return _ingest(message, sid, call_sid, account_sid, ports)
+    return _ingest(message, sid, call_sid, account_sid, ports, max(1, receive_count))
 
 
-def _fail(ports: Ports, sid: str, call_sid: str, reason: str, detail: str = "") -> RetryLater:
-    ports.recordings.mark(sid, call_sid=call_sid, status="retrying", reason=reason, now=ports.now())
+def retry_view(sid: str, reason: str, next_attempt_at: str) -> dict[str, Any]:
+    """The call's ``recording`` while a try is pending: what failed and when it is tried next."""
+    return {"status": "retrying", "recording_sid": sid, "reason": reason, "next_attempt_at": next_attempt_at}
+
+
+def failed_view(sid: str, reason: str) -> dict[str, Any]:
+    return {"status": "failed", "recording_sid": sid, "reason": reason}
+
+
+def _show_on_call(
+    ports: Ports, call: Mapping[str, Any] | None, call_sid: str, view: Mapping[str, Any]
+) -> None:
+    current = (call or {}).get("recording") or {}
+    if call is not None and current.get("status") not in TERMINAL:
+        ports.calls.set_recording(call_sid, view)
+
+
+def _fail(
+    ports: Ports,
+    sid: str,
+    call_sid: str,
+    reason: str,
+    detail: str = "",
+    *,
+    receive_count: int = 1,
+    call: Mapping[str, Any] | None = None,
+) -> RetryLater:
+    now = ports.now()
+    delay = delay_s(receive_count)
+    # After the last receive SQS dead-letters the message; the hourly redrive brings it back.
+    when = next_redrive(now) if receive_count >= MAX_RECEIVES else now + timedelta(seconds=delay)
+    ports.recordings.mark(
+        sid, call_sid=call_sid, status="retrying", reason=reason, now=now, next_attempt_at=iso(when)
+    )
+    _show_on_call(ports, call, call_sid, retry_view(sid, reason, iso(when)))
     ports.on_failure(reason)
-    return RetryLater(reason, detail)
+    return RetryLater(reason, detail, delay_s=delay)
 
 
-def _ingest(message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports) -> str:
+def _gone(ports: Ports, sid: str, call_sid: str, call: Mapping[str, Any]) -> str:
+    """Twilio no longer has the recording: failed, with the reason on the row and the call."""
+    ports.recordings.mark(sid, call_sid=call_sid, status="failed", reason=GONE_FROM_TWILIO, now=ports.now())
+    _show_on_call(ports, call, call_sid, failed_view(sid, GONE_FROM_TWILIO))
+    ports.on_failure("gone")
+    return "gone"
+
+
+def _ingest(
+    message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports, receive_count: int
+) -> str:
     call = ports.calls.get(call_sid)
     if call is None or not call.get("account"):
         # The recording callback overtook the call record (or the call webhook failed open and
         # its status callback hasn't rebuilt the row yet; a status callback for a number we do not
         # know leaves a row without an account). Twilio keeps the file; try later.
-        raise _fail(ports, sid, call_sid, "call-unknown", "no call row with an account yet")
+        raise _fail(
+            ports, sid, call_sid, "call-unknown", "no call row with an account yet",
+            receive_count=receive_count, call=call,
+        )
     account = str(call["account"])
     now = ports.now()
     try:
@@ -174,7 +234,11 @@ def _ingest(message: Mapping[str, Any], sid: str, call_sid: str, account_sid: st
     try:
         body = ports.fetch(url)
     except FetchError as err:
-        raise _fail(ports, sid, call_sid, err.reason, err.detail) from None
+        if err.reason == "not-ready" and receive_count >= GONE_AFTER_404S:
+            return _gone(ports, sid, call_sid, call)
+        raise _fail(
+            ports, sid, call_sid, err.reason, err.detail, receive_count=receive_count, call=call
+        ) from None
     key = s3_key(account, call.get("started_at"), call_sid, sid, now)
     md5 = base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
     try:
@@ -186,9 +250,14 @@ def _ingest(message: Mapping[str, Any], sid: str, call_sid: str, account_sid: st
         )
         stored_size = ports.objects.size(key)
     except Exception as err:  # noqa: BLE001 - any S3 failure is a retry, with its reason
-        raise _fail(ports, sid, call_sid, "s3-error", repr(err)) from None
+        raise _fail(
+            ports, sid, call_sid, "s3-error", repr(err), receive_count=receive_count, call=call
+        ) from None
     if stored_size != len(body):
-        raise _fail(ports, sid, call_sid, "verify-failed", f"stored {stored_size} of {len(body)} bytes")
+        raise _fail(
+            ports, sid, call_sid, "verify-failed", f"stored {stored_size} of {len(body)} bytes",
+            receive_count=receive_count, call=call,
+        )
     facts = {
         "status": "stored",
         "recording_sid": sid,

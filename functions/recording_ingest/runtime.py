@@ -44,9 +44,42 @@ def s3_client() -> Any:
     return _s3
 
 
+_sqs: Any = None
+
+
+def sqs_client() -> Any:
+    global _sqs
+    if _sqs is None:
+        import boto3  # type: ignore[import-untyped,unused-ignore]
+
+        _sqs = boto3.client("sqs")
+    return _sqs
+
+
+def queue_url(arn: str) -> str:
+    """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue's URL (the event source mapping's queue)."""
+    _, _, _, region, account, name = arn.split(":", 5)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+def defer(queue_arn: str, receipt_handle: str, delay_s: int) -> None:
+    """Deliver this received message again in ``delay_s`` seconds (its visibility timeout; the event
+    source mapping's consume grant includes sqs:ChangeMessageVisibility). Best effort: if it fails
+    the queue's own visibility timeout applies."""
+    import logging
+
+    try:
+        sqs_client().change_message_visibility(
+            QueueUrl=queue_url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=int(delay_s)
+        )
+    except Exception:  # noqa: BLE001 - the retry still happens, after the queue's visibility timeout
+        logging.getLogger(__name__).warning("could not delay the recording message", exc_info=True)
+
+
 def reset() -> None:
-    global _s3
+    global _s3, _sqs
     _s3 = None
+    _sqs = None
 
 
 def now() -> datetime:

@@ -56,7 +56,14 @@ class DynamoRecordings:
             raise
 
     def mark(
-        self, recording_sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime
+        self,
+        recording_sid: str,
+        *,
+        call_sid: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        next_attempt_at: str | None = None,
     ) -> None:
         actions: list[Any] = [
             Recording.call_sid.set(call_sid),
@@ -64,6 +71,9 @@ class DynamoRecordings:
             Recording.lease_until.remove(),
             Recording.updated_at.set(iso(now)),
             Recording.reason.set(reason) if reason else Recording.reason.remove(),
+            Recording.next_attempt_at.set(next_attempt_at)
+            if next_attempt_at
+            else Recording.next_attempt_at.remove(),
         ]
         condition = Recording.recording_sid.does_not_exist() | ~Recording.status.is_in(*TERMINAL)
         try:
@@ -82,6 +92,7 @@ class DynamoRecordings:
             Recording.stored_at.set(str(facts["stored_at"])),
             Recording.lease_until.remove(),
             Recording.reason.remove(),
+            Recording.next_attempt_at.remove(),
             Recording.updated_at.set(iso(now)),
         ]
         for name in ("duration_seconds", "channels"):
@@ -107,6 +118,18 @@ class DynamoRecordings:
                 return False
             raise
         return True
+
+    def needing_retry(self, account: str | None, since_iso: str | None) -> list[dict[str, Any]]:
+        """Rows that are ``failed`` or ``retrying`` (of ``account``, updated at or after ``since``).
+
+        A filtered scan: an operator's repair command, rare and bounded by the table, not a report
+        (docs/decisions.md 2026-11-30)."""
+        condition = Recording.status.is_in("failed", "retrying")
+        if account:
+            condition &= Recording.account == account
+        if since_iso:
+            condition &= Recording.updated_at >= since_iso
+        return [_row(r) for r in Recording.scan(condition)]
 
     def stored_before(self, account: str, cutoff_iso: str) -> list[dict[str, Any]]:
         """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account)."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 API_NEEDS = Needs(
     tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs"),
     buckets=("recordings", "exports"),
+    queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),
 )
 ROLLUP_NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
@@ -39,6 +40,7 @@ class ApiPorts:
     rollups: RollupReader
     reviews: ReviewShelf
     presign: Callable[[str, int, str | None], str]  # recording key, seconds, disposition -> URL
+    requeue_recordings: Callable[[str | None, str | None], dict[str, int]]  # account, since -> counts
 
 
 def report_ports(router: Any) -> ApiPorts:
@@ -72,6 +74,7 @@ def _build(settings: Settings) -> ApiPorts:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from recording_ingest.access import presigner
+    from recording_ingest.requeue import requeuer
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
 
@@ -86,4 +89,5 @@ def _build(settings: Settings) -> ApiPorts:
         rollups=RollupReader(dynamodb, settings.table_name("rollups"), settings.table_name("spend")),
         reviews=ReviewShelf(s3, settings.exports_bucket),
         presign=presigner(s3, settings.recordings_bucket),
+        requeue_recordings=requeuer(settings, session.client("sqs", region_name=settings.region)),
     )

@@ -3,7 +3,8 @@
 Per function: its own role (no managed policies), its own log group with retention, the
 shared layer, python3.12 on arm64, X-Ray active tracing, memory/timeout from the wiring, and
 exactly the grants and environment its wiring entry names (tables read-write / read-only,
-buckets, queues it sends to, the ops topic, the SSM parameters of its secrets).
+buckets, queues it sends to, dead-letter queues it redrives, the ops topic, the SSM parameters
+of its secrets).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from calltrack.settings import OPS_TOPIC_ENV, SECRET_ENV, bucket_env, queue_env, table_env
+from calltrack.settings import OPS_TOPIC_ENV, SECRET_ENV, bucket_env, dlq_env, queue_env, table_env
 from infra import nag
 from infra.components.bundling import function_code
 from infra.wiring import LambdaFunction
@@ -44,6 +45,7 @@ class Resources:
     queues: dict[str, sqs.IQueue]
     ops_topic: sns.ITopic
     secrets: dict[str, ssm.IParameter]
+    dead_letter_queues: dict[str, sqs.IQueue] = field(default_factory=dict)
     common_env: dict[str, str] = field(default_factory=dict)
     indexed_tables: frozenset[str] = frozenset()  # tables with GSIs (grants cover <arn>/index/*)
 
@@ -138,6 +140,13 @@ class FunctionFactory(Construct):
             nag.acknowledge_bucket_grant(role, bucket.bucket_arn, name)
             fn.add_environment(bucket_env(name), bucket.bucket_name)
         for name in spec.sends_to_queues:
+            queue = _lookup(r.queues, name, spec, "queue")
+            queue.grant_send_messages(fn)
+            fn.add_environment(queue_env(name), queue.queue_url)
+        for name in spec.redrives_queues:
+            dlq = _lookup(r.dead_letter_queues, name, spec, "dead-letter queue")
+            dlq.grant_consume_messages(fn)
+            fn.add_environment(dlq_env(name), dlq.queue_url)
             queue = _lookup(r.queues, name, spec, "queue")
             queue.grant_send_messages(fn)
             fn.add_environment(queue_env(name), queue.queue_url)

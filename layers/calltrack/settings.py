@@ -41,6 +41,11 @@ def queue_env(name: str) -> str:
     return f"CALLTRACK_{name.upper()}_QUEUE_URL"
 
 
+def dlq_env(name: str) -> str:
+    """The dead-letter queue of wiring queue ``name`` (granted to a function that redrives it)."""
+    return f"CALLTRACK_{name.upper()}_DLQ_URL"
+
+
 def bucket_env(name: str) -> str:
     return BUCKET_ENV.get(name, f"CALLTRACK_{name.upper()}_BUCKET")
 
@@ -56,12 +61,14 @@ class Needs:
     queues: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     ops_topic: bool = False
+    dead_letter_queues: tuple[str, ...] = ()  # queues whose DLQ it receives from and deletes in
 
     def env_vars(self) -> list[str]:
         return [
             *(table_env(t) for t in self.tables),
             *(bucket_env(b) for b in self.buckets),
             *(queue_env(q) for q in self.queues),
+            *(dlq_env(q) for q in self.dead_letter_queues),
             *(SECRET_ENV[s] for s in self.secrets),
             *([OPS_TOPIC_ENV] if self.ops_topic else []),
         ]
@@ -77,6 +84,16 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise SettingsError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _scale(name: str, value: str) -> float:
+    try:
+        number = float(value or "1")
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+    if not 0 < number <= 1:
+        raise SettingsError(f"{name} must be > 0 and <= 1, got {value!r}")
+    return number
 
 
 def _positive(name: str, value: str) -> float:
@@ -108,12 +125,16 @@ class Settings:
     recordings_bucket: str = "calltrack-recordings"
     exports_bucket: str = "calltrack-exports"
     recording_queue_url: str = ""
+    recording_dlq_url: str = ""
     ops_topic_arn: str = ""
     local_mode: bool = False
     region: str = "us-east-1"
     # Last-resort business number for a cold webhook process with storage down.
     fallback_forward_to: str = ""
     recording_fetch_timeout_s: float = 20.0
+    # Local runtime only: retry delays a handler sets on a queue message (recording backoff,
+    # 1 min .. 12 h) are multiplied by this (tests: 0.00002). Deployed, SQS keeps real time.
+    retry_time_scale: float = 1.0
     # The recordings bucket's object encryption (set by the stack: aws:kms + the key's id).
     recordings_sse: str = ""
     recordings_kms_key_id: str = ""
@@ -155,12 +176,14 @@ class Settings:
             recordings_bucket=env.get("CALLTRACK_RECORDINGS_BUCKET", "calltrack-recordings"),
             exports_bucket=env.get("CALLTRACK_EXPORTS_BUCKET", "calltrack-exports"),
             recording_queue_url=env.get("CALLTRACK_RECORDING_QUEUE_URL", ""),
+            recording_dlq_url=env.get(dlq_env("recording"), ""),
             ops_topic_arn=env.get("CALLTRACK_OPS_TOPIC_ARN", ""),
             local_mode=local_mode,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             fallback_forward_to=env.get("CALLTRACK_FALLBACK_FORWARD_TO", "").strip(),
             recording_fetch_timeout_s=_positive("CALLTRACK_RECORDING_FETCH_TIMEOUT_S",
                                                 env.get("CALLTRACK_RECORDING_FETCH_TIMEOUT_S", "20")),
+            retry_time_scale=_scale("CALLTRACK_RETRY_TIME_SCALE", env.get("CALLTRACK_RETRY_TIME_SCALE", "1")),
             recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
             recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
         )

@@ -15,10 +15,11 @@ from infra.wiring import FUNCTIONS, LambdaFunction
 def granted(fn: LambdaFunction) -> Needs:
     return Needs(
         tables=tuple(sorted({*fn.tables, *fn.read_only_tables})),
-        buckets=tuple(sorted(fn.buckets)),
-        queues=tuple(sorted(fn.sends_to_queues)),
+        buckets=tuple(sorted({*fn.buckets, *fn.read_only_buckets})),
+        queues=tuple(sorted({*fn.sends_to_queues, *fn.redrives_queues})),
         secrets=tuple(sorted(fn.secrets)),
         ops_topic=fn.publishes_to_ops_topic,
+        dead_letter_queues=tuple(sorted(fn.redrives_queues)),
     )
 
 
@@ -31,6 +32,7 @@ def declared(fn: LambdaFunction) -> Needs:
         queues=tuple(sorted(needs.queues)),
         secrets=tuple(sorted(needs.secrets)),
         ops_topic=needs.ops_topic,
+        dead_letter_queues=tuple(sorted(needs.dead_letter_queues)),
     )
 
 
@@ -53,3 +55,12 @@ def test_a_deployed_function_missing_a_granted_variable_fails_at_cold_start(fn: 
     check_needs(Settings.from_env({**env, missing: "x"}), needs, {**env, missing: "x"})
     local = {**env, "CALLTRACK_LOCAL": "1"}
     check_needs(Settings.from_env(local), needs, local)
+
+
+def test_the_recording_queue_dead_letters_after_the_backoff_ladder() -> None:
+    from infra.wiring import QUEUES
+    from recording_ingest.backoff import MAX_RECEIVES, total_window_s
+
+    [recording] = [q for q in QUEUES if q.name == "recording"]
+    assert recording.max_receive_count == MAX_RECEIVES
+    assert total_window_s() > 24 * 3600  # retries span a day of media-host outage before the DLQ

@@ -36,11 +36,20 @@ class Recordings:
         row.update(call_sid=call_sid, account=account, status="fetching", lease_until=epoch + lease_s)
         row["attempts"] = row.get("attempts", 0) + 1
 
-    def mark(self, sid: str, *, call_sid: str, status: str, reason: str | None, now: datetime) -> None:
+    def mark(
+        self,
+        sid: str,
+        *,
+        call_sid: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        next_attempt_at: str | None = None,
+    ) -> None:
         row = self.rows.setdefault(sid, {"recording_sid": sid})
         if row.get("status") in ("stored", "expired"):
             return
-        row.update(call_sid=call_sid, status=status, reason=reason)
+        row.update(call_sid=call_sid, status=status, reason=reason, next_attempt_at=next_attempt_at)
         row.pop("lease_until", None)
 
     def mark_stored(self, sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
@@ -182,7 +191,14 @@ def test_a_fetch_fault_is_recorded_and_retried_then_stored(reason: str) -> None:
     row = world.recordings.rows[msg["recording_sid"]]
     assert (row["status"], row["reason"]) == ("retrying", reason)
     assert world.failures == [reason]
-    assert "recording" not in world.calls.rows[msg["call_sid"]]
+    # The row and the call say what failed and when it is tried next (1 minute: the first step)
+    assert err.value.delay_s == 60 and row["next_attempt_at"] == "2026-11-25T03:01:00Z"
+    assert world.calls.rows[msg["call_sid"]]["recording"] == {
+        "status": "retrying",
+        "recording_sid": msg["recording_sid"],
+        "reason": reason,
+        "next_attempt_at": "2026-11-25T03:01:00Z",
+    }
 
     assert process(msg, world.ports) == "stored"  # the queue's retry
     assert world.recordings.rows[msg["recording_sid"]]["reason"] is None
@@ -312,3 +328,61 @@ def test_the_s3_key_groups_by_account_and_month_and_refuses_unsafe_accounts() ->
     assert s3_key("acme", None, "CA1", "RE1", NOW) == "recordings/acme/2026/11/CA1/RE1.mp3"
     with pytest.raises(ValueError):
         s3_key("../other", None, "CA1", "RE1", NOW)
+
+
+def test_retries_back_off_from_a_minute_to_twelve_hours_and_the_last_waits_for_the_redrive() -> None:
+    from recording_ingest.backoff import MAX_RECEIVES, MAX_STEP_S, delay_s
+
+    assert [delay_s(n) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
+    assert delay_s(11) == MAX_STEP_S < 12 * 3600 and delay_s(40) == MAX_STEP_S
+    world = World(FetchError("http-503"))
+    msg = message()
+    world.add_call(msg["call_sid"])
+    with pytest.raises(RetryLater):
+        process(msg, world.ports, receive_count=MAX_RECEIVES)
+    # The message goes to the DLQ now; the hourly redrive (:20) is its next try
+    assert world.recordings.rows[msg["recording_sid"]]["next_attempt_at"] == "2026-11-25T03:20:00Z"
+
+
+def test_a_recording_twilio_keeps_answering_404_for_is_failed_as_gone() -> None:
+    from recording_ingest.backoff import GONE_AFTER_404S
+
+    world = World(*([FetchError("not-ready")] * GONE_AFTER_404S))
+    msg = message()
+    world.add_call(msg["call_sid"])
+    for attempt in range(1, GONE_AFTER_404S):
+        with pytest.raises(RetryLater):
+            process(msg, world.ports, receive_count=attempt)
+    assert process(msg, world.ports, receive_count=GONE_AFTER_404S) == "gone"
+    row = world.recordings.rows[msg["recording_sid"]]
+    assert (row["status"], row["reason"], row["next_attempt_at"]) == ("failed", "gone from Twilio", None)
+    assert world.calls.rows[msg["call_sid"]]["recording"] == {
+        "status": "failed", "recording_sid": msg["recording_sid"], "reason": "gone from Twilio"
+    }
+
+
+def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones() -> None:
+    import json
+
+    from recording_ingest.redrive import RedrivePorts, redrive
+
+    world = World()
+    live, done, gone = message(), message(), message()
+    world.recordings.rows[done["recording_sid"]] = {"status": "stored"}
+    world.recordings.rows[gone["recording_sid"]] = {"status": "failed", "reason": "gone from Twilio"}
+    dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone])} | {"bad": "{not json"}
+    sent: list[str] = []
+    batches = [list(dlq.items()), []]
+    counts = redrive(
+        RedrivePorts(
+            receive=lambda: batches.pop(0),
+            delete=lambda receipt: dlq.pop(receipt),
+            send=sent.append,
+            rows=world.recordings,
+            now=lambda: NOW,
+        )
+    )
+    assert counts == {"redriven": 1, "finished": 2, "kept": 1}
+    assert [json.loads(b)["recording_sid"] for b in sent] == [live["recording_sid"]]
+    assert list(dlq) == ["bad"]
+    assert world.recordings.rows[live["recording_sid"]]["status"] == "retrying"

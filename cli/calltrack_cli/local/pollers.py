@@ -2,7 +2,9 @@
 
 They behave like Lambda event source mappings: batches of real-shaped events, partial batch
 responses (``{"batchItemFailures": [{"itemIdentifier": ...}]}``) honoured, failed SQS messages
-retried after a short local delay and moved to the DLQ by the queue's redrive policy, failed
+retried after a short local delay (or, when the handler set the message's visibility itself with
+ChangeMessageVisibility — the recording backoff — after that delay times the
+``CALLTRACK_RETRY_TIME_SCALE`` setting) and moved to the DLQ by the queue's redrive policy, failed
 stream batches retried from the lowest failed sequence number a few times, after which that one
 record is skipped (logged) and the batch continues after it.
 
@@ -26,6 +28,40 @@ log = logging.getLogger("calltrack.local")
 
 LOCAL_RETRY_DELAY_S = 1  # a failed SQS message is visible again after this (AWS: the visibility timeout)
 STREAM_MAX_RETRIES = 3  # like an event source mapping's MaximumRetryAttempts
+
+
+def _moto_message(queue_url: str, message_id: str) -> Any:
+    """The in-process emulator's record of a message (moto runs in this process), or None."""
+    try:
+        from moto.sqs.models import sqs_backends
+    except ImportError:  # pragma: no cover - moto is a dev dependency of the local runtime
+        return None
+    from calltrack_cli.local.events import ACCOUNT_ID, REGION
+
+    queue = sqs_backends[ACCOUNT_ID][REGION].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+    if queue is None:
+        return None
+    return next((m for m in list(queue._messages) if m.id == message_id), None)
+
+
+def retry_after_failure(queue_url: str, message_id: str, received_at_ms: float, visibility_s: int,
+                        scale: float) -> float | None:
+    """Seconds until a failed message is visible again: the handler's own delay (it changed the
+    visibility it was received with) times ``scale``, applied to the emulator's message; None when
+    the handler left the visibility alone (the poller then applies its short local delay)."""
+    import math
+
+    msg = _moto_message(queue_url, message_id)
+    if msg is None:
+        return None
+    now_ms = time.time() * 1000
+    expected = received_at_ms + visibility_s * 1000
+    if abs(float(msg.visible_at) - expected) < 2000:
+        return None
+    remaining_ms = max(0.0, float(msg.visible_at) - now_ms)
+    delay_ms = remaining_ms * scale
+    msg.visible_at = now_ms + delay_ms
+    return math.ceil(delay_ms) / 1000
 
 
 def _failed_ids(result: Any) -> list[str] | None:
@@ -245,6 +281,7 @@ class QueuePoller(Poller):
 
     def _poll(self, wait: bool) -> int:
         sqs = self._client_factory("sqs")
+        received_at_ms = time.time() * 1000
         resp = sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(10, self.queue.batch_size),
@@ -262,8 +299,13 @@ class QueuePoller(Poller):
         except Exception:
             log.exception("queue consumer %s raised; the batch will be retried", self.queue.consumer)
             failed = {m["MessageId"] for m in messages}
+        scale = self._time_scale()
         for msg in messages:
             if msg["MessageId"] in failed:
+                if scale is not None and retry_after_failure(
+                    self.queue_url, msg["MessageId"], received_at_ms, self.queue.visibility_timeout_s, scale
+                ) is not None:
+                    continue  # the handler's own backoff, time-compressed
                 sqs.change_message_visibility(
                     QueueUrl=self.queue_url,
                     ReceiptHandle=msg["ReceiptHandle"],
@@ -272,6 +314,15 @@ class QueuePoller(Poller):
             else:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
         return len(messages)
+
+    @staticmethod
+    def _time_scale() -> float | None:
+        try:
+            from calltrack.settings import get_settings
+
+            return get_settings().retry_time_scale
+        except Exception:  # noqa: BLE001 - settings unreadable: plain local retries
+            return None
 
     def pending(self) -> bool:
         sqs = self._client_factory("sqs")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from calltrack.settings import queue_env
+from calltrack.settings import dlq_env, queue_env
 from calltrack_cli.local.events import ACCOUNT_ID, REGION, parse_instant, scheduled_job_event
 from calltrack_cli.local.gateway import LocalGateway
 from calltrack_cli.local.invoker import Invoker
@@ -299,7 +299,7 @@ class LocalStack:
                 )
         s3 = self.client("s3")
         data_key = self._data_key()
-        for bucket in {settings.recordings_bucket, settings.exports_bucket}:
+        for bucket in {settings.recordings_bucket, settings.exports_bucket, settings.routing_bucket}:
             s3.create_bucket(Bucket=bucket)  # idempotent in us-east-1
             # As deployed (infra/components/storage.private_bucket): SSE-KMS with the data key and
             # a bucket key by default, so writers send no SSE headers and get the bucket's setting.
@@ -331,6 +331,7 @@ class LocalStack:
             self.queue_urls[queue.name] = url
             self.dlq_urls[queue.name] = dlq_url
             self._setenv(queue_env(queue.name), url)
+            self._setenv(dlq_env(queue.name), dlq_url)
         self.topic_arn = self.client("sns").create_topic(Name=OPS_TOPIC_NAME)["TopicArn"]
         self._setenv("CALLTRACK_OPS_TOPIC_ARN", self.topic_arn)
         from calltrack.settings import reset_settings

@@ -5,8 +5,9 @@ The row is the idempotency key and the state machine of one recording:
     queued -> fetching -> stored -> expired          (retention sweep)
                  |  ^
                  v  |
-               retrying  (last failure ``reason``; SQS retries, then the DLQ)
-    failed / absent      (Twilio said so; nothing to fetch)
+               retrying  (last failure ``reason``; ``next_attempt_at``: when SQS delivers it
+                          again (backoff 1 min .. 12 h), or the hourly DLQ redrive after the last)
+    failed / absent      (Twilio said so, or Twilio answers 404: ``reason`` "gone from Twilio")
 
 A ``stored`` row is never fetched again. ``fetching`` carries a short lease (``lease_until``,
 epoch seconds) so two copies of the same message can't fetch at the same time.
@@ -46,6 +47,7 @@ class Recording(Model):
     expired_at = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     reason = UnicodeAttribute(null=True)  # last failure reason (timeout, http-500, truncated ...)
+    next_attempt_at = UnicodeAttribute(null=True)  # ISO 8601 UTC, while status is retrying
     lease_until = NumberAttribute(null=True)
     twilio_deleted = BooleanAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)

@@ -1,0 +1,74 @@
+"""`calltrack recordings retry`: requeue recordings that are failed or still retrying.
+
+Talks HTTP to the stack (POST /v1/recordings/retry) like `calltrack apply`: CALLTRACK_URL /
+CALLTRACK_TOKEN or --url / --token. Exit codes: 0 done, 2 refused (bad date, a token that may not
+do this, any 4xx), 1 the server could not be reached or failed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import typer
+
+from calltrack_cli.admin_cmds import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    CliFailure,
+    _exit_with,
+    _fail,
+    _request,
+    _resolve,
+)
+
+RETRY_HELP = """Requeue an account's recordings that are failed or retrying.
+
+A recording is retrying while Twilio's media host or our storage keeps failing (each try backs
+off 1 min, 2, 4 ... 12 h; dead letters come back every hour), and failed when Twilio answered
+404 (gone from Twilio). This sends each one to the recording queue again now: use it after an
+outage, or when a recording reported gone is back at Twilio. Recordings Twilio itself reported
+failed are skipped. Prints how many were requeued.
+
+Needs the operator token (then --account is required) or an admin token of the account
+(--token or CALLTRACK_TOKEN; the stack at --url or CALLTRACK_URL). Exit 0 done, 2 refused
+(a bad date, a token that may not do this), 1 the stack could not be reached.
+"""
+
+recordings_app = typer.Typer(help="Recordings: requeue failed and retrying recordings.", no_args_is_help=True)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@recordings_app.command("retry", help=RETRY_HELP)
+def retry(
+    account: str | None = typer.Option(
+        None, "--account", help="Account id (required with the operator token)", show_default=False
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only recordings that changed on or after this day (YYYY-MM-DD, UTC)",
+        show_default=False,
+    ),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    try:
+        if since is not None and not _DATE.match(since):
+            _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
+        base, tok = _resolve(url, token)
+        body: dict[str, Any] = {}
+        if account:
+            body["account"] = account
+        if since:
+            body["since"] = since
+        result = _request("POST", f"{base}/v1/recordings/retry", tok, body)
+    except CliFailure as err:
+        _exit_with(err)
+    n, skipped = int(result.get("requeued", 0)), int(result.get("skipped", 0))
+    typer.echo(
+        f"{result.get('account')}: requeued {n} recording{'' if n == 1 else 's'}"
+        + (f", skipped {skipped} that Twilio reported failed" if skipped else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(recordings_app, name="recordings")

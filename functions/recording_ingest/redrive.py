@@ -1,0 +1,137 @@
+"""recording_redrive: the hourly job that moves recording dead letters back to the queue.
+
+A message lands in the recording DLQ after the consumer's whole backoff ladder (~29 h, see
+recording_ingest.backoff) failed. Each run receives every dead letter and, per message:
+- the recording is ``stored``/``expired``, or ``failed`` because Twilio no longer has it: the
+  dead letter is deleted (nothing to do, never redriven again);
+- the message is not a valid recording message (ids malformed): it stays in the DLQ for an
+  operator (the DLQ depth alarm) and the 14-day DLQ retention;
+- otherwise it is sent back to the queue (the consumer starts the ladder again) and deleted here.
+The consumer ends the cycle: it stores the recording, or marks it ``failed: gone from Twilio``
+after Twilio answers 404 a few times. Sending before deleting: a crash in between leaves a
+duplicate, which the consumer handles (idempotent by RecordingSid).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from calltrack.settings import Needs
+from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
+from recording_ingest.ingest import GONE_FROM_TWILIO, TERMINAL, iso
+
+NEEDS = Needs(tables=("recordings",), queues=("recording",), dead_letter_queues=("recording",))
+MAX_MESSAGES_PER_RUN = 10_000
+
+
+class Rows(Protocol):
+    def get(self, recording_sid: str) -> dict[str, Any] | None: ...
+
+    def mark(
+        self,
+        recording_sid: str,
+        *,
+        call_sid: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        next_attempt_at: str | None = None,
+    ) -> None: ...
+
+
+@dataclass
+class RedrivePorts:
+    receive: Callable[[], list[tuple[str, str]]]  # -> [(receipt handle, body)], empty when drained
+    delete: Callable[[str], None]  # receipt handle
+    send: Callable[[str], None]  # body -> the recording queue
+    rows: Rows
+    now: Callable[[], datetime]
+
+
+def finished(row: Mapping[str, Any] | None) -> bool:
+    """Nothing left to fetch: stored, expired, or gone from Twilio."""
+    if not row:
+        return False
+    status = row.get("status")
+    return status in TERMINAL or (status == "failed" and row.get("reason") == GONE_FROM_TWILIO)
+
+
+def _valid(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and bool(RECORDING_SID.match(str(message.get("recording_sid") or "")))
+        and bool(CALL_SID.match(str(message.get("call_sid") or "")))
+        and bool(ACCOUNT_SID.match(str(message.get("account_sid") or "")))
+    )
+
+
+def redrive(ports: RedrivePorts) -> dict[str, int]:
+    counts = {"redriven": 0, "finished": 0, "kept": 0}
+    seen = 0
+    while seen < MAX_MESSAGES_PER_RUN:
+        batch = ports.receive()
+        if not batch:
+            break
+        for receipt, body in batch:
+            seen += 1
+            try:
+                message = json.loads(body)
+            except ValueError:
+                message = None
+            if not _valid(message):
+                counts["kept"] += 1  # invisible until the next run; the DLQ alarm shows it
+                continue
+            sid = str(message["recording_sid"])
+            if finished(ports.rows.get(sid)):
+                ports.delete(receipt)
+                counts["finished"] += 1
+                continue
+            ports.send(body)
+            now = ports.now()
+            ports.rows.mark(
+                sid, call_sid=str(message["call_sid"]), status="retrying", reason="redriven from the DLQ",
+                now=now, next_attempt_at=iso(now),
+            )
+            ports.delete(receipt)
+            counts["redriven"] += 1
+    return counts
+
+
+def _ports() -> RedrivePorts:
+    import boto3  # type: ignore[import-untyped,unused-ignore]
+
+    from calltrack import clock
+    from calltrack.models import start
+    from calltrack.models.recordings import Recording
+    from recording_ingest.store import DynamoRecordings
+
+    settings = start(NEEDS, [Recording])
+    sqs = boto3.client("sqs")
+    dlq, queue = settings.recording_dlq_url, settings.recording_queue_url
+
+    def receive() -> list[tuple[str, str]]:
+        # Received messages stay invisible for this run (5 min), so each is seen once per run.
+        resp = sqs.receive_message(
+            QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=300
+        )
+        return [(m["ReceiptHandle"], m["Body"]) for m in resp.get("Messages", [])]
+
+    return RedrivePorts(
+        receive=receive,
+        delete=lambda receipt: sqs.delete_message(QueueUrl=dlq, ReceiptHandle=receipt),
+        send=lambda body: sqs.send_message(QueueUrl=queue, MessageBody=body),
+        rows=DynamoRecordings(),
+        now=clock.now,
+    )
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from calltrack.observability import make_logger
+
+    counts = redrive(_ports())
+    make_logger("recording_redrive").info("recording dead letters redriven", extra=counts)
+    return {"job": str((event or {}).get("job") or "recording-dlq-redrive"), **counts}
