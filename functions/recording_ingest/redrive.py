@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 from recording_ingest.ingest import GONE_FROM_TWILIO, TERMINAL, iso
 
+logger = make_logger("recording_redrive")
+tracer = make_tracer("recording_redrive")
 NEEDS = Needs(tables=("recordings",), queues=("recording",), dead_letter_queues=("recording",))
 MAX_MESSAGES_PER_RUN = 10_000
 
@@ -129,9 +132,8 @@ def _ports() -> RedrivePorts:
     )
 
 
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from calltrack.observability import make_logger
-
     counts = redrive(_ports())
-    make_logger("recording_redrive").info("recording dead letters redriven", extra=counts)
+    logger.info("recording dead letters redriven", extra=counts)
     return {"job": str((event or {}).get("job") or "recording-dlq-redrive"), **counts}
