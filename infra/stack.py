@@ -72,6 +72,10 @@ class CalltrackStack(Stack):
             versioned=True,
             noncurrent_days=config.recordings_noncurrent_days,
         )
+        # The routing snapshot: each tracking number's routing, for the webhook while DynamoDB is down.
+        self.routing_bucket = private_bucket(
+            self, "Routing", key=self.data.key, logs=self.access_logs, versioned=False
+        )
         self.queues = Queues(self, "Queues", queues=wiring.queues)
         self.reporting = Reporting(self, "Reporting", key=self.data.key, logs=self.access_logs)
         self.monitoring = Monitoring(self, "Monitoring", key=self.data.key)
@@ -107,7 +111,11 @@ class CalltrackStack(Stack):
             log_retention_days=config.log_retention_days,
             resources=Resources(
                 tables=dict(self.data.tables),
-                buckets={"recordings": self.recordings_bucket, "exports": self.reporting.exports},
+                buckets={
+                    "recordings": self.recordings_bucket,
+                    "exports": self.reporting.exports,
+                    "routing": self.routing_bucket,
+                },
                 queues=dict(self.queues.queues),
                 dead_letter_queues=dict(self.queues.dlqs),
                 ops_topic=self.monitoring.topic,

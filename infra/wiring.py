@@ -28,7 +28,8 @@ class LambdaFunction:
     description: str = ""
     tables: tuple[str, ...] = ()  # logical tables it reads/writes (least-privilege grants)
     read_only_tables: tuple[str, ...] = ()
-    buckets: tuple[str, ...] = ()  # "recordings", "exports"
+    buckets: tuple[str, ...] = ()  # "recordings", "exports", "routing" (read-write)
+    read_only_buckets: tuple[str, ...] = ()
     sends_to_queues: tuple[str, ...] = ()
     # Queues whose dead-letter queue it receives from and deletes in, sending the messages back to
     # the queue (send grant + its URL too): env CALLTRACK_<NAME>_DLQ_URL and _QUEUE_URL.
@@ -100,9 +101,19 @@ FUNCTIONS = (
         description="Twilio voice webhooks: forward, record and attribute calls",
         tables=("calls", "callers", "recordings"),
         read_only_tables=("numbers", "leases", "lease_history", "accounts"),
-        sends_to_queues=("recording",),
+        read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
+        sends_to_queues=("recording", "webhook_outbox"),
         secrets=("twilio_auth_token",),
         bundles=("recording_ingest",),
+    ),
+    LambdaFunction(
+        "webhook_replay",
+        "voice_webhook",
+        "voice_webhook.replay.handler",
+        timeout_s=60,
+        description="Replays Twilio callbacks whose storage write failed (the webhook's outbox)",
+        tables=("calls", "callers"),
+        read_only_tables=("numbers", "leases", "lease_history"),
     ),
     LambdaFunction(
         "recording_ingest",
@@ -154,6 +165,7 @@ FUNCTIONS = (
         timeout_s=30,
         description="Accounts, tokens and config-as-code (calltrack apply)",
         tables=("accounts", "numbers", "tokens", "leases"),
+        buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -250,6 +262,10 @@ QUEUES = (
     # DLQ, which the hourly recording-dlq-redrive job moves back.
     Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720,
           max_receive_count=12),
+    # The voice webhook's outbox: callbacks whose storage write failed, replayed until storage is
+    # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed).
+    Queue("webhook_outbox", consumer="webhook_replay", batch_size=10, visibility_timeout_s=120,
+          max_receive_count=60),
 )
 
 STREAMS = (StreamConsumer("calls", consumer="rollup"),)

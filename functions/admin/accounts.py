@@ -16,7 +16,7 @@ from calltrack.account_config import (
     tracking_rows,
 )
 from calltrack.auth import Principal
-from calltrack.errors import BadRequest, Conflict, NotFound
+from calltrack.errors import BadRequest, Conflict, NotFound, Unavailable
 
 
 class NumbersTaken(Conflict):
@@ -87,10 +87,12 @@ def apply_account(
     normalized = normalize_config(config)
     digest = config_hash(normalized)
     current = store.get_account(account)
+    rows = tracking_rows(normalized)
     if current is not None and current.config_hash == digest:
+        if not dry_run:  # an unchanged apply still (re)writes the snapshot: re-applying repairs it
+            _snapshot(store, rows, [])
         return {"account": account, "changed": False, "version": current.version, "numbers": _empty_numbers()}
 
-    rows = tracking_rows(normalized)
     old_numbers = stored_numbers(current.config) if current is not None else set()
     existing = store.get_numbers(sorted(set(rows) | old_numbers))
 
@@ -132,7 +134,19 @@ def apply_account(
     except ConcurrentUpdate:
         raise Conflict(f"account {account!r} was changed by another apply at the same time; apply again",
                        field="account") from None
+    _snapshot(store, rows, removed)
     return result
+
+
+def _snapshot(store: AdminStore, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
+    """The routing snapshot the voice webhook forwards from while DynamoDB is down."""
+    try:
+        store.snapshot_routing(rows, removed)
+    except Exception as exc:
+        raise Unavailable(
+            "routing snapshot not written (the config itself is stored): apply the same file again",
+            field="numbers",
+        ) from exc
 
 
 _ROW_KEYS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")

@@ -53,3 +53,8 @@ class AdminStore(Protocol):
 
     def put_token(self, *, token_hash: str, account: str, role: str, label: str | None,
                   created_at: datetime) -> None: ...
+
+    def snapshot_routing(self, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
+        """Write every tracking number's row to the routing snapshot and delete the removed ones
+        (see ``calltrack.routing_snapshot``); raise when it cannot."""
+        ...

@@ -37,9 +37,13 @@ def _number_model(row: dict[str, Any]) -> TrackingNumber:
 class DynamoAdminStore:
     """Writes accounts, numbers and tokens; reads stored accounts through the one account reader."""
 
-    def __init__(self, region: str, accounts: AccountReader) -> None:
+    def __init__(
+        self, region: str, accounts: AccountReader, *, s3: Any = None, routing_bucket: str = ""
+    ) -> None:
         self.region = region
         self.accounts = accounts
+        self.s3 = s3
+        self.routing_bucket = routing_bucket
 
     def get_account(self, account: str) -> StoredAccount | None:
         return self.accounts.stored(account, consistent=True)
@@ -57,6 +61,26 @@ class DynamoAdminStore:
         ApiToken(token_hash, account=account, role=role, label=label, created_at=created_at).save(
             condition=ApiToken.token_hash.does_not_exist()
         )
+
+    # ------------------------------------------------------------------ routing snapshot
+
+    def snapshot_routing(self, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
+        """One S3 object per number (PUTs in parallel: an apply may hold a thousand numbers)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from calltrack.routing_snapshot import encode, key
+
+        def put(number: str) -> None:
+            self.s3.put_object(Bucket=self.routing_bucket, Key=key(number), Body=encode(rows[number]),
+                               ContentType="application/json")
+
+        def delete(number: str) -> None:
+            self.s3.delete_object(Bucket=self.routing_bucket, Key=key(number))
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            done = [pool.submit(put, n) for n in sorted(rows)] + [pool.submit(delete, n) for n in removed]
+            for future in done:
+                future.result()  # the first failure raises
 
     # ------------------------------------------------------------------ apply
 

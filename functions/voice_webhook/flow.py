@@ -4,6 +4,9 @@ come in through ``Deps`` so unit tests hand it fakes.
 Forwarding is the first duty: every failure of ours on the incoming-call path is logged, counted
 (``WebhookFailures``) and answered with a <Dial> to the forward-to number — from the fresh read,
 else this process's cache of number routing, else ``CALLTRACK_FALLBACK_FORWARD_TO``.
+
+Keeping the record true is the second: a callback whose storage work failed is handed to the
+durable outbox (``Deps.outbox``, see ``voice_webhook.outbox``) and replayed once storage is back.
 """
 
 from __future__ import annotations
@@ -110,6 +113,32 @@ class Deps:
     cache: RoutingCache
     now: Callable[[], float] = time.time
     fallback_forward_to: str = ""
+    # (request, received epoch) -> None: hands a callback whose storage work failed to the outbox.
+    outbox: Callable[[TwilioRequest, float], None] | None = None
+    # number -> its row from the routing snapshot (S3), when storage is down and nothing is cached.
+    snapshot: Callable[[str], dict[str, Any] | None] | None = None
+
+
+class RetryLater(Exception):
+    """Raised by the replay's outbox: storage is still failing, so SQS should deliver it again."""
+
+
+def _hand_off(deps: Deps, req: TwilioRequest, now: float, why: str) -> None:
+    """Hand the callback to the outbox so its record is written once storage is back."""
+    if deps.outbox is None:
+        return
+    try:
+        deps.outbox(req, now)
+    except RetryLater:
+        raise
+    except Exception as exc:  # the outbox too: the record of this callback is lost, say so loudly
+        deps.metrics.count("WebhookCallbacksLost")
+        deps.log.error(
+            "callback not recorded and not handed off", extra={"why": why, "error": type(exc).__name__}
+        )
+        return
+    deps.metrics.count("WebhookCallbacksHandedOff")
+    deps.log.warning("callback handed to the outbox", extra={"why": why})
 
 
 # ------------------------------------------------------------------ helpers
@@ -197,7 +226,7 @@ def _read(
     ok False."""
     cached = deps.cache.get(number)
     if deps.storage is None:
-        return cached, None, None, False
+        return cached or _from_snapshot(deps, number), None, None, False
     try:
         row, lease, callers = deps.storage.read_routing(number, caller)
     except Exception as exc:  # storage down / slow / throttled: fail open
@@ -205,10 +234,25 @@ def _read(
         deps.log.warning(
             "routing read failed; failing open", extra={"error": type(exc).__name__, "cached": bool(cached)}
         )
-        return cached, None, None, False
+        return cached or _from_snapshot(deps, number), None, None, False
     if row is not None:
         deps.cache.put(number, row)
     return row, lease, is_first_call(callers, (row or {}).get("account")), True
+
+
+def _from_snapshot(deps: Deps, number: str) -> dict[str, Any] | None:
+    """The number's row from the routing snapshot (a cold process with storage down)."""
+    if deps.snapshot is None:
+        return None
+    try:
+        row = deps.snapshot(number)
+    except Exception as exc:
+        deps.log.warning("routing snapshot read failed", extra={"error": type(exc).__name__})
+        return None
+    if row is not None:
+        deps.metrics.count("RoutingFromSnapshot")
+        deps.cache.put(number, row)
+    return row
 
 
 def _write_origin(deps: Deps, call_sid: str, fields: dict[str, Any], first_time: bool | None) -> str:
@@ -250,12 +294,16 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             return 200, say_twiml(
                 message("ja", "unknown"), language="ja-JP", extra=[(message("en", "unknown"), "en-US")]
             )
+        if call_sid and CALL_SID.match(call_sid):
+            _hand_off(deps, req, now, "routing read failed")
         return 200, _last_resort(deps, number, caller)
 
     routing = routing_of(row)
     if call_sid and CALL_SID.match(call_sid) and read_ok:
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
         outcome = _write_origin(deps, call_sid, fields, first_time)
+        if outcome in ("failed", "skipped"):
+            _hand_off(deps, req, now, "call write failed")
         deps.log.info(
             "incoming call",
             extra={
@@ -269,7 +317,9 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             },
         )
     elif not read_ok:
-        deps.log.warning("answering from cache; call not recorded", extra={"tracking_number": number})
+        deps.log.warning("answering from cache; call not recorded yet", extra={"tracking_number": number})
+        if call_sid and CALL_SID.match(call_sid):
+            _hand_off(deps, req, now, "routing read failed")
     else:
         deps.log.warning("incoming call without a usable CallSid; not recorded")
     return 200, _dial_for(deps, row, routing, number, caller, now)
@@ -440,11 +490,7 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         )
     else:
         twiml = hangup_twiml()
-    if (
-        not (call_sid and CALL_SID.match(call_sid))
-        or dial not in DIAL_ANSWERED | DIAL_MISSED
-        or deps.storage is None
-    ):
+    if not (call_sid and CALL_SID.match(call_sid)) or dial not in DIAL_ANSWERED | DIAL_MISSED:
         deps.log.warning("dial-status not recorded", extra={"dial_status": dial[:20]})
         return 200, twiml
     ring = None
@@ -460,6 +506,7 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     }
     written = _apply_outcome(deps, call_sid, fields, status_fields, via="dial-status", rank=2, now=now)
     if written is None:
+        _hand_off(deps, req, now, "dial-status write failed")
         return 200, twiml
     outcome, row = written
     if outcome == "applied":
@@ -493,7 +540,7 @@ def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     call_sid = params.get("CallSid", "")
     status = (params.get("CallStatus") or "").strip().lower()
     now = deps.now()
-    if not (call_sid and CALL_SID.match(call_sid)) or deps.storage is None:
+    if not (call_sid and CALL_SID.match(call_sid)):
         return 200, empty_twiml()
     if status not in CALL_FINAL:
         deps.log.info("call status ignored", extra={"call_status": status[:20]})  # e.g. ringing, in-progress
@@ -512,6 +559,7 @@ def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     }
     written = _apply_outcome(deps, call_sid, fields, status_fields, via="call-status", rank=1, now=now)
     if written is None:
+        _hand_off(deps, req, now, "call-status write failed")
         return 200, empty_twiml()
     outcome, row = written
     if outcome == "applied":

@@ -25,12 +25,15 @@ SERVICE = "voice_webhook"
 # What the wiring grants this function; checked at cold start (calltrack.settings.Needs).
 NEEDS = Needs(
     tables=("calls", "callers", "recordings", "numbers", "leases", "lease_history", "accounts"),
-    queues=("recording",),
+    buckets=("routing",),
+    queues=("recording", "webhook_outbox"),
     secrets=("twilio_auth_token",),
 )
 logger = make_logger(SERVICE)
 _cache = flow.RoutingCache()
 _storage: Any = None
+_outbox: Any = None
+_snapshot: Any = None
 
 Route = Callable[[TwilioRequest, flow.Deps], "tuple[int, str]"]
 
@@ -87,10 +90,32 @@ def storage(settings: Any) -> Any:
     return _storage
 
 
+def outbox(settings: Any) -> Any:
+    """The process's durable outbox (SQS client created on the first hand-off)."""
+    global _outbox
+    if _outbox is None:
+        from voice_webhook.outbox import SqsOutbox
+
+        _outbox = SqsOutbox(settings.webhook_outbox_queue_url, settings.region)
+    return _outbox
+
+
+def snapshot(settings: Any) -> Any:
+    """The process's routing-snapshot reader (S3 client created on the first read)."""
+    global _snapshot
+    if _snapshot is None:
+        from calltrack.routing_snapshot import SnapshotReader
+
+        _snapshot = SnapshotReader(settings.routing_bucket, settings.region)
+    return _snapshot
+
+
 def reset() -> None:
     """Forget process state (tests)."""
-    global _storage
+    global _storage, _outbox, _snapshot
     _storage = None
+    _outbox = None
+    _snapshot = None
     _cache.rows.clear()
     from voice_webhook.dynamo import reset_client
 
@@ -156,6 +181,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             cache=_cache,
             now=clock.epoch,
             fallback_forward_to=settings.fallback_forward_to,
+            outbox=outbox(settings),
+            snapshot=snapshot(settings),
         )
         try:
             status, body = route(req, deps)

@@ -139,6 +139,11 @@ class FunctionFactory(Construct):
             bucket.grant_read_write(fn)  # incl. delete: the retention sweep removes recordings
             nag.acknowledge_bucket_grant(role, bucket.bucket_arn, name)
             fn.add_environment(bucket_env(name), bucket.bucket_name)
+        for name in spec.read_only_buckets:
+            bucket = _lookup(r.buckets, name, spec, "bucket")
+            bucket.grant_read(fn)
+            nag.acknowledge_bucket_grant(role, bucket.bucket_arn, name)
+            fn.add_environment(bucket_env(name), bucket.bucket_name)
         for name in spec.sends_to_queues:
             queue = _lookup(r.queues, name, spec, "queue")
             queue.grant_send_messages(fn)

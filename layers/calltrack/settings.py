@@ -29,7 +29,11 @@ SECRET_ENV = {
     "twilio_api_secret": "TWILIO_API_SECRET_PARAM",
     "admin_token": "CALLTRACK_ADMIN_TOKEN_PARAM",
 }
-BUCKET_ENV = {"recordings": "CALLTRACK_RECORDINGS_BUCKET", "exports": "CALLTRACK_EXPORTS_BUCKET"}
+BUCKET_ENV = {
+    "recordings": "CALLTRACK_RECORDINGS_BUCKET",
+    "exports": "CALLTRACK_EXPORTS_BUCKET",
+    "routing": "CALLTRACK_ROUTING_BUCKET",
+}
 OPS_TOPIC_ENV = "CALLTRACK_OPS_TOPIC_ARN"
 
 
@@ -124,8 +128,10 @@ class Settings:
     table_overrides: Mapping[str, str] = field(default_factory=dict)
     recordings_bucket: str = "calltrack-recordings"
     exports_bucket: str = "calltrack-exports"
+    routing_bucket: str = "calltrack-routing"
     recording_queue_url: str = ""
     recording_dlq_url: str = ""
+    webhook_outbox_queue_url: str = ""
     ops_topic_arn: str = ""
     local_mode: bool = False
     region: str = "us-east-1"
@@ -175,8 +181,10 @@ class Settings:
             table_overrides=overrides,
             recordings_bucket=env.get("CALLTRACK_RECORDINGS_BUCKET", "calltrack-recordings"),
             exports_bucket=env.get("CALLTRACK_EXPORTS_BUCKET", "calltrack-exports"),
+            routing_bucket=env.get("CALLTRACK_ROUTING_BUCKET", "calltrack-routing"),
             recording_queue_url=env.get("CALLTRACK_RECORDING_QUEUE_URL", ""),
             recording_dlq_url=env.get(dlq_env("recording"), ""),
+            webhook_outbox_queue_url=env.get(queue_env("webhook_outbox"), ""),
             ops_topic_arn=env.get("CALLTRACK_OPS_TOPIC_ARN", ""),
             local_mode=local_mode,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",

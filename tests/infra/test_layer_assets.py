@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from infra import assets, layer
+from infra.components.functions import construct_id
+from infra.wiring import FUNCTIONS
 
 MAKE_LAYER = "run `make layer` (.venv/bin/python -m infra.layer build) before the infra tests"
 
@@ -79,11 +81,16 @@ def test_function_assets_hold_only_product_code(synth):
         assert not [p for p in files if p.suffix == ".py" and "class InMemory" in p.read_text()], size.users
 
 
-def test_the_voice_webhook_asset_carries_the_recording_callback_it_hands_off_to(synth):
-    # Given the wiring says /twilio/recording (voice_webhook) hands off to recording_ingest.callback
-    voice = [s for s in assets.asset_sizes(synth.outdir) if (s.directory / "voice_webhook").is_dir()]
-    # Then that package is in the deployed asset, so the import cannot fail in AWS
-    assert voice and all((s.directory / "recording_ingest" / "callback.py").exists() for s in voice)
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda fn: fn.name)
+def test_each_function_asset_holds_its_folder_and_exactly_the_packages_it_bundles(synth, fn):
+    # Given the wiring: a function's folder plus the folders it hands work to (``bundles``), e.g.
+    # voice_webhook's /twilio/recording -> recording_ingest.callback, report_api -> call_records
+    (asset,) = [s for s in assets.asset_sizes(synth.outdir)
+                if s.kind == "function" and any(u.startswith(f"Functions{construct_id(fn.name)}")
+                                                 for u in s.users)]
+    # Then exactly those packages are in its deployed asset, so no import can fail in AWS
+    packages = {p.name for p in asset.directory.iterdir() if (p / "__init__.py").exists()}
+    assert packages == {fn.folder, *fn.bundles}
 
 
 def test_layer_contains_the_calltrack_package(synth):

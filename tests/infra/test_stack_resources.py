@@ -59,7 +59,7 @@ def test_calls_table_streams_new_and_old_images_and_lease_history_expires(synth)
 
 def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
     buckets = synth.resources("AWS::S3::Bucket")
-    assert len(buckets) == 3  # recordings, exports, access logs
+    assert len(buckets) == 4  # recordings, exports, routing snapshot, access logs
     logging_targets = set()
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
@@ -75,7 +75,7 @@ def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
             rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
             assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", logical_id
             assert rule["BucketKeyEnabled"] is True
-    assert len(logging_targets) == 1, "both data buckets log to the one access-log bucket"
+    assert len(logging_targets) == 1, "every data bucket logs to the one access-log bucket"
     policies = synth.resources("AWS::S3::BucketPolicy")
     tls_denied = [
         p
@@ -84,7 +84,7 @@ def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
         if s["Effect"] == "Deny"
         and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
-    assert len(tls_denied) == 3
+    assert len(tls_denied) == len(buckets)
 
 
 def test_recordings_bucket_is_versioned_with_noncurrent_expiry(synth):

@@ -18,7 +18,10 @@ def test_health_reports_emulator_gateway_and_pollers_up(local_stack):
     body = resp.json()
     assert body["status"] == "ok"
     assert body["emulator"] == "up"
-    assert set(body["pollers"]) == {"stream-calls", "queue-recording"}
+    from infra.wiring import QUEUES, STREAMS
+
+    expected = {f"stream-{s.table}" for s in STREAMS} | {f"queue-{q.name}" for q in QUEUES}
+    assert set(body["pollers"]) == expected
     assert all(state.startswith("up") for state in body["pollers"].values())
 
 
@@ -45,12 +48,17 @@ def test_every_table_bucket_queue_and_topic_exists_in_the_emulator(local_stack):
     tables = set(stack.client("dynamodb").list_tables()["TableNames"])
     assert {get_settings().table_name(logical_name(m)) for m in all_models()} <= tables
     buckets = {b["Name"] for b in stack.client("s3").list_buckets()["Buckets"]}
-    assert {get_settings().recordings_bucket, get_settings().exports_bucket} <= buckets
-    assert get_settings().recording_queue_url == stack.queue_urls["recording"]
-    attrs = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.queue_urls["recording"], AttributeNames=["RedrivePolicy"]
-    )["Attributes"]
-    assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == 5
+    settings = get_settings()
+    assert {settings.recordings_bucket, settings.exports_bucket, settings.routing_bucket} <= buckets
+    assert settings.recording_queue_url == stack.queue_urls["recording"]
+    assert settings.webhook_outbox_queue_url == stack.queue_urls["webhook_outbox"]
+    from infra.wiring import QUEUES
+
+    for queue in QUEUES:  # each with its dead-letter queue after the wiring's receive count
+        attrs = stack.client("sqs").get_queue_attributes(
+            QueueUrl=stack.queue_urls[queue.name], AttributeNames=["RedrivePolicy"]
+        )["Attributes"]
+        assert json.loads(attrs["RedrivePolicy"])["maxReceiveCount"] == queue.max_receive_count
     assert get_settings().ops_topic_arn.endswith(":calltrack-ops")
 
 

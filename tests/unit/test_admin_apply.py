@@ -11,7 +11,7 @@ import pytest
 from admin import accounts, tokens
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
 from calltrack.auth import OPERATOR, Principal, hash_token
-from calltrack.errors import BadRequest, Conflict, Forbidden, NotFound
+from calltrack.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from tests.support.accounts import account_config
 
 NOW = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
@@ -25,6 +25,8 @@ class FakeStore:
         self.tokens: dict[str, dict[str, Any]] = {}
         self.writes = 0
         self.fail_with: Exception | None = None
+        self.snapshot: dict[str, dict[str, Any]] = {}
+        self.snapshot_fails = False
 
     def get_account(self, account: str) -> StoredAccount | None:
         return self.accounts.get(account)
@@ -47,6 +49,13 @@ class FakeStore:
 
     def put_token(self, *, token_hash: str, account: str, role: str, label: str | None, created_at: datetime):
         self.tokens[token_hash] = {"account": account, "role": role, "label": label}
+
+    def snapshot_routing(self, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
+        if self.snapshot_fails:
+            raise OSError("S3 unreachable")
+        self.snapshot.update(copy.deepcopy(rows))
+        for number in removed:
+            self.snapshot.pop(number, None)
 
 
 def acme_config(account: str = "acme", **extra: Any) -> dict[str, Any]:
@@ -257,3 +266,22 @@ def test_many_taken_numbers_are_all_listed_in_errors_and_summarised_in_the_messa
     body: dict[str, Any] = err.value.body()
     assert body["message"].endswith("; and 2 more")
     assert len(body["errors"]) == 5 and body["field"] == "numbers[0].number"
+
+
+def test_the_routing_snapshot_follows_the_numbers_and_a_failed_one_is_repaired_by_applying_again():
+    # Given an applied account whose snapshot holds every number's routing
+    store = FakeStore()
+    _apply(store, acme_config())
+    assert store.snapshot == store.numbers
+    # When a number is dropped, its snapshot goes too
+    _apply(store, acme_config(numbers=[]))
+    assert "+815011110001" not in store.snapshot and store.snapshot == store.numbers
+    # When the snapshot cannot be written, apply says so (503) though the config is stored ...
+    store.snapshot_fails = True
+    with pytest.raises(Unavailable) as err:
+        _apply(store, acme_config(ring_timeout=45))
+    assert "apply the same file again" in str(err.value)
+    # ... and applying the same file again writes it
+    store.snapshot_fails = False
+    assert _apply(store, acme_config(ring_timeout=45))["changed"] is False
+    assert store.snapshot["+815011110101"]["routing"]["ring_timeout"] == 45

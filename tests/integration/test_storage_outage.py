@@ -1,0 +1,166 @@
+"""Forwarding and the record while DynamoDB is unreachable (issue 15, defects 1 and 2).
+
+- A Twilio callback that meets the outage is handed to the webhook's outbox (SQS, another service)
+  and replayed, so every call's stored final state is what Twilio reported (answered calls used to
+  become "missed" after an outage).
+- A cold webhook process (every new Lambda container) forwards each tracking number to its own
+  business from the routing snapshot in S3 (it used to tell callers to call again, or send every
+  account's callers to one deployment-wide fallback number)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support import unique_call_sid, unique_number
+from tests.support.accounts import account_config
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import TWILIO_ACCOUNT_SID, dial_of, signed_post
+
+CALLS = 10
+TALK = 42
+
+
+def ringing(number: str) -> dict[str, str]:
+    return {"CallSid": unique_call_sid(), "AccountSid": TWILIO_ACCOUNT_SID, "From": unique_number("+8190"),
+            "To": number, "Direction": "inbound", "CallStatus": "ringing"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def dynamodb_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Yields a switch: ``down()`` makes DynamoDB unreachable for a fresh webhook container (its
+    client connects to a closed port), ``up()`` brings it back (SQS stays up throughout)."""
+    import voice_webhook.handler as handler
+
+    class Switch:
+        def down(self) -> None:
+            monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
+            handler.reset()
+
+        def up(self) -> None:
+            monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+            handler.reset()
+
+    switch = Switch()
+    try:
+        yield switch
+    finally:
+        switch.up()
+
+
+def test_answered_calls_whose_dial_result_met_an_outage_are_stored_answered(
+    local_stack: Any, dynamodb_unreachable: Any
+) -> None:
+    # Given calls that rang and were answered
+    number = unique_number()
+    account = apply_account(local_stack, "outbox", numbers=[{"number": number, "channel": "flyer"}])
+    manager = tokens(local_stack, account, "manager")["manager"]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    calls = []
+    for i in range(CALLS):
+        at = start + timedelta(minutes=i)
+        form = ringing(number)
+        assert signed_post(local_stack, "/twilio/voice", form, at).status_code == 200
+        calls.append((form, at))
+    # When DynamoDB is unreachable while Twilio posts each <Dial> result (answered, 42 s) ...
+    dynamodb_unreachable.down()
+    for form, at in calls:
+        end = at + timedelta(seconds=15 + TALK)
+        dial = {**form, "DialCallStatus": "completed", "DialCallDuration": str(TALK)}
+        resp = signed_post(local_stack, "/twilio/dial-status", dial, end, f"?t={int(at.timestamp())}")
+        assert resp.status_code == 200 and "<Hangup" in resp.text  # Twilio is answered at once
+    # ... and is back when the status callbacks come (which alone would say: missed, 0 s)
+    dynamodb_unreachable.up()
+    for form, at in calls:
+        end = at + timedelta(seconds=15 + TALK)
+        status = {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}
+        assert signed_post(local_stack, "/twilio/call-status", status, end).status_code == 200
+    local_stack.drain()
+    # Then every call is stored as Twilio reported it: answered, with its talk time
+    wrong = []
+    for form, _ in calls:
+        call = local_stack.request("GET", f"/v1/calls/{form['CallSid']}", token=manager).json()
+        if (call["status"], call["talk_seconds"]) != ("answered", TALK):
+            wrong.append((call["status"], call["talk_seconds"]))
+    assert wrong == []
+
+
+def test_a_call_whose_every_callback_met_the_outage_is_rebuilt_from_the_outbox(
+    local_stack: Any, dynamodb_unreachable: Any
+) -> None:
+    # Given a warm webhook that knows the number's routing
+    number = unique_number()
+    account = apply_account(local_stack, "outbox", numbers=[{"number": number, "channel": "radio"}])
+    manager = tokens(local_stack, account, "manager")["manager"]
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    form = ringing(number)
+    # When DynamoDB is unreachable for the whole call (voice, dial result, status callback)
+    dynamodb_unreachable.down()
+    end = at + timedelta(seconds=15 + TALK)
+    posts = [
+        ("/twilio/voice", form, at, ""),
+        ("/twilio/dial-status", {**form, "DialCallStatus": "completed", "DialCallDuration": str(TALK)},
+         end, f"?t={int(at.timestamp())}"),
+        ("/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}, end, ""),
+    ]
+    for path, params, when, query in posts:
+        assert signed_post(local_stack, path, params, when, query).status_code == 200
+    dynamodb_unreachable.up()
+    local_stack.drain()
+    # Then the call exists with its origin and its true outcome
+    call = local_stack.request("GET", f"/v1/calls/{form['CallSid']}", token=manager).json()
+    assert (call["channel"], call["status"], call["talk_seconds"]) == ("radio", "answered", TALK)
+    assert call["started_at"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_cold_process_forwards_every_number_to_its_own_business_with_dynamodb_down(
+    local_stack: Any, dynamodb_unreachable: Any
+) -> None:
+    # Given three businesses, each with static and pool numbers, and a deployment-wide fallback
+    businesses = {}
+    for i in range(3):
+        forward_to = f"+8133333{i:04d}"
+        static, pool = [unique_number() for _ in range(2)], [unique_number() for _ in range(3)]
+        account = apply_account(
+            local_stack, "snapshot", forward_to=forward_to,
+            numbers=[{"number": n, "channel": "flyer"} for n in static],
+            pools=[{"id": "web", "channel": "google-ads", "numbers": pool}],
+        )
+        businesses[account] = (forward_to, static + pool)
+    # When DynamoDB is unreachable and every call reaches a fresh webhook process
+    dynamodb_unreachable.down()
+    forwarded, wrong = 0, []
+    for forward_to, numbers in businesses.values():
+        for number in numbers:
+            dynamodb_unreachable.down()  # a new container: nothing cached
+            resp = signed_post(local_stack, "/twilio/voice", ringing(number), datetime.now(UTC))
+            dialled = dial_of(resp).find("Number")
+            if dialled is not None and dialled.text == forward_to:
+                forwarded += 1
+            else:
+                wrong.append(number)
+    # Then 100% of the calls reach their own business
+    assert wrong == [] and forwarded == sum(len(n) for _, n in businesses.values())
+
+
+def test_a_removed_number_leaves_the_snapshot(local_stack: Any, dynamodb_unreachable: Any) -> None:
+    # Given a number that was applied and then removed from the account
+    kept, dropped = unique_number(), unique_number()
+    both = [{"number": n, "channel": "radio"} for n in (kept, dropped)]
+    account = apply_account(local_stack, "snapshot", numbers=both)
+    local_stack.apply(account_config(account, numbers=[{"number": kept, "channel": "radio"}]))
+    # When DynamoDB is down for a cold process
+    dynamodb_unreachable.down()
+    resp = signed_post(local_stack, "/twilio/voice", ringing(dropped), datetime.now(UTC))
+    # Then the dropped number is no longer forwarded to the business (no stale routing)
+    assert resp.status_code == 200 and "<Dial" not in resp.text
