@@ -138,6 +138,17 @@ FUNCTIONS = (
         redrives_queues=("recording",),
     ),
     LambdaFunction(
+        "recording_reconcile",
+        "recording_ingest",
+        "recording_ingest.reconcile.handler",
+        timeout_s=300,
+        description="Queue recordings Twilio has for answered calls whose recording callback never arrived",
+        read_only_tables=("calls", "accounts"),
+        sends_to_queues=("recording",),
+        # asks Twilio's Recordings API with the fetch's credentials (runtime.credentials)
+        secrets=("twilio_api_secret", "twilio_auth_token"),
+    ),
+    LambdaFunction(
         "recording_retention",
         "recording_ingest",
         "recording_ingest.retention.handler",
@@ -293,6 +304,12 @@ SCHEDULES = (
         "recording_redrive",
         "20 * * * ? *",
         "hourly: recording dead letters back to the queue (recording_ingest.backoff.REDRIVE_MINUTE)",
+    ),
+    Schedule(
+        "recording-reconcile",
+        "recording_reconcile",
+        "7/15 * * * ? *",
+        "every 15 min: recordings Twilio has whose callback was refused or lost (recording_ingest.reconcile)",
     ),
 )
 

@@ -59,6 +59,12 @@ def build_message(form: Mapping[str, str], *, received_at: str) -> dict[str, Any
     }
 
 
+def queue_body(form: Mapping[str, str], *, received_at: str) -> str:
+    """The recording queue's message body for this (validated) form: the callback's, and the
+    reconciliation's for a recording Twilio's Recordings API lists (recording_ingest.reconcile)."""
+    return json.dumps(build_message(form, received_at=received_at), separators=(",", ":"))
+
+
 def refusal(form: Mapping[str, str], settings: Any) -> str | None:
     """Why this callback must be refused, or None. Only checks, no side effects."""
     if not RECORDING_SID.match(form.get("RecordingSid") or ""):
@@ -82,7 +88,8 @@ def accept(
 
     400: ids malformed or AccountSid not ours (nothing enqueued, so nothing is fetched).
     200: queued (``completed``, ``failed``, ``absent``) or ignored (``in-progress``).
-    503: the queue is unavailable; Twilio's retry (or its error log) keeps the callback visible.
+    503: the queue is unavailable; Twilio's error log shows it (Twilio does not retry it), and the
+    recording-reconcile job (recording_ingest.reconcile) finds the recording at Twilio later.
     """
     why = refusal(form, settings)
     if why:
@@ -95,7 +102,7 @@ def accept(
         _log.error("recording callback not queued: CALLTRACK_RECORDING_QUEUE_URL is not set")
         return 503, EMPTY_TWIML
     received_at = (now() if now else clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = json.dumps(build_message(form, received_at=received_at), separators=(",", ":"))
+    body = queue_body(form, received_at=received_at)
     try:
         (send or _send_with_boto3)(settings.recording_queue_url, body)
     except Exception:  # noqa: BLE001 - any queue failure: tell Twilio, don't pretend it's done

@@ -9,16 +9,20 @@ local mode; bounded by timeouts, a redirect limit and a size cap; the body must 
 from __future__ import annotations
 
 import base64
+import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from http.client import HTTPException
-from urllib.parse import urljoin, urlsplit
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
-from recording_ingest.ids import ACCOUNT_SID, RECORDING_SID
+from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 DEFAULT_TIMEOUT_S = 20.0
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+LIST_MAX_BYTES = 1024 * 1024
+LIST_PAGE_SIZE = 50
 MAX_REDIRECTS = 3
 _CHUNK = 256 * 1024
 _MP3_TYPES = (
@@ -195,3 +199,61 @@ def delete_recording(
         raise FetchError(f"delete-http-{err.code}", "Twilio refused the delete") from None
     except (urllib.error.URLError, HTTPException, OSError) as err:
         raise FetchError("delete-connection", str(err)) from None
+
+
+def recordings_list_url(base_url: str, account_sid: str, call_sid: str) -> str:
+    """Twilio's Recordings list filtered by CallSid (validated ids, configured base): one page of
+    ``LIST_PAGE_SIZE``; a call has one recording per <Dial record>, so one page is all of them."""
+    if not ACCOUNT_SID.match(account_sid or ""):
+        raise ValueError("AccountSid must match ^AC[0-9a-f]{32}$")
+    if not CALL_SID.match(call_sid or ""):
+        raise ValueError("CallSid must match ^CA[0-9a-f]{32}$")
+    query = urlencode({"CallSid": call_sid, "PageSize": LIST_PAGE_SIZE})
+    return f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Recordings.json?{query}"
+
+
+def list_recordings(
+    base_url: str,
+    account_sid: str,
+    call_sid: str,
+    credentials: Credentials,
+    *,
+    allow_http: bool = False,
+    timeout_s: float = 10.0,
+    opener: urllib.request.OpenerDirector | None = None,
+) -> list[dict[str, Any]]:
+    """GET the recordings Twilio has for ``call_sid`` (its ``recordings`` array, each a dict), or
+    raise FetchError (``http-401``, ``http-500``, ``timeout``, ``connection``, ``redirect``,
+    ``bad-json`` ...). Redirects are never followed (the list lives on the API host itself)."""
+    url = recordings_list_url(base_url, account_sid, call_sid)
+    if urlsplit(url).scheme != "https" and not allow_http:
+        raise FetchError("insecure-url", "refusing to list recordings over http")
+    headers = {
+        "Authorization": credentials.header(),
+        "Accept": "application/json",
+        "User-Agent": "calltrack-recording-reconcile",
+    }
+    request = urllib.request.Request(url, headers=headers, method="GET")
+    try:
+        with (opener or _opener()).open(request, timeout=timeout_s) as response:
+            raw = response.read(LIST_MAX_BYTES + 1)
+    except urllib.error.HTTPError as err:
+        err.close()
+        reason = "redirect" if 300 <= err.code < 400 else f"http-{err.code}"
+        raise FetchError(reason, f"HTTP {err.code} from the Recordings API") from None
+    except TimeoutError as err:
+        raise FetchError("timeout", str(err)) from None
+    except (urllib.error.URLError, HTTPException, OSError) as err:
+        cause: object = err.reason if isinstance(err, urllib.error.URLError) else err
+        kind = "timeout" if isinstance(cause, TimeoutError) else "connection"
+        raise FetchError(kind, str(cause)) from None
+    if len(raw) > LIST_MAX_BYTES:
+        raise FetchError("too-large", f"more than {LIST_MAX_BYTES} bytes")
+    try:
+        page = json.loads(raw)
+    except ValueError:
+        raise FetchError("bad-json", "the Recordings API answered no JSON") from None
+    recordings = page.get("recordings") if isinstance(page, dict) else None
+    if not isinstance(recordings, list):
+        raise FetchError("bad-json", "no recordings array")
+    return [r for r in recordings if isinstance(r, dict)]

@@ -1,5 +1,6 @@
 """The recording functions' composition root: settings, ports and adapters for the queue consumer
-(``INGEST_NEEDS``) and the retention sweep (``RETENTION_NEEDS``), built on the first invocation."""
+(``INGEST_NEEDS``), the retention sweep (``RETENTION_NEEDS``) and the reconciliation against
+Twilio's Recordings API (``RECONCILE_NEEDS``), built on the first invocation."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ INGEST_NEEDS = Needs(
     secrets=("twilio_api_secret", "twilio_auth_token"),
 )
 RETENTION_NEEDS = Needs(tables=("calls", "recordings", "accounts"), buckets=("recordings",))
+RECONCILE_NEEDS = Needs(
+    tables=("calls", "accounts"),
+    queues=("recording",),
+    secrets=("twilio_api_secret", "twilio_auth_token"),
+)
 
 
 def ensure_started(needs: Needs) -> Settings:

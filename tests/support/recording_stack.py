@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -16,7 +17,7 @@ from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, reset_settings
 from calltrack_cli.local.fake_twilio import FakeTwilioMedia
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
 from tests.support.stack import apply_account
-from tests.support.twilio import voice_form
+from tests.support.twilio import play_call, voice_form
 
 OUR = LOCAL_TWILIO_ACCOUNT_SID
 CALLER = "+819012345678"
@@ -58,9 +59,12 @@ def ensure_bucket_encryption(stack: Any) -> None:
 
 
 class Scenario:
-    """One account with recording on, one tracking number, one answered call."""
+    """One account with recording on, one tracking number, one call: ringing (its /twilio/voice
+    only), or with ``answered_at`` answered then and played to its end (95 s of talk)."""
 
-    def __init__(self, stack: Any, media: FakeTwilioMedia, **recording: Any) -> None:
+    def __init__(
+        self, stack: Any, media: FakeTwilioMedia, *, answered_at: datetime | None = None, **recording: Any
+    ) -> None:
         self.stack, self.media = stack, media
         self.number = unique_number()
         self.account = apply_account(
@@ -71,6 +75,9 @@ class Scenario:
             numbers=[{"number": self.number, "channel": "newspaper", "campaign": "dec-insert"}],
         )
         self.call_sid = unique_call_sid()
+        if answered_at is not None:
+            play_call(stack, self.number, answered_at, call_sid=self.call_sid, caller=CALLER)
+            return
         form = voice_form(self.number, caller=CALLER, call_sid=self.call_sid, AccountSid=OUR)
         resp = stack.twilio_post("/twilio/voice", form)
         assert resp.status_code == 200, resp.text
@@ -80,6 +87,15 @@ class Scenario:
         data = self.media.add_recording(OUR, sid, body)
         if faults:
             self.media.fail(sid, *faults)
+        return sid, data
+
+    def recording_at_twilio(self, *faults: str) -> tuple[str, bytes]:
+        """A completed recording of this call that Twilio's Recordings API lists for its CallSid
+        (``faults`` for the next list requests of this call, e.g. "500"); no callback is posted."""
+        sid, data = self.recording()
+        self.media.list_recording(OUR, self.call_sid, sid)
+        if faults:
+            self.media.fail(self.call_sid, *faults)
         return sid, data
 
     def callback(self, sid: str, **overrides: Any) -> requests.Response:

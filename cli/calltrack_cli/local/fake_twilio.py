@@ -13,6 +13,13 @@ Faults are programmable per recording and consumed one per media GET, in order:
 
 Every request is logged (``requests``) with the Authorization header, so tests can assert
 "fetched once, with Basic auth, never leaked to the redirect host".
+
+It also lists recordings as Twilio's Recordings API does:
+``GET /2010-04-01/Accounts/{AccountSid}/Recordings.json?CallSid=CA…`` (Basic auth as for media, 401
+otherwise or for another account's path; 400 for a malformed CallSid) answers
+``{"recordings": [{"sid", "call_sid", "status", "duration", "channels", "date_created", …}], "page",
+"page_size", "next_page_uri", …}`` with the recordings registered by ``list_recording`` (and
+``fail(call_sid, "500")`` faults its next list requests for that call, as for media).
 """
 
 from __future__ import annotations
@@ -23,14 +30,20 @@ import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 from calltrack_cli.local.mp3 import silent_mp3
 
 _API_PATH = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})/Recordings/(?P<sid>RE[0-9a-fA-F]{32})(?P<ext>\.mp3|\.wav|\.json)?$"
 )
+_LIST_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Recordings\.json$")
+_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+_CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
 _MEDIA_PATH = re.compile(r"^/media/(?P<sid>RE[0-9a-fA-F]{32})\.mp3$")
 
 
@@ -74,6 +87,7 @@ class FakeTwilioMedia:
         self.requests: list[LoggedRequest] = []
         self._recordings: dict[str, _Recording] = {}
         self._faults: dict[str, list[str]] = {}
+        self._listed: list[dict[str, Any]] = []  # recording resources, as the list API answers them
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._api = ThreadingHTTPServer((host, port), self._handler_class("api"))
@@ -133,8 +147,46 @@ class FakeTwilioMedia:
             self._recordings[recording_sid] = _Recording(account_sid, data, content_type)
         return data
 
+    def list_recording(
+        self,
+        account_sid: str,
+        call_sid: str,
+        recording_sid: str,
+        *,
+        status: str = "completed",
+        duration: int = 7,
+        channels: int = 2,
+        source: str = "DialVerb",
+        created: datetime | None = None,
+    ) -> None:
+        """Let the Recordings API list this recording for ``call_sid`` (its media: ``add_recording``)."""
+        when = format_datetime((created or datetime.now(UTC)).astimezone(UTC), usegmt=False)
+        uri = f"/2010-04-01/Accounts/{account_sid}/Recordings/{recording_sid}.json"
+        resource = {
+            "account_sid": account_sid, "api_version": "2010-04-01", "call_sid": call_sid,
+            "conference_sid": None, "date_created": when, "date_updated": when, "start_time": when,
+            "duration": str(duration), "sid": recording_sid, "price": None, "price_unit": "USD",
+            "status": status, "channels": channels, "source": source, "error_code": None, "uri": uri,
+            "encryption_details": None,
+            "subresource_uris": {"transcriptions": uri.replace(".json", "/Transcriptions.json")},
+            "media_url": f"{self.base_url}{uri.removesuffix('.json')}",
+        }
+        with self._lock:
+            self._listed = [r for r in self._listed if r["sid"] != recording_sid] + [resource]
+
+    def listings(self, call_sid: str) -> list[LoggedRequest]:
+        """The Recordings list requests filtered by this CallSid, in order."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.method == "GET" and r.server == "api" and _LIST_PATH.match(urlsplit(r.path).path)
+                and parse_qs(urlsplit(r.path).query).get("CallSid") == [call_sid]
+            ]
+
     def fail(self, recording_sid: str, *faults: str) -> None:
-        """Queue faults for the next media GETs of this recording (one consumed per GET)."""
+        """Queue faults for the next media GETs of this recording (one consumed per GET), or with a
+        CallSid for the next Recordings list requests filtered by that call."""
         with self._lock:
             self._faults.setdefault(recording_sid, []).extend(faults)
 
@@ -152,15 +204,41 @@ class FakeTwilioMedia:
             return bool(rec and rec.deleted)
 
     # -- serving -----------------------------------------------------------------------------
-    def _authorized(self, header: str | None) -> bool:
+    def _authorized(self, header: str | None, account_sid: str | None = None) -> bool:
+        """Known Basic credentials; with ``account_sid``, an account SID username must be that
+        account's (an API key, ``SK…``, stands for the account it was created in)."""
         if not header or not header.startswith("Basic "):
             return False
         try:
             user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
+        if account_sid is not None and user.startswith("AC") and user != account_sid:
+            return False
         with self._lock:
             return (user, password) in self.credentials
+
+    def _page(self, account_sid: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        call_sid = query["CallSid"][0] if query.get("CallSid") else None
+        try:
+            size = max(1, min(1000, int((query.get("PageSize") or ["50"])[0])))
+        except ValueError:
+            size = 50
+        with self._lock:
+            found = [
+                dict(r) for r in self._listed
+                if r["account_sid"] == account_sid and (call_sid is None or r["call_sid"] == call_sid)
+                and not (self._recordings.get(r["sid"]) and self._recordings[r["sid"]].deleted)
+            ]
+        page = found[:size]
+        params = f"?CallSid={call_sid}&PageSize={size}" if call_sid else f"?PageSize={size}"
+        uri = f"/2010-04-01/Accounts/{account_sid}/Recordings.json{params}"
+        return {
+            "recordings": page, "page": 0, "page_size": size, "start": 0, "end": max(len(page) - 1, 0),
+            "uri": f"{uri}&Page=0", "first_page_uri": f"{uri}&Page=0",
+            "next_page_uri": f"{uri}&Page=1&PageToken=PA{size}" if len(found) > size else None,
+            "previous_page_uri": None,
+        }
 
     def _next_fault(self, sid: str) -> str | None:
         with self._lock:
@@ -230,8 +308,36 @@ class FakeTwilioMedia:
                     return
                 self._send(200, rec.body, rec.content_type)
 
+            def _serve_list(self, account_sid: str) -> None:
+                if not _ACCOUNT_SID.fullmatch(account_sid):
+                    self._send(404, b'{"code": 20404, "message": "The requested resource was not found"}')
+                    return
+                if not fake._authorized(self.headers.get("Authorization"), account_sid):
+                    self._send(401, b'{"code": 20003, "message": "Authenticate", "status": 401}')
+                    return
+                query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+                call_sids = query.get("CallSid")
+                if call_sids is not None and (len(call_sids) != 1 or not _CALL_SID.fullmatch(call_sids[0])):
+                    self._send(400, b'{"code": 20001, "message": "Invalid CallSid", "status": 400}')
+                    return
+                fault = fake._next_fault(call_sids[0]) if call_sids else None
+                if fault == "timeout":
+                    self._log(0)
+                    fake._stopping.wait(fake.hang_seconds)
+                    self.close_connection = True
+                    return
+                if fault and fault.isdigit():
+                    self._send(int(fault), json.dumps({"code": 20500, "message": "fault",
+                                                       "status": int(fault)}).encode())
+                    return
+                self._send(200, json.dumps(fake._page(account_sid, query)).encode())
+
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
+                listing = _LIST_PATH.match(path) if server_name == "api" else None
+                if listing:
+                    self._serve_list(listing.group("account"))
+                    return
                 if server_name == "media":
                     m = _MEDIA_PATH.match(path)
                     rec = fake._recordings.get(m.group("sid")) if m else None
