@@ -90,6 +90,13 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
+def _transport_error(err: Exception) -> FetchError:
+    """A connection failure as FetchError ``timeout`` or ``connection`` (retryable either way)."""
+    cause: object = err.reason if isinstance(err, urllib.error.URLError) else err
+    kind = "timeout" if isinstance(err, TimeoutError) or isinstance(cause, TimeoutError) else "connection"
+    return FetchError(kind, str(cause))
+
+
 def fetch_mp3(
     url: str,
     credentials: Credentials,
@@ -123,12 +130,8 @@ def fetch_mp3(
                 continue
             reason = "not-ready" if err.code == 404 else f"http-{err.code}"
             raise FetchError(reason, f"HTTP {err.code} from media server") from None
-        except TimeoutError as err:
-            raise FetchError("timeout", str(err)) from None
         except (urllib.error.URLError, HTTPException, OSError) as err:
-            cause: object = err.reason if isinstance(err, urllib.error.URLError) else err
-            kind = "timeout" if isinstance(cause, TimeoutError) else "connection"
-            raise FetchError(kind, str(cause)) from None
+            raise _transport_error(err) from None
         with response:
             return _read_body(response, timeout_s=timeout_s, max_bytes=max_bytes)
     raise FetchError("too-many-redirects", f"more than {MAX_REDIRECTS} redirects")
@@ -174,33 +177,6 @@ def _read_body(response: object, *, timeout_s: float, max_bytes: int) -> bytes:
     return body
 
 
-def delete_recording(
-    base_url: str,
-    account_sid: str,
-    recording_sid: str,
-    credentials: Credentials,
-    *,
-    allow_http: bool = False,
-    timeout_s: float = 10.0,
-    opener: urllib.request.OpenerDirector | None = None,
-) -> bool:
-    """DELETE the recording at Twilio. True when deleted or already gone; raises FetchError."""
-    url = recording_api_url(base_url, account_sid, recording_sid, ext=".json")
-    if urlsplit(url).scheme != "https" and not allow_http:
-        raise FetchError("insecure-url", "refusing to DELETE over http")
-    request = urllib.request.Request(url, headers={"Authorization": credentials.header()}, method="DELETE")
-    try:
-        with (opener or _opener()).open(request, timeout=timeout_s) as response:
-            return 200 <= response.status < 300
-    except urllib.error.HTTPError as err:
-        err.close()
-        if err.code == 404:
-            return True
-        raise FetchError(f"delete-http-{err.code}", "Twilio refused the delete") from None
-    except (urllib.error.URLError, HTTPException, OSError) as err:
-        raise FetchError("delete-connection", str(err)) from None
-
-
 def recordings_list_url(base_url: str, account_sid: str, call_sid: str) -> str:
     """Twilio's Recordings list filtered by CallSid (validated ids, configured base): one page of
     ``LIST_PAGE_SIZE``; a call has one recording per <Dial record>, so one page is all of them."""
@@ -212,48 +188,61 @@ def recordings_list_url(base_url: str, account_sid: str, call_sid: str) -> str:
     return f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Recordings.json?{query}"
 
 
-def list_recordings(
-    base_url: str,
-    account_sid: str,
-    call_sid: str,
-    credentials: Credentials,
-    *,
-    allow_http: bool = False,
-    timeout_s: float = 10.0,
-    opener: urllib.request.OpenerDirector | None = None,
-) -> list[dict[str, Any]]:
-    """GET the recordings Twilio has for ``call_sid`` (its ``recordings`` array, each a dict), or
-    raise FetchError (``http-401``, ``http-500``, ``timeout``, ``connection``, ``redirect``,
-    ``bad-json`` ...). Redirects are never followed (the list lives on the API host itself)."""
-    url = recordings_list_url(base_url, account_sid, call_sid)
-    if urlsplit(url).scheme != "https" and not allow_http:
-        raise FetchError("insecure-url", "refusing to list recordings over http")
-    headers = {
-        "Authorization": credentials.header(),
-        "Accept": "application/json",
-        "User-Agent": "calltrack-recording-reconcile",
-    }
-    request = urllib.request.Request(url, headers=headers, method="GET")
-    try:
-        with (opener or _opener()).open(request, timeout=timeout_s) as response:
-            raw = response.read(LIST_MAX_BYTES + 1)
-    except urllib.error.HTTPError as err:
-        err.close()
-        reason = "redirect" if 300 <= err.code < 400 else f"http-{err.code}"
-        raise FetchError(reason, f"HTTP {err.code} from the Recordings API") from None
-    except TimeoutError as err:
-        raise FetchError("timeout", str(err)) from None
-    except (urllib.error.URLError, HTTPException, OSError) as err:
-        cause: object = err.reason if isinstance(err, urllib.error.URLError) else err
-        kind = "timeout" if isinstance(cause, TimeoutError) else "connection"
-        raise FetchError(kind, str(cause)) from None
-    if len(raw) > LIST_MAX_BYTES:
-        raise FetchError("too-large", f"more than {LIST_MAX_BYTES} bytes")
-    try:
-        page = json.loads(raw)
-    except ValueError:
-        raise FetchError("bad-json", "the Recordings API answered no JSON") from None
-    recordings = page.get("recordings") if isinstance(page, dict) else None
-    if not isinstance(recordings, list):
-        raise FetchError("bad-json", "no recordings array")
-    return [r for r in recordings if isinstance(r, dict)]
+@dataclass(frozen=True)
+class TwilioApi:
+    """Twilio's REST API for recordings: the configured base URL (https outside local mode) and
+    credentials; every URL is built from validated ids, redirects are never followed."""
+
+    base_url: str
+    credentials: Credentials
+    allow_http: bool = False
+    timeout_s: float = 10.0
+    opener: urllib.request.OpenerDirector | None = None
+
+    def _request(self, url: str, method: str, what: str) -> urllib.request.Request:
+        if urlsplit(url).scheme != "https" and not self.allow_http:
+            raise FetchError("insecure-url", f"refusing to {what} over http")
+        headers = {"Authorization": self.credentials.header(), "Accept": "application/json",
+                   "User-Agent": "calltrack-recordings"}
+        return urllib.request.Request(url, headers=headers, method=method)
+
+    def delete_recording(self, account_sid: str, recording_sid: str) -> bool:
+        """DELETE the recording at Twilio. True when deleted or already gone; raises FetchError."""
+        url = recording_api_url(self.base_url, account_sid, recording_sid, ext=".json")
+        request = self._request(url, "DELETE", "DELETE")
+        try:
+            with (self.opener or _opener()).open(request, timeout=self.timeout_s) as response:
+                return 200 <= response.status < 300
+        except urllib.error.HTTPError as err:
+            err.close()
+            if err.code == 404:
+                return True
+            raise FetchError(f"delete-http-{err.code}", "Twilio refused the delete") from None
+        except (urllib.error.URLError, HTTPException, OSError) as err:
+            raise FetchError("delete-connection", str(err)) from None
+
+    def list_recordings(self, account_sid: str, call_sid: str) -> list[dict[str, Any]]:
+        """GET the recordings Twilio has for ``call_sid`` (its ``recordings`` array, each a dict),
+        or raise FetchError (``http-401``, ``http-500``, ``timeout``, ``connection``, ``redirect``,
+        ``bad-json`` ...)."""
+        request = self._request(recordings_list_url(self.base_url, account_sid, call_sid), "GET",
+                                "list recordings")
+        try:
+            with (self.opener or _opener()).open(request, timeout=self.timeout_s) as response:
+                raw = response.read(LIST_MAX_BYTES + 1)
+        except urllib.error.HTTPError as err:
+            err.close()
+            reason = "redirect" if 300 <= err.code < 400 else f"http-{err.code}"
+            raise FetchError(reason, f"HTTP {err.code} from the Recordings API") from None
+        except (urllib.error.URLError, HTTPException, OSError) as err:
+            raise _transport_error(err) from None
+        if len(raw) > LIST_MAX_BYTES:
+            raise FetchError("too-large", f"more than {LIST_MAX_BYTES} bytes")
+        try:
+            page = json.loads(raw)
+        except ValueError:
+            raise FetchError("bad-json", "the Recordings API answered no JSON") from None
+        recordings = page.get("recordings") if isinstance(page, dict) else None
+        if not isinstance(recordings, list):
+            raise FetchError("bad-json", "no recordings array")
+        return [r for r in recordings if isinstance(r, dict)]

@@ -197,7 +197,7 @@ def _ports() -> ReconcilePorts:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from recording_ingest import runtime
-    from recording_ingest.fetch import list_recordings
+    from recording_ingest.fetch import TwilioApi
 
     settings = runtime.ensure_started(NEEDS)
     creds = runtime.credentials(settings)
@@ -206,11 +206,10 @@ def _ports() -> ReconcilePorts:
     calls = call_items()
     queue = settings.recording_queue_url
 
+    api = TwilioApi(settings.twilio_api_base_url, creds, allow_http=allow_http, timeout_s=timeout)
+
     def listed(call_sid: str) -> list[dict[str, Any]]:
-        return list_recordings(
-            settings.twilio_api_base_url, settings.twilio_account_sid, call_sid, creds,
-            allow_http=allow_http, timeout_s=timeout,
-        )
+        return api.list_recordings(settings.twilio_account_sid, call_sid)
 
     return ReconcilePorts(
         accounts=account_reader().all,

@@ -18,12 +18,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
-from recording_ingest.ingest import GONE_FROM_TWILIO, TERMINAL, iso
+from recording_ingest.ingest import GONE_FROM_TWILIO, TERMINAL, RecordingRepo, iso
 
 logger = make_logger("recording_redrive")
 tracer = make_tracer("recording_redrive")
@@ -31,27 +31,12 @@ NEEDS = Needs(tables=("recordings",), queues=("recording",), dead_letter_queues=
 MAX_MESSAGES_PER_RUN = 10_000
 
 
-class Rows(Protocol):
-    def get(self, recording_sid: str) -> dict[str, Any] | None: ...
-
-    def mark(
-        self,
-        recording_sid: str,
-        *,
-        call_sid: str,
-        status: str,
-        reason: str | None,
-        now: datetime,
-        next_attempt_at: str | None = None,
-    ) -> None: ...
-
-
 @dataclass
 class RedrivePorts:
     receive: Callable[[], list[tuple[str, str]]]  # -> [(receipt handle, body)], empty when drained
     delete: Callable[[str], None]  # receipt handle
     send: Callable[[str], None]  # body -> the recording queue
-    rows: Rows
+    rows: RecordingRepo  # only get() and mark() are used
     now: Callable[[], datetime]
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from calltrack.settings import Needs, Settings
-from recording_ingest.fetch import Credentials, delete_recording, fetch_mp3
+from recording_ingest.fetch import Credentials, TwilioApi, fetch_mp3
 
 _s3: Any = None
 
@@ -131,15 +131,7 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
     def fetch(url: str) -> bytes:
         return fetch_mp3(url, creds, allow_http=allow_http, timeout_s=timeout)
 
-    def delete_at_twilio(account_sid: str, recording_sid: str) -> bool:
-        return delete_recording(
-            settings.twilio_api_base_url,
-            account_sid,
-            recording_sid,
-            creds,
-            allow_http=allow_http,
-            timeout_s=timeout,
-        )
+    api = TwilioApi(settings.twilio_api_base_url, creds, allow_http=allow_http, timeout_s=timeout)
 
     accounts = account_reader()
 
@@ -152,7 +144,7 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
         calls=call_items(),
         objects=objects(settings),
         fetch=fetch,
-        delete_at_twilio=delete_at_twilio,
+        delete_at_twilio=api.delete_recording,
         delete_from_twilio_for=delete_from_twilio_for,
         api_base_url=settings.twilio_api_base_url,
         twilio_account_sid=settings.twilio_account_sid,

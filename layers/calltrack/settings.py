@@ -90,23 +90,14 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value.rstrip("/")
 
 
-def _scale(name: str, value: str) -> float:
+def _number(name: str, value: str, low: float, high: float, unit: str = "") -> float:
+    """A number in (low, high] from the environment; the error names the variable."""
     try:
-        number = float(value or "1")
+        number = float(value)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {value!r}") from None
-    if not 0 < number <= 1:
-        raise SettingsError(f"{name} must be > 0 and <= 1, got {value!r}")
-    return number
-
-
-def _positive(name: str, value: str) -> float:
-    try:
-        number = float(value or "0")
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 < number <= 900:
-        raise SettingsError(f"{name} must be between 0 and 900 seconds, got {value!r}")
+        raise SettingsError(f"{name} must be a number{unit}, got {value!r}") from None
+    if not low < number <= high:
+        raise SettingsError(f"{name} must be > {low:g} and <= {high:g}{unit}, got {value!r}")
     return number
 
 
@@ -189,9 +180,12 @@ class Settings:
             local_mode=local_mode,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             fallback_forward_to=env.get("CALLTRACK_FALLBACK_FORWARD_TO", "").strip(),
-            recording_fetch_timeout_s=_positive("CALLTRACK_RECORDING_FETCH_TIMEOUT_S",
-                                                env.get("CALLTRACK_RECORDING_FETCH_TIMEOUT_S", "20")),
-            retry_time_scale=_scale("CALLTRACK_RETRY_TIME_SCALE", env.get("CALLTRACK_RETRY_TIME_SCALE", "1")),
+            recording_fetch_timeout_s=_number("CALLTRACK_RECORDING_FETCH_TIMEOUT_S",
+                                              env.get("CALLTRACK_RECORDING_FETCH_TIMEOUT_S") or "20", 0, 900,
+                                              " of seconds"),
+            retry_time_scale=_number(
+                "CALLTRACK_RETRY_TIME_SCALE", env.get("CALLTRACK_RETRY_TIME_SCALE") or "1", 0, 1
+            ),
             recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
             recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
         )

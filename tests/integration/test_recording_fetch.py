@@ -13,7 +13,7 @@ import pytest
 
 from calltrack_cli.local.fake_twilio import FakeTwilioMedia
 from calltrack_cli.local.mp3 import silent_mp3
-from recording_ingest.fetch import Credentials, FetchError, delete_recording, fetch_mp3, recording_api_url
+from recording_ingest.fetch import Credentials, FetchError, TwilioApi, fetch_mp3, recording_api_url
 
 ACCOUNT = "AC" + "3" * 32
 CREDS = Credentials(ACCOUNT, "media-secret")
@@ -100,6 +100,6 @@ def test_http_is_refused_outside_local_mode(media: FakeTwilioMedia) -> None:
 
 def test_delete_removes_the_recording_at_twilio_and_is_idempotent(media: FakeTwilioMedia) -> None:
     sid, _, _ = new_recording(media)
-    assert delete_recording(media.base_url, ACCOUNT, sid, CREDS, allow_http=True)
+    assert TwilioApi(media.base_url, CREDS, allow_http=True).delete_recording(ACCOUNT, sid)
     assert media.is_deleted(sid)
-    assert delete_recording(media.base_url, ACCOUNT, sid, CREDS, allow_http=True)  # 404 = already gone
+    assert TwilioApi(media.base_url, CREDS, allow_http=True).delete_recording(ACCOUNT, sid)  # 404 = gone
