@@ -1,7 +1,7 @@
 """P4: DNI leases at 25%, 75% and 100% pool utilisation with 64 concurrent sessions.
 
 Driven through the lease logic itself (``dni_lease.leasing.lease_number`` over the function's
-``DynamoLeaseStore`` on the local emulator, pool config from ``dni_lease.bench_support``), NOT
+``DynamoLeaseStore`` on the local emulator, pool config from ``bench.dni_support``), NOT
 over HTTP: the local gateway's per-IP limit (600/min from 127.0.0.1) would throttle the burst.
 Per level: the pool is filled to the utilisation with live sessions, then ``leases`` new sessions
 arrive ``concurrency`` at a time; each leaving as soon as it is served (utilisation stays put).

@@ -13,7 +13,7 @@ from pynamodb.models import Model
 
 from calltrack.models.base import table_meta
 
-CLAIM_LEASE_SECONDS = 900  # the report_jobs Lambda times out well before this
+CLAIM_LEASE_SECONDS = 900  # the ops_jobs Lambda times out well before this
 
 
 class JobRun(Model):
