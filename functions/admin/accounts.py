@@ -125,6 +125,9 @@ def apply_account(
         deletes=removed,
         previous_rows={n: existing[n] for n in set(updated) | set(removed)},
     )
+    # Removed numbers leave the snapshot before the numbers table: a failure here changes nothing
+    # (apply again), and a number moving to another account is never deleted after its new put.
+    _snapshot(store, {}, removed)
     try:
         store.write_apply(plan)
     except NumberTaken as exc:
@@ -134,7 +137,7 @@ def apply_account(
     except ConcurrentUpdate:
         raise Conflict(f"account {account!r} was changed by another apply at the same time; apply again",
                        field="account") from None
-    _snapshot(store, rows, removed)
+    _snapshot(store, rows, [])
     return result
 
 
@@ -144,7 +147,7 @@ def _snapshot(store: AdminStore, rows: dict[str, dict[str, Any]], removed: list[
         store.snapshot_routing(rows, removed)
     except Exception as exc:
         raise Unavailable(
-            "routing snapshot not written (the config itself is stored): apply the same file again",
+            "the routing snapshot could not be updated (S3): apply the same file again",
             field="numbers",
         ) from exc
 

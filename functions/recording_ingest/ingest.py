@@ -189,9 +189,11 @@ def _fail(
     call: Mapping[str, Any] | None = None,
 ) -> RetryLater:
     now = ports.now()
-    delay = delay_s(receive_count)
-    # After the last receive SQS dead-letters the message; the hourly redrive brings it back.
-    when = next_redrive(now) if receive_count >= MAX_RECEIVES else now + timedelta(seconds=delay)
+    last = receive_count >= MAX_RECEIVES
+    # After the last receive SQS dead-letters the message (at once: no delay) and the hourly
+    # redrive brings it back, which is when the next try really is.
+    delay = 0 if last else delay_s(receive_count)
+    when = next_redrive(now) if last else now + timedelta(seconds=delay)
     ports.recordings.mark(
         sid, call_sid=call_sid, status="retrying", reason=reason, now=now, next_attempt_at=iso(when)
     )

@@ -71,8 +71,13 @@ TokenLookup = Callable[[str], "tuple[str, str] | None"]
 
 
 def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
+    from calltrack.models import bind_once
     from calltrack.models.accounts import ApiToken
+    from calltrack.settings import get_settings
 
+    # Bound here, not by a caller: every function that authenticates (report API, admin, pools
+    # report) reaches the stack's tokens table, whatever it bound at start-up.
+    bind_once(get_settings(), [ApiToken])
     try:
         item = ApiToken.get(token_hash)
     except ApiToken.DoesNotExist:

@@ -54,7 +54,9 @@ def request_problem(path: str, params: Mapping[str, str]) -> str | None:
     """Why these parameters cannot be a Twilio request to ``path`` (a missing parameter, a malformed
     id), or None. Names the parameter."""
     for name in REQUIRED_PARAMS.get(path, ()):
-        if not params.get(name):
+        # Present is what matters (parameter boundaries cannot shift); only ids must be non-empty:
+        # an empty From (a caller id the network withheld) is still a call to forward.
+        if name not in params or (name in TWILIO_SIDS and not params[name]):
             return f"{name}: required (every Twilio request to {path} has it)"
     for name, pattern in TWILIO_SIDS.items():
         value = params.get(name)

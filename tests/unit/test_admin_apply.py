@@ -26,7 +26,8 @@ class FakeStore:
         self.writes = 0
         self.fail_with: Exception | None = None
         self.snapshot: dict[str, dict[str, Any]] = {}
-        self.snapshot_fails = False
+        self.snapshot_puts_fail = False
+        self.snapshot_deletes_fail = False
 
     def get_account(self, account: str) -> StoredAccount | None:
         return self.accounts.get(account)
@@ -51,7 +52,7 @@ class FakeStore:
         self.tokens[token_hash] = {"account": account, "role": role, "label": label}
 
     def snapshot_routing(self, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
-        if self.snapshot_fails:
+        if (rows and self.snapshot_puts_fail) or (removed and self.snapshot_deletes_fail):
             raise OSError("S3 unreachable")
         self.snapshot.update(copy.deepcopy(rows))
         for number in removed:
@@ -277,11 +278,26 @@ def test_the_routing_snapshot_follows_the_numbers_and_a_failed_one_is_repaired_b
     _apply(store, acme_config(numbers=[]))
     assert "+815011110001" not in store.snapshot and store.snapshot == store.numbers
     # When the snapshot cannot be written, apply says so (503) though the config is stored ...
-    store.snapshot_fails = True
+    store.snapshot_puts_fail = True
     with pytest.raises(Unavailable) as err:
         _apply(store, acme_config(ring_timeout=45))
     assert "apply the same file again" in str(err.value)
     # ... and applying the same file again writes it
-    store.snapshot_fails = False
+    store.snapshot_puts_fail = False
     assert _apply(store, acme_config(ring_timeout=45))["changed"] is False
     assert store.snapshot["+815011110101"]["routing"]["ring_timeout"] == 45
+
+
+def test_a_removed_number_whose_snapshot_cannot_be_deleted_stays_applied_nowhere():
+    # Given an account with a number
+    store = FakeStore()
+    _apply(store, acme_config())
+    # When removing it meets an S3 failure, nothing is applied (its snapshot and row both stay) ...
+    store.snapshot_deletes_fail = True
+    with pytest.raises(Unavailable):
+        _apply(store, acme_config(numbers=[]))
+    assert "+815011110001" in store.numbers and "+815011110001" in store.snapshot
+    # ... and applying the same file again removes it from both
+    store.snapshot_deletes_fail = False
+    assert _apply(store, acme_config(numbers=[]))["numbers"]["removed"] == ["+815011110001"]
+    assert "+815011110001" not in store.numbers and "+815011110001" not in store.snapshot

@@ -135,3 +135,15 @@ def test_ids_are_matched_in_full(name, value):
     with pytest.raises(BadTwilioRequest, match=name):
         parse_event(form_event({**FULL_VOICE, name: value}))
     assert request_problem("/twilio/voice", FULL_VOICE) is None
+
+
+def test_a_voice_request_with_an_empty_caller_id_is_still_a_call_but_one_without_from_is_not():
+    from calltrack.twilio_edge import request_problem
+
+    form = {"CallSid": "CA" + "a" * 32, "AccountSid": "AC" + "b" * 32, "To": "+81312345678"}
+    # Given a call whose caller id the network withheld (From present, empty): forwarded as usual
+    assert request_problem("/twilio/voice", {**form, "From": ""}) is None
+    # Given no From at all (parameter boundaries shifted): refused, naming it
+    assert (request_problem("/twilio/voice", form) or "").startswith("From: required")
+    # Given an empty CallSid: refused (ids must be there and well formed)
+    assert (request_problem("/twilio/voice", {**form, "From": "", "CallSid": ""}) or "").startswith("CallSid")

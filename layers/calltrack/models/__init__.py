@@ -43,18 +43,24 @@ def bind_models(settings: Settings, models: list[type[Any]] | None = None) -> No
         model.Meta.region = settings.region
 
 
-_bound_to: Settings | None = None
+_bound: dict[int, Settings] = {}  # id(model) -> the settings it was bound with
+
+
+def bind_once(settings: Settings, models: list[type[Any]] | None = None) -> None:
+    """Bind each model not yet bound with these settings (cheap; any number of callers)."""
+    todo = [m for m in (models if models is not None else all_models()) if _bound.get(id(m)) is not settings]
+    if todo:
+        bind_models(settings, todo)
+        for model in todo:
+            _bound[id(model)] = settings
 
 
 def start(needs: Needs, models: list[type[Any]] | None = None) -> Settings:
     """A PynamoDB-using function's start-up: settings read (``needs`` checked, see
-    ``calltrack.settings.get_settings``) and the models bound, once per process (again only after
-    ``reset_settings``)."""
-    global _bound_to
+    ``calltrack.settings.get_settings``) and the models bound (each model once per settings, so
+    two contexts sharing a process bind what each uses)."""
     from calltrack.settings import get_settings
 
     settings = get_settings(needs)
-    if _bound_to is not settings:
-        bind_models(settings, models)
-        _bound_to = settings
+    bind_once(settings, models)
     return settings
