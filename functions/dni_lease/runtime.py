@@ -31,16 +31,14 @@ def ports() -> Ports:
     if _ports is None:
         with _lock:
             if _ports is None:
-                import boto3
-
                 from calltrack.accounts import account_reader
+                from calltrack.clients import dynamodb
                 from calltrack.settings import get_settings
                 from dni_lease.store import DynamoLeaseStore
 
                 settings = get_settings(NEEDS)
-                client = boto3.session.Session().client("dynamodb", region_name=settings.region)
                 store = DynamoLeaseStore(
-                    client, settings.table_name("leases"), settings.table_name("lease_history")
+                    dynamodb(), settings.table_name("leases"), settings.table_name("lease_history")
                 )
                 _ports = Ports(store=store, accounts=account_reader())
     return _ports

@@ -73,20 +73,20 @@ def _build(settings: Settings) -> ApiPorts:
     from call_records.store import CrmLeads, SpendBook
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
+    from calltrack.clients import dynamodb
     from recording_ingest.access import presigner
     from recording_ingest.requeue import requeuer
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
 
     session = boto3.session.Session()
-    dynamodb = session.client("dynamodb", region_name=settings.region)
     s3: Any = session.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
     return ApiPorts(
         accounts=account_reader(),
         calls=call_items(),
         leads=CrmLeads(),
         spend=SpendBook(),
-        rollups=RollupReader(dynamodb, settings.table_name("rollups"), settings.table_name("spend")),
+        rollups=RollupReader(dynamodb(), settings.table_name("rollups"), settings.table_name("spend")),
         reviews=ReviewShelf(s3, settings.exports_bucket),
         presign=presigner(s3, settings.recordings_bucket),
         requeue_recordings=requeuer(settings, session.client("sqs", region_name=settings.region)),

@@ -30,6 +30,19 @@ def ringing(number: str) -> dict[str, str]:
             "To": number, "Direction": "inbound", "CallStatus": "ringing"}
 
 
+def dial_result(form: dict[str, str], at: datetime) -> tuple[str, dict[str, str], datetime, str]:
+    """The <Dial> action Twilio posts for ``form`` answered at ``at`` and talked TALK seconds."""
+    end = at + timedelta(seconds=15 + TALK)
+    dial = {**form, "DialCallStatus": "completed", "DialCallDuration": str(TALK)}
+    return "/twilio/dial-status", dial, end, f"?t={int(at.timestamp())}"
+
+
+def status_callback(form: dict[str, str], at: datetime) -> tuple[str, dict[str, str], datetime, str]:
+    """The status callback at the end of that call (alone it would say: missed, 0 s)."""
+    end = at + timedelta(seconds=15 + TALK)
+    return "/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}, end, ""
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,16 +88,12 @@ def test_answered_calls_whose_dial_result_met_an_outage_are_stored_answered(
     # When DynamoDB is unreachable while Twilio posts each <Dial> result (answered, 42 s) ...
     dynamodb_unreachable.down()
     for form, at in calls:
-        end = at + timedelta(seconds=15 + TALK)
-        dial = {**form, "DialCallStatus": "completed", "DialCallDuration": str(TALK)}
-        resp = signed_post(local_stack, "/twilio/dial-status", dial, end, f"?t={int(at.timestamp())}")
+        resp = signed_post(local_stack, *dial_result(form, at))
         assert resp.status_code == 200 and "<Hangup" in resp.text  # Twilio is answered at once
     # ... and is back when the status callbacks come (which alone would say: missed, 0 s)
     dynamodb_unreachable.up()
     for form, at in calls:
-        end = at + timedelta(seconds=15 + TALK)
-        status = {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}
-        assert signed_post(local_stack, "/twilio/call-status", status, end).status_code == 200
+        assert signed_post(local_stack, *status_callback(form, at)).status_code == 200
     local_stack.drain()
     # Then every call is stored as Twilio reported it: answered, with its talk time
     wrong = []
@@ -106,13 +115,7 @@ def test_a_call_whose_every_callback_met_the_outage_is_rebuilt_from_the_outbox(
     form = ringing(number)
     # When DynamoDB is unreachable for the whole call (voice, dial result, status callback)
     dynamodb_unreachable.down()
-    end = at + timedelta(seconds=15 + TALK)
-    posts = [
-        ("/twilio/voice", form, at, ""),
-        ("/twilio/dial-status", {**form, "DialCallStatus": "completed", "DialCallDuration": str(TALK)},
-         end, f"?t={int(at.timestamp())}"),
-        ("/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}, end, ""),
-    ]
+    posts = [("/twilio/voice", form, at, ""), dial_result(form, at), status_callback(form, at)]
     for path, params, when, query in posts:
         assert signed_post(local_stack, path, params, when, query).status_code == 200
     dynamodb_unreachable.up()

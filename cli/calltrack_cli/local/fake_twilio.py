@@ -273,12 +273,16 @@ class FakeTwilioMedia:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
+            def _hang(self) -> None:
+                """Accept and never answer (until the server stops): a client-side timeout."""
+                self._log(0)
+                fake._stopping.wait(fake.hang_seconds)
+                self.close_connection = True
+
             def _serve_media(self, rec: _Recording, sid: str) -> None:
                 fault = fake._next_fault(sid)
                 if fault == "timeout":
-                    self._log(0)
-                    fake._stopping.wait(fake.hang_seconds)
-                    self.close_connection = True
+                    self._hang()
                     return
                 if fault and fault.isdigit():
                     self._send(int(fault), b'{"code": 20404, "message": "fault"}')
@@ -322,9 +326,7 @@ class FakeTwilioMedia:
                     return
                 fault = fake._next_fault(call_sids[0]) if call_sids else None
                 if fault == "timeout":
-                    self._log(0)
-                    fake._stopping.wait(fake.hang_seconds)
-                    self.close_connection = True
+                    self._hang()
                     return
                 if fault and fault.isdigit():
                     self._send(int(fault), json.dumps({"code": 20500, "message": "fault",
