@@ -25,6 +25,10 @@ STREAM_FAILURES_REASON = (
     "This queue IS a dead-letter destination: the on-failure destination of the DynamoDB stream "
     "event source mappings (records the rollup consumer gave up on after bisecting/retrying)."
 )
+ACCOUNT_SECRETS_REASON = (
+    "Account secrets are SSM parameters /calltrack/{account}/{name} created at run time by the admin "
+    "API for any account; DescribeParameters (names and dates only) has no resource-level permission."
+)
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "
     "X-Twilio-Signature HMAC over the configured public URL before reading the request.",

@@ -36,6 +36,9 @@ class LambdaFunction:
     redrives_queues: tuple[str, ...] = ()
     publishes_to_ops_topic: bool = False
     secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
+    # Account secrets (SSM /calltrack/{account}/{name}, calltrack.account_secrets): "" none,
+    # "read" (GetParameter), "write" (the admin API: put and list names, never read a value).
+    account_secrets: Literal["", "read", "write"] = ""
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
     # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
     idempotency: bool = False
@@ -90,6 +93,11 @@ class Wiring:
                 return fn
         raise KeyError(name)
 
+
+# The queues that receive call events from the call_changes fan-out (the only reader of the calls
+# stream besides the rollup: AWS advises at most two per shard). To subscribe a context, declare its
+# queue in QUEUES and add its name here and to call_changes.runtime.SUBSCRIBERS.
+CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ()
 
 FUNCTIONS = (
     LambdaFunction(
@@ -174,10 +182,11 @@ FUNCTIONS = (
         "admin",
         "admin.handler.handler",
         timeout_s=30,
-        description="Accounts, tokens and config-as-code (calltrack apply)",
+        description="Accounts, tokens, account secrets and config-as-code (calltrack apply)",
         tables=("accounts", "numbers", "tokens", "leases"),
         buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
+        account_secrets="write",
     ),
     LambdaFunction(
         "report_api",
@@ -202,6 +211,14 @@ FUNCTIONS = (
         description="Calls stream -> exactly-once rollup counters",
         tables=("rollups", "rollup_markers"),
         read_only_tables=("accounts",),
+    ),
+    LambdaFunction(
+        "call_changes",
+        "call_changes",
+        "call_changes.handler.handler",
+        timeout_s=60,
+        description="Calls stream -> call events (started, completed, updated) on each subscriber's queue",
+        sends_to_queues=CALL_CHANGE_SUBSCRIBERS,
     ),
     LambdaFunction(
         "ops_jobs",
@@ -247,6 +264,8 @@ ROUTES = (
     Route("GET", "/v1/accounts/{account}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}", "admin", _K),
     Route("POST", "/v1/accounts/{account}/tokens", "admin", _K),
+    Route("PUT", "/v1/accounts/{account}/secrets/{name}", "admin", _K),
+    Route("GET", "/v1/accounts/{account}/secrets", "admin", _K),
     # Calls, reports, CRM, spend, reviews
     Route("GET", "/v1/calls", "report_api", _K),
     Route("GET", "/v1/calls.csv", "report_api", _K),
@@ -279,7 +298,10 @@ QUEUES = (
           max_receive_count=60),
 )
 
-STREAMS = (StreamConsumer("calls", consumer="rollup"),)
+STREAMS = (
+    StreamConsumer("calls", consumer="rollup"),
+    StreamConsumer("calls", consumer="call_changes"),
+)
 
 # Cron in UTC. Accounts default to Asia/Tokyo (UTC+9): 09:00 JST is 00:00 UTC. Jobs fan out over
 # accounts and act only for accounts whose local time is due (see ops_jobs.handler).

@@ -1,4 +1,5 @@
-"""`calltrack apply FILE.yaml` and `calltrack token create` (config as code, API tokens).
+"""`calltrack apply FILE.yaml`, `calltrack token create`, `calltrack secret set|list` (config as
+code, API tokens, account secrets).
 
 Exit codes: 0 done, 2 the input or the request was refused (bad YAML, invalid config, any 4xx),
 1 the server could not be reached or failed (connection refused, 5xx). Errors are ONE line on
@@ -274,6 +275,88 @@ def token_create(
     typer.echo(result["token"])
 
 
+secret_app = typer.Typer(
+    help="Account secrets (credentials of conversions, webhooks and CRM destinations), kept in SSM.",
+    no_args_is_help=True,
+)
+
+SECRET_SET_HELP = """Set an account secret (write-only): the value is read from stdin or a hidden prompt.
+
+""" + (
+    "The value is stored as the SSM SecureString /calltrack/{account}/{name} through "
+    "PUT /v1/accounts/{account}/secrets/{name} (admin). It is never shown again: `secret list` gives "
+    "names and update times only. The account config refers to it by name (secret: NAME); setting it "
+    "again replaces it, and running functions pick the new value up within a minute."
+) + """
+
+\b
+Examples:
+  calltrack secret set --account acme-dental meta            # prompts without echo
+  printf %s "$GA4_API_SECRET" | calltrack secret set --account acme-dental ga4
+  calltrack secret set --account acme-dental google-ads < google-ads.json
+
+Exit codes: 0 stored, 2 refused (bad name, empty value, not an admin), 1 server unreachable.
+"""
+
+
+def _secret_value() -> str:
+    import sys
+
+    if sys.stdin is not None and not sys.stdin.isatty():
+        value = sys.stdin.read()
+        # A trailing newline from `echo` or a file is not part of the secret.
+        return value[:-1] if value.endswith("\n") else value
+    return str(typer.prompt("Secret value", hide_input=True))
+
+
+@secret_app.command("set", help=SECRET_SET_HELP)
+def secret_set(
+    name: str = typer.Argument(..., help="The secret's name, as the config refers to it", show_default=False),
+    account: str = typer.Option(..., "--account", help="Account id (slug)", show_default=False),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    from calltrack.account_secrets import SECRET_NAME
+
+    try:
+        if not SECRET_NAME.match(name):
+            _fail(f"error: NAME must be 1-63 lowercase letters, digits, '-' or '_' (got {name!r})", 2)
+        base, tok = _resolve(url, token)
+        value = _secret_value()
+        if not value.strip():
+            _fail("error: the secret value is empty (pipe it on stdin or type it at the prompt)", 2)
+        result = _request("PUT", f"{base}/v1/accounts/{account}/secrets/{name}", tok, {"value": value})
+    except CliFailure as err:
+        _exit_with(err)
+    typer.echo(
+        f"{account}: secret {result['name']} set (version {result['version']}, {result['updated_at']})",
+        err=True,
+    )
+
+
+@secret_app.command("list", help="List an account's secrets: names and update times, never values.")
+def secret_list(
+    account: str = typer.Option(..., "--account", help="Account id (slug)", show_default=False),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print the API's JSON"),
+) -> None:
+    try:
+        base, tok = _resolve(url, token)
+        result = _request("GET", f"{base}/v1/accounts/{account}/secrets", tok, None)
+    except CliFailure as err:
+        _exit_with(err)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    secrets = result.get("secrets") or []
+    if not secrets:
+        typer.echo(f"{account}: no secrets set")
+    for secret in secrets:
+        typer.echo(f"{secret['name']}\t{secret.get('updated_at') or '-'}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("apply", help=APPLY_HELP)(apply_cmd)
     app.add_typer(token_app, name="token")
+    app.add_typer(secret_app, name="secret")

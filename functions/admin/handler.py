@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
-from admin import accounts, tokens
+from admin import accounts, secrets, tokens
 from admin.runtime import NEEDS as NEEDS
-from admin.runtime import store
+from admin.runtime import account_secrets, store
 from calltrack import clock
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest
@@ -73,6 +73,22 @@ def post_token(account: str) -> Response:
     result = tokens.create_token(principal, account, _json_body(), store(), now=clock.now())
     logger.info("token created", extra={"account": account, "role": result["role"]})
     return _json(201, result)
+
+
+@app.put("/v1/accounts/<account>/secrets/<name>")
+def put_secret(account: str, name: str) -> Response:
+    principal = principal_from_app(app)
+    principal.require_account(account)
+    principal.require_role("admin")
+    result = secrets.set_secret(principal, account, name, _json_body(), store(), account_secrets())
+    logger.info("secret set", extra={"account": account, "secret": name, "version": result["version"]})
+    return _json(200, result)
+
+
+@app.get("/v1/accounts/<account>/secrets")
+def get_secrets(account: str) -> Response:
+    principal = principal_from_app(app)
+    return _json(200, secrets.list_secrets(principal, account, store(), account_secrets()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

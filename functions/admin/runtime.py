@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from admin.ports import AdminStore
+from calltrack.account_secrets import AccountSecrets
 from calltrack.settings import Needs
 
 NEEDS = Needs(
-    tables=("accounts", "numbers", "tokens", "leases"), buckets=("routing",), secrets=("admin_token",)
+    tables=("accounts", "numbers", "tokens", "leases"), buckets=("routing",), secrets=("admin_token",),
+    account_secrets="write",
 )
 
 _store: AdminStore | None = None
@@ -29,6 +31,15 @@ def store() -> AdminStore:
             settings.region, account_reader(), s3=s3, routing_bucket=settings.routing_bucket
         )
     return _store
+
+
+def account_secrets() -> AccountSecrets:
+    """The process's account secrets in SSM (settings checked first, like every port here)."""
+    from calltrack.account_secrets import account_secrets as shared
+    from calltrack.settings import get_settings
+
+    get_settings(NEEDS)
+    return shared()
 
 
 def reset() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -162,6 +162,27 @@ class FunctionFactory(Construct):
             param = _lookup(r.secrets, name, spec, "secret")
             param.grant_read(fn)
             fn.add_environment(SECRET_ENV[name], param.parameter_name)
+        if spec.account_secrets:
+            self._grant_account_secrets(role, spec.account_secrets)
+
+    def _grant_account_secrets(self, role: iam.Role, access: str) -> None:
+        """SSM ``/calltrack/{account}/{name}`` (calltrack.account_secrets): two path segments, so
+        the stack's own ``/calltrack/<name>`` parameters are not covered. SecureStrings use the
+        ``aws/ssm`` key, whose key policy lets the account's principals use it through SSM."""
+        stack = Stack.of(role)
+        account_params = stack.format_arn(
+            service="ssm", resource="parameter", resource_name="calltrack/*/*"
+        )
+        actions = ["ssm:GetParameter"] if access == "read" else ["ssm:PutParameter"]
+        role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[account_params]))
+        if access == "write":
+            # Names and update times of an account's secrets; DescribeParameters has no resource
+            # level and returns metadata only, never a value.
+            role.add_to_policy(iam.PolicyStatement(actions=["ssm:DescribeParameters"], resources=["*"]))
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:"
+                        "<AWS::AccountId>:parameter/calltrack/*/*]", nag.ACCOUNT_SECRETS_REASON)
+        if access == "write":
+            nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.ACCOUNT_SECRETS_REASON)
 
 
 T = TypeVar("T")

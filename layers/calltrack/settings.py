@@ -66,6 +66,9 @@ class Needs:
     secrets: tuple[str, ...] = ()
     ops_topic: bool = False
     dead_letter_queues: tuple[str, ...] = ()  # queues whose DLQ it receives from and deletes in
+    # Account secrets in SSM (calltrack.account_secrets): "" none, "read", or "write" (admin).
+    # No variable names them: the path /calltrack/{account}/{name} is the product's contract.
+    account_secrets: str = ""
 
     def env_vars(self) -> list[str]:
         return [

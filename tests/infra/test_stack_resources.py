@@ -12,7 +12,10 @@ from aws_cdk.assertions import Match
 
 from infra.wiring import WIRING
 
-XRAY_AND_STREAM_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+# Actions without resource-level permissions (AWS service authorization reference).
+XRAY_AND_STREAM_ACTIONS = {
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams", "ssm:DescribeParameters",
+}
 
 
 def _functions_by_service(synth: Any) -> dict[str, dict[str, Any]]:
@@ -187,6 +190,30 @@ def test_secrets_are_parameter_names_granted_per_function(synth):
     policies = json.dumps(synth.resources("AWS::IAM::Policy"))
     assert "parameter/calltrack/twilio-auth-token" in policies
     assert "parameter/calltrack/twilio-api-secret" in policies
+
+
+def test_account_secrets_are_granted_by_path_and_never_the_stacks_own_parameters(synth):
+    from infra.wiring import FUNCTIONS
+
+    ssm_statements: dict[str, list[tuple[list[str], str]]] = {}
+    for logical_id, statement in _statements(synth):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            if action.startswith("ssm:"):
+                ssm_statements.setdefault(logical_id, []).append((actions, json.dumps(statement["Resource"])))
+    for fn in FUNCTIONS:
+        prefix = f"Functions{''.join(p.capitalize() for p in fn.name.split('_'))}Role"
+        grants = [g for lid, gs in ssm_statements.items() if lid.startswith(prefix) for g in gs]
+        account_grants = [(a, r) for a, r in grants if "parameter/calltrack/*/*" in r]
+        if fn.account_secrets == "":
+            assert not account_grants, fn.name
+            continue
+        actions = {a for acts, _ in account_grants for a in acts}
+        # Then readers may only read, and the admin API may only write (list is metadata only)
+        expected = {"ssm:GetParameter"} if fn.account_secrets == "read" else {"ssm:PutParameter"}
+        assert actions == expected, fn.name
+        # And no account-secret grant is a bare /calltrack/* that would cover /calltrack/admin-token
+        assert not any(r.endswith('parameter/calltrack/*"]]}') for _, r in grants), fn.name
 
 
 def _statements(synth: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -7,8 +7,9 @@ from typing import Any
 from typer.testing import CliRunner
 
 
-def run_cli(*args: str) -> Any:
-    """``calltrack ARGS...``; returns the click Result (exit_code, stdout, stderr, output)."""
+def run_cli(*args: str, input: str | None = None) -> Any:
+    """``calltrack ARGS...`` (``input`` as its stdin); returns the click Result (exit_code, stdout,
+    stderr, output)."""
     from calltrack_cli.main import app
 
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), input=input)

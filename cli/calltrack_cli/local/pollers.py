@@ -173,7 +173,7 @@ class StreamPoller(Poller):
         super().__init__(invoker)
         self.consumer = consumer
         self.table_name = table_name
-        self.name = f"stream-{consumer.table}"
+        self.name = f"stream-{consumer.table}-{consumer.consumer}"
         self._client_factory = client_factory
         self._stream_arn: str | None = None
         # shard id -> (iterator type, sequence number) of the next read
