@@ -116,6 +116,15 @@ class FakePhoneNumbers:
             self._numbers[sid] = resource
         return sid
 
+    def configure(self, phone_number: str, **properties: Any) -> None:
+        """Change an owned number's properties behind the CLI's back (as the Console would)."""
+        with self._lock:
+            for resource in self._numbers.values():
+                if resource["phone_number"] == phone_number:
+                    resource.update(properties)
+                    return
+        raise KeyError(phone_number)
+
     def number(self, phone_number: str) -> dict[str, Any] | None:
         """The resource of an owned number (any account), or None."""
         with self._lock:
