@@ -35,7 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 import typer
 
-from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _request
+from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure
 from calltrack_cli.numbers_cmds import FALLBACK_OPTION, PUBLIC_URL_OPTION, Stack, stack, tracking_numbers
 
 API_VERSION = "1"  # the info.version of /openapi.json this CLI speaks
@@ -81,11 +81,14 @@ def check_outbound(url: str) -> None:
     if parts.scheme != "https" or not host:
         raise RefusedUrl(f"{url}: only https URLs (http only to 127.0.0.1)")
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise RefusedUrl(f"{url}: cannot resolve {host} ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]))
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:  # a name: every address it resolves to must be public
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise RefusedUrl(f"{url}: cannot resolve {host} ({exc})") from None
+        addresses = [ipaddress.ip_address(str(info[4][0])) for info in infos]
+    for address in addresses:
         if not address.is_global:
             raise RefusedUrl(f"{url}: {host} is an internal address ({address})")
 
@@ -115,14 +118,23 @@ def check_api(st: Stack) -> Check:
         resp = fetch(f"{st.base}/openapi.json")
         version = str(resp.json().get("info", {}).get("version")) if resp.status_code == 200 else None
     except (OSError, ValueError) as exc:
-        return _failed("api", f"{st.base} cannot be reached ({type(exc).__name__})",
-                       "check --url / CALLTRACK_URL (stack output ApiUrl) and that the stack is deployed or running")
+        return _failed(
+            "api",
+            f"{st.base} cannot be reached ({type(exc).__name__})",
+            "check --url / CALLTRACK_URL (stack output ApiUrl) and that the stack is deployed or running",
+        )
     if version is None:
-        return _failed("api", f"{st.base}/openapi.json answered {resp.status_code}",
-                       "check --url / CALLTRACK_URL: it must be the stack's ApiUrl")
+        return _failed(
+            "api",
+            f"{st.base}/openapi.json answered {resp.status_code}",
+            "check --url / CALLTRACK_URL: it must be the stack's ApiUrl",
+        )
     if version != API_VERSION:
-        return _failed("api", f"API version {version}, this CLI speaks {API_VERSION} (calltrack {cli_version()})",
-                       "install the calltrack CLI of the deployed release")
+        return _failed(
+            "api",
+            f"API version {version}, this CLI speaks {API_VERSION} (calltrack {cli_version()})",
+            "install the calltrack CLI of the deployed release",
+        )
     return _pass("api", f"{st.base} answers, API version {version} (CLI calltrack {cli_version()})")
 
 
@@ -130,11 +142,18 @@ def check_token(st: Stack) -> tuple[Check, Mapping[str, Any] | None]:
     try:
         listing = st.get("/v1/accounts")
     except CliFailure as err:
-        return _failed("token", err.message.removeprefix("error: "),
-                       "pass a valid token (--token / CALLTRACK_TOKEN): `calltrack token create --role admin`"), None
+        return _failed(
+            "token",
+            err.message.removeprefix("error: "),
+            "pass a valid token (--token / CALLTRACK_TOKEN): `calltrack token create --role admin`",
+        ), None
     who = listing.get("token") or {}
     role = who.get("role") or "unknown"
-    detail = "operator token (every account)" if role == "operator" else f"{role} token of account {who.get('account')}"
+    detail = (
+        "operator token (every account)"
+        if role == "operator"
+        else f"{role} token of account {who.get('account')}"
+    )
     return _pass("token", detail), listing
 
 
@@ -150,32 +169,55 @@ def check_webhooks(st: Stack, auth_token: str | None) -> list[Check]:
         out.append(_skip("webhook signed", "not configured: set TWILIO_AUTH_TOKEN to sign a test callback"))
     else:
         try:
-            resp = fetch(url, method="POST", data=form,
-                         headers={"X-Twilio-Signature": sign(auth_token, url, form)})
+            resp = fetch(
+                url, method="POST", data=form, headers={"X-Twilio-Signature": sign(auth_token, url, form)}
+            )
             if resp.status_code == 200 and "<Say" in resp.text:
                 out.append(_pass("webhook signed", f"a signed callback to {st.public_url} was accepted"))
             else:
-                out.append(_failed(
-                    "webhook signed", f"a signed callback to {url.split('?')[0]} got {resp.status_code}",
-                    "TWILIO_AUTH_TOKEN here and the stack's (SSM /calltrack/twilio-auth-token) must be the "
-                    "same, and --public-url / CALLTRACK_PUBLIC_URL exactly the URL the stack signs (PublicUrl)"))
+                out.append(
+                    _failed(
+                        "webhook signed",
+                        f"a signed callback to {url.split('?')[0]} got {resp.status_code}",
+                        "TWILIO_AUTH_TOKEN here and the stack's (SSM /calltrack/twilio-auth-token) must be "
+                        "the same, and --public-url / CALLTRACK_PUBLIC_URL exactly the URL the stack signs "
+                        "(PublicUrl)",
+                    )
+                )
         except (OSError, RefusedUrl) as exc:
-            out.append(_failed("webhook signed", f"{st.public_url} cannot be reached: {exc}",
-                               "check --public-url (stack output PublicUrl)"))
+            out.append(
+                _failed(
+                    "webhook signed",
+                    f"{st.public_url} cannot be reached: {exc}",
+                    "check --public-url (stack output PublicUrl)",
+                )
+            )
     try:
         resp = fetch(url, method="POST", data=form)
         if resp.status_code in (401, 403):
             out.append(_pass("webhook unsigned", f"an unsigned callback was refused ({resp.status_code})"))
         else:
-            out.append(_failed("webhook unsigned", f"an unsigned callback got {resp.status_code}, not 403",
-                               f"{st.public_url} is not this stack's webhook (or it does not check signatures)"))
+            out.append(
+                _failed(
+                    "webhook unsigned",
+                    f"an unsigned callback got {resp.status_code}, not 403",
+                    f"{st.public_url} is not this stack's webhook (or it does not check signatures)",
+                )
+            )
     except (OSError, RefusedUrl) as exc:
-        out.append(_failed("webhook unsigned", f"{st.public_url} cannot be reached: {exc}",
-                           "check --public-url (stack output PublicUrl)"))
+        out.append(
+            _failed(
+                "webhook unsigned",
+                f"{st.public_url} cannot be reached: {exc}",
+                "check --public-url (stack output PublicUrl)",
+            )
+        )
     return out
 
 
-def check_numbers(configs: Mapping[str, Mapping[str, Any]], public_url: str, fallback_url: str | None) -> list[Check]:
+def check_numbers(
+    configs: Mapping[str, Mapping[str, Any]], public_url: str, fallback_url: str | None
+) -> list[Check]:
     from calltrack_cli.twilio_numbers import Credentials, TwilioFailure, TwilioNumbers, drift, stack_webhooks
 
     try:
@@ -185,7 +227,11 @@ def check_numbers(configs: Mapping[str, Mapping[str, Any]], public_url: str, fal
     try:
         at_twilio = client.by_number()
     except TwilioFailure as exc:
-        return [_failed("numbers", exc.message, "check TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_BASE_URL")]
+        return [
+            _failed(
+                "numbers", exc.message, "check TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN / TWILIO_API_BASE_URL"
+            )
+        ]
     wanted = stack_webhooks(public_url, fallback_url)
     out = []
     for account, config in configs.items():
@@ -197,10 +243,13 @@ def check_numbers(configs: Mapping[str, Mapping[str, Any]], public_url: str, fal
             out.append(_skip(name, "no tracking numbers in the config"))
         elif missing or drifted:
             problems = ([f"not in the Twilio account: {', '.join(missing)}"] if missing else []) + (
-                [f"not pointing at this stack: {', '.join(drifted)}"] if drifted else [])
+                [f"not pointing at this stack: {', '.join(drifted)}"] if drifted else []
+            )
             fix = f"calltrack numbers sync --account {account}"
             if missing:
-                fix += " (missing numbers: buy them with `calltrack numbers buy` or remove them from the config)"
+                fix += (
+                    " (missing numbers: buy them with `calltrack numbers buy` or remove them from the config)"
+                )
             out.append(_failed(name, "; ".join(problems), fix))
         else:
             out.append(_pass(name, f"{len(numbers)} number(s) point at {public_url}"))
@@ -219,18 +268,37 @@ def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Che
         try:
             report = pools_report(st.base, st.token, account, None, None)
         except CliFailure as err:
-            out.append(_failed(name, err.message.removeprefix("error: "), "a marketer, admin or operator token reads it"))
+            out.append(
+                _failed(
+                    name, err.message.removeprefix("error: "), "a marketer, admin or operator token reads it"
+                )
+            )
             continue
-        small = [p for p in report.get("pools") or [] if int(p.get("recommended_size") or 0) > int(p.get("size") or 0)]
+        small = [
+            p
+            for p in report.get("pools") or []
+            if int(p.get("recommended_size") or 0) > int(p.get("size") or 0)
+        ]
         if small:
-            detail = "; ".join(f"{p['pool']} has {p['size']}, recommended {p['recommended_size']} "
-                               f"(peak {p['peak_concurrent_sessions']} sessions)" for p in small)
-            fix = "; ".join(f"calltrack numbers buy --account {account} --pool {p['pool']} "
-                            f"--count {int(p['recommended_size']) - int(p['size'])} --apply" for p in small)
+            detail = "; ".join(
+                f"{p['pool']} has {p['size']}, recommended {p['recommended_size']} "
+                f"(peak {p['peak_concurrent_sessions']} sessions)"
+                for p in small
+            )
+            fix = "; ".join(
+                f"calltrack numbers buy --account {account} --pool {p['pool']} "
+                f"--count {int(p['recommended_size']) - int(p['size'])} --apply"
+                for p in small
+            )
             out.append(_failed(name, detail, fix + " (costs: calltrack pools advise)"))
         else:
-            out.append(_pass(name, f"{len(report.get('pools') or [])} pool(s) large enough for their peak "
-                                   f"({report.get('from')} .. {report.get('to')})"))
+            out.append(
+                _pass(
+                    name,
+                    f"{len(report.get('pools') or [])} pool(s) large enough for their peak "
+                    f"({report.get('from')} .. {report.get('to')})",
+                )
+            )
     return out
 
 
@@ -263,8 +331,13 @@ def check_destinations(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> l
         have = {s.get("name") for s in listing.get("secrets") or []}
         missing = [s for s in wanted if s not in have]
         if missing:
-            out.append(_failed(name, f"secrets not set: {', '.join(missing)}",
-                               "; ".join(f"calltrack secret set --account {account} {s}" for s in missing)))
+            out.append(
+                _failed(
+                    name,
+                    f"secrets not set: {', '.join(missing)}",
+                    "; ".join(f"calltrack secret set --account {account} {s}" for s in missing),
+                )
+            )
         else:
             out.append(_pass(name, f"{', '.join(sections)}: every secret named is set ({len(wanted)})"))
     return out
@@ -281,15 +354,22 @@ def check_ops_topic(topic_arn: str | None) -> Check:
         for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
             subs.extend(page.get("Subscriptions") or [])
     except Exception as exc:  # noqa: BLE001 - any AWS failure is this check's red
-        return _failed("ops topic", f"cannot list its subscriptions ({type(exc).__name__})",
-                       "run with AWS credentials allowed sns:ListSubscriptionsByTopic on the topic")
+        return _failed(
+            "ops topic",
+            f"cannot list its subscriptions ({type(exc).__name__})",
+            "run with AWS credentials allowed sns:ListSubscriptionsByTopic on the topic",
+        )
     confirmed = [s for s in subs if str(s.get("SubscriptionArn", "")).startswith("arn:")]
     if not confirmed:
         pending = len(subs)
-        return _failed("ops topic", f"no confirmed subscription ({pending} pending)" if pending
-                       else "nobody is subscribed: alerts and reviews reach no one",
-                       f"aws sns subscribe --topic-arn {topic_arn} --protocol email --notification-endpoint "
-                       "ops@example.com, then confirm the e-mail")
+        return _failed(
+            "ops topic",
+            f"no confirmed subscription ({pending} pending)"
+            if pending
+            else "nobody is subscribed: alerts and reviews reach no one",
+            f"aws sns subscribe --topic-arn {topic_arn} --protocol email --notification-endpoint "
+            "ops@example.com, then confirm the e-mail",
+        )
     return _pass("ops topic", f"{len(confirmed)} confirmed subscription(s)")
 
 
@@ -351,11 +431,18 @@ def check_site(page_url: str, st: Stack, configs: Mapping[str, Mapping[str, Any]
     page = _Page()
     page.feed(resp.text)
     ours = {f"{st.base}/dni.js", f"{st.public_url}/dni.js"}
-    tags = [s for s in page.scripts if s.get("src") and urljoin(resp.url or page_url, str(s["src"])).split("?")[0]
-            .rstrip("/").endswith("/dni.js")]
+    tags = [
+        s
+        for s in page.scripts
+        if s.get("src")
+        and urljoin(resp.url or page_url, str(s["src"])).split("?")[0].rstrip("/").endswith("/dni.js")
+    ]
     if not tags:
-        return _failed(name, "does not load dni.js",
-                       f'add <script src="{st.public_url}/dni.js" data-account="ACCOUNT" async></script>')
+        return _failed(
+            name,
+            "does not load dni.js",
+            f'add <script src="{st.public_url}/dni.js" data-account="ACCOUNT" async></script>',
+        )
     tag = tags[0]
     src = urljoin(resp.url or page_url, str(tag["src"])).split("?")[0]
     account = tag.get("data-account") or ""
@@ -377,7 +464,9 @@ def check_site(page_url: str, st: Stack, configs: Mapping[str, Mapping[str, Any]
         fixes.append(f"add {page_origin} to site.origins and `calltrack apply`")
     listed = list(site.get("numbers") or []) or [config.get("forward_to")]
     if not shown_numbers(page.text, [n for n in listed if n]):
-        problems.append(f"shows none of site.numbers ({', '.join(n for n in listed if n)}), so dni.js swaps nothing")
+        problems.append(
+            f"shows none of site.numbers ({', '.join(n for n in listed if n)}), so dni.js swaps nothing"
+        )
         fixes.append("list the number the page shows under site.numbers and `calltrack apply`")
     if problems:
         return _failed(name, "; ".join(problems), "; ".join(fixes))
@@ -404,8 +493,13 @@ def run_checks(
             try:
                 configs[name] = st.get(f"/v1/accounts/{name}")["config"]
             except CliFailure as err:
-                checks.append(_failed(f"account {name}", err.message.removeprefix("error: "),
-                                      "check --account and that the token may read it"))
+                checks.append(
+                    _failed(
+                        f"account {name}",
+                        err.message.removeprefix("error: "),
+                        "check --account and that the token may read it",
+                    )
+                )
         checks.extend(check_numbers(configs, st.public_url, fallback_url))
     checks.extend(check_site(site, st, configs) for site in sites)
     checks.append(check_ops_topic(ops_topic_arn))
@@ -415,16 +509,19 @@ def run_checks(
     return checks
 
 
-DOCTOR_HELP = """Check this deployment end to end: one line per check, ✔ or ✘ with the fix.
+DOCTOR_HELP = (
+    """Check this deployment end to end: one line per check, ✔ or ✘ with the fix.
 
-""" + (
-    "Checks the API and its version, the token and its role, a signed test webhook (accepted) and an "
-    "unsigned one (refused), that every tracking number points at this stack in Twilio, each --site page "
-    "(dni.js with the right data-account, an allowed origin, a number of site.numbers shown), that the "
-    "ops topic has a confirmed subscription, that no pool is smaller than recommended, and that the "
-    "credentials of conversion and webhook destinations are set. Checks without their inputs "
-    "(TWILIO_* for Twilio, --ops-topic-arn, destinations in the config) are skipped."
-) + """
+"""
+    + (
+        "Checks the API and its version, the token and its role, a signed test webhook (accepted) and an "
+        "unsigned one (refused), that every tracking number points at this stack in Twilio, each --site page "
+        "(dni.js with the right data-account, an allowed origin, a number of site.numbers shown), that the "
+        "ops topic has a confirmed subscription, that no pool is smaller than recommended, and that the "
+        "credentials of conversion and webhook destinations are set. Checks without their inputs "
+        "(TWILIO_* for Twilio, --ops-topic-arn, destinations in the config) are skipped."
+    )
+    + """
 
 \b
 Examples:
@@ -433,15 +530,26 @@ Examples:
 
 Exit codes: 0 all good (or skipped), 1 at least one check failed.
 """
+)
 
 
 def doctor_cmd(
-    account: str | None = typer.Option(None, "--account", help="Account id (default: every account the token sees)",
-                                       show_default=False),
-    sites: list[str] = typer.Option([], "--site", help="A page of the website to check (repeatable)",  # noqa: B008
-                                    show_default=False),
-    ops_topic_arn: str | None = typer.Option(None, "--ops-topic-arn", envvar="CALLTRACK_OPS_TOPIC_ARN",
-                                             help="The ops SNS topic (stack output OpsTopicArn)", show_default=False),
+    account: str | None = typer.Option(
+        None, "--account", help="Account id (default: every account the token sees)", show_default=False
+    ),
+    sites: list[str] = typer.Option(
+        [],
+        "--site",
+        help="A page of the website to check (repeatable)",  # noqa: B008
+        show_default=False,
+    ),
+    ops_topic_arn: str | None = typer.Option(
+        None,
+        "--ops-topic-arn",
+        envvar="CALLTRACK_OPS_TOPIC_ARN",
+        help="The ops SNS topic (stack output OpsTopicArn)",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
     public_url: str | None = PUBLIC_URL_OPTION,
     fallback_url: str | None = FALLBACK_OPTION,
@@ -453,7 +561,9 @@ def doctor_cmd(
     except CliFailure as err:
         typer.echo(err.message, err=True)
         raise typer.Exit(1) from None
-    checks = run_checks(st, account=account, sites=sites, ops_topic_arn=ops_topic_arn, fallback_url=fallback_url)
+    checks = run_checks(
+        st, account=account, sites=sites, ops_topic_arn=ops_topic_arn, fallback_url=fallback_url
+    )
     ok = not any(c.status == "fail" for c in checks)
     if as_json:
         typer.echo(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, ensure_ascii=False))

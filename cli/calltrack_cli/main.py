@@ -11,7 +11,15 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from calltrack_cli import admin_cmds, demo_cmds, doctor_cmds, local_cmds, numbers_cmds, pools_cmds, recordings_cmds
+from calltrack_cli import (
+    admin_cmds,
+    demo_cmds,
+    doctor_cmds,
+    local_cmds,
+    numbers_cmds,
+    pools_cmds,
+    recordings_cmds,
+)
 
 app = typer.Typer(
     name="calltrack",

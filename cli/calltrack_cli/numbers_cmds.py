@@ -20,22 +20,36 @@ from typing import Any, NoReturn
 
 import typer
 
-from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _exit_with, _fail, _request, _resolve
+from calltrack_cli.admin_cmds import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    CliFailure,
+    _exit_with,
+    _fail,
+    _request,
+    _resolve,
+)
 
-app = typer.Typer(help="Tracking numbers at Twilio: sync webhooks, search, buy, release.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tracking numbers at Twilio: sync webhooks, search, buy, release.", no_args_is_help=True
+)
 
 PUBLIC_URL_OPTION = typer.Option(
-    None, "--public-url",
+    None,
+    "--public-url",
     help="The stack's public URL, which Twilio calls (env CALLTRACK_PUBLIC_URL; default the API URL; "
-    "stack output PublicUrl)", show_default=False,
+    "stack output PublicUrl)",
+    show_default=False,
 )
 FALLBACK_OPTION = typer.Option(
-    None, "--fallback-url",
+    None,
+    "--fallback-url",
     help="The numbers' fallback URL (default PUBLIC_URL/twilio/fallback, the stack's FallbackTwimlUrl)",
     show_default=False,
 )
-ACCOUNT_OPTION = typer.Option(None, "--account", help="Account id (default: every account the token sees)",
-                              show_default=False)
+ACCOUNT_OPTION = typer.Option(
+    None, "--account", help="Account id (default: every account the token sees)", show_default=False
+)
 
 
 @dataclass(frozen=True)
@@ -91,12 +105,20 @@ class SyncRow:
     changes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"number": self.number, "account": self.account, "status": self.status,
-                "changes": {k: {"from": a, "to": b} for k, (a, b) in self.changes.items()}}
+        return {
+            "number": self.number,
+            "account": self.account,
+            "status": self.status,
+            "changes": {k: {"from": a, "to": b} for k, (a, b) in self.changes.items()},
+        }
 
 
 def sync_numbers(
-    client: Any, owned: Mapping[str, str], wanted: Mapping[str, str], *, dry_run: bool,
+    client: Any,
+    owned: Mapping[str, str],
+    wanted: Mapping[str, str],
+    *,
+    dry_run: bool,
     at_twilio: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[SyncRow]:
     """Point every number of ``owned`` (number -> account) at the stack; one row per number."""
@@ -137,18 +159,23 @@ def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
     console.print(table)
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing")}
     verb = "would fix" if dry_run else "fixed"
-    console.print(f"{len(rows)} number(s): {counts['ok']} ok, "
-                  f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing")
+    console.print(
+        f"{len(rows)} number(s): {counts['ok']} ok, "
+        f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing"
+    )
 
 
-SYNC_HELP = """Point every tracking number of the config at this stack in Twilio.
+SYNC_HELP = (
+    """Point every tracking number of the config at this stack in Twilio.
 
-""" + (
-    "For each tracking number (static numbers, pool numbers, overflow numbers) it finds the number in "
-    "the Twilio account (IncomingPhoneNumbers) and sets VoiceUrl = PUBLIC_URL/twilio/voice, "
-    "StatusCallback = PUBLIC_URL/twilio/call-status and VoiceFallbackUrl = PUBLIC_URL/twilio/fallback, "
-    "all POST; it prints what changed (or, with --dry-run, what drifted)."
-) + """
+"""
+    + (
+        "For each tracking number (static numbers, pool numbers, overflow numbers) it finds the number in "
+        "the Twilio account (IncomingPhoneNumbers) and sets VoiceUrl = PUBLIC_URL/twilio/voice, "
+        "StatusCallback = PUBLIC_URL/twilio/call-status and VoiceFallbackUrl = PUBLIC_URL/twilio/fallback, "
+        "all POST; it prints what changed (or, with --dry-run, what drifted)."
+    )
+    + """
 
 \b
 Examples:
@@ -158,6 +185,7 @@ Examples:
 Exit codes: 0 every number points here, 2 a configured number is not in the Twilio account (or a
 request was refused), 1 the stack or Twilio is unreachable.
 """
+)
 
 
 @app.command("sync", help=SYNC_HELP)
@@ -196,12 +224,15 @@ def sync_cmd(
 KIND_HELP = "local | mobile | toll-free"
 COUNTRY_OPTION = typer.Option("JP", "--country", help="ISO country code of the numbers")
 TYPE_OPTION = typer.Option("local", "--type", help=KIND_HELP)
-AREA_OPTION = typer.Option(None, "--area-code", help="Area code (Twilio applies it in the US and Canada only)",
-                           show_default=False)
+AREA_OPTION = typer.Option(
+    None, "--area-code", help="Area code (Twilio applies it in the US and Canada only)", show_default=False
+)
 CONTAINS_OPTION = typer.Option(
-    None, "--contains",
+    None,
+    "--contains",
     help="Pattern of 2-16 characters: digits, * for any one digit; a leading + anchors at the country "
-    "code (e.g. +8150* for Japanese 050 numbers)", show_default=False,
+    "code (e.g. +8150* for Japanese 050 numbers)",
+    show_default=False,
 )
 
 
@@ -241,24 +272,29 @@ def search_cmd(
     if not found:
         typer.echo("no numbers available for that search", err=True)
     for n in found:
-        typer.echo(f"{n['phone_number']}\t{n.get('locality') or '-'}\taddress: {n.get('address_requirements')}")
+        typer.echo(
+            f"{n['phone_number']}\t{n.get('locality') or '-'}\taddress: {n.get('address_requirements')}"
+        )
 
 
 # --------------------------------------------------------------------------- buy
 
 
-BUY_HELP = """Buy numbers into a pool: add them to the account config and point them at this stack.
+BUY_HELP = (
+    """Buy numbers into a pool: add them to the account config and point them at this stack.
 
-""" + (
-    "Searches Twilio for COUNT available numbers (--country, --type, --area-code, --contains), shows "
-    "them and the config diff, and with --apply buys them (already pointing at this stack), adds them "
-    "to the pool with PUT /v1/accounts/{account} and syncs them. Without --apply nothing is bought. "
-    "Japan: Twilio sells Japanese numbers only with an approved Regulatory Bundle and an Address of the "
-    "business using them: create both in the Twilio Console (Phone Numbers > Regulatory Compliance) "
-    "once, then pass --bundle-sid BU... and --address-sid AD...; without them the purchase is refused "
-    "(Twilio errors 21649 and 21631). If you keep the config as a YAML file, add the numbers there "
-    "too, or the next `calltrack apply` of the old file drops them from the pool."
-) + """
+"""
+    + (
+        "Searches Twilio for COUNT available numbers (--country, --type, --area-code, --contains), shows "
+        "them and the config diff, and with --apply buys them (already pointing at this stack), adds them "
+        "to the pool with PUT /v1/accounts/{account} and syncs them. Without --apply nothing is bought. "
+        "Japan: Twilio sells Japanese numbers only with an approved Regulatory Bundle and an Address of the "
+        "business using them: create both in the Twilio Console (Phone Numbers > Regulatory Compliance) "
+        "once, then pass --bundle-sid BU... and --address-sid AD...; without them the purchase is refused "
+        "(Twilio errors 21649 and 21631). If you keep the config as a YAML file, add the numbers there "
+        "too, or the next `calltrack apply` of the old file drops them from the pool."
+    )
+    + """
 
 \b
 Examples:
@@ -269,6 +305,7 @@ Examples:
 Exit codes: 0 bought (or shown), 2 refused (no such pool, not enough numbers, Japan without a bundle
 or address, Twilio refused), 1 the stack or Twilio is unreachable.
 """
+)
 
 
 def _account_of(st: Stack, account: str | None) -> str:
@@ -284,10 +321,15 @@ def pool_diff(account: str, before: Mapping[str, Any], after: Mapping[str, Any])
     import yaml
 
     def dump(config: Mapping[str, Any]) -> list[str]:
-        return yaml.safe_dump({"pools": config.get("pools")}, allow_unicode=True, sort_keys=False).splitlines()
+        return yaml.safe_dump(
+            {"pools": config.get("pools")}, allow_unicode=True, sort_keys=False
+        ).splitlines()
 
-    return "\n".join(difflib.unified_diff(dump(before), dump(after), f"{account} (stored)", f"{account} (new)",
-                                          lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(
+            dump(before), dump(after), f"{account} (stored)", f"{account} (new)", lineterm=""
+        )
+    )
 
 
 def with_pool_numbers(config: Mapping[str, Any], pool_id: str, numbers: Iterable[str]) -> dict[str, Any]:
@@ -297,27 +339,38 @@ def with_pool_numbers(config: Mapping[str, Any], pool_id: str, numbers: Iterable
             pool["numbers"] = list(pool.get("numbers") or []) + list(numbers)
             return dict(out)
     pools = ", ".join(str(p.get("id")) for p in out.get("pools") or []) or "none"
-    _fail(f"error: account {out.get('account')} has no pool {pool_id!r} (pools: {pools}); add it with "
-          "`calltrack apply` first", 2)
+    _fail(
+        f"error: account {out.get('account')} has no pool {pool_id!r} (pools: {pools}); add it with "
+        "`calltrack apply` first",
+        2,
+    )
 
 
 @app.command("buy", help=BUY_HELP)
 def buy_cmd(
-    pool: str = typer.Option(..., "--pool", help="Pool id in the account config, e.g. google-ads",
-                             show_default=False),
+    pool: str = typer.Option(
+        ..., "--pool", help="Pool id in the account config, e.g. google-ads", show_default=False
+    ),
     count: int = typer.Option(1, "--count", min=1, max=100, help="How many numbers"),
-    account: str | None = typer.Option(None, "--account", help="Account id (default: the token's)",
-                                       show_default=False),
+    account: str | None = typer.Option(
+        None, "--account", help="Account id (default: the token's)", show_default=False
+    ),
     country: str = COUNTRY_OPTION,
     kind: str = TYPE_OPTION,
     area_code: str | None = AREA_OPTION,
     contains: str | None = CONTAINS_OPTION,
     bundle_sid: str | None = typer.Option(
-        None, "--bundle-sid", help="Twilio Regulatory Bundle (BU...): required for Japanese numbers",
-        show_default=False),
+        None,
+        "--bundle-sid",
+        help="Twilio Regulatory Bundle (BU...): required for Japanese numbers",
+        show_default=False,
+    ),
     address_sid: str | None = typer.Option(
-        None, "--address-sid", help="Twilio Address (AD...) of the business: required for Japanese numbers",
-        show_default=False),
+        None,
+        "--address-sid",
+        help="Twilio Address (AD...) of the business: required for Japanese numbers",
+        show_default=False,
+    ),
     apply: bool = typer.Option(False, "--apply", help="Buy, update the config and sync (default: only show)"),
     public_url: str | None = PUBLIC_URL_OPTION,
     fallback_url: str | None = FALLBACK_OPTION,
@@ -329,8 +382,11 @@ def buy_cmd(
     try:
         _check_kind(kind)
         if apply and country.upper() == "JP" and not (bundle_sid and address_sid):
-            _fail("error: Japanese numbers need --bundle-sid BU... and --address-sid AD... (a Regulatory "
-                  "Bundle and the business's Address, created once in the Twilio Console; see --help)", 2)
+            _fail(
+                "error: Japanese numbers need --bundle-sid BU... and --address-sid AD... (a Regulatory "
+                "Bundle and the business's Address, created once in the Twilio Console; see --help)",
+                2,
+            )
         st = stack(url, token, public_url)
         name = _account_of(st, account)
         before = st.get(f"/v1/accounts/{name}")["config"]
@@ -346,9 +402,14 @@ def buy_cmd(
         after = with_pool_numbers(before, pool, picks)
         typer.echo(pool_diff(name, before, after))
         if not apply:
-            typer.echo(f"would buy {count} number(s) into pool {pool}; nothing bought: run again with --apply"
-                       + (" --bundle-sid BU... --address-sid AD... (required in Japan)"
-                          if country.upper() == "JP" and not (bundle_sid and address_sid) else ""))
+            typer.echo(
+                f"would buy {count} number(s) into pool {pool}; nothing bought: run again with --apply"
+                + (
+                    " --bundle-sid BU... --address-sid AD... (required in Japan)"
+                    if country.upper() == "JP" and not (bundle_sid and address_sid)
+                    else ""
+                )
+            )
             return
         wanted = stack_webhooks(st.public_url, fallback_url)
         bought: list[str] = []
@@ -365,8 +426,11 @@ def buy_cmd(
         try:
             _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)
         except CliFailure as err:
-            _fail(f"{err.message} (bought {', '.join(bought)} at Twilio but the config was not updated: "
-                  f"add them to pool {pool} and apply)", err.code)
+            _fail(
+                f"{err.message} (bought {', '.join(bought)} at Twilio but the config was not updated: "
+                f"add them to pool {pool} and apply)",
+                err.code,
+            )
         typer.echo(f"bought {len(bought)} number(s) into pool {pool}; config updated")
         try:
             rows = sync_numbers(client, dict.fromkeys(bought, name), wanted, dry_run=False)
@@ -382,19 +446,23 @@ def buy_cmd(
 # --------------------------------------------------------------------------- release
 
 
-RELEASE_HELP = """Release numbers that no account's config uses any more (gives them back to Twilio).
+RELEASE_HELP = (
+    """Release numbers that no account's config uses any more (gives them back to Twilio).
 
-""" + (
-    "Each NUMBER must be in the Twilio account and in no account config (remove it from the config "
-    "and `calltrack apply` first). Needs the operator token: only it can see that no account uses the "
-    "number. Without --apply it only shows what it would release. A released number may go to "
-    "someone else: calls from old flyers or ads would then reach them."
-) + """
+"""
+    + (
+        "Each NUMBER must be in the Twilio account and in no account config (remove it from the config "
+        "and `calltrack apply` first). Needs the operator token: only it can see that no account uses the "
+        "number. Without --apply it only shows what it would release. A released number may go to "
+        "someone else: calls from old flyers or ads would then reach them."
+    )
+    + """
 
 \b
 Example:
   calltrack numbers release +815012345678 --apply --token "$CALLTRACK_ADMIN_TOKEN"
 """
+)
 
 
 @app.command("release", help=RELEASE_HELP)
@@ -410,7 +478,9 @@ def release_cmd(
         st = stack(url, token, None)
         listing = st.get("/v1/accounts")
         if (listing.get("token") or {}).get("role") != "operator":
-            _fail("error: releasing needs the operator token (only it can see that no account uses a number)", 2)
+            _fail(
+                "error: releasing needs the operator token (only it can see that no account uses a number)", 2
+            )
         used = {n: name for name, config in configs(st, None).items() for n in tracking_numbers(config)}
         client = twilio()
         try:

@@ -21,8 +21,9 @@ from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _exit
 
 DEFAULT_PRICE_PER_NUMBER = 1.15
 DEFAULT_CURRENCY = "USD"
-PRICE_SOURCE = ("Twilio support article 223182908 'How much does a phone number cost?' "
-                "(US local number, read 2026-11-30)")
+PRICE_SOURCE = (
+    "Twilio support article 223182908 'How much does a phone number cost?' (US local number, read 2026-11-30)"
+)
 
 app = typer.Typer(help="DNI pools: sizing advice from their peak use.", no_args_is_help=True)
 
@@ -34,13 +35,19 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
         size = int(pool.get("size") or 0)
         recommended = max(int(pool.get("recommended_size") or 0), 1)
         change = recommended - size
-        out.append({
-            "pool": pool.get("pool"), "channel": pool.get("channel"), "size": size,
-            "peak_concurrent_sessions": pool.get("peak_concurrent_sessions"),
-            "utilisation": pool.get("utilisation"), "exhaustions": pool.get("exhaustions"),
-            "recommended_size": recommended, "change": change,
-            "monthly_cost_change": round(change * price, 2),
-        })
+        out.append(
+            {
+                "pool": pool.get("pool"),
+                "channel": pool.get("channel"),
+                "size": size,
+                "peak_concurrent_sessions": pool.get("peak_concurrent_sessions"),
+                "utilisation": pool.get("utilisation"),
+                "exhaustions": pool.get("exhaustions"),
+                "recommended_size": recommended,
+                "change": change,
+                "monthly_cost_change": round(change * price, 2),
+            }
+        )
     return out
 
 
@@ -53,14 +60,21 @@ def pools_report(base: str, token: str, account: str | None, frm: str | None, to
 
 @app.command("advise")
 def advise_cmd(
-    account: str | None = typer.Option(None, "--account", help="Account id (operator tokens must name one)",
-                                       show_default=False),
-    frm: str | None = typer.Option(None, "--from", help="First day, YYYY-MM-DD (default 30 days ago)",
-                                   show_default=False),
-    to: str | None = typer.Option(None, "--to", help="Last day, YYYY-MM-DD (default today)", show_default=False),
+    account: str | None = typer.Option(
+        None, "--account", help="Account id (operator tokens must name one)", show_default=False
+    ),
+    frm: str | None = typer.Option(
+        None, "--from", help="First day, YYYY-MM-DD (default 30 days ago)", show_default=False
+    ),
+    to: str | None = typer.Option(
+        None, "--to", help="Last day, YYYY-MM-DD (default today)", show_default=False
+    ),
     price: float = typer.Option(
-        DEFAULT_PRICE_PER_NUMBER, "--price-per-number", min=0,
-        help=f"Monthly rental of one number (default: {PRICE_SOURCE}; pass your own)"),
+        DEFAULT_PRICE_PER_NUMBER,
+        "--price-per-number",
+        min=0,
+        help=f"Monthly rental of one number (default: {PRICE_SOURCE}; pass your own)",
+    ),
     currency: str = typer.Option(DEFAULT_CURRENCY, "--currency", help="Currency of --price-per-number"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
     url: str | None = URL_OPTION,
@@ -80,21 +94,39 @@ def advise_cmd(
         _exit_with(err)
     rows = advice(report, price)
     if as_json:
-        typer.echo(json.dumps({"account": report.get("account"), "from": report.get("from"), "to": report.get("to"),
-                               "price_per_number": price, "currency": currency, "pools": rows}))
+        typer.echo(
+            json.dumps(
+                {
+                    "account": report.get("account"),
+                    "from": report.get("from"),
+                    "to": report.get("to"),
+                    "price_per_number": price,
+                    "currency": currency,
+                    "pools": rows,
+                }
+            )
+        )
         return
-    typer.echo(f"{report.get('account')}: {report.get('from')} .. {report.get('to')}, "
-               f"{price:g} {currency} per number per month")
+    typer.echo(
+        f"{report.get('account')}: {report.get('from')} .. {report.get('to')}, "
+        f"{price:g} {currency} per number per month"
+    )
     if not rows:
         typer.echo("  no pools in this account's config")
     for row in rows:
         util = row["utilisation"]
-        verdict = (f"add {row['change']} (+{row['monthly_cost_change']:g} {currency}/month)" if row["change"] > 0
-                   else f"could release {-row['change']} ({row['monthly_cost_change']:g} {currency}/month)"
-                   if row["change"] < 0 else "keep")
-        typer.echo(f"  {row['pool']}: {row['size']} numbers, peak {row['peak_concurrent_sessions']} sessions "
-                   f"({'-' if util is None else f'{util:.0%}'} used), {row['exhaustions']} exhaustions; "
-                   f"recommended {row['recommended_size']}: {verdict}")
+        verdict = (
+            f"add {row['change']} (+{row['monthly_cost_change']:g} {currency}/month)"
+            if row["change"] > 0
+            else f"could release {-row['change']} ({row['monthly_cost_change']:g} {currency}/month)"
+            if row["change"] < 0
+            else "keep"
+        )
+        typer.echo(
+            f"  {row['pool']}: {row['size']} numbers, peak {row['peak_concurrent_sessions']} sessions "
+            f"({'-' if util is None else f'{util:.0%}'} used), {row['exhaustions']} exhaustions; "
+            f"recommended {row['recommended_size']}: {verdict}"
+        )
 
 
 def register(root: typer.Typer) -> None:

@@ -56,8 +56,11 @@ def stack_webhooks(public_url: str, fallback_url: str | None = None) -> dict[str
 
 
 _RESOURCE_FIELD = {
-    "VoiceUrl": "voice_url", "VoiceMethod": "voice_method", "StatusCallback": "status_callback",
-    "StatusCallbackMethod": "status_callback_method", "VoiceFallbackUrl": "voice_fallback_url",
+    "VoiceUrl": "voice_url",
+    "VoiceMethod": "voice_method",
+    "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method",
+    "VoiceFallbackUrl": "voice_fallback_url",
     "VoiceFallbackMethod": "voice_fallback_method",
 }
 
@@ -88,7 +91,9 @@ class Credentials:
         env = os.environ if env is None else env
         sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
         if not ACCOUNT_SID.fullmatch(sid):
-            raise TwilioFailure("TWILIO_ACCOUNT_SID is not set to your Twilio account SID (AC + 32 hex digits)")
+            raise TwilioFailure(
+                "TWILIO_ACCOUNT_SID is not set to your Twilio account SID (AC + 32 hex digits)"
+            )
         key, secret = env.get("TWILIO_API_KEY", "").strip(), env.get("TWILIO_API_SECRET", "")
         token = env.get("TWILIO_AUTH_TOKEN", "")
         if key and secret:
@@ -118,10 +123,13 @@ class TwilioNumbers:
         import requests
 
         try:
-            resp = self.session.request(method, url, params=params, data=data, timeout=TIMEOUT_S,
-                                        allow_redirects=False)
+            resp = self.session.request(
+                method, url, params=params, data=data, timeout=TIMEOUT_S, allow_redirects=False
+            )
         except requests.RequestException as exc:
-            raise TwilioFailure(f"cannot reach Twilio at {self.credentials.base_url}: {type(exc).__name__}") from None
+            raise TwilioFailure(
+                f"cannot reach Twilio at {self.credentials.base_url}: {type(exc).__name__}"
+            ) from None
         if resp.status_code == 204:
             return None
         try:
@@ -133,8 +141,11 @@ class TwilioNumbers:
             message = body.get("message") if isinstance(body, dict) else resp.reason
             if resp.status_code == 401:
                 message = "Twilio refused the credentials (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN)"
-            raise TwilioFailure(f"Twilio {resp.status_code}{f' (error {code})' if code else ''}: {message}",
-                                resp.status_code, code)
+            raise TwilioFailure(
+                f"Twilio {resp.status_code}{f' (error {code})' if code else ''}: {message}",
+                resp.status_code,
+                code,
+            )
         return body
 
     def list_numbers(self, phone_number: str | None = None) -> Iterator[dict[str, Any]]:
@@ -154,10 +165,17 @@ class TwilioNumbers:
         return {n["phone_number"]: n for n in self.list_numbers()}
 
     def update(self, sid: str, settings: Mapping[str, str]) -> dict[str, Any]:
-        return dict(self._call("POST", f"{self._account}/IncomingPhoneNumbers/{sid}.json", data=dict(settings)))
+        return dict(
+            self._call("POST", f"{self._account}/IncomingPhoneNumbers/{sid}.json", data=dict(settings))
+        )
 
     def search(
-        self, country: str, kind: str, *, area_code: str | None = None, contains: str | None = None,
+        self,
+        country: str,
+        kind: str,
+        *,
+        area_code: str | None = None,
+        contains: str | None = None,
         limit: int = 20,
     ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"PageSize": limit}
@@ -168,8 +186,14 @@ class TwilioNumbers:
         url = f"{self._account}/AvailablePhoneNumbers/{country.upper()}/{NUMBER_TYPES[kind]}.json"
         return list(self._call("GET", url, params=params).get("available_phone_numbers") or [])[:limit]
 
-    def buy(self, phone_number: str, settings: Mapping[str, str], *, bundle_sid: str | None = None,
-            address_sid: str | None = None) -> dict[str, Any]:
+    def buy(
+        self,
+        phone_number: str,
+        settings: Mapping[str, str],
+        *,
+        bundle_sid: str | None = None,
+        address_sid: str | None = None,
+    ) -> dict[str, Any]:
         data = {"PhoneNumber": phone_number, **settings}
         if bundle_sid:
             data["BundleSid"] = bundle_sid

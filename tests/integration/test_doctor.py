@@ -37,41 +37,79 @@ class Setup:
         self.topic = sns.create_topic(Name="ops-" + secrets.token_hex(4))["TopicArn"]
         queue = stack.stack.client("sqs").create_queue(QueueName="ops-" + secrets.token_hex(4))["QueueUrl"]
         self.queue_arn = stack.stack.client("sqs").get_queue_attributes(
-            QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            QueueUrl=queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
 
     def apply(self, *, pool, origins=None) -> None:
-        self.stack.apply({
-            "account": self.account, "forward_to": "+81398765432",
-            "numbers": [{"number": self.static, "channel": "flyer"}],
-            "pools": [{"id": "google-ads", "channel": "google-ads", "match": {"utm_source": "google"},
-                       "numbers": pool}],
-            "site": {"origins": origins or [self.site.url], "numbers": [SITE_NUMBER]},
-        })
+        self.stack.apply(
+            {
+                "account": self.account,
+                "forward_to": "+81398765432",
+                "numbers": [{"number": self.static, "channel": "flyer"}],
+                "pools": [
+                    {
+                        "id": "google-ads",
+                        "channel": "google-ads",
+                        "match": {"utm_source": "google"},
+                        "numbers": pool,
+                    }
+                ],
+                "site": {"origins": origins or [self.site.url], "numbers": [SITE_NUMBER]},
+            }
+        )
 
     def page(self, *, script=True, account=None, shown="03-1234-5678") -> None:
-        tag = (f'<script src="{self.stack.url}/dni.js" data-account="{account or self.account}" async></script>'
-               if script else "")
+        tag = (
+            f'<script src="{self.stack.url}/dni.js" data-account="{account or self.account}" async></script>'
+            if script
+            else ""
+        )
         self.site.html = f"<html><head>{tag}</head><body><a href='tel:{shown}'>☎ {shown}</a></body></html>"
 
     def subscribe(self) -> None:
         self.stack.stack.client("sns").subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=self.queue_arn)
 
     def lease(self) -> None:
-        body = {"account": self.account, "visitor_id": "v-" + secrets.token_hex(6),
-                "session_id": "s-" + secrets.token_hex(6), "page_url": f"{self.site.url}/?utm_source=google",
-                "utm": {"source": "google"}}
-        resp = self.stack.request("POST", "/dni/lease", data=json.dumps(body), headers={
-            "Origin": self.site.url, "Content-Type": "text/plain",
-            "X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.7"})
+        body = {
+            "account": self.account,
+            "visitor_id": "v-" + secrets.token_hex(6),
+            "session_id": "s-" + secrets.token_hex(6),
+            "page_url": f"{self.site.url}/?utm_source=google",
+            "utm": {"source": "google"},
+        }
+        resp = self.stack.request(
+            "POST",
+            "/dni/lease",
+            data=json.dumps(body),
+            headers={
+                "Origin": self.site.url,
+                "Content-Type": "text/plain",
+                "X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.7",
+            },
+        )
         assert resp.status_code == 200, resp.text
 
     def doctor(self, *extra, url=None, token=None):
-        result = run_cli("doctor", "--account", self.account, "--site", self.site.url, "--ops-topic-arn",
-                         self.topic, "--json", "--url", url or self.stack.url, "--token", token or self.admin,
-                         *extra)
+        result = run_cli(
+            "doctor",
+            "--account",
+            self.account,
+            "--site",
+            self.site.url,
+            "--ops-topic-arn",
+            self.topic,
+            "--json",
+            "--url",
+            url or self.stack.url,
+            "--token",
+            token or self.admin,
+            *extra,
+        )
         body = json.loads(result.stdout.strip().splitlines()[-1])  # the stack runs in process: its logs too
-        return result.exit_code, {c["check"].split(" ")[0] if not c["check"].startswith("webhook")
-                                  else c["check"]: c for c in body["checks"]}
+        return result.exit_code, {
+            c["check"].split(" ")[0] if not c["check"].startswith("webhook") else c["check"]: c
+            for c in body["checks"]
+        }
 
 
 @pytest.fixture()
@@ -89,14 +127,30 @@ def _statuses(checks):
 def test_doctor_is_green_on_a_set_up_account(setup):
     code, checks = setup.doctor()
     assert _statuses(checks) == {
-        "api": "pass", "token": "pass", "webhook signed": "pass", "webhook unsigned": "pass", "numbers": "pass",
-        "site": "pass", "ops": "pass", "pools": "pass", "destinations": "skip",
+        "api": "pass",
+        "token": "pass",
+        "webhook signed": "pass",
+        "webhook unsigned": "pass",
+        "numbers": "pass",
+        "site": "pass",
+        "ops": "pass",
+        "pools": "pass",
+        "destinations": "skip",
     }, checks
     assert code == 0
     assert checks["token"]["detail"] == f"admin token of account {setup.account}"
     assert "not configured" in checks["destinations"]["detail"]
-    human = run_cli("doctor", "--account", setup.account, "--ops-topic-arn", setup.topic, "--url", setup.stack.url,
-                    "--token", setup.admin)
+    human = run_cli(
+        "doctor",
+        "--account",
+        setup.account,
+        "--ops-topic-arn",
+        setup.topic,
+        "--url",
+        setup.stack.url,
+        "--token",
+        setup.admin,
+    )
     assert human.exit_code == 0 and "✔ api:" in human.stdout and "✘" not in human.stdout
 
 
@@ -111,11 +165,16 @@ def test_numbers_pointing_elsewhere_fail_until_synced(setup):
 
 
 def test_site_without_dni_js_wrong_account_origin_or_number_fails_until_fixed(setup):
-    for broken, words in (({"script": False}, "does not load dni.js"), ({"account": "someone-else"}, "data-account"),
-                          ({"shown": "03-0000-0000"}, "shows none of site.numbers")):
+    for broken, words in (
+        ({"script": False}, "does not load dni.js"),
+        ({"account": "someone-else"}, "data-account"),
+        ({"shown": "03-0000-0000"}, "shows none of site.numbers"),
+    ):
         setup.page(**broken)
         code, checks = setup.doctor()
-        assert code == 1 and checks["site"]["status"] == "fail" and words in checks["site"]["detail"], checks["site"]
+        assert code == 1 and checks["site"]["status"] == "fail" and words in checks["site"]["detail"], checks[
+            "site"
+        ]
     setup.page()
     setup.apply(pool=[setup.pooled], origins=["https://www.example.jp"])
     code, checks = setup.doctor()
@@ -136,8 +195,19 @@ def test_a_pool_smaller_than_its_peak_fails_until_it_grows(setup):
     setup.apply(pool=[setup.pooled, *more])
     account_reader().forget()  # warm functions see a config within 30 s: skip the wait
     assert setup.doctor()[1]["pools"]["status"] == "pass"
-    advice = run_cli("pools", "advise", "--account", setup.account, "--price-per-number", "4.5", "--json",
-                     "--url", setup.stack.url, "--token", setup.admin)
+    advice = run_cli(
+        "pools",
+        "advise",
+        "--account",
+        setup.account,
+        "--price-per-number",
+        "4.5",
+        "--json",
+        "--url",
+        setup.stack.url,
+        "--token",
+        setup.admin,
+    )
     [pool] = json.loads(advice.stdout)["pools"]
     assert pool["size"] == 3 and pool["recommended_size"] == 3 and pool["monthly_cost_change"] == 0
 

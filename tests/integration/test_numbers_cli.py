@@ -25,15 +25,21 @@ def _cli(stack, *args, token=None):
 
 
 def _pool(numbers):
-    return {"id": "google-ads", "channel": "google-ads", "match": {"utm_source": "google"}, "numbers": numbers}
+    return {
+        "id": "google-ads",
+        "channel": "google-ads",
+        "match": {"utm_source": "google"},
+        "numbers": numbers,
+    }
 
 
 def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
     # Given an account whose static number points at another tracker in Twilio, whose pool number
     # points here already, and whose second pool number is not in the Twilio account at all
     drifted, fine, missing = unique_number(), unique_number(), unique_number()
-    account = apply_account(local_stack, "sync", numbers=[{"number": drifted, "channel": "flyer"}],
-                            pools=[_pool([fine, missing])])
+    account = apply_account(
+        local_stack, "sync", numbers=[{"number": drifted, "channel": "flyer"}], pools=[_pool([fine, missing])]
+    )
     fake.numbers.add_number(OUR, drifted, **ELSEWHERE, voice_application_sid="AP" + "3" * 32)
     fake.numbers.add_number(OUR, fine, **pointing_at(local_stack))
     # When sync runs with --dry-run
@@ -42,8 +48,10 @@ def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
     assert dry.exit_code == 2, dry.output
     rows = {r["number"]: r for r in json.loads(dry.stdout)["numbers"]}
     assert {n: r["status"] for n, r in rows.items()} == {drifted: "drifted", fine: "ok", missing: "missing"}
-    assert rows[drifted]["changes"]["VoiceUrl"] == {"from": ELSEWHERE["voice_url"],
-                                                   "to": f"{local_stack.public_url}/twilio/voice"}
+    assert rows[drifted]["changes"]["VoiceUrl"] == {
+        "from": ELSEWHERE["voice_url"],
+        "to": f"{local_stack.public_url}/twilio/voice",
+    }
     assert fake.numbers.number(drifted)["voice_url"] == ELSEWHERE["voice_url"]
     # When it runs for real
     done = _cli(local_stack, "numbers", "sync", "--account", account)
@@ -55,14 +63,26 @@ def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
     assert now["voice_application_sid"] == ""
     # And a second run finds only the missing number wrong; without it the run is green
     again = json.loads(_cli(local_stack, "numbers", "sync", "--account", account, "--json").stdout)
-    assert {r["number"]: r["status"] for r in again["numbers"]} == {drifted: "ok", fine: "ok", missing: "missing"}
-    local_stack.apply({"account": account, "forward_to": "+81312345678",
-                       "numbers": [{"number": drifted, "channel": "flyer"}], "pools": [_pool([fine])]})
+    assert {r["number"]: r["status"] for r in again["numbers"]} == {
+        drifted: "ok",
+        fine: "ok",
+        missing: "missing",
+    }
+    local_stack.apply(
+        {
+            "account": account,
+            "forward_to": "+81312345678",
+            "numbers": [{"number": drifted, "channel": "flyer"}],
+            "pools": [_pool([fine])],
+        }
+    )
     assert _cli(local_stack, "numbers", "sync", "--account", account).exit_code == 0
 
 
 def test_sync_with_credentials_twilio_refuses_exits_2(local_stack, fake, monkeypatch):
-    account = apply_account(local_stack, "sync-auth", numbers=[{"number": unique_number(), "channel": "flyer"}])
+    account = apply_account(
+        local_stack, "sync-auth", numbers=[{"number": unique_number(), "channel": "flyer"}]
+    )
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "not-the-token")
     result = _cli(local_stack, "numbers", "sync", "--account", account)
     assert result.exit_code == 2
@@ -79,8 +99,12 @@ def test_the_fake_refuses_japanese_numbers_without_bundle_and_address_like_twili
     assert no_bundle.status_code == 400 and no_bundle.json()["code"] == 21649
     no_address = requests.post(url, data={"PhoneNumber": number, "BundleSid": BUNDLE}, auth=auth, timeout=5)
     assert no_address.status_code == 400 and no_address.json()["code"] == 21631
-    bad_url = requests.post(url, data={"PhoneNumber": number, "BundleSid": BUNDLE, "AddressSid": ADDRESS,
-                                       "VoiceUrl": "not a url"}, auth=auth, timeout=5)
+    bad_url = requests.post(
+        url,
+        data={"PhoneNumber": number, "BundleSid": BUNDLE, "AddressSid": ADDRESS, "VoiceUrl": "not a url"},
+        auth=auth,
+        timeout=5,
+    )
     assert bad_url.status_code == 400 and bad_url.json()["code"] == 21402
     assert requests.get(url, auth=(OUR, "wrong"), timeout=5).status_code == 401
     assert fake.numbers.number(number) is None
@@ -96,7 +120,18 @@ def test_buy_adds_numbers_to_a_pool_and_syncs_them(local_stack, fake):
     fake.numbers.add_available("JP", stock, locality="Tokyo")
     found = run_cli("numbers", "search", "--country", "JP", "--contains", "+81505*", "--json")
     assert found.exit_code == 0 and {n["phone_number"] for n in json.loads(found.stdout)} >= set(stock)
-    buy = ("numbers", "buy", "--account", account, "--pool", "google-ads", "--count", "2", "--contains", "+81505*")
+    buy = (
+        "numbers",
+        "buy",
+        "--account",
+        account,
+        "--pool",
+        "google-ads",
+        "--count",
+        "2",
+        "--contains",
+        "+81505*",
+    )
     # When buy runs without --apply
     shown = _cli(local_stack, *buy, token=admin)
     # Then it shows the config diff and buys nothing
@@ -129,8 +164,20 @@ def test_buy_adds_numbers_to_a_pool_and_syncs_them(local_stack, fake):
 def test_buy_into_a_pool_the_config_does_not_have_is_refused(local_stack, fake):
     account = apply_account(local_stack, "buy-nopool")
     fake.numbers.add_available("US", ["+14155550123"])
-    result = _cli(local_stack, "numbers", "buy", "--account", account, "--pool", "yahoo", "--country", "US",
-                  "--area-code", "415", "--apply")
+    result = _cli(
+        local_stack,
+        "numbers",
+        "buy",
+        "--account",
+        account,
+        "--pool",
+        "yahoo",
+        "--country",
+        "US",
+        "--area-code",
+        "415",
+        "--apply",
+    )
     assert result.exit_code == 2 and "no pool 'yahoo'" in result.output
     assert fake.numbers.number("+14155550123") is None
 
@@ -148,7 +195,9 @@ def test_release_gives_back_only_numbers_no_config_uses(local_stack, fake):
     assert _cli(local_stack, "numbers", "release", removed, "--apply", token=admin).exit_code == 2
     # And without --apply nothing is released; with it the removed number goes back to Twilio
     shown = _cli(local_stack, "numbers", "release", removed)
-    assert shown.exit_code == 0 and "would release" in shown.stdout and fake.numbers.number(removed) is not None
+    assert (
+        shown.exit_code == 0 and "would release" in shown.stdout and fake.numbers.number(removed) is not None
+    )
     done = _cli(local_stack, "numbers", "release", removed, "--apply")
     assert done.exit_code == 0, done.output
     assert fake.numbers.number(removed) is None and fake.numbers.number(kept) is not None

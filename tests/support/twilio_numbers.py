@@ -40,13 +40,22 @@ def serve_twilio_numbers(local_stack: Any) -> Iterator[FakeTwilioMedia]:
 def pointing_at(stack: Any) -> dict[str, str]:
     """IncomingPhoneNumber properties of a number correctly pointing at ``stack``."""
     wanted = stack_webhooks(stack.public_url)
-    return {"voice_url": wanted["VoiceUrl"], "voice_method": "POST", "status_callback": wanted["StatusCallback"],
-            "status_callback_method": "POST", "voice_fallback_url": wanted["VoiceFallbackUrl"],
-            "voice_fallback_method": "POST"}
+    return {
+        "voice_url": wanted["VoiceUrl"],
+        "voice_method": "POST",
+        "status_callback": wanted["StatusCallback"],
+        "status_callback_method": "POST",
+        "voice_fallback_url": wanted["VoiceFallbackUrl"],
+        "voice_fallback_method": "POST",
+    }
 
 
-ELSEWHERE = {"voice_url": "https://old-tracker.example.com/voice", "voice_method": "GET",
-             "status_callback": "", "voice_fallback_url": ""}
+ELSEWHERE = {
+    "voice_url": "https://old-tracker.example.com/voice",
+    "voice_method": "GET",
+    "status_callback": "",
+    "voice_fallback_url": "",
+}
 
 
 class TinySite:
@@ -77,7 +86,9 @@ class TinySite:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:

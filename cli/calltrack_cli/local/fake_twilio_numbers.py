@@ -46,14 +46,28 @@ _ADDRESS_SID = re.compile(r"AD[0-9a-fA-F]{32}")
 REGULATED = {"JP"}
 
 UPDATABLE = (
-    "FriendlyName", "VoiceUrl", "VoiceMethod", "VoiceFallbackUrl", "VoiceFallbackMethod",
-    "StatusCallback", "StatusCallbackMethod", "VoiceApplicationSid", "BundleSid", "AddressSid",
+    "FriendlyName",
+    "VoiceUrl",
+    "VoiceMethod",
+    "VoiceFallbackUrl",
+    "VoiceFallbackMethod",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "VoiceApplicationSid",
+    "BundleSid",
+    "AddressSid",
 )
 _FIELD = {  # form parameter -> resource property
-    "FriendlyName": "friendly_name", "VoiceUrl": "voice_url", "VoiceMethod": "voice_method",
-    "VoiceFallbackUrl": "voice_fallback_url", "VoiceFallbackMethod": "voice_fallback_method",
-    "StatusCallback": "status_callback", "StatusCallbackMethod": "status_callback_method",
-    "VoiceApplicationSid": "voice_application_sid", "BundleSid": "bundle_sid", "AddressSid": "address_sid",
+    "FriendlyName": "friendly_name",
+    "VoiceUrl": "voice_url",
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "VoiceFallbackMethod": "voice_fallback_method",
+    "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method",
+    "VoiceApplicationSid": "voice_application_sid",
+    "BundleSid": "bundle_sid",
+    "AddressSid": "address_sid",
 }
 
 
@@ -62,8 +76,12 @@ def _now() -> str:
 
 
 def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status}
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
 
 
 @dataclass
@@ -101,7 +119,10 @@ class FakePhoneNumbers:
         with self._lock:
             for number in numbers:
                 self._stock[number] = _Stock(
-                    number, country.upper(), type, locality,
+                    number,
+                    country.upper(),
+                    type,
+                    locality,
                     regulated if bundle_required is None else bundle_required,
                     regulated if address_required is None else address_required,
                 )
@@ -138,21 +159,40 @@ class FakePhoneNumbers:
     def _resource(account_sid: str, sid: str, phone_number: str) -> dict[str, Any]:
         when = _now()
         return {
-            "account_sid": account_sid, "address_requirements": "none", "address_sid": None,
-            "api_version": API_VERSION, "beta": False, "bundle_sid": None,
+            "account_sid": account_sid,
+            "address_requirements": "none",
+            "address_sid": None,
+            "api_version": API_VERSION,
+            "beta": False,
+            "bundle_sid": None,
             "capabilities": {"voice": True, "sms": False, "mms": False, "fax": False},
-            "date_created": when, "date_updated": when, "emergency_status": "Inactive",
-            "friendly_name": phone_number, "identity_sid": None, "origin": "twilio",
-            "phone_number": phone_number, "sid": sid, "sms_url": "", "status": "in-use",
-            "status_callback": "", "status_callback_method": "POST", "trunk_sid": None,
+            "date_created": when,
+            "date_updated": when,
+            "emergency_status": "Inactive",
+            "friendly_name": phone_number,
+            "identity_sid": None,
+            "origin": "twilio",
+            "phone_number": phone_number,
+            "sid": sid,
+            "sms_url": "",
+            "status": "in-use",
+            "status_callback": "",
+            "status_callback_method": "POST",
+            "trunk_sid": None,
             "uri": f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers/{sid}.json",
-            "voice_application_sid": None, "voice_caller_id_lookup": False,
-            "voice_fallback_method": "POST", "voice_fallback_url": "", "voice_method": "POST",
-            "voice_receive_mode": "voice", "voice_url": "",
+            "voice_application_sid": None,
+            "voice_caller_id_lookup": False,
+            "voice_fallback_method": "POST",
+            "voice_fallback_url": "",
+            "voice_method": "POST",
+            "voice_receive_mode": "voice",
+            "voice_url": "",
         }
 
     # -- serving -----------------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, form: dict[str, list[str]]) -> tuple[int, dict[str, Any] | None]:
+    def handle(
+        self, method: str, raw_path: str, form: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any] | None]:
         """(status, JSON body) for an authenticated request on one of this module's paths."""
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -178,22 +218,29 @@ class FakePhoneNumbers:
         return resource if resource and resource["account_sid"] == account_sid else None
 
     def _list(self, account_sid: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        wanted = (query.get("PhoneNumber") or [None])[0]
+        wanted: str | None = query["PhoneNumber"][0] if query.get("PhoneNumber") else None
         try:
             size = max(1, min(1000, int((query.get("PageSize") or ["50"])[0])))
             page = max(0, int((query.get("Page") or ["0"])[0]))
         except ValueError:
             return 400, twilio_error(400, 20001, "PageSize and Page must be integers")
         with self._lock:
-            found = [dict(r) for r in self._numbers.values() if r["account_sid"] == account_sid
-                     and (wanted is None or r["phone_number"] == wanted.strip())]
+            found = [
+                dict(r)
+                for r in self._numbers.values()
+                if r["account_sid"] == account_sid and (wanted is None or r["phone_number"] == wanted.strip())
+            ]
         found.sort(key=lambda r: r["phone_number"])
-        chunk = found[page * size:(page + 1) * size]
+        chunk = found[page * size : (page + 1) * size]
         base = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json?PageSize={size}"
         more = len(found) > (page + 1) * size
         return 200, {
-            "incoming_phone_numbers": chunk, "page": page, "page_size": size, "start": page * size,
-            "end": page * size + max(len(chunk) - 1, 0), "uri": f"{base}&Page={page}",
+            "incoming_phone_numbers": chunk,
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + max(len(chunk) - 1, 0),
+            "uri": f"{base}&Page={page}",
             "first_page_uri": f"{base}&Page=0",
             "next_page_uri": f"{base}&Page={page + 1}&PageToken=PA{page + 1}" if more else None,
             "previous_page_uri": f"{base}&Page={page - 1}" if page else None,
@@ -245,14 +292,23 @@ class FakePhoneNumbers:
         if (bad := self._invalid(params)) is not None:
             return bad
         with self._lock:
-            stock = self._stock.get(number) if number else next(
-                (s for s in self._stock.values() if s.phone_number.startswith("+1" + params["AreaCode"])), None
+            stock = (
+                self._stock.get(number)
+                if number
+                else next(
+                    (s for s in self._stock.values() if s.phone_number.startswith("+1" + params["AreaCode"])),
+                    None,
+                )
             )
             if stock is None:
-                return 400, twilio_error(400, 21422, f"PhoneNumber {number or params.get('AreaCode')} is not available")
+                return 400, twilio_error(
+                    400, 21422, f"PhoneNumber {number or params.get('AreaCode')} is not available"
+                )
             if stock.bundle_required and not params.get("BundleSid"):
                 return 400, twilio_error(
-                    400, 21649, f"Phone Number {stock.phone_number} requires a Bundle (BundleSid) in {stock.country}"
+                    400,
+                    21649,
+                    f"Phone Number {stock.phone_number} requires a Bundle (BundleSid) in {stock.country}",
                 )
             if stock.address_required and not params.get("AddressSid"):
                 return 400, twilio_error(
@@ -295,13 +351,23 @@ class FakePhoneNumbers:
                 continue
             if pattern is not None and not pattern.search(s.phone_number):
                 continue
-            out.append({
-                "friendly_name": s.phone_number, "phone_number": s.phone_number, "lata": None,
-                "locality": s.locality, "rate_center": None, "latitude": None, "longitude": None,
-                "region": None, "postal_code": None, "iso_country": s.country,
-                "address_requirements": "local" if s.address_required else "none", "beta": False,
-                "capabilities": {"voice": True, "SMS": False, "MMS": False, "fax": False},
-            })
+            out.append(
+                {
+                    "friendly_name": s.phone_number,
+                    "phone_number": s.phone_number,
+                    "lata": None,
+                    "locality": s.locality,
+                    "rate_center": None,
+                    "latitude": None,
+                    "longitude": None,
+                    "region": None,
+                    "postal_code": None,
+                    "iso_country": s.country,
+                    "address_requirements": "local" if s.address_required else "none",
+                    "beta": False,
+                    "capabilities": {"voice": True, "SMS": False, "MMS": False, "fax": False},
+                }
+            )
         uri = f"/{API_VERSION}/Accounts/{account_sid}/AvailablePhoneNumbers/{country}/{kind}.json"
         return 200, {"available_phone_numbers": out[:size], "uri": uri}
 
@@ -313,11 +379,25 @@ def _single(form: dict[str, list[str]]) -> dict[str, str]:
 def _contains_pattern(contains: str) -> re.Pattern[str]:
     """Twilio's ``Contains``: digits (letters as on a phone keypad), ``*`` one character, a leading
     ``+`` anchors at the start of the E.164 number, a trailing ``$`` at its end."""
-    keypad = {c: d for d, letters in {"2": "abc", "3": "def", "4": "ghi", "5": "jkl", "6": "mno",
-                                      "7": "pqrs", "8": "tuv", "9": "wxyz"}.items() for c in letters}
+    keypad = {
+        c: d
+        for d, letters in {
+            "2": "abc",
+            "3": "def",
+            "4": "ghi",
+            "5": "jkl",
+            "6": "mno",
+            "7": "pqrs",
+            "8": "tuv",
+            "9": "wxyz",
+        }.items()
+        for c in letters
+    }
     anchored = contains.startswith("+")
     body = contains[1:] if anchored else contains
     end = body.endswith("$")
     body = body.rstrip("$")
-    regex = "".join("." if c in "*" else ".*" if c == "%" else re.escape(keypad.get(c.lower(), c)) for c in body)
+    regex = "".join(
+        "." if c in "*" else ".*" if c == "%" else re.escape(keypad.get(c.lower(), c)) for c in body
+    )
     return re.compile(("^\\+" if anchored else "") + regex + ("$" if end else ""))
