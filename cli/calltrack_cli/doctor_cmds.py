@@ -242,8 +242,8 @@ def check_numbers(
         if not numbers:
             out.append(_skip(name, "no tracking numbers in the config"))
         elif missing or drifted:
-            problems = ([f"not in the Twilio account: {', '.join(missing)}"] if missing else []) + (
-                [f"not pointing at this stack: {', '.join(drifted)}"] if drifted else []
+            problems = ([f"not in the Twilio account: {_some(missing)}"] if missing else []) + (
+                [f"not pointing at this stack: {_some(drifted)}"] if drifted else []
             )
             fix = f"calltrack numbers sync --account {account}"
             if missing:
@@ -254,6 +254,11 @@ def check_numbers(
         else:
             out.append(_pass(name, f"{len(numbers)} number(s) point at {public_url}"))
     return out
+
+
+def _some(numbers: list[str], shown: int = 5) -> str:
+    more = f" and {len(numbers) - shown} more" if len(numbers) > shown else ""
+    return ", ".join(numbers[:shown]) + more
 
 
 def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Check]:

@@ -154,7 +154,7 @@ def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
     for row in rows:
         change = "; ".join(f"{k}: {a or '(empty)'} -> {b or '(empty)'}" for k, (a, b) in row.changes.items())
         if row.status == "missing":
-            change = "not in this Twilio account: buy it (calltrack numbers buy) or remove it from the config"
+            change = "not in this Twilio account"
         table.add_row(row.number, row.account, f"[{style[row.status]}]{row.status}[/]", change)
     console.print(table)
     counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing")}
@@ -163,6 +163,11 @@ def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
         f"{len(rows)} number(s): {counts['ok']} ok, "
         f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing"
     )
+    if counts["missing"]:
+        console.print(
+            "missing numbers: buy numbers with `calltrack numbers buy` (into a pool) or remove them "
+            "from the config and `calltrack apply`"
+        )
 
 
 SYNC_HELP = (

@@ -33,7 +33,9 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
     out = []
     for pool in report.get("pools") or []:
         size = int(pool.get("size") or 0)
-        recommended = max(int(pool.get("recommended_size") or 0), 1)
+        peak = int(pool.get("peak_concurrent_sessions") or 0)
+        # No session in the window says nothing about demand (dni.js not live yet?): keep the size.
+        recommended = max(int(pool.get("recommended_size") or 0), 1) if peak else size
         change = recommended - size
         out.append(
             {
@@ -121,6 +123,8 @@ def advise_cmd(
             else f"could release {-row['change']} ({row['monthly_cost_change']:g} {currency}/month)"
             if row["change"] < 0
             else "keep"
+            if row["peak_concurrent_sessions"]
+            else "keep (no sessions in the window: is dni.js on the site?)"
         )
         typer.echo(
             f"  {row['pool']}: {row['size']} numbers, peak {row['peak_concurrent_sessions']} sessions "

@@ -113,13 +113,15 @@ def test_pool_advice_prices_the_change_in_size():
                 "utilisation": 1.0,
             },
             {"pool": "y", "size": 10, "recommended_size": 3, "peak_concurrent_sessions": 2},
+            {"pool": "one", "size": 3, "recommended_size": 1, "peak_concurrent_sessions": 1},
             {"pool": "idle", "size": 2, "recommended_size": 0, "peak_concurrent_sessions": 0},
         ]
     }
     rows = {r["pool"]: r for r in advice(report, 4.5)}
     assert (rows["g"]["change"], rows["g"]["monthly_cost_change"]) == (2, 9.0)
     assert (rows["y"]["change"], rows["y"]["monthly_cost_change"]) == (-7, -31.5)
-    assert rows["idle"]["recommended_size"] == 1  # a pool keeps at least one number
+    assert rows["one"]["recommended_size"] == 1
+    assert (rows["idle"]["recommended_size"], rows["idle"]["change"]) == (2, 0)  # no traffic: no advice
 
 
 def test_a_page_shows_a_listed_number_in_any_usual_format():

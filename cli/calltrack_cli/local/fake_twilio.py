@@ -430,7 +430,9 @@ def main() -> None:  # pragma: no cover - manual/demo use
     """``python -m calltrack_cli.local.fake_twilio --port 8789``: serve until Ctrl-C.
 
     Accepts TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (local defaults) as credentials and serves a
-    one-second silent MP3 for any recording SID requested under that account.
+    one-second silent MP3 for any recording SID requested under that account. Its phone-number
+    API has ``--stock`` Japanese 050 numbers (+8150 0000 0000 ...) and as many US 415 numbers to
+    search and buy (Japanese ones, as at Twilio, only with a BundleSid and an AddressSid).
     """
     import argparse
     import os
@@ -439,12 +441,15 @@ def main() -> None:  # pragma: no cover - manual/demo use
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=8789)
+    parser.add_argument("--stock", type=int, default=20, help="available numbers per country (JP, US)")
     args = parser.parse_args()
     sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
     fake = FakeTwilioMedia(credentials=[(sid, token)], port=args.port, serve_any=True)
+    fake.numbers.add_available("JP", [f"+8150{i:08d}" for i in range(args.stock)], locality="Tokyo")
+    fake.numbers.add_available("US", [f"+1415555{i:04d}" for i in range(args.stock)], locality="SF")
     fake.start()
-    print(f"fake Twilio media server at {fake.base_url}")
+    print(f"fake Twilio server at {fake.base_url} (recordings, phone numbers)")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
