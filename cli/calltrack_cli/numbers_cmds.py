@@ -89,6 +89,22 @@ def twilio() -> Any:
         _fail(f"error: {exc.message}", 2)
 
 
+def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, str]:
+    """The settings numbers get; Twilio must reach them over https (http only with a local fake)."""
+    from calltrack_cli.twilio_numbers import stack_webhooks
+
+    wanted = stack_webhooks(st.public_url, fallback_url)
+    local_twilio = client.credentials.base_url.startswith(("http://127.0.0.1", "http://localhost"))
+    for value in (wanted["VoiceUrl"], wanted["VoiceFallbackUrl"]):
+        if not value.startswith("https://") and not local_twilio:
+            _fail(
+                f"error: Twilio must call the stack over https, not {value} (pass --public-url, the "
+                "stack output PublicUrl)",
+                2,
+            )
+    return wanted
+
+
 def twilio_fail(exc: Any) -> NoReturn:
     """A TwilioFailure as a CLI failure: unreachable or 5xx -> 1, refused -> 2."""
     _fail(f"error: {exc.message}", 1 if exc.status == 0 or exc.status >= 500 else 2)
@@ -119,12 +135,11 @@ def sync_numbers(
     wanted: Mapping[str, str],
     *,
     dry_run: bool,
-    at_twilio: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[SyncRow]:
     """Point every number of ``owned`` (number -> account) at the stack; one row per number."""
     from calltrack_cli.twilio_numbers import drift
 
-    found = client.by_number() if at_twilio is None else at_twilio
+    found = client.by_number()
     rows = []
     for number in sorted(owned):
         resource = found.get(number)
@@ -203,14 +218,14 @@ def sync_cmd(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    from calltrack_cli.twilio_numbers import TwilioFailure, stack_webhooks
+    from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
         st = stack(url, token, public_url)
         owned = {n: name for name, config in configs(st, account).items() for n in tracking_numbers(config)}
         client = twilio()
         try:
-            rows = sync_numbers(client, owned, stack_webhooks(st.public_url, fallback_url), dry_run=dry_run)
+            rows = sync_numbers(client, owned, webhooks_for(client, st, fallback_url), dry_run=dry_run)
         except TwilioFailure as exc:
             twilio_fail(exc)
     except CliFailure as err:
@@ -382,7 +397,7 @@ def buy_cmd(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    from calltrack_cli.twilio_numbers import TwilioFailure, stack_webhooks
+    from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
         _check_kind(kind)
@@ -416,7 +431,7 @@ def buy_cmd(
                 )
             )
             return
-        wanted = stack_webhooks(st.public_url, fallback_url)
+        wanted = webhooks_for(client, st, fallback_url)
         bought: list[str] = []
         try:
             for number in picks:

@@ -186,3 +186,22 @@ def test_the_accounts_listing_says_who_the_token_is(monkeypatch):
         "account": "acme",
         "role": "marketer",
     }
+
+
+def test_numbers_are_never_pointed_at_plain_http_at_the_real_twilio():
+    from types import SimpleNamespace
+
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.numbers_cmds import webhooks_for
+
+    real = SimpleNamespace(credentials=SimpleNamespace(base_url="https://api.twilio.com"))
+    fake = SimpleNamespace(credentials=SimpleNamespace(base_url="http://127.0.0.1:8789"))
+    local_stack = Stack("http://127.0.0.1:8787", "tok", "http://127.0.0.1:8787")
+    with pytest.raises(CliFailure) as err:
+        webhooks_for(real, local_stack, None)
+    assert err.value.code == 2 and "https" in err.value.message
+    assert webhooks_for(fake, local_stack, None)["VoiceUrl"] == "http://127.0.0.1:8787/twilio/voice"
+    deployed = Stack("https://abc.execute-api.example.com", "tok", "https://calls.example.com")
+    assert (
+        webhooks_for(real, deployed, None)["StatusCallback"] == "https://calls.example.com/twilio/call-status"
+    )
