@@ -135,8 +135,10 @@ def sync_numbers(
     wanted: Mapping[str, str],
     *,
     dry_run: bool,
+    unused: bool = False,
 ) -> list[SyncRow]:
-    """Point every number of ``owned`` (number -> account) at the stack; one row per number."""
+    """Point every number of ``owned`` (number -> account) at the stack; one row per number. With
+    ``unused`` (``owned`` is every account's), numbers calling this stack that no config has too."""
     from calltrack_cli.twilio_numbers import drift
 
     found = client.by_number()
@@ -156,6 +158,12 @@ def sync_numbers(
                 settings["VoiceApplicationSid"] = ""  # an app's URLs would win over the number's
             client.update(resource["sid"], settings)
         rows.append(SyncRow(number, owned[number], "drifted" if dry_run else "fixed", changes))
+    if unused:
+        rows.extend(
+            SyncRow(n, "-", "unused")
+            for n, resource in sorted(found.items())
+            if n not in owned and resource.get("voice_url") == wanted["VoiceUrl"]
+        )
     return rows
 
 
@@ -165,18 +173,23 @@ def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
 
     console = Console(highlight=False, soft_wrap=True)
     table = Table("number", "account", "status", "change", box=None, pad_edge=False)
-    style = {"ok": "green", "fixed": "yellow", "drifted": "yellow", "missing": "red"}
+    style = {"ok": "green", "fixed": "yellow", "drifted": "yellow", "missing": "red", "unused": "blue"}
     for row in rows:
         change = "; ".join(f"{k}: {a or '(empty)'} -> {b or '(empty)'}" for k, (a, b) in row.changes.items())
         if row.status == "missing":
             change = "not in this Twilio account"
+        if row.status == "unused":
+            change = f"calls this stack but no config has it: calltrack numbers release {row.number}"
         table.add_row(row.number, row.account, f"[{style[row.status]}]{row.status}[/]", change)
     console.print(table)
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing")}
+    counts = {
+        s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing", "unused")
+    }
     verb = "would fix" if dry_run else "fixed"
     console.print(
         f"{len(rows)} number(s): {counts['ok']} ok, "
         f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing"
+        + (f", {counts['unused']} unused" if counts["unused"] else "")
     )
     if counts["missing"]:
         console.print(
@@ -193,7 +206,8 @@ SYNC_HELP = (
         "For each tracking number (static numbers, pool numbers, overflow numbers) it finds the number in "
         "the Twilio account (IncomingPhoneNumbers) and sets VoiceUrl = PUBLIC_URL/twilio/voice, "
         "StatusCallback = PUBLIC_URL/twilio/call-status and VoiceFallbackUrl = PUBLIC_URL/twilio/fallback, "
-        "all POST; it prints what changed (or, with --dry-run, what drifted)."
+        "all POST; it prints what changed (or, with --dry-run, what drifted). With the operator token "
+        "and no --account it also lists numbers calling this stack that no config has (release them)."
     )
     + """
 
@@ -223,9 +237,12 @@ def sync_cmd(
     try:
         st = stack(url, token, public_url)
         owned = {n: name for name, config in configs(st, account).items() for n in tracking_numbers(config)}
+        # Only the operator sees every config, so only it can tell that a number is used by none.
+        every = account is None and (st.get("/v1/accounts").get("token") or {}).get("role") == "operator"
         client = twilio()
         try:
-            rows = sync_numbers(client, owned, webhooks_for(client, st, fallback_url), dry_run=dry_run)
+            wanted = webhooks_for(client, st, fallback_url)
+            rows = sync_numbers(client, owned, wanted, dry_run=dry_run, unused=every)
         except TwilioFailure as exc:
             twilio_fail(exc)
     except CliFailure as err:

@@ -189,7 +189,13 @@ def test_release_gives_back_only_numbers_no_config_uses(local_stack, fake):
     admin = tokens(local_stack, account, "admin")["admin"]
     for number in (kept, removed):
         fake.numbers.add_number(OUR, number, **pointing_at(local_stack))
-    # Then a configured number is refused, and an account token may not release at all
+    # Then the operator's sync lists the removed number as calling this stack unused
+    listed = _cli(local_stack, "numbers", "sync", "--dry-run", "--json")
+    statuses = {
+        r["number"]: r["status"] for r in json.loads(listed.stdout.strip().splitlines()[-1])["numbers"]
+    }
+    assert (statuses[removed], statuses[kept]) == ("unused", "ok")
+    # And a configured number is refused, and an account token may not release at all
     assert _cli(local_stack, "numbers", "release", kept, "--apply").exit_code == 2
     assert fake.numbers.number(kept) is not None
     assert _cli(local_stack, "numbers", "release", removed, "--apply", token=admin).exit_code == 2

@@ -205,3 +205,30 @@ def test_numbers_are_never_pointed_at_plain_http_at_the_real_twilio():
     assert (
         webhooks_for(real, deployed, None)["StatusCallback"] == "https://calls.example.com/twilio/call-status"
     )
+
+
+def test_ops_topic_check_counts_only_confirmed_subscriptions(monkeypatch):
+    import boto3
+
+    from calltrack_cli.doctor_cmds import check_ops_topic
+
+    pages: list[dict[str, Any]] = []
+
+    class Sns:
+        def get_paginator(self, name):
+            assert name == "list_subscriptions_by_topic"
+            return self
+
+        def paginate(self, TopicArn):  # noqa: N803 - boto3's parameter name
+            return pages
+
+    monkeypatch.setattr(boto3, "client", lambda service, region_name=None: Sns())
+    arn = "arn:aws:sns:ap-northeast-1:123456789012:ops"
+    assert check_ops_topic(None).status == "skip"
+    pages[:] = [{"Subscriptions": []}]
+    assert "nobody is subscribed" in check_ops_topic(arn).detail
+    pages[:] = [{"Subscriptions": [{"SubscriptionArn": "PendingConfirmation"}]}]
+    pending = check_ops_topic(arn)
+    assert pending.status == "fail" and "1 pending" in pending.detail
+    pages.append({"Subscriptions": [{"SubscriptionArn": arn + ":1b2c"}]})
+    assert check_ops_topic(arn).status == "pass"
