@@ -8,8 +8,9 @@ It imports the handler (module and attribute), then resolves every ``import`` st
 ``.py`` file of the code asset and of the layer's ``calltrack`` package that the handler can reach
 — at module level and inside functions alike, since a lazy import that fails in AWS fails only on
 the request that reaches it. (A folder can hold several Lambdas, e.g. ``report`` holds the API and
-the rollup consumer; the rollup's asset need not carry what only the API imports.) Skipped: imports under ``if TYPE_CHECKING:`` and imports guarded by
-``except ImportError``/``ModuleNotFoundError`` (optional by design). Prints one line per problem,
+the rollup consumer; the rollup's asset need not carry what only the API imports.) Skipped:
+imports under ``if TYPE_CHECKING:`` and imports guarded by ``except ImportError`` or
+``ModuleNotFoundError`` (optional by design). Prints one line per problem,
 ``path:line: module — error``, and exits 1 if there is any.
 """
 
@@ -44,12 +45,12 @@ def import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:
-                visit(child)
+            for stmt in node.orelse:
+                visit(stmt)
             return
         if isinstance(node, ast.Try) and _guards_imports(node):
-            for child in node.handlers + node.orelse + node.finalbody:
-                visit(child)
+            for part in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(part)
             return
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.append(node)

@@ -31,7 +31,9 @@ def test_a_missing_module_or_name_is_reported_with_file_and_line(tmp_path):
     pkg = tmp_path / "hook"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "handler.py").write_text("import json\nfrom json import nope\n\ndef f():\n    import no_such_mod\n")
+    (pkg / "handler.py").write_text(
+        "import json\nfrom json import nope\n\ndef f():\n    import no_such_mod\n"
+    )
     problems = check_file(str(pkg / "handler.py"), str(tmp_path))
     assert problems[0].startswith("hook/handler.py:2: from json import nope")
     assert problems[1].startswith("hook/handler.py:5: import no_such_mod — ModuleNotFoundError")
