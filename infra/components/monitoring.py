@@ -92,13 +92,13 @@ class Monitoring(Construct):
             "WebhookFailOpen",
             app_metric("voice_webhook", "WebhookFailures"),
             1,
-            "the voice webhook answered fail-open (call forwarded, storage or routing failed): check its logs",
+            "the voice webhook answered fail-open (call forwarded; storage or routing failed): see its logs",
         )
         self._alarm(
             "WebhookCallbacksLost",
             app_metric("voice_webhook", "WebhookCallbacksLost"),
             1,
-            "a Twilio callback could be neither stored nor handed to the outbox: that call's record is incomplete",
+            "a Twilio callback was neither stored nor handed to the outbox: that call's record is incomplete",
         )
         self._alarm(
             "JobAccountFailures",
@@ -119,18 +119,18 @@ class Monitoring(Construct):
         self, voice: lambda_.IFunction, dead_letter_queues: dict[str, sqs.IQueue]
     ) -> cloudwatch.Dashboard:
         """One page for ops: traffic, quiet failures, latency, recordings, dead letters, pools."""
-        minute = {"minutes": 1}
+        per_min = 1
         board = cloudwatch.Dashboard(self, "OpsDashboard", default_interval=Duration.hours(24))
         board.add_widgets(
             cloudwatch.GraphWidget(
                 title="Calls per minute", width=8,
-                left=[app_metric("voice_webhook", "CallsReceived", **minute).with_(label="received"),
-                      app_metric("voice_webhook", "CallsMissed", **minute).with_(label="missed")],
+                left=[app_metric("voice_webhook", "CallsReceived", minutes=per_min).with_(label="received"),
+                      app_metric("voice_webhook", "CallsMissed", minutes=per_min).with_(label="missed")],
             ),
             cloudwatch.GraphWidget(
                 title="Fail-open answers and lost callbacks", width=8,
-                left=[app_metric("voice_webhook", "WebhookFailures", **minute).with_(label="fail-open"),
-                      app_metric("voice_webhook", "WebhookCallbacksLost", **minute).with_(label="lost")],
+                left=[app_metric("voice_webhook", "WebhookFailures", minutes=per_min).with_(label="fail-open"),
+                      app_metric("voice_webhook", "WebhookCallbacksLost", minutes=per_min).with_(label="lost")],
             ),
             cloudwatch.GraphWidget(
                 title="Voice webhook latency (ms)", width=8,
