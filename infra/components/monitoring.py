@@ -119,18 +119,19 @@ class Monitoring(Construct):
         self, voice: lambda_.IFunction, dead_letter_queues: dict[str, sqs.IQueue]
     ) -> cloudwatch.Dashboard:
         """One page for ops: traffic, quiet failures, latency, recordings, dead letters, pools."""
-        per_min = 1
+
+        def calls(name: str, label: str) -> cloudwatch.IMetric:
+            return app_metric("voice_webhook", name, minutes=1).with_(label=label)
+
         board = cloudwatch.Dashboard(self, "OpsDashboard", default_interval=Duration.hours(24))
         board.add_widgets(
             cloudwatch.GraphWidget(
                 title="Calls per minute", width=8,
-                left=[app_metric("voice_webhook", "CallsReceived", minutes=per_min).with_(label="received"),
-                      app_metric("voice_webhook", "CallsMissed", minutes=per_min).with_(label="missed")],
+                left=[calls("CallsReceived", "received"), calls("CallsMissed", "missed")],
             ),
             cloudwatch.GraphWidget(
                 title="Fail-open answers and lost callbacks", width=8,
-                left=[app_metric("voice_webhook", "WebhookFailures", minutes=per_min).with_(label="fail-open"),
-                      app_metric("voice_webhook", "WebhookCallbacksLost", minutes=per_min).with_(label="lost")],
+                left=[calls("WebhookFailures", "fail-open"), calls("WebhookCallbacksLost", "lost")],
             ),
             cloudwatch.GraphWidget(
                 title="Voice webhook latency (ms)", width=8,
