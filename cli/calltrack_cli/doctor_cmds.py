@@ -117,7 +117,7 @@ def check_api(st: Stack) -> Check:
     try:
         resp = fetch(f"{st.base}/openapi.json")
         version = str(resp.json().get("info", {}).get("version")) if resp.status_code == 200 else None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, AttributeError) as exc:  # unreachable, refused URL, not JSON
         return _failed(
             "api",
             f"{st.base} cannot be reached ({type(exc).__name__})",
