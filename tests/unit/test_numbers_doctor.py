@@ -169,6 +169,15 @@ def test_destinations_check_is_skipped_without_destinations_and_names_each_missi
     stack.answers["/v1/accounts/acme/secrets"]["secrets"] += [{"name": "ga4"}, {"name": "hook"}]  # type: ignore[attr-defined]
     assert check_destinations(stack, {"acme": config})[0].status == "pass"
 
+    class _Marketer(_Stack):
+        def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+            from calltrack_cli.admin_cmds import CliFailure
+
+            raise CliFailure("error: 403 role 'marketer' may not do this (needs one of admin)", 2)
+
+    [skipped] = check_destinations(_Marketer({}), {"acme": config})
+    assert skipped.status == "skip" and "admin token" in skipped.detail
+
 
 def test_the_accounts_listing_says_who_the_token_is(monkeypatch):
     class Store:
