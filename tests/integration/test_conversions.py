@@ -74,14 +74,18 @@ def test_a_qualifying_call_is_delivered_once_per_rule_and_destination_despite_du
     # And the call shows each conversion: sent three times, Yahoo! skipped (no yclid on this visit)
     shown = s.conversions_of(call_sid)
     assert {k: v["status"] for k, v in shown.items()} == {
-        ("phone-lead", "google_ads"): "sent", ("phone-lead", "meta"): "sent", ("phone-lead", "ga4"): "sent",
+        ("phone-lead", "google_ads"): "sent",
+        ("phone-lead", "meta"): "sent",
+        ("phone-lead", "ga4"): "sent",
         ("phone-lead", "yahoo_ads"): "skipped",
     }
     assert shown[("phone-lead", "yahoo_ads")]["reason"] == "no_click_id"
     assert shown[("phone-lead", "google_ads")]["sent_at"].endswith("Z")
 
 
-def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(local_stack: Any, ads: FakeAdPlatforms) -> None:
+def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
     # Given Google Ads answers 429 then 503, and Meta 500, before they recover
     s = ConversionScenario(local_stack, ads)
     number = s.lease(gclid=gclid(), fbp=FBP)
@@ -100,13 +104,16 @@ def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(local_stac
     shown = s.conversions_of(call_sid)
     assert shown[("phone-lead", "google_ads")]["status"] == "sent"
     assert shown[("phone-lead", "meta")]["status"] == "sent"
-    listed = local_stack.request("GET", "/v1/conversions", token=s.roles["marketer"],
-                                 params={"destination": "google_ads"}).json()["items"]
+    listed = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["marketer"], params={"destination": "google_ads"}
+    ).json()["items"]
     [row] = [r for r in listed if r["call_sid"] == call_sid]
     assert row["attempts"] == 3 and row["reason"] is None
 
 
-def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(local_stack: Any, ads: FakeAdPlatforms) -> None:
+def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
     # Given a click id Google cannot parse, and an account without GA4 credentials
     s = ConversionScenario(local_stack, ads, credentials=("google_ads", "meta"))
     click = gclid()
@@ -128,9 +135,13 @@ def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(local_s
     assert shown[("phone-lead", "ga4")]["reason"] == "no_credentials"
     assert shown[("phone-lead", "meta")]["status"] == "sent"
     # And the listing filters by status and names the field of a bad filter
-    failed = local_stack.request("GET", "/v1/conversions", token=s.roles["admin"], params={"status": "failed"})
+    failed = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["admin"], params={"status": "failed"}
+    )
     assert [r["call_sid"] for r in failed.json()["items"]] == [call_sid]
-    bad = local_stack.request("GET", "/v1/conversions", token=s.roles["admin"], params={"status": "done"})
+    bad = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["admin"], params={"status": "done"}
+    )
     assert bad.status_code == 400 and bad.json()["field"] == "status"
 
 

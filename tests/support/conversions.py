@@ -61,8 +61,14 @@ class ConversionScenario:
     """An account with pools for google-ads, yahoo-ads and facebook, the given rules and the
     destinations; ``credentials`` names the destinations whose secrets are set at the fakes."""
 
-    def __init__(self, stack: Any, ads: FakeAdPlatforms, *, rules: list[dict[str, Any]] | None = None,
-                 credentials: tuple[str, ...] = ("google_ads", "meta", "ga4")) -> None:
+    def __init__(
+        self,
+        stack: Any,
+        ads: FakeAdPlatforms,
+        *,
+        rules: list[dict[str, Any]] | None = None,
+        credentials: tuple[str, ...] = ("google_ads", "meta", "ga4"),
+    ) -> None:
         self.stack, self.ads = stack, ads
         self.pools = {
             "google": ("google-ads", ["gclid", "gbraid", "wbraid"]),
@@ -74,17 +80,26 @@ class ConversionScenario:
             for pid, (channel, clicks) in self.pools.items()
         ]
         self.account = apply_account(
-            stack, "conv", site={"origins": [ORIGIN], "numbers": ["+81312345678"]}, pools=pools,
+            stack,
+            "conv",
+            site={"origins": [ORIGIN], "numbers": ["+81312345678"]},
+            pools=pools,
             conversions=rules if rules is not None else [rule()],
             destinations={
-                "google_ads": {"customer_id": "123-456-7890", "conversion_action_id": ACTION, "secret": "google-ads"},
+                "google_ads": {
+                    "customer_id": "123-456-7890",
+                    "conversion_action_id": ACTION,
+                    "secret": "google-ads",
+                },
                 "yahoo_ads": {"account_id": "1234567"},
                 "meta": {"pixel_id": PIXEL, "secret": "meta"},
                 "ga4": {"measurement_id": MEASUREMENT, "secret": "ga4"},
             },
         )
         if "google_ads" in credentials:
-            set_account_secret(stack, self.account, "google-ads", json.dumps(ads.google_client(CUSTOMER, ACTION)))
+            set_account_secret(
+                stack, self.account, "google-ads", json.dumps(ads.google_client(CUSTOMER, ACTION))
+            )
         if "meta" in credentials:
             set_account_secret(stack, self.account, "meta", ads.meta_pixel(PIXEL))
         if "ga4" in credentials:
@@ -100,20 +115,33 @@ class ConversionScenario:
             "page_url": f"{ORIGIN}/implant",
             **fields,
         }
-        headers = {"Origin": ORIGIN, "Content-Type": "text/plain",
-                   "X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.2"}
+        headers = {
+            "Origin": ORIGIN,
+            "Content-Type": "text/plain",
+            "X-Forwarded-For": f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.2",
+        }
         resp = self.stack.request("POST", "/dni/lease", data=json.dumps(body), headers=headers)
         assert resp.status_code == 200, resp.text
         number = resp.json()["number"]
         assert number, resp.text
         return str(number)
 
-    def call(self, number: str, *, talk: int = 95, outcome: str = "answered", at: datetime | None = None) -> str:
-        return play_call(self.stack, number, at or datetime.now(UTC).replace(microsecond=0), outcome, talk,
-                         caller=CALLER)
+    def call(
+        self, number: str, *, talk: int = 95, outcome: str = "answered", at: datetime | None = None
+    ) -> str:
+        return play_call(
+            self.stack,
+            number,
+            at or datetime.now(UTC).replace(microsecond=0),
+            outcome,
+            talk,
+            caller=CALLER,
+        )
 
     def patch(self, call_sid: str, **changes: Any) -> None:
-        resp = self.stack.request("PATCH", f"/v1/calls/{call_sid}", token=self.roles["admin"], json=changes)
+        resp = self.stack.request(
+            "PATCH", f"/v1/calls/{call_sid}", token=self.roles["admin"], json=changes
+        )
         assert resp.status_code == 200, resp.text
 
     def conversions_of(self, call_sid: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -128,7 +156,15 @@ class ConversionScenario:
 
         call = call_items().get(call_sid, consistent=True)
         assert call is not None
-        event = {"type": kind, "account": self.account, "call_sid": call_sid, "version": call.get("version"),
-                 "changed": [], "call": call}
+        event = {
+            "type": kind,
+            "account": self.account,
+            "call_sid": call_sid,
+            "version": call.get("version"),
+            "changed": [],
+            "call": call,
+        }
         self.stack.stack.client("sqs").send_message(
-            QueueUrl=self.stack.stack.queue_urls["conversions"], MessageBody=json.dumps(event, default=str))
+            QueueUrl=self.stack.stack.queue_urls["conversions"],
+            MessageBody=json.dumps(event, default=str),
+        )

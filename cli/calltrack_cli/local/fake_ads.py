@@ -32,21 +32,33 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 GOOGLE_VERSION = "v26"
 META_VERSION = "v24.0"
-_GOOGLE_PATH = re.compile(rf"^/{GOOGLE_VERSION}/customers/(?P<cid>\d{{10}}):(?P<method>uploadClickConversions|"
-                          r"uploadConversionAdjustments)$")
+FAILURE_TYPE_PREFIX = "type.googleapis.com/google.ads.googleads"
+_GOOGLE_PATH = re.compile(
+    rf"^/{GOOGLE_VERSION}/customers/(?P<cid>\d{{10}}):(?P<method>uploadClickConversions|"
+    r"uploadConversionAdjustments)$"
+)
 _META_PATH = re.compile(rf"^/{re.escape(META_VERSION)}/(?P<pixel>\d+)/events$")
 _GOOGLE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _GA4_EVENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
-META_ACTION_SOURCES = {"email", "website", "app", "phone_call", "chat", "physical_store", "system_generated",
-                       "business_messaging", "other"}
+META_ACTION_SOURCES = {
+    "email",
+    "website",
+    "app",
+    "phone_call",
+    "chat",
+    "physical_store",
+    "system_generated",
+    "business_messaging",
+    "other",
+}
 
 
 @dataclass
@@ -71,7 +83,7 @@ class FakeAdPlatforms:
     ``ga4_events``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, now: Any = None) -> None:
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.google_clients: list[GoogleClient] = []
         self.meta_pixels: dict[str, str] = {}  # pixel id -> access token
         self.ga4_streams: dict[str, str] = {}  # measurement id -> api secret
@@ -105,8 +117,12 @@ class FakeAdPlatforms:
         }
 
     def start(self) -> Self:
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-ads", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-ads",
+            daemon=True,
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -124,14 +140,20 @@ class FakeAdPlatforms:
         """Register an OAuth client + developer token allowed on that customer and action; -> the
         JSON calltrack keeps as the account's google-ads secret."""
         client = GoogleClient(
-            client_id=f"{secrets.token_hex(6)}.apps.googleusercontent.com", client_secret=secrets.token_hex(12),
-            refresh_token="1//" + secrets.token_hex(16), developer_token=secrets.token_hex(11),
+            client_id=f"{secrets.token_hex(6)}.apps.googleusercontent.com",
+            client_secret=secrets.token_hex(12),
+            refresh_token="1//" + secrets.token_hex(16),
+            developer_token=secrets.token_hex(11),
             customers={customer_id: {action_id}},
         )
         with self._lock:
             self.google_clients.append(client)
-        return {"developer_token": client.developer_token, "client_id": client.client_id,
-                "client_secret": client.client_secret, "refresh_token": client.refresh_token}
+        return {
+            "developer_token": client.developer_token,
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "refresh_token": client.refresh_token,
+        }
 
     def meta_pixel(self, pixel_id: str) -> str:
         token = "EAAB" + secrets.token_hex(16)
@@ -171,7 +193,9 @@ class FakeAdPlatforms:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 url = urlsplit(self.path)
-                api, status, body = fake._route(url.path, parse_qs(url.query), dict(self.headers.items()), raw)
+                api, status, body = fake._route(
+                    url.path, parse_qs(url.query), dict(self.headers.items()), raw
+                )
                 with fake._lock:
                     fake.requests.append(Logged(api, url.path, status))
                 payload = b"" if body is None else json.dumps(body).encode()
@@ -184,8 +208,9 @@ class FakeAdPlatforms:
 
         return Handler
 
-    def _route(self, path: str, query: dict[str, list[str]], headers: dict[str, str],
-               raw: bytes) -> tuple[str, int, Any]:
+    def _route(
+        self, path: str, query: dict[str, list[str]], headers: dict[str, str], raw: bytes
+    ) -> tuple[str, int, Any]:
         if path == "/token":
             return ("oauth", *self._with_fault("oauth", lambda: self._token(raw)))
         match = _GOOGLE_PATH.match(path)
@@ -204,12 +229,20 @@ class FakeAdPlatforms:
             result: tuple[int, Any] = answer()
             return result
         if api == "meta":
-            return status, {"error": {"message": "fake fault", "type": "OAuthException", "code": 2,
-                                      "fbtrace_id": "fake"}}
+            return status, {
+                "error": {
+                    "message": "fake fault",
+                    "type": "OAuthException",
+                    "code": 2,
+                    "fbtrace_id": "fake",
+                }
+            }
         if api == "ga4":
             return status, None
         names = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-        return status, {"error": {"code": status, "message": "fake fault", "status": names.get(status, "UNKNOWN")}}
+        return status, {
+            "error": {"code": status, "message": "fake fault", "status": names.get(status, "UNKNOWN")}
+        }
 
     # -- Google --------------------------------------------------------------------------------
     def _token(self, raw: bytes) -> tuple[int, Any]:
@@ -220,42 +253,65 @@ class FakeAdPlatforms:
         if client is None or client.client_secret != form.get("client_secret"):
             return 401, {"error": "invalid_client"}
         if client.refresh_token != form.get("refresh_token"):
-            return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+            return 400, {
+                "error": "invalid_grant",
+                "error_description": "Token has been expired or revoked.",
+            }
         token = "ya29." + secrets.token_urlsafe(24)
         with self._lock:
             self._tokens[token] = (client, time.monotonic() + 3599)
-        return 200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer",
-                     "scope": "https://www.googleapis.com/auth/adwords"}
+        return 200, {
+            "access_token": token,
+            "expires_in": 3599,
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/adwords",
+        }
 
     def _google(self, match: re.Match[str], headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
         lower = {k.lower(): v for k, v in headers.items()}
         bearer = lower.get("authorization", "")
         with self._lock:
-            entry = self._tokens.get(bearer.removeprefix("Bearer ")) if bearer.startswith("Bearer ") else None
+            entry = (
+                self._tokens.get(bearer.removeprefix("Bearer "))
+                if bearer.startswith("Bearer ")
+                else None
+            )
         if entry is None or entry[1] < time.monotonic():
-            return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED", "message": "invalid credentials"}}
+            return 401, {
+                "error": {"code": 401, "status": "UNAUTHENTICATED", "message": "invalid credentials"}
+            }
         client = entry[0]
         if lower.get("developer-token") != client.developer_token:
-            return 403, _google_failure(403, "PERMISSION_DENIED", {"authenticationError": "DEVELOPER_TOKEN_INVALID"})
+            return 403, _google_failure(
+                403, "PERMISSION_DENIED", {"authenticationError": "DEVELOPER_TOKEN_INVALID"}
+            )
         customer = match["cid"]
         if customer not in client.customers:
-            return 403, _google_failure(403, "PERMISSION_DENIED",
-                                        {"authorizationError": "USER_PERMISSION_DENIED"})
+            return 403, _google_failure(
+                403, "PERMISSION_DENIED", {"authorizationError": "USER_PERMISSION_DENIED"}
+            )
         try:
             body = json.loads(raw)
         except ValueError:
             return 400, _google_failure(400, "INVALID_ARGUMENT", {"requestError": "INVALID_INPUT"})
         if body.get("partialFailure") is not True:
-            return 400, _google_failure(400, "INVALID_ARGUMENT", {"requestError": "INVALID_INPUT"},
-                                        "partial_failure must be true")
+            return 400, _google_failure(
+                400,
+                "INVALID_ARGUMENT",
+                {"requestError": "INVALID_INPUT"},
+                "partial_failure must be true",
+            )
         if match["method"] == "uploadClickConversions":
             return self._upload(customer, client, body.get("conversions") or [])
         return self._adjust(customer, client, body.get("conversionAdjustments") or [])
 
     def _action_ok(self, customer: str, client: GoogleClient, resource: Any) -> bool:
         prefix = f"customers/{customer}/conversionActions/"
-        return isinstance(resource, str) and resource.startswith(prefix) and \
-            resource[len(prefix):] in client.customers.get(customer, set())
+        return (
+            isinstance(resource, str)
+            and resource.startswith(prefix)
+            and resource[len(prefix) :] in client.customers.get(customer, set())
+        )
 
     def _upload(self, customer: str, client: GoogleClient, rows: list[Any]) -> tuple[int, Any]:
         if not rows:
@@ -270,11 +326,18 @@ class FakeAdPlatforms:
                 continue
             with self._lock:
                 self.google_conversions.append({"customer_id": customer, **row})
-            results.append({k: row[k] for k in ("conversionAction", "conversionDateTime", "gclid", "gbraid",
-                                                   "wbraid") if k in row})
+            results.append(
+                {
+                    k: row[k]
+                    for k in ("conversionAction", "conversionDateTime", "gclid", "gbraid", "wbraid")
+                    if k in row
+                }
+            )
         body: dict[str, Any] = {"results": results}
         if errors:
-            body["partialFailureError"] = _google_failure(400, "INVALID_ARGUMENT", None, errors=errors)["error"]
+            body["partialFailureError"] = _google_failure(400, "INVALID_ARGUMENT", None, errors=errors)[
+                "error"
+            ]
         return 200, body
 
     def _conversion_error(self, customer: str, client: GoogleClient, row: Any) -> tuple[str, str] | None:
@@ -284,7 +347,10 @@ class FakeAdPlatforms:
             return "conversionUploadError", "NO_CONVERSION_ACTION_FOUND"
         ids = [k for k in ("gclid", "gbraid", "wbraid") if row.get(k)]
         if len(ids) > 1:
-            return "conversionUploadError", "GBRAID_WBRAID_BOTH_SET" if "gclid" not in ids else "INVALID_INPUT"
+            return (
+                "conversionUploadError",
+                "GBRAID_WBRAID_BOTH_SET" if "gclid" not in ids else "INVALID_INPUT",
+            )
         if not ids:
             return "fieldError", "REQUIRED"
         if row[ids[0]] in self.invalid_click_ids:
@@ -293,18 +359,25 @@ class FakeAdPlatforms:
         if not isinstance(when, str) or not _GOOGLE_TIME.match(when):
             return "dateError", "INVALID_FIELD_FORMAT"
         moment = datetime.strptime(when[:19], "%Y-%m-%d %H:%M:%S").replace(
-            tzinfo=timezone(timedelta(hours=int(when[19:22]), minutes=int(when[19] + when[23:25]))))
+            tzinfo=timezone(timedelta(hours=int(when[19:22]), minutes=int(when[19] + when[23:25])))
+        )
         if moment < self.now() - timedelta(days=90):
             return "conversionUploadError", "EXPIRED_EVENT"
         if moment > self.now() + timedelta(minutes=10):
             return "conversionUploadError", "CONVERSION_PRECEDES_EVENT"
         value = row.get("conversionValue")
-        if value is not None and (not isinstance(value, int | float) or not re.fullmatch(r"[A-Z]{3}",
-                                                                                        str(row.get("currencyCode")))):
+        if value is not None and (
+            not isinstance(value, int | float)
+            or not re.fullmatch(r"[A-Z]{3}", str(row.get("currencyCode")))
+        ):
             return "fieldError", "INVALID_VALUE"
         with self._lock:
-            if any(c.get("orderId") == row.get("orderId") and c["conversionAction"] == row["conversionAction"]
-                   for c in self.google_conversions if row.get("orderId")):
+            if any(
+                c.get("orderId") == row.get("orderId")
+                and c["conversionAction"] == row["conversionAction"]
+                for c in self.google_conversions
+                if row.get("orderId")
+            ):
                 return "conversionUploadError", "ORDER_ID_ALREADY_IN_USE"
         return None
 
@@ -316,11 +389,19 @@ class FakeAdPlatforms:
         for i, row in enumerate(rows):
             error: tuple[str, str] | None = None
             if not self._action_ok(customer, client, row.get("conversionAction")):
-                error = ("conversionAdjustmentUploadError", "CONVERSION_ACTION_NOT_ELIGIBLE_FOR_RESTATEMENT")
+                error = (
+                    "conversionAdjustmentUploadError",
+                    "CONVERSION_ACTION_NOT_ELIGIBLE_FOR_RESTATEMENT",
+                )
             elif row.get("adjustmentType") != "RESTATEMENT" or not isinstance(
-                    (row.get("restatementValue") or {}).get("adjustedValue"), int | float):
-                error = ("conversionAdjustmentUploadError", "RESTATEMENT_ALREADY_EXISTS"
-                         if row.get("adjustmentType") == "RESTATEMENT" else "INVALID_ADJUSTMENT_TYPE")
+                (row.get("restatementValue") or {}).get("adjustedValue"), int | float
+            ):
+                error = (
+                    "conversionAdjustmentUploadError",
+                    "RESTATEMENT_ALREADY_EXISTS"
+                    if row.get("adjustmentType") == "RESTATEMENT"
+                    else "INVALID_ADJUSTMENT_TYPE",
+                )
             elif not _GOOGLE_TIME.match(str(row.get("adjustmentDateTime"))):
                 error = ("dateError", "INVALID_FIELD_FORMAT")
             else:
@@ -334,10 +415,14 @@ class FakeAdPlatforms:
                 continue
             with self._lock:
                 self.google_adjustments.append({"customer_id": customer, **row})
-            results.append({"conversionAction": row["conversionAction"], "adjustmentType": "RESTATEMENT"})
+            results.append(
+                {"conversionAction": row["conversionAction"], "adjustmentType": "RESTATEMENT"}
+            )
         body: dict[str, Any] = {"results": results}
         if errors:
-            body["partialFailureError"] = _google_failure(400, "INVALID_ARGUMENT", None, errors=errors)["error"]
+            body["partialFailureError"] = _google_failure(400, "INVALID_ARGUMENT", None, errors=errors)[
+                "error"
+            ]
         return 200, body
 
     # -- Meta ----------------------------------------------------------------------------------
@@ -346,7 +431,7 @@ class FakeAdPlatforms:
             body = json.loads(raw)
         except ValueError:
             return 400, _meta_error(100, "Invalid parameter")
-        token = body.get("access_token") or (query.get("access_token") or [None])[0]
+        token = body.get("access_token") or (query.get("access_token") or [""])[0]
         with self._lock:
             expected = self.meta_pixels.get(pixel)
         if expected is None or token != expected:
@@ -361,9 +446,13 @@ class FakeAdPlatforms:
         with self._lock:
             for event in events:
                 key = (event["event_name"], event.get("event_id"))
-                if event.get("event_id") and any((e["event_name"], e.get("event_id")) == key for e in self.meta_events):
+                if event.get("event_id") and any(
+                    (e["event_name"], e.get("event_id")) == key for e in self.meta_events
+                ):
                     continue  # deduplicated on event_name + event_id
-                self.meta_events.append({"pixel_id": pixel, "test_event_code": body.get("test_event_code"), **event})
+                self.meta_events.append(
+                    {"pixel_id": pixel, "test_event_code": body.get("test_event_code"), **event}
+                )
             self.meta_received += len(events)
         return 200, {"events_received": len(events), "messages": [], "fbtrace_id": secrets.token_hex(6)}
 
@@ -379,10 +468,14 @@ class FakeAdPlatforms:
         if event.get("action_source") not in META_ACTION_SOURCES:
             return "action_source is required and must be a known value"
         user = event.get("user_data")
-        if not isinstance(user, dict) or not any(user.get(k) for k in ("ph", "em", "fbc", "fbp", "external_id")):
+        if not isinstance(user, dict) or not any(
+            user.get(k) for k in ("ph", "em", "fbc", "fbp", "external_id")
+        ):
             return "user_data must include customer information parameters"
         phones = user.get("ph") or []
-        if not isinstance(phones, list) or not all(isinstance(p, str) and _SHA256.match(p) for p in phones):
+        if not isinstance(phones, list) or not all(
+            isinstance(p, str) and _SHA256.match(p) for p in phones
+        ):
             return "ph must be SHA-256 hashed (lowercase hex)"
         custom = event.get("custom_data") or {}
         if "value" in custom and not re.fullmatch(r"[A-Z]{3}", str(custom.get("currency"))):
@@ -428,15 +521,36 @@ def _row_error(index: int, collection: str, kind: str, code: str) -> dict[str, A
     }
 
 
-def _google_failure(code: int, status: str, error_code: dict[str, str] | None, message: str = "request failed",
-                    *, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _google_failure(
+    code: int,
+    status: str,
+    error_code: dict[str, str] | None,
+    message: str = "request failed",
+    *,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     items = errors if errors is not None else [{"errorCode": error_code, "message": message}]
-    return {"error": {
-        "code": 3 if code == 400 else code, "message": message, "status": status,
-        "details": [{"@type": f"type.googleapis.com/google.ads.googleads.{GOOGLE_VERSION}.errors.GoogleAdsFailure",
-                     "errors": items}],
-    }}
+    return {
+        "error": {
+            "code": 3 if code == 400 else code,
+            "message": message,
+            "status": status,
+            "details": [
+                {
+                    "@type": f"{FAILURE_TYPE_PREFIX}.{GOOGLE_VERSION}.errors.GoogleAdsFailure",
+                    "errors": items,
+                }
+            ],
+        }
+    }
 
 
 def _meta_error(code: int, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": secrets.token_hex(6)}}
+    return {
+        "error": {
+            "message": message,
+            "type": "OAuthException",
+            "code": code,
+            "fbtrace_id": secrets.token_hex(6),
+        }
+    }
