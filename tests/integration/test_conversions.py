@@ -8,13 +8,26 @@ the platforms do. Retries are time-compressed by ``CALLTRACK_RETRY_TIME_SCALE`` 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from calltrack_cli.local.fake_ads import FakeAdPlatforms
-from tests.support.conversions import ACTION, CALLER, CUSTOMER, ConversionScenario, rule, serve_ads
+from conversions.destinations import FAILED, SENT, GoogleAds
+from conversions.rules import plan
+from tests.support.conversions import (
+    ACTION,
+    CALLER,
+    CUSTOMER,
+    ConversionScenario,
+    call,
+    config,
+    rule,
+    serve_ads,
+)
 
 ads = pytest.fixture(scope="module", name="ads")(serve_ads)
 
@@ -187,3 +200,47 @@ def test_a_stage_change_to_won_with_a_value_restates_the_google_conversion_once(
     assert shown[("phone-lead", "google_ads")]["value"] == 80000
     assert shown[("phone-lead", "meta")]["value"] == 5000
     assert "no restatement" in shown[("phone-lead", "meta")]["note"]
+
+
+def test_google_ads_partial_failure_marks_only_the_failed_row():
+    # Given the fake Google Ads with an OAuth client allowed on one customer and action
+    with FakeAdPlatforms() as fake:
+        creds = fake.google_client("1234567890", "987654321")
+        fake.invalid_click_ids.add("bad-gclid")
+        target = config().destinations.google_ads
+        adapter = GoogleAds(fake.base_url, f"{fake.base_url}/token")
+        now = datetime.now(UTC)
+        good = plan(call(), config(), now)[0]
+        bad = plan(call(call_sid="CA" + "2" * 32, attribution={"gclid": "bad-gclid"}), config(), now)[0]
+        # When both rows go in one upload
+        outcomes = adapter.send([bad, good], json.dumps(creds), target, "Asia/Tokyo")
+        # Then the good row is sent and the bad one failed with Google's code; one OAuth exchange
+        assert [o.status for o in outcomes] == [FAILED, SENT]
+        assert "UNPARSEABLE_GCLID" in str(outcomes[0].reason)
+        assert [c["orderId"] for c in fake.google_conversions] == [good.order_id]
+        # And a second upload reuses the access token; a wrong refresh token is a permanent failure
+        adapter.send([good], json.dumps(creds), target, "Asia/Tokyo")
+        assert len(fake.requests_to("oauth")) == 1
+        revoked = GoogleAds(fake.base_url, f"{fake.base_url}/token").send(
+            [good], json.dumps({**creds, "refresh_token": "1//revoked"}), target, "Asia/Tokyo"
+        )
+        assert revoked[0].status == FAILED and "invalid_grant" in str(revoked[0].reason)
+
+
+def test_calltrack_apply_refuses_a_bad_conversions_key_with_exit_2_naming_the_field(local_stack, tmp_path):
+    import yaml
+
+    from tests.support import unique_account
+    from tests.support.accounts import account_config
+    from tests.support.cli import run_cli
+
+    # Given a config whose rule names a destination that is not configured
+    config = account_config(unique_account("conv-bad"), conversions=[rule(destinations=["google_ads"])])
+    file = tmp_path / "account.yaml"
+    file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    # When it is applied, Then the CLI exits 2 naming the field, and nothing is stored
+    result = run_cli("apply", str(file), "--url", local_stack.url, "--token", local_stack.admin_token)
+    assert result.exit_code == 2, result.output
+    assert "conversions[0].destinations[0]" in result.stderr
+    got = local_stack.request("GET", f"/v1/accounts/{config['account']}", token=local_stack.admin_token)
+    assert got.status_code == 404

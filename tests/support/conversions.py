@@ -168,3 +168,62 @@ class ConversionScenario:
             QueueUrl=self.stack.stack.queue_urls["conversions"],
             MessageBody=json.dumps(event, default=str),
         )
+
+
+# --------------------------------------------------------------------------- pure builders
+
+DESTINATIONS = {
+    "google_ads": {
+        "customer_id": "123-456-7890",
+        "conversion_action_id": "987654321",
+        "secret": "google-ads",
+    },
+    "yahoo_ads": {"account_id": "1234567"},
+    "meta": {"pixel_id": "1234567890", "secret": "meta"},
+    "ga4": {"measurement_id": "G-ABC123", "secret": "ga4"},
+}
+
+
+def config(**rule: Any) -> Any:
+    """A typed account config with one rule (``phone-lead``, fixed 5000) to all four destinations."""
+    from calltrack.account_config import parse_config
+
+    base = {
+        "name": "phone-lead",
+        "when": {"min_talk_seconds": 60},
+        "value": {"fixed": 5000},
+        "destinations": ["google_ads", "yahoo_ads", "meta", "ga4"],
+    }
+    base.update(rule)
+    return parse_config(
+        {
+            "account": "acme",
+            "forward_to": "+81312345678",
+            "conversions": [base],
+            "destinations": DESTINATIONS,
+        }
+    )
+
+
+def call(**overrides: Any) -> dict[str, Any]:
+    """A call as a call event carries it: answered, 95 s, with click ids and the GA/Meta cookies."""
+    base = {
+        "call_sid": "CA" + "1" * 32,
+        "account": "acme",
+        "started_at": "2026-11-29T01:02:03Z",
+        "ended_at": "2026-11-29T01:04:00Z",
+        "status": "answered",
+        "talk_seconds": 95,
+        "first_time": True,
+        "channel": "google-ads",
+        "caller": "+819012345678",
+        "attribution": {
+            "gclid": "G1",
+            "gbraid": "B1",
+            "yclid": "Y1",
+            "ga_client_id": "1.2",
+            "fbp": "fb.1.2.3",
+        },
+    }
+    base.update(overrides)
+    return base
