@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from conversions.destinations import FAILED, RETRY, SENT, Destination, Outcome
-from conversions.rules import Planned, plan
+from conversions.rules import NO_CREDENTIALS, Planned, plan
 
 CLAIM_S = 120  # a worker's claim on a row (the function times out after 60 s)
 RESTATES = ("google_ads",)
@@ -131,13 +131,15 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
             continue
         if ports.store.create(
             account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until
-        ) or ports.store.reclaim(
-            call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned, now_iso=now_iso
         ):
             to_send[planned.destination].append(planned)
             continue
-        row = ports.store.get(call_sid, planned.key)
-        if row and row.get("status") == "sent" and planned.value_from_call and _changed(row, planned.value):
+        row = ports.store.get(call_sid, planned.key) or {}
+        if _reclaimable(row, now_s) and ports.store.reclaim(
+            call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned, now_iso=now_iso
+        ):
+            to_send[planned.destination].append(planned)
+        elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned.value):
             to_restate.append((planned, row))
 
     retry: list[str] = []
@@ -154,6 +156,14 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     if retry:
         raise RetryLater(retry)
     return dict(counts)
+
+
+def _reclaimable(row: Mapping[str, Any], now_s: float) -> bool:
+    """A pending row nobody holds (a retry, or a worker that died), or one skipped only for missing
+    credentials (now set); the store's conditional update decides between racing workers."""
+    if row.get("status") == "pending":
+        return float(row.get("claimed_until") or 0) < now_s
+    return row.get("status") == "skipped" and row.get("reason") == NO_CREDENTIALS
 
 
 def _effective(row: Mapping[str, Any]) -> float | None:

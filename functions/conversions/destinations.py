@@ -157,7 +157,8 @@ class GoogleAds:
             return [Outcome(RETRY, _status_reason("google_ads", answer))] * count, None
         if answer.status == 401:
             with self._lock:
-                self._tokens.clear()  # a revoked or expired token: the next try refreshes
+                self._tokens.clear()  # an expired or revoked access token: the retry refreshes it
+            return [Outcome(RETRY, "google_ads: HTTP 401 (token refreshed next try)")] * count, None
         if answer.status != 200:
             return [
                 Outcome(FAILED, f"google_ads: {_google_error(answer.body) or answer.status}")
