@@ -94,15 +94,22 @@ def get_conversions(
 
 
 def _csv(body: bytes, filename: str, charset: str, items_read: int) -> Response[Any]:
-    return Response(
+    """The file's exact bytes (Shift_JIS is not UTF-8): sent base64-encoded, as API Gateway wants
+    binary bodies. Encoded here, not by Powertools, because its response validation would first
+    turn a bytes body into text."""
+    import base64
+
+    response: Response[Any] = Response(
         status_code=200,
         content_type=f"text/csv; charset={charset}",
-        body=body,
+        body=base64.b64encode(body).decode("ascii"),
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             api.ITEMS_READ_HEADER: str(items_read),
         },
     )
+    response.base64_encoded = True
+    return response
 
 
 @router.get(

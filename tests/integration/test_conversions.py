@@ -244,3 +244,34 @@ def test_calltrack_apply_refuses_a_bad_conversions_key_with_exit_2_naming_the_fi
     assert "conversions[0].destinations[0]" in result.stderr
     got = local_stack.request("GET", f"/v1/accounts/{config['account']}", token=local_stack.admin_token)
     assert got.status_code == 404
+
+
+def test_without_api_access_the_import_files_list_the_conversions_in_each_platforms_template(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given an account with no ad platform credentials, a Google visitor and a Yahoo! visitor who call
+    s = ConversionScenario(local_stack, ads, credentials=())
+    click, yclid = gclid(), "YSS.1000012345." + secrets.token_hex(6)
+    google_call = s.call(s.lease(gclid=click))
+    yahoo_call = s.call(s.lease(yclid=yclid))
+    local_stack.drain()
+    # Then nothing went to Google, and the calls say why
+    assert google_rows(ads, google_call) == []
+    assert s.conversions_of(google_call)[("phone-lead", "google_ads")]["reason"] == "no_credentials"
+    assert s.conversions_of(yahoo_call)[("phone-lead", "yahoo_ads")]["reason"] == "csv_only"
+
+    # When the marketer downloads the import files
+    google = local_stack.request("GET", "/v1/conversions/google-ads.csv", token=s.roles["marketer"])
+    yahoo = local_stack.request("GET", "/v1/conversions/yahoo-ads.csv", token=s.roles["marketer"])
+
+    # Then Google's is UTF-8 without a BOM with the time zone line first, listing the gclid
+    assert google.status_code == 200 and google.headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = google.content.decode("utf-8").split("\r\n")
+    assert lines[0] == "Parameters:TimeZone=Asia/Tokyo"
+    assert lines[1] == "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency"
+    assert lines[2].startswith(f"{click},phone-lead,") and lines[2].endswith(",5000,JPY")
+    # And Yahoo!'s is Shift_JIS with its Japanese header, listing the yclid
+    assert yahoo.status_code == 200 and yahoo.headers["Content-Type"] == "text/csv; charset=shift_jis"
+    text = yahoo.content.decode("cp932")
+    assert text.startswith('"YCLID","コンバージョン名","コンバージョン発生日時"')
+    assert f'"{yclid}","phone-lead","' in text and text.endswith('Asia/Tokyo","5000","JPY"\r\n')
