@@ -9,7 +9,6 @@ platforms' idempotency key: Google ``order_id``, Meta ``event_id``, GA4 ``transa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -55,13 +54,9 @@ class Planned:
 
 
 def attribution_of(call: Mapping[str, Any]) -> dict[str, Any]:
-    raw = call.get("attribution")
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return dict(raw) if isinstance(raw, Mapping) else {}
+    from calltrack.records import json_object
+
+    return json_object(call.get("attribution"))
 
 
 def parse_utc(text: str) -> datetime:

@@ -5,16 +5,15 @@ carrying click ids and cookie ids, and a call to the leased number (``Conversion
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from calltrack.settings import reset_settings
 from calltrack_cli.local.fake_ads import FakeAdPlatforms
 from tests.support import unique_number
 from tests.support.account_secrets import set_account_secret
+from tests.support.settings_env import settings_env
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
@@ -29,19 +28,10 @@ CALLER = "+819012345678"
 def serve_ads(local_stack: Any) -> Iterator[FakeAdPlatforms]:
     """The fake ad platforms, the stack's handlers pointed at them (``ads`` fixture)."""
     fake = FakeAdPlatforms().start()
-    overrides = fake.env()
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
-    reset_settings()
     try:
-        yield fake
+        with settings_env(fake.env()):
+            yield fake
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings()
         fake.stop()
 
 
