@@ -112,6 +112,16 @@ def _csv(body: bytes, filename: str, charset: str, items_read: int) -> Response[
     return response
 
 
+def _import_file(platform: str, from_: str | None, to: str | None) -> Response[Any]:
+    from conversions.csv_files import google_ads_csv, yahoo_ads_csv
+
+    files = {"google-ads": (google_ads_csv, "utf-8"), "yahoo-ads": (yahoo_ads_csv, "shift_jis")}
+    write, charset = files[platform]
+    caller = current_caller(router, *ROLES)
+    rows, span = _rows(caller, from_, to)
+    return _csv(write(rows, caller.timezone), f"{platform}-conversions-{span}.csv", charset, len(rows))
+
+
 @router.get(
     "/v1/conversions/google-ads.csv",
     responses=ERRORS,
@@ -120,13 +130,7 @@ def _csv(body: bytes, filename: str, charset: str, items_read: int) -> Response[
 def get_google_ads_csv(
     from_: api.FromParam = None, to: api.ToParam = None, account: api.AccountParam = None
 ) -> Response[Any]:
-    from conversions.csv_files import google_ads_csv
-
-    caller = current_caller(router, *ROLES)
-    rows, span = _rows(caller, from_, to)
-    return _csv(
-        google_ads_csv(rows, caller.timezone), f"google-ads-conversions-{span}.csv", "utf-8", len(rows)
-    )
+    return _import_file("google-ads", from_, to)
 
 
 @router.get(
@@ -137,10 +141,4 @@ def get_google_ads_csv(
 def get_yahoo_ads_csv(
     from_: api.FromParam = None, to: api.ToParam = None, account: api.AccountParam = None
 ) -> Response[Any]:
-    from conversions.csv_files import yahoo_ads_csv
-
-    caller = current_caller(router, *ROLES)
-    rows, span = _rows(caller, from_, to)
-    return _csv(
-        yahoo_ads_csv(rows, caller.timezone), f"yahoo-ads-conversions-{span}.csv", "shift_jis", len(rows)
-    )
+    return _import_file("yahoo-ads", from_, to)

@@ -261,15 +261,23 @@ def event_name(rule: str) -> str:
     return name if name[0].isalpha() else f"c_{name}"[:40]
 
 
-class Meta:
-    def __init__(self, graph_base: str, post: Post = http.post) -> None:
-        self.graph_base = graph_base.rstrip("/")
+class OneByOne:
+    """A platform that takes one event per request (its whole batch fails for one bad event)."""
+
+    def __init__(self, base_url: str, post: Post = http.post) -> None:
+        self.base_url = base_url.rstrip("/")
         self.post = post
 
     def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
         return [self._one(row, credentials, target) for row in rows]
 
-    def _one(self, row: Planned, token: str, target: Any) -> Outcome:
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
+        raise NotImplementedError
+
+
+class Meta(OneByOne):
+
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
         user: dict[str, Any] = {}
         if row.extra.get("caller"):
             user["ph"] = [hashed_phone(str(row.extra["caller"]))]
@@ -285,10 +293,10 @@ class Meta:
         }
         if row.value is not None:
             event["custom_data"] = {"value": row.value, "currency": row.currency}
-        body: dict[str, Any] = {"data": [event], "access_token": token}
+        body: dict[str, Any] = {"data": [event], "access_token": credentials}  # the pixel's access token
         if target.test_event_code:
             body["test_event_code"] = target.test_event_code
-        url = f"{self.graph_base}/{META_GRAPH_VERSION}/{target.pixel_id}/events"
+        url = f"{self.base_url}/{META_GRAPH_VERSION}/{target.pixel_id}/events"
         try:
             answer = self.post(url, json_body=body)
         except http.Unreachable as err:
@@ -307,15 +315,8 @@ class Meta:
 # ----------------------------------------------------------------------------- GA4
 
 
-class Ga4:
-    def __init__(self, mp_base: str, post: Post = http.post) -> None:
-        self.mp_base = mp_base.rstrip("/")
-        self.post = post
-
-    def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
-        return [self._one(row, credentials, target) for row in rows]
-
-    def _one(self, row: Planned, api_secret: str, target: Any) -> Outcome:
+class Ga4(OneByOne):
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
         import urllib.parse
 
         params: dict[str, Any] = {
@@ -333,9 +334,9 @@ class Ga4:
             "timestamp_micros": int(parse_utc(row.converted_at).timestamp() * 1_000_000),
             "events": [{"name": event_name(row.rule), "params": params}],
         }
-        query = urllib.parse.urlencode({"measurement_id": target.measurement_id, "api_secret": api_secret})
+        query = urllib.parse.urlencode({"measurement_id": target.measurement_id, "api_secret": credentials})
         try:
-            answer = self.post(f"{self.mp_base}/mp/collect?{query}", json_body=body)
+            answer = self.post(f"{self.base_url}/mp/collect?{query}", json_body=body)
         except http.Unreachable as err:
             return Outcome(RETRY, f"ga4: {err}")
         if transient(answer):

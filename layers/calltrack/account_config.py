@@ -307,6 +307,14 @@ class ConversionRule(_Strict):
         return value
 
 
+def _numeric_id(value: Any, kind: str, what: str, min_digits: int) -> str:
+    """A platform's numeric id, written in YAML as a number or a string -> its digits."""
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not re.fullmatch(rf"\d{{{min_digits},20}}", text):
+        raise _err(kind, f"{what} (got {value!r})")
+    return text
+
+
 class GoogleAdsDestination(_Strict):
     customer_id: str  # "123-456-7890" or "1234567890"; stored as 10 digits
     conversion_action_id: str
@@ -324,25 +332,15 @@ class GoogleAdsDestination(_Strict):
             raise _err("customer_id", f"a 10-digit Google Ads customer id, e.g. 123-456-7890 (got {value!r})")
         return digits
 
-    @field_validator("conversion_action_id", mode="before")
-    @classmethod
-    def _action(cls, value: Any) -> str:
-        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not re.fullmatch(r"\d{1,20}", text):
-            raise _err("conversion_action_id", f"the conversion action's numeric id (got {value!r})")
-        return text
+    _action = field_validator("conversion_action_id", mode="before")(
+        lambda v: _numeric_id(v, "conversion_action_id", "the conversion action's numeric id", 1))
 
 
 class YahooAdsDestination(_Strict):
     account_id: str  # 検索広告 account id (CSV download only: see docs/decisions.md)
 
-    @field_validator("account_id", mode="before")
-    @classmethod
-    def _account(cls, value: Any) -> str:
-        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not re.fullmatch(r"\d{1,20}", text):
-            raise _err("account_id", f"the numeric 検索広告 account id (got {value!r})")
-        return text
+    _account = field_validator("account_id", mode="before")(
+        lambda v: _numeric_id(v, "account_id", "the numeric 検索広告 account id", 1))
 
 
 class MetaDestination(_Strict):
@@ -350,13 +348,8 @@ class MetaDestination(_Strict):
     secret: SecretName | None = None  # the Conversions API access token; unset: skipped
     test_event_code: str | None = Field(default=None, max_length=64)  # Events Manager "Test events"
 
-    @field_validator("pixel_id", mode="before")
-    @classmethod
-    def _pixel(cls, value: Any) -> str:
-        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not re.fullmatch(r"\d{5,20}", text):
-            raise _err("pixel_id", f"the numeric pixel (dataset) id (got {value!r})")
-        return text
+    _pixel = field_validator("pixel_id", mode="before")(
+        lambda v: _numeric_id(v, "pixel_id", "the numeric pixel (dataset) id", 5))
 
 
 class Ga4Destination(_Strict):
