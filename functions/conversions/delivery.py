@@ -65,11 +65,26 @@ class ConversionStore(Protocol):
     ) -> None: ...
 
     def claim_restatement(
-        self, call_sid: str, key: str, *, seen: float | None, restated: bool, now: float, claim_until: float
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        seen: float | None,
+        restated: bool,
+        now: float,
+        claim_until: float,
+        version: int,
     ) -> bool: ...
 
     def finish_restatement(
-        self, call_sid: str, key: str, *, value: float | None, note: str | None, now_iso: str
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        value: float | None,
+        note: str | None,
+        now_iso: str,
+        version: int = 0,
     ) -> None: ...
 
     def set_note(self, call_sid: str, key: str, note: str, now_iso: str) -> None: ...
@@ -139,7 +154,7 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
             call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned, now_iso=now_iso
         ):
             to_send[planned.destination].append(planned)
-        elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned.value):
+        elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned):
             to_restate.append((planned, row))
 
     retry: list[str] = []
@@ -173,8 +188,10 @@ def _effective(row: Mapping[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def _changed(row: Mapping[str, Any], value: float | None) -> bool:
-    return value is not None and _effective(row) != value
+def _changed(row: Mapping[str, Any], planned: Planned) -> bool:
+    """A newer version of the call has another value than the one the platform has."""
+    newer = planned.call_version > int(row.get("call_version") or 0)
+    return newer and planned.value is not None and _effective(row) != planned.value
 
 
 def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Outcome, now_iso: str) -> None:
@@ -219,9 +236,14 @@ def _restate(
             restated=row.get("restated_value") is not None,
             now=now.timestamp(),
             claim_until=claim_until,
+            version=planned.call_version,
         ):
             assert planned.value is not None
             claimed.append((planned, planned.value))
+        elif (
+            float((ports.store.get(call_sid, planned.key) or {}).get("claimed_until") or 0) >= now.timestamp()
+        ):
+            retry.append("restatement in progress by another worker")  # try this newer value after it
     if not claimed:
         return retry
     target = config.destinations.google_ads
@@ -229,7 +251,9 @@ def _restate(
     outcomes = adapter.restate(claimed, secret(str(target.secret)) or "", target, config.timezone, now)
     for (planned, value), outcome in zip(claimed, outcomes, strict=True):
         if outcome.status == SENT:
-            ports.store.finish_restatement(call_sid, planned.key, value=value, note=None, now_iso=now_iso)
+            ports.store.finish_restatement(
+                call_sid, planned.key, value=value, note=None, now_iso=now_iso, version=planned.call_version
+            )
             counts["restated"] += 1
         elif outcome.status == FAILED:
             ports.store.finish_restatement(

@@ -42,6 +42,7 @@ class Planned:
     value: float | None
     currency: str
     value_from_call: bool  # the value follows the call's won value (restated when it changes)
+    call_version: int = 0  # the call's version this was planned from (older events never restate)
     skip: str | None = None  # a skip reason, else it is to be sent
     click_id_type: str | None = None
     click_id: str | None = None
@@ -115,6 +116,7 @@ def plan(
             "value": value,
             "currency": rule.currency,
             "value_from_call": from_call,
+            "call_version": int(call.get("version") or 0),
         }
         for destination in rule.destinations:
             out.append(_planned(destination, base, call, attribution, config, age, has_secret))

@@ -63,6 +63,7 @@ class DynamoConversions:
             click_id=planned.click_id,
             value=planned.value,
             currency=planned.currency,
+            call_version=planned.call_version,
             attempts=0,
             claimed_until=claim_until if status == "pending" else 0,
             created_at=now_iso,
@@ -121,20 +122,30 @@ class DynamoConversions:
         Conversion(call_sid, key).update(actions=actions)
 
     def claim_restatement(
-        self, call_sid: str, key: str, *, seen: float | None, restated: bool, now: float, claim_until: float
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        seen: float | None,
+        restated: bool,
+        now: float,
+        claim_until: float,
+        version: int,
     ) -> bool:
         """Claim a sent row to restate it, if its effective value (the last restatement, else the value
-        first sent) is still the ``seen`` one this worker read."""
+        first sent) is still the ``seen`` one this worker read and the call's ``version`` is newer than
+        the one that value came from (a late, redelivered older event never restates backwards)."""
         if restated:
             same = Conversion.restated_value == seen
         else:
             sent = Conversion.value.does_not_exist() if seen is None else Conversion.value == seen
             same = Conversion.restated_value.does_not_exist() & sent
+        newer = Conversion.call_version.does_not_exist() | (Conversion.call_version < version)
         row = Conversion(call_sid, key)
         try:
             row.update(
                 actions=[Conversion.claimed_until.set(claim_until)],
-                condition=(Conversion.status == "sent") & (Conversion.claimed_until < now) & same,
+                condition=(Conversion.status == "sent") & (Conversion.claimed_until < now) & same & newer,
             )
         except UpdateError as err:
             if _conditional_failed(err):
@@ -143,11 +154,22 @@ class DynamoConversions:
         return True
 
     def finish_restatement(
-        self, call_sid: str, key: str, *, value: float | None, note: str | None, now_iso: str
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        value: float | None,
+        note: str | None,
+        now_iso: str,
+        version: int = 0,
     ) -> None:
         actions: list[Action] = [Conversion.claimed_until.set(0), Conversion.updated_at.set(now_iso)]
         if value is not None:
-            actions += [Conversion.restated_value.set(value), Conversion.restated_at.set(now_iso)]
+            actions += [
+                Conversion.restated_value.set(value),
+                Conversion.restated_at.set(now_iso),
+                Conversion.call_version.set(version),
+            ]
         if note:
             actions.append(Conversion.note.set(note))
         Conversion(call_sid, key).update(actions=actions)

@@ -182,14 +182,17 @@ def test_a_stage_change_to_won_with_a_value_restates_the_google_conversion_once(
     call_sid = s.call(s.lease(gclid=gclid(), fbp=FBP))
     local_stack.drain()
     assert google_rows(ads, call_sid)[0]["conversionValue"] == 5000
+    before_won = s.snapshot(call_sid)
 
-    # When the sales manager marks it won for 80,000 yen (and the event comes twice)
+    # When the sales manager marks it won for 80,000 yen (and the event comes twice), and the older
+    # event of the call (value not yet known) is redelivered late
     s.patch(call_sid, stage="won", value=80000)
     local_stack.drain()
     s.redeliver(call_sid, "call.updated")
+    s.redeliver(call_sid, "call.completed", call=before_won)
     local_stack.drain()
 
-    # Then Google got one RESTATEMENT of that conversion to 80,000 JPY
+    # Then Google got one RESTATEMENT of that conversion to 80,000 JPY, never one back to 5000
     [adjustment] = [a for a in ads.google_adjustments if a["orderId"] == order(call_sid)]
     assert adjustment["adjustmentType"] == "RESTATEMENT"
     assert adjustment["restatementValue"] == {"adjustedValue": 80000, "currencyCode": "JPY"}

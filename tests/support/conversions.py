@@ -139,24 +139,30 @@ class ConversionScenario:
         assert resp.status_code == 200, resp.text
         return {(c["rule"], c["destination"]): c for c in resp.json()["conversions"]}
 
-    def redeliver(self, call_sid: str, kind: str = "call.completed") -> None:
-        """Put the call's event on the conversions queue again (a duplicate stream record or a
-        redelivered message), as the fan-out would."""
+    def snapshot(self, call_sid: str) -> dict[str, Any]:
+        """The call as stored now (what a call event carries)."""
         from calltrack.call_items import call_items
 
         call = call_items().get(call_sid, consistent=True)
         assert call is not None
+        return call
+
+    def redeliver(
+        self, call_sid: str, kind: str = "call.completed", call: dict[str, Any] | None = None
+    ) -> None:
+        """Put a call event on the conversions queue again (a duplicate stream record or a redelivered
+        message), as the fan-out would: with the call as it is now, or an older ``call`` image."""
+        image = call if call is not None else self.snapshot(call_sid)
         event = {
             "type": kind,
             "account": self.account,
             "call_sid": call_sid,
-            "version": call.get("version"),
+            "version": image.get("version"),
             "changed": [],
-            "call": call,
+            "call": image,
         }
         self.stack.stack.client("sqs").send_message(
-            QueueUrl=self.stack.stack.queue_urls["conversions"],
-            MessageBody=json.dumps(event, default=str),
+            QueueUrl=self.stack.stack.queue_urls["conversions"], MessageBody=json.dumps(event, default=str)
         )
 
 

@@ -43,6 +43,7 @@ class Conversion(Model):
     click_id = UnicodeAttribute(null=True)
     value = NumberAttribute(null=True)  # the value sent (or to send)
     currency = UnicodeAttribute(null=True)
+    call_version = NumberAttribute(null=True)  # the call's version whose value was sent or restated
     restated_value = NumberAttribute(null=True)
     restated_at = UnicodeAttribute(null=True)
     note = UnicodeAttribute(null=True)  # e.g. a value change the platform cannot restate
