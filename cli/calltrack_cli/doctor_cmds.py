@@ -13,8 +13,8 @@ fail the run):
 - ``ops topic``: the ops SNS topic (``--ops-topic-arn`` / ``CALLTRACK_OPS_TOPIC_ARN``, stack output
   ``OpsTopicArn``; needs AWS credentials) has at least one confirmed subscription;
 - ``pools ACCOUNT``: no pool is smaller than its recommended size (``GET /v1/reports/pools``);
-- ``destinations ACCOUNT``: every secret that the account's ``conversions`` and ``webhooks``
-  destinations name is set (skipped while the config has no such keys).
+- ``destinations ACCOUNT``: every secret that the account's ``destinations`` (conversions to Google
+  Ads, Meta, GA4) and ``webhooks`` name is set (skipped while none names a secret).
 
 Exit codes: 0 every check passed or was skipped, 1 otherwise. ``--json`` prints
 ``{"ok", "checks": [{"check", "status": "pass"|"fail"|"skip", "detail", "fix"}]}``.
@@ -41,7 +41,9 @@ from calltrack_cli.numbers_cmds import FALLBACK_OPTION, PUBLIC_URL_OPTION, Stack
 API_VERSION = "1"  # the info.version of /openapi.json this CLI speaks
 TIMEOUT_S = 15.0
 MAX_REDIRECTS = 5
-DESTINATION_KEYS = ("conversions", "webhooks")  # account config sections whose entries name secrets
+# Account config sections whose entries name account secrets (`secret: NAME`): the conversions'
+# destinations (google_ads, meta, ga4) and outgoing webhooks.
+DESTINATION_KEYS = ("destinations", "webhooks")
 MARKS = {"pass": "✔", "fail": "✘", "skip": "-"}
 
 
@@ -324,10 +326,10 @@ def check_destinations(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> l
     for account, config in configs.items():
         name = f"destinations {account}"
         sections = {k: config[k] for k in DESTINATION_KEYS if config.get(k)}
-        if not sections:
-            out.append(_skip(name, f"not configured (no {' / '.join(DESTINATION_KEYS)} in the config)"))
-            continue
         wanted = sorted(set(_secret_names(sections)))
+        if not wanted:
+            out.append(_skip(name, f"not configured (no {' / '.join(DESTINATION_KEYS)} naming a secret)"))
+            continue
         try:
             listing = st.get(f"/v1/accounts/{account}/secrets")
         except CliFailure as err:

@@ -156,12 +156,18 @@ class _Stack(Stack):
 
 def test_destinations_check_is_skipped_without_destinations_and_names_each_missing_secret():
     config = {
-        "conversions": [{"kind": "meta", "secret": "meta"}, {"kind": "ga4", "secret": "ga4"}],
+        "conversions": [{"name": "booked", "destinations": ["meta", "ga4"]}],
+        "destinations": {
+            "google_ads": None,
+            "meta": {"pixel_id": "1234567", "secret": "meta"},
+            "ga4": {"measurement_id": "G-1", "secret": "ga4"},
+        },
         "webhooks": [{"url": "https://hooks.example", "signing": {"secret": "hook"}}],
     }
     assert sorted(_secret_names(config)) == ["ga4", "hook", "meta"]
     stack = _Stack({"/v1/accounts/acme/secrets": {"secrets": [{"name": "meta"}]}})
-    [skipped] = check_destinations(stack, {"acme": {"account": "acme"}})
+    unnamed = {"account": "acme", "destinations": {"meta": {"pixel_id": "1234567", "secret": None}}}
+    [skipped] = check_destinations(stack, {"acme": unnamed})
     assert skipped.status == "skip" and "not configured" in skipped.detail
     [failed] = check_destinations(stack, {"acme": config})
     assert failed.status == "fail" and failed.detail == "secrets not set: ga4, hook"
