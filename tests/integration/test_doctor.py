@@ -236,3 +236,28 @@ def test_bad_token_unreachable_api_and_webhook_mismatches_fail(setup):
     # A "webhook" that checks no signature: the unsigned callback is accepted
     code, checks = setup.doctor("--public-url", setup.site.url)
     assert code == 1 and checks["webhook unsigned"]["status"] == "fail"
+
+
+def test_a_destination_whose_secret_is_not_set_fails_until_it_is(setup):
+    # Given the account sends conversions to Meta with the secret "meta", which nobody has set
+    config = setup.stack.request("GET", f"/v1/accounts/{setup.account}", token=setup.admin).json()["config"]
+    config["destinations"] = {"meta": {"pixel_id": "1234567890", "secret": "meta"}}
+    setup.stack.apply(config)
+    code, checks = setup.doctor()
+    assert code == 1 and checks["destinations"]["status"] == "fail"
+    assert checks["destinations"]["detail"] == "secrets not set: meta"
+    assert checks["destinations"]["fix"] == f"calltrack secret set --account {setup.account} meta"
+    # When its admin sets it, the check is green
+    run_cli(
+        "secret",
+        "set",
+        "--account",
+        setup.account,
+        "meta",
+        "--url",
+        setup.stack.url,
+        "--token",
+        setup.admin,
+        input="EAAB-token\n",
+    )
+    assert setup.doctor()[1]["destinations"]["status"] == "pass"
