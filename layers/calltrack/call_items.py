@@ -7,7 +7,8 @@ declaration of the table; a unit test round-trips these items through it). ``att
 
 Who writes what, all through ``CallItems``:
 - the voice webhook: the call's origin once (``origin_update``, sent alone or in its transaction
-  with the callers row) and each callback's outcome (``apply_outcome``);
+  with the callers row) and each callback's outcome (``apply_outcome``); what its call flow learns
+  during the call, the menu choice and the agent who answered (``note``);
 - call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
 - recordings: the call's ``recording`` view (``set_recording``).
 Every write increments ``version`` (the rollup consumer orders a call's images by it) and sets
@@ -277,14 +278,16 @@ class CallItems:
     def _update_args(self, call_sid: str, update: _Update, condition: str, now_iso: str) -> dict[str, Any]:
         """The UpdateItem arguments of ``update`` to the call ``call_sid`` under ``condition`` (every
         write of a call is one of these)."""
-        return {
+        args = {
             "TableName": self.table,
             "Key": {KEY: {"S": call_sid}},
             "UpdateExpression": update.expression(now_iso),
-            "ConditionExpression": condition,
             "ExpressionAttributeNames": update.names,
             "ExpressionAttributeValues": update.values,
         }
+        if condition:
+            args["ConditionExpression"] = condition
+        return args
 
     # ------------------------------------------------------------------ the voice webhook's writes
     def origin_update(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
@@ -356,6 +359,15 @@ class CallItems:
                 raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
             raise
         return call_from_item(out["Attributes"]) or {}
+
+    def note(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
+        """SET what a call flow learnt during the call (the menu choice, the agent who answered);
+        returns the new call. Unconditional like every webhook write: a row the origin has not
+        reached yet gets its origin later (``origin_update`` only needs ``account`` absent)."""
+        update = _Update()
+        update.set("f", {k: v for k, v in fields.items() if k != KEY})
+        out = self.client.update_item(**self._update_args(call_sid, update, "", now_iso), ReturnValues="ALL_NEW")
+        return call_from_item(out.get("Attributes")) or {}
 
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
         """The call's ``recording`` view, only on an existing call (never a half-empty row)."""
