@@ -225,9 +225,12 @@ class CallItems:
         channel: str | None = None,
         statuses: list[str] | None = None,
         cursor_key: dict[str, Any] | None = None,
+        agent: str | None = None,
+        test: bool | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
         """One page of an account's calls between started_at bounds lo..hi, newest first:
-        (calls, the key to continue from or None, items read)."""
+        (calls, the key to continue from or None, items read). ``test``: only test calls (True),
+        only real ones (False)."""
         names = {"#a": "account", "#s": "started_at"}
         values: dict[str, Any] = {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}}
         filters = []
@@ -235,6 +238,14 @@ class CallItems:
             filters.append("#ch = :ch")
             names["#ch"] = "channel"
             values[":ch"] = {"S": channel}
+        if agent:
+            filters.append("#ag = :ag")
+            names["#ag"] = "agent"
+            values[":ag"] = {"S": agent}
+        if test is not None:
+            names["#test"] = "test"
+            values[":true"] = {"BOOL": True}
+            filters.append("#test = :true" if test else "(attribute_not_exists(#test) OR #test <> :true)")
         if statuses:
             for i, status in enumerate(statuses):
                 values[f":st{i}"] = {"S": status}
