@@ -237,8 +237,7 @@ def gather_twiml(prompt: str, *, language: str, action_url: str, timeout: int, a
     resp = twiml_response()
     if announcement:
         resp.say(announcement, language=language)
-    gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST",
-                         action_on_empty_result=False)
+    gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST")
     gather.say(prompt, language=language)
     resp.redirect(action_url, method="POST")
     return str(resp.to_xml())
