@@ -260,3 +260,42 @@ def test_with_dynamodb_down_a_cold_process_rings_the_flows_first_target(local_st
         handler.reset()
     # Then it is forwarded to the flow's first target: every reception member at once
     assert numbers_rung(twiml) == [TANAKA, SUZUKI]
+
+
+# ------------------------------------------------------------------ callbacks
+
+
+def test_missed_calls_open_callbacks_and_closing_one_records_time_to_callback(local_stack, acct):
+    # Given a call nobody answered (simultaneous group rang out) at 10:00 on 2026-12-07
+    at = at_jst(2026, 12, 7, 10, 0)
+    form, twiml = call(local_stack, acct["numbers"]["all"], at)
+    action = urlparse(twiml.find("Dial").get("action"))  # type: ignore[union-attr]
+    missed = signed_post(local_stack, action.path, {**form, "DialCallStatus": "no-answer"},
+                         at + timedelta(seconds=15), "?" + action.query)
+    assert missed.status_code == 200
+    # and a test call missed the same way (no callback for it)
+    test_form, test_twiml = call(local_stack, acct["numbers"]["all"], at + timedelta(minutes=1), TEST_CALLER)
+    test_action = urlparse(test_twiml.find("Dial").get("action"))  # type: ignore[union-attr]
+    signed_post(local_stack, test_action.path, {**test_form, "DialCallStatus": "no-answer"},
+                at + timedelta(minutes=1, seconds=15), "?" + test_action.query)
+    day = {"from": "2026-12-07", "to": "2026-12-07"}
+    # Then one callback is open
+    opened = local_stack.request("GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}).json()
+    assert [c["id"] for c in opened["items"]] == [form["CallSid"]]
+    # When tanaka calls back 25 minutes after the call ended
+    resp = local_stack.request("PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"],
+                               json={"status": "done", "agent": "tanaka"},
+                               headers={"X-Calltrack-Local-Time": (at + timedelta(minutes=25, seconds=15)).isoformat()})
+    assert resp.status_code == 200, resp.text
+    # Then it is done, with the time to callback, and no longer open
+    assert (resp.json()["status"], resp.json()["agent"], resp.json()["seconds_to_callback"]) == ("done", "tanaka", 1500)
+    still_open = local_stack.request("GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}).json()
+    assert still_open["items"] == []
+    report = local_stack.request("GET", "/v1/reports/callbacks", token=acct["marketer"], params=day).json()
+    assert report["rows"] == [{"channel": "newspaper", "callbacks": 1, "called_back": 1, "callback_rate": 1.0,
+                               "median_seconds_to_callback": 1500}]
+    # And an answered call has no callback to close
+    bad = local_stack.request("PATCH", "/v1/callbacks/CA" + "0" * 32, token=acct["manager"], json={"status": "done"})
+    assert bad.status_code == 404
+    wrong = local_stack.request("PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"], json={"status": "x"})
+    assert wrong.status_code == 400 and "status" in wrong.text
