@@ -89,8 +89,15 @@ def get_callbacks(
     caller = current_caller(router)
     calls, read = _calls(from_, to, caller)
     items = callbacks(calls, status)
-    body = {"items": [{**{k: v for k, v in i.items() if k != "call"},
-                       "call": call_to_json(i["call"], mask_caller=caller.masks_callers)} for i in items]}
+    body = {
+        "items": [
+            {
+                **{k: v for k, v in i.items() if k != "call"},
+                "call": call_to_json(i["call"], mask_caller=caller.masks_callers),
+            }
+            for i in items
+        ]
+    }
     return json_response(body, items_read=read)
 
 
@@ -112,7 +119,9 @@ def patch_callback(call_sid: str, body: CallbackPatch) -> Response[Any]:
     call = store.get_in_account(caller.account, call_sid)
     view = callback_view(call)
     if view is None:
-        raise Conflict("call_sid: this call has no callback (it was not missed, or is a test call)", field="call_sid")
+        raise Conflict(
+            "call_sid: this call has no callback (it was not missed, or is a test call)", field="call_sid"
+        )
     now = clock.now()
     if body.status == "done":
         changes: dict[str, Any] = {
@@ -122,14 +131,22 @@ def patch_callback(call_sid: str, body: CallbackPatch) -> Response[Any]:
             "callback_seconds": seconds_between(view["opened_at"], now),
         }
     else:
-        changes = {"callback_status": None, "callback_at": None, "callback_agent": None, "callback_seconds": None}
+        changes = {
+            "callback_status": None,
+            "callback_at": None,
+            "callback_agent": None,
+            "callback_seconds": None,
+        }
     updated = store.amend(caller.account, call_sid, changes)
     return json_response({"id": call_sid, **(callback_view(updated) or {})})
 
 
-@router.get("/v1/reports/callbacks", responses=ERRORS, summary="Callback rate and median time to callback per channel")
-def get_callback_report(from_: api.FromParam = None, to: api.ToParam = None,
-                        account: api.AccountParam = None) -> Response[Any]:
+@router.get(
+    "/v1/reports/callbacks", responses=ERRORS, summary="Callback rate and median time to callback per channel"
+)
+def get_callback_report(
+    from_: api.FromParam = None, to: api.ToParam = None, account: api.AccountParam = None
+) -> Response[Any]:
     caller = current_caller(router)
     calls, read = _calls(from_, to, caller)
     return json_response({"rows": channel_figures(calls)}, items_read=read)

@@ -20,7 +20,8 @@ def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
     from calltrack.call_items import call_items
 
     # test calls (the account's test_callers) are left out of every alert and review
-    return [call_fact_from_item(call) for call in call_items().between(account, start, end) if not call.get("test")]
+    calls = call_items().between(account, start, end)
+    return [call_fact_from_item(call) for call in calls if not call.get("test")]
 
 
 def read_spend(account: str, month: str) -> dict[str, float]:

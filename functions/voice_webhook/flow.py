@@ -233,8 +233,10 @@ def _read(
     return row, lease, is_first_call(callers, (row or {}).get("account")) if ok else None, ok
 
 
-def _read_rows(deps: Deps, number: str, caller: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None,
-                                                                     CallersRow, bool]:
+Rows = tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow, bool]
+
+
+def _read_rows(deps: Deps, number: str, caller: str | None) -> Rows:
     """(number row, lease row, callers row, ok) with the one BatchGetItem. On failure: cached row,
     ok False."""
     cached = deps.cache.get(number)
@@ -394,7 +396,8 @@ def _flow_step(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number:
     try:
         ctx = _context(deps, row, routing, number, caller, now)
         branch = flow_branch(flow, _local_time(routing, now))
-        return flow_twiml.incoming(ctx, flow, branch, counters=row, sticky=_sticky(callers, row.get("account")))
+        sticky = _sticky(callers, row.get("account"))
+        return flow_twiml.incoming(ctx, flow, branch, counters=row, sticky=sticky)
     except Exception as exc:  # a malformed flow must not cost the call: forward_to instead
         deps.metrics.count("WebhookFailures")
         deps.log.exception("call flow failed; forwarding to forward_to", extra={"error": type(exc).__name__})
@@ -558,7 +561,7 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         except Exception as exc:  # the call still rings the target
             deps.metrics.count("WebhookFailures")
             deps.log.warning("menu choice write failed", extra={"error": type(exc).__name__})
-    deps.log.info("menu", extra={"choice": step.fields.get("menu_choice"), "target": step.fields.get("target")})
+    deps.log.info("menu", extra={"choice": step.fields.get("menu_choice"), "target": step.fields["target"]})
     return 200, step.twiml
 
 
@@ -577,7 +580,8 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     routing = routing_of(row) if row else {}
     flow = routing.get("flow")
     target = query.get("g") or ""
-    group = (((flow or {}).get("targets") or {}).get(target) or {}).get("ring_group") if isinstance(flow, dict) else None
+    targets = flow.get("targets") if isinstance(flow, dict) else None
+    group = ((targets or {}).get(target) or {}).get("ring_group")
     order = flow_twiml.parse_order(query.get("o") or "", len(group["members"])) if group else None
     index = _int(query.get("i"))
     if row is None or not isinstance(flow, dict) or order is None or index is None or index >= len(order):

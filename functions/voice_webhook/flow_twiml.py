@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calltrack.call_flows import AFTER_HOURS, OPEN, counter_attribute, member_order
-from calltrack.twilio_edge import DialPlan, dial_twiml, gather_twiml, say_twiml, url_with_query, voicemail_twiml
+from calltrack.twilio_edge import (
+    DialPlan,
+    dial_twiml,
+    gather_twiml,
+    say_twiml,
+    url_with_query,
+    voicemail_twiml,
+)
 
 CLOSED_MESSAGE = {
     "ja": "ただいま営業時間外です。恐れ入りますが、営業時間内におかけ直しください。",
@@ -72,8 +79,15 @@ class Step:
     bump: str | None = None
 
 
-def _plan(ctx: CallContext, *, announce: bool, timeout: int, action: str,
-          forward_to: str = "", members: tuple[tuple[str, str | None], ...] = ()) -> DialPlan:
+def _plan(
+    ctx: CallContext,
+    *,
+    announce: bool,
+    timeout: int,
+    action: str,
+    forward_to: str = "",
+    members: tuple[tuple[str, str | None], ...] = (),
+) -> DialPlan:
     return DialPlan(
         forward_to=forward_to,
         caller_id=ctx.caller_id,
@@ -89,25 +103,42 @@ def _plan(ctx: CallContext, *, announce: bool, timeout: int, action: str,
 
 
 def dial_target(
-    ctx: CallContext, flow: Mapping[str, Any], target: str, *, counters: Mapping[str, Any],
-    sticky: str | None, announce: bool = True,
+    ctx: CallContext,
+    flow: Mapping[str, Any],
+    target: str,
+    *,
+    counters: Mapping[str, Any],
+    sticky: str | None,
+    announce: bool = True,
 ) -> Step:
     """Ring one target of the flow (a forward or a ring group)."""
     spec = flow["targets"][target]
     fields: dict[str, Any] = {"flow": flow["name"], "target": target}
     if "forward" in spec:
-        plan = _plan(ctx, announce=announce, timeout=ctx.ring_timeout, action=ctx.url("/twilio/dial-status"),
-                     forward_to=spec["forward"])
+        plan = _plan(
+            ctx,
+            announce=announce,
+            timeout=ctx.ring_timeout,
+            action=ctx.url("/twilio/dial-status"),
+            forward_to=spec["forward"],
+        )
         return Step(dial_twiml(plan), fields)
     group = spec["ring_group"]
     if group.get("strategy") == "simultaneous":
         members = tuple((m["number"], ctx.whisper_url(m["agent"])) for m in group["members"])
-        plan = _plan(ctx, announce=announce, timeout=int(group["ring_seconds"]),
-                     action=ctx.url("/twilio/dial-status"), members=members)
+        plan = _plan(
+            ctx,
+            announce=announce,
+            timeout=int(group["ring_seconds"]),
+            action=ctx.url("/twilio/dial-status"),
+            members=members,
+        )
         return Step(dial_twiml(plan), fields)
     attr = counter_attribute(flow["name"], target)
     order, counted = member_order(group, counter=_int(counters.get(attr)), sticky=sticky)
-    return Step(dial_member(ctx, flow, target, order, 0, announce=announce), fields, attr if counted else None)
+    return Step(
+        dial_member(ctx, flow, target, order, 0, announce=announce), fields, attr if counted else None
+    )
 
 
 def dial_member(
@@ -117,12 +148,18 @@ def dial_member(
     group = flow["targets"][target]["ring_group"]
     member = group["members"][order[index]]
     if index + 1 < len(order):
-        action = ctx.url("/twilio/ring-next", f=flow["name"], g=target, o=".".join(map(str, order)),
-                         i=str(index + 1))
+        action = ctx.url(
+            "/twilio/ring-next", f=flow["name"], g=target, o=".".join(map(str, order)), i=str(index + 1)
+        )
     else:
         action = ctx.url("/twilio/dial-status")
-    plan = _plan(ctx, announce=announce, timeout=int(group["ring_seconds"]), action=action,
-                 members=((member["number"], ctx.whisper_url(member["agent"])),))
+    plan = _plan(
+        ctx,
+        announce=announce,
+        timeout=int(group["ring_seconds"]),
+        action=action,
+        members=((member["number"], ctx.whisper_url(member["agent"])),),
+    )
     return dial_twiml(plan)
 
 
@@ -135,7 +172,9 @@ def incoming(
     menu = flow.get("menu")
     if menu:
         twiml = gather_twiml(
-            menu["prompt"], language=ctx.language, action_url=ctx.url("/twilio/menu", f=flow["name"]),
+            menu["prompt"],
+            language=ctx.language,
+            action_url=ctx.url("/twilio/menu", f=flow["name"]),
             timeout=int(menu.get("timeout_seconds") or 5),
             announcement=ctx.announcement if ctx.record else None,
         )
@@ -168,7 +207,9 @@ def closed(
     lang = "ja" if ctx.language.lower().startswith("ja") else "en"
     text = after.get("message") or CLOSED_MESSAGE[lang]
     if after.get("voicemail"):
-        twiml = voicemail_twiml(text, language=ctx.language, recording_callback_url=f"{ctx.base}/twilio/recording")
+        twiml = voicemail_twiml(
+            text, language=ctx.language, recording_callback_url=f"{ctx.base}/twilio/recording"
+        )
         return Step(twiml, {**fields, "voicemail": True})
     return Step(say_twiml(text, language=ctx.language), fields)
 
@@ -178,13 +219,23 @@ def fail_open(ctx: CallContext, flow: Mapping[str, Any]) -> str:
     member of a ring group together: the best chance that someone answers)."""
     spec = flow["targets"][flow["first"]]
     if "forward" in spec:
-        plan = _plan(ctx, announce=True, timeout=ctx.ring_timeout, action=ctx.url("/twilio/dial-status"),
-                     forward_to=spec["forward"])
+        plan = _plan(
+            ctx,
+            announce=True,
+            timeout=ctx.ring_timeout,
+            action=ctx.url("/twilio/dial-status"),
+            forward_to=spec["forward"],
+        )
         return dial_twiml(plan)
     group = spec["ring_group"]
     members = tuple((m["number"], ctx.whisper_url(m["agent"])) for m in group["members"])
-    plan = _plan(ctx, announce=True, timeout=int(group["ring_seconds"]), action=ctx.url("/twilio/dial-status"),
-                 members=members)
+    plan = _plan(
+        ctx,
+        announce=True,
+        timeout=int(group["ring_seconds"]),
+        action=ctx.url("/twilio/dial-status"),
+        members=members,
+    )
     return dial_twiml(plan)
 
 
@@ -204,5 +255,15 @@ def _int(value: Any) -> int:
         return 0
 
 
-__all__ = ["AFTER_HOURS", "CallContext", "Step", "after_menu", "closed", "dial_member", "dial_target",
-           "fail_open", "incoming", "parse_order"]
+__all__ = [
+    "AFTER_HOURS",
+    "CallContext",
+    "Step",
+    "after_menu",
+    "closed",
+    "dial_member",
+    "dial_target",
+    "fail_open",
+    "incoming",
+    "parse_order",
+]

@@ -192,8 +192,7 @@ class DynamoStorage:
             }
             items = [{"Update": update}, {"Update": mark_first}]
             reasons = self._transact(items + bumps)
-            if reasons and len(reasons) > 2 and reasons[2] not in (None, "None") and reasons[1] in (None, "None") \
-                    and reasons[0] in (None, "None"):
+            if bumps and reasons and len(reasons) > 2 and _failed(reasons) == [2]:
                 reasons = self._transact(items)  # cancelled for the counter alone: once more without it
             if reasons is None:
                 return "created"
@@ -208,7 +207,8 @@ class DynamoStorage:
         if known_caller and first_time is not None:
             payload["first_time"] = first_time
         if bumps:
-            reasons = self._transact([{"Update": self.calls.origin_update(call_sid, payload, now_iso)}] + bumps)
+            origin = self.calls.origin_update(call_sid, payload, now_iso)
+            reasons = self._transact([{"Update": origin}, *bumps])
             if reasons is None:
                 return "created"
             if reasons and reasons[0] == "ConditionalCheckFailed":
@@ -230,3 +230,8 @@ class DynamoStorage:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             return [r.get("Code") for r in (getattr(exc, "response", {}).get("CancellationReasons") or [])]
+
+
+def _failed(reasons: list[str | None]) -> list[int]:
+    """The items a cancelled transaction failed on (DynamoDB says "None" for the others)."""
+    return [i for i, code in enumerate(reasons) if code not in (None, "None")]

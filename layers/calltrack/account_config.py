@@ -238,6 +238,7 @@ class Crm(_Strict):
 _TIME_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 _DAY_KEY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$")
 TargetName = Annotated[str, BeforeValidator(_slug("target name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
+FlowName = Annotated[str, BeforeValidator(_slug("flow name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
 AgentName = Annotated[str, BeforeValidator(_slug("agent", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
 
 
@@ -394,7 +395,8 @@ def _check_flows(config: AccountConfig) -> list[tuple[str, str]]:
                 refs.append((f"flows.{name}.menu.timeout_to", flow.menu.timeout_to))
         if flow.after_hours.target:
             refs.append((f"flows.{name}.after_hours.target", flow.after_hours.target))
-        errors += [(path, f"no target {t!r} in flows.{name}.targets") for path, t in refs if t not in flow.targets]
+        errors += [(path, f"no target {t!r} in flows.{name}.targets")
+                   for path, t in refs if t not in flow.targets]
     uses = [("flow", config.flow)] + [(f"numbers[{i}].flow", n.flow) for i, n in enumerate(config.numbers)]
     uses += [(f"pools[{i}].flow", p.flow) for i, p in enumerate(config.pools)]
     errors += [(path, f"no flow {f!r} in flows") for path, f in uses if f and f not in config.flows]
@@ -419,8 +421,7 @@ class AccountConfig(_Strict):
     review: Review = Field(default_factory=Review)
     crm: Crm = Field(default_factory=Crm)
     # call flows and test calls (issue 18)
-    flows: dict[Annotated[str, BeforeValidator(_slug("flow name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))],
-                Flow] = Field(default_factory=dict)
+    flows: dict[FlowName, Flow] = Field(default_factory=dict)
     flow: str | None = None  # the account's default flow (numbers and pools may name their own)
     test_callers: list[Phone] = Field(default_factory=list, max_length=50)
 

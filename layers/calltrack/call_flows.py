@@ -70,7 +70,9 @@ def compile_flow(name: str, flow: Mapping[str, Any], *, today: date) -> dict[str
             holidays = list(holiday_dates(hours["holidays"], today.year))
             through = f"{today.year + HOLIDAY_YEARS - 1}-12-31"
         closed = sorted(set(hours.get("closed") or []))
-    targets = {k: {kind: spec for kind, spec in v.items() if spec is not None} for k, v in flow["targets"].items()}
+    targets = {
+        k: {kind: spec for kind, spec in v.items() if spec is not None} for k, v in flow["targets"].items()
+    }
     return {
         "name": name,
         "open": open_minutes,

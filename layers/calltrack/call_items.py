@@ -377,7 +377,8 @@ class CallItems:
         reached yet gets its origin later (``origin_update`` only needs ``account`` absent)."""
         update = _Update()
         update.set("f", {k: v for k, v in fields.items() if k != KEY})
-        out = self.client.update_item(**self._update_args(call_sid, update, "", now_iso), ReturnValues="ALL_NEW")
+        args = self._update_args(call_sid, update, "", now_iso)
+        out = self.client.update_item(**args, ReturnValues="ALL_NEW")
         return call_from_item(out.get("Attributes")) or {}
 
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:

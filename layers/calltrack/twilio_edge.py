@@ -231,7 +231,9 @@ def dial_twiml(plan: DialPlan) -> str:
     return str(resp.to_xml())
 
 
-def gather_twiml(prompt: str, *, language: str, action_url: str, timeout: int, announcement: str | None = None) -> str:
+def gather_twiml(
+    prompt: str, *, language: str, action_url: str, timeout: int, announcement: str | None = None
+) -> str:
     """A one-key menu: <Gather> speaking the prompt; no key within ``timeout`` seconds redirects to
     the same action without ``Digits`` (the menu's timeout branch)."""
     resp = twiml_response()

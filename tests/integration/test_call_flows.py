@@ -28,10 +28,17 @@ MEMBERS = [{"agent": "tanaka", "number": TANAKA}, {"agent": "suzuki", "number": 
 def main_flow() -> dict[str, Any]:
     """The issue's example: weekday and Saturday hours, Japanese holidays, closed dates, a menu."""
     return {
-        "hours": {"mon-fri": "09:00-18:00", "sat": "09:00-13:00", "holidays": "jp",
-                  "closed": ["2026-12-29", "2027-01-03"]},
-        "menu": {"prompt": "ご予約は1を、その他のお問い合わせは2を押してください。",
-                 "options": {"1": "reception", "2": "office"}, "timeout_to": "reception"},
+        "hours": {
+            "mon-fri": "09:00-18:00",
+            "sat": "09:00-13:00",
+            "holidays": "jp",
+            "closed": ["2026-12-29", "2027-01-03"],
+        },
+        "menu": {
+            "prompt": "ご予約は1を、その他のお問い合わせは2を押してください。",
+            "options": {"1": "reception", "2": "office"},
+            "timeout_to": "reception",
+        },
         "targets": {
             "reception": {"ring_group": {"strategy": "round_robin", "ring_seconds": 20, "members": MEMBERS}},
             "office": {"forward": "03-1234-5678"},
@@ -41,29 +48,36 @@ def main_flow() -> dict[str, Any]:
 
 
 def group_flow(strategy: str, members: list[dict[str, str]] = MEMBERS) -> dict[str, Any]:
-    return {"targets": {"desk": {"ring_group": {"strategy": strategy, "ring_seconds": 15, "members": members}}}}
+    return {
+        "targets": {"desk": {"ring_group": {"strategy": strategy, "ring_seconds": 15, "members": members}}}
+    }
 
 
 @pytest.fixture(scope="module")
 def acct(local_stack: Any) -> dict[str, Any]:
     numbers = {name: unique_number() for name in ("main", "rr", "seq", "all")}
     account = apply_account(
-        local_stack, "flows",
-        flows={"main": main_flow(), "rr": group_flow("round_robin"),
-               "seq": group_flow("sequential", [*MEMBERS, {"agent": "sato", "number": SATO}]),
-               "all": group_flow("simultaneous")},
+        local_stack,
+        "flows",
+        flows={
+            "main": main_flow(),
+            "rr": group_flow("round_robin"),
+            "seq": group_flow("sequential", [*MEMBERS, {"agent": "sato", "number": SATO}]),
+            "all": group_flow("simultaneous"),
+        },
         numbers=[{"number": n, "channel": "newspaper", "flow": name} for name, n in numbers.items()],
         test_callers=["090-9999-0000"],
     )
-    return {"account": account, "numbers": numbers,
-            **tokens(local_stack, account, "manager", "marketer")}
+    return {"account": account, "numbers": numbers, **tokens(local_stack, account, "manager", "marketer")}
 
 
 def at_jst(*args: int) -> datetime:
     return datetime(*args, tzinfo=JST)
 
 
-def call(stack: Any, number: str, at: datetime, caller: str | None = None) -> tuple[dict[str, str], ET.Element]:
+def call(
+    stack: Any, number: str, at: datetime, caller: str | None = None
+) -> tuple[dict[str, str], ET.Element]:
     form = voice_form(number, caller=caller)
     resp = signed_post(stack, "/twilio/voice", form, at)
     assert resp.status_code == 200, resp.text
@@ -154,8 +168,13 @@ def test_sequential_rings_the_next_member_when_one_does_not_answer(local_stack, 
     for _ in range(2):
         action = urlparse(twiml.find("Dial").get("action"))  # type: ignore[union-attr]
         assert action.path == "/twilio/ring-next"
-        resp = signed_post(local_stack, action.path, {**form, "DialCallStatus": "no-answer"},
-                           at_jst(2026, 12, 1, 10, 0, 30), "?" + action.query)
+        resp = signed_post(
+            local_stack,
+            action.path,
+            {**form, "DialCallStatus": "no-answer"},
+            at_jst(2026, 12, 1, 10, 0, 30),
+            "?" + action.query,
+        )
         twiml = ET.fromstring(resp.text)
         rung += numbers_rung(twiml)
     # Then all three rang in order, and the last one's result is the call's <Dial> result
@@ -179,12 +198,24 @@ def answer(stack: Any, form: dict[str, str], twiml: ET.Element, at: datetime, *,
     leg, then posts the <Dial> result. Returns the agent of the member that answered."""
     number = twiml.find("Dial").find("Number")  # type: ignore[union-attr]
     url = urlparse(number.get("url"))  # type: ignore[union-attr]
-    leg = {"CallSid": "CA" + form["CallSid"][2:][::-1], "AccountSid": form["AccountSid"], "ParentCallSid": form["CallSid"],
-           "From": form["From"], "To": number.text or "", "Direction": "outbound-dial", "CallStatus": "in-progress"}
+    leg = {
+        "CallSid": "CA" + form["CallSid"][2:][::-1],
+        "AccountSid": form["AccountSid"],
+        "ParentCallSid": form["CallSid"],
+        "From": form["From"],
+        "To": number.text or "",
+        "Direction": "outbound-dial",
+        "CallStatus": "in-progress",
+    }
     assert signed_post(stack, url.path, leg, at + timedelta(seconds=5), "?" + url.query).status_code == 200
     action = urlparse(twiml.find("Dial").get("action"))  # type: ignore[union-attr]
-    done = signed_post(stack, action.path, {**form, "DialCallStatus": "completed", "DialCallDuration": str(talk)},
-                       at + timedelta(seconds=5 + talk), "?" + action.query)
+    done = signed_post(
+        stack,
+        action.path,
+        {**form, "DialCallStatus": "completed", "DialCallDuration": str(talk)},
+        at + timedelta(seconds=5 + talk),
+        "?" + action.query,
+    )
     assert done.status_code == 200 and "<Hangup" in done.text
     return parse_qs(url.query)["agent"][0]
 
@@ -207,11 +238,16 @@ def test_the_member_who_answers_is_the_agent_and_a_repeat_caller_goes_to_them_fi
     assert firsts == [expected] * 3
     # And the calls list and the agents report know that agent without any PATCH
     local_stack.drain()
-    listed = local_stack.request("GET", "/v1/calls", token=acct["manager"],
-                                 params={"from": "2026-12-03", "to": "2026-12-03", "agent": agent}).json()
+    listed = local_stack.request(
+        "GET",
+        "/v1/calls",
+        token=acct["manager"],
+        params={"from": "2026-12-03", "to": "2026-12-03", "agent": agent},
+    ).json()
     assert form["CallSid"] in [c["call_sid"] for c in listed["items"]]
-    report = local_stack.request("GET", "/v1/reports/agents", token=acct["marketer"],
-                                 params={"from": "2026-12-03", "to": "2026-12-03"}).json()
+    report = local_stack.request(
+        "GET", "/v1/reports/agents", token=acct["marketer"], params={"from": "2026-12-03", "to": "2026-12-03"}
+    ).json()
     row = next(r for r in report["rows"] if r["agent"] == agent)
     assert row["answered"] >= 1
 
@@ -231,8 +267,12 @@ def test_test_calls_are_marked_listed_apart_and_change_no_report_figure(local_st
     local_stack.drain()
     # Then the call is a test call, shown with ?test=1 and not with ?test=0
     assert get_call(local_stack, acct, form["CallSid"])["test"] is True
-    tests_only = local_stack.request("GET", "/v1/calls", token=acct["manager"], params={**params, "test": "1"}).json()
-    real_only = local_stack.request("GET", "/v1/calls", token=acct["manager"], params={**params, "test": "0"}).json()
+    tests_only = local_stack.request(
+        "GET", "/v1/calls", token=acct["manager"], params={**params, "test": "1"}
+    ).json()
+    real_only = local_stack.request(
+        "GET", "/v1/calls", token=acct["manager"], params={**params, "test": "0"}
+    ).json()
     assert [c["call_sid"] for c in tests_only["items"]] == [form["CallSid"]]
     assert form["CallSid"] not in [c["call_sid"] for c in real_only["items"]]
     # And no report figure moved
@@ -270,32 +310,65 @@ def test_missed_calls_open_callbacks_and_closing_one_records_time_to_callback(lo
     at = at_jst(2026, 12, 7, 10, 0)
     form, twiml = call(local_stack, acct["numbers"]["all"], at)
     action = urlparse(twiml.find("Dial").get("action"))  # type: ignore[union-attr]
-    missed = signed_post(local_stack, action.path, {**form, "DialCallStatus": "no-answer"},
-                         at + timedelta(seconds=15), "?" + action.query)
+    missed = signed_post(
+        local_stack,
+        action.path,
+        {**form, "DialCallStatus": "no-answer"},
+        at + timedelta(seconds=15),
+        "?" + action.query,
+    )
     assert missed.status_code == 200
     # and a test call missed the same way (no callback for it)
     test_form, test_twiml = call(local_stack, acct["numbers"]["all"], at + timedelta(minutes=1), TEST_CALLER)
     test_action = urlparse(test_twiml.find("Dial").get("action"))  # type: ignore[union-attr]
-    signed_post(local_stack, test_action.path, {**test_form, "DialCallStatus": "no-answer"},
-                at + timedelta(minutes=1, seconds=15), "?" + test_action.query)
+    signed_post(
+        local_stack,
+        test_action.path,
+        {**test_form, "DialCallStatus": "no-answer"},
+        at + timedelta(minutes=1, seconds=15),
+        "?" + test_action.query,
+    )
     day = {"from": "2026-12-07", "to": "2026-12-07"}
     # Then one callback is open
-    opened = local_stack.request("GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}).json()
+    opened = local_stack.request(
+        "GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}
+    ).json()
     assert [c["id"] for c in opened["items"]] == [form["CallSid"]]
     # When tanaka calls back 25 minutes after the call ended
-    resp = local_stack.request("PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"],
-                               json={"status": "done", "agent": "tanaka"},
-                               headers={"X-Calltrack-Local-Time": (at + timedelta(minutes=25, seconds=15)).isoformat()})
+    resp = local_stack.request(
+        "PATCH",
+        f"/v1/callbacks/{form['CallSid']}",
+        token=acct["manager"],
+        json={"status": "done", "agent": "tanaka"},
+        headers={"X-Calltrack-Local-Time": (at + timedelta(minutes=25, seconds=15)).isoformat()},
+    )
     assert resp.status_code == 200, resp.text
     # Then it is done, with the time to callback, and no longer open
-    assert (resp.json()["status"], resp.json()["agent"], resp.json()["seconds_to_callback"]) == ("done", "tanaka", 1500)
-    still_open = local_stack.request("GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}).json()
+    assert (resp.json()["status"], resp.json()["agent"], resp.json()["seconds_to_callback"]) == (
+        "done",
+        "tanaka",
+        1500,
+    )
+    still_open = local_stack.request(
+        "GET", "/v1/callbacks", token=acct["manager"], params={**day, "status": "open"}
+    ).json()
     assert still_open["items"] == []
     report = local_stack.request("GET", "/v1/reports/callbacks", token=acct["marketer"], params=day).json()
-    assert report["rows"] == [{"channel": "newspaper", "callbacks": 1, "called_back": 1, "callback_rate": 1.0,
-                               "median_seconds_to_callback": 1500}]
+    assert report["rows"] == [
+        {
+            "channel": "newspaper",
+            "callbacks": 1,
+            "called_back": 1,
+            "callback_rate": 1.0,
+            "median_seconds_to_callback": 1500,
+        }
+    ]
     # And an answered call has no callback to close
-    bad = local_stack.request("PATCH", "/v1/callbacks/CA" + "0" * 32, token=acct["manager"], json={"status": "done"})
+    bad = local_stack.request(
+        "PATCH", "/v1/callbacks/CA" + "0" * 32, token=acct["manager"], json={"status": "done"}
+    )
     assert bad.status_code == 404
-    wrong = local_stack.request("PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"], json={"status": "x"})
+    wrong = local_stack.request(
+        "PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"], json={"status": "x"}
+    )
     assert wrong.status_code == 400 and "status" in wrong.text

@@ -13,25 +13,37 @@ from calltrack.call_flows import branch, compile_flow, member_order
 from voice_webhook import flow_twiml as ft
 
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
-CTX = ft.CallContext(base="https://calls.example.jp", caller_id="+819012345678", language="ja-JP", started=1764550800)
+CTX = ft.CallContext(
+    base="https://calls.example.jp", caller_id="+819012345678", language="ja-JP", started=1764550800
+)
 MEMBERS = [{"agent": "tanaka", "number": "+819011112222"}, {"agent": "suzuki", "number": "+819033334444"}]
 DIAL = 'action="https://calls.example.jp/twilio/{action}" callerId="+819012345678" method="POST" timeout="20"'
 
 
 def number(agent: str, phone: str) -> str:
-    return (f'<Number method="POST" url="https://calls.example.jp/twilio/whisper?lang=ja-JP&amp;agent={agent}">'
-            f'{phone}</Number>')
+    return (
+        f'<Number method="POST" url="https://calls.example.jp/twilio/whisper?lang=ja-JP&amp;agent={agent}">'
+        f"{phone}</Number>"
+    )
 
 
+DIAL_STATUS = DIAL.format(action="dial-status?t=1764550800")
 TANAKA, SUZUKI = number("tanaka", "+819011112222"), number("suzuki", "+819033334444")
 
 
 def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
     spec = {
         "hours": None,
-        "menu": {"prompt": "1を押してください", "options": {"1": "desk"}, "timeout_to": "desk", "timeout_seconds": 5},
-        "targets": {"desk": {"ring_group": {"strategy": strategy, "ring_seconds": 20, "members": MEMBERS}},
-                    "office": {"forward": "+81312345678"}},
+        "menu": {
+            "prompt": "1を押してください",
+            "options": {"1": "desk"},
+            "timeout_to": "desk",
+            "timeout_seconds": 5,
+        },
+        "targets": {
+            "desk": {"ring_group": {"strategy": strategy, "ring_seconds": 20, "members": MEMBERS}},
+            "office": {"forward": "+81312345678"},
+        },
         "after_hours": {"voicemail": True, "message": "本日の受付は終了しました。", "target": None},
         **over,
     }
@@ -39,23 +51,24 @@ def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
 
 
 GOLDEN = {
-    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main" method="POST" '
-            'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
-            '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main</Redirect></Response>',
-    "forward": f'<Response><Dial {DIAL.format(action="dial-status?t=1764550800")}><Number>+81312345678</Number>'
-               '</Dial></Response>',
-    "simultaneous": f'<Response><Dial {DIAL.format(action="dial-status?t=1764550800")}>{TANAKA}{SUZUKI}</Dial></Response>',
-    "round_robin": '<Response><Dial '
-                   + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=1.0&amp;i=1")
-                   + f'>{SUZUKI}</Dial></Response>',
-    "sequential": '<Response><Dial '
-                  + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1")
-                  + f'>{TANAKA}</Dial></Response>',
-    "sequential_last": f'<Response><Dial {DIAL.format(action="dial-status?t=1764550800")}>{SUZUKI}</Dial></Response>',
+    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main" '
+    'method="POST" '
+    'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
+    '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main</Redirect></Response>',
+    "forward": f"<Response><Dial {DIAL_STATUS}><Number>+81312345678</Number>"
+    "</Dial></Response>",
+    "simultaneous": f"<Response><Dial {DIAL_STATUS}>{TANAKA}{SUZUKI}</Dial></Response>",
+    "round_robin": "<Response><Dial "
+    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=1.0&amp;i=1")
+    + f">{SUZUKI}</Dial></Response>",
+    "sequential": "<Response><Dial "
+    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1")
+    + f">{TANAKA}</Dial></Response>",
+    "sequential_last": f"<Response><Dial {DIAL_STATUS}>{SUZUKI}</Dial></Response>",
     "after_hours": '<Response><Say language="ja-JP">本日の受付は終了しました。</Say><Record maxLength="120" '
-                   'playBeep="true" recordingStatusCallback="https://calls.example.jp/twilio/recording" '
-                   'recordingStatusCallbackEvent="completed absent" recordingStatusCallbackMethod="POST" />'
-                   '<Hangup /></Response>',
+    'playBeep="true" recordingStatusCallback="https://calls.example.jp/twilio/recording" '
+    'recordingStatusCallbackEvent="completed absent" recordingStatusCallbackMethod="POST" />'
+    "<Hangup /></Response>",
     "closed_message": '<Response><Say language="ja-JP">本日の受付は終了しました。</Say><Hangup /></Response>',
 }
 
@@ -81,13 +94,19 @@ def test_round_robin_starts_at_the_counter_and_bumps_it():
 def test_sequential_starts_with_the_first_member_and_the_last_one_ends_with_the_dial_result():
     step = ft.dial_target(CTX, flow("sequential"), "desk", counters={"rr#main#desk": 3}, sticky=None)
     assert (step.twiml, step.bump) == (XML + GOLDEN["sequential"], None)
-    assert ft.dial_member(CTX, flow("sequential"), "desk", [0, 1], 1, announce=False) == XML + GOLDEN["sequential_last"]
+    assert (
+        ft.dial_member(CTX, flow("sequential"), "desk", [0, 1], 1, announce=False)
+        == XML + GOLDEN["sequential_last"]
+    )
 
 
 def test_closed_says_the_message_and_takes_a_voicemail_or_hangs_up():
     assert ft.incoming(CTX, flow(), "holiday", counters={}, sticky=None).twiml == XML + GOLDEN["after_hours"]
     quiet = flow(after_hours={"voicemail": False, "message": "本日の受付は終了しました。", "target": None})
-    assert ft.incoming(CTX, quiet, "after-hours", counters={}, sticky=None).twiml == XML + GOLDEN["closed_message"]
+    assert (
+        ft.incoming(CTX, quiet, "after-hours", counters={}, sticky=None).twiml
+        == XML + GOLDEN["closed_message"]
+    )
 
 
 def test_closed_with_an_after_hours_target_rings_it():
@@ -117,7 +136,10 @@ def test_a_repeat_callers_agent_goes_first_without_moving_the_rotation():
     ],
 )
 def test_branch_by_local_time(local, expected):
-    hours = {"week": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]}, "holidays": "jp",
-             "closed": ["2026-12-29"]}
+    hours = {
+        "week": {"mon": [["09:00", "18:00"]], "tue": [["09:00", "18:00"]]},
+        "holidays": "jp",
+        "closed": ["2026-12-29"],
+    }
     compiled = flow(hours=hours)
     assert branch(compiled, local.replace(tzinfo=ZoneInfo("Asia/Tokyo"))) == expected
