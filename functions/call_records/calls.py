@@ -133,17 +133,12 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
     return out
 
 
-CALLBACK_STATUSES = frozenset({"missed", "busy"})
-
-
 def callback_view(c: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The call's callback task (``/v1/callbacks``): every missed or busy call (voicemails
-    included) of a real caller opens one; ``done`` once someone called back. None: no callback."""
-    if c.get("callback_status") == "done":
-        status = "done"
-    elif c.get("status") in CALLBACK_STATUSES and not c.get("test") and c.get("caller"):
-        status = "open"
-    else:
+    """The call's callback task (``/v1/callbacks``; ``calltrack.call_items.callback_status``)."""
+    from calltrack.call_items import callback_status
+
+    status = callback_status(c)
+    if status is None:
         return None
     return {
         "status": status,

@@ -115,6 +115,20 @@ def call_from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return call
 
 
+# A missed or busy call (voicemails included) of a real caller is an open callback until someone
+# calls back (``callback_status: done``); test calls and hidden numbers open none.
+CALLBACK_STATUSES = frozenset({"missed", "busy"})
+
+
+def callback_status(call: Mapping[str, Any]) -> str | None:
+    """The call's callback: "open", "done" or None (no callback)."""
+    if call.get("callback_status") == "done":
+        return "done"
+    if call.get("status") in CALLBACK_STATUSES and not call.get("test") and call.get("caller"):
+        return "open"
+    return None
+
+
 def utc_bound(moment: datetime) -> str:
     """A started_at bound that sorts correctly against 'YYYY-MM-DDTHH:MM:SS(.fff)(Z|+00:00)'."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
