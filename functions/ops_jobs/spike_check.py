@@ -69,11 +69,13 @@ def render_callbacks(info: AccountInfo, overdue: list[CallFact]) -> tuple[str, s
     if info.japanese:
         headline = f"折り返し待ち: {len(overdue)}件が{within}分を超えています"
         lines = [headline, "", f"アカウント: {info.name} ({info.account})",
-                 f"最も古い不在着信: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})", "一覧: GET /v1/callbacks?status=open"]
+                 f"最も古い不在着信: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})",
+                 "一覧: GET /v1/callbacks?status=open"]
     else:
         headline = f"Callbacks overdue: {len(overdue)} missed calls not called back within {within} minutes"
         lines = [headline, "", f"Account: {info.name} ({info.account})",
-                 f"Oldest missed call: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})", "List: GET /v1/callbacks?status=open"]
+                 f"Oldest missed call: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})",
+                 "List: GET /v1/callbacks?status=open"]
     return sns_subject(f"[{info.name}] {headline}"), "\n".join(lines) + "\n"
 
 

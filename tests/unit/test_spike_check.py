@@ -86,7 +86,8 @@ def test_open_callbacks_older_than_the_limit_alert_during_business_hours() -> No
         ended = AT - timedelta(minutes=minutes)
         world.add_call("clinic", ended - timedelta(seconds=20), "missed", callback_open=True, ended_at=ended)
     # and one called back already
-    world.add_call("clinic", AT - timedelta(hours=2), "missed", callback_open=False, ended_at=AT - timedelta(hours=2))
+    earlier = AT - timedelta(hours=2)
+    world.add_call("clinic", earlier, "missed", callback_open=False, ended_at=earlier)
     # When the hourly check runs
     result = world.run()["accounts"]["clinic"]
     # Then one message names the one overdue callback, with the oldest call's local time
