@@ -372,3 +372,23 @@ def test_missed_calls_open_callbacks_and_closing_one_records_time_to_callback(lo
         "PATCH", f"/v1/callbacks/{form['CallSid']}", token=acct["manager"], json={"status": "x"}
     )
     assert wrong.status_code == 400 and "status" in wrong.text
+
+
+def test_calltrack_verify_prints_the_last_test_calls_and_whether_they_reached_the_target(local_stack, acct):
+    from tests.support.cli import run_cli
+
+    # Given a test call an hour ago to the round-robin number (no hours) that a member answered
+    at = datetime.now(JST).replace(microsecond=0) - timedelta(hours=1)
+    form, twiml = call(local_stack, acct["numbers"]["rr"], at, TEST_CALLER)
+    agent = answer(local_stack, form, twiml, at)
+    national = "0" + acct["numbers"]["rr"][3:]  # as people write it: 050...
+    # When the CLI verifies the number
+    result = run_cli("verify", "--number", national, "--url", local_stack.url, "--token", acct["manager"])
+    # Then it prints the call's source, flow branch and target, its agent, and that it was reached
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert "newspaper" in first and "flow rr:open→desk" in first and f"agent {agent}" in first
+    assert first.endswith("reached")
+    # And a number no test call reached exits 2
+    nothing = run_cli("verify", "--number", acct["numbers"]["seq"], "--url", local_stack.url, "--token", acct["manager"])
+    assert nothing.exit_code == 2 and "no test calls" in nothing.stdout
