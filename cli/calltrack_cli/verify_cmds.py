@@ -13,7 +13,8 @@ from typing import Any
 
 import typer
 
-from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _exit_with, _fail, _request, _resolve
+from calltrack_cli import admin_cmds
+from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure
 
 VERIFY_HELP = """Show the last test calls to a tracking number: source, flow branch, target, agent.
 
@@ -37,7 +38,7 @@ def _e164(number: str, region: str = "JP") -> str:
     try:
         return normalize(number, region, field="--number")
     except BadRequest as exc:
-        _fail(f"error: {exc.message}", 2)
+        admin_cmds._fail(f"error: {exc.message}", 2)
 
 
 def line(call: dict[str, Any]) -> str:
@@ -45,7 +46,8 @@ def line(call: dict[str, Any]) -> str:
     flow = f"{call.get('flow') or '-'}:{call.get('flow_branch') or '-'}→{call.get('target') or '-'}"
     who = call.get("agent") or "-"
     mark = "reached" if reached(call) else f"NOT reached ({call.get('status')})"
-    return f"{call.get('started_at')}  {source}  confidence {call.get('confidence')}  flow {flow}  agent {who}  {mark}"
+    confidence = call.get("confidence")
+    return f"{call.get('started_at')}  {source}  confidence {confidence}  flow {flow}  agent {who}  {mark}"
 
 
 def verify_cmd(
@@ -57,15 +59,17 @@ def verify_cmd(
 ) -> None:
     try:
         wanted = _e164(number)
-        base, tok = _resolve(url, token)
-        result = _request("GET", f"{base}/v1/calls", tok, None, params={"test": "1", "limit": "500"})
+        base, tok = admin_cmds._resolve(url, token)
+        query = {"test": "1", "limit": "500"}
+        result = admin_cmds._request("GET", f"{base}/v1/calls", tok, None, params=query)
     except CliFailure as err:
-        _exit_with(err)
+        admin_cmds._exit_with(err)
     calls = [c for c in (result or {}).get("items", []) if c.get("tracking_number") == wanted][:last]
     if as_json:
         typer.echo(json.dumps(calls, ensure_ascii=False))
     elif not calls:
-        typer.echo(f"{wanted}: no test calls in the last 30 days (call it from one of the account's test_callers)")
+        typer.echo(f"{wanted}: no test calls in the last 30 days "
+                   "(call it from one of the account's test_callers)")
     for call in calls:
         typer.echo(line(call))
     if not calls or not reached(calls[0]):

@@ -390,5 +390,6 @@ def test_calltrack_verify_prints_the_last_test_calls_and_whether_they_reached_th
     assert "newspaper" in first and "flow rr:open→desk" in first and f"agent {agent}" in first
     assert first.endswith("reached")
     # And a number no test call reached exits 2
-    nothing = run_cli("verify", "--number", acct["numbers"]["seq"], "--url", local_stack.url, "--token", acct["manager"])
+    seq = acct["numbers"]["seq"]
+    nothing = run_cli("verify", "--number", seq, "--url", local_stack.url, "--token", acct["manager"])
     assert nothing.exit_code == 2 and "no test calls" in nothing.stdout
