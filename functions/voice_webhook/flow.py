@@ -321,8 +321,10 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         deps.log.warning("answering from cache; call not recorded yet", extra={"tracking_number": number})
         if call_sid and CALL_SID.match(call_sid):
             _hand_off(deps, req, now, "routing read failed")
-        return 200, _dial_for(deps, row, routing, number, caller, now, degraded=True)
-    step = _flow_step(deps, row, routing, number, caller, callers if isinstance(callers, dict) else None, now)
+        return 200, _dial_for(deps, row, routing, number, caller, now, degraded=True, call_sid=call_sid)
+    sid = call_sid if CALL_SID.match(call_sid) else ""
+    callers_row = callers if isinstance(callers, dict) else None
+    step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
     if call_sid and CALL_SID.match(call_sid):
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
         if step is not None:
@@ -352,7 +354,7 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
 
 
 def _context(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
-             started: float) -> flow_twiml.CallContext:
+             started: float, call_sid: str = "") -> flow_twiml.CallContext:
     language = str(routing.get("language") or "ja-JP")
     rec = routing.get("recording")
     recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
@@ -369,6 +371,7 @@ def _context(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: s
         whisper=whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language),
         voicemail=bool(routing.get("voicemail")),
         ring_timeout=int(routing.get("ring_timeout") or 20),
+        call_sid=call_sid,
     )
 
 
@@ -388,13 +391,13 @@ def _sticky(callers: dict[str, Any] | None, account: Any) -> str | None:
 
 
 def _flow_step(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
-               callers: dict[str, Any] | None, now: float) -> flow_twiml.Step | None:
+               callers: dict[str, Any] | None, now: float, call_sid: str) -> flow_twiml.Step | None:
     """The number's call flow for a call at ``now`` (None: the number has no flow, or it is unusable)."""
     flow = routing.get("flow")
     if not isinstance(flow, dict):
         return None
     try:
-        ctx = _context(deps, row, routing, number, caller, now)
+        ctx = _context(deps, row, routing, number, caller, now, call_sid)
         branch = flow_branch(flow, _local_time(routing, now))
         sticky = _sticky(callers, row.get("account"))
         return flow_twiml.incoming(ctx, flow, branch, counters=row, sticky=sticky)
@@ -430,7 +433,8 @@ def fail_open(deps: Deps, params: dict[str, str]) -> str:
     row = deps.cache.get(number) if number else None
     if row is not None:
         try:
-            return _dial_for(deps, row, routing_of(row), number, caller, deps.now(), degraded=True)
+            return _dial_for(deps, row, routing_of(row), number, caller, deps.now(), degraded=True,
+                             call_sid=params.get("CallSid", ""))
         except Exception:
             deps.log.exception("dial from cache failed")
     return _last_resort(deps, number, caller)
@@ -452,12 +456,13 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
 
 def _dial_for(
     deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None, now: float,
-    *, degraded: bool = False,
+    *, degraded: bool = False, call_sid: str = "",
 ) -> str:
     flow = routing.get("flow")
     if degraded and isinstance(flow, dict):  # storage down: the flow's first target, at once
         try:
-            return flow_twiml.fail_open(_context(deps, row, routing, number, caller, now), flow)
+            sid = call_sid if CALL_SID.match(call_sid) else ""
+            return flow_twiml.fail_open(_context(deps, row, routing, number, caller, now, sid), flow)
         except Exception:
             deps.log.exception("call flow's first target failed; forwarding to forward_to")
     base = deps.public_url.rstrip("/")
@@ -499,7 +504,7 @@ def whisper(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     text = (query.get("say") or "").strip()[:200]
     language = (query.get("lang") or "ja-JP").strip()[:10]
     agent = (query.get("agent") or "").strip()[:64]
-    parent = req.params.get("ParentCallSid", "")
+    parent = req.params.get("ParentCallSid") or query.get("call") or ""
     if agent and parent and CALL_SID.match(parent):
         _record_agent(deps, req, parent, agent)
     if not text:
@@ -550,9 +555,9 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         return 200, _last_resort(deps, number, caller) if row is None else _dial_for(
             deps, row, routing, number, caller, now)
     digits = (req.params.get("Digits") or "").strip()[:1]
-    ctx = _context(deps, row, routing, number, caller, _started(query, now))
-    step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
     call_sid = req.params.get("CallSid", "")
+    ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
+    step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
     if deps.storage is not None and CALL_SID.match(call_sid):
         try:
             deps.storage.note(call_sid, step.fields, now_iso=iso(now))
@@ -587,7 +592,8 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if row is None or not isinstance(flow, dict) or order is None or index is None or index >= len(order):
         deps.log.warning("ring-next cannot continue the ring group; ending as a <Dial> result")
         return dial_status(req, deps)
-    ctx = _context(deps, row, routing, number, caller, _started(query, deps.now()))
+    started = _started(query, deps.now())
+    ctx = _context(deps, row, routing, number, caller, started, req.params.get("CallSid", ""))
     return 200, flow_twiml.dial_member(ctx, flow, target, order, index, announce=False)
 
 

@@ -13,8 +13,9 @@ the callers row the incoming-call read already returned, so a flow costs no AWS 
   Round robin starts at member ``counter % n``, where the counter is a numbers-row attribute
   bumped in the call's own write (``Step.bump``). A repeat caller's last agent goes first.
 
-Each member's <Number url> is ``/twilio/whisper?agent=NAME``: Twilio requests it on the member's
-leg when that member answers, so the whisper route records who answered (the call's ``agent``).
+Each member's <Number url> is ``/twilio/whisper?agent=NAME&call=CALLSID``: Twilio requests it on
+the member's leg when that member answers, so the whisper route records who answered (the call's
+``agent``; the URL is part of the signed request, so the CallSid in it is ours).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class CallContext:
     whisper: str | None = None
     voicemail: bool = False
     ring_timeout: int = 20
+    call_sid: str = ""  # the caller's call: named in each member's whisper URL (who answered it)
 
     def query(self, **extra: str) -> dict[str, str]:
         out = {"t": str(self.started)}
@@ -66,7 +68,8 @@ class CallContext:
     def whisper_url(self, agent: str | None = None) -> str | None:
         if not (agent or self.whisper):
             return None
-        params = {"say": self.whisper or "", "lang": self.language, "agent": agent or ""}
+        params = {"say": self.whisper or "", "lang": self.language, "agent": agent or "",
+                  "call": self.call_sid if agent else ""}
         return url_with_query(f"{self.base}/twilio/whisper", params)
 
 

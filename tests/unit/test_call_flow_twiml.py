@@ -13,8 +13,10 @@ from calltrack.call_flows import branch, compile_flow, member_order
 from voice_webhook import flow_twiml as ft
 
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
+SID = "CA" + "1" * 32
 CTX = ft.CallContext(
-    base="https://calls.example.jp", caller_id="+819012345678", language="ja-JP", started=1764550800
+    base="https://calls.example.jp", caller_id="+819012345678", language="ja-JP", started=1764550800,
+    call_sid=SID,
 )
 MEMBERS = [{"agent": "tanaka", "number": "+819011112222"}, {"agent": "suzuki", "number": "+819033334444"}]
 DIAL = 'action="https://calls.example.jp/twilio/{action}" callerId="+819012345678" method="POST" timeout="20"'
@@ -22,8 +24,8 @@ DIAL = 'action="https://calls.example.jp/twilio/{action}" callerId="+81901234567
 
 def number(agent: str, phone: str) -> str:
     return (
-        f'<Number method="POST" url="https://calls.example.jp/twilio/whisper?lang=ja-JP&amp;agent={agent}">'
-        f"{phone}</Number>"
+        f'<Number method="POST" url="https://calls.example.jp/twilio/whisper?lang=ja-JP&amp;agent={agent}'
+        f'&amp;call={SID}">{phone}</Number>'
     )
 
 
