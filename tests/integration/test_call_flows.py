@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import unique_number
-from tests.support.stack import apply_account, tokens
+from calltrack_cli.local.gateway import CLOCK_HEADER
+from tests.support import unique_account, unique_number
+from tests.support.accounts import account_config
+from tests.support.stack import tokens
 from tests.support.twilio import signed_post, voice_form
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -56,9 +58,9 @@ def group_flow(strategy: str, members: list[dict[str, str]] = MEMBERS) -> dict[s
 @pytest.fixture(scope="module")
 def acct(local_stack: Any) -> dict[str, Any]:
     numbers = {name: unique_number() for name in ("main", "rr", "seq", "all")}
-    account = apply_account(
-        local_stack,
-        "flows",
+    account = unique_account("flows")
+    config = account_config(
+        account,
         flows={
             "main": main_flow(),
             "rr": group_flow("round_robin"),
@@ -68,6 +70,11 @@ def acct(local_stack: Any) -> dict[str, Any]:
         numbers=[{"number": n, "channel": "newspaper", "flow": name} for name, n in numbers.items()],
         test_callers=["090-9999-0000"],
     )
+    # applied "on" 2026-11-30 (the local clock header), so the holidays expanded are 2026-2028
+    # whatever day the tests run
+    applied = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config,
+                                  headers={CLOCK_HEADER: "2026-11-30T09:00:00+09:00"})
+    assert applied.status_code == 200, applied.text
     return {"account": account, "numbers": numbers, **tokens(local_stack, account, "manager", "marketer")}
 
 
