@@ -72,8 +72,10 @@ def acct(local_stack: Any) -> dict[str, Any]:
     )
     # applied "on" 2026-11-30 (the local clock header), so the holidays expanded are 2026-2028
     # whatever day the tests run
-    applied = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config,
-                                  headers={CLOCK_HEADER: "2026-11-30T09:00:00+09:00"})
+    applied = local_stack.request(
+        "PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config,
+        headers={CLOCK_HEADER: "2026-11-30T09:00:00+09:00"},
+    )
     assert applied.status_code == 200, applied.text
     return {"account": account, "numbers": numbers, **tokens(local_stack, account, "manager", "marketer")}
 
