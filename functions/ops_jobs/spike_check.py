@@ -13,11 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ops_jobs.common import AccountInfo, CallFact, JobPorts, iso_utc, sns_subject
+from ops_jobs import callbacks
+from ops_jobs.common import AccountInfo, JobPorts, iso_utc, sns_subject
 
 JOB = "missed-call-spike-check"
-CALLBACKS = "callbacks-overdue"
-CALLBACK_LOOKBACK = timedelta(days=1)
 
 
 def hour_window(at: datetime) -> tuple[datetime, datetime]:
@@ -57,45 +56,12 @@ def render(info: AccountInfo, missed: int, calls: int, start: datetime, end: dat
     return sns_subject(f"[{info.name}] {headline}"), "\n".join(body) + "\n"
 
 
-def overdue_callbacks(info: AccountInfo, calls: list[CallFact], at: datetime) -> list[CallFact]:
-    """Open callbacks whose call ended more than ``alerts.callback_within_minutes`` before ``at``."""
-    limit = at - timedelta(minutes=info.alerts["callback_within_minutes"])
-    return [c for c in calls if c.callback_open and (c.ended_at or c.started_at) <= limit]
-
-
-def render_callbacks(info: AccountInfo, overdue: list[CallFact]) -> tuple[str, str]:
-    oldest = min(c.ended_at or c.started_at for c in overdue).astimezone(info.tz)
-    within = f"{info.alerts['callback_within_minutes']:g}"
-    if info.japanese:
-        headline = f"折り返し待ち: {len(overdue)}件が{within}分を超えています"
-        lines = [headline, "", f"アカウント: {info.name} ({info.account})",
-                 f"最も古い不在着信: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})",
-                 "一覧: GET /v1/callbacks?status=open"]
-    else:
-        headline = f"Callbacks overdue: {len(overdue)} missed calls not called back within {within} minutes"
-        lines = [headline, "", f"Account: {info.name} ({info.account})",
-                 f"Oldest missed call: {oldest:%Y-%m-%d %H:%M} ({info.tz.key})",
-                 "List: GET /v1/callbacks?status=open"]
-    return sns_subject(f"[{info.name}] {headline}"), "\n".join(lines) + "\n"
-
-
-def _callbacks(info: AccountInfo, period: str, at: datetime, ports: JobPorts, detail: dict[str, Any]) -> None:
-    if not info.business_hours(at):
-        return
-    overdue = overdue_callbacks(info, ports.calls(info.account, at - CALLBACK_LOOKBACK, at), at)
-    if not overdue:
-        return
-    detail["callbacks_overdue"] = len(overdue)
-    subject, body = render_callbacks(info, overdue)
-    detail["callbacks_message_id"] = ports.publish(
-        subject, body, {"account": info.account, "kind": CALLBACKS, "period": period, "overdue": len(overdue)}
-    )
-
-
 def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
-    detail: dict[str, Any] = {}
-    _callbacks(info, period, at, ports, detail)
-    return {**_spike(info, period, at, ports), **detail}
+    detail = _spike(info, period, at, ports)
+    if info.business_hours(at):
+        calls = ports.calls(info.account, at - callbacks.LOOKBACK, at)
+        detail.update(callbacks.alert(info, period, at, calls, ports))
+    return detail
 
 
 def _spike(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
