@@ -30,7 +30,6 @@ from calltrack.twilio_edge import (
     empty_twiml,
     hangup_twiml,
     say_twiml,
-    url_with_query,
     voicemail_twiml,
 )
 from voice_webhook import flow_twiml
@@ -465,36 +464,12 @@ def _dial_for(
             return flow_twiml.fail_open(_context(deps, row, routing, number, caller, now, sid), flow)
         except Exception:
             deps.log.exception("call flow's first target failed; forwarding to forward_to")
-    base = deps.public_url.rstrip("/")
-    language = str(routing.get("language") or "ja-JP")
-    rec = routing.get("recording")
-    recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
-    record = bool(recording.get("enabled"))
+    ctx = _context(deps, row, routing, number, caller, now)
     forward_to = str(routing.get("forward_to") or deps.fallback_forward_to or "")
     if not forward_to:
         deps.log.error("number has no forward_to", extra={"tracking_number": number})
-        return say_twiml(message(language, "unavailable"), language=language)
-    action_query = {"t": str(int(now))}
-    if routing.get("voicemail"):
-        action_query["vm"] = "1"
-        action_query["lang"] = language
-    whisper = whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language)
-    plan = DialPlan(
-        forward_to=forward_to,
-        # The business sees the caller's own number; a hidden or invalid caller id would be rejected
-        # by Twilio, so then the tracking number is shown instead.
-        caller_id=caller or (row.get("number") or number),
-        ring_timeout=int(routing.get("ring_timeout") or 20),
-        language=language,
-        announcement=(recording.get("announcement") or message(language, "announcement")) if record else None,
-        record=record,
-        whisper_url=url_with_query(f"{base}/twilio/whisper", {"say": whisper, "lang": language})
-        if whisper
-        else None,
-        action_url=url_with_query(f"{base}/twilio/dial-status", action_query),
-        recording_callback_url=f"{base}/twilio/recording",
-    )
-    return dial_twiml(plan)
+        return say_twiml(message(ctx.language, "unavailable"), language=ctx.language)
+    return flow_twiml.forward(ctx, forward_to)
 
 
 def whisper(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
@@ -575,7 +550,8 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     else ring the next member (the last member's action is /twilio/dial-status itself)."""
     query = req.query_params()
     dial = (req.params.get("DialCallStatus") or "").strip().lower()
-    if dial in DIAL_ANSWERED:
+    caller_gone = (req.params.get("CallStatus") or "").strip().lower() in CALL_FINAL
+    if dial in DIAL_ANSWERED or dial == "canceled" or caller_gone:  # answered, or nobody left to ring for
         return dial_status(req, deps)
     number = tracking_number_of(req.params)
     caller, _ = caller_of(req.params)

@@ -118,25 +118,10 @@ def dial_target(
     spec = flow["targets"][target]
     fields: dict[str, Any] = {"flow": flow["name"], "target": target}
     if "forward" in spec:
-        plan = _plan(
-            ctx,
-            announce=announce,
-            timeout=ctx.ring_timeout,
-            action=ctx.url("/twilio/dial-status"),
-            forward_to=spec["forward"],
-        )
-        return Step(dial_twiml(plan), fields)
+        return Step(forward(ctx, spec["forward"], announce=announce), fields)
     group = spec["ring_group"]
     if group.get("strategy") == "simultaneous":
-        members = tuple((m["number"], ctx.whisper_url(m["agent"])) for m in group["members"])
-        plan = _plan(
-            ctx,
-            announce=announce,
-            timeout=int(group["ring_seconds"]),
-            action=ctx.url("/twilio/dial-status"),
-            members=members,
-        )
-        return Step(dial_twiml(plan), fields)
+        return Step(ring_all(ctx, group, announce=announce), fields)
     attr = counter_attribute(flow["name"], target)
     order, counted = member_order(group, counter=_int(counters.get(attr)), sticky=sticky)
     return Step(
@@ -222,23 +207,22 @@ def fail_open(ctx: CallContext, flow: Mapping[str, Any]) -> str:
     member of a ring group together: the best chance that someone answers)."""
     spec = flow["targets"][flow["first"]]
     if "forward" in spec:
-        plan = _plan(
-            ctx,
-            announce=True,
-            timeout=ctx.ring_timeout,
-            action=ctx.url("/twilio/dial-status"),
-            forward_to=spec["forward"],
-        )
-        return dial_twiml(plan)
-    group = spec["ring_group"]
+        return forward(ctx, spec["forward"])
+    return ring_all(ctx, spec["ring_group"])
+
+
+def forward(ctx: CallContext, number: str, *, announce: bool = True) -> str:
+    """One <Dial><Number> (with the whisper), its result to /twilio/dial-status."""
+    plan = _plan(ctx, announce=announce, timeout=ctx.ring_timeout, action=ctx.url("/twilio/dial-status"),
+                 forward_to=number)
+    return dial_twiml(plan)
+
+
+def ring_all(ctx: CallContext, group: Mapping[str, Any], *, announce: bool = True) -> str:
+    """Every member of a ring group in one <Dial>: Twilio connects the first to pick up."""
     members = tuple((m["number"], ctx.whisper_url(m["agent"])) for m in group["members"])
-    plan = _plan(
-        ctx,
-        announce=True,
-        timeout=int(group["ring_seconds"]),
-        action=ctx.url("/twilio/dial-status"),
-        members=members,
-    )
+    plan = _plan(ctx, announce=announce, timeout=int(group["ring_seconds"]),
+                 action=ctx.url("/twilio/dial-status"), members=members)
     return dial_twiml(plan)
 
 
