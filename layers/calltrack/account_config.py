@@ -16,7 +16,7 @@ import json
 import re
 import string
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
@@ -239,6 +239,8 @@ _TIME_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):[0-5]\d|24
 _DAY_KEY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$")
 TargetName = Annotated[str, BeforeValidator(_slug("target name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
 FlowName = Annotated[str, BeforeValidator(_slug("flow name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
+# the key pressed; YAML reads an unquoted 1 as a number
+MenuKey = Annotated[str, BeforeValidator(_text_or_number), Field(pattern=r"^[0-9*#]$")]
 AgentName = Annotated[str, BeforeValidator(_slug("agent", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
 
 
@@ -270,8 +272,6 @@ def _spans(key: str, value: Any) -> list[list[str]]:
 
 
 def _date_text(value: Any) -> str:
-    from datetime import date
-
     text = value.isoformat() if isinstance(value, date) else str(value).strip()
     try:
         date.fromisoformat(text)
@@ -298,7 +298,7 @@ def _hours(value: Any) -> Any:
             country = str(spans).strip().lower()
             from calltrack.call_flows import holiday_dates
 
-            try:
+            try:  # any one year tells whether the library knows the country
                 holiday_dates(country, 2026, 1)
             except (NotImplementedError, KeyError, ValueError):
                 raise _err("holidays", f"holidays: no public holidays known for {spans!r} "
@@ -309,8 +309,6 @@ def _hours(value: Any) -> Any:
             for item in items:
                 text = item if not isinstance(item, str) else item.strip()
                 if isinstance(text, str) and ".." in text:
-                    from datetime import date, timedelta
-
                     lo, hi = (date.fromisoformat(_date_text(x)) for x in text.split("..", 1))
                     if hi < lo or (hi - lo).days > 366:
                         raise _err("date", f"closed: {text!r} is not a range of at most a year")
@@ -366,7 +364,7 @@ class Target(_Strict):
 
 class Menu(_Strict):
     prompt: str = Field(min_length=1, max_length=1000)
-    options: dict[Annotated[str, Field(pattern=r"^[0-9*#]$")], TargetName] = Field(min_length=1)
+    options: dict[MenuKey, TargetName] = Field(min_length=1)
     timeout_to: TargetName | None = None
     timeout_seconds: int = Field(default=5, ge=1, le=30)
 
