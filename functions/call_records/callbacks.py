@@ -71,8 +71,8 @@ def channel_figures(calls: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _calls(from_: str | None, to: str | None, account_tz: Any) -> tuple[list[dict[str, Any]], int]:
-    caller = account_tz
+def _calls(from_: str | None, to: str | None, caller: Any) -> tuple[list[dict[str, Any]], int]:
+    """The caller's account's calls between the requested local dates, and the items read."""
     start, end = days.parse_range(from_, to, today=caller.today())
     lo, hi = days.local_day_bounds(start, end, caller.timezone)
     counter = [0]
@@ -122,6 +122,8 @@ def patch_callback(call_sid: str, body: CallbackPatch) -> Response[Any]:
         raise Conflict(
             "call_sid: this call has no callback (it was not missed, or is a test call)", field="call_sid"
         )
+    if view["status"] == body.status:  # closing a closed callback again keeps its first close
+        return json_response({"id": call_sid, **view})
     now = clock.now()
     if body.status == "done":
         changes: dict[str, Any] = {
