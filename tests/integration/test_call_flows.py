@@ -406,3 +406,54 @@ def test_calltrack_verify_prints_the_last_test_calls_and_whether_they_reached_th
     seq = acct["numbers"]["seq"]
     nothing = run_cli("verify", "--number", seq, "--url", local_stack.url, "--token", acct["manager"])
     assert nothing.exit_code == 2 and "no test calls" in nothing.stdout
+
+
+# ------------------------------------------------------------------ the budget
+
+
+class CountingClient:
+    """The DynamoDB client the webhook would use, counting each request it sends."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sent: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        def send(**kwargs: Any) -> Any:
+            self.sent.append(name)
+            return method(**kwargs)
+
+        return send
+
+
+def test_a_round_robin_call_costs_two_aws_requests_new_or_repeat_caller(local_stack, acct):
+    import logging
+
+    import boto3
+
+    from calltrack.settings import get_settings
+    from calltrack.twilio_edge import TwilioRequest
+    from voice_webhook import flow
+    from voice_webhook.store import DynamoStorage
+
+    # Given the webhook's storage over the emulator, counting requests
+    settings = get_settings()
+    client = CountingClient(boto3.session.Session().client("dynamodb", region_name=settings.region))
+    tables = {name: settings.table_name(name) for name in ("numbers", "leases", "calls", "callers")}
+    deps = flow.Deps(public_url=local_stack.public_url, storage=DynamoStorage(client, tables),
+                     metrics=flow.MetricSink(), log=logging.getLogger("test"), cache=flow.RoutingCache())
+    caller = unique_number("+8190")
+    firsts, requests = [], []
+    # When a new caller calls a round-robin group, then calls again (nobody answered: not sticky)
+    for _ in range(2):
+        form = voice_form(acct["numbers"]["rr"], caller=caller)
+        client.sent.clear()
+        _, twiml = flow.voice(TwilioRequest("POST", "/twilio/voice", "", {}, form), deps)
+        requests.append(list(client.sent))
+        firsts.append(numbers_rung(ET.fromstring(twiml))[0])
+    # Then each call was one read and one write, the counter's bump inside the write
+    assert requests == [["batch_get_item", "transact_write_items"]] * 2
+    # And the rotation moved on: the second call rang the other member first
+    assert firsts[0] != firsts[1]
