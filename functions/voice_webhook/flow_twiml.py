@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from calltrack.call_flows import AFTER_HOURS, OPEN, counter_attribute, member_order
+from calltrack.call_flows import OPEN, counter_attribute, member_order
 from calltrack.twilio_edge import (
     DialPlan,
     dial_twiml,
@@ -240,17 +240,3 @@ def _int(value: Any) -> int:
         return max(0, int(value or 0))
     except (TypeError, ValueError):
         return 0
-
-
-__all__ = [
-    "AFTER_HOURS",
-    "CallContext",
-    "Step",
-    "after_menu",
-    "closed",
-    "dial_member",
-    "dial_target",
-    "fail_open",
-    "incoming",
-    "parse_order",
-]
