@@ -573,8 +573,13 @@ def normalize_config(config: AccountConfig) -> dict[str, Any]:
 
 
 def config_hash(normalized: Mapping[str, Any]) -> str:
-    canonical = json.dumps({"schema": SCHEMA_VERSION, "config": normalized}, sort_keys=True,
-                           ensure_ascii=False, separators=(",", ":"))
+    """The config's identity for ``calltrack apply``: an unchanged hash writes nothing. A config
+    whose flows expand public holidays includes the year they start from, so applying the same
+    file in a new year rewrites the numbers' rows with the new years' holidays."""
+    identity: dict[str, Any] = {"schema": SCHEMA_VERSION, "config": normalized}
+    if any((f.get("hours") or {}).get("holidays") for f in (normalized.get("flows") or {}).values()):
+        identity["holidays_from"] = _today(normalized).year
+    canonical = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

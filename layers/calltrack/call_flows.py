@@ -29,8 +29,8 @@ from datetime import date, datetime
 from typing import Any
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# Years of public holidays expanded at apply time: this year and the next ones. Re-applying the
-# config (any change) extends the horizon; the weekly job warns when it runs short.
+# Years of public holidays expanded at apply time: this year and the next ones. Applying the config
+# again in a later year expands that year's (``account_config.config_hash`` counts the year).
 HOLIDAY_YEARS = 3
 STRATEGIES = ("simultaneous", "round_robin", "sequential")
 

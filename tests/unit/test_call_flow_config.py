@@ -110,3 +110,22 @@ def test_closed_ranges_expand_to_each_date():
         "2026-12-29", "2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02", "2027-01-03"]
     # the stored shape validates again as it is (a stored config read back)
     assert normalize_config(parse_config(stored)) == stored
+
+
+def test_applying_the_same_flow_in_a_new_year_is_a_change_so_the_holidays_move_on():
+    from calltrack.account_config import config_hash
+
+    stored = normalize_config(parse_config(config()))
+    with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
+        this_year = config_hash(stored)
+        assert config_hash(stored) == this_year  # the same day: unchanged
+    with clock.frozen(datetime(2027, 1, 2, tzinfo=UTC)):
+        assert config_hash(stored) != this_year
+        rows = tracking_rows(stored)
+    assert rows["+815012340001"]["routing"]["flow"]["holidays_through"] == "2029-12-31"
+    # a config without holidays keeps its hash from year to year
+    plain = normalize_config(parse_config(account_config("clinic")))
+    with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
+        before = config_hash(plain)
+    with clock.frozen(datetime(2027, 1, 2, tzinfo=UTC)):
+        assert config_hash(plain) == before
