@@ -19,6 +19,7 @@ from calltrack_cli import (
     numbers_cmds,
     pools_cmds,
     recordings_cmds,
+    verify_cmds,
 )
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ recordings_cmds.register(app)
 numbers_cmds.register(app)
 pools_cmds.register(app)
 doctor_cmds.register(app)
+verify_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
