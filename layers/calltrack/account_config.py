@@ -16,7 +16,7 @@ import json
 import re
 import string
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -227,6 +227,76 @@ class Crm(_Strict):
     match_window_days: int = Field(default=7, ge=0, le=365)
 
 
+# --------------------------------------------------------------------------- data out (issue 17)
+
+WEBHOOK_EVENTS = ("call.started", "call.completed", "call.updated", "recording.ready",
+                  "alert.weekly", "alert.spike", "review.monthly")
+MAX_WEBHOOKS = 20
+# What a CRM field mapping may name: the call's public fields (call_records.calls.call_to_json).
+CRM_CALL_FIELDS = ("call_sid", "tracking_number", "caller", "started_at", "ended_at", "status",
+                   "ring_seconds", "talk_seconds", "first_time", "channel", "campaign", "medium",
+                   "keyword", "gclid", "landing_page", "referrer", "stage", "value", "agent",
+                   "score", "tags")
+SecretName = Annotated[str, BeforeValidator(_slug("secret name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")))]
+FieldCode = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s\"'{}\\]+$")]
+DestinationId = Annotated[str, BeforeValidator(_slug("id", re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")))]
+
+
+def _http_url(value: Any) -> Any:
+    """An http(s) URL with a host (https and public addresses are checked at apply time and again
+    at send time: ``check_destination_urls`` and webhooks.guard)."""
+    if not isinstance(value, str):
+        raise _err("url", "expected a URL string")
+    parsed = urlparse(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _err("url", f"not an http(s) URL: {value[:100]!r}")
+    if parsed.username or parsed.password:
+        raise _err("url", "credentials in the URL are not allowed; use secret")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url), Field(max_length=2048)]
+
+
+class Webhook(_Strict):
+    """An outbound webhook: signed POSTs of the events it names (webhooks context)."""
+
+    id: DestinationId
+    url: HttpUrl
+    events: list[Literal[WEBHOOK_EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    secret: SecretName  # `calltrack secret set --account A NAME`: the HMAC key
+    include_caller: bool = False  # the caller's number is sent only when true
+
+
+class KintonePush(_Strict):
+    """Add a kintone record per completed call, update it when the call changes."""
+
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,200}$")]  # acme.cybozu.com
+    app: int = Field(ge=1)
+    token_secret: SecretName  # the app's API token (X-Cybozu-API-Token)
+    # calltrack field -> the app's field code
+    fields: dict[str, FieldCode] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in CRM_CALL_FIELDS:
+                raise _err("crm_field", f"unknown call field {name!r} (one of {', '.join(CRM_CALL_FIELDS)})")
+        return value
+
+
+class HubspotPush(_Strict):
+    """Find or create the caller's HubSpot contact and log the call on it (CRM v3)."""
+
+    token_secret: SecretName  # a private app's access token (Bearer)
+
+
+class CrmPush(_Strict):
+    kintone: KintonePush | None = None
+    hubspot: HubspotPush | None = None
+
+
 class AccountConfig(_Strict):
     account: str
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -244,6 +314,8 @@ class AccountConfig(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     review: Review = Field(default_factory=Review)
     crm: Crm = Field(default_factory=Crm)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
+    crm_push: CrmPush = Field(default_factory=CrmPush)
 
     @field_validator("account")
     @classmethod
@@ -316,8 +388,10 @@ def _message(err: Mapping[str, Any]) -> str:
     return str(err.get("msg", "invalid"))
 
 
-def parse_config(data: Any) -> AccountConfig:
-    """Validate a parsed YAML/JSON document; raise ConfigError naming every bad field."""
+def parse_config(data: Any, *, local_mode: bool | None = None) -> AccountConfig:
+    """Validate a parsed YAML/JSON document; raise ConfigError naming every bad field.
+
+    ``local_mode`` (default: the settings') allows http destinations on 127.0.0.1."""
     if not isinstance(data, Mapping):
         raise ConfigError([f"(config): expected a mapping of keys to values, got {type(data).__name__}"])
     tz = data.get("timezone", DEFAULT_TIMEZONE)
@@ -332,7 +406,41 @@ def parse_config(data: Any) -> AccountConfig:
         first = exc.errors()[0]
         raise ConfigError(errors, field=field_path(tuple(first["loc"]))) from None
     _check_numbers(config)
+    _check_destinations(config, _local_mode() if local_mode is None else local_mode)
     return config
+
+
+def _local_mode() -> bool:
+    from calltrack.settings import get_settings
+
+    return get_settings().local_mode
+
+
+def _check_destinations(config: AccountConfig, local_mode: bool) -> None:
+    """Apply-time SSRF checks (calltrack.outbound): https outside local mode, no literal internal
+    address; webhook ids unique. Send time checks the resolved address again."""
+    from calltrack.outbound import RefusedDestination, check_url
+
+    errors: list[str] = []
+    first: str | None = None
+    urls = [(f"webhooks[{i}].url", hook.url) for i, hook in enumerate(config.webhooks)]
+    if config.crm_push.kintone:
+        urls.append(("crm_push.kintone.domain", f"https://{config.crm_push.kintone.domain}/"))
+    for path, url in urls:
+        try:
+            check_url(url, local_mode=local_mode)
+        except RefusedDestination as exc:
+            errors.append(f"{path}: {exc}")
+            first = first or path
+    seen: dict[str, int] = {}
+    for i, hook in enumerate(config.webhooks):
+        if hook.id in seen:
+            errors.append(f"webhooks[{i}].id: webhook id {hook.id!r} is used twice "
+                          f"(also webhooks[{seen[hook.id]}])")
+            first = first or f"webhooks[{i}].id"
+        seen.setdefault(hook.id, i)
+    if errors:
+        raise ConfigError(errors, field=first)
 
 
 def _check_numbers(config: AccountConfig) -> None:

@@ -104,6 +104,14 @@ def _number(name: str, value: str, low: float, high: float, unit: str = "") -> f
     return number
 
 
+def _outbound_base(name: str, env: Mapping[str, str], default: str, local_mode: bool) -> str:
+    """A third-party API's base URL: https outside local mode (a local fake may be http)."""
+    value = _url(name, env.get(name) or default, allow_empty=True)
+    if value and not local_mode and not value.startswith("https://"):
+        raise SettingsError(f"{name} must be https outside local mode")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     twilio_auth_token: str = LOCAL_TWILIO_AUTH_TOKEN
@@ -138,6 +146,10 @@ class Settings:
     # The recordings bucket's object encryption (set by the stack: aws:kms + the key's id).
     recordings_sse: str = ""
     recordings_kms_key_id: str = ""
+    # CRM push (functions/webhooks): kintone's base URL ("" = https://{crm_push.kintone.domain}
+    # from the account config; set for a local fake) and HubSpot's API base URL.
+    kintone_base_url: str = ""
+    hubspot_api_base_url: str = "https://api.hubapi.com"
 
     def table_name(self, logical: str) -> str:
         """Physical table name for a logical table ('calls', 'numbers', ...)."""
@@ -191,6 +203,9 @@ class Settings:
             ),
             recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
             recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
+            kintone_base_url=_outbound_base("CALLTRACK_KINTONE_BASE_URL", env, "", local_mode),
+            hubspot_api_base_url=_outbound_base("CALLTRACK_HUBSPOT_API_BASE_URL", env, "https://api.hubapi.com",
+                                                local_mode),
         )
 
 
