@@ -234,7 +234,7 @@ FUNCTIONS = (
         sends_to_queues=("webhooks",),  # the same alerts to webhooks subscribed to alert.* / review.monthly
     ),
     LambdaFunction(
-        "webhooks",
+        "webhook_sender",
         "webhooks",
         "webhooks.handler.handler",
         timeout_s=120,  # a batch of 5 deliveries at 10 s each, with kintone/HubSpot's 2-3 requests
@@ -246,7 +246,7 @@ FUNCTIONS = (
         bundles=("call_records",),  # the event's data is the call as GET /v1/calls/{sid} shows it
     ),
     LambdaFunction(
-        "webhooks_api",
+        "webhook_api",
         "webhooks",
         "webhooks.api.handler",
         timeout_s=10,
@@ -309,9 +309,9 @@ ROUTES = (
     Route("GET", "/v1/reviews/{month}", "report_api", _K),
     Route("GET", "/openapi.json", "report_api", _P),
     # Webhooks and CRM push (admin)
-    Route("GET", "/v1/webhooks/deliveries", "webhooks_api", _K),
-    Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhooks_api", _K),
-    Route("POST", "/v1/webhooks/{hook}/test", "webhooks_api", _K),
+    Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
+    Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),
+    Route("POST", "/v1/webhooks/{hook}/test", "webhook_api", _K),
 )
 
 QUEUES = (
@@ -327,7 +327,7 @@ QUEUES = (
     # Data out: call events (the call_changes fan-out), ops messages (ops_jobs) and one message per
     # delivery. A delivery backs off per message (webhooks.backoff, 1 min .. 24 h over 12 receives;
     # an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the DLQ (alarmed).
-    Queue("webhooks", consumer="webhooks", batch_size=5, visibility_timeout_s=720, max_receive_count=12),
+    Queue("webhooks", consumer="webhook_sender", batch_size=5, visibility_timeout_s=720, max_receive_count=12),
 )
 
 STREAMS = (

@@ -1,4 +1,4 @@
-"""webhooks_api: list failed deliveries, send one again, send a test ping. Routing only.
+"""webhook_api: list failed deliveries, send one again, send a test ping. Routing only.
 
 Admin tokens of the account (or the operator with ``?account=``). A delivery is shown without its
 body (it may carry a caller's number): id, destination, event, status, attempts, last answer.
@@ -20,7 +20,7 @@ from calltrack.observability import make_logger
 from webhooks import runtime
 from webhooks.runtime import API_NEEDS as NEEDS
 
-logger = make_logger("webhooks_api")
+logger = make_logger("webhook_api")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
 

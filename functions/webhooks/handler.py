@@ -1,4 +1,4 @@
-"""webhooks: the webhooks queue's consumer (SQS, partial batch failures).
+"""webhook_sender: the webhooks queue's consumer (SQS, partial batch failures).
 
 Routing and Powertools decorators only; the state machine is webhooks.deliver. A delivery that
 failed in a way worth another try is reported in ``batchItemFailures`` after its visibility is set

@@ -69,3 +69,12 @@ def test_the_recording_queue_dead_letters_after_the_backoff_ladder() -> None:
     [recording] = [q for q in QUEUES if q.name == "recording"]
     assert recording.max_receive_count == MAX_RECEIVES
     assert total_window_s() > 24 * 3600  # retries span a day of media-host outage before the DLQ
+
+
+def test_the_webhooks_queue_dead_letters_after_24_hours_of_backoff() -> None:
+    from infra.wiring import QUEUES
+    from webhooks.backoff import MAX_RECEIVES, total_window_s
+
+    [webhooks] = [q for q in QUEUES if q.name == "webhooks"]
+    assert webhooks.max_receive_count == MAX_RECEIVES
+    assert total_window_s() == 24 * 3600  # the "up to 24 hours", to the second

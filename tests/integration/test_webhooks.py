@@ -194,3 +194,34 @@ def dead_letters(stack: Any) -> list[dict[str, Any]]:
         if not got:
             break
     return out
+
+
+def test_an_alert_carries_text_and_chatbot_json_and_reaches_subscribed_webhooks(local_stack: Any,
+                                                                               receiver: Receiver) -> None:
+    from tests.support.times import tokyo
+
+    # Given an account alerting from 1 missed call an hour, with a webhook subscribed to alert.spike
+    world = subscribed(local_stack, receiver, alerts={"spike_missed_per_hour": 1})
+    for minute in (10, 20):
+        play_call(local_stack, world["number"], tokyo(11, 27, 15, minute), "no-answer")
+    local_stack.drain()
+    # When the hourly spike check runs
+    out = local_stack.run_job("missed-call-spike-check", "2026-11-27T16:05:00+09:00")
+    assert out["result"]["accounts"][world["account"]]["decided"] == "published"
+    local_stack.drain()
+    # Then the SNS message has the plain text for email and the Chatbot custom notification for HTTPS
+    [sent] = [m for m in local_stack.outbox()
+              if (m["attributes"].get("account") or {}).get("Value") == world["account"]]
+    structured = sent["structured"]
+    assert structured["default"] == structured["email"] == sent["message"]
+    assert "2" in sent["message"] and world["account"] in sent["message"]
+    chat = json.loads(structured["https"])
+    assert chat["version"] == "1.0" and chat["source"] == "custom"
+    assert chat["content"]["title"] == sent["subject"]
+    assert chat["content"]["description"] == sent["message"].strip()
+    assert chat["content"]["nextSteps"] and all(isinstance(s, str) for s in chat["content"]["nextSteps"])
+    # And the webhook got the same alert, signed
+    [alert] = [r for r in receiver.received if r.json()["type"] == "alert.spike"]
+    assert readme_verify()(SECRET, alert.headers["X-Calltrack-Signature"], alert.body)
+    data = alert.json()["data"]
+    assert data["subject"] == sent["subject"] and data["text"] == sent["message"] and data["missed"] == 2
