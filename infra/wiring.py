@@ -327,7 +327,8 @@ QUEUES = (
     # Data out: call events (the call_changes fan-out), ops messages (ops_jobs) and one message per
     # delivery. A delivery backs off per message (webhooks.backoff, 1 min .. 24 h over 12 receives;
     # an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the DLQ (alarmed).
-    Queue("webhooks", consumer="webhook_sender", batch_size=5, visibility_timeout_s=720, max_receive_count=12),
+    Queue("webhooks", consumer="webhook_sender", batch_size=5, visibility_timeout_s=720,
+          max_receive_count=12),
 )
 
 STREAMS = (

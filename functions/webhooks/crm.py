@@ -42,11 +42,18 @@ class Links(Protocol):
     def put(self, destination: str, call_sid: str, remote_id: str) -> None: ...
 
 
-def _json(send: Send, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str) -> Any:
+# kintone answers some validation errors with 520 (its documented error format, code CB_VA01):
+# not worth another try, unlike the 5xx of a server in trouble.
+KINTONE_FINAL = frozenset({520})
+
+
+def _json(send: Send, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str,
+          final: frozenset[int] = frozenset()) -> Any:
     answer = send(method, url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                   {"Content-Type": "application/json", **headers})
     if not 200 <= answer.status < 300:
-        raise Failed(f"{what}: http-{answer.status}", retry=retryable(answer.status), status=answer.status)
+        retry = retryable(answer.status) and answer.status not in final
+        raise Failed(f"{what}: http-{answer.status}", retry=retry, status=answer.status)
     try:
         return json.loads(answer.body or b"{}")
     except ValueError:
@@ -81,13 +88,15 @@ def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_
     if known is None and payload.get("action") == "update":
         raise Failed("kintone: the call's record is not added yet", retry=True)
     if known is None:
-        out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add")
+        out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add",
+                    KINTONE_FINAL)
         record_id = str(out.get("id") or "")
         if not record_id:
             raise Failed("kintone add: no record id in the answer", retry=True)
         links.put("kintone", sid, record_id)
         return record_id
-    _json(send, "PUT", url, {"app": cfg.app, "id": known, "record": record}, headers, "kintone update")
+    _json(send, "PUT", url, {"app": cfg.app, "id": known, "record": record}, headers, "kintone update",
+          KINTONE_FINAL)
     return known
 
 

@@ -27,13 +27,14 @@ def receiver() -> Iterator[Receiver]:
     yield from serve(Receiver())
 
 
-def subscribed(stack: Any, receiver: Receiver, *, include_caller: bool = False, **config: Any) -> dict[str, Any]:
+def subscribed(stack: Any, receiver: Receiver, *, include_caller: bool = False,
+               **config: Any) -> dict[str, Any]:
     """A fresh account with one tracking number and one webhook to ``receiver``; its admin token."""
     account, number = unique_account("hooks"), unique_number()
     hook = {"id": "crm-bridge", "url": receiver.url, "events": ALL_EVENTS, "secret": "crm-bridge",
             "include_caller": include_caller}
-    stack.apply(account_config(account, numbers=[{"number": number, "channel": "flyer", "campaign": "winter"}],
-                               webhooks=[hook], **config))
+    numbers = [{"number": number, "channel": "flyer", "campaign": "winter"}]
+    stack.apply(account_config(account, numbers=numbers, webhooks=[hook], **config))
     set_account_secret(stack, account, "crm-bridge", SECRET)
     return {"account": account, "number": number, "admin": stack.create_token(account, "admin")}
 
@@ -95,7 +96,8 @@ def test_include_caller_true_sends_the_number(local_stack: Any, receiver: Receiv
     assert {r.json()["data"]["caller"] for r in receiver.received} == {"+819055556666"}
 
 
-def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(local_stack: Any, receiver: Receiver) -> None:
+def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(local_stack: Any,
+                                                                       receiver: Receiver) -> None:
     # Given a receiver that drops every connection
     world = subscribed(local_stack, receiver)
     receiver.refuse = True
@@ -189,7 +191,8 @@ def dead_letters(stack: Any) -> list[dict[str, Any]]:
     url = stack.stack.dlq_urls["webhooks"]
     out: list[dict[str, Any]] = []
     for _ in range(10):
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  VisibilityTimeout=0).get("Messages", [])
         out += [json.loads(m["Body"]) for m in got]
         if not got:
             break

@@ -44,7 +44,8 @@ def test_urls_must_be_https_outside_local_mode() -> None:
 
 def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> None:
     target = check_url("https://hooks.example.jp/x", local_mode=False)
-    assert public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"]) == "93.184.216.34"
+    public = public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
+    assert public == "93.184.216.34"
     with pytest.raises(RefusedDestination, match="169.254.169.254"):
         public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
 
@@ -66,8 +67,8 @@ def test_the_signature_verifies_with_the_readme_recipe() -> None:
 
 
 def config(**overrides: Any) -> Any:
-    hook = {"id": "bridge", "url": "https://hooks.example.jp/x", "events": ["call.updated", "recording.ready"],
-            "secret": "bridge"}
+    hook = {"id": "bridge", "url": "https://hooks.example.jp/x",
+            "events": ["call.updated", "recording.ready"], "secret": "bridge"}
     return parse_config(account_config("acme", webhooks=[hook], **overrides), local_mode=False)
 
 
