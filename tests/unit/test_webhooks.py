@@ -178,3 +178,37 @@ def test_a_delivered_delivery_is_not_sent_again() -> None:
     assert len(sent) == 1
     body = json.loads(sent[0]["body"])
     assert body["type"] == "ping" and body["data"]["webhook"] == "bridge"
+
+
+@pytest.mark.parametrize(
+    "webhooks_yaml, expected",
+    [
+        ("  - {id: a, url: 'http://169.254.169.254/x', events: [call.completed], secret: s}",
+         "webhooks[0].url: must be https"),
+        ("  - {id: a, url: 'https://10.0.0.8/x', events: [call.completed], secret: s}",
+         "webhooks[0].url: 10.0.0.8 is not a public address"),
+        ("  - {id: a, url: 'https://hooks.example.jp/x', events: [call.finished], secret: s}",
+         "webhooks[0].events[0]: Input should be"),
+        ("  - {id: a, url: 'https://hooks.example.jp/x', events: [call.completed]}",
+         "webhooks[0].secret: required"),
+    ],
+)
+def test_calltrack_apply_refuses_bad_webhooks_naming_the_field(tmp_path: Any, webhooks_yaml: str,
+                                                               expected: str) -> None:
+    from tests.support.cli import run_cli
+
+    path = tmp_path / "acme.yaml"
+    path.write_text(f'account: acme\nforward_to: "+81312345678"\nwebhooks:\n{webhooks_yaml}\n', encoding="utf-8")
+    result = run_cli("apply", str(path), "--token", "t", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+
+
+def test_kintone_mapping_names_call_fields_only() -> None:
+    from calltrack.account_config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("acme", crm_push={"kintone": {
+            "domain": "acme.cybozu.com", "app": 1, "token_secret": "k", "fields": {"password": "x"}}}),
+            local_mode=False)
+    assert err.value.field == "crm_push.kintone.fields"
