@@ -45,7 +45,8 @@ lock: $(STAMP)
 dni-js: $(STAMP)
 	@$(BIN)/python -m calltrack_cli.dni_js
 
-# The Lambda layer's dependencies for arm64 from $(LAYER_LOCK) (pip --platform ... --only-binary):
+# The Lambda layer's dependencies for arm64 from $(LAYER_LOCK) (pip --platform ... --only-binary), and
+# the same lock for this machine's architecture (the deployed-imports check loads its extensions):
 # the one step that downloads, so synth and the infra tests never touch the network. A no-op once built.
 layer: $(STAMP)
 	@$(BIN)/python -m infra.layer build >/dev/null

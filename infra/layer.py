@@ -10,6 +10,11 @@ Two steps, so that synthesis never touches the network:
 2. At synth, :class:`LayerBundling` (CDK ``ILocalBundling``) copies that cache plus the
    ``calltrack`` package into the asset output dir. No pip, no Docker, no network.
 
+3. For the deployed-imports check (``infra.deployed_imports``), ``make layer`` also installs the
+   same lock for *this* machine's architecture into ``build/layer/<key>-<machine>/python``: only
+   its compiled extensions are used, laid over a copy of the layer asset, so a Python 3.12 here
+   can import what the arm64 layer holds.
+
 The requirements have their own home, ``layers/requirements.in`` (what ``functions/`` and
 ``layers/calltrack`` import; not the CLI's pyyaml, typer, ...), resolved by ``make lock`` into
 ``layers/requirements.lock``. boto3/botocore/s3transfer come with the Lambda runtime and are
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -72,7 +78,17 @@ def is_built(path: Path | None = None) -> bool:
     return ((path or cache_dir()) / ".complete").exists()
 
 
-def pip_command(target: Path, lock: Path) -> list[str]:
+def host_platform() -> str:
+    """The manylinux platform tag of this machine (x86_64 here, aarch64 on Graviton)."""
+    return f"manylinux2014_{platform.machine()}"
+
+
+def host_cache_dir(lock_text: str | None = None) -> Path:
+    """``build/layer/<key>-<machine>``: the lock's wheels for this machine (deployed-imports check)."""
+    return CACHE_ROOT / f"{cache_key(lock_text)}-{platform.machine()}"
+
+
+def pip_command(target: Path, lock: Path, platform_tag: str = PLATFORM) -> list[str]:
     """The one pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312):
     exactly the lock's pins (``--no-deps``: the lock is complete)."""
     return [
@@ -85,7 +101,7 @@ def pip_command(target: Path, lock: Path) -> list[str]:
         "--target",
         str(target),
         "--platform",
-        PLATFORM,
+        platform_tag,
         "--implementation",
         "cp",
         "--python-version",
@@ -100,19 +116,26 @@ def pip_command(target: Path, lock: Path) -> list[str]:
 
 
 def build(force: bool = False) -> Path:
-    """Fill the cache (network: run at setup time only). Returns the cache dir."""
+    """Fill the cache (network: run at setup time only), and its copy for this machine's
+    architecture when that is not the layer's. Returns the layer's cache dir."""
     lock_text = LOCK.read_text()
     out = cache_dir(lock_text)
+    _install(out, PLATFORM, force)
+    if host_platform() != PLATFORM:
+        _install(host_cache_dir(lock_text), host_platform(), force)
+    return out
+
+
+def _install(out: Path, platform_tag: str, force: bool) -> None:
     if is_built(out) and not force:
-        return out
+        return
     if out.exists():
         shutil.rmtree(out)
     target = out / "python"
     target.mkdir(parents=True)
-    subprocess.run(pip_command(target, LOCK), check=True)
+    subprocess.run(pip_command(target, LOCK, platform_tag), check=True)
     prune(target)
     (out / ".complete").write_text(json.dumps({"requirements": runtime_requirements()}, indent=2))
-    return out
 
 
 def prune(target: Path) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.observability import make_tracer
+from calltrack.settings import Needs
 from report.rollup import Contribution, Marker, process_records, split_row_key
-from report.runtime import ROLLUP_NEEDS as NEEDS
+
+NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 tracer = make_tracer("rollup")
 

@@ -1,7 +1,9 @@
-"""The report functions' composition roots: what the report API and the rollup consumer use.
+"""The report API's composition root: the ports its routes use.
 
-``NEEDS`` per Lambda equals its wiring's grants (tests/infra compares them); settings are read and
-checked on the first invocation, never at import.
+``API_NEEDS`` equals its wiring's grants (tests/infra compares them); settings are read and
+checked on the first invocation, never at import. (The rollup consumer, the other Lambda of this
+folder, is its own composition root in ``report.rollup_consumer``: its asset does not carry the
+API's bundles, so it must not import this module.)
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ API_NEEDS = Needs(
     queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),
 )
-ROLLUP_NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ def test_calltrack_apply_refuses_bad_webhooks_naming_the_field(tmp_path: Any, we
     from tests.support.cli import run_cli
 
     path = tmp_path / "acme.yaml"
-    path.write_text(f'account: acme\nforward_to: "+81312345678"\nwebhooks:\n{webhooks_yaml}\n', encoding="utf-8")
+    text = f'account: acme\nforward_to: "+81312345678"\nwebhooks:\n{webhooks_yaml}\n'
+    path.write_text(text, encoding="utf-8")
     result = run_cli("apply", str(path), "--token", "t", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert expected in result.stderr
