@@ -8,6 +8,7 @@ to the backoff delay (webhooks.backoff); after the last try SQS moves it to the 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,10 +26,17 @@ tracer = make_tracer("webhooks")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+def present(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The call as GET /v1/calls/{sid} shows it to an admin (call_records is bundled)."""
+    from call_records.calls import call_to_json
+
+    return call_to_json(call, mask_caller=False)
+
+
 def record_handler(record: SQSRecord) -> str:
     message = json.loads(record.body)
     settings = runtime.ensure_started(NEEDS)
-    ports = runtime.ports(settings)
+    ports = runtime.ports(settings, present)
     if "delivery" not in message:
         queued = plan_message(message, ports)
         metrics.add_metric(name="WebhookDeliveriesPlanned", unit=MetricUnit.Count, value=queued)

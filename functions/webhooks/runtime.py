@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from calltrack.settings import Needs, Settings
@@ -46,14 +46,12 @@ def enqueue(messages: list[dict[str, str]]) -> None:
             raise RuntimeError(f"{len(result['Failed'])} delivery message(s) refused by the webhooks queue")
 
 
-def present(call: Mapping[str, Any]) -> dict[str, Any]:
-    """The call as GET /v1/calls/{sid} shows it to an admin (call_records is bundled)."""
-    from call_records.calls import call_to_json
-
-    return call_to_json(call, mask_caller=False)
+def no_calls(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The API plans pings only: it presents no calls (call_records is bundled with the sender)."""
+    raise RuntimeError("webhook_api does not present calls")
 
 
-def ports(settings: Settings) -> Any:
+def ports(settings: Settings, present: Callable[[Mapping[str, Any]], dict[str, Any]] = no_calls) -> Any:
     from calltrack import clock
     from calltrack.account_secrets import account_secrets
     from calltrack.accounts import account_reader
