@@ -16,11 +16,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest, NotFound
 from calltrack.http_errors import register_error_handlers
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_tracer
 from webhooks import runtime
 from webhooks.runtime import API_NEEDS as NEEDS
 
 logger = make_logger("webhook_api")
+tracer = make_tracer("webhook_api")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
 
@@ -91,6 +92,7 @@ def test_webhook(hook: str) -> Response:
     return _json(202, public(ports.store.get(account, ping.delivery_id) or {}))
 
 
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
