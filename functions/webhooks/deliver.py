@@ -124,25 +124,20 @@ class _Links:
 def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
     import json
 
+    kind = str(row["kind"])
+    push_config = getattr(config.crm_push, kind)
+    if push_config is None:
+        raise Failed(f"crm_push.{kind} is no longer in the account config", retry=False)
+    token = ports.secret(config.account, push_config.token_secret)
+    if not token:
+        raise Failed(f"secret {push_config.token_secret!r} is not set", retry=True)
     payload = json.loads(str(row["payload"]))
     links = _Links(ports.store, config.account, ports.now)
-    if row["kind"] == plan.KINTONE:
-        kintone = config.crm_push.kintone
-        if kintone is None:
-            raise Failed("crm_push.kintone is no longer in the account config", retry=False)
-        token = ports.secret(config.account, kintone.token_secret)
-        if not token:
-            raise Failed(f"secret {kintone.token_secret!r} is not set", retry=True)
-        base = ports.kintone_base_url or f"https://{kintone.domain}"
-        push_kintone(payload, kintone, token, base, ports.send, links)
+    if kind == plan.KINTONE:
+        base = ports.kintone_base_url or f"https://{push_config.domain}"
+        push_kintone(payload, push_config, token, base, ports.send, links)
     else:
-        hubspot = config.crm_push.hubspot
-        if hubspot is None:
-            raise Failed("crm_push.hubspot is no longer in the account config", retry=False)
-        token = ports.secret(config.account, hubspot.token_secret)
-        if not token:
-            raise Failed(f"secret {hubspot.token_secret!r} is not set", retry=True)
-        push_hubspot(payload, hubspot, token, ports.hubspot_base_url, ports.send, links)
+        push_hubspot(payload, push_config, token, ports.hubspot_base_url, ports.send, links)
     return 200
 
 

@@ -432,15 +432,23 @@ def _check_destinations(config: AccountConfig, local_mode: bool) -> None:
         except RefusedDestination as exc:
             errors.append(f"{path}: {exc}")
             first = first or path
-    seen: dict[str, int] = {}
-    for i, hook in enumerate(config.webhooks):
-        if hook.id in seen:
-            errors.append(f"webhooks[{i}].id: webhook id {hook.id!r} is used twice "
-                          f"(also webhooks[{seen[hook.id]}])")
-            first = first or f"webhooks[{i}].id"
-        seen.setdefault(hook.id, i)
+    twice = _ids_used_twice("webhooks", "webhook", [hook.id for hook in config.webhooks])
+    errors += twice
+    first = first or (twice[0].split(":", 1)[0] if twice else None)
     if errors:
         raise ConfigError(errors, field=first)
+
+
+def _ids_used_twice(section: str, kind: str, ids: list[str]) -> list[str]:
+    """'pools[2].id: pool id 'web' is used twice (also pools[0])' for each repeated id."""
+    seen: dict[str, int] = {}
+    errors = []
+    for i, value in enumerate(ids):
+        if value in seen:
+            errors.append(f"{section}[{i}].id: {kind} id {value!r} is used twice "
+                          f"(also {section}[{seen[value]}])")
+        seen.setdefault(value, i)
+    return errors
 
 
 def _check_numbers(config: AccountConfig) -> None:
@@ -465,13 +473,9 @@ def _check_numbers(config: AccountConfig) -> None:
                 first_field = first_field or f"site.numbers[{i}]"
     if len(seen) > MAX_TRACKING_NUMBERS:
         errors.append(f"(config): {len(seen)} tracking numbers; at most {MAX_TRACKING_NUMBERS} per account")
-    pool_ids: dict[str, int] = {}
-    for i, pool in enumerate(config.pools):
-        if pool.id in pool_ids:
-            errors.append(f"pools[{i}].id: pool id {pool.id!r} is used twice "
-                          f"(also pools[{pool_ids[pool.id]}])")
-            first_field = first_field or f"pools[{i}].id"
-        pool_ids.setdefault(pool.id, i)
+    twice = _ids_used_twice("pools", "pool", [pool.id for pool in config.pools])
+    errors += twice
+    first_field = first_field or (twice[0].split(":", 1)[0] if twice else None)
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
     if errors:
