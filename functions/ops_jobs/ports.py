@@ -106,7 +106,8 @@ NEXT_STEPS = {
     "missed-call-spike-check": ["Check the business line is staffed and reachable now",
                                 "See the hour's calls: GET /v1/calls?status=missed"],
     "monthly-channel-review": ["Read the review: GET /v1/reviews/{month}",
-                               "Move budget from channels marked stop to those marked grow"],
+                               "Act on each channel's verdict (increase spend, review ad copy, improve "
+                               "the script, change channel)"],
 }
 
 
@@ -114,6 +115,7 @@ def chatbot_notification(subject: str, text: str, attributes: dict[str, str | in
     """AWS Chatbot's custom notification (docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html):
     Slack and Teams show it as a card instead of raw text."""
     kind = str(attributes.get("kind", ""))
+    steps = [step.replace("{month}", str(attributes.get("month", ""))) for step in NEXT_STEPS.get(kind, [])]
     return {
         "version": "1.0",
         "source": "custom",
@@ -121,7 +123,7 @@ def chatbot_notification(subject: str, text: str, attributes: dict[str, str | in
             "textType": "client-markdown",
             "title": subject,
             "description": text.strip()[:3500],
-            "nextSteps": NEXT_STEPS.get(kind, []),
+            "nextSteps": steps,
             "keywords": [k for k in (str(attributes.get("account", "")), kind) if k],
         },
         "metadata": {"eventType": WEBHOOK_EVENT.get(kind, kind), "summary": subject},
