@@ -243,8 +243,8 @@ DestinationId = Annotated[str, BeforeValidator(_slug("id", re.compile(r"^[a-z0-9
 
 
 def _http_url(value: Any) -> Any:
-    """An http(s) URL with a host (https and public addresses are checked at apply time and again
-    at send time: ``check_destination_urls`` and webhooks.guard)."""
+    """An http(s) URL with a host (https and public addresses are checked by ``_check_destinations``
+    at apply time and again at send time: calltrack.outbound)."""
     if not isinstance(value, str):
         raise _err("url", "expected a URL string")
     parsed = urlparse(value.strip())

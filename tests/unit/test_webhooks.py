@@ -184,7 +184,7 @@ def test_a_delivered_delivery_is_not_sent_again() -> None:
     "webhooks_yaml, expected",
     [
         ("  - {id: a, url: 'http://169.254.169.254/x', events: [call.completed], secret: s}",
-         "webhooks[0].url: must be https"),
+         "webhooks[0].url: 169.254.169.254 is link-local"),
         ("  - {id: a, url: 'https://10.0.0.8/x', events: [call.completed], secret: s}",
          "webhooks[0].url: 10.0.0.8 is not a public address"),
         ("  - {id: a, url: 'https://hooks.example.jp/x', events: [call.finished], secret: s}",
