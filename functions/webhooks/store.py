@@ -36,7 +36,8 @@ class DynamoDeliveries:
         row = WebhookDelivery(
             account, planned.delivery_id, kind=planned.kind, destination=planned.destination,
             event_id=planned.event_id, event_type=planned.event_type, call_sid=planned.call_sid,
-            status="pending", payload=planned.payload_text(), attempts=0, created_at=iso(now),
+            status="pending", status_key=f"{account}#pending", payload=planned.payload_text(), attempts=0,
+            created_at=iso(now),
             updated_at=iso(now), expires_at=int((now + timedelta(days=RETENTION_DAYS)).timestamp()),
         )
         try:
@@ -56,6 +57,9 @@ class DynamoDeliveries:
         return dict(item.attribute_values)
 
     def update(self, account: str, delivery: str, **fields: Any) -> None:
+        """Set (None: remove) these attributes; a new ``status`` moves the row in the by-status index."""
+        if fields.get("status"):
+            fields["status_key"] = f"{account}#{fields['status']}"
         actions = []
         for name, value in fields.items():
             attribute = getattr(WebhookDelivery, name)
@@ -63,13 +67,10 @@ class DynamoDeliveries:
         WebhookDelivery(account, delivery).update(actions=actions)
 
     def with_status(self, account: str, status: str, limit: int) -> Iterator[dict[str, Any]]:
-        """The account's deliveries in this status (links excluded), newest rows last read first."""
-        found = 0
-        for item in WebhookDelivery.query(account, filter_condition=WebhookDelivery.status == status):
-            if item.kind == "link":
-                continue
+        """The account's deliveries in this status, most recently updated first (GSI by-status)."""
+        query = WebhookDelivery.by_status.query(f"{account}#{status}", scan_index_forward=False, limit=limit)
+        for found, item in enumerate(query, start=1):
             yield dict(item.attribute_values)
-            found += 1
             if found >= limit:
                 return
 

@@ -13,6 +13,7 @@ events come at least once):
               is then in the dead-letter queue; ``POST /v1/webhooks/deliveries/{id}/retry`` sends
               it again)
 
+GSI ``by-status`` (``status_key`` = account#status, ``updated_at``) lists one status newest first.
 Rows with ``kind`` "link" remember what a CRM made of a call (the kintone record id, the HubSpot
 call id), so a later change updates that record instead of adding another. Rows expire
 (``expires_at``, DynamoDB TTL) after ``RETENTION_DAYS``.
@@ -21,11 +22,24 @@ call id), so a later change updates that record instead of adding another. Rows 
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from calltrack.models.base import table_meta
 
 RETENTION_DAYS = 30
+
+
+class DeliveriesByStatus(GlobalSecondaryIndex["WebhookDelivery"]):
+    """``GET /v1/webhooks/deliveries?status=failed``: one account's deliveries in one status, newest
+    first, without reading its delivered ones (link rows have no ``status_key``: sparse)."""
+
+    class Meta:
+        index_name = "by-status"
+        projection = AllProjection()
+
+    status_key = UnicodeAttribute(hash_key=True)  # "{account}#{status}"
+    updated_at = UnicodeAttribute(range_key=True)
 
 
 class WebhookDelivery(Model):
@@ -48,6 +62,8 @@ class WebhookDelivery(Model):
     updated_at = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # epoch seconds (TTL)
+    status_key = UnicodeAttribute(null=True)  # "{account}#{status}", kept with status (by_status)
+    by_status = DeliveriesByStatus()
 
 
 MODELS = [WebhookDelivery]
