@@ -154,6 +154,18 @@ def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver
     assert len(pings) == 1
     assert pings[0].headers["X-Calltrack-Delivery"] == resp.json()["delivery_id"]
     assert readme_verify()(SECRET, pings[0].headers["X-Calltrack-Signature"], pings[0].body)
+    # And the CLI does the same and lists nothing failed
+    from tests.support.cli import run_cli
+
+    cli = ("--url", local_stack.url, "--token", world["admin"])
+    def lines(out: str) -> list[str]:  # the command's own lines (pollers may print metrics meanwhile)
+        return [line for line in out.splitlines() if line.startswith("dlv_")]
+
+    sent = run_cli("webhooks", "test", "crm-bridge", *cli)
+    assert sent.exit_code == 0, sent.output
+    assert [line.split()[2] for line in lines(sent.stdout)] == ["ping"]
+    assert lines(run_cli("webhooks", "failed", *cli).stdout) == []
+    assert run_cli("webhooks", "retry", "dlv_nope", *cli).exit_code == 2
     # And an unknown webhook is a 404 naming it; a marketer may not test
     unknown = local_stack.request("POST", "/v1/webhooks/nope/test", token=world["admin"])
     assert unknown.status_code == 404 and unknown.json()["field"] == "webhook"
