@@ -147,6 +147,8 @@ def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) 
     row = ports.store.get(account, delivery)
     if row is None or row.get("status") not in OPEN:
         return "skipped"  # unknown, delivered, or failed (the retry route reopens it first)
+    if not ports.store.claim(account, delivery, ports.now()):
+        return "skipped"  # another copy of this message is being sent right now
     attempts = int(row.get("attempts") or 0) + 1
     now = ports.now()
     try:

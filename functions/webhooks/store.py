@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from calltrack.models.webhooks import RETENTION_DAYS, WebhookDelivery
 from webhooks.plan import Planned
 
 OPEN = ("pending", "retrying")
+# One send's claim: longer than a send (kintone / HubSpot: up to 3 requests of 10 s), shorter than
+# the queue's visibility timeout (a crashed sender's message comes back after its lease ended).
+LEASE_S = 150
 PUBLIC_FIELDS = ("delivery_id", "kind", "destination", "event_id", "event_type", "call_sid", "status",
                  "attempts", "response_status", "reason", "next_attempt_at", "created_at", "updated_at",
                  "delivered_at")
@@ -60,11 +63,26 @@ class DynamoDeliveries:
         """Set (None: remove) these attributes; a new ``status`` moves the row in the by-status index."""
         if fields.get("status"):
             fields["status_key"] = f"{account}#{fields['status']}"
+            fields["lease_until"] = None  # a new status ends the sender's claim
         actions = []
         for name, value in fields.items():
             attribute = getattr(WebhookDelivery, name)
             actions.append(attribute.set(value) if value is not None else attribute.remove())
         WebhookDelivery(account, delivery).update(actions=actions)
+
+    def claim(self, account: str, delivery: str, now: datetime) -> bool:
+        """Take the row for one send (open, and no other sender's lease running); False if taken."""
+        at = int(now.timestamp())
+        condition = WebhookDelivery.status.is_in(*OPEN) & (
+            WebhookDelivery.lease_until.does_not_exist() | (WebhookDelivery.lease_until < at))
+        try:
+            WebhookDelivery(account, delivery).update(
+                actions=[WebhookDelivery.lease_until.set(at + LEASE_S)], condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def with_status(self, account: str, status: str, limit: int) -> Iterator[dict[str, Any]]:
         """The account's deliveries in this status, most recently updated first (GSI by-status)."""

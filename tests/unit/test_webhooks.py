@@ -118,6 +118,9 @@ class Store:
     def update(self, account: str, delivery: str, **fields: Any) -> None:
         self.row.update(fields)
 
+    def claim(self, account: str, delivery: str, now: datetime) -> bool:
+        return self.row.get("status") in ("pending", "retrying")
+
 
 def ports(answers: list[Any], sent: list[dict[str, Any]]) -> Ports:
     def send(method: str, url: str, body: bytes | None, headers: Any) -> Answer:
@@ -213,3 +216,11 @@ def test_kintone_mapping_names_call_fields_only() -> None:
             "domain": "acme.cybozu.com", "app": 1, "token_secret": "k", "fields": {"password": "x"}}}),
             local_mode=False)
     assert err.value.field == "crm_push.kintone.fields"
+
+
+def test_a_copy_of_a_delivery_being_sent_elsewhere_is_skipped() -> None:
+    sent: list[dict[str, Any]] = []
+    p = ports([200], sent)
+    p.store.claim = lambda account, delivery, now: False  # another sender holds the lease
+    assert send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1) == "skipped"
+    assert sent == [] and p.store.row["status"] == "pending"

@@ -14,6 +14,8 @@ events come at least once):
               it again)
 
 GSI ``by-status`` (``status_key`` = account#status, ``updated_at``) lists one status newest first.
+A sender claims a row (``lease_until``) before sending, so two copies of one delivery message
+(duplicated call events, a retry while the first try is in flight) never post at the same time.
 Rows with ``kind`` "link" remember what a CRM made of a call (the kintone record id, the HubSpot
 call id), so a later change updates that record instead of adding another. Rows expire
 (``expires_at``, DynamoDB TTL) after ``RETENTION_DAYS``.
@@ -63,6 +65,7 @@ class WebhookDelivery(Model):
     delivered_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # epoch seconds (TTL)
     status_key = UnicodeAttribute(null=True)  # "{account}#{status}", kept with status (by_status)
+    lease_until = NumberAttribute(null=True)  # epoch seconds: one sender at a time (claim)
     by_status = DeliveriesByStatus()
 
 
