@@ -20,8 +20,15 @@ ACCOUNT_OPTION = typer.Option(None, "--account", help="Account id (required with
                               show_default=False)
 
 
-def _params(account: str | None) -> dict[str, str]:
-    return {"account": account} if account else {}
+def _call(method: str, path: str, account: str | None, url: str | None, token: str | None,
+          **params: str) -> Any:
+    """One request to the deliveries API (exit 2 on a refusal, 1 when the stack fails)."""
+    try:
+        base, tok = _resolve(url, token)
+        return _request(method, f"{base}{path}", tok, None,
+                        params={**({"account": account} if account else {}), **params})
+    except CliFailure as err:
+        _exit_with(err)
 
 
 def _line(d: dict[str, Any]) -> str:
@@ -36,13 +43,8 @@ def failed(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    try:
-        base, tok = _resolve(url, token)
-        result = _request("GET", f"{base}/v1/webhooks/deliveries", tok, None,
-                          params={**_params(account), "status": status})
-    except CliFailure as err:
-        _exit_with(err)
-    for delivery in result.get("items", []):
+    found = _call("GET", "/v1/webhooks/deliveries", account, url, token, status=status)
+    for delivery in found.get("items", []):
         typer.echo(_line(delivery))
 
 
@@ -53,13 +55,7 @@ def retry(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    try:
-        base, tok = _resolve(url, token)
-        result = _request("POST", f"{base}/v1/webhooks/deliveries/{delivery}/retry", tok, None,
-                          params=_params(account))
-    except CliFailure as err:
-        _exit_with(err)
-    typer.echo(_line(result))
+    typer.echo(_line(_call("POST", f"/v1/webhooks/deliveries/{delivery}/retry", account, url, token)))
 
 
 @webhooks_app.command("test", help="Send a signed ping to one webhook of the account config.")
@@ -69,12 +65,7 @@ def test(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    try:
-        base, tok = _resolve(url, token)
-        result = _request("POST", f"{base}/v1/webhooks/{webhook}/test", tok, None, params=_params(account))
-    except CliFailure as err:
-        _exit_with(err)
-    typer.echo(_line(result))
+    typer.echo(_line(_call("POST", f"/v1/webhooks/{webhook}/test", account, url, token)))
 
 
 def register(app: typer.Typer) -> None:
