@@ -63,8 +63,8 @@ def sqs_client() -> Any:
 
 
 def defer(queue_arn: str, receipt_handle: str, delay_s: int) -> None:
-    """Deliver this received message again in ``delay_s`` seconds (calltrack.sqs_visibility)."""
-    from calltrack.sqs_visibility import defer as set_visibility
+    """Deliver this received message again in ``delay_s`` seconds (calltrack.queue_retry)."""
+    from calltrack.queue_retry import defer as set_visibility
 
     set_visibility(sqs_client(), queue_arn, receipt_handle, delay_s)
 

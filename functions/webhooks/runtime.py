@@ -74,7 +74,7 @@ def ports(settings: Settings, present: Callable[[Mapping[str, Any]], dict[str, A
 
 def defer(queue_arn: str, receipt_handle: str, delay: int) -> None:
     """Deliver this received message again in ``delay`` seconds (its visibility timeout)."""
-    from calltrack.sqs_visibility import defer as set_visibility
+    from calltrack.queue_retry import defer as set_visibility
 
     set_visibility(sqs(), queue_arn, receipt_handle, delay)
 

@@ -93,6 +93,28 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value.rstrip("/")
 
 
+def _endpoint(name: str, value: str, local_mode: bool) -> str:
+    """An ad platform's base URL: https, or (local mode only) http to 127.0.0.1 for the local fakes."""
+    url = _url(name, value)
+    parsed = urlparse(url)
+    if parsed.scheme == "https":
+        return url
+    if local_mode and parsed.hostname in ("127.0.0.1", "localhost"):
+        return url
+    raise SettingsError(f"{name} must be https (http only to 127.0.0.1 in local mode), got {value!r}")
+
+
+KINTONE_ENV, HUBSPOT_ENV = "CALLTRACK_KINTONE_BASE_URL", "CALLTRACK_HUBSPOT_API_BASE_URL"  # CRM push
+
+# Ad platform endpoints (issue 16, conversions); tests point them at the local fakes.
+AD_ENDPOINT_DEFAULTS = {
+    "GOOGLE_ADS_API_BASE_URL": "https://googleads.googleapis.com",
+    "GOOGLE_OAUTH_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "META_GRAPH_BASE_URL": "https://graph.facebook.com",
+    "GA4_MP_BASE_URL": "https://www.google-analytics.com",
+}
+
+
 def _number(name: str, value: str, low: float, high: float, unit: str = "") -> float:
     """A number in (low, high] from the environment; the error names the variable."""
     try:
@@ -102,14 +124,6 @@ def _number(name: str, value: str, low: float, high: float, unit: str = "") -> f
     if not low < number <= high:
         raise SettingsError(f"{name} must be > {low:g} and <= {high:g}{unit}, got {value!r}")
     return number
-
-
-def _outbound_base(name: str, env: Mapping[str, str], default: str, local_mode: bool) -> str:
-    """A third-party API's base URL: https outside local mode (a local fake may be http)."""
-    value = _url(name, env.get(name) or default, allow_empty=True)
-    if value and not local_mode and not value.startswith("https://"):
-        raise SettingsError(f"{name} must be https outside local mode")
-    return value
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,11 @@ class Settings:
     # The recordings bucket's object encryption (set by the stack: aws:kms + the key's id).
     recordings_sse: str = ""
     recordings_kms_key_id: str = ""
+    # Ad platform endpoints (conversions): https; http to 127.0.0.1 only in local mode.
+    google_ads_api_base_url: str = AD_ENDPOINT_DEFAULTS["GOOGLE_ADS_API_BASE_URL"]
+    google_oauth_token_url: str = AD_ENDPOINT_DEFAULTS["GOOGLE_OAUTH_TOKEN_URL"]
+    meta_graph_base_url: str = AD_ENDPOINT_DEFAULTS["META_GRAPH_BASE_URL"]
+    ga4_mp_base_url: str = AD_ENDPOINT_DEFAULTS["GA4_MP_BASE_URL"]
     # CRM push (functions/webhooks): kintone's base URL ("" = https://{crm_push.kintone.domain}
     # from the account config; set for a local fake) and HubSpot's API base URL.
     kintone_base_url: str = ""
@@ -203,9 +222,15 @@ class Settings:
             ),
             recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
             recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
-            kintone_base_url=_outbound_base("CALLTRACK_KINTONE_BASE_URL", env, "", local_mode),
-            hubspot_api_base_url=_outbound_base("CALLTRACK_HUBSPOT_API_BASE_URL", env, "https://api.hubapi.com",
-                                                local_mode),
+            **{
+                name.lower(): _endpoint(name, env.get(name) or default, local_mode)
+                for name, default in AD_ENDPOINT_DEFAULTS.items()
+            },
+            # CRM push (webhooks): "" = each account's https://{crm_push.kintone.domain}
+            kintone_base_url=(_endpoint(KINTONE_ENV, env[KINTONE_ENV], local_mode)
+                              if env.get(KINTONE_ENV) else ""),
+            hubspot_api_base_url=_endpoint(HUBSPOT_ENV, env.get(HUBSPOT_ENV) or "https://api.hubapi.com",
+                                           local_mode),
         )
 
 
