@@ -72,7 +72,7 @@ def test_call_events_arrive_signed_as_the_readme_says(local_stack: Any, receiver
     shown = local_stack.request("GET", f"/v1/calls/{sid}", token=world["admin"]).json()
     assert completed["channel"] == shown["channel"] == "flyer"
     assert completed["status"] == shown["status"] == "answered"
-    assert set(completed) == set(shown)
+    assert set(completed) == set(shown) - {"conversions"}  # the ad-platform uploads are not the call
     # And a delivery id is never sent twice for one event
     ids = [r.headers["X-Calltrack-Delivery"] for r in receiver.received]
     assert len(ids) == len(set(ids))
