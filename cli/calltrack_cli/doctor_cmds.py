@@ -41,9 +41,9 @@ from calltrack_cli.numbers_cmds import FALLBACK_OPTION, PUBLIC_URL_OPTION, Stack
 API_VERSION = "1"  # the info.version of /openapi.json this CLI speaks
 TIMEOUT_S = 15.0
 MAX_REDIRECTS = 5
-# Account config sections whose entries name account secrets (`secret: NAME`): the conversions'
-# destinations (google_ads, meta, ga4) and outgoing webhooks.
-DESTINATION_KEYS = ("destinations", "webhooks")
+# Account config sections whose entries name account secrets (`secret: NAME`, `token_secret: NAME`):
+# the conversions' destinations (google_ads, meta, ga4), outgoing webhooks and the CRM push.
+DESTINATION_KEYS = ("destinations", "webhooks", "crm_push")
 MARKS = {"pass": "✔", "fail": "✘", "skip": "-"}
 
 
@@ -312,7 +312,7 @@ def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Che
 def _secret_names(node: Any) -> Iterator[str]:
     if isinstance(node, Mapping):
         for key, value in node.items():
-            if key == "secret" and isinstance(value, str):
+            if (key == "secret" or str(key).endswith("_secret")) and isinstance(value, str):
                 yield value
             else:
                 yield from _secret_names(value)

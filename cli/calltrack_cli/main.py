@@ -20,6 +20,7 @@ from calltrack_cli import (
     pools_cmds,
     recordings_cmds,
     verify_cmds,
+    webhooks_cmds,
 )
 
 app = typer.Typer(
@@ -60,6 +61,7 @@ numbers_cmds.register(app)
 pools_cmds.register(app)
 doctor_cmds.register(app)
 verify_cmds.register(app)
+webhooks_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -13,7 +13,7 @@ from typing import Any
 
 from calltrack.settings import Needs
 
-SUBSCRIBERS: tuple[str, ...] = ("conversions",)
+SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks")
 
 NEEDS = Needs(queues=SUBSCRIBERS)
 

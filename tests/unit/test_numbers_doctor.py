@@ -162,17 +162,22 @@ def test_destinations_check_is_skipped_without_destinations_and_names_each_missi
             "meta": {"pixel_id": "1234567", "secret": "meta"},
             "ga4": {"measurement_id": "G-1", "secret": "ga4"},
         },
-        "webhooks": [{"url": "https://hooks.example", "signing": {"secret": "hook"}}],
+        "webhooks": [{"url": "https://hooks.example", "secret": "hook"}],
+        "crm_push": {"kintone": None, "hubspot": {"token_secret": "hubspot"}},
     }
-    assert sorted(_secret_names(config)) == ["ga4", "hook", "meta"]
+    assert sorted(_secret_names(config)) == ["ga4", "hook", "hubspot", "meta"]
     stack = _Stack({"/v1/accounts/acme/secrets": {"secrets": [{"name": "meta"}]}})
     unnamed = {"account": "acme", "destinations": {"meta": {"pixel_id": "1234567", "secret": None}}}
     [skipped] = check_destinations(stack, {"acme": unnamed})
     assert skipped.status == "skip" and "not configured" in skipped.detail
     [failed] = check_destinations(stack, {"acme": config})
-    assert failed.status == "fail" and failed.detail == "secrets not set: ga4, hook"
+    assert failed.status == "fail" and failed.detail == "secrets not set: ga4, hook, hubspot"
     assert "calltrack secret set --account acme ga4" in failed.fix
-    stack.answers["/v1/accounts/acme/secrets"]["secrets"] += [{"name": "ga4"}, {"name": "hook"}]  # type: ignore[attr-defined]
+    stack.answers["/v1/accounts/acme/secrets"]["secrets"] += [
+        {"name": "ga4"},
+        {"name": "hook"},
+        {"name": "hubspot"},
+    ]  # type: ignore[attr-defined]
     assert check_destinations(stack, {"acme": config})[0].status == "pass"
 
     class _Marketer(_Stack):
