@@ -147,7 +147,7 @@ def _previous_session(
         return None
     tau = late_window_minutes * AMBIGUOUS_DECAY
     cap = 1.0 - (1.0 - AMBIGUOUS_START) * math.exp(-max(0.0, since) / tau)
-    return str(prev_session), min(cap, 0.9999)
+    return str(prev_session), min(cap, 0.999)  # stays below 1.0 after rounding to 3 places
 
 
 def attribute(
