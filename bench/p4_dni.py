@@ -283,7 +283,9 @@ def poisson_level(
 
     def request(**kw: Any) -> Any:
         n = next(serial)
-        return LeaseRequest(account=cfg["account"], visitor_id=f"bpv-{n:08d}", session_id=f"bps-{n:08d}", **kw)
+        return LeaseRequest(
+            account=cfg["account"], visitor_id=f"bpv-{n:08d}", session_id=f"bps-{n:08d}", **kw
+        )
 
     for _ in range(int(pool_size * utilisation)):
         req = request()
@@ -326,7 +328,11 @@ def poisson_level(
     renewed = 0
     for number, session, lease_id in renewals:
         req = LeaseRequest(
-            account=cfg["account"], visitor_id="bpv-renew", session_id=session, number=number, lease_id=lease_id
+            account=cfg["account"],
+            visitor_id="bpv-renew",
+            session_id=session,
+            number=number,
+            lease_id=lease_id,
         )
         with scope("renew"):
             res = lease_number(store, cfg, req, time.time())
@@ -439,14 +445,20 @@ def run(
             DynamoLeaseStore(_client(16), settings.table_name("leases"), settings.table_name("lease_history"))
         )
         costs = poisson_level(
-            emulated, pool_size=pool_size, leases=min(leases, 32), rate=5.0, counter=counter, prefix="+8150944"
+            emulated,
+            pool_size=pool_size,
+            leases=min(leases, 32),
+            rate=5.0,
+            counter=counter,
+            prefix="+8150944",
         )
     costs["driver"] = "lease_number + DynamoLeaseStore on the emulator (request and row counts)"
     levels.append(costs)
     mean = poisson["attempts_mean"]
     result.rows.append(
         Row(
-            f"P4 attempts/lease at 75%, Poisson arrivals {poisson_rate:g}/s, {model_round_trip_ms:g} ms model",
+            f"P4 attempts/lease at 75%, Poisson arrivals {poisson_rate:g}/s, "
+            f"{model_round_trip_ms:g} ms model",
             (f"{mean:.2f} (max {poisson['attempts_max']})" if mean is not None else "n/a")
             + f"; leased {poisson['leased']}, shared {poisson['shared']}, "
             f"achieved {poisson['achieved_rate_per_s']:g}/s",

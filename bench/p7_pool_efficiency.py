@@ -142,7 +142,9 @@ def traffic(visitors: int, model: TrafficModel, seed: int) -> list[Visit]:
         k = rng.randrange(len(visit.periods))
         start, end = visit.periods[k]
         visit.open_probe = start + rng.random() * (end - start)
-        visit.late_probe = visit.periods[-1][1] + _lognormal(rng, model.late_delay_median_s, model.late_delay_sigma)
+        visit.late_probe = visit.periods[-1][1] + _lognormal(
+            rng, model.late_delay_median_s, model.late_delay_sigma
+        )
         if visit.call_at is not None:
             visit.open_probe = visit.late_probe = visit.call_at
         visits.append(visit)
@@ -347,7 +349,9 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             tally = out.open if kind == "open" else out.late
             tally[0] += 1
             tally[1] += ok
-            band = (out.open_bands if kind == "open" else out.late_bands).setdefault(_band(attr.confidence), [0, 0])
+            band = (out.open_bands if kind == "open" else out.late_bands).setdefault(
+                _band(attr.confidence), [0, 0]
+            )
             band[0] += 1
             band[1] += ok
     out.rows_read = store.rows_read
@@ -418,7 +422,7 @@ def run(
                 continue
             estimate = round(rule * ratios.get(policy.name, 0.5))
             best, tried = smallest_pool(
-                lambda n, p=policy: simulate(visits, n, p, model), estimate, step, limit=4 * rule
+                lambda n, p=policy, v=visits: simulate(v, n, p, model), estimate, step, limit=4 * rule
             )
             if best:
                 ratios[policy.name] = best / rule
@@ -468,5 +472,3 @@ def run(
     )
     result.seconds = time.perf_counter() - started
     return result
-
-

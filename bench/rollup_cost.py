@@ -65,7 +65,9 @@ def stream(calls: int, per_second: float, seed: int = 24) -> list[tuple[str, dic
                 "version": {"N": "3"},
             },
         ]
-        for k, (at, image) in enumerate(zip((start, start + talk + 5, start + talk + 40), images, strict=True)):
+        for k, (at, image) in enumerate(
+            zip((start, start + talk + 5, start + talk + 40), images, strict=True)
+        ):
             events.append((at, k, sid, image))
     events.sort(key=lambda e: (e[0], e[1]))
     out = []
@@ -137,7 +139,11 @@ def burst(calls_per_second: int = 100, seconds: int = 60, batch: int = 100) -> d
             if failures:  # Lambda retries from the failed record
                 with lock:
                     failed_batches += 1
-                first = next(k for k, r in enumerate(chunk) if r["dynamodb"]["SequenceNumber"] == failures[0]["itemIdentifier"])
+                first = next(
+                    k
+                    for k, r in enumerate(chunk)
+                    if r["dynamodb"]["SequenceNumber"] == failures[0]["itemIdentifier"]
+                )
                 i += first
                 continue
             i += batch
@@ -188,10 +194,11 @@ def run(*, quick: bool = False) -> FigureResult:
                 verdict(wu <= TARGET_WU_AT_100) if target else "INFO",
             )
         )
-    b = burst(100, 6 if quick else 60)
+    seconds = 6 if quick else 60
+    b = burst(100, seconds)
     result.rows.append(
         Row(
-            f"Rollup burst {b['calls'] // (6 if quick else 60)} calls/s x {6 if quick else 60} s, one account",
+            f"Rollup burst 100 calls/s x {seconds} s, one account",
             f"{b['conflicts']} conflicts, {b['call_by_call_retries']} retries in {b['transactions']} "
             f"transactions; {b['write_units_per_call']:g} WU/call; "
             f"counted {b['calls_counted']}/{b['calls']} calls",

@@ -42,7 +42,9 @@ def rental_per_1000_calls(p: dict[str, Any], pool_size: int, daily_visitors: int
     return rent / calls_month * 1000 if calls_month else 0.0
 
 
-def rows(aws_per_1000: float | None, pools: dict[int, dict[str, int | None]]) -> tuple[list[Row], dict[str, Any]]:
+def rows(
+    aws_per_1000: float | None, pools: dict[int, dict[str, int | None]]
+) -> tuple[list[Row], dict[str, Any]]:
     """Cost rows: Twilio per-call parts, rental per traffic level (P7's pool vs the rule), and
     AWS and Twilio side by side. ``pools``: daily visitors -> {"p7": size or None, "rule": size}."""
     p = prices()

@@ -51,7 +51,9 @@ class DynamoRollupStore:
         out: dict[str, Marker] = {}
         keys = [{"call_sid": {"S": sid}} for sid in dict.fromkeys(call_sids)]
         for i in range(0, len(keys), 100):
-            request: dict[str, Any] = {self.markers_table: {"Keys": keys[i : i + 100], "ConsistentRead": True}}
+            request: dict[str, Any] = {
+                self.markers_table: {"Keys": keys[i : i + 100], "ConsistentRead": True}
+            }
             while request:
                 resp = self.client.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self.markers_table, []):
@@ -73,7 +75,9 @@ class DynamoRollupStore:
         puts = [self._marker_put(c.call_sid, c.account, c.previous, c.new) for c in changes]
         return self._transact(puts + self._row_updates(account, rows))
 
-    def _marker_put(self, call_sid: str, account: str, previous: Marker | None, new: Marker) -> dict[str, Any]:
+    def _marker_put(
+        self, call_sid: str, account: str, previous: Marker | None, new: Marker
+    ) -> dict[str, Any]:
         marker_item: dict[str, Any] = {
             "call_sid": {"S": call_sid},
             "account": {"S": account},

@@ -269,7 +269,9 @@ def _batch(calls: int = 3) -> list[dict[str, Any]]:
     for status, version in (("ringing", 1), ("answered", 2)):
         for i in range(calls):
             seq += 1
-            records.append(_record(seq, **call(call_sid=f"CA{i}", status=status, version=version, attribution=None)))
+            records.append(
+                _record(seq, **call(call_sid=f"CA{i}", status=status, version=version, attribution=None))
+            )
     return records
 
 
@@ -281,7 +283,9 @@ def test_a_batch_writes_each_rollup_row_once_with_every_calls_counters() -> None
     assert process_records(_batch(3), store, tokyo_timezone) == []
     # Then one transaction wrote three markers and each of the seven rows once
     assert store.transactions == 1 and store.items_written == 3 + 7
-    assert store.counters("acme", "channel") == {"2026-11-03#flyer": {"calls": 3, "answered": 3, "first_time": 3}}
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 3, "answered": 3, "first_time": 3}
+    }
     # And the same batch delivered again changes nothing
     assert process_records(_batch(3), store, tokyo_timezone) == []
     assert store.transactions == 1
@@ -298,13 +302,17 @@ def test_a_cancelled_batch_is_planned_again_against_the_markers_that_won() -> No
             if not self.raced:
                 # another consumer applies call CA1's ringing image first
                 self.raced = True
-                apply_image("CA1", call(call_sid="CA1", version=1), self, tokyo_timezone, sleep=lambda _: None)
+                apply_image(
+                    "CA1", call(call_sid="CA1", version=1), self, tokyo_timezone, sleep=lambda _: None
+                )
             return super().commit_batch(changes, rows)
 
     store = RacedOnce()
     assert process_records(_batch(2), store, tokyo_timezone, sleep=lambda _: None) == []
     assert store.cancelled == 1
-    assert store.counters("acme", "channel") == {"2026-11-03#flyer": {"calls": 2, "answered": 2, "first_time": 2}}
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 2, "answered": 2, "first_time": 2}
+    }
 
 
 def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
@@ -313,7 +321,9 @@ def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
 
     store = InMemoryRollupStore()
     records = [
-        _record(i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None))
+        _record(
+            i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None)
+        )
         for i in range(40)
     ]
     assert process_records(records, store, tokyo_timezone) == []
