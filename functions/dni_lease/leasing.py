@@ -128,7 +128,10 @@ def _free_in_order(
         if expires is not None and float(expires) >= now:
             continue  # live
         rank = 0 if row.get("session_id") == session_id else 1 if n == hint else 2
-        released = max(float(row.get("released_at") or expires or 0), float(row.get("shared_until") or 0))
+        released = float(row.get("released_at") or expires or 0)
+        shared = row.get("shared_until")
+        if shared is not None and float(shared) > released:
+            released = float(shared)
         rest = NEVER_USED if released <= 0 else int(log2(max(now - released, 1.0)))
         keyed.append((rank, -rest, n))
     keyed.sort(key=lambda k: (k[0], k[1]))
@@ -188,9 +191,8 @@ def lease_number(
     rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
     for _round in range(MAX_ROUNDS):
         # 2. heartbeat: this session's live lease.
-        for n in numbers:
-            row = rows.get(n)
-            if row and row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
+        for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
+            if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
                 if store.renew(n, sid, row["lease_id"], expires):
                     if row.get("leased_at") is not None:
