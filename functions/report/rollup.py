@@ -17,9 +17,11 @@ A stream batch is written as a batch (``process_records``, issue 24): the record
 each call's last image (a contribution depends on the current image alone), the markers are read
 together, and the calls' deltas are summed per rollup row, so a keyword or channel row touched
 by thirty calls is written once. Each transaction holds whole calls — their markers (each
-conditioned on its ``seq``) and the merged rows they touch — up to DynamoDB's 100 items; a
-transaction that is cancelled (another writer moved a marker) falls back to the call-by-call
-path, which retries. A store without ``commit_batch`` gets the call-by-call path.
+conditioned on its ``seq``) and the merged rows they touch — up to DynamoDB's 100 items; the
+calls of a cancelled transaction (another writer moved a marker, or a TransactionConflict on a
+hot row) are read and planned again with backoff, then left to the call-by-call path. A store
+without ``commit_batch`` gets the call-by-call path. An image that changes no counter (a
+recording attached) writes nothing, not even the marker's version.
 """
 
 from __future__ import annotations
@@ -196,6 +198,18 @@ class ConflictError(RuntimeError):
     """The marker kept changing under us; the record is reported as failed and retried."""
 
 
+def _version(image: Mapping[str, Any] | None) -> int | None:
+    raw = (image or {}).get("version")
+    return int(_num(raw)) if raw is not None else None
+
+
+def _older(image: Mapping[str, Any] | None, previous: Marker | None) -> bool:
+    """Is ``image`` older than the one ``previous`` was applied from (both carry a version)?"""
+    version = _version(image)
+    return bool(previous and version is not None and previous.call_version is not None
+                and version < previous.call_version)
+
+
 def plan_change(
     call_sid: str,
     image: Mapping[str, Any] | None,
@@ -207,11 +221,9 @@ def plan_change(
     if image is not None and not image.get("account"):
         return None
     account = (image or {}).get("account") or account or (previous.account if previous else None)
-    version_raw = (image or {}).get("version")
-    version = int(_num(version_raw)) if version_raw is not None else None
-    if previous is not None and version is not None and previous.call_version is not None:
-        if version < previous.call_version:
-            return None
+    version = _version(image)
+    if _older(image, previous):
+        return None
     new_contribution = contribution(image, timezone_of(str(account))) if account else {}
     deltas = diff(previous.contribution if previous else {}, new_contribution)
     new_version = version if version is not None else (previous.call_version if previous else None)
@@ -271,7 +283,7 @@ def apply_image(
     attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Bring the rollups in line with ``image`` (None = the call was deleted).
+    """Bring the rollups in line with ``image`` (None = the call was deleted), call by call.
 
     Returns "applied", "unchanged", "stale" (an image older than the one already applied) or
     "incomplete" (an image without an account: a partial write, or the emulator's key-only
@@ -279,31 +291,12 @@ def apply_image(
     """
     if image is not None and not image.get("account"):
         return "incomplete"
-    account = (image or {}).get("account") or account
-    version_raw = (image or {}).get("version")
-    version = int(_num(version_raw)) if version_raw is not None else None
-    new_contribution = contribution(image, timezone_of(str(account))) if account else {}
     for attempt in range(attempts):
         previous = store.get_marker(call_sid)
-        if not account and previous is not None:
-            account = previous.account  # a deleted call: subtract from the account it was counted in
-        if previous is not None and version is not None and previous.call_version is not None:
-            if version < previous.call_version:
-                return "stale"
-        old_contribution = previous.contribution if previous else {}
-        deltas = diff(old_contribution, new_contribution)
-        new_version = version if version is not None else (previous.call_version if previous else None)
-        if not deltas and previous is not None and previous.call_version == new_version:
-            return "unchanged"
-        if not deltas and previous is None and not new_contribution:
-            return "unchanged"
-        new = Marker(
-            seq=(previous.seq if previous else 0) + 1,
-            call_version=new_version,
-            contribution=new_contribution,
-            account=account,
-        )
-        if store.commit(call_sid, str(account or ""), previous, new, deltas):
+        change = plan_change(call_sid, image, previous, timezone_of, account)
+        if change is None:
+            return "stale" if _older(image, previous) else "unchanged"
+        if store.commit(change.call_sid, change.account, change.previous, change.new, change.deltas):
             return "applied"
         sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
     raise ConflictError(f"rollup marker for {call_sid} kept changing")
