@@ -58,6 +58,7 @@
     if (ref) any = 1;
     t.referrer = ref || null;
     t.landing_page = location.href.slice(0, 2000);
+    t.at = now();  // when the click id was seen (Meta's fbc creation time)
     var fresh = !st.s || now() - (st.t || 0) > sessMs;
     if (fresh) { st.s = rid(); st.n = null; }
     // A new session's ad click / referral replaces the stored touch; within a session the first wins.
@@ -125,11 +126,29 @@
     for (var k in r.formats || {}) fm[k] = r.formats[k];
     lease = r;
     st.n = r.number;
-    st.l = r.lease_id || null;
+    st.l = r.lease_id;
     if (r.cookie_days && r.cookie_days !== st.days) { st.days = r.cookie_days; st.x = 0; }
     save();
     hb = r.heartbeat_seconds || hb;
     swap();
+  }
+  function ck(n) {
+    var m = d.cookie.match(new RegExp('(?:^|;\\s*)' + n + '=([^;]*)'));
+    return m ? decodeURIComponent(m[1]) : '';
+  }
+  // The ad platforms' first-party ids for conversions (read on every lease: gtag / the pixel may set
+  // them after dni.js starts): GA4 client id from _ga (GA1.1.<id>.<ts>), session id from
+  // _ga_<container> (GS1.1.<session>.… or GS2.1.s<session>$…), Meta's _fbp and _fbc (or an fbc
+  // built from the fbclid as Meta documents: fb.1.<ms>.<fbclid>).
+  function adIds(body, f) {
+    var ga = ck('_ga').split('.'), gs = d.cookie.match(/(?:^|;\s*)_ga_[A-Za-z0-9]+=([^;]*)/), m;
+    if (ga.length === 4 && /^\d+$/.test(ga[2]) && /^\d+$/.test(ga[3])) body.ga_client_id = ga[2] + '.' + ga[3];
+    if (gs && (m = decodeURIComponent(gs[1]).match(/^GS1\.\d+\.(\d+)\.|^GS2\.\d+\.s(\d+)/))) {
+      body.ga_session_id = m[1] || m[2];
+    }
+    var fbp = ck('_fbp'), fbc = ck('_fbc') || (f.fbclid ? 'fb.1.' + (f.at || now()) + '.' + f.fbclid : '');
+    if (/^fb\.\d\.\d+\.\d+$/.test(fbp)) body.fbp = fbp;
+    if (/^fb\.\d\.\d+\.[\w-]+$/.test(fbc)) body.fbc = fbc;
   }
   function call() {
     if (busy) return;
@@ -139,9 +158,10 @@
     var f = st.f || {}, body = {
       account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 2000),
       landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined,
-      lease_id: st.n && st.l || undefined
+      lease_id: st.l
     };
     CLICK.forEach(function (k) { if (f[k]) body[k] = f[k]; });
+    try { adIds(body, f); } catch (e) { /* never break the lease */ }
     fetch(api + '/dni/lease', {
       method: 'POST', mode: 'cors', credentials: 'omit',
       headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
@@ -155,16 +175,17 @@
   // Hidden or closed: give the number back at once (the server keeps the session on the row
   // for late calls); shown again: lease at once, naming the old lease.
   function release() {
-    if (rel || !st.n || !st.l || !w.navigator.sendBeacon) return;
+    var n = w.navigator;
+    if (rel || !st.l || !n.sendBeacon) return;
     rel = 1;
     try {
-      w.navigator.sendBeacon(api + '/dni/lease', JSON.stringify({ account: acct, visitor_id: st.v,
+      n.sendBeacon(api + '/dni/lease', JSON.stringify({ account: acct, visitor_id: st.v,
         session_id: st.s, number: st.n, lease_id: st.l, release: true }));
     } catch (e) { /* never break the page */ }
   }
   function shown() {
-    if (d.visibilityState === 'hidden') { release(); return; }
-    if (rel) { rel = 0; call(); } else tick();
+    if (d.visibilityState === 'hidden') release();
+    else if (rel) { rel = 0; call(); } else tick();
   }
   function start() {
     load();
@@ -174,7 +195,6 @@
     setInterval(tick, 3e4);
     d.addEventListener('visibilitychange', shown);
     w.addEventListener('pagehide', release);
-    w.addEventListener('pageshow', function (e) { if (e.persisted) shown(); });
     new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
       .observe(d.documentElement, { childList: true, subtree: true, characterData: true });
   }
