@@ -11,7 +11,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from calltrack_cli import admin_cmds, demo_cmds, local_cmds, recordings_cmds, verify_cmds, webhooks_cmds
+from calltrack_cli import (
+    admin_cmds,
+    demo_cmds,
+    doctor_cmds,
+    local_cmds,
+    numbers_cmds,
+    pools_cmds,
+    recordings_cmds,
+    verify_cmds,
+    webhooks_cmds,
+)
 
 app = typer.Typer(
     name="calltrack",
@@ -47,6 +57,9 @@ app.add_typer(local_cmds.app, name="local")
 admin_cmds.register(app)
 demo_cmds.register(app)
 recordings_cmds.register(app)
+numbers_cmds.register(app)
+pools_cmds.register(app)
+doctor_cmds.register(app)
 verify_cmds.register(app)
 webhooks_cmds.register(app)
 

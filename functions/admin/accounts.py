@@ -47,7 +47,9 @@ def list_accounts(principal: Principal, store: AdminStore) -> dict[str, Any]:
         assert principal.account is not None
         own = store.get_account(principal.account)
         accounts = [own] if own else []
-    return {"accounts": [a.summary() for a in accounts]}
+    # "token": who is asking (operator, or an account and its role), for `calltrack doctor`.
+    return {"accounts": [a.summary() for a in accounts],
+            "token": {"account": principal.account, "role": principal.role}}
 
 
 def get_account(principal: Principal, account: str, store: AdminStore) -> dict[str, Any]:

@@ -20,6 +20,10 @@ otherwise or for another account's path; 400 for a malformed CallSid) answers
 ``{"recordings": [{"sid", "call_sid", "status", "duration", "channels", "date_created", …}], "page",
 "page_size", "next_page_uri", …}`` with the recordings registered by ``list_recording`` (and
 ``fail(call_sid, "500")`` faults its next list requests for that call, as for media).
+
+And Twilio's phone-number resources (IncomingPhoneNumbers list / fetch / update / purchase / release,
+AvailablePhoneNumbers search), with the same Basic auth check, through ``numbers``
+(``fake_twilio_numbers.FakePhoneNumbers``: stock numbers to buy, hold numbers configured elsewhere).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from calltrack_cli.local.fake_twilio_numbers import ANY_PATH as _NUMBERS_PATH
+from calltrack_cli.local.fake_twilio_numbers import FakePhoneNumbers
 from calltrack_cli.local.mp3 import silent_mp3
 
 _API_PATH = re.compile(
@@ -88,6 +94,7 @@ class FakeTwilioMedia:
         self._recordings: dict[str, _Recording] = {}
         self._faults: dict[str, list[str]] = {}
         self._listed: list[dict[str, Any]] = []  # recording resources, as the list API answers them
+        self.numbers = FakePhoneNumbers()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._api = ThreadingHTTPServer((host, port), self._handler_class("api"))
@@ -334,7 +341,37 @@ class FakeTwilioMedia:
                     return
                 self._send(200, json.dumps(fake._page(account_sid, query)).encode())
 
+            def _serve_numbers(self) -> None:
+                """IncomingPhoneNumbers / AvailablePhoneNumbers: Basic auth for the path's account,
+                then the form (POST) handed to the phone-number state."""
+                account = self.path.split("/")[3] if self.path.count("/") >= 3 else ""
+                if not _ACCOUNT_SID.fullmatch(account):
+                    self._send(404, b'{"code": 20404, "message": "The requested resource was not found"}')
+                    return
+                if not fake._authorized(self.headers.get("Authorization"), account):
+                    self._send(401, b'{"code": 20003, "message": "Authenticate", "status": 401}')
+                    return
+                form: dict[str, list[str]] = {}
+                if self.command == "POST":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    raw = self.rfile.read(length).decode("utf-8") if length else ""
+                    form = parse_qs(raw, keep_blank_values=True)
+                status, body = fake.numbers.handle(self.command, self.path, form)
+                self._send(status, json.dumps(body).encode() if body is not None else b"")
+
+            def _numbers_path(self) -> bool:
+                return server_name == "api" and bool(_NUMBERS_PATH.match(self.path.split("?", 1)[0]))
+
+            def do_POST(self) -> None:
+                if self._numbers_path():
+                    self._serve_numbers()
+                    return
+                self._send(404, b'{"message": "no such resource"}')
+
             def do_GET(self) -> None:
+                if self._numbers_path():
+                    self._serve_numbers()
+                    return
                 path = self.path.split("?", 1)[0]
                 listing = _LIST_PATH.match(path) if server_name == "api" else None
                 if listing:
@@ -369,6 +406,9 @@ class FakeTwilioMedia:
                 self._serve_media(rec, sid)
 
             def do_DELETE(self) -> None:
+                if self._numbers_path():
+                    self._serve_numbers()
+                    return
                 m = _API_PATH.match(self.path.split("?", 1)[0]) if server_name == "api" else None
                 if not m:
                     self._send(404, b'{"message": "no such resource"}')
@@ -390,7 +430,9 @@ def main() -> None:  # pragma: no cover - manual/demo use
     """``python -m calltrack_cli.local.fake_twilio --port 8789``: serve until Ctrl-C.
 
     Accepts TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN (local defaults) as credentials and serves a
-    one-second silent MP3 for any recording SID requested under that account.
+    one-second silent MP3 for any recording SID requested under that account. Its phone-number
+    API has ``--stock`` Japanese 050 numbers (+8150 0000 0000 ...) and as many US 415 numbers to
+    search and buy (Japanese ones, as at Twilio, only with a BundleSid and an AddressSid).
     """
     import argparse
     import os
@@ -399,12 +441,15 @@ def main() -> None:  # pragma: no cover - manual/demo use
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=8789)
+    parser.add_argument("--stock", type=int, default=20, help="available numbers per country (JP, US)")
     args = parser.parse_args()
     sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
     fake = FakeTwilioMedia(credentials=[(sid, token)], port=args.port, serve_any=True)
+    fake.numbers.add_available("JP", [f"+8150{i:08d}" for i in range(args.stock)], locality="Tokyo")
+    fake.numbers.add_available("US", [f"+1415555{i:04d}" for i in range(args.stock)], locality="SF")
     fake.start()
-    print(f"fake Twilio media server at {fake.base_url}")
+    print(f"fake Twilio server at {fake.base_url} (recordings, phone numbers)")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -1,0 +1,544 @@
+"""`calltrack numbers sync|search|buy|release`: the tracking numbers at Twilio, from the CLI.
+
+The stack is reached as by `calltrack apply` (API URL + token: the account configs say which
+numbers are tracking numbers); Twilio through its REST API (``calltrack_cli.twilio_numbers``, with
+``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN``). The webhook URLs come from the stack's public URL
+(``--public-url``, env ``CALLTRACK_PUBLIC_URL``, default the API URL).
+
+Exit codes: 0 done, 2 refused or incomplete (a configured number missing at Twilio, bad input, any
+4xx from the stack or Twilio), 1 the stack or Twilio could not be reached or failed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import typer
+
+from calltrack_cli.admin_cmds import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    CliFailure,
+    _exit_with,
+    _fail,
+    _request,
+    _resolve,
+)
+
+app = typer.Typer(
+    help="Tracking numbers at Twilio: sync webhooks, search, buy, release.", no_args_is_help=True
+)
+
+PUBLIC_URL_OPTION = typer.Option(
+    None,
+    "--public-url",
+    help="The stack's public URL, which Twilio calls (env CALLTRACK_PUBLIC_URL; default the API URL; "
+    "stack output PublicUrl)",
+    show_default=False,
+)
+FALLBACK_OPTION = typer.Option(
+    None,
+    "--fallback-url",
+    help="The numbers' fallback URL (default PUBLIC_URL/twilio/fallback, the stack's FallbackTwimlUrl)",
+    show_default=False,
+)
+ACCOUNT_OPTION = typer.Option(
+    None, "--account", help="Account id (default: every account the token sees)", show_default=False
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    base: str
+    token: str
+    public_url: str
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return _request("GET", f"{self.base}{path}", self.token, None, params=params)
+
+
+def stack(url: str | None, token: str | None, public_url: str | None) -> Stack:
+    base, tok = _resolve(url, token)
+    public = (public_url or os.environ.get("CALLTRACK_PUBLIC_URL") or base).rstrip("/")
+    return Stack(base, tok, public)
+
+
+def configs(st: Stack, account: str | None) -> dict[str, dict[str, Any]]:
+    """account -> stored config: ``account``'s, else every account the token may read."""
+    names = [account] if account else [a["account"] for a in st.get("/v1/accounts").get("accounts") or []]
+    return {name: st.get(f"/v1/accounts/{name}")["config"] for name in names}
+
+
+def tracking_numbers(config: Mapping[str, Any]) -> set[str]:
+    from calltrack.account_config import stored_numbers
+
+    return stored_numbers(config)
+
+
+def twilio() -> Any:
+    from calltrack_cli.twilio_numbers import Credentials, TwilioFailure, TwilioNumbers
+
+    try:
+        return TwilioNumbers(Credentials.from_env())
+    except TwilioFailure as exc:
+        _fail(f"error: {exc.message}", 2)
+
+
+def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, str]:
+    """The settings numbers get; Twilio must reach them over https (http only with a local fake)."""
+    from calltrack_cli.twilio_numbers import stack_webhooks
+
+    wanted = stack_webhooks(st.public_url, fallback_url)
+    local_twilio = client.credentials.base_url.startswith(("http://127.0.0.1", "http://localhost"))
+    for value in (wanted["VoiceUrl"], wanted["VoiceFallbackUrl"]):
+        if not value.startswith("https://") and not local_twilio:
+            _fail(
+                f"error: Twilio must call the stack over https, not {value} (pass --public-url, the "
+                "stack output PublicUrl)",
+                2,
+            )
+    return wanted
+
+
+def twilio_fail(exc: Any) -> NoReturn:
+    """A TwilioFailure as a CLI failure: unreachable or 5xx -> 1, refused -> 2."""
+    _fail(f"error: {exc.message}", 1 if exc.status == 0 or exc.status >= 500 else 2)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+@dataclass
+class SyncRow:
+    number: str
+    account: str
+    status: str  # ok | fixed | drifted | missing
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "account": self.account,
+            "status": self.status,
+            "changes": {k: {"from": a, "to": b} for k, (a, b) in self.changes.items()},
+        }
+
+
+def sync_numbers(
+    client: Any,
+    owned: Mapping[str, str],
+    wanted: Mapping[str, str],
+    *,
+    dry_run: bool,
+    unused: bool = False,
+) -> list[SyncRow]:
+    """Point every number of ``owned`` (number -> account) at the stack; one row per number. With
+    ``unused`` (``owned`` is every account's), numbers calling this stack that no config has too."""
+    from calltrack_cli.twilio_numbers import drift
+
+    found = client.by_number()
+    rows = []
+    for number in sorted(owned):
+        resource = found.get(number)
+        if resource is None:
+            rows.append(SyncRow(number, owned[number], "missing"))
+            continue
+        changes = drift(resource, wanted)
+        if not changes:
+            rows.append(SyncRow(number, owned[number], "ok"))
+            continue
+        if not dry_run:
+            settings = dict(wanted)
+            if "VoiceApplicationSid" in changes:
+                settings["VoiceApplicationSid"] = ""  # an app's URLs would win over the number's
+            client.update(resource["sid"], settings)
+        rows.append(SyncRow(number, owned[number], "drifted" if dry_run else "fixed", changes))
+    if unused:
+        rows.extend(
+            SyncRow(n, "-", "unused")
+            for n, resource in sorted(found.items())
+            if n not in owned and resource.get("voice_url") == wanted["VoiceUrl"]
+        )
+    return rows
+
+
+def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table("number", "account", "status", "change", box=None, pad_edge=False)
+    style = {"ok": "green", "fixed": "yellow", "drifted": "yellow", "missing": "red", "unused": "blue"}
+    for row in rows:
+        change = "; ".join(f"{k}: {a or '(empty)'} -> {b or '(empty)'}" for k, (a, b) in row.changes.items())
+        if row.status == "missing":
+            change = "not in this Twilio account"
+        if row.status == "unused":
+            change = f"calls this stack but no config has it: calltrack numbers release {row.number}"
+        table.add_row(row.number, row.account, f"[{style[row.status]}]{row.status}[/]", change)
+    console.print(table)
+    counts = {
+        s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing", "unused")
+    }
+    verb = "would fix" if dry_run else "fixed"
+    console.print(
+        f"{len(rows)} number(s): {counts['ok']} ok, "
+        f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing"
+        + (f", {counts['unused']} unused" if counts["unused"] else "")
+    )
+    if counts["missing"]:
+        console.print(
+            "missing numbers: buy numbers with `calltrack numbers buy` (into a pool) or remove them "
+            "from the config and `calltrack apply`"
+        )
+
+
+SYNC_HELP = (
+    """Point every tracking number of the config at this stack in Twilio.
+
+"""
+    + (
+        "For each tracking number (static numbers, pool numbers, overflow numbers) it finds the number in "
+        "the Twilio account (IncomingPhoneNumbers) and sets VoiceUrl = PUBLIC_URL/twilio/voice, "
+        "StatusCallback = PUBLIC_URL/twilio/call-status and VoiceFallbackUrl = PUBLIC_URL/twilio/fallback, "
+        "all POST; it prints what changed (or, with --dry-run, what drifted). With the operator token "
+        "and no --account it also lists numbers calling this stack that no config has (release them)."
+    )
+    + """
+
+\b
+Examples:
+  calltrack numbers sync --account acme-dental --dry-run
+  calltrack numbers sync --url https://api.example.com --token "$ADMIN_TOKEN"
+
+Exit codes: 0 every number points here, 2 a configured number is not in the Twilio account (or a
+request was refused), 1 the stack or Twilio is unreachable.
+"""
+)
+
+
+@app.command("sync", help=SYNC_HELP)
+def sync_cmd(
+    account: str | None = ACCOUNT_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the drift; change nothing at Twilio"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    public_url: str | None = PUBLIC_URL_OPTION,
+    fallback_url: str | None = FALLBACK_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    from calltrack_cli.twilio_numbers import TwilioFailure
+
+    try:
+        st = stack(url, token, public_url)
+        owned = {n: name for name, config in configs(st, account).items() for n in tracking_numbers(config)}
+        # Only the operator sees every config, so only it can tell that a number is used by none.
+        every = account is None and (st.get("/v1/accounts").get("token") or {}).get("role") == "operator"
+        client = twilio()
+        try:
+            wanted = webhooks_for(client, st, fallback_url)
+            rows = sync_numbers(client, owned, wanted, dry_run=dry_run, unused=every)
+        except TwilioFailure as exc:
+            twilio_fail(exc)
+    except CliFailure as err:
+        _exit_with(err)
+    if as_json:
+        typer.echo(json.dumps({"dry_run": dry_run, "numbers": [r.as_json() for r in rows]}))
+    else:
+        _print_sync(rows, dry_run=dry_run)
+    if any(r.status == "missing" for r in rows):
+        raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- search
+
+
+KIND_HELP = "local | mobile | toll-free"
+COUNTRY_OPTION = typer.Option("JP", "--country", help="ISO country code of the numbers")
+TYPE_OPTION = typer.Option("local", "--type", help=KIND_HELP)
+AREA_OPTION = typer.Option(
+    None, "--area-code", help="Area code (Twilio applies it in the US and Canada only)", show_default=False
+)
+CONTAINS_OPTION = typer.Option(
+    None,
+    "--contains",
+    help="Pattern of 2-16 characters: digits, * for any one digit; a leading + anchors at the country "
+    "code (e.g. +8150* for Japanese 050 numbers)",
+    show_default=False,
+)
+
+
+def _check_kind(kind: str) -> None:
+    from calltrack_cli.twilio_numbers import NUMBER_TYPES
+
+    if kind not in NUMBER_TYPES:
+        _fail(f"error: --type must be one of {', '.join(NUMBER_TYPES)} (got {kind!r})", 2)
+
+
+@app.command("search")
+def search_cmd(
+    country: str = COUNTRY_OPTION,
+    kind: str = TYPE_OPTION,
+    area_code: str | None = AREA_OPTION,
+    contains: str | None = CONTAINS_OPTION,
+    limit: int = typer.Option(20, "--limit", min=1, max=100, help="At most this many numbers"),
+    as_json: bool = typer.Option(False, "--json", help="Print Twilio's JSON"),
+) -> None:
+    """Search the numbers Twilio has available to buy (AvailablePhoneNumbers).
+
+    Example: calltrack numbers search --country JP --type local --contains +813*
+    """
+    from calltrack_cli.twilio_numbers import TwilioFailure
+
+    try:
+        _check_kind(kind)
+        try:
+            found = twilio().search(country, kind, area_code=area_code, contains=contains, limit=limit)
+        except TwilioFailure as exc:
+            twilio_fail(exc)
+    except CliFailure as err:
+        _exit_with(err)
+    if as_json:
+        typer.echo(json.dumps(found, ensure_ascii=False))
+        return
+    if not found:
+        typer.echo("no numbers available for that search", err=True)
+    for n in found:
+        typer.echo(
+            f"{n['phone_number']}\t{n.get('locality') or '-'}\taddress: {n.get('address_requirements')}"
+        )
+
+
+# --------------------------------------------------------------------------- buy
+
+
+BUY_HELP = (
+    """Buy numbers into a pool: add them to the account config and point them at this stack.
+
+"""
+    + (
+        "Searches Twilio for COUNT available numbers (--country, --type, --area-code, --contains), shows "
+        "them and the config diff, and with --apply buys them (already pointing at this stack), adds them "
+        "to the pool with PUT /v1/accounts/{account} and syncs them. Without --apply nothing is bought. "
+        "Japan: Twilio sells Japanese numbers only with an approved Regulatory Bundle and an Address of the "
+        "business using them: create both in the Twilio Console (Phone Numbers > Regulatory Compliance) "
+        "once, then pass --bundle-sid BU... and --address-sid AD...; without them the purchase is refused "
+        "(Twilio errors 21649 and 21631). If you keep the config as a YAML file, add the numbers there "
+        "too, or the next `calltrack apply` of the old file drops them from the pool."
+    )
+    + """
+
+\b
+Examples:
+  calltrack numbers buy --account acme-dental --pool google-ads --count 5 --contains +8150*
+  calltrack numbers buy --account acme-dental --pool google-ads --count 5 \\
+      --bundle-sid BU0123... --address-sid AD0123... --apply
+
+Exit codes: 0 bought (or shown), 2 refused (no such pool, not enough numbers, Japan without a bundle
+or address, Twilio refused), 1 the stack or Twilio is unreachable.
+"""
+)
+
+
+def _account_of(st: Stack, account: str | None) -> str:
+    if account:
+        return account
+    names = [a["account"] for a in st.get("/v1/accounts").get("accounts") or []]
+    if len(names) != 1:
+        _fail("error: pass --account (the token sees more than one account)", 2)
+    return str(names[0])
+
+
+def pool_diff(account: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    import yaml
+
+    def dump(config: Mapping[str, Any]) -> list[str]:
+        return yaml.safe_dump(
+            {"pools": config.get("pools")}, allow_unicode=True, sort_keys=False
+        ).splitlines()
+
+    return "\n".join(
+        difflib.unified_diff(
+            dump(before), dump(after), f"{account} (stored)", f"{account} (new)", lineterm=""
+        )
+    )
+
+
+def with_pool_numbers(config: Mapping[str, Any], pool_id: str, numbers: Iterable[str]) -> dict[str, Any]:
+    out = json.loads(json.dumps(config))
+    for pool in out.get("pools") or []:
+        if pool.get("id") == pool_id:
+            pool["numbers"] = list(pool.get("numbers") or []) + list(numbers)
+            return dict(out)
+    pools = ", ".join(str(p.get("id")) for p in out.get("pools") or []) or "none"
+    _fail(
+        f"error: account {out.get('account')} has no pool {pool_id!r} (pools: {pools}); add it with "
+        "`calltrack apply` first",
+        2,
+    )
+
+
+@app.command("buy", help=BUY_HELP)
+def buy_cmd(
+    pool: str = typer.Option(
+        ..., "--pool", help="Pool id in the account config, e.g. google-ads", show_default=False
+    ),
+    count: int = typer.Option(1, "--count", min=1, max=100, help="How many numbers"),
+    account: str | None = typer.Option(
+        None, "--account", help="Account id (default: the token's)", show_default=False
+    ),
+    country: str = COUNTRY_OPTION,
+    kind: str = TYPE_OPTION,
+    area_code: str | None = AREA_OPTION,
+    contains: str | None = CONTAINS_OPTION,
+    bundle_sid: str | None = typer.Option(
+        None,
+        "--bundle-sid",
+        help="Twilio Regulatory Bundle (BU...): required for Japanese numbers",
+        show_default=False,
+    ),
+    address_sid: str | None = typer.Option(
+        None,
+        "--address-sid",
+        help="Twilio Address (AD...) of the business: required for Japanese numbers",
+        show_default=False,
+    ),
+    apply: bool = typer.Option(False, "--apply", help="Buy, update the config and sync (default: only show)"),
+    public_url: str | None = PUBLIC_URL_OPTION,
+    fallback_url: str | None = FALLBACK_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    from calltrack_cli.twilio_numbers import TwilioFailure
+
+    try:
+        _check_kind(kind)
+        if apply and country.upper() == "JP" and not (bundle_sid and address_sid):
+            _fail(
+                "error: Japanese numbers need --bundle-sid BU... and --address-sid AD... (a Regulatory "
+                "Bundle and the business's Address, created once in the Twilio Console; see --help)",
+                2,
+            )
+        st = stack(url, token, public_url)
+        name = _account_of(st, account)
+        before = st.get(f"/v1/accounts/{name}")["config"]
+        client = twilio()
+        try:
+            found = client.search(country, kind, area_code=area_code, contains=contains, limit=max(count, 20))
+        except TwilioFailure as exc:
+            twilio_fail(exc)
+        taken = tracking_numbers(before)
+        picks = [n["phone_number"] for n in found if n["phone_number"] not in taken][:count]
+        if len(picks) < count:
+            _fail(f"error: Twilio has {len(picks)} number(s) available for that search, {count} wanted", 2)
+        after = with_pool_numbers(before, pool, picks)
+        typer.echo(pool_diff(name, before, after))
+        if not apply:
+            typer.echo(
+                f"would buy {count} number(s) into pool {pool}; nothing bought: run again with --apply"
+                + (
+                    " --bundle-sid BU... --address-sid AD... (required in Japan)"
+                    if country.upper() == "JP" and not (bundle_sid and address_sid)
+                    else ""
+                )
+            )
+            return
+        wanted = webhooks_for(client, st, fallback_url)
+        bought: list[str] = []
+        try:
+            for number in picks:
+                client.buy(number, wanted, bundle_sid=bundle_sid, address_sid=address_sid)
+                bought.append(number)
+        except TwilioFailure as exc:
+            if bought:
+                after = with_pool_numbers(before, pool, bought)
+                typer.echo(f"bought only {', '.join(bought)} before Twilio refused the next", err=True)
+            else:
+                twilio_fail(exc)
+        try:
+            _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)
+        except CliFailure as err:
+            _fail(
+                f"{err.message} (bought {', '.join(bought)} at Twilio but the config was not updated: "
+                f"add them to pool {pool} and apply)",
+                err.code,
+            )
+        typer.echo(f"bought {len(bought)} number(s) into pool {pool}; config updated")
+        try:
+            rows = sync_numbers(client, dict.fromkeys(bought, name), wanted, dry_run=False)
+        except TwilioFailure as exc:
+            twilio_fail(exc)
+    except CliFailure as err:
+        _exit_with(err)
+    _print_sync(rows, dry_run=False)
+    if len(bought) < count or any(r.status == "missing" for r in rows):
+        raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- release
+
+
+RELEASE_HELP = (
+    """Release numbers that no account's config uses any more (gives them back to Twilio).
+
+"""
+    + (
+        "Each NUMBER must be in the Twilio account and in no account config (remove it from the config "
+        "and `calltrack apply` first). Needs the operator token: only it can see that no account uses the "
+        "number. Without --apply it only shows what it would release. A released number may go to "
+        "someone else: calls from old flyers or ads would then reach them."
+    )
+    + """
+
+\b
+Example:
+  calltrack numbers release +815012345678 --apply --token "$CALLTRACK_ADMIN_TOKEN"
+"""
+)
+
+
+@app.command("release", help=RELEASE_HELP)
+def release_cmd(
+    numbers: list[str] = typer.Argument(..., help="E.164 numbers", metavar="NUMBER...", show_default=False),
+    apply: bool = typer.Option(False, "--apply", help="Release them (default: only show)"),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    from calltrack_cli.twilio_numbers import TwilioFailure
+
+    try:
+        st = stack(url, token, None)
+        listing = st.get("/v1/accounts")
+        if (listing.get("token") or {}).get("role") != "operator":
+            _fail(
+                "error: releasing needs the operator token (only it can see that no account uses a number)", 2
+            )
+        used = {n: name for name, config in configs(st, None).items() for n in tracking_numbers(config)}
+        client = twilio()
+        try:
+            at_twilio = client.by_number()
+        except TwilioFailure as exc:
+            twilio_fail(exc)
+        for number in numbers:
+            if number in used:
+                _fail(f"error: {number} is in account {used[number]}'s config: remove it and apply first", 2)
+            if number not in at_twilio:
+                _fail(f"error: {number} is not in this Twilio account", 2)
+        for number in numbers:
+            if apply:
+                try:
+                    client.release(at_twilio[number]["sid"])
+                except TwilioFailure as exc:
+                    twilio_fail(exc)
+            typer.echo(f"{'released' if apply else 'would release'} {number}")
+    except CliFailure as err:
+        _exit_with(err)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="numbers")

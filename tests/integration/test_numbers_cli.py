@@ -1,0 +1,209 @@
+"""`calltrack numbers sync|search|buy|release` against the fake Twilio REST API and the local stack."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from calltrack_cli.twilio_numbers import stack_webhooks
+from tests.support import unique_number
+from tests.support.cli import run_cli
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import dial_of, signed_post, voice_form
+from tests.support.twilio_numbers import ELSEWHERE, OUR, pointing_at, serve_twilio_numbers
+
+fake = pytest.fixture(scope="module", name="fake")(serve_twilio_numbers)
+BUNDLE = "BU" + "1" * 32
+ADDRESS = "AD" + "2" * 32
+
+
+def _cli(stack, *args, token=None):
+    return run_cli(*args, "--url", stack.url, "--token", token or stack.admin_token)
+
+
+def _pool(numbers):
+    return {
+        "id": "google-ads",
+        "channel": "google-ads",
+        "match": {"utm_source": "google"},
+        "numbers": numbers,
+    }
+
+
+def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
+    # Given an account whose static number points at another tracker in Twilio, whose pool number
+    # points here already, and whose second pool number is not in the Twilio account at all
+    drifted, fine, missing = unique_number(), unique_number(), unique_number()
+    account = apply_account(
+        local_stack, "sync", numbers=[{"number": drifted, "channel": "flyer"}], pools=[_pool([fine, missing])]
+    )
+    fake.numbers.add_number(OUR, drifted, **ELSEWHERE, voice_application_sid="AP" + "3" * 32)
+    fake.numbers.add_number(OUR, fine, **pointing_at(local_stack))
+    # When sync runs with --dry-run
+    dry = _cli(local_stack, "numbers", "sync", "--account", account, "--dry-run", "--json")
+    # Then it reports the drift and the missing number (exit 2) and changes nothing at Twilio
+    assert dry.exit_code == 2, dry.output
+    rows = {r["number"]: r for r in json.loads(dry.stdout)["numbers"]}
+    assert {n: r["status"] for n, r in rows.items()} == {drifted: "drifted", fine: "ok", missing: "missing"}
+    assert rows[drifted]["changes"]["VoiceUrl"] == {
+        "from": ELSEWHERE["voice_url"],
+        "to": f"{local_stack.public_url}/twilio/voice",
+    }
+    assert fake.numbers.number(drifted)["voice_url"] == ELSEWHERE["voice_url"]
+    # When it runs for real
+    done = _cli(local_stack, "numbers", "sync", "--account", account)
+    # Then the drifted number points at this stack (voice, status callback, fallback, all POST, no app)
+    assert done.exit_code == 2, done.output
+    assert "missing" in done.stdout and missing in done.stdout and "fixed" in done.stdout
+    now = fake.numbers.number(drifted)
+    assert {k: now[k] for k in pointing_at(local_stack)} == pointing_at(local_stack)
+    assert now["voice_application_sid"] == ""
+    # And a second run finds only the missing number wrong; without it the run is green
+    again = json.loads(_cli(local_stack, "numbers", "sync", "--account", account, "--json").stdout)
+    assert {r["number"]: r["status"] for r in again["numbers"]} == {
+        drifted: "ok",
+        fine: "ok",
+        missing: "missing",
+    }
+    local_stack.apply(
+        {
+            "account": account,
+            "forward_to": "+81312345678",
+            "numbers": [{"number": drifted, "channel": "flyer"}],
+            "pools": [_pool([fine])],
+        }
+    )
+    assert _cli(local_stack, "numbers", "sync", "--account", account).exit_code == 0
+
+
+def test_sync_with_credentials_twilio_refuses_exits_2(local_stack, fake, monkeypatch):
+    account = apply_account(
+        local_stack, "sync-auth", numbers=[{"number": unique_number(), "channel": "flyer"}]
+    )
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "not-the-token")
+    result = _cli(local_stack, "numbers", "sync", "--account", account)
+    assert result.exit_code == 2
+    assert "refused the credentials" in result.output
+    assert fake.requests[-1].status == 401
+
+
+def test_the_fake_refuses_japanese_numbers_without_bundle_and_address_like_twilio(fake):
+    number = unique_number()
+    fake.numbers.add_available("JP", [number])
+    url = f"{fake.base_url}/2010-04-01/Accounts/{OUR}/IncomingPhoneNumbers.json"
+    auth = (OUR, "calltrack-local-twilio-auth-token")
+    no_bundle = requests.post(url, data={"PhoneNumber": number, "AddressSid": ADDRESS}, auth=auth, timeout=5)
+    assert no_bundle.status_code == 400 and no_bundle.json()["code"] == 21649
+    no_address = requests.post(url, data={"PhoneNumber": number, "BundleSid": BUNDLE}, auth=auth, timeout=5)
+    assert no_address.status_code == 400 and no_address.json()["code"] == 21631
+    bad_url = requests.post(
+        url,
+        data={"PhoneNumber": number, "BundleSid": BUNDLE, "AddressSid": ADDRESS, "VoiceUrl": "not a url"},
+        auth=auth,
+        timeout=5,
+    )
+    assert bad_url.status_code == 400 and bad_url.json()["code"] == 21402
+    assert requests.get(url, auth=(OUR, "wrong"), timeout=5).status_code == 401
+    assert fake.numbers.number(number) is None
+
+
+def test_buy_adds_numbers_to_a_pool_and_syncs_them(local_stack, fake):
+    # Given an account with a one-number pool, and Japanese 050 numbers available at Twilio
+    first = unique_number()
+    account = apply_account(local_stack, "buy", pools=[_pool([first])])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    fake.numbers.add_number(OUR, first, **pointing_at(local_stack))
+    stock = sorted(unique_number("+81505") for _ in range(3))
+    fake.numbers.add_available("JP", stock, locality="Tokyo")
+    found = run_cli("numbers", "search", "--country", "JP", "--contains", "+81505*", "--json")
+    assert found.exit_code == 0 and {n["phone_number"] for n in json.loads(found.stdout)} >= set(stock)
+    buy = (
+        "numbers",
+        "buy",
+        "--account",
+        account,
+        "--pool",
+        "google-ads",
+        "--count",
+        "2",
+        "--contains",
+        "+81505*",
+    )
+    # When buy runs without --apply
+    shown = _cli(local_stack, *buy, token=admin)
+    # Then it shows the config diff and buys nothing
+    assert shown.exit_code == 0, shown.output
+    added = [line for line in shown.stdout.splitlines() if line.startswith("+  -")]
+    assert len(added) == 2 and all(any(n in line for n in stock) for line in added)
+    assert "--bundle-sid" in shown.stdout and fake.numbers.purchases == []
+    # When --apply is given without the bundle and address Japan requires, it refuses before buying
+    refused = _cli(local_stack, *buy, "--apply", token=admin)
+    assert refused.exit_code == 2 and "--bundle-sid" in refused.output and fake.numbers.purchases == []
+    # When it is applied with them
+    done = _cli(local_stack, *buy, "--apply", "--bundle-sid", BUNDLE, "--address-sid", ADDRESS, token=admin)
+    # Then two numbers are bought with the bundle and address, already pointing at this stack
+    assert done.exit_code == 0, done.output
+    assert len(fake.numbers.purchases) == 2
+    bought = [p["PhoneNumber"] for p in fake.numbers.purchases]
+    for number in bought:
+        resource = fake.numbers.number(number)
+        assert resource["bundle_sid"] == BUNDLE and resource["address_sid"] == ADDRESS
+        assert {k: resource[k] for k in pointing_at(local_stack)} == pointing_at(local_stack)
+    # And they are in the pool of the stored config
+    config = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()["config"]
+    assert config["pools"][0]["numbers"] == [first, *bought]
+    # And a call to a bought number is forwarded by the stack at once
+    resp = signed_post(local_stack, "/twilio/voice", voice_form(bought[0]), at=datetime.now(UTC))
+    assert dial_of(resp) is not None
+    assert fake.numbers.purchases[0]["VoiceUrl"] == stack_webhooks(local_stack.public_url)["VoiceUrl"]
+
+
+def test_buy_into_a_pool_the_config_does_not_have_is_refused(local_stack, fake):
+    account = apply_account(local_stack, "buy-nopool")
+    fake.numbers.add_available("US", ["+14155550123"])
+    result = _cli(
+        local_stack,
+        "numbers",
+        "buy",
+        "--account",
+        account,
+        "--pool",
+        "yahoo",
+        "--country",
+        "US",
+        "--area-code",
+        "415",
+        "--apply",
+    )
+    assert result.exit_code == 2 and "no pool 'yahoo'" in result.output
+    assert fake.numbers.number("+14155550123") is None
+
+
+def test_release_gives_back_only_numbers_no_config_uses(local_stack, fake):
+    # Given a number in an account's config and one that was removed from it, both at Twilio
+    kept, removed = unique_number(), unique_number()
+    account = apply_account(local_stack, "release", numbers=[{"number": kept, "channel": "flyer"}])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    for number in (kept, removed):
+        fake.numbers.add_number(OUR, number, **pointing_at(local_stack))
+    # Then the operator's sync lists the removed number as calling this stack unused
+    listed = _cli(local_stack, "numbers", "sync", "--dry-run", "--json")
+    statuses = {
+        r["number"]: r["status"] for r in json.loads(listed.stdout.strip().splitlines()[-1])["numbers"]
+    }
+    assert (statuses[removed], statuses[kept]) == ("unused", "ok")
+    # And a configured number is refused, and an account token may not release at all
+    assert _cli(local_stack, "numbers", "release", kept, "--apply").exit_code == 2
+    assert fake.numbers.number(kept) is not None
+    assert _cli(local_stack, "numbers", "release", removed, "--apply", token=admin).exit_code == 2
+    # And without --apply nothing is released; with it the removed number goes back to Twilio
+    shown = _cli(local_stack, "numbers", "release", removed)
+    assert (
+        shown.exit_code == 0 and "would release" in shown.stdout and fake.numbers.number(removed) is not None
+    )
+    done = _cli(local_stack, "numbers", "release", removed, "--apply")
+    assert done.exit_code == 0, done.output
+    assert fake.numbers.number(removed) is None and fake.numbers.number(kept) is not None

@@ -1,0 +1,254 @@
+"""The pure parts of `calltrack numbers`, `calltrack doctor` and `calltrack pools advise`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from admin import accounts
+from calltrack.auth import OPERATOR, Principal
+from calltrack_cli.doctor_cmds import (
+    RefusedUrl,
+    _secret_names,
+    check_destinations,
+    check_outbound,
+    number_forms,
+    shown_numbers,
+)
+from calltrack_cli.numbers_cmds import Stack, with_pool_numbers
+from calltrack_cli.pools_cmds import advice
+from calltrack_cli.twilio_numbers import (
+    CALL_STATUS_PATH,
+    FALLBACK_PATH,
+    VOICE_PATH,
+    Credentials,
+    TwilioFailure,
+    drift,
+    stack_webhooks,
+)
+from infra.wiring import ROUTES
+
+ROOT = Path(__file__).resolve().parents[2]
+SID = "AC" + "a" * 32
+
+
+def test_the_urls_numbers_are_pointed_at_are_the_stacks_twilio_routes():
+    twilio_routes = {r.path for r in ROUTES if r.auth == "twilio" and r.method == "POST"}
+    assert {VOICE_PATH, CALL_STATUS_PATH} <= twilio_routes
+    voice_component = (ROOT / "infra/components/voice.py").read_text()
+    assert re.search(rf'^FALLBACK_PATH = "{re.escape(FALLBACK_PATH)}"$', voice_component, re.M)
+
+
+def test_drift_lists_each_setting_that_differs_and_a_twiml_app_overriding_the_urls():
+    wanted = stack_webhooks("https://calls.example.com/")
+    assert wanted["VoiceUrl"] == "https://calls.example.com/twilio/voice"
+    resource = {
+        "voice_url": wanted["VoiceUrl"],
+        "voice_method": "post",
+        "status_callback": wanted["StatusCallback"],
+        "status_callback_method": "POST",
+        "voice_fallback_url": wanted["VoiceFallbackUrl"],
+        "voice_fallback_method": "POST",
+    }
+    assert drift(resource, wanted) == {}  # methods compare case-insensitively
+    assert drift({**resource, "voice_url": "https://x.example/v"}, wanted) == {
+        "VoiceUrl": ("https://x.example/v", wanted["VoiceUrl"])
+    }
+    assert set(drift({**resource, "voice_application_sid": "AP1"}, wanted)) == {"VoiceApplicationSid"}
+    assert (
+        stack_webhooks("https://a", "https://bin.example/twiml")["VoiceFallbackUrl"]
+        == "https://bin.example/twiml"
+    )
+
+
+def test_twilio_credentials_come_from_the_environment_and_stay_on_https():
+    creds = Credentials.from_env({"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "tok"})
+    assert (creds.username, creds.password, creds.base_url) == (SID, "tok", "https://api.twilio.com")
+    keyed = Credentials.from_env(
+        {
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "tok",
+            "TWILIO_API_KEY": "SK1",
+            "TWILIO_API_SECRET": "sec",
+        }
+    )
+    assert (keyed.username, keyed.password) == ("SK1", "sec")
+    local = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_API_BASE_URL": "http://127.0.0.1:9"}
+    assert Credentials.from_env(local).base_url == "http://127.0.0.1:9"
+    for bad in (
+        {"TWILIO_AUTH_TOKEN": "t"},
+        {"TWILIO_ACCOUNT_SID": SID},
+        {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "t", "TWILIO_API_BASE_URL": "http://api.example"},
+    ):
+        with pytest.raises(TwilioFailure):
+            Credentials.from_env(bad)
+
+
+def test_buying_into_a_pool_appends_to_that_pool_only_and_an_unknown_pool_is_refused():
+    from calltrack_cli.admin_cmds import CliFailure
+
+    config = {
+        "account": "acme",
+        "pools": [{"id": "a", "numbers": ["+81501"]}, {"id": "b", "numbers": ["+81502"]}],
+    }
+    after = with_pool_numbers(config, "b", ["+81503"])
+    assert [p["numbers"] for p in after["pools"]] == [["+81501"], ["+81502", "+81503"]]
+    assert config["pools"][1]["numbers"] == ["+81502"]  # the stored config is not modified
+    with pytest.raises(CliFailure) as err:
+        with_pool_numbers(config, "c", ["+81503"])
+    assert err.value.code == 2 and "pools: a, b" in err.value.message
+
+
+def test_pool_advice_prices_the_change_in_size():
+    report = {
+        "pools": [
+            {
+                "pool": "g",
+                "size": 4,
+                "recommended_size": 6,
+                "peak_concurrent_sessions": 4,
+                "utilisation": 1.0,
+            },
+            {"pool": "y", "size": 10, "recommended_size": 3, "peak_concurrent_sessions": 2},
+            {"pool": "one", "size": 3, "recommended_size": 1, "peak_concurrent_sessions": 1},
+            {"pool": "idle", "size": 2, "recommended_size": 0, "peak_concurrent_sessions": 0},
+        ]
+    }
+    rows = {r["pool"]: r for r in advice(report, 4.5)}
+    assert (rows["g"]["change"], rows["g"]["monthly_cost_change"]) == (2, 9.0)
+    assert (rows["y"]["change"], rows["y"]["monthly_cost_change"]) == (-7, -31.5)
+    assert rows["one"]["recommended_size"] == 1
+    assert (rows["idle"]["recommended_size"], rows["idle"]["change"]) == (2, 0)  # no traffic: no advice
+
+
+def test_a_page_shows_a_listed_number_in_any_usual_format():
+    assert number_forms("+81312345678") == {"81312345678", "0312345678"}
+    assert shown_numbers(["お電話は 03-1234-5678 まで"], ["+81312345678"]) == ["+81312345678"]
+    assert shown_numbers(["+81 3 1234 5678"], ["+81312345678"]) == ["+81312345678"]
+    assert shown_numbers(["(03) 1234-5678"], ["+81312345678"]) == ["+81312345678"]
+    assert shown_numbers(["03-1234-5679", "予約番号 0312345678901"], ["+81312345678"]) == []
+
+
+def test_doctor_fetches_only_https_public_addresses_or_http_to_127_0_0_1():
+    check_outbound("http://127.0.0.1:8787/x")
+    for url in (
+        "http://www.example.jp/",
+        "https://10.0.0.8/",
+        "https://127.0.0.1/",
+        "https://169.254.169.254/",
+        "ftp://example.jp/",
+    ):
+        with pytest.raises(RefusedUrl):
+            check_outbound(url)
+
+
+class _Stack(Stack):
+    def __init__(self, answers: dict[str, Any]) -> None:
+        super().__init__("http://127.0.0.1:1", "tok", "http://127.0.0.1:1")
+        object.__setattr__(self, "answers", answers)
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self.answers[path]  # type: ignore[attr-defined]
+
+
+def test_destinations_check_is_skipped_without_destinations_and_names_each_missing_secret():
+    config = {
+        "conversions": [{"name": "booked", "destinations": ["meta", "ga4"]}],
+        "destinations": {
+            "google_ads": None,
+            "meta": {"pixel_id": "1234567", "secret": "meta"},
+            "ga4": {"measurement_id": "G-1", "secret": "ga4"},
+        },
+        "webhooks": [{"url": "https://hooks.example", "secret": "hook"}],
+        "crm_push": {"kintone": None, "hubspot": {"token_secret": "hubspot"}},
+    }
+    assert sorted(_secret_names(config)) == ["ga4", "hook", "hubspot", "meta"]
+    stack = _Stack({"/v1/accounts/acme/secrets": {"secrets": [{"name": "meta"}]}})
+    unnamed = {"account": "acme", "destinations": {"meta": {"pixel_id": "1234567", "secret": None}}}
+    [skipped] = check_destinations(stack, {"acme": unnamed})
+    assert skipped.status == "skip" and "not configured" in skipped.detail
+    [failed] = check_destinations(stack, {"acme": config})
+    assert failed.status == "fail" and failed.detail == "secrets not set: ga4, hook, hubspot"
+    assert "calltrack secret set --account acme ga4" in failed.fix
+    stack.answers["/v1/accounts/acme/secrets"]["secrets"] += [
+        {"name": "ga4"},
+        {"name": "hook"},
+        {"name": "hubspot"},
+    ]  # type: ignore[attr-defined]
+    assert check_destinations(stack, {"acme": config})[0].status == "pass"
+
+    class _Marketer(_Stack):
+        def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+            from calltrack_cli.admin_cmds import CliFailure
+
+            raise CliFailure("error: 403 role 'marketer' may not do this (needs one of admin)", 2)
+
+    [skipped] = check_destinations(_Marketer({}), {"acme": config})
+    assert skipped.status == "skip" and "admin token" in skipped.detail
+
+
+def test_the_accounts_listing_says_who_the_token_is(monkeypatch):
+    class Store:
+        def list_accounts(self):
+            return []
+
+        def get_account(self, account):
+            return None
+
+    assert accounts.list_accounts(Principal(None, OPERATOR), Store())["token"] == {
+        "account": None,
+        "role": OPERATOR,
+    }
+    assert accounts.list_accounts(Principal("acme", "marketer"), Store())["token"] == {
+        "account": "acme",
+        "role": "marketer",
+    }
+
+
+def test_numbers_are_never_pointed_at_plain_http_at_the_real_twilio():
+    from types import SimpleNamespace
+
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.numbers_cmds import webhooks_for
+
+    real = SimpleNamespace(credentials=SimpleNamespace(base_url="https://api.twilio.com"))
+    fake = SimpleNamespace(credentials=SimpleNamespace(base_url="http://127.0.0.1:8789"))
+    local_stack = Stack("http://127.0.0.1:8787", "tok", "http://127.0.0.1:8787")
+    with pytest.raises(CliFailure) as err:
+        webhooks_for(real, local_stack, None)
+    assert err.value.code == 2 and "https" in err.value.message
+    assert webhooks_for(fake, local_stack, None)["VoiceUrl"] == "http://127.0.0.1:8787/twilio/voice"
+    deployed = Stack("https://abc.execute-api.example.com", "tok", "https://calls.example.com")
+    assert (
+        webhooks_for(real, deployed, None)["StatusCallback"] == "https://calls.example.com/twilio/call-status"
+    )
+
+
+def test_ops_topic_check_counts_only_confirmed_subscriptions(monkeypatch):
+    import boto3
+
+    from calltrack_cli.doctor_cmds import check_ops_topic
+
+    pages: list[dict[str, Any]] = []
+
+    class Sns:
+        def get_paginator(self, name):
+            assert name == "list_subscriptions_by_topic"
+            return self
+
+        def paginate(self, TopicArn):  # noqa: N803 - boto3's parameter name
+            return pages
+
+    monkeypatch.setattr(boto3, "client", lambda service, region_name=None: Sns())
+    arn = "arn:aws:sns:ap-northeast-1:123456789012:ops"
+    assert check_ops_topic(None).status == "skip"
+    pages[:] = [{"Subscriptions": []}]
+    assert "nobody is subscribed" in check_ops_topic(arn).detail
+    pages[:] = [{"Subscriptions": [{"SubscriptionArn": "PendingConfirmation"}]}]
+    pending = check_ops_topic(arn)
+    assert pending.status == "fail" and "1 pending" in pending.detail
+    pages.append({"Subscriptions": [{"SubscriptionArn": arn + ":1b2c"}]})
+    assert check_ops_topic(arn).status == "pass"
