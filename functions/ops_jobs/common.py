@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from calltrack.accounts import BrokenAccount
 from calltrack.days import month_start
 from calltrack.schedule import parse_instant
+from calltrack.transcript_text import spoken
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
@@ -54,6 +55,7 @@ class CallFact:
     recording_stored: bool = False
     talk_seconds: float | None = None
     agent: str | None = None
+    caller_said: tuple[str, ...] = ()  # the caller's lines of a stored transcript
 
     @property
     def answered(self) -> bool:
@@ -89,6 +91,7 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
     value = item.get("value")
     score = item.get("score")
     talk = item.get("talk_seconds")
+    transcript = item.get("transcript")
     return CallFact(
         call_sid=str(item["call_sid"]),
         started_at=parse_instant(str(item["started_at"])),
@@ -102,6 +105,7 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
         recording_stored=stored,
         talk_seconds=float(talk) if talk is not None else None,
         agent=item.get("agent") or None,
+        caller_said=tuple(spoken(transcript if isinstance(transcript, Mapping) else None, "caller")),
     )
 
 
