@@ -121,8 +121,8 @@ def check(fn: FunctionAsset, layer_python: Path, standin: Path, python: str | No
     env = {"PATH": os.environ.get("PATH", ""), "POWERTOOLS_SERVICE_NAME": fn.logical_id,
            "AWS_DEFAULT_REGION": "us-east-1"}
     result = subprocess.run(
-        [python or lambda_python(), "-I", "-S", str(CHECKER), fn.handler, str(fn.code), str(layer_python),
-         str(standin)],
+        [python or lambda_python(), "-I", "-S", "-B", str(CHECKER), fn.handler, str(fn.code),
+         str(layer_python), str(standin)],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     lines = [line for line in result.stdout.splitlines() if line.strip()]

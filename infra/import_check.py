@@ -1,6 +1,6 @@
 """Run by the Lambda's Python (3.12) with ``-I -S``: can this asset import everything it names?
 
-Usage: ``python3.12 -I -S infra/import_check.py HANDLER PATH [PATH ...]``, the paths in Lambda's
+Usage: ``python3.12 -I -S -B infra/import_check.py HANDLER PATH [PATH ...]``, the paths in Lambda's
 order (the function's code asset, the layer's ``python/``, the runtime's boto3). Standard library
 only: nothing from the dev virtualenv is importable here, which is the point.
 

@@ -190,6 +190,14 @@ class CalltrackStack(Stack):
             self.monitoring.dlq_depth(f"{construct_id(name)}Dlq", dlq)
         self.monitoring.dlq_depth("StreamFailures", self.reporting.stream_failures)
         self.monitoring.missed_call_spike(config.missed_calls_alarm_per_hour)
+        self.monitoring.quiet_failures()
+        for stream in wiring.streams:
+            self.monitoring.stream_lag(construct_id(stream.consumer), functions[stream.consumer])
+        self.monitoring.dashboard(
+            functions["voice_webhook"],
+            {**{construct_id(n): q for n, q in self.queues.dlqs.items()},
+             "StreamFailures": self.reporting.stream_failures},
+        )
 
         CfnOutput(self, "ApiUrl", value=self.api.endpoint, description="HTTP API endpoint")
         CfnOutput(

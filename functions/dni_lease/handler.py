@@ -9,12 +9,15 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from calltrack import clock
 from calltrack.http_errors import register_error_handlers
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_metrics
 from dni_lease import service
 from dni_lease.runtime import NEEDS as NEEDS
 from dni_lease.script import script_etag, script_text
 
 logger = make_logger("dni_lease")
+# PoolExhausted: a lease answered with a shared number (every number of the pool held by a live
+# session); the ops dashboard graphs it next to the pools report's exhaustion counts.
+metrics = make_metrics("dni_lease")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
 _limits = service.Limits()
@@ -76,6 +79,10 @@ def lease() -> Response:
         if err.status == 429:
             response.headers["Retry-After"] = "60"
         return response
+    if body.get("shared"):
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics.add_metric(name="PoolExhausted", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=200,
         content_type="application/json",
@@ -98,6 +105,7 @@ def pools_report() -> dict[str, Any]:
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

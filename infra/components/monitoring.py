@@ -1,4 +1,10 @@
-"""Monitoring: the encrypted ops topic and the CloudWatch alarms that notify it."""
+"""Monitoring: the encrypted ops topic, the CloudWatch alarms that notify it, and the ops dashboard.
+
+Alarms cover what fails loudly (function errors, API 5xx, dead letters) and what fails quietly:
+the voice webhook's fail-open answers (it forwards the call and answers 200, so neither Errors nor
+5xx sees it), callbacks lost by the webhook's outbox, scheduled jobs that failed for an account,
+and stream consumers falling behind (iterator age). L2 constructs only.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,18 @@ from constructs import Construct
 from infra.components.functions import METRICS_NAMESPACE
 
 MISSED_CALLS_METRIC = "CallsMissed"
+STREAM_LAG_ALARM_MS = 5 * 60 * 1000  # a stream consumer this far behind is stuck, not busy
+
+
+def app_metric(service: str, name: str, *, statistic: str = "Sum", minutes: int = 5) -> cloudwatch.Metric:
+    """A metric the functions emit with Powertools EMF (namespace calltrack, dimension service)."""
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": service},
+        statistic=statistic,
+        period=Duration.minutes(minutes),
+    )
 
 
 class Monitoring(Construct):
@@ -67,6 +85,79 @@ class Monitoring(Construct):
             1,
             f"messages are waiting in {name}: inspect and redrive",
         )
+
+    def quiet_failures(self) -> None:
+        """What answers 200 while something is wrong."""
+        self._alarm(
+            "WebhookFailOpen",
+            app_metric("voice_webhook", "WebhookFailures"),
+            1,
+            "the voice webhook answered fail-open (call forwarded; storage or routing failed): see its logs",
+        )
+        self._alarm(
+            "WebhookCallbacksLost",
+            app_metric("voice_webhook", "WebhookCallbacksLost"),
+            1,
+            "a Twilio callback was neither stored nor handed to the outbox: that call's record is incomplete",
+        )
+        self._alarm(
+            "JobAccountFailures",
+            app_metric("ops_jobs", "JobAccountFailures", minutes=60),
+            1,
+            "a scheduled job (weekly alert, spike check, monthly review) failed for an account",
+        )
+
+    def stream_lag(self, name: str, fn: lambda_.IFunction) -> None:
+        self._alarm(
+            f"{name}IteratorAge",
+            fn.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(5)),
+            STREAM_LAG_ALARM_MS,
+            f"{name} is more than 5 minutes behind the calls stream (failing records retried?)",
+        )
+
+    def dashboard(
+        self, voice: lambda_.IFunction, dead_letter_queues: dict[str, sqs.IQueue]
+    ) -> cloudwatch.Dashboard:
+        """One page for ops: traffic, quiet failures, latency, recordings, dead letters, pools."""
+
+        def calls(name: str, label: str) -> cloudwatch.IMetric:
+            return app_metric("voice_webhook", name, minutes=1).with_(label=label)
+
+        board = cloudwatch.Dashboard(self, "OpsDashboard", default_interval=Duration.hours(24))
+        board.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Calls per minute", width=8,
+                left=[calls("CallsReceived", "received"), calls("CallsMissed", "missed")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Fail-open answers and lost callbacks", width=8,
+                left=[calls("WebhookFailures", "fail-open"), calls("WebhookCallbacksLost", "lost")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Voice webhook latency (ms)", width=8,
+                left=[voice.metric_duration(statistic="p99", period=Duration.minutes(1)).with_(label="p99"),
+                      voice.metric_duration(statistic="p50", period=Duration.minutes(1)).with_(label="p50")],
+            ),
+        )
+        board.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Recording ingest", width=8,
+                left=[app_metric("recording_ingest", "RecordingIngestFailures").with_(label="failed tries"),
+                      app_metric("recording_ingest", "RecordingsStored").with_(label="stored")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue depth", width=8,
+                left=[q.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum").with_(label=name)
+                      for name, q in sorted(dead_letter_queues.items())],
+            ),
+            cloudwatch.GraphWidget(
+                title="DNI pool exhaustions", width=8,
+                left=[app_metric("dni_lease", "PoolExhausted").with_(label="shared numbers shown")],
+            ),
+        )
+        self.board = board
+        return board
 
     def missed_call_spike(self, threshold: int) -> None:
         # Sum over all accounts: the voice webhook emits CallsMissed via Powertools EMF with the

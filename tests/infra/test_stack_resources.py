@@ -382,6 +382,45 @@ def test_alarms_notify_the_ops_topic(synth):
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], logical_id
 
 
+def test_quiet_failures_and_stream_lag_alarm(synth):
+    alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
+
+    def custom(name: str) -> dict[str, Any]:
+        [alarm] = [a for a in alarms if a.get("Namespace") == "calltrack" and a.get("MetricName") == name]
+        return alarm
+
+    # The webhook's fail-open answers (200 to Twilio, so no Errors or 5xx) and its lost callbacks
+    for name in ("WebhookFailures", "WebhookCallbacksLost"):
+        alarm = custom(name)
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "voice_webhook"}]
+        assert alarm["Threshold"] == 1 and alarm["Statistic"] == "Sum"
+    # Scheduled jobs that failed for an account
+    assert custom("JobAccountFailures")["Dimensions"] == [{"Name": "service", "Value": "ops_jobs"}]
+    # Every stream consumer falling 5 minutes behind
+    lag = [a for a in alarms if a.get("MetricName") == "IteratorAge"]
+    lagging = {json.dumps(a["Dimensions"]) for a in lag}
+    by_service = _functions_by_service(synth)
+    for stream in WIRING.streams:
+        fn_id = next(k for k, v in synth.resources("AWS::Lambda::Function").items()
+                     if v is by_service[stream.consumer])
+        assert json.dumps([{"Name": "FunctionName", "Value": {"Ref": fn_id}}]) in lagging, stream.consumer
+    assert all(a["Threshold"] == 300_000 and a["Statistic"] == "Maximum" for a in lag)
+
+
+def test_one_ops_dashboard_shows_traffic_quiet_failures_latency_recordings_dead_letters_and_pools(synth):
+    [dashboard] = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for title in ("Calls per minute", "Fail-open answers", "Voice webhook latency", "Recording ingest",
+                  "Dead-letter queue depth", "DNI pool exhaustions"):
+        assert title in body, title
+    for metric in ("CallsReceived", "WebhookFailures", "RecordingIngestFailures", "PoolExhausted",
+                   "ApproximateNumberOfMessagesVisible"):
+        assert metric in body, metric
+    assert "p99" in body
+    # every dead-letter queue is on it
+    assert body.count("ApproximateNumberOfMessagesVisible") >= len(WIRING.queues) + 1
+
+
 def test_outputs_give_the_twilio_and_dni_urls(synth):
     outputs = synth.template["Outputs"]
     by_suffix = {}
