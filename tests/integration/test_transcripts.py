@@ -158,7 +158,8 @@ def test_only_admins_and_managers_read_and_search_transcripts(
     # ... another account's admin cannot read it either
     other = apply_account(local_stack, "conv-other")
     other_admin = tokens(local_stack, other, "admin")["admin"]
-    assert local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=other_admin).status_code == 404
+    foreign = local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=other_admin)
+    assert foreign.status_code == 404
 
     # And an admin's search finds the call by what was said (full-width and half-width alike)
     today = datetime.now(UTC).date()

@@ -42,8 +42,8 @@ def test_channel_identified_output_becomes_caller_and_staff_segments_in_time_ord
 
 def test_mono_output_has_an_unknown_speaker_and_japanese_tokens_join_without_spaces() -> None:
     output = {"results": {"items": [
-        {"type": "pronunciation", "start_time": "0.5", "end_time": "0.9", "alternatives": [{"content": "予約"}]},
-        {"type": "pronunciation", "start_time": "0.9", "end_time": "1.2", "alternatives": [{"content": "したい"}]},
+        word("0.5", "0.9", "予約"),
+        word("0.9", "1.2", "したい"),
         {"type": "punctuation", "alternatives": [{"content": "。"}]},
     ]}}
     assert segments(output, "ja-JP") == [["unknown", 0.5, "予約したい。"]]
@@ -146,7 +146,8 @@ def transcript(*lines: tuple[str, str]) -> dict[str, Any]:
 
 def test_a_phrase_hits_only_in_what_the_named_speaker_said_normalised() -> None:
     rule = config().call_rules[0]
-    call = {"talk_seconds": 95, "transcript": transcript(("staff", "ご予約ですか"), ("caller", "はい、ヨヤクではなく予 約を"))}
+    said = transcript(("staff", "ご予約ですか"), ("caller", "はい、ヨヤクではなく予 約を"))
+    call = {"talk_seconds": 95, "transcript": said}
     assert rules.hit(rule, call, "ja-JP") == {"phrase": "予約"}
     staff_only = {"talk_seconds": 95, "transcript": transcript(("staff", "ご予約ですか"))}
     assert rules.hit(rule, staff_only, "ja-JP") is None
@@ -157,7 +158,8 @@ def test_a_phrase_hits_only_in_what_the_named_speaker_said_normalised() -> None:
 def test_effects_add_tags_once_raise_the_stage_never_lower_it_and_keep_the_score_in_range() -> None:
     rule = config().call_rules[0]
     call = {"tags": ["booking", "vip"], "stage": "won", "score": 90, "rule_hits": {}}
-    changes = rules.effects(call, [(rule, {"phrase": "予約"})], at="2026-11-30T00:00:00Z", trigger="transcript")
+    changes = rules.effects(call, [(rule, {"phrase": "予約"})], at="2026-11-30T00:00:00Z",
+                            trigger="transcript")
     assert changes == {
         "rule_hits": {"booking": {"at": "2026-11-30T00:00:00Z", "trigger": "transcript", "phrase": "予約"}},
         "score": 100,
@@ -222,14 +224,19 @@ class FakeEngine:
         self.discarded.append(key)
 
 
+def word(start: str, end: str, content: str) -> dict[str, Any]:
+    alternatives = [{"content": content}]
+    return {"type": "pronunciation", "start_time": start, "end_time": end, "alternatives": alternatives}
+
+
 def world(**call: Any) -> tuple[FakeCalls, FakeEngine, Ports]:
     calls = FakeCalls({"call_sid": CALL, "account": "acme", "talk_seconds": 95, "channel": "flyer",
                        "recording": {"status": "stored", "recording_sid": REC, "s3_key": KEY, "channels": 2},
                        **call})
     engine = FakeEngine({"results": {"channel_labels": {"channels": [
         {"channel_label": "ch_0", "items": [
-            {"type": "pronunciation", "start_time": "2.0", "end_time": "2.5", "alternatives": [{"content": "予約"}]},
-            {"type": "pronunciation", "start_time": "2.5", "end_time": "2.9", "alternatives": [{"content": "したい"}]},
+            word("2.0", "2.5", "予約"),
+            word("2.5", "2.9", "したい"),
         ]},
     ]}}})
     ports = Ports(calls=calls, config_for=lambda a: config() if a == "acme" else None, engine=engine,
