@@ -24,7 +24,7 @@ _KATAKANA = r"[\u30a1-\u30faー]"
 _JA = re.compile(rf"{_KANJI}{{2,}}|{_KATAKANA}{{2,}}")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 # Runs that open or close almost every call and say nothing about what the caller wants.
-STOP_JA = frozenset({"失礼", "電話", "少々", "本日", "ありがとう", "お願い", "宜", "大丈夫", "承知"})
+STOP_JA = frozenset({"失礼", "電話", "少々", "本日", "お願", "大丈夫", "承知", "検討"})
 STOP_EN = frozenset({
     "the", "and", "you", "for", "that", "this", "with", "have", "what", "can", "your", "are", "was",
     "but", "not", "just", "like", "yes", "okay", "thank", "thanks", "hello", "please", "would",

@@ -93,6 +93,30 @@ def review_table(review: dict[str, Any]) -> Table:
     return table
 
 
+def conversation_tables(res: Results) -> list[Table]:
+    """Rule hits (from the calls), campaign trials against the pass line, what callers asked."""
+    rules = Table(title="Call rules over transcripts: calls hit", title_justify="left")
+    rules.add_column("rule")
+    rules.add_column("calls")
+    for name, count in sorted(res.rule_hits.items(), key=lambda kv: -kv[1]):
+        rules.add_row(name, str(count))
+    trials = Table(title=f"Campaign trials (pass line {res.trials.get('pass_score')}, "
+                         f"{res.trials.get('trial_sample_calls')} sample calls)", title_justify="left")
+    for col in ("campaign", "sample", "scored", "mean score", "verdict"):
+        trials.add_column(col)
+    for t in res.trials.get("trials", []):
+        mean = "-" if t.get("mean_score") is None else str(t["mean_score"])
+        trials.add_row(f"{t['channel']} / {t['campaign']}", f"{t['sample_calls']}/{t['target']}",
+                       _pct(t.get("scored_share")), mean, f"{t['verdict']}: {t['action']}")
+    phrases = Table(title=f"What callers asked in {res.review.get('month')} (caller side of the transcripts)",
+                    title_justify="left")
+    phrases.add_column("phrase")
+    phrases.add_column("calls")
+    for p in res.review.get("caller_phrases") or []:
+        phrases.add_row(str(p["phrase"]), str(p["calls"]))
+    return [rules, trials, phrases]
+
+
 def print_results(console: Console, res: Results) -> None:
     console.print(channel_table(res.channels, f"Calls by channel, {res.month_from} .. {res.month_to}"))
     console.print(keyword_table(res.keywords))
@@ -105,6 +129,8 @@ def print_results(console: Console, res: Results) -> None:
     console.print(review_table(res.review))
     sample = res.review.get("review_sample") or []
     console.print(f"Calls drawn for this month's manager review: {len(sample)}")
+    for table in conversation_tables(res):
+        console.print(table)
     console.print(f"Ops alerts published ({len(res.alerts)}):")
     for msg in res.alerts:
         subject = str(msg.get("subject") or "")
