@@ -63,17 +63,24 @@ def handle(message: Mapping[str, Any], ports: Ports) -> str:
         return "ignored"
     call = message.get("call") or {}
     changed = set(message.get("changed") or [])
+    call_sid = str(message.get("call_sid"))
+    # Most call events concern neither: decide from the event (and the cached account config)
+    # before reading the call.
+    config = ports.config_for(str(message.get("account") or call.get("account") or ""))
     outcomes = []
     recording = call.get("recording") or {}
     if "recording" in changed and recording.get("status") == "stored":
-        outcomes.append(start_transcription(str(message.get("call_sid")), ports))
+        transcribing = config is not None and config.transcription.enabled
+        outcomes.append(start_transcription(call_sid, ports) if transcribing else "not-enabled")
     if "recording" in changed and recording.get("status") == "expired" and call.get("transcript"):
-        outcomes.append(forget_transcript(str(message.get("call_sid")), ports))
+        outcomes.append(forget_transcript(call_sid, ports))
     transcript = call.get("transcript") or {}
-    if message.get("type") == "call.completed":
-        outcomes.append(apply_rules(str(message.get("call_sid")), ports, trigger="completed"))
-    elif "transcript" in changed and transcript.get("status") == "stored":
-        outcomes.append(apply_rules(str(message.get("call_sid")), ports, trigger="transcript"))
+    trigger = "completed" if message.get("type") == "call.completed" else (
+        "transcript" if "transcript" in changed and transcript.get("status") == "stored" else None
+    )
+    if trigger is not None:
+        has_rules = config is not None and bool(config.call_rules)
+        outcomes.append(apply_rules(call_sid, ports, trigger=trigger) if has_rules else "no-rules")
     return ",".join(outcomes) or "ignored"
 
 

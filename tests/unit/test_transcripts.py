@@ -245,7 +245,7 @@ def world(**call: Any) -> tuple[FakeCalls, FakeEngine, Ports]:
 
 
 def recording_stored() -> dict[str, Any]:
-    return {"type": "call.updated", "call_sid": CALL, "changed": ["recording"],
+    return {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["recording"],
             "call": {"recording": {"status": "stored"}}}
 
 
@@ -266,11 +266,12 @@ def test_the_pipeline_starts_one_job_stores_the_transcript_once_and_hits_each_ru
     assert calls.call["transcript"]["segments"] == [["caller", 2.0, "予約したい"]]
     assert engine.discarded == [output_key(KEY)]
     # When the transcript's update event arrives (twice), the rule hits once
-    transcript_event = {"type": "call.updated", "call_sid": CALL, "changed": ["transcript"],
-                        "call": {"transcript": {"status": "stored"}}}
+    transcript_event = {"type": "call.updated", "account": "acme", "call_sid": CALL,
+                        "changed": ["transcript"], "call": {"transcript": {"status": "stored"}}}
     assert handle(transcript_event, ports) == "hit:booking"
     assert handle(transcript_event, ports) == "no-hits"
-    completed = {"type": "call.completed", "call_sid": CALL, "changed": ["ended_at"], "call": {}}
+    completed = {"type": "call.completed", "account": "acme", "call_sid": CALL, "changed": ["ended_at"],
+                 "call": {}}
     assert handle(completed, ports) == "no-hits"
     assert (calls.call["stage"], calls.call["score"], calls.call["tags"]) == ("lead", 20, ["booking"])
 
@@ -278,7 +279,7 @@ def test_the_pipeline_starts_one_job_stores_the_transcript_once_and_hits_each_ru
 def test_a_concurrent_write_between_read_and_hit_is_retried_on_the_new_version() -> None:
     calls, _, ports = world(transcript=transcript(("caller", "予約したい")), score=10)
     calls.interleave = [{"score": 50}]  # a manager's PATCH lands between our read and our write
-    event = {"type": "call.updated", "call_sid": CALL, "changed": ["transcript"],
+    event = {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["transcript"],
              "call": {"transcript": {"status": "stored"}}}
     assert handle(event, ports) == "hit:booking"
     assert calls.call["score"] == 70  # 50 (the PATCH) + 20, not 10 + 20
@@ -294,7 +295,7 @@ def test_off_short_failed_and_expired() -> None:
     assert handle(job_done("FAILED"), ports) == "failed"
     assert calls.call["transcript"]["status"] == "failed"
     calls, _, ports = world(transcript=transcript(("caller", "予約")))
-    expired = {"type": "call.updated", "call_sid": CALL, "changed": ["recording"],
+    expired = {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["recording"],
                "call": {"recording": {"status": "expired"}, "transcript": {"status": "stored"}}}
     assert handle(expired, ports) == "transcript-expired" and "transcript" not in calls.call
     assert handle({**job_done(), "detail": {"TranscriptionJobName": "other"}}, ports) == "not-ours"
