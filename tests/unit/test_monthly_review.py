@@ -276,3 +276,22 @@ def test_trial_verdicts_sampled_scores_and_what_callers_asked() -> None:
     assert "不合格" in message and "予約 (3)" in message
     html = world.blobs["reviews/acme/2026-11.html"][0].decode()
     assert "合格ライン" in html and "予約" in html
+
+
+def test_caller_phrases_are_kanji_and_katakana_runs_counted_once_per_call() -> None:
+    from ops_jobs.caller_phrases import phrases, top_phrases
+
+    # Given what three callers said (one repeats himself)
+    calls = [
+        ("インプラントの費用はいくらですか。", "インプラントの費用、インプラントの。"),
+        ("ホワイトニングの費用を知りたいです。",),
+        ("お電話ありがとうございます。",),
+    ]
+    # Then the topics are the kanji and katakana runs, the grammar (hiragana) and stop words drop
+    assert phrases(calls[0][0], "ja-JP") == {"インプラント", "費用"}
+    assert phrases(calls[2][0], "ja-JP") == set()
+    # ... and a phrase counts once per call, ranked by calls (then by text), at least two calls
+    assert top_phrases(calls, "ja-JP") == [{"phrase": "費用", "calls": 2}]
+    assert top_phrases([("Do you take insurance?",), ("Is insurance accepted?",)], "en-US") == [
+        {"phrase": "insurance", "calls": 2}
+    ]
