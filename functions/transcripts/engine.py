@@ -33,9 +33,15 @@ class JobRequest:
     channels: int
 
 
+class JobRefused(Exception):
+    """Transcribe refused the job for good (BadRequestException: an unsupported language, a
+    media file it cannot read): shown on the call as a failed transcript, not retried."""
+
+
 class TranscriptionEngine(Protocol):
     def start(self, job: JobRequest) -> bool:
-        """Start the job; False when a job of that name already exists (started before)."""
+        """Start the job; False when a job of that name already exists (started before);
+        JobRefused when it can never start."""
         ...
 
     def output(self, key: str) -> dict[str, Any] | None:
@@ -99,6 +105,9 @@ class AwsTranscribe:
         except Exception as exc:
             if _code(exc) == "ConflictException":
                 return False
+            if _code(exc) == "BadRequestException":
+                message = str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Message", ""))
+                raise JobRefused(message[:300] or "Transcribe refused the job") from None
             raise
         return True
 

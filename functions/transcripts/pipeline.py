@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from transcripts import rules
-from transcripts.engine import JobRequest, TranscriptionEngine, job_ids, job_name, output_key
+from transcripts.engine import JobRefused, JobRequest, TranscriptionEngine, job_ids, job_name, output_key
 from transcripts.parse import capped, segments
 
 JOB_STATE_CHANGE = "Transcribe Job State Change"
@@ -117,7 +117,15 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
         language=config.language,
         channels=int(recording.get("channels") or 1),
     )
-    return "started" if ports.engine.start(job) else "already-started"
+    try:
+        started = ports.engine.start(job)
+    except JobRefused as refused:
+        ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
+            "status": "failed", "job": name, "recording_sid": sid, "language": config.language,
+            "reason": str(refused),
+        }})
+        return "refused"
+    return "started" if started else "already-started"
 
 
 def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:

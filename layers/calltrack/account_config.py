@@ -421,6 +421,10 @@ def _check_numbers(config: AccountConfig) -> None:
         if rule.when.speaker != "any" and not rule.when.phrases_any:
             errors.append(f"call_rules[{i}].when.speaker: only means something with phrases_any")
             first_field = first_field or f"call_rules[{i}].when.speaker"
+    if config.transcription.enabled and not re.fullmatch(r"[a-z]{2}-[A-Z]{2}", config.language):
+        errors.append(f"language: transcription needs a language with its region, e.g. ja-JP or en-US "
+                      f"(got {config.language!r})")
+        first_field = first_field or "language"
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
     if errors:

@@ -93,6 +93,22 @@ class FakeTranscribeClient:
         return {}
 
 
+class BadRequestError(Exception):
+    response = {"Error": {"Code": "BadRequestException", "Message": "Unsupported language code"}}
+
+
+def test_a_job_transcribe_refuses_for_good_is_a_failed_transcript_not_a_retry() -> None:
+    class RefusingTranscribe:
+        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+            raise BadRequestError()
+
+    calls, _, ports = world()
+    ports.engine = AwsTranscribe(RefusingTranscribe(), s3=None, bucket="b")
+    assert handle(recording_stored(), ports) == "refused"
+    assert calls.call["transcript"]["status"] == "failed"
+    assert calls.call["transcript"]["reason"] == "Unsupported language code"
+
+
 def test_starting_the_same_job_twice_is_refused_by_transcribe_and_reported_not_raised() -> None:
     client = FakeTranscribeClient()
     engine = AwsTranscribe(client, s3=None, bucket="b")
@@ -125,6 +141,7 @@ def test_call_rules_transcription_and_the_pass_line_are_validated_naming_the_fie
         ({"call_rules": [{**BOOKING, "if": {}}]}, "call_rules[0].if"),
         ({"review": {"pass_score": 101}}, "review.pass_score"),
         ({"transcription": {"enabled": True, "min_talk_seconds": -1}}, "transcription.min_talk_seconds"),
+        ({"transcription": {"enabled": True}, "language": "ja"}, "language"),
     ]
     for overrides, field in bad:
         with pytest.raises(ConfigError) as err:
