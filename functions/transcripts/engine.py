@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 JOB_PREFIX = "calltrack-"
-_JOB = re.compile(r"^calltrack-(CA[0-9a-fA-F]{32})-(RE[0-9a-fA-F]{32})$")
+_JOB = re.compile(r"calltrack-(CA[0-9a-f]{32})-(RE[0-9a-f]{32})")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def job_name(call_sid: str, recording_sid: str) -> str:
 
 def job_ids(name: str) -> tuple[str, str] | None:
     """(call_sid, recording_sid) of one of our job names, or None for any other job."""
-    match = _JOB.match(name or "")
+    match = _JOB.fullmatch(name or "")
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -76,6 +76,7 @@ def test_the_start_request_names_the_media_language_channels_and_encrypted_outpu
     mono = start_request(JobRequest(job.name, KEY, job.output_key, "en-US", channels=1), "b", "")
     assert "Settings" not in mono and "OutputEncryptionKMSKeyId" not in mono
     assert job_ids(job.name) == (CALL, REC) and job_ids("someone-elses-job") is None
+    assert job_ids(job.name + "\n") is None
 
 
 class ConflictError(Exception):
