@@ -66,7 +66,8 @@ def handle(message: Mapping[str, Any], ports: Ports) -> str:
     call_sid = str(message.get("call_sid"))
     # Most call events concern neither: decide from the event (and the cached account config)
     # before reading the call.
-    config = ports.config_for(str(message.get("account") or call.get("account") or ""))
+    account = str(message.get("account") or call.get("account") or "")
+    config = ports.config_for(account) if account else None
     outcomes = []
     recording = call.get("recording") or {}
     if "recording" in changed and recording.get("status") == "stored":
