@@ -13,7 +13,7 @@ from typing import Any
 
 from calltrack.settings import Needs
 
-SUBSCRIBERS: tuple[str, ...] = ("transcripts",)
+SUBSCRIBERS: tuple[str, ...] = ("conversions", "transcripts")
 
 NEEDS = Needs(queues=SUBSCRIBERS)
 
