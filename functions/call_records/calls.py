@@ -130,6 +130,14 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         # only (its text is GET /v1/calls/{call_sid}/transcript, admin and manager only)
         "rule_hits": _json_value(c.get("rule_hits")) or {},
         "transcript": transcript_summary(_json_value(c.get("transcript"))),
+        # call flows (issue 18)
+        "test": bool(c.get("test")),
+        "flow": c.get("flow"),
+        "flow_branch": c.get("flow_branch"),
+        "target": c.get("target"),
+        "menu_choice": c.get("menu_choice"),
+        "voicemail": bool(c.get("voicemail")),
+        "callback": callback_view(c),
     }
     return out
 
@@ -143,6 +151,22 @@ def transcript_summary(transcript: Any) -> dict[str, Any] | None:
         "language": transcript.get("language"),
         "segments": len(transcript.get("segments") or []),
         "truncated": bool(transcript.get("truncated")),
+    }
+
+
+def callback_view(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The call's callback task (``/v1/callbacks``; ``calltrack.call_items.callback_status``)."""
+    from calltrack.call_items import callback_status
+
+    status = callback_status(c)
+    if status is None:
+        return None
+    return {
+        "status": status,
+        "opened_at": c.get("ended_at") or c.get("started_at"),
+        "done_at": c.get("callback_at"),
+        "agent": c.get("callback_agent"),
+        "seconds_to_callback": c.get("callback_seconds"),
     }
 
 
@@ -227,6 +251,17 @@ def _transcript_search(text: str | None, who: Any) -> Any:
     return keep
 
 
+def _flag(value: str | None, name: str) -> bool | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"{name}: expected 1 or 0", field=name)
+
+
 # ----------------------------------------------------------------------------- routes
 
 
@@ -241,6 +276,8 @@ def get_calls() -> Any:
     limit = _limit(q.get("limit"))
     statuses = _statuses(q.get("status"))
     channel = (q.get("channel") or "").strip()[:64] or None
+    agent = (q.get("agent") or "").strip()[:64] or None
+    test = _flag(q.get("test"), "test")
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     keep = _transcript_search(q.get("q"), who)
     lo, hi = utc_range(start, end, who.timezone)
@@ -254,6 +291,8 @@ def get_calls() -> Any:
         cursor_key=cursor_key,
         keep=keep,
         max_read=SEARCH_MAX_READ if keep else None,
+        agent=agent,
+        test=test,
     )
     body = {
         "items": [call_to_json(c, mask_caller=who.masks_callers) for c in items],
