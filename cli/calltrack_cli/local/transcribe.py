@@ -110,7 +110,7 @@ class LocalTranscribe(Poller):
         self._scripts: dict[str, list[Line]] = {}
         self._scripts_lock = threading.Lock()
         self._done: set[str] = set()
-        self._waiting = False
+        self._finished = 0  # jobs finished since drain last asked (pending)
 
     def script(self, call_sid: str, lines: Sequence[Line]) -> None:
         """What is said on ``call_sid``'s recording, line by line."""
@@ -124,15 +124,19 @@ class LocalTranscribe(Poller):
         return [job for name, job in list(backend.transcriptions.items()) if name not in self._done]
 
     def pending(self) -> bool:
-        return self._waiting
+        """True while jobs wait, and once after the background loop finished one: its event went
+        to a queue that ``drain`` may already have found empty in the same round."""
+        with self._scripts_lock:
+            finished, self._finished = self._finished, 0
+        return finished > 0 or bool(self._jobs())
 
     def _poll(self, wait: bool) -> int:
         jobs = self._jobs()
-        self._waiting = bool(jobs)
         for job in jobs:
             self._finish(job)
             self._done.add(job.transcription_job_name)
-        self._waiting = False
+            with self._scripts_lock:
+                self._finished += 1
         return len(jobs)
 
     def _finish(self, job: Any) -> None:
