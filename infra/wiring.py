@@ -129,7 +129,7 @@ class Wiring:
 # The queues that receive call events from the call_changes fan-out (the only reader of the calls
 # stream besides the rollup: AWS advises at most two per shard). To subscribe a context, declare its
 # queue in QUEUES and add its name here and to call_changes.runtime.SUBSCRIBERS.
-CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ("conversions", "transcripts")
+CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks", "transcripts")
 
 FUNCTIONS = (
     LambdaFunction(
@@ -284,6 +284,30 @@ FUNCTIONS = (
         read_only_tables=("accounts", "calls", "rollups", "spend", "recordings"),
         buckets=("exports",),
         publishes_to_ops_topic=True,
+        sends_to_queues=("webhooks",),  # the same alerts to webhooks subscribed to alert.* / review.monthly
+    ),
+    LambdaFunction(
+        "webhook_sender",
+        "webhooks",
+        "webhooks.handler.handler",
+        timeout_s=120,  # a batch of 5 deliveries at 10 s each, with kintone/HubSpot's 2-3 requests
+        description="Data out: signed webhooks and the kintone / HubSpot push, retried for 24 h",
+        tables=("webhook_deliveries",),
+        read_only_tables=("accounts",),
+        sends_to_queues=("webhooks",),  # one delivery message per planned destination
+        account_secrets="read",  # webhook signing secrets, CRM tokens
+        bundles=("call_records",),  # the event's data is the call as GET /v1/calls/{sid} shows it
+    ),
+    LambdaFunction(
+        "webhook_api",
+        "webhooks",
+        "webhooks.api.handler",
+        timeout_s=10,
+        description="Webhook deliveries: list failed, retry, send a test ping",
+        tables=("webhook_deliveries",),
+        read_only_tables=("accounts", "tokens"),
+        sends_to_queues=("webhooks",),
+        secrets=("admin_token",),
     ),
     LambdaFunction(
         "calls_export",
@@ -347,6 +371,10 @@ ROUTES = (
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
     Route("GET", "/v1/conversions/yahoo-ads.csv", "report_api", _K),
     Route("GET", "/openapi.json", "report_api", _P),
+    # Webhooks and CRM push (admin)
+    Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
+    Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),
+    Route("POST", "/v1/webhooks/{hook}/test", "webhook_api", _K),
 )
 
 QUEUES = (
@@ -364,6 +392,11 @@ QUEUES = (
     # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ).
     Queue("conversions", consumer="conversions", batch_size=5, visibility_timeout_s=360,
           max_receive_count=10),
+    # Data out: call events (the call_changes fan-out), ops messages (ops_jobs) and one message per
+    # delivery. A delivery backs off per message (webhooks.backoff, 1 min .. 24 h over 12 receives;
+    # an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the DLQ (alarmed).
+    Queue("webhooks", consumer="webhook_sender", batch_size=5, visibility_timeout_s=720,
+          max_receive_count=12),
     # Call events (the call_changes fan-out) and Transcribe's job state changes (EVENT_RULES).
     Queue("transcripts", consumer="transcripts", batch_size=10, visibility_timeout_s=360,
           max_receive_count=5),

@@ -6,6 +6,7 @@ Jobs read calls for one account-period straight from the calls table's ``by-acco
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -94,11 +95,59 @@ class DynamoRunStore:
         )
 
 
+# job (the "kind" attribute) -> the webhook event type of its message, and what to do next
+# (AWS Chatbot's custom notification "nextSteps").
+WEBHOOK_EVENT = {
+    "weekly-unanswered-alert": "alert.weekly",
+    "missed-call-spike-check": "alert.spike",
+    "monthly-channel-review": "review.monthly",
+}
+NEXT_STEPS = {
+    "weekly-unanswered-alert": ["Check who answers the phone in the worst hours (GET /v1/reports/heatmap)",
+                                "Turn on voicemail or a longer ring_timeout if calls go unanswered"],
+    "missed-call-spike-check": ["Check the business line is staffed and reachable now",
+                                "See the hour's calls: GET /v1/calls?status=missed"],
+    "monthly-channel-review": ["Read the review: GET /v1/reviews/{month}",
+                               "Act on each channel's verdict (increase spend, review ad copy, improve "
+                               "the script, change channel)"],
+}
+
+
+def chatbot_notification(subject: str, text: str, attributes: dict[str, str | int | float]) -> dict[str, Any]:
+    """AWS Chatbot's custom notification (docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html):
+    Slack and Teams show it as a card instead of raw text."""
+    kind = str(attributes.get("kind", ""))
+    steps = [step.replace("{month}", str(attributes.get("month", ""))) for step in NEXT_STEPS.get(kind, [])]
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": subject,
+            "description": text.strip()[:3500],
+            "nextSteps": steps,
+            "keywords": [k for k in (str(attributes.get("account", "")), kind) if k],
+        },
+        "metadata": {"eventType": WEBHOOK_EVENT.get(kind, kind), "summary": subject},
+    }
+
+
+def structured_message(subject: str, text: str, attributes: dict[str, str | int | float]) -> str:
+    """SNS ``MessageStructure=json``: the plain text for email (``default``, ``email``) and the
+    Chatbot JSON for HTTPS subscribers, which is how AWS Chatbot subscribes to a topic."""
+    chat = json.dumps(chatbot_notification(subject, text, attributes), ensure_ascii=False)
+    return json.dumps({"default": text, "email": text, "https": chat}, ensure_ascii=False)
+
+
 class SnsPublisher:
+    """Publishes an ops message to the ops topic (text + Chatbot JSON) and hands the same message to
+    the webhooks queue, which delivers it to the account's webhooks subscribed to its event type."""
+
     def __init__(self, settings: Settings) -> None:
         self.topic_arn = settings.ops_topic_arn
         self.region = settings.region
         self._client: Any = None
+        self._sqs: Any = None
 
     def __call__(self, subject: str, message: str, attributes: dict[str, str | int | float]) -> str:
         if not self.topic_arn:
@@ -115,9 +164,35 @@ class SnsPublisher:
             else:
                 attrs[key] = {"DataType": "Number", "StringValue": repr(value)}
         response = self._client.publish(
-            TopicArn=self.topic_arn, Subject=subject, Message=message, MessageAttributes=attrs
+            TopicArn=self.topic_arn, Subject=subject, MessageStructure="json",
+            Message=structured_message(subject, message, attributes), MessageAttributes=attrs,
         )
-        return str(response["MessageId"])
+        message_id = str(response["MessageId"])
+        self._to_webhooks(message_id, subject, message, attributes)
+        return message_id
+
+    def _to_webhooks(self, message_id: str, subject: str, text: str,
+                     attributes: dict[str, str | int | float]) -> None:
+        import logging
+        import os
+
+        from calltrack.settings import queue_env
+
+        event_type = WEBHOOK_EVENT.get(str(attributes.get("kind", "")))
+        url = os.environ.get(queue_env("webhooks"), "")
+        if event_type is None or not url or not attributes.get("account"):
+            return
+        body = {"type": event_type, "account": str(attributes["account"]), "id": message_id,
+                "created_at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "data": {"subject": subject, "text": text, **attributes}}
+        try:
+            if self._sqs is None:
+                import boto3
+
+                self._sqs = boto3.client("sqs", region_name=self.region)
+            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body, ensure_ascii=False))
+        except Exception:  # noqa: BLE001 - the ops message is out; a re-run would publish it twice
+            logging.getLogger(__name__).exception("ops message not handed to the webhooks queue")
 
 
 class S3Blobs:

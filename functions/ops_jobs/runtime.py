@@ -8,6 +8,7 @@ from ops_jobs.common import JobPorts
 NEEDS = Needs(
     tables=("job_runs", "accounts", "calls", "rollups", "spend", "recordings"),
     buckets=("exports",),
+    queues=("webhooks",),
     ops_topic=True,
 )
 

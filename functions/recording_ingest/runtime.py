@@ -62,24 +62,11 @@ def sqs_client() -> Any:
     return _sqs
 
 
-def queue_url(arn: str) -> str:
-    """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue's URL (the event source mapping's queue)."""
-    _, _, _, region, account, name = arn.split(":", 5)
-    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-
-
 def defer(queue_arn: str, receipt_handle: str, delay_s: int) -> None:
-    """Deliver this received message again in ``delay_s`` seconds (its visibility timeout; the event
-    source mapping's consume grant includes sqs:ChangeMessageVisibility). Best effort: if it fails
-    the queue's own visibility timeout applies."""
-    import logging
+    """Deliver this received message again in ``delay_s`` seconds (calltrack.queue_retry)."""
+    from calltrack.queue_retry import defer as set_visibility
 
-    try:
-        sqs_client().change_message_visibility(
-            QueueUrl=queue_url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=int(delay_s)
-        )
-    except Exception:  # noqa: BLE001 - the retry still happens, after the queue's visibility timeout
-        logging.getLogger(__name__).warning("could not delay the recording message", exc_info=True)
+    set_visibility(sqs_client(), queue_arn, receipt_handle, delay_s)
 
 
 def reset() -> None:

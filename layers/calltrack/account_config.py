@@ -604,6 +604,75 @@ def _check_conversions(config: AccountConfig) -> list[tuple[str, str]]:
     return problems
 
 
+# --------------------------------------------------------------------------- data out (issue 17)
+
+WEBHOOK_EVENTS = ("call.started", "call.completed", "call.updated", "recording.ready",
+                  "alert.weekly", "alert.spike", "review.monthly")
+MAX_WEBHOOKS = 20
+# What a CRM field mapping may name: the call's public fields (call_records.calls.call_to_json).
+CRM_CALL_FIELDS = ("call_sid", "tracking_number", "caller", "started_at", "ended_at", "status",
+                   "ring_seconds", "talk_seconds", "first_time", "channel", "campaign", "medium",
+                   "keyword", "gclid", "landing_page", "referrer", "stage", "value", "agent",
+                   "score", "tags")
+FieldCode = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s\"'{}\\]+$")]
+DestinationId = Annotated[str, BeforeValidator(_slug("id", re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")))]
+
+
+def _http_url(value: Any) -> Any:
+    """An http(s) URL with a host (https and public addresses are checked by ``_check_destinations``
+    at apply time and again at send time: calltrack.outbound)."""
+    if not isinstance(value, str):
+        raise _err("url", "expected a URL string")
+    parsed = urlparse(value.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise _err("url", f"not an http(s) URL: {value[:100]!r}")
+    if parsed.username or parsed.password:
+        raise _err("url", "credentials in the URL are not allowed; use secret")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url), Field(max_length=2048)]
+
+
+class Webhook(_Strict):
+    """An outbound webhook: signed POSTs of the events it names (webhooks context)."""
+
+    id: DestinationId
+    url: HttpUrl
+    events: list[Literal[WEBHOOK_EVENTS]] = Field(min_length=1)  # type: ignore[valid-type]
+    secret: SecretName  # `calltrack secret set --account A NAME`: the HMAC key
+    include_caller: bool = False  # the caller's number is sent only when true
+
+
+class KintonePush(_Strict):
+    """Add a kintone record per completed call, update it when the call changes."""
+
+    domain: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,200}$")]  # acme.cybozu.com
+    app: int = Field(ge=1)
+    token_secret: SecretName  # the app's API token (X-Cybozu-API-Token)
+    # calltrack field -> the app's field code
+    fields: dict[str, FieldCode] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in CRM_CALL_FIELDS:
+                raise _err("crm_field", f"unknown call field {name!r} (one of {', '.join(CRM_CALL_FIELDS)})")
+        return value
+
+
+class HubspotPush(_Strict):
+    """Find or create the caller's HubSpot contact and log the call on it (CRM v3)."""
+
+    token_secret: SecretName  # a private app's access token (Bearer)
+
+
+class CrmPush(_Strict):
+    kintone: KintonePush | None = None
+    hubspot: HubspotPush | None = None
+
+
 class AccountConfig(_Strict):
     account: str
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -629,6 +698,8 @@ class AccountConfig(_Strict):
     test_callers: list[Phone] = Field(default_factory=list, max_length=50)
     conversions: list[ConversionRule] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=MAX_WEBHOOKS)
+    crm_push: CrmPush = Field(default_factory=CrmPush)
 
     @field_validator("account")
     @classmethod
@@ -701,8 +772,10 @@ def _message(err: Mapping[str, Any]) -> str:
     return str(err.get("msg", "invalid"))
 
 
-def parse_config(data: Any) -> AccountConfig:
-    """Validate a parsed YAML/JSON document; raise ConfigError naming every bad field."""
+def parse_config(data: Any, *, local_mode: bool | None = None) -> AccountConfig:
+    """Validate a parsed YAML/JSON document; raise ConfigError naming every bad field.
+
+    ``local_mode`` (default: the settings') allows http destinations on 127.0.0.1."""
     if not isinstance(data, Mapping):
         raise ConfigError([f"(config): expected a mapping of keys to values, got {type(data).__name__}"])
     tz = data.get("timezone", DEFAULT_TIMEZONE)
@@ -717,7 +790,49 @@ def parse_config(data: Any) -> AccountConfig:
         first = exc.errors()[0]
         raise ConfigError(errors, field=field_path(tuple(first["loc"]))) from None
     _check_numbers(config)
+    _check_destinations(config, _local_mode() if local_mode is None else local_mode)
     return config
+
+
+def _local_mode() -> bool:
+    from calltrack.settings import get_settings
+
+    return get_settings().local_mode
+
+
+def _check_destinations(config: AccountConfig, local_mode: bool) -> None:
+    """Apply-time SSRF checks (calltrack.outbound): https outside local mode, no literal internal
+    address; webhook ids unique. Send time checks the resolved address again."""
+    from calltrack.outbound import RefusedDestination, check_url
+
+    errors: list[str] = []
+    first: str | None = None
+    urls = [(f"webhooks[{i}].url", hook.url) for i, hook in enumerate(config.webhooks)]
+    if config.crm_push.kintone:
+        urls.append(("crm_push.kintone.domain", f"https://{config.crm_push.kintone.domain}/"))
+    for path, url in urls:
+        try:
+            check_url(url, local_mode=local_mode)
+        except RefusedDestination as exc:
+            errors.append(f"{path}: {exc}")
+            first = first or path
+    twice = _ids_used_twice("webhooks", "webhook", [hook.id for hook in config.webhooks])
+    errors += twice
+    first = first or (twice[0].split(":", 1)[0] if twice else None)
+    if errors:
+        raise ConfigError(errors, field=first)
+
+
+def _ids_used_twice(section: str, kind: str, ids: list[str]) -> list[str]:
+    """'pools[2].id: pool id 'web' is used twice (also pools[0])' for each repeated id."""
+    seen: dict[str, int] = {}
+    errors = []
+    for i, value in enumerate(ids):
+        if value in seen:
+            errors.append(f"{section}[{i}].id: {kind} id {value!r} is used twice "
+                          f"(also {section}[{seen[value]}])")
+        seen.setdefault(value, i)
+    return errors
 
 
 def _check_numbers(config: AccountConfig) -> None:
@@ -742,13 +857,9 @@ def _check_numbers(config: AccountConfig) -> None:
                 first_field = first_field or f"site.numbers[{i}]"
     if len(seen) > MAX_TRACKING_NUMBERS:
         errors.append(f"(config): {len(seen)} tracking numbers; at most {MAX_TRACKING_NUMBERS} per account")
-    pool_ids: dict[str, int] = {}
-    for i, pool in enumerate(config.pools):
-        if pool.id in pool_ids:
-            errors.append(f"pools[{i}].id: pool id {pool.id!r} is used twice "
-                          f"(also pools[{pool_ids[pool.id]}])")
-            first_field = first_field or f"pools[{i}].id"
-        pool_ids.setdefault(pool.id, i)
+    twice = _ids_used_twice("pools", "pool", [pool.id for pool in config.pools])
+    errors += twice
+    first_field = first_field or (twice[0].split(":", 1)[0] if twice else None)
     rule_names: dict[str, int] = {}
     for i, rule in enumerate(config.call_rules):
         if rule.name in rule_names:

@@ -1,5 +1,5 @@
-"""Per-message retry delays on an SQS queue consumer (used by the conversions consumer; the same
-pattern as recording_ingest's backoff): the handler sets a failed message's visibility to its
+"""Per-message retry delays on an SQS queue consumer (used by the conversions, recording and webhooks
+consumers): the handler sets a failed message's visibility to its
 delay, reports it in ``batchItemFailures``, and SQS delivers it again then (the local runtime
 compresses that delay by ``CALLTRACK_RETRY_TIME_SCALE``)."""
 

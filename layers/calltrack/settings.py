@@ -104,6 +104,8 @@ def _endpoint(name: str, value: str, local_mode: bool) -> str:
     raise SettingsError(f"{name} must be https (http only to 127.0.0.1 in local mode), got {value!r}")
 
 
+KINTONE_ENV, HUBSPOT_ENV = "CALLTRACK_KINTONE_BASE_URL", "CALLTRACK_HUBSPOT_API_BASE_URL"  # CRM push
+
 # Ad platform endpoints (issue 16, conversions); tests point them at the local fakes.
 AD_ENDPOINT_DEFAULTS = {
     "GOOGLE_ADS_API_BASE_URL": "https://googleads.googleapis.com",
@@ -163,6 +165,10 @@ class Settings:
     google_oauth_token_url: str = AD_ENDPOINT_DEFAULTS["GOOGLE_OAUTH_TOKEN_URL"]
     meta_graph_base_url: str = AD_ENDPOINT_DEFAULTS["META_GRAPH_BASE_URL"]
     ga4_mp_base_url: str = AD_ENDPOINT_DEFAULTS["GA4_MP_BASE_URL"]
+    # CRM push (functions/webhooks): kintone's base URL ("" = https://{crm_push.kintone.domain}
+    # from the account config; set for a local fake) and HubSpot's API base URL.
+    kintone_base_url: str = ""
+    hubspot_api_base_url: str = "https://api.hubapi.com"
 
     def table_name(self, logical: str) -> str:
         """Physical table name for a logical table ('calls', 'numbers', ...)."""
@@ -220,6 +226,11 @@ class Settings:
                 name.lower(): _endpoint(name, env.get(name) or default, local_mode)
                 for name, default in AD_ENDPOINT_DEFAULTS.items()
             },
+            # CRM push (webhooks): "" = each account's https://{crm_push.kintone.domain}
+            kintone_base_url=(_endpoint(KINTONE_ENV, env[KINTONE_ENV], local_mode)
+                              if env.get(KINTONE_ENV) else ""),
+            hubspot_api_base_url=_endpoint(HUBSPOT_ENV, env.get(HUBSPOT_ENV) or "https://api.hubapi.com",
+                                           local_mode),
         )
 
 

@@ -81,3 +81,12 @@ def test_the_conversions_queue_dead_letters_after_its_backoff_ladder() -> None:
     window = sum(exponential_delay_s(n, BASE_DELAY_S, MAX_DELAY_S) for n in range(1, MAX_RECEIVES))
     assert window > 3 * 3600  # an ad platform's outage of a few hours loses nothing
     assert queue.visibility_timeout_s >= 6 * 60  # six times the function's 60 s timeout
+
+
+def test_the_webhooks_queue_dead_letters_after_24_hours_of_backoff() -> None:
+    from infra.wiring import QUEUES
+    from webhooks.backoff import MAX_RECEIVES, total_window_s
+
+    [webhooks] = [q for q in QUEUES if q.name == "webhooks"]
+    assert webhooks.max_receive_count == MAX_RECEIVES
+    assert total_window_s() == 24 * 3600  # the "up to 24 hours", to the second

@@ -476,13 +476,24 @@ def outbox_from_moto_data(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         for sent in topic.get("sent_notifications") or []:
             # moto stores (message_id, message, subject, message_attributes, group_id)
             sent = list(sent) + [None] * 5
+            text, structured = sent[1], None
+            # Published with MessageStructure=json (ops alerts: text + AWS Chatbot JSON): moto keeps
+            # the whole structure; "message" is what an email subscriber reads (its default).
+            if isinstance(text, str) and text.startswith("{"):
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    parsed = None
+                if isinstance(parsed, dict) and isinstance(parsed.get("default"), str):
+                    text, structured = parsed["default"], parsed
             messages.append(
                 {
                     "topic": arn,
                     "message_id": sent[0],
-                    "message": sent[1],
+                    "message": text,
                     "subject": sent[2],
                     "attributes": sent[3] or {},
+                    "structured": structured,
                     "timestamp": None,
                 }
             )

@@ -1,0 +1,72 @@
+"""`calltrack webhooks failed | retry | test`: the deliveries API from the command line.
+
+Talks HTTP to the stack like `calltrack apply` (CALLTRACK_URL / CALLTRACK_TOKEN or --url / --token;
+an admin token of the account, or the operator token with --account). Exit codes: 0 done, 2
+refused (unknown delivery or webhook, a token that may not do this, any 4xx), 1 the stack could
+not be reached or failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _exit_with, _request, _resolve
+
+webhooks_app = typer.Typer(help="Webhooks and CRM push: failed deliveries, retry, test ping.",
+                           no_args_is_help=True)
+ACCOUNT_OPTION = typer.Option(None, "--account", help="Account id (required with the operator token)",
+                              show_default=False)
+
+
+def _call(method: str, path: str, account: str | None, url: str | None, token: str | None,
+          **params: str) -> Any:
+    """One request to the deliveries API (exit 2 on a refusal, 1 when the stack fails)."""
+    try:
+        base, tok = _resolve(url, token)
+        return _request(method, f"{base}{path}", tok, None,
+                        params={**({"account": account} if account else {}), **params})
+    except CliFailure as err:
+        _exit_with(err)
+
+
+def _line(d: dict[str, Any]) -> str:
+    return (f"{d.get('delivery_id')}  {d.get('destination')}  {d.get('event_type')}  {d.get('status')}  "
+            f"attempts={d.get('attempts')}  {d.get('reason') or ''}").rstrip()
+
+
+@webhooks_app.command("failed", help="List failed deliveries (or --status retrying, pending, delivered).")
+def failed(
+    account: str | None = ACCOUNT_OPTION,
+    status: str = typer.Option("failed", "--status", help="failed, retrying, pending or delivered"),
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    found = _call("GET", "/v1/webhooks/deliveries", account, url, token, status=status)
+    for delivery in found.get("items", []):
+        typer.echo(_line(delivery))
+
+
+@webhooks_app.command("retry", help="Send one delivery again now (same body, same delivery id).")
+def retry(
+    delivery: str = typer.Argument(..., help="The delivery id (dlv_...)"),
+    account: str | None = ACCOUNT_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    typer.echo(_line(_call("POST", f"/v1/webhooks/deliveries/{delivery}/retry", account, url, token)))
+
+
+@webhooks_app.command("test", help="Send a signed ping to one webhook of the account config.")
+def test(
+    webhook: str = typer.Argument(..., help="The webhook's id in the account config"),
+    account: str | None = ACCOUNT_OPTION,
+    url: str | None = URL_OPTION,
+    token: str | None = TOKEN_OPTION,
+) -> None:
+    typer.echo(_line(_call("POST", f"/v1/webhooks/{webhook}/test", account, url, token)))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(webhooks_app, name="webhooks")

@@ -1,0 +1,164 @@
+"""The CRM push: a completed call becomes a kintone record / a HubSpot call, a stage change updates it.
+
+Both talk JSON over ``Send`` (webhooks.outgoing.request with the SSRF guard) and raise ``Failed``
+with whether the answer is worth another try (408, 429, 5xx, network: yes; other 4xx: no).
+
+- kintone (REST API, API token auth ``X-Cybozu-API-Token``): ``POST /k/v1/record.json``
+  ``{"app", "record": {FIELD_CODE: {"value": ...}}}`` answers ``{"id", "revision"}``; the id is
+  kept (``Links``) and ``PUT /k/v1/record.json`` ``{"app", "id", "record"}`` updates that record.
+- HubSpot (CRM v3, private app token as ``Authorization: Bearer``): search the contact by phone
+  (``POST /crm/v3/objects/contacts/search``), create it when missing
+  (``POST /crm/v3/objects/contacts``), log the call associated to it
+  (``POST /crm/v3/objects/calls``, association type 194 = call to contact) and keep its id; a stage
+  change updates the call (``PATCH /crm/v3/objects/calls/{id}``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from calltrack.account_config import HubspotPush, KintonePush
+from webhooks.outgoing import Answer, retryable
+
+Send = Callable[[str, str, bytes | None, Mapping[str, str]], Answer]
+CALL_TO_CONTACT = 194  # HubSpot-defined association type id: call -> contact
+
+
+class Failed(Exception):
+    def __init__(self, reason: str, *, retry: bool, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry = retry
+        self.status = status
+
+
+class Links(Protocol):
+    """What a CRM made of a call (its record / call id), per destination."""
+
+    def get(self, destination: str, call_sid: str) -> str | None: ...
+
+    def put(self, destination: str, call_sid: str, remote_id: str) -> None: ...
+
+
+# kintone answers some validation errors with 520 (its documented error format, code CB_VA01):
+# not worth another try, unlike the 5xx of a server in trouble.
+KINTONE_FINAL = frozenset({520})
+
+
+def _json(send: Send, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str,
+          final: frozenset[int] = frozenset()) -> Any:
+    answer = send(method, url, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                  {"Content-Type": "application/json", **headers})
+    if not 200 <= answer.status < 300:
+        retry = retryable(answer.status) and answer.status not in final
+        raise Failed(f"{what}: http-{answer.status}", retry=retry, status=answer.status)
+    try:
+        return json.loads(answer.body or b"{}")
+    except ValueError:
+        raise Failed(f"{what}: the answer is not JSON", retry=True, status=answer.status) from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+# --------------------------------------------------------------------------- kintone
+
+
+def kintone_record(call: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The call's mapped fields in kintone's record format (every value as text)."""
+    return {code: {"value": _text(call.get(name))} for name, code in fields.items()}
+
+
+def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_url: str, send: Send,
+                 links: Links) -> str:
+    """Add the call's record (or update it when it was added before); -> the record id."""
+    call = payload["call"]
+    sid = str(call["call_sid"])
+    url = f"{base_url.rstrip('/')}/k/v1/record.json"
+    headers = {"X-Cybozu-API-Token": token}
+    record = kintone_record(call, cfg.fields)
+    known = links.get("kintone", sid)
+    if known is None and payload.get("action") == "update":
+        raise Failed("kintone: the call's record is not added yet", retry=True)
+    if known is None:
+        out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add",
+                    KINTONE_FINAL)
+        record_id = str(out.get("id") or "")
+        if not record_id:
+            raise Failed("kintone add: no record id in the answer", retry=True)
+        links.put("kintone", sid, record_id)
+        return record_id
+    _json(send, "PUT", url, {"app": cfg.app, "id": known, "record": record}, headers, "kintone update",
+          KINTONE_FINAL)
+    return known
+
+
+# --------------------------------------------------------------------------- HubSpot
+
+HUBSPOT_STATUS = {"answered": "COMPLETED", "missed": "NO_ANSWER", "busy": "BUSY", "failed": "FAILED",
+                  "canceled": "CANCELED"}
+
+
+def hubspot_call_properties(call: Mapping[str, Any]) -> dict[str, str]:
+    """The call engagement's properties: source (channel / campaign / keyword), duration, stage."""
+    source = " / ".join(str(call[k]) for k in ("channel", "campaign", "keyword") if call.get(k))
+    lines = [f"Source: {source or 'unknown'}", f"Stage: {call.get('stage') or '-'}"]
+    if call.get("value") is not None:
+        lines.append(f"Value: {call['value']}")
+    return {
+        "hs_timestamp": str(call.get("started_at") or ""),
+        "hs_call_title": f"calltrack: {source or 'call'}",
+        "hs_call_body": "\n".join(lines),
+        "hs_call_direction": "INBOUND",
+        "hs_call_duration": str(int(call.get("talk_seconds") or 0) * 1000),  # milliseconds
+        "hs_call_from_number": _text(call.get("caller")),
+        "hs_call_to_number": _text(call.get("tracking_number")),
+        "hs_call_status": HUBSPOT_STATUS.get(str(call.get("status")), "COMPLETED"),
+    }
+
+
+def _contact_id(phone: str, base: str, headers: Mapping[str, str], send: Send) -> str:
+    search = {"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "EQ", "value": phone}]}],
+              "properties": ["phone"], "limit": 1}
+    found = _json(send, "POST", f"{base}/crm/v3/objects/contacts/search", search, headers, "hubspot search")
+    results = found.get("results") or []
+    if results:
+        return str(results[0]["id"])
+    created = _json(send, "POST", f"{base}/crm/v3/objects/contacts", {"properties": {"phone": phone}},
+                    headers, "hubspot contact")
+    return str(created["id"])
+
+
+def push_hubspot(payload: Mapping[str, Any], cfg: HubspotPush, token: str, base_url: str, send: Send,
+                 links: Links) -> str:
+    """Log the call on the caller's contact (or update the logged call); -> the call's id."""
+    call = payload["call"]
+    sid = str(call["call_sid"])
+    base = base_url.rstrip("/")
+    headers = {"Authorization": f"Bearer {token}"}
+    properties = hubspot_call_properties(call)
+    known = links.get("hubspot", sid)
+    if known is None and payload.get("action") == "update":
+        raise Failed("hubspot: the call is not logged yet", retry=True)
+    if known is not None:
+        _json(send, "PATCH", f"{base}/crm/v3/objects/calls/{known}", {"properties": properties}, headers,
+              "hubspot update")
+        return known
+    body: dict[str, Any] = {"properties": properties}
+    if call.get("caller"):
+        contact = _contact_id(str(call["caller"]), base, headers, send)
+        body["associations"] = [{"to": {"id": contact}, "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}]}]
+    created = _json(send, "POST", f"{base}/crm/v3/objects/calls", body, headers, "hubspot call")
+    call_id = str(created.get("id") or "")
+    if not call_id:
+        raise Failed("hubspot call: no id in the answer", retry=True)
+    links.put("hubspot", sid, call_id)
+    return call_id

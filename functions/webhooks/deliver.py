@@ -1,0 +1,192 @@
+"""The delivery state machine: plan an incoming event into delivery rows, then send each delivery.
+
+The webhooks queue carries three kinds of messages:
+- a call event from the call_changes fan-out (``{"type": "call.*", "account", "call_sid", ...}``),
+- an ops message from ops_jobs (``{"type": "alert.*" | "review.monthly", "account", "id", "data"}``),
+- one delivery (``{"delivery": id, "account": a}``), sent by the planning step and the API.
+
+Planning stores each planned row (idempotent ids) and queues one delivery message per open row, so
+every destination fails, backs off and dead-letters alone. Sending signs the stored body, posts it
+through the SSRF guard and records the answer: 2xx delivered; 408, 429, 5xx and network errors
+``RetryLater`` (backoff 1 min .. 24 h, then failed and the dead-letter queue); any other answer, a
+redirect (never followed) or a refused address: failed at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from calltrack.account_config import AccountConfig
+from calltrack.outbound import RefusedDestination
+from webhooks import plan
+from webhooks.backoff import MAX_RECEIVES, delay_s
+from webhooks.crm import Failed, Send, push_hubspot, push_kintone
+from webhooks.outgoing import retryable
+from webhooks.store import OPEN, iso
+
+USER_AGENT = "calltrack-webhooks/1"
+
+
+class RetryLater(Exception):
+    def __init__(self, reason: str, delay_s: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay_s = delay_s
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``X-Calltrack-Signature``: ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``."""
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+@dataclass
+class Ports:
+    store: Any  # webhooks.store.DynamoDeliveries
+    config: Callable[[str], AccountConfig]
+    secret: Callable[[str, str], str | None]  # (account, name) -> value
+    send: Send  # (method, url, body, headers) -> Answer, through the SSRF guard
+    enqueue: Callable[[list[dict[str, str]]], None]  # delivery messages onto the webhooks queue
+    present: Callable[[Mapping[str, Any]], dict[str, Any]]  # call item -> GET /v1/calls/{sid}
+    now: Callable[[], datetime]
+    kintone_base_url: str = ""  # "" = https://{domain}
+    hubspot_base_url: str = "https://api.hubapi.com"
+
+
+def delivery_message(account: str, delivery: str) -> dict[str, str]:
+    return {"delivery": delivery, "account": account}
+
+
+def accept(planned: list[plan.Planned], account: str, ports: Ports) -> int:
+    """Store the planned rows and queue a delivery message for each still open; -> how many queued."""
+    messages = []
+    for row in planned:
+        if ports.store.create(account, row, ports.now()) in OPEN:
+            messages.append(delivery_message(account, row.delivery_id))
+    if messages:
+        ports.enqueue(messages)
+    return len(messages)
+
+
+def plan_message(message: Mapping[str, Any], ports: Ports) -> int:
+    """A call event or an ops message -> its deliveries stored and queued."""
+    account = str(message["account"])
+    config = ports.config(account)
+    now = iso(ports.now())
+    if str(message.get("type", "")).startswith("call."):
+        planned = plan.plan_call_event(message, config, ports.present, now)
+    else:
+        planned = plan.plan_alert(message, config, now)
+    return accept(planned, account, ports)
+
+
+def _webhook(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
+    hook = next((h for h in config.webhooks if h.id == row["destination"]), None)
+    if hook is None:
+        raise Failed(f"webhook {row['destination']!r} is no longer in the account config", retry=False)
+    secret = ports.secret(config.account, hook.secret)
+    if not secret:
+        raise Failed(f"secret {hook.secret!r} is not set (calltrack secret set --account {config.account} "
+                     f"{hook.secret})", retry=True)
+    body = str(row["payload"]).encode("utf-8")
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Calltrack-Event": str(row["event_type"]),
+        "X-Calltrack-Delivery": str(row["delivery_id"]),
+        "X-Calltrack-Signature": signature(secret, int(ports.now().timestamp()), body),
+    }
+    answer = ports.send("POST", hook.url, body, headers)
+    if 300 <= answer.status < 400:
+        raise Failed(f"redirect not followed (http-{answer.status})", retry=False, status=answer.status)
+    if not 200 <= answer.status < 300:
+        raise Failed(f"http-{answer.status}", retry=retryable(answer.status), status=answer.status)
+    return answer.status
+
+
+class _Links:
+    def __init__(self, store: Any, account: str, now: Callable[[], datetime]) -> None:
+        self.store, self.account, self.now = store, account, now
+
+    def get(self, destination: str, call_sid: str) -> str | None:
+        return self.store.link(self.account, destination, call_sid)
+
+    def put(self, destination: str, call_sid: str, remote_id: str) -> None:
+        self.store.set_link(self.account, destination, call_sid, remote_id, self.now())
+
+
+def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
+    import json
+
+    kind = str(row["kind"])
+    push_config = getattr(config.crm_push, kind)
+    if push_config is None:
+        raise Failed(f"crm_push.{kind} is no longer in the account config", retry=False)
+    token = ports.secret(config.account, push_config.token_secret)
+    if not token:
+        raise Failed(f"secret {push_config.token_secret!r} is not set", retry=True)
+    payload = json.loads(str(row["payload"]))
+    links = _Links(ports.store, config.account, ports.now)
+    if kind == plan.KINTONE:
+        base = ports.kintone_base_url or f"https://{push_config.domain}"
+        push_kintone(payload, push_config, token, base, ports.send, links)
+    else:
+        push_hubspot(payload, push_config, token, ports.hubspot_base_url, ports.send, links)
+    return 200
+
+
+def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) -> str:
+    """Try one delivery; -> "delivered" / "failed" / "skipped". Raises RetryLater to be tried again."""
+    account, delivery = str(message["account"]), str(message["delivery"])
+    row = ports.store.get(account, delivery)
+    if row is None or row.get("status") not in OPEN:
+        return "skipped"  # unknown, delivered, or failed (the retry route reopens it first)
+    if not ports.store.claim(account, delivery, ports.now()):
+        return "skipped"  # another copy of this message is being sent right now
+    attempts = int(row.get("attempts") or 0) + 1
+    now = ports.now()
+    try:
+        config = ports.config(account)
+        if row["kind"] == "webhook":
+            status: int | None = _webhook(row, config, ports)
+        else:
+            status = _crm(row, config, ports)
+    except RefusedDestination as exc:
+        failure = Failed(f"refused: {exc}", retry=False)
+    except Failed as exc:
+        failure = exc
+    except (OSError, http.client.HTTPException) as exc:
+        failure = Failed(f"network: {type(exc).__name__}", retry=True)
+    else:
+        ports.store.update(account, delivery, status="delivered", attempts=attempts, response_status=status,
+                           reason=None, next_attempt_at=None, delivered_at=iso(now), updated_at=iso(now))
+        return "delivered"
+    common = {"attempts": attempts, "response_status": failure.status, "updated_at": iso(now)}
+    last = receive_count >= MAX_RECEIVES
+    if failure.retry and not last:
+        delay = delay_s(receive_count)
+        ports.store.update(account, delivery, status="retrying", reason=failure.reason,
+                           next_attempt_at=iso(now + timedelta(seconds=delay)), **common)
+        raise RetryLater(failure.reason, delay)
+    reason = f"gave up after 24 h: {failure.reason}" if failure.retry else failure.reason
+    ports.store.update(account, delivery, status="failed", reason=reason, next_attempt_at=None, **common)
+    if failure.retry:
+        raise RetryLater(reason, 0)  # the last try: SQS moves the message to the dead-letter queue now
+    return "failed"
+
+
+def reopen(account: str, delivery: str, ports: Ports) -> dict[str, Any] | None:
+    """POST /v1/webhooks/deliveries/{id}/retry: the delivery (failed, or any) queued again now, with its
+    original body and id; the backoff starts over."""
+    row = ports.store.get(account, delivery)
+    if row is None or row.get("kind") == "link":
+        return None
+    ports.store.update(account, delivery, status="pending", next_attempt_at=None, updated_at=iso(ports.now()))
+    ports.enqueue([delivery_message(account, delivery)])
+    return ports.store.get(account, delivery)

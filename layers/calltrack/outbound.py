@@ -1,0 +1,111 @@
+"""Where calltrack may send a request on an account's behalf (SSRF guard).
+
+An account config names URLs (webhooks, the kintone domain); calltrack must never be the tool that
+reaches into its own network. The rule, shared by ``calltrack apply`` (a literal address in a URL is
+refused at once) and the senders (the resolved address is checked again right before connecting,
+and the connection goes to that checked address, so DNS cannot change its answer in between):
+
+- outside local mode only ``https``; in local mode ``http`` too, for receivers on 127.0.0.1;
+- the address must be public: no loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
+  link-local (169.254/16 with the instance metadata at 169.254.169.254, fe80::/10), shared
+  (100.64/10), unspecified, multicast or reserved address, IPv4-mapped IPv6 included;
+- in local mode the loopback address 127.0.0.1 (and ::1) is allowed, nothing else internal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class RefusedDestination(ValueError):
+    """The URL or the address it resolves to is not one calltrack sends to."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str  # path + query, at least "/"
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def address_refusal(value: str, *, local_mode: bool) -> str | None:
+    """Why calltrack does not send to this IP address, or None when it may."""
+    address = _ip(value)
+    if address is None:
+        return f"not an IP address: {value!r}"
+    if address.is_loopback:
+        return None if local_mode else f"{address} is a loopback address"
+    if address.is_link_local:
+        return f"{address} is link-local (instance metadata lives at 169.254.169.254)"
+    if address.is_private or address.is_reserved or address.is_unspecified or address.is_multicast:
+        return f"{address} is not a public address"
+    if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"):
+        return f"{address} is not a public address"
+    if not address.is_global:
+        return f"{address} is not a public address"
+    return None
+
+
+def check_url(url: str, *, local_mode: bool) -> Target:
+    """Scheme and literal-address checks (no DNS): what ``calltrack apply`` refuses at once."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RefusedDestination(f"not an http(s) URL: {url[:100]!r}")
+    if parts.scheme != "https" and not local_mode:
+        raise RefusedDestination("must be https")
+    host = parts.hostname
+    if _ip(host) is not None:
+        why = address_refusal(host, local_mode=local_mode)
+        if why:
+            raise RefusedDestination(why)
+    elif host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+        if not (local_mode and host == "localhost"):
+            raise RefusedDestination(f"{host} is an internal name")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise RefusedDestination("bad port") from None
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Target(parts.scheme, host, port, path)
+
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (A and AAAA)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def public_address(target: Target, *, local_mode: bool, resolver: Resolver = resolve) -> str:
+    """The address to connect to: every address the host resolves to must be allowed (one bad
+    answer refuses the host: an attacker's DNS may rotate answers)."""
+    try:
+        addresses = resolver(target.host, target.port)
+    except OSError as exc:
+        raise ConnectionError(f"cannot resolve {target.host}: {exc}") from None
+    if not addresses:
+        raise ConnectionError(f"{target.host} has no address")
+    for address in addresses:
+        why = address_refusal(address, local_mode=local_mode)
+        if why:
+            raise RefusedDestination(f"{target.host} resolves to {why}")
+    return addresses[0]

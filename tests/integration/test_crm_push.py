@@ -1,0 +1,104 @@
+"""CRM push on the local stack: a completed call becomes a kintone record and a HubSpot call on the
+caller's contact; a stage change (PATCH /v1/calls/{sid}) updates both. The fakes check auth and
+payloads as the services document them (cli/calltrack_cli/local/fake_crm.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from calltrack_cli.local.fake_crm import FakeHubspot, FakeKintone
+from tests.support import unique_account, unique_number
+from tests.support.account_secrets import set_account_secret
+from tests.support.accounts import account_config
+from tests.support.twilio import play_call
+
+KINTONE_TOKEN, HUBSPOT_TOKEN = "kintone-api-token-1", "pat-na1-hubspot-token"
+FIELDS = {"call_sid": "通話ID", "caller": "電話番号", "channel": "流入元", "talk_seconds": "通話秒数",
+          "stage": "ステージ"}
+
+
+@pytest.fixture
+def crms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeKintone, FakeHubspot]]:
+    from calltrack.settings import reset_settings
+
+    kintone, hubspot = FakeKintone().start(), FakeHubspot(HUBSPOT_TOKEN).start()
+    assert isinstance(kintone, FakeKintone) and isinstance(hubspot, FakeHubspot)
+    monkeypatch.setenv("CALLTRACK_KINTONE_BASE_URL", kintone.url)
+    monkeypatch.setenv("CALLTRACK_HUBSPOT_API_BASE_URL", hubspot.url)
+    reset_settings()
+    try:
+        yield kintone, hubspot
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        kintone.stop()
+        hubspot.stop()
+
+
+def test_a_completed_call_and_its_stage_change_reach_kintone_and_hubspot(local_stack: Any, crms: Any) -> None:
+    kintone, hubspot = crms
+    # Given an account pushing to a kintone app (field codes mapped) and to HubSpot, tokens set
+    account, number = unique_account("crm"), unique_number()
+    app = 7
+    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    local_stack.apply(account_config(
+        account, numbers=[{"number": number, "channel": "radio", "campaign": "spring"}],
+        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                              "fields": FIELDS},
+                  "hubspot": {"token_secret": "hubspot"}}))
+    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    set_account_secret(local_stack, account, "hubspot", HUBSPOT_TOKEN)
+    manager = local_stack.create_token(account, "manager")
+    # When a call is answered for 95 s and ends
+    sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0), talk=95,
+                    caller="+819077778888")
+    local_stack.drain()
+    # Then kintone has one record with the mapped fields
+    records = kintone.records(app)
+    assert list(records.values()) == [{"通話ID": sid, "電話番号": "+819077778888", "流入元": "radio",
+                                       "通話秒数": "95", "ステージ": ""}]
+    # And HubSpot has the caller as a contact and the call logged on it: source, duration, stage
+    [(contact, properties)] = hubspot.contacts.items()
+    assert properties == {"phone": "+819077778888"}
+    [call] = hubspot.calls.values()
+    assert call["contacts"] == [contact]
+    assert call["properties"]["hs_call_duration"] == "95000"
+    assert call["properties"]["hs_call_direction"] == "INBOUND"
+    assert "Source: radio / spring" in call["properties"]["hs_call_body"]
+    assert "Stage: -" in call["properties"]["hs_call_body"]
+
+    # When the call's stage changes to won
+    resp = local_stack.request("PATCH", f"/v1/calls/{sid}", token=manager,
+                               json={"stage": "won", "value": 50000})
+    assert resp.status_code == 200, resp.text
+    local_stack.drain()
+    # Then the same kintone record and the same HubSpot call are updated, nothing new is added
+    [(record_id, record)] = kintone.records(app).items()
+    assert record["ステージ"] == "won" and kintone.apps[app].revisions[record_id] == 2
+    assert len(hubspot.calls) == 1 and len(hubspot.contacts) == 1
+    [call] = hubspot.calls.values()
+    assert "Stage: won" in call["properties"]["hs_call_body"]
+    assert "Value: 50000" in call["properties"]["hs_call_body"]
+
+
+def test_a_wrong_kintone_token_fails_the_delivery_without_retrying(local_stack: Any, crms: Any) -> None:
+    kintone, _ = crms
+    account, number, app = unique_account("crm"), unique_number(), 8
+    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    local_stack.apply(account_config(
+        account, numbers=[{"number": number, "channel": "radio"}],
+        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                              "fields": FIELDS}}))
+    set_account_secret(local_stack, account, "kintone", "not-the-token")
+    admin = local_stack.create_token(account, "admin")
+    play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0))
+    local_stack.drain()
+    assert kintone.records(app) == {}
+    failed = local_stack.request("GET", "/v1/webhooks/deliveries", token=admin,
+                                 params={"status": "failed"}).json()
+    assert [(d["destination"], d["reason"], d["attempts"]) for d in failed["items"]] == [
+        ("kintone", "kintone add: http-401", 1)]

@@ -1,0 +1,242 @@
+"""Outbound webhooks end to end on the local stack: real calls through the signed Twilio webhooks,
+the calls stream fanned out (call_changes), the webhooks queue consumer signing and posting to a
+receiver on 127.0.0.1, retries time-compressed (CALLTRACK_RETRY_TIME_SCALE), the deliveries API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.support import unique_account, unique_number
+from tests.support.account_secrets import set_account_secret
+from tests.support.accounts import account_config
+from tests.support.receiver import Receiver, readme_verify, serve
+from tests.support.twilio import play_call
+
+SECRET = "whsec-test-0123456789"
+ALL_EVENTS = ["call.started", "call.completed", "call.updated", "recording.ready", "alert.weekly",
+              "alert.spike", "review.monthly"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve(Receiver())
+
+
+def subscribed(stack: Any, receiver: Receiver, *, include_caller: bool = False,
+               **config: Any) -> dict[str, Any]:
+    """A fresh account with one tracking number and one webhook to ``receiver``; its admin token."""
+    account, number = unique_account("hooks"), unique_number()
+    hook = {"id": "crm-bridge", "url": receiver.url, "events": ALL_EVENTS, "secret": "crm-bridge",
+            "include_caller": include_caller}
+    numbers = [{"number": number, "channel": "flyer", "campaign": "winter"}]
+    stack.apply(account_config(account, numbers=numbers, webhooks=[hook], **config))
+    set_account_secret(stack, account, "crm-bridge", SECRET)
+    return {"account": account, "number": number, "admin": stack.create_token(account, "admin")}
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def deliveries(stack: Any, world: dict[str, Any], status: str) -> list[dict[str, Any]]:
+    resp = stack.request("GET", "/v1/webhooks/deliveries", token=world["admin"], params={"status": status})
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["items"])
+
+
+def test_call_events_arrive_signed_as_the_readme_says(local_stack: Any, receiver: Receiver) -> None:
+    # Given an account with a webhook subscribed to every event
+    world = subscribed(local_stack, receiver)
+    # When a call comes in, is answered and ends
+    sid = play_call(local_stack, world["number"], now(), caller="+819011112222")
+    local_stack.drain()
+    # Then the receiver got call.started and call.completed for it, each verifying with the README's
+    # recipe, the same id in the header and the body, and data as GET /v1/calls/{sid} shows it
+    verify = readme_verify()
+    got = {r.json()["type"]: r for r in receiver.received if r.json()["data"].get("call_sid") == sid}
+    assert {"call.started", "call.completed"} <= set(got)
+    for event_type, request in got.items():
+        assert verify(SECRET, request.headers["X-Calltrack-Signature"], request.body)
+        assert not verify("another-secret", request.headers["X-Calltrack-Signature"], request.body)
+        assert not verify(SECRET, request.headers["X-Calltrack-Signature"], request.body + b" ")
+        assert request.headers["X-Calltrack-Event"] == event_type
+        assert request.headers["X-Calltrack-Delivery"].startswith("dlv_")
+        body = request.json()
+        assert body["account"] == world["account"] and body["id"].startswith("evt_")
+    completed = got["call.completed"].json()["data"]
+    shown = local_stack.request("GET", f"/v1/calls/{sid}", token=world["admin"]).json()
+    assert completed["channel"] == shown["channel"] == "flyer"
+    assert completed["status"] == shown["status"] == "answered"
+    assert set(completed) == set(shown) - {"conversions"}  # the ad-platform uploads are not the call
+    # And a delivery id is never sent twice for one event
+    ids = [r.headers["X-Calltrack-Delivery"] for r in receiver.received]
+    assert len(ids) == len(set(ids))
+
+
+def test_include_caller_false_sends_no_caller_number_anywhere(local_stack: Any, receiver: Receiver) -> None:
+    world = subscribed(local_stack, receiver, include_caller=False)
+    play_call(local_stack, world["number"], now(), caller="+819033334444")
+    local_stack.drain()
+    assert receiver.received
+    for request in receiver.received:
+        text = request.body.decode()
+        assert "9033334444" not in text and "33334444" not in text
+        assert request.json()["data"]["caller"] is None
+
+
+def test_include_caller_true_sends_the_number(local_stack: Any, receiver: Receiver) -> None:
+    world = subscribed(local_stack, receiver, include_caller=True)
+    play_call(local_stack, world["number"], now(), caller="+819055556666")
+    local_stack.drain()
+    assert {r.json()["data"]["caller"] for r in receiver.received} == {"+819055556666"}
+
+
+def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(local_stack: Any,
+                                                                       receiver: Receiver) -> None:
+    # Given a receiver that drops every connection
+    world = subscribed(local_stack, receiver)
+    receiver.refuse = True
+    sid = play_call(local_stack, world["number"], now())
+    # When deliveries have failed a few times (backing off) and then the receiver comes back
+    receiver.wait_for_attempts(4)
+    assert deliveries(local_stack, world, "retrying")
+    receiver.refuse = False
+    local_stack.drain()
+    # Then every event of the call arrived, and nothing is left retrying or failed
+    types = {e["type"] for e in receiver.events() if e["data"].get("call_sid") == sid}
+    assert {"call.started", "call.completed"} <= types
+    assert deliveries(local_stack, world, "retrying") == []
+    assert deliveries(local_stack, world, "failed") == []
+    delivered = deliveries(local_stack, world, "delivered")
+    assert any(d["attempts"] > 1 for d in delivered)
+
+
+def test_a_receiver_that_keeps_failing_ends_in_the_dlq_and_can_be_retried(local_stack: Any,
+                                                                          receiver: Receiver) -> None:
+    from webhooks.backoff import MAX_RECEIVES
+
+    # Given a receiver that answers 503 to everything
+    world = subscribed(local_stack, receiver)
+    receiver.status = 503
+    sid = play_call(local_stack, world["number"], now())
+    local_stack.drain()
+    # Then after 24 h of (compressed) backoff each delivery is failed, listed, and dead-lettered
+    failed = deliveries(local_stack, world, "failed")
+    assert {d["event_type"] for d in failed} >= {"call.started", "call.completed"}
+    for d in failed:
+        assert d["attempts"] == MAX_RECEIVES and d["reason"] == "gave up after 24 h: http-503"
+        assert d["call_sid"] == sid and "payload" not in d
+    dead = dead_letters(local_stack)
+    assert {d["delivery_id"] for d in failed} <= {m.get("delivery") for m in dead}
+    # When the receiver is fixed and one delivery is retried through the API
+    receiver.status = 200
+    target = next(d for d in failed if d["event_type"] == "call.completed")
+    resp = local_stack.request("POST", f"/v1/webhooks/deliveries/{target['delivery_id']}/retry",
+                               token=world["admin"])
+    assert resp.status_code == 202, resp.text
+    local_stack.drain()
+    # Then it arrives with the same delivery id, and is no longer failed
+    assert [r.headers["X-Calltrack-Delivery"] for r in receiver.received] == [target["delivery_id"]]
+    assert target["delivery_id"] not in {d["delivery_id"] for d in deliveries(local_stack, world, "failed")}
+
+
+def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver) -> None:
+    world = subscribed(local_stack, receiver)
+    resp = local_stack.request("POST", "/v1/webhooks/crm-bridge/test", token=world["admin"])
+    assert resp.status_code == 202, resp.text
+    local_stack.drain()
+    pings = [r for r in receiver.received if r.json()["type"] == "ping"]
+    assert len(pings) == 1
+    assert pings[0].headers["X-Calltrack-Delivery"] == resp.json()["delivery_id"]
+    assert readme_verify()(SECRET, pings[0].headers["X-Calltrack-Signature"], pings[0].body)
+    # And the CLI does the same and lists nothing failed
+    from tests.support.cli import run_cli
+
+    cli = ("--url", local_stack.url, "--token", world["admin"])
+    def lines(out: str) -> list[str]:  # the command's own lines (pollers may print metrics meanwhile)
+        return [line for line in out.splitlines() if line.startswith("dlv_")]
+
+    sent = run_cli("webhooks", "test", "crm-bridge", *cli)
+    assert sent.exit_code == 0, sent.output
+    assert [line.split()[2] for line in lines(sent.stdout)] == ["ping"]
+    assert lines(run_cli("webhooks", "failed", *cli).stdout) == []
+    assert run_cli("webhooks", "retry", "dlv_nope", *cli).exit_code == 2
+    # And an unknown webhook is a 404 naming it; a marketer may not test
+    unknown = local_stack.request("POST", "/v1/webhooks/nope/test", token=world["admin"])
+    assert unknown.status_code == 404 and unknown.json()["field"] == "webhook"
+    marketer = local_stack.create_token(world["account"], "marketer")
+    assert local_stack.request("POST", "/v1/webhooks/crm-bridge/test", token=marketer).status_code == 403
+
+
+def test_a_redirect_is_not_followed(local_stack: Any, receiver: Receiver) -> None:
+    # Given a receiver that redirects to the instance metadata address
+    world = subscribed(local_stack, receiver)
+    receiver.redirect_to = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    # When a ping is sent
+    local_stack.request("POST", "/v1/webhooks/crm-bridge/test", token=world["admin"])
+    local_stack.drain()
+    # Then the delivery failed at once, naming the redirect, after one request
+    failed = deliveries(local_stack, world, "failed")
+    assert [(d["event_type"], d["reason"], d["attempts"]) for d in failed] == [
+        ("ping", "redirect not followed (http-302)", 1)]
+    assert receiver.attempts == 1
+
+
+def test_apply_refuses_literal_internal_addresses(local_stack: Any) -> None:
+    account = unique_account("hooks")
+    for url in ("http://169.254.169.254/latest", "http://10.0.0.8/hook", "http://[::ffff:192.168.0.1]/x"):
+        resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token,
+                                   json=account_config(account, webhooks=[
+                                       {"id": "x", "url": url, "events": ["call.completed"], "secret": "s"}]))
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["field"] == "webhooks[0].url"
+
+
+def dead_letters(stack: Any) -> list[dict[str, Any]]:
+    """Bodies in the webhooks DLQ (read without consuming: visibility 0)."""
+    sqs = stack.stack.client("sqs")
+    url = stack.stack.dlq_urls["webhooks"]
+    out: list[dict[str, Any]] = []
+    for _ in range(10):
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                  VisibilityTimeout=0).get("Messages", [])
+        out += [json.loads(m["Body"]) for m in got]
+        if not got:
+            break
+    return out
+
+
+def test_an_alert_carries_text_and_chatbot_json_and_reaches_subscribed_webhooks(local_stack: Any,
+                                                                               receiver: Receiver) -> None:
+    from tests.support.times import tokyo
+
+    # Given an account alerting from 1 missed call an hour, with a webhook subscribed to alert.spike
+    world = subscribed(local_stack, receiver, alerts={"spike_missed_per_hour": 1})
+    for minute in (10, 20):
+        play_call(local_stack, world["number"], tokyo(11, 27, 15, minute), "no-answer")
+    local_stack.drain()
+    # When the hourly spike check runs
+    out = local_stack.run_job("missed-call-spike-check", "2026-11-27T16:05:00+09:00")
+    assert out["result"]["accounts"][world["account"]]["decided"] == "published"
+    local_stack.drain()
+    # Then the SNS message has the plain text for email and the Chatbot custom notification for HTTPS
+    [sent] = [m for m in local_stack.outbox()
+              if (m["attributes"].get("account") or {}).get("Value") == world["account"]]
+    structured = sent["structured"]
+    assert structured["default"] == structured["email"] == sent["message"]
+    assert "2" in sent["message"] and world["account"] in sent["message"]
+    chat = json.loads(structured["https"])
+    assert chat["version"] == "1.0" and chat["source"] == "custom"
+    assert chat["content"]["title"] == sent["subject"]
+    assert chat["content"]["description"] == sent["message"].strip()
+    assert chat["content"]["nextSteps"] and all(isinstance(s, str) for s in chat["content"]["nextSteps"])
+    # And the webhook got the same alert, signed
+    [alert] = [r for r in receiver.received if r.json()["type"] == "alert.spike"]
+    assert readme_verify()(SECRET, alert.headers["X-Calltrack-Signature"], alert.body)
+    data = alert.json()["data"]
+    assert data["subject"] == sent["subject"] and data["text"] == sent["message"] and data["missed"] == 2

@@ -1,0 +1,226 @@
+"""Webhooks without the stack: the SSRF rule, the backoff ladder, signing, planning and the
+delivery state machine over in-memory ports."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from calltrack.account_config import parse_config
+from calltrack.outbound import RefusedDestination, address_refusal, check_url, public_address
+from tests.support.accounts import account_config
+from tests.support.receiver import readme_verify
+from webhooks import plan
+from webhooks.backoff import MAX_RECEIVES, delay_s, total_window_s
+from webhooks.deliver import Ports, RetryLater, send_delivery, signature
+from webhooks.outgoing import Answer
+
+INTERNAL = ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+            "0.0.0.0", "::1", "fe80::1", "fd00::5", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "224.0.0.1"]
+
+
+@pytest.mark.parametrize("address", INTERNAL)
+def test_internal_addresses_are_refused_outside_local_mode(address: str) -> None:
+    assert address_refusal(address, local_mode=False) is not None
+
+
+def test_local_mode_allows_only_loopback() -> None:
+    assert address_refusal("127.0.0.1", local_mode=True) is None
+    assert address_refusal("169.254.169.254", local_mode=True) is not None
+    assert address_refusal("10.0.0.1", local_mode=True) is not None
+    assert address_refusal("93.184.216.34", local_mode=False) is None
+
+
+def test_urls_must_be_https_outside_local_mode() -> None:
+    with pytest.raises(RefusedDestination, match="https"):
+        check_url("http://hooks.example.jp/x", local_mode=False)
+    assert check_url("https://hooks.example.jp:8443/x?a=1", local_mode=False).path == "/x?a=1"
+    with pytest.raises(RefusedDestination):
+        check_url("https://metadata.google.internal/", local_mode=False)
+
+
+def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> None:
+    target = check_url("https://hooks.example.jp/x", local_mode=False)
+    public = public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
+    assert public == "93.184.216.34"
+    with pytest.raises(RefusedDestination, match="169.254.169.254"):
+        public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
+
+
+def test_backoff_doubles_from_a_minute_and_spans_24_hours() -> None:
+    assert [delay_s(n) for n in (1, 2, 3)] == [60, 120, 240]
+    assert total_window_s() == 24 * 3600
+    assert delay_s(MAX_RECEIVES) == 0
+
+
+def test_the_signature_verifies_with_the_readme_recipe() -> None:
+    body = b'{"id":"evt_1"}'
+    now = int(datetime.now(UTC).timestamp())
+    header = signature("s3cret", now, body)
+    verify = readme_verify()
+    assert verify("s3cret", header, body)
+    assert not verify("s3cret", header, body + b"x")
+    assert not verify("s3cret", signature("s3cret", now - 3600, body), body)  # too old
+
+
+def config(**overrides: Any) -> Any:
+    hook = {"id": "bridge", "url": "https://hooks.example.jp/x",
+            "events": ["call.updated", "recording.ready"], "secret": "bridge"}
+    return parse_config(account_config("acme", webhooks=[hook], **overrides), local_mode=False)
+
+
+def call_event(kind: str, changed: list[str], **call: Any) -> dict[str, Any]:
+    base = {"call_sid": "CA1", "account": "acme", "caller": "+819011112222", "caller_name": "YAMADA",
+            "status": "answered", "version": 3}
+    return {"type": kind, "account": "acme", "call_sid": "CA1", "version": 3, "changed": changed,
+            "call": {**base, **call}}
+
+
+def present(call: Any) -> dict[str, Any]:
+    return dict(call)
+
+
+def test_recording_ready_follows_a_stored_recording_and_caller_is_removed() -> None:
+    event = call_event("call.updated", ["recording"], recording={"status": "stored", "duration_seconds": 30})
+    planned = plan.plan_call_event(event, config(), present, "2026-11-30T00:00:00Z")
+    assert [p.event_type for p in planned] == ["call.updated", "recording.ready"]
+    for p in planned:
+        assert "9011112222" not in p.payload_text() and "YAMADA" not in p.payload_text()
+    again = plan.plan_call_event(event, config(), present, "2026-11-30T01:00:00Z")
+    assert [p.delivery_id for p in again] == [p.delivery_id for p in planned]  # duplicates dedupe
+
+
+def test_a_retrying_recording_is_not_ready() -> None:
+    event = call_event("call.updated", ["recording"], recording={"status": "retrying"})
+    assert [p.event_type for p in plan.plan_call_event(event, config(), present, "t")] == ["call.updated"]
+
+
+def test_crm_pushes_on_completion_and_on_a_stage_change_only() -> None:
+    cfg = config(crm_push={"hubspot": {"token_secret": "hs"}})
+    completed = plan.plan_call_event(call_event("call.completed", ["ended_at"]), cfg, present, "t")
+    assert [(p.kind, p.payload["action"]) for p in completed if p.kind != "webhook"] == [("hubspot", "add")]
+    staged = plan.plan_call_event(call_event("call.updated", ["stage"]), cfg, present, "t")
+    assert [(p.kind, p.payload["action"]) for p in staged if p.kind != "webhook"] == [("hubspot", "update")]
+    tagged_recording = plan.plan_call_event(call_event("call.updated", ["recording"]), cfg, present, "t")
+    assert [p for p in tagged_recording if p.kind != "webhook"] == []
+
+
+class Store:
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def get(self, account: str, delivery: str) -> dict[str, Any] | None:
+        return self.row
+
+    def update(self, account: str, delivery: str, **fields: Any) -> None:
+        self.row.update(fields)
+
+    def claim(self, account: str, delivery: str, now: datetime) -> bool:
+        return self.row.get("status") in ("pending", "retrying")
+
+
+def ports(answers: list[Any], sent: list[dict[str, Any]]) -> Ports:
+    def send(method: str, url: str, body: bytes | None, headers: Any) -> Answer:
+        sent.append({"url": url, "body": body, "headers": dict(headers)})
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return Answer(answer)
+
+    planned = plan.plan_ping(config(), "bridge", "n1", "2026-11-30T00:00:00Z")
+    row = {"delivery_id": planned.delivery_id, "kind": "webhook", "destination": "bridge",
+           "event_type": "ping", "status": "pending", "attempts": 0, "payload": planned.payload_text()}
+    return Ports(store=Store(row), config=lambda a: config(), secret=lambda a, n: "s3cret", send=send,
+                 enqueue=lambda m: None, present=present, now=lambda: datetime(2026, 11, 30, tzinfo=UTC))
+
+
+def test_5xx_and_network_errors_back_off_then_fail_for_good() -> None:
+    sent: list[dict[str, Any]] = []
+    p = ports([503, ConnectionRefusedError(), 503], sent)
+    message = {"delivery": p.store.row["delivery_id"], "account": "acme"}
+    with pytest.raises(RetryLater) as first:
+        send_delivery(message, p, 1)
+    assert first.value.delay_s == 60 and p.store.row["status"] == "retrying"
+    with pytest.raises(RetryLater) as second:
+        send_delivery(message, p, 2)
+    assert second.value.delay_s == 120 and p.store.row["reason"] == "network: ConnectionRefusedError"
+    with pytest.raises(RetryLater) as last:
+        send_delivery(message, p, MAX_RECEIVES)
+    assert last.value.delay_s == 0
+    assert p.store.row["status"] == "failed" and p.store.row["reason"] == "gave up after 24 h: http-503"
+    # every try carried the same delivery id and body
+    assert len({s["headers"]["X-Calltrack-Delivery"] for s in sent}) == 1
+    assert len({s["body"] for s in sent}) == 1
+
+
+@pytest.mark.parametrize("status, reason", [(400, "http-400"), (410, "http-410"),
+                                            (301, "redirect not followed (http-301)")])
+def test_other_answers_fail_at_once(status: int, reason: str) -> None:
+    sent: list[dict[str, Any]] = []
+    p = ports([status], sent)
+    assert send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1) == "failed"
+    assert p.store.row["reason"] == reason and p.store.row["attempts"] == 1
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502])
+def test_timeouts_throttling_and_server_errors_are_retried(status: int) -> None:
+    p = ports([status], [])
+    with pytest.raises(RetryLater):
+        send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1)
+
+
+def test_a_delivered_delivery_is_not_sent_again() -> None:
+    sent: list[dict[str, Any]] = []
+    p = ports([200], sent)
+    message = {"delivery": p.store.row["delivery_id"], "account": "acme"}
+    assert send_delivery(message, p, 1) == "delivered"
+    assert send_delivery(message, p, 1) == "skipped"
+    assert len(sent) == 1
+    body = json.loads(sent[0]["body"])
+    assert body["type"] == "ping" and body["data"]["webhook"] == "bridge"
+
+
+@pytest.mark.parametrize(
+    "webhooks_yaml, expected",
+    [
+        ("  - {id: a, url: 'http://169.254.169.254/x', events: [call.completed], secret: s}",
+         "webhooks[0].url: 169.254.169.254 is link-local"),
+        ("  - {id: a, url: 'https://10.0.0.8/x', events: [call.completed], secret: s}",
+         "webhooks[0].url: 10.0.0.8 is not a public address"),
+        ("  - {id: a, url: 'https://hooks.example.jp/x', events: [call.finished], secret: s}",
+         "webhooks[0].events[0]: Input should be"),
+        ("  - {id: a, url: 'https://hooks.example.jp/x', events: [call.completed]}",
+         "webhooks[0].secret: required"),
+    ],
+)
+def test_calltrack_apply_refuses_bad_webhooks_naming_the_field(tmp_path: Any, webhooks_yaml: str,
+                                                               expected: str) -> None:
+    from tests.support.cli import run_cli
+
+    path = tmp_path / "acme.yaml"
+    text = f'account: acme\nforward_to: "+81312345678"\nwebhooks:\n{webhooks_yaml}\n'
+    path.write_text(text, encoding="utf-8")
+    result = run_cli("apply", str(path), "--token", "t", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert expected in result.stderr
+
+
+def test_kintone_mapping_names_call_fields_only() -> None:
+    from calltrack.account_config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("acme", crm_push={"kintone": {
+            "domain": "acme.cybozu.com", "app": 1, "token_secret": "k", "fields": {"password": "x"}}}),
+            local_mode=False)
+    assert err.value.field == "crm_push.kintone.fields"
+
+
+def test_a_copy_of_a_delivery_being_sent_elsewhere_is_skipped() -> None:
+    sent: list[dict[str, Any]] = []
+    p = ports([200], sent)
+    p.store.claim = lambda account, delivery, now: False  # another sender holds the lease
+    assert send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1) == "skipped"
+    assert sent == [] and p.store.row["status"] == "pending"
