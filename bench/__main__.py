@@ -27,14 +27,14 @@ from typing import Any
 
 from bench.common import MISS, FigureResult, RequestCounter, Row
 
-FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "COST")
+FIGURES = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "ROLLUP", "COST")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes: proves every figure produces numbers")
-    p.add_argument("--only", default="", help="comma-separated figures: P1,P2,P3,P4,P5,P6,Cost")
+    p.add_argument("--only", default="", help="comma-separated figures: P1,P2,P3,P4,P5,P6,P7,Rollup,Cost")
     p.add_argument("--p1-runs", type=int, default=None, help="fresh interpreters per module (default 10)")
     p.add_argument("--p3-requests", type=int, default=None, help="requests per side (default 300)")
     p.add_argument("--p4-pool", type=int, default=None, help="pool size (default 256)")
@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5.0,
         help="round trip per request of the P4 model rows (in-memory store; default 5 ms)",
     )
+    p.add_argument(
+        "--p4-poisson-rate", type=float, default=20.0, help="Poisson lease arrivals per second (default 20)"
+    )
+    p.add_argument(
+        "--p7-visitors", default=None, help="daily visitors per P7 level (default 1000,5000,20000)"
+    )
     p.add_argument("--p5-sizes", default=None, help="calls per month, e.g. 1000,10000,100000")
     p.add_argument("--cost-calls", type=int, default=None, help="whole calls measured (default 20)")
     p.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
@@ -63,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.p4_leases = args.p4_leases or (16 if quick else 128)
     if quick:
         args.p4_concurrency = min(args.p4_concurrency, 8)
+    visitors = args.p7_visitors or ("300,1000" if quick else "1000,5000,20000")
+    args.p7_visitors = tuple(int(s) for s in visitors.split(",") if s.strip())
     sizes = args.p5_sizes or ("100,1000" if quick else "1000,10000,100000")
     args.p5_sizes = tuple(int(s) for s in sizes.split(",") if s.strip())
     args.cost_calls = args.cost_calls or (2 if quick else 20)
@@ -117,6 +125,16 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
         from bench import p6_size
 
         results.append(_guard("P6", "asset sizes", p6_size.run, log))
+    if "P7" in want:
+        from bench import p7_pool_efficiency
+
+        results.append(
+            _guard("P7", "pool efficiency", lambda: p7_pool_efficiency.run(args.p7_visitors), log)
+        )
+    if "ROLLUP" in want:
+        from bench import rollup_cost
+
+        results.append(_guard("Rollup", "rollup write cost", lambda: rollup_cost.run(quick=args.quick), log))
     if want & {"P2", "P3", "P4", "P5", "COST"}:
         from bench import cost, p2_round_trips, p3_warm_latency, p4_dni, p5_reports
         from bench.stack import bench_stack
@@ -135,6 +153,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
                         concurrency=args.p4_concurrency,
                         atomic=not args.p4_unserialised,
                         model_round_trip_ms=args.p4_model_ms,
+                        poisson_rate=args.p4_poisson_rate,
                         counter=counter,
                     ),
                 ),
@@ -143,9 +162,33 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
             for name, title, fn in steps:
                 if name in want:
                     results.append(_guard(name, title, fn, log))
+    _twilio_side(results)
     order = {name: i for i, name in enumerate(FIGURES)}
     results.sort(key=lambda r: order.get(r.name.upper(), 99))
     return results
+
+
+def _twilio_side(results: list[FigureResult]) -> None:
+    """Add Twilio's part (number rental at P7's pool sizes, minutes, recording) to the Cost figure."""
+    from bench import twilio_cost
+
+    by_name = {r.name.upper(): r for r in results}
+    cost = by_name.get("COST")
+    if cost is None:
+        return
+    p7 = by_name.get("P7")
+    levels = (p7.details.get("levels") if p7 else None) or {}
+    pools: dict[int, dict[str, int | None]] = {}
+    for visitors, level in levels.items():
+        chosen = level["policies"].get(p7.details["chosen_policy"], {}) if p7 else {}
+        pools[int(visitors)] = {"p7": chosen.get("smallest_pool_at_99"), "rule": level["rule_pool"]}
+    if not pools:
+        pools = {v: {"p7": None, "rule": -(-v // 20)} for v in (1000, 5000, 20000)}
+    total = cost.details.get("total_per_1000_calls_usd")
+    rows, details = twilio_cost.rows(total, pools)
+    cost.rows.extend(rows)
+    cost.details["twilio"] = details
+    cost.notes.append(details["note"])
 
 
 def render(results: list[FigureResult]) -> None:

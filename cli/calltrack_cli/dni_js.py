@@ -5,7 +5,7 @@
 A build step, not product code: it runs in a checkout with the dev dependencies (``rjsmin``, a
 real JavaScript tokenizer: strings, regex literals and template literals pass through verbatim),
 and the Lambda asset ships only the committed dni.min.js (``dni_lease.script`` reads it). A unit
-test fails when the committed file is stale or not under 6 KB.
+test fails when the committed file is stale or not under 7 KB.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import rjsmin
 
 from calltrack_cli.source import checkout
 
-MAX_BYTES = 6 * 1024
+MAX_BYTES = 7 * 1024  # 6 KB until issues 16 and 24 (ad cookies, lease lifecycle): docs/decisions.md
 STATIC = Path("functions") / "dni_lease" / "static"
 
 

@@ -6,7 +6,10 @@ writes it made, which the benchmark reads.
 
 Algorithm (one batch read of the pool's leases rows, then conditional writes):
 1. match the visitor to a pool (``calltrack.dni_match``); no pool -> no number, no lease;
-2. a live lease of this session -> renew it (heartbeat: push ``expires_at``, same number);
+   a heartbeat that names its number and ``lease_id`` (dni.js sends both) is ONE conditional
+   write, no pool read: ``renew`` (``session_id = :sid AND lease_id = :lid``); only when that
+   fails (another session took the number) does the session go on to step 2;
+2. a live lease of this session -> renew it (heartbeat of an older script: push ``expires_at``);
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
    own expired number, the number the page shows now (request hint), then least recently
    released first — never-used numbers, then by rest time (now - ``released_at``) in powers of
@@ -21,18 +24,26 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    page already shows if it is one of the pool's, else the overflow number, else the number
    whose lease was renewed longest ago; mark its row ``shared_until`` so calls to it get
    a lower confidence, write a "shared" history item and count the exhaustion.
+
+A new lease's row carries ``prev_released_at`` / ``prev_session_id`` (the previous holder's end,
+from the row read): a call within the late-call window of that end is ambiguous between the two
+sessions (``calltrack.attribution``). The previous holder's history item gets its real end then
+(heartbeats on the fast path no longer touch history). ``release_number`` ends a lease early
+(dni.js on ``visibilitychange`` hidden / ``pagehide``, via ``sendBeacon``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from calltrack.attribution import lease_end
 from calltrack.dni_match import match_pool, session_attribution
 from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
@@ -100,22 +111,38 @@ def session_order(session_id: str, number: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+def _free_in_order(
+    numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
+) -> Iterator[str]:
+    """Free numbers in lease order (see the module docstring), hashed lazily: a session that wins
+    its first try only ranks the numbers of the first rest class by ``session_order``. One pass
+    over the pool with ``rest_class`` inlined: this loop is the lease's CPU cost."""
+    keyed: list[tuple[int, int, str]] = []
+    log2 = math.log2
+    for n in numbers:
+        row = rows.get(n)
+        if row is None:
+            keyed.append((1 if n == hint else 2, -NEVER_USED, n))
+            continue
+        expires = row.get("expires_at")
+        if expires is not None and float(expires) >= now:
+            continue  # live
+        rank = 0 if row.get("session_id") == session_id else 1 if n == hint else 2
+        released = float(row.get("released_at") or expires or 0)
+        shared = row.get("shared_until")
+        if shared is not None and float(shared) > released:
+            released = float(shared)
+        rest = NEVER_USED if released <= 0 else int(log2(max(now - released, 1.0)))
+        keyed.append((rank, -rest, n))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    for _, members in itertools.groupby(keyed, key=lambda k: (k[0], k[1])):
+        yield from sorted((k[2] for k in members), key=lambda n: session_order(session_id, n))
+
+
 def _order_free(
     numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
 ) -> list[str]:
-    free = [n for n in numbers if not _live(rows.get(n), now)]
-
-    def key(n: str) -> tuple[int, int, int]:
-        row = rows.get(n) or {}
-        if row.get("session_id") == session_id:
-            rank = 0
-        elif n == hint:
-            rank = 1
-        else:
-            rank = 2
-        return rank, -rest_class(row, now), session_order(session_id, n)
-
-    return sorted(free, key=key)
+    return list(_free_in_order(numbers, rows, now, session_id, hint))
 
 
 def lease_number(
@@ -152,12 +179,20 @@ def lease_number(
         "attribution": visitor,
     }
 
+    # 1. heartbeat naming its lease: one conditional write, no pool read.
+    if request.lease_id and request.number and request.number in numbers:
+        result.attempts += 1
+        if store.renew(request.number, sid, request.lease_id, expires):
+            result.number, result.lease_id, result.expires_at = request.number, request.lease_id, expires
+            result.leased = result.renewed = True
+            result.confidence = 1.0
+            return result
+
     rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
     for _round in range(MAX_ROUNDS):
         # 2. heartbeat: this session's live lease.
-        for n in numbers:
-            row = rows.get(n)
-            if row and row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
+        for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
+            if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
                 if store.renew(n, sid, row["lease_id"], expires):
                     if row.get("leased_at") is not None:
@@ -168,11 +203,20 @@ def lease_number(
                     return result
         # 3. take a free number, least recently released first.
         contested = False
-        for n in _order_free(numbers, rows, now, sid, request.number):
+        for n in _free_in_order(numbers, rows, now, sid, request.number):
             lease_id = str(make_id())
-            row = {"account": account, "pool": pool_id, "kind": "pool", "lease_id": lease_id, **session}
+            prev = rows.get(n) or {}
+            row = {
+                "account": account,
+                "pool": pool_id,
+                "kind": "pool",
+                "lease_id": lease_id,
+                **session,
+                **_previous_holder(prev, sid),
+            }
             result.attempts += 1
             if store.take(n, row, now):
+                _close_previous_history(store, n, prev, sid)
                 store.put_history(
                     {
                         "number": n,
@@ -234,6 +278,35 @@ def lease_number(
         SHARED_CONFIDENCE,
     )
     return result
+
+
+def _previous_holder(prev: Row, sid: str) -> Row:
+    """What a new lease's row remembers of the session that held the number before."""
+    if not prev.get("session_id") or prev.get("session_id") == sid:
+        return {}
+    end = lease_end(prev)
+    return {"prev_released_at": end, "prev_session_id": prev.get("session_id")} if end else {}
+
+
+def _close_previous_history(store: LeaseStore, number: str, prev: Row, sid: str) -> None:
+    """The previous holder's history item gets its real end (fast-path heartbeats and releases
+    move only the leases row)."""
+    if prev.get("leased_at") is None or not prev.get("lease_id") or prev.get("session_id") == sid:
+        return
+    end = lease_end(prev)
+    if end is not None:
+        store.extend_history(number, prev["leased_at"], end)
+
+
+def release_number(store: LeaseStore, config: Mapping[str, Any], request: LeaseRequest, now: float) -> bool:
+    """End this session's lease now (the page was hidden or closed). One conditional write; False
+    when the session no longer holds the number (or it is not one of the account's pool numbers)."""
+    if not (request.number and request.lease_id):
+        return False
+    pools = config.get("pools") or []
+    if not any(request.number in (p.get("numbers") or []) for p in pools):
+        return False
+    return bool(store.release(request.number, request.session_id, request.lease_id, round(now, 3)))
 
 
 def recommended_size(peak: int, target: float = 0.75) -> int:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from calltrack.accounts import Accounts
 from calltrack.errors import Forbidden, TooManyRequests
-from dni_lease.leasing import LeaseResult, iso, lease_number
+from dni_lease.leasing import LeaseResult, iso, lease_number, release_number
 from dni_lease.pool_report import pools_report, window
 from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter
 from dni_lease.store import LeaseStore
@@ -130,6 +130,8 @@ def handle_lease(
     config = accounts.get(request.account).model_dump(mode="json")
     if not origin_allowed(config, origin):
         raise Forbidden("origin: this site is not allowed to use this account's numbers", field="origin")
+    if request.release:
+        return {"released": release_number(store, config, request, now)}
     return lease_body(lease_number(store, config, request, now), config)
 
 

@@ -28,6 +28,9 @@ class LeaseStore(Protocol):
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
         """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``)."""
 
+    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live."""
+
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
         """Record that ``number`` was handed out without a lease until ``until``."""
 
@@ -150,6 +153,19 @@ class DynamoLeaseStore:
                 ExpressionAttributeValues=self._vals(
                     {":e": expires_at, ":sid": session_id, ":lid": lease_id}
                 ),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.leases,
+                Key={"number": {"S": number}},
+                UpdateExpression="SET expires_at = :e, released_at = :e",
+                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e",
+                ExpressionAttributeValues=self._vals({":e": at, ":sid": session_id, ":lid": lease_id}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

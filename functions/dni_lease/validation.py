@@ -41,6 +41,8 @@ class LeaseRequest:
     click_ids: dict[str, str | None] = field(default_factory=dict)
     ad_cookies: dict[str, str | None] = field(default_factory=dict)  # AD_COOKIE_KEYS
     number: str | None = None  # the number the page currently shows (hint for stickiness)
+    lease_id: str | None = None  # the session's lease of ``number``: a heartbeat's fast path
+    release: bool = False  # the page was hidden or closed: end the lease now (sendBeacon)
 
     def attribution_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -107,6 +109,14 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
     number = _text(body, "number", 20)
     if number is not None and not _E164.fullmatch(number):
         raise BadRequest("number: must be E.164", field="number")
+    lease_id = body.get("lease_id")
+    if lease_id is not None and (not isinstance(lease_id, str) or not _ID.fullmatch(lease_id)):
+        raise BadRequest("lease_id: 8-128 characters of A-Z a-z 0-9 _ . : -", field="lease_id")
+    release = body.get("release", False)
+    if not isinstance(release, bool):
+        raise BadRequest("release: must be true or false", field="release")
+    if release and not (number and lease_id):
+        raise BadRequest("release: needs number and lease_id", field="release")
     return LeaseRequest(
         account=account,
         visitor_id=ids["visitor_id"],
@@ -119,4 +129,6 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         click_ids=click_ids,
         ad_cookies=ad_cookies,
         number=number,
+        lease_id=lease_id,
+        release=release,
     )

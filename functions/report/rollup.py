@@ -12,6 +12,16 @@ rows. A duplicate or replayed record therefore finds nothing to change, a call m
 ringing to answered to won moves its counters exactly, and two writers racing on one call
 cannot both win. When the Call carries a monotonically increasing ``version`` attribute, an
 image older than the one applied is skipped; without it, in-order replays still converge.
+
+A stream batch is written as a batch (``process_records``, issue 24): the records collapse to
+each call's last image (a contribution depends on the current image alone), the markers are read
+together, and the calls' deltas are summed per rollup row, so a keyword or channel row touched
+by thirty calls is written once. Each transaction holds whole calls — their markers (each
+conditioned on its ``seq``) and the merged rows they touch — up to DynamoDB's 100 items; the
+calls of a cancelled transaction (another writer moved a marker, or a TransactionConflict on a
+hot row) are read and planned again with backoff, then left to the call-by-call path. A store
+without ``commit_batch`` gets the call-by-call path. An image that changes no counter (a
+recording attached) writes nothing, not even the marker's version.
 """
 
 from __future__ import annotations
@@ -160,8 +170,108 @@ class RollupStore(Protocol):
         ...
 
 
+MAX_TRANSACT_ITEMS = 100  # DynamoDB TransactWriteItems limit
+
+
+@dataclass(frozen=True)
+class Change:
+    """One call's pending rollup change: the marker to write (over ``previous``) and its deltas."""
+
+    call_sid: str
+    account: str
+    previous: Marker | None
+    new: Marker
+    deltas: Contribution
+
+
+class BatchRollupStore(RollupStore, Protocol):
+    def get_markers(self, call_sids: list[str]) -> dict[str, Marker]:
+        """Markers of ``call_sids`` (absent calls left out), read consistently."""
+        ...
+
+    def commit_batch(self, changes: list[Change], rows: Contribution) -> bool:
+        """Write every change's marker and the summed ``rows`` deltas (pk account) in ONE
+        transaction; False when any marker is no longer the one read."""
+        ...
+
+
 class ConflictError(RuntimeError):
     """The marker kept changing under us; the record is reported as failed and retried."""
+
+
+def _version(image: Mapping[str, Any] | None) -> int | None:
+    raw = (image or {}).get("version")
+    return int(_num(raw)) if raw is not None else None
+
+
+def _older(image: Mapping[str, Any] | None, previous: Marker | None) -> bool:
+    """Is ``image`` older than the one ``previous`` was applied from (both carry a version)?"""
+    version = _version(image)
+    return bool(previous and version is not None and previous.call_version is not None
+                and version < previous.call_version)
+
+
+def plan_change(
+    call_sid: str,
+    image: Mapping[str, Any] | None,
+    previous: Marker | None,
+    timezone_of: Callable[[str], str],
+    account: str | None = None,
+) -> Change | None:
+    """The change bringing the rollups in line with ``image`` over ``previous`` (None: nothing)."""
+    if image is not None and not image.get("account"):
+        return None
+    account = (image or {}).get("account") or account or (previous.account if previous else None)
+    version = _version(image)
+    if _older(image, previous):
+        return None
+    new_contribution = contribution(image, timezone_of(str(account))) if account else {}
+    deltas = diff(previous.contribution if previous else {}, new_contribution)
+    new_version = version if version is not None else (previous.call_version if previous else None)
+    if not deltas and (previous is not None or not new_contribution):
+        # Same counters (e.g. a recording attached): no write. The marker keeps an older version;
+        # an image older than it is still skipped, one between the two has the same counters.
+        return None
+    new = Marker(
+        seq=(previous.seq if previous else 0) + 1,
+        call_version=new_version,
+        contribution=new_contribution,
+        account=account,
+    )
+    return Change(call_sid, str(account or ""), previous, new, deltas)
+
+
+def pack(changes: list[Change], limit: int = MAX_TRANSACT_ITEMS) -> list[tuple[list[Change], Contribution]]:
+    """Group changes of ONE account into transactions of whole calls: markers + merged rows <= limit."""
+    out: list[tuple[list[Change], Contribution]] = []
+    group: list[Change] = []
+    rows: Contribution = {}
+    for change in changes:
+        merged = merge_rows(rows, change.deltas)
+        if group and len(group) + 1 + len(merged) > limit:
+            out.append((group, rows))
+            group, merged = [], merge_rows({}, change.deltas)
+        group.append(change)
+        rows = merged
+    if group:
+        out.append((group, rows))
+    return out
+
+
+def merge_rows(rows: Contribution, deltas: Contribution) -> Contribution:
+    """``rows`` plus ``deltas``, per row and counter, zeros dropped (a new dict)."""
+    out = {key: dict(counters) for key, counters in rows.items()}
+    for key, delta in deltas.items():
+        target = out.setdefault(key, {})
+        for counter, amount in delta.items():
+            total = _num(Decimal(str(target.get(counter, 0))) + Decimal(str(amount)))
+            if total:
+                target[counter] = total
+            else:
+                target.pop(counter, None)
+        if not target:
+            del out[key]
+    return out
 
 
 def apply_image(
@@ -174,7 +284,7 @@ def apply_image(
     attempts: int = 8,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """Bring the rollups in line with ``image`` (None = the call was deleted).
+    """Bring the rollups in line with ``image`` (None = the call was deleted), call by call.
 
     Returns "applied", "unchanged", "stale" (an image older than the one already applied) or
     "incomplete" (an image without an account: a partial write, or the emulator's key-only
@@ -182,31 +292,12 @@ def apply_image(
     """
     if image is not None and not image.get("account"):
         return "incomplete"
-    account = (image or {}).get("account") or account
-    version_raw = (image or {}).get("version")
-    version = int(_num(version_raw)) if version_raw is not None else None
-    new_contribution = contribution(image, timezone_of(str(account))) if account else {}
     for attempt in range(attempts):
         previous = store.get_marker(call_sid)
-        if not account and previous is not None:
-            account = previous.account  # a deleted call: subtract from the account it was counted in
-        if previous is not None and version is not None and previous.call_version is not None:
-            if version < previous.call_version:
-                return "stale"
-        old_contribution = previous.contribution if previous else {}
-        deltas = diff(old_contribution, new_contribution)
-        new_version = version if version is not None else (previous.call_version if previous else None)
-        if not deltas and previous is not None and previous.call_version == new_version:
-            return "unchanged"
-        if not deltas and previous is None and not new_contribution:
-            return "unchanged"
-        new = Marker(
-            seq=(previous.seq if previous else 0) + 1,
-            call_version=new_version,
-            contribution=new_contribution,
-            account=account,
-        )
-        if store.commit(call_sid, str(account or ""), previous, new, deltas):
+        change = plan_change(call_sid, image, previous, timezone_of, account)
+        if change is None:
+            return "stale" if _older(image, previous) else "unchanged"
+        if store.commit(change.call_sid, change.account, change.previous, change.new, change.deltas):
             return "applied"
         sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
     raise ConflictError(f"rollup marker for {call_sid} kept changing")
@@ -219,37 +310,114 @@ def _deserialize(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return call_from_item(image) if image else None
 
 
+def _collapse(
+    records: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, tuple[dict[str, Any] | None, str | None]], dict[str, str], list[str]]:
+    """Stream records -> (call -> (last usable image or None if removed, account), call -> its
+    first record's sequence number, calls in order of first record)."""
+    last: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+    first_seq: dict[str, str] = {}
+    order: list[str] = []
+    for record in records:
+        dynamodb = record.get("dynamodb") or {}
+        keys = _deserialize(dynamodb.get("Keys")) or {}
+        call_sid = str(keys.get("call_sid", ""))
+        if not call_sid:
+            continue
+        old = _deserialize(dynamodb.get("OldImage"))
+        new = None if record.get("eventName") == "REMOVE" else _deserialize(dynamodb.get("NewImage"))
+        if new is not None and not new.get("account"):
+            continue  # an incomplete image changes nothing (see apply_image)
+        if call_sid not in first_seq:
+            first_seq[call_sid] = str(dynamodb.get("SequenceNumber", ""))
+            order.append(call_sid)
+        account = (new or old or {}).get("account") or (last.get(call_sid, (None, None))[1])
+        last[call_sid] = (new, account)
+    return last, first_seq, order
+
+
 def process_records(
     records: Iterable[Mapping[str, Any]],
     store: RollupStore,
     timezone_of: Callable[[str], str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[dict[str, str]]:
-    """Apply stream records in order; on the first failure report it (and stop).
+    """Apply a stream batch; on failure report the earliest record not yet applied (and stop).
 
     Lambda (ReportBatchItemFailures) restarts from the lowest failed sequence number, and
-    re-applying the records after it is harmless, so stopping keeps per-call order.
+    re-applying records already applied is harmless (markers), so per-call order is kept.
     """
-    for record in records:
-        dynamodb = record.get("dynamodb") or {}
-        sequence = str(dynamodb.get("SequenceNumber", ""))
-        try:
-            keys = _deserialize(dynamodb.get("Keys")) or {}
-            call_sid = str(keys.get("call_sid", ""))
-            if not call_sid:
+    records = list(records)
+    try:
+        last, first_seq, order = _collapse(records)
+    except Exception:
+        logger.exception("rollup batch unreadable")
+        first = (records[0].get("dynamodb") or {}).get("SequenceNumber", "") if records else ""
+        return [{"itemIdentifier": str(first)}] if records else []
+    done: set[str] = set()
+    current = ""
+    try:
+        if hasattr(store, "commit_batch") and hasattr(store, "get_markers"):
+            done |= _apply_batched(last, order, store, timezone_of, sleep)  # type: ignore[arg-type]
+        for call_sid in order:
+            if call_sid in done:
                 continue
-            old = _deserialize(dynamodb.get("OldImage"))
-            new = None if record.get("eventName") == "REMOVE" else _deserialize(dynamodb.get("NewImage"))
-            account = (new or old or {}).get("account")
-            outcome = apply_image(call_sid, new, store, timezone_of, account=account)
+            current = call_sid
+            image, account = last[call_sid]
+            outcome = apply_image(call_sid, image, store, timezone_of, account=account, sleep=sleep)
             logger.debug("rollup", extra={"call_sid": call_sid, "outcome": outcome})
-        except Exception:
-            logger.exception("rollup record failed", extra={"sequence": sequence})
-            return [{"itemIdentifier": sequence}]
+            done.add(call_sid)
+    except Exception:
+        pending = [c for c in order if c not in done]
+        sequence = first_seq[pending[0]] if pending else first_seq.get(current, "")
+        logger.exception("rollup record failed", extra={"sequence": sequence})
+        return [{"itemIdentifier": sequence}]
     return []
+
+
+def _apply_batched(
+    last: Mapping[str, tuple[dict[str, Any] | None, str | None]],
+    order: list[str],
+    store: BatchRollupStore,
+    timezone_of: Callable[[str], str],
+    sleep: Callable[[float], None],
+    attempts: int = 4,
+) -> set[str]:
+    """Write the batch's changes in packed transactions; the calls settled (written or nothing to
+    write). A cancelled transaction's calls are read and planned again (jittered backoff); what
+    is still unsettled after ``attempts`` is left to the call-by-call path."""
+    settled: set[str] = set()
+    pending = list(order)
+    for attempt in range(attempts):
+        markers = store.get_markers(pending)
+        by_account: dict[str, list[Change]] = {}
+        for call_sid in pending:
+            image, account = last[call_sid]
+            change = plan_change(call_sid, image, markers.get(call_sid), timezone_of, account)
+            if change is None:
+                settled.add(call_sid)  # unchanged or stale: nothing to write
+                continue
+            by_account.setdefault(change.account, []).append(change)
+        failed: list[str] = []
+        for changes in by_account.values():
+            for group, rows in pack(changes):
+                if store.commit_batch(group, rows):
+                    settled.update(c.call_sid for c in group)
+                else:
+                    failed.extend(c.call_sid for c in group)
+        if not failed:
+            break
+        pending = failed
+        sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
+    return settled
 
 
 __all__ = [
     "DIMENSIONS",
+    "Change",
+    "pack",
+    "plan_change",
     "apply_image",
     "contribution",
     "diff",

@@ -14,15 +14,27 @@ from typing import Any
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.observability import make_tracer
 from calltrack.settings import Needs
-from report.rollup import Contribution, Marker, process_records, split_row_key
+from report.rollup import Change, Contribution, Marker, process_records, split_row_key
 
 NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 tracer = make_tracer("rollup")
 
 
+def _marker_of(item: Mapping[str, Any]) -> Marker:
+    version = item.get("call_version", {}).get("N")
+    return Marker(
+        seq=int(item["seq"]["N"]),
+        call_version=int(Decimal(version)) if version is not None else None,
+        contribution=json.loads(item["contribution"]["S"]),
+        account=item.get("account", {}).get("S"),
+    )
+
+
 class DynamoRollupStore:
-    """RollupStore over DynamoDB with the low-level client (one TransactWriteItems per change)."""
+    """RollupStore over DynamoDB with the low-level client: a stream batch's markers in one
+    BatchGetItem per 100 calls, its changes in TransactWriteItems of up to 100 items
+    (``commit_batch``); ``get_marker``/``commit`` are the call-by-call fallback."""
 
     def __init__(self, client: Any, rollups_table: str, markers_table: str) -> None:
         self.client = client
@@ -33,19 +45,39 @@ class DynamoRollupStore:
         item = self.client.get_item(
             TableName=self.markers_table, Key={"call_sid": {"S": call_sid}}, ConsistentRead=True
         ).get("Item")
-        if not item:
-            return None
-        version = item.get("call_version", {}).get("N")
-        return Marker(
-            seq=int(item["seq"]["N"]),
-            call_version=int(Decimal(version)) if version is not None else None,
-            contribution=json.loads(item["contribution"]["S"]),
-            account=item.get("account", {}).get("S"),
-        )
+        return _marker_of(item) if item else None
+
+    def get_markers(self, call_sids: list[str]) -> dict[str, Marker]:
+        out: dict[str, Marker] = {}
+        keys = [{"call_sid": {"S": sid}} for sid in dict.fromkeys(call_sids)]
+        for i in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.markers_table: {"Keys": keys[i : i + 100], "ConsistentRead": True}
+            }
+            while request:
+                resp = self.client.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self.markers_table, []):
+                    out[item["call_sid"]["S"]] = _marker_of(item)
+                request = resp.get("UnprocessedKeys") or {}
+        return out
 
     def commit(
         self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
     ) -> bool:
+        return self._transact(
+            [self._marker_put(call_sid, account, previous, new)] + self._row_updates(account, deltas)
+        )
+
+    def commit_batch(self, changes: list[Change], rows: Contribution) -> bool:
+        if not changes:
+            return True
+        account = changes[0].account
+        puts = [self._marker_put(c.call_sid, c.account, c.previous, c.new) for c in changes]
+        return self._transact(puts + self._row_updates(account, rows))
+
+    def _marker_put(
+        self, call_sid: str, account: str, previous: Marker | None, new: Marker
+    ) -> dict[str, Any]:
         marker_item: dict[str, Any] = {
             "call_sid": {"S": call_sid},
             "account": {"S": account},
@@ -60,7 +92,10 @@ class DynamoRollupStore:
         else:
             put["ConditionExpression"] = "seq = :prev"
             put["ExpressionAttributeValues"] = {":prev": {"N": str(previous.seq)}}
-        items: list[dict[str, Any]] = [{"Put": put}]
+        return {"Put": put}
+
+    def _row_updates(self, account: str, deltas: Contribution) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
         for key, delta in sorted(deltas.items()):
             dimension, sk = split_row_key(key)
             names = {f"#c{i}": counter for i, counter in enumerate(delta)}
@@ -76,6 +111,9 @@ class DynamoRollupStore:
                     }
                 }
             )
+        return items
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException:

@@ -18,11 +18,18 @@ the DNI tests:
   the call plus the late window, or ``kind`` "overflow"): the session's confidence times
   ``SHARED_CONFIDENCE`` (same value as ``calltrack.models.dni.SHARED_CONFIDENCE``, which is not
   imported here to keep PynamoDB off the webhook's import path).
+- the number's lease row names a previous holder (``prev_released_at``, ``prev_session_id``:
+  the session that held it before this lease) and the call comes within the late-call window of
+  that holder's release: the call may be the previous session's late call, so the confidence is
+  at most ``1 - (1 - AMBIGUOUS_START) * exp(-since / (window * AMBIGUOUS_DECAY))`` (0.6 right
+  after the release, 0.95 a fifth of the window later, never 1.0 inside the window: late calls
+  thin out fast, see bench P7's calibration), and ``previous_session_id`` names the other one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +38,8 @@ LATE_START = 0.9
 LATE_END = 0.5
 POOL_ONLY = 0.2
 SHARED_CONFIDENCE = 0.5
+AMBIGUOUS_START = 0.6
+AMBIGUOUS_DECAY = 0.04  # the cap's time constant, as a share of the late-call window
 SESSION_KEYS = (
     "keyword",
     "gclid",
@@ -75,6 +84,7 @@ class Attribution:
     kind: str = "static"  # static | pool
     basis: str = "static"  # static | lease | late | pool | unknown
     gap_minutes: float | None = None
+    previous_session_id: str | None = None  # set when the call may also be this session's
     confidence: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,6 +142,23 @@ def lease_end(lease: Mapping[str, Any]) -> float | None:
     return expires
 
 
+def _previous_session(
+    lease_row: Mapping[str, Any], raw: Mapping[str, Any], now_epoch: float, late_window_minutes: float
+) -> tuple[str, float] | None:
+    """(previous holder, confidence cap) when the call falls in the previous holder's late window."""
+    prev_end = _num(lease_row.get("prev_released_at"))
+    prev_session = lease_row.get("prev_session_id")
+    current = raw.get("session_id") or lease_row.get("session_id")
+    if prev_end is None or not prev_session or prev_session == current or late_window_minutes <= 0:
+        return None
+    since = (now_epoch - prev_end) / 60.0
+    if since > late_window_minutes:
+        return None
+    tau = late_window_minutes * AMBIGUOUS_DECAY
+    cap = 1.0 - (1.0 - AMBIGUOUS_START) * math.exp(-max(0.0, since) / tau)
+    return str(prev_session), min(cap, 0.999)  # stays below 1.0 after rounding to 3 places
+
+
 def attribute(
     number_row: Mapping[str, Any],
     lease_row: Mapping[str, Any] | None,
@@ -173,6 +200,9 @@ def attribute(
         shared_until is not None and now_epoch <= shared_until + late_window_minutes * 60
     ):
         confidence *= SHARED_CONFIDENCE
+    previous = _previous_session(lease_row, raw, now_epoch, late_window_minutes)
+    if previous is not None:
+        confidence = min(confidence, previous[1])
     own = _num(raw.get("confidence"))
     if own is not None:
         confidence = min(confidence, max(0.0, min(1.0, own)))
@@ -189,6 +219,7 @@ def attribute(
         session_id=raw.get("session_id") or lease_row.get("session_id"),
         visitor_id=raw.get("visitor_id") or lease_row.get("visitor_id"),
         lease_id=lease_row.get("lease_id"),
+        previous_session_id=previous[0] if previous else None,
     )
     for key in SESSION_KEYS:
         value = raw.get(key)

@@ -229,6 +229,57 @@ def test_consent_option_waits_for_the_signal_before_storing_or_calling(site, loc
     context.close()
 
 
+def _lease_row(local_stack, number):
+    from calltrack.settings import get_settings
+
+    return local_stack.stack.client("dynamodb").get_item(
+        TableName=get_settings().table_name("leases"), Key={"number": {"S": number}}, ConsistentRead=True
+    )["Item"]
+
+
+def _wait_for_row(local_stack, number, predicate, tries=100):
+    import time
+
+    for _ in range(tries):
+        row = _lease_row(local_stack, number)
+        if predicate(row):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"lease row of {number} never reached the expected state: {row}")
+
+
+_SET_VISIBILITY = """(state) => {
+  Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_hiding_the_page_releases_the_number_and_showing_it_takes_the_same_lease_back(
+    site, local_stack, browser
+):
+    import time
+
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=HIDE-1")
+    number = _leased(page, account)
+    lease_id = _lease_row(local_stack, number)["lease_id"]["S"]
+    # When the page is hidden (the visitor switches tab, or the dialer opens)
+    page.evaluate(_SET_VISIBILITY, "hidden")
+    # Then the beacon ends the lease now, keeping the session on the row for late calls
+    row = _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) <= time.time())
+    assert row["attribution"]["S"] and "HIDE-1" in row["attribution"]["S"]
+    # And shown again, the page takes the same number back under the same lease
+    page.evaluate(_SET_VISIBILITY, "visible")
+    row = _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) > time.time() + 60)
+    assert row["lease_id"]["S"] == lease_id
+    assert _leased(page, account) == number
+    context.close()
+
+
 def test_dni_js_puts_the_ga_client_id_and_fbp_into_the_lease_and_the_call_carries_them(
     site, local_stack, browser
 ):

@@ -171,7 +171,9 @@ def test_script_is_served_as_cacheable_javascript(local_stack):
     resp = local_stack.request("GET", "/dni.js")
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("application/javascript")
-    assert "max-age" in resp.headers["Cache-Control"] and len(resp.content) < 6 * 1024
+    from calltrack_cli.dni_js import MAX_BYTES
+
+    assert "max-age" in resp.headers["Cache-Control"] and len(resp.content) < MAX_BYTES
 
 
 def _call(stack, number):
@@ -273,3 +275,30 @@ def test_lease_rows_read_back_through_the_pynamodb_models(local_stack):
         and history.session_id == row.session_id
         and history.ended_at == row.expires_at
     )
+
+
+def test_a_released_number_goes_to_the_next_session_and_a_call_then_is_ambiguous(local_stack):
+    # Given a one-number pool leased by a session whose page is then hidden (sendBeacon release)
+    account, _ = make_account(local_stack, size=1)
+    first_session, second_session = "s-hide-" + secrets.token_hex(6), "s-next-" + secrets.token_hex(6)
+    first = lease(local_stack, account, session=first_session, gclid="G-FIRST").json()
+    released = lease(
+        local_stack,
+        account,
+        session=first_session,
+        number=first["number"],
+        lease_id=first["lease_id"],
+        release=True,
+    )
+    assert released.status_code == 200 and released.json() == {"released": True}
+    # When another session arrives, it gets the released number at once (no 30-minute wait)
+    second = lease(local_stack, account, session=second_session, gclid="G-SECOND").json()
+    assert second["number"] == first["number"] and second["shared"] is False
+    # And its heartbeat naming the lease keeps it
+    beat = lease(
+        local_stack, account, session=second_session, number=second["number"], lease_id=second["lease_id"]
+    ).json()
+    assert beat["number"] == second["number"] and beat["lease_id"] == second["lease_id"]
+    # Then a call now goes to the second session, below full confidence (the first just left)
+    call = _get_call(local_stack, account, _call(local_stack, second["number"]))
+    assert call["gclid"] == "G-SECOND" and 0.5 < call["confidence"] < 1.0

@@ -57,6 +57,20 @@ class InMemoryLeaseStore:
             cur["expires_at"] = cur["released_at"] = expires_at
             return True
 
+    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if (
+                not cur
+                or cur.get("session_id") != session_id
+                or cur.get("lease_id") != lease_id
+                or not float(cur.get("expires_at") or 0) > at
+            ):
+                return False
+            cur["expires_at"] = cur["released_at"] = at
+            return True
+
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
         with self.lock:
             cur = self.rows.setdefault(number, {"number": number})

@@ -57,6 +57,9 @@ class LeakyStore:
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
         return True
 
+    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        return True
+
 
 def test_shadow_store_counts_a_take_of_a_number_another_live_session_holds():
     shadow = p4_dni.ShadowStore(LeakyStore())

@@ -249,3 +249,68 @@ def test_benchmark_helper_reports_attempts_at_75_percent_utilisation():
     stats = attempts_at_utilisation(pool_size=20, utilisation=0.75, leases=100, concurrency=4)
     assert stats["leases"] == 100 and stats["shared"] == 0
     assert 1.0 <= stats["attempts_mean"] <= stats["attempts_max"] <= 20
+
+
+# ---- issue 24: the renewal fast path, release on hide, the previous holder
+
+
+def test_a_heartbeat_naming_its_lease_is_one_conditional_write_without_a_pool_read():
+    store = InMemoryLeaseStore()
+    first = lease_number(store, config(), req(session="session-fast"), T0)
+    reads, writes = store.reads, store.writes
+    # When the page heartbeats with its number and lease id
+    beat = lease_number(
+        store, config(), req(session="session-fast", number=first.number, lease_id=first.lease_id), T0 + 600
+    )
+    # Then the lease is pushed by one write and nothing was read
+    assert beat.renewed and beat.number == first.number and beat.lease_id == first.lease_id
+    assert (store.reads - reads, store.writes - writes) == (0, 1) and beat.attempts == 1
+    assert store.rows[first.number]["expires_at"] == T0 + 600 + 1800
+
+
+def test_a_heartbeat_for_a_number_another_session_took_falls_back_to_a_new_lease():
+    store = InMemoryLeaseStore()
+    cfg = config(numbers=NUMBERS[:2])
+    mine = lease_number(store, cfg, req(session="session-mine"), T0)
+    # my lease expired and another session took my number
+    other = lease_number(store, cfg, req(session="session-othr", number=mine.number), T0 + 1801)
+    assert other.number == mine.number
+    beat = lease_number(
+        store, cfg, req(session="session-mine", number=mine.number, lease_id=mine.lease_id), T0 + 1802
+    )
+    assert beat.leased and not beat.renewed and beat.number != mine.number
+    assert store.rows[mine.number]["session_id"] == "session-othr"
+
+
+def test_release_ends_the_lease_now_and_keeps_the_session_on_the_row():
+    from dni_lease.leasing import release_number
+
+    store = InMemoryLeaseStore()
+    mine = lease_number(store, config(), req(session="session-hide"), T0)
+    hide = req(session="session-hide", number=mine.number, lease_id=mine.lease_id, release=True)
+    # When the page is hidden
+    assert release_number(store, config(), hide, T0 + 30) is True
+    row = store.rows[mine.number]
+    assert row["expires_at"] == row["released_at"] == T0 + 30 and row["session_id"] == "session-hide"
+    # Then a second beacon, or one naming another lease, changes nothing
+    assert release_number(store, config(), hide, T0 + 40) is False
+    wrong = req(session="session-hide", number=mine.number, lease_id="not-my-lease", release=True)
+    assert release_number(store, config(), wrong, T0 + 20) is False
+    outside = req(session="session-hide", number="+819099999999", lease_id=mine.lease_id, release=True)
+    assert release_number(store, config(), outside, T0 + 20) is False
+    # And shown again, the session gets its number back by one write
+    back = lease_number(
+        store, config(), req(session="session-hide", number=mine.number, lease_id=mine.lease_id), T0 + 90
+    )
+    assert back.renewed and back.number == mine.number and store.rows[mine.number]["expires_at"] > T0 + 90
+
+
+def test_a_new_lease_remembers_the_previous_holder_and_closes_its_history():
+    store = InMemoryLeaseStore()
+    cfg = config(numbers=NUMBERS[:1])
+    first = lease_number(store, cfg, req(session="session-prev"), T0)
+    store.release(first.number, "session-prev", first.lease_id, T0 + 100)
+    second = lease_number(store, cfg, req(session="session-next"), T0 + 200)
+    row = store.rows[second.number]
+    assert row["prev_session_id"] == "session-prev" and row["prev_released_at"] == T0 + 100
+    assert store.history(first.number, T0, T0 + 1)[0]["ended_at"] == T0 + 100

@@ -46,6 +46,9 @@ def test_a_good_request_parses():
         (body(page_url="javascript:alert(1)"), "page_url"),
         (body(keyword="a\u0000b"), "keyword"),
         (body(number="03-1234"), "number"),
+        (body(lease_id="bad id!"), "lease_id"),
+        (body(release="yes"), "release"),
+        (body(release=True), "release"),  # a release names its number and lease
     ],
 )
 def test_malformed_requests_name_the_field(raw, field):

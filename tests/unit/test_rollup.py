@@ -245,3 +245,87 @@ def test_a_deleted_call_is_subtracted_from_the_account_in_its_marker() -> None:
     apply_image("CA1", call(), store, tokyo_timezone)
     apply_image("CA1", None, store, tokyo_timezone)
     assert store.counters("acme", "channel") == {}
+
+
+# ---- issue 24: a stream batch written as a batch
+
+
+def _record(seq: int, **image: Any) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+    return {
+        "eventName": "MODIFY",
+        "dynamodb": {
+            "SequenceNumber": str(seq),
+            "Keys": {"call_sid": {"S": image["call_sid"]}},
+            "NewImage": {k: ser.serialize(v) for k, v in image.items() if v is not None},
+        },
+    }
+
+
+def _batch(calls: int = 3) -> list[dict[str, Any]]:
+    records, seq = [], 0
+    for status, version in (("ringing", 1), ("answered", 2)):
+        for i in range(calls):
+            seq += 1
+            records.append(
+                _record(seq, **call(call_sid=f"CA{i}", status=status, version=version, attribution=None))
+            )
+    return records
+
+
+def test_a_batch_writes_each_rollup_row_once_with_every_calls_counters() -> None:
+    from tests.support.rollup_store import InMemoryRollupStore
+
+    store = InMemoryRollupStore()
+    # When three calls ring and are answered within one stream batch
+    assert process_records(_batch(3), store, tokyo_timezone) == []
+    # Then one transaction wrote three markers and each of the seven rows once
+    assert store.transactions == 1 and store.items_written == 3 + 7
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 3, "answered": 3, "first_time": 3}
+    }
+    # And the same batch delivered again changes nothing
+    assert process_records(_batch(3), store, tokyo_timezone) == []
+    assert store.transactions == 1
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 3
+
+
+def test_a_cancelled_batch_is_planned_again_against_the_markers_that_won() -> None:
+    from tests.support.rollup_store import InMemoryRollupStore
+
+    class RacedOnce(InMemoryRollupStore):
+        raced = False
+
+        def commit_batch(self, changes, rows):  # type: ignore[no-untyped-def]
+            if not self.raced:
+                # another consumer applies call CA1's ringing image first
+                self.raced = True
+                apply_image(
+                    "CA1", call(call_sid="CA1", version=1), self, tokyo_timezone, sleep=lambda _: None
+                )
+            return super().commit_batch(changes, rows)
+
+    store = RacedOnce()
+    assert process_records(_batch(2), store, tokyo_timezone, sleep=lambda _: None) == []
+    assert store.cancelled == 1
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 2, "answered": 2, "first_time": 2}
+    }
+
+
+def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
+    from report.rollup import MAX_TRANSACT_ITEMS
+    from tests.support.rollup_store import InMemoryRollupStore
+
+    store = InMemoryRollupStore()
+    records = [
+        _record(
+            i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None)
+        )
+        for i in range(40)
+    ]
+    assert process_records(records, store, tokyo_timezone) == []
+    assert store.transactions >= 2 and store.items_written <= store.transactions * MAX_TRANSACT_ITEMS
+    assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40

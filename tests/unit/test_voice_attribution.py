@@ -104,3 +104,28 @@ def test_number_shared_by_an_exhausted_pool_lowers_confidence():
     a = attribute(POOL, lease(shared_until=NOW - 60), NOW)
     assert a.confidence == pytest.approx(SHARED_CONFIDENCE)
     assert attribute(POOL, lease(kind="overflow"), NOW).confidence == pytest.approx(SHARED_CONFIDENCE)
+
+
+def test_a_call_soon_after_the_previous_holder_released_the_number_is_ambiguous():
+    # Given a live lease that began right after another session released the number
+    row = lease(prev_released_at=NOW - 120, prev_session_id="s-0", leased_at=NOW - 60)
+    # When a call comes in two minutes after that release
+    attr = attribute(POOL, row, NOW, late_window_minutes=120)
+    # Then the current session is named, below full confidence, and the other candidate too
+    assert attr.session_id == "s-1" and attr.basis == "lease"
+    assert 0.6 <= attr.confidence < 0.9
+    assert attr.details()["previous_session_id"] == "s-0"
+
+
+def test_ambiguity_fades_with_time_since_the_release_and_ends_with_the_window():
+    confidences = [
+        attribute(POOL, lease(prev_released_at=NOW - gap * 60, prev_session_id="s-0"), NOW, 120).confidence
+        for gap in (1, 10, 30, 119, 121)
+    ]
+    assert confidences == sorted(confidences) and confidences[0] < confidences[1] < confidences[2]
+    assert all(c < 1.0 for c in confidences[:4]) and confidences[4] == 1.0
+
+
+def test_a_session_taking_back_its_own_number_is_not_ambiguous():
+    attr = attribute(POOL, lease(prev_released_at=NOW - 60, prev_session_id="s-1"), NOW, 120)
+    assert attr.confidence == 1.0 and attr.previous_session_id is None

@@ -4,6 +4,9 @@
  * window.calltrackConsent === true) before storing ids or calling the API;
  * data-session-minutes (30). Storage lifetime comes from the account (dni.cookie_days).
  * Never throws into the page; if the API is unreachable nothing changes.
+ * Lease lifecycle: heartbeats name the lease (one conditional write on the server); when the
+ * page is hidden or closed (visibilitychange / pagehide) the lease is released by sendBeacon,
+ * and taken again (usually the same number) when the page is shown.
  * Edit this file, then run `python -m dni_lease.minify` to refresh dni.min.js. */
 (function () {
   'use strict';
@@ -21,7 +24,7 @@
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
   var SEP = '[\\s().\\-\\u2010-\\u2015]*';
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
-  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0;
+  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0;
 
   function now() { return Date.now(); }
   function rid() {
@@ -123,6 +126,7 @@
     for (var k in r.formats || {}) fm[k] = r.formats[k];
     lease = r;
     st.n = r.number;
+    st.l = r.lease_id;
     if (r.cookie_days && r.cookie_days !== st.days) { st.days = r.cookie_days; st.x = 0; }
     save();
     hb = r.heartbeat_seconds || hb;
@@ -153,7 +157,8 @@
     st.t = now();
     var f = st.f || {}, body = {
       account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 2000),
-      landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined
+      landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined,
+      lease_id: st.l
     };
     CLICK.forEach(function (k) { if (f[k]) body[k] = f[k]; });
     try { adIds(body, f); } catch (e) { /* never break the lease */ }
@@ -167,13 +172,29 @@
   function tick() {
     if (d.visibilityState !== 'hidden' && now() - last >= hb * 1e3) call();
   }
+  // Hidden or closed: give the number back at once (the server keeps the session on the row
+  // for late calls); shown again: lease at once, naming the old lease.
+  function release() {
+    var n = w.navigator;
+    if (rel || !st.l || !n.sendBeacon) return;
+    rel = 1;
+    try {
+      n.sendBeacon(api + '/dni/lease', JSON.stringify({ account: acct, visitor_id: st.v,
+        session_id: st.s, number: st.n, lease_id: st.l, release: true }));
+    } catch (e) { /* never break the page */ }
+  }
+  function shown() {
+    if (d.visibilityState === 'hidden') release();
+    else if (rel) { rel = 0; call(); } else tick();
+  }
   function start() {
     load();
     touch();
     save();
     call();
     setInterval(tick, 3e4);
-    d.addEventListener('visibilitychange', tick);
+    d.addEventListener('visibilitychange', shown);
+    w.addEventListener('pagehide', release);
     new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
       .observe(d.documentElement, { childList: true, subtree: true, characterData: true });
   }

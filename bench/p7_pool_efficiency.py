@@ -1,0 +1,474 @@
+"""P7: how many pool numbers does accurate call attribution need? (issue 24)
+
+A seeded day of website traffic is replayed through the REAL lease code
+(``dni_lease.leasing.lease_number`` / ``release_number``) on the in-memory lease store and every
+call through the REAL call attribution (``calltrack.attribution.attribute`` on the dialled
+number's leases row, as the voice webhook reads it). Nothing sleeps: the clock is simulated.
+
+Traffic model (``TrafficModel``; every figure is an assumption unless a source is named, and
+all of them are written to ``bench/results/latest.json``):
+
+- visitors arrive over one day with an hourly profile (quiet nights, peaks late morning and
+  evening: a local business's site, Japan time); arrivals within an hour are uniform;
+- a visit is one or more visible periods: the first lasts a lognormal time (median 75 s, heavy
+  tail); a share of visitors hide the page (another tab, the phone locks) and come back after a
+  lognormal pause, up to three times; a visit ends with the page hidden or closed;
+- a share of visitors call the number their page showed last: most while the page is open
+  (tap-to-call: the dialer hides the page, the visit ends there), the rest after the visit with
+  a lognormal delay (median 3 minutes, tail to about an hour);
+- dni.js behaviour per ``Policy``: "before" is the script of issue 10 (30-minute lease,
+  heartbeats while visible, nothing on hide); "after" releases the lease on
+  ``visibilitychange``/``pagehide`` by ``sendBeacon`` (a share of beacons is lost), re-leases on
+  return naming its number and lease (one conditional write when the number is still free), and
+  sends its lease id with every heartbeat (one conditional write, no pool read).
+
+A call is attributed correctly when the attribution names the calling visitor's session. For
+1,000 / 5,000 / 20,000 daily visitors the figure reports accuracy against pool size, the smallest
+pool reaching 99% (bisection over pool sizes, same traffic for every size), its ratio to the rule
+of one number per 20 daily visitors, and the calibration of confidence at that pool.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.common import FigureResult, Row, verdict
+
+TARGET_ACCURACY = 0.99
+RULE_VISITORS_PER_NUMBER = 20  # CallTrackingMetrics: one number per 20 daily visitors per source
+TARGET_RULE_RATIO = 0.5
+DAY0 = 1_800_000_000.0 - (1_800_000_000 % 86400) - 9 * 3600  # a midnight, Japan time
+ACCOUNT = "p7"
+
+# Share of a day's visitors arriving in each hour (Japan time), an assumption shaped like a local
+# business's site: quiet nights, a late-morning and an evening peak. Normalised at use.
+HOURLY = (
+    0.6, 0.4, 0.3, 0.2, 0.2, 0.3, 0.8, 1.8, 3.2, 4.8, 6.2, 6.8,
+    6.4, 6.2, 6.0, 5.8, 5.6, 5.6, 5.8, 6.4, 7.2, 7.6, 5.4, 2.8,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrafficModel:
+    """Visitor behaviour (assumptions; see the module docstring and README)."""
+
+    call_share: float = 0.04  # visitors who call
+    call_while_open: float = 0.75  # of callers: while the page is open (tap-to-call)
+    late_delay_median_s: float = 180.0  # the others: delay after the visit ended
+    late_delay_sigma: float = 1.0  # lognormal sigma (p95 ~ 15 min, p99 ~ 31 min)
+    visible_median_s: float = 75.0  # a visible period
+    visible_sigma: float = 1.3
+    return_share: float = 0.3  # a visitor hides the page and comes back (each time)
+    hidden_median_s: float = 120.0
+    hidden_sigma: float = 1.2
+    max_returns: int = 3
+    beacon_loss: float = 0.03  # release beacons that never arrive (tab killed, network gone)
+    late_window_minutes: float = 120.0  # the account's dni.late_call_window_minutes (default)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    lease_minutes: int
+    release_on_hide: bool  # sendBeacon release on hide, re-lease on return
+    send_lease_id: bool  # heartbeats name the lease: the one-write fast path
+
+    @property
+    def heartbeat_s(self) -> int:
+        return max(60, self.lease_minutes * 60 // 3)  # dni_lease.service.lease_body
+
+
+BEFORE = Policy("before (issue 10: 30-min lease, no release)", 30, False, False)
+AFTER = Policy("after (release on hide, 30-min lease)", 30, True, True)
+SHORT = Policy("after + 10-min lease", 10, True, True)
+POLICIES = (BEFORE, AFTER)  # SHORT was measured once (docs/decisions.md): no gain, not in every run
+
+
+@dataclass
+class Visit:
+    index: int
+    periods: list[tuple[float, float]]  # visible (start, end)
+    call_at: float | None = None  # a real caller's call (changes the visit: tap-to-call ends it)
+    call_while_open: bool = False
+    open_probe: float = 0.0  # a moment the page is open: "had this visitor called now"
+    late_probe: float = 0.0  # after the visit, with the model's delay
+
+    @property
+    def session_id(self) -> str:
+        return f"p7-s-{self.index:08d}"
+
+    @property
+    def visitor_id(self) -> str:
+        return f"p7-v-{self.index:08d}"
+
+
+def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
+    return median * math.exp(rng.gauss(0.0, sigma))
+
+
+def traffic(visitors: int, model: TrafficModel, seed: int) -> list[Visit]:
+    """One day of visits (same seed, same traffic)."""
+    rng = random.Random(seed)
+    weights = [w / sum(HOURLY) for w in HOURLY]
+    visits: list[Visit] = []
+    for i in range(visitors):
+        hour = rng.choices(range(24), weights)[0]
+        t = DAY0 + hour * 3600 + rng.random() * 3600
+        periods = []
+        for k in range(model.max_returns + 1):
+            end = t + max(2.0, _lognormal(rng, model.visible_median_s, model.visible_sigma))
+            periods.append((t, end))
+            if k == model.max_returns or rng.random() >= model.return_share:
+                break
+            t = end + max(5.0, _lognormal(rng, model.hidden_median_s, model.hidden_sigma))
+        visit = Visit(i, periods)
+        if rng.random() < model.call_share:
+            if rng.random() < model.call_while_open:
+                # tap-to-call during one visible period: the dialer hides the page, the visit ends
+                k = rng.randrange(len(periods))
+                start, end = periods[k]
+                visit.call_at = start + rng.random() * (end - start)
+                visit.call_while_open = True
+                visit.periods = periods[:k] + [(start, visit.call_at)]
+            else:
+                delay = _lognormal(rng, model.late_delay_median_s, model.late_delay_sigma)
+                visit.call_at = periods[-1][1] + delay
+        k = rng.randrange(len(visit.periods))
+        start, end = visit.periods[k]
+        visit.open_probe = start + rng.random() * (end - start)
+        visit.late_probe = visit.periods[-1][1] + _lognormal(
+            rng, model.late_delay_median_s, model.late_delay_sigma
+        )
+        if visit.call_at is not None:
+            visit.open_probe = visit.late_probe = visit.call_at
+        visits.append(visit)
+    visits.sort(key=lambda v: v.periods[0][0])
+    return visits
+
+
+class SimLeaseStore:
+    """The in-memory lease store for a single-threaded replay: rows are handed out without copies
+    (the lease code only reads what ``get_rows`` returns) and pool reads are counted in rows."""
+
+    def __init__(self) -> None:
+        from tests.support.lease_store import InMemoryLeaseStore
+
+        self.inner = InMemoryLeaseStore()
+        self.rows = self.inner.rows
+        self.rows_read = 0
+
+    def get_rows(self, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self.rows
+        out = {n: rows[n] for n in numbers if n in rows}
+        self.inner.reads += 1
+        self.rows_read += len(out)
+        return out
+
+    def put_history(self, item: dict[str, Any]) -> None:
+        self.inner.history_items[(item["number"], item["leased_at"])] = dict(item)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@dataclass
+class Outcome:
+    """Every visitor is probed twice without changing the replay (attribution only reads): a call
+    at a random moment while its page is open, and one after the visit with the model's delay (a
+    real caller's one call counts instead). Accuracy weighs the two by ``call_while_open``."""
+
+    pool_size: int
+    weight_open: float
+    open: list[int] = field(default_factory=lambda: [0, 0])  # [calls, right]
+    late: list[int] = field(default_factory=lambda: [0, 0])
+    open_bands: dict[str, list[int]] = field(default_factory=dict)  # confidence band -> [calls, right]
+    late_bands: dict[str, list[int]] = field(default_factory=dict)
+    new_leases: int = 0  # lease requests that read the pool
+    fast_renewals: int = 0  # renewals by one conditional write (no pool read)
+    releases: int = 0
+    shared: int = 0
+    rows_read: int = 0
+    writes: int = 0
+
+    def _weighted(self, open_: list[int], late: list[int]) -> tuple[float, float]:
+        """(weighted calls, weighted right) over open and late tallies."""
+        w = self.weight_open
+        return w * open_[0] + (1 - w) * late[0], w * open_[1] + (1 - w) * late[1]
+
+    @staticmethod
+    def _share(pair: list[int] | tuple[float, float]) -> float | None:
+        return round(pair[1] / pair[0], 4) if pair[0] else None
+
+    @property
+    def accuracy(self) -> float:
+        w = self.weight_open
+        a_open = self.open[1] / self.open[0] if self.open[0] else 1.0
+        a_late = self.late[1] / self.late[0] if self.late[0] else 1.0
+        return w * a_open + (1 - w) * a_late
+
+    def bands(self) -> dict[str, dict[str, Any]]:
+        w = self.weight_open
+        n_open, n_late = max(self.open[0], 1), max(self.late[0], 1)
+        out = {}
+        for _, name in BANDS:
+            o, la = self.open_bands.get(name, [0, 0]), self.late_bands.get(name, [0, 0])
+            share_calls = w * o[0] / n_open + (1 - w) * la[0] / n_late
+            right = w * o[1] / n_open + (1 - w) * la[1] / n_late
+            if share_calls:
+                out[name] = {"share_of_calls": round(share_calls, 4), "right": round(right / share_calls, 4)}
+        return out
+
+    def confident(self) -> dict[str, Any]:
+        top = self.bands().get(BANDS[0][1])
+        return top or {"share_of_calls": 0.0, "right": None}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.pool_size,
+            "accuracy": round(self.accuracy, 4),
+            "accuracy_while_open": self._share(self.open),
+            "accuracy_after_visit": self._share(self.late),
+            "calls_probed": {"while_open": self.open[0], "after_visit": self.late[0]},
+            "confidence_at_least_0.99": self.confident(),
+            "calibration": self.bands(),
+            "lease_requests_reading_the_pool": self.new_leases,
+            "fast_renewals": self.fast_renewals,
+            "releases": self.releases,
+            "shared_hand_outs": self.shared,
+            "rows_read": self.rows_read,
+            "conditional_writes": self.writes,
+        }
+
+
+BANDS = ((0.99, "0.99-1.00"), (0.9, "0.90-0.99"), (0.7, "0.70-0.90"), (0.5, "0.50-0.70"), (0.0, "0.00-0.50"))
+
+
+def _band(confidence: float) -> str:
+    return next(name for low, name in BANDS if confidence >= low)
+
+
+def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: TrafficModel) -> Outcome:
+    """Replay ``visits`` through the lease and attribution code with a pool of ``pool_size``."""
+    from bench.dni_support import pool_config
+    from calltrack.attribution import attribute
+    from dni_lease.leasing import lease_number, release_number
+    from dni_lease.validation import LeaseRequest
+
+    cfg = pool_config(pool_size, account=ACCOUNT)
+    cfg["pools"][0]["lease_minutes"] = policy.lease_minutes
+    pool = cfg["pools"][0]
+    number_row = {"kind": "pool", "account": ACCOUNT, "pool": pool["id"], "channel": pool["channel"]}
+    store = SimLeaseStore()
+    out = Outcome(pool_size, model.call_while_open)
+    hb = policy.heartbeat_s
+    shown: dict[int, tuple[str | None, str | None]] = {}  # visit -> (number, lease_id)
+    last_call: dict[int, float] = {}
+
+    # events: (time, order, visit index, kind); order breaks ties (hide before show before call)
+    events: list[tuple[float, int, int, str]] = []
+    for v in visits:
+        for k, (start, end) in enumerate(v.periods):
+            events.append((start, 1, v.index, "show" if k == 0 else "return"))
+            events.append((end, 0, v.index, "hide"))
+        if v.call_at is None or v.call_while_open:
+            events.append((v.open_probe, 2, v.index, "open"))
+        if v.call_at is None or not v.call_while_open:
+            events.append((v.late_probe, 2, v.index, "late"))
+    heapq.heapify(events)
+    by_index = {v.index: v for v in visits}
+    visible_until: dict[int, float] = {}
+    period: dict[int, int] = {}  # visit -> serial of its current visible period (stale beats skip)
+
+    def lease(v: Visit, now: float, hint: bool) -> None:
+        number, lease_id = shown.get(v.index, (None, None))
+        req = LeaseRequest(
+            account=ACCOUNT,
+            visitor_id=v.visitor_id,
+            session_id=v.session_id,
+            number=number if hint else None,
+            lease_id=lease_id if (hint and policy.send_lease_id) else None,
+        )
+        reads = store.inner.reads
+        res = lease_number(store, cfg, req, now)
+        out.writes += res.attempts
+        if store.inner.reads > reads:
+            out.new_leases += 1
+        elif res.renewed:
+            out.fast_renewals += 1
+        out.shared += int(res.shared)
+        shown[v.index] = (res.number, res.lease_id if res.leased else None)
+        last_call[v.index] = now
+
+    while events:
+        now, _, index, kind = heapq.heappop(events)
+        v = by_index[index]
+        if kind in ("show", "return"):
+            end = next(e for s, e in v.periods if s == now)
+            visible_until[index] = end
+            period[index] = serial = period.get(index, 0) + 1
+            if kind == "show" or policy.release_on_hide or now - last_call.get(index, 0.0) >= hb:
+                lease(v, now, hint=kind == "return")
+            nxt = last_call[index] + hb
+            if nxt < end:
+                heapq.heappush(events, (nxt, 1, index, f"beat{serial}"))
+        elif kind.startswith("beat"):
+            serial = period.get(index, 0)
+            if kind == f"beat{serial}" and now <= visible_until.get(index, 0.0):
+                lease(v, now, hint=True)
+                if now + hb < visible_until[index]:
+                    heapq.heappush(events, (now + hb, 1, index, f"beat{serial}"))
+        elif kind == "hide":
+            visible_until[index] = 0.0
+            number, lease_id = shown.get(index, (None, None))
+            if policy.release_on_hide and number and lease_id:
+                # sendBeacon: delivered unless lost (deterministic per visit and period)
+                lost = random.Random(hash((index, now))).random() < model.beacon_loss
+                if not lost:
+                    req = LeaseRequest(
+                        account=ACCOUNT,
+                        visitor_id=v.visitor_id,
+                        session_id=v.session_id,
+                        number=number,
+                        lease_id=lease_id,
+                        release=True,
+                    )
+                    out.writes += 1
+                    out.releases += int(release_number(store, cfg, req, now))
+        else:  # a call, real or probe: attribution only reads
+            number, _ = shown.get(index, (None, None))
+            if number is None:
+                continue
+            attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
+            ok = int(attr.session_id == v.session_id)
+            tally = out.open if kind == "open" else out.late
+            tally[0] += 1
+            tally[1] += ok
+            band = (out.open_bands if kind == "open" else out.late_bands).setdefault(
+                _band(attr.confidence), [0, 0]
+            )
+            band[0] += 1
+            band[1] += ok
+    out.rows_read = store.rows_read
+    return out
+
+
+def smallest_pool(
+    run: Callable[[int], Outcome], start: int, step: int, limit: int, target: float = TARGET_ACCURACY
+) -> tuple[int | None, dict[int, Outcome]]:
+    """Smallest pool size (to ``step``) whose accuracy reaches ``target``: from ``start`` (an
+    estimate) walk down while it holds, or up until it does (at most ``limit``). Accuracy rises
+    with pool size for the same traffic, up to seeded noise; a good estimate costs 2-3 replays."""
+    tried: dict[int, Outcome] = {}
+
+    def ok(n: int) -> bool:
+        if n not in tried:
+            tried[n] = run(n)
+        return tried[n].accuracy >= target
+
+    n = max(1, start)
+    if ok(n):
+        while n - step >= 1 and ok(n - step):
+            n -= step
+        return n, tried
+    while n < limit:
+        n = min(limit, n + step)
+        if ok(n):
+            return n, tried
+    return None, tried
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def run(
+    levels: Iterable[int] = (1000, 5000, 20000),
+    *,
+    seed: int = 24,
+    model: TrafficModel | None = None,
+    policies: Iterable[Policy] = POLICIES,
+    compare_up_to: int = 5000,
+) -> FigureResult:
+    """The P7 figure. The chosen policy (the last) is searched at every level; the others (before
+    / after comparisons) only up to ``compare_up_to`` daily visitors (a replay's cost grows with
+    visitors x pool size: 20,000 visitors at the rule's pool take minutes per replay)."""
+    started = time.perf_counter()
+    model = model or TrafficModel()
+    policies = list(policies)
+    chosen = AFTER if AFTER in policies else policies[-1]
+    result = FigureResult("P7", "pool efficiency: accuracy vs pool size (simulated day, real lease code)")
+    details: dict[str, Any] = {
+        "model": asdict(model),
+        "hourly_profile": HOURLY,
+        "seed": seed,
+        "policies": {p.name: asdict(p) | {"heartbeat_s": p.heartbeat_s} for p in policies},
+        "chosen_policy": chosen.name,
+        "levels": {},
+    }
+    ratios: dict[str, float] = {}  # the last level's ratio per policy: the next level's estimate
+    for visitors in levels:
+        visits = traffic(visitors, model, seed + visitors)
+        rule = max(1, math.ceil(visitors / RULE_VISITORS_PER_NUMBER))
+        step = max(1, round(rule * 0.05))
+        level: dict[str, Any] = {"visitors": visitors, "rule_pool": rule, "step": step, "policies": {}}
+        for policy in policies:
+            if policy is not chosen and visitors > compare_up_to:
+                continue
+            estimate = round(rule * ratios.get(policy.name, 0.5))
+            best, tried = smallest_pool(
+                lambda n, p=policy, v=visits: simulate(v, n, p, model), estimate, step, limit=4 * rule
+            )
+            if best:
+                ratios[policy.name] = best / rule
+            level["policies"][policy.name] = {
+                "smallest_pool_at_99": best,
+                "ratio_to_rule": round(best / rule, 3) if best else None,
+                "at_smallest": tried[best].summary() if best else None,
+                "accuracy_by_pool_size": {n: round(o.accuracy, 4) for n, o in sorted(tried.items())},
+            }
+        details["levels"][visitors] = level
+        mine = level["policies"][chosen.name]
+        best, ratio = mine["smallest_pool_at_99"], mine["ratio_to_rule"]
+        others = "; ".join(
+            f"{name.split(' (')[0] if name.startswith('before') else name}: {v['smallest_pool_at_99']}"
+            for name, v in level["policies"].items()
+            if name != chosen.name
+        )
+        result.rows.append(
+            Row(
+                f"P7 smallest pool at 99%, {visitors:,} visitors/day",
+                (f"{best} numbers = {ratio:.2f} x rule ({rule})" if best else "not reached")
+                + (f"; {others}" if others else ""),
+                f"<= {TARGET_RULE_RATIO} x rule",
+                ratio / TARGET_RULE_RATIO if ratio else None,
+                verdict(bool(ratio) and ratio <= TARGET_RULE_RATIO),
+            )
+        )
+        at = mine["at_smallest"]
+        if at:
+            top = at["confidence_at_least_0.99"]
+            result.rows.append(
+                Row(
+                    f"P7 calibration at {best} numbers, {visitors:,}/day",
+                    f"conf >= 0.99: {_pct(top['right'])} right ({_pct(top['share_of_calls'])} of calls); "
+                    f"after the visit: {_pct(at['accuracy_after_visit'])} right; "
+                    f"while open: {_pct(at['accuracy_while_open'])}",
+                    ">= 99% right at conf >= 0.99",
+                    None,
+                    verdict((top["right"] or 0) >= TARGET_ACCURACY),
+                )
+            )
+    result.details = details
+    result.notes.append(
+        "P7 replays a seeded, simulated day through lease_number/release_number on the in-memory "
+        "store and calltrack.attribution.attribute; the traffic model's figures are assumptions "
+        "(see details.model and README). Rule: one number per 20 daily visitors (CallTrackingMetrics)."
+    )
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,60 @@
+"""P7 (issue 24): the pool-efficiency simulation replays traffic through the real lease code."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import p7_pool_efficiency as p7
+
+VISITORS = 400
+MODEL = p7.TrafficModel()
+
+
+@pytest.fixture(scope="module")
+def visits() -> list[p7.Visit]:
+    return p7.traffic(VISITORS, MODEL, seed=7)
+
+
+def test_the_same_seed_gives_the_same_day(visits):
+    again = p7.traffic(VISITORS, MODEL, seed=7)
+    assert [(v.periods, v.call_at) for v in again] == [(v.periods, v.call_at) for v in visits]
+    assert sum(v.call_at is not None for v in visits) > 0
+
+
+def test_releasing_on_hide_attributes_more_calls_right_with_the_same_numbers(visits):
+    # Given the same day of traffic and a pool of half the rule's size
+    size = VISITORS // 20 // 2
+    # When it is replayed with the issue-10 script and with the release-on-hide script
+    before = p7.simulate(visits, size, p7.BEFORE, MODEL)
+    after = p7.simulate(visits, size, p7.AFTER, MODEL)
+    # Then releasing on hide attributes more calls to the right session, sharing fewer numbers
+    assert after.accuracy > before.accuracy
+    assert after.shared < before.shared
+    # And its heartbeats went by the one-write path, without reading the pool
+    assert after.fast_renewals > 0 and before.fast_renewals == 0
+    assert after.rows_read < before.rows_read
+
+
+def test_confident_attributions_are_right(visits):
+    outcome = p7.simulate(visits, VISITORS // 20, p7.AFTER, MODEL)
+    top = outcome.confident()
+    assert top["share_of_calls"] > 0.3 and top["right"] >= 0.99
+
+
+def test_the_smallest_pool_reaching_99_percent_is_found_to_the_step(visits):
+    def replay(n: int) -> p7.Outcome:
+        return p7.simulate(visits, n, p7.AFTER, MODEL)
+
+    best, tried = p7.smallest_pool(replay, start=5, step=1, limit=80)
+    assert best is not None and tried[best].accuracy >= 0.99
+    assert best == 1 or tried[best - 1].accuracy < 0.99
+
+
+def test_the_figure_reports_the_ratio_to_the_rule_and_calibration():
+    result = p7.run((VISITORS,), policies=(p7.AFTER,))
+    rows = {r.figure: r for r in result.rows}
+    smallest = rows[f"P7 smallest pool at 99%, {VISITORS:,} visitors/day"]
+    assert smallest.status in ("PASS", "MISS") and smallest.ratio is not None
+    level = result.details["levels"][VISITORS]
+    assert level["rule_pool"] == VISITORS // 20
+    assert level["policies"][p7.AFTER.name]["at_smallest"]["accuracy"] >= 0.99
