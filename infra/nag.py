@@ -29,6 +29,10 @@ ACCOUNT_SECRETS_REASON = (
     "Account secrets are SSM parameters /calltrack/{account}/{name} created at run time by the admin "
     "API for any account; DescribeParameters (names and dates only) has no resource-level permission."
 )
+TRANSCRIBE_JOBS_REASON = (
+    "Transcription jobs are created at run time, one per recording, named calltrack-{CallSid}-"
+    "{RecordingSid}; the grant covers only that name prefix."
+)
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "
     "X-Twilio-Signature HMAC over the configured public URL before reading the request.",

@@ -160,6 +160,10 @@ class CalltrackStack(Stack):
         self.schedules = Schedules(self, "Schedules")
         for schedule in wiring.schedules:
             self.schedules.add(schedule, function(schedule.function, f"schedule {schedule.name}"))
+        for rule in wiring.event_rules:
+            if rule.queue not in self.queues.queues:
+                raise KeyError(f"event rule {rule.name} refers to unknown queue {rule.queue!r}")
+            self.schedules.add_event_rule(rule, self.queues.queues[rule.queue], self.queues.dlqs[rule.queue])
 
         self.voice = Voice(
             self,

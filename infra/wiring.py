@@ -39,6 +39,9 @@ class LambdaFunction:
     # Account secrets (SSM /calltrack/{account}/{name}, calltrack.account_secrets): "" none,
     # "read" (GetParameter), "write" (the admin API: put and list names, never read a value).
     account_secrets: Literal["", "read", "write"] = ""
+    # Starts Amazon Transcribe jobs (transcribe:StartTranscriptionJob on the stack's job names);
+    # Transcribe reads the media and writes its output with the function's own S3/KMS grants.
+    transcribe: bool = False
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
     # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
     idempotency: bool = False
@@ -80,12 +83,41 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class EventRule:
+    """An EventBridge rule on the default bus whose matching events go to a wiring queue (the
+    event's JSON is the message body). Locally, the AWS stand-ins that emit such events (the local
+    Transcribe) deliver them to the same queue."""
+
+    name: str
+    source: str  # e.g. "aws.transcribe"
+    detail_type: str  # e.g. "Transcribe Job State Change"
+    queue: str
+    detail: tuple[tuple[str, tuple[str, ...]], ...] = ()  # detail field -> accepted values
+    description: str = ""
+
+    def pattern(self) -> dict[str, object]:
+        """The rule's event pattern as EventBridge takes it."""
+        out: dict[str, object] = {"source": [self.source], "detail-type": [self.detail_type]}
+        if self.detail:
+            out["detail"] = {name: list(values) for name, values in self.detail}
+        return out
+
+    def matches(self, event: dict[str, object]) -> bool:
+        detail = event.get("detail")
+        if event.get("source") != self.source or event.get("detail-type") != self.detail_type:
+            return False
+        fields = detail if isinstance(detail, dict) else {}
+        return all(fields.get(name) in values for name, values in self.detail)
+
+
+@dataclass(frozen=True)
 class Wiring:
     functions: tuple[LambdaFunction, ...]
     routes: tuple[Route, ...]
     queues: tuple[Queue, ...]
     streams: tuple[StreamConsumer, ...]
     schedules: tuple[Schedule, ...] = field(default=())
+    event_rules: tuple[EventRule, ...] = field(default=())
 
     def function(self, name: str) -> LambdaFunction:
         for fn in self.functions:
@@ -97,7 +129,7 @@ class Wiring:
 # The queues that receive call events from the call_changes fan-out (the only reader of the calls
 # stream besides the rollup: AWS advises at most two per shard). To subscribe a context, declare its
 # queue in QUEUES and add its name here and to call_changes.runtime.SUBSCRIBERS.
-CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks")
+CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks", "transcripts")
 
 FUNCTIONS = (
     LambdaFunction(
@@ -200,8 +232,8 @@ FUNCTIONS = (
         buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
-        # The API composes the routers of the call records, recording access and conversions.
-        bundles=("call_records", "recording_ingest", "conversions"),
+        # The API composes the routers of the call records, recording access, conversions and transcripts.
+        bundles=("call_records", "recording_ingest", "conversions", "transcripts"),
     ),
     LambdaFunction(
         "rollup",
@@ -229,6 +261,17 @@ FUNCTIONS = (
         tables=("conversions",),
         read_only_tables=("accounts",),
         account_secrets="read",
+    ),
+    LambdaFunction(
+        "transcripts",
+        "transcripts",
+        "transcripts.handler.handler",
+        timeout_s=60,
+        description="Stored recording -> Amazon Transcribe -> transcript on the call; call rules",
+        tables=("calls",),
+        read_only_tables=("accounts",),
+        buckets=("recordings",),  # Transcribe reads the MP3 and writes its output JSON here
+        transcribe=True,
     ),
     LambdaFunction(
         "ops_jobs",
@@ -308,6 +351,7 @@ ROUTES = (
     Route("GET", "/v1/calls/{call_sid}", "report_api", _K),
     Route("PATCH", "/v1/calls/{call_sid}", "report_api", _K),
     Route("GET", "/v1/calls/{call_sid}/recording", "report_api", _K),
+    Route("GET", "/v1/calls/{call_sid}/transcript", "report_api", _K),
     Route("POST", "/v1/recordings/retry", "report_api", _K),
     Route("GET", "/v1/reports/channels", "report_api", _K),
     Route("GET", "/v1/reports/channels.csv", "report_api", _K),
@@ -321,6 +365,7 @@ ROUTES = (
     Route("GET", "/v1/crm/tagging", "report_api", _K),
     Route("PUT", "/v1/spend", "report_api", _K),
     Route("GET", "/v1/reviews", "report_api", _K),
+    Route("GET", "/v1/reviews/trials", "report_api", _K),
     Route("GET", "/v1/reviews/{month}", "report_api", _K),
     Route("GET", "/v1/conversions", "report_api", _K),
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
@@ -352,6 +397,9 @@ QUEUES = (
     # an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the DLQ (alarmed).
     Queue("webhooks", consumer="webhook_sender", batch_size=5, visibility_timeout_s=720,
           max_receive_count=12),
+    # Call events (the call_changes fan-out) and Transcribe's job state changes (EVENT_RULES).
+    Queue("transcripts", consumer="transcripts", batch_size=10, visibility_timeout_s=360,
+          max_receive_count=5),
 )
 
 STREAMS = (
@@ -391,4 +439,17 @@ SCHEDULES = (
     ),
 )
 
-WIRING = Wiring(functions=FUNCTIONS, routes=ROUTES, queues=QUEUES, streams=STREAMS, schedules=SCHEDULES)
+# EventBridge rules: AWS services' events onto a wiring queue.
+EVENT_RULES = (
+    EventRule(
+        "transcribe-job-state-change",
+        source="aws.transcribe",
+        detail_type="Transcribe Job State Change",
+        queue="transcripts",
+        detail=(("TranscriptionJobStatus", ("COMPLETED", "FAILED")),),
+        description="a transcription job finished: its transcript onto the call (transcripts)",
+    ),
+)
+
+WIRING = Wiring(functions=FUNCTIONS, routes=ROUTES, queues=QUEUES, streams=STREAMS, schedules=SCHEDULES,
+                event_rules=EVENT_RULES)

@@ -13,7 +13,7 @@ from typing import Any
 
 from calltrack.settings import Needs
 
-SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks")
+SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks", "transcripts")
 
 NEEDS = Needs(queues=SUBSCRIBERS)
 

@@ -30,6 +30,11 @@ ROLES = ("admin", "manager", "marketer")
 STATUSES = ("ringing", "answered", "missed", "busy", "failed", "canceled")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Transcript search (?q=): who may search what callers said, and how many calls one request reads
+# before it answers with what it found and a cursor to continue from.
+SEARCH_ROLES = ("admin", "manager")
+SEARCH_MAX_READ = 2000
+MAX_QUERY = 100
 
 CALL_KEYS = (
     "call_sid",
@@ -121,6 +126,10 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         "caller_state": c.get("caller_state"),
         "caller_country": c.get("caller_country"),
         "score": c.get("score"),
+        # conversation intelligence (transcripts): which call rules hit, and the transcript's state
+        # only (its text is GET /v1/calls/{call_sid}/transcript, admin and manager only)
+        "rule_hits": _json_value(c.get("rule_hits")) or {},
+        "transcript": transcript_summary(_json_value(c.get("transcript"))),
         # call flows (issue 18)
         "test": bool(c.get("test")),
         "flow": c.get("flow"),
@@ -131,6 +140,18 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         "callback": callback_view(c),
     }
     return out
+
+
+def transcript_summary(transcript: Any) -> dict[str, Any] | None:
+    """What every role may see of a call's transcript: its status and size, never its text."""
+    if not isinstance(transcript, dict):
+        return None
+    return {
+        "status": transcript.get("status"),
+        "language": transcript.get("language"),
+        "segments": len(transcript.get("segments") or []),
+        "truncated": bool(transcript.get("truncated")),
+    }
 
 
 def callback_view(c: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -206,6 +227,30 @@ def _statuses(value: str | None) -> list[str]:
     return wanted
 
 
+def _transcript_search(text: str | None, who: Any) -> Any:
+    """``?q=``: keep calls whose transcript contains the text (normalised like the call rules:
+    NFKC, case-folded, spaces ignored in Japanese). Admin and manager only: it reveals what was said."""
+    if text is None:
+        return None
+    from calltrack.transcript_text import normalise, spoken
+
+    wanted = text.strip()
+    if not wanted or len(wanted) > MAX_QUERY:
+        raise BadRequest(f"q: 1 to {MAX_QUERY} characters of transcript text", field="q")
+    who.principal.require_role(*SEARCH_ROLES)
+
+    language = who.config.language
+    needle = normalise(wanted, language)
+
+    def keep(call: dict[str, Any]) -> bool:
+        transcript = _json_value(call.get("transcript"))
+        return isinstance(transcript, dict) and any(
+            needle in normalise(said, language) for said in spoken(transcript, "any")
+        )
+
+    return keep
+
+
 def _flag(value: str | None, name: str) -> bool | None:
     if value in (None, ""):
         return None
@@ -234,6 +279,7 @@ def get_calls() -> Any:
     agent = (q.get("agent") or "").strip()[:64] or None
     test = _flag(q.get("test"), "test")
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
+    keep = _transcript_search(q.get("q"), who)
     lo, hi = utc_range(start, end, who.timezone)
     items, next_key, read = ports(router).calls.newest_first(
         who.account,
@@ -243,6 +289,8 @@ def get_calls() -> Any:
         channel=channel,
         statuses=statuses,
         cursor_key=cursor_key,
+        keep=keep,
+        max_read=SEARCH_MAX_READ if keep else None,
         agent=agent,
         test=test,
     )

@@ -21,6 +21,7 @@ from calltrack.accounts import BrokenAccount
 from calltrack.call_items import callback_status
 from calltrack.days import month_start
 from calltrack.schedule import parse_instant
+from calltrack.transcript_text import spoken
 
 if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
@@ -56,6 +57,7 @@ class CallFact:
     recording_stored: bool = False
     talk_seconds: float | None = None
     agent: str | None = None
+    caller_said: tuple[str, ...] = ()  # the caller's lines of a stored transcript
     callback_open: bool = False  # a missed call nobody has called back yet
     ended_at: datetime | None = None
 
@@ -93,6 +95,7 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
     value = item.get("value")
     score = item.get("score")
     talk = item.get("talk_seconds")
+    transcript = item.get("transcript")
     return CallFact(
         call_sid=str(item["call_sid"]),
         started_at=parse_instant(str(item["started_at"])),
@@ -106,6 +109,7 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
         recording_stored=stored,
         talk_seconds=float(talk) if talk is not None else None,
         agent=item.get("agent") or None,
+        caller_said=tuple(spoken(transcript if isinstance(transcript, Mapping) else None, "caller")),
         callback_open=callback_status(item) == "open",
         ended_at=parse_instant(str(item["ended_at"])) if item.get("ended_at") else None,
     )

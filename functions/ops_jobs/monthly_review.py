@@ -11,8 +11,10 @@ ROMI, and the decision-flow verdict (DESIGN.md):
 Quality: lead rate (stage lead or beyond, tag "qualified", or score >= review.qualified_score when
 set) >= review.lead_rate_high is high (and, when review.won_value_per_call_high is set, won value
 per call must reach it too); < review.lead_rate_low is low; in between is partly.
-Plus a seeded random sample of answered calls with stored recordings for manager review, and the
-progress of campaigns on trial (first call within the last 3 weeks of the month).
+Plus a seeded random sample of answered calls with stored recordings for manager review (with
+their scores), the campaigns on trial (first call within the last 3 weeks of the month) with their
+verdict against ``review.pass_score`` (calltrack.trials), and what callers asked: the caller-side
+phrases of the month's transcripts that occurred in most calls (ops_jobs.caller_phrases).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from ops_jobs.caller_phrases import top_phrases
 from ops_jobs.common import (
     AccountInfo,
     CallFact,
@@ -168,6 +171,7 @@ def draw_sample(info: AccountInfo, month: str, calls: list[CallFact]) -> list[di
             "talk_seconds": c.talk_seconds,
             "stage": c.stage,
             "value": c.value,
+            "score": c.score,
             "recording": f"/v1/calls/{c.call_sid}/recording",
         }
         for c in drawn
@@ -175,8 +179,12 @@ def draw_sample(info: AccountInfo, month: str, calls: list[CallFact]) -> list[di
 
 
 def trials(info: AccountInfo, calls: list[CallFact], end: datetime) -> list[dict[str, Any]]:
-    """Campaigns whose first call (within the calls read) falls in the 3 weeks before ``end``."""
+    """Campaigns whose first call (within the calls read) falls in the 3 weeks before ``end``,
+    with their verdict against the pass line."""
+    from calltrack.trials import trial_of
+
     target = int(info.review["trial_sample_calls"])
+    pass_score = float(info.review.get("pass_score", 70))
     by_campaign: dict[tuple[str, str], list[CallFact]] = defaultdict(list)
     for call in calls:
         if call.campaign:
@@ -198,9 +206,21 @@ def trials(info: AccountInfo, calls: list[CallFact], end: datetime) -> list[dict
                 "progress": round(min(1.0, count / target), 4),
                 "remaining": max(0, target - count),
                 "complete": count >= target,
+                **_verdict(trial_of([_trial_call(c) for c in group], target, pass_score)),
             }
         )
     return out
+
+
+def _trial_call(c: CallFact) -> dict[str, Any]:
+    return {"call_sid": c.call_sid, "started_at": iso_utc(c.started_at), "status": c.status, "score": c.score}
+
+
+def _verdict(trial: dict[str, Any]) -> dict[str, Any]:
+    """What the review shows of a trial's verdict (the sampled calls' scores included)."""
+    keys = ("sample_calls", "scored", "scored_share", "mean_score", "pass_score", "verdict", "action",
+            "sample")
+    return {k: trial[k] for k in keys}
 
 
 def build_review(
@@ -247,6 +267,8 @@ def build_review(
         "review_sample_target": int(info.review["sample_size"]),
         "review_sample_shortfall": max(0, int(info.review["sample_size"]) - len(sample)),
         "trials": trials(info, [c for c in calls if c.started_at < end], end),
+        "caller_phrases": top_phrases([c.caller_said for c in this], info.language),
+        "transcribed_calls": sum(1 for c in this if c.caller_said),
     }
 
 
@@ -258,7 +280,9 @@ SUMMARY_PHRASES = {
         "channel": "- {channel}: {calls}件 (前月 {previous_calls}件), "
         "応答率 {answer_rate}, リード率 {lead_rate} → {verdict}",
         "sample": "録音レビュー対象: {count}件",
-        "trial": "トライアル中: {channel}/{campaign} {calls}/{target}件",
+        "trial": "トライアル中: {channel}/{campaign} {calls}/{target}件 平均{mean} "
+        "(合格ライン {pass_score}) → {verdict}",
+        "phrases": "お客様がよく話した言葉: {phrases}",
         "details": "詳細: GET /v1/reviews/{month} (?format=html)",
     },
     "en": {
@@ -267,7 +291,9 @@ SUMMARY_PHRASES = {
         "channel": "- {channel}: {calls} calls (previous {previous_calls}), "
         "answer rate {answer_rate}, lead rate {lead_rate} -> {verdict}",
         "sample": "Calls to review: {count}",
-        "trial": "On trial: {channel}/{campaign} {calls}/{target} calls",
+        "trial": "On trial: {channel}/{campaign} {calls}/{target} calls, mean score {mean} "
+        "(pass {pass_score}) -> {verdict}",
+        "phrases": "What callers talked about: {phrases}",
         "details": "Details: GET /v1/reviews/{month} (?format=html)",
     },
 }
@@ -292,9 +318,17 @@ def summary(info: AccountInfo, review: dict[str, Any]) -> tuple[str, str]:
             )
         )
     lines.append(say["sample"].format(count=len(review["review_sample"])))
+    from calltrack.trials import ACTIONS_JA
+
     for t in review["trials"]:
+        mean = "-" if t.get("mean_score") is None else f"{t['mean_score']:g}"
+        verdict = ACTIONS_JA[t["verdict"]] if info.japanese else f"{t['verdict']} ({t['action']})"
         lines.append(say["trial"].format(channel=t["channel"], campaign=t["campaign"], calls=t["calls"],
-                                         target=t["target"]))
+                                         target=t["target"], mean=mean, pass_score=f"{t['pass_score']:g}",
+                                         verdict=verdict))
+    if review.get("caller_phrases"):
+        joined = ", ".join(f"{p['phrase']} ({p['calls']})" for p in review["caller_phrases"][:5])
+        lines.append(say["phrases"].format(phrases=joined))
     lines.append(say["details"].format(month=month))
     return sns_subject(f"[{info.name}] {headline}"), "\n".join(lines) + "\n"
 

@@ -38,6 +38,14 @@ LABELS = {
         "recording": "Recording",
         "trials": "Campaigns on trial",
         "progress": "Progress",
+        "score": "Score",
+        "mean_score": "Mean score",
+        "pass_score": "Pass line",
+        "scored_share": "Scored",
+        "trial_verdict": "Verdict",
+        "phrases": "What callers talked about (transcripts)",
+        "phrase": "Phrase",
+        "phrase_calls": "Calls",
         "none": "none",
     },
     "ja": {
@@ -67,6 +75,14 @@ LABELS = {
         "recording": "録音",
         "trials": "トライアル中のキャンペーン",
         "progress": "進捗",
+        "score": "スコア",
+        "mean_score": "平均スコア",
+        "pass_score": "合格ライン",
+        "scored_share": "採点済み",
+        "trial_verdict": "判定",
+        "phrases": "お客様がよく話した言葉 (文字起こし)",
+        "phrase": "言葉",
+        "phrase_calls": "通話数",
         "none": "なし",
     },
 }
@@ -165,7 +181,7 @@ def render_html(review: dict[str, Any], *, japanese: bool = False) -> str:
             "<table><thead><tr>"
             + "".join(
                 f"<th>{e(t[c])}</th>"
-                for c in ("started", "channel", "campaign", "agent", "stage", "recording")
+                for c in ("started", "channel", "campaign", "agent", "stage", "score", "recording")
             )
             + "</tr></thead><tbody>"
         )
@@ -176,6 +192,7 @@ def render_html(review: dict[str, Any], *, japanese: bool = False) -> str:
                 f'<td class="text">{e(str(s.get("campaign") or ""))}</td>'
                 f'<td class="text">{e(str(s.get("agent") or ""))}</td>'
                 f'<td class="text">{e(str(s.get("stage") or ""))}</td>'
+                f'<td>{_num(s.get("score"))}</td>'
                 f'<td class="text">{e(str(s.get("call_sid", "")))}</td></tr>'
             )
         out.append("</tbody></table>")
@@ -184,12 +201,28 @@ def render_html(review: dict[str, Any], *, japanese: bool = False) -> str:
 
     trials = review.get("trials") or []
     if trials:
-        out.append(f"<h2>{e(t['trials'])}</h2><table class=\"chart\">")
+        from calltrack.trials import ACTIONS_JA
+
+        head = "".join(f"<th>{e(t[c])}</th>" for c in ("campaign", "progress", "mean_score", "pass_score",
+                                                         "scored_share", "trial_verdict"))
+        out.append(f"<h2>{e(t['trials'])}</h2><table><thead><tr>{head}</tr></thead><tbody>")
         for tr in trials:
+            verdict = tr.get("verdict", "")
+            action = ACTIONS_JA.get(verdict, "") if japanese else str(tr.get("action", ""))
             out.append(
-                f"<tr><td>{e(str(tr['channel']))} / {e(str(tr['campaign']))}</td>"
-                f"<td>{_bar(float(tr['progress']), 1.0)} {tr['calls']}/{tr['target']}</td></tr>"
+                f'<tr><td class="text">{e(str(tr["channel"]))} / {e(str(tr["campaign"]))}</td>'
+                f'<td class="text">{_bar(float(tr["progress"]), 1.0)} {tr["calls"]}/{tr["target"]}</td>'
+                f"<td>{_num(tr.get('mean_score'))}</td><td>{_num(tr.get('pass_score'))}</td>"
+                f"<td>{_pct(tr.get('scored_share'))}</td>"
+                f'<td class="text"><strong>{e(str(verdict))}</strong> {e(action)}</td></tr>'
             )
-        out.append("</table>")
+        out.append("</tbody></table>")
+    phrases = review.get("caller_phrases") or []
+    if phrases:
+        out.append(f"<h2>{e(t['phrases'])}</h2><table><thead><tr><th>{e(t['phrase'])}</th>"
+                   f"<th>{e(t['phrase_calls'])}</th></tr></thead><tbody>")
+        for p in phrases:
+            out.append(f'<tr><td class="text">{e(str(p["phrase"]))}</td><td>{_num(p["calls"])}</td></tr>')
+        out.append("</tbody></table>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

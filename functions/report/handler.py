@@ -17,6 +17,7 @@ from conversions import api as conversions_api
 from recording_ingest import access as recordings_access
 from report import reports, reviews
 from report.runtime import API_NEEDS
+from transcripts import api as transcripts_api
 
 logger = make_logger("report")
 NEEDS = API_NEEDS  # what the wiring grants report_api (checked at cold start by start_api)
@@ -24,7 +25,8 @@ tracer = make_tracer("report")
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bounded_json)
 guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
-for module in (calls, recordings_access, reports, crm, spend, reviews, conversions_api, callbacks):
+for module in (calls, recordings_access, transcripts_api, reports, crm, spend, reviews, conversions_api,
+               callbacks):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"

@@ -1,4 +1,5 @@
-"""GET /v1/reviews and GET /v1/reviews/{month}: the stored monthly channel reviews (exports bucket)."""
+"""GET /v1/reviews and GET /v1/reviews/{month}: the stored monthly channel reviews (exports bucket);
+GET /v1/reviews/trials: every campaign's trial scored against the pass line (calltrack.trials)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,33 @@ def get_reviews() -> dict[str, Any]:
             for m in months
         ],
     }
+
+
+@router.get("/v1/reviews/trials")
+def get_trials() -> Response[Any]:
+    """Campaign trials over ?from=&to= (the calls date range; default the last 30 days): sample
+    count toward review.trial_sample_calls, mean score, scored share and the verdict."""
+    from calltrack import days
+    from calltrack.api import current_caller, json_response
+    from calltrack.trials import trials
+    from report.runtime import report_ports
+
+    who = current_caller(router, *READ_ROLES)
+    q = router.current_event.query_string_parameters or {}
+    start, end = days.parse_range(q.get("from"), q.get("to"), today=who.today())
+    lo, hi = days.local_day_bounds(start, end, who.timezone)
+    counter = [0]
+    calls = list(report_ports(router).calls.between(who.account, lo, hi, counter=counter))
+    review = who.config.review
+    body = {
+        "account": who.account,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "pass_score": review.pass_score,
+        "trial_sample_calls": review.trial_sample_calls,
+        "trials": trials(calls, target=review.trial_sample_calls, pass_score=review.pass_score),
+    }
+    return json_response(body, items_read=counter[0])
 
 
 @router.get("/v1/reviews/<month>")

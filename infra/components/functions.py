@@ -164,6 +164,20 @@ class FunctionFactory(Construct):
             fn.add_environment(SECRET_ENV[name], param.parameter_name)
         if spec.account_secrets:
             self._grant_account_secrets(role, spec.account_secrets)
+        if spec.transcribe:
+            self._grant_transcribe(role)
+
+    def _grant_transcribe(self, role: iam.Role) -> None:
+        """StartTranscriptionJob on the stack's job names (transcripts.engine.JOB_PREFIX); Transcribe
+        reads the media and writes its output with the caller's S3 and KMS permissions (the bucket
+        grant). Completion comes as an EventBridge event, so no GetTranscriptionJob."""
+        jobs = Stack.of(role).format_arn(
+            service="transcribe", resource="transcription-job", resource_name="calltrack-*"
+        )
+        start = iam.PolicyStatement(actions=["transcribe:StartTranscriptionJob"], resources=[jobs])
+        role.add_to_policy(start)
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
+                        "<AWS::AccountId>:transcription-job/calltrack-*]", nag.TRANSCRIBE_JOBS_REASON)
 
     def _grant_account_secrets(self, role: iam.Role, access: str) -> None:
         """SSM ``/calltrack/{account}/{name}`` (calltrack.account_secrets): two path segments, so

@@ -1,13 +1,15 @@
-"""EventBridge rules from the wiring: each sends {"job", "time", "force": false} to its function."""
+"""EventBridge rules from the wiring: each schedule sends {"job", "time", "force": false} to its
+function; each event rule sends the matching AWS service events to its queue."""
 
 from __future__ import annotations
 
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.wiring import Schedule
+from infra.wiring import EventRule, Schedule
 
 
 def _rule_id(name: str) -> str:
@@ -37,3 +39,20 @@ class Schedules(Construct):
         )
         self.rules[schedule.name] = rule
         return rule
+
+    def add_event_rule(self, rule: EventRule, queue: sqs.IQueue, dead_letters: sqs.IQueue) -> events.Rule:
+        """The rule's matching events onto ``queue`` (EventBridge retries, then ``dead_letters``)."""
+        pattern = rule.pattern()
+        built = events.Rule(
+            self,
+            _rule_id(rule.name),
+            description=f"{rule.name}: {rule.description}"[:512],
+            event_pattern=events.EventPattern(
+                source=[rule.source],
+                detail_type=[rule.detail_type],
+                detail=pattern.get("detail"),  # type: ignore[arg-type]
+            ),
+        )
+        built.add_target(targets.SqsQueue(queue, dead_letter_queue=dead_letters, retry_attempts=10))
+        self.rules[rule.name] = built
+        return built

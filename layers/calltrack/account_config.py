@@ -226,6 +226,51 @@ class Review(_Strict):
     # a call a lead; quality is high only if won value per call also reaches won_value_per_call_high.
     qualified_score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     won_value_per_call_high: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # The pass line (合格ライン) of a campaign's trial: the mean score (0-100) of its first
+    # trial_sample_calls answered calls (calltrack.trials).
+    pass_score: float = Field(default=70, ge=0, le=100, allow_inf_nan=False)
+
+
+class Transcription(_Strict):
+    """Amazon Transcribe after a recording is stored (opt-in; priced per minute, see the README)."""
+
+    enabled: bool = False
+    min_talk_seconds: int = Field(default=20, ge=0, le=86400)
+
+
+RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+Phrase = Annotated[str, BeforeValidator(_text_or_number), Field(min_length=1, max_length=100)]
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RuleWhen(_Strict):
+    """What a call must show for a rule to hit (all given conditions; none given: every completed call)."""
+
+    phrases_any: list[Phrase] = Field(default_factory=list, max_length=50)
+    speaker: str = Field(default="any", pattern="^(caller|staff|any)$")
+    min_talk_seconds: int | None = Field(default=None, ge=0, le=86400)
+    channels: list[Channel] = Field(default_factory=list, max_length=50)
+
+
+class RuleThen(_Strict):
+    """What a hit does to the call, once: tags added, stage raised (never lowered), score added (0-100)."""
+
+    tags_add: list[Tag] = Field(default_factory=list, max_length=20)
+    stage: str | None = Field(default=None, pattern="^(lead|opportunity|won|lost)$")
+    score_add: int = Field(default=0, ge=-100, le=100)
+
+
+class CallRule(_Strict):
+    name: str
+    when: RuleWhen = Field(default_factory=RuleWhen)
+    then: RuleThen
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not RULE_NAME.fullmatch(value):
+            raise _err("slug", f"rule names are lowercase letters, digits, '_' and '-' (got {value!r})")
+        return value
 
 
 class Crm(_Strict):
@@ -645,6 +690,8 @@ class AccountConfig(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     review: Review = Field(default_factory=Review)
     crm: Crm = Field(default_factory=Crm)
+    transcription: Transcription = Field(default_factory=Transcription)
+    call_rules: list[CallRule] = Field(default_factory=list, max_length=100)
     # call flows and test calls (issue 18)
     flows: dict[FlowName, Flow] = Field(default_factory=dict)
     flow: str | None = None  # the account's default flow (numbers and pools may name their own)
@@ -813,6 +860,20 @@ def _check_numbers(config: AccountConfig) -> None:
     twice = _ids_used_twice("pools", "pool", [pool.id for pool in config.pools])
     errors += twice
     first_field = first_field or (twice[0].split(":", 1)[0] if twice else None)
+    rule_names: dict[str, int] = {}
+    for i, rule in enumerate(config.call_rules):
+        if rule.name in rule_names:
+            errors.append(f"call_rules[{i}].name: rule name {rule.name!r} is used twice "
+                          f"(also call_rules[{rule_names[rule.name]}])")
+            first_field = first_field or f"call_rules[{i}].name"
+        rule_names.setdefault(rule.name, i)
+        if rule.when.speaker != "any" and not rule.when.phrases_any:
+            errors.append(f"call_rules[{i}].when.speaker: only means something with phrases_any")
+            first_field = first_field or f"call_rules[{i}].when.speaker"
+    if config.transcription.enabled and not re.fullmatch(r"[a-z]{2}-[A-Z]{2}", config.language):
+        errors.append(f"language: transcription needs a language with its region, e.g. ja-JP or en-US "
+                      f"(got {config.language!r})")
+        first_field = first_field or "language"
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
     for path, problem in _check_flows(config):

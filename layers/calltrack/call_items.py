@@ -10,7 +10,9 @@ Who writes what, all through ``CallItems``:
   with the callers row) and each callback's outcome (``apply_outcome``); what its call flow learns
   during the call, the menu choice and the agent who answered (``note``);
 - call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
-- recordings: the call's ``recording`` view (``set_recording``).
+- recordings: the call's ``recording`` view (``set_recording``);
+- transcripts: the call's ``transcript`` and, for call rules, ``rule_hits`` with the tags, stage and
+  score they change (``amend``, ``amend_at_version``: a write only if nobody wrote in between).
 Every write increments ``version`` (the rollup consumer orders a call's images by it) and sets
 ``updated_at``.
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,7 +34,7 @@ from calltrack.errors import NotFound
 TABLE = "calls"
 KEY = "call_sid"
 BY_ACCOUNT = "by-account"
-JSON_FIELDS = frozenset({"attribution", "recording"})
+JSON_FIELDS = frozenset({"attribution", "recording", "transcript", "rule_hits"})
 
 # --------------------------------------------------------------------------- the value codec
 
@@ -239,12 +241,18 @@ class CallItems:
         channel: str | None = None,
         statuses: list[str] | None = None,
         cursor_key: dict[str, Any] | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        max_read: int | None = None,
         agent: str | None = None,
         test: bool | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
         """One page of an account's calls between started_at bounds lo..hi, newest first:
         (calls, the key to continue from or None, items read). ``test``: only test calls (True),
-        only real ones (False)."""
+        only real ones (False).
+
+        ``keep`` filters calls after reading (what a FilterExpression cannot say, e.g. transcript
+        search); with ``max_read`` the page also ends once that many items were read, continuing
+        from the last one read, so a rare match never reads an unbounded range in one request."""
         names = {"#a": "account", "#s": "started_at"}
         values: dict[str, Any] = {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}}
         filters = []
@@ -280,18 +288,26 @@ class CallItems:
         items: list[dict[str, Any]] = []
         read = 0
         while True:
-            kwargs["Limit"] = max(limit - len(items), 1) if not filters else max(limit, 25)
+            unfiltered = not filters and keep is None
+            kwargs["Limit"] = max(limit - len(items), 1) if unfiltered else max(limit, 25)
+            if max_read is not None:
+                kwargs["Limit"] = max(1, min(kwargs["Limit"], max_read - read))
             page = self.client.query(**kwargs)
             read += int(page.get("ScannedCount", 0))
             page_items = page.get("Items", [])
             for index, item in enumerate(page_items):
-                items.append(call_from_item(item) or {})
+                call = call_from_item(item) or {}
+                if keep is not None and not keep(call):
+                    continue
+                items.append(call)
                 if len(items) == limit:
                     more = index < len(page_items) - 1 or bool(page.get("LastEvaluatedKey"))
                     return items, (self.index_key(item) if more else None), read
             last = page.get("LastEvaluatedKey")
             if not last:
                 return items, None, read
+            if max_read is not None and read >= max_read:
+                return items, self.index_key(page_items[-1]) if page_items else last, read
             kwargs["ExclusiveStartKey"] = last
 
     @staticmethod
@@ -383,6 +399,32 @@ class CallItems:
             if error_code(exc) == "ConditionalCheckFailedException":
                 raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
             raise
+        return call_from_item(out["Attributes"]) or {}
+
+    def amend_at_version(
+        self, account: str, call_sid: str, version: int, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """``amend`` only if the call is still at ``version`` (nobody wrote since it was read);
+        None when it moved on (read it again and recompute). NotFound as ``amend``."""
+        update = _Update()
+        update.set("f", {k: v for k, v in changes.items() if v is not None})
+        update.remove("r", [k for k, v in changes.items() if v is None])
+        update.names["#acct"] = "account"
+        update.values[":acct"] = {"S": account}
+        update.values[":seen"] = {"N": str(int(version))}
+        condition = "#acct = :acct AND " + (
+            "(attribute_not_exists(#version) OR #version = :seen)" if not version else "#version = :seen"
+        )
+        try:
+            out = self.client.update_item(
+                **self._update_args(call_sid, update, condition, _now_iso()), ReturnValues="ALL_NEW"
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            if self.get(call_sid, consistent=True) is None:
+                raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
+            return None
         return call_from_item(out["Attributes"]) or {}
 
     def note(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:

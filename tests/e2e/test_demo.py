@@ -161,3 +161,37 @@ def test_keyword_and_landing_page_reports_equal_a_direct_count_of_the_demo_calls
     got = {r["key"]: {"calls": r["calls"], "answered": r["answered"]} for r in report["rows"]}
     assert got == expected
     assert any(key != "(none)" for key in got)
+
+
+def test_the_demo_prints_rule_hits_trial_verdicts_and_what_callers_asked_as_the_api_says(
+    served_stack, demo_output
+):
+    out = demo_output
+    token = requests.post(
+        f"{served_stack}/v1/accounts/acme-dental/tokens",
+        json={"role": "manager"},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+    ).json()["token"]
+    # Then each printed trial verdict is the trials API's (the demo's last 30 days)
+    trials = _get(served_stack, "/v1/reviews/trials", token, **{"from": "2026-11-01", "to": "2026-11-30"})
+    assert trials["trials"], "the demo's campaigns are on trial"
+    for t in trials["trials"]:
+        row = _row(out, f"{t['channel']} / {t['campaign']}")
+        assert row[1] == f"{t['sample_calls']}/{t['target']}" and row[-1].startswith(t["verdict"])
+    # ... the booking rule hit exactly the calls whose rule_hits say so (transcribed scripts)
+    calls, cursor = [], None
+    while True:
+        page = _get(served_stack, "/v1/calls", token, limit=200, **{"from": "2026-09-01", "to": "2026-12-01"},
+                    **({"cursor": cursor} if cursor else {}))
+        calls += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    booked = sum("booking" in (c.get("rule_hits") or {}) for c in calls)
+    assert booked > 0 and _row(out, "booking")[1] == str(booked)
+    # ... and the top caller phrases are the monthly review's
+    review = _get(served_stack, "/v1/reviews/2026-11", token)
+    assert review["caller_phrases"]
+    top = review["caller_phrases"][0]
+    assert _row(out, str(top["phrase"]))[1] == str(top["calls"])

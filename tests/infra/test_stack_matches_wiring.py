@@ -84,10 +84,35 @@ def test_schedules_equal_the_wiring(synth):
     names = _function_names(synth)
     got = set()
     for rule in synth.resources("AWS::Events::Rule").values():
+        if "ScheduleExpression" not in rule["Properties"]:
+            continue  # an event rule (below)
         target = rule["Properties"]["Targets"][0]
         job = json.loads(target["InputTransformer"]["InputTemplate"].replace("<time>", '""'))["job"]
         got.add((job, names[_ref_id(target["Arn"])], rule["Properties"]["ScheduleExpression"]))
     assert got == {(s.name, s.function, f"cron({s.cron_utc})") for s in WIRING.schedules}
+
+
+def test_event_rules_equal_the_wiring_and_deliver_to_their_queue_with_its_dead_letter_queue(synth):
+    # Given the wiring's event rules (Transcribe's job state change -> the transcripts queue)
+    assert WIRING.event_rules
+    queue_ids = {synth.stack.resolve(q.queue_arn)["Fn::GetAtt"][0]: name
+                 for name, q in synth.stack.queues.queues.items()}
+    dlq_ids = {synth.stack.resolve(q.queue_arn)["Fn::GetAtt"][0]: name
+               for name, q in synth.stack.queues.dlqs.items()}
+    got = {}
+    for rule in synth.resources("AWS::Events::Rule").values():
+        props = rule["Properties"]
+        if "EventPattern" not in props:
+            continue
+        [target] = props["Targets"]
+        queue = queue_ids[_ref_id(target["Arn"])]
+        assert dlq_ids[_ref_id(target["DeadLetterConfig"]["Arn"])] == queue
+        got[json.dumps(props["EventPattern"], sort_keys=True)] = queue
+    # Then each rule's pattern is the wiring's, onto its queue (and that queue's DLQ)
+    assert got == {json.dumps(r.pattern(), sort_keys=True): r.queue for r in WIRING.event_rules}
+    # ... and the queue lets EventBridge send to it (a queue policy for events.amazonaws.com)
+    policies = json.dumps(synth.resources("AWS::SQS::QueuePolicy"))
+    assert "events.amazonaws.com" in policies
 
 
 def test_tables_equal_the_models(synth):

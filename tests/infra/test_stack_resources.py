@@ -327,6 +327,8 @@ def test_schedules_fire_at_09_jst_on_their_day_with_the_job_input(synth):
     # on the 1st, then their rule fires and sends {"job", "time": <event time>, "force": false}.
     rules = {}
     for rule in synth.resources("AWS::Events::Rule").values():
+        if "ScheduleExpression" not in rule["Properties"]:
+            continue  # an event rule (AWS service events onto a queue)
         target = rule["Properties"]["Targets"][0]
         transformer = target["InputTransformer"]
         assert transformer["InputPathsMap"] == {"time": "$.time"}

@@ -21,6 +21,7 @@ def test_health_reports_emulator_gateway_and_pollers_up(local_stack):
     from infra.wiring import QUEUES, STREAMS
 
     expected = {f"stream-{s.table}-{s.consumer}" for s in STREAMS} | {f"queue-{q.name}" for q in QUEUES}
+    expected.add("transcribe")  # the local Amazon Transcribe (calltrack_cli.local.transcribe)
     assert set(body["pollers"]) == expected
     assert all(state.startswith("up") for state in body["pollers"].values())
 

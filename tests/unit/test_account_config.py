@@ -90,8 +90,11 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
         "trial_sample_calls": 50,
         "qualified_score": None,
         "won_value_per_call_high": None,
+        "pass_score": 70,
     }
     assert stored["crm"] == {"match_window_days": 7}
+    assert stored["transcription"] == {"enabled": False, "min_talk_seconds": 20}
+    assert stored["call_rules"] == []
     assert stored["flows"] == {} and stored["flow"] is None and stored["test_callers"] == []
 
 

@@ -294,3 +294,23 @@ def test_unknown_paths_and_local_routes_without_a_stack_are_404():
         result = gw.dispatch("POST", path, [], b"", "127.0.0.1")
         assert result.status == 404
         assert json.loads(result.body) == {"message": "Not Found"}
+
+
+def test_scripting_a_transcript_goes_to_the_stacks_local_transcribe_and_bad_bodies_are_400():
+    class Control:
+        scripted: dict[str, list] = {}
+        drain = outbox = run_job = stop_emulator = start_emulator = health = None
+
+        def script_transcript(self, call_sid, lines):
+            self.scripted[call_sid] = lines
+            return {"call_sid": call_sid, "lines": len(lines)}
+
+    control = Control()
+    gw = LocalGateway(wiring=Wiring(functions=(), routes=(), queues=(), streams=()), control=control,  # type: ignore[arg-type]
+                      bind=False)
+    sid = "CA" + "ab" * 16
+    body = json.dumps({"lines": [["caller", 1.5, "予約したい"]]}).encode()
+    result = gw.dispatch("PUT", f"/_local/transcripts/{sid}", [], body, "127.0.0.1")
+    assert result.status == 200 and control.scripted[sid] == [["caller", 1.5, "予約したい"]]
+    assert gw.dispatch("PUT", f"/_local/transcripts/{sid}", [], b"{}", "127.0.0.1").status == 400
+    assert gw.dispatch("PUT", "/_local/transcripts/not-a-sid", [], body, "127.0.0.1").status == 404

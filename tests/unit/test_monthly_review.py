@@ -161,7 +161,9 @@ def test_trial_progress_for_campaigns_started_in_the_last_three_weeks() -> None:
         world.add("acme", tokyo(10, 5 + i), "google-ads", campaign="brand")
         world.add("acme", tokyo(11, 25 + i), "google-ads", campaign="brand")
     review = mr.build_review(info(), "2026-11", world.calls["acme"], {}, RUN)
-    assert review["trials"] == [
+    progress_keys = ("channel", "campaign", "first_call_at", "trial_week_ends", "calls", "target", "progress",
+                     "remaining", "complete")
+    assert [{k: t[k] for k in progress_keys} for t in review["trials"]] == [
         {
             "channel": "google-ads",
             "campaign": "winter-sale",
@@ -174,6 +176,7 @@ def test_trial_progress_for_campaigns_started_in_the_last_three_weeks() -> None:
             "complete": False,
         }
     ]
+    assert review["trials"][0]["verdict"] == "in_progress"  # 12 of 50 sample calls
 
 
 def test_run_stores_json_and_html_and_announces_once() -> None:
@@ -246,3 +249,49 @@ def test_due_in_another_time_zone() -> None:
     ny = info(timezone="America/New_York")
     assert mr.due(ny, RUN) is None  # Nov 30 19:00 in New York
     assert mr.due(ny, datetime(2026, 12, 1, 14, 0, tzinfo=UTC)) == "2026-11"  # 09:00 EST
+
+
+def test_trial_verdicts_sampled_scores_and_what_callers_asked() -> None:
+    # Given a campaign trial of 3 calls scored below the pass line, and transcribed calls
+    world = World()
+    world.add_account("acme", language="ja-JP", review={"trial_sample_calls": 3, "pass_score": 70})
+    said = ["来週の予約をしたいです", "インプラントの費用を知りたい", "予約と駐車場について", "予約の変更"]
+    for i, score in enumerate([40, 50, 60]):
+        world.add("acme", tokyo(11, 20 + i), "flyer", campaign="dec-flyer", score=score,
+                  recording_stored=True, caller_said=(said[i],))
+    world.add("acme", tokyo(11, 25), "google-ads", caller_said=(said[3],))
+    # When the review runs
+    world.run()
+    review = json.loads(world.blobs["reviews/acme/2026-11.json"][0])
+    # Then the trial failed against the pass line, with its sampled calls' scores
+    [trial] = review["trials"]
+    assert (trial["verdict"], trial["mean_score"], trial["pass_score"]) == ("failed", 50.0, 70.0)
+    assert [s["score"] for s in trial["sample"]] == [40, 50, 60]
+    assert trial["action"] == "fix the script and re-test"
+    # ... the review sample shows scores, and callers' topics are counted once per call
+    assert {s["score"] for s in review["review_sample"]} <= {40, 50, 60, None}
+    assert review["caller_phrases"][0] == {"phrase": "予約", "calls": 3}
+    # ... and the announcement and the HTML page say so, in Japanese
+    [(_, message, _)] = world.published
+    assert "不合格" in message and "予約 (3)" in message
+    html = world.blobs["reviews/acme/2026-11.html"][0].decode()
+    assert "合格ライン" in html and "予約" in html
+
+
+def test_caller_phrases_are_kanji_and_katakana_runs_counted_once_per_call() -> None:
+    from ops_jobs.caller_phrases import phrases, top_phrases
+
+    # Given what three callers said (one repeats himself)
+    calls = [
+        ("インプラントの費用はいくらですか。", "インプラントの費用、インプラントの。"),
+        ("ホワイトニングの費用を知りたいです。",),
+        ("お電話ありがとうございます。",),
+    ]
+    # Then the topics are the kanji and katakana runs, the grammar (hiragana) and stop words drop
+    assert phrases(calls[0][0], "ja-JP") == {"インプラント", "費用"}
+    assert phrases(calls[2][0], "ja-JP") == set()
+    # ... and a phrase counts once per call, ranked by calls (then by text), at least two calls
+    assert top_phrases(calls, "ja-JP") == [{"phrase": "費用", "calls": 2}]
+    assert top_phrases([("Do you take insurance?",), ("Is insurance accepted?",)], "en-US") == [
+        {"phrase": "insurance", "calls": 2}
+    ]

@@ -112,6 +112,8 @@ class Player:
             end + timedelta(seconds=1),
         )
         steps: list[tuple[str, dict[str, Any], datetime]] = [voice, dial, status]
+        if call.recording_sid and call.conversation:
+            self.client.script_transcript(call.call_sid, call.conversation)
         if call.recording_sid:
             steps.append(
                 (

@@ -93,6 +93,30 @@ def review_table(review: dict[str, Any]) -> Table:
     return table
 
 
+def conversation_tables(res: Results) -> list[Table]:
+    """Rule hits (from the calls), campaign trials against the pass line, what callers asked."""
+    rules = Table(title="Call rules over transcripts: calls hit", title_justify="left")
+    rules.add_column("rule")
+    rules.add_column("calls")
+    for name, count in sorted(res.rule_hits.items(), key=lambda kv: -kv[1]):
+        rules.add_row(name, str(count))
+    trials = Table(title=f"Campaign trials (pass line {res.trials.get('pass_score')}, "
+                         f"{res.trials.get('trial_sample_calls')} sample calls)", title_justify="left")
+    for col in ("campaign", "sample", "scored", "mean score", "verdict"):
+        trials.add_column(col)
+    for t in res.trials.get("trials", []):
+        mean = "-" if t.get("mean_score") is None else str(t["mean_score"])
+        trials.add_row(f"{t['channel']} / {t['campaign']}", f"{t['sample_calls']}/{t['target']}",
+                       _pct(t.get("scored_share")), mean, f"{t['verdict']}: {t['action']}")
+    phrases = Table(title=f"What callers asked in {res.review.get('month')} (caller side of the transcripts)",
+                    title_justify="left")
+    phrases.add_column("phrase")
+    phrases.add_column("calls")
+    for p in res.review.get("caller_phrases") or []:
+        phrases.add_row(str(p["phrase"]), str(p["calls"]))
+    return [rules, trials, phrases]
+
+
 def print_results(console: Console, res: Results) -> None:
     console.print(channel_table(res.channels, f"Calls by channel, {res.month_from} .. {res.month_to}"))
     console.print(keyword_table(res.keywords))
@@ -105,6 +129,8 @@ def print_results(console: Console, res: Results) -> None:
     console.print(review_table(res.review))
     sample = res.review.get("review_sample") or []
     console.print(f"Calls drawn for this month's manager review: {len(sample)}")
+    for table in conversation_tables(res):
+        console.print(table)
     console.print(f"Ops alerts published ({len(res.alerts)}):")
     for msg in res.alerts:
         subject = str(msg.get("subject") or "")
@@ -181,6 +207,21 @@ def write_html(res: Results, path: Path) -> Path:
         f"<td>{_ratio(r['romi'])}</td></tr>"
         for r in rows
     )
+    trial_rows = "".join(
+        f"<tr><td>{html.escape(t['channel'])} / {html.escape(t['campaign'])}</td>"
+        f"<td>{t['sample_calls']}/{t['target']}</td><td>{_pct(t.get('scored_share'))}</td>"
+        f"<td>{'-' if t.get('mean_score') is None else t['mean_score']}</td>"
+        f"<td>{html.escape(t['verdict'])}: {html.escape(t['action'])}</td></tr>"
+        for t in res.trials.get("trials", [])
+    )
+    phrase_rows = "".join(
+        f"<tr><td>{html.escape(str(p['phrase']))}</td><td>{p['calls']}</td></tr>"
+        for p in res.review.get("caller_phrases") or []
+    )
+    rule_rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{count}</td></tr>"
+        for name, count in sorted(res.rule_hits.items(), key=lambda kv: -kv[1])
+    )
     doc = f"""<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>calltrack demo report</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ddd;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}
@@ -197,6 +238,12 @@ Attribution accuracy against the simulation: {100 * res.accuracy["rate"]:.1f}%.<
 <h2>Monthly review {html.escape(str(res.review.get("month")))}</h2>
 <table class=review><tr><th>channel</th><th>calls</th><th>previous</th><th>verdict</th><th>reason</th></tr>
 {review_rows}</table>
+<h2>Call rules over transcripts</h2><table><tr><th>rule</th><th>calls hit</th></tr>{rule_rows}</table>
+<h2>Campaign trials (pass line {html.escape(str(res.trials.get("pass_score")))})</h2>
+<table class=review><tr><th>campaign</th><th>sample</th><th>scored</th><th>mean score</th>
+<th>verdict</th></tr>
+{trial_rows}</table>
+<h2>What callers asked</h2><table><tr><th>phrase</th><th>calls</th></tr>{phrase_rows}</table>
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc, encoding="utf-8")

@@ -25,6 +25,8 @@ class Results:
     accuracy: dict[str, Any] = field(default_factory=dict)
     recording_url: str | None = None
     api_url: str = ""
+    trials: dict[str, Any] = field(default_factory=dict)  # GET /v1/reviews/trials
+    rule_hits: dict[str, int] = field(default_factory=dict)  # rule -> calls it hit (from the calls)
     conversions: dict[str, dict[str, int]] = field(default_factory=dict)  # destination -> status -> count
 
 
@@ -104,6 +106,11 @@ def collect(
         api_url=client.url,
     )
     results.accuracy = accuracy(scenario, calls)
+    last_30_days = {"from": (end - timedelta(days=29)).isoformat(), "to": end.isoformat()}
+    results.trials = _get(client, "/v1/reviews/trials", manager, **last_30_days)
+    for call in calls.values():
+        for rule in call.get("rule_hits") or {}:
+            results.rule_hits[rule] = results.rule_hits.get(rule, 0) + 1
     results.conversions = conversion_counts(client, marketer, scenario.start, end)
     recorded = next((c for c in calls.values() if (c.get("recording") or {}).get("status") == "stored"), None)
     if recorded:

@@ -106,6 +106,9 @@ class SimCall:
     crm_phone_format: str = "e164"  # "national" for some CRM rows
     duplicate_callbacks: bool = False
     out_of_order: bool = False
+    # What is said on the recording: (speaker "caller" | "staff", start seconds, text); the local
+    # Transcribe returns it as the call's transcript.
+    conversation: list[tuple[str, float, str]] = field(default_factory=list)
 
     @property
     def truth(self) -> dict[str, Any]:
@@ -202,6 +205,35 @@ def _session_for(source: Source, rng: random.Random, seed: int, i: int, at: date
     )
 
 
+# What callers ask about, by channel (the seed's clients added what callers asked to their FAQ).
+TOPICS: dict[str, list[str]] = {
+    "google-ads": ["インプラントの費用はどのくらいですか。", "土曜日も診療していますか。"],
+    "yahoo-ads": ["ホワイトニングの料金を教えてください。", "夜は何時まで診療していますか。"],
+    "facebook": ["キャンペーンの内容を教えてください。", "ホワイトニングの料金を教えてください。"],
+    "instagram": ["ホワイトニングの料金を教えてください。", "キャンペーンの内容を教えてください。"],
+}
+COMMON_TOPICS = ["駐車場はありますか。", "保険は使えますか。", "親知らずの抜歯はできますか。",
+                 "インプラントの費用はどのくらいですか。", "土曜日も診療していますか。"]
+
+
+def conversation(call_index: int, seed: int, channel: str, stage: str | None) -> list[tuple[str, float, str]]:
+    """The recording's conversation: a greeting, the caller's question, and a booking when the
+    call became a lead (its own random stream: the rest of the simulation does not change)."""
+    rng = random.Random(f"{seed}:talk:{call_index}")
+    topic = rng.choice(TOPICS.get(channel, []) + COMMON_TOPICS)
+    lines = [
+        ("staff", 0.5, "お電話ありがとうございます、アクメ歯科クリニックです。"),
+        ("caller", 3.2, topic),
+        ("staff", 6.8, "はい、詳しくご説明いたします。"),
+    ]
+    if stage:
+        lines += [("caller", 15.4, rng.choice(["来週、予約したいのですが。", "予約をお願いできますか。"])),
+                  ("staff", 18.9, "かしこまりました、ご予約をお取りします。")]
+    else:
+        lines += [("caller", 15.4, "わかりました、検討します。")]
+    return lines
+
+
 def build(
     config: dict[str, Any], *, calls: int, seed: int, days: int, end: date = date(2026, 11, 30)
 ) -> Scenario:
@@ -266,6 +298,7 @@ def build(
                 crm_phone_format="national" if rng.random() < 0.4 else "e164",
                 duplicate_callbacks=rng.random() < 0.15,
                 out_of_order=rng.random() < 0.15,
+                conversation=conversation(i, seed, src.channel, stage) if answered else [],
             )
         )
     sim.sort(key=lambda c: c.at)

@@ -143,6 +143,16 @@ class StackClient:
         """SNS messages published so far: [{topic, subject, message, attributes, timestamp}]."""
         return self._local("GET", "/_local/outbox")
 
+    def script_transcript(self, call_sid: str, lines: list[tuple[str, float, str]]) -> dict[str, Any]:
+        """What the local Transcribe will hear on ``call_sid``'s recording: [(speaker, start s, text)]."""
+        resp = self.session.put(
+            f"{self.url}/_local/transcripts/{call_sid}", json={"lines": [list(line) for line in lines]},
+            timeout=self.timeout_s,
+        )
+        if resp.status_code >= 300:
+            raise StackError(resp.text)
+        return dict(resp.json())
+
     def stop_emulator(self) -> None:
         self._local("POST", "/_local/emulator/stop")
 

@@ -51,6 +51,8 @@ class LocalControl(Protocol):
 
     def start_emulator(self) -> None: ...
 
+    def script_transcript(self, call_sid: str, lines: list[Any]) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True)
 class CompiledRoute:
@@ -152,7 +154,7 @@ class LocalGateway:
     ) -> HttpResult:
         parts = urlsplit(target)
         path = parts.path or "/"
-        local = self._local_route(method, path, parts.query)
+        local = self._local_route(method, path, parts.query, body)
         if local is not None:
             return local
         found = match_route(self.routes, method, path)
@@ -190,7 +192,7 @@ class LocalGateway:
             log.exception("handler %s returned a malformed response", compiled.route.function)
             return _json(500, {"message": "Internal Server Error"})
 
-    def _local_route(self, method: str, path: str, query: str) -> HttpResult | None:
+    def _local_route(self, method: str, path: str, query: str, body: bytes = b"") -> HttpResult | None:
         if path == "/health" and method == "GET":
             if self.control is None:
                 return _json(200, {"status": "ok", "gateway": "up"})
@@ -216,7 +218,13 @@ class LocalGateway:
             ("POST", "/_local/emulator/start"): lambda: emulator(True),
         }
         job = re.fullmatch(r"/_local/jobs/([\w.-]+)", path)
+        script = re.fullmatch(r"/_local/transcripts/(CA[0-9a-fA-F]{32})", path)
         try:
+            if script and method == "PUT":
+                lines = json.loads(body or b"{}").get("lines")
+                if not isinstance(lines, list):
+                    return _json(400, {"message": "body: {\"lines\": [[speaker, start seconds, text], ...]}"})
+                return _json(200, control.script_transcript(script.group(1), lines))
             if job and method == "POST":
                 if "at" not in qs:
                     return _json(400, {"message": "query parameter 'at' (ISO 8601) is required"})

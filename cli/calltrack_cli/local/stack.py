@@ -25,6 +25,7 @@ from calltrack_cli.local.events import ACCOUNT_ID, REGION, parse_instant, schedu
 from calltrack_cli.local.gateway import LocalGateway
 from calltrack_cli.local.invoker import Invoker
 from calltrack_cli.local.pollers import Poller, QueuePoller, StreamPoller, wait_idle
+from calltrack_cli.local.transcribe import LocalTranscribe
 from infra.wiring import WIRING, Wiring
 
 log = logging.getLogger("calltrack.local")
@@ -112,6 +113,7 @@ class LocalStack:
         self.started = False
         self._seen: dict[str, str] = {}
         self.admin_token_generated = False
+        self.transcribe: LocalTranscribe | None = None
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -372,6 +374,9 @@ class LocalStack:
                 "QueueArn"
             ]
             self.pollers.append(QueuePoller(self.invoker, queue, url, arn, self.client))
+        # Amazon Transcribe's part: jobs finished with scripted transcripts, their events delivered.
+        self.transcribe = LocalTranscribe(self.invoker, self.wiring, self.queue_urls, self.client)
+        self.pollers.append(self.transcribe)
         for poller in self.pollers:
             poller.start()
 
@@ -424,6 +429,18 @@ class LocalStack:
             "result": result,
             "duration_ms": int((time.monotonic() - started) * 1000),
         }
+
+    def script_transcript(self, call_sid: str, lines: list[Any]) -> dict[str, Any]:
+        """What the local Transcribe hears on ``call_sid``'s recording (calltrack_cli.local.transcribe)."""
+        if self.transcribe is None:
+            raise ValueError("the local Transcribe runs with the pollers; start the stack with pollers")
+        parsed = []
+        for line in lines:
+            if not (isinstance(line, list | tuple) and len(line) == 3 and line[0] in ("caller", "staff")):
+                raise ValueError("each line is [speaker (caller|staff), start seconds, text]")
+            parsed.append((str(line[0]), float(line[1]), str(line[2])))
+        self.transcribe.script(call_sid, parsed)
+        return {"call_sid": call_sid, "lines": len(parsed)}
 
     def outbox(self) -> list[dict[str, Any]]:
         """Every SNS message published so far, oldest first.

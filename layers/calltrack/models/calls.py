@@ -56,6 +56,9 @@ class Call(Model):
     confidence = NumberAttribute(null=True)
     attribution = JSONAttribute(null=True)  # gclid, utm, landing_page, referrer, session ...
     recording = JSONAttribute(null=True)
+    # compact transcript (speaker, start seconds, text) and the call rules that hit (transcripts)
+    transcript = JSONAttribute(null=True)
+    rule_hits = JSONAttribute(null=True)
     stage = UnicodeAttribute(null=True)
     value = NumberAttribute(null=True)
     tags = ListAttribute(null=True)  # type: ignore[var-annotated]

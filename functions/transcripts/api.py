@@ -1,0 +1,65 @@
+"""GET /v1/calls/{call_sid}/transcript: the call's transcript, for admin and manager tokens only.
+
+Marketers get 403 (like recordings: what a caller said is personal data); another account's call
+is 404. Every read is logged as an audit line (who, which call), never with the text.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from calltrack.api import current_caller, json_response, route_ports
+from calltrack.errors import NotFound
+from calltrack.observability import make_logger
+
+router = Router()
+logger = make_logger("transcripts")
+
+READ_ROLES = ("admin", "manager")
+
+
+def transcript_json(call: dict[str, Any]) -> dict[str, Any]:
+    """The public TRANSCRIPT object: status, language and the segments as objects."""
+    transcript = call.get("transcript") or {}
+    if not transcript:
+        raise NotFound("this call has no transcript (transcription is off, or the call was too short)")
+    return {
+        "call_sid": call.get("call_sid"),
+        "status": transcript.get("status"),
+        "language": transcript.get("language"),
+        "recording_sid": transcript.get("recording_sid"),
+        "truncated": bool(transcript.get("truncated")),
+        "reason": transcript.get("reason"),
+        "segments": [
+            {"speaker": seg[0], "start": seg[1], "text": seg[2]}
+            for seg in transcript.get("segments") or [] if len(seg) == 3
+        ],
+        "rule_hits": call.get("rule_hits") or {},
+    }
+
+
+@router.get(
+    "/v1/calls/<call_sid>/transcript",
+    summary="The call's transcript (speaker, start seconds, text); admin and manager only",
+    responses={
+        200: {"description": "{call_sid, status, language, segments[], truncated, rule_hits}"},
+        403: {"description": "The token's role may not read transcripts"},
+        404: {"description": "No such call in this account, or it has no transcript"},
+    },
+)
+def get_transcript(call_sid: Annotated[str, Path(description="Twilio CallSid")]) -> Response[Any]:
+    from calltrack import clock
+
+    who = current_caller(router, *READ_ROLES)
+    call = route_ports(router).calls.get_in_account(who.account, call_sid)
+    body = transcript_json(call)
+    logger.info("transcript read", extra={"audit": {
+        "action": "transcript.read", "principal_account": who.principal.account,
+        "principal_role": who.principal.role, "call_sid": call_sid, "account": who.account,
+        "at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }})
+    return json_response(body, items_read=1)

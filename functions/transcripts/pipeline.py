@@ -1,0 +1,195 @@
+"""One message of the transcripts queue in, the call's transcript and rule hits out (ports only).
+
+The queue carries two kinds of message:
+- call events from the call-changes fan-out (``{"type": "call.updated" | "call.completed" ...}``):
+  a ``recording`` that became ``stored`` starts a transcription job (account opted in, talk long
+  enough); one that became ``expired`` removes the transcript (retention follows the recording's);
+  a completed call, or a ``transcript`` that became ``stored``, applies the call rules;
+- EventBridge's "Transcribe Job State Change" for one of our jobs: the output JSON is parsed,
+  capped and stored on the call (``transcript``), then deleted from S3.
+
+Everything is idempotent: a job's name is derived from its recording (a second start is refused
+by Transcribe), a stored transcript is never stored again, and rule hits are written with the
+call's version as the condition (``CallItems.amend_at_version``), so each rule hits a call once
+however often events repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from transcripts import rules
+from transcripts.engine import JobRefused, JobRequest, TranscriptionEngine, job_ids, job_name, output_key
+from transcripts.parse import capped, segments
+
+JOB_STATE_CHANGE = "Transcribe Job State Change"
+CONFLICT_RETRIES = 5
+
+
+class CallStore(Protocol):
+    def get(self, call_sid: str, *, consistent: bool = False) -> dict[str, Any] | None: ...
+
+    def amend(self, account: str, call_sid: str, changes: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def amend_at_version(
+        self, account: str, call_sid: str, version: int, changes: Mapping[str, Any]
+    ) -> dict[str, Any] | None: ...
+
+
+class CallKeptChanging(Exception):
+    """Another writer kept changing the call between our read and our conditional write: retry later."""
+
+
+@dataclass
+class Ports:
+    calls: CallStore
+    config_for: Callable[[str], Any]  # account -> its AccountConfig, or None
+    engine: TranscriptionEngine
+    now: Callable[[], datetime]
+
+
+def _iso(ports: Ports) -> str:
+    return ports.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def handle(message: Mapping[str, Any], ports: Ports) -> str:
+    """Route one queue message; returns what was done (for logs and tests)."""
+    if message.get("source") == "aws.transcribe" and message.get("detail-type") == JOB_STATE_CHANGE:
+        return job_state_changed(message.get("detail") or {}, ports)
+    if not str(message.get("type", "")).startswith("call."):
+        return "ignored"
+    call = message.get("call") or {}
+    changed = set(message.get("changed") or [])
+    call_sid = str(message.get("call_sid"))
+    # Most call events concern neither: decide from the event (and the cached account config)
+    # before reading the call.
+    account = str(message.get("account") or call.get("account") or "")
+    config = ports.config_for(account) if account else None
+    outcomes = []
+    recording = call.get("recording") or {}
+    if "recording" in changed and recording.get("status") == "stored":
+        transcribing = config is not None and config.transcription.enabled
+        outcomes.append(start_transcription(call_sid, ports) if transcribing else "not-enabled")
+    if "recording" in changed and recording.get("status") == "expired" and call.get("transcript"):
+        outcomes.append(forget_transcript(call_sid, ports))
+    transcript = call.get("transcript") or {}
+    trigger = "completed" if message.get("type") == "call.completed" else (
+        "transcript" if "transcript" in changed and transcript.get("status") == "stored" else None
+    )
+    if trigger is not None:
+        has_rules = config is not None and bool(config.call_rules)
+        outcomes.append(apply_rules(call_sid, ports, trigger=trigger) if has_rules else "no-rules")
+    return ",".join(outcomes) or "ignored"
+
+
+# --------------------------------------------------------------------------- transcription
+
+
+def start_transcription(call_sid: str, ports: Ports) -> str:
+    call = ports.calls.get(call_sid, consistent=True)
+    if call is None or not call.get("account"):
+        return "unknown-call"
+    config = ports.config_for(str(call["account"]))
+    if config is None or not config.transcription.enabled:
+        return "not-enabled"
+    recording = call.get("recording") or {}
+    if recording.get("status") != "stored" or not recording.get("s3_key"):
+        return "no-recording"
+    if float(call.get("talk_seconds") or 0) < config.transcription.min_talk_seconds:
+        return "too-short"
+    sid = str(recording.get("recording_sid"))
+    current = call.get("transcript") or {}
+    if current.get("recording_sid") == sid and current.get("status") in ("stored", "failed"):
+        return "duplicate"
+    name = job_name(call_sid, sid)
+    if current.get("status") != "in_progress":
+        # Shown before the job starts, so a fast completion is never overwritten by it.
+        ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
+            "status": "in_progress", "job": name, "recording_sid": sid,
+            "language": config.language, "requested_at": _iso(ports),
+        }})
+    job = JobRequest(
+        name=name,
+        media_key=str(recording["s3_key"]),
+        output_key=output_key(str(recording["s3_key"])),
+        language=config.language,
+        channels=int(recording.get("channels") or 1),
+    )
+    try:
+        started = ports.engine.start(job)
+    except JobRefused as refused:
+        ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
+            "status": "failed", "job": name, "recording_sid": sid, "language": config.language,
+            "reason": str(refused),
+        }})
+        return "refused"
+    return "started" if started else "already-started"
+
+
+def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
+    ids = job_ids(str(detail.get("TranscriptionJobName", "")))
+    if ids is None:
+        return "not-ours"
+    call_sid, recording_sid = ids
+    call = ports.calls.get(call_sid, consistent=True)
+    if call is None or not call.get("account"):
+        return "unknown-call"
+    account = str(call["account"])
+    current = call.get("transcript") or {}
+    if current.get("recording_sid") == recording_sid and current.get("status") in ("stored", "failed"):
+        return "duplicate"
+    recording = call.get("recording") or {}
+    if recording.get("recording_sid") != recording_sid or not recording.get("s3_key"):
+        return "recording-gone"
+    language = str(current.get("language") or "ja-JP")
+    base = {"job": str(detail["TranscriptionJobName"]), "recording_sid": recording_sid, "language": language}
+    status = str(detail.get("TranscriptionJobStatus", ""))
+    if status == "FAILED":
+        reason = str(detail.get("FailureReason") or "transcription failed")[:300]
+        ports.calls.amend(account, call_sid, {"transcript": {**base, "status": "failed", "reason": reason}})
+        return "failed"
+    if status != "COMPLETED":
+        return "ignored"
+    key = output_key(str(recording["s3_key"]))
+    output = ports.engine.output(key)
+    if output is None:
+        raise RuntimeError(f"transcript output {key} not found")  # retried: S3 may lag the event
+    kept, truncated = capped(segments(output, language))
+    ports.calls.amend(account, call_sid, {"transcript": {
+        **base, "status": "stored", "segments": kept, "truncated": truncated, "stored_at": _iso(ports),
+    }})
+    ports.engine.discard(key)
+    return "stored"
+
+
+def forget_transcript(call_sid: str, ports: Ports) -> str:
+    call = ports.calls.get(call_sid, consistent=True)
+    if call is None or not call.get("transcript"):
+        return "nothing-to-forget"
+    ports.calls.amend(str(call["account"]), call_sid, {"transcript": None})
+    return "transcript-expired"
+
+
+# --------------------------------------------------------------------------- call rules
+
+
+def apply_rules(call_sid: str, ports: Ports, *, trigger: str) -> str:
+    """Record every rule that hits the call now and has not hit it before, with its effects."""
+    for _ in range(CONFLICT_RETRIES):
+        call = ports.calls.get(call_sid, consistent=True)
+        if call is None or not call.get("account"):
+            return "unknown-call"
+        config = ports.config_for(str(call["account"]))
+        if config is None or not config.call_rules:
+            return "no-rules"
+        hits = rules.new_hits(config.call_rules, call, config.language)
+        if not hits:
+            return "no-hits"
+        changes = rules.effects(call, hits, at=_iso(ports), trigger=trigger)
+        version = int(call.get("version") or 0)
+        if ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes) is not None:
+            return "hit:" + "+".join(rule.name for rule, _ in hits)
+    raise CallKeptChanging(f"call {call_sid} changed under every try")

@@ -1,0 +1,319 @@
+"""Transcripts: Transcribe's output parsed, the StartTranscriptionJob request, call rules, the
+pipeline's idempotency over fakes, and the account config's new keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calltrack.account_config import ConfigError, parse_config
+from calltrack.errors import NotFound
+from tests.support.accounts import account_config
+from transcripts import rules
+from transcripts.engine import AwsTranscribe, JobRequest, job_ids, job_name, output_key, start_request
+from transcripts.parse import capped, segments
+from transcripts.pipeline import Ports, handle
+
+FIXTURE = Path(__file__).parent / "fixtures" / "transcribe_channel_id_output.json"
+CALL = "CA" + "1" * 32
+REC = "RE" + "2" * 32
+KEY = f"recordings/acme/2026/11/{CALL}/{REC}.mp3"
+
+
+# --------------------------------------------------------------------------- Transcribe's output
+
+
+def test_channel_identified_output_becomes_caller_and_staff_segments_in_time_order() -> None:
+    # Given Transcribe's documented output of a dual-channel job (channel_labels ch_0 / ch_1)
+    output = json.loads(FIXTURE.read_text())
+    # When it is parsed
+    found = segments(output, "en-US")
+    # Then ch_0 is the caller (Twilio's parent leg), ch_1 the staff; sentences and pauses cut segments
+    assert found == [
+        ["caller", 1.02, "Hi, I'd like to book a cleaning."],
+        ["staff", 3.1, "Sure, how about Saturday?"],
+        ["caller", 7.4, "Saturday works."],
+    ]
+
+
+def test_mono_output_has_an_unknown_speaker_and_japanese_tokens_join_without_spaces() -> None:
+    output = {"results": {"items": [
+        word("0.5", "0.9", "予約"),
+        word("0.9", "1.2", "したい"),
+        {"type": "punctuation", "alternatives": [{"content": "。"}]},
+    ]}}
+    assert segments(output, "ja-JP") == [["unknown", 0.5, "予約したい。"]]
+
+
+def test_a_long_transcript_is_capped_and_says_so() -> None:
+    lines = [["caller", float(i), "あ" * 1000] for i in range(100)]  # 3 KB each in UTF-8
+    kept, truncated = capped(lines)
+    assert truncated and 10 < len(kept) < 100
+    assert sum(len(s[2].encode()) for s in kept) <= 48 * 1024
+    assert capped(lines[:3]) == (lines[:3], False)
+
+
+# --------------------------------------------------------------------------- the AWS adapter
+
+
+def test_the_start_request_names_the_media_language_channels_and_encrypted_output() -> None:
+    job = JobRequest(job_name(CALL, REC), KEY, output_key(KEY), "ja-JP", channels=2)
+    params = start_request(job, "rec-bucket", "arn:aws:kms:ap-northeast-1:1:key/k")
+    assert params == {
+        "TranscriptionJobName": f"calltrack-{CALL}-{REC}",
+        "LanguageCode": "ja-JP",
+        "MediaFormat": "mp3",
+        "Media": {"MediaFileUri": f"s3://rec-bucket/{KEY}"},
+        "OutputBucketName": "rec-bucket",
+        "OutputKey": f"transcripts/acme/2026/11/{CALL}/{REC}.json",
+        "OutputEncryptionKMSKeyId": "arn:aws:kms:ap-northeast-1:1:key/k",
+        "Settings": {"ChannelIdentification": True},
+    }
+    mono = start_request(JobRequest(job.name, KEY, job.output_key, "en-US", channels=1), "b", "")
+    assert "Settings" not in mono and "OutputEncryptionKMSKeyId" not in mono
+    assert job_ids(job.name) == (CALL, REC) and job_ids("someone-elses-job") is None
+    assert job_ids(job.name + "\n") is None
+
+
+class ConflictError(Exception):
+    response = {"Error": {"Code": "ConflictException"}}
+
+
+class FakeTranscribeClient:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+        if any(r["TranscriptionJobName"] == params["TranscriptionJobName"] for r in self.requests):
+            raise ConflictError()
+        self.requests.append(params)
+        return {}
+
+
+class BadRequestError(Exception):
+    response = {"Error": {"Code": "BadRequestException", "Message": "Unsupported language code"}}
+
+
+def test_a_job_transcribe_refuses_for_good_is_a_failed_transcript_not_a_retry() -> None:
+    class RefusingTranscribe:
+        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+            raise BadRequestError()
+
+    calls, _, ports = world()
+    ports.engine = AwsTranscribe(RefusingTranscribe(), s3=None, bucket="b")
+    assert handle(recording_stored(), ports) == "refused"
+    assert calls.call["transcript"]["status"] == "failed"
+    assert calls.call["transcript"]["reason"] == "Unsupported language code"
+
+
+def test_starting_the_same_job_twice_is_refused_by_transcribe_and_reported_not_raised() -> None:
+    client = FakeTranscribeClient()
+    engine = AwsTranscribe(client, s3=None, bucket="b")
+    job = JobRequest(job_name(CALL, REC), KEY, output_key(KEY), "ja-JP", 2)
+    assert engine.start(job) is True
+    assert engine.start(job) is False
+    assert len(client.requests) == 1
+
+
+# --------------------------------------------------------------------------- config
+
+
+BOOKING = {
+    "name": "booking",
+    "when": {"phrases_any": ["予約"], "speaker": "caller", "min_talk_seconds": 30},
+    "then": {"tags_add": ["booking"], "stage": "lead", "score_add": 20},
+}
+
+
+def test_call_rules_transcription_and_the_pass_line_are_validated_naming_the_field() -> None:
+    config = parse_config(account_config(
+        "acme", transcription={"enabled": True}, call_rules=[BOOKING], review={"pass_score": 75}
+    ))
+    assert config.transcription.min_talk_seconds == 20 and config.review.pass_score == 75
+    assert config.call_rules[0].then.stage == "lead"
+    bad = [
+        ({"call_rules": [BOOKING, BOOKING]}, "call_rules[1].name"),
+        ({"call_rules": [{**BOOKING, "then": {"stage": "hot"}}]}, "call_rules[0].then.stage"),
+        ({"call_rules": [{**BOOKING, "when": {"speaker": "caller"}}]}, "call_rules[0].when.speaker"),
+        ({"call_rules": [{**BOOKING, "if": {}}]}, "call_rules[0].if"),
+        ({"review": {"pass_score": 101}}, "review.pass_score"),
+        ({"transcription": {"enabled": True, "min_talk_seconds": -1}}, "transcription.min_talk_seconds"),
+        ({"transcription": {"enabled": True}, "language": "ja"}, "language"),
+    ]
+    for overrides, field in bad:
+        with pytest.raises(ConfigError) as err:
+            parse_config(account_config("acme", **overrides))
+        assert err.value.field == field, (overrides, err.value.errors)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def config(**overrides: Any) -> Any:
+    base = {"transcription": {"enabled": True}, "recording": {"enabled": True}, "call_rules": [BOOKING]}
+    return parse_config(account_config("acme", **{**base, **overrides}))
+
+
+def transcript(*lines: tuple[str, str]) -> dict[str, Any]:
+    return {"status": "stored", "segments": [[s, float(i), t] for i, (s, t) in enumerate(lines)]}
+
+
+def test_a_phrase_hits_only_in_what_the_named_speaker_said_normalised() -> None:
+    rule = config().call_rules[0]
+    said = transcript(("staff", "ご予約ですか"), ("caller", "はい、ヨヤクではなく予 約を"))
+    call = {"talk_seconds": 95, "transcript": said}
+    assert rules.hit(rule, call, "ja-JP") == {"phrase": "予約"}
+    staff_only = {"talk_seconds": 95, "transcript": transcript(("staff", "ご予約ですか"))}
+    assert rules.hit(rule, staff_only, "ja-JP") is None
+    short = {**call, "talk_seconds": 12}
+    assert rules.hit(rule, short, "ja-JP") is None
+
+
+def test_effects_add_tags_once_raise_the_stage_never_lower_it_and_keep_the_score_in_range() -> None:
+    rule = config().call_rules[0]
+    call = {"tags": ["booking", "vip"], "stage": "won", "score": 90, "rule_hits": {}}
+    changes = rules.effects(call, [(rule, {"phrase": "予約"})], at="2026-11-30T00:00:00Z",
+                            trigger="transcript")
+    assert changes == {
+        "rule_hits": {"booking": {"at": "2026-11-30T00:00:00Z", "trigger": "transcript", "phrase": "予約"}},
+        "score": 100,
+    }
+    fresh = rules.effects({}, [(rule, {})], at="t", trigger="completed")
+    assert (fresh["tags"], fresh["stage"], fresh["score"]) == (["booking"], "lead", 20)
+    assert rules.new_hits([rule], {"rule_hits": {"booking": {}}, "talk_seconds": 99,
+                                   "transcript": transcript(("caller", "予約"))}, "ja-JP") == []
+
+
+# --------------------------------------------------------------------------- the pipeline (fakes)
+
+
+class FakeCalls:
+    """CallItems' semantics that matter here: every write bumps version; amend_at_version is
+    conditional on it."""
+
+    def __init__(self, call: dict[str, Any]) -> None:
+        self.call = {"version": 1, **call}
+        self.writes: list[dict[str, Any]] = []
+        self.interleave: list[dict[str, Any]] = []  # writes by someone else, one per conditional try
+
+    def get(self, call_sid: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        return json.loads(json.dumps(self.call)) if call_sid == self.call["call_sid"] else None
+
+    def amend(self, account: str, call_sid: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if account != self.call["account"]:
+            raise NotFound("no such call")
+        for k, v in changes.items():
+            if v is None:
+                self.call.pop(k, None)
+            else:
+                self.call[k] = v
+        self.call["version"] += 1
+        self.writes.append(dict(changes))
+        return self.call
+
+    def amend_at_version(self, account: str, call_sid: str, version: int, changes: dict[str, Any]) -> Any:
+        if self.interleave:
+            self.amend(account, call_sid, self.interleave.pop(0))
+        if version != self.call["version"]:
+            return None
+        return self.amend(account, call_sid, changes)
+
+
+class FakeEngine:
+    def __init__(self, output: dict[str, Any] | None) -> None:
+        self.started: list[JobRequest] = []
+        self.out = output
+        self.discarded: list[str] = []
+
+    def start(self, job: JobRequest) -> bool:
+        if any(j.name == job.name for j in self.started):
+            return False
+        self.started.append(job)
+        return True
+
+    def output(self, key: str) -> dict[str, Any] | None:
+        return self.out
+
+    def discard(self, key: str) -> None:
+        self.discarded.append(key)
+
+
+def word(start: str, end: str, content: str) -> dict[str, Any]:
+    alternatives = [{"content": content}]
+    return {"type": "pronunciation", "start_time": start, "end_time": end, "alternatives": alternatives}
+
+
+def world(**call: Any) -> tuple[FakeCalls, FakeEngine, Ports]:
+    calls = FakeCalls({"call_sid": CALL, "account": "acme", "talk_seconds": 95, "channel": "flyer",
+                       "recording": {"status": "stored", "recording_sid": REC, "s3_key": KEY, "channels": 2},
+                       **call})
+    engine = FakeEngine({"results": {"channel_labels": {"channels": [
+        {"channel_label": "ch_0", "items": [
+            word("2.0", "2.5", "予約"),
+            word("2.5", "2.9", "したい"),
+        ]},
+    ]}}})
+    ports = Ports(calls=calls, config_for=lambda a: config() if a == "acme" else None, engine=engine,
+                  now=lambda: datetime(2026, 11, 30, 9, tzinfo=UTC))
+    return calls, engine, ports
+
+
+def recording_stored() -> dict[str, Any]:
+    return {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["recording"],
+            "call": {"recording": {"status": "stored"}}}
+
+
+def job_done(status: str = "COMPLETED") -> dict[str, Any]:
+    return {"source": "aws.transcribe", "detail-type": "Transcribe Job State Change",
+            "detail": {"TranscriptionJobName": job_name(CALL, REC), "TranscriptionJobStatus": status}}
+
+
+def test_the_pipeline_starts_one_job_stores_the_transcript_once_and_hits_each_rule_once() -> None:
+    calls, engine, ports = world()
+    # When the recording-stored event arrives twice, then one job, shown in progress once
+    assert handle(recording_stored(), ports) == "started"
+    assert handle(recording_stored(), ports) == "already-started"
+    assert len(engine.started) == 1 and calls.call["transcript"]["status"] == "in_progress"
+    # When Transcribe's completion arrives twice, the transcript is stored once and the output deleted
+    assert handle(job_done(), ports) == "stored"
+    assert handle(job_done(), ports) == "duplicate"
+    assert calls.call["transcript"]["segments"] == [["caller", 2.0, "予約したい"]]
+    assert engine.discarded == [output_key(KEY)]
+    # When the transcript's update event arrives (twice), the rule hits once
+    transcript_event = {"type": "call.updated", "account": "acme", "call_sid": CALL,
+                        "changed": ["transcript"], "call": {"transcript": {"status": "stored"}}}
+    assert handle(transcript_event, ports) == "hit:booking"
+    assert handle(transcript_event, ports) == "no-hits"
+    completed = {"type": "call.completed", "account": "acme", "call_sid": CALL, "changed": ["ended_at"],
+                 "call": {}}
+    assert handle(completed, ports) == "no-hits"
+    assert (calls.call["stage"], calls.call["score"], calls.call["tags"]) == ("lead", 20, ["booking"])
+
+
+def test_a_concurrent_write_between_read_and_hit_is_retried_on_the_new_version() -> None:
+    calls, _, ports = world(transcript=transcript(("caller", "予約したい")), score=10)
+    calls.interleave = [{"score": 50}]  # a manager's PATCH lands between our read and our write
+    event = {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["transcript"],
+             "call": {"transcript": {"status": "stored"}}}
+    assert handle(event, ports) == "hit:booking"
+    assert calls.call["score"] == 70  # 50 (the PATCH) + 20, not 10 + 20
+
+
+def test_off_short_failed_and_expired() -> None:
+    _, engine, ports = world(talk_seconds=5)
+    assert handle(recording_stored(), ports) == "too-short" and not engine.started
+    calls, _, ports = world()
+    ports.config_for = lambda a: parse_config(account_config("acme"))
+    assert handle(recording_stored(), ports) == "not-enabled"
+    calls, _, ports = world()
+    assert handle(job_done("FAILED"), ports) == "failed"
+    assert calls.call["transcript"]["status"] == "failed"
+    calls, _, ports = world(transcript=transcript(("caller", "予約")))
+    expired = {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["recording"],
+               "call": {"recording": {"status": "expired"}, "transcript": {"status": "stored"}}}
+    assert handle(expired, ports) == "transcript-expired" and "transcript" not in calls.call
+    assert handle({**job_done(), "detail": {"TranscriptionJobName": "other"}}, ports) == "not-ours"
