@@ -1,0 +1,169 @@
+"""Invoke each function in its own long-lived Python 3.12 process, as one warm Lambda environment.
+
+``WorkerInvoker`` is the as-deployed counterpart of ``calltrack_cli.local.invoker.Invoker`` (same
+``invoke`` signature, so the gateway and the pollers use either): instead of importing handlers
+into this process it sends each event to the function's worker (``lambda_worker.py``, run by the
+Lambda's Python with only the function's asset, the layer and the runtime's boto3 on its path and
+only the function's synthesized environment) as one JSON line, and reads one line back.
+
+Timeout: a call that outlives the function's ``Timeout`` gets its worker killed (the next event
+starts a fresh one: a cold start, as in Lambda) and raises ``FunctionError`` with Lambda's
+message ``Task timed out after N.00 seconds``; the gateway answers it 500 like any function error,
+the pollers leave the batch for a retry. MemorySize is reported, not enforced: each answer carries
+the worker's peak RSS, and a peak above MemorySize is logged as a warning (Lambda would kill it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from calltrack_cli.local.invoker import Invoker
+from infra.wiring import Wiring
+
+log = logging.getLogger("calltrack.local")
+
+WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
+
+
+class FunctionError(RuntimeError):
+    """The function failed as Lambda reports it: an unhandled error, or its Timeout was exceeded."""
+
+    def __init__(self, function: str, error_type: str, message: str, trace: str = "") -> None:
+        super().__init__(f"{function}: {error_type}: {message}" + (f"\n{trace}" if trace else ""))
+        self.function = function
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass
+class WorkerSpec:
+    """What the synthesized template says about one function (see ``as_deployed.worker_specs``)."""
+
+    name: str  # the wiring name
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    path: list[str]  # asset, layer python/, runtime stand-in
+    env: dict[str, str]
+    python: str
+    peak_memory_mb: int = field(default=0)
+
+
+class Worker:
+    """One process: started on first use, killed on timeout, replaced on the next event."""
+
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.process: subprocess.Popen[str] | None = None
+        self.cold_starts = 0
+
+    def _start(self) -> subprocess.Popen[str]:
+        self.cold_starts += 1
+        return subprocess.Popen(
+            [self.spec.python, "-I", "-S", "-B", str(WORKER_SCRIPT), self.spec.handler, *self.spec.path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1,
+            env=self.spec.env, cwd=self.spec.path[0],
+        )
+
+    def call(self, event: Any, at: float | None) -> Any:
+        spec = self.spec
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        process = self.process
+        assert process.stdin is not None and process.stdout is not None
+        request = {"event": event, "at": at, "request_id": str(uuid.uuid4()), "timeout_ms": spec.timeout_s * 1000}
+        answer: list[str] = []
+        reader = threading.Thread(target=lambda: answer.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        started = time.monotonic()
+        try:
+            process.stdin.write(json.dumps(request, default=str) + "\n")
+            process.stdin.flush()
+        except OSError:
+            pass  # it died; readline returns "" below
+        reader.start()
+        reader.join(spec.timeout_s)
+        if reader.is_alive():
+            self.stop()
+            elapsed = time.monotonic() - started
+            raise FunctionError(spec.name, "Sandbox.Timedout",
+                                f"Task timed out after {spec.timeout_s:.2f} seconds ({elapsed:.2f} s)")
+        line = answer[0] if answer else ""
+        if not line:
+            self.stop()
+            raise FunctionError(spec.name, "Runtime.ExitError", "the worker exited (see its stderr above)")
+        reply = json.loads(line)
+        peak = int(reply.get("max_memory_mb") or 0)
+        if peak > spec.memory_mb and spec.peak_memory_mb <= spec.memory_mb:
+            log.warning("%s: peak memory %d MB exceeds its MemorySize %d MB", spec.name, peak, spec.memory_mb)
+        spec.peak_memory_mb = max(spec.peak_memory_mb, peak)
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            raise FunctionError(spec.name, str(error.get("errorType")), str(error.get("errorMessage")),
+                                "".join(error.get("stackTrace") or []))
+        return reply.get("result")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdin, process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+class WorkerInvoker(Invoker):
+    """``Invoker`` whose functions run in their own workers (the per-function lock is the parent's)."""
+
+    def __init__(self, wiring: Wiring) -> None:
+        super().__init__(wiring)
+        self.workers: dict[str, Worker] = {}
+
+    def configure(self, specs: dict[str, WorkerSpec]) -> None:
+        self.workers = {name: Worker(spec) for name, spec in specs.items()}
+
+    def invoke(self, function_name: str, event: Any, *, at: float | None = None) -> Any:
+        fn = self.wiring.function(function_name)
+        worker = self.workers.get(fn.name)
+        if worker is None:
+            raise FunctionError(fn.name, "ResourceNotFoundException",
+                                "no function with this name in the synthesized template")
+        with self._guard:
+            self._in_flight += 1
+        try:
+            with self._locks.setdefault(fn.name, threading.Lock()):
+                return worker.call(event, at)
+        finally:
+            with self._guard:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    def report(self) -> list[dict[str, Any]]:
+        return [
+            {"function": name, "memory_mb": w.spec.memory_mb, "peak_memory_mb": w.spec.peak_memory_mb,
+             "timeout_s": w.spec.timeout_s, "cold_starts": w.cold_starts}
+            for name, w in sorted(self.workers.items())
+        ]
+
+
+def worker_env_base() -> dict[str, str]:
+    """What every worker inherits from this machine (nothing else leaks in)."""
+    return {key: os.environ[key] for key in ("PATH", "LANG", "TZ") if key in os.environ}
