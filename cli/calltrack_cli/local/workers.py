@@ -51,7 +51,7 @@ class WorkerSpec:
     name: str  # the wiring name
     handler: str
     memory_mb: int
-    timeout_s: int
+    timeout_s: float
     path: list[str]  # asset, layer python/, runtime stand-in
     env: dict[str, str]
     python: str
