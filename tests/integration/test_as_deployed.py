@@ -40,12 +40,16 @@ def number(local_stack) -> str:
     return static
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def without_action(statements: list[dict[str, Any]], action: str, resource: str) -> list[dict[str, Any]]:
     """The statements with ``action`` no longer granted on ``resource`` (other grants unchanged)."""
     out = []
     for statement in copy.deepcopy(statements):
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = _listed(statement["Resource"])
+        actions = _listed(statement["Action"])
         if resource not in resources or action not in actions:
             out.append(statement)
             continue

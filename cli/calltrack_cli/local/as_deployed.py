@@ -135,7 +135,8 @@ class Resolver:
             # the event source mapping writes to): a name nothing local has, so the grant is inert.
             return f"calltrack-not-local-{logical}"
         if logical not in self.refs:
-            raise AsDeployedError(f"cannot resolve Ref {logical} ({self.type_of(logical) or 'parameter'}) locally")
+            kind = self.type_of(logical) or "parameter"
+            raise AsDeployedError(f"cannot resolve Ref {logical} ({kind}) locally")
         return self.refs[logical]
 
     def get_att(self, logical: str, attr: str) -> str:
@@ -208,7 +209,8 @@ def role_statements(template: Mapping[str, Any], role_logical: str) -> list[dict
     role = template["Resources"][role_logical]["Properties"]
     documents = [p["PolicyDocument"] for p in role.get("Policies") or []]
     for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_logical} in resource["Properties"].get("Roles", []):
+        attached = {"Ref": role_logical} in resource["Properties"].get("Roles", [])
+        if resource["Type"] == "AWS::IAM::Policy" and attached:
             documents.append(resource["Properties"]["PolicyDocument"])
     return [s for doc in documents for s in doc.get("Statement", [])]
 
@@ -283,6 +285,16 @@ class AsDeployedStack(LocalStack):
     def denials(self) -> list[emulator_iam.Decision]:
         return list(emulator_iam.DENIALS)
 
+    def iam_status(self) -> dict[str, Any]:
+        """``GET /_local/iam``: denials so far, granted actions never used, ignored conditions,
+        each function's limits and peak memory (``calltrack local iam-report``)."""
+        return {
+            "denials": sorted({str(d) for d in self.denials()}),
+            "unused": self.iam_report(),
+            "warnings": list(self.warnings),
+            "functions": self.invoker.report(),
+        }
+
     def iam_report(self) -> dict[str, list[str]]:
         """Granted action/resource pairs no request of this run used, per function (advice)."""
         used = {(d.role, d.action) for d in emulator_iam.USED}
@@ -315,7 +327,9 @@ class AsDeployedStack(LocalStack):
             values[key] = getattr(settings, f"{name}_bucket")
         return values
 
-    def _put_secrets(self, functions: dict[str, tuple[str, dict[str, Any]]], local: Mapping[str, str]) -> None:
+    def _put_secrets(
+        self, functions: dict[str, tuple[str, dict[str, Any]]], local: Mapping[str, str]
+    ) -> None:
         ssm = self.client("ssm")
         names: dict[str, str] = {}
         for _logical, props in functions.values():
@@ -391,7 +405,7 @@ class AsDeployedStack(LocalStack):
         local: Mapping[str, str],
         credentials: Mapping[str, Mapping[str, str]],
     ) -> dict[str, WorkerSpec]:
-        from infra.deployed_imports import layer_asset, lambda_python, prepare_runtime
+        from infra.deployed_imports import lambda_python, layer_asset, prepare_runtime
 
         assert self.cdk_out is not None and self._workdir is not None
         layer_python, standin = prepare_runtime(layer_asset(self.cdk_out), self._workdir)
@@ -413,7 +427,8 @@ class AsDeployedStack(LocalStack):
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/calltrack-{name}",
                 "LAMBDA_TASK_ROOT": str(asset),
-                "CALLTRACK_LOCAL_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:calltrack-{name}",
+                "CALLTRACK_LOCAL_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:"
+                                                f"calltrack-{name}",
                 **credentials[name],
             })
             specs[name] = WorkerSpec(name=name, handler=str(props["Handler"]), memory_mb=memory,

@@ -123,7 +123,9 @@ def install() -> None:
         original = BaseResponse._authenticate_and_authorize_normal_action
         DynamoHandler._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
             original,
-            lambda h, a: dynamodb_checks(a, h.body if isinstance(h.body, dict) else {}, h.region, h.current_account),
+            lambda h, a: dynamodb_checks(
+                a, h.body if isinstance(h.body, dict) else {}, h.region, h.current_account
+            ),
         )
         SimpleSystemManagerResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
             original, lambda h, a: ssm_checks(a, h))

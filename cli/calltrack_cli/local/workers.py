@@ -80,7 +80,8 @@ class Worker:
             self.process = self._start()
         process = self.process
         assert process.stdin is not None and process.stdout is not None
-        request = {"event": event, "at": at, "request_id": str(uuid.uuid4()), "timeout_ms": spec.timeout_s * 1000}
+        request = {"event": event, "at": at, "request_id": str(uuid.uuid4()),
+                   "timeout_ms": int(spec.timeout_s * 1000)}
         answer: list[str] = []
         reader = threading.Thread(target=lambda: answer.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
         started = time.monotonic()
