@@ -57,6 +57,7 @@ LOCAL_OVERRIDES: dict[str, str] = {
     "TWILIO_ACCOUNT_SID": "the local (fake) Twilio account",
     "TWILIO_API_BASE_URL": "the fake Twilio server, when the stack runs one",
     "CALLTRACK_RETRY_TIME_SCALE": "tests compress retry backoffs (1 min -> 1.2 ms)",
+    "CALLTRACK_RECORDING_FETCH_TIMEOUT_S": "tests shorten the recording download timeout",
     "POWERTOOLS_LOG_LEVEL": "tests and the CLI quiet the logs",
     "POWERTOOLS_TRACE_DISABLED": "no X-Ray daemon locally",
 }
@@ -71,6 +72,11 @@ SECRET_VALUES = {
     "CALLTRACK_ADMIN_TOKEN_PARAM": "CALLTRACK_ADMIN_TOKEN",
 }
 OPERATOR_USER = "calltrack-local-operator"
+
+
+def local_overrides() -> dict[str, str]:
+    """The current values of ``LOCAL_OVERRIDES`` (the stack set them in this process's environment)."""
+    return {key: os.environ[key] for key in LOCAL_OVERRIDES if os.environ.get(key)}
 
 
 class AsDeployedError(RuntimeError):
@@ -91,7 +97,11 @@ def synthesize(outdir: Path, wiring: Wiring | None = None) -> Path:
 
     if not layer.is_built():
         raise AsDeployedError("the layer is not built: run `make layer`")
-    context: dict[str, object] = {"twilioAccountSid": "AC" + "0" * 32, "twilioApiKey": "SK" + "0" * 32,
+    from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
+
+    # No twilioApiKey: recordings are then fetched with the account SID and the auth token (from
+    # SSM), the credentials the local fake Twilio accepts.
+    context: dict[str, object] = {"twilioAccountSid": LOCAL_TWILIO_ACCOUNT_SID,
                                   "fallbackForwardTo": "+81312345678"}
     app, _ = build_app(context, outdir=str(outdir), wiring=wiring or WIRING, nag=False)
     app.synth()
@@ -220,7 +230,7 @@ class AsDeployedStack(LocalStack):
 
     def __init__(self, *args: Any, cdk_out: Path | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.invoker: WorkerInvoker = WorkerInvoker(self.wiring)
+        self.invoker: WorkerInvoker = WorkerInvoker(self.wiring, overrides=local_overrides)
         self.cdk_out = cdk_out
         self.template: dict[str, Any] = {}
         self.statements: dict[str, list[dict[str, Any]]] = {}  # wiring name -> resolved statements

@@ -14,6 +14,8 @@ checked as AWS checks it:
 - SSM: ``parameter/NAME`` for each name (``Name``, ``Names``) or the ``Path`` of a by-path read.
 - SNS: the ``TopicArn`` / ``TargetArn`` of the request.
 
+And one hole it opens: presigned S3 URLs pass unchecked (moto only reads the Authorization header).
+
 It also records every decision made for an assumed role (``DENIALS``, ``USED``), whatever the
 handler then did with the error: the voice webhook fails open and answers Twilio 200 on a denied
 write, so the run must fail on the record, not on the HTTP status. ``Condition`` blocks are not
@@ -114,6 +116,7 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        from moto.core.authorization import ActionAuthenticatorMixin
         from moto.core.responses import BaseResponse
         from moto.dynamodb.responses import DynamoHandler
         from moto.iam.access_control import AssumedRoleAccessKey, IAMRequestBase
@@ -132,6 +135,20 @@ def install() -> None:
         SNSResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
             original, lambda h, a: sns_checks(a, h))
 
+        # moto reads the signature from the Authorization header only, so a presigned URL (a
+        # manager's recording link) fails with a 500 while IAM is enforced. Let it through
+        # unchecked: AWS checks the signer's s3:GetObject, which the signing function's own
+        # requests already exercise. (Documented in the README's limits.)
+        authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+        def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+            presigned = "Authorization" not in self.headers and "X-Amz-Signature" in (self.querystring or {})
+            if not presigned:
+                authorize(self, iam_request_cls, resource)
+
+        ActionAuthenticatorMixin._authenticate_and_authorize_action = (  # type: ignore[method-assign]
+            _authenticate_and_authorize_action
+        )
         check = IAMRequestBase.check_action_permitted
 
         def check_action_permitted(self: Any, resource: str) -> None:

@@ -22,6 +22,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,12 @@ class Worker:
                                 "".join(error.get("stackTrace") or []))
         return reply.get("result")
 
+    def reconfigure(self, overrides: dict[str, str]) -> None:
+        changed = {k: v for k, v in overrides.items() if self.spec.env.get(k) != v}
+        if changed:
+            self.spec.env.update(changed)
+            self.stop()  # the next event starts a worker with the new environment
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is None:
@@ -128,11 +135,17 @@ class Worker:
 
 
 class WorkerInvoker(Invoker):
-    """``Invoker`` whose functions run in their own workers (the per-function lock is the parent's)."""
+    """``Invoker`` whose functions run in their own workers (the per-function lock is the parent's).
 
-    def __init__(self, wiring: Wiring) -> None:
+    ``overrides`` returns the current values of the local-only variables: when one changed since a
+    worker started (a test points the stack at a fake server), the worker is replaced with the new
+    environment, as a Lambda configuration change replaces the function's execution environments.
+    """
+
+    def __init__(self, wiring: Wiring, overrides: Callable[[], dict[str, str]] | None = None) -> None:
         super().__init__(wiring)
         self.workers: dict[str, Worker] = {}
+        self.overrides = overrides or dict
 
     def configure(self, specs: dict[str, WorkerSpec]) -> None:
         self.workers = {name: Worker(spec) for name, spec in specs.items()}
@@ -147,6 +160,7 @@ class WorkerInvoker(Invoker):
             self._in_flight += 1
         try:
             with self._locks.setdefault(fn.name, threading.Lock()):
+                worker.reconfigure(self.overrides())
                 return worker.call(event, at)
         finally:
             with self._guard:
