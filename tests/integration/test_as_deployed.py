@@ -153,3 +153,17 @@ def test_a_function_that_outlives_its_timeout_is_killed_and_answers_like_lambda(
     assert failure.value.error_type == "Sandbox.Timedout"
     assert "Task timed out after" in failure.value.message
     assert worker.process is None and worker.cold_starts == starts + 1
+
+
+def test_the_iam_report_lists_granted_actions_the_run_never_used(local_stack, number):
+    # Given a call the voice webhook has served
+    assert local_stack.twilio_post("/twilio/voice", voice_form(number)).status_code == 200
+    # When the operator asks the running stack for its IAM report
+    report = local_stack._local("GET", "/_local/iam")
+    # Then what the webhook used is not advice, what it never used is (it never scans a table)
+    assert report["denials"] == []
+    unused = report["unused"]["voice_webhook"]
+    assert "dynamodb:BatchGetItem" not in unused and "dynamodb:Scan" in unused
+    # ... and each function's limits from the template are shown with its peak memory
+    webhook = next(f for f in report["functions"] if f["function"] == "voice_webhook")
+    assert webhook["memory_mb"] == 512 and webhook["timeout_s"] == 8 and webhook["peak_memory_mb"] > 0

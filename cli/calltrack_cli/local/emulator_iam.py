@@ -24,10 +24,12 @@ evaluated by moto; ``condition_warnings`` names the statements that have one.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+log = logging.getLogger("calltrack.local")
 _installed = False
 _lock = threading.Lock()
 
@@ -159,6 +161,7 @@ def install() -> None:
             except Exception:
                 if isinstance(key, AssumedRoleAccessKey):
                     DENIALS.append(decision)
+                    log.error("ACCESS DENIED: %s", decision)  # loud now; the run fails at its end
                 raise
             if isinstance(key, AssumedRoleAccessKey):
                 USED.add(decision)
