@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 from call_changes.events import call_events
 from call_changes.runtime import NEEDS as NEEDS
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_tracer
 
 logger = make_logger("call_changes")
+tracer = make_tracer("call_changes")
 
 
 class Sender(Protocol):
@@ -48,6 +49,7 @@ def fan_out(
     return []
 
 
+@tracer.capture_lambda_handler
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     from call_changes.runtime import sqs, subscriber_queues
 

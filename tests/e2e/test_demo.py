@@ -54,7 +54,7 @@ def served_stack() -> Iterator[str]:
                 try:
                     if requests.get(url + "/health", timeout=2).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # still starting, or a busy machine
                     pass
                 assert proc.poll() is None, f"calltrack local serve exited; see {log}"
                 time.sleep(0.5)
