@@ -219,7 +219,7 @@ def role_statements(template: Mapping[str, Any], role_logical: str) -> list[dict
     role = template["Resources"][role_logical]["Properties"]
     documents = [p["PolicyDocument"] for p in role.get("Policies") or []]
     for resource in template["Resources"].values():
-        attached = {"Ref": role_logical} in resource["Properties"].get("Roles", [])
+        attached = {"Ref": role_logical} in (resource.get("Properties") or {}).get("Roles", [])
         if resource["Type"] == "AWS::IAM::Policy" and attached:
             documents.append(resource["Properties"]["PolicyDocument"])
     return [s for doc in documents for s in doc.get("Statement", [])]
@@ -235,7 +235,6 @@ class AsDeployedStack(LocalStack):
         self.template: dict[str, Any] = {}
         self.statements: dict[str, list[dict[str, Any]]] = {}  # wiring name -> resolved statements
         self.warnings: list[str] = []
-        self._operator: tuple[str, str] = ("testing", "testing")
         self._workdir: Path | None = None
 
     # -- LocalStack hooks --------------------------------------------------------------------
@@ -275,21 +274,6 @@ class AsDeployedStack(LocalStack):
         self._create_operator()
         self._enforce()
         self.invoker.configure(self._worker_specs(functions, resolver, local, credentials))
-
-    def client(self, service: str) -> Any:
-        with self._clients_lock:
-            cached = self._clients.get(service)
-            if cached is None:
-                import boto3
-                from botocore.config import Config
-
-                cached = boto3.session.Session().client(
-                    service, region_name=REGION, endpoint_url=self.moto_url,
-                    aws_access_key_id=self._operator[0], aws_secret_access_key=self._operator[1],
-                    config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
-                )
-                self._clients[service] = cached
-            return cached
 
     # -- as deployed -------------------------------------------------------------------------
     def denials(self) -> list[emulator_iam.Decision]:
@@ -393,8 +377,10 @@ class AsDeployedStack(LocalStack):
             pass
         iam.put_user_policy(UserName=OPERATOR_USER, PolicyName="operator", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        for old in iam.list_access_keys(UserName=OPERATOR_USER)["AccessKeyMetadata"]:  # at most 2 per user
+            iam.delete_access_key(UserName=OPERATOR_USER, AccessKeyId=old["AccessKeyId"])
         key = iam.create_access_key(UserName=OPERATOR_USER)["AccessKey"]
-        self._operator = (key["AccessKeyId"], key["SecretAccessKey"])
+        self.credentials = (key["AccessKeyId"], key["SecretAccessKey"])
         with self._clients_lock:
             self._clients = {}
         self._setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])  # in-process code (tests, the CLI)
