@@ -72,6 +72,12 @@ SECRET_VALUES = {
     "CALLTRACK_ADMIN_TOKEN_PARAM": "CALLTRACK_ADMIN_TOKEN",
 }
 OPERATOR_USER = "calltrack-local-operator"
+# Used with the function's role by Lambda's event source mappings (stream and queue pollers), not by
+# its code: the local pollers run as the operator, so the IAM report does not call them unused.
+POLLER_ACTIONS = frozenset({
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+})
 
 
 def local_overrides() -> dict[str, str]:
@@ -300,8 +306,8 @@ class AsDeployedStack(LocalStack):
                     continue
                 actions = statement.get("Action")
                 for action in [actions] if isinstance(actions, str) else actions or []:
-                    if action.startswith(("logs:", "xray:")) or "*" in action:
-                        continue  # the runtime's, not the code's
+                    if action.startswith(("logs:", "xray:")) or "*" in action or action in POLLER_ACTIONS:
+                        continue  # the runtime's or the event source mapping's, not the code's
                     if (role, action) not in used:
                         unused.setdefault(name, []).append(action)
         return {name: sorted(set(actions)) for name, actions in unused.items()}
