@@ -296,7 +296,7 @@ class AsDeployedStack(LocalStack):
         }
 
     def iam_report(self) -> dict[str, list[str]]:
-        """Granted action/resource pairs no request of this run used, per function (advice)."""
+        """Granted actions no request of this run used, per function (advice; see POLLER_ACTIONS)."""
         used = {(d.role, d.action) for d in emulator_iam.USED}
         unused: dict[str, list[str]] = {}
         for name, statements in sorted(self.statements.items()):
