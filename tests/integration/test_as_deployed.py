@@ -135,24 +135,23 @@ def test_a_scoped_grant_is_checked_against_the_real_table_arn(stack):
         del emulator_iam.DENIALS[before:]
 
 
-def test_a_function_that_outlives_its_timeout_is_killed_and_answers_like_lambda(local_stack, stack):
-    from calltrack_cli.local.workers import FunctionError
-
+def test_a_function_that_outlives_its_timeout_is_killed_and_the_api_answers_500(local_stack, stack):
     worker = stack.invoker.workers["report_api"]
+    assert local_stack.request("GET", "/openapi.json").status_code == 200  # warm
     timeout, starts = worker.spec.timeout_s, worker.cold_starts
-    # Given a worker whose next event is a cold start (handler import) longer than its Timeout
-    worker.stop()
-    worker.spec.timeout_s = 0.001
+    # Given the report API's Timeout shorter than any request can take
+    worker.spec.timeout_s = 0.000001
     try:
-        # When an event arrives
-        with pytest.raises(FunctionError) as failure:
-            worker.call({}, None)
+        # When a request arrives
+        response = local_stack.request("GET", "/openapi.json")
     finally:
         worker.spec.timeout_s = timeout
-    # Then Lambda's timeout error is raised and the process is gone
-    assert failure.value.error_type == "Sandbox.Timedout"
-    assert "Task timed out after" in failure.value.message
-    assert worker.process is None and worker.cold_starts == starts + 1
+    # Then its worker was killed and the client got the HTTP API's answer to a failed function
+    assert response.status_code == 500 and response.json() == {"message": "Internal Server Error"}
+    assert worker.process is None
+    # And the next request starts a fresh environment (a cold start) and is served
+    assert local_stack.request("GET", "/openapi.json").status_code == 200
+    assert worker.cold_starts == starts + 1
 
 
 def test_the_iam_report_lists_granted_actions_the_run_never_used(local_stack, number):

@@ -10,8 +10,9 @@ Protocol, one JSON object per line: the parent writes ``{"event": ..., "at": epo
 ``{"ok": true, "result": ..., "max_memory_mb": int}`` or ``{"ok": false, "error": {"errorType",
 "errorMessage", "stackTrace"}, ...}`` (Lambda's shape for an unhandled error). Everything the handler
 prints (Powertools logs go to stdout) is sent to stderr instead, so it cannot corrupt the protocol.
-The parent owns the timeout: it kills this process when a call outlives the function's Timeout.
-The handler is imported on the first invocation (a cold start), as Lambda does on its first event.
+The handler is imported first (Lambda's init phase); the worker then writes ``{"ok": true}`` (or
+the import error, and exits) before reading events. The parent owns the timeouts: it kills this
+process when the init or a call outlives its limit.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def _load(dotted: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _error(exc: BaseException, kind: str) -> dict[str, Any]:
+    return {"errorType": kind, "errorMessage": str(exc), "stackTrace": traceback.format_exception(exc)}
+
+
 def _max_memory_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
 
@@ -69,24 +74,23 @@ def main(argv: list[str]) -> int:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the handler's prints and logs go to stderr
     sys.stdout = sys.stderr
-    handler: Any = None
+    try:
+        handler = _load(dotted)
+    except Exception as exc:  # noqa: BLE001 - an init failure, as Lambda reports it
+        kind = "Runtime.ImportModuleError" if isinstance(exc, ImportError) else "Runtime.HandlerNotFound"
+        protocol.write(json.dumps({"ok": False, "error": _error(exc, kind)}) + "\n")
+        protocol.flush()
+        return 1
+    protocol.write(json.dumps({"ok": True}) + "\n")
+    protocol.flush()
     for line in sys.stdin:
         if not line.strip():
             continue
         request = json.loads(line)
         try:
-            if handler is None:
-                handler = _load(dotted)
             answer: dict[str, Any] = {"ok": True, "result": _invoke(handler, request)}
         except Exception as exc:  # noqa: BLE001 - Lambda reports any unhandled error
-            answer = {
-                "ok": False,
-                "error": {
-                    "errorType": type(exc).__name__,
-                    "errorMessage": str(exc),
-                    "stackTrace": traceback.format_exception(exc),
-                },
-            }
+            answer = {"ok": False, "error": _error(exc, type(exc).__name__)}
         answer["max_memory_mb"] = _max_memory_mb()
         try:
             text = json.dumps(answer, default=str)
