@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from calltrack_cli.local.as_deployed import AsDeployedError, Resolver, role_statements
-from calltrack_cli.local.emulator_iam import condition_warnings, dynamodb_checks
+from calltrack_cli.local.emulator_iam import condition_warnings, dynamodb_checks, sns_checks, ssm_checks
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/"
 
@@ -94,3 +94,33 @@ def test_a_condition_in_a_policy_is_reported_as_not_enforced_locally():
     assert len(statements) == 1
     [warning] = condition_warnings("voice_webhook", statements)
     assert "voice_webhook" in warning and "Condition" in warning
+
+
+class Request:
+    """The two things the SSM/SNS checks read from moto's response object."""
+
+    region, current_account = "us-east-1", "123456789012"
+
+    def __init__(self, **params: object) -> None:
+        self.params = params
+
+    def _get_param(self, name: str) -> object:
+        return self.params.get(name)
+
+
+def test_ssm_reads_are_checked_against_each_parameters_arn():
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/"
+    assert ssm_checks("GetParameter", Request(Name="/calltrack/twilio-auth-token")) == [
+        ("GetParameter", arn + "calltrack/twilio-auth-token")
+    ]
+    assert ssm_checks("GetParameters", Request(Names=["/a/x", "/b/y"])) == [
+        ("GetParameters", arn + "a/x"), ("GetParameters", arn + "b/y")
+    ]
+    assert ssm_checks("GetParametersByPath", Request(Path="/calltrack/acme")) == [
+        ("GetParametersByPath", arn + "calltrack/acme")
+    ]
+
+
+def test_an_sns_publish_is_checked_against_its_topic():
+    topic = "arn:aws:sns:us-east-1:123456789012:calltrack-ops"
+    assert sns_checks("Publish", Request(TopicArn=topic)) == [("Publish", topic)]
