@@ -97,7 +97,7 @@ class Wiring:
 # The queues that receive call events from the call_changes fan-out (the only reader of the calls
 # stream besides the rollup: AWS advises at most two per shard). To subscribe a context, declare its
 # queue in QUEUES and add its name here and to call_changes.runtime.SUBSCRIBERS.
-CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ()
+CALL_CHANGE_SUBSCRIBERS: tuple[str, ...] = ("conversions",)
 
 FUNCTIONS = (
     LambdaFunction(
@@ -196,12 +196,12 @@ FUNCTIONS = (
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
         tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
-        read_only_tables=("accounts", "tokens", "job_runs"),
+        read_only_tables=("accounts", "tokens", "job_runs", "conversions"),
         buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
-        # The API composes the routers of the call records and of recording access.
-        bundles=("call_records", "recording_ingest"),
+        # The API composes the routers of the call records, recording access and conversions.
+        bundles=("call_records", "recording_ingest", "conversions"),
     ),
     LambdaFunction(
         "rollup",
@@ -219,6 +219,16 @@ FUNCTIONS = (
         timeout_s=60,
         description="Calls stream -> call events (started, completed, updated) on each subscriber's queue",
         sends_to_queues=CALL_CHANGE_SUBSCRIBERS,
+    ),
+    LambdaFunction(
+        "conversions",
+        "conversions",
+        "conversions.handler.handler",
+        timeout_s=60,
+        description="Call events -> conversions for Google Ads, Meta, GA4 (once per call, rule, destination)",
+        tables=("conversions",),
+        read_only_tables=("accounts",),
+        account_secrets="read",
     ),
     LambdaFunction(
         "ops_jobs",
@@ -283,6 +293,9 @@ ROUTES = (
     Route("PUT", "/v1/spend", "report_api", _K),
     Route("GET", "/v1/reviews", "report_api", _K),
     Route("GET", "/v1/reviews/{month}", "report_api", _K),
+    Route("GET", "/v1/conversions", "report_api", _K),
+    Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
+    Route("GET", "/v1/conversions/yahoo-ads.csv", "report_api", _K),
     Route("GET", "/openapi.json", "report_api", _P),
 )
 
@@ -296,6 +309,11 @@ QUEUES = (
     # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed).
     Queue("webhook_outbox", consumer="webhook_replay", batch_size=10, visibility_timeout_s=120,
           max_receive_count=60),
+    # Call events for the conversions consumer (call_changes fan-out). A message whose rows got a
+    # 429/5xx backs off 30 s .. 1 h per try (conversions.runtime; an infra test keeps
+    # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ).
+    Queue("conversions", consumer="conversions", batch_size=5, visibility_timeout_s=360,
+          max_receive_count=10),
 )
 
 STREAMS = (

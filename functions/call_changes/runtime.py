@@ -13,7 +13,7 @@ from typing import Any
 
 from calltrack.settings import Needs
 
-SUBSCRIBERS: tuple[str, ...] = ()
+SUBSCRIBERS: tuple[str, ...] = ("conversions",)
 
 NEEDS = Needs(queues=SUBSCRIBERS)
 

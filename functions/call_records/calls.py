@@ -218,7 +218,24 @@ def get_calls() -> Any:
 def get_call(call_sid: str) -> Any:
     who = current_caller(router, *ROLES)
     call = ports(router).calls.get_in_account(who.account, call_sid)
-    return json_response(call_to_json(call, mask_caller=who.masks_callers), items_read=1)
+    body = call_to_json(call, mask_caller=who.masks_callers)
+    rows = ports(router).conversions.of_call(call_sid)
+    body["conversions"] = [conversion_view(r) for r in sorted(rows, key=lambda r: str(r.get("key")))]
+    return json_response(body, items_read=1 + len(rows))
+
+
+def conversion_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's conversion as ``GET /v1/calls/{sid}`` shows it (issue 16)."""
+    return {
+        "rule": row.get("rule"),
+        "destination": row.get("destination"),
+        "status": row.get("status"),
+        "reason": row.get("reason"),
+        "sent_at": row.get("sent_at"),
+        "value": row.get("restated_value") if row.get("restated_value") is not None else row.get("value"),
+        "currency": row.get("currency"),
+        "note": row.get("note"),
+    }
 
 
 @router.get("/v1/calls.csv", responses=ERRORS, summary="Calls as CSV (UTF-8 with BOM)")

@@ -18,12 +18,21 @@ class SpendBook(Protocol):
     def put(self, account: str, month: str, channel: str, amount: float | int, currency: str) -> None: ...
 
 
+class CallConversions(Protocol):
+    """The conversions recorded for a call (the conversions context's store, read only here)."""
+
+    def of_call(self, call_sid: str) -> list[dict[str, Any]]: ...
+
+
 class CallRecordsPorts(RoutePorts, Protocol):
     @property
     def leads(self) -> CrmLeads: ...
 
     @property
     def spend(self) -> SpendBook: ...
+
+    @property
+    def conversions(self) -> CallConversions: ...
 
 
 def ports(router: Any) -> CallRecordsPorts:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calltrack.bodies import load_json_object
-from calltrack.dni_match import CLICK_IDS, UTM_KEYS
+from calltrack.dni_match import AD_COOKIE_KEYS, CLICK_IDS, UTM_KEYS
 from calltrack.errors import BadRequest
 
 MAX_BODY_BYTES = 8 * 1024
@@ -17,6 +17,15 @@ MAX_CLICK_ID = 512
 _ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # every pattern is used with fullmatch
 _ID = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+# The ad platforms' cookie ids as dni.js sends them (conversions, issue 16): GA4 client id
+# "1234567890.1712345678" and session id "1712345678"; Meta's "fb.1.<ms>.<random>" (_fbp) and
+# "fb.1.<ms>.<fbclid>" (_fbc).
+AD_COOKIE_PATTERNS = {
+    "ga_client_id": re.compile(r"\d{1,20}\.\d{1,20}"),
+    "ga_session_id": re.compile(r"\d{1,20}"),
+    "fbp": re.compile(r"fb\.\d\.\d{10,16}\.\d{1,24}"),
+    "fbc": re.compile(r"fb\.\d\.\d{10,16}\.[A-Za-z0-9_-]{1,500}"),
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,7 @@ class LeaseRequest:
     keyword: str | None = None
     utm: dict[str, str | None] = field(default_factory=dict)
     click_ids: dict[str, str | None] = field(default_factory=dict)
+    ad_cookies: dict[str, str | None] = field(default_factory=dict)  # AD_COOKIE_KEYS
     number: str | None = None  # the number the page currently shows (hint for stickiness)
 
     def attribution_fields(self) -> dict[str, Any]:
@@ -43,6 +53,7 @@ class LeaseRequest:
             "utm": dict(self.utm),
         }
         out.update(self.click_ids)
+        out.update(self.ad_cookies)
         return out
 
 
@@ -87,6 +98,12 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         raise BadRequest("utm: must be an object", field="utm")
     utm = {key: _text(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
     click_ids = {name: _text(body, name, MAX_CLICK_ID) for name in CLICK_IDS}
+    ad_cookies: dict[str, str | None] = {}
+    for name in AD_COOKIE_KEYS:
+        value = _text(body, name, MAX_CLICK_ID)
+        if value is not None and not AD_COOKIE_PATTERNS[name].fullmatch(value):
+            raise BadRequest(f"{name}: not a {name} as the platform's cookie holds it", field=name)
+        ad_cookies[name] = value
     number = _text(body, "number", 20)
     if number is not None and not _E164.fullmatch(number):
         raise BadRequest("number: must be E.164", field="number")
@@ -100,5 +117,6 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         keyword=_text(body, "keyword", MAX_TEXT),
         utm=utm,
         click_ids=click_ids,
+        ad_cookies=ad_cookies,
         number=number,
     )

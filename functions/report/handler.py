@@ -13,6 +13,7 @@ from call_records import calls, crm, spend
 from calltrack.api import bounded_json, guard_bodies
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
+from conversions import api as conversions_api
 from recording_ingest import access as recordings_access
 from report import reports, reviews
 from report.runtime import API_NEEDS
@@ -23,7 +24,7 @@ tracer = make_tracer("report")
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bounded_json)
 guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
-for module in (calls, recordings_access, reports, crm, spend, reviews):
+for module in (calls, recordings_access, reports, crm, spend, reviews, conversions_api):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"

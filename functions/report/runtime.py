@@ -19,11 +19,13 @@ if TYPE_CHECKING:
     from call_records.store import CrmLeads, SpendBook
     from calltrack.accounts import Accounts
     from calltrack.call_items import CallItems
+    from conversions.store import DynamoConversions
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
 
 API_NEEDS = Needs(
-    tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs"),
+    tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs",
+            "conversions"),
     buckets=("recordings", "exports"),
     queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),
@@ -42,6 +44,7 @@ class ApiPorts:
     reviews: ReviewShelf
     presign: Callable[[str, int, str | None], str]  # recording key, seconds, disposition -> URL
     requeue_recordings: Callable[[str | None, str | None], dict[str, int]]  # account, since -> counts
+    conversions: DynamoConversions  # read only: a call's conversions and the import files
 
 
 def report_ports(router: Any) -> ApiPorts:
@@ -75,6 +78,7 @@ def _build(settings: Settings) -> ApiPorts:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from calltrack.clients import dynamodb
+    from conversions.store import DynamoConversions
     from recording_ingest.access import presigner
     from recording_ingest.requeue import requeuer
     from report.reviews import ReviewShelf
@@ -91,4 +95,5 @@ def _build(settings: Settings) -> ApiPorts:
         reviews=ReviewShelf(s3, settings.exports_bucket),
         presign=presigner(s3, settings.recordings_bucket),
         requeue_recordings=requeuer(settings, session.client("sqs", region_name=settings.region)),
+        conversions=DynamoConversions(),
     )

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -227,6 +228,165 @@ class Crm(_Strict):
     match_window_days: int = Field(default=7, ge=0, le=365)
 
 
+# --------------------------------------------------------------------------- conversions (issue 16)
+
+STAGE_ORDER = ("lead", "opportunity", "won")  # stage_at_least: lead < opportunity < won ("lost" never)
+CONVERSION_DESTINATIONS = ("google_ads", "yahoo_ads", "meta", "ga4")
+SecretName = Annotated[str, BeforeValidator(_slug("secret name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")))]
+
+
+class ConversionWhen(_Strict):
+    """What makes a completed call count (every condition given must hold)."""
+
+    min_talk_seconds: int = Field(default=0, ge=0, le=86400)
+    first_time: bool | None = None  # true: only first-time callers; false: only repeat callers
+    stage_at_least: str | None = None
+    channels: list[Channel] = Field(default_factory=list)  # empty: any channel
+
+    @field_validator("stage_at_least")
+    @classmethod
+    def _stage(cls, value: str | None) -> str | None:
+        if value is not None and value not in STAGE_ORDER:
+            raise _err("stage", f"one of {', '.join(STAGE_ORDER)} (got {value!r})")
+        return value
+
+
+class ConversionValue(_Strict):
+    """``{fixed: 5000}``, or ``{from: won_value}`` (the call's value; ``default`` until it has one)."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+    fixed: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    from_: str | None = Field(default=None, alias="from")
+    default: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, value: str | None) -> str | None:
+        if value is not None and value != "won_value":
+            raise _err("value_from", f"the only source is won_value (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ConversionValue:
+        if (self.fixed is None) == (self.from_ is None):
+            raise _err("value", "give exactly one of fixed or from")
+        return self
+
+
+class ConversionRule(_Strict):
+    name: str = Field(min_length=1, max_length=100)  # the conversion action's name in the platform
+    when: ConversionWhen = Field(default_factory=ConversionWhen)
+    value: ConversionValue | None = None
+    currency: str = "JPY"
+    destinations: list[str] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value) or "#" in value:
+            raise _err("rule_name", "control characters and '#' are not allowed in a rule name")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise _err("currency", f"an ISO 4217 code such as JPY (got {value!r})")
+        return value
+
+    @field_validator("destinations")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        for v in value:
+            if v not in CONVERSION_DESTINATIONS:
+                known = ", ".join(CONVERSION_DESTINATIONS)
+                raise _err("destination", f"unknown destination {v!r} (one of {known})")
+        if len(set(value)) != len(value):
+            raise _err("destination", "a destination is listed twice")
+        return value
+
+
+def _numeric_id(value: Any, kind: str, what: str, min_digits: int) -> str:
+    """A platform's numeric id, written in YAML as a number or a string -> its digits."""
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not re.fullmatch(rf"\d{{{min_digits},20}}", text):
+        raise _err(kind, f"{what} (got {value!r})")
+    return text
+
+
+class GoogleAdsDestination(_Strict):
+    customer_id: str  # "123-456-7890" or "1234567890"; stored as 10 digits
+    conversion_action_id: str
+    login_customer_id: str | None = None  # a manager account's id, when access goes through one
+    # JSON {developer_token, client_id, client_secret, refresh_token}; unset: CSV only
+    secret: SecretName | None = None
+
+    @field_validator("customer_id", "login_customer_id", mode="before")
+    @classmethod
+    def _customer(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        digits = str(value).replace("-", "").strip()
+        if not re.fullmatch(r"\d{10}", digits):
+            raise _err("customer_id", f"a 10-digit Google Ads customer id, e.g. 123-456-7890 (got {value!r})")
+        return digits
+
+    _action = field_validator("conversion_action_id", mode="before")(
+        lambda v: _numeric_id(v, "conversion_action_id", "the conversion action's numeric id", 1))
+
+
+class YahooAdsDestination(_Strict):
+    account_id: str  # 検索広告 account id (CSV download only: see docs/decisions.md)
+
+    _account = field_validator("account_id", mode="before")(
+        lambda v: _numeric_id(v, "account_id", "the numeric 検索広告 account id", 1))
+
+
+class MetaDestination(_Strict):
+    pixel_id: str
+    secret: SecretName | None = None  # the Conversions API access token; unset: skipped
+    test_event_code: str | None = Field(default=None, max_length=64)  # Events Manager "Test events"
+
+    _pixel = field_validator("pixel_id", mode="before")(
+        lambda v: _numeric_id(v, "pixel_id", "the numeric pixel (dataset) id", 5))
+
+
+class Ga4Destination(_Strict):
+    measurement_id: str
+    secret: SecretName | None = None  # the Measurement Protocol API secret; unset: skipped
+
+    @field_validator("measurement_id")
+    @classmethod
+    def _measurement(cls, value: str) -> str:
+        if not re.fullmatch(r"G-[A-Z0-9]{4,16}", value):
+            raise _err("measurement_id", f"a GA4 measurement id such as G-ABC123 (got {value!r})")
+        return value
+
+
+class Destinations(_Strict):
+    google_ads: GoogleAdsDestination | None = None
+    yahoo_ads: YahooAdsDestination | None = None
+    meta: MetaDestination | None = None
+    ga4: Ga4Destination | None = None
+
+
+def _check_conversions(config: AccountConfig) -> list[tuple[str, str]]:
+    """(field, message) for rules naming an unconfigured destination or a name used twice."""
+    problems: list[tuple[str, str]] = []
+    names: dict[str, int] = {}
+    for i, rule in enumerate(config.conversions):
+        if rule.name in names:
+            problems.append((f"conversions[{i}].name",
+                             f"rule name {rule.name!r} is used twice (also conversions[{names[rule.name]}])"))
+        names.setdefault(rule.name, i)
+        for j, dest in enumerate(rule.destinations):
+            if getattr(config.destinations, dest) is None:
+                problems.append((f"conversions[{i}].destinations[{j}]",
+                                 f"{dest} is not configured under destinations"))
+    return problems
+
+
 class AccountConfig(_Strict):
     account: str
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -244,6 +404,8 @@ class AccountConfig(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     review: Review = Field(default_factory=Review)
     crm: Crm = Field(default_factory=Crm)
+    conversions: list[ConversionRule] = Field(default_factory=list)
+    destinations: Destinations = Field(default_factory=Destinations)
 
     @field_validator("account")
     @classmethod
@@ -366,6 +528,9 @@ def _check_numbers(config: AccountConfig) -> None:
         pool_ids.setdefault(pool.id, i)
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
+    for path, message in _check_conversions(config):
+        errors.append(f"{path}: {message}")
+        first_field = first_field or path
     if errors:
         raise ConfigError(errors, field=first_field or "(config)")
 

@@ -41,6 +41,11 @@ SESSION_KEYS = (
     "msclkid",
     "landing_page",
     "referrer",
+    # ad platforms' browser ids captured by dni.js (conversions, issue 16)
+    "ga_client_id",
+    "ga_session_id",
+    "fbp",
+    "fbc",
 )
 
 
@@ -56,6 +61,10 @@ class Attribution:
     fbclid: str | None = None
     yclid: str | None = None
     msclkid: str | None = None
+    ga_client_id: str | None = None
+    ga_session_id: str | None = None
+    fbp: str | None = None
+    fbc: str | None = None
     utm: dict[str, str] = field(default_factory=dict)
     landing_page: str | None = None
     referrer: str | None = None

@@ -28,6 +28,9 @@ from urllib.parse import parse_qs, urlparse
 
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "fbclid", "yclid", "msclkid")
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
+# The ad platforms' browser ids dni.js reads from first-party cookies (issue 16, conversions): GA4's
+# client id and session id (_ga, _ga_<container>), Meta's browser id and click id (_fbp, _fbc).
+AD_COOKIE_KEYS = ("ga_client_id", "ga_session_id", "fbp", "fbc")
 ATTRIBUTION_KEYS = (
     "keyword",
     *CLICK_IDS,
@@ -36,6 +39,7 @@ ATTRIBUTION_KEYS = (
     "referrer",
     "visitor_id",
     "session_id",
+    *AD_COOKIE_KEYS,
 )
 
 CHANNEL_CLICK_IDS: dict[str, tuple[str, ...]] = {
@@ -159,8 +163,8 @@ def session_attribution(fields: Mapping[str, Any]) -> dict[str, Any]:
         "visitor_id": fields.get("visitor_id"),
         "session_id": fields.get("session_id"),
     }
-    for click in CLICK_IDS:
-        out[click] = fields.get(click) or None
+    for key in (*CLICK_IDS, *AD_COOKIE_KEYS):
+        out[key] = fields.get(key) or None
     return {key: out.get(key) for key in ATTRIBUTION_KEYS}
 
 

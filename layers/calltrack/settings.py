@@ -93,6 +93,26 @@ def _url(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value.rstrip("/")
 
 
+def _endpoint(name: str, value: str, local_mode: bool) -> str:
+    """An ad platform's base URL: https, or (local mode only) http to 127.0.0.1 for the local fakes."""
+    url = _url(name, value)
+    parsed = urlparse(url)
+    if parsed.scheme == "https":
+        return url
+    if local_mode and parsed.hostname in ("127.0.0.1", "localhost"):
+        return url
+    raise SettingsError(f"{name} must be https (http only to 127.0.0.1 in local mode), got {value!r}")
+
+
+# Ad platform endpoints (issue 16, conversions); tests point them at the local fakes.
+AD_ENDPOINT_DEFAULTS = {
+    "GOOGLE_ADS_API_BASE_URL": "https://googleads.googleapis.com",
+    "GOOGLE_OAUTH_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "META_GRAPH_BASE_URL": "https://graph.facebook.com",
+    "GA4_MP_BASE_URL": "https://www.google-analytics.com",
+}
+
+
 def _number(name: str, value: str, low: float, high: float, unit: str = "") -> float:
     """A number in (low, high] from the environment; the error names the variable."""
     try:
@@ -138,6 +158,11 @@ class Settings:
     # The recordings bucket's object encryption (set by the stack: aws:kms + the key's id).
     recordings_sse: str = ""
     recordings_kms_key_id: str = ""
+    # Ad platform endpoints (conversions): https; http to 127.0.0.1 only in local mode.
+    google_ads_api_base_url: str = AD_ENDPOINT_DEFAULTS["GOOGLE_ADS_API_BASE_URL"]
+    google_oauth_token_url: str = AD_ENDPOINT_DEFAULTS["GOOGLE_OAUTH_TOKEN_URL"]
+    meta_graph_base_url: str = AD_ENDPOINT_DEFAULTS["META_GRAPH_BASE_URL"]
+    ga4_mp_base_url: str = AD_ENDPOINT_DEFAULTS["GA4_MP_BASE_URL"]
 
     def table_name(self, logical: str) -> str:
         """Physical table name for a logical table ('calls', 'numbers', ...)."""
@@ -191,6 +216,10 @@ class Settings:
             ),
             recordings_sse=env.get("CALLTRACK_RECORDINGS_SSE", ""),
             recordings_kms_key_id=env.get("CALLTRACK_RECORDINGS_KMS_KEY_ID", ""),
+            **{
+                name.lower(): _endpoint(name, env.get(name) or default, local_mode)
+                for name, default in AD_ENDPOINT_DEFAULTS.items()
+            },
         )
 
 

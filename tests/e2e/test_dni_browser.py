@@ -227,3 +227,64 @@ def test_consent_option_waits_for_the_signal_before_storing_or_calling(site, loc
     page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
     assert len(leases) == 1
     context.close()
+
+
+def test_dni_js_puts_the_ga_client_id_and_fbp_into_the_lease_and_the_call_carries_them(
+    site, local_stack, browser
+):
+    # Given a site whose visitor already has Google Analytics' and Meta's first-party cookies
+    account = _publish(
+        site,
+        local_stack,
+        "dni_jp.html",
+        site_numbers=["+81312345678", "+81120123456"],
+        pool_prefix="+8150",
+    )
+    context = browser.new_context()
+    origin = _origin(site)
+    context.add_cookies(
+        [
+            {"name": "_ga", "value": "GA1.1.1234567890.1764460800", "url": origin},
+            {
+                "name": "_ga_ABC123",
+                "value": "GS2.1.s1764460800$o1$g1$t1764460900$j0$l0$h0",
+                "url": origin,
+            },
+            {"name": "_fbp", "value": "fb.1.1764460800123.987654321", "url": origin},
+        ]
+    )
+    page = context.new_page()
+    # When they land from a Google ad and dni.js leases a number
+    page.goto(f"{origin}/{account}.html?utm_source=google&gclid=GA-COOKIES&fbclid=IwAR-test")
+    number = _leased(page, account)
+    context.close()
+
+    # Then the lease carries the GA4 client id and session id, _fbp and an fbc built from the fbclid
+    from calltrack.settings import get_settings
+
+    item = local_stack.stack.client("dynamodb").get_item(
+        TableName=get_settings().table_name("leases"), Key={"number": {"S": number}}, ConsistentRead=True
+    )["Item"]
+    attribution = json.loads(item["attribution"]["S"])
+    assert attribution["ga_client_id"] == "1234567890.1764460800"
+    assert attribution["ga_session_id"] == "1764460800"
+    assert attribution["fbp"] == "fb.1.1764460800123.987654321"
+    assert attribution["fbc"].startswith("fb.1.") and attribution["fbc"].endswith(".IwAR-test")
+
+    # And a call to that number carries them on the call (from the lease, no extra read)
+    from datetime import UTC, datetime
+
+    from calltrack.call_items import call_items
+    from tests.support.twilio import play_call
+
+    call_sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0))
+    call = call_items().get(call_sid, consistent=True)
+    assert call is not None
+    on_call = (
+        call["attribution"] if isinstance(call["attribution"], dict) else json.loads(call["attribution"])
+    )
+    assert on_call["gclid"] == "GA-COOKIES"
+    assert (
+        on_call["ga_client_id"] == "1234567890.1764460800"
+        and on_call["fbp"] == "fb.1.1764460800123.987654321"
+    )

@@ -69,3 +69,15 @@ def test_the_recording_queue_dead_letters_after_the_backoff_ladder() -> None:
     [recording] = [q for q in QUEUES if q.name == "recording"]
     assert recording.max_receive_count == MAX_RECEIVES
     assert total_window_s() > 24 * 3600  # retries span a day of media-host outage before the DLQ
+
+
+def test_the_conversions_queue_dead_letters_after_its_backoff_ladder() -> None:
+    from calltrack.queue_retry import exponential_delay_s
+    from conversions.runtime import BASE_DELAY_S, MAX_DELAY_S, MAX_RECEIVES
+    from infra.wiring import CALL_CHANGE_SUBSCRIBERS, QUEUES
+
+    [queue] = [q for q in QUEUES if q.name == "conversions"]
+    assert queue.max_receive_count == MAX_RECEIVES and "conversions" in CALL_CHANGE_SUBSCRIBERS
+    window = sum(exponential_delay_s(n, BASE_DELAY_S, MAX_DELAY_S) for n in range(1, MAX_RECEIVES))
+    assert window > 3 * 3600  # an ad platform's outage of a few hours loses nothing
+    assert queue.visibility_timeout_s >= 6 * 60  # six times the function's 60 s timeout

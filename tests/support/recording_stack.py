@@ -6,16 +6,16 @@ recordings row, the S3 object, the dead-letter queue)."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import requests
 
-from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID, reset_settings
+from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.local.fake_twilio import FakeTwilioMedia
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
+from tests.support.settings_env import settings_env
 from tests.support.stack import apply_account
 from tests.support.twilio import play_call, voice_form
 
@@ -28,19 +28,10 @@ def serve_media(local_stack: Any) -> Iterator[FakeTwilioMedia]:
     as its ``media`` fixture: ``media = pytest.fixture(scope="module", name="media")(serve_media)``."""
     fake = FakeTwilioMedia(credentials=[(OUR, local_stack.twilio_auth_token)], hang_seconds=3).start()
     ensure_bucket_encryption(local_stack)
-    overrides = {"TWILIO_API_BASE_URL": fake.base_url, "CALLTRACK_RECORDING_FETCH_TIMEOUT_S": "1"}
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
-    reset_settings()
     try:
-        yield fake
+        with settings_env({"TWILIO_API_BASE_URL": fake.base_url, "CALLTRACK_RECORDING_FETCH_TIMEOUT_S": "1"}):
+            yield fake
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        reset_settings()
         fake.stop()
 
 

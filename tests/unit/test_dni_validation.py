@@ -62,3 +62,18 @@ def test_oversized_body_is_413():
 
 def test_unknown_keys_are_ignored_for_old_cached_scripts():
     assert parse_lease_request(body(something_new=1)).account == "acme-dental"
+
+
+def test_the_ad_platforms_cookie_ids_are_kept_for_the_lease_and_malformed_ones_name_the_field():
+    # Given the ids dni.js reads from _ga, _ga_<container>, _fbp and _fbc (issue 16)
+    ids = {"ga_client_id": "1234567890.1764460800", "ga_session_id": "1764460800",
+           "fbp": "fb.1.1764460800123.987654321", "fbc": "fb.1.1764460800123.IwAR0x_y-z"}
+    # Then they go into the lease's attribution fields as sent
+    fields = parse_lease_request(body(**ids)).attribution_fields()
+    assert {k: fields[k] for k in ids} == ids
+    # And a value of another shape is a 400 naming the field
+    for name, bad in [("ga_client_id", "GA1.1.123.456"), ("fbp", "fb.1.x.y"), ("fbc", "fb.1.123.<script>"),
+                      ("ga_session_id", "s123")]:
+        with pytest.raises(BadRequest) as err:
+            parse_lease_request(body(**{name: bad}))
+        assert err.value.field == name

@@ -67,6 +67,9 @@ class Player:
             "referrer": session.referrer,
             "utm": {k: v for k, v in session.utm.items()},
             **session.click_ids,
+            # the site runs GA4 and the Meta pixel: the browser has their first-party cookies (dni.js)
+            "ga_client_id": f"{_digits(session.visitor_id)}.{int(session.at.timestamp())}",
+            "fbp": f"fb.1.{int(session.at.timestamp() * 1000)}.{_digits(session.session_id)}",
         }
         origin = "/".join(session.page_url.split("/", 3)[:3])  # what the visitor's browser sends
         headers = {CLOCK_HEADER: _iso(session.at), "Origin": origin}
@@ -183,3 +186,8 @@ class Player:
                 self.client.request("PUT", "/v1/spend", token=self.marketer, json=body),
                 f"PUT /v1/spend {channel}",
             )
+
+
+def _digits(text: str) -> int:
+    """A stable number from an id (the demo's stand-in for the random part of a cookie)."""
+    return int(text.encode().hex()[:8], 16)

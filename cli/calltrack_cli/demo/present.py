@@ -110,11 +110,23 @@ def print_results(console: Console, res: Results) -> None:
         subject = str(msg.get("subject") or "")
         first = str(msg.get("message") or "").splitlines()[0][:100] if msg.get("message") else ""
         console.print(f"  • {subject}" + (f" — {first}" if first and first not in subject else ""))
+    console.print(conversions_table(res.conversions))
     acc = res.accuracy
     console.print(
         f"[bold]Attribution accuracy vs the simulation's ground truth: {100 * acc['rate']:.1f}% "
         f"({acc['correct']}/{acc['calls']} calls with the right channel, campaign and keyword)[/]"
     )
+
+
+def conversions_table(counts: dict[str, dict[str, int]]) -> Table:
+    """Sent / failed / skipped per destination (pending: still being retried)."""
+    table = Table(title="Conversions sent to the ad platforms (GET /v1/conversions)")
+    for col in ("destination", "sent", "failed", "skipped", "pending"):
+        table.add_column(col, justify="left" if col == "destination" else "right")
+    for destination in ("google_ads", "yahoo_ads", "meta", "ga4"):
+        row = counts.get(destination) or {}
+        table.add_row(destination, *(str(row.get(s, 0)) for s in ("sent", "failed", "skipped", "pending")))
+    return table
 
 
 def _num(value: float) -> str:

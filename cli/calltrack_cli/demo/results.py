@@ -25,6 +25,7 @@ class Results:
     accuracy: dict[str, Any] = field(default_factory=dict)
     recording_url: str | None = None
     api_url: str = ""
+    conversions: dict[str, dict[str, int]] = field(default_factory=dict)  # destination -> status -> count
 
 
 def _get(client: StackClient, path: str, token: str, **params: Any) -> Any:
@@ -61,6 +62,17 @@ def accuracy(scenario: Scenario, calls: dict[str, dict[str, Any]]) -> dict[str, 
     return {"calls": total, "correct": right, "rate": right / total if total else 1.0, "wrong": wrong[:10]}
 
 
+def conversion_counts(client: StackClient, token: str, start: date, end: date) -> dict[str, dict[str, int]]:
+    """Conversions of the period per destination and status, from GET /v1/conversions."""
+    span = {"from": start.isoformat(), "to": end.isoformat()}
+    items = _get(client, "/v1/conversions", token, **span)["items"]
+    counts: dict[str, dict[str, int]] = {}
+    for item in items:
+        by_status = counts.setdefault(item["destination"], {})
+        by_status[item["status"]] = by_status.get(item["status"], 0) + 1
+    return counts
+
+
 def collect(
     client: StackClient,
     scenario: Scenario,
@@ -92,6 +104,7 @@ def collect(
         api_url=client.url,
     )
     results.accuracy = accuracy(scenario, calls)
+    results.conversions = conversion_counts(client, marketer, scenario.start, end)
     recorded = next((c for c in calls.values() if (c.get("recording") or {}).get("status") == "stored"), None)
     if recorded:
         resp = client.request("GET", f"/v1/calls/{recorded['call_sid']}/recording", token=manager)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ def _client(opts: DemoOptions, stack: ExitStack) -> StackClient:
             admin_token=opts.token or os.environ.get("CALLTRACK_ADMIN_TOKEN", ""),
             twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN),
         )
+    from calltrack_cli.local.fake_ads import FakeAdPlatforms
     from calltrack_cli.local.fake_twilio import FakeTwilioMedia
     from calltrack_cli.local.stack import LocalStack
 
@@ -73,11 +75,38 @@ def _client(opts: DemoOptions, stack: ExitStack) -> StackClient:
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
     fake = FakeTwilioMedia(serve_any=True, credentials=[(sid, token)]).start()
     stack.callback(fake.stop)
-    local = LocalStack(env={"TWILIO_API_BASE_URL": fake.base_url}).start()
+    ads = FakeAdPlatforms().start()  # conversions go to the local fakes of Google Ads, Meta and GA4
+    stack.callback(ads.stop)
+    local = LocalStack(env={"TWILIO_API_BASE_URL": fake.base_url, **ads.env()}).start()
     stack.callback(local.stop)
     client = StackClient.for_stack(local)
     client.stack = local
+    client.ads = ads  # type: ignore[attr-defined]
     return client
+
+
+def connect_destinations(client: StackClient, config: dict[str, Any]) -> None:
+    """Local demo: register the config's ad destinations at the fakes and set the account secrets
+    (as `calltrack secret set` does). Against --url nothing is set: destinations stay CSV-only."""
+    from calltrack_cli.demo.player import _check
+
+    ads = getattr(client, "ads", None)
+    dest = config.get("destinations") or {}
+    if ads is None or not dest:
+        return
+    secrets: dict[str, str] = {}
+    google = dest.get("google_ads") or {}
+    if google.get("secret"):
+        customer = str(google["customer_id"]).replace("-", "")
+        action = str(google["conversion_action_id"])
+        secrets[google["secret"]] = json.dumps(ads.google_client(customer, action))
+    if (dest.get("meta") or {}).get("secret"):
+        secrets[dest["meta"]["secret"]] = ads.meta_pixel(str(dest["meta"]["pixel_id"]))
+    if (dest.get("ga4") or {}).get("secret"):
+        secrets[dest["ga4"]["secret"]] = ads.ga4_stream(str(dest["ga4"]["measurement_id"]))
+    for name, value in secrets.items():
+        path = f"/v1/accounts/{config['account']}/secrets/{name}"
+        _check(client.request("PUT", path, token=client.admin_token, json={"value": value}), f"PUT {path}")
 
 
 def settle(client: StackClient) -> None:
@@ -105,6 +134,7 @@ def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Pa
         with console.status("starting the local stack…"):
             client = _client(opts, stack)
             client.apply(config)
+            connect_destinations(client, config)
             manager = client.create_token(config["account"], "manager")
             marketer = client.create_token(config["account"], "marketer")
         scenario = build(config, calls=opts.calls, seed=opts.seed, days=opts.days, end=opts.end)

@@ -55,6 +55,7 @@
     if (ref) any = 1;
     t.referrer = ref || null;
     t.landing_page = location.href.slice(0, 2000);
+    t.at = now();  // when the click id was seen (Meta's fbc creation time)
     var fresh = !st.s || now() - (st.t || 0) > sessMs;
     if (fresh) { st.s = rid(); st.n = null; }
     // A new session's ad click / referral replaces the stored touch; within a session the first wins.
@@ -127,6 +128,24 @@
     hb = r.heartbeat_seconds || hb;
     swap();
   }
+  function ck(n) {
+    var m = d.cookie.match(new RegExp('(?:^|;\\s*)' + n + '=([^;]*)'));
+    return m ? decodeURIComponent(m[1]) : '';
+  }
+  // The ad platforms' first-party ids for conversions (read on every lease: gtag / the pixel may set
+  // them after dni.js starts): GA4 client id from _ga (GA1.1.<id>.<ts>), session id from
+  // _ga_<container> (GS1.1.<session>.… or GS2.1.s<session>$…), Meta's _fbp and _fbc (or an fbc
+  // built from the fbclid as Meta documents: fb.1.<ms>.<fbclid>).
+  function adIds(body, f) {
+    var ga = ck('_ga').split('.'), gs = d.cookie.match(/(?:^|;\s*)_ga_[A-Za-z0-9]+=([^;]*)/), m;
+    if (ga.length === 4 && /^\d+$/.test(ga[2]) && /^\d+$/.test(ga[3])) body.ga_client_id = ga[2] + '.' + ga[3];
+    if (gs && (m = decodeURIComponent(gs[1]).match(/^GS1\.\d+\.(\d+)\.|^GS2\.\d+\.s(\d+)/))) {
+      body.ga_session_id = m[1] || m[2];
+    }
+    var fbp = ck('_fbp'), fbc = ck('_fbc') || (f.fbclid ? 'fb.1.' + (f.at || now()) + '.' + f.fbclid : '');
+    if (/^fb\.\d\.\d+\.\d+$/.test(fbp)) body.fbp = fbp;
+    if (/^fb\.\d\.\d+\.[\w-]+$/.test(fbc)) body.fbc = fbc;
+  }
   function call() {
     if (busy) return;
     busy = 1;
@@ -137,6 +156,7 @@
       landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined
     };
     CLICK.forEach(function (k) { if (f[k]) body[k] = f[k]; });
+    try { adIds(body, f); } catch (e) { /* never break the lease */ }
     fetch(api + '/dni/lease', {
       method: 'POST', mode: 'cors', credentials: 'omit',
       headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)

@@ -15,7 +15,7 @@ from typing import Any
 from calltrack.settings import Needs, Settings
 
 # Logical table name -> module that owns it; importing is deferred so callers pay only for use.
-_MODULES = ("accounts", "calls", "dni", "recordings", "reports", "jobs")
+_MODULES = ("accounts", "calls", "dni", "recordings", "reports", "jobs", "conversions")
 
 
 def all_models() -> list[type[Any]]:

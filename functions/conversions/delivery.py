@@ -1,0 +1,270 @@
+"""One call event -> the conversions it earns, each delivered at most once (logic; ports as arguments).
+
+For every (rule, destination) the call qualifies for (``conversions.rules.plan``):
+1. a skip (no click id, no credentials, CSV only, too old) is recorded once as ``skipped``;
+2. otherwise the row is created ``pending`` and claimed (or a lapsed pending row is reclaimed);
+   only the worker holding the claim sends it, and the platform also deduplicates on the order id;
+3. the claimed rows go out per destination in one request (Google: partial failure per row), and
+   each row records ``sent``, ``failed`` (permanent, with the platform's reason) or stays
+   ``pending`` for a retry (429, 5xx, no answer) -- then ``RetryLater`` makes the queue deliver the
+   message again after the backoff, and only the rows still pending are sent then.
+A row already ``sent`` whose value follows the call's won value and has changed is restated once
+(Google: conversion adjustment RESTATEMENT); Meta and GA4 cannot restate, so the row notes it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from conversions.destinations import FAILED, RETRY, SENT, Destination, Outcome
+from conversions.rules import NO_CREDENTIALS, Planned, plan
+
+CLAIM_S = 120  # a worker's claim on a row (the function times out after 60 s)
+RESTATES = ("google_ads",)
+
+
+class RetryLater(Exception):
+    """Some rows got a 429/5xx/no answer: deliver the message again after the backoff."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(sorted(set(reasons)))[:500])
+        self.reasons = reasons
+
+
+class ConversionStore(Protocol):
+    def get(self, call_sid: str, key: str) -> dict[str, Any] | None: ...
+
+    def create(
+        self,
+        account: str,
+        planned: Planned,
+        *,
+        status: str,
+        reason: str | None,
+        now_iso: str,
+        claim_until: float,
+    ) -> bool: ...
+
+    def reclaim(
+        self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str
+    ) -> bool: ...
+
+    def finish(
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        status: str,
+        reason: str | None,
+        now_iso: str,
+        sent_at: str | None = None,
+    ) -> None: ...
+
+    def claim_restatement(
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        seen: float | None,
+        restated: bool,
+        now: float,
+        claim_until: float,
+        version: int,
+    ) -> bool: ...
+
+    def finish_restatement(
+        self,
+        call_sid: str,
+        key: str,
+        *,
+        value: float | None,
+        note: str | None,
+        now_iso: str,
+        version: int = 0,
+    ) -> None: ...
+
+    def set_note(self, call_sid: str, key: str, note: str, now_iso: str) -> None: ...
+
+    def of_call(self, call_sid: str) -> list[dict[str, Any]]: ...
+
+    def of_account(self, account: str, lo: str, hi: str) -> Iterator[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    store: ConversionStore
+    accounts: Any  # calltrack.accounts.Accounts
+    secret: Callable[[str, str], str | None]  # (account, secret name) -> value or None
+    destinations: Mapping[str, Destination]  # google_ads, meta, ga4 (yahoo_ads is CSV only)
+    now: Callable[[], datetime]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
+    """Handle one call event; -> counts by outcome. Raises RetryLater when rows await a retry."""
+    from calltrack.accounts import UnknownAccount
+
+    call = event.get("call") or {}
+    account = str(event.get("account") or call.get("account") or "")
+    call_sid = str(event.get("call_sid") or call.get("call_sid") or "")
+    if not account or not call_sid:
+        return {}
+    try:
+        config = ports.accounts.get(account)
+    except UnknownAccount:
+        return {}
+    if not config.conversions:
+        return {}
+    now = ports.now()
+    now_s, now_iso = now.timestamp(), _iso(now)
+    claim_until = now_s + CLAIM_S
+    secrets: dict[str, str | None] = {}
+
+    def secret(name: str) -> str | None:
+        if name not in secrets:
+            secrets[name] = ports.secret(account, name)
+        return secrets[name]
+
+    counts: dict[str, int] = defaultdict(int)
+    to_send: dict[str, list[Planned]] = defaultdict(list)
+    to_restate: list[tuple[Planned, dict[str, Any]]] = []
+    for planned in plan(
+        {**call, "call_sid": call_sid}, config, now, has_secret=lambda n: secret(n) is not None
+    ):
+        if planned.skip:
+            if ports.store.create(
+                account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0
+            ):
+                counts["skipped"] += 1
+            continue
+        if ports.store.create(
+            account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until
+        ):
+            to_send[planned.destination].append(planned)
+            continue
+        row = ports.store.get(call_sid, planned.key) or {}
+        if _reclaimable(row, now_s) and ports.store.reclaim(
+            call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned, now_iso=now_iso
+        ):
+            to_send[planned.destination].append(planned)
+        elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned):
+            to_restate.append((planned, row))
+
+    retry: list[str] = []
+    for destination, rows in to_send.items():
+        target = getattr(config.destinations, destination)
+        adapter = ports.destinations[destination]
+        outcomes = adapter.send(rows, secret(str(rows[0].secret)) or "", target, config.timezone)
+        for planned, outcome in zip(rows, outcomes, strict=True):
+            _record(ports.store, call_sid, planned, outcome, now_iso)
+            counts[outcome.status] += 1
+            if outcome.status == RETRY:
+                retry.append(outcome.reason or "retry")
+    retry += _restate(to_restate, config, ports, call_sid, now, claim_until, secret, counts)
+    if retry:
+        raise RetryLater(retry)
+    return dict(counts)
+
+
+def _reclaimable(row: Mapping[str, Any], now_s: float) -> bool:
+    """A pending row nobody holds (a retry, or a worker that died), or one skipped only for missing
+    credentials (now set); the store's conditional update decides between racing workers."""
+    if row.get("status") == "pending":
+        return float(row.get("claimed_until") or 0) < now_s
+    return row.get("status") == "skipped" and row.get("reason") == NO_CREDENTIALS
+
+
+def _effective(row: Mapping[str, Any]) -> float | None:
+    value = row.get("restated_value")
+    if value is None:
+        value = row.get("value")
+    return None if value is None else float(value)
+
+
+def _changed(row: Mapping[str, Any], planned: Planned) -> bool:
+    """A newer version of the call has another value than the one the platform has."""
+    newer = planned.call_version > int(row.get("call_version") or 0)
+    return newer and planned.value is not None and _effective(row) != planned.value
+
+
+def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Outcome, now_iso: str) -> None:
+    if outcome.status == SENT:
+        store.finish(call_sid, planned.key, status="sent", reason=None, now_iso=now_iso, sent_at=now_iso)
+    elif outcome.status == FAILED:
+        store.finish(call_sid, planned.key, status="failed", reason=outcome.reason, now_iso=now_iso)
+    else:  # stays pending, claim released: the retried message (or the next event) takes it again
+        store.finish(call_sid, planned.key, status="pending", reason=outcome.reason, now_iso=now_iso)
+
+
+def _restate(
+    items: list[tuple[Planned, dict[str, Any]]],
+    config: Any,
+    ports: Ports,
+    call_sid: str,
+    now: datetime,
+    claim_until: float,
+    secret: Callable[[str], str | None],
+    counts: dict[str, int],
+) -> list[str]:
+    retry: list[str] = []
+    now_iso = _iso(now)
+    claimed: list[tuple[Planned, float]] = []
+    for planned, row in items:
+        seen = _effective(row)
+        if planned.destination not in RESTATES:
+            note = (
+                f"value changed to {planned.value:g}; {planned.destination} has no restatement, "
+                f"so it keeps {seen:g}"
+                if seen is not None
+                else "value changed; not restated"
+            )
+            if row.get("note") != note:
+                ports.store.set_note(call_sid, planned.key, note, now_iso)
+                counts["not_restated"] += 1
+            continue
+        if ports.store.claim_restatement(
+            call_sid,
+            planned.key,
+            seen=seen,
+            restated=row.get("restated_value") is not None,
+            now=now.timestamp(),
+            claim_until=claim_until,
+            version=planned.call_version,
+        ):
+            assert planned.value is not None
+            claimed.append((planned, planned.value))
+        elif (
+            float((ports.store.get(call_sid, planned.key) or {}).get("claimed_until") or 0) >= now.timestamp()
+        ):
+            retry.append("restatement in progress by another worker")  # try this newer value after it
+    if not claimed:
+        return retry
+    target = config.destinations.google_ads
+    adapter: Any = ports.destinations["google_ads"]
+    outcomes = adapter.restate(claimed, secret(str(target.secret)) or "", target, config.timezone, now)
+    for (planned, value), outcome in zip(claimed, outcomes, strict=True):
+        if outcome.status == SENT:
+            ports.store.finish_restatement(
+                call_sid, planned.key, value=value, note=None, now_iso=now_iso, version=planned.call_version
+            )
+            counts["restated"] += 1
+        elif outcome.status == FAILED:
+            ports.store.finish_restatement(
+                call_sid,
+                planned.key,
+                value=None,
+                note=f"restatement to {value:g} failed: {outcome.reason}",
+                now_iso=now_iso,
+            )
+            counts["restatement_failed"] += 1
+        else:
+            ports.store.finish_restatement(call_sid, planned.key, value=None, note=None, now_iso=now_iso)
+            retry.append(outcome.reason or "retry")
+    return retry

@@ -1,0 +1,346 @@
+"""The platform adapters behind one port: ``send(rows, credentials) -> [Outcome]`` per row.
+
+- Google Ads (REST, ``GOOGLE_ADS_API_VERSION``): ``customers/{id}:uploadClickConversions`` with
+  ``partialFailure: true`` (each row's error is read from ``partialFailureError`` by its index),
+  and ``customers/{id}:uploadConversionAdjustments`` (RESTATEMENT by ``orderId``) for a value that
+  changed after it was sent. Access tokens come from the OAuth refresh-token flow (cached until
+  shortly before they expire).
+- Meta Conversions API: ``POST /{version}/{pixel_id}/events``, one event per request (Meta rejects a
+  whole batch for one bad event), ``action_source: phone_call``, ``event_id`` = the order id,
+  ``user_data.ph`` = SHA-256 of the caller's E.164 digits without "+", ``fbc``/``fbp`` when known.
+- GA4 Measurement Protocol: ``POST /mp/collect?measurement_id=&api_secret=`` with the visitor's
+  ``client_id`` (and ``session_id``) captured by dni.js; ``transaction_id`` = the order id.
+
+Outcomes: ``sent``; ``failed`` with the platform's reason (a permanent error: not retried);
+``retry`` with a reason (429, 5xx, no answer): the row stays pending and the message is retried
+with backoff. Nothing here logs a credential or a caller number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from conversions import http
+from conversions.rules import Planned, parse_utc
+
+GOOGLE_ADS_API_VERSION = "v26"  # the latest active version in Google's reference (2026-10)
+META_GRAPH_VERSION = "v24.0"
+SENT, FAILED, RETRY = "sent", "failed", "retry"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent | failed | retry
+    reason: str | None = None
+
+
+class Destination(Protocol):
+    def send(
+        self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str
+    ) -> list[Outcome]: ...
+
+
+Post = Callable[..., http.Answer]
+
+
+def transient(answer: http.Answer) -> bool:
+    return answer.status == 429 or answer.status >= 500
+
+
+def local_time(iso_utc: str | datetime, timezone: str) -> str:
+    """Google's conversion time: ``yyyy-mm-dd hh:mm:ss+09:00`` in the account's zone."""
+    from calltrack.days import zone
+
+    moment = parse_utc(iso_utc) if isinstance(iso_utc, str) else iso_utc
+    text = moment.astimezone(zone(timezone)).strftime("%Y-%m-%d %H:%M:%S%z")
+    return text[:-2] + ":" + text[-2:]
+
+
+def _all(rows: Sequence[Planned], outcome: Outcome) -> list[Outcome]:
+    return [outcome for _ in rows]
+
+
+def _status_reason(prefix: str, answer: http.Answer) -> str:
+    return f"{prefix}: HTTP {answer.status}"
+
+
+# ----------------------------------------------------------------------------- Google Ads
+
+
+class GoogleAds:
+    """uploadClickConversions / uploadConversionAdjustments with the OAuth refresh-token flow."""
+
+    def __init__(
+        self,
+        api_base: str,
+        token_url: str,
+        post: Post = http.post,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.token_url = token_url
+        self.post = post
+        self.clock = clock
+        self._tokens: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _credentials(raw: str) -> dict[str, str] | None:
+        try:
+            creds = json.loads(raw)
+        except ValueError:
+            return None
+        needed = ("developer_token", "client_id", "client_secret", "refresh_token")
+        if not isinstance(creds, dict) or not all(isinstance(creds.get(k), str) and creds[k] for k in needed):
+            return None
+        return creds
+
+    def _access_token(self, creds: Mapping[str, str]) -> str | Outcome:
+        cache_key = hashlib.sha256(creds["refresh_token"].encode()).hexdigest()
+        with self._lock:
+            hit = self._tokens.get(cache_key)
+        if hit and hit[0] > self.clock():
+            return hit[1]
+        answer = self.post(
+            self.token_url,
+            form={
+                "grant_type": "refresh_token",
+                "client_id": creds["client_id"],
+                "client_secret": creds["client_secret"],
+                "refresh_token": creds["refresh_token"],
+            },
+        )
+        if transient(answer):
+            return Outcome(RETRY, _status_reason("oauth", answer))
+        token = answer.body.get("access_token") if isinstance(answer.body, dict) else None
+        if answer.status != 200 or not token:
+            error = answer.body.get("error") if isinstance(answer.body, dict) else None
+            return Outcome(FAILED, f"oauth: {error or answer.status}")
+        expires = float(answer.body.get("expires_in") or 3600)
+        with self._lock:
+            self._tokens[cache_key] = (self.clock() + max(60.0, expires - 300), str(token))
+        return str(token)
+
+    def _call(
+        self, method: str, target: Any, credentials: str, body: dict[str, Any], count: int
+    ) -> tuple[list[Outcome] | None, Any]:
+        """(outcomes for every row when the whole request failed, else None; the response body)."""
+        creds = self._credentials(credentials)
+        if creds is None:
+            return [
+                Outcome(
+                    FAILED,
+                    "credentials: the google-ads secret is not JSON with developer_token, "
+                    "client_id, client_secret and refresh_token",
+                )
+            ] * count, None
+        token = self._access_token(creds)
+        if isinstance(token, Outcome):
+            return [token] * count, None
+        headers = {"Authorization": f"Bearer {token}", "developer-token": creds["developer_token"]}
+        if target.login_customer_id:
+            headers["login-customer-id"] = target.login_customer_id
+        url = f"{self.api_base}/{GOOGLE_ADS_API_VERSION}/customers/{target.customer_id}:{method}"
+        try:
+            answer = self.post(url, json_body=body, headers=headers)
+        except http.Unreachable as err:
+            return [Outcome(RETRY, f"google_ads: {err}")] * count, None
+        if transient(answer):
+            return [Outcome(RETRY, _status_reason("google_ads", answer))] * count, None
+        if answer.status == 401:
+            with self._lock:
+                self._tokens.clear()  # an expired or revoked access token: the retry refreshes it
+            return [Outcome(RETRY, "google_ads: HTTP 401 (token refreshed next try)")] * count, None
+        if answer.status != 200:
+            return [
+                Outcome(FAILED, f"google_ads: {_google_error(answer.body) or answer.status}")
+            ] * count, None
+        return None, answer.body
+
+    def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
+        action = f"customers/{target.customer_id}/conversionActions/{target.conversion_action_id}"
+        conversions = []
+        for row in rows:
+            item: dict[str, Any] = {
+                "conversionAction": action,
+                "conversionDateTime": local_time(row.converted_at, timezone),
+                "orderId": row.order_id,
+                str(row.click_id_type): row.click_id,  # exactly one of gclid / gbraid / wbraid
+            }
+            if row.value is not None:
+                item["conversionValue"] = row.value
+                item["currencyCode"] = row.currency
+            conversions.append(item)
+        failed, body = self._call(
+            "uploadClickConversions",
+            target,
+            credentials,
+            {"conversions": conversions, "partialFailure": True},
+            len(rows),
+        )
+        return failed if failed is not None else _per_row(body, len(rows))
+
+    def restate(
+        self,
+        rows: Sequence[tuple[Planned, float]],
+        credentials: str,
+        target: Any,
+        timezone: str,
+        now: datetime,
+    ) -> list[Outcome]:
+        action = f"customers/{target.customer_id}/conversionActions/{target.conversion_action_id}"
+        adjustments = [
+            {
+                "conversionAction": action,
+                "adjustmentType": "RESTATEMENT",
+                "orderId": row.order_id,
+                "adjustmentDateTime": local_time(now, timezone),
+                "restatementValue": {"adjustedValue": value, "currencyCode": row.currency},
+            }
+            for row, value in rows
+        ]
+        failed, body = self._call(
+            "uploadConversionAdjustments",
+            target,
+            credentials,
+            {"conversionAdjustments": adjustments, "partialFailure": True},
+            len(rows),
+        )
+        return failed if failed is not None else _per_row(body, len(rows))
+
+
+def _google_error(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        for detail in error.get("details") or []:
+            for item in detail.get("errors") or []:
+                codes = item.get("errorCode") or {}
+                if codes:
+                    return ".".join(f"{k}={v}" for k, v in codes.items())
+        return str(error.get("status") or error.get("message") or "")[:200] or None
+    return None
+
+
+def _per_row(body: Any, count: int) -> list[Outcome]:
+    """Partial failure: each error names its row by ``location.fieldPathElements[0].index``."""
+    outcomes = [Outcome(SENT)] * count
+    failure = body.get("partialFailureError") if isinstance(body, dict) else None
+    if not failure:
+        return outcomes
+    for detail in failure.get("details") or []:
+        for item in detail.get("errors") or []:
+            path = (item.get("location") or {}).get("fieldPathElements") or []
+            index = next((p.get("index") for p in path if "index" in p), None)
+            codes = item.get("errorCode") or {}
+            reason = "google_ads: " + (next(iter(codes.values()), None) or item.get("message") or "error")
+            if isinstance(index, int) and 0 <= index < count:
+                outcomes[index] = Outcome(FAILED, str(reason)[:300])
+    return outcomes
+
+
+# ----------------------------------------------------------------------------- Meta
+
+
+def hashed_phone(e164: str) -> str:
+    """Meta's ph: SHA-256 (hex) of the number's digits with the country code, no "+" or spaces."""
+    digits = re.sub(r"\D", "", e164)
+    return hashlib.sha256(digits.encode()).hexdigest()
+
+
+def event_name(rule: str) -> str:
+    """A rule name as an event name: letters, digits and underscores (GA4's rule; Meta accepts it)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", rule).strip("_") or "phone_call"
+    return name if name[0].isalpha() else f"c_{name}"[:40]
+
+
+class OneByOne:
+    """A platform that takes one event per request (its whole batch fails for one bad event)."""
+
+    def __init__(self, base_url: str, post: Post = http.post) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.post = post
+
+    def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
+        return [self._one(row, credentials, target) for row in rows]
+
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
+        raise NotImplementedError
+
+
+class Meta(OneByOne):
+
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
+        user: dict[str, Any] = {}
+        if row.extra.get("caller"):
+            user["ph"] = [hashed_phone(str(row.extra["caller"]))]
+        for key in ("fbc", "fbp"):
+            if row.extra.get(key):
+                user[key] = row.extra[key]
+        event: dict[str, Any] = {
+            "event_name": event_name(row.rule),
+            "event_time": int(parse_utc(row.converted_at).timestamp()),
+            "event_id": row.order_id,
+            "action_source": "phone_call",
+            "user_data": user,
+        }
+        if row.value is not None:
+            event["custom_data"] = {"value": row.value, "currency": row.currency}
+        body: dict[str, Any] = {"data": [event], "access_token": credentials}  # the pixel's access token
+        if target.test_event_code:
+            body["test_event_code"] = target.test_event_code
+        url = f"{self.base_url}/{META_GRAPH_VERSION}/{target.pixel_id}/events"
+        try:
+            answer = self.post(url, json_body=body)
+        except http.Unreachable as err:
+            return Outcome(RETRY, f"meta: {err}")
+        error = answer.body.get("error") if isinstance(answer.body, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        # Graph API throttling codes (4, 17, 32, 613) and 5xx are worth a retry; the rest is final.
+        if transient(answer) or code in (4, 17, 32, 613):
+            return Outcome(RETRY, f"meta: HTTP {answer.status}" + (f" code {code}" if code else ""))
+        if answer.status != 200:
+            message = error.get("message") if isinstance(error, dict) else None
+            return Outcome(FAILED, f"meta: {code or answer.status} {str(message or '')[:200]}".strip())
+        return Outcome(SENT)
+
+
+# ----------------------------------------------------------------------------- GA4
+
+
+class Ga4(OneByOne):
+    def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
+        import urllib.parse
+
+        params: dict[str, Any] = {
+            "transaction_id": row.order_id,
+            "engagement_time_msec": 1,
+            "method": "phone_call",
+        }
+        if row.value is not None:
+            params["value"] = row.value
+            params["currency"] = row.currency
+        if row.extra.get("session_id"):
+            params["session_id"] = str(row.extra["session_id"])
+        body = {
+            "client_id": str(row.extra["client_id"]),
+            "timestamp_micros": int(parse_utc(row.converted_at).timestamp() * 1_000_000),
+            "events": [{"name": event_name(row.rule), "params": params}],
+        }
+        query = urllib.parse.urlencode({"measurement_id": target.measurement_id, "api_secret": credentials})
+        try:
+            answer = self.post(f"{self.base_url}/mp/collect?{query}", json_body=body)
+        except http.Unreachable as err:
+            return Outcome(RETRY, f"ga4: {err}")
+        if transient(answer):
+            return Outcome(RETRY, _status_reason("ga4", answer))
+        if not 200 <= answer.status < 300:
+            return Outcome(FAILED, _status_reason("ga4", answer))
+        return Outcome(SENT)  # the Measurement Protocol answers 2xx without validating (docs)

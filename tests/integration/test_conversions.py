@@ -1,0 +1,280 @@
+"""Issue 16: qualified calls become conversions in Google Ads, Meta and GA4 (and Yahoo!'s import file).
+
+On the running local stack (real handlers: voice webhook -> calls stream -> call_changes fan-out ->
+conversions queue -> the conversions consumer) against the fake ad platforms, which validate like
+the platforms do. Retries are time-compressed by ``CALLTRACK_RETRY_TIME_SCALE`` (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from calltrack_cli.local.fake_ads import FakeAdPlatforms
+from conversions.destinations import FAILED, SENT, GoogleAds
+from conversions.rules import plan
+from tests.support.conversions import (
+    ACTION,
+    CALLER,
+    CUSTOMER,
+    ConversionScenario,
+    call,
+    config,
+    rule,
+    serve_ads,
+)
+
+ads = pytest.fixture(scope="module", name="ads")(serve_ads)
+
+GA_CLIENT = "1234567890.1764460800"
+GA_SESSION = "1764460800"
+FBP = "fb.1.1764460800123.987654321"
+
+
+def gclid() -> str:
+    return "Cj0KCQ" + secrets.token_hex(12)
+
+
+def order(call_sid: str, name: str = "phone-lead") -> str:
+    return f"{call_sid}:{name}"
+
+
+def google_rows(ads: FakeAdPlatforms, call_sid: str) -> list[dict[str, Any]]:
+    return [c for c in ads.google_conversions if c["orderId"].startswith(call_sid)]
+
+
+def test_a_qualifying_call_is_delivered_once_per_rule_and_destination_despite_duplicates(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given an account whose rule sends answered calls of 60 s or more to Google Ads, Yahoo!, Meta
+    # and GA4, and a visitor who came from a Google ad with the GA and Meta cookies set
+    s = ConversionScenario(local_stack, ads)
+    click = gclid()
+    number = s.lease(gclid=click, ga_client_id=GA_CLIENT, ga_session_id=GA_SESSION, fbp=FBP)
+
+    # When the visitor calls the leased number and talks for 95 s
+    call_sid = s.call(number, talk=95)
+    local_stack.drain()
+    # And the same call event arrives again twice (a duplicate stream record, a redelivery), and a
+    # later change of the call (tags) brings the call through the rules once more
+    s.redeliver(call_sid)
+    s.redeliver(call_sid)
+    s.patch(call_sid, tags=["予約"])
+    local_stack.drain()
+
+    # Then Google Ads received exactly one click conversion, keyed and timed as the API wants
+    [google] = google_rows(ads, call_sid)
+    assert google["gclid"] == click and "gbraid" not in google and "wbraid" not in google
+    assert google["orderId"] == order(call_sid)
+    assert google["conversionAction"] == f"customers/{CUSTOMER}/conversionActions/{ACTION}"
+    assert google["conversionDateTime"].endswith("+09:00") and len(google["conversionDateTime"]) == 25
+    assert google["conversionValue"] == 5000 and google["currencyCode"] == "JPY"
+    # And Meta exactly one phone_call event with the hashed caller number and the _fbp cookie
+    [meta] = [e for e in ads.meta_events if e["event_id"] == order(call_sid)]
+    assert meta["action_source"] == "phone_call"
+    assert meta["user_data"]["ph"] == [hashlib.sha256(CALLER.lstrip("+").encode()).hexdigest()]
+    assert meta["user_data"]["fbp"] == FBP
+    assert meta["custom_data"] == {"value": 5000, "currency": "JPY"}
+    # And GA4 exactly one event for the visitor's client id and session
+    [ga4] = [e for e in ads.ga4_events if e["events"][0]["params"]["transaction_id"] == order(call_sid)]
+    assert ga4["client_id"] == GA_CLIENT and ga4["events"][0]["params"]["session_id"] == GA_SESSION
+    assert not ads.ga4_validation
+    # And the call shows each conversion: sent three times, Yahoo! skipped (no yclid on this visit)
+    shown = s.conversions_of(call_sid)
+    assert {k: v["status"] for k, v in shown.items()} == {
+        ("phone-lead", "google_ads"): "sent",
+        ("phone-lead", "meta"): "sent",
+        ("phone-lead", "ga4"): "sent",
+        ("phone-lead", "yahoo_ads"): "skipped",
+    }
+    assert shown[("phone-lead", "yahoo_ads")]["reason"] == "no_click_id"
+    assert shown[("phone-lead", "google_ads")]["sent_at"].endswith("Z")
+
+
+def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given Google Ads answers 429 then 503, and Meta 500, before they recover
+    s = ConversionScenario(local_stack, ads)
+    number = s.lease(gclid=gclid(), fbp=FBP)
+    before_google = len(ads.requests_to("google"))
+    ads.fail("google", "429", "503")
+    ads.fail("meta", "500")
+
+    # When a qualifying call comes in
+    call_sid = s.call(number)
+    local_stack.drain()
+
+    # Then each platform got the conversion once, after the retries
+    assert len(google_rows(ads, call_sid)) == 1
+    assert len([e for e in ads.meta_events if e["event_id"] == order(call_sid)]) == 1
+    assert [r.status for r in ads.requests_to("google")[before_google:]] == [429, 503, 200]
+    shown = s.conversions_of(call_sid)
+    assert shown[("phone-lead", "google_ads")]["status"] == "sent"
+    assert shown[("phone-lead", "meta")]["status"] == "sent"
+    listed = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["marketer"], params={"destination": "google_ads"}
+    ).json()["items"]
+    [row] = [r for r in listed if r["call_sid"] == call_sid]
+    assert row["attempts"] == 3 and row["reason"] is None
+
+
+def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given a click id Google cannot parse, and an account without GA4 credentials
+    s = ConversionScenario(local_stack, ads, credentials=("google_ads", "meta"))
+    click = gclid()
+    ads.invalid_click_ids.add(click)
+    number = s.lease(gclid=click, ga_client_id=GA_CLIENT)
+    before = len(ads.requests_to("google"))
+
+    # When a qualifying call comes in
+    call_sid = s.call(number)
+    local_stack.drain()
+
+    # Then the Google conversion failed with Google's reason, tried once only
+    shown = s.conversions_of(call_sid)
+    assert shown[("phone-lead", "google_ads")]["status"] == "failed"
+    assert "UNPARSEABLE_GCLID" in shown[("phone-lead", "google_ads")]["reason"]
+    assert len(ads.requests_to("google")) == before + 1
+    # And GA4 is skipped for missing credentials; Meta has no user data beyond the number: sent
+    assert shown[("phone-lead", "ga4")]["status"] == "skipped"
+    assert shown[("phone-lead", "ga4")]["reason"] == "no_credentials"
+    assert shown[("phone-lead", "meta")]["status"] == "sent"
+    # And the listing filters by status and names the field of a bad filter
+    failed = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["admin"], params={"status": "failed"}
+    )
+    assert [r["call_sid"] for r in failed.json()["items"]] == [call_sid]
+    bad = local_stack.request(
+        "GET", "/v1/conversions", token=s.roles["admin"], params={"status": "done"}
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "status"
+
+
+def test_calls_that_do_not_qualify_send_nothing(local_stack: Any, ads: FakeAdPlatforms) -> None:
+    # Given a rule for answered calls of 60 s or more
+    s = ConversionScenario(local_stack, ads)
+    short = s.call(s.lease(gclid=gclid(), fbp=FBP), talk=30)
+    missed = s.call(s.lease(gclid=gclid(), fbp=FBP), outcome="no-answer", talk=0)
+
+    # When the calls end and are worked off
+    local_stack.drain()
+
+    # Then nothing was sent or recorded for them
+    for call_sid in (short, missed):
+        assert google_rows(ads, call_sid) == []
+        assert not [e for e in ads.meta_events if e["event_id"].startswith(call_sid)]
+        assert s.conversions_of(call_sid) == {}
+
+
+def test_a_stage_change_to_won_with_a_value_restates_the_google_conversion_once(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given a qualifying call sent with the rule's default value (5000)
+    s = ConversionScenario(local_stack, ads, rules=[rule(destinations=["google_ads", "meta"])])
+    call_sid = s.call(s.lease(gclid=gclid(), fbp=FBP))
+    local_stack.drain()
+    assert google_rows(ads, call_sid)[0]["conversionValue"] == 5000
+    before_won = s.snapshot(call_sid)
+
+    # When the sales manager marks it won for 80,000 yen (and the event comes twice), and the older
+    # event of the call (value not yet known) is redelivered late
+    s.patch(call_sid, stage="won", value=80000)
+    local_stack.drain()
+    s.redeliver(call_sid, "call.updated")
+    s.redeliver(call_sid, "call.completed", call=before_won)
+    local_stack.drain()
+
+    # Then Google got one RESTATEMENT of that conversion to 80,000 JPY, never one back to 5000
+    [adjustment] = [a for a in ads.google_adjustments if a["orderId"] == order(call_sid)]
+    assert adjustment["adjustmentType"] == "RESTATEMENT"
+    assert adjustment["restatementValue"] == {"adjustedValue": 80000, "currencyCode": "JPY"}
+    assert adjustment["adjustmentDateTime"].endswith("+09:00")
+    assert len(google_rows(ads, call_sid)) == 1
+    # And the call shows the new value for Google, while Meta (no restatement) notes it kept 5000
+    shown = s.conversions_of(call_sid)
+    assert shown[("phone-lead", "google_ads")]["value"] == 80000
+    assert shown[("phone-lead", "meta")]["value"] == 5000
+    assert "no restatement" in shown[("phone-lead", "meta")]["note"]
+
+
+def test_google_ads_partial_failure_marks_only_the_failed_row():
+    # Given the fake Google Ads with an OAuth client allowed on one customer and action
+    with FakeAdPlatforms() as fake:
+        creds = fake.google_client("1234567890", "987654321")
+        fake.invalid_click_ids.add("bad-gclid")
+        target = config().destinations.google_ads
+        adapter = GoogleAds(fake.base_url, f"{fake.base_url}/token")
+        now = datetime.now(UTC)
+        good = plan(call(), config(), now)[0]
+        bad = plan(call(call_sid="CA" + "2" * 32, attribution={"gclid": "bad-gclid"}), config(), now)[0]
+        # When both rows go in one upload
+        outcomes = adapter.send([bad, good], json.dumps(creds), target, "Asia/Tokyo")
+        # Then the good row is sent and the bad one failed with Google's code; one OAuth exchange
+        assert [o.status for o in outcomes] == [FAILED, SENT]
+        assert "UNPARSEABLE_GCLID" in str(outcomes[0].reason)
+        assert [c["orderId"] for c in fake.google_conversions] == [good.order_id]
+        # And a second upload reuses the access token; a wrong refresh token is a permanent failure
+        adapter.send([good], json.dumps(creds), target, "Asia/Tokyo")
+        assert len(fake.requests_to("oauth")) == 1
+        revoked = GoogleAds(fake.base_url, f"{fake.base_url}/token").send(
+            [good], json.dumps({**creds, "refresh_token": "1//revoked"}), target, "Asia/Tokyo"
+        )
+        assert revoked[0].status == FAILED and "invalid_grant" in str(revoked[0].reason)
+
+
+def test_calltrack_apply_refuses_a_bad_conversions_key_with_exit_2_naming_the_field(local_stack, tmp_path):
+    import yaml
+
+    from tests.support import unique_account
+    from tests.support.accounts import account_config
+    from tests.support.cli import run_cli
+
+    # Given a config whose rule names a destination that is not configured
+    config = account_config(unique_account("conv-bad"), conversions=[rule(destinations=["google_ads"])])
+    file = tmp_path / "account.yaml"
+    file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    # When it is applied, Then the CLI exits 2 naming the field, and nothing is stored
+    result = run_cli("apply", str(file), "--url", local_stack.url, "--token", local_stack.admin_token)
+    assert result.exit_code == 2, result.output
+    assert "conversions[0].destinations[0]" in result.stderr
+    got = local_stack.request("GET", f"/v1/accounts/{config['account']}", token=local_stack.admin_token)
+    assert got.status_code == 404
+
+
+def test_without_api_access_the_import_files_list_the_conversions_in_each_platforms_template(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given an account with no ad platform credentials, a Google visitor and a Yahoo! visitor who call
+    s = ConversionScenario(local_stack, ads, credentials=())
+    click, yclid = gclid(), "YSS.1000012345." + secrets.token_hex(6)
+    google_call = s.call(s.lease(gclid=click))
+    yahoo_call = s.call(s.lease(yclid=yclid))
+    local_stack.drain()
+    # Then nothing went to Google, and the calls say why
+    assert google_rows(ads, google_call) == []
+    assert s.conversions_of(google_call)[("phone-lead", "google_ads")]["reason"] == "no_credentials"
+    assert s.conversions_of(yahoo_call)[("phone-lead", "yahoo_ads")]["reason"] == "csv_only"
+
+    # When the marketer downloads the import files
+    google = local_stack.request("GET", "/v1/conversions/google-ads.csv", token=s.roles["marketer"])
+    yahoo = local_stack.request("GET", "/v1/conversions/yahoo-ads.csv", token=s.roles["marketer"])
+
+    # Then Google's is UTF-8 without a BOM with the time zone line first, listing the gclid
+    assert google.status_code == 200 and google.headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = google.content.decode("utf-8").split("\r\n")
+    assert lines[0] == "Parameters:TimeZone=Asia/Tokyo"
+    assert lines[1] == "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency"
+    assert lines[2].startswith(f"{click},phone-lead,") and lines[2].endswith(",5000,JPY")
+    # And Yahoo!'s is Shift_JIS with its Japanese header, listing the yclid
+    assert yahoo.status_code == 200 and yahoo.headers["Content-Type"] == "text/csv; charset=shift_jis"
+    text = yahoo.content.decode("cp932")
+    assert text.startswith('"YCLID","コンバージョン名","コンバージョン発生日時"')
+    assert f'"{yclid}","phone-lead","' in text and text.endswith('Asia/Tokyo","5000","JPY"\r\n')
