@@ -13,6 +13,8 @@ checked as AWS checks it:
   ``ConditionCheckItem``, ``GetItem``) on its table — AWS has no "transaction" permission.
 - SSM: ``parameter/NAME`` for each name (``Name``, ``Names``) or the ``Path`` of a by-path read.
 - SNS: the ``TopicArn`` / ``TargetArn`` of the request.
+- SQS (resource already right): the batch calls are authorized as their single actions, as AWS
+  does (``SendMessageBatch`` needs ``sqs:SendMessage``; there is no ``sqs:SendMessageBatch``).
 
 And one hole it opens: presigned S3 URLs pass unchecked (moto only reads the Authorization header).
 
@@ -92,12 +94,16 @@ def sns_checks(action: str, handler: Any) -> list[tuple[str, str]]:
     return [(action, arn or "*")]
 
 
+SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                     "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
 def _checked(original: Any, checks: Any) -> Any:
     """An ``_authenticate_and_authorize_normal_action`` that runs moto's check once per pair."""
 
     def authorize(self: Any, resource: str = "*") -> None:
         action = self._get_action()
-        pairs = checks(self, action)
+        pairs = checks(self, action, resource)
         instance_action = self.__dict__.get("_get_action")
         try:
             for checked_action, checked_resource in pairs:
@@ -123,19 +129,22 @@ def install() -> None:
         from moto.dynamodb.responses import DynamoHandler
         from moto.iam.access_control import AssumedRoleAccessKey, IAMRequestBase
         from moto.sns.responses import SNSResponse
+        from moto.sqs.responses import SQSResponse
         from moto.ssm.responses import SimpleSystemManagerResponse
 
         original = BaseResponse._authenticate_and_authorize_normal_action
         DynamoHandler._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
             original,
-            lambda h, a: dynamodb_checks(
+            lambda h, a, _: dynamodb_checks(
                 a, h.body if isinstance(h.body, dict) else {}, h.region, h.current_account
             ),
         )
         SimpleSystemManagerResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
-            original, lambda h, a: ssm_checks(a, h))
+            original, lambda h, a, _: ssm_checks(a, h))
         SNSResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
-            original, lambda h, a: sns_checks(a, h))
+            original, lambda h, a, _: sns_checks(a, h))
+        SQSResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
+            original, lambda h, a, resource: [(SQS_BATCH_ACTIONS.get(a, a), resource)])
 
         # moto reads the signature from the Authorization header only, so a presigned URL (a
         # manager's recording link) fails with a 500 while IAM is enforced. Let it through
