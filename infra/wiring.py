@@ -264,6 +264,8 @@ ROUTES = (
     Route("POST", "/twilio/call-status", "voice_webhook", _T),
     Route("POST", "/twilio/recording", "voice_webhook", _T),
     Route("POST", "/twilio/whisper", "voice_webhook", _T),
+    Route("POST", "/twilio/menu", "voice_webhook", _T),
+    Route("POST", "/twilio/ring-next", "voice_webhook", _T),
     # DNI (browsers)
     Route("GET", "/dni.js", "dni_lease", _P),
     Route("POST", "/dni/lease", "dni_lease", _P),
@@ -287,6 +289,9 @@ ROUTES = (
     Route("GET", "/v1/reports/channels.csv", "report_api", _K),
     Route("GET", "/v1/reports/heatmap", "report_api", _K),
     Route("GET", "/v1/reports/agents", "report_api", _K),
+    Route("GET", "/v1/reports/callbacks", "report_api", _K),
+    Route("GET", "/v1/callbacks", "report_api", _K),
+    Route("PATCH", "/v1/callbacks/{call_sid}", "report_api", _K),
     Route("GET", "/v1/reports/trend", "report_api", _K),
     Route("POST", "/v1/crm/leads", "report_api", _K),
     Route("GET", "/v1/crm/tagging", "report_api", _K),

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from calltrack_cli import admin_cmds, demo_cmds, local_cmds, recordings_cmds
+from calltrack_cli import admin_cmds, demo_cmds, local_cmds, recordings_cmds, verify_cmds
 
 app = typer.Typer(
     name="calltrack",
@@ -47,6 +47,7 @@ app.add_typer(local_cmds.app, name="local")
 admin_cmds.register(app)
 demo_cmds.register(app)
 recordings_cmds.register(app)
+verify_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -121,8 +121,32 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         "caller_state": c.get("caller_state"),
         "caller_country": c.get("caller_country"),
         "score": c.get("score"),
+        # call flows (issue 18)
+        "test": bool(c.get("test")),
+        "flow": c.get("flow"),
+        "flow_branch": c.get("flow_branch"),
+        "target": c.get("target"),
+        "menu_choice": c.get("menu_choice"),
+        "voicemail": bool(c.get("voicemail")),
+        "callback": callback_view(c),
     }
     return out
+
+
+def callback_view(c: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The call's callback task (``/v1/callbacks``; ``calltrack.call_items.callback_status``)."""
+    from calltrack.call_items import callback_status
+
+    status = callback_status(c)
+    if status is None:
+        return None
+    return {
+        "status": status,
+        "opened_at": c.get("ended_at") or c.get("started_at"),
+        "done_at": c.get("callback_at"),
+        "agent": c.get("callback_agent"),
+        "seconds_to_callback": c.get("callback_seconds"),
+    }
 
 
 # ----------------------------------------------------------------------------- query parsing
@@ -182,6 +206,17 @@ def _statuses(value: str | None) -> list[str]:
     return wanted
 
 
+def _flag(value: str | None, name: str) -> bool | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise BadRequest(f"{name}: expected 1 or 0", field=name)
+
+
 # ----------------------------------------------------------------------------- routes
 
 
@@ -196,6 +231,8 @@ def get_calls() -> Any:
     limit = _limit(q.get("limit"))
     statuses = _statuses(q.get("status"))
     channel = (q.get("channel") or "").strip()[:64] or None
+    agent = (q.get("agent") or "").strip()[:64] or None
+    test = _flag(q.get("test"), "test")
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     lo, hi = utc_range(start, end, who.timezone)
     items, next_key, read = ports(router).calls.newest_first(
@@ -206,6 +243,8 @@ def get_calls() -> Any:
         channel=channel,
         statuses=statuses,
         cursor_key=cursor_key,
+        agent=agent,
+        test=test,
     )
     body = {
         "items": [call_to_json(c, mask_caller=who.masks_callers) for c in items],

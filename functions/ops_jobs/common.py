@@ -16,7 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from calltrack import clock
 from calltrack.accounts import BrokenAccount
+from calltrack.call_items import callback_status
 from calltrack.days import month_start
 from calltrack.schedule import parse_instant
 
@@ -54,6 +56,8 @@ class CallFact:
     recording_stored: bool = False
     talk_seconds: float | None = None
     agent: str | None = None
+    callback_open: bool = False  # a missed call nobody has called back yet
+    ended_at: datetime | None = None
 
     @property
     def answered(self) -> bool:
@@ -102,6 +106,8 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
         recording_stored=stored,
         talk_seconds=float(talk) if talk is not None else None,
         agent=item.get("agent") or None,
+        callback_open=callback_status(item) == "open",
+        ended_at=parse_instant(str(item["ended_at"])) if item.get("ended_at") else None,
     )
 
 
@@ -116,6 +122,14 @@ class AccountInfo:
     language: str
     alerts: dict[str, float]
     review: dict[str, Any]
+    # the account's default call flow, compiled (``calltrack.call_flows``): its opening hours
+    # decide when overdue callbacks are worth an alert; None: always
+    hours: dict[str, Any] | None = None
+
+    def business_hours(self, at: datetime) -> bool:
+        from calltrack.call_flows import OPEN, branch
+
+        return self.hours is None or branch(self.hours, at.astimezone(self.tz)) == OPEN
 
     @property
     def japanese(self) -> bool:
@@ -137,7 +151,18 @@ def account_info(account: AccountConfig | BrokenAccount) -> AccountInfo:
         language=account.language,
         alerts={k: float(v) for k, v in account.alerts.model_dump().items()},
         review=review,
+        hours=_default_hours(account),
     )
+
+
+def _default_hours(account: AccountConfig) -> dict[str, Any] | None:
+    from calltrack.call_flows import compile_flow
+
+    flow = account.flows.get(account.flow or "") if account.flow else None
+    if flow is None or flow.hours is None:
+        return None
+    today = clock.now().astimezone(ZoneInfo(account.timezone)).date()
+    return compile_flow(account.flow or "", flow.model_dump(mode="json"), today=today)
 
 
 # --------------------------------------------------------------------------- time windows

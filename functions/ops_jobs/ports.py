@@ -19,7 +19,9 @@ TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400}
 def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
     from calltrack.call_items import call_items
 
-    return [call_fact_from_item(call) for call in call_items().between(account, start, end)]
+    # test calls (the account's test_callers) are left out of every alert and review
+    calls = call_items().between(account, start, end)
+    return [call_fact_from_item(call) for call in calls if not call.get("test")]
 
 
 def read_spend(account: str, month: str) -> dict[str, float]:

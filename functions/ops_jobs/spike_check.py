@@ -2,6 +2,10 @@
 
 An account whose missed calls in that hour exceed ``alerts.spike_missed_per_hour`` gets one SNS
 message per account-hour (the run key makes re-runs of the same hour publish once).
+
+The same run, when it falls in the account's business hours (its default call flow's hours),
+also says which callbacks are overdue: missed calls of the last day still open more than
+``alerts.callback_within_minutes`` after they ended (one more message, same account-hour).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from ops_jobs import callbacks
 from ops_jobs.common import AccountInfo, JobPorts, iso_utc, sns_subject
 
 JOB = "missed-call-spike-check"
@@ -52,6 +57,14 @@ def render(info: AccountInfo, missed: int, calls: int, start: datetime, end: dat
 
 
 def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
+    detail = _spike(info, period, at, ports)
+    if info.business_hours(at):
+        calls = ports.calls(info.account, at - callbacks.LOOKBACK, at)
+        detail.update(callbacks.alert(info, period, at, calls, ports))
+    return detail
+
+
+def _spike(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
     start, end = hour_window(at)
     calls = [c for c in ports.calls(info.account, start, end) if start <= c.started_at < end]
     missed = sum(1 for c in calls if c.missed)

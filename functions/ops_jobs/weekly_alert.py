@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ops_jobs import callbacks
 from ops_jobs.common import (
     AccountInfo,
     CallFact,
@@ -188,6 +189,8 @@ def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[s
         "worst_slots": [slot_key(d, h) for d, h, _ in stats.slots[:3]],
         "reasons": why,
     }
+    if info.business_hours(at):
+        detail.update(callbacks.alert(info, period, at, week, ports))
     if not why:
         detail["decided"] = "nothing-to-say"
         return detail

@@ -152,6 +152,7 @@ def agent_rows(rows: Iterable[RollupRow]) -> list[dict[str, Any]]:
                 "talk_seconds": money(c["talk_seconds"]) or 0,
                 "aht_seconds": ratio(c["talk_seconds"], c["answered"], 1),
                 "leads": int(c["leads"]),
+                "lead_rate": ratio(c["leads"], c["calls"]),
                 "won": int(c["won"]),
                 "won_value": money(c["won_value"]) or 0,
                 "close_rate": ratio(c["won"], c["calls"]),

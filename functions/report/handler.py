@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 
-from call_records import calls, crm, spend
+from call_records import callbacks, calls, crm, spend
 from calltrack.api import bounded_json, guard_bodies
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
@@ -24,7 +24,7 @@ tracer = make_tracer("report")
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=bounded_json)
 guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
-for module in (calls, recordings_access, reports, crm, spend, reviews, conversions_api):
+for module in (calls, recordings_access, reports, crm, spend, reviews, conversions_api, callbacks):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"

@@ -98,8 +98,9 @@ def dimension_values(image: Mapping[str, Any], local: datetime) -> dict[str, str
 
 
 def contribution(image: Mapping[str, Any] | None, tz: str) -> Contribution:
-    """Rollup row key -> counters for one call image (empty for a deleted/unusable call)."""
-    if not image or not image.get("account"):
+    """Rollup row key -> counters for one call image (empty for a deleted/unusable call, and for a
+    test call: test calls change no report figure)."""
+    if not image or not image.get("account") or image.get("test"):
         return {}
     started = parse_started_at(image.get("started_at"))
     if started is None:

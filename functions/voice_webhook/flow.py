@@ -20,6 +20,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from calltrack.attribution import attribute
+from calltrack.call_flows import branch as flow_branch
+from calltrack.call_flows import sticky_attribute
 from calltrack.phone import ANONYMOUS_CALLER_IDS, is_e164, mask
 from calltrack.twilio_edge import (
     DialPlan,
@@ -28,10 +30,10 @@ from calltrack.twilio_edge import (
     empty_twiml,
     hangup_twiml,
     say_twiml,
-    url_with_query,
     voicemail_twiml,
 )
-from voice_webhook.store import Storage, is_first_call
+from voice_webhook import flow_twiml
+from voice_webhook.store import UNKNOWN, CallersRow, Storage, is_first_call
 
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
 CACHE_MAX = 5000
@@ -216,6 +218,8 @@ def origin_fields(
         "pool": attr.pool,
         "confidence": attr.confidence,
         "attribution": attr.details(),
+        # a call from one of the account's test_callers: kept out of reports, reviews and alerts
+        "test": True if caller and caller in (routing.get("test_callers") or ()) else None,
     }
 
 
@@ -224,9 +228,19 @@ def _read(
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool | None, bool]:
     """(number row, lease row, first-time caller (None: not known), ok). On failure: cached row,
     ok False."""
+    row, lease, callers, ok = _read_rows(deps, number, caller)
+    return row, lease, is_first_call(callers, (row or {}).get("account")) if ok else None, ok
+
+
+Rows = tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow, bool]
+
+
+def _read_rows(deps: Deps, number: str, caller: str | None) -> Rows:
+    """(number row, lease row, callers row, ok) with the one BatchGetItem. On failure: cached row,
+    ok False."""
     cached = deps.cache.get(number)
     if deps.storage is None:
-        return cached or _from_snapshot(deps, number), None, None, False
+        return cached or _from_snapshot(deps, number), None, UNKNOWN, False
     try:
         row, lease, callers = deps.storage.read_routing(number, caller)
     except Exception as exc:  # storage down / slow / throttled: fail open
@@ -234,10 +248,10 @@ def _read(
         deps.log.warning(
             "routing read failed; failing open", extra={"error": type(exc).__name__, "cached": bool(cached)}
         )
-        return cached or _from_snapshot(deps, number), None, None, False
+        return cached or _from_snapshot(deps, number), None, UNKNOWN, False
     if row is not None:
         deps.cache.put(number, row)
-    return row, lease, is_first_call(callers, (row or {}).get("account")), True
+    return row, lease, callers, True
 
 
 def _from_snapshot(deps: Deps, number: str) -> dict[str, Any] | None:
@@ -255,12 +269,15 @@ def _from_snapshot(deps: Deps, number: str) -> dict[str, Any] | None:
     return row
 
 
-def _write_origin(deps: Deps, call_sid: str, fields: dict[str, Any], first_time: bool | None) -> str:
+def _write_origin(
+    deps: Deps, call_sid: str, fields: dict[str, Any], first_time: bool | None, bump: str | None = None
+) -> str:
     if deps.storage is None:
         return "skipped"
     try:
         return deps.storage.write_origin(
-            call_sid, fields, caller=fields.get("caller"), first_time=first_time, now_iso=iso(deps.now())
+            call_sid, fields, caller=fields.get("caller"), first_time=first_time, now_iso=iso(deps.now()),
+            bump=bump,
         )
     except Exception as exc:
         deps.metrics.count("WebhookFailures")
@@ -281,10 +298,10 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
 
     row: dict[str, Any] | None = None
     lease = None
-    first_time: bool | None = None
+    callers: CallersRow = UNKNOWN
     read_ok = False
     if number:
-        row, lease, first_time, read_ok = _read(deps, number, caller)
+        row, lease, callers, read_ok = _read_rows(deps, number, caller)
     if row is None:
         if read_ok:
             deps.metrics.count("UnknownNumber")
@@ -299,9 +316,20 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         return 200, _last_resort(deps, number, caller)
 
     routing = routing_of(row)
-    if call_sid and CALL_SID.match(call_sid) and read_ok:
+    if not read_ok:
+        deps.log.warning("answering from cache; call not recorded yet", extra={"tracking_number": number})
+        if call_sid and CALL_SID.match(call_sid):
+            _hand_off(deps, req, now, "routing read failed")
+        return 200, _dial_for(deps, row, routing, number, caller, now, degraded=True, call_sid=call_sid)
+    sid = call_sid if CALL_SID.match(call_sid) else ""
+    callers_row = callers if isinstance(callers, dict) else None
+    step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
+    if call_sid and CALL_SID.match(call_sid):
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
-        outcome = _write_origin(deps, call_sid, fields, first_time)
+        if step is not None:
+            fields.update(step.fields)
+        first_time = is_first_call(callers, row.get("account"))
+        outcome = _write_origin(deps, call_sid, fields, first_time, step.bump if step else None)
         if outcome in ("failed", "skipped"):
             _hand_off(deps, req, now, "call write failed")
         deps.log.info(
@@ -313,16 +341,69 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
                 "caller_kind": caller_kind,
                 "channel": fields.get("channel"),
                 "confidence": fields.get("confidence"),
+                "flow_branch": fields.get("flow_branch"),
                 "write": outcome,
             },
         )
-    elif not read_ok:
-        deps.log.warning("answering from cache; call not recorded yet", extra={"tracking_number": number})
-        if call_sid and CALL_SID.match(call_sid):
-            _hand_off(deps, req, now, "routing read failed")
     else:
         deps.log.warning("incoming call without a usable CallSid; not recorded")
+    if step is not None:
+        return 200, step.twiml
     return 200, _dial_for(deps, row, routing, number, caller, now)
+
+
+def _context(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
+             started: float, call_sid: str = "") -> flow_twiml.CallContext:
+    language = str(routing.get("language") or "ja-JP")
+    rec = routing.get("recording")
+    recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
+    record = bool(recording.get("enabled"))
+    return flow_twiml.CallContext(
+        base=deps.public_url.rstrip("/"),
+        # The business sees the caller's own number; a hidden or invalid caller id would be rejected
+        # by Twilio, so then the tracking number is shown instead.
+        caller_id=caller or str(row.get("number") or number),
+        language=language,
+        started=int(started),
+        record=record,
+        announcement=(recording.get("announcement") or message(language, "announcement")) if record else None,
+        whisper=whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language),
+        voicemail=bool(routing.get("voicemail")),
+        ring_timeout=int(routing.get("ring_timeout") or 20),
+        call_sid=call_sid,
+    )
+
+
+def _local_time(routing: dict[str, Any], now: float) -> datetime:
+    import zoneinfo
+
+    try:
+        tz = zoneinfo.ZoneInfo(str(routing.get("timezone") or "Asia/Tokyo"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = zoneinfo.ZoneInfo("Asia/Tokyo")
+    return datetime.fromtimestamp(now, tz=tz)
+
+
+def _sticky(callers: dict[str, Any] | None, account: Any) -> str | None:
+    agent = (callers or {}).get(sticky_attribute(str(account))) if account else None
+    return agent if isinstance(agent, str) else None
+
+
+def _flow_step(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
+               callers: dict[str, Any] | None, now: float, call_sid: str) -> flow_twiml.Step | None:
+    """The number's call flow for a call at ``now`` (None: the number has no flow, or it is unusable)."""
+    flow = routing.get("flow")
+    if not isinstance(flow, dict):
+        return None
+    try:
+        ctx = _context(deps, row, routing, number, caller, now, call_sid)
+        branch = flow_branch(flow, _local_time(routing, now))
+        sticky = _sticky(callers, row.get("account"))
+        return flow_twiml.incoming(ctx, flow, branch, counters=row, sticky=sticky)
+    except Exception as exc:  # a malformed flow must not cost the call: forward_to instead
+        deps.metrics.count("WebhookFailures")
+        deps.log.exception("call flow failed; forwarding to forward_to", extra={"error": type(exc).__name__})
+        return None
 
 
 def _last_resort(deps: Deps, number: str, caller: str | None) -> str:
@@ -351,7 +432,8 @@ def fail_open(deps: Deps, params: dict[str, str]) -> str:
     row = deps.cache.get(number) if number else None
     if row is not None:
         try:
-            return _dial_for(deps, row, routing_of(row), number, caller, deps.now())
+            return _dial_for(deps, row, routing_of(row), number, caller, deps.now(), degraded=True,
+                             call_sid=params.get("CallSid", ""))
         except Exception:
             deps.log.exception("dial from cache failed")
     return _last_resort(deps, number, caller)
@@ -372,47 +454,123 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
 
 
 def _dial_for(
-    deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None, now: float
+    deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None, now: float,
+    *, degraded: bool = False, call_sid: str = "",
 ) -> str:
-    base = deps.public_url.rstrip("/")
-    language = str(routing.get("language") or "ja-JP")
-    rec = routing.get("recording")
-    recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
-    record = bool(recording.get("enabled"))
+    flow = routing.get("flow")
+    if degraded and isinstance(flow, dict):  # storage down: the flow's first target, at once
+        try:
+            sid = call_sid if CALL_SID.match(call_sid) else ""
+            return flow_twiml.fail_open(_context(deps, row, routing, number, caller, now, sid), flow)
+        except Exception:
+            deps.log.exception("call flow's first target failed; forwarding to forward_to")
+    ctx = _context(deps, row, routing, number, caller, now)
     forward_to = str(routing.get("forward_to") or deps.fallback_forward_to or "")
     if not forward_to:
         deps.log.error("number has no forward_to", extra={"tracking_number": number})
-        return say_twiml(message(language, "unavailable"), language=language)
-    action_query = {"t": str(int(now))}
-    if routing.get("voicemail"):
-        action_query["vm"] = "1"
-        action_query["lang"] = language
-    whisper = whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language)
-    plan = DialPlan(
-        forward_to=forward_to,
-        # The business sees the caller's own number; a hidden or invalid caller id would be rejected
-        # by Twilio, so then the tracking number is shown instead.
-        caller_id=caller or (row.get("number") or number),
-        ring_timeout=int(routing.get("ring_timeout") or 20),
-        language=language,
-        announcement=(recording.get("announcement") or message(language, "announcement")) if record else None,
-        record=record,
-        whisper_url=url_with_query(f"{base}/twilio/whisper", {"say": whisper, "lang": language})
-        if whisper
-        else None,
-        action_url=url_with_query(f"{base}/twilio/dial-status", action_query),
-        recording_callback_url=f"{base}/twilio/recording",
-    )
-    return dial_twiml(plan)
+        return say_twiml(message(ctx.language, "unavailable"), language=ctx.language)
+    return flow_twiml.forward(ctx, forward_to)
 
 
 def whisper(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    """The answering member's leg (<Number url>): speak the whisper; with ``agent``, record who
+    answered on the parent call (and on the caller's row, so their next call goes to them first)."""
     query = req.query_params()
     text = (query.get("say") or "").strip()[:200]
     language = (query.get("lang") or "ja-JP").strip()[:10]
+    agent = (query.get("agent") or "").strip()[:64]
+    parent = req.params.get("ParentCallSid") or query.get("call") or ""
+    if agent and parent and CALL_SID.match(parent):
+        _record_agent(deps, req, parent, agent)
     if not text:
         return 200, empty_twiml()
     return 200, say_twiml(text, language=language, hangup=False)
+
+
+def _record_agent(deps: Deps, req: TwilioRequest, call_sid: str, agent: str) -> None:
+    now = deps.now()
+    if deps.storage is None:
+        _hand_off(deps, req, now, "agent not recorded")
+        return
+    try:
+        deps.storage.record_agent(call_sid, agent, now_iso=iso(now))
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("agent write failed", extra={"error": type(exc).__name__})
+        _hand_off(deps, req, now, "agent write failed")
+        return
+    deps.metrics.count("AgentsAttributed")
+    deps.log.info("answered by", extra={"agent": agent})
+
+
+def _followup_rows(deps: Deps, req: TwilioRequest) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str,
+                                                            str | None]:
+    """A follow-up request of a call already answered by /twilio/voice: (number row, callers row,
+    number, caller). The fresh read (for the round-robin counter and the sticky agent), else the
+    cache or the snapshot."""
+    number = tracking_number_of(req.params)
+    caller, _ = caller_of(req.params)
+    row, _lease, callers, _ok = _read_rows(deps, number, caller) if number else (None, None, UNKNOWN, False)
+    return row, callers if isinstance(callers, dict) else None, number, caller
+
+
+def _started(query: dict[str, str], now: float) -> float:
+    started = _int(query.get("t"))
+    return float(started) if started is not None and started <= now else now
+
+
+def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    """The caller pressed a key in the flow's menu (or it timed out): ring the chosen target."""
+    query = req.query_params()
+    now = deps.now()
+    row, callers, number, caller = _followup_rows(deps, req)
+    routing = routing_of(row) if row else {}
+    flow = routing.get("flow")
+    if row is None or not isinstance(flow, dict):
+        return 200, _last_resort(deps, number, caller) if row is None else _dial_for(
+            deps, row, routing, number, caller, now)
+    digits = (req.params.get("Digits") or "").strip()[:1]
+    call_sid = req.params.get("CallSid", "")
+    ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
+    step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
+    if deps.storage is not None and CALL_SID.match(call_sid):
+        try:
+            deps.storage.note(call_sid, step.fields, now_iso=iso(now))
+            if step.bump:
+                deps.storage.bump(number, step.bump)
+        except Exception as exc:  # the call still rings the target
+            deps.metrics.count("WebhookFailures")
+            deps.log.warning("menu choice write failed", extra={"error": type(exc).__name__})
+    deps.log.info("menu", extra={"choice": step.fields.get("menu_choice"), "target": step.fields["target"]})
+    return 200, step.twiml
+
+
+def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    """A sequential / round-robin member's <Dial> ended: answered -> the <Dial> result as usual;
+    else ring the next member (the last member's action is /twilio/dial-status itself)."""
+    query = req.query_params()
+    dial = (req.params.get("DialCallStatus") or "").strip().lower()
+    caller_gone = (req.params.get("CallStatus") or "").strip().lower() in CALL_FINAL
+    if dial in DIAL_ANSWERED or dial == "canceled" or caller_gone:  # answered, or nobody left to ring for
+        return dial_status(req, deps)
+    number = tracking_number_of(req.params)
+    caller, _ = caller_of(req.params)
+    row = deps.cache.get(number) if number else None
+    if row is None:
+        row, _callers, number, caller = _followup_rows(deps, req)
+    routing = routing_of(row) if row else {}
+    flow = routing.get("flow")
+    target = query.get("g") or ""
+    targets = flow.get("targets") if isinstance(flow, dict) else None
+    group = ((targets or {}).get(target) or {}).get("ring_group")
+    order = flow_twiml.parse_order(query.get("o") or "", len(group["members"])) if group else None
+    index = _int(query.get("i"))
+    if row is None or not isinstance(flow, dict) or order is None or index is None or index >= len(order):
+        deps.log.warning("ring-next cannot continue the ring group; ending as a <Dial> result")
+        return dial_status(req, deps)
+    started = _started(query, deps.now())
+    ctx = _context(deps, row, routing, number, caller, started, req.params.get("CallSid", ""))
+    return 200, flow_twiml.dial_member(ctx, flow, target, order, index, announce=False)
 
 
 def _int(value: str | None) -> int | None:

@@ -59,6 +59,8 @@ ROUTES: dict[str, Route] = {
     "/twilio/dial-status": flow.dial_status,
     "/twilio/call-status": flow.call_status,
     "/twilio/whisper": flow.whisper,
+    "/twilio/menu": flow.menu,
+    "/twilio/ring-next": flow.ring_next,
     "/twilio/recording": _recording,
 }
 

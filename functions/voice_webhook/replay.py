@@ -22,9 +22,11 @@ tracer = make_tracer("webhook_replay")  # no caller waits on a replay
 
 NEEDS = Needs(tables=("calls", "callers", "numbers", "leases", "lease_history"))
 
-# The routes whose record a replay can rebuild (the recording hand-off and whisper write nothing).
+# The routes whose record a replay can rebuild (the recording hand-off writes nothing here; the
+# whisper records the answering agent).
 REPLAYED = {
     "/twilio/voice": flow.voice,
+    "/twilio/whisper": flow.whisper,
     "/twilio/dial-status": flow.dial_status,
     "/twilio/call-status": flow.call_status,
 }

@@ -12,6 +12,11 @@ Requests on the incoming-call path, warm or cold, new or repeat caller: two.
    transaction is cancelled for the callers row — two first calls of one caller to one account
    racing, the callers read throttled and the attribute there after all, or a conflict on that row
    — does one more ``UpdateItem`` write the call (as a repeat call, or with first_time unknown).
+   A round-robin ring group's counter (``rr#<flow>#<target>`` on the numbers row, read with the
+   row) is bumped inside that same write: its ``ADD`` joins the transaction (a repeat caller's
+   write becomes a two-item transaction), so fairness costs no request. Should the transaction be
+   cancelled for the counter alone (two calls racing on one number), it is sent once more without
+   it: that one call does not advance the rotation.
 """
 
 from __future__ import annotations
@@ -56,7 +61,14 @@ class Storage(Protocol):
         caller: str | None,
         first_time: bool | None,
         now_iso: str,
+        bump: str | None = None,
     ) -> str: ...
+
+    def note(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> dict[str, Any]: ...
+
+    def record_agent(self, call_sid: str, agent: str, *, now_iso: str) -> None: ...
+
+    def bump(self, number: str, counter: str) -> None: ...
 
     def apply_outcome(
         self,
@@ -108,6 +120,39 @@ class DynamoStorage:
         return first("numbers"), first("leases"), callers
 
     # ------------------------------------------------------------ writes
+    def _bump_update(self, number: str, counter: str) -> dict[str, Any]:
+        return {
+            "TableName": self.tables["numbers"],
+            "Key": {"number": {"S": number}},
+            "UpdateExpression": "ADD #counter :one",
+            "ConditionExpression": "attribute_exists(#number)",
+            "ExpressionAttributeNames": {"#counter": counter, "#number": "number"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+
+    def bump(self, number: str, counter: str) -> None:
+        """Advance a round-robin counter of a number (a menu's choice: not the incoming call)."""
+        self.client.update_item(**self._bump_update(number, counter))
+
+    def note(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> dict[str, Any]:
+        return self.calls.note(call_sid, fields, now_iso)
+
+    def record_agent(self, call_sid: str, agent: str, *, now_iso: str) -> None:
+        """The member who answered becomes the call's agent, and the caller's last agent for this
+        account (``sticky_attribute`` on the callers row), so their next call goes to them first."""
+        from calltrack.call_flows import sticky_attribute
+
+        call = self.calls.note(call_sid, {"agent": agent}, now_iso)
+        caller, account = call.get("caller"), call.get("account")
+        if caller and account:
+            self.client.update_item(
+                TableName=self.tables["callers"],
+                Key={"caller": {"S": str(caller)}},
+                UpdateExpression="SET #agent = :agent",
+                ExpressionAttributeNames={"#agent": sticky_attribute(str(account))},
+                ExpressionAttributeValues={":agent": {"S": agent}},
+            )
+
     def write_origin(
         self,
         call_sid: str,
@@ -116,13 +161,18 @@ class DynamoStorage:
         caller: str | None,
         first_time: bool | None,
         now_iso: str,
+        bump: str | None = None,
     ) -> str:
         """Upsert the call's origin (account, source, caller) once. Returns created / duplicate.
 
         ``first_time`` is what the read saw (None: not known); the conditional write on the callers
-        row decides it for good, so two racing first calls cannot both count as first-time."""
+        row decides it for good, so two racing first calls cannot both count as first-time.
+        ``bump`` names a round-robin counter of the number to advance in the same request."""
         account = fields.get("account")
+        number = fields.get("tracking_number")
         known_caller = bool(caller and account)
+        bumps = [{"Update": self._bump_update(str(number), bump)}] if bump and number else []
+        items: list[dict[str, Any]] = []
         if known_caller and first_time is not False:
             update = self.calls.origin_update(call_sid, {**fields, "first_time": True}, now_iso)
             mark_first = {
@@ -140,24 +190,29 @@ class DynamoStorage:
                     }
                 },
             }
-            try:
-                self.client.transact_write_items(TransactItems=[{"Update": update}, {"Update": mark_first}])
+            items = [{"Update": update}, {"Update": mark_first}]
+            reasons = self._transact(items + bumps)
+            if bumps and reasons and len(reasons) > 2 and _failed(reasons) == [2]:
+                reasons = self._transact(items)  # cancelled for the counter alone: once more without it
+            if reasons is None:
                 return "created"
-            except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
-                if error_code(exc) != "TransactionCanceledException":
-                    raise
-                reasons = [
-                    r.get("Code") for r in (getattr(exc, "response", {}).get("CancellationReasons") or [])
-                ]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return "duplicate"
-                # Cancelled for the callers row: already marked (a repeat caller after all), or a
-                # conflict / throttle on it. The call is recorded anyway with one plain update.
-                marked = len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed"
-                first_time = False if marked else None
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return "duplicate"
+            # Cancelled for the callers row: already marked (a repeat caller after all), or a
+            # conflict / throttle on it. The call is recorded anyway with one plain update.
+            marked = len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed"
+            first_time = False if marked else None
+            bumps = []
         payload = {**fields}
         if known_caller and first_time is not None:
             payload["first_time"] = first_time
+        if bumps:
+            origin = self.calls.origin_update(call_sid, payload, now_iso)
+            reasons = self._transact([{"Update": origin}, *bumps])
+            if reasons is None:
+                return "created"
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return "duplicate"
         try:
             self.client.update_item(**self.calls.origin_update(call_sid, payload, now_iso))
         except Exception as exc:
@@ -165,3 +220,18 @@ class DynamoStorage:
                 return "duplicate"
             raise
         return "created"
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str | None] | None:
+        """TransactWriteItems; None when written, else the cancellation reason codes per item."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+            return None
+        except Exception as exc:  # botocore ClientError; typed loosely to keep imports cheap
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            return [r.get("Code") for r in (getattr(exc, "response", {}).get("CancellationReasons") or [])]
+
+
+def _failed(reasons: list[str | None]) -> list[int]:
+    """The items a cancelled transaction failed on (DynamoDB says "None" for the others)."""
+    return [i for i, code in enumerate(reasons) if code not in (None, "None")]

@@ -16,7 +16,8 @@ import json
 import re
 import string
 from collections.abc import Mapping
-from typing import Annotated, Any
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -139,6 +140,7 @@ class StaticNumber(_Strict):
     channel: Channel
     campaign: Label | None = None
     medium: Label | None = None
+    flow: str | None = None  # a key of ``flows`` (default: the account's ``flow``)
 
 
 _CLICK_ID = re.compile(r"^[a-z0-9_]{1,40}$")
@@ -181,6 +183,7 @@ class Pool(_Strict):
     lease_minutes: int = Field(default=30, ge=1, le=1440)
     numbers: list[Phone] = Field(min_length=1)
     overflow_number: Phone | None = None
+    flow: str | None = None  # a key of ``flows`` (default: the account's ``flow``)
 
 
 class Site(_Strict):
@@ -211,6 +214,7 @@ class Alerts(_Strict):
     missed_vs_baseline: float = Field(default=1.5, gt=0)
     min_missed: int = Field(default=5, ge=0)
     spike_missed_per_hour: int = Field(default=5, ge=1)
+    callback_within_minutes: int = Field(default=60, ge=1, le=10080)
 
 
 class Review(_Strict):
@@ -227,6 +231,174 @@ class Review(_Strict):
 class Crm(_Strict):
     match_window_days: int = Field(default=7, ge=0, le=365)
 
+
+# --------------------------------------------------------------------------- call flows (issue 18)
+# Hours, holidays, menus and ring groups (compiled for the webhook by ``calltrack.call_flows``).
+
+_TIME_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+_DAY_KEY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$")
+TargetName = Annotated[str, BeforeValidator(_slug("target name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
+FlowName = Annotated[str, BeforeValidator(_slug("flow name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
+# the key pressed; YAML reads an unquoted 1 as a number
+MenuKey = Annotated[str, BeforeValidator(_text_or_number), Field(pattern=r"^[0-9*#]$")]
+AgentName = Annotated[str, BeforeValidator(_slug("agent", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
+
+
+def _days(key: str) -> list[str]:
+    from calltrack.call_flows import DAYS
+
+    first, _, last = key.partition("-")
+    a, b = DAYS.index(first), DAYS.index(last or first)
+    if b < a:
+        raise _err("hours", f"{key!r}: the first day must come before the last (e.g. mon-fri)")
+    return list(DAYS[a: b + 1])
+
+
+def _spans(key: str, value: Any) -> list[list[str]]:
+    if value in (None, "closed"):
+        return []
+    if not isinstance(value, str):
+        raise _err("hours", f"{key}: write opening hours as \"09:00-18:00\" (or \"09:00-12:00,13:00-18:00\")")
+    spans = []
+    for part in value.split(","):
+        part = part.strip()
+        if not _TIME_SPAN.fullmatch(part):
+            raise _err("hours", f"{key}: {part!r} is not a time span like 09:00-18:00")
+        start, end = part.split("-")
+        if start >= end:
+            raise _err("hours", f"{key}: {part!r} ends before it starts")
+        spans.append([start, end])
+    return spans
+
+
+def _date_text(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, date) else str(value).strip()
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise _err("date", f"not a date: {text!r} (write YYYY-MM-DD)") from None
+    return text
+
+
+def _hours(value: Any) -> Any:
+    """``{mon-fri: "09:00-18:00", sat: "09:00-13:00", holidays: jp, closed: [dates]}`` -> the stored
+    shape ``{"week": {"mon": [["09:00", "18:00"]], ...}, "holidays": "jp", "closed": [...]}``."""
+    if not isinstance(value, Mapping):
+        raise _err("hours", "hours must be a mapping of days to opening hours")
+    if set(value) >= {"week"} and isinstance(value.get("week"), Mapping):
+        return value  # already the stored shape (a stored config read back)
+    week: dict[str, list[list[str]]] = {}
+    holidays: str | None = None
+    closed: list[str] = []
+    for key, spans in value.items():
+        key = str(key).strip().lower()
+        if key == "holidays":
+            if spans in (None, False, "none", "open"):
+                continue
+            country = str(spans).strip().lower()
+            from calltrack.call_flows import holiday_dates
+
+            try:  # any one year tells whether the library knows the country
+                holiday_dates(country, 2026, 1)
+            except (NotImplementedError, KeyError, ValueError):
+                raise _err("holidays", f"holidays: no public holidays known for {spans!r} "
+                                       f"(write a country code such as jp)") from None
+            holidays = country
+        elif key == "closed":
+            items = spans if isinstance(spans, list) else [spans]
+            for item in items:
+                text = item if not isinstance(item, str) else item.strip()
+                if isinstance(text, str) and ".." in text:
+                    lo, hi = (date.fromisoformat(_date_text(x)) for x in text.split("..", 1))
+                    if hi < lo or (hi - lo).days > 366:
+                        raise _err("date", f"closed: {text!r} is not a range of at most a year")
+                    closed.extend((lo + timedelta(days=i)).isoformat() for i in range((hi - lo).days + 1))
+                else:
+                    closed.append(_date_text(text))
+        elif _DAY_KEY.fullmatch(key):
+            for day in _days(key):
+                if day in week:
+                    raise _err("hours", f"{key}: {day} is given twice")
+                week[day] = _spans(key, spans)
+        else:
+            raise _err("hours", f"unknown key {key!r} (days such as mon-fri or sat, holidays, closed)")
+    return {"week": week, "holidays": holidays, "closed": sorted(set(closed))}
+
+
+class Hours(_Strict):
+    week: dict[str, list[list[str]]] = Field(default_factory=dict)
+    holidays: str | None = None
+    closed: list[str] = Field(default_factory=list)
+
+
+class RingMember(_Strict):
+    agent: AgentName
+    number: Phone
+
+
+class RingGroup(_Strict):
+    strategy: Literal["simultaneous", "round_robin", "sequential"] = "simultaneous"
+    ring_seconds: int = Field(default=20, ge=5, le=120)
+    # Twilio dials at most ten <Number>s at once
+    members: list[RingMember] = Field(min_length=1, max_length=10)
+
+    @field_validator("members")
+    @classmethod
+    def _unique(cls, value: list[RingMember]) -> list[RingMember]:
+        agents = [m.agent for m in value]
+        if len(set(agents)) != len(agents):
+            raise _err("agent", "each agent may appear once in a ring group")
+        return value
+
+
+class Target(_Strict):
+    forward: Phone | None = None
+    ring_group: RingGroup | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        if (self.ring_group is None) == (self.forward is None):
+            raise _err("target", "a target is either forward: NUMBER or ring_group: {...}")
+        return self
+
+
+class Menu(_Strict):
+    prompt: str = Field(min_length=1, max_length=1000)
+    options: dict[MenuKey, TargetName] = Field(min_length=1)
+    timeout_to: TargetName | None = None
+    timeout_seconds: int = Field(default=5, ge=1, le=30)
+
+
+class AfterHours(_Strict):
+    voicemail: bool = False
+    message: str | None = Field(default=None, max_length=1000)
+    target: TargetName | None = None
+
+
+class Flow(_Strict):
+    hours: Annotated[Hours, BeforeValidator(_hours)] | None = None
+    menu: Menu | None = None
+    targets: dict[TargetName, Target] = Field(min_length=1)
+    after_hours: AfterHours = Field(default_factory=AfterHours)
+
+
+def _check_flows(config: AccountConfig) -> list[tuple[str, str]]:
+    """(field path, message) for every flow reference that names nothing."""
+    errors: list[tuple[str, str]] = []
+    for name, flow in config.flows.items():
+        refs = []
+        if flow.menu:
+            refs += [(f"flows.{name}.menu.options.{k}", v) for k, v in flow.menu.options.items()]
+            if flow.menu.timeout_to:
+                refs.append((f"flows.{name}.menu.timeout_to", flow.menu.timeout_to))
+        if flow.after_hours.target:
+            refs.append((f"flows.{name}.after_hours.target", flow.after_hours.target))
+        errors += [(path, f"no target {t!r} in flows.{name}.targets")
+                   for path, t in refs if t not in flow.targets]
+    uses = [("flow", config.flow)] + [(f"numbers[{i}].flow", n.flow) for i, n in enumerate(config.numbers)]
+    uses += [(f"pools[{i}].flow", p.flow) for i, p in enumerate(config.pools)]
+    errors += [(path, f"no flow {f!r} in flows") for path, f in uses if f and f not in config.flows]
+    return errors
 
 # --------------------------------------------------------------------------- conversions (issue 16)
 
@@ -404,6 +576,10 @@ class AccountConfig(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     review: Review = Field(default_factory=Review)
     crm: Crm = Field(default_factory=Crm)
+    # call flows and test calls (issue 18)
+    flows: dict[FlowName, Flow] = Field(default_factory=dict)
+    flow: str | None = None  # the account's default flow (numbers and pools may name their own)
+    test_callers: list[Phone] = Field(default_factory=list, max_length=50)
     conversions: list[ConversionRule] = Field(default_factory=list)
     destinations: Destinations = Field(default_factory=Destinations)
 
@@ -528,6 +704,9 @@ def _check_numbers(config: AccountConfig) -> None:
         pool_ids.setdefault(pool.id, i)
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
+    for path, problem in _check_flows(config):
+        errors.append(f"{path}: {problem}")
+        first_field = first_field or path
     for path, message in _check_conversions(config):
         errors.append(f"{path}: {message}")
         first_field = first_field or path
@@ -557,8 +736,13 @@ def normalize_config(config: AccountConfig) -> dict[str, Any]:
 
 
 def config_hash(normalized: Mapping[str, Any]) -> str:
-    canonical = json.dumps({"schema": SCHEMA_VERSION, "config": normalized}, sort_keys=True,
-                           ensure_ascii=False, separators=(",", ":"))
+    """The config's identity for ``calltrack apply``: an unchanged hash writes nothing. A config
+    whose flows expand public holidays includes the year they start from, so applying the same
+    file in a new year rewrites the numbers' rows with the new years' holidays."""
+    identity: dict[str, Any] = {"schema": SCHEMA_VERSION, "config": normalized}
+    if any((f.get("hours") or {}).get("holidays") for f in (normalized.get("flows") or {}).values()):
+        identity["holidays_from"] = _today(normalized).year
+    canonical = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -568,13 +752,18 @@ def render_whisper(template: str | None, channel: str, campaign: str | None) -> 
     return template.replace("{channel}", channel).replace("{campaign}", campaign or "")
 
 
-def routing_for(normalized: Mapping[str, Any], channel: str, campaign: str | None) -> dict[str, Any]:
+def routing_for(
+    normalized: Mapping[str, Any], channel: str, campaign: str | None, flow: str | None = None,
+    *, today: date | None = None,
+) -> dict[str, Any]:
     """What the voice webhook needs to answer a call to one tracking number (no other read).
 
     ``whisper`` is already rendered for this number's channel/campaign (plain text, or None).
+    ``flow`` is the number's call flow compiled (hours with the public holidays expanded, menu,
+    targets; ``calltrack.call_flows``), or absent: one forward_to. ``test_callers`` mark test calls.
     """
     rec = normalized["recording"]
-    return {
+    routing = {
         "forward_to": normalized["forward_to"],
         "language": normalized["language"],
         "timezone": normalized["timezone"],
@@ -583,6 +772,22 @@ def routing_for(normalized: Mapping[str, Any], channel: str, campaign: str | Non
         "ring_timeout": normalized["ring_timeout"],
         "voicemail": normalized["voicemail"],
     }
+    name = flow or normalized.get("flow")
+    if name and name in (normalized.get("flows") or {}):
+        from calltrack.call_flows import compile_flow
+
+        routing["flow"] = compile_flow(name, normalized["flows"][name], today=today or _today(normalized))
+    if normalized.get("test_callers"):
+        routing["test_callers"] = list(normalized["test_callers"])
+    return routing
+
+
+def _today(normalized: Mapping[str, Any]) -> date:
+    import zoneinfo
+
+    from calltrack import clock
+
+    return clock.now().astimezone(zoneinfo.ZoneInfo(normalized["timezone"])).date()
 
 
 def tracking_rows(normalized: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -597,7 +802,7 @@ def tracking_rows(normalized: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         rows[n["number"]] = {
             "number": n["number"], "account": account, "kind": "static", "channel": n["channel"],
             "campaign": n["campaign"], "medium": n["medium"], "pool": None,
-            "routing": routing_for(normalized, n["channel"], n["campaign"]),
+            "routing": routing_for(normalized, n["channel"], n["campaign"], n.get("flow")),
         }
     for pool in normalized["pools"]:
         numbers = list(pool["numbers"]) + ([pool["overflow_number"]] if pool["overflow_number"] else [])
@@ -605,7 +810,7 @@ def tracking_rows(normalized: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             rows[number] = {
                 "number": number, "account": account, "kind": "pool", "channel": pool["channel"],
                 "campaign": pool["campaign"], "medium": pool["medium"], "pool": pool["id"],
-                "routing": routing_for(normalized, pool["channel"], pool["campaign"]),
+                "routing": routing_for(normalized, pool["channel"], pool["campaign"], pool.get("flow")),
             }
     return rows
 

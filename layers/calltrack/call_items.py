@@ -7,7 +7,8 @@ declaration of the table; a unit test round-trips these items through it). ``att
 
 Who writes what, all through ``CallItems``:
 - the voice webhook: the call's origin once (``origin_update``, sent alone or in its transaction
-  with the callers row) and each callback's outcome (``apply_outcome``);
+  with the callers row) and each callback's outcome (``apply_outcome``); what its call flow learns
+  during the call, the menu choice and the agent who answered (``note``);
 - call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
 - recordings: the call's ``recording`` view (``set_recording``).
 Every write increments ``version`` (the rollup consumer orders a call's images by it) and sets
@@ -112,6 +113,20 @@ def call_from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
                 except ValueError:
                     call[name] = None
     return call
+
+
+# A missed or busy call (voicemails included) of a real caller is an open callback until someone
+# calls back (``callback_status: done``); test calls and hidden numbers open none.
+CALLBACK_STATUSES = frozenset({"missed", "busy"})
+
+
+def callback_status(call: Mapping[str, Any]) -> str | None:
+    """The call's callback: "open", "done" or None (no callback)."""
+    if call.get("callback_status") == "done":
+        return "done"
+    if call.get("status") in CALLBACK_STATUSES and not call.get("test") and call.get("caller"):
+        return "open"
+    return None
 
 
 def utc_bound(moment: datetime) -> str:
@@ -224,9 +239,12 @@ class CallItems:
         channel: str | None = None,
         statuses: list[str] | None = None,
         cursor_key: dict[str, Any] | None = None,
+        agent: str | None = None,
+        test: bool | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
         """One page of an account's calls between started_at bounds lo..hi, newest first:
-        (calls, the key to continue from or None, items read)."""
+        (calls, the key to continue from or None, items read). ``test``: only test calls (True),
+        only real ones (False)."""
         names = {"#a": "account", "#s": "started_at"}
         values: dict[str, Any] = {":a": {"S": account}, ":lo": {"S": lo}, ":hi": {"S": hi}}
         filters = []
@@ -234,6 +252,14 @@ class CallItems:
             filters.append("#ch = :ch")
             names["#ch"] = "channel"
             values[":ch"] = {"S": channel}
+        if agent:
+            filters.append("#ag = :ag")
+            names["#ag"] = "agent"
+            values[":ag"] = {"S": agent}
+        if test is not None:
+            names["#test"] = "test"
+            values[":true"] = {"BOOL": True}
+            filters.append("#test = :true" if test else "(attribute_not_exists(#test) OR #test <> :true)")
         if statuses:
             for i, status in enumerate(statuses):
                 values[f":st{i}"] = {"S": status}
@@ -277,14 +303,16 @@ class CallItems:
     def _update_args(self, call_sid: str, update: _Update, condition: str, now_iso: str) -> dict[str, Any]:
         """The UpdateItem arguments of ``update`` to the call ``call_sid`` under ``condition`` (every
         write of a call is one of these)."""
-        return {
+        args = {
             "TableName": self.table,
             "Key": {KEY: {"S": call_sid}},
             "UpdateExpression": update.expression(now_iso),
-            "ConditionExpression": condition,
             "ExpressionAttributeNames": update.names,
             "ExpressionAttributeValues": update.values,
         }
+        if condition:
+            args["ConditionExpression"] = condition
+        return args
 
     # ------------------------------------------------------------------ the voice webhook's writes
     def origin_update(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
@@ -356,6 +384,16 @@ class CallItems:
                 raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
             raise
         return call_from_item(out["Attributes"]) or {}
+
+    def note(self, call_sid: str, fields: Mapping[str, Any], now_iso: str) -> dict[str, Any]:
+        """SET what a call flow learnt during the call (the menu choice, the agent who answered);
+        returns the new call. Unconditional like every webhook write: a row the origin has not
+        reached yet gets its origin later (``origin_update`` only needs ``account`` absent)."""
+        update = _Update()
+        update.set("f", {k: v for k, v in fields.items() if k != KEY})
+        args = self._update_args(call_sid, update, "", now_iso)
+        out = self.client.update_item(**args, ReturnValues="ALL_NEW")
+        return call_from_item(out.get("Attributes")) or {}
 
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
         """The call's ``recording`` view, only on an existing call (never a half-empty row)."""

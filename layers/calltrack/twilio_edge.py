@@ -42,6 +42,8 @@ REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
     "/twilio/dial-status": ("CallSid",),
     "/twilio/call-status": ("CallSid",),
     "/twilio/whisper": ("CallSid",),
+    "/twilio/menu": ("CallSid", "From", "To"),
+    "/twilio/ring-next": ("CallSid", "From", "To"),
     "/twilio/recording": ("CallSid", "RecordingSid"),
 }
 
@@ -201,6 +203,8 @@ class DialPlan:
     whisper_url: str | None = None
     action_url: str | None = None
     recording_callback_url: str | None = None
+    # A ring group: (number, <Number url>) rung at once, instead of forward_to + whisper_url.
+    members: tuple[tuple[str, str | None], ...] = ()
 
 
 def dial_twiml(plan: DialPlan) -> str:
@@ -221,11 +225,23 @@ def dial_twiml(plan: DialPlan) -> str:
             dial_kwargs["recording_status_callback_event"] = "completed absent"
             dial_kwargs["recording_status_callback_method"] = "POST"
     dial = resp.dial(**dial_kwargs)
-    number_kwargs: dict[str, Any] = {}
-    if plan.whisper_url:
-        number_kwargs["url"] = plan.whisper_url
-        number_kwargs["method"] = "POST"
-    dial.number(plan.forward_to, **number_kwargs)
+    for number, url in plan.members or ((plan.forward_to, plan.whisper_url),):
+        number_kwargs: dict[str, Any] = {"url": url, "method": "POST"} if url else {}
+        dial.number(number, **number_kwargs)
+    return str(resp.to_xml())
+
+
+def gather_twiml(
+    prompt: str, *, language: str, action_url: str, timeout: int, announcement: str | None = None
+) -> str:
+    """A one-key menu: <Gather> speaking the prompt; no key within ``timeout`` seconds redirects to
+    the same action without ``Digits`` (the menu's timeout branch)."""
+    resp = twiml_response()
+    if announcement:
+        resp.say(announcement, language=language)
+    gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST")
+    gather.say(prompt, language=language)
+    resp.redirect(action_url, method="POST")
     return str(resp.to_xml())
 
 

@@ -63,6 +63,7 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
         "channel": "flyer",
         "campaign": "2026-11-insert",
         "medium": None,
+        "flow": None,
     }
     pool = stored["pools"][0]
     assert pool["match"] == {
@@ -80,6 +81,7 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
         "missed_vs_baseline": 1.5,
         "min_missed": 5,
         "spike_missed_per_hour": 5,
+        "callback_within_minutes": 60,
     }
     assert stored["review"] == {
         "lead_rate_high": 0.3,
@@ -90,6 +92,7 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
         "won_value_per_call_high": None,
     }
     assert stored["crm"] == {"match_window_days": 7}
+    assert stored["flows"] == {} and stored["flow"] is None and stored["test_callers"] == []
 
 
 def test_name_defaults_to_the_account_id():

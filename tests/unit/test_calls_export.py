@@ -58,3 +58,17 @@ def test_the_api_csv_keeps_its_columns() -> None:
     text = calls_csv(CALLS, tz="Asia/Tokyo", mask_caller=True)
     assert text.removeprefix(BOM).splitlines()[0] == ",".join(CALL_COLUMNS)
     assert "account" not in CALL_COLUMNS
+
+
+def test_test_calls_stay_out_of_the_quicksight_export() -> None:
+    # Given a day with a real call and a test call (issue 18)
+    stored: dict[str, bytes] = {}
+    test_call = {"call_sid": "CA3", "account": "acme", "started_at": "2026-11-25T03:00:00Z", "test": True}
+    calls = [*CALLS, test_call]
+    result = export_account(
+        "acme", "Asia/Tokyo", AT, False, exists=stored.__contains__,
+        put=lambda key, body, _: stored.__setitem__(key, body), calls_between=lambda lo, hi: calls,
+    )
+    # Then only the real calls are exported
+    rows = list(csv.DictReader(io.StringIO(stored[result["key"]].decode("utf-8"))))
+    assert [r["call_sid"] for r in rows] == ["CA1", "CA2"] and result["rows"] == 2

@@ -65,3 +65,44 @@ def test_threshold_is_per_account() -> None:
     world.add_calls("touchy", datetime(2026, 11, 24, 3, 0, tzinfo=UTC), ["missed", "canceled", "ringing"])
     world.run()
     assert world.published[0][0] == "[Touchy] Missed-call spike: 2 missed in the last hour (12:00)"
+
+
+# ------------------------------------------------------------------ overdue callbacks (issue 18)
+
+HOURS_FLOW = {"hours": {"mon-fri": "09:00-18:00"}, "targets": {"desk": {"forward": "03-1234-5678"}}}
+
+
+def _callback_world(**alerts: Any) -> World:
+    world = World()
+    world.add_account("clinic", language="ja-JP", alerts={"callback_within_minutes": 30, **alerts},
+                      flows={"main": HOURS_FLOW}, flow="main")
+    return world
+
+
+def test_open_callbacks_older_than_the_limit_alert_during_business_hours() -> None:
+    # Given (13:05 JST, a Tuesday) two missed calls not called back: ended 45 and 10 minutes ago
+    world = _callback_world()
+    for minutes in (45, 10):
+        ended = AT - timedelta(minutes=minutes)
+        world.add_call("clinic", ended - timedelta(seconds=20), "missed", callback_open=True, ended_at=ended)
+    # and one called back already
+    earlier = AT - timedelta(hours=2)
+    world.add_call("clinic", earlier, "missed", callback_open=False, ended_at=earlier)
+    # When the hourly check runs
+    result = world.run()["accounts"]["clinic"]
+    # Then one message names the one overdue callback, with the oldest call's local time
+    assert result["callbacks_overdue"] == 1
+    subject, body, attrs = next(p for p in world.published if p[2]["kind"] == "callbacks-overdue")
+    assert subject == "[Clinic] 折り返し待ち: 1件が30分を超えています"
+    assert "2026-11-24 12:20 (Asia/Tokyo)" in body and attrs["overdue"] == 1
+
+
+def test_overdue_callbacks_are_quiet_outside_business_hours() -> None:
+    # Given the same overdue callback, but the check runs at 20:05 JST (after closing)
+    world = _callback_world()
+    evening = datetime(2026, 11, 24, 11, 5, tzinfo=UTC)
+    ended = evening - timedelta(hours=3)
+    world.add_call("clinic", ended, "missed", callback_open=True, ended_at=ended)
+    result = world.run(evening)["accounts"]["clinic"]
+    assert "callbacks_overdue" not in result
+    assert world.published == []

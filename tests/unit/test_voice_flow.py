@@ -54,7 +54,7 @@ class FakeStorage:
         callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
         return self.rows.get(number), None, callers
 
-    def write_origin(self, call_sid, fields, *, caller, first_time, now_iso):
+    def write_origin(self, call_sid, fields, *, caller, first_time, now_iso, bump=None):
         self.requests += 1
         self.first_time_seen.append(first_time)
         if self.fail_write:

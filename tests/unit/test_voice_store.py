@@ -57,11 +57,14 @@ class FakeClient:
 
     def transact_write_items(self, **kwargs):
         self.requests.append(("TransactWriteItems", kwargs))
-        if self.cancel_reasons:
+        reasons = self.cancel_reasons
+        if reasons and isinstance(reasons[0], list):  # one list of reasons per transaction, in turn
+            reasons = self.cancel_reasons.pop(0) if self.cancel_reasons else None
+        if reasons:
             raise ClientError(
                 {
                     "Error": {"Code": "TransactionCanceledException", "Message": "x"},
-                    "CancellationReasons": [{"Code": c} for c in self.cancel_reasons],
+                    "CancellationReasons": [{"Code": c} for c in reasons],
                 },
                 "TransactWriteItems",
             )
@@ -270,3 +273,49 @@ def test_hidden_caller_has_no_callers_row_and_a_plain_update():
     s.write_origin(SID, fields, caller=None, first_time=None, now_iso="x")
     assert [r[0] for r in client.requests] == ["BatchGetItem", "UpdateItem"]
     assert "first_time" not in client.items[SID]
+
+
+# ------------------------------------------------------------------ round-robin counter (issue 18)
+
+RR = "rr#main#desk"
+
+
+def test_a_repeat_callers_round_robin_bump_joins_the_call_write_in_one_request():
+    # Given a repeat caller to a round-robin number
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    # When the call is written with the counter to bump
+    store.write_origin(SID, fields, caller="+8190", first_time=False, now_iso="x", bump=RR)
+    # Then it is one transaction: the call and ADD 1 on the number's counter (only if the row exists)
+    assert [r[0] for r in client.requests] == ["TransactWriteItems"]
+    call_update, bump = [item["Update"] for item in client.requests[0][1]["TransactItems"]]
+    assert call_update["TableName"] == "t-calls"
+    assert bump["TableName"] == "t-numbers" and bump["Key"] == {"number": {"S": ROW["number"]}}
+    assert bump["UpdateExpression"] == "ADD #counter :one"
+    assert bump["ExpressionAttributeNames"]["#counter"] == RR
+    assert bump["ConditionExpression"] == "attribute_exists(#number)"
+
+
+def test_a_first_time_callers_bump_is_the_third_item_of_the_same_transaction():
+    client = FakeClient()
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x", bump=RR)
+    assert [r[0] for r in client.requests] == ["TransactWriteItems"]
+    tables = [item["Update"]["TableName"] for item in client.requests[0][1]["TransactItems"]]
+    assert tables == ["t-calls", "t-callers", "t-numbers"]
+    assert client.items[SID]["first_time"] == {"BOOL": True}
+
+
+def test_a_conflict_on_the_counter_alone_writes_the_call_once_more_without_it():
+    # Given two calls racing on one number: the transaction is cancelled for the counter only
+    client = FakeClient(cancel_reasons=[["None", "None", "TransactionConflict"]])
+    store = DynamoStorage(client, TABLES)
+    fields = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    # When the first-time call is written
+    outcome = store.write_origin(SID, fields, caller="+819012345678", first_time=True, now_iso="x", bump=RR)
+    # Then the call and the first-call mark are written by a second transaction without the counter
+    assert outcome == "created"
+    assert [len(r[1]["TransactItems"]) for r in client.requests] == [3, 2]
+    assert client.items[SID]["first_time"] == {"BOOL": True}

@@ -190,3 +190,18 @@ def test_subject_is_sns_safe() -> None:
     world.run()
     subject = world.published[0][0]
     assert len(subject) < 100 and "\n" not in subject
+
+
+def test_callbacks_still_open_from_last_week_are_named_in_a_message_of_their_own() -> None:
+    # Given a healthy week, but one missed call on Friday nobody called back
+    world = FakeWorld()
+    world.add_account("dental", language="ja-JP")
+    healthy_history(world, "dental", last_week=True)
+    friday = tokyo(11, 27, 17)
+    world.add_call("dental", friday, "missed", callback_open=True, ended_at=friday + timedelta(seconds=30))
+    # When the Monday alert runs
+    result = world.run()["accounts"]["dental"]
+    # Then the week itself is healthy, and the overdue callback gets its own message
+    assert result["decided"] == "nothing-to-say" and result["callbacks_overdue"] == 1
+    (subject, body, attrs), = world.published
+    assert attrs["kind"] == "callbacks-overdue" and "2026-11-27 17:00" in body

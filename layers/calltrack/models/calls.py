@@ -82,6 +82,19 @@ class Call(Model):
     created_by = UnicodeAttribute(null=True)  # voice | dial-status | call-status
     updated_at = UnicodeAttribute(null=True)
     version = NumberAttribute(null=True)
+    # Call flows (issue 18): the flow, its branch (open | after-hours | holiday | closed), the target
+    # rung, the menu key pressed, an after-hours voicemail; a call from the account's test_callers.
+    flow = UnicodeAttribute(null=True)
+    flow_branch = UnicodeAttribute(null=True)
+    target = UnicodeAttribute(null=True)
+    menu_choice = UnicodeAttribute(null=True)
+    voicemail = BooleanAttribute(null=True)
+    test = BooleanAttribute(null=True)
+    # The callback of a missed call (``GET /v1/callbacks``): done when someone called back.
+    callback_status = UnicodeAttribute(null=True)  # done (open is derived: missed and not done)
+    callback_at = UnicodeAttribute(null=True)
+    callback_agent = UnicodeAttribute(null=True)
+    callback_seconds = NumberAttribute(null=True)
     by_account = CallsByAccount()
 
 

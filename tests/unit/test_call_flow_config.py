@@ -1,0 +1,131 @@
+"""Call flows in the account config (issue 18): what `calltrack apply` accepts, what it refuses
+(naming the field), and the compiled flow each tracking number's routing row carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from calltrack import clock
+from calltrack.account_config import ConfigError, normalize_config, parse_config, tracking_rows
+from tests.support.accounts import account_config
+
+MEMBERS = [{"agent": "tanaka", "number": "090-1111-2222"}, {"agent": "suzuki", "number": "090-3333-4444"}]
+
+
+def issue_flow(**over: Any) -> dict[str, Any]:
+    return {
+        "hours": {"mon-fri": "09:00-18:00", "sat": "09:00-13:00", "holidays": "jp",
+                  "closed": [date(2026, 12, 29), "2027-01-03"]},
+        "menu": {"prompt": "ご予約は1を", "options": {"1": "reception", "2": "office"},
+                 "timeout_to": "reception"},
+        "targets": {
+            "reception": {"ring_group": {"strategy": "round_robin", "ring_seconds": 20, "members": MEMBERS}},
+            "office": {"forward": "03-1234-5678"},
+        },
+        "after_hours": {"voicemail": True, "message": "本日の受付は終了しました。"},
+        **over,
+    }
+
+
+def config(**over: Any) -> dict[str, Any]:
+    return account_config(
+        "clinic", flows={"main": issue_flow()},
+        numbers=[{"number": "050-1234-0001", "channel": "newspaper", "flow": "main"},
+                 {"number": "050-1234-0002", "channel": "flyer"}],
+        test_callers=["090-9999-0000"], **over,
+    )
+
+
+def test_the_issues_flow_is_compiled_into_the_numbers_routing_row_with_the_holidays():
+    # Given the issue's example applied on 2026-11-30 (Tokyo)
+    with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
+        rows = tracking_rows(normalize_config(parse_config(config())))
+    routing = rows["+815012340001"]["routing"]
+    flow = routing["flow"]
+    # Then the number carries its flow: hours in minutes, members in E.164, holidays from the library
+    assert flow["name"] == "main" and flow["first"] == "reception"
+    assert flow["open"]["0"] == [[540, 1080]] and flow["open"]["5"] == [[540, 780]]
+    assert flow["open"]["6"] == []
+    assert flow["closed"] == ["2026-12-29", "2027-01-03"]
+    assert {"2026-11-23", "2027-01-11", "2028-01-01"} <= set(flow["holidays"])
+    assert flow["holidays_through"] == "2028-12-31"
+    members = flow["targets"]["reception"]["ring_group"]["members"]
+    assert [m["number"] for m in members] == ["+819011112222", "+819033334444"]
+    assert flow["targets"]["office"] == {"forward": "+81312345678"}
+    assert routing["test_callers"] == ["+819099990000"]
+    # And a number without a flow (and no account default) forwards as before
+    assert "flow" not in rows["+815012340002"]["routing"]
+
+
+def test_the_account_default_flow_applies_to_numbers_without_their_own():
+    rows = tracking_rows(normalize_config(parse_config(config(flow="main"))))
+    assert rows["+815012340002"]["routing"]["flow"]["name"] == "main"
+
+
+@pytest.mark.parametrize(
+    ("flow", "field", "words"),
+    [
+        (issue_flow(targets={"a": {}}), "flows.main.targets.a", "either forward"),
+        (issue_flow(menu={"prompt": "x", "options": {"1": "z"}}), "flows.main.menu.options.1", "no target"),
+        (issue_flow(after_hours={"target": "night"}), "flows.main.after_hours.target", "no target"),
+        (issue_flow(hours={"mon-fri": "18:00-09:00"}), "flows.main.hours", "ends before it starts"),
+        (issue_flow(hours={"mon-fri": "9-18"}), "flows.main.hours", "not a time span"),
+        (issue_flow(hours={"fri-mon": "09:00-18:00"}), "flows.main.hours", "first day"),
+        (issue_flow(hours={"holidays": "zz"}), "flows.main.hours", "no public holidays"),
+        (issue_flow(hours={"closed": ["2026-02-30"]}), "flows.main.hours", "not a date"),
+        (issue_flow(hours={"weekdays": "09:00-18:00"}), "flows.main.hours", "unknown key"),
+    ],
+)
+def test_a_bad_flow_is_refused_naming_the_field(flow, field, words):
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("clinic", flows={"main": flow}))
+    assert any(e.startswith(field) and words in e for e in err.value.errors), err.value.errors
+
+
+def test_a_ring_group_has_at_most_ten_members_each_agent_once():
+    eleven = [{"agent": f"a{i}", "number": f"090-1111-{2200 + i}"} for i in range(11)]
+    for members in (eleven, MEMBERS + MEMBERS[:1]):
+        flow = issue_flow(targets={"desk": {"ring_group": {"members": members}}}, menu=None)
+        with pytest.raises(ConfigError) as err:
+            parse_config(account_config("clinic", flows={"main": flow}))
+        assert err.value.field.startswith("flows.main.targets.desk.ring_group.members")
+
+
+def test_unknown_flow_names_are_refused_where_they_are_used():
+    bad = account_config("clinic", flow="nope", numbers=[{"number": "050-1234-0001", "channel": "flyer",
+                                                           "flow": "gone"}])
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad)
+    assert "flow: no flow 'nope' in flows" in err.value.errors
+    assert "numbers[0].flow: no flow 'gone' in flows" in err.value.errors
+
+
+def test_closed_ranges_expand_to_each_date():
+    flow = issue_flow(hours={"closed": ["2026-12-29..2027-01-03"]})
+    stored = normalize_config(parse_config(account_config("clinic", flows={"main": flow})))
+    assert stored["flows"]["main"]["hours"]["closed"] == [
+        "2026-12-29", "2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02", "2027-01-03"]
+    # the stored shape validates again as it is (a stored config read back)
+    assert normalize_config(parse_config(stored)) == stored
+
+
+def test_applying_the_same_flow_in_a_new_year_is_a_change_so_the_holidays_move_on():
+    from calltrack.account_config import config_hash
+
+    stored = normalize_config(parse_config(config()))
+    with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
+        this_year = config_hash(stored)
+        assert config_hash(stored) == this_year  # the same day: unchanged
+    with clock.frozen(datetime(2027, 1, 2, tzinfo=UTC)):
+        assert config_hash(stored) != this_year
+        rows = tracking_rows(stored)
+    assert rows["+815012340001"]["routing"]["flow"]["holidays_through"] == "2029-12-31"
+    # a config without holidays keeps its hash from year to year
+    plain = normalize_config(parse_config(account_config("clinic")))
+    with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
+        before = config_hash(plain)
+    with clock.frozen(datetime(2027, 1, 2, tzinfo=UTC)):
+        assert config_hash(plain) == before
