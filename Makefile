@@ -11,12 +11,13 @@ LAYER_LOCK := layers/requirements.lock
 UV_COMPILE := $(BIN)/uv pip compile -q --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: setup layer lock dni-js test lint typecheck unit integration demo bench serve clean help
+.PHONY: setup layer lock dni-js test lint typecheck unit integration as-deployed demo bench serve clean help
 
 help:
 	@echo "make setup   create .venv and install calltrack with dev dependencies (idempotent)"
 	@echo "make test    setup, ruff, mypy, then every test tier (unit, infra, integration, e2e)"
 	@echo "make lint    ruff + mypy only"
+	@echo "make as-deployed  the integration subset with every function as deployed (own asset, role, Python 3.12)"
 	@echo "make demo    setup, then run the end-to-end demo on the local stack"
 	@echo "make serve   setup, then 'calltrack local serve --port 8787'"
 	@echo "make bench   setup, then the benchmarks"
@@ -68,9 +69,22 @@ unit: setup
 integration: setup
 	@$(BIN)/pytest -q tests/infra tests/integration tests/e2e $(PYTEST_ARGS)
 
+# The integration subset that runs as deployed (CALLTRACK_AS_DEPLOYED=1: each function from its
+# synthesized asset in a Python 3.12 worker under its own IAM role, IAM enforced; any denial fails
+# the session). Which tests and why: README "As-deployed mode". Deselected: tests that reach into
+# the handler's process (reset its caches, count its requests with botocore hooks, patch its env).
+AS_DEPLOYED_TESTS := tests/integration/test_as_deployed.py tests/integration/test_voice_webhook.py \
+	tests/integration/test_recording_flow.py
+AS_DEPLOYED_DESELECT := \
+	--deselect "tests/integration/test_voice_webhook.py::test_incoming_call_makes_at_most_two_aws_requests" \
+	--deselect "tests/integration/test_voice_webhook.py::test_storage_down_still_forwards_the_call"
+
+as-deployed: setup
+	@CALLTRACK_AS_DEPLOYED=1 $(BIN)/pytest -q $(AS_DEPLOYED_TESTS) $(AS_DEPLOYED_DESELECT) $(PYTEST_ARGS)
+
 # pytest exits 5 when it collects no tests; make treats any non-zero exit as failure, so an
 # empty tier cannot pass silently.
-test: lint unit integration
+test: lint unit integration as-deployed
 
 # A month of a Tokyo dental clinic's calls through the local stack; `calltrack demo --help` to scale it.
 demo: setup

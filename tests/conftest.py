@@ -3,11 +3,14 @@
 ``local_stack`` starts ``calltrack_cli.local.stack.LocalStack`` in this process on free ports
 (moto server, local API gateway, pollers) and yields a ``StackClient``. Tests isolate
 themselves with ``tests.support.unique_account()`` / ``unique_number()``, never by resetting
-the emulator.
+the emulator. ``CALLTRACK_AS_DEPLOYED=1`` starts ``AsDeployedStack`` instead (each function from its
+synthesized asset in a Python 3.12 worker under its own IAM role; ``make as-deployed``), and any
+access denial seen during the session fails it at teardown.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +44,7 @@ def local_stack() -> Iterator[object]:
     from calltrack_cli.local.client import StackClient
     from calltrack_cli.local.stack import LocalStack, free_port
 
+    as_deployed = os.environ.get("CALLTRACK_AS_DEPLOYED", "") == "1"
     port = free_port()
     env = {
         "CALLTRACK_PUBLIC_URL": f"http://127.0.0.1:{port}",
@@ -51,10 +55,20 @@ def local_stack() -> Iterator[object]:
         "CALLTRACK_RETRY_TIME_SCALE": "0.00002",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
-    stack = LocalStack(port=port, env=env).start()
+    if as_deployed:  # every function from its synthesized asset under its own IAM role
+        from calltrack_cli.local.as_deployed import AsDeployedStack
+
+        stack: LocalStack = AsDeployedStack(port=port, env=env).start()
+    else:
+        stack = LocalStack(port=port, env=env).start()
     try:
         client = StackClient.for_stack(stack)
         client.stack = stack  # the in-process LocalStack, for tests that need boto3 on the emulator
         yield client
     finally:
         stack.stop()
+    if as_deployed:
+        from calltrack_cli.local.as_deployed import assert_no_denials
+
+        # Loud, whatever the handlers answered: a fail-open webhook answers 200 on a denied write.
+        assert_no_denials(stack.denials())  # type: ignore[attr-defined]

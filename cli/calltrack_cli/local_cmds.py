@@ -49,6 +49,14 @@ def _fail(message: str, code: int = 1) -> None:
 def serve(
     port: int = typer.Option(8787, "--port", "-p", help="Port of the local API gateway."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (keep 127.0.0.1)."),
+    as_deployed: bool = typer.Option(
+        False, "--as-deployed",
+        help="Run each function from its synthesized asset in its own Python 3.12 worker, under its "
+        "own IAM role with IAM enforced (synthesizes the app unless --cdk-out or $CALLTRACK_CDK_OUT).",
+    ),
+    cdk_out: str | None = typer.Option(
+        None, "--cdk-out", envvar="CALLTRACK_CDK_OUT", help="A synthesized app to run (with --as-deployed)."
+    ),
 ) -> None:
     """Run the local stack in the foreground until Ctrl-C / SIGTERM.
 
@@ -68,7 +76,15 @@ def serve(
     from calltrack_cli.local.stack import LocalStack
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stack = LocalStack(port=port, host=host)
+    if as_deployed:
+        from pathlib import Path
+
+        from calltrack_cli.local.as_deployed import AsDeployedStack
+
+        typer.echo("as deployed: every function from its synthesized asset, under its own role ...")
+        stack: LocalStack = AsDeployedStack(port=port, host=host, cdk_out=Path(cdk_out) if cdk_out else None)
+    else:
+        stack = LocalStack(port=port, host=host)
     try:
         stack.start()
     except OSError as exc:
@@ -97,8 +113,47 @@ def serve(
             pass
     finally:
         typer.echo("stopping the local stack ...")
+        report = stack.iam_status() if as_deployed else None  # type: ignore[attr-defined]
         stack.stop()
         typer.echo("stopped.")
+    if report is not None:
+        _print_iam(report)
+        if report["denials"]:
+            raise typer.Exit(1)  # loud: a denial means the deployed function would fail
+
+
+def _print_iam(report: dict[str, Any]) -> None:
+    for line in report["denials"]:
+        typer.echo(f"DENIED: {line}", err=True)
+    for function, actions in sorted(report["unused"].items()):
+        typer.echo(f"unused grant (advice): {function}: {', '.join(actions)}")
+    for line in report["warnings"]:
+        typer.echo(f"not checked locally: {line}")
+    if report["denials"]:
+        count = len(report["denials"])
+        typer.echo(f"{count} access denial(s): a synthesized policy lacks what the code uses", err=True)
+
+
+@app.command("iam-report")
+def iam_report(url: str | None = UrlOption) -> None:
+    """On a stack started with `serve --as-deployed`: access denials so far (exit 1 if any) and the
+    granted actions no request has used yet (advice: candidates to remove from the wiring's grants).
+
+    Example:
+
+        calltrack local iam-report
+    """
+    from calltrack_cli.local.client import StackError
+
+    try:
+        report = _client(url)._local("GET", "/_local/iam")
+    except StackError as exc:
+        _fail(f"{exc} (was the stack started with --as-deployed?)")
+    except OSError as exc:
+        _fail(f"cannot reach the local stack at {url or DEFAULT_URL}: {exc}")
+    _print_iam(report)
+    if report["denials"]:
+        raise typer.Exit(1)
 
 
 @app.command("run-job")

@@ -217,6 +217,9 @@ class LocalGateway:
             ("POST", "/_local/emulator/stop"): lambda: emulator(False),
             ("POST", "/_local/emulator/start"): lambda: emulator(True),
         }
+        iam_status = getattr(control, "iam_status", None)  # as-deployed stacks only
+        if iam_status is not None:
+            actions[("GET", "/_local/iam")] = iam_status
         job = re.fullmatch(r"/_local/jobs/([\w.-]+)", path)
         script = re.fullmatch(r"/_local/transcripts/(CA[0-9a-fA-F]{32})", path)
         try:

@@ -107,6 +107,8 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        # The stack's own identity on the emulator (as-deployed: an operator user's key, IAM enforced)
+        self.credentials: tuple[str, str] = ("testing", "testing")
         self.queue_urls: dict[str, str] = {}
         self.dlq_urls: dict[str, str] = {}
         self.topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{OPS_TOPIC_NAME}"
@@ -275,8 +277,8 @@ class LocalStack:
                     service,
                     region_name=REGION,
                     endpoint_url=self.moto_url,
-                    aws_access_key_id="testing",
-                    aws_secret_access_key="testing",
+                    aws_access_key_id=self.credentials[0],
+                    aws_secret_access_key=self.credentials[1],
                     config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
                 )
                 self._clients[service] = cached
