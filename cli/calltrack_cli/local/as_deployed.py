@@ -280,6 +280,7 @@ class AsDeployedStack(LocalStack):
         self._create_operator()
         self._enforce()
         self.invoker.configure(self._worker_specs(functions, resolver, local, credentials))
+        self.invoker.prewarm()
 
     # -- as deployed -------------------------------------------------------------------------
     def denials(self) -> list[emulator_iam.Decision]:

@@ -169,6 +169,24 @@ class WorkerInvoker(Invoker):
     def configure(self, specs: dict[str, WorkerSpec]) -> None:
         self.workers = {name: Worker(spec) for name, spec in specs.items()}
 
+    def prewarm(self) -> None:
+        """Run every worker's init phase now, in the background, each under its function's lock:
+        the first events after start-up then do not pay a chain of cold starts (call_changes,
+        then each subscriber, ...) inside one ``drain()``'s timeout on a busy machine."""
+
+        def start(name: str, worker: Worker) -> None:
+            with self._locks.setdefault(name, threading.Lock()):
+                if worker.process is not None and worker.process.poll() is None:
+                    return
+                try:
+                    worker.reconfigure(self.overrides())
+                    worker._start()
+                except FunctionError as exc:  # the first event retries the init and reports it
+                    log.warning("%s: init failed while pre-warming: %s", name, exc)
+
+        for name, worker in self.workers.items():
+            threading.Thread(target=start, args=(name, worker), name=f"prewarm-{name}", daemon=True).start()
+
     def invoke(self, function_name: str, event: Any, *, at: float | None = None) -> Any:
         fn = self.wiring.function(function_name)
         worker = self.workers.get(fn.name)
