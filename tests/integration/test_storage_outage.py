@@ -49,6 +49,22 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+def reset_function_processes() -> None:
+    """Every function's and the layer's per-process caches dropped (a Lambda cold start each)."""
+    import importlib
+    import sys
+
+    for name in sorted(sys.modules):
+        module = sys.modules[name]
+        if name.endswith((".runtime", ".rollup_consumer")) and callable(getattr(module, "reset", None)):
+            module.reset()
+    for layer in ("calltrack.accounts", "calltrack.call_items", "calltrack.account_secrets"):
+        importlib.import_module(layer).reset()
+    from calltrack.clients import dynamodb
+
+    dynamodb.cache_clear()
+
+
 @pytest.fixture()
 def dynamodb_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Yields a switch: ``down()`` makes DynamoDB unreachable for a fresh webhook container (its
@@ -63,6 +79,9 @@ def dynamodb_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         def up(self) -> None:
             monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
             handler.reset()
+            # The stack's background consumers share this process: one that built its client
+            # while the variable pointed at the closed port would keep failing after the outage.
+            reset_function_processes()
 
     switch = Switch()
     try:
