@@ -61,8 +61,11 @@ def reset_function_processes() -> None:
     for layer in ("calltrack.accounts", "calltrack.call_items", "calltrack.account_secrets"):
         importlib.import_module(layer).reset()
     from calltrack.clients import dynamodb
+    from calltrack.models import all_models
 
     dynamodb.cache_clear()
+    for model in all_models():  # PynamoDB keeps each model's connection (and its endpoint)
+        model._connection = None
 
 
 @pytest.fixture()
