@@ -202,12 +202,18 @@ def dead_letters(stack: Any) -> list[dict[str, Any]]:
     sqs = stack.stack.client("sqs")
     url = stack.stack.dlq_urls["webhooks"]
     out: list[dict[str, Any]] = []
-    for _ in range(10):
+    handles: list[str] = []
+    # Each receive hides what it got, so the next one reads further (earlier tests' dead letters
+    # share the queue); everything is made visible again afterwards.
+    for _ in range(100):
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                  VisibilityTimeout=0).get("Messages", [])
+                                  VisibilityTimeout=60).get("Messages", [])
         out += [json.loads(m["Body"]) for m in got]
+        handles += [m["ReceiptHandle"] for m in got]
         if not got:
             break
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return out
 
 
