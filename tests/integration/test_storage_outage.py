@@ -49,48 +49,47 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def reset_function_processes() -> None:
-    """Every function's and the layer's per-process caches dropped (a Lambda cold start each)."""
-    import importlib
-    import sys
-
-    for name in sorted(sys.modules):
-        module = sys.modules[name]
-        if name.endswith((".runtime", ".rollup_consumer")) and callable(getattr(module, "reset", None)):
-            module.reset()
-    for layer in ("calltrack.accounts", "calltrack.call_items", "calltrack.account_secrets"):
-        importlib.import_module(layer).reset()
-    from calltrack.clients import dynamodb
-    from calltrack.models import all_models
-
-    dynamodb.cache_clear()
-    for model in all_models():  # PynamoDB keeps each model's connection (and its endpoint)
-        model._connection = None
-
-
 @pytest.fixture()
-def dynamodb_unreachable(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Yields a switch: ``down()`` makes DynamoDB unreachable for a fresh webhook container (its
-    client connects to a closed port), ``up()`` brings it back (SQS stays up throughout)."""
+def dynamodb_unreachable() -> Iterator[Any]:
+    """Yields a switch: ``down()`` gives the voice webhook a fresh process (a cold container) whose
+    DynamoDB client connects to a closed port; ``up()`` gives it a fresh process against the
+    emulator again. Only the webhook loses storage: the stack's other functions share this test
+    process and keep theirs (changing AWS_ENDPOINT_URL_DYNAMODB for the process would let a
+    background consumer build its client against the closed port and keep it)."""
+    import boto3
+    from botocore.config import Config
+
+    import voice_webhook.dynamo as dynamo
     import voice_webhook.handler as handler
 
     class Switch:
+        tries = 0  # requests the webhook sent to its unreachable storage
+
         def down(self) -> None:
-            monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
             handler.reset()
+            dynamo._client = boto3.session.Session().client(
+                "dynamodb",
+                region_name=boto3.session.Session().region_name or "us-east-1",
+                endpoint_url=f"http://127.0.0.1:{closed_port()}",
+                config=Config(
+                    connect_timeout=dynamo.CONNECT_TIMEOUT_S,
+                    read_timeout=dynamo.READ_TIMEOUT_S,
+                    retries={"max_attempts": dynamo.MAX_ATTEMPTS, "mode": "standard"},
+                ),
+            )
+            dynamo._client.meta.events.register("before-send.dynamodb", self._tried)
+
+        def _tried(self, **_: Any) -> None:
+            self.tries += 1
 
         def up(self) -> None:
-            monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
             handler.reset()
-            # The stack's background consumers share this process: one that built its client
-            # while the variable pointed at the closed port would keep failing after the outage.
-            reset_function_processes()
 
     switch = Switch()
-    try:
-        yield switch
-    finally:
-        switch.up()
+    yield switch
+    switch.up()
+    # the outage was real: the webhook did try its storage while it was down
+    assert switch.tries > 0, "the webhook never asked DynamoDB during the outage"
 
 
 def test_answered_calls_whose_dial_result_met_an_outage_are_stored_answered(
