@@ -310,6 +310,18 @@ FUNCTIONS = (
         secrets=("admin_token",),
     ),
     LambdaFunction(
+        "privacy",
+        "privacy",
+        "privacy.handler.handler",
+        timeout_s=29,
+        description="A caller's data in one account: export (GET) and erase (DELETE /v1/callers/{number})",
+        tables=("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
+                "rollup_markers"),
+        read_only_tables=("tokens",),
+        buckets=("recordings", "exports"),
+        secrets=("admin_token",),
+    ),
+    LambdaFunction(
         "calls_export",
         "call_records",
         "call_records.export.handler",
@@ -371,6 +383,9 @@ ROUTES = (
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
     Route("GET", "/v1/conversions/yahoo-ads.csv", "report_api", _K),
     Route("GET", "/openapi.json", "report_api", _P),
+    # Privacy (admin): one caller's data in one account
+    Route("GET", "/v1/callers/{number}", "privacy", _K),
+    Route("DELETE", "/v1/callers/{number}", "privacy", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),

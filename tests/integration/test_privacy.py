@@ -1,0 +1,178 @@
+"""Privacy on the local stack: one caller's data in one account is exported and erased across every
+table and every recording object version; the same caller's data in another account is untouched."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.support import unique_number, unique_recording_sid
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import play_call
+
+
+def _settings() -> Any:
+    from calltrack.settings import get_settings
+
+    return get_settings()
+
+
+def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str, Any]:
+    """A call from ``caller`` with a stored recording (two object versions), a transcript (on the
+    call and as Transcribe's JSON), a CRM lead, a conversion, a webhook delivery and an export row."""
+    settings = _settings()
+    db, s3 = stack.stack.client("dynamodb"), stack.stack.client("s3")
+    sid = play_call(stack, number, datetime(2026, 10, 5, 1, 0, tzinfo=UTC), "answered", 60, caller=caller)
+    rec = unique_recording_sid()
+    key = f"recordings/{account}/2026/10/{sid}/{rec}.mp3"
+    for body in (b"first take", b"second take"):  # two versions of the same key
+        s3.put_object(Bucket=settings.recordings_bucket, Key=key, Body=body)
+    s3.put_object(Bucket=settings.recordings_bucket, Key=f"transcripts/{account}/2026/10/{sid}/{rec}.json",
+                  Body=b'{"results": {}}')
+    recording = {"recording_sid": {"S": rec}, "call_sid": {"S": sid}, "account": {"S": account},
+                 "status": {"S": "stored"}, "s3_key": {"S": key}, "stored_at": {"S": "2026-10-05T01:02:00Z"},
+                 "attempts": {"N": "1"}}
+    db.put_item(TableName=settings.table_name("recordings"), Item=recording)
+    db.update_item(
+        TableName=settings.table_name("calls"), Key={"call_sid": {"S": sid}},
+        UpdateExpression="SET recording = :r, transcript = :t",
+        ExpressionAttributeValues={
+            ":r": {"S": json.dumps({"status": "stored", "recording_sid": rec, "s3_key": key})},
+            ":t": {"S": json.dumps([["caller", 1.0, "予約したいです"]])},
+        },
+    )
+    db.put_item(TableName=settings.table_name("crm_leads"), Item={
+        "account": {"S": account}, "external_id": {"S": f"L-{sid}"}, "phone": {"S": caller},
+        "created_at": {"S": "2026-10-05T02:00:00Z"}, "call_sid": {"S": sid}, "updated_at": {"S": "2026-10-05T02:00:00Z"}})
+    db.put_item(TableName=settings.table_name("conversions"), Item={
+        "call_sid": {"S": sid}, "key": {"S": "qualified#google_ads"}, "account": {"S": account},
+        "converted_at": {"S": "2026-10-05T01:00:00Z"}, "rule": {"S": "qualified"},
+        "destination": {"S": "google_ads"}, "status": {"S": "pending"}, "order_id": {"S": f"{sid}:qualified"}})
+    db.put_item(TableName=settings.table_name("webhook_deliveries"), Item={
+        "account": {"S": account}, "delivery_id": {"S": f"dlv_{sid[2:18]}"}, "kind": {"S": "webhook"},
+        "destination": {"S": "hook"}, "call_sid": {"S": sid}, "status": {"S": "pending"},
+        "payload": {"S": json.dumps({"call": {"call_sid": sid, "caller": caller}})}})
+    s3.put_object(Bucket=settings.exports_bucket, Key=f"calls/account={account}/date=2026-10-05/calls.csv",
+                  Body=f"account,call_sid,caller\n{account},{sid},{caller[:-4]}****\n".encode())
+    return {"sid": sid, "recording_sid": rec, "key": key}
+
+
+def all_items(stack: Any) -> list[str]:
+    """Every item of every calltrack table in the emulator, as JSON text."""
+    db = stack.stack.client("dynamodb")
+    prefix = _settings().table_name("calls")[: -len("calls")]
+    out = []
+    for table in db.list_tables()["TableNames"]:
+        if not table.startswith(prefix):
+            continue
+        for page in db.get_paginator("scan").paginate(TableName=table):
+            out.extend(json.dumps(item, ensure_ascii=False) for item in page["Items"])
+    return out
+
+
+def rollups(stack: Any, account: str) -> list[dict[str, Any]]:
+    db = stack.stack.client("dynamodb")
+    items = db.scan(TableName=_settings().table_name("rollups"), FilterExpression="begins_with(pk, :a)",
+                    ExpressionAttributeValues={":a": {"S": f"{account}#"}})["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def object_versions(stack: Any) -> list[str]:
+    s3 = stack.stack.client("s3")
+    out = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=_settings().recordings_bucket):
+        out.extend(str(v["Key"]) for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])])
+    return out
+
+
+def export_text(stack: Any, account: str) -> str:
+    s3 = stack.stack.client("s3")
+    key = f"calls/account={account}/date=2026-10-05/calls.csv"
+    return str(s3.get_object(Bucket=_settings().exports_bucket, Key=key)["Body"].read().decode())
+
+
+@pytest.fixture(scope="module")
+def two_accounts(local_stack: Any) -> dict[str, Any]:
+    caller, other = unique_number("+8190"), unique_number("+8190")
+    out: dict[str, Any] = {"caller": caller, "other": other}
+    for name in ("a", "b"):
+        number = unique_number()
+        account = apply_account(local_stack, f"priv{name}", numbers=[{"number": number, "channel": "flyer"}])
+        out[name] = {"account": account, "number": number,
+                     "seed": seed_caller(local_stack, account, number, caller),
+                     **tokens(local_stack, account, "admin", "manager")}
+    out["a"]["other_sid"] = play_call(local_stack, out["a"]["number"], datetime(2026, 10, 6, 1, 0, tzinfo=UTC), caller=other)
+    local_stack.drain()
+    return out
+
+
+def path(number: str) -> str:
+    return f"/v1/callers/{quote(number, safe='')}"
+
+
+def test_an_admin_exports_everything_the_account_holds_about_a_caller(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a = two_accounts["a"]
+    # When an admin of account A asks for the caller
+    resp = local_stack.request("GET", path(two_accounts["caller"]), token=a["admin"])
+    # Then A's call, lead, recording (presigned), transcript, conversion and delivery are there, none of B's
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert [c["call_sid"] for c in body["calls"]] == [a["seed"]["sid"]]
+    assert [lead["phone"] for lead in body["crm_leads"]] == [two_accounts["caller"]]
+    assert body["recordings"][0]["recording_sid"] == a["seed"]["recording_sid"]
+    assert body["recordings"][0]["url"].startswith("http")
+    assert body["transcripts"][0]["call_sid"] == a["seed"]["sid"]
+    assert len(body["conversions"]) == 1 and len(body["webhook_deliveries"]) == 1
+    # and a manager may not
+    assert local_stack.request("GET", path(two_accounts["caller"]), token=a["manager"]).status_code == 403
+
+
+def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_the_other(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a, b, caller = two_accounts["a"], two_accounts["b"], two_accounts["caller"]
+    b_before = [i for i in all_items(local_stack) if b["seed"]["sid"] in i or caller in i]
+    b_versions = [k for k in object_versions(local_stack) if b["seed"]["sid"] in k]
+    assert len(b_versions) == 3  # two recording versions and the transcript JSON
+    a_rollups = rollups(local_stack, a["account"])
+    assert a_rollups
+
+    # When an admin of A erases the caller
+    resp = local_stack.request("DELETE", path(caller), token=a["admin"])
+    local_stack.drain()  # the calls stream's REMOVE reaches the rollup and call-changes consumers
+
+    # Then it answers what it erased
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["erased"] == {
+        "calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3, "crm_leads": 1,
+        "conversions": 1, "webhook_deliveries": 1, "export_rows": 1, "caller_first_call": 1,
+    }
+    # and no item of any table ties the number or A's call to A any more
+    items = all_items(local_stack)
+    for item in items:
+        if caller in item or a["seed"]["sid"] in item:
+            assert a["account"] not in item, item
+    assert not [k for k in object_versions(local_stack) if a["seed"]["sid"] in k]
+    assert a["seed"]["sid"] not in export_text(local_stack, a["account"])
+    # while B keeps every item and object version of the same caller
+    b_after = {json.dumps(json.loads(i), sort_keys=True) for i in items if b["seed"]["sid"] in i or caller in i}
+    for item in b_before:
+        if a["account"] not in item:
+            assert json.dumps(json.loads(item), sort_keys=True) in b_after, item
+    assert sorted(k for k in object_versions(local_stack) if b["seed"]["sid"] in k) == sorted(b_versions)
+    assert b["seed"]["sid"] in export_text(local_stack, b["account"])
+    # and A's rollups (no personal data) stay as they were
+    assert rollups(local_stack, a["account"]) == a_rollups
+    # and A's other caller is untouched
+    assert local_stack.request("GET", f"/v1/calls/{a['other_sid']}", token=a["admin"]).status_code == 200
+
+    # When the erasure is asked again, it is idempotent: nothing more to erase
+    again = local_stack.request("DELETE", path(caller), token=a["admin"])
+    assert again.status_code == 200, again.text
+    assert set(again.json()["erased"].values()) == {0}
