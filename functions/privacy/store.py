@@ -173,14 +173,16 @@ class DynamoCallerStore:
         self._delete_keys("rollup_markers", [{"call_sid": {"S": s}} for s in call_sids])
 
     def delete_leads(self, account: str, external_ids: list[str]) -> None:
-        self._delete_keys("crm_leads", [{"account": {"S": account}, "external_id": {"S": e}} for e in external_ids])
+        self._delete_keys("crm_leads",
+                          [{"account": {"S": account}, "external_id": {"S": e}} for e in external_ids])
 
     def forget_first_call(self, account: str, number: str) -> bool:
         key = {"caller": {"S": number}}
         try:
             old = self.db.update_item(
                 TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f",
-                ConditionExpression="attribute_exists(#f)", ExpressionAttributeNames={"#f": f"first#{account}"},
+                ConditionExpression="attribute_exists(#f)",
+                ExpressionAttributeNames={"#f": f"first#{account}"},
                 ReturnValues="ALL_NEW",
             ).get("Attributes") or {}
         except self.db.exceptions.ConditionalCheckFailedException:

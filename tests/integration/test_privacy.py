@@ -47,11 +47,13 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
     )
     db.put_item(TableName=settings.table_name("crm_leads"), Item={
         "account": {"S": account}, "external_id": {"S": f"L-{sid}"}, "phone": {"S": caller},
-        "created_at": {"S": "2026-10-05T02:00:00Z"}, "call_sid": {"S": sid}, "updated_at": {"S": "2026-10-05T02:00:00Z"}})
+        "created_at": {"S": "2026-10-05T02:00:00Z"}, "call_sid": {"S": sid},
+        "updated_at": {"S": "2026-10-05T02:00:00Z"}})
     db.put_item(TableName=settings.table_name("conversions"), Item={
         "call_sid": {"S": sid}, "key": {"S": "qualified#google_ads"}, "account": {"S": account},
         "converted_at": {"S": "2026-10-05T01:00:00Z"}, "rule": {"S": "qualified"},
-        "destination": {"S": "google_ads"}, "status": {"S": "pending"}, "order_id": {"S": f"{sid}:qualified"}})
+        "destination": {"S": "google_ads"}, "status": {"S": "pending"},
+        "order_id": {"S": f"{sid}:qualified"}})
     db.put_item(TableName=settings.table_name("webhook_deliveries"), Item={
         "account": {"S": account}, "delivery_id": {"S": f"dlv_{sid[2:18]}"}, "kind": {"S": "webhook"},
         "destination": {"S": "hook"}, "call_sid": {"S": sid}, "status": {"S": "pending"},
@@ -105,7 +107,8 @@ def two_accounts(local_stack: Any) -> dict[str, Any]:
         out[name] = {"account": account, "number": number,
                      "seed": seed_caller(local_stack, account, number, caller),
                      **tokens(local_stack, account, "admin", "manager")}
-    out["a"]["other_sid"] = play_call(local_stack, out["a"]["number"], datetime(2026, 10, 6, 1, 0, tzinfo=UTC), caller=other)
+    at = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
+    out["a"]["other_sid"] = play_call(local_stack, out["a"]["number"], at, caller=other)
     local_stack.drain()
     return out
 
@@ -161,7 +164,8 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     assert not [k for k in object_versions(local_stack) if a["seed"]["sid"] in k]
     assert a["seed"]["sid"] not in export_text(local_stack, a["account"])
     # while B keeps every item and object version of the same caller
-    b_after = {json.dumps(json.loads(i), sort_keys=True) for i in items if b["seed"]["sid"] in i or caller in i}
+    b_after = {json.dumps(json.loads(i), sort_keys=True)
+               for i in items if b["seed"]["sid"] in i or caller in i}
     for item in b_before:
         if a["account"] not in item:
             assert json.dumps(json.loads(item), sort_keys=True) in b_after, item
