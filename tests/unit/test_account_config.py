@@ -128,6 +128,7 @@ def test_every_static_pool_and_overflow_number_becomes_a_routable_row():
         "whisper": "google-adsからのお電話です",
         "ring_timeout": 20,
         "voicemail": False,
+        "calls_days": 1095,
     }
 
 

@@ -329,3 +329,15 @@ def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
     assert process_records(records, store, tokyo_timezone) == []
     assert store.transactions >= 2 and store.items_written <= store.transactions * MAX_TRANSACT_ITEMS
     assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
+
+
+def test_a_call_expired_by_ttl_keeps_its_counts() -> None:
+    """retention.calls_days: DynamoDB's TTL removes the call; its rollup counts stay."""
+    from report.rollup import _collapse
+
+    ttl_remove = {"eventName": "REMOVE", "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+                  "dynamodb": {"Keys": {"call_sid": {"S": "CA1"}}, "OldImage": {"call_sid": {"S": "CA1"},
+                                                                                 "account": {"S": "a"}}}}
+    erased = {**ttl_remove, "userIdentity": None}
+    assert _collapse([ttl_remove])[0] == {}
+    assert _collapse([erased])[0] == {"CA1": (None, "a")}
