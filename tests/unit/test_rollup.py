@@ -335,7 +335,8 @@ def test_a_call_expired_by_ttl_keeps_its_counts() -> None:
     """retention.calls_days: DynamoDB's TTL removes the call; its rollup counts stay."""
     from report.rollup import _collapse
 
-    ttl_remove = {"eventName": "REMOVE", "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    ttl_remove = {"eventName": "REMOVE", "userIdentity": ttl,
                   "dynamodb": {"Keys": {"call_sid": {"S": "CA1"}}, "OldImage": {"call_sid": {"S": "CA1"},
                                                                                  "account": {"S": "a"}}}}
     erased = {**ttl_remove, "userIdentity": None}
