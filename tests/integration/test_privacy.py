@@ -180,3 +180,17 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     again = local_stack.request("DELETE", path(caller), token=a["admin"])
     assert again.status_code == 200, again.text
     assert set(again.json()["erased"].values()) == {0}
+
+
+def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    # Given calls written by the voice webhook (default retention.calls_days: 1095)
+    db = local_stack.stack.client("dynamodb")
+    table = _settings().table_name("calls")
+    # Then the calls table expires items by expire_at, and each call has it: its start + 1095 days
+    ttl = db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expire_at"
+    item = db.get_item(TableName=table, Key={"call_sid": {"S": two_accounts["b"]["seed"]["sid"]}})["Item"]
+    started = datetime(2026, 10, 5, 1, 0, tzinfo=UTC).timestamp()
+    assert int(item["expire_at"]["N"]) == int(started) + 1095 * 86400
