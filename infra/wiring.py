@@ -205,8 +205,8 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=5,
         description="dni.js and per-session pool number leases",
-        tables=("leases", "lease_history"),
-        read_only_tables=("accounts", "numbers", "tokens"),
+        tables=("leases", "lease_history", "tokens"),  # tokens: "last used" (calltrack.auth)
+        read_only_tables=("accounts", "numbers"),
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -227,8 +227,8 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
-        read_only_tables=("accounts", "tokens", "job_runs", "conversions"),
+        tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens"),  # tokens: "last used"
+        read_only_tables=("accounts", "job_runs", "conversions"),
         buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
@@ -304,8 +304,8 @@ FUNCTIONS = (
         "webhooks.api.handler",
         timeout_s=10,
         description="Webhook deliveries: list failed, retry, send a test ping",
-        tables=("webhook_deliveries",),
-        read_only_tables=("accounts", "tokens"),
+        tables=("webhook_deliveries", "tokens"),  # tokens: "last used" (calltrack.auth)
+        read_only_tables=("accounts",),
         sends_to_queues=("webhooks",),
         secrets=("admin_token",),
     ),
@@ -316,8 +316,7 @@ FUNCTIONS = (
         timeout_s=29,
         description="A caller's data in one account: export (GET) and erase (DELETE /v1/callers/{number})",
         tables=("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
-                "rollup_markers"),
-        read_only_tables=("tokens",),
+                "rollup_markers", "tokens"),  # tokens: "last used" (calltrack.auth)
         buckets=("recordings", "exports"),
         secrets=("admin_token",),
     ),
@@ -355,6 +354,8 @@ ROUTES = (
     Route("GET", "/v1/accounts/{account}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}", "admin", _K),
     Route("POST", "/v1/accounts/{account}/tokens", "admin", _K),
+    Route("GET", "/v1/accounts/{account}/tokens", "admin", _K),
+    Route("DELETE", "/v1/accounts/{account}/tokens/{token_id}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}/secrets/{name}", "admin", _K),
     Route("GET", "/v1/accounts/{account}/secrets", "admin", _K),
     # Calls, reports, CRM, spend, reviews

@@ -75,6 +75,20 @@ def post_token(account: str) -> Response:
     return _json(201, result)
 
 
+@app.get("/v1/accounts/<account>/tokens")
+def get_tokens(account: str) -> Response:
+    principal = principal_from_app(app)
+    return _json(200, tokens.list_tokens(principal, account, store()))
+
+
+@app.delete("/v1/accounts/<account>/tokens/<token_id>")
+def delete_token(account: str, token_id: str) -> Response:
+    principal = principal_from_app(app)
+    result = tokens.revoke_token(principal, account, token_id, store())
+    logger.info("token revoked", extra={"account": account, "token": token_id})
+    return _json(200, result)
+
+
 @app.put("/v1/accounts/<account>/secrets/<name>")
 def put_secret(account: str, name: str) -> Response:
     principal = principal_from_app(app)

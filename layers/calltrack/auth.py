@@ -70,7 +70,17 @@ def bearer(headers: Mapping[str, str] | None) -> str:
 TokenLookup = Callable[[str], "tuple[str, str] | None"]
 
 
+LAST_USED_EVERY = 3600  # seconds: "last used" is written at most once an hour per token
+
+
+def token_id(token_hash: str) -> str:
+    """A token's public id (``GET /v1/accounts/{a}/tokens``): never the secret, nor its full hash."""
+    return "tok_" + token_hash[:16]
+
+
 def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
+    import time
+
     from calltrack.models import bind_once
     from calltrack.models.accounts import ApiToken
     from calltrack.settings import get_settings
@@ -81,8 +91,33 @@ def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
     try:
         item = ApiToken.get(token_hash)
     except ApiToken.DoesNotExist:
-        return None
+        return None  # unknown, or revoked (deleted): 401 from the next request on, no cache
+    now = time.time()
+    if item.expires_at is not None and now >= float(item.expires_at):
+        return None  # expired (DynamoDB's TTL deletes the row later)
+    last = item.last_used_at.timestamp() if item.last_used_at is not None else None
+    if last is None or now - last >= LAST_USED_EVERY:
+        _touch(item, now)
     return item.account, item.role
+
+
+def _touch(item: object, now: float) -> None:
+    """Record the use, at most once per LAST_USED_EVERY (conditional, so racing requests write once)."""
+    from datetime import UTC, datetime
+
+    from calltrack.models.accounts import ApiToken
+
+    assert isinstance(item, ApiToken)
+    stamp = datetime.fromtimestamp(now, UTC)
+    before = datetime.fromtimestamp(now - LAST_USED_EVERY, UTC)
+    try:
+        item.update(
+            actions=[ApiToken.last_used_at.set(stamp)],
+            condition=ApiToken.token_hash.exists()
+            & (ApiToken.last_used_at.does_not_exist() | (ApiToken.last_used_at < before)),
+        )
+    except Exception:  # noqa: BLE001 - a lost race or a throttle: "last used" is best-effort
+        pass
 
 
 def authenticate(

@@ -49,14 +49,19 @@ class TokensByAccount(GlobalSecondaryIndex["ApiToken"]):
 
 
 class ApiToken(Model):
-    """An API token, stored as its SHA-256 hash, bound to one account and one role."""
+    """An API token, stored as its SHA-256 hash, bound to one account and one role.
 
-    Meta = table_meta("tokens")
+    ``expires_at`` (epoch seconds, optional) is checked on every request and is the table's TTL;
+    ``last_used_at`` is refreshed at most once per ``calltrack.auth.LAST_USED_EVERY`` per token."""
+
+    Meta = table_meta("tokens", ttl="expires_at")
     token_hash = UnicodeAttribute(hash_key=True)
     account = UnicodeAttribute()
     role = UnicodeAttribute()
     label = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
     by_account = TokensByAccount()
 
 
