@@ -215,7 +215,7 @@ FUNCTIONS = (
         "admin.handler.handler",
         timeout_s=30,
         description="Accounts, tokens, account secrets and config-as-code (calltrack apply)",
-        tables=("accounts", "numbers", "tokens", "leases"),
+        tables=("accounts", "numbers", "tokens", "leases", "audit"),
         buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
         account_secrets="write",
@@ -227,7 +227,8 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens"),  # tokens: "last used"
+        # tokens: "last used" (calltrack.auth); audit: recording and transcript access
+        tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens", "audit"),
         read_only_tables=("accounts", "job_runs", "conversions"),
         buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
@@ -316,7 +317,7 @@ FUNCTIONS = (
         timeout_s=29,
         description="A caller's data in one account: export (GET) and erase (DELETE /v1/callers/{number})",
         tables=("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
-                "rollup_markers", "tokens"),  # tokens: "last used" (calltrack.auth)
+                "rollup_markers", "tokens", "audit"),  # tokens: "last used" (calltrack.auth)
         buckets=("recordings", "exports"),
         secrets=("admin_token",),
     ),
@@ -387,6 +388,7 @@ ROUTES = (
     # Privacy (admin): one caller's data in one account
     Route("GET", "/v1/callers/{number}", "privacy", _K),
     Route("DELETE", "/v1/callers/{number}", "privacy", _K),
+    Route("GET", "/v1/audit", "privacy", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),

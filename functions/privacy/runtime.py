@@ -8,7 +8,7 @@ from calltrack.settings import Needs
 from privacy.store import DynamoCallerStore
 
 TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
-          "rollup_markers", "tokens")
+          "rollup_markers", "tokens", "audit")
 NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports"), secrets=("admin_token",))
 
 

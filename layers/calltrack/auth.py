@@ -21,6 +21,13 @@ class Principal:
 
     account: str | None
     role: str
+    token_id: str | None = None  # tok_…; None for the operator
+    label: str | None = None
+
+    @property
+    def who(self) -> dict[str, str | None]:
+        """The audit trail's "who": token id and label (the operator has neither)."""
+        return {"token_id": self.token_id or OPERATOR, "label": self.label, "role": self.role}
 
     @property
     def is_operator(self) -> bool:
@@ -66,8 +73,8 @@ def bearer(headers: Mapping[str, str] | None) -> str:
     raise Unauthorized("missing bearer token (Authorization: Bearer TOKEN)")
 
 
-# Port: token hash -> (account, role) or None. The default reads the tokens table.
-TokenLookup = Callable[[str], "tuple[str, str] | None"]
+# Port: token hash -> (account, role) or (account, role, label) or None. The default reads the table.
+TokenLookup = Callable[[str], "tuple[str, str] | tuple[str, str, str | None] | None"]
 
 
 LAST_USED_EVERY = 3600  # seconds: "last used" is written at most once an hour per token
@@ -78,7 +85,7 @@ def token_id(token_hash: str) -> str:
     return "tok_" + token_hash[:16]
 
 
-def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
+def lookup_token_in_table(token_hash: str) -> tuple[str, str, str | None] | None:
     import time
 
     from calltrack.models import bind_once
@@ -98,7 +105,7 @@ def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
     last = item.last_used_at.timestamp() if item.last_used_at is not None else None
     if last is None or now - last >= LAST_USED_EVERY:
         _touch(item, now)
-    return item.account, item.role
+    return item.account, item.role, item.label
 
 
 def _touch(item: object, now: float) -> None:
@@ -132,8 +139,9 @@ def authenticate(
     found = lookup(hash_token(token))
     if found is None:
         raise Unauthorized("unknown or revoked token")
-    account, role = found
-    return Principal(account=account, role=role)
+    account, role = found[0], found[1]
+    label = found[2] if len(found) > 2 else None
+    return Principal(account=account, role=role, token_id=token_id(hash_token(token)), label=label)
 
 
 PRINCIPAL_KEY = "principal"

@@ -194,3 +194,31 @@ def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
     item = db.get_item(TableName=table, Key={"call_sid": {"S": two_accounts["b"]["seed"]["sid"]}})["Item"]
     started = datetime(2026, 10, 5, 1, 0, tzinfo=UTC).timestamp()
     assert int(item["expire_at"]["N"]) == int(started) + 1095 * 86400
+
+
+def test_the_audit_trail_shows_who_did_what_and_the_caller_only_as_a_salted_hash(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a, caller = two_accounts["a"], two_accounts["caller"]
+    # Given an export and an erasure of the caller by A's admin (idempotent: again is harmless)
+    assert local_stack.request("GET", path(caller), token=a["admin"]).status_code == 200
+    assert local_stack.request("DELETE", path(caller), token=a["admin"]).status_code == 200
+    # When A's admin reads the audit trail of the day
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    resp = local_stack.request("GET", f"/v1/audit?from={today}&to={today}", token=a["admin"])
+    # Then the token creations and both caller actions are there, with token id, role and result
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    actions = [i["action"] for i in items]
+    assert "token.create" in actions and "caller.export" in actions and "caller.erase" in actions
+    erase = next(i for i in items if i["action"] == "caller.erase")
+    assert erase["target"].startswith("caller#") and erase["token_id"].startswith("tok_")
+    assert erase["role"] == "admin" and erase["result"] == "ok"
+    # and the number appears nowhere, only its salted hash (the same for both actions)
+    assert caller not in resp.text and caller[1:] not in resp.text
+    assert len({i["target"] for i in items if i["action"].startswith("caller.")}) == 1
+    # and a manager may not read it; a bad range names the field
+    day = f"/v1/audit?from={today}&to={today}"
+    assert local_stack.request("GET", day, token=a["manager"]).status_code == 403
+    bad = local_stack.request("GET", "/v1/audit?from=yesterday&to=2026-12-01", token=a["admin"])
+    assert bad.status_code == 400 and "from" in bad.text

@@ -65,4 +65,22 @@ class ApiToken(Model):
     by_account = TokensByAccount()
 
 
-MODELS = [Account, TrackingNumber, ApiToken]
+class AuditEntry(Model):
+    """One audit item (``calltrack.audit``): who (token id, label, role), what, when, result.
+
+    ``at_id`` = f"{ISO 8601 UTC}#{random hex}" sorts by time; ``GET /v1/audit?from=&to=`` queries it."""
+
+    Meta = table_meta("audit")
+    account = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    action = UnicodeAttribute()  # account.apply, token.create, token.revoke, secret.set, ...
+    target = UnicodeAttribute(null=True)  # a call sid, token id, secret name, or caller#<salted hash>
+    result = UnicodeAttribute()
+    token_id = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+    role = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+
+
+MODELS = [Account, TrackingNumber, ApiToken, AuditEntry]
