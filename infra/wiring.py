@@ -315,10 +315,12 @@ FUNCTIONS = (
         "privacy",
         "privacy.handler.handler",
         timeout_s=29,
-        description="A caller's data in one account: export (GET) and erase (DELETE /v1/callers/{number})",
+        description="Privacy: a caller's data (export, erase), the audit trail, account deletion",
         tables=("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
-                "rollup_markers", "tokens", "audit"),  # tokens: "last used" (calltrack.auth)
-        buckets=("recordings", "exports"),
+                "rollup_markers", "tokens", "audit",  # tokens: "last used" (calltrack.auth)
+                # account deletion (operator): every other table holding an account's items
+                "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs"),
+        buckets=("recordings", "exports", "routing"),
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -389,6 +391,7 @@ ROUTES = (
     Route("GET", "/v1/callers/{number}", "privacy", _K),
     Route("DELETE", "/v1/callers/{number}", "privacy", _K),
     Route("GET", "/v1/audit", "privacy", _K),
+    Route("DELETE", "/v1/accounts/{account}", "privacy", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),

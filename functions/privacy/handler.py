@@ -70,6 +70,19 @@ def delete_caller(number: str) -> Response:
     return _json(200, body)
 
 
+@app.delete("/v1/accounts/<account>")
+def delete_account(account: str) -> Response:
+    from calltrack.errors import Forbidden
+    from privacy.account_deletion import delete_account as remove
+
+    principal = principal_from_app(app)
+    if not principal.is_operator:
+        raise Forbidden("only the operator token deletes accounts")
+    body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store())
+    logger.info("account deleted", extra={"account": account, **body["removed"]})
+    return _json(200, body)
+
+
 @app.get("/v1/audit")
 def get_audit() -> Response:
     """The account's audit items from ``from`` to ``to`` (UTC; a date ``to`` includes that day),

@@ -8,8 +8,10 @@ from calltrack.settings import Needs
 from privacy.store import DynamoCallerStore
 
 TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
-          "rollup_markers", "tokens", "audit")
-NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports"), secrets=("admin_token",))
+          "rollup_markers", "tokens", "audit",
+          # account deletion (operator): every other table that holds an account's items
+          "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs")
+NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",))
 
 
 @functools.cache
@@ -24,6 +26,7 @@ def store() -> DynamoCallerStore:
     return DynamoCallerStore(
         dynamodb(), s3, {t: settings.table_name(t) for t in TABLES},
         recordings_bucket=settings.recordings_bucket, exports_bucket=settings.exports_bucket,
+        routing_bucket=settings.routing_bucket,
     )
 
 

@@ -24,9 +24,11 @@ def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
 
 class DynamoCallerStore:
     def __init__(self, dynamodb: Any, s3: Any, tables: Mapping[str, str], *, recordings_bucket: str,
-                 exports_bucket: str) -> None:
+                 exports_bucket: str, routing_bucket: str = "") -> None:
         self.db, self.s3, self.tables = dynamodb, s3, dict(tables)
         self.recordings_bucket, self.exports_bucket = recordings_bucket, exports_bucket
+        self.buckets = {"recordings": recordings_bucket, "exports": exports_bucket, "routing": routing_bucket}
+        self._keys: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -196,3 +198,60 @@ class DynamoCallerStore:
 
     def delete_calls(self, call_sids: list[str]) -> None:
         self._delete_keys("calls", [{"call_sid": {"S": s}} for s in call_sids])
+
+    # ------------------------------------------------------------------ account deletion
+
+    def _key_names(self, table: str) -> list[str]:
+        if table not in self._keys:
+            schema = self.db.describe_table(TableName=self.tables[table])["Table"]["KeySchema"]
+            self._keys[table] = [k["AttributeName"] for k in schema]
+        return self._keys[table]
+
+    def account_numbers(self, account: str) -> list[str]:
+        items = _pages(self.db.scan, TableName=self.tables["numbers"], FilterExpression="account = :a",
+                       ExpressionAttributeValues={":a": {"S": account}}, ProjectionExpression="#n",
+                       ExpressionAttributeNames={"#n": "number"})
+        return [str(i["number"]["S"]) for i in items]
+
+    def delete_where(self, table: str, filter_expression: str, values: dict[str, Any]) -> int:
+        names = self._key_names(table)
+        aliases = {f"#k{i}": n for i, n in enumerate(names)}
+        keys = [{n: item[n] for n in names} for item in _pages(
+            self.db.scan, TableName=self.tables[table], FilterExpression=filter_expression,
+            ExpressionAttributeValues=values, ProjectionExpression=", ".join(aliases),
+            ExpressionAttributeNames=aliases,
+        )]
+        self._delete_keys(table, keys)
+        return len(keys)
+
+    def strip_callers(self, account: str) -> int:
+        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        stripped = 0
+        for item in list(_pages(self.db.scan, TableName=self.tables["callers"],
+                                FilterExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                                ExpressionAttributeNames=names)):
+            key = {"caller": item["caller"]}
+            new = self.db.update_item(
+                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
+            ).get("Attributes") or {}
+            if not any(n.startswith(("first#", "agent#")) for n in new):
+                self.db.delete_item(TableName=self.tables["callers"], Key=key)
+            stripped += 1
+        return stripped
+
+    def delete_prefixes(self, bucket: str, prefixes: list[str]) -> int:
+        name, count = self.buckets[bucket], 0
+        for prefix in prefixes:
+            versions: list[tuple[str, str]] = []
+            for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix=prefix):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    versions.append((str(entry["Key"]), str(entry.get("VersionId") or "null")))
+            for start in range(0, len(versions), 1000):
+                chunk = versions[start:start + 1000]
+                result = self.s3.delete_objects(Bucket=name, Delete={
+                    "Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True})
+                if result.get("Errors"):
+                    raise RuntimeError(f"{len(result['Errors'])} object version(s) not deleted from {bucket}")
+            count += len({k for k, _ in versions})
+        return count

@@ -222,3 +222,42 @@ def test_the_audit_trail_shows_who_did_what_and_the_caller_only_as_a_salted_hash
     assert local_stack.request("GET", day, token=a["manager"]).status_code == 403
     bad = local_stack.request("GET", "/v1/audit?from=yesterday&to=2026-12-01", token=a["admin"])
     assert bad.status_code == 400 and "from" in bad.text
+
+
+def all_object_keys(stack: Any) -> list[str]:
+    s3 = stack.stack.client("s3")
+    settings = _settings()
+    out = []
+    for bucket in (settings.recordings_bucket, settings.exports_bucket, settings.routing_bucket):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            out.extend(str(v["Key"]) for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])])
+    return out
+
+
+def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
+    # Given an account with calls, a recording, a transcript, a lead, tokens and audit items
+    number = unique_number()
+    account = apply_account(local_stack, "gone", numbers=[{"number": number, "channel": "flyer"}])
+    admin = local_stack.create_token(account, "admin")
+    seed = seed_caller(local_stack, account, number, unique_number("+8190"))
+    local_stack.drain()
+    assert any(account in i for i in all_items(local_stack))
+    # When an admin tries, or the operator without the confirmation, nothing happens
+    url, operator = f"/v1/accounts/{account}?confirm={account}", local_stack.admin_token
+    assert local_stack.request("DELETE", url, token=admin).status_code == 403
+    wrong = local_stack.request("DELETE", f"/v1/accounts/{account}?confirm=other", token=operator)
+    assert wrong.status_code == 400 and "confirm" in wrong.text
+    # When the operator deletes it with the confirmation
+    resp = local_stack.request("DELETE", url, token=operator)
+    local_stack.drain()
+    # Then it answers what it removed, and no table item or object version of the account remains
+    assert resp.status_code == 200, resp.text
+    removed = resp.json()["removed"]
+    assert removed["accounts"] == 1 and removed["calls"] == 1 and removed["numbers"] == 1
+    assert removed["recording_objects"] == 2 and removed["tokens"] >= 1
+    assert [i for i in all_items(local_stack) if account in i or seed["sid"] in i] == []
+    assert [k for k in all_object_keys(local_stack) if account in k or seed["sid"] in k or number in k] == []
+    # and its tokens get 401, and a second deletion finds nothing more
+    assert local_stack.request("GET", "/v1/calls", token=admin).status_code == 401
+    again = local_stack.request("DELETE", url, token=operator)
+    assert again.status_code == 200 and set(again.json()["removed"].values()) == {0}
