@@ -11,7 +11,8 @@ LAYER_LOCK := layers/requirements.lock
 UV_COMPILE := $(BIN)/uv pip compile -q --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: setup layer lock dni-js test lint typecheck unit integration as-deployed demo bench serve clean help
+.PHONY: setup layer lock dni-js test lint typecheck unit integration as-deployed tiers-on-the-stack \
+	tiers-beside-the-stack demo bench serve clean help
 
 help:
 	@echo "make setup   create .venv and install calltrack with dev dependencies (idempotent)"
@@ -84,7 +85,20 @@ as-deployed: setup
 
 # pytest exits 5 when it collects no tests; make treats any non-zero exit as failure, so an
 # empty tier cannot pass silently.
-test: lint unit integration as-deployed
+# After lint and unit, two independent chains run side by side: each keeps about one core busy (the
+# local stack runs in its test process), and `make test` stays well inside CI's 20 minutes on two
+# cores. -Otarget prints each chain's output whole when it ends; either chain failing fails the run.
+test: lint unit
+	@$(MAKE) --no-print-directory -j2 -Otarget tiers-on-the-stack tiers-beside-the-stack
+
+# The integration tier (one local stack, in order), without the bench smoke test (in the other chain).
+tiers-on-the-stack: setup
+	@$(BIN)/pytest -q tests/integration --ignore=tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
+
+# Infra, e2e (their own served stacks), the bench smoke test (its own stack), then as deployed.
+tiers-beside-the-stack: setup
+	@$(BIN)/pytest -q tests/infra tests/e2e tests/integration/test_bench_smoke.py $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory as-deployed
 
 # A month of a Tokyo dental clinic's calls through the local stack; `calltrack demo --help` to scale it.
 demo: setup

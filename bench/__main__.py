@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--strict", action="store_true", help="exit 1 when any target is missed")
     args = p.parse_args(argv)
     quick = args.quick
-    args.p1_runs = args.p1_runs or (3 if quick else 10)
+    args.p1_runs = args.p1_runs or (1 if quick else 10)
     args.p3_requests = args.p3_requests or (10 if quick else 300)
     args.p4_pool = args.p4_pool or (16 if quick else 256)
     args.p4_leases = args.p4_leases or (16 if quick else 128)

@@ -101,8 +101,57 @@ def write_units_per_call(calls: int, batch: int) -> dict[str, Any]:
         "write_units_per_call": round(store.write_units / calls, 2),
         "transactions_per_call": round(store.transactions / calls, 3),
         "items_written_per_call": round(store.items_written / calls, 2),
+        "marker_write_units_per_call": round(store.marker_write_units / calls, 2),
+        "row_write_units_per_call": round(store.row_write_units / calls, 2),
+        "rows_written_per_call": round(store.rows_written / calls, 2),
         "marker_reads_per_call": round(store.marker_reads / calls, 2),
         "calls_counted": sum(v.get("calls", 0) for v in store.counters(ACCOUNT, "channel").values()),
+    }
+
+
+def per_batch_projection(calls: int, batch: int) -> dict[str, Any]:
+    """What the same stream would cost with exactly-once per batch instead of per call (a design
+    NOT built, see docs/decisions.md 2026-11-30): each record's delta taken from its own old and new
+    images (the calls stream carries NEW_AND_OLD_IMAGES), a batch's deltas summed per rollup row,
+    and each transaction one idempotency item (listing the sequence numbers it covers) plus up to
+    99 rows. Same billing as the model store (2 write units per KB per transactional item)."""
+    import math
+
+    from report.rollup import _deserialize, contribution, diff, merge_rows
+
+    records = [r for _, r in stream(calls, per_second=2.0)]
+    applied: dict[str, Any] = {}  # the previous image's contribution = the record's OldImage
+    row_items = marker_units = transactions = 0
+
+    def flush(rows: dict[str, Any], seqs: list[str]) -> None:
+        nonlocal row_items, marker_units, transactions
+        if rows:
+            transactions += 1
+            row_items += len(rows)
+            marker_units += 2 * max(1, math.ceil((60 + 22 * len(seqs)) / 1024))
+
+    for i in range(0, len(records), batch):
+        rows: dict[str, Any] = {}
+        seqs: list[str] = []
+        for record in records[i : i + batch]:
+            image = _deserialize(record["dynamodb"]["NewImage"]) or {}
+            new = contribution(image, _tz(ACCOUNT))
+            delta = diff(applied.get(image["call_sid"], {}), new)
+            applied[image["call_sid"]] = new
+            merged = merge_rows(rows, delta)
+            if len(merged) > 99:
+                flush(rows, seqs)
+                rows, seqs, merged = {}, [], merge_rows({}, delta)
+            rows = merged
+            seqs.append(record["dynamodb"]["SequenceNumber"])
+        flush(rows, seqs)
+    return {
+        "batch": batch,
+        "write_units_per_call": round((2 * row_items + marker_units) / calls, 2),
+        "row_write_units_per_call": round(2 * row_items / calls, 2),
+        "marker_write_units_per_call": round(marker_units / calls, 2),
+        "rows_written_per_call": round(row_items / calls, 2),
+        "transactions_per_call": round(transactions / calls, 3),
     }
 
 
@@ -187,13 +236,26 @@ def run(*, quick: bool = False) -> FigureResult:
         result.rows.append(
             Row(
                 f"Rollup write units per call, stream batch {b}",
-                f"{wu:g} WU ({stats['transactions_per_call']:g} transactions, "
+                f"{wu:g} WU = markers {stats['marker_write_units_per_call']:g} + rows "
+                f"{stats['row_write_units_per_call']:g} ({stats['transactions_per_call']:g} transactions, "
                 f"{stats['items_written_per_call']:g} items per call)",
                 target,
                 wu / TARGET_WU_AT_100 if target else None,
                 verdict(wu <= TARGET_WU_AT_100) if target else "INFO",
             )
         )
+    projection = {b: per_batch_projection(calls, b) for b in BATCH_SIZES}
+    result.rows.append(
+        Row(
+            "Rollup projection, exactly-once per batch (design, not built), batch 1 / 10 / 100",
+            " / ".join(f"{projection[b]['write_units_per_call']:g}" for b in BATCH_SIZES)
+            + f" WU per call (rows {projection[100]['row_write_units_per_call']:g} + idempotency items "
+            f"{projection[100]['marker_write_units_per_call']:g} at 100)",
+            "",
+            None,
+            "INFO",
+        )
+    )
     seconds = 6 if quick else 60
     b = burst(100, seconds)
     result.rows.append(
@@ -207,7 +269,7 @@ def run(*, quick: bool = False) -> FigureResult:
             verdict(bool(b["exactly_once"])),
         )
     )
-    result.details = {"batch_sizes": sizes, "burst": b}
+    result.details = {"batch_sizes": sizes, "per_batch_projection": projection, "burst": b}
     result.notes.append(
         "Rollup: write units as DynamoDB bills transactional writes (2 per KB per item) on the model store; "
         f"burst over {SHARDS} stream shards, {ROUND_TRIP_S * 1000:g} ms per transaction, conflicts cancel."

@@ -242,18 +242,35 @@ def plan_change(
 
 
 def pack(changes: list[Change], limit: int = MAX_TRANSACT_ITEMS) -> list[tuple[list[Change], Contribution]]:
-    """Group changes of ONE account into transactions of whole calls: markers + merged rows <= limit."""
+    """Group changes of ONE account into transactions of whole calls: markers + merged rows <= limit.
+
+    Each transaction is filled greedily with the call that adds the fewest rows it does not hold
+    yet, so calls sharing a keyword or a tracking number land together and a hot row is written
+    by fewer transactions (issue 24: 11.2 -> 9.8 write units per call at batch 100 on the bench's
+    stream). Calls are independent within a batch (one change per call), so their order does not
+    matter. O(calls^2) set differences per batch of at most a few hundred calls.
+    """
     out: list[tuple[list[Change], Contribution]] = []
-    group: list[Change] = []
-    rows: Contribution = {}
-    for change in changes:
-        merged = merge_rows(rows, change.deltas)
-        if group and len(group) + 1 + len(merged) > limit:
-            out.append((group, rows))
-            group, merged = [], merge_rows({}, change.deltas)
-        group.append(change)
-        rows = merged
-    if group:
+    rest = list(changes)
+    while rest:
+        group: list[Change] = []
+        keys: set[str] = set()
+        while rest:
+            best, added = 0, len(rest[0].deltas.keys() - keys)
+            for i in range(1, len(rest)):
+                if not added:
+                    break
+                n = len(rest[i].deltas.keys() - keys)
+                if n < added:
+                    best, added = i, n
+            if group and len(group) + 1 + len(keys) + added > limit:
+                break
+            change = rest.pop(best)
+            group.append(change)
+            keys |= change.deltas.keys()
+        rows: Contribution = {}
+        for change in group:
+            rows = merge_rows(rows, change.deltas)
         out.append((group, rows))
     return out
 
@@ -367,7 +384,8 @@ def process_records(
     current = ""
     try:
         if hasattr(store, "commit_batch") and hasattr(store, "get_markers"):
-            done |= _apply_batched(last, order, store, timezone_of, sleep)  # type: ignore[arg-type]
+            # settles into ``done`` as it goes: a failure later in the batch keeps what was written
+            _apply_batched(last, order, store, timezone_of, sleep, done)  # type: ignore[arg-type]
         for call_sid in order:
             if call_sid in done:
                 continue
@@ -390,12 +408,13 @@ def _apply_batched(
     store: BatchRollupStore,
     timezone_of: Callable[[str], str],
     sleep: Callable[[float], None],
+    settled: set[str],
     attempts: int = 4,
 ) -> set[str]:
-    """Write the batch's changes in packed transactions; the calls settled (written or nothing to
-    write). A cancelled transaction's calls are read and planned again (jittered backoff); what
-    is still unsettled after ``attempts`` is left to the call-by-call path."""
-    settled: set[str] = set()
+    """Write the batch's changes in packed transactions, adding the calls settled (written or
+    nothing to write) to ``settled``. A cancelled transaction's calls are read and planned again
+    (jittered backoff); what is still unsettled after ``attempts`` is left to the call-by-call
+    path."""
     pending = list(order)
     for attempt in range(attempts):
         markers = store.get_markers(pending)

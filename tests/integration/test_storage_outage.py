@@ -21,7 +21,7 @@ from tests.support.accounts import account_config
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import TWILIO_ACCOUNT_SID, dial_of, signed_post
 
-CALLS = 10
+CALLS = 4
 TALK = 42
 
 

@@ -36,7 +36,10 @@ class InMemoryRollupStore:
         self.cancelled = 0  # a marker moved, or a conflict with a concurrent transaction
         self.conflicts = 0  # of which: concurrent transactions on one item
         self.write_units = 0
+        self.marker_write_units = 0  # of which: the per-call markers
+        self.row_write_units = 0  # of which: the rollup rows
         self.items_written = 0
+        self.rows_written = 0
         self.marker_reads = 0
 
     def get_marker(self, call_sid: str) -> Marker | None:
@@ -76,14 +79,16 @@ class InMemoryRollupStore:
             for c in changes:
                 self.markers[c.call_sid] = c.new
                 size = len(c.call_sid) + len(account) + 40 + len(json.dumps(c.new.contribution))
-                self.write_units += _wu(size)
+                self.marker_write_units += _wu(size)
             for key, delta in rows.items():
                 dimension, sk = split_row_key(key)
                 row = self.rows[(f"{account}#{dimension}", sk)]
                 for counter, amount in delta.items():
                     row[counter] = row.get(counter, 0) + amount
-                self.write_units += _wu(len(account) + len(key) + 16 * max(len(row), 1))
+                self.row_write_units += _wu(len(account) + len(key) + 16 * max(len(row), 1))
             self.items_written += len(changes) + len(rows)
+            self.rows_written += len(rows)
+            self.write_units = self.marker_write_units + self.row_write_units
             return True
 
     def counters(self, account: str, dimension: str) -> dict[str, dict[str, float]]:

@@ -331,6 +331,67 @@ def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
     assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
 
 
+def test_packing_puts_calls_sharing_rows_in_one_transaction() -> None:
+    from report.rollup import Change, Marker, pack
+
+    def change(sid: str, keyword: str) -> Change:
+        deltas = {"channel|2026-11-03#flyer": {"calls": 1}, f"keyword|2026-11-03#{keyword}": {"calls": 1}}
+        return Change(sid, "acme", None, Marker(1, 1, deltas, "acme"), deltas)
+
+    # Given six calls alternating between two keywords, and room for 7 items per transaction
+    changes = [change(f"CA{i}", "implant" if i % 2 == 0 else "whitening") for i in range(6)]
+    # When they are packed
+    groups = pack(changes, limit=7)
+    # Then every call is written exactly once, no transaction is over the limit
+    assert sorted(c.call_sid for g, _ in groups for c in g) == sorted(c.call_sid for c in changes)
+    assert all(len(g) + len(rows) <= 7 for g, rows in groups)
+    # And the three calls of one keyword share a transaction, so rows are written 5 times, not 6
+    assert {"CA0", "CA2", "CA4"} <= {c.call_sid for c in groups[0][0]}
+    assert sum(len(rows) for _, rows in groups) == 5
+    # And each row's counters sum to the calls that touch it
+    keyword_calls = defaultdict(int)
+    for _, rows in groups:
+        for key, counters in rows.items():
+            keyword_calls[key] += counters["calls"]
+    assert keyword_calls["channel|2026-11-03#flyer"] == 6
+    assert keyword_calls["keyword|2026-11-03#implant"] == keyword_calls["keyword|2026-11-03#whitening"] == 3
+
+
+def test_a_batch_failing_midway_and_redelivered_from_the_reported_record_counts_each_call_once() -> None:
+    from tests.support.rollup_store import InMemoryRollupStore
+
+    class FailsSecondTransaction(InMemoryRollupStore):
+        commits = 0
+
+        def commit_batch(self, changes, rows):  # type: ignore[no-untyped-def]
+            self.commits += 1
+            if self.commits == 2:
+                raise RuntimeError("throttled")
+            return super().commit_batch(changes, rows)
+
+    # Given a batch of 40 calls too large for one transaction (each with its own keyword and number)
+    records = [
+        _record(
+            i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None)
+        )
+        for i in range(1, 41)
+    ]
+    store = FailsSecondTransaction()
+    # When its second transaction fails, the batch reports the earliest record not yet applied
+    failures = process_records(records, store, tokyo_timezone, sleep=lambda _: None)
+    assert len(failures) == 1
+    reported = failures[0]["itemIdentifier"]
+    start = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == reported)
+    assert start > 0  # the first transaction's calls were written
+    # And Lambda redelivers the batch from that record, then the whole batch and a part of it again
+    assert process_records(records[start:], store, tokyo_timezone, sleep=lambda _: None) == []
+    assert process_records(records, store, tokyo_timezone, sleep=lambda _: None) == []
+    assert process_records(records[7:23], store, tokyo_timezone, sleep=lambda _: None) == []
+    # Then every call is counted exactly once
+    assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
+    assert sum(v["calls"] for v in store.counters("acme", "channel").values()) == 40
+
+
 def test_a_call_expired_by_ttl_keeps_its_counts() -> None:
     """retention.calls_days: DynamoDB's TTL removes the call; its rollup counts stay."""
     from report.rollup import _collapse
