@@ -12,7 +12,8 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
   delivery is the call, with the number);
 - the rollup markers of those calls (so the calls stream's REMOVE changes no rollup: the
   aggregate counters stay, they hold no personal data);
-- the ``first#{a}`` attribute of the number's row in ``callers`` (the row goes when it was the last);
+- the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers`` (the row goes
+  when no other account's mark is left);
 - the rows of those calls in the account's QuickSight exports (the files are rewritten).
 
 Erasure deletes the calls last, so a run that fails half-way finds the rest again next time:
@@ -61,7 +62,8 @@ class CallerStore(Protocol):
     def delete_leads(self, account: str, external_ids: list[str]) -> None: ...
 
     def forget_first_call(self, account: str, number: str) -> bool:
-        """Remove ``first#{account}`` from the number's callers row; True when it was there."""
+        """Remove ``first#{account}`` and ``agent#{account}`` from the number's callers row; True
+        when one was there."""
         ...
 
     def delete_calls(self, call_sids: list[str]) -> None: ...

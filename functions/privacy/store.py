@@ -179,20 +179,23 @@ class DynamoCallerStore:
                           [{"account": {"S": account}, "external_id": {"S": e}} for e in external_ids])
 
     def forget_first_call(self, account: str, number: str) -> bool:
+        """Remove the account's marks from the number's callers row: ``first#{account}`` (first
+        call) and ``agent#{account}`` (the agent who last answered, call flows); the row goes when
+        no other account's mark is left."""
         key = {"caller": {"S": number}}
+        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
         try:
-            old = self.db.update_item(
-                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f",
-                ConditionExpression="attribute_exists(#f)",
-                ExpressionAttributeNames={"#f": f"first#{account}"},
-                ReturnValues="ALL_NEW",
+            new = self.db.update_item(
+                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                ConditionExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
             ).get("Attributes") or {}
         except self.db.exceptions.ConditionalCheckFailedException:
             return False
-        if not any(name.startswith("first#") for name in old):
-            # No other account remembers this caller: the row goes. (A first call to another
-            # account written between these two requests would be forgotten too: that caller then
-            # counts as first-time there once more. No condition can name "no first#* attribute".)
+        if not any(name.startswith(("first#", "agent#")) for name in new):
+            # No other account remembers this caller: the row goes. (A mark for another account
+            # written between these two requests would be forgotten too: that caller then counts
+            # as first-time there once more. No condition can name "no first#* attribute".)
             self.db.delete_item(TableName=self.tables["callers"], Key=key)
         return True
 

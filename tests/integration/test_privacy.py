@@ -23,7 +23,8 @@ def _settings() -> Any:
 
 def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str, Any]:
     """A call from ``caller`` with a stored recording (two object versions), a transcript (on the
-    call and as Transcribe's JSON), a CRM lead, a conversion, a webhook delivery and an export row."""
+    call and as Transcribe's JSON), a CRM lead, a conversion, a webhook delivery, the caller's
+    sticky agent and an export row."""
     settings = _settings()
     db, s3 = stack.stack.client("dynamodb"), stack.stack.client("s3")
     sid = play_call(stack, number, datetime(2026, 10, 5, 1, 0, tzinfo=UTC), "answered", 60, caller=caller)
@@ -58,6 +59,9 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
         "account": {"S": account}, "delivery_id": {"S": f"dlv_{sid[2:18]}"}, "kind": {"S": "webhook"},
         "destination": {"S": "hook"}, "call_sid": {"S": sid}, "status": {"S": "pending"},
         "payload": {"S": json.dumps({"call": {"call_sid": sid, "caller": caller}})}})
+    db.update_item(TableName=settings.table_name("callers"), Key={"caller": {"S": caller}},
+                   UpdateExpression="SET #g = :g", ExpressionAttributeNames={"#g": f"agent#{account}"},
+                   ExpressionAttributeValues={":g": {"S": "alice"}})  # the sticky agent (call flows)
     s3.put_object(Bucket=settings.exports_bucket, Key=f"calls/account={account}/date=2026-10-05/calls.csv",
                   Body=f"account,call_sid,caller\n{account},{sid},{caller[:-4]}****\n".encode())
     return {"sid": sid, "recording_sid": rec, "key": key}
