@@ -927,6 +927,10 @@ def _check_retention(config: AccountConfig) -> list[tuple[str, str]]:
         out.append(("retention.recordings_days", f"{r.recordings_days} differs from recording.retention_days "
                     f"({legacy}); set one of them"))
     eff = effective_retention(config)
+    if r.transcripts_days and eff.recordings is not None and r.transcripts_days > eff.recordings:
+        # the transcripts context removes a call's transcript when its recording expires
+        out.append(("retention.transcripts_days", f"{r.transcripts_days} days outlive the recordings "
+                    f"({eff.recordings}); a transcript goes with its recording"))
     if eff.calls is not None:
         for path, days in (("retention.recordings_days", eff.recordings),
                            ("retention.transcripts_days", eff.transcripts)):

@@ -286,3 +286,5 @@ def test_retention_conflicts_name_the_field():
     assert err.field == "retention.recordings_days"
     err = _error({**_base(), "retention": {"calls_days": 30, "transcripts_days": 60}})
     assert err.field == "retention.transcripts_days"
+    err = _error({**_base(), "retention": {"recordings_days": 30, "transcripts_days": 60}})
+    assert err.field == "retention.transcripts_days"
