@@ -205,8 +205,8 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=5,
         description="dni.js and per-session pool number leases",
-        tables=("leases", "lease_history"),
-        read_only_tables=("accounts", "numbers", "tokens"),
+        tables=("leases", "lease_history", "tokens"),  # tokens: "last used" (calltrack.auth)
+        read_only_tables=("accounts", "numbers"),
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -215,7 +215,7 @@ FUNCTIONS = (
         "admin.handler.handler",
         timeout_s=30,
         description="Accounts, tokens, account secrets and config-as-code (calltrack apply)",
-        tables=("accounts", "numbers", "tokens", "leases"),
+        tables=("accounts", "numbers", "tokens", "leases", "audit"),
         buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
         account_secrets="write",
@@ -227,8 +227,9 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
-        read_only_tables=("accounts", "tokens", "job_runs", "conversions"),
+        # tokens: "last used" (calltrack.auth); audit: recording and transcript access
+        tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens", "audit"),
+        read_only_tables=("accounts", "job_runs", "conversions"),
         buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
@@ -304,9 +305,22 @@ FUNCTIONS = (
         "webhooks.api.handler",
         timeout_s=10,
         description="Webhook deliveries: list failed, retry, send a test ping",
-        tables=("webhook_deliveries",),
-        read_only_tables=("accounts", "tokens"),
+        tables=("webhook_deliveries", "tokens"),  # tokens: "last used" (calltrack.auth)
+        read_only_tables=("accounts",),
         sends_to_queues=("webhooks",),
+        secrets=("admin_token",),
+    ),
+    LambdaFunction(
+        "privacy",
+        "privacy",
+        "privacy.handler.handler",
+        timeout_s=29,
+        description="Privacy: a caller's data (export, erase), the audit trail, account deletion",
+        tables=("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
+                "rollup_markers", "tokens", "audit",  # tokens: "last used" (calltrack.auth)
+                # account deletion (operator): every other table holding an account's items
+                "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs"),
+        buckets=("recordings", "exports", "routing"),
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -343,6 +357,8 @@ ROUTES = (
     Route("GET", "/v1/accounts/{account}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}", "admin", _K),
     Route("POST", "/v1/accounts/{account}/tokens", "admin", _K),
+    Route("GET", "/v1/accounts/{account}/tokens", "admin", _K),
+    Route("DELETE", "/v1/accounts/{account}/tokens/{token_id}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}/secrets/{name}", "admin", _K),
     Route("GET", "/v1/accounts/{account}/secrets", "admin", _K),
     # Calls, reports, CRM, spend, reviews
@@ -371,6 +387,11 @@ ROUTES = (
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
     Route("GET", "/v1/conversions/yahoo-ads.csv", "report_api", _K),
     Route("GET", "/openapi.json", "report_api", _P),
+    # Privacy (admin): one caller's data in one account
+    Route("GET", "/v1/callers/{number}", "privacy", _K),
+    Route("DELETE", "/v1/callers/{number}", "privacy", _K),
+    Route("GET", "/v1/audit", "privacy", _K),
+    Route("DELETE", "/v1/accounts/{account}", "privacy", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from admin import accounts, secrets, tokens
 from admin.runtime import NEEDS as NEEDS
 from admin.runtime import account_secrets, store
-from calltrack import clock
+from calltrack import audit, clock
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
@@ -62,6 +62,9 @@ def put_account(account: str) -> Response:
                                     dry_run=dry_run)
     logger.info("account applied", extra={"account": account, "changed": result["changed"],
                                           "version": result["version"], "dry_run": dry_run})
+    if not dry_run:
+        audit.record(account, principal, "account.apply",
+                     detail={"changed": result["changed"], "version": result["version"]})
     return _json(200, result)
 
 
@@ -72,7 +75,23 @@ def post_token(account: str) -> Response:
     principal.require_role("admin")
     result = tokens.create_token(principal, account, _json_body(), store(), now=clock.now())
     logger.info("token created", extra={"account": account, "role": result["role"]})
+    audit.record(account, principal, "token.create", target=result["id"], detail={"role": result["role"]})
     return _json(201, result)
+
+
+@app.get("/v1/accounts/<account>/tokens")
+def get_tokens(account: str) -> Response:
+    principal = principal_from_app(app)
+    return _json(200, tokens.list_tokens(principal, account, store()))
+
+
+@app.delete("/v1/accounts/<account>/tokens/<token_id>")
+def delete_token(account: str, token_id: str) -> Response:
+    principal = principal_from_app(app)
+    result = tokens.revoke_token(principal, account, token_id, store())
+    logger.info("token revoked", extra={"account": account, "token": token_id})
+    audit.record(account, principal, "token.revoke", target=token_id)
+    return _json(200, result)
 
 
 @app.put("/v1/accounts/<account>/secrets/<name>")
@@ -82,6 +101,7 @@ def put_secret(account: str, name: str) -> Response:
     principal.require_role("admin")
     result = secrets.set_secret(principal, account, name, _json_body(), store(), account_secrets())
     logger.info("secret set", extra={"account": account, "secret": name, "version": result["version"]})
+    audit.record(account, principal, "secret.set", target=name)
     return _json(200, result)
 
 

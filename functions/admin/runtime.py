@@ -7,7 +7,8 @@ from calltrack.account_secrets import AccountSecrets
 from calltrack.settings import Needs
 
 NEEDS = Needs(
-    tables=("accounts", "numbers", "tokens", "leases"), buckets=("routing",), secrets=("admin_token",),
+    tables=("accounts", "numbers", "tokens", "leases", "audit"), buckets=("routing",),
+    secrets=("admin_token",),
     account_secrets="write",
 )
 

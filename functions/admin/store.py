@@ -11,7 +11,7 @@ chunk fails, the chunks already committed are rolled back to the rows read befor
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
@@ -57,10 +57,23 @@ class DynamoAdminStore:
         return {item.number: _row(item) for item in TrackingNumber.batch_get(numbers, consistent_read=True)}
 
     def put_token(self, *, token_hash: str, account: str, role: str, label: str | None,
-                  created_at: datetime) -> None:
-        ApiToken(token_hash, account=account, role=role, label=label, created_at=created_at).save(
+                  created_at: datetime, expires_at: datetime | None = None) -> None:
+        ApiToken(token_hash, account=account, role=role, label=label, created_at=created_at,
+                 expires_at=int(expires_at.timestamp()) if expires_at else None).save(
             condition=ApiToken.token_hash.does_not_exist()
         )
+
+    def list_tokens(self, account: str) -> list[dict[str, Any]]:
+        return [
+            {"token_hash": t.token_hash, "role": t.role, "label": t.label, "created_at": t.created_at,
+             "last_used_at": t.last_used_at,
+             "expires_at": (datetime.fromtimestamp(float(t.expires_at), UTC)
+                            if t.expires_at is not None else None)}
+            for t in ApiToken.by_account.query(account)
+        ]
+
+    def delete_token(self, token_hash: str) -> None:
+        ApiToken(token_hash).delete()
 
     # ------------------------------------------------------------------ routing snapshot
 

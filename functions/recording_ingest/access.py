@@ -171,6 +171,9 @@ def get_recording(
         presign=ports.presign,
         now=now,
     )
+    from calltrack import audit
+
+    audit.record(account, principal, "recording.url", target=call_sid, detail={"download": wants_download})
     logger.info(
         "recording access granted",
         extra={

@@ -1,17 +1,22 @@
 """The "recording-retention-sweep" scheduled job: delete recordings past their account's retention.
 
 Event (EventBridge input transformer / `calltrack local run-job`): {"job", "time", "force"}.
-For each account whose config has ``recording.retention_days`` (null = keep forever), every
-recording stored before ``time - retention_days`` is deleted from S3, its recordings row becomes
-``expired`` and the call's ``recording`` shows ``{"status": "expired", ...}`` (the API answers 410).
-Idempotent: a second run finds nothing stored before the cutoff; ``force`` changes nothing.
+For each account whose recordings have a retention (``calltrack.account_config.effective_retention``:
+``retention.recordings_days``, else ``recording.retention_days``, else ``retention.calls_days``;
+null = keep forever), every recording stored before ``time - days`` is deleted from S3, its
+recordings row becomes ``expired`` and the call's ``recording`` shows ``{"status": "expired", ...}``
+(the API answers 410). The S3 lifecycle expires the noncurrent versions (the stack's
+``recordings_noncurrent_days``). Transcripts: the ``transcript`` of every call that started
+``TRANSCRIPT_WINDOW`` before ``time - transcripts_days`` is removed from the call (``force``: every
+call older than the cutoff, for a first run or a shortened retention).
+Idempotent: a second run finds nothing stored before the cutoff.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from calltrack.accounts import BrokenAccount
@@ -23,6 +28,8 @@ if TYPE_CHECKING:
     from calltrack.account_config import AccountConfig
 
 JOB_NAME = "recording-retention-sweep"
+TRANSCRIPT_WINDOW = timedelta(days=35)  # a nightly job missed for a month still catches up
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 tracer = make_tracer("recording_retention")
 
 
@@ -37,6 +44,10 @@ class RetentionCalls(Protocol):
 
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None: ...
 
+    def between(self, account: str, start: datetime, end: datetime) -> Iterable[dict[str, Any]]: ...
+
+    def amend(self, account: str, call_sid: str, changes: Mapping[str, Any]) -> dict[str, Any]: ...
+
 
 @dataclass
 class RetentionPorts:
@@ -50,15 +61,42 @@ def retention_days(config: AccountConfig | BrokenAccount) -> int | None:
     """Days a recording is kept (None: forever; a broken stored config keeps everything)."""
     if isinstance(config, BrokenAccount):
         return None
-    return config.recording.retention_days
+    from calltrack.account_config import effective_retention
+
+    return effective_retention(config).recordings
 
 
-def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
+def transcript_days(config: AccountConfig | BrokenAccount) -> int | None:
+    if isinstance(config, BrokenAccount):
+        return None
+    from calltrack.account_config import effective_retention
+
+    return effective_retention(config).transcripts
+
+
+def sweep_transcripts(account: str, days: int, at: datetime, calls: RetentionCalls, *, force: bool) -> int:
+    """Remove the transcript of the account's calls started before ``at - days``; answers how many."""
+    cutoff = at - timedelta(days=days)
+    removed = 0
+    for call in list(calls.between(account, EPOCH if force else cutoff - TRANSCRIPT_WINDOW, cutoff)):
+        if call.get("transcript") is not None:
+            calls.amend(account, str(call["call_sid"]), {"transcript": None})
+            removed += 1
+    return removed
+
+
+def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[str, Any]:
     """Expire what is due at ``at``. Returns a summary (per-account counts)."""
     expired: dict[str, int] = {}
+    transcripts: dict[str, int] = {}
     accounts_checked = 0
     for config in ports.accounts():
         account, days = config.account, retention_days(config)
+        kept = transcript_days(config)
+        if kept is not None:
+            n = sweep_transcripts(account, kept, at, ports.calls, force=force)
+            if n:
+                transcripts[account] = n
         if days is None:
             continue
         accounts_checked += 1
@@ -91,6 +129,7 @@ def sweep(at: datetime, ports: RetentionPorts) -> dict[str, Any]:
         "accounts_with_retention": accounts_checked,
         "expired": sum(expired.values()),
         "by_account": expired,
+        "transcripts_removed": sum(transcripts.values()),
     }
 
 
@@ -106,13 +145,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger = make_logger("recording_retention")
     settings = runtime.ensure_started(NEEDS)
     objects = runtime.objects(settings)
-    at = job_event(event, now=runtime.now()).at
+    job = job_event(event, now=runtime.now())
+    at = job.at
     ports = RetentionPorts(
         accounts=account_reader().all,
         recordings=DynamoRecordings(),
         calls=call_items(),
         delete_object=objects.delete,
     )
-    summary = sweep(at, ports)
+    summary = sweep(at, ports, force=job.force)
     logger.info("recording retention sweep", extra={"summary": summary})
     return summary

@@ -327,6 +327,12 @@ def _deserialize(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return call_from_item(image) if image else None
 
 
+def _expired_by_ttl(record: Mapping[str, Any]) -> bool:
+    """A REMOVE that DynamoDB's TTL made (not a delete by us), as AWS marks it in the stream."""
+    identity = record.get("userIdentity") or {}
+    return identity.get("type") == "Service" and identity.get("principalId") == "dynamodb.amazonaws.com"
+
+
 def _collapse(
     records: Iterable[Mapping[str, Any]],
 ) -> tuple[dict[str, tuple[dict[str, Any] | None, str | None]], dict[str, str], list[str]]:
@@ -341,6 +347,8 @@ def _collapse(
         call_sid = str(keys.get("call_sid", ""))
         if not call_sid:
             continue
+        if record.get("eventName") == "REMOVE" and _expired_by_ttl(record):
+            continue  # retention.calls_days ran out: the call goes, its counts stay (privacy)
         old = _deserialize(dynamodb.get("OldImage"))
         new = None if record.get("eventName") == "REMOVE" else _deserialize(dynamodb.get("NewImage"))
         if new is not None and not new.get("account"):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 API_NEEDS = Needs(
     tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs",
-            "conversions"),
+            "conversions", "audit"),
     buckets=("recordings", "exports"),
     queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),

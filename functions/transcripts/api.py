@@ -57,6 +57,9 @@ def get_transcript(call_sid: Annotated[str, Path(description="Twilio CallSid")])
     who = current_caller(router, *READ_ROLES)
     call = route_ports(router).calls.get_in_account(who.account, call_sid)
     body = transcript_json(call)
+    from calltrack import audit
+
+    audit.record(who.account, who.principal, "transcript.read", target=call_sid)
     logger.info("transcript read", extra={"audit": {
         "action": "transcript.read", "principal_account": who.principal.account,
         "principal_role": who.principal.role, "call_sid": call_sid, "account": who.account,

@@ -22,6 +22,7 @@ from typing import Any
 from calltrack.attribution import attribute
 from calltrack.call_flows import branch as flow_branch
 from calltrack.call_flows import sticky_attribute
+from calltrack.call_items import DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
 from calltrack.phone import ANONYMOUS_CALLER_IDS, is_e164, mask
 from calltrack.twilio_edge import (
     DialPlan,
@@ -220,6 +221,8 @@ def origin_fields(
         "attribution": attr.details(),
         # a call from one of the account's test_callers: kept out of reports, reviews and alerts
         "test": True if caller and caller in (routing.get("test_callers") or ()) else None,
+        # DynamoDB TTL: the account's retention.calls_days, riding on the origin write (no request)
+        TTL_ATTRIBUTE: expire_at(start_epoch, routing.get("calls_days", DEFAULT_CALLS_DAYS)),
     }
 
 

@@ -16,6 +16,7 @@ import json
 import re
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -32,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from calltrack.call_items import DEFAULT_CALLS_DAYS
 from calltrack.errors import BadRequest
 from calltrack.phone import region_for_timezone
 
@@ -133,6 +135,17 @@ class Recording(_Strict):
     announcement: str | None = Field(default=None, max_length=1000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     delete_from_twilio: bool = False
+
+
+class Retention(_Strict):
+    """How long each kind of a caller's data is kept, in days (null: forever). ``calls_days`` is the
+    call items' DynamoDB TTL (default ``DEFAULT_CALLS_DAYS``); recordings follow
+    ``recording.retention_days`` when ``recordings_days`` is unset, then the calls; transcripts
+    follow the recordings. Nothing may outlive its call (see ``effective_retention``)."""
+
+    calls_days: int | None = Field(default=DEFAULT_CALLS_DAYS, ge=1, le=36500)
+    recordings_days: int | None = Field(default=None, ge=1, le=36500)
+    transcripts_days: int | None = Field(default=None, ge=1, le=36500)
 
 
 class StaticNumber(_Strict):
@@ -682,6 +695,7 @@ class AccountConfig(_Strict):
     ring_timeout: int = Field(default=20, ge=5, le=600)
     voicemail: bool = False
     recording: Recording = Field(default_factory=Recording)
+    retention: Retention = Field(default_factory=Retention)
     whisper: str | None = Field(default=None, max_length=500)
     numbers: list[StaticNumber] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
@@ -876,6 +890,9 @@ def _check_numbers(config: AccountConfig) -> None:
         first_field = first_field or "language"
     if config.review.lead_rate_low > config.review.lead_rate_high:
         errors.append("review.lead_rate_low: must not exceed review.lead_rate_high")
+    for path, problem in _check_retention(config):
+        errors.append(f"{path}: {problem}")
+        first_field = first_field or path
     for path, problem in _check_flows(config):
         errors.append(f"{path}: {problem}")
         first_field = first_field or path
@@ -884,6 +901,43 @@ def _check_numbers(config: AccountConfig) -> None:
         first_field = first_field or path
     if errors:
         raise ConfigError(errors, field=first_field or "(config)")
+
+
+@dataclass(frozen=True)
+class EffectiveRetention:
+    """Days each kind is kept (None: forever), after the defaults and ``recording.retention_days``."""
+
+    calls: int | None
+    recordings: int | None
+    transcripts: int | None
+
+
+def effective_retention(config: AccountConfig) -> EffectiveRetention:
+    r = config.retention
+    calls = r.calls_days
+    recordings = r.recordings_days or config.recording.retention_days or calls
+    transcripts = r.transcripts_days or recordings
+    return EffectiveRetention(calls, recordings, transcripts)
+
+
+def _check_retention(config: AccountConfig) -> list[tuple[str, str]]:
+    r, out = config.retention, []
+    legacy = config.recording.retention_days
+    if r.recordings_days and legacy and r.recordings_days != legacy:
+        out.append(("retention.recordings_days", f"{r.recordings_days} differs from recording.retention_days "
+                    f"({legacy}); set one of them"))
+    eff = effective_retention(config)
+    if r.transcripts_days and eff.recordings is not None and r.transcripts_days > eff.recordings:
+        # the transcripts context removes a call's transcript when its recording expires
+        out.append(("retention.transcripts_days", f"{r.transcripts_days} days outlive the recordings "
+                    f"({eff.recordings}); a transcript goes with its recording"))
+    if eff.calls is not None:
+        for path, days in (("retention.recordings_days", eff.recordings),
+                           ("retention.transcripts_days", eff.transcripts)):
+            if days is not None and days > eff.calls:
+                out.append((path, f"{days} days outlive the calls (retention.calls_days: {eff.calls}); "
+                            "a recording or transcript must not outlive its call"))
+    return out
 
 
 def number_paths(config: AccountConfig) -> list[tuple[str, str]]:
@@ -935,6 +989,7 @@ def routing_for(
     targets; ``calltrack.call_flows``), or absent: one forward_to. ``test_callers`` mark test calls.
     """
     rec = normalized["recording"]
+    calls_days = (normalized.get("retention") or {}).get("calls_days", DEFAULT_CALLS_DAYS)
     routing = {
         "forward_to": normalized["forward_to"],
         "language": normalized["language"],
@@ -943,6 +998,7 @@ def routing_for(
         "whisper": render_whisper(normalized.get("whisper"), channel, campaign),
         "ring_timeout": normalized["ring_timeout"],
         "voicemail": normalized["voicemail"],
+        "calls_days": calls_days,  # the call item's TTL (calltrack.call_items.expire_at)
     }
     name = flow or normalized.get("flow")
     if name and name in (normalized.get("flows") or {}):

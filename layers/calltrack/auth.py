@@ -21,6 +21,13 @@ class Principal:
 
     account: str | None
     role: str
+    token_id: str | None = None  # tok_…; None for the operator
+    label: str | None = None
+
+    @property
+    def who(self) -> dict[str, str | None]:
+        """The audit trail's "who": token id and label (the operator has neither)."""
+        return {"token_id": self.token_id or OPERATOR, "label": self.label, "role": self.role}
 
     @property
     def is_operator(self) -> bool:
@@ -66,11 +73,21 @@ def bearer(headers: Mapping[str, str] | None) -> str:
     raise Unauthorized("missing bearer token (Authorization: Bearer TOKEN)")
 
 
-# Port: token hash -> (account, role) or None. The default reads the tokens table.
-TokenLookup = Callable[[str], "tuple[str, str] | None"]
+# Port: token hash -> (account, role) or (account, role, label) or None. The default reads the table.
+TokenLookup = Callable[[str], "tuple[str, str] | tuple[str, str, str | None] | None"]
 
 
-def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
+LAST_USED_EVERY = 3600  # seconds: "last used" is written at most once an hour per token
+
+
+def token_id(token_hash: str) -> str:
+    """A token's public id (``GET /v1/accounts/{a}/tokens``): never the secret, nor its full hash."""
+    return "tok_" + token_hash[:16]
+
+
+def lookup_token_in_table(token_hash: str) -> tuple[str, str, str | None] | None:
+    import time
+
     from calltrack.models import bind_once
     from calltrack.models.accounts import ApiToken
     from calltrack.settings import get_settings
@@ -81,8 +98,33 @@ def lookup_token_in_table(token_hash: str) -> tuple[str, str] | None:
     try:
         item = ApiToken.get(token_hash)
     except ApiToken.DoesNotExist:
-        return None
-    return item.account, item.role
+        return None  # unknown, or revoked (deleted): 401 from the next request on, no cache
+    now = time.time()
+    if item.expires_at is not None and now >= float(item.expires_at):
+        return None  # expired (DynamoDB's TTL deletes the row later)
+    last = item.last_used_at.timestamp() if item.last_used_at is not None else None
+    if last is None or now - last >= LAST_USED_EVERY:
+        _touch(item, now)
+    return item.account, item.role, item.label
+
+
+def _touch(item: object, now: float) -> None:
+    """Record the use, at most once per LAST_USED_EVERY (conditional, so racing requests write once)."""
+    from datetime import UTC, datetime
+
+    from calltrack.models.accounts import ApiToken
+
+    assert isinstance(item, ApiToken)
+    stamp = datetime.fromtimestamp(now, UTC)
+    before = datetime.fromtimestamp(now - LAST_USED_EVERY, UTC)
+    try:
+        item.update(
+            actions=[ApiToken.last_used_at.set(stamp)],
+            condition=ApiToken.token_hash.exists()
+            & (ApiToken.last_used_at.does_not_exist() | (ApiToken.last_used_at < before)),
+        )
+    except Exception:  # noqa: BLE001 - a lost race or a throttle: "last used" is best-effort
+        pass
 
 
 def authenticate(
@@ -97,8 +139,9 @@ def authenticate(
     found = lookup(hash_token(token))
     if found is None:
         raise Unauthorized("unknown or revoked token")
-    account, role = found
-    return Principal(account=account, role=role)
+    account, role = found[0], found[1]
+    label = found[2] if len(found) > 2 else None
+    return Principal(account=account, role=role, token_id=token_id(hash_token(token)), label=label)
 
 
 PRINCIPAL_KEY = "principal"

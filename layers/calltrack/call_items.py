@@ -35,6 +35,15 @@ TABLE = "calls"
 KEY = "call_sid"
 BY_ACCOUNT = "by-account"
 JSON_FIELDS = frozenset({"attribution", "recording", "transcript", "rule_hits"})
+# The calls table's DynamoDB TTL attribute (epoch seconds), set with the call's origin from the
+# account's ``retention.calls_days`` (in the number's routing; default below when absent).
+TTL_ATTRIBUTE = "expire_at"
+DEFAULT_CALLS_DAYS = 1095  # three years; rollups (no personal data) are kept
+
+
+def expire_at(start_epoch: float, days: int | None) -> int | None:
+    """The TTL of a call started at ``start_epoch`` kept ``days`` days (None: kept forever)."""
+    return int(start_epoch) + int(days) * 86400 if days else None
 
 # --------------------------------------------------------------------------- the value codec
 

@@ -138,6 +138,7 @@ def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_st
         "whisper": "flyerからのお電話です",
         "ring_timeout": 20,
         "voicemail": False,
+        "calls_days": 1095,
     }
 
 

@@ -105,7 +105,7 @@ def test_an_account_admin_creates_tokens_for_its_own_account_only_lower_roles_ca
     admin = local_stack.create_token(mine, "admin")
     resp = local_stack.request("POST", f"/v1/accounts/{mine}/tokens", token=admin, json={"role": "manager"})
     assert resp.status_code == 201
-    assert set(resp.json()) == {"token", "account", "role"}
+    assert set(resp.json()) == {"token", "id", "account", "role", "expires_at"}
     assert resp.json()["account"] == mine and resp.json()["role"] == "manager"
     manager = resp.json()["token"]
     refused = local_stack.request(
@@ -160,3 +160,30 @@ def test_cli_reads_url_and_token_from_the_environment(local_stack, two_accounts,
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
     assert local_stack.request("GET", f"/v1/accounts/{two_accounts[0]}", token=token).status_code == 200
+
+
+def test_tokens_are_listed_without_secrets_and_a_revoked_token_gets_401_at_once(local_stack):
+    # Given an account with an admin token and a labelled marketer token that has been used
+    account = unique_account("tok")
+    local_stack.apply(account_config(account))
+    admin = local_stack.create_token(account, "admin")
+    made = local_stack.request("POST", f"/v1/accounts/{account}/tokens", token=admin,
+                               json={"role": "marketer", "label": "looker", "expires_in_days": 30})
+    assert made.status_code == 201, made.text
+    marketer = made.json()["token"]
+    assert local_stack.request("GET", "/v1/calls", token=marketer).status_code == 200
+    # When the admin lists the tokens
+    listed = local_stack.request("GET", f"/v1/accounts/{account}/tokens", token=admin)
+    # Then each shows id, label, role, created, last used and expiry, never the secret
+    assert listed.status_code == 200, listed.text
+    rows = {t["id"]: t for t in listed.json()["tokens"]}
+    row = rows[made.json()["id"]]
+    assert row["label"] == "looker" and row["role"] == "marketer"
+    assert row["last_used_at"] and row["expires_at"] and row["created_at"]
+    assert marketer not in listed.text
+    # When the admin revokes it, Then the very next request with it is refused
+    gone = local_stack.request("DELETE", f"/v1/accounts/{account}/tokens/{row['id']}", token=admin)
+    assert gone.status_code == 200, gone.text
+    assert local_stack.request("GET", "/v1/calls", token=marketer).status_code == 401
+    assert local_stack.request("DELETE", f"/v1/accounts/{account}/tokens/{row['id']}",
+                               token=admin).status_code == 404

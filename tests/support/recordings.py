@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 
@@ -19,6 +20,21 @@ class InMemoryCalls:
 
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
         self.rows[call_sid]["recording"] = dict(recording)
+
+    def between(self, account: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        lo, hi = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (start, end))
+        return sorted((dict(r) for r in self.rows.values()
+                       if r.get("account") == account and lo <= str(r.get("started_at", "")) < hi),
+                      key=lambda r: str(r["started_at"]))
+
+    def amend(self, account: str, call_sid: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        row = self.rows[call_sid]
+        for name, value in changes.items():
+            if value is None:
+                row.pop(name, None)
+            else:
+                row[name] = value
+        return dict(row)
 
 
 class ReconcileWorld:

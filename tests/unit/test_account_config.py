@@ -128,6 +128,7 @@ def test_every_static_pool_and_overflow_number_becomes_a_routable_row():
         "whisper": "google-adsからのお電話です",
         "ring_timeout": 20,
         "voicemail": False,
+        "calls_days": 1095,
     }
 
 
@@ -268,3 +269,22 @@ def test_arbitrary_text_as_a_number_is_either_e164_or_a_field_error(text):
         assert all(e.split(":")[0] for e in err.errors)
     else:
         assert stored["numbers"][0]["number"].startswith("+")
+
+
+def test_retention_defaults_and_relations():
+    from calltrack.account_config import effective_retention
+
+    assert effective_retention(parse_config(_base())).calls == 1095
+    legacy = parse_config({**_base(), "recording": {"enabled": True, "retention_days": 90}})
+    assert effective_retention(legacy).recordings == 90 and effective_retention(legacy).transcripts == 90
+    forever = parse_config({**_base(), "retention": {"calls_days": None}})
+    assert effective_retention(forever).recordings is None
+
+
+def test_retention_conflicts_name_the_field():
+    err = _error({**_base(), "recording": {"retention_days": 90}, "retention": {"recordings_days": 30}})
+    assert err.field == "retention.recordings_days"
+    err = _error({**_base(), "retention": {"calls_days": 30, "transcripts_days": 60}})
+    assert err.field == "retention.transcripts_days"
+    err = _error({**_base(), "retention": {"recordings_days": 30, "transcripts_days": 60}})
+    assert err.field == "retention.transcripts_days"

@@ -10,7 +10,7 @@ import pytest
 
 from admin import accounts, tokens
 from admin.ports import ApplyPlan, ConcurrentUpdate, NumberTaken, StoredAccount
-from calltrack.auth import OPERATOR, Principal, hash_token
+from calltrack.auth import OPERATOR, Principal, hash_token, token_id
 from calltrack.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from tests.support.accounts import account_config
 
@@ -48,8 +48,16 @@ class FakeStore:
             self.numbers[row["number"]] = copy.deepcopy(row)
         self.accounts[plan.account.account] = plan.account
 
-    def put_token(self, *, token_hash: str, account: str, role: str, label: str | None, created_at: datetime):
-        self.tokens[token_hash] = {"account": account, "role": role, "label": label}
+    def put_token(self, *, token_hash: str, account: str, role: str, label: str | None, created_at: datetime,
+                  expires_at: datetime | None = None):
+        self.tokens[token_hash] = {"account": account, "role": role, "label": label, "created_at": created_at,
+                                   "expires_at": expires_at, "last_used_at": None}
+
+    def list_tokens(self, account: str) -> list[dict[str, Any]]:
+        return [{"token_hash": h, **t} for h, t in self.tokens.items() if t["account"] == account]
+
+    def delete_token(self, token_hash: str) -> None:
+        self.tokens.pop(token_hash, None)
 
     def snapshot_routing(self, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:
         if (rows and self.snapshot_puts_fail) or (removed and self.snapshot_deletes_fail):
@@ -221,8 +229,29 @@ def test_a_token_is_returned_once_and_stored_only_as_its_hash():
     result = tokens.create_token(
         OP, "acme", {"role": "marketer", "label": "dash"}, store, now=NOW, make_token=lambda: "ct_secret"
     )
-    assert result == {"token": "ct_secret", "account": "acme", "role": "marketer"}
-    assert store.tokens == {hash_token("ct_secret"): {"account": "acme", "role": "marketer", "label": "dash"}}
+    assert result == {"token": "ct_secret", "id": token_id(hash_token("ct_secret")), "account": "acme",
+                      "role": "marketer", "expires_at": None}
+    assert store.tokens == {hash_token("ct_secret"): {"account": "acme", "role": "marketer", "label": "dash",
+                                                      "created_at": NOW, "expires_at": None,
+                                                      "last_used_at": None}}
+
+
+def test_tokens_are_listed_without_secrets_expire_when_asked_and_are_revoked_by_id():
+    store = FakeStore()
+    _apply(store, acme_config())
+    made = tokens.create_token(OP, "acme", {"role": "admin", "expires_in_days": 7}, store, now=NOW,
+                               make_token=lambda: "ct_secret")
+    assert made["expires_at"] == "2026-12-02T00:00:00Z"
+    listed = tokens.list_tokens(Principal("acme", "admin"), "acme", store)["tokens"]
+    assert [t["id"] for t in listed] == [made["id"]] and "ct_secret" not in str(listed)
+    with pytest.raises(Forbidden):
+        tokens.list_tokens(Principal("acme", "manager"), "acme", store)
+    with pytest.raises(Forbidden):
+        tokens.revoke_token(Principal("other", "admin"), "acme", made["id"], store)
+    assert tokens.revoke_token(OP, "acme", made["id"], store)["revoked"] is True
+    assert store.tokens == {}
+    with pytest.raises(NotFound):
+        tokens.revoke_token(OP, "acme", made["id"], store)
 
 
 @pytest.mark.parametrize(
@@ -232,6 +261,8 @@ def test_a_token_is_returned_once_and_stored_only_as_its_hash():
         ({}, "role"),
         ({"role": "admin", "scope": "x"}, "scope"),
         ({"role": "admin", "label": 3}, "label"),
+        ({"role": "admin", "expires_in_days": 0}, "expires_in_days"),
+        ({"role": "admin", "expires_in_days": "7"}, "expires_in_days"),
     ],
 )
 def test_bad_token_requests_are_400_naming_the_field(body, field):

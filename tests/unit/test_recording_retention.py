@@ -64,7 +64,7 @@ def test_recordings_older_than_the_accounts_retention_are_deleted_and_the_call_s
     world = World()
     world.configs = {
         "short": {"recording": {"retention_days": 30}},
-        "forever": {"recording": {"retention_days": None}},
+        "forever": {"recording": {"retention_days": None}, "retention": {"calls_days": None}},
     }
     world.add("short", "old", "2026-10-01T00:00:00Z")
     world.add("short", "new", "2026-11-20T00:00:00Z")
@@ -90,3 +90,35 @@ def test_a_second_run_changes_nothing() -> None:
 
 def test_the_job_time_is_read_from_the_scheduled_event() -> None:
     assert parse_time("2026-11-25T18:00:00Z") == AT
+
+
+def test_recordings_follow_the_calls_retention_unless_set_and_retention_recordings_days_wins() -> None:
+    world = World()
+    world.configs = {
+        "calls-only": {"retention": {"calls_days": 365}},
+        "new-name": {"retention": {"recordings_days": 30}},
+    }
+    world.add("calls-only", "year-old", "2025-11-01T00:00:00Z")
+    world.add("calls-only", "month-old", "2026-10-01T00:00:00Z")
+    world.add("new-name", "month-old2", "2026-10-01T00:00:00Z")
+    summary = sweep(AT, world.ports())
+    assert summary["by_account"] == {"calls-only": 1, "new-name": 1}
+    assert world.rows["month-old"]["status"] == "stored"
+
+
+def test_transcripts_past_their_retention_are_removed_from_the_call() -> None:
+    # Given an account keeping transcripts 30 days, with an old and a new transcribed call
+    world = World()
+    world.configs = {"tx": {"retention": {"transcripts_days": 30}}}
+    for sid, started in (("CAold", "2026-10-01T00:00:00Z"), ("CAnew", "2026-11-20T00:00:00Z"),
+                         ("CAancient", "2025-01-01T00:00:00Z")):
+        world.calls[sid] = {"call_sid": sid, "account": "tx", "started_at": started,
+                            "transcript": [["caller", 1, "x"]]}
+    # When the nightly sweep runs
+    summary = sweep(AT, world.ports())
+    # Then the old call loses its transcript, the new one keeps it; older than the window needs force
+    assert summary["transcripts_removed"] == 1
+    assert "transcript" not in world.calls["CAold"] and "transcript" in world.calls["CAnew"]
+    assert "transcript" in world.calls["CAancient"]
+    assert sweep(AT, world.ports(), force=True)["transcripts_removed"] == 1
+    assert "transcript" not in world.calls["CAancient"]

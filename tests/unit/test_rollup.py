@@ -390,3 +390,16 @@ def test_a_batch_failing_midway_and_redelivered_from_the_reported_record_counts_
     # Then every call is counted exactly once
     assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
     assert sum(v["calls"] for v in store.counters("acme", "channel").values()) == 40
+
+
+def test_a_call_expired_by_ttl_keeps_its_counts() -> None:
+    """retention.calls_days: DynamoDB's TTL removes the call; its rollup counts stay."""
+    from report.rollup import _collapse
+
+    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    ttl_remove = {"eventName": "REMOVE", "userIdentity": ttl,
+                  "dynamodb": {"Keys": {"call_sid": {"S": "CA1"}}, "OldImage": {"call_sid": {"S": "CA1"},
+                                                                                 "account": {"S": "a"}}}}
+    erased = {**ttl_remove, "userIdentity": None}
+    assert _collapse([ttl_remove])[0] == {}
+    assert _collapse([erased])[0] == {"CA1": (None, "a")}

@@ -48,4 +48,10 @@ def test_a_token_is_looked_up_in_the_table_the_stack_named(deployed_tokens_table
     api_token.Meta.table_name = "calltrack-tokens"  # as a function that bound nothing else finds it
     api_token._connection = None
     # When a route authenticates, Then the token is found there (not in calltrack-tokens)
-    assert lookup_token_in_table("h" * 64) == ("acme", "manager")
+    assert lookup_token_in_table("h" * 64) == ("acme", "manager", None)
+    # and its use is recorded once (at most once an hour), and an expired token is refused
+    assert api_token.get("h" * 64).last_used_at is not None
+    bind_models(get_settings(), [api_token])
+    api_token("e" * 64, account="acme", role="admin", created_at=datetime(2026, 11, 30, tzinfo=UTC),
+              expires_at=1).save()
+    assert lookup_token_in_table("e" * 64) is None

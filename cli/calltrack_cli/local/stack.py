@@ -321,6 +321,10 @@ class LocalStack:
                     ]
                 },
             )
+        # As deployed (infra/stack.py): the recordings bucket keeps versions, so erasing a caller
+        # (privacy) must remove every version and delete marker, here as there.
+        s3.put_bucket_versioning(Bucket=settings.recordings_bucket,
+                                 VersioningConfiguration={"Status": "Enabled"})
         sqs = self.client("sqs")
         for queue in self.wiring.queues:
             dlq_url = sqs.create_queue(QueueName=f"calltrack-{queue.name}-dlq")["QueueUrl"]

@@ -49,15 +49,38 @@ class TokensByAccount(GlobalSecondaryIndex["ApiToken"]):
 
 
 class ApiToken(Model):
-    """An API token, stored as its SHA-256 hash, bound to one account and one role."""
+    """An API token, stored as its SHA-256 hash, bound to one account and one role.
 
-    Meta = table_meta("tokens")
+    ``expires_at`` (epoch seconds, optional) is checked on every request and is the table's TTL;
+    ``last_used_at`` is refreshed at most once per ``calltrack.auth.LAST_USED_EVERY`` per token."""
+
+    Meta = table_meta("tokens", ttl="expires_at")
     token_hash = UnicodeAttribute(hash_key=True)
     account = UnicodeAttribute()
     role = UnicodeAttribute()
     label = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    expires_at = NumberAttribute(null=True)
+    last_used_at = UTCDateTimeAttribute(null=True)
     by_account = TokensByAccount()
 
 
-MODELS = [Account, TrackingNumber, ApiToken]
+class AuditEntry(Model):
+    """One audit item (``calltrack.audit``): who (token id, label, role), what, when, result.
+
+    ``at_id`` = f"{ISO 8601 UTC}#{random hex}" sorts by time; ``GET /v1/audit?from=&to=`` queries it."""
+
+    Meta = table_meta("audit")
+    account = UnicodeAttribute(hash_key=True)
+    at_id = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    action = UnicodeAttribute()  # account.apply, token.create, token.revoke, secret.set, ...
+    target = UnicodeAttribute(null=True)  # a call sid, token id, secret name, or caller#<salted hash>
+    result = UnicodeAttribute()
+    token_id = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+    role = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+
+
+MODELS = [Account, TrackingNumber, ApiToken, AuditEntry]

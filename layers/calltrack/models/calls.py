@@ -40,7 +40,7 @@ class CallsByAccount(GlobalSecondaryIndex["Call"]):
 
 
 class Call(Model):
-    Meta = table_meta("calls", stream="NEW_AND_OLD_IMAGES")
+    Meta = table_meta("calls", stream="NEW_AND_OLD_IMAGES", ttl="expire_at")
     call_sid = UnicodeAttribute(hash_key=True)
     account = UnicodeAttribute()
     started_at = UnicodeAttribute()
@@ -98,6 +98,8 @@ class Call(Model):
     callback_at = UnicodeAttribute(null=True)
     callback_agent = UnicodeAttribute(null=True)
     callback_seconds = NumberAttribute(null=True)
+    # DynamoDB TTL (epoch seconds): started_at + the account's retention.calls_days (privacy)
+    expire_at = NumberAttribute(null=True)
     by_account = CallsByAccount()
 
 

@@ -1,0 +1,1 @@
+"""privacy: one caller's data of one account, exported or erased (APPI requests)."""

@@ -1,0 +1,169 @@
+"""A caller's data in one account: everything held about one number, exported or erased.
+
+The logic takes its storage as a ``CallerStore`` (``privacy.store`` on DynamoDB and S3; an
+in-memory fake in tests/support/privacy.py). What belongs to the caller in account ``a``:
+
+- calls of ``a`` whose ``caller`` is the number (the transcript and rule hits live on the call);
+- the CRM leads of ``a`` whose ``phone`` is the number;
+- the recordings rows of those calls, and every S3 object version (and delete marker) under the
+  calls' recording and transcript folders (``recordings/{a}/{yyyy}/{mm}/{CallSid}/``,
+  ``transcripts/{a}/{yyyy}/{mm}/{CallSid}/``);
+- the conversions and webhook deliveries of those calls (pending or not: the payload of a
+  delivery is the call, with the number);
+- the rollup markers of those calls (so the calls stream's REMOVE changes no rollup: the
+  aggregate counters stay, they hold no personal data);
+- the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers`` (the row goes
+  when no other account's mark is left);
+- the rows of those calls in the account's QuickSight exports (the files are rewritten).
+
+Erasure deletes the calls last, so a run that fails half-way finds the rest again next time:
+``erase`` is idempotent and answers what it removed (a second run answers zeros).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from calltrack.phone import normalize
+
+
+class CallerStore(Protocol):
+    def calls(self, account: str, number: str) -> list[dict[str, Any]]: ...
+
+    def leads(self, account: str, number: str) -> list[dict[str, Any]]: ...
+
+    def recordings(self, account: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]: ...
+
+    def deliveries(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]: ...
+
+    def object_versions(self, prefixes: list[str]) -> list[tuple[str, str]]:
+        """(key, version id) of every version and delete marker under the prefixes."""
+        ...
+
+    def presign(self, key: str) -> str: ...
+
+    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
+        """Rewrite the account's export files without those calls' rows; answers rows dropped."""
+        ...
+
+    def delete_object_versions(self, versions: list[tuple[str, str]]) -> None: ...
+
+    def delete_recordings(self, recording_sids: list[str]) -> None: ...
+
+    def delete_conversions(self, keys: list[tuple[str, str]]) -> None: ...
+
+    def delete_deliveries(self, account: str, delivery_ids: list[str]) -> None: ...
+
+    def delete_rollup_markers(self, call_sids: list[str]) -> None: ...
+
+    def delete_leads(self, account: str, external_ids: list[str]) -> None: ...
+
+    def forget_first_call(self, account: str, number: str) -> bool:
+        """Remove ``first#{account}`` and ``agent#{account}`` from the number's callers row; True
+        when one was there."""
+        ...
+
+    def delete_calls(self, call_sids: list[str]) -> None: ...
+
+
+def caller_number(raw: str) -> str:
+    """The path's number as E.164 (``+81...``, URL-decoded by the gateway); 400 names ``number``."""
+    return normalize(raw, field="number")
+
+
+def _month_folder(call: Mapping[str, Any]) -> str:
+    stamp = str(call.get("started_at") or "")
+    return f"{stamp[:4]}/{stamp[5:7]}" if len(stamp) >= 7 else ""
+
+
+def object_prefixes(account: str, calls: Iterable[Mapping[str, Any]],
+                    recordings: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The S3 folders holding the calls' recordings and transcripts (every version lives there)."""
+    out: set[str] = set()
+    for call in calls:
+        sid, month = str(call.get("call_sid") or ""), _month_folder(call)
+        if sid and month:
+            out.add(f"recordings/{account}/{month}/{sid}/")
+            out.add(f"transcripts/{account}/{month}/{sid}/")
+        key = (call.get("recording") or {}).get("s3_key") if isinstance(call.get("recording"), dict) else None
+        if key:
+            out.add(str(key).rsplit("/", 1)[0] + "/")
+    for row in recordings:
+        key = row.get("s3_key")
+        if key:
+            folder = str(key).rsplit("/", 1)[0] + "/"
+            out.add(folder)
+            out.add("transcripts/" + folder.split("/", 1)[1])
+    return sorted(out)
+
+
+def _public_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in call.items() if k not in ("status_rank", "version")}
+
+
+def export(account: str, number: str, store: CallerStore) -> dict[str, Any]:
+    """Everything ``account`` holds about ``number`` as one JSON document."""
+    calls = store.calls(account, number)
+    sids = [str(c["call_sid"]) for c in calls]
+    recordings = store.recordings(account, calls)
+    out_recordings = []
+    for row in recordings:
+        item = {k: row.get(k) for k in ("recording_sid", "call_sid", "status", "stored_at",
+                                         "duration_seconds", "expired_at") if row.get(k) is not None}
+        if row.get("status") == "stored" and row.get("s3_key"):
+            item["url"] = store.presign(str(row["s3_key"]))
+        out_recordings.append(item)
+    transcripts = [{"call_sid": c["call_sid"], "transcript": c["transcript"]}
+                   for c in calls if c.get("transcript")]
+    return {
+        "account": account,
+        "number": number,
+        "calls": [_public_call(c) for c in calls],
+        "crm_leads": store.leads(account, number),
+        "recordings": out_recordings,
+        "transcripts": transcripts,
+        "conversions": [{"call_sid": c.get("call_sid"), "key": c.get("key"), "status": c.get("status"),
+                         "destination": c.get("destination")}
+                        for c in store.conversions(account, sids)],
+        "webhook_deliveries": [{"delivery_id": d.get("delivery_id"), "call_sid": d.get("call_sid"),
+                                "status": d.get("status"), "destination": d.get("destination")}
+                               for d in store.deliveries(account, sids)],
+    }
+
+
+def erase(account: str, number: str, store: CallerStore) -> dict[str, Any]:
+    """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts."""
+    calls = store.calls(account, number)
+    sids = [str(c["call_sid"]) for c in calls]
+    recordings = store.recordings(account, calls)
+    versions = store.object_versions(object_prefixes(account, calls, recordings))
+    conversions = store.conversions(account, sids)
+    deliveries = store.deliveries(account, sids)
+    leads = store.leads(account, number)
+
+    export_rows = store.drop_export_rows(account, set(sids)) if sids else 0
+    store.delete_object_versions(versions)
+    store.delete_recordings([str(r["recording_sid"]) for r in recordings])
+    store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])
+    store.delete_deliveries(account, [str(d["delivery_id"]) for d in deliveries])
+    store.delete_leads(account, [str(lead["external_id"]) for lead in leads])
+    first_call = store.forget_first_call(account, number)
+    store.delete_rollup_markers(sids)
+    store.delete_calls(sids)
+    return {
+        "account": account,
+        "erased": {
+            "calls": len(sids),
+            "transcripts": sum(1 for c in calls if c.get("transcript")),
+            "recordings": len(recordings),
+            "object_versions": len(versions),
+            "crm_leads": len(leads),
+            "conversions": len(conversions),
+            "webhook_deliveries": len(deliveries),
+            "export_rows": export_rows,
+            "caller_first_call": int(first_call),
+        },
+    }

@@ -1,0 +1,118 @@
+"""privacy: ``GET`` / ``DELETE /v1/callers/{number}`` (admin). Routing and decorators only.
+
+The number is E.164 in the path (``%2B81...``) or national; the account is the token's own (the
+operator names one with ``?account=``). Logic: ``privacy.callers``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from calltrack import audit
+from calltrack.auth import Principal, principal_from_app
+from calltrack.errors import BadRequest
+from calltrack.http_errors import register_error_handlers
+from calltrack.observability import make_logger, make_tracer
+from calltrack.phone import mask
+from privacy import callers, runtime
+from privacy.runtime import NEEDS as NEEDS
+
+logger = make_logger("privacy")
+tracer = make_tracer("privacy")
+app = APIGatewayHttpResolver()
+register_error_handlers(app)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(status_code=status, content_type="application/json",
+                    body=json.dumps(body, ensure_ascii=False, default=str))
+
+
+def _account() -> tuple[Principal, str]:
+    principal = principal_from_app(app)
+    principal.require_role("admin")
+    return principal, principal.scoped_account(app.current_event.get_query_string_value("account") or None)
+
+
+def _scope(number: str) -> tuple[Principal, str, str]:
+    principal, account = _account()
+    return principal, account, callers.caller_number(unquote(number))
+
+
+def _caller_ref(number: str) -> str:
+    from calltrack.auth import resolve_operator_token
+    from calltrack.settings import get_settings
+
+    return audit.caller_ref(number, resolve_operator_token(get_settings(NEEDS)))
+
+
+@app.get("/v1/callers/<number>")
+def get_caller(number: str) -> Response:
+    principal, account, e164 = _scope(number)
+    audit.record(account, principal, "caller.export", target=_caller_ref(e164))
+    body = callers.export(account, e164, runtime.store())
+    logger.info("caller exported", extra={"account": account, "caller": mask(e164),
+                                          "calls": len(body["calls"])})
+    return _json(200, body)
+
+
+@app.delete("/v1/callers/<number>")
+def delete_caller(number: str) -> Response:
+    principal, account, e164 = _scope(number)
+    body = callers.erase(account, e164, runtime.store())
+    audit.record(account, principal, "caller.erase", target=_caller_ref(e164), detail=body["erased"])
+    logger.info("caller erased", extra={"account": account, "caller": mask(e164), **body["erased"]})
+    return _json(200, body)
+
+
+@app.delete("/v1/accounts/<account>")
+def delete_account(account: str) -> Response:
+    from calltrack.errors import Forbidden
+    from privacy.account_deletion import delete_account as remove
+
+    principal = principal_from_app(app)
+    if not principal.is_operator:
+        raise Forbidden("only the operator token deletes accounts")
+    body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store())
+    logger.info("account deleted", extra={"account": account, **body["removed"]})
+    return _json(200, body)
+
+
+@app.get("/v1/audit")
+def get_audit() -> Response:
+    """The account's audit items from ``from`` to ``to`` (UTC; a date ``to`` includes that day),
+    oldest first, at most MAX_AUDIT_ITEMS."""
+    from calltrack.settings import get_settings
+
+    _, account = _account()
+    start = _instant("from", app.current_event.get_query_string_value("from"))
+    end = _instant("to", app.current_event.get_query_string_value("to"))
+    items = audit.read(runtime.store().db, get_settings(NEEDS).table_name("audit"), account, start, end,
+                       limit=MAX_AUDIT_ITEMS)
+    return _json(200, {"account": account, "from": start, "to": end, "items": items,
+                       "truncated": len(items) >= MAX_AUDIT_ITEMS})
+
+
+MAX_AUDIT_ITEMS = 1000
+
+
+def _instant(field: str, raw: str | None) -> str:
+    import re
+
+    value = (raw or "").strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return value + ("T00:00:00Z" if field == "from" else "T23:59:59Z~")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+        return value
+    raise BadRequest(f"{field}: a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SSZ (UTC)", field=field)
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

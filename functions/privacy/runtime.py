@@ -1,0 +1,34 @@
+"""The privacy function's composition root: settings checked and its CallerStore, built once."""
+
+from __future__ import annotations
+
+import functools
+
+from calltrack.settings import Needs
+from privacy.store import DynamoCallerStore
+
+TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
+          "rollup_markers", "tokens", "audit",
+          # account deletion (operator): every other table that holds an account's items
+          "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs")
+NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",))
+
+
+@functools.cache
+def store() -> DynamoCallerStore:
+    import boto3
+
+    from calltrack.clients import dynamodb
+    from calltrack.settings import get_settings
+
+    settings = get_settings(NEEDS)
+    s3 = boto3.session.Session().client("s3", region_name=settings.region)
+    return DynamoCallerStore(
+        dynamodb(), s3, {t: settings.table_name(t) for t in TABLES},
+        recordings_bucket=settings.recordings_bucket, exports_bucket=settings.exports_bucket,
+        routing_bucket=settings.routing_bucket,
+    )
+
+
+def reset() -> None:
+    store.cache_clear()

@@ -1,0 +1,260 @@
+"""The CallerStore on DynamoDB and S3 (raw boto3 clients; table names from settings)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from calltrack.call_items import call_from_item, from_item
+
+EXPORTS_PREFIX = "calls/"  # call_records.export.CALLS_PREFIX: calls/account={a}/date={d}/calls.csv
+URL_TTL_SECONDS = 300  # as recording access: presigned URLs live at most 5 minutes
+
+
+def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        page = call(**kwargs)
+        yield from page.get("Items", [])
+        if not page.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class DynamoCallerStore:
+    def __init__(self, dynamodb: Any, s3: Any, tables: Mapping[str, str], *, recordings_bucket: str,
+                 exports_bucket: str, routing_bucket: str = "") -> None:
+        self.db, self.s3, self.tables = dynamodb, s3, dict(tables)
+        self.recordings_bucket, self.exports_bucket = recordings_bucket, exports_bucket
+        self.buckets = {"recordings": recordings_bucket, "exports": exports_bucket, "routing": routing_bucket}
+        self._keys: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ reads
+
+    def calls(self, account: str, number: str) -> list[dict[str, Any]]:
+        # Erasure requests are rare: one account's calls are read through by-account with a
+        # filter (decisions.md, 2026-11-30) rather than keeping a by-caller index on every call write.
+        items = _pages(
+            self.db.query, TableName=self.tables["calls"], IndexName="by-account",
+            KeyConditionExpression="account = :a", FilterExpression="caller = :n",
+            ExpressionAttributeValues={":a": {"S": account}, ":n": {"S": number}},
+        )
+        return [c for c in (call_from_item(i) for i in items) if c]
+
+    def leads(self, account: str, number: str) -> list[dict[str, Any]]:
+        items = _pages(
+            self.db.query, TableName=self.tables["crm_leads"],
+            KeyConditionExpression="account = :a", FilterExpression="phone = :n",
+            ExpressionAttributeValues={":a": {"S": account}, ":n": {"S": number}},
+        )
+        return [r for r in (from_item(i) for i in items) if r]
+
+    def recordings(self, account: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sids = {str(c["call_sid"]) for c in calls}
+        if not sids:
+            return []
+        found: dict[str, dict[str, Any]] = {}
+        for item in _pages(
+            self.db.query, TableName=self.tables["recordings"], IndexName="by-account",
+            KeyConditionExpression="account = :a", ExpressionAttributeValues={":a": {"S": account}},
+        ):
+            row = from_item(item) or {}
+            if row.get("call_sid") in sids:
+                found[str(row["recording_sid"])] = row
+        for call in calls:  # rows not (or no longer) stored are not in the sparse index
+            rec = call.get("recording") if isinstance(call.get("recording"), dict) else {}
+            sid = str((rec or {}).get("recording_sid") or "")
+            if sid and sid not in found:
+                item = self.db.get_item(TableName=self.tables["recordings"],
+                                        Key={"recording_sid": {"S": sid}}).get("Item")
+                row = from_item(item) or {}
+                if row and row.get("call_sid") in sids:
+                    found[sid] = row
+        return list(found.values())
+
+    def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for sid in call_sids:
+            for item in _pages(self.db.query, TableName=self.tables["conversions"],
+                               KeyConditionExpression="call_sid = :s",
+                               ExpressionAttributeValues={":s": {"S": sid}}):
+                row = from_item(item) or {}
+                if row.get("account") == account:
+                    out.append(row)
+        return out
+
+    def deliveries(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
+        sids = set(call_sids)
+        if not sids:
+            return []
+        out = []
+        for item in _pages(
+            self.db.query, TableName=self.tables["webhook_deliveries"],
+            KeyConditionExpression="account = :a", ExpressionAttributeValues={":a": {"S": account}},
+            ProjectionExpression="delivery_id, call_sid, #s, destination",
+            ExpressionAttributeNames={"#s": "status"},
+        ):
+            row = from_item(item) or {}
+            link_sid = str(row.get("delivery_id", "")).rsplit("#", 1)[-1]
+            if row.get("call_sid") in sids or link_sid in sids:
+                out.append(row)
+        return out
+
+    def object_versions(self, prefixes: list[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for prefix in prefixes:
+            for page in self.s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.recordings_bucket, Prefix=prefix
+            ):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    out.append((str(entry["Key"]), str(entry.get("VersionId") or "null")))
+        return out
+
+    def presign(self, key: str) -> str:
+        return str(self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.recordings_bucket, "Key": key}, ExpiresIn=URL_TTL_SECONDS
+        ))
+
+    # ------------------------------------------------------------------ erasure
+
+    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
+        dropped = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.exports_bucket, Prefix=f"{EXPORTS_PREFIX}account={account}/"
+        ):
+            for entry in page.get("Contents", []):
+                key = str(entry["Key"])
+                obj = self.s3.get_object(Bucket=self.exports_bucket, Key=key)
+                text = obj["Body"].read().decode("utf-8")
+                rows = list(csv.reader(io.StringIO(text)))
+                if not rows:
+                    continue
+                header = rows[0]
+                col = header.index("call_sid") if "call_sid" in header else 1
+                kept = [header] + [r for r in rows[1:] if not (len(r) > col and r[col] in call_sids)]
+                if len(kept) == len(rows):
+                    continue
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(kept)
+                self.s3.put_object(Bucket=self.exports_bucket, Key=key, Body=buf.getvalue().encode("utf-8"),
+                                   ContentType=str(obj.get("ContentType") or "text/csv; charset=utf-8"))
+                dropped += len(rows) - len(kept)
+        return dropped
+
+    def delete_object_versions(self, versions: list[tuple[str, str]]) -> None:
+        for start in range(0, len(versions), 1000):
+            chunk = versions[start:start + 1000]
+            result = self.s3.delete_objects(Bucket=self.recordings_bucket, Delete={
+                "Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True})
+            if result.get("Errors"):
+                raise RuntimeError(f"{len(result['Errors'])} recording object version(s) not deleted")
+
+    def _delete_keys(self, table: str, keys: list[dict[str, Any]]) -> None:
+        for start in range(0, len(keys), 25):
+            requests = {self.tables[table]: [{"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]}
+            for _ in range(8):
+                left = self.db.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
+                if not left:
+                    break
+                requests = left
+            else:
+                raise RuntimeError(f"{table}: deletes left unprocessed (throttled)")
+
+    def delete_recordings(self, recording_sids: list[str]) -> None:
+        self._delete_keys("recordings", [{"recording_sid": {"S": s}} for s in recording_sids])
+
+    def delete_conversions(self, keys: list[tuple[str, str]]) -> None:
+        self._delete_keys("conversions", [{"call_sid": {"S": s}, "key": {"S": k}} for s, k in keys])
+
+    def delete_deliveries(self, account: str, delivery_ids: list[str]) -> None:
+        self._delete_keys("webhook_deliveries",
+                          [{"account": {"S": account}, "delivery_id": {"S": d}} for d in delivery_ids])
+
+    def delete_rollup_markers(self, call_sids: list[str]) -> None:
+        self._delete_keys("rollup_markers", [{"call_sid": {"S": s}} for s in call_sids])
+
+    def delete_leads(self, account: str, external_ids: list[str]) -> None:
+        self._delete_keys("crm_leads",
+                          [{"account": {"S": account}, "external_id": {"S": e}} for e in external_ids])
+
+    def forget_first_call(self, account: str, number: str) -> bool:
+        """Remove the account's marks from the number's callers row: ``first#{account}`` (first
+        call) and ``agent#{account}`` (the agent who last answered, call flows); the row goes when
+        no other account's mark is left."""
+        key = {"caller": {"S": number}}
+        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        try:
+            new = self.db.update_item(
+                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                ConditionExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
+            ).get("Attributes") or {}
+        except self.db.exceptions.ConditionalCheckFailedException:
+            return False
+        if not any(name.startswith(("first#", "agent#")) for name in new):
+            # No other account remembers this caller: the row goes. (A mark for another account
+            # written between these two requests would be forgotten too: that caller then counts
+            # as first-time there once more. No condition can name "no first#* attribute".)
+            self.db.delete_item(TableName=self.tables["callers"], Key=key)
+        return True
+
+    def delete_calls(self, call_sids: list[str]) -> None:
+        self._delete_keys("calls", [{"call_sid": {"S": s}} for s in call_sids])
+
+    # ------------------------------------------------------------------ account deletion
+
+    def _key_names(self, table: str) -> list[str]:
+        if table not in self._keys:
+            schema = self.db.describe_table(TableName=self.tables[table])["Table"]["KeySchema"]
+            self._keys[table] = [k["AttributeName"] for k in schema]
+        return self._keys[table]
+
+    def account_numbers(self, account: str) -> list[str]:
+        items = _pages(self.db.scan, TableName=self.tables["numbers"], FilterExpression="account = :a",
+                       ExpressionAttributeValues={":a": {"S": account}}, ProjectionExpression="#n",
+                       ExpressionAttributeNames={"#n": "number"})
+        return [str(i["number"]["S"]) for i in items]
+
+    def delete_where(self, table: str, filter_expression: str, values: dict[str, Any]) -> int:
+        names = self._key_names(table)
+        aliases = {f"#k{i}": n for i, n in enumerate(names)}
+        keys = [{n: item[n] for n in names} for item in _pages(
+            self.db.scan, TableName=self.tables[table], FilterExpression=filter_expression,
+            ExpressionAttributeValues=values, ProjectionExpression=", ".join(aliases),
+            ExpressionAttributeNames=aliases,
+        )]
+        self._delete_keys(table, keys)
+        return len(keys)
+
+    def strip_callers(self, account: str) -> int:
+        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        stripped = 0
+        for item in list(_pages(self.db.scan, TableName=self.tables["callers"],
+                                FilterExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                                ExpressionAttributeNames=names)):
+            key = {"caller": item["caller"]}
+            new = self.db.update_item(
+                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
+            ).get("Attributes") or {}
+            if not any(n.startswith(("first#", "agent#")) for n in new):
+                self.db.delete_item(TableName=self.tables["callers"], Key=key)
+            stripped += 1
+        return stripped
+
+    def delete_prefixes(self, bucket: str, prefixes: list[str]) -> int:
+        name, count = self.buckets[bucket], 0
+        for prefix in prefixes:
+            versions: list[tuple[str, str]] = []
+            for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix=prefix):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    versions.append((str(entry["Key"]), str(entry.get("VersionId") or "null")))
+            for start in range(0, len(versions), 1000):
+                chunk = versions[start:start + 1000]
+                result = self.s3.delete_objects(Bucket=name, Delete={
+                    "Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True})
+                if result.get("Errors"):
+                    raise RuntimeError(f"{len(result['Errors'])} object version(s) not deleted from {bucket}")
+            count += len({k for k, _ in versions})
+        return count

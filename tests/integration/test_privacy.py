@@ -1,0 +1,267 @@
+"""Privacy on the local stack: one caller's data in one account is exported and erased across every
+table and every recording object version; the same caller's data in another account is untouched."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.support import unique_number, unique_recording_sid
+from tests.support.stack import apply_account, tokens
+from tests.support.twilio import play_call
+
+
+def _settings() -> Any:
+    from calltrack.settings import get_settings
+
+    return get_settings()
+
+
+def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str, Any]:
+    """A call from ``caller`` with a stored recording (two object versions), a transcript (on the
+    call and as Transcribe's JSON), a CRM lead, a conversion, a webhook delivery, the caller's
+    sticky agent and an export row."""
+    settings = _settings()
+    db, s3 = stack.stack.client("dynamodb"), stack.stack.client("s3")
+    sid = play_call(stack, number, datetime(2026, 10, 5, 1, 0, tzinfo=UTC), "answered", 60, caller=caller)
+    rec = unique_recording_sid()
+    key = f"recordings/{account}/2026/10/{sid}/{rec}.mp3"
+    for body in (b"first take", b"second take"):  # two versions of the same key
+        s3.put_object(Bucket=settings.recordings_bucket, Key=key, Body=body)
+    s3.put_object(Bucket=settings.recordings_bucket, Key=f"transcripts/{account}/2026/10/{sid}/{rec}.json",
+                  Body=b'{"results": {}}')
+    recording = {"recording_sid": {"S": rec}, "call_sid": {"S": sid}, "account": {"S": account},
+                 "status": {"S": "stored"}, "s3_key": {"S": key}, "stored_at": {"S": "2026-10-05T01:02:00Z"},
+                 "attempts": {"N": "1"}}
+    db.put_item(TableName=settings.table_name("recordings"), Item=recording)
+    db.update_item(
+        TableName=settings.table_name("calls"), Key={"call_sid": {"S": sid}},
+        UpdateExpression="SET recording = :r, transcript = :t",
+        ExpressionAttributeValues={
+            ":r": {"S": json.dumps({"status": "stored", "recording_sid": rec, "s3_key": key})},
+            ":t": {"S": json.dumps([["caller", 1.0, "予約したいです"]])},
+        },
+    )
+    db.put_item(TableName=settings.table_name("crm_leads"), Item={
+        "account": {"S": account}, "external_id": {"S": f"L-{sid}"}, "phone": {"S": caller},
+        "created_at": {"S": "2026-10-05T02:00:00Z"}, "call_sid": {"S": sid},
+        "updated_at": {"S": "2026-10-05T02:00:00Z"}})
+    db.put_item(TableName=settings.table_name("conversions"), Item={
+        "call_sid": {"S": sid}, "key": {"S": "qualified#google_ads"}, "account": {"S": account},
+        "converted_at": {"S": "2026-10-05T01:00:00Z"}, "rule": {"S": "qualified"},
+        "destination": {"S": "google_ads"}, "status": {"S": "pending"},
+        "order_id": {"S": f"{sid}:qualified"}})
+    db.put_item(TableName=settings.table_name("webhook_deliveries"), Item={
+        "account": {"S": account}, "delivery_id": {"S": f"dlv_{sid[2:18]}"}, "kind": {"S": "webhook"},
+        "destination": {"S": "hook"}, "call_sid": {"S": sid}, "status": {"S": "pending"},
+        "payload": {"S": json.dumps({"call": {"call_sid": sid, "caller": caller}})}})
+    db.update_item(TableName=settings.table_name("callers"), Key={"caller": {"S": caller}},
+                   UpdateExpression="SET #g = :g", ExpressionAttributeNames={"#g": f"agent#{account}"},
+                   ExpressionAttributeValues={":g": {"S": "alice"}})  # the sticky agent (call flows)
+    s3.put_object(Bucket=settings.exports_bucket, Key=f"calls/account={account}/date=2026-10-05/calls.csv",
+                  Body=f"account,call_sid,caller\n{account},{sid},{caller[:-4]}****\n".encode())
+    return {"sid": sid, "recording_sid": rec, "key": key}
+
+
+def all_items(stack: Any) -> list[str]:
+    """Every item of every calltrack table in the emulator, as JSON text."""
+    db = stack.stack.client("dynamodb")
+    prefix = _settings().table_name("calls")[: -len("calls")]
+    out = []
+    for table in db.list_tables()["TableNames"]:
+        if not table.startswith(prefix):
+            continue
+        for page in db.get_paginator("scan").paginate(TableName=table):
+            out.extend(json.dumps(item, ensure_ascii=False) for item in page["Items"])
+    return out
+
+
+def rollups(stack: Any, account: str) -> list[dict[str, Any]]:
+    db = stack.stack.client("dynamodb")
+    items = db.scan(TableName=_settings().table_name("rollups"), FilterExpression="begins_with(pk, :a)",
+                    ExpressionAttributeValues={":a": {"S": f"{account}#"}})["Items"]
+    return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def object_versions(stack: Any) -> list[str]:
+    s3 = stack.stack.client("s3")
+    out = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=_settings().recordings_bucket):
+        out.extend(str(v["Key"]) for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])])
+    return out
+
+
+def export_text(stack: Any, account: str) -> str:
+    s3 = stack.stack.client("s3")
+    key = f"calls/account={account}/date=2026-10-05/calls.csv"
+    return str(s3.get_object(Bucket=_settings().exports_bucket, Key=key)["Body"].read().decode())
+
+
+@pytest.fixture(scope="module")
+def two_accounts(local_stack: Any) -> dict[str, Any]:
+    caller, other = unique_number("+8190"), unique_number("+8190")
+    out: dict[str, Any] = {"caller": caller, "other": other}
+    for name in ("a", "b"):
+        number = unique_number()
+        account = apply_account(local_stack, f"priv{name}", numbers=[{"number": number, "channel": "flyer"}])
+        out[name] = {"account": account, "number": number,
+                     "seed": seed_caller(local_stack, account, number, caller),
+                     **tokens(local_stack, account, "admin", "manager")}
+    at = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
+    out["a"]["other_sid"] = play_call(local_stack, out["a"]["number"], at, caller=other)
+    local_stack.drain()
+    return out
+
+
+def path(number: str) -> str:
+    return f"/v1/callers/{quote(number, safe='')}"
+
+
+def test_an_admin_exports_everything_the_account_holds_about_a_caller(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a = two_accounts["a"]
+    # When an admin of account A asks for the caller
+    resp = local_stack.request("GET", path(two_accounts["caller"]), token=a["admin"])
+    # Then A's call, lead, recording (presigned), transcript, conversion and delivery are there, none of B's
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert [c["call_sid"] for c in body["calls"]] == [a["seed"]["sid"]]
+    assert [lead["phone"] for lead in body["crm_leads"]] == [two_accounts["caller"]]
+    assert body["recordings"][0]["recording_sid"] == a["seed"]["recording_sid"]
+    assert body["recordings"][0]["url"].startswith("http")
+    assert body["transcripts"][0]["call_sid"] == a["seed"]["sid"]
+    assert len(body["conversions"]) == 1 and len(body["webhook_deliveries"]) == 1
+    # and a manager may not
+    assert local_stack.request("GET", path(two_accounts["caller"]), token=a["manager"]).status_code == 403
+
+
+def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_the_other(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a, b, caller = two_accounts["a"], two_accounts["b"], two_accounts["caller"]
+    b_before = [i for i in all_items(local_stack) if b["seed"]["sid"] in i or caller in i]
+    b_versions = [k for k in object_versions(local_stack) if b["seed"]["sid"] in k]
+    assert len(b_versions) == 3  # two recording versions and the transcript JSON
+    a_rollups = rollups(local_stack, a["account"])
+    assert a_rollups
+
+    # When an admin of A erases the caller
+    resp = local_stack.request("DELETE", path(caller), token=a["admin"])
+    local_stack.drain()  # the calls stream's REMOVE reaches the rollup and call-changes consumers
+
+    # Then it answers what it erased
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["erased"] == {
+        "calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3, "crm_leads": 1,
+        "conversions": 1, "webhook_deliveries": 1, "export_rows": 1, "caller_first_call": 1,
+    }
+    # and no item of any table ties the number or A's call to A any more
+    items = all_items(local_stack)
+    for item in items:
+        if caller in item or a["seed"]["sid"] in item:
+            assert a["account"] not in item, item
+    assert not [k for k in object_versions(local_stack) if a["seed"]["sid"] in k]
+    assert a["seed"]["sid"] not in export_text(local_stack, a["account"])
+    # while B keeps every item and object version of the same caller
+    b_after = {json.dumps(json.loads(i), sort_keys=True)
+               for i in items if b["seed"]["sid"] in i or caller in i}
+    for item in b_before:
+        if a["account"] not in item:
+            assert json.dumps(json.loads(item), sort_keys=True) in b_after, item
+    assert sorted(k for k in object_versions(local_stack) if b["seed"]["sid"] in k) == sorted(b_versions)
+    assert b["seed"]["sid"] in export_text(local_stack, b["account"])
+    # and A's rollups (no personal data) stay as they were
+    assert rollups(local_stack, a["account"]) == a_rollups
+    # and A's other caller is untouched
+    assert local_stack.request("GET", f"/v1/calls/{a['other_sid']}", token=a["admin"]).status_code == 200
+
+    # When the erasure is asked again, it is idempotent: nothing more to erase
+    again = local_stack.request("DELETE", path(caller), token=a["admin"])
+    assert again.status_code == 200, again.text
+    assert set(again.json()["erased"].values()) == {0}
+
+
+def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    # Given calls written by the voice webhook (default retention.calls_days: 1095)
+    db = local_stack.stack.client("dynamodb")
+    table = _settings().table_name("calls")
+    # Then the calls table expires items by expire_at, and each call has it: its start + 1095 days
+    ttl = db.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expire_at"
+    item = db.get_item(TableName=table, Key={"call_sid": {"S": two_accounts["b"]["seed"]["sid"]}})["Item"]
+    started = datetime(2026, 10, 5, 1, 0, tzinfo=UTC).timestamp()
+    assert int(item["expire_at"]["N"]) == int(started) + 1095 * 86400
+
+
+def test_the_audit_trail_shows_who_did_what_and_the_caller_only_as_a_salted_hash(
+    local_stack: Any, two_accounts: dict[str, Any]
+) -> None:
+    a, caller = two_accounts["a"], two_accounts["caller"]
+    # Given an export and an erasure of the caller by A's admin (idempotent: again is harmless)
+    assert local_stack.request("GET", path(caller), token=a["admin"]).status_code == 200
+    assert local_stack.request("DELETE", path(caller), token=a["admin"]).status_code == 200
+    # When A's admin reads the audit trail of the day
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    resp = local_stack.request("GET", f"/v1/audit?from={today}&to={today}", token=a["admin"])
+    # Then the token creations and both caller actions are there, with token id, role and result
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    actions = [i["action"] for i in items]
+    assert "token.create" in actions and "caller.export" in actions and "caller.erase" in actions
+    erase = next(i for i in items if i["action"] == "caller.erase")
+    assert erase["target"].startswith("caller#") and erase["token_id"].startswith("tok_")
+    assert erase["role"] == "admin" and erase["result"] == "ok"
+    # and the number appears nowhere, only its salted hash (the same for both actions)
+    assert caller not in resp.text and caller[1:] not in resp.text
+    assert len({i["target"] for i in items if i["action"].startswith("caller.")}) == 1
+    # and a manager may not read it; a bad range names the field
+    day = f"/v1/audit?from={today}&to={today}"
+    assert local_stack.request("GET", day, token=a["manager"]).status_code == 403
+    bad = local_stack.request("GET", "/v1/audit?from=yesterday&to=2026-12-01", token=a["admin"])
+    assert bad.status_code == 400 and "from" in bad.text
+
+
+def all_object_keys(stack: Any) -> list[str]:
+    s3 = stack.stack.client("s3")
+    settings = _settings()
+    out = []
+    for bucket in (settings.recordings_bucket, settings.exports_bucket, settings.routing_bucket):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            out.extend(str(v["Key"]) for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])])
+    return out
+
+
+def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
+    # Given an account with calls, a recording, a transcript, a lead, tokens and audit items
+    number = unique_number()
+    account = apply_account(local_stack, "gone", numbers=[{"number": number, "channel": "flyer"}])
+    admin = local_stack.create_token(account, "admin")
+    seed = seed_caller(local_stack, account, number, unique_number("+8190"))
+    local_stack.drain()
+    assert any(account in i for i in all_items(local_stack))
+    # When an admin tries, or the operator without the confirmation, nothing happens
+    url, operator = f"/v1/accounts/{account}?confirm={account}", local_stack.admin_token
+    assert local_stack.request("DELETE", url, token=admin).status_code == 403
+    wrong = local_stack.request("DELETE", f"/v1/accounts/{account}?confirm=other", token=operator)
+    assert wrong.status_code == 400 and "confirm" in wrong.text
+    # When the operator deletes it with the confirmation
+    resp = local_stack.request("DELETE", url, token=operator)
+    local_stack.drain()
+    # Then it answers what it removed, and no table item or object version of the account remains
+    assert resp.status_code == 200, resp.text
+    removed = resp.json()["removed"]
+    assert removed["accounts"] == 1 and removed["calls"] == 1 and removed["numbers"] == 1
+    assert removed["recording_objects"] == 2 and removed["tokens"] >= 1
+    assert [i for i in all_items(local_stack) if account in i or seed["sid"] in i] == []
+    assert [k for k in all_object_keys(local_stack) if account in k or seed["sid"] in k or number in k] == []
+    # and its tokens get 401, and a second deletion finds nothing more
+    assert local_stack.request("GET", "/v1/calls", token=admin).status_code == 401
+    again = local_stack.request("DELETE", url, token=operator)
+    assert again.status_code == 200 and set(again.json()["removed"].values()) == {0}

@@ -1,0 +1,88 @@
+"""An in-memory CallerStore (privacy.callers): rows per kind, object versions by key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FakeCallerStore:
+    def __init__(self) -> None:
+        self.call_rows: dict[str, dict[str, Any]] = {}
+        self.lead_rows: list[dict[str, Any]] = []
+        self.recording_rows: dict[str, dict[str, Any]] = {}
+        self.conversion_rows: list[dict[str, Any]] = []
+        self.delivery_rows: list[dict[str, Any]] = []
+        self.versions: list[tuple[str, str]] = []
+        self.first_calls: dict[str, set[str]] = {}  # number -> accounts
+        self.markers: set[str] = set()
+        self.export_rows: dict[str, list[str]] = {}  # account -> call sids
+        self.log: list[str] = []  # the order of deletions
+
+    def calls(self, account: str, number: str) -> list[dict[str, Any]]:
+        return [c for c in self.call_rows.values() if c["account"] == account and c.get("caller") == number]
+
+    def leads(self, account: str, number: str) -> list[dict[str, Any]]:
+        return [r for r in self.lead_rows if r["account"] == account and r["phone"] == number]
+
+    def recordings(self, account: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sids = {c["call_sid"] for c in calls}
+        return [r for r in self.recording_rows.values() if r["call_sid"] in sids]
+
+    def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
+        return [r for r in self.conversion_rows if r["account"] == account and r["call_sid"] in call_sids]
+
+    def deliveries(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
+        return [r for r in self.delivery_rows if r["account"] == account and r["call_sid"] in call_sids]
+
+    def object_versions(self, prefixes: list[str]) -> list[tuple[str, str]]:
+        return [v for v in self.versions if any(v[0].startswith(p) for p in prefixes)]
+
+    def presign(self, key: str) -> str:
+        return f"https://signed.example/{key}"
+
+    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
+        self.log.append("exports")
+        rows = self.export_rows.get(account, [])
+        kept = [s for s in rows if s not in call_sids]
+        self.export_rows[account] = kept
+        return len(rows) - len(kept)
+
+    def delete_object_versions(self, versions: list[tuple[str, str]]) -> None:
+        self.log.append("objects")
+        self.versions = [v for v in self.versions if v not in versions]
+
+    def delete_recordings(self, recording_sids: list[str]) -> None:
+        self.log.append("recordings")
+        for sid in recording_sids:
+            self.recording_rows.pop(sid, None)
+
+    def delete_conversions(self, keys: list[tuple[str, str]]) -> None:
+        self.log.append("conversions")
+        self.conversion_rows = [r for r in self.conversion_rows if (r["call_sid"], r["key"]) not in keys]
+
+    def delete_deliveries(self, account: str, delivery_ids: list[str]) -> None:
+        self.log.append("deliveries")
+        self.delivery_rows = [r for r in self.delivery_rows
+                              if not (r["account"] == account and r["delivery_id"] in delivery_ids)]
+
+    def delete_rollup_markers(self, call_sids: list[str]) -> None:
+        self.log.append("markers")
+        self.markers -= set(call_sids)
+
+    def delete_leads(self, account: str, external_ids: list[str]) -> None:
+        self.log.append("leads")
+        self.lead_rows = [r for r in self.lead_rows
+                          if not (r["account"] == account and r["external_id"] in external_ids)]
+
+    def forget_first_call(self, account: str, number: str) -> bool:
+        self.log.append("callers")
+        accounts = self.first_calls.get(number, set())
+        if account not in accounts:
+            return False
+        accounts.discard(account)
+        return True
+
+    def delete_calls(self, call_sids: list[str]) -> None:
+        self.log.append("calls")
+        for sid in call_sids:
+            self.call_rows.pop(sid, None)

@@ -1,0 +1,78 @@
+"""Exporting and erasing one caller of one account (privacy.callers) over an in-memory store."""
+
+from __future__ import annotations
+
+import pytest
+
+from calltrack.errors import BadRequest
+from privacy.callers import caller_number, erase, export, object_prefixes
+from tests.support.privacy import FakeCallerStore
+
+CALLER = "+819012345678"
+
+
+def seeded() -> FakeCallerStore:
+    store = FakeCallerStore()
+    for account, sid in (("a", "CA1"), ("b", "CA2")):
+        key = f"recordings/{account}/2026/10/{sid}/RE{sid}.mp3"
+        store.call_rows[sid] = {"call_sid": sid, "account": account, "caller": CALLER,
+                                "started_at": "2026-10-05T01:00:00Z", "transcript": [["caller", 1, "hi"]],
+                                "recording": {"status": "stored", "recording_sid": f"RE{sid}", "s3_key": key}}
+        store.recording_rows[f"RE{sid}"] = {"recording_sid": f"RE{sid}", "call_sid": sid, "account": account,
+                                            "status": "stored", "s3_key": key}
+        store.versions += [(key, "v1"), (key, "v2"),
+                           (f"transcripts/{account}/2026/10/{sid}/RE{sid}.json", "v1")]
+        store.lead_rows.append({"account": account, "external_id": f"L-{sid}", "phone": CALLER})
+        store.conversion_rows.append({"call_sid": sid, "key": "q#google_ads", "account": account})
+        store.delivery_rows.append({"account": account, "delivery_id": f"dlv_{sid}", "call_sid": sid})
+        store.first_calls.setdefault(CALLER, set()).add(account)
+        store.markers.add(sid)
+        store.export_rows[account] = [sid, "CA-other"]
+    store.call_rows["CA3"] = {"call_sid": "CA3", "account": "a", "caller": "+819000000000",
+                              "started_at": "2026-10-06T01:00:00Z"}
+    return store
+
+
+def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
+    # Given the same caller's data in accounts a and b
+    store = seeded()
+    # When a erases the caller
+    result = erase("a", CALLER, store)
+    # Then a holds nothing of the caller, b everything, and a's other caller stays
+    assert result["erased"] == {"calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3,
+                                "crm_leads": 1, "conversions": 1, "webhook_deliveries": 1,
+                                "export_rows": 1, "caller_first_call": 1}
+    assert set(store.call_rows) == {"CA2", "CA3"}
+    assert [v for v in store.versions if "/a/" in v[0]] == []
+    assert len([v for v in store.versions if "/b/" in v[0]]) == 3
+    assert store.first_calls[CALLER] == {"b"} and store.markers == {"CA2"}
+    assert store.export_rows == {"a": ["CA-other"], "b": ["CA2", "CA-other"]}
+    # and the calls went last (a failed run finds the rest again through them), after their markers
+    assert store.log[-2:] == ["markers", "calls"]
+
+
+def test_erase_is_idempotent() -> None:
+    store = seeded()
+    erase("a", CALLER, store)
+    # When it runs again, Then nothing more is erased
+    assert set(erase("a", CALLER, store)["erased"].values()) == {0}
+
+
+def test_export_lists_the_callers_data_with_presigned_recordings() -> None:
+    body = export("a", CALLER, seeded())
+    assert [c["call_sid"] for c in body["calls"]] == ["CA1"]
+    assert body["recordings"][0]["url"].startswith("https://signed.example/recordings/a/")
+    assert body["transcripts"] == [{"call_sid": "CA1", "transcript": [["caller", 1, "hi"]]}]
+    assert len(body["crm_leads"]) == len(body["conversions"]) == len(body["webhook_deliveries"]) == 1
+
+
+def test_prefixes_cover_the_call_month_folder_even_after_the_recording_expired() -> None:
+    calls = [{"call_sid": "CA9", "started_at": "2026-09-30T23:00:00Z", "recording": {"status": "expired"}}]
+    assert object_prefixes("a", calls, []) == ["recordings/a/2026/09/CA9/", "transcripts/a/2026/09/CA9/"]
+
+
+def test_a_caller_number_is_normalised_and_bad_input_names_the_field() -> None:
+    assert caller_number("090-1234-5678") == CALLER
+    with pytest.raises(BadRequest) as err:
+        caller_number("call me")
+    assert err.value.field == "number"
