@@ -37,8 +37,9 @@ class LambdaFunction:
     publishes_to_ops_topic: bool = False
     secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
     # Account secrets (SSM /calltrack/{account}/{name}, calltrack.account_secrets): "" none,
-    # "read" (GetParameter), "write" (the admin API: put and list names, never read a value).
-    account_secrets: Literal["", "read", "write"] = ""
+    # "read" (GetParameter), "write" (the admin API: put and list names, never read a value),
+    # "erase" (account deletion: list names and delete, never read a value).
+    account_secrets: Literal["", "read", "write", "erase"] = ""
     # Starts Amazon Transcribe jobs (transcribe:StartTranscriptionJob on the stack's job names);
     # Transcribe reads the media and writes its output with the function's own S3/KMS grants.
     transcribe: bool = False
@@ -322,6 +323,7 @@ FUNCTIONS = (
                 "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs"),
         buckets=("recordings", "exports", "routing"),
         secrets=("admin_token",),
+        account_secrets="erase",  # account deletion removes the account's secrets
     ),
     LambdaFunction(
         "calls_export",

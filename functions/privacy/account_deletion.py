@@ -5,8 +5,8 @@ Rare and operator-only, so it finds an account's items by scanning each table wi
 index serves "every item of account a" in every table). Order matters for the calls stream:
 rollup markers go before the calls (the REMOVE records then take nothing back) and rollups after
 them; the ``accounts`` row goes last, so a run that fails half-way is run again (idempotent: a
-second run answers zeros). Not removed: the account's secrets in SSM (``calltrack secret``; the
-stack grants this function no SSM access) and what was already sent out (ad platforms, CRMs).
+second run answers zeros). The account's secrets in SSM (``calltrack secret``) go too, before the
+``accounts`` row. Not removed: what was already sent out (ad platforms, CRMs).
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ class AccountStore(Protocol):
     def delete_prefixes(self, bucket: str, prefixes: list[str]) -> int: ...
 
 
-def delete_account(account: str, confirm: str | None, store: AccountStore) -> dict[str, Any]:
+class AccountSecretStore(Protocol):
+    def delete_all(self, account: str) -> int: ...
+
+
+def delete_account(account: str, confirm: str | None, store: AccountStore,
+                   secrets: AccountSecretStore) -> dict[str, Any]:
     if confirm != account:
         raise BadRequest(f"confirm: repeat the account id (?confirm={account}) to delete it", field="confirm")
     a = {":a": {"S": account}}
@@ -52,5 +57,6 @@ def delete_account(account: str, confirm: str | None, store: AccountStore) -> di
         "recordings", [f"recordings/{account}/", f"transcripts/{account}/"])
     removed["export_objects"] = store.delete_prefixes(
         "exports", [f"calls/account={account}/", f"reviews/{account}/"])
+    removed["secrets"] = secrets.delete_all(account)
     removed["accounts"] = store.delete_where("accounts", ACCOUNT_ATTR, a)
     return {"account": account, "removed": removed}

@@ -78,7 +78,10 @@ def delete_account(account: str) -> Response:
     principal = principal_from_app(app)
     if not principal.is_operator:
         raise Forbidden("only the operator token deletes accounts")
-    body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store())
+    from calltrack.account_secrets import account_secrets
+
+    body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store(),
+                  account_secrets())
     logger.info("account deleted", extra={"account": account, **body["removed"]})
     return _json(200, body)
 

@@ -11,7 +11,8 @@ TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook
           "rollup_markers", "tokens", "audit",
           # account deletion (operator): every other table that holds an account's items
           "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs")
-NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",))
+NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",),
+              account_secrets="erase")
 
 
 @functools.cache

@@ -187,17 +187,24 @@ class FunctionFactory(Construct):
         account_params = stack.format_arn(
             service="ssm", resource="parameter", resource_name="calltrack/*/*"
         )
-        actions = ["ssm:GetParameter"] if access == "read" else ["ssm:PutParameter"]
+        actions = ACCOUNT_SECRET_ACTIONS[access]
         role.add_to_policy(iam.PolicyStatement(actions=actions, resources=[account_params]))
-        if access == "write":
+        if access in ("write", "erase"):
             # Names and update times of an account's secrets; DescribeParameters has no resource
             # level and returns metadata only, never a value.
             role.add_to_policy(iam.PolicyStatement(actions=["ssm:DescribeParameters"], resources=["*"]))
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:"
                         "<AWS::AccountId>:parameter/calltrack/*/*]", nag.ACCOUNT_SECRETS_REASON)
-        if access == "write":
+        if access in ("write", "erase"):
             nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.ACCOUNT_SECRETS_REASON)
 
+
+# What each level of account-secret access may do on parameter/calltrack/*/* (infra/wiring.py).
+ACCOUNT_SECRET_ACTIONS = {
+    "read": ["ssm:GetParameter"],
+    "write": ["ssm:PutParameter"],
+    "erase": ["ssm:DeleteParameter", "ssm:DeleteParameters"],
+}
 
 T = TypeVar("T")
 

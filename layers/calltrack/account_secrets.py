@@ -117,6 +117,19 @@ class AccountSecrets:
         return sorted(found, key=lambda s: s["name"])
 
 
+    def delete_all(self, account: str) -> int:
+        """Delete every secret of the account (account deletion); -> how many were deleted."""
+        names = [parameter_name(account, s["name"]) for s in self.names(account)]
+        deleted = 0
+        for start in range(0, len(names), 10):  # DeleteParameters takes at most 10 names
+            out = self.ssm.delete_parameters(Names=names[start:start + 10])
+            deleted += len(out.get("DeletedParameters", []))
+        with self._lock:
+            for name in names:
+                self._cache.pop(name, None)
+        return deleted
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

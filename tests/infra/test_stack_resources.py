@@ -209,8 +209,10 @@ def test_account_secrets_are_granted_by_path_and_never_the_stacks_own_parameters
             assert not account_grants, fn.name
             continue
         actions = {a for acts, _ in account_grants for a in acts}
-        # Then readers may only read, and the admin API may only write (list is metadata only)
-        expected = {"ssm:GetParameter"} if fn.account_secrets == "read" else {"ssm:PutParameter"}
+        # Then readers may only read, the admin API only write and account deletion only delete
+        # (listing names is metadata only): nobody but a reader sees a value
+        expected = {"read": {"ssm:GetParameter"}, "write": {"ssm:PutParameter"},
+                    "erase": {"ssm:DeleteParameter", "ssm:DeleteParameters"}}[fn.account_secrets]
         assert actions == expected, fn.name
         # And no account-secret grant is a bare /calltrack/* that would cover /calltrack/admin-token
         assert not any(r.endswith('parameter/calltrack/*"]]}') for _, r in grants), fn.name

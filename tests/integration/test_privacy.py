@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.support import unique_number, unique_recording_sid
+from tests.support.account_secrets import set_account_secret
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
@@ -244,6 +245,7 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     account = apply_account(local_stack, "gone", numbers=[{"number": number, "channel": "flyer"}])
     admin = local_stack.create_token(account, "admin")
     seed = seed_caller(local_stack, account, number, unique_number("+8190"))
+    set_account_secret(local_stack, account, "crm-bridge", "s3cret-value")
     local_stack.drain()
     assert any(account in i for i in all_items(local_stack))
     # When an admin tries, or the operator without the confirmation, nothing happens
@@ -258,7 +260,9 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     assert resp.status_code == 200, resp.text
     removed = resp.json()["removed"]
     assert removed["accounts"] == 1 and removed["calls"] == 1 and removed["numbers"] == 1
-    assert removed["recording_objects"] == 2 and removed["tokens"] >= 1
+    assert removed["recording_objects"] == 2 and removed["tokens"] >= 1 and removed["secrets"] == 1
+    ssm = local_stack.stack.client("ssm")
+    assert ssm.get_parameters_by_path(Path=f"/calltrack/{account}", Recursive=True)["Parameters"] == []
     assert [i for i in all_items(local_stack) if account in i or seed["sid"] in i] == []
     assert [k for k in all_object_keys(local_stack) if account in k or seed["sid"] in k or number in k] == []
     # and its tokens get 401, and a second deletion finds nothing more
