@@ -306,7 +306,7 @@ FUNCTIONS = (
         "webhooks.api.handler",
         timeout_s=10,
         description="Webhook deliveries: list failed, retry, send a test ping",
-        tables=("webhook_deliveries", "tokens"),  # tokens: "last used" (calltrack.auth)
+        tables=("webhook_deliveries", "tokens", "audit"),  # tokens: "last used" (calltrack.auth)
         read_only_tables=("accounts",),
         sends_to_queues=("webhooks",),
         secrets=("admin_token",),

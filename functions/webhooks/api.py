@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
+from calltrack import audit
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest, NotFound
 from calltrack.http_errors import register_error_handlers
@@ -71,6 +72,7 @@ def retry_delivery(delivery: str) -> Response:
     row = reopen(account, delivery, _ports())
     if row is None:
         raise NotFound(f"delivery: no delivery {delivery!r} in this account", field="delivery")
+    audit.record(account, principal_from_app(app), "webhook.retry", target=delivery)
     logger.info("delivery queued again", extra={"account": account, "delivery": delivery})
     return _json(202, public(row))
 
@@ -89,6 +91,7 @@ def test_webhook(hook: str) -> Response:
         raise NotFound(f"webhook: no webhook {hook[:64]!r} in this account's config", field="webhook")
     ping = plan_ping(config, hook, secrets.token_hex(8), iso(clock.now()))
     accept([ping], account, ports)
+    audit.record(account, principal_from_app(app), "webhook.test", target=hook)
     return _json(202, public(ports.store.get(account, ping.delivery_id) or {}))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from calltrack.settings import Needs, Settings
 
 NEEDS = Needs(tables=("webhook_deliveries", "accounts"), queues=("webhooks",), account_secrets="read")
-API_NEEDS = Needs(tables=("webhook_deliveries", "accounts", "tokens"), queues=("webhooks",),
+API_NEEDS = Needs(tables=("webhook_deliveries", "accounts", "tokens", "audit"), queues=("webhooks",),
                   secrets=("admin_token",))
 
 

@@ -143,9 +143,14 @@ def test_a_receiver_that_keeps_failing_ends_in_the_dlq_and_can_be_retried(local_
     # Then it arrives with the same delivery id, and is no longer failed
     assert [r.headers["X-Calltrack-Delivery"] for r in receiver.received] == [target["delivery_id"]]
     assert target["delivery_id"] not in {d["delivery_id"] for d in deliveries(local_stack, world, "failed")}
+    # And the retry is in the audit trail
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    trail = local_stack.request("GET", f"/v1/audit?from=2026-01-01&to={today}", token=world["admin"]).json()
+    assert [i["target"] for i in trail["items"] if i["action"] == "webhook.retry"] == [target["delivery_id"]]
 
 
 def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver) -> None:
+    started = datetime.now(UTC).strftime("%Y-%m-%d")
     world = subscribed(local_stack, receiver)
     resp = local_stack.request("POST", "/v1/webhooks/crm-bridge/test", token=world["admin"])
     assert resp.status_code == 202, resp.text
@@ -171,6 +176,12 @@ def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver
     assert unknown.status_code == 404 and unknown.json()["field"] == "webhook"
     marketer = local_stack.create_token(world["account"], "marketer")
     assert local_stack.request("POST", "/v1/webhooks/crm-bridge/test", token=marketer).status_code == 403
+    # And each test send is in the audit trail under the admin token that asked for it
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    trail = local_stack.request("GET", f"/v1/audit?from={started}&to={today}", token=world["admin"]).json()
+    tests = [i for i in trail["items"] if i["action"] == "webhook.test"]
+    assert len(tests) == 2 and {i["target"] for i in tests} == {"crm-bridge"}
+    assert all(i["role"] == "admin" and i["token_id"].startswith("tok_") for i in tests)
 
 
 def test_a_redirect_is_not_followed(local_stack: Any, receiver: Receiver) -> None:
