@@ -325,6 +325,10 @@ class QueuePoller(Poller):
             return None
 
     def pending(self) -> bool:
+        return any(self.backlog().values())
+
+    def backlog(self) -> dict[str, int]:
+        """The queue's messages: visible, in flight (received, not yet deleted) and delayed."""
         sqs = self._client_factory("sqs")
         attrs = sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
@@ -334,7 +338,11 @@ class QueuePoller(Poller):
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return any(int(v) for v in attrs.values())
+        return {
+            "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+            "in flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        }
 
 
 def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -345,23 +353,30 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
     while True:
         rounds += 1
         count = 0
-        busy = False
+        busy_sources: list[str] = []
         for poller in pollers:
             try:
-                count += poller.poll_once()
-                busy = busy or poller.pending()
+                handed = poller.poll_once()
+                count += handed
+                if poller.pending():
+                    held = poller.backlog() if isinstance(poller, QueuePoller) else {}
+                    counts = "".join(f", {n} {kind}" for kind, n in held.items() if n)
+                    busy_sources.append(f"{poller.name} (holds work{counts}; {handed} handed this round)")
             except Exception as exc:
-                busy = True
+                busy_sources.append(f"{poller.name} ({type(exc).__name__}: {str(exc)[:120]})")
                 log.debug("drain: %s: %s", poller.name, exc)
+        busy = bool(busy_sources)
         processed += count
         # A round that handed nothing to a handler, with nothing in flight anywhere, is idle:
         # any work a handler produced in an earlier round would have been found in this one.
         if count == 0 and not busy and invoker.in_flight == 0:
             return {"status": "idle", "records": processed, "rounds": rounds}
         if time.monotonic() > deadline:
+            in_flight = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""
             raise TimeoutError(
                 f"drain: still busy after {timeout_s:.0f}s ({processed} records processed); "
-                "a consumer keeps failing or a source keeps producing"
+                "a consumer keeps failing or a source keeps producing; busy: "
+                f"{', '.join(busy_sources) or 'none'}{in_flight}"
             )
         if count == 0:
             time.sleep(0.2)
