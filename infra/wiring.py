@@ -398,6 +398,7 @@ ROUTES = (
     Route("PUT", "/v1/spend", "report_api", _K),
     Route("GET", "/v1/reviews", "report_api", _K),
     Route("GET", "/v1/reviews/trials", "report_api", _K),
+    Route("GET", "/v1/reviews/inbox", "report_api", _K),
     Route("GET", "/v1/reviews/{month}", "report_api", _K),
     Route("GET", "/v1/conversions", "report_api", _K),
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
