@@ -17,13 +17,14 @@ from calltrack import audit
 from calltrack.auth import principal_from_app
 from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
-from calltrack.observability import make_logger
+from calltrack.observability import make_logger, make_tracer
 from console import runtime, sessions, users
 from console.runtime import NEEDS as NEEDS
 
 MAX_BODY_BYTES = 10_000
 
 logger = make_logger("console")
+tracer = make_tracer("console")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
 
@@ -141,5 +142,6 @@ def post_disable(account: str, email: str) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

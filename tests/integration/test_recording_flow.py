@@ -190,7 +190,8 @@ def test_a_recorded_call_lands_in_the_months_review_inbox_and_its_score_shows_th
     assert s.callback(sid).status_code == 200
     local_stack.drain()
     manager = s.token("manager")
-    month = datetime.fromisoformat(s.call()["started_at"]).astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
+    started = datetime.fromisoformat(s.call()["started_at"])
+    month = started.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
     # When a manager opens the month's review inbox
     inbox = local_stack.request("GET", "/v1/reviews/inbox", token=manager, params={"month": month})
     assert inbox.status_code == 200, inbox.text
@@ -201,7 +202,9 @@ def test_a_recorded_call_lands_in_the_months_review_inbox_and_its_score_shows_th
     assert "caller" not in body["sample"][0]
     # When they score it, Then the inbox shows the score
     assert local_stack.request("PATCH", f"/v1/calls/{s.call_sid}", token=manager, json={"score": 85}).ok
-    again = local_stack.request("GET", "/v1/reviews/inbox", token=manager, params={"month": body["month"]}).json()
+    again = local_stack.request(
+        "GET", "/v1/reviews/inbox", token=manager, params={"month": body["month"]}
+    ).json()
     assert again["sample"][0]["score"] == 85 and again["scored"] == 1
     bad = local_stack.request("GET", "/v1/reviews/inbox", token=manager, params={"month": "2026-13"})
     assert bad.status_code == 400 and bad.json()["field"] == "month"
