@@ -15,8 +15,10 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from calltrack.settings import COGNITO_CLIENT_ENV, COGNITO_POOL_ENV
 from infra.components.api import HttpApi
 from infra.components.bundling import layer_code
+from infra.components.console import Console
 from infra.components.data import IDEMPOTENCY_SPEC, Data, TableSpec, model_specs
 from infra.components.dni import Dni
 from infra.components.functions import FunctionFactory, Resources, construct_id, retention_days
@@ -93,7 +95,13 @@ class CalltrackStack(Stack):
             "twilio_api_secret": config.twilio_api_secret_param,
             "admin_token": config.admin_token_param,
         }
-        common_env = {"CALLTRACK_PUBLIC_URL": public_url}
+        # The manager's console: its user pool (every function verifies console sign-ins) and pages.
+        self.console = Console(self, "Console", api_endpoint=self.api.endpoint, logs=self.access_logs)
+        common_env = {
+            "CALLTRACK_PUBLIC_URL": public_url,
+            COGNITO_POOL_ENV: self.console.user_pool.user_pool_id,
+            COGNITO_CLIENT_ENV: self.console.client.user_pool_client_id,
+        }
         if config.twilio_account_sid:
             common_env["TWILIO_ACCOUNT_SID"] = config.twilio_account_sid
         else:
@@ -127,6 +135,7 @@ class CalltrackStack(Stack):
                 },
                 common_env=common_env,
                 indexed_tables=self.data.indexed_tables,
+                user_pool=self.console.user_pool,
             ),
         )
         functions = {fn.name: self.factory.build(fn) for fn in wiring.functions}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -48,6 +49,7 @@ class Resources:
     dead_letter_queues: dict[str, sqs.IQueue] = field(default_factory=dict)
     common_env: dict[str, str] = field(default_factory=dict)
     indexed_tables: frozenset[str] = frozenset()  # tables with GSIs (grants cover <arn>/index/*)
+    user_pool: cognito.IUserPool | None = None  # the console's (issue 23)
 
 
 class FunctionFactory(Construct):
@@ -166,6 +168,19 @@ class FunctionFactory(Construct):
             self._grant_account_secrets(role, spec.account_secrets)
         if spec.transcribe:
             self._grant_transcribe(role)
+        if spec.user_pool:
+            self._grant_user_pool(role, spec)
+
+    def _grant_user_pool(self, role: iam.Role, spec: LambdaFunction) -> None:
+        """console.directory's user and group management on the stack's pool, nothing else."""
+        from infra.components.console import USER_ADMIN_ACTIONS
+
+        pool = self.resources.user_pool
+        if pool is None:
+            raise KeyError(f"function {spec.name} manages console users but the stack has no user pool")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(USER_ADMIN_ACTIONS), resources=[pool.user_pool_arn])
+        )
 
     def _grant_transcribe(self, role: iam.Role) -> None:
         """StartTranscriptionJob on the stack's job names (transcripts.engine.JOB_PREFIX); Transcribe

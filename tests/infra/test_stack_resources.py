@@ -62,7 +62,7 @@ def test_calls_table_streams_new_and_old_images_and_lease_history_expires(synth)
 
 def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
     buckets = synth.resources("AWS::S3::Bucket")
-    assert len(buckets) == 4  # recordings, exports, routing snapshot, access logs
+    assert len(buckets) == 5  # recordings, exports, routing snapshot, access logs, console pages
     logging_targets = set()
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
@@ -76,6 +76,9 @@ def test_buckets_are_private_tls_only_encrypted_and_access_logged(synth):
         if "LoggingConfiguration" in props:
             logging_targets.add(json.dumps(props["LoggingConfiguration"]["DestinationBucketName"]))
             rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            if logical_id.startswith("ConsolePages"):  # the console's static pages: SSE-S3, read by OAC
+                assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+                continue
             assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", logical_id
             assert rule["BucketKeyEnabled"] is True
     assert len(logging_targets) == 1, "every data bucket logs to the one access-log bucket"

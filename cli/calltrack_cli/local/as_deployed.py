@@ -60,6 +60,7 @@ LOCAL_OVERRIDES: dict[str, str] = {
     "CALLTRACK_RECORDING_FETCH_TIMEOUT_S": "tests shorten the recording download timeout",
     "POWERTOOLS_LOG_LEVEL": "tests and the CLI quiet the logs",
     "POWERTOOLS_TRACE_DISABLED": "no X-Ray daemon locally",
+    "CALLTRACK_COGNITO_JWKS_URL": "the console user pool's keys from the emulator (Cognito's URL deployed)",
 }
 # Set by the Lambda runtime in AWS, not by the template.
 RUNTIME_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -165,6 +166,8 @@ class Resolver:
         if kind == "AWS::SQS::Queue" and attr in ("Arn", "QueueName"):
             name = self.ref(logical).rstrip("/").rsplit("/", 1)[-1]
             return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}" if attr == "Arn" else name
+        if kind == "AWS::Cognito::UserPool" and attr == "Arn":
+            return f"arn:aws:cognito-idp:{REGION}:{ACCOUNT_ID}:userpool/{self.ref(logical)}"
         if kind == "AWS::SNS::Topic" and attr == "TopicArn":
             return self.ref(logical)
         if kind == "AWS::KMS::Key" and attr == "Arn":

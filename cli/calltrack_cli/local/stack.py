@@ -161,8 +161,8 @@ class LocalStack:
         try:
             self._set_env()
             reset_settings()
-            self._create_resources()
             self._create_user_pool()
+            self._create_resources()
             self._bind_models()
             self.gateway.start()
             if self.run_pollers:
@@ -282,7 +282,9 @@ class LocalStack:
             pool_id = idp.create_user_pool(
                 PoolName=USER_POOL_NAME, UsernameAttributes=["email"], AutoVerifiedAttributes=["email"],
                 AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
-                Policies={"PasswordPolicy": {"MinimumLength": 8}},
+                Policies={"PasswordPolicy": {  # as deployed (infra/components/console.py)
+                    "MinimumLength": 8, "RequireUppercase": True, "RequireLowercase": True,
+                    "RequireNumbers": True, "RequireSymbols": True}},
             )["UserPool"]["Id"]
         clients = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60).get("UserPoolClients", [])
         client_id = next((c["ClientId"] for c in clients if c.get("ClientName") == "console"), None)
