@@ -19,6 +19,7 @@ from calltrack_cli import (
     numbers_cmds,
     pools_cmds,
     recordings_cmds,
+    users_cmds,
     verify_cmds,
     webhooks_cmds,
 )
@@ -62,6 +63,7 @@ pools_cmds.register(app)
 doctor_cmds.register(app)
 verify_cmds.register(app)
 webhooks_cmds.register(app)
+users_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

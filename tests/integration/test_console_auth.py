@@ -217,3 +217,49 @@ def test_an_account_admin_manages_the_accounts_console_users(local_stack, world)
         json={"email": "x@example.com", "role": "owner"},
     )
     assert bad.status_code == 400 and bad.json()["field"] == "role"
+
+
+def test_the_users_cli_creates_lists_and_disables_console_users(local_stack, world):
+    from tests.support.cli import run_cli
+
+    # Given an account admin's token
+    admin = tokens(local_stack, world["account"], "admin")["admin"]
+    where = ["--account", world["account"], "--url", local_stack.url, "--token", admin]
+    email = f"cli-{unique_number()[-6:]}@example.com"
+    # When the admin creates a marketer with a password from stdin
+    made = run_cli(
+        "users",
+        "create",
+        *where,
+        "--role",
+        "marketer",
+        "--email",
+        email,
+        "--password-stdin",
+        input="Cli-pass-word-7\n",
+    )
+    assert made.exit_code == 0, made.output
+    assert f"{email} is a console marketer" in made.stdout
+    # Then the list shows them, and they sign in as a marketer
+    listed = run_cli("users", "list", *where)
+    assert f"{email}\tmarketer\tenabled" in listed.stdout
+    assert sign_in(local_stack, email, "Cli-pass-word-7").json()["role"] == "marketer"
+    # When they are disabled, Then sign-in is refused
+    off = run_cli("users", "disable", *where, "--email", email)
+    assert off.exit_code == 0 and "disabled" in off.stdout
+    assert sign_in(local_stack, email, "Cli-pass-word-7").status_code == 401
+    # And a bad role or a weak password is refused with exit code 2 naming what is wrong
+    bad = run_cli("users", "create", *where, "--role", "owner", "--email", email)
+    assert bad.exit_code == 2 and "--role" in bad.stderr
+    weak = run_cli(
+        "users",
+        "create",
+        *where,
+        "--role",
+        "manager",
+        "--email",
+        f"w{email}",
+        "--password-stdin",
+        input="short\n",
+    )
+    assert weak.exit_code == 2 and "password" in weak.stderr
