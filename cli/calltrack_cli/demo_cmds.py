@@ -74,6 +74,16 @@ def register(app: typer.Typer) -> None:
             f"OpenAPI: {results.api_url}/openapi.json (paste it into any Swagger UI) — "
             "start `calltrack local serve` to keep the API up after the demo."
         )
+        if results.console_users:
+            from calltrack_cli.demo.runner import DEMO_PASSWORD
+
+            who = " or ".join(f"{email} ({role})" for email, role in results.console_users)
+            console.print(
+                f"Console: {results.api_url}/console/ — sign in as {who}, password {DEMO_PASSWORD} "
+                "(it runs while the stack does: `calltrack local serve`, then `calltrack demo --url "
+                "http://127.0.0.1:8787`, keeps it up).",
+                soft_wrap=True,  # one line: the URL and the sign-in stay copyable
+            )
         if results.recording_url:
             console.print(
                 "A recording as a manager hears it (presigned, 5 minutes; served by the demo's emulator, "

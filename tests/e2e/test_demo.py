@@ -122,6 +122,19 @@ def test_the_demo_prints_what_the_api_says_and_attributes_every_call(served_stac
         assert _row(out, row["key"])[1] == str(row["calls"])
 
 
+def test_the_demo_prints_the_console_and_a_sign_in_that_works(served_stack, demo_output):
+    # Then the output names the console's URL and a demo user with a password
+    line = re.search(r"Console: (\S+) — sign in as (\S+) \(manager\).*password (\S+) ", demo_output)
+    assert line, demo_output
+    url, email, password = line.groups()
+    assert url == f"{served_stack}/console/"
+    # And that sign-in works against the stack the demo ran on
+    sign_in = {"email": email, "password": password}
+    session = requests.post(f"{served_stack}/v1/session", json=sign_in, timeout=30)
+    assert session.status_code == 200, session.text
+    assert (session.json()["account"], session.json()["role"]) == ("acme-dental", "manager")
+
+
 def _get(url: str, path: str, token: str, **params: object) -> dict:
     resp = requests.get(url + path, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert resp.status_code == 200, resp.text

@@ -28,6 +28,7 @@ class Results:
     trials: dict[str, Any] = field(default_factory=dict)  # GET /v1/reviews/trials
     rule_hits: dict[str, int] = field(default_factory=dict)  # rule -> calls it hit (from the calls)
     conversions: dict[str, dict[str, int]] = field(default_factory=dict)  # destination -> status -> count
+    console_users: list[tuple[str, str]] = field(default_factory=list)  # (email, role) of the demo
 
 
 def _get(client: StackClient, path: str, token: str, **params: Any) -> Any:

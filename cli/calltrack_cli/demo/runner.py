@@ -123,6 +123,30 @@ def settle(client: StackClient) -> None:
     raise DemoError(f"queues and streams still busy after {SETTLE_ROUNDS} drain rounds")
 
 
+# The demo's console sign-ins (a local demo stack only; real users: `calltrack users create`).
+DEMO_PASSWORD = "Demo-pass-2026"
+
+
+def create_console_users(client: StackClient, account: str) -> list[tuple[str, str]]:
+    """A manager and a marketer who sign in to the console -> [(email, role)]; on a served stack
+    that already has them (a second demo run), they are kept."""
+    from calltrack_cli.demo.player import _check
+
+    users = []
+    for role in ("manager", "marketer"):
+        email = f"{role}@{account}.example"
+        resp = client.request(
+            "POST",
+            f"/v1/accounts/{account}/users",
+            token=client.admin_token,
+            json={"email": email, "role": role, "password": DEMO_PASSWORD},
+        )
+        if resp.status_code != 409:
+            _check(resp, f"POST /v1/accounts/{account}/users")
+        users.append((email, role))
+    return users
+
+
 def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Path]:
     """Play the scenario; handler output (JSON logs, EMF metrics) goes to ``{out}/stack.log``."""
     config = load_config(opts.config)
@@ -137,6 +161,7 @@ def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Pa
             connect_destinations(client, config)
             manager = client.create_token(config["account"], "manager")
             marketer = client.create_token(config["account"], "marketer")
+            console_users = create_console_users(client, config["account"])
         scenario = build(config, calls=opts.calls, seed=opts.seed, days=opts.days, end=opts.end)
         player = Player(client, scenario, manager=manager, marketer=marketer)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -160,6 +185,7 @@ def run_demo(opts: DemoOptions, console: Console) -> tuple[Scenario, Results, Pa
             results = collect(
                 client, scenario, manager=manager, marketer=marketer, outbox=outbox, review_month=month
             )
+            results.console_users = console_users
     from calltrack_cli.demo.present import write_html
 
     return scenario, results, write_html(results, opts.out / "report.html")
