@@ -209,6 +209,10 @@ class CalltrackStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.endpoint, description="HTTP API endpoint")
+        CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The manager's console")
+        CfnOutput(self, "ConsoleBucketName", value=self.console.bucket.bucket_name,
+                  description="aws s3 sync build/console s3://BUCKET/console/ (docs/deploy.md)")
+        CfnOutput(self, "UserPoolId", value=self.console.user_pool.user_pool_id, description="Console users")
         CfnOutput(
             self, "PublicUrl", value=public_url, description="Base URL Twilio signs (CALLTRACK_PUBLIC_URL)"
         )

@@ -14,7 +14,7 @@ so the session cookie is first-party, ``SameSite=Strict`` and never readable by 
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_cognito as cognito
@@ -212,11 +212,3 @@ class Console(Construct):
         ):
             nag.acknowledge(self.distribution, rule, reason)
         self.url = f"https://{self.distribution.distribution_domain_name}/console/"
-        CfnOutput(self, "ConsoleUrl", value=self.url, description="The manager's console")
-        CfnOutput(
-            self,
-            "ConsoleBucketName",
-            value=self.bucket.bucket_name,
-            description="aws s3 sync build/console s3://BUCKET/console/ (docs/deploy.md)",
-        )
-        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id, description="Console users")
