@@ -36,8 +36,9 @@ TRANSCRIBE_JOBS_REASON = (
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "
     "X-Twilio-Signature HMAC over the configured public URL before reading the request.",
-    "public": "Public by design: dni.js and session leases are fetched by anonymous website visitors; "
-    "the handler checks the Origin against the account's configured site origins.",
+    "public": "Public by design: dni.js and session leases are fetched by anonymous website visitors "
+    "(the handler checks the Origin against the account's configured site origins); the console's "
+    "sign-in (POST /v1/session) takes the user's password, checked by Cognito.",
     "token": "Authorized in the handler, consistently for all management routes: the bearer token "
     "is hashed and resolved to one account and role (calltrack.auth) in the tokens table.",
 }

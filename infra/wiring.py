@@ -43,6 +43,10 @@ class LambdaFunction:
     # Starts Amazon Transcribe jobs (transcribe:StartTranscriptionJob on the stack's job names);
     # Transcribe reads the media and writes its output with the function's own S3/KMS grants.
     transcribe: bool = False
+    # The console's Cognito user pool (issue 23): "admin" = create, list and disable users and add
+    # them to groups (cognito-idp Admin* on the stack's pool). Every function gets the pool and
+    # client ids to verify console sign-ins (calltrack.cognito); only this grants management.
+    user_pool: Literal["", "admin"] = ""
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
     # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
     idempotency: bool = False
@@ -312,6 +316,16 @@ FUNCTIONS = (
         secrets=("admin_token",),
     ),
     LambdaFunction(
+        "console",
+        "console",
+        "console.handler.handler",
+        timeout_s=10,
+        description="Console sign-in: sessions (Cognito) and the account's console users",
+        tables=("accounts", "audit", "tokens"),  # tokens: "last used" of admin tokens (users API)
+        secrets=("admin_token",),
+        user_pool="admin",
+    ),
+    LambdaFunction(
         "privacy",
         "privacy",
         "privacy.handler.handler",
@@ -384,6 +398,7 @@ ROUTES = (
     Route("PUT", "/v1/spend", "report_api", _K),
     Route("GET", "/v1/reviews", "report_api", _K),
     Route("GET", "/v1/reviews/trials", "report_api", _K),
+    Route("GET", "/v1/reviews/inbox", "report_api", _K),
     Route("GET", "/v1/reviews/{month}", "report_api", _K),
     Route("GET", "/v1/conversions", "report_api", _K),
     Route("GET", "/v1/conversions/google-ads.csv", "report_api", _K),
@@ -394,6 +409,13 @@ ROUTES = (
     Route("DELETE", "/v1/callers/{number}", "privacy", _K),
     Route("GET", "/v1/audit", "privacy", _K),
     Route("DELETE", "/v1/accounts/{account}", "privacy", _K),
+    # The console (issue 23): sign-in sessions (public: the password is the credential) and users
+    Route("POST", "/v1/session", "console", _P),
+    Route("GET", "/v1/session", "console", _K),
+    Route("DELETE", "/v1/session", "console", _K),
+    Route("GET", "/v1/accounts/{account}/users", "console", _K),
+    Route("POST", "/v1/accounts/{account}/users", "console", _K),
+    Route("POST", "/v1/accounts/{account}/users/{email}/disable", "console", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),

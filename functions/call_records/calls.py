@@ -251,6 +251,19 @@ def _transcript_search(text: str | None, who: Any) -> Any:
     return keep
 
 
+STAGE_FILTERS = ("lead", "opportunity", "won", "lost", "none")
+
+
+def _stage(value: str | None) -> str | None:
+    """``?stage=``: a funnel stage, or ``none`` for calls not yet staged."""
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    if text not in STAGE_FILTERS:
+        raise BadRequest(f"stage: must be one of {', '.join(STAGE_FILTERS)} (got {value!r})", field="stage")
+    return text
+
+
 def _flag(value: str | None, name: str) -> bool | None:
     if value in (None, ""):
         return None
@@ -278,6 +291,7 @@ def get_calls() -> Any:
     channel = (q.get("channel") or "").strip()[:64] or None
     agent = (q.get("agent") or "").strip()[:64] or None
     test = _flag(q.get("test"), "test")
+    stage = _stage(q.get("stage"))
     cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     keep = _transcript_search(q.get("q"), who)
     lo, hi = utc_range(start, end, who.timezone)
@@ -293,6 +307,7 @@ def get_calls() -> Any:
         max_read=SEARCH_MAX_READ if keep else None,
         agent=agent,
         test=test,
+        stage=stage,
     )
     body = {
         "items": [call_to_json(c, mask_caller=who.masks_callers) for c in items],

@@ -19,13 +19,12 @@ phrases of the month's transcripts that occurred in most calls (ops_jobs.caller_
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from calltrack.review_sample import draw
 from ops_jobs.caller_phrases import top_phrases
 from ops_jobs.common import (
     AccountInfo,
@@ -148,17 +147,12 @@ def verdict(fig: dict[str, Any], review: dict[str, Any], previous_label: str) ->
     }
 
 
-def sample_seed(account: str, month: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{account}#{month}".encode()).digest()[:8], "big")
-
-
 def draw_sample(info: AccountInfo, month: str, calls: list[CallFact]) -> list[dict[str, Any]]:
     """A reproducible random sample of answered calls with stored recordings, seeded by account+month."""
     candidates = sorted(
         (c for c in calls if c.answered and c.recording_stored), key=lambda c: (c.started_at, c.call_sid)
     )
-    k = min(int(info.review["sample_size"]), len(candidates))
-    drawn = random.Random(sample_seed(info.account, month)).sample(candidates, k)
+    drawn = draw(candidates, int(info.review["sample_size"]), info.account, month)
     drawn.sort(key=lambda c: (c.started_at, c.call_sid))
     return [
         {

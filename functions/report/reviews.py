@@ -100,6 +100,105 @@ def get_trials() -> Response[Any]:
     return json_response(body, items_read=counter[0])
 
 
+INBOX_FIELDS = (
+    "call_sid",
+    "started_at",
+    "channel",
+    "campaign",
+    "agent",
+    "talk_seconds",
+    "stage",
+    "value",
+    "score",
+)
+
+
+def inbox_call(call: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """One call to listen to and score, as the review inbox lists it (no caller number)."""
+    from calltrack.days import zone
+    from calltrack.schedule import parse_instant
+
+    out = {name: call.get(name) for name in INBOX_FIELDS}
+    started = call.get("started_at")
+    out["started_local"] = (
+        parse_instant(str(started)).astimezone(zone(timezone)).isoformat(timespec="seconds")
+        if started
+        else None
+    )
+    recording = call.get("recording")
+    out["recording_stored"] = isinstance(recording, dict) and recording.get("status") == "stored"
+    return out
+
+
+def review_inbox(
+    account: str,
+    month: str,
+    calls: list[dict[str, Any]],
+    *,
+    timezone: str,
+    sample_size: int,
+    trial_sample_calls: int,
+    pass_score: float,
+) -> dict[str, Any]:
+    """The month's review sample (calltrack.review_sample, as the monthly review draws it) and every
+    campaign's trial sample, each call with its current stage and score."""
+    from calltrack.review_sample import draw
+    from calltrack.trials import trials
+
+    ordered = sorted(calls, key=lambda c: (str(c.get("started_at")), str(c.get("call_sid"))))
+    candidates = [
+        c for c in ordered if c.get("status") == "answered" and inbox_call(c, timezone)["recording_stored"]
+    ]
+    drawn = sorted(
+        draw(candidates, sample_size, account, month),
+        key=lambda c: (str(c.get("started_at")), str(c.get("call_sid"))),
+    )
+    by_sid = {str(c.get("call_sid")): c for c in calls}
+    out_trials = []
+    for trial in trials(calls, target=trial_sample_calls, pass_score=pass_score):
+        sample = [inbox_call(by_sid[str(s["call_sid"])], timezone) for s in trial.pop("sample")]
+        out_trials.append({**trial, "calls": sample})
+    sample = [inbox_call(c, timezone) for c in drawn]
+    return {
+        "account": account,
+        "month": month,
+        "pass_score": pass_score,
+        "sample_size": sample_size,
+        "sample": sample,
+        "scored": sum(1 for c in sample if c["score"] is not None),
+        "trials": out_trials,
+    }
+
+
+@router.get("/v1/reviews/inbox")
+def get_inbox() -> Response[Any]:
+    """The review inbox: ?month=YYYY-MM (default this month, account time zone)."""
+    from calltrack import days
+    from calltrack.api import current_caller, json_response
+    from report.runtime import report_ports
+
+    who = current_caller(router, *READ_ROLES)
+    month = router.current_event.get_query_string_value("month") or who.today().strftime("%Y-%m")
+    first = parse_month(month)
+    from datetime import timedelta
+
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    lo, hi = days.local_day_bounds(first, last, who.timezone)
+    counter = [0]
+    calls = list(report_ports(router).calls.between(who.account, lo, hi, counter=counter))
+    review = who.config.review
+    body = review_inbox(
+        who.account,
+        month,
+        calls,
+        timezone=who.timezone,
+        sample_size=review.sample_size,
+        trial_sample_calls=review.trial_sample_calls,
+        pass_score=review.pass_score,
+    )
+    return json_response(body, items_read=counter[0])
+
+
 @router.get("/v1/reviews/<month>")
 def get_review(month: str) -> Response[Any]:
     from report.runtime import report_ports

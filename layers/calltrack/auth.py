@@ -1,4 +1,5 @@
-"""Bearer tokens: one account and one role each, stored hashed; plus the operator token."""
+"""Who is asking: bearer tokens (one account and one role each, stored hashed), the operator token,
+and console users signed in with Cognito (calltrack.cognito)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from calltrack.errors import Forbidden, NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from calltrack.cognito import CognitoPool
 
 ROLES = ("admin", "manager", "marketer")
 OPERATOR = "operator"
@@ -127,13 +132,49 @@ def _touch(item: object, now: float) -> None:
         pass
 
 
+def session_cookie(cookies: list[str] | None) -> str | None:
+    """The console's session cookie (``ct_session``) from an HTTP API v2 event's ``cookies``."""
+    from calltrack.cognito import SESSION_COOKIE
+
+    for cookie in cookies or []:
+        name, _, value = cookie.partition("=")
+        if name.strip() == SESSION_COOKIE and value.strip():
+            return value.strip()
+    return None
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
 def authenticate(
     headers: Mapping[str, str] | None,
     *,
     operator_token: str,
     lookup: TokenLookup = lookup_token_in_table,
+    cookies: list[str] | None = None,
+    method: str = "GET",
+    cognito: CognitoPool | None = None,
 ) -> Principal:
-    token = bearer(headers)
+    """Who is asking: a bearer token (API token, operator token or a Cognito ID token), or the
+    console's session cookie holding a Cognito ID token. A cookie-authenticated write must carry
+    ``X-Calltrack-Console`` (the cookie is SameSite=Strict too): no other site can make one."""
+    from calltrack.cognito import CONSOLE_HEADER, looks_like_jwt
+
+    try:
+        token = bearer(headers)
+        from_cookie = False
+    except Unauthorized:
+        cookie = session_cookie(cookies)
+        if cookie is None:
+            raise
+        token, from_cookie = cookie, True
+    if from_cookie and method.upper() not in SAFE_METHODS:
+        if not any(key.lower() == CONSOLE_HEADER for key in (headers or {})):
+            raise Forbidden(f"a console write must send the {CONSOLE_HEADER} header")
+    if looks_like_jwt(token):
+        return cognito_principal(token, cognito)
+    if from_cookie:
+        raise Unauthorized("session expired: sign in again")
     if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):
         return Principal(account=None, role=OPERATOR)
     found = lookup(hash_token(token))
@@ -142,6 +183,18 @@ def authenticate(
     account, role = found[0], found[1]
     label = found[2] if len(found) > 2 else None
     return Principal(account=account, role=role, token_id=token_id(hash_token(token)), label=label)
+
+
+def cognito_principal(token: str, cognito: CognitoPool | None) -> Principal:
+    """A console user's Principal from a verified Cognito ID token (its ``<account>:<role>`` group)."""
+    from calltrack.cognito import account_role, verify_id_token
+
+    if cognito is None:
+        raise Unauthorized("console sign-in is not configured on this stack")
+    claims = verify_id_token(token, cognito)
+    account, role = account_role(claims)
+    user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "")
+    return Principal(account=account, role=role, token_id=f"user:{claims.get('sub')}", label=user)
 
 
 PRINCIPAL_KEY = "principal"
@@ -157,9 +210,17 @@ def principal_from_app(app: object) -> Principal:
     known = context.get(PRINCIPAL_KEY) if isinstance(context, dict) else None
     if isinstance(known, Principal):
         return known
+    from calltrack.cognito import CognitoPool
+
     settings = get_settings()
-    headers = app.current_event.headers  # type: ignore[attr-defined]
-    principal = authenticate(headers, operator_token=resolve_operator_token(settings))
+    event = app.current_event  # type: ignore[attr-defined]
+    principal = authenticate(
+        event.headers,
+        operator_token=resolve_operator_token(settings),
+        cookies=event.get("cookies"),
+        method=event.get("requestContext", {}).get("http", {}).get("method", "GET"),
+        cognito=CognitoPool.from_settings(settings),
+    )
     if isinstance(context, dict):
         context[PRINCIPAL_KEY] = principal
     return principal

@@ -254,10 +254,11 @@ class CallItems:
         max_read: int | None = None,
         agent: str | None = None,
         test: bool | None = None,
+        stage: str | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
         """One page of an account's calls between started_at bounds lo..hi, newest first:
         (calls, the key to continue from or None, items read). ``test``: only test calls (True),
-        only real ones (False).
+        only real ones (False). ``stage``: a funnel stage, or ``none`` for calls not yet staged.
 
         ``keep`` filters calls after reading (what a FilterExpression cannot say, e.g. transcript
         search); with ``max_read`` the page also ends once that many items were read, continuing
@@ -273,6 +274,13 @@ class CallItems:
             filters.append("#ag = :ag")
             names["#ag"] = "agent"
             values[":ag"] = {"S": agent}
+        if stage:
+            names["#stage"] = "stage"
+            if stage == "none":
+                filters.append("attribute_not_exists(#stage)")
+            else:
+                filters.append("#stage = :stage")
+                values[":stage"] = {"S": stage}
         if test is not None:
             names["#test"] = "test"
             values[":true"] = {"BOOL": True}

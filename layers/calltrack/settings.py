@@ -70,6 +70,9 @@ class Needs:
     # "erase" (privacy: account deletion).
     # No variable names them: the path /calltrack/{account}/{name} is the product's contract.
     account_secrets: str = ""
+    # The console's Cognito user pool (issue 23): "" none, "admin" (create, list and disable users,
+    # their groups; sign them in). Its id is the variable CALLTRACK_COGNITO_USER_POOL_ID.
+    user_pool: str = ""
 
     def env_vars(self) -> list[str]:
         return [
@@ -79,6 +82,7 @@ class Needs:
             *(dlq_env(q) for q in self.dead_letter_queues),
             *(SECRET_ENV[s] for s in self.secrets),
             *([OPS_TOPIC_ENV] if self.ops_topic else []),
+            *([COGNITO_POOL_ENV, COGNITO_CLIENT_ENV] if self.user_pool else []),
         ]
 
     def missing(self, env: Mapping[str, str]) -> list[str]:
@@ -106,6 +110,10 @@ def _endpoint(name: str, value: str, local_mode: bool) -> str:
 
 
 KINTONE_ENV, HUBSPOT_ENV = "CALLTRACK_KINTONE_BASE_URL", "CALLTRACK_HUBSPOT_API_BASE_URL"  # CRM push
+# Console sign-in (issue 23): set by the stack on every function; the JWKS URL only locally.
+COGNITO_POOL_ENV = "CALLTRACK_COGNITO_USER_POOL_ID"
+COGNITO_CLIENT_ENV = "CALLTRACK_COGNITO_CLIENT_ID"
+COGNITO_JWKS_ENV = "CALLTRACK_COGNITO_JWKS_URL"
 
 # Ad platform endpoints (issue 16, conversions); tests point them at the local fakes.
 AD_ENDPOINT_DEFAULTS = {
@@ -170,6 +178,11 @@ class Settings:
     # from the account config; set for a local fake) and HubSpot's API base URL.
     kintone_base_url: str = ""
     hubspot_api_base_url: str = "https://api.hubapi.com"
+    # Console sign-in (calltrack.cognito): the user pool and its app client; "" = no console users.
+    # The pool's keys come from Cognito (https), or locally from the emulator (http to 127.0.0.1).
+    cognito_user_pool_id: str = ""
+    cognito_client_id: str = ""
+    cognito_jwks_url: str = ""
 
     def table_name(self, logical: str) -> str:
         """Physical table name for a logical table ('calls', 'numbers', ...)."""
@@ -232,6 +245,10 @@ class Settings:
                               if env.get(KINTONE_ENV) else ""),
             hubspot_api_base_url=_endpoint(HUBSPOT_ENV, env.get(HUBSPOT_ENV) or "https://api.hubapi.com",
                                            local_mode),
+            cognito_user_pool_id=env.get(COGNITO_POOL_ENV, "").strip(),
+            cognito_client_id=env.get(COGNITO_CLIENT_ENV, "").strip(),
+            cognito_jwks_url=(_endpoint(COGNITO_JWKS_ENV, env[COGNITO_JWKS_ENV], local_mode)
+                              if env.get(COGNITO_JWKS_ENV) else ""),
         )
 
 

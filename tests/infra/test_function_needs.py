@@ -21,6 +21,7 @@ def granted(fn: LambdaFunction) -> Needs:
         ops_topic=fn.publishes_to_ops_topic,
         dead_letter_queues=tuple(sorted(fn.redrives_queues)),
         account_secrets=fn.account_secrets,
+        user_pool=fn.user_pool,
     )
 
 
@@ -35,6 +36,7 @@ def declared(fn: LambdaFunction) -> Needs:
         ops_topic=needs.ops_topic,
         dead_letter_queues=tuple(sorted(needs.dead_letter_queues)),
         account_secrets=needs.account_secrets,
+        user_pool=needs.user_pool,
     )
 
 

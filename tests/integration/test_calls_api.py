@@ -143,3 +143,21 @@ def test_marketers_see_callers_masked(local_stack, world):
     assert call["caller"].startswith("+") and "*" in call["caller"]
     full = local_stack.request("GET", f"/v1/calls/{world['sids'][0]}", token=world["manager"]).json()
     assert "*" not in full["caller"] and full["caller"][-4:] == call["caller"][-4:]
+
+
+def test_the_call_log_filters_by_funnel_stage(local_stack, world):
+    # Given one of the account's calls moved to "won"
+    won = world["sids"][0]
+    moved = local_stack.request("PATCH", f"/v1/calls/{won}", token=world["manager"], json={"stage": "won"})
+    assert moved.status_code == 200, moved.text
+    # When the log is filtered by stage
+    def sids(stage: str) -> set[str]:
+        resp = local_stack.request("GET", "/v1/calls", token=world["manager"], params={"stage": stage})
+        assert resp.status_code == 200, resp.text
+        return {c["call_sid"] for c in resp.json()["items"]}
+
+    # Then "won" finds that call, "none" the calls not yet staged, and an unknown stage is a 400
+    assert sids("won") == {won}
+    assert won not in sids("none") and set(world["sids"][1:]) <= sids("none")
+    bad = local_stack.request("GET", "/v1/calls", token=world["manager"], params={"stage": "closed"})
+    assert bad.status_code == 400 and bad.json()["field"] == "stage"

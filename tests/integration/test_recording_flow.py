@@ -7,7 +7,9 @@ it through TWILIO_API_BASE_URL.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -177,3 +179,32 @@ def test_retention_sweep_deletes_old_recordings_and_the_call_says_expired(
         s3_object(local_stack, key)
     resp = local_stack.request("GET", f"/v1/calls/{s.call_sid}/recording", token=s.token("manager"))
     assert resp.status_code == 410 and "expired" in resp.json()["message"]
+
+
+def test_a_recorded_call_lands_in_the_months_review_inbox_and_its_score_shows_there(
+    local_stack: Any, media: FakeTwilioMedia
+) -> None:
+    # Given an answered call whose recording is stored
+    s = Scenario(local_stack, media, answered_at=datetime.now(UTC) - timedelta(minutes=5))
+    sid, _ = s.recording(silent_mp3(2.0))
+    assert s.callback(sid).status_code == 200
+    local_stack.drain()
+    manager = s.token("manager")
+    started = datetime.fromisoformat(s.call()["started_at"])
+    month = started.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
+    # When a manager opens the month's review inbox
+    inbox = local_stack.request("GET", "/v1/reviews/inbox", token=manager, params={"month": month})
+    assert inbox.status_code == 200, inbox.text
+    body = inbox.json()
+    # Then the call is in the sample (the only candidate), not yet scored, with no caller number
+    assert [c["call_sid"] for c in body["sample"]] == [s.call_sid]
+    assert body["scored"] == 0 and body["sample"][0]["recording_stored"] is True
+    assert "caller" not in body["sample"][0]
+    # When they score it, Then the inbox shows the score
+    assert local_stack.request("PATCH", f"/v1/calls/{s.call_sid}", token=manager, json={"score": 85}).ok
+    again = local_stack.request(
+        "GET", "/v1/reviews/inbox", token=manager, params={"month": body["month"]}
+    ).json()
+    assert again["sample"][0]["score"] == 85 and again["scored"] == 1
+    bad = local_stack.request("GET", "/v1/reviews/inbox", token=manager, params={"month": "2026-13"})
+    assert bad.status_code == 400 and bad.json()["field"] == "month"

@@ -115,6 +115,14 @@ class StackClient:
             raise StackError(f"create token for {account}: {resp.status_code} {resp.text}")
         return str(resp.json()["token"])
 
+    def create_user(self, account: str, role: str, email: str, password: str) -> dict[str, Any]:
+        """A console user of ``account`` with ``role`` and this password (POST .../users, operator)."""
+        resp = self.request("POST", f"/v1/accounts/{account}/users", token=self.admin_token,
+                            json={"email": email, "role": role, "password": password})
+        if resp.status_code >= 300:
+            raise StackError(f"create console user for {account}: {resp.status_code} {resp.text}")
+        return dict(resp.json())
+
     # -- local-only helpers -----------------------------------------------------------------
     def _local(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
         resp = self.session.request(method, self.url + path, params=params, timeout=self.timeout_s)

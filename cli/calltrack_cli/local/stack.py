@@ -34,6 +34,7 @@ OPS_TOPIC_NAME = "calltrack-ops"
 LOCAL_DATA_KEY_ALIAS = "alias/calltrack-local-data"
 DRAIN_TIMEOUT_S = 30.0
 # Variables the stack always owns (never talk to real AWS from the local stack).
+USER_POOL_NAME = "calltrack-console"
 _CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
 
 
@@ -112,6 +113,8 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.dlq_urls: dict[str, str] = {}
         self.topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{OPS_TOPIC_NAME}"
+        self.user_pool_id = ""
+        self.user_pool_client_id = ""
         self.started = False
         self._seen: dict[str, str] = {}
         self.admin_token_generated = False
@@ -159,6 +162,7 @@ class LocalStack:
             self._set_env()
             reset_settings()
             self._create_resources()
+            self._create_user_pool()
             self._bind_models()
             self.gateway.start()
             if self.run_pollers:
@@ -264,6 +268,34 @@ class LocalStack:
             self._setenv(key, value)
         for key, value in fixed.items():
             self._setenv(key, value)
+
+    def _create_user_pool(self) -> None:
+        """The console's Cognito user pool and app client (as infra/components/console.py deploys
+        them: e-mail usernames, USER_PASSWORD_AUTH, no client secret), reused by name; the functions
+        get their ids and the emulator's JWKS URL (issue 23)."""
+        from calltrack.settings import COGNITO_CLIENT_ENV, COGNITO_JWKS_ENV, COGNITO_POOL_ENV, reset_settings
+
+        idp = self.client("cognito-idp")
+        pools = idp.list_user_pools(MaxResults=60).get("UserPools", [])
+        pool_id = next((p["Id"] for p in pools if p.get("Name") == USER_POOL_NAME), None)
+        if pool_id is None:
+            pool_id = idp.create_user_pool(
+                PoolName=USER_POOL_NAME, UsernameAttributes=["email"], AutoVerifiedAttributes=["email"],
+                AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+                Policies={"PasswordPolicy": {"MinimumLength": 8}},
+            )["UserPool"]["Id"]
+        clients = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60).get("UserPoolClients", [])
+        client_id = next((c["ClientId"] for c in clients if c.get("ClientName") == "console"), None)
+        if client_id is None:
+            client_id = idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName="console", GenerateSecret=False,
+                ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            )["UserPoolClient"]["ClientId"]
+        self.user_pool_id, self.user_pool_client_id = pool_id, client_id
+        self._setenv(COGNITO_POOL_ENV, pool_id)
+        self._setenv(COGNITO_CLIENT_ENV, client_id)
+        self._setenv(COGNITO_JWKS_ENV, f"{self.moto_url}/{pool_id}/.well-known/jwks.json")
+        reset_settings()
 
     def client(self, service: str) -> Any:
         """A boto3 client against the emulator (cached per service; boto3 clients are thread-safe)."""

@@ -1,0 +1,85 @@
+"""Console sessions: sign in with e-mail and password, get an HttpOnly cookie holding the Cognito
+ID token; read who is signed in; sign out. The cookie is ``HttpOnly`` (no script reads it),
+``SameSite=Strict`` (no other site sends it), ``Secure`` when deployed, and lives as long as the
+token; the API verifies the token on every request (calltrack.auth), so an expired one is refused
+there and the console asks to sign in again."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+from pydantic import BaseModel, ConfigDict, Field
+
+from calltrack.accounts import Accounts, UnknownAccount
+from calltrack.auth import Principal
+from calltrack.cognito import SESSION_COOKIE, CognitoPool, verify_id_token
+from calltrack.errors import Conflict
+from console.directory import UserDirectory
+
+
+class SignInBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    password: str = Field(min_length=1, max_length=256)
+    new_password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+def console_language(language: str) -> str:
+    """The console's language from the account's (``ja-JP`` -> ``ja``; anything else -> ``en``)."""
+    return "ja" if language.lower().startswith("ja") else "en"
+
+
+def session_body(principal: Principal, accounts: Accounts, expires_at: float | None) -> dict[str, Any]:
+    assert principal.account is not None
+    try:
+        language = accounts.get(principal.account).language
+    except UnknownAccount:
+        language = "en"
+    return {
+        "email": principal.label,
+        "account": principal.account,
+        "role": principal.role,
+        "language": console_language(language),
+        "expires_at": (
+            datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if expires_at else None
+        ),
+    }
+
+
+def sign_in(body: SignInBody, directory: UserDirectory, pool: CognitoPool) -> tuple[str, dict[str, Any]]:
+    """-> (ID token, its claims); 401 for a wrong e-mail or password, 409 when a new password is due."""
+    result = directory.sign_in(body.email.strip().lower(), body.password, body.new_password)
+    if result.id_token is None:
+        raise Conflict(
+            "new_password: this user must choose a new password (send new_password too)", field="new_password"
+        )
+    return result.id_token, verify_id_token(result.id_token, pool)
+
+
+def cookie(token: str, expires_at: float, *, secure: bool) -> Cookie:
+    """The session cookie: as long as the token lives, HttpOnly, SameSite=Strict, Secure deployed."""
+    return Cookie(
+        name=SESSION_COOKIE,
+        value=token,
+        path="/",
+        max_age=max(0, int(expires_at - time.time())),
+        secure=secure,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+    )
+
+
+def cleared_cookie(*, secure: bool) -> Cookie:
+    return Cookie(
+        name=SESSION_COOKIE,
+        value="",
+        path="/",
+        max_age=0,
+        secure=secure,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+    )

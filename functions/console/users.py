@@ -1,0 +1,79 @@
+"""An account's console users: create (in the ``<account>:<role>`` group), list, disable.
+
+An account admin manages their own account's users; the operator any account's. A user belongs to
+one account. Without a password Cognito e-mails a temporary one and the user chooses their own at
+first sign-in (``POST /v1/session`` with ``new_password``); with one (``calltrack users create
+--password-stdin``) the user signs in with it directly.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from calltrack.accounts import Accounts
+from calltrack.auth import ROLES, Principal
+from calltrack.errors import BadRequest
+from console.directory import UserDirectory
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]+$")
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254)
+    role: str
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+def model(cls: type[BaseModel], raw: Any) -> Any:
+    """Validate ``raw`` into ``cls``; the 400 names the first wrong field."""
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadRequest(f"{field}: {first['msg']}", field=field) from None
+
+
+def email_address(value: str) -> str:
+    email = value.strip().lower()
+    if not EMAIL.match(email):
+        raise BadRequest(f"email: not an e-mail address: {value!r}", field="email")
+    return email
+
+
+def _scope(principal: Principal, account: str, accounts: Accounts) -> None:
+    principal.require_account(account)
+    principal.require_role("admin")
+    accounts.get(account)  # 404 for an account that does not exist
+
+
+def create(
+    principal: Principal, account: str, raw: Any, directory: UserDirectory, accounts: Accounts
+) -> dict[str, Any]:
+    _scope(principal, account, accounts)
+    user = model(NewUser, raw)
+    if user.role not in ROLES:
+        raise BadRequest(f"role: must be one of {', '.join(ROLES)} (got {user.role!r})", field="role")
+    return {
+        "account": account,
+        **directory.create(account, user.role, email_address(user.email), user.password),
+    }
+
+
+def list_users(
+    principal: Principal, account: str, directory: UserDirectory, accounts: Accounts
+) -> dict[str, Any]:
+    _scope(principal, account, accounts)
+    return {"account": account, "users": directory.list(account)}
+
+
+def disable(
+    principal: Principal, account: str, email: str, directory: UserDirectory, accounts: Accounts
+) -> dict[str, Any]:
+    _scope(principal, account, accounts)
+    return {"account": account, **directory.disable(account, email_address(email))}

@@ -1,0 +1,219 @@
+"""Console sign-in (issue 23): Cognito users in ``<account>:<role>`` groups reach the same API as
+bearer tokens, with the same account and role scoping, through an HttpOnly session cookie or a
+bearer ID token; tokens are verified against the pool's keys, audience and expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import unique_account, unique_number
+from tests.support.accounts import account_config
+from tests.support.cognito import (
+    create_console_user,
+    expired_id_token,
+    forged_id_token,
+    session_token,
+    sign_in,
+)
+from tests.support.stack import tokens
+from tests.support.twilio import voice_form
+
+CONSOLE = {"X-Calltrack-Console": "1"}
+
+
+@pytest.fixture(scope="module")
+def world(local_stack):
+    account, other = unique_account("console"), unique_account("console-other")
+    number, other_number = unique_number(), unique_number()
+    local_stack.apply(
+        account_config(
+            account, language="en-US", numbers=[{"number": number, "channel": "flyer", "campaign": "c1"}]
+        )
+    )
+    local_stack.apply(account_config(other, numbers=[{"number": other_number, "channel": "radio"}]))
+    form = voice_form(number, caller="+819011112222")
+    assert local_stack.twilio_post("/twilio/voice", form).status_code == 200
+    other_form = voice_form(other_number)
+    assert local_stack.twilio_post("/twilio/voice", other_form).status_code == 200
+    users = {role: create_console_user(local_stack, account, role) for role in ("manager", "marketer")}
+    users["other"] = create_console_user(local_stack, other, "manager")
+    return {
+        "account": account,
+        "other": other,
+        "sid": form["CallSid"],
+        "other_sid": other_form["CallSid"],
+        "users": users,
+    }
+
+
+def cookie(token: str) -> dict[str, str]:
+    return {"Cookie": f"ct_session={token}"}
+
+
+def test_a_manager_signs_in_and_reads_calls_with_the_http_only_cookie(local_stack, world):
+    # Given a manager of the account
+    email, password = world["users"]["manager"]
+    # When they sign in
+    resp = sign_in(local_stack, email, password)
+    # Then the answer says who they are, in the account's language, and sets a cookie no script reads
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["email"], body["account"], body["role"], body["language"]) == (
+        email,
+        world["account"],
+        "manager",
+        "en",
+    )
+    assert body["expires_at"]
+    set_cookie = resp.headers["Set-Cookie"]
+    assert set_cookie.startswith("ct_session=")
+    for flag in ("HttpOnly", "SameSite=Strict", "Path=/"):
+        assert flag in set_cookie
+    assert resp.headers["Cache-Control"] == "no-store"
+    # And the cookie reads the account's calls, with caller numbers in full for a manager
+    token = resp.cookies["ct_session"]
+    calls = local_stack.request("GET", "/v1/calls", headers=cookie(token))
+    assert calls.status_code == 200, calls.text
+    assert [c["call_sid"] for c in calls.json()["items"]] == [world["sid"]]
+    assert calls.json()["items"][0]["caller"] == "+819011112222"
+    # And GET /v1/session describes the session; a bearer ID token works like the cookie
+    assert local_stack.request("GET", "/v1/session", headers=cookie(token)).json()["role"] == "manager"
+    assert local_stack.request("GET", "/v1/calls", token=token).status_code == 200
+
+
+def test_a_marketer_sees_masked_numbers_and_may_not_listen(local_stack, world):
+    token = session_token(local_stack, *world["users"]["marketer"])
+    item = local_stack.request("GET", "/v1/calls", headers=cookie(token)).json()["items"][0]
+    assert item["caller"] != "+819011112222" and item["caller"].endswith("2222")
+    listen = local_stack.request("GET", f"/v1/calls/{world['sid']}/recording", headers=cookie(token))
+    assert listen.status_code == 403
+    score = local_stack.request(
+        "PATCH", f"/v1/calls/{world['sid']}", json={"score": 80}, headers={**cookie(token), **CONSOLE}
+    )
+    assert score.status_code == 403
+
+
+def test_a_user_of_another_account_sees_none_of_it(local_stack, world):
+    token = session_token(local_stack, *world["users"]["other"])
+    assert [
+        c["call_sid"] for c in local_stack.request("GET", "/v1/calls", headers=cookie(token)).json()["items"]
+    ] == [world["other_sid"]]
+    assert local_stack.request("GET", f"/v1/calls/{world['sid']}", headers=cookie(token)).status_code == 404
+    scoped = local_stack.request(
+        "GET", "/v1/calls", params={"account": world["account"]}, headers=cookie(token)
+    )
+    assert scoped.status_code == 403
+    patch = local_stack.request(
+        "PATCH", f"/v1/calls/{world['sid']}", json={"stage": "won"}, headers={**cookie(token), **CONSOLE}
+    )
+    assert patch.status_code == 404
+
+
+def test_a_cookie_write_needs_the_console_header(local_stack, world):
+    token = session_token(local_stack, *world["users"]["manager"])
+    bare = local_stack.request(
+        "PATCH", f"/v1/calls/{world['sid']}", json={"stage": "lead"}, headers=cookie(token)
+    )
+    assert bare.status_code == 403 and "x-calltrack-console" in bare.json()["message"]
+    ok = local_stack.request(
+        "PATCH", f"/v1/calls/{world['sid']}", json={"stage": "lead"}, headers={**cookie(token), **CONSOLE}
+    )
+    assert ok.status_code == 200 and ok.json()["stage"] == "lead"
+
+
+def test_a_wrong_password_and_an_unknown_user_are_refused_alike(local_stack, world):
+    email, _ = world["users"]["manager"]
+    wrong = sign_in(local_stack, email, "not-the-password")
+    nobody = sign_in(local_stack, "nobody@example.com", "whatever-1")
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.json()["message"] == nobody.json()["message"]
+    assert "Set-Cookie" not in wrong.headers
+    missing = local_stack.request("POST", "/v1/session", json={"email": email})
+    assert missing.status_code == 400 and missing.json()["field"] == "password"
+
+
+@pytest.mark.parametrize("how", ["expired", "other key", "other client", "access token", "other pool"])
+def test_tokens_the_pool_did_not_issue_now_for_this_console_are_refused(local_stack, world, how):
+    email, _ = world["users"]["manager"]
+    group = {"email": email, "cognito:groups": [f"{world['account']}:manager"]}
+    if how == "expired":
+        token = expired_id_token(local_stack, email, world["account"], "manager")
+    elif how == "other key":
+        from joserfc import jwk
+
+        token = forged_id_token(local_stack, group, key=jwk.RSAKey.generate_key(2048))
+    elif how == "other client":
+        token = forged_id_token(local_stack, {**group, "aud": "another-client"})
+    elif how == "access token":
+        token = forged_id_token(local_stack, {**group, "token_use": "access"})
+    else:
+        token = forged_id_token(
+            local_stack, {**group, "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_other"}
+        )
+    for headers in (cookie(token), {"Authorization": f"Bearer {token}"}):
+        resp = local_stack.request("GET", "/v1/calls", headers=headers)
+        assert resp.status_code == 401, (how, resp.text)
+    # (the same claims signed by the pool's key are accepted: the refusal is the claim, not the forge)
+    assert (
+        local_stack.request(
+            "GET", "/v1/calls", headers=cookie(forged_id_token(local_stack, group))
+        ).status_code
+        == 200
+    )
+
+
+def test_sign_out_clears_the_cookie(local_stack, world):
+    resp = local_stack.request("DELETE", "/v1/session")
+    assert resp.status_code == 204
+    assert resp.headers["Set-Cookie"].startswith("ct_session=;") and "Max-Age=0" in resp.headers["Set-Cookie"]
+
+
+def test_an_account_admin_manages_the_accounts_console_users(local_stack, world):
+    # Given an account admin token (and a marketer's)
+    toks = tokens(local_stack, world["account"], "admin", "marketer")
+    email = f"new-{unique_number()[-6:]}@example.com"
+    # When the admin creates a manager
+    made = local_stack.request(
+        "POST",
+        f"/v1/accounts/{world['account']}/users",
+        token=toks["admin"],
+        json={"email": email.upper(), "role": "manager", "password": "Pass-word-1"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json() == {
+        "account": world["account"],
+        "email": email,
+        "role": "manager",
+        "enabled": True,
+        "status": "CONFIRMED",
+    }
+    # Then the list shows them, and they can sign in
+    listed = local_stack.request("GET", f"/v1/accounts/{world['account']}/users", token=toks["admin"]).json()
+    assert {u["email"]: u["role"] for u in listed["users"]}[email] == "manager"
+    assert sign_in(local_stack, email, "Pass-word-1").status_code == 200
+    # When they are disabled, Then they cannot sign in any more
+    off = local_stack.request(
+        "POST", f"/v1/accounts/{world['account']}/users/{email}/disable", token=toks["admin"]
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    assert sign_in(local_stack, email, "Pass-word-1").status_code == 401
+    # And a marketer may not manage users; another account's admin may not touch this account
+    users_path = f"/v1/accounts/{world['account']}/users"
+    assert local_stack.request("GET", users_path, token=toks["marketer"]).status_code == 403
+    other_admin = tokens(local_stack, world["other"], "admin")["admin"]
+    assert local_stack.request("GET", users_path, token=other_admin).status_code == 403
+    # And an address already used by another account is refused, naming the field
+    taken = local_stack.request(
+        "POST",
+        f"/v1/accounts/{world['other']}/users",
+        token=other_admin,
+        json={"email": email, "role": "manager"},
+    )
+    assert taken.status_code == 409 and taken.json()["field"] == "email"
+    bad = local_stack.request(
+        "POST",
+        f"/v1/accounts/{world['account']}/users",
+        token=toks["admin"],
+        json={"email": "x@example.com", "role": "owner"},
+    )
+    assert bad.status_code == 400 and bad.json()["field"] == "role"
