@@ -58,7 +58,9 @@ const sid = (callSid) => encodeURIComponent(callSid);
 
 export const api = {
   session: () => request("GET", "/v1/session", { signIn: true }),
-  signIn: (email, password) => request("POST", "/v1/session", { body: { email, password }, signIn: true }),
+  signIn: (email, password, newPassword) => request("POST", "/v1/session", {
+    body: newPassword ? { email, password, new_password: newPassword } : { email, password }, signIn: true,
+  }),
   signOut: () => request("DELETE", "/v1/session", { signIn: true }),
   calls: (query) => request("GET", "/v1/calls", { query }),
   call: (callSid) => request("GET", `/v1/calls/${sid(callSid)}`),

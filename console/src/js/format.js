@@ -33,7 +33,3 @@ export function isoDay(date) {
   const d = String(date.getDate()).padStart(2, "0");
   return `${y}-${m}-${d}`;
 }
-
-export function isoMonth(date) {
-  return isoDay(date).slice(0, 7);
-}

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { field, h, table } from "../dom.js";
-import { isoMonth, number, seconds } from "../format.js";
+import { number, seconds } from "../format.js";
 import { label, t } from "../i18n.js";
 
 function columns(passScore) {
@@ -31,7 +31,8 @@ const rowsOf = (calls) => (calls || []).map((c) => ({ ...c, __attrs: { "data-cal
 
 export async function renderInbox(ctx) {
   const { main, params } = ctx;
-  const month = /^\d{4}-\d{2}$/.test(params.get("month") || "") ? params.get("month") : isoMonth(new Date());
+  // Without ?month= the API picks this month in the account's time zone.
+  const month = /^\d{4}-\d{2}$/.test(params.get("month") || "") ? params.get("month") : undefined;
   const picker = h("input", { type: "month", name: "month", id: "f-month", value: month });
   const form = h("form", { class: "filters", id: "inbox-filters" }, field(t("inbox.month"), picker),
     h("div", { class: "filter-actions" }, h("button", { class: "button", type: "submit", text: t("common.apply") })));
@@ -42,9 +43,13 @@ export async function renderInbox(ctx) {
   main.append(h("h1", { text: t("inbox.title") }), form);
   const inbox = await api.inbox(month);
   if (!ctx.current()) return;
+  picker.value = inbox.month || month || "";
   const cols = columns(inbox.pass_score);
+  const sample = inbox.sample || [];
+  const scored = inbox.scored ?? sample.filter((c) => c.score !== null && c.score !== undefined).length;
   main.append(
     h("p", { class: "pass-line", id: "pass-line", text: t("inbox.passScore", { score: number(inbox.pass_score, 2) }) }),
+    h("p", { class: "scored", id: "inbox-scored", text: t("inbox.scored", { scored, total: sample.length }) }),
     h("section", { class: "card", id: "inbox-sample" },
       h("h2", { text: t("inbox.sample") }),
       h("p", { class: "muted", text: t("inbox.sampleHelp") }),
