@@ -11,7 +11,7 @@ LAYER_LOCK := layers/requirements.lock
 UV_COMPILE := $(BIN)/uv pip compile -q --custom-compile-command "make lock"
 PYTEST_ARGS ?=
 
-.PHONY: setup layer lock dni-js test lint typecheck unit integration as-deployed tiers-on-the-stack \
+.PHONY: setup layer console lock dni-js test lint typecheck unit integration as-deployed tiers-on-the-stack \
 	tiers-beside-the-stack demo bench serve clean help
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make serve   setup, then 'calltrack local serve --port 8787'"
 	@echo "make bench   setup, then the benchmarks"
 	@echo "make lock    re-resolve $(DEV_LOCK) and $(LAYER_LOCK) (network)"
+	@echo "make console  (re)build the manager console into build/console (make setup does)"
 	@echo "make dni-js  regenerate functions/dni_lease/static/dni.min.js from dni.src.js"
 
 $(BIN)/python:
@@ -53,7 +54,24 @@ dni-js: $(STAMP)
 layer: $(STAMP)
 	@$(BIN)/python -m infra.layer build >/dev/null
 
-setup: $(STAMP) layer
+# The manager console (issue 23): its npm packages once (the one step that downloads; again only when
+# console/package-lock.json changes), then build/console from console/src, offline, when a source
+# changed. `python -m calltrack_cli.console_build` rebuilds it by hand.
+CONSOLE_NPM := console/node_modules/.calltrack-installed
+CONSOLE_BUILT := build/console/.built
+CONSOLE_SRC := $(shell find console/src -type f 2>/dev/null)
+
+$(CONSOLE_NPM): console/package.json console/package-lock.json
+	@npm ci --prefix console --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $(CONSOLE_NPM)
+
+$(CONSOLE_BUILT): $(STAMP) $(CONSOLE_NPM) $(CONSOLE_SRC) cli/calltrack_cli/console_build.py
+	@$(BIN)/python -m calltrack_cli.console_build >/dev/null
+	@touch $(CONSOLE_BUILT)
+
+console: $(CONSOLE_BUILT)
+
+setup: $(STAMP) layer console
 	@:
 
 lint: setup

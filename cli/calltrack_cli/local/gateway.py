@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from calltrack_cli.local import console_static
 from calltrack_cli.local.events import (
     MAX_BODY_BYTES,
     HttpResult,
@@ -108,11 +110,14 @@ class LocalGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         bind: bool = True,
+        console_root: Path | None = None,
     ) -> None:
         self.wiring = wiring if wiring is not None else (invoker.wiring if invoker else WIRING)
         self.invoker = invoker if invoker is not None else Invoker(self.wiring)
         self.routes = compile_routes(self.wiring)
         self.control = control
+        # The manager console's build (build/console in the checkout), served at /console/.
+        self.console_root = console_root if console_root is not None else console_static.default_root()
         self._thread: threading.Thread | None = None
         self._server: ThreadingHTTPServer | None = None
         if bind:  # bind now: the port is known (and the public URL can be derived) before start()
@@ -154,6 +159,9 @@ class LocalGateway:
     ) -> HttpResult:
         parts = urlsplit(target)
         path = parts.path or "/"
+        console = console_static.serve(self.console_root, method.upper(), path)
+        if console is not None:
+            return console
         local = self._local_route(method, path, parts.query, body)
         if local is not None:
             return local

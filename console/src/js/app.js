@@ -1,0 +1,119 @@
+// The console's shell: the session, hash routing (#/calls, #/calls/<sid>, #/inbox, #/reports,
+// #/signin), the header and sign-out. Pages render into <main> and get a context object.
+
+import { api, ApiError, onExpired } from "./api.js";
+import { clear, notice } from "./dom.js";
+import { errorText } from "./errors.js";
+import { setLanguage, t } from "./i18n.js";
+import { renderCall } from "./pages/call.js";
+import { renderCalls } from "./pages/calls.js";
+import { renderInbox } from "./pages/inbox.js";
+import { renderReports } from "./pages/reports.js";
+import { renderSignIn } from "./pages/signin.js";
+
+const main = document.getElementById("main");
+const top = document.getElementById("top");
+const state = { session: null, message: null, render: 0 };
+
+export function parseHash(hash) {
+  const raw = (hash || "").replace(/^#\/?/, "");
+  const [path, query = ""] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, params: new URLSearchParams(query) };
+}
+
+export function go(route) {
+  if (location.hash === route) render();
+  else location.hash = route;
+}
+
+function showHeader(session) {
+  top.hidden = !session;
+  const who = document.getElementById("who");
+  who.textContent = session ? `${session.email} · ${t(`role.${session.role}`)}` : "";
+  const route = parseHash(location.hash).parts[0] || "calls";
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.route === route) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function signedIn(session) {
+  state.session = session;
+  if (session.language) setLanguage(session.language);
+}
+
+function signedOut(message) {
+  state.session = null;
+  state.message = message || null;
+  go("#/signin");
+}
+
+onExpired(() => {
+  if (state.session) signedOut("expired");
+  else if (parseHash(location.hash).parts[0] !== "signin") signedOut("expired");
+});
+
+async function render() {
+  const token = ++state.render;
+  const { parts, params } = parseHash(location.hash);
+  const ctx = {
+    session: state.session,
+    params,
+    main,
+    go,
+    current: () => token === state.render, // false once another route started rendering
+    signedIn: (session) => {
+      signedIn(session);
+      state.message = null;
+      const next = params.get("next");
+      go(next && next.startsWith("#/") && !next.startsWith("#/signin") ? next : "#/calls");
+    },
+  };
+  if (parts[0] === "signin" || !state.session) {
+    showHeader(null);
+    if (parts[0] !== "signin") {
+      go(`#/signin?next=${encodeURIComponent(location.hash || "#/calls")}`);
+      return;
+    }
+    const message = state.message;
+    state.message = null;
+    return renderSignIn(ctx, message);
+  }
+  showHeader(state.session);
+  clear(main);
+  try {
+    if (parts[0] === "calls" && parts[1]) await renderCall(ctx, parts[1]);
+    else if (parts[0] === "inbox") await renderInbox(ctx);
+    else if (parts[0] === "reports") await renderReports(ctx);
+    else if (parts[0] === "calls" || !parts[0]) await renderCalls(ctx);
+    else main.append(notice(t("common.notFound"), "error"));
+  } catch (err) {
+    if (!ctx.current()) return;
+    if (err instanceof ApiError && err.status === 401) return; // onExpired took over
+    main.append(notice(errorText(err), "error"));
+  }
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  try {
+    await api.signOut();
+  } catch {
+    // the cookie is gone or the server is unreachable: either way, back to sign-in
+  }
+  signedOut("signedOut");
+});
+
+window.addEventListener("hashchange", render);
+
+async function start() {
+  setLanguage((navigator.language || "").toLowerCase().startsWith("ja") ? "ja" : "en");
+  try {
+    signedIn(await api.session());
+  } catch {
+    state.session = null; // 401: not signed in (or the session expired); render() shows sign-in
+  }
+  render();
+}
+
+start();
