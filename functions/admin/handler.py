@@ -13,7 +13,6 @@ from admin.runtime import NEEDS as NEEDS
 from admin.runtime import account_secrets, store
 from calltrack import audit, clock
 from calltrack.auth import principal_from_app
-from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
 
@@ -26,13 +25,10 @@ register_error_handlers(app)
 
 def _json_body() -> Any:
     """The request's JSON object, called by each route after it authenticated the caller."""
-    from calltrack.bodies import load_json_object, raw_event_body, require_json_content_type
+    from calltrack.bodies import request_json_object
 
-    raw = raw_event_body(app.current_event.raw_event)
-    if not raw or not raw.strip():
-        raise BadRequest("empty body: send the account config as JSON", field="body")
-    require_json_content_type(app.current_event.headers)
-    return load_json_object(raw, max_bytes=MAX_BODY_BYTES)
+    return request_json_object(app.current_event.raw_event, max_bytes=MAX_BODY_BYTES,
+                               empty="empty body: send the account config as JSON")
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:

@@ -30,13 +30,10 @@ register_error_handlers(app)
 
 
 def _body() -> Any:
-    from calltrack.bodies import load_json_object, raw_event_body, require_json_content_type
+    from calltrack.bodies import request_json_object
 
-    raw = raw_event_body(app.current_event.raw_event)
-    if not raw or not raw.strip():
-        raise BadRequest("empty body: send a JSON object", field="body")
-    require_json_content_type(app.current_event.headers)
-    return load_json_object(raw, max_bytes=MAX_BODY_BYTES)
+    return request_json_object(app.current_event.raw_event, max_bytes=MAX_BODY_BYTES,
+                               empty="empty body: send a JSON object")
 
 
 def _json(status: int, body: Any, cookies: list[Cookie] | None = None) -> Response:

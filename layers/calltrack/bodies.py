@@ -106,3 +106,13 @@ def raw_event_body(event: Mapping[str, Any]) -> bytes | str | None:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest("body: not valid base64", field="body") from None
+
+
+def request_json_object(event: Mapping[str, Any], *, max_bytes: int, empty: str) -> dict[str, Any]:
+    """A management request's JSON object body: 400 ``empty`` when there is none, 415 unless JSON,
+    then the size, nesting and object checks of ``load_json_object``."""
+    raw = raw_event_body(event)
+    if not raw or not raw.strip():
+        raise BadRequest(empty, field="body")
+    require_json_content_type(event.get("headers"))
+    return load_json_object(raw, max_bytes=max_bytes)

@@ -79,6 +79,8 @@ def test_a_manager_signs_in_and_reads_calls_with_the_http_only_cookie(local_stac
     # And GET /v1/session describes the session; a bearer ID token works like the cookie
     assert local_stack.request("GET", "/v1/session", headers=cookie(token)).json()["role"] == "manager"
     assert local_stack.request("GET", "/v1/calls", token=token).status_code == 200
+    # (and the stack client other tests share holds no session: they stay signed out)
+    assert "ct_session" not in local_stack.session.cookies
 
 
 def test_a_marketer_sees_masked_numbers_and_may_not_listen(local_stack, world):

@@ -19,8 +19,13 @@ def create_console_user(
 
 
 def sign_in(stack: Any, email: str, password: str) -> Any:
-    """POST /v1/session -> the requests.Response (its ``ct_session`` cookie holds the ID token)."""
-    return stack.request("POST", "/v1/session", json={"email": email, "password": password})
+    """POST /v1/session -> the requests.Response (its ``ct_session`` cookie holds the ID token).
+
+    Sent without the stack client's shared session: its cookie jar would keep the session cookie
+    and sign in every later request of every test."""
+    import requests
+
+    return requests.post(f"{stack.url}/v1/session", json={"email": email, "password": password}, timeout=30)
 
 
 def session_token(stack: Any, email: str, password: str) -> str:
