@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -402,3 +403,36 @@ def test_an_expired_token_is_refused(console: Any, local_stack: Any, world: dict
     page.wait_for_selector("#signin-status .error")
     assert page.is_hidden("#top")
     assert "#/signin" in page.url
+
+
+def test_a_user_created_without_a_password_chooses_one_at_first_sign_in(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given a user created without a password (Cognito would e-mail a temporary one: set it here)
+    email = f"first-{secrets.token_hex(4)}@{world['account']}.example.com"
+    created = local_stack.request(
+        "POST", f"/v1/accounts/{world['account']}/users", token=local_stack.admin_token,
+        json={"email": email, "role": "manager"},
+    )
+    assert created.status_code == 201, created.text
+    local_stack.stack.client("cognito-idp").admin_set_user_password(
+        UserPoolId=local_stack.stack.user_pool_id, Username=email, Password="Temp-pass-1!", Permanent=False
+    )
+    c = console()
+    page = c.open()
+    page.wait_for_selector("#signin-form")
+    assert page.is_hidden("#new-password")
+    # When they sign in with the temporary password, the console asks for their own
+    page.fill("#email", email)
+    page.fill("#password", "Temp-pass-1!")
+    page.click("#signin-submit")
+    page.wait_for_selector("#new-password", state="visible")
+    assert page.is_hidden("#top")
+    page.fill("#new-password", "Own-pass-word-2!")
+    page.click("#signin-submit")
+    # Then they are signed in, and the new password is theirs from now on
+    page.wait_for_selector("#top:not([hidden])")
+    _wait_rows(page, 3)
+    page.click("#logout")
+    page.wait_for_selector("#signin-form")
+    c.sign_in(email, "Own-pass-word-2!")
