@@ -286,6 +286,8 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     assert audio["network"] != 3 and 2.5 < audio["duration"] < 3.5, audio  # 3 = NETWORK_NO_SOURCE
 
     # When they score the call and set its stage and value
+    patches: list[Any] = []
+    page.on("request", lambda req: patches.append(req.post_data_json) if req.method == "PATCH" else None)
     page.fill("#f-score", "85")
     page.select_option("#f-stage", "won")
     page.fill("#f-value", "120000")
@@ -297,6 +299,19 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     outcome = (call["stage"], call["value"], call["score"], call["tags"])
     assert outcome == ("won", 120000, 85, ["implant", "新患"])
     assert page.inner_text("#v-stage") == "成約"
+    assert patches == [{"stage": "won", "value": 120000, "score": 85, "tags": ["implant", "新患"]}]
+    # ... and saving again without a change sends nothing; a change sends only itself
+    page.click("#save-outcome")
+    page.wait_for_function(
+        "() => document.querySelector('#outcome-status').textContent === '変更はありません。'"
+    )
+    page.fill("#f-score", "86")
+    page.click("#save-outcome")
+    page.wait_for_function("() => document.querySelector('#v-score').textContent === '86'")
+    page.fill("#f-score", "85")
+    page.click("#save-outcome")
+    page.wait_for_function("() => document.querySelector('#v-score').textContent === '85'")
+    assert patches[1:] == [{"score": 86}, {"score": 85}]
     # ... the inbox shows the score against the pass line
     page.click("#nav a[data-route='inbox']")
     page.wait_for_selector("#inbox-sample")
