@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ import requests
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.local.mp3 import silent_mp3
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
-from tests.support.cognito import create_console_user, expired_id_token
+from tests.support.cognito import create_console_user, expired_id_token, forged_id_token
 from tests.support.recording_stack import serve_media
 from tests.support.stack import apply_account
 from tests.support.twilio import play_call
@@ -241,6 +242,14 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     assert set(_wait_rows(page, 3)) == {world["recorded"], world["answered"], world["missed"]}
     row = f'tr[data-call-sid="{world["recorded"]}"]'
     assert _cell(page, row, "発信者") == CALLER
+    # ... a page at a time, following next_cursor
+    page.goto(c.url("#/calls?limit=2"))
+    first = _wait_rows(page, 2)
+    page.click("#more-calls")
+    assert _wait_rows(page, 3)[:2] == first
+    assert page.query_selector("#more-calls") is None
+    page.goto(c.url("#/calls"))
+    _wait_rows(page, 3)
     # ... and filter it: today, answered, newspaper
     page.fill("#f-from", world["today"])
     page.fill("#f-to", world["today"])
@@ -451,3 +460,24 @@ def test_a_user_created_without_a_password_chooses_one_at_first_sign_in(
     page.click("#logout")
     page.wait_for_selector("#signin-form")
     c.sign_in(email, "Own-pass-word-2!")
+
+
+def test_a_session_that_expires_while_the_console_sits_idle_returns_to_sign_in(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given a manager whose session (a correctly signed token) has 6 seconds left
+    email, _ = world["users"]["manager"]
+    now = int(time.time())
+    token = forged_id_token(
+        local_stack,
+        {"email": email, "cognito:groups": [f"{world['account']}:manager"], "iat": now, "exp": now + 6},
+    )
+    c = console()
+    c.context.add_cookies([{"name": "ct_session", "value": token, "url": local_stack.url}])
+    page = c.open("#/calls")
+    page.wait_for_selector("#top:not([hidden])")
+    _wait_rows(page, 3)
+    # When they do nothing until it expires, the console asks the server and returns to sign-in
+    page.wait_for_selector("#signin-status .error", timeout=20_000)
+    assert page.is_hidden("#top")
+    assert page.query_selector("tr.call-row") is None
