@@ -361,8 +361,21 @@ def test_on_a_phone_the_call_log_is_one_card_per_call(console: Any, world: dict[
     page = c.sign_in(*world["users"]["manager"])
     _wait_rows(page, 3)
     assert not page.is_visible("table.calls thead")
+    _no_sideways_scroll(page, "calls")
+    page.click(f'tr[data-call-sid="{world["recorded"]}"] a.call-link')
+    page.wait_for_selector("#play-recording")
+    _no_sideways_scroll(page, "call")
+    page.click("#nav a[data-route='inbox']")
+    page.wait_for_selector("#inbox-sample")
+    _no_sideways_scroll(page, "inbox")
+    page.click("#nav a[data-route='reports']")
+    page.wait_for_selector("#report-pools")
+    _no_sideways_scroll(page, "reports")
+
+
+def _no_sideways_scroll(page: Any, where: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page scrolls sideways on a phone: {width}px"
+    assert width <= 390, f"{where}: the page scrolls sideways on a phone ({width}px)"
 
 
 def test_a_marketer_sees_masked_numbers_and_no_player(console: Any, world: dict[str, Any]) -> None:
