@@ -21,6 +21,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,15 +86,25 @@ class Worker:
             self._raise(ready)
         return process
 
-    def _reply(self, process: subprocess.Popen[str], timeout_s: float, phase: str) -> dict[str, Any]:
-        """The process's next line within ``timeout_s``; killed, and FunctionError raised, if none."""
+    def _reply(self, process: subprocess.Popen[str], timeout_s: float, phase: str,
+               since: float | None = None) -> dict[str, Any]:
+        """The process's next line within ``timeout_s`` (from ``since``, default now); killed, and
+        FunctionError raised, if none. A line that arrives later than that is a timeout too, however
+        the threads were scheduled (a loaded machine can wake this thread late)."""
         answer: list[str] = []
+        arrived: list[float] = []
         stdout = process.stdout
         assert stdout is not None
-        reader = threading.Thread(target=lambda: answer.append(stdout.readline()), daemon=True)
+        start = time.monotonic() if since is None else since
+
+        def read() -> None:
+            answer.append(stdout.readline())
+            arrived.append(time.monotonic())
+
+        reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        reader.join(timeout_s)
-        if reader.is_alive():
+        reader.join(max(0.0, start + timeout_s - time.monotonic()))
+        if reader.is_alive() or (arrived and arrived[0] - start > timeout_s):
             self.stop()
             raise FunctionError(self.spec.name, "Sandbox.Timedout",
                                 f"{phase} timed out after {timeout_s:.2f} seconds")
@@ -118,12 +129,13 @@ class Worker:
         assert process.stdin is not None
         request = {"event": event, "at": at, "request_id": str(uuid.uuid4()),
                    "timeout_ms": int(spec.timeout_s * 1000)}
+        sent = time.monotonic()
         try:
             process.stdin.write(json.dumps(request, default=str) + "\n")
             process.stdin.flush()
         except OSError:
             pass  # it died; _reply reports it
-        reply = self._reply(process, spec.timeout_s, "Task")
+        reply = self._reply(process, spec.timeout_s, "Task", since=sent)
         peak = int(reply.get("max_memory_mb") or 0)
         if peak > spec.memory_mb and spec.peak_memory_mb <= spec.memory_mb:
             log.warning("%s: peak memory %d MB exceeds its MemorySize %d MB", spec.name, peak, spec.memory_mb)
