@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +28,7 @@ import requests
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.local.mp3 import silent_mp3
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
-from tests.support.cognito import create_console_user, expired_id_token
+from tests.support.cognito import create_console_user, expired_id_token, forged_id_token
 from tests.support.recording_stack import serve_media
 from tests.support.stack import apply_account
 from tests.support.twilio import play_call
@@ -240,6 +242,14 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     assert set(_wait_rows(page, 3)) == {world["recorded"], world["answered"], world["missed"]}
     row = f'tr[data-call-sid="{world["recorded"]}"]'
     assert _cell(page, row, "発信者") == CALLER
+    # ... a page at a time, following next_cursor
+    page.goto(c.url("#/calls?limit=2"))
+    first = _wait_rows(page, 2)
+    page.click("#more-calls")
+    assert _wait_rows(page, 3)[:2] == first
+    assert page.query_selector("#more-calls") is None
+    page.goto(c.url("#/calls"))
+    _wait_rows(page, 3)
     # ... and filter it: today, answered, newspaper
     page.fill("#f-from", world["today"])
     page.fill("#f-to", world["today"])
@@ -285,6 +295,8 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     assert audio["network"] != 3 and 2.5 < audio["duration"] < 3.5, audio  # 3 = NETWORK_NO_SOURCE
 
     # When they score the call and set its stage and value
+    patches: list[Any] = []
+    page.on("request", lambda req: patches.append(req.post_data_json) if req.method == "PATCH" else None)
     page.fill("#f-score", "85")
     page.select_option("#f-stage", "won")
     page.fill("#f-value", "120000")
@@ -296,6 +308,19 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     outcome = (call["stage"], call["value"], call["score"], call["tags"])
     assert outcome == ("won", 120000, 85, ["implant", "新患"])
     assert page.inner_text("#v-stage") == "成約"
+    assert patches == [{"stage": "won", "value": 120000, "score": 85, "tags": ["implant", "新患"]}]
+    # ... and saving again without a change sends nothing; a change sends only itself
+    page.click("#save-outcome")
+    page.wait_for_function(
+        "() => document.querySelector('#outcome-status').textContent === '変更はありません。'"
+    )
+    page.fill("#f-score", "86")
+    page.click("#save-outcome")
+    page.wait_for_function("() => document.querySelector('#v-score').textContent === '86'")
+    page.fill("#f-score", "85")
+    page.click("#save-outcome")
+    page.wait_for_function("() => document.querySelector('#v-score').textContent === '85'")
+    assert patches[1:] == [{"score": 86}, {"score": 85}]
     # ... the inbox shows the score against the pass line
     page.click("#nav a[data-route='inbox']")
     page.wait_for_selector("#inbox-sample")
@@ -336,8 +361,21 @@ def test_on_a_phone_the_call_log_is_one_card_per_call(console: Any, world: dict[
     page = c.sign_in(*world["users"]["manager"])
     _wait_rows(page, 3)
     assert not page.is_visible("table.calls thead")
+    _no_sideways_scroll(page, "calls")
+    page.click(f'tr[data-call-sid="{world["recorded"]}"] a.call-link')
+    page.wait_for_selector("#play-recording")
+    _no_sideways_scroll(page, "call")
+    page.click("#nav a[data-route='inbox']")
+    page.wait_for_selector("#inbox-sample")
+    _no_sideways_scroll(page, "inbox")
+    page.click("#nav a[data-route='reports']")
+    page.wait_for_selector("#report-pools")
+    _no_sideways_scroll(page, "reports")
+
+
+def _no_sideways_scroll(page: Any, where: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the page scrolls sideways on a phone: {width}px"
+    assert width <= 390, f"{where}: the page scrolls sideways on a phone ({width}px)"
 
 
 def test_a_marketer_sees_masked_numbers_and_no_player(console: Any, world: dict[str, Any]) -> None:
@@ -402,3 +440,57 @@ def test_an_expired_token_is_refused(console: Any, local_stack: Any, world: dict
     page.wait_for_selector("#signin-status .error")
     assert page.is_hidden("#top")
     assert "#/signin" in page.url
+
+
+def test_a_user_created_without_a_password_chooses_one_at_first_sign_in(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given a user created without a password (Cognito would e-mail a temporary one: set it here)
+    email = f"first-{secrets.token_hex(4)}@{world['account']}.example.com"
+    created = local_stack.request(
+        "POST", f"/v1/accounts/{world['account']}/users", token=local_stack.admin_token,
+        json={"email": email, "role": "manager"},
+    )
+    assert created.status_code == 201, created.text
+    local_stack.stack.client("cognito-idp").admin_set_user_password(
+        UserPoolId=local_stack.stack.user_pool_id, Username=email, Password="Temp-pass-1!", Permanent=False
+    )
+    c = console()
+    page = c.open()
+    page.wait_for_selector("#signin-form")
+    assert page.is_hidden("#new-password")
+    # When they sign in with the temporary password, the console asks for their own
+    page.fill("#email", email)
+    page.fill("#password", "Temp-pass-1!")
+    page.click("#signin-submit")
+    page.wait_for_selector("#new-password", state="visible")
+    assert page.is_hidden("#top")
+    page.fill("#new-password", "Own-pass-word-2!")
+    page.click("#signin-submit")
+    # Then they are signed in, and the new password is theirs from now on
+    page.wait_for_selector("#top:not([hidden])")
+    _wait_rows(page, 3)
+    page.click("#logout")
+    page.wait_for_selector("#signin-form")
+    c.sign_in(email, "Own-pass-word-2!")
+
+
+def test_a_session_that_expires_while_the_console_sits_idle_returns_to_sign_in(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given a manager whose session (a correctly signed token) has 6 seconds left
+    email, _ = world["users"]["manager"]
+    now = int(time.time())
+    token = forged_id_token(
+        local_stack,
+        {"email": email, "cognito:groups": [f"{world['account']}:manager"], "iat": now, "exp": now + 6},
+    )
+    c = console()
+    c.context.add_cookies([{"name": "ct_session", "value": token, "url": local_stack.url}])
+    page = c.open("#/calls")
+    page.wait_for_selector("#top:not([hidden])")
+    _wait_rows(page, 3)
+    # When they do nothing until it expires, the console asks the server and returns to sign-in
+    page.wait_for_selector("#signin-status .error", timeout=20_000)
+    assert page.is_hidden("#top")
+    assert page.query_selector("tr.call-row") is None

@@ -41,9 +41,34 @@ function showHeader(session) {
 function signedIn(session) {
   state.session = session;
   if (session.language) setLanguage(session.language);
+  watchExpiry(session);
+}
+
+// When the session's token is due to expire, ask the server (its clock decides, not this one's):
+// a 401 ends the session here too, even if the page makes no request meanwhile.
+let expiryTimer = 0;
+function watchExpiry(session, retry = 0) {
+  clearTimeout(expiryTimer);
+  const due = Date.parse(session.expires_at || "");
+  if (!Number.isFinite(due)) return;
+  const wait = Math.min(Math.max(due - Date.now() + 1000, retry), 2 ** 31 - 1);
+  expiryTimer = setTimeout(async () => {
+    if (state.session !== session) return;
+    try {
+      const fresh = await api.session();
+      if (state.session !== session) return;
+      state.session = fresh;
+      watchExpiry(fresh, 60000); // still valid (clocks differ): look again in a minute at the latest
+    } catch (err) {
+      if (state.session !== session) return;
+      if (err instanceof ApiError && err.status === 401) signedOut("expired");
+      else watchExpiry(session, 60000);
+    }
+  }, wait);
 }
 
 function signedOut(message) {
+  clearTimeout(expiryTimer);
   state.session = null;
   state.message = message || null;
   go("#/signin");

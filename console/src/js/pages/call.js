@@ -54,7 +54,19 @@ function player(call) {
   return box;
 }
 
-function outcomeForm(call, onSaved) {
+// Only what the form changed is sent (an explicit null removes a field): a save that changes nothing
+// makes no request, and the call's other fields (set by the CRM, say) are left alone.
+export function changedFields(before, after) {
+  const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const out = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (!same(key === "tags" ? before.tags || [] : before[key], value)) out[key] = value;
+  }
+  return out;
+}
+
+function outcomeForm(initial, onSaved) {
+  let call = initial;
   const stage = select("stage", [["", t("stage.none")], ...STAGES.map((s) => [s, label("stage", s)])], call.stage);
   const value = h("input", { type: "number", name: "value", id: "f-value", min: "0", step: "any", inputmode: "decimal",
     value: call.value ?? "" });
@@ -72,20 +84,26 @@ function outcomeForm(call, onSaved) {
   const num = (input) => (input.value.trim() === "" ? null : Number(input.value));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const changes = {
+    const wanted = {
       stage: stage.value || null,
       value: num(value),
       score: num(score),
       tags: tags.value.split(/[,、]/).map((s) => s.trim()).filter(Boolean),
     };
-    if ((changes.value !== null && !(changes.value >= 0)) || (changes.score !== null && !(changes.score >= 0 && changes.score <= 100))) {
+    if ((wanted.value !== null && !(wanted.value >= 0)) || (wanted.score !== null && !(wanted.score >= 0 && wanted.score <= 100))) {
       status.replaceChildren(notice(t("call.invalid", { message: `${t("col.value")} ≥ 0, ${t("col.score")} 0–100` }), "error"));
+      return;
+    }
+    const changes = changedFields(call, wanted);
+    if (!Object.keys(changes).length) {
+      status.replaceChildren(notice(t("call.unchanged"), "ok"));
       return;
     }
     save.disabled = true;
     status.replaceChildren(h("span", { class: "muted", text: t("common.saving") }));
     try {
       const updated = await api.updateCall(call.call_sid, changes);
+      call = { ...call, ...updated };
       status.replaceChildren(notice(t("common.saved"), "ok"));
       onSaved(updated);
     } catch (err) {

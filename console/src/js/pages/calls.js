@@ -56,7 +56,8 @@ export function callColumns() {
 export async function renderCalls(ctx) {
   const { main, params } = ctx;
   const values = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
-  const query = { ...values, limit: PAGE };
+  const limit = Number(params.get("limit")); // a page size in the hash (#/calls?limit=20), 1..500
+  const query = { ...values, limit: Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE };
   main.append(h("h1", { text: t("calls.title") }), filterForm(ctx, values));
   const results = h("div", { class: "results", id: "call-results" }, h("p", { class: "loading", text: t("common.loading") }));
   main.append(results);
