@@ -1,15 +1,18 @@
 """Rollup write cost (issue 24): write units per call at stream batch sizes 1, 10 and 100, and a
 burst of 100 calls per second to one account for a minute, on the model store.
 
-Driven through ``report.rollup.process_records`` (the consumer's logic) over the in-memory twin
-of the DynamoDB store (``tests/support/rollup_store.py``), which bills what DynamoDB bills for
-transactional writes (2 write units per KB per item). A seeded stream: every call writes three
-records, as the voice webhook and its callbacks do (ringing; answered with talk seconds; the
-recording attached: a new version, no counter change). The burst spreads its records over
+Driven through ``report.rollup.process_records`` (the consumer's logic: exactly once per stream
+batch, each record's NewImage minus OldImage, a batch's changes summed per row, transactions of one
+idempotency item + up to 99 rows) over the in-memory twin of the DynamoDB store
+(``tests/support/rollup_store.py``), which bills what DynamoDB bills for transactional writes
+(2 write units per KB per item). A seeded stream: every call writes three records, as the voice
+webhook and its callbacks do (ringing; answered with talk seconds; the recording attached: a new
+version, no counter change), with 21-digit sequence numbers as DynamoDB Streams gives them (the
+idempotency item lists them, so their length is billed). The burst spreads its records over
 ``SHARDS`` stream shards by call (as DynamoDB Streams does per item), one consumer thread each,
 every transaction taking ``ROUND_TRIP_S`` during which a second transaction touching one of its
-items is cancelled (DynamoDB's TransactionConflict); the cancelled calls retry one by one. At the
-end every counter must equal the stream's truth (exactly once).
+items is cancelled (DynamoDB's TransactionConflict); a cancelled transaction is retried with
+backoff. At the end every counter must equal the stream's truth (exactly once).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ SHARDS = 2  # stream shards follow table partitions: a young table at 100 writes
 ROUND_TRIP_S = 0.005
 ACCOUNT = "bench-rollup"
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+SEQ_BASE = 4 * 10**20  # DynamoDB Streams' sequence numbers are 21-digit decimal strings
 
 
 def _attr(value: str) -> dict[str, Any]:
@@ -36,9 +40,10 @@ def _attr(value: str) -> dict[str, Any]:
 
 
 def stream(calls: int, per_second: float, seed: int = 24) -> list[tuple[str, dict[str, Any]]]:
-    """(call_sid, stream record) in commit order: three records per call."""
+    """(call_sid, stream record) in commit order: three records per call, each with the call's
+    previous image as its OldImage (NEW_AND_OLD_IMAGES)."""
     rng = random.Random(seed)
-    events: list[tuple[float, int, str, dict[str, Any]]] = []
+    events: list[tuple[float, int, str, dict[str, Any], dict[str, Any] | None]] = []
     for i in range(calls):
         sid = f"CA{i:032d}"
         start = i / per_second
@@ -68,15 +73,15 @@ def stream(calls: int, per_second: float, seed: int = 24) -> list[tuple[str, dic
         for k, (at, image) in enumerate(
             zip((start, start + talk + 5, start + talk + 40), images, strict=True)
         ):
-            events.append((at, k, sid, image))
+            events.append((at, k, sid, image, images[k - 1] if k else None))
     events.sort(key=lambda e: (e[0], e[1]))
     out = []
-    for seq, (_, k, sid, image) in enumerate(events):
-        record = {
-            "eventName": "INSERT" if k == 0 else "MODIFY",
-            "dynamodb": {"SequenceNumber": str(seq), "Keys": {"call_sid": _attr(sid)}, "NewImage": image},
-        }
-        out.append((sid, record))
+    for seq, (_, k, sid, image, old) in enumerate(events):
+        dynamodb = {"SequenceNumber": str(SEQ_BASE + seq), "Keys": {"call_sid": _attr(sid)},
+                    "NewImage": image}
+        if old is not None:
+            dynamodb["OldImage"] = old
+        out.append((sid, {"eventName": "INSERT" if k == 0 else "MODIFY", "dynamodb": dynamodb}))
     return out
 
 
@@ -94,6 +99,9 @@ def write_units_per_call(calls: int, batch: int) -> dict[str, Any]:
         failures = process_records(records[i : i + batch], store, _tz)
         if failures:
             raise RuntimeError(f"batch {i // batch} failed: {failures}")
+    counted = store.counters(ACCOUNT, "channel").values()
+    if any(sum(v.get(c, 0) for v in counted) != calls for c in ("calls", "answered")):
+        raise RuntimeError(f"batch {batch}: the rollups do not hold every call exactly once")
     return {
         "batch": batch,
         "calls": calls,
@@ -101,57 +109,11 @@ def write_units_per_call(calls: int, batch: int) -> dict[str, Any]:
         "write_units_per_call": round(store.write_units / calls, 2),
         "transactions_per_call": round(store.transactions / calls, 3),
         "items_written_per_call": round(store.items_written / calls, 2),
-        "marker_write_units_per_call": round(store.marker_write_units / calls, 2),
+        "idempotency_write_units_per_call": round(store.marker_write_units / calls, 2),
         "row_write_units_per_call": round(store.row_write_units / calls, 2),
         "rows_written_per_call": round(store.rows_written / calls, 2),
-        "marker_reads_per_call": round(store.marker_reads / calls, 2),
+        "idempotency_keys_read_per_call": round(store.marker_reads / calls, 2),
         "calls_counted": sum(v.get("calls", 0) for v in store.counters(ACCOUNT, "channel").values()),
-    }
-
-
-def per_batch_projection(calls: int, batch: int) -> dict[str, Any]:
-    """What the same stream would cost with exactly-once per batch instead of per call (a design
-    NOT built, see docs/decisions.md 2026-11-30): each record's delta taken from its own old and new
-    images (the calls stream carries NEW_AND_OLD_IMAGES), a batch's deltas summed per rollup row,
-    and each transaction one idempotency item (listing the sequence numbers it covers) plus up to
-    99 rows. Same billing as the model store (2 write units per KB per transactional item)."""
-    import math
-
-    from report.rollup import _deserialize, contribution, diff, merge_rows
-
-    records = [r for _, r in stream(calls, per_second=2.0)]
-    applied: dict[str, Any] = {}  # the previous image's contribution = the record's OldImage
-    row_items = marker_units = transactions = 0
-
-    def flush(rows: dict[str, Any], seqs: list[str]) -> None:
-        nonlocal row_items, marker_units, transactions
-        if rows:
-            transactions += 1
-            row_items += len(rows)
-            marker_units += 2 * max(1, math.ceil((60 + 22 * len(seqs)) / 1024))
-
-    for i in range(0, len(records), batch):
-        rows: dict[str, Any] = {}
-        seqs: list[str] = []
-        for record in records[i : i + batch]:
-            image = _deserialize(record["dynamodb"]["NewImage"]) or {}
-            new = contribution(image, _tz(ACCOUNT))
-            delta = diff(applied.get(image["call_sid"], {}), new)
-            applied[image["call_sid"]] = new
-            merged = merge_rows(rows, delta)
-            if len(merged) > 99:
-                flush(rows, seqs)
-                rows, seqs, merged = {}, [], merge_rows({}, delta)
-            rows = merged
-            seqs.append(record["dynamodb"]["SequenceNumber"])
-        flush(rows, seqs)
-    return {
-        "batch": batch,
-        "write_units_per_call": round((2 * row_items + marker_units) / calls, 2),
-        "row_write_units_per_call": round(2 * row_items / calls, 2),
-        "marker_write_units_per_call": round(marker_units / calls, 2),
-        "rows_written_per_call": round(row_items / calls, 2),
-        "transactions_per_call": round(transactions / calls, 3),
     }
 
 
@@ -236,7 +198,7 @@ def run(*, quick: bool = False) -> FigureResult:
         result.rows.append(
             Row(
                 f"Rollup write units per call, stream batch {b}",
-                f"{wu:g} WU = markers {stats['marker_write_units_per_call']:g} + rows "
+                f"{wu:g} WU = idempotency items {stats['idempotency_write_units_per_call']:g} + rows "
                 f"{stats['row_write_units_per_call']:g} ({stats['transactions_per_call']:g} transactions, "
                 f"{stats['items_written_per_call']:g} items per call)",
                 target,
@@ -244,18 +206,6 @@ def run(*, quick: bool = False) -> FigureResult:
                 verdict(wu <= TARGET_WU_AT_100) if target else "INFO",
             )
         )
-    projection = {b: per_batch_projection(calls, b) for b in BATCH_SIZES}
-    result.rows.append(
-        Row(
-            "Rollup projection, exactly-once per batch (design, not built), batch 1 / 10 / 100",
-            " / ".join(f"{projection[b]['write_units_per_call']:g}" for b in BATCH_SIZES)
-            + f" WU per call (rows {projection[100]['row_write_units_per_call']:g} + idempotency items "
-            f"{projection[100]['marker_write_units_per_call']:g} at 100)",
-            "",
-            None,
-            "INFO",
-        )
-    )
     seconds = 6 if quick else 60
     b = burst(100, seconds)
     result.rows.append(
@@ -269,9 +219,10 @@ def run(*, quick: bool = False) -> FigureResult:
             verdict(bool(b["exactly_once"])),
         )
     )
-    result.details = {"batch_sizes": sizes, "per_batch_projection": projection, "burst": b}
+    result.details = {"batch_sizes": sizes, "burst": b}
     result.notes.append(
-        "Rollup: write units as DynamoDB bills transactional writes (2 per KB per item) on the model store; "
+        "Rollup: exactly once per stream batch (idempotency item per transaction); write units as DynamoDB "
+        "bills transactional writes (2 per KB per item) on the model store; "
         f"burst over {SHARDS} stream shards, {ROUND_TRIP_S * 1000:g} ms per transaction, conflicts cancel."
     )
     result.seconds = time.perf_counter() - started

@@ -1,23 +1,23 @@
 """Seed N synthetic calls fast, for benchmarks (``bench.seed.seed_calls``); never used by the API.
 
 Calls are written straight into the calls table (BatchWriteItem) in the shape the voice webhook
-writes. Rollups then come either from the real stream consumer (``rollups="stream"``: exact, slow
-for 100k calls) or are computed here with the consumer's own ``contribution()`` and written in
-bulk together with each call's marker (``rollups="bulk"``): the stream records that the calls
-table still emits then find nothing to change, so nothing is counted twice.
+writes, and the rollups come from the real stream consumer: drain the stack (or wait for the event
+source mapping) before reading reports. Since issue 24 the consumer counts each stream record's
+``contribution(NewImage) - contribution(OldImage)`` exactly once per batch, with no per-call
+marker, so rows written here in bulk could not stop the calls' INSERT records from counting every
+call a second time (and the records' sequence numbers, which its idempotency items are keyed by,
+are not known before the writes). Counting a batch of 100 records costs a few transactions.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from report.rollup import Contribution, contribution, split_row_key
+from report.rollup import contribution
 
 CHANNELS = ("google-ads", "yahoo-ads", "facebook", "flyer", "newspaper", "radio")
 
@@ -72,10 +72,10 @@ def seed_calls(
     timezone: str = "Asia/Tokyo",
     channels: Sequence[str] = CHANNELS,
     seed: int = 0,
-    rollups: Literal["stream", "bulk"] = "bulk",
     client: Any = None,
 ) -> dict[str, Any]:
-    """Write ``n`` calls of ``account`` between ``start`` and ``start + days``; returns counts."""
+    """Write ``n`` calls of ``account`` between ``start`` and ``start + days``; returns counts. The
+    rollup rows they make (``rollup_rows``) are counted by the stream consumer, not here."""
     import boto3
 
     from calltrack.settings import get_settings
@@ -84,35 +84,6 @@ def seed_calls(
     client = client or boto3.client("dynamodb", region_name=settings.region)
     rng = random.Random(seed)
     calls = [synthetic_call(account, rng, start, days, channels) for _ in range(n)]
-    markers: list[dict[str, Any]] = []
-    totals: Contribution = defaultdict(lambda: defaultdict(int))
-    if rollups == "bulk":
-        for call in calls:
-            contrib = contribution(call, timezone)
-            for key, counters in contrib.items():
-                for counter, amount in counters.items():
-                    totals[key][counter] += amount
-            markers.append(
-                {
-                    "call_sid": {"S": call["call_sid"]},
-                    "account": {"S": account},
-                    "seq": {"N": "1"},
-                    "call_version": {"N": "1"},
-                    "contribution": {"S": json.dumps(contrib, sort_keys=True, separators=(",", ":"))},
-                }
-            )
-        # markers first: the stream records of the calls below then find nothing to change
-        _batch_write(client, settings.table_name("rollup_markers"), markers)
-        for key, counters in totals.items():
-            dimension, sk = split_row_key(key)
-            names = {f"#c{i}": c for i, c in enumerate(counters)}
-            values = {f":v{i}": {"N": str(v)} for i, v in enumerate(counters.values())}
-            client.update_item(
-                TableName=settings.table_name("rollups"),
-                Key={"pk": {"S": f"{account}#{dimension}"}, "sk": {"S": sk}},
-                UpdateExpression="ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(counters))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
     _batch_write(client, settings.table_name("calls"), [_to_item(c) for c in calls])
-    return {"account": account, "calls": n, "rollup_rows": len(totals), "rollups": rollups}
+    rows = {key for call in calls for key in contribution(call, timezone)}
+    return {"account": account, "calls": n, "rollup_rows": len(rows), "rollups": "stream"}

@@ -23,7 +23,7 @@ XRAY_REASON = (
 )
 STREAM_FAILURES_REASON = (
     "This queue IS a dead-letter destination: the on-failure destination of the DynamoDB stream "
-    "event source mappings (records the rollup consumer gave up on after bisecting/retrying)."
+    "event source mappings (records a stream consumer gave up on after retrying)."
 )
 ACCOUNT_SECRETS_REASON = (
     "Account secrets are SSM parameters /calltrack/{account}/{name} created at run time by the admin "

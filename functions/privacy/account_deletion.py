@@ -3,10 +3,11 @@ account, in every table and bucket, and an answer of what was removed.
 
 Rare and operator-only, so it finds an account's items by scanning each table with a filter (no
 index serves "every item of account a" in every table). Order matters for the calls stream:
-rollup markers go before the calls (the REMOVE records then take nothing back) and rollups after
-them; the ``accounts`` row goes last, so a run that fails half-way is run again (idempotent: a
-second run answers zeros). The account's secrets in SSM (``calltrack secret``) go too, before the
-``accounts`` row. Not removed: what was already sent out (ad platforms, CRMs).
+the rollup consumer ignores REMOVE records (2026-12-01), and rollups go after the calls; the
+per-call rollup markers written before that change go before them; the ``accounts`` row goes
+last, so a run that fails half-way is run again (idempotent: a second run answers zeros). The
+account's secrets in SSM (``calltrack secret``) go too, before the ``accounts`` row. Not removed:
+what was already sent out (ad platforms, CRMs).
 """
 
 from __future__ import annotations

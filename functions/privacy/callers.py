@@ -10,8 +10,8 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
   ``transcripts/{a}/{yyyy}/{mm}/{CallSid}/``);
 - the conversions and webhook deliveries of those calls (pending or not: the payload of a
   delivery is the call, with the number);
-- the rollup markers of those calls (so the calls stream's REMOVE changes no rollup: the
-  aggregate counters stay, they hold no personal data);
+- the per-call rollup markers of those calls, if written before 2026-12-01 (the aggregate
+  counters stay, they hold no personal data: the rollup consumer ignores the calls' REMOVEs);
 - the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers`` (the row goes
   when no other account's mark is left);
 - the rows of those calls in the account's QuickSight exports (the files are rewritten).

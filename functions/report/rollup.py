@@ -1,27 +1,29 @@
-"""The calls-stream consumer: exactly-once rollup counters (Lambda ``report.rollup.handler``).
+"""The calls-stream consumer: exactly-once rollup counters (Lambda ``report.rollup_consumer.handler``).
 
-A call's *contribution* is derived from its current image alone: for every dimension
-(channel, campaign, keyword, landing page, tracking number, agent, hour of week) one rollup row
-key ``f"{dimension}|{day}#{value}"`` (day in the account's time zone) with the call's counters
+A call's *contribution* is derived from one image of it: for every dimension (channel, campaign,
+keyword, landing page, tracking number, agent, hour of week) one rollup row key
+``f"{dimension}|{day}#{value}"`` (day in the account's time zone) with the call's counters
 (calls, answered, missed, first_time, talk_seconds, leads, opportunities, won, won_value).
 
-A per-call marker row remembers the contribution last applied. Each stream record computes the
-new contribution, diffs it against the marker and writes, in ONE TransactWriteItems, the new
-marker (conditioned on the marker's previous ``seq``) together with ``ADD`` deltas on the rollup
-rows. A duplicate or replayed record therefore finds nothing to change, a call moving from
-ringing to answered to won moves its counters exactly, and two writers racing on one call
-cannot both win. When the Call carries a monotonically increasing ``version`` attribute, an
-image older than the one applied is skipped; without it, in-order replays still converge.
+Exactly once **per stream batch** (issue 24; docs/decisions.md 2026-11-30 and 2026-12-01). The
+calls stream carries NEW_AND_OLD_IMAGES and DynamoDB Streams keeps one item's records in order, so
+a record's change is ``contribution(NewImage) - contribution(OldImage)``: no per-call state is read
+or written. A batch's changes are summed per (account, row) and written as transactions of one
+*idempotency item* and up to 99 rows. The item is keyed by the transaction's first sequence number
+and lists every sequence number the transaction covers (records that changed no counter included),
+with a TTL beyond the stream's 24-hour retention. A batch first reads the items keyed by its own
+records' sequence numbers (``RollupStore.covered``) and skips the records they cover, so a batch
+delivered again, or restarted at the record the handler reported failed, counts nothing twice.
 
-A stream batch is written as a batch (``process_records``, issue 24): the records collapse to
-each call's last image (a contribution depends on the current image alone), the markers are read
-together, and the calls' deltas are summed per rollup row, so a keyword or channel row touched
-by thirty calls is written once. Each transaction holds whole calls — their markers (each
-conditioned on its ``seq``) and the merged rows they touch — up to DynamoDB's 100 items; the
-calls of a cancelled transaction (another writer moved a marker, or a TransactionConflict on a
-hot row) are read and planned again with backoff, then left to the call-by-call path. A store
-without ``commit_batch`` gets the call-by-call path. An image that changes no counter (a
-recording attached) writes nothing, not even the marker's version.
+That holds only if a retry never starts inside a committed transaction's span: transactions cover
+contiguous runs of the batch and are committed in stream order, the handler reports the first
+record of the first transaction it did not commit (``ReportBatchItemFailures``), and the event
+source mapping must not bisect batches (``StreamConsumer.bisect_on_error=False``).
+
+Ignored, as before: images without an account (a partial write; the emulator's key-only INSERT)
+and REMOVE records. A call leaves the calls table only by TTL (``retention.calls_days``: its counts
+stay), a caller's erasure (counts stay: rollups hold no personal data) or an account's deletion
+(which deletes the account's rollups itself), so no REMOVE takes counts back.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -51,7 +53,8 @@ OPPORTUNITY_STAGES = frozenset({"opportunity", "won"})
 
 Number = int | float
 Contribution = dict[str, dict[str, Number]]
-
+# (account, row key) -> counters: what a batch adds to the rollups table
+Rows = dict[tuple[str, str], dict[str, Number]]
 
 # ---------------------------------------------------------------- pure logic
 
@@ -149,133 +152,8 @@ def diff(old: Contribution, new: Contribution) -> Contribution:
     return out
 
 
-# ---------------------------------------------------------------- the port
 
-
-@dataclass(frozen=True)
-class Marker:
-    seq: int
-    call_version: int | None
-    contribution: Contribution
-    account: str | None = None
-
-
-class RollupStore(Protocol):
-    def get_marker(self, call_sid: str) -> Marker | None: ...
-
-    def commit(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
-    ) -> bool:
-        """Write marker + deltas atomically; False when ``previous`` is no longer current."""
-        ...
-
-
-MAX_TRANSACT_ITEMS = 100  # DynamoDB TransactWriteItems limit
-
-
-@dataclass(frozen=True)
-class Change:
-    """One call's pending rollup change: the marker to write (over ``previous``) and its deltas."""
-
-    call_sid: str
-    account: str
-    previous: Marker | None
-    new: Marker
-    deltas: Contribution
-
-
-class BatchRollupStore(RollupStore, Protocol):
-    def get_markers(self, call_sids: list[str]) -> dict[str, Marker]:
-        """Markers of ``call_sids`` (absent calls left out), read consistently."""
-        ...
-
-    def commit_batch(self, changes: list[Change], rows: Contribution) -> bool:
-        """Write every change's marker and the summed ``rows`` deltas (pk account) in ONE
-        transaction; False when any marker is no longer the one read."""
-        ...
-
-
-class ConflictError(RuntimeError):
-    """The marker kept changing under us; the record is reported as failed and retried."""
-
-
-def _version(image: Mapping[str, Any] | None) -> int | None:
-    raw = (image or {}).get("version")
-    return int(_num(raw)) if raw is not None else None
-
-
-def _older(image: Mapping[str, Any] | None, previous: Marker | None) -> bool:
-    """Is ``image`` older than the one ``previous`` was applied from (both carry a version)?"""
-    version = _version(image)
-    return bool(previous and version is not None and previous.call_version is not None
-                and version < previous.call_version)
-
-
-def plan_change(
-    call_sid: str,
-    image: Mapping[str, Any] | None,
-    previous: Marker | None,
-    timezone_of: Callable[[str], str],
-    account: str | None = None,
-) -> Change | None:
-    """The change bringing the rollups in line with ``image`` over ``previous`` (None: nothing)."""
-    if image is not None and not image.get("account"):
-        return None
-    account = (image or {}).get("account") or account or (previous.account if previous else None)
-    version = _version(image)
-    if _older(image, previous):
-        return None
-    new_contribution = contribution(image, timezone_of(str(account))) if account else {}
-    deltas = diff(previous.contribution if previous else {}, new_contribution)
-    new_version = version if version is not None else (previous.call_version if previous else None)
-    if not deltas and (previous is not None or not new_contribution):
-        # Same counters (e.g. a recording attached): no write. The marker keeps an older version;
-        # an image older than it is still skipped, one between the two has the same counters.
-        return None
-    new = Marker(
-        seq=(previous.seq if previous else 0) + 1,
-        call_version=new_version,
-        contribution=new_contribution,
-        account=account,
-    )
-    return Change(call_sid, str(account or ""), previous, new, deltas)
-
-
-def pack(changes: list[Change], limit: int = MAX_TRANSACT_ITEMS) -> list[tuple[list[Change], Contribution]]:
-    """Group changes of ONE account into transactions of whole calls: markers + merged rows <= limit.
-
-    Each transaction is filled greedily with the call that adds the fewest rows it does not hold
-    yet, so calls sharing a keyword or a tracking number land together and a hot row is written
-    by fewer transactions (issue 24: 11.2 -> 9.8 write units per call at batch 100 on the bench's
-    stream). Calls are independent within a batch (one change per call), so their order does not
-    matter. O(calls^2) set differences per batch of at most a few hundred calls.
-    """
-    out: list[tuple[list[Change], Contribution]] = []
-    rest = list(changes)
-    while rest:
-        group: list[Change] = []
-        keys: set[str] = set()
-        while rest:
-            best, added = 0, len(rest[0].deltas.keys() - keys)
-            for i in range(1, len(rest)):
-                if not added:
-                    break
-                n = len(rest[i].deltas.keys() - keys)
-                if n < added:
-                    best, added = i, n
-            if group and len(group) + 1 + len(keys) + added > limit:
-                break
-            change = rest.pop(best)
-            group.append(change)
-            keys |= change.deltas.keys()
-        rows: Contribution = {}
-        for change in group:
-            rows = merge_rows(rows, change.deltas)
-        out.append((group, rows))
-    return out
-
-
-def merge_rows(rows: Contribution, deltas: Contribution) -> Contribution:
+def merge_rows(rows: Rows, deltas: Rows) -> Rows:
     """``rows`` plus ``deltas``, per row and counter, zeros dropped (a new dict)."""
     out = {key: dict(counters) for key, counters in rows.items()}
     for key, delta in deltas.items():
@@ -291,33 +169,29 @@ def merge_rows(rows: Contribution, deltas: Contribution) -> Contribution:
     return out
 
 
-def apply_image(
-    call_sid: str,
-    image: Mapping[str, Any] | None,
-    store: RollupStore,
-    timezone_of: Callable[[str], str],
-    *,
-    account: str | None = None,
-    attempts: int = 8,
-    sleep: Callable[[float], None] = time.sleep,
-) -> str:
-    """Bring the rollups in line with ``image`` (None = the call was deleted), call by call.
+# ---------------------------------------------------------------- the port
 
-    Returns "applied", "unchanged", "stale" (an image older than the one already applied) or
-    "incomplete" (an image without an account: a partial write, or the emulator's key-only
-    INSERT; a call never loses its account, so such an image changes nothing).
-    """
-    if image is not None and not image.get("account"):
-        return "incomplete"
-    for attempt in range(attempts):
-        previous = store.get_marker(call_sid)
-        change = plan_change(call_sid, image, previous, timezone_of, account)
-        if change is None:
-            return "stale" if _older(image, previous) else "unchanged"
-        if store.commit(change.call_sid, change.account, change.previous, change.new, change.deltas):
-            return "applied"
-        sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
-    raise ConflictError(f"rollup marker for {call_sid} kept changing")
+
+MAX_TRANSACT_ITEMS = 100  # DynamoDB TransactWriteItems limit
+MAX_ROWS_PER_TRANSACTION = MAX_TRANSACT_ITEMS - 1  # one item is the idempotency item
+
+
+class RollupStore(Protocol):
+    def covered(self, seqs: list[str]) -> set[str]:
+        """The sequence numbers covered by committed transactions whose idempotency item is keyed
+        by one of ``seqs`` (read consistently)."""
+        ...
+
+    def commit(self, seqs: list[str], rows: Rows) -> bool:
+        """In ONE transaction: the idempotency item keyed ``seqs[0]`` listing ``seqs`` (only if no
+        item has that key) and ``ADD`` of ``rows``. True when written, or when the item already
+        exists (this transaction committed before); False when cancelled with nothing written (a
+        TransactionConflict on a hot row). Anything else raises."""
+        ...
+
+
+class ConflictError(RuntimeError):
+    """A transaction kept being cancelled; its first record is reported as failed and retried."""
 
 
 # ---------------------------------------------------------------- stream records
@@ -327,38 +201,67 @@ def _deserialize(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return call_from_item(image) if image else None
 
 
-def _expired_by_ttl(record: Mapping[str, Any]) -> bool:
-    """A REMOVE that DynamoDB's TTL made (not a delete by us), as AWS marks it in the stream."""
-    identity = record.get("userIdentity") or {}
-    return identity.get("type") == "Service" and identity.get("principalId") == "dynamodb.amazonaws.com"
+def sequence_number(record: Mapping[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
-def _collapse(
-    records: Iterable[Mapping[str, Any]],
-) -> tuple[dict[str, tuple[dict[str, Any] | None, str | None]], dict[str, str], list[str]]:
-    """Stream records -> (call -> (last usable image or None if removed, account), call -> its
-    first record's sequence number, calls in order of first record)."""
-    last: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
-    first_seq: dict[str, str] = {}
-    order: list[str] = []
-    for record in records:
-        dynamodb = record.get("dynamodb") or {}
-        keys = _deserialize(dynamodb.get("Keys")) or {}
-        call_sid = str(keys.get("call_sid", ""))
-        if not call_sid:
+def record_delta(record: Mapping[str, Any], timezone_of: Callable[[str], str]) -> Rows:
+    """What one stream record changes: contribution(NewImage) - contribution(OldImage), per
+    (account, row). Empty for a REMOVE (TTL, erasure, account deletion: see the module doc), for an
+    image without an account, and for a change that moves no counter (a recording attached)."""
+    if record.get("eventName") == "REMOVE":
+        return {}
+    dynamodb = record.get("dynamodb") or {}
+    new = _deserialize(dynamodb.get("NewImage"))
+    if not new or not new.get("account"):
+        return {}  # incomplete: a call never loses its account, so this image changes nothing
+    old = _deserialize(dynamodb.get("OldImage"))
+    if old is not None and not old.get("account"):
+        old = None  # the emulator's key-only item before the full image: it counted nothing
+    out: Rows = {}
+    for sign, image in ((1, new), (-1, old)):
+        if image is None:
             continue
-        if record.get("eventName") == "REMOVE" and _expired_by_ttl(record):
-            continue  # retention.calls_days ran out: the call goes, its counts stay (privacy)
-        old = _deserialize(dynamodb.get("OldImage"))
-        new = None if record.get("eventName") == "REMOVE" else _deserialize(dynamodb.get("NewImage"))
-        if new is not None and not new.get("account"):
-            continue  # an incomplete image changes nothing (see apply_image)
-        if call_sid not in first_seq:
-            first_seq[call_sid] = str(dynamodb.get("SequenceNumber", ""))
-            order.append(call_sid)
-        account = (new or old or {}).get("account") or (last.get(call_sid, (None, None))[1])
-        last[call_sid] = (new, account)
-    return last, first_seq, order
+        account = str(image["account"])
+        for key, counters in contribution(image, timezone_of(account)).items():
+            target = out.setdefault((account, key), {})
+            for counter, amount in counters.items():
+                total = _num(Decimal(str(target.get(counter, 0))) + sign * Decimal(str(amount)))
+                if total:
+                    target[counter] = total
+                else:
+                    target.pop(counter, None)
+    return {key: counters for key, counters in out.items() if counters}
+
+
+@dataclass
+class Transaction:
+    """A contiguous run of a batch's records and their summed row changes."""
+
+    seqs: list[str] = field(default_factory=list)
+    rows: Rows = field(default_factory=dict)
+
+
+def group(
+    deltas: Iterable[tuple[str, Rows]], limit: int = MAX_ROWS_PER_TRANSACTION
+) -> list[Transaction]:
+    """Records in stream order -> transactions of contiguous records whose summed rows fit
+    ``limit``. Records that change nothing join the current transaction (so they are covered); a
+    trailing run that changes nothing is left out (there is nothing to write, and nothing to count
+    twice when it is delivered again)."""
+    out: list[Transaction] = []
+    current = Transaction()
+    for seq, delta in deltas:
+        merged = merge_rows(current.rows, delta)
+        if len(merged) > limit and current.rows:
+            out.append(current)
+            current = Transaction()
+            merged = merge_rows({}, delta)
+        current.seqs.append(seq)
+        current.rows = merged
+    if current.rows:
+        out.append(current)
+    return out
 
 
 def process_records(
@@ -367,86 +270,82 @@ def process_records(
     timezone_of: Callable[[str], str],
     *,
     sleep: Callable[[float], None] = time.sleep,
+    remaining_ms: Callable[[], int] | None = None,
+    attempts: int = 6,
+    reserve_ms: int = 5000,
+    max_rows: int = MAX_ROWS_PER_TRANSACTION,
 ) -> list[dict[str, str]]:
-    """Apply a stream batch; on failure report the earliest record not yet applied (and stop).
+    """Apply a stream batch exactly once; returns the batch item failures (at most one: the first
+    record not applied, from which Lambda delivers the batch again).
 
-    Lambda (ReportBatchItemFailures) restarts from the lowest failed sequence number, and
-    re-applying records already applied is harmless (markers), so per-call order is kept.
+    Records already covered by committed transactions are skipped; the rest are grouped and
+    committed in stream order. A cancelled transaction (a conflict on a hot row) is retried with
+    jittered backoff, then reported. A record whose change cannot be computed (e.g. the account's
+    time zone unreadable) is reported after the records before it are written. With less than
+    ``reserve_ms`` left (``remaining_ms``: the Lambda context's), no further transaction starts.
     """
     records = list(records)
+    if not records:
+        return []
+    seqs = [sequence_number(r) for r in records]
     try:
-        last, first_seq, order = _collapse(records)
+        covered = store.covered(seqs)
     except Exception:
-        logger.exception("rollup batch unreadable")
-        first = (records[0].get("dynamodb") or {}).get("SequenceNumber", "") if records else ""
-        return [{"itemIdentifier": str(first)}] if records else []
-    done: set[str] = set()
-    current = ""
-    try:
-        if hasattr(store, "commit_batch") and hasattr(store, "get_markers"):
-            # settles into ``done`` as it goes: a failure later in the batch keeps what was written
-            _apply_batched(last, order, store, timezone_of, sleep, done)  # type: ignore[arg-type]
-        for call_sid in order:
-            if call_sid in done:
-                continue
-            current = call_sid
-            image, account = last[call_sid]
-            outcome = apply_image(call_sid, image, store, timezone_of, account=account, sleep=sleep)
-            logger.debug("rollup", extra={"call_sid": call_sid, "outcome": outcome})
-            done.add(call_sid)
-    except Exception:
-        pending = [c for c in order if c not in done]
-        sequence = first_seq[pending[0]] if pending else first_seq.get(current, "")
-        logger.exception("rollup record failed", extra={"sequence": sequence})
-        return [{"itemIdentifier": sequence}]
+        logger.exception("rollup idempotency items unreadable")
+        return [{"itemIdentifier": seqs[0]}]
+    zones: dict[str, str] = {}
+
+    def cached_zone(account: str) -> str:
+        if account not in zones:
+            zones[account] = timezone_of(account)
+        return zones[account]
+
+    deltas: list[tuple[str, Rows]] = []
+    stopped_at: str | None = None
+    for seq, record in zip(seqs, records, strict=True):
+        if seq in covered:
+            continue
+        try:
+            deltas.append((seq, record_delta(record, cached_zone)))
+        except Exception:
+            logger.exception("rollup record unreadable", extra={"sequence": seq})
+            stopped_at = seq
+            break
+    for transaction in group(deltas, max_rows):
+        first = transaction.seqs[0]
+        if remaining_ms is not None and remaining_ms() < reserve_ms:
+            logger.warning("rollup batch stopped before the timeout", extra={"sequence": first})
+            return [{"itemIdentifier": first}]
+        try:
+            _commit(store, transaction, sleep, attempts)
+        except Exception:
+            logger.exception("rollup transaction failed", extra={"sequence": first})
+            return [{"itemIdentifier": first}]
+    if stopped_at is not None:
+        return [{"itemIdentifier": stopped_at}]
     return []
 
 
-def _apply_batched(
-    last: Mapping[str, tuple[dict[str, Any] | None, str | None]],
-    order: list[str],
-    store: BatchRollupStore,
-    timezone_of: Callable[[str], str],
-    sleep: Callable[[float], None],
-    settled: set[str],
-    attempts: int = 4,
-) -> set[str]:
-    """Write the batch's changes in packed transactions, adding the calls settled (written or
-    nothing to write) to ``settled``. A cancelled transaction's calls are read and planned again
-    (jittered backoff); what is still unsettled after ``attempts`` is left to the call-by-call
-    path."""
-    pending = list(order)
+def _commit(
+    store: RollupStore, transaction: Transaction, sleep: Callable[[float], None], attempts: int
+) -> None:
     for attempt in range(attempts):
-        markers = store.get_markers(pending)
-        by_account: dict[str, list[Change]] = {}
-        for call_sid in pending:
-            image, account = last[call_sid]
-            change = plan_change(call_sid, image, markers.get(call_sid), timezone_of, account)
-            if change is None:
-                settled.add(call_sid)  # unchanged or stale: nothing to write
-                continue
-            by_account.setdefault(change.account, []).append(change)
-        failed: list[str] = []
-        for changes in by_account.values():
-            for group, rows in pack(changes):
-                if store.commit_batch(group, rows):
-                    settled.update(c.call_sid for c in group)
-                else:
-                    failed.extend(c.call_sid for c in group)
-        if not failed:
-            break
-        pending = failed
+        if store.commit(transaction.seqs, transaction.rows):
+            return
         sleep(min(0.05 * (2**attempt), 1.0) * (0.5 + random.random()))
-    return settled
+    raise ConflictError(f"rollup transaction at {transaction.seqs[0]} kept being cancelled")
 
 
 __all__ = [
     "DIMENSIONS",
-    "Change",
-    "pack",
-    "plan_change",
-    "apply_image",
+    "MAX_ROWS_PER_TRANSACTION",
+    "RollupStore",
+    "Rows",
+    "Transaction",
     "contribution",
     "diff",
+    "group",
+    "merge_rows",
     "process_records",
+    "record_delta",
 ]

@@ -1,55 +1,51 @@
 """The rollup Lambda (``report.rollup_consumer.handler``): the calls stream into ``report.rollup``.
 
-Its composition root and its one adapter: the rollups table written with a conditional
-transaction per call record (``DynamoRollupStore``), and account time zones from the account reader.
+Its composition root and its one adapter: the rollups table written in transactions of one
+idempotency item (in the ``rollup_markers`` table) and up to 99 row updates (``DynamoRollupStore``),
+and account time zones from the account reader.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.observability import make_tracer
 from calltrack.settings import Needs
-from report.rollup import Change, Contribution, Marker, process_records, split_row_key
+from report.rollup import Rows, process_records, split_row_key
 
 NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
 tracer = make_tracer("rollup")
 
+# An idempotency item outlives every redelivery of its records: the stream keeps records 24 hours
+# and the event source mapping drops them at one day (max_record_age).
+IDEMPOTENCY_TTL_S = 3 * 86400
+KEY_PREFIX = "seq#"  # idempotency items share the markers table with the per-call markers of old
 
-def _marker_of(item: Mapping[str, Any]) -> Marker:
-    version = item.get("call_version", {}).get("N")
-    return Marker(
-        seq=int(item["seq"]["N"]),
-        call_version=int(Decimal(version)) if version is not None else None,
-        contribution=json.loads(item["contribution"]["S"]),
-        account=item.get("account", {}).get("S"),
-    )
+
+def idempotency_key(seq: str) -> str:
+    return f"{KEY_PREFIX}{seq}"
 
 
 class DynamoRollupStore:
-    """RollupStore over DynamoDB with the low-level client: a stream batch's markers in one
-    BatchGetItem per 100 calls, its changes in TransactWriteItems of up to 100 items
-    (``commit_batch``); ``get_marker``/``commit`` are the call-by-call fallback."""
+    """RollupStore over DynamoDB with the low-level client: the batch's idempotency items in one
+    consistent BatchGetItem per 100 records (``covered``), each transaction a TransactWriteItems
+    of the item (``attribute_not_exists``) and its row ``ADD``s (``commit``)."""
 
-    def __init__(self, client: Any, rollups_table: str, markers_table: str) -> None:
+    def __init__(
+        self, client: Any, rollups_table: str, markers_table: str, now: Any = time.time
+    ) -> None:
         self.client = client
         self.rollups_table = rollups_table
         self.markers_table = markers_table
+        self.now = now
 
-    def get_marker(self, call_sid: str) -> Marker | None:
-        item = self.client.get_item(
-            TableName=self.markers_table, Key={"call_sid": {"S": call_sid}}, ConsistentRead=True
-        ).get("Item")
-        return _marker_of(item) if item else None
-
-    def get_markers(self, call_sids: list[str]) -> dict[str, Marker]:
-        out: dict[str, Marker] = {}
-        keys = [{"call_sid": {"S": sid}} for sid in dict.fromkeys(call_sids)]
+    def covered(self, seqs: list[str]) -> set[str]:
+        out: set[str] = set()
+        keys = [{"call_sid": {"S": idempotency_key(s)}} for s in dict.fromkeys(seqs)]
         for i in range(0, len(keys), 100):
             request: dict[str, Any] = {
                 self.markers_table: {"Keys": keys[i : i + 100], "ConsistentRead": True}
@@ -57,46 +53,40 @@ class DynamoRollupStore:
             while request:
                 resp = self.client.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self.markers_table, []):
-                    out[item["call_sid"]["S"]] = _marker_of(item)
+                    out.update(item.get("seqs", {}).get("SS", []))
                 request = resp.get("UnprocessedKeys") or {}
         return out
 
-    def commit(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
-    ) -> bool:
-        return self._transact(
-            [self._marker_put(call_sid, account, previous, new)] + self._row_updates(account, deltas)
-        )
-
-    def commit_batch(self, changes: list[Change], rows: Contribution) -> bool:
-        if not changes:
-            return True
-        account = changes[0].account
-        puts = [self._marker_put(c.call_sid, c.account, c.previous, c.new) for c in changes]
-        return self._transact(puts + self._row_updates(account, rows))
-
-    def _marker_put(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker
-    ) -> dict[str, Any]:
-        marker_item: dict[str, Any] = {
-            "call_sid": {"S": call_sid},
-            "account": {"S": account},
-            "seq": {"N": str(new.seq)},
-            "contribution": {"S": json.dumps(new.contribution, sort_keys=True, separators=(",", ":"))},
+    def commit(self, seqs: list[str], rows: Rows) -> bool:
+        key = {"call_sid": {"S": idempotency_key(seqs[0])}}
+        item = {
+            **key,
+            "seqs": {"SS": list(dict.fromkeys(seqs))},
+            "expire_at": {"N": str(int(self.now()) + IDEMPOTENCY_TTL_S)},
         }
-        if new.call_version is not None:
-            marker_item["call_version"] = {"N": str(new.call_version)}
-        put: dict[str, Any] = {"TableName": self.markers_table, "Item": marker_item}
-        if previous is None:
-            put["ConditionExpression"] = "attribute_not_exists(call_sid)"
-        else:
-            put["ConditionExpression"] = "seq = :prev"
-            put["ExpressionAttributeValues"] = {":prev": {"N": str(previous.seq)}}
-        return {"Put": put}
+        put = {
+            "Put": {
+                "TableName": self.markers_table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(call_sid)",
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[put, *self._row_updates(rows)])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return True  # the item exists: this transaction committed before
+            if not reasons:  # no reasons given: ask the table
+                return "Item" in self.client.get_item(
+                    TableName=self.markers_table, Key=key, ConsistentRead=True
+                )
+            return False
+        return True
 
-    def _row_updates(self, account: str, deltas: Contribution) -> list[dict[str, Any]]:
+    def _row_updates(self, rows: Rows) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        for key, delta in sorted(deltas.items()):
+        for (account, key), delta in sorted(rows.items()):
             dimension, sk = split_row_key(key)
             names = {f"#c{i}": counter for i, counter in enumerate(delta)}
             values = {f":v{i}": {"N": str(amount)} for i, amount in enumerate(delta.values())}
@@ -112,15 +102,6 @@ class DynamoRollupStore:
                 }
             )
         return items
-
-    def _transact(self, items: list[dict[str, Any]]) -> bool:
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException:
-            return False
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
 
 
 def account_timezone(account: str) -> str:
@@ -156,7 +137,10 @@ def reset() -> None:
 
 @tracer.capture_lambda_handler
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    failures = process_records(event.get("Records") or [], default_store(), account_timezone)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    failures = process_records(
+        event.get("Records") or [], default_store(), account_timezone, remaining_ms=remaining
+    )
     return {"batchItemFailures": failures}
 
 

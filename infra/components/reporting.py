@@ -21,7 +21,7 @@ class Reporting(Construct):
         super().__init__(scope, id)
         # Exports are regenerated from the tables; versioning would only keep stale copies.
         self.exports = private_bucket(self, "Exports", key=key, logs=logs, versioned=False)
-        # Records a stream consumer gave up on (after bisecting and retrying) land here.
+        # Records a stream consumer gave up on (after retrying, and bisecting where it may) land here.
         self.stream_failures = secure_queue(self, "StreamFailures", retention_period=DLQ_RETENTION)
         nag.acknowledge(self.stream_failures, "AwsSolutions-SQS3", nag.STREAM_FAILURES_REASON)
 
@@ -38,7 +38,7 @@ class Reporting(Construct):
                 table,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=consumer.batch_size,
-                bisect_batch_on_error=True,
+                bisect_batch_on_error=consumer.bisect_on_error,
                 report_batch_item_failures=True,
                 retry_attempts=retry_attempts,
                 max_record_age=Duration.days(1),

@@ -1,14 +1,18 @@
 """A generated month of calls through the real webhooks: every report figure equals a direct count.
 
 Calls enter through signed Twilio webhooks (voice, dial-status, call-status) at chosen instants
-(the local gateway's clock header), managers move them through the funnel with PATCH, a marketer
-sets spend, and the stream records are replayed into the rollup consumer a second time. Then the
+(the local gateway's clock header), managers move them through the funnel with PATCH, and a
+marketer sets spend. Meanwhile the rollup consumer meets Lambda's redelivery: some of its
+transactions fail before writing and some after (the answer lost), so the stream is delivered
+again from the record it reported, and at the end every batch it was handed is delivered again
+whole (a batch retried after a timeout). Then the
 channel/campaign/tracking-number reports, heatmap, agents and trend must equal what a direct count
 over the calls table says, rows must add up to totals, and the calls CSV must list every call.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import random
@@ -38,32 +42,64 @@ COUNTERS = (
 )
 
 
-def replay_stream_into_rollups(stack: Any, call_sids: set[str]) -> int:
-    """Hand every stream record of these calls to the rollup consumer again (at-least-once)."""
-    from report.rollup_consumer import handler
+class RollupRedelivery:
+    """Lambda's at-least-once delivery of the calls stream to the in-process rollup consumer: every
+    ``every``-th transaction fails, alternately before writing ("down") and after writing ("lost":
+    committed, but the function fails as on a timeout), so the local event source mapping delivers
+    the batch again from the record the consumer reported; every batch handed over is kept, to be
+    delivered again whole (``redeliver``)."""
 
-    ddb, streams = stack.stack.client("dynamodb"), stack.stack.client("dynamodbstreams")
-    from calltrack.settings import get_settings
+    def __init__(self, stack: Any, every: int = 4) -> None:
+        from report.rollup_consumer import DynamoRollupStore
 
-    arn = ddb.describe_table(TableName=get_settings().table_name("calls"))["Table"]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        it = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while it:
-            page = streams.get_records(ShardIterator=it, Limit=1000)
-            records += [r for r in page["Records"] if r["dynamodb"]["Keys"]["call_sid"]["S"] in call_sids]
-            if not page["Records"]:
-                break
-            it = page.get("NextShardIterator")
-    for record in records:  # boto3 gives datetimes; Lambda gives epoch numbers
-        created = record["dynamodb"].get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            record["dynamodb"]["ApproximateCreationDateTime"] = created.timestamp()
-    for start in range(0, len(records), 100):
-        assert handler({"Records": records[start : start + 100]}, None) == {"batchItemFailures": []}
-    return len(records)
+        self.stack, self.every = stack, every
+        self.batches: list[dict[str, Any]] = []
+        self.reported: list[str] = []  # the records the consumer reported failed
+        self.failed = Counter[str]()
+        self.commits = 0
+        self._store_commit = DynamoRollupStore.commit
+        self._invoke = stack.stack.invoker.invoke
+
+    def __enter__(self) -> RollupRedelivery:
+        from report.rollup_consumer import DynamoRollupStore
+
+        outer, commit = self, self._store_commit
+
+        def failing_commit(store: Any, seqs: list[str], rows: Any) -> bool:
+            outer.commits += 1
+            if outer.commits % outer.every == 0:
+                mode = "lost" if (outer.commits // outer.every) % 2 else "down"
+                if mode == "lost":
+                    commit(store, seqs, rows)
+                outer.failed[mode] += 1
+                raise RuntimeError(f"injected: transaction {mode}")
+            return commit(store, seqs, rows)
+
+        def invoke(function_name: str, event: Any, **kwargs: Any) -> Any:
+            if function_name != "rollup":
+                return self._invoke(function_name, event, **kwargs)
+            self.batches.append(copy.deepcopy(event))
+            result = self._invoke(function_name, event, **kwargs)
+            self.reported += [f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])]
+            return result
+
+        DynamoRollupStore.commit = failing_commit  # type: ignore[method-assign]
+        self.stack.stack.invoker.invoke = invoke
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from report.rollup_consumer import DynamoRollupStore
+
+        DynamoRollupStore.commit = self._store_commit  # type: ignore[method-assign]
+        self.stack.stack.invoker.invoke = self._invoke
+
+    def redeliver(self) -> int:
+        """Every batch the consumer was handed, again (after ``__exit__``: no failures now)."""
+        from report.rollup_consumer import handler
+
+        for event in self.batches:
+            assert handler(event, None) == {"batchItemFailures": []}
+        return len(self.batches)
 
 
 def direct_calls(stack: Any, account: str) -> list[dict[str, Any]]:
@@ -118,6 +154,29 @@ def month(local_stack: Any) -> dict[str, Any]:
     marketer = local_stack.create_token(account, "marketer")
     callers = [unique_number("+8190") for _ in range(25)]
     start = datetime(2026, 10, 1, tzinfo=TZ)
+    with RollupRedelivery(local_stack) as redelivery:
+        placed, sids = _play_the_month(local_stack, rng, numbers, callers, start, manager, marketer)
+    # the consumer met failures before and after writing, and was handed the stream again from the
+    # records it reported; then every batch it was handed comes again whole
+    assert redelivery.failed["down"] >= 2 and redelivery.failed["lost"] >= 2, redelivery.failed
+    starts = [b["Records"][0]["dynamodb"]["SequenceNumber"] for b in redelivery.batches]
+    assert len(redelivery.reported) == sum(redelivery.failed.values())
+    assert all(seq in starts for seq in redelivery.reported)
+    assert redelivery.redeliver() == len(redelivery.batches)
+    return {
+        "account": account,
+        "marketer": marketer,
+        "manager": manager,
+        "sids": sids,
+        "calls": direct_calls(local_stack, account),
+        "numbers": numbers,
+    }
+
+
+def _play_the_month(
+    local_stack: Any, rng: random.Random, numbers: dict[str, str], callers: list[str],
+    start: datetime, manager: str, marketer: str,
+) -> tuple[list[dict[str, Any]], list[str]]:
     moments = sorted(start + timedelta(seconds=rng.randrange(31 * 86400)) for _ in range(70))
     sids: list[str] = []
     placed: list[dict[str, Any]] = []
@@ -160,16 +219,7 @@ def month(local_stack: Any) -> dict[str, Any]:
         )
         assert resp.status_code == 200, resp.text
     local_stack.drain()
-    replayed = replay_stream_into_rollups(local_stack, set(sids))
-    assert replayed >= len(sids)
-    return {
-        "account": account,
-        "marketer": marketer,
-        "manager": manager,
-        "sids": sids,
-        "calls": direct_calls(local_stack, account),
-        "numbers": numbers,
-    }
+    return placed, sids
 
 
 def test_the_generated_month_is_what_the_calls_table_holds(month: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""The benchmark seeder counts every call once, and reports read rollup rows, not calls."""
+"""The benchmark seeder's calls are counted once (by the stream consumer), and reports read rollup
+rows, not calls."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from tests.support.stack import apply_account
 def test_seeded_calls_report_exactly_once(local_stack: Any) -> None:
     from bench.seed import seed_calls
 
+    # Given 300 seeded calls, counted by the rollup consumer from the calls table's stream
     account = apply_account(local_stack, "seed", name="Seed", numbers=[])
     token = local_stack.create_token(account, "marketer")
     out = seed_calls(account, 300, start=datetime(2026, 8, 1, tzinfo=ZoneInfo("Asia/Tokyo")), days=31, seed=7)
-    local_stack.drain()  # the calls table's stream records reach the real consumer too
+    local_stack.drain()
+    # When the stream is drained a second time (nothing new) and the month's report is read
+    local_stack.drain()
     body = local_stack.request(
         "GET", "/v1/reports/channels", token=token, params={"from": "2026-08-01", "to": "2026-08-31"}
     ).json()
+    # Then every seeded call is counted exactly once
     assert out["calls"] == 300
     assert body["totals"]["calls"] == 300
     assert sum(r["calls"] for r in body["rows"]) == 300
@@ -32,6 +37,8 @@ def test_items_read_depend_on_days_and_channels_not_on_calls(local_stack: Any) -
         account = apply_account(local_stack, "cost", name="Cost", numbers=[])
         token = local_stack.create_token(account, "marketer")
         seed_calls(account, n, start=datetime(2026, 8, 1, tzinfo=ZoneInfo("Asia/Tokyo")), days=31, seed=n)
+        # 600 INSERTs also reach the call-changes fan-out: more than the HTTP drain's 30 s here
+        local_stack.stack.drain(timeout_s=240)
         resp = local_stack.request(
             "GET", "/v1/reports/channels", token=token, params={"from": "2026-08-01", "to": "2026-08-31"}
         )

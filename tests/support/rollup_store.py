@@ -1,7 +1,7 @@
-"""In-memory twin of ``report.rollup_consumer.DynamoRollupStore`` (same conditional semantics) for
-the rollup tests and the benchmark's rollup rows: markers conditioned on ``seq``, ADD deltas on
-rollup rows, whole transactions or nothing. It counts what DynamoDB would bill: a transactional
-write costs 2 write units per 1 KB of item (https://aws.amazon.com/dynamodb/pricing/on-demand/).
+"""In-memory twin of ``report.rollup_consumer.DynamoRollupStore`` (same semantics) for the rollup
+tests and the benchmark's rollup rows: idempotency items put only if absent, ADD deltas on rollup
+rows, whole transactions or nothing. It counts what DynamoDB would bill: a transactional write
+costs 2 write units per 1 KB of item (https://aws.amazon.com/dynamodb/pricing/on-demand/).
 
 ``conflict_window_s`` models DynamoDB's transaction conflicts: a transaction touching an item
 another transaction is writing at the same time is cancelled (TransactionConflict). Each
@@ -11,82 +11,83 @@ Test support, not product code.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import defaultdict
 from typing import Any
 
-from report.rollup import Change, Contribution, Marker, split_row_key
+from report.rollup import Rows, split_row_key
+
+ITEM_OVERHEAD_BYTES = 100  # DynamoDB's per-item overhead and attribute names, roughly
 
 
 def _wu(size_bytes: int) -> int:
     return 2 * max(1, math.ceil(size_bytes / 1024))
 
 
+def idempotency_item_bytes(seqs: list[str]) -> int:
+    """Key "seq#<first>", the string set of sequence numbers, ``expire_at``."""
+    return len("call_sid") + 4 + len(seqs[0]) + len("seqs") + sum(len(s) for s in seqs) + 20 + 40
+
+
 class InMemoryRollupStore:
     def __init__(self, conflict_window_s: float = 0.0) -> None:
-        self.markers: dict[str, Marker] = {}
+        self.items: dict[str, list[str]] = {}  # idempotency key (first seq) -> covered seqs
         self.rows: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
         self.lock = threading.Lock()
         self.in_flight: set[Any] = set()
         self.conflict_window_s = conflict_window_s
         self.transactions = 0
-        self.cancelled = 0  # a marker moved, or a conflict with a concurrent transaction
-        self.conflicts = 0  # of which: concurrent transactions on one item
+        self.committed = 0
+        self.cancelled = 0  # a conflict with a concurrent transaction
+        self.conflicts = 0  # the same, kept for the benchmark's row
+        self.duplicates = 0  # commits whose item already existed (nothing written)
         self.write_units = 0
-        self.marker_write_units = 0  # of which: the per-call markers
+        self.marker_write_units = 0  # of which: the idempotency items
         self.row_write_units = 0  # of which: the rollup rows
         self.items_written = 0
         self.rows_written = 0
-        self.marker_reads = 0
+        self.marker_reads = 0  # idempotency keys read
 
-    def get_marker(self, call_sid: str) -> Marker | None:
+    def covered(self, seqs: list[str]) -> set[str]:
         with self.lock:
-            self.marker_reads += 1
-            return self.markers.get(call_sid)
+            self.marker_reads += len(seqs)
+            out: set[str] = set()
+            for seq in seqs:
+                out.update(self.items.get(seq, ()))
+            return out
 
-    def get_markers(self, call_sids: list[str]) -> dict[str, Marker]:
-        with self.lock:
-            self.marker_reads += len(call_sids)
-            return {c: self.markers[c] for c in call_sids if c in self.markers}
-
-    def commit(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
-    ) -> bool:
-        return self.commit_batch([Change(call_sid, account, previous, new, deltas)], deltas)
-
-    def commit_batch(self, changes: list[Change], rows: Contribution) -> bool:
-        account = changes[0].account if changes else ""
-        keys: set[Any] = {("m", c.call_sid) for c in changes} | {(account, k) for k in rows}
+    def commit(self, seqs: list[str], rows: Rows) -> bool:
+        keys: set[Any] = {("item", seqs[0])} | set(rows)
         with self.lock:
             self.transactions += 1
             if keys & self.in_flight:
                 self.cancelled += 1
                 self.conflicts += 1
                 return False
-            for c in changes:
-                current = self.markers.get(c.call_sid)
-                if (current.seq if current else None) != (c.previous.seq if c.previous else None):
-                    self.cancelled += 1
-                    return False
+            if seqs[0] in self.items:
+                # DynamoDB's answer (the conditional put fails: "committed before") is right only
+                # for the same transaction tried again; any other would lose its other records.
+                if self.items[seqs[0]] != list(seqs):
+                    raise AssertionError(f"transaction at {seqs[0]}: other records than the committed one")
+                self.duplicates += 1
+                return True
             self.in_flight |= keys
         if self.conflict_window_s:
             time.sleep(self.conflict_window_s)
         with self.lock:
             self.in_flight -= keys
-            for c in changes:
-                self.markers[c.call_sid] = c.new
-                size = len(c.call_sid) + len(account) + 40 + len(json.dumps(c.new.contribution))
-                self.marker_write_units += _wu(size)
-            for key, delta in rows.items():
+            self.items[seqs[0]] = list(seqs)
+            self.committed += 1
+            self.marker_write_units += _wu(idempotency_item_bytes(seqs))
+            for (account, key), delta in rows.items():
                 dimension, sk = split_row_key(key)
                 row = self.rows[(f"{account}#{dimension}", sk)]
                 for counter, amount in delta.items():
                     row[counter] = row.get(counter, 0) + amount
                 self.row_write_units += _wu(len(account) + len(key) + 16 * max(len(row), 1))
-            self.items_written += len(changes) + len(rows)
+            self.items_written += 1 + len(rows)
             self.rows_written += len(rows)
             self.write_units = self.marker_write_units + self.row_write_units
             return True

@@ -1,59 +1,29 @@
-"""Rollup consumer: a call's contribution, and exactly-once application of its changes."""
+"""Rollup consumer: a call's contribution, and exactly-once counting per stream batch.
+
+Records carry NewImage and OldImage (the calls stream is NEW_AND_OLD_IMAGES); a record counts
+``contribution(new) - contribution(old)``; a batch is counted once through idempotency items keyed
+by sequence numbers, under Lambda's redelivery: the same batch again, or the batch again from the
+record the handler reported failed.
+"""
 
 from __future__ import annotations
 
-import copy
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
+from boto3.dynamodb.types import TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from report.rollup import (
-    Contribution,
-    Marker,
-    apply_image,
+    MAX_TRANSACT_ITEMS,
     contribution,
-    diff,
+    group,
     process_records,
+    record_delta,
     split_row_key,
 )
-
-
-class FakeStore:
-    """In-memory RollupStore with the same optimistic-lock semantics as the DynamoDB one."""
-
-    def __init__(self) -> None:
-        self.markers: dict[str, Marker] = {}
-        self.rows: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        self.commits = 0
-        self.fail_next = 0
-
-    def get_marker(self, call_sid: str) -> Marker | None:
-        return self.markers.get(call_sid)
-
-    def commit(
-        self, call_sid: str, account: str, previous: Marker | None, new: Marker, deltas: Contribution
-    ) -> bool:
-        if self.fail_next:
-            self.fail_next -= 1
-            return False
-        if self.markers.get(call_sid) != previous:
-            return False
-        self.markers[call_sid] = new
-        for key, delta in deltas.items():
-            dimension, sk = split_row_key(key)
-            for counter, amount in delta.items():
-                self.rows[(f"{account}#{dimension}", sk)][counter] += amount
-        self.commits += 1
-        return True
-
-    def counters(self, account: str, dimension: str) -> dict[str, dict[str, float]]:
-        return {
-            sk: {k: v for k, v in row.items() if v}
-            for (pk, sk), row in self.rows.items()
-            if pk == f"{account}#{dimension}" and any(row.values())
-        }
+from tests.support.rollup_store import InMemoryRollupStore
 
 
 def tokyo_timezone(_: str) -> str:
@@ -109,17 +79,69 @@ def test_counters_follow_status_and_stage() -> None:
     assert lost.get("leads") == 1 and "opportunities" not in lost and "won_value" not in lost
 
 
+
+_ser = TypeSerializer()
+SEQ_BASE = 4 * 10**20  # DynamoDB's sequence numbers are 21-digit decimal strings
+
+
+def _image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    if image is None:
+        return None
+    return {k: _ser.serialize(v) for k, v in image.items() if v is not None}
+
+
+def record(seq: int, new: dict[str, Any] | None, old: dict[str, Any] | None = None,
+           event: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A stream record as Lambda hands it over (NEW_AND_OLD_IMAGES)."""
+    sid = (new or old or {})["call_sid"]
+    dynamodb: dict[str, Any] = {"SequenceNumber": str(SEQ_BASE + seq), "Keys": {"call_sid": {"S": sid}}}
+    if new is not None:
+        dynamodb["NewImage"] = _image(new)
+    if old is not None:
+        dynamodb["OldImage"] = _image(old)
+    name = event or ("REMOVE" if new is None else "MODIFY" if old else "INSERT")
+    return {"eventName": name, "dynamodb": dynamodb, **extra}
+
+
+def stream_of(updates: list[tuple[str, dict[str, Any] | None]]) -> list[dict[str, Any]]:
+    """(call_sid, new image or None = deleted) in commit order -> records, each with the call's
+    previous image as its OldImage (DynamoDB Streams keeps one item's records in order)."""
+    last: dict[str, dict[str, Any] | None] = {}
+    out = []
+    for i, (sid, new) in enumerate(updates, start=1):
+        out.append(record(i, new, last.get(sid)))
+        last[sid] = new
+    return out
+
+
+def seq_of(rec: dict[str, Any]) -> str:
+    return str(rec["dynamodb"]["SequenceNumber"])
+
+
+def truth(images: dict[str, dict[str, Any] | None], dimension: str) -> dict[str, dict[str, float]]:
+    """What the rollups must hold: the sum of every call's last image's contribution."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for image in images.values():
+        for key, counters in contribution(image, "Asia/Tokyo").items():
+            if key.startswith(dimension + "|"):
+                out[split_row_key(key)[1]].update(counters)
+    return {k: {c: v for c, v in cs.items() if v} for k, cs in out.items() if any(cs.values())}
+
+
 def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
-    store = FakeStore()
+    # Given a call that rings, is answered, becomes a lead and is won, in one stream
     images = [
         call(),
         call(status="answered", talk_seconds=60),
         call(status="answered", talk_seconds=60, stage="lead"),
         call(status="answered", talk_seconds=60, stage="won", value=300),
     ]
-    # When every image arrives (moto even sends the first twice) and then the whole batch is replayed
-    for image in [images[0], *images, *images]:
-        apply_image("CA1", image, store, tokyo_timezone)
+    records = stream_of([("CA1", image) for image in images])
+    store = InMemoryRollupStore()
+    # When the records arrive one per batch, and the last batch is delivered again
+    for rec in records:
+        assert process_records([rec], store, tokyo_timezone) == []
+    assert process_records(records[-1:], store, tokyo_timezone) == []
     # Then the rollups show exactly the final state of the call
     assert store.counters("acme", "channel") == {
         "2026-11-03#flyer": {
@@ -135,271 +157,329 @@ def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
     }
 
 
-def test_duplicates_change_nothing() -> None:
-    store = FakeStore()
-    assert apply_image("CA1", call(), store, tokyo_timezone) == "applied"
-    assert apply_image("CA1", call(), store, tokyo_timezone) == "unchanged"
-    assert store.commits == 1
+def test_a_record_counts_its_new_image_minus_its_old_image() -> None:
+    # Given a stage corrected backwards from won to lead
+    rec = record(1, call(stage="lead"), call(stage="won", value=10))
+    # Then its change takes the won call back and adds nothing but what moved
+    assert record_delta(rec, tokyo_timezone)[("acme", "channel|2026-11-03#flyer")] == {
+        "opportunities": -1,
+        "won": -1,
+        "won_value": -10,
+    }
+    # And a recording attached (no counter moves) changes nothing and writes nothing
+    attached = record(2, call(recording_key="r.mp3"), call())
+    assert record_delta(attached, tokyo_timezone) == {}
+    store = InMemoryRollupStore()
+    assert process_records([attached], store, tokyo_timezone) == []
+    assert store.transactions == 0
 
 
-def test_older_version_is_skipped_when_calls_carry_a_version() -> None:
-    store = FakeStore()
-    apply_image("CA1", call(status="answered", version=3), store, tokyo_timezone)
-    assert apply_image("CA1", call(status="ringing", version=2), store, tokyo_timezone) == "stale"
-    assert store.counters("acme", "channel")["2026-11-03#flyer"]["answered"] == 1
+def test_removes_and_images_without_account_change_nothing() -> None:
+    store = InMemoryRollupStore()
+    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    records = [
+        record(1, {"call_sid": "CA1"}),  # the emulator's key-only INSERT
+        record(2, call(), {"call_sid": "CA1"}, event="INSERT"),  # then the full image
+        record(3, None, call(), userIdentity=ttl),  # retention: DynamoDB's TTL removes the call
+        record(4, call(call_sid="CA2")),
+        record(5, None, call(call_sid="CA2")),  # an erasure or an account deletion
+    ]
+    # When the key-only INSERT, the full image, a TTL REMOVE and an erasure's REMOVE are consumed
+    assert process_records(records, store, tokyo_timezone) == []
+    # Then each call counts once and keeps its counts
+    assert store.counters("acme", "channel") == {"2026-11-03#flyer": {"calls": 2, "first_time": 2}}
 
 
-def test_stage_corrected_backwards_moves_counters_back() -> None:
-    store = FakeStore()
-    apply_image("CA1", call(stage="won", value=10), store, tokyo_timezone)
-    apply_image("CA1", call(stage="lead"), store, tokyo_timezone)
-    assert store.counters("acme", "channel")["2026-11-03#flyer"] == {"calls": 1, "first_time": 1, "leads": 1}
+def test_a_batch_writes_each_rollup_row_once_with_every_calls_counters() -> None:
+    # Given three calls that ring and are answered within one stream batch
+    updates = [(f"CA{i}", call(call_sid=f"CA{i}", attribution=None)) for i in range(3)]
+    updates += [(f"CA{i}", call(call_sid=f"CA{i}", status="answered", attribution=None)) for i in range(3)]
+    records = stream_of(updates)
+    store = InMemoryRollupStore()
+    assert process_records(records, store, tokyo_timezone) == []
+    # Then one transaction wrote one idempotency item (listing all six records) and each row once
+    assert store.transactions == 1 and store.items_written == 1 + 7
+    assert store.items == {seq_of(records[0]): [seq_of(r) for r in records]}
+    assert store.counters("acme", "channel") == {
+        "2026-11-03#flyer": {"calls": 3, "answered": 3, "first_time": 3}
+    }
+    # And the same batch delivered again writes nothing
+    assert process_records(records, store, tokyo_timezone) == []
+    assert store.transactions == 1
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 3
 
 
-def test_deleted_call_is_subtracted() -> None:
-    store = FakeStore()
-    apply_image("CA1", call(), store, tokyo_timezone)
-    apply_image("CA1", None, store, tokyo_timezone, account="acme")
+def _distinct_calls(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Calls each with its own keyword and number: 7 rows each, 5 of them their own."""
+    return stream_of([
+        (f"CA{i}", call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}",
+                        attribution=None))
+        for i in range(start, start + n)
+    ])
+
+
+def test_a_batch_larger_than_one_transaction_is_cut_into_contiguous_runs() -> None:
+    records = _distinct_calls(60)
+    store = InMemoryRollupStore()
+    assert process_records(records, store, tokyo_timezone) == []
+    # Then several transactions, none over DynamoDB's limit, each covering a contiguous run
+    assert store.transactions >= 2 and store.items_written <= store.transactions * MAX_TRANSACT_ITEMS
+    order = [seq_of(r) for r in records]
+    runs = sorted(store.items.values(), key=lambda seqs: order.index(seqs[0]))
+    assert [s for run in runs for s in run] == order
+    assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 60
+
+
+def test_group_sums_rows_and_cuts_before_the_record_that_would_overflow() -> None:
+    row = {"calls": 1}
+    deltas = [("1", {("a", "k1"): row, ("a", "k2"): row}), ("2", {("a", "k1"): row}),
+              ("3", {}), ("4", {("a", "k3"): row, ("a", "k4"): row}), ("5", {})]
+    groups = group(deltas, limit=3)
+    assert [(t.seqs, t.rows) for t in groups] == [
+        (["1", "2", "3"], {("a", "k1"): {"calls": 2}, ("a", "k2"): {"calls": 1}}),
+        (["4", "5"], {("a", "k3"): row, ("a", "k4"): row}),
+    ]
+    assert group([("1", {})]) == []  # nothing to write, nothing to count twice
+
+
+class FailingStore(InMemoryRollupStore):
+    """Fails the ``fail_at``-th commit: before writing ("down"), or after ("lost": the transaction
+    committed but its answer never came back, as when the function times out)."""
+
+    def __init__(self, fail_at: int, mode: str = "down") -> None:
+        super().__init__()
+        self.fail_at, self.mode, self.calls = fail_at, mode, 0
+
+    def commit(self, seqs: list[str], rows: Any) -> bool:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            if self.mode == "lost":
+                super().commit(seqs, rows)
+            raise RuntimeError("dynamodb unavailable")
+        return super().commit(seqs, rows)
+
+
+def test_a_batch_failing_midway_reports_its_first_uncommitted_record_and_redelivery_counts_once() -> None:
+    records = _distinct_calls(60)
+    for mode in ("down", "lost"):
+        store = FailingStore(fail_at=2, mode=mode)
+        # When its second transaction fails, the batch reports the first record of that transaction
+        failures = process_records(records, store, tokyo_timezone, sleep=lambda _: None)
+        assert len(failures) == 1
+        reported = failures[0]["itemIdentifier"]
+        start = [seq_of(r) for r in records].index(reported)
+        first_run = store.items[seq_of(records[0])]
+        assert start == len(first_run)  # right after the run the first transaction covered
+        # And Lambda delivers the batch again from that record, then the whole batch again
+        assert process_records(records[start:], store, tokyo_timezone) == []
+        assert process_records(records, store, tokyo_timezone) == []
+        # Then every call is counted exactly once
+        assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 60, mode
+        assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 60, mode
+
+
+def test_a_cancelled_transaction_is_retried_then_reported() -> None:
+    class Conflicted(InMemoryRollupStore):
+        cancels = 0
+
+        def commit(self, seqs: list[str], rows: Any) -> bool:
+            if self.cancels:
+                self.cancels -= 1
+                return False  # a TransactionConflict on a hot row: nothing written
+            return super().commit(seqs, rows)
+
+    records = _distinct_calls(3)
+    store = Conflicted()
+    store.cancels = 2
+    # When two attempts are cancelled, the third writes the batch once
+    assert process_records(records, store, tokyo_timezone, sleep=lambda _: None) == []
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 3
+    # And a transaction that keeps being cancelled is reported, nothing written
+    store = Conflicted()
+    store.cancels = 100
+    assert process_records(records, store, tokyo_timezone, sleep=lambda _: None) == [
+        {"itemIdentifier": seq_of(records[0])}
+    ]
     assert store.counters("acme", "channel") == {}
 
 
-def test_lost_race_is_retried_against_the_new_marker() -> None:
-    store = FakeStore()
-    store.fail_next = 2
-    assert apply_image("CA1", call(), store, tokyo_timezone, sleep=lambda _: None) == "applied"
+def test_an_unreadable_record_is_reported_after_the_records_before_it_are_written() -> None:
+    def zone_of(account: str) -> str:
+        if account == "other":
+            raise RuntimeError("accounts table unavailable")
+        return "Asia/Tokyo"
+
+    batch = stream_of([
+        ("CA0", call(call_sid="CA0")),
+        ("CA1", call(call_sid="CA1", account="acme2")),
+        ("CA2", call(call_sid="CA2", account="other")),  # its account's time zone cannot be read
+        ("CA3", call(call_sid="CA3")),
+    ])
+    store = InMemoryRollupStore()
+    failures = process_records(batch, store, zone_of)
+    # Then the records before it are written and it is the record reported (Lambda retries from it)
+    assert failures == [{"itemIdentifier": seq_of(batch[2])}]
     assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
+    assert store.counters("acme2", "channel")["2026-11-03#flyer"]["calls"] == 1
+    # And once it is readable, the batch from that record counts the rest once
+    assert process_records(batch[2:], store, tokyo_timezone) == []
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 2
+    assert store.counters("other", "channel")["2026-11-03#flyer"]["calls"] == 1
 
 
-def test_stream_batch_reports_first_failure_and_stops() -> None:
-    class Boom(FakeStore):
-        def commit(self, *args: Any, **kwargs: Any) -> bool:
-            raise RuntimeError("dynamodb down")
-
-    record: dict[str, Any] = {
-        "eventName": "INSERT",
-        "dynamodb": {
-            "SequenceNumber": "100",
-            "Keys": {"call_sid": {"S": "CA1"}},
-            "NewImage": {
-                "call_sid": {"S": "CA1"},
-                "account": {"S": "acme"},
-                "started_at": {"S": "2026-11-02T15:30:00+00:00"},
-                "status": {"S": "ringing"},
-            },
-        },
-    }
-    second: dict[str, Any] = copy.deepcopy(record)
-    second["dynamodb"]["SequenceNumber"] = "101"
-    assert process_records([record, second], Boom(), tokyo_timezone) == [{"itemIdentifier": "100"}]
-    store = FakeStore()
-    assert process_records([record, second], store, tokyo_timezone) == []
-    assert store.counters("acme", "channel") == {"2026-11-03#(none)": {"calls": 1}}
+def test_no_transaction_starts_when_the_function_is_about_to_time_out() -> None:
+    records = _distinct_calls(3)
+    store = InMemoryRollupStore()
+    assert process_records(records, store, tokyo_timezone, remaining_ms=lambda: 1000) == [
+        {"itemIdentifier": seq_of(records[0])}
+    ]
+    assert store.transactions == 0
 
 
-_image = st.fixed_dictionaries(
+_update = st.fixed_dictionaries(
     {
+        "call": st.integers(0, 5),
         "status": st.sampled_from(["ringing", "answered", "missed", "busy"]),
         "stage": st.sampled_from([None, "lead", "opportunity", "won", "lost"]),
         "value": st.integers(0, 10**6),
         "talk_seconds": st.integers(0, 3600),
         "channel": st.sampled_from(["flyer", "google-ads"]),
         "agent": st.sampled_from([None, "sato", "tanaka"]),
+        "keyword": st.sampled_from([None, "implant", "whitening", "dentist"]),
+        "delete": st.booleans(),
     }
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(_image, min_size=1, max_size=8), st.lists(st.integers(0, 7), max_size=10))
-def test_any_sequence_with_replays_ends_at_the_last_image(
-    updates: list[dict[str, Any]], replays: list[int]
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(_update, min_size=1, max_size=40),
+    st.integers(1, 12),
+    st.lists(
+        st.tuples(st.integers(0, 6), st.sampled_from(["down", "lost", "again", "ok"]), st.integers(1, 12)),
+        max_size=30,
+    ),
+    st.integers(3, 30),
+)
+def test_per_stream_order_exactly_once_under_lambdas_redelivery(
+    updates: list[dict[str, Any]], batch: int, faults: list[tuple[int, str, int]], limit: int
 ) -> None:
-    store = FakeStore()
-    images = [call(**u) for u in updates]
-    for image in images:
-        apply_image("CA1", image, store, tokyo_timezone)
-    # replays of earlier records, followed by the tail of the batch again (Lambda retry semantics)
-    for i in replays:
-        if i < len(images):
-            for image in images[i:]:
-                apply_image("CA1", image, store, tokyo_timezone)
-    expected = {
-        split_row_key(k)[1]: v
-        for k, v in contribution(images[-1], "Asia/Tokyo").items()
-        if k.startswith("agent|")
-    }
-    assert store.counters("acme", "agent") == expected
-    assert diff(store.markers["CA1"].contribution, contribution(images[-1], "Asia/Tokyo")) == {}
-
-
-def test_an_image_without_account_changes_nothing() -> None:
-    # Given a counted call, when the emulator's key-only INSERT is replayed after it
-    store = FakeStore()
-    apply_image("CA1", call(status="answered", version=3), store, tokyo_timezone)
-    assert apply_image("CA1", {"call_sid": "CA1"}, store, tokyo_timezone) == "incomplete"
-    # Then the rollups still hold the call exactly once
-    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 1
-
-
-def test_a_deleted_call_is_subtracted_from_the_account_in_its_marker() -> None:
-    store = FakeStore()
-    apply_image("CA1", call(), store, tokyo_timezone)
-    apply_image("CA1", None, store, tokyo_timezone)
-    assert store.counters("acme", "channel") == {}
-
-
-# ---- issue 24: a stream batch written as a batch
-
-
-def _record(seq: int, **image: Any) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    ser = TypeSerializer()
-    return {
-        "eventName": "MODIFY",
-        "dynamodb": {
-            "SequenceNumber": str(seq),
-            "Keys": {"call_sid": {"S": image["call_sid"]}},
-            "NewImage": {k: ser.serialize(v) for k, v in image.items() if v is not None},
-        },
-    }
-
-
-def _batch(calls: int = 3) -> list[dict[str, Any]]:
-    records, seq = [], 0
-    for status, version in (("ringing", 1), ("answered", 2)):
-        for i in range(calls):
-            seq += 1
-            records.append(
-                _record(seq, **call(call_sid=f"CA{i}", status=status, version=version, attribution=None))
-            )
-    return records
-
-
-def test_a_batch_writes_each_rollup_row_once_with_every_calls_counters() -> None:
-    from tests.support.rollup_store import InMemoryRollupStore
-
-    store = InMemoryRollupStore()
-    # When three calls ring and are answered within one stream batch
-    assert process_records(_batch(3), store, tokyo_timezone) == []
-    # Then one transaction wrote three markers and each of the seven rows once
-    assert store.transactions == 1 and store.items_written == 3 + 7
-    assert store.counters("acme", "channel") == {
-        "2026-11-03#flyer": {"calls": 3, "answered": 3, "first_time": 3}
-    }
-    # And the same batch delivered again changes nothing
-    assert process_records(_batch(3), store, tokyo_timezone) == []
-    assert store.transactions == 1
-    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 3
-
-
-def test_a_cancelled_batch_is_planned_again_against_the_markers_that_won() -> None:
-    from tests.support.rollup_store import InMemoryRollupStore
-
-    class RacedOnce(InMemoryRollupStore):
-        raced = False
-
-        def commit_batch(self, changes, rows):  # type: ignore[no-untyped-def]
-            if not self.raced:
-                # another consumer applies call CA1's ringing image first
-                self.raced = True
-                apply_image(
-                    "CA1", call(call_sid="CA1", version=1), self, tokyo_timezone, sleep=lambda _: None
-                )
-            return super().commit_batch(changes, rows)
-
-    store = RacedOnce()
-    assert process_records(_batch(2), store, tokyo_timezone, sleep=lambda _: None) == []
-    assert store.cancelled == 1
-    assert store.counters("acme", "channel") == {
-        "2026-11-03#flyer": {"calls": 2, "answered": 2, "first_time": 2}
-    }
-
-
-def test_a_batch_larger_than_one_transaction_is_split_by_whole_calls() -> None:
-    from report.rollup import MAX_TRANSACT_ITEMS
-    from tests.support.rollup_store import InMemoryRollupStore
-
-    store = InMemoryRollupStore()
-    records = [
-        _record(
-            i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None)
+    """Whatever the stream, batch size, transaction size and failures, the rollups end at the sum
+    of every call's last image: each record counts once, in stream order."""
+    stream: list[tuple[str, dict[str, Any] | None]] = []
+    deleted: set[str] = set()
+    for u in updates:
+        sid = f"CA{u['call']}"
+        if sid in deleted or (u["delete"] and not any(s == sid for s, _ in stream)):
+            continue  # a call is deleted once, after it exists, and not written again
+        if u["delete"]:
+            deleted.add(sid)
+        image = None if u["delete"] else call(
+            call_sid=sid, **{k: v for k, v in u.items() if k not in ("call", "delete")}
         )
-        for i in range(40)
-    ]
-    assert process_records(records, store, tokyo_timezone) == []
-    assert store.transactions >= 2 and store.items_written <= store.transactions * MAX_TRANSACT_ITEMS
-    assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
+        stream.append((sid, image))
+    if not stream:
+        return
+    records = stream_of(stream)
+    store = InMemoryRollupStore()
+    plan = list(faults)
+
+    # Lambda's cursor over one shard: deliver up to ``size`` records from ``pos`` (a batch holds what
+    # the shard had, so the same start may come with more records later); on a reported failure
+    # deliver again from that record; a batch may also be delivered again ("again": the function
+    # timed out after writing) after a commit failed before writing ("down") or after ("lost").
+    pos = deliveries = 0
+    while pos < len(records):
+        deliveries += 1
+        assert deliveries < 1000
+        fail_at, mode, size = plan.pop(0) if plan else (0, "ok", batch)
+        chunk = records[pos : pos + size]
+        target: Any = store
+        if mode in ("down", "lost") and fail_at:
+            target = _FailOnce(store, fail_at, mode)
+        failures = process_records(chunk, target, tokyo_timezone, sleep=lambda _: None, max_rows=limit)
+        if mode == "again":
+            continue  # the same batch again
+        if failures:
+            pos += [seq_of(r) for r in chunk].index(failures[0]["itemIdentifier"])
+        else:
+            pos += len(chunk)
+    last: dict[str, dict[str, Any] | None] = {}
+    for sid, image in stream:
+        last[sid] = image if image is not None else last.get(sid)  # a REMOVE keeps the counts
+    for dimension in ("channel", "agent", "keyword"):
+        assert store.counters("acme", dimension) == truth(last, dimension), dimension
 
 
-def test_packing_puts_calls_sharing_rows_in_one_transaction() -> None:
-    from report.rollup import Change, Marker, pack
+class _FailOnce:
+    """Wraps a store so that its ``fail_at``-th commit in this delivery fails (see FailingStore)."""
 
-    def change(sid: str, keyword: str) -> Change:
-        deltas = {"channel|2026-11-03#flyer": {"calls": 1}, f"keyword|2026-11-03#{keyword}": {"calls": 1}}
-        return Change(sid, "acme", None, Marker(1, 1, deltas, "acme"), deltas)
+    def __init__(self, store: InMemoryRollupStore, fail_at: int, mode: str) -> None:
+        self.store, self.fail_at, self.mode, self.calls = store, fail_at, mode, 0
 
-    # Given six calls alternating between two keywords, and room for 7 items per transaction
-    changes = [change(f"CA{i}", "implant" if i % 2 == 0 else "whitening") for i in range(6)]
-    # When they are packed
-    groups = pack(changes, limit=7)
-    # Then every call is written exactly once, no transaction is over the limit
-    assert sorted(c.call_sid for g, _ in groups for c in g) == sorted(c.call_sid for c in changes)
-    assert all(len(g) + len(rows) <= 7 for g, rows in groups)
-    # And the three calls of one keyword share a transaction, so rows are written 5 times, not 6
-    assert {"CA0", "CA2", "CA4"} <= {c.call_sid for c in groups[0][0]}
-    assert sum(len(rows) for _, rows in groups) == 5
-    # And each row's counters sum to the calls that touch it
-    keyword_calls = defaultdict(int)
-    for _, rows in groups:
-        for key, counters in rows.items():
-            keyword_calls[key] += counters["calls"]
-    assert keyword_calls["channel|2026-11-03#flyer"] == 6
-    assert keyword_calls["keyword|2026-11-03#implant"] == keyword_calls["keyword|2026-11-03#whitening"] == 3
+    def covered(self, seqs: list[str]) -> set[str]:
+        return self.store.covered(seqs)
+
+    def commit(self, seqs: list[str], rows: Any) -> bool:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            if self.mode == "lost":
+                self.store.commit(seqs, rows)
+            raise RuntimeError("injected")
+        return self.store.commit(seqs, rows)
 
 
-def test_a_batch_failing_midway_and_redelivered_from_the_reported_record_counts_each_call_once() -> None:
-    from tests.support.rollup_store import InMemoryRollupStore
-
-    class FailsSecondTransaction(InMemoryRollupStore):
-        commits = 0
-
-        def commit_batch(self, changes, rows):  # type: ignore[no-untyped-def]
-            self.commits += 1
-            if self.commits == 2:
-                raise RuntimeError("throttled")
-            return super().commit_batch(changes, rows)
-
-    # Given a batch of 40 calls too large for one transaction (each with its own keyword and number)
-    records = [
-        _record(
-            i, **call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None)
-        )
-        for i in range(1, 41)
-    ]
-    store = FailsSecondTransaction()
-    # When its second transaction fails, the batch reports the earliest record not yet applied
-    failures = process_records(records, store, tokyo_timezone, sleep=lambda _: None)
-    assert len(failures) == 1
-    reported = failures[0]["itemIdentifier"]
-    start = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] == reported)
-    assert start > 0  # the first transaction's calls were written
-    # And Lambda redelivers the batch from that record, then the whole batch and a part of it again
-    assert process_records(records[start:], store, tokyo_timezone, sleep=lambda _: None) == []
-    assert process_records(records, store, tokyo_timezone, sleep=lambda _: None) == []
-    assert process_records(records[7:23], store, tokyo_timezone, sleep=lambda _: None) == []
-    # Then every call is counted exactly once
-    assert sum(v["calls"] for v in store.counters("acme", "keyword").values()) == 40
-    assert sum(v["calls"] for v in store.counters("acme", "channel").values()) == 40
+class _Cancelled(Exception):
+    def __init__(self, *codes: str) -> None:
+        super().__init__("TransactionCanceledException")
+        self.response = {"CancellationReasons": [{"Code": c} for c in codes]}
 
 
-def test_a_call_expired_by_ttl_keeps_its_counts() -> None:
-    """retention.calls_days: DynamoDB's TTL removes the call; its rollup counts stay."""
-    from report.rollup import _collapse
+class _StubDynamo:
+    """The low-level client calls DynamoRollupStore makes, answered from memory."""
 
-    ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-    ttl_remove = {"eventName": "REMOVE", "userIdentity": ttl,
-                  "dynamodb": {"Keys": {"call_sid": {"S": "CA1"}}, "OldImage": {"call_sid": {"S": "CA1"},
-                                                                                 "account": {"S": "a"}}}}
-    erased = {**ttl_remove, "userIdentity": None}
-    assert _collapse([ttl_remove])[0] == {}
-    assert _collapse([erased])[0] == {"CA1": (None, "a")}
+    class exceptions:  # noqa: N801 - boto3's spelling
+        TransactionCanceledException = _Cancelled
+
+    def __init__(self) -> None:
+        self.transactions: list[list[dict[str, Any]]] = []
+        self.raise_next: _Cancelled | None = None
+        self.items: dict[str, dict[str, Any]] = {}
+        self.unprocessed_once = True
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:  # noqa: N803
+        self.transactions.append(TransactItems)
+        if self.raise_next:
+            exc, self.raise_next = self.raise_next, None
+            raise exc
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+        (table, request), = RequestItems.items()
+        keys = [k["call_sid"]["S"] for k in request["Keys"]]
+        if self.unprocessed_once:  # DynamoDB may leave keys unprocessed: asked again
+            self.unprocessed_once = False
+            return {"Responses": {table: []}, "UnprocessedKeys": RequestItems}
+        return {"Responses": {table: [self.items[k] for k in keys if k in self.items]}}
+
+
+def test_the_dynamodb_store_writes_the_item_with_its_rows_and_reads_what_items_cover() -> None:
+    from report.rollup_consumer import DynamoRollupStore
+
+    client = _StubDynamo()
+    store = DynamoRollupStore(client, "rollups", "markers", now=lambda: 1_000_000)
+    rows = {("acme", "channel|2026-11-03#flyer"): {"calls": 2}}
+    assert store.commit(["11", "12"], rows)
+    put, update = client.transactions[0]
+    assert put["Put"]["Item"] == {"call_sid": {"S": "seq#11"}, "seqs": {"SS": ["11", "12"]},
+                                  "expire_at": {"N": str(1_000_000 + 3 * 86400)}}
+    assert put["Put"]["ConditionExpression"] == "attribute_not_exists(call_sid)"
+    assert update["Update"]["Key"] == {"pk": {"S": "acme#channel"}, "sk": {"S": "2026-11-03#flyer"}}
+    # A cancellation because the item exists: this transaction committed before
+    client.raise_next = _Cancelled("ConditionalCheckFailed", "None")
+    assert store.commit(["11", "12"], rows) is True
+    # A conflict on a hot row: nothing written, to be retried
+    client.raise_next = _Cancelled("None", "TransactionConflict")
+    assert store.commit(["11", "12"], rows) is False
+    # And a batch's records covered by an item keyed by one of them are found
+    client.items["seq#11"] = put["Put"]["Item"]
+    assert store.covered(["10", "11", "12", "13"]) == {"11", "12"}

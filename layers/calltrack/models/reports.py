@@ -6,7 +6,7 @@ Rollup counters are top-level number attributes (not a map) so the rollup consum
 
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.models import Model
 
 from calltrack.models.base import table_meta
@@ -57,19 +57,24 @@ class Rollup(Model):
 
 
 class RollupMarker(Model):
-    """What the rollup consumer last applied for one call (exactly-once bookkeeping).
+    """The rollup consumer's exactly-once bookkeeping (table ``rollup_markers``).
 
-    ``contribution`` maps f"{dimension}|{day}#{value}" -> {counter: amount}; ``seq`` counts the
-    marker's own writes (the optimistic-lock condition); ``call_version`` is the Call's
-    ``version`` attribute when the writer maintains one (older images are then skipped).
+    Since issue 24 (2026-12-01) its items are *idempotency items*, one per rollup transaction:
+    ``call_sid`` = f"seq#{first sequence number}", ``seqs`` = every stream sequence number the
+    transaction covered, ``expire_at`` = the TTL (days beyond the stream's 24-hour retention). Items
+    written before that are per-call markers (``call_sid`` a CallSid, ``account``, ``seq``,
+    ``call_version``, ``contribution``): no longer read, deleted with their calls by erasure and
+    account deletion. The key keeps its name: renaming it would replace the table.
     """
 
-    Meta = table_meta("rollup_markers")
+    Meta = table_meta("rollup_markers", ttl="expire_at")
     call_sid = UnicodeAttribute(hash_key=True)
-    account = UnicodeAttribute()
-    seq = NumberAttribute()
+    seqs = UnicodeSetAttribute(null=True)
+    expire_at = NumberAttribute(null=True)
+    account = UnicodeAttribute(null=True)
+    seq = NumberAttribute(null=True)
     call_version = NumberAttribute(null=True)
-    contribution = JSONAttribute()
+    contribution = JSONAttribute(null=True)
 
 
 class Spend(Model):
