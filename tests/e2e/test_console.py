@@ -12,7 +12,6 @@ Playwright's sync API; nothing is downloaded, and the browser only talks to 127.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
@@ -28,31 +27,19 @@ import requests
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.local.mp3 import silent_mp3
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
+from tests.support.browser import chromium, require_chromium
 from tests.support.cognito import create_console_user, expired_id_token, forged_id_token
 from tests.support.recording_stack import serve_media
 from tests.support.stack import apply_account
 from tests.support.twilio import play_call
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
 BUILD = Path(__file__).resolve().parents[2] / "build" / "console"
 OUR = LOCAL_TWILIO_ACCOUNT_SID
 CALLER = "+819012345678"
 OTHER_CALLER = "+819087654321"
 MASKED = "+********5678"  # calltrack.phone.mask: the last four digits only
 
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError(f"{CHROMIUM} is missing in CI: apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); not in CI", allow_module_level=True)
+require_chromium()
 if not (BUILD / "index.html").is_file():
     raise RuntimeError(f"{BUILD} is not built: run make setup (python -m calltrack_cli.console_build)")
 
@@ -128,12 +115,8 @@ def world(local_stack: Any, media: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium("--autoplay-policy=no-user-gesture-required", "--mute-audio") as b:
         yield b
-        b.close()
 
 
 class Console:

@@ -8,7 +8,6 @@ is driven by Playwright's sync API; nothing is downloaded.
 from __future__ import annotations
 
 import json
-import os
 import string
 import threading
 from collections.abc import Iterator
@@ -18,22 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import unique_number
+from tests.support.browser import chromium, require_chromium
 from tests.support.stack import apply_account
 
-CHROMIUM = "/usr/bin/chromium"
 PAGES = Path(__file__).parent / "pages"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError(f"{CHROMIUM} is missing in CI: apt-get install -y chromium")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium); not in CI", allow_module_level=True)
+require_chromium()
 
 
 class _Pages(ThreadingHTTPServer):
@@ -95,12 +84,8 @@ def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _leased(page, account) -> str:
