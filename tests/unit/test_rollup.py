@@ -385,14 +385,17 @@ def test_per_stream_order_exactly_once_under_lambdas_redelivery(
     plan = list(faults)
 
     # Lambda's cursor over one shard: deliver up to ``size`` records from ``pos`` (a batch holds what
-    # the shard had, so the same start may come with more records later); on a reported failure
-    # deliver again from that record; a batch may also be delivered again ("again": the function
-    # timed out after writing) after a commit failed before writing ("down") or after ("lost").
+    # the shard had, so the same start may come with more records later, never fewer: the shard
+    # only grows and the batch size is the mapping's); on a reported failure deliver again from
+    # that record; a batch may also be delivered again ("again": the function timed out after
+    # writing) after a commit failed before writing ("down") or after ("lost").
     pos = deliveries = 0
+    delivered_from: dict[int, int] = {}  # start -> the most records delivered from it so far
     while pos < len(records):
         deliveries += 1
         assert deliveries < 1000
         fail_at, mode, size = plan.pop(0) if plan else (0, "ok", batch)
+        size = delivered_from[pos] = max(size, delivered_from.get(pos, 0))
         chunk = records[pos : pos + size]
         target: Any = store
         if mode in ("down", "lost") and fail_at:
