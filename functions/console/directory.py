@@ -112,13 +112,10 @@ class CognitoDirectory:
         try:
             self._idp.admin_create_user(**request)
         except errors.UsernameExistsException:
-            others = [g for g in self._groups_of(email) if not g.startswith(f"{account}:")]
-            if others:  # never reveal which account; a user belongs to one
-                raise Conflict(
-                    "email: this address is a console user of another account", field="email"
-                ) from None
+            # One answer whether the address is this account's or another's: an account admin
+            # learns nothing about other accounts' users.
             raise Conflict(
-                "email: already a user of this account (disable it, or use another address)", field="email"
+                "email: this address is already a console user (ask the operator)", field="email"
             ) from None
         except errors.InvalidParameterException as exc:
             raise BadRequest(f"email: {_message(exc)}", field="email") from None

@@ -32,8 +32,9 @@ register_error_handlers(app)
 def _body() -> Any:
     from calltrack.bodies import request_json_object
 
-    return request_json_object(app.current_event.raw_event, max_bytes=MAX_BODY_BYTES,
-                               empty="empty body: send a JSON object")
+    return request_json_object(
+        app.current_event.raw_event, max_bytes=MAX_BODY_BYTES, empty="empty body: send a JSON object"
+    )
 
 
 def _json(status: int, body: Any, cookies: list[Cookie] | None = None) -> Response:
@@ -69,15 +70,15 @@ def _accounts() -> Any:
 
 @app.post("/v1/session")
 def post_session() -> Response:
-    directory = runtime.directory()
-    body = users.model(sessions.SignInBody, _body())
-    token, claims = sessions.sign_in(body, directory, _pool())
     from calltrack.auth import cognito_principal
 
+    body = users.model(sessions.SignInBody, _body())
+    token = sessions.sign_in(body, runtime.directory())
     principal = cognito_principal(token, _pool())
-    answer = sessions.session_body(principal, _accounts(), float(claims["exp"]))
+    answer = sessions.session_body(principal, _accounts())
+    assert principal.expires_at is not None
     logger.info("console sign-in", extra={"account": principal.account, "role": principal.role})
-    return _json(200, answer, cookies=[sessions.cookie(token, float(claims["exp"]), secure=_secure())])
+    return _json(200, answer, cookies=[sessions.cookie(token, principal.expires_at, secure=_secure())])
 
 
 @app.get("/v1/session")
@@ -86,20 +87,7 @@ def get_session() -> Response:
     principal = principal_from_app(app)
     if principal.account is None or not (principal.token_id or "").startswith("user:"):
         raise BadRequest("GET /v1/session describes a console sign-in; this is an API token", field="token")
-    claims = _claims()
-    return _json(200, sessions.session_body(principal, _accounts(), float(claims["exp"])))
-
-
-def _claims() -> dict[str, Any]:
-    from calltrack.auth import bearer, session_cookie
-    from calltrack.cognito import verify_id_token
-
-    event = app.current_event
-    try:
-        token = bearer(event.headers)
-    except Exception:  # noqa: BLE001 - no bearer: the cookie authenticated this request
-        token = session_cookie(event.get("cookies")) or ""
-    return verify_id_token(token, _pool())
+    return _json(200, sessions.session_body(principal, _accounts()))
 
 
 @app.delete("/v1/session")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack.accounts import Accounts, UnknownAccount
 from calltrack.auth import Principal
-from calltrack.cognito import SESSION_COOKIE, CognitoPool, verify_id_token
-from calltrack.errors import Conflict
+from calltrack.cognito import SESSION_COOKIE
+from calltrack.errors import Conflict, Unauthorized
 from console.directory import UserDirectory
 
 
@@ -33,12 +33,14 @@ def console_language(language: str) -> str:
     return "ja" if language.lower().startswith("ja") else "en"
 
 
-def session_body(principal: Principal, accounts: Accounts, expires_at: float | None) -> dict[str, Any]:
-    assert principal.account is not None
+def session_body(principal: Principal, accounts: Accounts) -> dict[str, Any]:
+    """Who is signed in; 401 when their account no longer exists (its users are left in the pool)."""
+    assert principal.account is not None and principal.expires_at is not None
     try:
         language = accounts.get(principal.account).language
     except UnknownAccount:
-        language = "en"
+        raise Unauthorized("this console user's account no longer exists") from None
+    expires_at = principal.expires_at
     return {
         "email": principal.label,
         "account": principal.account,
@@ -50,14 +52,14 @@ def session_body(principal: Principal, accounts: Accounts, expires_at: float | N
     }
 
 
-def sign_in(body: SignInBody, directory: UserDirectory, pool: CognitoPool) -> tuple[str, dict[str, Any]]:
-    """-> (ID token, its claims); 401 for a wrong e-mail or password, 409 when a new password is due."""
+def sign_in(body: SignInBody, directory: UserDirectory) -> str:
+    """-> the ID token; 401 for a wrong e-mail or password, 409 when a new password is due."""
     result = directory.sign_in(body.email.strip().lower(), body.password, body.new_password)
     if result.id_token is None:
         raise Conflict(
             "new_password: this user must choose a new password (send new_password too)", field="new_password"
         )
-    return result.id_token, verify_id_token(result.id_token, pool)
+    return result.id_token
 
 
 def cookie(token: str, expires_at: float, *, secure: bool) -> Cookie:

@@ -139,6 +139,8 @@ class Console(Construct):
             auth_flows=cognito.AuthFlow(user_password=True),
             generate_secret=False,
             prevent_user_existence_errors=True,
+            disable_o_auth=True,  # no hosted UI: the console signs in through POST /v1/session
+            write_attributes=cognito.ClientAttributes(),  # users cannot change their own e-mail
             id_token_validity=Duration.hours(1),
             access_token_validity=Duration.hours(1),
             refresh_token_validity=Duration.days(1),

@@ -26,8 +26,9 @@ class Principal:
 
     account: str | None
     role: str
-    token_id: str | None = None  # tok_…; None for the operator
+    token_id: str | None = None  # tok_…; user:<sub> for a console user; None for the operator
     label: str | None = None
+    expires_at: float | None = None  # a console user's ID token: when it expires (epoch seconds)
 
     @property
     def who(self) -> dict[str, str | None]:
@@ -193,8 +194,11 @@ def cognito_principal(token: str, cognito: CognitoPool | None) -> Principal:
         raise Unauthorized("console sign-in is not configured on this stack")
     claims = verify_id_token(token, cognito)
     account, role = account_role(claims)
-    user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "")
-    return Principal(account=account, role=role, token_id=f"user:{claims.get('sub')}", label=user)
+    # The e-mail only when Cognito verified it (a user cannot rename themselves in the audit trail).
+    email = claims.get("email") if claims.get("email_verified") in (True, "true") else None
+    user = str(email or claims.get("cognito:username") or claims.get("sub") or "")
+    return Principal(account=account, role=role, token_id=f"user:{claims.get('sub')}", label=user,
+                     expires_at=float(claims["exp"]))
 
 
 PRINCIPAL_KEY = "principal"

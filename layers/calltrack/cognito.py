@@ -100,8 +100,10 @@ KeyFetcher = Callable[[str], Mapping[str, Any]]  # jwks url -> the JWKS document
 def fetch_jwks(url: str) -> Mapping[str, Any]:
     """GET the pool's JWKS (https; http only to 127.0.0.1, which the settings allow in local mode)."""
     import urllib.request
+    from urllib.parse import urlparse
 
-    if not (url.startswith("https://") or url.startswith("http://127.0.0.1")):
+    parsed = urlparse(url)
+    if not (parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname == "127.0.0.1")):
         raise Unauthorized("sign-in keys: the JWKS URL must be https")
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - scheme checked above
