@@ -194,9 +194,9 @@ def cognito_principal(token: str, cognito: CognitoPool | None) -> Principal:
         raise Unauthorized("console sign-in is not configured on this stack")
     claims = verify_id_token(token, cognito)
     account, role = account_role(claims)
-    # The e-mail only when Cognito verified it (a user cannot rename themselves in the audit trail).
-    email = claims.get("email") if claims.get("email_verified") in (True, "true") else None
-    user = str(email or claims.get("cognito:username") or claims.get("sub") or "")
+    # The e-mail is the user's name in the audit trail: only admins set it (the app client lets no
+    # user write their own attributes, infra/components/console.py).
+    user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "")
     return Principal(account=account, role=role, token_id=f"user:{claims.get('sub')}", label=user,
                      expires_at=float(claims["exp"]))
 
