@@ -17,7 +17,8 @@ all of them are written to ``bench/results/latest.json``):
   (tap-to-call: the dialer hides the page, the visit ends there), the rest after the visit with
   a lognormal delay (median 3 minutes, tail to about an hour);
 - dni.js behaviour per ``Policy``: "before" is the script of issue 10 (30-minute lease,
-  heartbeats while visible, nothing on hide); "after" releases the lease on
+  heartbeats while visible, nothing on hide); "after" (the default: a 10-minute lease, a
+  heartbeat every third of it while visible; also measured with the former 30) releases the lease on
   ``visibilitychange``/``pagehide`` by ``sendBeacon`` (a share of beacons is lost), re-leases on
   return naming its number and lease (one conditional write when the number is still free), and
   sends its lease id with every heartbeat (one conditional write, no pool read).
@@ -39,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.common import FigureResult, Row, verdict
+from calltrack.dni_match import DEFAULT_LEASE_MINUTES
 
 TARGET_ACCURACY = 0.99
 RULE_VISITORS_PER_NUMBER = 20  # CallTrackingMetrics: one number per 20 daily visitors per source
@@ -85,9 +87,9 @@ class Policy:
 
 
 BEFORE = Policy("before (issue 10: 30-min lease, no release)", 30, False, False)
-AFTER = Policy("after (release on hide, 30-min lease)", 30, True, True)
-SHORT = Policy("after + 10-min lease", 10, True, True)
-POLICIES = (BEFORE, AFTER)  # SHORT was measured once (docs/decisions.md): no gain, not in every run
+AFTER_30 = Policy("release on hide, 30-min lease", 30, True, True)
+AFTER = Policy("after (release on hide, 10-min lease)", DEFAULT_LEASE_MINUTES, True, True)
+POLICIES = (BEFORE, AFTER_30, AFTER)  # the chosen policy (the default) last
 
 
 @dataclass
@@ -361,9 +363,10 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
 def smallest_pool(
     run: Callable[[int], Outcome], start: int, step: int, limit: int, target: float = TARGET_ACCURACY
 ) -> tuple[int | None, dict[int, Outcome]]:
-    """Smallest pool size (to ``step``) whose accuracy reaches ``target``: from ``start`` (an
-    estimate) walk down while it holds, or up until it does (at most ``limit``). Accuracy rises
-    with pool size for the same traffic, up to seeded noise; a good estimate costs 2-3 replays."""
+    """Smallest pool size whose accuracy reaches ``target``: from ``start`` (an estimate) walk by
+    ``step`` down while it holds, or up until it does (at most ``limit``), then bisect to one number
+    between the last size that missed and the first that reached it. Accuracy rises with pool size
+    for the same traffic, up to seeded noise; a good estimate costs 2-3 replays plus the bisection."""
     tried: dict[int, Outcome] = {}
 
     def ok(n: int) -> bool:
@@ -375,12 +378,22 @@ def smallest_pool(
     if ok(n):
         while n - step >= 1 and ok(n - step):
             n -= step
-        return n, tried
-    while n < limit:
-        n = min(limit, n + step)
-        if ok(n):
-            return n, tried
-    return None, tried
+        low = n - step  # missed (or below 1)
+    else:
+        while n < limit:
+            low, n = n, min(limit, n + step)
+            if ok(n):
+                break
+        else:
+            return None, tried
+    low = max(low, 0)
+    while n - low > 1:  # low missed, n reached
+        mid = (low + n) // 2
+        if ok(mid):
+            n = mid
+        else:
+            low = mid
+    return n, tried
 
 
 def _pct(value: float | None) -> str:

@@ -12,9 +12,10 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
 2. a live lease of this session -> renew it (heartbeat of an older script: push ``expires_at``);
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
    own expired number, the number the page shows now (request hint), then least recently
-   released first — never-used numbers, then by rest time (now - ``released_at``) in powers of
-   two, longest first. Numbers in the same power of two have rested about as long, so each
-   session tries them in its own pseudo-random order (a keyed hash of the number): sessions
+   released first — never-used numbers, then by the moment each was released, oldest first (a
+   number's previous holder may still call it: the longer it rested, the less likely). Each
+   session tries the never-used numbers, and each run of numbers released within ``SPREAD_S``
+   seconds of each other, in its own pseudo-random order (a keyed hash of the number): sessions
    arriving together spread over them instead of all trying the same number first. Each try is
    one conditional UpdateItem
    (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure
@@ -35,7 +36,6 @@ sessions (``calltrack.attribution``). The previous holder's history item gets it
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calltrack.attribution import lease_end
-from calltrack.dni_match import match_pool, session_attribution
+from calltrack.dni_match import DEFAULT_LEASE_MINUTES, match_pool, session_attribution
 from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
@@ -87,21 +87,21 @@ def _live(row: Row | None, now: float) -> bool:
     return row is not None and row.get("expires_at") is not None and float(row["expires_at"]) >= now
 
 
-NEVER_USED = 1 << 30  # rest class of a number no session has held
+# Sessions arriving together spread over the longest-rested numbers released within this many
+# seconds of each other: as good as the same for a late caller (delays are minutes), and there are
+# as many of them as the traffic that makes sessions arrive together.
+SPREAD_S = 30.0
 
 
-def rest_class(row: Row | None, now: float) -> int:
-    """How long a free number has rested, as floor(log2(seconds)); NEVER_USED when never shown.
-
-    A number handed out as shared (exhausted pool) rests from ``shared_until``, when pages stop
-    showing it, if that is later than its last lease's release."""
+def rested_since(row: Row | None) -> float | None:
+    """When a free number started resting: its last lease's end (``released_at``, else
+    ``expires_at``), or ``shared_until`` when an exhausted pool showed it later; None when no
+    session has held it."""
     row = row or {}
     released = max(
         float(row.get("released_at") or row.get("expires_at") or 0), float(row.get("shared_until") or 0)
     )
-    if released <= 0:
-        return NEVER_USED
-    return int(math.log2(max(now - released, 1.0)))
+    return released if released > 0 else None
 
 
 def session_order(session_id: str, number: str) -> int:
@@ -114,29 +114,49 @@ def session_order(session_id: str, number: str) -> int:
 def _free_in_order(
     numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
 ) -> Iterator[str]:
-    """Free numbers in lease order (see the module docstring), hashed lazily: a session that wins
-    its first try only ranks the numbers of the first rest class by ``session_order``. One pass
-    over the pool with ``rest_class`` inlined: this loop is the lease's CPU cost."""
-    keyed: list[tuple[int, int, str]] = []
-    log2 = math.log2
+    """Free numbers in lease order (see the module docstring): the session's own expired number,
+    the page's number, never-used numbers (in the session's own order), then the others least
+    recently released first, each run released within ``SPREAD_S`` seconds in the session's own
+    order. Hashed lazily: a session that wins its first try ranks only the first run. One pass
+    over the pool with ``rested_since`` inlined: this loop is the lease's CPU cost."""
+    first: list[str] = []
+    never: list[str] = []
+    rested: list[tuple[float, str]] = []
     for n in numbers:
         row = rows.get(n)
         if row is None:
-            keyed.append((1 if n == hint else 2, -NEVER_USED, n))
+            (first if n == hint else never).append(n)
             continue
         expires = row.get("expires_at")
         if expires is not None and float(expires) >= now:
             continue  # live
-        rank = 0 if row.get("session_id") == session_id else 1 if n == hint else 2
+        if row.get("session_id") == session_id:
+            first.insert(0, n)
+            continue
+        if n == hint:
+            first.append(n)
+            continue
         released = float(row.get("released_at") or expires or 0)
         shared = row.get("shared_until")
         if shared is not None and float(shared) > released:
             released = float(shared)
-        rest = NEVER_USED if released <= 0 else int(log2(max(now - released, 1.0)))
-        keyed.append((rank, -rest, n))
-    keyed.sort(key=lambda k: (k[0], k[1]))
-    for _, members in itertools.groupby(keyed, key=lambda k: (k[0], k[1])):
-        yield from sorted((k[2] for k in members), key=lambda n: session_order(session_id, n))
+        if released <= 0:
+            never.append(n)
+        else:
+            rested.append((released, n))
+    yield from first
+    yield from sorted(never, key=lambda n: session_order(session_id, n))
+    rested.sort()
+    run: list[str] = []
+    run_start = 0.0
+    for released, n in rested:
+        if run and released - run_start > SPREAD_S:
+            yield from sorted(run, key=lambda m: session_order(session_id, m))
+            run = []
+        if not run:
+            run_start = released
+        run.append(n)
+    yield from sorted(run, key=lambda m: session_order(session_id, m))
 
 
 def _order_free(
@@ -161,7 +181,7 @@ def lease_number(
         return LeaseResult(number=None, replace=replace)
     pool_id = str(pool.get("id"))
     channel = pool.get("channel")
-    lease_s = int(round(float(pool.get("lease_minutes") or 30) * 60))
+    lease_s = int(round(float(pool.get("lease_minutes") or DEFAULT_LEASE_MINUTES) * 60))
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     sid = request.session_id
     make_id = new_id or (lambda: uuid.uuid4().hex)

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from calltrack.call_items import DEFAULT_CALLS_DAYS
+from calltrack.dni_match import DEFAULT_LEASE_MINUTES
 from calltrack.errors import BadRequest
 from calltrack.phone import region_for_timezone
 
@@ -193,7 +194,7 @@ class Pool(_Strict):
     campaign: Label | None = None
     medium: Label | None = None
     match: Match = Field(default_factory=Match)
-    lease_minutes: int = Field(default=30, ge=1, le=1440)
+    lease_minutes: int = Field(default=DEFAULT_LEASE_MINUTES, ge=1, le=1440)
     numbers: list[Phone] = Field(min_length=1)
     overflow_number: Phone | None = None
     flow: str | None = None  # a key of ``flows`` (default: the account's ``flow``)

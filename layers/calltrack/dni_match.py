@@ -26,6 +26,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+# A pool lease's length without a heartbeat (``pools[].lease_minutes``). A visible page renews it
+# every third of it and releases it when hidden; the length only holds numbers of pages that
+# vanished without a word (docs/decisions.md, 2026-12-01).
+DEFAULT_LEASE_MINUTES = 10
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "fbclid", "yclid", "msclkid")
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 # The ad platforms' browser ids dni.js reads from first-party cookies (issue 16, conversions): GA4's

@@ -58,3 +58,19 @@ def test_the_figure_reports_the_ratio_to_the_rule_and_calibration():
     level = result.details["levels"][VISITORS]
     assert level["rule_pool"] == VISITORS // 20
     assert level["policies"][p7.AFTER.name]["at_smallest"]["accuracy"] >= 0.99
+
+
+def test_the_search_bisects_between_coarse_steps_to_one_number():
+    # Given a replay whose accuracy first reaches 99% at 37 numbers
+    def replay(n: int) -> p7.Outcome:
+        right = 100 if n >= 37 else 98
+        return p7.Outcome(n, 1.0, open=[100, right])
+
+    # When the search walks down from an estimate of 50 by steps of 10, or up from 20
+    down, tried_down = p7.smallest_pool(replay, start=50, step=10, limit=200)
+    up, _ = p7.smallest_pool(replay, start=20, step=10, limit=200)
+    # Then both find 37 exactly, not the coarse grid's 40, in a handful of replays
+    assert down == up == 37
+    assert len(tried_down) <= 7
+    # and a pool that never reaches the target is reported as not found
+    assert p7.smallest_pool(lambda n: p7.Outcome(n, 1.0, open=[100, 50]), 5, 5, 30)[0] is None

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from calltrack.models.dni import SHARED_CONFIDENCE
-from dni_lease.leasing import NEVER_USED, _order_free, lease_number, rest_class
+from dni_lease.leasing import SPREAD_S, _order_free, lease_number, rested_since
 from dni_lease.validation import LeaseRequest
 from tests.support.accounts import account_config
 from tests.support.lease_store import InMemoryLeaseStore
@@ -128,7 +128,7 @@ def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_o
     rows.update({n: _released(n, T0 - 100) for n in numbers[8:]})
     for i in range(50):
         order = _order_free(numbers, rows, T0, f"session-{i}", None)
-        # Then every session tries them longest-rested class first
+        # Then every session tries them longest-rested first
         assert set(order[:4]) == set(numbers[:4])
         assert set(order[4:8]) == set(numbers[4:8])
         assert set(order[8:]) == set(numbers[8:])
@@ -138,22 +138,40 @@ def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_o
     assert order[:2] == [numbers[9], numbers[10]]
 
 
-def test_rest_classes_are_powers_of_two_of_seconds():
-    assert rest_class(None, T0) == NEVER_USED
-    assert rest_class({"number": "n", "expires_at": T0 - 100}, T0) == 6  # no released_at: lease end
-    assert rest_class(_released("n", T0 + 60), T0) == 0  # released in the future: least rested
+def test_released_numbers_go_out_oldest_release_first():
+    # Given 40 numbers each released at its own moment, a minute apart (number i, i + 1 minutes ago)
+    numbers = [f"+8150666{i:05d}" for i in range(40)]
+    rows = {n: _released(n, T0 - 60 * (i + 1)) for i, n in enumerate(numbers)}
+    for s in range(50):
+        # When a session orders them
+        order = _order_free(numbers, rows, T0, f"session-{s}", None)
+        # Then every session tries them strictly oldest release first
+        assert order == numbers[::-1]
+
+
+def test_sessions_arriving_together_spread_over_numbers_released_within_seconds():
+    # Given 8 numbers released 10 minutes ago within SPREAD_S seconds, and 8 released just after
+    numbers = [f"+8150777{i:05d}" for i in range(16)]
+    step = SPREAD_S / 8
+    rows = {n: _released(n, T0 - 600 + i * step) for i, n in enumerate(numbers[:8])}
+    rows.update({n: _released(n, T0 - 600 + SPREAD_S + 1 + i) for i, n in enumerate(numbers[8:])})
+    firsts = set()
+    for s in range(200):
+        order = _order_free(numbers, rows, T0, f"session-{s}", None)
+        # Then each tries the first run before any later number, in its own order
+        assert set(order[:8]) == set(numbers[:8])
+        firsts.add(order[0])
+    # and their first tries spread over the run instead of all hitting the oldest number
+    assert len(firsts) >= 6
+
+
+def test_a_number_rests_from_its_release_or_from_when_pages_stopped_showing_it():
+    assert rested_since(None) is None  # never used
+    assert rested_since({"number": "n", "expires_at": T0 - 100}) == T0 - 100  # lease end
+    assert rested_since(_released("n", T0 - 50)) == T0 - 50
     # shown as shared until 10 s ago: rests from then, not from its lease's end 2 h ago
-    assert rest_class({**_released("n", T0 - 7200), "shared_until": T0 - 10}, T0) == 3
-    assert rest_class({"number": "n", "shared_until": T0 - 10}, T0) == 3
-    assert [rest_class(_released("n", T0 - s), T0) for s in (0, 1, 3, 100, 127, 128, 7200)] == [
-        0,
-        0,
-        1,
-        6,
-        6,
-        7,
-        12,
-    ]
+    assert rested_since({**_released("n", T0 - 7200), "shared_until": T0 - 10}) == T0 - 10
+    assert rested_since({"number": "n", "shared_until": T0 - 10}) == T0 - 10
 
 
 def test_expired_lease_keeps_last_session_until_taken_and_same_session_gets_it_back():
