@@ -22,7 +22,7 @@ from typing import Any
 from calltrack.attribution import attribute
 from calltrack.call_flows import branch as flow_branch
 from calltrack.call_flows import sticky_attribute
-from calltrack.call_items import DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
+from calltrack.call_items import CALL_TIMEZONE, DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
 from calltrack.phone import ANONYMOUS_CALLER_IDS, is_e164, mask
 from calltrack.twilio_edge import (
     DialPlan,
@@ -223,7 +223,17 @@ def origin_fields(
         "test": True if caller and caller in (routing.get("test_callers") or ()) else None,
         # DynamoDB TTL: the account's retention.calls_days, riding on the origin write (no request)
         TTL_ATTRIBUTE: expire_at(start_epoch, routing.get("calls_days", DEFAULT_CALLS_DAYS)),
+        # The account's zone now, from the routing (no request): the rollups bucket the call by
+        # it for good, whatever zone the account moves to later (docs/decisions.md 2026-12-01)
+        CALL_TIMEZONE: _zone_stamp(routing),
     }
+
+
+def _zone_stamp(routing: dict[str, Any]) -> str | None:
+    """The routing's time zone name when it is a text (None: a number row from before routing
+    carried it; the call is then bucketed in the account's zone of the moment)."""
+    tz = routing.get("timezone")
+    return tz if isinstance(tz, str) and tz else None
 
 
 def _read(

@@ -7,7 +7,8 @@ declaration of the table; a unit test round-trips these items through it). ``att
 
 Who writes what, all through ``CallItems``:
 - the voice webhook: the call's origin once (``origin_update``, sent alone or in its transaction
-  with the callers row) and each callback's outcome (``apply_outcome``); what its call flow learns
+  with the callers row; it creates the call, stamped with the account's zone ``CALL_TIMEZONE``)
+  and each callback's outcome (``apply_outcome``); what its call flow learns
   during the call, the menu choice and the agent who answered (``note``);
 - call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
 - recordings: the call's ``recording`` view (``set_recording``);
@@ -39,6 +40,11 @@ JSON_FIELDS = frozenset({"attribution", "recording", "transcript", "rule_hits"})
 # account's ``retention.calls_days`` (in the number's routing; default below when absent).
 TTL_ATTRIBUTE = "expire_at"
 DEFAULT_CALLS_DAYS = 1095  # three years; rollups (no personal data) are kept
+# The account's time zone (IANA name) when the call was created, written with the call's origin
+# from the number's routing: the rollup consumer buckets both images of a call by it, so a later
+# change of the account's zone cannot move a counted call between days (docs/decisions.md
+# 2026-12-01). Absent on calls created before: they are bucketed in the account's current zone.
+CALL_TIMEZONE = "timezone"
 
 
 def expire_at(start_epoch: float, days: int | None) -> int | None:

@@ -187,7 +187,7 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     assert set(again.json()["erased"].values()) == {0}
 
 
-def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
+def test_every_call_item_carries_its_ttl_from_the_accounts_retention_and_its_zone(
     local_stack: Any, two_accounts: dict[str, Any]
 ) -> None:
     # Given calls written by the voice webhook (default retention.calls_days: 1095)
@@ -199,6 +199,9 @@ def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
     item = db.get_item(TableName=table, Key={"call_sid": {"S": two_accounts["b"]["seed"]["sid"]}})["Item"]
     started = datetime(2026, 10, 5, 1, 0, tzinfo=UTC).timestamp()
     assert int(item["expire_at"]["N"]) == int(started) + 1095 * 86400
+    # And each call is stamped with the account's time zone of the moment it was created, in the
+    # same write (the rollups bucket it by that zone for good)
+    assert item["timezone"] == {"S": "Asia/Tokyo"}
 
 
 def test_the_audit_trail_shows_who_did_what_and_the_caller_only_as_a_salted_hash(

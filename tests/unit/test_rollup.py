@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calltrack.models.reports import DIMENSIONS
 from report.rollup import (
     MAX_TRANSACT_ITEMS,
     contribution,
@@ -172,6 +173,58 @@ def test_a_record_counts_its_new_image_minus_its_old_image() -> None:
     store = InMemoryRollupStore()
     assert process_records([attached], store, tokyo_timezone) == []
     assert store.transactions == 0
+
+
+def all_rows(store: InMemoryRollupStore, account: str) -> dict[str, dict[str, dict[str, float]]]:
+    """dimension -> the account's rollup rows of that dimension (sort key -> counters)."""
+    return {dimension: store.counters(account, dimension) for dimension in DIMENSIONS}
+
+
+def test_an_update_after_the_account_changed_its_zone_lands_on_the_rows_the_call_was_added_to() -> None:
+    # Given a call stamped with the account's zone when it was created (Asia/Tokyo): 15:30 UTC on
+    # Monday 2 Nov is Tuesday 3 Nov 00:30 in Tokyo, and it was counted while the account was there
+    ringing = call(timezone="Asia/Tokyo")
+    store = InMemoryRollupStore()
+    assert process_records([record(1, ringing)], store, tokyo_timezone) == []
+    # When the account moves to America/New_York (where that instant is still Monday 2 Nov), and
+    # then the call is answered and won
+    won = call(timezone="Asia/Tokyo", status="answered", talk_seconds=60, stage="won", value=300)
+    assert process_records([record(2, won, ringing)], store, lambda _: "America/New_York") == []
+    # Then the rows of the day the call was counted on gain the win, in every dimension
+    rows = all_rows(store, "acme")
+    assert rows["channel"] == {
+        "2026-11-03#flyer": {
+            "calls": 1,
+            "answered": 1,
+            "first_time": 1,
+            "talk_seconds": 60,
+            "leads": 1,
+            "opportunities": 1,
+            "won": 1,
+            "won_value": 300,
+        }
+    }
+    assert list(rows["hour_of_week"]) == ["2026-11-03#1-00"]
+    # And no row of the new zone's day exists, no counter is negative, and each dimension's rows
+    # still add up to one call
+    for dimension, by_key in rows.items():
+        assert all(key.startswith("2026-11-03#") for key in by_key), dimension
+        assert all(v >= 0 for counters in by_key.values() for v in counters.values()), dimension
+        assert sum(counters.get("calls", 0) for counters in by_key.values()) == 1, dimension
+        assert sum(counters.get("won", 0) for counters in by_key.values()) == 1, dimension
+
+
+def test_a_call_without_a_stamp_or_with_an_unknown_one_is_bucketed_in_the_accounts_zone() -> None:
+    # Given calls created before calls carried their zone, or whose stamp is not a zone name
+    for stamp in (None, "", "Mars/Olympus_Mons", "../../etc/passwd", " Asia/Tokyo", 42, "x" * 300):
+        image = call(timezone=stamp)
+        # When their contribution is computed for an account in New York
+        rows = contribution(image, "America/New_York")
+        # Then they fall in New York's day and hour (Monday 2 Nov, 10h), without raising
+        assert "hour_of_week|2026-11-02#0-10" in rows, stamp
+        assert "channel|2026-11-02#flyer" in rows, stamp
+    # And a valid stamp wins over the account's zone
+    assert "hour_of_week|2026-11-03#1-00" in contribution(call(timezone="Asia/Tokyo"), "America/New_York")
 
 
 def test_removes_and_images_without_account_change_nothing() -> None:
