@@ -158,7 +158,6 @@ def diff(old: Contribution, new: Contribution) -> Contribution:
     return out
 
 
-
 def merge_rows(rows: Rows, deltas: Rows) -> Rows:
     """``rows`` plus ``deltas``, per row and counter, zeros dropped (a new dict)."""
     out = {key: dict(counters) for key, counters in rows.items()}
@@ -248,9 +247,7 @@ class Transaction:
     rows: Rows = field(default_factory=dict)
 
 
-def group(
-    deltas: Iterable[tuple[str, Rows]], limit: int = MAX_ROWS_PER_TRANSACTION
-) -> list[Transaction]:
+def group(deltas: Iterable[tuple[str, Rows]], limit: int = MAX_ROWS_PER_TRANSACTION) -> list[Transaction]:
     """Records in stream order -> transactions of contiguous records whose summed rows fit
     ``limit``. Records that change nothing join the current transaction (so they are covered); a
     trailing run that changes nothing is left out (there is nothing to write, and nothing to count

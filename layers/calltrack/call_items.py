@@ -51,6 +51,7 @@ def expire_at(start_epoch: float, days: int | None) -> int | None:
     """The TTL of a call started at ``start_epoch`` kept ``days`` days (None: kept forever)."""
     return int(start_epoch) + int(days) * 86400 if days else None
 
+
 # --------------------------------------------------------------------------- the value codec
 
 
@@ -229,7 +230,9 @@ class CallItems:
             "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
             "ExpressionAttributeNames": {"#a": "account", "#s": "started_at"},
             "ExpressionAttributeValues": {
-                ":a": {"S": account}, ":lo": {"S": utc_bound(start)}, ":hi": {"S": hi}
+                ":a": {"S": account},
+                ":lo": {"S": utc_bound(start)},
+                ":hi": {"S": hi},
             },
         }
         while True:
@@ -383,8 +386,10 @@ class CallItems:
     ) -> tuple[str, dict[str, Any] | None]:
         """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
         is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
-        attempts = [("applied", {**fields, **status_fields, "status_rank": rank}, True),
-                    ("fields-only", dict(fields), False)]
+        attempts = [
+            ("applied", {**fields, **status_fields, "status_rank": rank}, True),
+            ("fields-only", dict(fields), False),
+        ]
         for outcome, sets, with_rank in attempts:
             update = _Update()
             update.set("s", sets)
