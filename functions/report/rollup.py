@@ -2,7 +2,8 @@
 
 A call's *contribution* is derived from one image of it: for every dimension (channel, campaign,
 keyword, landing page, tracking number, agent, hour of week) one rollup row key
-``f"{dimension}|{day}#{value}"`` (day in the account's time zone) with the call's counters
+``f"{dimension}|{day}#{value}"`` (day in the zone the call was stamped with when it was created,
+else the account's current zone: ``contribution``) with the call's counters
 (calls, answered, missed, first_time, talk_seconds, leads, opportunities, won, won_value).
 
 Exactly once **per stream batch** (issue 24; docs/decisions.md 2026-11-30 and 2026-12-01). The
@@ -37,7 +38,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from calltrack.call_items import call_from_item
-from calltrack.days import parse_started_at, zone
+from calltrack.days import call_timezone, parse_started_at, zone
 from calltrack.models.reports import COUNTERS, DIMENSIONS
 from calltrack.observability import make_logger
 from calltrack.records import json_object
@@ -112,13 +113,18 @@ def dimension_values(image: Mapping[str, Any], local: datetime) -> dict[str, str
 
 def contribution(image: Mapping[str, Any] | None, tz: str) -> Contribution:
     """Rollup row key -> counters for one call image (empty for a deleted/unusable call, and for a
-    test call: test calls change no report figure)."""
+    test call: test calls change no report figure).
+
+    The day and hour of week are local to the zone the call was stamped with when it was created
+    (``calltrack.days.call_timezone``); ``tz``, the account's current zone, only for a call without
+    a usable stamp. Both images of a call carry the same stamp, so a record after the account
+    changed its zone takes back exactly what the call added."""
     if not image or not image.get("account") or image.get("test"):
         return {}
     started = parse_started_at(image.get("started_at"))
     if started is None:
         return {}
-    local = started.astimezone(zone(tz))
+    local = started.astimezone(zone(call_timezone(image, tz)))
     day = local.date().isoformat()
     counters = {k: v for k, v in call_counters(image).items() if v}
     out: Contribution = {}
@@ -150,7 +156,6 @@ def diff(old: Contribution, new: Contribution) -> Contribution:
         if delta:
             out[key] = delta
     return out
-
 
 
 def merge_rows(rows: Rows, deltas: Rows) -> Rows:
@@ -242,9 +247,7 @@ class Transaction:
     rows: Rows = field(default_factory=dict)
 
 
-def group(
-    deltas: Iterable[tuple[str, Rows]], limit: int = MAX_ROWS_PER_TRANSACTION
-) -> list[Transaction]:
+def group(deltas: Iterable[tuple[str, Rows]], limit: int = MAX_ROWS_PER_TRANSACTION) -> list[Transaction]:
     """Records in stream order -> transactions of contiguous records whose summed rows fit
     ``limit``. Records that change nothing join the current transaction (so they are covered); a
     trailing run that changes nothing is left out (there is nothing to write, and nothing to count

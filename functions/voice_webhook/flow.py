@@ -22,7 +22,7 @@ from typing import Any
 from calltrack.attribution import attribute
 from calltrack.call_flows import branch as flow_branch
 from calltrack.call_flows import sticky_attribute
-from calltrack.call_items import DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
+from calltrack.call_items import CALL_TIMEZONE, DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
 from calltrack.phone import ANONYMOUS_CALLER_IDS, is_e164, mask
 from calltrack.twilio_edge import (
     DialPlan,
@@ -223,7 +223,17 @@ def origin_fields(
         "test": True if caller and caller in (routing.get("test_callers") or ()) else None,
         # DynamoDB TTL: the account's retention.calls_days, riding on the origin write (no request)
         TTL_ATTRIBUTE: expire_at(start_epoch, routing.get("calls_days", DEFAULT_CALLS_DAYS)),
+        # The account's zone now, from the routing (no request): the rollups bucket the call by
+        # it for good, whatever zone the account moves to later (docs/decisions.md 2026-12-01)
+        CALL_TIMEZONE: _zone_stamp(routing),
     }
+
+
+def _zone_stamp(routing: dict[str, Any]) -> str | None:
+    """The routing's time zone name when it is a text (None: a number row from before routing
+    carried it; the call is then bucketed in the account's zone of the moment)."""
+    tz = routing.get("timezone")
+    return tz if isinstance(tz, str) and tz else None
 
 
 def _read(
@@ -279,7 +289,11 @@ def _write_origin(
         return "skipped"
     try:
         return deps.storage.write_origin(
-            call_sid, fields, caller=fields.get("caller"), first_time=first_time, now_iso=iso(deps.now()),
+            call_sid,
+            fields,
+            caller=fields.get("caller"),
+            first_time=first_time,
+            now_iso=iso(deps.now()),
             bump=bump,
         )
     except Exception as exc:
@@ -355,8 +369,15 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     return 200, _dial_for(deps, row, routing, number, caller, now)
 
 
-def _context(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
-             started: float, call_sid: str = "") -> flow_twiml.CallContext:
+def _context(
+    deps: Deps,
+    row: dict[str, Any],
+    routing: dict[str, Any],
+    number: str,
+    caller: str | None,
+    started: float,
+    call_sid: str = "",
+) -> flow_twiml.CallContext:
     language = str(routing.get("language") or "ja-JP")
     rec = routing.get("recording")
     recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
@@ -392,8 +413,16 @@ def _sticky(callers: dict[str, Any] | None, account: Any) -> str | None:
     return agent if isinstance(agent, str) else None
 
 
-def _flow_step(deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None,
-               callers: dict[str, Any] | None, now: float, call_sid: str) -> flow_twiml.Step | None:
+def _flow_step(
+    deps: Deps,
+    row: dict[str, Any],
+    routing: dict[str, Any],
+    number: str,
+    caller: str | None,
+    callers: dict[str, Any] | None,
+    now: float,
+    call_sid: str,
+) -> flow_twiml.Step | None:
     """The number's call flow for a call at ``now`` (None: the number has no flow, or it is unusable)."""
     flow = routing.get("flow")
     if not isinstance(flow, dict):
@@ -435,8 +464,16 @@ def fail_open(deps: Deps, params: dict[str, str]) -> str:
     row = deps.cache.get(number) if number else None
     if row is not None:
         try:
-            return _dial_for(deps, row, routing_of(row), number, caller, deps.now(), degraded=True,
-                             call_sid=params.get("CallSid", ""))
+            return _dial_for(
+                deps,
+                row,
+                routing_of(row),
+                number,
+                caller,
+                deps.now(),
+                degraded=True,
+                call_sid=params.get("CallSid", ""),
+            )
         except Exception:
             deps.log.exception("dial from cache failed")
     return _last_resort(deps, number, caller)
@@ -457,8 +494,15 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
 
 
 def _dial_for(
-    deps: Deps, row: dict[str, Any], routing: dict[str, Any], number: str, caller: str | None, now: float,
-    *, degraded: bool = False, call_sid: str = "",
+    deps: Deps,
+    row: dict[str, Any],
+    routing: dict[str, Any],
+    number: str,
+    caller: str | None,
+    now: float,
+    *,
+    degraded: bool = False,
+    call_sid: str = "",
 ) -> str:
     flow = routing.get("flow")
     if degraded and isinstance(flow, dict):  # storage down: the flow's first target, at once
@@ -506,8 +550,9 @@ def _record_agent(deps: Deps, req: TwilioRequest, call_sid: str, agent: str) -> 
     deps.log.info("answered by", extra={"agent": agent})
 
 
-def _followup_rows(deps: Deps, req: TwilioRequest) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str,
-                                                            str | None]:
+def _followup_rows(
+    deps: Deps, req: TwilioRequest
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str, str | None]:
     """A follow-up request of a call already answered by /twilio/voice: (number row, callers row,
     number, caller). The fresh read (for the round-robin counter and the sticky agent), else the
     cache or the snapshot."""
@@ -531,7 +576,8 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     flow = routing.get("flow")
     if row is None or not isinstance(flow, dict):
         return 200, _last_resort(deps, number, caller) if row is None else _dial_for(
-            deps, row, routing, number, caller, now)
+            deps, row, routing, number, caller, now
+        )
     digits = (req.params.get("Digits") or "").strip()[:1]
     call_sid = req.params.get("CallSid", "")
     ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
@@ -610,8 +656,16 @@ def _rebuild_if_missing(
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
 
 
-def _apply_outcome(deps: Deps, call_sid: str, fields: dict[str, Any], status_fields: dict[str, Any], *,
-                   via: str, rank: int, now: float) -> tuple[str, dict[str, Any] | None] | None:
+def _apply_outcome(
+    deps: Deps,
+    call_sid: str,
+    fields: dict[str, Any],
+    status_fields: dict[str, Any],
+    *,
+    via: str,
+    rank: int,
+    now: float,
+) -> tuple[str, dict[str, Any] | None] | None:
     """Apply the outcome of the callback ``via`` (dial-status, call-status) once; its marker is
     ``via`` as an attribute name (dial_status). (outcome, new row), or None when the write failed
     (counted and logged; Twilio still gets its TwiML)."""

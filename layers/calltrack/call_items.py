@@ -7,7 +7,8 @@ declaration of the table; a unit test round-trips these items through it). ``att
 
 Who writes what, all through ``CallItems``:
 - the voice webhook: the call's origin once (``origin_update``, sent alone or in its transaction
-  with the callers row) and each callback's outcome (``apply_outcome``); what its call flow learns
+  with the callers row; it creates the call, stamped with the account's zone ``CALL_TIMEZONE``)
+  and each callback's outcome (``apply_outcome``); what its call flow learns
   during the call, the menu choice and the agent who answered (``note``);
 - call records: stage, value, tags, score, agent from a PATCH or a CRM lead (``amend``);
 - recordings: the call's ``recording`` view (``set_recording``);
@@ -39,11 +40,17 @@ JSON_FIELDS = frozenset({"attribution", "recording", "transcript", "rule_hits"})
 # account's ``retention.calls_days`` (in the number's routing; default below when absent).
 TTL_ATTRIBUTE = "expire_at"
 DEFAULT_CALLS_DAYS = 1095  # three years; rollups (no personal data) are kept
+# The account's time zone (IANA name) when the call was created, written with the call's origin
+# from the number's routing: the rollup consumer buckets both images of a call by it, so a later
+# change of the account's zone cannot move a counted call between days (docs/decisions.md
+# 2026-12-01). Absent on calls created before: they are bucketed in the account's current zone.
+CALL_TIMEZONE = "timezone"
 
 
 def expire_at(start_epoch: float, days: int | None) -> int | None:
     """The TTL of a call started at ``start_epoch`` kept ``days`` days (None: kept forever)."""
     return int(start_epoch) + int(days) * 86400 if days else None
+
 
 # --------------------------------------------------------------------------- the value codec
 
@@ -223,7 +230,9 @@ class CallItems:
             "KeyConditionExpression": "#a = :a AND #s BETWEEN :lo AND :hi",
             "ExpressionAttributeNames": {"#a": "account", "#s": "started_at"},
             "ExpressionAttributeValues": {
-                ":a": {"S": account}, ":lo": {"S": utc_bound(start)}, ":hi": {"S": hi}
+                ":a": {"S": account},
+                ":lo": {"S": utc_bound(start)},
+                ":hi": {"S": hi},
             },
         }
         while True:
@@ -377,8 +386,10 @@ class CallItems:
     ) -> tuple[str, dict[str, Any] | None]:
         """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
         is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
-        attempts = [("applied", {**fields, **status_fields, "status_rank": rank}, True),
-                    ("fields-only", dict(fields), False)]
+        attempts = [
+            ("applied", {**fields, **status_fields, "status_rank": rank}, True),
+            ("fields-only", dict(fields), False),
+        ]
         for outcome, sets, with_rank in attempts:
             update = _Update()
             update.set("s", sets)

@@ -7,10 +7,12 @@ Every context that turns a call's ``started_at`` (UTC ISO 8601) into a local day
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calltrack.call_items import CALL_TIMEZONE
 from calltrack.errors import BadRequest
 
 DEFAULT_TIMEZONE = "Asia/Tokyo"
@@ -24,6 +26,27 @@ def zone(tz: str | None) -> ZoneInfo:
         return ZoneInfo(tz or DEFAULT_TIMEZONE)
     except Exception:  # noqa: BLE001 - unknown zone names fall back to the default
         return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def is_timezone(value: Any) -> bool:
+    """Whether ``value`` is an IANA zone name this runtime knows (never raises)."""
+    if not isinstance(value, str) or not value or value != value.strip():
+        return False
+    if ".." in value or value.startswith("/") or len(value) > 128:
+        return False
+    try:
+        ZoneInfo(value)
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, OSError on odd names
+        return False
+    return True
+
+
+def call_timezone(call: Mapping[str, Any], account_tz: str) -> str:
+    """The zone a call's local day and hour are taken in: the zone it was stamped with when it was
+    created (``calltrack.call_items.CALL_TIMEZONE``) when that is a known zone name, else the
+    account's (calls from before the stamp, or a stamp that is not a zone)."""
+    stamped = call.get(CALL_TIMEZONE)
+    return stamped if isinstance(stamped, str) and is_timezone(stamped) else account_tz
 
 
 def parse_started_at(value: Any) -> datetime | None:

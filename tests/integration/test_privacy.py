@@ -33,38 +33,78 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
     key = f"recordings/{account}/2026/10/{sid}/{rec}.mp3"
     for body in (b"first take", b"second take"):  # two versions of the same key
         s3.put_object(Bucket=settings.recordings_bucket, Key=key, Body=body)
-    s3.put_object(Bucket=settings.recordings_bucket, Key=f"transcripts/{account}/2026/10/{sid}/{rec}.json",
-                  Body=b'{"results": {}}')
-    recording = {"recording_sid": {"S": rec}, "call_sid": {"S": sid}, "account": {"S": account},
-                 "status": {"S": "stored"}, "s3_key": {"S": key}, "stored_at": {"S": "2026-10-05T01:02:00Z"},
-                 "attempts": {"N": "1"}}
+    s3.put_object(
+        Bucket=settings.recordings_bucket,
+        Key=f"transcripts/{account}/2026/10/{sid}/{rec}.json",
+        Body=b'{"results": {}}',
+    )
+    recording = {
+        "recording_sid": {"S": rec},
+        "call_sid": {"S": sid},
+        "account": {"S": account},
+        "status": {"S": "stored"},
+        "s3_key": {"S": key},
+        "stored_at": {"S": "2026-10-05T01:02:00Z"},
+        "attempts": {"N": "1"},
+    }
     db.put_item(TableName=settings.table_name("recordings"), Item=recording)
     db.update_item(
-        TableName=settings.table_name("calls"), Key={"call_sid": {"S": sid}},
+        TableName=settings.table_name("calls"),
+        Key={"call_sid": {"S": sid}},
         UpdateExpression="SET recording = :r, transcript = :t",
         ExpressionAttributeValues={
             ":r": {"S": json.dumps({"status": "stored", "recording_sid": rec, "s3_key": key})},
             ":t": {"S": json.dumps([["caller", 1.0, "予約したいです"]])},
         },
     )
-    db.put_item(TableName=settings.table_name("crm_leads"), Item={
-        "account": {"S": account}, "external_id": {"S": f"L-{sid}"}, "phone": {"S": caller},
-        "created_at": {"S": "2026-10-05T02:00:00Z"}, "call_sid": {"S": sid},
-        "updated_at": {"S": "2026-10-05T02:00:00Z"}})
-    db.put_item(TableName=settings.table_name("conversions"), Item={
-        "call_sid": {"S": sid}, "key": {"S": "qualified#google_ads"}, "account": {"S": account},
-        "converted_at": {"S": "2026-10-05T01:00:00Z"}, "rule": {"S": "qualified"},
-        "destination": {"S": "google_ads"}, "status": {"S": "pending"},
-        "order_id": {"S": f"{sid}:qualified"}})
-    db.put_item(TableName=settings.table_name("webhook_deliveries"), Item={
-        "account": {"S": account}, "delivery_id": {"S": f"dlv_{sid[2:18]}"}, "kind": {"S": "webhook"},
-        "destination": {"S": "hook"}, "call_sid": {"S": sid}, "status": {"S": "pending"},
-        "payload": {"S": json.dumps({"call": {"call_sid": sid, "caller": caller}})}})
-    db.update_item(TableName=settings.table_name("callers"), Key={"caller": {"S": caller}},
-                   UpdateExpression="SET #g = :g", ExpressionAttributeNames={"#g": f"agent#{account}"},
-                   ExpressionAttributeValues={":g": {"S": "alice"}})  # the sticky agent (call flows)
-    s3.put_object(Bucket=settings.exports_bucket, Key=f"calls/account={account}/date=2026-10-05/calls.csv",
-                  Body=f"account,call_sid,caller\n{account},{sid},{caller[:-4]}****\n".encode())
+    db.put_item(
+        TableName=settings.table_name("crm_leads"),
+        Item={
+            "account": {"S": account},
+            "external_id": {"S": f"L-{sid}"},
+            "phone": {"S": caller},
+            "created_at": {"S": "2026-10-05T02:00:00Z"},
+            "call_sid": {"S": sid},
+            "updated_at": {"S": "2026-10-05T02:00:00Z"},
+        },
+    )
+    db.put_item(
+        TableName=settings.table_name("conversions"),
+        Item={
+            "call_sid": {"S": sid},
+            "key": {"S": "qualified#google_ads"},
+            "account": {"S": account},
+            "converted_at": {"S": "2026-10-05T01:00:00Z"},
+            "rule": {"S": "qualified"},
+            "destination": {"S": "google_ads"},
+            "status": {"S": "pending"},
+            "order_id": {"S": f"{sid}:qualified"},
+        },
+    )
+    db.put_item(
+        TableName=settings.table_name("webhook_deliveries"),
+        Item={
+            "account": {"S": account},
+            "delivery_id": {"S": f"dlv_{sid[2:18]}"},
+            "kind": {"S": "webhook"},
+            "destination": {"S": "hook"},
+            "call_sid": {"S": sid},
+            "status": {"S": "pending"},
+            "payload": {"S": json.dumps({"call": {"call_sid": sid, "caller": caller}})},
+        },
+    )
+    db.update_item(
+        TableName=settings.table_name("callers"),
+        Key={"caller": {"S": caller}},
+        UpdateExpression="SET #g = :g",
+        ExpressionAttributeNames={"#g": f"agent#{account}"},
+        ExpressionAttributeValues={":g": {"S": "alice"}},
+    )  # the sticky agent (call flows)
+    s3.put_object(
+        Bucket=settings.exports_bucket,
+        Key=f"calls/account={account}/date=2026-10-05/calls.csv",
+        Body=f"account,call_sid,caller\n{account},{sid},{caller[:-4]}****\n".encode(),
+    )
     return {"sid": sid, "recording_sid": rec, "key": key}
 
 
@@ -83,8 +123,11 @@ def all_items(stack: Any) -> list[str]:
 
 def rollups(stack: Any, account: str) -> list[dict[str, Any]]:
     db = stack.stack.client("dynamodb")
-    items = db.scan(TableName=_settings().table_name("rollups"), FilterExpression="begins_with(pk, :a)",
-                    ExpressionAttributeValues={":a": {"S": f"{account}#"}})["Items"]
+    items = db.scan(
+        TableName=_settings().table_name("rollups"),
+        FilterExpression="begins_with(pk, :a)",
+        ExpressionAttributeValues={":a": {"S": f"{account}#"}},
+    )["Items"]
     return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
 
 
@@ -109,9 +152,12 @@ def two_accounts(local_stack: Any) -> dict[str, Any]:
     for name in ("a", "b"):
         number = unique_number()
         account = apply_account(local_stack, f"priv{name}", numbers=[{"number": number, "channel": "flyer"}])
-        out[name] = {"account": account, "number": number,
-                     "seed": seed_caller(local_stack, account, number, caller),
-                     **tokens(local_stack, account, "admin", "manager")}
+        out[name] = {
+            "account": account,
+            "number": number,
+            "seed": seed_caller(local_stack, account, number, caller),
+            **tokens(local_stack, account, "admin", "manager"),
+        }
     at = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
     out["a"]["other_sid"] = play_call(local_stack, out["a"]["number"], at, caller=other)
     local_stack.drain()
@@ -158,8 +204,15 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     # Then it answers what it erased
     assert resp.status_code == 200, resp.text
     assert resp.json()["erased"] == {
-        "calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3, "crm_leads": 1,
-        "conversions": 1, "webhook_deliveries": 1, "export_rows": 1, "caller_first_call": 1,
+        "calls": 1,
+        "transcripts": 1,
+        "recordings": 1,
+        "object_versions": 3,
+        "crm_leads": 1,
+        "conversions": 1,
+        "webhook_deliveries": 1,
+        "export_rows": 1,
+        "caller_first_call": 1,
     }
     # and no item of any table ties the number or A's call to A any more
     items = all_items(local_stack)
@@ -169,8 +222,9 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     assert not [k for k in object_versions(local_stack) if a["seed"]["sid"] in k]
     assert a["seed"]["sid"] not in export_text(local_stack, a["account"])
     # while B keeps every item and object version of the same caller
-    b_after = {json.dumps(json.loads(i), sort_keys=True)
-               for i in items if b["seed"]["sid"] in i or caller in i}
+    b_after = {
+        json.dumps(json.loads(i), sort_keys=True) for i in items if b["seed"]["sid"] in i or caller in i
+    }
     for item in b_before:
         if a["account"] not in item:
             assert json.dumps(json.loads(item), sort_keys=True) in b_after, item
@@ -187,7 +241,7 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
     assert set(again.json()["erased"].values()) == {0}
 
 
-def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
+def test_every_call_item_carries_its_ttl_from_the_accounts_retention_and_its_zone(
     local_stack: Any, two_accounts: dict[str, Any]
 ) -> None:
     # Given calls written by the voice webhook (default retention.calls_days: 1095)
@@ -199,6 +253,9 @@ def test_every_call_item_carries_its_ttl_from_the_accounts_retention(
     item = db.get_item(TableName=table, Key={"call_sid": {"S": two_accounts["b"]["seed"]["sid"]}})["Item"]
     started = datetime(2026, 10, 5, 1, 0, tzinfo=UTC).timestamp()
     assert int(item["expire_at"]["N"]) == int(started) + 1095 * 86400
+    # And each call is stamped with the account's time zone of the moment it was created, in the
+    # same write (the rollups bucket it by that zone for good)
+    assert item["timezone"] == {"S": "Asia/Tokyo"}
 
 
 def test_the_audit_trail_shows_who_did_what_and_the_caller_only_as_a_salted_hash(

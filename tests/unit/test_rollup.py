@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeSerializer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from calltrack.models.reports import DIMENSIONS
 from report.rollup import (
     MAX_TRANSACT_ITEMS,
     contribution,
@@ -79,7 +80,6 @@ def test_counters_follow_status_and_stage() -> None:
     assert lost.get("leads") == 1 and "opportunities" not in lost and "won_value" not in lost
 
 
-
 _ser = TypeSerializer()
 SEQ_BASE = 4 * 10**20  # DynamoDB's sequence numbers are 21-digit decimal strings
 
@@ -90,8 +90,13 @@ def _image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: _ser.serialize(v) for k, v in image.items() if v is not None}
 
 
-def record(seq: int, new: dict[str, Any] | None, old: dict[str, Any] | None = None,
-           event: str | None = None, **extra: Any) -> dict[str, Any]:
+def record(
+    seq: int,
+    new: dict[str, Any] | None,
+    old: dict[str, Any] | None = None,
+    event: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A stream record as Lambda hands it over (NEW_AND_OLD_IMAGES)."""
     sid = (new or old or {})["call_sid"]
     dynamodb: dict[str, Any] = {"SequenceNumber": str(SEQ_BASE + seq), "Keys": {"call_sid": {"S": sid}}}
@@ -174,6 +179,58 @@ def test_a_record_counts_its_new_image_minus_its_old_image() -> None:
     assert store.transactions == 0
 
 
+def all_rows(store: InMemoryRollupStore, account: str) -> dict[str, dict[str, dict[str, float]]]:
+    """dimension -> the account's rollup rows of that dimension (sort key -> counters)."""
+    return {dimension: store.counters(account, dimension) for dimension in DIMENSIONS}
+
+
+def test_an_update_after_the_account_changed_its_zone_lands_on_the_rows_the_call_was_added_to() -> None:
+    # Given a call stamped with the account's zone when it was created (Asia/Tokyo): 15:30 UTC on
+    # Monday 2 Nov is Tuesday 3 Nov 00:30 in Tokyo, and it was counted while the account was there
+    ringing = call(timezone="Asia/Tokyo")
+    store = InMemoryRollupStore()
+    assert process_records([record(1, ringing)], store, tokyo_timezone) == []
+    # When the account moves to America/New_York (where that instant is still Monday 2 Nov), and
+    # then the call is answered and won
+    won = call(timezone="Asia/Tokyo", status="answered", talk_seconds=60, stage="won", value=300)
+    assert process_records([record(2, won, ringing)], store, lambda _: "America/New_York") == []
+    # Then the rows of the day the call was counted on gain the win, in every dimension
+    rows = all_rows(store, "acme")
+    assert rows["channel"] == {
+        "2026-11-03#flyer": {
+            "calls": 1,
+            "answered": 1,
+            "first_time": 1,
+            "talk_seconds": 60,
+            "leads": 1,
+            "opportunities": 1,
+            "won": 1,
+            "won_value": 300,
+        }
+    }
+    assert list(rows["hour_of_week"]) == ["2026-11-03#1-00"]
+    # And no row of the new zone's day exists, no counter is negative, and each dimension's rows
+    # still add up to one call
+    for dimension, by_key in rows.items():
+        assert all(key.startswith("2026-11-03#") for key in by_key), dimension
+        assert all(v >= 0 for counters in by_key.values() for v in counters.values()), dimension
+        assert sum(counters.get("calls", 0) for counters in by_key.values()) == 1, dimension
+        assert sum(counters.get("won", 0) for counters in by_key.values()) == 1, dimension
+
+
+def test_a_call_without_a_stamp_or_with_an_unknown_one_is_bucketed_in_the_accounts_zone() -> None:
+    # Given calls created before calls carried their zone, or whose stamp is not a zone name
+    for stamp in (None, "", "Mars/Olympus_Mons", "../../etc/passwd", " Asia/Tokyo", 42, "x" * 300):
+        image = call(timezone=stamp)
+        # When their contribution is computed for an account in New York
+        rows = contribution(image, "America/New_York")
+        # Then they fall in New York's day and hour (Monday 2 Nov, 10h), without raising
+        assert "hour_of_week|2026-11-02#0-10" in rows, stamp
+        assert "channel|2026-11-02#flyer" in rows, stamp
+    # And a valid stamp wins over the account's zone
+    assert "hour_of_week|2026-11-03#1-00" in contribution(call(timezone="Asia/Tokyo"), "America/New_York")
+
+
 def test_removes_and_images_without_account_change_nothing() -> None:
     store = InMemoryRollupStore()
     ttl = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -211,11 +268,15 @@ def test_a_batch_writes_each_rollup_row_once_with_every_calls_counters() -> None
 
 def _distinct_calls(n: int, start: int = 0) -> list[dict[str, Any]]:
     """Calls each with its own keyword and number: 7 rows each, 5 of them their own."""
-    return stream_of([
-        (f"CA{i}", call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}",
-                        attribution=None))
-        for i in range(start, start + n)
-    ])
+    return stream_of(
+        [
+            (
+                f"CA{i}",
+                call(call_sid=f"CA{i}", keyword=f"kw-{i}", tracking_number=f"+8150{i:08d}", attribution=None),
+            )
+            for i in range(start, start + n)
+        ]
+    )
 
 
 def test_a_batch_larger_than_one_transaction_is_cut_into_contiguous_runs() -> None:
@@ -232,8 +293,13 @@ def test_a_batch_larger_than_one_transaction_is_cut_into_contiguous_runs() -> No
 
 def test_group_sums_rows_and_cuts_before_the_record_that_would_overflow() -> None:
     row = {"calls": 1}
-    deltas = [("1", {("a", "k1"): row, ("a", "k2"): row}), ("2", {("a", "k1"): row}),
-              ("3", {}), ("4", {("a", "k3"): row, ("a", "k4"): row}), ("5", {})]
+    deltas = [
+        ("1", {("a", "k1"): row, ("a", "k2"): row}),
+        ("2", {("a", "k1"): row}),
+        ("3", {}),
+        ("4", {("a", "k3"): row, ("a", "k4"): row}),
+        ("5", {}),
+    ]
     groups = group(deltas, limit=3)
     assert [(t.seqs, t.rows) for t in groups] == [
         (["1", "2", "3"], {("a", "k1"): {"calls": 2}, ("a", "k2"): {"calls": 1}}),
@@ -309,12 +375,14 @@ def test_an_unreadable_record_is_reported_after_the_records_before_it_are_writte
             raise RuntimeError("accounts table unavailable")
         return "Asia/Tokyo"
 
-    batch = stream_of([
-        ("CA0", call(call_sid="CA0")),
-        ("CA1", call(call_sid="CA1", account="acme2")),
-        ("CA2", call(call_sid="CA2", account="other")),  # its account's time zone cannot be read
-        ("CA3", call(call_sid="CA3")),
-    ])
+    batch = stream_of(
+        [
+            ("CA0", call(call_sid="CA0")),
+            ("CA1", call(call_sid="CA1", account="acme2")),
+            ("CA2", call(call_sid="CA2", account="other")),  # its account's time zone cannot be read
+            ("CA3", call(call_sid="CA3")),
+        ]
+    )
     store = InMemoryRollupStore()
     failures = process_records(batch, store, zone_of)
     # Then the records before it are written and it is the record reported (Lambda retries from it)
@@ -374,8 +442,10 @@ def test_per_stream_order_exactly_once_under_lambdas_redelivery(
             continue  # a call is deleted once, after it exists, and not written again
         if u["delete"]:
             deleted.add(sid)
-        image = None if u["delete"] else call(
-            call_sid=sid, **{k: v for k, v in u.items() if k not in ("call", "delete")}
+        image = (
+            None
+            if u["delete"]
+            else call(call_sid=sid, **{k: v for k, v in u.items() if k not in ("call", "delete")})
         )
         stream.append((sid, image))
     if not stream:
@@ -457,7 +527,7 @@ class _StubDynamo:
             raise exc
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
-        (table, request), = RequestItems.items()
+        ((table, request),) = RequestItems.items()
         keys = [k["call_sid"]["S"] for k in request["Keys"]]
         if self.unprocessed_once:  # DynamoDB may leave keys unprocessed: asked again
             self.unprocessed_once = False
@@ -473,8 +543,11 @@ def test_the_dynamodb_store_writes_the_item_with_its_rows_and_reads_what_items_c
     rows = {("acme", "channel|2026-11-03#flyer"): {"calls": 2}}
     assert store.commit(["11", "12"], rows)
     put, update = client.transactions[0]
-    assert put["Put"]["Item"] == {"call_sid": {"S": "seq#11"}, "seqs": {"SS": ["11", "12"]},
-                                  "expire_at": {"N": str(1_000_000 + 3 * 86400)}}
+    assert put["Put"]["Item"] == {
+        "call_sid": {"S": "seq#11"},
+        "seqs": {"SS": ["11", "12"]},
+        "expire_at": {"N": str(1_000_000 + 3 * 86400)},
+    }
     assert put["Put"]["ConditionExpression"] == "attribute_not_exists(call_sid)"
     assert update["Update"]["Key"] == {"pk": {"S": "acme#channel"}, "sk": {"S": "2026-11-03#flyer"}}
     # A cancellation because the item exists: this transaction committed before

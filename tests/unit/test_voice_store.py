@@ -159,6 +159,30 @@ def test_first_time_caller_is_one_transaction_and_items_round_trip_through_the_c
         assert next(iter(value)) == declared[name].attr_type, name
 
 
+def test_the_call_is_created_stamped_with_the_accounts_zone_in_the_origin_write():
+    from calltrack.models.calls import Call
+
+    # Given a number whose routing carries the account's zone
+    row = {**ROW, "routing": json.dumps({"forward_to": "+81312345678", "timezone": "America/New_York"})}
+    client = FakeClient()
+    fields = flow.origin_fields(PARAMS, row, None, start_epoch=2000, created_by="voice")
+    # When the call's origin is written
+    assert (
+        DynamoStorage(client, TABLES).write_origin(
+            SID, fields, caller="+819012345678", first_time=True, now_iso="2026-01-01T00:00:00Z"
+        )
+        == "created"
+    )
+    # Then the one write that creates the call carries the zone (no request added)
+    assert [r[0] for r in client.requests] == ["TransactWriteItems"]
+    assert client.items[SID]["timezone"] == {"S": "America/New_York"}
+    assert Call.from_raw_data(client.items[SID]).timezone == "America/New_York"
+    # And a routing without a zone (a number row from before) writes no stamp at all
+    bare = flow.origin_fields(PARAMS, ROW, None, start_epoch=2000, created_by="voice")
+    written = DynamoStorage(FakeClient(), TABLES).calls.origin_update(SID, bare, "x")
+    assert "timezone" not in written["ExpressionAttributeNames"].values()
+
+
 def test_a_racing_first_call_that_loses_is_written_as_a_repeat_call():
     # Given the read saw no first call, but another call of this caller marked it meanwhile
     client = FakeClient(cancel_reasons=["None", "ConditionalCheckFailed"])

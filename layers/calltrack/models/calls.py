@@ -98,6 +98,9 @@ class Call(Model):
     callback_at = UnicodeAttribute(null=True)
     callback_agent = UnicodeAttribute(null=True)
     callback_seconds = NumberAttribute(null=True)
+    # The account's time zone (IANA) when the call was created: the rollups' local day and hour of
+    # week (calltrack.call_items.CALL_TIMEZONE); absent on older calls
+    timezone = UnicodeAttribute(null=True)
     # DynamoDB TTL (epoch seconds): started_at + the account's retention.calls_days (privacy)
     expire_at = NumberAttribute(null=True)
     by_account = CallsByAccount()
