@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from calltrack.call_items import DEFAULT_CALLS_DAYS
+from calltrack.days import is_timezone
 from calltrack.dni_match import DEFAULT_LEASE_MINUTES
 from calltrack.errors import BadRequest
 from calltrack.phone import region_for_timezone
@@ -750,18 +751,6 @@ class AccountConfig(_Strict):
             if f not in WHISPER_FIELDS:
                 raise _err("whisper", f"unknown placeholder {{{f}}} (use {{channel}} or {{campaign}})")
         return value
-
-
-def is_timezone(value: str) -> bool:
-    import zoneinfo
-
-    if not value or value != value.strip() or ".." in value or value.startswith("/"):
-        return False
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- parsing
