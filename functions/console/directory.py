@@ -31,7 +31,9 @@ class UserDirectory(Protocol):
 
     def list(self, account: str) -> list[dict[str, Any]]: ...
 
-    def disable(self, account: str, email: str) -> dict[str, Any]: ...
+    def disable(self, account: str, email: str) -> dict[str, Any]:
+        """Disable the user; the result carries its ``sub`` (for the caller, not the response)."""
+        ...
 
 
 class CognitoDirectory:
@@ -167,11 +169,13 @@ class CognitoDirectory:
         roles = [g.split(":", 1)[1] for g in groups if g.startswith(f"{account}:")]
         if not roles:
             raise NotFound(f"no console user {email} in account {account}")
+        user = self._idp.admin_get_user(UserPoolId=self._pool, Username=email)
+        sub = next((a["Value"] for a in user.get("UserAttributes", []) if a["Name"] == "sub"), None)
         self._idp.admin_disable_user(UserPoolId=self._pool, Username=email)
-        # Signed-in sessions end too: their refresh is revoked, and ID tokens are refused by the
-        # API once expired (at most an hour); the console is told at its next request.
+        # Refresh tokens are revoked too; the ID tokens already issued are refused by the API
+        # through the marker the caller writes with ``sub`` (calltrack.auth.revoke_console_user).
         self._idp.admin_user_global_sign_out(UserPoolId=self._pool, Username=email)
-        return {"email": email, "role": max(roles, key=ROLES.index), "enabled": False}
+        return {"email": email, "role": max(roles, key=ROLES.index), "enabled": False, "sub": sub}
 
 
 def _message(exc: Exception) -> str:

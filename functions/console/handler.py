@@ -76,7 +76,8 @@ def post_session() -> Response:
     token = sessions.sign_in(body, runtime.directory())
     principal = cognito_principal(token, _pool())
     answer = sessions.session_body(principal, _accounts())
-    assert principal.expires_at is not None
+    assert principal.expires_at is not None and principal.account is not None
+    audit.record(principal.account, principal, "session.create", target=principal.token_id)
     logger.info("console sign-in", extra={"account": principal.account, "role": principal.role})
     return _json(200, answer, cookies=[sessions.cookie(token, principal.expires_at, secure=_secure())])
 
@@ -117,10 +118,20 @@ def post_user(account: str) -> Response:
     return _json(201, result)
 
 
+def _revoke_console_user(sub: str, email: str) -> None:
+    import time
+
+    from calltrack.auth import revoke_console_user
+
+    revoke_console_user(sub, email, time.time())
+
+
 @app.post("/v1/accounts/<account>/users/<email>/disable")
 def post_disable(account: str, email: str) -> Response:
     principal = principal_from_app(app)
-    result = users.disable(principal, account, unquote(email), runtime.directory(), _accounts())
+    result = users.disable(
+        principal, account, unquote(email), runtime.directory(), _accounts(), _revoke_console_user
+    )
     audit.record(account, principal, "user.disable", target=f"user:{result['email']}")
     logger.info("console user disabled", extra={"account": account})
     return _json(200, result)

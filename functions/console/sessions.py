@@ -2,7 +2,8 @@
 ID token; read who is signed in; sign out. The cookie is ``HttpOnly`` (no script reads it),
 ``SameSite=Strict`` (no other site sends it), ``Secure`` when deployed, and lives as long as the
 token; the API verifies the token on every request (calltrack.auth), so an expired one is refused
-there and the console asks to sign in again."""
+there and the console asks to sign in again. Deployed, its name carries the ``__Host-`` prefix
+(``__Host-ct_session``): the browser keeps it only as Secure, for Path=/, without Domain."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack.accounts import Accounts, UnknownAccount
 from calltrack.auth import Principal
-from calltrack.cognito import SESSION_COOKIE
+from calltrack.cognito import session_cookie_name
 from calltrack.errors import Conflict, Unauthorized
 from console.directory import UserDirectory
 
@@ -65,7 +66,7 @@ def sign_in(body: SignInBody, directory: UserDirectory) -> str:
 def cookie(token: str, expires_at: float, *, secure: bool) -> Cookie:
     """The session cookie: as long as the token lives, HttpOnly, SameSite=Strict, Secure deployed."""
     return Cookie(
-        name=SESSION_COOKIE,
+        name=session_cookie_name(secure),
         value=token,
         path="/",
         max_age=max(0, int(expires_at - time.time())),
@@ -77,7 +78,7 @@ def cookie(token: str, expires_at: float, *, secure: bool) -> Cookie:
 
 def cleared_cookie(*, secure: bool) -> Cookie:
     return Cookie(
-        name=SESSION_COOKIE,
+        name=session_cookie_name(secure),
         value="",
         path="/",
         max_age=0,

@@ -9,6 +9,7 @@ first sign-in (``POST /v1/session`` with ``new_password``); with one (``calltrac
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -73,7 +74,18 @@ def list_users(
 
 
 def disable(
-    principal: Principal, account: str, email: str, directory: UserDirectory, accounts: Accounts
+    principal: Principal,
+    account: str,
+    email: str,
+    directory: UserDirectory,
+    accounts: Accounts,
+    revoke: Callable[[str, str], None],
 ) -> dict[str, Any]:
+    """Disable the user in the pool, then ``revoke(sub, email)``: its ID tokens already issued are
+    refused from now on, not only once they expire."""
     _scope(principal, account, accounts)
-    return {"account": account, **directory.disable(account, email_address(email))}
+    result = dict(directory.disable(account, email_address(email)))
+    sub = result.pop("sub", None)
+    if sub:
+        revoke(str(sub), str(result["email"]))
+    return {"account": account, **result}

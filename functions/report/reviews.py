@@ -58,6 +58,21 @@ def read_review(s3: Any, bucket: str, account: str, month: str, ext: str) -> byt
     return body
 
 
+
+# The review page is served by the API, which shares the console's origin when deployed: it may
+# style itself (inline <style> and bars' widths) and nothing else: no script, no fetch, no form,
+# no framing, and ``sandbox`` gives it an opaque origin, so even a mis-escaped name in it could
+# neither run nor reach the console's session.
+REVIEW_HTML_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'; sandbox"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
+
+
 @router.get("/v1/reviews")
 def get_reviews() -> dict[str, Any]:
     from report.runtime import report_ports
@@ -212,5 +227,10 @@ def get_review(month: str) -> Response[Any]:
     if body is None:
         raise NotFound(f"no review for {month}")
     if fmt == "html":
-        return Response(status_code=200, content_type="text/html; charset=utf-8", body=body.decode("utf-8"))
+        return Response(
+            status_code=200,
+            content_type="text/html; charset=utf-8",
+            body=body.decode("utf-8"),
+            headers=dict(REVIEW_HTML_HEADERS),
+        )
     return Response(status_code=200, content_type="application/json", body=json.dumps(json.loads(body)))

@@ -133,15 +133,45 @@ def _touch(item: object, now: float) -> None:
         pass
 
 
-def session_cookie(cookies: list[str] | None) -> str | None:
-    """The console's session cookie (``ct_session``) from an HTTP API v2 event's ``cookies``."""
+def session_cookie(cookies: list[str] | None, name: str | None = None) -> str | None:
+    """The console's session cookie (``name``, default ``ct_session``; ``__Host-ct_session`` when
+    deployed) from an HTTP API v2 event's ``cookies``."""
     from calltrack.cognito import SESSION_COOKIE
 
+    wanted = name or SESSION_COOKIE
     for cookie in cookies or []:
-        name, _, value = cookie.partition("=")
-        if name.strip() == SESSION_COOKIE and value.strip():
+        key, _, value = cookie.partition("=")
+        if key.strip() == wanted and value.strip():
             return value.strip()
     return None
+
+
+# A disabled console user's ID tokens stay valid until they expire (a JWT is verified, not looked
+# up), so disabling writes a marker in the tokens table under the user's token id (``user:<sub>``;
+# an API token's key is a SHA-256 hex digest, never that), outside every account's token list and
+# deleted by TTL once no token issued before can be alive. Every console request reads it: one
+# GetItem, the same as an API token's lookup.
+DISABLED_USERS = "#disabled-console-users"  # the marker's "account": no account's token list has it
+
+
+def revoke_console_user(sub: str, label: str, now: float) -> None:
+    """Refuse every ID token of console user ``sub`` from now on (see above)."""
+    from datetime import UTC, datetime
+
+    from calltrack.cognito import ID_TOKEN_MAX_S
+    from calltrack.models import bind_once
+    from calltrack.models.accounts import ApiToken
+    from calltrack.settings import get_settings
+
+    bind_once(get_settings(), [ApiToken])
+    ApiToken(
+        f"user:{sub}",
+        account=DISABLED_USERS,
+        role="disabled",
+        label=label,
+        created_at=datetime.fromtimestamp(now, UTC),
+        expires_at=int(now + ID_TOKEN_MAX_S + 300),
+    ).save()
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -155,6 +185,7 @@ def authenticate(
     cookies: list[str] | None = None,
     method: str = "GET",
     cognito: CognitoPool | None = None,
+    cookie_name: str | None = None,
 ) -> Principal:
     """Who is asking: a bearer token (API token, operator token or a Cognito ID token), or the
     console's session cookie holding a Cognito ID token. A cookie-authenticated write must carry
@@ -165,7 +196,7 @@ def authenticate(
         token = bearer(headers)
         from_cookie = False
     except Unauthorized:
-        cookie = session_cookie(cookies)
+        cookie = session_cookie(cookies, cookie_name)
         if cookie is None:
             raise
         token, from_cookie = cookie, True
@@ -173,7 +204,7 @@ def authenticate(
         if not any(key.lower() == CONSOLE_HEADER for key in (headers or {})):
             raise Forbidden(f"a console write must send the {CONSOLE_HEADER} header")
     if looks_like_jwt(token):
-        return cognito_principal(token, cognito)
+        return cognito_principal(token, cognito, lookup)
     if from_cookie:
         raise Unauthorized("session expired: sign in again")
     if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):
@@ -186,14 +217,19 @@ def authenticate(
     return Principal(account=account, role=role, token_id=token_id(hash_token(token)), label=label)
 
 
-def cognito_principal(token: str, cognito: CognitoPool | None) -> Principal:
-    """A console user's Principal from a verified Cognito ID token (its ``<account>:<role>`` group)."""
+def cognito_principal(
+    token: str, cognito: CognitoPool | None, lookup: TokenLookup = lookup_token_in_table
+) -> Principal:
+    """A console user's Principal from a verified Cognito ID token (its ``<account>:<role>`` group);
+    401 when the user was disabled since the token was issued (``revoke_console_user``)."""
     from calltrack.cognito import account_role, verify_id_token
 
     if cognito is None:
         raise Unauthorized("console sign-in is not configured on this stack")
     claims = verify_id_token(token, cognito)
     account, role = account_role(claims)
+    if lookup(f"user:{claims.get('sub')}") is not None:
+        raise Unauthorized("this console user is disabled")
     # The e-mail is the user's name in the audit trail: only admins set it (the app client lets no
     # user write their own attributes, infra/components/console.py).
     user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "")
@@ -214,7 +250,7 @@ def principal_from_app(app: object) -> Principal:
     known = context.get(PRINCIPAL_KEY) if isinstance(context, dict) else None
     if isinstance(known, Principal):
         return known
-    from calltrack.cognito import CognitoPool
+    from calltrack.cognito import CognitoPool, session_cookie_name
 
     settings = get_settings()
     event = app.current_event  # type: ignore[attr-defined]
@@ -224,6 +260,7 @@ def principal_from_app(app: object) -> Principal:
         cookies=event.get("cookies"),
         method=event.get("requestContext", {}).get("http", {}).get("method", "GET"),
         cognito=CognitoPool.from_settings(settings),
+        cookie_name=session_cookie_name(secure=not settings.local_mode),
     )
     if isinstance(context, dict):
         context[PRINCIPAL_KEY] = principal

@@ -30,11 +30,22 @@ from calltrack.errors import Forbidden, Unauthorized
 
 ROLE_RANK = {"marketer": 1, "manager": 2, "admin": 3}
 GROUPS_CLAIM = "cognito:groups"
-SESSION_COOKIE = "ct_session"
+SESSION_COOKIE = "ct_session"  # local (http): a plain name
+# Deployed (https): the __Host- prefix makes the browser accept the cookie only if it is Secure, for
+# Path=/ and without Domain, so no sibling subdomain can plant or shadow a session.
+SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
 CONSOLE_HEADER = "x-calltrack-console"  # required on cookie-authenticated writes (with SameSite)
 KEYS_REFRESH_S = 300.0
+# The longest an ID token can live (Cognito allows at most a day; the stack sets an hour): how long
+# a disabled user's tokens must be refused after the disable (calltrack.auth.revoke_console_user).
+ID_TOKEN_MAX_S = 86400.0
 # DER prefix of DigestInfo for SHA-256 (RFC 8017 §9.2, note 1).
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def session_cookie_name(secure: bool) -> str:
+    """The session cookie's name: ``__Host-ct_session`` when deployed (Secure), else ``ct_session``."""
+    return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
 
 
 @dataclass(frozen=True)

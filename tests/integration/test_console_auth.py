@@ -4,6 +4,8 @@ bearer ID token; tokens are verified against the pool's keys, audience and expir
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.support import unique_account, unique_number
@@ -192,13 +194,32 @@ def test_an_account_admin_manages_the_accounts_console_users(local_stack, world)
     # Then the list shows them, and they can sign in
     listed = local_stack.request("GET", f"/v1/accounts/{world['account']}/users", token=toks["admin"]).json()
     assert {u["email"]: u["role"] for u in listed["users"]}[email] == "manager"
-    assert sign_in(local_stack, email, "Pass-word-1").status_code == 200
+    signed_in = sign_in(local_stack, email, "Pass-word-1")
+    assert signed_in.status_code == 200
+    live = signed_in.cookies["ct_session"]
+    assert local_stack.request("GET", "/v1/calls", headers=cookie(live)).status_code == 200
     # When they are disabled, Then they cannot sign in any more
     off = local_stack.request(
         "POST", f"/v1/accounts/{world['account']}/users/{email}/disable", token=toks["admin"]
     )
     assert off.status_code == 200 and off.json()["enabled"] is False
+    assert "sub" not in off.json()
     assert sign_in(local_stack, email, "Pass-word-1").status_code == 401
+    # And the session they already hold is refused at once, not when its token expires
+    for path in ("/v1/calls", "/v1/session"):
+        refused = local_stack.request("GET", path, headers=cookie(live))
+        assert refused.status_code == 401 and "disabled" in refused.json()["message"], refused.text
+    assert local_stack.request("GET", "/v1/calls", token=live).status_code == 401
+    # while the account's other console users go on working
+    manager = session_token(local_stack, *world["users"]["manager"])
+    assert local_stack.request("GET", "/v1/calls", headers=cookie(manager)).status_code == 200
+    # And the audit trail has the sign-in and the disable, by whom
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    audit = local_stack.request("GET", f"/v1/audit?from={today}&to={today}", token=toks["admin"])
+    assert audit.status_code == 200, audit.text
+    actions = {(e["action"], e.get("label")) for e in audit.json()["items"]}
+    assert ("session.create", email) in actions
+    assert any(action == "user.disable" for action, _ in actions)
     # And a marketer may not manage users; another account's admin may not touch this account
     users_path = f"/v1/accounts/{world['account']}/users"
     assert local_stack.request("GET", users_path, token=toks["marketer"]).status_code == 403

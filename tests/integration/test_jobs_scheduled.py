@@ -232,6 +232,10 @@ def test_monthly_review_verdicts_sample_storage_api_and_idempotency(local_stack:
     html = local_stack.request("GET", "/v1/reviews/2026-11", token=marketer, params={"format": "html"})
     assert html.status_code == 200 and html.headers["Content-Type"].startswith("text/html")
     assert "予算を増やす" in html.text and "google-ads" in html.text
+    # and, served on the console's origin when deployed, it may style itself and do nothing else
+    policy = html.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "script-src" not in policy
+    assert html.headers["X-Content-Type-Options"] == "nosniff"
     # And one short summary went out on SNS
     sent = messages_for(local_stack, account, "monthly-channel-review")
     assert len(sent) == 1

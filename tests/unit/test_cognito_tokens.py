@@ -152,3 +152,44 @@ def test_the_users_group_gives_one_account_and_its_highest_role(groups, expected
 def test_no_group_or_groups_of_two_accounts_are_forbidden(groups):
     with pytest.raises(Forbidden):
         account_role({"cognito:groups": groups})
+
+
+def test_deployed_the_session_cookie_is_host_prefixed_and_a_plain_one_is_not_read():
+    from calltrack.auth import authenticate, session_cookie
+    from console.sessions import cleared_cookie, cookie
+
+    # Given the cookie the console sets when deployed (https) and locally (http)
+    deployed, local = cookie("t", NOW + 60, secure=True), cookie("t", NOW + 60, secure=False)
+    # Then deployed it is __Host-ct_session: Secure, Path=/ and no Domain, as the prefix demands
+    assert (deployed.name, deployed.secure, deployed.path, deployed.domain) == (
+        "__Host-ct_session",
+        True,
+        "/",
+        "",
+    )
+    assert local.name == "ct_session" and not local.secure
+    assert cleared_cookie(secure=True).name == "__Host-ct_session"
+    # And a deployed stack reads only the prefixed cookie: a plain ct_session (which a sibling
+    # subdomain could plant) is no session there
+    jar = ["ct_session=planted", "__Host-ct_session=mine"]
+    assert session_cookie(jar, "__Host-ct_session") == "mine"
+    assert session_cookie(["ct_session=planted"], "__Host-ct_session") is None
+    with pytest.raises(Unauthorized, match="missing bearer"):
+        authenticate({}, operator_token="op", cookies=["ct_session=planted"], cookie_name="__Host-ct_session")
+
+
+def test_a_disabled_console_users_token_is_refused_though_it_has_not_expired(key, monkeypatch):
+    from calltrack import cognito as cognito_module
+    from calltrack.auth import cognito_principal
+
+    # Given a valid ID token of user u1 and the pool's keys
+    monkeypatch.setattr(cognito_module.time, "time", lambda: NOW)
+    monkeypatch.setattr(cognito_module, "_default_keys", keys_of(key))
+    pool = POOL
+    issued = token(key)
+    # When the tokens table holds no marker for u1, Then the token gives the manager of acme
+    assert cognito_principal(issued, pool, lambda k: None).account == "acme"
+    # When u1 was disabled (a marker under user:u1), Then the same token is refused
+    markers = {"user:u1": ("#disabled-console-users", "disabled", "m@example.com")}
+    with pytest.raises(Unauthorized, match="disabled"):
+        cognito_principal(issued, pool, markers.get)
