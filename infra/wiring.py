@@ -44,9 +44,10 @@ class LambdaFunction:
     # Transcribe reads the media and writes its output with the function's own S3/KMS grants.
     transcribe: bool = False
     # The console's Cognito user pool (issue 23): "admin" = create, list and disable users and add
-    # them to groups (cognito-idp Admin* on the stack's pool). Every function gets the pool and
-    # client ids to verify console sign-ins (calltrack.cognito); only this grants management.
-    user_pool: Literal["", "admin"] = ""
+    # them to groups (cognito-idp Admin* on the stack's pool); "remove" = delete an account's users
+    # and groups (account deletion). Every function gets the pool and client ids to verify console
+    # sign-ins (calltrack.cognito); only these grant anything on the pool.
+    user_pool: Literal["", "admin", "remove"] = ""
     # Uses Powertools idempotency: the stack then creates the "idempotency" table (key "id",
     # TTL "expiration") and grants it with env CALLTRACK_TABLE_IDEMPOTENCY.
     idempotency: bool = False
@@ -342,6 +343,7 @@ FUNCTIONS = (
         buckets=("recordings", "exports", "routing"),
         secrets=("admin_token",),
         account_secrets="erase",  # account deletion removes the account's secrets
+        user_pool="remove",  # and its console users and groups
     ),
     LambdaFunction(
         "calls_export",

@@ -81,7 +81,7 @@ def delete_account(account: str) -> Response:
     from calltrack.account_secrets import account_secrets
 
     body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store(),
-                  account_secrets())
+                  account_secrets(), runtime.account_users())
     logger.info("account deleted", extra={"account": account, **body["removed"]})
     return _json(200, body)
 

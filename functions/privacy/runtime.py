@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from calltrack.settings import Needs
+from privacy.console_users import CognitoAccountUsers
 from privacy.store import DynamoCallerStore
 
 TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook_deliveries",
@@ -12,7 +13,7 @@ TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook
           # account deletion (operator): every other table that holds an account's items
           "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs")
 NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",),
-              account_secrets="erase")
+              account_secrets="erase", user_pool="remove")
 
 
 @functools.cache
@@ -31,5 +32,21 @@ def store() -> DynamoCallerStore:
     )
 
 
+@functools.cache
+def account_users() -> CognitoAccountUsers:
+    import boto3
+
+    from calltrack.settings import SettingsError, get_settings
+
+    settings = get_settings(NEEDS)
+    if not settings.cognito_user_pool_id:
+        raise SettingsError("CALLTRACK_COGNITO_USER_POOL_ID must be set")
+    region = settings.cognito_user_pool_id.split("_", 1)[0]
+    return CognitoAccountUsers(
+        boto3.session.Session().client("cognito-idp", region_name=region), settings.cognito_user_pool_id
+    )
+
+
 def reset() -> None:
     store.cache_clear()
+    account_users.cache_clear()

@@ -30,11 +30,19 @@ USER_ADMIN_ACTIONS = (
     "cognito-idp:AdminCreateUser",
     "cognito-idp:AdminDeleteUser",
     "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminGetUser",
     "cognito-idp:AdminListGroupsForUser",
     "cognito-idp:AdminSetUserPassword",
     "cognito-idp:AdminUserGlobalSignOut",
     "cognito-idp:CreateGroup",
     "cognito-idp:GetGroup",
+    "cognito-idp:ListUsersInGroup",
+)
+
+# What account deletion may do on the pool (privacy.console_users): remove an account's users.
+USER_REMOVE_ACTIONS = (
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:DeleteGroup",
     "cognito-idp:ListUsersInGroup",
 )
 

@@ -172,15 +172,16 @@ class FunctionFactory(Construct):
             self._grant_user_pool(role, spec)
 
     def _grant_user_pool(self, role: iam.Role, spec: LambdaFunction) -> None:
-        """console.directory's user and group management on the stack's pool, nothing else."""
-        from infra.components.console import USER_ADMIN_ACTIONS
+        """On the stack's pool, nothing else: console.directory's user and group management
+        ("admin"), or account deletion's removal of an account's users ("remove")."""
+        from infra.components.console import USER_ADMIN_ACTIONS, USER_REMOVE_ACTIONS
 
         pool = self.resources.user_pool
         if pool is None:
             raise KeyError(f"function {spec.name} manages console users but the stack has no user pool")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(USER_ADMIN_ACTIONS), resources=[pool.user_pool_arn])
-        )
+        actions = USER_ADMIN_ACTIONS if spec.user_pool == "admin" else USER_REMOVE_ACTIONS
+        statement = iam.PolicyStatement(actions=list(actions), resources=[pool.user_pool_arn])
+        role.add_to_principal_policy(statement)
 
     def _grant_transcribe(self, role: iam.Role) -> None:
         """StartTranscriptionJob on the stack's job names (transcripts.engine.JOB_PREFIX); Transcribe

@@ -50,6 +50,8 @@ def test_pages_are_read_through_origin_access_control_with_the_consoles_security
 
 
 def test_every_function_knows_the_pool_and_only_the_console_function_manages_users(synth):
+    from infra.components.console import USER_ADMIN_ACTIONS, USER_REMOVE_ACTIONS
+
     functions = synth.resources("AWS::Lambda::Function")
     for logical_id, fn in functions.items():
         env = fn["Properties"].get("Environment", {}).get("Variables", {})
@@ -57,13 +59,16 @@ def test_every_function_knows_the_pool_and_only_the_console_function_manages_use
             assert "CALLTRACK_COGNITO_USER_POOL_ID" in env and "CALLTRACK_COGNITO_CLIENT_ID" in env, (
                 logical_id
             )
-    managing = []
+    managing: dict[str, set[str]] = {}
     for logical_id, policy in synth.resources("AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             if any(a.startswith("cognito-idp:") for a in actions):
-                managing.append(logical_id)
+                managing[logical_id] = set(actions)
                 assert not any(a.endswith("*") for a in actions)
                 [pool_id] = synth.resources("AWS::Cognito::UserPool")
                 assert statement["Resource"] == {"Fn::GetAtt": [pool_id, "Arn"]}, statement
-    assert len(managing) == 1 and managing[0].startswith("FunctionsConsoleRole"), managing
+    # The console function manages users; the privacy function (account deletion) may only list
+    # and delete an account's users and groups; no other function touches the pool.
+    by_role = {name.removeprefix("Functions").split("Role")[0]: actions for name, actions in managing.items()}
+    assert by_role == {"Console": set(USER_ADMIN_ACTIONS), "Privacy": set(USER_REMOVE_ACTIONS)}, managing

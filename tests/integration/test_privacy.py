@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import unique_number, unique_recording_sid
 from tests.support.account_secrets import set_account_secret
+from tests.support.cognito import create_console_user, sign_in
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
@@ -303,6 +304,7 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     admin = local_stack.create_token(account, "admin")
     seed = seed_caller(local_stack, account, number, unique_number("+8190"))
     set_account_secret(local_stack, account, "crm-bridge", "s3cret-value")
+    console_email, console_password = create_console_user(local_stack, account, "manager")
     local_stack.drain()
     assert any(account in i for i in all_items(local_stack))
     # When an admin tries, or the operator without the confirmation, nothing happens
@@ -318,6 +320,12 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     removed = resp.json()["removed"]
     assert removed["accounts"] == 1 and removed["calls"] == 1 and removed["numbers"] == 1
     assert removed["recording_objects"] == 2 and removed["tokens"] >= 1 and removed["secrets"] == 1
+    # and its console users and groups are gone: the name, re-used, would start with none
+    assert removed["console_users"] == 1
+    assert sign_in(local_stack, console_email, console_password).status_code == 401
+    idp = local_stack.stack.client("cognito-idp")
+    groups = idp.list_groups(UserPoolId=local_stack.stack.user_pool_id)["Groups"]
+    assert not [g for g in groups if g["GroupName"].startswith(f"{account}:")]
     ssm = local_stack.stack.client("ssm")
     assert ssm.get_parameters_by_path(Path=f"/calltrack/{account}", Recursive=True)["Parameters"] == []
     assert [i for i in all_items(local_stack) if account in i or seed["sid"] in i] == []
