@@ -26,6 +26,17 @@ from report.rollup import (
 )
 from tests.support.rollup_store import InMemoryRollupStore
 
+# The counters of one first-time call answered for 60 s and won at 300.
+ANSWERED_WON_300 = {
+    "calls": 1,
+    "answered": 1,
+    "first_time": 1,
+    "talk_seconds": 60,
+    "leads": 1,
+    "opportunities": 1,
+    "won": 1,
+    "won_value": 300,
+}
 
 def tokyo_timezone(_: str) -> str:
     """The account time-zone lookup the consumer takes: every account here is in Tokyo."""
@@ -148,18 +159,7 @@ def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
         assert process_records([rec], store, tokyo_timezone) == []
     assert process_records(records[-1:], store, tokyo_timezone) == []
     # Then the rollups show exactly the final state of the call
-    assert store.counters("acme", "channel") == {
-        "2026-11-03#flyer": {
-            "calls": 1,
-            "answered": 1,
-            "first_time": 1,
-            "talk_seconds": 60,
-            "leads": 1,
-            "opportunities": 1,
-            "won": 1,
-            "won_value": 300,
-        }
-    }
+    assert store.counters("acme", "channel") == {"2026-11-03#flyer": ANSWERED_WON_300}
 
 
 def test_a_record_counts_its_new_image_minus_its_old_image() -> None:
@@ -196,18 +196,7 @@ def test_an_update_after_the_account_changed_its_zone_lands_on_the_rows_the_call
     assert process_records([record(2, won, ringing)], store, lambda _: "America/New_York") == []
     # Then the rows of the day the call was counted on gain the win, in every dimension
     rows = all_rows(store, "acme")
-    assert rows["channel"] == {
-        "2026-11-03#flyer": {
-            "calls": 1,
-            "answered": 1,
-            "first_time": 1,
-            "talk_seconds": 60,
-            "leads": 1,
-            "opportunities": 1,
-            "won": 1,
-            "won_value": 300,
-        }
-    }
+    assert rows["channel"] == {"2026-11-03#flyer": ANSWERED_WON_300}
     assert list(rows["hour_of_week"]) == ["2026-11-03#1-00"]
     # And no row of the new zone's day exists, no counter is negative, and each dimension's rows
     # still add up to one call
