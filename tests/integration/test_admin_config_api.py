@@ -117,7 +117,7 @@ def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_st
     stored = resp.json()["config"]
     assert stored["numbers"][0]["number"] == static
     assert stored["ring_timeout"] == 20 and stored["language"] == "ja-JP" and stored["voicemail"] is False
-    assert stored["pools"][0]["lease_minutes"] == 30 and stored["pools"][0]["match"]["utm_source"] == [
+    assert stored["pools"][0]["lease_minutes"] == 10 and stored["pools"][0]["match"]["utm_source"] == [
         "google"
     ]
     assert stored["dni"] == {"late_call_window_minutes": 120, "cookie_days": 30, "wait_for_consent": False}
