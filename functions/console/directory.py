@@ -31,9 +31,9 @@ class UserDirectory(Protocol):
 
     def list(self, account: str) -> list[dict[str, Any]]: ...
 
-    def disable(self, account: str, email: str) -> dict[str, Any]:
-        """Disable the user; the result carries its ``sub`` (for the caller, not the response)."""
-        ...
+    def member(self, account: str, email: str) -> dict[str, Any]: ...
+
+    def disable(self, account: str, email: str) -> dict[str, Any]: ...
 
 
 class CognitoDirectory:
@@ -161,21 +161,27 @@ class CognitoDirectory:
                 kwargs["NextToken"] = page["NextToken"]
         return sorted(users.values(), key=lambda u: u["email"])
 
-    def disable(self, account: str, email: str) -> dict[str, Any]:
+    def member(self, account: str, email: str) -> dict[str, Any]:
+        """The account's console user ``email``: its highest role and Cognito ``sub``; NotFound
+        when no such user is in one of the account's groups."""
         try:
             groups = self._groups_of(email)
+            user = self._idp.admin_get_user(UserPoolId=self._pool, Username=email)
         except self._idp.exceptions.UserNotFoundException:
             raise NotFound(f"no console user {email} in account {account}") from None
         roles = [g.split(":", 1)[1] for g in groups if g.startswith(f"{account}:")]
         if not roles:
             raise NotFound(f"no console user {email} in account {account}")
-        user = self._idp.admin_get_user(UserPoolId=self._pool, Username=email)
-        sub = next((a["Value"] for a in user.get("UserAttributes", []) if a["Name"] == "sub"), None)
+        sub = next((a["Value"] for a in user.get("UserAttributes", []) if a["Name"] == "sub"), "")
+        return {"email": email, "role": max(roles, key=ROLES.index), "sub": sub}
+
+    def disable(self, account: str, email: str) -> dict[str, Any]:
+        user = self.member(account, email)
         self._idp.admin_disable_user(UserPoolId=self._pool, Username=email)
         # Refresh tokens are revoked too; the ID tokens already issued are refused by the API
-        # through the marker the caller writes with ``sub`` (calltrack.auth.revoke_console_user).
+        # through the marker written before (calltrack.auth.revoke_console_user).
         self._idp.admin_user_global_sign_out(UserPoolId=self._pool, Username=email)
-        return {"email": email, "role": max(roles, key=ROLES.index), "enabled": False, "sub": sub}
+        return {"email": email, "role": user["role"], "enabled": False}
 
 
 def _message(exc: Exception) -> str:

@@ -81,11 +81,10 @@ def disable(
     accounts: Accounts,
     revoke: Callable[[str, str], None],
 ) -> dict[str, Any]:
-    """Disable the user in the pool, then ``revoke(sub, email)``: its ID tokens already issued are
-    refused from now on, not only once they expire."""
+    """``revoke(sub, email)`` first — the ID tokens already issued are refused from now on, not
+    only once they expire — then disable the user in the pool. Should the disable fail, the user's
+    tokens are refused all the same and the admin's retry finishes it."""
     _scope(principal, account, accounts)
-    result = dict(directory.disable(account, email_address(email)))
-    sub = result.pop("sub", None)
-    if sub:
-        revoke(str(sub), str(result["email"]))
-    return {"account": account, **result}
+    user = directory.member(account, email_address(email))
+    revoke(str(user["sub"]), str(user["email"]))
+    return {"account": account, **directory.disable(account, user["email"])}

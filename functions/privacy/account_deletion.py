@@ -6,8 +6,8 @@ index serves "every item of account a" in every table). Order matters for the ca
 the rollup consumer ignores REMOVE records (2026-12-01), and rollups go after the calls; the
 per-call rollup markers written before that change go before them; the ``accounts`` row goes
 last, so a run that fails half-way is run again (idempotent: a second run answers zeros). The
-account's secrets in SSM (``calltrack secret``) and its console users and groups in Cognito go
-too, before the ``accounts`` row. Not removed:
+account's secrets in SSM (``calltrack secret``) go too, before the ``accounts`` row; its console
+users and groups in Cognito go first, their ID tokens revoked. Not removed:
 what was already sent out (ad platforms, CRMs).
 """
 
@@ -50,6 +50,8 @@ def delete_account(account: str, confirm: str | None, store: AccountStore,
         raise BadRequest(f"confirm: repeat the account id (?confirm={account}) to delete it", field="confirm")
     a = {":a": {"S": account}}
     removed: dict[str, int] = {}
+    # First: the account's console users can act no more while the rest goes (their tokens too).
+    removed["console_users"] = users.delete_all(account)
     numbers = store.account_numbers(account)
     removed["routing_snapshots"] = (
         store.delete_prefixes("routing", [key(n) for n in numbers]) if numbers else 0)
@@ -66,6 +68,5 @@ def delete_account(account: str, confirm: str | None, store: AccountStore,
     removed["export_objects"] = store.delete_prefixes(
         "exports", [f"calls/account={account}/", f"reviews/{account}/"])
     removed["secrets"] = secrets.delete_all(account)
-    removed["console_users"] = users.delete_all(account)
     removed["accounts"] = store.delete_where("accounts", ACCOUNT_ATTR, a)
     return {"account": account, "removed": removed}

@@ -43,8 +43,18 @@ def account_users() -> CognitoAccountUsers:
         raise SettingsError("CALLTRACK_COGNITO_USER_POOL_ID must be set")
     region = settings.cognito_user_pool_id.split("_", 1)[0]
     return CognitoAccountUsers(
-        boto3.session.Session().client("cognito-idp", region_name=region), settings.cognito_user_pool_id
+        boto3.session.Session().client("cognito-idp", region_name=region),
+        settings.cognito_user_pool_id,
+        _revoke_console_user,
     )
+
+
+def _revoke_console_user(sub: str, username: str) -> None:
+    import time
+
+    from calltrack.auth import revoke_console_user
+
+    revoke_console_user(sub, username, time.time())
 
 
 def reset() -> None:

@@ -149,13 +149,21 @@ def session_cookie(cookies: list[str] | None, name: str | None = None) -> str | 
 # A disabled console user's ID tokens stay valid until they expire (a JWT is verified, not looked
 # up), so disabling writes a marker in the tokens table under the user's token id (``user:<sub>``;
 # an API token's key is a SHA-256 hex digest, never that), outside every account's token list and
-# deleted by TTL once no token issued before can be alive. Every console request reads it: one
-# GetItem, the same as an API token's lookup.
+# deleted by TTL once no token issued before can be alive. Every console request reads it (one
+# GetItem, the same as an API token's lookup) and refuses a token issued no later than the marker:
+# a user enabled again in Cognito signs in afresh.
 DISABLED_USERS = "#disabled-console-users"  # the marker's "account": no account's token list has it
+
+# Cognito's clock (``iat``) and ours may differ by this much: a token issued up to a minute after
+# the disable is refused too (a user enabled again signs in a minute later).
+CLOCK_SKEW_S = 60.0
+
+# Port: a console user's token id (``user:<sub>``) -> when they were disabled (epoch s), or None.
+DisabledLookup = Callable[[str], "float | None"]
 
 
 def revoke_console_user(sub: str, label: str, now: float) -> None:
-    """Refuse every ID token of console user ``sub`` from now on (see above)."""
+    """Refuse every ID token of console user ``sub`` issued until ``now`` (see above)."""
     from datetime import UTC, datetime
 
     from calltrack.cognito import ID_TOKEN_MAX_S
@@ -163,6 +171,8 @@ def revoke_console_user(sub: str, label: str, now: float) -> None:
     from calltrack.models.accounts import ApiToken
     from calltrack.settings import get_settings
 
+    if not sub:
+        raise ValueError("a console user without a sub cannot be revoked")
     bind_once(get_settings(), [ApiToken])
     ApiToken(
         f"user:{sub}",
@@ -172,6 +182,26 @@ def revoke_console_user(sub: str, label: str, now: float) -> None:
         created_at=datetime.fromtimestamp(now, UTC),
         expires_at=int(now + ID_TOKEN_MAX_S + 300),
     ).save()
+
+
+def disabled_at_in_table(user_token_id: str) -> float | None:
+    """When the console user was disabled (``revoke_console_user``), or None."""
+    import time
+
+    from calltrack.models import bind_once
+    from calltrack.models.accounts import ApiToken
+    from calltrack.settings import get_settings
+
+    bind_once(get_settings(), [ApiToken])
+    try:
+        item = ApiToken.get(user_token_id)
+    except ApiToken.DoesNotExist:
+        return None
+    if item.account != DISABLED_USERS:
+        return None
+    if item.expires_at is not None and time.time() >= float(item.expires_at):
+        return None
+    return item.created_at.timestamp()
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -186,6 +216,7 @@ def authenticate(
     method: str = "GET",
     cognito: CognitoPool | None = None,
     cookie_name: str | None = None,
+    disabled_at: DisabledLookup = disabled_at_in_table,
 ) -> Principal:
     """Who is asking: a bearer token (API token, operator token or a Cognito ID token), or the
     console's session cookie holding a Cognito ID token. A cookie-authenticated write must carry
@@ -204,7 +235,7 @@ def authenticate(
         if not any(key.lower() == CONSOLE_HEADER for key in (headers or {})):
             raise Forbidden(f"a console write must send the {CONSOLE_HEADER} header")
     if looks_like_jwt(token):
-        return cognito_principal(token, cognito, lookup)
+        return cognito_principal(token, cognito, disabled_at)
     if from_cookie:
         raise Unauthorized("session expired: sign in again")
     if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):
@@ -218,17 +249,19 @@ def authenticate(
 
 
 def cognito_principal(
-    token: str, cognito: CognitoPool | None, lookup: TokenLookup = lookup_token_in_table
+    token: str, cognito: CognitoPool | None, disabled_at: DisabledLookup = disabled_at_in_table
 ) -> Principal:
     """A console user's Principal from a verified Cognito ID token (its ``<account>:<role>`` group);
-    401 when the user was disabled since the token was issued (``revoke_console_user``)."""
+    401 when the user was disabled after the token was issued (``revoke_console_user``)."""
     from calltrack.cognito import account_role, verify_id_token
 
     if cognito is None:
         raise Unauthorized("console sign-in is not configured on this stack")
     claims = verify_id_token(token, cognito)
     account, role = account_role(claims)
-    if lookup(f"user:{claims.get('sub')}") is not None:
+    since = disabled_at(f"user:{claims.get('sub')}")
+    issued = claims.get("iat")
+    if since is not None and not (isinstance(issued, (int, float)) and issued > since + CLOCK_SKEW_S):
         raise Unauthorized("this console user is disabled")
     # The e-mail is the user's name in the audit trail: only admins set it (the app client lets no
     # user write their own attributes, infra/components/console.py).

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support import unique_number, unique_recording_sid
 from tests.support.account_secrets import set_account_secret
-from tests.support.cognito import create_console_user, sign_in
+from tests.support.accounts import account_config
+from tests.support.cognito import create_console_user, session_token, sign_in
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
@@ -305,6 +306,7 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     seed = seed_caller(local_stack, account, number, unique_number("+8190"))
     set_account_secret(local_stack, account, "crm-bridge", "s3cret-value")
     console_email, console_password = create_console_user(local_stack, account, "manager")
+    console_session = session_token(local_stack, console_email, console_password)
     local_stack.drain()
     assert any(account in i for i in all_items(local_stack))
     # When an admin tries, or the operator without the confirmation, nothing happens
@@ -334,3 +336,8 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     assert local_stack.request("GET", "/v1/calls", token=admin).status_code == 401
     again = local_stack.request("DELETE", url, token=operator)
     assert again.status_code == 200 and set(again.json()["removed"].values()) == {0}
+    # and an account created again under the same name starts without the old console users: the
+    # session one of them still held (its token not yet expired) reads nothing of the new account
+    local_stack.apply(account_config(account))
+    stale = local_stack.request("GET", "/v1/calls", token=console_session)
+    assert stale.status_code == 401 and "disabled" in stale.json()["message"], stale.text

@@ -180,16 +180,24 @@ def test_deployed_the_session_cookie_is_host_prefixed_and_a_plain_one_is_not_rea
 
 def test_a_disabled_console_users_token_is_refused_though_it_has_not_expired(key, monkeypatch):
     from calltrack import cognito as cognito_module
-    from calltrack.auth import cognito_principal
+    from calltrack.auth import CLOCK_SKEW_S, cognito_principal
 
-    # Given a valid ID token of user u1 and the pool's keys
+    # Given a valid ID token of user u1, issued 30 s ago, and the pool's keys
     monkeypatch.setattr(cognito_module.time, "time", lambda: NOW)
     monkeypatch.setattr(cognito_module, "_default_keys", keys_of(key))
-    pool = POOL
-    issued = token(key)
-    # When the tokens table holds no marker for u1, Then the token gives the manager of acme
-    assert cognito_principal(issued, pool, lambda k: None).account == "acme"
-    # When u1 was disabled (a marker under user:u1), Then the same token is refused
-    markers = {"user:u1": ("#disabled-console-users", "disabled", "m@example.com")}
+    issued = token(key, {"iat": NOW - 30})
+    # When no disable is on record for u1, Then the token gives the manager of acme
+    assert cognito_principal(issued, POOL, lambda user: None).account == "acme"
+    # When u1 was disabled 10 s ago (after the token was issued), Then the same token is refused
+    disabled = {"user:u1": NOW - 10}
     with pytest.raises(Unauthorized, match="disabled"):
-        cognito_principal(issued, pool, markers.get)
+        cognito_principal(issued, POOL, disabled.get)
+    # And a token without an issue time is refused too
+    with pytest.raises(Unauthorized, match="disabled"):
+        cognito_principal(token(key, {"iat": None}), POOL, disabled.get)
+    # But a token from a sign-in after the user was enabled again (issued beyond the clock margin)
+    # is the user's again, and another user's token is not touched
+    fresh = token(key, {"iat": NOW - 10 + CLOCK_SKEW_S + 1, "exp": NOW + 3600})
+    assert cognito_principal(fresh, POOL, disabled.get).account == "acme"
+    other = token(key, {"sub": "u2", "iat": NOW - 30})
+    assert cognito_principal(other, POOL, disabled.get).token_id == "user:u2"
