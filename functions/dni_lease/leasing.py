@@ -117,8 +117,7 @@ def _free_in_order(
     """Free numbers in lease order (see the module docstring): the session's own expired number,
     the page's number, never-used numbers (in the session's own order), then the others least
     recently released first, each run released within ``SPREAD_S`` seconds in the session's own
-    order. Hashed lazily: a session that wins its first try ranks only the first run. One pass
-    over the pool with ``rested_since`` inlined: this loop is the lease's CPU cost."""
+    order. Hashed lazily: a session that wins its first try ranks only the first run."""
     first: list[str] = []
     never: list[str] = []
     rested: list[tuple[float, str]] = []
@@ -136,11 +135,8 @@ def _free_in_order(
         if n == hint:
             first.append(n)
             continue
-        released = float(row.get("released_at") or expires or 0)
-        shared = row.get("shared_until")
-        if shared is not None and float(shared) > released:
-            released = float(shared)
-        if released <= 0:
+        released = rested_since(row)
+        if released is None:
             never.append(n)
         else:
             rested.append((released, n))
