@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie
 
 from calltrack import audit
-from calltrack.auth import principal_from_app
+from calltrack.auth import principal_from_app, revoke_console_user
 from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
@@ -118,19 +118,11 @@ def post_user(account: str) -> Response:
     return _json(201, result)
 
 
-def _revoke_console_user(sub: str, email: str) -> None:
-    import time
-
-    from calltrack.auth import revoke_console_user
-
-    revoke_console_user(sub, email, time.time())
-
-
 @app.post("/v1/accounts/<account>/users/<email>/disable")
 def post_disable(account: str, email: str) -> Response:
     principal = principal_from_app(app)
     result = users.disable(
-        principal, account, unquote(email), runtime.directory(), _accounts(), _revoke_console_user
+        principal, account, unquote(email), runtime.directory(), _accounts(), revoke_console_user
     )
     audit.record(account, principal, "user.disable", target=f"user:{result['email']}")
     logger.info("console user disabled", extra={"account": account})

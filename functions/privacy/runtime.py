@@ -36,6 +36,7 @@ def store() -> DynamoCallerStore:
 def account_users() -> CognitoAccountUsers:
     import boto3
 
+    from calltrack.auth import revoke_console_user
     from calltrack.settings import SettingsError, get_settings
 
     settings = get_settings(NEEDS)
@@ -45,16 +46,8 @@ def account_users() -> CognitoAccountUsers:
     return CognitoAccountUsers(
         boto3.session.Session().client("cognito-idp", region_name=region),
         settings.cognito_user_pool_id,
-        _revoke_console_user,
+        revoke_console_user,
     )
-
-
-def _revoke_console_user(sub: str, username: str) -> None:
-    import time
-
-    from calltrack.auth import revoke_console_user
-
-    revoke_console_user(sub, username, time.time())
 
 
 def reset() -> None:

@@ -162,8 +162,9 @@ CLOCK_SKEW_S = 60.0
 DisabledLookup = Callable[[str], "float | None"]
 
 
-def revoke_console_user(sub: str, label: str, now: float) -> None:
-    """Refuse every ID token of console user ``sub`` issued until ``now`` (see above)."""
+def revoke_console_user(sub: str, label: str, now: float | None = None) -> None:
+    """Refuse every ID token of console user ``sub`` issued until ``now`` (default: now; see above)."""
+    import time
     from datetime import UTC, datetime
 
     from calltrack.cognito import ID_TOKEN_MAX_S
@@ -173,6 +174,7 @@ def revoke_console_user(sub: str, label: str, now: float) -> None:
 
     if not sub:
         raise ValueError("a console user without a sub cannot be revoked")
+    now = time.time() if now is None else now
     bind_once(get_settings(), [ApiToken])
     ApiToken(
         f"user:{sub}",
