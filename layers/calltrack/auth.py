@@ -133,15 +133,13 @@ def _touch(item: object, now: float) -> None:
         pass
 
 
-def session_cookie(cookies: list[str] | None, name: str | None = None) -> str | None:
-    """The console's session cookie (``name``, default ``ct_session``; ``__Host-ct_session`` when
-    deployed) from an HTTP API v2 event's ``cookies``."""
-    from calltrack.cognito import SESSION_COOKIE
-
-    wanted = name or SESSION_COOKIE
+def session_cookie(cookies: list[str] | None, name: str) -> str | None:
+    """The console's session cookie ``name`` (``calltrack.cognito.session_cookie_name``:
+    ``__Host-ct_session`` when deployed, ``ct_session`` locally; no default, so no caller reads the
+    local name in deployed code) from an HTTP API v2 event's ``cookies``."""
     for cookie in cookies or []:
         key, _, value = cookie.partition("=")
-        if key.strip() == wanted and value.strip():
+        if key.strip() == name and value.strip():
             return value.strip()
     return None
 
@@ -217,7 +215,7 @@ def authenticate(
     cookies: list[str] | None = None,
     method: str = "GET",
     cognito: CognitoPool | None = None,
-    cookie_name: str | None = None,
+    cookie_name: str,
     disabled_at: DisabledLookup = disabled_at_in_table,
 ) -> Principal:
     """Who is asking: a bearer token (API token, operator token or a Cognito ID token), or the

@@ -125,11 +125,16 @@ def call_from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     call = from_item(item)
     if call is not None:
         for name in JSON_FIELDS:
-            if isinstance(call.get(name), str):
+            value = call.get(name)
+            if isinstance(value, str):
                 try:
-                    call[name] = json.loads(call[name])
+                    value = json.loads(value)
                 except ValueError:
-                    call[name] = None
+                    value = None
+            if name in call:
+                # Each JSON field is an object; any other shape (a list written by hand or by a
+                # tool, text that is not JSON) reads as absent, so no reader trips over it.
+                call[name] = value if isinstance(value, dict) else None
     return call
 
 

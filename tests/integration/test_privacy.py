@@ -56,7 +56,11 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
         UpdateExpression="SET recording = :r, transcript = :t",
         ExpressionAttributeValues={
             ":r": {"S": json.dumps({"status": "stored", "recording_sid": rec, "s3_key": key})},
-            ":t": {"S": json.dumps([["caller", 1.0, "予約したいです"]])},
+            ":t": {"S": json.dumps({
+                "status": "stored", "recording_sid": rec, "language": "ja-JP",
+                "segments": [["caller", 1.0, "予約したいです"]], "truncated": False,
+                "stored_at": "2026-10-05T01:05:00Z",
+            })},
         },
     )
     db.put_item(

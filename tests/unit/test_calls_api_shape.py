@@ -65,6 +65,24 @@ def test_a_stored_call_item_decodes_into_the_call_shape():
     assert out["recording"] == {"status": "stored", "recording_sid": "RE1"}
 
 
+def test_a_json_field_of_another_shape_reads_as_absent():
+    # Given a call whose transcript was written as a bare list, whose recording is not JSON and
+    # whose rule hits are a native list (shapes the product never writes)
+    raw = {
+        "call_sid": {"S": "CA2"},
+        "transcript": {"S": '[["caller", 1.0, "hello"]]'},
+        "recording": {"S": "{not json"},
+        "rule_hits": {"L": [{"S": "booked"}]},
+        "attribution": {"M": {"gclid": {"S": "g-2"}}},
+    }
+    # When the one call codec reads it
+    call = call_from_item(raw)
+    # Then every reader sees those fields as absent (a dict or None, never a list or text)
+    assert call is not None
+    assert (call["transcript"], call["recording"], call["rule_hits"]) == (None, None, None)
+    assert call["attribution"] == {"gclid": "g-2"}
+
+
 def test_local_dates_become_utc_bounds_in_the_account_zone():
     lo, hi = utc_range(date(2026, 11, 25), date(2026, 11, 25), "Asia/Tokyo")
     assert lo == "2026-11-24T15:00:00"

@@ -317,3 +317,23 @@ def test_off_short_failed_and_expired() -> None:
                "call": {"recording": {"status": "expired"}, "transcript": {"status": "stored"}}}
     assert handle(expired, ports) == "transcript-expired" and "transcript" not in calls.call
     assert handle({**job_done(), "detail": {"TranscriptionJobName": "other"}}, ports) == "not-ours"
+
+
+def test_a_transcript_written_in_another_shape_is_ignored_not_retried_into_the_dlq() -> None:
+    # Given a call whose transcript was set to a bare list (a shape the product never writes: by
+    # hand, or by a tool)
+    from call_changes.events import call_events
+    from calltrack.call_items import call_from_item
+
+    image = {"call_sid": {"S": CALL}, "account": {"S": "acme"}, "version": {"N": "3"}}
+    listed = {**image, "version": {"N": "4"}, "transcript": {"S": '[["caller", 1.0, "予約したい"]]'}}
+    record = {"eventName": "MODIFY", "dynamodb": {"OldImage": image, "NewImage": listed}}
+    _, engine, ports = world()
+    # When the fan-out reads the stream record, and the consumer gets an event naming the field
+    events = call_events(record)
+    named = {"type": "call.updated", "account": "acme", "call_sid": CALL, "changed": ["transcript"],
+             "call": call_from_item(listed)}
+    outcome = handle(json.loads(json.dumps(named)), ports)
+    # Then the transcript reads as absent: no event, nothing to do, nothing raises into a retry
+    assert events == []
+    assert outcome == "ignored" and engine.started == []
