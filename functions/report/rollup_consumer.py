@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calltrack.days import DEFAULT_TIMEZONE
 from calltrack.observability import make_tracer
 from calltrack.settings import Needs
 from report.rollup import Rows, process_records, split_row_key
+
+if TYPE_CHECKING:
+    from calltrack.accounts import AccountReader
 
 NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"))
 
@@ -104,11 +107,18 @@ class DynamoRollupStore:
         return items
 
 
-def account_timezone(account: str) -> str:
-    """The account's time zone (the default for an account that no longer exists)."""
+def account_timezone(account: str, reader: AccountReader | None = None) -> str:
+    """The account's time zone (the default for an account that no longer exists). An account
+    whose stored config no longer validates still has its zone, a column of its own: its calls
+    are counted, and the records after them in the stream are not held up behind them."""
     from calltrack.accounts import account_reader
 
-    config = account_reader().find(account)
+    reader = reader or account_reader()
+    try:
+        config = reader.find(account)
+    except Exception:  # noqa: BLE001 - not validating fails the config, not the zone (a read error raises again below)
+        row = reader.stored(account)
+        return row.timezone if row else DEFAULT_TIMEZONE
     return config.timezone if config else DEFAULT_TIMEZONE
 
 

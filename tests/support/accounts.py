@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,3 +42,36 @@ class InMemoryAccounts:
                 yield typed_config(self._stored(account, config))
             except Exception as exc:  # noqa: BLE001 - mirrors AccountReader.all
                 yield BrokenAccount(account, str(exc))
+
+
+class AccountsTable:
+    """The accounts table as DynamoDB's low-level GetItem/Scan return it (config as JSON text)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.gets = 0
+
+    def put(self, config: dict[str, Any]) -> None:
+        self.items[config["account"]] = {
+            "account": {"S": config["account"]},
+            "name": {"S": config.get("name") or config["account"]},
+            "timezone": {"S": config.get("timezone", "Asia/Tokyo")},
+            "config": {"S": json.dumps(config)},
+            "config_hash": {"S": "h"},
+            "version": {"N": "3"},
+            "updated_at": {"S": "2026-11-25T09:00:00.000000+0000"},
+        }
+
+    def get_item(self, TableName: str, Key: dict[str, Any], ConsistentRead: bool = False) -> dict[str, Any]:
+        self.gets += 1
+        item = self.items.get(Key["account"]["S"])
+        return {"Item": item} if item else {}
+
+    def get_paginator(self, name: str) -> Any:
+        table = self
+
+        class Pages:
+            def paginate(self, TableName: str) -> list[dict[str, Any]]:
+                return [{"Items": list(table.items.values())}]
+
+        return Pages()

@@ -548,3 +548,33 @@ def test_the_dynamodb_store_writes_the_item_with_its_rows_and_reads_what_items_c
     # And a batch's records covered by an item keyed by one of them are found
     client.items["seq#11"] = put["Put"]["Item"]
     assert store.covered(["10", "11", "12", "13"]) == {"11", "12"}
+
+
+def test_an_account_whose_stored_config_no_longer_validates_is_counted_in_its_own_zone() -> None:
+    from calltrack.accounts import AccountReader
+    from report.rollup_consumer import account_timezone
+    from tests.support.accounts import AccountsTable, account_config
+
+    # Given an account whose stored config no longer validates (its zone is a column of its own)
+    # between two calls of a healthy account
+    table = AccountsTable()
+    table.put(account_config("acme"))
+    table.put(account_config("broken", timezone="America/New_York", alerts={"answer_rate_below": 7}))
+    reader = AccountReader(table, "calltrack-accounts")
+    batch = stream_of(
+        [
+            ("CA0", call(call_sid="CA0")),
+            ("CA1", call(call_sid="CA1", account="broken")),
+            ("CA2", call(call_sid="CA2")),
+        ]
+    )
+    store = InMemoryRollupStore()
+    # When the consumer counts the batch, reading zones through the account reader
+    failures = process_records(batch, store, lambda account: account_timezone(account, reader))
+    # Then nothing is reported failed (no retry, nothing after it dropped), every call is counted,
+    # the broken account's on its own zone's day (15:30 UTC is 10:30 in New York, 00:30 in Tokyo)
+    assert failures == []
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["calls"] == 2
+    assert store.counters("broken", "channel")["2026-11-02#flyer"]["calls"] == 1
+    # And an account that no longer exists is counted in the default zone
+    assert account_timezone("gone", reader) == "Asia/Tokyo"
