@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calltrack.account_config import AccountConfig
+from calltrack.accounts import UnknownAccount
 from calltrack.outbound import RefusedDestination
 from webhooks import plan
 from webhooks.backoff import MAX_RECEIVES, delay_s
@@ -77,7 +78,10 @@ def accept(planned: list[plan.Planned], account: str, ports: Ports) -> int:
 def plan_message(message: Mapping[str, Any], ports: Ports) -> int:
     """A call event or an ops message -> its deliveries stored and queued."""
     account = str(message["account"])
-    config = ports.config(account)
+    try:
+        config = ports.config(account)
+    except UnknownAccount:
+        return 0  # deleted after the event was queued: nobody to tell, and retrying cannot change that
     now = iso(ports.now())
     if str(message.get("type", "")).startswith("call."):
         planned = plan.plan_call_event(message, config, ports.present, now)
@@ -157,6 +161,8 @@ def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) 
             status: int | None = _webhook(row, config, ports)
         else:
             status = _crm(row, config, ports)
+    except UnknownAccount:
+        failure = Failed("the account no longer exists", retry=False)
     except RefusedDestination as exc:
         failure = Failed(f"refused: {exc}", retry=False)
     except Failed as exc:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from calltrack.account_config import parse_config
+from calltrack.accounts import UnknownAccount
 from calltrack.outbound import RefusedDestination, address_refusal, check_url, public_address
 from tests.support.accounts import account_config
 from tests.support.receiver import readme_verify
 from webhooks import plan
 from webhooks.backoff import MAX_RECEIVES, delay_s, total_window_s
-from webhooks.deliver import Ports, RetryLater, send_delivery, signature
+from webhooks.deliver import Ports, RetryLater, plan_message, send_delivery, signature
 from webhooks.outgoing import Answer
 
 INTERNAL = ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1",
@@ -181,6 +182,24 @@ def test_a_delivered_delivery_is_not_sent_again() -> None:
     assert len(sent) == 1
     body = json.loads(sent[0]["body"])
     assert body["type"] == "ping" and body["data"]["webhook"] == "bridge"
+
+
+def test_events_and_deliveries_of_a_deleted_account_end_without_a_retry() -> None:
+    # Given an account deleted after its call event and a delivery were queued
+    def gone(account: str) -> Any:
+        raise UnknownAccount(account)
+
+    sent: list[dict[str, Any]] = []
+    p = ports([200], sent)
+    p.config = gone
+    queued: list[Any] = []
+    p.enqueue = queued.append
+    # When the event is planned and the delivery tried
+    planned = plan_message(call_event("call.completed", ["ended_at"]), p)
+    outcome = send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1)
+    # Then nothing is queued or sent, nothing raises (no retries into the DLQ), and the row says why
+    assert (planned, queued, sent) == (0, [], [])
+    assert outcome == "failed" and p.store.row["reason"] == "the account no longer exists"
 
 
 @pytest.mark.parametrize(
