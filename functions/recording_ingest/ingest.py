@@ -9,7 +9,10 @@ Every failure raises ``RetryLater`` after writing the reason and ``next_attempt_
 recordings row (and on the call's ``recording`` view), so nothing is dropped silently: the
 handler delays the SQS message by ``RetryLater.delay_s`` (recording_ingest.backoff: 1 min, 2, 4 ...
 12 h); after the queue's maxReceiveCount it is a dead letter that the hourly redrive job brings
-back. A recording Twilio keeps answering 404 for is ``failed`` ("gone from Twilio"), not retried.
+back. A recording Twilio keeps answering 404 for is ``failed`` ("gone from Twilio"), not retried;
+one whose call has no row with an account after the whole ladder (~29 h: the call was erased,
+its account deleted, or its webhook never reached us) is ``failed`` (``NO_CALL_ROW``), not
+redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues either again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
 TERMINAL = ("stored", "expired")
 GONE_FROM_TWILIO = "gone from Twilio"
+NO_CALL_ROW = "no call row after a day of tries"
+ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -155,7 +160,7 @@ def process(message: Mapping[str, Any], ports: Ports, receive_count: int = 1) ->
     if existing and existing.get("status") in TERMINAL:
         return _already_done(existing, account_sid, ports)
     if status in ("failed", "absent"):
-        return _note(sid, call_sid, status, ports)
+        return _note(sid, call_sid, status, ports, max(1, receive_count))
     if status != "completed":
         return "ignored"
     return _ingest(message, sid, call_sid, account_sid, ports, max(1, receive_count))
@@ -210,6 +215,22 @@ def _gone(ports: Ports, sid: str, call_sid: str, call: Mapping[str, Any]) -> str
     return "gone"
 
 
+def _call_unknown(
+    ports: Ports, sid: str, call_sid: str, receive_count: int, call: Mapping[str, Any] | None
+) -> str:
+    """No call row with an account: try later (``RetryLater``), or, on the ladder's last receive,
+    stop: ``failed`` with ``NO_CALL_ROW`` (the redrive would bring it back every hour for ever)."""
+    if receive_count < MAX_RECEIVES:
+        raise _fail(
+            ports, sid, call_sid, "call-unknown", "no call row with an account yet",
+            receive_count=receive_count, call=call,
+        )
+    ports.recordings.mark(sid, call_sid=call_sid, status="failed", reason=NO_CALL_ROW, now=ports.now())
+    _show_on_call(ports, call, call_sid, failed_view(sid, NO_CALL_ROW))
+    ports.on_failure("call-unknown")
+    return "call-unknown"
+
+
 def _ingest(
     message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports, receive_count: int
 ) -> str:
@@ -218,10 +239,7 @@ def _ingest(
         # The recording callback overtook the call record (or the call webhook failed open and
         # its status callback hasn't rebuilt the row yet; a status callback for a number we do not
         # know leaves a row without an account). Twilio keeps the file; try later.
-        raise _fail(
-            ports, sid, call_sid, "call-unknown", "no call row with an account yet",
-            receive_count=receive_count, call=call,
-        )
+        return _call_unknown(ports, sid, call_sid, receive_count, call)
     account = str(call["account"])
     now = ports.now()
     try:
@@ -322,10 +340,10 @@ def _maybe_delete_at_twilio(
         ports.recordings.mark_twilio_deleted(sid)
 
 
-def _note(sid: str, call_sid: str, status: str, ports: Ports) -> str:
+def _note(sid: str, call_sid: str, status: str, ports: Ports, receive_count: int) -> str:
     call = ports.calls.get(call_sid)
     if call is None:
-        raise _fail(ports, sid, call_sid, "call-unknown", "no call row yet")
+        return _call_unknown(ports, sid, call_sid, receive_count, call)
     ports.recordings.mark(sid, call_sid=call_sid, status=status, reason=None, now=ports.now())
     current = call.get("recording") or {}
     if current.get("status") not in ("stored", "expired"):

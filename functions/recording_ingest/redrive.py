@@ -2,13 +2,14 @@
 
 A message lands in the recording DLQ after the consumer's whole backoff ladder (~29 h, see
 recording_ingest.backoff) failed. Each run receives every dead letter and, per message:
-- the recording is ``stored``/``expired``, or ``failed`` because Twilio no longer has it: the
-  dead letter is deleted (nothing to do, never redriven again);
+- the recording is ``stored``/``expired``, or ``failed`` for a reason of ours (Twilio no longer
+  has it; its call never got a row): the dead letter is deleted (never redriven again);
 - the message is not a valid recording message (ids malformed): it stays in the DLQ for an
   operator (the DLQ depth alarm) and the 14-day DLQ retention;
 - otherwise it is sent back to the queue (the consumer starts the ladder again) and deleted here.
 The consumer ends the cycle: it stores the recording, or marks it ``failed: gone from Twilio``
-after Twilio answers 404 a few times. Sending before deleting: a crash in between leaves a
+after Twilio answers 404 a few times, or ``failed`` (``NO_CALL_ROW``) when the call still has no
+row after a whole ladder. Sending before deleting: a crash in between leaves a
 duplicate, which the consumer handles (idempotent by RecordingSid).
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
-from recording_ingest.ingest import GONE_FROM_TWILIO, TERMINAL, RecordingRepo, iso
+from recording_ingest.ingest import ENDED, TERMINAL, RecordingRepo, iso
 
 logger = make_logger("recording_redrive")
 tracer = make_tracer("recording_redrive")
@@ -41,11 +42,11 @@ class RedrivePorts:
 
 
 def finished(row: Mapping[str, Any] | None) -> bool:
-    """Nothing left to fetch: stored, expired, or gone from Twilio."""
+    """Nothing left to fetch: stored, expired, gone from Twilio, or its call never got a row."""
     if not row:
         return False
     status = row.get("status")
-    return status in TERMINAL or (status == "failed" and row.get("reason") == GONE_FROM_TWILIO)
+    return status in TERMINAL or (status == "failed" and row.get("reason") in ENDED)
 
 
 def _valid(message: Any) -> bool:

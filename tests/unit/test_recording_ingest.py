@@ -227,6 +227,51 @@ def test_a_recording_for_a_call_we_do_not_know_yet_waits_without_fetching() -> N
     assert process(msg, world.ports) == "stored"
 
 
+def test_a_recording_whose_call_never_gets_a_row_fails_after_the_ladder_and_is_not_redriven() -> None:
+    import json
+
+    from recording_ingest.backoff import MAX_RECEIVES
+    from recording_ingest.redrive import RedrivePorts, redrive
+
+    # Given a recording of a call that never gets a row (erased, its account deleted, or its
+    # webhook never reached us)
+    world = World(MP3)
+    msg = message()
+    # When every receive of the ladder finds no call row
+    for attempt in range(1, MAX_RECEIVES):
+        with pytest.raises(RetryLater, match="call-unknown"):
+            process(msg, world.ports, receive_count=attempt)
+    outcome = process(msg, world.ports, receive_count=MAX_RECEIVES)
+    # Then the last one ends it (no raise: the message is not dead-lettered), failed with its reason
+    row = world.recordings.rows[msg["recording_sid"]]
+    assert outcome == "call-unknown" and world.twilio.fetched == []
+    assert (row["status"], row["reason"], row["next_attempt_at"]) == (
+        "failed", "no call row after a day of tries", None)
+    # And a copy already in the DLQ is deleted by the hourly redrive, not sent back
+    dlq = {"r0": json.dumps(msg)}
+    sent: list[str] = []
+    batches = [list(dlq.items()), []]
+    counts = redrive(RedrivePorts(receive=lambda: batches.pop(0), delete=lambda r: dlq.pop(r),
+                                  send=sent.append, rows=world.recordings, now=lambda: NOW))
+    assert counts["finished"] == 1 and sent == [] and dlq == {}
+
+
+@pytest.mark.parametrize("status", ["failed", "absent"])
+def test_a_note_before_its_call_row_backs_off_like_a_fetch(status: str) -> None:
+    from recording_ingest.backoff import delay_s
+
+    # Given Twilio's failed/absent callback arrives before the call's row
+    world = World()
+    msg = message(status)
+    # When it is received the fifth time, Then it waits the ladder's fifth step, not a minute
+    with pytest.raises(RetryLater) as retry:
+        process(msg, world.ports, receive_count=5)
+    assert retry.value.delay_s == delay_s(5) > 60
+    # And once the call's row exists, it is noted
+    world.add_call(msg["call_sid"])
+    assert process(msg, world.ports, receive_count=6) == "noted"
+
+
 def test_a_second_copy_while_the_first_is_fetching_waits_instead_of_fetching_again() -> None:
     world = World(MP3)
     msg = message()
