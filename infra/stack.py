@@ -181,6 +181,7 @@ class CalltrackStack(Stack):
             factory=self.factory,
             public_url=public_url,
             forward_to=config.fallback_forward_to,
+            auth_token=self.factory.resources.secrets["twilio_auth_token"],
         )
         if not config.fallback_forward_to:
             Annotations.of(self).add_warning_v2(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aws_cdk.assertions import Match
 
 from infra.wiring import WIRING
@@ -455,29 +456,98 @@ def test_outputs_give_the_twilio_and_dni_urls(synth):
         assert path in by_suffix[name]
 
 
-def test_fallback_twiml_dials_the_configured_business_number():
-    # Given the inline fallback code and a configured number, when Twilio posts to it,
-    # then it answers TwiML that dials the business directly.
-    import os
+FALLBACK_URL = "https://calls.example.jp/twilio/fallback"
+TWILIO_TOKEN = "fallback-test-auth-token"
 
-    from infra.components.voice import FALLBACK_CODE
 
-    namespace: dict[str, Any] = {}
-    exec(compile(FALLBACK_CODE, "fallback", "exec"), namespace)  # noqa: S102 - our own inline source
-    os.environ["FALLBACK_FORWARD_TO"] = "+81312345678"
-    try:
-        response = namespace["handler"]({"body": "CallSid=CA1"}, None)
-    finally:
-        del os.environ["FALLBACK_FORWARD_TO"]
+@pytest.fixture
+def fallback(monkeypatch):
+    """The fallback function's module, configured as deployed, its auth token already read."""
+    from infra.components import fallback_twiml
+
+    monkeypatch.setenv("FALLBACK_FORWARD_TO", "+81312345678")
+    monkeypatch.setenv("PUBLIC_URL", "https://calls.example.jp/")
+    monkeypatch.setattr(fallback_twiml, "_token", [TWILIO_TOKEN])
+    return fallback_twiml
+
+
+def _twilio_post(params: dict[str, str], signature: str | None) -> dict[str, Any]:
+    from urllib.parse import urlencode
+
+    headers = {"X-Twilio-Signature": signature} if signature is not None else {}
+    return {"rawPath": "/twilio/fallback", "rawQueryString": "", "headers": headers,
+            "body": urlencode(params)}
+
+
+def test_the_fallback_dials_the_business_for_a_request_twilio_signed(fallback):
+    from twilio.request_validator import RequestValidator
+
+    # Given Twilio's fallback request, signed by Twilio's own library with the account's token
+    params = {"CallSid": "CA" + "1" * 32, "From": "+819011112222", "To": "+815011112222"}
+    signed = RequestValidator(TWILIO_TOKEN).compute_signature(FALLBACK_URL, params)
+    # When the fallback function answers it
+    response = fallback.handler(_twilio_post(params, signed), None)
+    # Then it is TwiML dialling the business directly
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"].startswith("text/xml")
     assert "<Dial>+81312345678</Dial>" in response["body"]
-    apology = namespace["handler"]({}, None)["body"]
+
+
+@pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl"])
+def test_the_fallback_refuses_an_unsigned_or_forged_request(fallback, signature):
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": "CA" + "1" * 32}
+    other = RequestValidator("another-token").compute_signature(FALLBACK_URL, params)
+    for given in (signature, other):
+        response = fallback.handler(_twilio_post(params, given), None)
+        assert response["statusCode"] == 403 and "+81312345678" not in response["body"]
+
+
+def test_the_fallback_apologises_without_a_number_and_puts_calls_through_when_ssm_is_down(
+    fallback, monkeypatch
+):
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": "CA" + "1" * 32}
+    signed = RequestValidator(TWILIO_TOKEN).compute_signature(FALLBACK_URL, params)
+    monkeypatch.delenv("FALLBACK_FORWARD_TO")
+    apology = fallback.handler(_twilio_post(params, signed), None)["body"]
     assert "<Say" in apology and "<Dial>" not in apology
+    # And when the auth token cannot be read (an outage), the caller is still put through
+    monkeypatch.setenv("FALLBACK_FORWARD_TO", "+81312345678")
+    monkeypatch.setattr(fallback, "_token", [])
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", "/calltrack/twilio-auth-token")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    response = fallback.handler(_twilio_post(params, None), None)
+    assert response["statusCode"] == 200 and "<Dial>+81312345678</Dial>" in response["body"]
 
 
-def test_fallback_function_gets_the_number_from_context(synth):
+def test_the_fallback_source_fits_cloudformations_inline_code():
+    from infra.components.voice import FALLBACK_CODE
+
+    assert 0 < len(FALLBACK_CODE) <= 4096
+
+
+def test_fallback_function_gets_the_number_from_context_and_reads_only_the_auth_token(synth):
     synth.assertions.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Handler": "index.handler", "Environment": {"Variables": {"FALLBACK_FORWARD_TO": "+81312345678"}}},
+        {"Handler": "index.handler", "Environment": {"Variables": {
+            "FALLBACK_FORWARD_TO": "+81312345678", "TWILIO_AUTH_TOKEN_PARAM": "/calltrack/twilio-auth-token",
+        }}},
     )
+    fallback_role = next(
+        fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        for fn in synth.resources("AWS::Lambda::Function").values()
+        if fn["Properties"].get("Handler") == "index.handler"
+    )
+    grants = [
+        policy["Properties"]["PolicyDocument"]["Statement"]
+        for policy in synth.resources("AWS::IAM::Policy").values()
+        if {"Ref": fallback_role} in policy["Properties"].get("Roles", [])
+    ]
+    text = json.dumps(grants)
+    assert "parameter/calltrack/twilio-auth-token" in text
+    assert "twilio-api-secret" not in text and "dynamodb" not in text
