@@ -56,6 +56,11 @@ def address_refusal(value: str, *, local_mode: bool) -> str | None:
         return f"{address} is not a public address"
     if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"):
         return f"{address} is not a public address"
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
+        # 6to4 (2002::/16) carries an IPv4 address a relay delivers to: judge that one
+        embedded = address_refusal(str(address.sixtofour), local_mode=False)
+        if embedded:
+            return f"{address} is 6to4 for {address.sixtofour}: {embedded}"
     if not address.is_global:
         return f"{address} is not a public address"
     return None
