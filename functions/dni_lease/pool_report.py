@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calltrack.days import parse_day
 from calltrack.errors import BadRequest
 from dni_lease.leasing import recommended_size
 from dni_lease.store import LeaseStore, Row
@@ -98,14 +99,8 @@ def pool_stats(
 def window(frm: str | None, to: str | None, timezone: str, today: date) -> tuple[date, date, float, float]:
     """Inclusive local dates -> (from, to, start epoch, end epoch). Default: the last 30 days."""
 
-    def parse(value: str, name: str) -> date:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise BadRequest(f"{name}: must be a date YYYY-MM-DD", field=name) from None
-
-    to_d = parse(to, "to") if to else today
-    from_d = parse(frm, "from") if frm else to_d - timedelta(days=29)
+    to_d = parse_day(to, "to") if to else today
+    from_d = parse_day(frm, "from") if frm else to_d - timedelta(days=29)
     if from_d > to_d:
         raise BadRequest("from: must not be after to", field="from")
     if (to_d - from_d).days >= MAX_DAYS:

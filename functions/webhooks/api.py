@@ -55,7 +55,7 @@ def list_deliveries() -> Response:
     if status not in STATUSES:
         raise BadRequest(f"status: one of {', '.join(STATUSES)}", field="status")
     raw_limit = app.current_event.get_query_string_value("limit") or "50"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    if not (raw_limit.isascii() and raw_limit.isdecimal()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise BadRequest(f"limit: an integer from 1 to {MAX_LIMIT}", field="limit")
     rows = _ports().store.with_status(account, status, int(raw_limit))
     return _json(200, {"items": [public(r) for r in rows]})

@@ -106,14 +106,19 @@ def parse_month(value: str, field: str = "month") -> date:
 
 
 def parse_day(value: str | None, field: str) -> date:
+    """A day ``YYYY-MM-DD`` of the years 2000-2100 (a day range's ends: earlier or later days
+    are typos, and the calendar's own ends overflow a day's UTC bounds), else a 400 naming ``field``."""
     if value is None or value == "":
         raise BadRequest(f"{field}: required (YYYY-MM-DD)", field=field)
     try:
         if len(value) != 10:
             raise ValueError
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise BadRequest(f"{field}: not a date (YYYY-MM-DD): {value[:40]!r}", field=field) from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise BadRequest(f"{field}: years {MIN_YEAR}-{MAX_YEAR} only: {value!r}", field=field)
+    return day
 
 
 def parse_range(from_: str | None, to: str | None, *, today: date) -> tuple[date, date]:

@@ -45,6 +45,9 @@ def test_window_defaults_and_validation():
     assert err.value.field == "from"
     with pytest.raises(BadRequest):
         window("2026-11-30", "2026-11-01", "Asia/Tokyo", date(2026, 11, 25))
+    with pytest.raises(BadRequest) as err:  # the calendar's last day has no next day to end on
+        window(None, "9999-12-31", "Asia/Tokyo", date(2026, 11, 25))
+    assert err.value.field == "to"
 
 
 def test_report_over_the_in_memory_store():

@@ -98,6 +98,10 @@ def test_trend_by_week_and_before_after_a_change() -> None:
         ("2026-11-05", "2026-11-01", "from"),
         ("2025-01-01", "2026-11-01", "to"),
         ("2026-11-01", "yesterday", "to"),
+        # the calendar's ends overflow a day's UTC bounds: outside 2000-2100 is a 400, not a 500
+        ("2026-11-01", "9999-12-31", "to"),
+        ("0001-01-01", "2026-11-01", "from"),
+        ("1999-12-31", "2000-01-01", "from"),
     ],
 )
 def test_bad_ranges_name_the_field(from_: str, to: str, field: str) -> None:

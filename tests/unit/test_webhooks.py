@@ -246,3 +246,21 @@ def test_a_copy_of_a_delivery_being_sent_elsewhere_is_skipped() -> None:
     p.store.claim = lambda account, delivery, now: False  # another sender holds the lease
     assert send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1) == "skipped"
     assert sent == [] and p.store.row["status"] == "pending"
+
+
+@pytest.mark.parametrize("limit", ["abc", "0", "-1", "501", "²", "１"])
+def test_a_bad_deliveries_limit_is_a_400_naming_it(monkeypatch: pytest.MonkeyPatch, limit: str) -> None:
+    from calltrack.settings import reset_settings
+    from tests.support.events import http_event
+    from webhooks.api import app
+
+    # Given the operator's token, When the deliveries are listed with a limit that is no integer
+    # in range (a superscript or full-width digit passes str.isdigit but not int)
+    monkeypatch.setenv("CALLTRACK_ADMIN_TOKEN", "op")
+    reset_settings()
+    event = http_event("GET", "/v1/webhooks/deliveries", headers={"authorization": "Bearer op"})
+    event["queryStringParameters"] = {"account": "acme", "limit": limit}
+    response = app.resolve(event, None)
+    reset_settings()
+    # Then a 400 names the parameter
+    assert response["statusCode"] == 400 and "limit" in response["body"]
