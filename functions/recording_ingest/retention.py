@@ -85,44 +85,67 @@ def sweep_transcripts(account: str, days: int, at: datetime, calls: RetentionCal
     return removed
 
 
+def sweep_account(
+    config: AccountConfig | BrokenAccount, at: datetime, ports: RetentionPorts, *, force: bool
+) -> tuple[int, int]:
+    """Expire one account's due recordings and transcripts: (recordings expired, transcripts removed)."""
+    account, days = config.account, retention_days(config)
+    kept = transcript_days(config)
+    transcripts = sweep_transcripts(account, kept, at, ports.calls, force=force) if kept is not None else 0
+    if days is None:
+        return 0, transcripts
+    expired = 0
+    cutoff = iso(at - timedelta(days=days))
+    for row in ports.recordings.stored_before(account, cutoff):
+        sid, key = str(row["recording_sid"]), row.get("s3_key")
+        if key:
+            ports.delete_object(str(key))  # S3 delete is idempotent
+        if not ports.recordings.mark_expired(sid, now=at):
+            continue
+        call_sid = str(row.get("call_sid") or "")
+        call = ports.calls.get(call_sid) if call_sid else None
+        current = (call or {}).get("recording") or {}
+        if call is not None and current.get("recording_sid") in (None, sid):
+            ports.calls.set_recording(
+                call_sid,
+                {
+                    **current,
+                    "status": "expired",
+                    "recording_sid": sid,
+                    "s3_key": None,
+                    "expired_at": iso(at),
+                    "retention_days": days,
+                },
+            )
+        expired += 1
+    return expired, transcripts
+
+
 def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[str, Any]:
-    """Expire what is due at ``at``. Returns a summary (per-account counts)."""
+    """Expire what is due at ``at``. Returns a summary (per-account counts). One account's failure
+    (an S3 or DynamoDB error) is logged and named in ``failed_accounts``; the others are swept, and
+    the next run, which expires everything older than each cutoff, finishes the failed one."""
+    from calltrack.observability import make_logger
+
     expired: dict[str, int] = {}
     transcripts: dict[str, int] = {}
+    failed: list[str] = []
     accounts_checked = 0
     for config in ports.accounts():
-        account, days = config.account, retention_days(config)
-        kept = transcript_days(config)
-        if kept is not None:
-            n = sweep_transcripts(account, kept, at, ports.calls, force=force)
-            if n:
-                transcripts[account] = n
-        if days is None:
+        try:
+            n_expired, n_transcripts = sweep_account(config, at, ports, force=force)
+        except Exception:  # noqa: BLE001 - one account's failure must not stop the others
+            make_logger("recording_retention").exception(
+                "retention sweep failed for an account", extra={"account": config.account}
+            )
+            failed.append(config.account)
             continue
-        accounts_checked += 1
-        cutoff = iso(at - timedelta(days=days))
-        for row in ports.recordings.stored_before(account, cutoff):
-            sid, key = str(row["recording_sid"]), row.get("s3_key")
-            if key:
-                ports.delete_object(str(key))  # S3 delete is idempotent
-            if not ports.recordings.mark_expired(sid, now=at):
-                continue
-            call_sid = str(row.get("call_sid") or "")
-            call = ports.calls.get(call_sid) if call_sid else None
-            current = (call or {}).get("recording") or {}
-            if call is not None and current.get("recording_sid") in (None, sid):
-                ports.calls.set_recording(
-                    call_sid,
-                    {
-                        **current,
-                        "status": "expired",
-                        "recording_sid": sid,
-                        "s3_key": None,
-                        "expired_at": iso(at),
-                        "retention_days": days,
-                    },
-                )
-            expired[account] = expired.get(account, 0) + 1
+        if n_transcripts:
+            transcripts[config.account] = n_transcripts
+        if retention_days(config) is not None:
+            accounts_checked += 1
+        if n_expired:
+            expired[config.account] = n_expired
     return {
         "job": JOB_NAME,
         "time": iso(at),
@@ -130,6 +153,7 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
         "expired": sum(expired.values()),
         "by_account": expired,
         "transcripts_removed": sum(transcripts.values()),
+        "failed_accounts": failed,
     }
 
 

@@ -88,6 +88,30 @@ def test_a_second_run_changes_nothing() -> None:
     assert sweep(AT, world.ports())["expired"] == 0
 
 
+def test_one_accounts_failure_does_not_stop_the_sweep_of_the_others() -> None:
+    # Given two accounts with expired recordings, and S3 refusing to delete the first one's
+    world = World()
+    world.configs = {"aaa": {"recording": {"retention_days": 1}}, "bbb": {"recording": {"retention_days": 1}}}
+    world.add("aaa", "a1", "2026-01-01T00:00:00Z")
+    world.add("bbb", "b1", "2026-01-01T00:00:00Z")
+    ports = world.ports()
+
+    def delete(key: str) -> None:
+        if key.startswith("recordings/aaa/"):
+            raise RuntimeError("AccessDenied")
+        world.s3.discard(key)
+
+    ports.delete_object = delete
+    # When the nightly sweep runs
+    summary = sweep(AT, ports)
+    # Then the other account is swept, and the failed one is named (the next run finishes it)
+    assert world.rows["b1"]["status"] == "expired" and "recordings/bbb/b1.mp3" not in world.s3
+    assert summary["failed_accounts"] == ["aaa"] and summary["by_account"] == {"bbb": 1}
+    assert world.rows["a1"]["status"] == "stored"
+    ports.delete_object = world.s3.discard
+    assert sweep(AT, ports)["by_account"] == {"aaa": 1}
+
+
 def test_the_job_time_is_read_from_the_scheduled_event() -> None:
     assert parse_time("2026-11-25T18:00:00Z") == AT
 
