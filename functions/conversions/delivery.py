@@ -141,7 +141,7 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
         if planned.skip:
             if ports.store.create(
                 account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0
-            ):
+            ) or _skip_pending(ports.store, call_sid, planned, now_s, claim_until, now_iso):
                 counts["skipped"] += 1
             continue
         if ports.store.create(
@@ -171,6 +171,22 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     if retry:
         raise RetryLater(retry)
     return dict(counts)
+
+
+def _skip_pending(
+    store: ConversionStore, call_sid: str, planned: Planned, now_s: float, claim_until: float, now_iso: str
+) -> bool:
+    """A row left pending by a retryable failure whose retry now plans a skip (the platform's window
+    passed, the secret was removed): take it like a retry and end it skipped, with the reason,
+    rather than leave it pending for ever. True when this worker did."""
+    row = store.get(call_sid, planned.key) or {}
+    if row.get("status") != "pending" or float(row.get("claimed_until") or 0) >= now_s:
+        return False
+    if not store.reclaim(call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned,
+                         now_iso=now_iso):
+        return False
+    store.finish(call_sid, planned.key, status="skipped", reason=planned.skip, now_iso=now_iso)
+    return True
 
 
 def _reclaimable(row: Mapping[str, Any], now_s: float) -> bool:

@@ -223,3 +223,37 @@ def call(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
+
+
+class InMemoryConversionStore:
+    """The conversions table's semantics that delivery relies on: create only if absent, reclaim
+    only a lapsed pending row (or one skipped for missing credentials), finish releases the claim."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def get(self, call_sid: str, key: str) -> dict[str, Any] | None:
+        row = self.rows.get((call_sid, key))
+        return dict(row) if row else None
+
+    def create(self, account: str, planned: Any, *, status: str, reason: str | None, now_iso: str,
+               claim_until: float) -> bool:
+        where = (planned.order_id.split(":")[0], planned.key)
+        if where in self.rows:
+            return False
+        self.rows[where] = {"status": status, "reason": reason, "claimed_until": claim_until,
+                            "destination": planned.destination}
+        return True
+
+    def reclaim(self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Any,
+                now_iso: str) -> bool:
+        row = self.rows[(call_sid, key)]
+        lapsed = row["status"] == "pending" and row["claimed_until"] < now
+        if lapsed or (row["status"] == "skipped" and row["reason"] == "no_credentials"):
+            row.update(status="pending", claimed_until=claim_until)
+            return True
+        return False
+
+    def finish(self, call_sid: str, key: str, *, status: str, reason: str | None, now_iso: str,
+               sent_at: str | None = None) -> None:
+        self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=0)

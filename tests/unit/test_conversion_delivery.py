@@ -1,0 +1,51 @@
+"""Conversion delivery over its ports: what a retried call event does to rows left pending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from conversions.delivery import Ports, RetryLater, deliver
+from conversions.destinations import RETRY, SENT, Outcome
+from conversions.rules import EVENT_TOO_OLD
+from tests.support.conversions import InMemoryConversionStore, call, config
+
+
+class Destination:
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.sent = 0
+
+    def send(self, rows: list[Any], credentials: str, target: Any, timezone: str) -> list[Outcome]:
+        self.sent += len(rows)
+        return [self.outcome for _ in rows]
+
+
+class Accounts:
+    def get(self, account: str) -> Any:
+        return config(destinations=["ga4"])
+
+
+def test_a_pending_row_whose_retry_falls_past_the_platforms_window_ends_skipped() -> None:
+    # Given a GA4 conversion sent a minute before GA4's 72-hour window closes, answered 503
+    started = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
+    clock = [started + timedelta(hours=71, minutes=59)]
+    store, ga4 = InMemoryConversionStore(), Destination(Outcome(RETRY, "ga4: HTTP 503"))
+    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
+                  now=lambda: clock[0])
+    event = {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
+    with pytest.raises(RetryLater):
+        deliver(event, ports)
+    (row,) = store.rows.values()
+    assert row["status"] == "pending"
+    # When SQS delivers the event again after the window closed
+    clock[0] += timedelta(seconds=90)
+    ga4.outcome = Outcome(SENT)
+    counts = deliver(event, ports)
+    # Then the row ends skipped with the reason, not pending for ever, and nothing more is sent
+    (row,) = store.rows.values()
+    assert (row["status"], row["reason"]) == ("skipped", EVENT_TOO_OLD)
+    assert counts == {"skipped": 1} and ga4.sent == 1
