@@ -12,7 +12,8 @@ handler delays the SQS message by ``RetryLater.delay_s`` (recording_ingest.backo
 back. A recording Twilio keeps answering 404 for is ``failed`` ("gone from Twilio"), not retried;
 one whose call has no row with an account after the whole ladder (~29 h: the call was erased,
 its account deleted, or its webhook never reached us) is ``failed`` (``NO_CALL_ROW``), not
-redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues either again.
+redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues a gone one again (a row
+without a call has no account to retry it under; the reconcile job queues it if its call turns up).
 """
 
 from __future__ import annotations

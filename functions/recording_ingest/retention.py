@@ -123,8 +123,9 @@ def sweep_account(
 
 def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[str, Any]:
     """Expire what is due at ``at``. Returns a summary (per-account counts). One account's failure
-    (an S3 or DynamoDB error) is logged and named in ``failed_accounts``; the others are swept, and
-    the next run, which expires everything older than each cutoff, finishes the failed one."""
+    (an S3 or DynamoDB error) is logged and named in ``failed_accounts``; the others are swept (the
+    handler then raises), and a retry or the next run, which expires everything older than each
+    cutoff, finishes the failed one."""
     from calltrack.observability import make_logger
 
     expired: dict[str, int] = {}
@@ -179,4 +180,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     summary = sweep(at, ports, force=job.force)
     logger.info("recording retention sweep", extra={"summary": summary})
+    if summary["failed_accounts"]:
+        # after every other account is swept: the function's Errors alarm sees it, and EventBridge's
+        # asynchronous retries run the (idempotent) sweep again
+        raise RuntimeError(f"retention sweep failed for {len(summary['failed_accounts'])} account(s)")
     return summary

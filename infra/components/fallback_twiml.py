@@ -1,20 +1,13 @@
-"""The Twilio fallback TwiML function, deployed inline (index.py): the standard library and boto3 only.
-
-Twilio posts here when the voice URL errors or times out. A request with a valid
-X-Twilio-Signature is answered with a <Dial> of the business (FALLBACK_FORWARD_TO), or an apology
-when none is set; any other request gets 403. The signature is Twilio's (docs: "Webhooks
-security"): base64 HMAC-SHA1, keyed by the auth token, of the URL Twilio was configured with
-(PUBLIC_URL + the raw path and query) followed by every POST parameter's name and value, sorted.
-The auth token is read from SSM (TWILIO_AUTH_TOKEN_PARAM) once per container. If SSM cannot be
-read, the caller is still put through: this route exists for outages, and the number it dials
-is the business's own (docs/decisions.md 2026-12-01).
-"""
+"""The Twilio fallback TwiML function, deployed inline (index.py; CloudFormation allows 4,096
+characters): the standard library and boto3 only. What it does and why: infra/components/voice.py."""
 
 import base64
 import hashlib
 import hmac
+import json
 import os
-from urllib.parse import parse_qsl
+import time
+from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
 SORRY = (
@@ -25,24 +18,39 @@ _token: list[str] = []  # the auth token once read (a list: no `global` in the h
 
 
 def auth_token() -> str | None:
-    """The Twilio auth token, or None when SSM cannot be read (an outage: fail open, see above)."""
+    """The Twilio auth token, or None when SSM cannot be read (an outage: fail open, see voice.py)."""
     if not _token:
         try:
             import boto3
+            from botocore.config import Config
 
-            answer = boto3.client("ssm").get_parameter(
+            quick = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1})
+            answer = boto3.client("ssm", config=quick).get_parameter(
                 Name=os.environ["TWILIO_AUTH_TOKEN_PARAM"], WithDecryption=True
             )
             _token.append(answer["Parameter"]["Value"])
         except Exception as exc:  # noqa: BLE001 - any failure to read it is an outage here
-            print("fallback: auth token unreadable, answering unchecked: " + type(exc).__name__)
+            # a log line and an EMF metric (FallbackUnchecked), tried again on the next request
+            print(json.dumps({"message": "fallback: auth token unreadable, answering unchecked",
+                              "error": type(exc).__name__, "FallbackUnchecked": 1, "_aws": {
+                                  "Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+                                      "Namespace": "Calltrack", "Dimensions": [[]],
+                                      "Metrics": [{"Name": "FallbackUnchecked", "Unit": "Count"}]}]}}))
             return None
     return _token[0]
 
 
 def signature(token: str, url: str, params: list[tuple[str, str]]) -> str:
-    data = url + "".join(name + value for name, value in sorted(params))
+    data = url + "".join(name + value for name, value in sorted(set(params)))  # as twilio's validator
     return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def urls(url: str) -> tuple[str, str]:
+    """The URL without and with its default port: Twilio may sign either (twilio's validator tries both)."""
+    parts = urlsplit(url)
+    port = {"https": 443, "http": 80}.get(parts.scheme)
+    bare = parts._replace(netloc=parts.hostname or "").geturl()
+    return bare, parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
 
 
 def signed(event: dict, token: str) -> bool:
@@ -53,9 +61,11 @@ def signed(event: dict, token: str) -> bool:
     query = event.get("rawQueryString") or ""
     url = os.environ.get("PUBLIC_URL", "").rstrip("/") + (event.get("rawPath") or "")
     url += "?" + query if query else ""
-    given = str(headers.get("x-twilio-signature") or "")
-    expected = signature(token, url, parse_qsl(body, keep_blank_values=True))
-    return bool(given) and hmac.compare_digest(expected, given)
+    given = str(headers.get("x-twilio-signature") or "").encode("utf-8", "replace")
+    params = parse_qsl(body, keep_blank_values=True)
+    return bool(given) and any(
+        hmac.compare_digest(signature(token, candidate, params).encode(), given) for candidate in urls(url)
+    )
 
 
 def handler(event: dict, context: object) -> dict:

@@ -5,6 +5,14 @@ The fallback is a tiny inline function (no layer, no tables; source ``fallback_t
 the request's Twilio signature (the auth token's SSM parameter is its one grant) and <Dial>s the
 business directly (context ``fallbackForwardTo``, one number per deployment). It is
 deployment-only (not in the wiring): the local stack has no Twilio to fall back from.
+
+The signature is Twilio's (docs: "Webhooks security"): base64 HMAC-SHA1, keyed by the auth token,
+of the URL Twilio was configured with (PUBLIC_URL + the raw path and query; with or without the
+default port, as twilio's RequestValidator accepts) followed by every POST parameter's name and
+value, sorted. A valid one gets a <Dial> of the business (an apology when none is set), anything
+else 403. The auth token is read from SSM (TWILIO_AUTH_TOKEN_PARAM) once per container, with 1 s
+timeouts and one attempt; if it cannot be read the caller is still put through and the function
+logs the EMF metric ``FallbackUnchecked`` (docs/decisions.md 2026-12-01).
 """
 
 from __future__ import annotations

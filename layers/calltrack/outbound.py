@@ -57,10 +57,9 @@ def address_refusal(value: str, *, local_mode: bool) -> str | None:
     if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"):
         return f"{address} is not a public address"
     if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
-        # 6to4 (2002::/16) carries an IPv4 address a relay delivers to: judge that one
-        embedded = address_refusal(str(address.sixtofour), local_mode=False)
-        if embedded:
-            return f"{address} is 6to4 for {address.sixtofour}: {embedded}"
+        # 6to4 (2002::/16) carries an IPv4 address a relay delivers to, which may be internal:
+        # refused whatever it carries (newer Pythons count 2002::/16 as private; older ones did not)
+        return f"{address} is a 6to4 address (for {address.sixtofour}), not a public address"
     if not address.is_global:
         return f"{address} is not a public address"
     return None

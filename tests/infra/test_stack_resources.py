@@ -493,7 +493,23 @@ def test_the_fallback_dials_the_business_for_a_request_twilio_signed(fallback):
     assert "<Dial>+81312345678</Dial>" in response["body"]
 
 
-@pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl"])
+def test_the_fallback_accepts_what_twilios_validator_accepts(fallback):
+    from twilio.request_validator import RequestValidator
+
+    # Given requests Twilio signed over the URL with its default port, and with a repeated value
+    validator = RequestValidator(TWILIO_TOKEN)
+    params = {"CallSid": "CA" + "1" * 32}
+    with_port = validator.compute_signature("https://calls.example.jp:443/twilio/fallback", params)
+    repeated = {"CallSid": "CA" + "1" * 32, "A": "1"}
+    event = _twilio_post(repeated, validator.compute_signature(FALLBACK_URL, repeated))
+    event["body"] += "&A=1"
+    # When the fallback answers them, Then both are put through, as twilio's own validator would
+    assert validator.validate(FALLBACK_URL, params, with_port)
+    assert fallback.handler(_twilio_post(params, with_port), None)["statusCode"] == 200
+    assert fallback.handler(event, None)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "é"])
 def test_the_fallback_refuses_an_unsigned_or_forged_request(fallback, signature):
     from twilio.request_validator import RequestValidator
 
@@ -536,6 +552,7 @@ def test_fallback_function_gets_the_number_from_context_and_reads_only_the_auth_
         "AWS::Lambda::Function",
         {"Handler": "index.handler", "Environment": {"Variables": {
             "FALLBACK_FORWARD_TO": "+81312345678", "TWILIO_AUTH_TOKEN_PARAM": "/calltrack/twilio-auth-token",
+            "PUBLIC_URL": Match.any_value(),  # the URL it checks signatures against
         }}},
     )
     fallback_role = next(
