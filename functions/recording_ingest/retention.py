@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from calltrack.accounts import BrokenAccount
-from calltrack.observability import make_tracer
+from calltrack.observability import make_logger, make_tracer
 from recording_ingest.ingest import iso
 from recording_ingest.runtime import RETENTION_NEEDS as NEEDS
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 JOB_NAME = "recording-retention-sweep"
 TRANSCRIPT_WINDOW = timedelta(days=35)  # a nightly job missed for a month still catches up
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+logger = make_logger("recording_retention")
 tracer = make_tracer("recording_retention")
 
 
@@ -126,8 +127,6 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
     (an S3 or DynamoDB error) is logged and named in ``failed_accounts``; the others are swept (the
     handler then raises), and a retry or the next run, which expires everything older than each
     cutoff, finishes the failed one."""
-    from calltrack.observability import make_logger
-
     expired: dict[str, int] = {}
     transcripts: dict[str, int] = {}
     failed: list[str] = []
@@ -136,7 +135,7 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
         try:
             n_expired, n_transcripts = sweep_account(config, at, ports, force=force)
         except Exception:  # noqa: BLE001 - one account's failure must not stop the others
-            make_logger("recording_retention").exception(
+            logger.exception(
                 "retention sweep failed for an account", extra={"account": config.account}
             )
             failed.append(config.account)
@@ -162,12 +161,10 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
-    from calltrack.observability import make_logger
     from calltrack.schedule import job_event
     from recording_ingest import runtime
     from recording_ingest.store import DynamoRecordings
 
-    logger = make_logger("recording_retention")
     settings = runtime.ensure_started(NEEDS)
     objects = runtime.objects(settings)
     job = job_event(event, now=runtime.now())

@@ -46,11 +46,12 @@ def signature(token: str, url: str, params: list[tuple[str, str]]) -> str:
 
 
 def urls(url: str) -> tuple[str, str]:
-    """The URL without and with its default port: Twilio may sign either (twilio's validator tries both)."""
+    """The URL without and with its port (the default one if it names none): Twilio may sign
+    either, and twilio's validator (add_port / remove_port) tries both."""
     parts = urlsplit(url)
-    port = {"https": 443, "http": 80}.get(parts.scheme)
-    bare = parts._replace(netloc=parts.hostname or "").geturl()
-    return bare, parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
+    host = parts.netloc.split(":")[0]
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts._replace(netloc=host).geturl(), parts._replace(netloc=f"{host}:{port}").geturl()
 
 
 def signed(event: dict, token: str) -> bool:

@@ -507,6 +507,9 @@ def test_the_fallback_accepts_what_twilios_validator_accepts(fallback):
     assert validator.validate(FALLBACK_URL, params, with_port)
     assert fallback.handler(_twilio_post(params, with_port), None)["statusCode"] == 200
     assert fallback.handler(event, None)["statusCode"] == 200
+    # And a public URL naming its own port keeps it (and is also tried without it)
+    assert fallback.urls("https://Calls.example.jp:8443/twilio/fallback") == (
+        "https://Calls.example.jp/twilio/fallback", "https://Calls.example.jp:8443/twilio/fallback")
 
 
 @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "é"])
