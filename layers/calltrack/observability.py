@@ -17,11 +17,23 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
 NAMESPACE = "calltrack"
-_PHONE = re.compile(r"(?<![\w.])(\+\d{7,15}|0\d{9,10})(?!\w)")
+# A phone number in any spelling a log line may carry: E.164 (+81...), the same URL-encoded as a
+# Twilio form body has it (%2B81...), national (0312345678) and national with hyphens
+# (090-1234-5678). Hyphen-joined digits inside ids (UUIDs) are left alone.
+_PHONE = re.compile(
+    r"(?:(?<![\w.])\+|%2[Bb])\d{7,15}(?!\w)"
+    r"|(?<![\w.])0\d{9,10}(?!\w)"
+    r"|(?<![\w.-])0\d{1,4}-\d{1,4}-\d{4}(?![\w-])"
+)
+
+
+def _mask(number: str) -> str:
+    keep = 5 if number[:3] in ("%2B", "%2b") else 3
+    return number[:keep] + "*" * max(0, len(number) - keep - 4) + number[-4:]
 
 
 def redact_phone_numbers(text: str) -> str:
-    return _PHONE.sub(lambda m: m.group(0)[:3] + "*" * (len(m.group(0)) - 7) + m.group(0)[-4:], text)
+    return _PHONE.sub(lambda m: _mask(m.group(0)), text)
 
 
 def _serialize(obj: Any) -> str:

@@ -36,3 +36,21 @@ def test_log_lines_are_json_with_correlation_id_and_no_caller_number():
     assert line["message"] == "incoming call"
     assert "+81312345678" not in json.dumps(line)
     assert line["form"]["CallSid"] == "CA1"
+
+
+def test_redaction_masks_url_encoded_and_hyphenated_numbers():
+    # Given a Twilio form body as it arrives (the + is %2B) and a number written the Japanese way
+    text = "From=%2B819012345678&To=%2b81312345678 tel 090-1234-5678 or 03-1234-5678"
+
+    # When it is redacted
+    out = redact_phone_numbers(text)
+
+    # Then no caller number survives in any spelling, and the last four digits stay for support
+    for number in ("819012345678", "81312345678", "090-1234-5678", "03-1234-5678", "1234-5678"):
+        assert number not in out
+    assert "5678&To=" in out and out.endswith("5678")
+
+
+def test_redaction_leaves_uuids_and_dates_with_hyphens_alone():
+    text = "call 01234567-0123-4567-0123-456789012345 on 2026-12-01 at 0120-12"
+    assert redact_phone_numbers(text) == text
