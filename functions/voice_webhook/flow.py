@@ -725,11 +725,22 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         return 200, twiml
     outcome, row = written
     if outcome == "applied":
-        deps.metrics.count("CallsAnswered" if answered else "CallsMissed")
+        _count_dial_outcome(deps, answered, counted_missed=bool(row and row.get("call_status")))
     deps.log.info("dial status", extra={"dial_status": dial, "talk_seconds": talk, "write": outcome})
     start_epoch = float(started) if started is not None else now - (talk or 0)
     _rebuild_if_missing(req, deps, call_sid, row, start_epoch, "dial-status")
     return 200, twiml
+
+
+def _count_dial_outcome(deps: Deps, answered: bool, *, counted_missed: bool) -> None:
+    """Count the call once. When the status callback was applied first (the caller hung up while
+    it rang, or the two callbacks raced) it has already counted the call as missed: a missed dial
+    adds nothing, an answered one moves that count from missed to answered."""
+    if not counted_missed:
+        deps.metrics.count("CallsAnswered" if answered else "CallsMissed")
+    elif answered:
+        deps.metrics.count("CallsAnswered")
+        deps.metrics.count("CallsMissed", -1)
 
 
 CALL_FINAL = {

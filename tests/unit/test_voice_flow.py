@@ -282,3 +282,22 @@ def test_a_caller_known_to_another_account_is_first_time_here():
     assert fake.first_time_seen == [True, True]
     assert fake.calls[second]["first_time"] is True
     assert set(fake.callers[CALLER]) == {"caller", "first#other-shop", "first#" + ROW["account"]}
+
+
+@pytest.mark.parametrize(("dial", "answered", "missed"), [("completed", 1, 0), ("no-answer", 0, 1)])
+def test_a_call_is_counted_once_when_the_status_callback_comes_before_the_dial_action(dial, answered, missed):
+    # Given a call whose status callback (the call ended) is applied before its <Dial> action
+    store = FakeStorage()
+    d = deps(store)
+    flow.voice(req("/twilio/voice", voice_params()), d)
+    flow.call_status(req("/twilio/call-status", voice_params(CallStatus="completed", CallDuration="30")), d)
+
+    # When the <Dial> action arrives with the dial's real outcome
+    flow.dial_status(
+        req("/twilio/dial-status", voice_params(DialCallStatus=dial, DialCallDuration="20"), "t=1799999960"), d
+    )
+
+    # Then the call is counted once, as what the dial says it was
+    assert store.calls[SID]["status"] == ("answered" if answered else "missed")
+    assert d.metrics.counts.get("CallsAnswered", 0) == answered
+    assert d.metrics.counts.get("CallsMissed", 0) == missed
