@@ -293,9 +293,8 @@ def test_a_call_is_counted_once_when_the_status_callback_comes_before_the_dial_a
     flow.call_status(req("/twilio/call-status", voice_params(CallStatus="completed", CallDuration="30")), d)
 
     # When the <Dial> action arrives with the dial's real outcome
-    flow.dial_status(
-        req("/twilio/dial-status", voice_params(DialCallStatus=dial, DialCallDuration="20"), "t=1799999960"), d
-    )
+    params = voice_params(DialCallStatus=dial, DialCallDuration="20")
+    flow.dial_status(req("/twilio/dial-status", params, "t=1799999960"), d)
 
     # Then the call is counted once, as what the dial says it was
     assert store.calls[SID]["status"] == ("answered" if answered else "missed")
