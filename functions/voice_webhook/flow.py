@@ -656,6 +656,10 @@ def _rebuild_if_missing(
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
 
 
+# A row a callback created whose origin never came (its number is not ours, or both the voice
+# write and every rebuild failed) holds no account and no caller number; it expires after this.
+ORPHAN_CALL_DAYS = 30
+
 def _apply_outcome(
     deps: Deps,
     call_sid: str,
@@ -673,7 +677,13 @@ def _apply_outcome(
         return None
     try:
         return deps.storage.apply_outcome(
-            call_sid, fields, status_fields, rank=rank, marker=via.replace("-", "_"), now_iso=iso(now)
+            call_sid,
+            fields,
+            status_fields,
+            rank=rank,
+            marker=via.replace("-", "_"),
+            now_iso=iso(now),
+            orphan_expire_at=expire_at(now, ORPHAN_CALL_DAYS),
         )
     except Exception as exc:
         deps.metrics.count("WebhookFailures")

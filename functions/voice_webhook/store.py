@@ -79,6 +79,7 @@ class Storage(Protocol):
         rank: int,
         marker: str,
         now_iso: str,
+        orphan_expire_at: int | None = None,
     ) -> tuple[str, dict[str, Any] | None]: ...
 
 

@@ -376,6 +376,8 @@ class CallItems:
         update = _Update()
         update.set("s", {k: v for k, v in fields.items() if k not in if_absent and k != KEY})
         update.set("a", if_absent, if_absent=True)
+        if TTL_ATTRIBUTE in fields and fields[TTL_ATTRIBUTE] is None:
+            update.remove("r", [TTL_ATTRIBUTE])  # kept forever: a callback's provisional TTL goes
         update.names["#account"] = "account"
         return self._update_args(call_sid, update, "attribute_not_exists(#account)", now_iso)
 
@@ -388,9 +390,15 @@ class CallItems:
         rank: int,
         marker: str,
         now_iso: str,
+        orphan_expire_at: int | None = None,
     ) -> tuple[str, dict[str, Any] | None]:
         """Apply a callback once (``marker`` attribute absent). ``status_fields`` only when ``rank``
-        is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row)."""
+        is above the stored ``status_rank``. Returns (applied | fields-only | duplicate, new row).
+
+        A callback that arrives before the call's origin creates the row; ``orphan_expire_at`` is
+        the TTL it gets then (never over an existing one), so a row whose origin never comes (a
+        number that is no longer ours) does not stay for ever. The origin's TTL, or its removal for
+        a call kept forever, replaces it."""
         attempts = [
             ("applied", {**fields, **status_fields, "status_rank": rank}, True),
             ("fields-only", dict(fields), False),
@@ -412,8 +420,28 @@ class CallItems:
                 if error_code(exc) == "ConditionalCheckFailedException":
                     continue
                 raise
-            return outcome, call_from_item(resp.get("Attributes"))
+            row = call_from_item(resp.get("Attributes"))
+            if orphan_expire_at is not None and row is not None and not row.get("account"):
+                row = self._expire_orphan(call_sid, orphan_expire_at, now_iso) or row
+            return outcome, row
         return "duplicate", None
+
+    def _expire_orphan(self, call_sid: str, at: int, now_iso: str) -> dict[str, Any] | None:
+        """Give a row without its origin a TTL (one more write, only then); None when the origin
+        or a TTL got there first. A call kept forever has no TTL, so this cannot be one
+        ``if_not_exists`` in the callback's own write."""
+        update = _Update()
+        update.set("t", {TTL_ATTRIBUTE: at})
+        update.names["#account"] = "account"
+        update.names["#ttl"] = TTL_ATTRIBUTE
+        condition = "attribute_not_exists(#account) AND attribute_not_exists(#ttl)"
+        try:
+            resp = self.client.update_item(
+                **self._update_args(call_sid, update, condition, now_iso), ReturnValues="ALL_NEW"
+            )
+        except Exception:  # the origin got there first, or the write failed: the callback stands
+            return None
+        return call_from_item(resp.get("Attributes"))
 
     # ------------------------------------------------------------------ amendments
     def amend(self, account: str, call_sid: str, changes: Mapping[str, Any]) -> dict[str, Any]:

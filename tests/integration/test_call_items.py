@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from calltrack.call_items import CallItems
+from calltrack.call_items import TTL_ATTRIBUTE, CallItems
 from calltrack.errors import NotFound
 from tests.support import unique_account, unique_call_sid, unique_number
 
@@ -75,3 +75,41 @@ def test_a_recording_view_never_creates_a_half_empty_call(calls: CallItems) -> N
         calls.set_recording(missing, {"status": "stored"})
     assert "ConditionalCheckFailed" in str(err.value)
     assert calls.get(missing, consistent=True) is None
+
+
+def test_a_callback_before_the_origin_gives_a_ttl_that_the_origin_replaces(calls: CallItems) -> None:
+    callback = {"call_status": "completed"}
+    missed = {"status": "missed"}
+    # Given callbacks that arrive before their call's origin
+    kept, forever, orphan = unique_call_sid(), unique_call_sid(), unique_call_sid()
+    for sid in (kept, forever, orphan):
+        calls.apply_outcome(
+            sid, callback, missed, rank=1, marker="call_status", now_iso="x", orphan_expire_at=111
+        )
+
+    # When the origin arrives for two of them: one kept 30 days, one kept forever
+    origin = {"account": unique_account("items"), "started_at": "2026-11-30T01:00:00Z"}
+    calls.client.update_item(**calls.origin_update(kept, {**origin, TTL_ATTRIBUTE: 222}, "x"))
+    calls.client.update_item(**calls.origin_update(forever, {**origin, TTL_ATTRIBUTE: None}, "x"))
+
+    # Then each gets the origin's TTL, the one without an origin keeps the provisional one
+    assert calls.get(kept, consistent=True)[TTL_ATTRIBUTE] == 222
+    assert TTL_ATTRIBUTE not in calls.get(forever, consistent=True)
+    assert calls.get(orphan, consistent=True)[TTL_ATTRIBUTE] == 111
+
+
+def test_a_callback_after_the_origin_never_touches_its_ttl(calls: CallItems) -> None:
+    # Given a call whose origin is kept forever (no TTL) and one kept with a TTL
+    forever, kept = unique_call_sid(), unique_call_sid()
+    origin = {"account": unique_account("items"), "started_at": "2026-11-30T01:00:00Z"}
+    calls.client.update_item(**calls.origin_update(forever, {**origin, TTL_ATTRIBUTE: None}, "x"))
+    calls.client.update_item(**calls.origin_update(kept, {**origin, TTL_ATTRIBUTE: 222}, "x"))
+
+    # When a callback arrives for each
+    for sid in (forever, kept):
+        calls.apply_outcome(sid, {"dial_status": "completed"}, {"status": "answered"}, rank=2,
+                            marker="dial_status", now_iso="x", orphan_expire_at=111)
+
+    # Then the callback did not set or change a TTL
+    assert TTL_ATTRIBUTE not in calls.get(forever, consistent=True)
+    assert calls.get(kept, consistent=True)[TTL_ATTRIBUTE] == 222

@@ -72,9 +72,11 @@ class FakeStorage:
         row.setdefault("status_rank", 0)
         return "created"
 
-    def apply_outcome(self, call_sid, fields, status_fields, *, rank, marker, now_iso):
+    def apply_outcome(self, call_sid, fields, status_fields, *, rank, marker, now_iso, orphan_expire_at=None):
         self.requests += 1
         row = self.calls.setdefault(call_sid, {"call_sid": call_sid})
+        if orphan_expire_at is not None and "account" not in row and "expire_at" not in row:
+            row["expire_at"] = orphan_expire_at  # as CallItems: only a row without its origin
         if marker in row:
             return "duplicate", None
         if row.get("status_rank", -1) < rank:
@@ -300,3 +302,18 @@ def test_a_call_is_counted_once_when_the_status_callback_comes_before_the_dial_a
     assert store.calls[SID]["status"] == ("answered" if answered else "missed")
     assert d.metrics.counts.get("CallsAnswered", 0) == answered
     assert d.metrics.counts.get("CallsMissed", 0) == missed
+
+
+def test_a_status_callback_for_a_number_that_is_not_ours_leaves_a_row_that_expires():
+    # Given a status callback for a call to a number no account has (no origin will ever come)
+    store = FakeStorage()
+    d = deps(store)
+    params = voice_params(To="+81300000000", Called="+81300000000", CallStatus="completed")
+
+    # When it is applied
+    flow.call_status(req("/twilio/call-status", params), d)
+
+    # Then the row it created has no account, and expires after the orphan days
+    row = store.calls[SID]
+    assert "account" not in row
+    assert row["expire_at"] == 1_800_000_000 + flow.ORPHAN_CALL_DAYS * 86400
