@@ -14,7 +14,8 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
   counters stay, they hold no personal data: the rollup consumer ignores the calls' REMOVEs);
 - the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers`` (the row goes
   when no other account's mark is left);
-- the rows of those calls in the account's QuickSight exports (the files are rewritten).
+- the rows of those calls in the account's QuickSight exports (the files of the days around each
+  call are rewritten; ``export_days``).
 
 Erasure deletes the calls last, so a run that fails half-way finds the rest again next time:
 ``erase`` is idempotent and answers what it removed (a second run answers zeros).
@@ -23,6 +24,7 @@ Erasure deletes the calls last, so a run that fails half-way finds the rest agai
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from calltrack.phone import normalize
@@ -45,8 +47,9 @@ class CallerStore(Protocol):
 
     def presign(self, key: str) -> str: ...
 
-    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
-        """Rewrite the account's export files without those calls' rows; answers rows dropped."""
+    def drop_export_rows(self, account: str, call_sids: set[str], days: set[date] | None) -> int:
+        """Rewrite the account's export files of ``days`` (every file: None) without those calls'
+        rows; answers rows dropped."""
         ...
 
     def delete_object_versions(self, versions: list[tuple[str, str]]) -> None: ...
@@ -134,6 +137,21 @@ def export(account: str, number: str, store: CallerStore) -> dict[str, Any]:
     }
 
 
+def export_days(calls: Iterable[Mapping[str, Any]]) -> set[date] | None:
+    """The days whose export files may hold these calls' rows: a file is one local day of the
+    account, so a call's UTC day and the days either side (zones are within UTC-12..+14). Only
+    those files are read, not every day's file of the account (a year of exports is 365 reads:
+    more than the request's 29 s). None, for every file, when a call has no start time."""
+    days: set[date] = set()
+    for call in calls:
+        try:
+            day = datetime.strptime(str(call.get("started_at") or "")[:10], "%Y-%m-%d").date()
+        except ValueError:
+            return None
+        days |= {day - timedelta(days=1), day, day + timedelta(days=1)}
+    return days
+
+
 def erase(account: str, number: str, store: CallerStore) -> dict[str, Any]:
     """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts."""
     calls = store.calls(account, number)
@@ -144,7 +162,7 @@ def erase(account: str, number: str, store: CallerStore) -> dict[str, Any]:
     deliveries = store.deliveries(account, sids)
     leads = store.leads(account, number)
 
-    export_rows = store.drop_export_rows(account, set(sids)) if sids else 0
+    export_rows = store.drop_export_rows(account, set(sids), export_days(calls)) if sids else 0
     store.delete_object_versions(versions)
     store.delete_recordings([str(r["recording_sid"]) for r in recordings])
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping
+from datetime import date
 from typing import Any
 
 from calltrack.call_items import call_from_item, from_item
@@ -118,28 +119,38 @@ class DynamoCallerStore:
 
     # ------------------------------------------------------------------ erasure
 
-    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
-        dropped = 0
+    def _export_keys(self, account: str, days: set[date] | None) -> Iterator[str]:
+        if days is not None:
+            # call_records.export.day_key: calls/account={a}/date={YYYY-MM-DD}/calls.csv
+            prefix = f"{EXPORTS_PREFIX}account={account}"
+            yield from (f"{prefix}/date={d.isoformat()}/calls.csv" for d in sorted(days))
+            return
         for page in self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.exports_bucket, Prefix=f"{EXPORTS_PREFIX}account={account}/"
         ):
-            for entry in page.get("Contents", []):
-                key = str(entry["Key"])
+            yield from (str(entry["Key"]) for entry in page.get("Contents", []))
+
+    def drop_export_rows(self, account: str, call_sids: set[str], days: set[date] | None) -> int:
+        dropped = 0
+        for key in self._export_keys(account, days):
+            try:
                 obj = self.s3.get_object(Bucket=self.exports_bucket, Key=key)
-                text = obj["Body"].read().decode("utf-8")
-                rows = list(csv.reader(io.StringIO(text)))
-                if not rows:
-                    continue
-                header = rows[0]
-                col = header.index("call_sid") if "call_sid" in header else 1
-                kept = [header] + [r for r in rows[1:] if not (len(r) > col and r[col] in call_sids)]
-                if len(kept) == len(rows):
-                    continue
-                buf = io.StringIO()
-                csv.writer(buf, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(kept)
-                self.s3.put_object(Bucket=self.exports_bucket, Key=key, Body=buf.getvalue().encode("utf-8"),
-                                   ContentType=str(obj.get("ContentType") or "text/csv; charset=utf-8"))
-                dropped += len(rows) - len(kept)
+            except self.s3.exceptions.NoSuchKey:
+                continue  # no export that day (no calls, or the export did not run)
+            text = obj["Body"].read().decode("utf-8")
+            rows = list(csv.reader(io.StringIO(text)))
+            if not rows:
+                continue
+            header = rows[0]
+            col = header.index("call_sid") if "call_sid" in header else 1
+            kept = [header] + [r for r in rows[1:] if not (len(r) > col and r[col] in call_sids)]
+            if len(kept) == len(rows):
+                continue
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(kept)
+            self.s3.put_object(Bucket=self.exports_bucket, Key=key, Body=buf.getvalue().encode("utf-8"),
+                               ContentType=str(obj.get("ContentType") or "text/csv; charset=utf-8"))
+            dropped += len(rows) - len(kept)
         return dropped
 
     def delete_object_versions(self, versions: list[tuple[str, str]]) -> None:

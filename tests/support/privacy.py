@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 
@@ -17,6 +18,7 @@ class FakeCallerStore:
         self.markers: set[str] = set()
         self.export_rows: dict[str, list[str]] = {}  # account -> call sids
         self.log: list[str] = []  # the order of deletions
+        self.export_days: set[date] | None = None  # the days whose export files erasure read
 
     def calls(self, account: str, number: str) -> list[dict[str, Any]]:
         return [c for c in self.call_rows.values() if c["account"] == account and c.get("caller") == number]
@@ -40,8 +42,9 @@ class FakeCallerStore:
     def presign(self, key: str) -> str:
         return f"https://signed.example/{key}"
 
-    def drop_export_rows(self, account: str, call_sids: set[str]) -> int:
+    def drop_export_rows(self, account: str, call_sids: set[str], days: set[date] | None) -> int:
         self.log.append("exports")
+        self.export_days = days
         rows = self.export_rows.get(account, [])
         kept = [s for s in rows if s not in call_sids]
         self.export_rows[account] = kept

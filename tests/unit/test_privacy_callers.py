@@ -76,3 +76,22 @@ def test_a_caller_number_is_normalised_and_bad_input_names_the_field() -> None:
     with pytest.raises(BadRequest) as err:
         caller_number("call me")
     assert err.value.field == "number"
+
+
+def test_erase_reads_only_the_export_files_of_the_days_around_the_callers_calls() -> None:
+    from datetime import date
+
+    # Given the caller's call in a on 2026-10-05 (UTC), among a's other calls on other days
+    store = seeded()
+    # When a erases the caller
+    erase("a", CALLER, store)
+    # Then only the export files of that day and the days either side (the account's local day may
+    # differ from the UTC one) are read, not every day the account has exported
+    assert store.export_days == {date(2026, 10, 4), date(2026, 10, 5), date(2026, 10, 6)}
+
+
+def test_erase_reads_every_export_file_when_a_call_has_no_start_time() -> None:
+    store = seeded()
+    del store.call_rows["CA1"]["started_at"]
+    erase("a", CALLER, store)
+    assert store.export_days is None and store.export_rows["a"] == ["CA-other"]
