@@ -81,9 +81,25 @@ def delete_account(account: str) -> Response:
     from calltrack.account_secrets import account_secrets
 
     body = remove(account, app.current_event.get_query_string_value("confirm"), runtime.store(),
-                  account_secrets(), runtime.account_users())
+                  account_secrets(), runtime.account_users(), out_of_time=_out_of_time(app.lambda_context))
+    if not body["complete"]:
+        body["message"] = "more of the account is left: send the same request again to go on"
+        logger.info("account deletion stopped for time", extra={"account": account, **body["removed"]})
+        return _json(202, body)
     logger.info("account deleted", extra={"account": account, **body["removed"]})
     return _json(200, body)
+
+
+# Account deletion stops starting pages when less than this is left of the request (a page, its
+# deletes and the answer fit in it; API Gateway ends the request at 29 s, the function's timeout).
+STOP_WITH_MS_LEFT = 8_000
+
+
+def _out_of_time(context: Any) -> Any:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return lambda: False
+    return lambda: remaining() < STOP_WITH_MS_LEFT
 
 
 @app.get("/v1/audit")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
 from calltrack.call_items import call_from_item, from_item
+from privacy.account_deletion import OutOfTime
 
 EXPORTS_PREFIX = "calls/"  # call_records.export.CALLS_PREFIX: calls/account={a}/date={d}/calls.csv
+# Items a Query page of account deletion reads before deleting them: bounds the time between two
+# looks at the clock (privacy.account_deletion).
+PAGE_ITEMS = 500
 URL_TTL_SECONDS = 300  # as recording access: presigned URLs live at most 5 minutes
 
 
@@ -227,23 +231,39 @@ class DynamoCallerStore:
                        ExpressionAttributeNames={"#n": "number"})
         return [str(i["number"]["S"]) for i in items]
 
-    def delete_where(self, table: str, filter_expression: str, values: dict[str, Any]) -> int:
+    def delete_found(self, table: str, out_of_time: Callable[[], bool], **search: Any) -> int:
         names = self._key_names(table)
         aliases = {f"#k{i}": n for i, n in enumerate(names)}
-        keys = [{n: item[n] for n in names} for item in _pages(
-            self.db.scan, TableName=self.tables[table], FilterExpression=filter_expression,
-            ExpressionAttributeValues=values, ProjectionExpression=", ".join(aliases),
-            ExpressionAttributeNames=aliases,
-        )]
-        self._delete_keys(table, keys)
-        return len(keys)
+        query = "KeyConditionExpression" in search
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables[table],
+            # A Query page holds only the account's items; a Scan reads whole 1 MB pages, mostly of
+            # other accounts (a small Limit there would only mean more requests).
+            **({"Limit": PAGE_ITEMS} if query else {}),
+            "ProjectionExpression": ", ".join(aliases),
+            **search,
+            "ExpressionAttributeNames": {**aliases, **search.get("ExpressionAttributeNames", {})},
+        }
+        done = 0
+        while True:
+            if out_of_time():
+                raise OutOfTime(done)
+            page = (self.db.query if query else self.db.scan)(**kwargs)
+            keys = [{n: item[n] for n in names} for item in page.get("Items", [])]
+            self._delete_keys(table, keys)
+            done += len(keys)
+            if not page.get("LastEvaluatedKey"):
+                return done
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def strip_callers(self, account: str) -> int:
+    def strip_callers(self, account: str, out_of_time: Callable[[], bool]) -> int:
         names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
         stripped = 0
-        for item in list(_pages(self.db.scan, TableName=self.tables["callers"],
-                                FilterExpression="attribute_exists(#f) OR attribute_exists(#g)",
-                                ExpressionAttributeNames=names)):
+        for item in _pages(self.db.scan, TableName=self.tables["callers"],
+                           FilterExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                           ExpressionAttributeNames=names):
+            if out_of_time():
+                raise OutOfTime(stripped)  # the next run's scan no longer finds the stripped rows
             key = {"caller": item["caller"]}
             new = self.db.update_item(
                 TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
@@ -254,18 +274,21 @@ class DynamoCallerStore:
             stripped += 1
         return stripped
 
-    def delete_prefixes(self, bucket: str, prefixes: list[str]) -> int:
-        name, count = self.buckets[bucket], 0
+    def delete_prefixes(self, bucket: str, prefixes: list[str], out_of_time: Callable[[], bool]) -> int:
+        """Delete every object version and delete marker under the prefixes, a listed page (at
+        most 1,000) at a time; how many keys."""
+        name, keys = self.buckets[bucket], set[str]()
         for prefix in prefixes:
-            versions: list[tuple[str, str]] = []
             for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=name, Prefix=prefix):
-                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                    versions.append((str(entry["Key"]), str(entry.get("VersionId") or "null")))
-            for start in range(0, len(versions), 1000):
-                chunk = versions[start:start + 1000]
+                if out_of_time():
+                    raise OutOfTime(len(keys))
+                versions = [(str(e["Key"]), str(e.get("VersionId") or "null"))
+                            for e in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+                if not versions:
+                    continue
                 result = self.s3.delete_objects(Bucket=name, Delete={
-                    "Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True})
+                    "Objects": [{"Key": k, "VersionId": v} for k, v in versions], "Quiet": True})
                 if result.get("Errors"):
                     raise RuntimeError(f"{len(result['Errors'])} object version(s) not deleted from {bucket}")
-            count += len({k for k, _ in versions})
-        return count
+                keys |= {k for k, _ in versions}
+        return len(keys)

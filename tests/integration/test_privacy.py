@@ -345,3 +345,44 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     local_stack.apply(account_config(account))
     stale = local_stack.request("GET", "/v1/calls", token=console_session)
     assert stale.status_code == 401 and "disabled" in stale.json()["message"], stale.text
+
+
+def test_a_deletion_that_runs_out_of_time_answers_202_and_the_same_request_goes_on(
+    local_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from privacy import handler
+
+    # Given an account with calls, and a first request that has time for four looks at the clock
+    number = unique_number()
+    account = apply_account(local_stack, "slow", numbers=[{"number": number, "channel": "flyer"}])
+    at = datetime(2026, 10, 7, 1, 0, tzinfo=UTC)
+    sids = [play_call(local_stack, number, at, caller=unique_number("+8190")) for _ in range(3)]
+    local_stack.drain()
+    budgets = iter([4])
+
+    def first_request_short(_context: Any) -> Any:
+        looks = iter(range(next(budgets, 10**9)))
+        return lambda: next(looks, None) is None
+
+    monkeypatch.setattr(handler, "_out_of_time", first_request_short)
+    url = f"/v1/accounts/{account}?confirm={account}"
+
+    # When the operator deletes the account
+    first = local_stack.request("DELETE", url, token=local_stack.admin_token)
+
+    # Then it answers 202: not complete, what it removed so far, and to send the request again
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert body["complete"] is False and "again" in body["message"] and "accounts" not in body["removed"]
+    still = local_stack.request("GET", f"/v1/accounts/{account}", token=local_stack.admin_token)
+    assert still.status_code == 200  # the accounts row goes last
+
+    # When the same request is sent again
+    second = local_stack.request("DELETE", url, token=local_stack.admin_token)
+    local_stack.drain()
+
+    # Then it goes on to the end: complete, and nothing of the account remains
+    assert second.status_code == 200 and second.json()["complete"] is True, second.text
+    assert second.json()["removed"]["accounts"] == 1
+    assert sum(a.json()["removed"].get("calls", 0) for a in (first, second)) == len(sids)
+    assert [i for i in all_items(local_stack) if account in i or any(s in i for s in sids)] == []

@@ -89,3 +89,54 @@ class FakeCallerStore:
         self.log.append("calls")
         for sid in call_sids:
             self.call_rows.pop(sid, None)
+
+
+class FakeAccountStore:
+    """An in-memory AccountStore (privacy.account_deletion): each table's items of the account as
+    a count, deleted a page (``page`` items) at a time; ``out_of_time`` is asked before each page,
+    as the DynamoDB store does."""
+
+    def __init__(self, items: dict[str, int], *, page: int = 2) -> None:
+        self.items = dict(items)  # table (or "callers", "recordings/...", "exports/...") -> count left
+        self.page = page
+        self.pages = 0  # pages read, over every run
+
+    def _delete(self, what: str, out_of_time: Any) -> int:
+        from privacy.account_deletion import OutOfTime
+
+        done = 0
+        while True:
+            if out_of_time():
+                raise OutOfTime(done)
+            self.pages += 1
+            step = min(self.page, self.items.get(what, 0))
+            self.items[what] = self.items.get(what, 0) - step
+            done += step
+            if not self.items[what]:
+                return done
+
+    def account_numbers(self, account: str) -> list[str]:
+        return ["+81300000001"] if self.items.get("numbers") else []
+
+    def delete_found(self, table: str, out_of_time: Any, **search: Any) -> int:
+        if table == "rollups":  # one partition per dimension: count the channel one only
+            return self._delete("rollups", out_of_time) if search["ExpressionAttributeValues"][":p"][
+                "S"].endswith("#channel") else 0
+        return self._delete(table, out_of_time)
+
+    def strip_callers(self, account: str, out_of_time: Any) -> int:
+        return self._delete("callers", out_of_time)
+
+    def delete_prefixes(self, bucket: str, prefixes: list[str], out_of_time: Any) -> int:
+        return self._delete(bucket, out_of_time)
+
+
+class FakeDeleteAll:
+    """The account's secrets (AccountSecretStore) or console users (AccountUsers): ``count`` left."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def delete_all(self, account: str) -> int:
+        done, self.count = self.count, 0
+        return done
