@@ -8,7 +8,9 @@ no BOM: Athena reads it), and ``exports/quicksight-manifest.json`` points QuickS
 account column is what tells the accounts apart in the one dataset.
 Objects carry no SSE header: the exports bucket's default encryption (the stack's KMS key,
 infra/components/storage.py) applies, as for the review reports the ops jobs write there.
-Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it).
+Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it). A
+day an earlier run missed for an account (it failed, or the job did not run) is written by the
+next run, within a week (``missed_days``); a run with a failed account fails after the others.
 """
 
 from __future__ import annotations
@@ -63,10 +65,24 @@ def export_account(
     put: Callable[[str, bytes, str], None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
 ) -> dict[str, Any]:
+    """Export the account's previous local day (relative to ``at``)."""
+    return export_day(account, tz, previous_local_day(at, tz), force, exists=exists, put=put,
+                      calls_between=calls_between)
+
+
+def export_day(
+    account: str,
+    tz: str,
+    day: date,
+    force: bool,
+    *,
+    exists: Callable[[str], bool],
+    put: Callable[[str, bytes, str], None],
+    calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+) -> dict[str, Any]:
     from call_records.csv_out import export_csv
     from calltrack.days import zone
 
-    day = previous_local_day(at, tz)
     key = day_key(account, day)
     if not force and exists(key):
         return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
@@ -78,6 +94,26 @@ def export_account(
     text = export_csv(calls, account=account, tz=tz)
     put(key, text.encode("utf-8"), "text/csv; charset=utf-8")
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
+
+
+# How far back a run looks for days a failed (or skipped) run left without their file.
+MISSED_DAYS_LOOKBACK = 7
+
+
+def missed_days(account: str, tz: str, at: datetime, exists: Callable[[str], bool]) -> list[date]:
+    """The days before the previous local day that have no file since the account's last exported
+    day, oldest first: a run that failed for the account, or did not run, left them. Only within
+    ``MISSED_DAYS_LOOKBACK`` days, and only after a day that was exported: an account exported for
+    the first time gets no files for days before it existed. One HEAD a run when nothing is
+    missing (the day before yesterday is there)."""
+    yesterday = previous_local_day(at, tz)
+    missing: list[date] = []
+    for back in range(1, MISSED_DAYS_LOOKBACK + 1):
+        day = yesterday - timedelta(days=back)
+        if exists(day_key(account, day)):
+            return sorted(missing)
+        missing.append(day)
+    return []
 
 
 def run(at: datetime, force: bool = False) -> dict[str, Any]:
@@ -115,9 +151,11 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         try:
             if isinstance(config, BrokenAccount):
                 raise ValueError(config.error)
-            result = export_account(account, config.timezone, at, force, exists=exists, put=put,
-                                    calls_between=reader)
-            exports.append(result)
+            for day in missed_days(account, config.timezone, at, exists):
+                exports.append(export_day(account, config.timezone, day, False, exists=exists, put=put,
+                                          calls_between=reader))
+            exports.append(export_account(account, config.timezone, at, force, exists=exists, put=put,
+                                          calls_between=reader))
         except Exception:  # one account's failure must not stop the others
             failures += 1
             logger.exception("export failed", extra={"account": account})
@@ -127,9 +165,18 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             "exports": exports, "failures": failures}
 
 
+class ExportFailed(RuntimeError):
+    """Some account's export failed: the run fails after the others (the errors alarm sees it, and
+    EventBridge's retry, like the next day's run, writes only the days still missing)."""
+
+
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.schedule import job_event
 
     job = job_event(event)
-    return run(at=job.at, force=job.force)
+    result = run(at=job.at, force=job.force)
+    if result["failures"]:
+        failed = [e["account"] for e in result["exports"] if e["status"] == "failed"]
+        raise ExportFailed(f"the export failed for {len(failed)} account(s): {', '.join(failed)[:500]}")
+    return result

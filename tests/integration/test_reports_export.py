@@ -62,3 +62,26 @@ def test_daily_export_writes_yesterdays_calls_once_with_a_manifest(local_stack: 
     assert [e["status"] for e in again["exports"] if e["account"] == account] == ["exists"]
     forced = local_stack.run_job("daily-calls-export", at, force=True)["result"]
     assert [e["status"] for e in forced["exports"] if e["account"] == account] == ["written"]
+
+
+def test_a_day_whose_run_was_missed_is_exported_by_the_next_run(local_stack: Any) -> None:
+    from calltrack.settings import get_settings
+
+    # Given an account exported on the morning of 2026-09-11 (its 10th written), with a call on the 11th
+    number = unique_number()
+    account = apply_account(local_stack, "gap", numbers=[{"number": number, "channel": "radio"}])
+    sid = unique_call_sid()
+    play_call(local_stack, number, datetime(2026, 9, 11, 3, 0, tzinfo=UTC), call_sid=sid)
+    first = local_stack.run_job("daily-calls-export", "2026-09-10T15:30:00Z")["result"]
+    assert [e["date"] for e in first["exports"] if e["account"] == account] == ["2026-09-10"]
+
+    # When the run of the 12th never happens, and the run of the 13th does
+    later = local_stack.run_job("daily-calls-export", "2026-09-12T15:30:00Z")["result"]
+
+    # Then the 13th's run writes the missed 11th (with its call) before its own day, the 12th
+    mine = [(e["date"], e["status"]) for e in later["exports"] if e["account"] == account]
+    assert mine == [("2026-09-11", "written"), ("2026-09-12", "written")]
+    s3 = local_stack.stack.client("s3")
+    key = f"calls/account={account}/date=2026-09-11/calls.csv"
+    text = s3.get_object(Bucket=get_settings().exports_bucket, Key=key)["Body"].read().decode("utf-8")
+    assert sid in text

@@ -72,3 +72,48 @@ def test_test_calls_stay_out_of_the_quicksight_export() -> None:
     # Then only the real calls are exported
     rows = list(csv.DictReader(io.StringIO(stored[result["key"]].decode("utf-8"))))
     assert [r["call_sid"] for r in rows] == ["CA1", "CA2"] and result["rows"] == 2
+
+
+def test_a_day_a_failed_run_left_without_its_file_is_found_by_the_next_run() -> None:
+    from datetime import date
+
+    from call_records.export import day_key, missed_days
+
+    # Given files for the account up to the 21st, and none for the 22nd to the 24th (runs failed)
+    stored = {day_key("acme", date(2026, 11, d)) for d in range(15, 22)}
+    # When the run of the 26th (exporting the 25th) looks back
+    missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__)
+    # Then it finds the three missing days, oldest first
+    assert missed == [date(2026, 11, 22), date(2026, 11, 23), date(2026, 11, 24)]
+
+
+def test_a_normal_run_misses_nothing_and_a_new_account_gets_no_files_for_days_before_it() -> None:
+    from datetime import date
+
+    from call_records.export import MISSED_DAYS_LOOKBACK, day_key, missed_days
+
+    asked: list[str] = []
+
+    def exists(key: str) -> bool:
+        asked.append(key)
+        return key == day_key("acme", date(2026, 11, 24))
+
+    # Given yesterday's run wrote its day: one look, nothing missing
+    assert missed_days("acme", "Asia/Tokyo", AT, exists) == [] and len(asked) == 1
+    # Given an account never exported before: nothing to backfill, after a week of looks
+    asked.clear()
+    assert missed_days("new", "Asia/Tokyo", AT, exists) == [] and len(asked) == MISSED_DAYS_LOOKBACK
+
+
+def test_the_export_run_fails_after_the_others_when_an_account_failed(monkeypatch) -> None:
+    import pytest
+
+    from call_records import export
+
+    # Given a run in which one account's export failed and another's was written
+    exports = [{"account": "ok", "status": "written"}, {"account": "bad", "status": "failed"}]
+    result = {"failures": 1, "exports": exports}
+    monkeypatch.setattr(export, "run", lambda at, force: result)
+    # When EventBridge invokes the function, Then the invocation fails naming the account
+    with pytest.raises(export.ExportFailed, match="bad"):
+        export.handler({"job": "daily-calls-export", "time": "2026-11-25T15:30:00Z"}, None)
