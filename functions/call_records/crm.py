@@ -201,7 +201,10 @@ def match_leads(
             best = candidates[pos - 1] if pos else None
             if best is not None and created - best[0] > window:
                 best = None
-            results[i] = _apply_match(lead, phone, created, best, window, update_call, save_lead)
+            try:
+                results[i] = _apply_match(lead, phone, created, best, window, update_call, save_lead)
+            except DomainError as err:  # e.g. the matched call was erased meanwhile: this lead only
+                results[i] = _lead_error(lead.external_id, err.message, err.field)
     return [r for r in results if r is not None]
 
 

@@ -180,3 +180,37 @@ def test_invalid_patch_bodies_are_400_naming_the_field(
     assert resp["statusCode"] == 400
     out = json.loads(resp["body"])
     assert out["field"] == field and out["error"] == "bad_request"
+
+
+def test_a_lead_whose_call_cannot_be_amended_fails_alone_and_the_rest_of_the_batch_goes_on() -> None:
+    from calltrack.errors import NotFound
+
+    # Given a batch whose first lead matches a call that was erased after it was read
+    updates: list[Any] = []
+
+    def update_call(sid: str, changes: dict[str, Any]) -> dict[str, Any]:
+        if sid == "CA-near":
+            raise NotFound(f"call_sid: no such call {sid}", field="call_sid")
+        updates.append((sid, changes))
+        return {}
+
+    saved: list[Any] = []
+    at = "2026-11-05T03:00:00Z"
+    leads = [
+        {"external_id": "gone", "phone": "+819012345678", "created_at": at, "stage": "won"},
+        {"external_id": "ok", "phone": "+819099998888", "created_at": at, "stage": "lead"},
+    ]
+    # When the batch is matched
+    results = match_leads(
+        leads,
+        tz="Asia/Tokyo",
+        region="JP",
+        window_days=7,
+        calls_between=lambda lo, hi: CALLS,
+        update_call=update_call,
+        save_lead=saved.append,
+    )
+    # Then the first lead answers an error naming the call, and the second is applied and saved
+    assert [(r["external_id"], r["status"]) for r in results] == [("gone", "error"), ("ok", "matched")]
+    assert results[0]["field"] == "call_sid"
+    assert updates == [("CA-other", {"stage": "lead"})] and [s["external_id"] for s in saved] == ["ok"]
