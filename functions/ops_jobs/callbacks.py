@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from ops_jobs.common import AccountInfo, CallFact, JobPorts, sns_subject
+from ops_jobs.common import AccountInfo, CallFact, JobPorts, run_key, sns_subject
 
 KIND = "callbacks-overdue"
 LOOKBACK = timedelta(days=1)  # the hourly check's window
@@ -40,12 +40,23 @@ def render(info: AccountInfo, late: list[CallFact]) -> tuple[str, str]:
 def alert(
     info: AccountInfo, period: str, at: datetime, calls: list[CallFact], ports: JobPorts
 ) -> dict[str, Any]:
-    """Publish one message when ``calls`` hold overdue callbacks; the detail keys to add to the run."""
+    """Publish one message when ``calls`` hold overdue callbacks; the detail keys to add to the run.
+
+    The message has its own run key (``callbacks-overdue#{account}#{period}``), so a job that fails
+    after publishing it (its own message failed) does not publish it again when it is retried."""
     late = overdue(info, calls, at)
     if not late:
         return {}
+    key = run_key(KIND, info.account, period)
+    if ports.runs.claim(key, force=False) is not None:
+        return {"callbacks_overdue": len(late), "callbacks_message": "already-published"}
     subject, body = render(info, late)
-    message_id = ports.publish(
-        subject, body, {"account": info.account, "kind": KIND, "period": period, "overdue": len(late)}
-    )
+    try:
+        message_id = ports.publish(
+            subject, body, {"account": info.account, "kind": KIND, "period": period, "overdue": len(late)}
+        )
+    except Exception as exc:
+        ports.runs.fail(key, f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    ports.runs.finish(key, "published", {"message_id": message_id, "overdue": len(late)})
     return {"callbacks_overdue": len(late), "callbacks_message_id": message_id}

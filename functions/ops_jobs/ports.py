@@ -14,7 +14,7 @@ from calltrack import clock
 from calltrack.settings import Settings
 from ops_jobs.common import CallFact, JobPorts, call_fact_from_item
 
-TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400}
+TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400, "callbacks-overdue": 400}
 
 
 def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:

@@ -57,11 +57,14 @@ def render(info: AccountInfo, missed: int, calls: int, start: datetime, end: dat
 
 
 def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:
-    detail = _spike(info, period, at, ports)
+    # The callbacks message first: it has its own run key, so if the spike message then fails, the
+    # retry publishes only the spike (the other way round, a failed callbacks message would
+    # publish the spike twice).
+    overdue: dict[str, Any] = {}
     if info.business_hours(at):
         calls = ports.calls(info.account, at - callbacks.LOOKBACK, at)
-        detail.update(callbacks.alert(info, period, at, calls, ports))
-    return detail
+        overdue = callbacks.alert(info, period, at, calls, ports)
+    return {**_spike(info, period, at, ports), **overdue}
 
 
 def _spike(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from ops_jobs import spike_check
 from tests.support.jobs import JobsWorld
 
@@ -106,3 +108,29 @@ def test_overdue_callbacks_are_quiet_outside_business_hours() -> None:
     result = world.run(evening)["accounts"]["clinic"]
     assert "callbacks_overdue" not in result
     assert world.published == []
+
+
+@pytest.mark.parametrize("failing", ["callbacks-overdue", spike_check.JOB])
+def test_a_retried_check_publishes_each_message_once_when_one_of_them_failed(failing: str) -> None:
+    # Given an hour with a missed-call spike and an overdue callback, and SNS failing one message
+    world = _callback_world(spike_missed_per_hour=1)
+    ended = AT - timedelta(minutes=45)
+    world.add_call("clinic", ended - timedelta(seconds=20), "missed", callback_open=True, ended_at=ended)
+    world.add_calls("clinic", AT - timedelta(minutes=40), ["missed", "missed"])
+    publish = world.publish
+
+    def one_fails(subject: str, message: str, attributes: dict[str, Any]) -> str:
+        if attributes["kind"] == failing:
+            raise RuntimeError("SNS throttled")
+        return publish(subject, message, attributes)
+
+    world.publish = one_fails  # type: ignore[method-assign]
+    assert world.run()["failures"] == 1
+
+    # When the check is retried and SNS works again
+    world.publish = publish  # type: ignore[method-assign]
+    second = world.run()
+
+    # Then each message went out exactly once: none is repeated by the retry
+    assert second["failures"] == 0 and second["accounts"]["clinic"]["decided"] == "published"
+    assert sorted(p[2]["kind"] for p in world.published) == ["callbacks-overdue", spike_check.JOB]

@@ -205,3 +205,28 @@ def test_callbacks_still_open_from_last_week_are_named_in_a_message_of_their_own
     assert result["decided"] == "nothing-to-say" and result["callbacks_overdue"] == 1
     (subject, body, attrs), = world.published
     assert attrs["kind"] == "callbacks-overdue" and "2026-11-27 17:00" in body
+
+
+def test_a_retried_alert_does_not_repeat_the_callbacks_message_when_its_own_failed() -> None:
+    # Given a week with missed calls at Tuesday noon and a Friday callback nobody made
+    world = FakeWorld()
+    world.add_account("acme")
+    healthy_history(world, "acme")
+    tuesday_noon_misses(world, "acme")
+    friday = tokyo(11, 27, 17)
+    world.add_call("acme", friday, "missed", callback_open=True, ended_at=friday + timedelta(seconds=30))
+    publish = world.publish
+
+    def weekly_fails(subject: str, message: str, attributes: dict[str, Any]) -> str:
+        if attributes["kind"] == weekly_alert.JOB:
+            raise RuntimeError("SNS throttled")
+        return publish(subject, message, attributes)
+
+    # When the alert's own message fails after the callbacks message went out, and it is retried
+    world.publish = weekly_fails  # type: ignore[method-assign]
+    assert world.run()["failures"] == 1
+    world.publish = publish  # type: ignore[method-assign]
+    assert world.run()["accounts"]["acme"]["decided"] == "published"
+
+    # Then each message went out once
+    assert sorted(p[2]["kind"] for p in world.published) == ["callbacks-overdue", weekly_alert.JOB]
