@@ -1,8 +1,9 @@
 """One outbound HTTP request to an account's destination, through the SSRF guard.
 
 The host is resolved and every address checked (``calltrack.outbound``), then the connection goes
-to that checked address (TLS still verifies the host name), so DNS cannot answer differently in
-between. Redirects are never followed: a 3xx is an answer like any other. 10 s timeout.
+to those checked addresses, in turn and IPv4 first (TLS still verifies the host name), so DNS
+cannot answer differently in between. Redirects are never followed: a 3xx is an answer like any
+other. 10 s timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from calltrack.outbound import RefusedDestination, Resolver, check_url, public_address, resolve
+from calltrack.outbound import RefusedDestination, Resolver, check_url, public_addresses, resolve
 
 TIMEOUT_S = 10.0
 MAX_RESPONSE_BYTES = 256 * 1024
@@ -26,22 +27,33 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of the checked addresses that answers (IPv4 first)."""
+    failure: OSError = ConnectionError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -58,9 +70,9 @@ def request(
     """Send one request; -> the answer. Raises RefusedDestination (never retried) or OSError /
     http.client.HTTPException (network trouble: retried)."""
     target = check_url(url, local_mode=local_mode)
-    address = public_address(target, local_mode=local_mode, resolver=resolver)
+    addresses = public_addresses(target, local_mode=local_mode, resolver=resolver)
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    conn = cls(target.host, target.port, address, timeout_s)
+    conn = cls(target.host, target.port, addresses, timeout_s)
     try:
         conn.request(method, target.path, body=body, headers=dict(headers))
         resp = conn.getresponse()

@@ -99,9 +99,14 @@ def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def public_address(target: Target, *, local_mode: bool, resolver: Resolver = resolve) -> str:
-    """The address to connect to: every address the host resolves to must be allowed (one bad
-    answer refuses the host: an attacker's DNS may rotate answers)."""
+def _ipv4_first(address: str) -> tuple[int, str]:
+    return (0 if ":" not in address else 1, address)
+
+
+def public_addresses(target: Target, *, local_mode: bool, resolver: Resolver = resolve) -> list[str]:
+    """The addresses to connect to, IPv4 first (a Lambda outside a VPC has no IPv6 route): every
+    address the host resolves to must be allowed (one bad answer refuses the host: an attacker's
+    DNS may rotate answers)."""
     try:
         addresses = resolver(target.host, target.port)
     except OSError as exc:
@@ -112,4 +117,9 @@ def public_address(target: Target, *, local_mode: bool, resolver: Resolver = res
         why = address_refusal(address, local_mode=local_mode)
         if why:
             raise RefusedDestination(f"{target.host} resolves to {why}")
-    return addresses[0]
+    return sorted(addresses, key=_ipv4_first)
+
+
+def public_address(target: Target, *, local_mode: bool, resolver: Resolver = resolve) -> str:
+    """The first of ``public_addresses``."""
+    return public_addresses(target, local_mode=local_mode, resolver=resolver)[0]

@@ -53,6 +53,36 @@ def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> No
         public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
 
 
+def test_a_dual_stack_host_is_tried_ipv4_first_then_each_checked_address_in_turn(monkeypatch) -> None:
+    import socket
+
+    from calltrack.outbound import public_addresses
+    from webhooks import outgoing
+
+    # Given a host with an IPv6 address that sorts first as text, and two IPv4 addresses
+    target = check_url("https://hooks.example.jp/x", local_mode=False)
+    answers = ["2406:da14:1::1", "52.192.0.1", "13.112.0.9"]
+    # Then IPv4 comes first (a Lambda outside a VPC has no IPv6 route), in a stable order
+    ordered = public_addresses(target, local_mode=False, resolver=lambda h, p: answers)
+    assert ordered == ["13.112.0.9", "52.192.0.1", "2406:da14:1::1"]
+    # When the first address does not answer, the connection goes to the next checked one
+    tried: list[str] = []
+
+    def create_connection(address: tuple[str, int], timeout: float | None = None) -> str:
+        tried.append(address[0])
+        if address[0] == "13.112.0.9":
+            raise ConnectionRefusedError("down")
+        return "socket"
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    assert outgoing._connect(ordered, 443, 1.0) == "socket"  # type: ignore[comparison-overlap]
+    assert tried == ["13.112.0.9", "52.192.0.1"]
+    # and when none answers, the last failure is raised (network trouble: retried)
+    tried.clear()
+    with pytest.raises(ConnectionRefusedError):
+        outgoing._connect(["13.112.0.9"], 443, 1.0)
+
+
 def test_backoff_doubles_from_a_minute_and_spans_24_hours() -> None:
     assert [delay_s(n) for n in (1, 2, 3)] == [60, 120, 240]
     assert total_window_s() == 24 * 3600
