@@ -7,8 +7,9 @@
 - Yahoo! JAPAN 検索広告 offline conversion template: Shift_JIS (cp932, no BOM), CRLF, every cell
   quoted: ``YCLID,コンバージョン名,コンバージョン発生日時,1コンバージョンあたりの価値,通貨コード``;
   times ``yyyymmdd hhmmss <zone>``.
-Both list the conversions the API did not deliver: ``skipped`` for ``no_credentials`` (Google)
-or ``csv_only`` (Yahoo!), oldest first. See docs/decisions.md (2026-11-30) for the pages followed.
+Both list the conversions the API did not deliver: ``skipped`` for ``no_credentials`` or
+``credentials_refused: ...`` (Google) or ``csv_only`` (Yahoo!), oldest first. See
+docs/decisions.md (2026-11-30) for the pages followed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conversions.rules import CSV_ONLY, NO_CREDENTIALS, parse_utc
+from conversions.rules import CSV_ONLY, parse_utc, waits_for_credentials
 
 GOOGLE_HEADER = (
     "Google Click ID",
@@ -51,13 +52,15 @@ def _local(row: Mapping[str, Any], timezone: str, fmt: str) -> str:
 
 
 def for_import(rows: Iterable[Mapping[str, Any]], destination: str) -> list[Mapping[str, Any]]:
-    reason = NO_CREDENTIALS if destination == "google_ads" else CSV_ONLY
+    def not_sent(reason: str | None) -> bool:
+        return waits_for_credentials(reason) if destination == "google_ads" else reason == CSV_ONLY
+
     picked = [
         r
         for r in rows
         if r.get("destination") == destination
         and r.get("status") == "skipped"
-        and r.get("reason") == reason
+        and not_sent(r.get("reason"))
         and r.get("click_id")
         and (destination != "google_ads" or r.get("click_id_type") == "gclid")
     ]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from conversions.destinations import FAILED, RETRY, SENT, Destination, Outcome
-from conversions.rules import NO_CREDENTIALS, Planned, plan
+from conversions.destinations import FAILED, RETRY, SENT, SKIPPED, Destination, Outcome
+from conversions.rules import Planned, plan, waits_for_credentials
 
 CLAIM_S = 120  # a worker's claim on a row (the function times out after 60 s)
 RESTATES = ("google_ads",)
@@ -191,10 +191,11 @@ def _skip_pending(
 
 def _reclaimable(row: Mapping[str, Any], now_s: float) -> bool:
     """A pending row nobody holds (a retry, or a worker that died), or one skipped only for missing
-    credentials (now set); the store's conditional update decides between racing workers."""
+    or refused credentials (perhaps set or fixed since); the store's conditional update decides
+    between racing workers."""
     if row.get("status") == "pending":
         return float(row.get("claimed_until") or 0) < now_s
-    return row.get("status") == "skipped" and row.get("reason") == NO_CREDENTIALS
+    return row.get("status") == "skipped" and waits_for_credentials(row.get("reason"))
 
 
 def _effective(row: Mapping[str, Any]) -> float | None:
@@ -215,6 +216,8 @@ def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Ou
         store.finish(call_sid, planned.key, status="sent", reason=None, now_iso=now_iso, sent_at=now_iso)
     elif outcome.status == FAILED:
         store.finish(call_sid, planned.key, status="failed", reason=outcome.reason, now_iso=now_iso)
+    elif outcome.status == SKIPPED:  # the credentials were refused: taken again once fixed
+        store.finish(call_sid, planned.key, status="skipped", reason=outcome.reason, now_iso=now_iso)
     else:  # stays pending, claim released: the retried message (or the next event) takes it again
         store.finish(call_sid, planned.key, status="pending", reason=outcome.reason, now_iso=now_iso)
 
@@ -271,7 +274,7 @@ def _restate(
                 call_sid, planned.key, value=value, note=None, now_iso=now_iso, version=planned.call_version
             )
             counts["restated"] += 1
-        elif outcome.status == FAILED:
+        elif outcome.status in (FAILED, SKIPPED):
             ports.store.finish_restatement(
                 call_sid,
                 planned.key,

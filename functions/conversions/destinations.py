@@ -11,9 +11,12 @@
 - GA4 Measurement Protocol: ``POST /mp/collect?measurement_id=&api_secret=`` with the visitor's
   ``client_id`` (and ``session_id``) captured by dni.js; ``transaction_id`` = the order id.
 
-Outcomes: ``sent``; ``failed`` with the platform's reason (a permanent error: not retried);
-``retry`` with a reason (429, 5xx, no answer): the row stays pending and the message is retried
-with backoff. Nothing here logs a credential or a caller number.
+Outcomes: ``sent`` (also a duplicate Google already holds: an earlier try landed); ``failed``
+with the platform's reason (a permanent error: not retried); ``retry`` with a reason (429, 5xx, no
+answer): the row stays pending and the message is retried with backoff; ``skipped`` with
+``credentials_refused: <why>`` when the platform refused the credentials (revoked token, malformed
+secret, no permission): like a missing secret, taken again on the call's next event once fixed,
+and in the Google Ads import file meanwhile. Nothing here logs a credential or a caller number.
 """
 
 from __future__ import annotations
@@ -29,17 +32,22 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from conversions import http
-from conversions.rules import Planned, parse_utc
+from conversions.rules import CREDENTIALS_REFUSED, Planned, parse_utc
 
 GOOGLE_ADS_API_VERSION = "v26"  # the latest active version in Google's reference (2026-10)
 META_GRAPH_VERSION = "v24.0"
-SENT, FAILED, RETRY = "sent", "failed", "retry"
+SENT, FAILED, RETRY, SKIPPED = "sent", "failed", "retry", "skipped"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # sent | failed | retry
+    status: str  # sent | failed | retry | skipped (the platform refused the credentials)
     reason: str | None = None
+
+
+def refused(why: str) -> Outcome:
+    """The platform refused the credentials: skipped until the secret is fixed, then taken again."""
+    return Outcome(SKIPPED, f"{CREDENTIALS_REFUSED}: {why}"[:300])
 
 
 class Destination(Protocol):
@@ -109,21 +117,24 @@ class GoogleAds:
             hit = self._tokens.get(cache_key)
         if hit and hit[0] > self.clock():
             return hit[1]
-        answer = self.post(
-            self.token_url,
-            form={
-                "grant_type": "refresh_token",
-                "client_id": creds["client_id"],
-                "client_secret": creds["client_secret"],
-                "refresh_token": creds["refresh_token"],
-            },
-        )
+        try:
+            answer = self.post(
+                self.token_url,
+                form={
+                    "grant_type": "refresh_token",
+                    "client_id": creds["client_id"],
+                    "client_secret": creds["client_secret"],
+                    "refresh_token": creds["refresh_token"],
+                },
+            )
+        except http.Unreachable as err:
+            return Outcome(RETRY, f"oauth: {err}")
         if transient(answer):
             return Outcome(RETRY, _status_reason("oauth", answer))
         token = answer.body.get("access_token") if isinstance(answer.body, dict) else None
         if answer.status != 200 or not token:
             error = answer.body.get("error") if isinstance(answer.body, dict) else None
-            return Outcome(FAILED, f"oauth: {error or answer.status}")
+            return refused(f"oauth: {error or answer.status}")  # invalid_grant: a revoked refresh token
         expires = float(answer.body.get("expires_in") or 3600)
         with self._lock:
             self._tokens[cache_key] = (self.clock() + max(60.0, expires - 300), str(token))
@@ -136,10 +147,9 @@ class GoogleAds:
         creds = self._credentials(credentials)
         if creds is None:
             return [
-                Outcome(
-                    FAILED,
-                    "credentials: the google-ads secret is not JSON with developer_token, "
-                    "client_id, client_secret and refresh_token",
+                refused(
+                    "the google-ads secret is not JSON with developer_token, "
+                    "client_id, client_secret and refresh_token"
                 )
             ] * count, None
         token = self._access_token(creds)
@@ -159,6 +169,8 @@ class GoogleAds:
             with self._lock:
                 self._tokens.clear()  # an expired or revoked access token: the retry refreshes it
             return [Outcome(RETRY, "google_ads: HTTP 401 (token refreshed next try)")] * count, None
+        if answer.status == 403:  # no permission: developer token, login-customer-id, user access
+            return [refused(f"google_ads: {_google_error(answer.body) or 403}")] * count, None
         if answer.status != 200:
             return [
                 Outcome(FAILED, f"google_ads: {_google_error(answer.body) or answer.status}")
@@ -240,10 +252,19 @@ def _per_row(body: Any, count: int) -> list[Outcome]:
             path = (item.get("location") or {}).get("fieldPathElements") or []
             index = next((p.get("index") for p in path if "index" in p), None)
             codes = item.get("errorCode") or {}
-            reason = "google_ads: " + (next(iter(codes.values()), None) or item.get("message") or "error")
+            code = next(iter(codes.values()), None)
+            reason = "google_ads: " + (code or item.get("message") or "error")
             if isinstance(index, int) and 0 <= index < count:
-                outcomes[index] = Outcome(FAILED, str(reason)[:300])
+                # Google already holds it: an earlier try landed but its answer did not reach us
+                duplicate = code in GOOGLE_DUPLICATES
+                outcomes[index] = Outcome(SENT) if duplicate else Outcome(FAILED, str(reason)[:300])
     return outcomes
+
+
+# The row's order id (or click and time) is already at Google: the conversion (or restatement) is there.
+GOOGLE_DUPLICATES = frozenset(
+    {"ORDER_ID_ALREADY_IN_USE", "CLICK_CONVERSION_ALREADY_EXISTS", "RESTATEMENT_ALREADY_EXISTS"}
+)
 
 
 # ----------------------------------------------------------------------------- Meta
@@ -308,7 +329,11 @@ class Meta(OneByOne):
             return Outcome(RETRY, f"meta: HTTP {answer.status}" + (f" code {code}" if code else ""))
         if answer.status != 200:
             message = error.get("message") if isinstance(error, dict) else None
-            return Outcome(FAILED, f"meta: {code or answer.status} {str(message or '')[:200]}".strip())
+            why = f"meta: {code or answer.status} {str(message or '')[:200]}".strip()
+            # 190: the access token is invalid or expired; 10 and 200-299: no permission
+            if code in (102, 190, 10) or (isinstance(code, int) and 200 <= code <= 299):
+                return refused(why)
+            return Outcome(FAILED, why)
         return Outcome(SENT)
 
 

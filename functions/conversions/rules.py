@@ -25,6 +25,9 @@ GA4_WINDOW = timedelta(hours=72)  # GA4 Measurement Protocol: timestamp_micros a
 
 # skip reasons
 NO_CREDENTIALS = "no_credentials"
+# The platform refused the credentials (revoked token, malformed secret, no permission): a skip
+# like a missing secret, taken again once the secret is fixed ("credentials_refused: <why>").
+CREDENTIALS_REFUSED = "credentials_refused"
 CSV_ONLY = "csv_only"
 NO_CLICK_ID = "no_click_id"
 CLICK_TOO_OLD = "click_too_old"
@@ -182,3 +185,8 @@ def _fbc_from_fbclid(attribution: Mapping[str, Any], call: Mapping[str, Any]) ->
         return None
     millis = int(parse_utc(str(call["started_at"])).timestamp() * 1000)
     return f"fb.1.{millis}.{fbclid}"
+
+
+def waits_for_credentials(reason: str | None) -> bool:
+    """A skip that a (new) secret undoes: none was set, or the platform refused the one set."""
+    return reason == NO_CREDENTIALS or (reason or "").startswith(CREDENTIALS_REFUSED)

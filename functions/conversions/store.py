@@ -18,7 +18,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from calltrack.models.conversions import Conversion
-from conversions.rules import NO_CREDENTIALS, Planned
+from conversions.rules import CREDENTIALS_REFUSED, NO_CREDENTIALS, Planned
 
 
 def _conditional_failed(err: Exception) -> bool:
@@ -80,10 +80,13 @@ class DynamoConversions:
     def reclaim(
         self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str
     ) -> bool:
-        """Take a lapsed pending row, or a row skipped for missing credentials (now set)."""
+        """Take a lapsed pending row, or a row skipped for missing or refused credentials (perhaps
+        set or fixed since: ``rules.waits_for_credentials``)."""
         row = Conversion(call_sid, key)
         lapsed = (Conversion.status == "pending") & (Conversion.claimed_until < now)
-        unlocked = (Conversion.status == "skipped") & (Conversion.reason == NO_CREDENTIALS)
+        unlocked = (Conversion.status == "skipped") & (
+            (Conversion.reason == NO_CREDENTIALS) | Conversion.reason.startswith(CREDENTIALS_REFUSED)
+        )
         try:
             row.update(
                 actions=[

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from calltrack_cli.local.fake_ads import FakeAdPlatforms
-from conversions.destinations import FAILED, SENT, GoogleAds
+from conversions.destinations import FAILED, SENT, SKIPPED, GoogleAds, Outcome
 from conversions.rules import plan
 from tests.support.conversions import (
     ACTION,
@@ -221,13 +221,17 @@ def test_google_ads_partial_failure_marks_only_the_failed_row():
         assert [o.status for o in outcomes] == [FAILED, SENT]
         assert "UNPARSEABLE_GCLID" in str(outcomes[0].reason)
         assert [c["orderId"] for c in fake.google_conversions] == [good.order_id]
-        # And a second upload reuses the access token; a wrong refresh token is a permanent failure
-        adapter.send([good], json.dumps(creds), target, "Asia/Tokyo")
+        # And a second upload of the same row (its first answer lost) reuses the access token and
+        # counts as sent: Google already holds that order id
+        again = adapter.send([good], json.dumps(creds), target, "Asia/Tokyo")
         assert len(fake.requests_to("oauth")) == 1
+        assert again == [Outcome(SENT)] and len(fake.google_conversions) == 1
+        # And a revoked refresh token waits for the secret to be fixed (skipped, taken again then)
         revoked = GoogleAds(fake.base_url, f"{fake.base_url}/token").send(
             [good], json.dumps({**creds, "refresh_token": "1//revoked"}), target, "Asia/Tokyo"
         )
-        assert revoked[0].status == FAILED and "invalid_grant" in str(revoked[0].reason)
+        assert revoked[0].status == SKIPPED and "invalid_grant" in str(revoked[0].reason)
+        assert str(revoked[0].reason).startswith("credentials_refused: ")
 
 
 def test_calltrack_apply_refuses_a_bad_conversions_key_with_exit_2_naming_the_field(local_stack, tmp_path):

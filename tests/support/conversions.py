@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calltrack_cli.local.fake_ads import FakeAdPlatforms
+from conversions.rules import waits_for_credentials
 from tests.support import unique_number
 from tests.support.account_secrets import set_account_secret
 from tests.support.settings_env import settings_env
@@ -249,7 +250,7 @@ class InMemoryConversionStore:
                 now_iso: str) -> bool:
         row = self.rows[(call_sid, key)]
         lapsed = row["status"] == "pending" and row["claimed_until"] < now
-        if lapsed or (row["status"] == "skipped" and row["reason"] == "no_credentials"):
+        if lapsed or (row["status"] == "skipped" and waits_for_credentials(row["reason"])):
             row.update(status="pending", claimed_until=claim_until)
             return True
         return False

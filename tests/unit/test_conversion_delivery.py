@@ -49,3 +49,24 @@ def test_a_pending_row_whose_retry_falls_past_the_platforms_window_ends_skipped(
     (row,) = store.rows.values()
     assert (row["status"], row["reason"]) == ("skipped", EVENT_TOO_OLD)
     assert counts == {"skipped": 1} and ga4.sent == 1
+
+
+def test_a_conversion_whose_credentials_were_refused_is_sent_once_they_are_fixed() -> None:
+    from conversions.destinations import refused
+
+    # Given a GA4 conversion whose platform refused the credentials (a revoked secret)
+    started = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
+    store, ga4 = InMemoryConversionStore(), Destination(refused("ga4: 403"))
+    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
+                  now=lambda: started + timedelta(hours=1))
+    event = {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
+    assert deliver(event, ports) == {"skipped": 1}  # no retry of the message: it waits for the fix
+    (row,) = store.rows.values()
+    assert row["status"] == "skipped" and row["reason"].startswith("credentials_refused: ")
+    # When the secret is fixed and the call's next event arrives
+    ga4.outcome = Outcome(SENT)
+    counts = deliver(event, ports)
+    # Then the conversion is taken again and sent, not left failed for good
+    (row,) = store.rows.values()
+    assert row["status"] == "sent" and counts == {"sent": 1} and ga4.sent == 2
