@@ -1,11 +1,15 @@
 """The CRM push: a completed call becomes a kintone record / a HubSpot call, a stage change updates it.
 
 Both talk JSON over ``Send`` (webhooks.outgoing.request with the SSRF guard) and raise ``Failed``
-with whether the answer is worth another try (408, 429, 5xx, network: yes; other 4xx: no).
+with whether the answer is worth another try (408, 429, 5xx, network: yes; other 4xx: no). An
+update older than the newest version already sent (a retry that arrives late) is skipped, so the
+CRM never ends on an older stage.
 
 - kintone (REST API, API token auth ``X-Cybozu-API-Token``): ``POST /k/v1/record.json``
   ``{"app", "record": {FIELD_CODE: {"value": ...}}}`` answers ``{"id", "revision"}``; the id is
-  kept (``Links``) and ``PUT /k/v1/record.json`` ``{"app", "id", "record"}`` updates that record.
+  kept (``Links``) with the domain and app it is valid in, and ``PUT /k/v1/record.json``
+  ``{"app", "id", "record"}`` updates that record; after the account moves to another app the
+  call's record is added there.
 - HubSpot (CRM v3, private app token as ``Authorization: Bearer``): search the contact by phone
   (``POST /crm/v3/objects/contacts/search``), create it when missing
   (``POST /crm/v3/objects/contacts``), log the call associated to it
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from calltrack.account_config import HubspotPush, KintonePush
@@ -34,12 +39,38 @@ class Failed(Exception):
         self.status = status
 
 
+@dataclass(frozen=True)
+class Link:
+    """What a CRM made of a call: its record / call id, where that id is valid (kintone:
+    ``domain/app``; None for links made before it was kept, and for HubSpot), and the newest
+    version of the call sent there (None: not known)."""
+
+    remote_id: str
+    scope: str | None = None
+    pushed_version: int | None = None
+
+
 class Links(Protocol):
-    """What a CRM made of a call (its record / call id), per destination."""
+    """The calls' links, per destination."""
 
-    def get(self, destination: str, call_sid: str) -> str | None: ...
+    def get(self, destination: str, call_sid: str) -> Link | None: ...
 
-    def put(self, destination: str, call_sid: str, remote_id: str) -> None: ...
+    def put(self, destination: str, call_sid: str, link: Link) -> None: ...
+
+    def claim(self, destination: str, call_sid: str, version: int) -> bool:
+        """Record that ``version`` goes to the CRM now; False when a newer version already went."""
+        ...
+
+
+def _version(payload: Mapping[str, Any]) -> int | None:
+    value = payload.get("version")
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _superseded(links: Links, destination: str, sid: str, version: int | None) -> bool:
+    """A newer version of the call was sent already (an older update retried late): skip this one,
+    or the CRM would end on the older stage."""
+    return version is not None and not links.claim(destination, sid, version)
 
 
 # kintone answers some validation errors with 520 (its documented error format, code CB_VA01):
@@ -84,20 +115,27 @@ def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_
     url = f"{base_url.rstrip('/')}/k/v1/record.json"
     headers = {"X-Cybozu-API-Token": token}
     record = kintone_record(call, cfg.fields)
-    known = links.get("kintone", sid)
-    if known is None and payload.get("action") == "update":
+    version = _version(payload)
+    # kintone numbers records per app: an id made in another app (or domain) names another record
+    # here. A link from before the scope was kept is taken to be in the app configured now.
+    scope = f"{cfg.domain}/{cfg.app}"
+    link = links.get("kintone", sid)
+    moved = link is not None and link.scope not in (None, scope)
+    if link is None and payload.get("action") == "update":
         raise Failed("kintone: the call's record is not added yet", retry=True)
-    if known is None:
+    if link is None or moved:  # not added yet, or added to the app the account used before
         out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add",
                     KINTONE_FINAL)
         record_id = str(out.get("id") or "")
         if not record_id:
             raise Failed("kintone add: no record id in the answer", retry=True)
-        links.put("kintone", sid, record_id)
+        links.put("kintone", sid, Link(record_id, scope, version))
         return record_id
-    _json(send, "PUT", url, {"app": cfg.app, "id": known, "record": record}, headers, "kintone update",
-          KINTONE_FINAL)
-    return known
+    if _superseded(links, "kintone", sid, version):
+        return link.remote_id
+    _json(send, "PUT", url, {"app": cfg.app, "id": link.remote_id, "record": record}, headers,
+          "kintone update", KINTONE_FINAL)
+    return link.remote_id
 
 
 # --------------------------------------------------------------------------- HubSpot
@@ -144,13 +182,16 @@ def push_hubspot(payload: Mapping[str, Any], cfg: HubspotPush, token: str, base_
     base = base_url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"}
     properties = hubspot_call_properties(call)
-    known = links.get("hubspot", sid)
-    if known is None and payload.get("action") == "update":
+    version = _version(payload)
+    link = links.get("hubspot", sid)
+    if link is None and payload.get("action") == "update":
         raise Failed("hubspot: the call is not logged yet", retry=True)
-    if known is not None:
-        _json(send, "PATCH", f"{base}/crm/v3/objects/calls/{known}", {"properties": properties}, headers,
-              "hubspot update")
-        return known
+    if link is not None:
+        if _superseded(links, "hubspot", sid, version):
+            return link.remote_id
+        _json(send, "PATCH", f"{base}/crm/v3/objects/calls/{link.remote_id}", {"properties": properties},
+              headers, "hubspot update")
+        return link.remote_id
     body: dict[str, Any] = {"properties": properties}
     if call.get("caller"):
         contact = _contact_id(str(call["caller"]), base, headers, send)
@@ -160,5 +201,5 @@ def push_hubspot(payload: Mapping[str, Any], cfg: HubspotPush, token: str, base_
     call_id = str(created.get("id") or "")
     if not call_id:
         raise Failed("hubspot call: no id in the answer", retry=True)
-    links.put("hubspot", sid, call_id)
+    links.put("hubspot", sid, Link(call_id, None, version))
     return call_id

@@ -27,7 +27,7 @@ from calltrack.accounts import UnknownAccount
 from calltrack.outbound import RefusedDestination
 from webhooks import plan
 from webhooks.backoff import MAX_RECEIVES, delay_s
-from webhooks.crm import Failed, Send, push_hubspot, push_kintone
+from webhooks.crm import Failed, Link, Send, push_hubspot, push_kintone
 from webhooks.outgoing import retryable
 from webhooks.store import OPEN, iso
 
@@ -118,11 +118,19 @@ class _Links:
     def __init__(self, store: Any, account: str, now: Callable[[], datetime]) -> None:
         self.store, self.account, self.now = store, account, now
 
-    def get(self, destination: str, call_sid: str) -> str | None:
-        return self.store.link(self.account, destination, call_sid)
+    def get(self, destination: str, call_sid: str) -> Link | None:
+        row = self.store.link(self.account, destination, call_sid)
+        if row is None:
+            return None
+        version = row.get("pushed_version")
+        return Link(str(row["remote_id"]), row.get("remote_scope"), None if version is None else int(version))
 
-    def put(self, destination: str, call_sid: str, remote_id: str) -> None:
-        self.store.set_link(self.account, destination, call_sid, remote_id, self.now())
+    def put(self, destination: str, call_sid: str, link: Link) -> None:
+        self.store.set_link(self.account, destination, call_sid, link.remote_id, self.now(), scope=link.scope,
+                            version=link.pushed_version)
+
+    def claim(self, destination: str, call_sid: str, version: int) -> bool:
+        return bool(self.store.claim_link_version(self.account, destination, call_sid, version))
 
 
 def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:

@@ -92,13 +92,29 @@ class DynamoDeliveries:
             if found >= limit:
                 return
 
-    def link(self, account: str, destination: str, call_sid: str) -> str | None:
+    def link(self, account: str, destination: str, call_sid: str) -> dict[str, Any] | None:
+        """The link row of the call at a CRM ({"remote_id", "remote_scope", "pushed_version"})."""
         row = self.get(account, _link_id(destination, call_sid))
-        return str(row["remote_id"]) if row and row.get("remote_id") else None
+        return row if row and row.get("remote_id") else None
 
-    def set_link(self, account: str, destination: str, call_sid: str, remote_id: str, now: datetime) -> None:
+    def set_link(self, account: str, destination: str, call_sid: str, remote_id: str, now: datetime, *,
+                 scope: str | None = None, version: int | None = None) -> None:
         WebhookDelivery(
             account, _link_id(destination, call_sid), kind="link", destination=destination, call_sid=call_sid,
-            remote_id=remote_id, created_at=iso(now), updated_at=iso(now),
-            expires_at=int((now + timedelta(days=365)).timestamp()),
+            remote_id=remote_id, remote_scope=scope, pushed_version=version, created_at=iso(now),
+            updated_at=iso(now), expires_at=int((now + timedelta(days=365)).timestamp()),
         ).save()
+
+    def claim_link_version(self, account: str, destination: str, call_sid: str, version: int) -> bool:
+        """Record that ``version`` of the call goes to the CRM now, unless a newer one went; False then."""
+        pushed = WebhookDelivery.pushed_version
+        not_newer = pushed.does_not_exist() | (pushed <= version)
+        try:
+            WebhookDelivery(account, _link_id(destination, call_sid)).update(
+                actions=[pushed.set(version)], condition=WebhookDelivery.remote_id.exists() & not_newer
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True

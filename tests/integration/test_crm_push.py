@@ -102,3 +102,48 @@ def test_a_wrong_kintone_token_fails_the_delivery_without_retrying(local_stack: 
                                  params={"status": "failed"}).json()
     assert [(d["destination"], d["reason"], d["attempts"]) for d in failed["items"]] == [
         ("kintone", "kintone add: http-401", 1)]
+
+
+def test_after_the_account_moves_to_another_kintone_app_a_change_adds_the_record_there(
+    local_stack: Any, crms: Any
+) -> None:
+    kintone, _ = crms
+    old_app, new_app = 21, 22
+    for app in (old_app, new_app):
+        kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    account, number = unique_account("crm"), unique_number()
+
+    def push_to(app: int) -> None:
+        from calltrack.accounts import account_reader
+
+        local_stack.apply(account_config(
+            account, numbers=[{"number": number, "channel": "radio"}],
+            crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                                  "fields": FIELDS}}))
+        account_reader().forget()  # as the minute the functions cache an account's config goes by
+
+    # Given a call pushed to the old app (its record id there is 1)
+    push_to(old_app)
+    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    manager = local_stack.create_token(account, "manager")
+    now = datetime.now(UTC).replace(microsecond=0)
+    first = play_call(local_stack, number, now, caller="+819011112222")
+    local_stack.drain()
+    assert list(kintone.records(old_app)) == ["1"]
+    # and, after the account moved to the new app, another call whose record there is also id 1
+    push_to(new_app)
+    second = play_call(local_stack, number, now, caller="+819033334444")
+    local_stack.drain()
+    assert kintone.records(new_app)["1"]["通話ID"] == second
+
+    # When the first call's stage changes
+    resp = local_stack.request("PATCH", f"/v1/calls/{first}", token=manager, json={"stage": "won"})
+    assert resp.status_code == 200, resp.text
+    local_stack.drain()
+
+    # Then the second call's record is untouched, and the first call's record is added to the new app
+    records = kintone.records(new_app)
+    assert records["1"]["通話ID"] == second and records["1"]["ステージ"] == ""
+    [added] = [r for r in records.values() if r["通話ID"] == first]
+    assert (added["電話番号"], added["ステージ"]) == ("+819011112222", "won")
+    assert kintone.records(old_app)["1"]["ステージ"] == ""  # the old app is no longer written

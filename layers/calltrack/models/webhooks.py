@@ -60,6 +60,8 @@ class WebhookDelivery(Model):
     reason = UnicodeAttribute(null=True)  # the last failure (http-503, timeout, refused: ...)
     next_attempt_at = UnicodeAttribute(null=True)  # ISO 8601 UTC while retrying
     remote_id = UnicodeAttribute(null=True)  # link rows: the CRM's record / call id
+    remote_scope = UnicodeAttribute(null=True)  # link rows: where that id is valid (kintone: domain/app)
+    pushed_version = NumberAttribute(null=True)  # link rows: the newest call version sent to the CRM
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)
