@@ -83,7 +83,9 @@ class Policy:
 
     @property
     def heartbeat_s(self) -> int:
-        return max(60, self.lease_minutes * 60 // 3)  # dni_lease.service.lease_body
+        from dni_lease.service import heartbeat_seconds
+
+        return heartbeat_seconds(self.lease_minutes * 60)  # as dni_lease.service.lease_body says
 
 
 BEFORE = Policy("before (issue 10: 30-min lease, no release)", 30, False, False)

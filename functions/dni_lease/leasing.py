@@ -316,13 +316,21 @@ def _close_previous_history(store: LeaseStore, number: str, prev: Row, sid: str)
 
 def release_number(store: LeaseStore, config: Mapping[str, Any], request: LeaseRequest, now: float) -> bool:
     """End this session's lease now (the page was hidden or closed). One conditional write; False
-    when the session no longer holds the number (or it is not one of the account's pool numbers)."""
+    when the session no longer holds the number (or it is not one of the account's pool numbers),
+    or when another page of the session renewed it after the answer this page last had."""
     if not (request.number and request.lease_id):
         return False
     pools = config.get("pools") or []
     if not any(request.number in (p.get("numbers") or []) for p in pools):
         return False
-    return bool(store.release(request.number, request.session_id, request.lease_id, round(now, 3)))
+    # Another page of the session (a second tab, the next page loaded) renewed the shared lease
+    # after this page's last answer: the number is still on that page, so the lease stays. The
+    # answer's time has whole seconds: a renewal within the same second is not told apart.
+    renewed_after = None if request.seen_expires_at is None else request.seen_expires_at + 1
+    return bool(
+        store.release(request.number, request.session_id, request.lease_id, round(now, 3),
+                      unless_renewed_after=renewed_after)
+    )
 
 
 def recommended_size(peak: int, target: float = 0.75) -> int:

@@ -80,6 +80,12 @@ def number_formats(number: str) -> dict[str, str] | None:
     }
 
 
+def heartbeat_seconds(lease_seconds: int) -> int:
+    """A third of the lease, so two heartbeats may be missed; at least 20 s (a one-minute lease
+    renews every 20 s, before it runs out: dni.js looks every 30 s at most)."""
+    return max(20, lease_seconds // 3)
+
+
 def lease_body(result: LeaseResult, config: Mapping[str, Any]) -> dict[str, Any]:
     """The lease response. ``formats`` (E.164 -> number_formats) covers ``number`` and every
     number of ``replace``, so dni.js needs no numbering table of its own."""
@@ -95,7 +101,7 @@ def lease_body(result: LeaseResult, config: Mapping[str, Any]) -> dict[str, Any]
         "shared": result.shared,
         "confidence": result.confidence,
         "replace": result.replace,
-        "heartbeat_seconds": max(60, result.lease_seconds // 3) if result.leased else 300,
+        "heartbeat_seconds": heartbeat_seconds(result.lease_seconds) if result.leased else 300,
         "cookie_days": int(dni.get("cookie_days") or 30),
         "country_code": leased["country_code"] if leased else None,
         "formats": formats,

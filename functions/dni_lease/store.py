@@ -28,8 +28,17 @@ class LeaseStore(Protocol):
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
         """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``)."""
 
-    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
-        """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live."""
+    def release(
+        self,
+        number: str,
+        session_id: str,
+        lease_id: str,
+        at: float,
+        *,
+        unless_renewed_after: float | None = None,
+    ) -> bool:
+        """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live (and,
+        with ``unless_renewed_after``, its expiry is still before that: nobody renewed it since)."""
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
         """Record that ``number`` was handed out without a lease until ``until``."""
@@ -158,14 +167,27 @@ class DynamoLeaseStore:
             return False
         return True
 
-    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+    def release(
+        self,
+        number: str,
+        session_id: str,
+        lease_id: str,
+        at: float,
+        *,
+        unless_renewed_after: float | None = None,
+    ) -> bool:
+        condition = "session_id = :sid AND lease_id = :lid AND expires_at > :e"
+        values: dict[str, Any] = {":e": at, ":sid": session_id, ":lid": lease_id}
+        if unless_renewed_after is not None:
+            condition += " AND expires_at < :seen"
+            values[":seen"] = unless_renewed_after
         try:
             self.client.update_item(
                 TableName=self.leases,
                 Key={"number": {"S": number}},
                 UpdateExpression="SET expires_at = :e, released_at = :e",
-                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e",
-                ExpressionAttributeValues=self._vals({":e": at, ":sid": session_id, ":lid": lease_id}),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=self._vals(values),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from calltrack.bodies import load_json_object
@@ -16,15 +17,15 @@ MAX_TEXT = 256
 MAX_CLICK_ID = 512
 _ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")  # every pattern is used with fullmatch
 _ID = re.compile(r"[A-Za-z0-9_.:-]{8,128}")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
+_E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)  # ASCII: \d alone matches every script's digits
 # The ad platforms' cookie ids as dni.js sends them (conversions, issue 16): GA4 client id
 # "1234567890.1712345678" and session id "1712345678"; Meta's "fb.1.<ms>.<random>" (_fbp) and
 # "fb.1.<ms>.<fbclid>" (_fbc).
 AD_COOKIE_PATTERNS = {
-    "ga_client_id": re.compile(r"\d{1,20}\.\d{1,20}"),
-    "ga_session_id": re.compile(r"\d{1,20}"),
-    "fbp": re.compile(r"fb\.\d\.\d{10,16}\.\d{1,24}"),
-    "fbc": re.compile(r"fb\.\d\.\d{10,16}\.[A-Za-z0-9_-]{1,500}"),
+    "ga_client_id": re.compile(r"\d{1,20}\.\d{1,20}", re.ASCII),
+    "ga_session_id": re.compile(r"\d{1,20}", re.ASCII),
+    "fbp": re.compile(r"fb\.\d\.\d{10,16}\.\d{1,24}", re.ASCII),
+    "fbc": re.compile(r"fb\.\d\.\d{10,16}\.[A-Za-z0-9_-]{1,500}", re.ASCII),
 }
 
 
@@ -43,6 +44,9 @@ class LeaseRequest:
     number: str | None = None  # the number the page currently shows (hint for stickiness)
     lease_id: str | None = None  # the session's lease of ``number``: a heartbeat's fast path
     release: bool = False  # the page was hidden or closed: end the lease now (sendBeacon)
+    # A release's ``expires_at`` (the lease answer the page last had, epoch seconds): the lease is
+    # ended only if no other page of the session renewed it since (tabs share the lease).
+    seen_expires_at: float | None = None
 
     def attribution_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -70,6 +74,8 @@ def _text(body: dict[str, Any], name: str, limit: int, *, path: str | None = Non
         raise BadRequest(f"{label}: longer than {limit} characters", field=label)
     if any(ord(c) < 32 for c in value):
         raise BadRequest(f"{label}: control characters are not allowed", field=label)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):  # a lone surrogate: not text the store can keep
+        raise BadRequest(f"{label}: not valid Unicode text", field=label)
     return value.strip() or None
 
 
@@ -117,6 +123,7 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         raise BadRequest("release: must be true or false", field="release")
     if release and not (number and lease_id):
         raise BadRequest("release: needs number and lease_id", field="release")
+    seen_expires_at = _instant(body, "expires_at")
     return LeaseRequest(
         account=account,
         visitor_id=ids["visitor_id"],
@@ -131,4 +138,19 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         number=number,
         lease_id=lease_id,
         release=release,
+        seen_expires_at=seen_expires_at,
     )
+
+
+def _instant(body: dict[str, Any], name: str) -> float | None:
+    """An ISO 8601 UTC time as the lease answer gives it (``2026-12-01T09:30:00Z``) -> epoch."""
+    value = body.get(name)
+    if value is None:
+        return None
+    shape = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
+    if not isinstance(value, str) or not re.fullmatch(shape, value, re.ASCII):
+        raise BadRequest(f"{name}: the lease answer's expires_at (YYYY-MM-DDTHH:MM:SSZ)", field=name)
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise BadRequest(f"{name}: not a date and time", field=name) from None

@@ -324,3 +324,33 @@ def test_dni_js_puts_the_ga_client_id_and_fbp_into_the_lease_and_the_call_carrie
         on_call["ga_client_id"] == "1234567890.1764460800"
         and on_call["fbp"] == "fb.1.1764460800123.987654321"
     )
+
+
+def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_shows(
+    site, local_stack, browser
+):
+    import time
+
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    # Given a visitor with the site open in one tab, then in a second one (the same stored lease)
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=TABS-1")
+    number = _leased(first, account)
+    time.sleep(1.2)  # the second tab's renewal comes in a later second than the first lease
+    second = context.new_page()
+    second.goto(f"{_origin(site)}/{account}.html")
+    assert _leased(second, account) == number
+    renewed = float(_lease_row(local_stack, number)["expires_at"]["N"])
+    # When the first tab is hidden (the visitor switches to the second)
+    first.evaluate(_SET_VISIBILITY, "hidden")
+    time.sleep(1.0)  # the beacon has arrived
+    # Then the lease is still live: the second tab shows the number, nobody else may get it
+    expires = float(_lease_row(local_stack, number)["expires_at"]["N"])
+    assert expires == renewed and expires > time.time() + 60
+    # And when the second tab is hidden too, the lease ends
+    second.evaluate(_SET_VISIBILITY, "hidden")
+    _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) <= time.time())
+    context.close()

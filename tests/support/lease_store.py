@@ -57,7 +57,15 @@ class InMemoryLeaseStore:
             cur["expires_at"] = cur["released_at"] = expires_at
             return True
 
-    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+    def release(
+        self,
+        number: str,
+        session_id: str,
+        lease_id: str,
+        at: float,
+        *,
+        unless_renewed_after: float | None = None,
+    ) -> bool:
         with self.lock:
             self.writes += 1
             cur = self.rows.get(number)
@@ -66,6 +74,7 @@ class InMemoryLeaseStore:
                 or cur.get("session_id") != session_id
                 or cur.get("lease_id") != lease_id
                 or not float(cur.get("expires_at") or 0) > at
+                or (unless_renewed_after is not None and not float(cur["expires_at"]) < unless_renewed_after)
             ):
                 return False
             cur["expires_at"] = cur["released_at"] = at

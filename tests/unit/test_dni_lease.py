@@ -323,6 +323,31 @@ def test_release_ends_the_lease_now_and_keeps_the_session_on_the_row():
     assert back.renewed and back.number == mine.number and store.rows[mine.number]["expires_at"] > T0 + 90
 
 
+def test_a_tab_that_hides_does_not_end_the_lease_another_tab_of_the_session_renewed_since():
+    from dni_lease.leasing import release_number
+
+    # Given a visitor's first tab leasing a number, and a second tab (same session, same lease)
+    # renewing it 40 s later: tabs share the lease through localStorage
+    store = InMemoryLeaseStore()
+    tab1 = lease_number(store, config(), req(session="session-tabs"), T0)
+    renew = req(session="session-tabs", number=tab1.number, lease_id=tab1.lease_id)
+    tab2 = lease_number(store, config(), renew, T0 + 40)
+    assert tab2.renewed and tab2.expires_at > tab1.expires_at
+    # When the first tab is hidden, its beacon naming the expiry it last saw
+    hide1 = req(session="session-tabs", number=tab1.number, lease_id=tab1.lease_id, release=True,
+                seen_expires_at=float(int(tab1.expires_at)))
+    # Then the lease stays: the second tab still shows the number, nobody else gets it
+    assert release_number(store, config(), hide1, T0 + 50) is False
+    assert store.rows[tab1.number]["expires_at"] == tab2.expires_at
+    other = lease_number(store, config(numbers=NUMBERS[:1]), req(session="session-other"), T0 + 60)
+    assert other.number != tab1.number or other.shared
+    # And when the second tab (the last to renew) is hidden, the lease ends
+    hide2 = req(session="session-tabs", number=tab1.number, lease_id=tab1.lease_id, release=True,
+                seen_expires_at=float(int(tab2.expires_at)))
+    assert release_number(store, config(), hide2, T0 + 70) is True
+    assert store.rows[tab1.number]["released_at"] == T0 + 70
+
+
 def test_a_new_lease_remembers_the_previous_holder_and_closes_its_history():
     store = InMemoryLeaseStore()
     cfg = config(numbers=NUMBERS[:1])
@@ -332,3 +357,12 @@ def test_a_new_lease_remembers_the_previous_holder_and_closes_its_history():
     row = store.rows[second.number]
     assert row["prev_session_id"] == "session-prev" and row["prev_released_at"] == T0 + 100
     assert store.history(first.number, T0, T0 + 1)[0]["ended_at"] == T0 + 100
+
+
+@pytest.mark.parametrize(("lease_minutes", "heartbeat"), [(1, 20), (3, 60), (10, 200), (30, 600)])
+def test_heartbeats_come_well_before_the_lease_runs_out(lease_minutes, heartbeat):
+    from dni_lease.service import heartbeat_seconds
+
+    # dni.js looks every 30 s: even a one-minute lease is renewed before it runs out
+    assert heartbeat_seconds(lease_minutes * 60) == heartbeat
+    assert max(heartbeat, 30) < lease_minutes * 60

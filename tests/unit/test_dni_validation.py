@@ -49,12 +49,27 @@ def test_a_good_request_parses():
         (body(lease_id="bad id!"), "lease_id"),
         (body(release="yes"), "release"),
         (body(release=True), "release"),  # a release names its number and lease
+        (body(expires_at=1764580000), "expires_at"),
+        (body(expires_at="tomorrow"), "expires_at"),
+        (body(expires_at="2026-13-40T99:00:00Z"), "expires_at"),
+        (body(expires_at="２０２６-12-01T09:30:00Z"), "expires_at"),
+        (body(keyword="\ud800"), "keyword"),  # a lone surrogate from a broken page
+        (body(utm={"source": "x\udfff"}), "utm.source"),
+        (body(number="+8١٢٣٤٥٦٧٨٩٠"), "number"),  # Arabic-Indic digits are not E.164
+        (body(ga_session_id="١٢٣"), "ga_session_id"),
+        (body(fbc="fb.1.١٢٣٤٥٦٧٨٩٠.abc"), "fbc"),
     ],
 )
 def test_malformed_requests_name_the_field(raw, field):
     with pytest.raises(BadRequest) as err:
         parse_lease_request(raw)
     assert err.value.field == field and err.value.status == 400
+
+
+def test_a_release_names_the_expiry_its_page_last_saw():
+    r = parse_lease_request(body(number="+815022220001", lease_id="lease-12345678", release=True,
+                                 expires_at="2026-12-01T09:30:00Z"))
+    assert r.release and r.seen_expires_at == 1796117400.0
 
 
 def test_oversized_body_is_413():

@@ -5,9 +5,10 @@
  * data-session-minutes (30). Storage lifetime comes from the account (dni.cookie_days).
  * Never throws into the page; if the API is unreachable nothing changes.
  * Lease lifecycle: heartbeats name the lease (one conditional write on the server); when the
- * page is hidden or closed (visibilitychange / pagehide) the lease is released by sendBeacon,
- * and taken again (usually the same number) when the page is shown.
- * Edit this file, then run `python -m dni_lease.minify` to refresh dni.min.js. */
+ * page is hidden or closed (visibilitychange / pagehide) the lease is released by sendBeacon
+ * (unless another tab renewed it since), and taken again (usually the same number) when the page
+ * is shown.
+ * Edit this file, then run `make dni-js` to refresh dni.min.js. */
 (function () {
   'use strict';
   var w = window, d = document;
@@ -179,13 +180,17 @@
     if (rel || !st.l || !n.sendBeacon) return;
     rel = 1;
     try {
+      // expires_at: the lease as this page last saw it; the server keeps the lease if another
+      // tab (or the next page) of the session renewed it since, as it still shows the number.
       n.sendBeacon(api + '/dni/lease', JSON.stringify({ account: acct, visitor_id: st.v,
-        session_id: st.s, number: st.n, lease_id: st.l, release: true }));
+        session_id: st.s, number: st.n, lease_id: st.l, release: true,
+        expires_at: (lease && lease.expires_at) || undefined }));
     } catch (e) { /* never break the page */ }
   }
+  // Shown: lease at once (another tab of the session may have released the shared lease).
   function shown() {
     if (d.visibilityState === 'hidden') release();
-    else if (rel) { rel = 0; call(); } else tick();
+    else if (rel || now() - last > 5e3) { rel = 0; call(); }
   }
   function start() {
     load();
