@@ -193,7 +193,7 @@ def decode_cursor(cursor: str, account: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # deep nesting: RecursionError
         raise BadRequest("cursor: not a cursor this API returned", field="cursor") from None
     ok = (
         isinstance(key, dict)

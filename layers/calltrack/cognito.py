@@ -177,7 +177,7 @@ def verify_id_token(
     try:
         header = json.loads(_b64(parts[0], "header"))
         claims = json.loads(_b64(parts[1], "claims"))
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: RecursionError, not a 500
         raise Unauthorized("malformed token") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise Unauthorized("malformed token")

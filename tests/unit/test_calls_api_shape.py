@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import date
 
@@ -99,6 +100,11 @@ def test_cursor_round_trips_and_is_bound_to_its_account():
     assert err.value.field == "cursor"
     with pytest.raises(BadRequest):
         decode_cursor("!!garbage!!", "acme")
+    # a cursor nested deeper than the JSON parser recurses (4,000 characters in a URL) is a 400 too
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    with pytest.raises(BadRequest) as err:
+        decode_cursor(deep, "acme")
+    assert err.value.field == "cursor"
 
 
 class PagedClient:

@@ -109,6 +109,12 @@ def test_a_token_signed_by_another_key_or_algorithm_is_refused(key):
         verify_id_token(token(key, header={"alg": "RS256", "kid": "k9"}), POOL, keys=keys_of(key), now=NOW)
     with pytest.raises(Unauthorized, match="malformed"):
         verify_id_token("a.b", POOL, keys=keys_of(key), now=NOW)
+    # a header nested deeper than the JSON parser recurses is refused (401), not a crash (500)
+    import base64
+
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    with pytest.raises(Unauthorized, match="malformed"):
+        verify_id_token(f"{deep}.e30.c2ln", POOL, keys=keys_of(key), now=NOW)
 
 
 def test_keys_are_fetched_once_and_again_for_a_new_kid_at_most_every_five_minutes(key):
