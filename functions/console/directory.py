@@ -127,9 +127,13 @@ class CognitoDirectory:
                     UserPoolId=self._pool, Username=email, Password=password, Permanent=True
                 )
             self._idp.admin_add_user_to_group(UserPoolId=self._pool, Username=email, GroupName=group)
-        except errors.InvalidPasswordException as exc:
+        except Exception as exc:
+            # A user left without its group could sign in to nothing and be seen by no list or
+            # disable (they look in the groups), and would block its address: it goes.
             self._idp.admin_delete_user(UserPoolId=self._pool, Username=email)
-            raise BadRequest(f"password: {_message(exc)}", field="password") from None
+            if isinstance(exc, errors.InvalidPasswordException | errors.InvalidParameterException):
+                raise BadRequest(f"password: {_message(exc)}", field="password") from None
+            raise
         return {
             "email": email,
             "role": role,

@@ -27,7 +27,8 @@ class NewUser(BaseModel):
 
     email: str = Field(max_length=254)
     role: str
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    # Cognito's password pattern: no space at either end
+    password: str | None = Field(default=None, min_length=8, max_length=256, pattern=r"^\S(?:.*\S)?$")
 
 
 def model(cls: type[BaseModel], raw: Any) -> Any:
