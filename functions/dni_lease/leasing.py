@@ -232,7 +232,7 @@ def lease_number(
             }
             result.attempts += 1
             if store.take(n, row, now):
-                _close_previous_history(store, n, prev, sid)
+                _close_previous_history(store, n, prev)
                 store.put_history(
                     {
                         "number": n,
@@ -304,10 +304,10 @@ def _previous_holder(prev: Row, sid: str) -> Row:
     return {"prev_released_at": end, "prev_session_id": prev.get("session_id")} if end else {}
 
 
-def _close_previous_history(store: LeaseStore, number: str, prev: Row, sid: str) -> None:
-    """The previous holder's history item gets its real end (fast-path heartbeats and releases
-    move only the leases row)."""
-    if prev.get("leased_at") is None or not prev.get("lease_id") or prev.get("session_id") == sid:
+def _close_previous_history(store: LeaseStore, number: str, prev: Row) -> None:
+    """The previous lease's history item gets its real end (fast-path heartbeats and releases
+    move only the leases row), also when the same session takes the number again after a release."""
+    if prev.get("leased_at") is None or not prev.get("lease_id"):
         return
     end = lease_end(prev)
     if end is not None:

@@ -116,18 +116,31 @@ def pools_report(
     store: LeaseStore, config: Mapping[str, Any], start: float, end: float, *, lookback_s: float = 86400
 ) -> list[dict[str, Any]]:
     """Stats for every pool of the account's config over [start, end)."""
+    from calltrack.attribution import lease_end
+
     account = str(config.get("account"))
     out = []
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
         extra = [pool["overflow_number"]] if pool.get("overflow_number") else []
+        # A lease's history item ends where it was first due to: heartbeats (one write) and
+        # releases move only the leases row, so the number's current lease ends where its row says.
+        rows = store.get_rows(numbers) if numbers else {}
         items: list[Row] = []
         for n in numbers + [x for x in extra if x not in numbers]:
-            items.extend(
-                i
-                for i in store.history(n, start - lookback_s, end)
-                if i.get("pool") in (None, pool.get("id"))
-            )
+            row = rows.get(n) or {}
+            for item in store.history(n, start - lookback_s, end):
+                # the account's own items only: a number moved between accounts keeps its history
+                theirs = item.get("account") not in (None, account)
+                if theirs or item.get("pool") not in (None, pool.get("id")):
+                    continue
+                current = (
+                    item.get("kind") == "lease"
+                    and row.get("lease_id") == item.get("lease_id")
+                    and row.get("leased_at") == item.get("leased_at")
+                )
+                ended = lease_end(row) if current else None
+                items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
         exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
         out.append(pool_stats(pool, items, exhaustions, start, end))

@@ -75,3 +75,42 @@ def test_report_over_the_in_memory_store():
     [stats] = pools_report(store, cfg, t0 - 3600, t0 + 7200)
     assert stats["peak_concurrent_leases"] == 2 and stats["peak_concurrent_sessions"] == 3
     assert stats["exhaustions"] == 1 and stats["recommended_size"] == 4 and stats["size"] == 2
+
+
+POOL = {"id": "g", "channel": "direct", "numbers": ["+815055550001", "+815055550002", "+815055550003"],
+        "match": {}, "lease_minutes": 10}
+
+
+def test_sessions_kept_alive_by_heartbeats_count_for_as_long_as_they_hold_their_number():
+    # Given two sessions that overlap for an hour, each renewing its lease by heartbeats that name it
+    store, cfg, t0 = InMemoryLeaseStore(), {"account": "acme", "pools": [POOL]}, 1_800_000_000.0
+    held = {}
+    for i, start in enumerate((t0, t0 + 1800)):
+        sid = f"session-{i:03d}"
+        first = lease_number(store, cfg, LeaseRequest(account="acme", visitor_id=f"visitor-{i:03d}",
+                                                      session_id=sid), start)
+        held[sid] = first
+    for beat in range(1, 19):  # every 200 s for an hour
+        for i, start in enumerate((t0, t0 + 1800)):
+            sid = f"session-{i:03d}"
+            req = LeaseRequest(account="acme", visitor_id=f"visitor-{i:03d}", session_id=sid,
+                               number=held[sid].number, lease_id=held[sid].lease_id)
+            assert lease_number(store, cfg, req, start + beat * 200).renewed
+    # When the pools report covers the two hours
+    [stats] = pools_report(store, cfg, t0, t0 + 7200)
+    # Then both sessions held a number at once, for an hour each (not ten minutes)
+    assert stats["peak_concurrent_leases"] == 2 and stats["recommended_size"] == 3
+    held_s = 2 * (18 * 200 + 600)
+    assert stats["average_utilisation"] == round(held_s / (3 * 7200), 4)
+
+
+def test_a_number_that_moved_accounts_does_not_bring_its_history_into_the_new_accounts_report():
+    # Given a number another account leased under a pool of the same id, before it moved here
+    store, t0 = InMemoryLeaseStore(), 1_800_000_000.0
+    other = {"account": "other", "pools": [POOL]}
+    theirs = LeaseRequest(account="other", visitor_id="visitor-x1", session_id="session-x1")
+    lease_number(store, other, theirs, t0)
+    # When this account reports on the same window
+    [stats] = pools_report(store, {"account": "acme", "pools": [POOL]}, t0 - 60, t0 + 3600)
+    # Then the other account's lease is not in it
+    assert stats["leases"] == 0 and stats["peak_concurrent_leases"] == 0
