@@ -47,11 +47,27 @@ def _exit_with(err: CliFailure) -> NoReturn:
     raise typer.Exit(err.code)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def _resolve(url: str | None, token: str | None) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
     base = (url or os.environ.get("CALLTRACK_URL") or DEFAULT_URL).rstrip("/")
     tok = token if token is not None else os.environ.get("CALLTRACK_TOKEN", "")
     if not tok:
         _fail("error: no token: pass --token or set CALLTRACK_TOKEN", 2)
+    try:
+        parts = urlsplit(base)
+        host = parts.hostname
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        _fail(f"error: --url: not an http(s) URL: {base[:100]!r} (e.g. https://abc123.execute-api."
+              "ap-northeast-1.amazonaws.com)", 2)
+    if parts.scheme == "http" and host not in LOOPBACK:
+        # the token (and secret values, passwords) would cross the network in clear text
+        _fail(f"error: --url: must be https (http only to 127.0.0.1, the local stack): {base[:100]}", 2)
     return base, tok
 
 
@@ -157,6 +173,9 @@ def _request(method: str, url: str, token: str, body: Any, params: dict[str, str
         _fail(f"error: cannot connect to {url.split('/v1/')[0]} (is the stack running? see --url)", 1)
     except requests.Timeout:
         _fail(f"error: {url} did not answer within {TIMEOUT_S:.0f} s", 1)
+    except requests.RequestException as exc:
+        base = url.split("/v1/")[0]
+        _fail(f"error: cannot send the request to {base}: {type(exc).__name__} (see --url)", 2)
     try:
         payload = resp.json()
     except ValueError:
@@ -165,6 +184,8 @@ def _request(method: str, url: str, token: str, body: Any, params: dict[str, str
         message = payload.get("message") if isinstance(payload, dict) else None
         message = message or resp.text or resp.reason
         _fail(f"error: {resp.status_code} {message}", 2 if resp.status_code < 500 else 1)
+    if not isinstance(payload, dict | list) and resp.content:
+        _fail(f"error: {url.split('/v1/')[0]} did not answer with JSON: is --url the calltrack API?", 1)
     return payload
 
 
@@ -305,8 +326,8 @@ def _secret_value() -> str:
 
     if sys.stdin is not None and not sys.stdin.isatty():
         value = sys.stdin.read()
-        # A trailing newline from `echo` or a file is not part of the secret.
-        return value[:-1] if value.endswith("\n") else value
+        # A trailing line end from `echo` or a file (\n, or \r\n from Windows) is not part of the secret.
+        return value.removesuffix("\n").removesuffix("\r")
     return str(typer.prompt("Secret value", hide_input=True))
 
 

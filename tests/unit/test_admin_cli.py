@@ -109,3 +109,18 @@ def test_load_yaml_raises_a_cli_failure_not_a_traceback(tmp_path):
 def test_token_create_with_an_unknown_role_exits_2_without_output(monkeypatch):
     result = run_cli("token", "create", "--account", "acme", "--role", "owner", "--token", "t")
     assert result.exit_code == 2 and result.stdout == "" and "--role" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://api.example.com", "must be https"),  # the token would cross the network in clear
+        ("api.example.com", "not an http(s) URL"),
+        ("http://[::1", "not an http(s) URL"),
+    ],
+)
+def test_a_url_the_token_must_not_go_to_is_refused_before_sending(url, expected):
+    args = ("--account", "acme", "--role", "manager", "--token", "t", "--url", url)
+    result = run_cli("token", "create", *args)
+    assert result.exit_code == 2 and result.stdout == "" and expected in result.stderr
+    assert "Traceback" not in result.output
