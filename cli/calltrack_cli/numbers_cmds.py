@@ -216,8 +216,9 @@ Examples:
   calltrack numbers sync --account acme-dental --dry-run
   calltrack numbers sync --url https://api.example.com --token "$ADMIN_TOKEN"
 
-Exit codes: 0 every number points here, 2 a configured number is not in the Twilio account (or a
-request was refused), 1 the stack or Twilio is unreachable.
+Exit codes: 0 every configured number is in the Twilio account and now points here (with
+--dry-run: is in the account; its drift is only listed), 2 a configured number is not in the Twilio
+account (or a request was refused), 1 the stack or Twilio is unreachable.
 """
 )
 
@@ -449,17 +450,28 @@ def buy_cmd(
             )
             return
         wanted = webhooks_for(client, st, fallback_url)
+        # The config must take the numbers before any is paid for (e.g. the 1,000-number limit).
+        _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after, params={"dry_run": "1"})
         bought: list[str] = []
         try:
             for number in picks:
                 client.buy(number, wanted, bundle_sid=bundle_sid, address_sid=address_sid)
                 bought.append(number)
         except TwilioFailure as exc:
-            if bought:
-                after = with_pool_numbers(before, pool, bought)
-                typer.echo(f"bought only {', '.join(bought)} before Twilio refused the next", err=True)
-            else:
+            if exc.status == 0:
+                # No answer: Twilio may have bought it all the same. Ask, so a paid number is never
+                # left out of the config (and a re-run does not buy another).
+                try:
+                    if picks[len(bought)] in client.by_number():
+                        bought.append(picks[len(bought)])
+                except TwilioFailure:
+                    pass
+            if not bought:
                 twilio_fail(exc)
+            after = with_pool_numbers(before, pool, bought)
+            typer.echo(
+                f"bought only {', '.join(bought)}: the next purchase failed ({exc.message})", err=True
+            )
         try:
             _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)
         except CliFailure as err:
@@ -488,8 +500,9 @@ RELEASE_HELP = (
 
 """
     + (
-        "Each NUMBER must be in the Twilio account and in no account config (remove it from the config "
-        "and `calltrack apply` first). Needs the operator token: only it can see that no account uses the "
+        "Each NUMBER must be in the Twilio account, in no account config (remove it from the config "
+        "and `calltrack apply` first) and call this stack (its VoiceUrl is PUBLIC_URL/twilio/voice; "
+        "--force for another's). Needs the operator token: only it can see that no account uses the "
         "number. Without --apply it only shows what it would release. A released number may go to "
         "someone else: calls from old flyers or ads would then reach them."
     )
@@ -506,13 +519,17 @@ Example:
 def release_cmd(
     numbers: list[str] = typer.Argument(..., help="E.164 numbers", metavar="NUMBER...", show_default=False),
     apply: bool = typer.Option(False, "--apply", help="Release them (default: only show)"),
+    force: bool = typer.Option(
+        False, "--force", help="Release a number even though it does not call this stack (another app's)"
+    ),
+    public_url: str | None = PUBLIC_URL_OPTION,
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    from calltrack_cli.twilio_numbers import TwilioFailure
+    from calltrack_cli.twilio_numbers import TwilioFailure, stack_webhooks
 
     try:
-        st = stack(url, token, None)
+        st = stack(url, token, public_url)
         listing = st.get("/v1/accounts")
         if (listing.get("token") or {}).get("role") != "operator":
             _fail(
@@ -524,11 +541,20 @@ def release_cmd(
             at_twilio = client.by_number()
         except TwilioFailure as exc:
             twilio_fail(exc)
+        ours = stack_webhooks(st.public_url)["VoiceUrl"]
         for number in numbers:
             if number in used:
                 _fail(f"error: {number} is in account {used[number]}'s config: remove it and apply first", 2)
             if number not in at_twilio:
                 _fail(f"error: {number} is not in this Twilio account", 2)
+            voice = at_twilio[number].get("voice_url") or ""
+            if voice != ours and not force:
+                # e.g. the business's main line in the same Twilio account: releasing cannot be undone
+                _fail(
+                    f"error: {number} does not call this stack (its VoiceUrl is {voice or 'empty'}, not "
+                    f"{ours}): pass --force to release it anyway",
+                    2,
+                )
         for number in numbers:
             if apply:
                 try:

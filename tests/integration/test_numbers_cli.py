@@ -208,3 +208,38 @@ def test_release_gives_back_only_numbers_no_config_uses(local_stack, fake):
     done = _cli(local_stack, "numbers", "release", removed, "--apply")
     assert done.exit_code == 0, done.output
     assert fake.numbers.number(removed) is None and fake.numbers.number(kept) is not None
+
+
+def test_a_purchase_whose_reply_is_lost_still_lands_in_the_config(local_stack, fake):
+    # Given a pool to buy into, and Twilio that buys the first number but whose reply never arrives
+    account = apply_account(local_stack, "buy-lost", pools=[_pool([unique_number()])])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    stock = sorted(unique_number("+81506") for _ in range(2))
+    fake.numbers.add_available("JP", stock, locality="Tokyo")
+    fake.numbers.lose_purchase_replies = 1
+    before = len(fake.numbers.purchases)
+    # When two numbers are bought
+    result = _cli(local_stack, "numbers", "buy", "--account", account, "--pool", "google-ads", "--count", "2",
+                  "--contains", "+81506*", "--apply", "--bundle-sid", BUNDLE, "--address-sid", ADDRESS,
+                  token=admin)
+    # Then the number Twilio did buy is found and put in the config, and the user is told what failed
+    assert result.exit_code == 2, result.output
+    [bought] = [p["PhoneNumber"] for p in fake.numbers.purchases[before:]]
+    assert f"bought only {bought}" in result.stderr and "cannot reach Twilio" in result.stderr
+    config = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()["config"]
+    assert bought in config["pools"][0]["numbers"]
+
+
+def test_a_number_that_calls_another_app_is_released_only_with_force(local_stack, fake):
+    # Given a number in the Twilio account, in no config, that calls another app (the main line)
+    other = unique_number()
+    fake.numbers.add_number(OUR, other, **ELSEWHERE)
+    # When the operator releases it, Then it is refused, naming where it calls
+    refused = _cli(local_stack, "numbers", "release", other, "--apply")
+    assert refused.exit_code == 2 and "does not call this stack" in refused.stderr
+    assert "--force" in refused.stderr
+    assert fake.numbers.number(other) is not None
+    # And with --force it goes
+    forced = _cli(local_stack, "numbers", "release", other, "--apply", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert fake.numbers.number(other) is None

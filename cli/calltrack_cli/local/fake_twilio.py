@@ -357,6 +357,9 @@ class FakeTwilioMedia:
                     raw = self.rfile.read(length).decode("utf-8") if length else ""
                     form = parse_qs(raw, keep_blank_values=True)
                 status, body = fake.numbers.handle(self.command, self.path, form)
+                if status == 0:  # a lost reply: no answer at all
+                    self.close_connection = True
+                    return
                 self._send(status, json.dumps(body).encode() if body is not None else b"")
 
             def _numbers_path(self) -> bool:
