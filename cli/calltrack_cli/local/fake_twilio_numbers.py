@@ -288,7 +288,7 @@ class FakePhoneNumbers:
             self._apply(resource, params)
             return 200, dict(resource)
 
-    def _purchase(self, account_sid: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _purchase(self, account_sid: str, params: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
         number = params.get("PhoneNumber", "").strip()
         if not number and not params.get("AreaCode"):
             return 400, twilio_error(400, 21451, "PhoneNumber or AreaCode is required")
