@@ -96,19 +96,19 @@ def export_day(
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
 
-# How far back a run looks for days a failed (or skipped) run left without their file.
+# How many missed days (runs that failed for the account, or did not run) a run writes at most.
 MISSED_DAYS_LOOKBACK = 7
 
 
 def missed_days(account: str, tz: str, at: datetime, exists: Callable[[str], bool]) -> list[date]:
     """The days before the previous local day that have no file since the account's last exported
-    day, oldest first: a run that failed for the account, or did not run, left them. Only within
-    ``MISSED_DAYS_LOOKBACK`` days, and only after a day that was exported: an account exported for
-    the first time gets no files for days before it existed. One HEAD a run when nothing is
-    missing (the day before yesterday is there)."""
+    day, oldest first: a run that failed for the account, or did not run, left them. At most
+    ``MISSED_DAYS_LOOKBACK`` of them (a week-long outage is written whole), and only after a day
+    that was exported: an account exported for the first time gets no files for days before it
+    existed. One HEAD a run when nothing is missing (the day before yesterday is there)."""
     yesterday = previous_local_day(at, tz)
     missing: list[date] = []
-    for back in range(1, MISSED_DAYS_LOOKBACK + 1):
+    for back in range(1, MISSED_DAYS_LOOKBACK + 2):  # the last written day may be a week before them
         day = yesterday - timedelta(days=back)
         if exists(day_key(account, day)):
             return sorted(missing)
@@ -167,7 +167,8 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
 
 class ExportFailed(RuntimeError):
     """Some account's export failed: the run fails after the others (the errors alarm sees it, and
-    EventBridge's retry, like the next day's run, writes only the days still missing)."""
+    Lambda's retries of the scheduled invocation, like the next day's run, write only the days still
+    missing)."""
 
 
 @tracer.capture_lambda_handler

@@ -100,9 +100,21 @@ def test_a_normal_run_misses_nothing_and_a_new_account_gets_no_files_for_days_be
 
     # Given yesterday's run wrote its day: one look, nothing missing
     assert missed_days("acme", "Asia/Tokyo", AT, exists) == [] and len(asked) == 1
-    # Given an account never exported before: nothing to backfill, after a week of looks
+    # Given an account never exported before: nothing to backfill, after a week and a day of looks
     asked.clear()
-    assert missed_days("new", "Asia/Tokyo", AT, exists) == [] and len(asked) == MISSED_DAYS_LOOKBACK
+    assert missed_days("new", "Asia/Tokyo", AT, exists) == [] and len(asked) == MISSED_DAYS_LOOKBACK + 1
+
+
+def test_a_week_long_outage_is_written_whole_by_the_next_run() -> None:
+    from datetime import date
+
+    from call_records.export import MISSED_DAYS_LOOKBACK, day_key, missed_days
+
+    # Given the last file on the 17th and no run from the 18th to the 24th (seven days)
+    stored = {day_key("acme", date(2026, 11, 17))}
+    # When the run of the 26th (exporting the 25th) looks back, Then all seven are written
+    missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__)
+    assert missed == [date(2026, 11, d) for d in range(18, 25)] and len(missed) == MISSED_DAYS_LOOKBACK
 
 
 def test_the_export_run_fails_after_the_others_when_an_account_failed(monkeypatch) -> None:
