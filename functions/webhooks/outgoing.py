@@ -27,12 +27,24 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+MIN_ATTEMPT_S = 2.0
+
+
 def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
-    """A connection to the first of the checked addresses that answers (IPv4 first)."""
+    """A connection to the first of the checked addresses that answers (IPv4 first), all of them
+    within ``timeout`` together (each try gets what is left, at least MIN_ATTEMPT_S): a host with
+    many unreachable addresses costs one timeout, not one per address."""
+    import time
+
     failure: OSError = ConnectionError("no address")
+    started = time.monotonic()
     for address in addresses:
+        left = None if timeout is None else timeout - (time.monotonic() - started)
+        if left is not None and left <= 0:
+            break
         try:
-            return socket.create_connection((address, port), timeout)
+            attempt = None if left is None else max(MIN_ATTEMPT_S, left)
+            return socket.create_connection((address, port), attempt)
         except OSError as exc:
             failure = exc
     raise failure

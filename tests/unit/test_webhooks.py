@@ -81,6 +81,20 @@ def test_a_dual_stack_host_is_tried_ipv4_first_then_each_checked_address_in_turn
     tried.clear()
     with pytest.raises(ConnectionRefusedError):
         outgoing._connect(["13.112.0.9"], 443, 1.0)
+    # and addresses that time out share one timeout: the later ones get what is left
+    clock = [0.0]
+    timeouts: list[float] = []
+
+    def slow(address: tuple[str, int], timeout: float | None = None) -> str:
+        timeouts.append(float(timeout or 0))
+        clock[0] += float(timeout or 0)
+        raise TimeoutError("no answer")
+
+    monkeypatch.setattr(socket, "create_connection", slow)
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    with pytest.raises(TimeoutError):
+        outgoing._connect(["13.112.0.9", "52.192.0.1", "2406:da14:1::1"], 443, 10.0)
+    assert timeouts == [10.0]  # the first used the whole budget: the others are not tried
 
 
 def test_backoff_doubles_from_a_minute_and_spans_24_hours() -> None:
