@@ -469,9 +469,10 @@ def buy_cmd(
             if not bought:
                 twilio_fail(exc)
             after = with_pool_numbers(before, pool, bought)
-            typer.echo(
-                f"bought only {', '.join(bought)}: the next purchase failed ({exc.message})", err=True
-            )
+            if len(bought) < len(picks):
+                typer.echo(
+                    f"bought only {', '.join(bought)}: the next purchase failed ({exc.message})", err=True
+                )
         try:
             _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)
         except CliFailure as err:

@@ -121,17 +121,20 @@ class CognitoDirectory:
             ) from None
         except errors.InvalidParameterException as exc:
             raise BadRequest(f"email: {_message(exc)}", field="email") from None
+        step = "password"
         try:
             if password:
                 self._idp.admin_set_user_password(
                     UserPoolId=self._pool, Username=email, Password=password, Permanent=True
                 )
+            step = "group"
             self._idp.admin_add_user_to_group(UserPoolId=self._pool, Username=email, GroupName=group)
         except Exception as exc:
             # A user left without its group could sign in to nothing and be seen by no list or
             # disable (they look in the groups), and would block its address: it goes.
             self._idp.admin_delete_user(UserPoolId=self._pool, Username=email)
-            if isinstance(exc, errors.InvalidPasswordException | errors.InvalidParameterException):
+            refused = errors.InvalidPasswordException | errors.InvalidParameterException
+            if step == "password" and isinstance(exc, refused):
                 raise BadRequest(f"password: {_message(exc)}", field="password") from None
             raise
         return {

@@ -3,7 +3,8 @@
 Both talk JSON over ``Send`` (webhooks.outgoing.request with the SSRF guard) and raise ``Failed``
 with whether the answer is worth another try (408, 429, 5xx, network: yes; other 4xx: no). An
 update older than the newest version already sent (a retry that arrives late) is skipped, so the
-CRM never ends on an older stage.
+CRM does not go back to an older stage. (Two deliveries of one call sent at the same instant can
+still arrive in either order: the version is claimed before the request.)
 
 - kintone (REST API, API token auth ``X-Cybozu-API-Token``): ``POST /k/v1/record.json``
   ``{"app", "record": {FIELD_CODE: {"value": ...}}}`` answers ``{"id", "revision"}``; the id is
@@ -67,6 +68,10 @@ def _version(payload: Mapping[str, Any]) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _older(version: int | None, pushed: int | None) -> bool:
+    return version is not None and pushed is not None and version < pushed
+
+
 def _superseded(links: Links, destination: str, sid: str, version: int | None) -> bool:
     """A newer version of the call was sent already (an older update retried late): skip this one,
     or the CRM would end on the older stage."""
@@ -123,6 +128,8 @@ def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_
     moved = link is not None and link.scope not in (None, scope)
     if link is None and payload.get("action") == "update":
         raise Failed("kintone: the call's record is not added yet", retry=True)
+    if moved and link is not None and _older(version, link.pushed_version):
+        return link.remote_id  # a late retry: the next change of the call adds it to the new app
     if link is None or moved:  # not added yet, or added to the app the account used before
         out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add",
                     KINTONE_FINAL)

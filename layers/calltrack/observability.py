@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
 NAMESPACE = "calltrack"
-# A phone number in any spelling a log line may carry: E.164 (+81...), the same URL-encoded as a
-# Twilio form body has it (%2B81...), national (0312345678) and national with hyphens
-# (090-1234-5678). Hyphen-joined digits inside ids (UUIDs) are left alone.
+# A phone number in the spellings a log line may carry: E.164 (+81...), the same URL-encoded as a
+# Twilio form body has it (%2B81...), international with spaces or hyphens (+81 90-1234-5678),
+# national (0312345678) and national with hyphens (090-1234-5678). Hyphen-joined digits inside ids
+# (UUIDs) are left alone.
 _PHONE = re.compile(
     r"(?:(?<![\w.])\+|%2[Bb])\d{7,15}(?!\w)"
+    r"|(?<![\w.])\+\d{1,3}(?:[ -]\d{1,4}){2,4}(?![\w-])"  # +81 90-1234-5678, +1 415 555 0123
     r"|(?<![\w.])0\d{9,10}(?!\w)"
     r"|(?<![\w.-])0\d{1,4}-\d{1,4}-\d{4}(?![\w-])"
 )

@@ -73,3 +73,20 @@ def test_an_older_update_retried_after_a_newer_one_does_not_take_the_crm_back(cr
     # and the same version again (a retry of the newest) is still sent
     push(payload("update", 4, "won"))
     assert len(crm.sent) == sent_before + 1
+
+
+def test_a_late_retry_after_the_account_moved_apps_does_not_add_an_older_stage_there() -> None:
+    from calltrack.account_config import KintonePush as Push
+
+    links, crm = MemoryLinks(), Crm()
+    # Given a call pushed up to version 5 into app 7
+    push_kintone(payload("add", 5, "won"), KINTONE, "token", "https://acme.cybozu.com", crm, links)
+    # When the account moved to app 8 and a retry of version 3 arrives late
+    moved = Push(domain="acme.cybozu.com", app=8, token_secret="k", fields={"stage": "ステージ"})
+    sent = len(crm.sent)
+    push_kintone(payload("update", 3, "lead"), moved, "token", "https://acme.cybozu.com", crm, links)
+    # Then nothing is added to app 8 with the older stage, and the link still says version 5
+    assert len(crm.sent) == sent and links.get("kintone", "CA1").pushed_version == 5  # type: ignore[union-attr]
+    # and the call's next change adds it to app 8
+    push_kintone(payload("update", 6, "won"), moved, "token", "https://acme.cybozu.com", crm, links)
+    assert crm.sent[-1][0] == "POST" and crm.sent[-1][2]["app"] == 8

@@ -40,13 +40,13 @@ def test_log_lines_are_json_with_correlation_id_and_no_caller_number():
 
 def test_redaction_masks_url_encoded_and_hyphenated_numbers():
     # Given a Twilio form body as it arrives (the + is %2B) and a number written the Japanese way
-    text = "From=%2B819012345678&To=%2b81312345678 tel 090-1234-5678 or 03-1234-5678"
+    text = "From=%2B819012345678&To=%2b81312345678 tel 090-1234-5678 or 03-1234-5678 or +81 90-1234-5678"
 
     # When it is redacted
     out = redact_phone_numbers(text)
 
     # Then no caller number survives in any spelling, and the last four digits stay for support
-    for number in ("819012345678", "81312345678", "090-1234-5678", "03-1234-5678", "1234-5678"):
+    for number in ("819012345678", "81312345678", "090-1234-5678", "03-1234-5678", "1234-5678", "90-1234"):
         assert number not in out
     assert "5678&To=" in out and out.endswith("5678")
 
