@@ -48,7 +48,7 @@ def alert(
     if not late:
         return {}
     key = run_key(KIND, info.account, period)
-    if ports.runs.claim(key, force=False) is not None:
+    if ports.runs.claim(key, force=ports.force) is not None:
         return {"callbacks_overdue": len(late), "callbacks_message": "already-published"}
     subject, body = render(info, late)
     try:

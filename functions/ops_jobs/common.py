@@ -228,6 +228,7 @@ class JobPorts:
     publish: Publisher
     spend: Callable[[str, str], dict[str, float]] = field(default=lambda account, month: {})
     blobs: BlobStore | None = None
+    force: bool = False  # the run was forced: messages with their own run key go out again too
 
 
 # --------------------------------------------------------------------------- fan-out
@@ -253,6 +254,9 @@ def fan_out(
     only: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``act`` for every due account; returns per-account decisions and the failure count."""
+    from dataclasses import replace
+
+    ports = replace(ports, force=force)
     wanted = set(only) if only else None
     decisions: dict[str, dict[str, Any]] = {}
     failures = 0

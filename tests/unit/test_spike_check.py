@@ -134,3 +134,14 @@ def test_a_retried_check_publishes_each_message_once_when_one_of_them_failed(fai
     # Then each message went out exactly once: none is repeated by the retry
     assert second["failures"] == 0 and second["accounts"]["clinic"]["decided"] == "published"
     assert sorted(p[2]["kind"] for p in world.published) == ["callbacks-overdue", spike_check.JOB]
+
+
+def test_a_forced_check_publishes_the_callbacks_message_again() -> None:
+    # Given an hour whose overdue-callbacks message went out
+    world = _callback_world()
+    ended = AT - timedelta(minutes=45)
+    world.add_call("clinic", ended - timedelta(seconds=20), "missed", callback_open=True, ended_at=ended)
+    world.run()
+    # When the operator forces the check of the same hour, Then the message goes out again
+    world.run(force=True)
+    assert [p[2]["kind"] for p in world.published] == ["callbacks-overdue", "callbacks-overdue"]
