@@ -3,19 +3,20 @@ account, in every table and bucket, and an answer of what was removed.
 
 Each table's items of the account are found by a Query where a key serves "every item of account
 a" (the account as partition key, a complete ``by-account`` index, one rollup partition per
-dimension) and by a filtered Scan where none does (small tables: numbers, leases, tokens' owners,
-job runs, and the lease history and recordings, which TTL keeps short). Items go page by page as
-they are found, so a large account makes progress in every request.
+dimension) and by a filtered Scan where none does (numbers, leases, lease history, recordings, job
+runs, the callers' marks and the legacy rollup markers). Items go page by page as they are found.
 
-The request has 29 s. When little is left (``out_of_time``) the deletion stops between pages and
-answers ``complete: false`` (202) with what it removed so far: the operator sends the same request
-again, and every step is idempotent, so each run goes on where the last stopped and the last
-answers ``complete: true`` (200). Order matters for the calls stream: the rollup consumer ignores
-REMOVE records (2026-12-01), and rollups go after the calls; the per-call rollup markers written
-before that change go before them; the ``accounts`` row goes last, so a run that stops or fails
-half-way leaves the account to be deleted again. The account's secrets in SSM (``calltrack
-secret``) go too, before the ``accounts`` row; its console users and groups in Cognito go first,
-their ID tokens revoked. Not removed: what was already sent out (ad platforms, CRMs).
+The request has 29 s. When little is left (``out_of_time``) the deletion stops between pages,
+records on the ``accounts`` row the step and the scan's key it stopped at, and answers
+``complete: false`` (202) with what it removed so far: the operator sends the same request again,
+and the next run goes on from there (every step is idempotent, so a run that fails instead simply
+starts over); the last answers ``complete: true`` (200). Order matters for the calls stream: the
+rollup consumer ignores REMOVE records (2026-12-01), and rollups go after the calls; the per-call
+rollup markers written before that change go before them; the ``accounts`` row goes last (with
+the recorded progress), so a run that stops or fails half-way leaves the account to be deleted
+again. The account's secrets in SSM (``calltrack secret``) go too, before the ``accounts`` row;
+its console users and groups in Cognito go first, their ID tokens revoked. Not removed: what was
+already sent out (ad platforms, CRMs).
 """
 
 from __future__ import annotations
@@ -32,29 +33,47 @@ OutOfTimeCheck = Callable[[], bool]
 # item of the account (calls: every call has its origin's started_at; conversions: converted_at).
 ACCOUNT_KEYED = ("crm_leads", "spend", "webhook_deliveries", "audit")
 ACCOUNT_INDEXED = ("tokens", "conversions")
-# Tables no key serves: scanned with a filter (small, or kept short by their TTL). The recordings
-# table's by-account index is sparse (stored recordings only).
+# Tables no key serves: scanned with a filter (a run out of time goes on from the scan's key next
+# time). The recordings table's by-account index is sparse (stored recordings only).
 ACCOUNT_SCANNED = ("numbers", "leases", "lease_history", "recordings")
 
 
 class OutOfTime(Exception):
-    """A step stopped between pages: the request's time is nearly up. ``done`` items went."""
+    """A step stopped between pages: the request's time is nearly up. ``done`` items went;
+    ``resume`` is the scan's key to go on from (None: the step starts over, cheaply)."""
 
-    def __init__(self, done: int) -> None:
+    def __init__(self, done: int, resume: dict[str, Any] | None = None) -> None:
         super().__init__(f"stopped for time after {done} item(s)")
         self.done = done
+        self.resume = resume
 
 
 class AccountStore(Protocol):
     def account_numbers(self, account: str) -> list[str]: ...
 
-    def delete_found(self, table: str, out_of_time: OutOfTimeCheck, **search: Any) -> int:
+    def delete_found(
+        self,
+        table: str,
+        out_of_time: OutOfTimeCheck,
+        *,
+        start: dict[str, Any] | None = None,
+        **search: Any,
+    ) -> int:
         """Delete every item a Query (``KeyConditionExpression``, ``IndexName`` for an index) or
-        a Scan (``FilterExpression``) finds, page by page; how many. Raises ``OutOfTime`` between
-        pages when ``out_of_time()``."""
+        a Scan (``FilterExpression``) finds, page by page from ``start``; how many. Raises
+        ``OutOfTime`` (with the key to go on from) between pages when ``out_of_time()``."""
         ...
 
-    def strip_callers(self, account: str, out_of_time: OutOfTimeCheck) -> int: ...
+    def strip_callers(
+        self, account: str, out_of_time: OutOfTimeCheck, *, start: dict[str, Any] | None = None
+    ) -> int: ...
+
+    def deletion_progress(self, account: str) -> dict[str, Any] | None:
+        """Where the last run that ran out of time stopped ({"step", "resume"}), kept on the
+        accounts row (it goes last, with it)."""
+        ...
+
+    def save_deletion_progress(self, account: str, progress: dict[str, Any]) -> None: ...
 
     def delete_prefixes(self, bucket: str, prefixes: list[str], out_of_time: OutOfTimeCheck) -> int: ...
 
@@ -81,18 +100,33 @@ def delete_account(
     users: AccountUsers,
     out_of_time: OutOfTimeCheck = _never,
 ) -> dict[str, Any]:
-    """Delete what is left of ``account``: {"account", "removed": {what: how many}, "complete"}."""
+    """Delete what is left of ``account``: {"account", "removed": {what: how many}, "complete"}.
+
+    A run that runs out of time records on the accounts row the step it stopped in and the scan's
+    key, and the next run goes on from there: scans of large shared tables are not read again from
+    the start on every request (they would never finish)."""
     if confirm != account:
         raise BadRequest(f"confirm: repeat the account id (?confirm={account}) to delete it", field="confirm")
+    steps = _steps(account, store, secrets, users, out_of_time)
+    names = [name for name, _ in steps]
+    progress = store.deletion_progress(account) or {}
+    first = names.index(progress["step"]) if progress.get("step") in names else 0
+    resume = progress.get("resume") if first else None
     removed: dict[str, int] = {}
-    for name, step in _steps(account, store, secrets, users, out_of_time):
+
+    def stopped(step: str, key: dict[str, Any] | None) -> dict[str, Any]:
+        store.save_deletion_progress(account, {"step": step, "resume": key})
+        return {"account": account, "removed": removed, "complete": False}
+
+    for name, step in steps[first:]:
         if out_of_time():
-            return {"account": account, "removed": removed, "complete": False}
+            return stopped(name, resume)
         try:
-            removed[name] = step()
+            removed[name] = step(resume)
         except OutOfTime as stop:
             removed[name] = stop.done
-            return {"account": account, "removed": removed, "complete": False}
+            return stopped(name, stop.resume)
+        resume = None
     return {"account": account, "removed": removed, "complete": True}
 
 
@@ -102,29 +136,30 @@ def _steps(
     secrets: AccountSecretStore,
     users: AccountUsers,
     out_of_time: OutOfTimeCheck,
-) -> list[tuple[str, Callable[[], int]]]:
+) -> list[tuple[str, Callable[[dict[str, Any] | None], int]]]:
+    """(name, step(resume key) -> items removed), in order."""
     a = {":a": {"S": account}}
 
-    def keyed(table: str, index: str | None = None) -> Callable[[], int]:
+    def keyed(table: str, index: str | None = None) -> Callable[[dict[str, Any] | None], int]:
         search: dict[str, Any] = {"KeyConditionExpression": "account = :a", "ExpressionAttributeValues": a}
         if index:
             search["IndexName"] = index
-        return lambda: store.delete_found(table, out_of_time, **search)
+        return lambda start: store.delete_found(table, out_of_time, start=start, **search)
 
-    def scanned(table: str, condition: str, values: dict[str, Any]) -> Callable[[], int]:
-        return lambda: store.delete_found(
-            table, out_of_time, FilterExpression=condition, ExpressionAttributeValues=values
+    def scanned(table: str, condition: str, values: dict[str, Any]) -> Callable[[dict[str, Any] | None], int]:
+        return lambda start: store.delete_found(
+            table, out_of_time, start=start, FilterExpression=condition, ExpressionAttributeValues=values
         )
 
-    def snapshots() -> int:
+    def snapshots(_: dict[str, Any] | None) -> int:
         numbers = store.account_numbers(account)
         return store.delete_prefixes("routing", [key(n) for n in numbers], out_of_time) if numbers else 0
 
-    def rollups() -> int:
+    def rollups(_: dict[str, Any] | None) -> int:
         from calltrack.models.reports import DIMENSIONS
 
         done = 0
-        for dimension in DIMENSIONS:  # pk f"{account}#{dimension}": one partition each
+        for dimension in DIMENSIONS:  # pk f"{account}#{dimension}": one partition each (cheap to redo)
             try:
                 done += store.delete_found(
                     "rollups",
@@ -136,22 +171,23 @@ def _steps(
                 raise OutOfTime(done + stop.done) from None
         return done
 
+    def objects(bucket: str, prefixes: list[str]) -> Callable[[dict[str, Any] | None], int]:
+        return lambda _: store.delete_prefixes(bucket, prefixes, out_of_time)
+
     return [
         # First: the account's console users can act no more while the rest goes (their tokens too).
-        ("console_users", lambda: users.delete_all(account)),
+        ("console_users", lambda _: users.delete_all(account)),
         ("routing_snapshots", snapshots),
         ("rollup_markers", scanned("rollup_markers", "account = :a", a)),
         ("calls", keyed("calls", "by-account")),
         ("rollups", rollups),
         ("job_runs", scanned("job_runs", "contains(run_key, :p)", {":p": {"S": f"#{account}#"}})),
-        ("callers", lambda: store.strip_callers(account, out_of_time)),
+        ("callers", lambda start: store.strip_callers(account, out_of_time, start=start)),
         *[(table, scanned(table, "account = :a", a)) for table in ACCOUNT_SCANNED],
         *[(table, keyed(table, "by-account")) for table in ACCOUNT_INDEXED],
         *[(table, keyed(table)) for table in ACCOUNT_KEYED],
-        ("recording_objects", lambda: store.delete_prefixes(
-            "recordings", [f"recordings/{account}/", f"transcripts/{account}/"], out_of_time)),
-        ("export_objects", lambda: store.delete_prefixes(
-            "exports", [f"calls/account={account}/", f"reviews/{account}/"], out_of_time)),
-        ("secrets", lambda: secrets.delete_all(account)),
+        ("recording_objects", objects("recordings", [f"recordings/{account}/", f"transcripts/{account}/"])),
+        ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/"])),
+        ("secrets", lambda _: secrets.delete_all(account)),
         ("accounts", keyed("accounts")),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any
@@ -231,7 +232,14 @@ class DynamoCallerStore:
                        ExpressionAttributeNames={"#n": "number"})
         return [str(i["number"]["S"]) for i in items]
 
-    def delete_found(self, table: str, out_of_time: Callable[[], bool], **search: Any) -> int:
+    def delete_found(
+        self,
+        table: str,
+        out_of_time: Callable[[], bool],
+        *,
+        start: dict[str, Any] | None = None,
+        **search: Any,
+    ) -> int:
         names = self._key_names(table)
         aliases = {f"#k{i}": n for i, n in enumerate(names)}
         query = "KeyConditionExpression" in search
@@ -244,10 +252,12 @@ class DynamoCallerStore:
             **search,
             "ExpressionAttributeNames": {**aliases, **search.get("ExpressionAttributeNames", {})},
         }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
         done = 0
         while True:
             if out_of_time():
-                raise OutOfTime(done)
+                raise OutOfTime(done, kwargs.get("ExclusiveStartKey"))
             page = (self.db.query if query else self.db.scan)(**kwargs)
             keys = [{n: item[n] for n in names} for item in page.get("Items", [])]
             self._delete_keys(table, keys)
@@ -256,23 +266,59 @@ class DynamoCallerStore:
                 return done
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def strip_callers(self, account: str, out_of_time: Callable[[], bool]) -> int:
+    def strip_callers(
+        self, account: str, out_of_time: Callable[[], bool], *, start: dict[str, Any] | None = None
+    ) -> int:
         names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        kwargs: dict[str, Any] = {
+            "TableName": self.tables["callers"],
+            "FilterExpression": "attribute_exists(#f) OR attribute_exists(#g)",
+            "ExpressionAttributeNames": names,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
         stripped = 0
-        for item in _pages(self.db.scan, TableName=self.tables["callers"],
-                           FilterExpression="attribute_exists(#f) OR attribute_exists(#g)",
-                           ExpressionAttributeNames=names):
+        while True:
             if out_of_time():
-                raise OutOfTime(stripped)  # the next run's scan no longer finds the stripped rows
-            key = {"caller": item["caller"]}
-            new = self.db.update_item(
-                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
-                ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
-            ).get("Attributes") or {}
-            if not any(n.startswith(("first#", "agent#")) for n in new):
-                self.db.delete_item(TableName=self.tables["callers"], Key=key)
-            stripped += 1
-        return stripped
+                raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
+            page = self.db.scan(**kwargs)
+            for item in page.get("Items", []):
+                if out_of_time():  # this page again next time: its stripped rows no longer match
+                    raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
+                key = {"caller": item["caller"]}
+                new = self.db.update_item(
+                    TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                    ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
+                ).get("Attributes") or {}
+                if not any(n.startswith(("first#", "agent#")) for n in new):
+                    self.db.delete_item(TableName=self.tables["callers"], Key=key)
+                stripped += 1
+            if not page.get("LastEvaluatedKey"):
+                return stripped
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def deletion_progress(self, account: str) -> dict[str, Any] | None:
+        item = self.db.get_item(
+            TableName=self.tables["accounts"], Key={"account": {"S": account}},
+            ProjectionExpression="deletion_progress", ConsistentRead=True,
+        ).get("Item") or {}
+        raw = (item.get("deletion_progress") or {}).get("S")
+        try:
+            progress = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return progress if isinstance(progress, dict) else None
+
+    def save_deletion_progress(self, account: str, progress: dict[str, Any]) -> None:
+        try:
+            self.db.update_item(
+                TableName=self.tables["accounts"], Key={"account": {"S": account}},
+                UpdateExpression="SET deletion_progress = :p",
+                ConditionExpression="attribute_exists(account)",
+                ExpressionAttributeValues={":p": {"S": json.dumps(progress, separators=(",", ":"))}},
+            )
+        except self.db.exceptions.ConditionalCheckFailedException:
+            pass  # no accounts row (already gone): the next run starts over
 
     def delete_prefixes(self, bucket: str, prefixes: list[str], out_of_time: Callable[[], bool]) -> int:
         """Delete every object version and delete marker under the prefixes, a listed page (at

@@ -92,43 +92,58 @@ class FakeCallerStore:
 
 
 class FakeAccountStore:
-    """An in-memory AccountStore (privacy.account_deletion): each table's items of the account as
-    a count, deleted a page (``page`` items) at a time; ``out_of_time`` is asked before each page,
-    as the DynamoDB store does."""
+    """An in-memory AccountStore (privacy.account_deletion): each table's items of the account as a
+    count, deleted ``page`` items a page. A table in ``scan_pages`` is scanned: a whole scan reads
+    that many pages (mostly other accounts' items) whatever is left, and a resumed scan goes on
+    from its page. ``out_of_time`` is asked before each page, as the DynamoDB store does."""
 
-    def __init__(self, items: dict[str, int], *, page: int = 2) -> None:
-        self.items = dict(items)  # table (or "callers", "recordings/...", "exports/...") -> count left
+    def __init__(
+        self, items: dict[str, int], *, page: int = 2, scan_pages: dict[str, int] | None = None
+    ) -> None:
+        self.items = dict(items)  # table (or "callers", "recordings", "exports"...) -> count left
         self.page = page
+        self.scan_pages = dict(scan_pages or {})
         self.pages = 0  # pages read, over every run
+        self.progress: dict[str, Any] | None = None  # kept on the accounts row
 
-    def _delete(self, what: str, out_of_time: Any) -> int:
+    def _delete(self, what: str, out_of_time: Any, start: dict[str, Any] | None = None) -> int:
         from privacy.account_deletion import OutOfTime
 
-        done = 0
+        done, at = 0, int((start or {}).get("page", 0))
         while True:
             if out_of_time():
-                raise OutOfTime(done)
+                raise OutOfTime(done, {"page": at} if what in self.scan_pages else None)
             self.pages += 1
             step = min(self.page, self.items.get(what, 0))
             self.items[what] = self.items.get(what, 0) - step
             done += step
-            if not self.items[what]:
+            at += 1
+            last = at >= self.scan_pages[what] if what in self.scan_pages else not self.items[what]
+            if last:
                 return done
 
     def account_numbers(self, account: str) -> list[str]:
         return ["+81300000001"] if self.items.get("numbers") else []
 
-    def delete_found(self, table: str, out_of_time: Any, **search: Any) -> int:
+    def delete_found(self, table: str, out_of_time: Any, *, start: dict[str, Any] | None = None,
+                     **search: Any) -> int:
         if table == "rollups":  # one partition per dimension: count the channel one only
             return self._delete("rollups", out_of_time) if search["ExpressionAttributeValues"][":p"][
                 "S"].endswith("#channel") else 0
-        return self._delete(table, out_of_time)
+        return self._delete(table, out_of_time, start)
 
-    def strip_callers(self, account: str, out_of_time: Any) -> int:
-        return self._delete("callers", out_of_time)
+    def strip_callers(self, account: str, out_of_time: Any, *, start: dict[str, Any] | None = None) -> int:
+        return self._delete("callers", out_of_time, start)
 
     def delete_prefixes(self, bucket: str, prefixes: list[str], out_of_time: Any) -> int:
         return self._delete(bucket, out_of_time)
+
+    def deletion_progress(self, account: str) -> dict[str, Any] | None:
+        return self.progress
+
+    def save_deletion_progress(self, account: str, progress: dict[str, Any]) -> None:
+        if self.items.get("accounts"):  # kept on the accounts row, which goes last
+            self.progress = dict(progress)
 
 
 class FakeDeleteAll:

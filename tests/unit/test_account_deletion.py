@@ -43,6 +43,20 @@ def test_a_deletion_that_runs_out_of_time_goes_on_where_it_stopped_until_complet
         "accounts" not in a["removed"] or a["removed"]["accounts"] == 0 for a in answers[:-1])
 
 
+def test_a_scan_longer_than_one_request_goes_on_from_where_it_stopped() -> None:
+    # Given a shared table whose scan alone reads more pages than a request has time for
+    store = FakeAccountStore(ITEMS, scan_pages={"rollup_markers": 70})
+    users, secrets = FakeDeleteAll(0), FakeDeleteAll(0)
+    # When the operator repeats the request until it is complete
+    answers = [run(store, users, secrets, pages=PAGES_A_REQUEST)]
+    while not answers[-1]["complete"]:
+        assert len(answers) < 20, "no progress: every request scans from the start again"
+        answers.append(run(store, users, secrets, pages=PAGES_A_REQUEST))
+    # Then it finished, each request going on with the scan where the last one stopped
+    assert len(answers) >= 3 and set(store.items.values()) == {0}
+    assert store.pages < 70 + 2 * PAGES_A_REQUEST
+
+
 def test_a_deletion_with_time_enough_answers_complete_and_a_second_one_zeros() -> None:
     store, users, secrets = FakeAccountStore(ITEMS), FakeDeleteAll(1), FakeDeleteAll(0)
     first = run(store, users, secrets, pages=None)
