@@ -354,3 +354,31 @@ def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_sh
     second.evaluate(_SET_VISIBILITY, "hidden")
     _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) <= time.time())
     context.close()
+
+
+def test_a_first_lease_answered_503_is_asked_again_within_seconds(site, local_stack, browser):
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    # Given the lease API answering 503 once (a throttled or restarting function)
+    context = browser.new_context()
+    page = context.new_page()
+    refused: list[str] = []
+
+    def once_503(route, request) -> None:
+        if request.method == "POST" and not refused:
+            refused.append(request.url)
+            route.fulfill(status=503, body='{"message": "try again"}', content_type="application/json")
+        else:
+            route.continue_()
+
+    page.route("**/dni/lease", once_503)
+    # When a visitor lands from a Google ad
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=RETRY-1")
+    # Then the page asks again within seconds (not at the next heartbeat, ten minutes away) and shows
+    # a pool number
+    page.wait_for_function(
+        f"() => (JSON.parse(localStorage.getItem('ct_dni_{account}') || '{{}}').n)", timeout=15_000
+    )
+    assert refused and _leased(page, account).startswith("+8150")
+    context.close()

@@ -25,7 +25,7 @@
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
   var SEP = '[\\s().\\-\\u2010-\\u2015]*';
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
-  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0;
+  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0;
 
   function now() { return Date.now(); }
   function rid() {
@@ -166,9 +166,17 @@
     fetch(api + '/dni/lease', {
       method: 'POST', mode: 'cors', credentials: 'omit',
       headers: { 'Content-Type': 'text/plain' }, body: JSON.stringify(body)
-    }).then(function (x) { return x.ok ? x.json() : null; })
-      .then(apply, function () { /* API unreachable: leave the page as it is */ })
+    }).then(function (x) {
+      if (x.status === 429 || x.status >= 500) throw x;  // worth another try; other refusals are final
+      return x.ok ? x.json() : null;
+    }).then(function (r) { fails = 0; apply(r); }, later)
       .then(function () { busy = 0; });
+  }
+  // No answer, or 429 / 5xx: the page keeps what it shows and asks again soon (5 s, 10 s, ... at
+  // most a minute), not only at the next heartbeat (minutes away, or never without a lease).
+  function later() {
+    var wait = Math.min(60, 5 * Math.pow(2, fails++)) * 1e3;
+    setTimeout(function () { if (d.visibilityState !== 'hidden') { busy = 0; call(); } }, wait);
   }
   function tick() {
     if (d.visibilityState !== 'hidden' && now() - last >= hb * 1e3) call();
