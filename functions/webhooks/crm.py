@@ -12,7 +12,8 @@ still arrive in either order: the version is claimed before the request.)
   ``{"app", "id", "record"}`` updates that record; after the account moves to another app the
   call's record is added there.
 - HubSpot (CRM v3, private app token as ``Authorization: Bearer``): search the contact by phone
-  (``POST /crm/v3/objects/contacts/search``), create it when missing
+  (``POST /crm/v3/objects/contacts/search``, the number as E.164 or as typed nationally), create it
+  when missing
   (``POST /crm/v3/objects/contacts``), log the call associated to it
   (``POST /crm/v3/objects/calls``, association type 194 = call to contact) and keep its id; a stage
   change updates the call (``PATCH /crm/v3/objects/calls/{id}``).
@@ -169,9 +170,26 @@ def hubspot_call_properties(call: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def phone_spellings(e164: str) -> list[str]:
+    """The caller's number as people type it into a CRM: E.164, national with its usual separators
+    (090-1234-5678) and national digits; a HubSpot search matches the stored text exactly."""
+    import re
+
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(e164)
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        return [e164]
+    return list(dict.fromkeys([e164, national, re.sub(r"\D", "", national)]))
+
+
 def _contact_id(phone: str, base: str, headers: Mapping[str, str], send: Send) -> str:
-    search = {"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "EQ", "value": phone}]}],
-              "properties": ["phone"], "limit": 1}
+    # One filter group per spelling: HubSpot ORs the groups (at most 5), ANDs a group's filters.
+    spellings = phone_spellings(phone)
+    groups = [{"filters": [{"propertyName": "phone", "operator": "EQ", "value": v}]} for v in spellings]
+    search = {"filterGroups": groups, "properties": ["phone"], "limit": 1}
     found = _json(send, "POST", f"{base}/crm/v3/objects/contacts/search", search, headers, "hubspot search")
     results = found.get("results") or []
     if results:

@@ -147,3 +147,20 @@ def test_after_the_account_moves_to_another_kintone_app_a_change_adds_the_record
     [added] = [r for r in records.values() if r["通話ID"] == first]
     assert (added["電話番号"], added["ステージ"]) == ("+819011112222", "won")
     assert kintone.records(old_app)["1"]["ステージ"] == ""  # the old app is no longer written
+
+
+def test_a_hubspot_contact_saved_with_the_national_number_gets_the_call(local_stack: Any, crms: Any) -> None:
+    _, hubspot = crms
+    # Given a HubSpot contact whose phone someone typed the Japanese way
+    hubspot.contacts["9001"] = {"phone": "090-5555-6666", "firstname": "Hanako"}
+    account, number = unique_account("crm"), unique_number()
+    local_stack.apply(account_config(account, numbers=[{"number": number, "channel": "flyer"}],
+                                     crm_push={"hubspot": {"token_secret": "hubspot"}}))
+    set_account_secret(local_stack, account, "hubspot", HUBSPOT_TOKEN)
+    contacts_before = len(hubspot.contacts)
+    # When that person calls
+    play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0), caller="+819055556666")
+    local_stack.drain()
+    # Then the call is logged on that contact, and no second contact is made for the same person
+    assert len(hubspot.contacts) == contacts_before
+    assert [c["contacts"] for c in hubspot.calls.values() if "9001" in c["contacts"]] == [["9001"]]
