@@ -369,6 +369,7 @@ ROUTES = (
     Route("POST", "/twilio/whisper", "voice_webhook", _T),
     Route("POST", "/twilio/menu", "voice_webhook", _T),
     Route("POST", "/twilio/ring-next", "voice_webhook", _T),
+    Route("POST", "/twilio/voicemail-done", "voice_webhook", _T),
     # DNI (browsers)
     Route("GET", "/dni.js", "dni_lease", _P),
     Route("POST", "/dni/lease", "dni_lease", _P),

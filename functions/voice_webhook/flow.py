@@ -625,8 +625,13 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
 def _int(value: str | None) -> int | None:
     try:
         return max(0, int(float(value))) if value not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "inf", or 400 digits
         return None
+
+
+def voicemail_done(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
+    """The voicemail's <Record> ended (the recording itself arrives at /twilio/recording): hang up."""
+    return 200, hangup_twiml()
 
 
 def _rebuild_if_missing(
@@ -712,6 +717,7 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             message(language, "voicemail"),
             language=language,
             recording_callback_url=deps.public_url.rstrip("/") + "/twilio/recording",
+            done_url=deps.public_url.rstrip("/") + "/twilio/voicemail-done",
         )
     else:
         twiml = hangup_twiml()

@@ -196,7 +196,10 @@ def closed(
     text = after.get("message") or CLOSED_MESSAGE[lang]
     if after.get("voicemail"):
         twiml = voicemail_twiml(
-            text, language=ctx.language, recording_callback_url=f"{ctx.base}/twilio/recording"
+            text,
+            language=ctx.language,
+            recording_callback_url=f"{ctx.base}/twilio/recording",
+            done_url=f"{ctx.base}/twilio/voicemail-done",
         )
         return Step(twiml, {**fields, "voicemail": True})
     return Step(say_twiml(text, language=ctx.language), fields)

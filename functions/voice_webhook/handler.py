@@ -61,6 +61,7 @@ ROUTES: dict[str, Route] = {
     "/twilio/whisper": flow.whisper,
     "/twilio/menu": flow.menu,
     "/twilio/ring-next": flow.ring_next,
+    "/twilio/voicemail-done": flow.voicemail_done,
     "/twilio/recording": _recording,
 }
 

@@ -28,6 +28,8 @@ REPLAYED = {
     "/twilio/voice": flow.voice,
     "/twilio/whisper": flow.whisper,
     "/twilio/dial-status": flow.dial_status,
+    # a ring group member's <Dial> that was answered (or the caller gone) is a dial-status
+    "/twilio/ring-next": flow.dial_status,
     "/twilio/call-status": flow.call_status,
 }
 

@@ -120,6 +120,19 @@ def _slug(kind: str, pattern: re.Pattern[str]) -> Any:
 Phone = Annotated[str, BeforeValidator(_phone)]
 Label = Annotated[str, BeforeValidator(_text_or_number), Field(min_length=1, max_length=128)]
 Channel = Annotated[str, BeforeValidator(_slug("channel", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
+_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _spoken(value: Any) -> Any:
+    """Text Twilio reads out (<Say>): control characters other than tab and line ends make the
+    TwiML not well-formed XML, and Twilio would fail every call that plays it."""
+    if isinstance(value, str) and (bad := _NOT_SPEAKABLE.search(value)):
+        raise _err("spoken_text", f"control character U+{ord(bad.group()):04X} cannot be spoken; remove it")
+    return value
+
+
+Spoken = BeforeValidator(_spoken)
+
 PoolId = Annotated[str, BeforeValidator(_slug("pool id", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
 StrOrList = Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]],
                       BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
@@ -134,7 +147,7 @@ class _Strict(BaseModel):
 
 class Recording(_Strict):
     enabled: bool = False
-    announcement: str | None = Field(default=None, max_length=1000)
+    announcement: Annotated[str | None, Spoken] = Field(default=None, max_length=1000)
     retention_days: int | None = Field(default=None, ge=1, le=36500)
     delete_from_twilio: bool = False
 
@@ -423,7 +436,7 @@ class Target(_Strict):
 
 
 class Menu(_Strict):
-    prompt: str = Field(min_length=1, max_length=1000)
+    prompt: Annotated[str, Spoken] = Field(min_length=1, max_length=1000)
     options: dict[MenuKey, TargetName] = Field(min_length=1)
     timeout_to: TargetName | None = None
     timeout_seconds: int = Field(default=5, ge=1, le=30)
@@ -431,7 +444,7 @@ class Menu(_Strict):
 
 class AfterHours(_Strict):
     voicemail: bool = False
-    message: str | None = Field(default=None, max_length=1000)
+    message: Annotated[str | None, Spoken] = Field(default=None, max_length=1000)
     target: TargetName | None = None
 
 
@@ -698,7 +711,7 @@ class AccountConfig(_Strict):
     voicemail: bool = False
     recording: Recording = Field(default_factory=Recording)
     retention: Retention = Field(default_factory=Retention)
-    whisper: str | None = Field(default=None, max_length=500)
+    whisper: Annotated[str | None, Spoken] = Field(default=None, max_length=500)
     numbers: list[StaticNumber] = Field(default_factory=list)
     pools: list[Pool] = Field(default_factory=list)
     site: Site | None = None

@@ -239,7 +239,8 @@ def gather_twiml(
     resp = twiml_response()
     if announcement:
         resp.say(announcement, language=language)
-    gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST")
+    # finishOnKey "" : "#" is a menu key like any other (Twilio's default would end the input on it)
+    gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST", finish_on_key="")
     gather.say(prompt, language=language)
     resp.redirect(action_url, method="POST")
     return str(resp.to_xml())
@@ -264,10 +265,17 @@ def hangup_twiml() -> str:
     return str(resp.to_xml())
 
 
-def voicemail_twiml(prompt: str, *, language: str, recording_callback_url: str, max_length: int = 120) -> str:
+def voicemail_twiml(
+    prompt: str, *, language: str, recording_callback_url: str, done_url: str, max_length: int = 120
+) -> str:
+    """The prompt, then <Record>. Its ``action`` (``done_url``: answered with <Hangup/>) is required:
+    without one Twilio requests the current document again when the recording ends, and the caller
+    hears the voicemail prompt once more instead of being hung up on."""
     resp = twiml_response()
     resp.say(prompt, language=language)
     resp.record(
+        action=done_url,
+        method="POST",
         max_length=max_length,
         play_beep=True,
         recording_status_callback=recording_callback_url,

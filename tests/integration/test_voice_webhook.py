@@ -233,7 +233,8 @@ def test_caller_who_hangs_up_while_ringing_is_missed(local_stack, acct):
 
 @pytest.mark.parametrize(
     "path",
-    ["/twilio/voice", "/twilio/dial-status", "/twilio/call-status", "/twilio/recording", "/twilio/whisper"],
+    ["/twilio/voice", "/twilio/dial-status", "/twilio/call-status", "/twilio/recording", "/twilio/whisper",
+     "/twilio/voicemail-done"],
 )
 @pytest.mark.parametrize("how", ["forged", "unsigned"])
 def test_forged_or_unsigned_requests_are_refused_and_write_nothing(local_stack, acct, path, how):
@@ -420,3 +421,12 @@ def test_storage_down_still_forwards_the_call(local_stack, acct, monkeypatch, ca
     # And the failures were counted as EMF metrics
     out = capsys.readouterr().out
     assert '"WebhookFailures"' in out
+
+
+def test_a_voicemail_hangs_up_when_its_recording_ends(local_stack, acct):
+    # Given the <Record> of a voicemail, whose action is the voicemail-done route
+    form = {**voice_form(acct["static"], caller="+819011112222"), "RecordingSid": unique_recording_sid()}
+    # When Twilio requests it as the recording ends, signed like every callback
+    resp = local_stack.twilio_post("/twilio/voicemail-done", form)
+    # Then the caller is hung up on (not played the voicemail prompt again)
+    assert resp.status_code == 200 and "<Hangup" in resp.text

@@ -77,6 +77,10 @@ def test_the_account_default_flow_applies_to_numbers_without_their_own():
         (issue_flow(hours={"holidays": "zz"}), "flows.main.hours", "no public holidays"),
         (issue_flow(hours={"closed": ["2026-02-30"]}), "flows.main.hours", "not a date"),
         (issue_flow(hours={"weekdays": "09:00-18:00"}), "flows.main.hours", "unknown key"),
+        # spoken text with a control character would make TwiML that is not XML: every call fails
+        (issue_flow(menu={"prompt": "押して\x0bください", "options": {"1": "office"}}),
+         "flows.main.menu.prompt", "U+000B"),
+        (issue_flow(after_hours={"message": "閉店\x00"}), "flows.main.after_hours.message", "U+0000"),
     ],
 )
 def test_a_bad_flow_is_refused_naming_the_field(flow, field, words):
@@ -129,3 +133,13 @@ def test_applying_the_same_flow_in_a_new_year_is_a_change_so_the_holidays_move_o
         before = config_hash(plain)
     with clock.frozen(datetime(2027, 1, 2, tzinfo=UTC)):
         assert config_hash(plain) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("whisper", "広告\x1bから"), ("recording", {"enabled": True, "announcement": "録音\x07します"})],
+)
+def test_spoken_account_text_with_a_control_character_is_refused(key, value):
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("clinic", **{key: value}))
+    assert err.value.field.startswith(key) and "cannot be spoken" in str(err.value.errors)

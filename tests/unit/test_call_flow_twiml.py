@@ -53,8 +53,9 @@ def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
 
 
 GOLDEN = {
+    # finishOnKey="": "#" may be a menu key (Twilio's default would end the input on it)
     "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main" '
-    'method="POST" '
+    'finishOnKey="" method="POST" '
     'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
     '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main</Redirect></Response>',
     "forward": f"<Response><Dial {DIAL_STATUS}><Number>+81312345678</Number>"
@@ -67,7 +68,9 @@ GOLDEN = {
     + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1")
     + f">{TANAKA}</Dial></Response>",
     "sequential_last": f"<Response><Dial {DIAL_STATUS}>{SUZUKI}</Dial></Response>",
-    "after_hours": '<Response><Say language="ja-JP">本日の受付は終了しました。</Say><Record maxLength="120" '
+    # the <Record>'s action hangs up: without one Twilio requests this document again (a loop)
+    "after_hours": '<Response><Say language="ja-JP">本日の受付は終了しました。</Say><Record '
+    'action="https://calls.example.jp/twilio/voicemail-done" maxLength="120" method="POST" '
     'playBeep="true" recordingStatusCallback="https://calls.example.jp/twilio/recording" '
     'recordingStatusCallbackEvent="completed absent" recordingStatusCallbackMethod="POST" />'
     "<Hangup /></Response>",

@@ -317,3 +317,35 @@ def test_a_status_callback_for_a_number_that_is_not_ours_leaves_a_row_that_expir
     row = store.calls[SID]
     assert "account" not in row
     assert row["expire_at"] == 1_800_000_000 + flow.ORPHAN_CALL_DAYS * 86400
+
+
+def test_an_answered_ring_group_member_handed_to_the_outbox_is_replayed():
+    import json as _json
+
+    from voice_webhook import outbox, replay
+
+    # Given a ring-next callback (a member answered) whose write failed and went to the outbox
+    params = voice_params(DialCallStatus="completed", DialCallDuration="30")
+    req_ = req("/twilio/ring-next", params, "t=1799999960&f=main&g=desk&o=0.1&i=0")
+    body = _json.loads(outbox.message(req_, 1_800_000_000.0))
+    store = FakeStorage()
+    # When the outbox replays it
+    route = replay.replay(body, store, "https://calls.example.jp")
+    # Then the call is recorded answered, as the dial result it was
+    assert route == "/twilio/ring-next"
+    assert (store.calls[SID]["status"], store.calls[SID]["talk_seconds"]) == ("answered", 30)
+
+
+@pytest.mark.parametrize("duration", ["inf", "9" * 400, "nan"])
+def test_a_dial_duration_that_is_no_number_is_recorded_without_it(duration):
+    store = FakeStorage()
+    d = deps(store)
+    flow.voice(req("/twilio/voice", voice_params()), d)
+    params = voice_params(DialCallStatus="completed", DialCallDuration=duration)
+    status, _ = flow.dial_status(req("/twilio/dial-status", params, "t=1799999960"), d)
+    assert status == 200 and store.calls[SID]["status"] == "answered"
+
+
+def test_the_voicemail_ends_with_a_hangup_when_its_recording_is_done():
+    status, twiml = flow.voicemail_done(req("/twilio/voicemail-done", voice_params()), deps(FakeStorage()))
+    assert status == 200 and ET.fromstring(twiml).find("Hangup") is not None
