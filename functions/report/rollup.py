@@ -74,9 +74,19 @@ def _num(value: Any) -> Number:
     return int(dec) if dec == dec.to_integral_value() else float(dec)
 
 
+# A dimension value is part of a rollup row's sort key (f"{day}#{value}"), which DynamoDB caps at
+# 1,024 bytes: a value is cut to 256 characters and 900 UTF-8 bytes (256 emoji are 1,024 bytes, and
+# one such keyword failed its whole stream batch, every retry).
+MAX_VALUE_CHARS, MAX_VALUE_BYTES = 256, 900
+
+
 def _text(value: Any) -> str:
     text = str(value).strip() if value is not None else ""
-    return text[:256] if text else NONE_VALUE
+    if not text:
+        return NONE_VALUE
+    text = text[:MAX_VALUE_CHARS]
+    raw = text.encode("utf-8", "replace")
+    return raw[:MAX_VALUE_BYTES].decode("utf-8", "ignore") if len(raw) > MAX_VALUE_BYTES else text
 
 
 def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:

@@ -202,3 +202,25 @@ def test_campaign_trials_pass_or_fail_against_the_pass_line(local_stack: Any) ->
     assert by_campaign["summer"]["action"] == "fix the script and re-test"
     assert by_campaign["autumn"]["verdict"] == "in_progress"
     assert (by_campaign["autumn"]["sample_calls"], by_campaign["autumn"]["scored_share"]) == (1, 1.0)
+
+
+def test_test_calls_are_not_in_a_campaigns_trial(local_stack: Any) -> None:
+    # Given a campaign whose first answered call came from one of the account's test callers
+    number, tester = unique_number(), unique_number("+8190")
+    account = apply_account(
+        local_stack, "trial-test",
+        review={"pass_score": 70, "trial_sample_calls": 3},
+        numbers=[{"number": number, "channel": "flyer", "campaign": "winter"}],
+        test_callers=[tester],
+    )
+    manager = tokens(local_stack, account, "manager")["manager"]
+    start = datetime.now(UTC) - timedelta(hours=3)
+    callers = [tester] + [unique_number("+8190") for _ in range(3)]
+    for i, (caller, mark) in enumerate(zip(callers, [10, 80, 80, 80], strict=True)):
+        sid = play_call(local_stack, number, start + timedelta(minutes=10 * i), caller=caller)
+        assert local_stack.request("PATCH", f"/v1/calls/{sid}", token=manager, json={"score": mark}).ok
+    # When the trials are read
+    body = local_stack.request("GET", "/v1/reviews/trials", token=manager).json()
+    # Then the staff's test call is not part of the sample: the three real calls pass
+    [winter] = [t for t in body["trials"] if t["campaign"] == "winter"]
+    assert (winter["verdict"], winter["mean_score"], winter["sample_calls"]) == ("passed", 80, 3)

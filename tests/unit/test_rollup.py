@@ -72,6 +72,19 @@ def test_contribution_uses_account_local_day_and_hour_of_week() -> None:
     assert "hour_of_week|2026-11-02#0-10" in contribution(call(), "America/New_York")
 
 
+def test_every_rollup_sort_key_fits_dynamodbs_1024_bytes_whatever_a_visitor_sent() -> None:
+    # Given a call whose keyword is 256 emoji (the lease accepts 256 characters of any kind) and a
+    # Japanese landing page of 256 characters
+    emoji, kana = "\U0001F600" * 256, "あ" * 256
+    rows = contribution(call(attribution=f'{{"keyword": "{emoji}", "landing_page": "{kana}"}}'), "Asia/Tokyo")
+    # Then every row's sort key is within DynamoDB's limit (one too long failed its whole batch)
+    for key in rows:
+        _, sk = split_row_key(key)
+        assert len(sk.encode("utf-8")) <= 1024, key[:40]
+    # and values that fitted before keep their key: 256 three-byte characters are not cut
+    assert f"landing_page|2026-11-03#{kana}" in rows
+
+
 def test_counters_follow_status_and_stage() -> None:
     answered_won = contribution(call(status="answered", talk_seconds=95, stage="won", value=120000), "UTC")
     row = answered_won["channel|2026-11-02#flyer"]
