@@ -189,7 +189,10 @@ def encode_cursor(key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, account: str) -> dict[str, Any]:
+def decode_cursor(cursor: str, account: str, bounds: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The ``by-account`` key a cursor carries; 400 unless this API returned it for this account and,
+    with ``bounds`` (the query's started_at range), for this date range (DynamoDB refuses a start
+    key outside the query's key condition: a 500 when ``from``/``to`` change while paging)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
@@ -200,8 +203,10 @@ def decode_cursor(cursor: str, account: str) -> dict[str, Any]:
         and set(key) == {"call_sid", "account", "started_at"}
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
     )
-    if not ok or key["account"]["S"] != account:
+    if not ok or key["account"]["S"] != account or not key["call_sid"]["S"]:
         raise BadRequest("cursor: not a cursor this API returned for this account", field="cursor")
+    if bounds is not None and not bounds[0] <= key["started_at"]["S"] <= bounds[1]:
+        raise BadRequest("cursor: from another date range; start again without cursor", field="cursor")
     return key
 
 
@@ -292,9 +297,9 @@ def get_calls() -> Any:
     agent = (q.get("agent") or "").strip()[:64] or None
     test = _flag(q.get("test"), "test")
     stage = _stage(q.get("stage"))
-    cursor_key = decode_cursor(q["cursor"], who.account) if q.get("cursor") else None
     keep = _transcript_search(q.get("q"), who)
     lo, hi = utc_range(start, end, who.timezone)
+    cursor_key = decode_cursor(q["cursor"], who.account, (lo, hi)) if q.get("cursor") else None
     items, next_key, read = ports(router).calls.newest_first(
         who.account,
         lo,

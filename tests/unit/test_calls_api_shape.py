@@ -100,6 +100,12 @@ def test_cursor_round_trips_and_is_bound_to_its_account():
     assert err.value.field == "cursor"
     with pytest.raises(BadRequest):
         decode_cursor("!!garbage!!", "acme")
+    # a cursor of another date range (from/to changed while paging) or with an empty call sid
+    assert decode_cursor(encode_cursor(key), "acme", ("2026-11-25T00:00:00", "2026-11-26T00:00:00~")) == key
+    with pytest.raises(BadRequest, match="another date range"):
+        decode_cursor(encode_cursor(key), "acme", ("2026-11-01T00:00:00", "2026-11-02T00:00:00~"))
+    with pytest.raises(BadRequest):
+        decode_cursor(encode_cursor({**key, "call_sid": {"S": ""}}), "acme")
     # a cursor nested deeper than the JSON parser recurses (4,000 characters in a URL) is a 400 too
     deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
     with pytest.raises(BadRequest) as err:
