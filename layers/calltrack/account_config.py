@@ -359,7 +359,7 @@ def _hours(value: Any) -> Any:
     if not isinstance(value, Mapping):
         raise _err("hours", "hours must be a mapping of days to opening hours")
     if set(value) >= {"week"} and isinstance(value.get("week"), Mapping):
-        return value  # already the stored shape (a stored config read back)
+        return _stored_hours(value)  # the stored shape (a stored config read back): checked the same
     week: dict[str, list[list[str]]] = {}
     holidays: str | None = None
     closed: list[str] = []
@@ -368,15 +368,7 @@ def _hours(value: Any) -> Any:
         if key == "holidays":
             if spans in (None, False, "none", "open"):
                 continue
-            country = str(spans).strip().lower()
-            from calltrack.call_flows import holiday_dates
-
-            try:  # any one year tells whether the library knows the country
-                holiday_dates(country, 2026, 1)
-            except (NotImplementedError, KeyError, ValueError):
-                raise _err("holidays", f"holidays: no public holidays known for {spans!r} "
-                                       f"(write a country code such as jp)") from None
-            holidays = country
+            holidays = str(spans).strip().lower()
         elif key == "closed":
             items = spans if isinstance(spans, list) else [spans]
             for item in items:
@@ -395,7 +387,60 @@ def _hours(value: Any) -> Any:
                 week[day] = _spans(key, spans)
         else:
             raise _err("hours", f"unknown key {key!r} (days such as mon-fri or sat, holidays, closed)")
-    return {"week": week, "holidays": holidays, "closed": sorted(set(closed))}
+    return {"week": week, "holidays": _holidays(holidays), "closed": _closed(closed)}
+
+
+# Closed dates are copied into the account item and every number row (a DynamoDB item is at most
+# 400 KB): about three years of them per flow.
+MAX_CLOSED_DATES = 1100
+
+
+def _closed(dates: list[str]) -> list[str]:
+    unique = sorted(set(dates))
+    if len(unique) > MAX_CLOSED_DATES:
+        raise _err("date", f"closed: {len(unique)} dates, at most {MAX_CLOSED_DATES}; drop past years")
+    return unique
+
+
+def _holidays(country: str | None) -> str | None:
+    if country is None:
+        return None
+    from calltrack.call_flows import holiday_dates
+
+    try:  # any one year tells whether the library knows the country
+        holiday_dates(country, 2026, 1)
+    except (NotImplementedError, KeyError, ValueError):
+        raise _err("holidays", f"holidays: no public holidays known for {country!r} "
+                               f"(write a country code such as jp)") from None
+    return country
+
+
+def _stored_hours(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored shape, with the checks the written shape gets (it can arrive through the API)."""
+    from calltrack.call_flows import DAYS
+
+    unknown = set(value) - {"week", "holidays", "closed"}
+    if unknown:
+        raise _err("hours", f"unknown key {sorted(unknown)[0]!r} next to week (holidays, closed)")
+    week: dict[str, list[list[str]]] = {}
+    for day, spans in dict(value["week"]).items():
+        if day not in DAYS:
+            raise _err("hours", f"week: {day!r} is not a day (mon ... sun)")
+        if not isinstance(spans, list):
+            raise _err("hours", f"week.{day}: a list of [start, end] times")
+        week[day] = []
+        for span in spans:
+            pair = isinstance(span, list) and len(span) == 2 and all(isinstance(t, str) for t in span)
+            if not pair or not _TIME_SPAN.fullmatch("-".join(span)) or span[0] >= span[1]:
+                raise _err("hours", f"week.{day}: {span!r} is not a time span like [\"09:00\", \"18:00\"]")
+            week[day].append([span[0], span[1]])
+    holidays = value.get("holidays")
+    if holidays is not None and not isinstance(holidays, str):
+        raise _err("holidays", "holidays: a country code such as jp")
+    closed = value.get("closed") or []
+    if not isinstance(closed, list):
+        raise _err("date", "closed: a list of dates")
+    return {"week": week, "holidays": _holidays(holidays), "closed": _closed([_date_text(d) for d in closed])}
 
 
 class Hours(_Strict):
@@ -852,6 +897,19 @@ def _ids_used_twice(section: str, kind: str, ids: list[str]) -> list[str]:
     return errors
 
 
+def _forward_paths(config: AccountConfig) -> list[tuple[str, str]]:
+    """(field path, number) of every number a call flow rings."""
+    out: list[tuple[str, str]] = []
+    for name, flow in config.flows.items():
+        for target_name, target in flow.targets.items():
+            path = f"flows.{name}.targets.{target_name}"
+            if target.forward:
+                out.append((f"{path}.forward", target.forward))
+            for i, member in enumerate(target.ring_group.members if target.ring_group else []):
+                out.append((f"{path}.ring_group.members[{i}].number", member.number))
+    return out
+
+
 def _check_numbers(config: AccountConfig) -> None:
     seen: dict[str, str] = {}
     errors: list[str] = []
@@ -866,6 +924,10 @@ def _check_numbers(config: AccountConfig) -> None:
         errors.append(f"forward_to: {config.forward_to} is also a tracking number "
                       f"({seen[config.forward_to]}); calls would loop")
         first_field = first_field or "forward_to"
+    for path, number in _forward_paths(config):
+        if number in seen:
+            errors.append(f"{path}: {number} is also a tracking number ({seen[number]}); calls would loop")
+            first_field = first_field or path
     if config.site:
         for i, number in enumerate(config.site.numbers):
             if number in seen and seen[number].startswith("pools"):

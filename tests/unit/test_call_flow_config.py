@@ -15,6 +15,9 @@ from tests.support.accounts import account_config
 MEMBERS = [{"agent": "tanaka", "number": "090-1111-2222"}, {"agent": "suzuki", "number": "090-3333-4444"}]
 
 
+YEARS = range(2026, 2030)  # four years of closed days: more than a flow may hold
+
+
 def issue_flow(**over: Any) -> dict[str, Any]:
     return {
         "hours": {"mon-fri": "09:00-18:00", "sat": "09:00-13:00", "holidays": "jp",
@@ -81,6 +84,15 @@ def test_the_account_default_flow_applies_to_numbers_without_their_own():
         (issue_flow(menu={"prompt": "押して\x0bください", "options": {"1": "office"}}),
          "flows.main.menu.prompt", "U+000B"),
         (issue_flow(after_hours={"message": "閉店\x00"}), "flows.main.after_hours.message", "U+0000"),
+        # the stored shape, sent to the API as it is, gets the same checks
+        (issue_flow(hours={"week": {"mon": [["18:00", "09:00"]]}}), "flows.main.hours", "not a time span"),
+        (issue_flow(hours={"week": {"mon-fri": [["09:00", "18:00"]]}}), "flows.main.hours", "not a day"),
+        (issue_flow(hours={"week": {}, "holidays": "zz"}), "flows.main.hours", "no public holidays"),
+        (issue_flow(hours={"week": {"mon": [7]}}), "flows.main.hours", "not a time span"),
+        (issue_flow(hours={"week": {}, "closed": ["2026-02-30"]}), "flows.main.hours", "not a date"),
+        # closed dates are copied into every number row: at most about three years of them
+        (issue_flow(hours={"mon-fri": "09:00-18:00", "closed": [f"{y}-01-01..{y}-12-31" for y in YEARS]}),
+         "flows.main.hours", "at most 1100"),
     ],
 )
 def test_a_bad_flow_is_refused_naming_the_field(flow, field, words):
@@ -143,3 +155,16 @@ def test_spoken_account_text_with_a_control_character_is_refused(key, value):
     with pytest.raises(ConfigError) as err:
         parse_config(account_config("clinic", **{key: value}))
     assert err.value.field.startswith(key) and "cannot be spoken" in str(err.value.errors)
+
+
+def test_a_flow_that_rings_one_of_the_accounts_own_tracking_numbers_is_refused():
+    # Given a flow whose target forwards to a tracking number of the same account (a loop)
+    targets = {"reception": {"forward": "050-1234-0002"}, "office": {"forward": "03-1234-5678"}}
+    flow = issue_flow(targets=targets)
+    bad = config()
+    bad["flows"] = {"main": flow}
+    # When it is applied, Then it is refused naming the target
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad)
+    assert err.value.field == "flows.main.targets.reception.forward"
+    assert "calls would loop" in str(err.value.errors)
