@@ -246,6 +246,8 @@ def _print_apply(result: Any, *, dry_run: bool) -> None:
     account = result.get("account")
     if not result.get("changed"):
         console.print(f"[bold]{account}[/]: no changes (version {result.get('version')})")
+        for number in (result.get("numbers") or {}).get("repaired") or []:
+            console.print(f"  [yellow]~ {number}[/] (its number row was missing or wrong: written again)")
         return
     verb = "would apply" if dry_run else "applied"
     console.print(f"[bold]{account}[/]: {verb} version {result.get('version')}")

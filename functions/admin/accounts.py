@@ -64,6 +64,26 @@ def _empty_numbers() -> dict[str, list[str]]:
     return {"added": [], "removed": [], "updated": []}
 
 
+def _repair_rows(store: AdminStore, current: StoredAccount, rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Write the account's number rows that are missing or differ from its stored config (a failed
+    or interrupted apply, two large applies at once, a row deleted by hand): the voice webhook routes
+    from these rows, so "apply again" must bring them back. Rows of another account are left."""
+    existing = store.get_numbers(sorted(rows))
+    mine = current.account
+    fix = sorted(
+        n for n in rows
+        if n not in existing or (existing[n].get("account") == mine and _differs(existing[n], rows[n]))
+    )
+    if fix:
+        try:
+            store.write_apply(ApplyPlan(account=current, expected_version=current.version,
+                                        puts=[rows[n] for n in fix], deletes=[], previous_rows={}))
+        except (ConcurrentUpdate, NumberTaken):
+            raise Conflict(f"account {mine!r} was changed while its number rows were repaired; apply again",
+                           field="account") from None
+    return fix
+
+
 def apply_account(
     principal: Principal,
     account: str,
@@ -91,9 +111,11 @@ def apply_account(
     current = store.get_account(account)
     rows = tracking_rows(normalized)
     if current is not None and current.config_hash == digest:
-        if not dry_run:  # an unchanged apply still (re)writes the snapshot: re-applying repairs it
+        numbers = _empty_numbers()
+        if not dry_run:  # an unchanged apply still (re)writes the rows and snapshot: re-applying repairs
+            numbers["repaired"] = _repair_rows(store, current, rows)
             _snapshot(store, rows, [])
-        return {"account": account, "changed": False, "version": current.version, "numbers": _empty_numbers()}
+        return {"account": account, "changed": False, "version": current.version, "numbers": numbers}
 
     old_numbers = stored_numbers(current.config) if current is not None else set()
     existing = store.get_numbers(sorted(set(rows) | old_numbers))

@@ -100,8 +100,25 @@ def test_second_apply_of_the_same_config_reports_no_change_and_keeps_the_version
         "account": account,
         "changed": False,
         "version": 1,
-        "numbers": {"added": [], "removed": [], "updated": []},
+        "numbers": {"added": [], "removed": [], "updated": [], "repaired": []},
     }
+
+
+def test_applying_the_same_config_again_brings_back_a_lost_number_row(local_stack):
+    # Given an applied account one of whose number rows is gone (two large applies at once rolled
+    # it back, an interrupted apply, a row deleted by hand): calls to it are not routed
+    account = unique_account("repair")
+    config = clinic_config(account)
+    local_stack.apply(config)
+    lost = config["pools"][0]["numbers"][0]
+    local_stack.stack.client("dynamodb").delete_item(TableName=_table("numbers"), Key={"number": {"S": lost}})
+    assert _number_row(local_stack, lost) is None
+    # When the same config is applied again
+    again = local_stack.apply(config)
+    # Then nothing changed in the config, and the row is back, as the config says
+    assert again["changed"] is False and again["version"] == 1 and again["numbers"]["repaired"] == [lost]
+    row = _number_row(local_stack, lost)
+    assert row is not None and row["account"]["S"] == account and row["kind"]["S"] == "pool"
 
 
 def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_stack):
