@@ -488,8 +488,11 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
     )
     text = text.replace("{channel}", display).replace("{campaign}", campaign or "")
     if channel and display != channel:
-        # the admin side may have rendered the template with the channel id already
-        text = text.replace(channel, display)
+        # the admin side may have rendered the template with the channel id already: replace the id
+        # where it stands alone, not inside a word ("line" in "online-sale", "tv" in "tvcm")
+        import re
+
+        text = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(channel)}(?![A-Za-z0-9_-])", display, text)
     return text
 
 

@@ -349,3 +349,11 @@ def test_a_dial_duration_that_is_no_number_is_recorded_without_it(duration):
 def test_the_voicemail_ends_with_a_hangup_when_its_recording_is_done():
     status, twiml = flow.voicemail_done(req("/twilio/voicemail-done", voice_params()), deps(FakeStorage()))
     assert status == 200 and ET.fromstring(twiml).find("Hangup") is not None
+
+
+def test_the_whisper_names_the_channel_without_touching_words_that_contain_its_id():
+    # Given a whisper the admin side rendered with the channel id "line" and the campaign "online-sale"
+    text = flow.whisper_text("line広告 online-sale のお電話です", "line", "online-sale", "ja-JP")
+    # Then the channel is spoken by its Japanese name, and the campaign is left as it is
+    assert text is not None and "online-sale" in text and "onLINE" not in text
+    assert text.startswith(flow.CHANNEL_NAMES_JA["line"])
