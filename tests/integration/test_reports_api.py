@@ -45,6 +45,7 @@ def acct(local_stack: Any) -> dict[str, Any]:
             "change_date",
         ),
         ("/v1/calls.csv", {"to": "tomorrow"}, "to"),
+        ("/v1/calls.csv", {"status": "mised"}, "status"),  # a typo: not an empty file
         ("/v1/crm/tagging", {"from": "10/01/2026"}, "from"),
     ],
 )
