@@ -54,6 +54,10 @@ def _recording(req: TwilioRequest, deps: flow.Deps) -> tuple[int, str]:
     return int(status), body
 
 
+# Routes that answer a caller still waiting to be put through: an unexpected failure there rings
+# the number's routing (cached) or the last resort, as on /twilio/voice, instead of hanging up.
+FAIL_OPEN = frozenset({"/twilio/voice", "/twilio/menu", "/twilio/ring-next"})
+
 ROUTES: dict[str, Route] = {
     "/twilio/voice": flow.voice,
     "/twilio/dial-status": flow.dial_status,
@@ -192,7 +196,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception as exc:  # last line of defence: a caller never hears an application error
             metrics.count("WebhookFailures")
             logger.exception("webhook failed; failing open", extra={"error": type(exc).__name__})
-            if path == "/twilio/voice":
+            if path in FAIL_OPEN:  # the caller is on the line waiting to be put through
                 return _response(200, flow.fail_open(deps, req.params))
             return _response(200, flow.empty_twiml())
         return _response(status, body)

@@ -430,3 +430,22 @@ def test_a_voicemail_hangs_up_when_its_recording_ends(local_stack, acct):
     resp = local_stack.twilio_post("/twilio/voicemail-done", form)
     # Then the caller is hung up on (not played the voicemail prompt again)
     assert resp.status_code == 200 and "<Hangup" in resp.text
+
+
+@pytest.mark.parametrize("path", ["/twilio/menu", "/twilio/ring-next"])
+def test_a_caller_in_a_menu_or_ring_group_is_put_through_when_it_fails(local_stack, acct, monkeypatch, path):
+    from voice_webhook import handler
+
+    # Given a call answered by /twilio/voice (its number's routing is cached in this process)
+    sid, params, first = voice(local_stack, acct["static"], caller="+819011112222")
+    assert first.status_code == 200
+
+    # When the caller's next step (a menu key, the next ring-group member) fails unexpectedly
+    def broken(req, deps):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(handler.ROUTES, path, broken)
+    resp = local_stack.twilio_post(path, {**params, "Digits": "1", "DialCallStatus": "no-answer"})
+
+    # Then the caller is still put through (the number's routing), not hung up on
+    assert resp.status_code == 200 and dial_of(resp) is not None
