@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -336,11 +336,17 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if not read_ok:
         deps.log.warning("answering from cache; call not recorded yet", extra={"tracking_number": number})
         if call_sid and CALL_SID.match(call_sid):
-            _hand_off(deps, req, now, "routing read failed")
+            # the replay must record what this call did (the flow's first target), not what the
+            # flow would have done with storage up (hours, menu, the round-robin counter)
+            marked = replace(req, query=_with_marker(req.query, FAILED_OPEN))
+            _hand_off(deps, marked, now, "routing read failed")
         return 200, _dial_for(deps, row, routing, number, caller, now, degraded=True, call_sid=call_sid)
     sid = call_sid if CALL_SID.match(call_sid) else ""
     callers_row = callers if isinstance(callers, dict) else None
-    step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
+    if FAILED_OPEN in req.query_params():  # a replay of a call answered by the fail-open path
+        step = _failed_open_step(routing)
+    else:
+        step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
     if call_sid and CALL_SID.match(call_sid):
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
         if step is not None:
@@ -411,6 +417,23 @@ def _local_time(routing: dict[str, Any], now: float) -> datetime:
 def _sticky(callers: dict[str, Any] | None, account: Any) -> str | None:
     agent = (callers or {}).get(sticky_attribute(str(account))) if account else None
     return agent if isinstance(agent, str) else None
+
+
+# Query marker on an outbox copy of /twilio/voice answered while storage was down (fail open).
+FAILED_OPEN = "ct_failed_open"
+
+
+def _with_marker(query: str, name: str) -> str:
+    return f"{query}&{name}=1" if query else f"{name}=1"
+
+
+def _failed_open_step(routing: dict[str, Any]) -> flow_twiml.Step | None:
+    """What the fail-open path did with a flow: its first target rang, without hours or menu."""
+    flow = routing.get("flow")
+    if not isinstance(flow, dict):
+        return None
+    fields = {"flow": flow.get("name"), "flow_branch": "fail-open", "target": flow.get("first")}
+    return flow_twiml.Step("", fields)
 
 
 def _flow_step(

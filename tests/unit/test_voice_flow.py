@@ -357,3 +357,36 @@ def test_the_whisper_names_the_channel_without_touching_words_that_contain_its_i
     # Then the channel is spoken by its Japanese name, and the campaign is left as it is
     assert text is not None and "online-sale" in text and "onLINE" not in text
     assert text.startswith(flow.CHANNEL_NAMES_JA["line"])
+
+
+def test_a_call_answered_while_storage_was_down_is_recorded_as_what_it_did():
+    import json as _json
+
+    from calltrack.account_config import normalize_config, parse_config, tracking_rows
+    from tests.support.accounts import account_config
+    from voice_webhook import outbox, replay
+
+    # Given a number whose flow is closed at this hour (17:00 JST: voicemail after 10:00)
+    flow_spec = {
+        "hours": {"mon-fri": "09:00-10:00"},
+        "targets": {"desk": {"forward": "03-1234-5678"}},
+        "after_hours": {"voicemail": True},
+    }
+    config = account_config("acme", flows={"main": flow_spec}, flow="main",
+                            numbers=[{"number": NUMBER, "channel": "flyer"}])
+    row = tracking_rows(normalize_config(parse_config(config)))[NUMBER]
+    cache = flow.RoutingCache()
+    warm = voice_params(CallSid="CA" + "3" * 32)
+    flow.voice(req("/twilio/voice", warm), deps(FakeStorage({NUMBER: row}), cache=cache))
+    # When a call comes while storage is down: the warm cache rings the flow's first target at once
+    handed: list[str] = []
+    broken = deps(FakeStorage({NUMBER: row}, fail_read=True, fail_write=True), cache=cache)
+    broken.outbox = lambda r, t: handed.append(outbox.message(r, t))
+    _, twiml = flow.voice(req("/twilio/voice", voice_params()), broken)
+    assert dial_of(twiml) is not None and len(handed) == 1
+    # and the outbox replays it once storage is back
+    store = FakeStorage({NUMBER: row})
+    replay.replay(_json.loads(handed[0]), store, "https://calls.example.jp")
+    # Then the record says the first target rang because of the outage, not "after hours, voicemail"
+    call = store.calls[SID]
+    assert (call["flow_branch"], call["target"]) == ("fail-open", "desk") and not call.get("voicemail")
