@@ -76,8 +76,10 @@ def _repair_rows(store: AdminStore, current: StoredAccount, rows: dict[str, dict
     )
     if fix:
         try:
+            # previous_rows: a failed later chunk rolls the earlier ones back to these, not to nothing
+            previous = {n: existing[n] for n in fix if n in existing}
             store.write_apply(ApplyPlan(account=current, expected_version=current.version,
-                                        puts=[rows[n] for n in fix], deletes=[], previous_rows={}))
+                                        puts=[rows[n] for n in fix], deletes=[], previous_rows=previous))
         except (ConcurrentUpdate, NumberTaken):
             raise Conflict(f"account {mine!r} was changed while its number rows were repaired; apply again",
                            field="account") from None

@@ -328,8 +328,9 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             return 200, say_twiml(
                 message("ja", "unknown"), language="ja-JP", extra=[(message("en", "unknown"), "en-US")]
             )
-        if call_sid and CALL_SID.match(call_sid):
-            _hand_off(deps, req, now, "routing read failed")
+        if call_sid and CALL_SID.match(call_sid):  # the last resort rang, not the flow: say so
+            marked = replace(req, query=_with_marker(req.query, FAILED_OPEN, "last-resort"))
+            _hand_off(deps, marked, now, "routing read failed")
         return 200, _last_resort(deps, number, caller)
 
     routing = routing_of(row)
@@ -343,8 +344,9 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         return 200, _dial_for(deps, row, routing, number, caller, now, degraded=True, call_sid=call_sid)
     sid = call_sid if CALL_SID.match(call_sid) else ""
     callers_row = callers if isinstance(callers, dict) else None
-    if FAILED_OPEN in req.query_params():  # a replay of a call answered by the fail-open path
-        step = _failed_open_step(routing)
+    failed_open = req.query_params().get(FAILED_OPEN)
+    if failed_open:  # a replay of a call answered by the fail-open path
+        step = _failed_open_step(routing, first_target=failed_open != "last-resort")
     else:
         step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
     if call_sid and CALL_SID.match(call_sid):
@@ -423,17 +425,18 @@ def _sticky(callers: dict[str, Any] | None, account: Any) -> str | None:
 FAILED_OPEN = "ct_failed_open"
 
 
-def _with_marker(query: str, name: str) -> str:
-    return f"{query}&{name}=1" if query else f"{name}=1"
+def _with_marker(query: str, name: str, value: str = "1") -> str:
+    return f"{query}&{name}={value}" if query else f"{name}={value}"
 
 
-def _failed_open_step(routing: dict[str, Any]) -> flow_twiml.Step | None:
-    """What the fail-open path did with a flow: its first target rang, without hours or menu."""
+def _failed_open_step(routing: dict[str, Any], *, first_target: bool = True) -> flow_twiml.Step | None:
+    """What the fail-open path did with a flow: its first target rang (from the cached routing), or
+    the last resort (no routing at hand), without hours or menu."""
     flow = routing.get("flow")
     if not isinstance(flow, dict):
         return None
-    fields = {"flow": flow.get("name"), "flow_branch": "fail-open", "target": flow.get("first")}
-    return flow_twiml.Step("", fields)
+    target = flow.get("first") if first_target else None
+    return flow_twiml.Step("", {"flow": flow.get("name"), "flow_branch": "fail-open", "target": target})
 
 
 def _flow_step(
@@ -723,6 +726,11 @@ def _apply_outcome(
 
 
 DIAL_ANSWERED = {"completed", "answered"}
+
+
+def dial_answered(params: dict[str, str]) -> bool:
+    """The <Dial> this callback reports was answered (the conversation took place)."""
+    return (params.get("DialCallStatus") or "").strip().lower() in DIAL_ANSWERED
 DIAL_MISSED = {"busy", "no-answer", "failed", "canceled"}
 
 

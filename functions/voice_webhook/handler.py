@@ -196,7 +196,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception as exc:  # last line of defence: a caller never hears an application error
             metrics.count("WebhookFailures")
             logger.exception("webhook failed; failing open", extra={"error": type(exc).__name__})
-            if path in FAIL_OPEN:  # the caller is on the line waiting to be put through
+            if path in FAIL_OPEN and not flow.dial_answered(req.params):  # the caller waits to be put through
                 return _response(200, flow.fail_open(deps, req.params))
             return _response(200, flow.empty_twiml())
         return _response(status, body)

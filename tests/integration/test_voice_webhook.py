@@ -449,3 +449,20 @@ def test_a_caller_in_a_menu_or_ring_group_is_put_through_when_it_fails(local_sta
 
     # Then the caller is still put through (the number's routing), not hung up on
     assert resp.status_code == 200 and dial_of(resp) is not None
+
+
+def test_a_failure_after_an_answered_ring_group_call_does_not_ring_the_business_again(
+    local_stack, acct, monkeypatch
+):
+    from voice_webhook import handler
+
+    sid, params, _ = voice(local_stack, acct["static"], caller="+819011112222")
+
+    def broken(req, deps):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(handler.ROUTES, "/twilio/ring-next", broken)
+    # When the ring-next callback of an answered (finished) conversation fails
+    resp = local_stack.twilio_post("/twilio/ring-next", {**params, "DialCallStatus": "completed"})
+    # Then the call ends: nobody is rung after the conversation
+    assert resp.status_code == 200 and "<Dial" not in resp.text

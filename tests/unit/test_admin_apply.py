@@ -332,3 +332,23 @@ def test_a_removed_number_whose_snapshot_cannot_be_deleted_stays_applied_nowhere
     store.snapshot_deletes_fail = False
     assert _apply(store, acme_config(numbers=[]))["numbers"]["removed"] == ["+815011110001"]
     assert "+815011110001" not in store.numbers and "+815011110001" not in store.snapshot
+
+
+def test_an_unchanged_apply_repairs_rows_and_could_roll_them_back_to_what_they_were():
+    # Given an applied account, one row gone and one changed by hand
+    store = FakeStore()
+    _apply(store, acme_config())
+    del store.numbers["+815011110001"]
+    store.numbers["+815011110101"]["channel"] = "tampered"
+    plans: list[ApplyPlan] = []
+    write = store.write_apply
+    store.write_apply = lambda plan: (plans.append(plan), write(plan))  # type: ignore[method-assign]
+    # When the same config is applied again
+    result = _apply(store, acme_config())
+    # Then both rows are written back, and a failure half-way would restore the changed row as it
+    # was (not delete it): the rollback's previous rows are the rows read before
+    assert result["changed"] is False and result["numbers"]["repaired"] == ["+815011110001", "+815011110101"]
+    assert store.numbers["+815011110101"]["channel"] == "google-ads"
+    [plan] = plans
+    assert set(plan.previous_rows) == {"+815011110101"}
+    assert plan.previous_rows["+815011110101"]["channel"] == "tampered"

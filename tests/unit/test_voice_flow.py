@@ -390,3 +390,26 @@ def test_a_call_answered_while_storage_was_down_is_recorded_as_what_it_did():
     # Then the record says the first target rang because of the outage, not "after hours, voicemail"
     call = store.calls[SID]
     assert (call["flow_branch"], call["target"]) == ("fail-open", "desk") and not call.get("voicemail")
+
+
+def test_a_call_answered_by_the_last_resort_is_replayed_without_a_flow_target():
+    import json as _json
+
+    from calltrack.account_config import normalize_config, parse_config, tracking_rows
+    from tests.support.accounts import account_config
+    from voice_webhook import outbox, replay
+
+    flow_spec = {"targets": {"desk": {"forward": "03-1234-5678"}}}
+    config = account_config("acme", flows={"main": flow_spec}, flow="main",
+                            numbers=[{"number": NUMBER, "channel": "flyer"}])
+    row = tracking_rows(normalize_config(parse_config(config)))[NUMBER]
+    # Given a cold process with storage down: the last resort number rings, not the flow
+    handed: list[str] = []
+    cold = deps(FakeStorage({NUMBER: row}, fail_read=True), fallback="+81300000000")
+    cold.outbox = lambda r, t: handed.append(outbox.message(r, t))
+    _, twiml = flow.voice(req("/twilio/voice", voice_params()), cold)
+    assert dial_of(twiml).find("Number").text == "+81300000000"
+    # When it is replayed, Then the record says the flow failed open, and names no flow target
+    store = FakeStorage({NUMBER: row})
+    replay.replay(_json.loads(handed[0]), store, "https://calls.example.jp")
+    assert (store.calls[SID]["flow_branch"], store.calls[SID].get("target")) == ("fail-open", None)
