@@ -60,6 +60,23 @@ def get_account(principal: Principal, account: str, store: AdminStore) -> dict[s
     return {**found.summary(), "config": found.config}
 
 
+# The stored config is one DynamoDB item (at most 400 KB with its other attributes), and each number
+# row carries its flow: the expanded config (closed date ranges become dates) must fit with room.
+MAX_CONFIG_BYTES = 300_000
+
+
+def _check_size(normalized: dict[str, Any]) -> None:
+    import json
+
+    size = len(json.dumps(normalized, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_CONFIG_BYTES:
+        raise BadRequest(
+            f"config: {size // 1000} KB once expanded (closed date ranges become dates, one per flow); "
+            f"at most {MAX_CONFIG_BYTES // 1000} KB: drop past closed dates or share flows",
+            field="config",
+        )
+
+
 def _empty_numbers() -> dict[str, list[str]]:
     return {"added": [], "removed": [], "updated": []}
 
@@ -109,6 +126,7 @@ def apply_account(
             field="account",
         )
     normalized = normalize_config(config)
+    _check_size(normalized)
     digest = config_hash(normalized)
     current = store.get_account(account)
     rows = tracking_rows(normalized)

@@ -120,12 +120,20 @@ def _slug(kind: str, pattern: re.Pattern[str]) -> Any:
 Phone = Annotated[str, BeforeValidator(_phone)]
 Label = Annotated[str, BeforeValidator(_text_or_number), Field(min_length=1, max_length=128)]
 Channel = Annotated[str, BeforeValidator(_slug("channel", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
-_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")  # not XML 1.0 characters
 
 
-def _spoken(value: Any) -> Any:
+def _reading_stored(info: ValidationInfo) -> bool:
+    """A stored config read back (``calltrack.accounts.typed_config``): checks that came after it
+    was stored must not make it unreadable; they apply when a config is written."""
+    return bool(info.context and info.context.get("stored"))
+
+
+def _spoken(value: Any, info: ValidationInfo) -> Any:
     """Text Twilio reads out (<Say>): control characters other than tab and line ends make the
     TwiML not well-formed XML, and Twilio would fail every call that plays it."""
+    if _reading_stored(info):
+        return value
     if isinstance(value, str) and (bad := _NOT_SPEAKABLE.search(value)):
         raise _err("spoken_text", f"control character U+{ord(bad.group()):04X} cannot be spoken; remove it")
     return value
@@ -353,13 +361,14 @@ def _date_text(value: Any) -> str:
     return text
 
 
-def _hours(value: Any) -> Any:
+def _hours(value: Any, info: ValidationInfo) -> Any:
     """``{mon-fri: "09:00-18:00", sat: "09:00-13:00", holidays: jp, closed: [dates]}`` -> the stored
     shape ``{"week": {"mon": [["09:00", "18:00"]], ...}, "holidays": "jp", "closed": [...]}``."""
     if not isinstance(value, Mapping):
         raise _err("hours", "hours must be a mapping of days to opening hours")
     if set(value) >= {"week"} and isinstance(value.get("week"), Mapping):
-        return _stored_hours(value)  # the stored shape (a stored config read back): checked the same
+        # the stored shape: as it was stored when read back, else (sent to the API) checked the same
+        return value if _reading_stored(info) else _stored_hours(value)
     week: dict[str, list[list[str]]] = {}
     holidays: str | None = None
     closed: list[str] = []
@@ -390,8 +399,8 @@ def _hours(value: Any) -> Any:
     return {"week": week, "holidays": _holidays(holidays), "closed": _closed(closed)}
 
 
-# Closed dates are copied into the account item and every number row (a DynamoDB item is at most
-# 400 KB): about three years of them per flow.
+# Closed dates are copied into the account item and every number row: about three years of them
+# per flow (the config's total size is checked on apply: a DynamoDB item holds at most 400 KB).
 MAX_CLOSED_DATES = 1100
 
 

@@ -88,7 +88,7 @@ def typed_config(stored: StoredAccount) -> AccountConfig:
     data = dict(stored.config)
     data.setdefault("account", stored.account)
     data.setdefault("timezone", stored.timezone)
-    return AccountConfig.model_validate(data, context={"region": "JP"})
+    return AccountConfig.model_validate(data, context={"region": "JP", "stored": True})
 
 
 def _from_item(item: Mapping[str, Any]) -> StoredAccount:

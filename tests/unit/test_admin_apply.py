@@ -352,3 +352,18 @@ def test_an_unchanged_apply_repairs_rows_and_could_roll_them_back_to_what_they_w
     [plan] = plans
     assert set(plan.previous_rows) == {"+815011110101"}
     assert plan.previous_rows["+815011110101"]["channel"] == "tampered"
+
+
+def test_a_config_too_large_to_store_once_expanded_is_a_400_not_a_500():
+    from calltrack.errors import BadRequest
+
+    # Given 40 flows, each closed for about three years (within the per-flow cap)
+    flow = {"hours": {"mon-fri": "09:00-18:00", "closed": ["2026-01-01..2026-12-31", "2027-01-01..2027-12-31",
+                                                             "2028-01-01..2028-12-31"]},
+            "targets": {"desk": {"forward": "03-1234-5678"}}}
+    config = acme_config(flows={f"f{i}": flow for i in range(40)})
+    # When it is applied, Then it is refused naming config, and nothing is written
+    store = FakeStore()
+    with pytest.raises(BadRequest) as err:
+        _apply(store, config)
+    assert err.value.field == "config" and "KB" in err.value.message and store.writes == 0

@@ -168,3 +168,23 @@ def test_a_flow_that_rings_one_of_the_accounts_own_tracking_numbers_is_refused()
         parse_config(bad)
     assert err.value.field == "flows.main.targets.reception.forward"
     assert "calls would loop" in str(err.value.errors)
+
+
+def test_a_config_stored_before_a_check_existed_still_reads_back():
+    from datetime import datetime as _dt
+    from datetime import timedelta as _td
+
+    from calltrack.accounts import StoredAccount, typed_config
+
+    # Given a config stored before the closed-dates cap and the spoken-text check
+    stored = normalize_config(parse_config(config()))
+    start = date(2026, 1, 1)
+    stored["flows"]["main"]["hours"]["closed"] = [(start + _td(days=i)).isoformat() for i in range(1200)]
+    stored["flows"]["main"]["after_hours"]["message"] = "閉店\x0bしました"
+    row = StoredAccount(account="clinic", name="Clinic", timezone="Asia/Tokyo", config=stored,
+                        config_hash="x", version=1, updated_at=_dt(2026, 1, 1))
+    # When a function reads it, Then it reads (the checks apply when a config is written)
+    assert len(typed_config(row).flows["main"].hours.closed) == 1200  # type: ignore[union-attr]
+    # while writing it again is refused, naming the field
+    with pytest.raises(ConfigError):
+        parse_config(stored)
