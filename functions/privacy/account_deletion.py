@@ -35,7 +35,7 @@ ACCOUNT_KEYED = ("crm_leads", "spend", "webhook_deliveries", "audit")
 ACCOUNT_INDEXED = ("tokens", "conversions")
 # Tables no key serves: scanned with a filter (a run out of time goes on from the scan's key next
 # time). The recordings table's by-account index is sparse (stored recordings only).
-ACCOUNT_SCANNED = ("numbers", "leases", "lease_history", "recordings")
+ACCOUNT_SCANNED = ("leases", "lease_history", "recordings")  # and numbers, which goes early
 
 
 class OutOfTime(Exception):
@@ -102,32 +102,66 @@ def delete_account(
 ) -> dict[str, Any]:
     """Delete what is left of ``account``: {"account", "removed": {what: how many}, "complete"}.
 
-    A run that runs out of time records on the accounts row the step it stopped in and the scan's
-    key, and the next run goes on from there: scans of large shared tables are not read again from
-    the start on every request (they would never finish)."""
+    The first run marks the accounts row (``deletion_progress``): from then on the functions treat
+    the account as gone (no more leases, jobs or deliveries), and the number rows go early (no more
+    calls). A run that runs out of time records the step it stopped in and the scan's key; the next
+    run goes on from there, doing again only the cheap steps before it (Queries by account, which
+    pick up anything written meanwhile) and skipping the finished scans of large shared tables,
+    which would otherwise be read from the start on every request and never finish."""
     if confirm != account:
         raise BadRequest(f"confirm: repeat the account id (?confirm={account}) to delete it", field="confirm")
     steps = _steps(account, store, secrets, users, out_of_time)
-    names = [name for name, _ in steps]
+    names = [name for name, _, _ in steps]
+    version = _version(names)
     progress = store.deletion_progress(account) or {}
-    first = names.index(progress["step"]) if progress.get("step") in names else 0
-    resume = progress.get("resume") if first else None
+    if progress.get("version") != version or progress.get("step") not in names:
+        progress = {}  # none, or of another deploy's steps: start over
+    at = names.index(progress["step"]) if progress else 0
+    resume = progress.get("resume") if progress else None
     removed: dict[str, int] = {}
 
+    def save(step: str, key: dict[str, Any] | None) -> None:
+        store.save_deletion_progress(account, {"version": version, "step": step, "resume": key})
+
     def stopped(step: str, key: dict[str, Any] | None) -> dict[str, Any]:
-        store.save_deletion_progress(account, {"step": step, "resume": key})
+        save(step, key)
         return {"account": account, "removed": removed, "complete": False}
 
-    for name, step in steps[first:]:
+    if not progress:
+        save(names[0], None)  # the account is being deleted: readers treat it as gone
+    for index, (name, step, cheap) in enumerate(steps):
+        if index < at and not cheap:
+            continue  # a scan finished by an earlier run
+        key = resume if index == at else None
         if out_of_time():
-            return stopped(name, resume)
+            return stopped(names[max(index, at)], resume if index <= at else None)
         try:
-            removed[name] = step(resume)
+            removed[name] = removed.get(name, 0) + _run(step, key)
         except OutOfTime as stop:
-            removed[name] = stop.done
-            return stopped(name, stop.resume)
-        resume = None
+            removed[name] = removed.get(name, 0) + stop.done
+            # a cheap step re-done before the saved one: keep the saved place
+            return stopped(name, stop.resume) if index >= at else stopped(names[at], resume)
     return {"account": account, "removed": removed, "complete": True}
+
+
+def _run(step: Callable[[dict[str, Any] | None], int], key: dict[str, Any] | None) -> int:
+    """A step from ``key``; from the start when the table refuses that key (one saved by a run
+    of another kind of read, say a Scan key fed to a Query after a deploy)."""
+    if key is None:
+        return step(None)
+    try:
+        return step(key)
+    except OutOfTime:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. ValidationException: the exclusive start key is invalid
+        return step(None)
+
+
+def _version(names: list[str]) -> str:
+    """The step list's identity: progress saved by a deploy with other steps is not resumed."""
+    import hashlib
+
+    return hashlib.sha256("|".join(names).encode()).hexdigest()[:12]
 
 
 def _steps(
@@ -136,8 +170,9 @@ def _steps(
     secrets: AccountSecretStore,
     users: AccountUsers,
     out_of_time: OutOfTimeCheck,
-) -> list[tuple[str, Callable[[dict[str, Any] | None], int]]]:
-    """(name, step(resume key) -> items removed), in order."""
+) -> list[tuple[str, Callable[[dict[str, Any] | None], int], bool]]:
+    """(name, step(resume key) -> items removed, cheap), in order. A cheap step (a Query by the
+    account, a listing of its own prefixes) is done again by every run; a scan is done once."""
     a = {":a": {"S": account}}
 
     def keyed(table: str, index: str | None = None) -> Callable[[dict[str, Any] | None], int]:
@@ -175,19 +210,22 @@ def _steps(
         return lambda _: store.delete_prefixes(bucket, prefixes, out_of_time)
 
     return [
-        # First: the account's console users can act no more while the rest goes (their tokens too).
-        ("console_users", lambda _: users.delete_all(account)),
-        ("routing_snapshots", snapshots),
-        ("rollup_markers", scanned("rollup_markers", "account = :a", a)),
-        ("calls", keyed("calls", "by-account")),
-        ("rollups", rollups),
-        ("job_runs", scanned("job_runs", "contains(run_key, :p)", {":p": {"S": f"#{account}#"}})),
-        ("callers", lambda start: store.strip_callers(account, out_of_time, start=start)),
-        *[(table, scanned(table, "account = :a", a)) for table in ACCOUNT_SCANNED],
-        *[(table, keyed(table, "by-account")) for table in ACCOUNT_INDEXED],
-        *[(table, keyed(table)) for table in ACCOUNT_KEYED],
-        ("recording_objects", objects("recordings", [f"recordings/{account}/", f"transcripts/{account}/"])),
-        ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/"])),
-        ("secrets", lambda _: secrets.delete_all(account)),
-        ("accounts", keyed("accounts")),
+        # First: the account's console users can act no more while the rest goes (their tokens too);
+        # then the number rows, so no more calls arrive (the voice webhook answers "unknown number").
+        ("console_users", lambda _: users.delete_all(account), True),
+        ("routing_snapshots", snapshots, False),
+        ("numbers", scanned("numbers", "account = :a", a), False),
+        ("rollup_markers", scanned("rollup_markers", "account = :a", a), False),
+        ("calls", keyed("calls", "by-account"), True),
+        ("rollups", rollups, True),
+        ("job_runs", scanned("job_runs", "contains(run_key, :p)", {":p": {"S": f"#{account}#"}}), False),
+        ("callers", lambda start: store.strip_callers(account, out_of_time, start=start), False),
+        *[(table, scanned(table, "account = :a", a), False) for table in ACCOUNT_SCANNED],
+        *[(table, keyed(table, "by-account"), True) for table in ACCOUNT_INDEXED],
+        *[(table, keyed(table), True) for table in ACCOUNT_KEYED],
+        ("recording_objects", objects("recordings", [f"recordings/{account}/", f"transcripts/{account}/"]),
+         True),
+        ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/"]), True),
+        ("secrets", lambda _: secrets.delete_all(account), True),
+        ("accounts", keyed("accounts"), True),
     ]

@@ -53,6 +53,8 @@ class StoredAccount:
     config_hash: str
     version: int
     updated_at: datetime
+    # An account deletion has started (privacy.account_deletion): readers treat the account as gone.
+    deleting: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -116,6 +118,7 @@ def _from_item(item: Mapping[str, Any]) -> StoredAccount:
         config_hash=text("config_hash"),
         version=int(version_attr.get("N", 1)) if isinstance(version_attr, Mapping) else 1,
         updated_at=updated_at,
+        deleting="deletion_progress" in item,
     )
 
 
@@ -155,7 +158,7 @@ class AccountReader:
         if hit is not None and now - hit[0] <= self.ttl_s:
             return hit[1]
         row = self.stored(account)
-        if row is None:
+        if row is None or row.deleting:
             raise UnknownAccount(account)
         config = typed_config(row)
         with self._lock:
@@ -172,6 +175,8 @@ class AccountReader:
 
     def all(self) -> Iterator[AccountConfig | BrokenAccount]:
         for row in self.stored_all():
+            if row.deleting:
+                continue
             try:
                 yield typed_config(row)
             except Exception as exc:  # noqa: BLE001 - a broken stored config fails only its account

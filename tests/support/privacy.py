@@ -104,6 +104,7 @@ class FakeAccountStore:
         self.page = page
         self.scan_pages = dict(scan_pages or {})
         self.pages = 0  # pages read, over every run
+        self.pages_of: dict[str, int] = {}  # the same, per table
         self.progress: dict[str, Any] | None = None  # kept on the accounts row
 
     def _delete(self, what: str, out_of_time: Any, start: dict[str, Any] | None = None) -> int:
@@ -114,6 +115,7 @@ class FakeAccountStore:
             if out_of_time():
                 raise OutOfTime(done, {"page": at} if what in self.scan_pages else None)
             self.pages += 1
+            self.pages_of[what] = self.pages_of.get(what, 0) + 1
             step = min(self.page, self.items.get(what, 0))
             self.items[what] = self.items.get(what, 0) - step
             done += step
@@ -139,7 +141,7 @@ class FakeAccountStore:
         return self._delete(bucket, out_of_time)
 
     def deletion_progress(self, account: str) -> dict[str, Any] | None:
-        return self.progress
+        return self.progress if self.items.get("accounts") else None  # it goes with the accounts row
 
     def save_deletion_progress(self, account: str, progress: dict[str, Any]) -> None:
         if self.items.get("accounts"):  # kept on the accounts row, which goes last

@@ -57,3 +57,15 @@ def test_all_yields_a_broken_stored_config_as_its_own_failure() -> None:
     found = {a.account: a for a in reader(table, now).all()}
     assert found["good"].timezone == "Asia/Tokyo"
     assert isinstance(found["bad"], BrokenAccount) and "answer_rate_below" in found["bad"].error
+
+
+def test_an_account_being_deleted_is_gone_for_every_reader() -> None:
+    # Given two accounts, one whose deletion has started (its row carries the deletion's progress)
+    table, now = AccountsTable(), [0.0]
+    table.put(account_config("staying"))
+    table.put(account_config("leaving"))
+    table.items["leaving"]["deletion_progress"] = {"S": '{"step": "numbers"}'}
+    accounts = reader(table, now)
+    # Then it is unknown to a lookup and left out of every job's fan-out, the other one is not
+    assert accounts.find("leaving") is None and accounts.find("staying") is not None
+    assert [a.account for a in accounts.all()] == ["staying"]
