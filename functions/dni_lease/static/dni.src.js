@@ -25,7 +25,8 @@
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
   var SEP = '[\\s().\\-\\u2010-\\u2015]*';
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
-  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0;
+  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
+    again = 0;
 
   function now() { return Date.now(); }
   function rid() {
@@ -173,10 +174,13 @@
       .then(function () { busy = 0; });
   }
   // No answer, or 429 / 5xx: the page keeps what it shows and asks again soon (5 s, 10 s, ... at
-  // most a minute), not only at the next heartbeat (minutes away, or never without a lease).
-  function later() {
-    var wait = Math.min(60, 5 * Math.pow(2, fails++)) * 1e3;
-    setTimeout(function () { if (d.visibilityState !== 'hidden') { busy = 0; call(); } }, wait);
+  // most a minute; a minute after a 429, the limiter's Retry-After), not only at the next heartbeat
+  // (minutes away, or never without a lease). One retry pending at a time, six in a row at most.
+  function later(x) {
+    if (again || fails >= 6) return;
+    var wait = (x && x.status === 429 ? 60 : Math.min(60, 5 * Math.pow(2, fails))) * 1e3;
+    fails++;
+    again = setTimeout(function () { again = 0; if (d.visibilityState !== 'hidden') call(); }, wait);
   }
   function tick() {
     if (d.visibilityState !== 'hidden' && now() - last >= hb * 1e3) call();
