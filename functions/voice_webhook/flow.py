@@ -516,8 +516,6 @@ def whisper_text(template: Any, channel: str | None, campaign: str | None, langu
     if channel and display != channel:
         # the admin side may have rendered the template with the channel id already: replace the id
         # where it stands alone, not inside a word ("line" in "online-sale", "tv" in "tvcm")
-        import re
-
         text = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(channel)}(?![A-Za-z0-9_-])", display, text)
     return text
 
@@ -694,6 +692,7 @@ def _rebuild_if_missing(
 # write and every rebuild failed) holds no account and no caller number; it expires after this.
 ORPHAN_CALL_DAYS = 30
 
+
 def _apply_outcome(
     deps: Deps,
     call_sid: str,
@@ -726,12 +725,12 @@ def _apply_outcome(
 
 
 DIAL_ANSWERED = {"completed", "answered"}
+DIAL_MISSED = {"busy", "no-answer", "failed", "canceled"}
 
 
 def dial_answered(params: dict[str, str]) -> bool:
     """The <Dial> this callback reports was answered (the conversation took place)."""
     return (params.get("DialCallStatus") or "").strip().lower() in DIAL_ANSWERED
-DIAL_MISSED = {"busy", "no-answer", "failed", "canceled"}
 
 
 def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:

@@ -119,7 +119,3 @@ def public_addresses(target: Target, *, local_mode: bool, resolver: Resolver = r
             raise RefusedDestination(f"{target.host} resolves to {why}")
     return sorted(addresses, key=_ipv4_first)
 
-
-def public_address(target: Target, *, local_mode: bool, resolver: Resolver = resolve) -> str:
-    """The first of ``public_addresses``."""
-    return public_addresses(target, local_mode=local_mode, resolver=resolver)[0]

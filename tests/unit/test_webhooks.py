@@ -11,7 +11,7 @@ import pytest
 
 from calltrack.account_config import parse_config
 from calltrack.accounts import UnknownAccount
-from calltrack.outbound import RefusedDestination, address_refusal, check_url, public_address
+from calltrack.outbound import RefusedDestination, address_refusal, check_url, public_addresses
 from tests.support.accounts import account_config
 from tests.support.receiver import readme_verify
 from webhooks import plan
@@ -47,16 +47,15 @@ def test_urls_must_be_https_outside_local_mode() -> None:
 
 def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> None:
     target = check_url("https://hooks.example.jp/x", local_mode=False)
-    public = public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
-    assert public == "93.184.216.34"
+    public = public_addresses(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
+    assert public == ["93.184.216.34"]
     with pytest.raises(RefusedDestination, match="169.254.169.254"):
-        public_address(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
+        public_addresses(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
 
 
 def test_a_dual_stack_host_is_tried_ipv4_first_then_each_checked_address_in_turn(monkeypatch) -> None:
     import socket
 
-    from calltrack.outbound import public_addresses
     from webhooks import outgoing
 
     # Given a host with an IPv6 address that sorts first as text, and two IPv4 addresses
