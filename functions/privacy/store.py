@@ -28,6 +28,24 @@ def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _pages_until(
+    find: Any, kwargs: dict[str, Any], start: dict[str, Any] | None, out_of_time: Callable[[], bool]
+) -> Iterator[dict[str, Any]]:
+    """The pages of ``find(**kwargs)`` from ``start``; before each, ``OutOfTime`` (nothing done yet,
+    the key to go on from) when ``out_of_time()``. While a page is handled, ``kwargs`` still holds
+    the key it was read from."""
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    while True:
+        if out_of_time():
+            raise OutOfTime(0, kwargs.get("ExclusiveStartKey"))
+        page = find(**kwargs)
+        yield page
+        if not page.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class DynamoCallerStore:
     def __init__(self, dynamodb: Any, s3: Any, tables: Mapping[str, str], *, recordings_bucket: str,
                  exports_bucket: str, routing_bucket: str = "") -> None:
@@ -252,19 +270,15 @@ class DynamoCallerStore:
             **search,
             "ExpressionAttributeNames": {**aliases, **search.get("ExpressionAttributeNames", {})},
         }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
         done = 0
-        while True:
-            if out_of_time():
-                raise OutOfTime(done, kwargs.get("ExclusiveStartKey"))
-            page = (self.db.query if query else self.db.scan)(**kwargs)
-            keys = [{n: item[n] for n in names} for item in page.get("Items", [])]
-            self._delete_keys(table, keys)
-            done += len(keys)
-            if not page.get("LastEvaluatedKey"):
-                return done
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        try:
+            for page in _pages_until((self.db.query if query else self.db.scan), kwargs, start, out_of_time):
+                keys = [{n: item[n] for n in names} for item in page.get("Items", [])]
+                self._delete_keys(table, keys)
+                done += len(keys)
+        except OutOfTime as stop:
+            raise OutOfTime(done, stop.resume) from None
+        return done
 
     def strip_callers(
         self, account: str, out_of_time: Callable[[], bool], *, start: dict[str, Any] | None = None
@@ -275,27 +289,23 @@ class DynamoCallerStore:
             "FilterExpression": "attribute_exists(#f) OR attribute_exists(#g)",
             "ExpressionAttributeNames": names,
         }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
         stripped = 0
-        while True:
-            if out_of_time():
-                raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
-            page = self.db.scan(**kwargs)
-            for item in page.get("Items", []):
-                if out_of_time():  # this page again next time: its stripped rows no longer match
-                    raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
-                key = {"caller": item["caller"]}
-                new = self.db.update_item(
-                    TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
-                    ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
-                ).get("Attributes") or {}
-                if not any(n.startswith(("first#", "agent#")) for n in new):
-                    self.db.delete_item(TableName=self.tables["callers"], Key=key)
-                stripped += 1
-            if not page.get("LastEvaluatedKey"):
-                return stripped
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        try:
+            for page in _pages_until(self.db.scan, kwargs, start, out_of_time):
+                for item in page.get("Items", []):
+                    if out_of_time():  # this page again next time: its stripped rows no longer match
+                        raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
+                    key = {"caller": item["caller"]}
+                    new = self.db.update_item(
+                        TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                        ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
+                    ).get("Attributes") or {}
+                    if not any(n.startswith(("first#", "agent#")) for n in new):
+                        self.db.delete_item(TableName=self.tables["callers"], Key=key)
+                    stripped += 1
+        except OutOfTime as stop:
+            raise OutOfTime(stripped, stop.resume) from None
+        return stripped
 
     def deletion_progress(self, account: str) -> dict[str, Any] | None:
         item = self.db.get_item(
