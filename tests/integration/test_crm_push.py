@@ -120,7 +120,7 @@ def test_after_the_account_moves_to_another_kintone_app_a_change_adds_the_record
             account, numbers=[{"number": number, "channel": "radio"}],
             crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
                                   "fields": FIELDS}}))
-        account_reader().forget()  # as the minute the functions cache an account's config goes by
+        account_reader().forget()  # as the 30 s the functions cache an account's config go by
 
     # Given a call pushed to the old app (its record id there is 1)
     push_to(old_app)
