@@ -1,8 +1,10 @@
 """Stream records of the calls table -> call events (pure).
 
 One record gives zero, one or two events, in this order:
-- ``call.started``: the call's first image (no old image);
-- ``call.completed``: the image that first carries ``ended_at``;
+- ``call.started``: the call's first image (no old image, or an old image without ``account``:
+  a row a Twilio callback made before the call's origin was written, e.g. after an outage);
+- ``call.completed``: the image that first carries ``ended_at`` in a call with an account (a
+  row made by a callback may carry ``ended_at`` before it has one);
 - ``call.updated``: any other change of what the call says (stage, value, tags, score, agent,
   recording, ...); a write that changes nothing but ``version``/``updated_at`` gives none.
 
@@ -44,12 +46,15 @@ def call_events(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         return []
     old = call_from_item(stream.get("OldImage"))
     changed = changed_fields(old, new)
+    # A row without an account was made by a callback before the call's origin: no event was
+    # sent for it, so this image is the call's first as far as subscribers know.
+    origin = old is None or not old.get("account")
     kinds: list[str] = []
-    if old is None:
+    if origin:
         kinds.append(STARTED)
-    if new.get("ended_at") and not (old or {}).get("ended_at"):
+    if new.get("ended_at") and (origin or not (old or {}).get("ended_at")):
         kinds.append(COMPLETED)
-    if old is not None and not kinds and changed:
+    if not origin and not kinds and changed:
         kinds.append(UPDATED)
     base = {
         "account": new["account"],

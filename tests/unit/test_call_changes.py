@@ -46,6 +46,22 @@ def test_a_new_call_is_started_and_its_end_is_completed_once():
     assert types(record(ended)) == [STARTED, COMPLETED]
 
 
+def test_a_call_whose_row_a_callback_made_first_is_started_and_completed_when_its_origin_lands():
+    # Given the origin write failed (outage): the dial-status callback made the row without an
+    # account, already ended, so it gave no event
+    orphan = {k: v for k, v in image(status="answered", ended_at="2026-11-30T00:05:00Z").items()
+              if k != "account"}
+    assert types(record(orphan)) == []
+    # When the outbox replay (or the rebuild) adds the origin: account, channel, ...
+    rebuilt = image(channel="flyer", status="answered", ended_at="2026-11-30T00:05:00Z", version=2)
+    # Then subscribers hear of the call as of any other: started and completed (webhooks, CRM add,
+    # call rules), not an update of a call they never saw
+    assert types(record(rebuilt, orphan)) == [STARTED, COMPLETED]
+    # And a row made by a callback before the call ended is started, then completed by its end
+    ringing_orphan = {k: v for k, v in image().items() if k != "account"}
+    assert types(record(image(channel="flyer", version=2), ringing_orphan)) == [STARTED]
+
+
 def test_no_event_for_bookkeeping_only_writes_removals_and_test_calls():
     first = image()
     # A write that only bumps version/updated_at says nothing new
