@@ -4,7 +4,8 @@ The queue carries two kinds of message:
 - call events from the call-changes fan-out (``{"type": "call.updated" | "call.completed" ...}``):
   a ``recording`` that became ``stored`` starts a transcription job (account opted in, talk long
   enough); one that became ``expired`` removes the transcript (retention follows the recording's);
-  a completed call, or a ``transcript`` that became ``stored``, applies the call rules;
+  a completed call, a ``transcript`` that became ``stored``, or an ended call whose talk time or
+  channel changed (the answer that lands after a provisional completion) applies the call rules;
 - EventBridge's "Transcribe Job State Change" for one of our jobs: the output JSON is parsed,
   capped and stored on the call (``transcript``), then deleted from S3.
 
@@ -27,6 +28,9 @@ from transcripts.parse import capped, segments
 
 JOB_STATE_CHANGE = "Transcribe Job State Change"
 CONFLICT_RETRIES = 5
+# What a rule's conditions read besides the transcript. The two callbacks that end a call land in
+# either order: call.completed may carry the provisional "missed, 0 s" and the answer an update.
+RULE_INPUTS = frozenset({"talk_seconds", "channel"})
 
 
 class CallStore(Protocol):
@@ -77,7 +81,8 @@ def handle(message: Mapping[str, Any], ports: Ports) -> str:
         outcomes.append(forget_transcript(call_sid, ports))
     transcript = call.get("transcript") or {}
     trigger = "completed" if message.get("type") == "call.completed" else (
-        "transcript" if "transcript" in changed and transcript.get("status") == "stored" else None
+        "transcript" if "transcript" in changed and transcript.get("status") == "stored" else
+        "updated" if call.get("ended_at") and RULE_INPUTS & changed else None
     )
     if trigger is not None:
         has_rules = config is not None and bool(config.call_rules)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from calltrack.account_config import AccountConfig
+from calltrack.account_config import CRM_CALL_FIELDS, AccountConfig
 
 STARTED, COMPLETED, UPDATED = "call.started", "call.completed", "call.updated"
 RECORDING_READY = "recording.ready"
@@ -27,6 +27,10 @@ PING = "ping"
 CALLER_FIELDS = ("caller", "caller_name")
 # A call.updated that changes one of these updates the CRM's record of the call.
 CRM_UPDATE_FIELDS = frozenset({"stage", "value", "tags", "score", "agent"})
+# ... and, once the call has ended, one of these: what the CRM record shows of the call. The two
+# Twilio callbacks that end a call can land in either order, so call.completed may carry the
+# provisional "missed, 0 s" and the answer arrive as an update.
+CRM_ENDED_FIELDS = (frozenset(CRM_CALL_FIELDS) | {"attribution", "outcome_reason"}) - {"call_sid"}
 KINTONE, HUBSPOT = "kintone", "hubspot"
 
 
@@ -102,8 +106,10 @@ def plan_call_event(event: Mapping[str, Any], config: AccountConfig,
     action = None
     if event["type"] == COMPLETED:
         action = "add"
-    elif event["type"] == UPDATED and CRM_UPDATE_FIELDS & set(event.get("changed") or []):
-        action = "update"
+    elif event["type"] == UPDATED:
+        changed = set(event.get("changed") or [])
+        if CRM_UPDATE_FIELDS & changed or (call.get("ended_at") and CRM_ENDED_FIELDS & changed):
+            action = "update"
     if action:
         for kind, configured in ((KINTONE, config.crm_push.kintone), (HUBSPOT, config.crm_push.hubspot)):
             if configured is not None:

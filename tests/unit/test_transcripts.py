@@ -294,6 +294,28 @@ def test_the_pipeline_starts_one_job_stores_the_transcript_once_and_hits_each_ru
     assert (calls.call["stage"], calls.call["score"], calls.call["tags"]) == ("lead", 20, ["booking"])
 
 
+def test_a_talk_time_that_lands_after_a_provisional_completion_is_checked_against_the_rules() -> None:
+    # Given a rule on talk time only, and a call whose status callback ended it first: missed, 0 s
+    long_call = {"name": "long-call", "when": {"min_talk_seconds": 60}, "then": {"stage": "lead"}}
+    calls, _, ports = world(talk_seconds=0, status="missed", ended_at="2026-11-30T00:06:00Z")
+    ports.config_for = lambda a: config(call_rules=[long_call])
+    completed = {"type": "call.completed", "account": "acme", "call_sid": CALL, "changed": ["ended_at"],
+                 "call": {"ended_at": "2026-11-30T00:06:00Z"}}
+    assert handle(completed, ports) == "no-hits"
+    # When the <Dial> action's answer lands as an update: answered, 300 s
+    calls.amend("acme", CALL, {"talk_seconds": 300, "status": "answered"})
+    answer = {"type": "call.updated", "account": "acme", "call_sid": CALL,
+              "changed": ["status", "talk_seconds"],
+              "call": {"ended_at": "2026-11-30T00:06:00Z", "talk_seconds": 300}}
+    # Then the rule hits (once, however often the update repeats)
+    assert handle(answer, ports) == "hit:long-call"
+    assert handle(answer, ports) == "no-hits"
+    assert calls.call["stage"] == "lead" and calls.call["rule_hits"]["long-call"]["trigger"] == "updated"
+    # And a call still ringing is not judged on its talk time yet
+    ringing = {**answer, "call": {"talk_seconds": 300}}
+    assert handle(ringing, ports) == "ignored"
+
+
 def test_a_concurrent_write_between_read_and_hit_is_retried_on_the_new_version() -> None:
     calls, _, ports = world(transcript=transcript(("caller", "予約したい")), score=10)
     calls.interleave = [{"score": 50}]  # a manager's PATCH lands between our read and our write

@@ -154,6 +154,21 @@ def test_crm_pushes_on_completion_and_on_a_stage_change_only() -> None:
     assert [p for p in tagged_recording if p.kind != "webhook"] == []
 
 
+def test_the_crm_hears_the_answer_that_lands_after_a_provisional_completion() -> None:
+    # Given the status callback ended the call first: call.completed carried "missed, 0 s"
+    cfg = config(crm_push={"hubspot": {"token_secret": "hs"}})
+    # When the <Dial> action's answer lands as an update of the ended call
+    answer = call_event("call.updated", ["ended_at", "outcome_reason", "status", "talk_seconds"],
+                        status="answered", talk_seconds=300, ended_at="2026-11-30T00:06:01Z")
+    planned = plan.plan_call_event(answer, cfg, present, "t")
+    # Then the CRM's record of the call is updated with it
+    assert [(p.kind, p.payload["action"], p.payload["call"]["talk_seconds"]) for p in planned
+            if p.kind != "webhook"] == [("hubspot", "update", 300)]
+    # And a change of the CRM's fields before the call ended waits for the add (no update)
+    ringing = call_event("call.updated", ["channel"], status="ringing")
+    assert [p for p in plan.plan_call_event(ringing, cfg, present, "t") if p.kind != "webhook"] == []
+
+
 class Store:
     def __init__(self, row: dict[str, Any]) -> None:
         self.row = row
