@@ -253,13 +253,14 @@ def fan_out(
     *,
     only: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``act`` for every due account; returns per-account decisions and the failure count."""
+    """Run ``act`` for every due account; returns per-account decisions, the failure count and
+    how many of those failures another try of the same run may mend (not a broken config)."""
     from dataclasses import replace
 
     ports = replace(ports, force=force)
     wanted = set(only) if only else None
     decisions: dict[str, dict[str, Any]] = {}
-    failures = 0
+    failures = retryable = 0
     for row in ports.accounts():
         if wanted is not None and row.account not in wanted:
             continue
@@ -285,6 +286,9 @@ def fan_out(
             decisions[row.account] = detail
         except Exception as exc:  # one account's failure must not stop the others
             failures += 1
+            # A stored config that no longer validates fails every run alike; anything else
+            # (a read or publish that failed) may pass when the same run is tried again.
+            retryable += not isinstance(exc, JobConfigError)
             message = f"{type(exc).__name__}: {exc}"[:500]
             log.exception("job %s failed for account %s", job, row.account)
             decisions[row.account] = {"decided": "failed", "error": message}
@@ -293,7 +297,8 @@ def fan_out(
                     ports.runs.fail(key, message)
                 except Exception:  # the claim stays; a later run reclaims it after the lease
                     log.exception("could not record failure of %s", key)
-    return {"job": job, "time": iso_utc(at), "force": force, "accounts": decisions, "failures": failures}
+    return {"job": job, "time": iso_utc(at), "force": force, "accounts": decisions, "failures": failures,
+            "retryable_failures": retryable}
 
 
 # --------------------------------------------------------------------------- small helpers

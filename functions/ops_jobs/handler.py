@@ -23,6 +23,10 @@ class UnknownJob(ValueError):
     pass
 
 
+class JobFailed(RuntimeError):
+    """Some accounts failed in a way another try of the same run may mend."""
+
+
 def _job_module(name: str) -> Any:
     if name == "weekly-unanswered-alert":
         from ops_jobs import weekly_alert
@@ -48,7 +52,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     job = job_event(event)
     if job.job not in JOBS:
         raise UnknownJob(f"unknown job {job.job!r}; known jobs: {', '.join(JOBS)}")
-    metrics.add_dimension(name="job", value=job.job)
+    # Metrics carry the service dimension only: the alarm on JobAccountFailures watches that one
+    # metric (another dimension makes another metric). The job is in the log line.
     metrics.add_metric(name="JobRuns", unit=MetricUnit.Count, value=1)
     module = _job_module(job.job)
     result = fan_out(job.job, job.at, job.force, ports(), module.due, module.act, only=job.accounts)
@@ -60,4 +65,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         extra={"job": job.job, "at": result["time"], "failures": result["failures"],
                "decisions": {k: decided.count(k) for k in set(decided)}},
     )
+    if result["retryable_failures"]:
+        # Fail the invocation after every account had its turn: EventBridge's asynchronous
+        # invocation tries the same event (the same due period) again, where the accounts done
+        # answer already-done and the failed claims are taken again. A spike check's hour is
+        # never due again otherwise.
+        raise JobFailed(f"{job.job} at {result['time']}: {result['retryable_failures']} account(s) failed; "
+                        "Lambda tries the same run again")
     return result
