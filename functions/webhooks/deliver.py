@@ -140,9 +140,12 @@ def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
     push_config = getattr(config.crm_push, kind)
     if push_config is None:
         raise Failed(f"crm_push.{kind} is no longer in the account config", retry=False)
-    token = ports.secret(config.account, push_config.token_secret)
+    token = (ports.secret(config.account, push_config.token_secret) or "").strip()
     if not token:
         raise Failed(f"secret {push_config.token_secret!r} is not set", retry=True)
+    if any(ord(c) < 32 or ord(c) == 127 for c in token):
+        raise Failed(f"secret {push_config.token_secret!r} holds a line break or control character: "
+                     "set it again as one line", retry=True)
     payload = json.loads(str(row["payload"]))
     links = _Links(ports.store, config.account, ports.now)
     if kind == plan.KINTONE:
@@ -177,6 +180,10 @@ def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) 
         failure = exc
     except (OSError, http.client.HTTPException) as exc:
         failure = Failed(f"network: {type(exc).__name__}", retry=True)
+    except Exception as exc:  # noqa: BLE001 - an answer or value we did not foresee
+        # Recorded and retried with backoff like any failure, named by its type only: its text
+        # may hold what was being sent (http.client quotes a header's value, the token).
+        failure = Failed(f"error: {type(exc).__name__}", retry=True)
     else:
         ports.store.update(account, delivery, status="delivered", attempts=attempts, response_status=status,
                            reason=None, next_attempt_at=None, delivered_at=iso(now), updated_at=iso(now))

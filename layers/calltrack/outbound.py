@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 
 class RefusedDestination(ValueError):
@@ -87,6 +87,9 @@ def check_url(url: str, *, local_mode: bool) -> Target:
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
+    # As a browser sends an IRI: characters a request line cannot carry (non-ASCII, spaces,
+    # controls) percent-encoded as UTF-8; what is already encoded, and the reserved set, as written.
+    path = quote(path, safe="/?#[]@!$&'()*+,;=:%~")
     return Target(parts.scheme, host, port, path)
 
 

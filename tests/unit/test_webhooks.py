@@ -45,6 +45,16 @@ def test_urls_must_be_https_outside_local_mode() -> None:
         check_url("https://metadata.google.internal/", local_mode=False)
 
 
+def test_a_url_with_japanese_or_spaces_in_its_path_is_sent_percent_encoded_as_a_browser_does() -> None:
+    # Given webhook URLs people write (an IRI), and one already encoded
+    iri = check_url("https://hooks.example.jp/通知/calls?name=山田 太郎", local_mode=False)
+    encoded = check_url("https://hooks.example.jp/%E9%80%9A%E7%9F%A5?a=b&c=%2F", local_mode=False)
+    # Then the request line is ASCII (http.client refuses anything else: every send raised), and
+    # what was encoded or reserved stays as written
+    assert iri.path == "/%E9%80%9A%E7%9F%A5/calls?name=%E5%B1%B1%E7%94%B0%20%E5%A4%AA%E9%83%8E"
+    assert encoded.path == "/%E9%80%9A%E7%9F%A5?a=b&c=%2F"
+
+
 def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> None:
     target = check_url("https://hooks.example.jp/x", local_mode=False)
     public = public_addresses(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
@@ -215,6 +225,36 @@ def test_5xx_and_network_errors_back_off_then_fail_for_good() -> None:
     # every try carried the same delivery id and body
     assert len({s["headers"]["X-Calltrack-Delivery"] for s in sent}) == 1
     assert len({s["body"] for s in sent}) == 1
+
+
+def test_an_unforeseen_error_is_recorded_and_retried_without_its_text() -> None:
+    # Given a send that fails in a way no branch names (http.client quotes the header it refuses)
+    p = ports([ValueError("Invalid header value b'Bearer pat-na1-secret\\n'")], [])
+    # When the delivery is tried
+    with pytest.raises(RetryLater) as err:
+        send_delivery({"delivery": p.store.row["delivery_id"], "account": "acme"}, p, 1)
+    # Then the try is counted and backed off like any failure (not left "pending" for the DLQ),
+    # and neither the row nor the retry's reason carries the secret
+    assert p.store.row["status"] == "retrying" and p.store.row["attempts"] == 1
+    assert p.store.row["reason"] == err.value.reason == "error: ValueError"
+
+
+def test_a_crm_token_with_a_line_break_inside_is_named_not_sent() -> None:
+    # Given a HubSpot token pasted with a line break in its middle
+    cfg = config(crm_push={"hubspot": {"token_secret": "hs"}})
+    completed = call_event("call.completed", ["ended_at"])
+    [crm] = [row for row in plan.plan_call_event(completed, cfg, present, "t") if row.kind == "hubspot"]
+    sent: list[dict[str, Any]] = []
+    p = ports([201], sent)
+    p.store.row.update({"delivery_id": crm.delivery_id, "kind": "hubspot", "destination": "hubspot",
+                        "payload": crm.payload_text()})
+    p.config = lambda a: cfg
+    p.secret = lambda a, n: "pat-na1-\nrest"
+    # When it is tried, then nothing is sent and the row says which secret to set again
+    with pytest.raises(RetryLater):
+        send_delivery({"delivery": crm.delivery_id, "account": "acme"}, p, 1)
+    assert sent == [] and "secret 'hs' holds a line break" in p.store.row["reason"]
+    assert "rest" not in p.store.row["reason"]
 
 
 @pytest.mark.parametrize("status, reason", [(400, "http-400"), (410, "http-410"),
