@@ -131,11 +131,23 @@ def parse_lead(raw: Mapping[str, Any], *, tz: str, region: str) -> tuple[LeadIn,
         raise BadRequest(f"{field}: {first['msg']}", field=field) from None
     phone = normalize(lead.phone, region, field="phone")
     created = lead.created_at
+    if not 2000 <= created.year <= 2100:
+        raise BadRequest("created_at: a time between the years 2000 and 2100", field="created_at")
+    if _is_date_only(raw.get("created_at")):
+        # A CRM date field (kintone's "date", a spreadsheet): the lead came some time that day, so
+        # every call of that local day is before it.
+        created = created.replace(hour=23, minute=59, second=59, microsecond=0)
     if created.tzinfo is None:
         from calltrack.days import zone
 
         created = created.replace(tzinfo=zone(tz))
     return lead, phone, created.astimezone(UTC)
+
+
+def _is_date_only(value: Any) -> bool:
+    import re
+
+    return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()) is not None
 
 
 def _clusters(items: list[tuple[int, datetime]], span: timedelta) -> Iterator[list[tuple[int, datetime]]]:

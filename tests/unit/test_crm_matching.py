@@ -130,6 +130,28 @@ def test_a_batch_answers_per_lead_and_applies_the_good_ones() -> None:
     assert [s["external_id"] for s in saved] == ["ok"]
 
 
+def test_a_lead_with_only_a_date_matches_that_local_days_calls() -> None:
+    # Given a CRM that sends its date field (no time): the lead came on 2026-11-05, Tokyo time
+    results, updates, saved = run([{"external_id": "L3", "phone": "+819012345678",
+                                    "created_at": "2026-11-05", "stage": "lead"}])
+    # Then the call at 10:00 JST that day is before it and matches
+    assert results[0]["status"] == "matched" and results[0]["call_sid"] == "CA-near"
+    assert saved[0]["created_at"] == "2026-11-05T14:59:59Z"  # the end of that day in Tokyo
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1999-12-31"])
+def test_a_lead_time_out_of_range_is_an_error_of_that_lead_only(created_at: str) -> None:
+    # Given a batch with a lead dated year 1 / 9999 (the window around it overflowed: a 500 after
+    # the leads before it were applied) and a good one
+    results, updates, _ = run([
+        {"external_id": "far", "phone": "+819012345678", "created_at": created_at},
+        {"external_id": "ok", "phone": "+819099998888", "created_at": "2026-11-05T02:00:00Z", "stage": "lead"},
+    ])
+    # Then the far one is an error naming created_at, and the good one is applied
+    assert [r["status"] for r in results] == ["error", "matched"]
+    assert results[0]["field"] == "created_at" and updates == [("CA-other", {"stage": "lead"})]
+
+
 def test_confidence_falls_with_the_gap() -> None:
     week = timedelta(days=7)
     assert match_confidence(timedelta(0), week, None) == 1.0
