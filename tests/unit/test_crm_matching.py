@@ -145,7 +145,8 @@ def test_a_lead_time_out_of_range_is_an_error_of_that_lead_only(created_at: str)
     # the leads before it were applied) and a good one
     results, updates, _ = run([
         {"external_id": "far", "phone": "+819012345678", "created_at": created_at},
-        {"external_id": "ok", "phone": "+819099998888", "created_at": "2026-11-05T02:00:00Z", "stage": "lead"},
+        {"external_id": "ok", "phone": "+819099998888", "created_at": "2026-11-05T02:00:00Z",
+         "stage": "lead"},
     ])
     # Then the far one is an error naming created_at, and the good one is applied
     assert [r["status"] for r in results] == ["error", "matched"]
