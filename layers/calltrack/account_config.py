@@ -358,7 +358,7 @@ def _date_text(value: Any) -> str:
         date.fromisoformat(text)
     except ValueError:
         raise _err("date", f"not a date: {text!r} (write YYYY-MM-DD)") from None
-    return text
+    return date.fromisoformat(text).isoformat()  # 20261231 and 2027-W01-5 too: as branch() compares
 
 
 def _hours(value: Any, info: ValidationInfo) -> Any:

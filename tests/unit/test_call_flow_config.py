@@ -128,6 +128,15 @@ def test_closed_ranges_expand_to_each_date():
     assert normalize_config(parse_config(stored)) == stored
 
 
+def test_closed_dates_in_other_iso_spellings_are_stored_as_the_dates_calls_are_compared_with():
+    # Given closed dates as an unquoted YAML number and an ISO week date (both dates to Python)
+    flow = issue_flow(hours={"closed": [20261231, "2027-W01-5"]})
+    stored = normalize_config(parse_config(account_config("clinic", flows={"main": flow})))
+    # Then they are stored as YYYY-MM-DD, the text a call's local date is compared with (they
+    # were stored as written, and calls on those days were put through)
+    assert stored["flows"]["main"]["hours"]["closed"] == ["2026-12-31", "2027-01-08"]
+
+
 def test_applying_the_same_flow_in_a_new_year_is_a_change_so_the_holidays_move_on():
     from calltrack.account_config import config_hash
 
