@@ -188,19 +188,20 @@ def trials(info: AccountInfo, calls: list[CallFact], end: datetime) -> list[dict
         first = min(c.started_at for c in group)
         if first < end - TRIAL_WINDOW:
             continue
-        count = len(group)
+        verdict = _verdict(trial_of([_trial_call(c) for c in group], target, pass_score))
+        sampled = int(verdict["sample_calls"])  # the trial samples answered calls only
         out.append(
             {
                 "channel": channel,
                 "campaign": campaign,
                 "first_call_at": iso_utc(first),
                 "trial_week_ends": iso_utc(first + timedelta(weeks=1)),
-                "calls": count,
+                "calls": len(group),
                 "target": target,
-                "progress": round(min(1.0, count / target), 4),
-                "remaining": max(0, target - count),
-                "complete": count >= target,
-                **_verdict(trial_of([_trial_call(c) for c in group], target, pass_score)),
+                "progress": round(min(1.0, sampled / target), 4),
+                "remaining": max(0, target - sampled),
+                "complete": sampled >= target,
+                **verdict,
             }
         )
     return out
@@ -274,7 +275,7 @@ SUMMARY_PHRASES = {
         "channel": "- {channel}: {calls}件 (前月 {previous_calls}件), "
         "応答率 {answer_rate}, リード率 {lead_rate} → {verdict}",
         "sample": "録音レビュー対象: {count}件",
-        "trial": "トライアル中: {channel}/{campaign} {calls}/{target}件 平均{mean} "
+        "trial": "トライアル中: {channel}/{campaign} 応答{calls}/{target}件 平均{mean} "
         "(合格ライン {pass_score}) → {verdict}",
         "phrases": "お客様がよく話した言葉: {phrases}",
         "details": "詳細: GET /v1/reviews/{month} (?format=html)",
@@ -285,7 +286,7 @@ SUMMARY_PHRASES = {
         "channel": "- {channel}: {calls} calls (previous {previous_calls}), "
         "answer rate {answer_rate}, lead rate {lead_rate} -> {verdict}",
         "sample": "Calls to review: {count}",
-        "trial": "On trial: {channel}/{campaign} {calls}/{target} calls, mean score {mean} "
+        "trial": "On trial: {channel}/{campaign} {calls}/{target} answered calls, mean score {mean} "
         "(pass {pass_score}) -> {verdict}",
         "phrases": "What callers talked about: {phrases}",
         "details": "Details: GET /v1/reviews/{month} (?format=html)",
@@ -317,9 +318,9 @@ def summary(info: AccountInfo, review: dict[str, Any]) -> tuple[str, str]:
     for t in review["trials"]:
         mean = "-" if t.get("mean_score") is None else f"{t['mean_score']:g}"
         verdict = ACTIONS_JA[t["verdict"]] if info.japanese else f"{t['verdict']} ({t['action']})"
-        lines.append(say["trial"].format(channel=t["channel"], campaign=t["campaign"], calls=t["calls"],
-                                         target=t["target"], mean=mean, pass_score=f"{t['pass_score']:g}",
-                                         verdict=verdict))
+        lines.append(say["trial"].format(channel=t["channel"], campaign=t["campaign"],
+                                         calls=t["sample_calls"], target=t["target"], mean=mean,
+                                         pass_score=f"{t['pass_score']:g}", verdict=verdict))
     if review.get("caller_phrases"):
         joined = ", ".join(f"{p['phrase']} ({p['calls']})" for p in review["caller_phrases"][:5])
         lines.append(say["phrases"].format(phrases=joined))

@@ -211,7 +211,8 @@ def render_html(review: dict[str, Any], *, japanese: bool = False) -> str:
             action = ACTIONS_JA.get(verdict, "") if japanese else str(tr.get("action", ""))
             out.append(
                 f'<tr><td class="text">{e(str(tr["channel"]))} / {e(str(tr["campaign"]))}</td>'
-                f'<td class="text">{_bar(float(tr["progress"]), 1.0)} {tr["calls"]}/{tr["target"]}</td>'
+                f'<td class="text">{_bar(float(tr["progress"]), 1.0)} '
+                f'{tr.get("sample_calls", tr["calls"])}/{tr["target"]}</td>'
                 f"<td>{_num(tr.get('mean_score'))}</td><td>{_num(tr.get('pass_score'))}</td>"
                 f"<td>{_pct(tr.get('scored_share'))}</td>"
                 f'<td class="text"><strong>{e(str(verdict))}</strong> {e(action)}</td></tr>'

@@ -179,6 +179,20 @@ def test_trial_progress_for_campaigns_started_in_the_last_three_weeks() -> None:
     assert review["trials"][0]["verdict"] == "in_progress"  # 12 of 50 sample calls
 
 
+def test_trial_progress_counts_the_answered_calls_the_trial_samples() -> None:
+    # Given a campaign on trial with 4 answered and 6 missed calls, against a sample of 10
+    world = World()
+    for i, status in enumerate(["answered"] * 4 + ["missed"] * 6):
+        world.add("acme", tokyo(11, 20) + timedelta(hours=i), "flyer", status=status, campaign="dec-flyer",
+                  score=80)
+    review = mr.build_review(info(review={"trial_sample_calls": 10}), "2026-11", world.calls["acme"], {}, RUN)
+    # Then the trial is 4/10 along, not complete (it said 10/10 complete, verdict in progress)
+    [trial] = review["trials"]
+    assert (trial["calls"], trial["sample_calls"]) == (10, 4)
+    assert (trial["progress"], trial["remaining"], trial["complete"]) == (0.4, 6, False)
+    assert trial["verdict"] == "in_progress"
+
+
 def test_run_stores_json_and_html_and_announces_once() -> None:
     world = World()
     world.add_account("acme", name="Acme Dental", language="ja-JP")
