@@ -114,7 +114,9 @@ def plan_call_event(event: Mapping[str, Any], config: AccountConfig,
         for kind, configured in ((KINTONE, config.crm_push.kintone), (HUBSPOT, config.crm_push.hubspot)):
             if configured is not None:
                 payload = {"action": action, "call": data, "version": event.get("version")}
-                out.append(Planned(delivery_id(evt, kind), kind, kind, evt, str(event["type"]), sid, payload))
+                # A webhook id cannot hold ":", so a webhook named "hubspot" keeps its own delivery.
+                crm = delivery_id(evt, f"crm:{kind}")
+                out.append(Planned(crm, kind, kind, evt, str(event["type"]), sid, payload))
     return out
 
 

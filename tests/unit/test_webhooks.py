@@ -164,6 +164,20 @@ def test_crm_pushes_on_completion_and_on_a_stage_change_only() -> None:
     assert [p for p in tagged_recording if p.kind != "webhook"] == []
 
 
+@pytest.mark.parametrize("hook_id", ["hubspot", "kintone"])
+def test_a_webhook_named_like_a_crm_does_not_take_the_crm_push_delivery(hook_id: str) -> None:
+    # Given a webhook (a Zapier hook, say) whose id is "hubspot", and the HubSpot push
+    hook = {"id": hook_id, "url": "https://hooks.example.jp/x", "events": ["call.completed"], "secret": "z"}
+    crm = {"hubspot": {"token_secret": "hs"}} if hook_id == "hubspot" else {
+        "kintone": {"domain": "acme.cybozu.com", "app": 1, "token_secret": "k", "fields": {"call_sid": "id"}}}
+    cfg = parse_config(account_config("acme", webhooks=[hook], crm_push=crm), local_mode=False)
+    # When a call completes
+    planned = plan.plan_call_event(call_event("call.completed", ["ended_at"]), cfg, present, "t")
+    # Then both are planned under their own ids (one id: the store kept the webhook, the CRM got nothing)
+    assert sorted(p.kind for p in planned) == sorted(["webhook", hook_id])
+    assert len({p.delivery_id for p in planned}) == 2
+
+
 def test_the_crm_hears_the_answer_that_lands_after_a_provisional_completion() -> None:
     # Given the status callback ended the call first: call.completed carried "missed, 0 s"
     cfg = config(crm_push={"hubspot": {"token_secret": "hs"}})
