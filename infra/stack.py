@@ -31,6 +31,9 @@ from infra.components.voice import Voice
 from infra.config import DeployConfig
 from infra.wiring import WIRING, Wiring
 
+# Where Transcribe writes its output JSON in the recordings bucket (transcripts.engine.output_key)
+TRANSCRIPT_OUTPUT_PREFIX = "transcripts/"
+TRANSCRIPT_OUTPUT_DAYS = 7
 WEBHOOK_FUNCTIONS = ("voice_webhook",)  # their errors page ops: a caller may have heard the fallback
 
 
@@ -73,6 +76,9 @@ class CalltrackStack(Stack):
             logs=self.access_logs,
             versioned=True,
             noncurrent_days=config.recordings_noncurrent_days,
+            # Transcribe's output JSON lives until its compact form is on the call (minutes); one
+            # whose call was erased or re-recorded meanwhile goes after a week.
+            expire_prefixes={TRANSCRIPT_OUTPUT_PREFIX: TRANSCRIPT_OUTPUT_DAYS},
         )
         # The routing snapshot: each tracking number's routing, for the webhook while DynamoDB is down.
         self.routing_bucket = private_bucket(

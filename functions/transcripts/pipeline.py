@@ -115,6 +115,7 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
         ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
             "status": "in_progress", "job": name, "recording_sid": sid,
             "language": config.language, "requested_at": _iso(ports),
+            "output_key": output_key(str(recording["s3_key"])),
         }})
     job = JobRequest(
         name=name,
@@ -144,10 +145,16 @@ def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
         return "unknown-call"
     account = str(call["account"])
     current = call.get("transcript") or {}
-    if current.get("recording_sid") == recording_sid and current.get("status") in ("stored", "failed"):
-        return "duplicate"
     recording = call.get("recording") or {}
+    if current.get("recording_sid") == recording_sid and current.get("status") in ("stored", "failed"):
+        # A repeat, or the first try stored the transcript and failed to delete the output: a
+        # caller's words must not outlive the call's retention in S3 (deleting twice is harmless).
+        if recording.get("recording_sid") == recording_sid and recording.get("s3_key"):
+            ports.engine.discard(output_key(str(recording["s3_key"])))
+        return "duplicate"
     if recording.get("recording_sid") != recording_sid or not recording.get("s3_key"):
+        if current.get("recording_sid") == recording_sid and current.get("output_key"):
+            ports.engine.discard(str(current["output_key"]))  # the job's own output, named at its start
         return "recording-gone"
     language = str(current.get("language") or "ja-JP")
     base = {"job": str(detail["TranscriptionJobName"]), "recording_sid": recording_sid, "language": language}

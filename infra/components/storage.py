@@ -30,12 +30,17 @@ def private_bucket(
     logs: s3.IBucket,
     versioned: bool,
     noncurrent_days: int | None = None,
+    expire_prefixes: dict[str, int] | None = None,
 ) -> s3.Bucket:
     rules = [
         s3.LifecycleRule(
             id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
         )
     ]
+    for prefix, days in (expire_prefixes or {}).items():
+        rules.append(
+            s3.LifecycleRule(id=f"expire-{prefix.strip('/')}", prefix=prefix, expiration=Duration.days(days))
+        )
     if versioned and noncurrent_days:
         rules.append(
             s3.LifecycleRule(

@@ -108,6 +108,26 @@ def test_recordings_bucket_is_versioned_with_noncurrent_expiry(synth):
     )
 
 
+def test_transcribe_output_left_behind_in_the_recordings_bucket_expires(synth):
+    # Transcribe's output JSON of a call erased (or re-recorded) while its job ran is never
+    # deleted by the pipeline: the bucket expires what is left under the output prefix
+    from infra.stack import TRANSCRIPT_OUTPUT_DAYS, TRANSCRIPT_OUTPUT_PREFIX
+    from transcripts.engine import output_key
+
+    assert output_key("recordings/acme/2026/11/CA1/RE1.mp3").startswith(TRANSCRIPT_OUTPUT_PREFIX)
+    synth.assertions.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({
+                "Prefix": TRANSCRIPT_OUTPUT_PREFIX,
+                "ExpirationInDays": TRANSCRIPT_OUTPUT_DAYS,
+                "Status": "Enabled",
+            })])},
+        },
+    )
+
+
 def test_each_wiring_queue_has_a_dlq_and_all_queues_are_encrypted_and_tls_only(synth):
     queues = synth.resources("AWS::SQS::Queue")
     for logical_id, queue in queues.items():

@@ -282,7 +282,7 @@ def test_the_pipeline_starts_one_job_stores_the_transcript_once_and_hits_each_ru
     assert handle(job_done(), ports) == "stored"
     assert handle(job_done(), ports) == "duplicate"
     assert calls.call["transcript"]["segments"] == [["caller", 2.0, "予約したい"]]
-    assert engine.discarded == [output_key(KEY)]
+    assert set(engine.discarded) == {output_key(KEY)}  # deleted (and again by the repeat: harmless)
     # When the transcript's update event arrives (twice), the rule hits once
     transcript_event = {"type": "call.updated", "account": "acme", "call_sid": CALL,
                         "changed": ["transcript"], "call": {"transcript": {"status": "stored"}}}
@@ -314,6 +314,38 @@ def test_a_talk_time_that_lands_after_a_provisional_completion_is_checked_agains
     # And a call still ringing is not judged on its talk time yet
     ringing = {**answer, "call": {"talk_seconds": 300}}
     assert handle(ringing, ports) == "ignored"
+
+
+def test_a_transcribe_output_the_first_try_failed_to_delete_is_deleted_by_the_retry() -> None:
+    # Given the transcript was stored but deleting Transcribe's output JSON failed (S3 slowdown)
+    calls, engine, ports = world()
+    assert handle(recording_stored(), ports) == "started"
+    fail = [RuntimeError("SlowDown")]
+
+    def discard_once(key: str) -> None:
+        if fail:
+            raise fail.pop()
+        engine.discarded.append(key)
+
+    engine.discard = discard_once  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        handle(job_done(), ports)
+    assert calls.call["transcript"]["status"] == "stored" and engine.discarded == []
+    # When SQS delivers the event again
+    assert handle(job_done(), ports) == "duplicate"
+    # Then the output JSON (the caller's words) is deleted, not kept past the call's retention
+    assert engine.discarded == [output_key(KEY)]
+
+
+def test_the_output_of_a_job_whose_recording_changed_meanwhile_is_deleted() -> None:
+    # Given a job started on one recording, and the call's recording gone (expired) before it ended
+    calls, engine, ports = world()
+    assert handle(recording_stored(), ports) == "started"
+    calls.amend("acme", CALL, {"recording": {"status": "expired", "recording_sid": REC}})
+    # When the job's completion arrives
+    assert handle(job_done(), ports) == "recording-gone"
+    # Then its output, named when the job started, is deleted
+    assert engine.discarded == [output_key(KEY)]
 
 
 def test_a_concurrent_write_between_read_and_hit_is_retried_on_the_new_version() -> None:
