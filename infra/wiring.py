@@ -301,7 +301,7 @@ FUNCTIONS = (
         "webhook_sender",
         "webhooks",
         "webhooks.handler.handler",
-        timeout_s=120,  # a batch of 5 deliveries at 10 s each, with kintone/HubSpot's 2-3 requests
+        timeout_s=120,  # each request ends within 20 s; a delivery that might not fit waits for the next
         description="Data out: signed webhooks and the kintone / HubSpot push, retried for 24 h",
         tables=("webhook_deliveries",),
         read_only_tables=("accounts",),

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from calltrack.observability import make_logger, make_metrics, make_tracer
 from webhooks import runtime
 from webhooks.deliver import RetryLater, plan_message, send_delivery
+from webhooks.outgoing import DEADLINE_S
 from webhooks.runtime import NEEDS as NEEDS
 
 logger = make_logger("webhooks")
@@ -33,10 +34,24 @@ def present(call: Mapping[str, Any]) -> dict[str, Any]:
     return call_to_json(call, mask_caller=False)
 
 
-def record_handler(record: SQSRecord) -> str:
+# Time a delivery may take: a HubSpot push is up to three requests, each cut at its deadline.
+DELIVERY_BUDGET_MS = int((3 * DEADLINE_S + 5) * 1000)
+
+
+class OutOfTime(Exception):
+    """Too little of the invocation is left for one more delivery: SQS gives it to the next one."""
+
+
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> str:
     message = json.loads(record.body)
     settings = runtime.ensure_started(NEEDS)
     ports = runtime.ports(settings, present)
+    if "delivery" in message and lambda_context is not None \
+            and lambda_context.get_remaining_time_in_millis() < DELIVERY_BUDGET_MS:
+        # Slow receivers used up this invocation: hand the rest back to SQS at once, rather than
+        # be cut off mid-send by the Lambda timeout (rows half-sent, the batch back in 12 minutes).
+        runtime.defer(record.event_source_arn, record.receipt_handle, 0)
+        raise OutOfTime(f"{lambda_context.get_remaining_time_in_millis()} ms left")
     if "delivery" not in message:
         queued = plan_message(message, ports)
         metrics.add_metric(name="WebhookDeliveriesPlanned", unit=MetricUnit.Count, value=queued)

@@ -3,7 +3,8 @@
 The host is resolved and every address checked (``calltrack.outbound``), then the connection goes
 to those checked addresses, in turn and IPv4 first (TLS still verifies the host name), so DNS
 cannot answer differently in between. Redirects are never followed: a 3xx is an answer like any
-other. 10 s timeout.
+other. 10 s for each socket operation, and ``DEADLINE_S`` for the whole request: a receiver that
+drips its answer a byte at a time is cut off there (the connection is shut down under the read).
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from calltrack.outbound import RefusedDestination, Resolver, check_url, public_addresses, resolve
 
 TIMEOUT_S = 10.0
+DEADLINE_S = 20.0  # the whole request: connect, send, answer
 MAX_RESPONSE_BYTES = 256 * 1024
 
 
@@ -77,21 +80,45 @@ def request(
     *,
     local_mode: bool,
     timeout_s: float = TIMEOUT_S,
+    deadline_s: float = DEADLINE_S,
     resolver: Resolver = resolve,
 ) -> Answer:
     """Send one request; -> the answer. Raises RefusedDestination (never retried) or OSError /
-    http.client.HTTPException (network trouble: retried)."""
+    http.client.HTTPException (network trouble: retried; TimeoutError past ``deadline_s``)."""
     target = check_url(url, local_mode=local_mode)
     addresses = public_addresses(target, local_mode=local_mode, resolver=resolver)
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = cls(target.host, target.port, addresses, timeout_s)
+    cut = threading.Event()
+    watchdog = threading.Timer(deadline_s, _cut_off, (conn, cut))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         conn.request(method, target.path, body=body, headers=dict(headers))
         resp = conn.getresponse()
         data = resp.read(MAX_RESPONSE_BYTES)
-        return Answer(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
+        answer = Answer(resp.status, data, {k.lower(): v for k, v in resp.getheaders()})
+    except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            raise TimeoutError(f"no whole answer within {deadline_s:g} s") from exc
+        raise
     finally:
+        watchdog.cancel()
         conn.close()
+    if cut.is_set():  # the read ended at the cut: the body may be short
+        raise TimeoutError(f"no whole answer within {deadline_s:g} s")
+    return answer
+
+
+def _cut_off(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """Past the deadline: shut the connection's socket down, which ends a read blocked on it."""
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, under TLS too
+        except OSError:
+            pass
 
 
 def retryable(status: int) -> bool:

@@ -1,0 +1,47 @@
+"""webhook_sender: an invocation that slow receivers used up hands its remaining deliveries back to
+SQS at once instead of being cut off mid-send by the Lambda timeout."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from tests.support.events import lambda_context
+from webhooks import handler as sender
+
+
+def sqs_record(n: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"messageId": f"m{n}", "receiptHandle": f"rh{n}", "body": json.dumps(body),
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:webhooks"}
+
+
+@pytest.mark.parametrize("left_ms, tried", [(30_000, []), (110_000, ["d1", "d2"])])
+def test_deliveries_wait_for_the_next_invocation_when_too_little_time_is_left(
+    monkeypatch: pytest.MonkeyPatch, left_ms: int, tried: list[str]
+) -> None:
+    # Given two deliveries, and an invocation with ``left_ms`` left
+    sent: list[str] = []
+    deferred: list[tuple[str, int]] = []
+    monkeypatch.setattr(sender.runtime, "ensure_started", lambda needs: SimpleNamespace())
+    monkeypatch.setattr(sender.runtime, "ports", lambda settings, present: SimpleNamespace())
+    monkeypatch.setattr(sender.runtime, "defer", lambda arn, handle, delay: deferred.append((handle, delay)))
+    monkeypatch.setattr(sender, "send_delivery", lambda m, p, n: sent.append(m["delivery"]) or "delivered")
+    context = lambda_context("webhook_sender")
+    context.get_remaining_time_in_millis = lambda: left_ms
+    event = {"Records": [sqs_record(1, {"delivery": "d1", "account": "acme"}),
+                         sqs_record(2, {"delivery": "d2", "account": "acme"})]}
+    # When the batch is handled
+    if not tried:
+        # Then with too little time nothing is sent: both go back to SQS now (visible at once),
+        # and the batch fails as a whole (Powertools raises when every record failed)
+        with pytest.raises(BatchProcessingError):
+            sender.handler(event, context)
+        assert sent == [] and deferred == [("rh1", 0), ("rh2", 0)]
+    else:
+        out = sender.handler(event, context)
+        assert sent == tried and deferred == [] and out["batchItemFailures"] == []
