@@ -143,12 +143,30 @@ def current_caller(app: Any, *roles: str) -> Caller:
     return Caller(principal=principal, account=account, config=route_ports(app).accounts.get(account))
 
 
+# Lambda answers at most 6 MB of JSON, the body escaped as a string in it (\uXXXX per Japanese
+# character): a larger answer is a 5xx from the platform, so it is refused here as a 400.
+MAX_ANSWER_BYTES = 5_500_000
+
+
+def _fits(text: str) -> str:
+    if len(text) * 6 <= MAX_ANSWER_BYTES:  # no character escapes to more than 6 bytes
+        return text
+    escaped = len(json.dumps(text))  # the body as the Lambda answer carries it
+    if escaped > MAX_ANSWER_BYTES:
+        from calltrack.errors import BadRequest
+
+        raise BadRequest(f"from: this range's answer is {escaped / 1e6:.1f} MB, more than the API can "
+                         f"send ({MAX_ANSWER_BYTES / 1e6:.1f} MB); ask for a shorter range (from/to), "
+                         "e.g. a month", field="from")
+    return text
+
+
 def json_response(body: Any, *, items_read: int | None = None, status: int = 200) -> Response:
     headers = {ITEMS_READ_HEADER: str(items_read)} if items_read is not None else None
     return Response(
         status_code=status,
         content_type="application/json",
-        body=json.dumps(body, ensure_ascii=False, default=str),
+        body=_fits(json.dumps(body, ensure_ascii=False, default=str)),
         headers=headers,
     )
 
@@ -157,4 +175,5 @@ def csv_response(text: str, filename: str, *, items_read: int | None = None) -> 
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if items_read is not None:
         headers[ITEMS_READ_HEADER] = str(items_read)
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text, headers=headers)
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=_fits(text),
+                    headers=headers)
