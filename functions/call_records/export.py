@@ -8,17 +8,19 @@ no BOM: Athena reads it), and ``exports/quicksight-manifest.json`` points QuickS
 account column is what tells the accounts apart in the one dataset.
 Objects carry no SSE header: the exports bucket's default encryption (the stack's KMS key,
 infra/components/storage.py) applies, as for the review reports the ops jobs write there.
-Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it). A
-day an earlier run missed for an account (it failed, or the job did not run) is written by the
-next run, within a week (``missed_days``); a run with a failed account fails after the others.
+Idempotent per day: an existing day file is left alone unless ``force`` (which rewrites it), or
+one of its calls changed after it was written (``stale_days``: within ``REFRESH_DAYS``, so stages
+and values set later reach QuickSight). A day an earlier run missed for an account (it failed,
+or the job did not run) is written by the next run, within a week (``missed_days``); a run with
+a failed account fails after the others.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
@@ -116,6 +118,42 @@ def missed_days(account: str, tz: str, at: datetime, exists: Callable[[str], boo
     return []
 
 
+# How many days before yesterday a run checks for calls changed since their day's file was written.
+REFRESH_DAYS = 35
+
+
+def stale_days(
+    account: str,
+    tz: str,
+    at: datetime,
+    written_at: Callable[[str], datetime | None],
+    calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+) -> list[date]:
+    """The days among the ``REFRESH_DAYS`` before yesterday whose file was written before one of its
+    calls last changed, oldest first: a stage, value or score set days later (a manager, the CRM
+    leads), a call still ringing at 00:30. One read of those days' calls, one HEAD per day with calls."""
+    from calltrack.days import zone
+
+    zi = zone(tz)
+    yesterday = previous_local_day(at, tz)
+    lo = datetime.combine(yesterday - timedelta(days=REFRESH_DAYS), time(0), zi)
+    hi = datetime.combine(yesterday, time(0), zi)
+    changed: dict[date, str] = {}
+    for call in calls_between(lo, hi):
+        started, updated = str(call.get("started_at") or ""), str(call.get("updated_at") or "")
+        if call.get("test") or not started or not updated:
+            continue
+        day = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(zi).date()
+        changed[day] = max(changed.get(day, ""), updated)
+    stale = []
+    for day in sorted(changed):
+        written = written_at(day_key(account, day))
+        # the same second counts as later: rewriting once more is harmless, missing a change is not
+        if written is not None and changed[day] >= written.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"):
+            stale.append(day)
+    return stale
+
+
 def run(at: datetime, force: bool = False) -> dict[str, Any]:
     """Export yesterday's calls of every account; returns what was written or already there."""
     import boto3
@@ -128,14 +166,17 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     bucket = settings.exports_bucket
     s3 = boto3.client("s3", region_name=settings.region)
 
-    def exists(key: str) -> bool:
+    def written_at(key: str) -> datetime | None:
         try:
-            s3.head_object(Bucket=bucket, Key=key)
+            head = s3.head_object(Bucket=bucket, Key=key)
         except s3.exceptions.ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
-        return True
+        return cast(datetime, head["LastModified"])
+
+    def exists(key: str) -> bool:
+        return written_at(key) is not None
 
     def put(key: str, body: bytes, content_type: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
@@ -154,6 +195,9 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             for day in missed_days(account, config.timezone, at, exists):
                 exports.append(export_day(account, config.timezone, day, False, exists=exists, put=put,
                                           calls_between=reader))
+            for day in stale_days(account, config.timezone, at, written_at, reader):
+                exports.append({**export_day(account, config.timezone, day, True, exists=exists, put=put,
+                                             calls_between=reader), "status": "refreshed"})
             exports.append(export_account(account, config.timezone, at, force, exists=exists, put=put,
                                           calls_between=reader))
         except Exception:  # one account's failure must not stop the others

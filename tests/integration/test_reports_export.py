@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from tests.support import unique_call_sid, unique_number
-from tests.support.stack import apply_account
+from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
 
@@ -62,6 +63,40 @@ def test_daily_export_writes_yesterdays_calls_once_with_a_manifest(local_stack: 
     assert [e["status"] for e in again["exports"] if e["account"] == account] == ["exists"]
     forced = local_stack.run_job("daily-calls-export", at, force=True)["result"]
     assert [e["status"] for e in forced["exports"] if e["account"] == account] == ["written"]
+
+
+def test_a_stage_set_after_its_day_was_exported_reaches_that_days_file(local_stack: Any) -> None:
+    from calltrack.settings import get_settings
+
+    # Given a call on 2026-08-20 (JST), exported the next morning without a stage
+    number = unique_number()
+    account = apply_account(local_stack, "late", numbers=[{"number": number, "channel": "radio"}])
+    sid = unique_call_sid()
+    play_call(local_stack, number, datetime(2026, 8, 20, 3, 0, tzinfo=UTC), "answered", 60, call_sid=sid)
+    first = local_stack.run_job("daily-calls-export", "2026-08-20T15:30:00Z")["result"]
+    [written] = [e for e in first["exports"] if e["account"] == account]
+    assert written["status"] == "written"
+
+    # When a manager marks it won three days later, and the next nightly runs come
+    manager = tokens(local_stack, account, "manager")["manager"]
+    won = {"stage": "won", "value": 80000}
+    moved = local_stack.request("PATCH", f"/v1/calls/{sid}", token=manager, json=won)
+    assert moved.status_code == 200, moved.text
+    local_stack.drain()  # what the stage change sets off (conversions, CRM) writes the call too
+    later = local_stack.run_job("daily-calls-export", "2026-08-23T15:30:00Z")["result"]
+    # file times are to the second: a file written in the PATCH's second is written once more
+    time.sleep(1.1)
+    local_stack.run_job("daily-calls-export", "2026-08-24T15:30:00Z")
+    again = local_stack.run_job("daily-calls-export", "2026-08-25T15:30:00Z")["result"]
+
+    # Then the 20th's file is rewritten, then left alone, and QuickSight reads the won value (it
+    # kept "no stage")
+    refreshed = [e for e in later["exports"] if e["account"] == account and e["status"] == "refreshed"]
+    assert [e["date"] for e in refreshed] == ["2026-08-20"]
+    assert [e for e in again["exports"] if e["account"] == account and e["status"] == "refreshed"] == []
+    body = local_stack.stack.client("s3").get_object(Bucket=get_settings().exports_bucket, Key=written["key"])
+    [row] = list(csv.DictReader(io.StringIO(body["Body"].read().decode("utf-8"))))
+    assert (row["call_sid"], row["stage"], float(row["value"])) == (sid, "won", 80000.0)
 
 
 def test_a_day_whose_run_was_missed_is_exported_by_the_next_run(local_stack: Any) -> None:
