@@ -84,7 +84,7 @@ def figures(calls: list[CallFact], previous: int, spend: float | None, qualified
     answered = sum(1 for c in ended if c.answered)
     leads = sum(1 for c in calls if c.is_lead(qualified_score))
     won = [c for c in calls if c.won]
-    won_value = sum(c.value or 0.0 for c in won)
+    won_value = round(sum(c.value or 0.0 for c in won), 2)  # values are to the sen: no 300.29999999999995
     n = len(calls)
     return {
         "calls": n,
@@ -243,7 +243,7 @@ def build_review(
         fig = figures(this_by.get(channel, []), prev_by.get(channel, 0), spend.get(channel), qs)
         channels.append({"channel": channel, **fig, **verdict(fig, info.review, prev)})
     channels.sort(key=lambda ch: (-ch["calls"], ch["channel"]))
-    total_spend = sum(spend.values()) if spend else None
+    total_spend = round(sum(spend.values()), 2) if spend else None
     sample = draw_sample(info, month, this)
     return {
         "account": info.account,

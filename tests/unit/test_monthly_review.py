@@ -115,6 +115,17 @@ def test_channel_figures() -> None:
     assert review["totals"]["calls"] == 41
 
 
+def test_won_values_in_sen_add_up_to_what_a_person_would_write() -> None:
+    # Given three won calls whose values in float add up to 300.29999999999995
+    world = World()
+    for value in (100.1, 100.1, 100.1):
+        world.add("acme", tokyo(11, 3), "flyer", stage="won", value=value)
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], {"flyer": 0.1 + 0.2}, RUN)
+    # Then the review says 300.3, and the spend 0.3
+    assert by_channel(review)["flyer"]["won_value"] == 300.3 == review["totals"]["won_value"]
+    assert review["totals"]["spend"] == 0.3
+
+
 def test_a_call_at_2330_on_the_last_day_in_tokyo_belongs_to_that_month() -> None:
     world = World()
     world.add("acme", tokyo(11, 30, 23, 30), "radio")  # 14:30 UTC on Nov 30
