@@ -149,7 +149,7 @@ def transcript_summary(transcript: Any) -> dict[str, Any] | None:
     return {
         "status": transcript.get("status"),
         "language": transcript.get("language"),
-        "segments": len(transcript.get("segments") or []),
+        "segments": len(segments) if isinstance(segments := transcript.get("segments"), list) else 0,
         "truncated": bool(transcript.get("truncated")),
     }
 

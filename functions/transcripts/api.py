@@ -22,6 +22,10 @@ logger = make_logger("transcripts")
 READ_ROLES = ("admin", "manager")
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def transcript_json(call: dict[str, Any]) -> dict[str, Any]:
     """The public TRANSCRIPT object: status, language and the segments as objects."""
     transcript = call.get("transcript") or {}
@@ -34,9 +38,9 @@ def transcript_json(call: dict[str, Any]) -> dict[str, Any]:
         "recording_sid": transcript.get("recording_sid"),
         "truncated": bool(transcript.get("truncated")),
         "reason": transcript.get("reason"),
-        "segments": [
+        "segments": [  # a hand-edited item of another shape shows what is readable, not a 500
             {"speaker": seg[0], "start": seg[1], "text": seg[2]}
-            for seg in transcript.get("segments") or [] if len(seg) == 3
+            for seg in _list(transcript.get("segments")) if isinstance(seg, list | tuple) and len(seg) == 3
         ],
         "rule_hits": call.get("rule_hits") or {},
     }

@@ -391,3 +391,17 @@ def test_a_transcript_written_in_another_shape_is_ignored_not_retried_into_the_d
     # Then the transcript reads as absent: no event, nothing to do, nothing raises into a retry
     assert events == []
     assert outcome == "ignored" and engine.started == []
+
+
+@pytest.mark.parametrize("segments", [7, "text", [7, ["caller", 1.0, "予約"]], {"a": 1}])
+def test_a_transcript_item_edited_by_hand_into_another_shape_is_shown_not_a_500(segments: Any) -> None:
+    from call_records.calls import transcript_summary
+    from transcripts.api import transcript_json
+
+    # Given a call whose stored transcript segments are not the list of triples we write
+    call = {"call_sid": CALL, "transcript": {"status": "stored", "segments": segments}}
+    # Then the transcript route and the call's summary show what is readable
+    readable = isinstance(segments, list)
+    shown = transcript_json(call)["segments"]
+    assert shown == ([{"speaker": "caller", "start": 1.0, "text": "予約"}] if readable else [])
+    assert transcript_summary(call["transcript"])["segments"] == (len(segments) if readable else 0)
