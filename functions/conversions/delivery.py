@@ -89,6 +89,10 @@ class ConversionStore(Protocol):
 
     def set_note(self, call_sid: str, key: str, note: str, now_iso: str) -> None: ...
 
+    def revalue(
+        self, call_sid: str, key: str, *, value: float | None, version: int, now_iso: str
+    ) -> bool: ...
+
     def of_call(self, call_sid: str) -> list[dict[str, Any]]: ...
 
     def of_account(self, account: str, lo: str, hi: str) -> Iterator[dict[str, Any]]: ...
@@ -143,6 +147,13 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
                 account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0
             ) or _skip_pending(ports.store, call_sid, planned, now_s, claim_until, now_iso):
                 counts["skipped"] += 1
+            elif planned.value_from_call:
+                # a CSV-only row (Yahoo!, no credentials) follows the call's value as a sent one
+                # is restated: the import file lists what the call is worth now
+                row = ports.store.get(call_sid, planned.key) or {}
+                if row.get("status") == "skipped" and _changed(row, planned):
+                    ports.store.revalue(call_sid, planned.key, value=planned.value,
+                                        version=planned.call_version, now_iso=now_iso)
             continue
         if ports.store.create(
             account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until

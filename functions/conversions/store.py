@@ -93,9 +93,28 @@ class DynamoConversions:
                     Conversion.status.set("pending"),
                     Conversion.claimed_until.set(claim_until),
                     _value(planned.value),
+                    # the version of the value about to be sent: a late retry of an older event
+                    # then never looks newer than what the platform holds
+                    Conversion.call_version.set(planned.call_version),
                     Conversion.updated_at.set(now_iso),
                 ],
                 condition=Conversion.call_sid.exists() & (lapsed | unlocked),
+            )
+        except UpdateError as err:
+            if _conditional_failed(err):
+                return False
+            raise
+        return True
+
+    def revalue(self, call_sid: str, key: str, *, value: float | None, version: int, now_iso: str) -> bool:
+        """A skipped row (listed in the import CSV) takes the value of a newer version of its call."""
+        try:
+            Conversion(call_sid, key).update(
+                actions=[
+                    _value(value), Conversion.call_version.set(version), Conversion.updated_at.set(now_iso)
+                ],
+                condition=(Conversion.status == "skipped")
+                & (Conversion.call_version.does_not_exist() | (Conversion.call_version < version)),
             )
         except UpdateError as err:
             if _conditional_failed(err):

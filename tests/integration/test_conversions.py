@@ -282,3 +282,45 @@ def test_without_api_access_the_import_files_list_the_conversions_in_each_platfo
     text = yahoo.content.decode("cp932")
     assert text.startswith('"YCLID","コンバージョン名","コンバージョン発生日時"')
     assert f'"{yclid}","phone-lead","' in text and text.endswith('Asia/Tokyo","5000","JPY"\r\n')
+
+
+def test_a_late_retry_of_an_older_value_does_not_restate_google_back_after_retries(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given a won call whose value is corrected twice while Google answers 503 twice
+    s = ConversionScenario(local_stack, ads, rules=[rule(destinations=["google_ads"],
+                                                         when={"stage_at_least": "won"})])
+    call_sid = s.call(s.lease(gclid=gclid()))
+    local_stack.drain()
+    ads.fail("google", "503", "503")
+    s.patch(call_sid, stage="won", value=30000)
+    s.patch(call_sid, value=40000)
+    forty = s.snapshot(call_sid)
+    s.patch(call_sid, value=50000)
+    # (the 30,000 and 40,000 tries get the 503s, the 50,000 one is sent, then their retries return)
+    local_stack.drain()
+    assert [r["conversionValue"] for r in google_rows(ads, call_sid)] == [50000]
+
+    # When the 40,000 event's message comes back late once more
+    s.redeliver(call_sid, "call.updated", call=forty)
+    local_stack.drain()
+
+    # Then Google keeps 50,000: no restatement back to the older value
+    assert [a for a in ads.google_adjustments if a["orderId"] == order(call_sid)] == []
+    assert s.conversions_of(call_sid)[("phone-lead", "google_ads")]["value"] == 50000
+
+
+def test_the_import_file_lists_the_value_a_call_is_worth_now(local_stack: Any, ads: FakeAdPlatforms) -> None:
+    # Given a Yahoo! caller (Yahoo! is CSV-only) listed with the rule's default value
+    s = ConversionScenario(local_stack, ads, rules=[rule(destinations=["yahoo_ads"])])
+    yclid = "YSS.1000012345." + secrets.token_hex(6)
+    call_sid = s.call(s.lease(yclid=yclid))
+    local_stack.drain()
+    # When the deal is won for 120,000 yen days later
+    s.patch(call_sid, stage="won", value=120000)
+    local_stack.drain()
+    # Then the Yahoo! import file and the call list it at 120,000 (they kept the 5,000)
+    text = local_stack.request("GET", "/v1/conversions/yahoo-ads.csv", token=s.roles["marketer"]).content
+    [line] = [line for line in text.decode("cp932").split("\r\n") if yclid in line]
+    assert line.endswith('"120000","JPY"')
+    assert s.conversions_of(call_sid)[("phone-lead", "yahoo_ads")]["value"] == 120000

@@ -258,3 +258,10 @@ class InMemoryConversionStore:
     def finish(self, call_sid: str, key: str, *, status: str, reason: str | None, now_iso: str,
                sent_at: str | None = None) -> None:
         self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=0)
+
+    def revalue(self, call_sid: str, key: str, *, value: float | None, version: int, now_iso: str) -> bool:
+        row = self.rows[(call_sid, key)]
+        if row["status"] != "skipped" or int(row.get("call_version") or 0) >= version:
+            return False
+        row.update(value=value, call_version=version)
+        return True
