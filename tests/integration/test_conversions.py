@@ -287,25 +287,35 @@ def test_without_api_access_the_import_files_list_the_conversions_in_each_platfo
 def test_a_late_retry_of_an_older_value_does_not_restate_google_back_after_retries(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:
-    # Given a won call whose value is corrected twice while Google answers 503 twice
+    from conversions import runtime
+    from conversions.delivery import RetryLater, deliver
+
+    # Given a call from a Google click, and the conversions consumer as deployed (its store on the
+    # emulator, its Google adapter on the fake Google) taking the call's events in a fixed order
     s = ConversionScenario(local_stack, ads, rules=[rule(destinations=["google_ads"],
                                                          when={"stage_at_least": "won"})])
     call_sid = s.call(s.lease(gclid=gclid()))
     local_stack.drain()
+    image = s.snapshot(call_sid)
+
+    def event(step: int, value: int) -> dict[str, Any]:
+        version = int(image["version"]) + step
+        call = {**image, "stage": "won", "value": value, "version": version}
+        return {"type": "call.updated", "account": s.account, "call_sid": call_sid, "version": version,
+                "changed": ["value"], "call": call}
+
+    # When the deal is marked won at 30,000, then corrected to 40,000, while Google answers 503,
+    # then to 50,000, which is sent
     ads.fail("google", "503", "503")
-    s.patch(call_sid, stage="won", value=30000)
-    s.patch(call_sid, value=40000)
-    forty = s.snapshot(call_sid)
-    s.patch(call_sid, value=50000)
-    # (the 30,000 and 40,000 tries get the 503s, the 50,000 one is sent, then their retries return)
-    local_stack.drain()
+    for step, value in ((1, 30000), (2, 40000)):
+        with pytest.raises(RetryLater):
+            deliver(event(step, value), runtime.ports())
+    assert deliver(event(3, 50000), runtime.ports()) == {"sent": 1}
+    # And the 40,000 event's message comes back from its backoff
+    deliver(event(2, 40000), runtime.ports())
+
+    # Then Google keeps 50,000: no restatement back to the older value (it was restated to 40,000)
     assert [r["conversionValue"] for r in google_rows(ads, call_sid)] == [50000]
-
-    # When the 40,000 event's message comes back late once more
-    s.redeliver(call_sid, "call.updated", call=forty)
-    local_stack.drain()
-
-    # Then Google keeps 50,000: no restatement back to the older value
     assert [a for a in ads.google_adjustments if a["orderId"] == order(call_sid)] == []
     assert s.conversions_of(call_sid)[("phone-lead", "google_ads")]["value"] == 50000
 
