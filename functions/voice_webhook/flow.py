@@ -31,6 +31,7 @@ from calltrack.twilio_edge import (
     empty_twiml,
     hangup_twiml,
     say_twiml,
+    url_with_query,
     voicemail_twiml,
 )
 from voice_webhook import flow_twiml
@@ -472,7 +473,12 @@ def _last_resort(deps: Deps, number: str, caller: str | None) -> str:
             "no routing available; forwarding to CALLTRACK_FALLBACK_FORWARD_TO",
             extra={"tracking_number": number},
         )
-        plan = DialPlan(forward_to=forward, caller_id=caller or (number if is_e164(number) else None))
+        # The <Dial> result comes back like any other call's: without it an answered call stays
+        # "missed" (the status callback alone cannot tell an answered forward from a hang-up).
+        base = deps.public_url.rstrip("/")
+        action = url_with_query(f"{base}/twilio/dial-status", {"t": str(int(deps.now()))})
+        plan = DialPlan(forward_to=forward, caller_id=caller or (number if is_e164(number) else None),
+                        action_url=action)
         return dial_twiml(plan)
     deps.log.error(
         "no routing and no CALLTRACK_FALLBACK_FORWARD_TO; caller told to call again",

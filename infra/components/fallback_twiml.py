@@ -74,7 +74,9 @@ def handler(event: dict, context: object) -> dict:
     if token is not None and not signed(event, token):
         return {"statusCode": 403, "headers": {"Content-Type": "text/plain"}, "body": "forbidden"}
     number = os.environ.get("FALLBACK_FORWARD_TO", "")
-    body = f"<Dial>{escape(number)}</Dial>" if number else SORRY
+    # the <Dial> result goes to the webhook (else an answered call stays missed)
+    action = os.environ.get("PUBLIC_URL", "").rstrip("/") + f"/twilio/dial-status?t={int(time.time())}"
+    body = f'<Dial action="{escape(action)}">{escape(number)}</Dial>' if number else SORRY
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "text/xml; charset=utf-8"},

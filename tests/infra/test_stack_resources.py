@@ -510,7 +510,9 @@ def test_the_fallback_dials_the_business_for_a_request_twilio_signed(fallback):
     # Then it is TwiML dialling the business directly
     assert response["statusCode"] == 200
     assert response["headers"]["Content-Type"].startswith("text/xml")
-    assert "<Dial>+81312345678</Dial>" in response["body"]
+    assert ">+81312345678</Dial>" in response["body"]
+    # And its <Dial> result comes back to the webhook, so an answered call is stored answered
+    assert '<Dial action="https://calls.example.jp/twilio/dial-status?t=' in response["body"]
 
 
 def test_the_fallback_accepts_what_twilios_validator_accepts(fallback):
@@ -552,7 +554,7 @@ def test_the_fallback_apologises_without_a_number_and_puts_calls_through_when_ss
     signed = RequestValidator(TWILIO_TOKEN).compute_signature(FALLBACK_URL, params)
     monkeypatch.delenv("FALLBACK_FORWARD_TO")
     apology = fallback.handler(_twilio_post(params, signed), None)["body"]
-    assert "<Say" in apology and "<Dial>" not in apology
+    assert "<Say" in apology and "<Dial" not in apology
     # And when the auth token cannot be read (an outage), the caller is still put through
     monkeypatch.setenv("FALLBACK_FORWARD_TO", "+81312345678")
     monkeypatch.setattr(fallback, "_token", [])
@@ -561,7 +563,7 @@ def test_the_fallback_apologises_without_a_number_and_puts_calls_through_when_ss
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     response = fallback.handler(_twilio_post(params, None), None)
-    assert response["statusCode"] == 200 and "<Dial>+81312345678</Dial>" in response["body"]
+    assert response["statusCode"] == 200 and ">+81312345678</Dial>" in response["body"]
 
 
 def test_the_fallback_source_fits_cloudformations_inline_code():

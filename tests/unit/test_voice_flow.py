@@ -173,6 +173,20 @@ def test_storage_down_on_a_cold_process_uses_the_last_resort_forward_number():
     assert dial.find("Number").text == "+81300000000" and dial.get("callerId") == CALLER
 
 
+def test_a_call_the_last_resort_put_through_is_stored_answered_from_its_dial_result():
+    # Given a cold process with storage down: the last-resort number rings
+    d = deps(FakeStorage(fail_read=True), fallback="+81300000000")
+    _, twiml = flow.voice(req("/twilio/voice", voice_params()), d)
+    action = urlparse(dial_of(twiml).get("action"))
+    # Then its <Dial> result comes back to the webhook (without it the call stayed "missed")
+    assert (action.path, parse_qs(action.query)["t"]) == ("/twilio/dial-status", ["1800000000"])
+    # And when Twilio posts it, with storage back, the call is answered for its talk time
+    store = FakeStorage()
+    dial = voice_params(DialCallStatus="completed", DialCallDuration="300", CallStatus="completed")
+    flow.dial_status(req("/twilio/dial-status", dial, action.query), deps(store))
+    assert (store.calls[SID]["status"], store.calls[SID]["talk_seconds"]) == ("answered", 300)
+
+
 def test_storage_down_cold_without_fallback_says_sorry_not_an_error():
     status, twiml = flow.voice(req("/twilio/voice", voice_params()), deps(FakeStorage(fail_read=True)))
     assert status == 200 and ET.fromstring(twiml).find("Say") is not None
