@@ -147,7 +147,7 @@ FUNCTIONS = (
         "voice_webhook",
         "voice_webhook.handler.handler",
         memory_mb=512,
-        timeout_s=8,
+        timeout_s=12,  # Twilio waits 15 s; a slow DynamoDB costs up to 4 s a request (flow.WRITE_AFTER_S)
         description="Twilio voice webhooks: forward, record and attribute calls",
         tables=("calls", "callers", "recordings"),
         read_only_tables=("numbers", "leases", "lease_history", "accounts"),

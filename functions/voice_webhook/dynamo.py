@@ -1,7 +1,9 @@
 """The webhook's DynamoDB client (no PynamoDB on the cold path; the codec is ``calltrack.call_items``).
 
-``client()`` is created lazily once per process with short timeouts and few retries, so a slow or
-dead DynamoDB costs the caller about a second or two before the webhook fails open.
+``client()`` is created lazily once per process with short timeouts and one retry: a request
+that hangs costs at most 2 x 2 s, so a slow or dead DynamoDB costs the caller a few seconds before
+the webhook fails open, and an incoming call (a read, a write, a hand-off; ``flow.WRITE_AFTER_S``)
+stays inside the function's 12 s timeout. ``MAX_ATTEMPTS`` counts the first try.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ _client: Any = None
 
 CONNECT_TIMEOUT_S = 1.0
 READ_TIMEOUT_S = 2.0
-MAX_ATTEMPTS = 2
+MAX_ATTEMPTS = 2  # in all: botocore's "max_attempts" would count retries only (3 in all)
 
 
 def client(region: str | None = None) -> Any:
@@ -28,7 +30,7 @@ def client(region: str | None = None) -> Any:
             config=Config(
                 connect_timeout=CONNECT_TIMEOUT_S,
                 read_timeout=READ_TIMEOUT_S,
-                retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+                retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
                 tcp_keepalive=True,
             ),
         )

@@ -38,6 +38,10 @@ from voice_webhook import flow_twiml
 from voice_webhook.store import UNKNOWN, CallersRow, Storage, is_first_call
 
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
+# After a read this slow, a route hands its writes to the outbox instead of making them: a request
+# that hangs costs up to 4 s (voice_webhook.dynamo), so read + write + hand-off stay inside the
+# function's 12 s timeout, which would otherwise cut the caller off (Twilio waits 15 s).
+WRITE_AFTER_S = 2.0
 CACHE_MAX = 5000
 
 CHANNEL_NAMES_JA = {
@@ -355,7 +359,10 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         if step is not None:
             fields.update(step.fields)
         first_time = is_first_call(callers, row.get("account"))
-        outcome = _write_origin(deps, call_sid, fields, first_time, step.bump if step else None)
+        if deps.now() - now > WRITE_AFTER_S:  # a slow read: the write could take the caller past
+            outcome = "skipped"               # the function's timeout; the outbox writes it instead
+        else:
+            outcome = _write_origin(deps, call_sid, fields, first_time, step.bump if step else None)
         if outcome in ("failed", "skipped"):
             _hand_off(deps, req, now, "call write failed")
         deps.log.info(
@@ -585,14 +592,14 @@ def _record_agent(deps: Deps, req: TwilioRequest, call_sid: str, agent: str) -> 
 
 def _followup_rows(
     deps: Deps, req: TwilioRequest
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str, str | None]:
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str, str | None, bool]:
     """A follow-up request of a call already answered by /twilio/voice: (number row, callers row,
-    number, caller). The fresh read (for the round-robin counter and the sticky agent), else the
-    cache or the snapshot."""
+    number, caller, read ok). The fresh read (for the round-robin counter and the sticky agent),
+    else the cache or the snapshot."""
     number = tracking_number_of(req.params)
     caller, _ = caller_of(req.params)
-    row, _lease, callers, _ok = _read_rows(deps, number, caller) if number else (None, None, UNKNOWN, False)
-    return row, callers if isinstance(callers, dict) else None, number, caller
+    row, _lease, callers, ok = _read_rows(deps, number, caller) if number else (None, None, UNKNOWN, False)
+    return row, callers if isinstance(callers, dict) else None, number, caller, ok
 
 
 def _started(query: dict[str, str], now: float) -> float:
@@ -604,7 +611,7 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     """The caller pressed a key in the flow's menu (or it timed out): ring the chosen target."""
     query = req.query_params()
     now = deps.now()
-    row, callers, number, caller = _followup_rows(deps, req)
+    row, callers, number, caller, read_ok = _followup_rows(deps, req)
     routing = routing_of(row) if row else {}
     flow = routing.get("flow")
     if row is None or not isinstance(flow, dict):
@@ -616,13 +623,20 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
     step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
     if deps.storage is not None and CALL_SID.match(call_sid):
+        # The replay records the choice (note, then bump) when storage failed a moment ago or is
+        # slow: two more tries here could take the caller past the function's timeout.
         try:
+            if not read_ok or deps.now() - now > WRITE_AFTER_S:
+                raise TimeoutError("storage failing or slow: left to the replay")
             deps.storage.note(call_sid, step.fields, now_iso=iso(now))
             if step.bump:
+                if deps.now() - now > 2 * WRITE_AFTER_S:
+                    raise TimeoutError("storage slow: the bump left to the replay")
                 deps.storage.bump(number, step.bump)
         except Exception as exc:  # the call still rings the target
             deps.metrics.count("WebhookFailures")
-            deps.log.warning("menu choice write failed", extra={"error": type(exc).__name__})
+            deps.log.warning("menu choice not written", extra={"error": type(exc).__name__})
+            _hand_off(deps, req, now, "menu choice not written")
     deps.log.info("menu", extra={"choice": step.fields.get("menu_choice"), "target": step.fields["target"]})
     return 200, step.twiml
 
@@ -639,7 +653,7 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     caller, _ = caller_of(req.params)
     row = deps.cache.get(number) if number else None
     if row is None:
-        row, _callers, number, caller = _followup_rows(deps, req)
+        row, _callers, number, caller, _ok = _followup_rows(deps, req)
     routing = routing_of(row) if row else {}
     flow = routing.get("flow")
     target = query.get("g") or ""

@@ -68,6 +68,6 @@ class SqsOutbox:
             self._client = boto3.session.Session().client(
                 "sqs",
                 region_name=self.region,
-                config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2}),
+                config=Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2}),
             )
         self._client.send_message(QueueUrl=self.queue_url, MessageBody=message(req, received_at))

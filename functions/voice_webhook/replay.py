@@ -31,6 +31,8 @@ REPLAYED = {
     # a ring group member's <Dial> that was answered (or the caller gone) is a dial-status
     "/twilio/ring-next": flow.dial_status,
     "/twilio/call-status": flow.call_status,
+    # the menu choice (target, key) and the round-robin counter it moves
+    "/twilio/menu": flow.menu,
 }
 
 _storage: Any = None

@@ -158,6 +158,31 @@ def test_the_menu_rings_the_chosen_target_and_a_timeout_rings_timeout_to(local_s
     assert (stored["target"], stored["menu_choice"]) == ("reception", "timeout")
 
 
+def test_a_menu_choice_made_while_dynamodb_is_down_is_recorded_by_the_replay(local_stack, acct, monkeypatch):
+    import voice_webhook.handler as handler
+
+    # Given a call in open hours that heard the menu
+    form, twiml = call(local_stack, acct["numbers"]["main"], at_jst(2026, 12, 1, 10, 2))
+    query = "?" + urlparse(twiml.find("Gather").get("action")).query  # type: ignore[union-attr]
+    # When the caller presses 2 while DynamoDB is unreachable (a fresh process: the routing snapshot)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{port}")
+    handler.reset()
+    try:
+        pressed = {**form, "Digits": "2"}
+        office = signed_post(local_stack, "/twilio/menu", pressed, at_jst(2026, 12, 1, 10, 2, 8), query)
+    finally:
+        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
+        handler.reset()
+    # Then the office still rings, and once DynamoDB is back the call records the choice (it was lost)
+    assert numbers_rung(ET.fromstring(office.text)) == [OFFICE]
+    local_stack.drain()
+    stored = get_call(local_stack, acct, form["CallSid"])
+    assert (stored["menu_choice"], stored["target"]) == ("2", "office")
+
+
 # ------------------------------------------------------------------ ring groups
 
 

@@ -74,7 +74,7 @@ def dynamodb_unreachable() -> Iterator[Any]:
                 config=Config(
                     connect_timeout=dynamo.CONNECT_TIMEOUT_S,
                     read_timeout=dynamo.READ_TIMEOUT_S,
-                    retries={"max_attempts": dynamo.MAX_ATTEMPTS, "mode": "standard"},
+                    retries={"total_max_attempts": dynamo.MAX_ATTEMPTS, "mode": "standard"},
                 ),
             )
             dynamo._client.meta.events.register("before-send.dynamodb", self._tried)
@@ -188,3 +188,39 @@ def test_a_removed_number_leaves_the_snapshot(local_stack: Any, dynamodb_unreach
     resp = signed_post(local_stack, "/twilio/voice", ringing(dropped), datetime.now(UTC))
     # Then the dropped number is no longer forwarded to the business (no stale routing)
     assert resp.status_code == 200 and "<Dial" not in resp.text
+
+
+def test_a_dynamodb_that_never_answers_costs_the_webhook_two_tries_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import botocore.exceptions
+
+    import voice_webhook.dynamo as dynamo
+
+    # Given a DynamoDB endpoint that accepts connections and never answers (a slowdown, not refused)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: [held.append(server.accept()[0]) for _ in range(8)], daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    dynamo.reset_client()
+    tries: list[int] = []
+    try:
+        client = dynamo.client("us-east-1")
+        client.meta.events.register("before-send.dynamodb", lambda **_: tries.append(1))
+        # When the webhook reads a number's routing
+        with pytest.raises(botocore.exceptions.ReadTimeoutError):
+            client.get_item(TableName="numbers", Key={"number": {"S": "+815011112222"}})
+    finally:
+        dynamo.reset_client()
+        server.close()
+        for conn in held:
+            conn.close()
+    # Then it gave up after two tries in all (three made one request cost 6 s: a menu's read and two
+    # writes outlasted the function's timeout and the caller heard Twilio's error)
+    assert len(tries) == dynamo.MAX_ATTEMPTS == 2

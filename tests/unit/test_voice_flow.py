@@ -187,6 +187,22 @@ def test_a_call_the_last_resort_put_through_is_stored_answered_from_its_dial_res
     assert (store.calls[SID]["status"], store.calls[SID]["talk_seconds"]) == ("answered", 300)
 
 
+def test_after_a_slow_read_the_call_is_put_through_and_its_write_left_to_the_outbox():
+    # Given a routing read that took 3 s (DynamoDB slow, not down)
+    store = FakeStorage()
+    clock = iter([1_800_000_000.0, 1_800_000_003.0])
+    d = deps(store)
+    d.now = lambda: next(clock, 1_800_000_003.0)
+    handed: list[str] = []
+    d.outbox = lambda r, t: handed.append(r.path)
+    # When the call comes in
+    _, twiml = flow.voice(req("/twilio/voice", voice_params()), d)
+    # Then the business rings at once, and the write goes to the outbox instead of taking the caller
+    # past the function's timeout (the replay writes it)
+    assert dial_of(twiml).find("Number").text == FORWARD
+    assert store.requests == 1 and SID not in store.calls and handed == ["/twilio/voice"]
+
+
 def test_storage_down_cold_without_fallback_says_sorry_not_an_error():
     status, twiml = flow.voice(req("/twilio/voice", voice_params()), deps(FakeStorage(fail_read=True)))
     assert status == 200 and ET.fromstring(twiml).find("Say") is not None
