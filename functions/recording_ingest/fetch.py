@@ -34,6 +34,8 @@ _MP3_TYPES = (
     "application/octet-stream",
 )
 
+NOT_READY = "not-ready"  # Twilio answered 404: not there yet, or gone (ingest counts them in a row)
+
 
 class FetchError(Exception):
     """The recording could not be fetched (now). ``reason`` is a short machine-readable tag."""
@@ -128,7 +130,7 @@ def fetch_mp3(
                     raise FetchError("bad-redirect", f"HTTP {err.code} without Location") from None
                 current = urljoin(current, location)
                 continue
-            reason = "not-ready" if err.code == 404 else f"http-{err.code}"
+            reason = NOT_READY if err.code == 404 else f"http-{err.code}"
             raise FetchError(reason, f"HTTP {err.code} from media server") from None
         except (urllib.error.URLError, HTTPException, OSError) as err:
             raise _transport_error(err) from None

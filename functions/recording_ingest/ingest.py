@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from recording_ingest.backoff import GONE_AFTER_404S, MAX_RECEIVES, delay_s, next_redrive
-from recording_ingest.fetch import Credentials, FetchError, recording_api_url
+from recording_ingest.fetch import NOT_READY, Credentials, FetchError, recording_api_url
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
@@ -75,6 +75,10 @@ class RecordingRepo(Protocol):
     def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None: ...
 
     def mark_twilio_deleted(self, recording_sid: str) -> None: ...
+
+    def count_not_found(self, recording_sid: str) -> int:
+        """One more 404 from Twilio in a row; -> how many now (``mark`` with another reason resets)."""
+        ...
 
 
 class CallRepo(Protocol):
@@ -255,7 +259,8 @@ def _ingest(
     try:
         body = ports.fetch(url)
     except FetchError as err:
-        if err.reason == "not-ready" and receive_count >= GONE_AFTER_404S:
+        # gone after so many 404s *in a row*: timeouts or a late call row before them do not count
+        if err.reason == NOT_READY and ports.recordings.count_not_found(sid) >= GONE_AFTER_404S:
             return _gone(ports, sid, call_sid, call)
         raise _fail(
             ports, sid, call_sid, err.reason, err.detail, receive_count=receive_count, call=call

@@ -12,6 +12,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from calltrack.models.recordings import Recording
+from recording_ingest.fetch import NOT_READY
 from recording_ingest.ingest import ClaimLost, iso
 
 TERMINAL = ("stored", "expired")
@@ -75,6 +76,8 @@ class DynamoRecordings:
             if next_attempt_at
             else Recording.next_attempt_at.remove(),
         ]
+        if reason != NOT_READY:  # any other outcome ends a run of 404s
+            actions.append(Recording.not_found.remove())
         condition = Recording.recording_sid.does_not_exist() | ~Recording.status.is_in(*TERMINAL)
         try:
             Recording(recording_sid).update(actions=actions, condition=condition)
@@ -99,6 +102,11 @@ class DynamoRecordings:
             if facts.get(name) is not None:
                 actions.append(getattr(Recording, name).set(int(facts[name])))
         Recording(recording_sid).update(actions=actions)
+
+    def count_not_found(self, recording_sid: str) -> int:
+        row = Recording(recording_sid)
+        row.update(actions=[Recording.not_found.add(1)])  # ALL_NEW: the row's attributes now
+        return int(row.not_found or 0)
 
     def mark_twilio_deleted(self, recording_sid: str) -> None:
         Recording(recording_sid).update(actions=[Recording.twilio_deleted.set(True)])

@@ -51,6 +51,13 @@ class Recordings:
             return
         row.update(call_sid=call_sid, status=status, reason=reason, next_attempt_at=next_attempt_at)
         row.pop("lease_until", None)
+        if reason != "not-ready":
+            row.pop("not_found", None)
+
+    def count_not_found(self, sid: str) -> int:
+        row = self.rows.setdefault(sid, {"recording_sid": sid})
+        row["not_found"] = row.get("not_found", 0) + 1
+        return int(row["not_found"])
 
     def mark_stored(self, sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
         row = self.rows.setdefault(sid, {"recording_sid": sid})
@@ -404,6 +411,23 @@ def test_a_recording_twilio_keeps_answering_404_for_is_failed_as_gone() -> None:
     assert world.calls.rows[msg["call_sid"]]["recording"] == {
         "status": "failed", "recording_sid": msg["recording_sid"], "reason": "gone from Twilio"
     }
+
+
+def test_only_404s_in_a_row_make_a_recording_gone() -> None:
+    from recording_ingest.backoff import GONE_AFTER_404S
+
+    # Given Twilio's media host timing out and answering 404 (not there yet) by turns, then the file
+    world = World(FetchError("timeout"), FetchError("timeout"), FetchError("not-ready"),
+                  FetchError("timeout"), FetchError("not-ready"), MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    # When the message is tried again and again (its receive count passes GONE_AFTER_404S)
+    assert GONE_AFTER_404S < 6
+    for attempt in range(1, 6):
+        with pytest.raises(RetryLater):
+            process(msg, world.ports, receive_count=attempt)
+    # Then the recording is fetched at the sixth try, not given up as gone at its first 404
+    assert process(msg, world.ports, receive_count=6) == "stored"
 
 
 def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones() -> None:

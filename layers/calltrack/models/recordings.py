@@ -50,6 +50,7 @@ class Recording(Model):
     next_attempt_at = UnicodeAttribute(null=True)  # ISO 8601 UTC, while status is retrying
     lease_until = NumberAttribute(null=True)
     twilio_deleted = BooleanAttribute(null=True)
+    not_found = NumberAttribute(null=True)  # Twilio's 404s in a row (ingest's GONE_AFTER_404S)
     updated_at = UnicodeAttribute(null=True)
     by_account = RecordingsByAccount()
 
