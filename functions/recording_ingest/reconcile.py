@@ -3,9 +3,9 @@
 ``/twilio/recording`` answers 503 when it cannot hand a recording to the queue (e.g. during an
 outage), and Twilio does not retry a recording status callback, so that recording would never be
 fetched. Every 15 minutes this job looks for calls whose recording should exist but is unknown —
-calls of accounts with ``recording.enabled``, ``answered``, ended between ``SETTLE`` (10 min: the
-callback may still be on its way) and ``WINDOW`` (2 days) before the run, without a ``recording``
-on the call — asks Twilio's Recordings API for each one
+``answered`` calls of accounts with ``recording.enabled`` and calls offered a voicemail (any
+account), ended between ``SETTLE`` (10 min: the callback may still be on its way) and ``WINDOW``
+(2 days) before the run, without a ``recording`` on the call — asks Twilio's Recordings API for each one
 (``GET {TWILIO_API_BASE_URL}/2010-04-01/Accounts/{AccountSid}/Recordings.json?CallSid=…``) and
 queues every ``completed`` recording it lists exactly as the callback would have
 (``callback.queue_body``); the queue consumer stores it, idempotent by RecordingSid.
@@ -73,17 +73,23 @@ def _ended(call: Mapping[str, Any]) -> datetime | None:
         return None
 
 
-def due(call: Mapping[str, Any], at: datetime) -> bool:
-    """Answered, ended SETTLE..WINDOW before ``at``, and its recording unknown."""
-    if call.get("status") != "answered" or call.get("recording"):
+def due(call: Mapping[str, Any], at: datetime, recording: bool = True) -> bool:
+    """Answered in an account that records calls, or offered a voicemail (in any account: a
+    voicemail is recorded whatever ``recording.enabled`` says), ended SETTLE..WINDOW before ``at``,
+    and its recording unknown."""
+    if call.get("recording") or not (
+        (recording and call.get("status") == "answered") or call.get("voicemail")
+    ):
         return False
     ended = _ended(call)
     return ended is not None and at - WINDOW <= ended <= at - SETTLE
 
 
-def candidates(calls: Iterable[Mapping[str, Any]], at: datetime) -> list[Mapping[str, Any]]:
+def candidates(
+    calls: Iterable[Mapping[str, Any]], at: datetime, recording: bool = True
+) -> list[Mapping[str, Any]]:
     """The calls to ask Twilio about, most recently ended first."""
-    found = [call for call in calls if due(call, at)]
+    found = [call for call in calls if due(call, at, recording)]
     return sorted(found, key=lambda call: str(call.get("ended_at") or call.get("started_at")), reverse=True)
 
 
@@ -151,11 +157,11 @@ class _Run:
                 continue
             counts["recordings_queued"] += 1
 
-    def account(self, account: str) -> dict[str, int]:
+    def account(self, account: str, recording: bool = True) -> dict[str, int]:
         counts = {"calls_checked": 0, "recordings_queued": 0, "not_completed": 0, "refused": 0,
                   "errors": 0, "left_for_next_run": 0}
         calls = self.ports.calls_between(account, self.at - WINDOW - LONGEST_CALL, self.at - SETTLE)
-        due_calls = candidates(calls, self.at)
+        due_calls = candidates(calls, self.at, recording)
         counts["left_for_next_run"] = max(0, len(due_calls) - MAX_CALLS_PER_ACCOUNT)
         this_run = due_calls[:MAX_CALLS_PER_ACCOUNT]
         for call in this_run:
@@ -173,10 +179,10 @@ def reconcile(at: datetime, ports: ReconcilePorts) -> dict[str, Any]:
     by_account: dict[str, dict[str, int]] = {}
     stopped: str | None = None
     for config in ports.accounts():
-        if not recording_on(config):
+        if isinstance(config, BrokenAccount):
             continue
         try:
-            by_account[config.account] = run.account(config.account)
+            by_account[config.account] = run.account(config.account, recording_on(config))
         except _Stop as stop:
             by_account[config.account] = stop.counts
             stopped = "twilio-unavailable"

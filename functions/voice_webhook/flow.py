@@ -781,6 +781,8 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if started is not None and started <= now:
         ring = max(0, int(now - started) - (talk or 0 if answered else 0))
     fields: dict[str, Any] = {"dial_status": dial, "ended_at": iso(now)}
+    if not answered and query.get("vm") == "1":
+        fields["voicemail"] = True  # offered: the recording-reconcile job looks for its message
     status_fields: dict[str, Any] = {
         "status": "answered" if answered else "missed",
         "outcome_reason": dial,

@@ -108,7 +108,7 @@ def test_each_completed_recording_twilio_lists_is_queued_as_the_callback_would_q
     assert "+8190" not in json.dumps(summary)  # counts, never caller numbers
 
 
-def test_accounts_without_recording_are_neither_read_nor_asked_about() -> None:
+def test_answered_calls_of_accounts_without_recording_are_not_asked_about() -> None:
     world = ReconcileWorld(OURS)
     world.add_account("quiet", enabled=False)
     answered(world, "quiet", 1, timedelta(minutes=30))
@@ -116,8 +116,29 @@ def test_accounts_without_recording_are_neither_read_nor_asked_about() -> None:
 
     summary = reconcile(AT, ports(world))
 
-    assert world.asked == [] and world.reads == []
-    assert summary["accounts_checked"] == 0
+    assert world.asked == [] and summary["calls_checked"] == 0
+    assert summary["accounts_checked"] == 1  # read for its voicemails; the broken one skipped
+
+
+def test_a_voicemail_whose_callback_was_refused_is_looked_for_in_any_account() -> None:
+    # Given missed calls offered a voicemail, in an account that records calls and in one that
+    # does not (a voicemail is recorded either way), and a missed call offered none
+    world = ReconcileWorld(OURS)
+    world.add_account("rec", enabled=True)
+    world.add_account("quiet", enabled=False)
+    ended = stamp(AT - timedelta(minutes=30))
+    for account, n, fields in (("rec", 1, {"voicemail": True}), ("quiet", 2, {"voicemail": True}),
+                               ("quiet", 3, {})):
+        world.add_call(account, sid("CA", n), status="missed", started_at=ended, ended_at=ended, **fields)
+    world.list_at_twilio(sid("CA", 2), listed(sid("CA", 2), 2, source="RecordVerb"))
+
+    # When the job runs
+    summary = reconcile(AT, ports(world))
+
+    # Then Twilio is asked about both voicemails (never about the other call), and the message it
+    # lists is queued to be stored (it was lost: the job looked at answered calls only)
+    assert sorted(world.asked) == [sid("CA", 1), sid("CA", 2)]
+    assert summary["recordings_queued"] == 1 and json.loads(world.sent[0])["call_sid"] == sid("CA", 2)
 
 
 def test_at_most_500_calls_per_account_are_checked_per_run_the_rest_next_run() -> None:

@@ -203,6 +203,17 @@ def test_after_a_slow_read_the_call_is_put_through_and_its_write_left_to_the_out
     assert store.requests == 1 and SID not in store.calls and handed == ["/twilio/voice"]
 
 
+def test_a_call_offered_the_voicemail_after_nobody_answered_says_so():
+    # Given a flow that takes a voicemail when nobody answers (vm=1 on the <Dial> action)
+    store = FakeStorage()
+    dial = voice_params(DialCallStatus="no-answer", CallStatus="in-progress")
+    _, twiml = flow.dial_status(req("/twilio/dial-status", dial, "t=1799999980&vm=1&lang=ja-JP"), deps(store))
+    # Then the caller hears the prompt, and the call is marked as offered a voicemail, so the
+    # recording-reconcile job looks for the message if its callback is lost
+    assert ET.fromstring(twiml).find("Record") is not None
+    assert (store.calls[SID]["status"], store.calls[SID]["voicemail"]) == ("missed", True)
+
+
 def test_storage_down_cold_without_fallback_says_sorry_not_an_error():
     status, twiml = flow.voice(req("/twilio/voice", voice_params()), deps(FakeStorage(fail_read=True)))
     assert status == 200 and ET.fromstring(twiml).find("Say") is not None
