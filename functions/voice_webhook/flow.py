@@ -42,6 +42,9 @@ CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
 # that hangs costs up to 4 s (voice_webhook.dynamo), so read + write + hand-off stay inside the
 # function's 12 s timeout, which would otherwise cut the caller off (Twilio waits 15 s).
 WRITE_AFTER_S = 2.0
+# A lease row that began more than this after the call's start is a later visitor's (the leasing
+# Lambda's clock may run a little ahead of the webhook's).
+LEASE_SKEW_S = 1.0
 CACHE_MAX = 5000
 
 CHANNEL_NAMES_JA = {
@@ -272,6 +275,26 @@ def _read_rows(deps: Deps, number: str, caller: str | None) -> Rows:
     return row, lease, callers, True
 
 
+def _lease_at_start(
+    deps: Deps, number: str, lease: dict[str, Any] | None, start: float
+) -> dict[str, Any] | None:
+    """The lease that was live when the call started. The lease row read now is it, unless another
+    session leased the number since (a replay of the outbox, a callback rebuilding the call after an
+    outage): then the lease history's (one Query, never on a live incoming call, whose read is at
+    its start). The next visitor's click must not get this call."""
+    try:
+        leased_at = float((lease or {}).get("leased_at") or 0)
+    except (TypeError, ValueError):
+        return lease
+    if leased_at <= start + LEASE_SKEW_S or deps.storage is None:
+        return lease
+    try:
+        return deps.storage.lease_at(number, start)
+    except Exception as exc:  # the pool's channel without the visitor, rather than the wrong one
+        deps.log.warning("lease history read failed", extra={"error": type(exc).__name__})
+        return None
+
+
 def _from_snapshot(deps: Deps, number: str) -> dict[str, Any] | None:
     """The number's row from the routing snapshot (a cold process with storage down)."""
     if deps.snapshot is None:
@@ -355,6 +378,7 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     else:
         step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
     if call_sid and CALL_SID.match(call_sid):
+        lease = _lease_at_start(deps, number, lease, now)  # a replay, after the number moved on
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
         if step is not None:
             fields.update(step.fields)
@@ -703,6 +727,7 @@ def _rebuild_if_missing(
     number_row, lease, first_time, ok = _read(deps, number, caller)
     if not ok or number_row is None:
         return
+    lease = _lease_at_start(deps, number, lease, start_epoch)
     fields = origin_fields(req.params, number_row, lease, start_epoch=start_epoch, created_by=created_by)
     outcome = _write_origin(deps, call_sid, fields, first_time)
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})

@@ -90,9 +90,9 @@ def storage(settings: Any) -> Any:
     global _storage
     if _storage is None:
         from voice_webhook.dynamo import client
-        from voice_webhook.store import DynamoStorage
+        from voice_webhook.store import STORAGE_TABLES, DynamoStorage
 
-        tables = {name: settings.table_name(name) for name in ("numbers", "leases", "calls", "callers")}
+        tables = {name: settings.table_name(name) for name in STORAGE_TABLES}
         _storage = DynamoStorage(client(settings.region), tables)
     return _storage
 

@@ -48,10 +48,10 @@ def storage() -> Any:
     if _storage is None:
         from calltrack.clients import dynamodb
         from calltrack.settings import get_settings
-        from voice_webhook.store import DynamoStorage
+        from voice_webhook.store import STORAGE_TABLES, DynamoStorage
 
         settings = get_settings(NEEDS)
-        tables = {name: settings.table_name(name) for name in ("numbers", "leases", "calls", "callers")}
+        tables = {name: settings.table_name(name) for name in STORAGE_TABLES}
         _storage = DynamoStorage(dynamodb(), tables)
     return _storage
 

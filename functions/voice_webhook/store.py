@@ -70,6 +70,10 @@ class Storage(Protocol):
 
     def bump(self, number: str, counter: str) -> None: ...
 
+    def lease_at(self, number: str, at: float) -> dict[str, Any] | None:
+        """The number's lease that was live at ``at`` (its history), as a lease row; None if none."""
+        ...
+
     def apply_outcome(
         self,
         call_sid: str,
@@ -83,12 +87,16 @@ class Storage(Protocol):
     ) -> tuple[str, dict[str, Any] | None]: ...
 
 
+# The tables DynamoStorage reads and writes (logical names; the settings give the physical ones).
+STORAGE_TABLES = ("numbers", "leases", "calls", "callers", "lease_history")
+
+
 class DynamoStorage:
     """The DynamoDB implementation over a low-level boto3 client."""
 
     def __init__(self, client: Any, tables: dict[str, str]) -> None:
         self.client = client
-        self.tables = tables  # logical -> physical: numbers, leases, calls, callers
+        self.tables = tables  # logical -> physical: STORAGE_TABLES
         self.calls = CallItems(client, tables["calls"])
         # Apply a callback once: the call items' own write, nothing added here.
         self.apply_outcome = self.calls.apply_outcome
@@ -119,6 +127,27 @@ class DynamoStorage:
         if caller and not unprocessed.get(self.tables["callers"]):
             callers = first("callers")
         return first("numbers"), first("leases"), callers
+
+    def lease_at(self, number: str, at: float) -> dict[str, Any] | None:
+        """One Query of the lease history: the last lease that began at or before ``at``."""
+        resp = self.client.query(
+            TableName=self.tables["lease_history"],
+            KeyConditionExpression="#n = :n AND leased_at <= :at",
+            ExpressionAttributeNames={"#n": "number"},
+            ExpressionAttributeValues={":n": {"S": number}, ":at": {"N": repr(float(at))}},
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = resp.get("Items") or []
+        if not items:
+            return None
+        item = from_item(items[0]) or {}
+        ended = item.get("ended_at")
+        row = {k: item.get(k) for k in ("number", "account", "pool", "lease_id", "session_id", "attribution",
+                                        "leased_at")}
+        # a history item ends where the lease row would: its release, or the last expiry it had
+        row["shared_until" if item.get("kind") == "shared" else "expires_at"] = ended
+        return row
 
     # ------------------------------------------------------------ writes
     def _bump_update(self, number: str, counter: str) -> dict[str, Any]:
