@@ -19,6 +19,7 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from calltrack.dni_match import click_id_or_none
 from conversions.rules import CSV_ONLY, parse_utc, waits_for_credentials
 
 GOOGLE_HEADER = (
@@ -61,7 +62,7 @@ def for_import(rows: Iterable[Mapping[str, Any]], destination: str) -> list[Mapp
         if r.get("destination") == destination
         and r.get("status") == "skipped"
         and not_sent(r.get("reason"))
-        and r.get("click_id")
+        and click_id_or_none(r.get("click_id"))  # a stored oddity never reaches the spreadsheet
         and (destination != "google_ads" or r.get("click_id_type") == "gclid")
     ]
     return sorted(picked, key=lambda r: (str(r.get("converted_at")), str(r.get("order_id"))))

@@ -58,9 +58,16 @@ class Planned:
 
 
 def attribution_of(call: Mapping[str, Any]) -> dict[str, Any]:
+    """The call's attribution, without click ids that are not click ids (stored before the lease
+    checked them): never sent to a platform nor listed in an import file."""
+    from calltrack.dni_match import CLICK_IDS, click_id_or_none
     from calltrack.records import json_object
 
-    return json_object(call.get("attribution"))
+    attribution = json_object(call.get("attribution"))
+    for name in CLICK_IDS:
+        if attribution.get(name) is not None:
+            attribution[name] = click_id_or_none(attribution[name])
+    return attribution
 
 
 def parse_utc(text: str) -> datetime:

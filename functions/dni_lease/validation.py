@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calltrack.bodies import load_json_object
-from calltrack.dni_match import AD_COOKIE_KEYS, CLICK_IDS, UTM_KEYS
+from calltrack.dni_match import AD_COOKIE_KEYS, CLICK_IDS, UTM_KEYS, click_id_or_none
 from calltrack.errors import BadRequest
 
 MAX_BODY_BYTES = 8 * 1024
@@ -105,7 +105,8 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
     if not isinstance(utm_raw, dict):
         raise BadRequest("utm: must be an object", field="utm")
     utm = {key: _text(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
-    click_ids = {name: _text(body, name, MAX_CLICK_ID) for name in CLICK_IDS}
+    # a value that is not a click id is dropped, not refused: the visitor still gets the number
+    click_ids = {name: click_id_or_none(_text(body, name, MAX_CLICK_ID)) for name in CLICK_IDS}
     ad_cookies: dict[str, str | None] = {}
     for name in AD_COOKIE_KEYS:
         value = _text(body, name, MAX_CLICK_ID)

@@ -22,6 +22,7 @@ it matches visitors carrying one of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -31,6 +32,14 @@ from urllib.parse import parse_qs, urlparse
 # vanished without a word (docs/decisions.md, 2026-12-01).
 DEFAULT_LEASE_MINUTES = 10
 CLICK_IDS = ("gclid", "gbraid", "wbraid", "fbclid", "yclid", "msclkid")
+# What the ad platforms put in a click id (URL-safe base64, digits, dots as in Yahoo!'s
+# "YSS.1000012345.xxx"). Anything else is not a click id: it is never sent to a platform or written
+# to an import file (a cell such as =HYPERLINK(...) runs as a formula in Excel).
+CLICK_ID = re.compile(r"^[A-Za-z0-9._~-]{1,512}$")
+
+
+def click_id_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and CLICK_ID.fullmatch(value) else None
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 # The ad platforms' browser ids dni.js reads from first-party cookies (issue 16, conversions): GA4's
 # client id and session id (_ga, _ga_<container>), Meta's browser id and click id (_fbp, _fbc).

@@ -223,3 +223,16 @@ def test_the_yahoo_ads_file_matches_the_golden_file_byte_for_byte():
     body = yahoo_ads_csv(rows(), "Asia/Tokyo")
     assert body == (GOLDEN / "yahoo-ads.csv").read_bytes()
     assert body.decode("cp932").startswith('"YCLID","コンバージョン名"')  # Shift_JIS, no BOM
+
+
+def test_a_stored_click_id_that_is_not_one_is_neither_sent_nor_listed_in_an_import_file() -> None:
+    from conversions.csv_files import for_import
+
+    # Given a call stored before the lease checked click ids, its gclid a spreadsheet formula
+    formula = '=HYPERLINK("https://evil.example/x")'
+    odd = call(attribution={"gclid": formula, "yclid": formula})
+    # Then no platform gets it, and a stored row carrying one never reaches the spreadsheet
+    skips = {d: p.skip for d, p in by_destination(plan(odd, config(), NOW)).items()}
+    assert skips["google_ads"] == "no_click_id" and skips["yahoo_ads"] == "no_click_id"
+    row = {"destination": "yahoo_ads", "status": "skipped", "reason": "csv_only", "click_id": formula}
+    assert for_import([row], "yahoo_ads") == [] and for_import([{**row, "click_id": "YSS.1.a"}], "yahoo_ads")

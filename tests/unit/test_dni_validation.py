@@ -95,3 +95,10 @@ def test_the_ad_platforms_cookie_ids_are_kept_for_the_lease_and_malformed_ones_n
         with pytest.raises(BadRequest) as err:
             parse_lease_request(body(**{name: bad}))
         assert err.value.field == name
+
+
+def test_a_click_id_that_is_not_one_is_dropped_and_the_visitor_still_served():
+    # Given a landing URL whose gclid is a spreadsheet formula, and a Yahoo! id with its dots
+    r = parse_lease_request(body(gclid='=HYPERLINK("https://evil.example/x")', yclid="YSS.1000012345.ab-C_9"))
+    # Then the lease request stands (no 400: the visitor gets a number), without the formula
+    assert r.click_ids["gclid"] is None and r.click_ids["yclid"] == "YSS.1000012345.ab-C_9"
