@@ -160,6 +160,28 @@ def keyword_for(keyword: str | None, utm: Mapping[str, Any] | None, referrer: st
     return search_keyword(referrer)
 
 
+# Query parameters that say which ad or visit brought the visitor, not which page it is: the
+# landing page is kept without them (the click ids and utm are kept on their own), so the
+# landing-page report has one row per page, not one per ad click.
+_TRACKING_PARAMS = frozenset({*CLICK_IDS, "dclid", "gad_source", "gad_campaignid", "_gl", "_ga", "srsltid",
+                              "twclid", "ttclid", "li_fat_id", "mc_cid", "mc_eid", "igshid", "yj_r"})
+
+
+def landing_page_of(url: str | None) -> str | None:
+    """``url`` without its fragment and its tracking parameters (``utm_*``, click ids, ...)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() not in _TRACKING_PARAMS and not k.lower().startswith("utm_")]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
+
+
 def session_attribution(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The attribution JSON stored on a lease (keys: ATTRIBUTION_KEYS; absent values None).
 
@@ -171,7 +193,7 @@ def session_attribution(fields: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "keyword": keyword_for(fields.get("keyword"), utm, fields.get("referrer")),
         "utm": utm,
-        "landing_page": fields.get("landing_page") or fields.get("page_url") or None,
+        "landing_page": landing_page_of(fields.get("landing_page") or fields.get("page_url")),
         "referrer": fields.get("referrer") or None,
         "visitor_id": fields.get("visitor_id"),
         "session_id": fields.get("session_id"),

@@ -197,7 +197,7 @@ def test_call_to_a_leased_number_carries_the_sessions_keyword_gclid_landing_page
     number = leased.json()["number"]
     call = _get_call(local_stack, account, _call(local_stack, number))
     assert call["keyword"] == "インプラント 費用" and call["gclid"] == "G-CALL-1"
-    assert call["landing_page"] == "https://acme.example.jp/implant?utm_source=google&gclid=G-1"
+    assert call["landing_page"] == "https://acme.example.jp/implant"  # the page, not the ad's parameters
     assert call["utm"]["source"] == "google" and call["utm"]["campaign"] == "implant"
     assert call["channel"] == "google-ads" and call["confidence"] == 1.0
 

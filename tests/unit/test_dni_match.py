@@ -104,3 +104,14 @@ def test_an_explicit_utm_source_beats_another_pools_click_id_rule():
     ]
     assert match_pool(pools, _visitor(utm={"source": "instagram"}, fbclid="f1"))["id"] == "ig"
     assert match_pool(pools, _visitor(fbclid="f1"))["id"] == "fb"
+
+
+def test_the_landing_page_is_the_page_without_the_ads_parameters() -> None:
+    from calltrack.dni_match import landing_page_of
+
+    # Given three ad clicks landing on one page, each URL with its own gclid and utm
+    urls = [f"https://acme.example.jp/implant?utm_source=google&gclid=Cj0K{i}&p=2#top" for i in range(3)]
+    # Then they are one landing page (the report had a row per click), keeping what names the page
+    assert {landing_page_of(u) for u in urls} == {"https://acme.example.jp/implant?p=2"}
+    assert landing_page_of("https://acme.example.jp/?YCLID=x&fbclid=y&UTM_term=z") == "https://acme.example.jp/"
+    assert landing_page_of(None) is None
