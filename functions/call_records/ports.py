@@ -17,6 +17,8 @@ class CrmLeads(Protocol):
 class SpendBook(Protocol):
     def put(self, account: str, month: str, channel: str, amount: float | int, currency: str) -> None: ...
 
+    def currencies(self, account: str) -> dict[str, str]: ...
+
 
 class CallConversions(Protocol):
     """The conversions recorded for a call (the conversions context's store, read only here)."""

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from call_records.ports import SpendBook, ports
-from calltrack.api import ERRORS, current_caller, json_response
+from calltrack.api import CONFLICT, ERRORS, current_caller, json_response
 from calltrack.days import MAX_YEAR, MIN_YEAR, month_start
 
 router = Router()
@@ -46,6 +46,16 @@ class SpendOut(BaseModel):
 
 
 def put_spend_row(book: SpendBook, account: str, spend: SpendIn) -> dict[str, Any]:
+    # One currency per account: the reports add spend up across channels and months and label the
+    # sum with one currency (150,000 JPY + 1,000 USD read "151,000 JPY").
+    others = {c for key, c in book.currencies(account).items() if key != f"{spend.month}#{spend.channel}"}
+    if others and spend.currency not in others:
+        from calltrack.errors import Conflict
+
+        kept = ", ".join(sorted(others))
+        raise Conflict(f"currency: this account's spend is in {kept}; send {spend.currency} amounts "
+                       f"converted to {kept} (the reports add spend across channels and months)",
+                       field="currency")
     amount: float | int = int(spend.amount) if spend.amount == int(spend.amount) else spend.amount
     book.put(account, spend.month, spend.channel, amount, spend.currency)
     return {"account": account, "month": spend.month, "channel": spend.channel, "amount": amount,
@@ -54,7 +64,7 @@ def put_spend_row(book: SpendBook, account: str, spend: SpendIn) -> dict[str, An
 
 @router.put(
     "/v1/spend",
-    responses=ERRORS,
+    responses={**ERRORS, **CONFLICT},
     summary="Set the ad spend of one channel for one month (replaces the previous amount)",
 )
 def put_spend(

@@ -32,3 +32,9 @@ class SpendBook:
         from calltrack.models.reports import Spend
 
         Spend(account, f"{month}#{channel}", amount=amount, currency=currency).save()
+
+    def currencies(self, account: str) -> dict[str, str]:
+        """``YYYY-MM#channel`` -> currency of every spend row of the account (one Query)."""
+        from calltrack.models.reports import Spend
+
+        return {row.month_channel: row.currency for row in Spend.query(account)}

@@ -50,6 +50,8 @@ ERRORS: dict[int, OpenAPIResponse] = {
     403: _error("The token's role or account may not do this"),
     404: _error("No such call / account"),
 }
+# ... and on a route that can refuse a write conflicting with what is stored
+CONFLICT: dict[int, OpenAPIResponse] = {409: _error("Conflicts with what is stored: the message says what")}
 
 
 @dataclass(frozen=True)

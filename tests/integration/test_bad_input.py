@@ -195,3 +195,22 @@ def test_storage_down_is_a_503_with_retry_after(local_stack: Any, acct: dict[str
     finally:
         local_stack.start_emulator()
     assert local_stack.request("GET", "/v1/calls", token=acct["admin"]).status_code == 200
+
+
+def test_spend_in_a_second_currency_is_refused_naming_the_currency(local_stack: Any) -> None:
+    # Given an account whose facebook spend is in yen
+    account = apply_account(local_stack, "fx", numbers=[{"number": unique_number(), "channel": "flyer"}])
+    admin = tokens(local_stack, account, "admin")["admin"]
+
+    def put(channel: str, month: str, amount: int, currency: str) -> Any:
+        body = {"month": month, "channel": channel, "amount": amount, "currency": currency}
+        return local_stack.request("PUT", "/v1/spend", token=admin, json=body)
+
+    assert put("facebook", "2026-11", 150000, "JPY").status_code == 200
+    # When google-ads spend is sent in dollars
+    refused = put("google-ads", "2026-11", 1000, "USD")
+    # Then it is refused naming the currency (the reports summed it as 151,000 JPY)
+    assert refused.status_code == 409 and refused.json()["field"] == "currency", refused.text
+    assert "JPY" in refused.json()["message"]
+    # And the only row can change currency (replacing it is not mixing)
+    assert put("facebook", "2026-11", 1000, "USD").status_code == 200
