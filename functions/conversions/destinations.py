@@ -177,12 +177,18 @@ class GoogleAds:
             ] * count, None
         return None, answer.body
 
+    @staticmethod
+    def _action(target: Any, row: Planned) -> str:
+        """The row's rule's conversion action (``google_ads_conversion_action_id``), else the
+        destination's."""
+        action_id = row.extra.get("conversion_action_id") or target.conversion_action_id
+        return f"customers/{target.customer_id}/conversionActions/{action_id}"
+
     def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
-        action = f"customers/{target.customer_id}/conversionActions/{target.conversion_action_id}"
         conversions = []
         for row in rows:
             item: dict[str, Any] = {
-                "conversionAction": action,
+                "conversionAction": self._action(target, row),
                 "conversionDateTime": local_time(row.converted_at, timezone),
                 "orderId": row.order_id,
                 str(row.click_id_type): row.click_id,  # exactly one of gclid / gbraid / wbraid
@@ -208,10 +214,9 @@ class GoogleAds:
         timezone: str,
         now: datetime,
     ) -> list[Outcome]:
-        action = f"customers/{target.customer_id}/conversionActions/{target.conversion_action_id}"
         adjustments = [
             {
-                "conversionAction": action,
+                "conversionAction": self._action(target, row),
                 "adjustmentType": "RESTATEMENT",
                 "orderId": row.order_id,
                 "adjustmentDateTime": local_time(now, timezone),

@@ -129,7 +129,10 @@ def plan(
             "call_version": int(call.get("version") or 0),
         }
         for destination in rule.destinations:
-            out.append(_planned(destination, base, call, attribution, config, age, has_secret))
+            planned = _planned(destination, base, call, attribution, config, age, has_secret)
+            if destination == "google_ads" and rule.google_ads_conversion_action_id:
+                planned.extra["conversion_action_id"] = rule.google_ads_conversion_action_id
+            out.append(planned)
     return out
 
 

@@ -579,6 +579,13 @@ class ConversionRule(_Strict):
     value: ConversionValue | None = None
     currency: str = "JPY"
     destinations: list[str] = Field(min_length=1)
+    # The Google Ads conversion action of this rule (default: destinations.google_ads'); two rules
+    # may not send to one action: Google keeps one conversion per click and action
+    google_ads_conversion_action_id: str | None = None
+
+    _google_action = field_validator("google_ads_conversion_action_id", mode="before")(
+        lambda v: None if v is None else _numeric_id(
+            v, "conversion_action_id", "the conversion action's numeric id", 1))
 
     @field_validator("name")
     @classmethod
@@ -683,6 +690,18 @@ def _check_conversions(config: AccountConfig) -> list[tuple[str, str]]:
             if getattr(config.destinations, dest) is None:
                 problems.append((f"conversions[{i}].destinations[{j}]",
                                  f"{dest} is not configured under destinations"))
+    google = config.destinations.google_ads
+    actions: dict[str, int] = {}
+    for i, rule in enumerate(config.conversions):
+        if google is None or "google_ads" not in rule.destinations:
+            continue
+        action = rule.google_ads_conversion_action_id or google.conversion_action_id
+        if action in actions:
+            problems.append((f"conversions[{i}].google_ads_conversion_action_id",
+                             f"conversions[{actions[action]}] already sends to Google Ads action {action}; "
+                             f"give each rule its own google_ads_conversion_action_id (Google keeps one "
+                             f"conversion per click and action)"))
+        actions.setdefault(action, i)
     return problems
 
 

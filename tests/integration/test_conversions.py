@@ -334,3 +334,27 @@ def test_the_import_file_lists_the_value_a_call_is_worth_now(local_stack: Any, a
     [line] = [line for line in text.decode("cp932").split("\r\n") if yclid in line]
     assert line.endswith('"120000","JPY"')
     assert s.conversions_of(call_sid)[("phone-lead", "yahoo_ads")]["value"] == 120000
+
+
+def test_each_rule_goes_to_its_own_google_ads_conversion_action(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given a lead rule on the destination's action and a won-deal rule on an action of its own
+    won_action = "555000111"
+    s = ConversionScenario(local_stack, ads, rules=[
+        rule("phone-lead", destinations=["google_ads"], value={"fixed": 1000}),
+        rule("won-deal", destinations=["google_ads"], when={"stage_at_least": "won"},
+             google_ads_conversion_action_id=won_action),
+    ])
+    ads.google_clients[-1].customers[CUSTOMER].add(won_action)  # the account's Google Ads has both
+    call_sid = s.call(s.lease(gclid=gclid()))
+    local_stack.drain()
+    # When the call's deal is won
+    s.patch(call_sid, stage="won", value=250000)
+    local_stack.drain()
+    # Then each conversion went to its rule's action (both went to one: Google keeps one per click)
+    sent = {c["orderId"]: c["conversionAction"] for c in google_rows(ads, call_sid)}
+    assert sent == {
+        order(call_sid): f"customers/{CUSTOMER}/conversionActions/{ACTION}",
+        order(call_sid, "won-deal"): f"customers/{CUSTOMER}/conversionActions/{won_action}",
+    }

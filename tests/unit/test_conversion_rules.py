@@ -135,6 +135,22 @@ def test_formats_the_platforms_ask_for():
             },
             "conversions[0].currency",
         ),
+        (  # two rules to one Google Ads action: Google keeps one conversion per click and action
+            {
+                "conversions": [{"name": "lead", "destinations": ["google_ads"]},
+                                {"name": "won", "destinations": ["google_ads"]}],
+                "destinations": DESTINATIONS,
+            },
+            "conversions[1].google_ads_conversion_action_id",
+        ),
+        (
+            {
+                "conversions": [{"name": "x", "destinations": ["google_ads"],
+                                 "google_ads_conversion_action_id": "abc"}],
+                "destinations": DESTINATIONS,
+            },
+            "conversions[0].google_ads_conversion_action_id",
+        ),
     ],
 )
 def test_bad_conversion_config_names_the_field(bad, field):
