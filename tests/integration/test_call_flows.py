@@ -4,7 +4,6 @@ and forwarding to the flow's first target while DynamoDB is down."""
 
 from __future__ import annotations
 
-import socket
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -159,23 +158,15 @@ def test_the_menu_rings_the_chosen_target_and_a_timeout_rings_timeout_to(local_s
 
 
 def test_a_menu_choice_made_while_dynamodb_is_down_is_recorded_by_the_replay(local_stack, acct, monkeypatch):
-    import voice_webhook.handler as handler
+    from tests.support.outage import webhook_without_dynamodb
 
     # Given a call in open hours that heard the menu
     form, twiml = call(local_stack, acct["numbers"]["main"], at_jst(2026, 12, 1, 10, 2))
     query = "?" + urlparse(twiml.find("Gather").get("action")).query  # type: ignore[union-attr]
     # When the caller presses 2 while DynamoDB is unreachable (a fresh process: the routing snapshot)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{port}")
-    handler.reset()
-    try:
+    with webhook_without_dynamodb(monkeypatch):
         pressed = {**form, "Digits": "2"}
         office = signed_post(local_stack, "/twilio/menu", pressed, at_jst(2026, 12, 1, 10, 2, 8), query)
-    finally:
-        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-        handler.reset()
     # Then the office still rings, and once DynamoDB is back the call records the choice (it was lost)
     assert numbers_rung(ET.fromstring(office.text)) == [OFFICE]
     local_stack.drain()
@@ -322,20 +313,12 @@ def test_test_calls_are_marked_listed_apart_and_change_no_report_figure(local_st
 
 
 def test_with_dynamodb_down_a_cold_process_rings_the_flows_first_target(local_stack, acct, monkeypatch):
-    import voice_webhook.handler as handler
+    from tests.support.outage import webhook_without_dynamodb
 
     # Given a cold webhook process and DynamoDB unreachable (the routing snapshot in S3 is up)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{port}")
-    handler.reset()
-    try:
+    with webhook_without_dynamodb(monkeypatch):
         # When a call comes in, even after hours
         _, twiml = call(local_stack, acct["numbers"]["main"], at_jst(2026, 12, 1, 22, 0))
-    finally:
-        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-        handler.reset()
     # Then it is forwarded to the flow's first target: every reception member at once
     assert numbers_rung(twiml) == [TANAKA, SUZUKI]
 

@@ -307,10 +307,9 @@ def test_a_released_number_goes_to_the_next_session_and_a_call_then_is_ambiguous
 def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who_saw_it(
     local_stack, monkeypatch
 ):
-    import socket
     from datetime import UTC, datetime, timedelta
 
-    import voice_webhook.handler as handler
+    from tests.support.outage import webhook_without_dynamodb
     from tests.support.twilio import signed_post
 
     # Given a one-number pool: visitor A saw the number, left (release), and the number went to
@@ -324,17 +323,9 @@ def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who
     b = lease(local_stack, account, gclid="G-CAME-LATER").json()
     assert b["number"] == a["number"]
     # When a call to it half a second after A left met a DynamoDB outage (its write went to the outbox)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{port}")
-    handler.reset()
-    try:
+    with webhook_without_dynamodb(monkeypatch):
         form = voice_form(a["number"], caller="+819012345678")
         assert signed_post(local_stack, "/twilio/voice", form, call_at).status_code == 200
-    finally:
-        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
-        handler.reset()
     # Then the replay attributes it to A, whose lease the number was on at the call (the lease row
     # now says B: the replay gave B's click this call)
     call = _get_call(local_stack, account, form["CallSid"])
