@@ -72,9 +72,31 @@ class CallerStore(Protocol):
     def delete_calls(self, call_sids: list[str]) -> None: ...
 
 
-def caller_number(raw: str) -> str:
-    """The path's number as E.164 (``+81...``, URL-decoded by the gateway); 400 names ``number``."""
-    return normalize(raw, field="number")
+def caller_number(raw: str, region: str = "JP") -> str:
+    """The path's number as E.164 (URL-decoded by the gateway; a national number is read in the
+    account's region, as its calls and leads are); 400 names ``number``."""
+    return normalize(raw, region, field="number")
+
+
+# Twilio ends a call after 4 hours at the most; its recording callback follows its end within a
+# minute or two. A call of the number younger than that is still being written.
+LONGEST_CALL = timedelta(hours=4)
+SETTLING = timedelta(minutes=10)
+
+
+def _still_written(calls: Iterable[Mapping[str, Any]], now: datetime) -> str | None:
+    """The start of a call of the number that is in progress or just ended, else None."""
+    for call in calls:
+        started, ended = str(call.get("started_at") or ""), str(call.get("ended_at") or "")
+        try:
+            if ended:
+                if now - datetime.fromisoformat(ended.replace("Z", "+00:00")) < SETTLING:
+                    return started
+            elif started and now - datetime.fromisoformat(started.replace("Z", "+00:00")) < LONGEST_CALL:
+                return started
+        except ValueError:
+            continue
+    return None
 
 
 def _month_folder(call: Mapping[str, Any]) -> str:
@@ -152,9 +174,19 @@ def export_days(calls: Iterable[Mapping[str, Any]]) -> set[date] | None:
     return days
 
 
-def erase(account: str, number: str, store: CallerStore) -> dict[str, Any]:
-    """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts."""
+def erase(account: str, number: str, store: CallerStore, now: datetime | None = None) -> dict[str, Any]:
+    """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts.
+    409 while a call of the number is in progress or just ended: its end (the status callbacks,
+    the outbox replay, the recording) would write it back."""
+    from calltrack import clock
+    from calltrack.errors import Conflict
+
     calls = store.calls(account, number)
+    busy = _still_written(calls, now or clock.now())
+    if busy is not None:
+        raise Conflict(f"number: a call from this number (started {busy}) is in progress or ended "
+                       f"less than {int(SETTLING.total_seconds() // 60)} minutes ago; erase it after "
+                       "that, or its end would write the call back", field="number")
     sids = [str(c["call_sid"]) for c in calls]
     recordings = store.recordings(account, calls)
     versions = store.object_versions(object_prefixes(account, calls, recordings))

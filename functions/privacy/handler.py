@@ -40,8 +40,15 @@ def _account() -> tuple[Principal, str]:
 
 
 def _scope(number: str) -> tuple[Principal, str, str]:
+    from calltrack.accounts import UnknownAccount, account_reader
+    from calltrack.phone import region_for_timezone
+
     principal, account = _account()
-    return principal, account, callers.caller_number(unquote(number))
+    try:
+        region = region_for_timezone(account_reader().get(account).timezone)
+    except UnknownAccount:
+        region = "JP"  # nothing left but what erasure may still find: read as the README says
+    return principal, account, callers.caller_number(unquote(number), region)
 
 
 def _caller_ref(number: str) -> str:

@@ -386,3 +386,36 @@ def test_a_deletion_that_runs_out_of_time_answers_202_and_the_same_request_goes_
     assert second.json()["removed"]["accounts"] == 1
     assert sum(a.json()["removed"].get("calls", 0) for a in (first, second)) == len(sids)
     assert [i for i in all_items(local_stack) if account in i or any(s in i for s in sids)] == []
+
+
+def test_a_caller_on_the_line_is_erased_after_the_call_not_during_it(local_stack: Any) -> None:
+    from tests.support.twilio import signed_post, voice_form
+
+    # Given a caller whose call is ringing now (Twilio will post its end in a minute)
+    number = unique_number()
+    account = apply_account(local_stack, "privlive", numbers=[{"number": number, "channel": "flyer"}])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    caller = unique_number("+8190")
+    form = voice_form(number, caller=caller)
+    assert signed_post(local_stack, "/twilio/voice", form, datetime.now(UTC)).status_code == 200
+    # When an admin asks to erase the number during the call
+    resp = local_stack.request("DELETE", path(caller), token=admin)
+    # Then it is refused naming the number (the call's end would have written the call back, with
+    # the caller's number, right after the erasure said it was gone), and nothing is erased
+    assert resp.status_code == 409 and resp.json()["field"] == "number", resp.text
+    shown = local_stack.request("GET", path(caller), token=admin).json()
+    assert [c["call_sid"] for c in shown["calls"]] == [form["CallSid"]]
+
+
+def test_a_national_number_is_read_in_the_accounts_region(local_stack: Any) -> None:
+    # Given a Los Angeles account with a call from a US number
+    number = unique_number()
+    account = apply_account(local_stack, "privus", timezone="America/Los_Angeles",
+                            numbers=[{"number": number, "channel": "flyer"}])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    sid = play_call(local_stack, number, datetime(2026, 10, 5, 18, 0, tzinfo=UTC), caller="+14155551234")
+    local_stack.drain()
+    # When the admin asks for it the way Americans write it
+    shown = local_stack.request("GET", path("(415) 555-1234"), token=admin)
+    # Then it is that caller (it was read as a Japanese number: nothing found, nothing erased)
+    assert shown.status_code == 200 and [c["call_sid"] for c in shown.json()["calls"]] == [sid]
