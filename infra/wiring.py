@@ -28,6 +28,8 @@ class LambdaFunction:
     description: str = ""
     tables: tuple[str, ...] = ()  # logical tables it reads/writes (least-privilege grants)
     read_only_tables: tuple[str, ...] = ()
+    # read, and changed only by UpdateItem in place (a counter such as the round-robin turn)
+    counter_tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()  # "recordings", "exports", "routing" (read-write)
     read_only_buckets: tuple[str, ...] = ()
     sends_to_queues: tuple[str, ...] = ()
@@ -150,7 +152,8 @@ FUNCTIONS = (
         timeout_s=12,  # Twilio waits 15 s; a slow DynamoDB costs up to 4 s a request (flow.WRITE_AFTER_S)
         description="Twilio voice webhooks: forward, record and attribute calls",
         tables=("calls", "callers", "recordings"),
-        read_only_tables=("numbers", "leases", "lease_history", "accounts"),
+        read_only_tables=("leases", "lease_history", "accounts"),
+        counter_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
         read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
         sends_to_queues=("recording", "webhook_outbox"),
         secrets=("twilio_auth_token",),
@@ -163,7 +166,8 @@ FUNCTIONS = (
         timeout_s=60,
         description="Replays Twilio callbacks whose storage write failed (the webhook's outbox)",
         tables=("calls", "callers"),
-        read_only_tables=("numbers", "leases", "lease_history"),
+        read_only_tables=("leases", "lease_history"),
+        counter_tables=("numbers",),  # a replayed call or menu choice advances the round-robin turn
     ),
     LambdaFunction(
         "recording_ingest",

@@ -127,12 +127,16 @@ class FunctionFactory(Construct):
     def _grant(self, fn: lambda_.Function, role: iam.Role, spec: LambdaFunction) -> None:
         r = self.resources
         rw = spec.tables + (("idempotency",) if spec.idempotency else ())
-        for logical, write in [(t, True) for t in rw] + [(t, False) for t in spec.read_only_tables]:
+        read_only = (*spec.read_only_tables, *spec.counter_tables)
+        granted = [(t, True) for t in rw] + [(t, False) for t in read_only]
+        for logical, write in granted:
             table = _lookup(r.tables, logical, spec, "table")
             if write:
                 table.grant_read_write_data(fn)
             else:
                 table.grant_read_data(fn)
+                if logical in spec.counter_tables:
+                    table.grant(fn, "dynamodb:UpdateItem")  # in place only: no PutItem, no DeleteItem
             if logical in r.indexed_tables:
                 nag.acknowledge_table_indexes(role, table.table_arn, logical, write)
             fn.add_environment(table_env(logical), table.table_name)
