@@ -69,7 +69,12 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = _connect(self._addresses, self.port, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        # The TLS socket is the connection's before its handshake, so the deadline can shut it
+        # down during a handshake that drips too.
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            sock, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        self.sock.do_handshake()
 
 
 def request(
@@ -94,6 +99,9 @@ def request(
     watchdog.daemon = True
     watchdog.start()
     try:
+        conn.connect()
+        if cut.is_set():  # the connection took the whole deadline
+            raise TimeoutError(f"no whole answer within {deadline_s:g} s")
         conn.request(method, target.path, body=body, headers=dict(headers))
         resp = conn.getresponse()
         data = resp.read(MAX_RESPONSE_BYTES)
