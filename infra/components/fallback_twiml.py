@@ -14,11 +14,11 @@ SORRY = (
     '<Say language="ja-JP">ただいま電話に出ることができません。後ほどおかけ直しください。</Say>'
     '<Say language="en-US">We cannot take your call right now. Please call again later.</Say>'
 )
-_token: list[str] = []  # the auth token once read (a list: no `global` in the handler)
+_token: list[str] = []  # the auth token once read
 
 
 def auth_token() -> str | None:
-    """The Twilio auth token, or None when SSM cannot be read (an outage: fail open, see voice.py)."""
+    """The Twilio auth token, or None when SSM cannot be read (fail open: voice.py)."""
     if not _token:
         try:
             import boto3
@@ -29,8 +29,7 @@ def auth_token() -> str | None:
                 Name=os.environ["TWILIO_AUTH_TOKEN_PARAM"], WithDecryption=True
             )
             _token.append(answer["Parameter"]["Value"])
-        except Exception as exc:  # noqa: BLE001 - any failure to read it is an outage here
-            # a log line and an EMF metric (FallbackUnchecked), tried again on the next request
+        except Exception as exc:  # noqa: BLE001 - an outage: a log line and an EMF metric
             print(json.dumps({"message": "fallback: auth token unreadable, answering unchecked",
                               "error": type(exc).__name__, "FallbackUnchecked": 1, "_aws": {
                                   "Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
@@ -46,19 +45,21 @@ def signature(token: str, url: str, params: list[tuple[str, str]]) -> str:
 
 
 def urls(url: str) -> tuple[str, str]:
-    """The URL without and with its port (the default one if it names none): Twilio may sign
-    either, and twilio's validator (add_port / remove_port) tries both."""
+    """The URL without and with its (default) port: Twilio may sign either (twilio's validator)."""
     parts = urlsplit(url)
     host = parts.netloc.split(":")[0]
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts._replace(netloc=host).geturl(), parts._replace(netloc=f"{host}:{port}").geturl()
 
 
+def form(event: dict) -> str:
+    body = event.get("body") or ""
+    return base64.b64decode(body).decode("utf-8", "replace") if event.get("isBase64Encoded") else body
+
+
 def signed(event: dict, token: str) -> bool:
     headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        body = base64.b64decode(body).decode("utf-8", "replace")
+    body = form(event)
     query = event.get("rawQueryString") or ""
     url = os.environ.get("PUBLIC_URL", "").rstrip("/") + (event.get("rawPath") or "")
     url += "?" + query if query else ""
@@ -74,9 +75,11 @@ def handler(event: dict, context: object) -> dict:
     if token is not None and not signed(event, token):
         return {"statusCode": 403, "headers": {"Content-Type": "text/plain"}, "body": "forbidden"}
     number = os.environ.get("FALLBACK_FORWARD_TO", "")
-    # the <Dial> result goes to the webhook (else an answered call stays missed)
+    # the <Dial> result goes to the webhook; if that fails too, Twilio asks here: hang up
     action = os.environ.get("PUBLIC_URL", "").rstrip("/") + f"/twilio/dial-status?t={int(time.time())}"
     body = f'<Dial action="{escape(action)}">{escape(number)}</Dial>' if number else SORRY
+    if "DialCallStatus=" in form(event):
+        body = "<Hangup/>"
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "text/xml; charset=utf-8"},

@@ -516,6 +516,19 @@ def test_the_fallback_dials_the_business_for_a_request_twilio_signed(fallback):
     assert '<Dial action="https://calls.example.jp/twilio/dial-status?t=' in response["body"]
 
 
+def test_the_fallback_hangs_up_when_twilio_falls_back_from_the_dial_result(fallback):
+    from twilio.request_validator import RequestValidator
+
+    # Given the <Dial> result of a call the fallback put through, which the failing webhook could
+    # not take either, so Twilio posts it to the fallback URL
+    params = {"CallSid": "CA" + "1" * 32, "DialCallStatus": "completed", "DialCallDuration": "42"}
+    signed = RequestValidator(TWILIO_TOKEN).compute_signature(FALLBACK_URL, params)
+    # When the fallback answers it, then the call ends: the business is not rung a second time
+    response = fallback.handler(_twilio_post(params, signed), None)
+    assert response["statusCode"] == 200 and "<Hangup/>" in response["body"]
+    assert "<Dial" not in response["body"]
+
+
 def test_the_fallback_accepts_what_twilios_validator_accepts(fallback):
     from twilio.request_validator import RequestValidator
 
