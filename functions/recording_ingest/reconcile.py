@@ -3,9 +3,10 @@
 ``/twilio/recording`` answers 503 when it cannot hand a recording to the queue (e.g. during an
 outage), and Twilio does not retry a recording status callback, so that recording would never be
 fetched. Every 15 minutes this job looks for calls whose recording should exist but is unknown —
-``answered`` calls of accounts with ``recording.enabled`` and calls offered a voicemail (any
-account), ended between ``SETTLE`` (10 min: the callback may still be on its way) and ``WINDOW``
-(2 days) before the run, without a ``recording`` on the call — asks Twilio's Recordings API for each one
+``answered`` calls of accounts with ``recording.enabled`` ended between ``SETTLE`` (10 min: the
+callback may still be on its way) and ``WINDOW`` (2 days) before the run, and calls offered a
+voicemail (any account) ended within ``VOICEMAIL_WINDOW`` (1 hour) of that, without a
+``recording`` on the call — asks Twilio's Recordings API for each one
 (``GET {TWILIO_API_BASE_URL}/2010-04-01/Accounts/{AccountSid}/Recordings.json?CallSid=…``) and
 queues every ``completed`` recording it lists exactly as the callback would have
 (``callback.queue_body``); the queue consumer stores it, idempotent by RecordingSid.
@@ -40,6 +41,7 @@ __all__ = ["NEEDS", "JOB_NAME", "ReconcilePorts", "reconcile", "handler"]
 JOB_NAME = "recording-reconcile"
 SETTLE = timedelta(minutes=10)  # a recording callback normally arrives within a minute of the call's end
 WINDOW = timedelta(days=2)  # older calls are not looked for any more
+VOICEMAIL_WINDOW = timedelta(hours=1)  # calls offered a voicemail: four runs
 LONGEST_CALL = timedelta(hours=4)  # Twilio's maximum call length: calls are read by started_at
 MAX_CALLS_PER_ACCOUNT = 500
 MAX_CONSECUTIVE_ERRORS = 5
@@ -74,15 +76,19 @@ def _ended(call: Mapping[str, Any]) -> datetime | None:
 
 
 def due(call: Mapping[str, Any], at: datetime, recording: bool = True) -> bool:
-    """Answered in an account that records calls, or offered a voicemail (in any account: a
-    voicemail is recorded whatever ``recording.enabled`` says), ended SETTLE..WINDOW before ``at``,
-    and its recording unknown."""
-    if call.get("recording") or not (
-        (recording and call.get("status") == "answered") or call.get("voicemail")
-    ):
+    """Its recording unknown, and either answered in an account that records calls and ended
+    SETTLE..WINDOW before ``at``, or offered a voicemail (in any account: a voicemail is recorded
+    whatever ``recording.enabled`` says) and ended SETTLE..VOICEMAIL_WINDOW before ``at``: many
+    callers hang up at the prompt, leaving nothing to find, so those are asked about a few times
+    only (a refused callback's message is at Twilio at once)."""
+    if call.get("recording"):
         return False
     ended = _ended(call)
-    return ended is not None and at - WINDOW <= ended <= at - SETTLE
+    if ended is None or ended > at - SETTLE:
+        return False
+    if recording and call.get("status") == "answered":
+        return ended >= at - WINDOW
+    return bool(call.get("voicemail")) and ended >= at - VOICEMAIL_WINDOW
 
 
 def candidates(
@@ -160,7 +166,8 @@ class _Run:
     def account(self, account: str, recording: bool = True) -> dict[str, int]:
         counts = {"calls_checked": 0, "recordings_queued": 0, "not_completed": 0, "refused": 0,
                   "errors": 0, "left_for_next_run": 0}
-        calls = self.ports.calls_between(account, self.at - WINDOW - LONGEST_CALL, self.at - SETTLE)
+        window = WINDOW if recording else VOICEMAIL_WINDOW  # voicemails only: the last hour's calls
+        calls = self.ports.calls_between(account, self.at - window - LONGEST_CALL, self.at - SETTLE)
         due_calls = candidates(calls, self.at, recording)
         counts["left_for_next_run"] = max(0, len(due_calls) - MAX_CALLS_PER_ACCOUNT)
         this_run = due_calls[:MAX_CALLS_PER_ACCOUNT]

@@ -130,13 +130,16 @@ def test_a_voicemail_whose_callback_was_refused_is_looked_for_in_any_account() -
     for account, n, fields in (("rec", 1, {"voicemail": True}), ("quiet", 2, {"voicemail": True}),
                                ("quiet", 3, {})):
         world.add_call(account, sid("CA", n), status="missed", started_at=ended, ended_at=ended, **fields)
+    earlier = stamp(AT - timedelta(hours=3))  # a caller who hung up at the prompt, hours ago
+    world.add_call("rec", sid("CA", 4), status="missed", started_at=earlier, ended_at=earlier, voicemail=True)
     world.list_at_twilio(sid("CA", 2), listed(sid("CA", 2), 2, source="RecordVerb"))
 
     # When the job runs
     summary = reconcile(AT, ports(world))
 
-    # Then Twilio is asked about both voicemails (never about the other call), and the message it
-    # lists is queued to be stored (it was lost: the job looked at answered calls only)
+    # Then Twilio is asked about both recent voicemails (never about the other call, nor, every
+    # 15 minutes for two days, about a prompt nobody spoke to), and the message it lists is queued
+    # to be stored (it was lost: the job looked at answered calls only)
     assert sorted(world.asked) == [sid("CA", 1), sid("CA", 2)]
     assert summary["recordings_queued"] == 1 and json.loads(world.sent[0])["call_sid"] == sid("CA", 2)
 
