@@ -638,12 +638,14 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     row, callers, number, caller, read_ok = _followup_rows(deps, req)
     routing = routing_of(row) if row else {}
     flow = routing.get("flow")
+    call_sid = req.params.get("CallSid", "")
+    if row is None and not read_ok and deps.storage is not None and CALL_SID.match(call_sid):
+        _hand_off(deps, req, now, "routing read failed")  # a replay: tried again until storage is back
     if row is None or not isinstance(flow, dict):
         return 200, _last_resort(deps, number, caller) if row is None else _dial_for(
             deps, row, routing, number, caller, now
         )
     digits = (req.params.get("Digits") or "").strip()[:1]
-    call_sid = req.params.get("CallSid", "")
     ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
     step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
     if deps.storage is not None and CALL_SID.match(call_sid):
@@ -654,7 +656,7 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
                 raise TimeoutError("storage failing or slow: left to the replay")
             deps.storage.note(call_sid, step.fields, now_iso=iso(now))
             if step.bump:
-                if deps.now() - now > 2 * WRITE_AFTER_S:
+                if deps.now() - now > 1.5 * WRITE_AFTER_S:
                     raise TimeoutError("storage slow: the bump left to the replay")
                 deps.storage.bump(number, step.bump)
         except Exception as exc:  # the call still rings the target

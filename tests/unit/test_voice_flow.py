@@ -454,3 +454,20 @@ def test_a_call_answered_by_the_last_resort_is_replayed_without_a_flow_target():
     store = FakeStorage({NUMBER: row})
     replay.replay(_json.loads(handed[0]), store, "https://calls.example.jp")
     assert (store.calls[SID]["flow_branch"], store.calls[SID].get("target")) == ("fail-open", None)
+
+
+def test_a_menu_choice_replayed_while_storage_still_fails_is_kept_for_the_next_try():
+    import json as _json
+
+    from voice_webhook import outbox, replay
+
+    # Given a menu choice handed to the outbox (its write failed)
+    handed: list[str] = []
+    live = deps(FakeStorage(fail_read=True), fallback="+81300000000")
+    live.outbox = lambda r, t: handed.append(outbox.message(r, t))
+    flow.menu(req("/twilio/menu", voice_params(Digits="2"), "t=1799999990&f=main"), live)
+    assert len(handed) == 1
+    # When the replay runs while DynamoDB still fails (and no cache, no snapshot)
+    # Then it asks SQS for another try (it acknowledged the message and lost the choice)
+    with pytest.raises(flow.RetryLater):
+        replay.replay(_json.loads(handed[0]), FakeStorage(fail_read=True), "https://calls.example.jp")
