@@ -146,7 +146,9 @@ class DynamoStorage:
         row = {k: item.get(k) for k in ("number", "account", "pool", "lease_id", "session_id", "attribution",
                                         "leased_at")}
         # a history item ends where the lease row would: its release, or the last expiry it had
-        row["shared_until" if item.get("kind") == "shared" else "expires_at"] = ended
+        row["expires_at"] = ended
+        if item.get("kind") == "shared":  # an exhausted pool's shared number: lower confidence
+            row["shared_until"] = ended
         return row
 
     # ------------------------------------------------------------ writes

@@ -343,3 +343,30 @@ def test_a_conflict_on_the_counter_alone_writes_the_call_once_more_without_it():
     assert outcome == "created"
     assert [len(r[1]["TransactItems"]) for r in client.requests] == [3, 2]
     assert client.items[SID]["first_time"] == {"BOOL": True}
+
+
+@pytest.mark.parametrize("kind", ["lease", "shared"])
+def test_the_lease_live_at_a_calls_start_comes_from_the_history_with_its_visitor(kind):
+    from calltrack.call_items import to_attr
+
+    # Given the number's history: a session (leased, or shown an exhausted pool's shared number)
+    # from 10:00:00 to 10:05:00, whose visitor came from a Google ad
+    item = {"number": ROW["number"], "leased_at": 1_800_000_000, "kind": kind, "account": "acme",
+            "session_id": "s-1", "ended_at": 1_800_000_300,
+            "attribution": json.dumps({"gclid": "G-1", "keyword": "implant"})}
+
+    class History(FakeClient):
+        def query(self, **kwargs):
+            self.requests.append(("Query", kwargs))
+            return {"Items": [{k: to_attr(v) for k, v in item.items()}]}
+
+    client = History()
+    storage = DynamoStorage(client, {**TABLES, "lease_history": "t-history"})
+    lease = storage.lease_at(ROW["number"], 1_800_000_100)
+    # Then one Query of the history finds it, and a call at 10:01:40 goes to that visitor
+    assert [r[0] for r in client.requests] == ["Query"]
+    attribution = attribute({**ROW, "kind": "pool"}, lease, 1_800_000_100)
+    assert attribution.keyword == "implant" and attribution.basis == "lease"
+    from calltrack.models.dni import SHARED_CONFIDENCE
+
+    assert attribution.confidence == (1.0 if kind == "lease" else SHARED_CONFIDENCE)
