@@ -317,8 +317,8 @@ def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who
     account, _ = make_account(local_stack, size=1)
     a_session = "s-a-" + secrets.token_hex(6)
     a = lease(local_stack, account, session=a_session, gclid="G-SAW-IT").json()
-    call_at = datetime.now(UTC) + timedelta(seconds=0.5)
     lease(local_stack, account, session=a_session, number=a["number"], lease_id=a["lease_id"], release=True)
+    call_at = datetime.now(UTC) + timedelta(seconds=0.5)  # after A left
     time.sleep(2.5)
     b = lease(local_stack, account, gclid="G-CAME-LATER").json()
     assert b["number"] == a["number"]
