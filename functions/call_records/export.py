@@ -195,7 +195,10 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             for day in missed_days(account, config.timezone, at, exists):
                 exports.append(export_day(account, config.timezone, day, False, exists=exists, put=put,
                                           calls_between=reader))
-            for day in stale_days(account, config.timezone, at, written_at, reader):
+            def changes(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
+                return call_items().between(a, lo, hi, fields=("updated_at", "test"))
+
+            for day in stale_days(account, config.timezone, at, written_at, changes):
                 exports.append({**export_day(account, config.timezone, day, True, exists=exists, put=put,
                                              calls_between=reader), "status": "refreshed"})
             exports.append(export_account(account, config.timezone, at, force, exists=exists, put=put,

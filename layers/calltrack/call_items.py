@@ -225,9 +225,11 @@ class CallItems:
         return call
 
     def between(
-        self, account: str, start: datetime, end: datetime, *, counter: list[int] | None = None
+        self, account: str, start: datetime, end: datetime, *, counter: list[int] | None = None,
+        fields: tuple[str, ...] = (),
     ) -> Iterator[dict[str, Any]]:
-        """Calls of ``account`` with start <= started_at < end, oldest first (``by-account``)."""
+        """Calls of ``account`` with start <= started_at < end, oldest first (``by-account``);
+        only ``fields`` (and ``started_at``) of each when given."""
         hi = utc_bound(end)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -240,6 +242,10 @@ class CallItems:
                 ":hi": {"S": hi},
             },
         }
+        if fields:
+            names = {f"#f{i}": name for i, name in enumerate(fields)}
+            kwargs["ExpressionAttributeNames"].update(names)
+            kwargs["ProjectionExpression"] = ", ".join(["#s", *names])
         while True:
             page = self.client.query(**kwargs)
             if counter is not None:
