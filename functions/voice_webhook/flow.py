@@ -128,6 +128,8 @@ class Deps:
     outbox: Callable[[TwilioRequest, float], None] | None = None
     # number -> its row from the routing snapshot (S3), when storage is down and nothing is cached.
     snapshot: Callable[[str], dict[str, Any] | None] | None = None
+    # The outbox's replay, minutes after the call: the number may have been leased again since.
+    replaying: bool = False
 
 
 class RetryLater(Exception):
@@ -378,7 +380,8 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     else:
         step = _flow_step(deps, row, routing, number, caller, callers_row, now, sid)
     if call_sid and CALL_SID.match(call_sid):
-        lease = _lease_at_start(deps, number, lease, now)  # a replay, after the number moved on
+        if deps.replaying:  # the live call read its lease at its start: two requests, no third
+            lease = _lease_at_start(deps, number, lease, now)
         fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
         if step is not None:
             fields.update(step.fields)

@@ -73,6 +73,7 @@ def replay(body: dict[str, Any], store: Any, public_url: str) -> str:
         cache=flow.RoutingCache(),
         now=lambda: received_at,
         outbox=_retry_later,
+        replaying=True,
     )
     with clock.frozen(received_at):
         route(req, deps)

@@ -471,3 +471,23 @@ def test_a_menu_choice_replayed_while_storage_still_fails_is_kept_for_the_next_t
     # Then it asks SQS for another try (it acknowledged the message and lost the choice)
     with pytest.raises(flow.RetryLater):
         replay.replay(_json.loads(handed[0]), FakeStorage(fail_read=True), "https://calls.example.jp")
+
+
+def test_a_live_call_never_reads_the_lease_history_even_if_the_number_was_leased_during_its_read():
+    # Given a pool number whose lease row changed while the call's read was on its way
+    class Leased(FakeStorage):
+        asked: list[float] = []
+
+        def read_routing(self, number, caller):
+            row, _, callers = super().read_routing(number, caller)
+            lease = {"session_id": "s-new", "leased_at": 1_800_000_005, "expires_at": 1_800_000_600}
+            return row, lease, callers
+
+        def lease_at(self, number, at):
+            self.asked.append(at)
+            return None
+
+    store = Leased()
+    # When the call comes in live, then it makes its two requests (read, write) and no third
+    flow.voice(req("/twilio/voice", voice_params()), deps(store))
+    assert store.requests == 2 and store.asked == []
