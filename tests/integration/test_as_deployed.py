@@ -165,4 +165,8 @@ def test_the_iam_report_lists_granted_actions_the_run_never_used(local_stack, nu
     assert "dynamodb:BatchGetItem" not in unused and "dynamodb:Scan" in unused
     # ... and each function's limits from the template are shown with its peak memory
     webhook = next(f for f in report["functions"] if f["function"] == "voice_webhook")
-    assert webhook["memory_mb"] == 512 and webhook["timeout_s"] == 8 and webhook["peak_memory_mb"] > 0
+    from infra.wiring import FUNCTIONS
+
+    wired = next(f for f in FUNCTIONS if f.name == "voice_webhook")
+    assert (webhook["memory_mb"], webhook["timeout_s"]) == (wired.memory_mb, wired.timeout_s) == (512, 12)
+    assert webhook["peak_memory_mb"] > 0
