@@ -78,24 +78,23 @@ def caller_number(raw: str, region: str = "JP") -> str:
     return normalize(raw, region, field="number")
 
 
-# Twilio ends a call after 4 hours at the most; its recording callback follows its end within a
-# minute or two. A call of the number younger than that is still being written.
-LONGEST_CALL = timedelta(hours=4)
+# Twilio's <Dial> lasts 4 hours at the most, after the ringing and the menu; the end callbacks and
+# the recording follow within minutes. A call of the number younger than that is still being written.
+LONGEST_CALL = timedelta(hours=4, minutes=30)
 SETTLING = timedelta(minutes=10)
 
 
 def _still_written(calls: Iterable[Mapping[str, Any]], now: datetime) -> str | None:
     """The start of a call of the number that is in progress or just ended, else None."""
+    from calltrack.days import parse_started_at
+
     for call in calls:
-        started, ended = str(call.get("started_at") or ""), str(call.get("ended_at") or "")
-        try:
-            if ended:
-                if now - datetime.fromisoformat(ended.replace("Z", "+00:00")) < SETTLING:
-                    return started
-            elif started and now - datetime.fromisoformat(started.replace("Z", "+00:00")) < LONGEST_CALL:
-                return started
-        except ValueError:
-            continue
+        started, ended = parse_started_at(call.get("started_at")), parse_started_at(call.get("ended_at"))
+        if ended is not None:
+            if now - ended < SETTLING:
+                return str(call.get("started_at"))
+        elif started is not None and now - started < LONGEST_CALL + SETTLING:
+            return str(call.get("started_at"))
     return None
 
 

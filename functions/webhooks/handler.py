@@ -42,13 +42,14 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> str:
     message = json.loads(record.body)
     settings = runtime.ensure_started(NEEDS)
     ports = runtime.ports(settings, present)
+    # the receives of this delivery's earlier messages (handed on below) count towards its last try
+    receive_count = int(record.attributes.approximate_receive_count or 1) + int(message.get("receives") or 0)
     if "delivery" in message and lambda_context is not None \
             and lambda_context.get_remaining_time_in_millis() < DELIVERY_BUDGET_MS:
         # Slow receivers used up this invocation: queue the delivery anew for the next one, rather
         # than be cut off mid-send by the Lambda timeout (rows half-sent, the batch back in 12
-        # minutes). A fresh message, so a try that was never made counts for nothing towards the
-        # 12 receives after which SQS dead-letters it.
-        ports.enqueue([message])
+        # minutes). The new message carries the receives used, this untried one not counted.
+        ports.enqueue([{**message, "receives": receive_count - 1}])
         logger.info("delivery handed to the next invocation", extra={"delivery": message.get("delivery")})
         return "handed-on"
     if "delivery" not in message:
@@ -57,7 +58,6 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> str:
         logger.info("event planned", extra={"type": message.get("type"), "account": message.get("account"),
                                             "deliveries": queued})
         return "planned"
-    receive_count = int(record.attributes.approximate_receive_count or 1)
     context = {"delivery": message.get("delivery"), "account": message.get("account"),
                "receive_count": receive_count}
     try:

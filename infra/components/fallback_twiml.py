@@ -1,5 +1,4 @@
-"""The Twilio fallback TwiML function, deployed inline (index.py; CloudFormation allows 4,096
-characters): the standard library and boto3 only. What it does and why: infra/components/voice.py."""
+"""The Twilio fallback TwiML function, inline (at most 4,096 characters): why in voice.py."""
 
 import base64
 import hashlib
@@ -75,10 +74,12 @@ def handler(event: dict, context: object) -> dict:
     if token is not None and not signed(event, token):
         return {"statusCode": 403, "headers": {"Content-Type": "text/plain"}, "body": "forbidden"}
     number = os.environ.get("FALLBACK_FORWARD_TO", "")
-    # the <Dial> result goes to the webhook; if that fails too, Twilio asks here: hang up
+    # the <Dial> result goes to the webhook; if that fails too, Twilio asks here: hang up, but an
+    # unanswered ring group member rings the business
     action = os.environ.get("PUBLIC_URL", "").rstrip("/") + f"/twilio/dial-status?t={int(time.time())}"
     body = f'<Dial action="{escape(action)}">{escape(number)}</Dial>' if number else SORRY
-    if "DialCallStatus=" in form(event):
+    f = form(event)
+    if "DialCallStatus=" in f and ("ring-next" not in f or "DialCallStatus=completed" in f):
         body = "<Hangup/>"
     return {
         "statusCode": 200,

@@ -527,6 +527,14 @@ def test_the_fallback_hangs_up_when_twilio_falls_back_from_the_dial_result(fallb
     response = fallback.handler(_twilio_post(params, signed), None)
     assert response["statusCode"] == 200 and "<Hangup/>" in response["body"]
     assert "<Dial" not in response["body"]
+    # But a ring group's unanswered member whose next-member request failed rings the business (the
+    # caller reached nobody yet), and one who answered ends the call
+    for status, ends in (("no-answer", False), ("completed", True)):
+        ring = {"CallSid": "CA" + "1" * 32, "DialCallStatus": status,
+                "ErrorUrl": "https://calls.example.jp/twilio/ring-next?g=desk&i=1"}
+        signed = RequestValidator(TWILIO_TOKEN).compute_signature(FALLBACK_URL, ring)
+        body = fallback.handler(_twilio_post(ring, signed), None)["body"]
+        assert ("<Hangup/>" in body) is ends and (">+81312345678</Dial>" in body) is not ends
 
 
 def test_the_fallback_accepts_what_twilios_validator_accepts(fallback):

@@ -39,5 +39,20 @@ def test_deliveries_wait_for_the_next_invocation_when_too_little_time_is_left(
     # Then with too little time nothing is sent: both are queued anew for the next invocation, as
     # fresh messages (deferring these would count a try never made towards the dead-letter queue)
     assert sent == tried and out["batchItemFailures"] == []
-    expected = [] if tried else [{"delivery": "d1", "account": "acme"}, {"delivery": "d2", "account": "acme"}]
+    # ... carrying the receives used, this untried one not counted
+    expected = [] if tried else [{"delivery": d, "account": "acme", "receives": 0} for d in ("d1", "d2")]
     assert queued == expected
+
+
+def test_a_delivery_handed_on_keeps_the_count_of_its_earlier_receives(monkeypatch: pytest.MonkeyPatch):
+    # Given a delivery handed on after 11 receives, arriving as a fresh message (its count is 1)
+    counts: list[int] = []
+    monkeypatch.setattr(sender.runtime, "ensure_started", lambda needs: SimpleNamespace())
+    monkeypatch.setattr(sender.runtime, "ports", lambda settings, present: SimpleNamespace())
+    monkeypatch.setattr(sender, "send_delivery", lambda m, p, n: counts.append(n) or "failed")
+    context = lambda_context("webhook_sender")
+    context.get_remaining_time_in_millis = lambda: 110_000
+    event = {"Records": [sqs_record(1, {"delivery": "d1", "account": "acme", "receives": 11})]}
+    # When it is tried, then it is its 12th: the last try, as for any delivery (it started again at 1)
+    sender.handler(event, context)
+    assert counts == [12]
