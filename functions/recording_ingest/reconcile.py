@@ -5,8 +5,9 @@ outage), and Twilio does not retry a recording status callback, so that recordin
 fetched. Every 15 minutes this job looks for calls whose recording should exist but is unknown —
 ``answered`` calls of accounts with ``recording.enabled`` ended between ``SETTLE`` (10 min: the
 callback may still be on its way) and ``WINDOW`` (2 days) before the run, and calls offered a
-voicemail (any account) ended within ``VOICEMAIL_WINDOW`` (1 hour) of that, without a
-``recording`` on the call — asks Twilio's Recordings API for each one
+voicemail (any account: many callers hang up at the prompt, so asked about a few times only)
+ended within ``VOICEMAIL_WINDOW`` (1 hour) of that, or 6 or 24 hours before (one run each, for
+a longer outage), without a ``recording`` on the call — asks Twilio's Recordings API for each one
 (``GET {TWILIO_API_BASE_URL}/2010-04-01/Accounts/{AccountSid}/Recordings.json?CallSid=…``) and
 queues every ``completed`` recording it lists exactly as the callback would have
 (``callback.queue_body``); the queue consumer stores it, idempotent by RecordingSid.
@@ -41,7 +42,9 @@ __all__ = ["NEEDS", "JOB_NAME", "ReconcilePorts", "reconcile", "handler"]
 JOB_NAME = "recording-reconcile"
 SETTLE = timedelta(minutes=10)  # a recording callback normally arrives within a minute of the call's end
 WINDOW = timedelta(days=2)  # older calls are not looked for any more
-VOICEMAIL_WINDOW = timedelta(hours=1)  # calls offered a voicemail: four runs
+VOICEMAIL_WINDOW = timedelta(hours=1)  # calls offered a voicemail: every run of the first hour,
+VOICEMAIL_LATER = (timedelta(hours=6), timedelta(hours=24))  # then one run each (a longer outage)
+RUN_EVERY = timedelta(minutes=15)  # the job's schedule (infra/wiring.py)
 LONGEST_CALL = timedelta(hours=4)  # Twilio's maximum call length: calls are read by started_at
 MAX_CALLS_PER_ACCOUNT = 500
 MAX_CONSECUTIVE_ERRORS = 5
@@ -88,7 +91,10 @@ def due(call: Mapping[str, Any], at: datetime, recording: bool = True) -> bool:
         return False
     if recording and call.get("status") == "answered":
         return ended >= at - WINDOW
-    return bool(call.get("voicemail")) and ended >= at - VOICEMAIL_WINDOW
+    if not call.get("voicemail"):
+        return False
+    age = at - ended
+    return age <= VOICEMAIL_WINDOW or any(late <= age < late + RUN_EVERY for late in VOICEMAIL_LATER)
 
 
 def candidates(
@@ -166,7 +172,7 @@ class _Run:
     def account(self, account: str, recording: bool = True) -> dict[str, int]:
         counts = {"calls_checked": 0, "recordings_queued": 0, "not_completed": 0, "refused": 0,
                   "errors": 0, "left_for_next_run": 0}
-        window = WINDOW if recording else VOICEMAIL_WINDOW  # voicemails only: the last hour's calls
+        window = WINDOW if recording else VOICEMAIL_LATER[-1] + RUN_EVERY  # voicemails only: a day
         calls = self.ports.calls_between(account, self.at - window - LONGEST_CALL, self.at - SETTLE)
         due_calls = candidates(calls, self.at, recording)
         counts["left_for_next_run"] = max(0, len(due_calls) - MAX_CALLS_PER_ACCOUNT)

@@ -132,15 +132,17 @@ def test_a_voicemail_whose_callback_was_refused_is_looked_for_in_any_account() -
         world.add_call(account, sid("CA", n), status="missed", started_at=ended, ended_at=ended, **fields)
     earlier = stamp(AT - timedelta(hours=3))  # a caller who hung up at the prompt, hours ago
     world.add_call("rec", sid("CA", 4), status="missed", started_at=earlier, ended_at=earlier, voicemail=True)
+    day = stamp(AT - timedelta(hours=24, minutes=5))  # a day ago: asked once more (a long outage)
+    world.add_call("quiet", sid("CA", 5), status="missed", started_at=day, ended_at=day, voicemail=True)
     world.list_at_twilio(sid("CA", 2), listed(sid("CA", 2), 2, source="RecordVerb"))
 
     # When the job runs
     summary = reconcile(AT, ports(world))
 
-    # Then Twilio is asked about both recent voicemails (never about the other call, nor, every
-    # 15 minutes for two days, about a prompt nobody spoke to), and the message it lists is queued
-    # to be stored (it was lost: the job looked at answered calls only)
-    assert sorted(world.asked) == [sid("CA", 1), sid("CA", 2)]
+    # Then Twilio is asked about both recent voicemails and, once, the day-old one (never about the
+    # other call, nor, every 15 minutes for two days, about a prompt nobody spoke to), and the
+    # message it lists is queued to be stored (it was lost: the job looked at answered calls only)
+    assert sorted(world.asked) == [sid("CA", 1), sid("CA", 2), sid("CA", 5)]
     assert summary["recordings_queued"] == 1 and json.loads(world.sent[0])["call_sid"] == sid("CA", 2)
 
 
