@@ -643,7 +643,19 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     flow = routing.get("flow")
     call_sid = req.params.get("CallSid", "")
     if row is None and not read_ok and deps.storage is not None and CALL_SID.match(call_sid):
-        _hand_off(deps, req, now, "routing read failed")  # a replay: tried again until storage is back
+        # the last resort rings, not the chosen target: the replay records that (a replay that
+        # still cannot read is tried again until storage is back)
+        marked = replace(req, query=_with_marker(req.query, FAILED_OPEN, "last-resort"))
+        _hand_off(deps, marked, now, "routing read failed")
+    if query.get(FAILED_OPEN) and row is not None and deps.storage is not None and CALL_SID.match(call_sid):
+        # the replay of a choice the last resort answered: no target rang, no turn to advance
+        choice = (req.params.get("Digits") or "").strip()[:1] or "timeout"
+        try:
+            deps.storage.note(call_sid, {"menu_choice": choice, "flow_branch": "fail-open"}, now_iso=iso(now))
+        except Exception as exc:
+            deps.log.warning("menu choice not written", extra={"error": type(exc).__name__})
+            _hand_off(deps, req, now, "menu choice not written")
+        return 200, empty_twiml()
     if row is None or not isinstance(flow, dict):
         return 200, _last_resort(deps, number, caller) if row is None else _dial_for(
             deps, row, routing, number, caller, now

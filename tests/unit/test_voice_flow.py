@@ -472,6 +472,19 @@ def test_a_menu_choice_replayed_while_storage_still_fails_is_kept_for_the_next_t
     with pytest.raises(flow.RetryLater):
         replay.replay(_json.loads(handed[0]), FakeStorage(fail_read=True), "https://calls.example.jp")
 
+    # When it runs with DynamoDB back
+    class Noted(FakeStorage):
+        def note(self, call_sid, fields, *, now_iso):
+            self.calls.setdefault(call_sid, {}).update(fields)
+
+        def bump(self, number, counter):
+            raise AssertionError("no turn to advance: the last resort rang, not a ring group")
+
+    store = Noted()
+    replay.replay(_json.loads(handed[0]), store, "https://calls.example.jp")
+    # Then the call records the key and that the last resort answered it, not a target that never rang
+    assert store.calls[SID] == {"menu_choice": "2", "flow_branch": "fail-open"}
+
 
 def test_a_live_call_never_reads_the_lease_history_even_if_the_number_was_leased_during_its_read():
     # Given a pool number whose lease row changed while the call's read was on its way
