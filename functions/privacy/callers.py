@@ -78,6 +78,17 @@ def caller_number(raw: str, region: str = "JP") -> str:
     return normalize(raw, region, field="number")
 
 
+def account_region(accounts: Any, account: str) -> str:
+    """The region national numbers of ``account`` are read in (its time zone's); Japan when the
+    account is gone or its stored config no longer validates (erasure still finds what is left)."""
+    from calltrack.phone import region_for_timezone
+
+    try:
+        return region_for_timezone(accounts.get(account).timezone)
+    except Exception:  # noqa: BLE001 - UnknownAccount, or the config's validation error
+        return "JP"
+
+
 # Twilio's <Dial> lasts 4 hours at the most, after the ringing and the menu; the end callbacks and
 # the recording follow within minutes. A call of the number younger than that is still being written.
 LONGEST_CALL = timedelta(hours=4, minutes=30)

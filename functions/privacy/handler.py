@@ -41,13 +41,9 @@ def _account() -> tuple[Principal, str]:
 
 def _scope(number: str) -> tuple[Principal, str, str]:
     from calltrack.accounts import account_reader
-    from calltrack.phone import region_for_timezone
 
     principal, account = _account()
-    try:
-        region = region_for_timezone(account_reader().get(account).timezone)
-    except Exception:  # noqa: BLE001 - gone, or a stored config that no longer validates: read as in Japan
-        region = "JP"
+    region = callers.account_region(account_reader(), account)
     return principal, account, callers.caller_number(unquote(number), region)
 
 

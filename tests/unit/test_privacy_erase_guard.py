@@ -29,3 +29,22 @@ def test_a_call_without_an_end_holds_the_erasure_for_its_longest_length_then_rel
 def test_odd_timestamps_never_fail_the_request() -> None:
     # A stored time without its zone, or not a time at all, is ignored (it was a 500 on the former)
     assert _still_written([{"started_at": "2026-12-01T11:00:00"}, {"started_at": "soon"}], NOW) is None
+
+
+def test_national_numbers_are_read_in_the_accounts_region_or_in_japan_when_its_config_is_unreadable():
+    from types import SimpleNamespace
+
+    from privacy.callers import account_region
+
+    class Accounts:
+        def __init__(self, outcome: object) -> None:
+            self.outcome = outcome
+
+        def get(self, account: str) -> object:
+            if isinstance(self.outcome, Exception):
+                raise self.outcome
+            return self.outcome
+
+    assert account_region(Accounts(SimpleNamespace(timezone="America/Los_Angeles")), "us") == "US"
+    # a stored config that no longer validates raised its validation error: a 500 on export and erase
+    assert account_region(Accounts(ValueError("forward_to: not a number")), "broken") == "JP"
