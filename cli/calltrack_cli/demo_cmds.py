@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -63,8 +65,12 @@ def register(app: typer.Typer) -> None:
             console.print("[red]demo interrupted; everything it started was stopped[/]")
             raise typer.Exit(130) from None
         except Exception as exc:  # one line, non-zero: the user sees why it failed
+            request: Any = getattr(exc, "request", None)  # requests' errors name what was asked
+            url = getattr(request, "url", None)
+            asked = f" ({request.method} {urlsplit(url).path})" if url else ""
             console.print(
-                f"[red]demo failed:[/] {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                f"[red]demo failed:[/] {type(exc).__name__}{asked}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
             )
             console.print(f"  details: {out / 'stack.log'}")
             raise typer.Exit(1) from None

@@ -145,15 +145,17 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
         if planned.skip:
             if ports.store.create(
                 account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0
-            ) or _skip_pending(ports.store, call_sid, planned, now_s, claim_until, now_iso):
+            ):
                 counts["skipped"] += 1
-            elif planned.value_from_call:
+                continue
+            row = ports.store.get(call_sid, planned.key) or {}
+            if _skip_pending(ports.store, call_sid, planned, row, now_s, claim_until, now_iso):
+                counts["skipped"] += 1
+            elif planned.value_from_call and row.get("status") == "skipped" and _changed(row, planned):
                 # a CSV-only row (Yahoo!, no credentials) follows the call's value as a sent one
                 # is restated: the import file lists what the call is worth now
-                row = ports.store.get(call_sid, planned.key) or {}
-                if row.get("status") == "skipped" and _changed(row, planned):
-                    ports.store.revalue(call_sid, planned.key, value=planned.value,
-                                        version=planned.call_version, now_iso=now_iso)
+                ports.store.revalue(call_sid, planned.key, value=planned.value,
+                                    version=planned.call_version, now_iso=now_iso)
             continue
         if ports.store.create(
             account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until
@@ -185,12 +187,12 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
 
 
 def _skip_pending(
-    store: ConversionStore, call_sid: str, planned: Planned, now_s: float, claim_until: float, now_iso: str
+    store: ConversionStore, call_sid: str, planned: Planned, row: Mapping[str, Any], now_s: float,
+    claim_until: float, now_iso: str,
 ) -> bool:
-    """A row left pending by a retryable failure whose retry now plans a skip (the platform's window
-    passed, the secret was removed): take it like a retry and end it skipped, with the reason,
-    rather than leave it pending for ever. True when this worker did."""
-    row = store.get(call_sid, planned.key) or {}
+    """A row (``row``, as read) left pending by a retryable failure whose retry now plans a skip (the
+    platform's window passed, the secret was removed): take it like a retry and end it skipped,
+    with the reason, rather than leave it pending for ever. True when this worker did."""
     if row.get("status") != "pending" or float(row.get("claimed_until") or 0) >= now_s:
         return False
     if not store.reclaim(call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned,

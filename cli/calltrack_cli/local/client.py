@@ -12,6 +12,10 @@ class StackError(RuntimeError):
     """A local-only stack operation failed; the message is the stack's answer."""
 
 
+# The local stack's control requests that do a batch of work before answering (drain, run a job)
+LONG_REQUEST_S = 600.0
+
+
 class StackClient:
     def __init__(
         self,
@@ -124,8 +128,11 @@ class StackClient:
         return dict(resp.json())
 
     # -- local-only helpers -----------------------------------------------------------------
-    def _local(self, method: str, path: str, params: dict[str, str] | None = None) -> Any:
-        resp = self.session.request(method, self.url + path, params=params, timeout=self.timeout_s)
+    def _local(
+        self, method: str, path: str, params: dict[str, str] | None = None, *, timeout_s: float | None = None
+    ) -> Any:
+        timeout = timeout_s or self.timeout_s
+        resp = self.session.request(method, self.url + path, params=params, timeout=timeout)
         if resp.status_code >= 300:
             try:
                 message = resp.json().get("message", resp.text)
@@ -138,13 +145,16 @@ class StackClient:
         return self.session.get(self.url + "/health", timeout=self.timeout_s).json()
 
     def drain(self) -> dict[str, Any]:
-        """Process every pending stream record and queue message now; return when idle."""
-        return self._local("POST", "/_local/drain")
+        """Process every pending stream record and queue message now; return when idle. The stack
+        answers "still busy" after about 30 s, but only between rounds, and one round over a large
+        backlog on a loaded machine can take longer than a request's usual minute."""
+        return self._local("POST", "/_local/drain", timeout_s=LONG_REQUEST_S)
 
     def run_job(self, name: str, at_iso: str, force: bool = False) -> dict[str, Any]:
         """Run a scheduled job as EventBridge would at ``at_iso``; returns {job, event, result, ...}."""
         return self._local(
-            "POST", f"/_local/jobs/{name}", params={"at": at_iso, "force": "1" if force else "0"}
+            "POST", f"/_local/jobs/{name}", params={"at": at_iso, "force": "1" if force else "0"},
+            timeout_s=LONG_REQUEST_S,  # a job runs every account in the request, as EventBridge's invoke
         )
 
     def outbox(self) -> list[dict[str, Any]]:
