@@ -88,6 +88,9 @@ def world(local_stack: Any, media: Any) -> dict[str, Any]:
         numbers=[{"number": elsewhere, "channel": "flyer"}],
     )
     now = datetime.now(UTC).replace(microsecond=0)
+    tokyo = now.astimezone(ZoneInfo("Asia/Tokyo"))
+    if tokyo.hour == 0 and tokyo.minute < 35:  # calls 30 to 15 minutes ago would straddle midnight
+        now = tokyo.replace(hour=0, minute=0, second=0).astimezone(UTC) - timedelta(minutes=5)
     recorded = _recorded_call(local_stack, media, newspaper, now - timedelta(minutes=30), CALLER)
     answered = play_call(local_stack, radio, now - timedelta(minutes=25), caller=OTHER_CALLER)
     missed = play_call(
