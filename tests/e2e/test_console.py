@@ -128,7 +128,8 @@ class Console:
     def __init__(self, browser: Any, stack: Any, *, mobile: bool = False) -> None:
         viewport = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
         self.stack = stack
-        self.context = browser.new_context(viewport=viewport, locale="en-US")
+        # the accounts are in Tokyo, as their staff's browsers: "today" is the same day on both sides
+        self.context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Tokyo")
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.outside: list[str] = []
