@@ -132,7 +132,7 @@ def stale_days(
     """The days among the ``REFRESH_DAYS`` before yesterday whose file was written before one of its
     calls last changed, oldest first: a stage, value or score set days later (a manager, the CRM
     leads), a call still ringing at 00:30. One read of those days' calls, one HEAD per day with calls."""
-    from calltrack.days import zone
+    from calltrack.days import parse_started_at, zone
 
     zi = zone(tz)
     yesterday = previous_local_day(at, tz)
@@ -140,10 +140,10 @@ def stale_days(
     hi = datetime.combine(yesterday, time(0), zi)
     changed: dict[date, str] = {}
     for call in calls_between(lo, hi):
-        started, updated = str(call.get("started_at") or ""), str(call.get("updated_at") or "")
-        if call.get("test") or not started or not updated:
-            continue
-        day = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(zi).date()
+        started, updated = parse_started_at(call.get("started_at")), str(call.get("updated_at") or "")
+        if call.get("test") or started is None or not updated:
+            continue  # a stored time without its zone is skipped, not the account's whole export
+        day = started.astimezone(zi).date()
         changed[day] = max(changed.get(day, ""), updated)
     stale = []
     for day in sorted(changed):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
 # A pool lease's length without a heartbeat (``pools[].lease_minutes``). A visible page renews it
 # every third of it and releases it when hidden; the length only holds numbers of pages that
@@ -36,10 +36,6 @@ CLICK_IDS = ("gclid", "gbraid", "wbraid", "fbclid", "yclid", "msclkid")
 # "YSS.1000012345.xxx"). Anything else is not a click id: it is never sent to a platform or written
 # to an import file (a cell such as =HYPERLINK(...) runs as a formula in Excel).
 CLICK_ID = re.compile(r"^[A-Za-z0-9._~-]{1,512}$")
-
-
-def click_id_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and CLICK_ID.fullmatch(value) else None
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 # The ad platforms' browser ids dni.js reads from first-party cookies (issue 16, conversions): GA4's
 # client id and session id (_ga, _ga_<container>), Meta's browser id and click id (_fbp, _fbc).
@@ -160,6 +156,11 @@ def keyword_for(keyword: str | None, utm: Mapping[str, Any] | None, referrer: st
     return search_keyword(referrer)
 
 
+def click_id_or_none(value: Any) -> str | None:
+    """``value`` when it is a click id (``CLICK_ID``), else None."""
+    return value if isinstance(value, str) and CLICK_ID.fullmatch(value) else None
+
+
 # Query parameters that say which ad or visit brought the visitor, not which page it is: the
 # landing page is kept without them (the click ids and utm are kept on their own), so the
 # landing-page report has one row per page, not one per ad click.
@@ -169,8 +170,6 @@ _TRACKING_PARAMS = frozenset({*CLICK_IDS, "dclid", "gad_source", "gad_campaignid
 
 def landing_page_of(url: str | None) -> str | None:
     """``url`` without its fragment and its tracking parameters (``utm_*``, click ids, ...)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
     if not url:
         return None
     try:
