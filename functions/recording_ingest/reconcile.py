@@ -81,9 +81,9 @@ def _ended(call: Mapping[str, Any]) -> datetime | None:
 def due(call: Mapping[str, Any], at: datetime, recording: bool = True) -> bool:
     """Its recording unknown, and either answered in an account that records calls and ended
     SETTLE..WINDOW before ``at``, or offered a voicemail (in any account: a voicemail is recorded
-    whatever ``recording.enabled`` says) and ended SETTLE..VOICEMAIL_WINDOW before ``at``: many
-    callers hang up at the prompt, leaving nothing to find, so those are asked about a few times
-    only (a refused callback's message is at Twilio at once)."""
+    whatever ``recording.enabled`` says) and ended SETTLE..VOICEMAIL_WINDOW before ``at``, or in
+    the run-long slot 6 or 24 hours before (``VOICEMAIL_LATER``): many callers hang up at the
+    prompt, leaving nothing to find, so those are asked about a few times only."""
     if call.get("recording"):
         return False
     ended = _ended(call)
