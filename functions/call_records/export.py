@@ -12,13 +12,15 @@ Idempotent per day: an existing day file is left alone unless ``force`` (which r
 one of its calls changed after it was written (``stale_days``: within ``REFRESH_DAYS``, so stages
 and values set later reach QuickSight). A day an earlier run missed for an account (it failed,
 or the job did not run) is written by the next run, within a week (``missed_days``); a run with
-a failed account fails after the others.
+a failed account fails after the others. The files follow the calls' retention: a day whose calls
+have all passed the account's ``retention.calls_days`` has its file deleted (``expired_keys``), and
+no run writes or refreshes such a day again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
@@ -102,16 +104,47 @@ def export_day(
 MISSED_DAYS_LOOKBACK = 7
 
 
-def missed_days(account: str, tz: str, at: datetime, exists: Callable[[str], bool]) -> list[date]:
+def first_kept_day(at: datetime, tz: str, calls_days: int | None) -> date | None:
+    """The oldest local day whose file is kept (None: kept for ever). A call expires ``calls_days``
+    after its start (``calltrack.call_items.expire_at``), so every call of an older day has expired
+    by the start of the account's local today."""
+    from calltrack.days import zone
+
+    if calls_days is None:
+        return None
+    return at.astimezone(zone(tz)).date() - timedelta(days=calls_days)
+
+
+def expired_keys(account: str, keep_from: date | None, keys_in_order: Iterable[str]) -> list[str]:
+    """The account's day files older than ``keep_from``. ``keys_in_order`` lists the account's
+    files in key order (S3's), which is date order: reading stops at the first kept one, so a run
+    with nothing to delete reads one key."""
+    if keep_from is None:
+        return []
+    first_kept = day_key(account, keep_from)
+    expired = []
+    for key in keys_in_order:
+        if key >= first_kept:
+            break
+        expired.append(key)
+    return expired
+
+
+def missed_days(
+    account: str, tz: str, at: datetime, exists: Callable[[str], bool], keep_from: date | None = None
+) -> list[date]:
     """The days before the previous local day that have no file since the account's last exported
     day, oldest first: a run that failed for the account, or did not run, left them. At most
     ``MISSED_DAYS_LOOKBACK`` of them (a week-long outage is written whole), and only after a day
     that was exported: an account exported for the first time gets no files for days before it
-    existed. One HEAD a run when nothing is missing (the day before yesterday is there)."""
+    existed. One HEAD a run when nothing is missing (the day before yesterday is there). Days
+    before ``keep_from`` are past the calls' retention: their files were deleted, not missed."""
     yesterday = previous_local_day(at, tz)
     missing: list[date] = []
     for back in range(1, MISSED_DAYS_LOOKBACK + 2):  # the last written day may be a week before them
         day = yesterday - timedelta(days=back)
+        if keep_from is not None and day < keep_from:
+            return sorted(missing)
         if exists(day_key(account, day)):
             return sorted(missing)
         missing.append(day)
@@ -128,6 +161,7 @@ def stale_days(
     at: datetime,
     written_at: Callable[[str], datetime | None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+    keep_from: date | None = None,
 ) -> list[date]:
     """The days among the ``REFRESH_DAYS`` before yesterday whose file was written before one of its
     calls last changed, oldest first: a stage, value or score set days later (a manager, the CRM
@@ -136,7 +170,10 @@ def stale_days(
 
     zi = zone(tz)
     yesterday = previous_local_day(at, tz)
-    lo = datetime.combine(yesterday - timedelta(days=REFRESH_DAYS), time(0), zi)
+    first = yesterday - timedelta(days=REFRESH_DAYS)
+    if keep_from is not None:
+        first = max(first, keep_from)  # a day past the calls' retention is not written again
+    lo = datetime.combine(first, time(0), zi)
     hi = datetime.combine(yesterday, time(0), zi)
     changed: dict[date, str] = {}
     for call in calls_between(lo, hi):
@@ -181,6 +218,19 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     def put(key: str, body: bytes, content_type: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
+    def keys_under(prefix: str) -> Iterator[str]:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents") or ():
+                yield str(obj["Key"])
+
+    def delete(keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):  # DeleteObjects takes 1,000 keys
+            answer = s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                raise RuntimeError(f"{len(answer['Errors'])} expired export file(s) not deleted")
+
     exports: list[dict[str, Any]] = []
     failures = 0
     for config in account_reader().all():
@@ -192,17 +242,23 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         try:
             if isinstance(config, BrokenAccount):
                 raise ValueError(config.error)
-            for day in missed_days(account, config.timezone, at, exists):
+            keep_from = first_kept_day(at, config.timezone, config.retention.calls_days)
+            for day in missed_days(account, config.timezone, at, exists, keep_from):
                 exports.append(export_day(account, config.timezone, day, False, exists=exists, put=put,
                                           calls_between=reader))
             def changes(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
                 return call_items().between(a, lo, hi, fields=("updated_at", "test"))
 
-            for day in stale_days(account, config.timezone, at, written_at, changes):
+            for day in stale_days(account, config.timezone, at, written_at, changes, keep_from):
                 exports.append({**export_day(account, config.timezone, day, True, exists=exists, put=put,
                                              calls_between=reader), "status": "refreshed"})
             exports.append(export_account(account, config.timezone, at, force, exists=exists, put=put,
                                           calls_between=reader))
+            expired = expired_keys(account, keep_from, keys_under(f"{CALLS_PREFIX}account={account}/"))
+            if expired:
+                delete(expired)
+                exports.append({"account": account, "status": "expired", "files": len(expired),
+                                "before": cast(date, keep_from).isoformat()})
         except Exception:  # one account's failure must not stop the others
             failures += 1
             logger.exception("export failed", extra={"account": account})

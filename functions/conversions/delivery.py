@@ -47,6 +47,7 @@ class ConversionStore(Protocol):
         reason: str | None,
         now_iso: str,
         claim_until: float,
+        expire_at: int | None = None,
     ) -> bool: ...
 
     def reclaim(
@@ -111,6 +112,18 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def call_expiry(call: Mapping[str, Any]) -> int | None:
+    """The call's TTL (``expire_at``, from the account's ``retention.calls_days``): its conversion
+    rows expire with it, click ids and values included (None: the call is kept for ever)."""
+    from calltrack.call_items import TTL_ATTRIBUTE
+
+    value = call.get(TTL_ATTRIBUTE)
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     """Handle one call event; -> counts by outcome. Raises RetryLater when rows await a retry."""
     from calltrack.accounts import UnknownAccount
@@ -129,6 +142,7 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     now = ports.now()
     now_s, now_iso = now.timestamp(), _iso(now)
     claim_until = now_s + CLAIM_S
+    expire_at = call_expiry(call)
     secrets: dict[str, str | None] = {}
 
     def secret(name: str) -> str | None:
@@ -144,7 +158,8 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     ):
         if planned.skip:
             if ports.store.create(
-                account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0
+                account, planned, status="skipped", reason=planned.skip, now_iso=now_iso, claim_until=0,
+                expire_at=expire_at,
             ):
                 counts["skipped"] += 1
                 continue
@@ -158,7 +173,8 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
                                     version=planned.call_version, now_iso=now_iso)
             continue
         if ports.store.create(
-            account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until
+            account, planned, status="pending", reason=None, now_iso=now_iso, claim_until=claim_until,
+            expire_at=expire_at,
         ):
             to_send[planned.destination].append(planned)
             continue

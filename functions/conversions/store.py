@@ -46,8 +46,10 @@ class DynamoConversions:
         reason: str | None,
         now_iso: str,
         claim_until: float,
+        expire_at: int | None = None,
     ) -> bool:
-        """Put the row if there is none for (call, rule, destination); False when one exists."""
+        """Put the row if there is none for (call, rule, destination); False when one exists.
+        ``expire_at`` is the call's TTL: the row goes when its call does."""
         call_sid = planned.order_id.split(":", 1)[0]
         row = Conversion(
             call_sid,
@@ -68,6 +70,7 @@ class DynamoConversions:
             claimed_until=claim_until if status == "pending" else 0,
             created_at=now_iso,
             updated_at=now_iso,
+            expire_at=expire_at,
         )
         try:
             row.save(condition=Conversion.call_sid.does_not_exist())

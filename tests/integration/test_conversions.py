@@ -158,6 +158,30 @@ def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
     assert bad.status_code == 400 and bad.json()["field"] == "status"
 
 
+def test_a_conversion_row_expires_with_its_call(local_stack: Any, ads: FakeAdPlatforms) -> None:
+    # Given an account whose calls are kept for retention.calls_days (a call item's DynamoDB TTL)
+    from calltrack.models.conversions import Conversion
+
+    s = ConversionScenario(local_stack, ads)
+    number = s.lease(gclid=gclid(), fbp=FBP)
+
+    # When a qualifying call is delivered to the platforms (rows sent, and Yahoo!'s skipped)
+    call_sid = s.call(number, talk=95)
+    local_stack.drain()
+
+    # Then every conversion row of the call carries the call's own expiry, so its click id and
+    # value go when the call does, and the conversions table expires rows by that attribute
+    expiry = s.snapshot(call_sid)["expire_at"]
+    assert expiry
+    rows = list(Conversion.query(call_sid, consistent_read=True))
+    assert {r.destination for r in rows} == {"google_ads", "meta", "ga4", "yahoo_ads"}
+    assert {r.expire_at for r in rows} == {expiry}
+    ttl = Conversion._get_connection().connection.client.describe_time_to_live(
+        TableName=Conversion.Meta.table_name
+    )["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expire_at"
+
+
 def test_calls_that_do_not_qualify_send_nothing(local_stack: Any, ads: FakeAdPlatforms) -> None:
     # Given a rule for answered calls of 60 s or more
     s = ConversionScenario(local_stack, ads)

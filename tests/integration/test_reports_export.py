@@ -120,3 +120,37 @@ def test_a_day_whose_run_was_missed_is_exported_by_the_next_run(local_stack: Any
     key = f"calls/account={account}/date=2026-09-11/calls.csv"
     text = s3.get_object(Bucket=get_settings().exports_bucket, Key=key)["Body"].read().decode("utf-8")
     assert sid in text
+
+
+def test_a_days_file_is_deleted_once_all_its_calls_passed_the_accounts_retention(local_stack: Any) -> None:
+    from calltrack.settings import get_settings
+
+    # Given an account keeping its calls 30 days, with calls on 2026-07-01 and 2026-07-10 (JST),
+    # each day exported the next morning
+    number = unique_number()
+    account = apply_account(
+        local_stack, "keep", numbers=[{"number": number, "channel": "radio"}], retention={"calls_days": 30}
+    )
+    for when in (datetime(2026, 7, 1, 3, 0, tzinfo=UTC), datetime(2026, 7, 10, 3, 0, tzinfo=UTC)):
+        play_call(local_stack, number, when, call_sid=unique_call_sid())
+    local_stack.run_job("daily-calls-export", "2026-07-01T15:30:00Z")
+    local_stack.run_job("daily-calls-export", "2026-07-10T15:30:00Z")
+    s3 = local_stack.stack.client("s3")
+    bucket = get_settings().exports_bucket
+
+    def files() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"calls/account={account}/").get("Contents", [])
+        return [o["Key"].split("/")[2] for o in listed]
+
+    assert files() == ["date=2026-07-01", "date=2026-07-10"]
+
+    # When the run of 2026-08-02 00:30 JST comes (July 1's calls expired on July 31)
+    run = local_stack.run_job("daily-calls-export", "2026-08-01T15:30:00Z")["result"]
+
+    # Then July 1's file is deleted with its calls' retention and July 10's is kept
+    mine = [e for e in run["exports"] if e["account"] == account]
+    assert {"account": account, "status": "expired", "files": 1, "before": "2026-07-03"} in mine
+    assert files() == ["date=2026-07-10", "date=2026-08-01"]
+    # And the next run neither writes it again as missed nor refreshes it
+    local_stack.run_job("daily-calls-export", "2026-08-02T15:30:00Z")
+    assert files() == ["date=2026-07-10", "date=2026-08-01", "date=2026-08-02"]

@@ -238,12 +238,12 @@ class InMemoryConversionStore:
         return dict(row) if row else None
 
     def create(self, account: str, planned: Any, *, status: str, reason: str | None, now_iso: str,
-               claim_until: float) -> bool:
+               claim_until: float, expire_at: int | None = None) -> bool:
         where = (planned.order_id.split(":")[0], planned.key)
         if where in self.rows:
             return False
         self.rows[where] = {"status": status, "reason": reason, "claimed_until": claim_until,
-                            "destination": planned.destination}
+                            "destination": planned.destination, "expire_at": expire_at}
         return True
 
     def reclaim(self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Any,

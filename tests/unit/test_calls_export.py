@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from call_records.csv_out import CALL_COLUMNS, EXPORT_COLUMNS, calls_csv
@@ -115,6 +116,52 @@ def test_a_week_long_outage_is_written_whole_by_the_next_run() -> None:
     # When the run of the 26th (exporting the 25th) looks back, Then all seven are written
     missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__)
     assert missed == [date(2026, 11, d) for d in range(18, 25)] and len(missed) == MISSED_DAYS_LOOKBACK
+
+
+def test_files_of_days_past_the_calls_retention_are_the_expired_ones_read_up_to_the_first_kept() -> None:
+    from datetime import date
+
+    from call_records.export import day_key, expired_keys, first_kept_day
+
+    # Given an account keeping calls 30 days, whose files (in S3's key order) run from Oct 20 on
+    keep_from = first_kept_day(AT, "Asia/Tokyo", 30)
+    files = [day_key("acme", date(2026, 10, d)) for d in range(20, 32)]
+    files += [day_key("acme", date(2026, 11, d)) for d in range(1, 26)]
+    read: list[str] = []
+
+    def listed() -> Iterator[str]:
+        for key in files:
+            read.append(key)
+            yield key
+
+    # When the run of Nov 26 (JST) looks for expired files
+    expired = expired_keys("acme", keep_from, listed())
+
+    # Then every call of Oct 20..26 has passed its 30 days by Nov 26 00:00 JST: those files go,
+    # Oct 27 stays (its calls of 23:59 expire on Nov 26 23:59), and the listing is read no further
+    assert keep_from == date(2026, 10, 27)
+    assert expired == [day_key("acme", date(2026, 10, d)) for d in range(20, 27)]
+    assert read[-1] == day_key("acme", date(2026, 10, 27))
+    # And an account keeping calls for ever has none
+    assert expired_keys("acme", first_kept_day(AT, "Asia/Tokyo", None), iter(files)) == []
+
+
+def test_a_short_retention_still_writes_the_missed_days_it_keeps_and_none_before() -> None:
+    from datetime import date
+
+    from call_records.export import day_key, first_kept_day, missed_days
+
+    # Given an account keeping calls 3 days: files before Nov 23 were deleted as expired, and the
+    # runs that would have written the 23rd and 24th failed
+    stored = {day_key("acme", date(2026, 11, d)) for d in range(15, 20)}
+    keep_from = first_kept_day(AT, "Asia/Tokyo", 3)
+
+    # When the run of the 26th (exporting the 25th) looks back
+    missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__, keep_from)
+
+    # Then it writes the two missed days inside the retention, and none of the expired days
+    assert keep_from == date(2026, 11, 23)
+    assert missed == [date(2026, 11, 23), date(2026, 11, 24)]
 
 
 def test_the_export_run_fails_after_the_others_when_an_account_failed(monkeypatch) -> None:

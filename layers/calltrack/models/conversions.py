@@ -8,6 +8,8 @@ no click id, no credentials, CSV only, click too old). ``value`` is what the pla
 ``restated_value`` the last restatement (Google conversion adjustments), so a later value change
 is sent once as an adjustment. Hash key ``call_sid``, range key ``key`` = ``{rule}#{destination}``;
 GSI ``by-account`` on (``account``, ``converted_at``) for the listings and the import files.
+TTL ``expire_at``: the call's own, copied when the row is created, so a conversion (its click id
+and value) goes when its call does (``retention.calls_days``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class ConversionsByAccount(GlobalSecondaryIndex["Conversion"]):
 
 
 class Conversion(Model):
-    Meta = table_meta("conversions")
+    Meta = table_meta("conversions", ttl="expire_at")
     call_sid = UnicodeAttribute(hash_key=True)
     key = UnicodeAttribute(range_key=True)  # f"{rule}#{destination}"
     account = UnicodeAttribute()
@@ -52,6 +54,7 @@ class Conversion(Model):
     sent_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    expire_at = NumberAttribute(null=True)  # TTL: the call's (retention.calls_days); null: kept for ever
     by_account = ConversionsByAccount()
 
 
