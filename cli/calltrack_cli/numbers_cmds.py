@@ -139,7 +139,7 @@ def sync_numbers(
 ) -> list[SyncRow]:
     """Point every number of ``owned`` (number -> account) at the stack; one row per number. With
     ``unused`` (``owned`` is every account's), numbers calling this stack that no config has too."""
-    from calltrack_cli.twilio_numbers import drift
+    from calltrack_cli.twilio_numbers import OVERRIDES_CLEARED, drift
 
     found = client.by_number()
     rows = []
@@ -154,8 +154,8 @@ def sync_numbers(
             continue
         if not dry_run:
             settings = dict(wanted)
-            if "VoiceApplicationSid" in changes:
-                settings["VoiceApplicationSid"] = ""  # an app's URLs would win over the number's
+            # an app's or a trunk's settings would win over the number's URLs; fax takes no calls
+            settings.update({k: v for k, v in OVERRIDES_CLEARED.items() if k in changes})
             client.update(resource["sid"], settings)
         rows.append(SyncRow(number, owned[number], "drifted" if dry_run else "fixed", changes))
     if unused:

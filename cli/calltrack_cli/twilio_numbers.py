@@ -67,7 +67,10 @@ _RESOURCE_FIELD = {
 
 def drift(resource: Mapping[str, Any], wanted: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """Settings of a number that differ from ``wanted``: {param: (current, wanted)}. A number
-    handled by a TwiML App (``voice_application_sid``) ignores its URLs, so that is drift too."""
+    handled by a TwiML App (``voice_application_sid``) or a SIP trunk (``trunk_sid``) ignores its
+    URLs, and one receiving faxes (``voice_receive_mode``) takes no calls, so those are drift too
+    (Twilio's IncomingPhoneNumber resource: "If a trunk_sid is present, we ignore all of the voice
+    URLs and voice applications and use those set on the Trunk")."""
     out: dict[str, tuple[str, str]] = {}
     for param, value in wanted.items():
         current = str(resource.get(_RESOURCE_FIELD[param]) or "")
@@ -76,7 +79,15 @@ def drift(resource: Mapping[str, Any], wanted: Mapping[str, str]) -> dict[str, t
             out[param] = (current, value)
     if resource.get("voice_application_sid"):
         out["VoiceApplicationSid"] = (str(resource["voice_application_sid"]), "")
+    if resource.get("trunk_sid"):
+        out["TrunkSid"] = (str(resource["trunk_sid"]), "")
+    if str(resource.get("voice_receive_mode") or "voice").lower() != "voice":
+        out["VoiceReceiveMode"] = (str(resource["voice_receive_mode"]), "voice")
     return out
+
+
+# What sync sends for each overriding setting drift found (see ``drift``).
+OVERRIDES_CLEARED = {"VoiceApplicationSid": "", "TrunkSid": "", "VoiceReceiveMode": "voice"}
 
 
 @dataclass(frozen=True)

@@ -36,18 +36,29 @@ def _pool(numbers):
 def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
     # Given an account whose static number points at another tracker in Twilio, whose pool number
     # points here already, and whose second pool number is not in the Twilio account at all
-    drifted, fine, missing = unique_number(), unique_number(), unique_number()
+    # (and a second static number pointing here, but still on the SIP trunk of the old PBX)
+    drifted, fine, missing, trunked = unique_number(), unique_number(), unique_number(), unique_number()
     account = apply_account(
-        local_stack, "sync", numbers=[{"number": drifted, "channel": "flyer"}], pools=[_pool([fine, missing])]
+        local_stack,
+        "sync",
+        numbers=[{"number": drifted, "channel": "flyer"}, {"number": trunked, "channel": "signboard"}],
+        pools=[_pool([fine, missing])],
     )
     fake.numbers.add_number(OUR, drifted, **ELSEWHERE, voice_application_sid="AP" + "3" * 32)
     fake.numbers.add_number(OUR, fine, **pointing_at(local_stack))
+    fake.numbers.add_number(OUR, trunked, **pointing_at(local_stack), trunk_sid="TK" + "4" * 32)
     # When sync runs with --dry-run
     dry = _cli(local_stack, "numbers", "sync", "--account", account, "--dry-run", "--json")
     # Then it reports the drift and the missing number (exit 2) and changes nothing at Twilio
     assert dry.exit_code == 2, dry.output
     rows = {r["number"]: r for r in json.loads(dry.stdout)["numbers"]}
-    assert {n: r["status"] for n, r in rows.items()} == {drifted: "drifted", fine: "ok", missing: "missing"}
+    assert {n: r["status"] for n, r in rows.items()} == {
+        drifted: "drifted",
+        fine: "ok",
+        missing: "missing",
+        trunked: "drifted",
+    }
+    assert rows[trunked]["changes"] == {"TrunkSid": {"from": "TK" + "4" * 32, "to": ""}}
     assert rows[drifted]["changes"]["VoiceUrl"] == {
         "from": ELSEWHERE["voice_url"],
         "to": f"{local_stack.public_url}/twilio/voice",
@@ -61,18 +72,21 @@ def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
     now = fake.numbers.number(drifted)
     assert {k: now[k] for k in pointing_at(local_stack)} == pointing_at(local_stack)
     assert now["voice_application_sid"] == ""
+    # And the trunk no longer takes the other number's calls
+    assert not fake.numbers.number(trunked)["trunk_sid"]
     # And a second run finds only the missing number wrong; without it the run is green
     again = json.loads(_cli(local_stack, "numbers", "sync", "--account", account, "--json").stdout)
     assert {r["number"]: r["status"] for r in again["numbers"]} == {
         drifted: "ok",
         fine: "ok",
         missing: "missing",
+        trunked: "ok",
     }
     local_stack.apply(
         {
             "account": account,
             "forward_to": "+81312345678",
-            "numbers": [{"number": drifted, "channel": "flyer"}],
+            "numbers": [{"number": drifted, "channel": "flyer"}, {"number": trunked, "channel": "signboard"}],
             "pools": [_pool([fine])],
         }
     )

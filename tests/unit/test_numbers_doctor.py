@@ -58,6 +58,10 @@ def test_drift_lists_each_setting_that_differs_and_a_twiml_app_overriding_the_ur
         "VoiceUrl": ("https://x.example/v", wanted["VoiceUrl"])
     }
     assert set(drift({**resource, "voice_application_sid": "AP1"}, wanted)) == {"VoiceApplicationSid"}
+    # a SIP trunk's settings win over the number's URLs, and a fax number takes no calls
+    assert drift({**resource, "trunk_sid": "TK1"}, wanted) == {"TrunkSid": ("TK1", "")}
+    assert drift({**resource, "voice_receive_mode": "fax"}, wanted) == {"VoiceReceiveMode": ("fax", "voice")}
+    assert drift({**resource, "trunk_sid": None, "voice_receive_mode": "voice"}, wanted) == {}
     assert (
         stack_webhooks("https://a", "https://bin.example/twiml")["VoiceFallbackUrl"]
         == "https://bin.example/twiml"

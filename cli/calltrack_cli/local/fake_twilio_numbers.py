@@ -41,6 +41,7 @@ AVAILABLE = re.compile(
 ANY_PATH = re.compile(rf"^/{API_VERSION}/Accounts/[^/]+/(IncomingPhoneNumbers|AvailablePhoneNumbers)")
 _BUNDLE_SID = re.compile(r"BU[0-9a-fA-F]{32}")
 _ADDRESS_SID = re.compile(r"AD[0-9a-fA-F]{32}")
+_TRUNK_SID = re.compile(r"TK[0-9a-fA-F]{32}")
 # Countries whose numbers Twilio provisions only with a regulatory bundle and an address (Japan:
 # every number type needs an approved bundle; the fake applies it to every JP number).
 REGULATED = {"JP"}
@@ -54,6 +55,8 @@ UPDATABLE = (
     "StatusCallback",
     "StatusCallbackMethod",
     "VoiceApplicationSid",
+    "TrunkSid",
+    "VoiceReceiveMode",
     "BundleSid",
     "AddressSid",
 )
@@ -66,6 +69,8 @@ _FIELD = {  # form parameter -> resource property
     "StatusCallback": "status_callback",
     "StatusCallbackMethod": "status_callback_method",
     "VoiceApplicationSid": "voice_application_sid",
+    "TrunkSid": "trunk_sid",
+    "VoiceReceiveMode": "voice_receive_mode",
     "BundleSid": "bundle_sid",
     "AddressSid": "address_sid",
 }
@@ -269,6 +274,10 @@ class FakePhoneNumbers:
             return 400, twilio_error(400, 20001, "BundleSid is not a valid Bundle SID (BU...)")
         if params.get("AddressSid") and not _ADDRESS_SID.fullmatch(params["AddressSid"]):
             return 400, twilio_error(400, 20001, "AddressSid is not a valid Address SID (AD...)")
+        if params.get("TrunkSid") and not _TRUNK_SID.fullmatch(params["TrunkSid"]):
+            return 400, twilio_error(400, 20001, "TrunkSid is not a valid Trunk SID (TK...)")
+        if "VoiceReceiveMode" in params and params["VoiceReceiveMode"] not in ("voice", "fax"):
+            return 400, twilio_error(400, 20001, "VoiceReceiveMode must be voice or fax")
         return None
 
     def _apply(self, resource: dict[str, Any], params: dict[str, str]) -> None:
@@ -276,6 +285,11 @@ class FakePhoneNumbers:
             if name in params:
                 value = params[name]
                 resource[_FIELD[name]] = value.upper() if name.endswith("Method") else value
+        # "Setting a trunk_sid will automatically delete your voice_application_sid and vice versa"
+        if params.get("TrunkSid"):
+            resource["voice_application_sid"] = None
+        elif params.get("VoiceApplicationSid"):
+            resource["trunk_sid"] = None
         resource["date_updated"] = _now()
 
     def _update(self, account_sid: str, sid: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
