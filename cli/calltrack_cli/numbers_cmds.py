@@ -458,20 +458,24 @@ def buy_cmd(
                 client.buy(number, wanted, bundle_sid=bundle_sid, address_sid=address_sid)
                 bought.append(number)
         except TwilioFailure as exc:
-            if exc.status == 0:
-                # No answer: Twilio may have bought it all the same. Ask, so a paid number is never
-                # left out of the config (and a re-run does not buy another).
+            unsure = ""
+            if exc.status == 0 or exc.status >= 500:
+                # No answer, or Twilio's own error: it may have bought the number all the same. Ask,
+                # so a paid number is never left out of the config (and a re-run does not buy another).
+                pending = picks[len(bought)]
                 try:
-                    if picks[len(bought)] in client.by_number():
-                        bought.append(picks[len(bought)])
+                    if pending in client.by_number():
+                        bought.append(pending)
                 except TwilioFailure:
-                    pass
+                    unsure = (f"; Twilio may have bought {pending} all the same: look for it in the "
+                              "Twilio account's numbers before buying again")
             if not bought:
-                twilio_fail(exc)
+                twilio_fail(TwilioFailure(exc.message + unsure, exc.status, exc.code))
             after = with_pool_numbers(before, pool, bought)
             if len(bought) < len(picks):
                 typer.echo(
-                    f"bought only {', '.join(bought)}: the next purchase failed ({exc.message})", err=True
+                    f"bought only {', '.join(bought)}: the next purchase failed ({exc.message}){unsure}",
+                    err=True,
                 )
         try:
             _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)

@@ -107,9 +107,10 @@ class FakePhoneNumbers:
         self._numbers: dict[str, dict[str, Any]] = {}  # sid -> resource
         self._stock: dict[str, _Stock] = {}  # E.164 -> available number
         self.purchases: list[dict[str, str]] = []  # every accepted purchase's form, in order
-        # Tests: the next N accepted purchases are made but their reply is lost (the connection
-        # closes without an answer, as when a client's request times out after Twilio acted).
-        self.lose_purchase_replies = 0
+        # Tests: the next accepted purchases are made but answered with these statuses instead:
+        # 0 = the reply is lost (the connection closes without an answer, as when a client's
+        # request times out after Twilio acted), 5xx = Twilio's error after it acted.
+        self.purchase_replies: list[int] = []
 
     # -- programming -------------------------------------------------------------------------
     def add_available(
@@ -338,9 +339,11 @@ class FakePhoneNumbers:
             self._apply(resource, params)
             self._numbers[sid] = resource
             self.purchases.append(dict(params))
-            if self.lose_purchase_replies > 0:
-                self.lose_purchase_replies -= 1
-                return 0, None  # status 0: the server closes the connection without answering
+            if self.purchase_replies:
+                status = self.purchase_replies.pop(0)
+                if status == 0:
+                    return 0, None  # status 0: the server closes the connection without answering
+                return status, twilio_error(status, 20500, "An internal server error has occurred")
             return 201, dict(resource)
 
     def _release(self, account_sid: str, sid: str) -> tuple[int, None | dict[str, Any]]:
