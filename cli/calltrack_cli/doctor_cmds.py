@@ -45,6 +45,9 @@ MAX_REDIRECTS = 5
 # the conversions' destinations (google_ads, meta, ga4), outgoing webhooks and the CRM push.
 DESTINATION_KEYS = ("destinations", "webhooks", "crm_push")
 MARKS = {"pass": "✔", "fail": "✘", "skip": "-"}
+# The environment the Twilio checks read: none set skips them, some set but unusable fails them.
+TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
+                   "TWILIO_API_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,11 @@ class RefusedUrl(ValueError):
 
 def check_outbound(url: str) -> None:
     """https to a public address, or http to 127.0.0.1 / localhost (local stacks and test pages)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError as exc:  # a port that is no number, an unclosed [IPv6 bracket
+        raise RefusedUrl(f"{url}: not a valid URL ({exc})") from None
     if parts.scheme == "http" and host in ("127.0.0.1", "localhost"):
         return
     if parts.scheme != "https" or not host:
@@ -86,7 +92,7 @@ def check_outbound(url: str) -> None:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:  # a name: every address it resolves to must be public
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
         except OSError as exc:
             raise RefusedUrl(f"{url}: cannot resolve {host} ({exc})") from None
         addresses = [ipaddress.ip_address(str(info[4][0])) for info in infos]
@@ -161,11 +167,16 @@ def check_token(st: Stack) -> tuple[Check, Mapping[str, Any] | None]:
 
 def check_webhooks(st: Stack, auth_token: str | None) -> list[Check]:
     """A signed test callback accepted, an unsigned one refused (/twilio/whisper stores nothing)."""
-    from calltrack.twilio_edge import sign
+    from calltrack.twilio_edge import TWILIO_SIDS, sign
 
     query = "?say=calltrack+doctor&lang=en-US"
     url = st.public_url + "/twilio/whisper" + query
-    form = {"CallSid": "CA" + "0" * 32, "AccountSid": os.environ.get("TWILIO_ACCOUNT_SID", "")}
+    # Twilio's callbacks always carry a well-formed AccountSid (the stack refuses one without it
+    # before it looks at the signature): the configured one, else a placeholder
+    sid = os.environ.get("TWILIO_ACCOUNT_SID", "").strip()
+    if not TWILIO_SIDS["AccountSid"].fullmatch(sid):
+        sid = "AC" + "0" * 32
+    form = {"CallSid": "CA" + "0" * 32, "AccountSid": sid}
     out = []
     if not auth_token:
         out.append(_skip("webhook signed", "not configured: set TWILIO_AUTH_TOKEN to sign a test callback"))
@@ -225,7 +236,11 @@ def check_numbers(
     try:
         client = TwilioNumbers(Credentials.from_env())
     except TwilioFailure as exc:
-        return [_skip("numbers", f"not configured: {exc.message}")]
+        if not any(os.environ.get(name) for name in TWILIO_SETTINGS):
+            return [_skip("numbers", f"not configured: {exc.message}")]
+        # set, but not usable (an API key's SID as the account SID, an http base URL, ...)
+        fix = "fix the TWILIO_* settings, or unset them all to skip this check"
+        return [_failed("numbers", exc.message, fix)]
     try:
         at_twilio = client.by_number()
     except TwilioFailure as exc:

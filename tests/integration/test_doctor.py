@@ -261,3 +261,22 @@ def test_a_destination_whose_secret_is_not_set_fails_until_it_is(setup):
         input="EAAB-token\n",
     )
     assert setup.doctor()[1]["destinations"]["status"] == "pass"
+
+
+def test_twilio_settings_set_in_part_fail_the_numbers_check_but_not_the_webhook_checks(setup, monkeypatch):
+    # Given a marketer's shell with the auth token but no TWILIO_ACCOUNT_SID
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    # When doctor runs
+    code, checks = setup.doctor()
+    # Then the webhook checks still sign and send well-formed callbacks, and pass
+    assert checks["webhook signed"]["status"] == "pass", checks["webhook signed"]
+    assert checks["webhook unsigned"]["status"] == "pass", checks["webhook unsigned"]
+    # And the numbers check, whose settings are set but unusable, fails naming the missing one
+    assert code == 1 and checks["numbers"]["status"] == "fail"
+    assert "TWILIO_ACCOUNT_SID" in checks["numbers"]["detail"]
+    # And with no TWILIO_* setting at all, the Twilio checks are skipped, not failed
+    for name in ("TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    code, checks = setup.doctor()
+    assert code == 0, checks
+    assert checks["numbers"]["status"] == "skip" and checks["webhook signed"]["status"] == "skip"

@@ -144,9 +144,19 @@ def test_doctor_fetches_only_https_public_addresses_or_http_to_127_0_0_1():
         "https://127.0.0.1/",
         "https://169.254.169.254/",
         "ftp://example.jp/",
+        "https://www.example.jp:80a/",  # a port that is no number
+        "https://[::1/",  # an unclosed IPv6 bracket
     ):
         with pytest.raises(RefusedUrl):
             check_outbound(url)
+
+
+def test_a_malformed_site_url_is_a_failed_check_not_a_traceback():
+    from calltrack_cli.doctor_cmds import check_site
+
+    # Given a --site URL whose port is no number, When doctor checks it, Then the check fails naming it
+    check = check_site("https://www.example.jp:80a/", _Stack({}), {})
+    assert check.status == "fail" and "not a valid URL" in check.detail
 
 
 class _Stack(Stack):
