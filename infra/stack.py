@@ -201,6 +201,11 @@ class CalltrackStack(Stack):
             if name in functions:
                 self.monitoring.function_errors(construct_id(name), functions[name])
         self.monitoring.function_errors("Fallback", self.voice.fallback)
+        # A scheduled job's failed run is retried twice by Lambda and then dropped: its errors page
+        # ops (a retention sweep that fails every night would keep recordings past their retention)
+        for name in sorted({schedule.function for schedule in wiring.schedules}):
+            why = "a scheduled run failed: see its logs; the next run retries"
+            self.monitoring.function_errors(construct_id(name), functions[name], why)
         self.monitoring.api_5xx(self.api.api, config.api_5xx_alarm_per_5min)
         for name, dlq in self.queues.dlqs.items():
             self.monitoring.dlq_depth(f"{construct_id(name)}Dlq", dlq)

@@ -151,7 +151,7 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=12,  # Twilio waits 15 s; a slow DynamoDB costs up to 4 s a request (flow.WRITE_AFTER_S)
         description="Twilio voice webhooks: forward, record and attribute calls",
-        tables=("calls", "callers", "recordings"),
+        tables=("calls", "callers"),
         read_only_tables=("leases", "lease_history", "accounts"),
         counter_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
         read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
@@ -244,7 +244,8 @@ FUNCTIONS = (
         # tokens: "last used" (calltrack.auth); audit: recording and transcript access
         tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens", "audit"),
         read_only_tables=("accounts", "job_runs", "conversions"),
-        buckets=("recordings", "exports"),
+        # recordings: presigned GETs only; exports: the stored monthly reviews, read
+        read_only_buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
         # The API composes the routers of the call records, recording access, conversions and transcripts.

@@ -2,7 +2,8 @@
 
 Alarms cover what fails loudly (function errors, API 5xx, dead letters) and what fails quietly:
 the voice webhook's fail-open answers (it forwards the call and answers 200, so neither Errors nor
-5xx sees it), callbacks lost by the webhook's outbox, scheduled jobs that failed for an account,
+5xx sees it), callbacks lost by the webhook's outbox, scheduled jobs that failed for an account or
+failed their run (each scheduled function's Errors: a retention sweep, an export, a redrive),
 and stream consumers falling behind (iterator age). L2 constructs only.
 """
 
@@ -60,12 +61,14 @@ class Monitoring(Construct):
         self.alarms[id] = alarm
         return alarm
 
-    def function_errors(self, name: str, fn: lambda_.IFunction) -> None:
+    def function_errors(
+        self, name: str, fn: lambda_.IFunction, why: str = "Twilio then uses the fallback TwiML URL"
+    ) -> None:
         self._alarm(
             f"{name}Errors",
             fn.metric_errors(period=Duration.minutes(5), statistic="Sum"),
             1,
-            f"{name} raised errors (Twilio then uses the fallback TwiML URL)",
+            f"{name} raised errors ({why})",
         )
 
     def api_5xx(self, api: apigwv2.HttpApi, threshold: int) -> None:

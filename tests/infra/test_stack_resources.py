@@ -418,6 +418,16 @@ def test_alarms_notify_the_ops_topic(synth):
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
     assert len(sqs_alarms) == len(WIRING.queues) + 1  # each DLQ + the stream-failure queue
+    # every scheduled job's function: a failed run (a retention sweep, an export) pages ops
+    by_service = _functions_by_service(synth)
+    functions = synth.resources("AWS::Lambda::Function")
+    erroring = {
+        json.dumps(a["Properties"]["Dimensions"]) for a in alarms.values()
+        if a["Properties"].get("MetricName") == "Errors"
+    }
+    for schedule in WIRING.schedules:
+        fn_id = next(k for k, v in functions.items() if v is by_service[schedule.function])
+        assert json.dumps([{"Name": "FunctionName", "Value": {"Ref": fn_id}}]) in erroring, schedule.name
     topic_id = next(iter(synth.resources("AWS::SNS::Topic")))
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], logical_id
@@ -615,3 +625,30 @@ def test_fallback_function_gets_the_number_from_context_and_reads_only_the_auth_
     text = json.dumps(grants)
     assert "parameter/calltrack/twilio-auth-token" in text
     assert "twilio-api-secret" not in text and "dynamodb" not in text
+
+
+def _statements_on(synth, role: str, resource_id: str) -> set[str]:
+    """The actions the role's policy allows on the resource (a logical id in Fn::GetAtt)."""
+    policy = next(p for lid, p in synth.resources("AWS::IAM::Policy").items() if lid.startswith(role))
+    actions: set[str] = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if resource_id in json.dumps(statement["Resource"]):
+            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            actions |= set(listed)
+    return actions
+
+
+def test_the_internet_facing_functions_get_no_write_they_do_not_make(synth):
+    # Given the report API only presigns GETs of recordings and reads the stored reviews, and the
+    # voice webhook never touches the recordings table, when we look at their policies,
+    stack = synth.stack
+    recordings = stack.resolve(stack.recordings_bucket.bucket_arn)["Fn::GetAtt"][0]
+    exports = stack.resolve(stack.reporting.exports.bucket_arn)["Fn::GetAtt"][0]
+    recordings_table = stack.resolve(stack.data.tables["recordings"].table_arn)["Fn::GetAtt"][0]
+    # then a bug in any API route cannot overwrite or delete recordings or exports
+    for bucket in (recordings, exports):
+        api = _statements_on(synth, "FunctionsReportApiRole", bucket)
+        assert "s3:GetObject*" in api
+        assert not {a for a in api if re.search(r"Put|Delete|Abort", a)}, api
+    # and the voice webhook has no grant on the recordings table
+    assert _statements_on(synth, "FunctionsVoiceWebhookRole", recordings_table) == set()
