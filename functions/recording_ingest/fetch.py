@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -107,8 +108,11 @@ def fetch_mp3(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     max_bytes: int = DEFAULT_MAX_BYTES,
     opener: urllib.request.OpenerDirector | None = None,
+    deadline_at: float | None = None,
 ) -> bytes:
-    """GET ``url`` with Basic auth and return the MP3 bytes, or raise FetchError."""
+    """GET ``url`` with Basic auth and return the MP3 bytes, or raise FetchError. ``timeout_s``
+    bounds each wait on the socket; ``deadline_at`` (``time.monotonic()``) the whole body, so a host
+    that drips its answer cannot outlast the function (it ends within one ``timeout_s`` after)."""
     opener = opener or _opener()
     auth_origin = _origin(url)
     current = url
@@ -135,11 +139,13 @@ def fetch_mp3(
         except (urllib.error.URLError, HTTPException, OSError) as err:
             raise _transport_error(err) from None
         with response:
-            return _read_body(response, timeout_s=timeout_s, max_bytes=max_bytes)
+            return _read_body(response, timeout_s=timeout_s, max_bytes=max_bytes, deadline_at=deadline_at)
     raise FetchError("too-many-redirects", f"more than {MAX_REDIRECTS} redirects")
 
 
-def _read_body(response: object, *, timeout_s: float, max_bytes: int) -> bytes:
+def _read_body(
+    response: object, *, timeout_s: float, max_bytes: int, deadline_at: float | None = None
+) -> bytes:
     headers = response.headers  # type: ignore[attr-defined]
     content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if content_type not in _MP3_TYPES:
@@ -158,9 +164,12 @@ def _read_body(response: object, *, timeout_s: float, max_bytes: int) -> bytes:
     total = 0
     try:
         while True:
-            chunk = response.read(_CHUNK)  # type: ignore[attr-defined]
+            # read1: at most one wait on the socket, so the deadline is looked at between drips
+            chunk = response.read1(_CHUNK)  # type: ignore[attr-defined]
             if not chunk:
                 break
+            if deadline_at is not None and time.monotonic() > deadline_at:
+                raise FetchError("timeout", f"no whole body in time ({total + len(chunk)} bytes read)")
             total += len(chunk)
             if total > max_bytes:
                 raise FetchError("too-large", f"more than {max_bytes} bytes")

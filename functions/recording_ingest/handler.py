@@ -10,6 +10,7 @@ it to the dead-letter queue after maxReceiveCount (infra/wiring.py), where the h
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,10 +33,33 @@ def on_failure(reason: str) -> None:
     logger.warning("recording ingest failed; will retry", extra={"reason": reason})
 
 
-def record_handler(record: SQSRecord) -> str:
+# Time kept back from the invocation's end when a record's download must stop: the last wait on the
+# socket (the fetch timeout, 20 s by default), the S3 put of up to 100 MB and the writes after it.
+RESERVE_S = 45.0
+# The longest a record's download may take: the batch's other records need the time too.
+FETCH_DEADLINE_S = 60.0
+
+
+def fetch_deadline(remaining_ms: int | None, now: float) -> float:
+    """When this record's download must end (``time.monotonic()``)."""
+    end = now + FETCH_DEADLINE_S
+    if remaining_ms is not None:
+        end = min(end, now + remaining_ms / 1000 - RESERVE_S)
+    return end
+
+
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> str:
     message = json.loads(record.body)
     settings = runtime.ensure_started(NEEDS)
-    ports = runtime.build_ports(settings, on_failure)
+    remaining_ms = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    remaining = remaining_ms() if remaining_ms is not None else None
+    deadline = fetch_deadline(remaining, time.monotonic())
+    if deadline <= time.monotonic():
+        # too little of the invocation left for a download: the record is tried again shortly
+        on_failure("no-time")
+        runtime.defer(record.event_source_arn, record.receipt_handle, 10)
+        raise RetryLater("no-time", "too little of the invocation left to fetch the recording")
+    ports = runtime.build_ports(settings, on_failure, deadline)
     context = {
         "recording_sid": message.get("recording_sid"),
         "call_sid": message.get("call_sid"),

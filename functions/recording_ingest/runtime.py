@@ -105,7 +105,9 @@ def _parameter(name: str) -> str:
     return str(parameters.get_parameter(name, decrypt=True, max_age=300))
 
 
-def build_ports(settings: Settings, on_failure: Any) -> Any:
+def build_ports(settings: Settings, on_failure: Any, fetch_deadline_at: float | None = None) -> Any:
+    """The ingest's ports; ``fetch_deadline_at`` (``time.monotonic()``) ends an MP3 download that
+    would outlast the invocation (the record is then retried with its reason, not lost with the batch)."""
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from recording_ingest.ingest import Ports
@@ -116,7 +118,7 @@ def build_ports(settings: Settings, on_failure: Any) -> Any:
     allow_http = settings.local_mode  # settings already refuse an http base outside local mode
 
     def fetch(url: str) -> bytes:
-        return fetch_mp3(url, creds, allow_http=allow_http, timeout_s=timeout)
+        return fetch_mp3(url, creds, allow_http=allow_http, timeout_s=timeout, deadline_at=fetch_deadline_at)
 
     api = TwilioApi(settings.twilio_api_base_url, creds, allow_http=allow_http, timeout_s=timeout)
 

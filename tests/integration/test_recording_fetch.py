@@ -83,6 +83,22 @@ def test_faults_are_reported_with_a_reason_and_the_next_try_succeeds(
     assert fetch(url, timeout_s=5) == data
 
 
+def test_a_host_dripping_its_answer_is_cut_at_the_downloads_deadline(media: FakeTwilioMedia) -> None:
+    import time
+
+    # Given a media host that sends the whole MP3 a little every quarter second (about 10 s in all),
+    # each gap well within the socket timeout
+    sid, url, data = new_recording(media)
+    media.fail(sid, "drip")
+    # When the recording is fetched with a 1-second deadline on the whole download
+    with pytest.raises(FetchError) as err:
+        fetch(url, timeout_s=5, deadline_at=time.monotonic() + 1.0)
+    # Then the fetch ends as a timeout (the consumer retries it with its reason) instead of running
+    # on past the function's own timeout, and the next, normal try gets the file
+    assert err.value.reason == "timeout"
+    assert fetch(url, timeout_s=5) == data
+
+
 def test_the_size_cap_stops_a_too_large_body(media: FakeTwilioMedia) -> None:
     _, url, _ = new_recording(media, silent_mp3(10.0))
     with pytest.raises(FetchError) as err:

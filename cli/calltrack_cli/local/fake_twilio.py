@@ -307,6 +307,25 @@ class FakeTwilioMedia:
                 if fault == "html":
                     self._send(200, b"<html><body>not audio</body></html>", "text/html")
                     return
+                if fault == "drip":
+                    # the whole body, a little at a time, each gap shorter than any socket timeout:
+                    # only a deadline on the whole download ends it early
+                    self._log(200)
+                    self.send_response(200)
+                    self.send_header("Content-Type", rec.content_type)
+                    self.send_header("Content-Length", str(len(rec.body)))
+                    self.end_headers()
+                    step = max(1, len(rec.body) // 40)
+                    try:
+                        for i in range(0, len(rec.body), step):
+                            self.wfile.write(rec.body[i : i + step])
+                            self.wfile.flush()
+                            if fake._stopping.wait(0.25):
+                                break
+                    except OSError:
+                        pass  # the client gave up
+                    self.close_connection = True
+                    return
                 if fault == "truncate":
                     self._log(200)
                     self.send_response(200)
