@@ -3,12 +3,13 @@
 Event (EventBridge input transformer / `calltrack local run-job`): {"job", "time", "force"}.
 For each account whose recordings have a retention (``calltrack.account_config.effective_retention``:
 ``retention.recordings_days``, else ``recording.retention_days``, else ``retention.calls_days``;
-null = keep forever), every recording stored before ``time - days`` is deleted from S3, its
-recordings row becomes ``expired`` and the call's ``recording`` shows ``{"status": "expired", ...}``
-(the API answers 410). The S3 lifecycle expires the noncurrent versions (the stack's
-``recordings_noncurrent_days``). Transcripts: the ``transcript`` of every call that started
-``TRANSCRIPT_WINDOW`` before ``time - transcripts_days`` is removed from the call (``force``: every
-call older than the cutoff, for a first run or a shortened retention).
+null = keep forever), every recording stored before ``time - days`` is deleted from S3, every
+version of it (the bucket is versioned: a plain delete would keep the audio for the lifecycle's
+``recordings_noncurrent_days`` more), its recordings row becomes ``expired`` and the call's
+``recording`` shows ``{"status": "expired", ...}`` (the API answers 410). Transcripts: the
+``transcript`` of every call that started ``TRANSCRIPT_WINDOW`` before ``time - transcripts_days``
+is removed from the call (``force``: every call older than the cutoff, for a first run or a
+shortened retention).
 Idempotent: a second run finds nothing stored before the cutoff.
 """
 
@@ -100,7 +101,7 @@ def sweep_account(
     for row in ports.recordings.stored_before(account, cutoff):
         sid, key = str(row["recording_sid"]), row.get("s3_key")
         if key:
-            ports.delete_object(str(key))  # S3 delete is idempotent
+            ports.delete_object(str(key))  # every version, for good (idempotent)
         if not ports.recordings.mark_expired(sid, now=at):
             continue
         call_sid = str(row.get("call_sid") or "")
@@ -173,7 +174,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         accounts=account_reader().all,
         recordings=DynamoRecordings(),
         calls=call_items(),
-        delete_object=objects.delete,
+        delete_object=objects.delete_every_version,
     )
     summary = sweep(at, ports, force=job.force)
     logger.info("recording retention sweep", extra={"summary": summary})

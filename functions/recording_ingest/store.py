@@ -194,3 +194,21 @@ class S3Objects:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_every_version(self, key: str) -> None:
+        """Delete the object for good: every version and delete marker of exactly ``key`` (the
+        bucket is versioned, so a plain delete would keep the audio as a noncurrent version for
+        ``recordings_noncurrent_days``). Idempotent."""
+        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+        versions = [
+            {"Key": key, "VersionId": str(entry.get("VersionId") or "null")}
+            for page in pages
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            if entry.get("Key") == key
+        ]
+        for i in range(0, len(versions), 1000):
+            answer = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": versions[i : i + 1000], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                raise RuntimeError(f"{len(answer['Errors'])} version(s) of a recording not deleted")

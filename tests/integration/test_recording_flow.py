@@ -177,6 +177,12 @@ def test_retention_sweep_deletes_old_recordings_and_the_call_says_expired(
     assert s.call()["recording"]["status"] == "expired"
     with pytest.raises(Exception):  # noqa: B017 - botocore NoSuchKey
         s3_object(local_stack, key)
+    # and no version of the audio stays behind in the versioned bucket (nor a delete marker)
+    from calltrack.settings import get_settings
+
+    s3 = local_stack.stack.client("s3")
+    left = s3.list_object_versions(Bucket=get_settings().recordings_bucket, Prefix=key)
+    assert not left.get("Versions") and not left.get("DeleteMarkers")
     resp = local_stack.request("GET", f"/v1/calls/{s.call_sid}/recording", token=s.token("manager"))
     assert resp.status_code == 410 and "expired" in resp.json()["message"]
 
