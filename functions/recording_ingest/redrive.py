@@ -4,8 +4,10 @@ A message lands in the recording DLQ after the consumer's whole backoff ladder (
 recording_ingest.backoff) failed. Each run receives every dead letter and, per message:
 - the recording is ``stored``/``expired``, or ``failed`` for a reason of ours (Twilio no longer
   has it; its call never got a row): the dead letter is deleted (never redriven again);
-- the message is not a valid recording message (ids malformed): it stays in the DLQ for an
-  operator (the DLQ depth alarm) and the 14-day DLQ retention;
+- the message is not a valid recording message (ids malformed), or its AccountSid is not this
+  stack's Twilio account (``twilioAccountSid`` was changed while it waited: the consumer would
+  refuse it again, forever): it stays in the DLQ for an operator (the DLQ depth alarm) and the
+  14-day DLQ retention;
 - otherwise it is sent back to the queue (the consumer starts the ladder again) and deleted here.
 The consumer ends the cycle: it stores the recording, or marks it ``failed: gone from Twilio``
 after Twilio answers 404 a few times, or ``failed`` (``NO_CALL_ROW``) when the call still has no
@@ -39,6 +41,7 @@ class RedrivePorts:
     send: Callable[[str], None]  # body -> the recording queue
     rows: RecordingRepo  # only get() and mark() are used
     now: Callable[[], datetime]
+    account_sid: str  # this stack's Twilio account: the consumer refuses any other
 
 
 def finished(row: Mapping[str, Any] | None) -> bool:
@@ -71,7 +74,7 @@ def redrive(ports: RedrivePorts) -> dict[str, int]:
                 message = json.loads(body)
             except ValueError:
                 message = None
-            if not _valid(message):
+            if not _valid(message) or message["account_sid"] != ports.account_sid:
                 counts["kept"] += 1  # invisible until the next run; the DLQ alarm shows it
                 continue
             sid = str(message["recording_sid"])
@@ -103,9 +106,11 @@ def _ports() -> RedrivePorts:
     dlq, queue = settings.recording_dlq_url, settings.recording_queue_url
 
     def receive() -> list[tuple[str, str]]:
-        # Received messages stay invisible for this run (5 min), so each is seen once per run.
+        # Received messages stay invisible for this run (5 min), so each is seen once per run. A
+        # short poll (WaitTimeSeconds=0) samples some of SQS's servers and may answer empty while
+        # dead letters wait, which would end the run: a long poll asks them all.
         resp = sqs.receive_message(
-            QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=300
+            QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=2, VisibilityTimeout=300
         )
         return [(m["ReceiptHandle"], m["Body"]) for m in resp.get("Messages", [])]
 
@@ -115,6 +120,7 @@ def _ports() -> RedrivePorts:
         send=lambda body: sqs.send_message(QueueUrl=queue, MessageBody=body),
         rows=DynamoRecordings(),
         now=clock.now,
+        account_sid=settings.twilio_account_sid,
     )
 
 

@@ -259,7 +259,8 @@ def test_a_recording_whose_call_never_gets_a_row_fails_after_the_ladder_and_is_n
     sent: list[str] = []
     batches = [list(dlq.items()), []]
     counts = redrive(RedrivePorts(receive=lambda: batches.pop(0), delete=lambda r: dlq.pop(r),
-                                  send=sent.append, rows=world.recordings, now=lambda: NOW))
+                                  send=sent.append, rows=world.recordings, now=lambda: NOW,
+                                  account_sid=OUR))
     assert counts["finished"] == 1 and sent == [] and dlq == {}
 
 
@@ -437,9 +438,12 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
 
     world = World()
     live, done, gone = message(), message(), message()
+    # (and one of a former Twilio account: twilioAccountSid changed while it waited)
+    foreign = message(account_sid="AC" + "2" * 32)
     world.recordings.rows[done["recording_sid"]] = {"status": "stored"}
     world.recordings.rows[gone["recording_sid"]] = {"status": "failed", "reason": "gone from Twilio"}
     dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone])} | {"bad": "{not json"}
+    dlq["foreign"] = json.dumps(foreign)
     sent: list[str] = []
     batches = [list(dlq.items()), []]
     counts = redrive(
@@ -449,9 +453,11 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
             send=sent.append,
             rows=world.recordings,
             now=lambda: NOW,
+            account_sid=OUR,
         )
     )
-    assert counts == {"redriven": 1, "finished": 2, "kept": 1}
+    # the malformed and the foreign one stay for an operator (the consumer would refuse them again)
+    assert counts == {"redriven": 1, "finished": 2, "kept": 2}
     assert [json.loads(b)["recording_sid"] for b in sent] == [live["recording_sid"]]
-    assert list(dlq) == ["bad"]
+    assert sorted(dlq) == ["bad", "foreign"]
     assert world.recordings.rows[live["recording_sid"]]["status"] == "retrying"
