@@ -67,8 +67,12 @@ def get_caller(number: str) -> Response:
 @app.delete("/v1/callers/<number>")
 def delete_caller(number: str) -> Response:
     principal, account, e164 = _scope(number)
+    target = _caller_ref(e164)
+    # Audited before anything is erased (an erasure that cannot be audited does not start), and
+    # again with what it erased: a failure in between leaves "started" without its "ok"
+    audit.record(account, principal, "caller.erase", target=target, result="started")
     body = callers.erase(account, e164, runtime.store())
-    audit.record(account, principal, "caller.erase", target=_caller_ref(e164), detail=body["erased"])
+    audit.record(account, principal, "caller.erase", target=target, detail=body["erased"])
     logger.info("caller erased", extra={"account": account, "caller": mask(e164), **body["erased"]})
     return _json(200, body)
 
