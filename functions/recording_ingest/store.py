@@ -118,6 +118,8 @@ class DynamoRecordings:
                     Recording.status.set("expired"),
                     Recording.expired_at.set(iso(now)),
                     Recording.updated_at.set(iso(now)),
+                    # out of the sparse by-account index: the sweep never reads it again
+                    Recording.stored_at.remove(),
                 ],
                 condition=Recording.status == "stored",
             )
@@ -140,9 +142,20 @@ class DynamoRecordings:
         return [_row(r) for r in Recording.scan(condition)]
 
     def stored_before(self, account: str, cutoff_iso: str) -> list[dict[str, Any]]:
-        """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account)."""
-        rows = Recording.by_account.query(account, Recording.stored_at < cutoff_iso)
-        return [_row(r) for r in rows if r.status == "stored"]
+        """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account). An expired
+        row still in the index (expired before expiry took ``stored_at`` away) is taken out of it
+        as it is met, so the sweep's reads stay with the recordings still stored."""
+        stored = []
+        for r in Recording.by_account.query(account, Recording.stored_at < cutoff_iso):
+            if r.status == "stored":
+                stored.append(_row(r))
+            elif r.status == "expired":
+                try:
+                    r.update(actions=[Recording.stored_at.remove()], condition=Recording.status == "expired")
+                except UpdateError as err:
+                    if not _conditional_failed(err):
+                        raise
+        return stored
 
 
 class S3Objects:

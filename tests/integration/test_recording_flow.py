@@ -185,6 +185,36 @@ def test_retention_sweep_deletes_old_recordings_and_the_call_says_expired(
     assert not left.get("Versions") and not left.get("DeleteMarkers")
     resp = local_stack.request("GET", f"/v1/calls/{s.call_sid}/recording", token=s.token("manager"))
     assert resp.status_code == 410 and "expired" in resp.json()["message"]
+    # and the expired row leaves the sweep's index, so the next nights do not read it again
+    from calltrack.models.recordings import Recording
+
+    row = Recording.get(sid, consistent_read=True)
+    assert (row.status, row.stored_at) == ("expired", None)
+    assert [r.recording_sid for r in Recording.by_account.query(row.account)] == []
+
+
+def test_a_recording_expired_before_the_index_was_sparse_leaves_it_at_the_next_sweep(
+    local_stack: Any, media: FakeTwilioMedia
+) -> None:
+    from calltrack.models.recordings import Recording
+
+    # Given a recording expired by an older sweep, which kept its stored_at (so it stayed in the
+    # account's by-account index and every night's sweep read it again)
+    s = Scenario(local_stack, media, retention_days=30)
+    sid, _ = s.recording()
+    s.callback(sid)
+    local_stack.drain()
+    row = Recording.get(sid, consistent_read=True)
+    row.update(actions=[Recording.status.set("expired"), Recording.expired_at.set("2098-12-01T18:00:00Z")])
+    assert [r.recording_sid for r in Recording.by_account.query(row.account)] == [sid]
+
+    # When the next sweep runs
+    local_stack.run_job("recording-retention-sweep", "2099-01-01T18:00:00Z")
+
+    # Then the row is out of the index (kept, with its expiry) and nothing else changed
+    assert [r.recording_sid for r in Recording.by_account.query(row.account)] == []
+    again = Recording.get(sid, consistent_read=True)
+    assert (again.status, again.expired_at) == ("expired", "2098-12-01T18:00:00Z")
 
 
 def test_a_recorded_call_lands_in_the_months_review_inbox_and_its_score_shows_there(

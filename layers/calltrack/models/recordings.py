@@ -11,8 +11,8 @@ The row is the idempotency key and the state machine of one recording:
 
 A ``stored`` row is never fetched again. ``fetching`` carries a short lease (``lease_until``,
 epoch seconds) so two copies of the same message can't fetch at the same time.
-GSI ``by-account`` (account, stored_at) is sparse (only stored rows have ``stored_at``) and
-drives the retention sweep.
+GSI ``by-account`` (account, stored_at) is sparse (only stored rows have ``stored_at``: the
+sweep removes it when a recording expires) and drives the retention sweep.
 """
 
 from __future__ import annotations
