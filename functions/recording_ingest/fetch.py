@@ -111,8 +111,10 @@ def fetch_mp3(
     deadline_at: float | None = None,
 ) -> bytes:
     """GET ``url`` with Basic auth and return the MP3 bytes, or raise FetchError. ``timeout_s``
-    bounds each wait on the socket; ``deadline_at`` (``time.monotonic()``) the whole body, so a host
-    that drips its answer cannot outlast the function (it ends within one ``timeout_s`` after)."""
+    bounds each wait on the socket; ``deadline_at`` (``time.monotonic()``) the whole download: no
+    hop starts after it, each wait is cut to what is left, and the body is read in pieces checked
+    against it, so a host that drips its answer cannot outlast the function (a host that drips
+    its header lines can still take one wait per line)."""
     opener = opener or _opener()
     auth_origin = _origin(url)
     current = url
@@ -124,8 +126,14 @@ def fetch_mp3(
         if _origin(current) == auth_origin:
             headers["Authorization"] = credentials.header()
         request = urllib.request.Request(current, headers=headers, method="GET")
+        wait = timeout_s
+        if deadline_at is not None:  # each hop's connect and headers count against the deadline too
+            left = deadline_at - time.monotonic()
+            if left <= 0:
+                raise FetchError("timeout", "no whole answer in time (before the body)")
+            wait = min(timeout_s, left)
         try:
-            response = opener.open(request, timeout=timeout_s)
+            response = opener.open(request, timeout=wait)
         except urllib.error.HTTPError as err:
             err.close()
             if err.code in (301, 302, 303, 307, 308):
@@ -139,7 +147,7 @@ def fetch_mp3(
         except (urllib.error.URLError, HTTPException, OSError) as err:
             raise _transport_error(err) from None
         with response:
-            return _read_body(response, timeout_s=timeout_s, max_bytes=max_bytes, deadline_at=deadline_at)
+            return _read_body(response, timeout_s=wait, max_bytes=max_bytes, deadline_at=deadline_at)
     raise FetchError("too-many-redirects", f"more than {MAX_REDIRECTS} redirects")
 
 

@@ -99,6 +99,23 @@ def test_a_host_dripping_its_answer_is_cut_at_the_downloads_deadline(media: Fake
     assert fetch(url, timeout_s=5) == data
 
 
+def test_a_host_that_does_not_answer_is_given_only_what_is_left_of_the_deadline(media: FakeTwilioMedia) -> None:
+    import time
+
+    # Given a media host that takes the request and answers nothing for 3 s
+    sid, url, _ = new_recording(media)
+    media.fail(sid, "timeout")
+    # When the recording is fetched with a 5 s socket timeout but 1 s left of the download's deadline
+    with pytest.raises(FetchError) as err:
+        fetch(url, timeout_s=5, deadline_at=time.monotonic() + 1.0)
+    # Then the wait for the answer is cut to the deadline: a timeout, not the host's eventual hang-up
+    assert err.value.reason == "timeout"
+    # And a download whose deadline has passed does not start
+    with pytest.raises(FetchError) as late:
+        fetch(url, timeout_s=5, deadline_at=time.monotonic() - 1)
+    assert late.value.reason == "timeout"
+
+
 def test_the_size_cap_stops_a_too_large_body(media: FakeTwilioMedia) -> None:
     _, url, _ = new_recording(media, silent_mp3(10.0))
     with pytest.raises(FetchError) as err:
