@@ -99,7 +99,9 @@ def test_a_host_dripping_its_answer_is_cut_at_the_downloads_deadline(media: Fake
     assert fetch(url, timeout_s=5) == data
 
 
-def test_a_host_that_does_not_answer_is_given_only_what_is_left_of_the_deadline(media: FakeTwilioMedia) -> None:
+def test_a_host_that_does_not_answer_is_given_only_what_is_left_of_the_deadline(
+    media: FakeTwilioMedia,
+) -> None:
     import time
 
     # Given a media host that takes the request and answers nothing for 3 s
