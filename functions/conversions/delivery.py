@@ -143,6 +143,10 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     now_s, now_iso = now.timestamp(), _iso(now)
     claim_until = now_s + CLAIM_S
     expire_at = call_expiry(call)
+    if expire_at is not None and expire_at <= now_s:
+        # past its retention (DynamoDB deletes it within days): its conversion rows may be gone
+        # already, and a change now must not send the call out again
+        return {}
     secrets: dict[str, str | None] = {}
 
     def secret(name: str) -> str | None:

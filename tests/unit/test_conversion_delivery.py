@@ -70,3 +70,24 @@ def test_a_conversion_whose_credentials_were_refused_is_sent_once_they_are_fixed
     # Then the conversion is taken again and sent, not left failed for good
     (row,) = store.rows.values()
     assert row["status"] == "sent" and counts == {"sent": 1} and ga4.sent == 2
+
+
+def test_a_call_past_its_retention_sends_nothing_even_when_its_rows_are_gone() -> None:
+    # Given a call whose expire_at has passed (DynamoDB deletes expired items days later, and may
+    # delete its conversion rows before the call)
+    started = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z",
+                      expire_at=int((started + timedelta(days=30)).timestamp()))
+    store, ga4 = InMemoryConversionStore(), Destination(Outcome(SENT))
+    clock = [started + timedelta(days=30, minutes=1)]
+    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
+                  now=lambda: clock[0])
+    # When a change of the call (a stage set by a manager) brings it through the rules
+    counts = deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
+    # Then nothing is sent and no row is made
+    assert counts == {} and ga4.sent == 0 and store.rows == {}
+    # And before its expiry the same call is sent, its row expiring with it
+    clock[0] = started + timedelta(hours=1)
+    assert deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
+    (row,) = store.rows.values()
+    assert row["expire_at"] == event_call["expire_at"]
