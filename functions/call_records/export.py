@@ -12,14 +12,18 @@ Idempotent per day: an existing day file is left alone unless ``force`` (which r
 one of its calls changed after it was written (``stale_days``: within ``REFRESH_DAYS``, so stages
 and values set later reach QuickSight). A day an earlier run missed for an account (it failed,
 or the job did not run) is written by the next run, within a week (``missed_days``); a run with
-a failed account fails after the others. The files follow the calls' retention: a day whose calls
-have all passed the account's ``retention.calls_days`` has its file deleted (``expired_keys``), and
-no run writes or refreshes such a day again.
+a failed account fails after the others. The files follow the calls' retention: each write books
+when the day's file may go (``file_expiry``: when the last of its calls passes its own TTL,
+``expire_at``) in the account's expiry book (``exports/expiry/account={account}.json``, dates and
+times only), and each run first deletes the files whose time has come (``expire_files``), whatever
+``retention.calls_days`` says now. No run writes or refreshes a day older than the current
+``calls_days`` (``first_kept_day``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -68,10 +72,11 @@ def export_account(
     exists: Callable[[str], bool],
     put: Callable[[str, bytes, str], None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+    on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
     """Export the account's previous local day (relative to ``at``)."""
     return export_day(account, tz, previous_local_day(at, tz), force, exists=exists, put=put,
-                      calls_between=calls_between)
+                      calls_between=calls_between, on_written=on_written)
 
 
 def export_day(
@@ -83,20 +88,21 @@ def export_day(
     exists: Callable[[str], bool],
     put: Callable[[str, bytes, str], None],
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
+    on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
+    """Write one local day's file (unless it exists and not ``force``); ``on_written`` is told the
+    calls it holds."""
     from call_records.csv_out import export_csv
-    from calltrack.days import zone
 
     key = day_key(account, day)
     if not force and exists(key):
         return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
-    zi = zone(tz)
-    lo = datetime.combine(day, time(0), zi)
-    hi = datetime.combine(day + timedelta(days=1), time(0), zi)
     # test calls (the account's test_callers) stay out of QuickSight, like every report
-    calls = [c for c in calls_between(lo, hi) if not c.get("test")]
+    calls = [c for c in calls_between(*day_bounds(day, tz)) if not c.get("test")]
     text = export_csv(calls, account=account, tz=tz)
     put(key, text.encode("utf-8"), "text/csv; charset=utf-8")
+    if on_written is not None:
+        on_written(day, calls)
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
 
@@ -104,10 +110,18 @@ def export_day(
 MISSED_DAYS_LOOKBACK = 7
 
 
+def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """The local day's start and the next day's start, in the account's zone."""
+    from calltrack.days import zone
+
+    zi = zone(tz)
+    return datetime.combine(day, time(0), zi), datetime.combine(day + timedelta(days=1), time(0), zi)
+
+
 def first_kept_day(at: datetime, tz: str, calls_days: int | None) -> date | None:
-    """The oldest local day whose file is kept (None: kept for ever). A call expires ``calls_days``
-    after its start (``calltrack.call_items.expire_at``), so every call of an older day has expired
-    by the start of the account's local today."""
+    """The oldest local day a run writes or refreshes (None: any). A call expires ``calls_days``
+    after its start (``calltrack.call_items.expire_at``), so every call of an older day made under
+    the current setting has expired by the start of the account's local today."""
     from calltrack.days import zone
 
     if calls_days is None:
@@ -115,36 +129,109 @@ def first_kept_day(at: datetime, tz: str, calls_days: int | None) -> date | None
     return at.astimezone(zone(tz)).date() - timedelta(days=calls_days)
 
 
-def expired_keys(account: str, keep_from: date | None, keys_in_order: Iterable[str]) -> list[str]:
-    """The account's day files older than ``keep_from``. ``keys_in_order`` lists the account's
-    files in key order (S3's), which is date order: reading stops at the first kept one, so a run
-    with nothing to delete reads one key."""
+EXPIRY_PREFIX = "exports/expiry/"
+# How many files written before the expiry book a run looks up (one query of their day's calls each).
+UNBOOKED_PER_RUN = 100
+_DAY_FILE = re.compile(r"date=(\d{4}-\d{2}-\d{2})/calls\.csv")
+
+
+def expiry_key(account: str) -> str:
+    """The account's expiry book: ``{"days": {"YYYY-MM-DD": epoch seconds or null}}``."""
+    return f"{EXPIRY_PREFIX}account={account}.json"
+
+
+def file_expiry(calls: Iterable[Mapping[str, Any]], day: date, tz: str, calls_days: int | None) -> int | None:
+    """When a day's file may go: once the last of its calls has passed its own ``expire_at`` (None:
+    one of them is kept for ever). A day without calls holds nobody's data: it follows the
+    account's current ``calls_days`` from the day's end."""
+    latest: int | None = None
+    for call in calls:
+        value = call.get("expire_at")
+        if value is None:
+            return None
+        latest = max(latest or 0, int(value))
+    if latest is not None:
+        return latest
+    if calls_days is None:
+        return None
+    return int(day_bounds(day, tz)[1].timestamp()) + calls_days * 86400
+
+
+def unbooked_old_days(
+    account: str, keep_from: date | None, keys_in_order: Iterable[str], booked: Mapping[str, Any]
+) -> list[date]:
+    """Day files of the account older than ``keep_from`` that the expiry book does not know (written
+    before it). ``keys_in_order`` lists the account's objects in key order (S3's), which is date
+    order for day files: reading stops at the first kept day, so a run reads one key when there
+    is nothing to look up. Other objects under the prefix are never touched."""
     if keep_from is None:
         return []
+    prefix = f"{CALLS_PREFIX}account={account}/"
     first_kept = day_key(account, keep_from)
-    expired = []
+    days = []
     for key in keys_in_order:
         if key >= first_kept:
             break
-        expired.append(key)
-    return expired
+        match = _DAY_FILE.fullmatch(key.removeprefix(prefix))
+        if match is None or match.group(1) in booked:
+            continue
+        try:
+            days.append(date.fromisoformat(match.group(1)))
+        except ValueError:
+            continue
+    return days
+
+
+def expire_files(
+    account: str,
+    tz: str,
+    calls_days: int | None,
+    now: datetime,
+    book: dict[str, int | None],
+    *,
+    keep_from: date | None,
+    keys_in_order: Iterable[str],
+    day_calls: Callable[[date], Iterable[Mapping[str, Any]]],
+    delete: Callable[[list[str]], None],
+) -> list[str]:
+    """Delete the account's day files whose calls have all expired; -> their days (ISO), taken out
+    of ``book``. A booked day goes when its time has passed. A file from before the book and older
+    than ``keep_from`` is looked up once (its day's calls' ``expire_at``): booked, or deleted when
+    they have all expired (at most ``UNBOOKED_PER_RUN`` a run)."""
+    now_s = now.timestamp()
+    for day in unbooked_old_days(account, keep_from, keys_in_order, book)[:UNBOOKED_PER_RUN]:
+        calls = [c for c in day_calls(day) if not c.get("test")]
+        book[day.isoformat()] = file_expiry(calls, day, tz, calls_days)
+    due = sorted(d for d, at in book.items() if at is not None and at <= now_s)
+    if due:
+        delete([day_key(account, date.fromisoformat(d)) for d in due])
+        for d in due:
+            del book[d]
+    return due
 
 
 def missed_days(
-    account: str, tz: str, at: datetime, exists: Callable[[str], bool], keep_from: date | None = None
+    account: str,
+    tz: str,
+    at: datetime,
+    exists: Callable[[str], bool],
+    keep_from: date | None = None,
+    *,
+    exported_before: bool = False,
 ) -> list[date]:
     """The days before the previous local day that have no file since the account's last exported
     day, oldest first: a run that failed for the account, or did not run, left them. At most
     ``MISSED_DAYS_LOOKBACK`` of them (a week-long outage is written whole), and only after a day
     that was exported: an account exported for the first time gets no files for days before it
     existed. One HEAD a run when nothing is missing (the day before yesterday is there). Days
-    before ``keep_from`` are past the calls' retention: their files were deleted, not missed."""
+    before ``keep_from`` are past the calls' retention: their files were deleted, not missed, so
+    the days after it are missed only for an account ``exported_before`` (it has an expiry book)."""
     yesterday = previous_local_day(at, tz)
     missing: list[date] = []
     for back in range(1, MISSED_DAYS_LOOKBACK + 2):  # the last written day may be a week before them
         day = yesterday - timedelta(days=back)
         if keep_from is not None and day < keep_from:
-            return sorted(missing)
+            return sorted(missing) if exported_before else []
         if exists(day_key(account, day)):
             return sorted(missing)
         missing.append(day)
@@ -231,6 +318,18 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
             if answer.get("Errors"):
                 raise RuntimeError(f"{len(answer['Errors'])} expired export file(s) not deleted")
 
+    def load_book(account: str) -> dict[str, int | None]:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=expiry_key(account))["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return {}
+        days = json.loads(body).get("days") or {}
+        return {str(d): (int(t) if t is not None else None) for d, t in days.items()}
+
+    def save_book(account: str, book: Mapping[str, int | None]) -> None:
+        put(expiry_key(account), json.dumps({"days": dict(sorted(book.items()))}).encode("utf-8"),
+            "application/json")
+
     exports: list[dict[str, Any]] = []
     failures = 0
     for config in account_reader().all():
@@ -239,29 +338,64 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
         def reader(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
             return call_items().between(a, lo, hi)
 
+        if isinstance(config, BrokenAccount):
+            failures += 1
+            logger.error("export failed: the stored config does not validate", extra={"account": account})
+            exports.append({"account": account, "status": "failed"})
+            continue
+        tz, calls_days = config.timezone, config.retention.calls_days
+        keep_from = first_kept_day(at, tz, calls_days)
+        failed = False
         try:
-            if isinstance(config, BrokenAccount):
-                raise ValueError(config.error)
-            keep_from = first_kept_day(at, config.timezone, config.retention.calls_days)
-            for day in missed_days(account, config.timezone, at, exists, keep_from):
-                exports.append(export_day(account, config.timezone, day, False, exists=exists, put=put,
-                                          calls_between=reader))
+            book = load_book(account)
+        except Exception:  # noqa: BLE001 - without its book the account is left for the next run
+            failures += 1
+            logger.exception("export failed: expiry book unreadable", extra={"account": account})
+            exports.append({"account": account, "status": "failed"})
+            continue
+        before = dict(book)
+        try:
+            # first, and on its own: an export that fails must not keep files past their calls
+            def day_calls(day: date, a: str = account, zone_: str = tz) -> Iterable[Mapping[str, Any]]:
+                return call_items().between(a, *day_bounds(day, zone_), fields=("expire_at", "test"))
+
+            gone = expire_files(account, tz, calls_days, at, book, keep_from=keep_from,
+                                keys_in_order=keys_under(f"{CALLS_PREFIX}account={account}/"),
+                                day_calls=day_calls, delete=delete)
+            if gone:
+                exports.append({"account": account, "status": "expired", "files": len(gone), "days": gone})
+        except Exception:  # noqa: BLE001 - logged and counted; the writes still run
+            failed = True
+            logger.exception("export retention failed", extra={"account": account})
+
+        def note(day: date, calls: list[Mapping[str, Any]], b: dict[str, int | None] = book,
+                 zone_: str = tz, days_: int | None = calls_days) -> None:
+            b[day.isoformat()] = file_expiry(calls, day, zone_, days_)
+
+        try:
+            for day in missed_days(account, tz, at, exists, keep_from, exported_before=bool(before)):
+                exports.append(export_day(account, tz, day, False, exists=exists, put=put,
+                                          calls_between=reader, on_written=note))
+
             def changes(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
                 return call_items().between(a, lo, hi, fields=("updated_at", "test"))
 
-            for day in stale_days(account, config.timezone, at, written_at, changes, keep_from):
-                exports.append({**export_day(account, config.timezone, day, True, exists=exists, put=put,
-                                             calls_between=reader), "status": "refreshed"})
-            exports.append(export_account(account, config.timezone, at, force, exists=exists, put=put,
-                                          calls_between=reader))
-            expired = expired_keys(account, keep_from, keys_under(f"{CALLS_PREFIX}account={account}/"))
-            if expired:
-                delete(expired)
-                exports.append({"account": account, "status": "expired", "files": len(expired),
-                                "before": cast(date, keep_from).isoformat()})
+            for day in stale_days(account, tz, at, written_at, changes, keep_from):
+                exports.append({**export_day(account, tz, day, True, exists=exists, put=put,
+                                             calls_between=reader, on_written=note), "status": "refreshed"})
+            exports.append(export_account(account, tz, at, force, exists=exists, put=put,
+                                          calls_between=reader, on_written=note))
         except Exception:  # one account's failure must not stop the others
-            failures += 1
+            failed = True
             logger.exception("export failed", extra={"account": account})
+        try:
+            if book != before:
+                save_book(account, book)
+        except Exception:  # noqa: BLE001 - the files it missed are looked up again once old
+            failed = True
+            logger.exception("export failed: expiry book not saved", extra={"account": account})
+        if failed:
+            failures += 1
             exports.append({"account": account, "status": "failed"})
     put(MANIFEST_KEY, json.dumps(manifest(bucket), indent=2).encode("utf-8"), "application/json")
     return {"job": JOB, "at": at.isoformat(), "bucket": bucket, "manifest": MANIFEST_KEY,

@@ -225,7 +225,8 @@ def _steps(
         *[(table, keyed(table), True) for table in ACCOUNT_KEYED],
         ("recording_objects", objects("recordings", [f"recordings/{account}/", f"transcripts/{account}/"]),
          True),
-        ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/"]), True),
+        ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/",
+                                                 f"exports/expiry/account={account}.json"]), True),
         ("secrets", lambda _: secrets.delete_all(account), True),
         ("accounts", keyed("accounts"), True),
     ]

@@ -316,6 +316,9 @@ def test_a_deleted_account_leaves_nothing_behind(local_stack: Any) -> None:
     console_session = session_token(local_stack, console_email, console_password)
     local_stack.drain()
     assert any(account in i for i in all_items(local_stack))
+    # (and its QuickSight export has run: a day file and the account's expiry book)
+    local_stack.run_job("daily-calls-export", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert f"exports/expiry/account={account}.json" in all_object_keys(local_stack)
     # When an admin tries, or the operator without the confirmation, nothing happens
     url, operator = f"/v1/accounts/{account}?confirm={account}", local_stack.admin_token
     assert local_stack.request("DELETE", url, token=admin).status_code == 403

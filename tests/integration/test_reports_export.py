@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.support import unique_call_sid, unique_number
+from tests.support.accounts import account_config
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import play_call
 
@@ -128,9 +129,8 @@ def test_a_days_file_is_deleted_once_all_its_calls_passed_the_accounts_retention
     # Given an account keeping its calls 30 days, with calls on 2026-07-01 and 2026-07-10 (JST),
     # each day exported the next morning
     number = unique_number()
-    account = apply_account(
-        local_stack, "keep", numbers=[{"number": number, "channel": "radio"}], retention={"calls_days": 30}
-    )
+    numbers = [{"number": number, "channel": "radio"}]
+    account = apply_account(local_stack, "keep", numbers=numbers, retention={"calls_days": 30})
     for when in (datetime(2026, 7, 1, 3, 0, tzinfo=UTC), datetime(2026, 7, 10, 3, 0, tzinfo=UTC)):
         play_call(local_stack, number, when, call_sid=unique_call_sid())
     local_stack.run_job("daily-calls-export", "2026-07-01T15:30:00Z")
@@ -149,8 +149,16 @@ def test_a_days_file_is_deleted_once_all_its_calls_passed_the_accounts_retention
 
     # Then July 1's file is deleted with its calls' retention and July 10's is kept
     mine = [e for e in run["exports"] if e["account"] == account]
-    assert {"account": account, "status": "expired", "files": 1, "before": "2026-07-03"} in mine
+    assert {"account": account, "status": "expired", "files": 1, "days": ["2026-07-01"]} in mine
     assert files() == ["date=2026-07-10", "date=2026-08-01"]
     # And the next run neither writes it again as missed nor refreshes it
     local_stack.run_job("daily-calls-export", "2026-08-02T15:30:00Z")
     assert files() == ["date=2026-07-10", "date=2026-08-01", "date=2026-08-02"]
+
+    # When the account then keeps its calls 3 days instead: the calls already made keep their 30
+    local_stack.apply(account_config(account, numbers=numbers, retention={"calls_days": 3}))
+    local_stack.run_job("daily-calls-export", "2026-08-03T15:30:00Z")
+    # Then July 10's file stays while its call does (until August 9), and goes after
+    assert "date=2026-07-10" in files()
+    local_stack.run_job("daily-calls-export", "2026-08-09T15:30:00Z")
+    assert "date=2026-07-10" not in files()

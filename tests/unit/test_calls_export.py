@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from call_records.csv_out import CALL_COLUMNS, EXPORT_COLUMNS, calls_csv
 from call_records.export import export_account
@@ -118,32 +119,82 @@ def test_a_week_long_outage_is_written_whole_by_the_next_run() -> None:
     assert missed == [date(2026, 11, d) for d in range(18, 25)] and len(missed) == MISSED_DAYS_LOOKBACK
 
 
-def test_files_of_days_past_the_calls_retention_are_the_expired_ones_read_up_to_the_first_kept() -> None:
+def test_a_days_file_goes_when_the_last_of_its_calls_expires_whatever_calls_days_says_now() -> None:
+    from datetime import date, timedelta
+
+    from call_records.export import day_key, expire_files, file_expiry
+
+    tokyo_day = date(2026, 10, 20)
+    t = int(datetime(2026, 10, 20, 3, 0, tzinfo=UTC).timestamp())
+    # Given three days booked when their files were written: Oct 20's calls expire after 30 days,
+    # Oct 21's after 1095 (written before the account lowered calls_days to 30), and Oct 22 holds
+    # a call kept for ever
+    book = {
+        "2026-10-20": file_expiry([{"expire_at": t + 30 * 86400}, {"expire_at": t + 29 * 86400}],
+                                  tokyo_day, "Asia/Tokyo", 30),
+        "2026-10-21": file_expiry([{"expire_at": t + 1095 * 86400}], tokyo_day, "Asia/Tokyo", 30),
+        "2026-10-22": file_expiry([{"expire_at": t + 86400}, {"expire_at": None}], tokyo_day,
+                                  "Asia/Tokyo", 30),
+    }
+    assert book["2026-10-20"] == t + 30 * 86400 and book["2026-10-22"] is None
+    deleted: list[str] = []
+
+    def run(now: datetime) -> list[str]:
+        return expire_files("acme", "Asia/Tokyo", 30, now, book, keep_from=None, keys_in_order=iter(()),
+                            day_calls=lambda d: [], delete=deleted.extend)
+
+    # When the run of the second before the last call of Oct 20 expires, Then nothing goes
+    assert run(datetime.fromtimestamp(t + 30 * 86400 - 1, UTC)) == [] and deleted == []
+    # When that call has expired, Then Oct 20's file goes (and leaves the book); Oct 21 stays,
+    # though calls_days is 30 now: its calls are still there for years
+    assert run(datetime.fromtimestamp(t + 30 * 86400, UTC) + timedelta(hours=1)) == ["2026-10-20"]
+    assert deleted == [day_key("acme", tokyo_day)] and set(book) == {"2026-10-21", "2026-10-22"}
+    # And Oct 22's file, with a call kept for ever, is never due
+    assert run(datetime.fromtimestamp(t + 2000 * 86400, UTC)) == ["2026-10-21"]
+    assert set(book) == {"2026-10-22"}
+
+
+def test_files_from_before_the_book_are_looked_up_once_when_old_and_nothing_else_is_touched() -> None:
     from datetime import date
 
-    from call_records.export import day_key, expired_keys, first_kept_day
+    from call_records.export import day_key, expire_files, first_kept_day
 
-    # Given an account keeping calls 30 days, whose files (in S3's key order) run from Oct 20 on
+    # Given an account keeping calls 30 days, whose objects (in S3's key order) are day files from
+    # Oct 20 on written before the expiry book, plus objects that are not day files
     keep_from = first_kept_day(AT, "Asia/Tokyo", 30)
     files = [day_key("acme", date(2026, 10, d)) for d in range(20, 32)]
     files += [day_key("acme", date(2026, 11, d)) for d in range(1, 26)]
+    keys = sorted([*files, "calls/account=acme/_tmp/x.csv", "calls/account=acme/date=2026-10-21/aaa.csv"])
     read: list[str] = []
 
     def listed() -> Iterator[str]:
-        for key in files:
+        for key in keys:
             read.append(key)
             yield key
 
-    # When the run of Nov 26 (JST) looks for expired files
-    expired = expired_keys("acme", keep_from, listed())
+    expiry = int(datetime(2026, 11, 30, tzinfo=UTC).timestamp())  # calls kept longer, on Oct 25
+    looked_up: list[date] = []
 
-    # Then every call of Oct 20..26 has passed its 30 days by Nov 26 00:00 JST: those files go,
-    # Oct 27 stays (its calls of 23:59 expire on Nov 26 23:59), and the listing is read no further
+    def day_calls(day: date) -> list[dict[str, Any]]:
+        looked_up.append(day)
+        return [{"expire_at": expiry}] if day == date(2026, 10, 25) else []  # the rest: expired, gone
+
+    deleted: list[str] = []
+    book: dict[str, int | None] = {}
+    # When the run of Nov 26 (JST) expires files
+    gone = expire_files("acme", "Asia/Tokyo", 30, AT, book, keep_from=keep_from, keys_in_order=listed(),
+                        day_calls=day_calls, delete=deleted.extend)
+
+    # Then the days before Oct 27 were looked up, once, and those without calls left went
     assert keep_from == date(2026, 10, 27)
-    assert expired == [day_key("acme", date(2026, 10, d)) for d in range(20, 27)]
+    assert looked_up == [date(2026, 10, d) for d in range(20, 27)]
+    assert gone == [f"2026-10-{d}" for d in (20, 21, 22, 23, 24, 26)]
+    assert deleted == [day_key("acme", date(2026, 10, d)) for d in (20, 21, 22, 23, 24, 26)]
+    # And Oct 25, whose calls are kept longer, is booked for their expiry instead
+    assert book == {"2026-10-25": expiry}
+    # And objects that are not day files stay, and the listing was read no further than Oct 27
+    assert not {"calls/account=acme/_tmp/x.csv", "calls/account=acme/date=2026-10-21/aaa.csv"} & set(deleted)
     assert read[-1] == day_key("acme", date(2026, 10, 27))
-    # And an account keeping calls for ever has none
-    assert expired_keys("acme", first_kept_day(AT, "Asia/Tokyo", None), iter(files)) == []
 
 
 def test_a_short_retention_still_writes_the_missed_days_it_keeps_and_none_before() -> None:
@@ -157,11 +208,13 @@ def test_a_short_retention_still_writes_the_missed_days_it_keeps_and_none_before
     keep_from = first_kept_day(AT, "Asia/Tokyo", 3)
 
     # When the run of the 26th (exporting the 25th) looks back
-    missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__, keep_from)
+    missed = missed_days("acme", "Asia/Tokyo", AT, stored.__contains__, keep_from, exported_before=True)
 
     # Then it writes the two missed days inside the retention, and none of the expired days
     assert keep_from == date(2026, 11, 23)
     assert missed == [date(2026, 11, 23), date(2026, 11, 24)]
+    # And an account exported for the first time gets no files for the days before it existed
+    assert missed_days("new", "Asia/Tokyo", AT, stored.__contains__, keep_from) == []
 
 
 def test_the_export_run_fails_after_the_others_when_an_account_failed(monkeypatch) -> None:
