@@ -30,8 +30,9 @@ ACCOUNT_SECRETS_REASON = (
     "API for any account; DescribeParameters (names and dates only) has no resource-level permission."
 )
 TRANSCRIBE_JOBS_REASON = (
-    "Transcription jobs are created at run time, one per recording, named calltrack-{CallSid}-"
-    "{RecordingSid}; the grant covers only that name prefix."
+    "transcribe:StartTranscriptionJob has no resource type (the Service Authorization Reference "
+    "lists none: Resource must be *); it is conditioned on the recordings bucket as the output "
+    "and the stack's key encrypting it."
 )
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "

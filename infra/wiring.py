@@ -28,8 +28,11 @@ class LambdaFunction:
     description: str = ""
     tables: tuple[str, ...] = ()  # logical tables it reads/writes (least-privilege grants)
     read_only_tables: tuple[str, ...] = ()
-    # read, and changed only by UpdateItem in place (a counter such as the round-robin turn)
-    counter_tables: tuple[str, ...] = ()
+    # read, and changed only by UpdateItem (the round-robin turn; a token's "last used"): no
+    # PutItem, DeleteItem or batch writes
+    update_tables: tuple[str, ...] = ()
+    # written only by PutItem, never read (the audit trail: its writers cannot change or delete it)
+    append_tables: tuple[str, ...] = ()
     buckets: tuple[str, ...] = ()  # "recordings", "exports", "routing" (read-write)
     read_only_buckets: tuple[str, ...] = ()
     sends_to_queues: tuple[str, ...] = ()
@@ -153,7 +156,7 @@ FUNCTIONS = (
         description="Twilio voice webhooks: forward, record and attribute calls",
         tables=("calls", "callers"),
         read_only_tables=("leases", "lease_history", "accounts"),
-        counter_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
+        update_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
         read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
         sends_to_queues=("recording", "webhook_outbox"),
         secrets=("twilio_auth_token",),
@@ -167,7 +170,7 @@ FUNCTIONS = (
         description="Replays Twilio callbacks whose storage write failed (the webhook's outbox)",
         tables=("calls", "callers"),
         read_only_tables=("leases", "lease_history"),
-        counter_tables=("numbers",),  # a replayed call or menu choice advances the round-robin turn
+        update_tables=("numbers",),  # a replayed call or menu choice advances the round-robin turn
     ),
     LambdaFunction(
         "recording_ingest",
@@ -219,8 +222,9 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=5,
         description="dni.js and per-session pool number leases",
-        tables=("leases", "lease_history", "tokens"),  # tokens: "last used" (calltrack.auth)
+        tables=("leases", "lease_history"),
         read_only_tables=("accounts", "numbers"),
+        update_tables=("tokens",),  # "last used" (calltrack.auth): a public function mints no token
         secrets=("admin_token",),
     ),
     LambdaFunction(
@@ -229,7 +233,8 @@ FUNCTIONS = (
         "admin.handler.handler",
         timeout_s=30,
         description="Accounts, tokens, account secrets and config-as-code (calltrack apply)",
-        tables=("accounts", "numbers", "tokens", "leases", "audit"),
+        tables=("accounts", "numbers", "tokens", "leases"),
+        append_tables=("audit",),
         buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
         account_secrets="write",
@@ -241,8 +246,9 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        # tokens: "last used" (calltrack.auth); audit: recording and transcript access
-        tables=("calls", "spend", "rollups", "crm_leads", "recordings", "tokens", "audit"),
+        tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
+        update_tables=("tokens",),  # "last used" (calltrack.auth)
+        append_tables=("audit",),  # recording and transcript access
         read_only_tables=("accounts", "job_runs", "conversions"),
         # recordings: presigned GETs only; exports: the stored monthly reviews, read
         read_only_buckets=("recordings", "exports"),
@@ -320,7 +326,9 @@ FUNCTIONS = (
         "webhooks.api.handler",
         timeout_s=10,
         description="Webhook deliveries: list failed, retry, send a test ping",
-        tables=("webhook_deliveries", "tokens", "audit"),  # tokens: "last used" (calltrack.auth)
+        tables=("webhook_deliveries",),
+        update_tables=("tokens",),  # "last used" (calltrack.auth)
+        append_tables=("audit",),
         read_only_tables=("accounts",),
         sends_to_queues=("webhooks",),
         secrets=("admin_token",),
@@ -331,7 +339,9 @@ FUNCTIONS = (
         "console.handler.handler",
         timeout_s=10,
         description="Console sign-in: sessions (Cognito) and the account's console users",
-        tables=("accounts", "audit", "tokens"),  # tokens: "last used" of admin tokens (users API)
+        tables=("tokens",),  # "last used" of admin tokens, and a disabled user's marker (PutItem)
+        read_only_tables=("accounts",),
+        append_tables=("audit",),
         secrets=("admin_token",),
         user_pool="admin",
     ),

@@ -127,7 +127,7 @@ class FunctionFactory(Construct):
     def _grant(self, fn: lambda_.Function, role: iam.Role, spec: LambdaFunction) -> None:
         r = self.resources
         rw = spec.tables + (("idempotency",) if spec.idempotency else ())
-        read_only = (*spec.read_only_tables, *spec.counter_tables)
+        read_only = (*spec.read_only_tables, *spec.update_tables)
         granted = [(t, True) for t in rw] + [(t, False) for t in read_only]
         for logical, write in granted:
             table = _lookup(r.tables, logical, spec, "table")
@@ -135,10 +135,16 @@ class FunctionFactory(Construct):
                 table.grant_read_write_data(fn)
             else:
                 table.grant_read_data(fn)
-                if logical in spec.counter_tables:
-                    table.grant(fn, "dynamodb:UpdateItem")  # in place only: no PutItem, no DeleteItem
+                if logical in spec.update_tables:
+                    table.grant(fn, "dynamodb:UpdateItem")  # no PutItem, no DeleteItem
             if logical in r.indexed_tables:
                 nag.acknowledge_table_indexes(role, table.table_arn, logical, write)
+            fn.add_environment(table_env(logical), table.table_name)
+        for logical in spec.append_tables:
+            table = _lookup(r.tables, logical, spec, "table")
+            table.grant(fn, "dynamodb:PutItem")  # no read, no UpdateItem, no DeleteItem
+            if logical in r.indexed_tables:
+                nag.acknowledge_table_indexes(role, table.table_arn, logical, True)
             fn.add_environment(table_env(logical), table.table_name)
         for name in spec.buckets:
             bucket = _lookup(r.buckets, name, spec, "bucket")
@@ -171,7 +177,7 @@ class FunctionFactory(Construct):
         if spec.account_secrets:
             self._grant_account_secrets(role, spec.account_secrets)
         if spec.transcribe:
-            self._grant_transcribe(role)
+            self._grant_transcribe(fn, role, spec)
         if spec.user_pool:
             self._grant_user_pool(role, spec)
 
@@ -187,17 +193,23 @@ class FunctionFactory(Construct):
         statement = iam.PolicyStatement(actions=list(actions), resources=[pool.user_pool_arn])
         role.add_to_principal_policy(statement)
 
-    def _grant_transcribe(self, role: iam.Role) -> None:
-        """StartTranscriptionJob on the stack's job names (transcripts.engine.JOB_PREFIX); Transcribe
-        reads the media and writes its output with the caller's S3 and KMS permissions (the bucket
-        grant). Completion comes as an EventBridge event, so no GetTranscriptionJob."""
-        jobs = Stack.of(role).format_arn(
-            service="transcribe", resource="transcription-job", resource_name="calltrack-*"
-        )
-        start = iam.PolicyStatement(actions=["transcribe:StartTranscriptionJob"], resources=[jobs])
+    def _grant_transcribe(
+        self, fn: lambda_.Function, role: iam.Role, spec: LambdaFunction
+    ) -> None:
+        """StartTranscriptionJob, which has no resource type in IAM (Resource must be "*"), only with
+        the recordings bucket as its output and the stack's key encrypting it (the condition keys
+        transcribe:OutputBucketName / OutputEncryptionKMSKeyId). Transcribe reads the media and
+        writes its output with the caller's S3 and KMS permissions (the bucket grant). Completion
+        comes as an EventBridge event, so no GetTranscriptionJob."""
+        bucket = _lookup(self.resources.buckets, "recordings", spec, "bucket")
+        conditions = {"transcribe:OutputBucketName": bucket.bucket_name}
+        if bucket.encryption_key is not None:
+            conditions["transcribe:OutputEncryptionKMSKeyId"] = bucket.encryption_key.key_arn
+            fn.add_environment("CALLTRACK_RECORDINGS_KMS_KEY_ID", bucket.encryption_key.key_arn)
+        start = iam.PolicyStatement(actions=["transcribe:StartTranscriptionJob"], resources=["*"],
+                                    conditions={"StringEquals": conditions})
         role.add_to_policy(start)
-        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
-                        "<AWS::AccountId>:transcription-job/calltrack-*]", nag.TRANSCRIBE_JOBS_REASON)
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.TRANSCRIBE_JOBS_REASON)
 
     def _grant_account_secrets(self, role: iam.Role, access: str) -> None:
         """SSM ``/calltrack/{account}/{name}`` (calltrack.account_secrets): two path segments, so

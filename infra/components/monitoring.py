@@ -9,10 +9,11 @@ and stream consumers falling behind (iterator age). L2 constructs only.
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -41,6 +42,23 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         self.topic = sns.Topic(
             self, "OpsTopic", display_name="calltrack ops", master_key=key, enforce_ssl=True
+        )
+        # enforce_ssl writes the topic's policy (its TLS-only Deny), which replaces SNS's default
+        # policy: CloudWatch may then publish the alarms only when the policy says so
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {"aws:SourceArn": stack.format_arn(
+                        service="cloudwatch", resource="alarm", resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME)},
+                },
+            )
         )
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 

@@ -14,7 +14,7 @@ from infra.wiring import FUNCTIONS, LambdaFunction
 
 def granted(fn: LambdaFunction) -> Needs:
     return Needs(
-        tables=tuple(sorted({*fn.tables, *fn.read_only_tables, *fn.counter_tables})),
+        tables=tuple(sorted({*fn.tables, *fn.read_only_tables, *fn.update_tables, *fn.append_tables})),
         buckets=tuple(sorted({*fn.buckets, *fn.read_only_buckets})),
         queues=tuple(sorted({*fn.sends_to_queues, *fn.redrives_queues})),
         secrets=tuple(sorted(fn.secrets)),

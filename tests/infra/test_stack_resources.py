@@ -14,8 +14,10 @@ from aws_cdk.assertions import Match
 from infra.wiring import WIRING
 
 # Actions without resource-level permissions (AWS service authorization reference).
+# Actions without a resource type in IAM (Resource "*" is the only form AWS accepts)
 XRAY_AND_STREAM_ACTIONS = {
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams", "ssm:DescribeParameters",
+    "transcribe:StartTranscriptionJob",  # conditioned on its output bucket and key (test below)
 }
 
 
@@ -205,9 +207,8 @@ def test_each_function_gets_env_for_exactly_the_tables_it_is_wired_to(synth):
     for fn in WIRING.functions:
         env = by_service[fn.name]["Properties"]["Environment"]["Variables"]
         tables = {k.removeprefix("CALLTRACK_TABLE_").lower() for k in env if k.startswith("CALLTRACK_TABLE_")}
-        assert tables == set(fn.tables) | set(fn.read_only_tables) | set(fn.counter_tables) | (
-            {"idempotency"} if fn.idempotency else set()
-        )
+        wired = {*fn.tables, *fn.read_only_tables, *fn.update_tables, *fn.append_tables}
+        assert tables == wired | ({"idempotency"} if fn.idempotency else set())
         assert ("CALLTRACK_OPS_TOPIC_ARN" in env) == fn.publishes_to_ops_topic
         for queue in fn.sends_to_queues:
             assert f"CALLTRACK_{queue.upper()}_QUEUE_URL" in env
@@ -652,3 +653,51 @@ def test_the_internet_facing_functions_get_no_write_they_do_not_make(synth):
         assert not {a for a in api if re.search(r"Put|Delete|Abort", a)}, api
     # and the voice webhook has no grant on the recordings table
     assert _statements_on(synth, "FunctionsVoiceWebhookRole", recordings_table) == set()
+
+
+def test_cloudwatch_alarms_may_publish_to_the_tls_only_ops_topic(synth):
+    # Given the ops topic's policy (enforce_ssl writes one, which replaces SNS's default policy),
+    [policy] = synth.resources("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # then CloudWatch alarms of this account may publish to it (else no alarm ever reaches anyone)
+    allowed = [s for s in statements if s["Effect"] == "Allow"
+               and s.get("Principal", {}).get("Service") == "cloudwatch.amazonaws.com"]
+    assert len(allowed) == 1 and allowed[0]["Action"] == "sns:Publish"
+    assert set(allowed[0]["Condition"]) == {"StringEquals", "ArnLike"}
+    assert "aws:SourceAccount" in allowed[0]["Condition"]["StringEquals"]
+    # and the TLS-only Deny stays
+    assert any(s["Effect"] == "Deny" and "aws:SecureTransport" in json.dumps(s) for s in statements)
+
+
+def test_transcription_jobs_may_only_write_to_the_recordings_bucket_under_the_stacks_key(synth):
+    # Given StartTranscriptionJob has no resource type in IAM (a job-name ARN matches nothing)
+    stack = synth.stack
+    policy = next(p for lid, p in synth.resources("AWS::IAM::Policy").items()
+                  if lid.startswith("FunctionsTranscriptsRole"))
+    [start] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+               if s["Action"] == "transcribe:StartTranscriptionJob"]
+    # then it is granted on "*", only with the recordings bucket as output, encrypted by the key
+    assert start["Resource"] == "*"
+    condition = start["Condition"]["StringEquals"]
+    assert condition["transcribe:OutputBucketName"] == stack.resolve(stack.recordings_bucket.bucket_name)
+    key_arn = stack.resolve(stack.recordings_bucket.encryption_key.key_arn)
+    assert condition["transcribe:OutputEncryptionKMSKeyId"] == key_arn
+    # and the function names that key to Transcribe (its output would be SSE-S3 otherwise)
+    env = _functions_by_service(synth)["transcripts"]["Properties"]["Environment"]["Variables"]
+    assert env["CALLTRACK_RECORDINGS_KMS_KEY_ID"] == key_arn
+
+
+@pytest.mark.parametrize("role", ["FunctionsDniLeaseRole", "FunctionsReportApiRole", "FunctionsWebhookApiRole"])
+def test_functions_that_only_check_tokens_cannot_mint_them_nor_alter_the_audit_trail(synth, role):
+    stack = synth.stack
+    tokens = stack.resolve(stack.data.tables["tokens"].table_arn)["Fn::GetAtt"][0]
+    audit = stack.resolve(stack.data.tables["audit"].table_arn)["Fn::GetAtt"][0]
+    # Given a function that checks bearer tokens and notes their "last used", when we look at its
+    # policy, then it may read tokens and update them, but not put or delete one (a public
+    # function could otherwise write an admin token for any account)
+    on_tokens = _statements_on(synth, role, tokens)
+    assert "dynamodb:UpdateItem" in on_tokens and "dynamodb:GetItem" in on_tokens
+    assert not {a for a in on_tokens if re.search(r"PutItem|DeleteItem|BatchWrite", a)}, on_tokens
+    # and the audit trail, where it may write at all, takes only new items
+    on_audit = _statements_on(synth, role, audit)
+    assert on_audit <= {"dynamodb:PutItem"}
