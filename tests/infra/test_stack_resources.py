@@ -687,7 +687,10 @@ def test_transcription_jobs_may_only_write_to_the_recordings_bucket_under_the_st
     assert env["CALLTRACK_RECORDINGS_KMS_KEY_ID"] == key_arn
 
 
-@pytest.mark.parametrize("role", ["FunctionsDniLeaseRole", "FunctionsReportApiRole", "FunctionsWebhookApiRole"])
+TOKEN_CHECKERS = ["FunctionsDniLeaseRole", "FunctionsReportApiRole", "FunctionsWebhookApiRole"]
+
+
+@pytest.mark.parametrize("role", TOKEN_CHECKERS)
 def test_functions_that_only_check_tokens_cannot_mint_them_nor_alter_the_audit_trail(synth, role):
     stack = synth.stack
     tokens = stack.resolve(stack.data.tables["tokens"].table_arn)["Fn::GetAtt"][0]
