@@ -80,5 +80,13 @@ class DeployConfig:
         if self.public_url and not self.public_url.startswith("https://"):
             raise ConfigError("context publicUrl must be an https:// URL")
         for name in ("twilio_auth_token_param", "twilio_api_secret_param", "admin_token_param"):
-            if not re.match(r"^[a-zA-Z0-9_.\-/]+$", getattr(self, name)):
+            value = getattr(self, name)
+            if not re.match(r"^[a-zA-Z0-9_.\-/]+$", value):
                 raise ConfigError(f"{name} must be an SSM parameter name")
+            # /calltrack/{account}/{name} are the accounts' secrets: functions granted those
+            # (conversions, webhooks: read; admin: write; privacy: delete) would reach this one
+            if re.match(r"^/?calltrack/[^/]+/", value):
+                raise ConfigError(
+                    f"{name} {value!r} is under /calltrack/<account>/, where the accounts' secrets live: "
+                    "use /calltrack/<name> or a path outside /calltrack"
+                )

@@ -38,6 +38,9 @@ def test_context_keys_are_camel_case_and_typed():
         ("publicUrl", "http://insecure.example.com"),
         ("logRetentionDays", "a month"),
         ("twilioAuthTokenParam", "has spaces"),
+        # under /calltrack/<account>/: the account-secret grants (read, write, delete) would cover it
+        ("adminTokenParam", "/calltrack/prod/admin-token"),
+        ("twilioAuthTokenParam", "calltrack/prod/twilio-auth-token"),
     ],
 )
 def test_bad_context_is_rejected_naming_the_key(key, value):
