@@ -33,6 +33,14 @@ class JobRequest:
     channels: int
 
 
+class JobBusy(Exception):
+    """Transcribe is at one of its quotas (LimitExceededException: too many jobs at once, or
+    throttled): the same request may succeed later."""
+
+
+BUSY_CODES = frozenset({"LimitExceededException", "ThrottlingException"})
+
+
 class JobRefused(Exception):
     """Transcribe refused the job for good (BadRequestException: an unsupported language, a
     media file it cannot read): shown on the call as a failed transcript, not retried."""
@@ -105,6 +113,8 @@ class AwsTranscribe:
         except Exception as exc:
             if _code(exc) == "ConflictException":
                 return False
+            if _code(exc) in BUSY_CODES:
+                raise JobBusy(_code(exc)) from None
             if _code(exc) == "BadRequestException":
                 message = str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Message", ""))
                 raise JobRefused(message[:300] or "Transcribe refused the job") from None

@@ -135,6 +135,18 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
     return "started" if started else "already-started"
 
 
+def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
+    """A transcript still ``in_progress`` whose job never started (Transcribe stayed at its limit
+    through every try) becomes ``failed`` with the reason, instead of in progress for ever."""
+    call = ports.calls.get(call_sid, consistent=True)
+    current = (call or {}).get("transcript") or {}
+    if call is None or not call.get("account") or current.get("status") != "in_progress":
+        return "not-in-progress"
+    ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
+        **current, "status": "failed", "reason": reason[:300]}})
+    return "failed"
+
+
 def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
     ids = job_ids(str(detail.get("TranscriptionJobName", "")))
     if ids is None:

@@ -48,6 +48,21 @@ def _build(settings: Settings) -> Any:
     return Ports(calls=call_items(), config_for=account_reader().find, engine=engine, now=clock.now)
 
 
+_sqs: Any = None
+
+
+def sqs() -> Any:
+    """The SQS client that delays a message (calltrack.queue_retry.defer)."""
+    global _sqs
+    if _sqs is None:
+        import boto3
+
+        from calltrack.settings import get_settings
+
+        _sqs = boto3.session.Session().client("sqs", region_name=get_settings(NEEDS).region)
+    return _sqs
+
+
 def reset() -> None:
-    global _built
-    _built = None
+    global _built, _sqs
+    _built = _sqs = None

@@ -405,3 +405,56 @@ def test_a_transcript_item_edited_by_hand_into_another_shape_is_shown_not_a_500(
     shown = transcript_json(call)["segments"]
     assert shown == ([{"speaker": "caller", "start": 1.0, "text": "予約"}] if readable else [])
     assert transcript_summary(call["transcript"])["segments"] == (len(segments) if readable else 0)
+
+
+class LimitExceededError(Exception):
+    response = {"Error": {"Code": "LimitExceededException", "Message": "too many jobs"}}
+
+
+def test_transcribe_at_its_limit_is_tried_later_and_in_the_end_shown_failed_not_in_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import calltrack.queue_retry
+    import transcripts.handler as handler_module
+    import transcripts.runtime
+    from infra.wiring import WIRING
+    from tests.support.events import lambda_context
+
+    class BusyTranscribe:
+        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+            raise LimitExceededError()
+
+    # Given Transcribe answers LimitExceededException (its quota of jobs at once is reached)
+    calls, _, ports = world()
+    ports.engine = AwsTranscribe(BusyTranscribe(), s3=None, bucket="b")
+    deferred: list[int] = []
+    monkeypatch.setattr(transcripts.runtime, "ports", lambda: ports)
+    monkeypatch.setattr(transcripts.runtime, "sqs", lambda: None)
+    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _sqs, _arn, _r, delay: deferred.append(delay))
+
+    def deliver(receive_count: int) -> dict[str, Any]:
+        record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(recording_stored()),
+                  "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
+                  "md5OfBody": "", "eventSource": "aws:sqs",
+                  "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-transcripts",
+                  "awsRegion": "us-east-1"}
+        return handler_module.handler({"Records": [record]}, lambda_context("transcripts"))
+
+    # When the recording-stored event is received the first four times, it fails (a batch of one
+    # that failed whole: Lambda reports the invocation failed, and SQS keeps the message)
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    for receive in range(1, handler_module.MAX_RECEIVES):
+        with pytest.raises(BatchProcessingError):
+            deliver(receive)
+    # Then each time it comes back later and later (15 min .. 6 h), the transcript shown in progress
+    assert deferred == list(handler_module.BUSY_DELAYS_S)
+    assert calls.call["transcript"]["status"] == "in_progress"
+    # When the queue's last receive finds Transcribe still busy
+    assert deliver(handler_module.MAX_RECEIVES) == {"batchItemFailures": []}
+    # Then the transcript is failed with the reason (not in progress for ever in the DLQ)
+    assert calls.call["transcript"]["status"] == "failed"
+    assert "LimitExceededException" in calls.call["transcript"]["reason"]
+    # And the handler's last receive is the queue's (infra/wiring.py)
+    [queue] = [q for q in WIRING.queues if q.name == "transcripts"]
+    assert queue.max_receive_count == handler_module.MAX_RECEIVES
