@@ -117,16 +117,21 @@ def twilio_fail(exc: Any) -> NoReturn:
 class SyncRow:
     number: str
     account: str
-    status: str  # ok | fixed | drifted | missing
+    status: str  # ok | fixed | drifted | missing | unused | failed
     changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    error: str = ""  # failed: Twilio's answer
+    error_status: int = 0  # failed: its HTTP status (0: unreachable)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "number": self.number,
             "account": self.account,
             "status": self.status,
             "changes": {k: {"from": a, "to": b} for k, (a, b) in self.changes.items()},
         }
+        if self.error:
+            out["error"] = self.error
+        return out
 
 
 def sync_numbers(
@@ -139,7 +144,7 @@ def sync_numbers(
 ) -> list[SyncRow]:
     """Point every number of ``owned`` (number -> account) at the stack; one row per number. With
     ``unused`` (``owned`` is every account's), numbers calling this stack that no config has too."""
-    from calltrack_cli.twilio_numbers import OVERRIDES_CLEARED, drift
+    from calltrack_cli.twilio_numbers import OVERRIDES_CLEARED, TwilioFailure, drift
 
     found = client.by_number()
     rows = []
@@ -156,7 +161,11 @@ def sync_numbers(
             settings = dict(wanted)
             # an app's or a trunk's settings would win over the number's URLs; fax takes no calls
             settings.update({k: v for k, v in OVERRIDES_CLEARED.items() if k in changes})
-            client.update(resource["sid"], settings)
+            try:
+                client.update(resource["sid"], settings)
+            except TwilioFailure as exc:  # this number stays as it was; the others are still done
+                rows.append(SyncRow(number, owned[number], "failed", changes, exc.message, exc.status))
+                continue
         rows.append(SyncRow(number, owned[number], "drifted" if dry_run else "fixed", changes))
     if unused:
         rows.extend(
@@ -173,23 +182,28 @@ def _print_sync(rows: list[SyncRow], *, dry_run: bool) -> None:
 
     console = Console(highlight=False, soft_wrap=True)
     table = Table("number", "account", "status", "change", box=None, pad_edge=False)
-    style = {"ok": "green", "fixed": "yellow", "drifted": "yellow", "missing": "red", "unused": "blue"}
+    style = {"ok": "green", "fixed": "yellow", "drifted": "yellow", "missing": "red", "unused": "blue",
+             "failed": "red"}
     for row in rows:
         change = "; ".join(f"{k}: {a or '(empty)'} -> {b or '(empty)'}" for k, (a, b) in row.changes.items())
         if row.status == "missing":
             change = "not in this Twilio account"
         if row.status == "unused":
             change = f"calls this stack but no config has it: calltrack numbers release {row.number}"
+        if row.status == "failed":
+            change = f"not changed: {row.error} (run sync again)"
         table.add_row(row.number, row.account, f"[{style[row.status]}]{row.status}[/]", change)
     console.print(table)
     counts = {
-        s: sum(1 for r in rows if r.status == s) for s in ("ok", "fixed", "drifted", "missing", "unused")
+        s: sum(1 for r in rows if r.status == s)
+        for s in ("ok", "fixed", "drifted", "missing", "unused", "failed")
     }
     verb = "would fix" if dry_run else "fixed"
     console.print(
         f"{len(rows)} number(s): {counts['ok']} ok, "
         f"{counts['drifted'] if dry_run else counts['fixed']} {verb}, {counts['missing']} missing"
         + (f", {counts['unused']} unused" if counts["unused"] else "")
+        + (f", {counts['failed']} failed" if counts["failed"] else "")
     )
     if counts["missing"]:
         console.print(
@@ -218,7 +232,9 @@ Examples:
 
 Exit codes: 0 every configured number is in the Twilio account and now points here (with
 --dry-run: is in the account; its drift is only listed), 2 a configured number is not in the Twilio
-account (or a request was refused), 1 the stack or Twilio is unreachable.
+account (or a request was refused), 1 the stack or Twilio is unreachable (or kept answering 429/5xx
+for a number: its row says "failed", the other numbers are still fixed; run sync again).
+Twilio's 429 and 503 answers are tried again after 1, 2, 4 and 8 seconds.
 """
 )
 
@@ -252,7 +268,10 @@ def sync_cmd(
         typer.echo(json.dumps({"dry_run": dry_run, "numbers": [r.as_json() for r in rows]}))
     else:
         _print_sync(rows, dry_run=dry_run)
-    if any(r.status == "missing" for r in rows):
+    failed = [r for r in rows if r.status == "failed"]
+    if any(r.error_status == 0 or r.error_status >= 500 or r.error_status == 429 for r in failed):
+        raise typer.Exit(1)
+    if failed or any(r.status == "missing" for r in rows):
         raise typer.Exit(2)
 
 
@@ -493,7 +512,7 @@ def buy_cmd(
     except CliFailure as err:
         _exit_with(err)
     _print_sync(rows, dry_run=False)
-    if len(bought) < count or any(r.status == "missing" for r in rows):
+    if len(bought) < count or any(r.status in ("missing", "failed") for r in rows):
         raise typer.Exit(2)
 
 

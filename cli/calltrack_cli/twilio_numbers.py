@@ -40,6 +40,7 @@ class TwilioFailure(Exception):
         self.message = message
         self.status = status
         self.code = code
+        self.retry_after: float | None = None  # seconds, when Twilio's answer named them
 
 
 def stack_webhooks(public_url: str, fallback_url: str | None = None) -> dict[str, str]:
@@ -130,7 +131,28 @@ class TwilioNumbers:
         self.session.auth = (credentials.username, credentials.password)
         self._account = f"{credentials.base_url}/{API_VERSION}/Accounts/{credentials.account_sid}"
 
-    def _call(self, method: str, url: str, *, params: Any = None, data: Any = None) -> Any:
+    # Twilio answers 429 (error 20429) when requests come too fast, and 503 when it is busy; it
+    # asks clients to back off and try again (https://www.twilio.com/docs/usage/rest-api-best-practices).
+    RETRY_STATUSES = frozenset({429, 503})
+    RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0)
+
+    def _call(
+        self, method: str, url: str, *, params: Any = None, data: Any = None, retry: bool = True
+    ) -> Any:
+        """One request; with ``retry`` (every request but a purchase, which may have been made) a
+        429/503 is tried again after the delays (Retry-After when Twilio names one, up to 30 s)."""
+        import time
+
+        for delay in (*self.RETRY_DELAYS_S, None):
+            try:
+                return self._once(method, url, params=params, data=data)
+            except TwilioFailure as exc:
+                if not retry or delay is None or exc.status not in self.RETRY_STATUSES:
+                    raise
+                time.sleep(min(30.0, exc.retry_after if exc.retry_after is not None else delay))
+        raise AssertionError("unreachable")
+
+    def _once(self, method: str, url: str, *, params: Any = None, data: Any = None) -> Any:
         import requests
 
         try:
@@ -152,11 +174,16 @@ class TwilioNumbers:
             message = body.get("message") if isinstance(body, dict) else resp.reason
             if resp.status_code == 401:
                 message = "Twilio refused the credentials (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN)"
-            raise TwilioFailure(
+            failure = TwilioFailure(
                 f"Twilio {resp.status_code}{f' (error {code})' if code else ''}: {message}",
                 resp.status_code,
                 code,
             )
+            try:
+                failure.retry_after = float(resp.headers.get("Retry-After", ""))
+            except ValueError:
+                pass
+            raise failure
         return body
 
     def list_numbers(self, phone_number: str | None = None) -> Iterator[dict[str, Any]]:
@@ -210,7 +237,9 @@ class TwilioNumbers:
             data["BundleSid"] = bundle_sid
         if address_sid:
             data["AddressSid"] = address_sid
-        return dict(self._call("POST", f"{self._account}/IncomingPhoneNumbers.json", data=data))
+        # never retried: Twilio may have bought the number (numbers_cmds checks instead)
+        bought = self._call("POST", f"{self._account}/IncomingPhoneNumbers.json", data=data, retry=False)
+        return dict(bought)
 
     def release(self, sid: str) -> None:
         self._call("DELETE", f"{self._account}/IncomingPhoneNumbers/{sid}.json")

@@ -224,7 +224,9 @@ def test_release_gives_back_only_numbers_no_config_uses(local_stack, fake):
     assert fake.numbers.number(removed) is None and fake.numbers.number(kept) is not None
 
 
-@pytest.mark.parametrize(("reply", "told"), [(0, "cannot reach Twilio"), (502, "Twilio 502")])
+@pytest.mark.parametrize(
+    ("reply", "told"), [(0, "cannot reach Twilio"), (502, "Twilio 502"), (503, "Twilio 503")]
+)
 def test_a_purchase_whose_reply_is_lost_still_lands_in_the_config(local_stack, fake, reply, told):
     # Given a pool to buy into, and Twilio that buys the first number but whose reply never arrives
     # (or is a 502: Twilio's own error after it acted)
@@ -259,3 +261,45 @@ def test_a_number_that_calls_another_app_is_released_only_with_force(local_stack
     forced = _cli(local_stack, "numbers", "release", other, "--apply", "--force")
     assert forced.exit_code == 0, forced.output
     assert fake.numbers.number(other) is None
+
+
+def test_sync_rides_out_twilios_429s_and_a_number_it_cannot_fix_is_named_while_the_rest_are_fixed(
+    local_stack, fake, monkeypatch
+):
+    from calltrack_cli.twilio_numbers import TwilioNumbers
+
+    monkeypatch.setattr(TwilioNumbers, "RETRY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
+    # Given two static numbers pointing elsewhere, and Twilio answering the listing 429 twice
+    first, second = sorted((unique_number(), unique_number()))
+    account = apply_account(local_stack, "busy", numbers=[{"number": first, "channel": "flyer"},
+                                                          {"number": second, "channel": "radio"}])
+    for number in (first, second):
+        fake.numbers.add_number(OUR, number, **ELSEWHERE)
+    fake.numbers.busy_answers = [429, 429]
+    # When sync runs
+    done = _cli(local_stack, "numbers", "sync", "--account", account, "--json")
+    # Then the 429s were waited out and both numbers point here
+    assert done.exit_code == 0, done.output
+    assert fake.numbers.busy_answers == []
+    assert {r["status"] for r in json.loads(done.stdout)["numbers"]} == {"fixed"}
+
+    # Given both drifted again, and Twilio busy (503) through every try of the first update
+    for number in (first, second):
+        fake.numbers.configure(number, **ELSEWHERE)
+    original = fake.numbers.handle
+
+    def busy_for_first(method, raw_path, form):
+        sid = fake.numbers.number(first)["sid"]
+        if method == "POST" and sid in raw_path:
+            return 503, {"code": 20503, "message": "Service Unavailable", "status": 503,
+                         "more_info": "https://www.twilio.com/docs/errors/20503"}
+        return original(method, raw_path, form)
+
+    monkeypatch.setattr(fake.numbers, "handle", busy_for_first)
+    again = _cli(local_stack, "numbers", "sync", "--account", account, "--json")
+    # Then the first number's row says failed with Twilio's answer, the second is fixed, exit 1
+    rows = {r["number"]: r for r in json.loads(again.stdout)["numbers"]}
+    assert again.exit_code == 1, again.output
+    assert rows[first]["status"] == "failed" and "503" in rows[first]["error"]
+    assert rows[second]["status"] == "fixed"
+    assert fake.numbers.number(second)["voice_url"] == f"{local_stack.public_url}/twilio/voice"

@@ -111,6 +111,9 @@ class FakePhoneNumbers:
         # 0 = the reply is lost (the connection closes without an answer, as when a client's
         # request times out after Twilio acted), 5xx = Twilio's error after it acted.
         self.purchase_replies: list[int] = []
+        # Tests: the next requests other than purchases are answered with these statuses instead
+        # (429: Twilio's "Too Many Requests", error 20429; 503: busy), as Twilio does under load.
+        self.busy_answers: list[int] = []
 
     # -- programming -------------------------------------------------------------------------
     def add_available(
@@ -206,6 +209,12 @@ class FakePhoneNumbers:
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
+        purchase = method == "POST" and INCOMING_LIST.match(path) is not None
+        with self._lock:
+            busy = self.busy_answers.pop(0) if self.busy_answers and not purchase else None
+        if busy is not None:
+            code, text = (20429, "Too Many Requests") if busy == 429 else (20503, "Service Unavailable")
+            return busy, twilio_error(busy, code, text)
         if m := INCOMING_LIST.match(path):
             if method == "GET":
                 return self._list(m.group("account"), query)
