@@ -226,7 +226,8 @@ def _steps(
         ("recording_objects", objects("recordings", [f"recordings/{account}/", f"transcripts/{account}/"]),
          True),
         ("export_objects", objects("exports", [f"calls/account={account}/", f"reviews/{account}/",
-                                                 f"exports/expiry/account={account}.json"]), True),
+                                                 f"exports/expiry/account={account}.json",
+                                                 f"privacy-exports/{account}/"]), True),
         ("secrets", lambda _: secrets.delete_all(account), True),
         ("accounts", keyed("accounts"), True),
     ]

@@ -47,6 +47,12 @@ class CallerStore(Protocol):
 
     def presign(self, key: str) -> str: ...
 
+    def stage_export(self, key: str, body: bytes) -> str:
+        """Store an export too large to answer; -> a presigned URL to it."""
+        ...
+
+    def delete_staged_exports(self, prefix: str) -> int: ...
+
     def drop_export_rows(self, account: str, call_sids: set[str], days: set[date] | None) -> int:
         """Rewrite the account's export files of ``days`` (every file: None) without those calls'
         rows; answers rows dropped."""
@@ -184,7 +190,17 @@ def export_days(calls: Iterable[Mapping[str, Any]]) -> set[date] | None:
     return days
 
 
-def erase(account: str, number: str, store: CallerStore, now: datetime | None = None) -> dict[str, Any]:
+# Exports too large for one API answer wait here (exports bucket; S3 lifecycle: 1 day), keyed by
+# the caller's reference (audit.caller_ref), never the number: an erasure finds and deletes them.
+STAGED_PREFIX = "privacy-exports/"
+
+
+def staged_prefix(account: str, caller_ref: str) -> str:
+    return f"{STAGED_PREFIX}{account}/{caller_ref}/"
+
+
+def erase(account: str, number: str, store: CallerStore, now: datetime | None = None,
+          caller_ref: str | None = None) -> dict[str, Any]:
     """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts.
     409 while a call of the number is in progress or just ended: its end (the status callbacks,
     the outbox replay, the recording) would write it back."""
@@ -212,6 +228,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     store.delete_leads(account, [str(lead["external_id"]) for lead in leads])
     first_call = store.forget_first_call(account, number)
     store.delete_rollup_markers(sids)
+    staged = store.delete_staged_exports(staged_prefix(account, caller_ref)) if caller_ref else 0
     store.delete_calls(sids)
     return {
         "account": account,
@@ -225,5 +242,6 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
             "webhook_deliveries": len(deliveries),
             "export_rows": export_rows,
             "caller_first_call": int(first_call),
+            "staged_exports": staged,
         },
     }

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from calltrack import audit
+from calltrack.api import MAX_ANSWER_BYTES
 from calltrack.auth import Principal, principal_from_app
 from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
@@ -21,6 +22,7 @@ from calltrack.observability import make_logger, make_tracer
 from calltrack.phone import mask
 from privacy import callers, runtime
 from privacy.runtime import NEEDS as NEEDS
+from privacy.store import URL_TTL_SECONDS
 
 logger = make_logger("privacy")
 tracer = make_tracer("privacy")
@@ -29,8 +31,11 @@ register_error_handlers(app)
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(status_code=status, content_type="application/json",
-                    body=json.dumps(body, ensure_ascii=False, default=str))
+    return _json_text(status, json.dumps(body, ensure_ascii=False, default=str))
+
+
+def _json_text(status: int, text: str) -> Response:
+    return Response(status_code=status, content_type="application/json", body=text)
 
 
 def _account() -> tuple[Principal, str]:
@@ -57,11 +62,25 @@ def _caller_ref(number: str) -> str:
 @app.get("/v1/callers/<number>")
 def get_caller(number: str) -> Response:
     principal, account, e164 = _scope(number)
-    audit.record(account, principal, "caller.export", target=_caller_ref(e164))
-    body = callers.export(account, e164, runtime.store())
+    ref = _caller_ref(e164)
+    audit.record(account, principal, "caller.export", target=ref)
+    store = runtime.store()
+    body = callers.export(account, e164, store)
     logger.info("caller exported", extra={"account": account, "caller": mask(e164),
                                           "calls": len(body["calls"])})
-    return _json(200, body)
+    text = json.dumps(body, ensure_ascii=False, default=str)
+    if len(json.dumps(text)) <= MAX_ANSWER_BYTES:  # as Lambda carries it: escaped in its answer
+        return _json_text(200, text)
+    # Too large for Lambda's 6 MB answer (a frequent caller with long transcripts): the same
+    # document from S3, by a presigned URL (303: clients that follow redirects get it directly)
+    import uuid
+
+    key = f"{callers.staged_prefix(account, ref)}{uuid.uuid4().hex}.json"
+    url = store.stage_export(key, text.encode("utf-8"))
+    note = {"url": url, "expires_in": URL_TTL_SECONDS, "size_bytes": len(text.encode("utf-8")),
+            "message": "the export is too large for one answer: GET url (it expires in 5 minutes)"}
+    return Response(status_code=303, content_type="application/json", headers={"Location": url},
+                    body=json.dumps(note))
 
 
 @app.delete("/v1/callers/<number>")
@@ -71,7 +90,7 @@ def delete_caller(number: str) -> Response:
     # Audited before anything is erased (an erasure that cannot be audited does not start), and
     # again with what it erased: a failure in between leaves "started" without its "ok"
     audit.record(account, principal, "caller.erase", target=target, result="started")
-    body = callers.erase(account, e164, runtime.store())
+    body = callers.erase(account, e164, runtime.store(), caller_ref=target)
     audit.record(account, principal, "caller.erase", target=target, detail=body["erased"])
     logger.info("caller erased", extra={"account": account, "caller": mask(e164), **body["erased"]})
     return _json(200, body)

@@ -140,6 +140,28 @@ class DynamoCallerStore:
             "get_object", Params={"Bucket": self.recordings_bucket, "Key": key}, ExpiresIn=URL_TTL_SECONDS
         ))
 
+    def stage_export(self, key: str, body: bytes) -> str:
+        """Put a caller export too large to answer in the exports bucket; -> a presigned GET
+        (``URL_TTL_SECONDS``). The bucket's lifecycle removes the object after a day."""
+        self.s3.put_object(Bucket=self.exports_bucket, Key=key, Body=body,
+                           ContentType="application/json; charset=utf-8")
+        return str(self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.exports_bucket, "Key": key}, ExpiresIn=URL_TTL_SECONDS
+        ))
+
+    def delete_staged_exports(self, prefix: str) -> int:
+        """Delete the staged caller exports under ``prefix``; how many."""
+        keys = [str(entry["Key"])
+                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.exports_bucket,
+                                                                            Prefix=prefix)
+                for entry in page.get("Contents", [])]
+        for i in range(0, len(keys), 1000):
+            result = self.s3.delete_objects(Bucket=self.exports_bucket, Delete={
+                "Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True})
+            if result.get("Errors"):
+                raise RuntimeError(f"{len(result['Errors'])} staged export(s) not deleted")
+        return len(keys)
+
     # ------------------------------------------------------------------ erasure
 
     def _export_keys(self, account: str, days: set[date] | None) -> Iterator[str]:

@@ -20,7 +20,9 @@ class Reporting(Construct):
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, logs: s3.IBucket) -> None:
         super().__init__(scope, id)
         # Exports are regenerated from the tables; versioning would only keep stale copies.
-        self.exports = private_bucket(self, "Exports", key=key, logs=logs, versioned=False)
+        # Caller exports too large for one API answer wait a day at most (privacy.callers).
+        self.exports = private_bucket(self, "Exports", key=key, logs=logs, versioned=False,
+                                      expire_prefixes={"privacy-exports/": 1})
         # Records a stream consumer gave up on (after retrying, and bisecting where it may) land here.
         self.stream_failures = secure_queue(self, "StreamFailures", retention_period=DLQ_RETENTION)
         nag.acknowledge(self.stream_failures, "AwsSolutions-SQS3", nag.STREAM_FAILURES_REASON)

@@ -219,6 +219,7 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
         "webhook_deliveries": 1,
         "export_rows": 1,
         "caller_first_call": 1,
+        "staged_exports": 0,
     }
     # and no item of any table ties the number or A's call to A any more
     items = all_items(local_stack)
@@ -425,3 +426,41 @@ def test_a_national_number_is_read_in_the_accounts_region(local_stack: Any) -> N
     shown = local_stack.request("GET", path("(415) 555-1234"), token=admin)
     # Then it is that caller (it was read as a Japanese number: nothing found, nothing erased)
     assert shown.status_code == 200 and [c["call_sid"] for c in shown.json()["calls"]] == [sid]
+
+
+def test_an_export_too_large_for_one_answer_is_handed_over_by_a_short_lived_url_and_erased_with_the_caller(
+    local_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    import privacy.handler
+
+    # Given a caller whose export is larger than the API may answer (Lambda's 6 MB: a caller of
+    # years with long transcripts; here the limit is lowered instead of seeding megabytes)
+    number, caller = unique_number(), unique_number("+8190")
+    account = apply_account(local_stack, "big", numbers=[{"number": number, "channel": "flyer"}])
+    seed = seed_caller(local_stack, account, number, caller)
+    admin = local_stack.create_token(account, "admin")
+    local_stack.drain()
+    monkeypatch.setattr(privacy.handler, "MAX_ANSWER_BYTES", 2_000)
+
+    # When an admin asks for it
+    resp = local_stack.session.get(local_stack.url + path(caller), allow_redirects=False,
+                                   headers={"Authorization": f"Bearer {admin}"})
+
+    # Then the answer is a 303 to a presigned URL of the same document, which expires in 5 minutes
+    assert resp.status_code == 303, resp.text
+    assert resp.headers["Location"] == resp.json()["url"] and resp.json()["expires_in"] == 300
+    assert caller not in resp.text
+    document = requests.get(resp.headers["Location"], timeout=10)
+    assert document.status_code == 200
+    body = document.json()
+    assert [c["call_sid"] for c in body["calls"]] == [seed["sid"]] and body["number"] == caller
+
+    # When the caller is then erased
+    erased = local_stack.request("DELETE", path(caller), token=admin)
+    # Then the staged export goes with everything else
+    assert erased.status_code == 200 and erased.json()["erased"]["staged_exports"] == 1
+    left = local_stack.stack.client("s3").list_objects_v2(
+        Bucket=_settings().exports_bucket, Prefix=f"privacy-exports/{account}/").get("Contents", [])
+    assert left == []

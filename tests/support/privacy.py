@@ -16,6 +16,7 @@ class FakeCallerStore:
         self.versions: list[tuple[str, str]] = []
         self.first_calls: dict[str, set[str]] = {}  # number -> accounts
         self.markers: set[str] = set()
+        self.staged: dict[str, bytes] = {}
         self.export_rows: dict[str, list[str]] = {}  # account -> call sids
         self.log: list[str] = []  # the order of deletions
         self.export_days: set[date] | None = None  # the days whose export files erasure read
@@ -41,6 +42,16 @@ class FakeCallerStore:
 
     def presign(self, key: str) -> str:
         return f"https://signed.example/{key}"
+
+    def stage_export(self, key: str, body: bytes) -> str:
+        self.staged[key] = body
+        return f"https://signed.example/{key}"
+
+    def delete_staged_exports(self, prefix: str) -> int:
+        gone = [k for k in self.staged if k.startswith(prefix)]
+        for key in gone:
+            del self.staged[key]
+        return len(gone)
 
     def drop_export_rows(self, account: str, call_sids: set[str], days: set[date] | None) -> int:
         self.log.append("exports")

@@ -41,7 +41,7 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     # Then a holds nothing of the caller, b everything, and a's other caller stays
     assert result["erased"] == {"calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3,
                                 "crm_leads": 1, "conversions": 1, "webhook_deliveries": 1,
-                                "export_rows": 1, "caller_first_call": 1}
+                                "export_rows": 1, "caller_first_call": 1, "staged_exports": 0}
     assert set(store.call_rows) == {"CA2", "CA3"}
     assert [v for v in store.versions if "/a/" in v[0]] == []
     assert len([v for v in store.versions if "/b/" in v[0]]) == 3
