@@ -113,9 +113,26 @@ def kintone_record(call: Mapping[str, Any], fields: Mapping[str, str]) -> dict[s
     return {code: {"value": _text(call.get(name))} for name, code in fields.items()}
 
 
+def _kintone_record_of(call_sid: str, cfg: KintonePush, url: str, headers: Mapping[str, str],
+                       send: Send) -> str | None:
+    """The id of the app's record holding ``call_sid`` in the field mapped from ``call_sid``, or
+    None (``GET /k/v1/records.json`` with a query, https://cybozu.dev/ja/kintone/docs/rest-api/records/get-records/)."""
+    code = cfg.fields.get("call_sid")
+    if not code:
+        return None
+    # field codes are letters, digits, _ and some symbols; a call sid is CA + 32 hex digits
+    query = {"app": cfg.app, "query": f'{code} = "{call_sid}" limit 1', "fields": ["$id"]}
+    found = _json(send, "GET", url.replace("/record.json", "/records.json"), query, headers,
+                  "kintone lookup", KINTONE_FINAL)
+    records = found.get("records") or []
+    return str(records[0]["$id"]["value"]) if records else None
+
+
 def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_url: str, send: Send,
-                 links: Links) -> str:
-    """Add the call's record (or update it when it was added before); -> the record id."""
+                 links: Links, *, retrying: bool = False) -> str:
+    """Add the call's record (or update it when it was added before); -> the record id. A retry
+    of an add first looks for the record by the call's id (when ``call_sid`` is mapped to a
+    field): an earlier try whose answer was lost may have added it."""
     call = payload["call"]
     sid = str(call["call_sid"])
     url = f"{base_url.rstrip('/')}/k/v1/record.json"
@@ -132,6 +149,12 @@ def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_
     if moved and link is not None and _older(version, link.pushed_version):
         return link.remote_id  # a late retry: the next change of the call adds it to the new app
     if link is None or moved:  # not added yet, or added to the app the account used before
+        added = _kintone_record_of(sid, cfg, url, headers, send) if retrying and not moved else None
+        if added is not None:
+            _json(send, "PUT", url, {"app": cfg.app, "id": added, "record": record}, headers,
+                  "kintone update", KINTONE_FINAL)
+            links.put("kintone", sid, Link(added, scope, version))
+            return added
         out = _json(send, "POST", url, {"app": cfg.app, "record": record}, headers, "kintone add",
                     KINTONE_FINAL)
         record_id = str(out.get("id") or "")

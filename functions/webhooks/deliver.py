@@ -150,7 +150,8 @@ def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
     links = _Links(ports.store, config.account, ports.now)
     if kind == plan.KINTONE:
         base = ports.kintone_base_url or f"https://{push_config.domain}"
-        push_kintone(payload, push_config, token, base, ports.send, links)
+        retrying = int(row.get("attempts") or 0) > 0  # an earlier try may have added the record
+        push_kintone(payload, push_config, token, base, ports.send, links, retrying=retrying)
     else:
         push_hubspot(payload, push_config, token, ports.hubspot_base_url, ports.send, links)
     return 200

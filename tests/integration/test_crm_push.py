@@ -164,3 +164,27 @@ def test_a_hubspot_contact_saved_with_the_national_number_gets_the_call(local_st
     # Then the call is logged on that contact, and no second contact is made for the same person
     assert len(hubspot.contacts) == contacts_before
     assert [c["contacts"] for c in hubspot.calls.values() if "9001" in c["contacts"]] == [["9001"]]
+
+
+def test_a_kintone_add_whose_answer_was_lost_is_found_by_the_retry_not_added_twice(
+    local_stack: Any, crms: Any
+) -> None:
+    kintone, _ = crms
+    # Given an account pushing to kintone with the call's id mapped to a field, and kintone that
+    # adds the first record but answers 502 (the answer lost on its way back)
+    account, number, app = unique_account("crm"), unique_number(), 11
+    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    local_stack.apply(account_config(
+        account, numbers=[{"number": number, "channel": "radio"}],
+        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                              "fields": FIELDS}}))
+    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    kintone.add_replies = [502]
+    # When a call ends and its delivery is retried after the 502
+    sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0), talk=40)
+    local_stack.drain()
+    # Then the retry found the record by the call's id: one record, not two, and it is current
+    records = kintone.records(app)
+    assert [r["通話ID"] for r in records.values()] == [sid]
+    lookups = [r for r in kintone.requests if r["method"] == "GET" and "records.json" in r["path"]]
+    assert len(lookups) == 1 and sid in lookups[0]["body"]["query"]

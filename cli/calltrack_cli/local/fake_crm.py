@@ -7,6 +7,10 @@ kintone (REST API, https://cybozu.dev/ja/kintone/docs/rest-api/records/add-recor
 .../update-record/):
 - ``POST /k/v1/record.json`` ``{"app", "record": {CODE: {"value": ...}}}`` -> ``{"id", "revision"}``;
   ``PUT /k/v1/record.json`` ``{"app", "id", "record"}`` -> ``{"revision"}``.
+- ``GET /k/v1/records.json`` with a JSON body ``{"app", "query", "fields"}``
+  (.../records/get-records/; a GET may carry its parameters as JSON): the query here is
+  ``CODE = "value"`` with an optional ``limit N``; an unknown field code is 400 ``GAIA_IQ11``;
+  -> ``{"records": [{"$id": {"type": "__ID__", "value": ...}, ...}], "totalCount": null}``.
 - ``X-Cybozu-API-Token`` must be a token of that app (else 401 ``GAIA_IA02``); ``Content-Type:
   application/json``; a field value is a string, a number or a list of strings (else 400
   ``CB_VA01``); unknown field codes are ignored, as documented; an unknown app 404 ``GAIA_AP01``,
@@ -88,7 +92,7 @@ class _JsonServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_POST = do_PUT = do_PATCH = _any  # noqa: N815 - http.server's naming
+            do_GET = do_POST = do_PUT = do_PATCH = _any  # noqa: N815 - http.server's naming
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 return
@@ -141,6 +145,37 @@ class FakeKintone(_JsonServer):
         super().__init__()
         self.apps: dict[int, KintoneApp] = {}
         self.fields: dict[int, set[str]] = {}
+        self.add_replies: list[int] = []  # tests: answer the next adds with these statuses
+
+    def _app(self, headers: dict[str, str], body: Any) -> tuple[int, KintoneApp]:
+        if not isinstance(body, dict):
+            raise _Refused(400, {"code": "CB_IJ01", "message": "invalid JSON"})
+        try:
+            app_id = int(str(body.get("app")))  # a number or a numeric string
+        except (TypeError, ValueError):
+            raise _Refused(400, {"code": "CB_VA01", "message": "入力内容が正しくありません。",
+                                 "errors": {"app": {"messages": ["必須です。"]}}}) from None
+        app = self.apps.get(app_id)
+        if app is None:
+            raise _Refused(404, {"code": "GAIA_AP01", "message": "指定したアプリが存在しません。"})
+        if headers.get("x-cybozu-api-token", "") != app.token:
+            raise _Refused(401, {"code": "GAIA_IA02", "message": "APIトークンが不正です。"})
+        return app_id, app
+
+    def _query(self, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        app_id, app = self._app(headers, body)
+        pattern = r'\s*(\S+)\s*=\s*"([^"]*)"\s*(?:limit\s+(\d+))?\s*'
+        match = re.fullmatch(pattern, str(body.get("query") or ""))
+        if match is None:
+            raise _Refused(400, {"code": "GAIA_IQ03", "message": "クエリの形式が正しくありません。"})
+        code, value, limit = match.group(1), match.group(2), int(match.group(3) or 100)
+        if code not in self.fields[app_id]:
+            message = f"指定されたフィールド（{code}）が見つかりません。"
+            raise _Refused(400, {"code": "GAIA_IQ11", "message": message})
+        found = [rid for rid, rec in sorted(app.records.items(), key=lambda r: int(r[0]))
+                 if str(rec.get(code, "")) == value][:limit]
+        records = [{"$id": {"type": "__ID__", "value": rid}} for rid in found]
+        return 200, {"records": records, "totalCount": None}
 
     def add_app(self, app: int, token: str, fields: set[str]) -> None:
         self.apps[app] = KintoneApp(token)
@@ -151,7 +186,10 @@ class FakeKintone(_JsonServer):
             return {k: dict(v) for k, v in self.apps[app].records.items()}
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        if path.split("?")[0] != "/k/v1/record.json" or method not in ("POST", "PUT"):
+        route = path.split("?")[0]
+        if route == "/k/v1/records.json" and method == "GET":
+            return self._query(headers, body)
+        if route != "/k/v1/record.json" or method not in ("POST", "PUT"):
             return 404, {"code": "CB_NO01", "message": "not found"}
         if not isinstance(body, dict):
             raise _Refused(400, {"code": "CB_IJ01", "message": "invalid JSON"})
@@ -171,6 +209,9 @@ class FakeKintone(_JsonServer):
             record_id = str(len(app.records) + 1)
             app.records[record_id] = values
             app.revisions[record_id] = 1
+            if self.add_replies:  # tests: the record is added, but the answer is this error
+                status = self.add_replies.pop(0)
+                return status, {"code": "GAIA_TM12", "message": "一時的なエラーが発生しました。"}
             return 200, {"id": record_id, "revision": "1"}
         record_id = str(body.get("id") or "")
         if record_id not in app.records:
