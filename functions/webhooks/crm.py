@@ -122,8 +122,13 @@ def _kintone_record_of(call_sid: str, cfg: KintonePush, url: str, headers: Mappi
         return None
     # field codes are letters, digits, _ and some symbols; a call sid is CA + 32 hex digits
     query = {"app": cfg.app, "query": f'{code} = "{call_sid}" limit 1', "fields": ["$id"]}
-    found = _json(send, "GET", url.replace("/record.json", "/records.json"), query, headers,
-                  "kintone lookup", KINTONE_FINAL)
+    try:
+        found = _json(send, "GET", url.replace("/record.json", "/records.json"), query, headers,
+                      "kintone lookup", KINTONE_FINAL)
+    except Failed as refused:
+        if refused.retry:
+            raise
+        return None  # a token without record view, a field that cannot be queried: add as before
     records = found.get("records") or []
     return str(records[0]["$id"]["value"]) if records else None
 
