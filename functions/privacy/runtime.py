@@ -23,8 +23,13 @@ def store() -> DynamoCallerStore:
     from calltrack.clients import dynamodb
     from calltrack.settings import get_settings
 
+    from botocore.config import Config
+
     settings = get_settings(NEEDS)
-    s3 = boto3.session.Session().client("s3", region_name=settings.region)
+    # SigV4: botocore still presigns S3 URLs with SigV2 by default, which S3 refuses for objects
+    # under SSE-KMS (both buckets): the recording URLs and staged exports must be SigV4
+    s3 = boto3.session.Session().client("s3", region_name=settings.region,
+                                        config=Config(signature_version="s3v4"))
     return DynamoCallerStore(
         dynamodb(), s3, {t: settings.table_name(t) for t in TABLES},
         recordings_bucket=settings.recordings_bucket, exports_bucket=settings.exports_bucket,

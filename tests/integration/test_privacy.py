@@ -187,6 +187,8 @@ def test_an_admin_exports_everything_the_account_holds_about_a_caller(
     assert [lead["phone"] for lead in body["crm_leads"]] == [two_accounts["caller"]]
     assert body["recordings"][0]["recording_sid"] == a["seed"]["recording_sid"]
     assert body["recordings"][0]["url"].startswith("http")
+    # signed with SigV4: S3 refuses SigV2 URLs for objects under SSE-KMS
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in body["recordings"][0]["url"]
     assert body["transcripts"][0]["call_sid"] == a["seed"]["sid"]
     assert len(body["conversions"]) == 1 and len(body["webhook_deliveries"]) == 1
     # and a manager may not
@@ -451,6 +453,7 @@ def test_an_export_too_large_for_one_answer_is_handed_over_by_a_short_lived_url_
     # Then the answer is a 303 to a presigned URL of the same document, which expires in 5 minutes
     assert resp.status_code == 303, resp.text
     assert resp.headers["Location"] == resp.json()["url"] and resp.json()["expires_in"] == 300
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in resp.headers["Location"]
     assert caller not in resp.text
     document = requests.get(resp.headers["Location"], timeout=10)
     assert document.status_code == 200
