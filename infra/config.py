@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -79,6 +80,11 @@ class DeployConfig:
             raise ConfigError("context twilioAccountSid must be AC followed by 32 hex digits")
         if self.public_url and not self.public_url.startswith("https://"):
             raise ConfigError("context publicUrl must be an https:// URL")
+        if self.public_url and urlsplit(self.public_url).path.strip("/"):
+            # an API mapping key stays in the request's rawPath: every route would 404, and the
+            # URL Twilio signs would not be the one the handlers rebuild
+            raise ConfigError("context publicUrl must be the domain's root (https://calls.example.com), "
+                              "with the API mapped at the root: no path")
         for name in ("twilio_auth_token_param", "twilio_api_secret_param", "admin_token_param"):
             value = getattr(self, name)
             if not re.match(r"^[a-zA-Z0-9_.\-/]+$", value):

@@ -117,6 +117,10 @@ class CalltrackStack(Stack):
             )
         if config.twilio_api_key:
             common_env["TWILIO_API_KEY"] = config.twilio_api_key
+        if config.fallback_forward_to:
+            # the voice webhook's last resort (storage down, no cached routing) dials it too, as the
+            # Twilio fallback does: without it the caller heard the apology and was hung up on
+            common_env["CALLTRACK_FALLBACK_FORWARD_TO"] = config.fallback_forward_to
 
         self.factory = FunctionFactory(
             self,

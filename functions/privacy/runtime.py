@@ -19,11 +19,10 @@ NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secre
 @functools.cache
 def store() -> DynamoCallerStore:
     import boto3
+    from botocore.config import Config
 
     from calltrack.clients import dynamodb
     from calltrack.settings import get_settings
-
-    from botocore.config import Config
 
     settings = get_settings(NEEDS)
     # SigV4: botocore still presigns S3 URLs with SigV2 by default, which S3 refuses for objects

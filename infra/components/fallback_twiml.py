@@ -30,9 +30,9 @@ def auth_token() -> str | None:
             _token.append(answer["Parameter"]["Value"])
         except Exception as exc:  # noqa: BLE001 - an outage: a log line and an EMF metric
             print(json.dumps({"message": "fallback: auth token unreadable, answering unchecked",
-                              "error": type(exc).__name__, "FallbackUnchecked": 1, "_aws": {
-                                  "Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-                                      "Namespace": "Calltrack", "Dimensions": [[]],
+                              "error": type(exc).__name__, "FallbackUnchecked": 1, "service": "fallback",
+                              "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+                                      "Namespace": "calltrack", "Dimensions": [["service"]],
                                       "Metrics": [{"Name": "FallbackUnchecked", "Unit": "Count"}]}]}}))
             return None
     return _token[0]

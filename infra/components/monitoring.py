@@ -122,6 +122,12 @@ class Monitoring(Construct):
             "a Twilio callback was neither stored nor handed to the outbox: that call's record is incomplete",
         )
         self._alarm(
+            "FallbackUnchecked",
+            app_metric("fallback", "FallbackUnchecked"),
+            1,
+            "the Twilio fallback put a call through without checking its signature (SSM unreadable)",
+        )
+        self._alarm(
             "JobAccountFailures",
             app_metric("ops_jobs", "JobAccountFailures", minutes=60),
             1,

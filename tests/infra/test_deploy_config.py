@@ -36,6 +36,7 @@ def test_context_keys_are_camel_case_and_typed():
         ("fallbackForwardTo", "03-1234-5678"),
         ("twilioAccountSid", "ACnope"),
         ("publicUrl", "http://insecure.example.com"),
+        ("publicUrl", "https://api.example.com/calltrack"),  # a mapping key: every route would 404
         ("logRetentionDays", "a month"),
         ("twilioAuthTokenParam", "has spaces"),
         # under /calltrack/<account>/: the account-secret grants (read, write, delete) would cover it

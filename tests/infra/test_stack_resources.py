@@ -704,3 +704,24 @@ def test_functions_that_only_check_tokens_cannot_mint_them_nor_alter_the_audit_t
     # and the audit trail, where it may write at all, takes only new items
     on_audit = _statements_on(synth, role, audit)
     assert on_audit <= {"dynamodb:PutItem"}
+
+
+def test_the_voice_webhooks_last_resort_dials_the_deployments_fallback_number(synth):
+    # Given the stack deployed with -c fallbackForwardTo (tests/infra/conftest.py), when the voice
+    # webhook and its replay can read neither storage nor routing, then they dial that number
+    by_service = _functions_by_service(synth)
+    for name in ("voice_webhook", "webhook_replay"):
+        env = by_service[name]["Properties"]["Environment"]["Variables"]
+        assert env["CALLTRACK_FALLBACK_FORWARD_TO"] == "+81312345678", name
+
+
+def test_a_fallback_that_put_a_call_through_unchecked_pages_ops(synth):
+    from infra.components.voice import FALLBACK_CODE
+
+    # Given the fallback's EMF line for an unreadable auth token, when we look at the alarms,
+    # then one watches exactly that metric (namespace and dimension as the fallback writes them)
+    alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
+    [alarm] = [a for a in alarms if a.get("MetricName") == "FallbackUnchecked"]
+    assert alarm["Namespace"] == "calltrack" and '"Namespace": "calltrack"' in FALLBACK_CODE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "fallback"}]
+    assert '"service": "fallback"' in FALLBACK_CODE and '"Dimensions": [["service"]]' in FALLBACK_CODE
