@@ -278,7 +278,9 @@ FUNCTIONS = (
         "conversions",
         "conversions",
         "conversions.handler.handler",
-        timeout_s=60,
+        # a call event is up to ~6 requests of 10 s (conversions.handler.MESSAGE_BUDGET_MS): each
+        # message starts only with its budget left, so a batch of 5 ends inside this
+        timeout_s=150,
         description="Call events -> conversions for Google Ads, Meta, GA4 (once per call, rule, destination)",
         tables=("conversions",),
         read_only_tables=("accounts",),

@@ -26,12 +26,24 @@ tracer = make_tracer("conversions")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> dict[str, int]:
+# The longest one call event may take: Google Ads (an OAuth token, the upload, a restatement), Meta
+# and GA4, each request cut at conversions.http.TIMEOUT_S, plus the reads and writes around them.
+MESSAGE_BUDGET_MS = 75_000
+
+
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> dict[str, int]:
     from calltrack.queue_retry import defer, exponential_delay_s
 
     event = json.loads(record.body)
     context = {"call_sid": event.get("call_sid"), "account": event.get("account"), "type": event.get("type")}
     receives = int(record.attributes.approximate_receive_count or 1)
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if remaining is not None and remaining() < MESSAGE_BUDGET_MS:
+        # slow platforms used up this invocation: the message is tried again shortly, not cut off
+        # mid-send by the Lambda timeout (which would bring the whole batch back, unrecorded)
+        logger.info("conversions left for the next invocation", extra=context)
+        defer(runtime.sqs(), record.event_source_arn, record.receipt_handle, 5)
+        raise RetryLater(["no-time"])
     try:
         counts = deliver(event, runtime.ports())
     except RetryLater as err:

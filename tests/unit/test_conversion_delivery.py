@@ -91,3 +91,41 @@ def test_a_call_past_its_retention_sends_nothing_even_when_its_rows_are_gone() -
     assert deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
     (row,) = store.rows.values()
     assert row["expire_at"] == event_call["expire_at"]
+
+
+def test_a_call_event_starts_only_with_its_time_budget_left_in_the_invocation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    import calltrack.queue_retry
+    import conversions.handler as handler_module
+    from tests.support.events import lambda_context
+
+    # Given an invocation that slow ad platforms left with 60 s (a call event may take 75)
+    delivered: list[str] = []
+    deferred: list[int] = []
+    monkeypatch.setattr(handler_module, "deliver",
+                        lambda event, ports: delivered.append(event["call_sid"]) or {})
+    monkeypatch.setattr(handler_module.runtime, "ports", lambda: None)
+    monkeypatch.setattr(handler_module.runtime, "sqs", lambda: None)
+    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _s, _a, _r, delay: deferred.append(delay))
+    context = lambda_context("conversions")
+    left = [60_000]
+    context.get_remaining_time_in_millis = lambda: left[0]
+    record = {"messageId": "m1", "receiptHandle": "r1",
+              "body": json.dumps({"type": "call.completed", "account": "acme", "call_sid": "CA1"}),
+              "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+              "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-conversions"}
+    # When the batch comes, Then the event is not started (the Lambda timeout would cut it off
+    # mid-send, unrecorded) and comes back in 5 s
+    with pytest.raises(BatchProcessingError):
+        handler_module.handler({"Records": [record]}, context)
+    assert delivered == [] and deferred == [5]
+    # And with time enough it is sent
+    left[0] = 140_000
+    handler_module.handler({"Records": [record]}, context)
+    assert delivered == ["CA1"]
