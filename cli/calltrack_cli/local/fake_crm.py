@@ -191,19 +191,7 @@ class FakeKintone(_JsonServer):
             return self._query(headers, body)
         if route != "/k/v1/record.json" or method not in ("POST", "PUT"):
             return 404, {"code": "CB_NO01", "message": "not found"}
-        if not isinstance(body, dict):
-            raise _Refused(400, {"code": "CB_IJ01", "message": "invalid JSON"})
-        try:
-            app_id = int(str(body.get("app")))  # a number or a numeric string
-        except (TypeError, ValueError):
-            raise _Refused(400, {"code": "CB_VA01", "message": "入力内容が正しくありません。",
-                                 "errors": {"app": {"messages": ["必須です。"]}}}) from None
-        app = self.apps.get(app_id)
-        token = headers.get("x-cybozu-api-token", "")
-        if app is None:
-            raise _Refused(404, {"code": "GAIA_AP01", "message": "指定したアプリが存在しません。"})
-        if token != app.token:
-            raise _Refused(401, {"code": "GAIA_IA02", "message": "APIトークンが不正です。"})
+        app_id, app = self._app(headers, body)
         values = {k: v for k, v in _kintone_values(body.get("record")).items() if k in self.fields[app_id]}
         if method == "POST":
             record_id = str(len(app.records) + 1)
