@@ -268,7 +268,12 @@ def _make_handler(gateway: LocalGateway) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = [(k, v) for k, v in self.headers.items()]
             result = gateway.dispatch(self.command, self.path, headers, body, self.client_address[0])
-            self._send(result)
+            try:
+                self._send(result)
+            except (BrokenPipeError, ConnectionResetError):
+                # the client went away before its answer (a browser leaving the page, a timed-out
+                # test client): the request was handled; there is nobody to answer
+                self.close_connection = True
 
         def _send(self, result: HttpResult, close: bool = False) -> None:
             self.send_response(result.status)
