@@ -114,13 +114,19 @@ test: lint unit
 
 # The integration tier (one local stack, in order), without the tests the other chain runs.
 BESIDE_THE_STACK := tests/integration/test_bench_smoke.py tests/integration/test_webhooks.py \
-	tests/integration/test_webhooks_recording.py
+	tests/integration/test_webhooks_recording.py \
+	tests/integration/test_privacy.py tests/integration/test_reports_export.py \
+	tests/integration/test_crm_push.py tests/integration/test_numbers_cli.py \
+	tests/integration/test_doctor.py tests/integration/test_conversions.py \
+	tests/integration/test_transcripts.py
 tiers-on-the-stack: setup
 	@$(BIN)/pytest -q tests/integration $(addprefix --ignore=,$(BESIDE_THE_STACK)) $(PYTEST_ARGS)
 
 # Infra, e2e (their own served stacks), the bench smoke test (its own stack), the webhook tests (a
 # local stack of their own: late in a long session the webhooks queue was seen holding work in
-# flight that no drain could finish — docs/decisions.md), then as deployed.
+# flight that no drain could finish — docs/decisions.md), then as deployed. The privacy, export,
+# CRM, numbers, doctor, conversions and transcripts tests run here too, after the webhook tests,
+# so both chains take about as long (the on-the-stack chain had reached ~15 of CI's 20 minutes).
 tiers-beside-the-stack: setup
 	@$(BIN)/pytest -q tests/infra tests/e2e $(BESIDE_THE_STACK) $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory as-deployed
