@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from calltrack import audit
-from calltrack.api import MAX_ANSWER_BYTES
+from calltrack.api import MAX_ANSWER_BYTES, answer_bytes
 from calltrack.auth import Principal, principal_from_app
 from calltrack.errors import BadRequest
 from calltrack.http_errors import register_error_handlers
@@ -69,7 +69,7 @@ def get_caller(number: str) -> Response:
     logger.info("caller exported", extra={"account": account, "caller": mask(e164),
                                           "calls": len(body["calls"])})
     text = json.dumps(body, ensure_ascii=False, default=str)
-    if len(json.dumps(text)) <= MAX_ANSWER_BYTES:  # as Lambda carries it: escaped in its answer
+    if answer_bytes(text) <= MAX_ANSWER_BYTES:
         return _json_text(200, text)
     # Too large for Lambda's 6 MB answer (a frequent caller with long transcripts): the same
     # document from S3, by a presigned URL (303: clients that follow redirects get it directly)

@@ -151,16 +151,7 @@ class DynamoCallerStore:
 
     def delete_staged_exports(self, prefix: str) -> int:
         """Delete the staged caller exports under ``prefix``; how many."""
-        keys = [str(entry["Key"])
-                for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.exports_bucket,
-                                                                            Prefix=prefix)
-                for entry in page.get("Contents", [])]
-        for i in range(0, len(keys), 1000):
-            result = self.s3.delete_objects(Bucket=self.exports_bucket, Delete={
-                "Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True})
-            if result.get("Errors"):
-                raise RuntimeError(f"{len(result['Errors'])} staged export(s) not deleted")
-        return len(keys)
+        return self.delete_prefixes("exports", [prefix], lambda: False)
 
     # ------------------------------------------------------------------ erasure
 

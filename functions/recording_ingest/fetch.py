@@ -147,13 +147,11 @@ def fetch_mp3(
         except (urllib.error.URLError, HTTPException, OSError) as err:
             raise _transport_error(err) from None
         with response:
-            return _read_body(response, timeout_s=wait, max_bytes=max_bytes, deadline_at=deadline_at)
+            return _read_body(response, max_bytes=max_bytes, deadline_at=deadline_at)
     raise FetchError("too-many-redirects", f"more than {MAX_REDIRECTS} redirects")
 
 
-def _read_body(
-    response: object, *, timeout_s: float, max_bytes: int, deadline_at: float | None = None
-) -> bytes:
+def _read_body(response: object, *, max_bytes: int, deadline_at: float | None = None) -> bytes:
     headers = response.headers  # type: ignore[attr-defined]
     content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if content_type not in _MP3_TYPES:

@@ -150,10 +150,15 @@ def current_caller(app: Any, *roles: str) -> Caller:
 MAX_ANSWER_BYTES = 5_500_000
 
 
-def _fits(text: str) -> str:
+def answer_bytes(text: str) -> int:
+    """At least how many bytes ``text`` takes in Lambda's answer, exact when it could be too many."""
     if len(text) * 6 <= MAX_ANSWER_BYTES:  # no character escapes to more than 6 bytes
-        return text
-    escaped = len(json.dumps(text))  # the body as the Lambda answer carries it
+        return len(text)
+    return len(json.dumps(text))  # the body as the Lambda answer carries it
+
+
+def _fits(text: str) -> str:
+    escaped = answer_bytes(text)
     if escaped > MAX_ANSWER_BYTES:
         from calltrack.errors import BadRequest
 
