@@ -213,7 +213,8 @@ class CalltrackStack(Stack):
         self.monitoring.api_5xx(self.api.api, config.api_5xx_alarm_per_5min)
         for name, dlq in self.queues.dlqs.items():
             self.monitoring.dlq_depth(f"{construct_id(name)}Dlq", dlq)
-        self.monitoring.dlq_depth("StreamFailures", self.reporting.stream_failures)
+        for name, failures in self.reporting.stream_failures.items():
+            self.monitoring.dlq_depth(f"{construct_id(name)}StreamFailures", failures)
         self.monitoring.missed_call_spike(config.missed_calls_alarm_per_hour)
         self.monitoring.quiet_failures()
         for stream in wiring.streams:
@@ -221,7 +222,7 @@ class CalltrackStack(Stack):
         self.monitoring.dashboard(
             functions["voice_webhook"],
             {**{construct_id(n): q for n, q in self.queues.dlqs.items()},
-             "StreamFailures": self.reporting.stream_failures},
+             **{f"{construct_id(n)}StreamFailures": q for n, q in self.reporting.stream_failures.items()}},
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.endpoint, description="HTTP API endpoint")

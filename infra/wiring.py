@@ -500,6 +500,21 @@ SCHEDULES = (
         "20 * * * ? *",
         "hourly: recording dead letters back to the queue (recording_ingest.backoff.REDRIVE_MINUTE)",
     ),
+    # A calls-stream batch a consumer gave up on (retries run out) is skipped by Lambda, which
+    # records where it was in the consumer's stream-failures queue; the stream keeps the records a
+    # day, so each consumer replays those ranges hourly (calltrack.stream_replay).
+    Schedule(
+        "stream-failures-rollup",
+        "rollup",
+        "40 * * * ? *",
+        "hourly: calls-stream batches the rollup consumer gave up on, replayed",
+    ),
+    Schedule(
+        "stream-failures-call-changes",
+        "call_changes",
+        "45 * * * ? *",
+        "hourly: calls-stream batches the call events fan-out gave up on, replayed",
+    ),
     Schedule(
         "recording-reconcile",
         "recording_reconcile",

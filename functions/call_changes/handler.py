@@ -49,11 +49,22 @@ def fan_out(
     return []
 
 
-@tracer.capture_lambda_handler
-def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+BATCH_SIZE = 100  # as the event source mapping delivers (infra/wiring.py STREAMS)
+
+
+def send(records: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     from call_changes.runtime import sqs, subscriber_queues
 
     queues = subscriber_queues()
     if not queues:
-        return {"batchItemFailures": []}
-    return {"batchItemFailures": fan_out(event.get("Records") or [], queues, sqs())}
+        return []
+    return fan_out(records, queues, sqs())
+
+
+@tracer.capture_lambda_handler
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    if "job" in event:  # hourly: the batches the stream gave up on (calltrack.stream_replay)
+        from calltrack.stream_replay import replay_job
+
+        return replay_job("call_changes", NEEDS, send, context, BATCH_SIZE)
+    return {"batchItemFailures": send(event.get("Records") or [])}

@@ -15,7 +15,7 @@ from calltrack.settings import Needs
 
 SUBSCRIBERS: tuple[str, ...] = ("conversions", "webhooks", "transcripts")
 
-NEEDS = Needs(queues=SUBSCRIBERS)
+NEEDS = Needs(queues=SUBSCRIBERS, stream_failures="call_changes")
 
 
 @functools.cache

@@ -8,9 +8,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from calltrack.settings import stream_failures_env
 from infra import nag
+from infra.components.functions import construct_id
 from infra.components.queues import DLQ_RETENTION, secure_queue
 from infra.components.storage import private_bucket
 from infra.wiring import StreamConsumer
@@ -23,18 +26,24 @@ class Reporting(Construct):
         # Caller exports too large for one API answer wait a day at most (privacy.callers).
         self.exports = private_bucket(self, "Exports", key=key, logs=logs, versioned=False,
                                       expire_prefixes={"privacy-exports/": 1})
-        # Records a stream consumer gave up on (after retrying, and bisecting where it may) land here.
-        self.stream_failures = secure_queue(self, "StreamFailures", retention_period=DLQ_RETENTION)
-        nag.acknowledge(self.stream_failures, "AwsSolutions-SQS3", nag.STREAM_FAILURES_REASON)
+        # Where each stream consumer's skipped batches are recorded (after retrying, and bisecting
+        # where it may): one queue per consumer, which it replays hourly (calltrack.stream_replay).
+        self.stream_failures: dict[str, sqs.Queue] = {}
 
     def add_stream_consumer(
-        self, consumer: StreamConsumer, table: dynamodb.ITable, fn: lambda_.IFunction, retry_attempts: int
+        self, consumer: StreamConsumer, table: dynamodb.ITable, fn: lambda_.Function, retry_attempts: int
     ) -> None:
         if table.table_stream_arn is None:
             raise ValueError(
                 f"stream consumer {consumer.consumer}: table {consumer.table} has no stream "
                 "(set stream= in its model's table_meta)"
             )
+        failures = secure_queue(self, f"{construct_id(consumer.consumer)}StreamFailures",
+                                retention_period=DLQ_RETENTION)
+        nag.acknowledge(failures, "AwsSolutions-SQS3", nag.STREAM_FAILURES_REASON)
+        self.stream_failures[consumer.consumer] = failures
+        failures.grant_consume_messages(fn)  # the hourly replay reads and deletes its records
+        fn.add_environment(stream_failures_env(consumer.consumer), failures.queue_url)
         fn.add_event_source(
             sources.DynamoEventSource(
                 table,
@@ -44,6 +53,6 @@ class Reporting(Construct):
                 report_batch_item_failures=True,
                 retry_attempts=retry_attempts,
                 max_record_age=Duration.days(1),
-                on_failure=sources.SqsDlq(self.stream_failures),
+                on_failure=sources.SqsDlq(failures),
             )
         )

@@ -50,6 +50,11 @@ def dlq_env(name: str) -> str:
     return f"CALLTRACK_{name.upper()}_DLQ_URL"
 
 
+def stream_failures_env(consumer: str) -> str:
+    """The queue where Lambda records the stream batches ``consumer`` gave up on (it replays them)."""
+    return f"CALLTRACK_{consumer.upper()}_STREAM_FAILURES_URL"
+
+
 def bucket_env(name: str) -> str:
     return BUCKET_ENV.get(name, f"CALLTRACK_{name.upper()}_BUCKET")
 
@@ -73,6 +78,8 @@ class Needs:
     # The console's Cognito user pool (issue 23): "" none, "admin" (create, list and disable users,
     # their groups; sign them in). Its id is the variable CALLTRACK_COGNITO_USER_POOL_ID.
     user_pool: str = ""
+    # A calls-stream consumer: the stream consumer whose failures queue it replays (receive, delete).
+    stream_failures: str = ""
 
     def env_vars(self) -> list[str]:
         return [
@@ -83,6 +90,7 @@ class Needs:
             *(SECRET_ENV[s] for s in self.secrets),
             *([OPS_TOPIC_ENV] if self.ops_topic else []),
             *([COGNITO_POOL_ENV, COGNITO_CLIENT_ENV] if self.user_pool else []),
+            *([stream_failures_env(self.stream_failures)] if self.stream_failures else []),
         ]
 
     def missing(self, env: Mapping[str, str]) -> list[str]:

@@ -9,10 +9,11 @@ import importlib
 import pytest
 
 from calltrack.settings import Needs, Settings, SettingsError, check_needs
-from infra.wiring import FUNCTIONS, LambdaFunction
+from infra.wiring import FUNCTIONS, STREAMS, LambdaFunction
 
 
 def granted(fn: LambdaFunction) -> Needs:
+    consumes_stream = any(stream.consumer == fn.name for stream in STREAMS)
     return Needs(
         tables=tuple(sorted({*fn.tables, *fn.read_only_tables, *fn.update_tables, *fn.append_tables})),
         buckets=tuple(sorted({*fn.buckets, *fn.read_only_buckets})),
@@ -22,6 +23,7 @@ def granted(fn: LambdaFunction) -> Needs:
         dead_letter_queues=tuple(sorted(fn.redrives_queues)),
         account_secrets=fn.account_secrets,
         user_pool=fn.user_pool,
+        stream_failures=fn.name if consumes_stream else "",  # its stream's on-failure queue
     )
 
 
@@ -37,6 +39,7 @@ def declared(fn: LambdaFunction) -> Needs:
         dead_letter_queues=tuple(sorted(needs.dead_letter_queues)),
         account_secrets=needs.account_secrets,
         user_pool=needs.user_pool,
+        stream_failures=needs.stream_failures,
     )
 
 

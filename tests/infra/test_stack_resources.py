@@ -180,6 +180,45 @@ def test_stream_consumers_retry_send_failures_to_a_queue_and_the_rollup_does_not
         assert props["BisectBatchOnFunctionError"] is (stream.consumer != "rollup"), stream.consumer
 
 
+def test_each_stream_consumer_replays_its_own_failures_queue(synth):
+    # Given the synthesized stack, for every calls-stream consumer
+    from calltrack.settings import stream_failures_env
+
+    by_service = _functions_by_service(synth)
+    functions = synth.resources("AWS::Lambda::Function")
+    policies = synth.resources("AWS::IAM::Policy").values()
+    destinations = set()
+    for stream in WIRING.streams:
+        fn = by_service[stream.consumer]
+        fn_id = next(k for k, v in functions.items() if v is fn)
+        [mapping] = [
+            m["Properties"] for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+            if m["Properties"]["FunctionName"] == {"Ref": fn_id} and "StartingPosition" in m["Properties"]
+        ]
+        # Then Lambda records its skipped batches in a queue of its own
+        queue_arn = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+        queue_id = queue_arn["Fn::GetAtt"][0]
+        destinations.add(queue_id)
+        # And the function is told that queue's URL (the hourly replay reads it)
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env[stream_failures_env(stream.consumer)] == {"Ref": queue_id}, stream.consumer
+        # And its role may receive and delete there (ReceiveMessage, DeleteMessage, visibility)
+        role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+        actions = {
+            action
+            for policy in policies
+            if {"Ref": role_id} in policy["Properties"]["Roles"]
+            for st in policy["Properties"]["PolicyDocument"]["Statement"]
+            if queue_arn in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+            for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        }
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= actions
+        # And a schedule runs its replay hourly
+        assert any(s.function == stream.consumer and s.name.startswith("stream-failures-")
+                   for s in WIRING.schedules), stream.consumer
+    assert len(destinations) == len(WIRING.streams)  # one queue each: no consumer replays another's
+
+
 def test_functions_are_python312_arm64_traced_with_the_layer_and_wiring_sizes(synth):
     by_service = _functions_by_service(synth)
     assert set(by_service) == {fn.name for fn in WIRING.functions}
@@ -418,7 +457,7 @@ def test_alarms_notify_the_ops_topic(synth):
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(sqs_alarms) == len(WIRING.queues) + 1  # each DLQ + the stream-failure queue
+    assert len(sqs_alarms) == len(WIRING.queues) + len(WIRING.streams)  # each DLQ + stream failures
     # every scheduled job's function: a failed run (a retention sweep, an export) pages ops
     by_service = _functions_by_service(synth)
     functions = synth.resources("AWS::Lambda::Function")

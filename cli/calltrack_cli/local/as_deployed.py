@@ -148,8 +148,8 @@ class Resolver:
 
     def ref(self, logical: str) -> str:
         if logical not in self.refs and self.lenient and self.type_of(logical):
-            # A resource no function's code names (e.g. the stream consumers' failure queue, which
-            # the event source mapping writes to): a name nothing local has, so the grant is inert.
+            # A resource no function's code names (e.g. a dead-letter queue only its queue's redrive
+            # policy writes to): a name nothing local has, so the grant is inert.
             return f"calltrack-not-local-{logical}"
         if logical not in self.refs:
             kind = self.type_of(logical) or "parameter"

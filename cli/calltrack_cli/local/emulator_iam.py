@@ -2,15 +2,17 @@
 
 moto (pinned: ``requirements-dev.lock``, written against 5.2.5) enforces IAM once
 ``POST /moto-api/reset-auth`` sets the free-request count to 0. It checks SQS and S3 against the real
-resource ARNs, but evaluates DynamoDB, SSM and SNS requests against ``Resource: "*"`` only, so a
-correctly scoped grant (``arn:...:table/calltrack-calls``) is denied and the check proves nothing.
-``install()`` patches exactly that, on the three services' response classes, so each request is
-checked as AWS checks it:
+resource ARNs, but evaluates DynamoDB (and DynamoDB Streams), SSM and SNS requests against
+``Resource: "*"`` only, so a correctly scoped grant (``arn:...:table/calltrack-calls``) is denied
+and the check proves nothing. ``install()`` patches exactly that, on those services' response
+classes, so each request is checked as AWS checks it:
 
 - DynamoDB: the table ARN, or ``table/NAME/index/INDEX`` for a Query or Scan on an index; every
   table of a ``BatchGetItem`` / ``BatchWriteItem``; and inside ``TransactWriteItems`` /
   ``TransactGetItems`` each item's own action (``PutItem``, ``UpdateItem``, ``DeleteItem``,
   ``ConditionCheckItem``, ``GetItem``) on its table — AWS has no "transaction" permission.
+- DynamoDB Streams: the stream ARN of ``DescribeStream`` / ``GetShardIterator``, and of the shard
+  iterator a ``GetRecords`` names (the stream consumers' hourly replay reads the stream itself).
 - SSM: ``parameter/NAME`` for each name (``Name``, ``Names``) or the ``Path`` of a by-path read.
 - SNS: the ``TopicArn`` / ``TargetArn`` of the request.
 - SQS (resource already right): the batch calls are authorized as their single actions, as AWS
@@ -79,6 +81,12 @@ def dynamodb_checks(action: str, params: dict[str, Any], region: str, account: s
     return [(action, table(name))]
 
 
+def stream_checks(action: str, handler: Any) -> list[tuple[str, str]]:
+    """DynamoDB Streams: the stream's ARN (a shard iterator begins with it, up to its first "|")."""
+    arn = handler._get_param("StreamArn") or str(handler._get_param("ShardIterator") or "").split("|")[0]
+    return [(action, arn or "*")]
+
+
 def ssm_checks(action: str, handler: Any) -> list[tuple[str, str]]:
     names = handler._get_param("Names") or []
     if handler._get_param("Name"):
@@ -127,6 +135,7 @@ def install() -> None:
         from moto.core.authorization import ActionAuthenticatorMixin
         from moto.core.responses import BaseResponse
         from moto.dynamodb.responses import DynamoHandler
+        from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
         from moto.iam.access_control import AssumedRoleAccessKey, IAMRequestBase
         from moto.sns.responses import SNSResponse
         from moto.sqs.responses import SQSResponse
@@ -139,6 +148,8 @@ def install() -> None:
                 a, h.body if isinstance(h.body, dict) else {}, h.region, h.current_account
             ),
         )
+        DynamoDBStreamsHandler._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
+            original, lambda h, a, _: stream_checks(a, h))
         SimpleSystemManagerResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]
             original, lambda h, a, _: ssm_checks(a, h))
         SNSResponse._authenticate_and_authorize_normal_action = _checked(  # type: ignore[method-assign]

@@ -239,24 +239,9 @@ def sqs_event(queue_arn: str, messages: Iterable[Mapping[str, Any]]) -> dict[str
 
 def dynamodb_stream_event(stream_arn: str, records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A DynamoDB stream event source mapping batch from get_records results."""
-    out = []
-    for rec in records:
-        ddb = dict(rec.get("dynamodb") or {})
-        created = ddb.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            ddb["ApproximateCreationDateTime"] = int(created.timestamp())
-        out.append(
-            {
-                "eventID": rec.get("eventID"),
-                "eventName": rec.get("eventName"),
-                "eventVersion": rec.get("eventVersion", "1.1"),
-                "eventSource": "aws:dynamodb",
-                "awsRegion": rec.get("awsRegion", REGION),
-                "dynamodb": ddb,
-                "eventSourceARN": stream_arn,
-            }
-        )
-    return {"Records": out}
+    from calltrack.stream_replay import lambda_records
+
+    return {"Records": lambda_records(stream_arn, records, REGION)}
 
 
 def parse_instant(value: str | datetime) -> datetime:

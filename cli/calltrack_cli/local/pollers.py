@@ -5,8 +5,10 @@ responses (``{"batchItemFailures": [{"itemIdentifier": ...}]}``) honoured, faile
 retried after a short local delay (or, when the handler set the message's visibility itself with
 ChangeMessageVisibility — the recording backoff — after that delay times the
 ``CALLTRACK_RETRY_TIME_SCALE`` setting) and moved to the DLQ by the queue's redrive policy, failed
-stream batches retried from the lowest failed sequence number a few times, after which that one
-record is skipped (logged) and the batch continues after it.
+stream batches retried from the lowest failed sequence number a few times, after which Lambda's
+on-failure record (``DDBStreamBatchInfo``: where the skipped records were) goes to the consumer's
+stream-failures queue and the records are skipped: the rest of the batch, or — for a consumer whose
+mapping bisects batches — that one record (bisecting isolates it).
 
 A stream poller's ``poll_once()`` is guarded by a lock, so ``LocalStack.drain()`` can call it from
 another thread while the background loop runs, without ever processing a record twice; queue
@@ -15,6 +17,7 @@ pollers need no lock (a received message is invisible to every other receiver).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -168,10 +171,12 @@ class StreamPoller(Poller):
     """
 
     def __init__(
-        self, invoker: Invoker, consumer: StreamConsumer, table_name: str, client_factory: Any
+        self, invoker: Invoker, consumer: StreamConsumer, table_name: str, client_factory: Any,
+        failures_url: str = "",
     ) -> None:
         super().__init__(invoker)
         self.consumer = consumer
+        self.failures_url = failures_url  # Lambda's on-failure destination (SqsDlq)
         self.table_name = table_name
         self.name = f"stream-{consumer.table}-{consumer.consumer}"
         self._client_factory = client_factory
@@ -225,16 +230,22 @@ class StreamPoller(Poller):
                 continue
             attempts = self._retries.get(shard_id, 0) + 1
             if attempts > STREAM_MAX_RETRIES:
-                # Like MaximumRetryAttempts + BisectBatchOnFunctionError: drop only the record that
-                # keeps failing (logged), and carry on with the rest of the batch after it.
+                # Like MaximumRetryAttempts: the records from the failed one to the batch's end are
+                # skipped (with BisectBatchOnFunctionError, only the failed record) and their place
+                # is recorded in the on-failure destination.
+                seqs = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
+                skipped = [failed_seq] if self.consumer.bisect_on_error else seqs[seqs.index(failed_seq):]
                 log.error(
-                    "stream %s: record %s failed %d retries; skipped",
+                    "stream %s: consumer %s gave up on %d record(s) from %s after %d retries",
                     self.consumer.table,
+                    self.consumer.consumer,
+                    len(skipped),
                     failed_seq,
                     STREAM_MAX_RETRIES,
                 )
+                self._record_failure(shard_id, skipped, attempts)
                 self._retries.pop(shard_id, None)
-                self._positions[shard_id] = ("AFTER_SEQUENCE_NUMBER", failed_seq)
+                self._positions[shard_id] = ("AFTER_SEQUENCE_NUMBER", skipped[-1])
             else:
                 self._retries[shard_id] = attempts
                 self._positions[shard_id] = ("AT_SEQUENCE_NUMBER", failed_seq)
@@ -242,6 +253,33 @@ class StreamPoller(Poller):
         self._behind = behind
         _forget_shard_iterators(issued)
         return total
+
+    def _record_failure(self, shard_id: str, seqs: list[str], attempts: int) -> None:
+        """Lambda's on-failure record of skipped stream records (AWS Lambda Developer Guide,
+        "Retaining discarded records for a DynamoDB event source")."""
+        if not self.failures_url:
+            return
+        from calltrack_cli.local.events import ACCOUNT_ID, REGION
+
+        body = {
+            "requestContext": {
+                "requestId": f"local-{shard_id}-{seqs[0]}",
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.consumer.consumer}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": seqs[0],
+                "endSequenceNumber": seqs[-1],
+                "batchSize": len(seqs),
+                "streamArn": self._stream_arn,
+            },
+        }
+        self._client_factory("sqs").send_message(QueueUrl=self.failures_url, MessageBody=json.dumps(body))
 
     def _deliver(self, records: list[dict[str, Any]]) -> str | None:
         """Invoke the consumer; return the sequence number to retry from, or None on success."""

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from calltrack.settings import dlq_env, queue_env
+from calltrack.settings import dlq_env, queue_env, stream_failures_env
 from calltrack_cli.local.events import ACCOUNT_ID, REGION, parse_instant, scheduled_job_event
 from calltrack_cli.local.gateway import LocalGateway
 from calltrack_cli.local.invoker import Invoker
@@ -112,6 +112,7 @@ class LocalStack:
         self.credentials: tuple[str, str] = ("testing", "testing")
         self.queue_urls: dict[str, str] = {}
         self.dlq_urls: dict[str, str] = {}
+        self.stream_failure_urls: dict[str, str] = {}
         self.topic_arn = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{OPS_TOPIC_NAME}"
         self.user_pool_id = ""
         self.user_pool_client_id = ""
@@ -374,6 +375,10 @@ class LocalStack:
             self.dlq_urls[queue.name] = dlq_url
             self._setenv(queue_env(queue.name), url)
             self._setenv(dlq_env(queue.name), dlq_url)
+        for consumer in self.wiring.streams:  # each one's on-failure destination (SqsDlq)
+            url = sqs.create_queue(QueueName=f"calltrack-{consumer.consumer}-stream-failures")["QueueUrl"]
+            self.stream_failure_urls[consumer.consumer] = url
+            self._setenv(stream_failures_env(consumer.consumer), url)
         self.topic_arn = self.client("sns").create_topic(Name=OPS_TOPIC_NAME)["TopicArn"]
         self._setenv("CALLTRACK_OPS_TOPIC_ARN", self.topic_arn)
         from calltrack.settings import reset_settings
@@ -406,7 +411,8 @@ class LocalStack:
         sqs = self.client("sqs")
         for consumer in self.wiring.streams:
             self.pollers.append(
-                StreamPoller(self.invoker, consumer, settings.table_name(consumer.table), self.client)
+                StreamPoller(self.invoker, consumer, settings.table_name(consumer.table), self.client,
+                             self.stream_failure_urls.get(consumer.consumer, ""))
             )
         for queue in self.wiring.queues:
             url = self.queue_urls[queue.name]
