@@ -295,6 +295,9 @@ FUNCTIONS = (
         tables=("calls",),
         read_only_tables=("accounts",),
         buckets=("recordings",),  # Transcribe reads the MP3 and writes its output JSON here
+        # each started job is watched by a message to its own queue, in case its completion event
+        # is lost (EventBridge delivers best effort)
+        sends_to_queues=("transcripts",),
         transcribe=True,
     ),
     LambdaFunction(

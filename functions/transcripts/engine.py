@@ -7,7 +7,8 @@ on a dual-channel recording, the output JSON to the same bucket under ``transcri
 encrypted with the stack's data key (``OutputEncryptionKMSKeyId``). The job's name is derived from
 the call and recording (``job_name``), so a second start of the same recording is Transcribe's
 ConflictException, not a second (billed) job. Completion arrives as the EventBridge event
-"Transcribe Job State Change" (infra/wiring.py EVENT_RULES); ``output`` reads the JSON it wrote.
+"Transcribe Job State Change" (infra/wiring.py EVENT_RULES); ``output`` reads the JSON it wrote;
+``state`` asks for a job whose event has not come (EventBridge delivers best effort).
 
 Locally the same adapter talks to the emulator, where the local stack's Transcribe stand-in
 (calltrack_cli.local.transcribe) completes jobs with the transcript the scenario scripted.
@@ -58,6 +59,11 @@ class TranscriptionEngine(Protocol):
 
     def discard(self, key: str) -> None:
         """Delete the output JSON once its compact form is on the call."""
+        ...
+
+    def state(self, name: str) -> dict[str, str] | None:
+        """The job's ``TranscriptionJobStatus`` (and ``FailureReason``), or None when Transcribe
+        has no job of that name."""
         ...
 
 
@@ -133,3 +139,22 @@ class AwsTranscribe:
 
     def discard(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def state(self, name: str) -> dict[str, str] | None:
+        """GetTranscriptionJob (https://docs.aws.amazon.com/transcribe/latest/APIReference/
+        API_GetTranscriptionJob.html); an unknown name is BadRequestException ("The requested job
+        couldn't be found") or NotFoundException."""
+        try:
+            job = self.transcribe.get_transcription_job(TranscriptionJobName=name)["TranscriptionJob"]
+        except Exception as exc:
+            if _code(exc) == "NotFoundException" or (
+                _code(exc) == "BadRequestException" and "couldn't be found" in str(exc)
+            ):
+                return None
+            if _code(exc) in BUSY_CODES:
+                raise JobBusy(_code(exc)) from None
+            raise
+        out = {"TranscriptionJobStatus": str(job.get("TranscriptionJobStatus", ""))}
+        if job.get("FailureReason"):
+            out["FailureReason"] = str(job["FailureReason"])
+        return out

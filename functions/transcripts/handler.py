@@ -22,9 +22,9 @@ tracer = make_tracer("transcripts")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-# Transcribe at its limit (too many jobs at once): the message comes back after these delays (the
-# 1st..4th receive); the 5th, the queue's last (infra/wiring.py max_receive_count), gives up and
-# shows the transcript failed with the reason. About 10 hours in all for a backlog to clear.
+# Transcribe at its limit (too many jobs at once), or a watched job not finished: the message comes
+# back after these delays (the 1st..4th receive); the 5th, the queue's last (infra/wiring.py
+# max_receive_count), gives up and shows the transcript failed with the reason. About 10 hours in all.
 BUSY_DELAYS_S = (900, 3600, 3 * 3600, 6 * 3600)
 MAX_RECEIVES = 5
 
@@ -32,26 +32,30 @@ MAX_RECEIVES = 5
 def record_handler(record: SQSRecord) -> str:
     from calltrack.queue_retry import defer
     from transcripts.engine import JobBusy
-    from transcripts.pipeline import give_up_transcription, handle
+    from transcripts.pipeline import JobPending, give_up_transcription, handle
     from transcripts.runtime import ports, sqs
 
     message = json.loads(record.body)
+    receives = int(record.attributes.approximate_receive_count or 1)
+    call_sid = str(message.get("call_sid"))
     try:
-        outcome = handle(message, ports())
-    except JobBusy as busy:
-        receives = int(record.attributes.approximate_receive_count or 1)
-        call_sid = str(message.get("call_sid"))
+        outcome = handle(message, ports(), first_look=receives == 1)
+    except (JobBusy, JobPending) as later:
         if receives < MAX_RECEIVES:
             delay = BUSY_DELAYS_S[min(receives, len(BUSY_DELAYS_S)) - 1]
-            logger.warning("Transcribe is at its limit; trying again later",
-                           extra={"call_sid": call_sid, "code": str(busy), "delay_s": delay})
-            metrics.add_metric(name="TranscribeBusy", unit=MetricUnit.Count, value=1)
+            if isinstance(later, JobBusy):
+                logger.warning("Transcribe is at its limit; trying again later",
+                               extra={"call_sid": call_sid, "code": str(later), "delay_s": delay})
+                metrics.add_metric(name="TranscribeBusy", unit=MetricUnit.Count, value=1)
             defer(sqs(), record.event_source_arn, record.receipt_handle, delay)
             raise
         outcome = give_up_transcription(
             call_sid, ports(),
-            f"Amazon Transcribe stayed at its limit of jobs ({busy}) through {receives} tries over about "
-            f"{sum(BUSY_DELAYS_S) // 3600} hours; raise the quota or lower the volume",
+            f"Amazon Transcribe stayed at its limit of jobs ({later}) through {receives} tries over about "
+            f"{sum(BUSY_DELAYS_S) // 3600} hours; raise the quota or lower the volume"
+            if isinstance(later, JobBusy) else
+            f"Amazon Transcribe had not finished the job ({later}) after about "
+            f"{sum(BUSY_DELAYS_S) // 3600} hours",
         )
     for part in outcome.split(","):
         if part in ("started", "stored", "failed") or part.startswith("hit:"):

@@ -7,7 +7,10 @@ The queue carries two kinds of message:
   a completed call, a ``transcript`` that became ``stored``, or an ended call whose talk time or
   channel changed (the answer that lands after a provisional completion) applies the call rules;
 - EventBridge's "Transcribe Job State Change" for one of our jobs: the output JSON is parsed,
-  capped and stored on the call (``transcript``), then deleted from S3.
+  capped and stored on the call (``transcript``), then deleted from S3;
+- ``transcript.check``, which this function sends itself for each job it starts: EventBridge
+  delivers events best effort, so a job whose transcript is still in progress after 15 minutes,
+  1, 3 and 6 hours is looked up (GetTranscriptionJob) and applied as its event would have been.
 
 Everything is idempotent: a job's name is derived from its recording (a second start is refused
 by Transcribe), a stored transcript is never stored again, and rule hits are written with the
@@ -53,16 +56,33 @@ class Ports:
     config_for: Callable[[str], Any]  # account -> its AccountConfig, or None
     engine: TranscriptionEngine
     now: Callable[[], datetime]
+    # (call_sid, job name) -> a ``transcript.check`` message onto this function's own queue
+    watch: Callable[[str, str], None] = lambda call_sid, job: None
+
+
+CHECK = "transcript.check"
+
+
+def watch_message(call_sid: str, job: str) -> dict[str, str]:
+    """The message that looks at a started job until its transcript is stored or failed."""
+    return {"type": CHECK, "call_sid": call_sid, "job": job}
+
+
+class JobPending(Exception):
+    """The job has not finished (or it is too early to look): look again later."""
 
 
 def _iso(ports: Ports) -> str:
     return ports.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def handle(message: Mapping[str, Any], ports: Ports) -> str:
-    """Route one queue message; returns what was done (for logs and tests)."""
+def handle(message: Mapping[str, Any], ports: Ports, *, first_look: bool = False) -> str:
+    """Route one queue message; returns what was done (for logs and tests). ``first_look``: the
+    message is received for the first time (a job check then only waits)."""
     if message.get("source") == "aws.transcribe" and message.get("detail-type") == JOB_STATE_CHANGE:
         return job_state_changed(message.get("detail") or {}, ports)
+    if message.get("type") == CHECK:
+        return check_job(message, ports, first=first_look)
     if not str(message.get("type", "")).startswith("call."):
         return "ignored"
     call = message.get("call") or {}
@@ -132,7 +152,29 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
             "reason": str(refused),
         }})
         return "refused"
+    ports.watch(call_sid, name)  # in case the completion event never comes
     return "started" if started else "already-started"
+
+
+def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
+    """A started job's watch: nothing to do once the transcript is stored or failed; else ask
+    Transcribe and apply a finished job as its event would have (idempotent with a late event), or
+    start a job Transcribe has never heard of. ``JobPending`` asks the queue to deliver it later
+    (the first look always waits: the event normally comes within minutes)."""
+    call_sid, name = str(message.get("call_sid", "")), str(message.get("job", ""))
+    call = ports.calls.get(call_sid, consistent=True)
+    current = (call or {}).get("transcript") or {}
+    if call is None or current.get("status") != "in_progress" or current.get("job") != name:
+        return "settled"
+    if first:
+        raise JobPending("first look")
+    state = ports.engine.state(name)
+    if state is None:
+        return "restarted:" + start_transcription(call_sid, ports)
+    status = state.get("TranscriptionJobStatus", "")
+    if status in ("COMPLETED", "FAILED"):
+        return "recovered:" + job_state_changed({"TranscriptionJobName": name, **state}, ports)
+    raise JobPending(status or "unknown")
 
 
 def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:

@@ -6,12 +6,14 @@ the Amazon Transcribe adapter, built on the first invocation.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from typing import Any
 
 from calltrack.settings import Needs, Settings
 
-NEEDS = Needs(tables=("calls", "accounts"), buckets=("recordings",))
+NEEDS = Needs(tables=("calls", "accounts"), buckets=("recordings",), queues=("transcripts",))
 
 _lock = threading.Lock()
 _built: tuple[Settings, Any] | None = None
@@ -36,7 +38,7 @@ def _build(settings: Settings) -> Any:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from transcripts.engine import AwsTranscribe
-    from transcripts.pipeline import Ports
+    from transcripts.pipeline import Ports, watch_message
 
     session = boto3.session.Session()
     engine = AwsTranscribe(
@@ -45,7 +47,16 @@ def _build(settings: Settings) -> Any:
         settings.recordings_bucket,
         settings.recordings_kms_key_id,
     )
-    return Ports(calls=call_items(), config_for=account_reader().find, engine=engine, now=clock.now)
+    from calltrack.settings import queue_env
+
+    queue_url = os.environ.get(queue_env("transcripts"), "")
+
+    def watch(call_sid: str, job: str) -> None:
+        body = json.dumps(watch_message(call_sid, job))
+        sqs().send_message(QueueUrl=queue_url, MessageBody=body)
+
+    return Ports(calls=call_items(), config_for=account_reader().find, engine=engine, now=clock.now,
+                 watch=watch)
 
 
 _sqs: Any = None

@@ -200,7 +200,8 @@ class FunctionFactory(Construct):
         the recordings bucket as its output and the stack's key encrypting it (the condition keys
         transcribe:OutputBucketName / OutputEncryptionKMSKeyId). Transcribe reads the media and
         writes its output with the caller's S3 and KMS permissions (the bucket grant). Completion
-        comes as an EventBridge event, so no GetTranscriptionJob."""
+        comes as an EventBridge event; GetTranscriptionJob (read only, on "*" too) looks at a job
+        whose event has not come (transcripts.pipeline.check_job)."""
         bucket = _lookup(self.resources.buckets, "recordings", spec, "bucket")
         conditions = {"transcribe:OutputBucketName": bucket.bucket_name}
         if bucket.encryption_key is not None:
@@ -209,6 +210,7 @@ class FunctionFactory(Construct):
         start = iam.PolicyStatement(actions=["transcribe:StartTranscriptionJob"], resources=["*"],
                                     conditions={"StringEquals": conditions})
         role.add_to_policy(start)
+        role.add_to_policy(iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=["*"]))
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.TRANSCRIBE_JOBS_REASON)
 
     def _grant_account_secrets(self, role: iam.Role, access: str) -> None:

@@ -18,7 +18,14 @@ from infra.wiring import WIRING
 XRAY_AND_STREAM_ACTIONS = {
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams", "ssm:DescribeParameters",
     "transcribe:StartTranscriptionJob",  # conditioned on its output bucket and key (test below)
+    # read-only job status for a job whose completion event was lost: on "*" so that a job-name
+    # scope IAM may not support cannot deny every look (the mistake StartTranscriptionJob's had)
+    "transcribe:GetTranscriptionJob",
 }
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _functions_by_service(synth: Any) -> dict[str, dict[str, Any]]:
@@ -724,6 +731,11 @@ def test_transcription_jobs_may_only_write_to_the_recordings_bucket_under_the_st
     # and the function names that key to Transcribe (its output would be SSE-S3 otherwise)
     env = _functions_by_service(synth)["transcripts"]["Properties"]["Environment"]["Variables"]
     assert env["CALLTRACK_RECORDINGS_KMS_KEY_ID"] == key_arn
+    # and it may look a job up (its completion event may be lost) and watch it on its own queue
+    looks = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+             if "transcribe:GetTranscriptionJob" in _listed(s["Action"]) and "Condition" not in s]
+    assert looks and looks[0]["Resource"] == "*"
+    assert env["CALLTRACK_TRANSCRIPTS_QUEUE_URL"]
 
 
 TOKEN_CHECKERS = ["FunctionsDniLeaseRole", "FunctionsReportApiRole", "FunctionsWebhookApiRole"]

@@ -34,9 +34,10 @@ SCRIPT = [
 
 
 def recorded_call(stack: Any, media: FakeTwilioMedia, account: str, number: str,
-                  script: list[tuple[str, float, str]] | None, talk: int = 95) -> str:
+                  script: list[tuple[str, float, str]] | None, talk: int = 95,
+                  call_sid: str | None = None) -> str:
     """An answered call to ``number`` whose dual-channel recording Twilio posts and we store."""
-    call_sid = unique_call_sid()
+    call_sid = call_sid or unique_call_sid()
     if script is not None:
         stack.script_transcript(call_sid, script)
     play_call(stack, number, datetime.now(UTC) - timedelta(minutes=5), talk=talk, call_sid=call_sid)
@@ -120,6 +121,26 @@ def test_a_recorded_call_is_transcribed_tagged_and_qualified_once_under_duplicat
     assert again["rule_hits"] == call["rule_hits"]
     assert sorted(again["tags"]) == ["booking", "long"] and again["score"] == 20
     assert again["transcript"] == call["transcript"]
+
+
+def test_a_transcript_whose_completion_event_was_lost_is_stored_by_the_jobs_watch(
+    local_stack: Any, media: FakeTwilioMedia, clinic: dict[str, Any]
+) -> None:
+    # Given Transcribe's completion event of this call's job will be lost (best-effort delivery)
+    call_sid = unique_call_sid()
+    local_stack.stack.transcribe.lose_event(call_sid)
+    # When the call is recorded and transcribed, and the stack drains (the watch's waits pass)
+    recorded_call(local_stack, media, clinic["account"], clinic["number"], SCRIPT, call_sid=call_sid)
+    local_stack.drain()
+    # Then the watch found the finished job: the transcript is stored and the rules hit
+    manager = clinic["tokens"]["manager"]
+    resp = local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=manager)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "stored", resp.json()
+    assert [(s["speaker"], s["text"]) for s in resp.json()["segments"]] == [(s, t) for s, _, t in SCRIPT]
+    call = get_call(local_stack, call_sid, manager)
+    assert call["rule_hits"]["booking"]["trigger"] == "transcript"
+    assert (sorted(call["tags"]), call["stage"]) == (["booking", "long"], "lead")
 
 
 def test_a_call_without_the_phrase_is_not_qualified_and_a_short_call_is_not_transcribed(

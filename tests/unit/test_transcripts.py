@@ -241,6 +241,13 @@ class FakeEngine:
     def discard(self, key: str) -> None:
         self.discarded.append(key)
 
+    def state(self, name: str) -> dict[str, str] | None:
+        if not any(j.name == name for j in self.started):
+            return None
+        return {"TranscriptionJobStatus": self.status}
+
+    status = "COMPLETED"
+
 
 def word(start: str, end: str, content: str) -> dict[str, Any]:
     alternatives = [{"content": content}]
@@ -257,8 +264,11 @@ def world(**call: Any) -> tuple[FakeCalls, FakeEngine, Ports]:
             word("2.5", "2.9", "したい"),
         ]},
     ]}}})
+    watched: list[tuple[str, str]] = []
     ports = Ports(calls=calls, config_for=lambda a: config() if a == "acme" else None, engine=engine,
-                  now=lambda: datetime(2026, 11, 30, 9, tzinfo=UTC))
+                  now=lambda: datetime(2026, 11, 30, 9, tzinfo=UTC),
+                  watch=lambda call_sid, job: watched.append((call_sid, job)))
+    ports.watched = watched  # type: ignore[attr-defined]
     return calls, engine, ports
 
 
@@ -458,3 +468,39 @@ def test_transcribe_at_its_limit_is_tried_later_and_in_the_end_shown_failed_not_
     # And the handler's last receive is the queue's (infra/wiring.py)
     [queue] = [q for q in WIRING.queues if q.name == "transcripts"]
     assert queue.max_receive_count == handler_module.MAX_RECEIVES
+
+
+def test_a_job_whose_completion_event_is_lost_is_found_by_its_watch() -> None:
+    from transcripts.pipeline import JobPending, watch_message
+
+    # Given a started job, watched by a message to the function's own queue
+    calls, engine, ports = world()
+    assert handle(recording_stored(), ports) == "started"
+    assert ports.watched == [(CALL, job_name(CALL, REC))]  # type: ignore[attr-defined]
+    check = watch_message(CALL, job_name(CALL, REC))
+    # When the watch is received the first time, it only waits (the event normally comes first)
+    with pytest.raises(JobPending):
+        handle(check, ports, first_look=True)
+    # When it comes back while Transcribe is still working, it waits again
+    engine.status = "IN_PROGRESS"
+    with pytest.raises(JobPending, match="IN_PROGRESS"):
+        handle(check, ports)
+    # When the job has completed but its event never came, the watch stores the transcript
+    engine.status = "COMPLETED"
+    assert handle(check, ports) == "recovered:stored"
+    assert calls.call["transcript"]["segments"] == [["caller", 2.0, "予約したい"]]
+    # And a late event, or the watch again, changes nothing
+    assert handle(job_done(), ports) == "duplicate"
+    assert handle(check, ports) == "settled"
+
+
+def test_a_watched_job_transcribe_never_heard_of_is_started_again() -> None:
+    from transcripts.pipeline import watch_message
+
+    # Given a transcript shown in progress whose job never reached Transcribe
+    calls, engine, ports = world(transcript={"status": "in_progress", "job": job_name(CALL, REC),
+                                             "recording_sid": REC, "language": "ja-JP"})
+    # When its watch looks, the job is started (and watched anew)
+    assert handle(watch_message(CALL, job_name(CALL, REC)), ports) == "restarted:started"
+    assert [j.name for j in engine.started] == [job_name(CALL, REC)]
+    assert ports.watched == [(CALL, job_name(CALL, REC))]  # type: ignore[attr-defined]

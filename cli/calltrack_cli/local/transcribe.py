@@ -110,7 +110,14 @@ class LocalTranscribe(Poller):
         self._scripts: dict[str, list[Line]] = {}
         self._scripts_lock = threading.Lock()
         self._done: set[str] = set()
+        self._lost: set[str] = set()  # call sids whose next completion event is not sent
         self._finished = 0  # jobs finished since drain last asked (pending)
+
+    def lose_event(self, call_sid: str) -> None:
+        """The completion event of ``call_sid``'s next job is lost (EventBridge delivers best
+        effort): the job completes, nothing is told."""
+        with self._scripts_lock:
+            self._lost.add(call_sid)
 
     def script(self, call_sid: str, lines: Sequence[Line]) -> None:
         """What is said on ``call_sid``'s recording, line by line."""
@@ -161,6 +168,10 @@ class LocalTranscribe(Poller):
             self._client_factory("s3").put_object(**put)
         job.status = "COMPLETED"
         job.transcript = {"TranscriptFileUri": f"https://s3.{REGION}.amazonaws.com/{bucket}/{key}"}
+        with self._scripts_lock:
+            if found and found.group(1) in self._lost:
+                self._lost.discard(found.group(1))
+                return
         event = job_state_change(name, "COMPLETED")
         sqs = self._client_factory("sqs")
         for rule in self.wiring.event_rules:
