@@ -164,3 +164,30 @@ def test_records_written_after_a_cancelled_transaction_still_reach_the_consumer(
     stack.drain()
     # Then the consumer saw both calls: the poller did not keep reading a stale shard
     assert {before, after} <= _stream_sids()
+
+
+@pytest.fixture
+def real_time_retries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Handlers' delays at real time (as in `calltrack local serve` and the demo), for one test."""
+    from calltrack.settings import reset_settings
+
+    monkeypatch.setenv("CALLTRACK_RETRY_TIME_SCALE", "1")
+    reset_settings()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+
+
+def test_drain_waits_for_a_short_delay_but_not_for_work_scheduled_later(stack, real_time_retries):
+    # Given two messages whose handler puts them off: one for 2 seconds, one for 15 minutes
+    soon = json.dumps({"defer": 2, "n": unique_call_sid()})
+    later = json.dumps({"defer": 900, "n": unique_call_sid()})
+    for body in (soon, later):
+        stack.client("sqs").send_message(QueueUrl=stack.queue_urls["localtest"], MessageBody=body)
+    # When the stack is drained
+    stack.drain()
+    # Then the short delay was waited for (delivered again) and the 15-minute one is scheduled, not pending
+    assert _sqs_bodies().count(soon) == 2
+    assert _sqs_bodies().count(later) == 1
+    [poller] = [p for p in stack.pollers if getattr(p, "name", "") == "queue-localtest"]
+    assert poller.backlog()["scheduled"] == 1 and not poller.pending()

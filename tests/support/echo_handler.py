@@ -34,6 +34,13 @@ def batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event.get("Records", []):
         if record.get("eventSource") == "aws:sqs" and "fail" in record.get("body", ""):
             failures.append({"itemIdentifier": record["messageId"]})
+        if record.get("eventSource") == "aws:sqs" and "defer" in record.get("body", ""):
+            # like a handler's backoff: deliver again after {"defer": seconds}, once
+            body = json.loads(record["body"])
+            if record["messageId"] not in _deferred_once:
+                _deferred_once.add(record["messageId"])
+                _defer(record, int(body["defer"]))
+                failures.append({"itemIdentifier": record["messageId"]})
         if record.get("eventSource") == "aws:dynamodb":
             image = record["dynamodb"].get("NewImage") or {}
             sid = image.get("call_sid", {}).get("S", "")
@@ -44,6 +51,18 @@ def batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 _failed_once: set[str] = set()
+_deferred_once: set[str] = set()
+
+
+def _defer(record: dict[str, Any], seconds: int) -> None:
+    import boto3
+
+    from calltrack.queue_retry import queue_url
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = queue_url(record["eventSourceARN"])
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=record["receiptHandle"],
+                                  VisibilityTimeout=seconds)
 
 
 def clock(event: dict[str, Any], context: Any) -> dict[str, Any]:

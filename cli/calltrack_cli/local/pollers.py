@@ -30,6 +30,9 @@ from infra.wiring import Queue, StreamConsumer
 log = logging.getLogger("calltrack.local")
 
 LOCAL_RETRY_DELAY_S = 1  # a failed SQS message is visible again after this (AWS: the visibility timeout)
+# A message its handler put off for longer than this (a transcription watch's 15 minutes at real
+# time) is work scheduled for later, not pending work: drain does not wait for it.
+SCHEDULED_AFTER_S = 30.0
 STREAM_MAX_RETRIES = 3  # like an event source mapping's MaximumRetryAttempts
 
 
@@ -316,6 +319,8 @@ class QueuePoller(Poller):
         self.queue_arn = queue_arn
         self.name = f"queue-{queue.name}"
         self._client_factory = client_factory
+        self._deferred: dict[str, float] = {}  # message id -> when its handler's delay ends (epoch s)
+        self._deferred_lock = threading.Lock()
 
     def _poll(self, wait: bool) -> int:
         sqs = self._client_factory("sqs")
@@ -330,6 +335,9 @@ class QueuePoller(Poller):
         messages = resp.get("Messages", [])
         if not messages:
             return 0
+        with self._deferred_lock:
+            for msg in messages:
+                self._deferred.pop(msg["MessageId"], None)
         event = sqs_event(self.queue_arn, messages)
         try:
             result = self.invoker.invoke(self.queue.consumer, event)
@@ -340,10 +348,14 @@ class QueuePoller(Poller):
         scale = self._time_scale()
         for msg in messages:
             if msg["MessageId"] in failed:
-                if scale is not None and retry_after_failure(
+                delay = None if scale is None else retry_after_failure(
                     self.queue_url, msg["MessageId"], received_at_ms, self.queue.visibility_timeout_s, scale
-                ) is not None:
-                    continue  # the handler's own backoff, time-compressed
+                )
+                if delay is not None:  # the handler's own backoff, time-compressed
+                    if delay > SCHEDULED_AFTER_S:
+                        with self._deferred_lock:
+                            self._deferred[msg["MessageId"]] = time.time() + delay
+                    continue
                 sqs.change_message_visibility(
                     QueueUrl=self.queue_url,
                     ReceiptHandle=msg["ReceiptHandle"],
@@ -363,10 +375,21 @@ class QueuePoller(Poller):
             return None
 
     def pending(self) -> bool:
-        return any(self.backlog().values())
+        held = self.backlog()
+        return any(n for kind, n in held.items() if kind != "scheduled")
+
+    def scheduled(self) -> int:
+        """Messages their handler put off beyond ``SCHEDULED_AFTER_S`` that are still waiting."""
+        now = time.time()
+        with self._deferred_lock:
+            for message_id, until in list(self._deferred.items()):
+                if until <= now:
+                    del self._deferred[message_id]
+            return len(self._deferred)
 
     def backlog(self) -> dict[str, int]:
-        """The queue's messages: visible, in flight (received, not yet deleted) and delayed."""
+        """The queue's messages: visible, in flight (received, not yet deleted; less those
+        ``scheduled`` by their handler for later), delayed and scheduled."""
         sqs = self._client_factory("sqs")
         attrs = sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
@@ -376,10 +399,12 @@ class QueuePoller(Poller):
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
+        scheduled = self.scheduled()
         return {
             "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-            "in flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "in flight": max(0, int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)) - scheduled),
             "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+            "scheduled": scheduled,
         }
 
 
