@@ -28,7 +28,7 @@ A recording is retrying while Twilio's media host or our storage keeps failing (
 off 1 min, 2, 4 ... 12 h; dead letters come back every hour), and failed when Twilio answered
 404 (gone from Twilio). This sends each one to the recording queue again now: use it after an
 outage, or when a recording reported gone is back at Twilio. Recordings Twilio itself reported
-failed are skipped. Prints how many were requeued.
+failed are skipped. Prints how many were requeued (on a large table, progress as it reads on).
 
 Needs the operator token (then --account is required) or an admin token of the account
 (--token or CALLTRACK_TOKEN; the stack at --url or CALLTRACK_URL). Exit 0 done, 2 refused
@@ -60,10 +60,19 @@ def retry(
             body["account"] = account
         if since:
             body["since"] = since
-        result = _request("POST", f"{base}/v1/recordings/retry", tok, body)
+        # A large recordings table takes several requests: each answers within the API's time
+        # limit with a next_cursor until the whole table is read.
+        n = skipped = 0
+        while True:
+            result = _request("POST", f"{base}/v1/recordings/retry", tok, body)
+            n += int(result.get("requeued", 0))
+            skipped += int(result.get("skipped", 0))
+            if not result.get("next_cursor"):
+                break
+            body["cursor"] = result["next_cursor"]
+            typer.echo(f"... requeued {n} so far; reading on", err=True)
     except CliFailure as err:
         _exit_with(err)
-    n, skipped = int(result.get("requeued", 0)), int(result.get("skipped", 0))
     typer.echo(
         f"{result.get('account')}: requeued {n} recording{'' if n == 1 else 's'}"
         + (f", skipped {skipped} that Twilio reported failed" if skipped else "")

@@ -95,8 +95,8 @@ def grant(
 Presign = Callable[[str, int, "str | None"], str]  # recording key, seconds, disposition -> URL
 
 
-# Port: (account | None, since ISO | None) -> {"requeued": n, "skipped": n}
-RequeueRecordings = Callable[["str | None", "str | None"], dict[str, int]]
+# Port: (account | None, since ISO | None, cursor | None) -> {"requeued", "skipped", "next_cursor"}
+RequeueRecordings = Callable[["str | None", "str | None", "str | None"], dict[str, Any]]
 
 
 class RecordingAccessPorts(RoutePorts, Protocol):
@@ -115,6 +115,11 @@ class RetryIn(BaseModel):
         default=None,
         pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$",
         description="Only recordings whose row changed at or after this date (UTC, YYYY-MM-DD)",
+    )
+    cursor: str | None = Field(
+        default=None, max_length=2048,
+        description="Go on where the previous answer's next_cursor says (a large table takes "
+                    "several requests)",
     )
 
 
@@ -195,7 +200,9 @@ def get_recording(
     "/v1/recordings/retry",
     summary="Requeue failed and retrying recordings of an account (operator or account admin)",
     responses={
-        200: {"description": "{account, since, requeued, skipped}"},
+        200: {"description": "{account, since, requeued, skipped, next_cursor}: repeat with "
+                             "cursor=next_cursor until it is null"},
+        400: {"description": "A malformed date or cursor (the field is named)"},
         403: {"description": "The token is not the operator's or an admin's of this account"},
     },
 )
@@ -208,7 +215,7 @@ def retry_recordings(body: RetryIn) -> Response[Any]:
     principal.require_role("admin")
     account = principal.scoped_account(body.account)
     ports = cast(RecordingAccessPorts, route_ports(router))
-    counts = ports.requeue_recordings(account, body.since)
+    counts = ports.requeue_recordings(account, body.since, body.cursor)
     logger.info(
         "recordings requeued",
         extra={

@@ -5,7 +5,7 @@ Calls are read and written through ``calltrack.call_items``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -129,17 +129,24 @@ class DynamoRecordings:
             raise
         return True
 
-    def needing_retry(self, account: str | None, since_iso: str | None) -> list[dict[str, Any]]:
-        """Rows that are ``failed`` or ``retrying`` (of ``account``, updated at or after ``since``).
+    def needing_retry(
+        self, account: str | None, since_iso: str | None, start_key: dict[str, Any] | None = None,
+        page_size: int = 200,
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any] | None]]:
+        """Pages of rows that are ``failed`` or ``retrying`` (of ``account``, updated at or after
+        ``since``), each with the key to resume after it (None after the last page).
 
-        A filtered scan: an operator's repair command, rare and bounded by the table, not a report
-        (docs/decisions.md 2026-11-30)."""
+        A filtered scan, one page of ``page_size`` rows read at a time: an operator's repair
+        command, rare, resumed by the caller's cursor (docs/decisions.md 2026-11-30, 2026-12-01)."""
         condition = Recording.status.is_in("failed", "retrying")
         if account:
             condition &= Recording.account == account
         if since_iso:
             condition &= Recording.updated_at >= since_iso
-        return [_row(r) for r in Recording.scan(condition)]
+        pages = Recording.scan(condition, last_evaluated_key=start_key, page_size=page_size).page_iter
+        for page in pages:
+            rows = [_row(Recording.from_raw_data(item)) for item in page.get("Items") or []]
+            yield rows, pages.last_evaluated_key
 
     def stored_before(self, account: str, cutoff_iso: str) -> list[dict[str, Any]]:
         """Stored recordings of ``account`` with stored_at < cutoff (GSI by-account). An expired

@@ -43,7 +43,8 @@ class ApiPorts:
     rollups: RollupReader
     reviews: ReviewShelf
     presign: Callable[[str, int, str | None], str]  # recording key, seconds, disposition -> URL
-    requeue_recordings: Callable[[str | None, str | None], dict[str, int]]  # account, since -> counts
+    # account, since, cursor -> counts and next_cursor
+    requeue_recordings: Callable[[str | None, str | None, str | None], dict[str, Any]]
     conversions: DynamoConversions  # read only: a call's conversions and the import files
 
 

@@ -138,6 +138,48 @@ def test_calltrack_recordings_retry_requeues_a_failed_recording(
     assert again.exit_code == 0 and "requeued 0 recordings" in again.stdout
 
 
+def test_a_retry_over_a_table_larger_than_one_answer_goes_on_from_its_cursor(
+    local_stack: Any, media: FakeTwilioMedia, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recording_ingest.requeue as requeue
+
+    # Given three failed recordings of one account, in a table read two rows a page, and an API
+    # whose time for one answer runs out after every page
+    s = Scenario(local_stack, media)
+    failed = []
+    for _ in range(3):
+        sid, data = s.recording(None, *(["404"] * GONE_AFTER_404S))
+        assert s.callback(sid).status_code == 200
+        failed.append((sid, data))
+    local_stack.drain()
+    assert all(recording_row(local_stack, sid)["status"] == "failed" for sid, _ in failed)
+    monkeypatch.setattr(requeue, "PAGE_ROWS", 2)
+    monkeypatch.setattr(requeue, "BUDGET_S", 0.0)
+    monkeypatch.setenv("CALLTRACK_URL", local_stack.url)
+
+    # When the admin retries the account's recordings
+    result = run_cli("recordings", "retry", "--account", s.account, "--token", s.token("admin"))
+
+    # Then the CLI followed the cursor to the end (progress on stderr) and requeued each once
+    assert result.exit_code == 0, result.output
+    assert "requeued 3 recordings" in result.stdout
+    assert "reading on" in result.stderr
+    local_stack.drain()
+    assert all(recording_row(local_stack, sid)["status"] == "stored" for sid, _ in failed)
+
+
+def test_a_retry_with_a_cursor_it_did_not_give_is_a_400_naming_the_cursor(local_stack: Any) -> None:
+    from tests.support.stack import apply_account, tokens
+
+    account = apply_account(local_stack, "cursor", name="Cursor clinic")
+    admin = tokens(local_stack, account, "admin")["admin"]
+    for cursor in ("not-base64!", "eyJhIjoxfQ"):  # the second decodes to {"a":1}
+        resp = local_stack.request("POST", "/v1/recordings/retry", token=admin,
+                                   json={"account": account, "cursor": cursor})
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["field"] == "cursor"
+
+
 def test_recordings_retry_help_explains_the_command() -> None:
     result = run_cli("recordings", "retry", "--help")
     assert result.exit_code == 0

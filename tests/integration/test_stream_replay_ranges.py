@@ -1,17 +1,17 @@
 """calltrack.stream_replay: what the hourly replay does with each on-failure record it finds.
 
-SQS and the table's stream are the emulator's (moto's server on 127.0.0.1: its in-process mock
-does not route DynamoDB Streams), except for a stream that has trimmed the range (moto never
-trims), which answers as DynamoDB Streams does: TrimmedDataAccessException.
+SQS and the table's stream are the local stack's emulator (a table and queue of each test's own),
+except for a stream that has trimmed the range (moto never trims), which answers as DynamoDB
+Streams does: TrimmedDataAccessException.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -20,49 +20,33 @@ from calltrack.stream_replay import StreamRange, replay
 REGION = "us-east-1"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    from calltrack_cli.local.stack import free_port
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def aws(emulator: str) -> Iterator[dict[str, Any]]:
-    import requests
-
-    requests.post(f"{emulator}/moto-api/reset", timeout=10)
-
-    def client(service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=emulator,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    ddb = client("dynamodb")
+def aws(local_stack: Any) -> Iterator[dict[str, Any]]:
+    """A table with a stream and a queue of their own on the session's emulator (never reset: the
+    emulator's state is this process's, shared with the local stack)."""
+    name = f"replay-{uuid.uuid4().hex[:10]}"
+    ddb, sqs = local_stack.stack.client("dynamodb"), local_stack.stack.client("sqs")
     ddb.create_table(
-        TableName="calls",
+        TableName=name,
         KeySchema=[{"AttributeName": "call_sid", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "call_sid", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName="rollup-stream-failures")["QueueUrl"]
-    yield {"ddb": ddb, "sqs": sqs, "url": url, "streams": client("dynamodbstreams")}
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    try:
+        yield {"ddb": ddb, "sqs": sqs, "url": url, "table": name,
+               "streams": local_stack.stack.client("dynamodbstreams")}
+    finally:
+        ddb.delete_table(TableName=name)
+        sqs.delete_queue(QueueUrl=url)
 
 
 def write_calls(aws: dict[str, Any], *sids: str) -> list[str]:
     """Put one call item per sid; -> the stream's sequence numbers of those writes."""
     for sid in sids:
-        aws["ddb"].put_item(TableName="calls", Item={"call_sid": {"S": sid}})
-    arn = aws["ddb"].describe_table(TableName="calls")["Table"]["LatestStreamArn"]
+        aws["ddb"].put_item(TableName=aws["table"], Item={"call_sid": {"S": sid}})
+    arn = aws["ddb"].describe_table(TableName=aws["table"])["Table"]["LatestStreamArn"]
     [shard] = aws["streams"].describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     it = aws["streams"].get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
                                            ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
@@ -72,7 +56,7 @@ def write_calls(aws: dict[str, Any], *sids: str) -> list[str]:
 
 
 def on_failure(aws: dict[str, Any], start: str, end: str) -> None:
-    arn = aws["ddb"].describe_table(TableName="calls")["Table"]["LatestStreamArn"]
+    arn = aws["ddb"].describe_table(TableName=aws["table"])["Table"]["LatestStreamArn"]
     [shard] = aws["streams"].describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     body = {"requestContext": {"condition": "RetryAttemptsExhausted"},
             "DDBStreamBatchInfo": {"shardId": shard["ShardId"], "startSequenceNumber": start,
