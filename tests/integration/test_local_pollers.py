@@ -191,3 +191,23 @@ def test_drain_waits_for_a_short_delay_but_not_for_work_scheduled_later(stack, r
     assert _sqs_bodies().count(later) == 1
     [poller] = [p for p in stack.pollers if getattr(p, "name", "") == "queue-localtest"]
     assert poller.backlog()["scheduled"] == 1 and not poller.pending()
+
+
+def test_a_message_left_in_flight_by_a_receiver_that_went_away_is_delivered_again(stack):
+    import time as _time
+
+    from calltrack_cli.local.pollers import _moto_queue
+
+    # Given a message a consumer received 6 s ago and then went away without answering: in AWS it
+    # would come back after the queue's 180 s visibility timeout (made so in the emulator's record:
+    # sent delayed, so that the stack's own poller cannot take it first)
+    body = json.dumps({"orphan": unique_call_sid()})
+    url = stack.queue_urls["localtest"]
+    stack.client("sqs").send_message(QueueUrl=url, MessageBody=body, DelaySeconds=60)
+    [message] = [m for m in _moto_queue(url)._messages if m.body == body]
+    message.visible_at = _time.time() * 1000 + (180 - 6) * 1000
+    message.delayed_until = 0
+    # When the stack is drained
+    stack.drain()
+    # Then the local runtime gave it to its consumer instead of waiting out the visibility timeout
+    assert body in _sqs_bodies()

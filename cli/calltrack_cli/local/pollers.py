@@ -33,18 +33,27 @@ LOCAL_RETRY_DELAY_S = 1  # a failed SQS message is visible again after this (AWS
 # A message its handler put off for longer than this (a transcription watch's 15 minutes at real
 # time) is work scheduled for later, not pending work: drain does not wait for it.
 SCHEDULED_AFTER_S = 30.0
+# A message in flight that no poller of this process is handling or has deferred, received more than
+# this long ago, is an orphan (its receiver stopped or failed between receive and answer): in AWS it
+# would come back after its visibility timeout; locally it is made visible now, with a warning.
+ORPHAN_AFTER_S = 5.0
 STREAM_MAX_RETRIES = 3  # like an event source mapping's MaximumRetryAttempts
 
 
-def _moto_message(queue_url: str, message_id: str) -> Any:
-    """The in-process emulator's record of a message (moto runs in this process), or None."""
+def _moto_queue(queue_url: str) -> Any:
+    """The in-process emulator's record of a queue (moto runs in this process), or None."""
     try:
         from moto.sqs.models import sqs_backends
     except ImportError:  # pragma: no cover - moto is a dev dependency of the local runtime
         return None
     from calltrack_cli.local.events import ACCOUNT_ID, REGION
 
-    queue = sqs_backends[ACCOUNT_ID][REGION].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+    return sqs_backends[ACCOUNT_ID][REGION].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _moto_message(queue_url: str, message_id: str) -> Any:
+    """The in-process emulator's record of a message, or None."""
+    queue = _moto_queue(queue_url)
     if queue is None:
         return None
     return next((m for m in list(queue._messages) if m.id == message_id), None)
@@ -320,6 +329,7 @@ class QueuePoller(Poller):
         self.name = f"queue-{queue.name}"
         self._client_factory = client_factory
         self._deferred: dict[str, float] = {}  # message id -> when its handler's delay ends (epoch s)
+        self._handling: set[str] = set()  # received by this poller, not yet answered
         self._deferred_lock = threading.Lock()
 
     def _poll(self, wait: bool) -> int:
@@ -335,9 +345,18 @@ class QueuePoller(Poller):
         messages = resp.get("Messages", [])
         if not messages:
             return 0
+        ids = {msg["MessageId"] for msg in messages}
         with self._deferred_lock:
-            for msg in messages:
-                self._deferred.pop(msg["MessageId"], None)
+            self._handling |= ids
+            for message_id in ids:
+                self._deferred.pop(message_id, None)
+        try:
+            return self._handle(sqs, messages, received_at_ms)
+        finally:
+            with self._deferred_lock:
+                self._handling -= ids
+
+    def _handle(self, sqs: Any, messages: list[dict[str, Any]], received_at_ms: float) -> int:
         event = sqs_event(self.queue_arn, messages)
         try:
             result = self.invoker.invoke(self.queue.consumer, event)
@@ -351,16 +370,15 @@ class QueuePoller(Poller):
                 delay = None if scale is None else retry_after_failure(
                     self.queue_url, msg["MessageId"], received_at_ms, self.queue.visibility_timeout_s, scale
                 )
-                if delay is not None:  # the handler's own backoff, time-compressed
-                    if delay > SCHEDULED_AFTER_S:
-                        with self._deferred_lock:
-                            self._deferred[msg["MessageId"]] = time.time() + delay
-                    continue
-                sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=msg["ReceiptHandle"],
-                    VisibilityTimeout=LOCAL_RETRY_DELAY_S,
-                )
+                if delay is None:  # the handler left it: the local runtime's short retry delay
+                    delay = LOCAL_RETRY_DELAY_S
+                    sqs.change_message_visibility(
+                        QueueUrl=self.queue_url,
+                        ReceiptHandle=msg["ReceiptHandle"],
+                        VisibilityTimeout=LOCAL_RETRY_DELAY_S,
+                    )
+                with self._deferred_lock:  # else the handler's own backoff, time-compressed
+                    self._deferred[msg["MessageId"]] = time.time() + delay
             else:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
         return len(messages)
@@ -379,17 +397,40 @@ class QueuePoller(Poller):
         return any(n for kind, n in held.items() if kind != "scheduled")
 
     def scheduled(self) -> int:
-        """Messages their handler put off beyond ``SCHEDULED_AFTER_S`` that are still waiting."""
+        """Messages put off (by their handler) for more than ``SCHEDULED_AFTER_S`` from now."""
         now = time.time()
         with self._deferred_lock:
             for message_id, until in list(self._deferred.items()):
                 if until <= now:
                     del self._deferred[message_id]
-            return len(self._deferred)
+            return sum(1 for until in self._deferred.values() if until - now > SCHEDULED_AFTER_S)
+
+    def release_orphans(self) -> int:
+        """Make visible the messages in flight that nobody here is handling (see ``ORPHAN_AFTER_S``)."""
+        queue = _moto_queue(self.queue_url)
+        if queue is None:
+            return 0
+        now_ms = time.time() * 1000
+        with self._deferred_lock:
+            busy = self._handling | set(self._deferred)
+        released = 0
+        for message in list(queue._messages):
+            visible_at = float(getattr(message, "visible_at", 0) or 0)
+            if message.id in busy or visible_at <= now_ms:
+                continue
+            received_ms = visible_at - self.queue.visibility_timeout_s * 1000
+            if now_ms - received_ms > ORPHAN_AFTER_S * 1000:
+                message.change_visibility(0)
+                released += 1
+        if released:
+            log.warning("queue %s: %d message(s) in flight with nobody handling them made visible again",
+                        self.queue.name, released)
+        return released
 
     def backlog(self) -> dict[str, int]:
         """The queue's messages: visible, in flight (received, not yet deleted; less those
         ``scheduled`` by their handler for later), delayed and scheduled."""
+        self.release_orphans()
         sqs = self._client_factory("sqs")
         attrs = sqs.get_queue_attributes(
             QueueUrl=self.queue_url,
