@@ -25,7 +25,7 @@ BATCH_SIZE = 100  # as the event source mapping delivers (infra/wiring.py STREAM
 tracer = make_tracer("rollup")
 
 # An idempotency item outlives every redelivery of its records: the stream keeps records 24 hours
-# and the event source mapping drops them at one day (max_record_age).
+# (the mapping skips them at 20 hours; the hourly replay reads them back until the stream trims them).
 IDEMPOTENCY_TTL_S = 3 * 86400
 KEY_PREFIX = "seq#"  # idempotency items share the markers table with the per-call markers of old
 

@@ -58,6 +58,7 @@ def record_handler(record: SQSRecord) -> str:
             f"{sum(BUSY_DELAYS_S) // 3600} hours",
         )
     for part in outcome.split(","):
+        part = part.split(":", 1)[1] if part.startswith(("recovered:", "restarted:")) else part
         if part in ("started", "stored", "failed") or part.startswith("hit:"):
             metrics.add_metric(
                 name="RuleHits" if part.startswith("hit:") else f"Transcripts{part.capitalize()}",

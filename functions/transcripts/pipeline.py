@@ -170,7 +170,10 @@ def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
         raise JobPending("first look")
     state = ports.engine.state(name)
     if state is None:
-        return "restarted:" + start_transcription(call_sid, ports)
+        restarted = start_transcription(call_sid, ports)
+        if restarted not in ("started", "already-started"):  # it cannot start now: say so
+            give_up_transcription(call_sid, ports, f"the job never reached Amazon Transcribe ({restarted})")
+        return "restarted:" + restarted
     status = state.get("TranscriptionJobStatus", "")
     if status in ("COMPLETED", "FAILED"):
         return "recovered:" + job_state_changed({"TranscriptionJobName": name, **state}, ports)
@@ -185,7 +188,7 @@ def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
     if call is None or not call.get("account") or current.get("status") != "in_progress":
         return "not-in-progress"
     ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
-        **current, "status": "failed", "reason": reason[:300]}})
+        **current, "status": "failed", "reason": reason[:300], "gave_up": True}})
     return "failed"
 
 
@@ -194,13 +197,30 @@ def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
     if ids is None:
         return "not-ours"
     call_sid, recording_sid = ids
+    for _ in range(CONFLICT_RETRIES):
+        outcome = _apply_job_state(call_sid, recording_sid, detail, ports)
+        if outcome is not None:
+            return outcome
+    raise CallKeptChanging(f"call {call_sid} changed under every try")
+
+
+def _apply_job_state(
+    call_sid: str, recording_sid: str, detail: Mapping[str, Any], ports: Ports
+) -> str | None:
+    """One try of ``job_state_changed``; None when the call changed between the read and the write
+    (the transcript's result is written only over the call read, so the event and the job's watch
+    cannot both store it)."""
     call = ports.calls.get(call_sid, consistent=True)
     if call is None or not call.get("account"):
         return "unknown-call"
     account = str(call["account"])
+    version = int(call.get("version") or 0)
     current = call.get("transcript") or {}
     recording = call.get("recording") or {}
-    if current.get("recording_sid") == recording_sid and current.get("status") in ("stored", "failed"):
+    settled = current.get("status") == "stored" or (
+        current.get("status") == "failed" and not current.get("gave_up")  # a give-up yields to a result
+    )
+    if current.get("recording_sid") == recording_sid and settled:
         # A repeat, or the first try stored the transcript and failed to delete the output: a
         # caller's words must not outlive the call's retention in S3 (deleting twice is harmless).
         if recording.get("recording_sid") == recording_sid and recording.get("s3_key"):
@@ -215,8 +235,8 @@ def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
     status = str(detail.get("TranscriptionJobStatus", ""))
     if status == "FAILED":
         reason = str(detail.get("FailureReason") or "transcription failed")[:300]
-        ports.calls.amend(account, call_sid, {"transcript": {**base, "status": "failed", "reason": reason}})
-        return "failed"
+        changes: dict[str, Any] = {"transcript": {**base, "status": "failed", "reason": reason}}
+        return "failed" if ports.calls.amend_at_version(account, call_sid, version, changes) else None
     if status != "COMPLETED":
         return "ignored"
     key = output_key(str(recording["s3_key"]))
@@ -224,9 +244,11 @@ def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
     if output is None:
         raise RuntimeError(f"transcript output {key} not found")  # retried: S3 may lag the event
     kept, truncated = capped(segments(output, language))
-    ports.calls.amend(account, call_sid, {"transcript": {
+    changes = {"transcript": {
         **base, "status": "stored", "segments": kept, "truncated": truncated, "stored_at": _iso(ports),
-    }})
+    }}
+    if ports.calls.amend_at_version(account, call_sid, version, changes) is None:
+        return None
     ports.engine.discard(key)
     return "stored"
 

@@ -18,6 +18,8 @@ from infra.components.queues import DLQ_RETENTION, secure_queue
 from infra.components.storage import private_bucket
 from infra.wiring import StreamConsumer
 
+MAX_RECORD_AGE_HOURS = 20
+
 
 class Reporting(Construct):
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, logs: s3.IBucket) -> None:
@@ -52,7 +54,9 @@ class Reporting(Construct):
                 bisect_batch_on_error=consumer.bisect_on_error,
                 report_batch_item_failures=True,
                 retry_attempts=retry_attempts,
-                max_record_age=Duration.days(1),
+                # under the stream's 24 hours: a batch skipped for its age can still be read back
+                # by the consumer's hourly replay (calltrack.stream_replay)
+                max_record_age=Duration.hours(MAX_RECORD_AGE_HOURS),
                 on_failure=sources.SqsDlq(failures),
             )
         )

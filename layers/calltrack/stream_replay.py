@@ -22,6 +22,7 @@ depth alarm keeps asking a person (README, "Stream failures").
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,8 +35,12 @@ logger = make_logger("stream_replay")
 Process = Callable[[list[dict[str, Any]]], list[dict[str, str]]]  # records -> batch item failures
 
 RETRY_AFTER_S = 50 * 60  # a range not replayed comes back for the next hourly run
-GONE_RETRY_AFTER_S = 12 * 3600  # a range the stream no longer holds: twice a day, for the alarm
-MAX_EMPTY_PAGES = 20  # GetRecords may answer empty pages before the range (DynamoDB Streams docs)
+RECEIVE_VISIBILITY_S = 300
+# A range the stream no longer holds comes back about twice a day, for the alarm. SQS counts a
+# message's visibility from its receive and refuses more than 12 hours in all.
+GONE_RETRY_AFTER_S = 12 * 3600 - RECEIVE_VISIBILITY_S - 600
+MAX_EMPTY_PAGES = 10  # GetRecords may answer empty pages before the range (DynamoDB Streams docs)
+EMPTY_PAGE_PAUSE_S = 0.2  # the calls stream has two live readers; a third must not hammer it
 MAX_PAGES = 200  # 200 x 1,000 records: far past any batch (at most 10,000 records)
 RESERVE_MS = 20_000  # no message is started with less of the invocation left
 
@@ -47,6 +52,10 @@ class RangeUnreadable(ValueError):
 class StreamRangesNotReplayed(RuntimeError):
     """A replay run left ranges in the queue (still failing, gone or unreadable): the invocation
     fails so the function's Errors alarm tells a person."""
+
+
+class RangeIncomplete(RuntimeError):
+    """The range's last record was not reached (empty pages, the shard ended): try again later."""
 
 
 class RecordsGone(RuntimeError):
@@ -84,6 +93,9 @@ class StreamRange:
     def past(self, seq: str) -> bool:
         return int(seq) > int(self.end)
 
+    def is_last(self, seq: str) -> bool:
+        return int(seq) == int(self.end)
+
 
 def lambda_records(
     stream_arn: str, records: Iterable[Mapping[str, Any]], region: str
@@ -109,9 +121,13 @@ def lambda_records(
     return out
 
 
-def read_range(streams: Any, rng: StreamRange) -> list[dict[str, Any]]:
-    """The range's records, in stream order (GetRecords' shape). Raises ``RecordsGone``."""
-    gone = {"TrimmedDataAccessException", "ResourceNotFoundException", "ExpiredIteratorException"}
+def read_range(
+    streams: Any, rng: StreamRange, pause: Callable[[float], None] = time.sleep
+) -> list[dict[str, Any]]:
+    """The range's records, in stream order (GetRecords' shape), up to and including its last one.
+    Raises ``RecordsGone`` (trimmed: older than 24 hours, or the stream replaced) or
+    ``RangeIncomplete`` (the last record not reached: the next run tries again)."""
+    gone = {"TrimmedDataAccessException", "ResourceNotFoundException"}
     try:
         iterator = streams.get_shard_iterator(
             StreamArn=rng.stream_arn,
@@ -131,20 +147,23 @@ def read_range(streams: Any, rng: StreamRange) -> list[dict[str, Any]]:
                 empty += 1
                 if empty >= MAX_EMPTY_PAGES:
                     break
+                pause(EMPTY_PAGE_PAUSE_S)
                 continue
             empty = 0
             for rec in records:
                 seq = str((rec.get("dynamodb") or {}).get("SequenceNumber", ""))
-                if rng.past(seq):
-                    return found
                 if rng.holds(seq):
                     found.append(rec)
-        return found
+                if rng.past(seq):
+                    raise RangeIncomplete("the range's last record is not on the stream")
+                if rng.is_last(seq):
+                    return found  # the last record read: done
     except Exception as err:
         code = getattr(err, "response", {}).get("Error", {}).get("Code", "")
         if code in gone:
             raise RecordsGone(f"{code}: the stream no longer holds this range") from err
         raise
+    raise RangeIncomplete(f"read {len(found)} record(s) without reaching the range's last one")
 
 
 @dataclass
@@ -188,7 +207,8 @@ def replay(
         if not deadline_ok():
             break
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=300
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+            VisibilityTimeout=RECEIVE_VISIBILITY_S
         ).get("Messages") or []
         fresh = [m for m in messages if m["MessageId"] not in seen]
         if not fresh:
@@ -233,7 +253,11 @@ def _replay_one(
         result.ranges.append({**where, "outcome": "still_failing"})
         return "still_failing"
     for i in range(0, len(records), batch_size):
-        failures = process(records[i : i + batch_size])
+        try:
+            failures = process(records[i : i + batch_size])
+        except Exception:  # noqa: BLE001 - the consumer failed: the next run tries again
+            logger.exception("stream range still fails; the next run tries again", extra=where)
+            failures = [{"itemIdentifier": str(records[i]["dynamodb"].get("SequenceNumber", ""))}]
         if failures:
             logger.error("stream range still fails; the next run tries again",
                          extra={**where, "failed_at": failures[0].get("itemIdentifier")})

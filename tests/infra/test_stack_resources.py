@@ -179,6 +179,7 @@ def test_stream_consumers_retry_send_failures_to_a_queue_and_the_rollup_does_not
     for stream in WIRING.streams:
         props = by_function[logical_ids[stream.consumer]]
         assert props["MaximumRetryAttempts"] == 5
+        assert props["MaximumRecordAgeInSeconds"] == 20 * 3600
         assert props["StartingPosition"] == "TRIM_HORIZON"
         assert props["DestinationConfig"]["OnFailure"]["Destination"]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -224,6 +225,20 @@ def test_each_stream_consumer_replays_its_own_failures_queue(synth):
         assert any(s.function == stream.consumer and s.name.startswith("stream-failures-")
                    for s in WIRING.schedules), stream.consumer
     assert len(destinations) == len(WIRING.streams)  # one queue each: no consumer replays another's
+
+
+def test_a_skipped_stream_batch_is_still_on_the_stream_for_the_replay_and_replayed_whole():
+    # Lambda skips records at the mapping's maximum age; the stream keeps them 24 hours, so the
+    # hourly replay has hours left to read them back
+    from call_changes.handler import BATCH_SIZE as FAN_OUT_BATCH
+    from infra.components.reporting import MAX_RECORD_AGE_HOURS
+    from report.rollup_consumer import BATCH_SIZE as ROLLUP_BATCH
+
+    assert MAX_RECORD_AGE_HOURS <= 24 - 3
+    # and a replay hands the consumer no smaller pieces than the mapping did (the rollup's
+    # idempotency items are keyed by the first record of what it committed)
+    sizes = {stream.consumer: stream.batch_size for stream in WIRING.streams}
+    assert ROLLUP_BATCH >= sizes["rollup"] and FAN_OUT_BATCH >= sizes["call_changes"]
 
 
 def test_functions_are_python312_arm64_traced_with_the_layer_and_wiring_sizes(synth):

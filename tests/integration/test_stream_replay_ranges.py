@@ -137,3 +137,27 @@ def test_the_range_is_read_from_lambdas_record() -> None:
     rng = StreamRange.from_message(body)
     assert rng.holds("100") and rng.holds("900") and not rng.holds("99") and rng.past("1000")
     assert rng.condition == "RecordAgeExceeded"
+
+
+def test_a_range_whose_last_record_is_not_reached_is_kept_not_deleted(aws: dict[str, Any]) -> None:
+    # Given a record of a range whose last record the stream does not give back (empty pages)
+    seqs = write_calls(aws, "CA1", "CA2")
+    on_failure(aws, seqs[0], str(int(seqs[1]) + 10**6))  # past the last record written
+    called: list[Any] = []
+    # When the replay runs
+    result = replay(aws["url"], aws["sqs"], aws["streams"], lambda r: called.append(r) or [],
+                    region=REGION)
+    # Then nothing is applied and the range stays for the next run
+    assert (result.replayed, result.still_failing, called) == (0, 1, [])
+    assert in_flight(aws) == 1
+
+
+def test_a_consumer_that_raises_leaves_the_range_for_the_next_run(aws: dict[str, Any]) -> None:
+    seqs = write_calls(aws, "CA1")
+    on_failure(aws, seqs[0], seqs[0])
+
+    def process(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+        raise RuntimeError("table down")
+
+    result = replay(aws["url"], aws["sqs"], aws["streams"], process, region=REGION)
+    assert (result.replayed, result.still_failing) == (0, 1) and in_flight(aws) == 1

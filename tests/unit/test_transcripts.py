@@ -504,3 +504,44 @@ def test_a_watched_job_transcribe_never_heard_of_is_started_again() -> None:
     assert handle(watch_message(CALL, job_name(CALL, REC)), ports) == "restarted:started"
     assert [j.name for j in engine.started] == [job_name(CALL, REC)]
     assert ports.watched == [(CALL, job_name(CALL, REC))]  # type: ignore[attr-defined]
+
+
+def test_the_event_and_the_watch_cannot_both_store_the_transcript() -> None:
+    # Given a started job, and the watch storing its result between the event's read and write
+    calls, engine, ports = world()
+    handle(recording_stored(), ports)
+    stored_by_watch = {"transcript": {**calls.call["transcript"], "status": "stored", "segments": [],
+                                      "truncated": False, "stored_at": "2026-11-30T09:00:00Z"}}
+    calls.interleave.append(stored_by_watch)
+    writes = len(calls.writes)
+    # When the completion event is applied
+    outcome = handle(job_done(), ports)
+    # Then it finds the transcript stored on its second try and writes nothing (one call.updated)
+    assert outcome == "duplicate"
+    assert len(calls.writes) == writes + 1  # the watch's write only
+
+
+def test_a_completion_after_the_watch_gave_up_replaces_the_failure() -> None:
+    from transcripts.pipeline import give_up_transcription
+
+    # Given a job the watch gave up on after about ten hours
+    calls, engine, ports = world()
+    handle(recording_stored(), ports)
+    assert give_up_transcription(CALL, ports, "had not finished") == "failed"
+    # When Transcribe's completion still comes
+    assert handle(job_done(), ports) == "stored"
+    # Then the transcript is stored (not discarded as a duplicate of the failure)
+    assert calls.call["transcript"]["status"] == "stored" and "gave_up" not in calls.call["transcript"]
+
+
+def test_a_watched_job_that_cannot_be_started_again_is_shown_failed() -> None:
+    from transcripts.pipeline import watch_message
+
+    # Given a transcript in progress whose job never reached Transcribe, and a recording now gone
+    calls, engine, ports = world(transcript={"status": "in_progress", "job": job_name(CALL, REC),
+                                             "recording_sid": REC, "language": "ja-JP"},
+                                 recording={"status": "expired", "recording_sid": REC})
+    # When its watch looks, the transcript is failed with the reason (not in progress for ever)
+    assert handle(watch_message(CALL, job_name(CALL, REC)), ports) == "restarted:no-recording"
+    assert calls.call["transcript"]["status"] == "failed"
+    assert "never reached Amazon Transcribe" in calls.call["transcript"]["reason"]
