@@ -130,6 +130,14 @@ class Deps:
     snapshot: Callable[[str], dict[str, Any] | None] | None = None
     # The outbox's replay, minutes after the call: the number may have been leased again since.
     replaying: bool = False
+    # When a write happens (the call's ``updated_at``): ``now`` live; the wall clock in a replay,
+    # whose ``now`` is the callback's time (the daily export refreshes days whose calls were
+    # written after their file, so a late write must not carry an early time).
+    written_at: Callable[[], float] | None = None
+
+
+def _written(deps: Deps, now: float) -> str:
+    return iso(deps.written_at() if deps.written_at is not None else now)
 
 
 class RetryLater(Exception):
@@ -323,7 +331,7 @@ def _write_origin(
             fields,
             caller=fields.get("caller"),
             first_time=first_time,
-            now_iso=iso(deps.now()),
+            now_iso=_written(deps, deps.now()),
             bump=bump,
         )
     except Exception as exc:
@@ -607,7 +615,7 @@ def _record_agent(deps: Deps, req: TwilioRequest, call_sid: str, agent: str) -> 
         _hand_off(deps, req, now, "agent not recorded")
         return
     try:
-        deps.storage.record_agent(call_sid, agent, now_iso=iso(now))
+        deps.storage.record_agent(call_sid, agent, now_iso=_written(deps, now))
     except Exception as exc:
         deps.metrics.count("WebhookFailures")
         deps.log.warning("agent write failed", extra={"error": type(exc).__name__})
@@ -651,7 +659,8 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         # the replay of a choice the last resort answered: no target rang, no turn to advance
         choice = (req.params.get("Digits") or "").strip()[:1] or "timeout"
         try:
-            deps.storage.note(call_sid, {"menu_choice": choice, "flow_branch": "fail-open"}, now_iso=iso(now))
+            fields = {"menu_choice": choice, "flow_branch": "fail-open"}
+            deps.storage.note(call_sid, fields, now_iso=_written(deps, now))
         except Exception as exc:
             deps.log.warning("menu choice not written", extra={"error": type(exc).__name__})
             _hand_off(deps, req, now, "menu choice not written")
@@ -669,7 +678,7 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         try:
             if not read_ok or deps.now() - now > WRITE_AFTER_S:
                 raise TimeoutError("storage failing or slow: left to the replay")
-            deps.storage.note(call_sid, step.fields, now_iso=iso(now))
+            deps.storage.note(call_sid, step.fields, now_iso=_written(deps, now))
             if step.bump:
                 if deps.now() - now > 1.5 * WRITE_AFTER_S:
                     raise TimeoutError("storage slow: the bump left to the replay")
@@ -777,7 +786,7 @@ def _apply_outcome(
             status_fields,
             rank=rank,
             marker=via.replace("-", "_"),
-            now_iso=iso(now),
+            now_iso=_written(deps, now),
             orphan_expire_at=expire_at(now, ORPHAN_CALL_DAYS),
         )
     except Exception as exc:

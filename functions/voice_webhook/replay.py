@@ -11,6 +11,7 @@ the status callback still turns a "missed" call into the answered one it was.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from calltrack.observability import make_logger, make_tracer
@@ -74,6 +75,7 @@ def replay(body: dict[str, Any], store: Any, public_url: str) -> str:
         now=lambda: received_at,
         outbox=_retry_later,
         replaying=True,
+        written_at=time.time,  # not frozen: the row is written now, later than the callback
     )
     with clock.frozen(received_at):
         route(req, deps)

@@ -46,6 +46,7 @@ class FakeStorage:
         self.callers: dict[str, dict[str, Any]] = {}  # caller -> callers row
         self.first_time_seen: list[bool | None] = []  # what the flow passed to write_origin
         self.requests = 0
+        self.written: list[str] = []  # the updated_at of every write
 
     def read_routing(self, number, caller):
         self.requests += 1
@@ -56,6 +57,7 @@ class FakeStorage:
 
     def write_origin(self, call_sid, fields, *, caller, first_time, now_iso, bump=None):
         self.requests += 1
+        self.written.append(now_iso)
         self.first_time_seen.append(first_time)
         if self.fail_write:
             raise ConnectionError("down")
@@ -74,6 +76,7 @@ class FakeStorage:
 
     def apply_outcome(self, call_sid, fields, status_fields, *, rank, marker, now_iso, orphan_expire_at=None):
         self.requests += 1
+        self.written.append(now_iso)
         row = self.calls.setdefault(call_sid, {"call_sid": call_sid})
         if orphan_expire_at is not None and "account" not in row and "expire_at" not in row:
             row["expire_at"] = orphan_expire_at  # as CallItems: only a row without its origin
@@ -375,6 +378,29 @@ def test_an_answered_ring_group_member_handed_to_the_outbox_is_replayed():
     # Then the call is recorded answered, as the dial result it was
     assert route == "/twilio/ring-next"
     assert (store.calls[SID]["status"], store.calls[SID]["talk_seconds"]) == ("answered", 30)
+
+
+def test_a_replayed_callback_marks_its_write_with_when_it_was_written_not_when_it_came():
+    import json as _json
+    import time as _time
+
+    from voice_webhook import outbox, replay
+
+    # Given a dial result that came in 2023 and went to the outbox while storage was down
+    params = voice_params(DialCallStatus="completed", DialCallDuration="30")
+    body = _json.loads(outbox.message(req("/twilio/dial-status", params, "t=1699999960"), 1_700_000_000.0))
+    store = FakeStorage()
+    # When the outbox replays it, later
+    before = _time.time()
+    replay.replay(body, store, "https://calls.example.jp")
+    # Then the call's answer is the callback's, and its updated_at is the replay's (the daily export
+    # refreshes a day whose calls were written after its file)
+    assert store.calls[SID]["status"] == "answered"
+    assert store.written and all(flow.iso(before) <= w for w in store.written), store.written
+    # while a live callback writes at its own time
+    live = FakeStorage()
+    flow.dial_status(req("/twilio/dial-status", params, "t=1799999960"), deps(live))
+    assert live.written and set(live.written) == {flow.iso(1_800_000_000.0)}
 
 
 @pytest.mark.parametrize("duration", ["inf", "9" * 400, "nan"])
