@@ -28,14 +28,15 @@ TOKEN_OPTION = typer.Option(
 
 
 class CliFailure(Exception):
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, message: str, code: int, status: int = 0) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status  # the HTTP status that caused it (0: none)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    raise CliFailure(message, code)
+def _fail(message: str, code: int, status: int = 0) -> NoReturn:
+    raise CliFailure(message, code, status)
 
 
 def _one_line(text: str) -> str:
@@ -183,7 +184,7 @@ def _request(method: str, url: str, token: str, body: Any, params: dict[str, str
     if resp.status_code >= 400:
         message = payload.get("message") if isinstance(payload, dict) else None
         message = message or resp.text or resp.reason
-        _fail(f"error: {resp.status_code} {message}", 2 if resp.status_code < 500 else 1)
+        _fail(f"error: {resp.status_code} {message}", 2 if resp.status_code < 500 else 1, resp.status_code)
     if not isinstance(payload, dict | list) and resp.content:
         _fail(f"error: {url.split('/v1/')[0]} did not answer with JSON: is --url the calltrack API?", 1)
     return payload

@@ -446,7 +446,8 @@ def buy_cmd(
             )
         st = stack(url, token, public_url)
         name = _account_of(st, account)
-        before = st.get(f"/v1/accounts/{name}")["config"]
+        read = st.get(f"/v1/accounts/{name}")
+        before, version = read["config"], int(read.get("version") or 0)
         client = twilio()
         try:
             found = client.search(country, kind, area_code=area_code, contains=contains, limit=max(count, 20))
@@ -497,7 +498,7 @@ def buy_cmd(
                     err=True,
                 )
         try:
-            _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after)
+            put_bought_numbers(st, name, pool, bought, after, version)
         except CliFailure as err:
             _fail(
                 f"{err.message} (bought {', '.join(bought)} at Twilio but the config was not updated: "
@@ -514,6 +515,29 @@ def buy_cmd(
     _print_sync(rows, dry_run=False)
     if len(bought) < count or any(r.status in ("missing", "failed") for r in rows):
         raise typer.Exit(2)
+
+
+PUT_TRIES = 3
+
+
+def put_bought_numbers(st: Stack, name: str, pool: str, bought: list[str], after: dict[str, Any],
+                       version: int) -> None:
+    """Apply the config with the bought numbers, as of the version read before buying. When someone
+    applied in between (409), read the account again and add the numbers to what is there now,
+    instead of overwriting their change."""
+    for attempt in range(PUT_TRIES):
+        try:
+            _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after,
+                     params={"expected_version": str(version)})
+            return
+        except CliFailure as err:
+            if err.status != 409 or "expected_version" not in err.message or attempt == PUT_TRIES - 1:
+                raise
+        read = st.get(f"/v1/accounts/{name}")
+        version = int(read.get("version") or 0)
+        after = with_pool_numbers(read["config"], pool, bought)
+        typer.echo(f"the account changed meanwhile (now version {version}): adding the numbers to it",
+                   err=True)
 
 
 # --------------------------------------------------------------------------- release

@@ -111,8 +111,11 @@ def apply_account(
     *,
     now: datetime,
     dry_run: bool = False,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    """Create or update an account from its config; idempotent; all-or-nothing.
+    """Create or update an account from its config; idempotent; all-or-nothing. With
+    ``expected_version`` (0: the account must not exist yet), a 409 naming it when the stored
+    account is at another version: the caller read it, changed it, and someone applied meanwhile.
 
     Returns {"account", "changed", "version", "numbers": {"added", "removed", "updated"}}.
     """
@@ -129,6 +132,13 @@ def apply_account(
     _check_size(normalized)
     digest = config_hash(normalized)
     current = store.get_account(account)
+    stored_version = current.version if current is not None else 0
+    if expected_version is not None and expected_version != stored_version:
+        raise Conflict(
+            f"expected_version: account {account!r} is at version {stored_version}, not {expected_version}: "
+            "another apply changed it since it was read; read it again and re-apply",
+            field="expected_version",
+        )
     rows = tracking_rows(normalized)
     if current is not None and current.config_hash == digest:
         numbers = _empty_numbers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -52,10 +53,16 @@ def get_account(account: str) -> Response:
 def put_account(account: str) -> Response:
     principal = principal_from_app(app)
     dry_run = (app.current_event.get_query_string_value("dry_run") or "").lower() in ("1", "true", "yes")
+    expected = app.current_event.get_query_string_value("expected_version")
+    if expected is not None and not re.fullmatch(r"[0-9]{1,12}", expected):
+        from calltrack.errors import BadRequest
+
+        raise BadRequest("expected_version: a version number (0 for an account that must not exist yet)",
+                         field="expected_version")
     principal.require_account(account)
     principal.require_role("admin")
     result = accounts.apply_account(principal, account, _json_body(), store(), now=clock.now(),
-                                    dry_run=dry_run)
+                                    dry_run=dry_run, expected_version=int(expected) if expected else None)
     logger.info("account applied", extra={"account": account, "changed": result["changed"],
                                           "version": result["version"], "dry_run": dry_run})
     if not dry_run:

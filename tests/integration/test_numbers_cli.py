@@ -176,6 +176,49 @@ def test_buy_adds_numbers_to_a_pool_and_syncs_them(local_stack, fake):
     assert fake.numbers.purchases[0]["VoiceUrl"] == stack_webhooks(local_stack.public_url)["VoiceUrl"]
 
 
+def test_a_buy_keeps_a_change_applied_while_it_was_buying(local_stack, fake):
+    # Given an account with a one-number pool, and a number available at Twilio
+    first = unique_number()
+    account = apply_account(local_stack, "buy-race", pools=[_pool([first])])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    stock = unique_number("+81505")
+    fake.numbers.add_available("JP", [stock], locality="Tokyo")
+    # And a colleague who applies a new name for the account while the purchase is under way
+    config = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()["config"]
+
+    def colleague_applies() -> None:
+        renamed = {**config, "name": "Renamed while buying"}
+        resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=admin, json=renamed)
+        assert resp.status_code == 200, resp.text
+
+    fake.numbers.during_purchase.append(colleague_applies)
+    # When the number is bought into the pool
+    done = _cli(local_stack, "numbers", "buy", "--account", account, "--pool", "google-ads", "--count", "1",
+                "--contains", stock, "--apply", "--bundle-sid", BUNDLE, "--address-sid", ADDRESS, token=admin)
+    # Then the config has both the colleague's change and the bought number
+    assert done.exit_code == 0, done.output
+    assert "changed meanwhile" in done.stderr
+    after = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()["config"]
+    assert after["name"] == "Renamed while buying"
+    assert after["pools"][0]["numbers"] == [first, stock]
+
+
+def test_an_apply_that_expects_another_version_is_a_409_naming_it(local_stack):
+    account = apply_account(local_stack, "expect")
+    admin = tokens(local_stack, account, "admin")["admin"]
+    read = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()
+    changed = {**read["config"], "name": "Second name"}
+    stale = local_stack.request("PUT", f"/v1/accounts/{account}", token=admin, json=changed,
+                                params={"expected_version": str(read["version"] + 1)})
+    assert stale.status_code == 409 and stale.json()["field"] == "expected_version", stale.text
+    bad = local_stack.request("PUT", f"/v1/accounts/{account}", token=admin, json=changed,
+                              params={"expected_version": "²"})
+    assert bad.status_code == 400 and bad.json()["field"] == "expected_version", bad.text
+    ok = local_stack.request("PUT", f"/v1/accounts/{account}", token=admin, json=changed,
+                             params={"expected_version": str(read["version"])})
+    assert ok.status_code == 200 and ok.json()["version"] == read["version"] + 1, ok.text
+
+
 def test_buy_into_a_pool_the_config_does_not_have_is_refused(local_stack, fake):
     account = apply_account(local_stack, "buy-nopool")
     fake.numbers.add_available("US", ["+14155550123"])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -111,6 +112,8 @@ class FakePhoneNumbers:
         # 0 = the reply is lost (the connection closes without an answer, as when a client's
         # request times out after Twilio acted), 5xx = Twilio's error after it acted.
         self.purchase_replies: list[int] = []
+        # run (each once, in order) while a purchase is being answered: a test's "meanwhile"
+        self.during_purchase: list[Callable[[], None]] = []
         # Tests: the next requests other than purchases are answered with these statuses instead
         # (429: Twilio's "Too Many Requests", error 20429; 503: busy), as Twilio does under load.
         self.busy_answers: list[int] = []
@@ -348,6 +351,8 @@ class FakePhoneNumbers:
             self._apply(resource, params)
             self._numbers[sid] = resource
             self.purchases.append(dict(params))
+            if self.during_purchase:
+                self.during_purchase.pop(0)()
             if self.purchase_replies:
                 status = self.purchase_replies.pop(0)
                 if status == 0:
