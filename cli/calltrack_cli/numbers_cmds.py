@@ -535,7 +535,8 @@ def put_bought_numbers(st: Stack, name: str, pool: str, bought: list[str], after
                 raise
         read = st.get(f"/v1/accounts/{name}")
         version = int(read.get("version") or 0)
-        after = with_pool_numbers(read["config"], pool, bought)
+        present = tracking_numbers(read["config"])  # the other apply may have added some itself
+        after = with_pool_numbers(read["config"], pool, [n for n in bought if n not in present])
         typer.echo(f"the account changed meanwhile (now version {version}): adding the numbers to it",
                    err=True)
 

@@ -189,6 +189,9 @@ def apply_account(
         raise Conflict(f"{path}: {exc.number} is already a tracking number of another account",
                        field=path) from None
     except ConcurrentUpdate:
+        if expected_version is not None:  # the caller's read is stale: as the check above says
+            raise Conflict(f"expected_version: account {account!r} was changed by another apply at "
+                           "the same time; read it again and re-apply", field="expected_version") from None
         raise Conflict(f"account {account!r} was changed by another apply at the same time; apply again",
                        field="account") from None
     _snapshot(store, rows, [])

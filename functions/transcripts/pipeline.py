@@ -172,7 +172,9 @@ def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
     if state is None:
         restarted = start_transcription(call_sid, ports)
         if restarted not in ("started", "already-started"):  # it cannot start now: say so
-            give_up_transcription(call_sid, ports, f"the job never reached Amazon Transcribe ({restarted})")
+            gave_up = give_up_transcription(
+                call_sid, ports, f"the job never reached Amazon Transcribe ({restarted})")
+            return f"restarted:{restarted},{gave_up}"
         return "restarted:" + restarted
     status = state.get("TranscriptionJobStatus", "")
     if status in ("COMPLETED", "FAILED"):
@@ -183,13 +185,17 @@ def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
 def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
     """A transcript still ``in_progress`` whose job never started (Transcribe stayed at its limit
     through every try) becomes ``failed`` with the reason, instead of in progress for ever."""
-    call = ports.calls.get(call_sid, consistent=True)
-    current = (call or {}).get("transcript") or {}
-    if call is None or not call.get("account") or current.get("status") != "in_progress":
-        return "not-in-progress"
-    ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
-        **current, "status": "failed", "reason": reason[:300], "gave_up": True}})
-    return "failed"
+    for _ in range(CONFLICT_RETRIES):
+        call = ports.calls.get(call_sid, consistent=True)
+        current = (call or {}).get("transcript") or {}
+        if call is None or not call.get("account") or current.get("status") != "in_progress":
+            return "not-in-progress"
+        # only over the call as read: a result stored meanwhile is never overwritten by a give-up
+        changes = {"transcript": {**current, "status": "failed", "reason": reason[:300], "gave_up": True}}
+        version = int(call.get("version") or 0)
+        if ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes) is not None:
+            return "failed"
+    raise CallKeptChanging(f"call {call_sid} changed under every try")
 
 
 def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
@@ -236,7 +242,8 @@ def _apply_job_state(
     if status == "FAILED":
         reason = str(detail.get("FailureReason") or "transcription failed")[:300]
         changes: dict[str, Any] = {"transcript": {**base, "status": "failed", "reason": reason}}
-        return "failed" if ports.calls.amend_at_version(account, call_sid, version, changes) else None
+        written = ports.calls.amend_at_version(account, call_sid, version, changes)
+        return "failed" if written is not None else None
     if status != "COMPLETED":
         return "ignored"
     key = output_key(str(recording["s3_key"]))

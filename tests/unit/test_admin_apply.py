@@ -179,6 +179,17 @@ def test_a_concurrent_apply_of_the_same_account_is_a_409():
         _apply(store, acme_config())
 
 
+def test_a_concurrent_apply_against_an_expected_version_names_it_so_the_caller_reads_again():
+    # Given a caller that read the account at version 0 (none yet), and another apply that wins the
+    # write between the version check and this apply's write
+    store = FakeStore()
+    store.fail_with = ConcurrentUpdate()
+    with pytest.raises(Conflict) as err:
+        _apply(store, acme_config(), expected_version=0)
+    # Then the 409 names expected_version (numbers buy reads again and retries on it)
+    assert err.value.field == "expected_version"
+
+
 def test_dry_run_returns_the_plan_without_writing():
     store = FakeStore()
     result = _apply(store, acme_config(), dry_run=True)

@@ -542,6 +542,19 @@ def test_a_watched_job_that_cannot_be_started_again_is_shown_failed() -> None:
                                              "recording_sid": REC, "language": "ja-JP"},
                                  recording={"status": "expired", "recording_sid": REC})
     # When its watch looks, the transcript is failed with the reason (not in progress for ever)
-    assert handle(watch_message(CALL, job_name(CALL, REC)), ports) == "restarted:no-recording"
+    assert handle(watch_message(CALL, job_name(CALL, REC)), ports) == "restarted:no-recording,failed"
     assert calls.call["transcript"]["status"] == "failed"
     assert "never reached Amazon Transcribe" in calls.call["transcript"]["reason"]
+
+
+def test_a_give_up_never_overwrites_a_transcript_stored_meanwhile() -> None:
+    from transcripts.pipeline import give_up_transcription
+
+    # Given a job whose completion is stored between the give-up's read and its write
+    calls, engine, ports = world()
+    handle(recording_stored(), ports)
+    calls.interleave.append({"transcript": {**calls.call["transcript"], "status": "stored", "segments": []}})
+    # When the watch gives up
+    outcome = give_up_transcription(CALL, ports, "had not finished")
+    # Then the stored transcript stays
+    assert outcome == "not-in-progress" and calls.call["transcript"]["status"] == "stored"

@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from calltrack_cli.local.events import dynamodb_stream_event, sqs_event
@@ -329,32 +330,42 @@ class QueuePoller(Poller):
         self.name = f"queue-{queue.name}"
         self._client_factory = client_factory
         self._deferred: dict[str, float] = {}  # message id -> when its handler's delay ends (epoch s)
-        self._handling: set[str] = set()  # received by this poller, not yet answered
+        self._handling: Counter[str] = Counter()  # received by this poller, not yet answered
+        self._receiving: list[float] = []  # when each receive still under way began (epoch s)
         self._deferred_lock = threading.Lock()
 
     def _poll(self, wait: bool) -> int:
         sqs = self._client_factory("sqs")
-        received_at_ms = time.time() * 1000
-        resp = sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=min(10, self.queue.batch_size),
-            WaitTimeSeconds=1 if wait else 0,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = resp.get("Messages", [])
+        started = time.time()
+        received_at_ms = started * 1000
+        with self._deferred_lock:  # what this receive takes is not an orphan, however long it takes
+            self._receiving.append(started)
+        try:
+            resp = sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.queue.batch_size),
+                WaitTimeSeconds=1 if wait else 0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = resp.get("Messages", [])
+            ids = [msg["MessageId"] for msg in messages]
+            with self._deferred_lock:
+                self._handling.update(ids)
+                for message_id in ids:
+                    self._deferred.pop(message_id, None)
+        finally:
+            with self._deferred_lock:
+                self._receiving.remove(started)
         if not messages:
+            self.release_orphans()
             return 0
-        ids = {msg["MessageId"] for msg in messages}
-        with self._deferred_lock:
-            self._handling |= ids
-            for message_id in ids:
-                self._deferred.pop(message_id, None)
         try:
             return self._handle(sqs, messages, received_at_ms)
         finally:
             with self._deferred_lock:
-                self._handling -= ids
+                self._handling.subtract(ids)
+                self._handling = +self._handling  # drop the ids no poll holds any more
 
     def _handle(self, sqs: Any, messages: list[dict[str, Any]], received_at_ms: float) -> int:
         event = sqs_event(self.queue_arn, messages)
@@ -412,13 +423,16 @@ class QueuePoller(Poller):
             return 0
         now_ms = time.time() * 1000
         with self._deferred_lock:
-            busy = self._handling | set(self._deferred)
+            busy = set(self._handling) | set(self._deferred)
+            receiving_since_ms = min(self._receiving, default=now_ms / 1000) * 1000
         released = 0
         for message in list(queue._messages):
             visible_at = float(getattr(message, "visible_at", 0) or 0)
             if message.id in busy or visible_at <= now_ms:
                 continue
             received_ms = visible_at - self.queue.visibility_timeout_s * 1000
+            if received_ms >= receiving_since_ms - 50:
+                continue  # perhaps taken by a receive of this poller still under way
             if now_ms - received_ms > ORPHAN_AFTER_S * 1000:
                 message.change_visibility(0)
                 released += 1
