@@ -285,8 +285,9 @@ def remaining(context: Any) -> Callable[[], int] | None:
     return fn if callable(fn) else None
 
 
-
-def replay_job(consumer: str, needs: Any, process: Process, context: Any, batch_size: int) -> dict[str, Any]:
+def replay_job(
+    consumer: str, needs: Any, process: Process, context: Any, batch_size: int
+) -> dict[str, Any]:
     """A stream consumer's scheduled replay: its failures queue (from the environment the stack
     sets) through ``process``, the consumer's own batch logic. Returns what the run did."""
     import os
