@@ -49,9 +49,6 @@ def fan_out(
     return []
 
 
-BATCH_SIZE = 100  # as the event source mapping delivers (infra/wiring.py STREAMS)
-
-
 def send(records: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     from call_changes.runtime import sqs, subscriber_queues
 
@@ -66,5 +63,5 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if "job" in event:  # hourly: the batches the stream gave up on (calltrack.stream_replay)
         from calltrack.stream_replay import replay_job
 
-        return replay_job("call_changes", NEEDS, send, context, BATCH_SIZE)
+        return replay_job("call_changes", NEEDS, send, context)
     return {"batchItemFailures": send(event.get("Records") or [])}

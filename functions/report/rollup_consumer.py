@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from calltrack.accounts import AccountReader
 
 NEEDS = Needs(tables=("rollups", "rollup_markers", "accounts"), stream_failures="rollup")
-BATCH_SIZE = 100  # as the event source mapping delivers (infra/wiring.py STREAMS)
 
 tracer = make_tracer("rollup")
 
@@ -156,7 +155,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if "job" in event:  # hourly: the batches the stream gave up on (calltrack.stream_replay)
         from calltrack.stream_replay import replay_job
 
-        return replay_job("rollup", NEEDS, lambda records: apply(records, remaining), context, BATCH_SIZE)
+        return replay_job("rollup", NEEDS, lambda records: apply(records, remaining), context)
     return {"batchItemFailures": apply(list(event.get("Records") or []), remaining)}
 
 

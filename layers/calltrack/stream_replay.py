@@ -195,7 +195,6 @@ def replay(
     process: Process,
     *,
     region: str,
-    batch_size: int = 100,
     remaining_ms: Callable[[], int] | None = None,
     max_messages: int = 100,
 ) -> ReplayResult:
@@ -219,7 +218,7 @@ def replay(
                 result.left_for_next_run += 1
                 _later(sqs, queue_url, message, 0)
                 continue
-            outcome = _replay_one(message, streams, process, region, batch_size, result)
+            outcome = _replay_one(message, streams, process, region, result)
             if outcome == "replayed":
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             else:
@@ -229,8 +228,7 @@ def replay(
 
 
 def _replay_one(
-    message: Mapping[str, Any], streams: Any, process: Process, region: str, batch_size: int,
-    result: ReplayResult,
+    message: Mapping[str, Any], streams: Any, process: Process, region: str, result: ReplayResult,
 ) -> str:
     try:
         rng = StreamRange.from_message(str(message.get("Body", "")))
@@ -252,18 +250,19 @@ def _replay_one(
         result.still_failing += 1
         result.ranges.append({**where, "outcome": "still_failing"})
         return "still_failing"
-    for i in range(0, len(records), batch_size):
-        try:
-            failures = process(records[i : i + batch_size])
-        except Exception:  # noqa: BLE001 - the consumer failed: the next run tries again
-            logger.exception("stream range still fails; the next run tries again", extra=where)
-            failures = [{"itemIdentifier": str(records[i]["dynamodb"].get("SequenceNumber", ""))}]
-        if failures:
-            logger.error("stream range still fails; the next run tries again",
-                         extra={**where, "failed_at": failures[0].get("itemIdentifier")})
-            result.still_failing += 1
-            result.ranges.append({**where, "outcome": "still_failing"})
-            return "still_failing"
+    # One call, as Lambda delivered it: a range is the tail of one batch, so it is never larger than
+    # the mapping's batch (and the rollup's idempotency items are keyed by the batch's first record).
+    try:
+        failures = process(records)
+    except Exception:  # noqa: BLE001 - the consumer failed: the next run tries again
+        logger.exception("stream range still fails; the next run tries again", extra=where)
+        failures = [{"itemIdentifier": rng.start}]
+    if failures:
+        logger.error("stream range still fails; the next run tries again",
+                     extra={**where, "failed_at": failures[0].get("itemIdentifier")})
+        result.still_failing += 1
+        result.ranges.append({**where, "outcome": "still_failing"})
+        return "still_failing"
     result.replayed += 1
     result.records += len(records)
     result.ranges.append({**where, "outcome": "replayed", "records": len(records)})
@@ -285,9 +284,7 @@ def remaining(context: Any) -> Callable[[], int] | None:
     return fn if callable(fn) else None
 
 
-def replay_job(
-    consumer: str, needs: Any, process: Process, context: Any, batch_size: int
-) -> dict[str, Any]:
+def replay_job(consumer: str, needs: Any, process: Process, context: Any) -> dict[str, Any]:
     """A stream consumer's scheduled replay: its failures queue (from the environment the stack
     sets) through ``process``, the consumer's own batch logic. Returns what the run did."""
     import os
@@ -307,7 +304,6 @@ def replay_job(
         session.client("dynamodbstreams", region_name=settings.region),
         process,
         region=settings.region,
-        batch_size=batch_size,
         remaining_ms=remaining(context),
     )
     summary = {"consumer": consumer, **result.as_dict()}

@@ -40,6 +40,17 @@ def failures_waiting(stack: Any, consumer: str) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in messages]
 
 
+def flyer_clinic(stack: Any, name: str) -> tuple[str, str]:
+    """An account with one flyer number and its marketer's token, nothing pending on the stack:
+    -> (number, marketer token)."""
+    number = unique_number()
+    account = apply_account(stack, "replay", name=name,
+                            numbers=[{"number": number, "channel": "flyer", "medium": "offline"}])
+    marketer = tokens(stack, account, "marketer")["marketer"]
+    stack.drain()
+    return number, marketer
+
+
 @pytest.fixture
 def rollup_without_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The rollup consumer's DynamoDB client points at a closed port (an outage of its table
@@ -64,11 +75,7 @@ def test_a_batch_the_rollup_gave_up_on_is_counted_once_by_the_hourly_replay(
     local_stack: Any, rollup_without_dynamodb: None
 ) -> None:
     # Given an account with a flyer number, and nothing pending on the stack
-    number = unique_number()
-    account = apply_account(local_stack, "replay", name="Replay clinic",
-                            numbers=[{"number": number, "channel": "flyer", "medium": "offline"}])
-    marketer = tokens(local_stack, account, "marketer")["marketer"]
-    local_stack.drain()
+    number, marketer = flyer_clinic(local_stack, "Replay clinic")
     assert failures_waiting(local_stack, "rollup") == []
 
     # When a call is played while the rollup cannot write, and its retries run out
@@ -108,11 +115,7 @@ def test_a_range_the_consumer_still_fails_stays_for_the_next_run_and_fails_the_j
     from calltrack_cli.local.client import StackError
 
     # Given a batch the rollup gave up on while its table was down
-    number = unique_number()
-    account = apply_account(local_stack, "replay", name="Still down clinic",
-                            numbers=[{"number": number, "channel": "flyer", "medium": "offline"}])
-    marketer = tokens(local_stack, account, "marketer")["marketer"]
-    local_stack.drain()
+    number, marketer = flyer_clinic(local_stack, "Still down clinic")
     play_call(local_stack, number, CALL_AT, "answered", 40)
     local_stack.drain()
     ranges = failures_waiting(local_stack, "rollup")
@@ -184,10 +187,7 @@ def _recorded_range(stack: Any, call_sid: str, consumer: str) -> dict[str, Any]:
 def test_each_consumer_replays_a_recorded_range_with_its_own_grants(local_stack: Any, consumer: str,
                                                                     job: str) -> None:
     # Given a call counted and fanned out as usual
-    number = unique_number()
-    account = apply_account(local_stack, "replay", name="Grants clinic",
-                            numbers=[{"number": number, "channel": "flyer", "medium": "offline"}])
-    marketer = tokens(local_stack, account, "marketer")["marketer"]
+    number, marketer = flyer_clinic(local_stack, "Grants clinic")
     sid = play_call(local_stack, number, CALL_AT, "answered", 40)
     local_stack.drain()
     assert channel_calls(local_stack, marketer) == 1

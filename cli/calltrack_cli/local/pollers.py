@@ -332,13 +332,13 @@ class QueuePoller(Poller):
         self._deferred: dict[str, float] = {}  # message id -> when its handler's delay ends (epoch s)
         self._handling: Counter[str] = Counter()  # received by this poller, not yet answered
         self._receiving: list[float] = []  # when each receive still under way began (epoch s)
-        self._deferred_lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def _poll(self, wait: bool) -> int:
         sqs = self._client_factory("sqs")
         started = time.time()
         received_at_ms = started * 1000
-        with self._deferred_lock:  # what this receive takes is not an orphan, however long it takes
+        with self._lock:  # what this receive takes is not an orphan, however long it takes
             self._receiving.append(started)
         try:
             resp = sqs.receive_message(
@@ -350,12 +350,12 @@ class QueuePoller(Poller):
             )
             messages = resp.get("Messages", [])
             ids = [msg["MessageId"] for msg in messages]
-            with self._deferred_lock:
+            with self._lock:
                 self._handling.update(ids)
                 for message_id in ids:
                     self._deferred.pop(message_id, None)
         finally:
-            with self._deferred_lock:
+            with self._lock:
                 self._receiving.remove(started)
         if not messages:
             self.release_orphans()
@@ -363,7 +363,7 @@ class QueuePoller(Poller):
         try:
             return self._handle(sqs, messages, received_at_ms)
         finally:
-            with self._deferred_lock:
+            with self._lock:
                 self._handling.subtract(ids)
                 self._handling = +self._handling  # drop the ids no poll holds any more
 
@@ -388,7 +388,7 @@ class QueuePoller(Poller):
                         ReceiptHandle=msg["ReceiptHandle"],
                         VisibilityTimeout=LOCAL_RETRY_DELAY_S,
                     )
-                with self._deferred_lock:  # else the handler's own backoff, time-compressed
+                with self._lock:  # else the handler's own backoff, time-compressed
                     self._deferred[msg["MessageId"]] = time.time() + delay
             else:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
@@ -410,7 +410,7 @@ class QueuePoller(Poller):
     def scheduled(self) -> int:
         """Messages put off (by their handler) for more than ``SCHEDULED_AFTER_S`` from now."""
         now = time.time()
-        with self._deferred_lock:
+        with self._lock:
             for message_id, until in list(self._deferred.items()):
                 if until <= now:
                     del self._deferred[message_id]
@@ -422,7 +422,7 @@ class QueuePoller(Poller):
         if queue is None:
             return 0
         now_ms = time.time() * 1000
-        with self._deferred_lock:
+        with self._lock:
             busy = set(self._handling) | set(self._deferred)
             receiving_since_ms = min(self._receiving, default=now_ms / 1000) * 1000
         released = 0
