@@ -11,9 +11,12 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    fails (another session took the number) does the session go on to step 2;
 2. a live lease of this session -> renew it (heartbeat of an older script: push ``expires_at``);
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
-   own expired number, the number the page shows now (request hint), then least recently
-   released first — never-used numbers, then by the moment each was released, oldest first (a
-   number's previous holder may still call it: the longer it rested, the less likely). Each
+   own expired number, then least recently released first — never-used numbers, then by the
+   moment each was released, oldest first (a number's previous holder may still call it: the
+   longer it rested, the less likely). The number the page shows (request hint) goes first only
+   when no session has held it; once another session has held it since this page's lease, it
+   waits its turn like any number: handing it straight back to a returning page would cut that
+   session's rest short, and its late call would be attributed to the returning one. Each
    session tries the never-used numbers, and each run of numbers released within ``SPREAD_S``
    seconds of each other, in its own pseudo-random order (a keyed hash of the number): sessions
    arriving together spread over them instead of all trying the same number first. Each try is
@@ -115,9 +118,10 @@ def _free_in_order(
     numbers: Sequence[str], rows: Mapping[str, Row], now: float, session_id: str, hint: str | None
 ) -> Iterator[str]:
     """Free numbers in lease order (see the module docstring): the session's own expired number,
-    the page's number, never-used numbers (in the session's own order), then the others least
-    recently released first, each run released within ``SPREAD_S`` seconds in the session's own
-    order. Hashed lazily: a session that wins its first try ranks only the first run."""
+    the page's number if no session has held it, never-used numbers (in the session's own order),
+    then the others least recently released first, each run released within ``SPREAD_S`` seconds
+    in the session's own order. Hashed lazily: a session that wins its first try ranks only the
+    first run."""
     first: list[str] = []
     never: list[str] = []
     rested: list[tuple[float, str]] = []
@@ -131,9 +135,6 @@ def _free_in_order(
             continue  # live
         if row.get("session_id") == session_id:
             first.insert(0, n)
-            continue
-        if n == hint:
-            first.append(n)
             continue
         released = rested_since(row)
         if released is None:

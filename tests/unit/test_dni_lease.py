@@ -132,10 +132,27 @@ def test_spreading_never_picks_a_recently_released_number_over_a_longer_rested_o
         assert set(order[:4]) == set(numbers[:4])
         assert set(order[4:8]) == set(numbers[4:8])
         assert set(order[8:]) == set(numbers[8:])
-    # and the session's own expired number and the page's number still come first
+    # and the session's own expired number still comes first
     own = {**rows[numbers[9]], "session_id": "session-own"}
     order = _order_free(numbers, {**rows, numbers[9]: own}, T0, "session-own", numbers[10])
-    assert order[:2] == [numbers[9], numbers[10]]
+    assert order[0] == numbers[9]
+
+
+def test_a_returning_page_does_not_take_back_a_number_another_session_released_since():
+    # Given a page that showed a number, hid, and meanwhile another session leased the number and
+    # released it 40 s ago; another number has rested for 20 minutes
+    numbers = ["+815055500001", "+815055500002"]
+    rows = {numbers[0]: _released(numbers[0], T0 - 40), numbers[1]: _released(numbers[1], T0 - 1200)}
+    # When the page comes back naming its number
+    order = _order_free(numbers, rows, T0, "session-back", numbers[0])
+    # Then it gets the longest-rested number: the number it named waits out the other session's
+    # late calls like any other
+    assert order == [numbers[1], numbers[0]]
+    # while a page naming a number no session has held yet gets that one first
+    assert (
+        _order_free([*numbers, "+815055500003"], rows, T0, "session-new", "+815055500003")[0]
+        == "+815055500003"
+    )
 
 
 def test_released_numbers_go_out_oldest_release_first():
@@ -290,8 +307,9 @@ def test_a_heartbeat_for_a_number_another_session_took_falls_back_to_a_new_lease
     store = InMemoryLeaseStore()
     cfg = config(numbers=NUMBERS[:2])
     mine = lease_number(store, cfg, req(session="session-mine"), T0)
+    lease_number(store, cfg, req(session="session-fill"), T0 + 1)  # the other number, live to T0 + 1801
     # my lease expired and another session took my number
-    other = lease_number(store, cfg, req(session="session-othr", number=mine.number), T0 + 1801)
+    other = lease_number(store, cfg, req(session="session-othr"), T0 + 1800.5)
     assert other.number == mine.number
     beat = lease_number(
         store, cfg, req(session="session-mine", number=mine.number, lease_id=mine.lease_id), T0 + 1802
