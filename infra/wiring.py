@@ -396,6 +396,7 @@ ROUTES = (
     Route("OPTIONS", "/dni/lease", "dni_lease", _P),
     Route("GET", "/v1/reports/pools", "dni_lease", _K),
     # Accounts and tokens
+    Route("GET", "/v1/stack", "admin", _K),
     Route("GET", "/v1/accounts", "admin", _K),
     Route("GET", "/v1/accounts/{account}", "admin", _K),
     Route("PUT", "/v1/accounts/{account}", "admin", _K),

@@ -3,7 +3,9 @@
 The stack is reached as by `calltrack apply` (API URL + token: the account configs say which
 numbers are tracking numbers); Twilio through its REST API (``calltrack_cli.twilio_numbers``, with
 ``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN``). The webhook URLs come from the stack's public URL
-(``--public-url``, env ``CALLTRACK_PUBLIC_URL``, default the API URL).
+(``--public-url``, env ``CALLTRACK_PUBLIC_URL``, default the URL the stack itself checks Twilio's
+signatures against, from ``GET /v1/stack``; the API URL for a stack too old to say). Numbers are
+never pointed at a public URL the stack says it does not sign: every call to them would be refused.
 
 Exit codes: 0 done, 2 refused or incomplete (a configured number missing at Twilio, bad input, any
 4xx from the stack or Twilio), 1 the stack or Twilio could not be reached or failed.
@@ -37,8 +39,8 @@ app = typer.Typer(
 PUBLIC_URL_OPTION = typer.Option(
     None,
     "--public-url",
-    help="The stack's public URL, which Twilio calls (env CALLTRACK_PUBLIC_URL; default the API URL; "
-    "stack output PublicUrl)",
+    help="The stack's public URL, which Twilio calls (env CALLTRACK_PUBLIC_URL; default the URL the "
+    "stack says it signs, GET /v1/stack; stack output PublicUrl)",
     show_default=False,
 )
 FALLBACK_OPTION = typer.Option(
@@ -57,15 +59,35 @@ class Stack:
     base: str
     token: str
     public_url: str
+    signed_url: str | None = None  # what the stack says Twilio must call (None: it did not say)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return _request("GET", f"{self.base}{path}", self.token, None, params=params)
 
 
 def stack(url: str | None, token: str | None, public_url: str | None) -> Stack:
+    """The stack as the CLI reaches it. The public URL is ``--public-url``, else
+    ``CALLTRACK_PUBLIC_URL``, else the one the stack says it signs, else the API URL (a custom
+    domain's stack answers its domain: pointing numbers at the execute-api URL would have every
+    call refused for a signature made over another URL)."""
     base, tok = _resolve(url, token)
-    public = (public_url or os.environ.get("CALLTRACK_PUBLIC_URL") or base).rstrip("/")
-    return Stack(base, tok, public)
+    signed = signed_public_url(base, tok)
+    public = (public_url or os.environ.get("CALLTRACK_PUBLIC_URL") or signed or base).rstrip("/")
+    return Stack(base, tok, public, signed)
+
+
+def signed_public_url(base: str, token: str) -> str | None:
+    """``public_url`` of ``GET /v1/stack``: the URL the stack checks Twilio's signatures against.
+    None when it cannot tell (a stack deployed before the route, or unreachable: the commands'
+    own requests then say what is wrong)."""
+    try:
+        answer = _request("GET", f"{base}/v1/stack", token, None)
+    except CliFailure:
+        return None
+    value = answer.get("public_url") if isinstance(answer, dict) else None
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        return value.rstrip("/")
+    return None
 
 
 def configs(st: Stack, account: str | None) -> dict[str, dict[str, Any]]:
@@ -93,6 +115,13 @@ def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, 
     """The settings numbers get; Twilio must reach them over https (http only with a local fake)."""
     from calltrack_cli.twilio_numbers import stack_webhooks
 
+    if st.signed_url and st.public_url != st.signed_url:
+        _fail(
+            f"error: --public-url {st.public_url} is not the URL this stack checks Twilio's signatures "
+            f"against ({st.signed_url}): every call to the numbers would be refused. Leave "
+            "--public-url and CALLTRACK_PUBLIC_URL out, or pass that URL.",
+            2,
+        )
     wanted = stack_webhooks(st.public_url, fallback_url)
     local_twilio = client.credentials.base_url.startswith(("http://127.0.0.1", "http://localhost"))
     for value in (wanted["VoiceUrl"], wanted["VoiceFallbackUrl"]):

@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from admin import accounts, secrets, tokens
 from admin.runtime import NEEDS as NEEDS
-from admin.runtime import account_secrets, store
+from admin.runtime import account_secrets, stack_public_url, store
 from calltrack import audit, clock
 from calltrack.auth import principal_from_app
 from calltrack.http_errors import register_error_handlers
@@ -35,6 +35,14 @@ def _json_body() -> Any:
 def _json(status: int, body: dict[str, Any]) -> Response:
     return Response(status_code=status, content_type="application/json",
                     body=json.dumps(body, ensure_ascii=False))
+
+
+@app.get("/v1/stack")
+def get_stack() -> Response:
+    """What a tool needs to know about this deployment: the public URL its Twilio webhooks check
+    signatures against (``numbers sync`` points numbers there; any token may ask)."""
+    principal_from_app(app)
+    return _json(200, {"public_url": stack_public_url()})
 
 
 @app.get("/v1/accounts")

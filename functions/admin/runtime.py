@@ -43,6 +43,13 @@ def account_secrets() -> AccountSecrets:
     return shared()
 
 
+def stack_public_url() -> str:
+    """The base URL Twilio signs its requests to this stack with (``CALLTRACK_PUBLIC_URL``)."""
+    from calltrack.settings import get_settings
+
+    return get_settings(NEEDS).public_url.rstrip("/")
+
+
 def reset() -> None:
     global _store
     _store = None

@@ -12,7 +12,7 @@ from calltrack_cli.twilio_numbers import stack_webhooks
 from tests.support import unique_number
 from tests.support.cli import run_cli
 from tests.support.stack import apply_account, tokens
-from tests.support.twilio import dial_of, signed_post, voice_form
+from tests.support.twilio import dial_of, sign, signed_post, voice_form
 from tests.support.twilio_numbers import ELSEWHERE, OUR, pointing_at, serve_twilio_numbers
 
 fake = pytest.fixture(scope="module", name="fake")(serve_twilio_numbers)
@@ -91,6 +91,48 @@ def test_sync_fixes_drifted_numbers_and_reports_missing_ones(local_stack, fake):
         }
     )
     assert _cli(local_stack, "numbers", "sync", "--account", account).exit_code == 0
+
+
+def test_sync_points_numbers_at_the_url_the_stack_signs_not_at_the_api_url(local_stack, fake, monkeypatch):
+    # Given a stack reached under another name than the one it checks Twilio's signatures against
+    # (a custom domain's stack reached at its execute-api URL), and no --public-url or
+    # CALLTRACK_PUBLIC_URL: the stack says which URL it signs, to any token of its own
+    flyer = unique_number()
+    account = apply_account(local_stack, "signed", numbers=[{"number": flyer, "channel": "flyer"}])
+    marketer = tokens(local_stack, account, "marketer")["marketer"]
+    said = local_stack.request("GET", "/v1/stack", token=marketer)
+    assert said.status_code == 200 and said.json() == {"public_url": local_stack.public_url}
+    assert local_stack.request("GET", "/v1/stack").status_code == 401
+    fake.numbers.add_number(OUR, flyer, **ELSEWHERE)
+    other_name = local_stack.url.replace("127.0.0.1", "localhost")
+    monkeypatch.delenv("CALLTRACK_PUBLIC_URL", raising=False)
+    # When sync runs against that name
+    reached_there = ("--account", account, "--url", other_name, "--token", local_stack.admin_token)
+    done = run_cli("numbers", "sync", *reached_there)
+    # Then the number points at the URL the stack signs, where its calls are accepted
+    assert done.exit_code == 0, done.output
+    assert fake.numbers.number(flyer)["voice_url"] == f"{local_stack.public_url}/twilio/voice"
+    # (a call Twilio signs over that URL, as Twilio signs, is answered with the forward)
+    voice_url = fake.numbers.number(flyer)["voice_url"]
+    form = voice_form(to=flyer)
+    call = requests.post(
+        local_stack.url + "/twilio/voice",
+        data=form,
+        headers={"X-Twilio-Signature": sign(local_stack.twilio_auth_token, voice_url, form)},
+        timeout=30,
+    )
+    assert dial_of(call) is not None
+    # And a --public-url the stack does not sign is refused before Twilio is touched
+    insert = unique_number()
+    other = apply_account(local_stack, "signed", numbers=[{"number": insert, "channel": "insert"}])
+    fake.numbers.add_number(OUR, insert, **ELSEWHERE)
+    wrong = run_cli(
+        "numbers", "sync", "--account", other, *reached_there[2:], "--public-url", other_name
+    )
+    assert wrong.exit_code == 2
+    refusal = f"not the URL this stack checks Twilio's signatures against ({local_stack.public_url})"
+    assert refusal in wrong.output
+    assert fake.numbers.number(insert)["voice_url"] == ELSEWHERE["voice_url"]
 
 
 def test_sync_with_credentials_twilio_refuses_exits_2(local_stack, fake, monkeypatch):
