@@ -165,6 +165,24 @@ def check_token(st: Stack) -> tuple[Check, Mapping[str, Any] | None]:
     return _pass("token", detail), listing
 
 
+def check_public_url(st: Stack) -> Check:
+    """The public URL the numbers are checked against is the one the stack signs (GET /v1/stack).
+    Without it every check of the numbers' URLs would compare against the wrong URL, and the signed
+    callback check needs TWILIO_AUTH_TOKEN, which API-key users may not have."""
+    if st.signed_url is None:
+        return _skip(
+            "public url",
+            f"the stack did not say which URL it signs (older than GET /v1/stack?): {st.public_url}",
+        )
+    if st.public_url != st.signed_url:
+        return _failed(
+            "public url",
+            f"{st.public_url} is not the URL the stack checks Twilio's signatures against ({st.signed_url})",
+            "leave --public-url and CALLTRACK_PUBLIC_URL out, or set them to the stack output PublicUrl",
+        )
+    return _pass("public url", f"the stack signs {st.signed_url}")
+
+
 def check_webhooks(st: Stack, auth_token: str | None) -> list[Check]:
     """A signed test callback accepted, an unsigned one refused (/twilio/whisper stores nothing)."""
     from calltrack.twilio_edge import TWILIO_SIDS, sign
@@ -510,6 +528,7 @@ def run_checks(
         return checks + [_skip("token", "skipped: the API cannot be reached")]
     token, listing = check_token(st)
     checks.append(token)
+    checks.append(check_public_url(st))
     checks.extend(check_webhooks(st, os.environ.get("TWILIO_AUTH_TOKEN")))
     configs: dict[str, dict[str, Any]] = {}
     if listing is not None:
@@ -582,7 +601,7 @@ def doctor_cmd(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     try:
-        st = stack(url, token, public_url)
+        st = stack(url, token, public_url, diagnose=True)
     except CliFailure as err:
         typer.echo(err.message, err=True)
         raise typer.Exit(1) from None

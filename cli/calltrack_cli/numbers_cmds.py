@@ -65,25 +65,42 @@ class Stack:
         return _request("GET", f"{self.base}{path}", self.token, None, params=params)
 
 
-def stack(url: str | None, token: str | None, public_url: str | None) -> Stack:
+def stack(url: str | None, token: str | None, public_url: str | None, *, diagnose: bool = False) -> Stack:
     """The stack as the CLI reaches it. The public URL is ``--public-url``, else
     ``CALLTRACK_PUBLIC_URL``, else the one the stack says it signs, else the API URL (a custom
     domain's stack answers its domain: pointing numbers at the execute-api URL would have every
-    call refused for a signature made over another URL)."""
+    call refused for a signature made over another URL).
+
+    The stack is asked first. Only a stack deployed before ``GET /v1/stack`` (404) falls back to
+    the API URL, with a warning; any other failure to ask is the command's failure, unless the
+    URL was given or ``diagnose`` (``doctor``, whose own checks report an unreachable stack)."""
     base, tok = _resolve(url, token)
-    signed = signed_public_url(base, tok)
-    public = (public_url or os.environ.get("CALLTRACK_PUBLIC_URL") or signed or base).rstrip("/")
-    return Stack(base, tok, public, signed)
+    given = (public_url or os.environ.get("CALLTRACK_PUBLIC_URL") or "").rstrip("/")
+    try:
+        signed = signed_public_url(base, tok)
+    except CliFailure:
+        if not (given or diagnose):
+            raise
+        signed = None
+    if signed is None and not given and not diagnose:
+        typer.echo(
+            f"warning: the stack does not say which URL it signs (deployed before GET /v1/stack): using "
+            f"{base}; pass --public-url (stack output PublicUrl) if Twilio must call another URL",
+            err=True,
+        )
+    return Stack(base, tok, given or signed or base, signed)
 
 
 def signed_public_url(base: str, token: str) -> str | None:
     """``public_url`` of ``GET /v1/stack``: the URL the stack checks Twilio's signatures against.
-    None when it cannot tell (a stack deployed before the route, or unreachable: the commands'
-    own requests then say what is wrong)."""
+    None when the stack has no such route (404: deployed before it) or answers no URL; any other
+    failure raises ``CliFailure``."""
     try:
         answer = _request("GET", f"{base}/v1/stack", token, None)
-    except CliFailure:
-        return None
+    except CliFailure as err:
+        if err.status == 404:
+            return None
+        raise
     value = answer.get("public_url") if isinstance(answer, dict) else None
     if isinstance(value, str) and value.startswith(("https://", "http://")):
         return value.rstrip("/")
@@ -117,9 +134,9 @@ def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, 
 
     if st.signed_url and st.public_url != st.signed_url:
         _fail(
-            f"error: --public-url {st.public_url} is not the URL this stack checks Twilio's signatures "
-            f"against ({st.signed_url}): every call to the numbers would be refused. Leave "
-            "--public-url and CALLTRACK_PUBLIC_URL out, or pass that URL.",
+            f"error: the public URL {st.public_url} (--public-url or CALLTRACK_PUBLIC_URL) is not the URL "
+            f"this stack checks Twilio's signatures against ({st.signed_url}): every call to the numbers "
+            "would be refused. Leave --public-url and CALLTRACK_PUBLIC_URL out, or pass that URL.",
             2,
         )
     wanted = stack_webhooks(st.public_url, fallback_url)

@@ -14,9 +14,9 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    own expired number, then least recently released first — never-used numbers, then by the
    moment each was released, oldest first (a number's previous holder may still call it: the
    longer it rested, the less likely). The number the page shows (request hint) goes first only
-   when no session has held it; once another session has held it since this page's lease, it
-   waits its turn like any number: handing it straight back to a returning page would cut that
-   session's rest short, and its late call would be attributed to the returning one. Each
+   when it has no lease row (no session has held it); once another session has held it since
+   this page's lease, it waits its turn like any number: handing it straight back to a returning
+   page would cut that session's rest short, and its late call would go to the returning one. Each
    session tries the never-used numbers, and each run of numbers released within ``SPREAD_S``
    seconds of each other, in its own pseudo-random order (a keyed hash of the number): sessions
    arriving together spread over them instead of all trying the same number first. Each try is

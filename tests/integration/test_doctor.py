@@ -106,8 +106,9 @@ class Setup:
             *extra,
         )
         body = json.loads(result.stdout.strip().splitlines()[-1])  # the stack runs in process: its logs too
+        whole = ("webhook", "public url")  # checks of the stack; the others are "<check> <account>"
         return result.exit_code, {
-            c["check"].split(" ")[0] if not c["check"].startswith("webhook") else c["check"]: c
+            c["check"] if c["check"].startswith(whole) else c["check"].split(" ")[0]: c
             for c in body["checks"]
         }
 
@@ -129,6 +130,7 @@ def test_doctor_is_green_on_a_set_up_account(setup):
     assert _statuses(checks) == {
         "api": "pass",
         "token": "pass",
+        "public url": "pass",
         "webhook signed": "pass",
         "webhook unsigned": "pass",
         "numbers": "pass",
@@ -232,6 +234,9 @@ def test_bad_token_unreachable_api_and_webhook_mismatches_fail(setup):
     wrong_public = setup.stack.public_url.replace("127.0.0.1", "localhost")
     code, checks = setup.doctor("--public-url", wrong_public)
     assert code == 1 and checks["webhook signed"]["status"] == "fail"
+    # and the stack itself says it signs another URL (a check that needs no Twilio credentials)
+    said = checks["public url"]
+    assert said["status"] == "fail" and setup.stack.public_url in said["detail"]
     assert checks["webhook unsigned"]["status"] == "pass"
     # A "webhook" that checks no signature: the unsigned callback is accepted
     code, checks = setup.doctor("--public-url", setup.site.url)

@@ -241,6 +241,82 @@ def test_numbers_are_never_pointed_at_plain_http_at_the_real_twilio():
     )
 
 
+def _stack_answering(monkeypatch, answer: Any) -> None:
+    """GET /v1/stack answers ``answer`` (a CliFailure is raised, as _request raises it)."""
+    from calltrack_cli import numbers_cmds
+    from calltrack_cli.admin_cmds import CliFailure
+
+    def request(method: str, url: str, token: str, body: Any, params: Any = None) -> Any:
+        assert (method, url) == ("GET", "https://abc.execute-api.example.com/v1/stack")
+        if isinstance(answer, CliFailure):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(numbers_cmds, "_request", request)
+    monkeypatch.delenv("CALLTRACK_PUBLIC_URL", raising=False)
+
+
+API = "https://abc.execute-api.example.com"
+
+
+def test_the_public_url_is_the_one_the_stack_says_it_signs(monkeypatch, capsys):
+    from calltrack_cli.numbers_cmds import stack
+
+    _stack_answering(monkeypatch, {"public_url": "https://calls.example.com/"})
+    st = stack(API, "tok", None)
+    assert (st.public_url, st.signed_url) == ("https://calls.example.com", "https://calls.example.com")
+    # a given URL wins, and the stack's answer is kept to check it against
+    st = stack(API, "tok", "https://other.example.com")
+    assert (st.public_url, st.signed_url) == ("https://other.example.com", "https://calls.example.com")
+    assert capsys.readouterr().err == ""
+
+
+def test_a_stack_older_than_the_route_falls_back_to_the_api_url_with_a_warning(monkeypatch, capsys):
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.numbers_cmds import stack
+
+    _stack_answering(monkeypatch, CliFailure("error: 404 Not Found", 2, 404))
+    st = stack(API, "tok", None)
+    assert (st.public_url, st.signed_url) == (API, None)
+    assert "does not say which URL it signs" in capsys.readouterr().err
+    _stack_answering(monkeypatch, {"public_url": 42})  # an answer without a URL: the same
+    assert stack(API, "tok", None).public_url == API
+
+
+def test_a_stack_that_fails_to_say_its_url_fails_the_command_unless_a_url_is_given(monkeypatch):
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.numbers_cmds import stack
+
+    # Given GET /v1/stack fails with a 5xx (a 404 would be an older stack)
+    _stack_answering(monkeypatch, CliFailure("error: 503 Service Unavailable", 1, 503))
+    # Then numbers sync/buy do not quietly point numbers at the API URL
+    with pytest.raises(CliFailure) as err:
+        stack(API, "tok", None)
+    assert err.value.status == 503
+    # but a given URL needs no answer, and doctor goes on to report what is wrong
+    assert stack(API, "tok", "https://calls.example.com").public_url == "https://calls.example.com"
+    assert stack(API, "tok", None, diagnose=True).public_url == API
+
+
+def test_numbers_are_never_pointed_at_a_public_url_the_stack_does_not_sign():
+    from types import SimpleNamespace
+
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.doctor_cmds import check_public_url
+    from calltrack_cli.numbers_cmds import webhooks_for
+
+    real = SimpleNamespace(credentials=SimpleNamespace(base_url="https://api.twilio.com"))
+    wrong = Stack(API, "tok", API, "https://calls.example.com")
+    with pytest.raises(CliFailure) as err:
+        webhooks_for(real, wrong, None)
+    assert err.value.code == 2 and "(https://calls.example.com)" in err.value.message
+    assert check_public_url(wrong).status == "fail"
+    right = Stack(API, "tok", "https://calls.example.com", "https://calls.example.com")
+    assert webhooks_for(real, right, None)["VoiceUrl"] == "https://calls.example.com/twilio/voice"
+    assert check_public_url(right).status == "pass"
+    assert check_public_url(Stack(API, "tok", API)).status == "skip"
+
+
 def test_ops_topic_check_counts_only_confirmed_subscriptions(monkeypatch):
     import boto3
 
