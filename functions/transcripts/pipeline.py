@@ -50,6 +50,16 @@ class CallKeptChanging(Exception):
     """Another writer kept changing the call between our read and our conditional write: retry later."""
 
 
+def _until_written(call_sid: str, attempt: Callable[[], str | None]) -> str:
+    """``attempt`` reads the call and writes only over the version it read, answering its outcome,
+    or None when another writer came first; tried again ``CONFLICT_RETRIES`` times."""
+    for _ in range(CONFLICT_RETRIES):
+        outcome = attempt()
+        if outcome is not None:
+            return outcome
+    raise CallKeptChanging(f"call {call_sid} changed under every try")
+
+
 @dataclass
 class Ports:
     calls: CallStore
@@ -185,7 +195,8 @@ def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
 def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
     """A transcript still ``in_progress`` whose job never started (Transcribe stayed at its limit
     through every try) becomes ``failed`` with the reason, instead of in progress for ever."""
-    for _ in range(CONFLICT_RETRIES):
+
+    def attempt() -> str | None:
         call = ports.calls.get(call_sid, consistent=True)
         current = (call or {}).get("transcript") or {}
         if call is None or not call.get("account") or current.get("status") != "in_progress":
@@ -193,9 +204,10 @@ def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
         # only over the call as read: a result stored meanwhile is never overwritten by a give-up
         changes = {"transcript": {**current, "status": "failed", "reason": reason[:300], "gave_up": True}}
         version = int(call.get("version") or 0)
-        if ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes) is not None:
-            return "failed"
-    raise CallKeptChanging(f"call {call_sid} changed under every try")
+        written = ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes)
+        return "failed" if written is not None else None
+
+    return _until_written(call_sid, attempt)
 
 
 def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
@@ -203,11 +215,7 @@ def job_state_changed(detail: Mapping[str, Any], ports: Ports) -> str:
     if ids is None:
         return "not-ours"
     call_sid, recording_sid = ids
-    for _ in range(CONFLICT_RETRIES):
-        outcome = _apply_job_state(call_sid, recording_sid, detail, ports)
-        if outcome is not None:
-            return outcome
-    raise CallKeptChanging(f"call {call_sid} changed under every try")
+    return _until_written(call_sid, lambda: _apply_job_state(call_sid, recording_sid, detail, ports))
 
 
 def _apply_job_state(
@@ -273,7 +281,8 @@ def forget_transcript(call_sid: str, ports: Ports) -> str:
 
 def apply_rules(call_sid: str, ports: Ports, *, trigger: str) -> str:
     """Record every rule that hits the call now and has not hit it before, with its effects."""
-    for _ in range(CONFLICT_RETRIES):
+
+    def attempt() -> str | None:
         call = ports.calls.get(call_sid, consistent=True)
         if call is None or not call.get("account"):
             return "unknown-call"
@@ -285,6 +294,8 @@ def apply_rules(call_sid: str, ports: Ports, *, trigger: str) -> str:
             return "no-hits"
         changes = rules.effects(call, hits, at=_iso(ports), trigger=trigger)
         version = int(call.get("version") or 0)
-        if ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes) is not None:
-            return "hit:" + "+".join(rule.name for rule, _ in hits)
-    raise CallKeptChanging(f"call {call_sid} changed under every try")
+        if ports.calls.amend_at_version(str(call["account"]), call_sid, version, changes) is None:
+            return None
+        return "hit:" + "+".join(rule.name for rule, _ in hits)
+
+    return _until_written(call_sid, attempt)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -177,15 +177,13 @@ class ReplayResult:
     ranges: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "replayed": self.replayed,
-            "records": self.records,
-            "still_failing": self.still_failing,
-            "gone": self.gone,
-            "unreadable": self.unreadable,
-            "left_for_next_run": self.left_for_next_run,
-            "ranges": self.ranges,
-        }
+        return asdict(self)
+
+    def settle(self, where: Mapping[str, Any], outcome: str, **detail: Any) -> str:
+        """Count a range's ``outcome`` (``replayed``, ``still_failing``, ``gone``) and list it."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.ranges.append({**where, "outcome": outcome, **detail})
+        return outcome
 
 
 def replay(
@@ -242,31 +240,23 @@ def _replay_one(
         records = lambda_records(rng.stream_arn, read_range(streams, rng), region)
     except RecordsGone:
         logger.exception("stream records gone before they were replayed", extra=where)
-        result.gone += 1
-        result.ranges.append({**where, "outcome": "gone"})
-        return "gone"
+        return result.settle(where, "gone")
     except Exception:  # noqa: BLE001 - the stream unreadable now: the next run tries again
         logger.exception("stream range unreadable now; the next run tries again", extra=where)
-        result.still_failing += 1
-        result.ranges.append({**where, "outcome": "still_failing"})
-        return "still_failing"
+        return result.settle(where, "still_failing")
     # One call, as Lambda delivered it: a range is the tail of one batch, so it is never larger than
     # the mapping's batch (and the rollup's idempotency items are keyed by the batch's first record).
     try:
         failures = process(records)
     except Exception:  # noqa: BLE001 - the consumer failed: the next run tries again
         logger.exception("stream range still fails; the next run tries again", extra=where)
-        failures = [{"itemIdentifier": rng.start}]
+        return result.settle(where, "still_failing")
     if failures:
         logger.error("stream range still fails; the next run tries again",
                      extra={**where, "failed_at": failures[0].get("itemIdentifier")})
-        result.still_failing += 1
-        result.ranges.append({**where, "outcome": "still_failing"})
-        return "still_failing"
-    result.replayed += 1
+        return result.settle(where, "still_failing")
     result.records += len(records)
-    result.ranges.append({**where, "outcome": "replayed", "records": len(records)})
-    return "replayed"
+    return result.settle(where, "replayed", records=len(records))
 
 
 def _later(sqs: Any, queue_url: str, message: Mapping[str, Any], seconds: int) -> None:
