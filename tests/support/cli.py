@@ -7,40 +7,44 @@ import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
+import typer.testing
 from typer.testing import CliRunner
 
 
-class _CallerThreadOnly:
-    """A stand-in for ``sys.stdout``/``sys.stderr`` during one CLI run: what the CLI's own thread
-    writes is captured; what other threads write (the local stack's background consumers print
-    their logs and metrics) goes where it went before, so it never lands in the CLI's output."""
+def _caller_thread_only(elsewhere: dict[str, Any]) -> type:
+    """The text stream Typer's runner makes for ``sys.stdout``/``sys.stderr`` during one CLI run, made to
+    keep only what the CLI's own thread writes: what other threads write (the local stack's
+    background consumers print their logs and metrics) goes where it went before the run, so it
+    never lands in the CLI's output. Typer's stream class is replaced, not the ``sys``
+    attributes after Typer set them: a thread printing between Typer's assignment and ours would
+    still have landed in the output."""
+    caller = threading.get_ident()
 
-    def __init__(self, captured: Any, elsewhere: Any) -> None:
-        self._captured = captured
-        self._elsewhere = elsewhere
-        self._thread = threading.get_ident()
+    class CallerThreadOnly(typer.testing._NamedTextIOWrapper):
+        def _elsewhere(self) -> Any:
+            return None if threading.get_ident() == caller else elsewhere.get(self.name)
 
-    def _target(self) -> Any:
-        return self._captured if threading.get_ident() == self._thread else self._elsewhere
+        def write(self, text: str) -> int:
+            other = self._elsewhere()
+            return int(other.write(text)) if other is not None else super().write(text)
 
-    def write(self, text: str) -> int:
-        return int(self._target().write(text))
+        def flush(self) -> None:
+            other = self._elsewhere()
+            other.flush() if other is not None else super().flush()
 
-    def flush(self) -> None:
-        self._target().flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._captured, name)
+    return CallerThreadOnly
 
 
 class _Runner(CliRunner):
     @contextlib.contextmanager
     def isolation(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        outer_out, outer_err = sys.stdout, sys.stderr
-        with super().isolation(*args, **kwargs) as streams:
-            sys.stdout = _CallerThreadOnly(sys.stdout, outer_out)  # type: ignore[assignment]
-            sys.stderr = _CallerThreadOnly(sys.stderr, outer_err)  # type: ignore[assignment]
+        streams_before = {"<stdout>": sys.stdout, "<stderr>": sys.stderr}
+        with (
+            mock.patch.object(typer.testing, "_NamedTextIOWrapper", _caller_thread_only(streams_before)),
+            super().isolation(*args, **kwargs) as streams,
+        ):
             yield streams
 
 
