@@ -343,7 +343,12 @@ def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_sh
     number = _leased(first, account)
     time.sleep(1.2)  # the second tab's renewal comes in a later second than the first lease
     second = context.new_page()
-    second.goto(f"{_origin(site)}/{account}.html")
+    # (its number is in the tab-shared storage at once: wait for its renewal to be answered)
+    with second.expect_response(
+        lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"
+    ) as renewal:
+        second.goto(f"{_origin(site)}/{account}.html")
+    assert renewal.value.ok
     assert _leased(second, account) == number
     renewed = float(_lease_row(local_stack, number)["expires_at"]["N"])
     # When the first tab is hidden (the visitor switches to the second)

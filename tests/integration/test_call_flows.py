@@ -157,14 +157,14 @@ def test_the_menu_rings_the_chosen_target_and_a_timeout_rings_timeout_to(local_s
     assert (stored["target"], stored["menu_choice"]) == ("reception", "timeout")
 
 
-def test_a_menu_choice_made_while_dynamodb_is_down_is_recorded_by_the_replay(local_stack, acct, monkeypatch):
+def test_a_menu_choice_made_while_dynamodb_is_down_is_recorded_by_the_replay(local_stack, acct):
     from tests.support.outage import webhook_without_dynamodb
 
     # Given a call in open hours that heard the menu
     form, twiml = call(local_stack, acct["numbers"]["main"], at_jst(2026, 12, 1, 10, 2))
     query = "?" + urlparse(twiml.find("Gather").get("action")).query  # type: ignore[union-attr]
     # When the caller presses 2 while DynamoDB is unreachable (a fresh process: the routing snapshot)
-    with webhook_without_dynamodb(monkeypatch):
+    with webhook_without_dynamodb():
         pressed = {**form, "Digits": "2"}
         office = signed_post(local_stack, "/twilio/menu", pressed, at_jst(2026, 12, 1, 10, 2, 8), query)
     # Then the office still rings, and once DynamoDB is back the call records the choice (it was lost)
@@ -312,11 +312,11 @@ def test_test_calls_are_marked_listed_apart_and_change_no_report_figure(local_st
 # ------------------------------------------------------------------ fail-open
 
 
-def test_with_dynamodb_down_a_cold_process_rings_the_flows_first_target(local_stack, acct, monkeypatch):
+def test_with_dynamodb_down_a_cold_process_rings_the_flows_first_target(local_stack, acct):
     from tests.support.outage import webhook_without_dynamodb
 
     # Given a cold webhook process and DynamoDB unreachable (the routing snapshot in S3 is up)
-    with webhook_without_dynamodb(monkeypatch):
+    with webhook_without_dynamodb():
         # When a call comes in, even after hours
         _, twiml = call(local_stack, acct["numbers"]["main"], at_jst(2026, 12, 1, 22, 0))
     # Then it is forwarded to the flow's first target: every reception member at once

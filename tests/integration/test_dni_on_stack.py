@@ -304,9 +304,7 @@ def test_a_released_number_goes_to_the_next_session_and_a_call_then_is_ambiguous
     assert call["gclid"] == "G-SECOND" and 0.5 < call["confidence"] < 1.0
 
 
-def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who_saw_it(
-    local_stack, monkeypatch
-):
+def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who_saw_it(local_stack):
     from datetime import UTC, datetime, timedelta
 
     from tests.support.outage import webhook_without_dynamodb
@@ -323,7 +321,7 @@ def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who
     b = lease(local_stack, account, gclid="G-CAME-LATER").json()
     assert b["number"] == a["number"]
     # When a call to it half a second after A left met a DynamoDB outage (its write went to the outbox)
-    with webhook_without_dynamodb(monkeypatch):
+    with webhook_without_dynamodb():
         form = voice_form(a["number"], caller="+819012345678")
         assert signed_post(local_stack, "/twilio/voice", form, call_at).status_code == 200
     # Then the replay attributes it to A, whose lease the number was on at the call (the lease row

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support import unique_call_sid, unique_number
 from tests.support.accounts import account_config
+from tests.support.outage import WebhookStorageSwitch
 from tests.support.stack import apply_account, tokens
 from tests.support.twilio import TWILIO_ACCOUNT_SID, dial_of, signed_post
 
@@ -43,49 +44,11 @@ def status_callback(form: dict[str, str], at: datetime) -> tuple[str, dict[str, 
     return "/twilio/call-status", {**form, "CallStatus": "completed", "CallDuration": str(15 + TALK)}, end, ""
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
-def dynamodb_unreachable() -> Iterator[Any]:
-    """Yields a switch: ``down()`` gives the voice webhook a fresh process (a cold container) whose
-    DynamoDB client connects to a closed port; ``up()`` gives it a fresh process against the
-    emulator again. Only the webhook loses storage: the stack's other functions share this test
-    process and keep theirs (changing AWS_ENDPOINT_URL_DYNAMODB for the process would let a
-    background consumer build its client against the closed port and keep it)."""
-    import boto3
-    from botocore.config import Config
-
-    import voice_webhook.dynamo as dynamo
-    import voice_webhook.handler as handler
-
-    class Switch:
-        tries = 0  # requests the webhook sent to its unreachable storage
-
-        def down(self) -> None:
-            handler.reset()
-            dynamo._client = boto3.session.Session().client(
-                "dynamodb",
-                region_name=boto3.session.Session().region_name or "us-east-1",
-                endpoint_url=f"http://127.0.0.1:{closed_port()}",
-                config=Config(
-                    connect_timeout=dynamo.CONNECT_TIMEOUT_S,
-                    read_timeout=dynamo.READ_TIMEOUT_S,
-                    retries={"total_max_attempts": dynamo.MAX_ATTEMPTS, "mode": "standard"},
-                ),
-            )
-            dynamo._client.meta.events.register("before-send.dynamodb", self._tried)
-
-        def _tried(self, **_: Any) -> None:
-            self.tries += 1
-
-        def up(self) -> None:
-            handler.reset()
-
-    switch = Switch()
+def dynamodb_unreachable() -> Iterator[WebhookStorageSwitch]:
+    """Yields a switch that takes the voice webhook's DynamoDB down and up (``down()`` again: a new
+    container, nothing cached); afterwards it is up."""
+    switch = WebhookStorageSwitch()
     yield switch
     switch.up()
     # the outage was real: the webhook did try its storage while it was down
@@ -212,6 +175,9 @@ def test_a_dynamodb_that_never_answers_costs_the_webhook_two_tries_per_request(
     tries: list[int] = []
     try:
         client = dynamo.client("us-east-1")
+        # the client keeps its endpoint; the stack's consumers in this process must not build theirs
+        # against the silent port
+        monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB")
         client.meta.events.register("before-send.dynamodb", lambda **_: tries.append(1))
         # When the webhook reads a number's routing
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
