@@ -39,6 +39,9 @@ class LambdaFunction:
     # Queues whose dead-letter queue it receives from and deletes in, sending the messages back to
     # the queue (send grant + its URL too): env CALLTRACK_<NAME>_DLQ_URL and _QUEUE_URL.
     redrives_queues: tuple[str, ...] = ()
+    # Queues whose dead-letter queue it reads and leaves in place (receive, then visible again; no
+    # delete, no send): env CALLTRACK_<NAME>_DLQ_URL.
+    sweeps_dead_letters: tuple[str, ...] = ()
     publishes_to_ops_topic: bool = False
     secrets: tuple[str, ...] = ()  # "twilio_auth_token", "twilio_api_secret", "admin_token"
     # Account secrets (SSM /calltrack/{account}/{name}, calltrack.account_secrets): "" none,
@@ -326,6 +329,15 @@ FUNCTIONS = (
         bundles=("call_records",),  # the event's data is the call as GET /v1/calls/{sid} shows it
     ),
     LambdaFunction(
+        "webhook_dead_letters",
+        "webhooks",
+        "webhooks.dead_letters.handler",
+        timeout_s=300,
+        description="Fail the rows of webhook deliveries SQS dead-lettered before their last try ran",
+        update_tables=("webhook_deliveries",),  # reads a row, fails it by a conditional UpdateItem
+        sweeps_dead_letters=("webhooks",),
+    ),
+    LambdaFunction(
         "webhook_api",
         "webhooks",
         "webhooks.api.handler",
@@ -503,6 +515,12 @@ SCHEDULES = (
         "recording_redrive",
         "20 * * * ? *",
         "hourly: recording dead letters back to the queue (recording_ingest.backoff.REDRIVE_MINUTE)",
+    ),
+    Schedule(
+        "webhook-dlq-sweep",
+        "webhook_dead_letters",
+        "25 * * * ? *",
+        "hourly: webhook deliveries dead-lettered before their last try ran are marked failed",
     ),
     # A calls-stream batch a consumer gave up on (retries run out) is skipped by Lambda, which
     # records where it was in the consumer's stream-failures queue; the stream keeps the records a

@@ -53,15 +53,20 @@ class Ports:
     config: Callable[[str], AccountConfig]
     secret: Callable[[str, str], str | None]  # (account, name) -> value
     send: Send  # (method, url, body, headers) -> Answer, through the SSRF guard
-    enqueue: Callable[[list[dict[str, str]]], None]  # delivery messages onto the webhooks queue
+    enqueue: Callable[[list[dict[str, Any]]], None]  # delivery messages onto the webhooks queue
     present: Callable[[Mapping[str, Any]], dict[str, Any]]  # call item -> GET /v1/calls/{sid}
     now: Callable[[], datetime]
     kintone_base_url: str = ""  # "" = https://{domain}
     hubspot_base_url: str = "https://api.hubapi.com"
 
 
-def delivery_message(account: str, delivery: str) -> dict[str, str]:
-    return {"delivery": delivery, "account": account}
+def delivery_message(account: str, delivery: str, requeues: int = 0) -> dict[str, Any]:
+    """One delivery's queue message; ``requeues``: the row's round (the retry route's count), so the
+    dead-letter sweep tells this message's dead letter from an earlier round's."""
+    message: dict[str, Any] = {"delivery": delivery, "account": account}
+    if requeues:
+        message["requeues"] = requeues
+    return message
 
 
 def accept(planned: list[plan.Planned], account: str, ports: Ports) -> int:
@@ -209,6 +214,8 @@ def reopen(account: str, delivery: str, ports: Ports) -> dict[str, Any] | None:
     row = ports.store.get(account, delivery)
     if row is None or row.get("kind") == "link":
         return None
-    ports.store.update(account, delivery, status="pending", next_attempt_at=None, updated_at=iso(ports.now()))
-    ports.enqueue([delivery_message(account, delivery)])
+    requeues = int(row.get("requeues") or 0) + 1
+    ports.store.update(account, delivery, status="pending", next_attempt_at=None, requeues=requeues,
+                       updated_at=iso(ports.now()))
+    ports.enqueue([delivery_message(account, delivery, requeues)])
     return ports.store.get(account, delivery)

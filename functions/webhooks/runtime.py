@@ -32,7 +32,7 @@ def sqs() -> Any:
     return boto3.session.Session().client("sqs", region_name=get_settings().region)
 
 
-def enqueue(messages: list[dict[str, str]]) -> None:
+def enqueue(messages: list[dict[str, Any]]) -> None:
     """Delivery messages onto the webhooks queue (batches of 10; a refused entry raises)."""
     from calltrack.settings import queue_env
 

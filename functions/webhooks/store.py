@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from calltrack.models.webhooks import RETENTION_DAYS, WebhookDelivery
 from webhooks.plan import Planned
@@ -78,6 +79,27 @@ class DynamoDeliveries:
         try:
             WebhookDelivery(account, delivery).update(
                 actions=[WebhookDelivery.lease_until.set(at + LEASE_S)], condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def fail_if_unchanged(self, account: str, delivery: str, seen: dict[str, Any], reason: str,
+                          now: datetime) -> bool:
+        """Fail the row as ``seen`` (open, same status, same ``updated_at``, same round); False when
+        it changed since (a try, a retry through the API) or is gone."""
+        d = WebhookDelivery
+        condition = d.status.is_in(*OPEN) & (d.status == seen.get("status"))
+        updated, requeues = seen.get("updated_at"), seen.get("requeues")
+        condition &= (d.updated_at == updated) if updated else d.updated_at.does_not_exist()
+        condition &= (d.requeues == requeues) if requeues is not None else d.requeues.does_not_exist()
+        actions: list[Action] = [
+            d.status.set("failed"), d.status_key.set(f"{account}#failed"), d.reason.set(reason),
+            d.next_attempt_at.remove(), d.lease_until.remove(), d.updated_at.set(iso(now)),
+        ]
+        try:
+            d(account, delivery).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise

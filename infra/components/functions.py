@@ -167,6 +167,10 @@ class FunctionFactory(Construct):
             queue = _lookup(r.queues, name, spec, "queue")
             queue.grant_send_messages(fn)
             fn.add_environment(queue_env(name), queue.queue_url)
+        for name in spec.sweeps_dead_letters:
+            dlq = _lookup(r.dead_letter_queues, name, spec, "dead-letter queue")
+            dlq.grant(fn, "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
+            fn.add_environment(dlq_env(name), dlq.queue_url)
         if spec.publishes_to_ops_topic:
             r.ops_topic.grant_publish(fn)
             fn.add_environment(OPS_TOPIC_ENV, r.ops_topic.topic_arn)

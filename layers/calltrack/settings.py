@@ -164,6 +164,7 @@ class Settings:
     routing_bucket: str = "calltrack-routing"
     recording_queue_url: str = ""
     recording_dlq_url: str = ""
+    webhooks_dlq_url: str = ""
     webhook_outbox_queue_url: str = ""
     ops_topic_arn: str = ""
     local_mode: bool = False
@@ -231,6 +232,7 @@ class Settings:
             routing_bucket=env.get("CALLTRACK_ROUTING_BUCKET", "calltrack-routing"),
             recording_queue_url=env.get("CALLTRACK_RECORDING_QUEUE_URL", ""),
             recording_dlq_url=env.get(dlq_env("recording"), ""),
+            webhooks_dlq_url=env.get(dlq_env("webhooks"), ""),
             webhook_outbox_queue_url=env.get(queue_env("webhook_outbox"), ""),
             ops_topic_arn=env.get("CALLTRACK_OPS_TOPIC_ARN", ""),
             local_mode=local_mode,

@@ -20,7 +20,7 @@ def granted(fn: LambdaFunction) -> Needs:
         queues=tuple(sorted({*fn.sends_to_queues, *fn.redrives_queues})),
         secrets=tuple(sorted(fn.secrets)),
         ops_topic=fn.publishes_to_ops_topic,
-        dead_letter_queues=tuple(sorted(fn.redrives_queues)),
+        dead_letter_queues=tuple(sorted({*fn.redrives_queues, *fn.sweeps_dead_letters})),
         account_secrets=fn.account_secrets,
         user_pool=fn.user_pool,
         stream_failures=fn.name if consumes_stream else "",  # its stream's on-failure queue

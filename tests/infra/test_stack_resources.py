@@ -710,6 +710,24 @@ def test_the_internet_facing_functions_get_no_write_they_do_not_make(synth):
     assert _statements_on(synth, "FunctionsVoiceWebhookRole", recordings_table) == set()
 
 
+def test_the_webhook_dead_letter_sweep_reads_dead_letters_and_cannot_delete_or_resend_them(synth):
+    # Given the hourly sweep only reads the webhooks DLQ (then shows it again) and fails rows,
+    stack = synth.stack
+    dlq = stack.resolve(stack.queues.dlqs["webhooks"].queue_arn)["Fn::GetAtt"][0]
+    queue = stack.resolve(stack.queues.queues["webhooks"].queue_arn)["Fn::GetAtt"][0]
+    rows = stack.resolve(stack.data.tables["webhook_deliveries"].table_arn)["Fn::GetAtt"][0]
+    # when we look at its policy, then it may receive and re-show dead letters, never delete them
+    # (the operator's queue) nor send anything to the webhooks queue
+    on_dlq = _statements_on(synth, "FunctionsWebhookDeadLettersRole", dlq)
+    assert {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"} <= on_dlq
+    assert not {a for a in on_dlq if re.search(r"Delete|Send|Purge", a)}, on_dlq
+    assert _statements_on(synth, "FunctionsWebhookDeadLettersRole", queue) == set()
+    # and it changes delivery rows only by UpdateItem (no put, delete or batch write)
+    on_rows = _statements_on(synth, "FunctionsWebhookDeadLettersRole", rows)
+    assert "dynamodb:UpdateItem" in on_rows
+    assert not {a for a in on_rows if re.search(r"Put|Delete|BatchWrite", a)}, on_rows
+
+
 def test_cloudwatch_alarms_may_publish_to_the_tls_only_ops_topic(synth):
     # Given the ops topic's policy (enforce_ssl writes one, which replaces SNS's default policy),
     [policy] = synth.resources("AWS::SNS::TopicPolicy").values()

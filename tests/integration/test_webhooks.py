@@ -15,6 +15,7 @@ from tests.support import unique_account, unique_number
 from tests.support.account_secrets import set_account_secret
 from tests.support.accounts import account_config
 from tests.support.receiver import Receiver, readme_verify, serve
+from tests.support.times import utc_now_iso
 from tests.support.twilio import play_call
 
 SECRET = "whsec-test-0123456789"
@@ -150,6 +151,71 @@ def test_a_receiver_that_keeps_failing_ends_in_the_dlq_and_can_be_retried(local_
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     trail = local_stack.request("GET", f"/v1/audit?from=2026-01-01&to={today}", token=world["admin"]).json()
     assert [i["target"] for i in trail["items"] if i["action"] == "webhook.retry"] == [target["delivery_id"]]
+
+
+def stranded_delivery(stack: Any, world: dict[str, Any], nonce: str, **row: str) -> str:
+    """A ping delivery's row as given (status, times, round) and its message in the webhooks DLQ, as
+    SQS leaves them when it moves a message whose last receive never reached the sender."""
+    from calltrack.account_config import parse_config
+    from calltrack.settings import get_settings
+    from webhooks.plan import plan_ping
+
+    hook = {"id": "crm-bridge", "url": "http://127.0.0.1:9/x", "events": ["call.completed"],
+            "secret": "crm-bridge"}
+    config = parse_config(account_config(world["account"], webhooks=[hook]), local_mode=True)
+    ping = plan_ping(config, "crm-bridge", nonce, "2026-12-01T00:00:00Z")
+    item = {"account": world["account"], "delivery_id": ping.delivery_id, "kind": "webhook",
+            "destination": "crm-bridge", "event_id": ping.event_id, "event_type": "ping",
+            "payload": ping.payload_text(), "attempts": 11, "created_at": "2026-12-01T00:00:00Z", **row}
+    item["status_key"] = f"{world['account']}#{item['status']}"
+    stack.stack.client("dynamodb").put_item(
+        TableName=get_settings().table_name("webhook_deliveries"),
+        Item={k: {"N": str(v)} if isinstance(v, int) else {"S": str(v)} for k, v in item.items()},
+    )
+    message = {"delivery": ping.delivery_id, "account": world["account"]}
+    stack.stack.client("sqs").send_message(QueueUrl=stack.stack.dlq_urls["webhooks"],
+                                           MessageBody=json.dumps(message))
+    return ping.delivery_id
+
+
+def test_a_delivery_dead_lettered_before_its_last_try_is_listed_failed_by_the_hourly_sweep(
+        local_stack: Any, receiver: Receiver) -> None:
+    from datetime import timedelta
+
+    def ago(hours: float) -> str:
+        return (now() - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # Given a delivery whose 11th try got a 503 and whose 12th never ran (its message was
+    # dead-lettered, the row still says retrying, next try two hours ago), and one retried through
+    # the API since an earlier round of it was dead-lettered (the row's round is 1, the dead letter's 0)
+    world = subscribed(local_stack, receiver)
+    stranded = stranded_delivery(local_stack, world, "stranded", status="retrying", reason="http-503",
+                                 next_attempt_at=ago(2), updated_at=ago(9))
+    retried = stranded_delivery(local_stack, world, "retried", status="pending", requeues=1,
+                                updated_at=ago(2), reason="http-503")
+    assert stranded not in {d["delivery_id"] for d in deliveries(local_stack, world, "failed")}
+
+    # When the hourly sweep runs
+    result = local_stack.run_job("webhook-dlq-sweep", utc_now_iso())["result"]
+
+    # Then the stranded delivery is listed failed, saying why, with no next try; the retried one
+    # is left to its own round
+    assert result["failed"] >= 1
+    failed = {d["delivery_id"]: d for d in deliveries(local_stack, world, "failed")}
+    assert set(failed) == {stranded}
+    reason = "gave up: dead-lettered before its last try ran (last failure: http-503)"
+    assert failed[stranded]["reason"] == reason
+    assert failed[stranded]["next_attempt_at"] is None
+    assert [d["delivery_id"] for d in deliveries(local_stack, world, "pending")] == [retried]
+    # And both dead letters are still in the queue for the operator (visible again)
+    assert {stranded, retried} <= {m.get("delivery") for m in dead_letters(local_stack)}
+
+    # When the failed delivery is retried through the API, it arrives with its own id
+    resp = local_stack.request("POST", f"/v1/webhooks/deliveries/{stranded}/retry", token=world["admin"])
+    assert resp.status_code == 202, resp.text
+    local_stack.drain()
+    assert stranded in [r.headers["X-Calltrack-Delivery"] for r in receiver.received]
+    assert stranded in {d["delivery_id"] for d in deliveries(local_stack, world, "delivered")}
 
 
 def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver) -> None:

@@ -11,7 +11,8 @@ events come at least once):
     retrying (``reason``, ``next_attempt_at``: SQS delivers it again, backoff 1 min .. 24 h)
     failed   (a permanent answer such as 400/401/404 or a redirect, or the 24 h ran out: the message
               is then in the dead-letter queue; ``POST /v1/webhooks/deliveries/{id}/retry`` sends
-              it again)
+              it again; a message SQS dead-lettered before its last try ran leaves its row open, and
+              the hourly ``webhook-dlq-sweep`` (``webhooks.dead_letters``) fails it then)
 
 GSI ``by-status`` (``status_key`` = account#status, ``updated_at``) lists one status newest first.
 A sender claims a row (``lease_until``) before sending, so two copies of one delivery message
@@ -68,6 +69,9 @@ class WebhookDelivery(Model):
     expires_at = NumberAttribute(null=True)  # epoch seconds (TTL)
     status_key = UnicodeAttribute(null=True)  # "{account}#{status}", kept with status (by_status)
     lease_until = NumberAttribute(null=True)  # epoch seconds: one sender at a time (claim)
+    # Times the retry route queued the delivery again; its queue message carries the same count, so
+    # a dead letter of an earlier round is told from the row's current message (webhooks.dead_letters).
+    requeues = NumberAttribute(null=True)
     by_status = DeliveriesByStatus()
 
 
