@@ -8,9 +8,11 @@ A delivery message reaches the webhooks dead-letter queue in one of two ways:
   list it, so nobody retries it.
 Each run reads every dead letter and fails such a row when it is the same round as the dead letter
 (``requeues``: a retry through the API starts a new round with a new message), still open, and
-overdue by ``OVERDUE_S`` (its next try, or for a row never tried its last change, lies that far
-back: no copy of its message is still on its way). The write is conditional on the row as read,
-so a try or a retry that lands meanwhile wins. The dead letters stay in the queue, visible again at
+quiet for ``QUIET_S``: untouched for longer than the longest wait between two tries
+(``backoff.MAX_STEP_S``) plus an hour, so no other copy of its message is still on its way (a call
+event planned twice queues a second copy; each copy's tries write the row). The write is
+conditional on the row as read and on no sender holding it, so a try or a retry that lands
+meanwhile wins. The dead letters stay in the queue, visible again at
 the end of the run: the DLQ is the operator's (its depth alarm, 14 days' retention), and a failed
 row is sent again by ``POST /v1/webhooks/deliveries/{id}/retry``. Other messages (call events and
 ops messages whose planning ran out of tries) are left for the operator as well.
@@ -21,17 +23,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
+from webhooks.backoff import MAX_STEP_S
 
 logger = make_logger("webhook_dead_letters")
 tracer = make_tracer("webhook_dead_letters")
 NEEDS = Needs(tables=("webhook_deliveries",), dead_letter_queues=("webhooks",))
 MAX_MESSAGES_PER_RUN = 10_000
-OVERDUE_S = 3600  # longer than any gap between a row's next try and the receive that makes it
+QUIET_S = MAX_STEP_S + 3600  # a row untouched this long has no copy of its message on its way
 HIDE_S = 300  # a received dead letter stays hidden this long if the run dies before showing it again
 OPEN = ("pending", "retrying")
 
@@ -69,11 +72,12 @@ def delivery_of(body: str) -> tuple[str, str, int] | None:
     return account, delivery, requeues
 
 
-def overdue(row: Mapping[str, Any], now: datetime) -> bool:
-    """Its next try (else its last change) lies more than ``OVERDUE_S`` back."""
-    due = _parse_time(row.get("next_attempt_at")) if row.get("status") == "retrying" else None
-    due = due or _parse_time(row.get("updated_at"))
-    return due is not None and due <= now.replace(tzinfo=None) - timedelta(seconds=OVERDUE_S)
+def quiet(row: Mapping[str, Any], now: datetime) -> bool:
+    """Untouched for ``QUIET_S``: every copy of its message would have tried (and written it) since
+    (its own next try, at most ``MAX_STEP_S`` after that change, is then an hour past too)."""
+    changed = _parse_time(row.get("updated_at"))
+    cutoff = now.astimezone(UTC).replace(tzinfo=None) - timedelta(seconds=QUIET_S)
+    return changed is not None and changed <= cutoff
 
 
 def reason_for(row: Mapping[str, Any]) -> str:
@@ -109,7 +113,7 @@ def _one(body: str, ports: SweepPorts) -> str:
     if not row or row.get("kind") == "link" or row.get("status") not in OPEN:
         return "ended"  # failed or delivered already, or gone (TTL, account deleted)
     now = ports.now()
-    if int(row.get("requeues") or 0) != requeues or not overdue(row, now):
+    if int(row.get("requeues") or 0) != requeues or not quiet(row, now):
         return "on_its_way"  # a later round's message, or a copy still being tried
     if not ports.rows.fail_if_unchanged(account, delivery, row, reason_for(row), now):
         return "on_its_way"  # a try or a retry changed the row since it was read

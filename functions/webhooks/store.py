@@ -87,10 +87,12 @@ class DynamoDeliveries:
 
     def fail_if_unchanged(self, account: str, delivery: str, seen: dict[str, Any], reason: str,
                           now: datetime) -> bool:
-        """Fail the row as ``seen`` (open, same status, same ``updated_at``, same round); False when
-        it changed since (a try, a retry through the API) or is gone."""
+        """Fail the row as ``seen`` (open, same status, same ``updated_at``, same round) unless a
+        sender holds it now; False when it changed since (a try, a retry through the API), is being
+        sent, or is gone."""
         d = WebhookDelivery
         condition = d.status.is_in(*OPEN) & (d.status == seen.get("status"))
+        condition &= d.lease_until.does_not_exist() | (d.lease_until < int(now.timestamp()))
         updated, requeues = seen.get("updated_at"), seen.get("requeues")
         condition &= (d.updated_at == updated) if updated else d.updated_at.does_not_exist()
         condition &= (d.requeues == requeues) if requeues is not None else d.requeues.does_not_exist()

@@ -70,7 +70,7 @@ class Needs:
     queues: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     ops_topic: bool = False
-    dead_letter_queues: tuple[str, ...] = ()  # queues whose DLQ it receives from and deletes in
+    dead_letter_queues: tuple[str, ...] = ()  # queues whose DLQ it receives from (redrive: and deletes in)
     # Account secrets in SSM (calltrack.account_secrets): "" none, "read", "write" (admin) or
     # "erase" (privacy: account deletion).
     # No variable names them: the path /calltrack/{account}/{name} is the product's contract.

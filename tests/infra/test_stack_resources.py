@@ -726,6 +726,11 @@ def test_the_webhook_dead_letter_sweep_reads_dead_letters_and_cannot_delete_or_r
     on_rows = _statements_on(synth, "FunctionsWebhookDeadLettersRole", rows)
     assert "dynamodb:UpdateItem" in on_rows
     assert not {a for a in on_rows if re.search(r"Put|Delete|BatchWrite", a)}, on_rows
+    # and a run ends before the dead letters it hid come back (each is read once per run)
+    from infra.wiring import FUNCTIONS
+    from webhooks.dead_letters import HIDE_S
+
+    assert next(f for f in FUNCTIONS if f.name == "webhook_dead_letters").timeout_s <= HIDE_S
 
 
 def test_cloudwatch_alarms_may_publish_to_the_tls_only_ops_topic(synth):

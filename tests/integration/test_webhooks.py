@@ -153,7 +153,7 @@ def test_a_receiver_that_keeps_failing_ends_in_the_dlq_and_can_be_retried(local_
     assert [i["target"] for i in trail["items"] if i["action"] == "webhook.retry"] == [target["delivery_id"]]
 
 
-def stranded_delivery(stack: Any, world: dict[str, Any], nonce: str, **row: str) -> str:
+def stranded_delivery(stack: Any, world: dict[str, Any], nonce: str, **row: Any) -> str:
     """A ping delivery's row as given (status, times, round) and its message in the webhooks DLQ, as
     SQS leaves them when it moves a message whose last receive never reached the sender."""
     from calltrack.account_config import parse_config
@@ -185,14 +185,14 @@ def test_a_delivery_dead_lettered_before_its_last_try_is_listed_failed_by_the_ho
     def ago(hours: float) -> str:
         return (now() - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    # Given a delivery whose 11th try got a 503 and whose 12th never ran (its message was
-    # dead-lettered, the row still says retrying, next try two hours ago), and one retried through
+    # Given a delivery whose 11th try got a 503 14 hours ago and whose 12th never ran (its message
+    # was dead-lettered, the row still says retrying, next try 7 hours ago), and one retried through
     # the API since an earlier round of it was dead-lettered (the row's round is 1, the dead letter's 0)
     world = subscribed(local_stack, receiver)
     stranded = stranded_delivery(local_stack, world, "stranded", status="retrying", reason="http-503",
-                                 next_attempt_at=ago(2), updated_at=ago(9))
+                                 next_attempt_at=ago(7), updated_at=ago(14))
     retried = stranded_delivery(local_stack, world, "retried", status="pending", requeues=1,
-                                updated_at=ago(2), reason="http-503")
+                                updated_at=ago(14), reason="http-503")
     assert stranded not in {d["delivery_id"] for d in deliveries(local_stack, world, "failed")}
 
     # When the hourly sweep runs

@@ -4,7 +4,7 @@ retry route's round that tells an earlier round's dead letter from the row's cur
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -47,14 +47,16 @@ def run(rows: Rows, bodies: list[str]) -> tuple[dict[str, int], list[str]]:
     return sweep(ports), shown
 
 
-def retrying(next_try: str, **extra: Any) -> dict[str, Any]:
-    return {"status": "retrying", "reason": "http-503", "next_attempt_at": next_try,
-            "updated_at": "2026-12-01T20:00:00Z", "kind": "webhook", **extra}
+def retrying(tried: str = "2026-12-01T16:00:00Z", **extra: Any) -> dict[str, Any]:
+    """Its last try at ``tried`` (default 20 h before NOW), the next one seven hours later."""
+    next_try = datetime.strptime(tried, "%Y-%m-%dT%H:%M:%SZ") + timedelta(hours=7)
+    return {"status": "retrying", "reason": "http-503", "updated_at": tried, "kind": "webhook",
+            "next_attempt_at": next_try.strftime("%Y-%m-%dT%H:%M:%SZ"), **extra}
 
 
-def test_a_dead_lettered_delivery_whose_next_try_is_long_past_is_failed_and_its_letter_kept() -> None:
-    # Given a delivery retrying with a next try two hours ago, and its dead letter
-    rows = Rows(dlv_a=retrying("2026-12-02T10:00:00Z"))
+def test_a_stranded_delivery_is_failed_naming_its_last_failure_and_its_dead_letter_is_kept() -> None:
+    # Given a delivery last tried 20 h ago (next try due 13 h ago, never made), and its dead letter
+    rows = Rows(dlv_a=retrying())
     # When the sweep runs
     counts, shown = run(rows, [dead_letter("dlv_a")])
     # Then the row is failed with its last failure named, and the dead letter is visible again
@@ -66,34 +68,38 @@ def test_a_dead_lettered_delivery_whose_next_try_is_long_past_is_failed_and_its_
 
 
 def test_a_never_tried_delivery_says_no_try_finished() -> None:
-    rows = Rows(dlv_a={"status": "pending", "updated_at": "2026-12-02T09:00:00Z", "kind": "webhook"})
+    rows = Rows(dlv_a={"status": "pending", "updated_at": "2026-12-01T09:00:00Z", "kind": "webhook"})
     run(rows, [dead_letter("dlv_a")])
     assert rows.rows["dlv_a"]["reason"] == "gave up: dead-lettered before any try finished"
 
 
 @pytest.mark.parametrize("row, letter", [
-    # a copy of the message still on its way: its next try is only ten minutes overdue
-    (retrying("2026-12-02T11:50:00Z"), {}),
+    # tried 10 h ago: another copy of its message (a call event planned twice) may still be waiting
+    # out a backoff step of up to 12 h
+    (retrying("2026-12-02T02:00:00Z"), {}),
+    # planned an hour ago and not tried yet (the queue is behind)
+    ({"status": "pending", "updated_at": "2026-12-02T11:00:00Z", "kind": "webhook"}, {}),
     # retried through the API since: the row is in round 1, the dead letter of round 0
-    (retrying("2026-12-02T10:00:00Z", requeues=1), {}),
+    (retrying(requeues=1), {}),
     # the dead letter of round 1 while the row was retried again (round 2)
-    (retrying("2026-12-02T10:00:00Z", requeues=2), {"requeues": 1}),
+    (retrying(requeues=2), {"requeues": 1}),
 ])
 def test_a_delivery_that_may_still_be_tried_is_left_open(row: dict[str, Any], letter: dict[str, Any]) -> None:
     rows = Rows(dlv_a=row)
+    status = row["status"]
     counts, _ = run(rows, [dead_letter("dlv_a", **letter)])
-    assert counts["on_its_way"] == 1 and rows.rows["dlv_a"]["status"] == "retrying"
+    assert counts["on_its_way"] == 1 and rows.rows["dlv_a"]["status"] == status
 
 
 def test_the_dead_letter_of_the_current_round_fails_the_row() -> None:
-    rows = Rows(dlv_a=retrying("2026-12-02T10:00:00Z", requeues=2))
+    rows = Rows(dlv_a=retrying(requeues=2))
     counts, _ = run(rows, [dead_letter("dlv_a", requeues=2)])
     assert counts["failed"] == 1 and rows.rows["dlv_a"]["status"] == "failed"
 
 
 def test_a_try_landing_between_the_read_and_the_write_wins() -> None:
     # Given a stranded delivery whose copy is tried just as the sweep reads the row
-    rows = Rows(dlv_a=retrying("2026-12-02T10:00:00Z"))
+    rows = Rows(dlv_a=retrying())
     rows.change_before_write = {"updated_at": "2026-12-02T12:00:00Z",
                                 "next_attempt_at": "2026-12-02T20:00:00Z"}
     # When the sweep runs, then the row keeps what the try wrote
@@ -148,3 +154,72 @@ def test_a_retry_through_the_api_starts_a_new_round_its_message_carries() -> Non
     assert row["status"] == "pending" and row["requeues"] == 2
     assert queued == [{"delivery": "dlv_a", "account": "acme", "requeues": 2}]
     assert delivery_of(json.dumps(queued[0])) == ("acme", "dlv_a", 2)
+
+
+@pytest.fixture()
+def deliveries_table(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``DynamoDeliveries`` on an in-process DynamoDB (moto), the table as the stack makes it."""
+    from moto import mock_aws
+
+    from calltrack.models.webhooks import WebhookDelivery
+    from webhooks.store import DynamoDeliveries
+
+    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    saved = {k: getattr(WebhookDelivery.Meta, k, None) for k in ("host", "region")}
+    with mock_aws():
+        WebhookDelivery.Meta.host, WebhookDelivery.Meta.region = None, "us-east-1"
+        WebhookDelivery._connection = None
+        import boto3
+
+        keys = {"account": "HASH", "delivery_id": "RANGE"}
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            TableName=WebhookDelivery.Meta.table_name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys.items()],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"}
+                                  for k in ("account", "delivery_id", "status_key", "updated_at")],
+            GlobalSecondaryIndexes=[{
+                "IndexName": "by-status", "Projection": {"ProjectionType": "ALL"},
+                "KeySchema": [{"AttributeName": "status_key", "KeyType": "HASH"},
+                              {"AttributeName": "updated_at", "KeyType": "RANGE"}],
+            }],
+        )
+        try:
+            yield DynamoDeliveries()
+        finally:
+            for k, v in saved.items():
+                setattr(WebhookDelivery.Meta, k, v)
+            WebhookDelivery._connection = None
+
+
+@pytest.mark.parametrize("change, failed", [
+    ({}, True),
+    ({"updated_at": "2026-12-02T11:59:00Z"}, False),  # a try wrote the row after it was read
+    ({"requeues": 1}, False),  # retried through the API since
+    ({"status": "failed", "updated_at": "2026-12-01T16:00:00Z"}, False),  # failed meanwhile, same time
+    ({"lease_until": int(NOW.timestamp()) + 100}, False),  # a sender is posting it right now
+    ({"lease_until": int(NOW.timestamp()) - 100}, True),  # a crashed sender's claim, run out
+])
+def test_the_store_fails_a_row_only_as_it_was_read_and_never_while_a_sender_holds_it(
+        deliveries_table: Any, change: dict[str, Any], failed: bool) -> None:
+    from calltrack.models.webhooks import WebhookDelivery
+
+    # Given a stranded delivery read by the sweep, then changed (or not) before the sweep's write
+    WebhookDelivery("acme", "dlv_a", kind="webhook", destination="bridge", status="retrying",
+                    status_key="acme#retrying", reason="http-503", updated_at="2026-12-01T16:00:00Z",
+                    next_attempt_at="2026-12-01T23:00:00Z").save()
+    seen = deliveries_table.get("acme", "dlv_a")
+    if change:
+        deliveries_table.update("acme", "dlv_a", **change)
+    # When the sweep fails it as read
+    done = deliveries_table.fail_if_unchanged("acme", "dlv_a", seen, "gave up: test", NOW)
+    # Then it is failed (listed under failed, no next try, no claim) only if nothing changed
+    row = deliveries_table.get("acme", "dlv_a")
+    assert done is failed
+    if failed:
+        assert (row["status"], row["status_key"], row["reason"]) == ("failed", "acme#failed", "gave up: test")
+        assert "next_attempt_at" not in row and "lease_until" not in row
+        assert [r["delivery_id"] for r in deliveries_table.with_status("acme", "failed", 10)] == ["dlv_a"]
+    else:
+        assert row["reason"] == "http-503"
