@@ -138,8 +138,18 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         "menu_choice": c.get("menu_choice"),
         "voicemail": bool(c.get("voicemail")),
         "callback": callback_view(c),
+        # grows with every change of the call: a webhook receiver keeps the highest (events may
+        # arrive late and out of order: retries, a replay after a storage outage)
+        "version": _int(c.get("version")),
     }
     return out
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def transcript_summary(transcript: Any) -> dict[str, Any] | None:

@@ -74,6 +74,10 @@ def test_call_events_arrive_signed_as_the_readme_says(local_stack: Any, receiver
     assert completed["channel"] == shown["channel"] == "flyer"
     assert completed["status"] == shown["status"] == "answered"
     assert set(completed) == set(shown) - {"conversions"}  # the ad-platform uploads are not the call
+    # And each event says the call's version, so a receiver can keep the newest of late events
+    started = got["call.started"].json()["data"]
+    assert isinstance(started["version"], int) and started["version"] < completed["version"]
+    assert completed["version"] <= shown["version"]
     # And a delivery id is never sent twice for one event
     ids = [r.headers["X-Calltrack-Delivery"] for r in receiver.received]
     assert len(ids) == len(set(ids))

@@ -44,6 +44,17 @@ def test_call_json_has_every_contract_key_and_session_fields():
     assert out["recording"] is None and out["tags"] == [] and out["caller"] == "+819012345678"
 
 
+def test_the_call_says_its_version_as_a_number_so_receivers_can_order_late_events():
+    # Given the call's row as DynamoDB hands it over (numbers as Decimal), when it is shown
+    from decimal import Decimal
+
+    shown = call_to_json({**CALL, "version": Decimal(7)}, mask_caller=False)
+    # Then its version is a JSON number, and a row without one says null
+    assert json.loads(json.dumps(shown))["version"] == 7
+    unversioned = {k: v for k, v in CALL.items() if k != "version"}
+    assert call_to_json(unversioned, mask_caller=False)["version"] is None
+
+
 def test_marketers_see_the_caller_masked():
     assert call_to_json(CALL, mask_caller=True)["caller"] == "+********5678"
 
