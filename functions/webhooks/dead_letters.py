@@ -12,10 +12,10 @@ quiet for ``QUIET_S``: untouched for longer than the longest wait between two tr
 (``backoff.MAX_STEP_S``) plus an hour, so no other copy of its message is still on its way (a call
 event planned twice queues a second copy; each copy's tries write the row). The write is
 conditional on the row as read and on no sender holding it, so a try or a retry that lands
-meanwhile wins. The dead letters stay in the queue, visible again at
-the end of the run: the DLQ is the operator's (its depth alarm, 14 days' retention), and a failed
-row is sent again by ``POST /v1/webhooks/deliveries/{id}/retry``. Other messages (call events and
-ops messages whose planning ran out of tries) are left for the operator as well.
+meanwhile wins. The dead letters stay in the queue, visible again at the end of the run: the DLQ
+is the operator's (its depth alarm, 14 days' retention), and a failed row is sent again by
+``POST /v1/webhooks/deliveries/{id}/retry``. Other messages (call events and ops messages whose
+planning ran out of tries) are left for the operator as well.
 """
 
 from __future__ import annotations
