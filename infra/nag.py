@@ -34,6 +34,10 @@ TRANSCRIBE_JOBS_REASON = (
     "lists none: Resource must be *); it is conditioned on the recordings bucket as the output "
     "and the stack's key encrypting it."
 )
+TRANSCRIBE_LOOKUP_REASON = (
+    "transcribe:GetTranscriptionJob on the stack's own jobs only (names start with the stack's job "
+    "prefix, one per call recording): the lookup of a job whose completion event was lost."
+)
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "
     "X-Twilio-Signature HMAC over the configured public URL before reading the request.",

@@ -204,8 +204,9 @@ class FunctionFactory(Construct):
         the recordings bucket as its output and the stack's key encrypting it (the condition keys
         transcribe:OutputBucketName / OutputEncryptionKMSKeyId). Transcribe reads the media and
         writes its output with the caller's S3 and KMS permissions (the bucket grant). Completion
-        comes as an EventBridge event; GetTranscriptionJob (read only, on "*" too) looks at a job
-        whose event has not come (transcripts.pipeline.check_job)."""
+        comes as an EventBridge event; GetTranscriptionJob (read only, resource type
+        ``transcriptionjob`` in the Service Authorization Reference) looks at one of the stack's jobs
+        (names ``TRANSCRIPTION_JOB_PREFIX``...) whose event has not come (transcripts.pipeline)."""
         bucket = _lookup(self.resources.buckets, "recordings", spec, "bucket")
         conditions = {"transcribe:OutputBucketName": bucket.bucket_name}
         if bucket.encryption_key is not None:
@@ -214,8 +215,13 @@ class FunctionFactory(Construct):
         start = iam.PolicyStatement(actions=["transcribe:StartTranscriptionJob"], resources=["*"],
                                     conditions={"StringEquals": conditions})
         role.add_to_policy(start)
-        role.add_to_policy(iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=["*"]))
+        jobs = Stack.of(role).format_arn(service="transcribe", resource="transcription-job",
+                                         resource_name=f"{TRANSCRIPTION_JOB_PREFIX}*")
+        role.add_to_policy(iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=[jobs]))
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.TRANSCRIBE_JOBS_REASON)
+        nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
+                        f"<AWS::AccountId>:transcription-job/{TRANSCRIPTION_JOB_PREFIX}*]",
+                        nag.TRANSCRIBE_LOOKUP_REASON)
 
     def _grant_account_secrets(self, role: iam.Role, access: str) -> None:
         """SSM ``/calltrack/{account}/{name}`` (calltrack.account_secrets): two path segments, so
@@ -236,6 +242,10 @@ class FunctionFactory(Construct):
         if access in ("write", "erase"):
             nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.ACCOUNT_SECRETS_REASON)
 
+
+# The names of the transcription jobs the stack starts (transcripts.engine.JOB_PREFIX, compared by an
+# infra test): GetTranscriptionJob is granted on these jobs only.
+TRANSCRIPTION_JOB_PREFIX = "calltrack-"
 
 # What each level of account-secret access may do on parameter/calltrack/*/* (infra/wiring.py).
 ACCOUNT_SECRET_ACTIONS = {
