@@ -140,16 +140,9 @@ def call_to_json(call: Mapping[str, Any] | Any, *, mask_caller: bool) -> dict[st
         "callback": callback_view(c),
         # grows with every change of the call: a webhook receiver keeps the highest (events may
         # arrive late and out of order: retries, a replay after a storage outage)
-        "version": _int(c.get("version")),
+        "version": int(c["version"]) if c.get("version") is not None else None,
     }
     return out
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return None if value is None else int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def transcript_summary(transcript: Any) -> dict[str, Any] | None:

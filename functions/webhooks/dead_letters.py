@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from calltrack.observability import make_logger, make_tracer
+from calltrack.schedule import parse_instant
 from calltrack.settings import Needs
 from webhooks.backoff import MAX_STEP_S
+from webhooks.store import OPEN
 
 logger = make_logger("webhook_dead_letters")
 tracer = make_tracer("webhook_dead_letters")
@@ -36,7 +38,6 @@ NEEDS = Needs(tables=("webhook_deliveries",), dead_letter_queues=("webhooks",))
 MAX_MESSAGES_PER_RUN = 10_000
 QUIET_S = MAX_STEP_S + 3600  # a row untouched this long has no copy of its message on its way
 HIDE_S = 300  # a received dead letter stays hidden this long if the run dies before showing it again
-OPEN = ("pending", "retrying")
 
 
 @dataclass
@@ -45,13 +46,6 @@ class SweepPorts:
     show: Callable[[list[str]], None]  # receipt handles: visible again (the operator's queue)
     rows: Any  # webhooks.store.DynamoDeliveries: get() and fail_if_unchanged()
     now: Callable[[], datetime]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=None)
-    except ValueError:
-        return None
 
 
 def delivery_of(body: str) -> tuple[str, str, int] | None:
@@ -75,9 +69,11 @@ def delivery_of(body: str) -> tuple[str, str, int] | None:
 def quiet(row: Mapping[str, Any], now: datetime) -> bool:
     """Untouched for ``QUIET_S``: every copy of its message would have tried (and written it) since
     (its own next try, at most ``MAX_STEP_S`` after that change, is then an hour past too)."""
-    changed = _parse_time(row.get("updated_at"))
-    cutoff = now.astimezone(UTC).replace(tzinfo=None) - timedelta(seconds=QUIET_S)
-    return changed is not None and changed <= cutoff
+    try:
+        changed = parse_instant(str(row.get("updated_at") or ""))
+    except ValueError:
+        return False
+    return changed <= parse_instant(now) - timedelta(seconds=QUIET_S)
 
 
 def reason_for(row: Mapping[str, Any]) -> str:

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
-from pynamodb.expressions.update import Action
 
 from calltrack.models.webhooks import RETENTION_DAYS, WebhookDelivery
 from webhooks.plan import Planned
@@ -60,8 +59,9 @@ class DynamoDeliveries:
             return None
         return dict(item.attribute_values)
 
-    def update(self, account: str, delivery: str, **fields: Any) -> None:
-        """Set (None: remove) these attributes; a new ``status`` moves the row in the by-status index."""
+    def update(self, account: str, delivery: str, *, condition: Any = None, **fields: Any) -> bool:
+        """Set (None: remove) these attributes; a new ``status`` moves the row in the by-status index.
+        With a ``condition``, only if it holds: False when it does not."""
         if fields.get("status"):
             fields["status_key"] = f"{account}#{fields['status']}"
             fields["lease_until"] = None  # a new status ends the sender's claim
@@ -69,7 +69,13 @@ class DynamoDeliveries:
         for name, value in fields.items():
             attribute = getattr(WebhookDelivery, name)
             actions.append(attribute.set(value) if value is not None else attribute.remove())
-        WebhookDelivery(account, delivery).update(actions=actions)
+        try:
+            WebhookDelivery(account, delivery).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if condition is None or exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def claim(self, account: str, delivery: str, now: datetime) -> bool:
         """Take the row for one send (open, and no other sender's lease running); False if taken."""
@@ -96,17 +102,8 @@ class DynamoDeliveries:
         updated, requeues = seen.get("updated_at"), seen.get("requeues")
         condition &= (d.updated_at == updated) if updated else d.updated_at.does_not_exist()
         condition &= (d.requeues == requeues) if requeues is not None else d.requeues.does_not_exist()
-        actions: list[Action] = [
-            d.status.set("failed"), d.status_key.set(f"{account}#failed"), d.reason.set(reason),
-            d.next_attempt_at.remove(), d.lease_until.remove(), d.updated_at.set(iso(now)),
-        ]
-        try:
-            d(account, delivery).update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return self.update(account, delivery, condition=condition, status="failed", reason=reason,
+                           next_attempt_at=None, updated_at=iso(now))
 
     def with_status(self, account: str, status: str, limit: int) -> Iterator[dict[str, Any]]:
         """The account's deliveries in this status, most recently updated first (GSI by-status)."""
