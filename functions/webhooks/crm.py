@@ -15,8 +15,10 @@ still arrive in either order: the version is claimed before the request.)
   (``POST /crm/v3/objects/contacts/search``, the number as E.164 or as typed nationally), create it
   when missing
   (``POST /crm/v3/objects/contacts``), log the call associated to it
-  (``POST /crm/v3/objects/calls``, association type 194 = call to contact) and keep its id; a stage
-  change updates the call (``PATCH /crm/v3/objects/calls/{id}``).
+  (``POST /crm/v3/objects/calls``, association type 194 = call to contact, the call's sid as
+  ``hs_call_external_id``) and keep its id; a stage change updates the call
+  (``PATCH /crm/v3/objects/calls/{id}``). A retried log first searches the calls by that external
+  id (``POST /crm/v3/objects/calls/search``): an earlier try whose answer was lost may have logged it.
 """
 
 from __future__ import annotations
@@ -195,6 +197,7 @@ def hubspot_call_properties(call: Mapping[str, Any]) -> dict[str, str]:
         "hs_call_from_number": _text(call.get("caller")),
         "hs_call_to_number": _text(call.get("tracking_number")),
         "hs_call_status": HUBSPOT_STATUS.get(str(call.get("status")), "COMPLETED"),
+        "hs_call_external_id": str(call.get("call_sid") or ""),  # what a retry searches for
     }
 
 
@@ -227,9 +230,29 @@ def _contact_id(phone: str, base: str, headers: Mapping[str, str], send: Send) -
     return str(created["id"])
 
 
+def _hubspot_call_of(call_sid: str, base: str, headers: Mapping[str, str], send: Send) -> str | None:
+    """The id of the HubSpot call logged with ``call_sid`` as its external id, or None
+    (https://developers.hubspot.com/docs/api/crm/search; the index lags a write by seconds, and a
+    retry comes a minute or more after the try it repeats)."""
+    search = {"filterGroups": [{"filters": [
+        {"propertyName": "hs_call_external_id", "operator": "EQ", "value": call_sid}]}],
+        "properties": ["hs_call_external_id"], "limit": 1}
+    try:
+        found = _json(send, "POST", f"{base}/crm/v3/objects/calls/search", search, headers,
+                      "hubspot call lookup")
+    except Failed as refused:
+        if refused.retry:
+            raise
+        return None  # a token that may log calls but not search them: log as before
+    results = found.get("results") or []
+    return str(results[0]["id"]) if results else None
+
+
 def push_hubspot(payload: Mapping[str, Any], cfg: HubspotPush, token: str, base_url: str, send: Send,
-                 links: Links) -> str:
-    """Log the call on the caller's contact (or update the logged call); -> the call's id."""
+                 links: Links, *, retrying: bool = False) -> str:
+    """Log the call on the caller's contact (or update the logged call); -> the call's id. A retry
+    of a log first looks for the call by its external id: an earlier try whose answer was lost may
+    have logged it."""
     call = payload["call"]
     sid = str(call["call_sid"])
     base = base_url.rstrip("/")
@@ -245,6 +268,12 @@ def push_hubspot(payload: Mapping[str, Any], cfg: HubspotPush, token: str, base_
         _json(send, "PATCH", f"{base}/crm/v3/objects/calls/{link.remote_id}", {"properties": properties},
               headers, "hubspot update")
         return link.remote_id
+    logged = _hubspot_call_of(sid, base, headers, send) if retrying else None
+    if logged is not None:
+        _json(send, "PATCH", f"{base}/crm/v3/objects/calls/{logged}", {"properties": properties},
+              headers, "hubspot update")
+        links.put("hubspot", sid, Link(logged, None, version))
+        return logged
     body: dict[str, Any] = {"properties": properties}
     if call.get("caller"):
         contact = _contact_id(str(call["caller"]), base, headers, send)

@@ -153,12 +153,13 @@ def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
                      "set it again as one line", retry=True)
     payload = json.loads(str(row["payload"]))
     links = _Links(ports.store, config.account, ports.now)
+    retrying = int(row.get("attempts") or 0) > 0  # an earlier try may have added the record / call
     if kind == plan.KINTONE:
         base = ports.kintone_base_url or f"https://{push_config.domain}"
-        retrying = int(row.get("attempts") or 0) > 0  # an earlier try may have added the record
         push_kintone(payload, push_config, token, base, ports.send, links, retrying=retrying)
     else:
-        push_hubspot(payload, push_config, token, ports.hubspot_base_url, ports.send, links)
+        push_hubspot(payload, push_config, token, ports.hubspot_base_url, ports.send, links,
+                     retrying=retrying)
     return 200
 
 

@@ -4,6 +4,7 @@ payloads as the services document them (cli/calltrack_cli/local/fake_crm.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -188,3 +189,25 @@ def test_a_kintone_add_whose_answer_was_lost_is_found_by_the_retry_not_added_twi
     assert [r["通話ID"] for r in records.values()] == [sid]
     lookups = [r for r in kintone.requests if r["method"] == "GET" and "records.json" in r["path"]]
     assert len(lookups) == 1 and sid in lookups[0]["body"]["query"]
+
+
+def test_a_hubspot_call_whose_answer_was_lost_is_found_by_the_retry_not_logged_twice(
+    local_stack: Any, crms: Any
+) -> None:
+    _, hubspot = crms
+    # Given an account pushing to HubSpot, and HubSpot that logs the first call but answers 502
+    # (the answer lost on its way back)
+    account, number = unique_account("crm"), unique_number()
+    local_stack.apply(account_config(account, numbers=[{"number": number, "channel": "radio"}],
+                                     crm_push={"hubspot": {"token_secret": "hubspot"}}))
+    set_account_secret(local_stack, account, "hubspot", HUBSPOT_TOKEN)
+    hubspot.call_replies = [502]
+    # When a call ends and its delivery is retried after the 502
+    sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0), talk=40,
+                    caller="+819033334444")
+    local_stack.drain()
+    # Then the retry found the call by its sid: HubSpot holds it once, on the caller's contact
+    logged = [c for c in hubspot.calls.values() if c["properties"].get("hs_call_external_id") == sid]
+    assert len(logged) == 1 and logged[0]["contacts"] and len(hubspot.calls) == 1
+    searches = [r for r in hubspot.requests if r["path"] == "/crm/v3/objects/calls/search"]
+    assert len(searches) == 1 and sid in json.dumps(searches[0]["body"])

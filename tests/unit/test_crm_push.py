@@ -90,3 +90,68 @@ def test_a_late_retry_after_the_account_moved_apps_does_not_add_an_older_stage_t
     # and the call's next change adds it to app 8
     push_kintone(payload("update", 6, "won"), moved, "token", "https://acme.cybozu.com", crm, links)
     assert crm.sent[-1][0] == "POST" and crm.sent[-1][2]["app"] == 8
+
+
+class HubspotWithLoggedCall:
+    """HubSpot that already holds call 55 logged for CA1 (an earlier try whose answer was lost);
+    the calls search answers ``search_status``."""
+
+    def __init__(self, search_status: int = 200) -> None:
+        self.sent: list[tuple[str, str, Any]] = []
+        self.search_status = search_status
+
+    def __call__(self, method: str, url: str, body: bytes | None, headers: Any) -> Answer:
+        sent = json.loads(body or b"{}")
+        self.sent.append((method, url, sent))
+        if url.endswith("/calls/search"):
+            [[wanted]] = [[f["value"] for f in g["filters"] if f["propertyName"] == "hs_call_external_id"]
+                          for g in sent["filterGroups"]]
+            results = [{"id": "55"}] if wanted == "CA1" else []
+            found = {"total": len(results), "results": results}
+            return Answer(self.search_status, json.dumps(found).encode())
+        return Answer(200, json.dumps({"id": "101", "results": [{"id": "7"}]}).encode())
+
+
+def _hubspot(send: Any, links: MemoryLinks, *, retrying: bool) -> str:
+    return push_hubspot(payload("add", 2, ""), HubspotPush(token_secret="h"), "token",
+                        "https://api.hubapi.com", send, links, retrying=retrying)
+
+
+def test_a_retried_hubspot_log_finds_the_call_an_earlier_try_logged_instead_of_logging_it_twice() -> None:
+    links, hubspot = MemoryLinks(), HubspotWithLoggedCall()
+    # Given HubSpot holding the call an earlier try logged (its answer was lost)
+    # When the delivery is retried
+    call_id = _hubspot(hubspot, links, retrying=True)
+    # Then it searched by the call's sid, updated that call, logged none, and keeps its id
+    assert [(m, u.rsplit("/v3/", 1)[1]) for m, u, _ in hubspot.sent] == [
+        ("POST", "objects/calls/search"), ("PATCH", "objects/calls/55")]
+    assert hubspot.sent[1][2]["properties"]["hs_call_external_id"] == "CA1"
+    assert call_id == "55" and links.get("hubspot", "CA1") == Link("55", None, 2)
+
+
+def test_a_first_hubspot_log_does_not_search_and_carries_the_sid_as_external_id() -> None:
+    links, hubspot = MemoryLinks(), HubspotWithLoggedCall()
+    # When a call is logged for the first time
+    _hubspot(hubspot, links, retrying=False)
+    # Then no calls search is paid; the call is logged with the sid a later retry would search for
+    assert not any(u.endswith("/calls/search") for _, u, _ in hubspot.sent)
+    [(_, _, logged)] = [s for s in hubspot.sent if s[1].endswith("/objects/calls")]
+    assert logged["properties"]["hs_call_external_id"] == "CA1"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(403, "logs"), (503, "retries")])
+def test_a_refused_hubspot_call_search_logs_as_before_and_a_failed_one_is_tried_again(
+    status: int, outcome: str
+) -> None:
+    from webhooks.crm import Failed
+
+    links, hubspot = MemoryLinks(), HubspotWithLoggedCall(search_status=status)
+    # When a retry's search is refused (a token without search) or fails (HubSpot in trouble)
+    if outcome == "retries":
+        with pytest.raises(Failed) as failed:
+            _hubspot(hubspot, links, retrying=True)
+        # Then the delivery is tried again later and nothing is logged meanwhile
+        assert failed.value.retry and not any(u.endswith("/objects/calls") for _, u, _ in hubspot.sent)
+    else:
+        # Then the call is logged as before
+        assert _hubspot(hubspot, links, retrying=True) == "101"

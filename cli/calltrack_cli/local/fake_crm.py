@@ -19,8 +19,9 @@ kintone (REST API, https://cybozu.dev/ja/kintone/docs/rest-api/records/add-recor
 HubSpot (CRM v3, https://developers.hubspot.com/docs/api/crm/contacts, .../crm/search,
 .../crm/calls):
 - ``Authorization: Bearer <private app token>`` (else 401 ``INVALID_AUTHENTICATION``).
-- ``POST /crm/v3/objects/contacts/search`` (``filterGroups`` of ``{propertyName, operator, value}``,
-  ``EQ`` only here) -> ``{"total", "results"}``; ``POST /crm/v3/objects/contacts`` -> 201;
+- ``POST /crm/v3/objects/contacts/search`` and ``.../calls/search`` (``filterGroups`` of
+  ``{propertyName, operator, value}``, ``EQ`` only here) -> ``{"total", "results"}``;
+  ``POST /crm/v3/objects/contacts`` -> 201;
   ``POST /crm/v3/objects/calls`` needs ``hs_timestamp``; ``hs_call_duration`` in milliseconds
   (digits), ``hs_call_direction`` and ``hs_call_status`` from the documented values;
   ``associations[].to.id`` must be an existing contact with ``HUBSPOT_DEFINED`` type 194 (call to
@@ -226,6 +227,7 @@ class FakeHubspot(_JsonServer):
         self.token = token
         self.contacts: dict[str, dict[str, Any]] = {}  # id -> properties
         self.calls: dict[str, dict[str, Any]] = {}  # id -> {"properties", "contacts"}
+        self.call_replies: list[int] = []  # tests: log the next calls, but answer with these statuses
         self._next = 100
 
     def _id(self) -> str:
@@ -240,7 +242,9 @@ class FakeHubspot(_JsonServer):
             raise _validation("the body must be a JSON object")
         route = path.split("?")[0]
         if method == "POST" and route == "/crm/v3/objects/contacts/search":
-            return 200, self._search(body)
+            return 200, self._search(body, self.contacts)
+        if method == "POST" and route == "/crm/v3/objects/calls/search":
+            return 200, self._search(body, {k: v["properties"] for k, v in self.calls.items()})
         if method == "POST" and route == "/crm/v3/objects/contacts":
             properties = body.get("properties")
             if not isinstance(properties, dict):
@@ -253,6 +257,9 @@ class FakeHubspot(_JsonServer):
             contacts = self._associations(body.get("associations") or [])
             call = self._id()
             self.calls[call] = {"properties": properties, "contacts": contacts}
+            if self.call_replies:  # tests: the call is logged, but the answer is this error
+                return self.call_replies.pop(0), {"status": "error", "category": "BAD_GATEWAY",
+                                                  "message": "upstream error"}
             return 201, {"id": call, "properties": properties}
         match = _CALL_PATH.match(route)
         if method == "PATCH" and match:
@@ -265,12 +272,12 @@ class FakeHubspot(_JsonServer):
             return 200, {"id": call, "properties": self.calls[call]["properties"]}
         return 404, {"status": "error", "category": "OBJECT_NOT_FOUND", "message": f"{method} {route}"}
 
-    def _search(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _search(self, body: dict[str, Any], objects: dict[str, dict[str, Any]]) -> dict[str, Any]:
         groups = body.get("filterGroups")
         if not isinstance(groups, list) or not groups:
             raise _validation("filterGroups: required")
         found = []
-        for contact, properties in self.contacts.items():
+        for object_id, properties in objects.items():
             for group in groups:
                 filters = group.get("filters") if isinstance(group, dict) else None
                 if not isinstance(filters, list) or not filters:
@@ -279,7 +286,7 @@ class FakeHubspot(_JsonServer):
                     if not isinstance(f, dict) or f.get("operator") != "EQ" or "propertyName" not in f:
                         raise _validation("filters: propertyName, operator EQ and value")
                 if all(properties.get(f["propertyName"]) == str(f.get("value")) for f in filters):
-                    found.append({"id": contact, "properties": properties})
+                    found.append({"id": object_id, "properties": properties})
                     break
         return {"total": len(found), "results": found[: int(body.get("limit") or 10)]}
 
