@@ -145,9 +145,26 @@ def parse_event(event: Mapping[str, Any]) -> TwilioRequest:
     return TwilioRequest(method, path, query, headers, params, multi)
 
 
-def signature_params(req: TwilioRequest) -> dict[str, Any]:
-    """The POSTed params as RequestValidator expects them (lists for repeated keys)."""
-    return {k: (v if len(v) > 1 else v[0]) for k, v in req.multi.items()}
+class FormParams(dict[str, str]):
+    """The POSTed form as RequestValidator reads it: the last value per key, and every value of a
+    repeated key through ``getlist`` (the Django QueryDict protocol the validator looks for; a
+    plain dict holding a list makes it raise TypeError instead of answering)."""
+
+    def __init__(self, multi: Mapping[str, list[str]]) -> None:
+        super().__init__({k: v[-1] for k, v in multi.items()})
+        self.multi = {k: list(v) for k, v in multi.items()}
+
+    def getlist(self, key: str) -> list[str]:
+        return list(self.multi[key])
+
+
+def signature_params(req: TwilioRequest) -> FormParams:
+    """The POSTed params as RequestValidator expects them (every value of a repeated key)."""
+    return FormParams(req.multi)
+
+
+def _validator_params(params: Mapping[str, Any]) -> Any:
+    return params if isinstance(params, FormParams) else dict(params)
 
 
 def check_signature(auth_token: str, url: str, params: Mapping[str, Any], signature: str) -> bool:
@@ -156,14 +173,14 @@ def check_signature(auth_token: str, url: str, params: Mapping[str, Any], signat
         return False
     from twilio.request_validator import RequestValidator
 
-    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
+    return bool(RequestValidator(auth_token).validate(url, _validator_params(params), signature))
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
     """Compute the X-Twilio-Signature Twilio would send (tests, the local stack, the demo)."""
     from twilio.request_validator import RequestValidator
 
-    return str(RequestValidator(auth_token).compute_signature(url, dict(params)))
+    return str(RequestValidator(auth_token).compute_signature(url, _validator_params(params)))
 
 
 def resolve_auth_token(settings: Any) -> str:

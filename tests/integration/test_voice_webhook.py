@@ -268,6 +268,16 @@ def test_unsigned_garbage_is_a_4xx_not_a_5xx(local_stack):
     assert 400 <= resp.status_code < 500
 
 
+@pytest.mark.parametrize("path", ["/twilio/voice", "/twilio/recording"])
+def test_a_form_with_a_repeated_field_and_a_forged_signature_is_refused_not_a_5xx(local_stack, acct, path):
+    # Given a form that names one field twice, not signed by Twilio
+    form = [*voice_form(acct["static"], caller="+819011112222").items(), ("To", "x"),
+            ("RecordingSid", unique_recording_sid())]
+    # When it is posted, Then the signature check refuses it (it used to raise: a 500)
+    resp = local_stack.request("POST", path, data=form, headers={"X-Twilio-Signature": "bad"})
+    assert resp.status_code == 403
+
+
 # --------------------------------------------------------------------- idempotent, order-free
 
 

@@ -66,6 +66,25 @@ def test_base64_form_body_is_decoded_and_signed_url_uses_public_url_not_host():
     )
 
 
+def test_a_form_with_a_repeated_field_is_checked_not_crashed_on():
+    # Given a form POST with one field twice (nobody signed it, or Twilio signed every value)
+    pairs = [("CallSid", "CA" + "a" * 32), ("AccountSid", "AC" + "0" * 32), ("To", "+815012345678"),
+             ("From", "+819012345678"), ("To", "x")]
+    event = http_event("POST", "/twilio/voice", headers={"content-type": "application/x-www-form-urlencoded"},
+                       body=urlencode(pairs))
+    req = parse_event(event)
+    url = req.url("https://calls.example.jp/")
+    # When its signature is checked, Then a wrong one is refused rather than raising
+    assert not check_signature("tok", url, signature_params(req), "bm90LWEtc2lnbmF0dXJl")
+    # and Twilio's signature (every value of a repeated key, sorted, after its name) is accepted
+    text = url + "".join(k + v for k, v in sorted(pairs))
+    import hashlib
+    import hmac
+
+    expected = base64.b64encode(hmac.new(b"tok", text.encode(), hashlib.sha1).digest()).decode()
+    assert check_signature("tok", url, signature_params(req), expected)
+
+
 @pytest.mark.parametrize(
     "event_change",
     [
