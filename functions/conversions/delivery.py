@@ -28,11 +28,13 @@ RESTATES = ("google_ads",)
 
 
 class RetryLater(Exception):
-    """Some rows got a 429/5xx/no answer: deliver the message again after the backoff."""
+    """Some rows got a 429/5xx/no answer: deliver the message again after the backoff (or after
+    ``wait_s``, when the platform said when it takes them)."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], wait_s: int = 0) -> None:
         super().__init__("; ".join(sorted(set(reasons)))[:500])
         self.reasons = reasons
+        self.wait_s = wait_s
 
 
 class ConversionStore(Protocol):
@@ -157,6 +159,7 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     to_send: dict[str, list[Planned]] = defaultdict(list)
     to_restate: list[tuple[Planned, dict[str, Any]]] = []
+    retry: list[Outcome] = []
     for planned in plan(
         {**call, "call_sid": call_sid}, config, now, has_secret=lambda n: secret(n) is not None
     ):
@@ -189,8 +192,10 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
             to_send[planned.destination].append(planned)
         elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned):
             to_restate.append((planned, row))
+        elif row.get("status") == "pending" and planned.value_from_call and _changed(row, planned):
+            # another worker is sending an older value right now: send or restate this one after it
+            retry.append(Outcome(RETRY, "an older value is being sent: this one after it"))
 
-    retry: list[str] = []
     for destination, rows in to_send.items():
         target = getattr(config.destinations, destination)
         adapter = ports.destinations[destination]
@@ -199,10 +204,10 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
             _record(ports.store, call_sid, planned, outcome, now_iso)
             counts[outcome.status] += 1
             if outcome.status == RETRY:
-                retry.append(outcome.reason or "retry")
+                retry.append(outcome)
     retry += _restate(to_restate, config, ports, call_sid, now, claim_until, secret, counts)
     if retry:
-        raise RetryLater(retry)
+        raise RetryLater([o.reason or "retry" for o in retry], wait_s=max(o.wait_s for o in retry))
     return dict(counts)
 
 
@@ -264,8 +269,8 @@ def _restate(
     claim_until: float,
     secret: Callable[[str], str | None],
     counts: dict[str, int],
-) -> list[str]:
-    retry: list[str] = []
+) -> list[Outcome]:
+    retry: list[Outcome] = []
     now_iso = _iso(now)
     claimed: list[tuple[Planned, float]] = []
     for planned, row in items:
@@ -295,7 +300,7 @@ def _restate(
         elif (
             float((ports.store.get(call_sid, planned.key) or {}).get("claimed_until") or 0) >= now.timestamp()
         ):
-            retry.append("restatement in progress by another worker")  # try this newer value after it
+            retry.append(Outcome(RETRY, "restatement in progress by another worker"))  # this value after it
     if not claimed:
         return retry
     target = config.destinations.google_ads
@@ -318,5 +323,5 @@ def _restate(
             counts["restatement_failed"] += 1
         else:
             ports.store.finish_restatement(call_sid, planned.key, value=None, note=None, now_iso=now_iso)
-            retry.append(outcome.reason or "retry")
+            retry.append(outcome)
     return retry

@@ -43,6 +43,7 @@ SENT, FAILED, RETRY, SKIPPED = "sent", "failed", "retry", "skipped"
 class Outcome:
     status: str  # sent | failed | retry | skipped (the platform refused the credentials)
     reason: str | None = None
+    wait_s: int = 0  # retry: the platform takes it only this much later (Google's "too recent")
 
 
 def refused(why: str) -> Outcome:
@@ -259,10 +260,17 @@ def _per_row(body: Any, count: int) -> list[Outcome]:
             codes = item.get("errorCode") or {}
             code = next(iter(codes.values()), None)
             reason = "google_ads: " + (code or item.get("message") or "error")
-            if isinstance(index, int) and 0 <= index < count:
+            if not (isinstance(index, int) and 0 <= index < count):
+                continue
+            if code in GOOGLE_DUPLICATES:
                 # Google already holds it: an earlier try landed but its answer did not reach us
-                duplicate = code in GOOGLE_DUPLICATES
-                outcomes[index] = Outcome(SENT) if duplicate else Outcome(FAILED, str(reason)[:300])
+                outcomes[index] = Outcome(SENT)
+            elif code in GOOGLE_TOO_RECENT:
+                wait = GOOGLE_TOO_RECENT[code]
+                outcomes[index] = Outcome(RETRY, f"{reason} (taken {wait // 3600} h later: tried again then)",
+                                          wait_s=wait + TOO_RECENT_MARGIN_S)
+            else:
+                outcomes[index] = Outcome(FAILED, str(reason)[:300])
     return outcomes
 
 
@@ -270,6 +278,15 @@ def _per_row(body: Any, count: int) -> list[Outcome]:
 GOOGLE_DUPLICATES = frozenset(
     {"ORDER_ID_ALREADY_IN_USE", "CLICK_CONVERSION_ALREADY_EXISTS", "RESTATEMENT_ALREADY_EXISTS"}
 )
+
+# Google takes the row, only later (ConversionUploadError / ConversionAdjustmentUploadError):
+# TOO_RECENT_EVENT "the click ... occurred less than 6 hours ago. Retry after 6 hours have passed";
+# TOO_RECENT_CONVERSION_ACTION "a conversion action that was just created. Try importing again in
+# 6 hours"; TOO_RECENT_CONVERSION (adjustments) "try adjusting a conversion that occurred at least
+# 24 hours ago". A call is often minutes after its click: these rows wait, they are not failed.
+GOOGLE_TOO_RECENT = {"TOO_RECENT_EVENT": 6 * 3600, "TOO_RECENT_CONVERSION_ACTION": 6 * 3600,
+                     "TOO_RECENT_CONVERSION": 24 * 3600}
+TOO_RECENT_MARGIN_S = 900
 
 
 # ----------------------------------------------------------------------------- Meta

@@ -31,8 +31,17 @@ processor = BatchProcessor(event_type=EventType.SQS)
 MESSAGE_BUDGET_MS = 75_000
 
 
+def retry_delay_s(receives: int, wait_s: int = 0) -> int:
+    """The backoff after the ``receives``-th try, or the platform's own wait when longer (at most
+    SQS's 12 hours: a longer wait takes another receive)."""
+    from calltrack.queue_retry import LONGEST_DELAY_S, exponential_delay_s
+
+    backoff = exponential_delay_s(receives, runtime.BASE_DELAY_S, runtime.MAX_DELAY_S)
+    return max(backoff, min(wait_s, LONGEST_DELAY_S))
+
+
 def record_handler(record: SQSRecord, lambda_context: Any = None) -> dict[str, int]:
-    from calltrack.queue_retry import defer, exponential_delay_s
+    from calltrack.queue_retry import defer
 
     event = json.loads(record.body)
     context = {"call_sid": event.get("call_sid"), "account": event.get("account"), "type": event.get("type")}
@@ -47,7 +56,7 @@ def record_handler(record: SQSRecord, lambda_context: Any = None) -> dict[str, i
     try:
         counts = deliver(event, runtime.ports())
     except RetryLater as err:
-        delay = exponential_delay_s(receives, runtime.BASE_DELAY_S, runtime.MAX_DELAY_S)
+        delay = retry_delay_s(receives, err.wait_s)
         logger.warning(
             "conversions not delivered yet; retrying",
             extra={**context, "reason": str(err), "delay_s": delay, "receive_count": receives},

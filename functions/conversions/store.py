@@ -4,7 +4,8 @@ Every transition is a conditional write, so two workers holding the same call ev
 stream record, a redelivered message) never both send a row:
 - ``create``: put if absent -- a new row, ``pending`` and claimed, or already ``skipped``;
 - ``reclaim``: a ``pending`` row whose claim has lapsed (a retry after 429/5xx, or a worker that
-  died), or a ``skipped: no_credentials`` row once the secret is set;
+  died), or a ``skipped: no_credentials`` row once the secret is set -- by an event not older than
+  the version the row holds;
 - ``claim_restatement``: a ``sent`` row whose value is still the one this worker saw;
 - ``finish`` / ``finish_restatement``: record the outcome and release the claim.
 """
@@ -84,12 +85,16 @@ class DynamoConversions:
         self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str
     ) -> bool:
         """Take a lapsed pending row, or a row skipped for missing or refused credentials (perhaps
-        set or fixed since: ``rules.waits_for_credentials``)."""
+        set or fixed since: ``rules.waits_for_credentials``), unless the row already holds a newer
+        version of the call (a late retry of an older event must not send its older value: the
+        newer event's own retry sends the row)."""
         row = Conversion(call_sid, key)
         lapsed = (Conversion.status == "pending") & (Conversion.claimed_until < now)
         unlocked = (Conversion.status == "skipped") & (
             (Conversion.reason == NO_CREDENTIALS) | Conversion.reason.startswith(CREDENTIALS_REFUSED)
         )
+        version = Conversion.call_version
+        not_newer = version.does_not_exist() | (version <= planned.call_version)
         try:
             row.update(
                 actions=[
@@ -101,7 +106,7 @@ class DynamoConversions:
                     Conversion.call_version.set(planned.call_version),
                     Conversion.updated_at.set(now_iso),
                 ],
-                condition=Conversion.call_sid.exists() & (lapsed | unlocked),
+                condition=Conversion.call_sid.exists() & (lapsed | unlocked) & not_newer,
             )
         except UpdateError as err:
             if _conditional_failed(err):

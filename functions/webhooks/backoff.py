@@ -10,9 +10,11 @@ compresses these delays by ``CALLTRACK_RETRY_TIME_SCALE``.
 
 from __future__ import annotations
 
+from calltrack.queue_retry import LONGEST_DELAY_S
+
 BASE_S = 60
 WINDOW_S = 24 * 3600
-MAX_STEP_S = 12 * 3600 - 300  # SQS: visibility <= 12 h from the receive
+MAX_STEP_S = LONGEST_DELAY_S  # SQS: visibility <= 12 h from the receive
 MAX_RECEIVES = 12  # 11 waits: 1+2+...+512 min (~17 h) and ~7 h: 24 h from the first try to the last
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+# SQS: a message's visibility timeout is at most 12 hours from its receive (a little less, for the
+# time the consumer took before setting it).
+LONGEST_DELAY_S = 12 * 3600 - 300
+
 
 def queue_url(arn: str) -> str:
     """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue's URL (the event source mapping's queue)."""

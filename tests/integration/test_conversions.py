@@ -124,6 +124,28 @@ def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(
     assert row["attempts"] == 3 and row["reason"] is None
 
 
+def test_a_click_google_calls_too_recent_is_uploaded_again_hours_later_not_failed(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given a visitor whose Google click is minutes old, which Google answers TOO_RECENT_EVENT
+    # ("retry after 6 hours have passed") on the first upload
+    s = ConversionScenario(local_stack, ads, credentials=("google_ads",))
+    click = gclid()
+    ads.recent_click_ids[click] = 1
+    number = s.lease(gclid=click)
+    before = len(ads.requests_to("google"))
+
+    # When the visitor calls, and the stack runs on past Google's wait (time-compressed here)
+    call_sid = s.call(number)
+    local_stack.drain()
+
+    # Then the conversion was uploaded again and Google holds it once: it is sent, not failed
+    assert [c["gclid"] for c in google_rows(ads, call_sid)] == [click]
+    assert len(ads.requests_to("google")) == before + 2
+    shown = s.conversions_of(call_sid)
+    assert shown[("phone-lead", "google_ads")]["status"] == "sent"
+
+
 def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:

@@ -243,15 +243,18 @@ class InMemoryConversionStore:
         if where in self.rows:
             return False
         self.rows[where] = {"status": status, "reason": reason, "claimed_until": claim_until,
-                            "destination": planned.destination, "expire_at": expire_at}
+                            "destination": planned.destination, "expire_at": expire_at,
+                            "value": planned.value, "call_version": planned.call_version}
         return True
 
     def reclaim(self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Any,
                 now_iso: str) -> bool:
         row = self.rows[(call_sid, key)]
         lapsed = row["status"] == "pending" and row["claimed_until"] < now
-        if lapsed or (row["status"] == "skipped" and waits_for_credentials(row["reason"])):
-            row.update(status="pending", claimed_until=claim_until)
+        taken = lapsed or (row["status"] == "skipped" and waits_for_credentials(row["reason"]))
+        if taken and int(row.get("call_version") or 0) <= planned.call_version:
+            row.update(status="pending", claimed_until=claim_until, value=planned.value,
+                       call_version=planned.call_version)
             return True
         return False
 

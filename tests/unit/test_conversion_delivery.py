@@ -129,3 +129,136 @@ def test_a_call_event_starts_only_with_its_time_budget_left_in_the_invocation(
     left[0] = 140_000
     handler_module.handler({"Records": [record]}, context)
     assert delivered == ["CA1"]
+
+
+@pytest.mark.parametrize(("code", "hours"), [("TOO_RECENT_EVENT", 6), ("TOO_RECENT_CONVERSION_ACTION", 6),
+                                             ("TOO_RECENT_CONVERSION", 24)])
+def test_google_too_recent_waits_for_the_hours_google_names_instead_of_failing(code: str, hours: int) -> None:
+    from conversions.destinations import _per_row
+
+    # Given Google's partial failure for the second of two rows: "too recent"
+    body = {"partialFailureError": {"details": [{"errors": [{
+        "errorCode": {"conversionUploadError": code},
+        "location": {"fieldPathElements": [{"fieldName": "conversions", "index": 1}]}}]}]}}
+    # When it is read
+    first, second = _per_row(body, 2)
+    # Then the first row is sent and the second waits at least the hours Google names, not failed
+    assert first == Outcome(SENT)
+    assert second.status == RETRY and code in (second.reason or "")
+    assert hours * 3600 <= second.wait_s <= hours * 3600 + 3600
+
+
+def test_a_row_google_takes_only_later_puts_the_message_off_that_long() -> None:
+    from conversions.handler import retry_delay_s
+
+    # Given a call whose Google row is "too recent" (the click minutes before the call)
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
+    store = InMemoryConversionStore()
+    ga4 = Destination(Outcome(RETRY, "google_ads: TOO_RECENT_EVENT", wait_s=6 * 3600 + 900))
+    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
+                  now=lambda: datetime(2026, 11, 26, 1, 6, tzinfo=UTC))
+    # When the event is delivered
+    with pytest.raises(RetryLater) as later:
+        deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
+    # Then the row stays pending with the reason, and the message comes back after that wait,
+    # not after the 30-second backoff of a first failure (never past SQS's 12 hours)
+    (row,) = store.rows.values()
+    assert (row["status"], row["reason"]) == ("pending", "google_ads: TOO_RECENT_EVENT")
+    assert retry_delay_s(1, later.value.wait_s) == 6 * 3600 + 900
+    assert retry_delay_s(1, 24 * 3600) == 12 * 3600 - 300
+    assert retry_delay_s(8, 0) == 3600 and retry_delay_s(1, 0) == 30
+
+
+@pytest.fixture()
+def conversions_table(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``DynamoConversions`` on an in-process DynamoDB (moto): its conditions as DynamoDB reads them."""
+    from calltrack.models.conversions import Conversion
+    from conversions.store import DynamoConversions
+    from tests.support.dynamo import moto_table
+
+    with moto_table(monkeypatch, Conversion, {"call_sid": "HASH", "key": "RANGE"}):
+        yield DynamoConversions()
+
+
+class Google:
+    """Google Ads as the adapter sees it: answers ``outcomes`` in turn (then sent); ``during_send``
+    runs while a send is on its way (another worker's event arriving meanwhile)."""
+
+    def __init__(self, *outcomes: Outcome) -> None:
+        self.outcomes = list(outcomes)
+        self.sent: list[tuple[str, float | None]] = []
+        self.during_send: Any = None
+
+    def send(self, rows: list[Any], credentials: str, target: Any, timezone: str) -> list[Outcome]:
+        self.sent += [("upload", r.value) for r in rows]
+        if self.during_send is not None:
+            during, self.during_send = self.during_send, None
+            during()
+        return [self.outcomes.pop(0) if self.outcomes else Outcome(SENT) for _ in rows]
+
+    def restate(self, rows: list[Any], *args: Any) -> list[Outcome]:
+        self.sent += [("restate", value) for _, value in rows]
+        return [Outcome(SENT) for _ in rows]
+
+
+def _won_value_ports(store: Any, google: Google, clock: list[datetime]) -> Ports:
+    cfg = config(value={"from": "won_value", "default": 5000}, destinations=["google_ads"])
+
+    class OneAccount:
+        def get(self, account: str) -> Any:
+            return cfg
+
+    return Ports(store=store, accounts=OneAccount(), secret=lambda a, n: "x",
+                 destinations={"google_ads": google}, now=lambda: clock[0])
+
+
+def _event(version: int, **changes: Any) -> dict[str, Any]:
+    event_call = call(version=version, **changes)
+    return {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
+
+
+def test_a_newer_value_arriving_while_an_older_one_is_sent_is_tried_again_not_dropped(
+    conversions_table: Any,
+) -> None:
+    clock = [datetime(2026, 11, 29, 2, 0, tzinfo=UTC)]
+    google = Google()
+    ports = _won_value_ports(conversions_table, google, clock)
+    raised: list[RetryLater] = []
+
+    def won_meanwhile() -> None:
+        try:
+            deliver(_event(2, stage="won", value=80000), ports)
+        except RetryLater as later:
+            raised.append(later)
+
+    # Given the call's completion (value 5000) on its way to Google, and the deal marked won at
+    # 80,000 while that send is under way (another worker, the row claimed)
+    google.during_send = won_meanwhile
+    deliver(_event(1), ports)
+    # Then the won event was not dropped: its message comes back, and then restates the conversion
+    assert len(raised) == 1
+    clock[0] += timedelta(seconds=30)
+    assert deliver(_event(2, stage="won", value=80000), ports) == {"restated": 1}
+    assert google.sent == [("upload", 5000), ("restate", 80000)]
+
+
+def test_a_late_retry_of_an_older_event_does_not_send_its_value_over_a_newer_one(
+    conversions_table: Any,
+) -> None:
+    clock = [datetime(2026, 11, 29, 2, 0, tzinfo=UTC)]
+    google = Google(Outcome(RETRY, "google_ads: HTTP 503"), Outcome(RETRY, "google_ads: HTTP 503"))
+    ports = _won_value_ports(conversions_table, google, clock)
+    older, newer = _event(1), _event(2, stage="won", value=80000)
+    # Given the completion (5000) and the won deal (80,000) both answered 503
+    for event in (older, newer):
+        with pytest.raises(RetryLater):
+            deliver(event, ports)
+        clock[0] += timedelta(seconds=1)
+    # When the older event's retry comes back first, then the newer one's
+    clock[0] += timedelta(minutes=5)
+    deliver(older, ports)
+    deliver(newer, ports)
+    # Then Google was sent the newer value, and never the older one after it
+    assert google.sent[2:] == [("upload", 80000)]
+    (row,) = conversions_table.of_call(older["call_sid"])
+    assert (row["status"], row["value"], row["call_version"]) == ("sent", 80000, 2)

@@ -159,38 +159,13 @@ def test_a_retry_through_the_api_starts_a_new_round_its_message_carries() -> Non
 @pytest.fixture()
 def deliveries_table(monkeypatch: pytest.MonkeyPatch) -> Any:
     """``DynamoDeliveries`` on an in-process DynamoDB (moto), the table as the stack makes it."""
-    from moto import mock_aws
-
     from calltrack.models.webhooks import WebhookDelivery
+    from tests.support.dynamo import moto_table
     from webhooks.store import DynamoDeliveries
 
-    for name, value in (("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(name, value)
-    saved = {k: getattr(WebhookDelivery.Meta, k, None) for k in ("host", "region")}
-    with mock_aws():
-        WebhookDelivery.Meta.host, WebhookDelivery.Meta.region = None, "us-east-1"
-        WebhookDelivery._connection = None
-        import boto3
-
-        keys = {"account": "HASH", "delivery_id": "RANGE"}
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName=WebhookDelivery.Meta.table_name, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys.items()],
-            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"}
-                                  for k in ("account", "delivery_id", "status_key", "updated_at")],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "by-status", "Projection": {"ProjectionType": "ALL"},
-                "KeySchema": [{"AttributeName": "status_key", "KeyType": "HASH"},
-                              {"AttributeName": "updated_at", "KeyType": "RANGE"}],
-            }],
-        )
-        try:
-            yield DynamoDeliveries()
-        finally:
-            for k, v in saved.items():
-                setattr(WebhookDelivery.Meta, k, v)
-            WebhookDelivery._connection = None
+    with moto_table(monkeypatch, WebhookDelivery, {"account": "HASH", "delivery_id": "RANGE"},
+                    {"by-status": ("status_key", "updated_at")}):
+        yield DynamoDeliveries()
 
 
 @pytest.mark.parametrize("change, failed", [

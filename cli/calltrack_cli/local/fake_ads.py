@@ -9,7 +9,9 @@ They validate requests the way the platforms' public docs describe (docs/decisio
   ``:uploadConversionAdjustments``): a live Bearer token and the developer token, else 401/403;
   ``partialFailure: true`` required; per row: a registered conversion action of that customer,
   exactly one of gclid / gbraid / wbraid, ``conversionDateTime`` as ``yyyy-mm-dd hh:mm:ss+hh:mm``
-  no older than 90 days, an order id not used before; failed rows are reported in
+  no older than 90 days, an order id not used before, a click at least 6 hours old (a click id in
+  ``recent_click_ids`` is answered ``TOO_RECENT_EVENT`` for that many more uploads: the count
+  stands for the clock); failed rows are reported in
   ``partialFailureError`` by index and the rest are accepted. Adjustments (RESTATEMENT) need the
   order id of an accepted conversion and a ``restatementValue.adjustedValue``.
 - Meta Conversions API (``POST /v24.0/{pixel_id}/events``): the pixel's access token, events with
@@ -88,6 +90,7 @@ class FakeAdPlatforms:
         self.meta_pixels: dict[str, str] = {}  # pixel id -> access token
         self.ga4_streams: dict[str, str] = {}  # measurement id -> api secret
         self.invalid_click_ids: set[str] = set()
+        self.recent_click_ids: dict[str, int] = {}  # click id -> uploads still "too recent"
         self.google_conversions: list[dict[str, Any]] = []
         self.google_adjustments: list[dict[str, Any]] = []
         self.meta_events: list[dict[str, Any]] = []
@@ -355,6 +358,10 @@ class FakeAdPlatforms:
             return "fieldError", "REQUIRED"
         if row[ids[0]] in self.invalid_click_ids:
             return "conversionUploadError", "UNPARSEABLE_GCLID"
+        with self._lock:
+            if self.recent_click_ids.get(row[ids[0]], 0) > 0:
+                self.recent_click_ids[row[ids[0]]] -= 1
+                return "conversionUploadError", "TOO_RECENT_EVENT"
         when = row.get("conversionDateTime")
         if not isinstance(when, str) or not _GOOGLE_TIME.match(when):
             return "dateError", "INVALID_FIELD_FORMAT"
