@@ -286,7 +286,7 @@ FUNCTIONS = (
         timeout_s=150,
         description="Call events -> conversions for Google Ads, Meta, GA4 (once per call, rule, destination)",
         tables=("conversions",),
-        read_only_tables=("accounts",),
+        read_only_tables=("accounts", "calls"),  # calls: an erased call's retried event sends nothing
         account_secrets="read",
     ),
     LambdaFunction(

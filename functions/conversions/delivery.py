@@ -108,6 +108,7 @@ class Ports:
     secret: Callable[[str, str], str | None]  # (account, secret name) -> value or None
     destinations: Mapping[str, Destination]  # google_ads, meta, ga4 (yahoo_ads is CSV only)
     now: Callable[[], datetime]
+    call_exists: Callable[[str], bool]  # the call is still stored (not erased, not expired)
 
 
 def _iso(moment: datetime) -> str:
@@ -148,6 +149,10 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     if expire_at is not None and expire_at <= now_s:
         # past its retention (DynamoDB deletes it within days): its conversion rows may be gone
         # already, and a change now must not send the call out again
+        return {}
+    if not ports.call_exists(call_sid):
+        # erased on request (or deleted) since this event was queued: a retry must not bring its
+        # conversion rows back, nor send the caller's data again
         return {}
     secrets: dict[str, str | None] = {}
 

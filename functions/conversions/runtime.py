@@ -1,5 +1,6 @@
 """The conversions consumer's composition root: settings, the store, the account reader, account
-secrets and the platform adapters (endpoints from settings), built on the first invocation.
+secrets, the platform adapters (endpoints from settings) and whether a call is still stored (a
+consistent read of the calls table), built on the first invocation.
 
 ``NEEDS`` equals the wiring's grants for the ``conversions`` function (tests/infra compares them).
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 from calltrack.settings import Needs, Settings
 
-NEEDS = Needs(tables=("conversions", "accounts"), account_secrets="read")
+NEEDS = Needs(tables=("conversions", "accounts", "calls"), account_secrets="read")
 
 # Retries of a message whose rows got 429/5xx: 30 s, 1 min, 2, 4 ... at most 1 h per step;
 # MAX_RECEIVES tries (~3.5 h) and then the dead-letter queue (infra/wiring.py uses it).
@@ -41,6 +42,7 @@ def _build(settings: Settings) -> Any:
     from calltrack import clock
     from calltrack.account_secrets import account_secrets
     from calltrack.accounts import account_reader
+    from calltrack.call_items import call_items
     from conversions.delivery import Ports
     from conversions.destinations import Ga4, GoogleAds, Meta
     from conversions.store import DynamoConversions
@@ -55,6 +57,7 @@ def _build(settings: Settings) -> Any:
             "ga4": Ga4(settings.ga4_mp_base_url),
         },
         now=clock.now,
+        call_exists=lambda call_sid: call_items().get(call_sid, consistent=True) is not None,
     )
 
 

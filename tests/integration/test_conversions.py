@@ -146,6 +146,33 @@ def test_a_click_google_calls_too_recent_is_uploaded_again_hours_later_not_faile
     assert shown[("phone-lead", "google_ads")]["status"] == "sent"
 
 
+def test_an_event_retried_after_the_caller_was_erased_brings_no_conversion_back(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    # Given a Google conversion of a call an hour ago, and the call event as it was then
+    s = ConversionScenario(local_stack, ads, credentials=("google_ads",))
+    an_hour_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    call_sid = s.call(s.lease(gclid=gclid()), at=an_hour_ago)
+    local_stack.drain()
+    image = s.snapshot(call_sid)
+    # And the caller erased on request
+    erased = local_stack.request("DELETE", f"/v1/callers/{quote(CALLER, safe='')}", token=s.roles["admin"])
+    assert erased.status_code == 200 and erased.json()["erased"]["conversions"] >= 1
+    before = len(ads.requests_to("google"))
+
+    # When that event's message comes back from a backoff (or a DLQ redrive) after the erasure
+    s.redeliver(call_sid, call=image)
+    local_stack.drain()
+
+    # Then no conversion row of the call is made again, and nothing is sent
+    listed = local_stack.request("GET", "/v1/conversions", token=s.roles["admin"]).json()["items"]
+    assert [r for r in listed if r["call_sid"] == call_sid] == []
+    assert len(ads.requests_to("google")) == before
+
+
 def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:

@@ -28,14 +28,19 @@ class Accounts:
         return config(destinations=["ga4"])
 
 
+def ga4_ports(store: Any, ga4: Destination, *, now: Any, stored: Any = lambda call_sid: True) -> Ports:
+    """Delivery ports of an account whose rule goes to GA4 only."""
+    return Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
+                 now=now, call_exists=stored)
+
+
 def test_a_pending_row_whose_retry_falls_past_the_platforms_window_ends_skipped() -> None:
     # Given a GA4 conversion sent a minute before GA4's 72-hour window closes, answered 503
     started = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
     event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
     clock = [started + timedelta(hours=71, minutes=59)]
     store, ga4 = InMemoryConversionStore(), Destination(Outcome(RETRY, "ga4: HTTP 503"))
-    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
-                  now=lambda: clock[0])
+    ports = ga4_ports(store, ga4, now=lambda: clock[0])
     event = {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
     with pytest.raises(RetryLater):
         deliver(event, ports)
@@ -58,8 +63,7 @@ def test_a_conversion_whose_credentials_were_refused_is_sent_once_they_are_fixed
     started = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
     event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
     store, ga4 = InMemoryConversionStore(), Destination(refused("ga4: 403"))
-    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
-                  now=lambda: started + timedelta(hours=1))
+    ports = ga4_ports(store, ga4, now=lambda: started + timedelta(hours=1))
     event = {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
     assert deliver(event, ports) == {"skipped": 1}  # no retry of the message: it waits for the fix
     (row,) = store.rows.values()
@@ -80,8 +84,7 @@ def test_a_call_past_its_retention_sends_nothing_even_when_its_rows_are_gone() -
                       expire_at=int((started + timedelta(days=30)).timestamp()))
     store, ga4 = InMemoryConversionStore(), Destination(Outcome(SENT))
     clock = [started + timedelta(days=30, minutes=1)]
-    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
-                  now=lambda: clock[0])
+    ports = ga4_ports(store, ga4, now=lambda: clock[0])
     # When a change of the call (a stage set by a manager) brings it through the rules
     counts = deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
     # Then nothing is sent and no row is made
@@ -155,8 +158,7 @@ def test_a_row_google_takes_only_later_puts_the_message_off_that_long() -> None:
     event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
     store = InMemoryConversionStore()
     ga4 = Destination(Outcome(RETRY, "google_ads: TOO_RECENT_EVENT", wait_s=6 * 3600 + 900))
-    ports = Ports(store=store, accounts=Accounts(), secret=lambda a, n: "x", destinations={"ga4": ga4},
-                  now=lambda: datetime(2026, 11, 26, 1, 6, tzinfo=UTC))
+    ports = ga4_ports(store, ga4, now=lambda: datetime(2026, 11, 26, 1, 6, tzinfo=UTC))
     # When the event is delivered
     with pytest.raises(RetryLater) as later:
         deliver({"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}, ports)
@@ -209,7 +211,7 @@ def _won_value_ports(store: Any, google: Google, clock: list[datetime]) -> Ports
             return cfg
 
     return Ports(store=store, accounts=OneAccount(), secret=lambda a, n: "x",
-                 destinations={"google_ads": google}, now=lambda: clock[0])
+                 destinations={"google_ads": google}, now=lambda: clock[0], call_exists=lambda sid: True)
 
 
 def _event(version: int, **changes: Any) -> dict[str, Any]:
@@ -262,3 +264,22 @@ def test_a_late_retry_of_an_older_event_does_not_send_its_value_over_a_newer_one
     assert google.sent[2:] == [("upload", 80000)]
     (row,) = conversions_table.of_call(older["call_sid"])
     assert (row["status"], row["value"], row["call_version"]) == ("sent", 80000, 2)
+
+
+def test_a_retry_after_the_caller_was_erased_brings_nothing_back_and_sends_nothing() -> None:
+    # Given a GA4 conversion answered 503, whose row the caller's erasure then deleted with the call
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
+    store, ga4 = InMemoryConversionStore(), Destination(Outcome(RETRY, "ga4: HTTP 503"))
+    stored = {event_call["call_sid"]}
+    ports = ga4_ports(store, ga4, now=lambda: datetime(2026, 11, 26, 2, 0, tzinfo=UTC),
+                      stored=lambda sid: sid in stored)
+    event = {"account": "acme", "call_sid": event_call["call_sid"], "call": event_call}
+    with pytest.raises(RetryLater):
+        deliver(event, ports)
+    store.rows.clear()
+    stored.clear()
+    # When the event's message comes back from its backoff
+    ga4.outcome = Outcome(SENT)
+    counts = deliver(event, ports)
+    # Then no row is made again and nothing is sent
+    assert counts == {} and store.rows == {} and ga4.sent == 1
