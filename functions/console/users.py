@@ -20,6 +20,9 @@ from calltrack.errors import BadRequest
 from console.directory import UserDirectory
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]+$")
+# The e-mail is the Cognito user name: at most 128 characters, no control characters (Cognito
+# answers InvalidParameterException for either, which would be a 500 here).
+USER_NAME_MAX = 128
 
 
 class NewUser(BaseModel):
@@ -43,8 +46,10 @@ def model(cls: type[BaseModel], raw: Any) -> Any:
 
 def email_address(value: str) -> str:
     email = value.strip().lower()
-    if not EMAIL.match(email):
-        raise BadRequest(f"email: not an e-mail address: {value!r}", field="email")
+    if not EMAIL.match(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
+        raise BadRequest(f"email: not an e-mail address: {value[:140]!r}", field="email")
+    if len(email) > USER_NAME_MAX:
+        raise BadRequest(f"email: at most {USER_NAME_MAX} characters (a console user name)", field="email")
     return email
 
 

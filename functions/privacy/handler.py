@@ -137,6 +137,8 @@ def get_audit() -> Response:
     _, account = _account()
     start = _instant("from", app.current_event.get_query_string_value("from"))
     end = _instant("to", app.current_event.get_query_string_value("to"))
+    if start > end:  # DynamoDB refuses a BETWEEN whose bounds are reversed (a 500 otherwise)
+        raise BadRequest(f"from: {start[:20]} is after to ({end[:20]})", field="from")
     items = audit.read(runtime.store().db, get_settings(NEEDS).table_name("audit"), account, start, end,
                        limit=MAX_AUDIT_ITEMS)
     return _json(200, {"account": account, "from": start, "to": end, "items": items,

@@ -69,9 +69,41 @@ def load_json(raw: str | bytes | None, *, max_bytes: int, max_depth: int = MAX_D
     if nesting_depth(text, max_depth) > max_depth:
         raise BadRequest(f"body: nested deeper than {max_depth} levels", field="body")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         raise BadRequest("body: not valid JSON", field="body") from None
+    if "\\u" in text:  # only an escape can spell a lone surrogate: raw UTF-8 cannot
+        bad = _not_unicode(value, ())
+        if bad is not None:
+            field = ".".join(bad) or "body"
+            raise BadRequest(f"{field}: not valid Unicode text (an unpaired \\ud800-\\udfff escape)",
+                             field=field)
+    return value
+
+
+def _not_unicode(value: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The path of the first key or string holding a lone surrogate (valid JSON, but no UTF-8:
+    stored or answered, it would fail far from here), else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        inner = (*path, str(key))
+        if isinstance(key, str) and _not_unicode(key, ()) is not None:
+            return path or ("body",)
+        found = _not_unicode(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def load_json_object(

@@ -61,6 +61,7 @@ def test_secrets_are_for_the_accounts_own_admin_and_bad_input_names_the_field(lo
         ("meta", {"value": 42}, "value"),
         ("meta", {"value": "x" * 5000}, "value"),
         ("meta", {"value": "x", "extra": 1}, "extra"),
+        ("meta", {"value": "half a pair \ud800"}, "value"),  # escaped by requests: valid JSON, no UTF-8
     ]
     for name, body, field in cases:
         resp = local_stack.request("PUT", f"{path}/{name}", token=mine_tokens["admin"], json=body)

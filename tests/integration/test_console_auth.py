@@ -5,6 +5,7 @@ bearer ID token; tokens are verified against the pool's keys, audience and expir
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 
@@ -240,6 +241,15 @@ def test_an_account_admin_manages_the_accounts_console_users(local_stack, world)
         json={"email": "x@example.com", "role": "owner"},
     )
     assert bad.status_code == 400 and bad.json()["field"] == "role"
+    # And an address Cognito cannot take as a user name (over 128 characters, a control character)
+    # is a 400 naming email, to create or to disable (Cognito would refuse it: a 500 before)
+    users = f"/v1/accounts/{world['account']}/users"
+    for address in ("a@b." + "c" * 130, "a\u0001b@example.com"):
+        made = local_stack.request("POST", users, token=toks["admin"],
+                                   json={"email": address, "role": "manager"})
+        gone = local_stack.request("POST", f"{users}/{quote(address, safe='@')}/disable", token=toks["admin"])
+        assert (made.status_code, made.json()["field"]) == (400, "email"), made.text
+        assert (gone.status_code, gone.json()["field"]) == (400, "email"), gone.text
 
 
 def test_the_users_cli_creates_lists_and_disables_console_users(local_stack, world):

@@ -37,6 +37,21 @@ def test_bad_bodies_are_domain_errors_naming_body(raw: Any, error: type[DomainEr
     assert caught.value.field == "body"
 
 
+@pytest.mark.parametrize(("raw", "field"), [
+    ('{"leads": [{"external_id": "\\ud800"}]}', "leads.0.external_id"),
+    ('{"value": "ok \\udfff"}', "value"),
+    ('{"\\udc00": 1}', "body"),
+])
+def test_a_lone_surrogate_escape_is_a_400_naming_where_it_is(raw: str, field: str) -> None:
+    # Given valid JSON whose string holds half of a UTF-16 pair (no UTF-8 can carry it)
+    # When it is read, Then it is refused naming the field, not stored or answered (a 500 there)
+    with pytest.raises(BadRequest) as caught:
+        load_json(raw, max_bytes=4096)
+    assert caught.value.field == field
+    # while a whole pair, escaped, is an ordinary character
+    assert load_json('{"a": "\\ud83d\\ude00"}', max_bytes=64) == {"a": "\U0001f600"}
+
+
 def test_a_body_within_the_limits_is_parsed_and_must_be_an_object() -> None:
     assert load_json_object('{"a": [[1]]}', max_bytes=64) == {"a": [[1]]}
     with pytest.raises(BadRequest, match="object"):
