@@ -204,12 +204,15 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
     for destination, rows in to_send.items():
         target = getattr(config.destinations, destination)
         adapter = ports.destinations[destination]
-        outcomes = adapter.send(rows, secret(str(rows[0].secret)) or "", target, config.timezone)
-        for planned, outcome in zip(rows, outcomes, strict=True):
-            _record(ports.store, call_sid, planned, outcome, now_iso)
-            counts[outcome.status] += 1
-            if outcome.status == RETRY:
-                retry.append(outcome)
+        # one request per row (Meta, GA4): record each before sending the next
+        batches = [[row] for row in rows] if getattr(adapter, "one_per_request", False) else [rows]
+        for batch in batches:
+            outcomes = adapter.send(batch, secret(str(batch[0].secret)) or "", target, config.timezone)
+            for planned, outcome in zip(batch, outcomes, strict=True):
+                _record(ports.store, call_sid, planned, outcome, now_iso)
+                counts[outcome.status] += 1
+                if outcome.status == RETRY:
+                    retry.append(outcome)
     retry += _restate(to_restate, config, ports, call_sid, now, claim_until, secret, counts)
     if retry:
         raise RetryLater([o.reason or "retry" for o in retry], wait_s=max(o.wait_s for o in retry))

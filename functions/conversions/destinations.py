@@ -305,7 +305,12 @@ def event_name(rule: str) -> str:
 
 
 class OneByOne:
-    """A platform that takes one event per request (its whole batch fails for one bad event)."""
+    """A platform that takes one event per request (its whole batch fails for one bad event).
+    Delivery hands it one row at a time and records each outcome at once: a Lambda cut off
+    mid-batch then leaves at most one row sent but not recorded (sent again on the retry; GA4
+    would count it twice)."""
+
+    one_per_request = True
 
     def __init__(self, base_url: str, post: Post = http.post) -> None:
         self.base_url = base_url.rstrip("/")

@@ -283,3 +283,32 @@ def test_a_retry_after_the_caller_was_erased_brings_nothing_back_and_sends_nothi
     counts = deliver(event, ports)
     # Then no row is made again and nothing is sent
     assert counts == {} and store.rows == {} and ga4.sent == 1
+
+
+def test_a_platform_taking_one_event_per_request_has_each_row_recorded_before_the_next_is_sent() -> None:
+    from conversions.destinations import OneByOne
+
+    # Given a GA4-like platform (one event per request) and a call earning two GA4 rows
+    cfg = config(destinations=["ga4"])
+    cfg = cfg.model_copy(update={"conversions": [cfg.conversions[0],
+                                                 cfg.conversions[0].model_copy(update={"name": "second"})]})
+    store = InMemoryConversionStore()
+
+    class CutOff(OneByOne):
+        def _one(self, row: Any, credentials: str, target: Any) -> Outcome:
+            if row.rule == "second":
+                raise TimeoutError("the Lambda ran out of time here")
+            return Outcome(SENT)
+
+    class TwoRules:
+        def get(self, account: str) -> Any:
+            return cfg
+
+    ports = Ports(store=store, accounts=TwoRules(), secret=lambda a, n: "x",
+                  destinations={"ga4": CutOff("")}, now=lambda: datetime(2026, 11, 29, 2, 0, tzinfo=UTC),
+                  call_exists=lambda sid: True)
+    # When the invocation is cut off while the second row is on its way
+    with pytest.raises(TimeoutError):
+        deliver({"account": "acme", "call_sid": call()["call_sid"], "call": call()}, ports)
+    # Then the first row is already recorded sent (its retry will not send it again)
+    assert sorted(r["status"] for r in store.rows.values()) == ["pending", "sent"]
