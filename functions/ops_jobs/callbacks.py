@@ -1,7 +1,8 @@
 """Overdue callbacks (issue 18): missed calls nobody called back within
-``alerts.callback_within_minutes``. The hourly spike check (missed calls of the last day) and the
-weekly alert (of the week) both say so, only when they run within the account's business hours
-(its default call flow's hours; always without one): an alert at 3 a.m. helps no one.
+``alerts.callback_within_minutes`` (a caller answered on a later call has been reached: left out).
+The hourly spike check (missed calls of the last day) and the weekly alert (of the week) both say
+so, only when they run within the account's business hours (its default call flow's hours; always
+without one): an alert at 3 a.m. helps no one.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ LOOKBACK = timedelta(days=1)  # the hourly check's window
 
 
 def overdue(info: AccountInfo, calls: list[CallFact], at: datetime) -> list[CallFact]:
-    """Open callbacks whose call ended more than ``alerts.callback_within_minutes`` before ``at``."""
+    """Open callbacks whose call ended more than ``alerts.callback_within_minutes`` before ``at``,
+    less those whose caller has since called again and been answered (reached already)."""
     limit = at - timedelta(minutes=info.alerts["callback_within_minutes"])
-    return [c for c in calls if c.callback_open and (c.ended_at or c.started_at) <= limit]
+    return [c for c in calls if c.callback_open and not c.caller_answered_since
+            and (c.ended_at or c.started_at) <= limit]
 
 
 def render(info: AccountInfo, late: list[CallFact]) -> tuple[str, str]:

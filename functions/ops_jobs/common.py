@@ -60,6 +60,7 @@ class CallFact:
     caller_said: tuple[str, ...] = ()  # the caller's lines of a stored transcript
     callback_open: bool = False  # a missed call nobody has called back yet
     ended_at: datetime | None = None
+    caller_answered_since: bool = False  # an open callback whose caller called again, answered
 
     @property
     def answered(self) -> bool:
@@ -113,6 +114,30 @@ def call_fact_from_item(item: Mapping[str, Any]) -> CallFact:
         callback_open=callback_status(item) == "open",
         ended_at=parse_instant(str(item["ended_at"])) if item.get("ended_at") else None,
     )
+
+
+def call_facts(items: Iterable[Mapping[str, Any]]) -> list[CallFact]:
+    """The CallFacts of the calls, test calls left out (no job counts them). An open callback whose
+    caller called the account again later in ``items`` and was answered is marked
+    ``caller_answered_since``: the business has reached them, so no alert asks for a callback;
+    the callback itself stays open until someone closes it (the callback rate counts callbacks
+    made, not callers who tried again)."""
+    from dataclasses import replace
+
+    calls = [item for item in items if not item.get("test")]
+    answered_at: dict[str, str] = {}  # caller -> the start of their latest answered call
+    for item in calls:
+        caller = str(item.get("caller") or "")
+        if caller and item.get("status") == ANSWERED:
+            answered_at[caller] = max(answered_at.get(caller, ""), str(item["started_at"]))
+    facts = []
+    for item in calls:
+        fact = call_fact_from_item(item)
+        caller = str(item.get("caller") or "")
+        if fact.callback_open and caller and answered_at.get(caller, "") > str(item["started_at"]):
+            fact = replace(fact, caller_answered_since=True)
+        facts.append(fact)
+    return facts
 
 
 # --------------------------------------------------------------------------- accounts

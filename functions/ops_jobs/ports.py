@@ -12,7 +12,7 @@ from typing import Any
 
 from calltrack import clock
 from calltrack.settings import Settings
-from ops_jobs.common import CallFact, JobPorts, call_fact_from_item
+from ops_jobs.common import CallFact, JobPorts, call_facts
 
 TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400, "callbacks-overdue": 400}
 
@@ -21,8 +21,7 @@ def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
     from calltrack.call_items import call_items
 
     # test calls (the account's test_callers) are left out of every alert and review
-    calls = call_items().between(account, start, end)
-    return [call_fact_from_item(call) for call in calls if not call.get("test")]
+    return call_facts(call_items().between(account, start, end))
 
 
 def read_spend(account: str, month: str) -> dict[str, float]:

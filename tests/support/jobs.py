@@ -52,6 +52,12 @@ class JobsWorld:
         calls = self.calls.setdefault(account, [])
         calls.append(CallFact(f"CA{account}{len(calls):05d}", when.astimezone(UTC), status, **kw))
 
+    def add_stored_calls(self, account: str, items: list[dict[str, Any]]) -> None:
+        """Calls as the calls table holds them, read into CallFacts the way the jobs' port does."""
+        from ops_jobs.common import call_facts
+
+        self.calls.setdefault(account, []).extend(call_facts(items))
+
     def add_calls(self, account: str, start: datetime, statuses: list[str]) -> None:
         """One call every five minutes from ``start`` with these statuses."""
         for i, status in enumerate(statuses):

@@ -99,6 +99,29 @@ def test_open_callbacks_older_than_the_limit_alert_during_business_hours() -> No
     assert "2026-11-24 12:20 (Asia/Tokyo)" in body and attrs["overdue"] == 1
 
 
+def test_a_missed_caller_answered_on_a_later_call_is_not_an_overdue_callback() -> None:
+    def stored(call_sid: str, caller: str, minutes_ago: int, status: str, **extra: Any) -> dict[str, Any]:
+        started = (AT - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"call_sid": call_sid, "caller": caller, "started_at": started, "ended_at": started,
+                "status": status, **extra}
+
+    # Given two callers missed 45 minutes ago; the first called again 20 minutes ago and was
+    # answered, the second called again and was missed again; and a test call, answered
+    world = _callback_world()
+    world.add_stored_calls("clinic", [
+        stored("CA1", "+819011110000", 45, "missed"), stored("CA2", "+819011110000", 20, "answered"),
+        stored("CA3", "+819022220000", 45, "missed"), stored("CA4", "+819022220000", 20, "missed"),
+        stored("CA5", "+819022220000", 10, "answered", test=True),
+    ])
+    # When the hourly check runs
+    result = world.run()["accounts"]["clinic"]
+    # Then only the second caller's first missed call is overdue: the first caller has been reached
+    # (their callback stays open until someone closes it), the test call reaches no one
+    assert result["callbacks_overdue"] == 1
+    open_ones = [c.call_sid for c in world.calls["clinic"] if c.callback_open]
+    assert open_ones == ["CA1", "CA3", "CA4"]
+
+
 def test_overdue_callbacks_are_quiet_outside_business_hours() -> None:
     # Given the same overdue callback, but the check runs at 20:05 JST (after closing)
     world = _callback_world()
