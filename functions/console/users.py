@@ -9,6 +9,7 @@ first sign-in (``POST /v1/session`` with ``new_password``); with one (``calltrac
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,8 @@ from calltrack.errors import BadRequest
 from console.directory import UserDirectory
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]+$")
-# The e-mail is the Cognito user name: at most 128 characters, no control characters (Cognito
-# answers InvalidParameterException for either, which would be a 500 here).
+# The e-mail is the Cognito user name: at most 128 characters of letters, marks, symbols, numbers
+# and punctuation (Cognito answers InvalidParameterException otherwise: a 500 here).
 USER_NAME_MAX = 128
 
 
@@ -46,7 +47,8 @@ def model(cls: type[BaseModel], raw: Any) -> Any:
 
 def email_address(value: str) -> str:
     email = value.strip().lower()
-    if not EMAIL.match(email) or any(ord(c) < 32 or ord(c) == 127 for c in email):
+    # Cognito's user-name pattern [\p{L}\p{M}\p{S}\p{N}\p{P}]+: no control, format or space characters
+    if not EMAIL.match(email) or any(unicodedata.category(c)[0] not in "LMSNP" for c in email):
         raise BadRequest(f"email: not an e-mail address: {value[:140]!r}", field="email")
     if len(email) > USER_NAME_MAX:
         raise BadRequest(f"email: at most {USER_NAME_MAX} characters (a console user name)", field="email")

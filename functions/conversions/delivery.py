@@ -53,7 +53,8 @@ class ConversionStore(Protocol):
     ) -> bool: ...
 
     def reclaim(
-        self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str
+        self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str,
+        any_version: bool = False,
     ) -> bool: ...
 
     def finish(
@@ -229,7 +230,7 @@ def _skip_pending(
     if row.get("status") != "pending" or float(row.get("claimed_until") or 0) >= now_s:
         return False
     if not store.reclaim(call_sid, planned.key, now=now_s, claim_until=claim_until, planned=planned,
-                         now_iso=now_iso):
+                         now_iso=now_iso, any_version=True):
         return False
     store.finish(call_sid, planned.key, status="skipped", reason=planned.skip, now_iso=now_iso)
     return True

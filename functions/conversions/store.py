@@ -82,17 +82,20 @@ class DynamoConversions:
         return True
 
     def reclaim(
-        self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str
+        self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Planned, now_iso: str,
+        any_version: bool = False,
     ) -> bool:
         """Take a lapsed pending row, or a row skipped for missing or refused credentials (perhaps
         set or fixed since: ``rules.waits_for_credentials``), unless the row already holds a newer
         version of the call (a late retry of an older event must not send its older value: the
-        newer event's own retry sends the row)."""
+        newer event's own retry sends the row). ``any_version``: to end the row skipped (a skip's
+        reason does not depend on the version)."""
         row = Conversion(call_sid, key)
         lapsed = (Conversion.status == "pending") & (Conversion.claimed_until < now)
         unlocked = (Conversion.status == "skipped") & (
             (Conversion.reason == NO_CREDENTIALS) | Conversion.reason.startswith(CREDENTIALS_REFUSED)
         )
+        taken = Conversion.call_sid.exists() & (lapsed | unlocked)
         version = Conversion.call_version
         not_newer = version.does_not_exist() | (version <= planned.call_version)
         try:
@@ -106,7 +109,7 @@ class DynamoConversions:
                     Conversion.call_version.set(planned.call_version),
                     Conversion.updated_at.set(now_iso),
                 ],
-                condition=Conversion.call_sid.exists() & (lapsed | unlocked) & not_newer,
+                condition=taken if any_version else taken & not_newer,
             )
         except UpdateError as err:
             if _conditional_failed(err):

@@ -230,6 +230,10 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     store.delete_rollup_markers(sids)
     staged = store.delete_staged_exports(staged_prefix(account, caller_ref)) if caller_ref else 0
     store.delete_calls(sids)
+    # a conversion event that found the call just before it went may have made a row meanwhile:
+    # with the calls gone, none can be made again (the consumer checks the call first)
+    late = store.conversions(account, sids) if sids else []
+    store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in late])
     return {
         "account": account,
         "erased": {

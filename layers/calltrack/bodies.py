@@ -75,7 +75,7 @@ def load_json(raw: str | bytes | None, *, max_bytes: int, max_depth: int = MAX_D
     if "\\u" in text:  # only an escape can spell a lone surrogate: raw UTF-8 cannot
         bad = _not_unicode(value, ())
         if bad is not None:
-            field = ".".join(bad) or "body"
+            field = (".".join(bad) or "body")[:200]
             raise BadRequest(f"{field}: not valid Unicode text (an unpaired \\ud800-\\udfff escape)",
                              field=field)
     return value

@@ -244,7 +244,8 @@ def test_an_account_admin_manages_the_accounts_console_users(local_stack, world)
     # And an address Cognito cannot take as a user name (over 128 characters, a control character)
     # is a 400 naming email, to create or to disable (Cognito would refuse it: a 500 before)
     users = f"/v1/accounts/{world['account']}/users"
-    for address in ("a@b." + "c" * 130, "a\u0001b@example.com"):
+    controls = ("a\u0001b@example.com", "a\u0080b@example.com", "a\u200bb@example.com")
+    for address in ("a@b." + "c" * 130, *controls):
         made = local_stack.request("POST", users, token=toks["admin"],
                                    json={"email": address, "role": "manager"})
         gone = local_stack.request("POST", f"{users}/{quote(address, safe='@')}/disable", token=toks["admin"])

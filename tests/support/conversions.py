@@ -248,11 +248,11 @@ class InMemoryConversionStore:
         return True
 
     def reclaim(self, call_sid: str, key: str, *, now: float, claim_until: float, planned: Any,
-                now_iso: str) -> bool:
+                now_iso: str, any_version: bool = False) -> bool:
         row = self.rows[(call_sid, key)]
         lapsed = row["status"] == "pending" and row["claimed_until"] < now
         taken = lapsed or (row["status"] == "skipped" and waits_for_credentials(row["reason"]))
-        if taken and int(row.get("call_version") or 0) <= planned.call_version:
+        if taken and (any_version or int(row.get("call_version") or 0) <= planned.call_version):
             row.update(status="pending", claimed_until=claim_until, value=planned.value,
                        call_version=planned.call_version)
             return True

@@ -154,7 +154,8 @@ def test_google_too_recent_waits_for_the_hours_google_names_instead_of_failing(c
 def test_a_row_google_takes_only_later_puts_the_message_off_that_long() -> None:
     from conversions.handler import retry_delay_s
 
-    # Given a call whose Google row is "too recent" (the click minutes before the call)
+    # Given a row its platform takes only later (as GoogleAds reads Google's TOO_RECENT_EVENT:
+    # the click minutes before the call; delivery treats every platform's wait alike)
     event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
     store = InMemoryConversionStore()
     ga4 = Destination(Outcome(RETRY, "google_ads: TOO_RECENT_EVENT", wait_s=6 * 3600 + 900))
@@ -312,3 +313,23 @@ def test_a_platform_taking_one_event_per_request_has_each_row_recorded_before_th
         deliver({"account": "acme", "call_sid": call()["call_sid"], "call": call()}, ports)
     # Then the first row is already recorded sent (its retry will not send it again)
     assert sorted(r["status"] for r in store.rows.values()) == ["pending", "sent"]
+
+
+def test_an_older_event_planning_a_skip_ends_a_row_a_newer_event_left_pending(conversions_table: Any) -> None:
+    # Given GA4 answered 503 to the call's newer event (version 2), its row left pending
+    event_call = call(started_at="2026-11-26T01:00:00Z", ended_at="2026-11-26T01:05:00Z")
+    clock = [datetime(2026, 11, 26, 2, 0, tzinfo=UTC)]
+    ga4 = Destination(Outcome(RETRY, "ga4: HTTP 503"))
+    ports = ga4_ports(conversions_table, ga4, now=lambda: clock[0])
+    newer = {"account": "acme", "call_sid": event_call["call_sid"], "call": {**event_call, "version": 2}}
+    older = {"account": "acme", "call_sid": event_call["call_sid"], "call": {**event_call, "version": 1}}
+    with pytest.raises(RetryLater):
+        deliver(newer, ports)
+    # When the older event comes back after GA4's 72-hour window closed (the newer one's message
+    # may be in the dead-letter queue by then)
+    clock[0] += timedelta(hours=73)
+    deliver(older, ports)
+    # Then the row ends skipped with the reason (a skip does not depend on the version), not
+    # pending for ever
+    (row,) = conversions_table.of_call(event_call["call_sid"])
+    assert (row["status"], row["reason"]) == ("skipped", EVENT_TOO_OLD)

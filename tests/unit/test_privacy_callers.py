@@ -47,8 +47,26 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     assert len([v for v in store.versions if "/b/" in v[0]]) == 3
     assert store.first_calls[CALLER] == {"b"} and store.markers == {"CA2"}
     assert store.export_rows == {"a": ["CA-other"], "b": ["CA2", "CA-other"]}
-    # and the calls went last (a failed run finds the rest again through them), after their markers
-    assert store.log[-2:] == ["markers", "calls"]
+    # and the calls went last (a failed run finds the rest again through them), after their markers,
+    # but for one more sweep of conversion rows an in-flight event may have made meanwhile
+    assert store.log[-3:] == ["markers", "calls", "conversions"]
+
+
+def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
+    # Given a conversion event that found the call still there and made its row again just
+    # before the call was deleted
+    store = seeded()
+    delete_calls = store.delete_calls
+
+    def late_row_then_delete(call_sids: list[str]) -> None:
+        store.conversion_rows.append({"call_sid": "CA1", "key": "q#meta", "account": "a"})
+        delete_calls(call_sids)
+
+    store.delete_calls = late_row_then_delete  # type: ignore[method-assign]
+    # When a erases the caller
+    erase("a", CALLER, store)
+    # Then that row is gone as well (no event can make one again: the call is gone)
+    assert [r for r in store.conversion_rows if r["account"] == "a"] == []
 
 
 def test_erase_is_idempotent() -> None:

@@ -9,9 +9,9 @@ They validate requests the way the platforms' public docs describe (docs/decisio
   ``:uploadConversionAdjustments``): a live Bearer token and the developer token, else 401/403;
   ``partialFailure: true`` required; per row: a registered conversion action of that customer,
   exactly one of gclid / gbraid / wbraid, ``conversionDateTime`` as ``yyyy-mm-dd hh:mm:ss+hh:mm``
-  no older than 90 days, an order id not used before, a click at least 6 hours old (a click id in
-  ``recent_click_ids`` is answered ``TOO_RECENT_EVENT`` for that many more uploads: the count
-  stands for the clock); failed rows are reported in
+  no older than 90 days, an order id not used before; a click id in ``recent_click_ids`` is
+  answered ``TOO_RECENT_EVENT`` (Google: the click is under 6 hours old) for that many more
+  uploads, a count standing in for the clock; failed rows are reported in
   ``partialFailureError`` by index and the rest are accepted. Adjustments (RESTATEMENT) need the
   order id of an accepted conversion and a ``restatementValue.adjustedValue``.
 - Meta Conversions API (``POST /v24.0/{pixel_id}/events``): the pixel's access token, events with
