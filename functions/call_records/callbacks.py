@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from call_records.calls import call_to_json, callback_view
+from call_records.crm import ONE_LINE
 from call_records.ports import ports
 from calltrack import api, days
 from calltrack.api import ERRORS, current_caller, json_response
@@ -105,7 +106,7 @@ class CallbackPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["done", "open"]
-    agent: str | None = Field(default=None, min_length=1, max_length=128)
+    agent: str | None = Field(default=None, min_length=1, max_length=128, pattern=ONE_LINE)
 
 
 @router.patch("/v1/callbacks/<call_sid>", responses=ERRORS, summary="Close (or reopen) a callback")

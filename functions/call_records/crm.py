@@ -32,14 +32,20 @@ TAGGING_TARGET = 0.7
 # ------------------------------------------------------------------ PATCH /v1/calls/{call_sid}
 
 
+ONE_LINE = r"^[^\x00-\x1f\x7f]+$"  # no line break or other control character
+ONE_TAG = r"^[^\x00-\x1f\x7f;]+$"
+
+
 class CallPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stage: Stage | None = None
     value: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, max_length=50)
+    # one line each, and no ";" in a tag: the CSV and the exports join tags with ";"
+    tags: list[Annotated[str, Field(min_length=1, max_length=64, pattern=ONE_TAG)]] | None = Field(
+        default=None, max_length=50)
     score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
-    agent: str | None = Field(default=None, min_length=1, max_length=128)
+    agent: str | None = Field(default=None, min_length=1, max_length=128, pattern=ONE_LINE)
     note: str | None = Field(default=None, max_length=2000)
 
     @field_validator("value", "score")

@@ -79,20 +79,34 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def figures(calls: list[CallFact], previous: int, spend: float | None, qualified_score: float | None) -> dict:
+def month_days(month: str) -> int:
+    """Days in ``month`` (YYYY-MM)."""
+    import calendar
+
+    year, number = (int(part) for part in month.split("-"))
+    return calendar.monthrange(year, number)[1]
+
+
+def figures(calls: list[CallFact], previous: int, spend: float | None, qualified_score: float | None,
+            days: tuple[int, int] | None = None) -> dict:
+    """A channel's (or the totals') figures of the month; ``days``: the month's and the previous
+    month's length, so calls compare per day (a February is not "down" for being short)."""
     ended = [c for c in calls if c.ended]
     answered = sum(1 for c in ended if c.answered)
     leads = sum(1 for c in calls if c.is_lead(qualified_score))
     won = [c for c in calls if c.won]
     won_value = round(sum(c.value or 0.0 for c in won), 2)  # values are to the sen: no 300.29999999999995
     n = len(calls)
+    this_days, previous_days = days or (1, 1)
     return {
         "calls": n,
         "previous_calls": previous,
         "change": n - previous,
+        "days": this_days if days else None,
+        "previous_days": previous_days if days else None,
         "answered": answered,
         "missed": sum(1 for c in ended if c.missed),
-        "answer_rate": _round(rate(answered, len(ended))),
+        "answer_rate": _round(rate(answered, n)),  # answered / calls, as the reports define it
         "leads": leads,
         "lead_rate": _round(rate(leads, n)),
         "won": len(won),
@@ -109,19 +123,23 @@ def figures(calls: list[CallFact], previous: int, spend: float | None, qualified
 def verdict(fig: dict[str, Any], review: dict[str, Any], previous_label: str) -> dict[str, Any]:
     """The decision flow for one channel: verdict (the action), quality and a reason with figures."""
     calls, prev = fig["calls"], fig["previous_calls"]
-    if calls <= prev:
-        word = "down" if calls < prev else "flat"
+    days, prev_days = fig.get("days") or 1, fig.get("previous_days") or 1
+    # per day, compared exactly (calls x other month's days): months of 28 to 31 days
+    now_rate, prev_rate = calls * prev_days, prev * days
+    per_day = f" (a day: {calls / days:.2f} vs {prev / prev_days:.2f})" if days != prev_days else ""
+    if now_rate <= prev_rate:
+        word = "down" if now_rate < prev_rate else "flat"
         return {
             "verdict": REVIEW_AD_COPY,
             "verdict_code": VERDICT_CODES[REVIEW_AD_COPY],
             "quality": None,
-            "reason": f"calls {word}: {calls} vs {prev} in {previous_label}",
+            "reason": f"calls {word}: {calls} vs {prev} in {previous_label}{per_day}",
         }
     lead_rate = fig["lead_rate"] or 0.0
     wvpc = fig["won_value_per_call"] or 0.0
     high, low = review["lead_rate_high"], review["lead_rate_low"]
     wvpc_high = review.get("won_value_per_call_high")
-    up = f"calls up: {calls} vs {prev} in {previous_label}"
+    up = f"calls up: {calls} vs {prev} in {previous_label}{per_day}"
     if lead_rate >= high and (wvpc_high is None or wvpc >= wvpc_high):
         quality, action = "high", INCREASE_SPEND
         why = f"lead rate {percent(lead_rate)} >= {percent(high)}"
@@ -239,8 +257,9 @@ def build_review(
         prev_by[c.channel] += 1
     qs = info.review.get("qualified_score")
     channels = []
+    days = (month_days(month), month_days(prev))
     for channel in sorted(set(this_by) | set(prev_by) | set(spend)):
-        fig = figures(this_by.get(channel, []), prev_by.get(channel, 0), spend.get(channel), qs)
+        fig = figures(this_by.get(channel, []), prev_by.get(channel, 0), spend.get(channel), qs, days)
         channels.append({"channel": channel, **fig, **verdict(fig, info.review, prev)})
     channels.sort(key=lambda ch: (-ch["calls"], ch["channel"]))
     total_spend = round(sum(spend.values()), 2) if spend else None
@@ -256,7 +275,7 @@ def build_review(
         "to": iso_utc(end),
         "generated_at": iso_utc(generated_at),
         "thresholds": dict(info.review),
-        "totals": figures(this, len(before), total_spend, qs),
+        "totals": figures(this, len(before), total_spend, qs, days),
         "channels": channels,
         "review_sample": sample,
         "review_sample_target": int(info.review["sample_size"]),

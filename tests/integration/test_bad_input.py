@@ -104,6 +104,21 @@ def test_spend_month_must_be_a_real_month(local_stack: Any, acct: dict[str, Any]
     assert resp.json()["field"] == "month", resp.text
 
 
+@pytest.mark.parametrize(("method", "path", "body", "field"), [
+    ("PATCH", "/v1/calls/{sid}", {"tags": ["a;b"]}, "tags.0"),  # the CSV joins tags with ";"
+    ("PATCH", "/v1/calls/{sid}", {"agent": "Sato\n=1+1"}, "agent"),  # one line per export row
+    ("PATCH", "/v1/callbacks/{sid}", {"status": "done", "agent": "Sato\r"}, "agent"),
+    ("PUT", "/v1/spend", {"month": "2026-10", "channel": "google-ads ", "amount": 1}, "channel"),
+])
+def test_text_that_would_split_a_report_row_or_a_channel_is_refused_naming_the_field(
+    local_stack: Any, acct: dict[str, Any], method: str, path: str, body: dict[str, Any], field: str
+) -> None:
+    # When a value with a line break, a ";" in a tag, or a spend channel with a trailing space (the
+    # rollups trim it: two rows, the spend on neither) is sent, Then it is a 400 naming the field
+    resp = local_stack.request(method, _path(path, acct), token=acct["admin"], json=body)
+    assert resp.status_code == 400 and resp.json()["field"] == field, resp.text
+
+
 @pytest.mark.parametrize("month", ["0000-01", "2026-10\n"])
 def test_review_month_must_be_a_real_month(local_stack: Any, acct: dict[str, Any], month: str) -> None:
     resp = local_stack.request("GET", f"/v1/reviews/{month}", token=acct["admin"])

@@ -109,7 +109,7 @@ def test_weekly_alert_names_the_tuesday_noon_misses_once_and_skips_healthy_accou
     box = local_stack.outbox()
     sent = messages_for(local_stack, noisy, "weekly-unanswered-alert", box)
     assert len(sent) == 1
-    assert sent[0]["subject"] == f"[Jobs {noisy}] 先週の不在着信: 6件 (応答率 67%) — 火曜 12時台に集中"
+    assert sent[0]["subject"] == f"[Jobs {noisy}] 先週の不在着信: 6件 (応答率 66.6%) — 火曜 12時台に集中"
     assert "火曜 12時台 (6件)" in sent[0]["message"]
     assert "期間: 2026-11-23 〜 2026-11-29 (Asia/Tokyo)" in sent[0]["message"]
     assert attr(sent[0], "missed") == "6"
@@ -159,7 +159,7 @@ def set_recording_stored(stack: Any, call_sid: str) -> None:
 
 
 def test_monthly_review_verdicts_sample_storage_api_and_idempotency(local_stack: Any) -> None:
-    # Given google-ads growing with good leads, flyer flat, facebook growing with no leads
+    # Given google-ads growing with good leads, flyer falling (per day), facebook growing with no leads
     account, n = new_account(local_stack, ("google-ads", "flyer", "facebook"))
     manager = local_stack.create_token(account, "manager")
     marketer = local_stack.create_token(account, "marketer")
@@ -168,6 +168,7 @@ def test_monthly_review_verdicts_sample_storage_api_and_idempotency(local_stack:
     for i in range(3):
         play_call(local_stack, n["flyer"], tokyo(10, 6 + i, 14), "answered")
         play_call(local_stack, n["flyer"], tokyo(11, 6 + i, 14), "answered")
+    play_call(local_stack, n["flyer"], tokyo(10, 20, 14), "answered")
     for i in range(2):
         play_call(local_stack, n["facebook"], tokyo(10, 12 + i, 16), "answered")
     google = [
@@ -220,12 +221,12 @@ def test_monthly_review_verdicts_sample_storage_api_and_idempotency(local_stack:
     ch = {c["channel"]: c for c in review["channels"]}
     assert review["month"] == "2026-11"
     assert (ch["google-ads"]["calls"], ch["google-ads"]["previous_calls"]) == (8, 4)
-    assert (ch["flyer"]["calls"], ch["flyer"]["previous_calls"]) == (3, 3)
+    assert (ch["flyer"]["calls"], ch["flyer"]["previous_calls"]) == (3, 4)
     assert ch["google-ads"]["lead_rate"] == 0.5 and ch["google-ads"]["close_rate"] == 0.25
     assert ch["google-ads"]["won_value_per_call"] == 25000.0
     assert ch["google-ads"]["spend"] == 100000 and ch["google-ads"]["romi"] == 1.0
     assert ch["facebook"]["answer_rate"] == 0.5
-    assert ch["flyer"]["reason"] == "calls flat: 3 vs 3 in 2026-10"
+    assert ch["flyer"]["reason"] == "calls down: 3 vs 4 in 2026-10 (a day: 0.10 vs 0.13)"
     # And the random sample holds 5 answered calls with recordings
     sample = [s["call_sid"] for s in review["review_sample"]]
     assert len(sample) == 5 and set(sample) <= set(google[:6])

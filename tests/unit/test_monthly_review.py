@@ -31,7 +31,8 @@ class World(JobsWorld):
 
 
 def three_channels(world: World, account: str = "acme") -> None:
-    """google-ads grows with high quality, flyer is flat, facebook grows with low quality."""
+    """google-ads grows with high quality, flyer falls a little per day (7 calls in October's 31
+    days, 6 in November's 30), facebook grows with low quality."""
     for i in range(10):
         world.add(account, tokyo(10, 1 + i), "google-ads")
     for i in range(20):
@@ -40,6 +41,7 @@ def three_channels(world: World, account: str = "acme") -> None:
     for month in (10, 11):
         for i in range(6):
             world.add(account, tokyo(month, 2 + i), "flyer", stage="lead" if i < 3 else None)
+    world.add(account, tokyo(10, 20), "flyer")
     for i in range(5):
         world.add(account, tokyo(10, 3 + i), "facebook")
     for i in range(15):
@@ -64,9 +66,10 @@ def test_decision_flow_verdicts_per_channel() -> None:
     ch = by_channel(review)
     assert ch["google-ads"]["verdict"] == "increase spend"
     assert ch["google-ads"]["quality"] == "high"
-    assert ch["google-ads"]["reason"].startswith("calls up: 20 vs 10 in 2026-10; quality high")
+    assert ch["google-ads"]["reason"].startswith("calls up: 20 vs 10 in 2026-10 (a day: 0.67 vs 0.32); "
+                                                  "quality high")
     assert ch["flyer"]["verdict"] == "review ad copy and targeting"
-    assert ch["flyer"]["reason"] == "calls flat: 6 vs 6 in 2026-10"
+    assert ch["flyer"]["reason"] == "calls down: 6 vs 7 in 2026-10 (a day: 0.20 vs 0.23)"
     assert ch["facebook"]["verdict"] == "change channel or review cost-effectiveness"
     assert ch["facebook"]["quality"] == "low"
 
@@ -81,6 +84,29 @@ def test_calls_down_means_review_ad_copy_whatever_the_quality() -> None:
     out = mr.verdict(fig, info().review, "2026-10")
     assert out["verdict"] == "review ad copy and targeting"
     assert out["reason"] == "calls down: 5 vs 10 in 2026-10"
+
+
+@pytest.mark.parametrize(("calls", "days", "word"), [
+    ((280, 310), (28, 31), "flat"),  # ten a day in February and in January: not "down"
+    ((310, 280), (31, 28), "flat"),  # and March is not "up" for its three more days
+    ((300, 300), (30, 31), "up"),  # the same count in a shorter month is more a day
+    ((6, 6), None, "flat"),  # a figure without month lengths compares counts
+])
+def test_calls_are_compared_per_day_so_a_short_month_is_not_a_fall(
+    calls: tuple[int, int], days: tuple[int, int] | None, word: str
+) -> None:
+    # Given a channel's calls this month and last, in months of these lengths
+    fig = {"calls": calls[0], "previous_calls": calls[1], "lead_rate": 0.2, "won_value_per_call": 0}
+    if days:
+        fig.update(days=days[0], previous_days=days[1])
+    # When its verdict is drawn, Then the calls compare per day
+    out = mr.verdict(fig, info().review, "the month before")
+    assert out["reason"].startswith(f"calls {word}: {calls[0]} vs {calls[1]} in the month before")
+    assert (out["verdict"] == "review ad copy and targeting") == (word != "up")
+
+
+def test_month_lengths_come_with_the_figures() -> None:
+    assert [mr.month_days(m) for m in ("2026-02", "2028-02", "2026-11", "2026-12")] == [28, 29, 30, 31]
 
 
 def test_thresholds_come_from_the_account_review_settings() -> None:
@@ -320,3 +346,27 @@ def test_caller_phrases_are_kanji_and_katakana_runs_counted_once_per_call() -> N
     assert top_phrases([("Do you take insurance?",), ("Is insurance accepted?",)], "en-US") == [
         {"phrase": "insurance", "calls": 2}
     ]
+
+
+@pytest.mark.parametrize(("lead_rate", "text"), [
+    (0.296, "lead rate 29.6% between 10% and 30%"),
+    (0.29996, "lead rate 29.9% between 10% and 30%"),  # not "30% between 10% and 30%"
+    (0.0999, "lead rate 9.9% < 10%"),  # not "10% < 10%"
+    (0.3, "lead rate 30% >= 30%"),
+    (0.57, "lead rate 57% >= 30%"),
+])
+def test_the_reason_shows_the_lead_rate_on_the_side_of_the_threshold_the_verdict_took(
+    lead_rate: float, text: str
+) -> None:
+    fig = {"calls": 20, "previous_calls": 10, "lead_rate": lead_rate, "won_value_per_call": 0}
+    assert mr.verdict(fig, info().review, "2026-10")["reason"].endswith(text)
+
+
+def test_the_answer_rate_divides_by_every_call_as_the_reports_do() -> None:
+    # Given a month with one answered call and one whose end never arrived (still ringing)
+    world = World()
+    world.add("acme", tokyo(11, 3), "flyer")
+    world.add("acme", tokyo(11, 4), "flyer", status="ringing")
+    # When the review is built, Then its answer rate is 1 of 2, as /v1/reports/channels says
+    review = mr.build_review(info(), "2026-11", world.calls["acme"], {}, RUN)
+    assert by_channel(review)["flyer"]["answer_rate"] == 0.5
