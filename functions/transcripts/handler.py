@@ -22,11 +22,23 @@ tracer = make_tracer("transcripts")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-# Transcribe at its limit (too many jobs at once), or a watched job not finished: the message comes
-# back after these delays (the 1st..4th receive); the 5th, the queue's last (infra/wiring.py
-# max_receive_count), gives up and shows the transcript failed with the reason. About 10 hours in all.
+# Transcribe at its limit (too many jobs at once), a watched job not finished, or any other failure
+# (Transcribe, S3 or DynamoDB down, a permission refused): the message comes back after these delays
+# (the 1st..4th receive); the 5th, the queue's last (infra/wiring.py max_receive_count), gives up
+# and shows the transcript failed with the reason. About 10 hours in all.
 BUSY_DELAYS_S = (900, 3600, 3 * 3600, 6 * 3600)
 MAX_RECEIVES = 5
+
+
+def call_of(message: dict[str, Any]) -> str | None:
+    """The call a transcripts message is about: a call event's or a watch's ``call_sid``, or the
+    call named in a Transcribe job event's job name."""
+    from transcripts.engine import job_ids
+
+    if message.get("call_sid"):
+        return str(message["call_sid"])
+    ids = job_ids(str((message.get("detail") or {}).get("TranscriptionJobName", "")))
+    return ids[0] if ids else None
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -38,11 +50,11 @@ def record_handler(record: SQSRecord) -> str:
     message = json.loads(record.body)
     receives = int(record.attributes.approximate_receive_count or 1)
     call_sid = str(message.get("call_sid"))
+    delay = BUSY_DELAYS_S[min(receives, len(BUSY_DELAYS_S)) - 1]
     try:
         outcome = handle(message, ports(), first_look=receives == 1)
     except (JobBusy, JobPending) as later:
         if receives < MAX_RECEIVES:
-            delay = BUSY_DELAYS_S[min(receives, len(BUSY_DELAYS_S)) - 1]
             if isinstance(later, JobBusy):
                 logger.warning("Transcribe is at its limit; trying again later",
                                extra={"call_sid": call_sid, "code": str(later), "delay_s": delay})
@@ -57,6 +69,18 @@ def record_handler(record: SQSRecord) -> str:
             f"Amazon Transcribe had not finished the job ({later}) after about "
             f"{sum(BUSY_DELAYS_S) // 3600} hours",
         )
+    except Exception as failure:
+        # anything else: tried again later; on the last receive the transcript is shown failed
+        # rather than in progress for ever (the message then goes to the dead-letter queue)
+        about = call_of(message)
+        logger.warning("transcripts message failed; trying again later", extra={
+            "call_sid": about, "error": type(failure).__name__, "receive_count": receives})
+        if receives < MAX_RECEIVES:
+            defer(sqs(), record.event_source_arn, record.receipt_handle, delay)
+        elif about is not None:
+            give_up_transcription(about, ports(), f"the transcription failed {receives} times over about "
+                                  f"{sum(BUSY_DELAYS_S) // 3600} hours ({type(failure).__name__})")
+        raise
     for part in outcome.split(","):
         part = part.split(":", 1)[1] if part.startswith(("recovered:", "restarted:")) else part
         if part in ("started", "stored", "failed") or part.startswith("hit:"):

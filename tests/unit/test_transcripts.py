@@ -223,6 +223,63 @@ class FakeCalls:
         return self.amend(account, call_sid, changes)
 
 
+class InternalFailureError(Exception):
+    response = {"Error": {"Code": "InternalFailureException", "Message": "service trouble"}}
+
+
+def test_a_transcription_failing_for_any_other_reason_ends_failed_not_in_progress_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    import calltrack.queue_retry
+    import transcripts.handler as handler_module
+    import transcripts.runtime
+    from tests.support.events import lambda_context
+
+    class TroubledTranscribe:
+        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+            raise InternalFailureError()
+
+    # Given Transcribe failing with an error that is neither "busy" nor a refusal of the job
+    calls, _, ports = world()
+    ports.engine = AwsTranscribe(TroubledTranscribe(), s3=None, bucket="b")
+    deferred: list[int] = []
+    monkeypatch.setattr(transcripts.runtime, "ports", lambda: ports)
+    monkeypatch.setattr(transcripts.runtime, "sqs", lambda: None)
+    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _sqs, _arn, _r, delay: deferred.append(delay))
+    record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(recording_stored()),
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-transcripts",
+              "awsRegion": "us-east-1"}
+    # When the recording-stored event fails on every receive
+    for receive in range(1, handler_module.MAX_RECEIVES + 1):
+        with pytest.raises(BatchProcessingError):
+            handler_module.handler({"Records": [{**record, "attributes": {
+                "ApproximateReceiveCount": str(receive)}}]}, lambda_context("transcripts"))
+        if receive < handler_module.MAX_RECEIVES:
+            assert calls.call["transcript"]["status"] == "in_progress"
+    # Then it came back later and later (about 10 hours, not 30 minutes at the queue's default),
+    # and after the last receive the transcript is failed with the reason
+    assert deferred == list(handler_module.BUSY_DELAYS_S)
+    assert calls.call["transcript"]["status"] == "failed"
+    assert "InternalFailure" in calls.call["transcript"]["reason"]
+
+
+@pytest.mark.parametrize(("message", "call"), [
+    ({"type": "call.updated", "call_sid": CALL}, CALL),
+    ({"detail-type": "Transcribe Job State Change", "detail": {"TranscriptionJobName": "ours"}}, CALL),
+    ({"detail-type": "Transcribe Job State Change", "detail": {"TranscriptionJobName": "other"}}, None),
+])
+def test_every_transcripts_message_names_its_call(message: dict[str, Any], call: str | None) -> None:
+    from transcripts.engine import job_name
+    from transcripts.handler import call_of
+
+    if "detail" in message and call:
+        message["detail"]["TranscriptionJobName"] = job_name(CALL, REC)
+    assert call_of(message) == call
+
+
 class FakeEngine:
     def __init__(self, output: dict[str, Any] | None) -> None:
         self.started: list[JobRequest] = []
