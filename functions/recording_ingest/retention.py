@@ -102,8 +102,9 @@ def sweep_account(
         sid, key = str(row["recording_sid"]), row.get("s3_key")
         if key:
             ports.delete_object(str(key))  # every version, for good (idempotent)
-        if not ports.recordings.mark_expired(sid, now=at):
-            continue
+        # the call says expired before the row does: should this write fail, the row is still
+        # stored and the next run does it again (the other way round, the call would say stored
+        # for a recording gone for good, and no run would look at it again)
         call_sid = str(row.get("call_sid") or "")
         call = ports.calls.get(call_sid) if call_sid else None
         current = (call or {}).get("recording") or {}
@@ -119,7 +120,8 @@ def sweep_account(
                     "retention_days": days,
                 },
             )
-        expired += 1
+        if ports.recordings.mark_expired(sid, now=at):
+            expired += 1
     return expired, transcripts
 
 

@@ -140,8 +140,10 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
     if current.get("recording_sid") == sid and current.get("status") in ("stored", "failed"):
         return "duplicate"
     name = job_name(call_sid, sid)
-    if current.get("status") != "in_progress":
-        # Shown before the job starts, so a fast completion is never overwritten by it.
+    if current.get("status") != "in_progress" or current.get("recording_sid") != sid:
+        # Shown before the job starts, so a fast completion is never overwritten by it; and shown
+        # for this recording when another one's job was in progress (the call keeps its last
+        # stored recording: the older job's result is discarded, this job's watch looks for it).
         ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
             "status": "in_progress", "job": name, "recording_sid": sid,
             "language": config.language, "requested_at": _iso(ports),

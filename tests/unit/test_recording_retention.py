@@ -112,6 +112,28 @@ def test_one_accounts_failure_does_not_stop_the_sweep_of_the_others() -> None:
     assert sweep(AT, ports)["by_account"] == {"aaa": 1}
 
 
+def test_a_run_cut_off_after_deleting_a_recording_leaves_no_call_saying_stored() -> None:
+    # Given an expired recording, and the call's write failing once (throttled, or the timeout)
+    world = World()
+    world.configs = {"short": {"recording": {"retention_days": 1}}}
+    world.add("short", "old", "2026-01-01T00:00:00Z")
+    ports = world.ports()
+    set_recording = world.call_repo.set_recording
+
+    def fails_once(call_sid: str, recording: dict[str, Any]) -> None:
+        world.call_repo.set_recording = set_recording  # type: ignore[method-assign]
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    world.call_repo.set_recording = fails_once  # type: ignore[method-assign]
+    # When the sweep runs, and runs again
+    assert sweep(AT, ports)["failed_accounts"] == ["short"]
+    sweep(AT, ports)
+    # Then the recording is gone and both its row and its call say so
+    assert "recordings/short/old.mp3" not in world.s3
+    assert world.rows["old"]["status"] == "expired"
+    assert world.calls["CAold"]["recording"]["status"] == "expired"
+
+
 def test_the_job_time_is_read_from_the_scheduled_event() -> None:
     assert parse_time("2026-11-25T18:00:00Z") == AT
 

@@ -604,6 +604,23 @@ def test_a_watched_job_that_cannot_be_started_again_is_shown_failed() -> None:
     assert "never reached Amazon Transcribe" in calls.call["transcript"]["reason"]
 
 
+def test_a_second_recording_stored_while_the_first_is_transcribed_is_the_one_shown_and_watched() -> None:
+    from transcripts.pipeline import watch_message
+
+    # Given a call whose first recording's job is in progress, and its second recording stored now
+    first = "RE" + "3" * 32
+    calls, engine, ports = world(transcript={"status": "in_progress", "job": job_name(CALL, first),
+                                             "recording_sid": first, "language": "ja-JP"})
+    # When the second recording's event starts its job
+    assert handle(recording_stored(), ports) == "started"
+    # Then the transcript in progress names the second job, so that job's watch finds it (even if
+    # its completion event is lost) rather than calling it settled while the first is shown
+    assert (calls.call["transcript"]["job"], calls.call["transcript"]["recording_sid"]) == (
+        job_name(CALL, REC), REC)
+    assert handle(watch_message(CALL, job_name(CALL, REC)), ports, first_look=False).startswith("recovered:")
+    assert calls.call["transcript"]["status"] == "stored"
+
+
 def test_a_give_up_never_overwrites_a_transcript_stored_meanwhile() -> None:
     from transcripts.pipeline import give_up_transcription
 
