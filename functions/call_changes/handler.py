@@ -8,6 +8,7 @@ stay in order. A retried record may reach a subscriber twice: subscribers dedupl
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -23,8 +24,15 @@ class Sender(Protocol):
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]: ...
 
 
+# SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF in a message and refuses the
+# whole batch otherwise: a visitor's U+FFFF in a UTM field would stop every event of the call, and
+# the stream's retries would hold the records after it. JSON may escape any character: these are.
+_NOT_FOR_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _body(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _NOT_FOR_SQS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def fan_out(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from call_changes.events import COMPLETED, STARTED, UPDATED, call_events
@@ -80,11 +81,18 @@ def test_json_fields_arrive_decoded():
 
 
 class FakeSqs:
+    """SendMessageBatch as SQS answers it; a body with a character SQS does not take fails the
+    whole request (SendMessage docs: only #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF;
+    "any characters not included in this list will be rejected": InvalidMessageContents)."""
+
     def __init__(self, fail_on: set[str] | None = None) -> None:
         self.sent: dict[str, list[dict[str, Any]]] = {}
         self.fail_on = fail_on or set()
 
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        allowed = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+        if not all(allowed.fullmatch(e["MessageBody"]) for e in Entries):
+            raise RuntimeError("InvalidMessageContents: invalid characters in the message body")
         if QueueUrl in self.fail_on:
             return {"Successful": [], "Failed": [{"Id": e["Id"], "Code": "x"} for e in Entries]}
         self.sent.setdefault(QueueUrl, []).extend(json.loads(e["MessageBody"]) for e in Entries)
@@ -105,3 +113,18 @@ def test_every_subscriber_gets_every_event_and_a_failure_stops_at_its_record():
     failing = FakeSqs(fail_on={"q-hooks"})
     assert fan_out(records, queues, failing) == [{"itemIdentifier": "1"}]
     assert [e["type"] for e in failing.sent["q-conv"]] == [STARTED]
+
+
+def test_text_sqs_does_not_take_is_escaped_so_the_call_and_the_records_after_it_go_through():
+    # Given a call whose attribution holds U+FFFF and U+FFFE (a visitor's UTM field), and a call
+    # recorded after it in the same batch
+    odd = image(utm_campaign="spring\uffff\ufffe", keyword="歯医者 😀")
+    records = [record(odd, seq="1"), record(image(call_sid="CA2"), seq="2")]
+    sqs = FakeSqs()
+    # When the batch is fanned out, Then every event is sent (SQS refused the raw text before)
+    assert fan_out(records, {"webhooks": "q"}, sqs) == []
+    # and decodes to the call as stored, Japanese and emoji as they were
+    first = sqs.sent["q"][0]["call"]
+    assert (first["utm_campaign"], first["keyword"]) == ("spring\uffff\ufffe", "歯医者 😀")
+    assert len(sqs.sent["q"]) == 2
+
