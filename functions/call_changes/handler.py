@@ -7,14 +7,13 @@ stay in order. A retried record may reach a subscriber twice: subscribers dedupl
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from call_changes.events import call_events
 from call_changes.runtime import NEEDS as NEEDS
 from calltrack.observability import make_logger, make_tracer
+from calltrack.sqs_body import sqs_json
 
 logger = make_logger("call_changes")
 tracer = make_tracer("call_changes")
@@ -24,15 +23,10 @@ class Sender(Protocol):
     def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]: ...
 
 
-# SQS takes #x9 #xA #xD #x20-#xD7FF #xE000-#xFFFD #x10000-#x10FFFF in a message and refuses the
-# whole batch otherwise: a visitor's U+FFFF in a UTM field would stop every event of the call, and
-# the stream's retries would hold the records after it. JSON may escape any character: these are.
-_NOT_FOR_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
 def _body(event: Mapping[str, Any]) -> str:
-    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return _NOT_FOR_SQS.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    # SQS refuses a batch with a character it does not take (a visitor's U+FFFF in a UTM field):
+    # every event of the call would fail, and the stream's retries hold the records after it
+    return sqs_json(event, separators=(",", ":"), sort_keys=True)
 
 
 def fan_out(

@@ -12,6 +12,7 @@ from typing import Any
 
 from calltrack import clock
 from calltrack.settings import Settings
+from calltrack.sqs_body import sqs_json
 from ops_jobs.common import CallFact, JobPorts, call_facts
 
 TTL_DAYS = {"missed-call-spike-check": 35, "weekly-unanswered-alert": 400, "callbacks-overdue": 400}
@@ -189,7 +190,7 @@ class SnsPublisher:
                 import boto3
 
                 self._sqs = boto3.client("sqs", region_name=self.region)
-            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body, ensure_ascii=False))
+            self._sqs.send_message(QueueUrl=url, MessageBody=sqs_json(body))
         except Exception:  # noqa: BLE001 - the ops message is out; a re-run would publish it twice
             logging.getLogger(__name__).exception("ops message not handed to the webhooks queue")
 

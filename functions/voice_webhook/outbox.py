@@ -11,7 +11,6 @@ callback is handed off, never on the normal path.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -28,11 +27,9 @@ def message(req: TwilioRequest, received_at: float) -> str:
     """The outbox message: everything the replay needs, nothing else (no headers, no signature)."""
     body = {"v": VERSION, "path": req.path, "query": req.query, "params": req.params}
     body["received_at"] = received_at
-    return json.dumps(
-        body,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    from calltrack.sqs_body import sqs_json
+
+    return sqs_json(body, separators=(",", ":"))
 
 
 def request_of(body: Mapping[str, Any]) -> tuple[TwilioRequest, float]:

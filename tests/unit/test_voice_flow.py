@@ -380,6 +380,21 @@ def test_an_answered_ring_group_member_handed_to_the_outbox_is_replayed():
     assert (store.calls[SID]["status"], store.calls[SID]["talk_seconds"]) == ("answered", 30)
 
 
+def test_an_outbox_message_holds_only_text_sqs_takes_and_decodes_to_the_callback():
+    import json as _json
+    import re as _re
+
+    from voice_webhook import outbox
+
+    # Given a callback whose caller name holds U+FFFF (SQS refuses it raw: the callback would be
+    # lost with storage down) and Japanese
+    params = voice_params(CallerName="山田\uffff")
+    body = outbox.message(req("/twilio/voice", params, ""), 1_800_000_000.0)
+    # Then the message is text SQS takes, and reads back as the callback
+    assert _re.fullmatch("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*", body)
+    assert "山田" in body and _json.loads(body)["params"]["CallerName"] == "山田\uffff"
+
+
 def test_a_replayed_callback_marks_its_write_with_when_it_was_written_not_when_it_came():
     import json as _json
     import time as _time
