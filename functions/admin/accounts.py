@@ -15,7 +15,7 @@ from calltrack.account_config import (
     stored_numbers,
     tracking_rows,
 )
-from calltrack.auth import Principal
+from calltrack.auth import OPERATOR, Principal
 from calltrack.errors import BadRequest, Conflict, NotFound, Unavailable
 
 
@@ -53,11 +53,25 @@ def list_accounts(principal: Principal, store: AdminStore) -> dict[str, Any]:
 
 
 def get_account(principal: Principal, account: str, store: AdminStore) -> dict[str, Any]:
+    """The account and its config. A webhook's URL is often its only secret (a Slack or Zapier
+    hook): managers and marketers see where it goes, not the URL itself."""
     principal.require_account(account)
     found = store.get_account(account)
     if found is None:
         raise NotFound(f"no account {account!r}")
-    return {**found.summary(), "config": found.config}
+    config = found.config
+    if principal.role not in (OPERATOR, "admin") and config.get("webhooks"):
+        config = {**config, "webhooks": [{**hook, "url": _where(str(hook.get("url", "")))}
+                                          for hook in config["webhooks"]]}
+    return {**found.summary(), "config": config}
+
+
+def _where(url: str) -> str:
+    """A webhook URL as non-admins see it: its scheme and host only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}/… (hidden: admin only)" if parts.hostname else "(hidden)"
 
 
 # The stored config is one DynamoDB item (at most 400 KB with its other attributes), and each number

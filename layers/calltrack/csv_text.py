@@ -23,8 +23,9 @@ def _cell(value: Any, *, excel: bool) -> str:
     if isinstance(value, float) and value == int(value):
         value = int(value)
     text = str(value)
-    # Formula injection: a cell starting with = + - @ is a formula to Excel.
-    if excel and text and text[0] in "=+-@\t\r" and not _NUMBER.match(text):
+    # Formula injection: a cell starting with = + - @ is a formula to Excel (the full-width forms a
+    # Japanese IME types, ＝＋－＠, too: escaped alike, it costs nothing).
+    if excel and text and text[0] in "=+-@\t\r\uff1d\uff0b\uff0d\uff20" and not _NUMBER.match(text):
         text = "'" + text
     return text
 

@@ -350,6 +350,27 @@ def test_non_admin_roles_may_not_apply(local_stack, role):
     assert stored["config"]["ring_timeout"] == 20
 
 
+def test_only_admins_read_a_webhooks_url_others_see_where_it_goes(local_stack):
+    # Given an account posting call events to a Slack-style hook (its URL is its only secret)
+    account = unique_account("hooks")
+    config = clinic_config(account)
+    hook = "https://hooks.example.com/services/T000/B000/very-secret-part"
+    config["webhooks"] = [{"id": "slack", "url": hook, "events": ["call.completed"], "secret": "slack"}]
+    local_stack.apply(config)
+    # When each role reads the account
+    seen = {}
+    for role in ("admin", "manager", "marketer"):
+        token = local_stack.create_token(account, role)
+        resp = local_stack.request("GET", f"/v1/accounts/{account}", token=token)
+        assert resp.status_code == 200, resp.text
+        seen[role] = resp.json()["config"]["webhooks"][0]["url"]
+    operator = local_stack.request("GET", f"/v1/accounts/{account}", token=local_stack.admin_token)
+    # Then the admin and the operator read the URL, managers and marketers only its host
+    assert seen["admin"] == operator.json()["config"]["webhooks"][0]["url"] == hook
+    for role in ("manager", "marketer"):
+        assert seen[role].startswith("https://hooks.example.com/") and "very-secret" not in seen[role]
+
+
 def test_operator_reading_a_missing_account_gets_404(local_stack):
     resp = local_stack.request(
         "GET", f"/v1/accounts/{unique_account('missing')}", token=local_stack.admin_token

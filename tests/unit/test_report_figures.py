@@ -137,6 +137,9 @@ def test_csv_has_bom_header_iso_dates_masking_and_no_formulas() -> None:
     assert "5678" in line and "12345678" not in line
     assert "'=HYPERLINK(1)" in line and "a;b" in line
     assert not write_csv(["a"], [[1]], excel=False).startswith(BOM)
+    # the full-width forms a Japanese IME types are escaped alike; numbers stay numbers
+    row = write_csv(["k"], [["＝HYPERLINK(1)"], ["＋81"], ["-12.5"]], excel=True).splitlines()[1:]
+    assert row == ["'＝HYPERLINK(1)", "'＋81", "-12.5"]
 
 
 def test_export_writes_the_previous_local_day_once() -> None:
