@@ -218,23 +218,35 @@ def apply_cmd(
 ) -> None:
     try:
         data = load_yaml(file)
-        _validate_locally(file, data)
+        config = _validate_locally(file, data)
         base, tok = _resolve(url, token)
         result = _request("PUT", f"{base}/v1/accounts/{data['account']}", tok, data,
                           params={"dry_run": "1"} if dry_run else None)
     except CliFailure as err:
         _exit_with(err)
     _print_apply(result, dry_run=dry_run)
+    for warning in config_warnings(config):
+        typer.echo(f"warning: {warning}", err=True)
 
 
-def _validate_locally(file: Path, data: dict[str, Any]) -> None:
+def _validate_locally(file: Path, data: dict[str, Any]) -> Any:
     from calltrack.account_config import ConfigError, parse_config
 
     try:
         # Lenient on http to 127.0.0.1 (a local stack's receivers): the server applies its own mode.
-        parse_config(data, local_mode=True)
+        return parse_config(data, local_mode=True)
     except ConfigError as exc:
         _fail(f"{file}: {exc.message}", 2)
+
+
+def config_warnings(config: Any) -> list[str]:
+    """What is valid but probably not meant (printed on stderr; the apply goes ahead)."""
+    out = []
+    if config.pools and not (config.site and config.site.origins):
+        out.append("site.origins is not set: a page on any site may lease this account's pool numbers "
+                   "(and fill them with its own click ids); list the site's origins, e.g. "
+                   "site: {origins: [\"https://www.example.jp\"]}")
+    return out
 
 
 def _print_apply(result: Any, *, dry_run: bool) -> None:

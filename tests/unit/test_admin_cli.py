@@ -124,3 +124,22 @@ def test_a_url_the_token_must_not_go_to_is_refused_before_sending(url, expected)
     result = run_cli("token", "create", *args)
     assert result.exit_code == 2 and result.stdout == "" and expected in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_apply_warns_when_pools_would_be_leased_from_any_site() -> None:
+    import yaml
+
+    from calltrack.account_config import parse_config
+    from calltrack_cli.admin_cmds import config_warnings
+
+    # Given the example clinic (pools, and its site's origins), and the same without the origins
+    example = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    without_origins = {**example, "site": {**example["site"], "origins": []}}
+    no_site = {k: v for k, v in example.items() if k != "site"}
+    no_pools = {**without_origins, "pools": []}
+    # Then only a config with pools and no origins is warned about, naming the key
+    assert config_warnings(parse_config(example)) == []
+    for config in (without_origins, no_site):
+        [warning] = config_warnings(parse_config(config))
+        assert warning.startswith("site.origins is not set")
+    assert config_warnings(parse_config(no_pools)) == []
