@@ -16,6 +16,8 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -128,10 +130,9 @@ def twilio() -> Any:
         _fail(f"error: {exc.message}", 2)
 
 
-def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, str]:
-    """The settings numbers get; Twilio must reach them over https (http only with a local fake)."""
-    from calltrack_cli.twilio_numbers import stack_webhooks
-
+def check_public_url(st: Stack) -> None:
+    """The public URL given must be the one the stack signs against: numbers are recognised as
+    this stack's (released, synced) by it."""
     if st.signed_url and st.public_url != st.signed_url:
         _fail(
             f"error: the public URL {st.public_url} (--public-url or CALLTRACK_PUBLIC_URL) is not the URL "
@@ -139,6 +140,13 @@ def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, 
             "would be refused. Leave --public-url and CALLTRACK_PUBLIC_URL out, or pass that URL.",
             2,
         )
+
+
+def webhooks_for(client: Any, st: Stack, fallback_url: str | None) -> dict[str, str]:
+    """The settings numbers get; Twilio must reach them over https (http only with a local fake)."""
+    from calltrack_cli.twilio_numbers import stack_webhooks
+
+    check_public_url(st)
     wanted = stack_webhooks(st.public_url, fallback_url)
     local_twilio = client.credentials.base_url.startswith(("http://127.0.0.1", "http://localhost"))
     for value in (wanted["VoiceUrl"], wanted["VoiceFallbackUrl"]):
@@ -339,11 +347,20 @@ CONTAINS_OPTION = typer.Option(
 )
 
 
-def _check_kind(kind: str) -> None:
+def _check_kind(kind: str, country: str = "US", area_code: str | None = None) -> None:
     from calltrack_cli.twilio_numbers import NUMBER_TYPES
 
     if kind not in NUMBER_TYPES:
         _fail(f"error: --type must be one of {', '.join(NUMBER_TYPES)} (got {kind!r})", 2)
+    if not re.fullmatch(r"[A-Za-z]{2}", country):
+        _fail(f"error: --country must be a two-letter ISO country code such as JP (got {country!r})", 2)
+    if area_code and country.upper() not in ("US", "CA"):
+        # Twilio ignores AreaCode elsewhere: every region's numbers would come back (and be bought)
+        _fail(
+            "error: --area-code works in the US and Canada only (Twilio ignores it elsewhere); "
+            "use --contains with the country code, e.g. --contains +813* for Tokyo's 03 numbers",
+            2,
+        )
 
 
 @app.command("search")
@@ -362,7 +379,7 @@ def search_cmd(
     from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
-        _check_kind(kind)
+        _check_kind(kind, country, area_code)
         try:
             found = twilio().search(country, kind, area_code=area_code, contains=contains, limit=limit)
         except TwilioFailure as exc:
@@ -483,7 +500,7 @@ def buy_cmd(
     from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
-        _check_kind(kind)
+        _check_kind(kind, country, area_code)
         if apply and country.upper() == "JP" and not (bundle_sid and address_sid):
             _fail(
                 "error: Japanese numbers need --bundle-sid BU... and --address-sid AD... (a Regulatory "
@@ -532,6 +549,9 @@ def buy_cmd(
                 try:
                     if pending in client.by_number():
                         bought.append(pending)
+                    else:  # it may still complete after this look
+                        unsure = (f"; Twilio may still complete the purchase of {pending}: look for it in "
+                                  "the Twilio account's numbers before buying again")
                 except TwilioFailure:
                     unsure = (f"; Twilio may have bought {pending} all the same: look for it in the "
                               "Twilio account's numbers before buying again")
@@ -543,12 +563,25 @@ def buy_cmd(
                     f"bought only {', '.join(bought)}: the next purchase failed ({exc.message}){unsure}",
                     err=True,
                 )
+        except BaseException:
+            # Ctrl-C, a crash, an answer that is not Twilio's: what was paid for goes into the config
+            # (or is named), never left for a re-run to buy again
+            if bought:
+                typer.echo(f"stopped after buying {', '.join(bought)}: adding them to pool {pool}", err=True)
+                try:
+                    put_bought_numbers(st, name, pool, bought, with_pool_numbers(before, pool, bought),
+                                       version)
+                except Exception as saving:  # noqa: BLE001 - the original failure is the one raised
+                    typer.echo(f"error: bought {', '.join(bought)} at Twilio but the config was not "
+                               f"updated ({saving}): add them to pool {pool} and apply; do not buy again",
+                               err=True)
+            raise
         try:
             put_bought_numbers(st, name, pool, bought, after, version)
         except CliFailure as err:
             _fail(
                 f"{err.message} (bought {', '.join(bought)} at Twilio but the config was not updated: "
-                f"add them to pool {pool} and apply)",
+                f"add them to pool {pool} and apply; do not run buy again, it would buy more)",
                 err.code,
             )
         typer.echo(f"bought {len(bought)} number(s) into pool {pool}; config updated")
@@ -570,21 +603,31 @@ def put_bought_numbers(st: Stack, name: str, pool: str, bought: list[str], after
                        version: int) -> None:
     """Apply the config with the bought numbers, as of the version read before buying. When someone
     applied in between (409), read the account again and add the numbers to what is there now,
-    instead of overwriting their change."""
+    instead of overwriting their change; when the stack did not answer (or failed), read it again
+    too, after a pause: the save may have landed. Paid numbers are never left for a re-run of
+    ``buy`` to buy again."""
     for attempt in range(PUT_TRIES):
         try:
             _request("PUT", f"{st.base}/v1/accounts/{name}", st.token, after,
                      params={"expected_version": str(version)})
             return
         except CliFailure as err:
-            if err.status != 409 or "expected_version" not in err.message or attempt == PUT_TRIES - 1:
+            conflict = err.status == 409 and "expected_version" in err.message
+            # no answer or the stack's own error: the PUT may have landed; read and look
+            unsure = err.status == 0 or err.status >= 500
+            if not (conflict or unsure) or attempt == PUT_TRIES - 1:
                 raise
+            if unsure:
+                time.sleep(2 ** attempt)
         read = st.get(f"/v1/accounts/{name}")
         version = int(read.get("version") or 0)
         present = tracking_numbers(read["config"])  # the other apply may have added some itself
-        after = with_pool_numbers(read["config"], pool, [n for n in bought if n not in present])
-        typer.echo(f"the account changed meanwhile (now version {version}): adding the numbers to it",
-                   err=True)
+        missing = [n for n in bought if n not in present]
+        if not missing:
+            return  # the earlier PUT landed (its answer was lost), or another apply added them
+        after = with_pool_numbers(read["config"], pool, missing)
+        typer.echo(f"the account changed meanwhile or the save went unanswered (now version {version}): "
+                   "adding the numbers to it", err=True)
 
 
 # --------------------------------------------------------------------------- release
@@ -631,6 +674,8 @@ def release_cmd(
                 "error: releasing needs the operator token (only it can see that no account uses a number)", 2
             )
         used = {n: name for name, config in configs(st, None).items() for n in tracking_numbers(config)}
+        # "calls this stack" is judged by this URL: another stack's would release its live numbers
+        check_public_url(st)
         client = twilio()
         try:
             at_twilio = client.by_number()

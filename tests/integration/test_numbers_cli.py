@@ -388,3 +388,75 @@ def test_sync_rides_out_twilios_429s_and_a_number_it_cannot_fix_is_named_while_t
     assert rows[first]["status"] == "failed" and "503" in rows[first]["error"]
     assert rows[second]["status"] == "fixed"
     assert fake.numbers.number(second)["voice_url"] == f"{local_stack.public_url}/twilio/voice"
+
+
+def test_release_judges_calls_this_stack_by_the_url_the_stack_signs(local_stack, fake, monkeypatch):
+    # Given a number in no config that calls this stack, and a public URL that is another stack's
+    live = unique_number()
+    fake.numbers.add_number(OUR, live, **pointing_at(local_stack))
+    monkeypatch.setenv("CALLTRACK_PUBLIC_URL", "https://prod.example.com")
+    # When the operator releases it with that URL, Then it is refused before Twilio is touched
+    refused = _cli(local_stack, "numbers", "release", live, "--apply")
+    assert refused.exit_code == 2 and "not the URL this stack checks" in refused.stderr
+    assert fake.numbers.number(live) is not None
+
+
+@pytest.mark.parametrize("command", ["search", "buy"])
+def test_an_area_code_outside_the_us_and_canada_is_refused_not_ignored(local_stack, fake, command):
+    # Given Japanese numbers of several regions (Twilio ignores AreaCode outside the US and Canada)
+    account = apply_account(local_stack, "area", pools=[_pool([unique_number()])])
+    extra = ("--account", account, "--pool", "google-ads", "--apply", "--bundle-sid", BUNDLE,
+             "--address-sid", ADDRESS) if command == "buy" else ()
+    before = len(fake.numbers.purchases)
+    # When "Tokyo" is asked for by area code, Then it is refused naming --contains, and nothing bought
+    args = ("numbers", command, "--country", "JP", "--area-code", "3", *extra)
+    result = _cli(local_stack, *args) if command == "buy" else run_cli(*args)
+    assert result.exit_code == 2 and "--contains +813*" in result.stderr, result.output
+    assert len(fake.numbers.purchases) == before
+
+
+def test_numbers_bought_before_a_crash_are_put_in_the_config_and_a_lost_save_is_found(
+    local_stack, fake, monkeypatch
+):
+    from calltrack_cli import numbers_cmds
+    from calltrack_cli.admin_cmds import CliFailure
+    from calltrack_cli.twilio_numbers import TwilioNumbers
+
+    # Given a pool to buy three numbers into, and the CLI stopped by an error that is not Twilio's
+    # while the second purchase is under way (a Ctrl-C, an answer it cannot read)
+    account = apply_account(local_stack, "buy-crash", pools=[_pool([unique_number()])])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    fake.numbers.add_available("JP", sorted(unique_number("+81507") for _ in range(3)), locality="Tokyo")
+    buy, calls = TwilioNumbers.buy, []
+
+    def crash_on_the_second(self, number, *args, **kwargs):
+        calls.append(number)
+        if len(calls) == 2:
+            raise RuntimeError("an answer the CLI cannot read")
+        return buy(self, number, *args, **kwargs)
+
+    monkeypatch.setattr(TwilioNumbers, "buy", crash_on_the_second)
+    # and the stack's answer to the config save lost once (the save itself landed)
+    request, puts = numbers_cmds._request, []
+
+    def save_answer_lost_once(method, url, token, body=None, params=None):
+        answer = request(method, url, token, body, params=params)
+        if method == "PUT" and not (params or {}).get("dry_run"):
+            puts.append(url)
+            if len(puts) == 1:
+                raise CliFailure("error: cannot reach the stack (timed out)", 1, 0)
+        return answer
+
+    monkeypatch.setattr(numbers_cmds, "_request", save_answer_lost_once)
+    before = len(fake.numbers.purchases)
+    # When three numbers are bought
+    result = _cli(local_stack, "numbers", "buy", "--account", account, "--pool", "google-ads", "--count", "3",
+                  "--contains", "+81507*", "--apply", "--bundle-sid", BUNDLE, "--address-sid", ADDRESS,
+                  token=admin)
+    # Then the one number paid for is in the config (found after the lost answer, not saved twice)
+    # and the user is told; the command still fails
+    assert result.exit_code != 0
+    [paid] = [p["PhoneNumber"] for p in fake.numbers.purchases[before:]]
+    assert f"stopped after buying {paid}" in result.stderr
+    config = local_stack.request("GET", f"/v1/accounts/{account}", token=admin).json()["config"]
+    assert config["pools"][0]["numbers"].count(paid) == 1 and len(puts) == 1
