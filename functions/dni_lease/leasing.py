@@ -263,8 +263,10 @@ def lease_number(
         number = request.number
     elif overflow:
         number = str(overflow)
-    elif numbers:
-        number = min(numbers, key=lambda n: float((rows.get(n) or {}).get("expires_at") or 0))
+    elif ours := [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]:
+        # (a number another account's session still holds, moved here by an apply, is not shared:
+        # its calls would carry that session)
+        number = min(ours, key=lambda n: float((rows.get(n) or {}).get("expires_at") or 0))
     else:
         return LeaseResult(number=None, pool=pool_id, channel=channel, replace=replace)
     until = expires

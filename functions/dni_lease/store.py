@@ -198,16 +198,19 @@ class DynamoLeaseStore:
         names = {f"#b{i}": k for i, k in enumerate(fields)}
         values: dict[str, Any] = {f":b{i}": v for i, v in enumerate(fields.values())}
         sets = [f"#b{i} = :b{i}" for i in range(len(fields))]
-        values.update({":u": until, ":one": 1})
+        values.update({":u": until, ":one": 1, ":acct": base.get("account")})
         sets.append("shared_until = :u")
         kwargs: dict[str, Any] = {
             "TableName": self.leases,
             "Key": {"number": {"S": number}},
             "UpdateExpression": f"SET {', '.join(sets)} ADD shared_count :one",
-            # Only push shared_until forward; never pull it back.
-            "ConditionExpression": "attribute_not_exists(shared_until) OR shared_until < :u",
+            # Only push shared_until forward; never pull it back. Never over another account's
+            # session (a number an apply moved between accounts while a lease was live).
+            "ConditionExpression": "(attribute_not_exists(shared_until) OR shared_until < :u)"
+                                   " AND (attribute_not_exists(#acct) OR #acct = :acct)",
             "ExpressionAttributeValues": self._vals(values),
         }
+        names["#acct"] = "account"
         if names:
             kwargs["ExpressionAttributeNames"] = names
         try:

@@ -79,8 +79,24 @@ def _text(body: dict[str, Any], name: str, limit: int, *, path: str | None = Non
     return value.strip() or None
 
 
+def _tracking(body: dict[str, Any], name: str, limit: int, *, path: str | None = None) -> str | None:
+    """Text a visitor's URL or browser hands in (utm values, keyword, referrer, page URLs): cut to
+    ``limit`` and control characters made spaces, not refused — a 400 would repeat on every lease
+    of that visitor (dni.js keeps the first touch), who would then never see a pool number. Only a
+    wrong type (a broken script) is refused."""
+    value = body.get(name)
+    label = path or name
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{label}: must be a string", field=label)
+    cleaned = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value[: limit * 2]
+                      if not 0xD800 <= ord(c) <= 0xDFFF and c not in "\ufffe\uffff")
+    return cleaned[:limit].strip() or None
+
+
 def _url(body: dict[str, Any], name: str) -> str | None:
-    value = _text(body, name, MAX_URL)
+    value = _tracking(body, name, MAX_URL)
     if value is not None and not re.match(r"^https?://", value, re.I):
         raise BadRequest(f"{name}: must be an http(s) URL", field=name)
     return value
@@ -104,7 +120,7 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         utm_raw = {}
     if not isinstance(utm_raw, dict):
         raise BadRequest("utm: must be an object", field="utm")
-    utm = {key: _text(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
+    utm = {key: _tracking(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
     # a value that is not a click id is dropped, not refused: the visitor still gets the number
     click_ids = {name: click_id_or_none(_text(body, name, MAX_CLICK_ID)) for name in CLICK_IDS}
     ad_cookies: dict[str, str | None] = {}
@@ -131,8 +147,8 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         session_id=ids["session_id"],
         page_url=_url(body, "page_url"),
         landing_page=_url(body, "landing_page"),
-        referrer=_text(body, "referrer", MAX_URL),
-        keyword=_text(body, "keyword", MAX_TEXT),
+        referrer=_tracking(body, "referrer", MAX_URL),
+        keyword=_tracking(body, "keyword", MAX_TEXT),
         utm=utm,
         click_ids=click_ids,
         ad_cookies=ad_cookies,

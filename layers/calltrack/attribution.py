@@ -178,6 +178,8 @@ def attribute(
     base.basis, base.confidence = "pool", POOL_ONLY
     if not lease_row or (lease_row.get("account") and lease_row.get("account") != number_row.get("account")):
         return base
+    if lease_row.get("pool") and number_row.get("pool") and lease_row.get("pool") != number_row.get("pool"):
+        return base  # the number moved to another pool since: its visitor came through the old one
     if not lease_row.get("session_id") and not lease_row.get("attribution"):
         return base
     leased_at = _num(lease_row.get("leased_at"))

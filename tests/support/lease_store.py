@@ -85,6 +85,8 @@ class InMemoryLeaseStore:
             cur = self.rows.setdefault(number, {"number": number})
             if cur.get("shared_until") is not None and cur["shared_until"] >= until:
                 return
+            if cur.get("account") not in (None, base.get("account")):
+                return  # another account's session: the store's condition refuses it
             cur.update({k: copy.deepcopy(v) for k, v in base.items() if v is not None})
             cur["shared_until"] = until
             cur["shared_count"] = int(cur.get("shared_count") or 0) + 1

@@ -217,6 +217,23 @@ def test_exhausted_pool_shares_the_least_recently_renewed_number_with_lower_conf
     assert again.number == extra.number and again.shared
 
 
+def test_a_number_another_accounts_session_still_holds_is_never_shared_into_this_account():
+    # Given a number an apply moved from account "other" into acme's pool while other's visitor
+    # still holds it (acme's pool has no other number)
+    store = InMemoryLeaseStore()
+    moved = NUMBERS[0]
+    store.rows[moved] = {"number": moved, "account": "other", "pool": "theirs", "session_id": "their-visitor",
+                         "lease_id": "L-1", "leased_at": T0 - 60, "expires_at": T0 + 600,
+                         "attribution": {"gclid": "THEIR-CLICK"}}
+    # When acme's pool is exhausted, Then that number is not handed out as acme's shared number
+    result = lease_number(store, config(numbers=[moved]), req(session="session-acme"), T0)
+    assert result.number is None and not result.shared
+    # and the row still carries only the other account's lease (no acme pool written over it)
+    assert (store.rows[moved]["account"], store.rows[moved]["pool"]) == ("other", "theirs")
+    store.mark_shared(moved, T0 + 900, {"account": "acme", "pool": "google"})
+    assert store.rows[moved]["account"] == "other" and "shared_until" not in store.rows[moved]
+
+
 def test_exhausted_pool_with_overflow_number_hands_out_the_overflow():
     store = InMemoryLeaseStore()
     cfg = config(numbers=NUMBERS[:1], overflow="+815022229999")

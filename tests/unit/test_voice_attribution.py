@@ -100,6 +100,18 @@ def test_no_lease_or_another_accounts_lease_gives_the_pool_channel_only(row):
     assert (a.basis, a.confidence, a.session_id) == ("pool", POOL_ONLY, None)
 
 
+def test_a_number_moved_to_another_pool_gives_the_new_pools_channel_only_not_the_old_visitor():
+    # Given a number an apply moved from pool "google" to pool "yahoo" while a google visitor's
+    # lease is live (or within the late-call window)
+    moved = {**POOL, "channel": "yahoo-ads", "pool": "yahoo"}
+    # When a call reaches it, Then it is the yahoo pool's, without the google visitor's click
+    a = attribute(moved, lease(), NOW)
+    assert (a.basis, a.channel, a.gclid, a.session_id) == ("pool", "yahoo-ads", None, None)
+    assert a.confidence == POOL_ONLY
+    # while a lease of the pool it is in still carries its visitor
+    assert attribute(moved, lease(pool="yahoo"), NOW).session_id == "s-1"
+
+
 def test_number_shared_by_an_exhausted_pool_lowers_confidence():
     a = attribute(POOL, lease(shared_until=NOW - 60), NOW)
     assert a.confidence == pytest.approx(SHARED_CONFIDENCE)
