@@ -61,7 +61,7 @@ def _origin(site: _Pages) -> str:
     return f"http://127.0.0.1:{site.server_address[1]}"
 
 
-def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix) -> str:
+def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix, pool_numbers=None) -> str:
     account = apply_account(
         local_stack,
         "web",
@@ -73,7 +73,7 @@ def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix) -> str:
                 "id": "google",
                 "channel": "google-ads",
                 "match": {"utm_source": "google"},
-                "numbers": [unique_number(pool_prefix) for _ in range(3)],
+                "numbers": pool_numbers or [unique_number(pool_prefix) for _ in range(3)],
             }
         ],
     )
@@ -143,6 +143,32 @@ def test_jp_numbers_swap_in_the_pages_own_formats_and_stick_across_page_views(si
     page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
     assert _text(page, "#dash") == f"{a}-{b}-{c}"
     assert _leased(page, account) == number
+    context.close()
+
+
+def test_a_number_of_another_area_code_length_is_written_in_its_own_grouping_whatever_the_dashes(
+    site, local_stack, browser
+):
+    import secrets
+
+    # Given a Tokyo page (03-1234-5678, 2-4-4) written with ASCII, full-width and minus dashes and
+    # the long-vowel mark, and a pool of Yokohama numbers (045-123-4567, 3-3-4: the same 10 digits)
+    yokohama = [f"+8145{secrets.randbelow(9_000_000) + 1_000_000}" for _ in range(3)]
+    account = _publish(site, local_stack, "dni_jp_groups.html", site_numbers=["+81312345678"],
+                       pool_prefix="+8145", pool_numbers=yokohama)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google")
+    number = _leased(page, account)  # +8145XXXXXXX
+    a, b, c = "0" + number[3:5], number[5:8], number[8:]  # 045 XXX XXXX
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    # Then each is written 045-XXX-XXXX with the page's own separator (not 04-5XXX-XXXX)
+    assert _text(page, "#dash") == f"{a}-{b}-{c}"
+    assert _text(page, "#fw") == f"{a}－{b}－{c}"
+    assert _text(page, "#bar") == f"{a}ー{b}ー{c}"
+    assert _text(page, "#minus") == f"{a}−{b}−{c}"
+    assert _text(page, "#paren") == f"({a}) {b}-{c}"
+    assert _text(page, "#intl") == f"+81 {a[1:]}-{b}-{c}"
     context.close()
 
 

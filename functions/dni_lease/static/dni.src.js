@@ -23,7 +23,9 @@
   var KEY = 'ct_dni_' + acct;
   var CLICK = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'yclid', 'msclkid'];
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
-  var SEP = '[\\s().\\-\\u2010-\\u2015]*';
+  // separators pages use between digits: spaces, ( ) . - and the dashes Japanese text uses
+  // (hyphens U+2010-2015, minus U+2212, full-width hyphen-minus U+FF0D, the long-vowel mark U+30FC)
+  var SEP = '[\\s().\\-\\u2010-\\u2015\\u2212\\uff0d\\u30fc]*';
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
   var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
     again = 0;
@@ -87,7 +89,10 @@
     var p = parts(lease.number), plus = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
     if (!p) return orig;
     var intl = plus || od !== t.nat && od === t.c + t.n, want = intl ? p.c + p.n : p.nat;
-    if (od.length === want.length) {
+    var lens = function (x) { return x.map(function (y) { return y.length; }).join(); };
+    // digits in place only when the two numbers group alike (03-1234-5678 -> 03-9876-5432); an
+    // area code of another length is written in the leased number's own grouping (045-123-4567)
+    if (od.length === want.length && lens(intl ? t.ig : t.g) === lens(intl ? p.ig : p.g)) {
       var i = 0;
       return orig.replace(/\d/g, function () { return want[i++]; });
     }
