@@ -247,6 +247,8 @@ def lease_number(
                         "confidence": 1.0,
                         "attribution": visitor,
                         "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
+                        # as on the row: a call replayed from the history is ambiguous alike
+                        **_previous_holder(prev, sid),
                     }
                 )
                 result.number, result.lease_id, result.expires_at = n, lease_id, expires

@@ -128,27 +128,33 @@ class DynamoStorage:
             callers = first("callers")
         return first("numbers"), first("leases"), callers
 
+    HISTORY_LOOKBACK = 10  # items: the last lease, past the shared hand-outs made since
+
     def lease_at(self, number: str, at: float) -> dict[str, Any] | None:
-        """One Query of the lease history: the last lease that began at or before ``at``."""
+        """One Query of the lease history: the number's row as it stood at ``at``. Like the live
+        row, it is the last *lease* begun at or before ``at`` (an exhausted pool's shared hand-outs
+        since then only lower the confidence), with its previous holder (the ambiguity cap)."""
         resp = self.client.query(
             TableName=self.tables["lease_history"],
             KeyConditionExpression="#n = :n AND leased_at <= :at",
             ExpressionAttributeNames={"#n": "number"},
             ExpressionAttributeValues={":n": {"S": number}, ":at": {"N": repr(float(at))}},
             ScanIndexForward=False,
-            Limit=1,
+            Limit=self.HISTORY_LOOKBACK,
         )
-        items = resp.get("Items") or []
+        items = [from_item(i) or {} for i in resp.get("Items") or []]
         if not items:
             return None
-        item = from_item(items[0]) or {}
-        ended = item.get("ended_at")
+        shared = [i for i in items if i.get("kind") == "shared"]
+        item = next((i for i in items if i.get("kind") != "shared"), items[0])
         row = {k: item.get(k) for k in ("number", "account", "pool", "lease_id", "session_id", "attribution",
-                                        "leased_at")}
+                                        "leased_at", "prev_released_at", "prev_session_id")}
         # a history item ends where the lease row would: its release, or the last expiry it had
-        row["expires_at"] = ended
-        if item.get("kind") == "shared":  # an exhausted pool's shared number: lower confidence
-            row["shared_until"] = ended
+        row["expires_at"] = item.get("ended_at")
+        later_shared = [i.get("ended_at") for i in shared if i is item or (i.get("leased_at") or 0) >=
+                        (item.get("leased_at") or 0)]
+        if later_shared:  # shown to an exhausted pool's sessions too: lower confidence
+            row["shared_until"] = max(float(e or 0) for e in later_shared)
         return row
 
     # ------------------------------------------------------------ writes

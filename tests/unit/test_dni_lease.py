@@ -392,6 +392,9 @@ def test_a_new_lease_remembers_the_previous_holder_and_closes_its_history():
     row = store.rows[second.number]
     assert row["prev_session_id"] == "session-prev" and row["prev_released_at"] == T0 + 100
     assert store.history(first.number, T0, T0 + 1)[0]["ended_at"] == T0 + 100
+    # and so does its history item (what a call replayed from the outbox is attributed from)
+    [item] = store.history(second.number, T0 + 200, T0 + 201)
+    assert (item["prev_session_id"], item["prev_released_at"]) == ("session-prev", T0 + 100)
 
 
 @pytest.mark.parametrize(("lease_minutes", "heartbeat"), [(1, 20), (3, 60), (10, 200), (30, 600)])

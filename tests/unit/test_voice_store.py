@@ -370,3 +370,36 @@ def test_the_lease_live_at_a_calls_start_comes_from_the_history_with_its_visitor
     from calltrack.models.dni import SHARED_CONFIDENCE
 
     assert attribution.confidence == (1.0 if kind == "lease" else SHARED_CONFIDENCE)
+
+
+def test_a_replayed_call_goes_to_the_leaseholder_with_the_shared_and_ambiguity_caps_the_live_row_gives():
+    from calltrack.call_items import to_attr
+    from calltrack.models.dni import SHARED_CONFIDENCE
+
+    # Given the number's history, newest first: an exhausted pool's session shown it at 10:03:20,
+    # and the lease from 10:00:00 of a session that took it 10 s after another session released it
+    items = [
+        {"number": ROW["number"], "leased_at": 1_800_000_200, "kind": "shared", "account": "acme",
+         "session_id": "s-shared", "ended_at": 1_800_000_500,
+         "attribution": json.dumps({"gclid": "G-SHARED"})},
+        {"number": ROW["number"], "leased_at": 1_800_000_000, "kind": "lease", "account": "acme",
+         "session_id": "s-1", "ended_at": 1_800_000_600, "prev_released_at": 1_799_999_990,
+         "prev_session_id": "s-0", "attribution": json.dumps({"gclid": "G-1", "keyword": "implant"})},
+    ]
+
+    class History(FakeClient):
+        def query(self, **kwargs):
+            self.requests.append(("Query", kwargs))
+            return {"Items": [{k: to_attr(v) for k, v in item.items()} for item in items][: kwargs["Limit"]]}
+
+    client = History()
+    storage = DynamoStorage(client, {**TABLES, "lease_history": "t-history"})
+    # When a call at 10:05:00 is replayed from the outbox (one Query, as before)
+    lease = storage.lease_at(ROW["number"], 1_800_000_300)
+    attribution = attribute({**ROW, "kind": "pool"}, lease, 1_800_000_300)
+    # Then it goes to the leaseholder, as the live row would say, not to the shared session; shared
+    # lowers its confidence, and the previous holder is named (a late call of theirs is possible)
+    assert [r[0] for r in client.requests] == ["Query"]
+    assert (attribution.session_id, attribution.gclid) == ("s-1", "G-1")
+    assert attribution.previous_session_id == "s-0"
+    assert attribution.confidence <= SHARED_CONFIDENCE
