@@ -63,13 +63,21 @@ class LeaseRequest:
         return out
 
 
-def _text(body: dict[str, Any], name: str, limit: int, *, path: str | None = None) -> str | None:
+def _string(body: dict[str, Any], label: str, name: str) -> str | None:
+    """``body[name]``: a string, or None when absent or empty; another type is a 400."""
     value = body.get(name)
-    label = path or name
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{label}: must be a string", field=label)
+    return value
+
+
+def _text(body: dict[str, Any], name: str, limit: int, *, path: str | None = None) -> str | None:
+    label = path or name
+    value = _string(body, label, name)
+    if value is None:
+        return None
     if len(value) > limit:
         raise BadRequest(f"{label}: longer than {limit} characters", field=label)
     if any(ord(c) < 32 for c in value):
@@ -84,12 +92,9 @@ def _tracking(body: dict[str, Any], name: str, limit: int, *, path: str | None =
     ``limit`` and control characters made spaces, not refused — a 400 would repeat on every lease
     of that visitor (dni.js keeps the first touch), who would then never see a pool number. Only a
     wrong type (a broken script) is refused."""
-    value = body.get(name)
-    label = path or name
-    if value is None or value == "":
+    value = _string(body, path or name, name)
+    if value is None:
         return None
-    if not isinstance(value, str):
-        raise BadRequest(f"{label}: must be a string", field=label)
     cleaned = "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in value[: limit * 2]
                       if not 0xD800 <= ord(c) <= 0xDFFF and c not in "\ufffe\uffff")
     return cleaned[:limit].strip() or None

@@ -223,6 +223,42 @@ class FakeCalls:
         return self.amend(account, call_sid, changes)
 
 
+class FailingTranscribe:
+    """A Transcribe client whose every start fails with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def start_transcription_job(self, **params: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def handler_with(monkeypatch: pytest.MonkeyPatch, transcribe: Any) -> tuple[Any, list[int], Any]:
+    """The transcripts handler over ``world()`` with this Transcribe client: (calls, the delays the
+    handler set, deliver(receive_count) -> the handler's answer to the recording-stored event)."""
+    import calltrack.queue_retry
+    import transcripts.handler as handler_module
+    import transcripts.runtime
+    from tests.support.events import lambda_context
+
+    calls, _, ports = world()
+    ports.engine = AwsTranscribe(transcribe, s3=None, bucket="b")
+    deferred: list[int] = []
+    monkeypatch.setattr(transcripts.runtime, "ports", lambda: ports)
+    monkeypatch.setattr(transcripts.runtime, "sqs", lambda: None)
+    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _sqs, _arn, _r, delay: deferred.append(delay))
+
+    def deliver(receive_count: int) -> dict[str, Any]:
+        record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(recording_stored()),
+                  "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
+                  "md5OfBody": "", "eventSource": "aws:sqs",
+                  "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-transcripts",
+                  "awsRegion": "us-east-1"}
+        return handler_module.handler({"Records": [record]}, lambda_context("transcripts"))
+
+    return calls, deferred, deliver
+
+
 class InternalFailureError(Exception):
     response = {"Error": {"Code": "InternalFailureException", "Message": "service trouble"}}
 
@@ -232,31 +268,14 @@ def test_a_transcription_failing_for_any_other_reason_ends_failed_not_in_progres
 ) -> None:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-    import calltrack.queue_retry
     import transcripts.handler as handler_module
-    import transcripts.runtime
-    from tests.support.events import lambda_context
-
-    class TroubledTranscribe:
-        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
-            raise InternalFailureError()
 
     # Given Transcribe failing with an error that is neither "busy" nor a refusal of the job
-    calls, _, ports = world()
-    ports.engine = AwsTranscribe(TroubledTranscribe(), s3=None, bucket="b")
-    deferred: list[int] = []
-    monkeypatch.setattr(transcripts.runtime, "ports", lambda: ports)
-    monkeypatch.setattr(transcripts.runtime, "sqs", lambda: None)
-    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _sqs, _arn, _r, delay: deferred.append(delay))
-    record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(recording_stored()),
-              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-transcripts",
-              "awsRegion": "us-east-1"}
+    calls, deferred, deliver = handler_with(monkeypatch, FailingTranscribe(InternalFailureError()))
     # When the recording-stored event fails on every receive
     for receive in range(1, handler_module.MAX_RECEIVES + 1):
         with pytest.raises(BatchProcessingError):
-            handler_module.handler({"Records": [{**record, "attributes": {
-                "ApproximateReceiveCount": str(receive)}}]}, lambda_context("transcripts"))
+            deliver(receive)
         if receive < handler_module.MAX_RECEIVES:
             assert calls.call["transcript"]["status"] == "in_progress"
     # Then it came back later and later (about 10 hours, not 30 minutes at the queue's default),
@@ -481,31 +500,11 @@ class LimitExceededError(Exception):
 def test_transcribe_at_its_limit_is_tried_later_and_in_the_end_shown_failed_not_in_progress(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import calltrack.queue_retry
     import transcripts.handler as handler_module
-    import transcripts.runtime
     from infra.wiring import WIRING
-    from tests.support.events import lambda_context
-
-    class BusyTranscribe:
-        def start_transcription_job(self, **params: Any) -> dict[str, Any]:
-            raise LimitExceededError()
 
     # Given Transcribe answers LimitExceededException (its quota of jobs at once is reached)
-    calls, _, ports = world()
-    ports.engine = AwsTranscribe(BusyTranscribe(), s3=None, bucket="b")
-    deferred: list[int] = []
-    monkeypatch.setattr(transcripts.runtime, "ports", lambda: ports)
-    monkeypatch.setattr(transcripts.runtime, "sqs", lambda: None)
-    monkeypatch.setattr(calltrack.queue_retry, "defer", lambda _sqs, _arn, _r, delay: deferred.append(delay))
-
-    def deliver(receive_count: int) -> dict[str, Any]:
-        record = {"messageId": "m1", "receiptHandle": "r1", "body": json.dumps(recording_stored()),
-                  "attributes": {"ApproximateReceiveCount": str(receive_count)}, "messageAttributes": {},
-                  "md5OfBody": "", "eventSource": "aws:sqs",
-                  "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:calltrack-transcripts",
-                  "awsRegion": "us-east-1"}
-        return handler_module.handler({"Records": [record]}, lambda_context("transcripts"))
+    calls, deferred, deliver = handler_with(monkeypatch, FailingTranscribe(LimitExceededError()))
 
     # When the recording-stored event is received the first four times, it fails (a batch of one
     # that failed whole: Lambda reports the invocation failed, and SQS keeps the message)
