@@ -21,7 +21,8 @@ class SpendIn(BaseModel):
 
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     # no "#" (the key separator), no space at either end (the rollups trim channel names), one line
-    channel: str = Field(min_length=1, max_length=64, pattern=r"^[^#\s](?:[^#\x00-\x1f\x7f]*[^#\s])?$")
+    channel: str = Field(min_length=1, max_length=64,
+                         pattern=r"^[^#\s\x00-\x1f\x7f](?:[^#\x00-\x1f\x7f]*[^#\s\x00-\x1f\x7f])?$")
     amount: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     currency: str = Field(default="JPY", pattern=r"^[A-Z]{3}$")
 

@@ -259,15 +259,15 @@ def lease_number(
             break
         rows = store.get_rows(numbers)
 
-    # 4. exhausted.
+    # 4. exhausted. (A number another account's session still holds, moved here by an apply, is
+    # never shared: its calls would carry that session.)
     overflow = pool.get("overflow_number")
-    if request.number and (request.number in numbers or request.number == overflow):
+    ours = [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]
+    if request.number and (request.number in ours or request.number == overflow):
         number = request.number
     elif overflow:
         number = str(overflow)
-    elif ours := [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]:
-        # (a number another account's session still holds, moved here by an apply, is not shared:
-        # its calls would carry that session)
+    elif ours:
         number = min(ours, key=lambda n: float((rows.get(n) or {}).get("expires_at") or 0))
     else:
         return LeaseResult(number=None, pool=pool_id, channel=channel, replace=replace)
@@ -276,7 +276,9 @@ def lease_number(
     if number == overflow and number not in numbers:
         # The overflow row carries the last exhausted session (always shared).
         base.update({"kind": "overflow", **session})
-    store.mark_shared(number, until, base)
+    if not store.mark_shared(number, until, base):
+        # another account's session took the row since it was read: show no pool number
+        return LeaseResult(number=None, pool=pool_id, channel=channel, replace=replace)
     store.put_history(
         {
             "number": number,

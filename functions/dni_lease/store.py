@@ -40,8 +40,9 @@ class LeaseStore(Protocol):
         """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live (and,
         with ``unless_renewed_after``, its expiry is still before that: nobody renewed it since)."""
 
-    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
-        """Record that ``number`` was handed out without a lease until ``until``."""
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
+        """Record that ``number`` was handed out without a lease until ``until``; False when the
+        row is another account's (the number must not be shown)."""
 
     def put_history(self, item: Mapping[str, Any]) -> None: ...
 
@@ -193,7 +194,9 @@ class DynamoLeaseStore:
             return False
         return True
 
-    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
+        """Show ``number`` to an exhausted pool's session too; False when the row is another
+        account's (True also when a later share already pushed ``shared_until`` further)."""
         fields = {k: v for k, v in _json_out(base).items() if v is not None and k != "number"}
         names = {f"#b{i}": k for i, k in enumerate(fields)}
         values: dict[str, Any] = {f":b{i}": v for i, v in enumerate(fields.values())}
@@ -216,7 +219,12 @@ class DynamoLeaseStore:
         try:
             self.client.update_item(**kwargs)
         except self.client.exceptions.ConditionalCheckFailedException:
-            pass
+            # refused: a later share pushed shared_until further (fine), or the row is another
+            # account's (rare: read it to tell which)
+            now = self.client.get_item(TableName=self.leases, Key={"number": {"S": number}},
+                                       ConsistentRead=True).get("Item") or {}
+            return (now.get("account") or {}).get("S") in (None, base.get("account"))
+        return True
 
     def put_history(self, item: Mapping[str, Any]) -> None:
         self.client.put_item(TableName=self.history_table, Item=self._item(item))

@@ -100,6 +100,13 @@ def _tracking(body: dict[str, Any], name: str, limit: int, *, path: str | None =
     return cleaned[:limit].strip() or None
 
 
+def _click_id(body: dict[str, Any], name: str) -> str | None:
+    """A click id, or None when the value is not one (too long, other characters): dropped, not
+    refused, so the visitor still gets the number (a cut click id would be a wrong one)."""
+    value = _string(body, name, name)
+    return click_id_or_none(value) if value is not None and len(value) <= MAX_CLICK_ID else None
+
+
 def _url(body: dict[str, Any], name: str) -> str | None:
     value = _tracking(body, name, MAX_URL)
     if value is not None and not re.match(r"^https?://", value, re.I):
@@ -127,7 +134,7 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         raise BadRequest("utm: must be an object", field="utm")
     utm = {key: _tracking(utm_raw, key, MAX_TEXT, path=f"utm.{key}") for key in UTM_KEYS}
     # a value that is not a click id is dropped, not refused: the visitor still gets the number
-    click_ids = {name: click_id_or_none(_text(body, name, MAX_CLICK_ID)) for name in CLICK_IDS}
+    click_ids = {name: _click_id(body, name) for name in CLICK_IDS}
     ad_cookies: dict[str, str | None] = {}
     for name in AD_COOKIE_KEYS:
         value = _text(body, name, MAX_CLICK_ID)

@@ -41,6 +41,12 @@ def call_of(message: dict[str, Any]) -> str | None:
     return ids[0] if ids else None
 
 
+def job_of(message: dict[str, Any]) -> str | None:
+    """The job a watch or a Transcribe job event is about (None: a call event, which starts the
+    job of the recording the call holds)."""
+    return message.get("job") or (message.get("detail") or {}).get("TranscriptionJobName") or None
+
+
 def record_handler(record: SQSRecord) -> str:
     from calltrack.queue_retry import defer
     from transcripts.engine import JobBusy
@@ -78,8 +84,13 @@ def record_handler(record: SQSRecord) -> str:
         if receives < MAX_RECEIVES:
             defer(sqs(), record.event_source_arn, record.receipt_handle, delay)
         elif about is not None:
-            give_up_transcription(about, ports(), f"the transcription failed {receives} times over about "
-                                  f"{sum(BUSY_DELAYS_S) // 3600} hours ({type(failure).__name__})")
+            try:
+                give_up_transcription(about, ports(), f"the transcription failed {receives} times over "
+                                      f"about {sum(BUSY_DELAYS_S) // 3600} hours ({type(failure).__name__})",
+                                      job=job_of(message))
+            except Exception as giving_up:  # noqa: BLE001 - the message's own failure is raised
+                logger.warning("could not show the transcript failed", extra={
+                    "call_sid": about, "error": type(giving_up).__name__})
         raise
     for part in outcome.split(","):
         part = part.split(":", 1)[1] if part.startswith(("recovered:", "restarted:")) else part

@@ -194,15 +194,19 @@ def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:
     raise JobPending(status or "unknown")
 
 
-def give_up_transcription(call_sid: str, ports: Ports, reason: str) -> str:
+def give_up_transcription(call_sid: str, ports: Ports, reason: str, *, job: str | None = None) -> str:
     """A transcript still ``in_progress`` whose job never started (Transcribe stayed at its limit
-    through every try) becomes ``failed`` with the reason, instead of in progress for ever."""
+    through every try) becomes ``failed`` with the reason, instead of in progress for ever.
+    ``job``: only when the transcript in progress is that job's (a message about another job —
+    an older recording's — gives up nothing)."""
 
     def attempt() -> str | None:
         call = ports.calls.get(call_sid, consistent=True)
         current = (call or {}).get("transcript") or {}
         if call is None or not call.get("account") or current.get("status") != "in_progress":
             return "not-in-progress"
+        if job is not None and current.get("job") != job:
+            return "another-job"
         # only over the call as read: a result stored meanwhile is never overwritten by a give-up
         changes = {"transcript": {**current, "status": "failed", "reason": reason[:300], "gave_up": True}}
         version = int(call.get("version") or 0)

@@ -128,7 +128,9 @@ class DynamoStorage:
             callers = first("callers")
         return first("numbers"), first("leases"), callers
 
-    HISTORY_LOOKBACK = 10  # items: the last lease, past the shared hand-outs made since
+    # items: the last lease, past the shared hand-outs made since (each shared heartbeat of an
+    # exhausted pool writes one; a replay is rare, and 100 small items are one Query)
+    HISTORY_LOOKBACK = 100
 
     def lease_at(self, number: str, at: float) -> dict[str, Any] | None:
         """One Query of the lease history: the number's row as it stood at ``at``. Like the live

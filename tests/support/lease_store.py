@@ -80,16 +80,17 @@ class InMemoryLeaseStore:
             cur["expires_at"] = cur["released_at"] = at
             return True
 
-    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> None:
+    def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
         with self.lock:
             cur = self.rows.setdefault(number, {"number": number})
-            if cur.get("shared_until") is not None and cur["shared_until"] >= until:
-                return
             if cur.get("account") not in (None, base.get("account")):
-                return  # another account's session: the store's condition refuses it
+                return False  # another account's session: the store's condition refuses it
+            if cur.get("shared_until") is not None and cur["shared_until"] >= until:
+                return True
             cur.update({k: copy.deepcopy(v) for k, v in base.items() if v is not None})
             cur["shared_until"] = until
             cur["shared_count"] = int(cur.get("shared_count") or 0) + 1
+            return True
 
     def put_history(self, item: Mapping[str, Any]) -> None:
         with self.lock:

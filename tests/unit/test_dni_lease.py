@@ -404,3 +404,42 @@ def test_heartbeats_come_well_before_the_lease_runs_out(lease_minutes, heartbeat
     # dni.js looks every 30 s: even a one-minute lease is renewed before it runs out
     assert heartbeat_seconds(lease_minutes * 60) == heartbeat
     assert max(heartbeat, 30) < lease_minutes * 60
+
+
+def test_a_shared_visitors_heartbeat_does_not_keep_a_number_now_another_accounts():
+    # Given acme's exhausted pool of two numbers: one leased, the other shared to a visitor and
+    # then moved by an apply to account "other", whose visitor now holds it
+    store = InMemoryLeaseStore()
+    cfg = config(numbers=NUMBERS[:2])
+    held = lease_number(store, cfg, req(), T0).number
+    moved = next(n for n in NUMBERS[:2] if n != held)
+    store.rows[moved] = {"number": moved, "account": "other", "session_id": "their-visitor",
+                         "lease_id": "L-2", "leased_at": T0, "expires_at": T0 + 600}
+    # When the shared visitor's heartbeat names the moved number
+    again = lease_number(store, cfg, req(session="session-shared", number=moved), T0 + 30)
+    # Then it is shown acme's number instead, and the other account's row is untouched
+    assert again.number == held and again.shared
+    assert "shared_until" not in store.rows[moved]
+
+
+def test_the_dynamodb_store_refuses_to_share_another_accounts_number() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from dni_lease.store import DynamoLeaseStore
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
+                              aws_secret_access_key="x")
+        client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
+        store = DynamoLeaseStore(client, "leases", "history")
+        client.put_item(TableName="leases", Item={"number": {"S": "+815022220001"},
+                                                   "account": {"S": "other"}, "session_id": {"S": "s-9"}})
+        # When acme would share it, Then DynamoDB refuses and the store says so; its own rows share
+        assert store.mark_shared("+815022220001", T0 + 900, {"account": "acme", "pool": "google"}) is False
+        assert store.mark_shared("+815022220002", T0 + 900, {"account": "acme", "pool": "google"}) is True
+        assert store.mark_shared("+815022220002", T0 + 800, {"account": "acme", "pool": "google"}) is True
+        row = client.get_item(TableName="leases", Key={"number": {"S": "+815022220001"}})["Item"]
+        assert row["account"] == {"S": "other"} and "shared_until" not in row

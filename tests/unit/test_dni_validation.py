@@ -41,7 +41,6 @@ def test_a_good_request_parses():
         (body(session_id="short"), "session_id"),
         (body(utm="google"), "utm"),
         (body(utm={"source": 5}), "utm.source"),
-        (body(gclid="g" * 600), "gclid"),
         (body(page_url="javascript:alert(1)"), "page_url"),
         (body(number="03-1234"), "number"),
         (body(lease_id="bad id!"), "lease_id"),
@@ -73,6 +72,9 @@ def test_tracking_text_from_the_visitors_url_is_cut_and_cleaned_not_refused():
     # Then the lease goes ahead with the text cut and cleaned
     assert r.utm["content"] == "x" * 256 and r.utm["campaign"] == "spring sale"
     assert r.keyword == "歯医者" and r.referrer is not None and len(r.referrer) == 2048
+    # and a click id that is not one (overlong, a line break) is dropped, not cut or refused
+    r = parse_lease_request(body(gclid="g" * 600, fbclid="abc\ndef", yclid="YC-1"))
+    assert (r.click_ids["gclid"], r.click_ids["fbclid"], r.click_ids["yclid"]) == (None, None, "YC-1")
 
 
 def test_a_release_names_the_expiry_its_page_last_saw():

@@ -631,3 +631,19 @@ def test_a_give_up_never_overwrites_a_transcript_stored_meanwhile() -> None:
     outcome = give_up_transcription(CALL, ports, "had not finished")
     # Then the stored transcript stays
     assert outcome == "not-in-progress" and calls.call["transcript"]["status"] == "stored"
+
+
+def test_a_message_about_another_job_gives_up_nothing() -> None:
+    from transcripts.handler import job_of
+    from transcripts.pipeline import give_up_transcription, watch_message
+
+    # Given a transcript in progress for the call's recording
+    calls, engine, ports = world()
+    handle(recording_stored(), ports)
+    older = job_name(CALL, "RE" + "4" * 32)
+    # When a message about an older recording's job fails for good, Then the transcript stays
+    assert job_of(watch_message(CALL, older)) == older
+    assert give_up_transcription(CALL, ports, "failed", job=older) == "another-job"
+    assert calls.call["transcript"]["status"] == "in_progress"
+    # while one about its own job (or a call event, which starts it) shows it failed
+    assert give_up_transcription(CALL, ports, "failed", job=job_name(CALL, REC)) == "failed"
