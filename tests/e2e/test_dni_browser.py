@@ -250,14 +250,14 @@ def _lease_row(local_stack, number):
     )["Item"]
 
 
-def _wait_for_row(local_stack, number, predicate, tries=100):
+def _wait_for_row(local_stack, number, predicate, tries=100, pause=None):
     import time
 
     for _ in range(tries):
         row = _lease_row(local_stack, number)
         if predicate(row):
             return row
-        time.sleep(0.1)
+        (pause or time.sleep)(0.1)
     raise AssertionError(f"lease row of {number} never reached the expected state: {row}")
 
 
@@ -290,6 +290,49 @@ def test_hiding_the_page_releases_the_number_and_showing_it_takes_the_same_lease
     row = _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) > time.time() + 60)
     assert row["lease_id"]["S"] == lease_id
     assert _leased(page, account) == number
+    context.close()
+
+
+def test_a_page_hidden_while_its_renewal_is_on_the_way_still_gives_the_number_back(
+    site, local_stack, browser
+):
+    import time
+
+    account = _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    held: list = []
+
+    def hold_renewals(route, request) -> None:
+        if request.method == "POST" and "release" not in (request.post_data or "") and holding:
+            held.append(route)  # answered later, by the test
+        else:
+            route.continue_()
+
+    holding = False
+    page.route("**/dni/lease", hold_renewals)
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=RACE-1")
+    number = _leased(page, account)
+    # Given a renewal on its way (the page shown again after a few seconds asks at once) ...
+    holding = True
+    page.wait_for_timeout(5500)
+    page.evaluate(_SET_VISIBILITY, "visible")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not renew"
+    # ... when the page is hidden (its release beacon goes first) and the renewal lands after it
+    page.evaluate(_SET_VISIBILITY, "hidden")
+    with page.expect_response(lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"
+                              and "release" not in (r.request.post_data or "")):
+        held[0].continue_()
+    # Then the number is given back all the same, not kept for a whole lease by a hidden page
+    # (waiting through the page, so the routed release beacon goes on its way meanwhile)
+    _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) <= time.time(),
+                  pause=lambda seconds: page.wait_for_timeout(seconds * 1000))
     context.close()
 
 

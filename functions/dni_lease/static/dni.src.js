@@ -176,7 +176,12 @@
       if (x.status === 429 || x.status >= 500) throw x;  // worth another try; other refusals are final
       return x.ok ? x.json() : null;
     }).then(function (r) { fails = 0; apply(r); }, later)
-      .then(function () { busy = 0; });
+      .then(function () {
+        busy = 0;
+        // hidden while this request was on its way: its renewal may have landed after the release
+        // beacon (or made the beacon's expiry stale), so give the number back once more
+        if (d.visibilityState === 'hidden') { rel = 0; release(); }
+      });
   }
   // No answer, or 429 / 5xx: the page keeps what it shows and asks again soon (5 s, 10 s, ... at
   // most a minute; a minute after a 429, the limiter's Retry-After), not only at the next heartbeat
