@@ -66,6 +66,7 @@ class ConversionStore(Protocol):
         reason: str | None,
         now_iso: str,
         sent_at: str | None = None,
+        hold_until: float = 0,
     ) -> None: ...
 
     def claim_restatement(
@@ -110,6 +111,9 @@ class Ports:
     destinations: Mapping[str, Destination]  # google_ads, meta, ga4 (yahoo_ads is CSV only)
     now: Callable[[], datetime]
     call_exists: Callable[[str], bool]  # the call is still stored (not erased, not expired)
+    # a platform's wait held on its row, on the clock the queue's delays run on (settings'
+    # retry_time_scale: 1 in AWS; the local stack compresses both alike)
+    wait_scale: float = 1.0
 
 
 def _iso(moment: datetime) -> str:
@@ -199,8 +203,10 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
         elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned):
             to_restate.append((planned, row))
         elif row.get("status") == "pending" and planned.value_from_call and _changed(row, planned):
-            # another worker is sending an older value right now: send or restate this one after it
-            retry.append(Outcome(RETRY, "an older value is being sent: this one after it"))
+            # another worker is sending an older value right now, or the row waits for the platform:
+            # send or restate this one after it
+            held_s = int(max(0.0, float(row.get("claimed_until") or 0) - now_s) / (ports.wait_scale or 1.0))
+            retry.append(Outcome(RETRY, "an older value is being sent: this one after it", wait_s=held_s))
 
     for destination, rows in to_send.items():
         target = getattr(config.destinations, destination)
@@ -210,7 +216,7 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
         for batch in batches:
             outcomes = adapter.send(batch, secret(str(batch[0].secret)) or "", target, config.timezone)
             for planned, outcome in zip(batch, outcomes, strict=True):
-                _record(ports.store, call_sid, planned, outcome, now_iso)
+                _record(ports.store, call_sid, planned, outcome, now_iso, now_s, ports.wait_scale)
                 counts[outcome.status] += 1
                 if outcome.status == RETRY:
                     retry.append(outcome)
@@ -258,7 +264,8 @@ def _changed(row: Mapping[str, Any], planned: Planned) -> bool:
     return newer and planned.value is not None and _effective(row) != planned.value
 
 
-def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Outcome, now_iso: str) -> None:
+def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Outcome, now_iso: str,
+            now_s: float, wait_scale: float = 1.0) -> None:
     if outcome.status == SENT:
         store.finish(call_sid, planned.key, status="sent", reason=None, now_iso=now_iso, sent_at=now_iso)
     elif outcome.status == FAILED:
@@ -266,7 +273,10 @@ def _record(store: ConversionStore, call_sid: str, planned: Planned, outcome: Ou
     elif outcome.status == SKIPPED:  # the credentials were refused: taken again once fixed
         store.finish(call_sid, planned.key, status="skipped", reason=outcome.reason, now_iso=now_iso)
     else:  # stays pending, claim released: the retried message (or the next event) takes it again
-        store.finish(call_sid, planned.key, status="pending", reason=outcome.reason, now_iso=now_iso)
+        # -- or held until the platform takes it (Google's "too recent"): an event meanwhile would
+        # only upload it again and get the same answer
+        store.finish(call_sid, planned.key, status="pending", reason=outcome.reason, now_iso=now_iso,
+                     hold_until=now_s + outcome.wait_s * wait_scale if outcome.wait_s else 0)
 
 
 def _restate(

@@ -58,6 +58,7 @@ def _build(settings: Settings) -> Any:
         },
         now=clock.now,
         call_exists=lambda call_sid: call_items().get(call_sid, consistent=True) is not None,
+        wait_scale=settings.retry_time_scale,
     )
 
 

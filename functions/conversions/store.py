@@ -142,10 +142,13 @@ class DynamoConversions:
         reason: str | None,
         now_iso: str,
         sent_at: str | None = None,
+        hold_until: float = 0,
     ) -> None:
+        """Record the outcome and release the claim -- or hold the row until ``hold_until`` (a
+        platform that takes it only later: nobody reclaims it before)."""
         actions: list[Action] = [
             Conversion.status.set(status),
-            Conversion.claimed_until.set(0),
+            Conversion.claimed_until.set(hold_until),
             Conversion.attempts.add(1),
             Conversion.updated_at.set(now_iso),
         ]

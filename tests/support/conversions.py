@@ -259,8 +259,8 @@ class InMemoryConversionStore:
         return False
 
     def finish(self, call_sid: str, key: str, *, status: str, reason: str | None, now_iso: str,
-               sent_at: str | None = None) -> None:
-        self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=0)
+               sent_at: str | None = None, hold_until: float = 0) -> None:
+        self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=hold_until)
 
     def revalue(self, call_sid: str, key: str, *, value: float | None, version: int, now_iso: str) -> bool:
         row = self.rows[(call_sid, key)]

@@ -333,3 +333,27 @@ def test_an_older_event_planning_a_skip_ends_a_row_a_newer_event_left_pending(co
     # pending for ever
     (row,) = conversions_table.of_call(event_call["call_sid"])
     assert (row["status"], row["reason"]) == ("skipped", EVENT_TOO_OLD)
+
+
+def test_a_row_waiting_for_google_is_not_uploaded_again_by_the_calls_later_changes(
+    conversions_table: Any,
+) -> None:
+    clock = [datetime(2026, 11, 29, 2, 0, tzinfo=UTC)]
+    wait = 6 * 3600 + 900
+    google = Google(Outcome(RETRY, "google_ads: TOO_RECENT_EVENT", wait_s=wait))
+    ports = _won_value_ports(conversions_table, google, clock)
+    # Given the completion's upload answered "too recent" (the click minutes before the call)
+    with pytest.raises(RetryLater):
+        deliver(_event(1), ports)
+    # When the call changes a minute later without a new value (its recording is stored)
+    clock[0] += timedelta(minutes=1)
+    assert deliver(_event(2), ports) == {}
+    # Then nothing is uploaded again; and a new value waits for the row, not for a 30-s backoff
+    with pytest.raises(RetryLater) as later:
+        deliver(_event(3, stage="won", value=80000), ports)
+    assert google.sent == [("upload", 5000)]
+    assert wait - 120 <= later.value.wait_s <= wait
+    # When the wait is over, the newest value goes
+    clock[0] += timedelta(seconds=wait)
+    assert deliver(_event(3, stage="won", value=80000), ports) == {"sent": 1}
+    assert google.sent == [("upload", 5000), ("upload", 80000)]

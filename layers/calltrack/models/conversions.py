@@ -50,7 +50,9 @@ class Conversion(Model):
     restated_at = UnicodeAttribute(null=True)
     note = UnicodeAttribute(null=True)  # e.g. a value change the platform cannot restate
     attempts = NumberAttribute(default=0)
-    claimed_until = NumberAttribute(default=0)  # epoch seconds: a worker is sending until then
+    # epoch seconds: a worker is sending until then, or the platform takes the row only then
+    # (Google's "too recent": the row waits, nobody reclaims it before)
+    claimed_until = NumberAttribute(default=0)
     sent_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
