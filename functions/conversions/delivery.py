@@ -202,11 +202,13 @@ def deliver(event: Mapping[str, Any], ports: Ports) -> dict[str, int]:
             to_send[planned.destination].append(planned)
         elif row.get("status") == "sent" and planned.value_from_call and _changed(row, planned):
             to_restate.append((planned, row))
-        elif row.get("status") == "pending" and planned.value_from_call and _changed(row, planned):
-            # another worker is sending an older value right now, or the row waits for the platform:
-            # send or restate this one after it
+        elif row.get("status") == "pending" and not _older_than(planned, row):
+            # held: another worker is sending it right now, or it waits for the platform (Google's
+            # "too recent"): this event comes back after that and sends, restates or finds it done
+            # (also the held event's own message, should its delay not have been set)
             held_s = int(max(0.0, float(row.get("claimed_until") or 0) - now_s) / (ports.wait_scale or 1.0))
-            retry.append(Outcome(RETRY, "an older value is being sent: this one after it", wait_s=held_s))
+            retry.append(Outcome(RETRY, "held: sent by another worker, or taken by the platform later",
+                                 wait_s=held_s))
 
     for destination, rows in to_send.items():
         target = getattr(config.destinations, destination)
@@ -256,6 +258,11 @@ def _effective(row: Mapping[str, Any]) -> float | None:
     if value is None:
         value = row.get("value")
     return None if value is None else float(value)
+
+
+def _older_than(planned: Planned, row: Mapping[str, Any]) -> bool:
+    """The row holds a newer version of the call than this event (a late retry of an older one)."""
+    return planned.call_version < int(row.get("call_version") or 0)
 
 
 def _changed(row: Mapping[str, Any], planned: Planned) -> bool:
