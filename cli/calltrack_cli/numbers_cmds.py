@@ -347,7 +347,7 @@ CONTAINS_OPTION = typer.Option(
 )
 
 
-def _check_kind(kind: str, country: str = "US", area_code: str | None = None) -> None:
+def _check_search(kind: str, country: str = "US", area_code: str | None = None) -> None:
     from calltrack_cli.twilio_numbers import NUMBER_TYPES
 
     if kind not in NUMBER_TYPES:
@@ -379,7 +379,7 @@ def search_cmd(
     from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
-        _check_kind(kind, country, area_code)
+        _check_search(kind, country, area_code)
         try:
             found = twilio().search(country, kind, area_code=area_code, contains=contains, limit=limit)
         except TwilioFailure as exc:
@@ -500,7 +500,7 @@ def buy_cmd(
     from calltrack_cli.twilio_numbers import TwilioFailure
 
     try:
-        _check_kind(kind, country, area_code)
+        _check_search(kind, country, area_code)
         if apply and country.upper() == "JP" and not (bundle_sid and address_sid):
             _fail(
                 "error: Japanese numbers need --bundle-sid BU... and --address-sid AD... (a Regulatory "

@@ -223,13 +223,14 @@ def lease_number(
         for n in _free_in_order(numbers, rows, now, sid, request.number):
             lease_id = str(make_id())
             prev = rows.get(n) or {}
+            previous = _previous_holder(prev, sid)
             row = {
                 "account": account,
                 "pool": pool_id,
                 "kind": "pool",
                 "lease_id": lease_id,
                 **session,
-                **_previous_holder(prev, sid),
+                **previous,
             }
             result.attempts += 1
             if store.take(n, row, now):
@@ -248,7 +249,7 @@ def lease_number(
                         "attribution": visitor,
                         "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
                         # as on the row: a call replayed from the history is ambiguous alike
-                        **_previous_holder(prev, sid),
+                        **previous,
                     }
                 )
                 result.number, result.lease_id, result.expires_at = n, lease_id, expires

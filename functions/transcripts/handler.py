@@ -55,7 +55,7 @@ def record_handler(record: SQSRecord) -> str:
 
     message = json.loads(record.body)
     receives = int(record.attributes.approximate_receive_count or 1)
-    call_sid = str(message.get("call_sid"))
+    about = call_of(message)
     delay = BUSY_DELAYS_S[min(receives, len(BUSY_DELAYS_S)) - 1]
     try:
         outcome = handle(message, ports(), first_look=receives == 1)
@@ -63,12 +63,12 @@ def record_handler(record: SQSRecord) -> str:
         if receives < MAX_RECEIVES:
             if isinstance(later, JobBusy):
                 logger.warning("Transcribe is at its limit; trying again later",
-                               extra={"call_sid": call_sid, "code": str(later), "delay_s": delay})
+                               extra={"call_sid": about, "code": str(later), "delay_s": delay})
                 metrics.add_metric(name="TranscribeBusy", unit=MetricUnit.Count, value=1)
             defer(sqs(), record.event_source_arn, record.receipt_handle, delay)
             raise
         outcome = give_up_transcription(
-            call_sid, ports(),
+            str(about), ports(),
             f"Amazon Transcribe stayed at its limit of jobs ({later}) through {receives} tries over about "
             f"{sum(BUSY_DELAYS_S) // 3600} hours; raise the quota or lower the volume"
             if isinstance(later, JobBusy) else
@@ -78,7 +78,6 @@ def record_handler(record: SQSRecord) -> str:
     except Exception as failure:
         # anything else: tried again later; on the last receive the transcript is shown failed
         # rather than in progress for ever (the message then goes to the dead-letter queue)
-        about = call_of(message)
         logger.warning("transcripts message failed; trying again later", extra={
             "call_sid": about, "error": type(failure).__name__, "receive_count": receives})
         if receives < MAX_RECEIVES:

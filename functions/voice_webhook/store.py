@@ -147,16 +147,16 @@ class DynamoStorage:
         items = [from_item(i) or {} for i in resp.get("Items") or []]
         if not items:
             return None
-        shared = [i for i in items if i.get("kind") == "shared"]
-        item = next((i for i in items if i.get("kind") != "shared"), items[0])
+        # newest first: the shared hand-outs since the last lease, then that lease (if in reach)
+        lease = next((i for i in items if i.get("kind") != "shared"), None)
+        shared = items[: items.index(lease)] if lease is not None else items
+        item = lease if lease is not None else items[0]
         row = {k: item.get(k) for k in ("number", "account", "pool", "lease_id", "session_id", "attribution",
                                         "leased_at", "prev_released_at", "prev_session_id")}
         # a history item ends where the lease row would: its release, or the last expiry it had
         row["expires_at"] = item.get("ended_at")
-        later_shared = [i.get("ended_at") for i in shared if i is item or (i.get("leased_at") or 0) >=
-                        (item.get("leased_at") or 0)]
-        if later_shared:  # shown to an exhausted pool's sessions too: lower confidence
-            row["shared_until"] = max(float(e or 0) for e in later_shared)
+        if shared:  # shown to an exhausted pool's sessions too: lower confidence
+            row["shared_until"] = max(float(i.get("ended_at") or 0) for i in shared)
         return row
 
     # ------------------------------------------------------------ writes

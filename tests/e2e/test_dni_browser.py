@@ -82,6 +82,13 @@ def _publish(site, local_stack, page: str, *, site_numbers, pool_prefix, pool_nu
     return account
 
 
+def _publish_jp(site, local_stack) -> str:
+    """dni_jp.html of an account whose site shows 03-1234-5678 and 0120-123-456, 050 pool numbers."""
+    return _publish(
+        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
+    )
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with chromium() as b:
@@ -98,9 +105,7 @@ def _text(page, sel):
 
 
 def test_jp_numbers_swap_in_the_pages_own_formats_and_stick_across_page_views(site, local_stack, browser):
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{_origin(site)}/{account}.html?utm_source=google&utm_term=implant&gclid=TEST-GCLID")
@@ -203,9 +208,7 @@ def test_chinese_numbers_swap_with_country_code_86_from_the_lease_response(site,
 
 @pytest.mark.parametrize("blocked", ["**/dni/lease", "**/dni.js"])
 def test_with_the_api_unreachable_the_page_keeps_its_numbers(site, local_stack, browser, blocked):
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     context = browser.new_context()
     page = context.new_page()
     page.route(blocked, lambda route: route.abort("connectionrefused"))
@@ -272,9 +275,7 @@ def test_hiding_the_page_releases_the_number_and_showing_it_takes_the_same_lease
 ):
     import time
 
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=HIDE-1")
@@ -298,9 +299,7 @@ def test_a_page_hidden_while_its_renewal_is_on_the_way_still_gives_the_number_ba
 ):
     import time
 
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     context = browser.new_context()
     page = context.new_page()
     held: list = []
@@ -402,9 +401,7 @@ def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_sh
 ):
     import time
 
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     # Given a visitor with the site open in one tab, then in a second one (the same stored lease)
     context = browser.new_context()
     first = context.new_page()
@@ -433,9 +430,7 @@ def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_sh
 
 
 def test_a_first_lease_answered_503_is_asked_again_within_seconds(site, local_stack, browser):
-    account = _publish(
-        site, local_stack, "dni_jp.html", site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150"
-    )
+    account = _publish_jp(site, local_stack)
     # Given the lease API answering 503 once (a throttled or restarting function)
     context = browser.new_context()
     page = context.new_page()
