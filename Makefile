@@ -45,9 +45,6 @@ lock: $(STAMP)
 	@$(UV_COMPILE) --python-version 3.12 --python-platform aarch64-manylinux2014 \
 		layers/requirements.in -o $(LAYER_LOCK)
 
-dni-js: $(STAMP)
-	@$(BIN)/python -m calltrack_cli.dni_js
-
 # The Lambda layer's dependencies for arm64 from $(LAYER_LOCK) (pip --platform ... --only-binary), and
 # the same lock for this machine's architecture (the deployed-imports check loads its extensions):
 # the one step that downloads, so synth and the infra tests never touch the network. A no-op once built.
@@ -70,6 +67,10 @@ $(CONSOLE_BUILT): $(STAMP) $(CONSOLE_NPM) $(CONSOLE_SRC) cli/calltrack_cli/conso
 	@touch $(CONSOLE_BUILT)
 
 console: $(CONSOLE_BUILT)
+
+# dni.min.js from dni.src.js with terser (the console's dev dependency): commit both.
+dni-js: $(STAMP) $(CONSOLE_NPM)
+	@$(BIN)/python -m calltrack_cli.dni_js
 
 setup: $(STAMP) layer console
 	@:

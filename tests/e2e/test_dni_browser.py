@@ -177,6 +177,34 @@ def test_a_number_of_another_area_code_length_is_written_in_its_own_grouping_wha
     context.close()
 
 
+def test_numbers_written_in_full_width_characters_swap_and_stay_full_width(site, local_stack, browser):
+    # Given a Japanese page writing the business's numbers in full-width digits, dashes, long-vowel
+    # marks, parentheses and plus, next to another number and a longer run of digits
+    account = _publish(site, local_stack, "dni_jp_fullwidth.html",
+                       site_numbers=["+81312345678", "+81120123456"], pool_prefix="+8150")
+    context = browser.new_context()
+    page = context.new_page()
+    # When a visitor from an ad opens it
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google")
+    number = _leased(page, account)  # +8150XXXXXXXX
+    a, b, c = "0" + number[3:5], number[5:9], number[9:]  # 050 XXXX XXXX
+    page.wait_for_function("() => !document.getElementById('wide').textContent.startsWith('０３')")
+    # Then the leased number is written in full-width characters, in its own grouping, with the
+    # page's own separators
+    wide = str.maketrans("0123456789", "０１２３４５６７８９")
+    assert _text(page, "#wide") == f"{a}－{b}－{c}".translate(wide)
+    assert _text(page, "#free") == f"{a}ー{b}ー{c}".translate(wide)
+    assert _text(page, "#paren") == f"（{a}）{b}－{c}".translate(wide)
+    assert _text(page, "#intl") == f"＋81 {a[1:]}－{b}－{c}".translate(wide)
+    assert _text(page, "#tel") == f"{a}－{b}－{c}".translate(wide)
+    assert page.get_attribute("#tel", "href") == f"tel:{a}-{b}-{c}"  # a tel: link stays ASCII
+    # and what is not the business's number is left as it was
+    assert _text(page, "#other") == "０３－９９９９－００００"
+    assert _text(page, "#long") == "１０３１２３４５６７８"
+    assert "（受付 9:00〜18:00）" in page.inner_text("body")
+    context.close()
+
+
 def test_us_formats_keep_their_style(site, local_stack, browser):
     account = _publish(site, local_stack, "dni_us.html", site_numbers=["+15551234567"], pool_prefix="+121")
     context = browser.new_context()

@@ -24,8 +24,19 @@
   var CLICK = ['gclid', 'gbraid', 'wbraid', 'fbclid', 'yclid', 'msclkid'];
   var UTM = ['source', 'medium', 'campaign', 'term', 'content'];
   // separators pages use between digits: spaces, ( ) . - and the dashes Japanese text uses
-  // (hyphens U+2010-2015, minus U+2212, full-width hyphen-minus U+FF0D, the long-vowel mark U+30FC)
-  var SEP = '[\\s().\\-\\u2010-\\u2015\\u2212\\uff0d\\u30fc]*';
+  // (hyphens U+2010-2015, minus U+2212, full-width hyphen-minus U+FF0D, the long-vowel mark U+30FC,
+  // full-width parentheses and full stop)
+  var SEP = '[\\s().\\-\\u2010-\\u2015\\u2212\\uff08\\uff09\\uff0d\\uff0e\\u30fc]*';
+  // Japanese pages often write numbers in full-width characters (０３－１２３４－５６７８): their
+  // digits, + and ( ) are read as the ASCII ones and the leased number is written back as wide.
+  var FW = /[\uff08\uff09\uff0b\uff10-\uff19]/g;
+  function half(x) { return x.replace(FW, function (c) { return String.fromCharCode(c.charCodeAt(0) - 65248); }); }
+  function wc(c) { return String.fromCharCode(c.charCodeAt(0) + 65248); }
+  function wide(x, like) {
+    return x.replace(/[\d()+]/g, function (c) {
+      return like.indexOf(wc(c)) + 1 || /\d/.test(c) && /[\uff10-\uff19]/.test(like) ? wc(c) : c;
+    });
+  }
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
   var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
     again = 0;
@@ -80,12 +91,13 @@
       g: grp(f.national), ig: grp(f.international).slice(1) };
   }
   function pat(p) {
-    var j = function (x) { return x.split('').join(SEP); };
-    return new RegExp('(^|[^\\d+])(\\+?' + j(p.c) + SEP + '(?:\\(0\\)' + SEP + ')?' + j(p.n) +
-      '|\\(?' + j(p.nat) + ')(?!\\d)', 'g');
+    var j = function (x) { return x.split('').map(function (c) { return '[' + c + wc(c) + ']'; }).join(SEP); };
+    return new RegExp('(^|[^\\d+\\uff0b\\uff10-\\uff19])([+\\uff0b]?' + j(p.c) + SEP + '(?:[(\\uff08]' + j('0') +
+      '[)\\uff09]' + SEP + ')?' + j(p.n) + '|[(\\uff08]?' + j(p.nat) + ')(?![\\d\\uff10-\\uff19])', 'g');
   }
-  // Write the leased number in the style of orig, which shows the number of target t.
-  function fmt(orig, t) {
+  // Write the leased number in the style of orig (full-width or not), which shows the number of target t.
+  function fmt(orig, t) { return wide(fmt0(half(orig), t), orig).replace('\uff09 ', '\uff09'); }
+  function fmt0(orig, t) {
     var p = parts(lease.number), plus = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
     if (!p) return orig;
     var intl = plus || od !== t.nat && od === t.c + t.n, want = intl ? p.c + p.n : p.nat;
@@ -115,7 +127,7 @@
     });
     var links = root.querySelectorAll ? root.querySelectorAll('a[href^="tel:"]') : [];
     Array.prototype.forEach.call(links, function (a) {
-      var h = a.getAttribute('href'), num = decodeURIComponent(h.slice(4)), dg = num.replace(/\D/g, '');
+      var h = a.getAttribute('href'), num = half(decodeURIComponent(h.slice(4))), dg = num.replace(/\D/g, '');
       ps.forEach(function (p) {
         if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num, p));
       });
