@@ -317,6 +317,14 @@ FUNCTIONS = (
         sends_to_queues=("webhooks",),  # the same alerts to webhooks subscribed to alert.* / review.monthly
     ),
     LambdaFunction(
+        "conversions_redrive",
+        "conversions",
+        "conversions.redrive.handler",
+        timeout_s=300,
+        description="Move conversions dead letters (an outage longer than the retries) back to the queue",
+        redrives_queues=("conversions",),
+    ),
+    LambdaFunction(
         "webhook_sender",
         "webhooks",
         "webhooks.handler.handler",
@@ -474,7 +482,8 @@ QUEUES = (
           max_receive_count=60),
     # Call events for the conversions consumer (call_changes fan-out). A message whose rows got a
     # 429/5xx backs off 30 s .. 1 h per try (conversions.runtime; an infra test keeps
-    # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ).
+    # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ), which the
+    # hourly conversions-dlq-redrive job moves back (conversions.redrive).
     Queue("conversions", consumer="conversions", batch_size=5, visibility_timeout_s=360,
           max_receive_count=10),
     # Data out: call events (the call_changes fan-out), ops messages (ops_jobs) and one message per
@@ -515,6 +524,12 @@ SCHEDULES = (
         "recording_redrive",
         "20 * * * ? *",
         "hourly: recording dead letters back to the queue (recording_ingest.backoff.REDRIVE_MINUTE)",
+    ),
+    Schedule(
+        "conversions-dlq-redrive",
+        "conversions_redrive",
+        "35 * * * ? *",
+        "hourly: conversions dead letters back to the queue until sent, skipped or redriven 48 times",
     ),
     Schedule(
         "webhook-dlq-sweep",

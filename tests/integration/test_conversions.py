@@ -124,6 +124,37 @@ def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(
     assert row["attempts"] == 3 and row["reason"] is None
 
 
+def test_a_conversion_dead_lettered_by_a_long_outage_is_redriven_by_the_hourly_job_and_sent_once(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    from conversions.runtime import MAX_RECEIVES
+    from tests.support.times import utc_now_iso
+
+    # Given Google Ads answering 503 to every try of the consumer's whole ladder (an outage of
+    # hours), so the call event ends in the conversions dead-letter queue with its row pending
+    s = ConversionScenario(local_stack, ads, credentials=("google_ads",))
+    number = s.lease(gclid=gclid())
+    ads.fail("google", *["503"] * (4 * MAX_RECEIVES))  # every try of every event of the call
+    call_sid = s.call(number)
+    local_stack.drain()
+    assert google_rows(ads, call_sid) == []
+    assert s.conversions_of(call_sid)[("phone-lead", "google_ads")]["status"] == "pending"
+
+    # When Google is back and the hourly redrive job runs
+    ads.recover("google")
+    result = local_stack.run_job("conversions-dlq-redrive", utc_now_iso())["result"]
+    local_stack.drain()
+
+    # Then the call event went back to the queue and the conversion was sent, once
+    assert result["redriven"] >= 1
+    assert len(google_rows(ads, call_sid)) == 1
+    assert s.conversions_of(call_sid)[("phone-lead", "google_ads")]["status"] == "sent"
+    # And a second run finds nothing of this call left to redrive
+    again = local_stack.run_job("conversions-dlq-redrive", utc_now_iso())["result"]
+    local_stack.drain()
+    assert again["redriven"] == 0 and len(google_rows(ads, call_sid)) == 1
+
+
 def test_a_click_google_calls_too_recent_is_uploaded_again_hours_later_not_failed(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:

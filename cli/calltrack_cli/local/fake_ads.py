@@ -175,6 +175,11 @@ class FakeAdPlatforms:
         with self._lock:
             self._faults.setdefault(api, []).extend(faults)
 
+    def recover(self, api: str) -> None:
+        """``api`` answers normally again: the faults still queued for it are dropped."""
+        with self._lock:
+            self._faults.pop(api, None)
+
     def _fault(self, api: str) -> int | None:
         with self._lock:
             queue = self._faults.get(api) or []
