@@ -156,7 +156,8 @@ def push_kintone(payload: Mapping[str, Any], cfg: KintonePush, token: str, base_
     if moved and link is not None and _older(version, link.pushed_version):
         return link.remote_id  # a late retry: the next change of the call adds it to the new app
     if link is None or moved:  # not added yet, or added to the app the account used before
-        added = _kintone_record_of(sid, cfg, url, headers, send) if retrying and not moved else None
+        # a retry looks first, moved or not: the lost answer may be of an add to this very app
+        added = _kintone_record_of(sid, cfg, url, headers, send) if retrying else None
         if added is not None:
             _json(send, "PUT", url, {"app": cfg.app, "id": added, "record": record}, headers,
                   "kintone update", KINTONE_FINAL)

@@ -92,6 +92,57 @@ def test_a_late_retry_after_the_account_moved_apps_does_not_add_an_older_stage_t
     assert crm.sent[-1][0] == "POST" and crm.sent[-1][2]["app"] == 8
 
 
+class KintoneApps:
+    """kintone keeping records per app, found by the call-id field; the answer to the first add
+    is lost (the record is made, the sender sees a timeout)."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, dict[str, dict[str, Any]]] = {}
+        self.sent: list[tuple[str, Any]] = []
+        self.lose_next_add = True
+
+    def __call__(self, method: str, url: str, body: bytes | None, headers: Any) -> Answer:
+        sent = json.loads(body or b"{}")
+        self.sent.append((method, sent))
+        app = self.records.setdefault(int(sent["app"]), {})
+        if method == "GET":
+            sid = sent["query"].split('"')[1]
+            found = [{"$id": {"value": i}} for i, r in app.items() if r["通話ID"]["value"] == sid]
+            return Answer(200, json.dumps({"records": found[:1]}).encode())
+        if method == "POST":
+            record_id = str(len(app) + 1)
+            app[record_id] = sent["record"]
+            if self.lose_next_add:
+                self.lose_next_add = False
+                raise TimeoutError("the answer never came")
+            return Answer(200, json.dumps({"id": record_id}).encode())
+        app[str(sent["id"])] = sent["record"]  # PUT
+        return Answer(200, b"{}")
+
+
+def test_a_retried_add_to_the_app_the_account_moved_to_finds_its_record_instead_of_adding_twice() -> None:
+    from calltrack.account_config import KintonePush as Push
+
+    # Given a call added to app 7, and the account moved to app 8 (the call id mapped to a field)
+    fields = {"call_sid": "通話ID", "stage": "ステージ"}
+    links, kintone = MemoryLinks(), KintoneApps()
+    kintone.lose_next_add = False
+    first = Push(domain="acme.cybozu.com", app=7, token_secret="k", fields=fields)
+    push_kintone(payload("add", 2, ""), first, "token", "https://acme.cybozu.com", kintone, links)
+    moved = Push(domain="acme.cybozu.com", app=8, token_secret="k", fields=fields)
+    # When the call's next change adds it to app 8 but the answer is lost, and the delivery retries
+    kintone.lose_next_add = True
+    with pytest.raises(TimeoutError):
+        push_kintone(payload("update", 3, "lead"), moved, "token", "https://acme.cybozu.com", kintone, links)
+    record_id = push_kintone(payload("update", 3, "lead"), moved, "token", "https://acme.cybozu.com", kintone,
+                             links, retrying=True)
+    # Then app 8 holds the call once, updated in place, and the link names that record
+    assert list(kintone.records[8]) == [record_id]
+    assert kintone.records[8][record_id]["ステージ"]["value"] == "lead"
+    assert [m for m, _ in kintone.sent[-2:]] == ["GET", "PUT"]
+    assert links.get("kintone", "CA1") == Link(record_id, "acme.cybozu.com/8", 3)
+
+
 class HubspotWithLoggedCall:
     """HubSpot that already holds call 55 logged for CA1 (an earlier try whose answer was lost);
     the calls search answers ``search_status``."""
