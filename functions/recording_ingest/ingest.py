@@ -35,6 +35,7 @@ TERMINAL = ("stored", "expired")
 GONE_FROM_TWILIO = "gone from Twilio"
 NO_CALL_ROW = "no call row after a day of tries"
 ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops
+CALL_ERASED = "call-erased"  # the outcome when the call went while its recording was fetched
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -76,6 +77,10 @@ class RecordingRepo(Protocol):
 
     def mark_twilio_deleted(self, recording_sid: str) -> None: ...
 
+    def forget(self, recording_sid: str) -> None:
+        """Delete the row (its call was erased while the recording was fetched)."""
+        ...
+
     def count_not_found(self, recording_sid: str) -> int:
         """One more 404 from Twilio in a row; -> how many now (``mark`` with another reason resets)."""
         ...
@@ -86,11 +91,15 @@ class CallRepo(Protocol):
         """{"account", "started_at", "recording", ...} or None when the call isn't known yet."""
         ...
 
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None: ...
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> bool:
+        """False when the call is gone (erased, expired)."""
+        ...
 
 
 class ObjectStore(Protocol):
     def put(self, key: str, body: bytes, *, metadata: Mapping[str, str], content_md5: str) -> None: ...
+
+    def delete_every_version(self, key: str) -> None: ...
 
     def size(self, key: str) -> int | None:
         """Stored object size in bytes, or None when the object is absent."""
@@ -294,7 +303,12 @@ def _ingest(
         "stored_at": iso(ports.now()),
     }
     ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid}, now=ports.now())
-    ports.calls.set_recording(call_sid, facts)
+    if not ports.calls.set_recording(call_sid, facts):
+        # The call was erased (a privacy request) while this recording was fetched: the erasure
+        # found no object yet, and nothing could find this one again. It goes too, with its row.
+        ports.objects.delete_every_version(key)
+        ports.recordings.forget(sid)
+        return CALL_ERASED
     _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
     return "stored"
 

@@ -111,6 +111,9 @@ class DynamoRecordings:
     def mark_twilio_deleted(self, recording_sid: str) -> None:
         Recording(recording_sid).update(actions=[Recording.twilio_deleted.set(True)])
 
+    def forget(self, recording_sid: str) -> None:
+        Recording(recording_sid).delete()
+
     def mark_expired(self, recording_sid: str, *, now: datetime) -> bool:
         try:
             Recording(recording_sid).update(

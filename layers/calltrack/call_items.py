@@ -504,12 +504,18 @@ class CallItems:
         out = self.client.update_item(**args, ReturnValues="ALL_NEW")
         return call_from_item(out.get("Attributes")) or {}
 
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
-        """The call's ``recording`` view, only on an existing call (never a half-empty row)."""
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> bool:
+        """The call's ``recording`` view, only on an existing call (never a half-empty row);
+        False when there is no such call (not written yet, expired or erased)."""
         update = _Update()
         update.set("f", {"recording": dict(recording)})
         update.names["#key"] = KEY
-        self.client.update_item(**self._update_args(call_sid, update, "attribute_exists(#key)", _now_iso()))
+        args = self._update_args(call_sid, update, "attribute_exists(#key)", _now_iso())
+        try:
+            self.client.update_item(**args)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
 
 @functools.cache

@@ -18,8 +18,11 @@ class InMemoryCalls:
         row = self.rows.get(call_sid)
         return dict(row) if row else None
 
-    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> None:
+    def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> bool:
+        if call_sid not in self.rows:
+            return False
         self.rows[call_sid]["recording"] = dict(recording)
+        return True
 
     def between(self, account: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         lo, hi = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (start, end))

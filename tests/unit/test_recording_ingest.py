@@ -68,6 +68,9 @@ class Recordings:
     def mark_twilio_deleted(self, sid: str) -> None:
         self.rows[sid]["twilio_deleted"] = True
 
+    def forget(self, sid: str) -> None:
+        self.rows.pop(sid, None)
+
 
 class Objects:
     def __init__(self) -> None:
@@ -79,6 +82,9 @@ class Objects:
 
     def size(self, key: str) -> int | None:
         return len(self.objects[key][0]) if key in self.objects else None
+
+    def delete_every_version(self, key: str) -> None:
+        self.objects.pop(key, None)
 
 
 class Twilio:
@@ -172,6 +178,25 @@ def test_a_completed_recording_is_fetched_from_the_api_url_stored_and_put_on_the
         "stored_at": "2026-11-25T03:00:00Z",
     }
     assert world.recordings.rows[sid]["status"] == "stored"
+
+
+def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind() -> None:
+    # Given a recording being fetched for a call (the media host answers slowly)
+    msg = message()
+    world = World()
+    world.add_call(msg["call_sid"])
+
+    def erased_meanwhile(url: str) -> bytes:
+        # When the caller is erased on request while the MP3 is on its way
+        del world.calls.rows[msg["call_sid"]]
+        world.recordings.rows.pop(msg["recording_sid"], None)
+        return MP3
+
+    world.ports.fetch = erased_meanwhile
+    # Then the fetched MP3 is not kept where nothing could find it again: no object, no row
+    assert process(msg, world.ports) == "call-erased"
+    assert world.objects.objects == {}
+    assert msg["recording_sid"] not in world.recordings.rows
 
 
 def test_a_duplicate_message_after_success_fetches_nothing_and_changes_nothing() -> None:
