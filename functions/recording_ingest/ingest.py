@@ -35,6 +35,7 @@ TERMINAL = ("stored", "expired")
 GONE_FROM_TWILIO = "gone from Twilio"
 NO_CALL_ROW = "no call row after a day of tries"
 ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops
+MEDIA = ("duration_seconds", "channels")  # what a recording message tells of the audio
 CALL_ERASED = "call-erased"  # the outcome when the call went while its recording was fetched
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -56,8 +57,12 @@ class RecordingRepo(Protocol):
     def get(self, recording_sid: str) -> dict[str, Any] | None: ...
 
     def claim(
-        self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int
-    ) -> None: ...
+        self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int,
+        media: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Take the row for one fetch; ``media`` (the message's ``duration_seconds`` and
+        ``channels``) is kept on it, so a requeue from the row carries them too."""
+        ...
 
     def mark(
         self,
@@ -245,6 +250,17 @@ def _call_unknown(
     return "call-unknown"
 
 
+def media_facts(message: Mapping[str, Any]) -> dict[str, int]:
+    """The recording's ``duration_seconds`` and ``channels`` the message names (Twilio's callback;
+    a requeue copies them from the row)."""
+    out = {}
+    for name in MEDIA:
+        value = message.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            out[name] = int(value)
+    return out
+
+
 def _ingest(
     message: Mapping[str, Any], sid: str, call_sid: str, account_sid: str, ports: Ports, receive_count: int
 ) -> str:
@@ -257,7 +273,8 @@ def _ingest(
     account = str(call["account"])
     now = ports.now()
     try:
-        ports.recordings.claim(sid, call_sid=call_sid, account=account, now=now, lease_s=LEASE_SECONDS)
+        ports.recordings.claim(sid, call_sid=call_sid, account=account, now=now, lease_s=LEASE_SECONDS,
+                               media=media_facts(message))
     except ClaimLost:
         current = ports.recordings.get(sid)
         if current and current.get("status") in TERMINAL:

@@ -35,22 +35,22 @@ class DynamoRecordings:
         except DoesNotExist:
             return None
 
-    def claim(self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int) -> None:
+    def claim(self, recording_sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int,
+              media: Mapping[str, Any] | None = None) -> None:
         epoch = int(now.timestamp())
         free = Recording.lease_until.does_not_exist() | (Recording.lease_until < epoch)
         condition = Recording.recording_sid.does_not_exist() | (~Recording.status.is_in(*TERMINAL) & free)
+        actions: list[Any] = [
+            Recording.call_sid.set(call_sid),
+            Recording.account.set(account),
+            Recording.status.set("fetching"),
+            Recording.lease_until.set(epoch + lease_s),
+            Recording.attempts.add(1),
+            Recording.updated_at.set(iso(now)),
+        ]
+        actions += [getattr(Recording, name).set(int(value)) for name, value in (media or {}).items()]
         try:
-            Recording(recording_sid).update(
-                actions=[
-                    Recording.call_sid.set(call_sid),
-                    Recording.account.set(account),
-                    Recording.status.set("fetching"),
-                    Recording.lease_until.set(epoch + lease_s),
-                    Recording.attempts.add(1),
-                    Recording.updated_at.set(iso(now)),
-                ],
-                condition=condition,
-            )
+            Recording(recording_sid).update(actions=actions, condition=condition)
         except UpdateError as err:
             if _conditional_failed(err):
                 raise ClaimLost(recording_sid) from None

@@ -27,13 +27,15 @@ class Recordings:
         row = self.rows.get(sid)
         return dict(row) if row else None
 
-    def claim(self, sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int) -> None:
+    def claim(self, sid: str, *, call_sid: str, account: str, now: datetime, lease_s: int,
+              media: Mapping[str, Any] | None = None) -> None:
         row = self.rows.get(sid)
         epoch = int(now.timestamp())
         if row and (row["status"] in ("stored", "expired") or row.get("lease_until", 0) > epoch):
             raise ClaimLost(sid)
         row = self.rows.setdefault(sid, {"recording_sid": sid, "attempts": 0})
         row.update(call_sid=call_sid, account=account, status="fetching", lease_until=epoch + lease_s)
+        row.update(media or {})
         row["attempts"] = row.get("attempts", 0) + 1
 
     def mark(
@@ -197,6 +199,23 @@ def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind
     assert process(msg, world.ports) == "call-erased"
     assert world.objects.objects == {}
     assert msg["recording_sid"] not in world.recordings.rows
+
+
+def test_a_recording_requeued_from_its_row_keeps_its_duration_and_channels() -> None:
+    from recording_ingest.requeue import requeue_message
+
+    # Given a two-channel recording whose first fetch failed (Twilio's media host answered 500)
+    world = World(FetchError("http-500"), MP3)
+    msg = message(duration_seconds=42, channels=2)
+    world.add_call(msg["call_sid"])
+    with pytest.raises(RetryLater):
+        process(msg, world.ports)
+    # When the operator requeues it (`calltrack recordings retry`: a message made from the row)
+    again = requeue_message(world.recordings.rows[msg["recording_sid"]], OUR, NOW)
+    assert process(again, world.ports) == "stored"
+    # Then the call still says two channels and 42 s (transcription separates caller and agent)
+    recording = world.calls.rows[msg["call_sid"]]["recording"]
+    assert (recording["channels"], recording["duration_seconds"]) == (2, 42)
 
 
 def test_a_duplicate_message_after_success_fetches_nothing_and_changes_nothing() -> None:
