@@ -34,6 +34,7 @@ _cache = flow.RoutingCache()
 _storage: Any = None
 _outbox: Any = None
 _snapshot: Any = None
+_token: Any = None
 
 Route = Callable[[TwilioRequest, flow.Deps], "tuple[int, str]"]
 
@@ -117,12 +118,30 @@ def snapshot(settings: Any) -> Any:
     return _snapshot
 
 
+def auth_token(settings: Any) -> Any:
+    """The process's kept Twilio auth token (``voice_webhook.auth_token``: SSM read at the first
+    request, hourly and after a mismatch; a failed re-read keeps the token)."""
+    global _token
+    if _token is None:
+        import time
+
+        from voice_webhook.auth_token import AuthToken, ssm_reader
+
+        def stale(exc: Exception) -> None:
+            logger.warning("auth token re-read failed; keeping the token read before",
+                           extra={"error": type(exc).__name__})
+
+        _token = AuthToken(ssm_reader(settings.region), time.monotonic, stale)  # the process's time
+    return _token
+
+
 def reset() -> None:
     """Forget process state (tests)."""
-    global _storage, _outbox, _snapshot
+    global _storage, _outbox, _snapshot, _token
     _storage = None
     _outbox = None
     _snapshot = None
+    _token = None
     _cache.rows.clear()
     from voice_webhook.dynamo import reset_client
 
@@ -146,7 +165,6 @@ def _flush(metrics: flow.MetricSink) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack import clock
     from calltrack.settings import get_settings
-    from calltrack.twilio_edge import resolve_auth_token
 
     path = str(event.get("rawPath") or "")
     route = ROUTES.get(path)
@@ -164,13 +182,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(route=path)
     metrics = flow.MetricSink()
     try:
+        param = settings.twilio_auth_token_param
         try:
-            token = resolve_auth_token(settings)
-        except Exception as exc:  # secret store down: cannot verify, so refuse (Twilio uses the fallback URL)
+            token = auth_token(settings).get(param) if param else str(settings.twilio_auth_token)
+        except Exception as exc:  # no token read yet and the secret store down: cannot verify, so
+            # refuse (Twilio uses the fallback URL)
             metrics.count("WebhookFailures")
             logger.error("cannot resolve the Twilio auth token", extra={"error": type(exc).__name__})
             return _error(503, "unavailable", "signature cannot be verified right now")
-        if not check_signature(token, req.url(settings.public_url), signature_params(req), req.signature):
+        url, signed = req.url(settings.public_url), signature_params(req)
+        valid = check_signature(token, url, signed, req.signature)
+        if not valid and param:  # the token may have been rotated since this process read it
+            fresher = auth_token(settings).fresher()
+            valid = fresher is not None and check_signature(fresher, url, signed, req.signature)
+        if not valid:
             metrics.count("WebhookSignatureRejected")
             logger.warning("rejected: missing or invalid X-Twilio-Signature")
             return _error(403, "forbidden", "missing or invalid X-Twilio-Signature")

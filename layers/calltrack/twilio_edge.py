@@ -183,17 +183,6 @@ def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
     return str(RequestValidator(auth_token).compute_signature(url, _validator_params(params)))
 
 
-def resolve_auth_token(settings: Any) -> str:
-    """The Twilio auth token: from SSM/Secrets Manager when a parameter name is set (cached 5 min
-    by Powertools), else the plain setting (local stack)."""
-    param = getattr(settings, "twilio_auth_token_param", "")
-    if not param:
-        return str(settings.twilio_auth_token)
-    from aws_lambda_powertools.utilities import parameters
-
-    return str(parameters.get_parameter(param, decrypt=True, max_age=300))
-
-
 # ---------------------------------------------------------------- TwiML
 
 

@@ -409,6 +409,57 @@ def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct, cold):
     assert repeat == ["BatchGetItem", "UpdateItem"]
 
 
+
+def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_first_mismatch(
+    local_stack, acct, monkeypatch
+):
+    import boto3
+    from twilio.request_validator import RequestValidator
+
+    import voice_webhook.auth_token as auth_token
+    import voice_webhook.handler as handler
+    from calltrack.settings import get_settings, reset_settings
+
+    # Given the token in SSM, as deployed, and a container that read it at its first call
+    ssm = boto3.client("ssm", region_name=get_settings().region)
+    name = f"/calltrack-test/{unique_account('token')}/twilio-auth-token"
+    ssm.put_parameter(Name=name, Value=local_stack.twilio_auth_token, Type="SecureString")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", name)
+    reset_settings()
+    handler.reset()
+    try:
+        _, _, resp = voice(local_stack, acct["static"])
+        assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        # When SSM cannot answer at the container's next re-read of the token
+        ssm.delete_parameter(Name=name)
+        monkeypatch.setattr(auth_token, "REFRESH_S", 0.0)
+        monkeypatch.setattr(auth_token, "RECHECK_S", 0.0)
+        sid, _, resp = voice(local_stack, acct["static"])
+        # Then the call is verified with the token kept, put through and recorded (it was a 503:
+        # Twilio's fallback number rang and nothing was recorded)
+        assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        shown = get_call(local_stack, sid, acct["manager"])
+        assert shown.status_code == 200 and shown.json()["channel"] == "newspaper"
+
+        # When the token is rotated (SSM holds the new one, Twilio signs with it) before the hourly
+        # re-read is due
+        rotated = "0f" * 16
+        ssm.put_parameter(Name=name, Value=rotated, Type="SecureString")
+        monkeypatch.setattr(auth_token, "REFRESH_S", 3600.0)
+        params = voice_form(acct["static"])
+        form = {k: str(v) for k, v in params.items()}
+        signed = RequestValidator(rotated).compute_signature(local_stack.public_url + "/twilio/voice", form)
+        resp = local_stack.twilio_post("/twilio/voice", params, signature=signed)
+        # Then the first request signed with it reads the token again and is put through
+        assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        # and the old token no longer passes
+        assert voice(local_stack, acct["static"])[2].status_code == 403
+    finally:
+        monkeypatch.delenv("TWILIO_AUTH_TOKEN_PARAM")
+        reset_settings()
+        handler.reset()
+
+
 # --------------------------------------------------------------------------------- fail open
 
 
