@@ -35,7 +35,7 @@ from calltrack.twilio_edge import (
     voicemail_twiml,
 )
 from voice_webhook import flow_twiml
-from voice_webhook.store import UNKNOWN, CallersRow, Storage, is_first_call
+from voice_webhook.store import LEASE_UNREAD, UNKNOWN, CallersRow, LeaseRow, Storage, is_first_call
 
 CALL_SID = re.compile(r"^CA[0-9A-Za-z]{8,40}$")
 # After a read this slow, a route hands its writes to the outbox instead of making them: a request
@@ -257,13 +257,15 @@ def _zone_stamp(routing: dict[str, Any]) -> str | None:
 def _read(
     deps: Deps, number: str, caller: str | None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool | None, bool]:
-    """(number row, lease row, first-time caller (None: not known), ok). On failure: cached row,
-    ok False."""
+    """(number row, lease row, first-time caller (None: not known), ok). On failure, or with the
+    lease row left unread: cached row, ok False."""
     row, lease, callers, ok = _read_rows(deps, number, caller)
+    if not isinstance(lease, dict | None):  # LEASE_UNREAD
+        return row, None, None, False
     return row, lease, is_first_call(callers, (row or {}).get("account")) if ok else None, ok
 
 
-Rows = tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow, bool]
+Rows = tuple[dict[str, Any] | None, LeaseRow, CallersRow, bool]
 
 
 def _read_rows(deps: Deps, number: str, caller: str | None) -> Rows:
@@ -352,11 +354,13 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     deps.metrics.count("CallsReceived")
 
     row: dict[str, Any] | None = None
-    lease = None
+    read: LeaseRow = None
     callers: CallersRow = UNKNOWN
     read_ok = False
     if number:
-        row, lease, callers, read_ok = _read_rows(deps, number, caller)
+        row, read, callers, read_ok = _read_rows(deps, number, caller)
+    lease_unread = read is LEASE_UNREAD
+    lease = read if isinstance(read, dict) else None
     if row is None:
         if read_ok:
             deps.metrics.count("UnknownNumber")
@@ -396,6 +400,11 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         first_time = is_first_call(callers, row.get("account"))
         if deps.now() - now > WRITE_AFTER_S:  # a slow read: the write could take the caller past
             outcome = "skipped"               # the function's timeout; the outbox writes it instead
+        elif lease_unread and row.get("kind") == "pool":
+            # the visitor (keyword, click id) is on the lease row the read left unprocessed: the
+            # outbox's replay reads it again (at the call's start) rather than record "pool only"
+            deps.metrics.count("LeaseUnread")
+            outcome = "skipped"
         else:
             outcome = _write_origin(deps, call_sid, fields, first_time, step.bump if step else None)
         if outcome in ("failed", "skipped"):

@@ -31,9 +31,17 @@ class _Unknown(Enum):
     CALLERS_ROW = "unknown"
 
 
+class _Unread(Enum):
+    LEASE_ROW = "unread"
+
+
 # The callers row could not be read (no caller number, or the key came back unprocessed).
 UNKNOWN = _Unknown.CALLERS_ROW
 CallersRow = dict[str, Any] | None | Literal[_Unknown.CALLERS_ROW]
+# The leases row came back unprocessed (throttled): not "no lease" -- a pool number's call would
+# lose its visitor (keyword, click id) without a word.
+LEASE_UNREAD = _Unread.LEASE_ROW
+LeaseRow = dict[str, Any] | None | Literal[_Unread.LEASE_ROW]
 
 
 def first_call_attribute(account: str) -> str:
@@ -51,7 +59,7 @@ def is_first_call(callers_row: CallersRow, account: str | None) -> bool | None:
 class Storage(Protocol):
     def read_routing(
         self, number: str, caller: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow]: ...
+    ) -> tuple[dict[str, Any] | None, LeaseRow, CallersRow]: ...
 
     def write_origin(
         self,
@@ -104,9 +112,9 @@ class DynamoStorage:
     # ------------------------------------------------------------ read
     def read_routing(
         self, number: str, caller: str | None
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, CallersRow]:
-        """(number row, lease row, callers row | None | UNKNOWN) with one BatchGetItem; raises on
-        storage failure."""
+    ) -> tuple[dict[str, Any] | None, LeaseRow, CallersRow]:
+        """(number row, lease row | None | LEASE_UNREAD, callers row | None | UNKNOWN) with one
+        BatchGetItem; raises on storage failure."""
         request: dict[str, Any] = {
             self.tables["numbers"]: {"Keys": [{"number": {"S": number}}]},
             self.tables["leases"]: {"Keys": [{"number": {"S": number}}]},
@@ -126,7 +134,8 @@ class DynamoStorage:
         callers: CallersRow = UNKNOWN
         if caller and not unprocessed.get(self.tables["callers"]):
             callers = first("callers")
-        return first("numbers"), first("leases"), callers
+        lease: LeaseRow = LEASE_UNREAD if unprocessed.get(self.tables["leases"]) else first("leases")
+        return first("numbers"), lease, callers
 
     # items: the last lease, past the shared hand-outs made since (each shared heartbeat of an
     # exhausted pool writes one; a replay is rare, and 100 small items are one Query)

@@ -175,6 +175,41 @@ def test_pool_number_call_carries_the_session_keyword_gclid_utm_and_landing_page
     assert call["referrer"] == "https://www.google.co.jp/"
 
 
+def test_a_pool_call_whose_lease_read_is_throttled_is_recorded_by_the_replay_with_its_visitor(
+    local_stack, acct, monkeypatch
+):
+    from calltrack.settings import get_settings
+    from voice_webhook import dynamo
+
+    # Given a live lease of a pool number, and DynamoDB leaving the leases key of the webhook's
+    # read unprocessed (throttled) once
+    number = acct["pool"][0]
+    put_lease(local_stack, number, acct["account"],
+              {"gclid": "throttled-1", "keyword": "歯医者", "session_id": "s-thr"}, ends_in_s=900)
+    client = dynamo.client(get_settings().region)
+    read = client.batch_get_item
+    leases = get_settings().table_name("leases")
+    throttled: list[str] = []
+
+    def leaves_leases_unprocessed(**kwargs: Any) -> dict[str, Any]:
+        resp = read(**kwargs)
+        if not throttled and leases in kwargs["RequestItems"]:
+            throttled.append(leases)
+            resp["Responses"].pop(leases, None)
+            resp["UnprocessedKeys"] = {leases: kwargs["RequestItems"][leases]}
+        return resp
+
+    monkeypatch.setattr(client, "batch_get_item", leaves_leases_unprocessed)
+    # When someone calls that number
+    sid, _, resp = voice(local_stack, number)
+    # Then the call is put through at once, and recorded (by the outbox's replay) with the
+    # session's click id and keyword, not as "pool only"
+    assert throttled and dial_of(resp).find("Number").text == FORWARD
+    local_stack.drain()
+    call = get_call(local_stack, sid, acct["manager"]).json()
+    assert (call["gclid"], call["keyword"], call["confidence"]) == ("throttled-1", "歯医者", 1.0)
+
+
 def test_late_call_to_a_released_pool_number_keeps_the_session_with_lower_confidence(local_stack, acct):
     number = acct["pool"][1]
     put_lease(
