@@ -407,6 +407,8 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             outcome = "skipped"
         else:
             outcome = _write_origin(deps, call_sid, fields, first_time, step.bump if step else None)
+        if outcome == "duplicate" and deps.replaying and step is not None and step.fields:
+            outcome = _flow_after_rebuild(deps, call_sid, number, step)
         if outcome in ("failed", "skipped"):
             _hand_off(deps, req, now, "call write failed")
         deps.log.info(
@@ -427,6 +429,24 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if step is not None:
         return 200, step.twiml
     return 200, _dial_for(deps, row, routing, number, caller, now)
+
+
+def _flow_after_rebuild(deps: Deps, call_sid: str, number: str, step: flow_twiml.Step) -> str:
+    """A replayed incoming call found its call written already: a callback that reached storage
+    first rebuilt the origin, without what the flow decided (flow, branch, target, voicemail) or
+    the round-robin turn. Write them once (not over a live write's own: a true duplicate)."""
+    if deps.storage is None:
+        return "skipped"
+    try:
+        if not deps.storage.note_flow(call_sid, step.fields, now_iso=_written(deps, deps.now())):
+            return "duplicate"
+        if step.bump:
+            deps.storage.bump(number, step.bump)
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("flow write after a rebuild failed", extra={"error": type(exc).__name__})
+        return "failed"
+    return "completed"
 
 
 def _context(

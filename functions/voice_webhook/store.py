@@ -76,6 +76,10 @@ class Storage(Protocol):
 
     def record_agent(self, call_sid: str, agent: str, *, now_iso: str) -> None: ...
 
+    def note_flow(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> bool:
+        """The flow's choice on a call whose origin a callback wrote; False when it has one."""
+        ...
+
     def bump(self, number: str, counter: str) -> None: ...
 
     def lease_at(self, number: str, at: float) -> dict[str, Any] | None:
@@ -185,6 +189,9 @@ class DynamoStorage:
 
     def note(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> dict[str, Any]:
         return self.calls.note(call_sid, fields, now_iso)
+
+    def note_flow(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> bool:
+        return self.calls.note_once(call_sid, fields, now_iso, unless="flow")
 
     def record_agent(self, call_sid: str, agent: str, *, now_iso: str) -> None:
         """The member who answered becomes the call's agent, and the caller's last agent for this

@@ -504,6 +504,21 @@ class CallItems:
         out = self.client.update_item(**args, ReturnValues="ALL_NEW")
         return call_from_item(out.get("Attributes")) or {}
 
+    def note_once(self, call_sid: str, fields: Mapping[str, Any], now_iso: str, *, unless: str) -> bool:
+        """SET ``fields`` on an existing call that has no ``unless`` attribute yet; False when it has
+        one (or there is no such call). A replayed incoming call writes its flow's choice this way
+        after a callback rebuilt the call first: once, and never over the live call's own."""
+        update = _Update()
+        update.set("f", {k: v for k, v in fields.items() if k != KEY})
+        update.names.update({"#key": KEY, "#unless": unless})
+        args = self._update_args(call_sid, update, "attribute_exists(#key) AND attribute_not_exists(#unless)",
+                                 now_iso)
+        try:
+            self.client.update_item(**args)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def set_recording(self, call_sid: str, recording: Mapping[str, Any]) -> bool:
         """The call's ``recording`` view, only on an existing call (never a half-empty row);
         False when there is no such call (not written yet, expired or erased)."""

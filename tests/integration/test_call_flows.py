@@ -174,6 +174,46 @@ def test_a_menu_choice_made_while_dynamodb_is_down_is_recorded_by_the_replay(loc
     assert (stored["menu_choice"], stored["target"]) == ("2", "office")
 
 
+def test_a_call_whose_status_callback_reached_storage_before_its_replay_keeps_its_flow_and_turn(
+    local_stack, acct
+):
+    import json as _json
+
+    from calltrack.settings import get_settings
+    from calltrack.twilio_edge import TwilioRequest
+    from voice_webhook import replay
+    from voice_webhook.outbox import message
+
+    number = acct["numbers"]["rr"]
+    dynamodb = local_stack.stack.client("dynamodb")
+
+    def turns() -> int:
+        row = dynamodb.get_item(TableName=get_settings().table_name("numbers"), Key={"number": {"S": number}},
+                                ConsistentRead=True)["Item"]
+        return sum(int(v["N"]) for k, v in row.items() if k.startswith("rr#"))
+
+    # Given a round-robin call whose incoming request met a storage outage (handed to the outbox),
+    # and whose status callback reached storage first (it rebuilds the call's origin)
+    at = at_jst(2026, 12, 2, 11, 0)
+    form = voice_form(number)
+    ended = {**form, "CallStatus": "completed", "CallDuration": "30"}
+    rebuilt = signed_post(local_stack, "/twilio/call-status", ended, at + timedelta(seconds=40))
+    assert rebuilt.status_code == 200
+    assert get_call(local_stack, acct, form["CallSid"]).get("flow") is None
+    before = turns()
+    # When the outbox replays the incoming request
+    req = TwilioRequest("POST", "/twilio/voice", "", {}, form, {k: [v] for k, v in form.items()})
+    body = _json.loads(message(req, at.timestamp()))
+    replay.replay(body, replay.storage(), local_stack.public_url)
+    # Then the call records the flow's choice and the group's turn moved once
+    stored = get_call(local_stack, acct, form["CallSid"])
+    assert (stored["flow"], stored["target"], stored["status"]) == ("rr", "desk", "missed")
+    assert turns() == before + 1
+    # and a second replay of it (a duplicate message) changes neither
+    replay.replay(body, replay.storage(), local_stack.public_url)
+    assert turns() == before + 1
+
+
 # ------------------------------------------------------------------ ring groups
 
 
