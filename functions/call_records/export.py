@@ -26,10 +26,22 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
+
+# A day file's S3 metadata: when its calls were read (a few seconds early: the by-account index may
+# lag a write). A day is stale when a call changed at or after it: not the object's LastModified,
+# which an erasure's rewrite (privacy.store.drop_export_rows keeps this metadata) moves on without
+# reading the calls again.
+SNAPSHOT_AT = "snapshot-at"
+SNAPSHOT_SKEW = timedelta(seconds=5)
+
+
+class Put(Protocol):
+    def __call__(self, key: str, body: bytes, content_type: str, *,
+                 metadata: Mapping[str, str] | None = None) -> None: ...
 
 logger = make_logger("calls_export")
 tracer = make_tracer("calls_export")
@@ -70,7 +82,7 @@ def export_account(
     force: bool,
     *,
     exists: Callable[[str], bool],
-    put: Callable[[str, bytes, str], None],
+    put: Put,
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
     on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
@@ -86,7 +98,7 @@ def export_day(
     force: bool,
     *,
     exists: Callable[[str], bool],
-    put: Callable[[str, bytes, str], None],
+    put: Put,
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
     on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
 ) -> dict[str, Any]:
@@ -97,10 +109,14 @@ def export_day(
     key = day_key(account, day)
     if not force and exists(key):
         return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
+    from calltrack import clock
+
+    read_at = clock.now().astimezone(UTC) - SNAPSHOT_SKEW
     # test calls (the account's test_callers) stay out of QuickSight, like every report
     calls = [c for c in calls_between(*day_bounds(day, tz)) if not c.get("test")]
     text = export_csv(calls, account=account, tz=tz)
-    put(key, text.encode("utf-8"), "text/csv; charset=utf-8")
+    put(key, text.encode("utf-8"), "text/csv; charset=utf-8",
+        metadata={SNAPSHOT_AT: read_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
     if on_written is not None:
         on_written(day, calls)
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
@@ -278,6 +294,22 @@ def stale_days(
     return stale
 
 
+def snapshot_of(s3: Any, bucket: str, key: str) -> datetime | None:
+    """When a day file's calls were read (its ``snapshot-at`` metadata; a file written before it
+    existed: its LastModified); None when there is no file."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    stamp = str((head.get("Metadata") or {}).get(SNAPSHOT_AT) or "")
+    try:
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return cast(datetime, head["LastModified"])
+
+
 def run(at: datetime, force: bool = False) -> dict[str, Any]:
     """Export yesterday's calls of every account; returns what was written or already there."""
     import boto3
@@ -291,19 +323,14 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
     s3 = boto3.client("s3", region_name=settings.region)
 
     def written_at(key: str) -> datetime | None:
-        try:
-            head = s3.head_object(Bucket=bucket, Key=key)
-        except s3.exceptions.ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return cast(datetime, head["LastModified"])
+        return snapshot_of(s3, bucket, key)
 
     def exists(key: str) -> bool:
         return written_at(key) is not None
 
-    def put(key: str, body: bytes, content_type: str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    def put(key: str, body: bytes, content_type: str, *, metadata: Mapping[str, str] | None = None) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                      Metadata=dict(metadata or {}))
 
     def keys_under(prefix: str) -> Iterator[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -6,13 +6,14 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from calltrack.call_items import call_from_item, from_item
 from privacy.account_deletion import OutOfTime
 
 EXPORTS_PREFIX = "calls/"  # call_records.export.CALLS_PREFIX: calls/account={a}/date={d}/calls.csv
+EXPORT_SNAPSHOT_AT = "snapshot-at"  # call_records.export.SNAPSHOT_AT: when a day file's calls were read
 # Items a Query page of account deletion reads before deleting them: bounds the time between two
 # looks at the clock (privacy.account_deletion).
 PAGE_ITEMS = 500
@@ -184,8 +185,14 @@ class DynamoCallerStore:
                 continue
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\r\n" if "\r\n" in text else "\n").writerows(kept)
+            # when the file's calls were read stays as it was (call_records.export.SNAPSHOT_AT): the
+            # nightly export still sees the calls changed since then as changed
+            metadata = dict(obj.get("Metadata") or {})
+            written = obj["LastModified"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            metadata.setdefault(EXPORT_SNAPSHOT_AT, written)
             self.s3.put_object(Bucket=self.exports_bucket, Key=key, Body=buf.getvalue().encode("utf-8"),
-                               ContentType=str(obj.get("ContentType") or "text/csv; charset=utf-8"))
+                               ContentType=str(obj.get("ContentType") or "text/csv; charset=utf-8"),
+                               Metadata=metadata)
             dropped += len(rows) - len(kept)
         return dropped
 

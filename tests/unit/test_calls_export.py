@@ -22,7 +22,7 @@ CALLS = [
 def _export(account: str) -> tuple[str, list[dict[str, str]]]:
     stored: dict[str, bytes] = {}
 
-    def put(key: str, body: bytes, _: str) -> None:
+    def put(key: str, body: bytes, _: str, **__: Any) -> None:
         stored[key] = body
 
     result = export_account(
@@ -69,7 +69,7 @@ def test_test_calls_stay_out_of_the_quicksight_export() -> None:
     calls = [*CALLS, test_call]
     result = export_account(
         "acme", "Asia/Tokyo", AT, False, exists=stored.__contains__,
-        put=lambda key, body, _: stored.__setitem__(key, body), calls_between=lambda lo, hi: calls,
+        put=lambda key, body, _, **__: stored.__setitem__(key, body), calls_between=lambda lo, hi: calls,
     )
     # Then only the real calls are exported
     rows = list(csv.DictReader(io.StringIO(stored[result["key"]].decode("utf-8"))))
@@ -229,3 +229,50 @@ def test_the_export_run_fails_after_the_others_when_an_account_failed(monkeypatc
     # When EventBridge invokes the function, Then the invocation fails naming the account
     with pytest.raises(export.ExportFailed, match="bad"):
         export.handler({"job": "daily-calls-export", "time": "2026-11-25T15:30:00Z"}, None)
+
+
+def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_the_next_night():
+    import boto3
+    from moto import mock_aws
+
+    from call_records.export import day_key, export_day, snapshot_of, stale_days
+    from calltrack import clock
+    from privacy.store import DynamoCallerStore
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="exports")
+        day = AT.date()
+        calls = {c["call_sid"]: {**c, "updated_at": "2026-11-25T02:00:00Z"} for c in CALLS}
+
+        def between(lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+            return [dict(c) for c in calls.values()
+                    if lo <= datetime.fromisoformat(c["started_at"].replace("Z", "+00:00")) < hi]
+
+        def put(key: str, body: bytes, content_type: str, *, metadata: Any = None) -> None:
+            s3.put_object(Bucket="exports", Key=key, Body=body, ContentType=content_type,
+                          Metadata=dict(metadata or {}))
+
+        # Given the nightly file of the 25th, written at 00:30 JST on the 26th
+        with clock.frozen(AT):
+            export_day("acme", "Asia/Tokyo", day, False, exists=lambda k: False, put=put,
+                       calls_between=between)
+        # And a manager marking CA1 won that morning
+        calls["CA1"].update(stage="won", value=50000, updated_at="2026-11-26T01:00:00Z")
+        # When an admin erases CA2's caller (the day file is rewritten without its row, days later)
+        store = DynamoCallerStore(None, s3, {}, recordings_bucket="recordings", exports_bucket="exports")
+        assert store.drop_export_rows("acme", {"CA2"}, {day}) == 1
+        del calls["CA2"]
+        # Then the next nightly run still finds the day changed since its calls were read
+        def written_at(key: str) -> datetime | None:
+            return snapshot_of(s3, "exports", key)
+
+        next_night = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
+        assert stale_days("acme", "Asia/Tokyo", next_night, written_at, between) == [day]
+        # and rewriting it shows the stage (without the erased row)
+        with clock.frozen(next_night):
+            export_day("acme", "Asia/Tokyo", day, True, exists=lambda k: True, put=put,
+                       calls_between=between)
+        text = s3.get_object(Bucket="exports", Key=day_key("acme", day))["Body"].read().decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text.lstrip(BOM))))
+        assert [(r["call_sid"], r["stage"]) for r in rows] == [("CA1", "won")]

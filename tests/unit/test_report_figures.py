@@ -153,7 +153,7 @@ def test_export_writes_the_previous_local_day_once() -> None:
         asked.append((lo, hi))
         return [{"call_sid": "CA1", "started_at": "2026-11-25T01:00:00Z", "caller": "+819012345678"}]
 
-    def put(key: str, body: bytes, _: str) -> None:
+    def put(key: str, body: bytes, _: str, **__: object) -> None:
         stored[key] = body
 
     first = export_account(
