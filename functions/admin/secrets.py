@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from admin.accounts import check_slug
+from admin.accounts import check_slug, live_account
 from admin.ports import AdminStore
 from calltrack.account_secrets import check_name, check_value
 from calltrack.auth import Principal
-from calltrack.errors import BadRequest, NotFound
+from calltrack.errors import BadRequest
 
 
 class SecretStore(Protocol):
@@ -24,8 +24,7 @@ def _admin_of_existing(principal: Principal, account: str, store: AdminStore) ->
     principal.require_account(account)
     principal.require_role("admin")
     check_slug(account)
-    if store.get_account(account) is None:
-        raise NotFound(f"no account {account!r}: apply its config first (calltrack apply)")
+    live_account(store, account, f"no account {account!r}: apply its config first (calltrack apply)")
 
 
 def set_secret(

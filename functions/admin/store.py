@@ -159,7 +159,11 @@ class DynamoAdminStore:
             try:
                 previous = plan.previous_rows.get(number)
                 if previous is not None:
-                    _number_model(previous).save()
+                    # not over a row another account took meanwhile (it applied the number after this
+                    # apply's earlier chunk deleted it): that account's callers would come here
+                    mine = plan.account.account
+                    _number_model(previous).save(
+                        condition=TrackingNumber.number.does_not_exist() | (TrackingNumber.account == mine))
                 elif kind == "put":
                     TrackingNumber(number).delete(condition=TrackingNumber.account == plan.account.account)
             except Exception:  # noqa: BLE001 - best effort; report and continue

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from admin.accounts import check_slug
+from admin.accounts import check_slug, live_account
 from admin.ports import AdminStore
 from calltrack.auth import ROLES, Principal, hash_token, new_token, token_id
 from calltrack.errors import BadRequest, NotFound
@@ -44,8 +44,7 @@ def create_token(
                              or not 1 <= days <= MAX_EXPIRY_DAYS):
         raise BadRequest(f"expires_in_days: a whole number of days from 1 to {MAX_EXPIRY_DAYS}",
                          field="expires_in_days")
-    if store.get_account(account) is None:
-        raise NotFound(f"no account {account!r}")
+    live_account(store, account, f"no account {account!r}")
     token = make_token()
     expires_at = now + timedelta(days=days) if days else None
     store.put_token(token_hash=hash_token(token), account=account, role=role, label=label or None,

@@ -118,9 +118,9 @@ def _slug(kind: str, pattern: re.Pattern[str]) -> Any:
 
 
 Phone = Annotated[str, BeforeValidator(_phone)]
-Label = Annotated[str, BeforeValidator(_text_or_number), Field(min_length=1, max_length=128)]
 Channel = Annotated[str, BeforeValidator(_slug("channel", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
-_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")  # not XML 1.0 characters
+# not XML 1.0 characters (a TwiML <Say> holding one is not well-formed)
+_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _reading_stored(info: ValidationInfo) -> bool:
@@ -140,6 +140,8 @@ def _spoken(value: Any, info: ValidationInfo) -> Any:
 
 
 Spoken = BeforeValidator(_spoken)
+# campaign and medium: shown in reports and spoken in a whisper ("{campaign}")
+Label = Annotated[str, Spoken, BeforeValidator(_text_or_number), Field(min_length=1, max_length=128)]
 
 PoolId = Annotated[str, BeforeValidator(_slug("pool id", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
 StrOrList = Annotated[list[Annotated[str, Field(min_length=1, max_length=256)]],
@@ -247,7 +249,7 @@ class Dni(_Strict):
 
 class Alerts(_Strict):
     answer_rate_below: float = Field(default=0.85, ge=0, le=1)
-    missed_vs_baseline: float = Field(default=1.5, gt=0)
+    missed_vs_baseline: float = Field(default=1.5, gt=0, allow_inf_nan=False)
     min_missed: int = Field(default=5, ge=0)
     spike_missed_per_hour: int = Field(default=5, ge=1)
     callback_within_minutes: int = Field(default=60, ge=1, le=10080)

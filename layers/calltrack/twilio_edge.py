@@ -186,6 +186,16 @@ def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- TwiML
 
 
+# Characters XML 1.0 cannot carry: a <Say> holding one makes the TwiML not well-formed and Twilio
+# fails the call. Account configs refuse them in spoken text (calltrack.account_config); this drops
+# them from whatever reaches a <Say> anyway (a config stored before, a campaign in a whisper).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def speakable(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def twiml_response() -> Any:
     from twilio.twiml.voice_response import VoiceResponse
 
@@ -217,7 +227,7 @@ def dial_twiml(plan: DialPlan) -> str:
     """<Say> announcement (when recording) + <Dial callerId record action timeout><Number url>."""
     resp = twiml_response()
     if plan.record and plan.announcement:
-        resp.say(plan.announcement, language=plan.language)
+        resp.say(speakable(plan.announcement), language=plan.language)
     dial_kwargs: dict[str, Any] = {"timeout": max(5, min(int(plan.ring_timeout or 20), 600))}
     if plan.caller_id:
         dial_kwargs["caller_id"] = plan.caller_id
@@ -244,10 +254,10 @@ def gather_twiml(
     the same action without ``Digits`` (the menu's timeout branch)."""
     resp = twiml_response()
     if announcement:
-        resp.say(announcement, language=language)
+        resp.say(speakable(announcement), language=language)
     # finishOnKey "" : "#" is a menu key like any other (Twilio's default would end the input on it)
     gather = resp.gather(num_digits=1, timeout=timeout, action=action_url, method="POST", finish_on_key="")
-    gather.say(prompt, language=language)
+    gather.say(speakable(prompt), language=language)
     resp.redirect(action_url, method="POST")
     return str(resp.to_xml())
 
@@ -257,9 +267,9 @@ def say_twiml(
 ) -> str:
     """A spoken message (and more messages in other languages), then <Hangup/>."""
     resp = twiml_response()
-    resp.say(text, language=language)
+    resp.say(speakable(text), language=language)
     for other_text, other_lang in extra or []:
-        resp.say(other_text, language=other_lang)
+        resp.say(speakable(other_text), language=other_lang)
     if hangup:
         resp.hangup()
     return str(resp.to_xml())
@@ -278,7 +288,7 @@ def voicemail_twiml(
     without one Twilio requests the current document again when the recording ends, and the caller
     hears the voicemail prompt once more instead of being hung up on."""
     resp = twiml_response()
-    resp.say(prompt, language=language)
+    resp.say(speakable(prompt), language=language)
     resp.record(
         action=done_url,
         method="POST",

@@ -320,6 +320,45 @@ def test_when_a_later_transaction_fails_earlier_ones_are_rolled_back(local_stack
     assert local_stack.apply(config)["version"] == 2
 
 
+def test_a_failed_apply_never_rolls_back_over_a_number_another_account_applied_meanwhile(
+    local_stack, monkeypatch
+):
+    from admin.store import DynamoAdminStore
+
+    # Given an account with 150 pool numbers, one of which (X) its next apply drops
+    account, other = unique_account("drops"), unique_account("takes")
+    pool = [unique_number() for _ in range(150)]
+    config = clinic_config(account, pool=pool)
+    config["pools"][0]["campaign"] = "a"
+    local_stack.apply(config)
+    dropped = pool[0]
+    # And, while that apply runs, another account applies X (its row was deleted by the first
+    # transaction) just before the apply's last transaction fails
+    real = DynamoAdminStore._transact
+
+    def failing(self, plan, chunk, *, with_account):
+        if with_account:  # the other account's apply writes X's row (as DynamoAdminStore would)
+            from calltrack.settings import get_settings
+
+            local_stack.stack.client("dynamodb").put_item(
+                TableName=get_settings().table_name("numbers"),
+                Item={"number": {"S": dropped}, "account": {"S": other}, "kind": {"S": "static"},
+                      "channel": {"S": "flyer"}},
+                ConditionExpression="attribute_not_exists(#n)", ExpressionAttributeNames={"#n": "number"},
+            )
+            raise RuntimeError("simulated failure of the last transaction")
+        return real(self, plan, chunk, with_account=with_account)
+
+    monkeypatch.setattr(DynamoAdminStore, "_transact", failing)
+    config["pools"][0]["campaign"] = "b"
+    config["pools"][0]["numbers"] = pool[1:]
+    resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config)
+    monkeypatch.undo()
+    # Then the failed apply's roll-back leaves X with the account that applied it
+    assert resp.status_code >= 500
+    assert _number_row(local_stack, dropped)["account"]["S"] == other
+
+
 # --------------------------------------------------------------------------- who may apply
 
 

@@ -378,3 +378,52 @@ def test_a_config_too_large_to_store_once_expanded_is_a_400_not_a_500():
     with pytest.raises(BadRequest) as err:
         _apply(store, config)
     assert err.value.field == "config" and "KB" in err.value.message and store.writes == 0
+
+
+def test_a_config_under_the_limit_as_written_but_over_it_as_stored_is_a_400_not_a_500():
+    # Given 1,000 numbers whose campaigns are Japanese text: about 260 KB as written (UTF-8), but the
+    # accounts row stores JSON with ASCII escapes (6 bytes a character): over 400 KB, DynamoDB's limit
+    campaign = "年末年始キャンペーン・地域情報誌掲載分・お得な予約受付中" * 2
+    numbers = [{"number": f"+8150{2000_0000 + i}", "channel": "flyer", "campaign": campaign}
+               for i in range(1000)]
+    store = FakeStore()
+    # When it is applied, Then it is refused naming config, saying both sizes, and nothing is written
+    with pytest.raises(BadRequest) as err:
+        _apply(store, acme_config(numbers=numbers, pools=[]))
+    assert err.value.field == "config" and "as stored" in err.value.message and store.writes == 0
+
+
+def test_an_account_being_deleted_takes_no_apply_token_or_secret():
+    from admin import secrets
+
+    # Given an account whose deletion has started (its admin token still works until the end)
+    store = FakeStore()
+    _apply(store, acme_config())
+    stored = store.accounts["acme"]
+    store.accounts["acme"] = StoredAccount(**{**stored.__dict__, "deleting": True})
+    admin = Principal(account="acme", role="admin")
+    # When its config is applied again, a token made or a secret set, Then each is a 409 naming the
+    # account, and nothing is written (the deletion would otherwise leave parts of it behind)
+    writes = store.writes
+    with pytest.raises(Conflict) as err:
+        _apply(store, acme_config(), admin)
+    assert err.value.field == "account" and store.writes == writes
+    with pytest.raises(Conflict):
+        tokens.create_token(admin, "acme", {"role": "marketer"}, store, now=NOW)
+    with pytest.raises(Conflict):
+        secrets.set_secret(admin, "acme", "meta", {"value": "x"}, store, secrets=None)  # type: ignore[arg-type]
+    assert store.tokens == {}
+
+
+def test_an_unchanged_apply_never_puts_another_accounts_number_in_the_routing_snapshot():
+    # Given acme applied, then its row of the flyer number lost, and bravo applying that number
+    store = FakeStore()
+    _apply(store, acme_config())
+    flyer = "+815011110001"
+    del store.numbers[flyer]
+    _apply(store, acme_config("bravo", numbers=[{"number": flyer, "channel": "radio"}], pools=[]))
+    # When acme applies its unchanged file again (the README's "when in doubt")
+    _apply(store, acme_config())
+    # Then the number stays bravo's, in the table and in the snapshot the webhook forwards from
+    assert store.numbers[flyer]["account"] == "bravo"
+    assert store.snapshot[flyer]["account"] == "bravo"

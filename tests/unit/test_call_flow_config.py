@@ -158,12 +158,35 @@ def test_applying_the_same_flow_in_a_new_year_is_a_change_so_the_holidays_move_o
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("whisper", "広告\x1bから"), ("recording", {"enabled": True, "announcement": "録音\x07します"})],
+    [
+        ("whisper", "広告\x1bから"),
+        ("recording", {"enabled": True, "announcement": "録音\x07します"}),
+        # U+FFFE / U+FFFF are not XML 1.0 characters either
+        ("recording", {"enabled": True, "announcement": "録音します\uffff"}),
+        # a campaign is spoken too, in a whisper that names it ("{campaign}")
+        ("numbers", [{"number": "+815012340009", "channel": "flyer", "campaign": "spring\x0bsale"}]),
+    ],
 )
 def test_spoken_account_text_with_a_control_character_is_refused(key, value):
     with pytest.raises(ConfigError) as err:
         parse_config(account_config("clinic", **{key: value}))
     assert err.value.field.startswith(key) and "cannot be spoken" in str(err.value.errors)
+
+
+def test_a_character_xml_cannot_carry_never_reaches_a_say_even_from_a_config_stored_before():
+    from xml.etree import ElementTree as ET
+
+    from calltrack.twilio_edge import say_twiml
+
+    twiml = say_twiml("spring\x0bsale\uffffからのお電話です")
+    assert ET.fromstring(twiml).find("Say").text == "springsaleからのお電話です"  # well-formed
+
+
+def test_an_infinite_alert_ratio_is_refused():
+    # an Infinity would be stored and then answered as JSON no browser can parse
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("clinic", alerts={"missed_vs_baseline": float("inf")}))
+    assert err.value.field.startswith("alerts.missed_vs_baseline")
 
 
 def test_a_flow_that_rings_one_of_the_accounts_own_tracking_numbers_is_refused():
