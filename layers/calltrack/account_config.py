@@ -235,10 +235,24 @@ class Site(_Strict):
         for v in value:
             parsed = urlparse(v.strip())
             if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
-                    or parsed.query or parsed.fragment:
+                    or parsed.query or parsed.fragment or "@" in parsed.netloc:
                 raise _err("origin", f"not an origin: {v!r} (write e.g. https://www.example.jp)")
-            out.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
+            out.append(_browser_origin(parsed.scheme, parsed.hostname, v))
         return out
+
+
+def _browser_origin(scheme: str, hostname: str, written: str) -> str:
+    """The origin as a browser sends it (the ``Origin`` header dni.js's requests carry): the host
+    in ASCII (例え.jp -> xn--r8jz45g.jp), no default port (:443 for https, :80 for http)."""
+    try:
+        port = urlparse(written.strip()).port
+        host = hostname.encode("idna").decode("ascii").lower()
+    except (ValueError, UnicodeError):
+        raise _err("origin", f"not an origin: {written!r} (write e.g. https://www.example.jp)") from None
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 class Dni(_Strict):

@@ -288,3 +288,28 @@ def test_retention_conflicts_name_the_field():
     assert err.field == "retention.transcripts_days"
     err = _error({**_base(), "retention": {"recordings_days": 30, "transcripts_days": 60}})
     assert err.field == "retention.transcripts_days"
+
+
+@pytest.mark.parametrize(
+    ("written", "browser_sends"),
+    [
+        ("https://www.acme.jp:443", "https://www.acme.jp"),  # the default port: browsers leave it out
+        ("http://acme.jp:80/", "http://acme.jp"),
+        ("https://例え.jp", "https://xn--r8jz45g.jp"),  # an internationalised domain: punycode
+        ("HTTPS://WWW.Acme.JP", "https://www.acme.jp"),
+        ("https://acme.jp:8443", "https://acme.jp:8443"),  # another port stays
+    ],
+)
+def test_site_origins_are_stored_as_browsers_send_them_so_dni_leases_are_allowed(written, browser_sends):
+    from dni_lease.service import origin_allowed
+
+    config = normalize_config(parse_config(account_config("clinic", site={"origins": [written]})))
+    assert config["site"]["origins"] == [browser_sends]
+    assert origin_allowed(config, browser_sends)
+
+
+@pytest.mark.parametrize("written", ["https://user:pw@acme.jp", "https://acme.jp:99999"])
+def test_an_origin_no_browser_sends_is_refused_naming_it(written):
+    with pytest.raises(ConfigError) as err:
+        parse_config(account_config("clinic", site={"origins": [written]}))
+    assert err.value.field.startswith("site.origins") and "not an origin" in str(err.value.errors)
