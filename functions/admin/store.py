@@ -19,6 +19,30 @@ from calltrack.accounts import AccountReader
 from calltrack.models.accounts import Account, ApiToken, TrackingNumber
 
 MAX_TRANSACTION_ITEMS = 100
+# DynamoDB refuses a transaction over 4 MB; each number row carries its compiled flow, so a large
+# flow fills a transaction long before 100 rows. The account row (the whole config, under 400 KB)
+# joins the last one.
+MAX_TRANSACTION_BYTES = 3_500_000
+
+
+def transaction_chunks(ops: list[tuple[str, Any]]) -> list[list[tuple[str, Any]]]:
+    """``ops`` (("delete", number) | ("put", row)) in order, cut into transactions of at most
+    ``MAX_TRANSACTION_ITEMS - 1`` items and ``MAX_TRANSACTION_BYTES`` (rows as JSON, a close
+    upper bound of DynamoDB's item size), leaving room for the account row in the last."""
+    import json
+
+    chunks: list[list[tuple[str, Any]]] = [[]]
+    size = 0
+    for op in ops:
+        kind, value = op
+        weight = len(json.dumps(value, default=str)) if kind == "put" else 100
+        full = len(chunks[-1]) >= MAX_TRANSACTION_ITEMS - 1 or size + weight > MAX_TRANSACTION_BYTES
+        if chunks[-1] and full:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(op)
+        size += weight
+    return chunks
 _ROW_ATTRS = ("account", "kind", "channel", "campaign", "medium", "pool", "routing")
 
 
@@ -100,9 +124,7 @@ class DynamoAdminStore:
     def write_apply(self, plan: ApplyPlan) -> None:
         ops: list[tuple[str, Any]] = [("delete", n) for n in plan.deletes]
         ops += [("put", row) for row in plan.puts]
-        chunks = [ops[i:i + MAX_TRANSACTION_ITEMS - 1] for i in range(0, len(ops), MAX_TRANSACTION_ITEMS - 1)]
-        if not chunks:
-            chunks = [[]]
+        chunks = transaction_chunks(ops)
         done: list[tuple[str, Any]] = []
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
