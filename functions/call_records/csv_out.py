@@ -59,8 +59,11 @@ def calls_csv(calls: Iterable[Mapping[str, Any]], *, tz: str, mask_caller: bool,
 
 
 def export_csv(calls: Iterable[Mapping[str, Any]], *, account: str, tz: str) -> str:
-    """One account's rows of the QuickSight/Athena export: ``account`` first, caller masked, no BOM."""
-    rows = ([account, *call_row(c, tz=tz, mask_caller=True)] for c in calls)
+    """One account's rows of the QuickSight/Athena export: ``account`` first, caller masked, no BOM;
+    each call's local time in the zone it was stamped with (as the rollups count it), else ``tz``."""
+    from calltrack.days import call_timezone
+
+    rows = ([account, *call_row(c, tz=call_timezone(c, tz), mask_caller=True)] for c in calls)
     return write_csv(EXPORT_COLUMNS, rows, excel=False)
 
 

@@ -112,8 +112,12 @@ def export_day(
     from calltrack import clock
 
     read_at = clock.now().astimezone(UTC) - SNAPSHOT_SKEW
-    # test calls (the account's test_callers) stay out of QuickSight, like every report
-    calls = [c for c in calls_between(*day_bounds(day, tz)) if not c.get("test")]
+    # test calls (the account's test_callers) stay out of QuickSight, like every report; a call
+    # belongs to the day it was on in the zone it was stamped with (the rollups' day), which after
+    # the account changed its zone is not the account's day: read around it, keep the day's own
+    lo, hi = day_bounds(day, tz)
+    calls = [c for c in calls_between(lo - ZONE_MARGIN, hi + ZONE_MARGIN)
+             if not c.get("test") and local_day(c, tz) == day]
     text = export_csv(calls, account=account, tz=tz)
     put(key, text.encode("utf-8"), "text/csv; charset=utf-8",
         metadata={SNAPSHOT_AT: read_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
@@ -124,6 +128,20 @@ def export_day(
 
 # How many missed days (runs that failed for the account, or did not run) a run writes at most.
 MISSED_DAYS_LOOKBACK = 7
+
+
+# The most two zones' offsets differ (UTC+14 and UTC-12): how far a call's own day may lie from the
+# account's.
+ZONE_MARGIN = timedelta(hours=26)
+
+
+def local_day(call: Mapping[str, Any], tz: str) -> date | None:
+    """The call's day in the zone it was stamped with (``calltrack.days.call_timezone``), else in
+    ``tz``; None for a start time without its zone."""
+    from calltrack.days import call_timezone, parse_started_at, zone
+
+    started = parse_started_at(call.get("started_at"))
+    return None if started is None else started.astimezone(zone(call_timezone(call, tz))).date()
 
 
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
@@ -269,7 +287,7 @@ def stale_days(
     """The days among the ``REFRESH_DAYS`` before yesterday whose file was written before one of its
     calls last changed, oldest first: a stage, value or score set days later (a manager, the CRM
     leads), a call still ringing at 00:30. One read of those days' calls, one HEAD per day with calls."""
-    from calltrack.days import parse_started_at, zone
+    from calltrack.days import zone
 
     zi = zone(tz)
     yesterday = previous_local_day(at, tz)
@@ -280,10 +298,9 @@ def stale_days(
     hi = datetime.combine(yesterday, time(0), zi)
     changed: dict[date, str] = {}
     for call in calls_between(lo, hi):
-        started, updated = parse_started_at(call.get("started_at")), str(call.get("updated_at") or "")
-        if call.get("test") or started is None or not updated:
+        day, updated = local_day(call, tz), str(call.get("updated_at") or "")
+        if call.get("test") or day is None or not updated:
             continue  # a stored time without its zone is skipped, not the account's whole export
-        day = started.astimezone(zi).date()
         changed[day] = max(changed.get(day, ""), updated)
     stale = []
     for day in sorted(changed):

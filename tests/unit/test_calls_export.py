@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from call_records.csv_out import CALL_COLUMNS, EXPORT_COLUMNS, calls_csv
 from call_records.export import export_account
 from calltrack.csv_text import BOM
@@ -276,3 +278,52 @@ def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_
         text = s3.get_object(Bucket="exports", Key=day_key("acme", day))["Body"].read().decode("utf-8")
         rows = list(csv.DictReader(io.StringIO(text.lstrip(BOM))))
         assert [(r["call_sid"], r["stage"]) for r in rows] == [("CA1", "won")]
+
+
+@pytest.mark.parametrize("zones", [("Asia/Tokyo", "America/Los_Angeles"),
+                                   ("America/Los_Angeles", "Asia/Tokyo")])
+def test_after_an_account_changes_its_zone_every_call_is_in_exactly_one_day_file(zones):
+    from datetime import timedelta
+
+    from call_records.export import export_account, export_day, missed_days, stale_days
+
+    # Given a call every hour for 60 days, each stamped with the account's zone when it was made, and
+    # the account moving to another zone on day 45; the nightly export runs every night
+    before, after = zones
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    switch = start + timedelta(days=45, hours=16)
+    calls = []
+    for h in range(60 * 24):
+        t = start + timedelta(hours=h, minutes=10)
+        zone = before if t < switch else after
+        calls.append({"call_sid": f"CA{h:04d}", "account": "acme", "timezone": zone,
+                      "started_at": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "updated_at": (t + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    files: dict[str, str] = {}
+    written: dict[str, datetime] = {}
+    now: list[datetime] = []
+
+    def put(key: str, body: bytes, _: str, **__: Any) -> None:
+        files[key], written[key] = body.decode("utf-8"), now[-1]
+
+    def between(lo: datetime, hi: datetime) -> list[dict[str, Any]]:  # the calls made by then
+        stamp = now[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [c for c in calls if c["updated_at"] <= stamp
+                and lo <= datetime.fromisoformat(c["started_at"].replace("Z", "+00:00")) < hi]
+
+    for night in range(1, 61):
+        at = start + timedelta(days=night, hours=15, minutes=30)
+        now.append(at)
+        tz = before if at < switch else after
+        for day in missed_days("acme", tz, at, files.__contains__):
+            export_day("acme", tz, day, False, exists=files.__contains__, put=put, calls_between=between)
+        for day in stale_days("acme", tz, at, written.get, between):
+            export_day("acme", tz, day, True, exists=files.__contains__, put=put, calls_between=between)
+        export_account("acme", tz, at, False, exists=files.__contains__, put=put, calls_between=between)
+    # When the files are read, Then each call of the days between is in exactly one of them
+    seen: dict[str, int] = {}
+    for text in files.values():
+        for row in csv.DictReader(io.StringIO(text)):
+            seen[row["call_sid"]] = seen.get(row["call_sid"], 0) + 1
+    span = [c["call_sid"] for c in calls if "2026-09-02T00" <= c["started_at"] < "2026-10-28T00"]
+    assert [sid for sid in span if seen.get(sid) != 1] == []
