@@ -87,6 +87,21 @@ def sweep_transcripts(account: str, days: int, at: datetime, calls: RetentionCal
     return removed
 
 
+# How long after its call a recording may be stored and still go when the call's retention ends
+# (the fetch's backoff ladder is ~29 h, redrives hourly after it).
+STORED_LATE = timedelta(days=3)
+
+
+def _started_before(call: Mapping[str, Any] | None, cutoff: datetime) -> bool:
+    """The call started before ``cutoff``, or is gone (expired, erased): its recording is due."""
+    from calltrack.days import parse_started_at
+
+    if call is None:
+        return True
+    started = parse_started_at(call.get("started_at"))
+    return started is not None and started < cutoff
+
+
 def sweep_account(
     config: AccountConfig | BrokenAccount, at: datetime, ports: RetentionPorts, *, force: bool
 ) -> tuple[int, int]:
@@ -97,16 +112,21 @@ def sweep_account(
     if days is None:
         return 0, transcripts
     expired = 0
-    cutoff = iso(at - timedelta(days=days))
-    for row in ports.recordings.stored_before(account, cutoff):
+    cutoff_at = at - timedelta(days=days)
+    cutoff = iso(cutoff_at)
+    # Retention counts from the call's start, as the call's own expiry does: a recording stored
+    # late (fetched after a Twilio outage, redriven) is due with its call, not days after it
+    for row in ports.recordings.stored_before(account, iso(cutoff_at + STORED_LATE)):
+        call_sid = str(row.get("call_sid") or "")
+        call = ports.calls.get(call_sid) if call_sid else None
+        if str(row.get("stored_at") or "") >= cutoff and not _started_before(call, cutoff_at):
+            continue  # stored within the retention, and so is its call: not due yet
         sid, key = str(row["recording_sid"]), row.get("s3_key")
         if key:
             ports.delete_object(str(key))  # every version, for good (idempotent)
         # the call says expired before the row does: should this write fail, the row is still
         # stored and the next run does it again (the other way round, the call would say stored
         # for a recording gone for good, and no run would look at it again)
-        call_sid = str(row.get("call_sid") or "")
-        call = ports.calls.get(call_sid) if call_sid else None
         current = (call or {}).get("recording") or {}
         if call is not None and current.get("recording_sid") in (None, sid):
             ports.calls.set_recording(

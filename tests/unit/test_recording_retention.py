@@ -168,3 +168,31 @@ def test_transcripts_past_their_retention_are_removed_from_the_call() -> None:
     assert "transcript" in world.calls["CAancient"]
     assert sweep(AT, world.ports(), force=True)["transcripts_removed"] == 1
     assert "transcript" not in world.calls["CAancient"]
+
+
+def test_a_recording_stored_days_after_its_call_goes_when_the_calls_retention_ends() -> None:
+    # Given a 30-day retention, and a call of 2026-10-25 whose recording was stored two days late
+    # (fetched after a Twilio outage), and a call of 2026-10-27 stored at once
+    world = World()
+    world.configs = {"short": {"recording": {"retention_days": 30}, "retention": {"calls_days": 30}}}
+    world.add("short", "late", "2026-10-27T09:00:00Z")
+    world.calls["CAlate"]["started_at"] = "2026-10-25T09:00:00Z"
+    world.add("short", "young", "2026-10-27T09:00:00Z")
+    world.calls["CAyoung"]["started_at"] = "2026-10-27T08:59:00Z"
+    # When the sweep runs on 2026-11-25 (the cutoff is 2026-10-26 18:00)
+    summary = sweep(AT, world.ports())
+    # Then the late-stored recording goes with its call's retention; the younger call's stays
+    assert summary["by_account"] == {"short": 1}
+    assert world.rows["late"]["status"] == "expired" and "recordings/short/late.mp3" not in world.s3
+    assert world.rows["young"]["status"] == "stored"
+
+
+def test_a_recording_stored_late_whose_call_is_gone_goes_too() -> None:
+    # Given a recording stored after the cutoff whose call has expired (or was erased)
+    world = World()
+    world.configs = {"short": {"recording": {"retention_days": 30}, "retention": {"calls_days": 30}}}
+    world.add("short", "orphan", "2026-10-27T09:00:00Z")
+    del world.calls["CAorphan"]
+    # When the sweep runs, Then it is deleted (nothing could find it through its call any more)
+    assert sweep(AT, world.ports())["by_account"] == {"short": 1}
+    assert "recordings/short/orphan.mp3" not in world.s3
