@@ -13,6 +13,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
@@ -109,8 +110,11 @@ def fetch_mp3(
     max_bytes: int = DEFAULT_MAX_BYTES,
     opener: urllib.request.OpenerDirector | None = None,
     deadline_at: float | None = None,
+    check_redirect: Callable[[str], None] | None = None,
 ) -> bytes:
-    """GET ``url`` with Basic auth and return the MP3 bytes, or raise FetchError. ``timeout_s``
+    """GET ``url`` with Basic auth and return the MP3 bytes, or raise FetchError. A redirect's
+    target goes through ``check_redirect`` first (raises to refuse it: an internal address).
+    ``timeout_s``
     bounds each wait on the socket; ``deadline_at`` (``time.monotonic()``) the whole download: no
     hop starts after it, each wait is cut to what is left, and the body is read in pieces checked
     against it, so a host that drips its answer cannot outlast the function (a host that drips
@@ -141,6 +145,11 @@ def fetch_mp3(
                 if not location:
                     raise FetchError("bad-redirect", f"HTTP {err.code} without Location") from None
                 current = urljoin(current, location)
+                if check_redirect is not None:
+                    try:
+                        check_redirect(current)
+                    except (ValueError, ConnectionError) as refused:  # RefusedDestination is a ValueError
+                        raise FetchError("refused-redirect", str(refused)[:200]) from None
                 continue
             reason = NOT_READY if err.code == 404 else f"http-{err.code}"
             raise FetchError(reason, f"HTTP {err.code} from media server") from None

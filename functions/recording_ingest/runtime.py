@@ -117,8 +117,14 @@ def build_ports(settings: Settings, on_failure: Any, fetch_deadline_at: float | 
     timeout = settings.recording_fetch_timeout_s
     allow_http = settings.local_mode  # settings already refuse an http base outside local mode
 
+    def public_only(url: str) -> None:  # a redirect's target (Twilio's media host): never internal
+        from calltrack.outbound import check_url, public_addresses
+
+        public_addresses(check_url(url, local_mode=settings.local_mode), local_mode=settings.local_mode)
+
     def fetch(url: str) -> bytes:
-        return fetch_mp3(url, creds, allow_http=allow_http, timeout_s=timeout, deadline_at=fetch_deadline_at)
+        return fetch_mp3(url, creds, allow_http=allow_http, timeout_s=timeout, deadline_at=fetch_deadline_at,
+                         check_redirect=public_only)
 
     api = TwilioApi(settings.twilio_api_base_url, creds, allow_http=allow_http, timeout_s=timeout)
 

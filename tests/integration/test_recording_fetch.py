@@ -60,6 +60,23 @@ def test_a_redirect_to_another_host_is_followed_without_the_credentials(media: F
     assert to_media_host.authorization is None
 
 
+def test_a_redirect_to_an_internal_address_is_refused_before_it_is_followed(media: FakeTwilioMedia) -> None:
+    from calltrack.outbound import check_url, public_addresses
+
+    # Given the API answering with a redirect to a media host on 127.0.0.1 (as deployed: internal)
+    sid, url, _ = new_recording(media)
+    media.fail(sid, "redirect")
+
+    def deployed_rule(target: str) -> None:
+        public_addresses(check_url(target, local_mode=False), local_mode=False)
+
+    # When the fetch checks redirects as a deployed stack does, Then it stops there, with its reason
+    with pytest.raises(FetchError) as err:
+        fetch(url, timeout_s=5, check_redirect=deployed_rule)
+    assert err.value.reason == "refused-redirect"
+    assert media.fetches(sid, "media") == []
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
