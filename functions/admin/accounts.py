@@ -81,11 +81,13 @@ MAX_CONFIG_BYTES = 300_000
 MAX_STORED_BYTES = 380_000
 
 
-def _check_size(normalized: dict[str, Any]) -> None:
+def _check_size(normalized: dict[str, Any], *, as_stored: bool = True) -> None:
+    """``as_stored`` False: the written size only (an unchanged re-apply of a config stored before
+    the stored-size check must still repair its number rows)."""
     import json
 
     size = len(json.dumps(normalized, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    stored = len(json.dumps(normalized))
+    stored = len(json.dumps(normalized)) if as_stored else 0
     if size > MAX_CONFIG_BYTES or stored > MAX_STORED_BYTES:
         raise BadRequest(
             f"config: {size // 1000} KB once expanded, {stored // 1000} KB as stored (closed date ranges "
@@ -163,7 +165,7 @@ def apply_account(
             field="account",
         )
     normalized = normalize_config(config)
-    _check_size(normalized)
+    _check_size(normalized, as_stored=False)
     digest = config_hash(normalized)
     current = store.get_account(account)
     if current is not None and current.deleting:
@@ -183,6 +185,7 @@ def apply_account(
             numbers["repaired"] = _repair_rows(store, current, rows)
             _snapshot(store, rows, [])
         return {"account": account, "changed": False, "version": current.version, "numbers": numbers}
+    _check_size(normalized)  # as stored, too: only a changed config is written to the accounts row
 
     old_numbers = stored_numbers(current.config) if current is not None else set()
     existing = store.get_numbers(sorted(set(rows) | old_numbers))

@@ -11,7 +11,7 @@ from admin.accounts import check_slug, live_account
 from admin.ports import AdminStore
 from calltrack.account_secrets import check_name, check_value
 from calltrack.auth import Principal
-from calltrack.errors import BadRequest
+from calltrack.errors import BadRequest, NotFound
 
 
 class SecretStore(Protocol):
@@ -20,18 +20,24 @@ class SecretStore(Protocol):
     def names(self, account: str) -> list[dict[str, Any]]: ...
 
 
-def _admin_of_existing(principal: Principal, account: str, store: AdminStore) -> None:
+def _admin_of_existing(
+    principal: Principal, account: str, store: AdminStore, *, writing: bool = False
+) -> None:
     principal.require_account(account)
     principal.require_role("admin")
     check_slug(account)
-    live_account(store, account, f"no account {account!r}: apply its config first (calltrack apply)")
+    missing = f"no account {account!r}: apply its config first (calltrack apply)"
+    if writing:  # a secret set while the account is being deleted would outlive it
+        live_account(store, account, missing)
+    elif store.get_account(account) is None:
+        raise NotFound(missing)
 
 
 def set_secret(
     principal: Principal, account: str, name: str, body: Any, store: AdminStore, secrets: SecretStore
 ) -> dict[str, Any]:
     """-> {"account", "name", "updated_at", "version"}."""
-    _admin_of_existing(principal, account, store)
+    _admin_of_existing(principal, account, store, writing=True)
     check_name(name)
     if not isinstance(body, dict):
         raise BadRequest('body must be a JSON object like {"value": "..."}')

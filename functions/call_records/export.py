@@ -31,12 +31,13 @@ from typing import Any, Protocol, cast
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 
-# A day file's S3 metadata: when its calls were read (a few seconds early: the by-account index may
-# lag a write). A day is stale when a call changed at or after it: not the object's LastModified,
-# which an erasure's rewrite (privacy.store.drop_export_rows keeps this metadata) moves on without
-# reading the calls again.
+# A day file's S3 metadata: when its calls were read (two seconds early: the by-account index may
+# lag a write by a moment; a file read that soon after a change is written once more, harmlessly).
+# A day is stale when a call changed at or after it: not the object's LastModified, which an
+# erasure's rewrite (privacy.store.drop_export_rows keeps this metadata) moves on without reading
+# the calls again.
 SNAPSHOT_AT = "snapshot-at"
-SNAPSHOT_SKEW = timedelta(seconds=5)
+SNAPSHOT_SKEW = timedelta(seconds=2)
 
 
 class Put(Protocol):
@@ -101,6 +102,7 @@ def export_day(
     put: Put,
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
     on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     """Write one local day's file (unless it exists and not ``force``); ``on_written`` is told the
     calls it holds."""
@@ -109,9 +111,8 @@ def export_day(
     key = day_key(account, day)
     if not force and exists(key):
         return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
-    from calltrack import clock
-
-    read_at = clock.now().astimezone(UTC) - SNAPSHOT_SKEW
+    # wall time, as S3 and the calls' updated_at keep it (not the local runtime's frozen job time)
+    read_at = (now or _wall_now)().astimezone(UTC) - SNAPSHOT_SKEW
     # test calls (the account's test_callers) stay out of QuickSight, like every report; a call
     # belongs to the day it was on in the zone it was stamped with (the rollups' day), which after
     # the account changed its zone is not the account's day: read around it, keep the day's own
@@ -126,9 +127,17 @@ def export_day(
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
 
+def _wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
 # How many missed days (runs that failed for the account, or did not run) a run writes at most.
 MISSED_DAYS_LOOKBACK = 7
 
+
+# What the staleness check reads of each call (with ``started_at``): when it changed, whether it is
+# a test call, and the zone it was stamped with (the day it is filed on).
+CHANGE_FIELDS = ("updated_at", "test", "timezone")  # calltrack.call_items.CALL_TIMEZONE
 
 # The most two zones' offsets differ (UTC+14 and UTC-12): how far a call's own day may lie from the
 # account's.
@@ -297,9 +306,9 @@ def stale_days(
     lo = datetime.combine(first, time(0), zi)
     hi = datetime.combine(yesterday, time(0), zi)
     changed: dict[date, str] = {}
-    for call in calls_between(lo, hi):
+    for call in calls_between(lo - ZONE_MARGIN, hi + ZONE_MARGIN):  # each call on its own zone's day
         day, updated = local_day(call, tz), str(call.get("updated_at") or "")
-        if call.get("test") or day is None or not updated:
+        if call.get("test") or day is None or not updated or not first <= day < yesterday:
             continue  # a stored time without its zone is skipped, not the account's whole export
         changed[day] = max(changed.get(day, ""), updated)
     stale = []
@@ -422,7 +431,7 @@ def run(at: datetime, force: bool = False) -> dict[str, Any]:
                                           calls_between=reader, on_written=note))
 
             def changes(lo: datetime, hi: datetime, a: str = account) -> Iterable[Mapping[str, Any]]:
-                return call_items().between(a, lo, hi, fields=("updated_at", "test"))
+                return call_items().between(a, lo, hi, fields=CHANGE_FIELDS)
 
             for day in stale_days(account, tz, at, written_at, changes, keep_from):
                 exports.append({**export_day(account, tz, day, True, exists=exists, put=put,

@@ -349,8 +349,15 @@ def _already_done(row: Mapping[str, Any], account_sid: str, ports: Ports) -> str
         return "duplicate"
     call = ports.calls.get(str(row["call_sid"]))
     current = (call or {}).get("recording") or {}
-    if call is not None and current.get("status") not in ("stored", "expired"):
-        ports.calls.set_recording(str(row["call_sid"]), call_recording_view(row))
+    if (call is None or current.get("status") not in ("stored", "expired")) and not ports.calls.set_recording(
+        str(row["call_sid"]), call_recording_view(row)
+    ):
+        # the call is gone (the write, unlike the read, is sure of it): an erasure met this
+        # recording's fetch, and the clean-up after it failed; the recording goes now
+        if row.get("s3_key"):
+            ports.objects.delete_every_version(str(row["s3_key"]))
+        ports.recordings.forget(str(row["recording_sid"]))
+        return CALL_ERASED
     account = row.get("account")
     if account:
         _maybe_delete_at_twilio(

@@ -8,10 +8,11 @@ business's and the calls were never recorded. So:
 
 - the first read, at a container's first request, must succeed: without a token nothing can be
   verified (the handler answers 503 and Twilio uses the fallback URL);
-- after that the kept token is used. It is read again every ``REFRESH_S``, and after a signature
-  that does not match (the token may have been rotated) at most once per ``RECHECK_S``, so forged
-  requests cannot make the webhook read SSM on every request. A read that fails keeps the token
-  the process has (and is tried again ``RECHECK_S`` later);
+- after that the kept token is used. It is read again every ``REFRESH_S`` by a callback (never by
+  the incoming call itself: its two requests stay two), and after a signature that does not match
+  (the token may have been rotated); SSM is asked at most once per ``RECHECK_S`` whatever happens,
+  so forged requests cannot make the webhook read SSM on every request. A read that fails keeps
+  the token the process has;
 - SSM is asked with short timeouts (1 s to connect, 2 s to read, 2 attempts in all), as DynamoDB is
   (``voice_webhook.dynamo``), so a slow SSM cannot take the call past the function's timeout.
 """
@@ -34,32 +35,36 @@ class AuthToken:
         self._read, self._clock, self._on_stale = read, clock, on_stale
         self._param: str | None = None
         self._token: str | None = None
-        self._read_at = 0.0
+        self._read_at = 0.0  # the last successful read
+        self._tried_at = 0.0  # the last read, successful or not
 
-    def get(self, param: str) -> str:
+    def get(self, param: str, *, refresh: bool = True) -> str:
+        """The kept token; re-read when ``REFRESH_S`` has passed and ``refresh`` (the incoming-call
+        route passes False: its two requests stay two, a callback of the same call re-reads)."""
         now = self._clock()
         if self._token is None or self._param != param:
             token = self._read(param)  # nothing to fall back on: a failure refuses the request
             self._param, self._token, self._read_at = param, token, now
-        elif now - self._read_at >= REFRESH_S:
+            self._tried_at = now
+        elif refresh and now - self._read_at >= REFRESH_S and now - self._tried_at >= RECHECK_S:
             self._refresh(now)
         return self._token
 
     def fresher(self) -> str | None:
-        """The token read again after a signature mismatch, when it changed; None when it was read
-        within ``RECHECK_S`` or is the same."""
+        """The token read again after a signature mismatch, when it changed; None when SSM was
+        asked within ``RECHECK_S`` (successfully or not) or the token is the same."""
         now = self._clock()
-        if self._token is None or now - self._read_at < RECHECK_S:
+        if self._token is None or now - self._tried_at < RECHECK_S:
             return None
         before = self._token
         self._refresh(now)
         return self._token if self._token != before else None
 
     def _refresh(self, now: float) -> None:
+        self._tried_at = now
         try:
             token = self._read(str(self._param))
         except Exception as exc:  # noqa: BLE001 - any failure keeps the token this process has
-            self._read_at = now - REFRESH_S + RECHECK_S  # try again a minute from now
             self._on_stale(exc)
             return
         self._token, self._read_at = token, now

@@ -260,8 +260,10 @@ def _read(
     """(number row, lease row, first-time caller (None: not known), ok). On failure, or with the
     lease row left unread: cached row, ok False."""
     row, lease, callers, ok = _read_rows(deps, number, caller)
-    if not isinstance(lease, dict | None):  # LEASE_UNREAD
-        return row, None, None, False
+    if not isinstance(lease, dict | None):  # LEASE_UNREAD: only a pool number's call needs its lease
+        if (row or {}).get("kind") == "pool":
+            return row, None, None, False
+        lease = None
     return row, lease, is_first_call(callers, (row or {}).get("account")) if ok else None, ok
 
 

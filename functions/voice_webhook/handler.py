@@ -184,7 +184,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         param = settings.twilio_auth_token_param
         try:
-            token = auth_token(settings).get(param) if param else str(settings.twilio_auth_token)
+            # the incoming call never waits on an hourly re-read (its callbacks do it)
+            token = (auth_token(settings).get(param, refresh=path != "/twilio/voice") if param
+                     else str(settings.twilio_auth_token))
         except Exception as exc:  # no token read yet and the secret store down: cannot verify, so
             # refuse (Twilio uses the fallback URL)
             metrics.count("WebhookFailures")

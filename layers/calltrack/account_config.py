@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import string
 from collections.abc import Mapping
@@ -230,7 +231,9 @@ class Site(_Strict):
 
     @field_validator("origins")
     @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
+    def _origins(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if _reading_stored(info):
+            return value  # written as below; one stored before these checks stays readable
         out = []
         for v in value:
             parsed = urlparse(v.strip())
@@ -263,10 +266,21 @@ class Dni(_Strict):
 
 class Alerts(_Strict):
     answer_rate_below: float = Field(default=0.85, ge=0, le=1)
-    missed_vs_baseline: float = Field(default=1.5, gt=0, allow_inf_nan=False)
+    missed_vs_baseline: float = Field(default=1.5, gt=0)
     min_missed: int = Field(default=5, ge=0)
     spike_missed_per_hour: int = Field(default=5, ge=1)
     callback_within_minutes: int = Field(default=60, ge=1, le=10080)
+
+    @field_validator("missed_vs_baseline")
+    @classmethod
+    def _finite(cls, value: float, info: ValidationInfo) -> float:
+        """Infinity would be answered as JSON a browser cannot parse; one stored before this check
+        reads as the default."""
+        if math.isfinite(value):
+            return value
+        if _reading_stored(info):
+            return 1.5
+        raise _err("finite_number", "must be a finite number")
 
 
 class Review(_Strict):

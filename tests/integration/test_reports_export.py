@@ -85,8 +85,10 @@ def test_a_stage_set_after_its_day_was_exported_reaches_that_days_file(local_sta
     assert moved.status_code == 200, moved.text
     local_stack.drain()  # what the stage change sets off (conversions, CRM) writes the call too
     later = local_stack.run_job("daily-calls-export", "2026-08-23T15:30:00Z")["result"]
-    # file times are to the second: a file written in the PATCH's second is written once more
-    time.sleep(1.1)
+    # a file read within SNAPSHOT_SKEW of a change (to the second) is written once more
+    from call_records.export import SNAPSHOT_SKEW
+
+    time.sleep(SNAPSHOT_SKEW.total_seconds() + 1.1)
     local_stack.run_job("daily-calls-export", "2026-08-24T15:30:00Z")
     again = local_stack.run_job("daily-calls-export", "2026-08-25T15:30:00Z")["result"]
 

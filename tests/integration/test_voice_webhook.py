@@ -469,10 +469,12 @@ def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_
         ssm.delete_parameter(Name=name)
         monkeypatch.setattr(auth_token, "REFRESH_S", 0.0)
         monkeypatch.setattr(auth_token, "RECHECK_S", 0.0)
-        sid, _, resp = voice(local_stack, acct["static"])
-        # Then the call is verified with the token kept, put through and recorded (it was a 503:
-        # Twilio's fallback number rang and nothing was recorded)
+        sid, params, resp = voice(local_stack, acct["static"])
+        ended = call_status(local_stack, params, "completed", 30)  # a callback re-reads: SSM fails
+        # Then the call and its callback are verified with the token kept, the call put through
+        # and recorded (it was a 503: Twilio's fallback number rang and nothing was recorded)
         assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        assert ended.status_code == 200
         shown = get_call(local_stack, sid, acct["manager"])
         assert shown.status_code == 200 and shown.json()["channel"] == "newspaper"
 

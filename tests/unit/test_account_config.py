@@ -313,3 +313,19 @@ def test_an_origin_no_browser_sends_is_refused_naming_it(written):
     with pytest.raises(ConfigError) as err:
         parse_config(account_config("clinic", site={"origins": [written]}))
     assert err.value.field.startswith("site.origins") and "not an origin" in str(err.value.errors)
+
+
+def test_a_config_stored_before_the_origin_and_number_checks_still_reads():
+    from datetime import UTC, datetime
+
+    from calltrack.accounts import StoredAccount, typed_config
+
+    # Given a config stored with an origin carrying user info and an infinite alert ratio (both
+    # refused when written now)
+    config = account_config("clinic", site={"origins": ["https://user@acme.jp"]},
+                            alerts={"missed_vs_baseline": float("inf")})
+    stored = StoredAccount(account="clinic", name="c", timezone="Asia/Tokyo", config=config, config_hash="h",
+                           version=1, updated_at=datetime(2026, 11, 1, tzinfo=UTC))
+    # When a function reads it, Then it reads (the account keeps working), the ratio as the default
+    typed = typed_config(stored)
+    assert typed.site.origins == ["https://user@acme.jp"] and typed.alerts.missed_vs_baseline == 1.5

@@ -413,6 +413,13 @@ def test_an_account_being_deleted_takes_no_apply_token_or_secret():
     with pytest.raises(Conflict):
         secrets.set_secret(admin, "acme", "meta", {"value": "x"}, store, secrets=None)  # type: ignore[arg-type]
     assert store.tokens == {}
+    # while what it holds can still be listed (an admin checking what the deletion will remove)
+
+    class Names:
+        def names(self, account: str) -> list[dict[str, Any]]:
+            return [{"name": "meta"}]
+
+    assert secrets.list_secrets(admin, "acme", store, Names())["secrets"] == [{"name": "meta"}]  # type: ignore[arg-type]
 
 
 def test_an_unchanged_apply_never_puts_another_accounts_number_in_the_routing_snapshot():

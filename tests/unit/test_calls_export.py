@@ -238,7 +238,6 @@ def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_
     from moto import mock_aws
 
     from call_records.export import day_key, export_day, snapshot_of, stale_days
-    from calltrack import clock
     from privacy.store import DynamoCallerStore
 
     with mock_aws():
@@ -256,9 +255,8 @@ def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_
                           Metadata=dict(metadata or {}))
 
         # Given the nightly file of the 25th, written at 00:30 JST on the 26th
-        with clock.frozen(AT):
-            export_day("acme", "Asia/Tokyo", day, False, exists=lambda k: False, put=put,
-                       calls_between=between)
+        export_day("acme", "Asia/Tokyo", day, False, exists=lambda k: False, put=put,
+                   calls_between=between, now=lambda: AT)
         # And a manager marking CA1 won that morning
         calls["CA1"].update(stage="won", value=50000, updated_at="2026-11-26T01:00:00Z")
         # When an admin erases CA2's caller (the day file is rewritten without its row, days later)
@@ -272,9 +270,8 @@ def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_
         next_night = datetime(2026, 11, 26, 15, 30, tzinfo=UTC)
         assert stale_days("acme", "Asia/Tokyo", next_night, written_at, between) == [day]
         # and rewriting it shows the stage (without the erased row)
-        with clock.frozen(next_night):
-            export_day("acme", "Asia/Tokyo", day, True, exists=lambda k: True, put=put,
-                       calls_between=between)
+        export_day("acme", "Asia/Tokyo", day, True, exists=lambda k: True, put=put,
+                   calls_between=between, now=lambda: next_night)
         text = s3.get_object(Bucket="exports", Key=day_key("acme", day))["Body"].read().decode("utf-8")
         rows = list(csv.DictReader(io.StringIO(text.lstrip(BOM))))
         assert [(r["call_sid"], r["stage"]) for r in rows] == [("CA1", "won")]
@@ -285,7 +282,7 @@ def test_a_change_made_before_an_erasure_rewrote_the_day_file_is_still_exported_
 def test_after_an_account_changes_its_zone_every_call_is_in_exactly_one_day_file(zones):
     from datetime import timedelta
 
-    from call_records.export import export_account, export_day, missed_days, stale_days
+    from call_records.export import CHANGE_FIELDS, export_account, export_day, missed_days, stale_days
 
     # Given a call every hour for 60 days, each stamped with the account's zone when it was made, and
     # the account moving to another zone on day 45; the nightly export runs every night
@@ -317,7 +314,11 @@ def test_after_an_account_changes_its_zone_every_call_is_in_exactly_one_day_file
         tz = before if at < switch else after
         for day in missed_days("acme", tz, at, files.__contains__):
             export_day("acme", tz, day, False, exists=files.__contains__, put=put, calls_between=between)
-        for day in stale_days("acme", tz, at, written.get, between):
+        def changes(lo: datetime, hi: datetime) -> list[dict[str, Any]]:  # what the run reads of each
+            read = ("call_sid", "started_at", *CHANGE_FIELDS)
+            return [{k: c[k] for k in read if k in c} for c in between(lo, hi)]
+
+        for day in stale_days("acme", tz, at, written.get, changes):
             export_day("acme", tz, day, True, exists=files.__contains__, put=put, calls_between=between)
         export_account("acme", tz, at, False, exists=files.__contains__, put=put, calls_between=between)
     # When the files are read, Then each call of the days between is in exactly one of them
@@ -327,3 +328,25 @@ def test_after_an_account_changes_its_zone_every_call_is_in_exactly_one_day_file
             seen[row["call_sid"]] = seen.get(row["call_sid"], 0) + 1
     span = [c["call_sid"] for c in calls if "2026-09-02T00" <= c["started_at"] < "2026-10-28T00"]
     assert [sid for sid in span if seen.get(sid) != 1] == []
+
+
+def test_a_change_to_a_call_made_before_a_zone_change_marks_the_day_the_call_is_filed_on():
+    from call_records.export import CHANGE_FIELDS, day_key, stale_days
+
+    # Given an account now in Los Angeles, and a call made while it was in Tokyo at 01:30 on the
+    # 25th there (08:30 on the 24th in Los Angeles), filed in the 25th's file, set won after it
+    call = {"call_sid": "CA1", "account": "acme", "started_at": "2026-11-24T16:30:00Z",
+            "timezone": "Asia/Tokyo", "updated_at": "2026-11-27T01:00:00Z", "stage": "won"}
+    written = {day_key("acme", d): datetime(2026, 11, 26, tzinfo=UTC) for d in
+               (datetime(2026, 11, 24).date(), datetime(2026, 11, 25).date())}
+
+    def changes(lo: datetime, hi: datetime) -> list[dict[str, Any]]:  # what the nightly run reads
+        start = datetime.fromisoformat(call["started_at"].replace("Z", "+00:00"))
+        read = ("call_sid", "started_at", *CHANGE_FIELDS)
+        return [{k: call[k] for k in read if k in call}] if lo <= start < hi else []
+
+    # When the next nightly run looks for changed days
+    at = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)  # 00:30 on the 28th in Los Angeles
+    # Then the day to write again is the 25th, the file the call is in
+    stale = stale_days("acme", "America/Los_Angeles", at, written.get, changes)
+    assert stale == [datetime(2026, 11, 25).date()]

@@ -201,6 +201,21 @@ def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind
     assert msg["recording_sid"] not in world.recordings.rows
 
 
+def test_a_redelivered_message_of_a_recording_whose_call_was_erased_finishes_the_clean_up() -> None:
+    # Given a stored recording whose call was erased after it was stored (the clean-up of the try
+    # that found the call gone had failed: the row still says stored, the MP3 is there)
+    world = World(MP3)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    assert process(msg, world.ports) == "stored"
+    del world.calls.rows[msg["call_sid"]]
+    # When the message comes back
+    outcome = process(msg, world.ports)
+    # Then the recording goes with its row: nothing left that no erasure could find
+    assert outcome == "call-erased"
+    assert world.objects.objects == {} and msg["recording_sid"] not in world.recordings.rows
+
+
 def test_a_recording_requeued_from_its_row_keeps_its_duration_and_channels() -> None:
     from recording_ingest.requeue import requeue_message
 

@@ -67,3 +67,20 @@ def test_after_a_mismatch_a_rotated_token_is_read_at_most_once_a_minute() -> Non
     # the same token again is not "fresher"
     clock.t += RECHECK_S
     assert tokens.fresher() is None and ssm.reads == 3
+
+
+def test_the_incoming_call_never_re_reads_and_a_failed_read_holds_ssm_off_for_a_minute() -> None:
+    ssm, clock = Ssm("old"), Clock()
+    tokens = AuthToken(ssm.read, clock)
+    assert tokens.get("/p") == "old"
+    # An incoming call an hour later still uses the kept token without asking SSM
+    clock.t += REFRESH_S
+    assert tokens.get("/p", refresh=False) == "old" and ssm.reads == 1
+    # A callback then re-reads, and SSM is down
+    ssm.down = True
+    assert tokens.get("/p") == "old" and ssm.reads == 2
+    # Forged requests right after (mismatches) do not ask SSM again within the minute
+    for _ in range(10):
+        clock.t += 1
+        assert tokens.fresher() is None
+    assert ssm.reads == 2

@@ -545,3 +545,21 @@ def test_a_live_call_never_reads_the_lease_history_even_if_the_number_was_leased
     # When the call comes in live, then it makes its two requests (read, write) and no third
     flow.voice(req("/twilio/voice", voice_params()), deps(store))
     assert store.requests == 2 and store.asked == []
+
+
+@pytest.mark.parametrize(("kind", "rebuilt"), [("static", True), ("pool", False)])
+def test_a_callback_rebuilds_a_missing_call_unless_a_pool_numbers_lease_came_back_unread(kind, rebuilt):
+    # Given a call whose incoming request was never recorded, and the read leaving the lease key
+    # unprocessed (throttled)
+    class LeaseUnread(FakeStorage):
+        def read_routing(self, number, caller):
+            row, _, callers = super().read_routing(number, caller)
+            return row, voice_store.LEASE_UNREAD, callers
+
+    store = LeaseUnread({NUMBER: {**ROW, "kind": kind, "pool": "g" if kind == "pool" else None}})
+    # When its status callback comes
+    flow.call_status(req("/twilio/call-status", voice_params(CallStatus="completed", CallDuration="30")),
+                     deps(store))
+    # Then a static number's call is rebuilt (it needs no lease); a pool number's waits for a read
+    # that has its lease (another callback, or the replay), rather than be recorded without it
+    assert (store.calls[SID].get("account") == "acme") is rebuilt
