@@ -58,6 +58,15 @@ def _number_model(row: dict[str, Any]) -> TrackingNumber:
     return TrackingNumber(row["number"], **attrs)
 
 
+def _number_actions(row: dict[str, Any]) -> list[Any]:
+    """The row's attributes as UpdateItem actions: an apply rewrites what the config decides and
+    keeps what calls wrote (a round-robin group's turn, ``rr#<flow>#<target>``), which a full
+    put would reset to the first member."""
+    values = {k: row.get(k) for k in _ROW_ATTRS} | {"kind": row.get("kind") or "static"}
+    return [getattr(TrackingNumber, k).set(v) if v is not None else getattr(TrackingNumber, k).remove()
+            for k, v in values.items()]
+
+
 class DynamoAdminStore:
     """Writes accounts, numbers and tokens; reads stored accounts through the one account reader."""
 
@@ -142,19 +151,23 @@ class DynamoAdminStore:
         from pynamodb.transactions import TransactWrite
 
         account = plan.account.account
-        # pynamodb sends deletes before puts, in call order; ``order`` mirrors the request.
-        order: list[tuple[str, Any]] = []
+        # pynamodb sends deletes, then puts (the account row), then updates (the number rows), each
+        # in call order; ``order`` mirrors the request.
+        deletes: list[tuple[str, Any]] = []
+        puts: list[tuple[str, Any]] = []
+        updates: list[tuple[str, Any]] = []
         with_number = TrackingNumber.number.does_not_exist() | (TrackingNumber.account == account)
         try:
             with TransactWrite(connection=Connection(region=self.region)) as tx:
                 for kind, value in chunk:
                     if kind == "delete":
                         tx.delete(TrackingNumber(value), condition=TrackingNumber.account == account)
-                        order.append((kind, value))
+                        deletes.append((kind, value))
                 for kind, value in chunk:
                     if kind == "put":
-                        tx.save(_number_model(value), condition=with_number)
-                        order.append((kind, value["number"]))
+                        tx.update(TrackingNumber(value["number"]), actions=_number_actions(value),
+                                  condition=with_number)
+                        updates.append((kind, value["number"]))
                 if with_account:
                     a = plan.account
                     item = Account(a.account, name=a.name, timezone=a.timezone, config=a.config,
@@ -162,8 +175,9 @@ class DynamoAdminStore:
                     cond = (Account.account.does_not_exist() if plan.expected_version is None
                             else Account.version == plan.expected_version)
                     tx.save(item, condition=cond)
-                    order.append(("account", account))
+                    puts.append(("account", account))
         except TransactWriteError as exc:
+            order = deletes + puts + updates
             reasons = exc.cancellation_reasons or []
             for (kind, value), reason in zip(order, reasons, strict=False):
                 if reason is not None and reason.code == "ConditionalCheckFailed":

@@ -359,6 +359,37 @@ def test_a_failed_apply_never_rolls_back_over_a_number_another_account_applied_m
     assert _number_row(local_stack, dropped)["account"]["S"] == other
 
 
+def test_an_apply_that_loses_a_number_to_another_account_in_its_transaction_is_a_409(
+    local_stack, monkeypatch
+):
+    from admin.store import DynamoAdminStore
+
+    # Given an apply whose check saw the number free, and another account taking it just before
+    # the apply's transaction (the race the conditional write exists for)
+    account, other, number = unique_account("loses"), unique_account("wins"), unique_number()
+    real = DynamoAdminStore._transact
+
+    def taken_first(self, plan, chunk, *, with_account):
+        from calltrack.settings import get_settings
+
+        local_stack.stack.client("dynamodb").put_item(
+            TableName=get_settings().table_name("numbers"),
+            Item={"number": {"S": number}, "account": {"S": other}, "kind": {"S": "static"},
+                  "channel": {"S": "flyer"}},
+        )
+        return real(self, plan, chunk, with_account=with_account)
+
+    monkeypatch.setattr(DynamoAdminStore, "_transact", taken_first)
+    config = clinic_config(account)
+    config["numbers"] = [{"number": number, "channel": "newspaper"}]
+    resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token, json=config)
+    monkeypatch.undo()
+    # Then it is a 409 naming the number (not a 500), and the number stays the other account's
+    assert resp.status_code == 409, resp.text
+    assert number in resp.text
+    assert _number_row(local_stack, number)["account"]["S"] == other
+
+
 # --------------------------------------------------------------------------- who may apply
 
 

@@ -217,6 +217,32 @@ def test_a_call_whose_status_callback_reached_storage_before_its_replay_keeps_it
 # ------------------------------------------------------------------ ring groups
 
 
+def test_an_apply_that_rewrites_a_numbers_routing_keeps_its_round_robin_turn(local_stack):
+    from calltrack.settings import get_settings
+
+    # Given a round-robin number that has taken three calls (the group's turn moved three times)
+    number, account = unique_number(), unique_account("turns")
+    config = account_config(account, flows={"rr": group_flow("round_robin")},
+                            numbers=[{"number": number, "channel": "newspaper", "flow": "rr"}])
+    local_stack.apply(config)
+    for i in range(3):
+        call(local_stack, number, at_jst(2026, 12, 2, 10, i))
+    dynamodb = local_stack.stack.client("dynamodb")
+
+    def counters() -> dict[str, str]:
+        row = dynamodb.get_item(TableName=get_settings().table_name("numbers"), Key={"number": {"S": number}},
+                                ConsistentRead=True)["Item"]
+        return {k: v["N"] for k, v in row.items() if k.startswith("rr#")}
+
+    before = counters()
+    assert sum(int(v) for v in before.values()) == 3
+    # When a change of the account's config rewrites the number's row (a new ring timeout)
+    config["ring_timeout"] = 40
+    assert local_stack.apply(config)["numbers"]["updated"] == [number]
+    # Then the group's turn is where it was (a full rewrite restarted it at the first member)
+    assert counters() == before
+
+
 def test_simultaneous_rings_every_member_in_one_dial(local_stack, acct):
     _, twiml = call(local_stack, acct["numbers"]["all"], at_jst(2026, 12, 1, 10, 0))
     assert numbers_rung(twiml) == [TANAKA, SUZUKI]
