@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, cast
 
+from calltrack.call_items import CALL_TIMEZONE
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 
@@ -102,7 +103,7 @@ def export_day(
     put: Put,
     calls_between: Callable[[datetime, datetime], Iterable[Mapping[str, Any]]],
     on_written: Callable[[date, list[Mapping[str, Any]]], None] | None = None,
-    now: Callable[[], datetime] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """Write one local day's file (unless it exists and not ``force``); ``on_written`` is told the
     calls it holds."""
@@ -112,7 +113,7 @@ def export_day(
     if not force and exists(key):
         return {"account": account, "date": day.isoformat(), "key": key, "status": "exists"}
     # wall time, as S3 and the calls' updated_at keep it (not the local runtime's frozen job time)
-    read_at = (now or _wall_now)().astimezone(UTC) - SNAPSHOT_SKEW
+    read_at = now().astimezone(UTC) - SNAPSHOT_SKEW
     # test calls (the account's test_callers) stay out of QuickSight, like every report; a call
     # belongs to the day it was on in the zone it was stamped with (the rollups' day), which after
     # the account changed its zone is not the account's day: read around it, keep the day's own
@@ -127,17 +128,13 @@ def export_day(
     return {"account": account, "date": day.isoformat(), "key": key, "status": "written", "rows": len(calls)}
 
 
-def _wall_now() -> datetime:
-    return datetime.now(UTC)
-
-
 # How many missed days (runs that failed for the account, or did not run) a run writes at most.
 MISSED_DAYS_LOOKBACK = 7
 
 
 # What the staleness check reads of each call (with ``started_at``): when it changed, whether it is
 # a test call, and the zone it was stamped with (the day it is filed on).
-CHANGE_FIELDS = ("updated_at", "test", "timezone")  # calltrack.call_items.CALL_TIMEZONE
+CHANGE_FIELDS = ("updated_at", "test", CALL_TIMEZONE)
 
 # The most two zones' offsets differ (UTC+14 and UTC-12): how far a call's own day may lie from the
 # account's.

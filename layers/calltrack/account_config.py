@@ -120,8 +120,6 @@ def _slug(kind: str, pattern: re.Pattern[str]) -> Any:
 
 Phone = Annotated[str, BeforeValidator(_phone)]
 Channel = Annotated[str, BeforeValidator(_slug("channel", re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")))]
-# not XML 1.0 characters (a TwiML <Say> holding one is not well-formed)
-_NOT_SPEAKABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _reading_stored(info: ValidationInfo) -> bool:
@@ -135,7 +133,9 @@ def _spoken(value: Any, info: ValidationInfo) -> Any:
     TwiML not well-formed XML, and Twilio would fail every call that plays it."""
     if _reading_stored(info):
         return value
-    if isinstance(value, str) and (bad := _NOT_SPEAKABLE.search(value)):
+    from calltrack.twilio_edge import NOT_XML  # not XML 1.0 characters: <Say> would not be well-formed
+
+    if isinstance(value, str) and (bad := NOT_XML.search(value)):
         raise _err("spoken_text", f"control character U+{ord(bad.group()):04X} cannot be spoken; remove it")
     return value
 
@@ -240,16 +240,17 @@ class Site(_Strict):
             if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
                     or parsed.query or parsed.fragment or "@" in parsed.netloc:
                 raise _err("origin", f"not an origin: {v!r} (write e.g. https://www.example.jp)")
-            out.append(_browser_origin(parsed.scheme, parsed.hostname, v))
+            out.append(_browser_origin(parsed, v))
         return out
 
 
-def _browser_origin(scheme: str, hostname: str, written: str) -> str:
+def _browser_origin(parsed: Any, written: str) -> str:
     """The origin as a browser sends it (the ``Origin`` header dni.js's requests carry): the host
     in ASCII (例え.jp -> xn--r8jz45g.jp), no default port (:443 for https, :80 for http)."""
+    scheme = parsed.scheme
     try:
-        port = urlparse(written.strip()).port
-        host = hostname.encode("idna").decode("ascii").lower()
+        port = parsed.port
+        host = str(parsed.hostname).encode("idna").decode("ascii").lower()
     except (ValueError, UnicodeError):
         raise _err("origin", f"not an origin: {written!r} (write e.g. https://www.example.jp)") from None
     if ":" in host:  # an IPv6 literal

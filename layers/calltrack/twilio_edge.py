@@ -189,11 +189,11 @@ def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
 # Characters XML 1.0 cannot carry: a <Say> holding one makes the TwiML not well-formed and Twilio
 # fails the call. Account configs refuse them in spoken text (calltrack.account_config); this drops
 # them from whatever reaches a <Say> anyway (a config stored before, a campaign in a whisper).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def speakable(text: str) -> str:
-    return _NOT_XML.sub("", text)
+    return NOT_XML.sub("", text)
 
 
 def twiml_response() -> Any:
