@@ -139,9 +139,28 @@ def structured_message(subject: str, text: str, attributes: dict[str, str | int 
     return json.dumps({"default": text, "email": text, "https": chat}, ensure_ascii=False)
 
 
+def webhook_event_id(subject: str, text: str, attributes: dict[str, str | int | float]) -> str:
+    """The ``id`` of an ops message on the webhooks queue: the same for the same alert (kind, account,
+    period) with the same words, so a job retried after its SNS publish failed hands the webhooks
+    queue a message the planner has already planned (delivery rows are idempotent by event id); an
+    alert whose words changed (a forced re-run after new calls) is a new event."""
+    import hashlib
+    import uuid
+
+    run = "#".join(str(attributes.get(k, "")) for k in ("kind", "account", "period"))
+    words = hashlib.sha256(f"{subject}\n{text}".encode()).hexdigest()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"calltrack:ops:{run}:{words}"))
+
+
 class SnsPublisher:
-    """Publishes an ops message to the ops topic (text + Chatbot JSON) and hands the same message to
-    the webhooks queue, which delivers it to the account's webhooks subscribed to its event type."""
+    """Hands an ops message to the webhooks queue, which delivers it to the account's webhooks
+    subscribed to its event type, then publishes it to the ops topic (text + Chatbot JSON).
+
+    The queue goes first: when it refuses, nothing is published and the job's run fails, so the
+    retried run reaches both (an SNS publish first would leave subscribers of ``alert.*`` without
+    the alert for good: re-running it would e-mail ops twice). When the publish fails after the
+    queue took the message, the retried run hands the queue the same event id again
+    (``webhook_event_id``) and the planner delivers it once."""
 
     def __init__(self, settings: Settings) -> None:
         self.topic_arn = settings.ops_topic_arn
@@ -152,6 +171,7 @@ class SnsPublisher:
     def __call__(self, subject: str, message: str, attributes: dict[str, str | int | float]) -> str:
         if not self.topic_arn:
             raise RuntimeError("CALLTRACK_OPS_TOPIC_ARN is not set: nowhere to publish")
+        self._to_webhooks(subject, message, attributes)
         if self._client is None:
             import boto3
 
@@ -167,13 +187,11 @@ class SnsPublisher:
             TopicArn=self.topic_arn, Subject=subject, MessageStructure="json",
             Message=structured_message(subject, message, attributes), MessageAttributes=attrs,
         )
-        message_id = str(response["MessageId"])
-        self._to_webhooks(message_id, subject, message, attributes)
-        return message_id
+        return str(response["MessageId"])
 
-    def _to_webhooks(self, message_id: str, subject: str, text: str,
-                     attributes: dict[str, str | int | float]) -> None:
-        import logging
+    def _to_webhooks(self, subject: str, text: str, attributes: dict[str, str | int | float]) -> None:
+        """Send the message to the webhooks queue; an error propagates (the run fails, nothing is
+        published yet)."""
         import os
 
         from calltrack.settings import queue_env
@@ -182,17 +200,15 @@ class SnsPublisher:
         url = os.environ.get(queue_env("webhooks"), "")
         if event_type is None or not url or not attributes.get("account"):
             return
-        body = {"type": event_type, "account": str(attributes["account"]), "id": message_id,
+        body = {"type": event_type, "account": str(attributes["account"]),
+                "id": webhook_event_id(subject, text, attributes),
                 "created_at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "data": {"subject": subject, "text": text, **attributes}}
-        try:
-            if self._sqs is None:
-                import boto3
+        if self._sqs is None:
+            import boto3
 
-                self._sqs = boto3.client("sqs", region_name=self.region)
-            self._sqs.send_message(QueueUrl=url, MessageBody=sqs_json(body))
-        except Exception:  # noqa: BLE001 - the ops message is out; a re-run would publish it twice
-            logging.getLogger(__name__).exception("ops message not handed to the webhooks queue")
+            self._sqs = boto3.client("sqs", region_name=self.region)
+        self._sqs.send_message(QueueUrl=url, MessageBody=sqs_json(body))
 
 
 class S3Blobs:
