@@ -234,6 +234,10 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     # with the calls gone, none can be made again (the consumer checks the call first)
     late = store.conversions(account, sids) if sids else []
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in late])
+    # and a nightly export that read the calls before they went may have written its day file
+    # since the first pass: with the calls gone, no export can write them again
+    if sids:
+        export_rows += store.drop_export_rows(account, set(sids), export_days(calls))
     return {
         "account": account,
         "erased": {

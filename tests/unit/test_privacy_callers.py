@@ -48,8 +48,9 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     assert store.first_calls[CALLER] == {"b"} and store.markers == {"CA2"}
     assert store.export_rows == {"a": ["CA-other"], "b": ["CA2", "CA-other"]}
     # and the calls went last (a failed run finds the rest again through them), after their markers,
-    # but for one more sweep of conversion rows an in-flight event may have made meanwhile
-    assert store.log[-3:] == ["markers", "calls", "conversions"]
+    # but for one more sweep of conversion rows an in-flight event may have made meanwhile and of
+    # the export files a nightly export running meanwhile may have written
+    assert store.log[-4:] == ["markers", "calls", "conversions", "exports"]
 
 
 def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
@@ -67,6 +68,24 @@ def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
     erase("a", CALLER, store)
     # Then that row is gone as well (no event can make one again: the call is gone)
     assert [r for r in store.conversion_rows if r["account"] == "a"] == []
+
+
+def test_an_export_file_written_while_the_erasure_ran_loses_the_callers_rows_too() -> None:
+    # Given the nightly export read the caller's call before the erasure deleted it and wrote its
+    # day file after the erasure's first pass over the files (the call back in a's file)
+    store = seeded()
+    delete_calls = store.delete_calls
+
+    def export_writes_then_delete(call_sids: list[str]) -> None:
+        store.export_rows["a"] = ["CA1", "CA-other"]
+        delete_calls(call_sids)
+
+    store.delete_calls = export_writes_then_delete  # type: ignore[method-assign]
+    # When a erases the caller
+    result = erase("a", CALLER, store)
+    # Then the file holds none of the caller's calls, and both passes' rows are counted
+    assert store.export_rows["a"] == ["CA-other"]
+    assert result["erased"]["export_rows"] == 2
 
 
 def test_erase_is_idempotent() -> None:
