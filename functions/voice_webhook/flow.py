@@ -459,11 +459,16 @@ def _context(
     caller: str | None,
     started: float,
     call_sid: str = "",
+    query: dict[str, str] | None = None,
 ) -> flow_twiml.CallContext:
+    """What the call's TwiML needs. A follow-up (``query``: its action URL's, which Twilio signed)
+    records as the call decided when it came in (``rec``), announced or not then: never by the
+    number's row as it reads now (recording turned on since, or a process's older row)."""
     language = str(routing.get("language") or "ja-JP")
     rec = routing.get("recording")
     recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
-    record = bool(recording.get("enabled"))
+    decided = (query or {}).get("rec")
+    record = decided == "1" if decided in ("0", "1") else bool(recording.get("enabled"))
     return flow_twiml.CallContext(
         base=deps.public_url.rstrip("/"),
         # The business sees the caller's own number; a hidden or invalid caller id would be rejected
@@ -701,7 +706,7 @@ def menu(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             deps, row, routing, number, caller, now
         )
     digits = (req.params.get("Digits") or "").strip()[:1]
-    ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid)
+    ctx = _context(deps, row, routing, number, caller, _started(query, now), call_sid, query)
     step = flow_twiml.after_menu(ctx, flow, digits, counters=row, sticky=_sticky(callers, row.get("account")))
     if deps.storage is not None and CALL_SID.match(call_sid):
         # The replay records the choice (note, then bump) when storage failed a moment ago or is
@@ -730,11 +735,9 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     caller_gone = (req.params.get("CallStatus") or "").strip().lower() in CALL_FINAL
     if dial in DIAL_ANSWERED or dial == "canceled" or caller_gone:  # answered, or nobody left to ring for
         return dial_status(req, deps)
-    number = tracking_number_of(req.params)
-    caller, _ = caller_of(req.params)
-    row = deps.cache.get(number) if number else None
-    if row is None:
-        row, _callers, number, caller, _ok = _followup_rows(deps, req)
+    # the number's row as it is now (a process's cached row may be days older than the call's
+    # group: removed members, another size); the cache or snapshot only when the read fails
+    row, _callers, number, caller, _ok = _followup_rows(deps, req)
     routing = routing_of(row) if row else {}
     flow = routing.get("flow")
     target = query.get("g") or ""
@@ -746,7 +749,7 @@ def ring_next(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
         deps.log.warning("ring-next cannot continue the ring group; ending as a <Dial> result")
         return dial_status(req, deps)
     started = _started(query, deps.now())
-    ctx = _context(deps, row, routing, number, caller, started, req.params.get("CallSid", ""))
+    ctx = _context(deps, row, routing, number, caller, started, req.params.get("CallSid", ""), query)
     return 200, flow_twiml.dial_member(ctx, flow, target, order, index, announce=False)
 
 

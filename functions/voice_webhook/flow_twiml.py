@@ -65,6 +65,12 @@ class CallContext:
     def url(self, path: str, **extra: str) -> str:
         return url_with_query(f"{self.base}{path}", self.query(**extra))
 
+    def dialling_url(self, path: str, **extra: str) -> str:
+        """The action URL of a step whose answer rings someone (the menu, the next member): it
+        carries ``rec``, whether this call records, decided and announced when it came in, which
+        the follow-up keeps whatever the number's row says by then (``voice_webhook.flow``)."""
+        return self.url(path, **extra, rec="1" if self.record else "0")
+
     def whisper_url(self, agent: str | None = None) -> str | None:
         if not (agent or self.whisper):
             return None
@@ -136,7 +142,7 @@ def dial_member(
     group = flow["targets"][target]["ring_group"]
     member = group["members"][order[index]]
     if index + 1 < len(order):
-        action = ctx.url(
+        action = ctx.dialling_url(
             "/twilio/ring-next", f=flow["name"], g=target, o=".".join(map(str, order)), i=str(index + 1)
         )
     else:
@@ -162,7 +168,7 @@ def incoming(
         twiml = gather_twiml(
             menu["prompt"],
             language=ctx.language,
-            action_url=ctx.url("/twilio/menu", f=flow["name"]),
+            action_url=ctx.dialling_url("/twilio/menu", f=flow["name"]),
             timeout=int(menu.get("timeout_seconds") or 5),
             announcement=ctx.announcement if ctx.record else None,
         )

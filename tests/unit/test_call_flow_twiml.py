@@ -54,18 +54,18 @@ def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
 
 GOLDEN = {
     # finishOnKey="": "#" may be a menu key (Twilio's default would end the input on it)
-    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main" '
+    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main&amp;rec=0" '
     'finishOnKey="" method="POST" '
     'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
-    '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main</Redirect></Response>',
+    '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main&amp;rec=0</Redirect></Response>',
     "forward": f"<Response><Dial {DIAL_STATUS}><Number>+81312345678</Number>"
     "</Dial></Response>",
     "simultaneous": f"<Response><Dial {DIAL_STATUS}>{TANAKA}{SUZUKI}</Dial></Response>",
     "round_robin": "<Response><Dial "
-    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=1.0&amp;i=1")
+    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=1.0&amp;i=1&amp;rec=0")
     + f">{SUZUKI}</Dial></Response>",
     "sequential": "<Response><Dial "
-    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1")
+    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1&amp;rec=0")
     + f">{TANAKA}</Dial></Response>",
     "sequential_last": f"<Response><Dial {DIAL_STATUS}>{SUZUKI}</Dial></Response>",
     # the <Record>'s action hangs up: without one Twilio requests this document again (a loop)
