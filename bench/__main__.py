@@ -129,7 +129,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
         from bench import p7_pool_efficiency
 
         results.append(
-            _guard("P7", "pool efficiency", lambda: p7_pool_efficiency.run(args.p7_visitors), log)
+            _guard("P7", "pool efficiency",
+                   lambda: p7_pool_efficiency.run(args.p7_visitors, days=2 if args.quick else 10), log)
         )
     if "ROLLUP" in want:
         from bench import rollup_cost

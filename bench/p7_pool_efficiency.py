@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.common import FigureResult, Row, verdict
+from bench.common import INFO, FigureResult, Row, verdict
 from calltrack.dni_match import DEFAULT_LEASE_MINUTES
 
 TARGET_ACCURACY = 0.99
@@ -398,6 +398,24 @@ def smallest_pool(
     return n, tried
 
 
+def seeded_days(
+    visitors: int, sizes: Iterable[int], policy: Policy, model: TrafficModel, seed: int, days: int
+) -> dict[int, dict[str, Any]]:
+    """How one level's answer varies from day to day: each pool size replayed over ``days`` seeded
+    days (the first is the figure's own day), with the mean accuracy and the days reaching 99%."""
+    day_visits = [traffic(visitors, model, seed + visitors + 1000 * k) for k in range(days)]
+    out: dict[int, dict[str, Any]] = {}
+    for n in sizes:
+        accuracies = [simulate(v, n, policy, model).accuracy for v in day_visits]
+        out[n] = {
+            "mean_accuracy": round(sum(accuracies) / len(accuracies), 4),
+            "days_at_99": sum(a >= TARGET_ACCURACY for a in accuracies),
+            "days": len(accuracies),
+            "accuracy_by_day": [round(a, 4) for a in accuracies],
+        }
+    return out
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -409,10 +427,14 @@ def run(
     model: TrafficModel | None = None,
     policies: Iterable[Policy] = POLICIES,
     compare_up_to: int = 5000,
+    days_up_to: int = 1000,
+    days: int = 10,
 ) -> FigureResult:
     """The P7 figure. The chosen policy (the last) is searched at every level; the others (before
     / after comparisons) only up to ``compare_up_to`` daily visitors (a replay's cost grows with
-    visitors x pool size: 20,000 visitors at the rule's pool take minutes per replay)."""
+    visitors x pool size: 20,000 visitors at the rule's pool take minutes per replay). Levels up
+    to ``days_up_to`` visitors also replay the pools next to the answer over ``days`` seeded days:
+    a small pool's answer moves with the day's bursts, and one seeded day cannot show by how much."""
     started = time.perf_counter()
     model = model or TrafficModel()
     policies = list(policies)
@@ -465,6 +487,22 @@ def run(
                 verdict(bool(ratio) and ratio <= TARGET_RULE_RATIO),
             )
         )
+        if best and visitors <= days_up_to and days > 1:
+            spread = seeded_days(visitors, [n for n in (best - 1, best, best + 1) if n >= 1], chosen,
+                                 model, seed, days)
+            mine["over_seeded_days"] = spread
+            result.rows.append(
+                Row(
+                    f"P7 over {days} seeded days, {visitors:,}/day",
+                    "; ".join(
+                        f"{n} numbers: mean {d['mean_accuracy']:.2%}, {d['days_at_99']}/{d['days']} days >= 99%"
+                        for n, d in spread.items()
+                    ),
+                    "(info)",
+                    None,
+                    INFO,
+                )
+            )
         at = mine["at_smallest"]
         if at:
             top = at["confidence_at_least_0.99"]

@@ -74,3 +74,18 @@ def test_the_search_bisects_between_coarse_steps_to_one_number():
     assert len(tried_down) <= 7
     # and a pool that never reaches the target is reported as not found
     assert p7.smallest_pool(lambda n: p7.Outcome(n, 1.0, open=[100, 50]), 5, 5, 30)[0] is None
+
+
+def test_a_small_level_reports_its_pools_over_several_seeded_days():
+    # Given the figure at a small level, with three seeded days
+    result = p7.run((VISITORS,), policies=(p7.AFTER,), days_up_to=VISITORS, days=3)
+    mine = result.details["levels"][VISITORS]["policies"][p7.AFTER.name]
+    best = mine["smallest_pool_at_99"]
+    # Then the pools next to the answer were replayed over the days, the first being the figure's own
+    spread = mine["over_seeded_days"]
+    assert set(spread) == {best - 1, best, best + 1} - {0}
+    assert spread[best]["accuracy_by_day"][0] == mine["at_smallest"]["accuracy"]
+    assert all(d["days"] == 3 and 0 <= d["days_at_99"] <= 3 for d in spread.values())
+    means = [spread[n]["mean_accuracy"] for n in sorted(spread)]
+    assert means == sorted(means)  # more numbers, no less accurate on the same days
+    assert any(r.figure == f"P7 over 3 seeded days, {VISITORS:,}/day" for r in result.rows)
