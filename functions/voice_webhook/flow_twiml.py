@@ -21,7 +21,7 @@ the member's leg when that member answers, so the whisper route records who answ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from calltrack.call_flows import OPEN, counter_attribute, member_order
@@ -37,6 +37,12 @@ from calltrack.twilio_edge import (
 CLOSED_MESSAGE = {
     "ja": "ただいま営業時間外です。恐れ入りますが、営業時間内におかけ直しください。",
     "en": "We are closed right now. Please call again during our opening hours.",
+}
+# Closed with voicemail and no message of the account's own: the caller is asked for a message
+# (the message above tells them to call again, and they hang up before the tone).
+CLOSED_VOICEMAIL_MESSAGE = {
+    "ja": "ただいま営業時間外です。発信音のあとにメッセージをお話しください。",
+    "en": "We are closed right now. Please leave a message after the tone.",
 }
 
 
@@ -195,11 +201,13 @@ def closed(
     after = flow.get("after_hours") or {}
     fields = {"flow": flow["name"], "flow_branch": branch}
     if after.get("target"):
-        step = dial_target(ctx, flow, after["target"], counters=counters, sticky=sticky)
+        # with voicemail, nobody answering the after-hours target leads to it (/twilio/dial-status)
+        rings = replace(ctx, voicemail=True) if after.get("voicemail") else ctx
+        step = dial_target(rings, flow, after["target"], counters=counters, sticky=sticky)
         step.fields.update(fields)
         return step
     lang = "ja" if ctx.language.lower().startswith("ja") else "en"
-    text = after.get("message") or CLOSED_MESSAGE[lang]
+    text = after.get("message") or (CLOSED_VOICEMAIL_MESSAGE if after.get("voicemail") else CLOSED_MESSAGE)[lang]
     if after.get("voicemail"):
         twiml = voicemail_twiml(
             text,

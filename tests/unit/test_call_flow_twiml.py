@@ -120,6 +120,27 @@ def test_closed_with_an_after_hours_target_rings_it():
     assert step.twiml == XML + GOLDEN["forward"] and step.fields["flow_branch"] == "after-hours"
 
 
+def test_closed_with_voicemail_and_no_message_asks_for_a_message_not_to_call_again():
+    # Given after hours with voicemail and no message of the account's own
+    night = flow(after_hours={"voicemail": True, "message": None, "target": None})
+    step = ft.incoming(CTX, night, "after-hours", counters={}, sticky=None)
+    # Then the caller is asked to leave a message before the tone (not told to call again)
+    said = step.twiml.split("<Say", 1)[1]
+    assert "メッセージ" in said and "おかけ直し" not in said and "<Record" in step.twiml
+    assert step.fields["voicemail"] is True
+
+
+def test_an_after_hours_target_with_voicemail_leads_to_it_when_nobody_answers():
+    # Given after hours ringing the office, with voicemail, for an account whose calls have none
+    night = flow(after_hours={"voicemail": True, "message": None, "target": "office"})
+    step = ft.incoming(CTX, night, "after-hours", counters={}, sticky=None)
+    # Then the office rings and its <Dial> result offers the voicemail (/twilio/dial-status vm=1)
+    assert "+81312345678</Number>" in step.twiml and "dial-status?t=1764550800&amp;vm=1" in step.twiml
+    # And without voicemail it does not
+    quiet = flow(after_hours={"voicemail": False, "message": None, "target": "office"})
+    assert "vm=1" not in ft.incoming(CTX, quiet, "after-hours", counters={}, sticky=None).twiml
+
+
 def test_storage_down_rings_the_first_target_at_once():
     assert ft.fail_open(CTX, flow("sequential")) == XML + GOLDEN["simultaneous"]
 
