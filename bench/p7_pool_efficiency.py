@@ -495,7 +495,8 @@ def run(
                 Row(
                     f"P7 over {days} seeded days, {visitors:,}/day",
                     "; ".join(
-                        f"{n} numbers: mean {d['mean_accuracy']:.2%}, {d['days_at_99']}/{d['days']} days >= 99%"
+                        f"{n} numbers: mean {d['mean_accuracy']:.2%}, "
+                        f"{d['days_at_99']}/{d['days']} days >= 99%"
                         for n, d in spread.items()
                     ),
                     "(info)",

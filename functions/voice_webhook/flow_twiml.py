@@ -207,7 +207,8 @@ def closed(
         step.fields.update(fields)
         return step
     lang = "ja" if ctx.language.lower().startswith("ja") else "en"
-    text = after.get("message") or (CLOSED_VOICEMAIL_MESSAGE if after.get("voicemail") else CLOSED_MESSAGE)[lang]
+    default = CLOSED_VOICEMAIL_MESSAGE if after.get("voicemail") else CLOSED_MESSAGE
+    text = after.get("message") or default[lang]
     if after.get("voicemail"):
         twiml = voicemail_twiml(
             text,

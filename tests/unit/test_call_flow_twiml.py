@@ -54,7 +54,8 @@ def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
 
 GOLDEN = {
     # finishOnKey="": "#" may be a menu key (Twilio's default would end the input on it)
-    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main&amp;rec=0" '
+    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main'
+    '&amp;rec=0" '
     'finishOnKey="" method="POST" '
     'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
     '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main&amp;rec=0</Redirect></Response>',

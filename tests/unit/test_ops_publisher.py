@@ -34,7 +34,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
         topic = sns.create_topic(Name="ops")["TopicArn"]
         seen = sqs.create_queue(QueueName="ops-seen")["QueueUrl"]
-        seen_arn = sqs.get_queue_attributes(QueueUrl=seen, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        seen_arn = sqs.get_queue_attributes(QueueUrl=seen, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=seen_arn)
         hooks = sqs.create_queue(QueueName="webhooks")["QueueUrl"]
         monkeypatch.setenv(queue_env("webhooks"), hooks)
@@ -54,8 +55,9 @@ def publisher(topic: str) -> SnsPublisher:
     return SnsPublisher(Settings(ops_topic_arn=topic, region="us-east-1"))
 
 
-def test_a_webhooks_queue_that_refuses_the_alert_fails_the_run_before_ops_are_told(aws: dict[str, Any],
-                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_webhooks_queue_that_refuses_the_alert_fails_the_run_before_ops_are_told(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given the webhooks queue is gone (its URL names no queue)
     monkeypatch.setenv(queue_env("webhooks"), aws["hooks"] + "-gone")
     # When an alert is published, Then it fails (the job's run fails and is tried again)
@@ -79,7 +81,8 @@ def test_a_run_retried_after_a_failed_publish_plans_the_webhook_delivery_once(aw
     assert first["id"] == second["id"] and first["type"] == "alert.spike"
     hook = {"id": "ops", "url": "https://hooks.example.jp/x", "events": ["alert.spike"], "secret": "ops"}
     cfg = parse_config(account_config("acme", webhooks=[hook]), local_mode=False)
-    planned = [[p.delivery_id for p in plan.plan_alert(m, cfg, "2026-12-02T06:00:00Z")] for m in (first, second)]
+    planned = [[p.delivery_id for p in plan.plan_alert(m, cfg, "2026-12-02T06:00:00Z")]
+               for m in (first, second)]
     assert planned[0] == planned[1] and len(planned[0]) == 1
 
 

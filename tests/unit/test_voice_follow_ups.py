@@ -29,7 +29,8 @@ SATO = {"agent": "sato", "number": "090-5555-6666"}
 
 def rows(members: list[dict[str, str]], *, recording: bool, menu: bool = False) -> dict[str, dict[str, Any]]:
     """The number rows ``calltrack apply`` writes for a sequential group (behind a menu or not)."""
-    flow_cfg: dict[str, Any] = {"targets": {"desk": {"ring_group": {"strategy": "sequential", "members": members}}}}
+    group = {"strategy": "sequential", "members": members}
+    flow_cfg: dict[str, Any] = {"targets": {"desk": {"ring_group": group}}}
     if menu:
         flow_cfg["menu"] = {"prompt": "受付は1を", "options": {"1": "desk"}}
     config = account_config("clinic", recording={"enabled": recording}, flows={"main": flow_cfg},
