@@ -158,7 +158,9 @@ FUNCTIONS = (
         timeout_s=12,  # Twilio waits 15 s; a slow DynamoDB costs up to 4 s a request (flow.WRITE_AFTER_S)
         description="Twilio voice webhooks: forward, record and attribute calls",
         tables=("calls", "callers"),
-        read_only_tables=("leases", "lease_history", "accounts"),
+        # no accounts table: everything a call needs is on its number's row (webhook URLs and
+        # other accounts' configs stay out of reach of the internet-facing function)
+        read_only_tables=("leases", "lease_history"),
         update_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
         read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
         sends_to_queues=("recording", "webhook_outbox"),
@@ -236,7 +238,7 @@ FUNCTIONS = (
         "admin.handler.handler",
         timeout_s=30,
         description="Accounts, tokens, account secrets and config-as-code (calltrack apply)",
-        tables=("accounts", "numbers", "tokens", "leases"),
+        tables=("accounts", "numbers", "tokens"),
         append_tables=("audit",),
         buckets=("routing",),  # writes the routing snapshot of every tracking number
         secrets=("admin_token",),
@@ -249,10 +251,10 @@ FUNCTIONS = (
         memory_mb=512,
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
-        tables=("calls", "spend", "rollups", "crm_leads", "recordings"),
+        tables=("calls", "spend", "crm_leads", "recordings"),
         update_tables=("tokens",),  # "last used" (calltrack.auth)
         append_tables=("audit",),  # recording and transcript access
-        read_only_tables=("accounts", "job_runs", "conversions"),
+        read_only_tables=("accounts", "rollups", "conversions"),
         # recordings: presigned GETs only; exports: the stored monthly reviews, read
         read_only_buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
@@ -311,7 +313,7 @@ FUNCTIONS = (
         timeout_s=300,
         description="Scheduled ops messages: weekly alert, spike check, monthly review",
         tables=("job_runs",),
-        read_only_tables=("accounts", "calls", "rollups", "spend", "recordings"),
+        read_only_tables=("accounts", "calls", "spend"),
         buckets=("exports",),
         publishes_to_ops_topic=True,
         sends_to_queues=("webhooks",),  # the same alerts to webhooks subscribed to alert.* / review.monthly

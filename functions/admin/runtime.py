@@ -7,7 +7,7 @@ from calltrack.account_secrets import AccountSecrets
 from calltrack.settings import Needs
 
 NEEDS = Needs(
-    tables=("accounts", "numbers", "tokens", "leases", "audit"), buckets=("routing",),
+    tables=("accounts", "numbers", "tokens", "audit"), buckets=("routing",),
     secrets=("admin_token",),
     account_secrets="write",
 )

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from report.rollup_store import RollupReader
 
 API_NEEDS = Needs(
-    tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "job_runs",
-            "conversions", "audit"),
+    tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "conversions",
+            "audit"),
     buckets=("recordings", "exports"),
     queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),

@@ -24,7 +24,7 @@ from voice_webhook import flow
 SERVICE = "voice_webhook"
 # What the wiring grants this function; checked at cold start (calltrack.settings.Needs).
 NEEDS = Needs(
-    tables=("calls", "callers", "numbers", "leases", "lease_history", "accounts"),
+    tables=("calls", "callers", "numbers", "leases", "lease_history"),
     buckets=("routing",),
     queues=("recording", "webhook_outbox"),
     secrets=("twilio_auth_token",),
