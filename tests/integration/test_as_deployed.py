@@ -108,7 +108,8 @@ def test_a_missing_grant_fails_the_session_naming_action_and_resource_though_the
 def test_a_scoped_grant_is_checked_against_the_real_table_arn(stack):
     from botocore.exceptions import ClientError
 
-    # Given the credentials of the voice webhook's role (read-only on the accounts table)
+    # Given the credentials of the voice webhook's role (read-only on the leases table, nothing on
+    # the accounts table: every call reads its number's row, never an account's config)
     env = stack.invoker.workers["voice_webhook"].spec.env
     import boto3
 
@@ -121,15 +122,21 @@ def test_a_scoped_grant_is_checked_against_the_real_table_arn(stack):
 
     before = len(emulator_iam.DENIALS)
     try:
-        # When it reads a table it is granted, then writes one it may only read
-        ddb.get_item(TableName="calltrack-accounts", Key={"account": {"S": "nobody"}})
+        # When it reads a table it is granted, then writes one it may only read, then reads the
+        # accounts table (webhook URLs, every account's config)
+        ddb.get_item(TableName="calltrack-leases", Key={"number": {"S": "+815000000000"}})
         with pytest.raises(ClientError) as denied:
-            ddb.put_item(TableName="calltrack-accounts", Item={"account": {"S": "nobody"}})
-        # Then the read is allowed on the table ARN and the write is denied on it
+            ddb.put_item(TableName="calltrack-leases", Item={"number": {"S": "+815000000000"}})
+        with pytest.raises(ClientError) as unread:
+            ddb.get_item(TableName="calltrack-accounts", Key={"account": {"S": "nobody"}})
+        # Then the read is allowed on the table ARN and the write and the accounts read are denied
         assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert unread.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         assert [str(d) for d in emulator_iam.DENIALS[before:]] == [
             "calltrack-voice_webhook was denied dynamodb:PutItem on "
-            "arn:aws:dynamodb:us-east-1:123456789012:table/calltrack-accounts"
+            "arn:aws:dynamodb:us-east-1:123456789012:table/calltrack-leases",
+            "calltrack-voice_webhook was denied dynamodb:GetItem on "
+            "arn:aws:dynamodb:us-east-1:123456789012:table/calltrack-accounts",
         ]
     finally:
         del emulator_iam.DENIALS[before:]
