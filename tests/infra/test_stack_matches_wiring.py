@@ -193,3 +193,17 @@ def test_a_wiring_naming_an_unknown_table_fails_synthesis_with_the_name(tmp_path
     )
     with pytest.raises(KeyError, match="ghost.*nope"):
         build_app({"calltrack:stubLayer": True}, outdir=str(tmp_path), wiring=bad, nag=False)
+
+
+def test_every_message_of_a_slow_consumers_batch_has_its_whole_budget_inside_the_timeout():
+    # Given the consumers whose one message may take long (a recording download, an ad platform's
+    # slow answers): a message left for lack of time spends a receive the retry ladder counts as a try
+    from conversions.handler import MESSAGE_BUDGET_MS
+    from recording_ingest.handler import FETCH_DEADLINE_S, RESERVE_S
+
+    budget_s = {"recording_ingest": FETCH_DEADLINE_S + RESERVE_S, "conversions": MESSAGE_BUDGET_MS / 1000}
+    for queue in WIRING.queues:
+        if queue.consumer in budget_s:
+            timeout = next(f.timeout_s for f in WIRING.functions if f.name == queue.consumer)
+            # Then a whole batch fits in the function's timeout, each message with its budget
+            assert queue.batch_size * budget_s[queue.consumer] <= timeout, queue.name
