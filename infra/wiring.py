@@ -228,9 +228,9 @@ FUNCTIONS = (
         timeout_s=5,
         description="dni.js and per-session pool number leases",
         tables=("leases", "lease_history"),
+        # no tokens table, no operator token: it answers browsers only (the pools report is
+        # report_api's)
         read_only_tables=("accounts", "numbers"),
-        update_tables=("tokens",),  # "last used" (calltrack.auth): a public function mints no token
-        secrets=("admin_token",),
     ),
     LambdaFunction(
         "admin",
@@ -254,13 +254,13 @@ FUNCTIONS = (
         tables=("calls", "spend", "crm_leads", "recordings"),
         update_tables=("tokens",),  # "last used" (calltrack.auth)
         append_tables=("audit",),  # recording and transcript access
-        read_only_tables=("accounts", "rollups", "conversions"),
+        read_only_tables=("accounts", "rollups", "conversions", "leases", "lease_history"),
         # recordings: presigned GETs only; exports: the stored monthly reviews, read
         read_only_buckets=("recordings", "exports"),
         sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
         secrets=("admin_token",),
         # The API composes the routers of the call records, recording access, conversions and transcripts.
-        bundles=("call_records", "recording_ingest", "conversions", "transcripts"),
+        bundles=("call_records", "recording_ingest", "conversions", "transcripts", "dni_lease"),
     ),
     LambdaFunction(
         "rollup",
@@ -416,7 +416,7 @@ ROUTES = (
     Route("GET", "/dni.js", "dni_lease", _P),
     Route("POST", "/dni/lease", "dni_lease", _P),
     Route("OPTIONS", "/dni/lease", "dni_lease", _P),
-    Route("GET", "/v1/reports/pools", "dni_lease", _K),
+    Route("GET", "/v1/reports/pools", "report_api", _K),  # dni_lease.pools_api, bundled
     # Accounts and tokens
     Route("GET", "/v1/stack", "admin", _K),
     Route("GET", "/v1/accounts", "admin", _K),

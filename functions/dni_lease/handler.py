@@ -1,4 +1,5 @@
-"""dni_lease: GET /dni.js, POST+OPTIONS /dni/lease, GET /v1/reports/pools. Routing only."""
+"""dni_lease: GET /dni.js, POST+OPTIONS /dni/lease. Routing only (GET /v1/reports/pools is
+report_api's: ``dni_lease.pools_api``)."""
 
 from __future__ import annotations
 
@@ -88,20 +89,6 @@ def lease() -> Response:
         content_type="application/json",
         body=json.dumps(body),
         headers={**service.cors_headers(origin), "Cache-Control": "no-store"},
-    )
-
-
-@app.get("/v1/reports/pools")
-def pools_report() -> dict[str, Any]:
-    from calltrack.auth import principal_from_app
-    from dni_lease.runtime import ports as process_ports
-
-    ports = process_ports()
-    principal = principal_from_app(app)
-    params = app.current_event.query_string_parameters or {}
-    account = principal.scoped_account(params.get("account"))
-    return service.handle_pools_report(
-        account, params, store=ports.store, accounts=ports.accounts, now=clock.epoch()
     )
 
 

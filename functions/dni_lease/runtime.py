@@ -13,7 +13,7 @@ from calltrack.accounts import Accounts
 from calltrack.settings import Needs
 from dni_lease.store import LeaseStore
 
-NEEDS = Needs(tables=("leases", "lease_history", "accounts", "numbers", "tokens"), secrets=("admin_token",))
+NEEDS = Needs(tables=("leases", "lease_history", "accounts", "numbers"))
 
 
 @dataclass(frozen=True)

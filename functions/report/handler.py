@@ -14,6 +14,7 @@ from calltrack.api import bounded_json, guard_bodies
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_tracer
 from conversions import api as conversions_api
+from dni_lease import pools_api
 from recording_ingest import access as recordings_access
 from report import reports, reviews
 from report.runtime import API_NEEDS
@@ -26,7 +27,7 @@ app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=boun
 guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
 for module in (calls, recordings_access, transcripts_api, reports, crm, spend, reviews, conversions_api,
-               callbacks):
+               callbacks, pools_api):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from calltrack.accounts import Accounts
     from calltrack.call_items import CallItems
     from conversions.store import DynamoConversions
+    from dni_lease.store import LeaseStore
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
 
 API_NEEDS = Needs(
     tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "conversions",
-            "audit"),
+            "audit", "leases", "lease_history"),
     buckets=("recordings", "exports"),
     queues=("recording",),  # POST /v1/recordings/retry
     secrets=("admin_token",),
@@ -46,6 +47,7 @@ class ApiPorts:
     # account, since, cursor -> counts and next_cursor
     requeue_recordings: Callable[[str | None, str | None, str | None], dict[str, Any]]
     conversions: DynamoConversions  # read only: a call's conversions and the import files
+    leases: LeaseStore  # read only: GET /v1/reports/pools (dni_lease.pools_api)
 
 
 def report_ports(router: Any) -> ApiPorts:
@@ -80,6 +82,7 @@ def _build(settings: Settings) -> ApiPorts:
     from calltrack.call_items import call_items
     from calltrack.clients import dynamodb
     from conversions.store import DynamoConversions
+    from dni_lease.store import DynamoLeaseStore
     from recording_ingest.access import presigner
     from recording_ingest.requeue import requeuer
     from report.reviews import ReviewShelf
@@ -97,4 +100,7 @@ def _build(settings: Settings) -> ApiPorts:
         presign=presigner(s3, settings.recordings_bucket),
         requeue_recordings=requeuer(settings, session.client("sqs", region_name=settings.region)),
         conversions=DynamoConversions(),
+        leases=DynamoLeaseStore(
+            dynamodb(), settings.table_name("leases"), settings.table_name("lease_history")
+        ),
     )

@@ -1,0 +1,34 @@
+"""GET /v1/reports/pools (any role of the account, or the operator with ``?account=``): the pools'
+peak concurrency, utilisation, exhaustions and recommended sizes (``dni_lease.pool_report``).
+
+Bundled into report_api, whose ports carry the lease store: the public dni_lease function answers
+browsers only, so it holds neither the token table nor the operator's token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from calltrack.api import RoutePorts, current_caller, route_ports
+from dni_lease.store import LeaseStore
+
+router = Router()
+
+
+class PoolPorts(RoutePorts, Protocol):
+    @property
+    def leases(self) -> LeaseStore: ...
+
+
+@router.get("/v1/reports/pools")
+def pools_report() -> dict[str, Any]:
+    from calltrack import clock
+    from dni_lease.service import handle_pools_report
+
+    caller = current_caller(router)
+    ports = cast(PoolPorts, route_ports(router))
+    params = router.current_event.query_string_parameters or {}
+    return handle_pools_report(caller.account, params, store=ports.leases, accounts=ports.accounts,
+                               now=clock.epoch())
