@@ -46,8 +46,12 @@ def post(
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": content_type, **dict(headers or {})}
     )
+    from calltrack.outbound import direct_opener
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - URL from settings
+        # no redirect followed (it would carry the platform's token along) and no proxy variable:
+        # a 3xx is an answer like any other non-2xx
+        with direct_opener().open(request, timeout=timeout_s) as resp:
             return Answer(resp.status, _json(resp.read()), resp.headers.get("Retry-After"))
     except urllib.error.HTTPError as err:
         return Answer(err.code, _json(err.read()), err.headers.get("Retry-After") if err.headers else None)

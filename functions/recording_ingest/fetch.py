@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.client import HTTPException
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
@@ -78,14 +78,12 @@ def looks_like_mp3(body: bytes) -> bool:
     return version != 0b01 and layer != 0 and bitrate not in (0, 0xF) and rate != 0x3
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # surface 3xx as HTTPError; redirects are followed by hand below
-
-
 def _opener() -> urllib.request.OpenerDirector:
-    # No proxies from the environment, no automatic redirects (they would copy Authorization).
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    # No proxies from the environment, no automatic redirects (they would copy Authorization):
+    # redirects are followed by hand below.
+    from calltrack.outbound import direct_opener
+
+    return cast(urllib.request.OpenerDirector, direct_opener())
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

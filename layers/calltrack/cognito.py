@@ -116,8 +116,11 @@ def fetch_jwks(url: str) -> Mapping[str, Any]:
     parsed = urlparse(url)
     if not (parsed.scheme == "https" or (parsed.scheme == "http" and parsed.hostname == "127.0.0.1")):
         raise Unauthorized("sign-in keys: the JWKS URL must be https")
+    from calltrack.outbound import direct_opener
+
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - scheme checked above
+    # no redirect followed (another host's keys would be trusted) and no proxy variable
+    with direct_opener().open(request, timeout=3) as response:
         body = json.loads(response.read(1_000_000))
     if not isinstance(body, dict):
         raise ValueError("JWKS is not an object")

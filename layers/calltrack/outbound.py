@@ -10,14 +10,21 @@ and the connection goes to that checked address, so DNS cannot change its answer
   link-local (169.254/16 with the instance metadata at 169.254.169.254, fe80::/10), shared
   (100.64/10), unspecified, multicast or reserved address, IPv4-mapped IPv6 included;
 - in local mode the loopback address 127.0.0.1 (and ::1) is allowed, nothing else internal.
+
+Clients that call fixed https endpoints (the ad platforms, Twilio's media host, Cognito's keys)
+open their requests with ``direct_opener``: no redirect is followed (urllib would carry the
+``Authorization`` header to wherever a 3xx points, http or an internal address) and no proxy is
+taken from the environment.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 
@@ -34,13 +41,28 @@ class Target:
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = value.strip("[]").split("%", 1)[0]
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     try:
-        address = ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return None
+        address = _inet_aton(text)
+        if address is None:
+            return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def _inet_aton(text: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a resolver reads from a numeric host ``ipaddress`` refuses ("2130706433",
+    "0x7f.1", "017700000001", "127.1"): the name connects there, so it is that address."""
+    if not text or not all(c in "0123456789abcdefxABCDEFX." for c in text) or not text[0].isdigit():
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 def address_refusal(value: str, *, local_mode: bool) -> str | None:
@@ -119,6 +141,22 @@ def public_addresses(target: Target, *, local_mode: bool, resolver: Resolver = r
     for address in addresses:
         why = address_refusal(address, local_mode=local_mode)
         if why:
-            raise RefusedDestination(f"{target.host} resolves to {why}")
+            # the account's admin reads the refusal (a delivery's reason): it must not tell them
+            # how names resolve inside this network; the operator's log has the address
+            logging.getLogger(__name__).warning("destination refused",
+                                                extra={"host": target.host, "why": why})
+            raise RefusedDestination(f"{target.host} does not resolve to public addresses only")
     return sorted(addresses, key=_ipv4_first)
+
+
+def direct_opener() -> Any:
+    """A ``urllib.request`` opener that follows no redirect (a 3xx is the answer, as an
+    ``HTTPError``) and ignores proxy variables (see the module docstring)."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
 

@@ -72,6 +72,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        do_GET = do_POST  # noqa: N815 - the same answers to a GET (a client fetching keys, a page)
+
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
             return
 

@@ -59,8 +59,23 @@ def test_a_host_resolving_to_an_internal_address_is_refused_at_send_time() -> No
     target = check_url("https://hooks.example.jp/x", local_mode=False)
     public = public_addresses(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34"])
     assert public == ["93.184.216.34"]
-    with pytest.raises(RefusedDestination, match="169.254.169.254"):
+    with pytest.raises(RefusedDestination, match="not resolve to public addresses") as refused:
         public_addresses(target, local_mode=False, resolver=lambda h, p: ["93.184.216.34", "169.254.169.254"])
+    # and the refusal, which the account's admin reads as a delivery's reason, does not tell them
+    # how the name resolves inside this network (the operator's log does)
+    assert "169.254" not in str(refused.value)
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "017700000001", "127.1", "0", "169.254.43518",
+                                  "0xa9fea9fe"])
+def test_an_address_written_as_a_number_is_refused_at_apply_like_its_dotted_form(host: str) -> None:
+    # Given a URL whose host a resolver reads as an IPv4 address (127.0.0.1, 0.0.0.0, the metadata)
+    # Then apply refuses it at once, as it refuses the address written as usual
+    with pytest.raises(RefusedDestination, match="loopback|not a public|link-local"):
+        check_url(f"https://{host}/hook", local_mode=False)
+    # while names that merely start with digits stay names
+    assert check_url("https://123.example.jp/hook", local_mode=False).host == "123.example.jp"
+    assert check_url("https://1.dead.beef/hook", local_mode=False).host == "1.dead.beef"
 
 
 def test_a_dual_stack_host_is_tried_ipv4_first_then_each_checked_address_in_turn(monkeypatch) -> None:
