@@ -481,3 +481,141 @@ def test_a_first_lease_answered_503_is_asked_again_within_seconds(site, local_st
     )
     assert refused and _leased(page, account).startswith("+8150")
     context.close()
+
+
+_HIDDEN_AT_LOAD = """
+Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+"""
+
+
+def _lease_requests(page) -> list[str]:
+    """The bodies of the lease requests (renewals and releases) the page sends from now on."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.post_data or "") if r.url.endswith("/dni/lease")
+            and r.method == "POST" else None)
+    return sent
+
+
+def test_a_tab_opened_in_the_background_leases_when_shown_and_never_ends_the_visible_tabs_lease(
+    site, local_stack, browser
+):
+    import time
+
+    account = _publish_jp(site, local_stack)
+    # Given a visitor reading the site in one tab
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=BG-1")
+    number = _leased(first, account)
+    lease_id = _lease_row(local_stack, number)["lease_id"]["S"]
+    # When they open a link in a background tab (loaded hidden, as a ctrl+click or a prerender)
+    background = context.new_page()
+    background.add_init_script(_HIDDEN_AT_LOAD)
+    sent = _lease_requests(background)
+    background.goto(f"{_origin(site)}/{account}.html")
+    background.wait_for_timeout(1500)
+    # Then the background tab asks nothing, and the number the first tab shows stays leased to it
+    assert sent == []
+    row = _lease_row(local_stack, number)
+    assert row["lease_id"]["S"] == lease_id and float(row["expires_at"]["N"]) > time.time() + 60
+    # And shown, it takes the visitor's lease (the same number, the same session)
+    background.evaluate(_SET_VISIBILITY, "visible")
+    background.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    assert _text(background, "#dash") == _text(first, "#dash") and len(sent) == 1
+    context.close()
+
+
+def test_a_tab_left_from_an_older_ad_click_takes_the_newer_session_instead_of_writing_over_it(
+    site, local_stack, browser
+):
+    import time
+
+    account = _publish_jp(site, local_stack)
+    key = f"ct_dni_{account}"
+    # Given a tab that landed from an ad (session S1), hidden for more than the session's 30 minutes
+    context = browser.new_context()
+    old = context.new_page()
+    old.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=OLD-CLICK")
+    _leased(old, account)
+    old.evaluate(_SET_VISIBILITY, "hidden")
+    old.evaluate(f"() => {{ const s = JSON.parse(localStorage.getItem('{key}')); s.t -= 31 * 60e3;"
+                 f" localStorage.setItem('{key}', JSON.stringify(s)); }}")
+    # and a new ad click in another tab (a new session S2, its own number)
+    new = context.new_page()
+    new.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=NEW-CLICK")
+    newer = new.evaluate(f"() => JSON.parse(localStorage.getItem('{key}')).s")
+    number = _leased(new, account)
+    # When the old tab is shown again
+    with old.expect_response(lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"
+                             and "release" not in (r.request.post_data or "")) as renewal:
+        old.evaluate(_SET_VISIBILITY, "visible")
+    assert renewal.value.ok
+    time.sleep(0.3)
+    # Then it joins the newer session (its number, its click) rather than bring back the old one
+    stored = old.evaluate(f"() => JSON.parse(localStorage.getItem('{key}'))")
+    assert stored["s"] == newer and stored["n"] == number
+    assert "NEW-CLICK" in _lease_row(local_stack, number)["attribution"]["S"]
+    old.wait_for_function("(n) => document.getElementById('dash').textContent.replace(/\\D/g, '')"
+                          " === '0' + n.slice(3)", arg=number)
+    context.close()
+
+
+def test_heartbeats_go_on_when_the_device_clock_is_set_back(site, local_stack, browser):
+    import time
+
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=CLOCK-1")
+    _leased(page, account)
+    sent = _lease_requests(page)
+    # Given the device clock corrected an hour back while the page is open
+    page.clock.set_system_time(time.time() - 3600)
+    # When a heartbeat's time has passed on the page (the 10-minute lease beats every 200 s)
+    with page.expect_request(lambda r: r.url.endswith("/dni/lease") and r.method == "POST"):
+        page.clock.run_for(240_000)
+    # Then the page renewed its lease (it would have waited an hour, the number free for others)
+    assert len(sent) == 1 and "release" not in sent[0]
+    context.close()
+
+
+def test_call_links_with_an_extension_or_set_after_load_dial_the_leased_number(site, local_stack, browser):
+    account = _publish(site, local_stack, "dni_jp_links.html", site_numbers=["+81312345678"],
+                       pool_prefix="+8150")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=LINKS-1")
+    number = _leased(page, account)
+    national = "0" + number[3:]
+
+    def href(sel: str) -> str:
+        return str(page.get_attribute(sel, "href"))
+
+    page.wait_for_function("() => document.getElementById('button').getAttribute('href') !== '#'"
+                           " && !document.getElementById('button').getAttribute('href').endsWith('12345678')")
+    # Then a link with an extension or pauses dials the leased number and keeps them (a link the
+    # page cannot decode does not stop the others)
+    assert href("#ext").startswith("tel:+" + number[1:3]) and href("#ext").endswith(";ext=123")
+    assert href("#ext").replace("-", "")[:-len(";ext=123")].endswith(number[3:])
+    assert href("#pause").replace("-", "") == f"tel:{national},,123"
+    assert href("#plain").replace("-", "") == f"tel:{national}"
+    assert href("#bad") == "tel:100%"
+    # And the button whose href the page's script set after the lease dials it too
+    assert href("#button").replace("-", "") in (f"tel:+{number[1:]}", f"tel:{number}")
+    context.close()
+
+
+def test_a_landing_page_with_a_very_long_ad_url_still_gets_a_number(site, local_stack, browser):
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    page = context.new_page()
+    long_content = "x" * 4300
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=LONG-1&utm_content={long_content}"
+              f"&utm_term={'歯医者' * 400}")
+    # Then the lease is granted (the values are cut to fit the request) and the page shows a number
+    number = _leased(page, account)
+    attribution = json.loads(_lease_row(local_stack, number)["attribution"]["S"])
+    assert attribution["gclid"] == "LONG-1"
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    context.close()

@@ -42,21 +42,24 @@
     again = 0;
 
   function now() { return Date.now(); }
+  // heartbeats and retries run on the page's own clock: a device clock set back must not stop them
+  function mono() { return w.performance ? performance.now() : now(); }
   function rid() {
     var a = new Uint8Array(16), h = '';
     try { w.crypto.getRandomValues(a); } catch (e) { for (var j = 0; j < 16; j++) a[j] = Math.random() * 256; }
     for (var i = 0; i < 16; i++) h += (a[i] + 256).toString(16).slice(1);
     return h;
   }
-  function load() {
-    var raw = null;
+  function read() {
+    var raw = null, o;
     try { raw = w.localStorage.getItem(KEY); } catch (e) {
       var m = d.cookie.match(new RegExp('(?:^|;\\s*)' + KEY + '=([^;]*)'));
       raw = m && decodeURIComponent(m[1]);
     }
-    try { st = JSON.parse(raw) || {}; } catch (e) { st = {}; }
-    if (!st.x || st.x < now()) st = {};
+    try { o = JSON.parse(raw) || {}; } catch (e) { o = {}; }
+    return !o.x || o.x < now() ? {} : o;
   }
+  function load() { st = read(); }
   function save() {
     var days = st.days || 30;
     st.x = st.x || now() + days * 864e5;
@@ -67,12 +70,13 @@
   }
   function touch() {
     var q = new URLSearchParams(location.search), t = { utm: {} }, any = 0, ref = d.referrer;
-    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v; any = 1; } });
+    // values cut so a long ad URL still fits the lease request (8 KiB; the server keeps 256)
+    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v.slice(0, 200); any = 1; } });
     CLICK.forEach(function (k) { var v = q.get(k); if (v) { t[k] = v; any = 1; } });
     try { if (ref && new URL(ref).host === location.host) ref = ''; } catch (e) { ref = ''; }
     if (ref) any = 1;
-    t.referrer = ref || null;
-    t.landing_page = location.href.slice(0, 2000);
+    t.referrer = ref ? ref.slice(0, 1000) : null;
+    t.landing_page = location.href.slice(0, 1500);
     t.at = now();  // when the click id was seen (Meta's fbc creation time)
     var fresh = !st.s || now() - (st.t || 0) > sessMs;
     if (fresh) { st.s = rid(); st.n = null; }
@@ -127,9 +131,12 @@
     });
     var links = root.querySelectorAll ? root.querySelectorAll('a[href^="tel:"]') : [];
     Array.prototype.forEach.call(links, function (a) {
-      var h = a.getAttribute('href'), num = half(decodeURIComponent(h.slice(4))), dg = num.replace(/\D/g, '');
+      // the number, then what a dialler does after it (";ext=123", ",,123" pauses) kept as written
+      var h = a.getAttribute('href').slice(4), x = h.search(/[;,pw]/i), tail = x < 0 ? '' : h.slice(x), num;
+      try { num = half(decodeURIComponent(x < 0 ? h : h.slice(0, x))); } catch (e) { return; }
+      var dg = num.replace(/\D/g, '');
       ps.forEach(function (p) {
-        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num, p));
+        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num, p) + tail);
       });
     });
   }
@@ -172,7 +179,11 @@
   function call() {
     if (busy) return;
     busy = 1;
-    last = now();
+    last = mono();
+    // another tab started a newer session (a new ad click) since this one read the storage: take
+    // it, number and lease included, rather than write this tab's older session over it
+    var o = read();
+    if (o.s && o.s !== st.s && (o.t || 0) > (st.t || 0)) st = o;
     st.t = now();
     var f = st.f || {}, body = {
       account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 2000),
@@ -205,13 +216,13 @@
     again = setTimeout(function () { again = 0; if (d.visibilityState !== 'hidden') call(); }, wait);
   }
   function tick() {
-    if (d.visibilityState !== 'hidden' && now() - last >= hb * 1e3) call();
+    if (d.visibilityState !== 'hidden' && mono() - last >= hb * 1e3) call();
   }
   // Hidden or closed: give the number back at once (the server keeps the session on the row
   // for late calls); shown again: lease at once, naming the old lease.
   function release() {
     var n = w.navigator;
-    if (rel || !st.l || !n.sendBeacon) return;
+    if (rel || !lease || !st.l || !n.sendBeacon) return;  // only a lease this page took
     rel = 1;
     try {
       // expires_at: the lease as this page last saw it; the server keeps the lease if another
@@ -224,18 +235,21 @@
   // Shown: lease at once (another tab of the session may have released the shared lease).
   function shown() {
     if (d.visibilityState === 'hidden') release();
-    else if (rel || now() - last > 5e3) { rel = 0; call(); }
+    else if (rel || !last || mono() - last > 5e3) { rel = 0; call(); }
   }
   function start() {
     load();
     touch();
     save();
-    call();
+    // a tab opened in the background (or prerendered) leases when it is first shown: leasing now
+    // would renew the lease the visible tab shows, and its release on load end that lease
+    if (d.visibilityState !== 'hidden') call();
     setInterval(tick, 3e4);
     d.addEventListener('visibilitychange', shown);
     w.addEventListener('pagehide', release);
     new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
-      .observe(d.documentElement, { childList: true, subtree: true, characterData: true });
+      .observe(d.documentElement, { childList: true, subtree: true, characterData: true, attributes: true,
+        attributeFilter: ['href'] });
   }
   function go() {
     if (consent && w.calltrackConsent !== true) {
