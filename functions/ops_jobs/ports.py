@@ -7,6 +7,8 @@ Jobs read calls for one account-period straight from the calls table's ``by-acco
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -147,24 +149,41 @@ def webhook_event_id(subject: str, text: str, attributes: dict[str, str | int | 
     import hashlib
     import uuid
 
-    run = "#".join(str(attributes.get(k, "")) for k in ("kind", "account", "period"))
+    period = attributes.get("period") or attributes.get("month") or ""
+    run = f"{attributes.get('kind', '')}#{attributes.get('account', '')}#{period}"
     words = hashlib.sha256(f"{subject}\n{text}".encode()).hexdigest()
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"calltrack:ops:{run}:{words}"))
+
+
+def subscribed_webhooks(account: str, event_type: str) -> bool:
+    """Whether one of the account's webhooks takes ``event_type`` (the planner's test, in
+    ``webhooks.plan``); True when the config cannot be read (the planner then decides)."""
+    from calltrack.accounts import account_reader
+
+    try:
+        config = account_reader().find(account)
+    except Exception:  # noqa: BLE001 - a read that fails must not silence the webhook
+        logging.getLogger(__name__).warning("account config unreadable; alert handed to webhooks",
+                                            exc_info=True)
+        return True
+    return config is None or any(event_type in hook.events for hook in config.webhooks)
 
 
 class SnsPublisher:
     """Hands an ops message to the webhooks queue, which delivers it to the account's webhooks
     subscribed to its event type, then publishes it to the ops topic (text + Chatbot JSON).
 
-    The queue goes first: when it refuses, nothing is published and the job's run fails, so the
-    retried run reaches both (an SNS publish first would leave subscribers of ``alert.*`` without
-    the alert for good: re-running it would e-mail ops twice). When the publish fails after the
-    queue took the message, the retried run hands the queue the same event id again
+    Only an account with a webhook subscribed to the message's event type hands it to the queue
+    (``subscribed``). The queue goes first: when it refuses, nothing is published and the job's run
+    fails, so the retried run reaches both (an SNS publish first would leave subscribers of
+    ``alert.*`` without the alert for good: re-running it would e-mail ops twice). When the publish
+    fails after the queue took the message, the retried run hands the queue the same event id again
     (``webhook_event_id``) and the planner delivers it once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, subscribed: Callable[[str, str], bool] | None = None) -> None:
         self.topic_arn = settings.ops_topic_arn
         self.region = settings.region
+        self.subscribed = subscribed or subscribed_webhooks
         self._client: Any = None
         self._sqs: Any = None
 
@@ -200,6 +219,8 @@ class SnsPublisher:
         url = os.environ.get(queue_env("webhooks"), "")
         if event_type is None or not url or not attributes.get("account"):
             return
+        if not self.subscribed(str(attributes["account"]), event_type):
+            return  # ops alone hear it: a queue outage does not hold their alert
         body = {"type": event_type, "account": str(attributes["account"]),
                 "id": webhook_event_id(subject, text, attributes),
                 "created_at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),

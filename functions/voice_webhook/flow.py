@@ -463,7 +463,9 @@ def _context(
 ) -> flow_twiml.CallContext:
     """What the call's TwiML needs. A follow-up (``query``: its action URL's, which Twilio signed)
     records as the call decided when it came in (``rec``), announced or not then: never by the
-    number's row as it reads now (recording turned on since, or a process's older row)."""
+    number's row as it reads now (recording turned on since, or a process's older row); and offers
+    the voicemail as the call came in (``vm``: an after-hours target with voicemail sets it for its
+    call only)."""
     language = str(routing.get("language") or "ja-JP")
     rec = routing.get("recording")
     recording: dict[str, Any] = rec if isinstance(rec, dict) else {}
@@ -479,7 +481,7 @@ def _context(
         record=record,
         announcement=(recording.get("announcement") or message(language, "announcement")) if record else None,
         whisper=whisper_text(routing.get("whisper"), row.get("channel"), row.get("campaign"), language),
-        voicemail=bool(routing.get("voicemail")),
+        voicemail=query.get("vm") == "1" if query is not None else bool(routing.get("voicemail")),
         ring_timeout=int(routing.get("ring_timeout") or 20),
         call_sid=call_sid,
     )

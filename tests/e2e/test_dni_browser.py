@@ -577,6 +577,12 @@ def test_heartbeats_go_on_when_the_device_clock_is_set_back(site, local_stack, b
         page.clock.run_for(240_000)
     # Then the page renewed its lease (it would have waited an hour, the number free for others)
     assert len(sent) == 1 and "release" not in sent[0]
+    # And when the device sleeps (the wall clock goes on, the page's own clock may not), the page
+    # renews at its next look (every 30 s), not a whole heartbeat after waking
+    page.clock.set_system_time(time.time() + 3600)
+    with page.expect_request(lambda r: r.url.endswith("/dni/lease") and r.method == "POST"):
+        page.clock.run_for(31_000)
+    assert len(sent) == 2
     context.close()
 
 

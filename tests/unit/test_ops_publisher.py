@@ -51,8 +51,9 @@ def drained(sqs: Any, url: str) -> list[dict[str, Any]]:
     return out
 
 
-def publisher(topic: str) -> SnsPublisher:
-    return SnsPublisher(Settings(ops_topic_arn=topic, region="us-east-1"))
+def publisher(topic: str, *, subscribed: bool = True) -> SnsPublisher:
+    """The publisher for an account with (or without) a webhook subscribed to its alerts."""
+    return SnsPublisher(Settings(ops_topic_arn=topic, region="us-east-1"), lambda account, event: subscribed)
 
 
 def test_a_webhooks_queue_that_refuses_the_alert_fails_the_run_before_ops_are_told(
@@ -93,3 +94,42 @@ def test_an_alert_whose_words_changed_is_a_new_event(aws: dict[str, Any]) -> Non
     # Then subscribers get both
     first, second = drained(aws["sqs"], aws["hooks"])
     assert first["id"] != second["id"]
+
+
+def test_an_account_without_alert_webhooks_is_told_whatever_the_queue_does(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an account none of whose webhooks takes alert.spike, and the webhooks queue gone
+    monkeypatch.setenv(queue_env("webhooks"), aws["hooks"] + "-gone")
+    # When its alert is published, Then ops get it (the queue is not asked)
+    assert publisher(aws["topic"], subscribed=False)("[acme] 3 missed calls", "3 missed\n", ATTRIBUTES)
+    assert len(drained(aws["sqs"], aws["seen"])) == 1
+
+
+def test_the_monthly_reviews_event_id_is_per_month() -> None:
+    from ops_jobs.ports import webhook_event_id
+
+    # Given the same review words for two months (the review names its month in "month")
+    review = {"account": "acme", "kind": "monthly-channel-review"}
+    ids = {webhook_event_id("[acme] review", "same words", {**review, "month": m})
+           for m in ("2026-10", "2026-11")}
+    # Then they are two events
+    assert len(ids) == 2
+
+
+def test_subscribed_webhooks_reads_the_accounts_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from calltrack.account_config import parse_config
+    from ops_jobs import ports
+
+    hook = {"id": "ops", "url": "https://hooks.example.jp/x", "events": ["alert.weekly"], "secret": "ops"}
+    cfg = parse_config(account_config("acme", webhooks=[hook]), local_mode=False)
+
+    class Reader:
+        def find(self, account: str) -> Any:
+            return cfg if account == "acme" else None
+
+    monkeypatch.setattr("calltrack.accounts.account_reader", lambda: Reader())
+    assert ports.subscribed_webhooks("acme", "alert.weekly")
+    assert not ports.subscribed_webhooks("acme", "alert.spike")
+    assert ports.subscribed_webhooks("gone", "alert.spike")  # the planner decides (no account: nothing)
+

@@ -27,12 +27,17 @@ SUZUKI = {"agent": "suzuki", "number": "090-3333-4444"}
 SATO = {"agent": "sato", "number": "090-5555-6666"}
 
 
-def rows(members: list[dict[str, str]], *, recording: bool, menu: bool = False) -> dict[str, dict[str, Any]]:
-    """The number rows ``calltrack apply`` writes for a sequential group (behind a menu or not)."""
+def rows(members: list[dict[str, str]], *, recording: bool, menu: bool = False,
+         night_voicemail: bool = False) -> dict[str, dict[str, Any]]:
+    """The number rows ``calltrack apply`` writes for a sequential group (behind a menu or not; with
+    ``night_voicemail`` the office is closed at NOW and after hours rings the group, then voicemail)."""
     group = {"strategy": "sequential", "members": members}
     flow_cfg: dict[str, Any] = {"targets": {"desk": {"ring_group": group}}}
     if menu:
         flow_cfg["menu"] = {"prompt": "受付は1を", "options": {"1": "desk"}}
+    if night_voicemail:
+        flow_cfg["hours"] = {"mon-fri": "20:00-21:00"}
+        flow_cfg["after_hours"] = {"target": "desk", "voicemail": True}
     config = account_config("clinic", recording={"enabled": recording}, flows={"main": flow_cfg},
                             numbers=[{"number": "050-1234-0001", "channel": "flyer", "flow": "main"}])
     with clock.frozen(datetime(2026, 11, 30, tzinfo=UTC)):
@@ -145,3 +150,18 @@ def test_the_next_member_still_rings_from_the_cache_when_storage_is_down():
     # Then suzuki rings from the cached row
     second = no_answer(warm, *action_of(first.find("Dial")))
     assert [n.text for n in second.iter("Number")] == ["+819033334444"]
+
+
+def test_an_after_hours_group_with_voicemail_leads_to_it_after_its_last_member():
+    # Given after hours ringing a two-member group, with voicemail, for an account whose calls
+    # otherwise have none
+    night = rows([TANAKA, SUZUKI], recording=False, night_voicemail=True)
+    deps = process(FakeStorage(night))
+    first = incoming(deps)
+    assert [n.text for n in first.iter("Number")] == ["+819011112222"]
+    # When tanaka does not answer, then suzuki rings, and his <Dial> result offers the voicemail
+    second = no_answer(deps, *action_of(first.find("Dial")))
+    assert [n.text for n in second.iter("Number")] == ["+819033334444"]
+    path, query = action_of(second.find("Dial"))
+    assert path == "/twilio/dial-status" and "vm=1" in query
+

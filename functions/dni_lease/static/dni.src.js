@@ -38,12 +38,15 @@
     });
   }
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
-  var st = {}, fm = {}, lease = null, targets = [], last = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
+  var st = {}, fm = {}, lease = null, targets = [], last = 0, wall = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
     again = 0;
 
   function now() { return Date.now(); }
-  // heartbeats and retries run on the page's own clock: a device clock set back must not stop them
+  // a heartbeat is due when either clock says so: the page's monotonic one (a device clock set
+  // back must not stop heartbeats) or the wall clock (the monotonic one may stop while the device
+  // sleeps, and the lease runs out meanwhile)
   function mono() { return w.performance ? performance.now() : now(); }
+  function since() { return Math.max(mono() - last, now() - wall); }
   function rid() {
     var a = new Uint8Array(16), h = '';
     try { w.crypto.getRandomValues(a); } catch (e) { for (var j = 0; j < 16; j++) a[j] = Math.random() * 256; }
@@ -71,7 +74,7 @@
   function touch() {
     var q = new URLSearchParams(location.search), t = { utm: {} }, any = 0, ref = d.referrer;
     // values cut so a long ad URL still fits the lease request (8 KiB; the server keeps 256)
-    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v.slice(0, 200); any = 1; } });
+    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v.slice(0, 256); any = 1; } });
     CLICK.forEach(function (k) { var v = q.get(k); if (v) { t[k] = v; any = 1; } });
     try { if (ref && new URL(ref).host === location.host) ref = ''; } catch (e) { ref = ''; }
     if (ref) any = 1;
@@ -136,7 +139,8 @@
       try { num = half(decodeURIComponent(x < 0 ? h : h.slice(0, x))); } catch (e) { return; }
       var dg = num.replace(/\D/g, '');
       ps.forEach(function (p) {
-        if (dg === p.c + p.n || dg === p.nat) a.setAttribute('href', 'tel:' + fmt(num, p) + tail);
+        var to = 'tel:' + fmt(num, p) + tail;  // set only when it changes (the observer watches href)
+        if ((dg === p.c + p.n || dg === p.nat) && to !== a.getAttribute('href')) a.setAttribute('href', to);
       });
     });
   }
@@ -180,13 +184,14 @@
     if (busy) return;
     busy = 1;
     last = mono();
+    wall = now();
     // another tab started a newer session (a new ad click) since this one read the storage: take
     // it, number and lease included, rather than write this tab's older session over it
     var o = read();
     if (o.s && o.s !== st.s && (o.t || 0) > (st.t || 0)) st = o;
     st.t = now();
     var f = st.f || {}, body = {
-      account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 2000),
+      account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 1500),
       landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined,
       lease_id: st.l
     };
@@ -216,7 +221,7 @@
     again = setTimeout(function () { again = 0; if (d.visibilityState !== 'hidden') call(); }, wait);
   }
   function tick() {
-    if (d.visibilityState !== 'hidden' && mono() - last >= hb * 1e3) call();
+    if (d.visibilityState !== 'hidden' && since() >= hb * 1e3) call();
   }
   // Hidden or closed: give the number back at once (the server keeps the session on the row
   // for late calls); shown again: lease at once, naming the old lease.
@@ -235,7 +240,7 @@
   // Shown: lease at once (another tab of the session may have released the shared lease).
   function shown() {
     if (d.visibilityState === 'hidden') release();
-    else if (rel || !last || mono() - last > 5e3) { rel = 0; call(); }
+    else if (rel || !last || since() > 5e3) { rel = 0; call(); }
   }
   function start() {
     load();
