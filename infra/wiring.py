@@ -182,7 +182,7 @@ FUNCTIONS = (
         "recording_ingest",
         "recording_ingest.handler.handler",
         memory_mb=512,
-        timeout_s=120,
+        timeout_s=540,  # a batch of 5, each with its whole budget (handler.FETCH_DEADLINE_S + RESERVE_S)
         description="Fetch recordings from Twilio into S3",
         tables=("calls", "recordings"),
         read_only_tables=("accounts",),
@@ -283,9 +283,9 @@ FUNCTIONS = (
         "conversions",
         "conversions",
         "conversions.handler.handler",
-        # a call event is up to ~6 requests of 10 s (conversions.handler.MESSAGE_BUDGET_MS); one
-        # message per invocation (the queue's batch_size), so it always starts with its budget
-        timeout_s=150,
+        # a call event is up to ~6 requests of 10 s (conversions.handler.MESSAGE_BUDGET_MS): a
+        # batch of 5 fits, each message with its whole budget (none is left for lack of time)
+        timeout_s=400,
         description="Call events -> conversions for Google Ads, Meta, GA4 (once per call, rule, destination)",
         tables=("conversions",),
         read_only_tables=("accounts", "calls"),  # calls: an erased call's retried event sends nothing
@@ -475,10 +475,10 @@ ROUTES = (
 QUEUES = (
     # Recording retries back off per message (recording_ingest.backoff, 1 min .. 12 h, ~29 h over
     # 12 receives; an infra test keeps max_receive_count equal to backoff.MAX_RECEIVES), then the
-    # DLQ, which the hourly recording-dlq-redrive job moves back. One message per invocation: a
-    # download may take a minute, and a message left for lack of time would spend one of its
-    # receives without a try (the ladder counts receives as tries).
-    Queue("recording", consumer="recording_ingest", batch_size=1, visibility_timeout_s=720,
+    # DLQ, which the hourly recording-dlq-redrive job moves back. The consumer's timeout fits a
+    # whole batch of downloads: a message left for lack of time would spend one of its receives
+    # without a try (the ladder counts receives as tries).
+    Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720,
           max_receive_count=12),
     # The voice webhook's outbox: callbacks whose storage write failed, replayed until storage is
     # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed).
@@ -487,9 +487,9 @@ QUEUES = (
     # Call events for the conversions consumer (call_changes fan-out). A message whose rows got a
     # 429/5xx backs off 30 s .. 1 h per try (conversions.runtime; an infra test keeps
     # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ), which the
-    # hourly conversions-dlq-redrive job moves back (conversions.redrive). One message per
-    # invocation, as for recordings: slow platforms cannot leave a message untried for lack of time.
-    Queue("conversions", consumer="conversions", batch_size=1, visibility_timeout_s=360,
+    # hourly conversions-dlq-redrive job moves back (conversions.redrive). As for recordings, the
+    # consumer's timeout fits a whole batch: slow platforms leave no message untried for lack of time.
+    Queue("conversions", consumer="conversions", batch_size=5, visibility_timeout_s=720,
           max_receive_count=10),
     # Data out: call events (the call_changes fan-out), ops messages (ops_jobs) and one message per
     # delivery. A delivery backs off per message (webhooks.backoff, 1 min .. 24 h over 12 receives;
