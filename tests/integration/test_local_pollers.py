@@ -218,3 +218,24 @@ def test_a_message_left_in_flight_by_a_receiver_that_went_away_is_delivered_agai
     stack.drain()
     # Then the local runtime gave it to its consumer instead of waiting out the visibility timeout
     assert body in _sqs_bodies()
+
+
+def test_a_message_put_off_for_hours_by_a_receiver_that_went_away_is_delivered_again(stack):
+    import time as _time
+
+    from calltrack_cli.local.pollers import _moto_queue
+
+    # Given a message a consumer received, put off for two hours (a backoff it set itself), and then
+    # went away without answering: its visibility no longer tells when it was received (made so in
+    # the emulator's record: sent delayed, so that the stack's own poller cannot take it first)
+    body = json.dumps({"put-off": unique_call_sid()})
+    url = stack.queue_urls["localtest"]
+    stack.client("sqs").send_message(QueueUrl=url, MessageBody=body, DelaySeconds=60)
+    [message] = [m for m in _moto_queue(url)._messages if m.body == body]
+    message.visible_at = _time.time() * 1000 + 2 * 3600 * 1000
+    message.delayed_until = 0
+    # When the stack is drained
+    stack.drain()
+    # Then the local runtime gave it to its consumer once it had seen it unclaimed for a while,
+    # instead of every drain for the next two hours failing on a message nobody holds
+    assert body in _sqs_bodies()

@@ -36,8 +36,13 @@ LOCAL_RETRY_DELAY_S = 1  # a failed SQS message is visible again after this (AWS
 SCHEDULED_AFTER_S = 30.0
 # A message in flight that no poller of this process is handling or has deferred, received more than
 # this long ago, is an orphan (its receiver stopped or failed between receive and answer): in AWS it
-# would come back after its visibility timeout; locally it is made visible now, with a warning.
+# would come back after its visibility timeout; locally it is made visible now, with a warning. The
+# same holds for a message seen in flight, unclaimed, for this long with an unchanged visibility,
+# whatever its visibility says (a receiver that set it hours ahead and went away).
 ORPHAN_AFTER_S = 5.0
+# A receive still under way after this long lost its answer (receives wait at most 1 s): messages it
+# may have taken are no longer waited for.
+RECEIVE_LOST_AFTER_S = 30.0
 STREAM_MAX_RETRIES = 3  # like an event source mapping's MaximumRetryAttempts
 
 
@@ -100,6 +105,7 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self._said: str | None = None  # the last poll failure logged by the background loop
 
     def poll_once(self, wait: bool = False) -> int:
         """Process at most one batch per source; return how many records were handed to a handler.
@@ -149,8 +155,11 @@ class Poller:
         while not self._stop.is_set():
             try:
                 count = self.poll_once(wait=True)
-            except Exception:
+            except Exception as exc:  # said once per kind of failure; the loop keeps going
                 count = 0
+                if self.last_error != self._said:
+                    log.warning("%s: poll failed, trying again: %s", self.name, exc)
+                    self._said = self.last_error
                 self._stop.wait(1.0)
             if count == 0:
                 self._stop.wait(self.interval_s)
@@ -332,6 +341,8 @@ class QueuePoller(Poller):
         self._deferred: dict[str, float] = {}  # message id -> when its handler's delay ends (epoch s)
         self._handling: Counter[str] = Counter()  # received by this poller, not yet answered
         self._receiving: list[float] = []  # when each receive still under way began (epoch s)
+        # message id -> (its visible_at, when first seen in flight with nobody here handling it)
+        self._unclaimed: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
     def _poll(self, wait: bool) -> int:
@@ -377,22 +388,31 @@ class QueuePoller(Poller):
             failed = {m["MessageId"] for m in messages}
         scale = self._time_scale()
         for msg in messages:
-            if msg["MessageId"] in failed:
-                delay = None if scale is None else retry_after_failure(
-                    self.queue_url, msg["MessageId"], received_at_ms, self.queue.visibility_timeout_s, scale
-                )
-                if delay is None:  # the handler left it: the local runtime's short retry delay
-                    delay = LOCAL_RETRY_DELAY_S
-                    sqs.change_message_visibility(
-                        QueueUrl=self.queue_url,
-                        ReceiptHandle=msg["ReceiptHandle"],
-                        VisibilityTimeout=LOCAL_RETRY_DELAY_S,
-                    )
-                with self._lock:  # else the handler's own backoff, time-compressed
-                    self._deferred[msg["MessageId"]] = time.time() + delay
-            else:
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            try:
+                self._answer(sqs, msg, msg["MessageId"] in failed, received_at_ms, scale)
+            except Exception:  # one answer lost must not strand the rest of the batch
+                log.warning("queue %s: could not answer for message %s; it is left in flight until released",
+                            self.queue.name, msg["MessageId"], exc_info=True)
         return len(messages)
+
+    def _answer(self, sqs: Any, msg: dict[str, Any], failed: bool, received_at_ms: float,
+                scale: float | None) -> None:
+        """Delete a handled message, or put a failed one off until its retry."""
+        if not failed:
+            sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=msg["ReceiptHandle"])
+            return
+        delay = None if scale is None else retry_after_failure(
+            self.queue_url, msg["MessageId"], received_at_ms, self.queue.visibility_timeout_s, scale
+        )
+        if delay is None:  # the handler left it: the local runtime's short retry delay
+            delay = LOCAL_RETRY_DELAY_S
+            sqs.change_message_visibility(
+                QueueUrl=self.queue_url,
+                ReceiptHandle=msg["ReceiptHandle"],
+                VisibilityTimeout=LOCAL_RETRY_DELAY_S,
+            )
+        with self._lock:  # else the handler's own backoff, time-compressed
+            self._deferred[msg["MessageId"]] = time.time() + delay
 
     @staticmethod
     def _time_scale() -> float | None:
@@ -417,29 +437,63 @@ class QueuePoller(Poller):
             return sum(1 for until in self._deferred.values() if until - now > SCHEDULED_AFTER_S)
 
     def release_orphans(self) -> int:
-        """Make visible the messages in flight that nobody here is handling (see ``ORPHAN_AFTER_S``)."""
+        """Make visible the messages in flight that nobody here is handling (see ``ORPHAN_AFTER_S``):
+        received that long ago (by the visibility a receive gave them), or seen unclaimed, with the
+        same visibility, for that long (a receiver that put one off for hours and went away)."""
         queue = _moto_queue(self.queue_url)
         if queue is None:
             return 0
-        now_ms = time.time() * 1000
+        now = time.time()
+        released: list[Any] = []
         with self._lock:
-            busy = set(self._handling) | set(self._deferred)
-            receiving_since_ms = min(self._receiving, default=now_ms / 1000) * 1000
-        released = 0
-        for message in list(queue._messages):
-            visible_at = float(getattr(message, "visible_at", 0) or 0)
-            if message.id in busy or visible_at <= now_ms:
+            busy = set(self._handling) | {m for m, until in self._deferred.items() if until > now}
+            # a receive under way (not lost) may have taken what is in flight and not yet said so
+            receiving_since = min((s for s in self._receiving if now - s < RECEIVE_LOST_AFTER_S), default=now)
+            unclaimed = {m.id: m for m in list(queue._messages)
+                         if float(getattr(m, "visible_at", 0) or 0) > now * 1000 and m.id not in busy}
+            for message_id, message in unclaimed.items():
+                visible_at = float(message.visible_at)
+                seen_visible_at, seen_at = self._unclaimed.get(message_id, (visible_at, now))
+                if seen_visible_at != visible_at:  # received or put off again since: look anew
+                    seen_at = now
+                self._unclaimed[message_id] = (visible_at, seen_at)
+                received_at = visible_at / 1000 - self.queue.visibility_timeout_s
+                if min(received_at, seen_at) >= receiving_since - 0.05:
+                    continue  # perhaps taken by a receive of this poller still under way
+                if now - min(received_at, seen_at) > ORPHAN_AFTER_S:
+                    released.append(message)
+            for message_id in set(self._unclaimed) - set(unclaimed):
+                del self._unclaimed[message_id]
+            for message in released:
+                del self._unclaimed[message.id]
+        for message in released:
+            log.warning("queue %s: message %s in flight with nobody handling it (received %s times, "
+                        "due back in %.0f s) made visible again", self.queue.name, message.id,
+                        getattr(message, "approximate_receive_count", "?"),
+                        float(message.visible_at) / 1000 - now)
+            message.change_visibility(0)
+        return len(released)
+
+    def describe_in_flight(self) -> str:
+        """What the messages in flight are, for a drain that gave up (receives, due back, claimed by)."""
+        queue = _moto_queue(self.queue_url)
+        if queue is None:
+            return ""
+        now = time.time()
+        with self._lock:
+            handling, deferred = set(self._handling), dict(self._deferred)
+            unclaimed = dict(self._unclaimed)
+        parts = []
+        for m in list(queue._messages):
+            due = float(getattr(m, "visible_at", 0) or 0) / 1000 - now
+            if due <= 0:
                 continue
-            received_ms = visible_at - self.queue.visibility_timeout_s * 1000
-            if received_ms >= receiving_since_ms - 50:
-                continue  # perhaps taken by a receive of this poller still under way
-            if now_ms - received_ms > ORPHAN_AFTER_S * 1000:
-                message.change_visibility(0)
-                released += 1
-        if released:
-            log.warning("queue %s: %d message(s) in flight with nobody handling them made visible again",
-                        self.queue.name, released)
-        return released
+            claim = ("handling" if m.id in handling else
+                     f"put off {deferred[m.id] - now:.0f} s" if m.id in deferred else
+                     f"unclaimed {now - unclaimed[m.id][1]:.0f} s" if m.id in unclaimed else "unseen")
+            parts.append(f"{m.id[:8]}: {getattr(m, 'approximate_receive_count', '?')} receives, "
+                         f"due back in {due:.0f} s, {claim}")
+        return "; ".join(parts[:5])
 
     def backlog(self) -> dict[str, int]:
         """The queue's messages: visible, in flight (received, not yet deleted; less those
@@ -491,6 +545,8 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
             return {"status": "idle", "records": processed, "rounds": rounds}
         if time.monotonic() > deadline:
             in_flight = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""
+            in_flight += "".join(f"; {p.name} in flight: {text}" for p in pollers
+                                 if isinstance(p, QueuePoller) and (text := p.describe_in_flight()))
             raise TimeoutError(
                 f"drain: still busy after {timeout_s:.0f}s ({processed} records processed); "
                 "a consumer keeps failing or a source keeps producing; busy: "
