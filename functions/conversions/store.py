@@ -145,7 +145,9 @@ class DynamoConversions:
         hold_until: float = 0,
     ) -> None:
         """Record the outcome and release the claim -- or hold the row until ``hold_until`` (a
-        platform that takes it only later: nobody reclaims it before)."""
+        platform that takes it only later: nobody reclaims it before). A row erased meanwhile (a
+        privacy request while the platform answered) stays erased: the update would otherwise make
+        it again, without account or expiry, kept for ever."""
         actions: list[Action] = [
             Conversion.status.set(status),
             Conversion.claimed_until.set(hold_until),
@@ -155,7 +157,11 @@ class DynamoConversions:
         actions.append(Conversion.reason.set(reason) if reason else Conversion.reason.remove())
         if sent_at:
             actions.append(Conversion.sent_at.set(sent_at))
-        Conversion(call_sid, key).update(actions=actions)
+        try:
+            Conversion(call_sid, key).update(actions=actions, condition=Conversion.call_sid.exists())
+        except UpdateError as err:
+            if not _conditional_failed(err):
+                raise
 
     def claim_restatement(
         self,

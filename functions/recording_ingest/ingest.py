@@ -322,8 +322,11 @@ def _ingest(
     ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid}, now=ports.now())
     if not ports.calls.set_recording(call_sid, facts):
         # The call was erased (a privacy request) while this recording was fetched: the erasure
-        # found no object yet, and nothing could find this one again. It goes too, with its row.
+        # found no object yet, and nothing could find this one again. It goes too, with its row,
+        # and Twilio's copy when the account has Twilio's deleted (a failed delete is retried: the
+        # row stays until it is done, and the retry comes back through _already_done).
         ports.objects.delete_every_version(key)
+        _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
         ports.recordings.forget(sid)
         return CALL_ERASED
     _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
@@ -353,11 +356,18 @@ def _already_done(row: Mapping[str, Any], account_sid: str, ports: Ports) -> str
         str(row["call_sid"]), call_recording_view(row)
     ):
         # the call is gone (the write, unlike the read, is sure of it): an erasure met this
-        # recording's fetch, and the clean-up after it failed; the recording goes now
+        # recording's fetch, and the clean-up after it failed; the recording goes now, Twilio's
+        # copy too when the account asks
         if row.get("s3_key"):
             ports.objects.delete_every_version(str(row["s3_key"]))
+        _delete_at_twilio_from_row(row, account_sid, ports)
         ports.recordings.forget(str(row["recording_sid"]))
         return CALL_ERASED
+    _delete_at_twilio_from_row(row, account_sid, ports)
+    return "duplicate"
+
+
+def _delete_at_twilio_from_row(row: Mapping[str, Any], account_sid: str, ports: Ports) -> None:
     account = row.get("account")
     if account:
         _maybe_delete_at_twilio(
@@ -367,7 +377,6 @@ def _already_done(row: Mapping[str, Any], account_sid: str, ports: Ports) -> str
             twilio_deleted=bool(row.get("twilio_deleted")),
             ports=ports,
         )
-    return "duplicate"
 
 
 def _maybe_delete_at_twilio(

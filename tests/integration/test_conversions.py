@@ -204,6 +204,19 @@ def test_an_event_retried_after_the_caller_was_erased_brings_no_conversion_back(
     assert len(ads.requests_to("google")) == before
 
 
+def test_an_outcome_recorded_after_the_caller_was_erased_makes_no_row_again(local_stack: Any) -> None:
+    from calltrack.models.conversions import Conversion
+    from conversions.store import DynamoConversions
+
+    # Given a conversion row erased (a privacy request) while its platform was still answering
+    call_sid = "CA" + secrets.token_hex(16)
+    # When the consumer records the platform's answer
+    DynamoConversions().finish(call_sid, "phone-lead#google_ads", status="sent", reason=None,
+                               now_iso="2026-12-02T00:00:00Z", sent_at="2026-12-02T00:00:00Z")
+    # Then no row is made again (one would hold no account and no expiry: kept for ever)
+    assert list(Conversion.query(call_sid, consistent_read=True)) == []
+
+
 def test_permanent_errors_are_recorded_with_their_reason_and_not_retried(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:

@@ -260,7 +260,8 @@ class InMemoryConversionStore:
 
     def finish(self, call_sid: str, key: str, *, status: str, reason: str | None, now_iso: str,
                sent_at: str | None = None, hold_until: float = 0) -> None:
-        self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=hold_until)
+        if (call_sid, key) in self.rows:  # an erased row stays erased
+            self.rows[(call_sid, key)].update(status=status, reason=reason, claimed_until=hold_until)
 
     def revalue(self, call_sid: str, key: str, *, value: float | None, version: int, now_iso: str) -> bool:
         row = self.rows[(call_sid, key)]

@@ -216,6 +216,28 @@ def test_a_redelivered_message_of_a_recording_whose_call_was_erased_finishes_the
     assert world.objects.objects == {} and msg["recording_sid"] not in world.recordings.rows
 
 
+def test_twilios_copy_of_a_recording_whose_call_is_erased_while_it_is_fetched_is_deleted_too() -> None:
+    # Given an account that has Twilio's copies deleted, and a recording being fetched whose call
+    # is erased on request while the MP3 is on its way; Twilio's delete fails once
+    msg = message()
+    world = World(delete_from_twilio=True)
+    world.twilio.delete_fails = 1
+    world.add_call(msg["call_sid"])
+
+    def erased_meanwhile(url: str) -> bytes:
+        del world.calls.rows[msg["call_sid"]]
+        return MP3
+
+    world.ports.fetch = erased_meanwhile
+    # When the message is handled, and handled again after the failed delete
+    with pytest.raises(RetryLater):
+        process(msg, world.ports)
+    assert process(msg, world.ports) == "call-erased"
+    # Then Twilio's copy is deleted as well as ours, and nothing is left to find
+    assert world.twilio.deleted == [msg["recording_sid"]]
+    assert world.objects.objects == {} and msg["recording_sid"] not in world.recordings.rows
+
+
 def test_a_recording_requeued_from_its_row_keeps_its_duration_and_channels() -> None:
     from recording_ingest.requeue import requeue_message
 
