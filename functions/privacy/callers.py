@@ -234,6 +234,9 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     # with the calls gone, none can be made again (the consumer checks the call first)
     late = store.conversions(account, sids) if sids else []
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in late])
+    # likewise a call event planned into webhook deliveries just before the calls went
+    late_deliveries = store.deliveries(account, sids) if sids else []
+    store.delete_deliveries(account, [str(d["delivery_id"]) for d in late_deliveries])
     # and a nightly export that read the calls before they went may have written its day file
     # since the first pass: with the calls gone, no export can write them again
     if sids:
@@ -246,8 +249,8 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
             "recordings": len(recordings),
             "object_versions": len(versions),
             "crm_leads": len(leads),
-            "conversions": len(conversions),
-            "webhook_deliveries": len(deliveries),
+            "conversions": len(conversions) + len(late),
+            "webhook_deliveries": len(deliveries) + len(late_deliveries),
             "export_rows": export_rows,
             "caller_first_call": int(first_call),
             "staged_exports": staged,

@@ -58,6 +58,9 @@ class Ports:
     now: Callable[[], datetime]
     kintone_base_url: str = ""  # "" = https://{domain}
     hubspot_base_url: str = "https://api.hubapi.com"
+    # the call is still stored (not erased, not expired): an event queued before a privacy erasure
+    # must not make delivery rows (and payloads with the caller) after it
+    call_exists: Callable[[str], bool] = lambda call_sid: True
 
 
 def delivery_message(account: str, delivery: str, requeues: int = 0) -> dict[str, Any]:
@@ -89,6 +92,8 @@ def plan_message(message: Mapping[str, Any], ports: Ports) -> int:
         return 0  # deleted after the event was queued: nobody to tell, and retrying cannot change that
     now = iso(ports.now())
     if str(message.get("type", "")).startswith("call."):
+        if not ports.call_exists(str(message["call_sid"])):
+            return 0  # erased (or expired) since the event: nothing of it goes out any more
         planned = plan.plan_call_event(message, config, ports.present, now)
     else:
         planned = plan.plan_alert(message, config, now)

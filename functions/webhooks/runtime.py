@@ -11,7 +11,8 @@ from typing import Any
 
 from calltrack.settings import Needs, Settings
 
-NEEDS = Needs(tables=("webhook_deliveries", "accounts"), queues=("webhooks",), account_secrets="read")
+NEEDS = Needs(tables=("webhook_deliveries", "accounts", "calls"), queues=("webhooks",),
+              account_secrets="read")
 API_NEEDS = Needs(tables=("webhook_deliveries", "accounts", "tokens", "audit"), queues=("webhooks",),
                   secrets=("admin_token",))
 
@@ -65,10 +66,15 @@ def ports(settings: Settings, present: Callable[[Mapping[str, Any]], dict[str, A
     def secret(account: str, name: str) -> str | None:
         return account_secrets().get(account, name)
 
+    def call_exists(call_sid: str) -> bool:
+        from calltrack.call_items import call_items
+
+        return call_items().get(call_sid, consistent=True) is not None
+
     return Ports(
         store=DynamoDeliveries(), config=account_reader().get, secret=secret, send=send, enqueue=enqueue,
         present=present, now=clock.now, kintone_base_url=settings.kintone_base_url,
-        hubspot_base_url=settings.hubspot_api_base_url,
+        hubspot_base_url=settings.hubspot_api_base_url, call_exists=call_exists,
     )
 
 

@@ -101,6 +101,39 @@ def test_include_caller_true_sends_the_number(local_stack: Any, receiver: Receiv
     assert {r.json()["data"]["caller"] for r in receiver.received} == {"+819055556666"}
 
 
+def test_a_call_event_that_reaches_the_queue_after_its_caller_was_erased_sends_nothing(
+        local_stack: Any, receiver: Receiver) -> None:
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    from calltrack.call_items import call_items
+
+    # Given a call an hour ago sent to a receiver that takes the caller's number, and its call
+    # event as the fan-out made it
+    caller = "+819055557777"
+    world = subscribed(local_stack, receiver, include_caller=True)
+    sid = play_call(local_stack, world["number"], now() - timedelta(hours=1), caller=caller)
+    local_stack.drain()
+    image = call_items().get(sid, consistent=True)
+    assert image is not None and receiver.received
+    # And the caller erased on request
+    erased = local_stack.request("DELETE", f"/v1/callers/{quote(caller, safe='')}", token=world["admin"])
+    assert erased.status_code == 200, erased.text
+    sent_before = len(receiver.received)
+
+    # When the event reaches the webhooks queue only now (a backlog, the hourly stream replay)
+    event = {"type": "call.updated", "account": world["account"], "call_sid": sid,
+             "version": image.get("version"), "changed": ["stage"], "call": image}
+    local_stack.stack.client("sqs").send_message(QueueUrl=local_stack.stack.queue_urls["webhooks"],
+                                                 MessageBody=json.dumps(event, default=str))
+    local_stack.drain()
+
+    # Then nothing of the erased call is sent, and no delivery row holds it again
+    assert len(receiver.received) == sent_before
+    for status in ("pending", "retrying", "delivered", "failed"):
+        assert [d for d in deliveries(local_stack, world, status) if d["call_sid"] == sid] == []
+
+
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(local_stack: Any,
                                                                        receiver: Receiver) -> None:
     # Given a receiver that drops every connection

@@ -48,9 +48,9 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     assert store.first_calls[CALLER] == {"b"} and store.markers == {"CA2"}
     assert store.export_rows == {"a": ["CA-other"], "b": ["CA2", "CA-other"]}
     # and the calls went last (a failed run finds the rest again through them), after their markers,
-    # but for one more sweep of conversion rows an in-flight event may have made meanwhile and of
-    # the export files a nightly export running meanwhile may have written
-    assert store.log[-4:] == ["markers", "calls", "conversions", "exports"]
+    # but for one more sweep of conversion and webhook delivery rows an in-flight event may have
+    # made meanwhile and of the export files a nightly export running meanwhile may have written
+    assert store.log[-5:] == ["markers", "calls", "conversions", "deliveries", "exports"]
 
 
 def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
@@ -68,6 +68,24 @@ def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
     erase("a", CALLER, store)
     # Then that row is gone as well (no event can make one again: the call is gone)
     assert [r for r in store.conversion_rows if r["account"] == "a"] == []
+
+
+def test_a_webhook_delivery_planned_while_the_erasure_ran_is_erased_too() -> None:
+    # Given a call event that found the call still there and was planned into a delivery (the
+    # call as sent, with its caller) just before the call was deleted
+    store = seeded()
+    delete_calls = store.delete_calls
+
+    def late_delivery_then_delete(call_sids: list[str]) -> None:
+        store.delivery_rows.append({"account": "a", "delivery_id": "dlv_late", "call_sid": "CA1"})
+        delete_calls(call_sids)
+
+    store.delete_calls = late_delivery_then_delete  # type: ignore[method-assign]
+    # When a erases the caller
+    result = erase("a", CALLER, store)
+    # Then that row is gone as well, and counted (no event can plan one again: the call is gone)
+    assert [r for r in store.delivery_rows if r["account"] == "a"] == []
+    assert result["erased"]["webhook_deliveries"] == 2
 
 
 def test_an_export_file_written_while_the_erasure_ran_loses_the_callers_rows_too() -> None:
