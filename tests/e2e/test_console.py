@@ -482,3 +482,31 @@ def test_a_session_that_expires_while_the_console_sits_idle_returns_to_sign_in(
     page.wait_for_selector("#signin-status .error", timeout=30_000)
     assert page.is_hidden("#top")
     assert page.query_selector("tr.call-row") is None
+
+
+def test_saving_a_call_keeps_tags_that_hold_a_comma_and_a_cut_link_says_not_found(
+        console: Any, local_stack: Any, world: dict[str, Any]) -> None:
+    # Given a call whose tags hold a comma and a "、" (set through the API, as a call rule may)
+    admin = local_stack.create_token(world["other"], "admin")
+    tags = ["予約、初診", "follow-up, urgent"]
+    resp = local_stack.request("PATCH", f"/v1/calls/{world['foreign']}", token=admin, json={"tags": tags})
+    assert resp.status_code == 200, resp.text
+    c = console()
+    page = c.sign_in(*world["users"]["other"])
+    patches: list[Any] = []
+    page.on("request", lambda req: patches.append(req.post_data_json) if req.method == "PATCH" else None)
+    page.goto(c.url(f"#/calls/{world['foreign']}"))
+    page.wait_for_selector("#outcome-form")
+    # When a manager sets only the stage and saves
+    page.select_option("#f-stage", "lead")
+    page.click("#save-outcome")
+    page.wait_for_selector("#outcome-status .ok")
+    # Then only the stage is sent, and the tags stay as they were
+    assert patches == [{"stage": "lead"}]
+    call = local_stack.request("GET", f"/v1/calls/{world['foreign']}", token=admin).json()
+    assert call["tags"] == tags
+
+    # When a link cut short in the middle of an escape is opened
+    page.goto(c.url("#/calls/%E0%A4%A"))
+    # Then the page says so, instead of stopping at "Loading…"
+    page.wait_for_selector("main .notice.error")

@@ -15,10 +15,20 @@ const main = document.getElementById("main");
 const top = document.getElementById("top");
 const state = { session: null, message: null, render: 0 };
 
+// A part that does not decode (a link cut short: "%E0%A4%A") is kept as typed: the page then says
+// "not found" instead of the whole console stopping at "Loading…".
+function decodePart(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
+
 export function parseHash(hash) {
   const raw = (hash || "").replace(/^#\/?/, "");
   const [path, query = ""] = raw.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = path.split("/").filter(Boolean).map(decodePart);
   return { parts, params: new URLSearchParams(query) };
 }
 

@@ -88,7 +88,10 @@ function outcomeForm(initial, onSaved) {
       stage: stage.value || null,
       value: num(value),
       score: num(score),
-      tags: tags.value.split(/[,、]/).map((s) => s.trim()).filter(Boolean),
+      // the box shows the tags joined by ", ": read back only when edited, so a tag holding a
+      // comma or "、" (set by a call rule or the API) is not split by saving another field
+      tags: tags.value === (call.tags || []).join(", ") ? (call.tags || [])
+        : tags.value.split(/[,、]/).map((s) => s.trim()).filter(Boolean),
     };
     if ((wanted.value !== null && !(wanted.value >= 0)) || (wanted.score !== null && !(wanted.score >= 0 && wanted.score <= 100))) {
       status.replaceChildren(notice(t("call.invalid", { message: `${t("col.value")} ≥ 0, ${t("col.score")} 0–100` }), "error"));
