@@ -146,8 +146,7 @@ class DynamoConversions:
     ) -> None:
         """Record the outcome and release the claim -- or hold the row until ``hold_until`` (a
         platform that takes it only later: nobody reclaims it before). A row erased meanwhile (a
-        privacy request while the platform answered) stays erased: the update would otherwise make
-        it again, without account or expiry, kept for ever."""
+        privacy request while the platform answered) stays erased."""
         actions: list[Action] = [
             Conversion.status.set(status),
             Conversion.claimed_until.set(hold_until),
@@ -157,11 +156,7 @@ class DynamoConversions:
         actions.append(Conversion.reason.set(reason) if reason else Conversion.reason.remove())
         if sent_at:
             actions.append(Conversion.sent_at.set(sent_at))
-        try:
-            Conversion(call_sid, key).update(actions=actions, condition=Conversion.call_sid.exists())
-        except UpdateError as err:
-            if not _conditional_failed(err):
-                raise
+        _update_if_kept(call_sid, key, actions)
 
     def claim_restatement(
         self,
@@ -214,7 +209,7 @@ class DynamoConversions:
             ]
         if note:
             actions.append(Conversion.note.set(note))
-        Conversion(call_sid, key).update(actions=actions)
+        _update_if_kept(call_sid, key, actions)
 
     def set_note(self, call_sid: str, key: str, note: str, now_iso: str) -> None:
         Conversion(call_sid, key).update(
@@ -229,6 +224,16 @@ class DynamoConversions:
         """Rows whose call started between ``lo`` and ``hi`` (ISO UTC, inclusive), oldest first."""
         for row in Conversion.by_account.query(account, Conversion.converted_at.between(lo, hi)):
             yield as_dict(row)
+
+
+def _update_if_kept(call_sid: str, key: str, actions: list[Action]) -> None:
+    """Update a row unless a privacy erasure deleted it meanwhile: an unconditional update would make
+    it again, without account or expiry, kept for ever."""
+    try:
+        Conversion(call_sid, key).update(actions=actions, condition=Conversion.call_sid.exists())
+    except UpdateError as err:
+        if not _conditional_failed(err):
+            raise
 
 
 def _value(value: float | None) -> Action:

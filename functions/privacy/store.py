@@ -101,7 +101,8 @@ class DynamoCallerStore:
     def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for sid in call_sids:
-            for item in _pages(self.db.query, TableName=self.tables["conversions"],
+            # consistent: the erasure's second sweep must see a row written just before the calls went
+            for item in _pages(self.db.query, TableName=self.tables["conversions"], ConsistentRead=True,
                                KeyConditionExpression="call_sid = :s",
                                ExpressionAttributeValues={":s": {"S": sid}}):
                 row = from_item(item) or {}
@@ -115,7 +116,7 @@ class DynamoCallerStore:
             return []
         out = []
         for item in _pages(
-            self.db.query, TableName=self.tables["webhook_deliveries"],
+            self.db.query, TableName=self.tables["webhook_deliveries"], ConsistentRead=True,
             KeyConditionExpression="account = :a", ExpressionAttributeValues={":a": {"S": account}},
             ProjectionExpression="delivery_id, call_sid, #s, destination",
             ExpressionAttributeNames={"#s": "status"},

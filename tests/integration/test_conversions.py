@@ -213,6 +213,9 @@ def test_an_outcome_recorded_after_the_caller_was_erased_makes_no_row_again(loca
     # When the consumer records the platform's answer
     DynamoConversions().finish(call_sid, "phone-lead#google_ads", status="sent", reason=None,
                                now_iso="2026-12-02T00:00:00Z", sent_at="2026-12-02T00:00:00Z")
+    # And (a restatement's outcome) a stage change's new value was answered meanwhile
+    DynamoConversions().finish_restatement(call_sid, "phone-lead#google_ads", value=120000.0, note=None,
+                                           now_iso="2026-12-02T00:00:00Z", version=4)
     # Then no row is made again (one would hold no account and no expiry: kept for ever)
     assert list(Conversion.query(call_sid, consistent_read=True)) == []
 

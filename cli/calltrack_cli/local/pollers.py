@@ -105,7 +105,7 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
-        self._said: str | None = None  # the last poll failure logged by the background loop
+        self._last_logged_failure: str | None = None  # the background loop's, until a poll succeeds
 
     def poll_once(self, wait: bool = False) -> int:
         """Process at most one batch per source; return how many records were handed to a handler.
@@ -155,12 +155,15 @@ class Poller:
         while not self._stop.is_set():
             try:
                 count = self.poll_once(wait=True)
-            except Exception as exc:  # said once per kind of failure; the loop keeps going
+            except Exception as exc:  # said once per failure in a row; the loop keeps going
                 count = 0
-                if self.last_error != self._said:
-                    log.warning("%s: poll failed, trying again: %s", self.name, exc)
-                    self._said = self.last_error
+                failure = f"{type(exc).__name__}: {exc}"
+                if failure != self._last_logged_failure:
+                    log.warning("%s: poll failed, trying again: %s", self.name, failure)
+                    self._last_logged_failure = failure
                 self._stop.wait(1.0)
+            else:
+                self._last_logged_failure = None
             if count == 0:
                 self._stop.wait(self.interval_s)
 
@@ -464,14 +467,13 @@ class QueuePoller(Poller):
                     released.append(message)
             for message_id in set(self._unclaimed) - set(unclaimed):
                 del self._unclaimed[message_id]
-            for message in released:
+            for message in released:  # under the lock: another thread's look cannot release it twice
                 del self._unclaimed[message.id]
-        for message in released:
-            log.warning("queue %s: message %s in flight with nobody handling it (received %s times, "
-                        "due back in %.0f s) made visible again", self.queue.name, message.id,
-                        getattr(message, "approximate_receive_count", "?"),
-                        float(message.visible_at) / 1000 - now)
-            message.change_visibility(0)
+                due_in = float(message.visible_at) / 1000 - now
+                message.change_visibility(0)
+                log.warning("queue %s: message %s in flight with nobody handling it (received %s times, "
+                            "due back in %.0f s) made visible again", self.queue.name, message.id,
+                            getattr(message, "approximate_receive_count", "?"), due_in)
         return len(released)
 
     def describe_in_flight(self) -> str:
@@ -489,11 +491,12 @@ class QueuePoller(Poller):
             if due <= 0:
                 continue
             claim = ("handling" if m.id in handling else
-                     f"put off {deferred[m.id] - now:.0f} s" if m.id in deferred else
+                     f"put off {max(0.0, deferred[m.id] - now):.0f} s" if m.id in deferred else
                      f"unclaimed {now - unclaimed[m.id][1]:.0f} s" if m.id in unclaimed else "unseen")
             parts.append(f"{m.id[:8]}: {getattr(m, 'approximate_receive_count', '?')} receives, "
                          f"due back in {due:.0f} s, {claim}")
-        return "; ".join(parts[:5])
+        more = f"; {len(parts) - 5} more" if len(parts) > 5 else ""
+        return "; ".join(parts[:5]) + more
 
     def backlog(self) -> dict[str, int]:
         """The queue's messages: visible, in flight (received, not yet deleted; less those
@@ -544,13 +547,13 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
         if count == 0 and not busy and invoker.in_flight == 0:
             return {"status": "idle", "records": processed, "rounds": rounds}
         if time.monotonic() > deadline:
-            in_flight = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""
-            in_flight += "".join(f"; {p.name} in flight: {text}" for p in pollers
-                                 if isinstance(p, QueuePoller) and (text := p.describe_in_flight()))
+            running = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""
+            holding = "".join(f"; {p.name} in flight: {text}" for p in pollers
+                           if isinstance(p, QueuePoller) and (text := p.describe_in_flight()))
             raise TimeoutError(
                 f"drain: still busy after {timeout_s:.0f}s ({processed} records processed); "
                 "a consumer keeps failing or a source keeps producing; busy: "
-                f"{', '.join(busy_sources) or 'none'}{in_flight}"
+                f"{', '.join(busy_sources) or 'none'}{running}{holding}"
             )
         if count == 0:
             time.sleep(0.2)
