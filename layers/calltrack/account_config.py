@@ -427,7 +427,17 @@ def _hours(value: Any, info: ValidationInfo) -> Any:
                 week[day] = _spans(key, spans)
         else:
             raise _err("hours", f"unknown key {key!r} (days such as mon-fri or sat, holidays, closed)")
-    return {"week": week, "holidays": _holidays(holidays), "closed": _closed(closed)}
+    stored = {"holidays": _holidays(holidays), "closed": _closed(closed)}
+    return {"week": _open_some_day(week), **stored}
+
+
+def _open_some_day(week: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
+    """Hours that open on no day would send every call of the flow to its after-hours branch."""
+    if not any(week.values()):
+        raise _err("hours", "no day has opening hours, so every call would be after hours: give the "
+                            "days the business is open (e.g. mon-fri: \"09:00-18:00\"); days left out "
+                            "are closed")
+    return week
 
 
 # Closed dates are copied into the account item and every number row: about three years of them
@@ -480,7 +490,8 @@ def _stored_hours(value: Mapping[str, Any]) -> dict[str, Any]:
     closed = value.get("closed") or []
     if not isinstance(closed, list):
         raise _err("date", "closed: a list of dates")
-    return {"week": week, "holidays": _holidays(holidays), "closed": _closed([_date_text(d) for d in closed])}
+    stored = {"holidays": _holidays(holidays), "closed": _closed([_date_text(d) for d in closed])}
+    return {"week": _open_some_day(week), **stored}
 
 
 class Hours(_Strict):

@@ -79,6 +79,11 @@ def test_the_account_default_flow_applies_to_numbers_without_their_own():
         (issue_flow(hours={"fri-mon": "09:00-18:00"}), "flows.main.hours", "first day"),
         (issue_flow(hours={"holidays": "zz"}), "flows.main.hours", "no public holidays"),
         (issue_flow(hours={"closed": ["2026-02-30"]}), "flows.main.hours", "not a date"),
+        # hours that open on no day would send every call after hours (2026-12-03)
+        (issue_flow(hours={"sun": "closed", "holidays": "jp"}), "flows.main.hours", "no day has opening hours"),
+        (issue_flow(hours={"closed": ["2026-12-31"]}), "flows.main.hours", "no day has opening hours"),
+        (issue_flow(hours={}), "flows.main.hours", "no day has opening hours"),
+        (issue_flow(hours={"week": {"sat": []}}), "flows.main.hours", "no day has opening hours"),
         (issue_flow(hours={"weekdays": "09:00-18:00"}), "flows.main.hours", "unknown key"),
         # spoken text with a control character would make TwiML that is not XML: every call fails
         (issue_flow(menu={"prompt": "押して\x0bください", "options": {"1": "office"}}),
@@ -120,7 +125,7 @@ def test_unknown_flow_names_are_refused_where_they_are_used():
 
 
 def test_closed_ranges_expand_to_each_date():
-    flow = issue_flow(hours={"closed": ["2026-12-29..2027-01-03"]})
+    flow = issue_flow(hours={"mon-fri": "09:00-18:00", "closed": ["2026-12-29..2027-01-03"]})
     stored = normalize_config(parse_config(account_config("clinic", flows={"main": flow})))
     assert stored["flows"]["main"]["hours"]["closed"] == [
         "2026-12-29", "2026-12-30", "2026-12-31", "2027-01-01", "2027-01-02", "2027-01-03"]
@@ -130,7 +135,7 @@ def test_closed_ranges_expand_to_each_date():
 
 def test_closed_dates_in_other_iso_spellings_are_stored_as_the_dates_calls_are_compared_with():
     # Given closed dates as an unquoted YAML number and an ISO week date (both dates to Python)
-    flow = issue_flow(hours={"closed": [20261231, "2027-W01-5"]})
+    flow = issue_flow(hours={"mon-fri": "09:00-18:00", "closed": [20261231, "2027-W01-5"]})
     stored = normalize_config(parse_config(account_config("clinic", flows={"main": flow})))
     # Then they are stored as YYYY-MM-DD, the text a call's local date is compared with (they
     # were stored as written, and calls on those days were put through)
