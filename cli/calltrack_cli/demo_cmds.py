@@ -53,7 +53,11 @@ def register(app: typer.Typer) -> None:
         from calltrack_cli.source import use_checkout
 
         if url is None:  # it starts the local stack: infra.wiring and the functions from the checkout
-            use_checkout()
+            root = use_checkout()
+            if not config.is_absolute() and not config.exists():  # run outside the checkout
+                config = root / config
+        else:
+            url = _local_stack_url(url)
 
         console = Console(file=sys.stdout)  # bound now: the run redirects sys.stdout to stack.log
         if not console.is_terminal:  # piped (make, CI, tests): wide enough for the tables
@@ -96,3 +100,20 @@ def register(app: typer.Typer) -> None:
                 "so it plays only while that stack runs — use `calltrack local serve` and "
                 f"`calltrack demo --url` to keep it up): {results.recording_url}"
             )
+
+
+def _local_stack_url(url: str) -> str:
+    """``--url`` of a local stack only: the demo applies an example account with console users whose
+    password is in this repository, and sends the operator token (over http) to do it."""
+    from calltrack_cli.admin_cmds import LOOPBACK
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or host not in LOOPBACK:
+        typer.echo(f"error: --url: the demo runs on a local stack only (http://127.0.0.1:PORT from "
+                   f"`calltrack local serve`), not {url[:100]!r}", err=True)
+        raise typer.Exit(2)
+    return url.strip().rstrip("/")

@@ -444,7 +444,10 @@ class _Page(HTMLParser):
             self.text.append(data)
 
 
-_NUMBER_RUN = re.compile(r"\+?\d[\d\s\-().‐－−]{5,}\d")
+# The separators dni.js reads between digits (dni.src.js SEP): spaces, ( ) . - and the dashes
+# Japanese text uses (U+2010-2015, U+2212, the long-vowel mark U+30FC); full-width forms are read
+# as ASCII first (NFKC), as dni.js reads them.
+_NUMBER_RUN = re.compile(r"\+?\d[\d\s\-().\u2010-\u2015\u2212\u30fc]{5,}\d", re.ASCII)
 
 
 def number_forms(e164: str) -> set[str]:
@@ -457,7 +460,13 @@ def number_forms(e164: str) -> set[str]:
 
 
 def shown_numbers(texts: list[str], numbers: list[str]) -> list[str]:
-    runs = {re.sub(r"\D", "", m.group(0)) for text in texts for m in _NUMBER_RUN.finditer(text)}
+    import unicodedata
+
+    runs = {
+        re.sub(r"\D", "", m.group(0), flags=re.ASCII)
+        for text in texts
+        for m in _NUMBER_RUN.finditer(unicodedata.normalize("NFKC", text))
+    }
     return [n for n in numbers if number_forms(n) & runs]
 
 

@@ -61,7 +61,8 @@ def serve(
     """Run the local stack in the foreground until Ctrl-C / SIGTERM.
 
     Reads TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, CALLTRACK_PUBLIC_URL (default
-    http://HOST:PORT), CALLTRACK_ADMIN_TOKEN (generated and printed when unset) and
+    http://HOST:PORT), CALLTRACK_ADMIN_TOKEN (generated and printed when unset; never printed
+    when set) and
     TWILIO_API_BASE_URL from the environment.
 
     Example:
@@ -98,9 +99,7 @@ def serve(
     signal.signal(signal.SIGTERM, _stop)
     typer.echo(f"calltrack local stack: {stack.url}")
     typer.echo(f"  public URL (webhook signatures): {stack.public_url}")
-    typer.echo(
-        f"  operator token: {stack.admin_token}{GENERATED_NOTE if stack.admin_token_generated else ''}"
-    )
+    typer.echo(f"  operator token: {operator_token_line(stack.admin_token, stack.admin_token_generated)}")
     typer.echo(f"  emulator: {stack.moto_url}")
     typer.echo(
         f"  {len(stack.wiring.routes)} routes, {len(stack.wiring.queues)} queue(s), "
@@ -120,6 +119,12 @@ def serve(
         _print_iam(report)
         if report["denials"]:
             raise typer.Exit(1)  # loud: a denial means the deployed function would fail
+
+
+def operator_token_line(token: str, generated: bool) -> str:
+    """A generated token is shown (the user needs it); one the user set is not: it may be a real
+    deployment's, and serve's output ends up in terminals' scrollback and CI logs."""
+    return f"{token}{GENERATED_NOTE}" if generated else "the one in CALLTRACK_ADMIN_TOKEN (not shown)"
 
 
 def _print_iam(report: dict[str, Any]) -> None:

@@ -51,6 +51,29 @@ def refused(why: str) -> Outcome:
     return Outcome(SKIPPED, f"{CREDENTIALS_REFUSED}: {why}"[:300])
 
 
+# A token or key pasted with a line break or space inside cannot be sent (a header value with a
+# line break raises with the value in its message) and is refused like a wrong one.
+_NOT_IN_A_SECRET = re.compile(r"[\x00-\x20\x7f]")
+# Platforms' error texts can quote what they were sent ("Malformed access token EAAG..."): long
+# token-like words are cut from every reason stored on a row (which marketers read).
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-./+=]{24,}")
+
+
+def usable_secret(value: str) -> str | None:
+    """The secret without surrounding whitespace, or None when a control character or space is
+    left inside it."""
+    value = value.strip()
+    return None if _NOT_IN_A_SECRET.search(value) else value
+
+
+def redacted(text: str, *secrets: str) -> str:
+    """``text`` (a platform's error message) without the secrets it may quote or any token-like word."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _TOKEN_LIKE.sub("***", text)
+
+
 class Destination(Protocol):
     def send(
         self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str
@@ -110,7 +133,10 @@ class GoogleAds:
         needed = ("developer_token", "client_id", "client_secret", "refresh_token")
         if not isinstance(creds, dict) or not all(isinstance(creds.get(k), str) and creds[k] for k in needed):
             return None
-        return creds
+        clean = {k: usable_secret(creds[k]) for k in needed}
+        if not all(clean.values()):
+            return None
+        return {**creds, **clean}
 
     def _access_token(self, creds: Mapping[str, str]) -> str | Outcome:
         cache_key = hashlib.sha256(creds["refresh_token"].encode()).hexdigest()
@@ -150,7 +176,7 @@ class GoogleAds:
             return [
                 refused(
                     "the google-ads secret is not JSON with developer_token, "
-                    "client_id, client_secret and refresh_token"
+                    "client_id, client_secret and refresh_token (each without spaces or line breaks)"
                 )
             ] * count, None
         token = self._access_token(creds)
@@ -243,7 +269,7 @@ def _google_error(body: Any) -> str | None:
                 codes = item.get("errorCode") or {}
                 if codes:
                     return ".".join(f"{k}={v}" for k, v in codes.items())
-        return str(error.get("status") or error.get("message") or "")[:200] or None
+        return redacted(str(error.get("status") or error.get("message") or ""))[:200] or None
     return None
 
 
@@ -317,7 +343,10 @@ class OneByOne:
         self.post = post
 
     def send(self, rows: Sequence[Planned], credentials: str, target: Any, timezone: str) -> list[Outcome]:
-        return [self._one(row, credentials, target) for row in rows]
+        secret = usable_secret(credentials)
+        if secret is None:
+            return [refused("the secret has a space, line break or control character inside")] * len(rows)
+        return [self._one(row, secret, target) for row in rows]
 
     def _one(self, row: Planned, credentials: str, target: Any) -> Outcome:
         raise NotImplementedError
@@ -355,8 +384,9 @@ class Meta(OneByOne):
         if transient(answer) or code in (4, 17, 32, 613):
             return Outcome(RETRY, f"meta: HTTP {answer.status}" + (f" code {code}" if code else ""))
         if answer.status != 200:
-            message = error.get("message") if isinstance(error, dict) else None
-            why = f"meta: {code or answer.status} {str(message or '')[:200]}".strip()
+            text = str(error.get("message") or "") if isinstance(error, dict) else ""
+            message = redacted(text, credentials)
+            why = f"meta: {code or answer.status} {message[:200]}".strip()
             # 190: the access token is invalid or expired; 10 and 200-299: no permission
             if code in (102, 190, 10) or (isinstance(code, int) and 200 <= code <= 299):
                 return refused(why)

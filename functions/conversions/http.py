@@ -7,6 +7,7 @@ its parsed JSON body so the adapter decides what it means.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 TIMEOUT_S = 10.0
+# The platforms answer a few KB; a larger answer is not read whole (it is read as no JSON body).
+MAX_ANSWER_BYTES = 1_000_000
 
 
 class Unreachable(Exception):
@@ -52,15 +55,21 @@ def post(
         # no redirect followed (it would carry the platform's token along) and no proxy variable:
         # a 3xx is an answer like any other non-2xx
         with direct_opener().open(request, timeout=timeout_s) as resp:
-            return Answer(resp.status, _json(resp.read()), resp.headers.get("Retry-After"))
+            body = resp.read(MAX_ANSWER_BYTES + 1)
+            return Answer(resp.status, _json(body), resp.headers.get("Retry-After"))
     except urllib.error.HTTPError as err:
-        return Answer(err.code, _json(err.read()), err.headers.get("Retry-After") if err.headers else None)
+        return Answer(err.code, _json(err.read(MAX_ANSWER_BYTES + 1)),
+                      err.headers.get("Retry-After") if err.headers else None)
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
         raise Unreachable(f"{type(err).__name__}: {str(err)[:200]}") from None
+    except (ValueError, http.client.HTTPException) as err:
+        # a header value the request cannot carry, a malformed answer: named by its type only (a
+        # header's message quotes the header's value, a platform's token)
+        raise Unreachable(type(err).__name__) from None
 
 
 def _json(raw: bytes) -> Any:
-    if not raw:
+    if not raw or len(raw) > MAX_ANSWER_BYTES:
         return {}
     try:
         return json.loads(raw)

@@ -70,6 +70,7 @@ MESSAGES = {
         "unknown": "おかけになった電話番号は現在使われておりません。お手数ですが番号をお確かめください。",
         "unavailable": "ただいま電話をおつなぎできません。しばらくしてからおかけ直しください。",
         "voicemail": "ただいま電話に出ることができません。発信音のあとにメッセージをお話しください。",
+        "no_answer": "ただいま電話に出ることができません。しばらくしてからおかけ直しください。",
         "whisper": "{channel}からのお電話です",
     },
     "en": {
@@ -77,6 +78,7 @@ MESSAGES = {
         "unknown": "The number you have dialled is not in service. Please check the number and try again.",
         "unavailable": "We cannot connect your call right now. Please call again later.",
         "voicemail": "We cannot take your call right now. Please leave a message after the tone.",
+        "no_answer": "We cannot take your call right now. Please call again later.",
         "whisper": "Call from {channel}",
     },
 }
@@ -859,6 +861,10 @@ def dial_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
             recording_callback_url=deps.public_url.rstrip("/") + "/twilio/recording",
             done_url=deps.public_url.rstrip("/") + "/twilio/voicemail-done",
         )
+    elif dial in DIAL_MISSED:
+        # nobody answered and no voicemail: the caller hears why before the line closes (a caller
+        # who hung up meanwhile hears nothing: Twilio ignores the answer to an ended call)
+        twiml = say_twiml(message(language, "no_answer"), language=language)
     else:
         twiml = hangup_twiml()
     if not (call_sid and CALL_SID.match(call_sid)) or dial not in DIAL_ANSWERED | DIAL_MISSED:

@@ -62,10 +62,9 @@ class CallContext:
     call_sid: str = ""  # the caller's call: named in each member's whisper URL (who answered it)
 
     def query(self, **extra: str) -> dict[str, str]:
-        out = {"t": str(self.started)}
+        out = {"t": str(self.started), "lang": self.language}  # lang: what a caller nobody answered hears
         if self.voicemail:
             out["vm"] = "1"
-            out["lang"] = self.language
         return {**out, **extra}
 
     def url(self, path: str, **extra: str) -> str:

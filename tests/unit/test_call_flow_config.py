@@ -80,7 +80,8 @@ def test_the_account_default_flow_applies_to_numbers_without_their_own():
         (issue_flow(hours={"holidays": "zz"}), "flows.main.hours", "no public holidays"),
         (issue_flow(hours={"closed": ["2026-02-30"]}), "flows.main.hours", "not a date"),
         # hours that open on no day would send every call after hours (2026-12-03)
-        (issue_flow(hours={"sun": "closed", "holidays": "jp"}), "flows.main.hours", "no day has opening hours"),
+        (issue_flow(hours={"sun": "closed", "holidays": "jp"}), "flows.main.hours",
+         "no day has opening hours"),
         (issue_flow(hours={"closed": ["2026-12-31"]}), "flows.main.hours", "no day has opening hours"),
         (issue_flow(hours={}), "flows.main.hours", "no day has opening hours"),
         (issue_flow(hours={"week": {"sat": []}}), "flows.main.hours", "no day has opening hours"),

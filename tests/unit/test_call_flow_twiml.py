@@ -29,7 +29,7 @@ def number(agent: str, phone: str) -> str:
     )
 
 
-DIAL_STATUS = DIAL.format(action="dial-status?t=1764550800")
+DIAL_STATUS = DIAL.format(action="dial-status?t=1764550800&amp;lang=ja-JP")
 TANAKA, SUZUKI = number("tanaka", "+819011112222"), number("suzuki", "+819033334444")
 
 
@@ -54,19 +54,21 @@ def flow(strategy: str = "round_robin", **over: Any) -> dict[str, Any]:
 
 GOLDEN = {
     # finishOnKey="": "#" may be a menu key (Twilio's default would end the input on it)
-    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main'
+    "menu": '<Response><Gather action="https://calls.example.jp/twilio/menu?t=1764550800&amp;lang=ja-JP&amp;f=main'
     '&amp;rec=0" '
     'finishOnKey="" method="POST" '
     'numDigits="1" timeout="5"><Say language="ja-JP">1を押してください</Say></Gather>'
-    '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;f=main&amp;rec=0</Redirect></Response>',
+    '<Redirect method="POST">https://calls.example.jp/twilio/menu?t=1764550800&amp;lang=ja-JP&amp;f=main&amp;rec=0</Redirect></Response>',
     "forward": f"<Response><Dial {DIAL_STATUS}><Number>+81312345678</Number>"
     "</Dial></Response>",
     "simultaneous": f"<Response><Dial {DIAL_STATUS}>{TANAKA}{SUZUKI}</Dial></Response>",
     "round_robin": "<Response><Dial "
-    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=1.0&amp;i=1&amp;rec=0")
+    + DIAL.format(action="ring-next?t=1764550800&amp;lang=ja-JP&amp;f=main&amp;g=desk"
+                  "&amp;o=1.0&amp;i=1&amp;rec=0")
     + f">{SUZUKI}</Dial></Response>",
     "sequential": "<Response><Dial "
-    + DIAL.format(action="ring-next?t=1764550800&amp;f=main&amp;g=desk&amp;o=0.1&amp;i=1&amp;rec=0")
+    + DIAL.format(action="ring-next?t=1764550800&amp;lang=ja-JP&amp;f=main&amp;g=desk"
+                  "&amp;o=0.1&amp;i=1&amp;rec=0")
     + f">{TANAKA}</Dial></Response>",
     "sequential_last": f"<Response><Dial {DIAL_STATUS}>{SUZUKI}</Dial></Response>",
     # the <Record>'s action hangs up: without one Twilio requests this document again (a loop)
@@ -136,7 +138,8 @@ def test_an_after_hours_target_with_voicemail_leads_to_it_when_nobody_answers():
     night = flow(after_hours={"voicemail": True, "message": None, "target": "office"})
     step = ft.incoming(CTX, night, "after-hours", counters={}, sticky=None)
     # Then the office rings and its <Dial> result offers the voicemail (/twilio/dial-status vm=1)
-    assert "+81312345678</Number>" in step.twiml and "dial-status?t=1764550800&amp;vm=1" in step.twiml
+    assert "+81312345678</Number>" in step.twiml
+    assert "dial-status?t=1764550800&amp;lang=ja-JP&amp;vm=1" in step.twiml
     # And without voicemail it does not
     quiet = flow(after_hours={"voicemail": False, "message": None, "target": "office"})
     assert "vm=1" not in ft.incoming(CTX, quiet, "after-hours", counters={}, sticky=None).twiml

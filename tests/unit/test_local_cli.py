@@ -24,3 +24,23 @@ def test_run_job_rejects_a_malformed_instant_with_exit_2():
 def test_run_job_requires_at():
     result = runner.invoke(app, ["local", "run-job", "weekly-unanswered-alert"])
     assert result.exit_code == 2
+
+
+def test_serve_shows_a_generated_operator_token_but_never_one_the_user_set():
+    from calltrack_cli.local_cmds import operator_token_line
+
+    # Given a token the user set (perhaps a deployment's) and one generated for the run
+    # Then only the generated one is printed
+    assert "ct_operator_prod_secret" not in operator_token_line("ct_operator_prod_secret", generated=False)
+    assert "ct_operator_generated" in operator_token_line("ct_operator_generated", generated=True)
+
+
+def test_the_demo_refuses_a_url_that_is_not_a_local_stack_before_sending_anything():
+    # Given a deployed API's address (or any host but this machine)
+    for url in ("https://abc123.execute-api.ap-northeast-1.amazonaws.com", "http://10.0.0.5:8787", "ftp://127.0.0.1"):
+        # When the demo is pointed at it (the unit tier has no sockets: a request would fail the test
+        # with a different error)
+        result = runner.invoke(app, ["demo", "--url", url, "--token", "ct_operator_x"])
+        # Then it exits 2 naming --url, having applied nothing there
+        assert result.exit_code == 2, result.output
+        assert "--url" in result.output and "local stack only" in result.output

@@ -136,6 +136,13 @@ def test_a_page_shows_a_listed_number_in_any_usual_format():
     assert shown_numbers(["03-1234-5679", "予約番号 0312345678901"], ["+81312345678"]) == []
 
 
+@pytest.mark.parametrize("text", ["お電話 ０３－１２３４－５６７８", "03ー1234ー5678", "（03）1234-5678",
+                                  "０３‐１２３４‐５６７８", "＋８１ ３ １２３４ ５６７８"])
+def test_a_number_written_in_full_width_characters_or_japanese_dashes_is_found_as_dni_js_finds_it(text):
+    # (doctor said such a page showed none of site.numbers, though dni.js swaps it: 2026-12-03)
+    assert shown_numbers([text], ["+81312345678"]) == ["+81312345678"]
+
+
 def test_doctor_fetches_only_https_public_addresses_or_http_to_127_0_0_1():
     check_outbound("http://127.0.0.1:8787/x")
     for url in (

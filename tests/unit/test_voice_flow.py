@@ -283,7 +283,10 @@ def test_unanswered_dial_outcomes_are_missed_with_the_precise_reason(dial):
     d = deps(store)
     flow.voice(req("/twilio/voice", voice_params()), d)
     _, twiml = flow.dial_status(req("/twilio/dial-status", voice_params(DialCallStatus=dial)), d)
-    assert ET.fromstring(twiml).find("Hangup") is not None
+    # Then a caller still on the line hears why before the line closes (it was silence, 2026-12-03)
+    root = ET.fromstring(twiml)
+    assert "おかけ直しください" in root.find("Say").text
+    assert root.find("Say").get("language") == "ja-JP" and root.find("Hangup") is not None
     call = store.calls[SID]
     assert (call["status"], call["outcome_reason"], call["talk_seconds"]) == ("missed", dial, 0)
     assert d.metrics.counts["CallsMissed"] == 1
