@@ -9,6 +9,7 @@ from admin.ports import AdminStore, ApplyPlan, ConcurrentUpdate, NumberTaken, St
 from calltrack.account_config import (
     ACCOUNT_SLUG,
     config_hash,
+    dialled_paths,
     normalize_config,
     number_paths,
     parse_config,
@@ -188,13 +189,21 @@ def apply_account(
     _check_size(normalized)  # as stored, too: only a changed config is written to the accounts row
 
     old_numbers = stored_numbers(current.config) if current is not None else set()
-    existing = store.get_numbers(sorted(set(rows) | old_numbers))
+    dialled = dialled_paths(config)
+    existing = store.get_numbers(sorted(set(rows) | old_numbers | {n for _, n in dialled}))
 
     taken = [(path, n) for path, n in number_paths(config)
              if n in existing and existing[n].get("account") != account]
     if taken:
         errors = [f"{path}: {n} is already a tracking number of another account" for path, n in taken]
         raise NumbersTaken(errors, field=taken[0][0])
+    # A call forwarded to another account's tracking number arrives there as a new call: counted
+    # twice, credited to that number's channel, and a loop when that account forwards back.
+    foreign = [(path, n) for path, n in dialled if n in existing and existing[n].get("account") != account]
+    if foreign:
+        errors = [f"{path}: {n} is a tracking number of another account; forward to the phone that "
+                  "answers (calls to it would be counted twice, or loop)" for path, n in foreign]
+        raise NumbersTaken(errors, field=foreign[0][0])
 
     added = sorted(n for n in rows if n not in existing)
     updated = sorted(n for n in rows if n in existing and _differs(existing[n], rows[n]))

@@ -967,6 +967,12 @@ def _ids_used_twice(section: str, kind: str, ids: list[str]) -> list[str]:
     return errors
 
 
+def dialled_paths(config: AccountConfig) -> list[tuple[str, str]]:
+    """(field path, number) of every number a call of the account can ring: ``forward_to`` and the
+    flows' forwards and ring-group members."""
+    return [("forward_to", config.forward_to), *_forward_paths(config)]
+
+
 def _forward_paths(config: AccountConfig) -> list[tuple[str, str]]:
     """(field path, number) of every number a call flow rings."""
     out: list[tuple[str, str]] = []

@@ -164,6 +164,30 @@ def test_a_number_of_another_account_is_a_409_naming_the_field_and_nothing_is_wr
     assert store.writes == writes and "acme" not in store.accounts
 
 
+def test_forwarding_to_another_accounts_tracking_number_is_a_409_naming_the_field():
+    # Given a branch clinic whose flyer number is +815022220001
+    store = FakeStore()
+    _apply(store, acme_config("branch", numbers=[{"number": "+815022220001", "channel": "flyer"}], pools=[]))
+    writes = store.writes
+    # When the main clinic forwards its calls there, or rings it from a flow's ring group
+    forwarded = acme_config(forward_to="+815022220001")
+    group = acme_config(flows={"main": {"targets": {"desk": {"ring_group": {
+        "strategy": "simultaneous", "members": [{"agent": "tanaka", "number": "+815022220001"}]}}}}},
+        flow="main")
+    member = "flows.main.targets.desk.ring_group.members[0].number"
+    for config, field in ((forwarded, "forward_to"), (group, member)):
+        with pytest.raises(Conflict) as err:
+            _apply(store, config)
+        # Then it is refused (each call would arrive at the branch as a new call: counted twice,
+        # credited to the branch's flyer, a loop if the branch forwards back), naming the field
+        assert err.value.field == field
+        assert "+815022220001" in err.value.message and "another account" in err.value.message
+        assert "branch" not in err.value.message
+    assert store.writes == writes and "acme" not in store.accounts
+    # And forwarding to a number no account tracks is applied
+    assert _apply(store, acme_config(forward_to="+815022229999"))["changed"] is True
+
+
 def test_losing_a_race_for_a_number_is_a_409_naming_the_field():
     store = FakeStore()
     store.fail_with = NumberTaken("+815011110101")
