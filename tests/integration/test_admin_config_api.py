@@ -229,6 +229,21 @@ def test_number_owned_by_another_account_is_a_conflict_and_nothing_is_written(lo
     assert _number_row(local_stack, shared)["account"]["S"] == owner
 
 
+def test_forwarding_to_another_accounts_tracking_number_is_a_conflict_and_nothing_is_written(local_stack):
+    # Given a branch whose flyer number is a tracking number
+    branch = unique_account("branch")
+    flyer = unique_number()
+    local_stack.apply(clinic_config(branch, static=[flyer]))
+    # When the main clinic forwards its calls to that number
+    main = unique_account("main")
+    config = {**clinic_config(main, static=[unique_number()]), "forward_to": flyer}
+    resp = local_stack.request("PUT", f"/v1/accounts/{main}", token=local_stack.admin_token, json=config)
+    # Then the apply is refused naming forward_to (calls would arrive at the branch as new calls)
+    assert resp.status_code == 409
+    assert resp.json()["field"] == "forward_to" and flyer in resp.json()["message"]
+    _assert_nothing_written(local_stack, main, [config["numbers"][0]["number"]])
+
+
 def test_cli_reports_a_server_side_conflict_in_one_line_with_exit_2(local_stack, tmp_path):
     owner = unique_account("owner")
     shared = unique_number()
