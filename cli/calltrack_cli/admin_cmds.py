@@ -89,14 +89,28 @@ def _loader() -> type:
     }
 
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        # A merge key (<<: *anchor) brings in keys that the mapping's own keys override, as YAML
+        # says; only the mapping's own keys may not repeat. flatten_mapping puts the merged pairs
+        # first and drops the << keys.
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
         loader.flatten_mapping(node)
+        merged = len(node.value) - own
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        own_keys: set[Any] = set()
+        for i, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=deep)
-            if key in out:
+            try:
+                hash(key)
+            except TypeError:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                    None, None, "a key that is a list or mapping (a stray bracket?)", key_node.start_mark
+                ) from None
+            if i >= merged:
+                if key in own_keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                own_keys.add(key)
             out[key] = loader.construct_object(value_node, deep=deep)
         return out
 

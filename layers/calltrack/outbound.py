@@ -95,13 +95,16 @@ def check_url(url: str, *, local_mode: bool) -> Target:
     if parts.scheme != "https" and not local_mode:
         raise RefusedDestination("must be https")
     host = parts.hostname
-    if _ip(host) is not None:
-        why = address_refusal(host, local_mode=local_mode)
+    name = host.rstrip(".")  # a fully qualified name's trailing dot names the same host
+    if not name:
+        raise RefusedDestination(f"not an http(s) URL: {url[:100]!r}")
+    if _ip(name) is not None:
+        why = address_refusal(name, local_mode=local_mode)
         if why:
             raise RefusedDestination(why)
-    elif host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
-        if not (local_mode and host == "localhost"):
-            raise RefusedDestination(f"{host} is an internal name")
+    elif name == "localhost" or name.endswith((".localhost", ".internal", ".local")):
+        if not (local_mode and name == "localhost"):
+            raise RefusedDestination(f"{name} is an internal name")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

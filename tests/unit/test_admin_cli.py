@@ -26,6 +26,11 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("- just\n- a list\n", "expected a mapping of keys to values at the top level, got list"),
         ("", "the file is empty"),
         ("account: a\naccount: b\n", "account.yaml:2:1: YAML syntax error: duplicate key 'account'"),
+        # a stray bracket makes a list a key (it was a traceback: unhashable type)
+        ('account: acme\nsite: {origins: ["https://a.jp"], ["https://b.jp"]}\n',
+         "account.yaml:2:35: YAML syntax error: a key that is a list or mapping"),
+        # a key repeated next to a merge is still a duplicate
+        ("base: &b {channel: flyer}\nn: {<<: *b, number: a, number: b}\n", "duplicate key 'number'"),
         # nested 2,000 deep (the parser recurses) and 40 deep (parsed, but deeper than 32 levels)
         ("account: acme\nx: " + "[" * 2000 + "1" + "]" * 2000 + "\n", "YAML nested too deeply"),
         ("account: acme\nx: " + "[" * 40 + "1" + "]" * 40 + "\n", "YAML nested too deeply"),
@@ -98,6 +103,22 @@ def test_the_example_file_is_valid():
     } <= channels
     assert all(n.startswith("+8150") for n in rows)
     assert config.recording.enabled and config.recording.announcement
+
+
+def test_a_merge_key_brings_in_an_anchors_keys_and_the_mappings_own_keys_override_them(tmp_path):
+    # Given numbers written once with an anchor and reused with a merge key, one field changed
+    # (it was refused as a duplicate key 'number')
+    path = _write(tmp_path, (
+        "account: acme\nnumbers:\n"
+        '  - &n1 {number: "+815012340001", channel: flyer, medium: offline}\n'
+        "  - <<: *n1\n"
+        '    number: "+815012340002"\n'
+    ))
+    # When the file is read
+    numbers = load_yaml(path)["numbers"]
+    # Then the second number has the first's channel and medium and its own number
+    assert numbers[1] == {"number": "+815012340002", "channel": "flyer", "medium": "offline"}
+    assert numbers[0]["number"] == "+815012340001"
 
 
 def test_load_yaml_raises_a_cli_failure_not_a_traceback(tmp_path):

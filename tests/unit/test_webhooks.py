@@ -45,6 +45,13 @@ def test_urls_must_be_https_outside_local_mode() -> None:
         check_url("https://metadata.google.internal/", local_mode=False)
 
 
+@pytest.mark.parametrize("url", ["https://metadata.google.internal./", "https://localhost./x",
+                                 "https://127.0.0.1./x", "https://169.254.169.254./latest", "https://./"])
+def test_a_fully_qualified_names_trailing_dot_does_not_get_an_internal_host_past_apply(url) -> None:
+    with pytest.raises(RefusedDestination):
+        check_url(url, local_mode=False)
+
+
 def test_a_url_with_japanese_or_spaces_in_its_path_is_sent_percent_encoded_as_a_browser_does() -> None:
     # Given webhook URLs people write (an IRI), and one already encoded
     iri = check_url("https://hooks.example.jp/通知/calls?name=山田 太郎", local_mode=False)
