@@ -202,8 +202,12 @@ def outbox(url: str | None = UrlOption) -> None:
 
         calltrack local outbox | jq .subject
     """
+    from calltrack_cli.local.client import StackError
+
     try:
         messages = _client(url).outbox()
+    except StackError as exc:
+        _fail(str(exc), 2)
     except OSError as exc:
         _fail(f"cannot reach the local stack at {url or DEFAULT_URL}: {exc}")
     for message in messages:

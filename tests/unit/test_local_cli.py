@@ -44,3 +44,35 @@ def test_the_demo_refuses_a_url_that_is_not_a_local_stack_before_sending_anythin
         # Then it exits 2 naming --url, having applied nothing there
         assert result.exit_code == 2, result.output
         assert "--url" in result.output and "local stack only" in result.output
+
+
+class _NotALocalStack:
+    """requests' Session answering as a deployed API or a plain web server does (unit tier: no sockets)."""
+
+    def __init__(self, status: int, content_type: str, text: str) -> None:
+        self.status, self.content_type, self.text = status, content_type, text
+
+    def request(self, method: str, url: str, **kwargs: object) -> object:
+        import requests
+
+        resp = requests.Response()
+        resp.status_code = self.status
+        resp.headers["Content-Type"] = self.content_type
+        resp._content = self.text.encode()
+        return resp
+
+
+def test_local_commands_pointed_at_a_server_that_is_no_local_stack_say_so_in_one_line(monkeypatch):
+    from calltrack_cli.local import client
+
+    # Given CALLTRACK_URL naming a deployed API (404 JSON) or a web server (an HTML error page)
+    for answer in (_NotALocalStack(404, "application/json", '{"message":"Not Found"}'),
+                   _NotALocalStack(404, "text/html", "<html>\n<body>\n<h1>Not Found</h1>\n</body></html>")):
+        monkeypatch.setattr(client.requests, "Session", lambda answer=answer: answer)
+        # When `local outbox` and `local drain` are run
+        for command in ("outbox", "drain"):
+            result = runner.invoke(app, ["local", command, "--url", "http://127.0.0.1:9"])
+            # Then each fails with one line naming the question, no traceback, no HTML page
+            assert result.exit_code != 0, result.output
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+            assert "calltrack local stack" in result.output and "<html>" not in result.output

@@ -133,12 +133,17 @@ class StackClient:
     ) -> Any:
         timeout = timeout_s or self.timeout_s
         resp = self.session.request(method, self.url + path, params=params, timeout=timeout)
+        if resp.status_code == 404 or not resp.headers.get("Content-Type", "").startswith("application/json"):
+            # a deployed API (CALLTRACK_URL set for the admin commands) or another server: one line,
+            # not its error page
+            raise StackError(f"{path}: HTTP {resp.status_code} from {self.url}: is it a calltrack local "
+                             "stack (`calltrack local serve`)?")
         if resp.status_code >= 300:
             try:
                 message = resp.json().get("message", resp.text)
             except ValueError:
                 message = resp.text
-            raise StackError(message)
+            raise StackError(str(message)[:300])
         return resp.json()
 
     def health(self) -> dict[str, Any]:
