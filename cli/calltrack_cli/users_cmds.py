@@ -57,7 +57,8 @@ def users_create(
         ..., "--email", help="The user's e-mail address (their sign-in)", show_default=False
     ),
     password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the user's password from stdin"
+        False, "--password-stdin",
+        help="Read the user's password from stdin (piped), or ask for it without echo at a terminal"
     ),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
@@ -72,7 +73,10 @@ def users_create(
         if password_stdin:
             import sys
 
-            password = sys.stdin.read().rstrip("\n")
+            if sys.stdin is not None and sys.stdin.isatty():  # typed: not echoed, typed twice
+                password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+            else:  # piped: a trailing line end (\n, or \r\n from Windows) is not part of it
+                password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
             if not password:
                 _fail("error: --password-stdin: stdin was empty", 2)
             body["password"] = password

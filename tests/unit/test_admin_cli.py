@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,21 @@ def test_apply_warns_when_pools_would_be_leased_from_any_site() -> None:
         [warning] = config_warnings(parse_config(config))
         assert warning.startswith("site.origins is not set")
     assert config_warnings(parse_config(no_pools)) == []
+
+
+def test_a_password_piped_from_a_windows_file_is_sent_without_its_line_end(monkeypatch):
+    # Given the API's answer recorded (the unit tier has no sockets)
+    sent: list[Any] = []
+
+    def answer(method: str, url: str, token: str, body: Any) -> dict[str, Any]:
+        sent.append(body)
+        return {"email": body["email"], "role": body["role"], "status": "CONFIRMED"}
+
+    monkeypatch.setattr("calltrack_cli.users_cmds._request", answer)
+    # When a password file written on Windows is piped in
+    result = run_cli("users", "create", "--account", "acme", "--role", "manager", "--email", "m@example.jp",
+                     "--password-stdin", "--token", "t", "--url", "http://127.0.0.1:9",
+                     input="Pass-word-1\r\n")
+    # Then the password sent is the file's line without \r\n (the \r was kept: nobody could sign in)
+    assert result.exit_code == 0, result.output
+    assert sent[0]["password"] == "Pass-word-1"
