@@ -354,10 +354,14 @@ def _secret_value() -> str:
     import sys
 
     if sys.stdin is not None and not sys.stdin.isatty():
-        value = sys.stdin.read()
-        # A trailing line end from `echo` or a file (\n, or \r\n from Windows) is not part of the secret.
-        return value.removesuffix("\n").removesuffix("\r")
+        return read_piped(sys.stdin)
     return str(typer.prompt("Secret value", hide_input=True))
+
+
+def read_piped(stream: Any) -> str:
+    """What was piped on stdin, without the trailing line end of `echo` or a file (\n, or \r\n
+    from Windows): it is not part of a secret or password."""
+    return str(stream.read()).removesuffix("\n").removesuffix("\r")
 
 
 @secret_app.command("set", help=SECRET_SET_HELP)

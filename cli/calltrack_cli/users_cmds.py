@@ -21,6 +21,7 @@ from calltrack_cli.admin_cmds import (
     _fail,
     _request,
     _resolve,
+    read_piped,
 )
 
 app = typer.Typer(
@@ -75,8 +76,8 @@ def users_create(
 
             if sys.stdin is not None and sys.stdin.isatty():  # typed: not echoed, typed twice
                 password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
-            else:  # piped: a trailing line end (\n, or \r\n from Windows) is not part of it
-                password = sys.stdin.read().removesuffix("\n").removesuffix("\r")
+            else:
+                password = read_piped(sys.stdin)
             if not password:
                 _fail("error: --password-stdin: stdin was empty", 2)
             body["password"] = password

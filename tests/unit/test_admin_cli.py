@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from calltrack_cli.admin_cmds import CliFailure, load_yaml
+from calltrack_cli.admin_cmds import CliFailure, load_yaml, read_piped
 from tests.support.cli import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "acme-dental.yaml"
@@ -168,7 +168,10 @@ def test_apply_warns_when_pools_would_be_leased_from_any_site() -> None:
 
 
 def test_a_password_piped_from_a_windows_file_is_sent_without_its_line_end(monkeypatch):
-    # Given the API's answer recorded (the unit tier has no sockets)
+    # Given the API's answer recorded (the unit tier has no sockets), and stdin as Python opens it
+    # (no newline translation: the click runner's stdin would turn \r\n into \n)
+    import io
+
     sent: list[Any] = []
 
     def answer(method: str, url: str, token: str, body: Any) -> dict[str, Any]:
@@ -176,10 +179,11 @@ def test_a_password_piped_from_a_windows_file_is_sent_without_its_line_end(monke
         return {"email": body["email"], "role": body["role"], "status": "CONFIRMED"}
 
     monkeypatch.setattr("calltrack_cli.users_cmds._request", answer)
+    monkeypatch.setattr("calltrack_cli.users_cmds.read_piped",
+                        lambda _: read_piped(io.StringIO("Pass-word-1\r\n", newline="")))
     # When a password file written on Windows is piped in
     result = run_cli("users", "create", "--account", "acme", "--role", "manager", "--email", "m@example.jp",
-                     "--password-stdin", "--token", "t", "--url", "http://127.0.0.1:9",
-                     input="Pass-word-1\r\n")
+                     "--password-stdin", "--token", "t", "--url", "http://127.0.0.1:9", input="x")
     # Then the password sent is the file's line without \r\n (the \r was kept: nobody could sign in)
     assert result.exit_code == 0, result.output
     assert sent[0]["password"] == "Pass-word-1"
