@@ -21,6 +21,9 @@ VERIFY_HELP = """Show the last test calls to a tracking number: source, flow bra
 \b
 Call the number from one of the account's test_callers first, then:
   calltrack verify --number 050-1234-0001 --token "$MANAGER_TOKEN"
+  calltrack verify --number "(212) 555-0100" --account acme-ny --token "$CALLTRACK_ADMIN_TOKEN"
+
+A national number is read in the tracking number's own country.
 
 Exit codes: 0 the last test call reached its target, 2 it did not (or none found / refused), 1 unreachable.
 """
@@ -41,6 +44,25 @@ def _e164(number: str, region: str = "JP") -> str:
         admin_cmds._fail(f"error: {exc.message}", 2)
 
 
+def dialled(number: str, tracking_number: str | None) -> bool:
+    """``number`` as written (E.164, or national as dialled in the tracking number's own country:
+    050-1234-0001, (212) 555-0100) names ``tracking_number`` (E.164, as calls store it)."""
+    import re
+
+    import phonenumbers
+
+    if not tracking_number:
+        return False
+    if number.strip().startswith("+"):
+        return _e164(number) == tracking_number
+    try:
+        parsed = phonenumbers.parse(tracking_number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return re.sub(r"\D", "", national) == re.sub(r"\D", "", number)
+
+
 def line(call: dict[str, Any]) -> str:
     source = "/".join(str(call.get(k) or "-") for k in ("channel", "campaign", "keyword"))
     flow = f"{call.get('flow') or '-'}:{call.get('flow_branch') or '-'}→{call.get('target') or '-'}"
@@ -53,22 +75,27 @@ def line(call: dict[str, Any]) -> str:
 def verify_cmd(
     number: str = typer.Option(..., "--number", help="The tracking number called", show_default=False),
     last: int = typer.Option(5, "--last", min=1, max=50, help="How many test calls to show"),
+    account: str | None = typer.Option(
+        None, "--account", help="The account (needed with the operator token)", show_default=False
+    ),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print the calls as JSON"),
 ) -> None:
     try:
-        wanted = _e164(number)
+        wanted = _e164(number)  # refuses what is no phone number
         base, tok = admin_cmds._resolve(url, token)
-        query = {"test": "1", "limit": "500"}
+        query = {"test": "1", "limit": "500", **({"account": account} if account else {})}
         result = admin_cmds._request("GET", f"{base}/v1/calls", tok, None, params=query)
     except CliFailure as err:
         admin_cmds._exit_with(err)
-    calls = [c for c in (result or {}).get("items", []) if c.get("tracking_number") == wanted][:last]
+    items = (result or {}).get("items", [])
+    calls = [c for c in items if dialled(number, c.get("tracking_number"))][:last]
     if as_json:
         typer.echo(json.dumps(calls, ensure_ascii=False))
     elif not calls:
-        typer.echo(f"{wanted}: no test calls in the last 30 days "
+        shown = wanted if number.strip().startswith("+") else number.strip()
+        typer.echo(f"{shown}: no test calls in the last 30 days "
                    "(call it from one of the account's test_callers)")
     for call in calls:
         typer.echo(line(call))
