@@ -13,8 +13,10 @@ import http.client
 import socket
 import ssl
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from calltrack.outbound import RefusedDestination, Resolver, check_url, public_addresses, resolve
 
@@ -91,11 +93,16 @@ def request(
     """Send one request; -> the answer. Raises RefusedDestination (never retried) or OSError /
     http.client.HTTPException (network trouble: retried; TimeoutError past ``deadline_s``)."""
     target = check_url(url, local_mode=local_mode)
-    addresses = public_addresses(target, local_mode=local_mode, resolver=resolver)
+    started = time.monotonic()
+    # the account chooses its receiver's name servers: their answer counts towards the deadline
+    addresses = _within(
+        deadline_s, lambda: public_addresses(target, local_mode=local_mode, resolver=resolver)
+    )
+    left = deadline_s - (time.monotonic() - started)
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     conn = cls(target.host, target.port, addresses, timeout_s)
     cut = threading.Event()
-    watchdog = threading.Timer(deadline_s, _cut_off, (conn, cut))
+    watchdog = threading.Timer(max(0.0, left), _cut_off, (conn, cut))
     watchdog.daemon = True
     watchdog.start()
     try:
@@ -116,6 +123,27 @@ def request(
     if cut.is_set():  # the read ended at the cut: the body may be short
         raise TimeoutError(f"no whole answer within {deadline_s:g} s")
     return answer
+
+
+def _within(deadline_s: float, work: Callable[[], list[str]]) -> list[str]:
+    """``work()``'s answer, or TimeoutError when it takes longer than ``deadline_s`` (a name lookup
+    cannot be interrupted: it goes on in its daemon thread and its answer is dropped)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["answer"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it was raised
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise TimeoutError(f"no whole answer within {deadline_s:g} s (name lookup)")
+    if "error" in box:
+        raise box["error"]
+    return list(box["answer"])
 
 
 def _cut_off(conn: http.client.HTTPConnection, cut: threading.Event) -> None:

@@ -72,3 +72,18 @@ def test_a_receiver_that_answers_in_time_is_not_cut() -> None:
     answer = request("POST", url, b"{}", {}, local_mode=True, timeout_s=1.0, deadline_s=5.0)
     assert (answer.status, answer.body) == (200, b"ok")
     done.set()
+
+
+def test_a_slow_name_lookup_counts_towards_the_deadline() -> None:
+    # Given a receiver's name servers (the account chooses them) that take 3 s to answer
+    def slow_resolver(host: str, port: int) -> list[str]:
+        time.sleep(3.0)
+        return ["127.0.0.1"]
+
+    # When a delivery is sent with a 1 s deadline
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="within 1 s"):
+        request("POST", "http://hooks.example.jp:9/hook", b"{}", {}, local_mode=True, timeout_s=1.0,
+                deadline_s=1.0, resolver=slow_resolver)
+    # Then it ends at the deadline, not when the lookup is done (it took 3 s and then went on)
+    assert time.monotonic() - started < 2.5
