@@ -859,6 +859,19 @@ class AccountConfig(_Strict):
             raise _err("timezone", f"not a time zone name: {value!r} (e.g. Asia/Tokyo)")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _language_of_the_zone(cls, data: Any) -> Any:
+        """Without ``language``, callers hear Japanese in a Japanese zone, else English (a New York
+        account's callers heard 「ただいま営業時間外です」)."""
+        if isinstance(data, Mapping) and data.get("language") is None:
+            from calltrack.phone import region_for_timezone
+
+            zone = data.get("timezone")
+            region = region_for_timezone(zone if isinstance(zone, str) else DEFAULT_TIMEZONE)
+            return {**data, "language": "ja-JP" if region == "JP" else "en-US"}
+        return data
+
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:

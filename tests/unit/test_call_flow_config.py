@@ -226,3 +226,17 @@ def test_a_config_stored_before_a_check_existed_still_reads_back():
     # while writing it again is refused, naming the field
     with pytest.raises(ConfigError):
         parse_config(stored)
+
+
+@pytest.mark.parametrize(
+    ("zone", "language", "spoken"),
+    [("America/New_York", None, "en-US"), ("Europe/Paris", None, "en-US"), ("Asia/Tokyo", None, "ja-JP"),
+     ("UTC", None, "ja-JP"), ("America/New_York", "ja-JP", "ja-JP"), ("Asia/Tokyo", "en-US", "en-US")],
+)
+def test_without_a_language_callers_hear_japanese_in_a_japanese_zone_else_english(zone, language, spoken):
+    # (a New York account's callers heard Japanese prompts: the default was ja-JP everywhere)
+    written = {"timezone": zone, **({"language": language} if language else {})}
+    stored = normalize_config(parse_config(account_config("clinic", **written)))
+    assert stored["language"] == spoken
+    # and the stored config reads back the same
+    assert normalize_config(parse_config(stored)) == stored
