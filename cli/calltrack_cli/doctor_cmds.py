@@ -514,6 +514,11 @@ def check_site(page_url: str, st: Stack, configs: Mapping[str, Mapping[str, Any]
     if origins and page_origin not in origins:
         problems.append(f"origin {page_origin} is not in site.origins ({', '.join(origins)})")
         fixes.append(f"add {page_origin} to site.origins and `calltrack apply`")
+    if (config.get("dni") or {}).get("wait_for_consent") and not (tag.get("data-consent") or "").strip():
+        # dni.js leases (and stores its visitor id) at once unless its tag names the consent event
+        problems.append("dni.wait_for_consent is set but the dni.js tag has no data-consent, so it "
+                        "leases a number before the visitor consents")
+        fixes.append('add data-consent="EVENT" (your consent banner\'s window event) to the dni.js tag')
     listed = list(site.get("numbers") or []) or [config.get("forward_to")]
     if not shown_numbers(page.text, [n for n in listed if n]):
         problems.append(

@@ -40,9 +40,10 @@ class Setup:
             QueueUrl=queue, AttributeNames=["QueueArn"]
         )["Attributes"]["QueueArn"]
 
-    def apply(self, *, pool, origins=None) -> None:
+    def apply(self, *, pool, origins=None, consent=False) -> None:
         self.stack.apply(
             {
+                "dni": {"wait_for_consent": consent},
                 "account": self.account,
                 "forward_to": "+81398765432",
                 "numbers": [{"number": self.static, "channel": "flyer"}],
@@ -58,9 +59,11 @@ class Setup:
             }
         )
 
-    def page(self, *, script=True, account=None, shown="03-1234-5678") -> None:
+    def page(self, *, script=True, account=None, shown="03-1234-5678", consent="") -> None:
+        waits = f' data-consent="{consent}"' if consent else ""
         tag = (
-            f'<script src="{self.stack.url}/dni.js" data-account="{account or self.account}" async></script>'
+            f'<script src="{self.stack.url}/dni.js" data-account="{account or self.account}"{waits} async>'
+            "</script>"
             if script
             else ""
         )
@@ -183,6 +186,15 @@ def test_site_without_dni_js_wrong_account_origin_or_number_fails_until_fixed(se
     assert code == 1 and "not in site.origins" in checks["site"]["detail"]
     setup.apply(pool=[setup.pooled])
     assert setup.doctor()[1]["site"]["status"] == "pass"
+    # an account that waits for consent needs a tag that names the consent event
+    setup.apply(pool=[setup.pooled], consent=True)
+    account_reader().forget()
+    code, checks = setup.doctor()
+    assert code == 1 and "data-consent" in checks["site"]["detail"]
+    assert "data-consent" in checks["site"]["fix"]
+    setup.page(consent="cookie-consent-given")
+    assert setup.doctor()[1]["site"]["status"] == "pass"
+    setup.apply(pool=[setup.pooled])
 
 
 def test_a_pool_smaller_than_its_peak_fails_until_it_grows(setup):
