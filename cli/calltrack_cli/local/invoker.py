@@ -40,12 +40,19 @@ class Invoker:
         self._locks: dict[str, threading.Lock] = {fn.name: threading.Lock() for fn in wiring.functions}
         self._guard = threading.Lock()
         self._in_flight = 0
+        self._finished = 0
         self._idle = threading.Condition(self._guard)
 
     @property
     def in_flight(self) -> int:
         with self._guard:
             return self._in_flight
+
+    @property
+    def finished(self) -> int:
+        """Invocations ended so far (drain: a round during which one ended is not idle)."""
+        with self._guard:
+            return self._finished
 
     def handler_for(self, fn: LambdaFunction) -> Handler:
         handler = self._handlers.get(fn.name)
@@ -77,4 +84,5 @@ class Invoker:
         finally:
             with self._guard:
                 self._in_flight -= 1
+                self._finished += 1
                 self._idle.notify_all()

@@ -529,6 +529,9 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
         rounds += 1
         count = 0
         busy_sources: list[str] = []
+        # a handler the background loop ran meanwhile may have left work for a source this round
+        # already looked at (its stream poller's lock held this round's poll until it was done)
+        ended_before = invoker.finished
         for poller in pollers:
             try:
                 handed = poller.poll_once()
@@ -544,7 +547,7 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
         processed += count
         # A round that handed nothing to a handler, with nothing in flight anywhere, is idle:
         # any work a handler produced in an earlier round would have been found in this one.
-        if count == 0 and not busy and invoker.in_flight == 0:
+        if count == 0 and not busy and invoker.in_flight == 0 and invoker.finished == ended_before:
             return {"status": "idle", "records": processed, "rounds": rounds}
         if time.monotonic() > deadline:
             running = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""

@@ -214,6 +214,7 @@ class WorkerInvoker(Invoker):
         finally:
             with self._guard:
                 self._in_flight -= 1
+                self._finished += 1
                 self._idle.notify_all()
 
     def stop(self) -> None:
