@@ -165,6 +165,7 @@ class CalltrackStack(Stack):
                     self.queues.queues[queue.name],
                     batch_size=queue.batch_size,
                     report_batch_item_failures=True,
+                    max_concurrency=queue.max_concurrency,
                 )
             )
         for stream in wiring.streams:

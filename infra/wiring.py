@@ -79,6 +79,10 @@ class Queue:
     batch_size: int = 5
     visibility_timeout_s: int = 180
     max_receive_count: int = 5  # then the message moves to the dead-letter queue
+    # The event source's MaximumConcurrency (2..1000): a backlog (a DLQ redriven after an outage)
+    # scales its consumer up to this, not up to the account's concurrency, which the voice webhook
+    # and its fallback share (a throttled webhook: Twilio's "an application error has occurred").
+    max_concurrency: int = 2
 
 
 @dataclass(frozen=True)
@@ -479,11 +483,11 @@ QUEUES = (
     # whole batch of downloads: a message left for lack of time would spend one of its receives
     # without a try (the ladder counts receives as tries).
     Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720,
-          max_receive_count=12),
+          max_receive_count=12, max_concurrency=5),
     # The voice webhook's outbox: callbacks whose storage write failed, replayed until storage is
     # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed).
     Queue("webhook_outbox", consumer="webhook_replay", batch_size=10, visibility_timeout_s=120,
-          max_receive_count=60),
+          max_receive_count=60, max_concurrency=5),
     # Call events for the conversions consumer (call_changes fan-out). A message whose rows got a
     # 429/5xx backs off 30 s .. 1 h per try (conversions.runtime; an infra test keeps
     # max_receive_count equal to its MAX_RECEIVES), then the DLQ (alarmed like every DLQ), which the

@@ -160,6 +160,19 @@ def test_queue_consumers_report_batch_item_failures(synth):
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
+def test_a_queue_backlog_cannot_take_the_concurrency_the_voice_webhook_needs(synth):
+    # Given the queues' event sources (a DLQ redriven after an outage puts its whole backlog back)
+    queue_mappings = [m["Properties"] for m in synth.resources("AWS::Lambda::EventSourceMapping").values()
+                      if "StartingPosition" not in m["Properties"]]
+    assert len(queue_mappings) == len(WIRING.queues)
+    # Then each scales to a bounded number of consumers, and together to a small share of the
+    # account's default concurrency (1,000; 10 on some new accounts: the webhook keeps headroom
+    # over the stream consumers' one per shard)
+    limits = [m.get("ScalingConfig", {}).get("MaximumConcurrency") for m in queue_mappings]
+    assert all(isinstance(n, int) and 2 <= n <= 10 for n in limits), limits
+    assert sum(limits) <= 20
+
+
 def test_stream_consumers_retry_send_failures_to_a_queue_and_the_rollup_does_not_bisect(synth):
     functions = synth.resources("AWS::Lambda::Function").items()
     logical_ids = {
