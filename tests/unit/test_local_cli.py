@@ -76,3 +76,24 @@ def test_local_commands_pointed_at_a_server_that_is_no_local_stack_say_so_in_one
             assert result.exit_code != 0, result.output
             assert result.exception is None or isinstance(result.exception, SystemExit)
             assert "calltrack local stack" in result.output and "<html>" not in result.output
+
+
+def test_the_demo_run_outside_the_checkout_finds_its_example_config_in_the_checkout(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from calltrack_cli.demo import runner as demo_runner
+
+    # Given a shell in another directory (an editable install finds the checkout itself)
+    monkeypatch.chdir(tmp_path)
+    asked: list[Path] = []
+
+    def run_demo(opts, console):
+        asked.append(opts.config)
+        raise KeyboardInterrupt  # stop before starting anything
+
+    monkeypatch.setattr(demo_runner, "run_demo", run_demo)
+    # When the demo runs without --config
+    result = runner.invoke(app, ["demo"])
+    # Then it applies the checkout's example (it looked for examples/acme-dental.yaml here)
+    assert result.exit_code == 130, result.output
+    assert asked[0].is_absolute() and asked[0].is_file() and asked[0].name == "acme-dental.yaml"
