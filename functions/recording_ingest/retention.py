@@ -80,7 +80,8 @@ def sweep_transcripts(account: str, days: int, at: datetime, calls: RetentionCal
     """Remove the transcript of the account's calls started before ``at - days``; answers how many."""
     cutoff = at - timedelta(days=days)
     removed = 0
-    for call in list(calls.between(account, EPOCH if force else cutoff - TRANSCRIPT_WINDOW, cutoff)):
+    # one page of the query at a time: a forced run goes over every call the account ever had
+    for call in calls.between(account, EPOCH if force else cutoff - TRANSCRIPT_WINDOW, cutoff):
         if call.get("transcript") is not None:
             calls.amend(account, str(call["call_sid"]), {"transcript": None})
             removed += 1

@@ -196,3 +196,31 @@ def test_a_recording_stored_late_whose_call_is_gone_goes_too() -> None:
     # When the sweep runs, Then it is deleted (nothing could find it through its call any more)
     assert sweep(AT, world.ports())["by_account"] == {"short": 1}
     assert "recordings/short/orphan.mp3" not in world.s3
+
+
+def test_a_forced_transcript_sweep_goes_over_the_calls_as_they_are_read_not_all_at_once() -> None:
+    from recording_ingest.retention import sweep_transcripts
+
+    # Given an account with years of calls, each with a transcript past its retention, read page
+    # by page (a forced run reads from the first call: all of them in memory before the first
+    # change did not fit the function's 256 MB at ~100 calls a day for three years)
+    class Calls:
+        def __init__(self) -> None:
+            self.pulled = 0
+            self.amended: list[str] = []
+
+        def between(self, account: str, start: datetime, end: datetime) -> Any:
+            for i in range(5_000):
+                self.pulled += 1
+                assert self.pulled <= 1_000 or self.amended, "every call was read before the first change"
+                yield {"call_sid": f"CA{i:032d}", "transcript": {"status": "completed"}}
+
+        def amend(self, account: str, call_sid: str, changes: Any) -> dict[str, Any]:
+            self.amended.append(call_sid)
+            return {}
+
+    calls = Calls()
+    # When the sweep is forced
+    removed = sweep_transcripts("acme", 90, datetime(2026, 12, 3, tzinfo=UTC), calls, force=True)
+    # Then every transcript went, each as its call was read
+    assert removed == 5_000 and len(calls.amended) == 5_000
