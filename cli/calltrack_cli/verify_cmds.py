@@ -51,16 +51,16 @@ def dialled(number: str, tracking_number: str | None) -> bool:
 
     import phonenumbers
 
+    from calltrack_cli.doctor_cmds import number_forms
+
     if not tracking_number:
         return False
     if number.strip().startswith("+"):
         return _e164(number) == tracking_number
     try:
-        parsed = phonenumbers.parse(tracking_number, None)
+        return re.sub(r"\D", "", number) in number_forms(tracking_number)
     except phonenumbers.NumberParseException:
         return False
-    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return re.sub(r"\D", "", national) == re.sub(r"\D", "", number)
 
 
 def line(call: dict[str, Any]) -> str:
