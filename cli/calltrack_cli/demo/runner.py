@@ -23,7 +23,10 @@ from calltrack_cli.local.client import StackClient
 
 # Quiet handlers: the demo prints results; handler logs and EMF metrics go to stack.log.
 QUIET_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING"}
-SETTLE_ROUNDS = 20  # drain() gives up after 30 s of work; a big backlog may need several rounds
+# drain() answers "still busy" after about 30 s of work: a big backlog on a slow laptop needs many
+# such rounds, and goes on while they process records; a consumer that makes no progress does not.
+SETTLE_STALLED_ROUNDS = 3  # rounds in a row without one record processed
+SETTLE_MAX_ROUNDS = 120  # about an hour: a consumer whose failures keep being redelivered
 
 
 @dataclass(frozen=True)
@@ -110,17 +113,24 @@ def connect_destinations(client: StackClient, config: dict[str, Any]) -> None:
 
 
 def settle(client: StackClient) -> None:
-    """Drain streams and queues until idle, however long the backlog (each round is bounded)."""
+    """Drain streams and queues until idle, however long the backlog, as long as it goes down
+    (each drain round is bounded; rounds that process nothing three times in a row end it)."""
     from calltrack_cli.local.client import StackError
 
-    for _ in range(SETTLE_ROUNDS):
+    stalled = 0
+    for _ in range(SETTLE_MAX_ROUNDS):
         try:
             client.drain()
             return
         except StackError as err:
             if "still busy" not in str(err):
                 raise
-    raise DemoError(f"queues and streams still busy after {SETTLE_ROUNDS} drain rounds")
+            last = err
+        stalled = 0 if last.answer.get("records") else stalled + 1
+        if stalled == SETTLE_STALLED_ROUNDS:
+            raise DemoError(f"queues and streams still busy, no record processed in {stalled} drain "
+                            f"rounds in a row: {last}")
+    raise DemoError(f"queues and streams still busy after {SETTLE_MAX_ROUNDS} drain rounds: {last}")
 
 
 # The demo's console sign-ins (a local demo stack only; real users: `calltrack users create`).

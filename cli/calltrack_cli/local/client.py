@@ -9,7 +9,12 @@ import requests
 
 
 class StackError(RuntimeError):
-    """A local-only stack operation failed; the message is the stack's answer."""
+    """A local-only stack operation failed; the message is the stack's answer, ``answer`` its JSON
+    body when it had one (a drain still busy: ``records`` processed meanwhile)."""
+
+    def __init__(self, message: str, answer: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer or {}
 
 
 # The local stack's control requests that do a batch of work before answering (drain, run a job)
@@ -140,10 +145,11 @@ class StackClient:
                              "stack (`calltrack local serve`)?")
         if resp.status_code >= 300:
             try:
-                message = resp.json().get("message", resp.text)
+                answer = resp.json()
             except ValueError:
-                message = resp.text
-            raise StackError(str(message)[:300])
+                raise StackError(resp.text[:300]) from None
+            answer = answer if isinstance(answer, dict) else {}
+            raise StackError(str(answer.get("message", resp.text))[:300], answer)
         return resp.json()
 
     def health(self) -> dict[str, Any]:

@@ -248,8 +248,9 @@ class LocalGateway:
         except (KeyError, ValueError) as exc:
             message = exc.args[0] if exc.args else str(exc)
             return _json(400, {"message": str(message)})
-        except TimeoutError as exc:
-            return _json(504, {"message": str(exc)})
+        except TimeoutError as exc:  # a drain still busy also says what it did meanwhile
+            records = getattr(exc, "records", None)
+            return _json(504, {"message": str(exc), **({"records": records} if records is not None else {})})
         except Exception as exc:
             log.exception("local route %s %s failed", method, path)
             return _json(500, {"message": f"{type(exc).__name__}: {exc}"})

@@ -520,6 +520,15 @@ class QueuePoller(Poller):
         }
 
 
+class StillBusy(TimeoutError):
+    """A drain's time ran out with work left; ``records`` says how much it did meanwhile (a caller
+    can tell a backlog going down from a consumer that makes no progress)."""
+
+    def __init__(self, message: str, records: int) -> None:
+        super().__init__(message)
+        self.records = records
+
+
 def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) -> dict[str, Any]:
     """Poll every source until a full round finds nothing and no handler runs, or raise TimeoutError."""
     deadline = time.monotonic() + timeout_s
@@ -553,10 +562,11 @@ def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) 
             running = f"; {invoker.in_flight} handler(s) running" if invoker.in_flight else ""
             holding = "".join(f"; {p.name} in flight: {text}" for p in pollers
                            if isinstance(p, QueuePoller) and (text := p.describe_in_flight()))
-            raise TimeoutError(
+            raise StillBusy(
                 f"drain: still busy after {timeout_s:.0f}s ({processed} records processed); "
                 "a consumer keeps failing or a source keeps producing; busy: "
-                f"{', '.join(busy_sources) or 'none'}{running}{holding}"
+                f"{', '.join(busy_sources) or 'none'}{running}{holding}",
+                processed,
             )
         if count == 0:
             time.sleep(0.2)
