@@ -182,6 +182,14 @@ FUNCTIONS = (
         update_tables=("numbers",),  # a replayed call or menu choice advances the round-robin turn
     ),
     LambdaFunction(
+        "webhook_outbox_redrive",
+        "voice_webhook",
+        "voice_webhook.outbox_redrive.handler",
+        timeout_s=300,
+        description="Move the webhook outbox's dead letters (a storage outage longer than ~2 h) back",
+        redrives_queues=("webhook_outbox",),
+    ),
+    LambdaFunction(
         "recording_ingest",
         "recording_ingest",
         "recording_ingest.handler.handler",
@@ -485,7 +493,8 @@ QUEUES = (
     Queue("recording", consumer="recording_ingest", batch_size=5, visibility_timeout_s=720,
           max_receive_count=12, max_concurrency=5),
     # The voice webhook's outbox: callbacks whose storage write failed, replayed until storage is
-    # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed).
+    # back (about 2 hours of retries at 120 s each in AWS), then the dead-letter queue (alarmed),
+    # which the hourly webhook-outbox-dlq-redrive job moves back (voice_webhook.outbox_redrive).
     Queue("webhook_outbox", consumer="webhook_replay", batch_size=10, visibility_timeout_s=120,
           max_receive_count=60, max_concurrency=5),
     # Call events for the conversions consumer (call_changes fan-out). A message whose rows got a
@@ -539,6 +548,12 @@ SCHEDULES = (
         "conversions_redrive",
         "35 * * * ? *",
         "hourly: conversions dead letters back to the queue until sent, skipped or redriven 48 times",
+    ),
+    Schedule(
+        "webhook-outbox-dlq-redrive",
+        "webhook_outbox_redrive",
+        "40 * * * ? *",
+        "hourly: the webhook outbox's dead letters back to it until replayed or redriven 48 times",
     ),
     Schedule(
         "webhook-dlq-sweep",

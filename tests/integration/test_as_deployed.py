@@ -31,13 +31,19 @@ def stack(local_stack) -> Any:
 
 
 @pytest.fixture(scope="module")
-def number(local_stack) -> str:
+def clinic(local_stack) -> tuple[str, str]:
+    """(account, its static tracking number)"""
     account, static = unique_account("deployed"), unique_number()
     local_stack.apply(account_config(
         account, forward_to="+81312345678",
         numbers=[{"number": static, "channel": "newspaper", "campaign": "c", "medium": "offline"}],
     ))
-    return static
+    return account, static
+
+
+@pytest.fixture(scope="module")
+def number(clinic) -> str:
+    return clinic[1]
 
 
 def _listed(value: Any) -> list[Any]:
@@ -177,3 +183,29 @@ def test_the_iam_report_lists_granted_actions_the_run_never_used(local_stack, nu
     wired = next(f for f in FUNCTIONS if f.name == "voice_webhook")
     assert (webhook["memory_mb"], webhook["timeout_s"]) == (wired.memory_mb, wired.timeout_s) == (512, 12)
     assert webhook["peak_memory_mb"] > 0
+
+
+def test_the_outbox_redrive_moves_a_dead_letter_back_under_its_own_role_and_the_call_is_recorded(
+    local_stack, stack, clinic
+):
+    import time
+
+    from calltrack.twilio_edge import TwilioRequest
+    from voice_webhook.outbox import message
+
+    # Given an incoming call whose callback outlasted the outbox's retries (in its dead-letter queue)
+    account, number = clinic
+    form = voice_form(number)
+    req = TwilioRequest(method="POST", path="/twilio/voice", query="", headers={}, params=form)
+    dead_letter = message(req, time.time() - 3 * 3600)
+    stack.client("sqs").send_message(QueueUrl=stack.dlq_urls["webhook_outbox"], MessageBody=dead_letter)
+    # When the hourly redrive runs in its own worker, under its own role, and the replay after it
+    out = local_stack.run_job("webhook-outbox-dlq-redrive", "2026-12-03T10:40:00Z")
+    local_stack.drain()
+    # Then the message went back (no denial: the session fails on any) and the call is recorded
+    assert out["result"]["redriven"] == 1, out
+    used = {(d.role, d.action) for d in stack_used()}
+    assert ("calltrack-webhook_outbox_redrive", "sqs:DeleteMessage") in used
+    manager = local_stack.create_token(account, "manager")
+    call = local_stack.request("GET", f"/v1/calls/{form['CallSid']}", token=manager)
+    assert call.status_code == 200 and call.json()["channel"] == "newspaper"

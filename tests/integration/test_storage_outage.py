@@ -188,3 +188,43 @@ def test_a_dynamodb_that_never_answers_costs_the_webhook_two_tries_per_request(
     # Then it gave up after two tries in all (three made one request cost 6 s: a menu's read and two
     # writes outlasted the function's timeout and the caller heard Twilio's error)
     assert len(tries) == dynamo.MAX_ATTEMPTS == 2
+
+
+def test_a_call_whose_callbacks_outlasted_the_outbox_retries_is_recorded_by_the_hourly_redrive(
+    local_stack: Any,
+) -> None:
+    import json
+
+    from calltrack.twilio_edge import TwilioRequest
+    from tests.support.times import utc_now_iso
+    from voice_webhook.outbox import message
+
+    # Given a call whose every callback met a storage outage longer than the outbox's ~2 hours of
+    # replays: the three outbox messages, as the webhook wrote them, in the outbox's dead-letter queue
+    number = unique_number()
+    account = apply_account(local_stack, "outbox", numbers=[{"number": number, "channel": "radio"}])
+    manager = tokens(local_stack, account, "manager")["manager"]
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    form = ringing(number)
+    sqs, dlq = local_stack.stack.client("sqs"), local_stack.stack.dlq_urls["webhook_outbox"]
+    for path, params, when, query in [("/twilio/voice", form, at, ""), dial_result(form, at),
+                                      status_callback(form, at)]:
+        req = TwilioRequest(method="POST", path=path, query=query.lstrip("?"), headers={}, params=params)
+        sqs.send_message(QueueUrl=dlq, MessageBody=message(req, when.timestamp()))
+    # and one message no replay could ever take
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"v": 0, "path": "/twilio/voice"}))
+    assert local_stack.request("GET", f"/v1/calls/{form['CallSid']}", token=manager).status_code == 404
+
+    # When storage is back and the hourly redrive job runs
+    result = local_stack.run_job("webhook-outbox-dlq-redrive", utc_now_iso())["result"]
+    local_stack.drain()
+
+    # Then the call is recorded with its origin, its true outcome and the instant it started
+    assert (result["redriven"], result["kept"]) == (3, 1)
+    call = local_stack.request("GET", f"/v1/calls/{form['CallSid']}", token=manager).json()
+    assert (call["channel"], call["status"], call["talk_seconds"]) == ("radio", "answered", TALK)
+    assert call["started_at"] == at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # And only the message no replay could take is left in the DLQ for the operator
+    attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    waiting, hidden = attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesNotVisible"]
+    assert int(waiting) + int(hidden) == 1

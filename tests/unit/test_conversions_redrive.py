@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import json
 
-from conversions.redrive import MAX_REDRIVES, DeadLetter, RedrivePorts, redrive
-
-
-class FakeDeadLetters:
-    """A DLQ answering in batches of ten, then empty (what a run's long polls see)."""
-
-    def __init__(self, letters: list[DeadLetter]) -> None:
-        self.waiting = list(letters)
-        self.sent: list[tuple[str, int]] = []
-        self.deleted: list[str] = []
-
-    def ports(self) -> RedrivePorts:
-        def receive() -> list[DeadLetter]:
-            batch, self.waiting = self.waiting[:10], self.waiting[10:]
-            return batch
-
-        return RedrivePorts(receive=receive, send=lambda body, n: self.sent.append((body, n)),
-                            delete=self.deleted.append)
+from calltrack.dead_letters import DeadLetter
+from conversions.redrive import MAX_REDRIVES
+from conversions.redrive import redrive_conversions as redrive
+from tests.support.dead_letters import FakeDeadLetters
 
 
 def event(call_sid: str) -> str:
