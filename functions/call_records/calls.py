@@ -286,36 +286,59 @@ def _flag(value: str | None, name: str) -> bool | None:
 # ----------------------------------------------------------------------------- routes
 
 
-@router.get("/v1/calls", responses=ERRORS)
-def get_calls() -> Any:
+ChannelParam = Annotated[str | None, Query(description="Only this channel")]
+StatusParam = Annotated[str | None, Query(description="Only these statuses, comma-separated: "
+                                          + ", ".join(STATUSES))]
+AgentParam = Annotated[str | None, Query(description="Only calls this agent (or forward-to line) took")]
+TestParam = Annotated[str | None, Query(description="1: only test calls; 0: none of them")]
+StageParam = Annotated[str | None, Query(description="Only this CRM stage: " + ", ".join(STAGE_FILTERS))]
+SearchParam = Annotated[
+    str | None, Query(description="Only calls whose transcript says this (admin, manager only)")]
+LimitParam = Annotated[str | None, Query(description=f"Calls per page, 1 to {MAX_LIMIT}")]
+CursorParam = Annotated[str | None, Query(description="The next_cursor of the page before")]
+
+
+@router.get("/v1/calls", responses=ERRORS, summary="Calls, newest first, a page at a time")
+def get_calls(  # the parameters are read as text and checked below: a 400 names the field
+    from_: api.FromParam = None,
+    to: api.ToParam = None,
+    channel: ChannelParam = None,
+    status: StatusParam = None,
+    agent: AgentParam = None,
+    test: TestParam = None,
+    stage: StageParam = None,
+    q: SearchParam = None,
+    limit: LimitParam = None,
+    cursor: CursorParam = None,
+    account: api.AccountParam = None,
+) -> Any:
     who = current_caller(router, *ROLES)
-    q = router.current_event.query_string_parameters or {}
     today = who.today()
     from calltrack.days import parse_range  # one date-range rule for calls, CSV and reports
 
-    start, end = parse_range(q.get("from"), q.get("to"), today=today)
-    limit = _limit(q.get("limit"))
-    statuses = _statuses(q.get("status"))
-    channel = (q.get("channel") or "").strip()[:64] or None
-    agent = (q.get("agent") or "").strip()[:64] or None
-    test = _flag(q.get("test"), "test")
-    stage = _stage(q.get("stage"))
-    keep = _transcript_search(q.get("q"), who)
+    start, end = parse_range(from_, to, today=today)
+    page = _limit(limit)
+    statuses = _statuses(status)
+    channel = (channel or "").strip()[:64] or None
+    agent = (agent or "").strip()[:64] or None
+    only_test = _flag(test, "test")
+    wanted_stage = _stage(stage)
+    keep = _transcript_search(q, who)
     lo, hi = utc_range(start, end, who.timezone)
-    cursor_key = decode_cursor(q["cursor"], who.account, (lo, hi)) if q.get("cursor") else None
+    cursor_key = decode_cursor(cursor, who.account, (lo, hi)) if cursor else None
     items, next_key, read = ports(router).calls.newest_first(
         who.account,
         lo,
         hi,
-        limit=limit,
+        limit=page,
         channel=channel,
         statuses=statuses,
         cursor_key=cursor_key,
         keep=keep,
         max_read=SEARCH_MAX_READ if keep else None,
         agent=agent,
-        test=test,
-        stage=stage,
+        test=only_test,
+        stage=wanted_stage,
     )
     body = {
         "items": [call_to_json(c, mask_caller=who.masks_callers) for c in items],
@@ -352,8 +375,8 @@ def conversion_view(row: Mapping[str, Any]) -> dict[str, Any]:
 def get_calls_csv(
     from_: api.FromParam = None,
     to: api.ToParam = None,
-    channel: Annotated[str | None, Query(description="Only this channel")] = None,
-    status: Annotated[str | None, Query(description="Only these statuses (comma-separated)")] = None,
+    channel: ChannelParam = None,
+    status: StatusParam = None,
     account: api.AccountParam = None,
 ) -> Response[Any]:
     from call_records.csv_out import calls_csv

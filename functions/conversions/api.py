@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Protocol, cast
+from typing import Annotated, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from calltrack import api, days
 from calltrack.api import ERRORS, RoutePorts, current_caller, json_response, route_ports
@@ -75,20 +76,27 @@ def conversion_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+DestinationParam = Annotated[str | None, Query(description="Only this platform: " + ", ".join(DESTINATIONS))]
+StatusParam = Annotated[str | None, Query(description="Only this status: " + ", ".join(STATUSES))]
+
+
 @router.get("/v1/conversions", responses=ERRORS, summary="Conversions sent to the ad platforms")
 def get_conversions(
-    from_: api.FromParam = None, to: api.ToParam = None, account: api.AccountParam = None
+    from_: api.FromParam = None,
+    to: api.ToParam = None,
+    destination: DestinationParam = None,
+    status: StatusParam = None,
+    account: api.AccountParam = None,
 ) -> Any:
     caller = current_caller(router, *ROLES)
-    q = router.current_event.query_string_parameters or {}
-    destination = _one_of(q.get("destination"), DESTINATIONS, "destination")
-    status = _one_of(q.get("status"), STATUSES, "status")
+    only_destination = _one_of(destination, DESTINATIONS, "destination")
+    only_status = _one_of(status, STATUSES, "status")
     rows, _ = _rows(caller, from_, to)
     items = [
         conversion_json(r)
         for r in reversed(rows)
-        if (destination is None or r.get("destination") == destination)
-        and (status is None or r.get("status") == status)
+        if (only_destination is None or r.get("destination") == only_destination)
+        and (only_status is None or r.get("status") == only_status)
     ]
     return json_response({"items": items}, items_read=len(rows))
 

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from calltrack.api import ERRORS, AccountParam, FromParam, ToParam
 from calltrack.auth import principal_from_app
 from calltrack.days import month_start, parse_month
 from calltrack.errors import BadRequest, NotFound
@@ -88,8 +89,8 @@ def get_reviews() -> dict[str, Any]:
     }
 
 
-@router.get("/v1/reviews/trials")
-def get_trials() -> Response[Any]:
+@router.get("/v1/reviews/trials", responses=ERRORS, summary="Campaign trials: sample, mean score, verdict")
+def get_trials(from_: FromParam = None, to: ToParam = None, account: AccountParam = None) -> Response[Any]:
     """Campaign trials over ?from=&to= (the calls date range; default the last 30 days): sample
     count toward review.trial_sample_calls, mean score, scored share and the verdict."""
     from calltrack import days
@@ -98,8 +99,7 @@ def get_trials() -> Response[Any]:
     from report.runtime import report_ports
 
     who = current_caller(router, *READ_ROLES)
-    q = router.current_event.query_string_parameters or {}
-    start, end = days.parse_range(q.get("from"), q.get("to"), today=who.today())
+    start, end = days.parse_range(from_, to, today=who.today())
     lo, hi = days.local_day_bounds(start, end, who.timezone)
     counter = [0]
     calls = _reviewed_calls(report_ports(router).calls, who.account, lo, hi, counter)
