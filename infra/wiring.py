@@ -480,6 +480,7 @@ ROUTES = (
     Route("POST", "/v1/accounts/{account}/users/{email}/disable", "console", _K),
     # Webhooks and CRM push (admin)
     Route("GET", "/v1/webhooks/deliveries", "webhook_api", _K),
+    Route("GET", "/v1/webhooks/deliveries/{delivery}", "webhook_api", _K),
     Route("POST", "/v1/webhooks/deliveries/{delivery}/retry", "webhook_api", _K),
     Route("POST", "/v1/webhooks/{hook}/test", "webhook_api", _K),
 )

@@ -3,7 +3,7 @@
 Talks HTTP to the stack like `calltrack apply` (CALLTRACK_URL / CALLTRACK_TOKEN or --url / --token;
 an admin token of the account, or the operator token with --account). Exit codes: 0 done, 2
 refused (unknown delivery or webhook, a token that may not do this, any 4xx), 1 the stack could
-not be reached or failed.
+not be reached or failed (`test`: or the receiver did not take the ping).
 """
 
 from __future__ import annotations
@@ -58,14 +58,45 @@ def retry(
     typer.echo(_line(_call("POST", f"/v1/webhooks/deliveries/{delivery}/retry", account, url, token)))
 
 
-@webhooks_app.command("test", help="Send a signed ping to one webhook of the account config.")
+# What a test ping's delivery can end as, and the exit code each gets (pending: not sent yet).
+ANSWERED = {"delivered": 0, "retrying": 1, "failed": 1}
+POLL_S = 1.0
+
+
+@webhooks_app.command(
+    "test",
+    help="Send a signed ping to one webhook of the account config and wait for the receiver's answer: "
+         "exit 0 delivered, 1 refused or unreachable (the line says why) or not sent within --wait.",
+)
 def test(
     webhook: str = typer.Argument(..., help="The webhook's id in the account config"),
     account: str | None = ACCOUNT_OPTION,
+    wait: int = typer.Option(30, "--wait", min=0, max=600,
+                             help="Seconds to wait for the answer (0: queue the ping and return)"),
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    typer.echo(_line(_call("POST", f"/v1/webhooks/{webhook}/test", account, url, token)))
+    import time
+
+    delivery = _call("POST", f"/v1/webhooks/{webhook}/test", account, url, token)
+    deadline = time.monotonic() + wait
+    if wait:
+        typer.echo(f"ping queued as {delivery.get('delivery_id')}; waiting up to {wait} s for the answer ...",
+                   err=True)
+    while wait and delivery.get("status") not in ANSWERED and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        delivery = _call("GET", f"/v1/webhooks/deliveries/{delivery.get('delivery_id')}", account, url, token)
+    typer.echo(_line(delivery))
+    status = delivery.get("status")
+    if not wait:
+        return
+    if status == "retrying":
+        typer.echo("the receiver did not take it; it is tried again with backoff "
+                   "(calltrack webhooks failed --status retrying)", err=True)
+    elif status not in ANSWERED:
+        typer.echo(f"not sent within {wait} s: is the webhooks queue's consumer running? "
+                   "(calltrack webhooks failed --status pending)", err=True)
+    raise typer.Exit(ANSWERED.get(str(status), 1))
 
 
 def register(app: typer.Typer) -> None:

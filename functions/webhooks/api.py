@@ -1,4 +1,4 @@
-"""webhook_api: list failed deliveries, send one again, send a test ping. Routing only.
+"""webhook_api: list failed deliveries, show one, send one again, send a test ping. Routing only.
 
 Admin tokens of the account (or the operator with ``?account=``). A delivery is shown without its
 body (it may carry a caller's number): id, destination, event, status, attempts, last answer.
@@ -61,15 +61,31 @@ def list_deliveries() -> Response:
     return _json(200, {"items": [public(r) for r in rows]})
 
 
+def _delivery_id(delivery: str) -> str:
+    if not delivery.startswith("dlv_") or len(delivery) > 64:
+        raise BadRequest("delivery: not a delivery id (dlv_...)", field="delivery")
+    return delivery
+
+
+@app.get("/v1/webhooks/deliveries/<delivery>")
+def get_delivery(delivery: str) -> Response:
+    """One delivery as it stands (``calltrack webhooks test`` waits on it for the ping's answer)."""
+    from webhooks.store import public
+
+    account = _account()
+    row = _ports().store.get(account, _delivery_id(delivery))
+    if row is None or row.get("kind") == "link":
+        raise NotFound(f"delivery: no delivery {delivery!r} in this account", field="delivery")
+    return _json(200, public(row))
+
+
 @app.post("/v1/webhooks/deliveries/<delivery>/retry")
 def retry_delivery(delivery: str) -> Response:
     from webhooks.deliver import reopen
     from webhooks.store import public
 
     account = _account()
-    if not delivery.startswith("dlv_") or len(delivery) > 64:
-        raise BadRequest("delivery: not a delivery id (dlv_...)", field="delivery")
-    row = reopen(account, delivery, _ports())
+    row = reopen(account, _delivery_id(delivery), _ports())
     if row is None:
         raise NotFound(f"delivery: no delivery {delivery!r} in this account", field="delivery")
     audit.record(account, principal_from_app(app), "webhook.retry", target=delivery)

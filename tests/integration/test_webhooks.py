@@ -274,7 +274,7 @@ def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver
 
     sent = run_cli("webhooks", "test", "crm-bridge", *cli)
     assert sent.exit_code == 0, sent.output
-    assert [line.split()[2] for line in lines(sent.stdout)] == ["ping"]
+    assert [line.split()[2:4] for line in lines(sent.stdout)] == [["ping", "delivered"]]
     assert lines(run_cli("webhooks", "failed", *cli).stdout) == []
     assert run_cli("webhooks", "retry", "dlv_nope", *cli).exit_code == 2
     # And an unknown webhook is a 404 naming it; a marketer may not test
@@ -288,6 +288,34 @@ def test_the_test_route_sends_a_signed_ping(local_stack: Any, receiver: Receiver
     tests = [i for i in trail["items"] if i["action"] == "webhook.test"]
     assert len(tests) == 2 and {i["target"] for i in tests} == {"crm-bridge"}
     assert all(i["role"] == "admin" and i["token_id"].startswith("tok_") for i in tests)
+
+
+def test_the_cli_test_waits_for_the_answer_and_fails_when_the_receiver_refuses(
+    local_stack: Any, receiver: Receiver
+) -> None:
+    from tests.support.cli import run_cli
+
+    # Given a receiver that answers 500
+    world = subscribed(local_stack, receiver)
+    receiver.status = 500
+    cli = ("--url", local_stack.url, "--token", world["admin"])
+    # When the CLI sends a test ping
+    sent = run_cli("webhooks", "test", "crm-bridge", *cli)
+    # Then it waited for the answer and says the ping was not taken (it exited 0 on "queued")
+    assert sent.exit_code == 1, sent.output
+    line = next(line for line in sent.stdout.splitlines() if line.startswith("dlv_"))
+    assert line.split()[2:4] == ["ping", "retrying"] and "500" in line
+    assert "tried again" in sent.stderr
+    # And the delivery reads the same through the API; an unknown one is a 404 naming it
+    shown = local_stack.request("GET", f"/v1/webhooks/deliveries/{line.split()[0]}", token=world["admin"])
+    assert shown.status_code == 200 and shown.json()["status"] == "retrying"
+    assert "payload" not in shown.json()
+    unknown = local_stack.request("GET", "/v1/webhooks/deliveries/dlv_nope", token=world["admin"])
+    assert unknown.status_code == 404 and unknown.json()["field"] == "delivery"
+    assert local_stack.request("GET", "/v1/webhooks/deliveries/nope", token=world["admin"]).status_code == 400
+    # And --wait 0 only queues it
+    queued = run_cli("webhooks", "test", "crm-bridge", "--wait", "0", *cli)
+    assert queued.exit_code == 0 and "waiting" not in queued.stderr
 
 
 def test_a_redirect_is_not_followed(local_stack: Any, receiver: Receiver) -> None:
