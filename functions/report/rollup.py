@@ -50,6 +50,7 @@ MISSED_STATUSES = frozenset({"missed", "busy", "failed", "canceled", "no-answer"
 ANSWERED_STATUSES = frozenset({"answered", "completed"})
 # Funnel order. "lost" is a lead that did not close: it counts as a lead, not an opportunity.
 LEAD_STAGES = frozenset({"lead", "opportunity", "won", "lost"})
+QUALIFIED_TAG = "qualified"
 OPPORTUNITY_STAGES = frozenset({"opportunity", "won"})
 
 Number = int | float
@@ -89,6 +90,14 @@ def _text(value: Any) -> str:
     return raw[:MAX_VALUE_BYTES].decode("utf-8", "ignore") if len(raw) > MAX_VALUE_BYTES else text
 
 
+def is_lead(image: Mapping[str, Any]) -> bool:
+    """A call at stage lead or beyond, or tagged ``qualified`` (a call rule's or a CRM's tag): a lead
+    for the reports as for the monthly review (README "Call rules")."""
+    stage = str(image.get("stage") or "").lower()
+    tags = image.get("tags")
+    return stage in LEAD_STAGES or (isinstance(tags, list | tuple | set) and QUALIFIED_TAG in tags)
+
+
 def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:
     """The counters one call adds to every row it belongs to."""
     status = str(image.get("status") or "ringing").lower()
@@ -100,7 +109,7 @@ def call_counters(image: Mapping[str, Any]) -> dict[str, Number]:
         "missed": int(status in MISSED_STATUSES),
         "first_time": int(bool(image.get("first_time"))),
         "talk_seconds": _num(image.get("talk_seconds")),
-        "leads": int(stage in LEAD_STAGES),
+        "leads": int(is_lead(image)),
         "opportunities": int(stage in OPPORTUNITY_STAGES),
         "won": int(won),
         "won_value": _num(image.get("value")) if won else 0,

@@ -157,6 +157,23 @@ def truth(images: dict[str, dict[str, Any] | None], dimension: str) -> dict[str,
     return {k: {c: v for c, v in cs.items() if v} for k, cs in out.items() if any(cs.values())}
 
 
+def test_a_call_tagged_qualified_is_a_lead_as_in_the_monthly_review() -> None:
+    from ops_jobs.common import call_fact_from_item
+
+    # Given an answered call a call rule tagged "qualified", at no CRM stage
+    tagged = call(status="answered", talk_seconds=40, tags=["new-patient", "qualified"])
+    # Then the reports count it as a lead, as the monthly review does
+    assert contribution(tagged, "UTC")["channel|2026-11-02#flyer"]["leads"] == 1
+    assert call_fact_from_item(tagged).is_lead()
+    # And untagging it takes the lead back out (the record's new image minus its old one)
+    records = stream_of([("CA1", tagged), ("CA1", {**tagged, "tags": ["new-patient"]})])
+    store = InMemoryRollupStore()
+    assert process_records(records[:1], store, tokyo_timezone) == []
+    assert store.counters("acme", "channel")["2026-11-03#flyer"]["leads"] == 1
+    assert process_records(records[1:], store, tokyo_timezone) == []
+    assert store.counters("acme", "channel")["2026-11-03#flyer"].get("leads", 0) == 0
+
+
 def test_a_call_moving_through_the_funnel_is_counted_once_per_fact() -> None:
     # Given a call that rings, is answered, becomes a lead and is won, in one stream
     images = [
