@@ -89,7 +89,9 @@ def report_row(key: str, c: Mapping[str, Number], spend: float | None) -> dict[s
         "lead_rate": ratio(c["leads"], c["calls"]),
         "close_rate": ratio(c["won"], c["calls"]),
         "spend": spend_m,
-        "cpa": money(spend_m / c["leads"]) if spend_m is not None and c["leads"] else None,
+        # no spend entered for the channel (its row shows 0 beside channels that have spend): no cost
+        # per lead to tell, as ROMI; a CPA of 0 would read as free leads
+        "cpa": money(spend_m / c["leads"]) if spend_m and c["leads"] else None,
         "romi": ratio(won_value - spend_m, spend_m) if spend_m else None,
     }
 

@@ -67,6 +67,16 @@ def test_channel_rows_sum_to_totals_and_carry_spend_cpa_romi() -> None:
     assert list(g) == list(figures.ROW_KEYS)
 
 
+def test_a_channel_with_leads_and_no_spend_entered_has_no_cpa_beside_channels_with_spend() -> None:
+    # Given spend for google-ads only, and flyer calls that became leads
+    flyer_leads = row("2026-11-03", "flyer", calls=2, answered=2, talk_seconds=200, leads=2)
+    rows, _ = figures.channel_report([*ROWS, flyer_leads], "channel", {"google-ads": 20000.0})
+    flyer = next(r for r in rows if r["key"] == "flyer")
+    assert flyer["leads"] == 2
+    # Then flyer's CPA is unknown, not 0 (free leads), as its ROMI
+    assert flyer["spend"] == 0 and flyer["cpa"] is None and flyer["romi"] is None
+
+
 def test_without_spend_cpa_and_romi_are_null() -> None:
     rows, totals = figures.channel_report(ROWS, "campaign", {})
     assert totals["spend"] is None and totals["cpa"] is None and totals["romi"] is None
