@@ -75,6 +75,10 @@ class CallerStore(Protocol):
         when one was there."""
         ...
 
+    def mark_erased(self, account: str, number: str, at: float) -> None:
+        """Leave the number's erasure mark for ``account`` (``calltrack.erasure_marks``)."""
+        ...
+
     def delete_calls(self, call_sids: list[str]) -> None: ...
 
 
@@ -213,6 +217,12 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
         raise Conflict(f"number: a call from this number (started {busy}) is in progress or ended "
                        f"less than {int(SETTLING.total_seconds() // 60)} minutes ago; erase it after "
                        "that, or its end would write the call back", field="number")
+    # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
+    # storage outage) is dropped when it is replayed, instead of writing the call back
+    store.mark_erased(account, number, (now or clock.now()).timestamp())
+    # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
+    # storage outage) is dropped when it is replayed, instead of writing the call back
+    store.mark_erased(account, number, (now or clock.now()).timestamp())
     sids = [str(c["call_sid"]) for c in calls]
     recordings = store.recordings(account, calls)
     versions = store.object_versions(object_prefixes(account, calls, recordings))

@@ -254,6 +254,16 @@ class DynamoCallerStore:
             self.db.delete_item(TableName=self.tables["callers"], Key=key)
         return True
 
+    def mark_erased(self, account: str, number: str, at: float) -> None:
+        from calltrack.erasure_marks import MARK_TTL_S, account_attribute, mark_key
+
+        self.db.update_item(
+            TableName=self.tables["callers"], Key={"caller": {"S": mark_key(number)}},
+            UpdateExpression="SET #a = :at, expire_at = :exp",
+            ExpressionAttributeNames={"#a": account_attribute(account)},
+            ExpressionAttributeValues={":at": {"N": str(at)}, ":exp": {"N": str(int(at) + MARK_TTL_S)}},
+        )
+
     def delete_calls(self, call_sids: list[str]) -> None:
         self._delete_keys("calls", [{"call_sid": {"S": s}} for s in call_sids])
 

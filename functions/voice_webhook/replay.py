@@ -57,8 +57,32 @@ def storage() -> Any:
     return _storage
 
 
+ERASED = "erased"  # what replay() answers for a callback of a caller erased since it arrived
+
+
+def erased_since_received(req: Any, received_at: float, store: Any) -> bool:
+    """The callback's caller was erased from its account after the callback arrived: replaying it
+    would write the erased call back (``calltrack.erasure_marks``). Two reads, only when the
+    caller has a mark; storage failing: RetryLater."""
+    from calltrack.erasure_marks import erased_since
+
+    caller = req.params.get("From") or req.params.get("Caller")
+    if not caller:
+        return False
+    try:
+        marks = store.erasure_marks(caller)
+        if not any(at >= received_at for at in marks.values()):
+            return False
+        number_row, _, _ = store.read_routing(req.params.get("To") or "", None)
+    except Exception as exc:  # noqa: BLE001 - storage still failing: the message comes back
+        raise flow.RetryLater(req.path) from exc
+    # a whisper's To is the agent's line, no tracking number: any erasure since drops it
+    return erased_since(marks, received_at, (number_row or {}).get("account"))
+
+
 def replay(body: dict[str, Any], store: Any, public_url: str) -> str:
-    """Run one outbox message; returns the route replayed. Raises RetryLater while storage fails."""
+    """Run one outbox message; returns the route replayed (``ERASED`` when the caller was erased
+    since it arrived: nothing is written). Raises RetryLater while storage fails."""
     from calltrack import clock
     from voice_webhook.outbox import request_of
 
@@ -66,6 +90,8 @@ def replay(body: dict[str, Any], store: Any, public_url: str) -> str:
     route = REPLAYED.get(req.path)
     if route is None:
         raise ValueError(f"not a replayable route: {req.path[:40]}")
+    if erased_since_received(req, received_at, store):
+        return ERASED
     deps = flow.Deps(
         public_url=public_url,
         storage=store,
@@ -97,6 +123,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             continue
         except (ValueError, KeyError, TypeError) as exc:  # not a message we can ever replay
             logger.error("outbox message dropped", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+            continue
+        if path == ERASED:
+            logger.info("callback of a caller erased since it arrived: dropped")
             continue
         logger.info("callback replayed", extra={"route": path})
     return {"batchItemFailures": failures}

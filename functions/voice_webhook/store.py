@@ -141,6 +141,15 @@ class DynamoStorage:
         lease: LeaseRow = LEASE_UNREAD if unprocessed.get(self.tables["leases"]) else first("leases")
         return first("numbers"), lease, callers
 
+    def erasure_marks(self, caller: str) -> dict[str, float]:
+        """account -> when ``caller`` was erased from it (``calltrack.erasure_marks``; the replay's
+        read, never the live webhook's)."""
+        from calltrack.erasure_marks import erased_at, mark_key
+
+        item = self.client.get_item(TableName=self.tables["callers"], Key={"caller": {"S": mark_key(caller)}},
+                                    ConsistentRead=True).get("Item")
+        return erased_at(from_item(item) if item else None)
+
     # items: the last lease, past the shared hand-outs made since (each shared heartbeat of an
     # exhausted pool writes one; a replay is rare, and 100 small items are one Query)
     HISTORY_LOOKBACK = 100

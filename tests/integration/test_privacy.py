@@ -470,3 +470,49 @@ def test_an_export_too_large_for_one_answer_is_handed_over_by_a_short_lived_url_
     left = local_stack.stack.client("s3").list_objects_v2(
         Bucket=_settings().exports_bucket, Prefix=f"privacy-exports/{account}/").get("Contents", [])
     assert left == []
+
+
+def test_a_callback_waiting_out_an_outage_does_not_bring_an_erased_caller_back(local_stack: Any) -> None:
+    from datetime import timedelta
+
+    from calltrack.erasure_marks import mark_key
+    from calltrack.settings import get_settings
+    from calltrack.twilio_edge import TwilioRequest
+    from tests.support.twilio import voice_form
+    from voice_webhook.outbox import message
+
+    # Given a call whose callbacks met a storage outage an hour ago and still wait in the webhook's
+    # outbox dead-letter queue (no call row: the erasure finds nothing of it)
+    number = unique_number()
+    account = apply_account(local_stack, "privoutbox", numbers=[{"number": number, "channel": "flyer"}])
+    admin = tokens(local_stack, account, "admin")["admin"]
+    caller = unique_number("+8190")
+    form = voice_form(number, caller=caller)
+    arrived = (datetime.now(UTC) - timedelta(hours=1)).timestamp()
+    voice = TwilioRequest(method="POST", path="/twilio/voice", query="", headers={}, params=form)
+    ended = TwilioRequest(method="POST", path="/twilio/call-status", query="", headers={},
+                          params={**form, "CallStatus": "completed", "CallDuration": "40"})
+    sqs, dlq = local_stack.stack.client("sqs"), local_stack.stack.dlq_urls["webhook_outbox"]
+    for req, at in ((voice, arrived), (ended, arrived + 45)):
+        sqs.send_message(QueueUrl=dlq, MessageBody=message(req, at))
+    # When the caller is erased, and then the hourly redrive brings the callbacks back
+    assert local_stack.request("DELETE", path(caller), token=admin).status_code == 200
+    result = local_stack.run_job("webhook-outbox-dlq-redrive", datetime.now(UTC).isoformat())["result"]
+    local_stack.drain()
+    # Then the replay wrote nothing back: no call, no callers row with the number
+    assert result["redriven"] == 2
+    assert local_stack.request("GET", path(caller), token=admin).json()["calls"] == []
+    db = local_stack.stack.client("dynamodb")
+    callers = get_settings().table_name("callers")
+    assert "Item" not in db.get_item(TableName=callers, Key={"caller": {"S": caller}})
+    # And the mark it left holds no number: a hash, the account's erasure time, an expiry
+    mark = db.get_item(TableName=callers, Key={"caller": {"S": mark_key(caller)}})["Item"]
+    assert caller not in json.dumps(mark) and set(mark) == {"caller", f"at#{account}", "expire_at"}
+    # And a new call of the same caller after the erasure is recorded as usual
+    again = voice_form(number, caller=caller)
+    sqs.send_message(QueueUrl=local_stack.stack.queue_urls["webhook_outbox"], MessageBody=message(
+        TwilioRequest(method="POST", path="/twilio/voice", query="", headers={}, params=again),
+        datetime.now(UTC).timestamp()))
+    local_stack.drain()
+    assert [c["call_sid"] for c in local_stack.request("GET", path(caller), token=admin).json()["calls"]] == [
+        again["CallSid"]]

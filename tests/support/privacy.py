@@ -20,6 +20,7 @@ class FakeCallerStore:
         self.export_rows: dict[str, list[str]] = {}  # account -> call sids
         self.log: list[str] = []  # the order of deletions
         self.export_days: set[date] | None = None  # the days whose export files erasure read
+        self.erasure_marks: dict[tuple[str, str], float] = {}  # (account, number) -> erased at
 
     def calls(self, account: str, number: str) -> list[dict[str, Any]]:
         return [c for c in self.call_rows.values() if c["account"] == account and c.get("caller") == number]
@@ -95,6 +96,10 @@ class FakeCallerStore:
             return False
         accounts.discard(account)
         return True
+
+    def mark_erased(self, account: str, number: str, at: float) -> None:
+        self.log.append("mark")
+        self.erasure_marks[(account, number)] = at
 
     def delete_calls(self, call_sids: list[str]) -> None:
         self.log.append("calls")

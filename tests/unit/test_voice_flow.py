@@ -47,6 +47,7 @@ class FakeStorage:
         self.first_time_seen: list[bool | None] = []  # what the flow passed to write_origin
         self.requests = 0
         self.written: list[str] = []  # the updated_at of every write
+        self.erasures: dict[str, dict[str, float]] = {}  # caller -> account -> erased at (replay)
 
     def read_routing(self, number, caller):
         self.requests += 1
@@ -54,6 +55,12 @@ class FakeStorage:
             raise TimeoutError("read timed out")
         callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
         return self.rows.get(number), None, callers
+
+    def erasure_marks(self, caller):
+        self.requests += 1
+        if self.fail_read:
+            raise TimeoutError("read timed out")
+        return dict(self.erasures.get(caller, {}))
 
     def write_origin(self, call_sid, fields, *, caller, first_time, now_iso, bump=None):
         self.requests += 1
@@ -566,3 +573,39 @@ def test_a_callback_rebuilds_a_missing_call_unless_a_pool_numbers_lease_came_bac
     # Then a static number's call is rebuilt (it needs no lease); a pool number's waits for a read
     # that has its lease (another callback, or the replay), rather than be recorded without it
     assert (store.calls[SID].get("account") == "acme") is rebuilt
+
+
+def test_a_callback_replayed_after_its_callers_erasure_writes_nothing_but_a_newer_one_does():
+    import json as _json
+
+    from voice_webhook import outbox, replay
+
+    # Given callbacks of a call that waited in the outbox (an outage) while the caller was erased
+    # from the account at 1_800_000_500, and a call of the same caller after the erasure
+    arrived = 1_800_000_000.0
+    before = _json.loads(outbox.message(req("/twilio/voice", voice_params()), arrived))
+    status = _json.loads(outbox.message(req("/twilio/call-status", voice_params(
+        CallStatus="completed", CallDuration="30")), arrived + 60))
+    after = _json.loads(outbox.message(req("/twilio/voice", voice_params(CallSid="CA" + "9" * 32)),
+                                       1_800_000_900.0))
+    store = FakeStorage()
+    store.erasures = {CALLER: {"acme": 1_800_000_500.0}}
+    # When the outbox replays them
+    answers = [replay.replay(body, store, "https://calls.example.jp") for body in (before, status, after)]
+    # Then the erased call is not written back; the newer call is recorded
+    assert answers == [replay.ERASED, replay.ERASED, "/twilio/voice"]
+    assert SID not in store.calls and "CA" + "9" * 32 in store.calls
+
+
+def test_an_erasure_from_another_account_does_not_drop_the_callback():
+    import json as _json
+
+    from voice_webhook import outbox, replay
+
+    # Given the caller erased from another account after the callback arrived
+    body = _json.loads(outbox.message(req("/twilio/voice", voice_params()), 1_800_000_000.0))
+    store = FakeStorage()
+    store.erasures = {CALLER: {"other-clinic": 1_800_000_500.0}}
+    # When it is replayed, then it is recorded in its own account
+    assert replay.replay(body, store, "https://calls.example.jp") == "/twilio/voice"
+    assert SID in store.calls

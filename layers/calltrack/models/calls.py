@@ -115,8 +115,8 @@ class Caller(Model):
     with ``attribute_not_exists`` (``voice_webhook.store``); PynamoDB declares only the key.
     """
 
-    Meta = table_meta("callers")
-    caller = UnicodeAttribute(hash_key=True)  # E.164
+    Meta = table_meta("callers", ttl="expire_at")  # only erasure marks expire (calltrack.erasure_marks)
+    caller = UnicodeAttribute(hash_key=True)  # E.164, or an erasure mark's "erased#<sha256>"
 
 
 MODELS = [Call, Caller]
