@@ -91,11 +91,14 @@ def caller_number(raw: str, region: str = "JP") -> str:
 def account_region(accounts: Any, account: str) -> str:
     """The region national numbers of ``account`` are read in (its time zone's); Japan when the
     account is gone or its stored config no longer validates (erasure still finds what is left)."""
+    from calltrack.accounts import UnknownAccount
     from calltrack.phone import region_for_timezone
 
     try:
         return region_for_timezone(accounts.get(account).timezone)
-    except Exception:  # noqa: BLE001 - UnknownAccount, or the config's validation error
+    except (UnknownAccount, ValueError):  # gone, or the config's validation error
+        # (a storage error is not an answer: reading a US number as Japanese would erase nobody
+        # and answer 200; it goes up as the 503 to retry)
         return "JP"
 
 
@@ -253,6 +256,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
         export_rows += store.drop_export_rows(account, set(sids), export_days(calls))
     return {
         "account": account,
+        "number": number,  # as read (E.164): a national number is read in the account's region
         "erased": {
             "calls": len(sids),
             "transcripts": sum(1 for c in calls if c.get("transcript")),

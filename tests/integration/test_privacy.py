@@ -431,6 +431,9 @@ def test_a_national_number_is_read_in_the_accounts_region(local_stack: Any) -> N
     shown = local_stack.request("GET", path("(415) 555-1234"), token=admin)
     # Then it is that caller (it was read as a Japanese number: nothing found, nothing erased)
     assert shown.status_code == 200 and [c["call_sid"] for c in shown.json()["calls"]] == [sid]
+    # And the erasure says which number it read the path as, and erased its call
+    erased = local_stack.request("DELETE", path("(415) 555-1234"), token=admin).json()
+    assert erased["number"] == "+14155551234" and erased["erased"]["calls"] == 1
 
 
 def test_an_export_too_large_for_one_answer_is_handed_over_by_a_short_lived_url_and_erased_with_the_caller(

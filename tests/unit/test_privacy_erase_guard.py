@@ -48,3 +48,24 @@ def test_national_numbers_are_read_in_the_accounts_region_or_in_japan_when_its_c
     assert account_region(Accounts(SimpleNamespace(timezone="America/Los_Angeles")), "us") == "US"
     # a stored config that no longer validates raised its validation error: a 500 on export and erase
     assert account_region(Accounts(ValueError("forward_to: not a number")), "broken") == "JP"
+    from calltrack.accounts import UnknownAccount
+
+    assert account_region(Accounts(UnknownAccount("gone")), "gone") == "JP"
+
+
+def test_an_accounts_read_that_fails_is_not_read_as_a_japanese_account():
+    import botocore.exceptions
+    import pytest
+
+    from privacy.callers import account_region
+
+    class Throttled:
+        def get(self, account: str) -> object:
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                "GetItem")
+
+    # Given a New York account whose config read is throttled, then the error goes up (503 to
+    # retry) instead of "202-555-0123" being erased as +81 2025550123: nobody, answered 200
+    with pytest.raises(botocore.exceptions.ClientError):
+        account_region(Throttled(), "nyc")
