@@ -84,8 +84,18 @@ class CallerStore(Protocol):
 
 def caller_number(raw: str, region: str = "JP") -> str:
     """The path's number as E.164 (URL-decoded by the gateway; a national number is read in the
-    account's region, as its calls and leads are); 400 names ``number``."""
-    return normalize(raw, region, field="number")
+    account's region, as its calls and leads are); 400 names ``number``. A number written as the
+    webhook stores callers (``+`` and digits) that the numbering plan does not know is taken as
+    written: such a caller's calls are stored under it, and must be found to be exported or erased."""
+    from calltrack.errors import BadRequest
+    from calltrack.phone import is_e164
+
+    try:
+        return normalize(raw, region, field="number")
+    except BadRequest:
+        if is_e164(raw.strip()):
+            return raw.strip()
+        raise
 
 
 def account_region(accounts: Any, account: str) -> str:

@@ -131,6 +131,20 @@ def test_a_caller_number_is_normalised_and_bad_input_names_the_field() -> None:
     with pytest.raises(BadRequest) as err:
         caller_number("call me")
     assert err.value.field == "number"
+    with pytest.raises(BadRequest):
+        caller_number("+12")  # too short to be stored as a caller
+
+
+def test_a_caller_stored_under_a_number_no_numbering_plan_knows_can_be_found_and_erased() -> None:
+    # Given a call whose From Twilio sent as "+2125221234567" (the webhook stores any "+" and
+    # 7 to 15 digits; phonenumbers calls it not a possible number)
+    store = FakeCallerStore()
+    store.call_rows["CAX"] = {"call_sid": "CAX", "account": "a", "caller": "+2125221234567",
+                              "started_at": "2026-10-05T01:00:00Z", "ended_at": "2026-10-05T01:05:00Z"}
+    # When the admin asks to erase it as written
+    number = caller_number("+2125221234567")
+    # Then it is found and erased (it was a 400: never exportable, never erasable)
+    assert erase("a", number, store)["erased"]["calls"] == 1 and store.call_rows == {}
 
 
 def test_erase_reads_only_the_export_files_of_the_days_around_the_callers_calls() -> None:
