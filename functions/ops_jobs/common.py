@@ -252,6 +252,9 @@ class JobPorts:
     calls: CallsReader
     runs: RunStore
     publish: Publisher
+    # (account, first day, last day) -> channel -> the rollups' counters summed over those local
+    # days: what was counted then, whether or not the calls are still kept (retention.calls_days)
+    counted: Callable[[str, date, date], dict[str, dict[str, float]]]
     spend: Callable[[str, str], dict[str, float]] = field(default=lambda account, month: {})
     blobs: BlobStore | None = None
     force: bool = False  # the run was forced: messages with their own run key go out again too

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -242,19 +243,25 @@ def build_review(
     calls: list[CallFact],
     spend: dict[str, float],
     generated_at: datetime,
+    previous_calls: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The review document (JSON-ready). ``calls`` spans the previous month and ``month``."""
+    """The review document (JSON-ready). ``calls`` spans the previous month and ``month``;
+    ``previous_calls`` (channel -> calls counted in the previous month, from the rollups) replaces
+    the previous month's calls as read, which a short ``retention.calls_days`` has expired."""
     prev = previous_month(month)
     start, end = month_bounds(month, info.tz)
     prev_start, _ = month_bounds(prev, info.tz)
     this = [c for c in calls if start <= c.started_at < end]
-    before = [c for c in calls if prev_start <= c.started_at < start]
     this_by: dict[str, list[CallFact]] = defaultdict(list)
     prev_by: dict[str, int] = defaultdict(int)
     for c in this:
         this_by[c.channel].append(c)
-    for c in before:
-        prev_by[c.channel] += 1
+    if previous_calls is None:
+        for c in calls:
+            if prev_start <= c.started_at < start:
+                prev_by[c.channel] += 1
+    else:
+        prev_by.update({channel: n for channel, n in previous_calls.items() if n})
     qs = info.review.get("qualified_score")
     channels = []
     days = (month_days(month), month_days(prev))
@@ -275,7 +282,7 @@ def build_review(
         "to": iso_utc(end),
         "generated_at": iso_utc(generated_at),
         "thresholds": dict(info.review),
-        "totals": figures(this, len(before), total_spend, qs, days),
+        "totals": figures(this, sum(prev_by.values()), total_spend, qs, days),
         "channels": channels,
         "review_sample": sample,
         "review_sample_target": int(info.review["sample_size"]),
@@ -358,9 +365,12 @@ def act(info: AccountInfo, period: str, at: datetime, ports: JobPorts) -> dict[s
     parse_month(month)
     prev_start, _ = month_bounds(previous_month(month), info.tz)
     _, end = month_bounds(month, info.tz)
-    calls = ports.calls(info.account, prev_start, end)
+    calls = ports.calls(info.account, prev_start, end)  # the previous month's: trials started then
     spend = ports.spend(info.account, month)
-    review = build_review(info, month, calls, spend, at)
+    first = parse_month(previous_month(month))
+    counted = ports.counted(info.account, first, parse_month(month) - timedelta(days=1))
+    previous = {channel: int(c.get("calls", 0)) for channel, c in counted.items()}
+    review = build_review(info, month, calls, spend, at, previous)
     detail: dict[str, Any] = {
         "month": month,
         "channels": {ch["channel"]: ch["verdict"] for ch in review["channels"]},

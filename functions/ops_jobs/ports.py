@@ -1,7 +1,9 @@
 """AWS adapters for the scheduled jobs' ports (DynamoDB via PynamoDB/boto3, SNS, S3).
 
 Jobs read calls for one account-period straight from the calls table's ``by-account`` index
-(bounded by the period), unlike the interactive reports, which read rollups.
+(bounded by the period), unlike the interactive reports, which read rollups; the periods they
+compare with (the monthly review's previous month, the weekly alert's baseline weeks) are read
+from the rollups, whose counts outlive calls a short ``retention.calls_days`` has expired.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from calltrack import clock
@@ -25,6 +27,21 @@ def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
 
     # test calls (the account's test_callers) are left out of every alert and review
     return call_facts(call_items().between(account, start, end))
+
+
+def read_counted(account: str, first: date, last: date) -> dict[str, dict[str, float]]:
+    """channel -> counters summed over the local days ``first``..``last`` from the rollups (one
+    Query; the counts outlive the calls, which ``retention.calls_days`` may have expired)."""
+    from calltrack.models.reports import COUNTERS, Rollup
+
+    out: dict[str, dict[str, float]] = {}
+    for row in Rollup.query(f"{account}#channel", Rollup.sk.between(f"{first.isoformat()}#",
+                                                                    f"{last.isoformat()}$")):
+        channel = row.sk.split("#", 1)[1]
+        acc = out.setdefault(channel, dict.fromkeys(COUNTERS, 0.0))
+        for counter in COUNTERS:
+            acc[counter] += float(getattr(row, counter, 0) or 0)
+    return out
 
 
 def read_spend(account: str, month: str) -> dict[str, float]:
@@ -257,6 +274,7 @@ def aws_ports(settings: Settings) -> JobPorts:
         calls=read_calls,
         runs=DynamoRunStore(),
         publish=SnsPublisher(settings),
+        counted=read_counted,
         spend=read_spend,
         blobs=S3Blobs(settings),
     )

@@ -6,7 +6,7 @@ from calltrack.settings import Needs, Settings
 from ops_jobs.common import JobPorts
 
 NEEDS = Needs(
-    tables=("job_runs", "accounts", "calls", "spend"),
+    tables=("job_runs", "accounts", "calls", "spend", "rollups"),
     buckets=("exports",),
     queues=("webhooks",),
     ops_topic=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -40,6 +40,9 @@ class JobsWorld:
         self.published: list[tuple[str, str, dict[str, Any]]] = []
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.runs = FakeRuns()
+        # account -> the instant before which its calls have expired from the calls table
+        # (retention.calls_days): read_calls no longer finds them; the rollups still count them
+        self.expired_before: dict[str, datetime] = {}
 
     def add_account(self, account: str, **config: Any) -> None:
         self.accounts.configs[account] = account_config(account, **{"name": account.title(), **config})
@@ -72,7 +75,22 @@ class JobsWorld:
         return f"msg-{len(self.published)}"
 
     def read_calls(self, account: str, start: datetime, end: datetime) -> list[CallFact]:
-        return [c for c in self.calls.get(account, []) if start <= c.started_at < end]
+        kept = self.expired_before.get(account, start)
+        return [c for c in self.calls.get(account, []) if max(start, kept) <= c.started_at < end]
+
+    def counted(self, account: str, first: date, last: date) -> dict[str, dict[str, float]]:
+        """The rollups' channel rows over local days first..last: every call ever counted."""
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(str(self.accounts.configs[account].get("timezone") or "Asia/Tokyo"))
+        out: dict[str, dict[str, float]] = {}
+        for c in self.calls.get(account, []):
+            if first <= c.started_at.astimezone(tz).date() <= last:
+                row = out.setdefault(c.channel, {"calls": 0.0, "answered": 0.0, "missed": 0.0})
+                row["calls"] += 1
+                row["answered"] += int(c.answered)
+                row["missed"] += int(c.missed)
+        return out
 
     def ports(self) -> JobPorts:
         return JobPorts(
@@ -80,6 +98,7 @@ class JobsWorld:
             calls=self.read_calls,
             runs=self.runs,
             publish=self.publish,
+            counted=self.counted,
             spend=lambda a, month: self.spend.get((a, month), {}),
             blobs=self,
         )

@@ -370,3 +370,23 @@ def test_the_answer_rate_divides_by_every_call_as_the_reports_do() -> None:
     # When the review is built, Then its answer rate is 1 of 2, as /v1/reports/channels says
     review = mr.build_review(info(), "2026-11", world.calls["acme"], {}, RUN)
     assert by_channel(review)["flyer"]["answer_rate"] == 0.5
+
+
+def test_the_previous_month_counts_calls_a_short_retention_has_expired() -> None:
+
+    # Given an account that keeps calls 30 days: October's 30 flyer calls have left the calls
+    # table by the review on 1 December, their counts are still in the rollups
+    world = JobsWorld()
+    world.add_account("brief", timezone="Asia/Tokyo")
+    for day in range(1, 31):
+        world.add_call("brief", tokyo(10, day, 11), "answered", channel="flyer")
+    for day in range(1, 11):
+        world.add_call("brief", tokyo(11, day, 11), "answered", channel="flyer")
+    world.expired_before["brief"] = tokyo(11, 1, 9)
+    # When November is reviewed
+    world.run_job(mr, RUN)
+    review = json.loads(world.blobs["reviews/brief/2026-11.json"][0])
+    # Then flyer's calls went down from October's 30 (they read "up: 10 vs 0": increase spend)
+    flyer = next(ch for ch in review["channels"] if ch["channel"] == "flyer")
+    assert (flyer["calls"], flyer["previous_calls"]) == (10, 30)
+    assert flyer["verdict"] == mr.REVIEW_AD_COPY and review["totals"]["previous_calls"] == 30

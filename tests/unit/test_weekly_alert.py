@@ -230,3 +230,25 @@ def test_a_retried_alert_does_not_repeat_the_callbacks_message_when_its_own_fail
 
     # Then each message went out once
     assert sorted(p[2]["kind"] for p in world.published) == ["callbacks-overdue", weekly_alert.JOB]
+
+
+def test_the_baseline_weeks_count_calls_a_short_retention_has_expired() -> None:
+    # Given an account that keeps calls 14 days (retention.calls_days): the baseline weeks' calls
+    # have left the calls table, their counts are still in the rollups (4 weeks of 6 missed in 100)
+    world = FakeWorld()
+    world.add_account("brief")
+    for w in range(1, 5):
+        for i in range(100):
+            when = tokyo(11, 23, 0) - timedelta(weeks=w) + timedelta(minutes=90 * i)
+            world.add_call("brief", when, "missed" if i < 6 else "answered")
+    world.expired_before["brief"] = tokyo(11, 16, 0)
+    # and last week the same: 6 missed in 100
+    for i in range(100):
+        status = "missed" if i < 6 else "answered"
+        world.add_call("brief", tokyo(11, 23, 0) + timedelta(minutes=90 * i), status)
+    # When the weekly job runs
+    result = world.run()
+    # Then a week like the four before it is not "missed above baseline" (the baseline read 0)
+    assert result["accounts"]["brief"]["reasons"] == []
+    assert result["accounts"]["brief"]["baseline_missed_per_week"] == 6
+    assert world.published == []
