@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from call_records.ports import ports
 from calltrack import days
-from calltrack.api import ERRORS, current_caller, json_response
-from calltrack.errors import BadRequest, DomainError
+from calltrack.api import CONFLICT, ERRORS, current_caller, json_response
+from calltrack.errors import BadRequest, Conflict, DomainError
 from calltrack.phone import normalize, region_for_timezone
 
 router = Router()
@@ -47,6 +47,9 @@ class CallPatch(BaseModel):
     score: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
     agent: str | None = Field(default=None, min_length=1, max_length=128, pattern=ONE_LINE)
     note: str | None = Field(default=None, max_length=2000)
+    # Optional: the call's ``version`` the change was made on (GET /v1/calls/{sid}); a call changed
+    # since (another user, the CRM, a call rule) answers 409 instead of the change overwriting it.
+    version: int | None = Field(default=None, ge=0, le=2**53)
 
     @field_validator("value", "score")
     @classmethod
@@ -62,10 +65,10 @@ def _number(value: float | None) -> float | int | None:
 
 def patch_changes(patch: CallPatch) -> dict[str, Any]:
     """Only the fields the request named; an explicit null removes the attribute."""
-    if not patch.model_fields_set:
+    if not patch.model_fields_set - {"version"}:
         raise BadRequest("body: name at least one of stage, value, tags, score, agent, note", field="body")
     changes: dict[str, Any] = {}
-    for name in sorted(patch.model_fields_set):
+    for name in sorted(patch.model_fields_set - {"version"}):
         value = getattr(patch, name)
         changes[name] = _number(value) if name in ("value", "score") else value
     return changes
@@ -78,12 +81,23 @@ def call_json(call: Mapping[str, Any], *, mask_caller: bool) -> dict[str, Any]:
     return dict(call_to_json(call, mask_caller=mask_caller))
 
 
-@router.patch("/v1/calls/<call_sid>", responses=ERRORS, summary="Move a call through the funnel")
+@router.patch("/v1/calls/<call_sid>", responses={**ERRORS, **CONFLICT},
+              summary="Move a call through the funnel")
 def patch_call(call_sid: str, body: CallPatch) -> Response[Any]:
     caller = current_caller(router, "admin", "manager")
     if not call_sid.startswith("CA") or len(call_sid) > 64:
         raise BadRequest("call_sid: not a Twilio CallSid", field="call_sid")
-    call = ports(router).calls.amend(caller.account, call_sid, patch_changes(body))
+    changes = patch_changes(body)
+    calls = ports(router).calls
+    if body.version is None:
+        call = calls.amend(caller.account, call_sid, changes)
+    else:
+        moved_on = calls.amend_at_version(caller.account, call_sid, body.version, changes)
+        if moved_on is None:
+            raise Conflict(f"version: the call changed since version {body.version}; read it again "
+                           "(GET /v1/calls/{call_sid}) and make the change on what it says now",
+                           field="version")
+        call = moved_on
     return json_response(call_json(call, mask_caller=caller.masks_callers))
 
 

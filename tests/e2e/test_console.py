@@ -295,6 +295,8 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     outcome = (call["stage"], call["value"], call["score"], call["tags"])
     assert outcome == ("won", 120000, 85, ["implant", "新患"])
     assert page.inner_text("#v-stage") == "成約"
+    # (each made on the version the page shows: a call changed meanwhile answers 409)
+    assert all(isinstance(p.pop("version"), int) for p in patches)
     assert patches == [{"stage": "won", "value": 120000, "score": 85, "tags": ["implant", "新患"]}]
     # ... and saving again without a change sends nothing; a change sends only itself
     page.click("#save-outcome")
@@ -307,7 +309,9 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     page.fill("#f-score", "85")
     page.click("#save-outcome")
     page.wait_for_function("() => document.querySelector('#v-score').textContent === '85'")
-    assert patches[1:] == [{"score": 86}, {"score": 85}]
+    sent = [{k: v for k, v in p.items() if k != "version"} for p in patches[1:]]
+    assert sent == [{"score": 86}, {"score": 85}]
+    assert patches[1]["version"] < patches[2]["version"]  # the form follows the call it saved
     # ... the inbox shows the score against the pass line
     page.click("#nav a[data-route='inbox']")
     page.wait_for_selector("#inbox-sample")
@@ -502,9 +506,28 @@ def test_saving_a_call_keeps_tags_that_hold_a_comma_and_a_cut_link_says_not_foun
     page.click("#save-outcome")
     page.wait_for_selector("#outcome-status .ok")
     # Then only the stage is sent, and the tags stay as they were
-    assert patches == [{"stage": "lead"}]
+    assert [{k: v for k, v in p.items() if k != "version"} for p in patches] == [{"stage": "lead"}]
     call = local_stack.request("GET", f"/v1/calls/{world['foreign']}", token=admin).json()
     assert call["tags"] == tags
+
+    # When someone else moves the call to "won" while the page still shows "lead" ...
+    other = local_stack.request("PATCH", f"/v1/calls/{world['foreign']}", token=admin, json={"stage": "won"})
+    assert other.status_code == 200, other.text
+    # ... and the manager scores it and saves
+    page.fill("#f-score", "70")
+    page.click("#save-outcome")
+    # Then the save is refused, the page says why and shows the call as it is now
+    page.wait_for_selector("#outcome-status .error")
+    assert "changed since you opened it" in page.inner_text("#outcome-status")  # an English account
+    assert page.input_value("#f-stage") == "won" and page.inner_text("#v-stage") == "won"
+    call = local_stack.request("GET", f"/v1/calls/{world['foreign']}", token=admin).json()
+    assert (call["stage"], call.get("score")) == ("won", None)  # "lead" was not written back
+    # And scoring it again on what it says now is saved, keeping the other user's stage
+    page.fill("#f-score", "70")
+    page.click("#save-outcome")
+    page.wait_for_selector("#outcome-status .ok")
+    call = local_stack.request("GET", f"/v1/calls/{world['foreign']}", token=admin).json()
+    assert (call["stage"], call["score"]) == ("won", 70)
 
     # When a link cut short in the middle of an escape is opened
     page.goto(c.url("#/calls/%E0%A4%A"))

@@ -82,6 +82,14 @@ function outcomeForm(initial, onSaved) {
     field(t("call.tags"), tags, t("call.tagsHint")),
     h("div", { class: "form-actions" }, save, status));
   const num = (input) => (input.value.trim() === "" ? null : Number(input.value));
+  // the form shows what the call says now: after a save, and after a save refused because the
+  // call changed meanwhile (a stale field would otherwise be sent back with the next save)
+  const show = (c) => {
+    stage.value = c.stage || "";
+    value.value = c.value ?? "";
+    score.value = c.score ?? "";
+    tags.value = (c.tags || []).join(", ");
+  };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const wanted = {
@@ -105,12 +113,26 @@ function outcomeForm(initial, onSaved) {
     save.disabled = true;
     status.replaceChildren(h("span", { class: "muted", text: t("common.saving") }));
     try {
-      const updated = await api.updateCall(call.call_sid, changes);
+      // made on the version this form shows: a call changed since answers 409, not overwritten
+      const body = Number.isInteger(call.version) ? { ...changes, version: call.version } : changes;
+      const updated = await api.updateCall(call.call_sid, body);
       call = { ...call, ...updated };
+      show(call);
       status.replaceChildren(notice(t("common.saved"), "ok"));
       onSaved(updated);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
+      if (err instanceof ApiError && err.status === 409) {
+        try {
+          call = await api.call(call.call_sid);
+          show(call);
+          onSaved(call);
+          status.replaceChildren(notice(t("call.conflict"), "error"));
+        } catch (again) {
+          status.replaceChildren(notice(errorText(again), "error"));
+        }
+        return;
+      }
       const text = err instanceof ApiError && err.status === 400 ? t("call.invalid", { message: err.message }) : errorText(err);
       status.replaceChildren(notice(text, "error"));
     } finally {
