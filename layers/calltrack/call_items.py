@@ -489,7 +489,8 @@ class CallItems:
         except Exception as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            if self.get(call_sid, consistent=True) is None:
+            current = self.get(call_sid, consistent=True)
+            if current is None or current.get("account") != account:  # another account's: not found
                 raise NotFound(f"call_sid: no such call {call_sid[:64]}", field="call_sid") from None
             return None
         return call_from_item(out["Attributes"]) or {}

@@ -161,3 +161,29 @@ def test_the_call_log_filters_by_funnel_stage(local_stack, world):
     assert won not in sids("none") and set(world["sids"][1:]) <= sids("none")
     bad = local_stack.request("GET", "/v1/calls", token=world["manager"], params={"stage": "closed"})
     assert bad.status_code == 400 and bad.json()["field"] == "stage"
+
+
+def test_a_change_made_on_a_version_is_refused_once_the_call_moved_on(local_stack, world):
+    sid = world["sids"][2]
+    path = f"/v1/calls/{sid}"
+    # Given the call as a manager read it, and another change made since
+    seen = local_stack.request("GET", path, token=world["manager"]).json()["version"]
+    other = local_stack.request("PATCH", path, token=world["manager"], json={"stage": "won"})
+    assert other.status_code == 200
+    # When a change made on the version read is sent
+    stale = local_stack.request("PATCH", path, token=world["manager"],
+                                json={"stage": "lead", "version": seen})
+    # Then it is a 409 naming version, and the other change stands
+    assert stale.status_code == 409 and stale.json()["field"] == "version", stale.text
+    now = local_stack.request("GET", path, token=world["manager"]).json()
+    assert now["stage"] == "won"
+    # And made on the current version it is applied; another account's call stays not found
+    fresh = local_stack.request("PATCH", path, token=world["manager"],
+                                json={"score": 80, "version": now["version"]})
+    assert fresh.status_code == 200 and (fresh.json()["stage"], fresh.json()["score"]) == ("won", 80)
+    foreign = local_stack.request("PATCH", f"/v1/calls/{world['other_sid']}", token=world["manager"],
+                                  json={"score": 1, "version": 0})
+    assert foreign.status_code == 404
+    # And a version alone changes nothing: a 400 naming the body
+    alone = local_stack.request("PATCH", path, token=world["manager"], json={"version": now["version"]})
+    assert alone.status_code == 400 and alone.json()["field"] == "body"
