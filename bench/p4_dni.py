@@ -165,9 +165,10 @@ class ModelStore(ShadowStore):
         time.sleep(self.round_trip_s)
         self.inner.put_history(item)
 
-    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
+              cookies: Any = None) -> bool:
         time.sleep(self.round_trip_s)
-        return bool(self.inner.renew(number, session_id, lease_id, expires_at))
+        return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies))
 
     def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
         time.sleep(self.round_trip_s)

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calltrack.attribution import lease_end
-from calltrack.dni_match import DEFAULT_LEASE_MINUTES, match_pool, session_attribution
+from calltrack.dni_match import AD_COOKIE_KEYS, DEFAULT_LEASE_MINUTES, match_pool, session_attribution
 from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
@@ -196,10 +196,14 @@ def lease_number(
         "attribution": visitor,
     }
 
+    # The ad platforms' browser ids this page has now: kept on a renewal (gtag and the pixel load
+    # async and often set their cookies after the first lease).
+    cookies = {key: str(visitor[key]) for key in AD_COOKIE_KEYS if visitor.get(key)}
+
     # 1. heartbeat naming its lease: one conditional write, no pool read.
     if request.lease_id and request.number and request.number in numbers:
         result.attempts += 1
-        if store.renew(request.number, sid, request.lease_id, expires):
+        if store.renew(request.number, sid, request.lease_id, expires, cookies):
             result.number, result.lease_id, result.expires_at = request.number, request.lease_id, expires
             result.leased = result.renewed = True
             result.confidence = 1.0
@@ -211,7 +215,7 @@ def lease_number(
         for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
             if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
-                if store.renew(n, sid, row["lease_id"], expires):
+                if store.renew(n, sid, row["lease_id"], expires, cookies):
                     if row.get("leased_at") is not None:
                         store.extend_history(n, row["leased_at"], expires)
                     result.number, result.lease_id, result.expires_at = n, row["lease_id"], expires

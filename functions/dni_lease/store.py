@@ -25,8 +25,11 @@ class LeaseStore(Protocol):
     def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
         """Write ``row`` unless another live session holds ``number``. True if taken."""
 
-    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
-        """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``)."""
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
+              cookies: Mapping[str, str] | None = None) -> bool:
+        """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``), and keep
+        the ad platforms' browser ids the page sent (``cookies``: ga_client_id, fbp, ...) as row
+        attributes: the analytics and pixel scripts often set them after the first lease."""
 
     def release(
         self,
@@ -153,16 +156,21 @@ class DynamoLeaseStore:
             return False
         return True
 
-    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
+              cookies: Mapping[str, str] | None = None) -> bool:
+        sets, names = ["expires_at = :e", "released_at = :e"], {}
+        values: dict[str, Any] = {":e": expires_at, ":sid": session_id, ":lid": lease_id}
+        for i, (key, value) in enumerate(sorted((cookies or {}).items())):
+            sets.append(f"#c{i} = :c{i}")
+            names[f"#c{i}"], values[f":c{i}"] = key, value
         try:
             self.client.update_item(
                 TableName=self.leases,
                 Key={"number": {"S": number}},
-                UpdateExpression="SET expires_at = :e, released_at = :e",
+                UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="session_id = :sid AND lease_id = :lid",
-                ExpressionAttributeValues=self._vals(
-                    {":e": expires_at, ":sid": session_id, ":lid": lease_id}
-                ),
+                ExpressionAttributeValues=self._vals(values),
+                **({"ExpressionAttributeNames": names} if names else {}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

@@ -56,6 +56,7 @@ SESSION_KEYS = (
     "fbp",
     "fbc",
 )
+AD_BROWSER_IDS = SESSION_KEYS[-4:]  # also top-level on a lease row: a renewal adds those it lacked
 
 
 @dataclass
@@ -197,6 +198,9 @@ def attribute(
     else:
         return base
     raw = _json(lease_row.get("attribution"))
+    for key in AD_BROWSER_IDS:  # set by a renewal after the lease began (dni_lease.store.renew)
+        if not raw.get(key) and lease_row.get(key):
+            raw[key] = lease_row[key]
     shared_until = _num(lease_row.get("shared_until"))
     if lease_row.get("kind") == "overflow" or (
         shared_until is not None and now_epoch <= shared_until + late_window_minutes * 60

@@ -96,6 +96,35 @@ def test_a_qualifying_call_is_delivered_once_per_rule_and_destination_despite_du
     assert shown[("phone-lead", "google_ads")]["sent_at"].endswith("Z")
 
 
+def test_browser_ids_set_after_the_first_lease_reach_ga4_and_meta(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    import json as _json
+    import secrets
+
+    from tests.support.conversions import ORIGIN
+
+    # Given a visitor whose first lease went out before gtag and the Meta pixel set their cookies
+    s = ConversionScenario(local_stack, ads)
+    body = {"account": s.account, "visitor_id": "v-" + secrets.token_hex(8),
+            "session_id": "s-" + secrets.token_hex(8), "page_url": f"{ORIGIN}/implant", "gclid": gclid()}
+    headers = {"Origin": ORIGIN, "Content-Type": "text/plain", "X-Forwarded-For": "10.9.9.2"}
+    first = local_stack.request("POST", "/dni/lease", data=_json.dumps(body), headers=headers).json()
+    # When the page's next heartbeat (naming its lease) carries the ids
+    beat = {**body, "number": first["number"], "lease_id": first["lease_id"],
+            "ga_client_id": GA_CLIENT, "ga_session_id": GA_SESSION, "fbp": FBP}
+    renewed = local_stack.request("POST", "/dni/lease", data=_json.dumps(beat), headers=headers)
+    assert renewed.status_code == 200 and renewed.json()["number"] == first["number"]
+    # and the visitor calls
+    call_sid = s.call(first["number"], talk=95)
+    local_stack.drain()
+    # Then GA4 got the event for the visitor's client id (it was skipped: no client id) and Meta the _fbp
+    [ga4] = [e for e in ads.ga4_events if e["events"][0]["params"]["transaction_id"] == order(call_sid)]
+    assert ga4["client_id"] == GA_CLIENT and ga4["events"][0]["params"]["session_id"] == GA_SESSION
+    [meta] = [e for e in ads.meta_events if e["event_id"] == order(call_sid)]
+    assert meta["user_data"]["fbp"] == FBP
+
+
 def test_429_and_5xx_are_retried_with_backoff_and_then_delivered_once(
     local_stack: Any, ads: FakeAdPlatforms
 ) -> None:

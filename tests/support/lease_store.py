@@ -48,13 +48,15 @@ class InMemoryLeaseStore:
             self.rows[number] = merged
             return True
 
-    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float) -> bool:
+    def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
+              cookies: Any = None) -> bool:
         with self.lock:
             self.writes += 1
             cur = self.rows.get(number)
             if not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id:
                 return False
             cur["expires_at"] = cur["released_at"] = expires_at
+            cur.update(cookies or {})
             return True
 
     def release(
