@@ -257,7 +257,9 @@
         attributeFilter: ['href'] });
   }
   function go() {
-    if (consent && w.calltrackConsent !== true) {
+    // consent given on an earlier page of the visit counts: the stored entry exists only after it
+    // (a site withdrawing consent removes ct_dni_<account> with its other cookies)
+    if (consent && w.calltrackConsent !== true && !read().x) {
       w.addEventListener(consent, function once() { w.removeEventListener(consent, once); go0(); });
     } else go0();
   }
