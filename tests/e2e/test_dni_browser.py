@@ -630,3 +630,19 @@ def test_a_landing_page_with_a_very_long_ad_url_still_gets_a_number(site, local_
     assert attribution["gclid"] == "LONG-1"
     page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
     context.close()
+
+
+def test_an_ad_name_cut_inside_an_emoji_still_gets_a_number(site, local_stack, browser):
+    from urllib.parse import quote
+
+    # Given an auto-filled ad name whose 256th character is the first half of an emoji
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    page = context.new_page()
+    content = quote("a" * 255 + "😀" + "b" * 10)
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=EMOJI-1&utm_content={content}")
+    # Then the lease is granted with the value cut before the emoji (half of it was a 400 for the visit)
+    number = _leased(page, account)
+    attribution = json.loads(_lease_row(local_stack, number)["attribution"]["S"])
+    assert attribution["utm"]["content"] == "a" * 255 and attribution["gclid"] == "EMOJI-1"
+    context.close()

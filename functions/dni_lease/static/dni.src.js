@@ -74,7 +74,11 @@
   function touch() {
     var q = new URLSearchParams(location.search), t = { utm: {} }, any = 0, ref = d.referrer;
     // values cut so a long ad URL still fits the lease request (8 KiB; the server keeps 256)
-    UTM.forEach(function (k) { var v = q.get('utm_' + k); if (v) { t.utm[k] = v.slice(0, 256); any = 1; } });
+    // (never inside a character: half an emoji is not JSON the server accepts, a 400 for the visit)
+    UTM.forEach(function (k) {
+      var v = q.get('utm_' + k);
+      if (v) { v = v.slice(0, 256); t.utm[k] = /[\ud800-\udbff]$/.test(v) ? v.slice(0, -1) : v; any = 1; }
+    });
     CLICK.forEach(function (k) { var v = q.get(k); if (v) { t[k] = v; any = 1; } });
     try { if (ref && new URL(ref).host === location.host) ref = ''; } catch (e) { ref = ''; }
     if (ref) any = 1;
