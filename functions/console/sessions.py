@@ -38,7 +38,7 @@ def session_body(principal: Principal, accounts: Accounts) -> dict[str, Any]:
     """Who is signed in; 401 when their account no longer exists (its users are left in the pool)."""
     assert principal.account is not None and principal.expires_at is not None
     try:
-        language = accounts.get(principal.account).language
+        config = accounts.get(principal.account)
     except UnknownAccount:
         raise Unauthorized("this console user's account no longer exists") from None
     expires_at = principal.expires_at
@@ -46,7 +46,9 @@ def session_body(principal: Principal, accounts: Accounts) -> dict[str, Any]:
         "email": principal.label,
         "account": principal.account,
         "role": principal.role,
-        "language": console_language(language),
+        "language": console_language(config.language),
+        # the console shows times and "today" in the account's zone, as the API's date filters
+        "timezone": config.timezone,
         "expires_at": (
             datetime.fromtimestamp(expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if expires_at else None
         ),

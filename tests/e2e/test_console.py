@@ -125,11 +125,12 @@ def browser() -> Iterator[Any]:
 class Console:
     """One browser context on the console; records CSP violations and script errors."""
 
-    def __init__(self, browser: Any, stack: Any, *, mobile: bool = False) -> None:
+    def __init__(self, browser: Any, stack: Any, *, mobile: bool = False,
+                 timezone_id: str = "Asia/Tokyo") -> None:
         viewport = {"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900}
         self.stack = stack
-        # the accounts are in Tokyo, as their staff's browsers: "today" is the same day on both sides
-        self.context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="Asia/Tokyo")
+        # the accounts are in Tokyo, as their staff's browsers usually are
+        self.context = browser.new_context(viewport=viewport, locale="en-US", timezone_id=timezone_id)
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.outside: list[str] = []
@@ -362,6 +363,27 @@ def test_on_a_phone_the_call_log_is_one_card_per_call(console: Any, world: dict[
     page.click("#nav a[data-route='reports']")
     page.wait_for_selector("#report-pools")
     _no_sideways_scroll(page, "reports")
+
+
+def test_times_are_shown_in_the_accounts_zone_wherever_the_browser_is(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given a manager of a Tokyo account on a laptop set to New York
+    c = console(timezone_id="America/New_York")
+    page = c.sign_in(*world["users"]["manager"])
+    # When they open a call
+    page.goto(c.url(f"#/calls/{world['recorded']}"))
+    page.wait_for_selector("#summary")
+    call = local_stack.request("GET", f"/v1/calls/{world['recorded']}", token=world["admin"]).json()
+    started = call["started_at"]
+    shown = page.inner_text("#summary")
+    # Then its start is shown in Tokyo time (as the date filters count days), not New York's
+    def as_in(zone: str) -> str:
+        return str(page.evaluate(
+            "([iso, zone]) => new Date(iso).toLocaleString('ja-JP', "
+            "{dateStyle: 'medium', timeStyle: 'short', timeZone: zone})", [started, zone]))
+    assert as_in("Asia/Tokyo") != as_in("America/New_York")
+    assert as_in("Asia/Tokyo") in shown and as_in("America/New_York") not in shown
 
 
 def _no_sideways_scroll(page: Any, where: str) -> None:

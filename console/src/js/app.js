@@ -4,6 +4,7 @@
 import { api, ApiError, onExpired } from "./api.js";
 import { clear, notice } from "./dom.js";
 import { errorText } from "./errors.js";
+import { setTimeZone } from "./format.js";
 import { setLanguage, t } from "./i18n.js";
 import { renderCall } from "./pages/call.js";
 import { renderCalls } from "./pages/calls.js";
@@ -51,6 +52,7 @@ function showHeader(session) {
 function signedIn(session) {
   state.session = session;
   if (session.language) setLanguage(session.language);
+  setTimeZone(session.timezone);
   watchExpiry(session);
 }
 

@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { field, h, table } from "../dom.js";
-import { number, seconds } from "../format.js";
+import { dateTime, number, seconds } from "../format.js";
 import { label, t } from "../i18n.js";
 
 function columns(passScore) {
@@ -15,7 +15,7 @@ function columns(passScore) {
     return h("span", { class: `badge ${pass ? "pass" : "fail"}`, text: number(c.score, 2) });
   };
   return [
-    { label: t("col.started"), cell: (c) => c.started_local || t("common.none") },
+    { label: t("col.started"), cell: (c) => (c.started_at ? dateTime(c.started_at) : c.started_local || t("common.none")) },
     { label: t("col.channel"), cell: (c) => c.channel || t("common.none") },
     { label: t("col.campaign"), cell: (c) => c.campaign || t("common.none") },
     { label: t("col.agent"), cell: (c) => c.agent || t("common.none") },

@@ -143,7 +143,7 @@ export async function renderReports(ctx) {
   const { main, params } = ctx;
   destroyCharts();
   const today = new Date();
-  const monthAgo = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 29);
+  const monthAgo = new Date(today.getTime() - 29 * 86400000); // the account's day 29 days before
   const range = { from: params.get("from") || isoDay(monthAgo), to: params.get("to") || isoDay(today) };
   const from = h("input", { type: "date", name: "from", id: "f-from", value: range.from });
   const to = h("input", { type: "date", name: "to", id: "f-to", value: range.to });
