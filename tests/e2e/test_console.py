@@ -386,6 +386,34 @@ def test_times_are_shown_in_the_accounts_zone_wherever_the_browser_is(
     assert as_in("Asia/Tokyo") in shown and as_in("America/New_York") not in shown
 
 
+def test_a_server_that_fails_at_start_up_is_not_taken_for_a_sign_out(
+    console: Any, world: dict[str, Any]
+) -> None:
+    # Given a signed-in manager whose next page load meets a failing server (503 on the session)
+    c = console()
+    page = c.sign_in(*world["users"]["manager"])
+    failing = {"on": True}
+
+    def session(route: Any) -> None:
+        if failing["on"] and route.request.method == "GET":
+            route.fulfill(status=503, content_type="application/json",
+                          body='{"error": "unavailable", "message": "storage is unavailable; retry shortly"}')
+        else:
+            route.continue_()
+
+    page.route("**/v1/session", session)
+    page.reload()
+    # Then the page says what failed and offers to try again, instead of the sign-in form
+    page.wait_for_selector("#retry-start")
+    assert "storage is unavailable" in page.inner_text("main")
+    assert not page.is_visible("#signin-form")
+    # And trying again once the server is back opens the console, still signed in
+    failing["on"] = False
+    page.click("#retry-start")
+    page.wait_for_selector("#top:not([hidden])")
+    assert not page.is_visible("#signin-form")
+
+
 def _no_sideways_scroll(page: Any, where: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"{where}: the page scrolls sideways on a phone ({width}px)"

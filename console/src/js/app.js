@@ -2,7 +2,7 @@
 // #/signin), the header and sign-out. Pages render into <main> and get a context object.
 
 import { api, ApiError, onExpired } from "./api.js";
-import { clear, notice } from "./dom.js";
+import { clear, h, notice } from "./dom.js";
 import { errorText } from "./errors.js";
 import { setTimeZone } from "./format.js";
 import { setLanguage, t } from "./i18n.js";
@@ -147,8 +147,16 @@ async function start() {
   setLanguage((navigator.language || "").toLowerCase().startsWith("ja") ? "ja" : "en");
   try {
     signedIn(await api.session());
-  } catch {
+  } catch (err) {
     state.session = null; // 401: not signed in (or the session expired); render() shows sign-in
+    if (!(err instanceof ApiError && err.status === 401)) {
+      // the network or the server failed: no reason to ask for the password again
+      showHeader(null);
+      const retry = h("button", { class: "button", type: "button", id: "retry-start", text: t("common.retry") });
+      retry.addEventListener("click", () => start());
+      clear(main).append(notice(errorText(err), "error"), retry);
+      return;
+    }
   }
   render();
 }
