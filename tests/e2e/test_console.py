@@ -583,3 +583,9 @@ def test_saving_a_call_keeps_tags_that_hold_a_comma_and_a_cut_link_says_not_foun
     page.goto(c.url("#/calls/%E0%A4%A"))
     # Then the page says so, instead of stopping at "Loading…"
     page.wait_for_selector("main .notice.error")
+    # When the call list is opened with a date the API refuses
+    page.goto(c.url("#/calls?from=2026-02-30"))
+    # Then the error is shown without "Loading…" beside it
+    page.wait_for_selector("main .notice.error")
+    assert "from" in page.inner_text("main .notice.error")
+    assert page.query_selector("#call-results .loading") is None

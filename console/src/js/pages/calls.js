@@ -83,5 +83,10 @@ export async function renderCalls(ctx) {
       results.append(h("div", { class: "more" }, more));
     }
   };
-  await load(undefined);
+  try {
+    await load(undefined);
+  } catch (err) {
+    if (ctx.current()) results.replaceChildren(); // the error is shown instead of "Loading…"
+    throw err;
+  }
 }
