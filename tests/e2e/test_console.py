@@ -248,6 +248,12 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     page.click("#apply-filters")
     assert _wait_rows(page, 1) == [world["recorded"]]
     assert "channel=newspaper" in page.url and "status=answered" in page.url
+    # ... and a call opened from the filtered list goes back to it, filters kept
+    page.click(f'tr[data-call-sid="{world["recorded"]}"] a.call-link')
+    page.wait_for_selector("#summary")
+    page.click("a.back")
+    assert _wait_rows(page, 1) == [world["recorded"]]
+    assert "channel=newspaper" in page.url and "status=answered" in page.url
     # ... and by stage: nothing is won yet
     page.select_option("#f-stage", "won")
     page.click("#apply-filters")

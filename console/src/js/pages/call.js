@@ -7,7 +7,7 @@ import { clear, field, h, notice, select } from "../dom.js";
 import { errorText } from "../errors.js";
 import { dateTime, number, percent, seconds } from "../format.js";
 import { label, t } from "../i18n.js";
-import { STAGES } from "./calls.js";
+import { lastList, STAGES } from "./calls.js";
 
 const EDITORS = ["admin", "manager"];
 
@@ -155,7 +155,7 @@ export async function renderCall(ctx, callSid) {
   const { main, session, params } = ctx;
   const call = await api.call(callSid);
   if (!ctx.current()) return;
-  const back = params.get("from") === "inbox" ? ["#/inbox", t("nav.inbox")] : ["#/calls", t("call.back")];
+  const back = params.get("from") === "inbox" ? ["#/inbox", t("nav.inbox")] : [lastList, t("call.back")];
   const canEdit = EDITORS.includes(session.role);
   const outcome = h("section", { class: "card", id: "outcome" }, h("h2", { text: t("call.outcome") }));
   const shown = h("div", { id: "outcome-facts" }, outcomeFacts(call));

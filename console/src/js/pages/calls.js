@@ -11,6 +11,8 @@ export const STATUSES = ["ringing", "answered", "missed", "busy", "failed", "can
 export const STAGES = ["lead", "opportunity", "won", "lost"];
 const FILTERS = ["from", "to", "channel", "status", "agent", "stage"];
 const PAGE = 50;
+// The list as last shown, filters included: a call's "Back to calls" returns to it.
+export let lastList = "#/calls";
 
 function filterForm(ctx, values) {
   const input = (name, type) => h("input", { type, name, id: `f-${name}`, value: values[name] || "" });
@@ -55,6 +57,7 @@ export function callColumns() {
 
 export async function renderCalls(ctx) {
   const { main, params } = ctx;
+  lastList = location.hash.startsWith("#/calls") ? location.hash : "#/calls";
   const values = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
   const limit = Number(params.get("limit")); // a page size in the hash (#/calls?limit=20), 1..500
   const query = { ...values, limit: Number.isInteger(limit) && limit >= 1 && limit <= 500 ? limit : PAGE };
