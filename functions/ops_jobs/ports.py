@@ -38,6 +38,7 @@ def read_counted(account: str, first: date, last: date) -> dict[str, dict[str, f
     for row in Rollup.query(f"{account}#channel", Rollup.sk.between(f"{first.isoformat()}#",
                                                                     f"{last.isoformat()}$")):
         channel = row.sk.split("#", 1)[1]
+        channel = "unknown" if channel == "(none)" else channel  # as call_fact_from_item names it
         acc = out.setdefault(channel, dict.fromkeys(COUNTERS, 0.0))
         for counter in COUNTERS:
             acc[counter] += float(getattr(row, counter, 0) or 0)
