@@ -420,6 +420,21 @@ def test_a_server_that_fails_at_start_up_is_not_taken_for_a_sign_out(
     assert not page.is_visible("#signin-form")
 
 
+def test_a_recording_that_cannot_be_loaded_says_so(
+    console: Any, local_stack: Any, world: dict[str, Any]
+) -> None:
+    # Given storage refusing the recording's link (it expired while the page sat paused)
+    c = console()
+    page = c.sign_in(*world["users"]["manager"])
+    page.route(f"{local_stack.moto_url}/**", lambda route: route.fulfill(status=403, body="AccessDenied"))
+    page.goto(c.url(f"#/calls/{world['recorded']}"))
+    # When the manager presses play
+    page.click("#play-recording")
+    # Then the page says the recording could not be loaded, instead of a silent player
+    page.wait_for_selector("#player-status .notice.error")
+    assert "録音を読み込めませんでした" in page.inner_text("#player-status")
+
+
 def _no_sideways_scroll(page: Any, where: str) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"{where}: the page scrolls sideways on a phone ({width}px)"

@@ -29,6 +29,10 @@ function player(call) {
   const audio = h("audio", { id: "recording-audio", controls: true, preload: "none", class: "player" });
   audio.hidden = true;
   const status = h("div", { class: "player-status", id: "player-status" });
+  // a link that expired while paused (5 minutes), or storage refusing it: say so, not a silent stall
+  audio.addEventListener("error", () => {
+    if (audio.getAttribute("src")) status.replaceChildren(notice(t("call.recordingFailed"), "error"));
+  });
   const play = h("button", { class: "button", type: "button", id: "play-recording", text: `▶ ${t("call.play")}` });
   play.addEventListener("click", async () => {
     play.disabled = true;
