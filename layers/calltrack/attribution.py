@@ -40,6 +40,9 @@ POOL_ONLY = 0.2
 SHARED_CONFIDENCE = 0.5
 AMBIGUOUS_START = 0.6
 AMBIGUOUS_DECAY = 0.04  # the cap's time constant, as a share of the late-call window
+# ad platforms' browser ids captured by dni.js (conversions, issue 16); also top-level attributes of
+# a lease row: a renewal adds those the lease began without (dni_lease.store.renew)
+AD_BROWSER_IDS = ("ga_client_id", "ga_session_id", "fbp", "fbc")
 SESSION_KEYS = (
     "keyword",
     "gclid",
@@ -50,13 +53,8 @@ SESSION_KEYS = (
     "msclkid",
     "landing_page",
     "referrer",
-    # ad platforms' browser ids captured by dni.js (conversions, issue 16)
-    "ga_client_id",
-    "ga_session_id",
-    "fbp",
-    "fbc",
+    *AD_BROWSER_IDS,
 )
-AD_BROWSER_IDS = SESSION_KEYS[-4:]  # also top-level on a lease row: a renewal adds those it lacked
 
 
 @dataclass

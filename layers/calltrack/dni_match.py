@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
+from calltrack.attribution import AD_BROWSER_IDS
+
 # A pool lease's length without a heartbeat (``pools[].lease_minutes``). A visible page renews it
 # every third of it and releases it when hidden; the length only holds numbers of pages that
 # vanished without a word (docs/decisions.md, 2026-12-01).
@@ -39,7 +41,7 @@ CLICK_ID = re.compile(r"^[A-Za-z0-9._~-]{1,512}$")
 UTM_KEYS = ("source", "medium", "campaign", "term", "content")
 # The ad platforms' browser ids dni.js reads from first-party cookies (issue 16, conversions): GA4's
 # client id and session id (_ga, _ga_<container>), Meta's browser id and click id (_fbp, _fbc).
-AD_COOKIE_KEYS = ("ga_client_id", "ga_session_id", "fbp", "fbc")
+AD_COOKIE_KEYS = AD_BROWSER_IDS  # one list: what a lease stores is what a call's attribution reads
 ATTRIBUTION_KEYS = (
     "keyword",
     *CLICK_IDS,
