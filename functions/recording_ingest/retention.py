@@ -11,6 +11,13 @@ version of it (the bucket is versioned: a plain delete would keep the audio for 
 is removed from the call (``force``: every call older than the cutoff, for a first run or a
 shortened retention).
 Idempotent: a second run finds nothing stored before the cutoff.
+
+Time: a run stops starting work ``STOP_WITH_S`` before the function's timeout and names the
+accounts it did not finish in ``unfinished_accounts`` (a warning, not a failure: the next night
+goes on from where this one stopped, as everything already expired is not read again). A first
+run after a retention is set on years of recordings, or a forced transcript sweep, can take a few
+nights; each night starts with a different account (``in_turn``), so one account's backlog does
+not hold the others' retention back night after night.
 """
 
 from __future__ import annotations
@@ -57,6 +64,18 @@ class RetentionPorts:
     recordings: RetentionRecordings
     calls: RetentionCalls
     delete_object: Callable[[str], None]
+    out_of_time: Callable[[], bool] = lambda: False  # the run must stop starting work
+
+
+STOP_WITH_S = 30  # of the function's 300 s: the deletion under way and the summary fit in it
+
+
+class OutOfTime(Exception):
+    """The run stopped inside an account: what it had done there."""
+
+    def __init__(self, expired: int, transcripts: int) -> None:
+        super().__init__("out of time")
+        self.expired, self.transcripts = expired, transcripts
 
 
 def retention_days(config: AccountConfig | BrokenAccount) -> int | None:
@@ -76,13 +95,24 @@ def transcript_days(config: AccountConfig | BrokenAccount) -> int | None:
     return effective_retention(config).transcripts
 
 
-def sweep_transcripts(account: str, days: int, at: datetime, calls: RetentionCalls, *, force: bool) -> int:
-    """Remove the transcript of the account's calls started before ``at - days``; answers how many."""
+def sweep_transcripts(
+    account: str,
+    days: int,
+    at: datetime,
+    calls: RetentionCalls,
+    *,
+    force: bool,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> int:
+    """Remove the transcript of the account's calls started before ``at - days``; answers how many
+    (``OutOfTime`` with the count when ``out_of_time`` says stop first)."""
     cutoff = at - timedelta(days=days)
     removed = 0
     # one page of the query at a time: a forced run goes over every call the account ever had
     for call in calls.between(account, EPOCH if force else cutoff - TRANSCRIPT_WINDOW, cutoff):
         if call.get("transcript") is not None:
+            if out_of_time():
+                raise OutOfTime(0, removed)
             calls.amend(account, str(call["call_sid"]), {"transcript": None})
             removed += 1
     return removed
@@ -106,10 +136,15 @@ def _started_before(call: Mapping[str, Any] | None, cutoff: datetime) -> bool:
 def sweep_account(
     config: AccountConfig | BrokenAccount, at: datetime, ports: RetentionPorts, *, force: bool
 ) -> tuple[int, int]:
-    """Expire one account's due recordings and transcripts: (recordings expired, transcripts removed)."""
+    """Expire one account's due recordings and transcripts: (recordings expired, transcripts
+    removed); ``OutOfTime`` with those counts when the run must stop first."""
     account, days = config.account, retention_days(config)
     kept = transcript_days(config)
-    transcripts = sweep_transcripts(account, kept, at, ports.calls, force=force) if kept is not None else 0
+    transcripts = (
+        sweep_transcripts(account, kept, at, ports.calls, force=force, out_of_time=ports.out_of_time)
+        if kept is not None
+        else 0
+    )
     if days is None:
         return 0, transcripts
     expired = 0
@@ -118,6 +153,8 @@ def sweep_account(
     # Retention counts from the call's start, as the call's own expiry does: a recording stored
     # late (fetched after a Twilio outage, redriven) is due with its call, not days after it
     for row in ports.recordings.stored_before(account, iso(cutoff_at + STORED_LATE)):
+        if ports.out_of_time():
+            raise OutOfTime(expired, transcripts)
         call_sid = str(row.get("call_sid") or "")
         call = ports.calls.get(call_sid) if call_sid else None
         if str(row.get("stored_at") or "") >= cutoff and not _started_before(call, cutoff_at):
@@ -146,18 +183,38 @@ def sweep_account(
     return expired, transcripts
 
 
+def in_turn(
+    configs: Iterable[AccountConfig | BrokenAccount], at: datetime
+) -> list[AccountConfig | BrokenAccount]:
+    """The accounts in the order a run at ``at`` sweeps them: by name, starting one further on
+    each day, so that a run cut short by one account's backlog leaves a different account last."""
+    ordered = sorted(configs, key=lambda c: c.account)
+    if not ordered:
+        return ordered
+    start = at.date().toordinal() % len(ordered)
+    return ordered[start:] + ordered[:start]
+
+
 def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[str, Any]:
     """Expire what is due at ``at``. Returns a summary (per-account counts). One account's failure
     (an S3 or DynamoDB error) is logged and named in ``failed_accounts``; the others are swept (the
     handler then raises), and a retry or the next run, which expires everything older than each
-    cutoff, finishes the failed one."""
+    cutoff, finishes the failed one. A run out of time names the accounts it left, or left
+    unfinished, in ``unfinished_accounts``: the next run finishes them."""
     expired: dict[str, int] = {}
     transcripts: dict[str, int] = {}
     failed: list[str] = []
+    unfinished: list[str] = []
     accounts_checked = 0
-    for config in ports.accounts():
+    for config in in_turn(ports.accounts(), at):
+        if unfinished or ports.out_of_time():
+            unfinished.append(config.account)
+            continue
         try:
             n_expired, n_transcripts = sweep_account(config, at, ports, force=force)
+        except OutOfTime as stop:
+            unfinished.append(config.account)
+            n_expired, n_transcripts = stop.expired, stop.transcripts
         except Exception:  # noqa: BLE001 - one account's failure must not stop the others
             logger.exception(
                 "retention sweep failed for an account", extra={"account": config.account}
@@ -178,7 +235,16 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
         "by_account": expired,
         "transcripts_removed": sum(transcripts.values()),
         "failed_accounts": failed,
+        "unfinished_accounts": unfinished,
     }
+
+
+def out_of_time_for(context: Any) -> Callable[[], bool]:
+    """True once the invocation has less than ``STOP_WITH_S`` left (never without a context)."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining_ms):
+        return lambda: False
+    return lambda: remaining_ms() < STOP_WITH_S * 1000
 
 
 @tracer.capture_lambda_handler
@@ -198,9 +264,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         recordings=DynamoRecordings(),
         calls=call_items(),
         delete_object=objects.delete_every_version,
+        out_of_time=out_of_time_for(context),
     )
     summary = sweep(at, ports, force=job.force)
     logger.info("recording retention sweep", extra={"summary": summary})
+    if summary["unfinished_accounts"]:
+        logger.warning(
+            "retention sweep out of time: the next run goes on",
+            extra={"unfinished_accounts": summary["unfinished_accounts"]},
+        )
     if summary["failed_accounts"]:
         # after every other account is swept: the function's Errors alarm sees it, and EventBridge's
         # asynchronous retries run the (idempotent) sweep again

@@ -224,3 +224,97 @@ def test_a_forced_transcript_sweep_goes_over_the_calls_as_they_are_read_not_all_
     removed = sweep_transcripts("acme", 90, datetime(2026, 12, 3, tzinfo=UTC), calls, force=True)
     # Then every transcript went, each as its call was read
     assert removed == 5_000 and len(calls.amended) == 5_000
+
+
+def _time_for(deletions: int, world: World) -> Any:
+    """A run's clock that runs out once ``deletions`` more objects are gone."""
+    start = len(world.s3)
+    return lambda: start - len(world.s3) >= deletions
+
+
+def test_a_run_out_of_time_stops_between_recordings_and_the_next_night_finishes() -> None:
+    # Given two accounts with five due recordings each, and a run with time for three deletions
+    world = World()
+    world.configs = {"aaa": {"recording": {"retention_days": 1}}, "bbb": {"recording": {"retention_days": 1}}}
+    for i in range(5):
+        world.add("aaa", f"a{i}", "2026-01-01T00:00:00Z")
+        world.add("bbb", f"b{i}", "2026-01-01T00:00:00Z")
+    ports = world.ports()
+    ports.out_of_time = _time_for(3, world)
+    # When the nightly sweep runs
+    summary = sweep(AT, ports)
+    # Then it stops after three, each of them expired whole, and names both accounts as unfinished
+    assert summary["expired"] == 3 and len(world.s3) == 7
+    assert sorted(summary["unfinished_accounts"]) == ["aaa", "bbb"] and summary["failed_accounts"] == []
+    gone = [sid for sid, row in world.rows.items() if row["status"] == "expired"]
+    assert len(gone) == 3
+    for sid in gone:
+        assert world.rows[sid]["s3_key"] not in world.s3
+        assert world.calls["CA" + sid]["recording"]["status"] == "expired"
+    for sid in set(world.rows) - set(gone):
+        assert world.calls["CA" + sid]["recording"]["status"] == "stored"
+    # When the next night's run has the time, then it finishes the rest
+    ports.out_of_time = lambda: False
+    later = sweep(AT.replace(day=26), ports)
+    assert later["expired"] == 7 and later["unfinished_accounts"] == [] and world.s3 == set()
+
+
+def test_each_night_starts_with_another_account_so_one_backlog_holds_no_other_back() -> None:
+    # Given three accounts whose backlogs each outlast a night's run (two deletions a night)
+    world = World()
+    world.configs = {a: {"recording": {"retention_days": 1}} for a in ("aaa", "bbb", "ccc")}
+    for a in ("aaa", "bbb", "ccc"):
+        for i in range(4):
+            world.add(a, f"{a}{i}", "2026-01-01T00:00:00Z")
+    ports = world.ports()
+    # When three nights run
+    firsts = []
+    for day in (25, 26, 27):
+        ports.out_of_time = _time_for(2, world)
+        summary = sweep(AT.replace(day=day), ports)
+        firsts.append(next(iter(summary["by_account"])))
+    # Then every account was swept first on one of them
+    assert sorted(firsts) == ["aaa", "bbb", "ccc"]
+
+
+def test_a_forced_transcript_sweep_out_of_time_stops_and_counts_what_it_removed() -> None:
+    from recording_ingest.retention import OutOfTime, sweep_transcripts
+
+    # Given an account with four old calls holding transcripts
+    world = World()
+    for i in range(4):
+        world.calls[f"CAt{i}"] = {"call_sid": f"CAt{i}", "account": "aaa",
+                                  "started_at": f"2026-01-0{i + 1}T00:00:00Z", "transcript": {"text": "x"}}
+    removed: list[int] = []
+
+    def out_of_time() -> bool:
+        removed.append(0)
+        return len(removed) > 2
+
+    # When a forced sweep runs with time for two
+    try:
+        sweep_transcripts("aaa", 30, AT, world.call_repo, force=True, out_of_time=out_of_time)
+    except OutOfTime as stop:
+        count = stop.transcripts
+    else:
+        raise AssertionError("the sweep did not stop")
+    # Then two transcripts went and two stay for the next run
+    left = [c for c in world.calls.values() if c.get("transcript") is not None]
+    assert count == 2 and len(left) == 2
+
+
+def test_the_handler_stops_with_thirty_seconds_of_its_time_left() -> None:
+    from recording_ingest.retention import out_of_time_for
+
+    class Context:
+        left_ms = 31_000
+
+        def get_remaining_time_in_millis(self) -> int:
+            return self.left_ms
+
+    context = Context()
+    out_of_time = out_of_time_for(context)
+    assert not out_of_time()
+    context.left_ms = 29_000
+    assert out_of_time()
+    assert not out_of_time_for(None)()
