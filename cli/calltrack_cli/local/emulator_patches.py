@@ -1,4 +1,4 @@
-"""Keeps the embedded emulator's DynamoDB transactions cheap (local runtime only).
+"""Keeps the embedded emulator cheap where moto's cost grows with the history (local runtime only).
 
 moto backs up every table a TransactWriteItems touches with a deep copy of the *whole* table
 (stream records included) before applying it, and installs that copy again if the transaction
@@ -8,6 +8,13 @@ demo peaked near 6 GB). This patch backs up only the items the transaction touch
 those back on cancellation, which is what a transaction promises. Stream records of writes that
 were rolled back stay in the stream; the consumers are idempotent by design (as they must be in
 AWS, where stream records arrive at least once).
+
+Two more, found by profiling a served stack under the demo (2026-12-03): every request to the
+emulator listed moto's package directory (a ``stat`` per service, ~150) under the server's one lock
+to find its backend; the list is now read once. And every message an SQS receive handed out
+computed all of its queue's attributes three times to read the retention period, each time going
+over every message in the queue (the visible and in-flight counts): receiving was quadratic in a
+queue's depth. The retention period is now read from the queue itself.
 """
 
 from __future__ import annotations
@@ -90,4 +97,26 @@ def install() -> None:
                 raise
 
         models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+        _install_request_routing()
+        _install_sqs_retention_check()
         _installed = True
+
+
+def _install_request_routing() -> None:
+    import moto.backends as backends
+
+    modules = tuple(backends.list_of_moto_modules())  # moto's own package: it does not change
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _install_sqs_retention_check() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )

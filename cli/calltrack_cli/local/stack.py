@@ -1,11 +1,11 @@
 """LocalStack: the embedded AWS emulator, the local API gateway, the pollers and on-demand jobs.
 
-Everything runs in this process: moto's ThreadedMotoServer on a free 127.0.0.1 port, the
-resources the deployed stack has (every table from ``calltrack.models.all_models()``, both
-buckets with a data key as their default encryption, each wiring queue with its DLQ, the ops
-topic), the gateway and one poller thread per stream consumer and per queue. The handlers are
-the real ones; they reach the emulator through ``AWS_ENDPOINT_URL``, which ``start()`` sets in
-the process environment (and ``stop()`` restores).
+Everything runs in this process: moto's application (``emulator_server``: keep-alive
+connections) on a free 127.0.0.1 port, the resources the deployed stack has (every table from
+``calltrack.models.all_models()``, both buckets with a data key as their default encryption, each
+wiring queue with its DLQ, the ops topic), the gateway and one poller thread per stream consumer
+and per queue. The handlers are the real ones; they reach the emulator through
+``AWS_ENDPOINT_URL``, which ``start()`` sets in the process environment (and ``stop()`` restores).
 """
 
 from __future__ import annotations
@@ -207,12 +207,11 @@ class LocalStack:
         self.stop()
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         from calltrack_cli.local import emulator_patches
+        from calltrack_cli.local.emulator_server import EmulatorServer
 
         emulator_patches.install()
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto = EmulatorServer(ip_address=self.host, port=self.moto_port)
         self._moto.start()
 
     def stop_emulator(self) -> None:
