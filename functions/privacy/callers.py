@@ -75,8 +75,20 @@ class CallerStore(Protocol):
         when one was there."""
         ...
 
-    def mark_erased(self, account: str, number: str, at: float) -> None:
-        """Leave the number's erasure mark for ``account`` (``calltrack.erasure_marks``)."""
+    def mark_erased(
+        self, account: str, number: str, at: float, call_sids: list[str], days: set[date] | None
+    ) -> None:
+        """Leave the number's erasure mark for ``account`` (``calltrack.erasure_marks``), adding
+        ``call_sids`` and the export ``days`` (None: every day) to those it remembers."""
+        ...
+
+    def forget_erased_calls(self, account: str, number: str) -> None:
+        """The erasure ran to its end: its mark keeps no CallSids or days for ``account``."""
+        ...
+
+    def erased_calls(self, account: str, number: str) -> tuple[list[str], set[date] | None]:
+        """The CallSids and export days an earlier erasure of the number from ``account`` left in
+        its mark (none when there is no mark)."""
         ...
 
     def delete_calls(self, call_sids: list[str]) -> None: ...
@@ -230,20 +242,21 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
         raise Conflict(f"number: a call from this number (started {busy}) is in progress or ended "
                        f"less than {int(SETTLING.total_seconds() // 60)} minutes ago; erase it after "
                        "that, or its end would write the call back", field="number")
-    # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
-    # storage outage) is dropped when it is replayed, instead of writing the call back
-    store.mark_erased(account, number, (now or clock.now()).timestamp())
-    # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
-    # storage outage) is dropped when it is replayed, instead of writing the call back
-    store.mark_erased(account, number, (now or clock.now()).timestamp())
     sids = [str(c["call_sid"]) for c in calls]
+    days = export_days(calls)
+    # what an earlier run of this erasure deleted: a run that failed after the calls went finds
+    # them no more, and sweeps again by CallSid what an in-flight event may have made meanwhile
+    earlier_sids, earlier_days = store.erased_calls(account, number)
+    # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
+    # storage outage) is dropped when it is replayed, instead of writing the call back
+    store.mark_erased(account, number, (now or clock.now()).timestamp(), sids, days)
     recordings = store.recordings(account, calls)
     versions = store.object_versions(object_prefixes(account, calls, recordings))
     conversions = store.conversions(account, sids)
     deliveries = store.deliveries(account, sids)
     leads = store.leads(account, number)
 
-    export_rows = store.drop_export_rows(account, set(sids), export_days(calls)) if sids else 0
+    export_rows = store.drop_export_rows(account, set(sids), days) if sids else 0
     store.delete_object_versions(versions)
     store.delete_recordings([str(r["recording_sid"]) for r in recordings])
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])
@@ -253,17 +266,20 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     store.delete_rollup_markers(sids)
     staged = store.delete_staged_exports(staged_prefix(account, caller_ref)) if caller_ref else 0
     store.delete_calls(sids)
+    gone = sorted(set(sids) | set(earlier_sids))
     # a conversion event that found the call just before it went may have made a row meanwhile:
     # with the calls gone, none can be made again (the consumer checks the call first)
-    late = store.conversions(account, sids) if sids else []
+    late = store.conversions(account, gone) if gone else []
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in late])
     # likewise a call event planned into webhook deliveries just before the calls went
-    late_deliveries = store.deliveries(account, sids) if sids else []
+    late_deliveries = store.deliveries(account, gone) if gone else []
     store.delete_deliveries(account, [str(d["delivery_id"]) for d in late_deliveries])
     # and a nightly export that read the calls before they went may have written its day file
     # since the first pass: with the calls gone, no export can write them again
-    if sids:
-        export_rows += store.drop_export_rows(account, set(sids), export_days(calls))
+    if gone:
+        late_days = None if days is None or earlier_days is None else days | earlier_days
+        export_rows += store.drop_export_rows(account, set(gone), late_days)
+        store.forget_erased_calls(account, number)
     return {
         "account": account,
         "number": number,  # as read (E.164): a national number is read in the account's region

@@ -254,15 +254,54 @@ class DynamoCallerStore:
             self.db.delete_item(TableName=self.tables["callers"], Key=key)
         return True
 
-    def mark_erased(self, account: str, number: str, at: float) -> None:
-        from calltrack.erasure_marks import MARK_TTL_S, account_attribute, mark_key
+    def mark_erased(
+        self, account: str, number: str, at: float, call_sids: list[str], days: set[date] | None
+    ) -> None:
+        from calltrack.erasure_marks import (
+            CALLS_PREFIX,
+            DAYS_PREFIX,
+            EVERY_DAY,
+            MARK_TTL_S,
+            account_attribute,
+            mark_key,
+        )
+
+        names = {"#a": account_attribute(account)}
+        values: dict[str, Any] = {":at": {"N": str(at)}, ":exp": {"N": str(int(at) + MARK_TTL_S)}}
+        adds = []
+        day_names = [EVERY_DAY] if days is None else sorted(d.isoformat() for d in days)
+        for tag, prefix, items in (("c", CALLS_PREFIX, call_sids), ("d", DAYS_PREFIX, day_names)):
+            if call_sids and items:  # a set is never empty in DynamoDB
+                names[f"#{tag}"] = prefix + account
+                values[f":{tag}"] = {"SS": sorted(set(items))}
+                adds.append(f"#{tag} :{tag}")
+        self.db.update_item(
+            TableName=self.tables["callers"], Key={"caller": {"S": mark_key(number)}},
+            UpdateExpression="SET #a = :at, expire_at = :exp" + (" ADD " + ", ".join(adds) if adds else ""),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def forget_erased_calls(self, account: str, number: str) -> None:
+        from calltrack.erasure_marks import CALLS_PREFIX, DAYS_PREFIX, mark_key
 
         self.db.update_item(
             TableName=self.tables["callers"], Key={"caller": {"S": mark_key(number)}},
-            UpdateExpression="SET #a = :at, expire_at = :exp",
-            ExpressionAttributeNames={"#a": account_attribute(account)},
-            ExpressionAttributeValues={":at": {"N": str(at)}, ":exp": {"N": str(int(at) + MARK_TTL_S)}},
+            UpdateExpression="REMOVE #c, #d",
+            ExpressionAttributeNames={"#c": CALLS_PREFIX + account, "#d": DAYS_PREFIX + account},
         )
+
+    def erased_calls(self, account: str, number: str) -> tuple[list[str], set[date] | None]:
+        from calltrack.erasure_marks import CALLS_PREFIX, DAYS_PREFIX, EVERY_DAY, mark_key
+
+        item = self.db.get_item(
+            TableName=self.tables["callers"], Key={"caller": {"S": mark_key(number)}}, ConsistentRead=True,
+        ).get("Item") or {}
+        sids = sorted((item.get(CALLS_PREFIX + account) or {}).get("SS") or [])
+        day_names = (item.get(DAYS_PREFIX + account) or {}).get("SS") or []
+        if EVERY_DAY in day_names:
+            return sids, None
+        return sids, {date.fromisoformat(d) for d in day_names}
 
     def delete_calls(self, call_sids: list[str]) -> None:
         self._delete_keys("calls", [{"call_sid": {"S": s}} for s in call_sids])

@@ -8,6 +8,13 @@ SHA-256 of the number (never the number), with the moment of the erasure per acc
 (``voice_webhook.replay``) drops a callback that arrived before the caller's erasure from the
 account it was for. The mark expires with the table's TTL after ``MARK_TTL_S`` (longer than any
 callback can wait: 14 days in the dead-letter queue after up to six days of redrives).
+
+The mark also keeps, per account, the CallSids the erasure deleted and the days of the export
+files they may be in (``calls#{account}``, ``days#{account}``; Twilio's ids and dates, not the
+number) until the erasure has run to its end: an erasure retried after a failure that came once
+the calls were gone still sweeps the rows an in-flight event made meanwhile (conversions, webhook
+deliveries, export rows), which it finds only by CallSid. A finished erasure removes them, so that
+no item ties the account to the erased calls.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from typing import Any
 MARK_TTL_S = 30 * 86400
 KEY_PREFIX = "erased#"  # callers-table keys of numbers are E.164 ("+..."): no clash
 ACCOUNT_PREFIX = "at#"
+CALLS_PREFIX = "calls#"
+DAYS_PREFIX = "days#"
+EVERY_DAY = "*"  # in days#: a call without a start time, every export file
 
 
 def mark_key(number: str) -> str:

@@ -21,6 +21,8 @@ class FakeCallerStore:
         self.log: list[str] = []  # the order of deletions
         self.export_days: set[date] | None = None  # the days whose export files erasure read
         self.erasure_marks: dict[tuple[str, str], float] = {}  # (account, number) -> erased at
+        # (account, number) -> the CallSids and export days its erasure left in the mark
+        self.erased: dict[tuple[str, str], tuple[list[str], set[date] | None]] = {}
 
     def calls(self, account: str, number: str) -> list[dict[str, Any]]:
         return [c for c in self.call_rows.values() if c["account"] == account and c.get("caller") == number]
@@ -97,9 +99,21 @@ class FakeCallerStore:
         accounts.discard(account)
         return True
 
-    def mark_erased(self, account: str, number: str, at: float) -> None:
+    def mark_erased(
+        self, account: str, number: str, at: float, call_sids: list[str], days: set[date] | None
+    ) -> None:
         self.log.append("mark")
         self.erasure_marks[(account, number)] = at
+        if call_sids:
+            sids, known = self.erased.get((account, number), ([], set()))
+            every = known is None or days is None
+            self.erased[(account, number)] = (sorted({*sids, *call_sids}), None if every else known | days)
+
+    def forget_erased_calls(self, account: str, number: str) -> None:
+        self.erased.pop((account, number), None)
+
+    def erased_calls(self, account: str, number: str) -> tuple[list[str], set[date] | None]:
+        return self.erased.get((account, number), ([], set()))
 
     def delete_calls(self, call_sids: list[str]) -> None:
         self.log.append("calls")

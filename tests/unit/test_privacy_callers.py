@@ -164,3 +164,38 @@ def test_erase_reads_every_export_file_when_a_call_has_no_start_time() -> None:
     del store.call_rows["CA1"]["started_at"]
     erase("a", CALLER, store)
     assert store.export_days is None and store.export_rows["a"] == ["CA-other"]
+
+
+def test_a_retry_after_a_failure_that_came_once_the_calls_were_gone_still_sweeps_late_rows() -> None:
+    # Given an erasure whose run failed after it deleted the calls (its second look at the
+    # conversions throttled), while a conversion event and a nightly export that had read the call
+    # just before it went made a conversion row, a delivery and an export row again
+    store = seeded()
+    delete_calls, conversions = store.delete_calls, store.conversions
+
+    def late_rows_then_delete(call_sids: list[str]) -> None:
+        store.conversion_rows.append({"call_sid": "CA1", "key": "q#meta", "account": "a"})
+        store.delivery_rows.append({"account": "a", "delivery_id": "dlv_late", "call_sid": "CA1"})
+        store.export_rows["a"] = ["CA1", "CA-other"]
+        delete_calls(call_sids)
+
+    def throttled(account: str, call_sids: list[str]) -> list[dict]:
+        if "CA1" not in store.call_rows:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return conversions(account, call_sids)
+
+    store.delete_calls = late_rows_then_delete  # type: ignore[method-assign]
+    store.conversions = throttled  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        erase("a", CALLER, store)
+    store.delete_calls, store.conversions = delete_calls, conversions  # type: ignore[method-assign]
+    # When the erasure is asked again (the calls are gone: nothing finds CA1 by the number)
+    result = erase("a", CALLER, store)
+    # Then the rows made meanwhile go too, found by the CallSid the first run left in the mark
+    assert [r for r in store.conversion_rows if r["account"] == "a"] == []
+    assert [r for r in store.delivery_rows if r["account"] == "a"] == []
+    assert store.export_rows["a"] == ["CA-other"]
+    assert result["erased"]["calls"] == 0 and result["erased"]["conversions"] == 1
+    assert store.export_days is not None and min(store.export_days).isoformat() == "2026-10-04"
+    # and, the erasure finished, its mark keeps no CallSid of the account
+    assert store.erased_calls("a", CALLER) == ([], set())
