@@ -93,6 +93,20 @@ def get_session() -> Response:
 
 @app.delete("/v1/session")
 def delete_session() -> Response:
+    """Sign out: the cookie is cleared, and the session's ID token is refused from now on (a copy
+    of it elsewhere ends too); an expired or unknown session is just cleared."""
+    from calltrack.auth import sign_out_console_session
+    from calltrack.errors import Forbidden, Unauthorized
+
+    try:
+        principal = principal_from_app(app)
+    except (Unauthorized, Forbidden):
+        principal = None
+    user = (principal.token_id or "") if principal is not None else ""
+    if principal is not None and principal.session and user.startswith("user:"):
+        sign_out_console_session(user.removeprefix("user:"), principal.session, principal.label or "")
+        if principal.account is not None:
+            audit.record(principal.account, principal, "session.delete", target=principal.token_id)
     return Response(
         status_code=204,
         cookies=[sessions.cleared_cookie(secure=_secure())],

@@ -29,6 +29,7 @@ class Principal:
     token_id: str | None = None  # tok_…; user:<sub> for a console user; None for the operator
     label: str | None = None
     expires_at: float | None = None  # a console user's ID token: when it expires (epoch seconds)
+    session: str | None = None  # a console user's ID token: its jti (what signing out ends)
 
     @property
     def who(self) -> dict[str, str | None]:
@@ -156,8 +157,23 @@ DISABLED_USERS = "#disabled-console-users"  # the marker's "account": no account
 # the disable is refused too (a user enabled again signs in a minute later).
 CLOCK_SKEW_S = 60.0
 
-# Port: a console user's token id (``user:<sub>``) -> when they were disabled (epoch s), or None.
-DisabledLookup = Callable[[str], "float | None"]
+# Signing out ends that sign-in's session on the server too, not only in the browser: the session
+# (the ID token's ``jti``) joins the ``revoked_sessions`` of the same marker item, which every
+# console request reads anyway, so it costs no request. A user who signed out but is not disabled
+# has a marker whose "account" is SIGNED_OUT_USERS (no disable time).
+SIGNED_OUT_USERS = "#signed-out-console-users"
+
+
+@dataclass(frozen=True)
+class UserMark:
+    """What the tokens table says of a console user: disabled when, and the sessions signed out."""
+
+    disabled_at: float | None = None
+    signed_out: frozenset[str] = frozenset()
+
+
+# Port: a console user's token id (``user:<sub>``) -> their mark, or None.
+UserMarkLookup = Callable[[str], "UserMark | None"]
 
 
 def revoke_console_user(sub: str, label: str, now: float | None = None) -> None:
@@ -184,8 +200,37 @@ def revoke_console_user(sub: str, label: str, now: float | None = None) -> None:
     ).save()
 
 
-def disabled_at_in_table(user_token_id: str) -> float | None:
-    """When the console user was disabled (``revoke_console_user``), or None."""
+def sign_out_console_session(sub: str, session: str, label: str, now: float | None = None) -> None:
+    """Refuse the ID token of console user ``sub`` whose ``jti`` is ``session`` from now on (the
+    user's other sign-ins go on). One UpdateItem on the user's marker; a disable's marker stays one."""
+    import time
+    from datetime import UTC, datetime
+
+    from calltrack.cognito import ID_TOKEN_MAX_S
+    from calltrack.models import bind_once
+    from calltrack.models.accounts import ApiToken
+    from calltrack.settings import get_settings
+
+    if not sub or not session:
+        raise ValueError("a console session without a sub or a jti cannot be signed out")
+    now = time.time() if now is None else now
+    bind_once(get_settings(), [ApiToken])
+    ApiToken(f"user:{sub}").update(
+        actions=[
+            ApiToken.account.set(ApiToken.account | SIGNED_OUT_USERS),
+            ApiToken.role.set(ApiToken.role | "signed-out"),
+            ApiToken.label.set(ApiToken.label | label),
+            ApiToken.created_at.set(ApiToken.created_at | datetime.fromtimestamp(now, UTC)),
+            # the later of the two: a disable's marker lives as long as this session's token could
+            ApiToken.expires_at.set(int(now + ID_TOKEN_MAX_S + 300)),
+            ApiToken.revoked_sessions.add({session}),
+        ]
+    )
+
+
+def user_mark_in_table(user_token_id: str) -> UserMark | None:
+    """The console user's marker: when they were disabled (``revoke_console_user``) and the
+    sessions they signed out of (``sign_out_console_session``), or None."""
     import time
 
     from calltrack.models import bind_once
@@ -197,11 +242,12 @@ def disabled_at_in_table(user_token_id: str) -> float | None:
         item = ApiToken.get(user_token_id)
     except ApiToken.DoesNotExist:
         return None
-    if item.account != DISABLED_USERS:
+    if item.account not in (DISABLED_USERS, SIGNED_OUT_USERS):
         return None
     if item.expires_at is not None and time.time() >= float(item.expires_at):
         return None
-    return item.created_at.timestamp()
+    disabled = item.created_at.timestamp() if item.account == DISABLED_USERS else None
+    return UserMark(disabled, frozenset(item.revoked_sessions or ()))
 
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -216,7 +262,7 @@ def authenticate(
     method: str = "GET",
     cognito: CognitoPool | None = None,
     cookie_name: str,
-    disabled_at: DisabledLookup = disabled_at_in_table,
+    user_mark: UserMarkLookup = user_mark_in_table,
 ) -> Principal:
     """Who is asking: a bearer token (API token, operator token or a Cognito ID token), or the
     console's session cookie holding a Cognito ID token. A cookie-authenticated write must carry
@@ -235,7 +281,7 @@ def authenticate(
         if not any(key.lower() == CONSOLE_HEADER for key in (headers or {})):
             raise Forbidden(f"a console write must send the {CONSOLE_HEADER} header")
     if looks_like_jwt(token):
-        return cognito_principal(token, cognito, disabled_at)
+        return cognito_principal(token, cognito, user_mark)
     if from_cookie:
         raise Unauthorized("session expired: sign in again")
     if operator_token and hmac.compare_digest(token.encode(), operator_token.encode()):
@@ -249,25 +295,30 @@ def authenticate(
 
 
 def cognito_principal(
-    token: str, cognito: CognitoPool | None, disabled_at: DisabledLookup = disabled_at_in_table
+    token: str, cognito: CognitoPool | None, user_mark: UserMarkLookup = user_mark_in_table
 ) -> Principal:
     """A console user's Principal from a verified Cognito ID token (its ``<account>:<role>`` group);
-    401 when the user was disabled after the token was issued (``revoke_console_user``)."""
+    401 when the user was disabled after the token was issued (``revoke_console_user``) or signed
+    out of this session (``sign_out_console_session``)."""
     from calltrack.cognito import account_role, verify_id_token
 
     if cognito is None:
         raise Unauthorized("console sign-in is not configured on this stack")
     claims = verify_id_token(token, cognito)
     account, role = account_role(claims)
-    since = disabled_at(f"user:{claims.get('sub')}")
+    mark = user_mark(f"user:{claims.get('sub')}") or UserMark()
+    since = mark.disabled_at
     issued = claims.get("iat")
     if since is not None and not (isinstance(issued, (int, float)) and issued > since + CLOCK_SKEW_S):
         raise Unauthorized("this console user is disabled")
+    session = str(claims.get("jti") or "")
+    if session and session in mark.signed_out:
+        raise Unauthorized("session ended: sign in again")
     # The e-mail is the user's name in the audit trail: only admins set it (the app client lets no
     # user write their own attributes, infra/components/console.py).
     user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "")
     return Principal(account=account, role=role, token_id=f"user:{claims.get('sub')}", label=user,
-                     expires_at=float(claims["exp"]))
+                     expires_at=float(claims["exp"]), session=session or None)
 
 
 PRINCIPAL_KEY = "principal"

@@ -173,6 +173,28 @@ def test_sign_out_clears_the_cookie(local_stack, world):
     assert resp.headers["Set-Cookie"].startswith("ct_session=;") and "Max-Age=0" in resp.headers["Set-Cookie"]
 
 
+def test_signing_out_ends_that_session_on_the_server_and_no_other(local_stack, world):
+    # Given a manager signed in on two devices (two sessions), and a copy of the first's cookie
+    email, password = world["users"]["manager"]
+    laptop = session_token(local_stack, email, password)
+    phone = session_token(local_stack, email, password)
+    assert local_stack.request("GET", "/v1/calls", headers=cookie(laptop)).status_code == 200
+    # When they sign out on the laptop
+    out = local_stack.request("DELETE", "/v1/session", headers={**cookie(laptop), **CONSOLE})
+    assert out.status_code == 204
+    # Then the copied cookie, though its token has not expired, no longer reads anything
+    refused = local_stack.request("GET", "/v1/calls", headers=cookie(laptop))
+    assert refused.status_code == 401 and "session ended" in refused.text
+    assert local_stack.request("GET", "/v1/calls", token=laptop).status_code == 401
+    # And the phone's session goes on, and the sign-out is in the audit trail
+    assert local_stack.request("GET", "/v1/calls", headers=cookie(phone)).status_code == 200
+    admin = tokens(local_stack, world["account"], "admin")["admin"]
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    audit = local_stack.request("GET", f"/v1/audit?from={today}&to={today}", token=admin)
+    assert audit.status_code == 200, audit.text
+    assert ("session.delete", email) in {(e["action"], e.get("label")) for e in audit.json()["items"]}
+
+
 def test_an_account_admin_manages_the_accounts_console_users(local_stack, world):
     # Given an account admin token (and a marketer's)
     toks = tokens(local_stack, world["account"], "admin", "marketer")

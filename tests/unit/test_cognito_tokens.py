@@ -186,7 +186,7 @@ def test_deployed_the_session_cookie_is_host_prefixed_and_a_plain_one_is_not_rea
 
 def test_a_disabled_console_users_token_is_refused_though_it_has_not_expired(key, monkeypatch):
     from calltrack import cognito as cognito_module
-    from calltrack.auth import CLOCK_SKEW_S, cognito_principal
+    from calltrack.auth import CLOCK_SKEW_S, UserMark, cognito_principal
 
     # Given a valid ID token of user u1, issued 30 s ago, and the pool's keys
     monkeypatch.setattr(cognito_module.time, "time", lambda: NOW)
@@ -195,7 +195,7 @@ def test_a_disabled_console_users_token_is_refused_though_it_has_not_expired(key
     # When no disable is on record for u1, Then the token gives the manager of acme
     assert cognito_principal(issued, POOL, lambda user: None).account == "acme"
     # When u1 was disabled 10 s ago (after the token was issued), Then the same token is refused
-    disabled = {"user:u1": NOW - 10}
+    disabled = {"user:u1": UserMark(disabled_at=NOW - 10)}
     with pytest.raises(Unauthorized, match="disabled"):
         cognito_principal(issued, POOL, disabled.get)
     # And a token without an issue time is refused too
@@ -207,3 +207,21 @@ def test_a_disabled_console_users_token_is_refused_though_it_has_not_expired(key
     assert cognito_principal(fresh, POOL, disabled.get).account == "acme"
     other = token(key, {"sub": "u2", "iat": NOW - 30})
     assert cognito_principal(other, POOL, disabled.get).token_id == "user:u2"
+
+
+def test_a_signed_out_session_is_refused_and_the_users_other_sessions_go_on(key, monkeypatch):
+    from calltrack import cognito as cognito_module
+    from calltrack.auth import UserMark, cognito_principal
+
+    # Given two sign-ins of user u1 (two ID tokens, each with its own jti)
+    monkeypatch.setattr(cognito_module.time, "time", lambda: NOW)
+    monkeypatch.setattr(cognito_module, "_default_keys", keys_of(key))
+    laptop = token(key, {"iat": NOW - 30, "jti": "session-laptop"})
+    phone = token(key, {"iat": NOW - 20, "jti": "session-phone"})
+    assert cognito_principal(laptop, POOL, lambda user: None).session == "session-laptop"
+    # When u1 signed out on the laptop
+    marks = {"user:u1": UserMark(signed_out=frozenset({"session-laptop"}))}
+    # Then the laptop's token is refused, though it has not expired, and the phone's still works
+    with pytest.raises(Unauthorized, match="session ended"):
+        cognito_principal(laptop, POOL, marks.get)
+    assert cognito_principal(phone, POOL, marks.get).account == "acme"

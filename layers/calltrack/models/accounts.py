@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -62,6 +68,7 @@ class ApiToken(Model):
     created_at = UTCDateTimeAttribute()
     expires_at = NumberAttribute(null=True)
     last_used_at = UTCDateTimeAttribute(null=True)
+    revoked_sessions = UnicodeSetAttribute(null=True)  # a console user's marker: signed-out jtis
     by_account = TokensByAccount()
 
 
