@@ -122,10 +122,9 @@ STOP_WITH_MS_LEFT = 8_000
 
 
 def _out_of_time(context: Any) -> Any:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining is None:
-        return lambda: False
-    return lambda: remaining() < STOP_WITH_MS_LEFT
+    from calltrack.time_left import out_of_time
+
+    return out_of_time(context, STOP_WITH_MS_LEFT)
 
 
 @app.get("/v1/audit")

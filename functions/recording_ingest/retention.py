@@ -239,19 +239,12 @@ def sweep(at: datetime, ports: RetentionPorts, *, force: bool = False) -> dict[s
     }
 
 
-def out_of_time_for(context: Any) -> Callable[[], bool]:
-    """True once the invocation has less than ``STOP_WITH_S`` left (never without a context)."""
-    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    if not callable(remaining_ms):
-        return lambda: False
-    return lambda: remaining_ms() < STOP_WITH_S * 1000
-
-
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from calltrack.accounts import account_reader
     from calltrack.call_items import call_items
     from calltrack.schedule import job_event
+    from calltrack.time_left import out_of_time
     from recording_ingest import runtime
     from recording_ingest.store import DynamoRecordings
 
@@ -264,7 +257,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         recordings=DynamoRecordings(),
         calls=call_items(),
         delete_object=objects.delete_every_version,
-        out_of_time=out_of_time_for(context),
+        out_of_time=out_of_time(context, STOP_WITH_S * 1000),
     )
     summary = sweep(at, ports, force=job.force)
     logger.info("recording retention sweep", extra={"summary": summary})

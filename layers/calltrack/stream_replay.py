@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from calltrack.observability import make_logger
+from calltrack.time_left import remaining
 
 logger = make_logger("stream_replay")
 
@@ -268,12 +269,6 @@ def _later(sqs: Any, queue_url: str, message: Mapping[str, Any], seconds: int) -
         logger.warning("could not set when the range comes back", exc_info=True)
 
 
-def remaining(context: Any) -> Callable[[], int] | None:
-    """The Lambda context's remaining time, when it has one (the local runtime's has)."""
-    fn = getattr(context, "get_remaining_time_in_millis", None)
-    return fn if callable(fn) else None
-
-
 def replay_job(consumer: str, needs: Any, process: Process, context: Any) -> dict[str, Any]:
     """A stream consumer's scheduled replay: its failures queue (from the environment the stack
     sets) through ``process``, the consumer's own batch logic. Returns what the run did."""
@@ -294,7 +289,7 @@ def replay_job(consumer: str, needs: Any, process: Process, context: Any) -> dic
         session.client("dynamodbstreams", region_name=settings.region),
         process,
         region=settings.region,
-        remaining_ms=remaining(context),
+        remaining_ms=remaining(context),  # calltrack.time_left
     )
     summary = {"consumer": consumer, **result.as_dict()}
     if result.still_failing or result.gone or result.unreadable:

@@ -301,20 +301,3 @@ def test_a_forced_transcript_sweep_out_of_time_stops_and_counts_what_it_removed(
     # Then two transcripts went and two stay for the next run
     left = [c for c in world.calls.values() if c.get("transcript") is not None]
     assert count == 2 and len(left) == 2
-
-
-def test_the_handler_stops_with_thirty_seconds_of_its_time_left() -> None:
-    from recording_ingest.retention import out_of_time_for
-
-    class Context:
-        left_ms = 31_000
-
-        def get_remaining_time_in_millis(self) -> int:
-            return self.left_ms
-
-    context = Context()
-    out_of_time = out_of_time_for(context)
-    assert not out_of_time()
-    context.left_ms = 29_000
-    assert out_of_time()
-    assert not out_of_time_for(None)()
