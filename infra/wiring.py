@@ -395,9 +395,12 @@ FUNCTIONS = (
                 # account deletion (operator): every other table holding an account's items
                 "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs"),
         buckets=("recordings", "exports", "routing"),
+        # an erasure asks the recordings function to delete Twilio's copies (recording_ingest.ingest)
+        sends_to_queues=("recording",),
         secrets=("admin_token",),
         account_secrets="erase",  # account deletion removes the account's secrets
         user_pool="remove",  # and its console users and groups
+        bundles=("recording_ingest",),
     ),
     LambdaFunction(
         "calls_export",

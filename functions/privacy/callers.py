@@ -15,7 +15,11 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
 - the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers`` (the row goes
   when no other account's mark is left);
 - the rows of those calls in the account's QuickSight exports (the files of the days around each
-  call are rewritten; ``export_days``).
+  call are rewritten; ``export_days``);
+- Twilio's copy of the calls' recordings, when the account has Twilio's copies deleted
+  (``recording.delete_from_twilio``): the recordings function is asked to delete each one Twilio
+  may still hold (a recording still in its retry ladder, or whose delete at Twilio is being
+  retried), by a message on its queue (``recording_ingest.ingest.erased_message``).
 
 Erasure deletes the calls last, so a run that fails half-way finds the rest again next time:
 ``erase`` is idempotent and answers what it removed (a second run answers zeros).
@@ -23,7 +27,7 @@ Erasure deletes the calls last, so a run that fails half-way finds the rest agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -228,13 +232,32 @@ def staged_prefix(account: str, caller_ref: str) -> str:
     return f"{STAGED_PREFIX}{account}/{caller_ref}/"
 
 
+# Port: the recordings rows whose Twilio copy is to be deleted -> None (raises when it cannot ask)
+TwilioDeletions = Callable[[list[dict[str, Any]]], None]
+
+
+def deletes_at_twilio(accounts: Any, account: str) -> bool:
+    """Whether ``account`` has Twilio's copies of its recordings deleted
+    (``recording.delete_from_twilio``); False when the account is gone or its stored config no
+    longer validates (as Twilio's copies were then kept)."""
+    from calltrack.accounts import UnknownAccount
+
+    try:
+        return bool(accounts.get(account).recording.delete_from_twilio)
+    except (UnknownAccount, ValueError):
+        return False
+
+
 def erase(account: str, number: str, store: CallerStore, now: datetime | None = None,
-          caller_ref: str | None = None) -> dict[str, Any]:
+          caller_ref: str | None = None, twilio_deletions: TwilioDeletions | None = None) -> dict[str, Any]:
     """Erase ``number`` from ``account`` (calls last, see the module docstring); answers counts.
     409 while a call of the number is in progress or just ended: its end (the status callbacks,
-    the outbox replay, the recording) would write it back."""
+    the outbox replay, the recording) would write it back. ``twilio_deletions`` (accounts that have
+    Twilio's copies deleted) is asked, before the recordings rows go, to delete Twilio's copy of
+    each recording Twilio may still hold: a run that fails before then asks again next time."""
     from calltrack import clock
     from calltrack.errors import Conflict
+    from recording_ingest.ingest import twilio_may_hold
 
     calls = store.calls(account, number)
     busy = _still_written(calls, now or clock.now())
@@ -256,8 +279,12 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     deliveries = store.deliveries(account, sids)
     leads = store.leads(account, number)
 
+    at_twilio = [r for r in recordings if twilio_may_hold(r)] if twilio_deletions else []
+
     export_rows = store.drop_export_rows(account, set(sids), days) if sids else 0
     store.delete_object_versions(versions)
+    if at_twilio and twilio_deletions:
+        twilio_deletions(at_twilio)
     store.delete_recordings([str(r["recording_sid"]) for r in recordings])
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])
     store.delete_deliveries(account, [str(d["delivery_id"]) for d in deliveries])
@@ -287,6 +314,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
             "calls": len(sids),
             "transcripts": sum(1 for c in calls if c.get("transcript")),
             "recordings": len(recordings),
+            "twilio_recordings": len(at_twilio),
             "object_versions": len(versions),
             "crm_leads": len(leads),
             "conversions": len(conversions) + len(late),

@@ -90,7 +90,11 @@ def delete_caller(number: str) -> Response:
     # Audited before anything is erased (an erasure that cannot be audited does not start), and
     # again with what it erased: a failure in between leaves "started" without its "ok"
     audit.record(account, principal, "caller.erase", target=target, result="started")
-    body = callers.erase(account, e164, runtime.store(), caller_ref=target)
+    from calltrack.accounts import account_reader
+
+    deletes_at_twilio = callers.deletes_at_twilio(account_reader(), account)
+    twilio = runtime.twilio_deletions(account) if deletes_at_twilio else None
+    body = callers.erase(account, e164, runtime.store(), caller_ref=target, twilio_deletions=twilio)
     audit.record(account, principal, "caller.erase", target=target, detail=body["erased"])
     logger.info("caller erased", extra={"account": account, "caller": mask(e164), **body["erased"]})
     return _json(200, body)

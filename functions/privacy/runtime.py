@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
+from typing import Any
 
 from calltrack.settings import Needs
 from privacy.console_users import CognitoAccountUsers
@@ -13,6 +16,7 @@ TABLES = ("calls", "callers", "recordings", "crm_leads", "conversions", "webhook
           # account deletion (operator): every other table that holds an account's items
           "accounts", "numbers", "leases", "lease_history", "spend", "rollups", "job_runs")
 NEEDS = Needs(tables=TABLES, buckets=("recordings", "exports", "routing"), secrets=("admin_token",),
+              queues=("recording",),  # an erasure asks the recordings function to delete Twilio's copies
               account_secrets="erase", user_pool="remove")
 
 
@@ -37,6 +41,38 @@ def store() -> DynamoCallerStore:
 
 
 @functools.cache
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def twilio_deletions(account: str) -> Callable[[list[dict[str, Any]]], None]:
+    """The erasure's port to the recordings function: one ``erased`` message per recording on the
+    recording queue (``recording_ingest.ingest.erased_message``), ten to a SendMessageBatch; raises
+    when SQS takes one not (the erasure answers 5xx before the rows go: asking again sends again)."""
+    from calltrack import clock
+    from calltrack.settings import get_settings
+    from recording_ingest.ingest import erased_message
+
+    settings = get_settings(NEEDS)
+
+    def send(rows: list[dict[str, Any]]) -> None:
+        now = clock.now()
+        for start in range(0, len(rows), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(
+                    erased_message(row, account, settings.twilio_account_sid, now), separators=(",", ":"))}
+                for i, row in enumerate(rows[start:start + 10])
+            ]
+            answer = _sqs().send_message_batch(QueueUrl=settings.recording_queue_url, Entries=entries)
+            if answer.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(answer['Failed'])} erased-recording messages")
+
+    return send
+
+
+@functools.cache
 def account_users() -> CognitoAccountUsers:
     import boto3
 
@@ -56,4 +92,5 @@ def account_users() -> CognitoAccountUsers:
 
 def reset() -> None:
     store.cache_clear()
+    _sqs.cache_clear()
     account_users.cache_clear()

@@ -14,6 +14,12 @@ one whose call has no row with an account after the whole ladder (~29 h: the cal
 its account deleted, or its webhook never reached us) is ``failed`` (``NO_CALL_ROW``), not
 redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues a gone one again (a row
 without a call has no account to retry it under; the reconcile job queues it if its call turns up).
+
+A caller's erasure (``privacy``) queues an ``erased`` message for each of the calls' recordings
+Twilio may still hold when the account has Twilio's copies deleted (``erased_message``): Twilio's
+copy is deleted (a failed delete is retried like any try) and the row forgotten. Without it, a
+recording still in the retry ladder when its call was erased would find no call, end
+``NO_CALL_ROW`` a day later, and leave the caller's voice at Twilio.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ NO_CALL_ROW = "no call row after a day of tries"
 ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops
 MEDIA = ("duration_seconds", "channels")  # what a recording message tells of the audio
 CALL_ERASED = "call-erased"  # the outcome when the call went while its recording was fetched
+ERASED = "erased"  # the status of the message a caller's erasure queues (``erased_message``)
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -175,6 +182,8 @@ def process(message: Mapping[str, Any], ports: Ports, receive_count: int = 1) ->
         ports.on_failure(err.reason)
         raise
     status = str(message.get("status") or "")
+    if status == ERASED:
+        return _erased(message, sid, account_sid, ports)
     existing = ports.recordings.get(sid)
     if existing and existing.get("status") in TERMINAL:
         return _already_done(existing, account_sid, ports)
@@ -183,6 +192,47 @@ def process(message: Mapping[str, Any], ports: Ports, receive_count: int = 1) ->
     if status != "completed":
         return "ignored"
     return _ingest(message, sid, call_sid, account_sid, ports, max(1, receive_count))
+
+
+def twilio_may_hold(row: Mapping[str, Any]) -> bool:
+    """Whether Twilio may still hold this recording: not deleted there by us, and not one Twilio
+    itself reported failed or absent (nothing was recorded) or kept answering 404 for."""
+    if row.get("twilio_deleted"):
+        return False
+    status, reason = row.get("status"), row.get("reason")
+    return not (status == "absent" or (status == "failed" and reason in (None, "", GONE_FROM_TWILIO)))
+
+
+def erased_message(row: Mapping[str, Any], account: str, account_sid: str, now: datetime) -> dict[str, Any]:
+    """The recording queue's message that a caller's erasure sends for a recording of an erased
+    call Twilio may still hold: the consumer deletes Twilio's copy when the account asks."""
+    from recording_ingest.callback import MESSAGE_VERSION
+
+    return {
+        "v": MESSAGE_VERSION,
+        "recording_sid": str(row["recording_sid"]),
+        "call_sid": str(row["call_sid"]),
+        "account_sid": account_sid,
+        "status": ERASED,
+        "account": account,
+        "source": "erasure",
+        "received_at": iso(now),
+    }
+
+
+def _erased(message: Mapping[str, Any], sid: str, account_sid: str, ports: Ports) -> str:
+    """The recording's call was erased on request: delete Twilio's copy when the account asks (a
+    failure raises ``RetryLater``: the message comes back), then forget the row: the erasure's, if
+    it ran first, and the one marking Twilio's delete writes otherwise."""
+    account = str(message.get("account") or "")
+    if not _ACCOUNT_SAFE.match(account):
+        ports.on_failure("invalid-message")
+        return "ignored"  # not an erasure's message (a Twilio callback never names an account)
+    row = ports.recordings.get(sid) or {}
+    _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=bool(row.get("twilio_deleted")),
+                            ports=ports)
+    ports.recordings.forget(sid)
+    return ERASED
 
 
 def retry_view(sid: str, reason: str, next_attempt_at: str) -> dict[str, Any]:

@@ -125,8 +125,8 @@ def _webhook(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int
 
 
 class _Links:
-    def __init__(self, store: Any, account: str, now: Callable[[], datetime]) -> None:
-        self.store, self.account, self.now = store, account, now
+    def __init__(self, store: Any, account: str, delivery: str, now: Callable[[], datetime]) -> None:
+        self.store, self.account, self.delivery, self.now = store, account, delivery, now
 
     def get(self, destination: str, call_sid: str) -> Link | None:
         row = self.store.link(self.account, destination, call_sid)
@@ -136,8 +136,10 @@ class _Links:
         return Link(str(row["remote_id"]), row.get("remote_scope"), None if version is None else int(version))
 
     def put(self, destination: str, call_sid: str, link: Link) -> None:
+        # not kept when the push's delivery row is gone (the caller erased meanwhile): the record
+        # at the CRM is a copy sent out, which the erasure cannot reach
         self.store.set_link(self.account, destination, call_sid, link.remote_id, self.now(), scope=link.scope,
-                            version=link.pushed_version)
+                            version=link.pushed_version, delivery=self.delivery)
 
     def claim(self, destination: str, call_sid: str, version: int) -> bool:
         return bool(self.store.claim_link_version(self.account, destination, call_sid, version))
@@ -157,7 +159,7 @@ def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
         raise Failed(f"secret {push_config.token_secret!r} holds a line break or control character: "
                      "set it again as one line", retry=True)
     payload = json.loads(str(row["payload"]))
-    links = _Links(ports.store, config.account, ports.now)
+    links = _Links(ports.store, config.account, str(row["delivery_id"]), ports.now)
     retrying = int(row.get("attempts") or 0) > 0  # an earlier try may have added the record / call
     if kind == plan.KINTONE:
         base = ports.kintone_base_url or f"https://{push_config.domain}"
@@ -168,8 +170,14 @@ def _crm(row: Mapping[str, Any], config: AccountConfig, ports: Ports) -> int:
     return 200
 
 
+# The outcome when the row went while it was sent: its caller was erased (or its account deleted);
+# the send's result is not written (it would bring back a row with the call's id and no expiry).
+GONE = "gone"
+
+
 def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) -> str:
-    """Try one delivery; -> "delivered" / "failed" / "skipped". Raises RetryLater to be tried again."""
+    """Try one delivery; -> "delivered" / "failed" / "skipped" / "gone". Raises RetryLater to be
+    tried again."""
     account, delivery = str(message["account"]), str(message["delivery"])
     row = ports.store.get(account, delivery)
     if row is None or row.get("status") not in OPEN:
@@ -197,18 +205,23 @@ def send_delivery(message: Mapping[str, Any], ports: Ports, receive_count: int) 
         # may hold what was being sent (http.client quotes a header's value, the token).
         failure = Failed(f"error: {type(exc).__name__}", retry=True)
     else:
-        ports.store.update(account, delivery, status="delivered", attempts=attempts, response_status=status,
-                           reason=None, next_attempt_at=None, delivered_at=iso(now), updated_at=iso(now))
+        if not ports.store.update(account, delivery, status="delivered", attempts=attempts,
+                                  response_status=status, reason=None, next_attempt_at=None,
+                                  delivered_at=iso(now), updated_at=iso(now)):
+            return GONE
         return "delivered"
     common = {"attempts": attempts, "response_status": failure.status, "updated_at": iso(now)}
     last = receive_count >= MAX_RECEIVES
     if failure.retry and not last:
         delay = delay_s(receive_count)
-        ports.store.update(account, delivery, status="retrying", reason=failure.reason,
-                           next_attempt_at=iso(now + timedelta(seconds=delay)), **common)
+        if not ports.store.update(account, delivery, status="retrying", reason=failure.reason,
+                                  next_attempt_at=iso(now + timedelta(seconds=delay)), **common):
+            return GONE
         raise RetryLater(failure.reason, delay)
     reason = f"gave up after 24 h: {failure.reason}" if failure.retry else failure.reason
-    ports.store.update(account, delivery, status="failed", reason=reason, next_attempt_at=None, **common)
+    if not ports.store.update(account, delivery, status="failed", reason=reason, next_attempt_at=None,
+                              **common):
+        return GONE
     if failure.retry:
         raise RetryLater(reason, 0)  # the last try: SQS moves the message to the dead-letter queue now
     return "failed"
@@ -221,7 +234,8 @@ def reopen(account: str, delivery: str, ports: Ports) -> dict[str, Any] | None:
     if row is None or row.get("kind") == "link":
         return None
     requeues = int(row.get("requeues") or 0) + 1
-    ports.store.update(account, delivery, status="pending", next_attempt_at=None, requeues=requeues,
-                       updated_at=iso(ports.now()))
+    if not ports.store.update(account, delivery, status="pending", next_attempt_at=None, requeues=requeues,
+                              updated_at=iso(ports.now())):
+        return None  # erased since it was read
     ports.enqueue([delivery_message(account, delivery, requeues)])
     return ports.store.get(account, delivery)

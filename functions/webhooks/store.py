@@ -61,7 +61,9 @@ class DynamoDeliveries:
 
     def update(self, account: str, delivery: str, *, condition: Any = None, **fields: Any) -> bool:
         """Set (None: remove) these attributes; a new ``status`` moves the row in the by-status index.
-        With a ``condition``, only if it holds: False when it does not."""
+        Only on a row that is there (and, with a ``condition``, if it holds): False otherwise. A send
+        that outlives its row (the caller erased meanwhile: the row held the call) must not write it
+        back as a row with no payload and no expiry."""
         if fields.get("status"):
             fields["status_key"] = f"{account}#{fields['status']}"
             fields["lease_until"] = None  # a new status ends the sender's claim
@@ -69,10 +71,12 @@ class DynamoDeliveries:
         for name, value in fields.items():
             attribute = getattr(WebhookDelivery, name)
             actions.append(attribute.set(value) if value is not None else attribute.remove())
+        there = WebhookDelivery.delivery_id.exists()
         try:
-            WebhookDelivery(account, delivery).update(actions=actions, condition=condition)
+            WebhookDelivery(account, delivery).update(
+                actions=actions, condition=there if condition is None else there & condition)
         except UpdateError as exc:
-            if condition is None or exc.cause_response_code != "ConditionalCheckFailedException":
+            if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             return False
         return True
@@ -119,12 +123,30 @@ class DynamoDeliveries:
         return row if row and row.get("remote_id") else None
 
     def set_link(self, account: str, destination: str, call_sid: str, remote_id: str, now: datetime, *,
-                 scope: str | None = None, version: int | None = None) -> None:
-        WebhookDelivery(
+                 scope: str | None = None, version: int | None = None, delivery: str) -> bool:
+        """Keep the CRM's id of the call, in one transaction with a check that ``delivery`` (the
+        push that made the record) is still there: False when it is gone — the caller was erased
+        while the push ran, and the erasure's last sweep may already have passed."""
+        from pynamodb.connection import Connection
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        link = WebhookDelivery(
             account, _link_id(destination, call_sid), kind="link", destination=destination, call_sid=call_sid,
             remote_id=remote_id, remote_scope=scope, pushed_version=version, created_at=iso(now),
             updated_at=iso(now), expires_at=int((now + timedelta(days=365)).timestamp()),
-        ).save()
+        )
+        try:
+            with TransactWrite(connection=Connection(region=WebhookDelivery.Meta.region)) as tx:
+                tx.condition_check(WebhookDelivery, account, range_key=delivery,
+                                   condition=WebhookDelivery.delivery_id.exists())
+                tx.save(link)
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons or []
+            if any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons):
+                return False
+            raise
+        return True
 
     def claim_link_version(self, account: str, destination: str, call_sid: str, version: int) -> bool:
         """Record that ``version`` of the call goes to the CRM now, unless a newer one went; False then."""

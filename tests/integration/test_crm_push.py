@@ -86,6 +86,48 @@ def test_a_completed_call_and_its_stage_change_reach_kintone_and_hubspot(local_s
     assert "Value: 50000" in call["properties"]["hs_call_body"]
 
 
+def test_a_record_added_while_its_caller_is_erased_leaves_no_link_behind(local_stack: Any, crms: Any) -> None:
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    from calltrack.settings import get_settings
+
+    kintone, _ = crms
+    # Given an account pushing to kintone, and kintone that adds the call's record while an admin
+    # erases the caller (the record is added after the erasure ran)
+    account, number, app = unique_account("crm"), unique_number(), 12
+    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    local_stack.apply(account_config(
+        account, numbers=[{"number": number, "channel": "radio"}],
+        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                              "fields": FIELDS}}))
+    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    admin, caller = local_stack.create_token(account, "admin"), "+819077779999"
+    erasures: list[Any] = []
+    add = kintone.handle
+
+    def erase_meanwhile(method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        if method == "POST" and isinstance(body, dict) and body.get("app") == app and not erasures:
+            erase = f"/v1/callers/{quote(caller, safe='')}"
+            erasures.append(local_stack.request("DELETE", erase, token=admin))
+        return add(method, path, headers, body)
+
+    kintone.handle = erase_meanwhile  # type: ignore[method-assign]
+    # When a call an hour ago ends and its record is pushed
+    sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1),
+                    caller=caller)
+    local_stack.drain()
+
+    # Then the record reached kintone (a copy sent out: the erasure cannot reach it), but nothing of
+    # the erased call is left here: no delivery and no link to the record
+    assert erasures and erasures[0].status_code == 200, erasures[0].text
+    assert [r["通話ID"] for r in kintone.records(app).values()] == [sid]
+    left = local_stack.stack.client("dynamodb").query(
+        TableName=get_settings().table_name("webhook_deliveries"), KeyConditionExpression="account = :a",
+        ExpressionAttributeValues={":a": {"S": account}})["Items"]
+    assert left == []
+
+
 def test_a_wrong_kintone_token_fails_the_delivery_without_retrying(local_stack: Any, crms: Any) -> None:
     kintone, _ = crms
     account, number, app = unique_account("crm"), unique_number(), 8

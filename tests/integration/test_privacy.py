@@ -215,6 +215,7 @@ def test_erasing_a_caller_in_one_account_leaves_nothing_there_and_everything_in_
         "calls": 1,
         "transcripts": 1,
         "recordings": 1,
+        "twilio_recordings": 0,  # A keeps Twilio's copies (recording.delete_from_twilio off)
         "object_versions": 3,
         "crm_leads": 1,
         "conversions": 1,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +18,15 @@ import requests
 from calltrack_cli.local.fake_twilio import FakeTwilioMedia
 from calltrack_cli.local.mp3 import silent_mp3
 from tests.support import unique_recording_sid
-from tests.support.recording_stack import OUR, Scenario, dlq_bodies, recording_row, s3_object, serve_media
+from tests.support.recording_stack import (
+    CALLER,
+    OUR,
+    Scenario,
+    dlq_bodies,
+    recording_row,
+    s3_object,
+    serve_media,
+)
 
 media = pytest.fixture(scope="module", name="media")(serve_media)
 
@@ -161,6 +170,30 @@ def test_delete_from_twilio_removes_twilios_copy_after_the_s3_copy(
     local_stack.drain()
     assert media.is_deleted(sid)
     assert s3_object(local_stack, s.call()["recording"]["s3_key"])["Body"].read() == data
+
+
+def test_erasing_a_caller_whose_recording_is_still_retried_deletes_twilios_copy(
+    local_stack: Any, media: FakeTwilioMedia
+) -> None:
+    # Given an account that has Twilio's copies deleted, and a call whose recording Twilio's media
+    # host keeps failing to serve: it is in the retry ladder, and Twilio holds the only copy
+    ended = datetime(2026, 10, 5, 1, 0, tzinfo=UTC)  # long ago: the erasure need not wait
+    s = Scenario(local_stack, media, delete_from_twilio=True, answered_at=ended)
+    sid, _ = s.recording(None, *(["500"] * 20))
+    assert s.callback(sid).status_code == 200
+    local_stack.drain()
+    row = recording_row(local_stack, sid)
+    assert row and row["status"] == "retrying" and not media.is_deleted(sid)
+
+    # When an admin erases the caller
+    resp = local_stack.request("DELETE", f"/v1/callers/{quote(CALLER, safe='')}", token=s.token("admin"))
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["erased"]["recordings"] == resp.json()["erased"]["twilio_recordings"] == 1
+    local_stack.drain()
+
+    # Then the recordings function deletes Twilio's copy too, and leaves no row behind
+    assert media.is_deleted(sid)
+    assert recording_row(local_stack, sid) is None
 
 
 def test_retention_sweep_deletes_old_recordings_and_the_call_says_expired(

@@ -40,6 +40,12 @@ def subscribed(stack: Any, receiver: Receiver, *, include_caller: bool = False,
     return {"account": account, "number": number, "admin": stack.create_token(account, "admin")}
 
 
+def _settings() -> Any:
+    from calltrack.settings import get_settings
+
+    return get_settings()
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -132,6 +138,39 @@ def test_a_call_event_that_reaches_the_queue_after_its_caller_was_erased_sends_n
     assert len(receiver.received) == sent_before
     for status in ("pending", "retrying", "delivered", "failed"):
         assert [d for d in deliveries(local_stack, world, status) if d["call_sid"] == sid] == []
+
+
+def test_a_delivery_sent_while_its_caller_is_erased_is_not_written_back(local_stack: Any,
+                                                                          receiver: Receiver) -> None:
+    from datetime import timedelta
+    from urllib.parse import quote
+
+    # Given a call an hour ago whose caller's number goes to a receiver, and a change of the call
+    # whose event is sent while an admin erases the caller (the receiver answers after the erasure)
+    caller = "+819055558888"
+    world = subscribed(local_stack, receiver, include_caller=True)
+    sid = play_call(local_stack, world["number"], now() - timedelta(hours=1), caller=caller)
+    local_stack.drain()
+    erasures: list[Any] = []
+
+    def erase_meanwhile() -> None:
+        if not erasures:
+            erasures.append(local_stack.request("DELETE", f"/v1/callers/{quote(caller, safe='')}",
+                                                token=world["admin"]))
+
+    receiver.on_request = erase_meanwhile
+    # When the call's stage changes, and its call.updated event is planned and sent
+    changed = local_stack.request("PATCH", f"/v1/calls/{sid}", token=world["admin"], json={"stage": "won"})
+    assert changed.status_code == 200, changed.text
+    local_stack.drain()
+
+    # Then the erasure took the delivery being sent, and the send's result did not write it back
+    assert erasures and erasures[0].status_code == 200, erasures[0].text
+    assert erasures[0].json()["erased"]["webhook_deliveries"] >= 1
+    left = local_stack.stack.client("dynamodb").query(
+        TableName=_settings().table_name("webhook_deliveries"), KeyConditionExpression="account = :a",
+        ExpressionAttributeValues={":a": {"S": world["account"]}})["Items"]
+    assert left == []
 
 
 def test_a_receiver_down_for_a_while_gets_every_event_once_it_recovers(local_stack: Any,

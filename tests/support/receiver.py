@@ -1,5 +1,6 @@
 """A webhook receiver on 127.0.0.1 for integration tests: records every request as it arrived and
-answers as told (``status``, ``refuse`` to drop the connection, ``redirect_to`` for a 302)."""
+answers as told (``status``, ``refuse`` to drop the connection, ``redirect_to`` for a 302), after
+running ``on_request`` (if set) while the sender waits for the answer."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Receiver:
     status: int = 200
     refuse: bool = False  # close the connection without an answer (a receiver that is down)
     redirect_to: str | None = None
+    on_request: Callable[[], None] | None = None  # runs before the answer (what happens meanwhile)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     port: int = 0
@@ -56,6 +58,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver.attempts += 1
+            if receiver.on_request is not None:
+                receiver.on_request()
             if receiver.refuse:
                 self.close_connection = True
                 self.connection.close()

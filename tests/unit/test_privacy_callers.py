@@ -39,7 +39,8 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     # When a erases the caller
     result = erase("a", CALLER, store)
     # Then a holds nothing of the caller, b everything, and a's other caller stays
-    assert result["erased"] == {"calls": 1, "transcripts": 1, "recordings": 1, "object_versions": 3,
+    assert result["erased"] == {"calls": 1, "transcripts": 1, "recordings": 1, "twilio_recordings": 0,
+                                "object_versions": 3,
                                 "crm_leads": 1, "conversions": 1, "webhook_deliveries": 1,
                                 "export_rows": 1, "caller_first_call": 1, "staged_exports": 0}
     assert set(store.call_rows) == {"CA2", "CA3"}
@@ -104,6 +105,36 @@ def test_an_export_file_written_while_the_erasure_ran_loses_the_callers_rows_too
     # Then the file holds none of the caller's calls, and both passes' rows are counted
     assert store.export_rows["a"] == ["CA-other"]
     assert result["erased"]["export_rows"] == 2
+
+
+def test_an_account_that_has_twilios_copies_deleted_asks_for_those_twilio_may_still_hold() -> None:
+    # Given a caller with three recordings in account a, which has Twilio's copies deleted: one
+    # stored and deleted at Twilio, one still in the retry ladder (Twilio answered 500), one Twilio
+    # itself reported failed (nothing was recorded)
+    store = seeded()
+    store.recording_rows["RECA1"]["twilio_deleted"] = True
+    for sid, rec in (("CA4", {"status": "retrying", "reason": "http-500"}), ("CA5", {"status": "failed"})):
+        store.call_rows[sid] = {"call_sid": sid, "account": "a", "caller": CALLER,
+                                "started_at": "2026-10-07T01:00:00Z",
+                                "recording": {"recording_sid": f"RE{sid}", **rec}}
+        store.recording_rows[f"RE{sid}"] = {"recording_sid": f"RE{sid}", "call_sid": sid, "account": "a",
+                                            **rec}
+    asked: list[list[str]] = []
+
+    def twilio_deletions(rows: list[dict]) -> None:
+        store.log.append("twilio")
+        asked.append([r["recording_sid"] for r in rows])
+
+    # When a erases the caller
+    result = erase("a", CALLER, store, twilio_deletions=twilio_deletions)
+    # Then the recordings function is asked once to delete Twilio's copy of the one in the ladder,
+    # before the recordings rows go (a run that fails before then asks again), and it is counted
+    assert asked == [["RECA4"]]
+    assert store.log.index("twilio") < store.log.index("recordings")
+    assert result["erased"]["recordings"] == 3 and result["erased"]["twilio_recordings"] == 1
+    # and an account that keeps Twilio's copies asks nothing
+    store = seeded()
+    assert erase("b", CALLER, store)["erased"]["twilio_recordings"] == 0
 
 
 def test_erase_is_idempotent() -> None:

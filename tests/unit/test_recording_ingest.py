@@ -11,7 +11,7 @@ import pytest
 
 from calltrack_cli.local.mp3 import silent_mp3
 from recording_ingest.fetch import FetchError
-from recording_ingest.ingest import ClaimLost, Ports, RetryLater, process, s3_key
+from recording_ingest.ingest import ClaimLost, Ports, RetryLater, erased_message, process, s3_key
 from tests.support.recordings import InMemoryCalls
 
 OUR = "AC" + "1" * 32
@@ -67,8 +67,8 @@ class Recordings:
         row.update(status="stored", reason=None)
         row.pop("lease_until", None)
 
-    def mark_twilio_deleted(self, sid: str) -> None:
-        self.rows[sid]["twilio_deleted"] = True
+    def mark_twilio_deleted(self, sid: str) -> None:  # an UpdateItem: makes the row if it is gone
+        self.rows.setdefault(sid, {"recording_sid": sid})["twilio_deleted"] = True
 
     def forget(self, sid: str) -> None:
         self.rows.pop(sid, None)
@@ -542,3 +542,49 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
     assert [json.loads(b)["recording_sid"] for b in sent] == [live["recording_sid"]]
     assert sorted(dlq) == ["bad", "foreign"]
     assert world.recordings.rows[live["recording_sid"]]["status"] == "retrying"
+
+
+def test_a_recording_in_the_retry_ladder_when_its_call_is_erased_is_deleted_at_twilio() -> None:
+    # Given an account that has Twilio's copies deleted, and a recording Twilio's media host
+    # failed to serve: it waits in the retry ladder
+    world = World(FetchError("http-500"), delete_from_twilio=True)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    with pytest.raises(RetryLater):
+        process(msg, world.ports)
+    row = world.recordings.get(msg["recording_sid"])
+    assert row is not None and row["status"] == "retrying"
+    # When the caller is erased (the call and the row go) and the erasure's message arrives, the
+    # first time Twilio's delete fails
+    del world.calls.rows[msg["call_sid"]]
+    world.recordings.forget(msg["recording_sid"])
+    erased = erased_message(row, "acme", OUR, NOW)
+    world.twilio.delete_fails = 1
+    with pytest.raises(RetryLater):
+        process(erased, world.ports)
+    outcome = process(erased, world.ports)
+    # Then Twilio's copy is deleted (retried like any try) and no row is left behind
+    assert outcome == "erased"
+    assert world.twilio.deleted == [msg["recording_sid"]]
+    assert msg["recording_sid"] not in world.recordings.rows
+
+
+def test_an_erasures_message_deletes_nothing_at_twilio_for_an_account_that_keeps_its_copies() -> None:
+    world = World(delete_from_twilio=False)
+    row = {"recording_sid": "RE" + "a" * 32, "call_sid": "CA" + "b" * 32}
+    world.recordings.rows[row["recording_sid"]] = {**row, "status": "retrying"}
+    assert process(erased_message(row, "acme", OUR, NOW), world.ports) == "erased"
+    assert world.twilio.deleted == [] and world.recordings.rows == {}
+
+
+def test_a_message_saying_erased_without_an_account_is_not_an_erasures_and_changes_nothing() -> None:
+    # Given a recording stored for its call, and a message saying "erased" that names no account
+    # (no erasure sent it: a Twilio callback never names one)
+    world = World(MP3, delete_from_twilio=True)
+    msg = message()
+    world.add_call(msg["call_sid"])
+    assert process(msg, world.ports) == "stored"
+    # When it is handled, Then nothing is deleted
+    assert process({**msg, "status": "erased"}, world.ports) == "ignored"
+    assert world.recordings.rows[msg["recording_sid"]]["status"] == "stored"
+    assert world.twilio.deleted == [msg["recording_sid"]]  # only the delete after storing

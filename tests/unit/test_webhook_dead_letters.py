@@ -143,8 +143,9 @@ def test_a_retry_through_the_api_starts_a_new_round_its_message_carries() -> Non
         def get(self, account: str, delivery: str) -> dict[str, Any]:
             return row
 
-        def update(self, account: str, delivery: str, **fields: Any) -> None:
+        def update(self, account: str, delivery: str, **fields: Any) -> bool:
             row.update(fields)
+            return True
 
     ports = Ports(store=Store(), config=lambda a: None, secret=lambda a, n: None, send=lambda *a: None,
                   enqueue=queued.extend, present=lambda c: {}, now=lambda: NOW)

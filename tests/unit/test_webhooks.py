@@ -222,8 +222,11 @@ class Store:
     def get(self, account: str, delivery: str) -> dict[str, Any] | None:
         return self.row
 
-    def update(self, account: str, delivery: str, **fields: Any) -> None:
+    def update(self, account: str, delivery: str, **fields: Any) -> bool:
+        if self.row is None:  # as DynamoDeliveries: a row that went is not written back
+            return False
         self.row.update(fields)
+        return True
 
     def claim(self, account: str, delivery: str, now: datetime) -> bool:
         return self.row.get("status") in ("pending", "retrying")
@@ -291,6 +294,25 @@ def test_a_crm_token_with_a_line_break_inside_is_named_not_sent() -> None:
         send_delivery({"delivery": crm.delivery_id, "account": "acme"}, p, 1)
     assert sent == [] and "secret 'hs' holds a line break" in p.store.row["reason"]
     assert "rest" not in p.store.row["reason"]
+
+
+@pytest.mark.parametrize("answer", [200, 503, 400])
+def test_a_delivery_whose_row_went_while_it_was_sent_is_not_written_back(answer: int) -> None:
+    # Given a delivery whose caller is erased while it is being sent (the erasure deletes its row)
+    sent: list[dict[str, Any]] = []
+    p = ports([answer], sent)
+    message = {"delivery": p.store.row["delivery_id"], "account": "acme"}
+    plain_send = p.send
+
+    def send_while_erased(*args: Any) -> Answer:
+        p.store.row = None
+        return plain_send(*args)
+
+    p.send = send_while_erased
+    # When the answer comes back (delivered, to retry, or failed), Then nothing is written and
+    # nothing retried: the row stays gone
+    assert send_delivery(message, p, 1) == "gone"
+    assert p.store.row is None and len(sent) == 1
 
 
 @pytest.mark.parametrize("status, reason", [(400, "http-400"), (410, "http-410"),
