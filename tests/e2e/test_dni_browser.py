@@ -117,10 +117,14 @@ def test_jp_numbers_swap_in_the_pages_own_formats_and_stick_across_page_views(si
     assert _text(page, "#paren") == f"({a}) {b}-{c}"
     assert _text(page, "#plain") == f"{a}{b}{c}"
     assert _text(page, "#intl") == f"+81 {a[1:]}-{b}-{c}"
+    assert _text(page, "#trunk") == f"+81 (0){a[1:]}-{b}-{c}"  # the trunk 0 kept where the page keeps it
+    assert _text(page, "#exchange") == f"{a}({b}){c}"  # the brackets where the page puts them
     assert _text(page, "#free") == f"{a}-{b}-{c}"
     assert _text(page, "#other") == "03-9999-0000"  # not the business's number: untouched
     assert page.get_attribute("#tel-intl", "href") == f"tel:{number}"
     assert page.get_attribute("#tel-nat", "href") == f"tel:{a}-{b}-{c}"
+    assert page.get_attribute("#tel-trunk", "href") == f"tel:+81(0){a[1:]}-{b}-{c}"
+    assert page.get_attribute("#tel-zero", "href") == f"tel:+81{a}{b}{c}"
     assert _text(page, "#tel-nat") == f"{a}-{b}-{c}"
     # never inside inputs, textareas or scripts
     assert page.input_value("#input") == "03-1234-5678"
@@ -174,6 +178,9 @@ def test_a_number_of_another_area_code_length_is_written_in_its_own_grouping_wha
     assert _text(page, "#minus") == f"{a}−{b}−{c}"
     assert _text(page, "#paren") == f"({a}) {b}-{c}"
     assert _text(page, "#intl") == f"+81 {a[1:]}-{b}-{c}"
+    assert _text(page, "#trunk") == f"+81 (0){a[1:]}-{b}-{c}"
+    assert _text(page, "#exchange") == f"{a}({b}){c}"
+    assert _text(page, "#zero") == f"+81{a}{b}{c}"
     context.close()
 
 

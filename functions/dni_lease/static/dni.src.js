@@ -103,15 +103,18 @@
   }
   function pat(p) {
     var j = function (x) { return x.split('').map(function (c) { return '[' + c + wc(c) + ']'; }).join(SEP); };
-    return new RegExp('(^|[^\\d+\\uff0b\\uff10-\\uff19])([+\\uff0b]?' + j(p.c) + SEP + '(?:[(\\uff08]' + j('0') +
-      '[)\\uff09]' + SEP + ')?' + j(p.n) + '|[(\\uff08]?' + j(p.nat) + ')(?![\\d\\uff10-\\uff19])', 'g');
+    // after the country code, the national trunk 0 some pages keep: "+81 (0)3-…", "+81 03-…"
+    return new RegExp('(^|[^\\d+\\uff0b\\uff10-\\uff19])([+\\uff0b]?' + j(p.c) + SEP + '(?:[(\\uff08]?' + j('0') +
+      '[)\\uff09]?' + SEP + ')?' + j(p.n) + '|[(\\uff08]?' + j(p.nat) + ')(?![\\d\\uff10-\\uff19])', 'g');
   }
   // Write the leased number in the style of orig (full-width or not), which shows the number of target t.
   function fmt(orig, t) { return wide(fmt0(half(orig), t), orig).replace('\uff09 ', '\uff09'); }
   function fmt0(orig, t) {
     var p = parts(lease.number), plus = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
     if (!p) return orig;
-    var intl = plus || od !== t.nat && od === t.c + t.n, want = intl ? p.c + p.n : p.nat;
+    // the international form keeping the trunk 0 after the country code: "+81 (0)3-…", "+810…"
+    var trunk = t.nat !== t.n && od === t.c + t.nat;
+    var intl = plus || trunk || od !== t.nat && od === t.c + t.n, want = intl ? p.c + (trunk ? p.nat : p.n) : p.nat;
     var lens = function (x) { return x.map(function (y) { return y.length; }).join(); };
     // digits in place only when the two numbers group alike (03-1234-5678 -> 03-9876-5432); an
     // area code of another length is written in the leased number's own grouping (045-123-4567)
@@ -119,10 +122,17 @@
       var i = 0;
       return orig.replace(/\d/g, function () { return want[i++]; });
     }
-    var rest = intl ? orig.replace(new RegExp('^\\s*\\+?' + t.c), '') : orig, sm = rest.match(/\d([^\d()]+)\d/);
-    var sep = sm ? sm[1] : '', g = intl ? p.ig : p.g;
-    var out = /\(/.test(rest) && g.length > 1 ? '(' + g[0] + ') ' + g.slice(1).join(sep || '-') : g.join(sep);
-    return intl ? (plus ? '+' : '') + p.c + rest.match(/^[^\d(]*/)[0] + out : out;
+    var rest = intl ? orig.replace(new RegExp('^\\s*\\+?' + t.c), '') : orig, lead = '';
+    if (intl) {  // what stands between the country code and the number: " ", " (0)", "0"
+      lead = rest.match(trunk ? /^[^\d(]*(?:\(0\)|0)[^\d(]*/ : /^[^\d(]*/)[0];
+      rest = rest.slice(lead.length);
+      lead = (plus ? '+' : '') + p.c + lead;
+    }
+    var sm = rest.match(/\d([^\d()]+)\d/), sep = sm ? sm[1] : '', g = intl ? p.ig : p.g;
+    // brackets where the page puts them: the area code "(03) 1234-5678", the exchange "03(1234)5678"
+    if (/^\(/.test(rest) && g.length > 1) return lead + '(' + g[0] + ') ' + g.slice(1).join(sep || '-');
+    if (/\d\D*\(\d+\)\D*\d/.test(rest) && g.length === 3) return lead + g[0] + '(' + g[1] + ')' + g[2];
+    return lead + g.join(sep);
   }
   function swapText(root) {
     if (!lease || !targets.length) return;
@@ -144,7 +154,8 @@
       var dg = num.replace(/\D/g, '');
       ps.forEach(function (p) {
         var to = 'tel:' + fmt(num, p) + tail;  // set only when it changes (the observer watches href)
-        if ((dg === p.c + p.n || dg === p.nat) && to !== a.getAttribute('href')) a.setAttribute('href', to);
+        var ours = dg === p.c + p.n || dg === p.nat || dg === p.c + p.nat;  // "+81(0)3…", "+810…" too
+        if (ours && to !== a.getAttribute('href')) a.setAttribute('href', to);
       });
     });
   }
