@@ -181,6 +181,7 @@ def test_a_number_of_another_area_code_length_is_written_in_its_own_grouping_wha
     assert _text(page, "#trunk") == f"+81 (0){a[1:]}-{b}-{c}"
     assert _text(page, "#exchange") == f"{a}({b}){c}"
     assert _text(page, "#zero") == f"+81{a}{b}{c}"
+    assert _text(page, "#spaced") == f"+81 ( 0 ) {a[1:]}-{b}-{c}"
     context.close()
 
 
@@ -223,6 +224,7 @@ def test_us_formats_keep_their_style(site, local_stack, browser):
     assert _text(page, "#paren") == f"({d[:3]}) {d[3:6]}-{d[6:]}"
     assert _text(page, "#dots") == f"{d[:3]}.{d[3:6]}.{d[6:]}"
     assert _text(page, "#intl") == f"+1 {d[:3]} {d[3:6]} {d[6:]}"
+    assert _text(page, "#suite") == f"Suite 10 {d[:3]}-{d[3:6]}-{d[6:]}"  # "10 " is not "+1 (0)"
     assert page.get_attribute("#tel", "href") == f"tel:{number}"
     context.close()
 

@@ -98,23 +98,26 @@
   function parts(e) {
     var f = fm[e], grp = function (x) { return x.split(/\D+/).filter(Boolean); };
     if (!f) return null;
-    return { c: f.country_code, n: f.national_number, nat: f.national.replace(/\D/g, ''),
+    var n = f.national_number, nat = f.national.replace(/\D/g, ''), k = nat.length - n.length;
+    // tk: the national trunk prefix ("0" in Japan or the UK; none in the US)
+    return { c: f.country_code, n: n, nat: nat, tk: k > 0 && nat.slice(k) === n ? nat.slice(0, k) : '',
       g: grp(f.national), ig: grp(f.international).slice(1) };
   }
   function pat(p) {
     var j = function (x) { return x.split('').map(function (c) { return '[' + c + wc(c) + ']'; }).join(SEP); };
-    // after the country code, the national trunk 0 some pages keep: "+81 (0)3-…", "+81 03-…"
-    return new RegExp('(^|[^\\d+\\uff0b\\uff10-\\uff19])([+\\uff0b]?' + j(p.c) + SEP + '(?:[(\\uff08]?' + j('0') +
-      '[)\\uff09]?' + SEP + ')?' + j(p.n) + '|[(\\uff08]?' + j(p.nat) + ')(?![\\d\\uff10-\\uff19])', 'g');
+    // after the country code, the trunk prefix some pages keep: "+81 (0)3-…", "+81 03-…"
+    var tk = p.tk ? '(?:[(\\uff08]?' + j(p.tk) + '[)\\uff09]?' + SEP + ')?' : '';
+    return new RegExp('(^|[^\\d+\\uff0b\\uff10-\\uff19])([+\\uff0b]?' + j(p.c) + SEP + tk + j(p.n) + '|[(\\uff08]?' +
+      j(p.nat) + ')(?![\\d\\uff10-\\uff19])', 'g');
   }
   // Write the leased number in the style of orig (full-width or not), which shows the number of target t.
   function fmt(orig, t) { return wide(fmt0(half(orig), t), orig).replace('\uff09 ', '\uff09'); }
   function fmt0(orig, t) {
     var p = parts(lease.number), plus = /^\s*\+/.test(orig), od = orig.replace(/\D/g, '');
     if (!p) return orig;
-    // the international form keeping the trunk 0 after the country code: "+81 (0)3-…", "+810…"
-    var trunk = t.nat !== t.n && od === t.c + t.nat;
-    var intl = plus || trunk || od !== t.nat && od === t.c + t.n, want = intl ? p.c + (trunk ? p.nat : p.n) : p.nat;
+    // the international form keeping the trunk prefix after the country code: "+81 (0)3-…", "+810…"
+    var trunk = !!t.tk && od === t.c + t.tk + t.n;
+    var intl = plus || trunk || od !== t.nat && od === t.c + t.n, want = intl ? p.c + (trunk ? p.tk : '') + p.n : p.nat;
     var lens = function (x) { return x.map(function (y) { return y.length; }).join(); };
     // digits in place only when the two numbers group alike (03-1234-5678 -> 03-9876-5432); an
     // area code of another length is written in the leased number's own grouping (045-123-4567)
@@ -124,7 +127,7 @@
     }
     var rest = intl ? orig.replace(new RegExp('^\\s*\\+?' + t.c), '') : orig, lead = '';
     if (intl) {  // what stands between the country code and the number: " ", " (0)", "0"
-      lead = rest.match(trunk ? /^[^\d(]*(?:\(0\)|0)[^\d(]*/ : /^[^\d(]*/)[0];
+      lead = (rest.match(trunk ? new RegExp('^\\D*' + t.tk.split('').join('\\D*') + '[^\\d(]*') : /^[^\d(]*/) || [''])[0];
       rest = rest.slice(lead.length);
       lead = (plus ? '+' : '') + p.c + lead;
     }
@@ -154,7 +157,7 @@
       var dg = num.replace(/\D/g, '');
       ps.forEach(function (p) {
         var to = 'tel:' + fmt(num, p) + tail;  // set only when it changes (the observer watches href)
-        var ours = dg === p.c + p.n || dg === p.nat || dg === p.c + p.nat;  // "+81(0)3…", "+810…" too
+        var ours = dg === p.c + p.n || dg === p.nat || dg === p.c + p.tk + p.n;  // "+81(0)3…", "+810…" too
         if (ours && to !== a.getAttribute('href')) a.setAttribute('href', to);
       });
     });
