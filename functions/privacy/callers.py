@@ -5,9 +5,11 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
 
 - calls of ``a`` whose ``caller`` is the number (the transcript and rule hits live on the call);
 - the CRM leads of ``a`` whose ``phone`` is the number;
-- the recordings rows of those calls, and every S3 object version (and delete marker) under the
-  calls' recording and transcript folders (``recordings/{a}/{yyyy}/{mm}/{CallSid}/``,
-  ``transcripts/{a}/{yyyy}/{mm}/{CallSid}/``);
+- the recordings rows of those calls (each replaced by its ``erased`` row: the two ids, nothing of
+  the account, gone after 30 days, so a message of the recording still on its way ends there
+  instead of writing a row back; ``calltrack.models.recordings``), and every S3 object version
+  (and delete marker) under the calls' recording and transcript folders
+  (``recordings/{a}/{yyyy}/{mm}/{CallSid}/``, ``transcripts/{a}/{yyyy}/{mm}/{CallSid}/``);
 - the conversions and webhook deliveries of those calls (pending or not: the payload of a
   delivery is the call, with the number);
 - the per-call rollup markers of those calls, if written before 2026-12-01 (the aggregate
@@ -64,7 +66,9 @@ class CallerStore(Protocol):
 
     def delete_object_versions(self, versions: list[tuple[str, str]]) -> None: ...
 
-    def delete_recordings(self, recording_sids: list[str]) -> None: ...
+    def erase_recordings(self, recordings: list[dict[str, Any]], at: float) -> None:
+        """Replace each row by its ``erased`` row (``recording_ingest.ingest.erased_row``)."""
+        ...
 
     def delete_conversions(self, keys: list[tuple[str, str]]) -> None: ...
 
@@ -285,7 +289,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     store.delete_object_versions(versions)
     if at_twilio and twilio_deletions:
         twilio_deletions(at_twilio)
-    store.delete_recordings([str(r["recording_sid"]) for r in recordings])
+    store.erase_recordings(recordings, (now or clock.now()).timestamp())
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])
     store.delete_deliveries(account, [str(d["delivery_id"]) for d in deliveries])
     store.delete_leads(account, [str(lead["external_id"]) for lead in leads])

@@ -11,6 +11,7 @@ from typing import Any
 
 from calltrack.call_items import call_from_item, from_item
 from privacy.account_deletion import OutOfTime
+from recording_ingest.ingest import ERASED, erased_row
 
 EXPORTS_PREFIX = "calls/"  # call_records.export.CALLS_PREFIX: calls/account={a}/date={d}/calls.csv
 EXPORT_SNAPSHOT_AT = "snapshot-at"  # call_records.export.SNAPSHOT_AT: when a day file's calls were read
@@ -94,8 +95,8 @@ class DynamoCallerStore:
                 item = self.db.get_item(TableName=self.tables["recordings"],
                                         Key={"recording_sid": {"S": sid}}).get("Item")
                 row = from_item(item) or {}
-                if row and row.get("call_sid") in sids:
-                    found[sid] = row
+                if row and row.get("call_sid") in sids and row.get("status") != ERASED:
+                    found[sid] = row  # (an erased row is what an earlier erasure left)
         return list(found.values())
 
     def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
@@ -206,18 +207,26 @@ class DynamoCallerStore:
                 raise RuntimeError(f"{len(result['Errors'])} recording object version(s) not deleted")
 
     def _delete_keys(self, table: str, keys: list[dict[str, Any]]) -> None:
-        for start in range(0, len(keys), 25):
-            requests = {self.tables[table]: [{"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]}
+        self._write(table, [{"DeleteRequest": {"Key": k}} for k in keys])
+
+    def _write(self, table: str, writes: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 at a time, unprocessed ones sent again (8 rounds, then an error)."""
+        for start in range(0, len(writes), 25):
+            requests = {self.tables[table]: writes[start:start + 25]}
             for _ in range(8):
                 left = self.db.batch_write_item(RequestItems=requests).get("UnprocessedItems") or {}
                 if not left:
                     break
                 requests = left
             else:
-                raise RuntimeError(f"{table}: deletes left unprocessed (throttled)")
+                raise RuntimeError(f"{table}: writes left unprocessed (throttled)")
 
-    def delete_recordings(self, recording_sids: list[str]) -> None:
-        self._delete_keys("recordings", [{"recording_sid": {"S": s}} for s in recording_sids])
+    def erase_recordings(self, recordings: list[dict[str, Any]], at: float) -> None:
+        rows = [erased_row(str(r["recording_sid"]), str(r["call_sid"]), at) for r in recordings]
+        def item(row: dict[str, Any]) -> dict[str, Any]:
+            return {k: {"N": str(v)} if isinstance(v, int) else {"S": str(v)} for k, v in row.items()}
+
+        self._write("recordings", [{"PutRequest": {"Item": item(row)}} for row in rows])
 
     def delete_conversions(self, keys: list[tuple[str, str]]) -> None:
         self._delete_keys("conversions", [{"call_sid": {"S": s}, "key": {"S": k}} for s, k in keys])

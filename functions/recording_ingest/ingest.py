@@ -15,11 +15,12 @@ its account deleted, or its webhook never reached us) is ``failed`` (``NO_CALL_R
 redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues a gone one again (a row
 without a call has no account to retry it under; the reconcile job queues it if its call turns up).
 
-A caller's erasure (``privacy``) queues an ``erased`` message for each of the calls' recordings
+A caller's erasure (``privacy``) replaces the rows of the calls' recordings by ``erased`` rows
+(``calltrack.models.recordings.erased_row``: terminal, so a message still on its way ends as a
+duplicate instead of writing a row back), and queues an ``erased`` message for each recording
 Twilio may still hold when the account has Twilio's copies deleted (``erased_message``): Twilio's
-copy is deleted (a failed delete is retried like any try) and the row forgotten. Without it, a
-recording still in the retry ladder when its call was erased would find no call, end
-``NO_CALL_ROW`` a day later, and leave the caller's voice at Twilio.
+copy is deleted (a failed delete is retried like any try). Without it, a recording still in the
+retry ladder when its call was erased would leave the caller's voice at Twilio.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from recording_ingest.fetch import NOT_READY, Credentials, FetchError, recording
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
-TERMINAL = ("stored", "expired")
 GONE_FROM_TWILIO = "gone from Twilio"
 NO_CALL_ROW = "no call row after a day of tries"
 ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops
 MEDIA = ("duration_seconds", "channels")  # what a recording message tells of the audio
 CALL_ERASED = "call-erased"  # the outcome when the call went while its recording was fetched
-ERASED = "erased"  # the status of the message a caller's erasure queues (``erased_message``)
+ERASED = "erased"  # the row (and the message) of a recording whose call was erased on request
+ERASED_KEEP_DAYS = 30  # past the retry ladder (~29 h) and the DLQ's 14 days, as the erasure marks
+TERMINAL = ("stored", "expired", ERASED)  # never fetched or written again
 _ACCOUNT_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -89,8 +91,9 @@ class RecordingRepo(Protocol):
 
     def mark_twilio_deleted(self, recording_sid: str) -> None: ...
 
-    def forget(self, recording_sid: str) -> None:
-        """Delete the row (its call was erased while the recording was fetched)."""
+    def erase(self, recording_sid: str, call_sid: str, *, now: datetime) -> None:
+        """Replace the row by the ``erased`` row (its call was erased while the recording was
+        fetched): terminal, so no later message of the recording writes it back."""
         ...
 
     def count_not_found(self, recording_sid: str) -> int:
@@ -194,6 +197,13 @@ def process(message: Mapping[str, Any], ports: Ports, receive_count: int = 1) ->
     return _ingest(message, sid, call_sid, account_sid, ports, max(1, receive_count))
 
 
+def erased_row(recording_sid: str, call_sid: str, now_epoch: float) -> dict[str, str | int]:
+    """The row that stands for a recording of an erased call: its ids and nothing of the account;
+    terminal (``TERMINAL``) and gone after ERASED_KEEP_DAYS (the table's TTL, ``expires_at``)."""
+    return {"recording_sid": recording_sid, "call_sid": call_sid, "status": ERASED,
+            "expires_at": int(now_epoch) + ERASED_KEEP_DAYS * 86400}
+
+
 def twilio_may_hold(row: Mapping[str, Any]) -> bool:
     """Whether Twilio may still hold this recording: not deleted there by us, and not one Twilio
     itself reported failed or absent (nothing was recorded) or kept answering 404 for."""
@@ -222,16 +232,17 @@ def erased_message(row: Mapping[str, Any], account: str, account_sid: str, now: 
 
 def _erased(message: Mapping[str, Any], sid: str, account_sid: str, ports: Ports) -> str:
     """The recording's call was erased on request: delete Twilio's copy when the account asks (a
-    failure raises ``RetryLater``: the message comes back), then forget the row: the erasure's, if
-    it ran first, and the one marking Twilio's delete writes otherwise."""
+    failure raises ``RetryLater``: the message comes back). The row is the erasure's to replace."""
     account = str(message.get("account") or "")
     if not _ACCOUNT_SAFE.match(account):
         ports.on_failure("invalid-message")
         return "ignored"  # not an erasure's message (a Twilio callback never names an account)
-    row = ports.recordings.get(sid) or {}
-    _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=bool(row.get("twilio_deleted")),
-                            ports=ports)
-    ports.recordings.forget(sid)
+    if ports.delete_from_twilio_for(account):
+        try:
+            ports.delete_at_twilio(account_sid, sid)
+        except FetchError as err:
+            ports.on_failure(err.reason)
+            raise RetryLater(err.reason, "erased call: the delete at Twilio will be retried") from None
     return ERASED
 
 
@@ -372,12 +383,12 @@ def _ingest(
     ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid}, now=ports.now())
     if not ports.calls.set_recording(call_sid, facts):
         # The call was erased (a privacy request) while this recording was fetched: the erasure
-        # found no object yet, and nothing could find this one again. It goes too, with its row,
-        # and Twilio's copy when the account has Twilio's deleted (a failed delete is retried: the
-        # row stays until it is done, and the retry comes back through _already_done).
+        # found no object yet, and nothing could find this one again. It goes too (its row becomes
+        # the erased row), and Twilio's copy when the account has Twilio's deleted (a failed delete
+        # is retried: the row stays until it is done, and the retry comes back through _already_done).
         ports.objects.delete_every_version(key)
         _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
-        ports.recordings.forget(sid)
+        ports.recordings.erase(sid, call_sid, now=ports.now())
         return CALL_ERASED
     _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports)
     return "stored"
@@ -411,7 +422,7 @@ def _already_done(row: Mapping[str, Any], account_sid: str, ports: Ports) -> str
         if row.get("s3_key"):
             ports.objects.delete_every_version(str(row["s3_key"]))
         _delete_at_twilio_from_row(row, account_sid, ports)
-        ports.recordings.forget(str(row["recording_sid"]))
+        ports.recordings.erase(str(row["recording_sid"]), str(row["call_sid"]), now=ports.now())
         return CALL_ERASED
     _delete_at_twilio_from_row(row, account_sid, ports)
     return "duplicate"

@@ -26,7 +26,7 @@ from typing import Any
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
-from recording_ingest.ingest import ENDED, TERMINAL, RecordingRepo, iso
+from recording_ingest.ingest import ENDED, ERASED, TERMINAL, RecordingRepo, iso
 
 logger = make_logger("recording_redrive")
 tracer = make_tracer("recording_redrive")
@@ -78,6 +78,13 @@ def redrive(ports: RedrivePorts) -> dict[str, int]:
                 counts["kept"] += 1  # invisible until the next run; the DLQ alarm shows it
                 continue
             sid = str(message["recording_sid"])
+            if message.get("status") == ERASED:
+                # an erasure's delete at Twilio that kept failing: tried again; its row (erased,
+                # terminal) is not the message's to change
+                ports.send(body)
+                ports.delete(receipt)
+                counts["redriven"] += 1
+                continue
             if finished(ports.rows.get(sid)):
                 ports.delete(receipt)
                 counts["finished"] += 1

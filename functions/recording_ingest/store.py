@@ -13,9 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from calltrack.models.recordings import Recording
 from recording_ingest.fetch import NOT_READY
-from recording_ingest.ingest import ClaimLost, iso
-
-TERMINAL = ("stored", "expired")
+from recording_ingest.ingest import TERMINAL, ClaimLost, erased_row, iso
 
 
 def _conditional_failed(err: UpdateError) -> bool:
@@ -111,8 +109,10 @@ class DynamoRecordings:
     def mark_twilio_deleted(self, recording_sid: str) -> None:
         Recording(recording_sid).update(actions=[Recording.twilio_deleted.set(True)])
 
-    def forget(self, recording_sid: str) -> None:
-        Recording(recording_sid).delete()
+    def erase(self, recording_sid: str, call_sid: str, *, now: datetime) -> None:
+        row = erased_row(recording_sid, call_sid, now.timestamp())
+        Recording(str(row["recording_sid"]), call_sid=str(row["call_sid"]), status=str(row["status"]),
+                  expires_at=int(row["expires_at"])).save()
 
     def mark_expired(self, recording_sid: str, *, now: datetime) -> bool:
         try:

@@ -23,6 +23,7 @@ from tests.support.recording_stack import (
     OUR,
     Scenario,
     dlq_bodies,
+    dlq_sids,
     recording_row,
     s3_object,
     serve_media,
@@ -184,6 +185,7 @@ def test_erasing_a_caller_whose_recording_is_still_retried_deletes_twilios_copy(
     local_stack.drain()
     row = recording_row(local_stack, sid)
     assert row and row["status"] == "retrying" and not media.is_deleted(sid)
+    assert sid in dlq_sids(local_stack)  # its message waits for the hourly redrive
 
     # When an admin erases the caller
     resp = local_stack.request("DELETE", f"/v1/callers/{quote(CALLER, safe='')}", token=s.token("admin"))
@@ -191,9 +193,19 @@ def test_erasing_a_caller_whose_recording_is_still_retried_deletes_twilios_copy(
     assert resp.json()["erased"]["recordings"] == resp.json()["erased"]["twilio_recordings"] == 1
     local_stack.drain()
 
-    # Then the recordings function deletes Twilio's copy too, and leaves no row behind
+    # Then the recordings function deletes Twilio's copy too, and the row says only that the
+    # recording was erased (nothing of the account, gone with the table's TTL)
     assert media.is_deleted(sid)
-    assert recording_row(local_stack, sid) is None
+    row = recording_row(local_stack, sid)
+    assert row and row["status"] == "erased"
+    assert set(row) == {"recording_sid", "call_sid", "status", "expires_at"}
+    # And when the recording's own message comes back from the DLQ, it ends there: nothing is
+    # fetched and no row is written back for the erased call
+    fetches = len(media.fetches(sid))
+    local_stack.run_job("recording-dlq-redrive", "2099-01-01T00:20:00Z")
+    local_stack.drain()
+    assert sid not in dlq_sids(local_stack) and len(media.fetches(sid)) == fetches
+    assert recording_row(local_stack, sid) == row
 
 
 def test_retention_sweep_deletes_old_recordings_and_the_call_says_expired(

@@ -31,8 +31,8 @@ class FakeCallerStore:
         return [r for r in self.lead_rows if r["account"] == account and r["phone"] == number]
 
     def recordings(self, account: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        sids = {c["call_sid"] for c in calls}
-        return [r for r in self.recording_rows.values() if r["call_sid"] in sids]
+        sids = {c["call_sid"] for c in calls}  # an erased row is what an earlier erasure left
+        return [r for r in self.recording_rows.values() if r["call_sid"] in sids and r["status"] != "erased"]
 
     def conversions(self, account: str, call_sids: list[str]) -> list[dict[str, Any]]:
         return [r for r in self.conversion_rows if r["account"] == account and r["call_sid"] in call_sids]
@@ -68,10 +68,12 @@ class FakeCallerStore:
         self.log.append("objects")
         self.versions = [v for v in self.versions if v not in versions]
 
-    def delete_recordings(self, recording_sids: list[str]) -> None:
+    def erase_recordings(self, recordings: list[dict[str, Any]], at: float) -> None:
+        from recording_ingest.ingest import erased_row
+
         self.log.append("recordings")
-        for sid in recording_sids:
-            self.recording_rows.pop(sid, None)
+        for row in recordings:
+            self.recording_rows[row["recording_sid"]] = erased_row(row["recording_sid"], row["call_sid"], at)
 
     def delete_conversions(self, keys: list[tuple[str, str]]) -> None:
         self.log.append("conversions")

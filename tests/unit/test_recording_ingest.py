@@ -11,7 +11,16 @@ import pytest
 
 from calltrack_cli.local.mp3 import silent_mp3
 from recording_ingest.fetch import FetchError
-from recording_ingest.ingest import ClaimLost, Ports, RetryLater, erased_message, process, s3_key
+from recording_ingest.ingest import (
+    TERMINAL,
+    ClaimLost,
+    Ports,
+    RetryLater,
+    erased_message,
+    erased_row,
+    process,
+    s3_key,
+)
 from tests.support.recordings import InMemoryCalls
 
 OUR = "AC" + "1" * 32
@@ -31,7 +40,7 @@ class Recordings:
               media: Mapping[str, Any] | None = None) -> None:
         row = self.rows.get(sid)
         epoch = int(now.timestamp())
-        if row and (row["status"] in ("stored", "expired") or row.get("lease_until", 0) > epoch):
+        if row and (row["status"] in TERMINAL or row.get("lease_until", 0) > epoch):
             raise ClaimLost(sid)
         row = self.rows.setdefault(sid, {"recording_sid": sid, "attempts": 0})
         row.update(call_sid=call_sid, account=account, status="fetching", lease_until=epoch + lease_s)
@@ -49,7 +58,7 @@ class Recordings:
         next_attempt_at: str | None = None,
     ) -> None:
         row = self.rows.setdefault(sid, {"recording_sid": sid})
-        if row.get("status") in ("stored", "expired"):
+        if row.get("status") in TERMINAL:
             return
         row.update(call_sid=call_sid, status=status, reason=reason, next_attempt_at=next_attempt_at)
         row.pop("lease_until", None)
@@ -70,8 +79,8 @@ class Recordings:
     def mark_twilio_deleted(self, sid: str) -> None:  # an UpdateItem: makes the row if it is gone
         self.rows.setdefault(sid, {"recording_sid": sid})["twilio_deleted"] = True
 
-    def forget(self, sid: str) -> None:
-        self.rows.pop(sid, None)
+    def erase(self, sid: str, call_sid: str, *, now: datetime) -> None:
+        self.rows[sid] = erased_row(sid, call_sid, now.timestamp())
 
 
 class Objects:
@@ -182,6 +191,12 @@ def test_a_completed_recording_is_fetched_from_the_api_url_stored_and_put_on_the
     assert world.recordings.rows[sid]["status"] == "stored"
 
 
+def erased(world: World, msg: Mapping[str, Any]) -> bool:
+    """The recording's row is the erased row: the two ids and its expiry, nothing more."""
+    sid = msg["recording_sid"]
+    return world.recordings.rows.get(sid) == erased_row(sid, msg["call_sid"], NOW.timestamp())
+
+
 def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind() -> None:
     # Given a recording being fetched for a call (the media host answers slowly)
     msg = message()
@@ -195,10 +210,15 @@ def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind
         return MP3
 
     world.ports.fetch = erased_meanwhile
-    # Then the fetched MP3 is not kept where nothing could find it again: no object, no row
+    # Then the fetched MP3 is not kept where nothing could find it again: no object, and the row
+    # says only that the recording was erased (its ids, nothing of the account)
     assert process(msg, world.ports) == "call-erased"
     assert world.objects.objects == {}
-    assert msg["recording_sid"] not in world.recordings.rows
+    assert erased(world, msg)
+    # and a late copy of the message ends there: nothing fetched, nothing written back
+    fetched = len(world.twilio.fetched)
+    assert process(msg, world.ports, 3) == "duplicate"
+    assert len(world.twilio.fetched) == fetched and erased(world, msg)
 
 
 def test_a_redelivered_message_of_a_recording_whose_call_was_erased_finishes_the_clean_up() -> None:
@@ -213,7 +233,7 @@ def test_a_redelivered_message_of_a_recording_whose_call_was_erased_finishes_the
     outcome = process(msg, world.ports)
     # Then the recording goes with its row: nothing left that no erasure could find
     assert outcome == "call-erased"
-    assert world.objects.objects == {} and msg["recording_sid"] not in world.recordings.rows
+    assert world.objects.objects == {} and erased(world, msg)
 
 
 def test_twilios_copy_of_a_recording_whose_call_is_erased_while_it_is_fetched_is_deleted_too() -> None:
@@ -235,7 +255,7 @@ def test_twilios_copy_of_a_recording_whose_call_is_erased_while_it_is_fetched_is
     assert process(msg, world.ports) == "call-erased"
     # Then Twilio's copy is deleted as well as ours, and nothing is left to find
     assert world.twilio.deleted == [msg["recording_sid"]]
-    assert world.objects.objects == {} and msg["recording_sid"] not in world.recordings.rows
+    assert world.objects.objects == {} and erased(world, msg)
 
 
 def test_a_recording_requeued_from_its_row_keeps_its_duration_and_channels() -> None:
@@ -518,12 +538,17 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
     from recording_ingest.redrive import RedrivePorts, redrive
 
     world = World()
-    live, done, gone = message(), message(), message()
+    live, done, gone, late = message(), message(), message(), message()
     # (and one of a former Twilio account: twilioAccountSid changed while it waited)
     foreign = message(account_sid="AC" + "2" * 32)
     world.recordings.rows[done["recording_sid"]] = {"status": "stored"}
     world.recordings.rows[gone["recording_sid"]] = {"status": "failed", "reason": "gone from Twilio"}
-    dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone])} | {"bad": "{not json"}
+    # (a recording whose call was erased: its own late message is finished, the erasure's delete
+    # at Twilio that kept failing is tried again, the erased row left as it is)
+    world.recordings.erase(late["recording_sid"], late["call_sid"], now=NOW)
+    erasure = erased_message(late, "acme", OUR, NOW)
+    dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone, late, erasure])}
+    dlq["bad"] = "{not json"
     dlq["foreign"] = json.dumps(foreign)
     sent: list[str] = []
     batches = [list(dlq.items()), []]
@@ -538,10 +563,12 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
         )
     )
     # the malformed and the foreign one stay for an operator (the consumer would refuse them again)
-    assert counts == {"redriven": 1, "finished": 2, "kept": 2}
-    assert [json.loads(b)["recording_sid"] for b in sent] == [live["recording_sid"]]
+    assert counts == {"redriven": 2, "finished": 3, "kept": 2}
+    assert [(json.loads(b)["recording_sid"], json.loads(b)["status"]) for b in sent] == [
+        (live["recording_sid"], "completed"), (late["recording_sid"], "erased")]
     assert sorted(dlq) == ["bad", "foreign"]
     assert world.recordings.rows[live["recording_sid"]]["status"] == "retrying"
+    assert erased(world, late)
 
 
 def test_a_recording_in_the_retry_ladder_when_its_call_is_erased_is_deleted_at_twilio() -> None:
@@ -554,19 +581,22 @@ def test_a_recording_in_the_retry_ladder_when_its_call_is_erased_is_deleted_at_t
         process(msg, world.ports)
     row = world.recordings.get(msg["recording_sid"])
     assert row is not None and row["status"] == "retrying"
-    # When the caller is erased (the call and the row go) and the erasure's message arrives, the
-    # first time Twilio's delete fails
+    # When the caller is erased (the call goes, the row becomes the erased row) and the erasure's
+    # message arrives, the first time Twilio's delete fails
     del world.calls.rows[msg["call_sid"]]
-    world.recordings.forget(msg["recording_sid"])
-    erased = erased_message(row, "acme", OUR, NOW)
+    world.recordings.erase(msg["recording_sid"], msg["call_sid"], now=NOW)
+    erasure = erased_message(row, "acme", OUR, NOW)
     world.twilio.delete_fails = 1
     with pytest.raises(RetryLater):
-        process(erased, world.ports)
-    outcome = process(erased, world.ports)
-    # Then Twilio's copy is deleted (retried like any try) and no row is left behind
+        process(erasure, world.ports)
+    outcome = process(erasure, world.ports)
+    # Then Twilio's copy is deleted (retried like any try)
     assert outcome == "erased"
     assert world.twilio.deleted == [msg["recording_sid"]]
-    assert msg["recording_sid"] not in world.recordings.rows
+    # and the recording's own message, coming back from its ladder, ends as a duplicate: it does
+    # not write a row back for the erased call
+    assert process(msg, world.ports, 4) == "duplicate"
+    assert erased(world, msg)
 
 
 def test_an_erasures_message_deletes_nothing_at_twilio_for_an_account_that_keeps_its_copies() -> None:
@@ -574,7 +604,7 @@ def test_an_erasures_message_deletes_nothing_at_twilio_for_an_account_that_keeps
     row = {"recording_sid": "RE" + "a" * 32, "call_sid": "CA" + "b" * 32}
     world.recordings.rows[row["recording_sid"]] = {**row, "status": "retrying"}
     assert process(erased_message(row, "acme", OUR, NOW), world.ports) == "erased"
-    assert world.twilio.deleted == [] and world.recordings.rows == {}
+    assert world.twilio.deleted == []
 
 
 def test_a_message_saying_erased_without_an_account_is_not_an_erasures_and_changes_nothing() -> None:
