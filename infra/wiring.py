@@ -269,7 +269,8 @@ FUNCTIONS = (
         read_only_tables=("accounts", "rollups", "conversions", "leases", "lease_history"),
         # recordings: presigned GETs only; exports: the stored monthly reviews, read
         read_only_buckets=("recordings", "exports"),
-        sends_to_queues=("recording",),  # POST /v1/recordings/retry requeues recordings
+        # POST /v1/recordings/retry requeues recordings, /v1/transcripts/retry failed transcripts
+        sends_to_queues=("recording", "transcripts"),
         secrets=("admin_token",),
         # The API composes the routers of the call records, recording access, conversions and transcripts.
         bundles=("call_records", "recording_ingest", "conversions", "transcripts", "dni_lease"),
@@ -450,6 +451,7 @@ ROUTES = (
     Route("GET", "/v1/calls/{call_sid}/recording", "report_api", _K),
     Route("GET", "/v1/calls/{call_sid}/transcript", "report_api", _K),
     Route("POST", "/v1/recordings/retry", "report_api", _K),
+    Route("POST", "/v1/transcripts/retry", "report_api", _K),
     Route("GET", "/v1/reports/channels", "report_api", _K),
     Route("GET", "/v1/reports/channels.csv", "report_api", _K),
     Route("GET", "/v1/reports/heatmap", "report_api", _K),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -221,6 +222,22 @@ Examples:
 
 Exit codes: 0 applied (or no changes), 2 invalid file or refused by the server, 1 server unreachable.
 """
+
+
+def _post_pages(base: str, token: str, path: str, body: dict[str, Any], counted: tuple[str, ...],
+                progress: Callable[[dict[str, int]], str]) -> tuple[dict[str, Any], dict[str, int]]:
+    """POST ``body`` to ``path`` again with ``cursor`` = the answer's ``next_cursor`` until it is
+    null (an API that answers a long read page by page within its time limit); -> the last answer
+    and the ``counted`` keys summed over the pages. Prints ``progress(sums)`` between pages."""
+    sums = dict.fromkeys(counted, 0)
+    while True:
+        result = _request("POST", f"{base}{path}", token, body)
+        for key in counted:
+            sums[key] += int(result.get(key, 0))
+        if not result.get("next_cursor"):
+            return result, sums
+        body = {**body, "cursor": result["next_cursor"]}
+        typer.echo(progress(sums), err=True)
 
 
 def apply_cmd(

@@ -19,6 +19,7 @@ from calltrack_cli import (
     numbers_cmds,
     pools_cmds,
     recordings_cmds,
+    transcripts_cmds,
     users_cmds,
     verify_cmds,
     webhooks_cmds,
@@ -58,6 +59,7 @@ app.add_typer(local_cmds.app, name="local")
 admin_cmds.register(app)
 demo_cmds.register(app)
 recordings_cmds.register(app)
+transcripts_cmds.register(app)
 numbers_cmds.register(app)
 pools_cmds.register(app)
 doctor_cmds.register(app)

@@ -18,7 +18,7 @@ from calltrack_cli.admin_cmds import (
     CliFailure,
     _exit_with,
     _fail,
-    _request,
+    _post_pages,
     _resolve,
 )
 
@@ -62,15 +62,9 @@ def retry(
             body["since"] = since
         # A large recordings table takes several requests: each answers within the API's time
         # limit with a next_cursor until the whole table is read.
-        n = skipped = 0
-        while True:
-            result = _request("POST", f"{base}/v1/recordings/retry", tok, body)
-            n += int(result.get("requeued", 0))
-            skipped += int(result.get("skipped", 0))
-            if not result.get("next_cursor"):
-                break
-            body["cursor"] = result["next_cursor"]
-            typer.echo(f"... requeued {n} so far; reading on", err=True)
+        result, sums = _post_pages(base, tok, "/v1/recordings/retry", body, ("requeued", "skipped"),
+                                   lambda s: f"... requeued {s['requeued']} so far; reading on")
+        n, skipped = sums["requeued"], sums["skipped"]
     except CliFailure as err:
         _exit_with(err)
     typer.echo(

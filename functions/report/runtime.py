@@ -28,7 +28,7 @@ API_NEEDS = Needs(
     tables=("calls", "spend", "rollups", "crm_leads", "accounts", "tokens", "recordings", "conversions",
             "audit", "leases", "lease_history"),
     buckets=("recordings", "exports"),
-    queues=("recording",),  # POST /v1/recordings/retry
+    queues=("recording", "transcripts"),  # POST /v1/recordings/retry, /v1/transcripts/retry
     secrets=("admin_token",),
 )
 
@@ -46,6 +46,8 @@ class ApiPorts:
     presign: Callable[[str, int, str | None], str]  # recording key, seconds, disposition -> URL
     # account, since, cursor -> counts and next_cursor
     requeue_recordings: Callable[[str | None, str | None, str | None], dict[str, Any]]
+    # account, since, cursor -> since, requeued and next_cursor (transcripts.retry)
+    retry_transcripts: Callable[[str, str | None, str | None], dict[str, Any]]
     conversions: DynamoConversions  # read only: a call's conversions and the import files
     leases: LeaseStore  # read only: GET /v1/reports/pools (dni_lease.pools_api)
 
@@ -87,8 +89,10 @@ def _build(settings: Settings) -> ApiPorts:
     from recording_ingest.requeue import requeuer
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
+    from transcripts.retry import transcript_retrier
 
     session = boto3.session.Session()
+    sqs = session.client("sqs", region_name=settings.region)
     s3: Any = session.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
     return ApiPorts(
         accounts=account_reader(),
@@ -98,7 +102,8 @@ def _build(settings: Settings) -> ApiPorts:
         rollups=RollupReader(dynamodb(), settings.table_name("rollups"), settings.table_name("spend")),
         reviews=ReviewShelf(s3, settings.exports_bucket),
         presign=presigner(s3, settings.recordings_bucket),
-        requeue_recordings=requeuer(settings, session.client("sqs", region_name=settings.region)),
+        requeue_recordings=requeuer(settings, sqs),
+        retry_transcripts=transcript_retrier(call_items(), sqs),
         conversions=DynamoConversions(),
         leases=DynamoLeaseStore(
             dynamodb(), settings.table_name("leases"), settings.table_name("lease_history")

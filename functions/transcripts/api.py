@@ -1,4 +1,5 @@
-"""GET /v1/calls/{call_sid}/transcript: the call's transcript, for admin and manager tokens only.
+"""GET /v1/calls/{call_sid}/transcript: the call's transcript, for admin and manager tokens only;
+POST /v1/transcripts/retry: start an account's failed transcripts again (operator or admin).
 
 Marketers get 403 (like recordings: what a caller said is personal data); another account's call
 is 404. Every read is logged as an audit line (who, which call), never with the text.
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack.api import current_caller, json_response, route_ports
 from calltrack.errors import NotFound
@@ -70,3 +72,45 @@ def get_transcript(call_sid: Annotated[str, Path(description="Twilio CallSid")])
         "at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }})
     return json_response(body, items_read=1)
+
+
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str | None = Field(default=None, max_length=128, description="Operator token: the account")
+    since: str | None = Field(
+        default=None,
+        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$",
+        description="Only calls that started on or after this date (UTC, YYYY-MM-DD; default: 30 days ago)",
+    )
+    cursor: str | None = Field(
+        default=None, max_length=64,
+        description="Go on where the previous answer's next_cursor says (many calls take several requests)",
+    )
+
+
+@router.post(
+    "/v1/transcripts/retry",
+    summary="Start an account's failed transcripts again (operator or account admin)",
+    responses={
+        200: {"description": "{account, since, requeued, next_cursor}: repeat with cursor=next_cursor "
+                             "until it is null"},
+        400: {"description": "A malformed date or cursor (the field is named)"},
+        403: {"description": "The token is not the operator's or an admin's of this account"},
+    },
+)
+def retry_transcripts(body: RetryIn) -> Response[Any]:
+    from calltrack import clock
+    from calltrack.auth import principal_from_app
+
+    principal = principal_from_app(router)
+    principal.require_role("admin")
+    account = principal.scoped_account(body.account)
+    counts = route_ports(router).retry_transcripts(account, body.since, body.cursor)
+    logger.info("transcripts requeued", extra={"audit": {
+        "action": "transcripts.retry", "principal_account": principal.account,
+        "principal_role": principal.role, "account": account, "since": counts["since"],
+        "requeued": counts["requeued"], "at": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }})
+    return json_response({"account": account, **counts})
+

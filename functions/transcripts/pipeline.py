@@ -10,7 +10,10 @@ The queue carries two kinds of message:
   capped and stored on the call (``transcript``), then deleted from S3;
 - ``transcript.check``, which this function sends itself for each job it starts: EventBridge
   delivers events best effort, so a job whose transcript is still in progress after 15 minutes,
-  1, 3 and 6 hours is looked up (GetTranscriptionJob) and applied as its event would have been.
+  1, 3 and 6 hours is looked up (GetTranscriptionJob) and applied as its event would have been;
+- ``transcript.retry`` (``POST /v1/transcripts/retry``, ``transcripts.retry``): a transcript that
+  ended ``failed`` (Transcribe at its limit or unreachable through every try, a permission
+  refused) is started again, as its recording's first ``stored`` event started it.
 
 Everything is idempotent: a job's name is derived from its recording (a second start is refused
 by Transcribe), a stored transcript is never stored again, and rule hits are written with the
@@ -71,6 +74,12 @@ class Ports:
 
 
 CHECK = "transcript.check"
+RETRY = "transcript.retry"
+
+
+def retry_message(call_sid: str) -> dict[str, str]:
+    """The message that starts a failed transcript's job again (``transcripts.retry``)."""
+    return {"type": RETRY, "call_sid": call_sid}
 
 
 def watch_message(call_sid: str, job: str) -> dict[str, str]:
@@ -93,6 +102,8 @@ def handle(message: Mapping[str, Any], ports: Ports, *, first_look: bool = False
         return job_state_changed(message.get("detail") or {}, ports)
     if message.get("type") == CHECK:
         return check_job(message, ports, first=first_look)
+    if message.get("type") == RETRY:
+        return start_transcription(str(message.get("call_sid")), ports, again=True)
     if not str(message.get("type", "")).startswith("call."):
         return "ignored"
     call = message.get("call") or {}
@@ -123,7 +134,10 @@ def handle(message: Mapping[str, Any], ports: Ports, *, first_look: bool = False
 # --------------------------------------------------------------------------- transcription
 
 
-def start_transcription(call_sid: str, ports: Ports) -> str:
+def start_transcription(call_sid: str, ports: Ports, *, again: bool = False) -> str:
+    """Start the job of the recording the call holds (once: a duplicate event finds it started,
+    stored or failed). ``again``: a ``failed`` transcript is started once more (under the same
+    job name: a job Transcribe did run is then applied by its watch, one it never started starts)."""
     call = ports.calls.get(call_sid, consistent=True)
     if call is None or not call.get("account"):
         return "unknown-call"
@@ -137,7 +151,8 @@ def start_transcription(call_sid: str, ports: Ports) -> str:
         return "too-short"
     sid = str(recording.get("recording_sid"))
     current = call.get("transcript") or {}
-    if current.get("recording_sid") == sid and current.get("status") in ("stored", "failed"):
+    done = ("stored",) if again else ("stored", "failed")
+    if current.get("recording_sid") == sid and current.get("status") in done:
         return "duplicate"
     name = job_name(call_sid, sid)
     if current.get("status") != "in_progress" or current.get("recording_sid") != sid:

@@ -22,6 +22,18 @@ FIELDS = {"call_sid": "通話ID", "caller": "電話番号", "channel": "流入�
           "stage": "ステージ"}
 
 
+def kintone_account(stack: Any, kintone: FakeKintone, account: str, number: str, app: int, *,
+                    token: str = KINTONE_TOKEN) -> None:
+    """``account`` with one radio number, pushing to kintone ``app`` (FIELDS mapped) with ``token``
+    set as its secret; the app in the fake kintone, with its real token."""
+    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
+    stack.apply(account_config(
+        account, numbers=[{"number": number, "channel": "radio"}],
+        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
+                              "fields": FIELDS}}))
+    set_account_secret(stack, account, "kintone", token)
+
+
 @pytest.fixture
 def crms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeKintone, FakeHubspot]]:
     from calltrack.settings import reset_settings
@@ -96,12 +108,7 @@ def test_a_record_added_while_its_caller_is_erased_leaves_no_link_behind(local_s
     # Given an account pushing to kintone, and kintone that adds the call's record while an admin
     # erases the caller (the record is added after the erasure ran)
     account, number, app = unique_account("crm"), unique_number(), 12
-    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
-    local_stack.apply(account_config(
-        account, numbers=[{"number": number, "channel": "radio"}],
-        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
-                              "fields": FIELDS}}))
-    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    kintone_account(local_stack, kintone, account, number, app, token=KINTONE_TOKEN)
     admin, caller = local_stack.create_token(account, "admin"), "+819077779999"
     erasures: list[Any] = []
     add = kintone.handle
@@ -112,7 +119,7 @@ def test_a_record_added_while_its_caller_is_erased_leaves_no_link_behind(local_s
             erasures.append(local_stack.request("DELETE", erase, token=admin))
         return add(method, path, headers, body)
 
-    kintone.handle = erase_meanwhile  # type: ignore[method-assign]
+    kintone.handle = erase_meanwhile
     # When a call an hour ago ends and its record is pushed
     sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1),
                     caller=caller)
@@ -131,12 +138,7 @@ def test_a_record_added_while_its_caller_is_erased_leaves_no_link_behind(local_s
 def test_a_wrong_kintone_token_fails_the_delivery_without_retrying(local_stack: Any, crms: Any) -> None:
     kintone, _ = crms
     account, number, app = unique_account("crm"), unique_number(), 8
-    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
-    local_stack.apply(account_config(
-        account, numbers=[{"number": number, "channel": "radio"}],
-        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
-                              "fields": FIELDS}}))
-    set_account_secret(local_stack, account, "kintone", "not-the-token")
+    kintone_account(local_stack, kintone, account, number, app, token="not-the-token")
     admin = local_stack.create_token(account, "admin")
     play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0))
     local_stack.drain()
@@ -216,12 +218,7 @@ def test_a_kintone_add_whose_answer_was_lost_is_found_by_the_retry_not_added_twi
     # Given an account pushing to kintone with the call's id mapped to a field, and kintone that
     # adds the first record but answers 502 (the answer lost on its way back)
     account, number, app = unique_account("crm"), unique_number(), 11
-    kintone.add_app(app, KINTONE_TOKEN, set(FIELDS.values()))
-    local_stack.apply(account_config(
-        account, numbers=[{"number": number, "channel": "radio"}],
-        crm_push={"kintone": {"domain": "acme.cybozu.com", "app": app, "token_secret": "kintone",
-                              "fields": FIELDS}}))
-    set_account_secret(local_stack, account, "kintone", KINTONE_TOKEN)
+    kintone_account(local_stack, kintone, account, number, app, token=KINTONE_TOKEN)
     kintone.add_replies = [502]
     # When a call ends and its delivery is retried after the 502
     sid = play_call(local_stack, number, datetime.now(UTC).replace(microsecond=0), talk=40)

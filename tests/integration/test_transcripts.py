@@ -245,3 +245,54 @@ def test_test_calls_are_not_in_a_campaigns_trial(local_stack: Any) -> None:
     # Then the staff's test call is not part of the sample: the three real calls pass
     [winter] = [t for t in body["trials"] if t["campaign"] == "winter"]
     assert (winter["verdict"], winter["mean_score"], winter["sample_calls"]) == ("passed", 80, 3)
+
+
+def test_transcripts_that_failed_while_transcribe_was_at_its_limit_start_again_on_retry(
+    local_stack: Any, media: FakeTwilioMedia, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.transcribe.models import TranscribeBackend
+
+    from tests.support.cli import run_cli
+
+    # Given an account with transcription, and Amazon Transcribe at its limit of jobs through
+    # every try of a call's transcript (about ten hours: compressed here)
+    number = unique_number()
+    account = apply_account(local_stack, "trx", recording={"enabled": True},
+                            transcription={"enabled": True, "min_talk_seconds": 20},
+                            call_rules=[BOOKING_RULE], numbers=[{"number": number, "channel": "newspaper"}])
+    admin, manager = (tokens(local_stack, account, "admin", "manager")[k] for k in ("admin", "manager"))
+    start = TranscribeBackend.start_transcription_job
+    at_limit = [True]
+
+    def start_job(self: Any, **kwargs: Any) -> Any:
+        if at_limit[0]:
+            raise JsonRESTError("LimitExceededException", "You have exceeded the concurrent job limit.")
+        return start(self, **kwargs)
+
+    monkeypatch.setattr(TranscribeBackend, "start_transcription_job", start_job)
+    call_sid = recorded_call(local_stack, media, account, number, SCRIPT)
+    local_stack.drain()
+    failed = local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=manager).json()
+    assert failed["status"] == "failed" and "limit" in failed["reason"], failed
+
+    # When the quota is raised, a manager may not start them again, and an admin does (the CLI)
+    at_limit[0] = False
+    refused = local_stack.request("POST", "/v1/transcripts/retry", token=manager, json={})
+    assert refused.status_code == 403, refused.text
+    monkeypatch.setenv("CALLTRACK_URL", local_stack.url)
+    result = run_cli("transcripts", "retry", "--token", admin)
+    assert result.exit_code == 0, result.output
+    assert f"{account}: started 1 failed transcript again" in result.stdout
+    local_stack.drain()
+
+    # Then the transcript is stored and the rules hit, as if nothing had failed
+    stored = local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=manager).json()
+    assert stored["status"] == "stored", stored
+    assert [(s["speaker"], s["text"]) for s in stored["segments"]] == [(s, t) for s, _, t in SCRIPT]
+    assert get_call(local_stack, call_sid, manager)["stage"] == "lead"
+    # and a second retry finds nothing to start
+    again = local_stack.request("POST", "/v1/transcripts/retry", token=admin, json={"since": "2026-01-01"})
+    assert again.status_code == 200 and again.json()["requeued"] == 0, again.text
+    bad = local_stack.request("POST", "/v1/transcripts/retry", token=admin, json={"cursor": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["field"] == "cursor", bad.text

@@ -647,3 +647,67 @@ def test_a_message_about_another_job_gives_up_nothing() -> None:
     assert calls.call["transcript"]["status"] == "in_progress"
     # while one about its own job (or a call event, which starts it) shows it failed
     assert give_up_transcription(CALL, ports, "failed", job=job_name(CALL, REC)) == "failed"
+
+
+# --------------------------------------------------------------------------- retrying failed ones
+
+
+def test_a_failed_transcript_is_started_again_by_a_retry_and_only_by_a_retry() -> None:
+    from transcripts.pipeline import retry_message
+
+    # Given a transcript that ended failed: Transcribe stayed at its limit through every try
+    calls, engine, ports = world(transcript={"status": "failed", "recording_sid": REC, "gave_up": True,
+                                             "reason": "Amazon Transcribe stayed at its limit"})
+    # When the recording's event comes again (a duplicate), Then nothing starts
+    assert handle(recording_stored(), ports) == "duplicate"
+    assert engine.started == []
+    # When its retry message comes, Then the job starts, shown in progress and watched
+    assert handle(retry_message(CALL), ports) == "started"
+    assert [j.name for j in engine.started] == [job_name(CALL, REC)]
+    assert calls.call["transcript"]["status"] == "in_progress" and "reason" not in calls.call["transcript"]
+    assert ports.watched == [(CALL, job_name(CALL, REC))]  # type: ignore[attr-defined]
+    # and its completion is stored as a first one would be
+    assert handle(job_done(), ports) == "stored"
+    assert calls.call["transcript"]["segments"] == [["caller", 2.0, "予約したい"]]
+    # When a retry comes for a stored transcript, Then it is a duplicate
+    assert handle(retry_message(CALL), ports) == "duplicate"
+
+
+def test_retry_reads_the_calls_in_order_and_stops_only_where_the_start_time_changes() -> None:
+    from transcripts.retry import failed_calls
+
+    calls = [
+        {"call_sid": "CA1", "started_at": "2026-11-01T00:00:00Z", "transcript": {"status": "failed"}},
+        {"call_sid": "CA2", "started_at": "2026-11-01T00:00:00Z", "transcript": {"status": "stored"}},
+        {"call_sid": "CA3", "started_at": "2026-11-01T00:00:00Z", "transcript": {"status": "failed"}},
+        {"call_sid": "CA4", "started_at": "2026-11-02T00:00:00Z", "transcript": {"status": "failed"}},
+        {"call_sid": "CA5", "started_at": "2026-11-03T00:00:00Z"},
+    ]
+    # Given all the time in the world, every failed one
+    assert failed_calls(calls, lambda: False) == (["CA1", "CA3", "CA4"], None)
+    # Out of time after the first call: the calls of the same start time are still read, and the
+    # cursor is the next start time (going on from it reads none again, misses none)
+    assert failed_calls(calls, lambda: True) == (["CA1", "CA3"], "2026-11-02T00:00:00Z")
+
+
+@pytest.mark.parametrize(("since", "cursor", "start"), [
+    (None, None, datetime(2026, 10, 31, 9, tzinfo=UTC)),
+    ("2026-11-20", None, datetime(2026, 11, 20, tzinfo=UTC)),
+    ("2026-11-20", "2026-11-25T10:00:00Z", datetime(2026, 11, 25, 10, tzinfo=UTC)),
+])
+def test_retry_reads_from_the_cursor_else_since_else_thirty_days_ago(
+    since: str | None, cursor: str | None, start: datetime
+) -> None:
+    from transcripts.retry import window
+
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert window(since, cursor, now) == (start, now)
+
+
+def test_a_cursor_that_is_no_time_is_a_400_naming_it() -> None:
+    from calltrack.errors import BadRequest
+    from transcripts.retry import window
+
+    with pytest.raises(BadRequest) as err:
+        window(None, "not-a-time", datetime(2026, 11, 30, tzinfo=UTC))
+    assert err.value.field == "cursor"
