@@ -35,8 +35,9 @@ TRANSCRIBE_JOBS_REASON = (
     "and the stack's key encrypting it."
 )
 TRANSCRIBE_LOOKUP_REASON = (
-    "transcribe:GetTranscriptionJob on the stack's own jobs only (names start with the stack's job "
-    "prefix, one per call recording): the lookup of a job whose completion event was lost."
+    "transcribe:GetTranscriptionJob and DeleteTranscriptionJob on the stack's own jobs only (names start "
+    "with the stack's job prefix, one per call recording): the lookup of a job whose completion event "
+    "was lost, and the deletion of a spent job a retry runs again."
 )
 APIG4_REASONS = {
     "twilio": "Twilio webhook: Twilio cannot send bearer tokens; the handler verifies the "

@@ -28,8 +28,9 @@ A transcript ends failed when its job could not run through every try, about ten
 Transcribe at its limit of jobs or unreachable, a permission refused, S3 or DynamoDB down): the
 call shows the reason. After the cause is fixed (a raised quota, the permission), this starts the
 transcript of each such call again; a job Transcribe did finish meanwhile is applied, not run
-twice. Reads the calls that started on or after --since (default: the last 30 days) and prints
-how many transcripts were started again (on many calls, progress as it reads on).
+twice (one it failed is run again). Reads the calls that started on or after --since (default:
+the last 30 days) and prints how many transcripts were started again (on many calls, progress as
+it reads on).
 
 Needs the operator token (then --account is required) or an admin token of the account
 (--token or CALLTRACK_TOKEN; the stack at --url or CALLTRACK_URL). Exit 0 done, 2 refused

@@ -278,7 +278,8 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     # storage outage) is dropped when it is replayed, instead of writing the call back
     store.mark_erased(account, number, (now or clock.now()).timestamp(), sids, days)
     recordings = store.recordings(account, calls)
-    versions = store.object_versions(object_prefixes(account, calls, recordings))
+    prefixes = object_prefixes(account, calls, recordings)
+    versions = store.object_versions(prefixes)
     conversions = store.conversions(account, sids)
     deliveries = store.deliveries(account, sids)
     leads = store.leads(account, number)
@@ -305,6 +306,10 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     # likewise a call event planned into webhook deliveries just before the calls went
     late_deliveries = store.deliveries(account, gone) if gone else []
     store.delete_deliveries(account, [str(d["delivery_id"]) for d in late_deliveries])
+    # and a recording whose fetch ended while the erasure ran (its MP3 written after the listing
+    # above): with the calls gone, a later fetch finds no call and deletes its own
+    late_versions = store.object_versions(prefixes) if prefixes else []
+    store.delete_object_versions(late_versions)
     # and a nightly export that read the calls before they went may have written its day file
     # since the first pass: with the calls gone, no export can write them again
     if gone:
@@ -319,7 +324,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
             "transcripts": sum(1 for c in calls if c.get("transcript")),
             "recordings": len(recordings),
             "twilio_recordings": len(at_twilio),
-            "object_versions": len(versions),
+            "object_versions": len(versions) + len(late_versions),
             "crm_leads": len(leads),
             "conversions": len(conversions) + len(late),
             "webhook_deliveries": len(deliveries) + len(late_deliveries),

@@ -58,6 +58,11 @@ class RetryLater(Exception):
         self.delay_s = delay_s  # seconds until the next try (None: the queue's visibility timeout)
 
 
+class RecordingErased(Exception):
+    """Raised by RecordingRepo.mark_stored when the row became the ``erased`` row meanwhile (the
+    call's caller was erased while the recording was fetched): nothing is stored over it."""
+
+
 class ClaimLost(Exception):
     """Raised by RecordingRepo.claim when another worker holds the recording (or it is done)."""
 
@@ -87,7 +92,9 @@ class RecordingRepo(Protocol):
         None) unless the row is terminal."""
         ...
 
-    def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None: ...
+    def mark_stored(self, recording_sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
+        """The row says stored with ``facts``; ``RecordingErased`` when it is the erased row."""
+        ...
 
     def mark_twilio_deleted(self, recording_sid: str) -> None: ...
 
@@ -380,10 +387,16 @@ def _ingest(
         "size_bytes": len(body),
         "stored_at": iso(ports.now()),
     }
-    ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid}, now=ports.now())
-    if not ports.calls.set_recording(call_sid, facts):
-        # The call was erased (a privacy request) while this recording was fetched: the erasure
-        # found no object yet, and nothing could find this one again. It goes too (its row becomes
+    try:
+        ports.recordings.mark_stored(sid, {**facts, "account": account, "call_sid": call_sid},
+                                     now=ports.now())
+        erased = False
+    except RecordingErased:
+        erased = True
+    if erased or not ports.calls.set_recording(call_sid, facts):
+        # The call was erased (a privacy request) while this recording was fetched (its row is the
+        # erased row, or the call is gone): the erasure found no object yet, and nothing could
+        # find this one again. It goes too (its row becomes
         # the erased row), and Twilio's copy when the account has Twilio's deleted (a failed delete
         # is retried: the row stays until it is done, and the retry comes back through _already_done).
         ports.objects.delete_every_version(key)

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from calltrack.observability import make_logger, make_tracer
 from calltrack.settings import Needs
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
-from recording_ingest.ingest import ENDED, ERASED, TERMINAL, RecordingRepo, iso
+from recording_ingest.ingest import ENDED, ERASED, ERASED_KEEP_DAYS, TERMINAL, RecordingRepo, iso
 
 logger = make_logger("recording_redrive")
 tracer = make_tracer("recording_redrive")
@@ -61,6 +61,14 @@ def _valid(message: Any) -> bool:
     )
 
 
+def _older_than(message: Mapping[str, Any], now: datetime, age: timedelta) -> bool:
+    try:
+        sent = datetime.fromisoformat(str(message.get("received_at") or "").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return sent.tzinfo is not None and now - sent > age
+
+
 def redrive(ports: RedrivePorts) -> dict[str, int]:
     counts = {"redriven": 0, "finished": 0, "kept": 0}
     seen = 0
@@ -79,8 +87,15 @@ def redrive(ports: RedrivePorts) -> dict[str, int]:
                 continue
             sid = str(message["recording_sid"])
             if message.get("status") == ERASED:
-                # an erasure's delete at Twilio that kept failing: tried again; its row (erased,
-                # terminal) is not the message's to change
+                # an erasure's delete at Twilio that kept failing: tried again (its row, erased and
+                # terminal, is not the message's to change) until as old as the erased row's keep
+                if _older_than(message, ports.now(), timedelta(days=ERASED_KEEP_DAYS)):
+                    logger.warning("an erased call's recording could not be deleted at Twilio in "
+                                   f"{ERASED_KEEP_DAYS} days: delete it in Twilio's console",
+                                   extra={"recording_sid": sid})
+                    ports.delete(receipt)
+                    counts["finished"] += 1
+                    continue
                 ports.send(body)
                 ports.delete(receipt)
                 counts["redriven"] += 1

@@ -13,7 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from calltrack.models.recordings import Recording
 from recording_ingest.fetch import NOT_READY
-from recording_ingest.ingest import TERMINAL, ClaimLost, erased_row, iso
+from recording_ingest.ingest import ERASED, TERMINAL, ClaimLost, RecordingErased, erased_row, iso
 
 
 def _conditional_failed(err: UpdateError) -> bool:
@@ -99,7 +99,13 @@ class DynamoRecordings:
         for name in ("duration_seconds", "channels"):
             if facts.get(name) is not None:
                 actions.append(getattr(Recording, name).set(int(facts[name])))
-        Recording(recording_sid).update(actions=actions)
+        try:
+            not_erased = Recording.status.does_not_exist() | (Recording.status != ERASED)
+            Recording(recording_sid).update(actions=actions, condition=not_erased)
+        except UpdateError as err:
+            if _conditional_failed(err):
+                raise RecordingErased(recording_sid) from None
+            raise
 
     def count_not_found(self, recording_sid: str) -> int:
         row = Recording(recording_sid)

@@ -66,6 +66,10 @@ class TranscriptionEngine(Protocol):
         has no job of that name."""
         ...
 
+    def forget(self, name: str) -> None:
+        """Delete the job (its name can then start a new one: a retry of a failed transcript)."""
+        ...
+
 
 def job_name(call_sid: str, recording_sid: str) -> str:
     return f"{JOB_PREFIX}{call_sid}-{recording_sid}"
@@ -158,3 +162,12 @@ class AwsTranscribe:
         if job.get("FailureReason"):
             out["FailureReason"] = str(job["FailureReason"])
         return out
+
+    def forget(self, name: str) -> None:
+        """DeleteTranscriptionJob (https://docs.aws.amazon.com/transcribe/latest/APIReference/
+        API_DeleteTranscriptionJob.html); a job already gone is no error."""
+        try:
+            self.transcribe.delete_transcription_job(TranscriptionJobName=name)
+        except Exception as exc:
+            if _code(exc) not in ("NotFoundException", "BadRequestException"):
+                raise

@@ -173,6 +173,11 @@ def start_transcription(call_sid: str, ports: Ports, *, again: bool = False) -> 
     )
     try:
         started = ports.engine.start(job)
+        if not started and again and _spent(ports.engine, job):
+            # a retry of a job Transcribe ran and failed, or finished so long ago that its output
+            # is gone (7 days): that job can give nothing more, so it is deleted and run again
+            ports.engine.forget(name)
+            started = ports.engine.start(job)
     except JobRefused as refused:
         ports.calls.amend(str(call["account"]), call_sid, {"transcript": {
             "status": "failed", "job": name, "recording_sid": sid, "language": config.language,
@@ -181,6 +186,13 @@ def start_transcription(call_sid: str, ports: Ports, *, again: bool = False) -> 
         return "refused"
     ports.watch(call_sid, name)  # in case the completion event never comes
     return "started" if started else "already-started"
+
+
+def _spent(engine: TranscriptionEngine, job: JobRequest) -> bool:
+    """The job of that name can give no transcript any more: it failed, or it completed and its
+    output JSON is gone."""
+    status = (engine.state(job.name) or {}).get("TranscriptionJobStatus")
+    return status == "FAILED" or (status == "COMPLETED" and engine.output(job.output_key) is None)
 
 
 def check_job(message: Mapping[str, Any], ports: Ports, *, first: bool) -> str:

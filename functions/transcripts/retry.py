@@ -80,19 +80,19 @@ def _moment(value: str, field: str) -> datetime:
 
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise BadRequest(f"{field}: not a date (YYYY-MM-DD) or a time", field=field)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or one UTC cannot hold (0001-01-01+01:00)
+        raise BadRequest(f"{field}: not a date (YYYY-MM-DD) or a time", field=field) from None
 
 
 def window(since: str | None, cursor: str | None, now: datetime) -> tuple[datetime, datetime]:
     """The start-time range one request reads: from the cursor, else ``since`` (a date or an ISO
-    time, UTC), else ``DEFAULT_DAYS`` ago; up to now."""
+    time, UTC), else ``DEFAULT_DAYS`` ago; up to now (a start after now reads nothing)."""
     if cursor:
-        return _moment(cursor, "cursor"), now
-    return (_moment(since, "since") if since else now - timedelta(days=DEFAULT_DAYS)), now
+        start = _moment(cursor, "cursor")
+    else:
+        start = _moment(since, "since") if since else now - timedelta(days=DEFAULT_DAYS)
+    return min(start, now), now
 
 
 def transcript_retrier(calls: Any, sqs: Any) -> Callable[[str, str | None, str | None], dict[str, Any]]:

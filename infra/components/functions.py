@@ -217,7 +217,9 @@ class FunctionFactory(Construct):
         role.add_to_policy(start)
         jobs = Stack.of(role).format_arn(service="transcribe", resource="transcription-job",
                                          resource_name=f"{TRANSCRIPTION_JOB_PREFIX}*")
-        role.add_to_policy(iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=[jobs]))
+        # Get: a job whose event has not come; Delete: a spent job that a retry runs again
+        look_and_delete = ["transcribe:GetTranscriptionJob", "transcribe:DeleteTranscriptionJob"]
+        role.add_to_policy(iam.PolicyStatement(actions=look_and_delete, resources=[jobs]))
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::*]", nag.TRANSCRIBE_JOBS_REASON)
         nag.acknowledge(role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:transcribe:<AWS::Region>:"
                         f"<AWS::AccountId>:transcription-job/{TRANSCRIPTION_JOB_PREFIX}*]",

@@ -790,15 +790,18 @@ def test_transcription_jobs_may_only_write_to_the_recordings_bucket_under_the_st
     # and the function names that key to Transcribe (its output would be SSE-S3 otherwise)
     env = _functions_by_service(synth)["transcripts"]["Properties"]["Environment"]["Variables"]
     assert env["CALLTRACK_RECORDINGS_KMS_KEY_ID"] == key_arn
-    # and it may look up the stack's own jobs (a completion event may be lost), named as the
-    # function names them, none of another application's (GetTranscriptionJob has the resource
-    # type transcriptionjob: arn:...:transcription-job/${JobName}, Service Authorization Reference)
+    # and it may look up (a completion event may be lost) and delete (a retry of a spent job) the
+    # stack's own jobs, named as the function names them, none of another application's
+    # (both have the resource type transcriptionjob: arn:...:transcription-job/${JobName},
+    # Service Authorization Reference)
     from infra.components.functions import TRANSCRIPTION_JOB_PREFIX
     from transcripts.engine import JOB_PREFIX, job_name
 
     [look] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
               if "transcribe:GetTranscriptionJob" in _listed(s["Action"])]
-    assert _listed(look["Action"]) == ["transcribe:GetTranscriptionJob"] and "Condition" not in look
+    assert sorted(_listed(look["Action"])) == [
+        "transcribe:DeleteTranscriptionJob", "transcribe:GetTranscriptionJob"]
+    assert "Condition" not in look
     arn = json.dumps(look["Resource"])
     assert ":transcription-job/" + TRANSCRIPTION_JOB_PREFIX + '*"' in arn and ":transcribe:" in arn
     assert TRANSCRIPTION_JOB_PREFIX == JOB_PREFIX and job_name("CA1", "RE1").startswith(JOB_PREFIX)

@@ -296,3 +296,29 @@ def test_transcripts_that_failed_while_transcribe_was_at_its_limit_start_again_o
     assert again.status_code == 200 and again.json()["requeued"] == 0, again.text
     bad = local_stack.request("POST", "/v1/transcripts/retry", token=admin, json={"cursor": "yesterday"})
     assert bad.status_code == 400 and bad.json()["field"] == "cursor", bad.text
+
+
+def test_a_retry_runs_again_a_job_whose_output_is_gone(
+    local_stack: Any, media: FakeTwilioMedia, clinic: dict[str, Any]
+) -> None:
+    from calltrack.call_items import call_items
+
+    # Given a call transcribed long ago (its job completed, its output JSON deleted once stored),
+    # whose transcript shows failed (a failure that came after, e.g. a permission since fixed)
+    manager, admin = clinic["tokens"]["manager"], clinic["tokens"]["admin"]
+    call_sid = recorded_call(local_stack, media, clinic["account"], clinic["number"], SCRIPT)
+    call = get_call(local_stack, call_sid, manager)
+    assert call["transcript"]["status"] == "stored"
+    failed = {"status": "failed", "recording_sid": call["recording"]["recording_sid"],
+              "reason": "AccessDenied", "gave_up": True}
+    call_items().amend(clinic["account"], call_sid, {"transcript": failed})
+
+    # When an admin retries the account's failed transcripts
+    resp = local_stack.request("POST", "/v1/transcripts/retry", token=admin, json={})
+    assert resp.status_code == 200 and resp.json()["requeued"] == 1, resp.text
+    local_stack.drain()
+
+    # Then the spent job was deleted and run again: the transcript is stored from its new output
+    again = local_stack.request("GET", f"/v1/calls/{call_sid}/transcript", token=manager).json()
+    assert again["status"] == "stored", again
+    assert [(s["speaker"], s["text"]) for s in again["segments"]] == [(s, t) for s, _, t in SCRIPT]

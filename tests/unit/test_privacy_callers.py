@@ -50,8 +50,9 @@ def test_erase_removes_the_caller_of_one_account_and_answers_counts() -> None:
     assert store.export_rows == {"a": ["CA-other"], "b": ["CA2", "CA-other"]}
     # and the calls went last (a failed run finds the rest again through them), after their markers,
     # but for one more sweep of conversion and webhook delivery rows an in-flight event may have
-    # made meanwhile and of the export files a nightly export running meanwhile may have written
-    assert store.log[-5:] == ["markers", "calls", "conversions", "deliveries", "exports"]
+    # made meanwhile, of the recording objects a fetch ending meanwhile may have written, and of the
+    # export files a nightly export running meanwhile may have written
+    assert store.log[-6:] == ["markers", "calls", "conversions", "deliveries", "objects", "exports"]
 
 
 def test_a_conversion_row_made_while_the_erasure_ran_is_erased_too() -> None:
@@ -135,6 +136,23 @@ def test_an_account_that_has_twilios_copies_deleted_asks_for_those_twilio_may_st
     # and an account that keeps Twilio's copies asks nothing
     store = seeded()
     assert erase("b", CALLER, store)["erased"]["twilio_recordings"] == 0
+
+
+def test_a_recording_stored_while_the_erasure_ran_is_deleted_too() -> None:
+    # Given a recording fetch that writes its MP3 after the erasure listed the call's objects
+    store = seeded()
+    late = ("recordings/a/2026/10/CA1/RECA1.mp3", "v3")
+    delete_calls = store.delete_calls
+
+    def stored_then_delete(call_sids: list[str]) -> None:
+        store.versions.append(late)
+        delete_calls(call_sids)
+
+    store.delete_calls = stored_then_delete  # type: ignore[method-assign]
+    # When a erases the caller, Then that version goes too, and is counted
+    result = erase("a", CALLER, store)
+    assert late not in store.versions and [v for v in store.versions if "/a/" in v[0]] == []
+    assert result["erased"]["object_versions"] == 4
 
 
 def test_erase_is_idempotent() -> None:

@@ -15,6 +15,7 @@ from recording_ingest.ingest import (
     TERMINAL,
     ClaimLost,
     Ports,
+    RecordingErased,
     RetryLater,
     erased_message,
     erased_row,
@@ -71,6 +72,8 @@ class Recordings:
         return int(row["not_found"])
 
     def mark_stored(self, sid: str, facts: Mapping[str, Any], *, now: datetime) -> None:
+        if (self.rows.get(sid) or {}).get("status") == "erased":  # as DynamoRecordings' condition
+            raise RecordingErased(sid)
         row = self.rows.setdefault(sid, {"recording_sid": sid})
         row.update(facts)
         row.update(status="stored", reason=None)
@@ -219,6 +222,26 @@ def test_a_recording_whose_call_is_erased_while_it_is_fetched_is_not_left_behind
     fetched = len(world.twilio.fetched)
     assert process(msg, world.ports, 3) == "duplicate"
     assert len(world.twilio.fetched) == fetched and erased(world, msg)
+
+
+def test_a_recording_whose_row_the_erasure_replaced_while_it_was_fetched_is_not_stored_over_it() -> None:
+    # Given an account that has Twilio's copies deleted, and a recording being fetched when the
+    # caller's erasure replaces its row by the erased row (the call itself not deleted yet)
+    msg = message()
+    world = World(delete_from_twilio=True)
+    world.add_call(msg["call_sid"])
+
+    def erased_meanwhile(url: str) -> bytes:
+        world.recordings.erase(msg["recording_sid"], msg["call_sid"], now=NOW)
+        return MP3
+
+    world.ports.fetch = erased_meanwhile
+    # When the MP3 arrives, Then it is not stored: no object, the erased row stays as it is, the
+    # call gets no recording, and Twilio's copy is deleted too
+    assert process(msg, world.ports) == "call-erased"
+    assert world.objects.objects == {} and erased(world, msg)
+    assert "recording" not in world.calls.rows[msg["call_sid"]]
+    assert world.twilio.deleted == [msg["recording_sid"]]
 
 
 def test_a_redelivered_message_of_a_recording_whose_call_was_erased_finishes_the_clean_up() -> None:
@@ -547,7 +570,9 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
     # at Twilio that kept failing is tried again, the erased row left as it is)
     world.recordings.erase(late["recording_sid"], late["call_sid"], now=NOW)
     erasure = erased_message(late, "acme", OUR, NOW)
-    dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone, late, erasure])}
+    # (and an erasure's delete that has failed for longer than the erased row is kept: given up)
+    stale = erased_message(message(), "acme", OUR, NOW - timedelta(days=31))
+    dlq = {f"r{i}": json.dumps(m) for i, m in enumerate([live, done, gone, late, erasure, stale])}
     dlq["bad"] = "{not json"
     dlq["foreign"] = json.dumps(foreign)
     sent: list[str] = []
@@ -563,7 +588,7 @@ def test_the_redrive_sends_dead_letters_back_but_not_finished_or_malformed_ones(
         )
     )
     # the malformed and the foreign one stay for an operator (the consumer would refuse them again)
-    assert counts == {"redriven": 2, "finished": 3, "kept": 2}
+    assert counts == {"redriven": 2, "finished": 4, "kept": 2}
     assert [(json.loads(b)["recording_sid"], json.loads(b)["status"]) for b in sent] == [
         (live["recording_sid"], "completed"), (late["recording_sid"], "erased")]
     assert sorted(dlq) == ["bad", "foreign"]

@@ -301,15 +301,22 @@ def test_every_transcripts_message_names_its_call(message: dict[str, Any], call:
 
 class FakeEngine:
     def __init__(self, output: dict[str, Any] | None) -> None:
-        self.started: list[JobRequest] = []
+        self.started: list[JobRequest] = []  # every job started, in order
+        self.jobs: set[str] = set()  # the names Transcribe holds a job of
+        self.forgotten: list[str] = []
         self.out = output
         self.discarded: list[str] = []
 
     def start(self, job: JobRequest) -> bool:
-        if any(j.name == job.name for j in self.started):
+        if job.name in self.jobs:
             return False
+        self.jobs.add(job.name)
         self.started.append(job)
         return True
+
+    def forget(self, name: str) -> None:
+        self.jobs.discard(name)
+        self.forgotten.append(name)
 
     def output(self, key: str) -> dict[str, Any] | None:
         return self.out
@@ -318,7 +325,7 @@ class FakeEngine:
         self.discarded.append(key)
 
     def state(self, name: str) -> dict[str, str] | None:
-        if not any(j.name == name for j in self.started):
+        if name not in self.jobs:
             return None
         return {"TranscriptionJobStatus": self.status}
 
@@ -673,6 +680,33 @@ def test_a_failed_transcript_is_started_again_by_a_retry_and_only_by_a_retry() -
     assert handle(retry_message(CALL), ports) == "duplicate"
 
 
+@pytest.mark.parametrize(("status", "output", "run_again"), [
+    ("FAILED", True, True),  # Transcribe failed the job: it is deleted and run again
+    ("COMPLETED", False, True),  # finished so long ago its output is gone: likewise
+    ("COMPLETED", True, False),  # finished, output there: its watch applies it, nothing billed twice
+    ("IN_PROGRESS", True, False),  # running: its watch waits for it
+])
+def test_a_retry_runs_a_spent_job_again_and_leaves_a_useful_one_to_its_watch(
+    status: str, output: bool, run_again: bool
+) -> None:
+    from transcripts.pipeline import retry_message
+
+    # Given a failed transcript whose job Transcribe still holds, in this state
+    calls, engine, ports = world(transcript={"status": "failed", "recording_sid": REC, "gave_up": True})
+    engine.jobs.add(job_name(CALL, REC))
+    engine.status = status
+    if not output:
+        engine.out = None
+    # When it is retried
+    outcome = handle(retry_message(CALL), ports)
+    # Then a spent job is deleted and started again; any other is watched as it is
+    assert outcome == ("started" if run_again else "already-started")
+    assert engine.forgotten == ([job_name(CALL, REC)] if run_again else [])
+    assert len(engine.started) == (1 if run_again else 0)
+    assert calls.call["transcript"]["status"] == "in_progress"
+    assert ports.watched == [(CALL, job_name(CALL, REC))]  # type: ignore[attr-defined]
+
+
 def test_retry_reads_the_calls_in_order_and_stops_only_where_the_start_time_changes() -> None:
     from transcripts.retry import failed_calls
 
@@ -694,6 +728,7 @@ def test_retry_reads_the_calls_in_order_and_stops_only_where_the_start_time_chan
     (None, None, datetime(2026, 10, 31, 9, tzinfo=UTC)),
     ("2026-11-20", None, datetime(2026, 11, 20, tzinfo=UTC)),
     ("2026-11-20", "2026-11-25T10:00:00Z", datetime(2026, 11, 25, 10, tzinfo=UTC)),
+    ("2027-01-01", None, datetime(2026, 11, 30, 9, tzinfo=UTC)),  # after now: reads nothing, no error
 ])
 def test_retry_reads_from_the_cursor_else_since_else_thirty_days_ago(
     since: str | None, cursor: str | None, start: datetime
@@ -704,10 +739,15 @@ def test_retry_reads_from_the_cursor_else_since_else_thirty_days_ago(
     assert window(since, cursor, now) == (start, now)
 
 
-def test_a_cursor_that_is_no_time_is_a_400_naming_it() -> None:
+@pytest.mark.parametrize(("since", "cursor", "field"), [
+    (None, "not-a-time", "cursor"), (None, "0001-01-01T00:00:00+01:00", "cursor"),
+    ("2026-13-45", None, "since"),
+])
+def test_a_since_or_cursor_that_is_no_time_is_a_400_naming_it(since: str | None, cursor: str | None,
+                                                              field: str) -> None:
     from calltrack.errors import BadRequest
     from transcripts.retry import window
 
     with pytest.raises(BadRequest) as err:
-        window(None, "not-a-time", datetime(2026, 11, 30, tzinfo=UTC))
-    assert err.value.field == "cursor"
+        window(since, cursor, datetime(2026, 11, 30, tzinfo=UTC))
+    assert err.value.field == field

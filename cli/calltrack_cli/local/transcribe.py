@@ -109,7 +109,9 @@ class LocalTranscribe(Poller):
         self._client_factory = client_factory
         self._scripts: dict[str, list[Line]] = {}
         self._scripts_lock = threading.Lock()
-        self._done: set[str] = set()
+        # name -> the job finished under it (a job deleted and started again under the same name,
+        # a retry of a spent one, is another object: finished too)
+        self._done: dict[str, Any] = {}
         self._lost: set[str] = set()  # call sids whose next completion event is not sent
         self._finished = 0  # jobs finished since drain last asked (pending)
 
@@ -128,7 +130,7 @@ class LocalTranscribe(Poller):
         from moto.transcribe.models import transcribe_backends
 
         backend = transcribe_backends[ACCOUNT_ID][REGION]
-        return [job for name, job in list(backend.transcriptions.items()) if name not in self._done]
+        return [job for name, job in list(backend.transcriptions.items()) if self._done.get(name) is not job]
 
     def pending(self) -> bool:
         """True while jobs wait, and once after the background loop finished one: its event went
@@ -141,7 +143,7 @@ class LocalTranscribe(Poller):
         jobs = self._jobs()
         for job in jobs:
             self._finish(job)
-            self._done.add(job.transcription_job_name)
+            self._done[job.transcription_job_name] = job
             with self._scripts_lock:
                 self._finished += 1
         return len(jobs)
