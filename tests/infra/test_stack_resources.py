@@ -499,6 +499,19 @@ def test_alarms_notify_the_ops_topic(synth):
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], logical_id
 
 
+def test_every_alarm_has_a_row_in_the_readmes_runbook(synth):
+    # Given the README's "When an alarm fires" table (what happened, what to do)
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    runbook = text[text.index("### When an alarm fires"):text.index("\n## Performance")]
+    # Then every alarm of the stack is named there (a scheduled function's Errors by its function)
+    for logical_id in synth.resources("AWS::CloudWatch::Alarm"):
+        alarm = re.sub(r"^Monitoring|[0-9A-F]{8}$", "", logical_id)
+        function = alarm.removesuffix("Errors")
+        assert f"`{alarm}`" in runbook or (function != alarm and f"`{function}`" in runbook), alarm
+
+
 def test_quiet_failures_and_stream_lag_alarm(synth):
     alarms = [a["Properties"] for a in synth.resources("AWS::CloudWatch::Alarm").values()]
 
