@@ -7,7 +7,7 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
 - the CRM leads of ``a`` whose ``phone`` is the number;
 - the recordings rows of those calls (each replaced by its ``erased`` row: the two ids, nothing of
   the account, gone after 30 days, so a message of the recording still on its way ends there
-  instead of writing a row back; ``calltrack.models.recordings``), and every S3 object version
+  instead of writing a row back; ``recording_ingest.ingest.erased_row``), and every S3 object version
   (and delete marker) under the calls' recording and transcript folders
   (``recordings/{a}/{yyyy}/{mm}/{CallSid}/``, ``transcripts/{a}/{yyyy}/{mm}/{CallSid}/``);
 - the conversions and webhook deliveries of those calls (pending or not: the payload of a

@@ -16,11 +16,12 @@ redriven. Both end the cycle; ``POST /v1/recordings/retry`` queues a gone one ag
 without a call has no account to retry it under; the reconcile job queues it if its call turns up).
 
 A caller's erasure (``privacy``) replaces the rows of the calls' recordings by ``erased`` rows
-(``calltrack.models.recordings.erased_row``: terminal, so a message still on its way ends as a
-duplicate instead of writing a row back), and queues an ``erased`` message for each recording
-Twilio may still hold when the account has Twilio's copies deleted (``erased_message``): Twilio's
-copy is deleted (a failed delete is retried like any try). Without it, a recording still in the
-retry ladder when its call was erased would leave the caller's voice at Twilio.
+(``erased_row``: terminal, so a message still on its way ends as a duplicate instead of writing a
+row back; a fetch under way cannot store over it, ``RecordingErased``), and queues an ``erased``
+message for each recording Twilio may still hold when the account has Twilio's copies deleted
+(``erased_message``): Twilio's copy is deleted (a failed delete is retried like any try). Without
+it, a recording still in the retry ladder when its call was erased would leave the caller's voice
+at Twilio.
 """
 
 from __future__ import annotations
