@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -222,6 +223,14 @@ Examples:
 
 Exit codes: 0 applied (or no changes), 2 invalid file or refused by the server, 1 server unreachable.
 """
+
+
+def _retry_body(account: str | None, since: str | None) -> dict[str, Any]:
+    """The body of a ``… retry`` request (recordings, transcripts): ``account`` and ``since`` when
+    given; a ``since`` that is not a day YYYY-MM-DD exits 2 before anything is sent."""
+    if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+        _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
+    return {k: v for k, v in (("account", account), ("since", since)) if v}
 
 
 def _post_pages(base: str, token: str, path: str, body: dict[str, Any], counted: tuple[str, ...],

@@ -7,9 +7,6 @@ do this, any 4xx), 1 the server could not be reached or failed.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import typer
 
 from calltrack_cli.admin_cmds import (
@@ -17,9 +14,9 @@ from calltrack_cli.admin_cmds import (
     URL_OPTION,
     CliFailure,
     _exit_with,
-    _fail,
     _post_pages,
     _resolve,
+    _retry_body,
 )
 
 RETRY_HELP = """Requeue an account's recordings that are failed or retrying.
@@ -36,7 +33,6 @@ Needs the operator token (then --account is required) or an admin token of the a
 """
 
 recordings_app = typer.Typer(help="Recordings: requeue failed and retrying recordings.", no_args_is_help=True)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @recordings_app.command("retry", help=RETRY_HELP)
@@ -52,14 +48,8 @@ def retry(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     try:
-        if since is not None and not _DATE.match(since):
-            _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
+        body = _retry_body(account, since)
         base, tok = _resolve(url, token)
-        body: dict[str, Any] = {}
-        if account:
-            body["account"] = account
-        if since:
-            body["since"] = since
         # A large recordings table takes several requests: each answers within the API's time
         # limit with a next_cursor until the whole table is read.
         result, sums = _post_pages(base, tok, "/v1/recordings/retry", body, ("requeued", "skipped"),

@@ -7,9 +7,6 @@ token that may not do this, any 4xx), 1 the server could not be reached or faile
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import typer
 
 from calltrack_cli.admin_cmds import (
@@ -17,9 +14,9 @@ from calltrack_cli.admin_cmds import (
     URL_OPTION,
     CliFailure,
     _exit_with,
-    _fail,
     _post_pages,
     _resolve,
+    _retry_body,
 )
 
 RETRY_HELP = """Start an account's failed transcripts again.
@@ -38,7 +35,6 @@ Needs the operator token (then --account is required) or an admin token of the a
 """
 
 transcripts_app = typer.Typer(help="Transcripts: start failed transcripts again.", no_args_is_help=True)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @transcripts_app.command("retry", help=RETRY_HELP)
@@ -54,14 +50,8 @@ def retry(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     try:
-        if since is not None and not _DATE.match(since):
-            _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
+        body = _retry_body(account, since)
         base, tok = _resolve(url, token)
-        body: dict[str, Any] = {}
-        if account:
-            body["account"] = account
-        if since:
-            body["since"] = since
         result, sums = _post_pages(base, tok, "/v1/transcripts/retry", body, ("requeued",),
                                    lambda s: f"... {s['requeued']} started again so far; reading on")
         n = sums["requeued"]

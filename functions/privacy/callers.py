@@ -263,8 +263,9 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     from calltrack.errors import Conflict
     from recording_ingest.ingest import twilio_may_hold
 
+    at = now or clock.now()
     calls = store.calls(account, number)
-    busy = _still_written(calls, now or clock.now())
+    busy = _still_written(calls, at)
     if busy is not None:
         raise Conflict(f"number: a call from this number (started {busy}) is in progress or ended "
                        f"less than {int(SETTLING.total_seconds() // 60)} minutes ago; erase it after "
@@ -276,7 +277,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     earlier_sids, earlier_days = store.erased_calls(account, number)
     # first the mark: a callback of the number's calls still waiting in the webhook's outbox (a
     # storage outage) is dropped when it is replayed, instead of writing the call back
-    store.mark_erased(account, number, (now or clock.now()).timestamp(), sids, days)
+    store.mark_erased(account, number, at.timestamp(), sids, days)
     recordings = store.recordings(account, calls)
     prefixes = object_prefixes(account, calls, recordings)
     versions = store.object_versions(prefixes)
@@ -290,7 +291,7 @@ def erase(account: str, number: str, store: CallerStore, now: datetime | None = 
     store.delete_object_versions(versions)
     if at_twilio and twilio_deletions:
         twilio_deletions(at_twilio)
-    store.erase_recordings(recordings, (now or clock.now()).timestamp())
+    store.erase_recordings(recordings, at.timestamp())
     store.delete_conversions([(str(c["call_sid"]), str(c["key"])) for c in conversions])
     store.delete_deliveries(account, [str(d["delivery_id"]) for d in deliveries])
     store.delete_leads(account, [str(lead["external_id"]) for lead in leads])

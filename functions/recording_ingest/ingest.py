@@ -245,12 +245,8 @@ def _erased(message: Mapping[str, Any], sid: str, account_sid: str, ports: Ports
     if not _ACCOUNT_SAFE.match(account):
         ports.on_failure("invalid-message")
         return "ignored"  # not an erasure's message (a Twilio callback never names an account)
-    if ports.delete_from_twilio_for(account):
-        try:
-            ports.delete_at_twilio(account_sid, sid)
-        except FetchError as err:
-            ports.on_failure(err.reason)
-            raise RetryLater(err.reason, "erased call: the delete at Twilio will be retried") from None
+    # nothing marked on the row: the erased row is the erasure's, and a retry deletes again harmlessly
+    _maybe_delete_at_twilio(account, account_sid, sid, twilio_deleted=False, ports=ports, mark=False)
     return ERASED
 
 
@@ -455,16 +451,18 @@ def _delete_at_twilio_from_row(row: Mapping[str, Any], account_sid: str, ports: 
 
 
 def _maybe_delete_at_twilio(
-    account: str, account_sid: str, sid: str, *, twilio_deleted: bool, ports: Ports
+    account: str, account_sid: str, sid: str, *, twilio_deleted: bool, ports: Ports, mark: bool = True
 ) -> None:
+    """Delete Twilio's copy when the account asks and it is not gone yet (``RetryLater`` when the
+    delete fails); ``mark``: note on the row that it is deleted."""
     if twilio_deleted or not ports.delete_from_twilio_for(account):
         return
     try:
         deleted = ports.delete_at_twilio(account_sid, sid)
     except FetchError as err:
         ports.on_failure(err.reason)
-        raise RetryLater(err.reason, "stored in S3; delete at Twilio will be retried") from None
-    if deleted:
+        raise RetryLater(err.reason, "the delete at Twilio will be retried") from None
+    if deleted and mark:
         ports.recordings.mark_twilio_deleted(sid)
 
 

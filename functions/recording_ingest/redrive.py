@@ -62,11 +62,10 @@ def _valid(message: Any) -> bool:
 
 
 def _older_than(message: Mapping[str, Any], now: datetime, age: timedelta) -> bool:
-    try:
-        sent = datetime.fromisoformat(str(message.get("received_at") or "").replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return sent.tzinfo is not None and now - sent > age
+    from calltrack.days import parse_started_at
+
+    sent = parse_started_at(message.get("received_at"))
+    return sent is not None and now - sent > age
 
 
 def redrive(ports: RedrivePorts) -> dict[str, int]:
