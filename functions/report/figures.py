@@ -46,10 +46,25 @@ def ratio(numerator: Number, denominator: Number, digits: int = 4) -> float | No
     return round(float(numerator) / float(denominator), digits)
 
 
-def money(value: float | None) -> float | int | None:
+# ISO 4217 minor units other than 2 (the SIX list, "Minor unit" column): an amount in these
+# currencies is rounded to their own unit, so a prorated 100,000 JPY reads 32258, not 32258.06.
+MINOR_UNITS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+                     "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
+
+def minor_units(currency: str | None) -> int:
+    """Decimals an amount in ``currency`` is shown with (2 when the currency is not known)."""
+    return MINOR_UNITS.get(currency or "", 2)
+
+
+def money(value: float | None, digits: int = 2) -> float | int | None:
+    """An amount rounded to ``digits`` decimals (the currency's minor unit), an int when whole."""
     if value is None:
         return None
-    rounded = round(float(value), 2)
+    rounded = round(float(value), digits)
     return int(rounded) if rounded == int(rounded) else rounded
 
 
@@ -70,9 +85,10 @@ def group(rows: Iterable[RollupRow]) -> dict[str, dict[str, Number]]:
     return out
 
 
-def report_row(key: str, c: Mapping[str, Number], spend: float | None) -> dict[str, Any]:
-    spend_m = money(spend)
-    won_value = money(c["won_value"]) or 0
+def report_row(key: str, c: Mapping[str, Number], spend: float | None, digits: int = 2) -> dict[str, Any]:
+    """One report row; amounts (spend, won value, CPA) to ``digits`` decimals (``minor_units``)."""
+    spend_m = money(spend, digits)
+    won_value = money(c["won_value"], digits) or 0
     return {
         "key": key,
         "calls": int(c["calls"]),
@@ -91,19 +107,21 @@ def report_row(key: str, c: Mapping[str, Number], spend: float | None) -> dict[s
         "spend": spend_m,
         # no spend entered for the channel (its row shows 0 beside channels that have spend): no cost
         # per lead to tell, as ROMI; a CPA of 0 would read as free leads
-        "cpa": money(spend_m / c["leads"]) if spend_m and c["leads"] else None,
+        "cpa": money(spend_m / c["leads"], digits) if spend_m and c["leads"] else None,
         "romi": ratio(won_value - spend_m, spend_m) if spend_m else None,
     }
 
 
 def channel_report(
-    rows: Iterable[RollupRow], by: str, spend_by_channel: Mapping[str, float]
+    rows: Iterable[RollupRow], by: str, spend_by_channel: Mapping[str, float], currency: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows per dimension value (+ channels that only have spend) and the totals row.
 
     Spend is per channel: for by=channel every row carries its spend and the totals' spend is
     their sum; for other dimensions rows carry null spend and the totals carry the account's.
+    Amounts are rounded to the ``currency``'s minor unit.
     """
+    digits = minor_units(currency)
     grouped = group(rows)
     if by == "channel":
         for channel in spend_by_channel:
@@ -113,14 +131,14 @@ def channel_report(
         spend = spend_by_channel.get(key, 0.0) if by == "channel" and spend_by_channel else None
         if by == "channel" and spend_by_channel and key not in spend_by_channel:
             spend = 0.0
-        out.append(report_row(key, counters, spend))
+        out.append(report_row(key, counters, spend, digits))
     out.sort(key=lambda r: (-r["calls"], r["key"]))
     total_spend: float | None = None
     if spend_by_channel and by == "channel":
         total_spend = sum(float(r["spend"]) for r in out if r["spend"] is not None)
     elif spend_by_channel:
         total_spend = sum(spend_by_channel.values())
-    totals = report_row("total", sum_counters(grouped.values()), total_spend)
+    totals = report_row("total", sum_counters(grouped.values()), total_spend, digits)
     return out, totals
 
 

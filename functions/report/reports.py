@@ -51,13 +51,14 @@ def channel_report(
     rows = rollups.rows(caller.account, dimension, start, end)
     spend = rollups.spend(caller.account, start.isoformat()[:7], end.isoformat()[:7])
     spend_by_channel = prorated_spend(spend, start, end)
-    out_rows, totals = figures.channel_report(rows, dimension, spend_by_channel)
+    currency = spend[0].currency if spend else None
+    out_rows, totals = figures.channel_report(rows, dimension, spend_by_channel, currency)
     body = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "by": dimension,
         "timezone": caller.timezone,
-        "currency": spend[0].currency if spend else None,
+        "currency": currency,
         "rows": out_rows,
         "totals": totals,
     }

@@ -262,7 +262,8 @@ def test_spend_cpa_and_romi_follow_the_spend_table(local_stack: Any, month: dict
     assert rows["newspaper"]["spend"] == 0
     assert body["totals"]["spend"] == 103000
     flyer = rows["flyer"]
-    assert flyer["cpa"] == (round(62000 / flyer["leads"], 2) if flyer["leads"] else None)
+    assert flyer["cpa"] == (round(62000 / flyer["leads"]) if flyer["leads"] else None)  # yen: no decimals
+    assert body["currency"] == "JPY"
     assert flyer["romi"] == round((flyer["won_value"] - 62000) / 62000, 4)
 
 

@@ -126,6 +126,24 @@ def test_spend_is_prorated_by_days_in_range() -> None:
     assert prorated_spend(spend, date(2026, 11, 21), date(2026, 12, 10)) == {"google-ads": 20000.0}
 
 
+def test_prorated_amounts_are_rounded_to_the_currencys_minor_unit() -> None:
+    # Given 100,000 a month on google-ads and a report of 10 of November's 30 days (5 leads)
+    spend = prorated_spend([SpendRow("2026-11", "google-ads", 100000, "JPY")], date(2026, 11, 1),
+                           date(2026, 11, 10))
+    # When the report is made in yen, in dollars and in dinars
+    jpy = figures.channel_report(ROWS, "channel", spend, "JPY")
+    usd = figures.channel_report(ROWS, "channel", spend, "USD")
+    kwd = figures.channel_report(ROWS, "channel", spend, "KWD")
+    # Then yen have no decimals (33333, not 33333.33), dollars have cents and dinars fils
+    assert [r["spend"] for r in jpy[0] if r["key"] == "google-ads"] == [33333]
+    assert jpy[1]["spend"] == 33333 and jpy[1]["cpa"] == 6667
+    assert [r["spend"] for r in usd[0] if r["key"] == "google-ads"] == [33333.33]
+    assert usd[1]["cpa"] == 6666.67
+    assert kwd[1]["spend"] == 33333.333
+    # and the campaign rows' totals carry the account's spend the same way
+    assert figures.channel_report(ROWS, "campaign", spend, "JPY")[1]["spend"] == 33333
+
+
 def test_csv_has_bom_header_iso_dates_masking_and_no_formulas() -> None:
     text = calls_csv(
         [
