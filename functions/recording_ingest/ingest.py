@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from recording_ingest.backoff import GONE_AFTER_404S, MAX_RECEIVES, delay_s, next_redrive
-from recording_ingest.fetch import NOT_READY, Credentials, FetchError, recording_api_url
+from recording_ingest.fetch import NOT_READY, FetchError, recording_api_url
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
@@ -141,18 +141,6 @@ class Ports:
     twilio_account_sid: str
     now: Callable[[], datetime]
     on_failure: Callable[[str], None] = field(default=lambda reason: None)
-
-
-def basic_credentials(
-    settings: Any, *, secret: str | None = None, auth_token: str | None = None
-) -> Credentials:
-    """API key + secret when an API key is configured, else account SID + auth token."""
-    if settings.twilio_api_key:
-        return Credentials(
-            settings.twilio_api_key, secret if secret is not None else settings.twilio_api_secret
-        )
-    token = auth_token if auth_token is not None else settings.twilio_auth_token
-    return Credentials(settings.twilio_account_sid, token)
 
 
 def s3_key(

@@ -91,10 +91,12 @@ def credentials(settings: Settings) -> Credentials:
         if not secret and settings.twilio_api_secret_param:
             secret = _parameter(settings.twilio_api_secret_param)
         return Credentials(settings.twilio_api_key, secret)
+    from calltrack.twilio_edge import rest_auth_token
+
     token = settings.twilio_auth_token
     if settings.twilio_auth_token_param:
         token = _parameter(settings.twilio_auth_token_param)
-    return Credentials(settings.twilio_account_sid, token)
+    return Credentials(settings.twilio_account_sid, rest_auth_token(token))
 
 
 def _parameter(name: str) -> str:

@@ -167,20 +167,37 @@ def _validator_params(params: Mapping[str, Any]) -> Any:
     return params if isinstance(params, FormParams) else dict(params)
 
 
+def auth_tokens(setting: str | None) -> list[str]:
+    """The tokens an auth-token setting holds: one, or while it is rotated the new one and the old
+    one, separated by a space or a comma (README, "Rotating the Twilio auth token"). Signatures by
+    either are accepted; REST requests (and ``sign``) use the first, the new one: Twilio takes a
+    secondary token for REST before it is promoted, and signs webhooks with it only after."""
+    return (setting or "").replace(",", " ").split()
+
+
+def rest_auth_token(setting: str | None) -> str:
+    """The token REST requests authenticate with (``auth_tokens``' first), "" when none is set."""
+    return next(iter(auth_tokens(setting)), "")
+
+
 def check_signature(auth_token: str, url: str, params: Mapping[str, Any], signature: str) -> bool:
-    """True when ``signature`` is Twilio's signature of ``url`` + ``params`` with ``auth_token``."""
-    if not signature or not auth_token:
+    """True when ``signature`` is Twilio's signature of ``url`` + ``params`` with ``auth_token``
+    (either token of a setting that holds two, ``auth_tokens``)."""
+    tokens = auth_tokens(auth_token)
+    if not signature or not tokens:
         return False
     from twilio.request_validator import RequestValidator
 
-    return bool(RequestValidator(auth_token).validate(url, _validator_params(params), signature))
+    checked = _validator_params(params)
+    return any(RequestValidator(token).validate(url, checked, signature) for token in tokens)
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, Any]) -> str:
     """Compute the X-Twilio-Signature Twilio would send (tests, the local stack, the demo)."""
     from twilio.request_validator import RequestValidator
 
-    return str(RequestValidator(auth_token).compute_signature(url, _validator_params(params)))
+    validator = RequestValidator(rest_auth_token(auth_token))
+    return str(validator.compute_signature(url, _validator_params(params)))
 
 
 # ---------------------------------------------------------------- TwiML

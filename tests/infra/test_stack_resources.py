@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -577,7 +578,7 @@ def fallback(monkeypatch):
 
     monkeypatch.setenv("FALLBACK_FORWARD_TO", "+81312345678")
     monkeypatch.setenv("PUBLIC_URL", "https://calls.example.jp/")
-    monkeypatch.setattr(fallback_twiml, "_token", [TWILIO_TOKEN])
+    monkeypatch.setattr(fallback_twiml, "_token", [[TWILIO_TOKEN], time.time()])
     return fallback_twiml
 
 
@@ -675,6 +676,39 @@ def test_the_fallback_apologises_without_a_number_and_puts_calls_through_when_ss
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     response = fallback.handler(_twilio_post(params, None), None)
     assert response["statusCode"] == 200 and ">+81312345678</Dial>" in response["body"]
+
+
+def test_the_fallback_takes_the_new_auth_token_and_the_old_one_while_it_is_rotated(fallback, monkeypatch):
+    from moto import mock_aws
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": "CA" + "1" * 32}
+    old, new = (RequestValidator(t).compute_signature(FALLBACK_URL, params) for t in ("old-tok", "new-tok"))
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", "/calltrack/twilio-auth-token")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-1")
+    with mock_aws():
+        import boto3
+
+        ssm = boto3.client("ssm", region_name="ap-northeast-1")
+        # Given a fallback container that read the old token alone, a minute and more ago
+        monkeypatch.setattr(fallback, "_token", [["old-tok"], time.time() - 61])
+        # and the operator puts the new token beside the old one (README: rotating the auth token)
+        ssm.put_parameter(Name="/calltrack/twilio-auth-token", Value="new-tok old-tok", Type="SecureString")
+        # When Twilio, the new token promoted, signs with it, Then the fallback reads again: put through
+        assert fallback.handler(_twilio_post(params, new), None)["statusCode"] == 200
+        # And both tokens are taken until the old one is taken out of the parameter (read hourly)
+        assert fallback.handler(_twilio_post(params, old), None)["statusCode"] == 200
+        ssm.put_parameter(Name="/calltrack/twilio-auth-token", Value="new-tok", Type="SecureString",
+                          Overwrite=True)
+        fallback._token[1] -= 3600
+        assert fallback.handler(_twilio_post(params, old), None)["statusCode"] == 403
+        assert fallback.handler(_twilio_post(params, new), None)["statusCode"] == 200
+        # But a forged request makes it read SSM once a minute at most
+        reads = []
+        monkeypatch.setattr(boto3, "client", lambda *a, **k: reads.append(1) or ssm)
+        for _ in range(3):
+            assert fallback.handler(_twilio_post(params, "Zm9yZ2Vk"), None)["statusCode"] == 403
+        assert reads == []
 
 
 def test_the_fallback_source_fits_cloudformations_inline_code():

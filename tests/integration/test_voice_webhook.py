@@ -497,6 +497,57 @@ def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_
         handler.reset()
 
 
+def _signed_by(local_stack, token: str, path: str, params: dict[str, str]):
+    from twilio.request_validator import RequestValidator
+
+    form = {k: str(v) for k, v in params.items()}
+    signature = RequestValidator(token).compute_signature(local_stack.public_url + path, form)
+    return local_stack.twilio_post(path, params, signature=signature)
+
+
+def test_while_the_auth_token_is_rotated_calls_signed_with_either_token_are_put_through(
+    local_stack, acct, monkeypatch
+):
+    import boto3
+
+    import voice_webhook.auth_token as auth_token
+    import voice_webhook.handler as handler
+    from calltrack.settings import get_settings, reset_settings
+
+    old, new = local_stack.twilio_auth_token, "1e" * 16
+    ssm = boto3.client("ssm", region_name=get_settings().region)
+    name = f"/calltrack-test/{unique_account('token')}/twilio-auth-token"
+    # Given the README's rotation: SSM holds the new token and the old one while Twilio still signs
+    # with the old one (the new one is its secondary token, not promoted yet), and a container that
+    # starts in between (before, it kept the new token alone and refused every call: 403)
+    ssm.put_parameter(Name=name, Value=f"{new} {old}", Type="SecureString")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", name)
+    reset_settings()
+    handler.reset()
+    try:
+        # When Twilio signs with the old token, Then the call and its callbacks are taken
+        sid, params, resp = voice(local_stack, acct["static"])
+        assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        assert dial_status(local_stack, params, "completed", 30).status_code == 200
+        # When the new token is promoted and Twilio signs with it, Then calls are still put through
+        params = voice_form(acct["static"])
+        resp = _signed_by(local_stack, new, "/twilio/voice", params)
+        assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
+        # When the old token is taken out of SSM, Then the container's next re-read (hourly, on a
+        # callback) stops taking it
+        ssm.put_parameter(Name=name, Value=new, Type="SecureString", Overwrite=True)
+        monkeypatch.setattr(auth_token, "REFRESH_S", 0.0)
+        monkeypatch.setattr(auth_token, "RECHECK_S", 0.0)
+        ended = _signed_by(local_stack, new, "/twilio/call-status",
+                           {**params, "CallStatus": "completed", "CallDuration": "30"})
+        assert ended.status_code == 200
+        assert voice(local_stack, acct["static"])[2].status_code == 403
+    finally:
+        monkeypatch.delenv("TWILIO_AUTH_TOKEN_PARAM")
+        reset_settings()
+        handler.reset()
+
+
 # --------------------------------------------------------------------------------- fail open
 
 

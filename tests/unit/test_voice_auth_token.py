@@ -84,3 +84,24 @@ def test_the_incoming_call_never_re_reads_and_a_failed_read_holds_ssm_off_for_a_
         clock.t += 1
         assert tokens.fresher() is None
     assert ssm.reads == 2
+
+
+def test_a_setting_holding_the_new_and_the_old_token_signs_and_fetches_with_the_new_one() -> None:
+    from twilio.request_validator import RequestValidator
+
+    from calltrack.settings import Settings
+    from calltrack.twilio_edge import auth_tokens, check_signature, sign
+    from recording_ingest.runtime import credentials
+
+    # Given the auth-token setting during a rotation: the new token, then the old one
+    setting = "new-token, old-token"
+    url, form = "https://calls.example.jp/twilio/voice", {"CallSid": "CA" + "1" * 32}
+    # Then a signature by either token is Twilio's, and one by any other token is not
+    assert auth_tokens(setting) == ["new-token", "old-token"] and auth_tokens("  ") == []
+    for token, valid in (("new-token", True), ("old-token", True), ("other", False)):
+        signature = RequestValidator(token).compute_signature(url, form)
+        assert check_signature(setting, url, form, signature) is valid
+    # And REST requests (the recording fetch) and test signatures use the new token alone
+    settings = Settings.from_env({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": setting})
+    assert credentials(settings).password == "new-token"
+    assert sign(setting, url, form) == RequestValidator("new-token").compute_signature(url, form)
