@@ -38,7 +38,11 @@ from recording_ingest.backoff import GONE_AFTER_404S, MAX_RECEIVES, delay_s, nex
 from recording_ingest.fetch import NOT_READY, FetchError, recording_api_url
 from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
-LEASE_SECONDS = 150  # > the function timeout (120 s): a crashed fetch frees its claim in time
+# A claim outlives the invocation that took it (the function's timeout, 540 s: a batch of 5 records,
+# each with its download deadline and the S3 put after it, which no deadline bounds), so a duplicate
+# message cannot fetch and store the MP3 a second time; and it has ended when a crashed invocation's
+# own message comes back (the queue's visibility timeout, 720 s). An infra test keeps it between.
+LEASE_SECONDS = 600
 GONE_FROM_TWILIO = "gone from Twilio"
 NO_CALL_ROW = "no call row after a day of tries"
 ENDED = (GONE_FROM_TWILIO, NO_CALL_ROW)  # failed for a reason of ours: the redrive stops

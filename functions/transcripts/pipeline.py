@@ -115,7 +115,12 @@ def handle(message: Mapping[str, Any], ports: Ports, *, first_look: bool = False
     config = ports.config_for(account) if account else None
     outcomes = []
     recording = call.get("recording") or {}
-    if "recording" in changed and recording.get("status") == "stored":
+    # The stored recording starts the transcript; so does the talk time when it lands after it (the
+    # <Dial> result replayed from the outbox after a storage outage: the recording's own event
+    # found the call 0 s long, too short to transcribe)
+    stored = recording.get("status") == "stored"
+    late_talk = "talk_seconds" in changed and not call.get("transcript")
+    if stored and ("recording" in changed or late_talk):
         transcribing = config is not None and config.transcription.enabled
         outcomes.append(start_transcription(call_sid, ports) if transcribing else "not-enabled")
     if "recording" in changed and recording.get("status") == "expired" and call.get("transcript"):

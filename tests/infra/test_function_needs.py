@@ -76,6 +76,18 @@ def test_the_recording_queue_dead_letters_after_the_backoff_ladder() -> None:
     assert total_window_s() > 24 * 3600  # retries span a day of media-host outage before the DLQ
 
 
+def test_a_recording_claim_outlives_the_invocation_and_ends_before_its_message_returns() -> None:
+    from infra.wiring import QUEUES
+    from recording_ingest.ingest import LEASE_SECONDS
+
+    # Given the recordings function and its queue as wired
+    [function] = [f for f in FUNCTIONS if f.name == "recording_ingest"]
+    [recording] = [q for q in QUEUES if q.name == "recording"]
+    # Then no invocation can outlast its claim (a duplicate would fetch and store the MP3 twice),
+    # and a crashed invocation's message finds the claim ended when it comes back
+    assert function.timeout_s < LEASE_SECONDS < recording.visibility_timeout_s
+
+
 def test_the_conversions_queue_dead_letters_after_its_backoff_ladder() -> None:
     from calltrack.queue_retry import exponential_delay_s
     from conversions.runtime import BASE_DELAY_S, MAX_DELAY_S, MAX_RECEIVES

@@ -409,6 +409,26 @@ def test_a_talk_time_that_lands_after_a_provisional_completion_is_checked_agains
     assert handle(ringing, ports) == "ignored"
 
 
+def test_a_talk_time_that_lands_after_the_stored_recording_starts_its_transcript() -> None:
+    # Given a call whose recording was stored while its <Dial> result waited in the outbox: 0 s
+    calls, engine, ports = world(talk_seconds=0)
+    assert handle(recording_stored(), ports) == "too-short" and not engine.started
+    # When the replayed <Dial> result lands: answered, 180 s
+    calls.amend("acme", CALL, {"talk_seconds": 180, "status": "answered"})
+    answer = {"type": "call.updated", "account": "acme", "call_sid": CALL,
+              "changed": ["status", "talk_seconds"],
+              "call": {"talk_seconds": 180, "recording": {"status": "stored"}}}
+    # Then the transcript is started, once however often the update repeats
+    assert handle(answer, ports) == "started"
+    assert len(engine.started) == 1 and calls.call["transcript"]["status"] == "in_progress"
+    answer["call"]["transcript"] = {"status": "in_progress"}
+    assert handle(answer, ports) == "ignored" and len(engine.started) == 1
+    # And a talk time that changes on a call without a stored recording starts nothing
+    calls, engine, ports = world(talk_seconds=180, recording={"status": "retrying"})
+    assert handle({**answer, "call": {"talk_seconds": 180, "recording": {"status": "retrying"}}},
+                  ports) == "ignored" and not engine.started
+
+
 def test_a_transcribe_output_the_first_try_failed_to_delete_is_deleted_by_the_retry() -> None:
     # Given the transcript was stored but deleting Transcribe's output JSON failed (S3 slowdown)
     calls, engine, ports = world()
