@@ -13,6 +13,7 @@ from admin import accounts, secrets, tokens
 from admin.runtime import NEEDS as NEEDS
 from admin.runtime import account_secrets, stack_public_url, store
 from calltrack import audit, clock
+from calltrack.api import query_flag
 from calltrack.auth import principal_from_app
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger
@@ -60,7 +61,8 @@ def get_account(account: str) -> Response:
 @app.put("/v1/accounts/<account>")
 def put_account(account: str) -> Response:
     principal = principal_from_app(app)
-    dry_run = (app.current_event.get_query_string_value("dry_run") or "").lower() in ("1", "true", "yes")
+    # strictly yes or no: ``?dry_run=on`` read as "no" would apply what the caller meant to preview
+    dry_run = bool(query_flag(app.current_event.get_query_string_value("dry_run"), "dry_run"))
     expected = app.current_event.get_query_string_value("expected_version")
     if expected is not None and not re.fullmatch(r"[0-9]{1,12}", expected):
         from calltrack.errors import BadRequest

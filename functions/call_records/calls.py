@@ -192,6 +192,18 @@ def encode_cursor(key: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+MAX_CURSOR_SID = 64  # a CallSid is 34 characters; DynamoDB refuses a hash key over 2,048 bytes
+MAX_CURSOR_STARTED_AT = 40  # ... and a range key over 1,024 bytes (a ValidationException: a 500)
+
+
+def _cursor_keys_fit(key: Mapping[str, Any]) -> bool:
+    """Whether the cursor's call sid and started_at could be a stored call's: a call sid of 1 to
+    64 characters and a timestamp (ISO 8601 with Z or an offset) of at most 40."""
+    sid, started_at = key["call_sid"]["S"], key["started_at"]["S"]
+    return (0 < len(sid) <= MAX_CURSOR_SID and len(started_at) <= MAX_CURSOR_STARTED_AT
+            and days.parse_started_at(started_at) is not None)
+
+
 def decode_cursor(cursor: str, account: str, bounds: tuple[str, str] | None = None) -> dict[str, Any]:
     """The ``by-account`` key a cursor carries; 400 unless this API returned it for this account and,
     with ``bounds`` (the query's started_at range), for this date range (DynamoDB refuses a start
@@ -206,7 +218,7 @@ def decode_cursor(cursor: str, account: str, bounds: tuple[str, str] | None = No
         and set(key) == {"call_sid", "account", "started_at"}
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
     )
-    if not ok or key["account"]["S"] != account or not key["call_sid"]["S"]:
+    if not ok or key["account"]["S"] != account or not _cursor_keys_fit(key):
         raise BadRequest("cursor: not a cursor this API returned for this account", field="cursor")
     if bounds is not None and not bounds[0] <= key["started_at"]["S"] <= bounds[1]:
         raise BadRequest("cursor: from another date range; start again without cursor", field="cursor")
@@ -272,17 +284,6 @@ def _stage(value: str | None) -> str | None:
     return text
 
 
-def _flag(value: str | None, name: str) -> bool | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    raise BadRequest(f"{name}: expected 1 or 0", field=name)
-
-
 # ----------------------------------------------------------------------------- routes
 
 
@@ -321,7 +322,7 @@ def get_calls(  # the parameters are read as text and checked below: a 400 names
     statuses = _statuses(status)
     channel = (channel or "").strip()[:64] or None
     agent = (agent or "").strip()[:64] or None
-    only_test = _flag(test, "test")
+    only_test = api.query_flag(test, "test")
     wanted_stage = _stage(stage)
     keep = _transcript_search(q, who)
     lo, hi = utc_range(start, end, who.timezone)

@@ -152,12 +152,18 @@ MAX_AUDIT_ITEMS = 1000
 
 
 def _instant(field: str, raw: str | None) -> str:
+    """A bound compared as text against the audit items' times: a day or a UTC time the calendar
+    has (``2026-02-30`` or ``T25:99:99Z`` would read nothing and answer an empty audit), else 400."""
     import re
 
+    from calltrack.days import parse_instant
+
     value = (raw or "").strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        parse_instant(value, field)
         return value + ("T00:00:00Z" if field == "from" else "T23:59:59Z~")
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", value):
+        parse_instant(value, field)
         return value
     raise BadRequest(f"{field}: a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM:SSZ (UTC)", field=field)
 

@@ -20,9 +20,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack.accounts import Accounts, UnknownAccount
-from calltrack.api import RoutePorts, route_ports
+from calltrack.api import RoutePorts, query_flag, route_ports
 from calltrack.auth import Principal, principal_from_app
-from calltrack.days import DEFAULT_TIMEZONE
+from calltrack.days import DEFAULT_TIMEZONE, parse_instant
 from calltrack.errors import DomainError, NotFound
 from calltrack.observability import make_logger
 
@@ -164,7 +164,7 @@ def get_recording(
     principal.require_role(*LISTEN_ROLES)
     ports = cast(RecordingAccessPorts, route_ports(router))
     call = ports.calls.get(call_sid) if _CALL_SID.match(call_sid) else None
-    wants_download = (download or "").lower() in ("1", "true", "yes")
+    wants_download = bool(query_flag(download, "download"))
     account = str(call.get("account")) if call else ""
     now = clock.now()
     body = grant(
@@ -214,6 +214,8 @@ def retry_recordings(body: RetryIn) -> Response[Any]:
     principal = principal_from_app(router)
     principal.require_role("admin")
     account = principal.scoped_account(body.account)
+    if body.since is not None:  # the pattern lets 2026-02-30 through: it matches nothing, "requeued 0"
+        parse_instant(body.since, "since")
     ports = cast(RecordingAccessPorts, route_ports(router))
     counts = ports.requeue_recordings(account, body.since, body.cursor)
     logger.info(

@@ -27,6 +27,25 @@ FromParam = Annotated[
 ]
 ToParam = Annotated[str | None, Query(description="Last day, inclusive, YYYY-MM-DD; default today")]
 AccountParam = Annotated[str | None, Query(description="Operator token only: the account to read")]
+FLAG_TRUE, FLAG_FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def query_flag(value: str | None, name: str) -> bool | None:
+    """A yes/no query parameter: 1/true/yes is True, 0/false/no False (any case), absent or empty
+    None. Anything else -- ``on``, ``1,1`` (API Gateway joins a repeated parameter with a comma),
+    ``true `` -- is a 400 naming ``name``, never silently read as no."""
+    if value is None or value == "":
+        return None
+    text = value.lower()
+    if text in FLAG_TRUE:
+        return True
+    if text in FLAG_FALSE:
+        return False
+    from calltrack.errors import BadRequest
+
+    raise BadRequest(f"{name}: expected 1/true/yes or 0/false/no, got {value[:20]!r}", field=name)
+
+
 _ERROR_SCHEMA = {
     "type": "object",
     "properties": {

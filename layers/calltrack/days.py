@@ -130,3 +130,20 @@ def parse_range(from_: str | None, to: str | None, *, today: date) -> tuple[date
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise BadRequest(f"to: range longer than {MAX_RANGE_DAYS} days", field="to")
     return start, end
+
+
+_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z?)?")
+
+
+def parse_instant(value: str | None, field: str) -> datetime:
+    """A day ``YYYY-MM-DD`` (its start) or a time ``YYYY-MM-DDTHH:MM[:SS][Z]``, UTC, that the
+    calendar has (no 30 February, no hour 25), else a 400 naming ``field``: a bound compared as
+    text against stored times would otherwise match nothing and answer as if nothing were there."""
+    text = value if isinstance(value, str) else ""
+    try:
+        if not _INSTANT.fullmatch(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
+    except ValueError:
+        raise BadRequest(f"{field}: not a day (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ) "
+                         f"the calendar has: {text[:40]!r}", field=field) from None

@@ -229,3 +229,60 @@ def test_spend_in_a_second_currency_is_refused_naming_the_currency(local_stack: 
     assert "JPY" in refused.json()["message"]
     # And the only row can change currency (replacing it is not mixing)
     assert put("facebook", "2026-11", 1000, "USD").status_code == 200
+
+
+@pytest.mark.parametrize("dry_run", ["on", "1,1", "true "])
+def test_a_dry_run_that_is_neither_yes_nor_no_is_refused_and_applies_nothing(
+    local_stack: Any, dry_run: str
+) -> None:
+    from tests.support import unique_account
+    from tests.support.accounts import account_config
+
+    # Given a config for a new account, previewed with a dry_run that is neither yes nor no
+    account = unique_account("dry")
+    config = account_config(account, numbers=[{"number": unique_number(), "channel": "flyer"}])
+    # When it is PUT
+    resp = local_stack.request("PUT", f"/v1/accounts/{account}", token=local_stack.admin_token,
+                               json=config, params={"dry_run": dry_run})
+    # Then it is a 400 naming dry_run and the account was not created (it used to be, for real)
+    assert resp.status_code == 400 and resp.json()["field"] == "dry_run", resp.text
+    assert local_stack.request("GET", f"/v1/accounts/{account}", token=local_stack.admin_token
+                               ).status_code == 404
+
+
+@pytest.mark.parametrize(("method", "path", "json_body", "field"), [
+    ("POST", "/v1/recordings/retry", {"since": "2026-02-30"}, "since"),
+    ("POST", "/v1/recordings/retry", {"since": "2026-13-01"}, "since"),
+    ("GET", "/v1/audit?from=2026-02-30&to=2026-03-01", None, "from"),
+    ("GET", "/v1/audit?from=2026-01-01&to=2026-01-01T25:99:99Z", None, "to"),
+])
+def test_a_day_the_calendar_lacks_is_refused_naming_the_field(
+    local_stack: Any, acct: dict[str, Any], method: str, path: str, json_body: Any, field: str
+) -> None:
+    # Given an admin asking from a day no calendar has, When it is asked,
+    # Then it is a 400 naming the field (not an empty answer: "nothing to retry", "nobody did anything")
+    resp = local_stack.request(method, path, token=acct["admin"], json=json_body)
+    assert resp.status_code == 400 and resp.json()["field"] == field, resp.text
+
+
+@pytest.mark.parametrize(("call_sid", "started_at"), [
+    ("x" * 3000, "{now}"),  # DynamoDB refuses a hash key over 2,048 bytes
+    (None, "{now}" + "x" * 1100),  # ... and a range key over 1,024 bytes
+    (None, "{day}Tzz"),  # within the date range, but no time
+])
+def test_a_calls_cursor_with_keys_no_call_has_is_a_400_naming_cursor(
+    local_stack: Any, acct: dict[str, Any], call_sid: str | None, started_at: str
+) -> None:
+    import base64
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    # Given a cursor of this account, within today's range, whose keys no stored call could have
+    now = datetime.now(UTC) - timedelta(hours=1)
+    key = {"call_sid": {"S": call_sid or unique_call_sid()}, "account": {"S": acct["account"]},
+           "started_at": {"S": started_at.format(now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                                 day=now.strftime("%Y-%m-%d"))}}
+    cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+    # When the next page is asked for, Then it is a 400 naming cursor, not a 500 from DynamoDB
+    resp = local_stack.request("GET", "/v1/calls", token=acct["admin"], params={"cursor": cursor})
+    assert resp.status_code == 400 and resp.json()["field"] == "cursor", resp.text
