@@ -167,7 +167,7 @@ def parse_lead(raw: Mapping[str, Any], *, tz: str, region: str) -> tuple[LeadIn,
 def _is_date_only(value: Any) -> bool:
     import re
 
-    return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()) is not None
+    return isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value.strip()) is not None
 
 
 def _clusters(items: list[tuple[int, datetime]], span: timedelta) -> Iterator[list[tuple[int, datetime]]]:

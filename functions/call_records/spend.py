@@ -19,7 +19,7 @@ router = Router()
 class SpendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     # no "#" (the key separator), no space at either end (the rollups trim channel names), one line
     channel: str = Field(min_length=1, max_length=64,
                          pattern=r"^[^#\s\x00-\x1f\x7f](?:[^#\x00-\x1f\x7f]*[^#\s\x00-\x1f\x7f])?$")

@@ -113,7 +113,7 @@ class RetryIn(BaseModel):
     account: str | None = Field(default=None, max_length=128, description="Operator token: the account")
     since: str | None = Field(
         default=None,
-        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z?)?$",
         description="Only recordings whose row changed at or after this date (UTC, YYYY-MM-DD)",
     )
     cursor: str | None = Field(

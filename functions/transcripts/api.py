@@ -80,7 +80,7 @@ class RetryIn(BaseModel):
     account: str | None = Field(default=None, max_length=128, description="Operator token: the account")
     since: str | None = Field(
         default=None,
-        pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$",
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?Z?)?$",
         description="Only calls that started on or after this date (UTC, YYYY-MM-DD; default: 30 days ago)",
     )
     cursor: str | None = Field(

@@ -347,7 +347,7 @@ class Crm(_Strict):
 # --------------------------------------------------------------------------- call flows (issue 18)
 # Hours, holidays, menus and ring groups (compiled for the webhook by ``calltrack.call_flows``).
 
-_TIME_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):[0-5]\d|24:00)$")
+_TIME_SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 _DAY_KEY = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?$")
 TargetName = Annotated[str, BeforeValidator(_slug("target name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
 FlowName = Annotated[str, BeforeValidator(_slug("flow name", re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")))]
@@ -658,7 +658,7 @@ class ConversionRule(_Strict):
 def _numeric_id(value: Any, kind: str, what: str, min_digits: int) -> str:
     """A platform's numeric id, written in YAML as a number or a string -> its digits."""
     text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not re.fullmatch(rf"\d{{{min_digits},20}}", text):
+    if not re.fullmatch(rf"[0-9]{{{min_digits},20}}", text):  # [0-9]: \d takes ０-９ too
         raise _err(kind, f"{what} (got {value!r})")
     return text
 
@@ -676,7 +676,7 @@ class GoogleAdsDestination(_Strict):
         if value is None:
             return None
         digits = str(value).replace("-", "").strip()
-        if not re.fullmatch(r"\d{10}", digits):
+        if not re.fullmatch(r"[0-9]{10}", digits):
             raise _err("customer_id", f"a 10-digit Google Ads customer id, e.g. 123-456-7890 (got {value!r})")
         return digits
 

@@ -86,7 +86,7 @@ def local_day_bounds(start: date, end: date, tz: str) -> tuple[datetime, datetim
 
 
 MIN_YEAR, MAX_YEAR = 2000, 2100  # months and spend outside this are typos, not history
-_MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")  # [0-9]: \d takes ２０２６ too
 
 
 def month_start(value: str) -> date | None:

@@ -7,7 +7,7 @@ import re
 
 from calltrack.errors import BadRequest
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # Caller ids Twilio sends when the caller hid their number.
 ANONYMOUS_CALLER_IDS = frozenset(
     {

@@ -95,7 +95,8 @@ def test_a_good_body_still_works_after_the_checks(local_stack: Any, acct: dict[s
     assert resp.status_code == 200, resp.text
 
 
-@pytest.mark.parametrize("month", ["0000-01", "1999-12", "2101-01", "2026-13", "2026-10\n"])
+# "２０２６-11" (full-width year, as a Japanese IME types it) was stored under a key no month reads
+@pytest.mark.parametrize("month", ["0000-01", "1999-12", "2101-01", "2026-13", "2026-10\n", "２０２６-11"])
 def test_spend_month_must_be_a_real_month(local_stack: Any, acct: dict[str, Any], month: str) -> None:
     resp = local_stack.request(
         "PUT", "/v1/spend", token=acct["admin"], json={"month": month, "channel": "flyer", "amount": 1}

@@ -115,6 +115,15 @@ def test_formats_the_platforms_ask_for():
             {"destinations": {"google_ads": {"customer_id": "12", "conversion_action_id": "1"}}},
             "destinations.google_ads.customer_id",
         ),
+        (  # full-width digits (an IME's) would reach the platform's URL and fail every upload
+            {"destinations": {"google_ads": {"customer_id": "１２３-４５６-７８９０",
+                                             "conversion_action_id": "1"}}},
+            "destinations.google_ads.customer_id",
+        ),
+        (
+            {"destinations": {"meta": {"pixel_id": "１２３４５６７８９０", "secret": "meta"}}},
+            "destinations.meta.pixel_id",
+        ),
         (
             {"destinations": {"ga4": {"measurement_id": "UA-1", "secret": "ga4"}}},
             "destinations.ga4.measurement_id",

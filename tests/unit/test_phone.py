@@ -88,3 +88,11 @@ def test_unique_numbers_from_the_test_support_are_possible_and_distinct():
     for n in list(numbers)[:20]:
         assert phonenumbers.is_possible_number(phonenumbers.parse(n, None))
         assert normalize(n) == n
+
+
+def test_e164_means_ascii_digits() -> None:
+    from calltrack.phone import is_e164
+
+    # Given a number written with full-width digits (as an IME types them)
+    # Then it is not E.164 (phone.normalize turns it into one)
+    assert is_e164("+81312345678") and not is_e164("+8１３１２３４５６７８")
