@@ -9,14 +9,18 @@
   whole batch for one bad event), ``action_source: phone_call``, ``event_id`` = the order id,
   ``user_data.ph`` = SHA-256 of the caller's E.164 digits without "+", ``fbc``/``fbp`` when known.
 - GA4 Measurement Protocol: ``POST /mp/collect?measurement_id=&api_secret=`` with the visitor's
-  ``client_id`` (and ``session_id``) captured by dni.js; ``transaction_id`` = the order id.
+  ``client_id`` (and ``session_id``) captured by dni.js; ``transaction_id`` = the order id (at
+  most 100 characters).
 
 Outcomes: ``sent`` (also a duplicate Google already holds: an earlier try landed); ``failed``
 with the platform's reason (a permanent error: not retried); ``retry`` with a reason (429, 5xx, no
 answer): the row stays pending and the message is retried with backoff; ``skipped`` with
 ``credentials_refused: <why>`` when the platform refused the credentials (revoked token, malformed
-secret, no permission): like a missing secret, taken again on the call's next event once fixed,
-and in the Google Ads import file meanwhile. Nothing here logs a credential or a caller number.
+secret, no permission, a Google Ads 401 that a new access token does not cure): like a missing
+secret, taken again on the call's next event once fixed, and in the Google Ads import file
+meanwhile. Meta and GA4 event names are ``event_name(rule)`` (ASCII, at most 40 characters, one
+per rule name); GA4's ``transaction_id`` is ``ga4_transaction_id(order id)`` (at most 100).
+Nothing here logs a credential or a caller number.
 """
 
 from __future__ import annotations
@@ -121,7 +125,8 @@ class GoogleAds:
         self.token_url = token_url
         self.post = post
         self.clock = clock
-        self._tokens: dict[str, tuple[float, str]] = {}
+        # refresh-token hash -> (good until, access token, accepted by Google at least once)
+        self._tokens: dict[str, tuple[float, str, bool]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -138,8 +143,12 @@ class GoogleAds:
             return None
         return {**creds, **clean}
 
+    @staticmethod
+    def _cache_key(creds: Mapping[str, str]) -> str:
+        return hashlib.sha256(creds["refresh_token"].encode()).hexdigest()
+
     def _access_token(self, creds: Mapping[str, str]) -> str | Outcome:
-        cache_key = hashlib.sha256(creds["refresh_token"].encode()).hexdigest()
+        cache_key = self._cache_key(creds)
         with self._lock:
             hit = self._tokens.get(cache_key)
         if hit and hit[0] > self.clock():
@@ -164,8 +173,39 @@ class GoogleAds:
             return refused(f"oauth: {error or answer.status}")  # invalid_grant: a revoked refresh token
         expires = float(answer.body.get("expires_in") or 3600)
         with self._lock:
-            self._tokens[cache_key] = (self.clock() + max(60.0, expires - 300), str(token))
+            self._tokens[cache_key] = (self.clock() + max(60.0, expires - 300), str(token), False)
         return str(token)
+
+    def _accepted(self, creds: Mapping[str, str], token: str) -> None:
+        """Google took ``token`` (the request got past authentication): a later 401 on it means it
+        expired, not that the refresh-token flow hands out tokens Google refuses."""
+        key = self._cache_key(creds)
+        with self._lock:
+            hit = self._tokens.get(key)
+            if hit is not None and hit[1] == token and not hit[2]:
+                self._tokens[key] = (hit[0], hit[1], True)
+
+    def _unauthenticated(self, creds: Mapping[str, str], token: str, body: Any) -> Outcome:
+        """A 401 from the Google Ads API: ``error.details[].errors[].errorCode.authenticationError``
+        (AuthenticationErrorEnum) says why. An expired or invalid access token (or a 401 without a
+        readable code) on a token Google had accepted before is dropped and the row retried with a
+        fresh one; the same 401 on a token just refreshed, and every other code (CUSTOMER_NOT_FOUND,
+        NOT_ADS_USER, GOOGLE_ACCOUNT_DELETED, OAUTH_TOKEN_REVOKED, ...), will not pass by retrying:
+        refused like a 403 (skipped, in the import file, taken again once the secret is fixed)."""
+        code = _authentication_error(body)
+        if code is not None and code not in GOOGLE_TOKEN_TO_REFRESH:
+            return refused(f"google_ads: authenticationError={code}")
+        why = code or "HTTP 401"
+        key = self._cache_key(creds)
+        with self._lock:
+            hit = self._tokens.get(key)
+            ours = hit is not None and hit[1] == token
+            if ours:
+                del self._tokens[key]  # the next try refreshes it
+        if ours and hit is not None and not hit[2]:
+            return refused(f"google_ads: {why} on an access token just refreshed")
+        # (not ours: another request already dropped or replaced it; the next try has a new one)
+        return Outcome(RETRY, f"google_ads: {why} (token refreshed next try)")
 
     def _call(
         self, method: str, target: Any, credentials: str, body: dict[str, Any], count: int
@@ -193,9 +233,8 @@ class GoogleAds:
         if transient(answer):
             return [Outcome(RETRY, _status_reason("google_ads", answer))] * count, None
         if answer.status == 401:
-            with self._lock:
-                self._tokens.clear()  # an expired or revoked access token: the retry refreshes it
-            return [Outcome(RETRY, "google_ads: HTTP 401 (token refreshed next try)")] * count, None
+            return [self._unauthenticated(creds, token, answer.body)] * count, None
+        self._accepted(creds, token)  # past authentication: a later 401 on it means it expired
         if answer.status == 403:  # no permission: developer token, login-customer-id, user access
             return [refused(f"google_ads: {_google_error(answer.body) or 403}")] * count, None
         if answer.status != 200:
@@ -261,6 +300,25 @@ class GoogleAds:
         return failed if failed is not None else _per_row(body, len(rows))
 
 
+# AuthenticationError codes a new access token cures (the token expired or is not valid); the
+# others (CUSTOMER_NOT_FOUND, NOT_ADS_USER, GOOGLE_ACCOUNT_DELETED, OAUTH_TOKEN_REVOKED, ...) it does not.
+GOOGLE_TOKEN_TO_REFRESH = frozenset({"OAUTH_TOKEN_EXPIRED", "OAUTH_TOKEN_INVALID"})
+
+
+def _authentication_error(body: Any) -> str | None:
+    """The first ``errorCode.authenticationError`` of a Google Ads failure, else None."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else []:
+        errors = detail.get("errors") if isinstance(detail, dict) else None
+        for item in errors if isinstance(errors, list) else []:
+            codes = item.get("errorCode") if isinstance(item, dict) else None
+            code = codes.get("authenticationError") if isinstance(codes, dict) else None
+            if isinstance(code, str) and code:
+                return re.sub(r"[^A-Z0-9_]", "", code)[:60] or None
+    return None
+
+
 def _google_error(body: Any) -> str | None:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
@@ -324,10 +382,48 @@ def hashed_phone(e164: str) -> str:
     return hashlib.sha256(digits.encode()).hexdigest()
 
 
+# GA4 does not process an event name over 40 characters (its "collection limits"; the Measurement
+# Protocol answers 2xx anyway) and counts a non-ASCII character as its URL-encoded length, and the
+# Measurement Protocol takes ``[A-Za-z][A-Za-z0-9_]*``: names sent are ASCII and at most 40 long.
+EVENT_NAME_MAX = 40
+# GA4 drops an event parameter value over 100 characters (transaction_id among them).
+GA4_PARAM_VALUE_MAX = 100
+_NAME_HASH_LEN = 8
+
+
+def _digest(text: str, length: int = _NAME_HASH_LEN) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
 def event_name(rule: str) -> str:
-    """A rule name as an event name: letters, digits and underscores (GA4's rule; Meta accepts it)."""
-    name = re.sub(r"[^A-Za-z0-9_]", "_", rule).strip("_") or "phone_call"
-    return name if name[0].isalpha() else f"c_{name}"[:40]
+    """A rule name as a GA4 / Meta event name: ASCII letters, digits and underscores, starting with
+    a letter, at most 40 characters; the same name always gives the same event.
+
+    A short ASCII name keeps the name it always had (other characters as ``_``; ``c_`` before a
+    leading digit). A name that must be cut, or that has non-ASCII letters (電話問い合わせ), or
+    nothing left, ends in ``_`` and 8 hex digits of its SHA-256 instead, so two rules never become
+    one event: ``qualified_call_from_google_search_a_1a2b3c4d``, ``phone_call_5e6f7a8b``."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", rule).strip("_")
+    if name and not name[0].isalpha():
+        name = f"c_{name}"
+    if name and rule.isascii() and len(name) <= EVENT_NAME_MAX:
+        return name
+    suffix = f"_{_digest(rule)}"
+    head = name[: EVENT_NAME_MAX - len(suffix)].rstrip("_") or "phone_call"
+    return head + suffix
+
+
+def ga4_transaction_id(order_id: str) -> str:
+    """The order id (``{CallSid}:{rule}``) as GA4's ``transaction_id``: unchanged when it is ASCII and
+    at most 100 characters, else ``{CallSid}:{event_name(rule)}`` (unique per call and rule, at
+    most 34 + 1 + 40 characters for a Twilio CallSid)."""
+    if order_id.isascii() and len(order_id) <= GA4_PARAM_VALUE_MAX:
+        return order_id
+    call_sid, _, rule = order_id.partition(":")
+    short = f"{call_sid}:{event_name(rule)}"
+    if short.isascii() and len(short) <= GA4_PARAM_VALUE_MAX:
+        return short
+    return f"t_{_digest(order_id, 32)}"  # not a Twilio CallSid: a digest of the whole order id
 
 
 class OneByOne:
@@ -402,7 +498,7 @@ class Ga4(OneByOne):
         import urllib.parse
 
         params: dict[str, Any] = {
-            "transaction_id": row.order_id,
+            "transaction_id": ga4_transaction_id(row.order_id),
             "engagement_time_msec": 1,
             "method": "phone_call",
         }

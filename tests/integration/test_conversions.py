@@ -507,3 +507,80 @@ def test_each_rule_goes_to_its_own_google_ads_conversion_action(
         order(call_sid): f"customers/{CUSTOMER}/conversionActions/{ACTION}",
         order(call_sid, "won-deal"): f"customers/{CUSTOMER}/conversionActions/{won_action}",
     }
+
+
+def test_a_google_401_that_a_new_token_cannot_cure_is_refused_and_listed_in_the_import_file(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given Google answering every request on the account's customer 401 CUSTOMER_NOT_FOUND (an
+    # AuthenticationError, as the Google Ads API sends it)
+    s = ConversionScenario(local_stack, ads)
+    click = gclid()
+    number = s.lease(gclid=click)
+    before = len(ads.requests_to("google"))
+    ads.google_auth_error(CUSTOMER, "CUSTOMER_NOT_FOUND")
+    try:
+        # When a qualifying call comes in
+        call_sid = s.call(number)
+        local_stack.drain()
+    finally:
+        ads.google_auth_error(CUSTOMER, None)
+
+    # Then the row waits for fixed credentials with Google's reason (it was retried for ten days):
+    # asked again only by the call's own later events, as a refused secret is, never by retries
+    row = s.conversions_of(call_sid)[("phone-lead", "google_ads")]
+    assert row["status"] == "skipped", row
+    assert row["reason"] == "credentials_refused: google_ads: authenticationError=CUSTOMER_NOT_FOUND"
+    asked = ads.requests_to("google")[before:]
+    assert 1 <= len(asked) <= 2 and {r.status for r in asked} == {401}, asked
+    assert google_rows(ads, call_sid) == []
+    # And the marketer finds the click in Google's import file meanwhile
+    google = local_stack.request("GET", "/v1/conversions/google-ads.csv", token=s.roles["marketer"])
+    assert google.status_code == 200
+    assert f"\r\n{click},phone-lead," in google.content.decode("utf-8")
+
+
+def test_an_expired_google_access_token_is_refreshed_and_the_conversion_sent(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given an account whose conversions Google took with the access token calltrack holds
+    s = ConversionScenario(local_stack, ads)
+    first = s.call(s.lease(gclid=gclid()))
+    local_stack.drain()
+    assert s.conversions_of(first)[("phone-lead", "google_ads")]["status"] == "sent"
+    # When that token expires (Google answers 401 OAUTH_TOKEN_EXPIRED) and another call comes in
+    ads.expire_google_tokens()
+    oauth_before = len(ads.requests_to("oauth"))
+    second = s.call(s.lease(gclid=gclid()))
+    local_stack.drain()
+    # Then the retry refreshed the token and the conversion was sent once
+    assert s.conversions_of(second)[("phone-lead", "google_ads")]["status"] == "sent"
+    assert len(ads.requests_to("oauth")) == oauth_before + 1
+    assert len(google_rows(ads, second)) == 1
+
+
+def test_long_and_japanese_rule_names_reach_ga4_and_meta_as_valid_distinct_events(
+    local_stack: Any, ads: FakeAdPlatforms
+) -> None:
+    # Given three rules to Meta and GA4: two Japanese names and one over GA4's 40 characters
+    names = ["電話問い合わせ", "予約の電話", "qualified_call_from_google_search_ads_over_60_seconds"]
+    s = ConversionScenario(local_stack, ads, rules=[rule(n, destinations=["meta", "ga4"]) for n in names])
+    number = s.lease(gclid=gclid(), ga_client_id=GA_CLIENT, fbp=FBP)
+    problems_before = len(ads.ga4_validation)
+
+    # When a qualifying call comes in
+    call_sid = s.call(number)
+    local_stack.drain()
+
+    # Then GA4 got three events it processes (its validation has nothing to say), one per rule,
+    # each with a transaction id of this call
+    shown = s.conversions_of(call_sid)
+    assert all(shown[(n, "ga4")]["status"] == "sent" for n in names), shown
+    assert ads.ga4_validation[problems_before:] == []
+    ga4 = [e["events"][0] for e in ads.ga4_events
+           if e["events"][0]["params"]["transaction_id"].startswith(call_sid + ":")]
+    assert len({e["name"] for e in ga4}) == 3, ga4
+    assert all(len(e["name"]) <= 40 for e in ga4)
+    # And Meta counted three distinct events too (it deduplicates on event_name + event_id)
+    meta = [e for e in ads.meta_events if str(e.get("event_id", "")).startswith(call_sid + ":")]
+    assert len({e["event_name"] for e in meta}) == 3, meta

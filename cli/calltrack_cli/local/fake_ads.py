@@ -6,7 +6,16 @@ They validate requests the way the platforms' public docs describe (docs/decisio
   and refresh token -> ``{"access_token", "expires_in", "token_type": "Bearer"}``; else 400
   ``invalid_client`` / ``invalid_grant``.
 - Google Ads REST (``POST /v26/customers/{id}:uploadClickConversions`` and
-  ``:uploadConversionAdjustments``): a live Bearer token and the developer token, else 401/403;
+  ``:uploadConversionAdjustments``): a live Bearer token and the developer token, else 401/403.
+  A 401 is shaped as the Google Ads API's "Handle API errors" / "Understand API errors" guides
+  (developers.google.com/google-ads/api/docs/get-started/handle-errors,
+  .../docs/best-practices/understand-api-errors) and the ``AuthenticationErrorEnum`` reference
+  describe it: HTTP 401, ``error.status: UNAUTHENTICATED``, and a ``GoogleAdsFailure`` in
+  ``error.details[]`` whose ``errors[].errorCode.authenticationError`` names the cause:
+  ``OAUTH_TOKEN_INVALID`` for a token it never issued, ``OAUTH_TOKEN_EXPIRED`` for one past its
+  lifetime (``expire_google_tokens()`` ages every issued token), or the code programmed with
+  ``google_auth_error(customer_id, "CUSTOMER_NOT_FOUND")`` (``NOT_ADS_USER``,
+  ``GOOGLE_ACCOUNT_DELETED``, ...) for every request on that customer, checked after the token;
   ``partialFailure: true`` required; per row: a registered conversion action of that customer,
   exactly one of gclid / gbraid / wbraid, ``conversionDateTime`` as ``yyyy-mm-dd hh:mm:ss+hh:mm``
   no older than 90 days, an order id not used before; a click id in ``recent_click_ids`` is
@@ -91,6 +100,7 @@ class FakeAdPlatforms:
         self.ga4_streams: dict[str, str] = {}  # measurement id -> api secret
         self.invalid_click_ids: set[str] = set()
         self.recent_click_ids: dict[str, int] = {}  # click id -> uploads still "too recent"
+        self.google_auth_errors: dict[str, str] = {}  # customer id -> AuthenticationError (401)
         self.google_conversions: list[dict[str, Any]] = []
         self.google_adjustments: list[dict[str, Any]] = []
         self.meta_events: list[dict[str, Any]] = []
@@ -157,6 +167,20 @@ class FakeAdPlatforms:
             "client_secret": client.client_secret,
             "refresh_token": client.refresh_token,
         }
+
+    def google_auth_error(self, customer_id: str, code: str | None) -> None:
+        """Requests on ``customer_id`` with a live token answer 401 with this AuthenticationError
+        (``CUSTOMER_NOT_FOUND``, ``NOT_ADS_USER``, ``GOOGLE_ACCOUNT_DELETED``, ...); None: normal."""
+        with self._lock:
+            if code is None:
+                self.google_auth_errors.pop(customer_id, None)
+            else:
+                self.google_auth_errors[customer_id] = code
+
+    def expire_google_tokens(self) -> None:
+        """Every access token issued so far has expired (answered ``OAUTH_TOKEN_EXPIRED``)."""
+        with self._lock:
+            self._tokens = {t: (client, 0.0) for t, (client, _) in self._tokens.items()}
 
     def meta_pixel(self, pixel_id: str) -> str:
         token = "EAAB" + secrets.token_hex(16)
@@ -284,11 +308,15 @@ class FakeAdPlatforms:
                 if bearer.startswith("Bearer ")
                 else None
             )
-        if entry is None or entry[1] < time.monotonic():
-            return 401, {
-                "error": {"code": 401, "status": "UNAUTHENTICATED", "message": "invalid credentials"}
-            }
+        if entry is None:
+            return 401, _unauthenticated("OAUTH_TOKEN_INVALID", "OAuth token in the header is not valid.")
+        if entry[1] < time.monotonic():
+            return 401, _unauthenticated("OAUTH_TOKEN_EXPIRED", "OAuth token in the header has expired.")
         client = entry[0]
+        with self._lock:
+            refused = self.google_auth_errors.get(match["cid"])
+        if refused:
+            return 401, _unauthenticated(refused, refused.replace("_", " ").capitalize() + ".")
         if lower.get("developer-token") != client.developer_token:
             return 403, _google_failure(
                 403, "PERMISSION_DENIED", {"authenticationError": "DEVELOPER_TOKEN_INVALID"}
@@ -540,21 +568,35 @@ def _google_failure(
     message: str = "request failed",
     *,
     errors: list[dict[str, Any]] | None = None,
+    top_message: str | None = None,
 ) -> dict[str, Any]:
     items = errors if errors is not None else [{"errorCode": error_code, "message": message}]
     return {
         "error": {
             "code": 3 if code == 400 else code,
-            "message": message,
+            "message": top_message or message,
             "status": status,
             "details": [
                 {
                     "@type": f"{FAILURE_TYPE_PREFIX}.{GOOGLE_VERSION}.errors.GoogleAdsFailure",
                     "errors": items,
+                    "requestId": secrets.token_urlsafe(16),
                 }
             ],
         }
     }
+
+
+def _unauthenticated(code: str, message: str) -> dict[str, Any]:
+    """A Google Ads API 401: UNAUTHENTICATED with the AuthenticationError in a GoogleAdsFailure."""
+    return _google_failure(
+        401,
+        "UNAUTHENTICATED",
+        {"authenticationError": code},
+        message,
+        top_message="Request is missing required authentication credential. Expected OAuth 2 access "
+        "token, login cookie or other valid authentication credential.",
+    )
 
 
 def _meta_error(code: int, message: str) -> dict[str, Any]:
