@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 from xml.etree import ElementTree as ET
@@ -445,24 +447,44 @@ def test_incoming_call_makes_at_most_two_aws_requests(local_stack, acct, cold):
 
 
 
-def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_first_mismatch(
-    local_stack, acct, monkeypatch
-):
+@contextlib.contextmanager
+def auth_token_in_ssm(monkeypatch, value: str) -> Iterator[tuple[Any, str]]:
+    """The webhook as deployed: its Twilio auth token in an SSM parameter holding ``value``, read by
+    a container that starts now; yields (the SSM client, the parameter's name)."""
     import boto3
-    from twilio.request_validator import RequestValidator
 
-    import voice_webhook.auth_token as auth_token
     import voice_webhook.handler as handler
     from calltrack.settings import get_settings, reset_settings
 
-    # Given the token in SSM, as deployed, and a container that read it at its first call
     ssm = boto3.client("ssm", region_name=get_settings().region)
     name = f"/calltrack-test/{unique_account('token')}/twilio-auth-token"
-    ssm.put_parameter(Name=name, Value=local_stack.twilio_auth_token, Type="SecureString")
+    ssm.put_parameter(Name=name, Value=value, Type="SecureString")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", name)
     reset_settings()
     handler.reset()
     try:
+        yield ssm, name
+    finally:
+        monkeypatch.delenv("TWILIO_AUTH_TOKEN_PARAM")
+        reset_settings()
+        handler.reset()
+
+
+def _signed_by(local_stack, token: str, path: str, params: dict[str, str]):
+    from twilio.request_validator import RequestValidator
+
+    form = {k: str(v) for k, v in params.items()}
+    signature = RequestValidator(token).compute_signature(local_stack.public_url + path, form)
+    return local_stack.twilio_post(path, params, signature=signature)
+
+
+def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_first_mismatch(
+    local_stack, acct, monkeypatch
+):
+    import voice_webhook.auth_token as auth_token
+
+    # Given the token in SSM, as deployed, and a container that read it at its first call
+    with auth_token_in_ssm(monkeypatch, local_stack.twilio_auth_token) as (ssm, name):
         _, _, resp = voice(local_stack, acct["static"])
         assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
         # When SSM cannot answer at the container's next re-read of the token
@@ -483,48 +505,23 @@ def test_the_auth_token_outlives_an_ssm_outage_and_a_rotated_one_is_read_at_its_
         rotated = "0f" * 16
         ssm.put_parameter(Name=name, Value=rotated, Type="SecureString")
         monkeypatch.setattr(auth_token, "REFRESH_S", 3600.0)
-        params = voice_form(acct["static"])
-        form = {k: str(v) for k, v in params.items()}
-        signed = RequestValidator(rotated).compute_signature(local_stack.public_url + "/twilio/voice", form)
-        resp = local_stack.twilio_post("/twilio/voice", params, signature=signed)
+        resp = _signed_by(local_stack, rotated, "/twilio/voice", voice_form(acct["static"]))
         # Then the first request signed with it reads the token again and is put through
         assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
         # and the old token no longer passes
         assert voice(local_stack, acct["static"])[2].status_code == 403
-    finally:
-        monkeypatch.delenv("TWILIO_AUTH_TOKEN_PARAM")
-        reset_settings()
-        handler.reset()
-
-
-def _signed_by(local_stack, token: str, path: str, params: dict[str, str]):
-    from twilio.request_validator import RequestValidator
-
-    form = {k: str(v) for k, v in params.items()}
-    signature = RequestValidator(token).compute_signature(local_stack.public_url + path, form)
-    return local_stack.twilio_post(path, params, signature=signature)
 
 
 def test_while_the_auth_token_is_rotated_calls_signed_with_either_token_are_put_through(
     local_stack, acct, monkeypatch
 ):
-    import boto3
-
     import voice_webhook.auth_token as auth_token
-    import voice_webhook.handler as handler
-    from calltrack.settings import get_settings, reset_settings
 
     old, new = local_stack.twilio_auth_token, "1e" * 16
-    ssm = boto3.client("ssm", region_name=get_settings().region)
-    name = f"/calltrack-test/{unique_account('token')}/twilio-auth-token"
     # Given the README's rotation: SSM holds the new token and the old one while Twilio still signs
     # with the old one (the new one is its secondary token, not promoted yet), and a container that
     # starts in between (before, it kept the new token alone and refused every call: 403)
-    ssm.put_parameter(Name=name, Value=f"{new} {old}", Type="SecureString")
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN_PARAM", name)
-    reset_settings()
-    handler.reset()
-    try:
+    with auth_token_in_ssm(monkeypatch, f"{new} {old}") as (ssm, name):
         # When Twilio signs with the old token, Then the call and its callbacks are taken
         sid, params, resp = voice(local_stack, acct["static"])
         assert resp.status_code == 200 and dial_of(resp).find("Number").text == FORWARD
@@ -542,10 +539,6 @@ def test_while_the_auth_token_is_rotated_calls_signed_with_either_token_are_put_
                            {**params, "CallStatus": "completed", "CallDuration": "30"})
         assert ended.status_code == 200
         assert voice(local_stack, acct["static"])[2].status_code == 403
-    finally:
-        monkeypatch.delenv("TWILIO_AUTH_TOKEN_PARAM")
-        reset_settings()
-        handler.reset()
 
 
 # --------------------------------------------------------------------------------- fail open

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calltrack_cli.local.fake_ads import FakeAdPlatforms
+from conversions import http as platform_http
 from conversions.rules import waits_for_credentials
 from tests.support import unique_number
 from tests.support.account_secrets import set_account_secret
@@ -269,3 +270,20 @@ class InMemoryConversionStore:
             return False
         row.update(value=value, call_version=version)
         return True
+
+
+class Recorder:
+    """A platform's HTTP endpoint for an adapter's ``post``, in process: answers in order, keeps
+    what was sent."""
+
+    def __init__(self, *answers: platform_http.Answer) -> None:
+        self.answers = list(answers)
+        self.sent: list[dict[str, Any]] = []
+
+    def __call__(self, url: str, **kwargs: Any) -> platform_http.Answer:
+        self.sent.append({"url": url, **kwargs})
+        return self.answers.pop(0)
+
+    def to(self, part: str) -> list[dict[str, Any]]:
+        """What was sent to URLs containing ``part``."""
+        return [s for s in self.sent if part in s["url"]]

@@ -24,27 +24,12 @@ import pytest
 from conversions import http as platform_http
 from conversions.destinations import RETRY, SENT, SKIPPED, Ga4, GoogleAds, event_name
 from conversions.rules import plan
-from tests.support.conversions import call, config
+from tests.support.conversions import Recorder, call, config
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # two hours after the call: within GA4's 72 h
 GA4_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$")  # as the local fake GA4 checks it
 SECRET = json.dumps({"developer_token": "dev", "client_id": "cid", "client_secret": "cs",
                      "refresh_token": "1//refresh"})
-
-
-class Recorder:
-    """A platform's HTTP endpoint: answers in order, keeps what was sent."""
-
-    def __init__(self, *answers: platform_http.Answer) -> None:
-        self.answers = list(answers)
-        self.sent: list[dict[str, Any]] = []
-
-    def __call__(self, url: str, **kwargs: Any) -> platform_http.Answer:
-        self.sent.append({"url": url, **kwargs})
-        return self.answers.pop(0)
-
-    def to(self, part: str) -> list[dict[str, Any]]:
-        return [s for s in self.sent if part in s["url"]]
 
 
 def planned(destination: str, rule: str = "phone-lead") -> Any:

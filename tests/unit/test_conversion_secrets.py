@@ -14,7 +14,7 @@ import pytest
 from conversions import http as platform_http
 from conversions.destinations import SKIPPED, GoogleAds, Meta
 from conversions.rules import plan
-from tests.support.conversions import call, config
+from tests.support.conversions import Recorder, call, config
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 META_TOKEN = "EAAGm0PX4ZCpsBAbcdefghijklmnopqrstuvwxyz0123456789"
@@ -22,16 +22,6 @@ META_TOKEN = "EAAGm0PX4ZCpsBAbcdefghijklmnopqrstuvwxyz0123456789"
 
 def planned(destination: str) -> Any:
     return next(p for p in plan(call(), config(), NOW) if p.destination == destination)
-
-
-class Recorder:
-    def __init__(self, *answers: platform_http.Answer) -> None:
-        self.answers = list(answers)
-        self.sent: list[dict[str, Any]] = []
-
-    def __call__(self, url: str, **kwargs: Any) -> platform_http.Answer:
-        self.sent.append({"url": url, **kwargs})
-        return self.answers.pop(0)
 
 
 def test_metas_error_text_quoting_the_access_token_is_stored_without_it():
