@@ -111,7 +111,9 @@ class Credentials:
         if key and secret:
             username, password = key, secret
         elif token:
-            username, password = sid, token
+            from calltrack.twilio_edge import rest_auth_token  # "<new> <old>" mid-rotation: the new
+
+            username, password = sid, rest_auth_token(token)
         else:
             raise TwilioFailure("set TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)")
         base = (env.get("TWILIO_API_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")

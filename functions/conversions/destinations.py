@@ -395,22 +395,39 @@ def _digest(text: str, length: int = _NAME_HASH_LEN) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
+# Event names GA4 reserves (Analytics help "Event naming rules", web streams; the Measurement
+# Protocol's own reserved prefixes): GA4 does not collect them, so such a rule's name gets ``ev_``.
+GA4_RESERVED_NAMES = frozenset({
+    "ad_impression", "app_remove", "app_store_refund", "app_store_subscription_cancel",
+    "app_store_subscription_renew", "click", "error", "file_download", "first_open", "first_visit",
+    "form_start", "form_submit", "in_app_purchase", "page_view", "scroll", "session_start",
+    "user_engagement", "view_complete", "video_progress", "video_start", "view_search_results",
+})
+GA4_RESERVED_PREFIXES = ("query_id", "firebase_", "ga_", "google_", "gtag")
+
+
 def event_name(rule: str) -> str:
     """A rule name as a GA4 / Meta event name: ASCII letters, digits and underscores, starting with
-    a letter, at most 40 characters; the same name always gives the same event.
+    a letter, at most 40 characters, not one GA4 reserves; the same name always gives the same event.
 
-    A short ASCII name keeps the name it always had (other characters as ``_``; ``c_`` before a
-    leading digit). A name that must be cut, or that has non-ASCII letters (電話問い合わせ), or
-    nothing left, ends in ``_`` and 8 hex digits of its SHA-256 instead, so two rules never become
-    one event: ``qualified_call_from_google_search_a_1a2b3c4d``, ``phone_call_5e6f7a8b``."""
+    A name GA4 took before keeps its event: a short ASCII name (other characters as ``_``), and one
+    that starts with a digit (``c_`` before it, cut at 40, as it always was). A longer name, one
+    with non-ASCII letters (電話問い合わせ) or nothing left ends in ``_`` and 8 hex digits of its
+    SHA-256 instead, so two rules never become one event: ``phone_call_79e2ff5d``. A reserved name
+    or prefix (``session_start``, ``google_…``) gets ``ev_`` before it."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", rule).strip("_")
     if name and not name[0].isalpha():
-        name = f"c_{name}"
+        return f"c_{name}"[:EVENT_NAME_MAX] if rule.isascii() else _hashed(f"c_{name}", rule)
+    if name.lower() in GA4_RESERVED_NAMES or name.lower().startswith(GA4_RESERVED_PREFIXES):
+        name = f"ev_{name}"
     if name and rule.isascii() and len(name) <= EVENT_NAME_MAX:
         return name
+    return _hashed(name, rule)
+
+
+def _hashed(name: str, rule: str) -> str:
     suffix = f"_{_digest(rule)}"
-    head = name[: EVENT_NAME_MAX - len(suffix)].rstrip("_") or "phone_call"
-    return head + suffix
+    return (name[: EVENT_NAME_MAX - len(suffix)].rstrip("_") or "phone_call") + suffix
 
 
 def ga4_transaction_id(order_id: str) -> str:

@@ -40,8 +40,11 @@ from recording_ingest.ids import ACCOUNT_SID, CALL_SID, RECORDING_SID
 
 # A claim outlives the invocation that took it (the function's timeout, 540 s: a batch of 5 records,
 # each with its download deadline and the S3 put after it, which no deadline bounds), so a duplicate
-# message cannot fetch and store the MP3 a second time; and it has ended when a crashed invocation's
-# own message comes back (the queue's visibility timeout, 720 s). An infra test keeps it between.
+# message cannot fetch and store the MP3 a second time. It is shorter than the queue's visibility
+# timeout (720 s), so a crashed invocation's first record finds its claim ended when its message
+# comes back; a later record's claim (taken up to 540 s into the invocation) may still hold then,
+# and that message waits one more visibility timeout ("in-progress"): late, never lost or doubled.
+# An infra test keeps the claim between the two.
 LEASE_SECONDS = 600
 GONE_FROM_TWILIO = "gone from Twilio"
 NO_CALL_ROW = "no call row after a day of tries"

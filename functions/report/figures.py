@@ -60,6 +60,22 @@ def minor_units(currency: str | None) -> int:
     return MINOR_UNITS.get(currency or "", 2)
 
 
+def rounded_shares(amounts: Mapping[str, float], digits: int) -> dict[str, float]:
+    """Each amount rounded to ``digits`` decimals so that together they make their rounded sum
+    (largest remainder: the units rounding loses go to the amounts that lost most), so a report's
+    rows add up to the same total whichever dimension it is by (3 x 16666.67 JPY: 16667, 16667,
+    16666, not 3 x 16667 = 50001)."""
+    import math
+
+    unit = 10**digits
+    scaled = {key: float(value) * unit for key, value in amounts.items()}
+    shares = {key: math.floor(value + 1e-6) for key, value in scaled.items()}
+    left = round(sum(scaled.values())) - sum(shares.values())
+    for key in sorted(scaled, key=lambda k: (shares[k] - scaled[k], k))[: max(0, left)]:
+        shares[key] += 1
+    return {key: share / unit for key, share in shares.items()}
+
+
 def money(value: float | None, digits: int = 2) -> float | int | None:
     """An amount rounded to ``digits`` decimals (the currency's minor unit), an int when whole."""
     if value is None:
@@ -122,6 +138,8 @@ def channel_report(
     Amounts are rounded to the ``currency``'s minor unit.
     """
     digits = minor_units(currency)
+    if by == "channel":
+        spend_by_channel = rounded_shares(spend_by_channel, digits)
     grouped = group(rows)
     if by == "channel":
         for channel in spend_by_channel:

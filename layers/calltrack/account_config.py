@@ -626,8 +626,8 @@ class ConversionRule(_Strict):
     google_ads_conversion_action_id: str | None = None
 
     _google_action = field_validator("google_ads_conversion_action_id", mode="before")(
-        lambda v: None if v is None else _numeric_id(
-            v, "conversion_action_id", "the conversion action's numeric id", 1))
+        lambda v, info: None if v is None else _numeric_id(
+            v, "conversion_action_id", "the conversion action's numeric id", 1, info))
 
     @field_validator("name")
     @classmethod
@@ -655,8 +655,19 @@ class ConversionRule(_Strict):
         return value
 
 
-def _numeric_id(value: Any, kind: str, what: str, min_digits: int) -> str:
+def _stored_digits(value: Any, info: ValidationInfo) -> Any:
+    """A stored config's id read back: full-width digits (accepted before ids had to be ASCII,
+    2026-12-03) as ASCII, so the config stays readable and its ids usable; written, they are refused."""
+    if _reading_stored(info) and isinstance(value, str):
+        import unicodedata
+
+        return unicodedata.normalize("NFKC", value)
+    return value
+
+
+def _numeric_id(value: Any, kind: str, what: str, min_digits: int, info: ValidationInfo) -> str:
     """A platform's numeric id, written in YAML as a number or a string -> its digits."""
+    value = _stored_digits(value, info)
     text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
     if not re.fullmatch(rf"[0-9]{{{min_digits},20}}", text):  # [0-9]: \d takes ０-９ too
         raise _err(kind, f"{what} (got {value!r})")
@@ -672,23 +683,23 @@ class GoogleAdsDestination(_Strict):
 
     @field_validator("customer_id", "login_customer_id", mode="before")
     @classmethod
-    def _customer(cls, value: Any) -> Any:
+    def _customer(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
-        digits = str(value).replace("-", "").strip()
+        digits = str(_stored_digits(value, info)).replace("-", "").strip()
         if not re.fullmatch(r"[0-9]{10}", digits):
             raise _err("customer_id", f"a 10-digit Google Ads customer id, e.g. 123-456-7890 (got {value!r})")
         return digits
 
     _action = field_validator("conversion_action_id", mode="before")(
-        lambda v: _numeric_id(v, "conversion_action_id", "the conversion action's numeric id", 1))
+        lambda v, info: _numeric_id(v, "conversion_action_id", "the conversion action's numeric id", 1, info))
 
 
 class YahooAdsDestination(_Strict):
     account_id: str  # 検索広告 account id (CSV download only: see docs/decisions.md)
 
     _account = field_validator("account_id", mode="before")(
-        lambda v: _numeric_id(v, "account_id", "the numeric 検索広告 account id", 1))
+        lambda v, info: _numeric_id(v, "account_id", "the numeric 検索広告 account id", 1, info))
 
 
 class MetaDestination(_Strict):
@@ -697,7 +708,7 @@ class MetaDestination(_Strict):
     test_event_code: str | None = Field(default=None, max_length=64)  # Events Manager "Test events"
 
     _pixel = field_validator("pixel_id", mode="before")(
-        lambda v: _numeric_id(v, "pixel_id", "the numeric pixel (dataset) id", 5))
+        lambda v, info: _numeric_id(v, "pixel_id", "the numeric pixel (dataset) id", 5, info))
 
 
 class Ga4Destination(_Strict):

@@ -70,6 +70,8 @@ def test_japanese_rule_names_stay_distinct_events() -> None:
     ("Phone Lead 60s", "Phone_Lead_60s"),
     ("1st_call", "c_1st_call"),
     ("a" * 40, "a" * 40),
+    # a long name starting with a digit was cut at 40 (a valid name) and keeps that cut
+    ("2026 spring campaign qualified inbound call", "c_2026_spring_campaign_qualified_inbound"),
 ])
 def test_names_ga4_already_took_keep_their_event_name(rule: str, sent_until_now: str) -> None:
     # Given a rule whose event name was valid and short, When it is sent now, Then the name is the
@@ -193,3 +195,15 @@ def test_an_import_file_too_large_for_lambda_is_a_400_naming_from(operator_token
     app.append_context(ports=ports)
     answer = app.resolve(event, None)  # type: ignore[arg-type]
     assert answer["statusCode"] == 200 and answer["isBase64Encoded"] is True
+
+
+@pytest.mark.parametrize(("rule", "sent"), [
+    ("session_start", "ev_session_start"),
+    ("google ads lead", "ev_google_ads_lead"),
+    ("ga_call", "ev_ga_call"),
+    ("error", "ev_error"),
+])
+def test_a_rule_named_as_ga4_reserves_gets_a_name_ga4_collects(rule: str, sent: str) -> None:
+    # Given a rule whose name GA4 reserves (an automatically collected event, a reserved prefix),
+    # Then its event is sent under a name GA4 collects, the same every time
+    assert event_name(rule) == sent and GA4_EVENT_NAME.match(sent)

@@ -261,3 +261,23 @@ def test_a_stored_click_id_that_is_not_one_is_neither_sent_nor_listed_in_an_impo
     assert skips["google_ads"] == "no_click_id" and skips["yahoo_ads"] == "no_click_id"
     row = {"destination": "yahoo_ads", "status": "skipped", "reason": "csv_only", "click_id": formula}
     assert for_import([row], "yahoo_ads") == [] and for_import([{**row, "click_id": "YSS.1.a"}], "yahoo_ads")
+
+
+def test_a_config_stored_with_full_width_ids_is_still_read_with_ascii_ids() -> None:
+    from calltrack.accounts import StoredAccount, typed_config
+
+    # Given a config stored before ids had to be ASCII digits, with full-width ones
+    stored_ids = {"google_ads": {"customer_id": "１２３-４５６-７８９０", "conversion_action_id": "９８７"},
+                  "meta": {"pixel_id": "１２３４５６７", "secret": "meta"},
+                  "yahoo_ads": {"account_id": "１２３"}}
+    data = {"account": "acme", "forward_to": "+81312345678", "destinations": stored_ids,
+            "conversions": [{"name": "x", "destinations": ["meta"], "google_ads_conversion_action_id": "５"}]}
+    # When it is read back from storage
+    config = typed_config(StoredAccount(account="acme", name="ACME", timezone="Asia/Tokyo", config=data,
+                                        config_hash="h", version=1, updated_at=NOW))
+    # Then it is readable (every reader of the account would fail otherwise), its ids in ASCII
+    assert config.destinations.google_ads.customer_id == "1234567890"
+    assert config.destinations.google_ads.conversion_action_id == "987"
+    assert config.destinations.meta.pixel_id == "1234567"
+    assert config.destinations.yahoo_ads.account_id == "123"
+    assert config.conversions[0].google_ads_conversion_action_id == "5"

@@ -144,6 +144,20 @@ def test_prorated_amounts_are_rounded_to_the_currencys_minor_unit() -> None:
     assert figures.channel_report(ROWS, "campaign", spend, "JPY")[1]["spend"] == 33333
 
 
+def test_rounded_channel_spend_adds_up_to_the_same_total_whatever_the_report_is_by() -> None:
+    # Given 50,000 for the range spread over three channels (16666.67 each, unrounded)
+    spend = {"flyer": 50000 / 3, "radio": 50000 / 3, "tv": 50000 / 3}
+    # When the report is by channel and by campaign, in yen and in dollars
+    for currency, total in (("JPY", 50000), ("USD", 50000)):
+        rows, by_channel = figures.channel_report(ROWS, "channel", spend, currency)
+        _, by_campaign = figures.channel_report(ROWS, "campaign", spend, currency)
+        # Then the rows add up to the total, and both totals are the spend entered (not 50001)
+        assert by_channel["spend"] == by_campaign["spend"] == total, currency
+        assert round(sum(r["spend"] for r in rows), 2) == total
+    assert sorted(r["spend"] for r in figures.channel_report(ROWS, "channel", spend, "JPY")[0]
+                  if r["spend"]) == [16666, 16667, 16667]
+
+
 def test_csv_has_bom_header_iso_dates_masking_and_no_formulas() -> None:
     text = calls_csv(
         [

@@ -49,8 +49,10 @@ class Player:
     def _signed(self, path: str, params: dict[str, Any], at: datetime) -> Any:
         from twilio.request_validator import RequestValidator
 
+        from calltrack.twilio_edge import rest_auth_token
+
         form = {k: str(v) for k, v in params.items()}
-        signature = RequestValidator(self.client.twilio_auth_token).compute_signature(
+        signature = RequestValidator(rest_auth_token(self.client.twilio_auth_token)).compute_signature(
             self.client.public_url + path, form
         )
         headers = {"X-Twilio-Signature": signature, CLOCK_HEADER: _iso(at)}

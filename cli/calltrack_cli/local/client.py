@@ -100,7 +100,9 @@ class StackClient:
         headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1"}
         if not unsigned:
             if signature is None:
-                signature = RequestValidator(self.twilio_auth_token).compute_signature(
+                from calltrack.twilio_edge import rest_auth_token  # the new token of two (rotation)
+
+                signature = RequestValidator(rest_auth_token(self.twilio_auth_token)).compute_signature(
                     self.public_url + path + qs, form
                 )
             elif signature == "bad":

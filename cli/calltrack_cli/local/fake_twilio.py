@@ -467,7 +467,10 @@ def main() -> None:  # pragma: no cover - manual/demo use
     args = parser.parse_args()
     sid = os.environ.get("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_ACCOUNT_SID)
     token = os.environ.get("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_AUTH_TOKEN)
-    fake = FakeTwilioMedia(credentials=[(sid, token)], port=args.port, serve_any=True)
+    from calltrack.twilio_edge import auth_tokens
+
+    # both tokens of a rotation ("<new> <old>") authenticate REST requests, as at Twilio
+    fake = FakeTwilioMedia(credentials=[(sid, t) for t in auth_tokens(token)], port=args.port, serve_any=True)
     fake.numbers.add_available("JP", [f"+8150{i:08d}" for i in range(args.stock)], locality="Tokyo")
     fake.numbers.add_available("US", [f"+1415555{i:04d}" for i in range(args.stock)], locality="SF")
     fake.start()
