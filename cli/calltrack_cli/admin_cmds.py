@@ -27,6 +27,8 @@ TOKEN_OPTION = typer.Option(
     None, "--token", help="Bearer token: the operator token or an account admin token (env CALLTRACK_TOKEN)",
     show_default=False,
 )
+ACCOUNT_OPTION = typer.Option(None, "--account", help="Account id (required with the operator token)",
+                              show_default=False)
 
 
 class CliFailure(Exception):
@@ -228,7 +230,7 @@ Exit codes: 0 applied (or no changes), 2 invalid file or refused by the server, 
 def _retry_body(account: str | None, since: str | None) -> dict[str, Any]:
     """The body of a ``… retry`` request (recordings, transcripts): ``account`` and ``since`` when
     given; a ``since`` that is not a day YYYY-MM-DD exits 2 before anything is sent."""
-    if since is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+    if since is not None and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", since):
         _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
     return {k: v for k, v in (("account", account), ("since", since)) if v}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from calltrack_cli.admin_cmds import (
+    ACCOUNT_OPTION,
     TOKEN_OPTION,
     URL_OPTION,
     CliFailure,
@@ -37,9 +38,7 @@ recordings_app = typer.Typer(help="Recordings: requeue failed and retrying recor
 
 @recordings_app.command("retry", help=RETRY_HELP)
 def retry(
-    account: str | None = typer.Option(
-        None, "--account", help="Account id (required with the operator token)", show_default=False
-    ),
+    account: str | None = ACCOUNT_OPTION,
     since: str | None = typer.Option(
         None, "--since", help="Only recordings that changed on or after this day (YYYY-MM-DD, UTC)",
         show_default=False,

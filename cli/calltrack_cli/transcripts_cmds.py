@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from calltrack_cli.admin_cmds import (
+    ACCOUNT_OPTION,
     TOKEN_OPTION,
     URL_OPTION,
     CliFailure,
@@ -39,9 +40,7 @@ transcripts_app = typer.Typer(help="Transcripts: start failed transcripts again.
 
 @transcripts_app.command("retry", help=RETRY_HELP)
 def retry(
-    account: str | None = typer.Option(
-        None, "--account", help="Account id (required with the operator token)", show_default=False
-    ),
+    account: str | None = ACCOUNT_OPTION,
     since: str | None = typer.Option(
         None, "--since", show_default=False,
         help="Only calls that started on or after this day (YYYY-MM-DD, UTC; default: 30 days ago)",

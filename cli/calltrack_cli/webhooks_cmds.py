@@ -12,12 +12,18 @@ from typing import Any
 
 import typer
 
-from calltrack_cli.admin_cmds import TOKEN_OPTION, URL_OPTION, CliFailure, _exit_with, _request, _resolve
+from calltrack_cli.admin_cmds import (
+    ACCOUNT_OPTION,
+    TOKEN_OPTION,
+    URL_OPTION,
+    CliFailure,
+    _exit_with,
+    _request,
+    _resolve,
+)
 
 webhooks_app = typer.Typer(help="Webhooks and CRM push: failed deliveries, retry, test ping.",
                            no_args_is_help=True)
-ACCOUNT_OPTION = typer.Option(None, "--account", help="Account id (required with the operator token)",
-                              show_default=False)
 
 
 def _call(method: str, path: str, account: str | None, url: str | None, token: str | None,

@@ -111,7 +111,7 @@ def _csv(body: bytes, filename: str, charset: str, items_read: int) -> Response[
     response: Response[Any] = Response(
         status_code=200,
         content_type=f"text/csv; charset={charset}",
-        body=api._fits(base64.b64encode(body).decode("ascii")),
+        body=api.fits(base64.b64encode(body).decode("ascii")),
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
             api.ITEMS_READ_HEADER: str(items_read),

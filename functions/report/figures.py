@@ -9,6 +9,7 @@ Definitions (also in docs/decisions.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -65,8 +66,6 @@ def rounded_shares(amounts: Mapping[str, float], digits: int) -> dict[str, float
     (largest remainder: the units rounding loses go to the amounts that lost most), so a report's
     rows add up to the same total whichever dimension it is by (3 x 16666.67 JPY: 16667, 16667,
     16666, not 3 x 16667 = 50001)."""
-    import math
-
     unit = 10**digits
     scaled = {key: float(value) * unit for key, value in amounts.items()}
     shares = {key: math.floor(value + 1e-6) for key, value in scaled.items()}

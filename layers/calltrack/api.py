@@ -176,7 +176,8 @@ def answer_bytes(text: str) -> int:
     return len(json.dumps(text))  # the body as the Lambda answer carries it
 
 
-def _fits(text: str) -> str:
+def fits(text: str) -> str:
+    """``text`` when Lambda can return it as an answer, else a 400 naming ``from`` (a shorter range)."""
     escaped = answer_bytes(text)
     if escaped > MAX_ANSWER_BYTES:
         from calltrack.errors import BadRequest
@@ -192,7 +193,7 @@ def json_response(body: Any, *, items_read: int | None = None, status: int = 200
     return Response(
         status_code=status,
         content_type="application/json",
-        body=_fits(json.dumps(body, ensure_ascii=False, default=str)),
+        body=fits(json.dumps(body, ensure_ascii=False, default=str)),
         headers=headers,
     )
 
@@ -201,5 +202,5 @@ def csv_response(text: str, filename: str, *, items_read: int | None = None) -> 
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if items_read is not None:
         headers[ITEMS_READ_HEADER] = str(items_read)
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=_fits(text),
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=fits(text),
                     headers=headers)
