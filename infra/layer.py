@@ -3,8 +3,9 @@
 Two steps, so that synthesis never touches the network:
 
 1. ``make layer`` (run by ``make setup``) calls ``python -m infra.layer build``: one
-   ``pip install --platform manylinux2014_aarch64 --implementation cp --python-version 3.12
-   --only-binary=:all: --no-deps -r layers/requirements.lock`` into ``build/layer/<key>/python``,
+   ``uv pip install --python-platform aarch64-manylinux2014 --python-version 3.12
+   --only-binary :all: --no-deps -r layers/requirements.lock`` into ``build/layer/<key>/python``
+   (about 2 s; the same ``pip install --platform ...`` when uv fails, about 14 s),
    where ``<key>`` hashes the lock file's content and the target platform (so it is also the
    layer's asset hash). An existing cache dir is reused.
 2. At synth, :class:`LayerBundling` (CDK ``ILocalBundling``) copies that cache plus the
@@ -88,9 +89,34 @@ def host_cache_dir(lock_text: str | None = None) -> Path:
     return CACHE_ROOT / f"{cache_key(lock_text)}-{platform.machine()}"
 
 
+def uv_command(target: Path, lock: Path, platform_tag: str = PLATFORM) -> list[str]:
+    """The uv invocation that builds the dependencies for the Lambda runtime (arm64, cp312): the
+    lock's pins exactly, as :func:`pip_command` does, in a tenth of the time. uv comes with the dev
+    lock, next to this interpreter."""
+    machine = platform_tag.removeprefix("manylinux2014_")
+    return [
+        str(Path(sys.executable).parent / "uv"),
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(target),
+        "--python-platform",
+        f"{machine}-manylinux2014",
+        "--python-version",
+        PYTHON_VERSION,
+        "--only-binary",
+        ":all:",
+        "--no-compile",
+        "--no-deps",
+        "--requirement",
+        str(lock),
+    ]
+
+
 def pip_command(target: Path, lock: Path, platform_tag: str = PLATFORM) -> list[str]:
-    """The one pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312):
-    exactly the lock's pins (``--no-deps``: the lock is complete)."""
+    """The pip invocation that builds the dependencies for the Lambda runtime (arm64, cp312) when uv
+    is missing or fails: exactly the lock's pins (``--no-deps``: the lock is complete)."""
     return [
         sys.executable,
         "-m",
@@ -133,7 +159,13 @@ def _install(out: Path, platform_tag: str, force: bool) -> None:
         shutil.rmtree(out)
     target = out / "python"
     target.mkdir(parents=True)
-    subprocess.run(pip_command(target, LOCK, platform_tag), check=True)
+    try:
+        subprocess.run(uv_command(target, LOCK, platform_tag), check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"uv could not install the layer ({error}); installing it with pip ...", file=sys.stderr)
+        shutil.rmtree(target)
+        target.mkdir()
+        subprocess.run(pip_command(target, LOCK, platform_tag), check=True)
     prune(target)
     (out / ".complete").write_text(json.dumps({"requirements": runtime_requirements()}, indent=2))
 

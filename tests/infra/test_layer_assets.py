@@ -24,6 +24,38 @@ def test_pip_command_installs_the_lock_for_the_lambda_runtime_with_wheels_only(t
     assert f"--no-deps --requirement {layer.LOCK}" in joined
 
 
+def test_uv_command_installs_the_same_pins_for_the_same_platform_as_pip(tmp_path):
+    command = " ".join(layer.uv_command(tmp_path / "python", layer.LOCK))
+    assert "--python-platform aarch64-manylinux2014" in command
+    assert "--python-version 3.12" in command
+    assert "--only-binary :all:" in command
+    assert f"--target {tmp_path / 'python'}" in command
+    assert f"--no-deps --requirement {layer.LOCK}" in command
+    host = " ".join(layer.uv_command(tmp_path, layer.LOCK, "manylinux2014_x86_64"))
+    assert "--python-platform x86_64-manylinux2014" in host
+
+
+def test_a_failing_uv_falls_back_to_pip_in_an_empty_target(tmp_path, monkeypatch):
+    # Given uv that leaves a partial install behind and fails
+    calls = []
+
+    def run(command, check):
+        calls.append(command)
+        target = Path(command[command.index("--target") + 1])
+        if "uv" in Path(command[0]).name:
+            (target / "half-installed").mkdir()
+            raise layer.subprocess.CalledProcessError(2, command)
+        (target / "twilio").mkdir()
+
+    monkeypatch.setattr(layer.subprocess, "run", run)
+    # When the layer is installed
+    layer._install(tmp_path / "out", layer.PLATFORM, force=True)
+    # Then pip installed it into an empty target and the cache is complete
+    assert [Path(c[0]).name for c in calls] == ["uv", Path(layer.sys.executable).name]
+    assert sorted(p.name for p in (tmp_path / "out" / "python").iterdir()) == ["twilio"]
+    assert layer.is_built(tmp_path / "out")
+
+
 def _names(lines):
     return {layer._dist_name(r) for r in lines if r.strip() and not r.lstrip().startswith("#")}
 
