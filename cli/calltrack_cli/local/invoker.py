@@ -33,8 +33,49 @@ def import_handler(dotted: str) -> Handler:
     return fn
 
 
+def share_botocore_data() -> None:
+    """One botocore data loader for every botocore session of this process (idempotent).
+
+    A Lambda container runs one event at a time on one thread, so pynamodb's per-thread botocore
+    session is made once per container. Here every invocation runs on the thread of the request
+    or poll that caused it, so pynamodb made a session per invocation, and each session parsed
+    botocore's endpoint rules and service models again: 12% of the CPU of an integration test run
+    went to that JSON (py-spy, 2026-12-03). The loader caches what it parsed and is only read, so
+    sessions share it; what a session builds from it (clients, resolvers) stays its own. A boto3
+    session adds boto3's data folder to its loader's search paths: the shared loader keeps each
+    folder once."""
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    create = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    guard = threading.Lock()
+
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        with guard:
+            loader = loaders.get(search_path_string)
+            if loader is None:
+                loader = loaders[search_path_string] = create(search_path_string)
+                loader._search_paths = _Folders(loader.search_paths)
+            return loader
+
+    shared_loader.shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared_loader
+
+
+class _Folders(list[str]):
+    """Search paths that hold each folder once, whoever appends it."""
+
+    def append(self, folder: str) -> None:
+        if folder not in self:
+            super().append(folder)
+
+
 class Invoker:
     def __init__(self, wiring: Wiring) -> None:
+        share_botocore_data()
         self.wiring = wiring
         self._handlers: dict[str, Handler] = {}
         self._locks: dict[str, threading.Lock] = {fn.name: threading.Lock() for fn in wiring.functions}
