@@ -177,6 +177,15 @@ class SimLeaseStore:
     def put_history(self, item: dict[str, Any]) -> None:
         self.inner.history_items[(item["number"], item["leased_at"])] = dict(item)
 
+    def history(self, number: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The number's history items (no copies; the report only reads), indexed once: the
+        in-memory store scans every item per number."""
+        if not hasattr(self, "_by_number"):
+            self._by_number: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+            for (n, t), item in sorted(self.inner.history_items.items()):
+                self._by_number.setdefault(n, []).append((t, item))
+        return [item for t, item in self._by_number.get(number, []) if start <= t < end]
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -199,6 +208,7 @@ class Outcome:
     shared: int = 0
     rows_read: int = 0
     writes: int = 0
+    pools_report: dict[str, Any] = field(default_factory=dict)
 
     def _weighted(self, open_: list[int], late: list[int]) -> tuple[float, float]:
         """(weighted calls, weighted right) over open and late tallies."""
@@ -247,6 +257,11 @@ class Outcome:
             "shared_hand_outs": self.shared,
             "rows_read": self.rows_read,
             "conditional_writes": self.writes,
+            "pools_report": {
+                k: self.pools_report.get(k)
+                for k in ("estimated_accuracy", "recommended_size_for_accuracy", "recommended_size",
+                          "peak_concurrent_sessions")
+            },
         }
 
 
@@ -262,6 +277,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     from bench.dni_support import pool_config
     from calltrack.attribution import attribute
     from dni_lease.leasing import lease_number, release_number
+    from dni_lease.pool_report import pools_report
     from dni_lease.validation import LeaseRequest
 
     cfg = pool_config(pool_size, account=ACCOUNT)
@@ -359,6 +375,8 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             band[0] += 1
             band[1] += ok
     out.rows_read = store.rows_read
+    # what GET /v1/reports/pools makes of the day's lease history (dni_lease.pool_sizing)
+    [out.pools_report] = pools_report(store, cfg, DAY0, DAY0 + 86400, lookback_s=0)
     return out
 
 
@@ -416,6 +434,26 @@ def seeded_days(
     return out
 
 
+REPORT_TOLERANCE = 0.05  # the pools report's size for 99% within 5% of the replay's smallest pool
+
+
+def _report_row(visitors: int, best: int, outcome: Outcome) -> Row:
+    """What GET /v1/reports/pools recommends from the replayed day's lease history at the smallest
+    pool, next to what the full replay found: the estimate a real account gets from its history."""
+    report = outcome.pools_report
+    size = int(report.get("recommended_size_for_accuracy") or 0)
+    off = abs(size - best) / best
+    return Row(
+        f"P7 pools report from the day's leases, {visitors:,}/day",
+        f"{size} numbers for 99% (replay: {best}); estimated accuracy at {best}: "
+        f"{_pct(report.get('estimated_accuracy'))} (replay: {_pct(outcome.accuracy)}); "
+        f"75% rule: {report.get('recommended_size')}",
+        f"within {REPORT_TOLERANCE:.0%} of the replay",
+        off / REPORT_TOLERANCE,
+        verdict(off <= REPORT_TOLERANCE),
+    )
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -449,6 +487,7 @@ def run(
         "levels": {},
     }
     ratios: dict[str, float] = {}  # the last level's ratio per policy: the next level's estimate
+    best_outcomes: dict[tuple[int, str], Outcome] = {}
     for visitors in levels:
         visits = traffic(visitors, model, seed + visitors)
         rule = max(1, math.ceil(visitors / RULE_VISITORS_PER_NUMBER))
@@ -463,6 +502,7 @@ def run(
             )
             if best:
                 ratios[policy.name] = best / rule
+                best_outcomes[(visitors, policy.name)] = tried[best]
             level["policies"][policy.name] = {
                 "smallest_pool_at_99": best,
                 "ratio_to_rule": round(best / rule, 3) if best else None,
@@ -504,6 +544,8 @@ def run(
                     INFO,
                 )
             )
+        if best:
+            result.rows.append(_report_row(visitors, best, best_outcomes[(visitors, chosen.name)]))
         at = mine["at_smallest"]
         if at:
             top = at["confidence_at_least_0.99"]

@@ -297,7 +297,7 @@ def _some(numbers: list[str], shown: int = 5) -> str:
 
 
 def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Check]:
-    from calltrack_cli.pools_cmds import pools_report
+    from calltrack_cli.pools_cmds import accuracy_text, needed_size, pools_report
 
     out = []
     for account, config in configs.items():
@@ -314,20 +314,17 @@ def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Che
                 )
             )
             continue
-        small = [
-            p
-            for p in report.get("pools") or []
-            if int(p.get("recommended_size") or 0) > int(p.get("size") or 0)
-        ]
+        small = [p for p in report.get("pools") or [] if needed_size(p) > int(p.get("size") or 0)]
         if small:
             detail = "; ".join(
-                f"{p['pool']} has {p['size']}, recommended {p['recommended_size']} "
-                f"(peak {p['peak_concurrent_sessions']} sessions)"
+                f"{p['pool']} has {p['size']}, recommended {needed_size(p)} "
+                f"(peak {p['peak_concurrent_sessions']} sessions, estimated accuracy "
+                f"{accuracy_text(p)})"
                 for p in small
             )
             fix = "; ".join(
                 f"calltrack numbers buy --account {account} --pool {p['pool']} "
-                f"--count {int(p['recommended_size']) - int(p['size'])} --apply"
+                f"--count {needed_size(p) - int(p['size'])} --apply"
                 for p in small
             )
             out.append(_failed(name, detail, fix + " (costs: calltrack pools advise)"))
@@ -335,8 +332,8 @@ def check_pools(st: Stack, configs: Mapping[str, Mapping[str, Any]]) -> list[Che
             out.append(
                 _pass(
                     name,
-                    f"{len(report.get('pools') or [])} pool(s) large enough for their peak "
-                    f"({report.get('from')} .. {report.get('to')})",
+                    f"{len(report.get('pools') or [])} pool(s) large enough for their peak and for "
+                    f"99% accuracy ({report.get('from')} .. {report.get('to')})",
                 )
             )
     return out

@@ -1,10 +1,13 @@
 """`calltrack pools advise`: per DNI pool, peak use, the recommended size and what the change costs.
 
-Reads ``GET /v1/reports/pools`` (peak concurrent sessions, utilisation and ``recommended_size`` =
-ceil(peak sessions / 0.75), computed by the dni_lease context) and prices the change in size with a
-monthly rental per number. The default price, US$1.15 per number per month, is the monthly fee of
-the example number in Twilio's support article "How much does a phone number cost?"
-(support.twilio.com/hc/en-us/articles/223182908, read 2026-11-30): a US local number. Japanese
+Reads ``GET /v1/reports/pools`` (computed by the dni_lease context): peak concurrent sessions and
+utilisation, ``recommended_size`` = ceil(peak sessions / 0.75) (enough numbers for the sessions),
+and ``recommended_size_for_accuracy`` (enough for 99% of calls to reach their session: a released
+number must rest until its late caller has called, see ``dni_lease.pool_sizing``). The advice is
+the larger of the two (``needed_size``), priced with a monthly rental per number. The default
+price, US$1.15 per number per month, is the monthly fee of the example number in Twilio's support
+article "How much does a phone number cost?" (support.twilio.com/hc/en-us/articles/223182908,
+read 2026-11-30): a US local number. Japanese
 numbers cost more and prices change, so pass ``--price-per-number`` (and ``--currency``) with your
 own, from the Twilio Console or the Pricing API (pricing.twilio.com/v1/PhoneNumbers/Countries/JP).
 """
@@ -28,6 +31,17 @@ PRICE_SOURCE = (
 app = typer.Typer(help="DNI pools: sizing advice from their peak use.", no_args_is_help=True)
 
 
+def needed_size(pool: Mapping[str, Any]) -> int:
+    """The size a pool needs: enough numbers for its peak sessions and for 99% accuracy."""
+    return max(int(pool.get("recommended_size") or 0), int(pool.get("recommended_size_for_accuracy") or 0))
+
+
+def accuracy_text(pool: Mapping[str, Any]) -> str:
+    """The pool's estimated attribution accuracy, as a percentage ("-" without leases)."""
+    acc = pool.get("estimated_accuracy")
+    return "-" if acc is None else f"{float(acc):.1%}"
+
+
 def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
     """One entry per pool: size, peak, recommended size, the change and its monthly cost."""
     out = []
@@ -35,7 +49,7 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
         size = int(pool.get("size") or 0)
         peak = int(pool.get("peak_concurrent_sessions") or 0)
         # No session in the window says nothing about demand (dni.js not live yet?): keep the size.
-        recommended = max(int(pool.get("recommended_size") or 0), 1) if peak else size
+        recommended = max(needed_size(pool), 1) if peak else size
         change = recommended - size
         out.append(
             {
@@ -45,6 +59,9 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
                 "peak_concurrent_sessions": pool.get("peak_concurrent_sessions"),
                 "utilisation": pool.get("utilisation"),
                 "exhaustions": pool.get("exhaustions"),
+                "estimated_accuracy": pool.get("estimated_accuracy"),
+                "recommended_size_for_peak": pool.get("recommended_size"),
+                "recommended_size_for_accuracy": pool.get("recommended_size_for_accuracy"),
                 "recommended_size": recommended,
                 "change": change,
                 "monthly_cost_change": round(change * price, 2),
@@ -82,8 +99,9 @@ def advise_cmd(
     url: str | None = URL_OPTION,
     token: str | None = TOKEN_OPTION,
 ) -> None:
-    """Per pool: peak use, recommended size (numbers busy at most 75% of the time at peak) and the
-    monthly rental cost of resizing.
+    """Per pool: peak use, estimated attribution accuracy, recommended size (the larger of: numbers
+    busy at most 75% of the time at peak; enough for 99% of calls to reach their session on the
+    busiest day) and the monthly rental cost of resizing.
 
     Example: calltrack pools advise --account acme-dental --price-per-number 4.50
     """
@@ -128,8 +146,10 @@ def advise_cmd(
         )
         typer.echo(
             f"  {row['pool']}: {row['size']} numbers, peak {row['peak_concurrent_sessions']} sessions "
-            f"({'-' if util is None else f'{util:.0%}'} used), {row['exhaustions']} exhaustions; "
-            f"recommended {row['recommended_size']}: {verdict}"
+            f"({'-' if util is None else f'{util:.0%}'} used), {row['exhaustions']} exhaustions, "
+            f"estimated accuracy {accuracy_text(row)}; "
+            f"recommended {row['recommended_size']} (peak {row['recommended_size_for_peak'] or 0}, "
+            f"99% accuracy {row['recommended_size_for_accuracy'] or 0}): {verdict}"
         )
 
 

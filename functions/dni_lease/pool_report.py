@@ -10,7 +10,11 @@ counters, so it is unit-tested without AWS:
   number-seconds / (size x window seconds);
 - ``exhaustions``: hand-outs without a lease in the window (the ADD counters);
 - ``recommended_size``: ceil(peak_concurrent_sessions / 0.75) (numbers busy at most 75% of the
-  time at peak).
+  time at peak): enough numbers for the sessions, not for their late calls;
+- ``estimated_accuracy``: the share of calls attributed to the right session over the window, from
+  how long each number rested before its next lease (``dni_lease.pool_sizing``);
+- ``recommended_size_for_accuracy``: the smallest size whose estimate reaches 99% on the window's
+  ``busiest_day`` (local date; ``busiest_day_leases`` leases started that day).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from zoneinfo import ZoneInfo
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
 from dni_lease.leasing import recommended_size
+from dni_lease.pool_sizing import busiest_day, estimated_accuracy, size_for_accuracy
 from dni_lease.store import LeaseStore, Row
 
 MAX_DAYS = 92
@@ -59,15 +64,31 @@ def _clip(item: Row, start: float, end: float) -> tuple[float, float] | None:
     return (s, e) if e > s else None
 
 
+# Leases of the hour before a day only warm its replay up: a late call comes within minutes.
+WARM_UP_S = 3600.0
+
+
 def pool_stats(
-    pool: Mapping[str, Any], items: Sequence[Row], exhaustions: int, start: float, end: float
+    pool: Mapping[str, Any],
+    items: Sequence[Row],
+    exhaustions: int,
+    start: float,
+    end: float,
+    timezone: str = "UTC",
 ) -> dict[str, Any]:
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
     leases: list[tuple[float, float]] = []
     by_session: dict[str, list[tuple[float, float]]] = {}
     lease_count = 0
+    # every session shown a number, unclipped (sizing); a shared session's heartbeats overlap
+    demand_by_session: dict[str, list[tuple[float, float]]] = {}
     for item in items:
+        if item.get("kind") in ("lease", "shared") and float(item["leased_at"]) < end:
+            begun = float(item["leased_at"])
+            demand_by_session.setdefault(str(item.get("session_id")), []).append(
+                (begun, float(item.get("ended_at") or begun))
+            )
         span = _clip(item, start, end)
         if span is None:
             continue
@@ -81,6 +102,15 @@ def pool_stats(
     peak_sessions = max(peak_concurrency(sessions), peak_leases)
     busy = sum(e - s for s, e in leases)
     window = max(end - start, 1.0)
+    demand = sorted(span for spans in demand_by_session.values() for span in _merge(spans))
+    accuracy = estimated_accuracy(demand, size, count_from=start)
+    busiest = busiest_day(demand, start, end)
+    for_accuracy, day = 0, None
+    if busiest is not None:
+        day_start, _ = busiest
+        that_day = [d for d in demand if day_start - WARM_UP_S <= d[0] < day_start + 86400]
+        for_accuracy = size_for_accuracy(that_day, count_from=day_start)
+        day = datetime.fromtimestamp(day_start + 43200, ZoneInfo(timezone)).date().isoformat()
     return {
         "pool": str(pool.get("id")),
         "channel": pool.get("channel"),
@@ -93,6 +123,10 @@ def pool_stats(
         "average_utilisation": round(busy / (size * window), 4) if size else None,
         "exhaustions": exhaustions,
         "recommended_size": recommended_size(peak_sessions),
+        "estimated_accuracy": None if accuracy is None else round(accuracy, 4),
+        "recommended_size_for_accuracy": for_accuracy,
+        "busiest_day": day,
+        "busiest_day_leases": busiest[1] if busiest else 0,
     }
 
 
@@ -143,5 +177,5 @@ def pools_report(
                 items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
         exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
-        out.append(pool_stats(pool, items, exhaustions, start, end))
+        out.append(pool_stats(pool, items, exhaustions, start, end, str(config.get("timezone") or "UTC")))
     return out

@@ -18,6 +18,7 @@ from calltrack.accounts import Accounts
 from calltrack.errors import Forbidden, TooManyRequests
 from dni_lease.leasing import LeaseResult, iso, lease_number, release_number
 from dni_lease.pool_report import pools_report, window
+from dni_lease.pool_sizing import ACCURACY_TARGET, LATE_CALLS
 from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter
 from dni_lease.store import LeaseStore
 from dni_lease.validation import parse_lease_request
@@ -153,5 +154,7 @@ def handle_pools_report(
         "from": from_d.isoformat(),
         "to": to_d.isoformat(),
         "target_utilisation": 0.75,
+        "accuracy_target": ACCURACY_TARGET,
+        "late_calls": LATE_CALLS.as_dict(),  # the assumptions behind estimated_accuracy
         "pools": pools_report(store, config, start, end),
     }

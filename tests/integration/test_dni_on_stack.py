@@ -249,6 +249,10 @@ def test_pool_report_shows_peak_utilisation_exhaustion_and_recommended_size(loca
     assert pool["peak_concurrent_leases"] == 2 and pool["utilisation"] == 1.0
     assert pool["exhaustions"] == 1 and pool["peak_concurrent_sessions"] == 3
     assert pool["recommended_size"] == 4
+    # the shared session's calls cannot be told apart; three numbers would have kept all three apart
+    assert pool["estimated_accuracy"] == pytest.approx(2 / 3, abs=1e-3)
+    assert pool["recommended_size_for_accuracy"] == 3 and pool["busiest_day_leases"] == 3
+    assert resp.json()["accuracy_target"] == 0.99 and resp.json()["late_calls"]["share"] == 0.25
     other, _ = make_account(local_stack, size=1)
     assert (
         local_stack.request("GET", "/v1/reports/pools", token=token, params={"account": other}).status_code

@@ -119,9 +119,19 @@ def test_pool_advice_prices_the_change_in_size():
             {"pool": "y", "size": 10, "recommended_size": 3, "peak_concurrent_sessions": 2},
             {"pool": "one", "size": 3, "recommended_size": 1, "peak_concurrent_sessions": 1},
             {"pool": "idle", "size": 2, "recommended_size": 0, "peak_concurrent_sessions": 0},
+            {  # enough numbers for its sessions, too few for its late callers
+                "pool": "late",
+                "size": 5,
+                "recommended_size": 3,
+                "recommended_size_for_accuracy": 8,
+                "estimated_accuracy": 0.962,
+                "peak_concurrent_sessions": 2,
+            },
         ]
     }
     rows = {r["pool"]: r for r in advice(report, 4.5)}
+    assert (rows["late"]["recommended_size"], rows["late"]["change"]) == (8, 3)
+    assert rows["late"]["recommended_size_for_peak"] == 3 and rows["late"]["estimated_accuracy"] == 0.962
     assert (rows["g"]["change"], rows["g"]["monthly_cost_change"]) == (2, 9.0)
     assert (rows["y"]["change"], rows["y"]["monthly_cost_change"]) == (-7, -31.5)
     assert rows["one"]["recommended_size"] == 1
