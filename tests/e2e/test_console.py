@@ -29,6 +29,7 @@ from calltrack_cli.local.mp3 import silent_mp3
 from tests.support import unique_call_sid, unique_number, unique_recording_sid
 from tests.support.browser import chromium, require_chromium
 from tests.support.cognito import create_console_user, expired_id_token, forged_id_token
+from tests.support.dni import ORIGIN, SITE_NUMBER, lease
 from tests.support.recording_stack import serve_media
 from tests.support.stack import apply_account
 from tests.support.twilio import play_call
@@ -352,6 +353,37 @@ def test_a_manager_signs_in_filters_listens_scores_and_the_report_reflects_it(
     assert [k for k in c.context.cookies() if k["name"] == "ct_session" and k["value"]] == []
     page.goto(c.url("#/calls"))
     page.wait_for_selector("#signin-form")
+
+
+def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_stack: Any) -> None:
+    # Given a one-number pool whose number went from session to session, each page hidden (its
+    # release beacon sent) before the next visitor came: never two at once
+    number = unique_number()
+    account = apply_account(
+        local_stack, "console-pool", name="Pool clinic", language="en-US",
+        site={"origins": [ORIGIN], "numbers": [SITE_NUMBER]},
+        pools=[{"id": "google", "channel": "google-ads", "match": {"utm_source": "google"},
+                "numbers": [number]}],
+    )
+    for _ in range(3):
+        session = "s-pool-" + secrets.token_hex(6)
+        got = lease(local_stack, account, session=session).json()
+        assert got["number"] == number and got["shared"] is False
+        gone = lease(local_stack, account, session=session, number=number, lease_id=got["lease_id"],
+                     release=True)
+        assert gone.json() == {"released": True}
+    c = console()
+    page = c.sign_in(*create_console_user(local_stack, account, "manager"))
+    # When their manager opens the reports
+    page.click("#nav a[data-route='reports']")
+    page.wait_for_selector("#report-pools tbody tr")
+    row = "#report-pools tbody tr"
+    # Then the pool's estimated accuracy counts the late calls the next sessions would have taken
+    # (each took the number the moment it was released: a quarter of calls come after the visit)
+    assert _cell(page, row, "Est. accuracy") == "83.3%"
+    # And the recommended size is what late callers need (3 numbers), not the peak's (2)
+    assert _cell(page, row, "Peak in use") == "1"
+    assert _cell(page, row, "Recommended size") == "3"
 
 
 def test_on_a_phone_the_call_log_is_one_card_per_call(console: Any, world: dict[str, Any]) -> None:

@@ -9,14 +9,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from tests.support import unique_number
+from tests.support.dni import ORIGIN, SITE_NUMBER, lease
 from tests.support.stack import apply_account
 from tests.support.twilio import voice_form
-
-ORIGIN = "https://acme.example.jp"
-SITE_NUMBER = "+81312345678"
 
 
 def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(ORIGIN,)):
@@ -41,32 +38,6 @@ def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(OR
     return account, pool
 
 
-def lease(stack, account, *, session=None, visitor=None, origin=ORIGIN, ip=None, **extra):
-    body = {
-        "account": account,
-        "visitor_id": visitor or "v-" + secrets.token_hex(8),
-        "session_id": session or "s-" + secrets.token_hex(8),
-        "page_url": "https://acme.example.jp/implant?utm_source=google&gclid=G-1",
-        "referrer": "https://www.google.co.jp/",
-        "utm": {"source": "google", "medium": "cpc", "campaign": "implant", "term": "インプラント 渋谷"},
-        "gclid": "G-" + secrets.token_hex(4),
-    }
-    body.update(extra)
-    headers = {"Origin": origin} if origin else {}
-    # one visitor per test address: the per-IP bucket is shared by the whole test session
-    headers["X-Forwarded-For"] = ip or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.1"
-    for attempt in range(5):
-        try:
-            return stack.request(
-                "POST", "/dni/lease", data=json.dumps(body), headers={**headers, "Content-Type": "text/plain"}
-            )
-        except requests.ConnectionError:
-            # The local gateway's listen backlog is small: 64 simultaneous connects can be reset
-            # before the request is sent. A lease is idempotent per session, so retrying is safe.
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def leases_rows(stack, numbers):

@@ -133,7 +133,10 @@ function pools(report) {
     { label: t("reports.peak"), num: true, cell: (r) => number(r.peak_concurrent_leases) },
     { label: t("reports.utilisation"), num: true, cell: (r) => percent(r.utilisation, 1) },
     { label: t("reports.exhaustions"), num: true, cell: (r) => number(r.exhaustions) },
-    { label: t("reports.recommended"), num: true, cell: (r) => number(r.recommended_size) },
+    { label: t("reports.accuracy"), num: true, cell: (r) => percent(r.estimated_accuracy, 1) },
+    // enough numbers for the peak sessions and for 99% of calls to reach their session
+    { label: t("reports.recommended"), num: true,
+      cell: (r) => number(Math.max(r.recommended_size || 0, r.recommended_size_for_accuracy || 0)) },
   ];
   return section("report-pools", t("reports.pools"),
     table(cols, report.pools || [], { className: "report-pools", empty: t("reports.noData") }));
