@@ -208,7 +208,8 @@ class Outcome:
     shared: int = 0
     rows_read: int = 0
     writes: int = 0
-    pools_report: dict[str, Any] = field(default_factory=dict)
+    pools_report: dict[str, Any] = field(default_factory=dict)  # late calls learned from the replay's
+    pools_report_model: dict[str, Any] = field(default_factory=dict)  # the traffic model's late calls
 
     def _weighted(self, open_: list[int], late: list[int]) -> tuple[float, float]:
         """(weighted calls, weighted right) over open and late tallies."""
@@ -260,7 +261,11 @@ class Outcome:
             "pools_report": {
                 k: self.pools_report.get(k)
                 for k in ("estimated_accuracy", "recommended_size_for_accuracy", "recommended_size",
-                          "peak_concurrent_sessions")
+                          "peak_concurrent_sessions", "late_calls")
+            },
+            "pools_report_model": {
+                k: self.pools_report_model.get(k)
+                for k in ("estimated_accuracy", "recommended_size_for_accuracy")
             },
         }
 
@@ -282,10 +287,12 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
 
     cfg = pool_config(pool_size, account=ACCOUNT)
     cfg["pools"][0]["lease_minutes"] = policy.lease_minutes
+    cfg["timezone"] = "Asia/Tokyo"  # DAY0 is a midnight there
     pool = cfg["pools"][0]
     number_row = {"kind": "pool", "account": ACCOUNT, "pool": pool["id"], "channel": pool["channel"]}
     store = SimLeaseStore()
     out = Outcome(pool_size, model.call_while_open)
+    calls: list[dict[str, Any]] = []
     hb = policy.heartbeat_s
     shown: dict[int, tuple[str | None, str | None]] = {}  # visit -> (number, lease_id)
     last_call: dict[int, float] = {}
@@ -374,10 +381,23 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             )
             band[0] += 1
             band[1] += ok
+            if kind == ("late" if called_late(v, model) else "open"):
+                calls.append({"attribution": attr.details()})
     out.rows_read = store.rows_read
-    # what GET /v1/reports/pools makes of the day's lease history (dni_lease.pool_sizing)
-    [out.pools_report] = pools_report(store, cfg, DAY0, DAY0 + 86400, lookback_s=0)
+    # what GET /v1/reports/pools makes of the day's lease history and of one call per visitor
+    # (its late or its open probe, as the model's shares): it learns the late calls from them
+    end = DAY0 + 86400
+    [out.pools_report] = pools_report(store, cfg, DAY0, end, lookback_s=0, calls=calls, now=end + 7200)
+    [out.pools_report_model] = pools_report(store, cfg, DAY0, end, lookback_s=0)
     return out
+
+
+def called_late(v: Visit, model: TrafficModel) -> bool:
+    """Whether the visitor's one call for the pools report is its late probe (a real caller's own
+    call counts as it was made); seeded by the visit, the same in every replay."""
+    if v.call_at is not None:
+        return not v.call_while_open
+    return random.Random(v.index * 7919 + 17).random() >= model.call_while_open
 
 
 def smallest_pool(
@@ -438,16 +458,25 @@ REPORT_TOLERANCE = 0.05  # the pools report's size for 99% within 5% of the repl
 
 
 def _report_row(visitors: int, best: int, outcome: Outcome) -> Row:
-    """What GET /v1/reports/pools recommends from the replayed day's lease history at the smallest
-    pool, next to what the full replay found: the estimate a real account gets from its history."""
-    report = outcome.pools_report
-    size = int(report.get("recommended_size_for_accuracy") or 0)
-    off = abs(size - best) / best
+    """What GET /v1/reports/pools recommends from the replayed day at the smallest pool, next to
+    what the full replay found: the estimate a real account gets from its history. Late calls
+    learned from the day's calls (when there are enough) and the traffic model's, both checked."""
+    learned, model = outcome.pools_report, outcome.pools_report_model
+    size = int(learned.get("recommended_size_for_accuracy") or 0)
+    size_model = int(model.get("recommended_size_for_accuracy") or 0)
+    off = max(abs(size - best), abs(size_model - best)) / best
+    late = learned.get("late_calls") or {}
+    source = (
+        f"late calls learned from {late.get('calls'):,} calls ({late.get('late_calls'):,} late)"
+        if late.get("source") == "calls"
+        else "too few late calls to learn: the model's"
+    )
     return Row(
-        f"P7 pools report from the day's leases, {visitors:,}/day",
-        f"{size} numbers for 99% (replay: {best}); estimated accuracy at {best}: "
-        f"{_pct(report.get('estimated_accuracy'))} (replay: {_pct(outcome.accuracy)}); "
-        f"75% rule: {report.get('recommended_size')}",
+        f"P7 pools report from the day's leases and calls, {visitors:,}/day",
+        f"{size} numbers for 99%, {source}; with the model's: {size_model}; replay: {best}; "
+        f"estimated accuracy at {best}: {_pct(learned.get('estimated_accuracy'))} (model's: "
+        f"{_pct(model.get('estimated_accuracy'))}; replay: {_pct(outcome.accuracy)}); "
+        f"75% rule: {learned.get('recommended_size')}",
         f"within {REPORT_TOLERANCE:.0%} of the replay",
         off / REPORT_TOLERANCE,
         verdict(off <= REPORT_TOLERANCE),

@@ -19,6 +19,7 @@ counters, so it is unit-tested without AWS:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,7 +28,16 @@ from zoneinfo import ZoneInfo
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
 from dni_lease.leasing import recommended_size
-from dni_lease.pool_sizing import busiest_day, estimated_accuracy, size_for_accuracy
+from dni_lease.pool_sizing import (
+    LATE_CALLS,
+    MIN_LATE_CALLS,
+    LateCurve,
+    Release,
+    busiest_day,
+    estimated_accuracy,
+    learn_late_calls,
+    size_for_accuracy,
+)
 from dni_lease.store import LeaseStore, Row
 
 MAX_DAYS = 92
@@ -75,6 +85,8 @@ def pool_stats(
     start: float,
     end: float,
     timezone: str = "UTC",
+    *,
+    late: LateCurve = LATE_CALLS,
 ) -> dict[str, Any]:
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
@@ -103,14 +115,17 @@ def pool_stats(
     busy = sum(e - s for s, e in leases)
     window = max(end - start, 1.0)
     demand = sorted(span for spans in demand_by_session.values() for span in _merge(spans))
-    accuracy = estimated_accuracy(demand, size, count_from=start)
-    busiest = busiest_day(demand, start, end)
-    for_accuracy, day = 0, None
+    accuracy = estimated_accuracy(demand, size, late, count_from=start)
+    days = local_days(start, end, timezone)
+    busiest = busiest_day(demand, days)
+    for_accuracy, day, day_leases = 0, None, 0
     if busiest is not None:
-        day_start, _ = busiest
-        that_day = [d for d in demand if day_start - WARM_UP_S <= d[0] < day_start + 86400]
-        for_accuracy = size_for_accuracy(that_day, count_from=day_start)
-        day = datetime.fromtimestamp(day_start + 43200, ZoneInfo(timezone)).date().isoformat()
+        i, day_leases = busiest
+        day_start, day_end = days[i], days[i + 1]
+        # every session holding a number that day, also one that began before it (a page left open)
+        that_day = [d for d in demand if d[1] > day_start - WARM_UP_S and d[0] < day_end]
+        for_accuracy = size_for_accuracy(that_day, late=late, count_from=day_start)
+        day = datetime.fromtimestamp(day_start, ZoneInfo(timezone)).date().isoformat()
     return {
         "pool": str(pool.get("id")),
         "channel": pool.get("channel"),
@@ -126,8 +141,22 @@ def pool_stats(
         "estimated_accuracy": None if accuracy is None else round(accuracy, 4),
         "recommended_size_for_accuracy": for_accuracy,
         "busiest_day": day,
-        "busiest_day_leases": busiest[1] if busiest else 0,
+        "busiest_day_leases": day_leases,
+        "late_calls": late.as_dict(),
     }
+
+
+def local_days(start: float, end: float, timezone: str) -> list[float]:
+    """Day boundaries of [start, end): ``start``, each local midnight after it, then ``end``."""
+    tz = ZoneInfo(timezone)
+    out = [start]
+    day = datetime.fromtimestamp(start, tz).date()
+    while True:
+        day += timedelta(days=1)
+        midnight = datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+        if midnight >= end:
+            return out + [end]
+        out.append(midnight)
 
 
 def window(frm: str | None, to: str | None, timezone: str, today: date) -> tuple[date, date, float, float]:
@@ -147,12 +176,24 @@ def window(frm: str | None, to: str | None, timezone: str, today: date) -> tuple
 
 
 def pools_report(
-    store: LeaseStore, config: Mapping[str, Any], start: float, end: float, *, lookback_s: float = 86400
+    store: LeaseStore,
+    config: Mapping[str, Any],
+    start: float,
+    end: float,
+    *,
+    lookback_s: float = 86400,
+    calls: Iterable[Mapping[str, Any]] = (),
+    now: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Stats for every pool of the account's config over [start, end)."""
+    """Stats for every pool of the account's config over [start, end). ``calls``: the account's
+    calls of the window (their ``attribution``), from which a pool with enough late calls of its own
+    learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``)."""
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
+    window_s = float((config.get("dni") or {}).get("late_call_window_minutes") or 120) * 60
+    watched_until = min(end, now) if now is not None else end
+    pool_calls = _pool_calls(calls)
     out = []
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
@@ -177,5 +218,53 @@ def pools_report(
                 items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
         exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
-        out.append(pool_stats(pool, items, exhaustions, start, end, str(config.get("timezone") or "UTC")))
+        learned = learn_late_calls(
+            _releases(items, window_s, watched_until), pool_calls.get(str(pool.get("id")), [])
+        )
+        late = learned if learned is not None and learned.enough else LATE_CALLS
+        timezone = str(config.get("timezone") or "UTC")
+        stats = pool_stats(pool, items, exhaustions, start, end, timezone, late=late)
+        if late is LATE_CALLS:  # how far the pool is from learning its own
+            stats["late_calls"].update(
+                late_calls_seen=learned.late_calls if learned else 0, learns_from=MIN_LATE_CALLS
+            )
+        out.append(stats)
+    return out
+
+
+def _pool_calls(calls: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, str, float]]]:
+    """Pool id -> its calls attributed to a session, as (basis, lease_id, gap seconds)."""
+    out: dict[str, list[tuple[str, str, float]]] = {}
+    for call in calls:
+        attribution = call.get("attribution")
+        if not isinstance(attribution, Mapping) or attribution.get("basis") not in ("lease", "late"):
+            continue
+        try:
+            gap = float(attribution.get("gap_minutes") or 0) * 60
+        except (TypeError, ValueError):
+            continue
+        out.setdefault(str(attribution.get("pool")), []).append(
+            (str(attribution["basis"]), str(attribution.get("lease_id") or ""), gap)
+        )
+    return out
+
+
+def _releases(items: Sequence[Row], window_s: float, watched_until: float) -> list[Release]:
+    """Each lease of the history as a release watched until its number's next hand-out (lease or
+    shared), the late-call window's end, or now."""
+    by_number: dict[str, list[Row]] = {}
+    for item in items:
+        if item.get("kind") in ("lease", "shared") and item.get("number"):
+            by_number.setdefault(str(item["number"]), []).append(item)
+    out = []
+    for handed in by_number.values():
+        handed.sort(key=lambda i: float(i["leased_at"]))
+        for k, item in enumerate(handed):
+            if item.get("kind") != "lease" or not item.get("lease_id"):
+                continue
+            released = float(item.get("ended_at") or item["leased_at"])
+            nxt = float(handed[k + 1]["leased_at"]) if k + 1 < len(handed) else math.inf
+            until = min(nxt, released + window_s, watched_until)
+            if until > released:
+                out.append(Release(str(item["lease_id"]), released, until))
     return out

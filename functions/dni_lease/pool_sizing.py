@@ -24,11 +24,12 @@ simulation finds at 99% (P7's "pools report" row).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 ACCURACY_TARGET = 0.99
 
@@ -49,17 +50,129 @@ class LateCalls:
         z = math.log(rest_s / self.delay_median_s) / self.delay_sigma
         return 0.5 * math.erfc(z / math.sqrt(2))
 
+    def lost(self, rest_s: float) -> float:
+        """Share of a session's calls made more than ``rest_s`` seconds after its release: the
+        calls a number taken after that rest sends to the wrong session."""
+        return self.share * self.after(rest_s)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"source": "model", **asdict(self)}
 
 
 LATE_CALLS = LateCalls()
 
 
+class LateCurve(Protocol):
+    def lost(self, rest_s: float) -> float: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Release:
+    """A lease of the pool's history as the learning sees it: when its session let the number go
+    (``released``) and until when a late call of that session would still reach it (``until``:
+    the number's next lease, the late-call window, or the end of the history)."""
+
+    lease_id: str
+    released: float
+    until: float
+
+
+# Learn only from this many late calls: the size for 99% rests on the late calls' tail (the few
+# percent made after a number's rest), which a smaller sample cannot show.
+MIN_LATE_CALLS = 200
+STEP_S = 30.0
+
+
+@dataclass(frozen=True)
+class LearnedLateCalls:
+    """Late calls as an account's own calls and leases show them. A late call is seen only while
+    its number is not leased again (afterwards it goes to the next session), so the share of late
+    calls made after a rest is estimated like a survival curve under censoring (Kaplan-Meier, in
+    ``STEP_S`` steps): at each step, the late calls made then over the releases still watched then
+    (released that long ago and not leased again since); their sum is the late calls per lease
+    ``incidence``. ``lost_after[k]`` = late calls per lease from step ``k`` on / calls per lease."""
+
+    calls: int  # the pool's calls attributed to a session
+    late_calls: int  # of them, made after the session released its number, with a lease to join
+    leases: int
+    lost_after: tuple[float, ...]
+
+    @property
+    def enough(self) -> bool:
+        return self.late_calls >= MIN_LATE_CALLS
+
+    def lost(self, rest_s: float) -> float:
+        k = max(0, int(rest_s // STEP_S))
+        return self.lost_after[k] if k < len(self.lost_after) else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": "calls",
+            "calls": self.calls,
+            "late_calls": self.late_calls,
+            "leases": self.leases,
+            "share": round(self.lost_after[0], 4) if self.lost_after else 0.0,
+            "after_10_minutes": round(self.lost(600), 4),
+            "after_20_minutes": round(self.lost(1200), 4),
+        }
+
+
+def learn_late_calls(
+    releases: Sequence[Release],
+    calls: Iterable[tuple[str, str, float]],
+    *,
+    min_late_calls: int = 1,
+) -> LearnedLateCalls | None:
+    """The account's late-call curve from its releases and its calls to the pool, given as
+    (basis, lease_id, gap seconds) with basis "lease" (the page was open) or "late". None when
+    fewer than ``min_late_calls`` late calls join a release, or no call or release at all. A curve
+    of fewer than ``MIN_LATE_CALLS`` is not ``enough`` to size a pool by (the pools report says how
+    many it has seen, and uses the model's until then)."""
+    by_lease = {r.lease_id: r for r in releases}
+    total = 0
+    first_gap: dict[str, float] = {}  # lease -> its first late call's gap
+    for basis, lease_id, gap in calls:
+        total += 1
+        release = by_lease.get(lease_id)
+        if basis != "late" or release is None or gap < 0:
+            continue
+        if release.released + gap > release.until + STEP_S:
+            continue  # after the watch ended (the next lease began): not this release's call
+        first_gap[lease_id] = min(gap, first_gap.get(lease_id, gap))
+    if not releases or not total or len(first_gap) < min_late_calls:
+        return None
+    steps = int(max(r.until - r.released for r in releases) // STEP_S) + 1
+    watched = [0] * (steps + 1)  # releases watched at step k: difference array
+    for r in releases:
+        called = first_gap.get(r.lease_id)
+        last = int((called if called is not None else max(0.0, r.until - r.released)) // STEP_S)
+        watched[0] += 1
+        watched[min(last, steps - 1) + 1] -= 1
+    events = [0] * steps
+    for gap in first_gap.values():
+        events[min(int(gap // STEP_S), steps - 1)] += 1
+    incidence = [0.0] * steps  # late calls per lease at step k
+    alive, at_risk = 1.0, 0
+    for k in range(steps):
+        at_risk += watched[k]
+        if at_risk > 0 and events[k]:
+            hazard = events[k] / at_risk
+            incidence[k] = alive * hazard
+            alive *= 1.0 - hazard
+    per_lease = total / len(releases)
+    tail, lost = 0.0, [0.0] * steps
+    for k in range(steps - 1, -1, -1):
+        tail += incidence[k]
+        lost[k] = tail / per_lease
+    return LearnedLateCalls(total, len(first_gap), len(releases), tuple(lost))
+
+
 def estimated_accuracy(
     leases: Sequence[tuple[float, float]],
     size: int,
-    late: LateCalls = LATE_CALLS,
+    late: LateCurve = LATE_CALLS,
     *,
     count_from: float = -math.inf,
 ) -> float | None:
@@ -80,7 +193,7 @@ def estimated_accuracy(
             continue
         released, slot = heapq.heappop(free)
         if counts and released > -math.inf:
-            wrong += late.share * late.after(start - released)
+            wrong += late.lost(start - released)
         heapq.heappush(held, (max(end, start), slot))
     return None if not counted else 1.0 - wrong / counted
 
@@ -88,7 +201,7 @@ def estimated_accuracy(
 def size_for_accuracy(
     leases: Sequence[tuple[float, float]],
     target: float = ACCURACY_TARGET,
-    late: LateCalls = LATE_CALLS,
+    late: LateCurve = LATE_CALLS,
     *,
     count_from: float = -math.inf,
 ) -> int:
@@ -116,15 +229,15 @@ def size_for_accuracy(
     return high
 
 
-def busiest_day(leases: Iterable[tuple[float, float]], start: float, end: float) -> tuple[float, int] | None:
-    """(day start, leases) of the day of [start, end) with the most leases starting in it; days
-    are 24-hour spans from ``start`` (a local midnight in the pools report)."""
+def busiest_day(leases: Iterable[tuple[float, float]], days: Sequence[float]) -> tuple[int, int] | None:
+    """(i, leases) of the day [days[i], days[i + 1]) in which the most leases started; ``days``
+    are the window's day boundaries in order (local midnights in the pools report: a day of a
+    daylight-saving change lasts 23 or 25 hours). None when no lease started in the window."""
     counts: dict[int, int] = {}
     for s, _ in leases:
-        if start <= s < end:
-            day = int((s - start) // 86400)
-            counts[day] = counts.get(day, 0) + 1
+        i = bisect.bisect_right(days, s) - 1
+        if 0 <= i < len(days) - 1:
+            counts[i] = counts.get(i, 0) + 1
     if not counts:
         return None
-    day, n = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
-    return start + day * 86400, n
+    return max(counts.items(), key=lambda kv: (kv[1], -kv[0]))

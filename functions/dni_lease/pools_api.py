@@ -7,12 +7,15 @@ browsers only, so it holds neither the token table nor the operator's token.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from calltrack.api import RoutePorts, current_caller, route_ports
 from dni_lease.store import LeaseStore
+
+if TYPE_CHECKING:
+    from calltrack.call_items import CallItems
 
 router = Router()
 
@@ -20,6 +23,9 @@ router = Router()
 class PoolPorts(RoutePorts, Protocol):
     @property
     def leases(self) -> LeaseStore: ...
+
+    @property
+    def calls(self) -> CallItems: ...
 
 
 @router.get("/v1/reports/pools")
@@ -30,5 +36,11 @@ def pools_report() -> dict[str, Any]:
     caller = current_caller(router)
     ports = cast(PoolPorts, route_ports(router))
     params = router.current_event.query_string_parameters or {}
-    return handle_pools_report(caller.account, params, store=ports.leases, accounts=ports.accounts,
-                               now=clock.epoch())
+    return handle_pools_report(
+        caller.account,
+        params,
+        store=ports.leases,
+        accounts=ports.accounts,
+        now=clock.epoch(),
+        calls=lambda start, end: ports.calls.between(caller.account, start, end, fields=("attribution",)),
+    )

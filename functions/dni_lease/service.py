@@ -9,8 +9,8 @@ answers a disallowed origin with 403 and no Access-Control-Allow-Origin.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,9 @@ from dni_lease.pool_sizing import ACCURACY_TARGET, LATE_CALLS
 from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter
 from dni_lease.store import LeaseStore
 from dni_lease.validation import parse_lease_request
+
+# (start, end) -> the account's calls of that span, each with its ``attribution``
+CallsBetween = Callable[[datetime, datetime], Iterable[Mapping[str, Any]]]
 
 PREFLIGHT_MAX_AGE_S = 600
 SCRIPT_CACHE_CONTROL = "public, max-age=300, stale-while-revalidate=86400"
@@ -143,18 +146,29 @@ def handle_lease(
 
 
 def handle_pools_report(
-    account: str, params: Mapping[str, str], *, store: LeaseStore, accounts: Accounts, now: float
+    account: str,
+    params: Mapping[str, str],
+    *,
+    store: LeaseStore,
+    accounts: Accounts,
+    now: float,
+    calls: CallsBetween | None = None,
 ) -> dict[str, Any]:
+    """The pools report. ``calls(start, end)``: the account's calls of the window with their
+    attribution, from which pools learn their own late calls (``pool_sizing.learn_late_calls``)."""
     config = accounts.get(account).model_dump(mode="json")
     timezone = str(config["timezone"])
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
     from_d, to_d, start, end = window(params.get("from"), params.get("to"), timezone, today)
+    span = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+    window_calls = calls(*span) if calls else ()
     return {
         "account": account,
         "from": from_d.isoformat(),
         "to": to_d.isoformat(),
         "target_utilisation": 0.75,
         "accuracy_target": ACCURACY_TARGET,
-        "late_calls": LATE_CALLS.as_dict(),  # the assumptions behind estimated_accuracy
-        "pools": pools_report(store, config, start, end),
+        # the assumptions of pools without enough late calls of their own (their "late_calls")
+        "late_calls": LATE_CALLS.as_dict(),
+        "pools": pools_report(store, config, start, end, calls=window_calls, now=now),
     }

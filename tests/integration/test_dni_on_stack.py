@@ -232,6 +232,27 @@ def test_pool_report_shows_peak_utilisation_exhaustion_and_recommended_size(loca
     assert local_stack.request("GET", "/v1/reports/pools").status_code == 401
 
 
+def test_pool_report_counts_the_late_calls_its_pool_learns_from(local_stack):
+    # Given a one-number pool whose visitor left the page (release beacon) and then called
+    account, _ = make_account(local_stack, size=1)
+    session = "s-late-" + secrets.token_hex(6)
+    got = lease(local_stack, account, session=session).json()
+    gone = lease(local_stack, account, session=session, number=got["number"], lease_id=got["lease_id"],
+                 release=True)
+    assert gone.json() == {"released": True}
+    call = _get_call(local_stack, account, _call(local_stack, got["number"]))
+    assert call["attribution_basis"] == "late"
+    # When its manager reads the pools report
+    token = local_stack.create_token(account, "manager")
+    resp = local_stack.request("GET", "/v1/reports/pools", token=token)
+    assert resp.status_code == 200, resp.text
+    [pool] = resp.json()["pools"]
+    # Then the pool still sizes by the model's late calls, and says how many of its own it has seen
+    late = pool["late_calls"]
+    assert late["source"] == "model" and late["share"] == 0.25
+    assert (late["late_calls_seen"], late["learns_from"]) == (1, 200)
+
+
 def test_lease_rows_read_back_through_the_pynamodb_models(local_stack):
     from calltrack.models import bind_models
     from calltrack.models.dni import Lease, LeaseHistory

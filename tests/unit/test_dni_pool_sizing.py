@@ -9,7 +9,16 @@ import pytest
 
 from bench import p7_pool_efficiency as p7
 from dni_lease.pool_report import pool_stats
-from dni_lease.pool_sizing import LATE_CALLS, LateCalls, busiest_day, estimated_accuracy, size_for_accuracy
+from dni_lease.pool_sizing import (
+    LATE_CALLS,
+    STEP_S,
+    LateCalls,
+    Release,
+    busiest_day,
+    estimated_accuracy,
+    learn_late_calls,
+    size_for_accuracy,
+)
 
 
 def steady_traffic(every_s: float, hold_s: float, hours: float) -> list[tuple[float, float]]:
@@ -65,16 +74,54 @@ def test_the_size_for_99_percent_is_the_smallest_whose_numbers_rest_long_enough(
 
 def test_the_busiest_day_is_the_one_with_most_leases():
     leases = steady_traffic(600, 30, 24) + [(86400 + i, 86400 + i + 10) for i in range(200)]
-    assert busiest_day(sorted(leases), 0, 3 * 86400) == (86400, 200)
-    assert busiest_day(leases, 5 * 86400, 6 * 86400) is None
+    days = [0.0, 86400.0, 2 * 86400.0, 3 * 86400.0]
+    assert busiest_day(sorted(leases), days) == (1, 200)
+    assert busiest_day([(5 * 86400, 5 * 86400 + 10)], days) is None
+
+
+def test_a_day_of_a_daylight_saving_change_is_its_local_date():
+    # Given a New York pool whose report covers 1 November 2026, the 25-hour day clocks fall back
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from dni_lease.pool_report import local_days
+
+    ny = ZoneInfo("America/New_York")
+    start = datetime(2026, 11, 1, tzinfo=ny).timestamp()
+    end = datetime(2026, 11, 2, tzinfo=ny).timestamp()
+    assert local_days(start, end, "America/New_York") == [start, end] and end - start == 25 * 3600
+    # When its sessions came in the day's last hour (after 23:00 local, the 25th hour)
+    pool = {"id": "g", "channel": "google-ads", "numbers": ["+1", "+2"]}
+    items = [
+        {"kind": "lease", "leased_at": t, "ended_at": t + 10, "session_id": f"s{i}"}
+        for i, t in enumerate(end - 3000 + 60 * k for k in range(10))
+    ]
+    stats = pool_stats(pool, items, exhaustions=0, start=start, end=end, timezone="America/New_York")
+    # Then they are counted on 1 November, not on a next day outside the window
+    assert (stats["busiest_day"], stats["busiest_day_leases"]) == ("2026-11-01", 10)
+
+
+def test_a_session_holding_its_number_since_the_day_before_counts_on_the_busiest_day():
+    # Given a two-number pool: a page open since the evening before holds one number all day,
+    # and a session every ten minutes takes the other
+    pool = {"id": "g", "channel": "google-ads", "numbers": ["+1", "+2"]}
+    items = [{"kind": "lease", "leased_at": -7200.0, "ended_at": 86400.0, "session_id": "open-all-day"}]
+    items += [
+        {"kind": "lease", "leased_at": s, "ended_at": e, "session_id": f"s{i}"}
+        for i, (s, e) in enumerate(steady_traffic(600, 30, 24))
+    ]
+    stats = pool_stats(pool, items, exhaustions=0, start=0.0, end=86400.0)
+    # Then the size for 99% counts the held number too: one number rests too little for the others
+    assert stats["estimated_accuracy"] < 0.99
+    assert stats["recommended_size_for_accuracy"] == 3
 
 
 def test_the_pools_report_recommends_enough_numbers_for_late_calls_not_only_for_concurrency():
     # Given a pool of 5 numbers and a day of a session a minute, each holding its number 30 s
     pool = {"id": "g", "channel": "google-ads", "numbers": [f"+8150000000{i:02d}" for i in range(5)]}
-    start = 0.0
+    start = 1_796_050_800.0  # 2026-12-01 00:00 in Tokyo
     items = [
-        {"kind": "lease", "leased_at": s, "ended_at": e, "session_id": f"s{i}"}
+        {"kind": "lease", "leased_at": start + s, "ended_at": start + e, "session_id": f"s{i}"}
         for i, (s, e) in enumerate(steady_traffic(60, 30, 24))
     ]
     # When the report reads its history
@@ -84,7 +131,7 @@ def test_the_pools_report_recommends_enough_numbers_for_late_calls_not_only_for_
     assert 17 <= stats["recommended_size_for_accuracy"] <= 18
     five_numbers = 1 - LATE_CALLS.share * LATE_CALLS.after(5 * 60 - 30)  # each rests 270 s
     assert stats["estimated_accuracy"] == pytest.approx(five_numbers, abs=2e-3)
-    assert stats["busiest_day"] == "1970-01-01" and stats["busiest_day_leases"] == 1440
+    assert stats["busiest_day"] == "2026-12-01" and stats["busiest_day_leases"] == 1440
 
 
 def test_a_shared_sessions_heartbeats_are_one_demand():
@@ -114,3 +161,51 @@ def test_on_a_simulated_day_the_report_finds_what_the_full_replay_finds():
     assert math.isclose(at.pools_report["estimated_accuracy"], at.accuracy, abs_tol=0.005)
     # And the 75% rule on peak concurrency would have cut the pool well below it
     assert wide.pools_report["recommended_size"] < recommended
+
+
+def test_late_calls_are_learned_from_the_releases_still_watched_when_they_come():
+    # Given 2,000 releases: the odd ones watched 20 minutes, the even ones only 5 (their numbers
+    # were leased again: a late call after that went to the next session and is not seen as late)
+    releases = [Release(f"l{i}", 0.0, 1200.0 if i % 2 else 300.0) for i in range(2000)]
+    # And a late call 100 s after 400 of them (odd and even alike), and 600 s after 300 odd ones
+    early = [("late", f"l{i}", 100.0) for i in range(2000) if i % 10 in (0, 1)]
+    later = [("late", f"l{i}", 600.0) for i in range(2000) if i % 10 == 3 or i % 20 == 5]
+    open_page = [("lease", f"l{i}", 0.0) for i in range(2000)]
+    late = learn_late_calls(releases, early + later + open_page)
+    assert late is not None and (late.late_calls, late.leases, late.calls) == (700, 2000, 2700)
+    # Then a fifth of releases call after 100 s; of the 800 still watched at 600 s without a call,
+    # 300 call then: 0.8 x 300/800 = 0.3 per lease (counting only seen calls would say 0.15)
+    per_lease = 2700 / 2000
+    assert late.lost(0) == pytest.approx((0.2 + 0.3) / per_lease)
+    assert late.lost(300) == pytest.approx(0.3 / per_lease)
+    assert late.lost(700) == 0.0
+    assert late.as_dict()["source"] == "calls"
+
+
+def test_too_few_late_calls_or_calls_of_other_leases_are_not_enough():
+    releases = [Release(f"l{i}", 0.0, 600.0) for i in range(300)]
+    few = [("late", f"l{i}", 60.0) for i in range(199)]
+    seen = learn_late_calls(releases, few)
+    assert seen is not None and seen.late_calls == 199 and not seen.enough
+    strangers = [("late", f"x{i}", 60.0) for i in range(500)]  # no release of this pool
+    after_watch = [("late", f"l{i}", 600.0 + 2 * STEP_S) for i in range(300)]  # after the next lease
+    assert not learn_late_calls(releases, few + strangers + after_watch).enough  # type: ignore[union-attr]
+    assert learn_late_calls(releases, [("late", "l250", 60.0)] + few).enough  # type: ignore[union-attr]
+    assert learn_late_calls([], [("late", "l1", 60.0)] * 300) is None
+    assert learn_late_calls(releases, []) is None
+
+
+def test_an_accounts_slower_late_callers_are_learned_and_need_more_numbers():
+    # Given a day of 2,000 visitors whose late callers take twice the model's delay (median 6 min)
+    model = p7.TrafficModel(late_delay_median_s=360.0)
+    visits = p7.traffic(2000, model, seed=11)
+    # When its pool of 180 numbers reports from its leases and its calls
+    wide = p7.simulate(visits, 180, p7.AFTER, model)
+    learned = wide.pools_report["recommended_size_for_accuracy"]
+    assumed = wide.pools_report_model["recommended_size_for_accuracy"]
+    assert wide.pools_report["late_calls"]["source"] == "calls"
+    # Then the size learned from the account's calls is far above the model's guess
+    assert learned > 1.4 * assumed
+    # And replayed at the learned size the day is about 99% right, at the model's guess it is not
+    assert p7.simulate(visits, learned, p7.AFTER, model).accuracy >= 0.988
+    assert p7.simulate(visits, assumed, p7.AFTER, model).accuracy < 0.98

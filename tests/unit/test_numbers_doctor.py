@@ -359,3 +359,29 @@ def test_ops_topic_check_counts_only_confirmed_subscriptions(monkeypatch):
     assert pending.status == "fail" and "1 pending" in pending.detail
     pages.append({"Subscriptions": [{"SubscriptionArn": arn + ":1b2c"}]})
     assert check_ops_topic(arn).status == "pass"
+
+
+def test_doctor_fails_a_pool_large_enough_for_its_peak_but_not_for_its_late_callers(monkeypatch):
+    from calltrack_cli import pools_cmds
+    from calltrack_cli.doctor_cmds import check_pools
+
+    # Given a 20-number pool whose peak needs 8 but whose late callers need 26
+    pool = {
+        "pool": "google",
+        "size": 20,
+        "recommended_size": 8,
+        "recommended_size_for_accuracy": 26,
+        "estimated_accuracy": 0.962,
+        "peak_concurrent_sessions": 6,
+    }
+    report = {"from": "2026-11-04", "to": "2026-12-03", "pools": [pool]}
+    monkeypatch.setattr(pools_cmds, "pools_report", lambda *args: report)
+    configs = {"acme": {"pools": [{"id": "google"}]}}
+    # When doctor checks the pools, then it fails with the accuracy and the numbers to buy
+    [check] = check_pools(Stack(API, "tok", API), configs)
+    assert check.status == "fail"
+    assert "recommended 26" in check.detail and "estimated accuracy 96.2%" in check.detail
+    assert "--pool google --count 6 --apply" in check.fix
+    # And once the pool has 26 numbers it passes
+    pool["size"] = 26
+    assert check_pools(Stack(API, "tok", API), configs)[0].status == "pass"
