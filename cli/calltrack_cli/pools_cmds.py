@@ -42,6 +42,16 @@ def accuracy_text(pool: Mapping[str, Any]) -> str:
     return "-" if acc is None else f"{float(acc):.1%}"
 
 
+def late_calls_text(pool: Mapping[str, Any]) -> str:
+    """Where the pool's late calls come from: its own calls, or the model until it has enough."""
+    late = pool.get("late_calls") or {}
+    if late.get("source") == "calls":
+        return f"late calls learned from {late.get('late_calls')} of its calls"
+    if late.get("learns_from"):
+        return f"late calls assumed: {late.get('late_calls_seen', 0)} of {late['learns_from']} seen to learn"
+    return "late calls assumed"
+
+
 def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
     """One entry per pool: size, peak, recommended size, the change and its monthly cost."""
     out = []
@@ -62,6 +72,7 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
                 "estimated_accuracy": pool.get("estimated_accuracy"),
                 "recommended_size_for_peak": pool.get("recommended_size"),
                 "recommended_size_for_accuracy": pool.get("recommended_size_for_accuracy"),
+                "late_calls": pool.get("late_calls"),
                 "recommended_size": recommended,
                 "change": change,
                 "monthly_cost_change": round(change * price, 2),
@@ -149,7 +160,7 @@ def advise_cmd(
             f"({'-' if util is None else f'{util:.0%}'} used), {row['exhaustions']} exhaustions, "
             f"estimated accuracy {accuracy_text(row)}; "
             f"recommended {row['recommended_size']} (peak {row['recommended_size_for_peak'] or 0}, "
-            f"99% accuracy {row['recommended_size_for_accuracy'] or 0}): {verdict}"
+            f"99% accuracy {row['recommended_size_for_accuracy'] or 0}; {late_calls_text(row)}): {verdict}"
         )
 
 

@@ -9,17 +9,19 @@ day needs 124 for 99% accuracy, and 70 gave 95.8%.
 ``estimated_accuracy(leases, size)`` replays the pool's real lease intervals (lease history items,
 shared hand-outs included: they are demand too) on ``size`` numbers handed out least recently
 released first, as ``dni_lease.leasing`` does, and adds up, for every lease that takes a number
-another session released ``rest`` seconds before, the chance that this previous session's late
-call comes after ``rest`` (``LateCalls.after``): that call goes to the new holder. A session that
-finds every number held gets a shared number: counted as wrong. Calls made with the page open
-are right (the holder is live).
+another session released ``rest`` seconds before, the share of that session's calls made after
+``rest`` (``lost(rest)``): they go to the new holder. A session that finds every number held gets
+a shared number: counted as wrong. Calls made with the page open are right (the holder is live).
 
 ``size_for_accuracy(leases, target)`` is the smallest size whose estimate reaches ``target``.
 
-The late-call figures are bench P7's traffic model (``bench/p7_pool_efficiency.TrafficModel``):
-assumptions, since no public data on when visitors call after a visit was found. Replayed on
-P7's simulated days, the estimate lands within one or two numbers of the smallest pool the full
-simulation finds at 99% (P7's "pools report" row).
+Where ``lost`` comes from: ``learn_late_calls`` learns it from the pool's own calls (their
+attribution's basis, lease and gap) and releases, as a survival curve under censoring
+(``LearnedLateCalls``); until a pool has ``MIN_LATE_CALLS`` late calls it is bench P7's traffic
+model (``LateCalls``, ``bench/p7_pool_efficiency.TrafficModel``): assumptions, since no public
+data on when visitors call after a visit was found. On P7's simulated days the estimate lands
+within a few numbers (under 5%) of the smallest pool the full simulation finds at 99%, both from
+the model and learned from the day's calls (P7's "pools report" rows).
 """
 
 from __future__ import annotations

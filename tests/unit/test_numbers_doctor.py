@@ -385,3 +385,33 @@ def test_doctor_fails_a_pool_large_enough_for_its_peak_but_not_for_its_late_call
     # And once the pool has 26 numbers it passes
     pool["size"] = 26
     assert check_pools(Stack(API, "tok", API), configs)[0].status == "pass"
+
+
+def test_pools_advise_prints_the_accuracy_and_where_the_late_calls_come_from(monkeypatch):
+    from typer.testing import CliRunner
+
+    from calltrack_cli import admin_cmds, pools_cmds
+
+    learned = {"source": "calls", "calls": 5000, "late_calls": 1262}
+    assumed = {"source": "model", "share": 0.25, "late_calls_seen": 37, "learns_from": 200}
+    report = {
+        "account": "acme",
+        "from": "2026-11-04",
+        "to": "2026-12-03",
+        "pools": [
+            {"pool": "google", "size": 100, "recommended_size": 70, "recommended_size_for_accuracy": 130,
+             "estimated_accuracy": 0.9842, "peak_concurrent_sessions": 52, "utilisation": 0.52,
+             "exhaustions": 0, "late_calls": learned},
+            {"pool": "yahoo", "size": 10, "recommended_size": 4, "recommended_size_for_accuracy": 8,
+             "estimated_accuracy": 0.995, "peak_concurrent_sessions": 3, "utilisation": 0.3,
+             "exhaustions": 0, "late_calls": assumed},
+        ],
+    }
+    monkeypatch.setattr(admin_cmds, "_resolve", lambda url, token: (API, "tok"))
+    monkeypatch.setattr(pools_cmds, "pools_report", lambda *args: report)
+    out = CliRunner().invoke(pools_cmds.app, ["--price-per-number", "4.5"])  # its one command
+    assert out.exit_code == 0, out.output
+    google, yahoo = out.output.splitlines()[1:3]
+    assert "estimated accuracy 98.4%" in google and "recommended 130 (peak 70, 99% accuracy 130" in google
+    assert "late calls learned from 1262 of its calls" in google and "add 30 (+135 USD/month)" in google
+    assert "late calls assumed: 37 of 200 seen to learn" in yahoo and "could release 2" in yahoo
