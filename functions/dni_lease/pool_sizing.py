@@ -106,8 +106,14 @@ class LearnedLateCalls:
         return self.late_calls >= MIN_LATE_CALLS
 
     def lost(self, rest_s: float) -> float:
-        k = max(0, int(rest_s // STEP_S))
-        return self.lost_after[k] if k < len(self.lost_after) else 0.0
+        """Linear within a step: the whole step's calls would overstate the tail by a step's worth
+        (at 10 minutes, about 8% of it)."""
+        k, into = divmod(max(0.0, rest_s), STEP_S)
+        i = int(k)
+        if i >= len(self.lost_after):
+            return 0.0
+        after = self.lost_after[i + 1] if i + 1 < len(self.lost_after) else 0.0
+        return self.lost_after[i] - (self.lost_after[i] - after) * into / STEP_S
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -59,7 +59,7 @@ def test_the_figure_reports_the_ratio_to_the_rule_and_calibration():
     assert level["rule_pool"] == VISITORS // 20
     assert level["policies"][p7.AFTER.name]["at_smallest"]["accuracy"] >= 0.99
     # And the pools report's size for 99%, estimated from the day's lease history, sits beside it
-    report = rows[f"P7 pools report from the day's leases and calls, {VISITORS:,}/day"]
+    report = rows[f"P7 pools report, model's late calls, {VISITORS:,}/day"]
     assert report.status in ("PASS", "MISS") and report.ratio is not None
     at_smallest = level["policies"][p7.AFTER.name]["at_smallest"]
     assert at_smallest["pools_report"]["recommended_size_for_accuracy"] > 0
