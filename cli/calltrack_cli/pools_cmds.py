@@ -46,10 +46,10 @@ def late_calls_text(pool: Mapping[str, Any]) -> str:
     """Where the pool's late calls come from: its own calls, or the model until it has enough."""
     late = pool.get("late_calls") or {}
     if late.get("source") == "calls":
-        return f"late calls learned from {late.get('late_calls')} of its calls"
+        return f"late calls learned from {late.get('calls')} calls ({late.get('late_calls')} late)"
     if late.get("learns_from"):
         return f"late calls assumed: {late.get('late_calls_seen', 0)} of {late['learns_from']} seen to learn"
-    return "late calls assumed"
+    return "late calls assumed (a late-call window under an hour: nothing to learn from)"
 
 
 def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:

@@ -76,6 +76,9 @@ def _clip(item: Row, start: float, end: float) -> tuple[float, float] | None:
 
 # Leases of the hour before a day only warm its replay up: a late call comes within minutes.
 WARM_UP_S = 3600.0
+# Late calls after the account's late-call window are attributed to the pool only, so a pool
+# learns its late calls only when the window covers their tail (else it keeps the model's).
+LEARNING_WINDOW_S = 3600.0
 
 
 def pool_stats(
@@ -191,7 +194,8 @@ def pools_report(
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
-    window_s = float((config.get("dni") or {}).get("late_call_window_minutes") or 120) * 60
+    window_minutes = (config.get("dni") or {}).get("late_call_window_minutes")
+    window_s = float(120 if window_minutes is None else window_minutes) * 60
     watched_until = min(end, now) if now is not None else end
     pool_calls = _pool_calls(calls)
     out = []
@@ -221,12 +225,14 @@ def pools_report(
         learned = learn_late_calls(
             _releases(items, window_s, watched_until), pool_calls.get(str(pool.get("id")), [])
         )
-        late = learned if learned is not None and learned.enough else LATE_CALLS
+        learns = window_s >= LEARNING_WINDOW_S
+        late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
         stats = pool_stats(pool, items, exhaustions, start, end, timezone, late=late)
         if late is LATE_CALLS:  # how far the pool is from learning its own
             stats["late_calls"].update(
-                late_calls_seen=learned.late_calls if learned else 0, learns_from=MIN_LATE_CALLS
+                late_calls_seen=learned.late_calls if learned else 0,
+                learns_from=MIN_LATE_CALLS if learns else None,
             )
         out.append(stats)
     return out

@@ -90,14 +90,14 @@ STEP_S = 30.0
 @dataclass(frozen=True)
 class LearnedLateCalls:
     """Late calls as an account's own calls and leases show them. A late call is seen only while
-    its number is not leased again (afterwards it goes to the next session), so the share of late
-    calls made after a rest is estimated like a survival curve under censoring (Kaplan-Meier, in
-    ``STEP_S`` steps): at each step, the late calls made then over the releases still watched then
-    (released that long ago and not leased again since); their sum is the late calls per lease
-    ``incidence``. ``lost_after[k]`` = late calls per lease from step ``k`` on / calls per lease."""
+    its number is not leased again (afterwards it goes to the next session), so the late calls
+    made after a rest are estimated as events under censoring (Nelson-Aalen, a visitor may call
+    more than once; in ``STEP_S`` steps): at each step, the late calls made then over the releases
+    still watched then (released that long ago and not leased again since); summed from step ``k``
+    on, the late calls per lease after that rest, over calls per lease: ``lost_after[k]``."""
 
-    calls: int  # the pool's calls attributed to a session
-    late_calls: int  # of them, made after the session released its number, with a lease to join
+    calls: int  # the pool's calls attributed to a session whose release is watched
+    late_calls: int  # of them, made after the session released its number
     leases: int
     lost_after: tuple[float, ...]
 
@@ -134,47 +134,44 @@ def learn_late_calls(
     min_late_calls: int = 1,
 ) -> LearnedLateCalls | None:
     """The account's late-call curve from its releases and its calls to the pool, given as
-    (basis, lease_id, gap seconds) with basis "lease" (the page was open) or "late". None when
-    fewer than ``min_late_calls`` late calls join a release, or no call or release at all. A curve
-    of fewer than ``MIN_LATE_CALLS`` is not ``enough`` to size a pool by (the pools report says how
-    many it has seen, and uses the model's until then)."""
+    (basis, lease_id, gap seconds) with basis "lease" (the page was open) or "late". Only calls
+    of a lease among ``releases`` count, every late call of it (a visitor may call again). None
+    when fewer than ``min_late_calls`` late calls join a release, or no call or release at all. A
+    curve of fewer than ``MIN_LATE_CALLS`` is not ``enough`` to size a pool by (the pools report
+    says how many it has seen, and uses the model's until then)."""
     by_lease = {r.lease_id: r for r in releases}
-    total = 0
-    first_gap: dict[str, float] = {}  # lease -> its first late call's gap
+    joined = 0
+    gaps: list[float] = []
     for basis, lease_id, gap in calls:
-        total += 1
         release = by_lease.get(lease_id)
-        if basis != "late" or release is None or gap < 0:
+        if release is None or not math.isfinite(gap):
             continue
-        if release.released + gap > release.until + STEP_S:
-            continue  # after the watch ended (the next lease began): not this release's call
-        first_gap[lease_id] = min(gap, first_gap.get(lease_id, gap))
-    if not releases or not total or len(first_gap) < min_late_calls:
+        joined += 1
+        if basis != "late" or gap < 0 or release.released + gap > release.until + STEP_S:
+            continue  # made with the page open, or after the watch ended (the next lease began)
+        gaps.append(gap)
+    if not joined or len(gaps) < min_late_calls:
         return None
     steps = int(max(r.until - r.released for r in releases) // STEP_S) + 1
-    watched = [0] * (steps + 1)  # releases watched at step k: difference array
+    watched = [0] * (steps + 1)  # releases watched at step k: a difference array
     for r in releases:
-        called = first_gap.get(r.lease_id)
-        last = int((called if called is not None else max(0.0, r.until - r.released)) // STEP_S)
         watched[0] += 1
-        watched[min(last, steps - 1) + 1] -= 1
+        watched[min(int(max(0.0, r.until - r.released) // STEP_S), steps - 1) + 1] -= 1
     events = [0] * steps
-    for gap in first_gap.values():
+    for gap in gaps:
         events[min(int(gap // STEP_S), steps - 1)] += 1
-    incidence = [0.0] * steps  # late calls per lease at step k
-    alive, at_risk = 1.0, 0
+    rate = [0.0] * steps  # late calls per watched release at step k (calls may recur: no survival)
+    at_risk = 0
     for k in range(steps):
         at_risk += watched[k]
-        if at_risk > 0 and events[k]:
-            hazard = events[k] / at_risk
-            incidence[k] = alive * hazard
-            alive *= 1.0 - hazard
-    per_lease = total / len(releases)
+        if at_risk > 0:
+            rate[k] = events[k] / at_risk
+    per_lease = joined / len(releases)
     tail, lost = 0.0, [0.0] * steps
     for k in range(steps - 1, -1, -1):
-        tail += incidence[k]
+        tail += rate[k]
         lost[k] = tail / per_lease
-    return LearnedLateCalls(total, len(first_gap), len(releases), tuple(lost))
+    return LearnedLateCalls(joined, len(gaps), len(releases), tuple(lost))
 
 
 def estimated_accuracy(

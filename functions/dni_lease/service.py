@@ -161,7 +161,7 @@ def handle_pools_report(
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
     from_d, to_d, start, end = window(params.get("from"), params.get("to"), timezone, today)
     span = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
-    window_calls = calls(*span) if calls else ()
+    window_calls = calls(*span) if calls and config.get("pools") else ()
     return {
         "account": account,
         "from": from_d.isoformat(),

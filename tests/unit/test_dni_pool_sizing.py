@@ -173,8 +173,8 @@ def test_late_calls_are_learned_from_the_releases_still_watched_when_they_come()
     open_page = [("lease", f"l{i}", 0.0) for i in range(2000)]
     late = learn_late_calls(releases, early + later + open_page)
     assert late is not None and (late.late_calls, late.leases, late.calls) == (700, 2000, 2700)
-    # Then a fifth of releases call after 100 s; of the 800 still watched at 600 s without a call,
-    # 300 call then: 0.8 x 300/800 = 0.3 per lease (counting only seen calls would say 0.15)
+    # Then a fifth of releases call after 100 s; of the 1,000 still watched at 600 s, 300 call
+    # then: 0.3 per lease (counting every late call seen over every release would say 0.15)
     per_lease = 2700 / 2000
     assert late.lost(0) == pytest.approx((0.2 + 0.3) / per_lease)
     assert late.lost(300) == pytest.approx(0.3 / per_lease)
@@ -209,3 +209,44 @@ def test_an_accounts_slower_late_callers_are_learned_and_need_more_numbers():
     # And replayed at the learned size the day is about 99% right, at the model's guess it is not
     assert p7.simulate(visits, learned, p7.AFTER, model).accuracy >= 0.988
     assert p7.simulate(visits, assumed, p7.AFTER, model).accuracy < 0.98
+
+
+def test_a_visitor_calling_again_counts_twice_and_calls_of_unwatched_leases_not_at_all():
+    releases = [Release(f"l{i}", 0.0, 1200.0) for i in range(200)]
+    # Given every visitor calling 60 s after leaving and again after 900 s (the first went unanswered)
+    calls = [("late", f"l{i}", g) for i in range(200) for g in (60.0, 900.0)]
+    # And calls of leases the history does not watch (still live, or shared while held), and a NaN
+    calls += [("lease", f"live{i}", 0.0) for i in range(200)] + [("late", "l1", float("nan"))]
+    late = learn_late_calls(releases, calls)
+    # Then both calls of each visitor count, over the watched leases' calls only
+    assert late is not None and (late.calls, late.late_calls) == (400, 400)
+    assert late.lost(0) == pytest.approx(1.0) and late.lost(600) == pytest.approx(0.5)
+
+
+def test_the_report_reads_a_pools_calls_and_keeps_the_model_when_the_window_is_short():
+    from dni_lease.pool_report import pools_report
+    from tests.support.lease_store import InMemoryLeaseStore
+
+    # Given a one-number pool handed to 300 sessions in turn, each released after a minute and
+    # each called back 100 s after leaving (the next session came ten minutes later)
+    store = InMemoryLeaseStore()
+    calls = []
+    for i in range(300):
+        t = 600.0 * i
+        store.put_history({"number": "+1", "leased_at": t, "kind": "lease", "lease_id": f"l{i}",
+                           "session_id": f"s{i}", "ended_at": t + 60, "pool": "g"})
+        calls.append({"attribution": {"basis": "late", "lease_id": f"l{i}", "gap_minutes": 100 / 60,
+                                      "pool": "g"}})
+    calls += [{"attribution": "not a dict"}, {"attribution": {"basis": "late", "pool": "g",
+                                                              "gap_minutes": "soon"}}]
+    config = {"account": "a", "pools": [{"id": "g", "numbers": ["+1"]}]}
+    # When the report reads them with the default two-hour late-call window
+    [learned] = pools_report(store, config, 0.0, 86400.0 * 3, calls=calls, now=86400.0 * 3)
+    # Then the pool learned its own late calls: none after ten minutes, so one number suffices
+    assert learned["late_calls"]["source"] == "calls" and learned["late_calls"]["late_calls"] == 300
+    assert learned["estimated_accuracy"] == 1.0 and learned["recommended_size_for_accuracy"] == 1
+    # And with a 30-minute window (later calls unseen) it keeps the model's late calls
+    config["dni"] = {"late_call_window_minutes": 30}
+    [short] = pools_report(store, config, 0.0, 86400.0 * 3, calls=calls, now=86400.0 * 3)
+    assert short["late_calls"]["source"] == "model" and short["late_calls"]["learns_from"] is None
+    assert short["estimated_accuracy"] < 1.0

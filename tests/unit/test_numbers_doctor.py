@@ -413,5 +413,5 @@ def test_pools_advise_prints_the_accuracy_and_where_the_late_calls_come_from(mon
     assert out.exit_code == 0, out.output
     google, yahoo = out.output.splitlines()[1:3]
     assert "estimated accuracy 98.4%" in google and "recommended 130 (peak 70, 99% accuracy 130" in google
-    assert "late calls learned from 1262 of its calls" in google and "add 30 (+135 USD/month)" in google
+    assert "late calls learned from 5000 calls (1262 late)" in google and "add 30 (+135 USD/month)" in google
     assert "late calls assumed: 37 of 200 seen to learn" in yahoo and "could release 2" in yahoo
