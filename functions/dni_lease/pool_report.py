@@ -222,9 +222,9 @@ def pools_report(
                 items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
         exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
-        learned = learn_late_calls(
-            _releases(items, window_s, watched_until), pool_calls.get(str(pool.get("id")), [])
-        )
+        # the window's releases: the calls read are the window's
+        releases = [r for r in _releases(items, window_s, watched_until) if r.released >= start]
+        learned = learn_late_calls(releases, pool_calls.get(str(pool.get("id")), []))
         learns = window_s >= LEARNING_WINDOW_S
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
