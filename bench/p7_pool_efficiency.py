@@ -166,6 +166,7 @@ class SimLeaseStore:
         self.inner = InMemoryLeaseStore()
         self.rows = self.inner.rows
         self.rows_read = 0
+        self._by_number: dict[str, list[tuple[float, dict[str, Any]]]] | None = None
 
     def get_rows(self, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self.rows
@@ -180,8 +181,8 @@ class SimLeaseStore:
     def history(self, number: str, start: float, end: float) -> list[dict[str, Any]]:
         """The number's history items (no copies; the report only reads), indexed once: the
         in-memory store scans every item per number."""
-        if not hasattr(self, "_by_number"):
-            self._by_number: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        if self._by_number is None:
+            self._by_number = {}
             for (n, t), item in sorted(self.inner.history_items.items()):
                 self._by_number.setdefault(n, []).append((t, item))
         return [item for t, item in self._by_number.get(number, []) if start <= t < end]

@@ -16,7 +16,7 @@ a shared number: counted as wrong. Calls made with the page open are right (the 
 ``size_for_accuracy(leases, target)`` is the smallest size whose estimate reaches ``target``.
 
 Where ``lost`` comes from: ``learn_late_calls`` learns it from the pool's own calls (their
-attribution's basis, lease and gap) and releases, as a survival curve under censoring
+attribution's basis, lease and gap) and releases, as events under censoring
 (``LearnedLateCalls``); until a pool has ``MIN_LATE_CALLS`` late calls it is bench P7's traffic
 model (``LateCalls``, ``bench/p7_pool_efficiency.TrafficModel``): assumptions, since no public
 data on when visitors call after a visit was found. On P7's simulated days the estimate lands
@@ -130,15 +130,13 @@ class LearnedLateCalls:
 def learn_late_calls(
     releases: Sequence[Release],
     calls: Iterable[tuple[str, str, float]],
-    *,
-    min_late_calls: int = 1,
 ) -> LearnedLateCalls | None:
     """The account's late-call curve from its releases and its calls to the pool, given as
     (basis, lease_id, gap seconds) with basis "lease" (the page was open) or "late". Only calls
     of a lease among ``releases`` count, every late call of it (a visitor may call again). None
-    when fewer than ``min_late_calls`` late calls join a release, or no call or release at all. A
-    curve of fewer than ``MIN_LATE_CALLS`` is not ``enough`` to size a pool by (the pools report
-    says how many it has seen, and uses the model's until then)."""
+    when no call joins a release. A curve of fewer than ``MIN_LATE_CALLS`` late calls is not
+    ``enough`` to size a pool by (the pools report says how many it has seen, and uses the model's
+    until then)."""
     by_lease = {r.lease_id: r for r in releases}
     joined = 0
     gaps: list[float] = []
@@ -150,7 +148,7 @@ def learn_late_calls(
         if basis != "late" or gap < 0 or release.released + gap > release.until + STEP_S:
             continue  # made with the page open, or after the watch ended (the next lease began)
         gaps.append(gap)
-    if not joined or len(gaps) < min_late_calls:
+    if not joined:
         return None
     steps = int(max(r.until - r.released for r in releases) // STEP_S) + 1
     watched = [0] * (steps + 1)  # releases watched at step k: a difference array
