@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -239,3 +242,67 @@ def test_a_message_put_off_for_hours_by_a_receiver_that_went_away_is_delivered_a
     # Then the local runtime gave it to its consumer once it had seen it unclaimed for a while,
     # instead of every drain for the next two hours failing on a message nobody holds
     assert body in _sqs_bodies()
+
+
+class _ReceiveCounter:
+    """The emulator's SQS client, counting the ReceiveMessage calls under way at once (each held a
+    little longer, so that two receivers overlapping at all are seen to)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+        self._now = 0
+        self.most_at_once = 0
+        self.receives = 0
+
+    def receive_message(self, **kwargs: Any) -> Any:
+        with self._lock:
+            self._now += 1
+            self.receives += 1
+            self.most_at_once = max(self.most_at_once, self._now)
+        try:
+            time.sleep(0.05)
+            return self.inner.receive_message(**kwargs)
+        finally:
+            with self._lock:
+                self._now -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_drain_and_the_background_loop_never_receive_from_one_queue_at_once(stack):
+    from calltrack_cli.local.pollers import QueuePoller, wait_idle
+
+    # Given a queue with a dead-letter queue, polled by its background loop (the emulator's receive
+    # is not atomic: two at once left messages in flight for their whole visibility timeout, and a
+    # redriven one invisible in the DLQ), holding messages the consumer fails and messages it takes
+    sqs = stack.client("sqs")
+    name = f"localrace-{unique_call_sid()[-8:]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": "180",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+    })["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    counter = _ReceiveCounter(sqs)
+    poller = QueuePoller(stack.invoker, Queue(name, consumer="echo_batch", batch_size=1, max_receive_count=2),
+                         url, arn, lambda service: counter if service == "sqs" else stack.client(service))
+    failing = [json.dumps({"fail": unique_call_sid()}) for _ in range(3)]
+    taken = [json.dumps({"take": unique_call_sid()}) for _ in range(3)]
+    poller.start()
+    try:
+        for body in failing + taken:
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+        # When the queue is drained while its background loop runs
+        result = wait_idle([poller], stack.invoker, timeout_s=60)
+    finally:
+        poller.stop()
+    # Then no two receives were ever under way at once, every message taken was delivered, and every
+    # failing one sits visible in the dead-letter queue
+    assert result["status"] == "idle" and counter.receives > 1
+    assert counter.most_at_once == 1
+    assert all(body in _sqs_bodies() for body in taken)
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+    assert sorted(m["Body"] for m in dead) == sorted(failing)

@@ -11,8 +11,10 @@ stream-failures queue and the records are skipped: the rest of the batch, or —
 mapping bisects batches — that one record (bisecting isolates it).
 
 A stream poller's ``poll_once()`` is guarded by a lock, so ``LocalStack.drain()`` can call it from
-another thread while the background loop runs, without ever processing a record twice; queue
-pollers need no lock (a received message is invisible to every other receiver).
+another thread while the background loop runs, without ever processing a record twice. A queue
+poller handles batches without a lock (a received message is invisible to every other receiver),
+but it receives one receive at a time: the emulator's ReceiveMessage is not atomic, and two at once
+on one queue could both take a message, or leave one in flight for its whole visibility timeout.
 """
 
 from __future__ import annotations
@@ -130,6 +132,12 @@ class Poller:
     def pending(self) -> bool:
         """True while the source still holds work (messages in flight, records unread)."""
         return False
+
+    def begin_drain(self) -> None:
+        """A drain polls this source from now on (``wait_idle``); see ``QueuePoller``."""
+
+    def end_drain(self) -> None:
+        """The drain that began is over."""
 
     def _poll(self, wait: bool) -> int:
         raise NotImplementedError
@@ -347,9 +355,29 @@ class QueuePoller(Poller):
         # message id -> (its visible_at, when first seen in flight with nobody here handling it)
         self._unclaimed: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+        # One ReceiveMessage at a time from this process (handling stays concurrent): the emulator's
+        # is not atomic, and two at once left messages in flight for their whole visibility timeout
+        # (a redriven one then sits invisible in the DLQ). While a drain runs the background loop
+        # stands aside, and a drain round skips the receive of a background long poll still under
+        # way (what that poll takes is in flight: the round is not idle).
+        self._receive_lock = threading.Lock()
+        self._drains = 0
+
+    def begin_drain(self) -> None:
+        with self._lock:
+            self._drains += 1
+
+    def end_drain(self) -> None:
+        with self._lock:
+            self._drains -= 1
 
     def _poll(self, wait: bool) -> int:
+        if wait and self._drains:  # the background loop, while a drain receives for this queue
+            self._stop.wait(0.1)
+            return 0
         sqs = self._client_factory("sqs")
+        if not self._receive_lock.acquire(blocking=wait):
+            return 0  # a drain round while the background long poll is under way
         started = time.time()
         received_at_ms = started * 1000
         with self._lock:  # what this receive takes is not an orphan, however long it takes
@@ -371,6 +399,7 @@ class QueuePoller(Poller):
         finally:
             with self._lock:
                 self._receiving.remove(started)
+            self._receive_lock.release()
         if not messages:
             self.release_orphans()
             return 0
@@ -531,6 +560,16 @@ class StillBusy(TimeoutError):
 
 def wait_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float = 30.0) -> dict[str, Any]:
     """Poll every source until a full round finds nothing and no handler runs, or raise TimeoutError."""
+    for poller in pollers:
+        poller.begin_drain()
+    try:
+        return _poll_until_idle(pollers, invoker, timeout_s)
+    finally:
+        for poller in pollers:
+            poller.end_drain()
+
+
+def _poll_until_idle(pollers: list[Poller], invoker: Invoker, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     processed = 0
     rounds = 0
