@@ -12,12 +12,26 @@ class Invoker:
     finished = 0
 
 
-class Queue:
+class Source:
+    """What ``wait_idle`` asks of every source besides polling it: to know a drain is under way."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def begin_drain(self) -> None:
+        self.told.append("begin")
+
+    def end_drain(self) -> None:
+        self.told.append("end")
+
+
+class Queue(Source):
     """A queue source: hands what is waiting to its handler."""
 
     name = "queue-webhooks"
 
     def __init__(self) -> None:
+        super().__init__()
         self.waiting: list[str] = []
         self.delivered: list[str] = []
 
@@ -30,13 +44,14 @@ class Queue:
         return False
 
 
-class StreamWithABackgroundLoop:
+class StreamWithABackgroundLoop(Source):
     """A stream source whose background loop held its lock: when the drain's poll gets it, the
     record was already handled and its handler's message sent to the queue polled before it."""
 
     name = "stream-calls"
 
     def __init__(self, invoker: Invoker, queue: Queue) -> None:
+        super().__init__()
         self.invoker, self.queue, self.fired = invoker, queue, False
 
     def poll_once(self) -> int:
@@ -59,3 +74,5 @@ def test_work_a_background_handler_left_during_a_round_is_drained_before_idle():
     # Then the handler's message was delivered before the drain said idle
     assert result["status"] == "idle"
     assert queue.delivered == ["recording.ready"] and queue.waiting == []
+    # and every source was told the drain began and, once it was over, that it ended
+    assert [p.told for p in pollers] == [["begin", "end"], ["begin", "end"]]
