@@ -273,22 +273,17 @@ class _ReceiveCounter:
 
 def test_a_drain_and_the_background_loop_never_receive_from_one_queue_at_once(stack):
     from calltrack_cli.local.pollers import QueuePoller, wait_idle
+    from calltrack_cli.local.stack import create_queue, queue_arn
 
     # Given a queue with a dead-letter queue, polled by its background loop (the emulator's receive
     # is not atomic: two at once left messages in flight for their whole visibility timeout, and a
     # redriven one invisible in the DLQ), holding messages the consumer fails and messages it takes
     sqs = stack.client("sqs")
-    name = f"localrace-{unique_call_sid()[-8:]}"
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": "180",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
-    })["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = Queue(f"localrace-{unique_call_sid()[-8:]}", "echo_batch", batch_size=1, max_receive_count=2)
+    url, dlq = create_queue(sqs, queue)
     counter = _ReceiveCounter(sqs)
-    poller = QueuePoller(stack.invoker, Queue(name, consumer="echo_batch", batch_size=1, max_receive_count=2),
-                         url, arn, lambda service: counter if service == "sqs" else stack.client(service))
+    poller = QueuePoller(stack.invoker, queue, url, queue_arn(sqs, url),
+                         lambda service: counter if service == "sqs" else stack.client(service))
     failing = [json.dumps({"fail": unique_call_sid()}) for _ in range(3)]
     taken = [json.dumps({"take": unique_call_sid()}) for _ in range(3)]
     poller.start()

@@ -26,7 +26,7 @@ from calltrack_cli.local.gateway import LocalGateway
 from calltrack_cli.local.invoker import Invoker
 from calltrack_cli.local.pollers import Poller, QueuePoller, StreamPoller, wait_idle
 from calltrack_cli.local.transcribe import LocalTranscribe
-from infra.wiring import WIRING, Wiring
+from infra.wiring import WIRING, Queue, Wiring
 
 log = logging.getLogger("calltrack.local")
 
@@ -42,6 +42,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def create_queue(sqs: Any, queue: Queue) -> tuple[str, str]:
+    """A wired queue and its dead-letter queue, as deployed (visibility timeout, redrive policy):
+    their URLs."""
+    dlq_url = sqs.create_queue(QueueName=f"calltrack-{queue.name}-dlq")["QueueUrl"]
+    redrive = json.dumps(
+        {"deadLetterTargetArn": queue_arn(sqs, dlq_url), "maxReceiveCount": queue.max_receive_count}
+    )
+    url = sqs.create_queue(
+        QueueName=f"calltrack-{queue.name}",
+        Attributes={"VisibilityTimeout": str(queue.visibility_timeout_s), "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    return str(url), str(dlq_url)
 
 
 def create_table_request(model: type[Any], table_name: str) -> dict[str, Any]:
@@ -361,15 +379,7 @@ class LocalStack:
                                  VersioningConfiguration={"Status": "Enabled"})
         sqs = self.client("sqs")
         for queue in self.wiring.queues:
-            dlq_url = sqs.create_queue(QueueName=f"calltrack-{queue.name}-dlq")["QueueUrl"]
-            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count})
-            url = sqs.create_queue(
-                QueueName=f"calltrack-{queue.name}",
-                Attributes={"VisibilityTimeout": str(queue.visibility_timeout_s), "RedrivePolicy": redrive},
-            )["QueueUrl"]
+            url, dlq_url = create_queue(sqs, queue)
             self.queue_urls[queue.name] = url
             self.dlq_urls[queue.name] = dlq_url
             self._setenv(queue_env(queue.name), url)
@@ -415,10 +425,7 @@ class LocalStack:
             )
         for queue in self.wiring.queues:
             url = self.queue_urls[queue.name]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            self.pollers.append(QueuePoller(self.invoker, queue, url, arn, self.client))
+            self.pollers.append(QueuePoller(self.invoker, queue, url, queue_arn(sqs, url), self.client))
         # Amazon Transcribe's part: jobs finished with scripted transcripts, their events delivered.
         self.transcribe = LocalTranscribe(self.invoker, self.wiring, self.queue_urls, self.client)
         self.pollers.append(self.transcribe)
