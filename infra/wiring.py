@@ -264,9 +264,10 @@ FUNCTIONS = (
         timeout_s=29,
         description="The token-protected API: reports, calls, CRM, spend, reviews and recordings access",
         tables=("calls", "spend", "crm_leads", "recordings"),
-        update_tables=("tokens",),  # "last used" (calltrack.auth)
+        # tokens: "last used" (calltrack.auth); rollups: POST /v1/reports/recount raises a row
+        update_tables=("tokens", "rollups"),
         append_tables=("audit",),  # recording and transcript access
-        read_only_tables=("accounts", "rollups", "conversions", "leases", "lease_history"),
+        read_only_tables=("accounts", "conversions", "leases", "lease_history"),
         # recordings: presigned GETs only; exports: the stored monthly reviews, read
         read_only_buckets=("recordings", "exports"),
         # POST /v1/recordings/retry requeues recordings, /v1/transcripts/retry failed transcripts
@@ -460,6 +461,7 @@ ROUTES = (
     Route("GET", "/v1/callbacks", "report_api", _K),
     Route("PATCH", "/v1/callbacks/{call_sid}", "report_api", _K),
     Route("GET", "/v1/reports/trend", "report_api", _K),
+    Route("POST", "/v1/reports/recount", "report_api", _K),
     Route("POST", "/v1/crm/leads", "report_api", _K),
     Route("GET", "/v1/crm/tagging", "report_api", _K),
     Route("PUT", "/v1/spend", "report_api", _K),

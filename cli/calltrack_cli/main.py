@@ -19,6 +19,7 @@ from calltrack_cli import (
     numbers_cmds,
     pools_cmds,
     recordings_cmds,
+    rollups_cmds,
     transcripts_cmds,
     users_cmds,
     verify_cmds,
@@ -66,6 +67,7 @@ doctor_cmds.register(app)
 verify_cmds.register(app)
 webhooks_cmds.register(app)
 users_cmds.register(app)
+rollups_cmds.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

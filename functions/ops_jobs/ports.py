@@ -32,13 +32,13 @@ def read_calls(account: str, start: datetime, end: datetime) -> list[CallFact]:
 def read_counted(account: str, first: date, last: date) -> dict[str, dict[str, float]]:
     """channel -> counters summed over the local days ``first``..``last`` from the rollups (one
     Query; the counts outlive the calls, which ``retention.calls_days`` may have expired)."""
-    from calltrack.models.reports import COUNTERS, Rollup
+    from calltrack.models.reports import COUNTERS, NONE_VALUE, Rollup
 
     out: dict[str, dict[str, float]] = {}
     for row in Rollup.query(f"{account}#channel", Rollup.sk.between(f"{first.isoformat()}#",
                                                                     f"{last.isoformat()}$")):
         channel = row.sk.split("#", 1)[1]
-        channel = "unknown" if channel == "(none)" else channel  # as call_fact_from_item names it
+        channel = "unknown" if channel == NONE_VALUE else channel  # as call_fact_from_item names it
         acc = out.setdefault(channel, dict.fromkeys(COUNTERS, 0.0))
         for counter in COUNTERS:
             acc[counter] += float(getattr(row, counter, 0) or 0)

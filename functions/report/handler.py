@@ -16,7 +16,7 @@ from calltrack.observability import make_logger, make_tracer
 from conversions import api as conversions_api
 from dni_lease import pools_api
 from recording_ingest import access as recordings_access
-from report import reports, reviews
+from report import recount, reports, reviews
 from report.runtime import API_NEEDS
 from transcripts import api as transcripts_api
 
@@ -27,7 +27,7 @@ app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=boun
 guard_bodies(app)  # auth, then the body limits, before validation parses any body
 register_error_handlers(app)
 for module in (calls, recordings_access, transcripts_api, reports, crm, spend, reviews, conversions_api,
-               callbacks, pools_api):
+               callbacks, pools_api, recount):
     app.include_router(module.router)
 
 OPENAPI_TITLE = "calltrack report API"

@@ -39,13 +39,12 @@ from typing import Any, Protocol
 
 from calltrack.call_items import call_from_item
 from calltrack.days import call_timezone, parse_started_at, zone
-from calltrack.models.reports import COUNTERS, DIMENSIONS
+from calltrack.models.reports import COUNTERS, DIMENSIONS, NONE_VALUE
 from calltrack.observability import make_logger
 from calltrack.records import json_object
 
 logger = make_logger("rollup")
 
-NONE_VALUE = "(none)"
 MISSED_STATUSES = frozenset({"missed", "busy", "failed", "canceled", "no-answer"})
 ANSWERED_STATUSES = frozenset({"answered", "completed"})
 # Funnel order. "lost" is a lead that did not close: it counts as a lead, not an opportunity.

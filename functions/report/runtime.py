@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from calltrack.call_items import CallItems
     from conversions.store import DynamoConversions
     from dni_lease.store import LeaseStore
+    from report.recount import StoredRecountPorts
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
 
@@ -50,6 +51,7 @@ class ApiPorts:
     retry_transcripts: Callable[[str, str | None, str | None], dict[str, Any]]
     conversions: DynamoConversions  # read only: a call's conversions and the import files
     leases: LeaseStore  # read only: GET /v1/reports/pools (dni_lease.pools_api)
+    recount: StoredRecountPorts  # POST /v1/reports/recount: calls and rollups read, rollups raised
 
 
 def report_ports(router: Any) -> ApiPorts:
@@ -87,6 +89,7 @@ def _build(settings: Settings) -> ApiPorts:
     from dni_lease.store import DynamoLeaseStore
     from recording_ingest.access import presigner
     from recording_ingest.requeue import requeuer
+    from report.recount import DynamoRollupRaiser, StoredRecountPorts
     from report.reviews import ReviewShelf
     from report.rollup_store import RollupReader
     from transcripts.retry import transcript_retrier
@@ -94,12 +97,13 @@ def _build(settings: Settings) -> ApiPorts:
     session = boto3.session.Session()
     sqs = session.client("sqs", region_name=settings.region)
     s3: Any = session.client("s3", region_name=settings.region, config=Config(signature_version="s3v4"))
+    rollups = RollupReader(dynamodb(), settings.table_name("rollups"), settings.table_name("spend"))
     return ApiPorts(
         accounts=account_reader(),
         calls=call_items(),
         leads=CrmLeads(),
         spend=SpendBook(),
-        rollups=RollupReader(dynamodb(), settings.table_name("rollups"), settings.table_name("spend")),
+        rollups=rollups,
         reviews=ReviewShelf(s3, settings.exports_bucket),
         presign=presigner(s3, settings.recordings_bucket),
         requeue_recordings=requeuer(settings, sqs),
@@ -107,5 +111,8 @@ def _build(settings: Settings) -> ApiPorts:
         conversions=DynamoConversions(),
         leases=DynamoLeaseStore(
             dynamodb(), settings.table_name("leases"), settings.table_name("lease_history")
+        ),
+        recount=StoredRecountPorts(
+            call_items(), rollups, DynamoRollupRaiser(dynamodb(), settings.table_name("rollups"))
         ),
     )

@@ -98,3 +98,46 @@ class InMemoryRollupStore:
             for (pk, sk), row in self.rows.items()
             if pk == f"{account}#{dimension}" and any(row.values())
         }
+
+
+class InMemoryRecount:
+    """``report.recount.RecountPorts`` over lists: the stored calls, rollup rows keyed (account,
+    row key), and ``raise_row`` with the DynamoDB adapter's condition (each raised counter still
+    holds what was read, or is absent). ``before_raise`` runs before each raise (a consumer's write
+    in between). Test support, not product code."""
+
+    def __init__(self, calls: list[dict[str, Any]], rows: dict[tuple[str, str], dict[str, float]]) -> None:
+        self.stored_calls = calls
+        self.stored_rows = rows
+        self.writes: list[tuple[str, dict[str, float]]] = []
+        self.before_raise: Any = None
+
+    @property
+    def raiser(self) -> InMemoryRecount:
+        return self
+
+    def calls(self, account: str, start: Any, end: Any) -> list[dict[str, Any]]:
+        lo, hi = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
+        return [c for c in self.stored_calls if c["account"] == account and lo <= c["started_at"][:19] < hi]
+
+    def rows(self, account: str, dimension: str, from_day: Any, to_day: Any) -> list[Any]:
+        from report.rollup_store import RollupRow
+
+        out = []
+        for (acct, key), counters in sorted(self.stored_rows.items()):
+            dim, sk = split_row_key(key)
+            day, _, value = sk.partition("#")
+            if acct == account and dim == dimension and str(from_day) <= day <= str(to_day):
+                out.append(RollupRow(day=day, key=value, counters=dict(counters)))
+        return out
+
+    def raise_row(self, account: str, row_key: str, raises: Any, seen: Any) -> bool:
+        if self.before_raise:
+            self.before_raise(account, row_key)
+        row = self.stored_rows.setdefault((account, row_key), {})
+        if any(row.get(c) != seen.get(c) for c in raises):
+            return False
+        for counter, amount in raises.items():
+            row[counter] = row.get(counter, 0) + amount
+        self.writes.append((row_key, dict(raises)))
+        return True

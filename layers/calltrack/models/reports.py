@@ -33,6 +33,8 @@ DIMENSIONS = (
     "agent",
     "hour_of_week",
 )
+# The dimension value of a call without one (no channel, campaign, keyword...): part of the row's key.
+NONE_VALUE = "(none)"
 
 
 class Rollup(Model):

@@ -1,0 +1,301 @@
+"""Recounting rollups from the stored calls (POST /v1/reports/recount, ``calltrack rollups recount``).
+
+The repair for rollup rows that counted less than their calls add up to under today's rules. The
+known case: until 2026-12-01 the consumer counted no lead for a call tagged ``qualified``; it now
+does, so untagging such a call takes back a lead that was never added and leaves its day one lead
+low (docs/decisions.md 2026-12-04). A recount adds what is missing.
+
+A recount only ever **raises** a counter, to what the day's stored calls add up to (each call's
+``report.rollup.contribution``, the consumer's own rule); it never lowers one. A row may rightly
+hold more than the stored calls show: calls erased for a caller's privacy request and calls past
+``retention.calls_days`` keep their counts (``report.rollup``'s module doc). No rule the consumer
+ever had counted a call higher than today's does, so a row above its calls is not an error a
+recount can see.
+
+Beside the running consumer:
+- a day with a call written in the last ``QUIET_S`` is left alone and answered in ``busy_days``:
+  that write's stream record may not be counted yet, and raising for it too would count it twice;
+- each raise is one ``UpdateItem ADD`` conditioned on the row still holding what the recount read:
+  a consumer write in between cancels it and the day is answered busy. Run the recount again later.
+It cannot see a consumer more than ``QUIET_S`` behind, or a skipped stream range waiting for the
+hourly replay: run it while the ``Rollup…`` alarms are quiet (README "Reports, CRM and spend").
+
+Long ranges go ``DAYS_PER_READ`` days at a time within the API's time limit: the answer's
+``next_cursor`` (the next day) continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel, ConfigDict, Field
+
+from calltrack import clock
+from calltrack.api import principal_from_app, route_ports
+from calltrack.days import local_day_bounds, local_today, parse_day, parse_range
+from calltrack.errors import BadRequest
+from calltrack.models.reports import COUNTERS, DIMENSIONS
+from calltrack.observability import make_logger
+from report.rollup import Contribution, Number, contribution, split_row_key
+from report.rollup_store import RollupRow
+
+logger = make_logger("report")
+router = Router()
+
+QUIET_S = 600  # a call written more recently may still be on the calls stream, uncounted
+DAYS_PER_READ = 7  # days read and raised per round: one calls query, one rows query per dimension
+BUDGET_S = 20.0  # rounds start only within this (the API answers within 29 s)
+# A call's day is local to the zone it was stamped with (calltrack.days.call_timezone), which may
+# differ from the account's current zone by up to 26 hours: the calls read reach this far around.
+ZONE_MARGIN = timedelta(hours=26)
+
+
+class RollupRaiser(Protocol):
+    def raise_row(self, account: str, row_key: str, raises: Mapping[str, Number],
+                  seen: Mapping[str, Number]) -> bool:
+        """ADD ``raises`` to the row only if each raised counter still holds ``seen`` (absent when
+        not in ``seen``); False when the row changed since it was read (nothing written)."""
+        ...
+
+
+class RecountPorts(Protocol):
+    def calls(self, account: str, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]: ...
+    def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]: ...
+    @property
+    def raiser(self) -> RollupRaiser: ...
+
+
+@dataclass
+class Recount:
+    """What a recount found and did over some days."""
+
+    days: list[dict[str, Any]] = field(default_factory=list)  # one summary per day with calls or raises
+    busy_days: list[str] = field(default_factory=list)
+    rows_raised: int = 0
+    calls: int = 0
+
+
+# ---------------------------------------------------------------- pure logic
+
+
+def _add(target: dict[str, Number], counters: Mapping[str, Number]) -> None:
+    for counter, amount in counters.items():
+        total = Decimal(str(target.get(counter, 0))) + Decimal(str(amount))
+        target[counter] = int(total) if total == total.to_integral_value() else float(total)
+
+
+def expected_rows(
+    calls: Iterable[Mapping[str, Any]], tz: str, days: set[str]
+) -> tuple[Contribution, dict[str, int]]:
+    """Row key -> the counters the calls add up to, for the rows of ``days``; and calls per day."""
+    rows: Contribution = {}
+    per_day: dict[str, int] = {}
+    for call in calls:
+        counted = contribution(call, tz)
+        day = _day_of(counted)
+        if day not in days:
+            continue
+        per_day[day] = per_day.get(day, 0) + 1
+        for key, counters in counted.items():
+            _add(rows.setdefault(key, {}), counters)
+    return rows, per_day
+
+
+def _day_of(counted: Contribution) -> str | None:
+    for key in counted:
+        return split_row_key(key)[1].partition("#")[0]
+    return None
+
+
+def shortfalls(expected: Contribution, stored: Contribution) -> Contribution:
+    """Per row, each counter the stored row holds less of than its calls add up to, by how much."""
+    out: Contribution = {}
+    for key, counters in expected.items():
+        held = stored.get(key, {})
+        short = {}
+        for counter in COUNTERS:
+            missing = Decimal(str(counters.get(counter, 0))) - Decimal(str(held.get(counter, 0)))
+            if missing > 0:
+                short[counter] = int(missing) if missing == missing.to_integral_value() else float(missing)
+        if short:
+            out[key] = short
+    return out
+
+
+def busy(calls: Iterable[Mapping[str, Any]], tz: str, now: datetime, quiet_s: float) -> set[str]:
+    """The days with a call written within ``quiet_s`` of ``now`` (or with no time of writing)."""
+    since = (now - timedelta(seconds=quiet_s)).strftime("%Y-%m-%dT%H:%M:%S")
+    out = set()
+    for call in calls:
+        written = str(call.get("updated_at") or "")
+        if written[:19] > since or not written:
+            day = _day_of(contribution(call, tz))
+            if day:
+                out.add(day)
+    return out
+
+
+def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: date, *,
+                 now: datetime, dry_run: bool, into: Recount) -> None:
+    """Recount the local days ``first``..``last`` of ``account`` into ``into``."""
+    days = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+    lo, hi = local_day_bounds(first, last, tz)
+    calls = list(ports.calls(account, lo - ZONE_MARGIN, hi + ZONE_MARGIN))
+    expected, per_day = expected_rows(calls, tz, days)
+    unsettled = busy(calls, tz, now, QUIET_S) & days
+    stored: Contribution = {}
+    for dimension in DIMENSIONS:
+        for row in ports.rows(account, dimension, first, last):
+            stored[f"{dimension}|{row.day}#{row.key}"] = dict(row.counters)
+    raised_per_day: dict[str, dict[str, Number]] = {}
+    rows_per_day: dict[str, int] = {}
+    for key, raises in sorted(shortfalls(expected, stored).items()):
+        dimension, sk = split_row_key(key)
+        day = sk.partition("#")[0]
+        if day in unsettled:
+            continue
+        if not dry_run and not ports.raiser.raise_row(account, key, raises, stored.get(key, {})):
+            unsettled.add(day)  # the consumer wrote the row since: what it added is not known here
+            continue
+        rows_per_day[day] = rows_per_day.get(day, 0) + 1
+        if dimension == "channel":  # every call is on one channel row: these are the day's totals
+            _add(raised_per_day.setdefault(day, {}), raises)
+    for day in sorted(days):
+        if day in unsettled:
+            into.busy_days.append(day)
+        if per_day.get(day) or rows_per_day.get(day):
+            into.days.append({"day": day, "calls": per_day.get(day, 0), "busy": day in unsettled,
+                              "rows_raised": rows_per_day.get(day, 0), "raised": raised_per_day.get(day, {})})
+    into.calls += sum(per_day.values())
+    into.rows_raised += sum(rows_per_day.values())
+
+
+def recount(ports: RecountPorts, account: str, tz: str, first: date, last: date, *, now: datetime,
+            dry_run: bool, out_of_time: Callable[[], bool]) -> tuple[Recount, date | None]:
+    """Recount ``first``..``last`` a few days at a time until done or out of time; -> what was
+    found, and the day to go on from (None when done)."""
+    result = Recount()
+    start = first
+    while start <= last:
+        end = min(last, start + timedelta(days=DAYS_PER_READ - 1))
+        recount_days(ports, account, tz, start, end, now=now, dry_run=dry_run, into=result)
+        start = end + timedelta(days=1)
+        if start <= last and out_of_time():
+            return result, start
+    return result, None
+
+
+# ---------------------------------------------------------------- the route
+
+
+class RecountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str | None = Field(default=None, max_length=128, description="Operator token: the account")
+    from_: str = Field(alias="from", max_length=10,
+                       description="The first local day to recount (YYYY-MM-DD, the account's time zone)")
+    to: str | None = Field(default=None, max_length=10, description="The last local day (default: today)")
+    dry_run: bool = Field(default=False, description="Say what would be raised; write nothing")
+    cursor: str | None = Field(default=None, max_length=10,
+                               description="Go on from the previous answer's next_cursor (a day)")
+
+
+@router.post(
+    "/v1/reports/recount",
+    summary="Raise an account's rollups to what its stored calls add up to (operator or account admin)",
+    responses={
+        200: {"description": "{account, from, to, dry_run, calls, rows_raised, days, busy_days, "
+                             "next_cursor}: repeat with cursor=next_cursor until it is null"},
+        400: {"description": "A malformed day or cursor, or from after to (the field is named)"},
+        403: {"description": "The token is not the operator's or an admin's of this account"},
+    },
+)
+def post_recount(body: RecountIn) -> Response[Any]:
+    principal = principal_from_app(router)
+    principal.require_role("admin")
+    account = principal.scoped_account(body.account)
+    ports: Any = route_ports(router)
+    tz = ports.accounts.get(account).timezone
+    now = clock.now()
+    first, last = parse_range(body.from_, body.to, today=local_today(tz, now))
+    resume = first
+    if body.cursor is not None:
+        resume = parse_day(body.cursor, "cursor")
+        if not first <= resume <= last:
+            raise BadRequest("cursor: not a day of this range", field="cursor")
+    started = time.monotonic()
+    found, next_day = recount(ports.recount, account, tz, resume, last, now=now, dry_run=body.dry_run,
+                              out_of_time=lambda: time.monotonic() - started > BUDGET_S)
+    out = {
+        "account": account, "from": first.isoformat(), "to": last.isoformat(), "dry_run": body.dry_run,
+        "calls": found.calls, "rows_raised": found.rows_raised, "days": found.days,
+        "busy_days": found.busy_days, "next_cursor": next_day.isoformat() if next_day else None,
+    }
+    logger.info("rollups recounted", extra={"audit": {
+        "action": "rollups.recount", "principal_account": principal.account, "principal_role": principal.role,
+        "account": account, "from": resume.isoformat(), "to": last.isoformat(), "dry_run": body.dry_run,
+        "rows_raised": found.rows_raised, "busy_days": len(found.busy_days),
+    }})
+    return Response(status_code=200, content_type="application/json", body=json.dumps(out))
+
+
+# ---------------------------------------------------------------- the adapters
+
+
+class DynamoRollupRaiser:
+    """``RollupRaiser`` over the rollups table (low-level client): one conditional UpdateItem."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def raise_row(self, account: str, row_key: str, raises: Mapping[str, Number],
+                  seen: Mapping[str, Number]) -> bool:
+        dimension, sk = split_row_key(row_key)
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        adds, conditions = [], []
+        for i, (counter, amount) in enumerate(raises.items()):
+            names[f"#c{i}"] = counter
+            values[f":a{i}"] = {"N": str(amount)}
+            adds.append(f"#c{i} :a{i}")
+            if counter in seen:
+                values[f":s{i}"] = {"N": str(seen[counter])}
+                conditions.append(f"#c{i} = :s{i}")
+            else:
+                conditions.append(f"attribute_not_exists(#c{i})")
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"{account}#{dimension}"}, "sk": {"S": sk}},
+                UpdateExpression="ADD " + ", ".join(adds),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class StoredRecountPorts:
+    """The recount's reads (the calls' ``by-account`` index, the rollup reader) and its one write."""
+
+    call_items: Any
+    reader: Any
+    raiser: RollupRaiser
+
+    def calls(self, account: str, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]:
+        return self.call_items.between(account, start, end)
+
+    def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]:
+        return list(self.reader.rows(account, dimension, from_day, to_day))

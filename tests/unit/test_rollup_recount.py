@@ -1,0 +1,193 @@
+"""Recounting rollups from the stored calls (``report.recount``): raise only, never twice.
+
+The rollups here are what the consumer leaves (``report.rollup.contribution`` of each call), edited
+to what an older consumer left: until 2026-12-01 a call tagged ``qualified`` counted no lead.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from report import recount
+from report.rollup import contribution
+from tests.support.rollup_store import InMemoryRecount
+
+ACCOUNT = "acme"
+TZ = "Asia/Tokyo"
+NOW = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+LONG_AGO = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def a_call(sid: str, started_at: str, *, tags: list[str] | None = None, updated_at: str = LONG_AGO,
+           **fields: Any) -> dict[str, Any]:
+    return {"call_sid": sid, "account": ACCOUNT, "started_at": started_at, "status": "completed",
+            "channel": "flyer", "tracking_number": "+81312345678", "tags": tags or [],
+            "updated_at": updated_at, **fields}
+
+
+def rows_as_counted(calls: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """The rollup rows today's consumer leaves for ``calls``."""
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    for call in calls:
+        for key, counters in contribution(call, TZ).items():
+            row = rows.setdefault((ACCOUNT, key), {})
+            for counter, amount in counters.items():
+                row[counter] = row.get(counter, 0) + amount
+    return rows
+
+
+def run(store: InMemoryRecount, first: date, last: date, *, dry_run: bool = False) -> recount.Recount:
+    found, next_day = recount.recount(store, ACCOUNT, TZ, first, last, now=NOW, dry_run=dry_run,
+                                      out_of_time=lambda: False)
+    assert next_day is None
+    return found
+
+
+def leads(store: InMemoryRecount, day: str, channel: str = "flyer") -> float:
+    return store.stored_rows.get((ACCOUNT, f"channel|{day}#{channel}"), {}).get("leads", 0)
+
+
+def test_a_qualified_call_an_older_consumer_counted_no_lead_for_is_raised_to_one_lead_on_every_row() -> None:
+    # Given a day with a call tagged qualified whose rows hold no lead (counted before 2026-12-01)
+    calls = [a_call("CA1", "2026-11-20T01:00:00Z", tags=["qualified"]), a_call("CA2", "2026-11-20T02:00:00Z")]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads", None)
+    store = InMemoryRecount(calls, rows)
+
+    # When the day is recounted
+    found = run(store, date(2026, 11, 20), date(2026, 11, 20))
+
+    # Then every row of the call (one per dimension) holds its lead, and the answer says so
+    assert leads(store, "2026-11-20") == 1
+    assert store.stored_rows == rows_as_counted(calls)
+    assert found.rows_raised == 7 and found.calls == 2 and found.busy_days == []
+    assert found.days == [{"day": "2026-11-20", "calls": 2, "busy": False, "rows_raised": 7,
+                           "raised": {"leads": 1}}]
+
+
+def test_an_untagged_call_that_left_its_day_one_lead_low_is_raised_back() -> None:
+    # Given the untagging of such a call took back a lead that was never added (the row holds -1)
+    calls = [a_call("CA1", "2026-11-21T01:00:00Z", tags=[])]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row["leads"] = -1
+    store = InMemoryRecount(calls, rows)
+
+    # When the day is recounted
+    run(store, date(2026, 11, 21), date(2026, 11, 21))
+
+    # Then the day holds no lead again (not minus one)
+    assert leads(store, "2026-11-21") == 0
+
+
+def test_a_row_above_its_stored_calls_is_never_lowered() -> None:
+    # Given a day whose rows count an erased caller's answered lead on top of the stored call
+    calls = [a_call("CA1", "2026-11-22T01:00:00Z")]
+    erased = a_call("CA0", "2026-11-22T00:30:00Z", stage="lead", talk_seconds=90)
+    rows = rows_as_counted([*calls, erased])
+    before = {k: dict(v) for k, v in rows.items()}
+    store = InMemoryRecount(calls, rows)
+
+    # When the day is recounted
+    found = run(store, date(2026, 11, 22), date(2026, 11, 22))
+
+    # Then nothing was written: the erased call keeps its counts
+    assert store.writes == [] and store.stored_rows == before
+    assert found.rows_raised == 0
+
+
+def test_a_day_with_a_call_changed_in_the_last_ten_minutes_is_left_for_later() -> None:
+    # Given two days one lead low, one of them with a call written 2 minutes ago (its stream
+    # record may not be counted yet)
+    recent = (NOW - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    calls = [a_call("CA1", "2026-11-23T01:00:00Z", tags=["qualified"]),
+             a_call("CA2", "2026-11-24T01:00:00Z", tags=["qualified"], updated_at=recent)]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads")
+    store = InMemoryRecount(calls, rows)
+
+    # When both days are recounted
+    found = run(store, date(2026, 11, 23), date(2026, 11, 24))
+
+    # Then the quiet day is raised, the busy one untouched and named
+    assert leads(store, "2026-11-23") == 1 and leads(store, "2026-11-24") == 0
+    assert found.busy_days == ["2026-11-24"]
+    assert {w[0].split("|")[1][:10] for w in store.writes} == {"2026-11-23"}
+
+
+def test_a_row_the_consumer_wrote_while_the_recount_ran_is_not_raised_and_the_day_is_busy() -> None:
+    # Given a day one lead low, and the consumer adding to its channel row before the recount writes
+    calls = [a_call("CA1", "2026-11-25T01:00:00Z", tags=["qualified"])]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads")
+    store = InMemoryRecount(calls, rows)
+
+    def consumer_writes(account: str, row_key: str) -> None:
+        if row_key.startswith("channel|"):
+            store.stored_rows[(account, row_key)]["calls"] += 1
+            store.stored_rows[(account, row_key)]["leads"] = 1
+
+    store.before_raise = consumer_writes
+
+    # When the day is recounted
+    found = run(store, date(2026, 11, 25), date(2026, 11, 25))
+
+    # Then the channel row keeps the consumer's count (not 2 leads) and the day is reported busy
+    assert leads(store, "2026-11-25") == 1
+    assert found.busy_days == ["2026-11-25"]
+
+
+def test_a_dry_run_says_what_it_would_raise_and_writes_nothing() -> None:
+    calls = [a_call("CA1", "2026-11-26T01:00:00Z", tags=["qualified"])]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads")
+    store = InMemoryRecount(calls, rows)
+
+    found = run(store, date(2026, 11, 26), date(2026, 11, 26), dry_run=True)
+
+    assert store.writes == [] and leads(store, "2026-11-26") == 0
+    assert found.rows_raised == 7 and found.days[0]["raised"] == {"leads": 1}
+
+
+def test_a_call_counted_on_its_stamped_zones_day_is_recounted_on_that_day() -> None:
+    # Given a call stamped with New York's zone in a Tokyo account: 2026-11-27 23:30 in New York is
+    # 2026-11-28 13:30 in Tokyo, and the consumer counted it on the 27th
+    calls = [a_call("CA1", "2026-11-28T04:30:00Z", tags=["qualified"], timezone="America/New_York")]
+    rows = rows_as_counted(calls)
+    assert any("|2026-11-27#" in key for _, key in rows)
+    for row in rows.values():
+        row.pop("leads")
+    store = InMemoryRecount(calls, rows)
+
+    # When the 27th is recounted
+    run(store, date(2026, 11, 27), date(2026, 11, 27))
+
+    # Then its row got the lead
+    assert leads(store, "2026-11-27") == 1
+
+
+def test_a_long_range_stops_when_out_of_time_and_goes_on_from_the_day_it_names() -> None:
+    # Given 20 days each one lead low
+    calls = [a_call(f"CA{i}", f"2026-10-{i + 1:02d}T01:00:00Z", tags=["qualified"]) for i in range(20)]
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads")
+    store = InMemoryRecount(calls, rows)
+
+    # When a recount runs out of time after its first round, then goes on from where it stopped
+    first, next_day = recount.recount(store, ACCOUNT, TZ, date(2026, 10, 1), date(2026, 10, 20), now=NOW,
+                                      dry_run=False, out_of_time=lambda: True)
+    assert next_day == date(2026, 10, 1) + timedelta(days=recount.DAYS_PER_READ)
+    rest, done = recount.recount(store, ACCOUNT, TZ, next_day, date(2026, 10, 20), now=NOW,
+                                 dry_run=False, out_of_time=lambda: False)
+
+    # Then every day was raised once
+    assert done is None
+    assert first.calls + rest.calls == 20
+    assert all(leads(store, f"2026-10-{i + 1:02d}") == 1 for i in range(20))
+    assert store.stored_rows == rows_as_counted(calls)
