@@ -96,6 +96,9 @@ def test_an_oversized_answer_is_not_read_whole(monkeypatch):
             pass
 
     class Opener:
+        def add_handler(self, handler: Any) -> None:
+            pass  # post's deadline handler: this opener opens no connection
+
         def open(self, request: Any, timeout: float) -> Answer2MB:
             return Answer2MB()
 
