@@ -37,6 +37,14 @@ def rows_as_counted(calls: list[dict[str, Any]]) -> dict[tuple[str, str], dict[s
     return rows
 
 
+def as_counted_before_2026_12_01(calls: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, float]]:
+    """The rows an older consumer left: no lead for a call tagged qualified (nor any other here)."""
+    rows = rows_as_counted(calls)
+    for row in rows.values():
+        row.pop("leads", None)
+    return rows
+
+
 def run(store: InMemoryRecount, first: date, last: date, *, dry_run: bool = False) -> recount.Recount:
     found, next_day = recount.recount(store, ACCOUNT, TZ, first, last, now=NOW, dry_run=dry_run,
                                       out_of_time=lambda: False)
@@ -51,9 +59,7 @@ def leads(store: InMemoryRecount, day: str, channel: str = "flyer") -> float:
 def test_a_qualified_call_an_older_consumer_counted_no_lead_for_is_raised_to_one_lead_on_every_row() -> None:
     # Given a day with a call tagged qualified whose rows hold no lead (counted before 2026-12-01)
     calls = [a_call("CA1", "2026-11-20T01:00:00Z", tags=["qualified"]), a_call("CA2", "2026-11-20T02:00:00Z")]
-    rows = rows_as_counted(calls)
-    for row in rows.values():
-        row.pop("leads", None)
+    rows = as_counted_before_2026_12_01(calls)
     store = InMemoryRecount(calls, rows)
 
     # When the day is recounted
@@ -104,9 +110,7 @@ def test_a_day_with_a_call_changed_in_the_last_ten_minutes_is_left_for_later() -
     recent = (NOW - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     calls = [a_call("CA1", "2026-11-23T01:00:00Z", tags=["qualified"]),
              a_call("CA2", "2026-11-24T01:00:00Z", tags=["qualified"], updated_at=recent)]
-    rows = rows_as_counted(calls)
-    for row in rows.values():
-        row.pop("leads")
+    rows = as_counted_before_2026_12_01(calls)
     store = InMemoryRecount(calls, rows)
 
     # When both days are recounted
@@ -121,9 +125,7 @@ def test_a_day_with_a_call_changed_in_the_last_ten_minutes_is_left_for_later() -
 def test_a_row_the_consumer_wrote_while_the_recount_ran_is_not_raised_and_the_day_is_busy() -> None:
     # Given a day one lead low, and the consumer adding to its channel row before the recount writes
     calls = [a_call("CA1", "2026-11-25T01:00:00Z", tags=["qualified"])]
-    rows = rows_as_counted(calls)
-    for row in rows.values():
-        row.pop("leads")
+    rows = as_counted_before_2026_12_01(calls)
     store = InMemoryRecount(calls, rows)
 
     def consumer_writes(account: str, row_key: str) -> None:
@@ -143,9 +145,7 @@ def test_a_row_the_consumer_wrote_while_the_recount_ran_is_not_raised_and_the_da
 
 def test_a_dry_run_says_what_it_would_raise_and_writes_nothing() -> None:
     calls = [a_call("CA1", "2026-11-26T01:00:00Z", tags=["qualified"])]
-    rows = rows_as_counted(calls)
-    for row in rows.values():
-        row.pop("leads")
+    rows = as_counted_before_2026_12_01(calls)
     store = InMemoryRecount(calls, rows)
 
     found = run(store, date(2026, 11, 26), date(2026, 11, 26), dry_run=True)
@@ -174,9 +174,7 @@ def test_a_call_counted_on_its_stamped_zones_day_is_recounted_on_that_day() -> N
 def test_a_long_range_stops_when_out_of_time_and_goes_on_from_the_day_it_names() -> None:
     # Given 20 days each one lead low
     calls = [a_call(f"CA{i}", f"2026-10-{i + 1:02d}T01:00:00Z", tags=["qualified"]) for i in range(20)]
-    rows = rows_as_counted(calls)
-    for row in rows.values():
-        row.pop("leads")
+    rows = as_counted_before_2026_12_01(calls)
     store = InMemoryRecount(calls, rows)
 
     # When a recount runs out of time after its first round, then goes on from where it stopped
