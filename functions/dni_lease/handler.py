@@ -12,12 +12,15 @@ from calltrack import clock
 from calltrack.http_errors import register_error_handlers
 from calltrack.observability import make_logger, make_metrics
 from dni_lease import service
+from dni_lease.leasing import ADDRESS_CAP, LeaseResult
 from dni_lease.runtime import NEEDS as NEEDS
 from dni_lease.script import script_etag, script_text
 
 logger = make_logger("dni_lease")
 # PoolExhausted: a lease answered with a shared number (every number of the pool held by a live
 # session); the ops dashboard graphs it next to the pools report's exhaustion counts.
+# AddressCapped: answered with a shared number because the client's address already holds
+# dni.max_numbers_per_address of the pool's numbers (free numbers were left).
 metrics = make_metrics("dni_lease")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
@@ -72,6 +75,7 @@ def lease() -> Response:
             accounts=ports.accounts,
             limits=_limits,
             now=clock.epoch(),
+            outcome=_count_shared,
         )
     except DomainError as err:
         response = error_response(err)
@@ -80,16 +84,26 @@ def lease() -> Response:
         if err.status == 429:
             response.headers["Retry-After"] = "60"
         return response
-    if body.get("shared"):
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        metrics.add_metric(name="PoolExhausted", unit=MetricUnit.Count, value=1)
     return Response(
         status_code=200,
         content_type="application/json",
         body=json.dumps(body),
         headers={**service.cors_headers(origin), "Cache-Control": "no-store"},
     )
+
+
+def _count_shared(account: str, result: LeaseResult) -> None:
+    """A shared answer's metric, by its cause; an address at its cap is also logged (the account
+    and pool, never the address or its key)."""
+    if not result.shared:
+        return
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    capped = result.reason == ADDRESS_CAP
+    metrics.add_metric(name="AddressCapped" if capped else "PoolExhausted", unit=MetricUnit.Count, value=1)
+    if capped:
+        logger.info("lease answered shared: the client address holds its cap of the pool's numbers",
+                    extra={"account": account, "pool": result.pool, "reason": ADDRESS_CAP})
 
 
 @metrics.log_metrics

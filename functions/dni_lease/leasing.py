@@ -23,11 +23,20 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    one conditional UpdateItem
    (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure
    means another session won that number, so move to the next. After a full round of failures
-   the rows are read again once;
+   the rows are read again once. The address cap comes first: a request whose client address
+   (``address_key``: a keyed hash of the IPv4 address or IPv6 /64, stored on the lease row as
+   ``client_key``, never the address) already holds ``address_cap`` live leases of the pool takes
+   no free number; it is answered as in step 4 from its own address's numbers (no request address:
+   no cap). The count is taken from the same batch read, so requests of one address racing each
+   other can pass it together; any later read of the pool (every new lease reads it) revokes an
+   address's leases beyond the cap, newest first (``LeaseStore.revoke``: their heartbeats fail);
 4. exhausted (every number held by a live session): hand out, WITHOUT a lease, the number the
    page already shows if it is one of the pool's, else the overflow number, else the number
    whose lease was renewed longest ago; mark its row ``shared_until`` so calls to it get
-   a lower confidence, write a "shared" history item and count the exhaustion.
+   a lower confidence, write a "shared" history item and count the exhaustion. A request at its
+   address cap is answered the same way (``reason`` "address_cap", the history item too) but
+   only with the overflow number or a number its own address holds, so it never lowers another
+   visitor's confidence, and it is not counted as an exhaustion (the pool was not exhausted).
 
 A new lease's row carries ``prev_released_at`` / ``prev_session_id`` (the previous holder's end,
 from the row read): a call within the late-call window of that end is ambiguous between the two
@@ -39,6 +48,7 @@ sessions (``calltrack.attribution``). The previous holder's history item gets it
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +63,10 @@ from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
 
 MAX_ROUNDS = 2
+# The default address cap: a quarter of the pool's numbers (rounded up), at most this many.
+ADDRESS_CAP_MAX = 10
+ADDRESS_KEY = "client_key"  # the lease row's attribute: address_key() of the client that took it
+EXHAUSTED, ADDRESS_CAP = "exhausted", "address_cap"  # why a lease answer is shared
 
 
 @dataclass
@@ -64,9 +78,10 @@ class LeaseResult:
     expires_at: float | None = None
     leased: bool = False  # True: this session holds the number exclusively
     renewed: bool = False
-    shared: bool = False  # exhausted pool: number shown without a lease
+    shared: bool = False  # exhausted pool, or the address's cap: number shown without a lease
     confidence: float | None = None
     attempts: int = 0  # conditional lease writes made (benchmark)
+    reason: str | None = None  # a shared answer's cause: EXHAUSTED or ADDRESS_CAP
     lease_seconds: int = 0
     replace: list[str] = field(default_factory=list)
 
@@ -88,6 +103,71 @@ def site_numbers(config: Mapping[str, Any]) -> list[str]:
 
 def _live(row: Row | None, now: float) -> bool:
     return row is not None and row.get("expires_at") is not None and float(row["expires_at"]) >= now
+
+
+def address_prefix(source_ip: str | None) -> str | None:
+    """What one client is told apart by: an IPv4 address in full, an IPv6 address by its /64 (one
+    subscriber usually owns a /64); an IPv4-mapped IPv6 address as its IPv4 address."""
+    text = (source_ip or "").strip()
+    if not text:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text  # not an address (API Gateway always sends one): the text itself
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def address_key(account: str, pool: str, source_ip: str | None) -> str | None:
+    """The client key a lease row carries (``client_key``): 16 hex digits of a SHA-256 over the
+    account, the pool and ``address_prefix`` — never the address. Keyed per pool, so one address
+    has unrelated keys in two pools or accounts. None without a source address (no cap)."""
+    prefix = address_prefix(source_ip)
+    if prefix is None:
+        return None
+    material = "\x00".join(("calltrack-dni-client-v1", account, pool, prefix))
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def address_cap(config: Mapping[str, Any], pool_size: int) -> int:
+    """How many of a pool's numbers one client address may hold at once: the account's
+    ``dni.max_numbers_per_address``, else a quarter of the pool (rounded up), at most
+    ``ADDRESS_CAP_MAX``; at least 1."""
+    configured = (config.get("dni") or {}).get("max_numbers_per_address")
+    if configured:
+        return max(1, int(configured))
+    return max(1, min(ADDRESS_CAP_MAX, math.ceil(pool_size / 4)))
+
+
+def _held_by_address(rows: Mapping[str, Row], now: float) -> dict[str, list[str]]:
+    """Client key -> the numbers whose live lease it took, oldest lease first."""
+    held: dict[str, list[tuple[float, str, str]]] = {}
+    for n, row in rows.items():
+        key = row.get(ADDRESS_KEY)
+        if key and row.get("lease_id") and _live(row, now):
+            held.setdefault(str(key), []).append((float(row.get("leased_at") or 0), str(row["lease_id"]), n))
+    return {key: [n for _, _, n in sorted(leases)] for key, leases in held.items()}
+
+
+def _revoke_over_cap(store: LeaseStore, rows: dict[str, Row], now: float, cap: int) -> dict[str, list[str]]:
+    """Revoke every address's live leases beyond ``cap``, newest first (requests of one address
+    that raced past the cap together), and update ``rows`` to match. Returns the live leases each
+    address still holds. No write unless some address is over its cap."""
+    held = _held_by_address(rows, now)
+    for key, numbers in held.items():
+        for n in numbers[cap:]:
+            row = rows[n]
+            if store.revoke(n, str(row["session_id"]), str(row["lease_id"]), now):
+                if row.get("leased_at") is not None:
+                    store.extend_history(n, row["leased_at"], now)
+                rows[n] = {k: v for k, v in row.items() if k != "lease_id"}
+                rows[n].update(expires_at=now, released_at=now)
+        held[key] = numbers[:cap]
+    return held
 
 
 # Sessions arriving together spread over the longest-rested numbers released within this many
@@ -169,7 +249,10 @@ def lease_number(
     now: float,
     *,
     new_id: Any = None,
+    source_ip: str | None = None,
 ) -> LeaseResult:
+    """Lease a number of the visitor's pool (see the module docstring). ``source_ip``: the
+    request's client address, which the address cap counts by (None: no cap)."""
     account = str(config.get("account") or request.account)
     replace = site_numbers(config)
     visitor = session_attribution(request.attribution_fields())
@@ -181,6 +264,8 @@ def lease_number(
     lease_s = int(round(float(pool.get("lease_minutes") or DEFAULT_LEASE_MINUTES) * 60))
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     sid = request.session_id
+    client = address_key(account, pool_id, source_ip)
+    cap = address_cap(config, len(numbers))
     make_id = new_id or (lambda: uuid.uuid4().hex)
     result = LeaseResult(number=None, pool=pool_id, channel=channel, lease_seconds=lease_s, replace=replace)
     now = round(now, 3)
@@ -210,7 +295,9 @@ def lease_number(
             return result
 
     rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
+    capped = False
     for _round in range(MAX_ROUNDS):
+        held = _revoke_over_cap(store, rows, now, cap)
         # 2. heartbeat: this session's live lease.
         for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
             if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
@@ -222,9 +309,14 @@ def lease_number(
                     result.leased = result.renewed = True
                     result.confidence = 1.0
                     return result
-        # 3. take a free number, least recently released first.
+        # 3. take a free number, least recently released first — unless this request's address
+        # already holds as many as it may (then it is answered like an exhausted pool, below).
+        free = _free_in_order(numbers, rows, now, sid, request.number)
+        if client is not None and len(held.get(client, ())) >= cap:
+            capped = next(free, None) is not None  # no free number: the pool is exhausted anyway
+            break
         contested = False
-        for n in _free_in_order(numbers, rows, now, sid, request.number):
+        for n in free:
             lease_id = str(make_id())
             prev = rows.get(n) or {}
             previous = _previous_holder(prev, sid)
@@ -233,6 +325,7 @@ def lease_number(
                 "pool": pool_id,
                 "kind": "pool",
                 "lease_id": lease_id,
+                ADDRESS_KEY: client,  # None (no address): the previous holder's key is removed
                 **session,
                 **previous,
             }
@@ -265,9 +358,13 @@ def lease_number(
         rows = store.get_rows(numbers)
 
     # 4. exhausted. (A number another account's session still holds, moved here by an apply, is
-    # never shared: its calls would carry that session.)
+    # never shared: its calls would carry that session.) At the address cap: only the overflow
+    # number or the address's own numbers, so no other visitor's calls lose confidence.
     overflow = pool.get("overflow_number")
-    ours = [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]
+    if capped:
+        ours = [n for n in numbers if n in held.get(str(client), ())]
+    else:
+        ours = [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]
     if request.number and (request.number in ours or request.number == overflow):
         number = request.number
     elif overflow:
@@ -296,15 +393,18 @@ def lease_number(
             "confidence": SHARED_CONFIDENCE,
             "attribution": visitor,
             "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
+            **({"reason": ADDRESS_CAP} if capped else {}),
         }
     )
-    store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
+    if not capped:
+        store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
     result.number, result.expires_at, result.shared, result.confidence = (
         number,
         until,
         True,
         SHARED_CONFIDENCE,
     )
+    result.reason = ADDRESS_CAP if capped else EXHAUSTED
     return result
 
 

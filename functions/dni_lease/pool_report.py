@@ -9,6 +9,9 @@ counters, so it is unit-tested without AWS:
 - ``utilisation``: peak_concurrent_leases / size; ``average_utilisation``: leased
   number-seconds / (size x window seconds);
 - ``exhaustions``: hand-outs without a lease in the window (the ADD counters);
+- ``address_capped``: hand-outs without a lease because the client's address already held its cap
+  of the pool's numbers (``dni.max_numbers_per_address``) while numbers were free: not demand the
+  pool's size answers, so left out of the sessions and sizes below;
 - ``recommended_size``: ceil(peak_concurrent_sessions / 0.75) (numbers busy at most 75% of the
   time at peak): enough numbers for the sessions, not for their late calls;
 - ``estimated_accuracy``: the share of calls attributed to the right session over the window, from
@@ -27,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
-from dni_lease.leasing import recommended_size
+from dni_lease.leasing import ADDRESS_CAP, recommended_size
 from dni_lease.pool_sizing import (
     LATE_CALLS,
     MIN_LATE_CALLS,
@@ -98,7 +101,11 @@ def pool_stats(
     lease_count = 0
     # every session shown a number, unclipped (sizing); a shared session's heartbeats overlap
     demand_by_session: dict[str, list[tuple[float, float]]] = {}
+    capped = 0
     for item in items:
+        if item.get("reason") == ADDRESS_CAP:
+            capped += start <= float(item["leased_at"]) < end
+            continue
         if item.get("kind") in ("lease", "shared") and float(item["leased_at"]) < end:
             begun = float(item["leased_at"])
             demand_by_session.setdefault(str(item.get("session_id")), []).append(
@@ -140,6 +147,7 @@ def pool_stats(
         "utilisation": round(peak_leases / size, 4) if size else None,
         "average_utilisation": round(busy / (size * window), 4) if size else None,
         "exhaustions": exhaustions,
+        "address_capped": capped,
         "recommended_size": recommended_size(peak_sessions),
         "estimated_accuracy": None if accuracy is None else round(accuracy, 4),
         "recommended_size_for_accuracy": for_accuracy,

@@ -133,8 +133,11 @@ def handle_lease(
     accounts: Accounts,
     limits: Limits,
     now: float,
+    outcome: Callable[[str, LeaseResult], None] | None = None,
 ) -> dict[str, Any]:
-    """Validate, rate-limit, authorise the origin, lease. Raises DomainError for client errors."""
+    """Validate, rate-limit, authorise the origin, lease. Raises DomainError for client errors.
+    ``source_ip`` also keys the pool's per-address cap (``dni_lease.leasing``); ``outcome`` is
+    told each lease's account and result (the handler's metrics: why an answer was shared)."""
     request = parse_lease_request(raw_body)
     limits.check(source_ip, request.visitor_id, now)
     config = accounts.get(request.account).model_dump(mode="json")
@@ -142,7 +145,10 @@ def handle_lease(
         raise Forbidden("origin: this site is not allowed to use this account's numbers", field="origin")
     if request.release:
         return {"released": release_number(store, config, request, now)}
-    return lease_body(lease_number(store, config, request, now), config)
+    result = lease_number(store, config, request, now, source_ip=source_ip)
+    if outcome is not None:
+        outcome(request.account, result)
+    return lease_body(result, config)
 
 
 def handle_pools_report(

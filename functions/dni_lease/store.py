@@ -23,7 +23,8 @@ class LeaseStore(Protocol):
         """Current leases rows of ``numbers`` (absent numbers are left out); one round trip."""
 
     def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
-        """Write ``row`` unless another live session holds ``number``. True if taken."""
+        """Write ``row`` unless another live session holds ``number``. True if taken. Attributes
+        ``row`` gives as None are removed (the previous holder's ``client_key``)."""
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
               cookies: Mapping[str, str] | None = None) -> bool:
@@ -42,6 +43,11 @@ class LeaseStore(Protocol):
     ) -> bool:
         """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live (and,
         with ``unless_renewed_after``, its expiry is still before that: nobody renewed it since)."""
+
+    def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        """End the live lease ``lease_id`` of ``session_id`` at ``at`` for good: like ``release``,
+        the row keeps the session (late calls), but ``lease_id`` is removed, so the page's
+        heartbeats (``renew``) fail and it must ask again. True if it was live."""
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
         """Record that ``number`` was handed out without a lease until ``until``; False when the
@@ -135,9 +141,13 @@ class DynamoLeaseStore:
 
     def take(self, number: str, row: Mapping[str, Any], now: float) -> bool:
         fields = {k: v for k, v in _json_out(row).items() if k != "number" and v is not None}
+        gone = [k for k, v in row.items() if k != "number" and v is None]
         names = {f"#f{i}": k for i, k in enumerate(fields)}
+        names.update({f"#r{i}": k for i, k in enumerate(gone)})
         values = {f":v{i}": v for i, v in enumerate(fields.values())}
         sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        if gone:
+            sets += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(gone)))
         names["#n"] = "number"
         names["#sid"] = "session_id"
         names["#exp"] = "expires_at"
@@ -197,6 +207,19 @@ class DynamoLeaseStore:
                 UpdateExpression="SET expires_at = :e, released_at = :e",
                 ConditionExpression=condition,
                 ExpressionAttributeValues=self._vals(values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.leases,
+                Key={"number": {"S": number}},
+                UpdateExpression="SET expires_at = :e, released_at = :e REMOVE lease_id",
+                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e",
+                ExpressionAttributeValues=self._vals({":e": at, ":sid": session_id, ":lid": lease_id}),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

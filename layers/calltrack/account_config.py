@@ -263,6 +263,9 @@ class Dni(_Strict):
     late_call_window_minutes: int = Field(default=120, ge=0, le=10080)
     cookie_days: int = Field(default=30, ge=0, le=400)
     wait_for_consent: bool = False
+    # How many numbers of one pool one client address (an IPv4 address, an IPv6 /64) may hold at
+    # once; None: a quarter of the pool's numbers, rounded up, at most 10 (dni_lease.leasing).
+    max_numbers_per_address: int | None = Field(default=None, ge=1, le=MAX_TRACKING_NUMBERS)
 
 
 class Alerts(_Strict):

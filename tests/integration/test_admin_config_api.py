@@ -137,7 +137,8 @@ def test_applied_account_is_stored_normalised_with_defaults_and_routing(local_st
     assert stored["pools"][0]["lease_minutes"] == 10 and stored["pools"][0]["match"]["utm_source"] == [
         "google"
     ]
-    assert stored["dni"] == {"late_call_window_minutes": 120, "cookie_days": 30, "wait_for_consent": False}
+    assert stored["dni"] == {"late_call_window_minutes": 120, "cookie_days": 30, "wait_for_consent": False,
+                            "max_numbers_per_address": None}
     assert stored["crm"] == {"match_window_days": 7}
     # And the number's row carries everything the voice webhook needs
     from calltrack.models import bind_models

@@ -16,7 +16,7 @@ from tests.support.stack import apply_account
 from tests.support.twilio import voice_form
 
 
-def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(ORIGIN,)):
+def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(ORIGIN,), dni=None):
     numbers = [unique_number() for _ in range(size)]
     pool = {
         "id": "google",
@@ -34,6 +34,7 @@ def make_account(stack, *, size=4, lease_minutes=30, overflow=False, origins=(OR
         name="DNI test clinic",
         site={"origins": list(origins), "numbers": [SITE_NUMBER]},
         pools=[pool],
+        **({"dni": dni} if dni else {}),
     )
     return account, pool
 
@@ -136,6 +137,40 @@ def test_one_visitor_hammering_gets_429(local_stack):
     assert all(code in (200, 429) for code in codes)
     refused = responses[codes.index(429)]
     assert refused.json()["error"] == "too_many_requests" and refused.headers["Retry-After"]
+
+
+def test_one_address_cannot_take_the_whole_pool_over_http(local_stack):
+    # Given a pool of 6 numbers whose account lets one address hold 2, and a script at one address
+    # (the handler sees it as the event's sourceIp, as API Gateway hands it the connection's)
+    account, pool = make_account(local_stack, size=6, dni={"max_numbers_per_address": 2})
+    script = "10.77.0." + str(1 + secrets.randbelow(254))
+    sessions = [f"s-script-{i}-" + secrets.token_hex(4) for i in range(6)]
+    # When it asks 6 times, a new visitor id each time
+    bodies = [lease(local_stack, account, ip=script, session=sid).json() for sid in sessions]
+    # Then it holds 2 numbers; the other 4 answers are shared numbers without a lease (its own)
+    assert [bool(b["lease_id"]) for b in bodies] == [True, True, False, False, False, False]
+    held = {b["number"] for b in bodies[:2]}
+    assert len(held) == 2
+    for b in bodies[2:]:
+        assert b["shared"] and b["lease_id"] is None and b["confidence"] == 0.5 and b["number"] in held
+    # And a visitor from another address still gets a free number of the pool
+    other = lease(local_stack, account, ip="10.78.0." + str(1 + secrets.randbelow(254))).json()
+    assert other["lease_id"] and other["shared"] is False
+    assert other["number"] in pool["numbers"] and other["number"] not in held
+    # And the script's pages' heartbeats still renew what they hold
+    first = bodies[0]
+    beat = lease(local_stack, account, ip=script, session=sessions[0], number=first["number"],
+                 lease_id=first["lease_id"]).json()
+    assert beat["lease_id"] == first["lease_id"] and beat["shared"] is False
+    # And the lease rows carry one key for the address, never the address
+    rows = leases_rows(local_stack, pool["numbers"])
+    assert len({rows[n]["client_key"]["S"] for n in held}) == 1
+    assert rows[other["number"]]["client_key"] != rows[first["number"]]["client_key"]
+    assert script not in json.dumps(rows)
+    # And the pools report counts the capped answers apart from exhaustions
+    token = local_stack.create_token(account, "manager")
+    [report] = local_stack.request("GET", "/v1/reports/pools", token=token).json()["pools"]
+    assert (report["address_capped"], report["exhaustions"]) == (4, 0)
 
 
 def test_script_is_served_as_cacheable_javascript(local_stack):

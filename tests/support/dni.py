@@ -1,4 +1,10 @@
-"""DNI leases over the local stack's real HTTP, as dni.js sends them (``POST /dni/lease``)."""
+"""DNI leases over the local stack's real HTTP, as dni.js sends them (``POST /dni/lease``).
+
+The local gateway, like API Gateway, takes the event's ``sourceIp`` from the TCP connection (an
+``X-Forwarded-For`` header changes nothing); its local-only ``x-calltrack-local-source-ip`` header
+names another, so each lease comes from its own address: the per-address rate limit and the pool's
+per-address cap see one client per lease unless a test names the address.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import time
 from typing import Any
 
 import requests
+
+from calltrack_cli.local.gateway import SOURCE_IP_HEADER
 
 ORIGIN = "https://acme.example.jp"
 SITE_NUMBER = "+81312345678"
@@ -23,7 +31,8 @@ def lease(
     ip: str | None = None,
     **extra: Any,
 ) -> Any:
-    """One lease request (or a heartbeat / a release, by ``extra``) -> the requests.Response."""
+    """One lease request (or a heartbeat / a release, by ``extra``) -> the requests.Response,
+    sent from the address ``ip`` (default: a random one of 10.0.0.0/8, one client per lease)."""
     body = {
         "account": account,
         "visitor_id": visitor or "v-" + secrets.token_hex(8),
@@ -35,8 +44,8 @@ def lease(
     }
     body.update(extra)
     headers = {"Origin": origin} if origin else {}
-    # one visitor per test address: the per-IP bucket is shared by the whole test session
-    headers["X-Forwarded-For"] = ip or f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.1"
+    # one client per lease: the per-IP bucket and the address cap would see the whole test session
+    headers[SOURCE_IP_HEADER] = ip or ".".join(["10", *(str(1 + secrets.randbelow(254)) for _ in range(3))])
     for attempt in range(5):
         try:
             return stack.request(
@@ -49,3 +58,4 @@ def lease(
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")
+

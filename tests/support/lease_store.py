@@ -17,7 +17,7 @@ from dni_lease.store import Row
 class InMemoryLeaseStore:
     """Thread-safe twin of DynamoLeaseStore with the same conditional semantics.
 
-    ``writes`` counts conditional lease writes (take/renew), ``reads`` batch reads.
+    ``writes`` counts conditional lease writes (take/renew/release/revoke), ``reads`` batch reads.
     """
 
     def __init__(self) -> None:
@@ -44,6 +44,8 @@ class InMemoryLeaseStore:
                 return False
             merged = dict(cur or {})
             merged.update({k: copy.deepcopy(v) for k, v in row.items() if v is not None})
+            for k in [k for k, v in row.items() if v is None]:  # given as None: removed
+                merged.pop(k, None)
             merged["number"] = number
             self.rows[number] = merged
             return True
@@ -80,6 +82,21 @@ class InMemoryLeaseStore:
             ):
                 return False
             cur["expires_at"] = cur["released_at"] = at
+            return True
+
+    def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        with self.lock:
+            self.writes += 1
+            cur = self.rows.get(number)
+            if (
+                not cur
+                or cur.get("session_id") != session_id
+                or cur.get("lease_id") != lease_id
+                or not float(cur.get("expires_at") or 0) > at
+            ):
+                return False
+            cur["expires_at"] = cur["released_at"] = at
+            del cur["lease_id"]
             return True
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:

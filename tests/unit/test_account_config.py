@@ -75,7 +75,8 @@ def test_the_issue_example_is_valid_and_stored_with_every_default():
     }
     assert pool["overflow_number"] is None and pool["campaign"] is None
     assert stored["site"] is None
-    assert stored["dni"] == {"late_call_window_minutes": 120, "cookie_days": 30, "wait_for_consent": False}
+    assert stored["dni"] == {"late_call_window_minutes": 120, "cookie_days": 30, "wait_for_consent": False,
+                            "max_numbers_per_address": None}
     assert stored["alerts"] == {
         "answer_rate_below": 0.85,
         "missed_vs_baseline": 1.5,

@@ -286,6 +286,23 @@ def test_local_clock_header_freezes_the_handlers_clock_and_is_not_forwarded():
     assert "x-calltrack-local-time" not in body["headers"]
 
 
+def test_local_source_ip_header_is_the_events_source_ip_and_is_not_forwarded():
+    # Given the echo handler behind the local gateway
+    gw = _gateway_with(
+        LambdaFunction("echo", "support", "tests.support.echo_handler.handler"), Route("GET", "/echo", "echo")
+    )
+    # When a request names another client address with the local-only header
+    named = [("X-Calltrack-Local-Source-Ip", "2001:db8:1:2::1")]
+    result = gw.dispatch("GET", "/echo", named, b"", "127.0.0.1")
+    # Then the handler sees that address as the connection's, and not the header
+    event = json.loads(result.body)["event"]
+    assert event["requestContext"]["http"]["sourceIp"] == "2001:db8:1:2::1"
+    assert "x-calltrack-local-source-ip" not in event["headers"]
+    # And an address that is not one is a 400 naming the header, the handler not invoked
+    bad = gw.dispatch("GET", "/echo", [("X-Calltrack-Local-Source-Ip", "10.0.0.300")], b"", "127.0.0.1")
+    assert bad.status == 400 and "x-calltrack-local-source-ip" in json.loads(bad.body)["message"]
+
+
 def test_unknown_paths_and_local_routes_without_a_stack_are_404():
     gw = _gateway_with(
         LambdaFunction("echo", "support", "tests.support.echo_handler.handler"), Route("GET", "/echo", "echo")

@@ -14,6 +14,7 @@ from typing import Any
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.demo.scenario import Scenario, SimCall, national
 from calltrack_cli.local.client import StackClient
+from calltrack_cli.local.gateway import SOURCE_IP_HEADER
 
 CLOCK_HEADER = "X-Calltrack-Local-Time"
 
@@ -74,7 +75,10 @@ class Player:
             "fbp": f"fb.1.{int(session.at.timestamp() * 1000)}.{_digits(session.session_id)}",
         }
         origin = "/".join(session.page_url.split("/", 3)[:3])  # what the visitor's browser sends
-        headers = {CLOCK_HEADER: _iso(session.at), "Origin": origin}
+        # each visitor from its own network (an IPv6 /64 of the documentation prefix): DNI caps how
+        # many numbers one address holds, and the demo's visitors are not one script
+        headers = {CLOCK_HEADER: _iso(session.at), "Origin": origin,
+                   SOURCE_IP_HEADER: _visitor_address(session.visitor_id)}
         resp = self.client.request("POST", "/dni/lease", json=body, headers=headers)
         lease = _check(resp, f"POST /dni/lease (session {session.session_id[:8]})").json()
         if not lease.get("number"):
@@ -190,6 +194,14 @@ class Player:
                 self.client.request("PUT", "/v1/spend", token=self.marketer, json=body),
                 f"PUT /v1/spend {channel}",
             )
+
+
+def _visitor_address(visitor_id: str) -> str:
+    """The visitor's own IPv6 /64 in the documentation prefix 2001:db8::/32."""
+    import hashlib
+
+    h = hashlib.sha256(visitor_id.encode()).hexdigest()
+    return f"2001:db8:{h[:4]}:{h[4:8]}::1"
 
 
 def _digits(text: str) -> int:

@@ -7,6 +7,7 @@ served by the ``LocalControl`` the stack passes in; they exist only here, never 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -36,6 +37,9 @@ log = logging.getLogger("calltrack.local")
 # Local-only request header: run this request's handler as if it were that instant (ISO 8601),
 # through calltrack.clock.frozen. Stripped from the event; API Gateway has no such thing.
 CLOCK_HEADER = "x-calltrack-local-time"
+# Local-only request header: the client address the handler sees (the event's sourceIp), so one
+# machine can play many visitors (the demo, the tests: DNI caps what one address holds). Stripped.
+SOURCE_IP_HEADER = "x-calltrack-local-source-ip"
 
 
 class LocalControl(Protocol):
@@ -177,6 +181,13 @@ class LocalGateway:
             except ValueError as exc:
                 return _json(400, {"message": f"{CLOCK_HEADER}: {exc}"})
             headers = [(k, v) for k, v in headers if k.lower() != CLOCK_HEADER]
+        source = [v for k, v in headers if k.lower() == SOURCE_IP_HEADER]
+        if source:
+            try:
+                source_ip = str(ipaddress.ip_address(source[-1].strip()))
+            except ValueError:
+                return _json(400, {"message": f"{SOURCE_IP_HEADER}: not an IP address"})
+            headers = [(k, v) for k, v in headers if k.lower() != SOURCE_IP_HEADER]
         host = next((v for k, v in headers if k.lower() == "host"), "127.0.0.1")
         event = http_api_event(
             method=method,

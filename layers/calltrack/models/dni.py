@@ -16,10 +16,16 @@ webhook attributes any call, on time or late, with ONE GetItem of the dialled nu
   (multiply by ``SHARED_CONFIDENCE``). ``shared_count`` counts such hand-outs.
 - ``kind``: "pool" (a pool number) or "overflow" (the pool's overflow number: its attribution is
   the last exhausted session shown it, always shared).
+- ``client_key`` (absent without a request address): 16 hex digits of a SHA-256 over the account,
+  the pool and the client address that took the lease (IPv4 address, IPv6 /64), never the address
+  itself: the pool's per-address cap (``dni.max_numbers_per_address``) counts live leases by it.
+  Replaced by the next lease of the number.
 
 ``lease_history`` (hash ``number``, range ``leased_at``; TTL ``expire_at``): every lease (``kind``
 "lease") and every exhaustion hand-out (``kind`` "shared") with its session attribution, start
-and end (``ended_at``, pushed by heartbeats) — for audits, late calls and the pool report. Per-pool
+and end (``ended_at``, pushed by heartbeats) — for audits, late calls and the pool report; a
+"shared" item of a session whose address held its cap of the pool (free numbers were left) has
+``reason`` "address_cap" and is not an exhaustion. Per-pool
 counter items live in the same table under ``number = stats_key(account, pool)`` and
 ``leased_at = UTC hour start`` with ``exhaustions`` (ADD counter, one item per pool and hour).
 """
@@ -56,6 +62,7 @@ class Lease(Model):
     attribution = JSONAttribute(null=True)
     shared_until = NumberAttribute(null=True)
     shared_count = NumberAttribute(null=True)
+    client_key = UnicodeAttribute(null=True)
 
 
 class LeaseHistory(Model):
@@ -71,6 +78,7 @@ class LeaseHistory(Model):
     confidence = NumberAttribute(null=True)
     attribution = JSONAttribute(null=True)
     exhaustions = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)  # a "shared" item: "address_cap" (else an exhaustion)
     expire_at = NumberAttribute()
 
 
