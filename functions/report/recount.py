@@ -147,14 +147,16 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
                  now: datetime, dry_run: bool, into: Recount) -> None:
     """Recount the local days ``first``..``last`` of ``account`` into ``into``."""
     days = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
-    lo, hi = local_day_bounds(first, last, tz)
-    calls = list(ports.calls(account, lo - ZONE_MARGIN, hi + ZONE_MARGIN))
-    expected, per_day = expected_rows(calls, tz, days)
-    unsettled = busy(calls, tz, now, QUIET_S) & days
+    # The rows first, then the calls: a call changed in between was written after ``now`` (busy),
+    # so the calls read match what the rows had counted for every day that is not busy.
     stored: Contribution = {}
     for dimension in DIMENSIONS:
         for row in ports.rows(account, dimension, first, last):
             stored[f"{dimension}|{row.day}#{row.key}"] = dict(row.counters)
+    lo, hi = local_day_bounds(first, last, tz)
+    calls = list(ports.calls(account, lo - ZONE_MARGIN, hi + ZONE_MARGIN))
+    expected, per_day = expected_rows(calls, tz, days)
+    unsettled = busy(calls, tz, now, QUIET_S) & days
     raised_per_day: dict[str, dict[str, Number]] = {}
     rows_per_day: dict[str, int] = {}
     for key, raises in sorted(shortfalls(expected, stored).items()):

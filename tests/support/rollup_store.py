@@ -104,13 +104,21 @@ class InMemoryRecount:
     """``report.recount.RecountPorts`` over lists: the stored calls, rollup rows keyed (account,
     row key), and ``raise_row`` with the DynamoDB adapter's condition (each raised counter still
     holds what was read, or is absent). ``before_raise`` runs before each raise (a consumer's write
-    in between). Test support, not product code."""
+    in between); ``after_first_read`` runs once, after the recount's first read of either kind (a
+    call changed, and counted by the consumer, while the recount reads). Test support, not product
+    code."""
 
     def __init__(self, calls: list[dict[str, Any]], rows: dict[tuple[str, str], dict[str, float]]) -> None:
         self.stored_calls = calls
         self.stored_rows = rows
         self.writes: list[tuple[str, dict[str, float]]] = []
         self.before_raise: Any = None
+        self.after_first_read: Any = None
+
+    def _read(self) -> None:
+        hook, self.after_first_read = self.after_first_read, None
+        if hook:
+            hook()
 
     @property
     def raiser(self) -> InMemoryRecount:
@@ -118,7 +126,10 @@ class InMemoryRecount:
 
     def calls(self, account: str, start: Any, end: Any) -> list[dict[str, Any]]:
         lo, hi = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-        return [c for c in self.stored_calls if c["account"] == account and lo <= c["started_at"][:19] < hi]
+        out = [dict(c) for c in self.stored_calls
+               if c["account"] == account and lo <= c["started_at"][:19] < hi]
+        self._read()
+        return out
 
     def rows(self, account: str, dimension: str, from_day: Any, to_day: Any) -> list[Any]:
         from report.rollup_store import RollupRow
@@ -129,6 +140,7 @@ class InMemoryRecount:
             day, _, value = sk.partition("#")
             if acct == account and dim == dimension and str(from_day) <= day <= str(to_day):
                 out.append(RollupRow(day=day, key=value, counters=dict(counters)))
+        self._read()
         return out
 
     def raise_row(self, account: str, row_key: str, raises: Any, seen: Any) -> bool:

@@ -143,6 +143,27 @@ def test_a_row_the_consumer_wrote_while_the_recount_ran_is_not_raised_and_the_da
     assert found.busy_days == ["2026-11-25"]
 
 
+def test_a_call_untagged_while_the_recount_reads_leaves_its_day_busy_not_raised() -> None:
+    # Given a day whose qualified call's lead is counted, and the call untagged (and the consumer
+    # taking the lead back) just after the recount's first read
+    calls = [a_call("CA1", "2026-11-25T03:00:00Z", tags=["qualified"])]
+    store = InMemoryRecount(calls, rows_as_counted(calls))
+
+    def untagged() -> None:
+        calls[0].update(tags=[], updated_at=NOW.strftime("%Y-%m-%dT%H:%M:%S.500Z"))
+        for row in store.stored_rows.values():
+            row["leads"] -= 1
+
+    store.after_first_read = untagged
+
+    # When the day is recounted
+    found = run(store, date(2026, 11, 25), date(2026, 11, 25))
+
+    # Then it holds no lead (the call's, taken back), not one raised from the call as first read
+    assert leads(store, "2026-11-25") == 0
+    assert found.busy_days == ["2026-11-25"] and store.writes == []
+
+
 def test_a_dry_run_says_what_it_would_raise_and_writes_nothing() -> None:
     calls = [a_call("CA1", "2026-11-26T01:00:00Z", tags=["qualified"])]
     rows = as_counted_before_2026_12_01(calls)
