@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from calltrack_cli.local.gateway import SOURCE_IP_HEADER
+from calltrack_cli.local.events import SOURCE_IP_HEADER
 
 ORIGIN = "https://acme.example.jp"
 SITE_NUMBER = "+81312345678"

@@ -14,8 +14,7 @@ from typing import Any
 from calltrack.settings import LOCAL_TWILIO_ACCOUNT_SID
 from calltrack_cli.demo.scenario import Scenario, SimCall, national
 from calltrack_cli.local.client import StackClient
-
-CLOCK_HEADER = "X-Calltrack-Local-Time"
+from calltrack_cli.local.events import CLOCK_HEADER, SOURCE_IP_HEADER
 
 
 class DemoError(RuntimeError):
@@ -73,8 +72,6 @@ class Player:
             "ga_client_id": f"{_digits(session.visitor_id)}.{int(session.at.timestamp())}",
             "fbp": f"fb.1.{int(session.at.timestamp() * 1000)}.{_digits(session.session_id)}",
         }
-        from calltrack_cli.local.gateway import SOURCE_IP_HEADER  # the gateway needs the checkout's infra
-
         origin = "/".join(session.page_url.split("/", 3)[:3])  # what the visitor's browser sends
         # each visitor from its own network (an IPv6 /64 of the documentation prefix): DNI caps how
         # many numbers one address holds, and the demo's visitors are not one script

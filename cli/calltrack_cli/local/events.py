@@ -21,6 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+# The local gateway's local-only request headers (API Gateway has no such thing; both are stripped
+# from the event). Here, not in the gateway, so a client of a running stack (`calltrack demo
+# --url`) can name them without the checkout's infra on its path.
+# Run this request's handler as if it were that instant (ISO 8601), through calltrack.clock.frozen.
+CLOCK_HEADER = "x-calltrack-local-time"
+# The client address the handler sees (the event's sourceIp), so one machine can play many
+# visitors (the demo, the tests: DNI caps how many numbers one address holds).
+SOURCE_IP_HEADER = "x-calltrack-local-source-ip"
+
 API_ID = "local"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"

@@ -22,7 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from calltrack_cli.local import console_static
 from calltrack_cli.local.events import (
+    CLOCK_HEADER,
     MAX_BODY_BYTES,
+    SOURCE_IP_HEADER,
     HttpResult,
     http_api_event,
     http_response,
@@ -33,13 +35,6 @@ from calltrack_cli.local.invoker import Invoker
 from infra.wiring import WIRING, Route, Wiring
 
 log = logging.getLogger("calltrack.local")
-
-# Local-only request header: run this request's handler as if it were that instant (ISO 8601),
-# through calltrack.clock.frozen. Stripped from the event; API Gateway has no such thing.
-CLOCK_HEADER = "x-calltrack-local-time"
-# Local-only request header: the client address the handler sees (the event's sourceIp), so one
-# machine can play many visitors (the demo, the tests: DNI caps what one address holds). Stripped.
-SOURCE_IP_HEADER = "x-calltrack-local-source-ip"
 
 
 class LocalControl(Protocol):
