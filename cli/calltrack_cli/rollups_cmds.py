@@ -32,14 +32,16 @@ lead, and untagging such a call later leaves its day one lead low. This recounts
 FROM to TO (the account's time zone) from the calls still stored and adds what a row is missing.
 
 It never lowers a count: calls erased for a caller's privacy request, or past
-retention.calls_days, keep their counts. A day with a call changed in the last 10 minutes is
-left alone and listed as busy (that change may not be counted yet): run the command again later.
-Run it while the Rollup alarms are quiet: a skipped calls-stream range not yet replayed would be
-counted twice. --dry-run shows what it would add.
+retention.calls_days, keep their counts. It raises only a row holding as many calls as the
+stored calls say (others are "unverified": their calls may be counted under another day or
+value). A day with a call changed in the last 10 minutes is left alone and listed as busy (that
+change may not be counted yet): run the command again later. Run it while the Rollup alarms are
+quiet: a skipped calls-stream range not yet replayed would be counted twice. --dry-run shows what
+it would add.
 
-Needs the operator token (then --account is required) or an admin token of the account
-(--token or CALLTRACK_TOKEN; the stack at --url or CALLTRACK_URL). Exit 0 done, 2 refused
-(a bad date, a token that may not do this), 1 the stack could not be reached.
+Needs the operator token and --account (--token or CALLTRACK_TOKEN; the stack at --url or
+CALLTRACK_URL). Exit 0 done, 2 refused (a bad date, a token that may not do this), 1 the stack
+could not be reached.
 """
 
 rollups_app = typer.Typer(help="Rollups: the per-day counters every report reads.", no_args_is_help=True)
@@ -74,12 +76,13 @@ def recount(
         if account:
             body["account"] = account
         base, tok = _resolve(url, token)
-        rows = calls = 0
+        rows = calls = unverified = 0
         busy: list[str] = []
         while True:  # a long range takes several answers, each within the API's time limit
             result = _request("POST", f"{base}/v1/reports/recount", tok, body)
             rows += int(result.get("rows_raised", 0))
             calls += int(result.get("calls", 0))
+            unverified += int(result.get("rows_unverified", 0))
             busy += list(result.get("busy_days") or [])
             verb = "would raise" if dry_run else "raised"
             for day in result.get("days") or []:
@@ -94,6 +97,10 @@ def recount(
         _exit_with(err)
     typer.echo(f"{result.get('account')}: {verb} {rows} row{'' if rows == 1 else 's'} "
                f"from {calls} stored call{'' if calls == 1 else 's'}, {body['from']} to {result.get('to')}")
+    if unverified:
+        typer.echo(f"left {unverified} short row(s) as they are: they hold another number of calls "
+                   "than the stored calls (counted under another day or value, e.g. before the "
+                   "account changed its time zone)")
     if busy:
         typer.echo(f"busy, left as they are (a call changed in the last 10 minutes, or a count changed "
                    f"while it ran): {', '.join(busy)}. Run the command again later for these days.")

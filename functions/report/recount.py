@@ -10,7 +10,11 @@ A recount only ever **raises** a counter, to what the day's stored calls add up 
 hold more than the stored calls show: calls erased for a caller's privacy request and calls past
 ``retention.calls_days`` keep their counts (``report.rollup``'s module doc). No rule the consumer
 ever had counted a call higher than today's does, so a row above its calls is not an error a
-recount can see.
+recount can see. And it raises only a row whose ``calls`` counter equals the number of stored
+calls it should hold: that row counted exactly these calls, under an older rule. A row holding a
+different number of calls is left as it is (``rows_unverified``): its calls may be counted under
+another key (a call without a zone stamp counted in the zone the account had then, a value cut
+differently), and raising it would count them twice.
 
 Beside the running consumer:
 - a day with a call written in the last ``QUIET_S`` is left alone and answered in ``busy_days``:
@@ -20,8 +24,10 @@ Beside the running consumer:
 It cannot see a consumer more than ``QUIET_S`` behind, or a skipped stream range waiting for the
 hourly replay: run it while the ``Rollup…`` alarms are quiet (README "Reports, CRM and spend").
 
-Long ranges go ``DAYS_PER_READ`` days at a time within the API's time limit: the answer's
-``next_cursor`` (the next day) continues it.
+Only the operator may run it: only the operator sees the alarms that say it is safe to. Long
+ranges go ``DAYS_PER_READ`` days at a time within the API's time limit, which is looked at before
+each round and each raise: the answer's ``next_cursor`` (the day to go on from, possibly one
+already partly raised: raising it again adds only what is still short) continues it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from calltrack import clock
 from calltrack.api import principal_from_app, route_ports
 from calltrack.days import local_day_bounds, local_today, parse_day, parse_range
-from calltrack.errors import BadRequest
+from calltrack.errors import BadRequest, Forbidden
 from calltrack.models.reports import COUNTERS, DIMENSIONS
 from calltrack.observability import make_logger
 from report.rollup import Contribution, Number, contribution, split_row_key
@@ -52,7 +58,12 @@ router = Router()
 
 QUIET_S = 600  # a call written more recently may still be on the calls stream, uncounted
 DAYS_PER_READ = 7  # days read and raised per round: one calls query, one rows query per dimension
-BUDGET_S = 12.0  # a round starts only within this: one more round fits in the API's 29 s
+BUDGET_S = 20.0  # a round's reads and each raise start only within this (the API answers in 29 s)
+# What ``report.rollup.contribution`` reads of a call (and ``busy`` its ``updated_at``): the calls
+# are read with only these, not their transcripts.
+CALL_FIELDS = ("account", "test", "timezone", "status", "stage", "tags", "first_time", "talk_seconds",
+               "value", "channel", "campaign", "keyword", "attribution", "landing_page",
+               "tracking_number", "agent", "forward_to", "updated_at")
 # A call's day is local to the zone it was stamped with (calltrack.days.call_timezone), which may
 # differ from the account's current zone by up to 26 hours: the calls read reach this far around.
 ZONE_MARGIN = timedelta(hours=26)
@@ -80,6 +91,7 @@ class Recount:
     days: list[dict[str, Any]] = field(default_factory=list)  # one summary per day with calls or raises
     busy_days: list[str] = field(default_factory=list)
     rows_raised: int = 0
+    rows_unverified: int = 0  # short rows left as they are: they hold another number of calls
     calls: int = 0
 
 
@@ -115,9 +127,11 @@ def _day_of(counted: Contribution) -> str | None:
     return None
 
 
-def shortfalls(expected: Contribution, stored: Contribution) -> Contribution:
-    """Per row, each counter the stored row holds less of than its calls add up to, by how much."""
+def shortfalls(expected: Contribution, stored: Contribution) -> tuple[Contribution, set[str]]:
+    """Per row, each counter the stored row holds less of than its calls add up to, by how much;
+    and the short rows left out because they hold another number of calls (see the module doc)."""
     out: Contribution = {}
+    unverified: set[str] = set()
     for key, counters in expected.items():
         held = stored.get(key, {})
         short = {}
@@ -125,9 +139,11 @@ def shortfalls(expected: Contribution, stored: Contribution) -> Contribution:
             missing = Decimal(str(counters.get(counter, 0))) - Decimal(str(held.get(counter, 0)))
             if missing > 0:
                 short[counter] = int(missing) if missing == missing.to_integral_value() else float(missing)
-        if short:
+        if short and Decimal(str(held.get("calls", 0))) != Decimal(str(counters.get("calls", 0))):
+            unverified.add(key)
+        elif short:
             out[key] = short
-    return out
+    return out, unverified
 
 
 def busy(calls: Iterable[Mapping[str, Any]], tz: str, now: datetime, quiet_s: float) -> set[str]:
@@ -144,8 +160,10 @@ def busy(calls: Iterable[Mapping[str, Any]], tz: str, now: datetime, quiet_s: fl
 
 
 def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: date, *,
-                 now: datetime, dry_run: bool, into: Recount) -> None:
-    """Recount the local days ``first``..``last`` of ``account`` into ``into``."""
+                 now: datetime, dry_run: bool, into: Recount,
+                 out_of_time: Callable[[], bool] = lambda: False) -> date | None:
+    """Recount the local days ``first``..``last`` of ``account`` into ``into``; -> None when done,
+    else the first day whose rows were not all raised (out of time)."""
     days = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
     # The rows first, then the calls: a call changed in between was written after ``now`` (busy),
     # so the calls read match what the rows had counted for every day that is not busy.
@@ -159,25 +177,33 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
     unsettled = busy(calls, tz, now, QUIET_S) & days
     raised_per_day: dict[str, dict[str, Number]] = {}
     rows_per_day: dict[str, int] = {}
-    for key, raises in sorted(shortfalls(expected, stored).items()):
+    short, unverified = shortfalls(expected, stored)
+    stopped: str | None = None
+    for key, raises in sorted(short.items(), key=lambda item: split_row_key(item[0])[1]):  # by day
         dimension, sk = split_row_key(key)
         day = sk.partition("#")[0]
         if day in unsettled:
             continue
+        if out_of_time():
+            stopped = day
+            break
         if not dry_run and not ports.raiser.raise_row(account, key, raises, stored.get(key, {})):
             unsettled.add(day)  # the consumer wrote the row since: what it added is not known here
             continue
         rows_per_day[day] = rows_per_day.get(day, 0) + 1
         if dimension == "channel":  # every call is on one channel row: these are the day's totals
             _add(raised_per_day.setdefault(day, {}), raises)
-    for day in sorted(days):
+    done = sorted(d for d in days if stopped is None or d < stopped)
+    for day in done:
         if day in unsettled:
             into.busy_days.append(day)
         if per_day.get(day) or rows_per_day.get(day):
             into.days.append({"day": day, "calls": per_day.get(day, 0), "busy": day in unsettled,
                               "rows_raised": rows_per_day.get(day, 0), "raised": raised_per_day.get(day, {})})
-    into.calls += sum(per_day.values())
+    into.calls += sum(per_day[d] for d in done if d in per_day)
     into.rows_raised += sum(rows_per_day.values())
+    into.rows_unverified += sum(1 for key in unverified if split_row_key(key)[1][:10] in done)
+    return date.fromisoformat(stopped) if stopped else None
 
 
 def recount(ports: RecountPorts, account: str, tz: str, first: date, last: date, *, now: datetime,
@@ -187,11 +213,14 @@ def recount(ports: RecountPorts, account: str, tz: str, first: date, last: date,
     result = Recount()
     start = first
     while start <= last:
-        end = min(last, start + timedelta(days=DAYS_PER_READ - 1))
-        recount_days(ports, account, tz, start, end, now=now, dry_run=dry_run, into=result)
-        start = end + timedelta(days=1)
-        if start <= last and out_of_time():
+        if out_of_time():
             return result, start
+        end = min(last, start + timedelta(days=DAYS_PER_READ - 1))
+        stopped = recount_days(ports, account, tz, start, end, now=now, dry_run=dry_run, into=result,
+                               out_of_time=out_of_time)
+        if stopped is not None:
+            return result, stopped
+        start = end + timedelta(days=1)
     return result, None
 
 
@@ -222,7 +251,8 @@ class RecountIn(BaseModel):
 )
 def post_recount(body: RecountIn) -> Response[Any]:
     principal = principal_from_app(router)
-    principal.require_role("admin")
+    if not principal.is_operator:  # only the operator sees the Rollup alarms that make it safe
+        raise Forbidden("only the operator token recounts rollups (run it while the Rollup alarms are quiet)")
     account = principal.scoped_account(body.account)
     ports: Any = route_ports(router)
     tz = ports.accounts.get(account).timezone
@@ -238,7 +268,8 @@ def post_recount(body: RecountIn) -> Response[Any]:
                               out_of_time=lambda: time.monotonic() - started > BUDGET_S)
     out = {
         "account": account, "from": first.isoformat(), "to": last.isoformat(), "dry_run": body.dry_run,
-        "calls": found.calls, "rows_raised": found.rows_raised, "days": found.days,
+        "calls": found.calls, "rows_raised": found.rows_raised, "rows_unverified": found.rows_unverified,
+        "days": found.days,
         "busy_days": found.busy_days, "next_cursor": next_day.isoformat() if next_day else None,
     }
     logger.info("rollups recounted", extra={"audit": {
@@ -283,8 +314,9 @@ class DynamoRollupRaiser:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
+        except (self.client.exceptions.ConditionalCheckFailedException,
+                self.client.exceptions.TransactionConflictException):
+            return False  # the row changed, or the consumer's transaction is writing it now
         return True
 
 
@@ -297,7 +329,7 @@ class StoredRecountPorts:
     raiser: RollupRaiser
 
     def calls(self, account: str, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]:
-        return self.call_items.between(account, start, end)
+        return self.call_items.between(account, start, end, fields=CALL_FIELDS)
 
     def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]:
         return list(self.reader.rows(account, dimension, from_day, to_day))

@@ -74,9 +74,15 @@ def test_a_day_left_one_lead_low_is_recounted_to_its_calls(
     account, admin = untagged_day["account"], untagged_day["tokens"]["admin"]
     assert channel_leads(local_stack, account, admin) == -1
 
-    # When the admin recounts the day right away
-    body = {"from": DAY, "to": DAY}
-    now = local_stack.request("POST", "/v1/reports/recount", token=admin, json=body)
+    # When an account admin asks, they are refused: only the operator sees the alarms that make
+    # a recount safe
+    body = {"account": account, "from": DAY, "to": DAY}
+    refused = local_stack.request("POST", "/v1/reports/recount", token=admin, json=body)
+    assert refused.status_code == 403, refused.text
+
+    # When the operator recounts the day right away
+    operator = local_stack.admin_token
+    now = local_stack.request("POST", "/v1/reports/recount", token=operator, json=body)
 
     # Then the day is busy (the untagging was just written) and nothing changed
     assert now.status_code == 200, now.text
@@ -85,17 +91,17 @@ def test_a_day_left_one_lead_low_is_recounted_to_its_calls(
 
     # When it is recounted 15 minutes later, first as a dry run
     later = {CLOCK_HEADER: (datetime.now(UTC) + timedelta(minutes=15)).isoformat()}
-    dry = local_stack.request("POST", "/v1/reports/recount", token=admin, json={**body, "dry_run": True},
-                              headers=later)
+    dry = local_stack.request("POST", "/v1/reports/recount", token=operator,
+                              json={**body, "dry_run": True}, headers=later)
     assert dry.status_code == 200, dry.text
     assert dry.json()["rows_raised"] == 7 and channel_leads(local_stack, account, admin) == -1
-    done = local_stack.request("POST", "/v1/reports/recount", token=admin, json=body, headers=later)
+    done = local_stack.request("POST", "/v1/reports/recount", token=operator, json=body, headers=later)
 
     # Then every row of the day is raised by one lead and the report shows none (not -1)
     assert done.status_code == 200, done.text
     answer = done.json()
     assert (answer["account"], answer["calls"], answer["rows_raised"]) == (account, 1, 7)
-    assert answer["busy_days"] == []
+    assert (answer["busy_days"], answer["rows_unverified"]) == ([], 0)
     assert answer["days"] == [
         {"day": DAY, "calls": 1, "busy": False, "rows_raised": 7, "raised": {"leads": 1}}
     ]
@@ -103,7 +109,7 @@ def test_a_day_left_one_lead_low_is_recounted_to_its_calls(
     assert channel_leads(local_stack, account, admin) == 0
 
     # And a second recount finds nothing to raise
-    again = local_stack.request("POST", "/v1/reports/recount", token=admin, json=body, headers=later)
+    again = local_stack.request("POST", "/v1/reports/recount", token=operator, json=body, headers=later)
     assert again.json()["rows_raised"] == 0
 
 
@@ -115,19 +121,21 @@ def test_calltrack_rollups_recount_raises_the_day_and_names_busy_days(
     account, toks = untagged_day["account"], untagged_day["tokens"]
     monkeypatch.setenv("CALLTRACK_URL", local_stack.url)
 
-    # When a marketer tries, they are refused (exit 2)
-    refused = run_cli("rollups", "recount", "--from", DAY, "--to", DAY, "--token", toks["marketer"])
+    # When the account's admin tries, they are refused (exit 2)
+    refused = run_cli("rollups", "recount", "--from", DAY, "--to", DAY, "--token", toks["admin"])
     assert refused.exit_code == 2, refused.output
+    assert "operator" in refused.output
 
-    # When the admin recounts right after the untagging, the day is named busy and left as it is
-    busy = run_cli("rollups", "recount", "--from", DAY, "--to", DAY, "--token", toks["admin"])
+    # When the operator recounts right after the untagging, the day is named busy and left as it is
+    args = ("--from", DAY, "--to", DAY, "--account", account, "--token", local_stack.admin_token)
+    busy = run_cli("rollups", "recount", *args)
     assert busy.exit_code == 0, busy.output
     assert "busy, left as they are" in busy.stdout and DAY in busy.stdout
     assert channel_leads(local_stack, account, toks["admin"]) == -1
 
     # When the quiet time has passed (shortened here), the admin recounts again
     monkeypatch.setattr(recount, "QUIET_S", 0)
-    done = run_cli("rollups", "recount", "--from", DAY, "--to", DAY, "--token", toks["admin"])
+    done = run_cli("rollups", "recount", *args)
 
     # Then the day is raised and the report shows no lead
     assert done.exit_code == 0, done.output
@@ -138,7 +146,6 @@ def test_calltrack_rollups_recount_raises_the_day_and_names_busy_days(
 
 def test_a_recount_with_a_bad_day_or_cursor_is_a_400_naming_it(local_stack: Any) -> None:
     account = apply_account(local_stack, "recount-bad", name="Recount clinic")
-    admin = tokens(local_stack, account, "admin")["admin"]
     for body, field in (
         ({"from": "2026-02-30"}, "from"),
         ({"from": "2026-11-02", "to": "2026-11-01"}, "from"),
@@ -146,7 +153,8 @@ def test_a_recount_with_a_bad_day_or_cursor_is_a_400_naming_it(local_stack: Any)
         ({"to": "2026-11-01"}, "from"),
         ({"from": DAY, "dry_run": "maybe"}, "dry_run"),
     ):
-        resp = local_stack.request("POST", "/v1/reports/recount", token=admin, json=body)
+        resp = local_stack.request("POST", "/v1/reports/recount", token=local_stack.admin_token,
+                                   json={"account": account, **body})
         assert resp.status_code == 400, (body, resp.text)
         assert resp.json()["field"] == field, (body, resp.json())
 
@@ -154,5 +162,5 @@ def test_a_recount_with_a_bad_day_or_cursor_is_a_400_naming_it(local_stack: Any)
 def test_rollups_recount_help_explains_the_command() -> None:
     result = run_cli("rollups", "recount", "--help")
     assert result.exit_code == 0
-    for word in ("--from", "--dry-run", "qualified", "never lowers", "busy", "CALLTRACK_TOKEN"):
+    for word in ("--from", "--dry-run", "qualified", "never lowers", "busy", "operator", "CALLTRACK_TOKEN"):
         assert word in result.stdout

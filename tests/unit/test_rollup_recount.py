@@ -192,21 +192,55 @@ def test_a_call_counted_on_its_stamped_zones_day_is_recounted_on_that_day() -> N
     assert leads(store, "2026-11-27") == 1
 
 
-def test_a_long_range_stops_when_out_of_time_and_goes_on_from_the_day_it_names() -> None:
-    # Given 20 days each one lead low
+def test_a_long_range_stops_when_out_of_time_even_mid_day_and_goes_on_from_that_day() -> None:
+    # Given 20 days each one lead low (7 short rows a day)
     calls = [a_call(f"CA{i}", f"2026-10-{i + 1:02d}T01:00:00Z", tags=["qualified"]) for i in range(20)]
-    rows = as_counted_before_2026_12_01(calls)
-    store = InMemoryRecount(calls, rows)
+    store = InMemoryRecount(calls, as_counted_before_2026_12_01(calls))
 
-    # When a recount runs out of time after its first round, then goes on from where it stopped
+    # When a recount runs out of time after 10 looks at the clock (one before the round, then one
+    # before each raise: in the middle of its second day), then goes on from the day it names
+    looks = iter(range(10**6))
     first, next_day = recount.recount(store, ACCOUNT, TZ, date(2026, 10, 1), date(2026, 10, 20), now=NOW,
-                                      dry_run=False, out_of_time=lambda: True)
-    assert next_day == date(2026, 10, 1) + timedelta(days=recount.DAYS_PER_READ)
+                                      dry_run=False, out_of_time=lambda: next(looks) >= 10)
+    assert next_day == date(2026, 10, 2)
+    assert first.rows_raised == 9 and [d["day"] for d in first.days] == ["2026-10-01"]
     rest, done = recount.recount(store, ACCOUNT, TZ, next_day, date(2026, 10, 20), now=NOW,
                                  dry_run=False, out_of_time=lambda: False)
 
-    # Then every day was raised once
+    # Then every day was raised once: the second day's rows raised before the stop were not again
     assert done is None
-    assert first.calls + rest.calls == 20
+    assert first.calls + rest.calls == 20 and first.rows_raised + rest.rows_raised == 140
     assert all(leads(store, f"2026-10-{i + 1:02d}") == 1 for i in range(20))
     assert store.stored_rows == rows_as_counted(calls)
+
+
+def test_a_short_row_holding_another_number_of_calls_is_left_unverified() -> None:
+    # Given a call from before the zone stamp, counted on Tokyo's day (2026-11-21 05:00 there), in
+    # an account that has since moved to New York (where the call is on 2026-11-20)
+    calls = [a_call("CA1", "2026-11-20T20:00:00Z", tags=["qualified"])]
+    rows = as_counted_before_2026_12_01(calls)
+    assert all("|2026-11-21#" in key for _, key in rows)
+    store = InMemoryRecount(calls, rows)
+
+    # When New York's 2026-11-20 and 21 are recounted
+    found, _ = recount.recount(store, ACCOUNT, "America/New_York", date(2026, 11, 20), date(2026, 11, 21),
+                               now=NOW, dry_run=False, out_of_time=lambda: False)
+
+    # Then nothing is raised: the rows of New York's day hold no call, so raising them would count
+    # the call a second time; they are reported unverified
+    assert store.writes == [] and found.rows_raised == 0
+    assert found.rows_unverified == 7
+
+
+def test_the_fields_a_recount_reads_are_all_the_consumer_counts_from() -> None:
+    # Given a call with every field the reports count by, and some they do not (a transcript)
+    call = a_call("CA1", "2026-11-20T01:00:00Z", tags=["qualified"], stage="won", value=50000,
+                  talk_seconds=95, first_time=True, campaign="implant", keyword="インプラント", agent="sato",
+                  attribution='{"landing_page": "https://acme.example.jp/implant", "keyword": "k"}',
+                  timezone="Asia/Tokyo", transcript='{"text": "..."}')
+    # When only the fields the recount reads are kept
+    projected = {k: v for k, v in call.items() if k in (*recount.CALL_FIELDS, "started_at")}
+    # Then the consumer counts it the same (a field the consumer reads and the recount does not
+    # would make the recount see other rows)
+    assert "transcript" not in projected
+    assert contribution(projected, TZ) == contribution(call, TZ) != {}
