@@ -19,8 +19,8 @@ from dni_lease.script import script_etag, script_text
 logger = make_logger("dni_lease")
 # PoolExhausted: a lease answered with a shared number (every number of the pool held by a live
 # session); the ops dashboard graphs it next to the pools report's exhaustion counts.
-# AddressCapped: answered with a shared number because the client's address already holds
-# dni.max_numbers_per_address of the pool's numbers (free numbers were left).
+# AddressCapped: answered with no number (the page keeps the site's) because the client's address
+# already holds dni.max_numbers_per_address of the pool's numbers (free numbers were left).
 metrics = make_metrics("dni_lease")
 app = APIGatewayHttpResolver()
 register_error_handlers(app)
@@ -93,17 +93,16 @@ def lease() -> Response:
 
 
 def _count_shared(account: str, result: LeaseResult) -> None:
-    """A shared answer's metric, by its cause; an address at its cap is also logged (the account
-    and pool, never the address or its key)."""
-    if not result.shared:
-        return
+    """The metric of an answer without a lease, by its cause; an address at its cap is also logged
+    (the account and pool, never the address or its key)."""
     from aws_lambda_powertools.metrics import MetricUnit
 
-    capped = result.reason == ADDRESS_CAP
-    metrics.add_metric(name="AddressCapped" if capped else "PoolExhausted", unit=MetricUnit.Count, value=1)
-    if capped:
-        logger.info("lease answered shared: the client address holds its cap of the pool's numbers",
+    if result.reason == ADDRESS_CAP:
+        metrics.add_metric(name="AddressCapped", unit=MetricUnit.Count, value=1)
+        logger.info("lease answered with no number: the client address holds its cap of the pool",
                     extra={"account": account, "pool": result.pool, "reason": ADDRESS_CAP})
+    elif result.shared:
+        metrics.add_metric(name="PoolExhausted", unit=MetricUnit.Count, value=1)
 
 
 @metrics.log_metrics

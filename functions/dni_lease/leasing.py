@@ -24,19 +24,18 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
    (``attribute_not_exists(number) OR expires_at < :now OR session_id = :sid``); a failure
    means another session won that number, so move to the next. After a full round of failures
    the rows are read again once. The address cap comes first: a request whose client address
-   (``address_key``: a keyed hash of the IPv4 address or IPv6 /64, stored on the lease row as
-   ``client_key``, never the address) already holds ``address_cap`` live leases of the pool takes
-   no free number; it is answered as in step 4 from its own address's numbers (no request address:
-   no cap). The count is taken from the same batch read, so requests of one address racing each
-   other can pass it together; any later read of the pool (every new lease reads it) revokes an
-   address's leases beyond the cap, newest first (``LeaseStore.revoke``: their heartbeats fail);
+   (``address_key``: a hash of the IPv4 address or IPv6 /64 with the account and pool, stored on
+   the lease row as ``client_key`` while the lease lives, never the address) already holds
+   ``address_cap`` live leases of the pool while numbers are free gets NO number: the page keeps
+   the site's own number, no other session's number is shown or marked shared, and the answer is
+   counted as ``address_capped`` (no request address: no cap). The count is taken from the same
+   batch read, so requests of one address racing each other can pass it together; any later read
+   of the pool (every new lease reads it) revokes an address's leases beyond the cap, newest first
+   (``LeaseStore.revoke``: their heartbeats fail);
 4. exhausted (every number held by a live session): hand out, WITHOUT a lease, the number the
    page already shows if it is one of the pool's, else the overflow number, else the number
    whose lease was renewed longest ago; mark its row ``shared_until`` so calls to it get
-   a lower confidence, write a "shared" history item and count the exhaustion. A request at its
-   address cap is answered the same way (``reason`` "address_cap", the history item too) but
-   only with the overflow number or a number its own address holds, so it never lowers another
-   visitor's confidence, and it is not counted as an exhaustion (the pool was not exhausted).
+   a lower confidence, write a "shared" history item and count the exhaustion.
 
 A new lease's row carries ``prev_released_at`` / ``prev_session_id`` (the previous holder's end,
 from the row read): a call within the late-call window of that end is ambiguous between the two
@@ -63,10 +62,12 @@ from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
 
 MAX_ROUNDS = 2
-# The default address cap: a quarter of the pool's numbers (rounded up), at most this many.
-ADDRESS_CAP_MAX = 10
+# The default address cap: a quarter of the pool's numbers (rounded up), at least 2 (a household
+# or an office: two visitors behind one address at once), at most 10.
+ADDRESS_CAP_MIN, ADDRESS_CAP_MAX = 2, 10
 ADDRESS_KEY = "client_key"  # the lease row's attribute: address_key() of the client that took it
-EXHAUSTED, ADDRESS_CAP = "exhausted", "address_cap"  # why a lease answer is shared
+EXHAUSTED, ADDRESS_CAP = "exhausted", "address_cap"  # why a lease answer has no lease
+ADDRESS_CAPPED = "address_capped"  # the pool's hourly stats counter of answers at the cap
 
 
 @dataclass
@@ -81,7 +82,7 @@ class LeaseResult:
     shared: bool = False  # exhausted pool, or the address's cap: number shown without a lease
     confidence: float | None = None
     attempts: int = 0  # conditional lease writes made (benchmark)
-    reason: str | None = None  # a shared answer's cause: EXHAUSTED or ADDRESS_CAP
+    reason: str | None = None  # why no lease: EXHAUSTED (shared number) or ADDRESS_CAP (no number)
     lease_seconds: int = 0
     replace: list[str] = field(default_factory=list)
 
@@ -135,12 +136,12 @@ def address_key(account: str, pool: str, source_ip: str | None) -> str | None:
 
 def address_cap(config: Mapping[str, Any], pool_size: int) -> int:
     """How many of a pool's numbers one client address may hold at once: the account's
-    ``dni.max_numbers_per_address``, else a quarter of the pool (rounded up), at most
-    ``ADDRESS_CAP_MAX``; at least 1."""
+    ``dni.max_numbers_per_address``, else a quarter of the pool (rounded up), at least
+    ``ADDRESS_CAP_MIN``, at most ``ADDRESS_CAP_MAX``."""
     configured = (config.get("dni") or {}).get("max_numbers_per_address")
     if configured:
         return max(1, int(configured))
-    return max(1, min(ADDRESS_CAP_MAX, math.ceil(pool_size / 4)))
+    return max(ADDRESS_CAP_MIN, min(ADDRESS_CAP_MAX, math.ceil(pool_size / 4)))
 
 
 def _held_by_address(rows: Mapping[str, Row], now: float) -> dict[str, list[str]]:
@@ -295,7 +296,6 @@ def lease_number(
             return result
 
     rows: dict[str, Row] = store.get_rows(numbers) if numbers else {}
-    capped = False
     for _round in range(MAX_ROUNDS):
         held = _revoke_over_cap(store, rows, now, cap)
         # 2. heartbeat: this session's live lease.
@@ -310,11 +310,14 @@ def lease_number(
                     result.confidence = 1.0
                     return result
         # 3. take a free number, least recently released first — unless this request's address
-        # already holds as many as it may (then it is answered like an exhausted pool, below).
+        # already holds as many as it may: then no number at all (the page keeps the site's).
         free = _free_in_order(numbers, rows, now, sid, request.number)
         if client is not None and len(held.get(client, ())) >= cap:
-            capped = next(free, None) is not None  # no free number: the pool is exhausted anyway
-            break
+            if next(free, None) is None:
+                break  # no free number: the pool is exhausted, for this address as for any
+            store.add_exhaustion(account, pool_id, int(now // 3600) * 3600, counter=ADDRESS_CAPPED)
+            result.reason = ADDRESS_CAP
+            return result
         contested = False
         for n in free:
             lease_id = str(make_id())
@@ -358,13 +361,9 @@ def lease_number(
         rows = store.get_rows(numbers)
 
     # 4. exhausted. (A number another account's session still holds, moved here by an apply, is
-    # never shared: its calls would carry that session.) At the address cap: only the overflow
-    # number or the address's own numbers, so no other visitor's calls lose confidence.
+    # never shared: its calls would carry that session.)
     overflow = pool.get("overflow_number")
-    if capped:
-        ours = [n for n in numbers if n in held.get(str(client), ())]
-    else:
-        ours = [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]
+    ours = [n for n in numbers if (rows.get(n) or {}).get("account") in (None, account)]
     if request.number and (request.number in ours or request.number == overflow):
         number = request.number
     elif overflow:
@@ -393,18 +392,16 @@ def lease_number(
             "confidence": SHARED_CONFIDENCE,
             "attribution": visitor,
             "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
-            **({"reason": ADDRESS_CAP} if capped else {}),
         }
     )
-    if not capped:
-        store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
+    store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
     result.number, result.expires_at, result.shared, result.confidence = (
         number,
         until,
         True,
         SHARED_CONFIDENCE,
     )
-    result.reason = ADDRESS_CAP if capped else EXHAUSTED
+    result.reason = EXHAUSTED
     return result
 
 

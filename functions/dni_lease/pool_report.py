@@ -9,9 +9,10 @@ counters, so it is unit-tested without AWS:
 - ``utilisation``: peak_concurrent_leases / size; ``average_utilisation``: leased
   number-seconds / (size x window seconds);
 - ``exhaustions``: hand-outs without a lease in the window (the ADD counters);
-- ``address_capped``: hand-outs without a lease because the client's address already held its cap
-  of the pool's numbers (``dni.max_numbers_per_address``) while numbers were free: not demand the
-  pool's size answers, so left out of the sessions and sizes below;
+- ``address_capped``: answers with no number because the client's address already held its cap of
+  the pool's numbers (``dni.max_numbers_per_address``) while numbers were free (the hourly stats
+  counter): not demand the pool's size answers, and no lease or history item, so not in the
+  sessions and sizes below;
 - ``recommended_size``: ceil(peak_concurrent_sessions / 0.75) (numbers busy at most 75% of the
   time at peak): enough numbers for the sessions, not for their late calls;
 - ``estimated_accuracy``: the share of calls attributed to the right session over the window, from
@@ -30,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
-from dni_lease.leasing import ADDRESS_CAP, recommended_size
+from dni_lease.leasing import ADDRESS_CAPPED, recommended_size
 from dni_lease.pool_sizing import (
     LATE_CALLS,
     MIN_LATE_CALLS,
@@ -93,6 +94,7 @@ def pool_stats(
     timezone: str = "UTC",
     *,
     late: LateCurve = LATE_CALLS,
+    address_capped: int = 0,
 ) -> dict[str, Any]:
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
@@ -101,11 +103,7 @@ def pool_stats(
     lease_count = 0
     # every session shown a number, unclipped (sizing); a shared session's heartbeats overlap
     demand_by_session: dict[str, list[tuple[float, float]]] = {}
-    capped = 0
     for item in items:
-        if item.get("reason") == ADDRESS_CAP:
-            capped += start <= float(item["leased_at"]) < end
-            continue
         if item.get("kind") in ("lease", "shared") and float(item["leased_at"]) < end:
             begun = float(item["leased_at"])
             demand_by_session.setdefault(str(item.get("session_id")), []).append(
@@ -147,7 +145,7 @@ def pool_stats(
         "utilisation": round(peak_leases / size, 4) if size else None,
         "average_utilisation": round(busy / (size * window), 4) if size else None,
         "exhaustions": exhaustions,
-        "address_capped": capped,
+        "address_capped": address_capped,
         "recommended_size": recommended_size(peak_sessions),
         "estimated_accuracy": None if accuracy is None else round(accuracy, 4),
         "recommended_size_for_accuracy": for_accuracy,
@@ -230,13 +228,14 @@ def pools_report(
                 items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
         exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
+        capped = store.exhaustions(account, str(pool.get("id")), hour0, int(end), counter=ADDRESS_CAPPED)
         # the window's releases: the calls read are the window's
         releases = [r for r in _releases(items, window_s, watched_until) if r.released >= start]
         learned = learn_late_calls(releases, pool_calls.get(str(pool.get("id")), []))
         learns = window_s >= LEARNING_WINDOW_S
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
-        stats = pool_stats(pool, items, exhaustions, start, end, timezone, late=late)
+        stats = pool_stats(pool, items, exhaustions, start, end, timezone, late=late, address_capped=capped)
         if late is LATE_CALLS:  # how far the pool is from learning its own
             stats["late_calls"].update(
                 late_calls_seen=learned.late_calls if learned else 0,

@@ -47,7 +47,8 @@ class LeaseStore(Protocol):
     def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
         """End the live lease ``lease_id`` of ``session_id`` at ``at`` for good: like ``release``,
         the row keeps the session (late calls), but ``lease_id`` is removed, so the page's
-        heartbeats (``renew``) fail and it must ask again. True if it was live."""
+        heartbeats (``renew``) fail and it must ask again; its ``client_key`` goes too. True if it
+        was live."""
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
         """Record that ``number`` was handed out without a lease until ``until``; False when the
@@ -57,12 +58,16 @@ class LeaseStore(Protocol):
 
     def extend_history(self, number: str, leased_at: float, ended_at: float) -> None: ...
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None: ...
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
+                       counter: str = "exhaustions") -> None:
+        """ADD 1 to the pool's hourly stats ``counter`` ("exhaustions", or "address_capped")."""
 
     def history(self, number: str, start: float, end: float) -> list[Row]:
         """History items of ``number`` with ``start <= leased_at < end``."""
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int: ...
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
+                    counter: str = "exhaustions") -> int:
+        """The pool's stats ``counter`` summed over the hours start_bucket <= hour < end_bucket."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +222,7 @@ class DynamoLeaseStore:
             self.client.update_item(
                 TableName=self.leases,
                 Key={"number": {"S": number}},
-                UpdateExpression="SET expires_at = :e, released_at = :e REMOVE lease_id",
+                UpdateExpression="SET expires_at = :e, released_at = :e REMOVE lease_id, client_key",
                 ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e",
                 ExpressionAttributeValues=self._vals({":e": at, ":sid": session_id, ":lid": lease_id}),
             )
@@ -276,12 +281,13 @@ class DynamoLeaseStore:
             ExpressionAttributeValues=self._vals({":e": ended_at}),
         )
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None:
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
+                       counter: str = "exhaustions") -> None:
         self.client.update_item(
             TableName=self.history_table,
             Key=self._item({"number": stats_key(account, pool), "leased_at": bucket_start}),
-            UpdateExpression="SET #k = :k, #a = :a, #p = :p, expire_at = :x ADD exhaustions :one",
-            ExpressionAttributeNames={"#k": "kind", "#a": "account", "#p": "pool"},
+            UpdateExpression="SET #k = :k, #a = :a, #p = :p, expire_at = :x ADD #c :one",
+            ExpressionAttributeNames={"#k": "kind", "#a": "account", "#p": "pool", "#c": counter},
             ExpressionAttributeValues=self._vals(
                 {
                     ":k": "stats",
@@ -311,9 +317,10 @@ class DynamoLeaseStore:
     def history(self, number: str, start: float, end: float) -> list[Row]:
         return [r for r in self._query(number, start, end) if r["leased_at"] < end]
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int:
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
+                    counter: str = "exhaustions") -> int:
         rows = self._query(stats_key(account, pool), start_bucket, end_bucket)
-        return sum(int(r.get("exhaustions") or 0) for r in rows if r["leased_at"] < end_bucket)
+        return sum(int(r.get(counter) or 0) for r in rows if r["leased_at"] < end_bucket)
 
 
 __all__ = ["DynamoLeaseStore", "LeaseStore", "HISTORY_TTL_DAYS"]

@@ -97,6 +97,7 @@ class InMemoryLeaseStore:
                 return False
             cur["expires_at"] = cur["released_at"] = at
             del cur["lease_id"]
+            cur.pop("client_key", None)
             return True
 
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
@@ -121,7 +122,8 @@ class InMemoryLeaseStore:
             if item is not None:
                 item["ended_at"] = ended_at
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int) -> None:
+    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
+                       counter: str = "exhaustions") -> None:
         with self.lock:
             key = (stats_key(account, pool), bucket_start)
             item = self.history_items.setdefault(
@@ -130,11 +132,10 @@ class InMemoryLeaseStore:
                     "number": key[0],
                     "leased_at": bucket_start,
                     "kind": "stats",
-                    "exhaustions": 0,
                     "expire_at": bucket_start + STATS_TTL_DAYS * 86400,
                 },
             )
-            item["exhaustions"] += 1
+            item[counter] = item.get(counter, 0) + 1
 
     def history(self, number: str, start: float, end: float) -> list[Row]:
         with self.lock:
@@ -144,8 +145,9 @@ class InMemoryLeaseStore:
                 if n == number and start <= t < end
             ]
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> int:
+    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
+                    counter: str = "exhaustions") -> int:
         return sum(
-            int(r.get("exhaustions") or 0)
+            int(r.get(counter) or 0)
             for r in self.history(stats_key(account, pool), start_bucket, end_bucket)
         )

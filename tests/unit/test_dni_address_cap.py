@@ -1,6 +1,7 @@
 """The pool's per-address cap: one client address (IPv4 address, IPv6 /64) holds at most
 ``dni.max_numbers_per_address`` live leases of a pool, so a script with a new visitor id on every
-request cannot take the whole pool and leave real visitors the shared number."""
+request cannot take the whole pool and leave real visitors the shared number. An address at its
+cap gets no number (its page keeps the site's own): never another session's number."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import json
 
 import pytest
 
-from calltrack.models.dni import SHARED_CONFIDENCE
 from dni_lease.leasing import (
     ADDRESS_CAP,
+    ADDRESS_CAPPED,
     ADDRESS_KEY,
     EXHAUSTED,
     address_cap,
@@ -62,22 +63,19 @@ def test_one_address_holds_at_most_its_cap_and_another_address_still_gets_a_free
     store, cfg = InMemoryLeaseStore(), config()
     # When one address asks 6 times, each with a new visitor id
     got = [lease_number(store, cfg, req(), T0 + i, source_ip=SCRIPT) for i in range(6)]
-    # Then it holds 2 leases, and the others are answered shared, without a lease
+    # Then it holds 2 leases, and the others get no number at all (the page keeps the site's)
     assert [r.leased for r in got] == [True, True, False, False, False, False]
     held = {r.number for r in got[:2]}
     assert live_leases_of(store, SCRIPT, T0 + 6) == sorted(held)
     for r in got[2:]:
-        assert r.shared and r.lease_id is None and r.reason == ADDRESS_CAP
-        assert r.confidence == SHARED_CONFIDENCE and r.number in held  # its own numbers only
+        assert r.number is None and r.lease_id is None and not r.shared and r.reason == ADDRESS_CAP
+    assert not any("shared_until" in row for row in store.rows.values())
     # and 6 numbers stay free: a visitor from another address gets one of them
     other = lease_number(store, cfg, req(), T0 + 7, source_ip=VISITOR)
     assert other.leased and other.number not in held and other.reason is None
-    # The cap is not an exhaustion (the pools report's counter and PoolExhausted stay 0), but each
-    # capped session is in the history, with its attribution and its reason
+    # The cap is not an exhaustion: the pool's hourly stats count it apart
     assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 0
-    shared = [h for n in held for h in store.history(n, T0, T0 + 10) if h["kind"] == "shared"]
-    assert len(shared) == 4 and {h["reason"] for h in shared} == {ADDRESS_CAP}
-    assert all(h["attribution"]["utm"]["source"] == "google" for h in shared)
+    assert store.exhaustions("acme", "google", 0, int(T0) + 7200, counter=ADDRESS_CAPPED) == 4
 
 
 def test_the_row_keeps_a_keyed_hash_of_the_address_never_the_address():
@@ -91,27 +89,17 @@ def test_the_row_keeps_a_keyed_hash_of_the_address_never_the_address():
     assert address_key("acme", "yahoo", SCRIPT) != row[ADDRESS_KEY] != address_key("other", "google", SCRIPT)
 
 
-def test_an_address_at_its_cap_never_lowers_another_visitors_confidence():
-    # Given a visitor holding a number, and an address at its cap whose page names that number
-    store, cfg = InMemoryLeaseStore(), config(cap=1)
-    victim = lease_number(store, cfg, req(), T0, source_ip=VISITOR)
-    mine = lease_number(store, cfg, req(), T0 + 1, source_ip=SCRIPT)
-    # When the capped address asks again naming the visitor's number
-    r = lease_number(store, cfg, req(number=victim.number), T0 + 2, source_ip=SCRIPT)
-    # Then it is shown its own number, and the visitor's row is not marked shared
-    assert r.shared and r.number == mine.number
-    assert "shared_until" not in store.rows[victim.number]
-    assert store.rows[mine.number]["shared_until"] == T0 + 2 + 600
-
-
-def test_an_address_at_its_cap_is_shown_the_overflow_number_when_there_is_one():
+def test_a_second_visitor_behind_an_address_at_its_cap_is_never_shown_the_first_ones_number():
+    # Given a visitor in an office holding a number (cap 1), and the overflow number configured
     store, cfg = InMemoryLeaseStore(), config(overflow=OVERFLOW, cap=1)
-    lease_number(store, cfg, req(), T0, source_ip=SCRIPT)
-    r = lease_number(store, cfg, req(session_id="session-capped"), T0 + 1, source_ip=SCRIPT)
-    assert r.shared and r.number == OVERFLOW and r.reason == ADDRESS_CAP
-    # the overflow row carries that session, as for an exhausted pool
-    overflow = store.rows[OVERFLOW]
-    assert overflow["session_id"] == "session-capped" and overflow["kind"] == "overflow"
+    alice = lease_number(store, cfg, req(), T0, source_ip=SCRIPT)
+    # When a colleague behind the same address opens the site, naming Alice's number (a shared link)
+    bob = lease_number(store, cfg, req(number=alice.number), T0 + 60, source_ip=SCRIPT)
+    # Then Bob gets no number (his page keeps the site's), neither Alice's nor the overflow's, and
+    # no row is marked shared: Alice's calls keep their full confidence
+    assert bob.number is None and bob.reason == ADDRESS_CAP
+    assert not any("shared_until" in row for row in store.rows.values()) and OVERFLOW not in store.rows
+    assert store.rows[alice.number]["lease_id"] == alice.lease_id
 
 
 def test_renewals_at_the_cap_stay_one_write_and_an_address_that_lets_go_may_lease_again():
@@ -146,7 +134,7 @@ def test_addresses_of_one_ipv6_64_share_the_cap_and_another_64_does_not():
         assert lease_number(store, cfg, req(), T0 + i, source_ip=ip).leased
     # When a third address of that /64 asks, Then it is capped
     r = lease_number(store, cfg, req(), T0 + 2, source_ip="2001:DB8:AA:1:9::9")
-    assert r.shared and r.reason == ADDRESS_CAP
+    assert r.number is None and r.reason == ADDRESS_CAP
     # while the next /64 is another client
     assert lease_number(store, cfg, req(), T0 + 3, source_ip="2001:db8:aa:2::1").leased
 
@@ -195,9 +183,9 @@ def test_a_lease_taken_without_an_address_drops_the_previous_holders_key():
     assert second.leased and second.number == first.number and ADDRESS_KEY not in store.rows[first.number]
 
 
-@pytest.mark.parametrize(("size", "cap"), [(1, 1), (4, 1), (5, 2), (8, 2), (9, 3), (24, 6), (40, 10),
+@pytest.mark.parametrize(("size", "cap"), [(1, 2), (4, 2), (5, 2), (8, 2), (9, 3), (24, 6), (40, 10),
                                            (124, 10), (481, 10)])
-def test_the_default_cap_is_a_quarter_of_the_pool_at_most_10(size, cap):
+def test_the_default_cap_is_a_quarter_of_the_pool_at_least_2_at_most_10(size, cap):
     assert address_cap(config(), size) == cap
 
 
@@ -260,11 +248,12 @@ def test_leases_that_raced_past_the_cap_are_revoked_by_the_next_read_of_the_pool
             assert row["expires_at"] == T0 + 10
         [item] = [h for h in store.history(r.number, T0, T0 + 5) if h["kind"] == "lease"]
         assert item["ended_at"] == T0 + 10  # its history ends at the revocation
-    # And the revoked pages' heartbeats fail: they fall back to a shared answer at the cap
+    # And the revoked pages' heartbeats fail: at the cap they get no number
     for i, r in enumerate(raced[1:], start=1):
         again = req(session_id=f"session-race-{i}", number=r.number, lease_id=r.lease_id)
         beat = lease_number(store, cfg, again, T0 + 20, source_ip=SCRIPT)
-        assert not beat.leased and beat.shared and beat.reason == ADDRESS_CAP
+        assert not beat.leased and beat.number is None and beat.reason == ADDRESS_CAP
+        assert ADDRESS_KEY not in store.rows.get(r.number, {}) or store.rows[r.number].get("lease_id")
     # while the kept one still renews by one write
     kept = lease_number(store, cfg, req(session_id="session-race-0", number=raced[0].number,
                                         lease_id=raced[0].lease_id), T0 + 21, source_ip=SCRIPT)
@@ -287,10 +276,10 @@ def test_the_service_caps_by_the_requests_source_ip_and_reports_why_an_answer_wa
 
     first, second, elsewhere = ask(SCRIPT, 1), ask(SCRIPT, 2), ask(VISITOR, 3)
     assert first["lease_id"] and not first["shared"]
-    assert second["shared"] and second["lease_id"] is None and second["number"] == first["number"]
+    assert second["number"] is None and second["lease_id"] is None and not second["shared"]
     assert elsewhere["lease_id"] and elsewhere["number"] != first["number"]
     assert seen == [("acme", None), ("acme", ADDRESS_CAP), ("acme", None)]
-    # the answer is the exhausted pool's: nothing in it tells the cap apart
+    # the answer is the no-number answer dni.js already knows (no pool matched): the same keys
     assert set(second) == set(first)
 
 
@@ -317,9 +306,12 @@ def test_the_dynamodb_store_revokes_a_lease_and_a_take_removes_attributes_given_
         assert store.revoke(n, "s-1", "L-1", T0 + 10) is True
         item = store.get_rows([n])[n]
         assert "lease_id" not in item and item["expires_at"] == T0 + 10 and item["session_id"] == "s-1"
+        assert ADDRESS_KEY not in item  # the key lives only as long as the lease
         assert store.renew(n, "s-1", "L-1", T0 + 700) is False
         assert store.revoke(n, "s-1", "L-1", T0 + 20) is False
         # the next lease, taken without an address, drops the previous holder's key
+        assert store.take(n, {**row, "lease_id": "L-1b", "expires_at": T0 + 28}, T0 + 25)
+        assert ADDRESS_KEY in store.get_rows([n])[n]
         assert store.take(n, {**row, "session_id": "s-2", "lease_id": "L-2", ADDRESS_KEY: None}, T0 + 30)
         item = store.get_rows([n])[n]
         assert item["session_id"] == "s-2" and ADDRESS_KEY not in item
