@@ -19,6 +19,9 @@ differently), and raising it would count them twice.
 Beside the running consumer:
 - a day with a call written in the last ``QUIET_S`` is left alone and answered in ``busy_days``:
   that write's stream record may not be counted yet, and raising for it too would count it twice;
+- the calls come from the ``by-account`` index, which may lag the table: before a day's rows are
+  raised, each of its calls is read again from the table (consistently) and a call whose
+  ``version`` moved on makes the day busy;
 - each raise is one ``UpdateItem ADD`` conditioned on the row still holding what the recount read:
   a consumer write in between cancels it and the day is answered busy. Run the recount again later.
 It cannot see a consumer more than ``QUIET_S`` behind, or a skipped stream range waiting for the
@@ -61,9 +64,10 @@ DAYS_PER_READ = 7  # days read and raised per round: one calls query, one rows q
 BUDGET_S = 20.0  # a round's reads and each raise start only within this (the API answers in 29 s)
 # What ``report.rollup.contribution`` reads of a call (and ``busy`` its ``updated_at``): the calls
 # are read with only these, not their transcripts.
-CALL_FIELDS = ("account", "test", "timezone", "status", "stage", "tags", "first_time", "talk_seconds",
-               "value", "channel", "campaign", "keyword", "attribution", "landing_page",
-               "tracking_number", "agent", "forward_to", "updated_at")
+# ``call_sid`` and ``version`` to check each against the table before its day is raised.
+CALL_FIELDS = ("call_sid", "version", "account", "test", "timezone", "status", "stage", "tags",
+               "first_time", "talk_seconds", "value", "channel", "campaign", "keyword", "attribution",
+               "landing_page", "tracking_number", "agent", "forward_to", "updated_at")
 # A call's day is local to the zone it was stamped with (calltrack.days.call_timezone), which may
 # differ from the account's current zone by up to 26 hours: the calls read reach this far around.
 ZONE_MARGIN = timedelta(hours=26)
@@ -80,6 +84,9 @@ class RollupRaiser(Protocol):
 class RecountPorts(Protocol):
     def calls(self, account: str, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]: ...
     def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]: ...
+    def version(self, call_sid: str) -> Any:
+        """The call's ``version`` as the table holds it now (a consistent read); None when gone."""
+        ...
     @property
     def raiser(self) -> RollupRaiser: ...
 
@@ -179,6 +186,7 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
     rows_per_day: dict[str, int] = {}
     short, unverified = shortfalls(expected, stored)
     stopped: str | None = None
+    checked: set[str] = set()
     for key, raises in sorted(short.items(), key=lambda item: split_row_key(item[0])[1]):  # by day
         dimension, sk = split_row_key(key)
         day = sk.partition("#")[0]
@@ -187,6 +195,12 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
         if out_of_time():
             stopped = day
             break
+        if day not in checked:  # the index's copies of the day's calls against the table's
+            checked.add(day)
+            if any(ports.version(str(call.get("call_sid"))) != call.get("version")
+                   for call in calls if _day_of(contribution(call, tz)) == day):
+                unsettled.add(day)
+                continue
         if not dry_run and not ports.raiser.raise_row(account, key, raises, stored.get(key, {})):
             unsettled.add(day)  # the consumer wrote the row since: what it added is not known here
             continue
@@ -333,3 +347,7 @@ class StoredRecountPorts:
 
     def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]:
         return list(self.reader.rows(account, dimension, from_day, to_day))
+
+    def version(self, call_sid: str) -> Any:
+        call = self.call_items.get(call_sid, consistent=True)
+        return call.get("version") if call else None

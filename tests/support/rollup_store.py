@@ -104,7 +104,8 @@ class InMemoryRecount:
     """``report.recount.RecountPorts`` over lists: the stored calls, rollup rows keyed (account,
     row key), and ``raise_row`` with the DynamoDB adapter's condition (each raised counter still
     holds what was read, or is absent). ``before_raise`` runs before each raise (a consumer's write
-    in between); ``after_first_read`` runs once, after the recount's first read of either kind (a
+    in between); ``index`` stands for a by-account index that lags the table (``calls`` answers it,
+    ``version`` the table); ``after_first_read`` runs once, after the recount's first read of either kind (a
     call changed, and counted by the consumer, while the recount reads). Test support, not product
     code."""
 
@@ -114,6 +115,10 @@ class InMemoryRecount:
         self.writes: list[tuple[str, dict[str, float]]] = []
         self.before_raise: Any = None
         self.after_first_read: Any = None
+        self.index: list[dict[str, Any]] | None = None  # what the by-account index answers, if stale
+
+    def version(self, call_sid: str) -> Any:
+        return next((c.get("version") for c in self.stored_calls if c["call_sid"] == call_sid), None)
 
     def _read(self) -> None:
         hook, self.after_first_read = self.after_first_read, None
@@ -126,7 +131,7 @@ class InMemoryRecount:
 
     def calls(self, account: str, start: Any, end: Any) -> list[dict[str, Any]]:
         lo, hi = start.strftime("%Y-%m-%dT%H:%M:%S"), end.strftime("%Y-%m-%dT%H:%M:%S")
-        out = [dict(c) for c in self.stored_calls
+        out = [dict(c) for c in (self.stored_calls if self.index is None else self.index)
                if c["account"] == account and lo <= c["started_at"][:19] < hi]
         self._read()
         return out

@@ -21,7 +21,8 @@ LONG_AGO = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 def a_call(sid: str, started_at: str, *, tags: list[str] | None = None, updated_at: str = LONG_AGO,
            **fields: Any) -> dict[str, Any]:
-    return {"call_sid": sid, "account": ACCOUNT, "started_at": started_at, "status": "completed",
+    return {"call_sid": sid, "version": 1, "account": ACCOUNT, "started_at": started_at,
+            "status": "completed",
             "channel": "flyer", "tracking_number": "+81312345678", "tags": tags or [],
             "updated_at": updated_at, **fields}
 
@@ -150,7 +151,7 @@ def test_a_call_untagged_while_the_recount_reads_leaves_its_day_busy_not_raised(
     store = InMemoryRecount(calls, rows_as_counted(calls))
 
     def untagged() -> None:
-        calls[0].update(tags=[], updated_at=NOW.strftime("%Y-%m-%dT%H:%M:%S.500Z"))
+        calls[0].update(tags=[], updated_at=NOW.strftime("%Y-%m-%dT%H:%M:%S.500Z"), version=2)
         for row in store.stored_rows.values():
             row["leads"] -= 1
 
@@ -160,6 +161,24 @@ def test_a_call_untagged_while_the_recount_reads_leaves_its_day_busy_not_raised(
     found = run(store, date(2026, 11, 25), date(2026, 11, 25))
 
     # Then it holds no lead (the call's, taken back), not one raised from the call as first read
+    assert leads(store, "2026-11-25") == 0
+    assert found.busy_days == ["2026-11-25"] and store.writes == []
+
+
+def test_a_call_the_index_still_shows_as_it_was_leaves_its_day_busy_not_raised() -> None:
+    # Given a qualified call counted with its lead, then untagged (the consumer took the lead back)
+    # at a moment the by-account index still answers its copy from before, written long ago
+    calls = [a_call("CA1", "2026-11-25T03:00:00Z", tags=["qualified"])]
+    store = InMemoryRecount(calls, rows_as_counted(calls))
+    store.index = [dict(calls[0])]
+    calls[0].update(tags=[], version=2)
+    for row in store.stored_rows.values():
+        row["leads"] -= 1
+
+    # When the day is recounted
+    found = run(store, date(2026, 11, 25), date(2026, 11, 25))
+
+    # Then the table's newer version makes the day busy: no lead is raised from the stale copy
     assert leads(store, "2026-11-25") == 0
     assert found.busy_days == ["2026-11-25"] and store.writes == []
 
