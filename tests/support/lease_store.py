@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from calltrack.models.dni import STATS_TTL_DAYS, stats_key
@@ -72,28 +73,26 @@ class InMemoryLeaseStore:
     ) -> bool:
         with self.lock:
             self.writes += 1
-            cur = self.rows.get(number)
-            if (
-                not cur
-                or cur.get("session_id") != session_id
-                or cur.get("lease_id") != lease_id
-                or not float(cur.get("expires_at") or 0) > at
-                or (unless_renewed_after is not None and not float(cur["expires_at"]) < unless_renewed_after)
-            ):
+            cur = self._live_lease(number, session_id, lease_id, at)
+            if cur is None or (unless_renewed_after is not None
+                               and not float(cur["expires_at"]) < unless_renewed_after):
                 return False
             cur["expires_at"] = cur["released_at"] = at
             return True
 
+    def _live_lease(self, number: str, session_id: str, lease_id: str, at: float) -> dict[str, Any] | None:
+        """The row of ``number`` if it holds the live lease ``lease_id`` of ``session_id`` at ``at``."""
+        cur = self.rows.get(number)
+        if (not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id
+                or not float(cur.get("expires_at") or 0) > at):
+            return None
+        return cur
+
     def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
         with self.lock:
             self.writes += 1
-            cur = self.rows.get(number)
-            if (
-                not cur
-                or cur.get("session_id") != session_id
-                or cur.get("lease_id") != lease_id
-                or not float(cur.get("expires_at") or 0) > at
-            ):
+            cur = self._live_lease(number, session_id, lease_id, at)
+            if cur is None:
                 return False
             cur["expires_at"] = cur["released_at"] = at
             del cur["lease_id"]
@@ -151,3 +150,21 @@ class InMemoryLeaseStore:
             int(r.get(counter) or 0)
             for r in self.history(stats_key(account, pool), start_bucket, end_bucket)
         )
+
+
+@contextmanager
+def moto_lease_store() -> Iterator[tuple[Any, Any]]:
+    """``dni_lease.store.DynamoLeaseStore`` on an in-process moto ``leases`` table (history table
+    "history", not created) -> (the low-level client, the store)."""
+    import boto3
+    from moto import mock_aws
+
+    from dni_lease.store import DynamoLeaseStore
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
+                              aws_secret_access_key="x")
+        client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
+        yield client, DynamoLeaseStore(client, "leases", "history")

@@ -23,7 +23,7 @@ from dni_lease.leasing import (
 )
 from dni_lease.validation import LeaseRequest
 from tests.support.accounts import account_config
-from tests.support.lease_store import InMemoryLeaseStore
+from tests.support.lease_store import InMemoryLeaseStore, moto_lease_store
 
 T0 = 1_800_000_000.0
 NUMBERS = [f"+8150666{i:05d}" for i in range(8)]  # the default cap of 8 numbers: 2
@@ -284,18 +284,7 @@ def test_the_service_caps_by_the_requests_source_ip_and_reports_why_an_answer_wa
 
 
 def test_the_dynamodb_store_revokes_a_lease_and_a_take_removes_attributes_given_as_none() -> None:
-    import boto3
-    from moto import mock_aws
-
-    from dni_lease.store import DynamoLeaseStore
-
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
-                              aws_secret_access_key="x")
-        client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
-        store = DynamoLeaseStore(client, "leases", "history")
+    with moto_lease_store() as (client, store):
         n = NUMBERS[0]
         row = {"account": "acme", "pool": "google", "session_id": "s-1", "lease_id": "L-1",
                "leased_at": T0, "expires_at": T0 + 600, "released_at": T0 + 600,

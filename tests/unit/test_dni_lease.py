@@ -11,7 +11,7 @@ from calltrack.models.dni import SHARED_CONFIDENCE
 from dni_lease.leasing import SPREAD_S, _order_free, lease_number, rested_since
 from dni_lease.validation import LeaseRequest
 from tests.support.accounts import account_config
-from tests.support.lease_store import InMemoryLeaseStore
+from tests.support.lease_store import InMemoryLeaseStore, moto_lease_store
 
 NUMBERS = ["+815022220001", "+815022220002", "+815022220003"]
 T0 = 1_800_000_000.0
@@ -423,18 +423,7 @@ def test_a_shared_visitors_heartbeat_does_not_keep_a_number_now_another_accounts
 
 
 def test_the_dynamodb_store_refuses_to_share_another_accounts_number() -> None:
-    import boto3
-    from moto import mock_aws
-
-    from dni_lease.store import DynamoLeaseStore
-
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
-                              aws_secret_access_key="x")
-        client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
-        store = DynamoLeaseStore(client, "leases", "history")
+    with moto_lease_store() as (client, store):
         client.put_item(TableName="leases", Item={"number": {"S": "+815022220001"},
                                                    "account": {"S": "other"}, "session_id": {"S": "s-9"}})
         # When acme would share it, Then DynamoDB refuses and the store says so; its own rows share
