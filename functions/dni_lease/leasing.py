@@ -159,14 +159,15 @@ def _revoke_over_cap(store: LeaseStore, rows: dict[str, Row], now: float, cap: i
     that raced past the cap together), and update ``rows`` to match. Returns the live leases each
     address still holds. No write unless some address is over its cap."""
     held = _held_by_address(rows, now)
+    ended = now - 0.001  # just before now: the request that revokes a number may take it
     for key, numbers in held.items():
         for n in numbers[cap:]:
             row = rows[n]
-            if store.revoke(n, str(row["session_id"]), str(row["lease_id"]), now):
+            if store.revoke(n, str(row["session_id"]), str(row["lease_id"]), ended):
                 if row.get("leased_at") is not None:
-                    store.extend_history(n, row["leased_at"], now)
-                rows[n] = {k: v for k, v in row.items() if k != "lease_id"}
-                rows[n].update(expires_at=now, released_at=now)
+                    store.extend_history(n, row["leased_at"], ended)
+                rows[n] = {k: v for k, v in row.items() if k not in ("lease_id", ADDRESS_KEY)}
+                rows[n].update(expires_at=ended, released_at=ended)
         held[key] = numbers[:cap]
     return held
 
