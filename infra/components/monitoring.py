@@ -180,7 +180,9 @@ class Monitoring(Construct):
             ),
             cloudwatch.GraphWidget(
                 title="DNI pool exhaustions", width=8,
-                left=[app_metric("dni_lease", "PoolExhausted").with_(label="shared numbers shown")],
+                left=[app_metric("dni_lease", "PoolExhausted").with_(label="shared numbers shown"),
+                      # dni.max_numbers_per_address: visitors of one address shown no number
+                      app_metric("dni_lease", "AddressCapped").with_(label="no number: address at its cap")],
             ),
         )
         self.board = board

@@ -545,7 +545,7 @@ def test_one_ops_dashboard_shows_traffic_quiet_failures_latency_recordings_dead_
                   "Dead-letter queue depth", "DNI pool exhaustions"):
         assert title in body, title
     for metric in ("CallsReceived", "WebhookFailures", "RecordingIngestFailures", "PoolExhausted",
-                   "ApproximateNumberOfMessagesVisible"):
+                   "AddressCapped", "ApproximateNumberOfMessagesVisible"):
         assert metric in body, metric
     assert "p99" in body
     # every dead-letter queue is on it
