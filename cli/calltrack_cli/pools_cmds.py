@@ -69,6 +69,7 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
                 "peak_concurrent_sessions": pool.get("peak_concurrent_sessions"),
                 "utilisation": pool.get("utilisation"),
                 "exhaustions": pool.get("exhaustions"),
+                "address_capped": pool.get("address_capped") or 0,
                 "estimated_accuracy": pool.get("estimated_accuracy"),
                 "recommended_size_for_peak": pool.get("recommended_size"),
                 "recommended_size_for_accuracy": pool.get("recommended_size_for_accuracy"),
@@ -162,6 +163,12 @@ def advise_cmd(
             f"recommended {row['recommended_size']} (peak {row['recommended_size_for_peak'] or 0}, "
             f"99% accuracy {row['recommended_size_for_accuracy'] or 0}; {late_calls_text(row)}): {verdict}"
         )
+        if row["address_capped"]:
+            typer.echo(
+                f"    {row['address_capped']} visitors were shown no number: their address already held "
+                "dni.max_numbers_per_address of the pool's numbers (raise it if an office or a "
+                "carrier's shared address reaches it; a script taking the pool also shows here)"
+            )
 
 
 def register(root: typer.Typer) -> None:

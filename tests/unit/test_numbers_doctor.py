@@ -404,7 +404,7 @@ def test_pools_advise_prints_the_accuracy_and_where_the_late_calls_come_from(mon
              "exhaustions": 0, "late_calls": learned},
             {"pool": "yahoo", "size": 10, "recommended_size": 4, "recommended_size_for_accuracy": 8,
              "estimated_accuracy": 0.995, "peak_concurrent_sessions": 3, "utilisation": 0.3,
-             "exhaustions": 0, "late_calls": assumed},
+             "exhaustions": 0, "address_capped": 12, "late_calls": assumed},
         ],
     }
     monkeypatch.setattr(admin_cmds, "_resolve", lambda url, token: (API, "tok"))
@@ -415,3 +415,6 @@ def test_pools_advise_prints_the_accuracy_and_where_the_late_calls_come_from(mon
     assert "estimated accuracy 98.4%" in google and "recommended 130 (peak 70, 99% accuracy 130" in google
     assert "late calls learned from 5000 calls (1262 late)" in google and "add 30 (+135 USD/month)" in google
     assert "late calls assumed: 37 of 200 seen to learn" in yahoo and "could release 2" in yahoo
+    # a pool whose visitors met the address cap says so, with the setting to raise
+    capped = out.output.splitlines()[3]
+    assert "12 visitors were shown no number" in capped and "dni.max_numbers_per_address" in capped
