@@ -386,6 +386,32 @@ def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_
     assert _cell(page, row, "Recommended size") == "3"
 
 
+def test_the_pools_report_shows_visitors_an_address_cap_left_without_a_number(
+    console: Any, local_stack: Any
+) -> None:
+    # Given a pool of 3 numbers whose account lets one address hold 1, and a page from an address
+    # that already holds one asking again with a new visitor id
+    numbers = [unique_number() for _ in range(3)]
+    account = apply_account(
+        local_stack, "console-cap", name="Cap clinic", language="en-US",
+        site={"origins": [ORIGIN], "numbers": [SITE_NUMBER]}, dni={"max_numbers_per_address": 1},
+        pools=[{"id": "google", "channel": "google-ads", "match": {"utm_source": "google"},
+                "numbers": numbers}],
+    )
+    office = "10.99.0." + str(1 + secrets.randbelow(254))
+    first = lease(local_stack, account, ip=office).json()
+    second = lease(local_stack, account, ip=office).json()
+    assert first["number"] in numbers and second["number"] is None
+    c = console()
+    page = c.sign_in(*create_console_user(local_stack, account, "manager"))
+    # When their manager opens the reports
+    page.click("#nav a[data-route='reports']")
+    page.wait_for_selector("#report-pools tbody tr")
+    # Then the pool's row shows the one visitor the cap left without a number, apart from exhaustions
+    row = "#report-pools tbody tr"
+    assert (_cell(page, row, "Address cap"), _cell(page, row, "Exhaustions")) == ("1", "0")
+
+
 def test_on_a_phone_the_call_log_is_one_card_per_call(console: Any, world: dict[str, Any]) -> None:
     c = console(mobile=True)
     page = c.sign_in(*world["users"]["manager"])

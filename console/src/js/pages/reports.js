@@ -133,6 +133,8 @@ function pools(report) {
     { label: t("reports.peak"), num: true, cell: (r) => number(r.peak_concurrent_leases) },
     { label: t("reports.utilisation"), num: true, cell: (r) => percent(r.utilisation, 1) },
     { label: t("reports.exhaustions"), num: true, cell: (r) => number(r.exhaustions) },
+    // visitors shown no number: their address held dni.max_numbers_per_address already
+    { label: t("reports.addressCapped"), num: true, cell: (r) => number(r.address_capped || 0) },
     { label: t("reports.accuracy"), num: true, cell: (r) => percent(r.estimated_accuracy, 1) },
     // enough numbers for the peak sessions and for 99% of calls to reach their session
     { label: t("reports.recommended"), num: true,
