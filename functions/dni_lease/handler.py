@@ -75,7 +75,7 @@ def lease() -> Response:
             accounts=ports.accounts,
             limits=_limits,
             now=clock.epoch(),
-            outcome=_count_shared,
+            outcome=_count_without_lease,
         )
     except DomainError as err:
         response = error_response(err)
@@ -92,7 +92,7 @@ def lease() -> Response:
     )
 
 
-def _count_shared(account: str, result: LeaseResult) -> None:
+def _count_without_lease(account: str, result: LeaseResult) -> None:
     """The metric of an answer without a lease, by its cause; an address at its cap is also logged
     (the account and pool, never the address or its key)."""
     from aws_lambda_powertools.metrics import MetricUnit

@@ -57,7 +57,7 @@ from typing import Any
 
 from calltrack.attribution import lease_end
 from calltrack.dni_match import AD_COOKIE_KEYS, DEFAULT_LEASE_MINUTES, match_pool, session_attribution
-from calltrack.models.dni import HISTORY_TTL_DAYS, SHARED_CONFIDENCE
+from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS, HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
 from dni_lease.validation import LeaseRequest
 
@@ -67,7 +67,6 @@ MAX_ROUNDS = 2
 ADDRESS_CAP_MIN, ADDRESS_CAP_MAX = 2, 10
 ADDRESS_KEY = "client_key"  # the lease row's attribute: address_key() of the client that took it
 EXHAUSTED, ADDRESS_CAP = "exhausted", "address_cap"  # why a lease answer has no lease
-ADDRESS_CAPPED = "address_capped"  # the pool's hourly stats counter of answers at the cap
 
 
 @dataclass
@@ -79,7 +78,7 @@ class LeaseResult:
     expires_at: float | None = None
     leased: bool = False  # True: this session holds the number exclusively
     renewed: bool = False
-    shared: bool = False  # exhausted pool, or the address's cap: number shown without a lease
+    shared: bool = False  # exhausted pool: number shown without a lease
     confidence: float | None = None
     attempts: int = 0  # conditional lease writes made (benchmark)
     reason: str | None = None  # why no lease: EXHAUSTED (shared number) or ADDRESS_CAP (no number)
@@ -316,7 +315,7 @@ def lease_number(
         if client is not None and len(held.get(client, ())) >= cap:
             if next(free, None) is None:
                 break  # no free number: the pool is exhausted, for this address as for any
-            store.add_exhaustion(account, pool_id, int(now // 3600) * 3600, counter=ADDRESS_CAPPED)
+            store.add_to_stats(account, pool_id, int(now // 3600) * 3600, ADDRESS_CAPPED)
             result.reason = ADDRESS_CAP
             return result
         contested = False
@@ -395,7 +394,7 @@ def lease_number(
             "expire_at": int(now) + HISTORY_TTL_DAYS * 86400,
         }
     )
-    store.add_exhaustion(account, pool_id, int(now // 3600) * 3600)
+    store.add_to_stats(account, pool_id, int(now // 3600) * 3600, EXHAUSTIONS)
     result.number, result.expires_at, result.shared, result.confidence = (
         number,
         until,

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo
 
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
-from dni_lease.leasing import ADDRESS_CAPPED, recommended_size
+from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS
+from dni_lease.leasing import recommended_size
 from dni_lease.pool_sizing import (
     LATE_CALLS,
     MIN_LATE_CALLS,
@@ -227,15 +228,15 @@ def pools_report(
                 ended = lease_end(row) if current else None
                 items.append({**item, "ended_at": ended} if ended is not None else item)
         hour0 = int(start // 3600) * 3600
-        exhaustions = store.exhaustions(account, str(pool.get("id")), hour0, int(end))
-        capped = store.exhaustions(account, str(pool.get("id")), hour0, int(end), counter=ADDRESS_CAPPED)
+        counted = store.stats(account, str(pool.get("id")), hour0, int(end))
         # the window's releases: the calls read are the window's
         releases = [r for r in _releases(items, window_s, watched_until) if r.released >= start]
         learned = learn_late_calls(releases, pool_calls.get(str(pool.get("id")), []))
         learns = window_s >= LEARNING_WINDOW_S
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
-        stats = pool_stats(pool, items, exhaustions, start, end, timezone, late=late, address_capped=capped)
+        stats = pool_stats(pool, items, counted[EXHAUSTIONS], start, end, timezone, late=late,
+                           address_capped=counted[ADDRESS_CAPPED])
         if late is LATE_CALLS:  # how far the pool is from learning its own
             stats["late_calls"].update(
                 late_calls_seen=learned.late_calls if learned else 0,

@@ -137,7 +137,7 @@ def handle_lease(
 ) -> dict[str, Any]:
     """Validate, rate-limit, authorise the origin, lease. Raises DomainError for client errors.
     ``source_ip`` also keys the pool's per-address cap (``dni_lease.leasing``); ``outcome`` is
-    told each lease's account and result (the handler's metrics: why an answer was shared)."""
+    told each lease's account and result (the handler's metrics: why an answer has no lease)."""
     request = parse_lease_request(raw_body)
     limits.check(source_ip, request.visitor_id, now)
     config = accounts.get(request.account).model_dump(mode="json")

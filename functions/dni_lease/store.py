@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from calltrack.models.dni import HISTORY_TTL_DAYS, STATS_TTL_DAYS, stats_key
+from calltrack.models.dni import HISTORY_TTL_DAYS, STATS_COUNTERS, STATS_TTL_DAYS, stats_key
 
 Row = dict[str, Any]
 
@@ -58,16 +58,15 @@ class LeaseStore(Protocol):
 
     def extend_history(self, number: str, leased_at: float, ended_at: float) -> None: ...
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
-                       counter: str = "exhaustions") -> None:
-        """ADD 1 to the pool's hourly stats ``counter`` ("exhaustions", or "address_capped")."""
+    def add_to_stats(self, account: str, pool: str, bucket_start: int, counter: str) -> None:
+        """ADD 1 to ``counter`` (one of ``STATS_COUNTERS``) of the pool's stats item of that hour."""
 
     def history(self, number: str, start: float, end: float) -> list[Row]:
         """History items of ``number`` with ``start <= leased_at < end``."""
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
-                    counter: str = "exhaustions") -> int:
-        """The pool's stats ``counter`` summed over the hours start_bucket <= hour < end_bucket."""
+    def stats(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> dict[str, int]:
+        """Each of ``STATS_COUNTERS`` summed over the hours start_bucket <= hour < end_bucket (one
+        read)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,31 +199,26 @@ class DynamoLeaseStore:
         *,
         unless_renewed_after: float | None = None,
     ) -> bool:
-        condition = "session_id = :sid AND lease_id = :lid AND expires_at > :e"
-        values: dict[str, Any] = {":e": at, ":sid": session_id, ":lid": lease_id}
-        if unless_renewed_after is not None:
-            condition += " AND expires_at < :seen"
-            values[":seen"] = unless_renewed_after
-        try:
-            self.client.update_item(
-                TableName=self.leases,
-                Key={"number": {"S": number}},
-                UpdateExpression="SET expires_at = :e, released_at = :e",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=self._vals(values),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        if unless_renewed_after is None:
+            return self._end(number, session_id, lease_id, at)
+        return self._end(number, session_id, lease_id, at, also=" AND expires_at < :seen",
+                         values={":seen": unless_renewed_after})
 
     def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+        return self._end(number, session_id, lease_id, at, remove=" REMOVE lease_id, client_key")
+
+    def _end(self, number: str, session_id: str, lease_id: str, at: float, *, also: str = "",
+             values: Mapping[str, Any] | None = None, remove: str = "") -> bool:
+        """End the live lease ``lease_id`` of ``session_id`` at ``at`` (``release``, ``revoke``)."""
         try:
             self.client.update_item(
                 TableName=self.leases,
                 Key={"number": {"S": number}},
-                UpdateExpression="SET expires_at = :e, released_at = :e REMOVE lease_id, client_key",
-                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e",
-                ExpressionAttributeValues=self._vals({":e": at, ":sid": session_id, ":lid": lease_id}),
+                UpdateExpression="SET expires_at = :e, released_at = :e" + remove,
+                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at > :e" + also,
+                ExpressionAttributeValues=self._vals(
+                    {":e": at, ":sid": session_id, ":lid": lease_id, **(values or {})}
+                ),
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
@@ -281,8 +275,7 @@ class DynamoLeaseStore:
             ExpressionAttributeValues=self._vals({":e": ended_at}),
         )
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
-                       counter: str = "exhaustions") -> None:
+    def add_to_stats(self, account: str, pool: str, bucket_start: int, counter: str) -> None:
         self.client.update_item(
             TableName=self.history_table,
             Key=self._item({"number": stats_key(account, pool), "leased_at": bucket_start}),
@@ -317,10 +310,15 @@ class DynamoLeaseStore:
     def history(self, number: str, start: float, end: float) -> list[Row]:
         return [r for r in self._query(number, start, end) if r["leased_at"] < end]
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
-                    counter: str = "exhaustions") -> int:
-        rows = self._query(stats_key(account, pool), start_bucket, end_bucket)
-        return sum(int(r.get(counter) or 0) for r in rows if r["leased_at"] < end_bucket)
+    def stats(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> dict[str, int]:
+        return sum_stats(r for r in self._query(stats_key(account, pool), start_bucket, end_bucket)
+                         if r["leased_at"] < end_bucket)
+
+
+def sum_stats(items: Iterable[Row]) -> dict[str, int]:
+    """Each of ``STATS_COUNTERS`` summed over a pool's hourly stats items."""
+    rows = list(items)
+    return {c: sum(int(item.get(c) or 0) for item in rows) for c in STATS_COUNTERS}
 
 
 __all__ = ["DynamoLeaseStore", "LeaseStore", "HISTORY_TTL_DAYS"]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from calltrack.models.dni import STATS_TTL_DAYS, stats_key
-from dni_lease.store import Row
+from dni_lease.store import Row, sum_stats
 
 
 class InMemoryLeaseStore:
@@ -121,8 +121,7 @@ class InMemoryLeaseStore:
             if item is not None:
                 item["ended_at"] = ended_at
 
-    def add_exhaustion(self, account: str, pool: str, bucket_start: int,
-                       counter: str = "exhaustions") -> None:
+    def add_to_stats(self, account: str, pool: str, bucket_start: int, counter: str) -> None:
         with self.lock:
             key = (stats_key(account, pool), bucket_start)
             item = self.history_items.setdefault(
@@ -144,12 +143,8 @@ class InMemoryLeaseStore:
                 if n == number and start <= t < end
             ]
 
-    def exhaustions(self, account: str, pool: str, start_bucket: int, end_bucket: int,
-                    counter: str = "exhaustions") -> int:
-        return sum(
-            int(r.get(counter) or 0)
-            for r in self.history(stats_key(account, pool), start_bucket, end_bucket)
-        )
+    def stats(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> dict[str, int]:
+        return sum_stats(self.history(stats_key(account, pool), start_bucket, end_bucket))
 
 
 @contextmanager

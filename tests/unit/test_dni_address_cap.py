@@ -10,9 +10,9 @@ import json
 
 import pytest
 
+from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS
 from dni_lease.leasing import (
     ADDRESS_CAP,
-    ADDRESS_CAPPED,
     ADDRESS_KEY,
     EXHAUSTED,
     address_cap,
@@ -74,8 +74,8 @@ def test_one_address_holds_at_most_its_cap_and_another_address_still_gets_a_free
     other = lease_number(store, cfg, req(), T0 + 7, source_ip=VISITOR)
     assert other.leased and other.number not in held and other.reason is None
     # The cap is not an exhaustion: the pool's hourly stats count it apart
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 0
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200, counter=ADDRESS_CAPPED) == 4
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[EXHAUSTIONS] == 0
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[ADDRESS_CAPPED] == 4
 
 
 def test_the_row_keeps_a_keyed_hash_of_the_address_never_the_address():
@@ -162,7 +162,7 @@ def test_without_a_source_address_there_is_no_cap():
     # and the next one is an exhaustion as before
     extra = lease_number(store, cfg, req(), T0 + 20)
     assert extra.shared and extra.reason == EXHAUSTED
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 1
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[EXHAUSTIONS] == 1
 
 
 def test_a_full_pool_is_still_counted_as_exhausted_for_an_address_at_its_cap():
@@ -172,7 +172,7 @@ def test_a_full_pool_is_still_counted_as_exhausted_for_an_address_at_its_cap():
     r = lease_number(store, cfg, req(), T0 + 1, source_ip=SCRIPT)
     # Then the answer is the exhaustion it would have been anyway (and counted as one)
     assert r.shared and r.reason == EXHAUSTED
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 1
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[EXHAUSTIONS] == 1
 
 
 def test_a_lease_taken_without_an_address_drops_the_previous_holders_key():
@@ -271,7 +271,7 @@ def test_a_number_revoked_by_a_request_is_free_for_that_request():
     other = lease_number(store, cfg, req(), T0 + 10, source_ip=VISITOR)
     # Then it leases one of the revoked numbers instead of being answered an exhausted pool
     assert other.leased and other.number in {r.number for r in raced[1:]}
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 0
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[EXHAUSTIONS] == 0
 
 
 def test_the_service_caps_by_the_requests_source_ip_and_reports_why_an_answer_was_shared():

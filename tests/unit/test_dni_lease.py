@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from calltrack.models.dni import SHARED_CONFIDENCE
+from calltrack.models.dni import EXHAUSTIONS, SHARED_CONFIDENCE
 from dni_lease.leasing import SPREAD_S, _order_free, lease_number, rested_since
 from dni_lease.validation import LeaseRequest
 from tests.support.accounts import account_config
@@ -211,7 +211,7 @@ def test_exhausted_pool_shares_the_least_recently_renewed_number_with_lower_conf
     row = store.rows[oldest]
     assert row["session_id"] != "session-late"  # the lease holder is not displaced
     assert row["shared_until"] == T0 + 10 + 1800 and row["shared_count"] == 1
-    assert store.exhaustions("acme", "google", 0, int(T0) + 7200) == 1
+    assert store.stats("acme", "google", 0, int(T0) + 7200)[EXHAUSTIONS] == 1
     # the shared session keeps its number on the next heartbeat (number hint)
     again = lease_number(store, config(), req(session="session-late", number=extra.number), T0 + 20)
     assert again.number == extra.number and again.shared

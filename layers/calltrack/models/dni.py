@@ -40,6 +40,10 @@ from calltrack.models.base import table_meta
 SHARED_CONFIDENCE = 0.5
 HISTORY_TTL_DAYS = 90
 STATS_TTL_DAYS = 400
+# The counters of a pool's hourly stats item: answers with a shared number (every number held), and
+# answers with no number (the client's address held dni.max_numbers_per_address while some were free).
+EXHAUSTIONS, ADDRESS_CAPPED = "exhaustions", "address_capped"
+STATS_COUNTERS = (EXHAUSTIONS, ADDRESS_CAPPED)
 
 
 def stats_key(account: str, pool: str) -> str:
