@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
@@ -48,13 +47,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack import clock
-from calltrack.api import principal_from_app, route_ports
+from calltrack.api import principal_from_app
 from calltrack.days import local_day_bounds, local_today, parse_day, parse_range
 from calltrack.errors import BadRequest, Forbidden
-from calltrack.models.reports import COUNTERS, DIMENSIONS
+from calltrack.models.reports import DIMENSIONS
 from calltrack.observability import make_logger
-from report.rollup import Contribution, Number, contribution, split_row_key
+from report.rollup import Contribution, Number, add_counters, contribution, diff, split_row_key
 from report.rollup_store import RollupRow
+from report.runtime import report_ports
 
 logger = make_logger("report")
 router = Router()
@@ -105,27 +105,28 @@ class Recount:
 # ---------------------------------------------------------------- pure logic
 
 
-def _add(target: dict[str, Number], counters: Mapping[str, Number]) -> None:
-    for counter, amount in counters.items():
-        total = Decimal(str(target.get(counter, 0))) + Decimal(str(amount))
-        target[counter] = int(total) if total == total.to_integral_value() else float(total)
-
-
-def expected_rows(
+def calls_by_day(
     calls: Iterable[Mapping[str, Any]], tz: str, days: set[str]
-) -> tuple[Contribution, dict[str, int]]:
-    """Row key -> the counters the calls add up to, for the rows of ``days``; and calls per day."""
-    rows: Contribution = {}
-    per_day: dict[str, int] = {}
+) -> dict[str, list[tuple[Mapping[str, Any], Contribution]]]:
+    """Day -> each call counted on it (of ``days``) with its contribution (test calls, counted
+    nowhere, left out)."""
+    out: dict[str, list[tuple[Mapping[str, Any], Contribution]]] = {}
     for call in calls:
         counted = contribution(call, tz)
         day = _day_of(counted)
-        if day not in days:
-            continue
-        per_day[day] = per_day.get(day, 0) + 1
-        for key, counters in counted.items():
-            _add(rows.setdefault(key, {}), counters)
-    return rows, per_day
+        if day in days:
+            out.setdefault(day, []).append((call, counted))
+    return out
+
+
+def expected_rows(by_day: Mapping[str, list[tuple[Mapping[str, Any], Contribution]]]) -> Contribution:
+    """Row key -> the counters the calls add up to."""
+    rows: Contribution = {}
+    for counted_calls in by_day.values():
+        for _call, counted in counted_calls:
+            for key, counters in counted.items():
+                add_counters(rows.setdefault(key, {}), counters)
+    return rows
 
 
 def _day_of(counted: Contribution) -> str | None:
@@ -135,35 +136,27 @@ def _day_of(counted: Contribution) -> str | None:
 
 
 def shortfalls(expected: Contribution, stored: Contribution) -> tuple[Contribution, set[str]]:
-    """Per row, each counter the stored row holds less of than its calls add up to, by how much;
-    and the short rows left out because they hold another number of calls (see the module doc)."""
+    """Per row, each counter the stored row holds less of than its calls add up to, by how much
+    (the positive part of ``report.rollup.diff``); and the short rows left out because they hold
+    another number of calls (see the module doc)."""
     out: Contribution = {}
     unverified: set[str] = set()
-    for key, counters in expected.items():
-        held = stored.get(key, {})
-        short = {}
-        for counter in COUNTERS:
-            missing = Decimal(str(counters.get(counter, 0))) - Decimal(str(held.get(counter, 0)))
-            if missing > 0:
-                short[counter] = int(missing) if missing == missing.to_integral_value() else float(missing)
-        if short and Decimal(str(held.get("calls", 0))) != Decimal(str(counters.get("calls", 0))):
+    for key, change in diff({k: stored.get(k, {}) for k in expected}, expected).items():
+        short = {counter: amount for counter, amount in change.items() if amount > 0}
+        if short and change.get("calls"):
             unverified.add(key)
         elif short:
             out[key] = short
     return out, unverified
 
 
-def busy(calls: Iterable[Mapping[str, Any]], tz: str, now: datetime, quiet_s: float) -> set[str]:
+def busy(by_day: Mapping[str, list[tuple[Mapping[str, Any], Contribution]]], now: datetime,
+         quiet_s: float) -> set[str]:
     """The days with a call written within ``quiet_s`` of ``now`` (or with no time of writing)."""
     since = (now - timedelta(seconds=quiet_s)).strftime("%Y-%m-%dT%H:%M:%S")
-    out = set()
-    for call in calls:
-        written = str(call.get("updated_at") or "")
-        if written[:19] > since or not written:
-            day = _day_of(contribution(call, tz))
-            if day:
-                out.add(day)
-    return out
+    return {day for day, counted_calls in by_day.items()
+            if any(not call.get("updated_at") or str(call["updated_at"])[:19] > since
+                   for call, _ in counted_calls)}
 
 
 def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: date, *,
@@ -179,9 +172,10 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
         for row in ports.rows(account, dimension, first, last):
             stored[f"{dimension}|{row.day}#{row.key}"] = dict(row.counters)
     lo, hi = local_day_bounds(first, last, tz)
-    calls = list(ports.calls(account, lo - ZONE_MARGIN, hi + ZONE_MARGIN))
-    expected, per_day = expected_rows(calls, tz, days)
-    unsettled = busy(calls, tz, now, QUIET_S) & days
+    by_day = calls_by_day(ports.calls(account, lo - ZONE_MARGIN, hi + ZONE_MARGIN), tz, days)
+    per_day = {day: len(counted_calls) for day, counted_calls in by_day.items()}
+    expected = expected_rows(by_day)
+    unsettled = busy(by_day, now, QUIET_S)
     raised_per_day: dict[str, dict[str, Number]] = {}
     rows_per_day: dict[str, int] = {}
     short, unverified = shortfalls(expected, stored)
@@ -198,7 +192,7 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
         if day not in checked:  # the index's copies of the day's calls against the table's
             checked.add(day)
             if any(ports.version(str(call.get("call_sid"))) != call.get("version")
-                   for call in calls if _day_of(contribution(call, tz)) == day):
+                   for call, _ in by_day.get(day, ())):
                 unsettled.add(day)
                 continue
         if not dry_run and not ports.raiser.raise_row(account, key, raises, stored.get(key, {})):
@@ -206,7 +200,7 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
             continue
         rows_per_day[day] = rows_per_day.get(day, 0) + 1
         if dimension == "channel":  # every call is on one channel row: these are the day's totals
-            _add(raised_per_day.setdefault(day, {}), raises)
+            add_counters(raised_per_day.setdefault(day, {}), raises)
     done = sorted(d for d in days if stopped is None or d < stopped)
     for day in done:
         if day in unsettled:
@@ -255,12 +249,12 @@ class RecountIn(BaseModel):
 
 @router.post(
     "/v1/reports/recount",
-    summary="Raise an account's rollups to what its stored calls add up to (operator or account admin)",
+    summary="Raise an account's rollups to what its stored calls add up to (operator only)",
     responses={
-        200: {"description": "{account, from, to, dry_run, calls, rows_raised, days, busy_days, "
-                             "next_cursor}: repeat with cursor=next_cursor until it is null"},
+        200: {"description": "{account, from, to, dry_run, calls, rows_raised, rows_unverified, days, "
+                             "busy_days, next_cursor}: repeat with cursor=next_cursor until it is null"},
         400: {"description": "A malformed day or cursor, or from after to (the field is named)"},
-        403: {"description": "The token is not the operator's or an admin's of this account"},
+        403: {"description": "The token is not the operator's"},
     },
 )
 def post_recount(body: RecountIn) -> Response[Any]:
@@ -268,7 +262,7 @@ def post_recount(body: RecountIn) -> Response[Any]:
     if not principal.is_operator:  # only the operator sees the Rollup alarms that make it safe
         raise Forbidden("only the operator token recounts rollups (run it while the Rollup alarms are quiet)")
     account = principal.scoped_account(body.account)
-    ports: Any = route_ports(router)
+    ports = report_ports(router)
     tz = ports.accounts.get(account).timezone
     now = clock.now()
     first, last = parse_range(body.from_, body.to, today=local_today(tz, now))

@@ -181,15 +181,20 @@ def merge_rows(rows: Rows, deltas: Rows) -> Rows:
     out = {key: dict(counters) for key, counters in rows.items()}
     for key, delta in deltas.items():
         target = out.setdefault(key, {})
-        for counter, amount in delta.items():
-            total = _num(Decimal(str(target.get(counter, 0))) + Decimal(str(amount)))
-            if total:
-                target[counter] = total
-            else:
-                target.pop(counter, None)
+        add_counters(target, delta)
         if not target:
             del out[key]
     return out
+
+
+def add_counters(target: dict[str, Number], delta: Mapping[str, Number]) -> None:
+    """``target`` plus ``delta``, per counter, in place (exact decimal sums; zeros dropped)."""
+    for counter, amount in delta.items():
+        total = _num(Decimal(str(target.get(counter, 0))) + Decimal(str(amount)))
+        if total:
+            target[counter] = total
+        else:
+            target.pop(counter, None)
 
 
 # ---------------------------------------------------------------- the port
