@@ -227,11 +227,18 @@ Exit codes: 0 applied (or no changes), 2 invalid file or refused by the server, 
 """
 
 
+def day_option(value: str | None, option: str) -> str | None:
+    """``value`` when it is None or a day YYYY-MM-DD; else exit 2 naming ``option``, before anything
+    is sent."""
+    if value is not None and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        _fail(f"error: {option} must be a date YYYY-MM-DD, got {value!r}", 2)
+    return value
+
+
 def _retry_body(account: str | None, since: str | None) -> dict[str, Any]:
     """The body of a ``… retry`` request (recordings, transcripts): ``account`` and ``since`` when
     given; a ``since`` that is not a day YYYY-MM-DD exits 2 before anything is sent."""
-    if since is not None and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", since):
-        _fail(f"error: --since must be a date YYYY-MM-DD, got {since!r}", 2)
+    day_option(since, "--since")
     return {k: v for k, v in (("account", account), ("since", since)) if v}
 
 

@@ -8,7 +8,6 @@ reached or failed.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import typer
@@ -19,9 +18,9 @@ from calltrack_cli.admin_cmds import (
     URL_OPTION,
     CliFailure,
     _exit_with,
-    _fail,
     _request,
     _resolve,
+    day_option,
 )
 
 RECOUNT_HELP = """Raise an account's report counts to what its stored calls add up to.
@@ -46,15 +45,6 @@ could not be reached.
 
 rollups_app = typer.Typer(help="Rollups: the per-day counters every report reads.", no_args_is_help=True)
 
-DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _day(value: str | None, option: str) -> str | None:
-    if value is not None and not DAY.fullmatch(value):
-        _fail(f"error: {option} must be a date YYYY-MM-DD, got {value!r}", 2)
-    return value
-
-
 def _raised(counters: dict[str, Any]) -> str:
     return ", ".join(f"{name} +{amount}" for name, amount in counters.items()) or "other dimensions only"
 
@@ -70,8 +60,8 @@ def recount(
     token: str | None = TOKEN_OPTION,
 ) -> None:
     try:
-        body: dict[str, Any] = {"from": _day(from_, "--from"), "dry_run": dry_run}
-        if _day(to, "--to"):
+        body: dict[str, Any] = {"from": day_option(from_, "--from"), "dry_run": dry_run}
+        if day_option(to, "--to"):
             body["to"] = to
         if account:
             body["account"] = account

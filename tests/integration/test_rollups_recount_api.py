@@ -164,3 +164,9 @@ def test_rollups_recount_help_explains_the_command() -> None:
     assert result.exit_code == 0
     for word in ("--from", "--dry-run", "qualified", "never lowers", "busy", "operator", "CALLTRACK_TOKEN"):
         assert word in result.stdout
+
+
+def test_rollups_recount_refuses_a_day_that_is_not_one_before_sending_anything() -> None:
+    result = run_cli("rollups", "recount", "--from", "11/01/2026", "--token", "t", "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "--from must be a date YYYY-MM-DD" in result.output
