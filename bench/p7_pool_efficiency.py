@@ -23,10 +23,12 @@ all of them are written to ``bench/results/latest.json``):
   return naming its number and lease (one conditional write when the number is still free), and
   sends its lease id with every heartbeat (one conditional write, no pool read).
 
-A call is attributed correctly when the attribution names the calling visitor's session. For
-1,000 / 5,000 / 20,000 daily visitors the figure reports accuracy against pool size, the smallest
-pool reaching 99% (bisection over pool sizes, same traffic for every size), its ratio to the rule
-of one number per 20 daily visitors, and the calibration of confidence at that pool.
+A call is attributed correctly when the attribution names the calling visitor's session. Every
+visitor is probed while its page is open and at ``LATE_PROBES`` stratified moments after its visit
+(a real caller's own call counts instead). For 1,000 / 5,000 / 20,000 daily visitors the figure
+reports accuracy against pool size, the smallest pool reaching 99% (bisection over pool sizes, same
+traffic for every size; at 1,000 visitors the mean over 10 seeded days), its ratio to the rule of
+one number per 20 daily visitors, and the calibration of confidence at that pool.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 from bench.common import INFO, FigureResult, Row, verdict
@@ -102,6 +105,10 @@ class Visit:
     call_while_open: bool = False
     open_probe: float = 0.0  # a moment the page is open: "had this visitor called now"
     late_probe: float = 0.0  # after the visit, with the model's delay
+    # LATE_PROBES moments after the visit, one in each stratum of the model's delay: they measure
+    # the accuracy after the visit (a real caller's own call counts instead, and late_probe then
+    # only feeds the pools report)
+    late_probes: list[float] = field(default_factory=list)
 
     @property
     def session_id(self) -> str:
@@ -114,6 +121,24 @@ class Visit:
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
     return median * math.exp(rng.gauss(0.0, sigma))
+
+
+# Late probes per visitor. One late call per visitor left the after-visit accuracy with a
+# sampling error as large as the gap being measured (at 1,000 visitors a day, +-0.16 points on a
+# 99% figure whose pools differ by 0.1 point per number); probes in strata of the delay's
+# quantiles, each drawn within its stratum, estimate the same accuracy without bias and with a
+# fraction of that error. Attribution only reads, so probes never change the replay.
+LATE_PROBES = 8
+
+
+def late_delays(model: TrafficModel, rng: random.Random, k: int = LATE_PROBES) -> list[float]:
+    """``k`` delays of the model's lognormal, one drawn uniformly within each of ``k`` equal
+    strata of its quantiles (stratified sampling: unbiased, less spread than ``k`` free draws)."""
+    normal = NormalDist()
+    return [
+        model.late_delay_median_s * math.exp(model.late_delay_sigma * normal.inv_cdf((i + rng.random()) / k))
+        for i in range(k)
+    ]
 
 
 def traffic(visitors: int, model: TrafficModel, seed: int) -> list[Visit]:
@@ -151,6 +176,9 @@ def traffic(visitors: int, model: TrafficModel, seed: int) -> list[Visit]:
         )
         if visit.call_at is not None:
             visit.open_probe = visit.late_probe = visit.call_at
+        else:  # its own generator: the day's traffic is the same whatever LATE_PROBES is
+            strata = late_delays(model, random.Random(seed * 1_000_003 + i))
+            visit.late_probes = [visit.periods[-1][1] + d for d in strata]
         visits.append(visit)
     visits.sort(key=lambda v: v.periods[0][0])
     return visits
@@ -193,16 +221,17 @@ class SimLeaseStore:
 
 @dataclass
 class Outcome:
-    """Every visitor is probed twice without changing the replay (attribution only reads): a call
-    at a random moment while its page is open, and one after the visit with the model's delay (a
-    real caller's one call counts instead). Accuracy weighs the two by ``call_while_open``."""
+    """Every visitor is probed without changing the replay (attribution only reads): a call at a
+    random moment while its page is open, and after the visit with the model's delay (``LATE_PROBES``
+    stratified moments, each weighing 1/LATE_PROBES of a call; a real caller's one call counts
+    instead). Accuracy weighs the two by ``call_while_open``. Tallies are [calls, right]."""
 
     pool_size: int
     weight_open: float
-    open: list[int] = field(default_factory=lambda: [0, 0])  # [calls, right]
-    late: list[int] = field(default_factory=lambda: [0, 0])
-    open_bands: dict[str, list[int]] = field(default_factory=dict)  # confidence band -> [calls, right]
-    late_bands: dict[str, list[int]] = field(default_factory=dict)
+    open: list[float] = field(default_factory=lambda: [0, 0])  # [calls, right]
+    late: list[float] = field(default_factory=lambda: [0, 0])
+    open_bands: dict[str, list[float]] = field(default_factory=dict)  # confidence band -> [calls, right]
+    late_bands: dict[str, list[float]] = field(default_factory=dict)
     new_leases: int = 0  # lease requests that read the pool
     fast_renewals: int = 0  # renewals by one conditional write (no pool read)
     releases: int = 0
@@ -211,14 +240,15 @@ class Outcome:
     writes: int = 0
     pools_report: dict[str, Any] = field(default_factory=dict)  # late calls learned from the replay's
     pools_report_model: dict[str, Any] = field(default_factory=dict)  # the traffic model's late calls
+    day_accuracies: list[float] = field(default_factory=list)  # over seeded days, this day first
 
-    def _weighted(self, open_: list[int], late: list[int]) -> tuple[float, float]:
+    def _weighted(self, open_: list[float], late: list[float]) -> tuple[float, float]:
         """(weighted calls, weighted right) over open and late tallies."""
         w = self.weight_open
         return w * open_[0] + (1 - w) * late[0], w * open_[1] + (1 - w) * late[1]
 
     @staticmethod
-    def _share(pair: list[int] | tuple[float, float]) -> float | None:
+    def _share(pair: list[float] | tuple[float, float]) -> float | None:
         return round(pair[1] / pair[0], 4) if pair[0] else None
 
     @property
@@ -227,6 +257,13 @@ class Outcome:
         a_open = self.open[1] / self.open[0] if self.open[0] else 1.0
         a_late = self.late[1] / self.late[0] if self.late[0] else 1.0
         return w * a_open + (1 - w) * a_late
+
+    @property
+    def expected_accuracy(self) -> float:
+        """What the pool size is judged by: the mean over the seeded days when the level was
+        replayed over several (a small pool's accuracy moves with the day's bursts), else this day's."""
+        days = self.day_accuracies
+        return sum(days) / len(days) if days else self.accuracy
 
     def bands(self) -> dict[str, dict[str, Any]]:
         w = self.weight_open
@@ -248,9 +285,11 @@ class Outcome:
         return {
             "pool_size": self.pool_size,
             "accuracy": round(self.accuracy, 4),
+            "expected_accuracy": round(self.expected_accuracy, 4),
             "accuracy_while_open": self._share(self.open),
             "accuracy_after_visit": self._share(self.late),
-            "calls_probed": {"while_open": self.open[0], "after_visit": self.late[0]},
+            "calls_probed": {"while_open": round(self.open[0]), "after_visit": round(self.late[0])},
+            "late_probes_per_visitor": LATE_PROBES,
             "confidence_at_least_0.99": self.confident(),
             "calibration": self.bands(),
             "lease_requests_reading_the_pool": self.new_leases,
@@ -308,6 +347,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             events.append((v.open_probe, 2, v.index, "open"))
         if v.call_at is None or not v.call_while_open:
             events.append((v.late_probe, 2, v.index, "late"))
+        events.extend((t, 2, v.index, "stratum") for t in v.late_probes)
     heapq.heapify(events)
     by_index = {v.index: v for v in visits}
     visible_until: dict[int, float] = {}
@@ -373,17 +413,20 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             if number is None:
                 continue
             attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
-            ok = int(attr.session_id == v.session_id)
+            if kind == ("late" if called_late(v, model) else "open"):
+                calls.append({"attribution": attr.details()})  # the pools report's one call
+            if kind == "late" and v.call_at is None:
+                continue  # a probe's late call is measured by its strata
+            weight = 1.0 / len(v.late_probes) if kind == "stratum" else 1.0
+            ok = weight if attr.session_id == v.session_id else 0.0
             tally = out.open if kind == "open" else out.late
-            tally[0] += 1
+            tally[0] += weight
             tally[1] += ok
             band = (out.open_bands if kind == "open" else out.late_bands).setdefault(
                 _band(attr.confidence), [0, 0]
             )
-            band[0] += 1
+            band[0] += weight
             band[1] += ok
-            if kind == ("late" if called_late(v, model) else "open"):
-                calls.append({"attribution": attr.details()})
     out.rows_read = store.rows_read
     # what GET /v1/reports/pools makes of the day's lease history and of one call per visitor
     # (its late or its open probe, as the model's shares): it learns the late calls from them
@@ -404,7 +447,7 @@ def called_late(v: Visit, model: TrafficModel) -> bool:
 def smallest_pool(
     run: Callable[[int], Outcome], start: int, step: int, limit: int, target: float = TARGET_ACCURACY
 ) -> tuple[int | None, dict[int, Outcome]]:
-    """Smallest pool size whose accuracy reaches ``target``: from ``start`` (an estimate) walk by
+    """Smallest pool size whose expected accuracy reaches ``target``: from ``start`` (an estimate) walk by
     ``step`` down while it holds, or up until it does (at most ``limit``), then bisect to one number
     between the last size that missed and the first that reached it. Accuracy rises with pool size
     for the same traffic, up to seeded noise; a good estimate costs 2-3 replays plus the bisection."""
@@ -413,7 +456,7 @@ def smallest_pool(
     def ok(n: int) -> bool:
         if n not in tried:
             tried[n] = run(n)
-        return tried[n].accuracy >= target
+        return tried[n].expected_accuracy >= target
 
     n = max(1, start)
     if ok(n):
@@ -437,15 +480,27 @@ def smallest_pool(
     return n, tried
 
 
-def seeded_days(
-    visitors: int, sizes: Iterable[int], policy: Policy, model: TrafficModel, seed: int, days: int
-) -> dict[int, dict[str, Any]]:
-    """How one level's answer varies from day to day: each pool size replayed over ``days`` seeded
-    days (the first is the figure's own day), with the mean accuracy and the days reaching 99%."""
-    day_visits = [traffic(visitors, model, seed + visitors + 1000 * k) for k in range(days)]
+def seeded_days(visitors: int, model: TrafficModel, seed: int, days: int) -> list[list[Visit]]:
+    """``days`` seeded days of one level's traffic; the first is the figure's own day."""
+    return [traffic(visitors, model, seed + visitors + 1000 * k) for k in range(days)]
+
+
+def replay_days(day_visits: list[list[Visit]], pool_size: int, policy: Policy, model: TrafficModel) -> Outcome:
+    """The first day's replay, carrying every day's accuracy (``Outcome.expected_accuracy``)."""
+    first = simulate(day_visits[0], pool_size, policy, model)
+    if len(day_visits) > 1:
+        first.day_accuracies = [first.accuracy] + [
+            simulate(v, pool_size, policy, model).accuracy for v in day_visits[1:]
+        ]
+    return first
+
+
+def day_spread(replay: Callable[[int], Outcome], sizes: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """How one level's answer varies from day to day: each pool size's accuracy on every seeded
+    day (the first is the figure's own day), with the mean and the days reaching 99%."""
     out: dict[int, dict[str, Any]] = {}
     for n in sizes:
-        accuracies = [simulate(v, n, policy, model).accuracy for v in day_visits]
+        accuracies = replay(n).day_accuracies
         out[n] = {
             "mean_accuracy": round(sum(accuracies) / len(accuracies), 4),
             "days_at_99": sum(a >= TARGET_ACCURACY for a in accuracies),
@@ -516,8 +571,9 @@ def run(
     """The P7 figure. The chosen policy (the last) is searched at every level; the others (before
     / after comparisons) only up to ``compare_up_to`` daily visitors (a replay's cost grows with
     visitors x pool size: 20,000 visitors at the rule's pool take minutes per replay). Levels up
-    to ``days_up_to`` visitors also replay the pools next to the answer over ``days`` seeded days:
-    a small pool's answer moves with the day's bursts, and one seeded day cannot show by how much."""
+    to ``days_up_to`` visitors are replayed over ``days`` seeded days and judged by their mean (a
+    small pool's answer moves with the day's bursts, and one seeded day cannot show by how much);
+    the pools next to the answer are shown day by day."""
     started = time.perf_counter()
     model = model or TrafficModel()
     policies = list(policies)
@@ -534,17 +590,23 @@ def run(
     ratios: dict[str, float] = {}  # the last level's ratio per policy: the next level's estimate
     best_outcomes: dict[tuple[int, str], Outcome] = {}
     for visitors in levels:
-        visits = traffic(visitors, model, seed + visitors)
+        # a small level is judged by its mean over seeded days (its bursts move a day's accuracy
+        # by more than a number does); a larger one by its own day
+        n_days = days if visitors <= days_up_to and days > 1 else 1
+        day_visits = seeded_days(visitors, model, seed, n_days)
         rule = max(1, math.ceil(visitors / RULE_VISITORS_PER_NUMBER))
         step = max(1, round(rule * 0.05))
-        level: dict[str, Any] = {"visitors": visitors, "rule_pool": rule, "step": step, "policies": {}}
+        level: dict[str, Any] = {"visitors": visitors, "rule_pool": rule, "step": step, "days": n_days,
+                                 "policies": {}}
+        replays: dict[str, Callable[[int], Outcome]] = {}
         for policy in policies:
             if policy is not chosen and visitors > compare_up_to:
                 continue
             estimate = round(rule * ratios.get(policy.name, 0.5))
             best, tried = smallest_pool(
-                lambda n, p=policy, v=visits: simulate(v, n, p, model), estimate, step, limit=4 * rule
+                lambda n, p=policy: replay_days(day_visits, n, p, model), estimate, step, limit=4 * rule
             )
+            replays[policy.name] = lambda n, t=tried, p=policy: t.get(n) or replay_days(day_visits, n, p, model)
             if best:
                 ratios[policy.name] = best / rule
                 best_outcomes[(visitors, policy.name)] = tried[best]
@@ -552,7 +614,7 @@ def run(
                 "smallest_pool_at_99": best,
                 "ratio_to_rule": round(best / rule, 3) if best else None,
                 "at_smallest": tried[best].summary() if best else None,
-                "accuracy_by_pool_size": {n: round(o.accuracy, 4) for n, o in sorted(tried.items())},
+                "accuracy_by_pool_size": {n: round(o.expected_accuracy, 4) for n, o in sorted(tried.items())},
             }
         details["levels"][visitors] = level
         mine = level["policies"][chosen.name]
@@ -566,19 +628,19 @@ def run(
             Row(
                 f"P7 smallest pool at 99%, {visitors:,} visitors/day",
                 (f"{best} numbers = {ratio:.2f} x rule ({rule})" if best else "not reached")
+                + (f" (mean of {n_days} seeded days)" if n_days > 1 else "")
                 + (f"; {others}" if others else ""),
                 f"<= {TARGET_RULE_RATIO} x rule",
                 ratio / TARGET_RULE_RATIO if ratio else None,
                 verdict(bool(ratio) and ratio <= TARGET_RULE_RATIO),
             )
         )
-        if best and visitors <= days_up_to and days > 1:
-            spread = seeded_days(visitors, [n for n in (best - 1, best, best + 1) if n >= 1], chosen,
-                                 model, seed, days)
+        if best and n_days > 1:
+            spread = day_spread(replays[chosen.name], [n for n in (best - 1, best, best + 1) if n >= 1])
             mine["over_seeded_days"] = spread
             result.rows.append(
                 Row(
-                    f"P7 over {days} seeded days, {visitors:,}/day",
+                    f"P7 over {n_days} seeded days, {visitors:,}/day",
                     "; ".join(
                         f"{n} numbers: mean {d['mean_accuracy']:.2%}, "
                         f"{d['days_at_99']}/{d['days']} days >= 99%"

@@ -94,3 +94,40 @@ def test_a_small_level_reports_its_pools_over_several_seeded_days():
     means = [spread[n]["mean_accuracy"] for n in sorted(spread)]
     assert means == sorted(means)  # more numbers, no less accurate on the same days
     assert any(r.figure == f"P7 over 3 seeded days, {VISITORS:,}/day" for r in result.rows)
+
+
+def test_late_probes_fall_one_in_each_stratum_of_the_delay():
+    # Given the model's delay (lognormal) and eight strata of its quantiles
+    import math
+    import random
+    from statistics import NormalDist
+
+    delays = p7.late_delays(MODEL, random.Random(3), k=8)
+    # Then the i-th probe's quantile lies in the i-th stratum, so the tail is always probed
+    quantiles = [
+        NormalDist().cdf(math.log(d / MODEL.late_delay_median_s) / MODEL.late_delay_sigma) for d in delays
+    ]
+    assert [int(q * 8) for q in quantiles] == list(range(8))
+
+
+def test_a_probe_visitor_is_measured_after_its_visit_by_its_strata_and_a_caller_by_its_call(visits):
+    callers = [v for v in visits if v.call_at is not None]
+    probes = [v for v in visits if v.call_at is None]
+    assert all(v.late_probes == [] for v in callers)
+    assert all(len(v.late_probes) == p7.LATE_PROBES and min(v.late_probes) > v.periods[-1][1] for v in probes)
+    # And each visitor weighs one call after the visit, whatever the number of probes
+    outcome = p7.simulate(visits, VISITORS // 20, p7.AFTER, MODEL)
+    late_visitors = sum(1 for v in visits if v.call_at is None or not v.call_while_open)
+    assert 0.95 * late_visitors <= outcome.late[0] <= late_visitors + 1e-6  # (a visitor shown no number: none)
+
+
+def test_a_level_replayed_over_seeded_days_is_judged_by_their_mean():
+    # Given two seeded days of a small level
+    days = p7.seeded_days(VISITORS, MODEL, seed=7, days=2)
+    # When a pool is replayed over them
+    outcome = p7.replay_days(days, VISITORS // 40, p7.AFTER, MODEL)
+    # Then the outcome is the first day's, and the size is judged by the mean of both days
+    second = p7.simulate(days[1], VISITORS // 40, p7.AFTER, MODEL).accuracy
+    assert outcome.day_accuracies == [outcome.accuracy, second]
+    assert outcome.expected_accuracy == (outcome.accuracy + second) / 2
+    assert p7.smallest_pool(lambda n: outcome, 1, 1, 1, target=outcome.expected_accuracy + 1e-9)[0] is None
