@@ -329,6 +329,9 @@ def lease_number(
                 "kind": "pool",
                 "lease_id": lease_id,
                 ADDRESS_KEY: client,  # None (no address): the previous holder's key is removed
+                # the browser ids a renewal kept on the row are the holder's: this session's own
+                # or none (None removes the previous holder's; a call would send them as this one's)
+                **{key: cookies.get(key) for key in AD_COOKIE_KEYS},
                 **session,
                 **previous,
             }

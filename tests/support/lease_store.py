@@ -149,8 +149,8 @@ class InMemoryLeaseStore:
 
 @contextmanager
 def moto_lease_store() -> Iterator[tuple[Any, Any]]:
-    """``dni_lease.store.DynamoLeaseStore`` on an in-process moto ``leases`` table (history table
-    "history", not created) -> (the low-level client, the store)."""
+    """``dni_lease.store.DynamoLeaseStore`` on in-process moto ``leases`` and ``history`` tables
+    -> (the low-level client, the store)."""
     import boto3
     from moto import mock_aws
 
@@ -162,4 +162,9 @@ def moto_lease_store() -> Iterator[tuple[Any, Any]]:
         client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
                             KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
                             AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
+        client.create_table(TableName="history", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"},
+                                       {"AttributeName": "leased_at", "KeyType": "RANGE"}],
+                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"},
+                                                  {"AttributeName": "leased_at", "AttributeType": "N"}])
         yield client, DynamoLeaseStore(client, "leases", "history")

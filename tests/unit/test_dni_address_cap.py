@@ -335,3 +335,38 @@ def test_the_pools_report_counts_capped_answers_apart_and_does_not_size_the_pool
     assert pool["address_capped"] == 18 and pool["exhaustions"] == 0
     assert pool["peak_concurrent_leases"] == 3 and pool["peak_concurrent_sessions"] == 3
     assert pool["recommended_size"] == 4
+
+
+@pytest.mark.parametrize("kind", ["memory", "dynamodb"])
+def test_the_next_holder_of_a_number_does_not_inherit_the_previous_visitors_browser_ids(kind):
+    import contextlib
+
+    cfg = config(numbers=NUMBERS[:1])
+    ids = {"ga_client_id": "1234567890.1764460800", "fbp": "fb.1.1764460800000.123456789"}
+    with contextlib.ExitStack() as stack:
+        store = InMemoryLeaseStore() if kind == "memory" else stack.enter_context(moto_lease_store())[1]
+        # Given visitor A, whose analytics and pixel set their cookies after A's first lease: A's
+        # renewal keeps them on the number's row
+        a = req(session_id="session-A")
+        first = lease_number(store, cfg, a, T0)
+        renew = LeaseRequest(account="acme", visitor_id=a.visitor_id, session_id=a.session_id,
+                             utm={"source": "google"}, number=first.number, lease_id=first.lease_id,
+                             ad_cookies=ids)
+        assert lease_number(store, cfg, renew, T0 + 60).renewed
+        assert store.get_rows([first.number])[first.number]["fbp"] == ids["fbp"]
+        # When A leaves and visitor B, who has no such cookies, gets the same number
+        assert release_number(store, cfg, LeaseRequest(account="acme", visitor_id=a.visitor_id,
+                                                       session_id=a.session_id, number=first.number,
+                                                       lease_id=first.lease_id, release=True), T0 + 90)
+        b = lease_number(store, cfg, req(session_id="session-B"), T0 + 4000)
+        assert b.leased and b.number == first.number
+        # Then B's call carries no browser id of A's (GA4 and Meta would get A's ids for B's call)
+        from calltrack.attribution import attribute
+
+        row = store.get_rows([b.number])[b.number]
+        attr = attribute({"kind": "pool", "account": "acme", "pool": "google", "channel": "google-ads"},
+                         row, T0 + 4010, 120)
+        assert attr.session_id == "session-B"
+        details = attr.details()
+        assert not any(details.get(k) for k in ids), details
+        assert not any(k in row for k in ids)
