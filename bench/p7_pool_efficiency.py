@@ -485,7 +485,9 @@ def seeded_days(visitors: int, model: TrafficModel, seed: int, days: int) -> lis
     return [traffic(visitors, model, seed + visitors + 1000 * k) for k in range(days)]
 
 
-def replay_days(day_visits: list[list[Visit]], pool_size: int, policy: Policy, model: TrafficModel) -> Outcome:
+def replay_days(
+    day_visits: list[list[Visit]], pool_size: int, policy: Policy, model: TrafficModel
+) -> Outcome:
     """The first day's replay, carrying every day's accuracy (``Outcome.expected_accuracy``)."""
     first = simulate(day_visits[0], pool_size, policy, model)
     if len(day_visits) > 1:
@@ -604,9 +606,12 @@ def run(
                 continue
             estimate = round(rule * ratios.get(policy.name, 0.5))
             best, tried = smallest_pool(
-                lambda n, p=policy: replay_days(day_visits, n, p, model), estimate, step, limit=4 * rule
+                lambda n, p=policy, dv=day_visits: replay_days(dv, n, p, model),
+                estimate, step, limit=4 * rule,
             )
-            replays[policy.name] = lambda n, t=tried, p=policy: t.get(n) or replay_days(day_visits, n, p, model)
+            replays[policy.name] = (
+                lambda n, t=tried, p=policy, dv=day_visits: t.get(n) or replay_days(dv, n, p, model)
+            )
             if best:
                 ratios[policy.name] = best / rule
                 best_outcomes[(visitors, policy.name)] = tried[best]

@@ -655,3 +655,40 @@ def test_an_ad_name_cut_inside_an_emoji_still_gets_a_number(site, local_stack, b
     attribution = json.loads(_lease_row(local_stack, number)["attribution"]["S"])
     assert attribution["utm"]["content"] == "a" * 255 and attribution["gclid"] == "EMOJI-1"
     context.close()
+
+
+def test_a_page_answered_without_a_number_shows_the_sites_number_again(site, local_stack, browser):
+    import json
+
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    page = context.new_page()
+    answers: list[dict] = []
+
+    def no_number_after_the_first(route, request) -> None:
+        if request.method != "POST" or "release" in (request.post_data or ""):
+            route.continue_()
+        elif not answers:
+            response = route.fetch()
+            answers.append(response.json())
+            route.fulfill(response=response)
+        else:  # what the API answers a page whose address holds its share of the pool
+            body = {**answers[0], "number": None, "display": None, "expires_at": None, "lease_id": None,
+                    "shared": False, "confidence": None, "heartbeat_seconds": 300}
+            route.fulfill(status=200, body=json.dumps(body), content_type="application/json")
+
+    page.route("**/dni/lease", no_number_after_the_first)
+    # Given a page showing a leased number
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=REVOKED-1")
+    _leased(page, account)
+    page.wait_for_function("() => document.getElementById('dash').textContent !== '03-1234-5678'")
+    # When its lease is revoked and its next request is answered without a number
+    page.evaluate(_SET_VISIBILITY, "hidden")
+    page.evaluate(_SET_VISIBILITY, "visible")
+    # Then the page shows the site's own number again and forgets the lease (no heartbeat or
+    # release names a number another visitor may now hold)
+    page.wait_for_function("() => document.getElementById('dash').textContent === '03-1234-5678'")
+    assert page.get_attribute("#tel-nat", "href") == "tel:03-1234-5678"
+    stored = page.evaluate(f"() => JSON.parse(localStorage.getItem('ct_dni_{account}'))")
+    assert not stored.get("n") and not stored.get("l")
+    context.close()

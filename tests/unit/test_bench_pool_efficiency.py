@@ -118,7 +118,8 @@ def test_a_probe_visitor_is_measured_after_its_visit_by_its_strata_and_a_caller_
     # And each visitor weighs one call after the visit, whatever the number of probes
     outcome = p7.simulate(visits, VISITORS // 20, p7.AFTER, MODEL)
     late_visitors = sum(1 for v in visits if v.call_at is None or not v.call_while_open)
-    assert 0.95 * late_visitors <= outcome.late[0] <= late_visitors + 1e-6  # (a visitor shown no number: none)
+    # (a visitor shown no number has none)
+    assert 0.95 * late_visitors <= outcome.late[0] <= late_visitors + 1e-6
 
 
 def test_a_level_replayed_over_seeded_days_is_judged_by_their_mean():

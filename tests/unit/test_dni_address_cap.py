@@ -370,3 +370,4 @@ def test_the_next_holder_of_a_number_does_not_inherit_the_previous_visitors_brow
         details = attr.details()
         assert not any(details.get(k) for k in ids), details
         assert not any(k in row for k in ids)
+

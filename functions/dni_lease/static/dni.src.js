@@ -166,14 +166,17 @@
     timer = 0;
     try { swapText(d.body); } catch (e) { /* never break the page */ }
   }
+  // An answer without a number while this page holds a lease (revoked: its address holds its
+  // share of the pool; or no pool matches any more): the page shows the site's number again.
   function apply(r) {
-    if (!r || !r.number) return;
-    var prev = lease && lease.number;
+    var prev = lease && lease.number, site = r && !r.number && lease && lease.lease_id && (r.replace || [])[0];
+    if (site) r = { number: site, formats: r.formats };
+    else if (!r || !r.number) return;
     targets = (r.replace || []).filter(function (x) { return x !== r.number; });
     if (prev && prev !== r.number) targets.push(prev);
     for (var k in r.formats || {}) fm[k] = r.formats[k];
     lease = r;
-    st.n = r.number;
+    st.n = site ? null : r.number;
     st.l = r.lease_id;
     if (r.cookie_days && r.cookie_days !== st.days) { st.days = r.cookie_days; st.x = 0; }
     save();
