@@ -14,7 +14,12 @@ recount can see. And it raises only a row whose ``calls`` counter equals the num
 calls it should hold: that row counted exactly these calls, under an older rule. A row holding a
 different number of calls is left as it is (``rows_unverified``): its calls may be counted under
 another key (a call without a zone stamp counted in the zone the account had then, a value cut
-differently), and raising it would count them twice.
+differently), and raising it would count them twice. Equal numbers are not the same calls when
+calls without a zone stamp (all from before 2026-12-01) are counted in a zone the account no longer
+has: each day then holds as many calls as before, but not the same ones, and a lead raised on one
+day is the lead its neighbour already holds. So a day with such a call is raised only when the
+operator says the account's zone has not changed since those calls were counted (``zone_unchanged``);
+otherwise its short rows are answered in ``unstamped_days``.
 
 Beside the running consumer:
 - a day with a call written in the last ``QUIET_S`` is left alone and answered in ``busy_days``:
@@ -30,7 +35,8 @@ hourly replay: run it while the ``Rollup…`` alarms are quiet (README "Reports,
 Only the operator may run it: only the operator sees the alarms that say it is safe to. Long
 ranges go ``DAYS_PER_READ`` days at a time within the API's time limit, which is looked at before
 each round and each raise: the answer's ``next_cursor`` (the day to go on from, possibly one
-already partly raised: raising it again adds only what is still short) continues it.
+already partly raised: raising it again adds only what is still short) continues it. An answer
+always finishes the first day it raises anything on, so every answer moves the cursor on.
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calltrack import clock
 from calltrack.api import principal_from_app
-from calltrack.days import local_day_bounds, local_today, parse_day, parse_range
-from calltrack.errors import BadRequest, Forbidden
+from calltrack.days import has_zone_stamp, local_day_bounds, local_today, parse_day, parse_range
+from calltrack.errors import BadRequest, Conflict, Forbidden
 from calltrack.models.reports import DIMENSIONS
 from calltrack.observability import make_logger
 from report.rollup import Contribution, Number, add_counters, contribution, diff, split_row_key
@@ -99,6 +105,7 @@ class Recount:
     busy_days: list[str] = field(default_factory=list)
     rows_raised: int = 0
     rows_unverified: int = 0  # short rows left as they are: they hold another number of calls
+    unstamped_days: list[str] = field(default_factory=list)  # short, with calls of no zone stamp
     calls: int = 0
 
 
@@ -161,9 +168,11 @@ def busy(by_day: Mapping[str, list[tuple[Mapping[str, Any], Contribution]]], now
 
 def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: date, *,
                  now: datetime, dry_run: bool, into: Recount,
-                 out_of_time: Callable[[], bool] = lambda: False) -> date | None:
+                 out_of_time: Callable[[], bool] = lambda: False, zone_unchanged: bool = False,
+                 finish_first: bool = False) -> date | None:
     """Recount the local days ``first``..``last`` of ``account`` into ``into``; -> None when done,
-    else the first day whose rows were not all raised (out of time)."""
+    else the first day whose rows were not all raised (out of time). ``finish_first``: the first
+    day with something to raise is finished whatever the time (an answer always moves on)."""
     days = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
     # The rows first, then the calls: a call changed in between was written after ``now`` (busy),
     # so the calls read match what the rows had counted for every day that is not busy.
@@ -179,14 +188,23 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
     raised_per_day: dict[str, dict[str, Number]] = {}
     rows_per_day: dict[str, int] = {}
     short, unverified = shortfalls(expected, stored)
+    unstamped: set[str] = set()
+    if not zone_unchanged:  # counted in the zone the account had then, perhaps not today's
+        unstamped = {day for day, counted_calls in by_day.items()
+                     if any(not has_zone_stamp(call) for call, _ in counted_calls)}
+        held = {key for key in short if split_row_key(key)[1][:10] in unstamped}
+        unstamped = {split_row_key(key)[1][:10] for key in held}
+        short = {key: raises for key, raises in short.items() if key not in held}
     stopped: str | None = None
     checked: set[str] = set()
+    first_day: str | None = None
     for key, raises in sorted(short.items(), key=lambda item: split_row_key(item[0])[1]):  # by day
         dimension, sk = split_row_key(key)
         day = sk.partition("#")[0]
         if day in unsettled:
             continue
-        if out_of_time():
+        first_day = first_day or day
+        if out_of_time() and not (finish_first and day == first_day):
             stopped = day
             break
         if day not in checked:  # the index's copies of the day's calls against the table's
@@ -205,6 +223,8 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
     for day in done:
         if day in unsettled:
             into.busy_days.append(day)
+        if day in unstamped:
+            into.unstamped_days.append(day)
         if per_day.get(day) or rows_per_day.get(day):
             into.days.append({"day": day, "calls": per_day.get(day, 0), "busy": day in unsettled,
                               "rows_raised": rows_per_day.get(day, 0), "raised": raised_per_day.get(day, {})})
@@ -215,17 +235,20 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
 
 
 def recount(ports: RecountPorts, account: str, tz: str, first: date, last: date, *, now: datetime,
-            dry_run: bool, out_of_time: Callable[[], bool]) -> tuple[Recount, date | None]:
+            dry_run: bool, out_of_time: Callable[[], bool],
+            zone_unchanged: bool = False) -> tuple[Recount, date | None]:
     """Recount ``first``..``last`` a few days at a time until done or out of time; -> what was
-    found, and the day to go on from (None when done)."""
+    found, and the day to go on from (None when done; always after ``first``: the first round is
+    read whatever the time, and its first day with something to raise is finished)."""
     result = Recount()
     start = first
     while start <= last:
-        if out_of_time():
+        if start > first and out_of_time():
             return result, start
         end = min(last, start + timedelta(days=DAYS_PER_READ - 1))
         stopped = recount_days(ports, account, tz, start, end, now=now, dry_run=dry_run, into=result,
-                               out_of_time=out_of_time)
+                               out_of_time=out_of_time, zone_unchanged=zone_unchanged,
+                               finish_first=start == first)
         if stopped is not None:
             return result, stopped
         start = end + timedelta(days=1)
@@ -245,6 +268,10 @@ class RecountIn(BaseModel):
     dry_run: bool = Field(default=False, description="Say what would be raised; write nothing")
     cursor: str | None = Field(default=None, max_length=10,
                                description="Go on from the previous answer's next_cursor (a day)")
+    zone_unchanged: bool = Field(
+        default=False,
+        description="The account's time zone is the one its calls from before 2026-12-01 (which carry "
+                    "no zone stamp) were counted in: their days may be raised too")
 
 
 @router.post(
@@ -252,9 +279,11 @@ class RecountIn(BaseModel):
     summary="Raise an account's rollups to what its stored calls add up to (operator only)",
     responses={
         200: {"description": "{account, from, to, dry_run, calls, rows_raised, rows_unverified, days, "
-                             "busy_days, next_cursor}: repeat with cursor=next_cursor until it is null"},
+                             "busy_days, unstamped_days, next_cursor}: repeat with cursor=next_cursor "
+                             "until it is null"},
         400: {"description": "A malformed day or cursor, or from after to (the field is named)"},
         403: {"description": "The token is not the operator's"},
+        409: {"description": "The account's stored config does not validate: apply a fixed one first"},
     },
 )
 def post_recount(body: RecountIn) -> Response[Any]:
@@ -263,7 +292,7 @@ def post_recount(body: RecountIn) -> Response[Any]:
         raise Forbidden("only the operator token recounts rollups (run it while the Rollup alarms are quiet)")
     account = principal.scoped_account(body.account)
     ports = report_ports(router)
-    tz = ports.accounts.get(account).timezone
+    tz = _timezone(ports.accounts, account)
     now = clock.now()
     first, last = parse_range(body.from_, body.to, today=local_today(tz, now))
     resume = first
@@ -273,12 +302,14 @@ def post_recount(body: RecountIn) -> Response[Any]:
             raise BadRequest("cursor: not a day of this range", field="cursor")
     started = time.monotonic()
     found, next_day = recount(ports.recount, account, tz, resume, last, now=now, dry_run=body.dry_run,
-                              out_of_time=lambda: time.monotonic() - started > BUDGET_S)
+                              out_of_time=lambda: time.monotonic() - started > BUDGET_S,
+                              zone_unchanged=body.zone_unchanged)
     out = {
         "account": account, "from": first.isoformat(), "to": last.isoformat(), "dry_run": body.dry_run,
         "calls": found.calls, "rows_raised": found.rows_raised, "rows_unverified": found.rows_unverified,
         "days": found.days,
-        "busy_days": found.busy_days, "next_cursor": next_day.isoformat() if next_day else None,
+        "busy_days": found.busy_days, "unstamped_days": found.unstamped_days,
+        "next_cursor": next_day.isoformat() if next_day else None,
     }
     logger.info("rollups recounted", extra={"audit": {
         "action": "rollups.recount", "principal_account": principal.account, "principal_role": principal.role,
@@ -286,6 +317,18 @@ def post_recount(body: RecountIn) -> Response[Any]:
         "rows_raised": found.rows_raised, "busy_days": len(found.busy_days),
     }})
     return Response(status_code=200, content_type="application/json", body=json.dumps(out))
+
+
+def _timezone(accounts: Any, account: str) -> str:
+    """The account's zone; a 409 when its stored config no longer validates (the recount would
+    have to guess the rules its calls were counted by; the consumer still counts them)."""
+    from pydantic import ValidationError
+
+    try:
+        return str(accounts.get(account).timezone)
+    except ValidationError:
+        raise Conflict("account: its stored config does not validate; apply a fixed config, then recount",
+                       field="account") from None
 
 
 # ---------------------------------------------------------------- the adapters

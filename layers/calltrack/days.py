@@ -41,12 +41,18 @@ def is_timezone(value: Any) -> bool:
     return True
 
 
+def has_zone_stamp(call: Mapping[str, Any]) -> bool:
+    """Whether the call was stamped with a known zone name when it was created (calls from before
+    2026-12-01 were not: they were counted in the zone the account had then)."""
+    stamped = call.get(CALL_TIMEZONE)
+    return isinstance(stamped, str) and is_timezone(stamped)
+
+
 def call_timezone(call: Mapping[str, Any], account_tz: str) -> str:
     """The zone a call's local day and hour are taken in: the zone it was stamped with when it was
     created (``calltrack.call_items.CALL_TIMEZONE``) when that is a known zone name, else the
     account's (calls from before the stamp, or a stamp that is not a zone)."""
-    stamped = call.get(CALL_TIMEZONE)
-    return stamped if isinstance(stamped, str) and is_timezone(stamped) else account_tz
+    return str(call[CALL_TIMEZONE]) if has_zone_stamp(call) else account_tz
 
 
 def parse_started_at(value: Any) -> datetime | None:

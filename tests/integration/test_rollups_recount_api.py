@@ -162,7 +162,8 @@ def test_a_recount_with_a_bad_day_or_cursor_is_a_400_naming_it(local_stack: Any)
 def test_rollups_recount_help_explains_the_command() -> None:
     result = run_cli("rollups", "recount", "--help")
     assert result.exit_code == 0
-    for word in ("--from", "--dry-run", "qualified", "never lowers", "busy", "operator", "CALLTRACK_TOKEN"):
+    for word in ("--from", "--dry-run", "--zone-unchanged", "qualified", "never lowers", "busy", "operator",
+                 "CALLTRACK_TOKEN"):
         assert word in result.stdout
 
 
@@ -170,3 +171,40 @@ def test_rollups_recount_refuses_a_day_that_is_not_one_before_sending_anything()
     result = run_cli("rollups", "recount", "--from", "11/01/2026", "--token", "t", "--url", "http://127.0.0.1:9")
     assert result.exit_code == 2
     assert "--from must be a date YYYY-MM-DD" in result.output
+
+
+def test_rollups_recount_stops_when_the_stack_answers_a_cursor_that_did_not_move() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    # Given a stack that answers every request with the day it was asked to go on from
+    sent: list[dict] = []
+
+    class Stuck(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            sent.append(body)
+            answer = json.dumps({"account": "a", "to": "2026-11-30", "calls": 0, "rows_raised": 0,
+                                 "days": [], "busy_days": [], "unstamped_days": [],
+                                 "next_cursor": body.get("cursor", body["from"])}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Stuck)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # When the operator recounts
+        result = run_cli("rollups", "recount", "--from", "2026-11-01", "--to", "2026-11-30", "--account", "a",
+                         "--token", "t", "--url", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    # Then the command stops with exit 1 after one request instead of asking for ever
+    assert result.exit_code == 1, result.output
+    assert "no progress" in result.output and len(sent) == 1

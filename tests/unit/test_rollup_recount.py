@@ -47,8 +47,9 @@ def as_counted_before_2026_12_01(calls: list[dict[str, Any]]) -> dict[tuple[str,
 
 
 def run(store: InMemoryRecount, first: date, last: date, *, dry_run: bool = False) -> recount.Recount:
+    """A recount of calls from before the zone stamp in an account that kept its zone."""
     found, next_day = recount.recount(store, ACCOUNT, TZ, first, last, now=NOW, dry_run=dry_run,
-                                      out_of_time=lambda: False)
+                                      out_of_time=lambda: False, zone_unchanged=True)
     assert next_day is None
     return found
 
@@ -216,15 +217,16 @@ def test_a_long_range_stops_when_out_of_time_even_mid_day_and_goes_on_from_that_
     calls = [a_call(f"CA{i}", f"2026-10-{i + 1:02d}T01:00:00Z", tags=["qualified"]) for i in range(20)]
     store = InMemoryRecount(calls, as_counted_before_2026_12_01(calls))
 
-    # When a recount runs out of time after 10 looks at the clock (one before the round, then one
-    # before each raise: in the middle of its second day), then goes on from the day it names
+    # When a recount runs out of time after 10 looks at the clock (one before each raise: in the
+    # middle of its second day), then goes on from the day it names
     looks = iter(range(10**6))
     first, next_day = recount.recount(store, ACCOUNT, TZ, date(2026, 10, 1), date(2026, 10, 20), now=NOW,
-                                      dry_run=False, out_of_time=lambda: next(looks) >= 10)
+                                      dry_run=False, out_of_time=lambda: next(looks) >= 10,
+                                      zone_unchanged=True)
     assert next_day == date(2026, 10, 2)
-    assert first.rows_raised == 9 and [d["day"] for d in first.days] == ["2026-10-01"]
+    assert first.rows_raised == 10 and [d["day"] for d in first.days] == ["2026-10-01"]
     rest, done = recount.recount(store, ACCOUNT, TZ, next_day, date(2026, 10, 20), now=NOW,
-                                 dry_run=False, out_of_time=lambda: False)
+                                 dry_run=False, out_of_time=lambda: False, zone_unchanged=True)
 
     # Then every day was raised once: the second day's rows raised before the stop were not again
     assert done is None
@@ -243,7 +245,7 @@ def test_a_short_row_holding_another_number_of_calls_is_left_unverified() -> Non
 
     # When New York's 2026-11-20 and 21 are recounted
     found, _ = recount.recount(store, ACCOUNT, "America/New_York", date(2026, 11, 20), date(2026, 11, 21),
-                               now=NOW, dry_run=False, out_of_time=lambda: False)
+                               now=NOW, dry_run=False, out_of_time=lambda: False, zone_unchanged=True)
 
     # Then nothing is raised: the rows of New York's day hold no call, so raising them would count
     # the call a second time; they are reported unverified
@@ -263,3 +265,68 @@ def test_the_fields_a_recount_reads_are_all_the_consumer_counts_from() -> None:
     # would make the recount see other rows)
     assert "transcript" not in projected
     assert contribution(projected, TZ) == contribution(call, TZ) != {}
+
+
+def test_days_of_unstamped_calls_in_an_account_that_changed_zone_are_not_raised_without_being_told() -> None:
+    # Given three calls from before the zone stamp counted on Tokyo's days, one tagged qualified
+    # (counted with no lead), in an account that has since moved to UTC: each UTC day holds as many
+    # calls as its Tokyo row, but not the same ones (the qualified call is on UTC's 11-20 and on
+    # Tokyo's 11-21)
+    calls = [a_call("CA1", "2026-11-19T16:00:00Z"), a_call("CA2", "2026-11-20T16:00:00Z", tags=["qualified"]),
+             a_call("CA3", "2026-11-21T16:00:00Z")]
+    rows = as_counted_before_2026_12_01(calls)
+    rows[(ACCOUNT, "channel|2026-11-21#flyer")]["leads"] = 1  # untagging nothing: Tokyo's day holds the lead
+    store = InMemoryRecount(calls, rows)
+
+    # When UTC's days are recounted without saying the zone is unchanged
+    found, _ = recount.recount(store, ACCOUNT, "UTC", date(2026, 11, 19), date(2026, 11, 21), now=NOW,
+                               dry_run=False, out_of_time=lambda: False)
+
+    # Then no lead is added on UTC's 11-20 (Tokyo's 11-21 row already holds it: that would be two),
+    # and the day is named for the operator to decide
+    assert store.writes == [] and found.rows_raised == 0
+    assert found.unstamped_days == ["2026-11-20"]
+
+
+def test_days_of_stamped_calls_are_raised_without_being_told() -> None:
+    # Given a qualified call stamped with the account's zone, counted with no lead
+    calls = [a_call("CA1", "2026-12-02T01:00:00Z", tags=["qualified"], timezone=TZ)]
+    store = InMemoryRecount(calls, as_counted_before_2026_12_01(calls))
+    # When its day is recounted
+    found, _ = recount.recount(store, ACCOUNT, TZ, date(2026, 12, 2), date(2026, 12, 2), now=NOW,
+                               dry_run=False, out_of_time=lambda: False)
+    # Then it is raised: the stamp says which day it was counted on
+    assert leads(store, "2026-12-02") == 1 and found.unstamped_days == []
+
+
+def test_an_answer_out_of_time_from_the_start_still_finishes_its_first_day_and_moves_on() -> None:
+    # Given two days each one lead low, and a recount whose time is up before it begins (reading
+    # took the whole budget)
+    calls = [a_call(f"CA{i}", f"2026-10-{i + 1:02d}T01:00:00Z", tags=["qualified"]) for i in range(2)]
+    store = InMemoryRecount(calls, as_counted_before_2026_12_01(calls))
+    found, next_day = recount.recount(store, ACCOUNT, TZ, date(2026, 10, 1), date(2026, 10, 2), now=NOW,
+                                      dry_run=False, out_of_time=lambda: True, zone_unchanged=True)
+    # Then its first day is raised and the cursor names the next one (the CLI never resends a cursor
+    # that did not move)
+    assert leads(store, "2026-10-01") == 1 and leads(store, "2026-10-02") == 0
+    assert next_day == date(2026, 10, 2)
+
+
+def test_an_account_whose_stored_config_no_longer_validates_is_a_409_naming_the_account() -> None:
+    from pydantic import BaseModel
+
+    from calltrack.errors import Conflict
+
+    class Broken:
+        def get(self, account: str) -> Any:
+            class Alerts(BaseModel):
+                answer_rate_below: float
+
+            return Alerts.model_validate({"answer_rate_below": "seven"})  # raises ValidationError
+
+    try:
+        recount._timezone(Broken(), ACCOUNT)
+    except Conflict as err:
+        assert err.field == "account"
+    else:
+        raise AssertionError("no 409")
