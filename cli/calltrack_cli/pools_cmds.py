@@ -32,8 +32,14 @@ app = typer.Typer(help="DNI pools: sizing advice from their peak use.", no_args_
 
 
 def needed_size(pool: Mapping[str, Any]) -> int:
-    """The size a pool needs: enough numbers for its peak sessions and for 99% accuracy."""
-    return max(int(pool.get("recommended_size") or 0), int(pool.get("recommended_size_for_accuracy") or 0))
+    """The size the stack advises for the pool (``advised_size``: enough numbers for its peak
+    sessions and for 99% accuracy; its own size when the window had no session). A stack from
+    before that key: the same rule here."""
+    if pool.get("advised_size") is not None:
+        return int(pool["advised_size"])
+    size, peak = int(pool.get("size") or 0), int(pool.get("peak_concurrent_sessions") or 0)
+    needed = max(int(pool.get("recommended_size") or 0), int(pool.get("recommended_size_for_accuracy") or 0))
+    return max(needed, 1) if peak else size
 
 
 def accuracy_text(pool: Mapping[str, Any]) -> str:
@@ -57,9 +63,7 @@ def advice(report: Mapping[str, Any], price: float) -> list[dict[str, Any]]:
     out = []
     for pool in report.get("pools") or []:
         size = int(pool.get("size") or 0)
-        peak = int(pool.get("peak_concurrent_sessions") or 0)
-        # No session in the window says nothing about demand (dni.js not live yet?): keep the size.
-        recommended = max(needed_size(pool), 1) if peak else size
+        recommended = needed_size(pool)  # no session in the window: the size it has
         change = recommended - size
         out.append(
             {

@@ -150,10 +150,19 @@ def pool_stats(
         "recommended_size": recommended_size(peak_sessions),
         "estimated_accuracy": None if accuracy is None else round(accuracy, 4),
         "recommended_size_for_accuracy": for_accuracy,
+        "advised_size": advised_size(size, peak_sessions, recommended_size(peak_sessions), for_accuracy),
         "busiest_day": day,
         "busiest_day_leases": day_leases,
         "late_calls": late.as_dict(),
     }
+
+
+def advised_size(size: int, peak_sessions: int, for_peak: int, for_accuracy: int) -> int:
+    """The size to have (what ``calltrack pools advise``, ``doctor`` and the console show): enough
+    numbers for the peak sessions and for 99% of calls to reach their session, at least one; a pool
+    with no session in the window keeps its size (that says nothing of demand: dni.js not live yet,
+    or lease history older than it is kept)."""
+    return max(for_peak, for_accuracy, 1) if peak_sessions else size
 
 
 def local_days(start: float, end: float, timezone: str) -> list[float]:

@@ -363,7 +363,10 @@ def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_
         local_stack, "console-pool", name="Pool clinic", language="en-US",
         site={"origins": [ORIGIN], "numbers": [SITE_NUMBER]},
         pools=[{"id": "google", "channel": "google-ads", "match": {"utm_source": "google"},
-                "numbers": [number]}],
+                "numbers": [number]},
+               # and a pool no visitor has reached yet (its ad not live)
+               {"id": "yahoo", "channel": "yahoo-ads", "match": {"utm_source": "yahoo"},
+                "numbers": [unique_number(), unique_number()]}],
     )
     for _ in range(3):
         session = "s-pool-" + secrets.token_hex(6)
@@ -377,13 +380,15 @@ def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_
     # When their manager opens the reports
     page.click("#nav a[data-route='reports']")
     page.wait_for_selector("#report-pools tbody tr")
-    row = "#report-pools tbody tr"
+    row = "#report-pools tbody tr[data-key='google']"
     # Then the pool's estimated accuracy counts the late calls the next sessions would have taken
     # (each took the number the moment it was released: a quarter of calls come after the visit)
     assert _cell(page, row, "Est. accuracy") == "83.3%"
     # And the recommended size is what late callers need (3 numbers), not the peak's (2)
     assert _cell(page, row, "Peak in use") == "1"
     assert _cell(page, row, "Recommended size") == "3"
+    # And the pool no session reached keeps its size (no demand seen), as `pools advise` says: not 0
+    assert _cell(page, "#report-pools tbody tr[data-key='yahoo']", "Recommended size") == "2"
 
 
 def test_the_pools_report_shows_visitors_an_address_cap_left_without_a_number(

@@ -250,3 +250,16 @@ def test_the_report_reads_a_pools_calls_and_keeps_the_model_when_the_window_is_s
     [short] = pools_report(store, config, 0.0, 86400.0 * 3, calls=calls, now=86400.0 * 3)
     assert short["late_calls"]["source"] == "model" and short["late_calls"]["learns_from"] is None
     assert short["estimated_accuracy"] < 1.0
+
+
+def test_the_advised_size_is_what_sessions_and_late_calls_need_and_a_pool_without_sessions_keeps_its_size():
+    from dni_lease.pool_report import pool_stats
+
+    pool = {"id": "yahoo", "channel": "yahoo-ads", "numbers": ["+815011110001", "+815011110002"]}
+    # Given no session in the window (dni.js not live yet): the pool keeps its 2 numbers, never 0
+    quiet = pool_stats(pool, [], 0, 0.0, 86400.0)
+    assert quiet["advised_size"] == 2 and quiet["recommended_size"] == 0
+    # Given one lease: at least the larger of what the peak and 99% of calls need
+    busy = pool_stats(pool, [{"kind": "lease", "session_id": "s1", "leased_at": 100.0, "ended_at": 200.0}],
+                      0, 0.0, 86400.0)
+    assert busy["advised_size"] == max(busy["recommended_size"], busy["recommended_size_for_accuracy"], 1)

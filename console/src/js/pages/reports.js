@@ -136,12 +136,13 @@ function pools(report) {
     // visitors shown no number: their address held dni.max_numbers_per_address already
     { label: t("reports.addressCapped"), num: true, cell: (r) => number(r.address_capped || 0) },
     { label: t("reports.accuracy"), num: true, cell: (r) => percent(r.estimated_accuracy, 1) },
-    // enough numbers for the peak sessions and for 99% of calls to reach their session
-    { label: t("reports.recommended"), num: true,
-      cell: (r) => number(Math.max(r.recommended_size || 0, r.recommended_size_for_accuracy || 0)) },
+    // the stack's advice (as `calltrack pools advise`): enough numbers for the peak sessions and for
+    // 99% of calls to reach their session; a pool with no session in the window keeps its size
+    { label: t("reports.recommended"), num: true, cell: (r) => number(r.advised_size) },
   ];
   return section("report-pools", t("reports.pools"),
-    table(cols, report.pools || [], { className: "report-pools", empty: t("reports.noData") }));
+    table(cols, (report.pools || []).map((r) => ({ ...r, __attrs: { "data-key": r.pool } })),
+      { className: "report-pools", empty: t("reports.noData") }));
 }
 
 export async function renderReports(ctx) {
