@@ -46,6 +46,10 @@ from dni_lease.pool_sizing import (
 from dni_lease.store import LeaseStore, Row
 
 MAX_DAYS = 92
+# Lease history items one report may hold: ~2.5 KB each as rows, so 100,000 stay within
+# report_api's 512 MB and, read 1 MB a page, well within API Gateway's 29 s. More is a 400 naming
+# ``from`` (a busy pool asks for a shorter window), never a function that runs out of memory.
+MAX_HISTORY_ITEMS = 100_000
 
 
 def _merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -215,6 +219,7 @@ def pools_report(
     watched_until = min(end, now) if now is not None else end
     pool_calls = _pool_calls(calls)
     out = []
+    held = 0  # history items read so far, all pools
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
         extra = [pool["overflow_number"]] if pool.get("overflow_number") else []
@@ -236,6 +241,12 @@ def pools_report(
                 )
                 ended = lease_end(row) if current else None
                 items.append({**item, "ended_at": ended} if ended is not None else item)
+            if held + len(items) > MAX_HISTORY_ITEMS:
+                days = max(1, round((end - start) / 86400))
+                raise BadRequest(f"from: these {days} days hold more than {MAX_HISTORY_ITEMS:,} leases of "
+                                 "the account's pools, more than one report reads; ask for a shorter "
+                                 "window (from/to), e.g. a week", field="from")
+        held += len(items)
         hour0 = int(start // 3600) * 3600
         counted = store.stats(account, str(pool.get("id")), hour0, int(end))
         # the window's releases: the calls read are the window's

@@ -263,3 +263,27 @@ def test_the_advised_size_is_what_sessions_and_late_calls_need_and_a_pool_withou
     busy = pool_stats(pool, [{"kind": "lease", "session_id": "s1", "leased_at": 100.0, "ended_at": 200.0}],
                       0, 0.0, 86400.0)
     assert busy["advised_size"] == max(busy["recommended_size"], busy["recommended_size_for_accuracy"], 1)
+
+
+def test_a_window_holding_more_leases_than_one_report_reads_is_a_400_naming_from(monkeypatch):
+    from calltrack.errors import BadRequest
+    from dni_lease import pool_report
+    from tests.support.lease_store import InMemoryLeaseStore
+
+    # Given a pool whose window holds 12 leases, and a report that may hold 10
+    monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 10)
+    store = InMemoryLeaseStore()
+    numbers = ["+815011110001", "+815011110002"]
+    for i in range(12):
+        store.put_history({"number": numbers[i % 2], "leased_at": 1000.0 + i * 100, "kind": "lease",
+                           "account": "acme", "pool": "google", "session_id": f"s{i}", "lease_id": f"l{i}",
+                           "ended_at": 1050.0 + i * 100})
+    config = {"account": "acme", "timezone": "UTC",
+              "pools": [{"id": "google", "channel": "google-ads", "numbers": numbers}]}
+    # When the report is asked for it, then it refuses (a shorter window) instead of running out of memory
+    with pytest.raises(BadRequest) as refused:
+        pool_report.pools_report(store, config, 0.0, 86400.0)
+    assert refused.value.field == "from" and "shorter window" in str(refused.value)
+    # And a window the report may hold is answered
+    monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 12)
+    assert pool_report.pools_report(store, config, 0.0, 86400.0)[0]["leases"] == 12
