@@ -86,7 +86,8 @@ def describe_request(method: str, headers: Any, body: Any) -> tuple[str, int]:
 
     Operation comes from X-Amz-Target (JSON protocols: DynamoDB, SQS, Streams), the query-protocol
     ``Action=`` (SNS) or the HTTP method (S3 REST). Items: keys/items named in DynamoDB batch and
-    transaction requests, else 1.
+    transaction requests, the entries of an SQS batch (each one a message to bill a receive and a
+    delete for), else 1.
     """
     target = _text(headers.get("X-Amz-Target"))
     auth = _text(headers.get("Authorization"))
@@ -110,7 +111,38 @@ def describe_request(method: str, headers: Any, body: Any) -> tuple[str, int]:
             items = sum(len(v) for v in (payload.get("RequestItems") or {}).values())
         elif op in ("TransactWriteItems", "TransactGetItems"):
             items = len(payload.get("TransactItems") or [])
+    if service == "sqs" and op.endswith("Batch") and text.startswith("{"):
+        try:
+            items = len(json.loads(text).get("Entries") or []) or 1
+        except ValueError:
+            pass
     return f"{service}:{op}", items
+
+
+def written_tables(headers: Any, body: Any) -> Counter[str]:
+    """DynamoDB table name -> items one request writes to it (a write also writes the table's
+    global secondary indexes, which the cost figure bills)."""
+    out: Counter[str] = Counter()
+    target = _text(headers.get("X-Amz-Target"))
+    op = target.rsplit(".", 1)[-1] if target.startswith("DynamoDB_") else ""
+    text = _text(body) if body is not None and not hasattr(body, "read") else ""
+    if op not in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"):
+        return out
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return out
+    if op == "BatchWriteItem":
+        for table, requests in (payload.get("RequestItems") or {}).items():
+            out[table] += len(requests)
+    elif op == "TransactWriteItems":
+        for item in payload.get("TransactItems") or []:
+            for kind in ("Put", "Update", "Delete"):
+                if kind in item:
+                    out[str(item[kind].get("TableName"))] += 1
+    elif payload.get("TableName"):
+        out[str(payload["TableName"])] += 1
+    return out
 
 
 @dataclass
@@ -120,6 +152,7 @@ class Tally:
     requests: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)
     records: int = 0  # SQS messages / stream records handed to the function
+    table_writes: Counter[str] = field(default_factory=Counter)  # DynamoDB table -> items written
 
     @property
     def request_count(self) -> int:
@@ -148,7 +181,8 @@ class RequestCounter:
     def snapshot(self) -> dict[str, Tally]:
         with self._lock:
             return {
-                k: Tally(v.invocations, list(v.seconds), Counter(v.requests), Counter(v.items), v.records)
+                k: Tally(v.invocations, list(v.seconds), Counter(v.requests), Counter(v.items), v.records,
+                         Counter(v.table_writes))
                 for k, v in self.tallies.items()
             }
 
@@ -167,10 +201,12 @@ class RequestCounter:
         if function is None:
             return
         op, items = describe_request(request.method, request.headers, request.body)
+        writes = written_tables(request.headers, request.body)
         with self._lock:
             tally = self.tallies.setdefault(function, Tally())
             tally.requests[op] += 1
             tally.items[op] += items
+            tally.table_writes.update(writes)
 
     def __enter__(self) -> RequestCounter:
         from botocore.httpsession import URLLib3Session

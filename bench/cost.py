@@ -8,8 +8,11 @@ Modelled (stated in the output): billed duration = the local wall time of the ha
 up to 1 ms) at the function's configured memory; one rollup invocation per stream record (low
 traffic: Lambda batches little; the emulator emits two INSERT records when an UpdateItem creates
 the call, so the count is one high); DynamoDB capacity per request from its items (<= 1 KB writes,
-<= 4 KB reads, strongly consistent; transactions twice); the SQS event source's receive + delete per
-message; recordings stored for one month.
+<= 4 KB reads, strongly consistent; transactions twice), plus one write unit per global secondary
+index of the table for every item written (an index write per item write; a write that moves an
+item's index key costs two, one to an item without the key none: the figure is the common case);
+SQS: each send request, and the event source's receive and delete per message (a batch's entries
+are messages); recordings stored for one month.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ WRITE_OPS = {"PutItem": 1, "UpdateItem": 1, "DeleteItem": 1, "BatchWriteItem": 1
 READ_OPS = {"GetItem": 1, "BatchGetItem": 1, "Query": 1, "Scan": 1, "TransactGetItems": 2}
 
 
-def capacity(tally: Tally) -> tuple[float, float]:
-    """(WRU, RRU) of a tally's DynamoDB requests."""
+def capacity(tally: Tally, indexes: dict[str, int] | None = None) -> tuple[float, float]:
+    """(WRU, RRU) of a tally's DynamoDB requests; ``indexes``: table name -> its global secondary
+    indexes, each written once per item written to the table."""
     wru = rru = 0.0
     for op, items in tally.items.items():
         service, _, name = op.partition(":")
@@ -51,7 +55,23 @@ def capacity(tally: Tally) -> tuple[float, float]:
             continue
         wru += WRITE_OPS.get(name, 0) * items
         rru += READ_OPS.get(name, 0) * items
+    for table, items in tally.table_writes.items():
+        wru += (indexes or {}).get(table, 0) * items
     return wru, rru
+
+
+def index_counts() -> dict[str, int]:
+    """Physical table name -> how many global secondary indexes it has (calltrack.models)."""
+    from calltrack.models import all_models
+    from calltrack.settings import get_settings
+
+    settings = get_settings()
+    out = {}
+    for model in all_models():
+        gsis = model._get_schema()["global_secondary_indexes"]
+        if gsis:
+            out[settings.table_name(str(model.Meta.logical_name))] = len(gsis)
+    return out
 
 
 def _scenario(client: Any, counter: RequestCounter, calls: int) -> None:
@@ -118,6 +138,7 @@ def run(client: Any, counter: RequestCounter, calls: int = 20) -> FigureResult:
     drain(client)  # work off whatever earlier figures left on the stream
     _scenario(client, counter, calls)
     tallies = counter.snapshot()
+    indexes = index_counts()
     per_call: dict[str, dict[str, Any]] = {}
     lambda_cost = ddb_cost = 0.0
     sqs_requests = s3_puts = s3_gets = 0.0
@@ -134,12 +155,14 @@ def run(client: Any, counter: RequestCounter, calls: int = 20) -> FigureResult:
             billed_ms = math.ceil(sum(tally.seconds) * 1000 / max(1, tally.invocations))
         gb_s = invocations * billed_ms / 1000 * fn.memory_mb / 1024
         fn_cost = invocations * PRICES["lambda_request"] + gb_s * PRICES["lambda_gb_s_arm64"]
-        wru, rru = capacity(tally)
+        wru, rru = capacity(tally, indexes)
+        index_wru = sum(indexes.get(t, 0) * n for t, n in tally.table_writes.items()) / calls
         wru, rru = wru / calls, rru / calls
         lambda_cost += fn_cost
         ddb_cost += wru * PRICES["ddb_wru"] + rru * PRICES["ddb_rru"]
-        sends = tally.requests.get("sqs:SendMessage", 0) / calls
-        sqs_requests += sends * 3  # send + the event source mapping's receive + delete
+        sends = sum(tally.requests.get(f"sqs:{op}", 0) for op in ("SendMessage", "SendMessageBatch"))
+        messages = sum(tally.items.get(f"sqs:{op}", 0) for op in ("SendMessage", "SendMessageBatch"))
+        sqs_requests += (sends + 2 * messages) / calls  # + the event source's receive and delete
         s3_puts += sum(n for op, n in tally.requests.items() if op.startswith("s3:P")) / calls
         s3_gets += sum(n for op, n in tally.requests.items() if op in ("s3:GET", "s3:HEAD")) / calls
         if name == "voice_webhook":
@@ -150,6 +173,7 @@ def run(client: Any, counter: RequestCounter, calls: int = 20) -> FigureResult:
             "memory_mb": fn.memory_mb,
             "requests": {op: round(n / calls, 2) for op, n in sorted(tally.requests.items())},
             "wru": round(wru, 2),
+            "index_wru": round(index_wru, 2),
             "rru": round(rru, 2),
         }
     storage_gb = TALK_MINUTES * BYTES_PER_MINUTE / 1e9
@@ -173,7 +197,8 @@ def run(client: Any, counter: RequestCounter, calls: int = 20) -> FigureResult:
             Row(
                 f"Cost inputs: {name} per call",
                 f"{info['invocations']:g} inv x {info['billed_ms']} ms @ {info['memory_mb']} MB; "
-                f"{info['wru']:g} WRU, {info['rru']:g} RRU; {ops or 'no AWS requests'}",
+                f"{info['wru']:g} WRU (index {info['index_wru']:g}), {info['rru']:g} RRU; "
+                f"{ops or 'no AWS requests'}",
             )
         )
     result.details = {

@@ -1,9 +1,10 @@
 """The Twilio side of the cost per 1,000 calls (issue 24), next to the measured AWS side.
 
 From ``bench/prices.json`` (dates, sources, and which figures are assumptions): per call, the
-inbound minutes (ringing + talk), the forwarded leg's minutes, recording and (when on)
-transcription; per month, the pool's number rental at the sizes P7 found (or the rule of one
-number per 20 daily visitors), spread over the calls that traffic brings in a month.
+inbound minutes (ringing + talk) and the forwarded leg's minutes, each leg billed in whole minutes
+(Twilio rounds every partial minute up), and recording; per month, the pool's number rental at the
+sizes P7 found (or the rule of one number per 20 daily visitors), spread over the calls that
+traffic brings in a month. Transcripts are Amazon Transcribe's (an AWS cost, when on), shown apart.
 """
 
 from __future__ import annotations
@@ -22,17 +23,22 @@ def prices() -> dict[str, Any]:
     return dict(json.loads(PRICES_FILE.read_text(encoding="utf-8")))
 
 
-def per_call_usd(p: dict[str, Any], *, transcription: bool = False) -> dict[str, float]:
+def per_call_usd(p: dict[str, Any]) -> dict[str, float]:
+    """Twilio's part of one call: each leg's minutes as billed (partial minutes rounded up: on
+    average ``round_up_minutes_per_leg`` more than the leg lasts), and the recorded minutes."""
     tw, call = p["twilio"], p["call"]
     talk, ring = float(call["talk_minutes"]), float(call["ring_minutes"])
-    out = {
-        "inbound minutes": (talk + ring) * tw["inbound_minute_jp_national"]["usd"],
-        "forwarded minutes": talk * tw["forward_minute_jp_mobile"]["usd"],
+    rounding = float(tw["minute_rounding"]["round_up_minutes_per_leg"])
+    return {
+        "inbound minutes": (talk + ring + rounding) * tw["inbound_minute_jp_national"]["usd"],
+        "forwarded minutes": (talk + rounding) * tw["forward_minute_jp_mobile"]["usd"],
         "recording": talk * tw["recording_minute"]["usd"],
     }
-    if transcription:
-        out["transcription"] = talk * tw["transcription_minute"]["usd"]
-    return out
+
+
+def transcription_usd(p: dict[str, Any]) -> float:
+    """Amazon Transcribe for one call's recorded minutes (when transcripts are on)."""
+    return float(p["call"]["talk_minutes"]) * float(p["aws_transcribe"]["usd_per_minute"])
 
 
 def rental_per_1000_calls(p: dict[str, Any], pool_size: int, daily_visitors: int) -> float:
@@ -50,11 +56,13 @@ def rows(
     p = prices()
     out: list[Row] = []
     usage = per_call_usd(p)
-    usage_t = per_call_usd(p, transcription=True)
-    for label, usd in usage_t.items():
+    for label, usd in usage.items():
         out.append(Row(f"Cost/1k calls: Twilio {label}", f"${usd * 1000:.2f}"))
+    transcribe = transcription_usd(p) * 1000
+    out.append(Row("Cost/1k calls: Amazon Transcribe (AWS, when transcripts are on)", f"${transcribe:.2f}"))
     details: dict[str, Any] = {
-        "twilio_usage_per_1000_calls_usd": {k: round(v * 1000, 2) for k, v in usage_t.items()},
+        "twilio_usage_per_1000_calls_usd": {k: round(v * 1000, 2) for k, v in usage.items()},
+        "transcribe_per_1000_calls_usd": round(transcribe, 2),
         "levels": {},
         "prices_file": str(PRICES_FILE.name),
         "retrieved": p["retrieved"],
@@ -86,7 +94,9 @@ def rows(
     assumed = [k for k, v in p["twilio"].items() if v.get("assumption")]
     note = (
         f"Twilio prices from bench/prices.json (retrieved {p['retrieved']}); ASSUMPTIONS (not confirmed "
-        f"by a public page in reach): {', '.join(assumed)}, the call's minutes and 4% of visitors calling."
+        f"by a public page in reach): {', '.join(assumed)}, the call's minutes and 4% of visitors calling. "
+        "Each Twilio leg is billed in whole minutes (support article 223132307); Amazon Transcribe "
+        "is shown apart (an AWS cost, only when transcripts are on)."
     )
     details["assumed"] = assumed
     return out, {**details, "note": note}

@@ -90,3 +90,41 @@ def test_attribute_to_counts_a_directly_driven_store():
             method, headers, body = ddb("UpdateItem", {})
             counter._record_send(SimpleNamespace(method=method, headers=headers, body=body))
     assert counter.snapshot()["dni_lease"].request_count == 1
+
+
+def test_an_sqs_batch_counts_its_entries_as_messages():
+    sqs = {"X-Amz-Target": "AmazonSQS.SendMessageBatch", "Authorization": DDB_AUTH.replace("dynamodb", "sqs")}
+    body = json.dumps({"QueueUrl": "q", "Entries": [{"Id": "1"}, {"Id": "2"}, {"Id": "3"}]}).encode()
+    assert describe_request("POST", sqs, body) == ("sqs:SendMessageBatch", 3)
+
+
+def test_the_tables_a_write_goes_to_are_counted_for_their_indexes():
+    from bench.common import written_tables
+
+    # Given a transaction writing a call and a callers row, a batch and a single update
+    tx = ddb("TransactWriteItems", {"TransactItems": [{"Update": {"TableName": "calls"}},
+                                                      {"Put": {"TableName": "callers"}},
+                                                      {"ConditionCheck": {"TableName": "numbers"}}]})
+    batch = ddb("BatchWriteItem", {"RequestItems": {"rollups": [{}] * 3}})
+    single = ddb("UpdateItem", {"TableName": "calls"})
+    read = ddb("GetItem", {"TableName": "calls"})
+    # Then each item written is counted on its table (a condition check writes nothing; a read none)
+    assert written_tables(tx[1], tx[2]) == {"calls": 1, "callers": 1}
+    assert written_tables(batch[1], batch[2]) == {"rollups": 3}
+    assert written_tables(single[1], single[2]) == {"calls": 1}
+    assert written_tables(read[1], read[2]) == {}
+
+
+def test_twilio_bills_each_leg_in_whole_minutes_and_transcripts_are_amazon_transcribes():
+    from bench import twilio_cost
+
+    p = twilio_cost.prices()
+    talk, ring = p["call"]["talk_minutes"], p["call"]["ring_minutes"]
+    usage = twilio_cost.per_call_usd(p)
+    # each leg gains half a minute on average from the rounding up of its last partial minute
+    assert usage["forwarded minutes"] == (talk + 0.5) * p["twilio"]["forward_minute_jp_mobile"]["usd"]
+    assert usage["inbound minutes"] == (talk + ring + 0.5) * p["twilio"]["inbound_minute_jp_national"]["usd"]
+    assert "transcription" not in usage  # not Twilio's: calltrack transcribes with Amazon Transcribe
+    rows, details = twilio_cost.rows(0.06, {1000: {"p7": 26, "rule": 50}})
+    assert details["transcribe_per_1000_calls_usd"] == round(talk * 0.024 * 1000, 2)
+    assert any("Amazon Transcribe" in r.figure for r in rows)
