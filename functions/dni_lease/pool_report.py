@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from calltrack.days import parse_day
 from calltrack.errors import BadRequest
-from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS
+from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS, HISTORY_TTL_DAYS
 from dni_lease.leasing import recommended_size
 from dni_lease.pool_sizing import (
     LATE_CALLS,
@@ -191,6 +191,10 @@ def window(frm: str | None, to: str | None, timezone: str, today: date) -> tuple
         raise BadRequest("from: must not be after to", field="from")
     if (to_d - from_d).days >= MAX_DAYS:
         raise BadRequest(f"from: the window is at most {MAX_DAYS} days", field="from")
+    oldest = today - timedelta(days=HISTORY_TTL_DAYS - 1)
+    if from_d < oldest:  # the hourly exhaustion counts last longer: a window before it would mix the two
+        raise BadRequest(f"from: lease history is kept {HISTORY_TTL_DAYS} days; the earliest day a pools "
+                         f"report can show is {oldest.isoformat()}", field="from")
     tz = ZoneInfo(timezone)
     start = datetime(from_d.year, from_d.month, from_d.day, tzinfo=tz).timestamp()
     end_d = to_d + timedelta(days=1)

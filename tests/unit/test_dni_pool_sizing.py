@@ -287,3 +287,18 @@ def test_a_window_holding_more_leases_than_one_report_reads_is_a_400_naming_from
     # And a window the report may hold is answered
     monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 12)
     assert pool_report.pools_report(store, config, 0.0, 86400.0)[0]["leases"] == 12
+
+
+def test_a_window_older_than_the_lease_history_is_a_400_naming_from():
+    from datetime import date
+
+    from calltrack.errors import BadRequest
+    from dni_lease.pool_report import window
+
+    today = date(2026, 12, 4)
+    # the oldest day whose leases are still kept is answered ...
+    assert window("2026-09-06", "2026-09-30", "Asia/Tokyo", today)[0] == date(2026, 9, 6)
+    # ... a day before it would show hourly exhaustion counts (kept 400 days) with no leases
+    with pytest.raises(BadRequest) as refused:
+        window("2026-09-05", "2026-09-30", "Asia/Tokyo", today)
+    assert refused.value.field == "from" and "2026-09-06" in str(refused.value)
