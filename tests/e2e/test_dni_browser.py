@@ -692,3 +692,26 @@ def test_a_page_answered_without_a_number_shows_the_sites_number_again(site, loc
     stored = page.evaluate(f"() => JSON.parse(localStorage.getItem('ct_dni_{account}'))")
     assert not stored.get("n") and not stored.get("l")
     context.close()
+
+
+def test_ad_cookies_of_a_shape_the_api_refuses_are_left_out_and_the_visitor_gets_a_number(
+    site, local_stack, browser
+):
+    # Given a visitor whose Meta and GA cookies are longer than the lease API accepts (a 25-digit
+    # random part, a 21-digit client id, an fbclid of 600 characters)
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    origin = _origin(site)
+    context.add_cookies([
+        {"name": "_fbp", "value": "fb.1.1764460800123." + "9" * 25, "url": origin},
+        {"name": "_ga", "value": "GA1.1." + "1" * 21 + ".1764460800", "url": origin},
+    ])
+    page = context.new_page()
+    sent = _lease_requests(page)
+    # When they land from an ad
+    page.goto(f"{origin}/{account}.html?utm_source=google&gclid=ODD-COOKIES&fbclid={'A' * 600}")
+    # Then the page gets a pool number (the API would refuse those values with a 400, for good)
+    assert _leased(page, account).startswith("+8150")
+    first = next(body for body in sent if body)
+    assert '"fbp"' not in first and '"fbc"' not in first and '"ga_client_id"' not in first
+    context.close()

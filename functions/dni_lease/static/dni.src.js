@@ -190,16 +190,17 @@
   // The ad platforms' first-party ids for conversions (read on every lease: gtag / the pixel may set
   // them after dni.js starts): GA4 client id from _ga (GA1.1.<id>.<ts>), session id from
   // _ga_<container> (GS1.1.<session>.… or GS2.1.s<session>$…), Meta's _fbp and _fbc (or an fbc
-  // built from the fbclid as Meta documents: fb.1.<ms>.<fbclid>).
+  // built from the fbclid as Meta documents: fb.1.<ms>.<fbclid>). Each is sent only in the shape
+  // (and length) the lease API accepts: the API refuses a request with another, for good.
   function adIds(body, f) {
     var ga = ck('_ga').split('.'), gs = d.cookie.match(/(?:^|;\s*)_ga_[A-Za-z0-9]+=([^;]*)/), m;
-    if (ga.length === 4 && /^\d+$/.test(ga[2]) && /^\d+$/.test(ga[3])) body.ga_client_id = ga[2] + '.' + ga[3];
-    if (gs && (m = decodeURIComponent(gs[1]).match(/^GS1\.\d+\.(\d+)\.|^GS2\.\d+\.s(\d+)/))) {
+    if (ga.length === 4 && /^\d{1,20}$/.test(ga[2]) && /^\d{1,20}$/.test(ga[3])) body.ga_client_id = ga[2] + '.' + ga[3];
+    if (gs && (m = decodeURIComponent(gs[1]).match(/^GS1\.\d+\.(\d{1,20})\.|^GS2\.\d+\.s(\d{1,20})(?!\d)/))) {
       body.ga_session_id = m[1] || m[2];
     }
     var fbp = ck('_fbp'), fbc = ck('_fbc') || (f.fbclid ? 'fb.1.' + (f.at || now()) + '.' + f.fbclid : '');
-    if (/^fb\.\d\.\d+\.\d+$/.test(fbp)) body.fbp = fbp;
-    if (/^fb\.\d\.\d+\.[\w-]+$/.test(fbc)) body.fbc = fbc;
+    if (/^fb\.\d\.\d{10,16}\.\d{1,24}$/.test(fbp)) body.fbp = fbp;
+    if (/^fb\.\d\.\d{10,16}\.[\w-]{1,490}$/.test(fbc)) body.fbc = fbc;
   }
   function call() {
     if (busy) return;
