@@ -162,7 +162,10 @@ class DynamoLeaseStore:
                 TableName=self.leases,
                 Key={"number": {"S": number}},
                 UpdateExpression=f"SET {sets}",
-                ConditionExpression="attribute_not_exists(#n) OR #exp < :now OR #sid = :sid",
+                # a row no session holds (no expires_at: only ever marked shared) is free, as in the
+                # in-memory store the lease logic's tests run on
+                ConditionExpression="attribute_not_exists(#n) OR attribute_not_exists(#exp) OR #exp < :now "
+                                    "OR #sid = :sid",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=self._vals(values),
             )

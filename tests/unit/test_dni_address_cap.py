@@ -371,3 +371,19 @@ def test_the_next_holder_of_a_number_does_not_inherit_the_previous_visitors_brow
         assert not any(details.get(k) for k in ids), details
         assert not any(k in row for k in ids)
 
+
+
+@pytest.mark.parametrize("kind", ["memory", "dynamodb"])
+def test_a_number_only_ever_marked_shared_can_be_leased(kind):
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        store = InMemoryLeaseStore() if kind == "memory" else stack.enter_context(moto_lease_store())[1]
+        # Given a pool number whose row was created by an exhausted pool's shared mark (no session)
+        n = NUMBERS[0]
+        assert store.mark_shared(n, T0 + 600, {"account": "acme", "pool": "google"})
+        # When a session takes it, then it gets it, on DynamoDB as in the in-memory store
+        row = {"account": "acme", "pool": "google", "session_id": "s-1", "lease_id": "L-1",
+               "leased_at": T0 + 1, "expires_at": T0 + 601, "released_at": T0 + 601}
+        assert store.take(n, row, T0 + 1)
+        assert store.get_rows([n])[n]["session_id"] == "s-1"
