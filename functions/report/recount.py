@@ -90,8 +90,8 @@ class RollupRaiser(Protocol):
 class RecountPorts(Protocol):
     def calls(self, account: str, start: datetime, end: datetime) -> Iterable[Mapping[str, Any]]: ...
     def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]: ...
-    def version(self, call_sid: str) -> Any:
-        """The call's ``version`` as the table holds it now (a consistent read); None when gone."""
+    def versions(self, call_sids: Iterable[str]) -> dict[str, Any]:
+        """Each call's ``version`` as the table holds it now (consistent reads); gone: left out."""
         ...
     @property
     def raiser(self) -> RollupRaiser: ...
@@ -209,8 +209,9 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
             break
         if day not in checked:  # the index's copies of the day's calls against the table's
             checked.add(day)
-            if any(ports.version(str(call.get("call_sid"))) != call.get("version")
-                   for call, _ in by_day.get(day, ())):
+            day_calls = [call for call, _ in by_day.get(day, ())]
+            now_held = ports.versions(str(call.get("call_sid")) for call in day_calls)
+            if any(now_held.get(str(call.get("call_sid"))) != call.get("version") for call in day_calls):
                 unsettled.add(day)
                 continue
         if not dry_run and not ports.raiser.raise_row(account, key, raises, stored.get(key, {})):
@@ -385,6 +386,5 @@ class StoredRecountPorts:
     def rows(self, account: str, dimension: str, from_day: date, to_day: date) -> list[RollupRow]:
         return list(self.reader.rows(account, dimension, from_day, to_day))
 
-    def version(self, call_sid: str) -> Any:
-        call = self.call_items.get(call_sid, consistent=True)
-        return call.get("version") if call else None
+    def versions(self, call_sids: Iterable[str]) -> dict[str, Any]:
+        return self.call_items.versions(call_sids)

@@ -105,7 +105,7 @@ class InMemoryRecount:
     row key), and ``raise_row`` with the DynamoDB adapter's condition (each raised counter still
     holds what was read, or is absent). ``before_raise`` runs before each raise (a consumer's write
     in between); ``index`` stands for a by-account index that lags the table (``calls`` answers it,
-    ``version`` the table); ``after_first_read`` runs once, after the recount's first read of either kind (a
+    ``versions`` the table); ``after_first_read`` runs once, after the recount's first read of either kind (a
     call changed, and counted by the consumer, while the recount reads). Test support, not product
     code."""
 
@@ -117,8 +117,9 @@ class InMemoryRecount:
         self.after_first_read: Any = None
         self.index: list[dict[str, Any]] | None = None  # what the by-account index answers, if stale
 
-    def version(self, call_sid: str) -> Any:
-        return next((c.get("version") for c in self.stored_calls if c["call_sid"] == call_sid), None)
+    def versions(self, call_sids: Any) -> dict[str, Any]:
+        wanted = set(call_sids)
+        return {c["call_sid"]: c.get("version") for c in self.stored_calls if c["call_sid"] in wanted}
 
     def _read(self) -> None:
         hook, self.after_first_read = self.after_first_read, None

@@ -330,3 +330,26 @@ def test_an_account_whose_stored_config_no_longer_validates_is_a_409_naming_the_
         assert err.field == "account"
     else:
         raise AssertionError("no 409")
+
+
+def test_the_calls_versions_are_read_from_the_table_a_hundred_at_a_time() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from calltrack.call_items import CallItems
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
+                              aws_secret_access_key="x")
+        client.create_table(TableName="calls", BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": "call_sid", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "call_sid", "AttributeType": "S"}])
+        # Given 250 stored calls at versions 1..3
+        for i in range(250):
+            client.put_item(TableName="calls", Item={"call_sid": {"S": f"CA{i:04d}"},
+                                                     "version": {"N": str(i % 3 + 1)}})
+        calls = CallItems(client, "calls")
+        # When the recount asks for their versions (and one call that is gone)
+        got = calls.versions([f"CA{i:04d}" for i in range(250)] + ["CA-gone"])
+        # Then each is its version in the table, and the gone call is left out
+        assert got == {f"CA{i:04d}": i % 3 + 1 for i in range(250)}
