@@ -715,3 +715,29 @@ def test_ad_cookies_of_a_shape_the_api_refuses_are_left_out_and_the_visitor_gets
     first = next(body for body in sent if body)
     assert '"fbp"' not in first and '"fbc"' not in first and '"ga_client_id"' not in first
     context.close()
+
+
+def test_a_page_loaded_after_its_lease_was_revoked_forgets_the_lease(site, local_stack, browser):
+    import json
+
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    page = context.new_page()
+    # Given a session holding a lease (the visitor's storage names its number and lease)
+    page.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=REVOKED-2")
+    _leased(page, account)
+    # When the lease is revoked and the next page of the visit is answered without a number
+    page.route("**/dni/lease", lambda route, request: route.fulfill(
+        status=200, content_type="application/json",
+        body=json.dumps({"number": None, "replace": ["+81312345678"], "formats": {}, "lease_id": None,
+                         "heartbeat_seconds": 300}))
+        if request.method == "POST" else route.continue_())
+    page.goto(f"{_origin(site)}/{account}.html")
+    # Then the stored number and lease are forgotten (no later request names the revoked lease),
+    # and the page keeps the site's own number
+    page.wait_for_function(
+        f"() => !JSON.parse(localStorage.getItem('ct_dni_{account}') || '{{}}').l", timeout=10_000
+    )
+    assert not page.evaluate(f"() => JSON.parse(localStorage.getItem('ct_dni_{account}')).n")
+    assert _text(page, "#dash") == "03-1234-5678"
+    context.close()

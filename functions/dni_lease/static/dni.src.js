@@ -166,10 +166,12 @@
     timer = 0;
     try { swapText(d.body); } catch (e) { /* never break the page */ }
   }
-  // An answer without a number while this page holds a lease (revoked: its address holds its
-  // share of the pool; or no pool matches any more): the page shows the site's number again.
+  // An answer without a number while this session holds a lease (revoked: its address holds its
+  // share of the pool; or no pool matches any more): the lease is forgotten, and a page showing
+  // its number shows the site's number again.
   function apply(r) {
-    var prev = lease && lease.number, site = r && !r.number && lease && lease.lease_id && (r.replace || [])[0];
+    var prev = lease && lease.number, site;
+    if (r && !r.number && st.l) { st.n = st.l = null; save(); site = prev && (r.replace || [])[0]; }
     if (site) r = { number: site, formats: r.formats };
     else if (!r || !r.number) return;
     targets = (r.replace || []).filter(function (x) { return x !== r.number; });
