@@ -46,10 +46,25 @@ from dni_lease.pool_sizing import (
 from dni_lease.store import LeaseStore, Row
 
 MAX_DAYS = 92
-# Lease history items one report may hold: ~2.5 KB each as rows, so 100,000 stay within
-# report_api's 512 MB and, read 1 MB a page, well within API Gateway's 29 s. More is a 400 naming
-# ``from`` (a busy pool asks for a shorter window), never a function that runs out of memory.
-MAX_HISTORY_ITEMS = 100_000
+# Lease history items one report may hold: read with only the attributes the report uses (about
+# 1 KB each as rows), 200,000 stay within report_api's 512 MB and API Gateway's 29 s. More is a 400
+# naming ``from`` (``TooMuchHistory``; the default window is shortened to fit instead), never a
+# function that runs out of memory.
+MAX_HISTORY_ITEMS = 200_000
+
+
+class TooMuchHistory(BadRequest):
+    """The window holds more lease history than one report reads; ``estimated``: about how many
+    items all its pools' numbers hold (from the numbers read before the limit)."""
+
+    def __init__(self, message: str, estimated: int) -> None:
+        super().__init__(message, field="from")
+        self.estimated = estimated
+
+    def days_that_fit(self, days: int) -> int:
+        """Of a window of ``days`` (and its day of look-back) that holds about ``estimated`` items,
+        how many of its last days one report holds (four fifths of the limit: the estimate is rough)."""
+        return max(1, min(days - 1, int((days + 1) * MAX_HISTORY_ITEMS * 0.8 // max(self.estimated, 1)) - 1))
 
 
 def _merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -224,6 +239,9 @@ def pools_report(
     pool_calls = _pool_calls(calls)
     out = []
     held = 0  # history items read so far, all pools
+    numbers_read = 0
+    numbers_total = sum(len(set(p.get("numbers") or []) | {p.get("overflow_number")} - {None})
+                        for p in config.get("pools") or [])
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
         extra = [pool["overflow_number"]] if pool.get("overflow_number") else []
@@ -245,11 +263,15 @@ def pools_report(
                 )
                 ended = lease_end(row) if current else None
                 items.append({**item, "ended_at": ended} if ended is not None else item)
+            numbers_read += 1
             if held + len(items) > MAX_HISTORY_ITEMS:
                 days = max(1, round((end - start) / 86400))
-                raise BadRequest(f"from: these {days} days hold more than {MAX_HISTORY_ITEMS:,} leases of "
-                                 "the account's pools, more than one report reads; ask for a shorter "
-                                 "window (from/to), e.g. a week", field="from")
+                estimated = (held + len(items)) * max(numbers_total, 1) // numbers_read
+                raise TooMuchHistory(
+                    f"from: these {days} days hold more than {MAX_HISTORY_ITEMS:,} leases of the account's "
+                    f"pools (about {estimated:,}), more than one report reads; ask for fewer days (from/to)",
+                    estimated,
+                )
         held += len(items)
         hour0 = int(start // 3600) * 3600
         counted = store.stats(account, str(pool.get("id")), hour0, int(end))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from calltrack.accounts import Accounts
 from calltrack.errors import Forbidden, TooManyRequests
 from dni_lease.leasing import LeaseResult, iso, lease_number, release_number
-from dni_lease.pool_report import pools_report, window
+from dni_lease.pool_report import TooMuchHistory, pools_report, window
 from dni_lease.pool_sizing import ACCURACY_TARGET, LATE_CALLS
 from dni_lease.ratelimit import IP_BURST, IP_PER_MINUTE, VISITOR_BURST, VISITOR_PER_MINUTE, RateLimiter
 from dni_lease.store import LeaseStore
@@ -165,16 +165,33 @@ def handle_pools_report(
     config = accounts.get(account).model_dump(mode="json")
     timezone = str(config["timezone"])
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
-    from_d, to_d, start, end = window(params.get("from"), params.get("to"), timezone, today)
-    span = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
-    window_calls = calls(*span) if calls and config.get("pools") else ()
+
+    def report(frm: str | None) -> tuple[date, date, list[dict[str, Any]]]:
+        from_d, to_d, start, end = window(frm, params.get("to"), timezone, today)
+        span = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        window_calls = calls(*span) if calls and config.get("pools") else ()
+        return from_d, to_d, pools_report(store, config, start, end, calls=window_calls, now=now)
+
+    shortened = False
+    try:
+        from_d, to_d, pools = report(params.get("from"))
+    except TooMuchHistory as err:
+        if params.get("from"):
+            raise
+        # The default window of a busy account: as many of its last days as one report holds.
+        from_d, to_d = window(None, params.get("to"), timezone, today)[:2]
+        days = err.days_that_fit((to_d - from_d).days + 1)
+        from_d, to_d, pools = report((to_d - timedelta(days=days - 1)).isoformat())
+        shortened = True
     return {
         "account": account,
         "from": from_d.isoformat(),
         "to": to_d.isoformat(),
+        # no `from` was given and the default 30 days held more lease history than one report reads
+        **({"window_shortened": True} if shortened else {}),
         "target_utilisation": 0.75,
         "accuracy_target": ACCURACY_TARGET,
         # the assumptions of pools without enough late calls of their own (their "late_calls")
         "late_calls": LATE_CALLS.as_dict(),
-        "pools": pools_report(store, config, start, end, calls=window_calls, now=now),
+        "pools": pools,
     }

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from calltrack.models.dni import HISTORY_TTL_DAYS, STATS_COUNTERS, STATS_TTL_DAYS, stats_key
 
 Row = dict[str, Any]
+# What the pools report reads of a history item (``history``): not the session's attribution.
+HISTORY_FIELDS = ("leased_at", "ended_at", "kind", "lease_id", "session_id", "account", "pool")
 
 
 class LeaseStore(Protocol):
@@ -295,14 +297,17 @@ class DynamoLeaseStore:
             ),
         )
 
-    def _query(self, number: str, start: float, end: float) -> list[Row]:
+    def _query(self, number: str, start: float, end: float, *, fields: tuple[str, ...] = ()) -> list[Row]:
         out: list[Row] = []
+        names = {"#n": "number", **{f"#f{i}": f for i, f in enumerate(fields)}}
         kwargs: dict[str, Any] = {
             "TableName": self.history_table,
             "KeyConditionExpression": "#n = :n AND leased_at BETWEEN :s AND :e",
-            "ExpressionAttributeNames": {"#n": "number"},
+            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": self._vals({":n": number, ":s": start, ":e": end}),
         }
+        if fields:
+            kwargs["ProjectionExpression"] = ", ".join(["#n", *(f"#f{i}" for i in range(len(fields)))])
         while True:
             resp = self.client.query(**kwargs)
             out.extend(self._row(i) for i in resp.get("Items", []))
@@ -311,7 +316,7 @@ class DynamoLeaseStore:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def history(self, number: str, start: float, end: float) -> list[Row]:
-        return [r for r in self._query(number, start, end) if r["leased_at"] < end]
+        return [r for r in self._query(number, start, end, fields=HISTORY_FIELDS) if r["leased_at"] < end]
 
     def stats(self, account: str, pool: str, start_bucket: int, end_bucket: int) -> dict[str, int]:
         return sum_stats(r for r in self._query(stats_key(account, pool), start_bucket, end_bucket)

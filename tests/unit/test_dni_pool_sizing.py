@@ -283,7 +283,7 @@ def test_a_window_holding_more_leases_than_one_report_reads_is_a_400_naming_from
     # When the report is asked for it, then it refuses (a shorter window) instead of running out of memory
     with pytest.raises(BadRequest) as refused:
         pool_report.pools_report(store, config, 0.0, 86400.0)
-    assert refused.value.field == "from" and "shorter window" in str(refused.value)
+    assert refused.value.field == "from" and "fewer days" in str(refused.value)
     # And a window the report may hold is answered
     monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 12)
     assert pool_report.pools_report(store, config, 0.0, 86400.0)[0]["leases"] == 12
@@ -302,3 +302,45 @@ def test_a_window_older_than_the_lease_history_is_a_400_naming_from():
     with pytest.raises(BadRequest) as refused:
         window("2026-09-05", "2026-09-30", "Asia/Tokyo", today)
     assert refused.value.field == "from" and "2026-09-06" in str(refused.value)
+
+
+def test_the_default_window_of_a_busy_account_is_shortened_to_what_one_report_reads(monkeypatch):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from calltrack.errors import BadRequest
+    from dni_lease import pool_report
+    from dni_lease.service import handle_pools_report
+    from tests.support.accounts import InMemoryAccounts, account_config
+    from tests.support.lease_store import InMemoryLeaseStore
+
+    # Given a pool with 10 leases a day over the last 30 days, and reports that may hold 100 items
+    monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 100)
+    numbers = ["+815011110001", "+815011110002"]
+    cfg = account_config("acme", timezone="Asia/Tokyo", site={"origins": [], "numbers": ["+81312345678"]},
+                         pools=[{"id": "google", "channel": "google-ads", "numbers": numbers,
+                                 "match": {"utm_source": "google"}}])
+    accounts = InMemoryAccounts({"acme": cfg})
+    now = datetime(2026, 12, 4, 12, tzinfo=ZoneInfo("Asia/Tokyo")).timestamp()
+    store = InMemoryLeaseStore()
+    for day in range(31):
+        for i in range(10):
+            t = now - day * 86400 - i * 600
+            store.put_history({"number": numbers[i % 2], "leased_at": t, "kind": "lease", "account": "acme",
+                               "pool": "google", "session_id": f"s{day}-{i}", "lease_id": f"l{day}-{i}",
+                               "ended_at": t + 60})
+    # When the report is asked without from (the console, pools advise and doctor do)
+    got = handle_pools_report("acme", {}, store=store, accounts=accounts, now=now)
+    # Then it answers the last days that fit, and says the window was shortened
+    assert got["window_shortened"] is True and got["to"] == "2026-12-04"
+    shown = (datetime.fromisoformat(got["to"]) - datetime.fromisoformat(got["from"])).days + 1
+    assert 1 <= shown < 30 and got["pools"][0]["leases"] == 10 * shown
+    # And a window the caller chose is refused instead, naming from
+    with pytest.raises(BadRequest) as refused:
+        handle_pools_report("acme", {"from": "2026-11-05"}, store=store, accounts=accounts, now=now)
+    assert refused.value.field == "from"
+    # And a quiet account's default window is its 30 days, not marked
+    monkeypatch.setattr(pool_report, "MAX_HISTORY_ITEMS", 10_000)
+    assert "window_shortened" not in handle_pools_report("acme", {}, store=store, accounts=accounts, now=now)
+    assert timedelta(days=29) == (datetime.fromisoformat(got["to"]) - datetime.fromisoformat(
+        handle_pools_report("acme", {}, store=store, accounts=accounts, now=now)["from"]))
