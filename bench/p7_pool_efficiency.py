@@ -529,7 +529,7 @@ def _report_rows(visitors: int, best: int, outcome: Outcome) -> list[Row]:
         Row(
             f"P7 pools report, model's late calls, {visitors:,}/day",
             f"{size_model} numbers for 99% (replay: {best}); estimated accuracy at {best}: "
-            f"{_pct(model.get('estimated_accuracy'))} (replay: {_pct(outcome.accuracy)}); "
+            f"{_pct(model.get('estimated_accuracy'))} (replay, its first day: {_pct(outcome.accuracy)}); "
             f"75% rule: {model.get('recommended_size')}",
             f"within {REPORT_TOLERANCE:.0%} of the replay",
             abs(off_model) / REPORT_TOLERANCE,
@@ -547,7 +547,7 @@ def _report_rows(visitors: int, best: int, outcome: Outcome) -> list[Row]:
             f"P7 pools report, late calls learned from the day's calls, {visitors:,}/day",
             f"{size} numbers for 99% (replay: {best}) from {late.get('calls'):,} calls "
             f"({late.get('late_calls'):,} late); estimated accuracy at {best}: "
-            f"{_pct(learned.get('estimated_accuracy'))} (replay: {_pct(outcome.accuracy)})",
+            f"{_pct(learned.get('estimated_accuracy'))} (replay, its first day: {_pct(outcome.accuracy)})",
             f"{low:+.0%} to {high:+.0%} of the replay",
             (off / high) if off > 0 else (off / low),
             verdict(low <= off <= high),
