@@ -166,9 +166,9 @@ class ModelStore(ShadowStore):
         self.inner.put_history(item)
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None) -> bool:
+              cookies: Any = None, *, now: float | None = None) -> bool:
         time.sleep(self.round_trip_s)
-        return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies))
+        return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies, now=now))
 
     def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
         time.sleep(self.round_trip_s)

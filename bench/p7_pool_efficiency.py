@@ -20,7 +20,7 @@ all of them are written to ``bench/results/latest.json``):
   heartbeats while visible, nothing on hide); "after" (the default: a 10-minute lease, a
   heartbeat every third of it while visible; also measured with the former 30) releases the lease on
   ``visibilitychange``/``pagehide`` by ``sendBeacon`` (a share of beacons is lost), re-leases on
-  return naming its number and lease (one conditional write when the number is still free), and
+  return naming its number (a pool read, then one conditional write when the number is still free), and
   sends its lease id with every heartbeat (one conditional write, no pool read).
 
 A call is attributed correctly when the attribution names the calling visitor's session. Every

@@ -7,8 +7,11 @@ writes it made, which the benchmark reads.
 Algorithm (one batch read of the pool's leases rows, then conditional writes):
 1. match the visitor to a pool (``calltrack.dni_match``); no pool -> no number, no lease;
    a heartbeat that names its number and ``lease_id`` (dni.js sends both) is ONE conditional
-   write, no pool read: ``renew`` (``session_id = :sid AND lease_id = :lid``); only when that
-   fails (another session took the number) does the session go on to step 2;
+   write, no pool read: ``renew`` (``session_id = :sid AND lease_id = :lid AND expires_at >=
+   :now``); only when that fails (another session took the number, or the lease was released or
+   lapsed) does the session go on to step 2. A page shown again after its release takes its number
+   back as a new lease through the pool read, where the address cap is counted (a renewal would
+   take it back past the cap, and the cap would then revoke a lease taken within it);
 2. a live lease of this session -> renew it (heartbeat of an older script: push ``expires_at``);
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
    own expired number, then least recently released first — never-used numbers, then by the
@@ -289,7 +292,7 @@ def lease_number(
     # 1. heartbeat naming its lease: one conditional write, no pool read.
     if request.lease_id and request.number and request.number in numbers:
         result.attempts += 1
-        if store.renew(request.number, sid, request.lease_id, expires, cookies):
+        if store.renew(request.number, sid, request.lease_id, expires, cookies, now=now):
             result.number, result.lease_id, result.expires_at = request.number, request.lease_id, expires
             result.leased = result.renewed = True
             result.confidence = 1.0
@@ -302,7 +305,7 @@ def lease_number(
         for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
             if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
-                if store.renew(n, sid, row["lease_id"], expires, cookies):
+                if store.renew(n, sid, row["lease_id"], expires, cookies, now=now):
                     if row.get("leased_at") is not None:
                         store.extend_history(n, row["leased_at"], expires)
                     result.number, result.lease_id, result.expires_at = n, row["lease_id"], expires

@@ -121,14 +121,16 @@ def pool_stats(
     leases: list[tuple[float, float]] = []
     by_session: dict[str, list[tuple[float, float]]] = {}
     lease_count = 0
-    # every session shown a number, unclipped (sizing); a shared session's heartbeats overlap
-    demand_by_session: dict[str, list[tuple[float, float]]] = {}
+    # every session shown a number, unclipped (sizing); a shared session's heartbeats overlap. A
+    # session's leases of one number are one span of demand, hides included: a page shown again
+    # takes a new lease of its number, and the visitor calls it (once) after the last release.
+    demand_by_session: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for item in items:
         if item.get("kind") in ("lease", "shared") and float(item["leased_at"]) < end:
             begun = float(item["leased_at"])
-            demand_by_session.setdefault(str(item.get("session_id")), []).append(
-                (begun, float(item.get("ended_at") or begun))
-            )
+            number = item.get("number") if item.get("kind") == "lease" else ""
+            key = (str(item.get("session_id")), str(number or ""))
+            demand_by_session.setdefault(key, []).append((begun, float(item.get("ended_at") or begun)))
         span = _clip(item, start, end)
         if span is None:
             continue
@@ -142,7 +144,11 @@ def pool_stats(
     peak_sessions = max(peak_concurrency(sessions), peak_leases)
     busy = sum(e - s for s, e in leases)
     window = max(end - start, 1.0)
-    demand = sorted(span for spans in demand_by_session.values() for span in _merge(spans))
+    demand = sorted(
+        span
+        for (_, number), spans in demand_by_session.items()
+        for span in ([(min(s for s, _ in spans), max(e for _, e in spans))] if number else _merge(spans))
+    )
     accuracy = estimated_accuracy(demand, size, late, count_from=start)
     days = local_days(start, end, timezone)
     busiest = busiest_day(demand, days)
@@ -276,8 +282,11 @@ def pools_report(
         hour0 = int(start // 3600) * 3600
         counted = store.stats(account, str(pool.get("id")), hour0, int(end))
         # the window's releases: the calls read are the window's
-        releases = [r for r in _releases(items, window_s, watched_until) if r.released >= start]
-        learned = learn_late_calls(releases, pool_calls.get(str(pool.get("id")), []))
+        every_release, part_of = _releases(items, window_s, watched_until)
+        releases = [r for r in every_release if r.released >= start]
+        own_calls = [(basis, part_of.get(lease_id, lease_id), gap)
+                     for basis, lease_id, gap in pool_calls.get(str(pool.get("id")), [])]
+        learned = learn_late_calls(releases, own_calls)
         learns = window_s >= LEARNING_WINDOW_S
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
@@ -309,22 +318,38 @@ def _pool_calls(calls: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str,
     return out
 
 
-def _releases(items: Sequence[Row], window_s: float, watched_until: float) -> list[Release]:
+def _releases(
+    items: Sequence[Row], window_s: float, watched_until: float
+) -> tuple[list[Release], dict[str, str]]:
     """Each lease of the history as a release watched until its number's next hand-out (lease or
-    shared), the late-call window's end, or now."""
+    shared), the late-call window's end, or now; and the leases that are not releases of their
+    own -> the one they are part of: a page shown again takes a new lease of its number, and the
+    session's leases of it in a row are one release, at the end of the last (its visitor calls
+    once, after leaving)."""
     by_number: dict[str, list[Row]] = {}
     for item in items:
         if item.get("kind") in ("lease", "shared") and item.get("number"):
             by_number.setdefault(str(item["number"]), []).append(item)
     out = []
+    part_of: dict[str, str] = {}
     for handed in by_number.values():
         handed.sort(key=lambda i: float(i["leased_at"]))
-        for k, item in enumerate(handed):
+        last = ""
+        for k in range(len(handed) - 1, -1, -1):  # from the end: each lease's last one in the row
+            item, after = handed[k], handed[k + 1] if k + 1 < len(handed) else {}
             if item.get("kind") != "lease" or not item.get("lease_id"):
+                continue
+            again = after.get("kind") == "lease" and item.get("session_id") and \
+                after.get("session_id") == item.get("session_id")
+            last = last if again else str(item["lease_id"])
+            if again:
+                part_of[str(item["lease_id"])] = last
+        for k, item in enumerate(handed):
+            if item.get("kind") != "lease" or not item.get("lease_id") or str(item["lease_id"]) in part_of:
                 continue
             released = float(item.get("ended_at") or item["leased_at"])
             nxt = float(handed[k + 1]["leased_at"]) if k + 1 < len(handed) else math.inf
             until = min(nxt, released + window_s, watched_until)
             if until > released:
                 out.append(Release(str(item["lease_id"]), released, until))
-    return out
+    return out, part_of

@@ -52,12 +52,14 @@ class InMemoryLeaseStore:
             return True
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None) -> bool:
+              cookies: Any = None, *, now: float | None = None) -> bool:
         with self.lock:
             self.writes += 1
             cur = self.rows.get(number)
             if not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id:
                 return False
+            if now is not None and not float(cur.get("expires_at") or 0) >= now:
+                return False  # released or lapsed: taken again through the pool read
             cur["expires_at"] = cur["released_at"] = expires_at
             cur.update(cookies or {})
             return True

@@ -387,3 +387,38 @@ def test_a_number_only_ever_marked_shared_can_be_leased(kind):
                "leased_at": T0 + 1, "expires_at": T0 + 601, "released_at": T0 + 601}
         assert store.take(n, row, T0 + 1)
         assert store.get_rows([n])[n]["session_id"] == "s-1"
+
+
+@pytest.mark.parametrize("kind", ["memory", "dynamodb"])
+def test_a_page_shown_again_after_its_release_is_counted_against_the_cap(kind):
+    import contextlib
+
+    cfg = config(cap=2)
+    with contextlib.ExitStack() as stack:
+        store = InMemoryLeaseStore() if kind == "memory" else stack.enter_context(moto_lease_store())[1]
+        # Given an office address where C leased a number and hid the tab (released it), and then
+        # colleagues A and B leased numbers: the address holds its cap of 2
+        c = req(session_id="session-C")
+        c_lease = lease_number(store, cfg, c, T0, source_ip=SCRIPT)
+        assert release_number(store, cfg, LeaseRequest(account="acme", visitor_id=c.visitor_id,
+                                                       session_id=c.session_id, number=c_lease.number,
+                                                       lease_id=c_lease.lease_id, release=True), T0 + 5)
+        a = lease_number(store, cfg, req(session_id="session-A"), T0 + 10, source_ip=SCRIPT)
+        b = lease_number(store, cfg, req(session_id="session-B"), T0 + 20, source_ip=SCRIPT)
+        assert a.leased and b.leased
+        # When C's tab is shown again and asks for its number, naming its lease
+        back = lease_number(store, cfg, LeaseRequest(account="acme", visitor_id=c.visitor_id,
+                                                     session_id=c.session_id, utm={"source": "google"},
+                                                     number=c_lease.number, lease_id=c_lease.lease_id),
+                            T0 + 30, source_ip=SCRIPT)
+        # Then C is counted against the cap: no number (a renewal of its released lease took it back
+        # past the cap, and the next pool read then revoked B's lease, taken within it)
+        assert back.number is None and back.reason == ADDRESS_CAP
+        lease_number(store, cfg, req(), T0 + 40, source_ip=VISITOR)  # any later pool read
+        rows = store.get_rows(NUMBERS)
+        assert rows[b.number]["lease_id"] == b.lease_id and rows[a.number]["lease_id"] == a.lease_id
+        # And a heartbeat of a live lease is still the one conditional write
+        beat = lease_number(store, cfg, LeaseRequest(account="acme", visitor_id="v", session_id="session-B",
+                                                     utm={"source": "google"}, number=b.number,
+                                                     lease_id=b.lease_id), T0 + 50, source_ip=SCRIPT)
+        assert beat.renewed and beat.attempts == 1

@@ -344,3 +344,27 @@ def test_the_default_window_of_a_busy_account_is_shortened_to_what_one_report_re
     assert "window_shortened" not in handle_pools_report("acme", {}, store=store, accounts=accounts, now=now)
     assert timedelta(days=29) == (datetime.fromisoformat(got["to"]) - datetime.fromisoformat(
         handle_pools_report("acme", {}, store=store, accounts=accounts, now=now)["from"]))
+
+
+def test_a_sessions_leases_of_one_number_in_a_row_are_one_release():
+    from dni_lease.pool_report import _releases
+
+    # Given a page that leased a number, was hidden (released it) and shown again (a new lease of
+    # the same number), then another session's lease of that number
+    items = [
+        {"kind": "lease", "number": "+815011110001", "session_id": "s1", "lease_id": "L1",
+         "leased_at": 0.0, "ended_at": 100.0},
+        {"kind": "lease", "number": "+815011110001", "session_id": "s1", "lease_id": "L2",
+         "leased_at": 200.0, "ended_at": 300.0},
+        {"kind": "lease", "number": "+815011110001", "session_id": "s2", "lease_id": "L3",
+         "leased_at": 900.0, "ended_at": 1000.0},
+    ]
+    releases, part_of = _releases(items, window_s=7200, watched_until=5000)
+    # Then the first session has one release, at the end of its last lease, watched until the next
+    # session's; its first lease is part of it (its visitor calls once, after leaving)
+    assert [(r.lease_id, r.released, r.until) for r in releases] == [
+        ("L2", 300.0, 900.0), ("L3", 1000.0, 5000.0)]
+    assert part_of == {"L1": "L2"}
+    # And the session is one span of demand for sizing, hidden time included
+    stats = pool_stats({"id": "p", "numbers": ["+815011110001"]}, items, 0, 0.0, 5000.0)
+    assert stats["peak_concurrent_sessions"] == 1
