@@ -7,7 +7,7 @@ counters, so it is unit-tested without AWS:
 - ``peak_concurrent_sessions``: most sessions shown a number of the pool at one instant,
   including sessions of an exhausted pool that got a shared number — the real demand;
 - ``utilisation``: peak_concurrent_leases / size; ``average_utilisation``: leased
-  number-seconds / (size x window seconds);
+  number-seconds / (size x the window's seconds so far: a window ending today ends now);
 - ``exhaustions``: hand-outs without a lease in the window (the ADD counters);
 - ``address_capped``: answers with no number because the client's address already held its cap of
   the pool's numbers (``dni.max_numbers_per_address``) while numbers were free (the hourly stats
@@ -18,7 +18,8 @@ counters, so it is unit-tested without AWS:
 - ``estimated_accuracy``: the share of calls attributed to the right session over the window, from
   how long each number rested before its next lease (``dni_lease.pool_sizing``);
 - ``recommended_size_for_accuracy``: the smallest size whose estimate reaches 99% on the window's
-  ``busiest_day`` (local date; ``busiest_day_leases`` leases started that day).
+  ``busiest_day`` (local date; ``busiest_day_leases``: the sessions shown one of its numbers that
+  day, an exhausted pool's shared hand-outs included, a page shown again counted once).
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ def pool_stats(
     *,
     late: LateCurve = LATE_CALLS,
     address_capped: int = 0,
+    until: float | None = None,
 ) -> dict[str, Any]:
+    """One pool's figures over [start, end) (see the module doc); ``until``: now, when the window
+    has not ended yet (average utilisation is over the time that has passed)."""
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
     leases: list[tuple[float, float]] = []
@@ -143,7 +147,7 @@ def pool_stats(
     peak_leases = peak_concurrency(leases)
     peak_sessions = max(peak_concurrency(sessions), peak_leases)
     busy = sum(e - s for s, e in leases)
-    window = max(end - start, 1.0)
+    window = max(min(end, until if until is not None else end) - start, 1.0)
     demand = sorted(
         span
         for (_, number), spans in demand_by_session.items()
@@ -291,7 +295,7 @@ def pools_report(
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
         stats = pool_stats(pool, items, counted[EXHAUSTIONS], start, end, timezone, late=late,
-                           address_capped=counted[ADDRESS_CAPPED])
+                           address_capped=counted[ADDRESS_CAPPED], until=watched_until)
         if late is LATE_CALLS:  # how far the pool is from learning its own
             stats["late_calls"].update(
                 late_calls_seen=learned.late_calls if learned else 0,

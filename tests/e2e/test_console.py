@@ -366,8 +366,13 @@ def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_
                 "numbers": [number]},
                # and a pool no visitor has reached yet (its ad not live)
                {"id": "yahoo", "channel": "yahoo-ads", "match": {"utm_source": "yahoo"},
-                "numbers": [unique_number(), unique_number()]}],
+                "numbers": [unique_number(), unique_number()]},
+               # and a one-number pool two visitors reached at once (the second shown it shared)
+               {"id": "line", "channel": "line-ads", "match": {"utm_source": "line"},
+                "numbers": [unique_number()]}],
     )
+    for _ in range(2):
+        assert lease(local_stack, account, utm={"source": "line"}).json()["number"]
     for _ in range(3):
         session = "s-pool-" + secrets.token_hex(6)
         got = lease(local_stack, account, session=session).json()
@@ -386,9 +391,13 @@ def test_the_pools_report_sizes_a_pool_for_its_late_callers(console: Any, local_
     assert _cell(page, row, "Est. accuracy") == "83.3%"
     # And the recommended size is what late callers need (3 numbers), not the peak's (2)
     assert _cell(page, row, "Peak in use") == "1"
+    assert _cell(page, row, "Peak visitors") == "1"
     assert _cell(page, row, "Recommended size") == "3"
     # And the pool no session reached keeps its size (no demand seen), as `pools advise` says: not 0
     assert _cell(page, "#report-pools tbody tr[data-key='yahoo']", "Recommended size") == "2"
+    # And an exhausted pool shows its demand beside its full use: 2 visitors at once on 1 number
+    line = "#report-pools tbody tr[data-key='line']"
+    assert (_cell(page, line, "Peak in use"), _cell(page, line, "Peak visitors")) == ("1", "2")
 
 
 def test_the_pools_report_shows_visitors_an_address_cap_left_without_a_number(

@@ -368,3 +368,13 @@ def test_a_sessions_leases_of_one_number_in_a_row_are_one_release():
     # And the session is one span of demand for sizing, hidden time included
     stats = pool_stats({"id": "p", "numbers": ["+815011110001"]}, items, 0, 0.0, 5000.0)
     assert stats["peak_concurrent_sessions"] == 1
+
+
+def test_average_utilisation_is_over_the_part_of_the_window_that_has_passed():
+    # Given one number leased for 3 of the 6 hours of a day that have passed
+    items = [{"kind": "lease", "number": "+815011110001", "session_id": "s1", "lease_id": "L1",
+              "leased_at": 0.0, "ended_at": 3 * 3600.0}]
+    pool = {"id": "p", "numbers": ["+815011110001"]}
+    # Then at 06:00 the number was in use half the time, not an eighth of the day
+    assert pool_stats(pool, items, 0, 0.0, 86400.0, until=6 * 3600.0)["average_utilisation"] == 0.5
+    assert pool_stats(pool, items, 0, 0.0, 86400.0)["average_utilisation"] == 0.125

@@ -131,6 +131,9 @@ function pools(report) {
     { label: t("reports.size"), num: true, cell: (r) => number(r.size) },
     { label: t("reports.leases"), num: true, cell: (r) => number(r.leases) },
     { label: t("reports.peak"), num: true, cell: (r) => number(r.peak_concurrent_leases) },
+    // the demand: sessions shown a number at once, an exhausted pool's shared ones included (what
+    // `pools advise` calls the peak)
+    { label: t("reports.peakSessions"), num: true, cell: (r) => number(r.peak_concurrent_sessions) },
     { label: t("reports.utilisation"), num: true, cell: (r) => percent(r.utilisation, 1) },
     { label: t("reports.exhaustions"), num: true, cell: (r) => number(r.exhaustions) },
     // visitors shown no number: their address held dni.max_numbers_per_address already
