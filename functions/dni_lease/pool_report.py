@@ -283,7 +283,9 @@ def pools_report(
                     estimated,
                 )
         held += len(items)
-        hour0 = int(start // 3600) * 3600
+        # the hourly counts whose hour begins in the window: in a zone whose midnight is not on a UTC
+        # hour (+05:30, +09:30) the hour across it counts in one of two adjacent windows, not both
+        hour0 = math.ceil(start / 3600) * 3600
         counted = store.stats(account, str(pool.get("id")), hour0, int(end))
         # the window's releases: the calls read are the window's
         every_release, part_of = _releases(items, window_s, watched_until)

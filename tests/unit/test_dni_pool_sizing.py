@@ -378,3 +378,30 @@ def test_average_utilisation_is_over_the_part_of_the_window_that_has_passed():
     # Then at 06:00 the number was in use half the time, not an eighth of the day
     assert pool_stats(pool, items, 0, 0.0, 86400.0, until=6 * 3600.0)["average_utilisation"] == 0.5
     assert pool_stats(pool, items, 0, 0.0, 86400.0)["average_utilisation"] == 0.125
+
+
+def test_in_a_half_hour_zone_an_hourly_count_across_midnight_belongs_to_one_day():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from calltrack.models.dni import EXHAUSTIONS
+    from dni_lease.pool_report import pools_report
+    from tests.support.lease_store import InMemoryLeaseStore
+
+    # Given an account in Asia/Kolkata (+05:30) and one exhaustion at 23:40 on 30 November, counted
+    # in the UTC hour 18:00-19:00 that local midnight cuts in two
+    kolkata = ZoneInfo("Asia/Kolkata")
+    store = InMemoryLeaseStore()
+    at = datetime(2026, 11, 30, 23, 40, tzinfo=kolkata).timestamp()
+    store.add_to_stats("acme", "google", int(at // 3600) * 3600, EXHAUSTIONS)
+    config = {"account": "acme", "timezone": "Asia/Kolkata",
+              "pools": [{"id": "google", "channel": "google-ads", "numbers": ["+815011110001"]}]}
+
+    def day(d: int, month: int = 11) -> float:
+        return datetime(2026, month, d, tzinfo=kolkata).timestamp()
+
+    # When the 30th and the 1st are reported, each alone
+    nov30 = pools_report(store, config, day(30), day(1, 12))[0]["exhaustions"]
+    dec1 = pools_report(store, config, day(1, 12), day(2, 12))[0]["exhaustions"]
+    # Then the exhaustion is counted once over the two days, not on both
+    assert nov30 + dec1 == 1
