@@ -71,8 +71,8 @@ def attempts_at_utilisation(
             latencies.append(elapsed)
             shared += int(result.shared)
         if result.leased and result.number:
-            # the session leaves: its lease ends now, keeping utilisation steady
-            store.renew(result.number, req.session_id, result.lease_id or "", now - 0.001)
+            # the session leaves (its page closed): its lease ends now, keeping utilisation steady
+            store.release(result.number, req.session_id, result.lease_id or "", now - 0.001)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(one, range(leases)))

@@ -166,7 +166,7 @@ class ModelStore(ShadowStore):
         self.inner.put_history(item)
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None, *, now: float | None = None) -> bool:
+              cookies: Any = None, *, now: float) -> bool:
         time.sleep(self.round_trip_s)
         return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies, now=now))
 

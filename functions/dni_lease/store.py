@@ -29,10 +29,10 @@ class LeaseStore(Protocol):
         ``row`` gives as None are removed (the previous holder's ``client_key``)."""
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Mapping[str, str] | None = None, *, now: float | None = None) -> bool:
-        """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``) and, given
-        ``now``, the lease is live then (a released or lapsed lease is taken again through a pool
-        read, where the address cap is counted); keep the ad platforms' browser ids the page sent
+              cookies: Mapping[str, str] | None = None, *, now: float) -> bool:
+        """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``) and the
+        lease is live at ``now`` (a released or lapsed lease is taken again through a pool read,
+        where the address cap is counted); keep the ad platforms' browser ids the page sent
         (``cookies``: ga_client_id, fbp, ...) as row attributes: the analytics and pixel scripts
         often set them after the first lease."""
 
@@ -178,12 +178,9 @@ class DynamoLeaseStore:
         return True
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Mapping[str, str] | None = None, *, now: float | None = None) -> bool:
+              cookies: Mapping[str, str] | None = None, *, now: float) -> bool:
         sets, names = ["expires_at = :e", "released_at = :e"], {}
-        values: dict[str, Any] = {":e": expires_at, ":sid": session_id, ":lid": lease_id}
-        live = ""
-        if now is not None:
-            live, values[":now"] = " AND expires_at >= :now", now
+        values: dict[str, Any] = {":e": expires_at, ":sid": session_id, ":lid": lease_id, ":now": now}
         for i, (key, value) in enumerate(sorted((cookies or {}).items())):
             sets.append(f"#c{i} = :c{i}")
             names[f"#c{i}"], values[f":c{i}"] = key, value
@@ -192,7 +189,7 @@ class DynamoLeaseStore:
                 TableName=self.leases,
                 Key={"number": {"S": number}},
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="session_id = :sid AND lease_id = :lid" + live,
+                ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at >= :now",
                 ExpressionAttributeValues=self._vals(values),
                 **({"ExpressionAttributeNames": names} if names else {}),
             )

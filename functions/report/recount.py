@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -61,6 +61,9 @@ from calltrack.observability import make_logger
 from report.rollup import Contribution, Number, add_counters, contribution, diff, split_row_key
 from report.rollup_store import RollupRow
 from report.runtime import report_ports
+
+if TYPE_CHECKING:
+    from calltrack.accounts import Accounts
 
 logger = make_logger("report")
 router = Router()
@@ -138,8 +141,13 @@ def expected_rows(by_day: Mapping[str, list[tuple[Mapping[str, Any], Contributio
 
 def _day_of(counted: Contribution) -> str | None:
     for key in counted:
-        return split_row_key(key)[1].partition("#")[0]
+        return _row_day(key)
     return None
+
+
+def _row_day(key: str) -> str:
+    """The local day of a rollup row key (``dimension|YYYY-MM-DD#value``)."""
+    return split_row_key(key)[1].partition("#")[0]
 
 
 def shortfalls(expected: Contribution, stored: Contribution) -> tuple[Contribution, set[str]]:
@@ -188,19 +196,17 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
     raised_per_day: dict[str, dict[str, Number]] = {}
     rows_per_day: dict[str, int] = {}
     short, unverified = shortfalls(expected, stored)
-    unstamped: set[str] = set()
-    if not zone_unchanged:  # counted in the zone the account had then, perhaps not today's
-        unstamped = {day for day, counted_calls in by_day.items()
-                     if any(not has_zone_stamp(call) for call, _ in counted_calls)}
-        held = {key for key in short if split_row_key(key)[1][:10] in unstamped}
-        unstamped = {split_row_key(key)[1][:10] for key in held}
+    held: set[str] = set()  # short rows of days with unstamped calls: counted in the zone of then
+    if not zone_unchanged:
+        held = {key for key in short if any(not has_zone_stamp(call) for call, _ in by_day[_row_day(key)])}
         short = {key: raises for key, raises in short.items() if key not in held}
+    unstamped = {_row_day(key) for key in held}
     stopped: str | None = None
     checked: set[str] = set()
     first_day: str | None = None
     for key, raises in sorted(short.items(), key=lambda item: split_row_key(item[0])[1]):  # by day
-        dimension, sk = split_row_key(key)
-        day = sk.partition("#")[0]
+        dimension = split_row_key(key)[0]
+        day = _row_day(key)
         if day in unsettled:
             continue
         first_day = first_day or day
@@ -231,7 +237,7 @@ def recount_days(ports: RecountPorts, account: str, tz: str, first: date, last: 
                               "rows_raised": rows_per_day.get(day, 0), "raised": raised_per_day.get(day, {})})
     into.calls += sum(per_day[d] for d in done if d in per_day)
     into.rows_raised += sum(rows_per_day.values())
-    into.rows_unverified += sum(1 for key in unverified if split_row_key(key)[1][:10] in done)
+    into.rows_unverified += sum(1 for key in unverified if _row_day(key) in done)
     return date.fromisoformat(stopped) if stopped else None
 
 
@@ -320,7 +326,7 @@ def post_recount(body: RecountIn) -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=json.dumps(out))
 
 
-def _timezone(accounts: Any, account: str) -> str:
+def _timezone(accounts: Accounts, account: str) -> str:
     """The account's zone; a 409 when its stored config no longer validates (the recount would
     have to guess the rules its calls were counted by; the consumer still counts them)."""
     from pydantic import ValidationError

@@ -47,3 +47,14 @@ def moto_table(monkeypatch: pytest.MonkeyPatch, model: Any, keys: Mapping[str, s
             for k, v in saved.items():
                 setattr(model.Meta, k, v)
             model._connection = None
+
+
+def create_table(client: Any, name: str, hash_key: tuple[str, str],
+                 range_key: tuple[str, str] | None = None) -> None:
+    """An on-demand table on the (moto) low-level ``client``: keys as (attribute, type S/N)."""
+    keys = [(hash_key, "HASH"), *([(range_key, "RANGE")] if range_key else [])]
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": a, "KeyType": kind} for (a, _), kind in keys],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for (a, t), _ in keys],
+    )

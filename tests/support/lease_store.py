@@ -52,13 +52,13 @@ class InMemoryLeaseStore:
             return True
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None, *, now: float | None = None) -> bool:
+              cookies: Any = None, *, now: float) -> bool:
         with self.lock:
             self.writes += 1
             cur = self.rows.get(number)
             if not cur or cur.get("session_id") != session_id or cur.get("lease_id") != lease_id:
                 return False
-            if now is not None and not float(cur.get("expires_at") or 0) >= now:
+            if not float(cur.get("expires_at") or 0) >= now:
                 return False  # released or lapsed: taken again through the pool read
             cur["expires_at"] = cur["released_at"] = expires_at
             cur.update(cookies or {})
@@ -157,16 +157,11 @@ def moto_lease_store() -> Iterator[tuple[Any, Any]]:
     from moto import mock_aws
 
     from dni_lease.store import DynamoLeaseStore
+    from tests.support.dynamo import create_table
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
                               aws_secret_access_key="x")
-        client.create_table(TableName="leases", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"}])
-        client.create_table(TableName="history", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "number", "KeyType": "HASH"},
-                                       {"AttributeName": "leased_at", "KeyType": "RANGE"}],
-                            AttributeDefinitions=[{"AttributeName": "number", "AttributeType": "S"},
-                                                  {"AttributeName": "leased_at", "AttributeType": "N"}])
+        create_table(client, "leases", ("number", "S"))
+        create_table(client, "history", ("number", "S"), ("leased_at", "N"))
         yield client, DynamoLeaseStore(client, "leases", "history")

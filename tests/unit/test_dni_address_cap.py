@@ -310,7 +310,7 @@ def test_the_dynamodb_store_revokes_a_lease_and_a_take_removes_attributes_given_
         item = store.get_rows([n])[n]
         assert "lease_id" not in item and item["expires_at"] == T0 + 10 and item["session_id"] == "s-1"
         assert ADDRESS_KEY not in item  # the key lives only as long as the lease
-        assert store.renew(n, "s-1", "L-1", T0 + 700) is False
+        assert store.renew(n, "s-1", "L-1", T0 + 700, now=T0 + 11) is False
         assert store.revoke(n, "s-1", "L-1", T0 + 20) is False
         # the next lease, taken without an address, drops the previous holder's key
         assert store.take(n, {**row, "lease_id": "L-1b", "expires_at": T0 + 28}, T0 + 25)

@@ -337,13 +337,12 @@ def test_the_calls_versions_are_read_from_the_table_a_hundred_at_a_time() -> Non
     from moto import mock_aws
 
     from calltrack.call_items import CallItems
+    from tests.support.dynamo import create_table
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x",
                               aws_secret_access_key="x")
-        client.create_table(TableName="calls", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "call_sid", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "call_sid", "AttributeType": "S"}])
+        create_table(client, "calls", ("call_sid", "S"))
         # Given 250 stored calls at versions 1..3
         for i in range(250):
             client.put_item(TableName="calls", Item={"call_sid": {"S": f"CA{i:04d}"},
