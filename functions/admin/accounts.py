@@ -18,6 +18,7 @@ from calltrack.account_config import (
 )
 from calltrack.auth import OPERATOR, Principal
 from calltrack.errors import BadRequest, Conflict, NotFound, Unavailable
+from calltrack.models.dni import HISTORY_TTL_DAYS
 
 
 class NumbersTaken(Conflict):
@@ -222,6 +223,7 @@ def apply_account(
         account=StoredAccount(
             account=account, name=normalized["name"], timezone=normalized["timezone"], config=normalized,
             config_hash=digest, version=version, updated_at=now,
+            former_pool_numbers=former_pool_numbers(current, normalized, now.timestamp()),
         ),
         expected_version=current.version if current is not None else None,
         puts=[rows[n] for n in added + updated],
@@ -245,6 +247,45 @@ def apply_account(
                        field="account") from None
     _snapshot(store, rows, [])
     return result
+
+
+# Numbers that left a pool are remembered as long as their lease history is kept (the pools report
+# reads it); at most this many per pool (the newest): the accounts row stays far below 400 KB.
+FORMER_KEPT_S = HISTORY_TTL_DAYS * 86400
+FORMER_PER_POOL = 2000
+
+
+def _pool_numbers(config: dict[str, Any]) -> dict[str, set[str]]:
+    """Pool id -> its numbers and overflow number."""
+    return {
+        str(pool.get("id")): set(pool.get("numbers") or []) | ({pool.get("overflow_number")} - {None})
+        for pool in config.get("pools") or []
+    }
+
+
+def former_pool_numbers(
+    current: StoredAccount | None, config: dict[str, Any], now: float
+) -> dict[str, dict[str, float]]:
+    """What the account's row remembers of numbers taken out of its pools (removed from the account
+    or moved to another pool) after this apply: those this apply takes out, at ``now``, and those
+    earlier applies took out within ``FORMER_KEPT_S``; a number back in its pool is forgotten there."""
+    if current is None:
+        return {}
+    before, after = _pool_numbers(current.config), _pool_numbers(config)
+    out: dict[str, dict[str, float]] = {
+        pool: {n: float(t) for n, t in left.items() if now - float(t) < FORMER_KEPT_S}
+        for pool, left in current.former_pool_numbers.items()
+    }
+    for pool, had in before.items():
+        for n in had - after.get(pool, set()):
+            out.setdefault(pool, {})[n] = now
+    kept: dict[str, dict[str, float]] = {}
+    for pool, left in out.items():
+        newest = sorted(((n, t) for n, t in left.items() if n not in after.get(pool, set())),
+                        key=lambda nt: -nt[1])[:FORMER_PER_POOL]
+        if newest:
+            kept[pool] = dict(sorted(newest))
+    return kept
 
 
 def _snapshot(store: AdminStore, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:

@@ -171,7 +171,8 @@ class DynamoAdminStore:
                 if with_account:
                     a = plan.account
                     item = Account(a.account, name=a.name, timezone=a.timezone, config=a.config,
-                                   config_hash=a.config_hash, version=a.version, updated_at=a.updated_at)
+                                   config_hash=a.config_hash, version=a.version, updated_at=a.updated_at,
+                                   former_pool_numbers=dict(a.former_pool_numbers) or None)
                     cond = (Account.account.does_not_exist() if plan.expected_version is None
                             else Account.version == plan.expected_version)
                     tx.save(item, condition=cond)

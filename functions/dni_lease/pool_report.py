@@ -3,11 +3,15 @@
 Pure computation over lease_history items (``kind`` lease / shared) and the daily exhaustion
 counters, so it is unit-tested without AWS:
 
-- ``peak_concurrent_leases``: most leases held at one instant (at most the pool size);
+- ``peak_concurrent_leases``: most leases of the pool's current numbers held at one instant (at
+  most the pool size);
 - ``peak_concurrent_sessions``: most sessions shown a number of the pool at one instant,
   including sessions of an exhausted pool that got a shared number — the real demand;
 - ``utilisation``: peak_concurrent_leases / size; ``average_utilisation``: leased
   number-seconds / (size x the window's seconds so far: a window ending today ends now);
+- numbers an apply took out of the pool within the window (``former``, from the account's row)
+  still count with the leases they had in the pool: in ``leases``, the sessions, the estimates and
+  the recommended sizes (demand the pool had), not in the utilisation of the current numbers;
 - ``exhaustions``: hand-outs without a lease in the window (the ADD counters);
 - ``address_capped``: answers with no number because the client's address already held its cap of
   the pool's numbers (``dni.max_numbers_per_address``) while numbers were free (the hourly stats
@@ -99,6 +103,9 @@ def _clip(item: Row, start: float, end: float) -> tuple[float, float] | None:
     return (s, e) if e > s else None
 
 
+# Marks a history item of a number an apply took out of the pool since (``pools_report``'s
+# ``former``): demand and sizing count it, the utilisation of the pool's current numbers does not.
+FORMER = "former_number"
 # Leases of the hour before a day only warm its replay up: a late call comes within minutes.
 WARM_UP_S = 3600.0
 # Late calls after the account's late-call window are attributed to the pool only, so a pool
@@ -139,7 +146,8 @@ def pool_stats(
         if span is None:
             continue
         if item.get("kind") == "lease":
-            leases.append(span)
+            if not item.get(FORMER):  # the pool's utilisation is its current numbers'
+                leases.append(span)
             if float(item["leased_at"]) >= start:
                 lease_count += 1
         by_session.setdefault(str(item.get("session_id")), []).append(span)
@@ -236,10 +244,14 @@ def pools_report(
     lookback_s: float = 86400,
     calls: Iterable[Mapping[str, Any]] = (),
     now: float | None = None,
+    former: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Stats for every pool of the account's config over [start, end). ``calls``: the account's
     calls of the window (their ``attribution``), from which a pool with enough late calls of its own
-    learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``)."""
+    learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``).
+    ``former``: pool id -> number -> when an apply took it out of the pool
+    (``StoredAccount.former_pool_numbers``): its leases before then count as the pool's demand."""
+    former = former or {}
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
@@ -251,17 +263,24 @@ def pools_report(
     held = 0  # history items read so far, all pools
     numbers_read = 0
     numbers_total = sum(len(set(p.get("numbers") or []) | {p.get("overflow_number")} - {None})
+                        + len((former or {}).get(str(p.get("id"))) or {})
                         for p in config.get("pools") or [])
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
         extra = [pool["overflow_number"]] if pool.get("overflow_number") else []
+        own = numbers + [x for x in extra if x not in numbers]
+        # numbers an apply took out of the pool since the window began: their leases in the pool
+        # were demand too (a pool shrunk after `pools advise` would otherwise look quieter and be
+        # advised to shrink again)
+        left = {n: float(t) for n, t in (former.get(str(pool.get("id"))) or {}).items()
+                if float(t) > start - lookback_s and n not in own}
         # A lease's history item ends where it was first due to: heartbeats (one write) and
         # releases move only the leases row, so the number's current lease ends where its row says.
-        rows = store.get_rows(numbers) if numbers else {}
+        rows = store.get_rows(own + sorted(left)) if own or left else {}
         items: list[Row] = []
-        for n in numbers + [x for x in extra if x not in numbers]:
+        for n in own + sorted(left):
             row = rows.get(n) or {}
-            for item in store.history(n, start - lookback_s, end):
+            for item in store.history(n, start - lookback_s, min(end, left.get(n, end))):
                 # the account's own items only: a number moved between accounts keeps its history
                 theirs = item.get("account") not in (None, account)
                 if theirs or item.get("pool") not in (None, pool.get("id")):
@@ -272,7 +291,9 @@ def pools_report(
                     and row.get("leased_at") == item.get("leased_at")
                 )
                 ended = lease_end(row) if current else None
-                items.append({**item, "ended_at": ended} if ended is not None else item)
+                if ended is not None:
+                    item = {**item, "ended_at": ended}
+                items.append({**item, FORMER: True} if n in left else item)
             numbers_read += 1
             if held + len(items) > MAX_HISTORY_ITEMS:
                 days = max(1, round((end - start) / 86400))

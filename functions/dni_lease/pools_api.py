@@ -7,6 +7,7 @@ browsers only, so it holds neither the token table nor the operator's token.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -27,6 +28,9 @@ class PoolPorts(RoutePorts, Protocol):
     @property
     def calls(self) -> CallItems: ...
 
+    @property
+    def former_pool_numbers(self) -> Callable[[str], Mapping[str, Mapping[str, float]]]: ...
+
 
 @router.get("/v1/reports/pools")
 def pools_report() -> dict[str, Any]:
@@ -43,4 +47,5 @@ def pools_report() -> dict[str, Any]:
         accounts=ports.accounts,
         now=clock.epoch(),
         calls=lambda start, end: ports.calls.between(caller.account, start, end, fields=("attribution",)),
+        former=ports.former_pool_numbers(caller.account),
     )

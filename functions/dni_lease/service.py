@@ -159,9 +159,11 @@ def handle_pools_report(
     accounts: Accounts,
     now: float,
     calls: CallsBetween | None = None,
+    former: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """The pools report. ``calls(start, end)``: the account's calls of the window with their
-    attribution, from which pools learn their own late calls (``pool_sizing.learn_late_calls``)."""
+    attribution, from which pools learn their own late calls (``pool_sizing.learn_late_calls``).
+    ``former``: the numbers applies took out of the account's pools (``StoredAccount``)."""
     config = accounts.get(account).model_dump(mode="json")
     timezone = str(config["timezone"])
     today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
@@ -170,7 +172,8 @@ def handle_pools_report(
         from_d, to_d, start, end = window(frm, params.get("to"), timezone, today)
         span = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
         window_calls = calls(*span) if calls and config.get("pools") else ()
-        return from_d, to_d, pools_report(store, config, start, end, calls=window_calls, now=now)
+        pools = pools_report(store, config, start, end, calls=window_calls, now=now, former=former)
+        return from_d, to_d, pools
 
     shortened = False
     try:

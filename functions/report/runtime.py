@@ -9,7 +9,7 @@ API's bundles, so it must not import this module.)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -51,6 +51,8 @@ class ApiPorts:
     retry_transcripts: Callable[[str, str | None, str | None], dict[str, Any]]
     conversions: DynamoConversions  # read only: a call's conversions and the import files
     leases: LeaseStore  # read only: GET /v1/reports/pools (dni_lease.pools_api)
+    # account -> the numbers applies took out of its pools (the pools report reads their history)
+    former_pool_numbers: Callable[[str], Mapping[str, Mapping[str, float]]]
     recount: StoredRecountPorts  # POST /v1/reports/recount: calls and rollups read, rollups raised
 
 
@@ -112,6 +114,7 @@ def _build(settings: Settings) -> ApiPorts:
         leases=DynamoLeaseStore(
             dynamodb(), settings.table_name("leases"), settings.table_name("lease_history")
         ),
+        former_pool_numbers=account_reader().former_pool_numbers,
         recount=StoredRecountPorts(
             call_items(), rollups, DynamoRollupRaiser(dynamodb(), settings.table_name("rollups"))
         ),

@@ -23,7 +23,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,10 @@ class StoredAccount:
     updated_at: datetime
     # An account deletion has started (privacy.account_deletion): readers treat the account as gone.
     deleting: bool = False
+    # Pool id -> number -> when (epoch seconds) an apply took the number out of the pool (removed from
+    # the account or moved to another pool), kept HISTORY_TTL_DAYS: the pools report still reads the
+    # lease history the number gathered in the pool before (``former_pool_numbers`` on the row).
+    former_pool_numbers: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -111,6 +115,7 @@ def _from_item(item: Mapping[str, Any]) -> StoredAccount:
         pass
     version_attr = item.get("version") or {}
     return StoredAccount(
+        former_pool_numbers=_former_pool_numbers(text("former_pool_numbers")),
         account=text("account"),
         name=text("name"),
         timezone=text("timezone", "Asia/Tokyo") or "Asia/Tokyo",
@@ -120,6 +125,21 @@ def _from_item(item: Mapping[str, Any]) -> StoredAccount:
         updated_at=updated_at,
         deleting="deletion_progress" in item,
     )
+
+
+def _former_pool_numbers(raw: str) -> dict[str, dict[str, float]]:
+    """The row's ``former_pool_numbers`` (JSON); anything unreadable reads as none."""
+    try:
+        loaded = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for pool, numbers in loaded.items():
+        if isinstance(numbers, dict):
+            out[str(pool)] = {str(n): float(t) for n, t in numbers.items() if isinstance(t, (int, float))}
+    return out
 
 
 class AccountReader:
@@ -144,6 +164,11 @@ class AccountReader:
                                     ConsistentRead=consistent)
         item = resp.get("Item")
         return _from_item(item) if item else None
+
+    def former_pool_numbers(self, account: str) -> Mapping[str, Mapping[str, float]]:
+        """The numbers applies took out of the account's pools (``StoredAccount.former_pool_numbers``)."""
+        row = self.stored(account)
+        return row.former_pool_numbers if row is not None else {}
 
     def stored_all(self) -> Iterator[StoredAccount]:
         for page in self.client.get_paginator("scan").paginate(TableName=self.table):

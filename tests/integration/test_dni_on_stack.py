@@ -267,6 +267,35 @@ def test_pool_report_shows_peak_utilisation_exhaustion_and_recommended_size(loca
     assert local_stack.request("GET", "/v1/reports/pools").status_code == 401
 
 
+def test_pool_report_still_counts_the_sessions_of_numbers_an_apply_took_out_of_the_pool(local_stack):
+    from tests.support.accounts import account_config
+
+    # Given a pool of 4 numbers, 3 of them leased to visitors at once
+    account, pool = make_account(local_stack, size=4)
+    held = {lease(local_stack, account).json()["number"] for _ in range(3)}
+    assert len(held) == 3
+    token = local_stack.create_token(account, "manager")
+    before = local_stack.request("GET", "/v1/reports/pools", token=token).json()["pools"][0]
+    assert before["peak_concurrent_sessions"] == 3
+    # When the owner shrinks the pool to one number, a number none of them holds
+    keep = next(n for n in pool["numbers"] if n not in held)
+    result = local_stack.apply(account_config(
+        account, name="DNI test clinic", site={"origins": [ORIGIN], "numbers": [SITE_NUMBER]},
+        pools=[{**pool, "numbers": [keep]}]))
+    assert sorted(result["numbers"]["removed"]) == sorted(set(pool["numbers"]) - {keep})
+    from calltrack.accounts import account_reader
+
+    account_reader().forget()  # warm functions see a config within 30 s: skip the wait
+    # Then the report still counts the three sessions of the numbers taken out (the demand the pool
+    # had), and the one number left is advised to become enough for them
+    after = local_stack.request("GET", "/v1/reports/pools", token=token).json()["pools"][0]
+    assert after["size"] == 1
+    assert after["peak_concurrent_sessions"] == 3 and after["leases"] == 3
+    assert after["advised_size"] >= 3 and after["recommended_size_for_accuracy"] >= 3
+    # And the current number's utilisation is its own: it held no lease
+    assert (after["peak_concurrent_leases"], after["utilisation"]) == (0, 0.0)
+
+
 def test_pool_report_counts_the_late_calls_its_pool_learns_from(local_stack):
     # Given a one-number pool whose visitor left the page (release beacon) and then called
     account, _ = make_account(local_stack, size=1)

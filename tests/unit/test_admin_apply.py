@@ -153,6 +153,31 @@ def test_dropped_numbers_are_removed():
     assert "+815011110001" not in store.numbers
 
 
+def test_numbers_taken_out_of_a_pool_are_remembered_for_the_pools_report_until_their_history_expires():
+    from datetime import timedelta
+
+    store = FakeStore()
+    a, b, c, d = (f"+8150111102{i:02d}" for i in range(4))
+    pools = lambda g, y=(): [{"id": "g", "channel": "google-ads", "numbers": list(g)},  # noqa: E731
+                             *([{"id": "y", "channel": "yahoo-ads", "numbers": list(y)}] if y else [])]
+    _apply(store, acme_config(pools=pools([a, b, c, d])))
+    assert store.accounts["acme"].former_pool_numbers == {}
+    # When an apply shrinks the pool (c and d leave the account) and moves b to another pool
+    later = NOW + timedelta(days=3)
+    accounts.apply_account(OP, "acme", acme_config(pools=pools([a], [b])), store, now=later)
+    # Then the account's row remembers when each left the pool "g"
+    assert store.accounts["acme"].former_pool_numbers == {"g": {b: later.timestamp(), c: later.timestamp(),
+                                                                d: later.timestamp()}}
+    # And a number put back in its pool is forgotten there; the others are kept at their first leaving
+    back = later + timedelta(days=1)
+    accounts.apply_account(OP, "acme", acme_config(pools=pools([a, c], [b])), store, now=back)
+    assert store.accounts["acme"].former_pool_numbers == {"g": {b: later.timestamp(), d: later.timestamp()}}
+    # And 90 days later (the lease history's lifetime) a changed apply forgets them
+    gone = later + timedelta(days=90)
+    accounts.apply_account(OP, "acme", acme_config(pools=pools([a, c])), store, now=gone)
+    assert store.accounts["acme"].former_pool_numbers == {"y": {b: gone.timestamp()}}
+
+
 def test_a_number_of_another_account_is_a_409_naming_the_field_and_nothing_is_written():
     store = FakeStore()
     _apply(store, acme_config("rival-clinic", pools=[]))

@@ -114,3 +114,35 @@ def test_a_number_that_moved_accounts_does_not_bring_its_history_into_the_new_ac
     [stats] = pools_report(store, {"account": "acme", "pools": [POOL]}, t0 - 60, t0 + 3600)
     # Then the other account's lease is not in it
     assert stats["leases"] == 0 and stats["peak_concurrent_leases"] == 0
+
+
+def test_numbers_taken_out_of_the_pool_count_with_the_leases_they_had_in_it_and_no_later_ones():
+    # Given a pool of three numbers, each leased at once by one of three sessions
+    store, t0 = InMemoryLeaseStore(), 1_800_000_000.0
+    cfg = {"account": "acme", "pools": [POOL]}
+    for i in range(3):
+        lease_number(store, cfg, LeaseRequest(account="acme", visitor_id=f"visitor-{i:03d}",
+                                              session_id=f"session-{i:03d}"), t0 + i)
+    held = {row["session_id"]: n for n, row in store.rows.items()}
+    # and, an hour later, an apply that took two numbers out (one of them leased later in another pool)
+    left_at = t0 + 3600
+    keep = held["session-000"]
+    gone = sorted(set(POOL["numbers"]) - {keep})
+    shrunk = {"account": "acme", "pools": [{**POOL, "numbers": [keep]}]}
+    moved = {"account": "acme", "pools": [{**POOL, "id": "y", "numbers": [gone[0]]}]}
+    lease_number(store, moved, LeaseRequest(account="acme", visitor_id="visitor-y", session_id="session-y"),
+                 left_at + 60)
+    # When the report covers both hours, knowing which numbers left the pool and when
+    [stats] = pools_report(store, shrunk, t0 - 60, t0 + 7200, former={"g": {n: left_at for n in gone}})
+    # Then the three sessions of the first hour are the pool's demand (the later lease in pool "y" is not)
+    assert stats["size"] == 1 and stats["leases"] == 3 and stats["peak_concurrent_sessions"] == 3
+    assert stats["recommended_size"] == 4 and stats["advised_size"] >= 3
+    # And utilisation is the one number still in the pool's
+    assert stats["peak_concurrent_leases"] == 1 and stats["utilisation"] == 1.0
+    # And without what left, the pool looks like it had one session
+    [blind] = pools_report(store, shrunk, t0 - 60, t0 + 7200)
+    assert blind["peak_concurrent_sessions"] == 1
+    # And numbers that left before the window (with its look-back) are not read at all
+    [old] = pools_report(store, shrunk, t0 + 86400 * 3, t0 + 86400 * 4,
+                         former={"g": {n: left_at for n in gone}})
+    assert old["leases"] == 0

@@ -26,6 +26,8 @@ class Account(Model):
     config_hash = UnicodeAttribute()
     version = NumberAttribute(default=1)
     updated_at = UTCDateTimeAttribute()
+    # pool id -> number -> epoch seconds it left the pool (calltrack.accounts.StoredAccount)
+    former_pool_numbers = JSONAttribute(null=True)
 
 
 class TrackingNumber(Model):
