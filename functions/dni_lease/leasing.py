@@ -292,7 +292,8 @@ def lease_number(
     # 1. heartbeat naming its lease: one conditional write, no pool read.
     if request.lease_id and request.number and request.number in numbers:
         result.attempts += 1
-        if store.renew(request.number, sid, request.lease_id, expires, cookies, now=now):
+        page = request.page_id
+        if store.renew(request.number, sid, request.lease_id, expires, cookies, now=now, page_id=page):
             result.number, result.lease_id, result.expires_at = request.number, request.lease_id, expires
             result.leased = result.renewed = True
             result.confidence = 1.0
@@ -305,7 +306,7 @@ def lease_number(
         for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
             if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
-                if store.renew(n, sid, row["lease_id"], expires, cookies, now=now):
+                if store.renew(n, sid, row["lease_id"], expires, cookies, now=now, page_id=request.page_id):
                     if row.get("leased_at") is not None:
                         store.extend_history(n, row["leased_at"], expires)
                     result.number, result.lease_id, result.expires_at = n, row["lease_id"], expires
@@ -332,6 +333,7 @@ def lease_number(
                 "kind": "pool",
                 "lease_id": lease_id,
                 ADDRESS_KEY: client,  # None (no address): the previous holder's key is removed
+                "page_id": request.page_id,  # the page that took it (None: removed)
                 # the browser ids a renewal kept on the row are the holder's: this session's own
                 # or none (None removes the previous holder's; a call would send them as this one's)
                 **{key: cookies.get(key) for key in AD_COOKIE_KEYS},
@@ -432,19 +434,22 @@ def _close_previous_history(store: LeaseStore, number: str, prev: Row) -> None:
 def release_number(store: LeaseStore, config: Mapping[str, Any], request: LeaseRequest, now: float) -> bool:
     """End this session's lease now (the page was hidden or closed). One conditional write; False
     when the session no longer holds the number (or it is not one of the account's pool numbers),
-    or when another page of the session renewed it after the answer this page last had."""
+    or when another page of the session renewed it since (the page sends its ``page_id``: after
+    this page's last take or renewal; a script from before it: after the answer it last had)."""
     if not (request.number and request.lease_id):
         return False
     pools = config.get("pools") or []
     if not any(request.number in (p.get("numbers") or []) for p in pools):
         return False
-    # Another page of the session (a second tab, the next page loaded) renewed the shared lease
-    # after this page's last answer: the number is still on that page, so the lease stays. The
-    # answer's time has whole seconds: a renewal within the same second is not told apart.
+    # Another page of the session (a second tab, the next page loaded, a page restored from the
+    # back/forward cache) renewed the shared lease since: the number is still on that page, so the
+    # lease stays. A page that sends its id is told apart exactly (the row's ``page_id`` names the
+    # page that took or renewed it last); a script from before it by its answer's time, whole
+    # seconds, so a renewal within the same second is not told apart.
     renewed_after = None if request.seen_expires_at is None else request.seen_expires_at + 1
     return bool(
         store.release(request.number, request.session_id, request.lease_id, round(now, 3),
-                      unless_renewed_after=renewed_after)
+                      unless_renewed_after=renewed_after, page_id=request.page_id)
     )
 
 

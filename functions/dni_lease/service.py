@@ -117,10 +117,10 @@ class Limits:
         self.ip = RateLimiter(IP_PER_MINUTE, IP_BURST)
         self.visitor = RateLimiter(VISITOR_PER_MINUTE, VISITOR_BURST)
 
-    def check(self, source_ip: str | None, visitor_id: str, now: float) -> None:
+    def check(self, source_ip: str | None, visitor_id: str | None, now: float) -> None:
         if source_ip and not self.ip.allow(source_ip, now):
             raise TooManyRequests("too many lease requests from this address; retry later", field="ip")
-        if not self.visitor.allow(visitor_id, now):
+        if visitor_id is not None and not self.visitor.allow(visitor_id, now):
             raise TooManyRequests("too many lease requests for this visitor; retry later", field="visitor_id")
 
 
@@ -139,7 +139,9 @@ def handle_lease(
     ``source_ip`` also keys the pool's per-address cap (``dni_lease.leasing``); ``outcome`` is
     told each lease's account and result (the handler's metrics: why an answer has no lease)."""
     request = parse_lease_request(raw_body)
-    limits.check(source_ip, request.visitor_id, now)
+    # a release is not charged to the visitor (a visitor switching tabs sends one per switch, and the
+    # lease that follows must not be refused for it); its address still is
+    limits.check(source_ip, None if request.release else request.visitor_id, now)
     config = accounts.get(request.account).model_dump(mode="json")
     if not origin_allowed(config, origin):
         raise Forbidden("origin: this site is not allowed to use this account's numbers", field="origin")

@@ -29,12 +29,13 @@ class LeaseStore(Protocol):
         ``row`` gives as None are removed (the previous holder's ``client_key``)."""
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Mapping[str, str] | None = None, *, now: float) -> bool:
+              cookies: Mapping[str, str] | None = None, *, now: float, page_id: str | None = None) -> bool:
         """Push ``expires_at`` if ``session_id`` still holds the row (lease ``lease_id``) and the
         lease is live at ``now`` (a released or lapsed lease is taken again through a pool read,
         where the address cap is counted); keep the ad platforms' browser ids the page sent
         (``cookies``: ga_client_id, fbp, ...) as row attributes: the analytics and pixel scripts
-        often set them after the first lease."""
+        often set them after the first lease. The row's ``page_id`` becomes the renewing page's
+        (removed for a page that sends none)."""
 
     def release(
         self,
@@ -44,9 +45,11 @@ class LeaseStore(Protocol):
         at: float,
         *,
         unless_renewed_after: float | None = None,
+        page_id: str | None = None,
     ) -> bool:
-        """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live (and,
-        with ``unless_renewed_after``, its expiry is still before that: nobody renewed it since)."""
+        """End the live lease ``lease_id`` of ``session_id`` at ``at``. True if it was live and,
+        with ``page_id``, that page took or renewed it last (else, with ``unless_renewed_after``,
+        its expiry is still before that: nobody renewed it since)."""
 
     def revoke(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
         """End the live lease ``lease_id`` of ``session_id`` at ``at`` for good: like ``release``,
@@ -178,17 +181,20 @@ class DynamoLeaseStore:
         return True
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Mapping[str, str] | None = None, *, now: float) -> bool:
+              cookies: Mapping[str, str] | None = None, *, now: float, page_id: str | None = None) -> bool:
         sets, names = ["expires_at = :e", "released_at = :e"], {}
         values: dict[str, Any] = {":e": expires_at, ":sid": session_id, ":lid": lease_id, ":now": now}
         for i, (key, value) in enumerate(sorted((cookies or {}).items())):
             sets.append(f"#c{i} = :c{i}")
             names[f"#c{i}"], values[f":c{i}"] = key, value
+        if page_id:
+            sets.append("page_id = :pg")
+            values[":pg"] = page_id
         try:
             self.client.update_item(
                 TableName=self.leases,
                 Key={"number": {"S": number}},
-                UpdateExpression="SET " + ", ".join(sets),
+                UpdateExpression="SET " + ", ".join(sets) + ("" if page_id else " REMOVE page_id"),
                 ConditionExpression="session_id = :sid AND lease_id = :lid AND expires_at >= :now",
                 ExpressionAttributeValues=self._vals(values),
                 **({"ExpressionAttributeNames": names} if names else {}),
@@ -205,7 +211,11 @@ class DynamoLeaseStore:
         at: float,
         *,
         unless_renewed_after: float | None = None,
+        page_id: str | None = None,
     ) -> bool:
+        if page_id:
+            return self._end(number, session_id, lease_id, at, also=" AND page_id = :pg",
+                             values={":pg": page_id})
         if unless_renewed_after is None:
             return self._end(number, session_id, lease_id, at)
         return self._end(number, session_id, lease_id, at, also=" AND expires_at < :seen",

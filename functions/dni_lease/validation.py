@@ -45,8 +45,14 @@ class LeaseRequest:
     lease_id: str | None = None  # the session's lease of ``number``: a heartbeat's fast path
     release: bool = False  # the page was hidden or closed: end the lease now (sendBeacon)
     # A release's ``expires_at`` (the lease answer the page last had, epoch seconds): the lease is
-    # ended only if no other page of the session renewed it since (tabs share the lease).
+    # ended only if no other page of the session renewed it since (tabs share the lease). A script
+    # from before ``page_id``: a page that sends its id is told apart exactly instead.
     seen_expires_at: float | None = None
+    # The page that sends the request (dni.js: random per page load, kept over a back/forward cache
+    # restore): a take or renewal records it on the lease row, and a release of a page that sends it
+    # ends the lease only if that page took or renewed it last (another tab or the next page of the
+    # session that renewed it since still shows the number).
+    page_id: str | None = None
 
     def attribution_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -153,6 +159,9 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
     if release and not (number and lease_id):
         raise BadRequest("release: needs number and lease_id", field="release")
     seen_expires_at = _instant(body, "expires_at")
+    page_id = body.get("page_id")
+    if page_id is not None and (not isinstance(page_id, str) or not _ID.fullmatch(page_id)):
+        raise BadRequest("page_id: 8-128 characters of A-Z a-z 0-9 _ . : -", field="page_id")
     return LeaseRequest(
         account=account,
         visitor_id=ids["visitor_id"],
@@ -168,6 +177,7 @@ def parse_lease_request(raw: str | bytes | None) -> LeaseRequest:
         lease_id=lease_id,
         release=release,
         seen_expires_at=seen_expires_at,
+        page_id=page_id,
     )
 
 

@@ -52,7 +52,7 @@ class InMemoryLeaseStore:
             return True
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None, *, now: float) -> bool:
+              cookies: Any = None, *, now: float, page_id: str | None = None) -> bool:
         with self.lock:
             self.writes += 1
             cur = self.rows.get(number)
@@ -62,6 +62,10 @@ class InMemoryLeaseStore:
                 return False  # released or lapsed: taken again through the pool read
             cur["expires_at"] = cur["released_at"] = expires_at
             cur.update(cookies or {})
+            if page_id:
+                cur["page_id"] = page_id
+            else:
+                cur.pop("page_id", None)
             return True
 
     def release(
@@ -72,12 +76,17 @@ class InMemoryLeaseStore:
         at: float,
         *,
         unless_renewed_after: float | None = None,
+        page_id: str | None = None,
     ) -> bool:
         with self.lock:
             self.writes += 1
             cur = self._live_lease(number, session_id, lease_id, at)
-            if cur is None or (unless_renewed_after is not None
-                               and not float(cur["expires_at"]) < unless_renewed_after):
+            if cur is None:
+                return False
+            if page_id:
+                if cur.get("page_id") != page_id:
+                    return False
+            elif unless_renewed_after is not None and not float(cur["expires_at"]) < unless_renewed_after:
                 return False
             cur["expires_at"] = cur["released_at"] = at
             return True

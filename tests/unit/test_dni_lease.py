@@ -385,6 +385,39 @@ def test_a_tab_that_hides_does_not_end_the_lease_another_tab_of_the_session_rene
     assert store.rows[tab1.number]["released_at"] == T0 + 70
 
 
+@pytest.mark.parametrize("on", ["memory", "dynamodb"])
+def test_a_page_releases_only_a_lease_it_took_or_renewed_last_even_within_the_same_second(on):
+    import contextlib
+
+    from dni_lease.leasing import release_number
+
+    with contextlib.ExitStack() as stack:
+        store = InMemoryLeaseStore() if on == "memory" else stack.enter_context(moto_lease_store())[1]
+        # Given page A leasing a number, and page B of the same session (the next page in the tab, or
+        # page A restored from the back/forward cache) renewing it 0.3 s later, in the same second
+        first = req(session="session-pages", page_id="page-aaaaaaaa")
+        page_a = lease_number(store, config(), first, T0 + 0.2)
+        renew = req(session="session-pages", number=page_a.number, lease_id=page_a.lease_id,
+                    page_id="page-bbbbbbbb")
+        page_b = lease_number(store, config(), renew, T0 + 0.5)
+        assert page_b.renewed
+        # When page A's release beacon arrives after B's renewal (naming the expiry A last saw)
+        gone_a = req(session="session-pages", number=page_a.number, lease_id=page_a.lease_id, release=True,
+                     seen_expires_at=float(int(page_a.expires_at)), page_id="page-aaaaaaaa")
+        # Then the lease stays: page B shows the number (the expiry alone cannot tell them apart)
+        assert release_number(store, config(), gone_a, T0 + 0.8) is False
+        assert store.get_rows([page_a.number])[page_a.number]["expires_at"] == page_b.expires_at
+        # And page B, which renewed it last, ends it when it is hidden
+        gone_b = req(session="session-pages", number=page_a.number, lease_id=page_a.lease_id, release=True,
+                     seen_expires_at=float(int(page_b.expires_at)), page_id="page-bbbbbbbb")
+        assert release_number(store, config(), gone_b, T0 + 9) is True
+        # And a script from before page ids (none on the row, none in the release) still releases
+        old = lease_number(store, config(), req(session="session-old"), T0 + 10)
+        gone_old = req(session="session-old", number=old.number, lease_id=old.lease_id, release=True,
+                       seen_expires_at=float(int(old.expires_at)))
+        assert release_number(store, config(), gone_old, T0 + 11) is True
+
+
 def test_a_new_lease_remembers_the_previous_holder_and_closes_its_history():
     store = InMemoryLeaseStore()
     cfg = config(numbers=NUMBERS[:1])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from calltrack_cli.dni_js import MAX_BYTES, minify, paths
 from tests.support.events import http_event, lambda_context
 
@@ -108,6 +110,33 @@ def test_service_rejects_disallowed_origin_and_rate_limits(monkeypatch):
         for _ in range(100):
             service.handle_lease(raw, origin="https://acme.example.jp", source_ip="1.2.3.4", **kw)
     assert err.value.field == "visitor_id"
+
+
+def test_a_visitor_switching_tabs_is_not_refused_a_lease_for_the_releases_it_sent():
+    from calltrack.errors import TooManyRequests
+    from dni_lease import service
+    from dni_lease.ratelimit import VISITOR_BURST
+    from tests.support.accounts import InMemoryAccounts, account_config
+    from tests.support.lease_store import InMemoryLeaseStore
+
+    # Given a visitor whose two tabs release and lease the number on every switch, one a second
+    cfg = account_config("acme", site={"origins": [], "numbers": ["+81312345678"]},
+                         pools=[{"id": "g", "channel": "direct", "numbers": ["+815022220001"]}])
+    kw = {"store": InMemoryLeaseStore(), "accounts": InMemoryAccounts({"acme": cfg}),
+          "limits": service.Limits(), "origin": None, "source_ip": "198.51.100.7"}
+    ids = {"account": "acme", "visitor_id": "visitor-tabs", "session_id": "session-tabs"}
+    got = service.handle_lease(json.dumps(ids), now=1000.0, **kw)
+    for switch in range(VISITOR_BURST + 10):
+        gone = {**ids, "number": got["number"], "lease_id": got["lease_id"], "release": True}
+        assert service.handle_lease(json.dumps(gone), now=1001.0 + switch, **kw) == {"released": True}
+        # When the tab shown next asks for the number again
+        got = service.handle_lease(json.dumps({**ids, "number": got["number"]}), now=1001.5 + switch, **kw)
+        # Then it gets it: only its leases count against the visitor's 30 a minute
+        assert got["lease_id"] and got["number"] == "+815022220001"
+    # And leases alone are still limited
+    with pytest.raises(TooManyRequests):
+        for _ in range(VISITOR_BURST + 1):
+            service.handle_lease(json.dumps(ids), now=1100.0, **kw)
 
 
 def test_one_address_may_make_300_leases_a_minute_but_not_unlimited():

@@ -83,6 +83,15 @@ def test_a_release_names_the_expiry_its_page_last_saw():
     assert r.release and r.seen_expires_at == 1796117400.0
 
 
+def test_a_page_names_itself_and_a_page_id_of_another_shape_is_a_400_naming_it():
+    r = parse_lease_request(body(page_id="0123456789abcdef0123456789abcdef"))
+    assert r.page_id == "0123456789abcdef0123456789abcdef"
+    for bad in ("short", "x" * 200, 12345678, "page id with spaces"):
+        with pytest.raises(BadRequest) as err:
+            parse_lease_request(body(page_id=bad))
+        assert err.value.field == "page_id"
+
+
 def test_oversized_body_is_413():
     with pytest.raises(PayloadTooLarge) as err:
         parse_lease_request(body(keyword="x" * MAX_BODY_BYTES))

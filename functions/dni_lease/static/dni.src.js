@@ -39,7 +39,7 @@
   }
   var SKIP = /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA|INPUT|SELECT|OPTION|TEMPLATE|CODE)$/;
   var st = {}, fm = {}, lease = null, targets = [], last = 0, wall = 0, hb = 600, busy = 0, timer = 0, rel = 0, fails = 0,
-    again = 0;
+    again = 0, pg = rid();  // pg: this page's id (the lease row names the page that took or renewed it last)
 
   function now() { return Date.now(); }
   // a heartbeat is due when either clock says so: the page's monotonic one (a device clock set
@@ -217,7 +217,7 @@
     var f = st.f || {}, body = {
       account: acct, visitor_id: st.v, session_id: st.s, page_url: location.href.slice(0, 1500),
       landing_page: f.landing_page, referrer: f.referrer, utm: f.utm || {}, number: st.n || undefined,
-      lease_id: st.l
+      lease_id: st.l, page_id: pg
     };
     CLICK.forEach(function (k) { if (f[k]) body[k] = f[k]; });
     try { adIds(body, f); } catch (e) { /* never break the lease */ }
@@ -250,15 +250,20 @@
   // Hidden or closed: give the number back at once (the server keeps the session on the row
   // for late calls); shown again: lease at once, naming the old lease.
   function release() {
-    var n = w.navigator;
+    var n = w.navigator, u = api + '/dni/lease', b;
     if (rel || !lease || !st.l || !n.sendBeacon) return;  // only a lease this page took
     rel = 1;
     try {
-      // expires_at: the lease as this page last saw it; the server keeps the lease if another
-      // tab (or the next page) of the session renewed it since, as it still shows the number.
-      n.sendBeacon(api + '/dni/lease', JSON.stringify({ account: acct, visitor_id: st.v,
-        session_id: st.s, number: st.n, lease_id: st.l, release: true,
-        expires_at: (lease && lease.expires_at) || undefined }));
+      // the server ends the lease only if this page (page_id) took or renewed it last: another tab
+      // (or the next page) of the session that renewed it since still shows the number
+      b = JSON.stringify({ account: acct, visitor_id: st.v, session_id: st.s, number: st.n, lease_id: st.l,
+        release: true, page_id: pg, expires_at: (lease && lease.expires_at) || undefined });
+      // the session's other visible pages (a second window) ask at once: one of them may show it
+      w.localStorage.setItem(KEY + 'r', st.s + ' ' + now());
+    } catch (e) { /* never break the page */ }
+    try {
+      // a full beacon queue refuses: the next hide or pagehide tries again
+      if (b && !n.sendBeacon(u, b)) rel = 0;
     } catch (e) { /* never break the page */ }
   }
   // Shown: lease at once (another tab of the session may have released the shared lease).
@@ -276,6 +281,11 @@
     setInterval(tick, 3e4);
     d.addEventListener('visibilitychange', shown);
     w.addEventListener('pagehide', release);
+    // another page of this session released the lease (its window closed or hidden): this one, if
+    // visible, takes it again or renews it before the release lands (which it then refuses)
+    w.addEventListener('storage', function (e) {
+      if (e.key === KEY + 'r' && lease && !(e.newValue || '').indexOf(st.s + ' ') && d.visibilityState !== 'hidden') call();
+    });
     new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
       .observe(d.documentElement, { childList: true, subtree: true, characterData: true, attributes: true,
         attributeFilter: ['href'] });

@@ -20,6 +20,8 @@ webhook attributes any call, on time or late, with ONE GetItem of the dialled nu
   the pool and the client address that took the lease (IPv4 address, IPv6 /64), never the address
   itself: the pool's per-address cap (``dni.max_numbers_per_address``) counts live leases by it.
   Replaced by the next lease of the number.
+- ``page_id`` (absent for a page whose script sends none): the page that took or last renewed the
+  lease (dni.js, random per page load): a release ends the lease only if it comes from that page.
 
 ``lease_history`` (hash ``number``, range ``leased_at``; TTL ``expire_at``): every lease (``kind``
 "lease") and every exhaustion hand-out (``kind`` "shared") with its session attribution, start
@@ -67,6 +69,7 @@ class Lease(Model):
     shared_until = NumberAttribute(null=True)
     shared_count = NumberAttribute(null=True)
     client_key = UnicodeAttribute(null=True)
+    page_id = UnicodeAttribute(null=True)
 
 
 class LeaseHistory(Model):
