@@ -440,26 +440,32 @@ def test_dni_js_puts_the_ga_client_id_and_fbp_into_the_lease_and_the_call_carrie
     )
 
 
+def _two_pages_of_one_visit(site, local_stack, browser, gclid):
+    """An account, and a visitor's browser context with two pages of the site: the first landed from
+    an ad and leased a number, the second (same stored lease) renewed it. -> (account, context,
+    first, second, number)."""
+    account = _publish_jp(site, local_stack)
+    context = browser.new_context()
+    first = context.new_page()
+    first.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid={gclid}")
+    number = _leased(first, account)
+    second = context.new_page()
+    # (its number is in the tab-shared storage at once: wait for its renewal to be answered)
+    asked = lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"  # noqa: E731
+    with second.expect_response(asked) as renewal:
+        second.goto(f"{_origin(site)}/{account}.html")
+    assert renewal.value.ok and _leased(second, account) == number
+    return account, context, first, second, number
+
+
 def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_shows(
     site, local_stack, browser
 ):
     import time
 
-    account = _publish_jp(site, local_stack)
-    # Given a visitor with the site open in one tab, then in a second one (the same stored lease)
-    context = browser.new_context()
-    first = context.new_page()
-    first.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=TABS-1")
-    number = _leased(first, account)
-    time.sleep(1.2)  # the second tab's renewal comes in a later second than the first lease
-    second = context.new_page()
-    # (its number is in the tab-shared storage at once: wait for its renewal to be answered)
-    with second.expect_response(
-        lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"
-    ) as renewal:
-        second.goto(f"{_origin(site)}/{account}.html")
-    assert renewal.value.ok
-    assert _leased(second, account) == number
+    # Given a visitor with the site open in one tab, then in a second one (the same stored lease,
+    # renewed by the second tab, often within the same second: pages are told apart by page_id)
+    account, context, first, second, number = _two_pages_of_one_visit(site, local_stack, browser, "TABS-1")
     renewed = float(_lease_row(local_stack, number)["expires_at"]["N"])
     # When the first tab is hidden (the visitor switches to the second)
     first.evaluate(_SET_VISIBILITY, "hidden")
@@ -479,19 +485,10 @@ def test_closing_the_window_that_renewed_last_does_not_leave_the_other_visible_w
 ):
     import time
 
-    account = _publish_jp(site, local_stack)
     # Given a visitor with the site open in two windows side by side (both visible, one session), the
     # second renewing the shared lease after the first took it
-    context = browser.new_context()
-    first = context.new_page()
-    first.goto(f"{_origin(site)}/{account}.html?utm_source=google&gclid=WINDOWS-1")
-    number = _leased(first, account)
+    account, context, first, second, number = _two_pages_of_one_visit(site, local_stack, browser, "WINDOWS-1")
     session = _lease_row(local_stack, number)["session_id"]["S"]
-    second = context.new_page()
-    asked = lambda r: r.url.endswith("/dni/lease") and r.request.method == "POST"  # noqa: E731
-    with second.expect_response(asked) as renewal:
-        second.goto(f"{_origin(site)}/{account}.html")
-    assert renewal.value.ok and _leased(second, account) == number
     assert first.evaluate("document.visibilityState") == "visible"
     # When the second window is closed (its release beacon ends the lease it renewed last)
     second.close(run_before_unload=True)
