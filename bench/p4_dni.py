@@ -56,12 +56,12 @@ class ShadowStore:
                 self.holders[number] = str(row["session_id"])
         return ok
 
-    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+    def release(self, number: str, session_id: str, lease_id: str, at: float, **kw: Any) -> bool:
         # forget the holder BEFORE the release reaches the store: a later take cannot precede it
         with self.lock:
             if self.holders.get(number) == session_id:
                 del self.holders[number]
-        return bool(self.inner.release(number, session_id, lease_id, at))
+        return bool(self.inner.release(number, session_id, lease_id, at, **kw))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -166,13 +166,14 @@ class ModelStore(ShadowStore):
         self.inner.put_history(item)
 
     def renew(self, number: str, session_id: str, lease_id: str, expires_at: float,
-              cookies: Any = None, *, now: float) -> bool:
+              cookies: Any = None, *, now: float, page_id: str | None = None) -> bool:
         time.sleep(self.round_trip_s)
-        return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies, now=now))
+        return bool(self.inner.renew(number, session_id, lease_id, expires_at, cookies, now=now,
+                                     page_id=page_id))
 
-    def release(self, number: str, session_id: str, lease_id: str, at: float) -> bool:
+    def release(self, number: str, session_id: str, lease_id: str, at: float, **kw: Any) -> bool:
         time.sleep(self.round_trip_s)
-        return super().release(number, session_id, lease_id, at)
+        return super().release(number, session_id, lease_id, at, **kw)
 
     def extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
         time.sleep(self.round_trip_s)
