@@ -173,8 +173,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
 
 
 def _twilio_side(results: list[FigureResult]) -> None:
-    """Add Twilio's part (number rental at P7's pool sizes, minutes, recording) to the Cost figure."""
-    from bench import twilio_cost
+    """Add to the Cost figure Twilio's part (number rental at P7's pool sizes, minutes, recording)
+    and, for website calls, the DNI lease requests of P7's visitors (``bench.dni_cost``)."""
+    from bench import dni_cost, twilio_cost
+    from infra.wiring import WIRING
 
     by_name = {r.name.upper(): r for r in results}
     cost = by_name.get("COST")
@@ -182,12 +184,24 @@ def _twilio_side(results: list[FigureResult]) -> None:
         return
     p7 = by_name.get("P7")
     levels = (p7.details.get("levels") if p7 else None) or {}
-    pools: dict[int, dict[str, int | None]] = {}
+    pools: dict[int, dict[str, Any]] = {}
+    dni: dict[int, dict[str, Any]] = {}
+    share = twilio_cost.prices()["calls_per_1000_visitors"]["calls"]
     for visitors, level in levels.items():
         chosen = level["policies"].get(p7.details["chosen_policy"], {}) if p7 else {}
-        pools[int(visitors)] = {"p7": chosen.get("smallest_pool_at_99"), "rule": level["rule_pool"]}
+        if chosen.get("at_smallest"):
+            dni[int(visitors)] = dni_cost.per_1000_calls(
+                chosen["at_smallest"], int(visitors), share, WIRING.function("dni_lease").memory_mb
+            )
+        pools[int(visitors)] = {"p7": chosen.get("smallest_pool_at_99"), "rule": level["rule_pool"],
+                                "dni": (dni.get(int(visitors)) or {}).get("total_per_1000_calls_usd")}
     if not pools:
         pools = {v: {"p7": None, "rule": -(-v // 20)} for v in (1000, 5000, 20000)}
+    if dni:
+        rows, details = dni_cost.rows(dni)
+        cost.rows.extend(rows)
+        cost.details["dni"] = details
+        cost.notes.append(details["note"])
     total = cost.details.get("total_per_1000_calls_usd")
     rows, details = twilio_cost.rows(total, pools)
     cost.rows.extend(rows)

@@ -260,10 +260,11 @@ def poisson_level(
     prefix: str = "+8150955",
 ) -> dict[str, Any]:
     """New sessions arrive as a Poisson process (``rate`` per second, real clock) at a pool held at
-    ``utilisation``: each arrival first lets one random live session leave (a release), then
-    leases. Then every held session heartbeats once naming its lease (the renewal fast path).
-    Returns attempts per lease and, per new lease and per renewal, requests and rows read (when a
-    ``counter`` sees the store's requests)."""
+    ``utilisation``, every number of which some session has held before (steady traffic: a new lease
+    also ends its previous holder's history item): each arrival first lets one random live session
+    leave (a release), then leases. Then every held session heartbeats once naming its lease (the
+    renewal fast path). Returns attempts per lease and, per new lease and per renewal, requests and
+    rows read (when a ``counter`` sees the store's requests)."""
     import random
 
     from bench.dni_support import pool_config
@@ -289,10 +290,13 @@ def poisson_level(
             account=cfg["account"], visitor_id=f"bpv-{n:08d}", session_id=f"bps-{n:08d}", **kw
         )
 
-    for _ in range(int(pool_size * utilisation)):
+    for k in range(pool_size):  # the free numbers held once and released: no never-used number left
         req = request()
         res = lease_number(store, cfg, req, time.time())
-        held.append((res.number or "", req.session_id, res.lease_id or ""))
+        if k < int(pool_size * utilisation):
+            held.append((res.number or "", req.session_id, res.lease_id or ""))
+        else:
+            store.release(res.number or "", req.session_id, res.lease_id or "", time.time())
     attempts: list[int] = []
     shared = 0
 
@@ -313,6 +317,8 @@ def poisson_level(
             shared += int(res.shared)
 
     gaps = [rng.expovariate(rate) for _ in range(leases)]
+    scale = leases / (rate * sum(gaps))  # the sample's mean gap made 1/rate: the rate asked for
+    gaps = [g * scale for g in gaps]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=16) as pool:
         futures = []

@@ -194,17 +194,24 @@ class SimLeaseStore:
         self.inner = InMemoryLeaseStore()
         self.rows = self.inner.rows
         self.rows_read = 0
+        self.history_writes = 0  # history items written or ended (a DynamoDB write each)
         self._by_number: dict[str, list[tuple[float, dict[str, Any]]]] | None = None
 
     def get_rows(self, numbers: Iterable[str]) -> dict[str, dict[str, Any]]:
         rows = self.rows
-        out = {n: rows[n] for n in numbers if n in rows}
+        wanted = list(numbers)
+        out = {n: rows[n] for n in wanted if n in rows}
         self.inner.reads += 1
-        self.rows_read += len(out)
+        self.rows_read += len(wanted)  # keys read, as DynamoDB bills them (a missing row too)
         return out
 
     def put_history(self, item: dict[str, Any]) -> None:
+        self.history_writes += 1
         self.inner.history_items[(item["number"], item["leased_at"])] = dict(item)
+
+    def extend_history(self, number: str, leased_at: float, ended_at: float) -> None:
+        self.history_writes += 1
+        self.inner.extend_history(number, leased_at, ended_at)
 
     def history(self, number: str, start: float, end: float) -> list[dict[str, Any]]:
         """The number's history items (no copies; the report only reads), indexed once: the
@@ -235,9 +242,11 @@ class Outcome:
     new_leases: int = 0  # lease requests that read the pool
     fast_renewals: int = 0  # renewals by one conditional write (no pool read)
     releases: int = 0
+    release_requests: int = 0  # release beacons that reached the API (a lost beacon does not)
     shared: int = 0
     rows_read: int = 0
     writes: int = 0
+    history_writes: int = 0
     pools_report: dict[str, Any] = field(default_factory=dict)  # late calls learned from the replay's
     pools_report_model: dict[str, Any] = field(default_factory=dict)  # the traffic model's late calls
     day_accuracies: list[float] = field(default_factory=list)  # over seeded days, this day first
@@ -298,6 +307,10 @@ class Outcome:
             "shared_hand_outs": self.shared,
             "rows_read": self.rows_read,
             "conditional_writes": self.writes,
+            "history_writes": self.history_writes,
+            # POST /dni/lease requests of the day: leases (each reads the pool or renews by one
+            # write) and release beacons
+            "api_requests": self.new_leases + self.fast_renewals + self.release_requests,
             "pools_report": {
                 k: self.pools_report.get(k)
                 for k in ("estimated_accuracy", "recommended_size_for_accuracy", "recommended_size",
@@ -407,6 +420,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
                         release=True,
                     )
                     out.writes += 1
+                    out.release_requests += 1
                     out.releases += int(release_number(store, cfg, req, now))
         else:  # a call, real or probe: attribution only reads
             number, _ = shown.get(index, (None, None))
@@ -428,6 +442,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             band[0] += weight
             band[1] += ok
     out.rows_read = store.rows_read
+    out.history_writes = store.history_writes
     # what GET /v1/reports/pools makes of the day's lease history and of one call per visitor
     # (its late or its open probe, as the model's shares): it learns the late calls from them
     end = DAY0 + 86400

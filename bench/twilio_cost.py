@@ -49,10 +49,11 @@ def rental_per_1000_calls(p: dict[str, Any], pool_size: int, daily_visitors: int
 
 
 def rows(
-    aws_per_1000: float | None, pools: dict[int, dict[str, int | None]]
+    aws_per_1000: float | None, pools: dict[int, dict[str, Any]]
 ) -> tuple[list[Row], dict[str, Any]]:
     """Cost rows: Twilio per-call parts, rental per traffic level (P7's pool vs the rule), and
-    AWS and Twilio side by side. ``pools``: daily visitors -> {"p7": size or None, "rule": size}."""
+    AWS and Twilio side by side. ``pools``: daily visitors -> {"p7": size or None, "rule": size,
+    "dni": a website call's DNI cost per 1,000 calls (``bench.dni_cost``) or None}."""
     p = prices()
     out: list[Row] = []
     usage = per_call_usd(p)
@@ -82,6 +83,8 @@ def rows(
         shown = rent_p7 if rent_p7 is not None else rent_rule
         total_twilio = usage_1000 + shown
         aws = f"AWS ${aws_per_1000:.2f}" if aws_per_1000 is not None else "AWS n/a"
+        if sizes.get("dni") is not None:
+            aws += f" + DNI ${sizes['dni']:.2f}"
         out.append(
             Row(
                 f"Cost/1k calls at {visitors:,} visitors/day: AWS | Twilio",

@@ -132,3 +132,33 @@ def test_a_level_replayed_over_seeded_days_is_judged_by_their_mean():
     assert outcome.day_accuracies == [outcome.accuracy, second]
     assert outcome.expected_accuracy == (outcome.accuracy + second) / 2
     assert p7.smallest_pool(lambda n: outcome, 1, 1, 1, target=outcome.expected_accuracy + 1e-9)[0] is None
+
+
+def test_a_replayed_day_counts_the_lease_requests_rows_and_writes_a_website_call_costs(visits):
+    from bench import dni_cost
+    from bench.cost import PRICES
+
+    # Given a day replayed with the release-on-hide script at the rule's size
+    outcome = p7.simulate(visits, VISITORS // 20, p7.AFTER, MODEL)
+    day = outcome.summary()
+    # Then its API requests are its leases, its renewals and the release beacons that arrived
+    assert outcome.release_requests >= outcome.releases > 0
+    assert day["api_requests"] == outcome.new_leases + outcome.fast_renewals + outcome.release_requests
+    # and every new lease read every number's row (as DynamoDB bills it), and wrote its history item
+    assert day["rows_read"] == day["lease_requests_reading_the_pool"] * (VISITORS // 20)
+    assert day["history_writes"] >= day["lease_requests_reading_the_pool"]
+    # When it is priced per 1,000 of the calls its visitors make (40 per 1,000 visitors)
+    cost = dni_cost.per_1000_calls(day, VISITORS, 40, memory_mb=256)
+    # Then DynamoDB is its rows read and its writes, spread over 16 calls
+    calls = VISITORS * 40 / 1000
+    wru = day["conditional_writes"] + day["history_writes"]
+    expected = (wru * PRICES["ddb_wru"] + day["rows_read"] * PRICES["ddb_rru"]) / calls * 1000
+    assert cost["per_1000_calls_usd"]["DynamoDB"] == pytest.approx(expected, abs=1e-4)
+    assert cost["per_1000_calls_usd"]["API Gateway"] == pytest.approx(
+        day["api_requests"] * PRICES["http_api_request"] / calls * 1000, abs=1e-4)
+    total = sum(cost["per_1000_calls_usd"].values())
+    assert cost["total_per_1000_calls_usd"] == pytest.approx(total, abs=1e-3)
+    # And a pool twice the size costs more per call: each new lease reads every number's row
+    bigger = dni_cost.per_1000_calls(p7.simulate(visits, VISITORS // 10, p7.AFTER, MODEL).summary(),
+                                     VISITORS, 40, memory_mb=256)
+    assert bigger["per_1000_calls_usd"]["DynamoDB"] > cost["per_1000_calls_usd"]["DynamoDB"]
