@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -223,7 +224,8 @@ def apply_account(
         account=StoredAccount(
             account=account, name=normalized["name"], timezone=normalized["timezone"], config=normalized,
             config_hash=digest, version=version, updated_at=now,
-            former_pool_numbers=former_pool_numbers(current, normalized, now.timestamp()),
+            former_pool_numbers=former_pool_numbers(current, normalized, now.timestamp(),
+                                                    room=FORMER_ITEM_BYTES - len(json.dumps(normalized))),
         ),
         expected_version=current.version if current is not None else None,
         puts=[rows[n] for n in added + updated],
@@ -250,9 +252,10 @@ def apply_account(
 
 
 # Numbers that left a pool are remembered as long as their lease history is kept (the pools report
-# reads it); at most this many per pool (the newest): the accounts row stays far below 400 KB.
+# reads it), the newest first as far as the accounts item has room: DynamoDB's 400 KB item, less
+# what the other attributes take, holds the config (at most MAX_STORED_BYTES as stored) and them.
 FORMER_KEPT_S = HISTORY_TTL_DAYS * 86400
-FORMER_PER_POOL = 2000
+FORMER_ITEM_BYTES = 396_000
 
 
 def _pool_numbers(config: dict[str, Any]) -> dict[str, set[str]]:
@@ -264,28 +267,33 @@ def _pool_numbers(config: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def former_pool_numbers(
-    current: StoredAccount | None, config: dict[str, Any], now: float
+    current: StoredAccount | None, config: dict[str, Any], now: float, *, room: int = FORMER_ITEM_BYTES
 ) -> dict[str, dict[str, float]]:
     """What the account's row remembers of numbers taken out of its pools (removed from the account
-    or moved to another pool) after this apply: those this apply takes out, at ``now``, and those
-    earlier applies took out within ``FORMER_KEPT_S``; a number back in its pool is forgotten there."""
+    or moved to another pool) after this apply: those this apply takes out, at ``now`` (whole
+    seconds), and those earlier applies took out within ``FORMER_KEPT_S``; a number back in its pool
+    is forgotten there. The newest that fit in ``room`` bytes as stored (JSON) are kept."""
     if current is None:
         return {}
     before, after = _pool_numbers(current.config), _pool_numbers(config)
-    out: dict[str, dict[str, float]] = {
-        pool: {n: float(t) for n, t in left.items() if now - float(t) < FORMER_KEPT_S}
-        for pool, left in current.former_pool_numbers.items()
-    }
-    for pool, had in before.items():
-        for n in had - after.get(pool, set()):
-            out.setdefault(pool, {})[n] = now
+    left: list[tuple[float, str, str]] = [
+        (float(t), pool, n)
+        for pool, numbers in current.former_pool_numbers.items()
+        for n, t in numbers.items()
+        if now - float(t) < FORMER_KEPT_S and n not in after.get(pool, set())
+    ]
+    leaving = {(pool, n) for pool, had in before.items() for n in had - after.get(pool, set())}
+    left = [entry for entry in left if (entry[1], entry[2]) not in leaving]
+    left += [(float(int(now)), pool, n) for pool, n in leaving]
     kept: dict[str, dict[str, float]] = {}
-    for pool, left in out.items():
-        newest = sorted(((n, t) for n, t in left.items() if n not in after.get(pool, set())),
-                        key=lambda nt: -nt[1])[:FORMER_PER_POOL]
-        if newest:
-            kept[pool] = dict(sorted(newest))
-    return kept
+    used = 2  # {}
+    for t, pool, n in sorted(left, reverse=True):  # newest first
+        entry = len(json.dumps({n: t})) + (0 if pool in kept else len(json.dumps({pool: {}})))
+        if used + entry > room:
+            break
+        kept.setdefault(pool, {})[n] = t
+        used += entry
+    return {pool: dict(sorted(numbers.items())) for pool, numbers in sorted(kept.items())}
 
 
 def _snapshot(store: AdminStore, rows: dict[str, dict[str, Any]], removed: list[str]) -> None:

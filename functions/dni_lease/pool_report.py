@@ -251,7 +251,6 @@ def pools_report(
     learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``).
     ``former``: pool id -> number -> when an apply took it out of the pool
     (``StoredAccount.former_pool_numbers``): its leases before then count as the pool's demand."""
-    former = former or {}
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
@@ -262,9 +261,7 @@ def pools_report(
     out = []
     held = 0  # history items read so far, all pools
     numbers_read = 0
-    numbers_total = sum(len(set(p.get("numbers") or []) | {p.get("overflow_number")} - {None})
-                        + len((former or {}).get(str(p.get("id"))) or {})
-                        for p in config.get("pools") or [])
+    pools: list[tuple[Mapping[str, Any], list[str], dict[str, float]]] = []
     for pool in config.get("pools") or []:
         numbers = list(dict.fromkeys(pool.get("numbers") or []))
         extra = [pool["overflow_number"]] if pool.get("overflow_number") else []
@@ -272,8 +269,11 @@ def pools_report(
         # numbers an apply took out of the pool since the window began: their leases in the pool
         # were demand too (a pool shrunk after `pools advise` would otherwise look quieter and be
         # advised to shrink again)
-        left = {n: float(t) for n, t in (former.get(str(pool.get("id"))) or {}).items()
+        left = {n: float(t) for n, t in ((former or {}).get(str(pool.get("id"))) or {}).items()
                 if float(t) > start - lookback_s and n not in own}
+        pools.append((pool, own, left))
+    numbers_total = sum(len(own) + len(left) for _, own, left in pools)
+    for pool, own, left in pools:
         # A lease's history item ends where it was first due to: heartbeats (one write) and
         # releases move only the leases row, so the number's current lease ends where its row says.
         rows = store.get_rows(own + sorted(left)) if own or left else {}

@@ -466,14 +466,16 @@ def test_a_hidden_tab_does_not_end_the_lease_another_tab_of_the_visitor_still_sh
     # Given a visitor with the site open in one tab, then in a second one (the same stored lease,
     # renewed by the second tab, often within the same second: pages are told apart by page_id)
     account, context, first, second, number = _two_pages_of_one_visit(site, local_stack, browser, "TABS-1")
-    renewed = float(_lease_row(local_stack, number)["expires_at"]["N"])
+    row = _lease_row(local_stack, number)
+    renewed, lease_id = float(row["expires_at"]["N"]), row["lease_id"]["S"]
     # When the first tab is hidden (the visitor switches to the second)
     first.evaluate(_SET_VISIBILITY, "hidden")
     time.sleep(1.0)  # the beacon has arrived
-    # Then the lease is still live: the second tab shows the number, nobody else may get it (the
-    # second tab, told of the release, may have renewed it once more)
-    expires = float(_lease_row(local_stack, number)["expires_at"]["N"])
-    assert expires >= renewed and expires > time.time() + 60
+    # Then the lease is still live and the same (a release would end it, and the second tab, told of
+    # the release, take the number back as a new lease): nobody else may get the number
+    row = _lease_row(local_stack, number)
+    expires = float(row["expires_at"]["N"])
+    assert row["lease_id"]["S"] == lease_id and expires >= renewed and expires > time.time() + 60
     # And when the second tab is hidden too, the lease ends
     second.evaluate(_SET_VISIBILITY, "hidden")
     _wait_for_row(local_stack, number, lambda r: float(r["expires_at"]["N"]) <= time.time())

@@ -178,6 +178,24 @@ def test_numbers_taken_out_of_a_pool_are_remembered_for_the_pools_report_until_t
     assert store.accounts["acme"].former_pool_numbers == {"y": {b: gone.timestamp()}}
 
 
+def test_the_numbers_remembered_are_the_newest_that_fit_in_the_accounts_item():
+    import json
+    from datetime import timedelta
+
+    # Given an account whose row remembers 300 numbers that left its pool on each of two days
+    old = {f"+8150222{i:05d}": NOW.timestamp() for i in range(300)}
+    new = {f"+8150333{i:05d}": (NOW + timedelta(days=1)).timestamp() for i in range(300)}
+    config = acme_config(pools=[{"id": "g", "channel": "google-ads", "numbers": ["+815011110101"]}])
+    current = StoredAccount(account="acme", name="acme", timezone="Asia/Tokyo", config=config,
+                            config_hash="h", version=1, updated_at=NOW,
+                            former_pool_numbers={"g": {**old, **new}})
+    # When an apply has room for about 400 of them on the row (its config takes the rest)
+    kept = accounts.former_pool_numbers(current, config, (NOW + timedelta(days=2)).timestamp(), room=12_000)
+    # Then it keeps every newer one and as many older ones as fit, within the room
+    assert set(new) <= set(kept["g"]) and 0 < len(set(kept["g"]) & set(old)) < len(old)
+    assert len(json.dumps(kept)) <= 12_000
+
+
 def test_a_number_of_another_account_is_a_409_naming_the_field_and_nothing_is_written():
     store = FakeStore()
     _apply(store, acme_config("rival-clinic", pools=[]))

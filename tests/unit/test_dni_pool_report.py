@@ -143,6 +143,9 @@ def test_numbers_taken_out_of_the_pool_count_with_the_leases_they_had_in_it_and_
     [blind] = pools_report(store, shrunk, t0 - 60, t0 + 7200)
     assert blind["peak_concurrent_sessions"] == 1
     # And numbers that left before the window (with its look-back) are not read at all
+    asked: list[str] = []
+    history = store.history
+    store.history = lambda n, s, e: asked.append(n) or history(n, s, e)  # type: ignore[method-assign]
     [old] = pools_report(store, shrunk, t0 + 86400 * 3, t0 + 86400 * 4,
                          former={"g": {n: left_at for n in gone}})
-    assert old["leases"] == 0
+    assert old["leases"] == 0 and [n for n in asked if n.startswith("+")] == [keep]

@@ -259,7 +259,9 @@
       b = JSON.stringify({ account: acct, visitor_id: st.v, session_id: st.s, number: st.n, lease_id: st.l,
         release: true, page_id: pg, expires_at: (lease && lease.expires_at) || undefined });
       // the session's other visible pages (a second window) ask at once: one of them may show it
-      w.localStorage.setItem(KEY + 'r', st.s + ' ' + now());
+      // (a storage event each; the key is gone at once, nothing of it stays stored)
+      w.localStorage.setItem(KEY + ':r', st.s + ' ' + now());
+      w.localStorage.removeItem(KEY + ':r');
     } catch (e) { /* never break the page */ }
     try {
       // a full beacon queue refuses: the next hide or pagehide tries again
@@ -284,7 +286,7 @@
     // another page of this session released the lease (its window closed or hidden): this one, if
     // visible, takes it again or renews it before the release lands (which it then refuses)
     w.addEventListener('storage', function (e) {
-      if (e.key === KEY + 'r' && lease && !(e.newValue || '').indexOf(st.s + ' ') && d.visibilityState !== 'hidden') call();
+      if (e.key === KEY + ':r' && lease && !(e.newValue || '').indexOf(st.s + ' ') && d.visibilityState !== 'hidden') call();
     });
     new MutationObserver(function () { if (!timer && lease) timer = setTimeout(swap, 50); })
       .observe(d.documentElement, { childList: true, subtree: true, characterData: true, attributes: true,
