@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -271,8 +272,9 @@ def former_pool_numbers(
 ) -> dict[str, dict[str, float]]:
     """What the account's row remembers of numbers taken out of its pools (removed from the account
     or moved to another pool) after this apply: those this apply takes out, at ``now`` (whole
-    seconds), and those earlier applies took out within ``FORMER_KEPT_S``; a number back in its pool
-    is forgotten there. The newest that fit in ``room`` bytes as stored (JSON) are kept."""
+    seconds, rounded up: a lease of that second came before), and those earlier applies took out
+    within ``FORMER_KEPT_S``; a number back in its pool is forgotten there. The newest that fit in
+    ``room`` bytes as stored (JSON) are kept."""
     if current is None:
         return {}
     before, after = _pool_numbers(current.config), _pool_numbers(config)
@@ -284,7 +286,7 @@ def former_pool_numbers(
     ]
     leaving = {(pool, n) for pool, had in before.items() for n in had - after.get(pool, set())}
     left = [entry for entry in left if (entry[1], entry[2]) not in leaving]
-    left += [(float(int(now)), pool, n) for pool, n in leaving]
+    left += [(float(math.ceil(now)), pool, n) for pool, n in leaving]
     kept: dict[str, dict[str, float]] = {}
     used = 2  # {}
     for t, pool, n in sorted(left, reverse=True):  # newest first

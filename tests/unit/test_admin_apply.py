@@ -178,6 +178,17 @@ def test_numbers_taken_out_of_a_pool_are_remembered_for_the_pools_report_until_t
     assert store.accounts["acme"].former_pool_numbers == {"y": {b: gone.timestamp()}}
 
 
+def test_a_number_leaves_its_pool_no_earlier_than_the_apply_that_took_it_out():
+    # Given a pool whose number was leased at 12.3 s past a second, and an apply taking it out at 12.7 s
+    config = acme_config(pools=[{"id": "g", "channel": "google-ads", "numbers": ["+815011110101"]}])
+    current = StoredAccount(account="acme", name="acme", timezone="Asia/Tokyo", config=config,
+                            config_hash="h", version=1, updated_at=NOW)
+    emptied = acme_config(pools=[{"id": "g", "channel": "google-ads", "numbers": ["+815011110102"]}])
+    left = accounts.former_pool_numbers(current, emptied, 1_800_000_012.7)
+    # Then the row says it left at 13 s (whole seconds, up): the lease at 12.3 s was still the pool's
+    assert left == {"g": {"+815011110101": 1_800_000_013.0}}
+
+
 def test_the_numbers_remembered_are_the_newest_that_fit_in_the_accounts_item():
     import json
     from datetime import timedelta
