@@ -166,13 +166,13 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> list[FigureResu
             for name, title, fn in steps:
                 if name in want:
                     results.append(_guard(name, title, fn, log))
-    _twilio_side(results)
+    _beside_the_call(results)
     order = {name: i for i, name in enumerate(FIGURES)}
     results.sort(key=lambda r: order.get(r.name.upper(), 99))
     return results
 
 
-def _twilio_side(results: list[FigureResult]) -> None:
+def _beside_the_call(results: list[FigureResult]) -> None:
     """Add to the Cost figure Twilio's part (number rental at P7's pool sizes, minutes, recording)
     and, for website calls, the DNI lease requests of P7's visitors (``bench.dni_cost``)."""
     from bench import dni_cost, twilio_cost

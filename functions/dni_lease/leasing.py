@@ -267,7 +267,7 @@ def lease_number(
     channel = pool.get("channel")
     lease_s = int(round(float(pool.get("lease_minutes") or DEFAULT_LEASE_MINUTES) * 60))
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
-    sid = request.session_id
+    sid, page = request.session_id, request.page_id
     client = address_key(account, pool_id, source_ip)
     cap = address_cap(config, len(numbers))
     make_id = new_id or (lambda: uuid.uuid4().hex)
@@ -292,7 +292,6 @@ def lease_number(
     # 1. heartbeat naming its lease: one conditional write, no pool read.
     if request.lease_id and request.number and request.number in numbers:
         result.attempts += 1
-        page = request.page_id
         if store.renew(request.number, sid, request.lease_id, expires, cookies, now=now, page_id=page):
             result.number, result.lease_id, result.expires_at = request.number, request.lease_id, expires
             result.leased = result.renewed = True
@@ -306,7 +305,7 @@ def lease_number(
         for n, row in rows.items():  # get_rows returns rows of the pool's numbers only
             if row.get("session_id") == sid and _live(row, now) and row.get("lease_id"):
                 result.attempts += 1
-                if store.renew(n, sid, row["lease_id"], expires, cookies, now=now, page_id=request.page_id):
+                if store.renew(n, sid, row["lease_id"], expires, cookies, now=now, page_id=page):
                     if row.get("leased_at") is not None:
                         store.extend_history(n, row["leased_at"], expires)
                     result.number, result.lease_id, result.expires_at = n, row["lease_id"], expires
@@ -333,7 +332,7 @@ def lease_number(
                 "kind": "pool",
                 "lease_id": lease_id,
                 ADDRESS_KEY: client,  # None (no address): the previous holder's key is removed
-                "page_id": request.page_id,  # the page that took it (None: removed)
+                "page_id": page,  # the page that took it (None: removed)
                 # the browser ids a renewal kept on the row are the holder's: this session's own
                 # or none (None removes the previous holder's; a call would send them as this one's)
                 **{key: cookies.get(key) for key in AD_COOKIE_KEYS},
