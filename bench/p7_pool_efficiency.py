@@ -15,7 +15,10 @@ all of them are written to ``bench/results/latest.json``):
   lognormal pause, up to three times; a visit ends with the page hidden or closed;
 - a share of visitors call the number their page showed last: most while the page is open
   (tap-to-call: the dialer hides the page, the visit ends there), the rest after the visit with
-  a lognormal delay (median 3 minutes, tail to about an hour);
+  a lognormal delay (median 3 minutes, tail to about an hour); a visitor calls once (a redial is
+  not modelled: calltrack attributes it by the caller's number, ``calltrack.attribution``), and
+  as a call ends (``call_minutes`` later) the number's lease row is marked the way the voice
+  webhook marks it, so a number whose holder called goes to the next session first;
 - dni.js behaviour per ``Policy``: "before" is the script of issue 10 (30-minute lease,
   heartbeats while visible, nothing on hide); "after" (the default: a 10-minute lease, a
   heartbeat every third of it while visible; also measured with the former 30) releases the lease on
@@ -74,6 +77,10 @@ class TrafficModel:
     hidden_sigma: float = 1.2
     max_returns: int = 3
     beacon_loss: float = 0.03  # release beacons that never arrive (tab killed, network gone)
+    # a call's length: its end marks the number's lease row (the holder called: it need not rest
+    # for them, their redial is recognised by their caller id). Every caller is assumed to show a
+    # caller id; a withheld one leaves the number to rest as any other.
+    call_minutes: float = 3.0
     late_window_minutes: float = 120.0  # the account's dni.late_call_window_minutes (default)
 
 
@@ -404,6 +411,9 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
                 lease(v, now, hint=True)
                 if now + hb < visible_until[index]:
                     heapq.heappush(events, (now + hb, 1, index, f"beat{serial}"))
+        elif kind.startswith("called "):
+            _, number, session_id = kind.split(" ")
+            store.inner.mark_called(number, session_id, now)
         elif kind == "hide":
             visible_until[index] = 0.0
             number, lease_id = shown.get(index, (None, None))
@@ -427,6 +437,10 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             if number is None:
                 continue
             attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
+            if now == v.call_at and kind in ("open", "late") and attr.session_id:
+                # a real call: as it ends, the webhook marks the number's row if its holder called
+                ended = now + model.call_minutes * 60
+                heapq.heappush(events, (ended, 3, index, f"called {number} {attr.session_id}"))
             if kind == ("late" if called_late(v, model) else "open"):
                 calls.append({"attribution": attr.details()})  # the pools report's one call
             if kind == "late" and v.call_at is None:

@@ -164,8 +164,10 @@ FUNCTIONS = (
         tables=("calls", "callers"),
         # no accounts table: everything a call needs is on its number's row (webhook URLs and
         # other accounts' configs stay out of reach of the internet-facing function)
-        read_only_tables=("leases", "lease_history"),
-        update_tables=("numbers",),  # the round-robin turn (flows), advanced with the call's write
+        read_only_tables=("lease_history",),
+        # the round-robin turn (flows), advanced with the call's write; a pool call's end marks
+        # its number's lease row (its holder called)
+        update_tables=("numbers", "leases"),
         read_only_buckets=("routing",),  # the routing snapshot, read only while DynamoDB is down
         sends_to_queues=("recording", "webhook_outbox"),
         secrets=("twilio_auth_token",),
@@ -178,8 +180,10 @@ FUNCTIONS = (
         timeout_s=60,
         description="Replays Twilio callbacks whose storage write failed (the webhook's outbox)",
         tables=("calls", "callers"),
-        read_only_tables=("leases", "lease_history"),
-        update_tables=("numbers",),  # a replayed call or menu choice advances the round-robin turn
+        read_only_tables=("lease_history",),
+        # a replayed call or menu choice advances the round-robin turn; a replayed call's end marks
+        # its number's lease row
+        update_tables=("numbers", "leases"),
     ),
     LambdaFunction(
         "webhook_outbox_redrive",

@@ -16,7 +16,8 @@ Algorithm (one batch read of the pool's leases rows, then conditional writes):
 3. otherwise try free numbers (no row, or ``expires_at < now``) in this order: this session's
    own expired number, then least recently released first — never-used numbers, then by the
    moment each was released, oldest first (a number's previous holder may still call it: the
-   longer it rested, the less likely). The number the page shows (request hint) goes first only
+   longer it rested, the less likely; a holder who already called does not count, see
+   ``rested_since``). The number the page shows (request hint) goes first only
    when it has no lease row (no session has held it); once another session has held it since
    this page's lease, it waits its turn like any number: handing it straight back to a returning
    page would cut that session's rest short, and its late call would go to the returning one. Each
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from calltrack.attribution import lease_end
+from calltrack.attribution import CALLED_SESSION, lease_end
 from calltrack.dni_match import AD_COOKIE_KEYS, DEFAULT_LEASE_MINUTES, match_pool, session_attribution
 from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS, HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
@@ -183,11 +184,16 @@ SPREAD_S = 30.0
 def rested_since(row: Row | None) -> float | None:
     """When a free number started resting: its last lease's end (``released_at``, else
     ``expires_at``), or ``shared_until`` when an exhausted pool showed it later; None when no
-    session has held it."""
+    session has held it. A number whose last holder called it (``called_session``, marked as the
+    call ended) rests only for the holder before (``prev_released_at``; None without one): that
+    caller's redial is recognised by their number (``calltrack.attribution``), whoever holds the
+    number then, so a holder who called needs no rest."""
     row = row or {}
-    released = max(
-        float(row.get("released_at") or row.get("expires_at") or 0), float(row.get("shared_until") or 0)
-    )
+    called = row.get(CALLED_SESSION)
+    lease = float(row.get("released_at") or row.get("expires_at") or 0)
+    if called and called == row.get("session_id"):
+        lease = float(row.get("prev_released_at") or 0)
+    released = max(lease, float(row.get("shared_until") or 0))
     return released if released > 0 else None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date
 from typing import Any
 
+from calltrack.attribution import EARLIER_CALL_PREFIX, earlier_call_attribute
 from calltrack.call_items import call_from_item, from_item
 from privacy.account_deletion import OutOfTime
 from recording_ingest.ingest import ERASED, erased_row
@@ -18,7 +19,15 @@ EXPORT_SNAPSHOT_AT = "snapshot-at"  # call_records.export.SNAPSHOT_AT: when a da
 # Items a Query page of account deletion reads before deleting them: bounds the time between two
 # looks at the clock (privacy.account_deletion).
 PAGE_ITEMS = 500
+# What a callers row remembers per account (voice webhook): first call, last agent, last pool call
+# (``calltrack.attribution.EARLIER_CALL_PREFIX``); a row with none of them left is deleted.
+CALLER_MARKS = ("first#", "agent#", EARLIER_CALL_PREFIX)
 URL_TTL_SECONDS = 300  # as recording access: presigned URLs live at most 5 minutes
+
+
+def _caller_marks(account: str) -> dict[str, str]:
+    """Expression names of the account's marks on a callers row (``CALLER_MARKS``)."""
+    return {"#f": f"first#{account}", "#g": f"agent#{account}", "#l": earlier_call_attribute(account)}
 
 
 def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -244,19 +253,19 @@ class DynamoCallerStore:
 
     def forget_first_call(self, account: str, number: str) -> bool:
         """Remove the account's marks from the number's callers row: ``first#{account}`` (first
-        call) and ``agent#{account}`` (the agent who last answered, call flows); the row goes when
-        no other account's mark is left."""
+        call), ``agent#{account}`` (the agent who last answered, call flows) and ``last#{account}``
+        (the last pool call, for a redial); the row goes when no other account's mark is left."""
         key = {"caller": {"S": number}}
-        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        names = _caller_marks(account)
         try:
             new = self.db.update_item(
-                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
-                ConditionExpression="attribute_exists(#f) OR attribute_exists(#g)",
+                TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g, #l",
+                ConditionExpression="attribute_exists(#f) OR attribute_exists(#g) OR attribute_exists(#l)",
                 ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
             ).get("Attributes") or {}
         except self.db.exceptions.ConditionalCheckFailedException:
             return False
-        if not any(name.startswith(("first#", "agent#")) for name in new):
+        if not any(name.startswith(CALLER_MARKS) for name in new):
             # No other account remembers this caller: the row goes. (A mark for another account
             # written between these two requests would be forgotten too: that caller then counts
             # as first-time there once more. No condition can name "no first#* attribute".)
@@ -362,10 +371,10 @@ class DynamoCallerStore:
     def strip_callers(
         self, account: str, out_of_time: Callable[[], bool], *, start: dict[str, Any] | None = None
     ) -> int:
-        names = {"#f": f"first#{account}", "#g": f"agent#{account}"}
+        names = _caller_marks(account)
         kwargs: dict[str, Any] = {
             "TableName": self.tables["callers"],
-            "FilterExpression": "attribute_exists(#f) OR attribute_exists(#g)",
+            "FilterExpression": "attribute_exists(#f) OR attribute_exists(#g) OR attribute_exists(#l)",
             "ExpressionAttributeNames": names,
         }
         stripped = 0
@@ -376,10 +385,10 @@ class DynamoCallerStore:
                         raise OutOfTime(stripped, kwargs.get("ExclusiveStartKey"))
                     key = {"caller": item["caller"]}
                     new = self.db.update_item(
-                        TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g",
+                        TableName=self.tables["callers"], Key=key, UpdateExpression="REMOVE #f, #g, #l",
                         ExpressionAttributeNames=names, ReturnValues="ALL_NEW",
                     ).get("Attributes") or {}
-                    if not any(n.startswith(("first#", "agent#")) for n in new):
+                    if not any(n.startswith(CALLER_MARKS) for n in new):
                         self.db.delete_item(TableName=self.tables["callers"], Key=key)
                     stripped += 1
         except OutOfTime as stop:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from calltrack.attribution import attribute
+from calltrack.attribution import attribute, earlier_call, earlier_call_value
 from calltrack.call_flows import branch as flow_branch
 from calltrack.call_flows import sticky_attribute
 from calltrack.call_items import CALL_TIMEZONE, DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
@@ -215,11 +215,15 @@ def origin_fields(
     *,
     start_epoch: float,
     created_by: str,
+    callers_row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The call's origin attributes (account, number, caller, source) as Call model fields."""
+    """The call's origin attributes (account, number, caller, source) as Call model fields.
+    ``callers_row``: the caller's row as read with the number (a redial of a pool number is
+    attributed as the caller's earlier call was)."""
     caller, caller_kind = caller_of(params)
     routing = routing_of(number_row)
-    attr = attribute(number_row, lease_row, start_epoch, _late_window(routing))
+    earlier = earlier_call(callers_row, number_row.get("account"))
+    attr = attribute(number_row, lease_row, start_epoch, _late_window(routing), earlier)
     return {
         "account": number_row.get("account"),
         "tracking_number": number_row.get("number") or tracking_number_of(params),
@@ -398,7 +402,9 @@ def voice(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if call_sid and CALL_SID.match(call_sid):
         if deps.replaying:  # the live call read its lease at its start: two requests, no third
             lease = _lease_at_start(deps, number, lease, now)
-        fields = origin_fields(params, row, lease, start_epoch=now, created_by="voice")
+        fields = origin_fields(
+            params, row, lease, start_epoch=now, created_by="voice", callers_row=callers_row
+        )
         if step is not None:
             fields.update(step.fields)
         first_time = is_first_call(callers, row.get("account"))
@@ -916,6 +922,34 @@ CALL_FINAL = {
 }
 
 
+def _remember_pool_call(deps: Deps, call: dict[str, Any] | None, now: float) -> None:
+    """A pool call ended (its first status callback): the caller's row keeps it, so their redial
+    is attributed as this call was, then the number's lease row says its holder called, so the
+    number may go to the next visitor first (``dni_lease.leasing``). Only for a caller whose redial
+    can be recognised (a caller number), never for a test caller. Best effort: the call is written;
+    a mark that fails only leaves the number to rest as any other and a redial to its lease."""
+    if deps.storage is None or not call or call.get("test"):
+        return
+    if not (call.get("caller") and call.get("account")):
+        return
+    try:
+        started = datetime.fromisoformat(str(call.get("started_at"))).timestamp()
+    except ValueError:
+        return
+    earlier = earlier_call_value(call, started)
+    if earlier is None:
+        return  # not a pool call, or no session was attributed
+    session = str((call.get("attribution") or {}).get("session_id"))
+    try:
+        deps.storage.remember_pool_call(
+            str(call["caller"]), str(call["account"]), str(call["tracking_number"]), session, earlier,
+            called_at=now,
+        )
+    except Exception as exc:
+        deps.metrics.count("WebhookFailures")
+        deps.log.warning("pool call not remembered", extra={"error": type(exc).__name__})
+
+
 def _timestamp(value: str | None, default: float) -> float:
     if not value:
         return default
@@ -955,5 +989,6 @@ def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if outcome == "applied":
         deps.metrics.count("CallsMissed")
     deps.log.info("call status", extra={"call_status": status, "write": outcome})
+    _remember_pool_call(deps, row, now)
     _rebuild_if_missing(req, deps, call_sid, row, ended - (duration or 0), "call-status")
     return 200, empty_twiml()

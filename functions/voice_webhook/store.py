@@ -17,6 +17,11 @@ Requests on the incoming-call path, warm or cold, new or repeat caller: two.
    write becomes a two-item transaction), so fairness costs no request. Should the transaction be
    cancelled for the counter alone (two calls racing on one number), it is sent once more without
    it: that one call does not advance the rotation.
+
+At a pool call's end (``/twilio/call-status``, not the incoming call) two more UpdateItems: the
+caller's row keeps the call (``last#<account>``) so that a redial to the same number is attributed
+as this call was, whoever holds the number by then; then the number's lease row records that its
+holder called (``called_session``), which lets the number go to the next visitor first.
 """
 
 from __future__ import annotations
@@ -78,6 +83,13 @@ class Storage(Protocol):
 
     def note_flow(self, call_sid: str, fields: dict[str, Any], *, now_iso: str) -> bool:
         """The flow's choice on a call whose origin a callback wrote; False when it has one."""
+
+    def remember_pool_call(
+        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float
+    ) -> bool:
+        """A pool call ended: the caller's row keeps it (``earlier``, for a redial), then the
+        number's lease row says its holder ``session_id`` called; False when another session holds
+        the number by now (nothing marked there)."""
         ...
 
     def bump(self, number: str, counter: str) -> None: ...
@@ -217,6 +229,33 @@ class DynamoStorage:
                 ExpressionAttributeNames={"#agent": sticky_attribute(str(account))},
                 ExpressionAttributeValues={":agent": {"S": agent}},
             )
+
+    def remember_pool_call(
+        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float
+    ) -> bool:
+        from calltrack.attribution import CALLED_AT, CALLED_SESSION, earlier_call_attribute
+
+        self.client.update_item(
+            TableName=self.tables["callers"],
+            Key={"caller": {"S": caller}},
+            UpdateExpression="SET #last = :last",
+            ExpressionAttributeNames={"#last": earlier_call_attribute(account)},
+            ExpressionAttributeValues={":last": {"S": earlier}},
+        )
+        try:
+            self.client.update_item(
+                TableName=self.tables["leases"],
+                Key={"number": {"S": number}},
+                UpdateExpression="SET #called = :sid, #at = :at",
+                ConditionExpression="session_id = :sid",
+                ExpressionAttributeNames={"#called": CALLED_SESSION, "#at": CALLED_AT},
+                ExpressionAttributeValues={":sid": {"S": session_id}, ":at": {"N": f"{called_at:.3f}"}},
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def write_origin(
         self,

@@ -24,6 +24,13 @@ the DNI tests:
   at most ``1 - (1 - AMBIGUOUS_START) * exp(-since / (window * AMBIGUOUS_DECAY))`` (0.6 right
   after the release, 0.95 a fifth of the window later, never 1.0 inside the window: late calls
   thin out fast, see bench P7's calibration), and ``previous_session_id`` names the other one.
+- a repeat caller (``earlier``: the caller's last call to the account, ``earlier_call`` of their
+  callers row) who called this same pool number within the late-call window, attributed to a
+  session that no longer holds it (the number went to another session after that call): the call
+  is attributed as the earlier one was (basis ``repeat_caller``, confidence at most
+  ``LATE_START``; ``previous_session_id`` names the number's holder now). A redial after a missed
+  call reaches the number the caller saw, whoever it was handed to since; that is also why a
+  number whose holder called may go to the next visitor first (``dni_lease.leasing``).
 """
 
 from __future__ import annotations
@@ -57,6 +64,14 @@ SESSION_KEYS = (
 )
 
 
+# The callers-row attributes ``last#<account>``: the caller's last pool call to the account.
+EARLIER_CALL_PREFIX = "last#"
+# A lease row's marks, set when a call to the number ends: the session it was attributed to, while
+# that session is still the row's holder, and when. A holder who called is the safest to follow:
+# their redial is recognised by the caller (``earlier``), so the number need not rest for them.
+CALLED_SESSION, CALLED_AT = "called_session", "called_at"
+
+
 @dataclass
 class Attribution:
     channel: str | None = None
@@ -81,7 +96,7 @@ class Attribution:
     lease_id: str | None = None
     pool: str | None = None
     kind: str = "static"  # static | pool
-    basis: str = "static"  # static | lease | late | pool | unknown
+    basis: str = "static"  # static | lease | late | repeat_caller | pool | unknown
     gap_minutes: float | None = None
     previous_session_id: str | None = None  # set when the call may also be this session's
     confidence: float = 1.0
@@ -97,6 +112,9 @@ class Attribution:
             if k not in ("channel", "campaign", "keyword", "confidence") and v not in (None, {}, "")
         }
         return out
+
+
+_FIELDS = frozenset(Attribution.__dataclass_fields__)
 
 
 def _num(value: Any) -> float | None:
@@ -158,12 +176,80 @@ def _previous_session(
     return str(prev_session), min(cap, 0.999)  # stays below 1.0 after rounding to 3 places
 
 
+def earlier_call_attribute(account: str) -> str:
+    """The callers-row attribute holding the caller's last pool call to ``account`` (JSON)."""
+    return f"{EARLIER_CALL_PREFIX}{account}"
+
+
+def earlier_call_value(call: Mapping[str, Any], started_epoch: float) -> str | None:
+    """What a pool call leaves on its caller's row for a repeat call (``earlier_call``): the
+    number, when, and the call's attribution; None for a call no session was attributed."""
+    details = _json(call.get("attribution"))
+    if call.get("source_kind") != "pool" or not details.get("session_id") or not call.get("tracking_number"):
+        return None
+    return json.dumps(
+        {
+            "number": call["tracking_number"],
+            "at": round(started_epoch, 3),
+            "channel": call.get("channel"),
+            "campaign": call.get("campaign"),
+            "keyword": call.get("keyword"),
+            "confidence": call.get("confidence"),
+            "attribution": details,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def earlier_call(callers_row: Mapping[str, Any] | None, account: Any) -> dict[str, Any] | None:
+    """The caller's last pool call to ``account`` from their callers row (None: none, or unreadable)."""
+    if not callers_row or not account:
+        return None
+    value = _json(callers_row.get(earlier_call_attribute(str(account))))
+    return value if value.get("number") and _num(value.get("at")) is not None else None
+
+
+def _repeat_call(
+    base: Attribution,
+    number_row: Mapping[str, Any],
+    lease_row: Mapping[str, Any] | None,
+    earlier: Mapping[str, Any] | None,
+    now_epoch: float,
+    late_window_minutes: float,
+) -> Attribution | None:
+    """The earlier call's attribution when this call is its caller's repeat call to a number that
+    went to another session since (see the module docstring)."""
+    if not earlier or not lease_row or earlier.get("number") != number_row.get("number"):
+        return None
+    details = _json(earlier.get("attribution"))
+    session, at = details.get("session_id"), _num(earlier.get("at"))
+    holder, leased_at = lease_row.get("session_id"), _num(lease_row.get("leased_at"))
+    if not session or at is None or session == holder or leased_at is None or leased_at < at:
+        return None
+    since = (now_epoch - at) / 60.0
+    if since < 0 or since > late_window_minutes:
+        return None
+    out = Attribution(**{k: v for k, v in details.items() if k in _FIELDS and k not in ("kind", "basis")})
+    out.channel = earlier.get("channel") or base.channel
+    out.campaign = earlier.get("campaign") or base.campaign
+    out.keyword = earlier.get("keyword") or out.keyword
+    out.kind, out.basis, out.gap_minutes = base.kind, "repeat_caller", round(since, 2)
+    out.previous_session_id = str(holder) if holder else None
+    own = _num(earlier.get("confidence"))
+    out.confidence = round(min(LATE_START, own if own is not None else LATE_START), 3)
+    return out
+
+
 def attribute(
     number_row: Mapping[str, Any],
     lease_row: Mapping[str, Any] | None,
     now_epoch: float,
     late_window_minutes: float = 120,
+    earlier: Mapping[str, Any] | None = None,
 ) -> Attribution:
+    """The call's attribution (see the module docstring); ``earlier``: the caller's last pool call
+    to the account (``earlier_call``), for a repeat call."""
     kind = str(number_row.get("kind") or "static")
     base = Attribution(
         channel=number_row.get("channel"),
@@ -175,6 +261,9 @@ def attribute(
     if kind != "pool":
         return base
     base.basis, base.confidence = "pool", POOL_ONLY
+    repeat = _repeat_call(base, number_row, lease_row, earlier, now_epoch, late_window_minutes)
+    if repeat is not None:
+        return repeat
     if not lease_row or (lease_row.get("account") and lease_row.get("account") != number_row.get("account")):
         return base
     if lease_row.get("pool") and number_row.get("pool") and lease_row.get("pool") != number_row.get("pool"):

@@ -388,3 +388,32 @@ def test_a_call_replayed_after_its_number_was_leased_again_keeps_the_visitor_who
     # now says B: the replay gave B's click this call)
     call = _get_call(local_stack, account, form["CallSid"])
     assert call["gclid"] == "G-SAW-IT" and call["attribution_basis"] == "late"
+
+
+def test_a_number_whose_holder_called_goes_out_first_and_the_callers_redial_stays_theirs(local_stack):
+    # Given a two-number pool: session B released its number, then session A released the other
+    account, _ = make_account(local_stack, size=2)
+    a_session, b_session = "s-a-" + secrets.token_hex(6), "s-b-" + secrets.token_hex(6)
+    a = lease(local_stack, account, session=a_session, gclid="G-CALLED").json()
+    b = lease(local_stack, account, session=b_session, gclid="G-QUIET").json()
+    lease(local_stack, account, session=b_session, number=b["number"], lease_id=b["lease_id"], release=True)
+    lease(local_stack, account, session=a_session, number=a["number"], lease_id=a["lease_id"], release=True)
+    # and A's visitor called A's number; the call ended
+    caller = "+819055501234"
+    form = voice_form(a["number"], caller=caller)
+    assert local_stack.twilio_post("/twilio/voice", form).status_code == 200
+    ended = {**form, "CallStatus": "completed", "CallDuration": "95"}
+    assert local_stack.twilio_post("/twilio/call-status", ended).status_code == 200
+    assert leases_rows(local_stack, [a["number"]])[a["number"]]["called_session"]["S"] == a_session
+    # When a new session arrives
+    c = lease(local_stack, account, gclid="G-NEXT").json()
+    # Then it gets A's number, though B's rested longer: A already called
+    assert c["number"] == a["number"]
+    # And when A's caller dials that number again, the call is still A's
+    redial = voice_form(a["number"], caller=caller)
+    assert local_stack.twilio_post("/twilio/voice", redial).status_code == 200
+    again = _get_call(local_stack, account, redial["CallSid"])
+    assert again["gclid"] == "G-CALLED" and again["attribution_basis"] == "repeat_caller"
+    # while anyone else calling it reaches the new session
+    other = _get_call(local_stack, account, _call(local_stack, a["number"]))
+    assert other["gclid"] == "G-NEXT" and other["attribution_basis"] == "lease"

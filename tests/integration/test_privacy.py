@@ -102,10 +102,11 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
     db.update_item(
         TableName=settings.table_name("callers"),
         Key={"caller": {"S": caller}},
-        UpdateExpression="SET #g = :g",
-        ExpressionAttributeNames={"#g": f"agent#{account}"},
-        ExpressionAttributeValues={":g": {"S": "alice"}},
-    )  # the sticky agent (call flows)
+        UpdateExpression="SET #g = :g, #l = :l",
+        ExpressionAttributeNames={"#g": f"agent#{account}", "#l": f"last#{account}"},
+        ExpressionAttributeValues={":g": {"S": "alice"},
+                                   ":l": {"S": json.dumps({"number": "+815011112222", "at": 1.0})}},
+    )  # the sticky agent (call flows) and the last pool call (a redial's attribution)
     s3.put_object(
         Bucket=settings.exports_bucket,
         Key=f"calls/account={account}/date=2026-10-05/calls.csv",

@@ -110,6 +110,19 @@ class InMemoryLeaseStore:
             cur.pop("client_key", None)
             return True
 
+    def mark_called(self, number: str, session_id: str, at: float) -> bool:
+        """What the voice webhook writes at a pool call's end (``voice_webhook.store``
+        ``remember_pool_call``, its second UpdateItem): the holder ``session_id`` called, only
+        while it is still the row's holder."""
+        from calltrack.attribution import CALLED_AT, CALLED_SESSION
+
+        with self.lock:
+            cur = self.rows.get(number)
+            if not cur or cur.get("session_id") != session_id:
+                return False
+            cur[CALLED_SESSION], cur[CALLED_AT] = session_id, at
+            return True
+
     def mark_shared(self, number: str, until: float, base: Mapping[str, Any]) -> bool:
         with self.lock:
             cur = self.rows.setdefault(number, {"number": number})

@@ -141,3 +141,61 @@ def test_ambiguity_fades_with_time_since_the_release_and_ends_with_the_window():
 def test_a_session_taking_back_its_own_number_is_not_ambiguous():
     attr = attribute(POOL, lease(prev_released_at=NOW - 60, prev_session_id="s-1"), NOW, 120)
     assert attr.confidence == 1.0 and attr.previous_session_id is None
+
+
+def _earlier_call(at, **over):
+    """The callers-row value a pool call of session s-1 to POOL's number left (``earlier_call_value``)."""
+    from calltrack.attribution import earlier_call, earlier_call_attribute, earlier_call_value
+
+    call = {
+        "tracking_number": POOL["number"],
+        "source_kind": "pool",
+        "channel": "google-ads",
+        "campaign": "brand",
+        "keyword": "歯医者 渋谷",
+        "confidence": 1.0,
+        "attribution": attribute(POOL, lease(), NOW).details(),
+        **over,
+    }
+    value = earlier_call_value(call, at)
+    return earlier_call({earlier_call_attribute("acme"): value}, "acme") if value else None
+
+
+def test_a_redial_to_a_number_handed_to_another_session_since_is_attributed_as_the_first_call():
+    # Given session s-1's visitor called the number 12 minutes ago, and the number went to s-2 since
+    earlier = _earlier_call(NOW - 720)
+    row = lease(session_id="s-2", leased_at=NOW - 300, attribution=json.dumps({"session_id": "s-2"}),
+                prev_session_id="s-1", prev_released_at=NOW - 700)
+    # When the same caller calls the number again
+    a = attribute(POOL, row, NOW, 120, earlier)
+    # Then the call is s-1's, as their first call was, and s-2 is named as the other candidate
+    assert (a.session_id, a.basis) == ("s-1", "repeat_caller")
+    assert (a.gclid, a.keyword) == ("Cj0KCQ-test", "歯医者 渋谷")
+    assert a.channel == "google-ads" and a.utm["campaign"] == "brand"
+    assert a.confidence == LATE_START and a.gap_minutes == 12.0
+    assert a.details()["previous_session_id"] == "s-2"
+    # while another caller's call is the holder's, as always
+    assert attribute(POOL, row, NOW, 120, None).session_id == "s-2"
+
+
+@pytest.mark.parametrize(
+    "why, row_over, earlier_at",
+    [
+        ("the number is still the first caller's", {}, NOW - 720),
+        ("the holder took it before that call", {"session_id": "s-2", "leased_at": NOW - 800}, NOW - 720),
+        ("beyond the late-call window", {"session_id": "s-2", "leased_at": NOW - 300}, NOW - 3 * 3600),
+    ],
+)
+def test_a_repeat_call_keeps_the_lease_attribution_otherwise(why, row_over, earlier_at):
+    holder = row_over.get("session_id", "s-1")
+    row = lease(**row_over, attribution=json.dumps({**SESSION, "session_id": holder}))
+    a = attribute(POOL, row, NOW, 120, _earlier_call(earlier_at))
+    assert a.basis != "repeat_caller", why
+
+
+def test_only_a_pool_call_with_a_session_is_remembered_for_a_redial():
+    assert _earlier_call(NOW, source_kind="static") is None
+    assert _earlier_call(NOW, attribution={"basis": "pool"}) is None
+    # another number's earlier call does not count for this one
+    other = _earlier_call(NOW - 60, tracking_number="+815099990000")
+    assert attribute(POOL, lease(session_id="s-2", leased_at=NOW - 30), NOW, 120, other).basis == "lease"

@@ -48,13 +48,25 @@ class FakeStorage:
         self.requests = 0
         self.written: list[str] = []  # the updated_at of every write
         self.erasures: dict[str, dict[str, float]] = {}  # caller -> account -> erased at (replay)
+        self.leases: dict[str, dict[str, Any]] = {}  # number -> lease row
+        self.remembered: list[tuple] = []  # remember_pool_call's arguments
 
     def read_routing(self, number, caller):
         self.requests += 1
         if self.fail_read:
             raise TimeoutError("read timed out")
         callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
-        return self.rows.get(number), None, callers
+        return self.rows.get(number), self.leases.get(number), callers
+
+    def remember_pool_call(self, caller, account, number, session_id, earlier, *, called_at):
+        self.requests += 1
+        self.remembered.append((caller, account, number, session_id, called_at))
+        self.callers.setdefault(caller, {"caller": caller})[f"last#{account}"] = earlier
+        lease = self.leases.get(number)
+        if lease and lease.get("session_id") == session_id:
+            lease.update(called_session=session_id, called_at=called_at)
+            return True
+        return False
 
     def erasure_marks(self, caller):
         self.requests += 1
@@ -609,3 +621,78 @@ def test_an_erasure_from_another_account_does_not_drop_the_callback():
     # When it is replayed, then it is recorded in its own account
     assert replay.replay(body, store, "https://calls.example.jp") == "/twilio/voice"
     assert SID in store.calls
+
+
+POOL_NUMBER = "+815033334444"
+POOL_ROW = {**ROW, "number": POOL_NUMBER, "kind": "pool", "pool": "google"}
+
+
+def _pool_store(session="s-1"):
+    store = FakeStorage(rows={NUMBER: ROW, POOL_NUMBER: POOL_ROW})
+    store.leases[POOL_NUMBER] = {
+        "number": POOL_NUMBER, "account": ROW["account"], "pool": "google", "session_id": session,
+        "leased_at": 1_800_000_000.0 - 300, "expires_at": 1_800_000_000.0 - 10,
+        "released_at": 1_800_000_000.0 - 10,
+        "attribution": json.dumps({"session_id": session, "gclid": f"G-{session}"}),
+    }
+    return store
+
+
+def _pool_call(d, sid=SID, caller=CALLER):
+    params = voice_params(CallSid=sid, To=POOL_NUMBER, Called=POOL_NUMBER, From=caller, Caller=caller)
+    flow.voice(req("/twilio/voice", params), d)
+    ended = {**params, "CallStatus": "completed", "CallDuration": "40"}
+    flow.call_status(req("/twilio/call-status", ended), d)
+
+
+def test_a_pool_calls_end_marks_its_holder_called_and_a_redial_after_the_number_moved_stays_theirs():
+    # Given a call to a pool number whose last holder is session s-1, and the call ends
+    store = _pool_store()
+    d = deps(store)
+    _pool_call(d)
+    # Then the caller's row remembers the call and the number's row says its holder called
+    assert store.remembered == [(CALLER, ROW["account"], POOL_NUMBER, "s-1", 1_800_000_000.0)]
+    assert store.leases[POOL_NUMBER]["called_session"] == "s-1"
+    # When the number goes to session s-2 and the same caller calls it again
+    store.leases[POOL_NUMBER].update(session_id="s-2", leased_at=1_800_000_000.0 + 1,
+                                     attribution=json.dumps({"session_id": "s-2", "gclid": "G-s-2"}))
+    redial = "CA" + "3" * 32
+    _pool_call(d, sid=redial)
+    # Then the redial is s-1's, as the first call was
+    assert store.calls[redial]["attribution"]["session_id"] == "s-1"
+    assert store.calls[redial]["attribution"]["basis"] == "repeat_caller"
+    # while another caller's call is s-2's
+    other = "CA" + "4" * 32
+    _pool_call(d, sid=other, caller="+819011112222")
+    assert store.calls[other]["attribution"]["session_id"] == "s-2"
+
+
+@pytest.mark.parametrize("case", ["static number", "hidden caller", "test caller", "no session"])
+def test_only_a_pool_call_of_a_known_caller_with_a_session_is_remembered(case):
+    store = _pool_store()
+    d = deps(store)
+    if case == "static number":
+        flow.voice(req("/twilio/voice", voice_params()), d)
+        flow.call_status(req("/twilio/call-status", voice_params(CallStatus="completed")), d)
+    elif case == "hidden caller":
+        _pool_call(d, caller="anonymous")
+    elif case == "test caller":
+        routing = {**ROUTING, "test_callers": [CALLER]}
+        store.rows[POOL_NUMBER] = {**POOL_ROW, "routing": json.dumps(routing, ensure_ascii=False)}
+        _pool_call(d)
+    else:
+        store.leases.pop(POOL_NUMBER)
+        _pool_call(d)
+    assert store.remembered == [] and "called_session" not in store.leases.get(POOL_NUMBER, {})
+
+
+def test_a_failed_mark_is_counted_and_the_call_stays_recorded():
+    store = _pool_store()
+
+    def down(*a, **k):
+        raise ConnectionError("down")
+
+    store.remember_pool_call = down
+    d = deps(store)
+    _pool_call(d)
+    assert store.calls[SID]["status"] == "missed" and d.metrics.counts.get("WebhookFailures") == 1

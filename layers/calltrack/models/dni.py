@@ -22,6 +22,10 @@ webhook attributes any call, on time or late, with ONE GetItem of the dialled nu
   Replaced by the next lease of the number.
 - ``page_id`` (absent for a page whose script sends none): the page that took or last renewed the
   lease (dni.js, random per page load): a release ends the lease only if it comes from that page.
+- ``called_session`` / ``called_at`` (absent until a call): set by the voice webhook when a call
+  attributed to the row's holder ends (only while that session still holds the row): the holder
+  called, so the number need not rest for them (``dni_lease.leasing.rested_since``); left on the
+  row by the next lease, where it no longer names the holder and counts for nothing.
 
 ``lease_history`` (hash ``number``, range ``leased_at``; TTL ``expire_at``): every lease (``kind``
 "lease") and every exhaustion hand-out (``kind`` "shared") with its session attribution, start
