@@ -356,6 +356,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     hb = policy.heartbeat_s
     shown: dict[int, tuple[str | None, str | None]] = {}  # visit -> (number, lease_id)
     last_call: dict[int, float] = {}
+    callers: set[str] = set()  # sessions a real call was attributed to
 
     # events: (time, order, visit index, kind); order breaks ties (hide before show before call)
     events: list[tuple[float, int, int, str]] = []
@@ -438,6 +439,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
                 continue
             attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
             if now == v.call_at and kind in ("open", "late") and attr.session_id:
+                callers.add(attr.session_id)
                 # a real call: as it ends, the webhook marks the number's row if its holder called
                 ended = now + model.call_minutes * 60
                 heapq.heappush(events, (ended, 3, index, f"called {number} {attr.session_id}"))
@@ -460,8 +462,12 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     # what GET /v1/reports/pools makes of the day's lease history and of one call per visitor
     # (its late or its open probe, as the model's shares): it learns the late calls from them
     end = DAY0 + 86400
-    [out.pools_report] = pools_report(store, cfg, DAY0, end, lookback_s=0, calls=calls, now=end + 7200)
-    [out.pools_report_model] = pools_report(store, cfg, DAY0, end, lookback_s=0)
+    # (every visitor's probe stands for a call there, to learn from; the sessions that called,
+    # whose numbers need not rest for them, are the real callers')
+    called = {str(pool["id"]): callers}
+    [out.pools_report] = pools_report(store, cfg, DAY0, end, lookback_s=0, calls=calls, now=end + 7200,
+                                      called=called)
+    [out.pools_report_model] = pools_report(store, cfg, DAY0, end, lookback_s=0, called=called)
     return out
 
 

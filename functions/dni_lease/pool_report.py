@@ -29,7 +29,7 @@ counters, so it is unit-tested without AWS:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +41,7 @@ from dni_lease.leasing import recommended_size
 from dni_lease.pool_sizing import (
     LATE_CALLS,
     MIN_LATE_CALLS,
+    Demand,
     LateCurve,
     Release,
     busiest_day,
@@ -124,9 +125,11 @@ def pool_stats(
     late: LateCurve = LATE_CALLS,
     address_capped: int = 0,
     until: float | None = None,
+    called: Collection[str] = (),
 ) -> dict[str, Any]:
     """One pool's figures over [start, end) (see the module doc); ``until``: now, when the window
-    has not ended yet (average utilisation is over the time that has passed)."""
+    has not ended yet (average utilisation is over the time that has passed); ``called``: the
+    sessions a call of the pool was attributed to (their numbers need not rest for them)."""
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
     leases: list[tuple[float, float]] = []
@@ -156,9 +159,10 @@ def pool_stats(
     peak_sessions = max(peak_concurrency(sessions), peak_leases)
     busy = sum(e - s for s, e in leases)
     window = max(min(end, until if until is not None else end) - start, 1.0)
-    demand = sorted(
-        span
-        for (_, number), spans in demand_by_session.items()
+    called = frozenset(called)
+    demand: list[Demand] = sorted(
+        (*span, session in called)
+        for (session, number), spans in demand_by_session.items()
         for span in ([(min(s for s, _ in spans), max(e for _, e in spans))] if number else _merge(spans))
     )
     accuracy = estimated_accuracy(demand, size, late, count_from=start)
@@ -245,19 +249,24 @@ def pools_report(
     calls: Iterable[Mapping[str, Any]] = (),
     now: float | None = None,
     former: Mapping[str, Mapping[str, float]] | None = None,
+    called: Mapping[str, Collection[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Stats for every pool of the account's config over [start, end). ``calls``: the account's
     calls of the window (their ``attribution``), from which a pool with enough late calls of its own
     learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``).
     ``former``: pool id -> number -> when an apply took it out of the pool
-    (``StoredAccount.former_pool_numbers``): its leases before then count as the pool's demand."""
+    (``StoredAccount.former_pool_numbers``): its leases before then count as the pool's demand.
+    ``called``: pool id -> the sessions that called (their numbers need not rest for them); by
+    default the sessions ``calls`` were attributed to."""
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
     window_minutes = (config.get("dni") or {}).get("late_call_window_minutes")
     window_s = float(120 if window_minutes is None else window_minutes) * 60
     watched_until = min(end, now) if now is not None else end
+    calls = list(calls)
     pool_calls = _pool_calls(calls)
+    called_sessions = _called_sessions(calls) if called is None else called
     out = []
     held = 0  # history items read so far, all pools
     numbers_read = 0
@@ -318,7 +327,8 @@ def pools_report(
         late = learned if learns and learned is not None and learned.enough else LATE_CALLS
         timezone = str(config.get("timezone") or "UTC")
         stats = pool_stats(pool, items, counted[EXHAUSTIONS], start, end, timezone, late=late,
-                           address_capped=counted[ADDRESS_CAPPED], until=watched_until)
+                           address_capped=counted[ADDRESS_CAPPED], until=watched_until,
+                           called=called_sessions.get(str(pool.get("id")), ()))
         if late is LATE_CALLS:  # how far the pool is from learning its own
             stats["late_calls"].update(
                 late_calls_seen=learned.late_calls if learned else 0,
@@ -342,6 +352,17 @@ def _pool_calls(calls: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str,
         out.setdefault(str(attribution.get("pool")), []).append(
             (str(attribution["basis"]), str(attribution.get("lease_id") or ""), gap)
         )
+    return out
+
+
+def _called_sessions(calls: Iterable[Mapping[str, Any]]) -> Mapping[str, Collection[str]]:
+    """Pool id -> the sessions its calls were attributed to (while the page was open or late)."""
+    out: dict[str, set[str]] = {}
+    for call in calls:
+        attribution = call.get("attribution")
+        if isinstance(attribution, Mapping) and attribution.get("basis") in ("lease", "late") \
+                and attribution.get("session_id"):
+            out.setdefault(str(attribution.get("pool")), set()).add(str(attribution["session_id"]))
     return out
 
 

@@ -172,23 +172,31 @@ def learn_late_calls(
     return LearnedLateCalls(joined, len(gaps), len(releases), tuple(lost))
 
 
+# A session's demand on the pool: (start, end), or (start, end, called) when the session called.
+Demand = tuple[float, float] | tuple[float, float, bool]
+
+
 def estimated_accuracy(
-    leases: Sequence[tuple[float, float]],
+    leases: Sequence[Demand],
     size: int,
     late: LateCurve = LATE_CALLS,
     *,
     count_from: float = -math.inf,
 ) -> float | None:
     """Expected share of calls attributed to the right session had the pool held ``size`` numbers.
-    ``leases`` are (start, end) intervals sorted by start; only leases starting at or after
-    ``count_from`` are counted (earlier ones only warm the pool up). None when none is counted."""
+    ``leases`` are (start, end) or (start, end, called) intervals sorted by start; only leases
+    starting at or after ``count_from`` are counted (earlier ones only warm the pool up). None when
+    none is counted. A lease whose session called (``called``) leaves its number resting from the
+    release before it, as ``dni_lease.leasing.rested_since`` orders it: the caller's redial is
+    recognised by their number, so their number need not rest for them."""
     free: list[tuple[float, int]] = [(-math.inf, i) for i in range(max(size, 0))]  # (released, slot)
-    held: list[tuple[float, int]] = []  # (end, slot)
+    held: list[tuple[float, int, float | None]] = []  # (end, slot, rests from: a called lease's)
     wrong = 0.0
     counted = 0
-    for start, end in leases:
+    for start, end, *called in leases:
         while held and held[0][0] <= start:
-            heapq.heappush(free, heapq.heappop(held))
+            ended, free_slot, rests_from = heapq.heappop(held)
+            heapq.heappush(free, (ended if rests_from is None else rests_from, free_slot))
         counts = start >= count_from
         counted += counts
         if not free:
@@ -197,12 +205,12 @@ def estimated_accuracy(
         released, slot = heapq.heappop(free)
         if counts and released > -math.inf:
             wrong += late.lost(start - released)
-        heapq.heappush(held, (max(end, start), slot))
+        heapq.heappush(held, (max(end, start), slot, released if called and called[0] else None))
     return None if not counted else 1.0 - wrong / counted
 
 
 def size_for_accuracy(
-    leases: Sequence[tuple[float, float]],
+    leases: Sequence[Demand],
     target: float = ACCURACY_TARGET,
     late: LateCurve = LATE_CALLS,
     *,
@@ -232,12 +240,12 @@ def size_for_accuracy(
     return high
 
 
-def busiest_day(leases: Iterable[tuple[float, float]], days: Sequence[float]) -> tuple[int, int] | None:
+def busiest_day(leases: Iterable[Demand], days: Sequence[float]) -> tuple[int, int] | None:
     """(i, leases) of the day [days[i], days[i + 1]) in which the most leases started; ``days``
     are the window's day boundaries in order (local midnights in the pools report: a day of a
     daylight-saving change lasts 23 or 25 hours). None when no lease started in the window."""
     counts: dict[int, int] = {}
-    for s, _ in leases:
+    for s, *_ in leases:
         i = bisect.bisect_right(days, s) - 1
         if 0 <= i < len(days) - 1:
             counts[i] = counts.get(i, 0) + 1

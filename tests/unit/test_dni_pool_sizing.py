@@ -405,3 +405,32 @@ def test_in_a_half_hour_zone_an_hourly_count_across_midnight_belongs_to_one_day(
     dec1 = pools_report(store, config, day(1, 12), day(2, 12))[0]["exhaustions"]
     # Then the exhaustion is counted once over the two days, not on both
     assert nov30 + dec1 == 1
+
+
+def test_a_session_that_called_leaves_its_number_resting_from_the_release_before_it():
+    # Given one number: R holds it 0-100 s, S 200-300 s, Y takes it at 310 s
+    leases = [(0.0, 100.0), (200.0, 300.0), (310.0, 400.0)]
+    # When S did not call, Y's take cuts S's rest to 10 s
+    quiet = estimated_accuracy(leases, 1)
+    assert quiet == pytest.approx(1 - (LATE_CALLS.lost(100) + LATE_CALLS.lost(10)) / 3)
+    # When S called, the number has rested since R left (S's redial is recognised by its caller)
+    called = estimated_accuracy([leases[0], (*leases[1], True), leases[2]], 1)
+    assert called == pytest.approx(1 - (LATE_CALLS.lost(100) + LATE_CALLS.lost(210)) / 3)
+    assert called > quiet
+
+
+def test_the_pools_report_lets_sessions_that_called_shorten_the_rest_it_sizes_for():
+    # Given an hour of sessions back to back on a busy pool, every other one a caller
+    spans = [(1_800_000_000.0 + 90 * i, 1_800_000_000.0 + 90 * i + 120) for i in range(40)]
+    items = [{"kind": "lease", "number": f"n{i % 4}", "session_id": f"s{i}", "lease_id": f"l{i}",
+              "leased_at": s, "ended_at": e} for i, (s, e) in enumerate(spans)]
+    pool = {"id": "g", "numbers": [f"n{i}" for i in range(4)]}
+    start, end = spans[0][0], spans[-1][1] + 1
+
+    def report(called):
+        return pool_stats(pool, items, 0, start, end, called=called)
+
+    quiet, calling = report(()), report({f"s{i}" for i in range(0, 40, 2)})
+    # Then the size for 99% is smaller once the callers' numbers need no rest for them
+    assert calling["recommended_size_for_accuracy"] < quiet["recommended_size_for_accuracy"]
+    assert calling["estimated_accuracy"] > quiet["estimated_accuracy"]
