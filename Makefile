@@ -101,7 +101,8 @@ integration: setup
 # its routes).
 AS_DEPLOYED_TESTS := tests/integration/test_as_deployed.py tests/integration/test_voice_webhook.py \
 	tests/integration/test_recording_flow.py tests/integration/test_stream_replay.py \
-	tests/integration/test_rollups_recount_api.py
+	tests/integration/test_rollups_recount_api.py \
+	tests/integration/test_dni_on_stack.py::test_a_number_whose_holder_called_goes_out_first_and_the_callers_redial_stays_theirs
 AS_DEPLOYED_DESELECT := \
 	--deselect "tests/integration/test_rollups_recount_api.py::test_calltrack_rollups_recount_raises_the_day_and_names_busy_days" \
 	--deselect "tests/integration/test_voice_webhook.py::test_incoming_call_makes_at_most_two_aws_requests" \

@@ -9,7 +9,9 @@ ones too: DynamoDB bills a failed conditional write) and history writes (an item
 previous holder's end). Priced with ``bench/cost.py``'s list prices, one write unit per write (rows
 under 1 KB: an assumption, a long landing page can make it two), and ``BILLED_MS`` per request (an
 assumption: three DynamoDB round trips in the region). The day's cost over the calls its visitors
-make (``calls_per_1000_visitors`` in ``bench/prices.json``), per 1,000 calls.
+make (``calls_per_1000_visitors`` in ``bench/prices.json``), per 1,000 calls. A website call's end
+adds ``CALL_END_WRITES`` UpdateItems the static call does not make (the voice webhook's
+``remember_pool_call``: the caller's row, the number's lease row), one write unit each.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from bench.common import Row
 
 BILLED_MS = 25  # assumed billed Lambda time of one lease request (a pool read, a take, a history put)
+CALL_END_WRITES = 2  # a pool call's end: last#<account> on the callers row, called_session on the lease row
 
 
 def per_1000_calls(day: dict[str, Any], visitors: int, calls_per_1000_visitors: float,
@@ -28,7 +31,7 @@ def per_1000_calls(day: dict[str, Any], visitors: int, calls_per_1000_visitors: 
 
     calls = visitors * calls_per_1000_visitors / 1000
     requests = float(day["api_requests"])
-    wru = float(day["conditional_writes"]) + float(day["history_writes"])
+    wru = float(day["conditional_writes"]) + float(day["history_writes"]) + calls * CALL_END_WRITES
     rru = float(day["rows_read"])
     parts = {
         "DynamoDB": wru * PRICES["ddb_wru"] + rru * PRICES["ddb_rru"],
@@ -62,7 +65,7 @@ def rows(levels: dict[int, dict[str, Any]]) -> tuple[list[Row], dict[str, Any]]:
     note = (
         "DNI (website calls only): P7's replayed day at each level's smallest pool for 99%, its lease "
         "requests, pool rows read and writes over the calls its visitors make; every new lease reads "
-        f"every number's row, so the cost grows with the pool. Assumed: {BILLED_MS} ms billed per lease "
-        "request, one write unit per write."
+        f"every number's row, so the cost grows with the pool; each call's end writes {CALL_END_WRITES} "
+        f"rows more. Assumed: {BILLED_MS} ms billed per lease request, one write unit per write."
     )
     return out, {"levels": levels, "billed_ms_per_request": BILLED_MS, "note": note}

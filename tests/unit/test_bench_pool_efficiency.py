@@ -149,9 +149,10 @@ def test_a_replayed_day_counts_the_lease_requests_rows_and_writes_a_website_call
     assert day["history_writes"] >= day["lease_requests_reading_the_pool"]
     # When it is priced per 1,000 of the calls its visitors make (40 per 1,000 visitors)
     cost = dni_cost.per_1000_calls(day, VISITORS, 40, memory_mb=256)
-    # Then DynamoDB is its rows read and its writes, spread over 16 calls
+    # Then DynamoDB is its rows read and its writes, and the two rows each call's end marks,
+    # spread over 16 calls
     calls = VISITORS * 40 / 1000
-    wru = day["conditional_writes"] + day["history_writes"]
+    wru = day["conditional_writes"] + day["history_writes"] + 2 * calls
     expected = (wru * PRICES["ddb_wru"] + day["rows_read"] * PRICES["ddb_rru"]) / calls * 1000
     assert cost["per_1000_calls_usd"]["DynamoDB"] == pytest.approx(expected, abs=1e-4)
     assert cost["per_1000_calls_usd"]["API Gateway"] == pytest.approx(
@@ -162,3 +163,15 @@ def test_a_replayed_day_counts_the_lease_requests_rows_and_writes_a_website_call
     bigger = dni_cost.per_1000_calls(p7.simulate(visits, VISITORS // 10, p7.AFTER, MODEL).summary(),
                                      VISITORS, 40, memory_mb=256)
     assert bigger["per_1000_calls_usd"]["DynamoDB"] > cost["per_1000_calls_usd"]["DynamoDB"]
+
+
+def test_numbers_whose_holder_called_going_out_first_attributes_more_calls_right():
+    # Given a day of 1,000 visitors on half the rule's numbers, once with each call's end marking its
+    # number's lease row (as the voice webhook does) and once with marks that never land that day
+    day = p7.traffic(1000, MODEL, seed=7)
+    marked = p7.simulate(day, 25, p7.AFTER, MODEL)
+    unmarked = p7.simulate(day, 25, p7.AFTER, p7.TrafficModel(call_minutes=10 * 24 * 60))
+    # Then handing out a number whose holder called before one still resting for its holder gets
+    # more calls right after the visit, and none wrong with the page open
+    assert marked.late[1] / marked.late[0] > unmarked.late[1] / unmarked.late[0]
+    assert marked.open[1] == marked.open[0]
