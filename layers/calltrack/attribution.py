@@ -199,6 +199,7 @@ def earlier_call_value(call: Mapping[str, Any], started_epoch: float) -> str | N
         },
         ensure_ascii=False,
         separators=(",", ":"),
+        default=str,
     )
 
 
