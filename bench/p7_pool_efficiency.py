@@ -340,7 +340,7 @@ def _band(confidence: float) -> str:
 def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: TrafficModel) -> Outcome:
     """Replay ``visits`` through the lease and attribution code with a pool of ``pool_size``."""
     from bench.dni_support import pool_config
-    from calltrack.attribution import attribute
+    from calltrack.attribution import attribute, marks_holder
     from dni_lease.leasing import lease_number, release_number
     from dni_lease.pool_report import pools_report
     from dni_lease.validation import LeaseRequest
@@ -356,7 +356,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     hb = policy.heartbeat_s
     shown: dict[int, tuple[str | None, str | None]] = {}  # visit -> (number, lease_id)
     last_call: dict[int, float] = {}
-    callers: set[str] = set()  # sessions a real call was attributed to
+    callers: set[tuple[str, str]] = set()  # (session, number) of the real calls that marked their row
 
     # events: (time, order, visit index, kind); order breaks ties (hide before show before call)
     events: list[tuple[float, int, int, str]] = []
@@ -438,8 +438,9 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             if number is None:
                 continue
             attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
-            if now == v.call_at and kind in ("open", "late") and attr.session_id:
-                callers.add(attr.session_id)
+            real = {"caller_kind": "number", "confidence": attr.confidence, "attribution": attr.details()}
+            if now == v.call_at and kind in ("open", "late") and marks_holder(real):
+                callers.add((str(attr.session_id), number))
                 # a real call: as it ends, the webhook marks the number's row if its holder called
                 ended = now + model.call_minutes * 60
                 heapq.heappush(events, (ended, 3, index, f"called {number} {attr.session_id}"))

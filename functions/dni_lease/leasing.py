@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from calltrack.attribution import CALLED_SESSION, lease_end
+from calltrack.attribution import CALLED_AT, CALLED_SESSION, lease_end
 from calltrack.dni_match import AD_COOKIE_KEYS, DEFAULT_LEASE_MINUTES, match_pool, session_attribution
 from calltrack.models.dni import ADDRESS_CAPPED, EXHAUSTIONS, HISTORY_TTL_DAYS, SHARED_CONFIDENCE
 from dni_lease.store import LeaseStore, Row
@@ -191,7 +191,10 @@ def rested_since(row: Row | None) -> float | None:
     row = row or {}
     called = row.get(CALLED_SESSION)
     lease = float(row.get("released_at") or row.get("expires_at") or 0)
-    if called and called == row.get("session_id"):
+    # the mark of this lease (a call that ended after it began), not one its session left earlier
+    if called and called == row.get("session_id") and float(row.get(CALLED_AT) or 0) >= float(
+        row.get("leased_at") or 0
+    ):
         lease = float(row.get("prev_released_at") or 0)
     released = max(lease, float(row.get("shared_until") or 0))
     return released if released > 0 else None

@@ -125,11 +125,11 @@ def pool_stats(
     late: LateCurve = LATE_CALLS,
     address_capped: int = 0,
     until: float | None = None,
-    called: Collection[str] = (),
+    called: Collection[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """One pool's figures over [start, end) (see the module doc); ``until``: now, when the window
-    has not ended yet (average utilisation is over the time that has passed); ``called``: the
-    sessions a call of the pool was attributed to (their numbers need not rest for them)."""
+    has not ended yet (average utilisation is over the time that has passed); ``called``: (session,
+    number) of the calls that marked their number's lease row (the number need not rest for them)."""
     numbers = list(dict.fromkeys(pool.get("numbers") or []))
     size = len(numbers)
     leases: list[tuple[float, float]] = []
@@ -161,7 +161,7 @@ def pool_stats(
     window = max(min(end, until if until is not None else end) - start, 1.0)
     called = frozenset(called)
     demand: list[Demand] = sorted(
-        (*span, session in called)
+        (*span, (session, number) in called)
         for (session, number), spans in demand_by_session.items()
         for span in ([(min(s for s, _ in spans), max(e for _, e in spans))] if number else _merge(spans))
     )
@@ -249,15 +249,17 @@ def pools_report(
     calls: Iterable[Mapping[str, Any]] = (),
     now: float | None = None,
     former: Mapping[str, Mapping[str, float]] | None = None,
-    called: Mapping[str, Collection[str]] | None = None,
+    called: Mapping[str, Collection[tuple[str, str]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Stats for every pool of the account's config over [start, end). ``calls``: the account's
     calls of the window (their ``attribution``), from which a pool with enough late calls of its own
     learns its late-call curve; the others use the traffic model's (``pool_sizing.LATE_CALLS``).
     ``former``: pool id -> number -> when an apply took it out of the pool
     (``StoredAccount.former_pool_numbers``): its leases before then count as the pool's demand.
-    ``called``: pool id -> the sessions that called (their numbers need not rest for them); by
-    default the sessions ``calls`` were attributed to."""
+    ``called``: pool id -> (session, number) of the calls that marked their number's lease row as
+    they ended (the number need not rest for that session); by default those of ``calls`` that
+    did (``calltrack.attribution.marks_holder``: it needs their caller_kind, test, confidence and
+    tracking_number)."""
     from calltrack.attribution import lease_end
 
     account = str(config.get("account"))
@@ -355,14 +357,17 @@ def _pool_calls(calls: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str,
     return out
 
 
-def _called_sessions(calls: Iterable[Mapping[str, Any]]) -> Mapping[str, Collection[str]]:
-    """Pool id -> the sessions its calls were attributed to (while the page was open or late)."""
-    out: dict[str, set[str]] = {}
+def _called_sessions(calls: Iterable[Mapping[str, Any]]) -> Mapping[str, Collection[tuple[str, str]]]:
+    """Pool id -> (session, number) of the calls that marked their number's lease row as they ended
+    (the voice webhook marks as ``marks_holder`` says)."""
+    from calltrack.attribution import marks_holder
+
+    out: dict[str, set[tuple[str, str]]] = {}
     for call in calls:
         attribution = call.get("attribution")
-        if isinstance(attribution, Mapping) and attribution.get("basis") in ("lease", "late") \
-                and attribution.get("session_id"):
-            out.setdefault(str(attribution.get("pool")), set()).add(str(attribution["session_id"]))
+        if isinstance(attribution, Mapping) and marks_holder(call):
+            pair = (str(attribution["session_id"]), str(call.get("tracking_number") or ""))
+            out.setdefault(str(attribution.get("pool")), set()).add(pair)
     return out
 
 

@@ -32,6 +32,11 @@ class PoolPorts(RoutePorts, Protocol):
     def former_pool_numbers(self) -> Callable[[str], Mapping[str, Mapping[str, float]]]: ...
 
 
+# What the pools report reads of each call: its attribution (late calls to learn from) and what
+# tells whether its end marked its number's lease row (``calltrack.attribution.marks_holder``).
+CALL_FIELDS = ("attribution", "caller_kind", "test", "confidence", "tracking_number")
+
+
 @router.get("/v1/reports/pools")
 def pools_report() -> dict[str, Any]:
     from calltrack import clock
@@ -46,6 +51,6 @@ def pools_report() -> dict[str, Any]:
         store=ports.leases,
         accounts=ports.accounts,
         now=clock.epoch(),
-        calls=lambda start, end: ports.calls.between(caller.account, start, end, fields=("attribution",)),
+        calls=lambda start, end: ports.calls.between(caller.account, start, end, fields=CALL_FIELDS),
         former=ports.former_pool_numbers(caller.account),
     )

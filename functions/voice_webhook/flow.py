@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from calltrack.attribution import attribute, earlier_call, earlier_call_value
+from calltrack.attribution import attribute, earlier_call, earlier_call_value, marks_holder
 from calltrack.call_flows import branch as flow_branch
 from calltrack.call_flows import sticky_attribute
 from calltrack.call_items import CALL_TIMEZONE, DEFAULT_CALLS_DAYS, TTL_ATTRIBUTE, expire_at
@@ -924,7 +924,8 @@ CALL_FINAL = {
 
 def _remember_pool_call(deps: Deps, call: dict[str, Any] | None, now: float) -> None:
     """A pool call ended (its first status callback): the caller's row keeps it, so their redial
-    is attributed as this call was, then the number's lease row says its holder called, so the
+    is attributed as this call was, then, when the call is surely its session's
+    (``calltrack.attribution.marks_holder``), the number's lease row says its holder called, so the
     number may go to the next visitor first (``dni_lease.leasing``). Only for a caller whose redial
     can be recognised (a caller number), never for a test caller. Best effort: the call is written;
     a mark that fails only leaves the number to rest as any other and a redial to its lease."""
@@ -943,7 +944,7 @@ def _remember_pool_call(deps: Deps, call: dict[str, Any] | None, now: float) -> 
     try:
         deps.storage.remember_pool_call(
             str(call["caller"]), str(call["account"]), str(call["tracking_number"]), session, earlier,
-            called_at=now,
+            called_at=now, mark=marks_holder(call),
         )
     except Exception as exc:
         deps.metrics.count("WebhookFailures")

@@ -85,11 +85,12 @@ class Storage(Protocol):
         """The flow's choice on a call whose origin a callback wrote; False when it has one."""
 
     def remember_pool_call(
-        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float
+        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float,
+        mark: bool = True,
     ) -> bool:
-        """A pool call ended: the caller's row keeps it (``earlier``, for a redial), then the
-        number's lease row says its holder ``session_id`` called; False when another session holds
-        the number by now (nothing marked there)."""
+        """A pool call ended: the caller's row keeps it (``earlier``, for a redial), then (``mark``)
+        the number's lease row says its holder ``session_id`` called; False when not marked (another
+        session holds the number by now, or not asked to)."""
         ...
 
     def bump(self, number: str, counter: str) -> None: ...
@@ -231,7 +232,8 @@ class DynamoStorage:
             )
 
     def remember_pool_call(
-        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float
+        self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float,
+        mark: bool = True,
     ) -> bool:
         from calltrack.attribution import CALLED_AT, CALLED_SESSION, earlier_call_attribute
 
@@ -242,6 +244,8 @@ class DynamoStorage:
             ExpressionAttributeNames={"#last": earlier_call_attribute(account)},
             ExpressionAttributeValues={":last": {"S": earlier}},
         )
+        if not mark:
+            return False
         try:
             self.client.update_item(
                 TableName=self.tables["leases"],

@@ -70,6 +70,23 @@ EARLIER_CALL_PREFIX = "last#"
 # that session is still the row's holder, and when. A holder who called is the safest to follow:
 # their redial is recognised by the caller (``earlier``), so the number need not rest for them.
 CALLED_SESSION, CALLED_AT = "called_session", "called_at"
+# A call marks its holder only when it is sure enough to be theirs: not a shared number's, not one
+# right after the previous holder left (the ambiguity cap is below this for ~3 minutes of a 2-hour
+# window), not a late call long after the page closed. A holder wrongly marked loses their rest.
+CALLED_MARK_CONFIDENCE = 0.8
+
+
+def marks_holder(call: Mapping[str, Any]) -> bool:
+    """Whether a pool call, as stored, marks its session's lease row when it ends (the voice
+    webhook) and counts as that session having called (the pools report): a caller number (their
+    redial can be recognised), not a test call, attributed to a session with enough confidence."""
+    details = _json(call.get("attribution"))
+    confidence = _num(call.get("confidence"))
+    return bool(
+        call.get("caller_kind") == "number" and not call.get("test")
+        and details.get("basis") in ("lease", "late") and details.get("session_id")
+        and confidence is not None and confidence >= CALLED_MARK_CONFIDENCE
+    )
 
 
 @dataclass
@@ -99,6 +116,7 @@ class Attribution:
     basis: str = "static"  # static | lease | late | repeat_caller | pool | unknown
     gap_minutes: float | None = None
     previous_session_id: str | None = None  # set when the call may also be this session's
+    redial_of_at: float | None = None  # repeat_caller: the start of the first of the caller's calls
     confidence: float = 1.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,10 +205,13 @@ def earlier_call_value(call: Mapping[str, Any], started_epoch: float) -> str | N
     details = _json(call.get("attribution"))
     if call.get("source_kind") != "pool" or not details.get("session_id") or not call.get("tracking_number"):
         return None
+    # a redial keeps the start of the call it follows: the number changed hands after that one
+    first = _num(details.get("redial_of_at")) if details.get("basis") == "repeat_caller" else None
     return json.dumps(
         {
             "number": call["tracking_number"],
             "at": round(started_epoch, 3),
+            "first_at": round(first if first is not None else started_epoch, 3),
             "channel": call.get("channel"),
             "campaign": call.get("campaign"),
             "keyword": call.get("keyword"),
@@ -220,16 +241,26 @@ def _repeat_call(
     late_window_minutes: float,
 ) -> Attribution | None:
     """The earlier call's attribution when this call is its caller's repeat call to a number that
-    went to another session since (see the module docstring)."""
+    went to another session since (see the module docstring). The number changed hands after the
+    first call of the caller's calls to it (``first_at``: a redial's own call keeps it); the window
+    runs from their last call, or from their session's release of the number when that came later
+    (a page left open after the call: the number rested for nobody from the call on)."""
     if not earlier or not lease_row or earlier.get("number") != number_row.get("number"):
         return None
     details = _json(earlier.get("attribution"))
     session, at = details.get("session_id"), _num(earlier.get("at"))
     holder, leased_at = lease_row.get("session_id"), _num(lease_row.get("leased_at"))
-    if not session or at is None or session == holder or leased_at is None or leased_at < at:
+    if not session or at is None or session == holder or leased_at is None:
         return None
+    first_at = _num(earlier.get("first_at"))
+    first_at = at if first_at is None else min(first_at, at)
+    if leased_at < first_at:
+        return None
+    released = at
+    if lease_row.get("prev_session_id") == session:
+        released = max(at, _num(lease_row.get("prev_released_at")) or at)
     since = (now_epoch - at) / 60.0
-    if since < 0 or since > late_window_minutes:
+    if since < 0 or (now_epoch - released) / 60.0 > late_window_minutes:
         return None
     out = Attribution(**{k: v for k, v in details.items() if k in _FIELDS and k not in ("kind", "basis")})
     out.channel = earlier.get("channel") or base.channel
@@ -237,6 +268,7 @@ def _repeat_call(
     out.keyword = earlier.get("keyword") or out.keyword
     out.kind, out.basis, out.gap_minutes = base.kind, "repeat_caller", round(since, 2)
     out.previous_session_id = str(holder) if holder else None
+    out.redial_of_at = first_at
     own = _num(earlier.get("confidence"))
     out.confidence = round(min(LATE_START, own if own is not None else LATE_START), 3)
     return out

@@ -472,15 +472,17 @@ def test_the_dynamodb_store_refuses_to_share_another_accounts_number() -> None:
 def test_a_number_whose_holder_called_rests_only_for_the_holder_before():
     # Given a number whose last holder called it (marked at the call's end), held before that by a
     # session that left 20 minutes ago, and a number released 10 minutes ago by a holder who did not call
-    called = {**_released(NUMBERS[0], T0 - 60), "called_session": "old", "prev_released_at": T0 - 1200,
-              "prev_session_id": "older"}
+    called = {**_released(NUMBERS[0], T0 - 60), "called_session": "old", "called_at": T0 - 100,
+              "leased_at": T0 - 400, "prev_released_at": T0 - 1200, "prev_session_id": "older"}
     quiet = _released(NUMBERS[1], T0 - 600)
     rows = {NUMBERS[0]: called, NUMBERS[1]: quiet}
     # Then the called number has rested since the holder before left, and goes out first
     assert rested_since(called) == T0 - 1200
     assert _order_free(NUMBERS[:2], rows, T0, "session-new", None) == [NUMBERS[0], NUMBERS[1]]
     # and without a holder before it goes out like a number never used
-    assert rested_since({**_released("n", T0 - 60), "called_session": "old"}) is None
+    assert rested_since({**_released("n", T0 - 60), "called_session": "old", "called_at": T0 - 100}) is None
     # A mark left by an earlier holder does not count for the one that holds it now
-    assert rested_since({**_released("n", T0 - 60), "called_session": "someone-before"}) == T0 - 60
+    assert rested_since({**called, "called_session": "someone-before"}) == T0 - 60
+    # nor one its session left in an earlier lease of the number, before another session held it
+    assert rested_since({**called, "leased_at": T0 - 90}) == T0 - 60
 

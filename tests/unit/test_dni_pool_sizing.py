@@ -430,7 +430,26 @@ def test_the_pools_report_lets_sessions_that_called_shorten_the_rest_it_sizes_fo
     def report(called):
         return pool_stats(pool, items, 0, start, end, called=called)
 
-    quiet, calling = report(()), report({f"s{i}" for i in range(0, 40, 2)})
+    quiet, calling = report(()), report({(f"s{i}", f"n{i % 4}") for i in range(0, 40, 2)})
     # Then the size for 99% is smaller once the callers' numbers need no rest for them
     assert calling["recommended_size_for_accuracy"] < quiet["recommended_size_for_accuracy"]
     assert calling["estimated_accuracy"] > quiet["estimated_accuracy"]
+
+
+def test_only_calls_that_marked_their_number_count_as_their_session_having_called():
+    from dni_lease.pool_report import _called_sessions
+
+    def call(session, **over):
+        return {"caller_kind": "number", "confidence": 0.9, "tracking_number": "n1",
+                "attribution": {"basis": "late", "session_id": session, "pool": "g"}, **over}
+
+    calls = [
+        call("s-sure"),
+        call("s-open", confidence=1.0, attribution={"basis": "lease", "session_id": "s-open", "pool": "g"}),
+        call("s-hidden", caller_kind="anonymous"),  # no redial can be recognised: no mark
+        call("s-test", test=True),
+        call("s-unsure", confidence=0.6),  # right after the previous holder left
+        call("s-pool", attribution={"basis": "pool", "pool": "g"}),
+        call("s-redial", attribution={"basis": "repeat_caller", "session_id": "s-redial", "pool": "g"}),
+    ]
+    assert _called_sessions(calls) == {"g": {("s-sure", "n1"), ("s-open", "n1")}}

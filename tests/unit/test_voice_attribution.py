@@ -199,3 +199,41 @@ def test_only_a_pool_call_with_a_session_is_remembered_for_a_redial():
     # another number's earlier call does not count for this one
     other = _earlier_call(NOW - 60, tracking_number="+815099990000")
     assert attribute(POOL, lease(session_id="s-2", leased_at=NOW - 30), NOW, 120, other).basis == "lease"
+
+
+
+def _redial(earlier, at):
+    """What the redial at ``at`` leaves on the caller's row (as its call-status writes it)."""
+    from calltrack.attribution import earlier_call, earlier_call_attribute, earlier_call_value
+
+    call = {"tracking_number": POOL["number"], "source_kind": "pool", "confidence": 0.9,
+            "attribution": attribute(POOL, _holder_s2(), at, 120, earlier).details()}
+    return earlier_call({earlier_call_attribute("acme"): earlier_call_value(call, at)}, "acme")
+
+
+def _holder_s2():
+    return lease(session_id="s-2", leased_at=NOW - 600, attribution=json.dumps({"session_id": "s-2"}))
+
+
+def test_every_redial_of_a_caller_stays_with_the_first_calls_session():
+    # Given s-1's visitor called 15 minutes ago, the number went to s-2 ten minutes ago, and the
+    # caller redialled five minutes ago (attributed to s-1, and remembered as it ended)
+    earlier = _redial(_earlier_call(NOW - 900), NOW - 300)
+    # When they dial a third time
+    a = attribute(POOL, _holder_s2(), NOW, 120, earlier)
+    # Then that call is s-1's too: the number changed hands after their first call, not their last
+    assert (a.session_id, a.basis) == ("s-1", "repeat_caller")
+
+
+def test_the_redial_window_runs_from_the_sessions_release_when_its_page_stayed_open_after_the_call():
+    # Given s-1's visitor called 125 minutes ago but kept the page open until 10 minutes ago, when
+    # s-1 released the number and s-2 took it
+    row = lease(session_id="s-2", leased_at=NOW - 590, attribution=json.dumps({"session_id": "s-2"}),
+                prev_session_id="s-1", prev_released_at=NOW - 600)
+    # When the caller dials again, 125 minutes after the call (the window is 120)
+    a = attribute(POOL, row, NOW, 120, _earlier_call(NOW - 125 * 60))
+    # Then it is still theirs: the number rested for nobody from the call to the release
+    assert (a.session_id, a.basis) == ("s-1", "repeat_caller")
+    # but not when the release was long ago too
+    old = {**row, "prev_released_at": NOW - 125 * 60}
+    assert attribute(POOL, old, NOW, 120, _earlier_call(NOW - 125 * 60)).session_id == "s-2"

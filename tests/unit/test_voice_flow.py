@@ -58,12 +58,12 @@ class FakeStorage:
         callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
         return self.rows.get(number), self.leases.get(number), callers
 
-    def remember_pool_call(self, caller, account, number, session_id, earlier, *, called_at):
+    def remember_pool_call(self, caller, account, number, session_id, earlier, *, called_at, mark=True):
         self.requests += 1
-        self.remembered.append((caller, account, number, session_id, called_at))
+        self.remembered.append((caller, account, number, session_id, called_at, mark))
         self.callers.setdefault(caller, {"caller": caller})[f"last#{account}"] = earlier
         lease = self.leases.get(number)
-        if lease and lease.get("session_id") == session_id:
+        if mark and lease and lease.get("session_id") == session_id:
             lease.update(called_session=session_id, called_at=called_at)
             return True
         return False
@@ -651,7 +651,7 @@ def test_a_pool_calls_end_marks_its_holder_called_and_a_redial_after_the_number_
     d = deps(store)
     _pool_call(d)
     # Then the caller's row remembers the call and the number's row says its holder called
-    assert store.remembered == [(CALLER, ROW["account"], POOL_NUMBER, "s-1", 1_800_000_000.0)]
+    assert store.remembered == [(CALLER, ROW["account"], POOL_NUMBER, "s-1", 1_800_000_000.0, True)]
     assert store.leases[POOL_NUMBER]["called_session"] == "s-1"
     # When the number goes to session s-2 and the same caller calls it again
     store.leases[POOL_NUMBER].update(session_id="s-2", leased_at=1_800_000_000.0 + 1,
@@ -696,3 +696,18 @@ def test_a_failed_mark_is_counted_and_the_call_stays_recorded():
     d = deps(store)
     _pool_call(d)
     assert store.calls[SID]["status"] == "missed" and d.metrics.counts.get("WebhookFailures") == 1
+
+
+def test_a_call_not_surely_its_sessions_is_remembered_for_a_redial_but_does_not_mark_the_holder():
+    # Given a pool number s-1 took half a minute ago, a minute after s-0 released it
+    store = _pool_store()
+    store.leases[POOL_NUMBER].update(prev_session_id="s-0", prev_released_at=1_800_000_000.0 - 60,
+                                     leased_at=1_800_000_000.0 - 30, expires_at=1_800_000_000.0 + 600,
+                                     released_at=1_800_000_000.0 + 600)
+    d = deps(store)
+    # When a call to it ends (it may be s-0's late call: confidence below 0.8)
+    _pool_call(d)
+    assert store.calls[SID]["confidence"] < 0.8
+    # Then the caller's row remembers it, but s-1 is not marked as having called
+    assert [r[-1] for r in store.remembered] == [False]
+    assert "called_session" not in store.leases[POOL_NUMBER]
