@@ -11,7 +11,7 @@ under 1 KB: an assumption, a long landing page can make it two), and ``BILLED_MS
 assumption: three DynamoDB round trips in the region). The day's cost over the calls its visitors
 make (``calls_per_1000_visitors`` in ``bench/prices.json``), per 1,000 calls. A website call's end
 adds ``CALL_END_WRITES`` UpdateItems the static call does not make (the voice webhook's
-``remember_pool_call``: the caller's row, the number's lease row), one write unit each.
+``remember_pool_call``: the caller's redial item, the number's lease row), one write unit each.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import Row
 
 BILLED_MS = 25  # assumed billed Lambda time of one lease request (a pool read, a take, a history put)
-CALL_END_WRITES = 2  # a pool call's end: last#<account> on the callers row, called_session on the lease row
+CALL_END_WRITES = 2  # a pool call's end: last#<account> on the redial item, called_session on the lease row
 
 
 def per_1000_calls(day: dict[str, Any], visitors: int, calls_per_1000_visitors: float,

@@ -14,8 +14,9 @@ in-memory fake in tests/support/privacy.py). What belongs to the caller in accou
   delivery is the call, with the number);
 - the per-call rollup markers of those calls, if written before 2026-12-01 (the aggregate
   counters stay, they hold no personal data: the rollup consumer ignores the calls' REMOVEs);
-- the ``first#{a}``, ``agent#{a}`` and ``last#{a}`` attributes of the number's row in ``callers``
-  (the row goes when no other account's mark is left);
+- the ``first#{a}`` and ``agent#{a}`` attributes of the number's row in ``callers``, and
+  ``last#{a}`` of its redial item ``redial#{number}`` there (each goes when no other account's mark
+  is left; the redial item also expires a week after the caller's last pool call);
 - the rows of those calls in the account's QuickSight exports (the files of the days around each
   call are rewritten; ``export_days``);
 - Twilio's copy of the calls' recordings, when the account has Twilio's copies deleted
@@ -79,8 +80,8 @@ class CallerStore(Protocol):
     def delete_leads(self, account: str, external_ids: list[str]) -> None: ...
 
     def forget_first_call(self, account: str, number: str) -> bool:
-        """Remove ``first#{account}``, ``agent#{account}`` and ``last#{account}`` from the number's
-        callers row; True when one was there."""
+        """Remove ``first#{account}`` and ``agent#{account}`` from the number's callers row and
+        ``last#{account}`` from its redial item; True when one was there."""
         ...
 
     def mark_erased(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date
 from typing import Any
 
-from calltrack.attribution import EARLIER_CALL_PREFIX, earlier_call_attribute
+from calltrack.attribution import EARLIER_CALL_PREFIX, earlier_call_attribute, redial_key
 from calltrack.call_items import call_from_item, from_item
 from privacy.account_deletion import OutOfTime
 from recording_ingest.ingest import ERASED, erased_row
@@ -19,8 +19,9 @@ EXPORT_SNAPSHOT_AT = "snapshot-at"  # call_records.export.SNAPSHOT_AT: when a da
 # Items a Query page of account deletion reads before deleting them: bounds the time between two
 # looks at the clock (privacy.account_deletion).
 PAGE_ITEMS = 500
-# What a callers row remembers per account (voice webhook): first call, last agent, last pool call
-# (``calltrack.attribution.EARLIER_CALL_PREFIX``); a row with none of them left is deleted.
+# What the callers table remembers per account (voice webhook): first call and last agent on the
+# caller's row, last pool call on their redial item (``calltrack.attribution.EARLIER_CALL_PREFIX``,
+# ``redial_key``); an item with none of them left is deleted.
 CALLER_MARKS = ("first#", "agent#", EARLIER_CALL_PREFIX)
 URL_TTL_SECONDS = 300  # as recording access: presigned URLs live at most 5 minutes
 
@@ -252,10 +253,14 @@ class DynamoCallerStore:
                           [{"account": {"S": account}, "external_id": {"S": e}} for e in external_ids])
 
     def forget_first_call(self, account: str, number: str) -> bool:
-        """Remove the account's marks from the number's callers row: ``first#{account}`` (first
-        call), ``agent#{account}`` (the agent who last answered, call flows) and ``last#{account}``
-        (the last pool call, for a redial); the row goes when no other account's mark is left."""
-        key = {"caller": {"S": number}}
+        """Remove the account's marks from the number's callers row (``first#{account}``: first
+        call; ``agent#{account}``: the agent who last answered, call flows) and from its redial item
+        (``last#{account}``: the last pool call, for a redial); each goes when no other account's
+        mark is left on it. True when one was there."""
+        return any([self._forget_marks(account, {"caller": {"S": number}}),
+                    self._forget_marks(account, {"caller": {"S": redial_key(number)}})])
+
+    def _forget_marks(self, account: str, key: dict[str, Any]) -> bool:
         names = _caller_marks(account)
         try:
             new = self.db.update_item(
@@ -266,7 +271,7 @@ class DynamoCallerStore:
         except self.db.exceptions.ConditionalCheckFailedException:
             return False
         if not any(name.startswith(CALLER_MARKS) for name in new):
-            # No other account remembers this caller: the row goes. (A mark for another account
+            # No other account remembers this caller: the item goes. (A mark for another account
             # written between these two requests would be forgotten too: that caller then counts
             # as first-time there once more. No condition can name "no first#* attribute".)
             self.db.delete_item(TableName=self.tables["callers"], Key=key)

@@ -218,8 +218,8 @@ def origin_fields(
     callers_row: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The call's origin attributes (account, number, caller, source) as Call model fields.
-    ``callers_row``: the caller's row as read with the number (a redial of a pool number is
-    attributed as the caller's earlier call was)."""
+    ``callers_row``: the caller's row as read with the number, their redial item's ``last#``
+    joined (a redial of a pool number is attributed as the caller's earlier call was)."""
     caller, caller_kind = caller_of(params)
     routing = routing_of(number_row)
     earlier = earlier_call(callers_row, number_row.get("account"))
@@ -923,7 +923,7 @@ CALL_FINAL = {
 
 
 def _remember_pool_call(deps: Deps, call: dict[str, Any] | None, now: float) -> None:
-    """A pool call ended (its first status callback): the caller's row keeps it, so their redial
+    """A pool call ended (its first status callback): the caller's redial item keeps it, so their redial
     is attributed as this call was, then, when the call is surely its session's
     (``calltrack.attribution.marks_holder``), the number's lease row says its holder called, so the
     number may go to the next visitor first (``dni_lease.leasing``). Only for a caller whose redial

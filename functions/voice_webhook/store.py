@@ -18,10 +18,13 @@ Requests on the incoming-call path, warm or cold, new or repeat caller: two.
    cancelled for the counter alone (two calls racing on one number), it is sent once more without
    it: that one call does not advance the rotation.
 
-At a pool call's end (``/twilio/call-status``, not the incoming call) two more UpdateItems: the
-caller's row keeps the call (``last#<account>``) so that a redial to the same number is attributed
-as this call was, whoever holds the number by then; then the number's lease row records that its
-holder called (``called_session``), which lets the number go to the next visitor first.
+The read's callers key is two keys of one table: the caller's row and their redial item
+(``redial#<caller>``, ``calltrack.attribution.redial_key``), whose ``last#<account>`` attributes join
+the row as read. At a pool call's end (``/twilio/call-status``, not the incoming call) two more
+UpdateItems: the redial item keeps the call (``last#<account>``, expiring after
+``REDIAL_KEEP_S``) so that a redial to the same number is attributed as this call was, whoever holds
+the number by then; then the number's lease row records that its holder called
+(``called_session``), which lets the number go to the next visitor first.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal, Protocol
 
+from calltrack.attribution import EARLIER_CALL_PREFIX, redial_key
 from calltrack.call_items import CallItems, error_code, from_item
 
 
@@ -88,7 +92,7 @@ class Storage(Protocol):
         self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float,
         mark: bool = True,
     ) -> bool:
-        """A pool call ended: the caller's row keeps it (``earlier``, for a redial), then (``mark``)
+        """A pool call ended: the caller's redial item keeps it (``earlier``, for a redial), then (``mark``)
         the number's lease row says its holder ``session_id`` called; False when not marked (another
         session holds the number by now, or not asked to)."""
         ...
@@ -137,7 +141,10 @@ class DynamoStorage:
             self.tables["leases"]: {"Keys": [{"number": {"S": number}}]},
         }
         if caller:
-            request[self.tables["callers"]] = {"Keys": [{"caller": {"S": caller}}]}
+            # the caller's row and their redial item (last pool calls, expiring): one table, two keys
+            request[self.tables["callers"]] = {
+                "Keys": [{"caller": {"S": caller}}, {"caller": {"S": redial_key(caller)}}]
+            }
         resp = self.client.batch_get_item(RequestItems=request)
         unprocessed = resp.get("UnprocessedKeys") or {}
         if unprocessed.get(self.tables["numbers"]):
@@ -149,8 +156,17 @@ class DynamoStorage:
             return from_item(rows[0]) if rows else None
 
         callers: CallersRow = UNKNOWN
-        if caller and not unprocessed.get(self.tables["callers"]):
-            callers = first("callers")
+        if caller:
+            left = {k["caller"]["S"] for k in (unprocessed.get(self.tables["callers"]) or {}).get("Keys", [])}
+            items = {str(item["caller"]["S"]): from_item(item) or {}
+                     for item in found.get(self.tables["callers"]) or []}
+            if caller not in left:
+                callers = items.get(caller)
+                # the redial item's last pool calls join the row (``calltrack.attribution.earlier_call``)
+                redial = {k: v for k, v in (items.get(redial_key(caller)) or {}).items()
+                          if k.startswith(EARLIER_CALL_PREFIX)}
+                if redial:
+                    callers = {**(callers or {}), **redial}
         lease: LeaseRow = LEASE_UNREAD if unprocessed.get(self.tables["leases"]) else first("leases")
         return first("numbers"), lease, callers
 
@@ -235,14 +251,15 @@ class DynamoStorage:
         self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float,
         mark: bool = True,
     ) -> bool:
-        from calltrack.attribution import CALLED_AT, CALLED_SESSION, earlier_call_attribute
+        from calltrack.attribution import CALLED_AT, CALLED_SESSION, REDIAL_KEEP_S, earlier_call_attribute
 
         self.client.update_item(
             TableName=self.tables["callers"],
-            Key={"caller": {"S": caller}},
-            UpdateExpression="SET #last = :last",
+            Key={"caller": {"S": redial_key(caller)}},
+            UpdateExpression="SET #last = :last, expire_at = :ttl",
             ExpressionAttributeNames={"#last": earlier_call_attribute(account)},
-            ExpressionAttributeValues={":last": {"S": earlier}},
+            ExpressionAttributeValues={":last": {"S": earlier},
+                                       ":ttl": {"N": str(int(called_at + REDIAL_KEEP_S))}},
         )
         if not mark:
             return False

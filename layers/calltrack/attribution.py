@@ -25,12 +25,13 @@ the DNI tests:
   after the release, 0.95 a fifth of the window later, never 1.0 inside the window: late calls
   thin out fast, see bench P7's calibration), and ``previous_session_id`` names the other one.
 - a repeat caller (``earlier``: the caller's last call to the account, ``earlier_call`` of their
-  callers row) who called this same pool number within the late-call window, attributed to a
-  session that no longer holds it (the number went to another session after that call): the call
-  is attributed as the earlier one was (basis ``repeat_caller``, confidence at most
-  ``LATE_START``; ``previous_session_id`` names the number's holder now). A redial after a missed
-  call reaches the number the caller saw, whoever it was handed to since; that is also why a
-  number whose holder called may go to the next visitor first (``dni_lease.leasing``).
+  redial item, read with their callers row) who called this same pool number within the late-call
+  window, attributed to a session that no longer holds it (the number went to another session
+  after that call): the call is attributed as the earlier one was (basis ``repeat_caller``,
+  confidence at most ``LATE_START``; ``previous_session_id`` names the number's holder now). A
+  redial after a missed call reaches the number the caller saw, whoever it was handed to since;
+  that is also why a number whose holder called may go to the next visitor first
+  (``dni_lease.leasing``).
 """
 
 from __future__ import annotations
@@ -64,8 +65,18 @@ SESSION_KEYS = (
 )
 
 
-# The callers-row attributes ``last#<account>``: the caller's last pool call to the account.
+# The attributes ``last#<account>``: the caller's last pool call to the account. They live on the
+# caller's redial item of the callers table (``redial_key``), not on the callers row: it expires
+# (``REDIAL_KEEP_S``, DynamoDB TTL), so a copy of the call's attribution is kept only as long as a
+# redial can use it, not for as long as the caller is remembered.
 EARLIER_CALL_PREFIX = "last#"
+REDIAL_PREFIX = "redial#"
+REDIAL_KEEP_S = 7 * 86400 + 3600  # the longest late-call window (dni.late_call_window_minutes), and an hour
+
+
+def redial_key(caller: str) -> str:
+    """The callers-table key of the caller's redial item (read with the callers row)."""
+    return f"{REDIAL_PREFIX}{caller}"
 # A lease row's marks, set when a call to the number ends: the session it was attributed to, while
 # that session is still the row's holder, and when. A holder who called is the safest to follow:
 # their redial is recognised by the caller (``earlier``), so the number need not rest for them.
@@ -195,12 +206,12 @@ def _previous_session(
 
 
 def earlier_call_attribute(account: str) -> str:
-    """The callers-row attribute holding the caller's last pool call to ``account`` (JSON)."""
+    """The redial-item attribute holding the caller's last pool call to ``account`` (JSON)."""
     return f"{EARLIER_CALL_PREFIX}{account}"
 
 
 def earlier_call_value(call: Mapping[str, Any], started_epoch: float) -> str | None:
-    """What a pool call leaves on its caller's row for a repeat call (``earlier_call``): the
+    """What a pool call leaves on its caller's redial item for a repeat call (``earlier_call``): the
     number, when, and the call's attribution; None for a call no session was attributed."""
     details = _json(call.get("attribution"))
     if call.get("source_kind") != "pool" or not details.get("session_id") or not call.get("tracking_number"):
@@ -225,7 +236,8 @@ def earlier_call_value(call: Mapping[str, Any], started_epoch: float) -> str | N
 
 
 def earlier_call(callers_row: Mapping[str, Any] | None, account: Any) -> dict[str, Any] | None:
-    """The caller's last pool call to ``account`` from their callers row (None: none, or unreadable)."""
+    """The caller's last pool call to ``account`` from what the webhook read of the caller (their
+    redial item's attributes; None: none, or unreadable)."""
     if not callers_row or not account:
         return None
     value = _json(callers_row.get(earlier_call_attribute(str(account))))

@@ -102,11 +102,18 @@ def seed_caller(stack: Any, account: str, number: str, caller: str) -> dict[str,
     db.update_item(
         TableName=settings.table_name("callers"),
         Key={"caller": {"S": caller}},
-        UpdateExpression="SET #g = :g, #l = :l",
-        ExpressionAttributeNames={"#g": f"agent#{account}", "#l": f"last#{account}"},
-        ExpressionAttributeValues={":g": {"S": "alice"},
-                                   ":l": {"S": json.dumps({"number": "+815011112222", "at": 1.0})}},
-    )  # the sticky agent (call flows) and the last pool call (a redial's attribution)
+        UpdateExpression="SET #g = :g",
+        ExpressionAttributeNames={"#g": f"agent#{account}"},
+        ExpressionAttributeValues={":g": {"S": "alice"}},
+    )  # the sticky agent (call flows)
+    db.update_item(
+        TableName=settings.table_name("callers"),
+        Key={"caller": {"S": f"redial#{caller}"}},
+        UpdateExpression="SET #l = :l, expire_at = :t",
+        ExpressionAttributeNames={"#l": f"last#{account}"},
+        ExpressionAttributeValues={":l": {"S": json.dumps({"number": "+815011112222", "at": 1.0})},
+                                   ":t": {"N": "4102444800"}},
+    )  # the last pool call (a redial's attribution), on the caller's redial item
     s3.put_object(
         Bucket=settings.exports_bucket,
         Key=f"calls/account={account}/date=2026-10-05/calls.csv",

@@ -19,12 +19,14 @@ SID = "CA" + "f" * 32
 class FakeClient:
     """Records requests; builds the item an UpdateItem would create on an empty row."""
 
-    def __init__(self, *, cancel_reasons=None, number_row=None, callers_row=None, unprocessed=None):
+    def __init__(self, *, cancel_reasons=None, number_row=None, callers_row=None, unprocessed=None,
+                 redial_row=None):
         self.requests: list[tuple[str, dict]] = []
         self.items: dict[str, dict] = {}
         self.cancel_reasons = cancel_reasons
         self.number_row = number_row
         self.callers_row = callers_row
+        self.redial_row = redial_row
         self.unprocessed = unprocessed or {}
 
     def _apply(self, kwargs):
@@ -43,7 +45,7 @@ class FakeClient:
         self.requests.append(("BatchGetItem", kwargs))
         responses = {"t-numbers": [self.number_row] if self.number_row else [], "t-leases": []}
         if "t-callers" in kwargs["RequestItems"]:
-            responses["t-callers"] = [self.callers_row] if self.callers_row else []
+            responses["t-callers"] = [r for r in (self.callers_row, self.redial_row) if r]
         return {"Responses": responses, "UnprocessedKeys": self.unprocessed}
 
     def update_item(self, **kwargs):
@@ -253,7 +255,7 @@ def test_read_is_one_batch_get_of_number_lease_and_callers_row():
     assert [r[0] for r in client.requests] == ["BatchGetItem"]
     assert set(client.requests[0][1]["RequestItems"]) == {"t-numbers", "t-leases", "t-callers"}
     assert client.requests[0][1]["RequestItems"]["t-callers"] == {
-        "Keys": [{"caller": {"S": "+819012345678"}}]
+        "Keys": [{"caller": {"S": "+819012345678"}}, {"caller": {"S": "redial#+819012345678"}}]
     }
     assert row["account"] == "acme" and lease is None and callers is None
     assert store.is_first_call(callers, "acme") is True
@@ -403,3 +405,34 @@ def test_a_replayed_call_goes_to_the_leaseholder_with_the_shared_and_ambiguity_c
     assert (attribution.session_id, attribution.gclid) == ("s-1", "G-1")
     assert attribution.previous_session_id == "s-0"
     assert attribution.confidence <= SHARED_CONFIDENCE
+
+
+def test_the_callers_redial_item_joins_their_row_and_a_throttled_redial_key_loses_only_the_redial():
+    # Given a caller with a first call to acme and a redial item holding their last pool call
+    seen = {"caller": {"S": "+819012345678"}, "first#acme": {"M": {"call_sid": {"S": "CA1"}}}}
+    last = {"caller": {"S": "redial#+819012345678"},
+            "last#acme": {"S": '{"number":"+815011112222","at":1}'}, "expire_at": {"N": "999"}}
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()}, callers_row=seen, redial_row=last)
+    # When the webhook reads them
+    _, _, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "+819012345678")
+    # Then the row carries the last pool call, and nothing else of the redial item
+    assert callers["last#acme"] and "expire_at" not in callers
+    assert store.is_first_call(callers, "acme") is False
+    # And when only the redial key comes back unprocessed, first-time is still known
+    unprocessed = {"t-callers": {"Keys": [{"caller": {"S": "redial#+819012345678"}}]}}
+    client = FakeClient(number_row={k: {"S": v} for k, v in ROW.items()}, callers_row=seen,
+                        unprocessed=unprocessed)
+    _, _, callers = DynamoStorage(client, TABLES).read_routing(ROW["number"], "+819012345678")
+    assert store.is_first_call(callers, "acme") is False and "last#acme" not in callers
+
+
+def test_a_pool_calls_end_keeps_it_on_the_expiring_redial_item_and_marks_the_holder():
+    client = FakeClient()
+    client.update_item = lambda **kw: client.requests.append(("UpdateItem", kw)) or {}
+    marked = DynamoStorage(client, TABLES).remember_pool_call(
+        "+819012345678", "acme", "+815011112222", "s-1", "{}", called_at=1_000.0)
+    redial, lease = (kw for _, kw in client.requests)
+    assert redial["Key"] == {"caller": {"S": "redial#+819012345678"}}
+    assert redial["ExpressionAttributeValues"][":ttl"] == {"N": str(1_000 + 7 * 86400 + 3600)}
+    assert lease["TableName"] == "t-leases" and lease["ConditionExpression"] == "session_id = :sid"
+    assert marked is True

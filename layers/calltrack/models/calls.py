@@ -115,8 +115,9 @@ class Caller(Model):
     with ``attribute_not_exists`` (``voice_webhook.store``); PynamoDB declares only the key.
     """
 
-    Meta = table_meta("callers", ttl="expire_at")  # only erasure marks expire (calltrack.erasure_marks)
-    caller = UnicodeAttribute(hash_key=True)  # E.164, or an erasure mark's "erased#<sha256>"
+    Meta = table_meta("callers", ttl="expire_at")  # erasure marks and redial items expire
+    # E.164, "redial#<E.164>" (the caller's last pool calls), or an erasure mark's "erased#<sha256>"
+    caller = UnicodeAttribute(hash_key=True)
 
 
 MODELS = [Call, Caller]
