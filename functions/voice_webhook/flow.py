@@ -262,15 +262,16 @@ def _zone_stamp(routing: dict[str, Any]) -> str | None:
 
 def _read(
     deps: Deps, number: str, caller: str | None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool | None, bool]:
-    """(number row, lease row, first-time caller (None: not known), ok). On failure, or with the
-    lease row left unread: cached row, ok False."""
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, bool | None, dict[str, Any] | None, bool]:
+    """(number row, lease row, first-time caller (None: not known), callers row (None: none or not
+    known), ok). On failure, or with the lease row left unread: cached row, ok False."""
     row, lease, callers, ok = _read_rows(deps, number, caller)
     if not isinstance(lease, dict | None):  # LEASE_UNREAD: only a pool number's call needs its lease
         if (row or {}).get("kind") == "pool":
-            return row, None, None, False
+            return row, None, None, None, False
         lease = None
-    return row, lease, is_first_call(callers, (row or {}).get("account")) if ok else None, ok
+    first_time = is_first_call(callers, (row or {}).get("account")) if ok else None
+    return row, lease, first_time, callers if isinstance(callers, dict) else None, ok
 
 
 Rows = tuple[dict[str, Any] | None, LeaseRow, CallersRow, bool]
@@ -782,25 +783,29 @@ def _rebuild_if_missing(
     row: dict[str, Any] | None,
     start_epoch: float,
     created_by: str,
-) -> None:
-    """Any callback rebuilds the call's origin when the voice write never landed.
+) -> dict[str, Any] | None:
+    """Any callback rebuilds the call's origin when the voice write never landed; the origin it
+    wrote (None: nothing rebuilt). A redial is recognised as on the live call (the caller's row
+    and redial item are read with the number).
 
     First-time is decided now, not when the call started: if the caller's next call to the account
     was recorded in between, this one counts as the repeat (rare: it needs the voice write to fail
     and the caller to call again before this call's callback arrives)."""
     if row is None or row.get("account"):
-        return
+        return None
     number = tracking_number_of(req.params)
     if not number:
-        return
+        return None
     caller, _ = caller_of(req.params)
-    number_row, lease, first_time, ok = _read(deps, number, caller)
+    number_row, lease, first_time, callers, ok = _read(deps, number, caller)
     if not ok or number_row is None:
-        return
+        return None
     lease = _lease_at_start(deps, number, lease, start_epoch)
-    fields = origin_fields(req.params, number_row, lease, start_epoch=start_epoch, created_by=created_by)
+    fields = origin_fields(req.params, number_row, lease, start_epoch=start_epoch, created_by=created_by,
+                           callers_row=callers)
     outcome = _write_origin(deps, call_sid, fields, first_time)
     deps.log.info("call rebuilt from a callback", extra={"via": created_by, "write": outcome})
+    return fields if outcome == "created" else None
 
 
 # A row a callback created whose origin never came (its number is not ours, or both the voice
@@ -990,6 +995,7 @@ def call_status(req: TwilioRequest, deps: Deps) -> tuple[int, str]:
     if outcome == "applied":
         deps.metrics.count("CallsMissed")
     deps.log.info("call status", extra={"call_status": status, "write": outcome})
-    _remember_pool_call(deps, row, now)
-    _rebuild_if_missing(req, deps, call_sid, row, ended - (duration or 0), "call-status")
+    # a call whose origin this callback rebuilds is remembered as rebuilt
+    rebuilt = _rebuild_if_missing(req, deps, call_sid, row, ended - (duration or 0), "call-status")
+    _remember_pool_call(deps, rebuilt or row, now)
     return 200, empty_twiml()

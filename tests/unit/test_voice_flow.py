@@ -58,6 +58,10 @@ class FakeStorage:
         callers = self.callers.get(caller) if caller else voice_store.UNKNOWN
         return self.rows.get(number), self.leases.get(number), callers
 
+    def lease_at(self, number, at):
+        self.requests += 1
+        return self.leases.get(number)  # the lease history as the live row (these tests' leases)
+
     def remember_pool_call(self, caller, account, number, session_id, earlier, *, called_at, mark=True):
         self.requests += 1
         self.remembered.append((caller, account, number, session_id, called_at, mark))
@@ -711,3 +715,25 @@ def test_a_call_not_surely_its_sessions_is_remembered_for_a_redial_but_does_not_
     # Then the caller's row remembers it, but s-1 is not marked as having called
     assert [r[-1] for r in store.remembered] == [False]
     assert "called_session" not in store.leases[POOL_NUMBER]
+
+
+def test_a_redial_whose_origin_a_status_callback_rebuilds_is_still_the_first_calls_and_is_remembered():
+    # Given s-1's visitor called (remembered as the call ended) and the number went to s-2
+    store = _pool_store()
+    d = deps(store)
+    _pool_call(d)
+    store.leases[POOL_NUMBER].update(session_id="s-2", leased_at=1_800_000_000.0 + 1,
+                                     attribution=json.dumps({"session_id": "s-2", "gclid": "G-s-2"}))
+    # When the caller redials and the voice write fails, so the status callback rebuilds the call
+    redial = "CA" + "5" * 32
+    params = voice_params(CallSid=redial, To=POOL_NUMBER, Called=POOL_NUMBER)
+    store.fail_write = True
+    flow.voice(req("/twilio/voice", params), d)
+    store.fail_write = False
+    ended = {**params, "CallStatus": "completed", "CallDuration": "40",
+             "Timestamp": "Fri, 15 Jan 2027 08:10:00 +0000"}  # ten minutes after the first call
+    flow.call_status(req("/twilio/call-status", ended), d)
+    # Then the rebuilt call is s-1's, as the live one would have been, and its end was remembered
+    assert store.calls[redial]["attribution"]["session_id"] == "s-1"
+    assert store.calls[redial]["attribution"]["basis"] == "repeat_caller"
+    assert len(store.remembered) == 2
