@@ -356,7 +356,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     hb = policy.heartbeat_s
     shown: dict[int, tuple[str | None, str | None]] = {}  # visit -> (number, lease_id)
     last_call: dict[int, float] = {}
-    callers: set[tuple[str, str]] = set()  # (session, number) of the real calls that marked their row
+    marked: set[tuple[str, str]] = set()  # (session, number) of the real calls that marked their row
 
     # events: (time, order, visit index, kind); order breaks ties (hide before show before call)
     events: list[tuple[float, int, int, str]] = []
@@ -438,9 +438,11 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
             if number is None:
                 continue
             attr = attribute(number_row, store.rows.get(number), now, model.late_window_minutes)
-            real = {"caller_kind": "number", "confidence": attr.confidence, "attribution": attr.details()}
-            if now == v.call_at and kind in ("open", "late") and marks_holder(real):
-                callers.add((str(attr.session_id), number))
+            real = now == v.call_at and kind in ("open", "late")  # a caller's own call, not a probe
+            if real and marks_holder(
+                {"caller_kind": "number", "confidence": attr.confidence, "attribution": attr.details()}
+            ):
+                marked.add((str(attr.session_id), number))
                 # a real call: as it ends, the webhook marks the number's row if its holder called
                 ended = now + model.call_minutes * 60
                 heapq.heappush(events, (ended, 3, index, f"called {number} {attr.session_id}"))
@@ -465,7 +467,7 @@ def simulate(visits: list[Visit], pool_size: int, policy: Policy, model: Traffic
     end = DAY0 + 86400
     # (every visitor's probe stands for a call there, to learn from; the sessions that called,
     # whose numbers need not rest for them, are the real callers')
-    called = {str(pool["id"]): callers}
+    called = {str(pool["id"]): marked}
     [out.pools_report] = pools_report(store, cfg, DAY0, end, lookback_s=0, calls=calls, now=end + 7200,
                                       called=called)
     [out.pools_report_model] = pools_report(store, cfg, DAY0, end, lookback_s=0, called=called)

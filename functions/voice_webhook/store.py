@@ -32,7 +32,14 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal, Protocol
 
-from calltrack.attribution import EARLIER_CALL_PREFIX, redial_key
+from calltrack.attribution import (
+    CALLED_AT,
+    CALLED_SESSION,
+    EARLIER_CALL_PREFIX,
+    REDIAL_KEEP_S,
+    earlier_call_attribute,
+    redial_key,
+)
 from calltrack.call_items import CallItems, error_code, from_item
 
 
@@ -251,8 +258,6 @@ class DynamoStorage:
         self, caller: str, account: str, number: str, session_id: str, earlier: str, *, called_at: float,
         mark: bool = True,
     ) -> bool:
-        from calltrack.attribution import CALLED_AT, CALLED_SESSION, REDIAL_KEEP_S, earlier_call_attribute
-
         self.client.update_item(
             TableName=self.tables["callers"],
             Key={"caller": {"S": redial_key(caller)}},

@@ -77,6 +77,8 @@ REDIAL_KEEP_S = 7 * 86400 + 3600  # the longest late-call window (dni.late_call_
 def redial_key(caller: str) -> str:
     """The callers-table key of the caller's redial item (read with the callers row)."""
     return f"{REDIAL_PREFIX}{caller}"
+
+
 # A lease row's marks, set when a call to the number ends: the session it was attributed to, while
 # that session is still the row's holder, and when. A holder who called is the safest to follow:
 # their redial is recognised by the caller (``earlier``), so the number need not rest for them.
